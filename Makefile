@@ -1,0 +1,42 @@
+# Clarus: every target puts the project-local Node 24 first on PATH and installs what is missing.
+SHELL := /bin/bash
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+include $(ROOT)/scripts/versions.env
+export PATH := $(ROOT)/.tools/node/bin:$(PATH)
+VITEST := $(ROOT)/node_modules/.bin/vitest
+
+.PHONY: setup test test-unit test-int e2e e2e-setup compat demo bench lint typecheck generate check-generated kind-e2e
+
+setup:
+	@bash scripts/setup.sh
+
+## make test: every test tier this machine can run.
+test: setup typecheck lint test-unit test-int compat e2e
+	@echo "make test: all tiers passed"
+
+typecheck: setup
+	npx tsc -p tsconfig.json --noEmit
+
+lint: setup
+	npx eslint --max-warnings=-1 .
+
+test-unit: setup
+	$(VITEST) run --project unit
+
+test-int: setup
+	$(VITEST) run --project integration
+
+compat: setup
+	@if [ -f scripts/compat.sh ]; then bash scripts/compat.sh; else echo "compat: no suite yet"; fi
+
+e2e: setup
+	@if [ -f e2e/setup.sh ]; then bash e2e/setup.sh && $(VITEST) run --project e2e; else echo "e2e: no control-plane tier yet"; fi
+
+generate: setup
+	@if [ -f crds/src/generate.ts ]; then node crds/src/generate.ts; fi
+
+demo: setup
+	node scripts/demo.ts
+
+bench: setup
+	node bench/run.ts

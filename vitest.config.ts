@@ -1,0 +1,36 @@
+import { defineConfig } from 'vitest/config';
+
+// Test tiers (ARCHITECTURE.md): unit tests sit next to the code as *.test.ts; integration tests
+// start real PostgreSQL servers and live in */test/integration/*.test.ts; the control-plane tier
+// lives in e2e/ and is run by `make e2e`.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['{crds,sidecar,operator}/src/**/*.test.ts', 'bench/**/*.test.ts', 'bin/**/*.test.ts'],
+          testTimeout: 20_000,
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['{crds,sidecar,operator}/test/integration/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['e2e/test/**/*.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 900_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
