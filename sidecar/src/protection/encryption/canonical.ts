@@ -1,0 +1,96 @@
+// Canonical text forms and the binary wire codec for the declared (client-facing) types of
+// protected columns. Values are encrypted from their canonical text so that `42`, `'42'` and a
+// binary int4 parameter all produce the same deterministic ciphertext and blind index.
+
+export const OID = {
+  bool: 16, bytea: 17, int8: 20, int2: 21, int4: 23, text: 25, float4: 700, float8: 701,
+  bpchar: 1042, varchar: 1043, date: 1082, timestamp: 1114, timestamptz: 1184, numeric: 1700, uuid: 2950,
+} as const;
+
+const ALIASES: Record<string, keyof typeof OID> = {
+  boolean: 'bool', bigint: 'int8', smallint: 'int2', integer: 'int4', int: 'int4', real: 'float4',
+  'double precision': 'float8', character: 'bpchar', char: 'bpchar', 'character varying': 'varchar',
+  decimal: 'numeric', serial: 'int4', bigserial: 'int8', smallserial: 'int2',
+};
+
+/** OID of a declared type name as it appears in CREATE TABLE (pg_catalog names or SQL spellings). */
+export function typeOid(name: string): number | null {
+  const n = name.toLowerCase().replace(/^pg_catalog\./, '');
+  const key = (n in OID ? n : ALIASES[n]) as keyof typeof OID | undefined;
+  return key ? OID[key] : null;
+}
+
+export class ValueFormatError extends Error {}
+
+const INT_OIDS = new Set<number>([OID.int2, OID.int4, OID.int8]);
+
+export function canonicalText(oid: number, text: string): string {
+  if (INT_OIDS.has(oid)) {
+    const t = text.trim();
+    if (!/^[+-]?\d+$/.test(t)) throw new ValueFormatError(`invalid input syntax for type integer: "${text}"`);
+    return BigInt(t).toString();
+  }
+  if (oid === OID.bool) {
+    const t = text.trim().toLowerCase();
+    if (['t', 'true', 'yes', 'on', '1', 'y'].includes(t)) return 't';
+    if (['f', 'false', 'no', 'off', '0', 'n'].includes(t)) return 'f';
+    throw new ValueFormatError(`invalid input syntax for type boolean: "${text}"`);
+  }
+  if (oid === OID.numeric || oid === OID.float4 || oid === OID.float8 || oid === OID.date || oid === OID.uuid) {
+    return oid === OID.uuid ? text.trim().toLowerCase() : text.trim();
+  }
+  return text;
+}
+
+function dateFromDays(days: number): string {
+  const ms = Date.UTC(2000, 0, 1) + days * 86_400_000;
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+function daysFromDate(text: string): number {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text.trim());
+  if (!m) throw new ValueFormatError(`binary encoding of date needs YYYY-MM-DD, got "${text}"`);
+  return Math.round((Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) - Date.UTC(2000, 0, 1)) / 86_400_000);
+}
+
+/** Binary wire format → text, for the types a protected column may declare. */
+export function binaryToText(oid: number, b: Buffer): string {
+  switch (oid) {
+    case OID.bool: return b[0] ? 't' : 'f';
+    case OID.int2: return String(b.readInt16BE(0));
+    case OID.int4: return String(b.readInt32BE(0));
+    case OID.int8: return b.readBigInt64BE(0).toString();
+    case OID.float4: return String(b.readFloatBE(0));
+    case OID.float8: return String(b.readDoubleBE(0));
+    case OID.date: return dateFromDays(b.readInt32BE(0));
+    case OID.uuid: return formatUuid(b.toString('hex'));
+    case OID.text: case OID.varchar: case OID.bpchar: return b.toString('utf8');
+    default: throw new ValueFormatError(`binary format of type ${oid} is not supported for protected columns; use text format`);
+  }
+}
+
+function formatUuid(hex: string): string {
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+function fixed(size: number, write: (b: Buffer) => void): Buffer {
+  const b = Buffer.alloc(size);
+  write(b);
+  return b;
+}
+
+/** Text → binary wire format (the inverse of binaryToText), for results requested in binary. */
+export function textToBinary(oid: number, text: string): Buffer {
+  switch (oid) {
+    case OID.bool: return Buffer.from([text === 't' ? 1 : 0]);
+    case OID.int2: return fixed(2, (b) => b.writeInt16BE(Number(text)));
+    case OID.int4: return fixed(4, (b) => b.writeInt32BE(Number(text)));
+    case OID.int8: return fixed(8, (b) => b.writeBigInt64BE(BigInt(text)));
+    case OID.float4: return fixed(4, (b) => b.writeFloatBE(Number(text)));
+    case OID.float8: return fixed(8, (b) => b.writeDoubleBE(Number(text)));
+    case OID.date: return fixed(4, (b) => b.writeInt32BE(daysFromDate(text)));
+    case OID.uuid: return Buffer.from(text.replace(/-/g, ''), 'hex');
+    case OID.text: case OID.varchar: case OID.bpchar: return Buffer.from(text, 'utf8');
+    default: throw new ValueFormatError(`binary format of type ${oid} is not supported for protected columns; use text format`);
+  }
+}

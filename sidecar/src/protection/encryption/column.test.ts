@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { binaryToText, canonicalText, OID, textToBinary } from './canonical.ts';
+import { columnCipher } from './column.ts';
+import type { ColumnSpec } from './column.ts';
+import { KeyDeriver, deriveKey } from './derive.ts';
+import { decodeHeader, HEADER_BYTES } from './header.ts';
+import { keyNameId, parseKeyring } from './keyring.ts';
+
+const k1 = Buffer.alloc(32, 1).toString('base64');
+const k2 = Buffer.alloc(32, 2).toString('base64');
+const ring = (current: number, versions = [1, 2]) =>
+  parseKeyring([{ name: 'default', versions, current }], new Map([['default.v1', k1], ['default.v2', `${k2}\n`]]));
+const spec = (over: Partial<ColumnSpec> = {}): ColumnSpec =>
+  ({ schema: 'public', table: 'patient', column: 'pat_name', mode: 'randomized', searchable: false, keyName: 'default', ...over });
+
+describe('keyring', () => {
+  it('parses versions and rejects missing or malformed files', () => {
+    const r = ring(2);
+    expect(r.byName.get('default')?.current).toBe(2);
+    expect(r.byId.get(keyNameId('default'))?.versions.size).toBe(2);
+    expect(() => parseKeyring([{ name: 'default', versions: [1, 3], current: 3 }], new Map([['default.v1', k1]]))).toThrow(/default.v3 is missing/);
+    expect(() => parseKeyring([{ name: 'x', versions: [1], current: 1 }], new Map([['x.v1', 'AAAA']]))).toThrow(/32 bytes/);
+    expect(() => parseKeyring([{ name: 'x', versions: [1], current: 2 }], new Map([['x.v1', k1]]))).toThrow(/current version/);
+  });
+});
+
+describe('HKDF derivation', () => {
+  it('separates purposes and scopes', () => {
+    const m = Buffer.alloc(32, 9);
+    const a = deriveKey(m, 'gcm', 'public.t.a');
+    expect(a.length).toBe(32);
+    expect(a.equals(deriveKey(m, 'gcm', 'public.t.b'))).toBe(false);
+    expect(a.equals(deriveKey(m, 'bidx', 'public.t.a'))).toBe(false);
+    expect(deriveKey(m, 'siv', 'key:default').length).toBe(64);
+  });
+});
+
+describe('column cipher', () => {
+  it('randomized: fresh nonce, header, round trip, AAD binds the column', () => {
+    const d = new KeyDeriver(ring(1));
+    const c = columnCipher(d, spec());
+    const a = c.encrypt('Alice Canary');
+    const b = c.encrypt('Alice Canary');
+    expect(a.equals(b)).toBe(false);
+    expect(a.includes(Buffer.from('Alice'))).toBe(false);
+    expect(decodeHeader(a)).toEqual({ mode: 'randomized', keyId: keyNameId('default'), version: 1 });
+    expect(c.decrypt(a)).toBe('Alice Canary');
+    const other = columnCipher(d, spec({ column: 'pat_ssn' }));
+    expect(() => other.decrypt(a)).toThrow(/authentication failed/);
+    const tampered = Buffer.from(a);
+    tampered[HEADER_BYTES + 13] = (tampered[HEADER_BYTES + 13] ?? 0) ^ 0xff;
+    expect(() => c.decrypt(tampered)).toThrow(/authentication failed/);
+  });
+
+  it('deterministic: equal values give equal ciphertexts within a key name, across columns', () => {
+    const d = new KeyDeriver(ring(1));
+    const c = columnCipher(d, spec({ column: 'diagnosis', mode: 'deterministic' }));
+    const same = columnCipher(d, spec({ table: 'visit', column: 'diag', mode: 'deterministic' }));
+    expect(c.encrypt('flu').equals(c.encrypt('flu'))).toBe(true);
+    expect(c.encrypt('flu').equals(same.encrypt('flu'))).toBe(true);
+    expect(c.encrypt('flu').equals(c.encrypt('flue'))).toBe(false);
+    expect(c.decrypt(c.encrypt('flu'))).toBe('flu');
+  });
+
+  it('rotation: new writes use the current version, old versions still decrypt', () => {
+    const old = columnCipher(new KeyDeriver(ring(1)), spec({ mode: 'deterministic' })).encrypt('x');
+    const c = columnCipher(new KeyDeriver(ring(2)), spec({ mode: 'deterministic' }));
+    expect(c.versionOf(c.encrypt('x'))).toBe(2);
+    expect(c.versionOf(old)).toBe(1);
+    expect(c.decrypt(old)).toBe('x');
+    const forms = c.equalityForms('x');
+    expect(forms.length).toBe(2);
+    expect(forms.some((f) => f.equals(old))).toBe(true);
+  });
+
+  it('blind index: keyed, truncated to 16 bytes, one per live version', () => {
+    const c = columnCipher(new KeyDeriver(ring(2)), spec({ searchable: true }));
+    expect(c.blindIndex('123-45-6789').length).toBe(16);
+    expect(c.blindIndex('123-45-6789').equals(c.blindIndex('123-45-6789'))).toBe(true);
+    expect(c.blindIndexes('123-45-6789').length).toBe(2);
+    const other = columnCipher(new KeyDeriver(ring(2)), spec({ column: 'pat_ssn', searchable: true }));
+    expect(other.blindIndex('123-45-6789').equals(c.blindIndex('123-45-6789'))).toBe(false);
+  });
+});
+
+describe('canonical text and binary codec', () => {
+  it('canonicalizes integers and booleans and rejects bad input', () => {
+    expect(canonicalText(OID.int4, ' 0042 ')).toBe('42');
+    expect(canonicalText(OID.bool, 'yes')).toBe('t');
+    expect(() => canonicalText(OID.int4, '4x')).toThrow(/integer/);
+    expect(canonicalText(OID.text, ' a ')).toBe(' a ');
+  });
+  it.each([
+    [OID.int4, '-17'], [OID.int8, '9007199254740993'], [OID.int2, '12'], [OID.bool, 't'],
+    [OID.date, '1980-02-29'], [OID.text, 'héllo'], [OID.float8, '1.5'], [OID.uuid, '0b1c2d3e-0000-4000-8000-00000000abcd'],
+  ])('round-trips type %i value %s', (oid, text) => {
+    expect(binaryToText(oid, textToBinary(oid, text))).toBe(text);
+  });
+  it('refuses binary for unsupported types', () => {
+    expect(() => binaryToText(OID.numeric, Buffer.alloc(8))).toThrow(/text format/);
+  });
+});

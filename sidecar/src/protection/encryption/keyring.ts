@@ -1,0 +1,67 @@
+// Keyring: named, versioned 256-bit master keys, parsed from the files a pod mounts
+// (secrets/keyring/<keyName>.v<N>, base64). Pure: the caller reads the files and passes their text.
+import { createHash } from 'node:crypto';
+import type { RuntimePolicy } from '../../../../crds/src/runtime/config.ts';
+
+export interface KeyEntry {
+  name: string;
+  /** 32-bit id carried in every ciphertext header instead of the name (first 4 bytes of SHA-256(name)). */
+  id: number;
+  current: number;
+  versions: Map<number, Buffer>;
+}
+
+export interface Keyring {
+  byName: Map<string, KeyEntry>;
+  byId: Map<number, KeyEntry>;
+}
+
+export class KeyringError extends Error {}
+
+export function keyNameId(name: string): number {
+  return createHash('sha256').update(name, 'utf8').digest().readUInt32BE(0);
+}
+
+export function keyFileName(name: string, version: number): string {
+  return `${name}.v${version}`;
+}
+
+function decodeMaster(file: string, text: string): Buffer {
+  const trimmed = text.trim();
+  const bytes = Buffer.from(trimmed, 'base64');
+  if (bytes.length !== 32 || bytes.toString('base64') !== trimmed.replace(/\s+/g, '')) {
+    throw new KeyringError(`keyring file ${file}: expected base64 of 32 bytes`);
+  }
+  return bytes;
+}
+
+/**
+ * Builds the keyring from the policy's key list and the map file name → file text. Every listed
+ * version must be present; the current version must be one of them; key-name ids must not collide.
+ */
+export function parseKeyring(spec: RuntimePolicy['keyring']['keys'], files: ReadonlyMap<string, string>): Keyring {
+  const ring: Keyring = { byName: new Map(), byId: new Map() };
+  for (const k of spec) {
+    if (!k.versions.includes(k.current)) throw new KeyringError(`key ${k.name}: current version ${k.current} is not among its versions`);
+    const versions = new Map<number, Buffer>();
+    for (const v of k.versions) {
+      if (!Number.isInteger(v) || v < 1 || v > 0xffff) throw new KeyringError(`key ${k.name}: bad version ${v}`);
+      const file = keyFileName(k.name, v);
+      const text = files.get(file);
+      if (text === undefined) throw new KeyringError(`keyring file ${file} is missing`);
+      versions.set(v, decodeMaster(file, text));
+    }
+    const entry: KeyEntry = { name: k.name, id: keyNameId(k.name), current: k.current, versions };
+    const clash = ring.byId.get(entry.id);
+    if (clash) throw new KeyringError(`key names ${clash.name} and ${k.name} have the same header id; rename one`);
+    ring.byName.set(k.name, entry);
+    ring.byId.set(entry.id, entry);
+  }
+  return ring;
+}
+
+export function requireKey(ring: Keyring, name: string): KeyEntry {
+  const k = ring.byName.get(name);
+  if (!k) throw new KeyringError(`key ${name} is not in the keyring`);
+  return k;
+}

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { aesCmac, subkeys } from './cmac.ts';
+import { sivDecrypt, sivEncrypt } from './siv.ts';
+
+const h = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+
+// RFC 4493 section 4 test vectors (AES-128).
+describe('AES-CMAC (RFC 4493)', () => {
+  const key = h('2b7e1516 28aed2a6 abf71588 09cf4f3c');
+  const msg = h(`6bc1bee2 2e409f96 e93d7e11 7393172a ae2d8a57 1e03ac9c 9eb76fac 45af8e51
+                 30c81c46 a35ce411 e5fbc119 1a0a52ef f69f2445 df4f9b17 ad2b417b e66c3710`);
+  it('generates the subkeys', () => {
+    const { k1, k2 } = subkeys(key);
+    expect(k1.toString('hex')).toBe('fbeed618357133667c85e08f7236a8de');
+    expect(k2.toString('hex')).toBe('f7ddac306ae266ccf90bc11ee46d513b');
+  });
+  it.each([
+    [0, 'bb1d6929e95937287fa37d129b756746'],
+    [16, '070a16b46b4d4144f79bdd9dd04a287c'],
+    [40, 'dfa66747de9ae63030ca32611497c827'],
+    [64, '51f0bebf7e3b9d92fc49741779363cfe'],
+  ])('message length %i', (len, tag) => {
+    expect(aesCmac(key, msg.subarray(0, len)).toString('hex')).toBe(tag);
+  });
+});
+
+// RFC 5297 appendix A test vectors.
+describe('AES-SIV (RFC 5297)', () => {
+  it('A.1 deterministic authenticated encryption', () => {
+    const key = h('fffefdfc fbfaf9f8 f7f6f5f4 f3f2f1f0 f0f1f2f3 f4f5f6f7 f8f9fafb fcfdfeff');
+    const ad = h('10111213 14151617 18191a1b 1c1d1e1f 20212223 24252627');
+    const pt = h('11223344 55667788 99aabbcc ddee');
+    const out = sivEncrypt(key, [ad], pt);
+    expect(out.toString('hex')).toBe(h('85632d07 c6e8f37f 950acd32 0a2ecc93 40c02b96 90c4dc04 daef7f6a fe5c').toString('hex'));
+    expect(sivDecrypt(key, [ad], out)?.toString('hex')).toBe(pt.toString('hex'));
+  });
+  it('A.2 nonce-based authenticated encryption with two AD strings', () => {
+    const key = h('7f7e7d7c 7b7a7978 77767574 73727170 40414243 44454647 48494a4b 4c4d4e4f');
+    const ad1 = h('00112233 44556677 8899aabb ccddeeff deaddada deaddada ffeeddcc bbaa9988 77665544 33221100');
+    const ad2 = h('10203040 50607080 90a0');
+    const nonce = h('09f91102 9d74e35b d84156c5 635688c0');
+    const pt = h(`74686973 20697320 736f6d65 20706c61 696e7465 78742074 6f20656e 63727970
+                  74207573 696e6720 5349562d 414553`);
+    const out = sivEncrypt(key, [ad1, ad2, nonce], pt);
+    expect(out.toString('hex')).toBe(h(`7bdb6e3b 432667eb 06f4d14b ff2fbd0f cb900f2f ddbe4043 26601965 c889bf17
+      dba77ceb 094fa663 b7a3f748 ba8af829 ea64ad54 4a272e9c 485b62a3 fd5c0d`).toString('hex'));
+  });
+  it('rejects a tampered ciphertext and a wrong AD', () => {
+    const key = Buffer.alloc(64, 7);
+    const out = sivEncrypt(key, [Buffer.from('t.c')], Buffer.from('hello world, longer than a block'));
+    expect(sivDecrypt(key, [Buffer.from('t.c')], out)?.toString()).toBe('hello world, longer than a block');
+    expect(sivDecrypt(key, [Buffer.from('t.d')], out)).toBeNull();
+    const bad = Buffer.from(out);
+    bad[20] = (bad[20] ?? 0) ^ 1;
+    expect(sivDecrypt(key, [Buffer.from('t.c')], bad)).toBeNull();
+  });
+  it('is deterministic and handles the empty plaintext', () => {
+    const key = Buffer.alloc(64, 3);
+    expect(sivEncrypt(key, [], Buffer.alloc(0)).equals(sivEncrypt(key, [], Buffer.alloc(0)))).toBe(true);
+    expect(sivDecrypt(key, [], sivEncrypt(key, [], Buffer.alloc(0)))?.length).toBe(0);
+  });
+});
