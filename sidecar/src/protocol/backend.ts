@@ -1,0 +1,268 @@
+// Backend (server → client) messages: one definition per message with its literal tag, parser and
+// serializer together. BackendMessage is the union; switch on `type`.
+import { ProtocolError, Reader, Writer } from './codec.ts';
+import type { FieldDescription, FormatCode } from './types.ts';
+
+export type AuthRequest =
+  | { type: 'AuthenticationOk' }
+  | { type: 'AuthenticationCleartextPassword' }
+  | { type: 'AuthenticationMD5Password'; salt: Uint8Array }
+  | { type: 'AuthenticationSASL'; mechanisms: string[] }
+  | { type: 'AuthenticationSASLContinue'; data: Uint8Array }
+  | { type: 'AuthenticationSASLFinal'; data: Uint8Array }
+  | { type: 'AuthenticationOther'; code: number };
+
+/** Error and notice fields by their one-letter code (S, V, C, M, D, H, P, ...). */
+export type Fields = Record<string, string>;
+
+export interface BackendKeyData { type: 'BackendKeyData'; processId: number; secretKey: number }
+export interface ParameterStatus { type: 'ParameterStatus'; name: string; value: string }
+export interface ReadyForQuery { type: 'ReadyForQuery'; status: 'I' | 'T' | 'E' }
+export interface RowDescription { type: 'RowDescription'; fields: FieldDescription[] }
+export interface DataRow { type: 'DataRow'; values: Array<Uint8Array | null> }
+export interface CommandComplete { type: 'CommandComplete'; tag: string }
+export interface ErrorResponse { type: 'ErrorResponse'; fields: Fields }
+export interface NoticeResponse { type: 'NoticeResponse'; fields: Fields }
+export interface ParameterDescription { type: 'ParameterDescription'; types: number[] }
+export interface NotificationResponse { type: 'NotificationResponse'; processId: number; channel: string; payload: string }
+export interface CopyResponse { type: 'CopyInResponse' | 'CopyOutResponse' | 'CopyBothResponse'; format: FormatCode; columnFormats: FormatCode[] }
+export interface CopyData { type: 'CopyData'; data: Uint8Array }
+export interface FunctionCallResponse { type: 'FunctionCallResponse'; value: Uint8Array | null }
+export interface NegotiateProtocolVersion { type: 'NegotiateProtocolVersion'; minor: number; unsupported: string[] }
+export interface Simple {
+  type: 'ParseComplete' | 'BindComplete' | 'CloseComplete' | 'NoData' | 'EmptyQueryResponse'
+    | 'PortalSuspended' | 'CopyDone';
+}
+
+export type BackendMessage = AuthRequest | BackendKeyData | ParameterStatus | ReadyForQuery
+  | RowDescription | DataRow | CommandComplete | ErrorResponse | NoticeResponse | ParameterDescription
+  | NotificationResponse | CopyResponse | CopyData | FunctionCallResponse | NegotiateProtocolVersion | Simple;
+
+interface Def<M extends BackendMessage> {
+  types: ReadonlyArray<M['type']>;
+  tag: number;
+  decode(r: Reader): M;
+  encode(w: Writer, m: M): void;
+}
+
+const ch = (c: string): number => c.charCodeAt(0);
+function count(r: Reader): number {
+  const n = r.int16();
+  if (n < 0) throw new ProtocolError(`invalid count ${n}`);
+  return n;
+}
+const fmt = (n: number): FormatCode => {
+  if (n !== 0 && n !== 1) throw new ProtocolError(`invalid format code ${n}`);
+  return n;
+};
+
+const Authentication: Def<AuthRequest> = {
+  types: ['AuthenticationOk', 'AuthenticationCleartextPassword', 'AuthenticationMD5Password', 'AuthenticationSASL',
+    'AuthenticationSASLContinue', 'AuthenticationSASLFinal', 'AuthenticationOther'],
+  tag: ch('R'),
+  decode: (r) => {
+    const code = r.int32();
+    switch (code) {
+      case 0: return { type: 'AuthenticationOk' };
+      case 3: return { type: 'AuthenticationCleartextPassword' };
+      case 5: return { type: 'AuthenticationMD5Password', salt: r.bytes(4) };
+      case 10: {
+        const mechanisms: string[] = [];
+        for (let m = r.cstring(); m !== ''; m = r.cstring()) mechanisms.push(m);
+        return { type: 'AuthenticationSASL', mechanisms };
+      }
+      case 11: return { type: 'AuthenticationSASLContinue', data: r.rest() };
+      case 12: return { type: 'AuthenticationSASLFinal', data: r.rest() };
+      default: r.rest(); return { type: 'AuthenticationOther', code };
+    }
+  },
+  encode: (w, m) => {
+    switch (m.type) {
+      case 'AuthenticationOk': w.int32(0); break;
+      case 'AuthenticationCleartextPassword': w.int32(3); break;
+      case 'AuthenticationMD5Password': w.int32(5).bytes(m.salt); break;
+      case 'AuthenticationSASL': w.int32(10); for (const x of m.mechanisms) w.cstring(x); w.int8(0); break;
+      case 'AuthenticationSASLContinue': w.int32(11).bytes(m.data); break;
+      case 'AuthenticationSASLFinal': w.int32(12).bytes(m.data); break;
+      case 'AuthenticationOther': w.int32(m.code); break;
+    }
+  },
+};
+
+const BackendKeyDataDef: Def<BackendKeyData> = {
+  types: ['BackendKeyData'], tag: ch('K'),
+  decode: (r) => ({ type: 'BackendKeyData', processId: r.int32(), secretKey: r.int32() }),
+  encode: (w, m) => { w.int32(m.processId).int32(m.secretKey); },
+};
+
+const ParameterStatusDef: Def<ParameterStatus> = {
+  types: ['ParameterStatus'], tag: ch('S'),
+  decode: (r) => ({ type: 'ParameterStatus', name: r.cstring(), value: r.cstring() }),
+  encode: (w, m) => { w.cstring(m.name).cstring(m.value); },
+};
+
+const ReadyForQueryDef: Def<ReadyForQuery> = {
+  types: ['ReadyForQuery'], tag: ch('Z'),
+  decode: (r) => {
+    const s = String.fromCharCode(r.int8());
+    if (s !== 'I' && s !== 'T' && s !== 'E') throw new ProtocolError(`invalid transaction status ${s}`);
+    return { type: 'ReadyForQuery', status: s };
+  },
+  encode: (w, m) => { w.int8(ch(m.status)); },
+};
+
+const RowDescriptionDef: Def<RowDescription> = {
+  types: ['RowDescription'], tag: ch('T'),
+  decode: (r) => {
+    const n = count(r);
+    const fields: FieldDescription[] = [];
+    for (let i = 0; i < n; i++) {
+      fields.push({ name: r.cstring(), tableOid: r.uint32(), columnAttr: r.int16(), typeOid: r.uint32(),
+        typeSize: r.int16(), typeModifier: r.int32(), format: fmt(r.int16()) });
+    }
+    return { type: 'RowDescription', fields };
+  },
+  encode: (w, m) => {
+    w.int16(m.fields.length);
+    for (const f of m.fields) {
+      w.cstring(f.name).int32(f.tableOid).int16(f.columnAttr).int32(f.typeOid).int16(f.typeSize)
+        .int32(f.typeModifier).int16(f.format);
+    }
+  },
+};
+
+const DataRowDef: Def<DataRow> = {
+  types: ['DataRow'], tag: ch('D'),
+  decode: (r) => {
+    const n = count(r);
+    const values = new Array<Uint8Array | null>(n);
+    for (let i = 0; i < n; i++) values[i] = r.value();
+    return { type: 'DataRow', values };
+  },
+  encode: (w, m) => { w.int16(m.values.length); for (const v of m.values) w.value(v); },
+};
+
+const CommandCompleteDef: Def<CommandComplete> = {
+  types: ['CommandComplete'], tag: ch('C'),
+  decode: (r) => ({ type: 'CommandComplete', tag: r.cstring() }),
+  encode: (w, m) => { w.cstring(m.tag); },
+};
+
+function decodeFields(r: Reader): Fields {
+  const fields: Fields = {};
+  for (let code = r.int8(); code !== 0; code = r.int8()) fields[String.fromCharCode(code)] = r.cstring();
+  return fields;
+}
+function encodeFields(w: Writer, f: Fields): void {
+  for (const [k, v] of Object.entries(f)) w.int8(ch(k)).cstring(v);
+  w.int8(0);
+}
+
+const ErrorResponseDef: Def<ErrorResponse> = {
+  types: ['ErrorResponse'], tag: ch('E'),
+  decode: (r) => ({ type: 'ErrorResponse', fields: decodeFields(r) }),
+  encode: (w, m) => encodeFields(w, m.fields),
+};
+const NoticeResponseDef: Def<NoticeResponse> = {
+  types: ['NoticeResponse'], tag: ch('N'),
+  decode: (r) => ({ type: 'NoticeResponse', fields: decodeFields(r) }),
+  encode: (w, m) => encodeFields(w, m.fields),
+};
+
+const ParameterDescriptionDef: Def<ParameterDescription> = {
+  types: ['ParameterDescription'], tag: ch('t'),
+  decode: (r) => {
+    const n = count(r);
+    const types: number[] = [];
+    for (let i = 0; i < n; i++) types.push(r.uint32());
+    return { type: 'ParameterDescription', types };
+  },
+  encode: (w, m) => { w.int16(m.types.length); for (const t of m.types) w.int32(t); },
+};
+
+const NotificationResponseDef: Def<NotificationResponse> = {
+  types: ['NotificationResponse'], tag: ch('A'),
+  decode: (r) => ({ type: 'NotificationResponse', processId: r.int32(), channel: r.cstring(), payload: r.cstring() }),
+  encode: (w, m) => { w.int32(m.processId).cstring(m.channel).cstring(m.payload); },
+};
+
+function copyResponse(type: CopyResponse['type'], tag: string): Def<CopyResponse> {
+  return {
+    types: [type], tag: ch(tag),
+    decode: (r) => {
+      const format = fmt(r.int8());
+      const n = count(r);
+      const columnFormats: FormatCode[] = [];
+      for (let i = 0; i < n; i++) columnFormats.push(fmt(r.int16()));
+      return { type, format, columnFormats };
+    },
+    encode: (w, m) => { w.int8(m.format).int16(m.columnFormats.length); for (const f of m.columnFormats) w.int16(f); },
+  };
+}
+
+const CopyDataDef: Def<CopyData> = {
+  types: ['CopyData'], tag: ch('d'),
+  decode: (r) => ({ type: 'CopyData', data: r.rest() }),
+  encode: (w, m) => { w.bytes(m.data); },
+};
+
+const FunctionCallResponseDef: Def<FunctionCallResponse> = {
+  types: ['FunctionCallResponse'], tag: ch('V'),
+  decode: (r) => ({ type: 'FunctionCallResponse', value: r.value() }),
+  encode: (w, m) => { w.value(m.value); },
+};
+
+const NegotiateProtocolVersionDef: Def<NegotiateProtocolVersion> = {
+  types: ['NegotiateProtocolVersion'], tag: ch('v'),
+  decode: (r) => {
+    const minor = r.int32();
+    const n = r.int32();
+    if (n < 0) throw new ProtocolError('invalid option count');
+    const unsupported: string[] = [];
+    for (let i = 0; i < n; i++) unsupported.push(r.cstring());
+    return { type: 'NegotiateProtocolVersion', minor, unsupported };
+  },
+  encode: (w, m) => { w.int32(m.minor).int32(m.unsupported.length); for (const o of m.unsupported) w.cstring(o); },
+};
+
+function simple(type: Simple['type'], tag: string): Def<Simple> {
+  return { types: [type], tag: ch(tag), decode: () => ({ type }), encode: () => undefined };
+}
+
+const defs = [Authentication, BackendKeyDataDef, ParameterStatusDef, ReadyForQueryDef, RowDescriptionDef,
+  DataRowDef, CommandCompleteDef, ErrorResponseDef, NoticeResponseDef, ParameterDescriptionDef,
+  NotificationResponseDef, copyResponse('CopyInResponse', 'G'), copyResponse('CopyOutResponse', 'H'),
+  copyResponse('CopyBothResponse', 'W'), CopyDataDef, FunctionCallResponseDef, NegotiateProtocolVersionDef,
+  simple('ParseComplete', '1'), simple('BindComplete', '2'), simple('CloseComplete', '3'), simple('NoData', 'n'),
+  simple('EmptyQueryResponse', 'I'), simple('PortalSuspended', 's'), simple('CopyDone', 'c'),
+] as Array<Def<BackendMessage>>;
+const byTag: Array<Def<BackendMessage> | undefined> = new Array(256);
+const byType = new Map<string, Def<BackendMessage>>();
+for (const d of defs) { byTag[d.tag] = d; for (const t of d.types) byType.set(t, d); }
+
+export type DecodedBackend = { ok: true; msg: BackendMessage } | { ok: false; error: ProtocolError };
+
+export function decodeBackend(tag: number, body: Uint8Array, start = 0, end = body.length): DecodedBackend {
+  const def = byTag[tag];
+  if (!def) return { ok: false, error: new ProtocolError(`invalid backend message type ${tag}`) };
+  try {
+    const r = new Reader(body, start, end);
+    const msg = def.decode(r);
+    r.done();
+    return { ok: true, msg };
+  } catch (e) {
+    if (e instanceof ProtocolError) return { ok: false, error: e };
+    throw e;
+  }
+}
+
+export function encodeBackend(m: BackendMessage, w = new Writer()): Writer {
+  const def = byType.get(m.type);
+  if (!def) throw new Error(`no definition for ${m.type}`);
+  w.begin(def.tag);
+  def.encode(w, m);
+  return w.end();
+}
+
+/** One ready-to-send backend message. */
+export function backendBytes(m: BackendMessage): Buffer { return encodeBackend(m).finish(); }
