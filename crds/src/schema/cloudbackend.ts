@@ -1,0 +1,50 @@
+// CloudBackend: a third-party PostgreSQL database that receives protected data.
+import { ageColumn, conditions, localRef, observedGeneration, readyColumn, reasonColumn, secretKeyRef, type KindDef } from './common.ts';
+import { int, named, obj, oneOf, rules, str } from './props.ts';
+
+export const TLS_MODES = ['disable', 'require', 'verify-ca', 'verify-full'] as const;
+
+const tls = obj('How the proxy secures its connection to this database (default: verify-full).', {
+  mode: named('TlsMode', oneOf('disable: no TLS; require: TLS without certificate checks; verify-ca: the server '
+    + 'certificate must chain to the CA; verify-full: verify-ca plus the host name must match.', TLS_MODES, {
+    default: 'verify-full',
+  })),
+  caSecretRef: secretKeyRef('Secret holding the CA certificate (PEM) for verify-ca and verify-full. '
+    + 'Without it, verify-full uses the system trust store.', 'ca.crt'),
+}, {
+  required: ['mode'],
+  default: {},
+  ...rules(
+    { rule: "self.mode != 'verify-ca' || has(self.caSecretRef)", message: 'verify-ca needs caSecretRef', fieldPath: '.caSecretRef', reason: 'FieldValueRequired' },
+    { rule: "!has(self.caSecretRef) || self.mode in ['verify-ca', 'verify-full']", message: 'caSecretRef is only used by verify-ca and verify-full', fieldPath: '.caSecretRef', reason: 'FieldValueForbidden' },
+  ),
+});
+
+export const cloudBackend: KindDef = {
+  kind: 'CloudBackend',
+  plural: 'cloudbackends',
+  singular: 'cloudbackend',
+  shortNames: ['cb', 'cloudbe'],
+  description: 'A third-party (cloud) PostgreSQL database that stores data protected by a SecurityPolicy. '
+    + 'The proxy connects to it with its own credentials; clients never see them.',
+  spec: obj('Where the database is and how the proxy authenticates to it.', {
+    host: str('Host name or IP address of the PostgreSQL server.', { minLength: 1, maxLength: 253 }),
+    port: int('TCP port of the PostgreSQL server.', { minimum: 1, maximum: 65535, default: 5432 }),
+    database: str('Database name on the server.', { minLength: 1, maxLength: 63 }),
+    credentialsSecretRef: localRef('Secret with the keys `username` and `password` the proxy logs in with.', 'Secret'),
+    tls,
+    pool: obj('Connection pool towards this database, per proxy replica.', {
+      maxConnections: int('Most server connections one proxy replica opens.', { minimum: 1, maximum: 10000, default: 20 }),
+    }, { default: {} }),
+  }, { required: ['host', 'database', 'credentialsSecretRef'] }),
+  status: obj('Observed state of the backend.', {
+    conditions,
+    observedGeneration,
+  }),
+  printerColumns: [
+    { name: 'Host', type: 'string', jsonPath: '.spec.host', description: 'Database host.' },
+    { name: 'Database', type: 'string', jsonPath: '.spec.database', description: 'Database name.' },
+    { name: 'TLS', type: 'string', jsonPath: '.spec.tls.mode', description: 'TLS mode.', priority: 1 },
+    readyColumn, reasonColumn, ageColumn,
+  ],
+};

@@ -1,0 +1,104 @@
+// The protection of one column: what the proxy does to its values before they leave for the cloud.
+import { bool, int, labelName, named, num, obj, oneOf, rules, str, type CelRule, type Schema } from './props.ts';
+
+export const ATTRIBUTE_TYPES = ['identifier', 'quasiIdentifier', 'confidential', 'nonConfidential', 'technicalIdentifier'] as const;
+export const ENCRYPT_MODES = ['randomized', 'deterministic'] as const;
+
+const keyName = labelName('Keyring key used to derive this column\'s data keys (default: `default`). '
+  + 'The keyring Secret must hold at least one version `<keyName>.v<N>`.');
+
+export const attributeType = named('AttributeType', oneOf('CLARUS classification of the column; selects the default protection.', ATTRIBUTE_TYPES));
+
+const encrypt = named('EncryptProtection', obj('Encrypt the values (AES-256-GCM for randomized, AES-SIV for deterministic); the '
+  + 'associated data binds each ciphertext to its table and column.', {
+  mode: named('EncryptMode', oneOf('randomized: equal plaintexts give different ciphertexts (reveals nothing but length); '
+    + 'deterministic: equal plaintexts give equal ciphertexts (allows =, IN, GROUP BY, joins; reveals equality).', ENCRYPT_MODES)),
+  searchable: bool('For randomized mode: also store a keyed blind index in a hidden column so `=` and `IN` '
+    + 'keep working (reveals which rows share a searched value).', { default: false }),
+  keyName,
+}, {
+  required: ['mode'],
+  ...rules({
+    rule: "self.mode == 'randomized' || !has(self.searchable) || !self.searchable",
+    message: 'searchable applies to randomized mode; deterministic encryption already supports equality',
+    fieldPath: '.searchable', reason: 'FieldValueForbidden',
+  }),
+}));
+
+function exactlyOne(fields: string[], what: string): CelRule {
+  return { rule: `[${fields.map((f) => `has(self.${f})`).join(', ')}].filter(x, x).size() == 1`, message: `exactly one of ${fields.join(', ')} must be set (${what})` };
+}
+
+const ANON_METHODS = ['suppress', 'mask', 'pseudonymize', 'generalize', 'noise', 'kAnonymity'];
+
+const anonymize = named('AnonymizeProtection', obj('Replace the values irreversibly; exactly one method.', {
+  suppress: obj('Store a constant instead of the value.', {
+    value: str('The constant stored (default NULL).', { maxLength: 1024, nullable: true }),
+  }),
+  mask: obj('Store a partially masked value.', {
+    keepFirst: int('Characters kept at the start.', { minimum: 0, maximum: 64 }),
+    keepLast: int('Characters kept at the end.', { minimum: 0, maximum: 64 }),
+    char: str('Masking character (default `*`).', { minLength: 1, maxLength: 1, default: '*' }),
+    format: oneOf('Format-aware masking: email keeps the first character and the domain.', ['email']),
+  }, rules({ rule: '!has(self.format) || (!has(self.keepFirst) && !has(self.keepLast))', message: 'format cannot be combined with keepFirst or keepLast' })),
+  pseudonymize: obj('Store a keyed HMAC pseudonym; equal values give equal pseudonyms everywhere.', {
+    keyName,
+    format: oneOf('Rendering of the pseudonym: hex digits, a UUID, or preserveShape (same length and '
+      + 'character classes as the input).', ['hex', 'uuid', 'preserveShape'], { default: 'hex' }),
+  }),
+  generalize: obj('Store a coarsened value; exactly one parameter, matching the column\'s data type.', {
+    step: num('Numbers: round down to a multiple of step.', { minimum: 0 }),
+    truncate: oneOf('Dates and timestamps: truncate to the month or year.', ['month', 'year']),
+    keepPrefix: int('Text: keep this many leading characters, drop the rest.', { minimum: 0, maximum: 1024 }),
+    gridMeters: int('Geographic points: snap to a grid of this cell size.', { minimum: 1, maximum: 10000000 }),
+  }, rules(exactlyOne(['step', 'truncate', 'keepPrefix', 'gridMeters'], 'generalize'))),
+  noise: obj('Store the value plus random noise of the given distribution.', {
+    distribution: oneOf('Noise distribution.', ['laplace', 'gaussian']),
+    scale: num('Scale of the noise (Laplace b, Gaussian sigma).', { minimum: 0 }),
+    epsilon: num('Differential-privacy budget; with sensitivity, sets scale = sensitivity / epsilon.', { minimum: 0 }),
+    sensitivity: num('Largest change one record makes to the value.', { minimum: 0 }),
+  }, {
+    required: ['distribution'],
+    ...rules(
+      { rule: 'has(self.epsilon) == has(self.sensitivity)', message: 'epsilon and sensitivity go together' },
+      { rule: 'has(self.scale) != has(self.epsilon)', message: 'set either scale or epsilon+sensitivity' },
+    ),
+  }),
+  kAnonymity: obj('Microaggregate the dataset\'s quasi-identifiers so each record is indistinguishable '
+    + 'from at least k-1 others (applies to quasiIdentifier columns).', {
+    k: int('Smallest group size (at least 2).'),
+    tCloseness: num('Optional t: the distribution of confidential values in each group stays within t '
+      + '(earth mover\'s distance) of the whole table.', { minimum: 0, maximum: 1 }),
+  }, { required: ['k'], ...rules({ rule: 'self.k >= 2', message: 'k must be at least 2', fieldPath: '.k' }) }),
+}, rules(exactlyOne(ANON_METHODS, 'anonymize'))));
+
+const split = named('SplitProtection', obj('Store the column only on another backend, together with the dataset\'s row key; the '
+  + 'proxy recomposes rows.', {
+  backend: labelName('CloudBackend that stores the column; must be listed in spec.backends.'),
+}, { required: ['backend'] }));
+
+const exclusive: CelRule = {
+  rule: '!(has(self.encrypt) && has(self.anonymize))',
+  message: 'encrypt and anonymize are mutually exclusive',
+};
+
+/** A column's protection. An empty object stores the column as is, overriding the attribute-type default. */
+export const protection: Schema = named('Protection', obj('What the proxy does to the column before it leaves for the cloud. '
+  + 'Replaces the attribute-type default as a whole; `{}` stores the column unprotected.', {
+  encrypt, anonymize, split,
+}, rules(exclusive)));
+
+/** Attribute-type defaults: no split (placement is per column, so the row-key rule stays checkable). */
+const defaultProtection: Schema = named('AttributeTypeDefault', obj('Default protection of columns of this attribute type.', { encrypt, anonymize }, rules(exclusive)));
+
+function noKAnon(t: string): string {
+  return `!has(self.${t}) || !has(self.${t}.anonymize) || !has(self.${t}.anonymize.kAnonymity)`;
+}
+
+export const attributeTypes: Schema = named('AttributeTypeDefaults', obj('Defaults per attribute type; a column with its own protection ignores them.',
+  Object.fromEntries(ATTRIBUTE_TYPES.map((t) => [t, defaultProtection])),
+  rules({
+    rule: ATTRIBUTE_TYPES.filter((t) => t !== 'quasiIdentifier').map(noKAnon).map((r) => `(${r})`).join(' && '),
+    message: 'kAnonymity applies to quasiIdentifier only',
+  }),
+));
