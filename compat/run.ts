@@ -1,0 +1,63 @@
+// `make compat` driver: starts a real PostgreSQL 15 and the Clarus proxy in front of it, then runs
+// the psycopg 3, pgjdbc and pgx suites against the proxy (each checks the backend directly too).
+// COMPAT_TARGET=direct runs the same suites straight against PostgreSQL (to tell a client-suite
+// bug from a proxy bug); COMPAT_SUITES=psycopg,pgx picks suites. Closes with
+// `compat: N passed, N failed` and exits non-zero on any failure.
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startPostgres, type PgCluster } from '../sidecar/test/harness/pg.ts';
+import { directEndpoint, endpointEnv, writeCa, ProxyUnavailable, type Endpoint, type ProxyHandle } from './lib/endpoint.ts';
+import { startClarus } from './lib/proxy.ts';
+import { SUITES, runSuite, type SuiteResult } from './lib/suites.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+async function target(pg: PgCluster, caFile: string): Promise<{ endpoint: Endpoint; proxy?: ProxyHandle }> {
+  if (process.env.COMPAT_TARGET === 'direct') return { endpoint: directEndpoint(pg, caFile) };
+  const proxy = await startClarus(pg, caFile);
+  return { endpoint: proxy.endpoint, proxy };
+}
+
+function summary(results: SuiteResult[]): { passed: number; failed: number } {
+  let passed = 0;
+  let failed = 0;
+  for (const r of results) {
+    passed += r.passed.length;
+    failed += r.failed.length;
+    const bad = r.failed.length ? ` (failed: ${r.failed.join(', ')})` : '';
+    process.stdout.write(`compat: ${r.suite}: ${r.passed.length} passed, ${r.failed.length} failed${bad}\n`);
+  }
+  return { passed, failed };
+}
+
+async function main(): Promise<number> {
+  const wanted = process.env.COMPAT_SUITES?.split(',').map((s) => s.trim()).filter(Boolean);
+  const suites = SUITES.filter((s) => !wanted || wanted.includes(s.name));
+  const pg = await startPostgres();
+  const ca = writeCa(pg);
+  let proxy: ProxyHandle | undefined;
+  const results: SuiteResult[] = [];
+  try {
+    const t = await target(pg, ca.file);
+    proxy = t.proxy;
+    process.stdout.write(`compat: clients -> ${proxy ? 'Clarus proxy' : 'PostgreSQL directly'} at ${t.endpoint.host}:${t.endpoint.port} (sslmode ${t.endpoint.sslmode})\n`);
+    const env = { ...endpointEnv('CLARUS', t.endpoint), ...endpointEnv('BACKEND', directEndpoint(pg, ca.file)) };
+    for (const s of suites) results.push(await runSuite(s, root, env));
+  } catch (e) {
+    if (!(e instanceof ProxyUnavailable)) throw e;
+    process.stdout.write(`compat: proxy not available: ${e.message}\n`);
+    results.push({ suite: 'proxy', passed: [], failed: ['proxy not available'], exitCode: null });
+  } finally {
+    await proxy?.stop();
+    await pg.destroy();
+    ca.cleanup();
+  }
+  const { passed, failed } = summary(results);
+  process.stdout.write(`compat: ${passed} passed, ${failed} failed\n`);
+  return failed === 0 && passed > 0 ? 0 : 1;
+}
+
+main().then((code) => process.exit(code), (e: unknown) => {
+  console.error('compat: driver error:', e);
+  process.exit(2);
+});

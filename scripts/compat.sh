@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# `make compat`: installs the three client suites from their own registries (idempotent, cached
+# outside the clone) and runs them through the Clarus proxy against a real PostgreSQL:
+#   psycopg 3 from PyPI     -> ~/.cache/clarus/venv-py<ver>-<hash>  (compat/python/requirements.txt)
+#   pgjdbc from Maven Central -> ~/.m2, built offline after the first online resolve (compat/java)
+#   pgx from the Go proxy   -> the Go module cache, test binary in ~/.cache/clarus (compat/go)
+# Env: COMPAT_TARGET=direct (bypass the proxy), COMPAT_SUITES=psycopg,pgjdbc,pgx, COMPAT_ONLY=<test>.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cache="${CLARUS_CACHE:-$HOME/.cache/clarus}"
+export PATH="$root/.tools/node/bin:$PATH"
+export GOTOOLCHAIN=local
+
+COMPAT_VENV="$("$root/compat/python/ensure-venv.sh" "$root/compat/python/requirements.txt")"
+export COMPAT_VENV
+
+java_build() {
+  local mvn_args=(-q -B compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt)
+  (cd "$root/compat/java" && { mvn -o "${mvn_args[@]}" >/dev/null 2>&1 || {
+    echo "compat: resolving pgjdbc and Maven plugins from Maven Central (first run)"
+    mvn "${mvn_args[@]}"
+  }; })
+  COMPAT_JAVA_CP="$root/compat/java/target/classes:$(cat "$root/compat/java/target/classpath.txt")"
+  export COMPAT_JAVA_CP
+}
+
+go_build() {
+  local out; out="$cache/compat-go-$(cat "$root/compat/go/go.mod" "$root/compat/go/go.sum" | sha256sum | cut -c1-12)"
+  mkdir -p "$out"
+  (cd "$root/compat/go" && go test -c -o "$out/compat.test" .)
+  export COMPAT_GO_TEST="$out/compat.test"
+}
+
+java_build
+go_build
+exec node "$root/compat/run.ts"
