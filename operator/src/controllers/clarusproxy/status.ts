@@ -1,0 +1,78 @@
+// Pure: the status of a ClarusProxy from what the reconcile observed.
+import type { ClarusProxy, ClarusProxyStatus } from '@clarus/crds';
+import { selectorString } from '../../specs/names.ts';
+import { SIDECAR_LISTEN } from '../../specs/sidecar.ts';
+import { servicePort } from '../../specs/workload.ts';
+import type { ConditionInput } from '../conditions.ts';
+import { ConditionType, FALSE, Reason, TRUE, UNKNOWN, setConditions } from '../conditions.ts';
+import type { Problem } from '../refs.ts';
+
+export interface DeploymentStatus {
+  replicas?: number;
+  readyReplicas?: number;
+  availableReplicas?: number;
+  conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>;
+}
+
+export type Observed =
+  | { kind: 'renderFailed'; problem: Problem }
+  | { kind: 'applied'; policyHash: string; deployment?: DeploymentStatus }
+  | { kind: 'applyFailed'; policyHash: string; message: string };
+
+const isSidecar = (p: ClarusProxy): boolean => (p.spec.mode ?? 'Deployment') === 'Sidecar';
+
+export function endpoint(proxy: ClarusProxy): string {
+  if (isSidecar(proxy)) return SIDECAR_LISTEN;
+  return `${proxy.metadata.name}.${proxy.metadata.namespace ?? 'default'}.svc:${servicePort(proxy)}`;
+}
+
+function availability(proxy: ClarusProxy, d: DeploymentStatus | undefined): ConditionInput {
+  if (isSidecar(proxy)) {
+    return { type: ConditionType.Available, status: TRUE, reason: Reason.SidecarMode, message: 'Injected into labelled pods; no Deployment' };
+  }
+  const available = d?.conditions?.find((c) => c.type === 'Available');
+  if (available?.status === 'True' && (d?.availableReplicas ?? 0) > 0) {
+    return { type: ConditionType.Available, status: TRUE, reason: Reason.DeploymentAvailable,
+      message: `${d?.availableReplicas ?? 0} replica(s) available` };
+  }
+  return { type: ConditionType.Available, status: d ? FALSE : UNKNOWN, reason: Reason.DeploymentUnavailable,
+    message: available?.message ?? 'Deployment has no available replicas yet' };
+}
+
+function rendered(observed: Observed): ConditionInput {
+  if (observed.kind === 'renderFailed') {
+    return { type: ConditionType.PolicyRendered, status: FALSE, ...observed.problem };
+  }
+  return { type: ConditionType.PolicyRendered, status: TRUE, reason: Reason.Rendered, message: `Configuration ${observed.policyHash}` };
+}
+
+function ready(proxy: ClarusProxy, observed: Observed, avail: ConditionInput): ConditionInput {
+  if (observed.kind === 'renderFailed') {
+    return { type: ConditionType.Ready, status: FALSE, reason: observed.problem.reason, message: observed.problem.message };
+  }
+  if (observed.kind === 'applyFailed') {
+    return { type: ConditionType.Ready, status: FALSE, reason: Reason.ApplyFailed, message: observed.message };
+  }
+  if (avail.status !== TRUE) return { type: ConditionType.Ready, status: FALSE, reason: avail.reason, message: avail.message };
+  return { type: ConditionType.Ready, status: TRUE, reason: Reason.Ready, message: `Serving at ${endpoint(proxy)}` };
+}
+
+export function proxyStatus(proxy: ClarusProxy, observed: Observed, now: string): ClarusProxyStatus {
+  const deployment = observed.kind === 'applied' ? observed.deployment : undefined;
+  const avail = observed.kind === 'renderFailed'
+    ? { type: ConditionType.Available, status: UNKNOWN, reason: Reason.NotReady, message: 'Configuration not rendered' } as const
+    : availability(proxy, deployment);
+  const gen = proxy.metadata.generation;
+  const conditions = setConditions(proxy.status?.conditions, [rendered(observed), avail, ready(proxy, observed, avail)], gen, now);
+  const previousHash = proxy.status?.policyHash;
+  const policyHash = observed.kind === 'renderFailed' ? previousHash : observed.policyHash;
+  return {
+    conditions,
+    observedGeneration: gen,
+    replicas: deployment?.replicas ?? (isSidecar(proxy) ? 0 : proxy.status?.replicas ?? 0),
+    readyReplicas: deployment?.readyReplicas ?? 0,
+    selector: selectorString(proxy),
+    endpoint: endpoint(proxy),
+    ...(policyHash ? { policyHash } : {}),
+  };
+}

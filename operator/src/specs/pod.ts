@@ -1,0 +1,68 @@
+// The proxy container and its configuration volume, shared by the Deployment and the sidecar.
+import type { ClarusProxy, RuntimeConfig } from '@clarus/crds';
+import { CONFIG_DIR, CONFIG_KEY, CONFIG_VOLUME, CONTAINER_NAME, configMapName, secretName } from './names.ts';
+import type { BuildOptions } from './types.ts';
+
+export const PRESTOP_SLEEP_SECONDS = 5;
+export const DEFAULT_RESOURCES = {
+  requests: { cpu: '100m', memory: '128Mi' },
+  limits: { memory: '512Mi' },
+};
+
+export function proxyImage(proxy: ClarusProxy, options: BuildOptions): string {
+  return proxy.spec.image ?? options.defaultImage;
+}
+
+/** Projected volume reproducing the runtime-config directory layout of crds/src/runtime/config.ts. */
+export function configVolume(proxyName: string, items: Array<{ key: string; path: string }>): Record<string, unknown> {
+  const sources: Array<Record<string, unknown>> = [
+    { configMap: { name: configMapName(proxyName), items: [{ key: CONFIG_KEY, path: CONFIG_KEY }] } },
+  ];
+  if (items.length > 0) sources.push({ secret: { name: secretName(proxyName), items } });
+  return { name: CONFIG_VOLUME, projected: { defaultMode: 0o440, sources } };
+}
+
+/** Time the kubelet gives a pod to stop: the preStop pause, the proxy's own drain, plus slack. */
+export function terminationGraceSeconds(config: RuntimeConfig): number {
+  return PRESTOP_SLEEP_SECONDS + config.limits.drainSeconds + 5;
+}
+
+export interface ContainerInput {
+  proxy: ClarusProxy;
+  config: RuntimeConfig;
+  options: BuildOptions;
+  extraArgs?: string[];
+}
+
+export function proxyContainer({ proxy, config, options, extraArgs = [] }: ContainerInput): Record<string, unknown> {
+  const probe = (path: string, periodSeconds: number): Record<string, unknown> => ({
+    httpGet: { path, port: 'metrics' },
+    periodSeconds,
+    timeoutSeconds: 2,
+    failureThreshold: 3,
+  });
+  return {
+    name: CONTAINER_NAME,
+    image: proxyImage(proxy, options),
+    imagePullPolicy: options.imagePullPolicy ?? 'IfNotPresent',
+    args: ['proxy', '--config', CONFIG_DIR, ...extraArgs],
+    ports: [
+      { name: 'postgres', containerPort: config.listen.port, protocol: 'TCP' },
+      { name: 'metrics', containerPort: config.metricsListen.port, protocol: 'TCP' },
+    ],
+    readinessProbe: probe('/readyz', 5),
+    livenessProbe: { ...probe('/healthz', 10), initialDelaySeconds: 5 },
+    lifecycle: { preStop: { sleep: { seconds: PRESTOP_SLEEP_SECONDS } } },
+    resources: proxy.spec.resources ?? DEFAULT_RESOURCES,
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    volumeMounts: [{ name: CONFIG_VOLUME, mountPath: CONFIG_DIR, readOnly: true }],
+  };
+}

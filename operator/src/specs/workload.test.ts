@@ -1,0 +1,152 @@
+import { describe, expect, it } from 'vitest';
+import { configFixture, proxyFixture, renderedFixture } from '../testdata.ts';
+import { buildConfigMap, buildSecret, configHash, parseLayout } from './config.ts';
+import { CONFIG_HASH_ANNOTATION, LAYOUT_ANNOTATION } from './names.ts';
+import { buildDeployment, buildHorizontalPodAutoscaler, buildPodDisruptionBudget, buildService, desiredObjects } from './workload.ts';
+import type { BuildInput, KubeObject } from './types.ts';
+
+const options = { defaultImage: 'clarus:test' };
+const input = (spec = {}, rendered = renderedFixture()): BuildInput => ({ proxy: proxyFixture(spec), rendered, options });
+
+type Json = Record<string, unknown>;
+const at = (o: unknown, ...path: Array<string | number>): unknown =>
+  path.reduce<unknown>((v, k) => (v as Record<string | number, unknown> | undefined)?.[k], o);
+const podSpec = (d: KubeObject): Json => at(d, 'spec', 'template', 'spec') as Json;
+const container = (d: KubeObject): Json => at(podSpec(d), 'containers', 0) as Json;
+
+describe('common metadata', () => {
+  it.each(desiredObjects(input({ autoscaling: { maxReplicas: 5 } })).map((o) => [o.kind, o] as const))(
+    '%s carries the controller owner reference and the standard labels', (_kind, obj) => {
+      expect(obj.metadata.namespace).toBe('hospital');
+      expect(obj.metadata.ownerReferences).toEqual([{
+        apiVersion: 'clarus.io/v1alpha1', kind: 'ClarusProxy', name: 'ehealth-proxy', uid: 'uid-proxy-1',
+        controller: true, blockOwnerDeletion: true,
+      }]);
+      expect(obj.metadata.labels).toEqual({
+        'app.kubernetes.io/name': 'clarus-proxy',
+        'app.kubernetes.io/instance': 'ehealth-proxy',
+        'app.kubernetes.io/managed-by': 'clarus-operator',
+      });
+    });
+});
+
+describe('desiredObjects', () => {
+  it.each([
+    [{}, ['ConfigMap', 'Secret', 'Deployment', 'Service', 'PodDisruptionBudget']],
+    [{ autoscaling: { maxReplicas: 4 } }, ['ConfigMap', 'Secret', 'Deployment', 'Service', 'PodDisruptionBudget', 'HorizontalPodAutoscaler']],
+    [{ mode: 'Sidecar' }, ['ConfigMap', 'Secret']],
+  ])('spec %j gives %j', (spec, kinds) => {
+    expect(desiredObjects(input(spec)).map((o) => o.kind)).toEqual(kinds);
+  });
+});
+
+describe('ConfigMap and Secret', () => {
+  it('puts config.json (no secrets) in the ConfigMap', () => {
+    const cm = buildConfigMap(input());
+    expect(cm.metadata.name).toBe('ehealth-proxy-config');
+    const parsed = JSON.parse(at(cm, 'data', 'config.json') as string);
+    expect(parsed).toEqual(configFixture());
+    expect(at(cm, 'data', 'config.json')).not.toContain('a2V5');
+  });
+
+  it('stores each secret file base64-encoded under its secretKey and records the layout', () => {
+    const secret = buildSecret(input());
+    expect(secret.metadata.name).toBe('ehealth-proxy-secrets');
+    expect(at(secret, 'data', 'backends.cloud-a.password')).toBe(Buffer.from('p').toString('base64'));
+    expect(Object.keys(at(secret, 'data') as Json).sort()).toEqual(['backends.cloud-a.password', 'backends.cloud-a.username', 'keyring.default.v1']);
+    expect(parseLayout(secret.metadata.annotations?.[LAYOUT_ANNOTATION])).toContainEqual({ key: 'keyring.default.v1', path: 'secrets/keyring/default.v1' });
+  });
+
+  it.each([[undefined, []], ['not json', []], ['{"a":1}', []], ['[{"key":"k","path":"p"},{"key":1}]', [{ key: 'k', path: 'p' }]]])(
+    'parseLayout(%j) = %j', (text, want) => expect(parseLayout(text)).toEqual(want));
+});
+
+describe('Deployment', () => {
+  it('runs `proxy --config /etc/clarus` from a projected volume in the runtime layout', () => {
+    const d = buildDeployment(input());
+    expect(container(d).args).toEqual(['proxy', '--config', '/etc/clarus']);
+    expect(container(d).volumeMounts).toEqual([{ name: 'clarus-config', mountPath: '/etc/clarus', readOnly: true }]);
+    const sources = at(podSpec(d), 'volumes', 0, 'projected', 'sources') as Json[];
+    expect(sources[0]).toEqual({ configMap: { name: 'ehealth-proxy-config', items: [{ key: 'config.json', path: 'config.json' }] } });
+    expect(at(sources[1], 'secret', 'name')).toBe('ehealth-proxy-secrets');
+    expect(at(sources[1], 'secret', 'items')).toContainEqual({ key: 'backends.cloud-a.username', path: 'secrets/backends/cloud-a/username' });
+  });
+
+  it('probes /readyz and /healthz on the metrics port and drains longer than drainSeconds', () => {
+    const d = buildDeployment(input());
+    const c = container(d);
+    expect(c.ports).toContainEqual({ name: 'metrics', containerPort: 9187, protocol: 'TCP' });
+    expect(c.ports).toContainEqual({ name: 'postgres', containerPort: 5432, protocol: 'TCP' });
+    expect(at(c, 'readinessProbe', 'httpGet')).toEqual({ path: '/readyz', port: 'metrics' });
+    expect(at(c, 'livenessProbe', 'httpGet')).toEqual({ path: '/healthz', port: 'metrics' });
+    expect(at(c, 'lifecycle', 'preStop')).toBeDefined();
+    expect(podSpec(d).terminationGracePeriodSeconds as number).toBeGreaterThanOrEqual(30);
+  });
+
+  it('runs as non-root with a read-only root file system and default resources', () => {
+    const c = container(buildDeployment(input()));
+    expect(at(c, 'securityContext', 'runAsNonRoot')).toBe(true);
+    expect(at(c, 'securityContext', 'allowPrivilegeEscalation')).toBe(false);
+    expect(at(c, 'securityContext', 'readOnlyRootFilesystem')).toBe(true);
+    expect(at(c, 'resources', 'requests', 'cpu')).toBe('100m');
+    const custom = container(buildDeployment(input({ resources: { limits: { cpu: '2' } } })));
+    expect(custom.resources).toEqual({ limits: { cpu: '2' } });
+  });
+
+  it('sets replicas only while autoscaling is off', () => {
+    expect(at(buildDeployment(input({ replicas: 3 })), 'spec', 'replicas')).toBe(3);
+    expect(at(buildDeployment(input({})), 'spec', 'replicas')).toBe(2);
+    expect(at(buildDeployment(input({ autoscaling: { maxReplicas: 9 } })), 'spec')).not.toHaveProperty('replicas');
+  });
+
+  it('changes the pod-template hash when config, secret files or image change, and only then', () => {
+    const hashOf = (i: BuildInput): string => at(buildDeployment(i), 'spec', 'template', 'metadata', 'annotations', CONFIG_HASH_ANNOTATION) as string;
+    const base = hashOf(input());
+    expect(base).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(hashOf(input())).toBe(base);
+    expect(hashOf(input({ replicas: 7 }))).toBe(base);
+    const changedConfig = renderedFixture(configFixture({ limits: { ...configFixture().limits, maxConnections: 5 } }));
+    expect(hashOf(input({}, changedConfig))).not.toBe(base);
+    const changedSecret = renderedFixture();
+    changedSecret.files[0] = { ...changedSecret.files[0]!, content: 'b3RoZXI=' };
+    expect(hashOf(input({}, changedSecret))).not.toBe(base);
+    expect(hashOf(input({ image: 'clarus:other' }))).not.toBe(base);
+    expect(configHash(renderedFixture(), 'clarus:test')).toBe(base);
+  });
+
+  it('uses the image from the spec, else the operator default', () => {
+    expect(container(buildDeployment(input())).image).toBe('clarus:test');
+    expect(container(buildDeployment(input({ image: 'registry/clarus:1' }))).image).toBe('registry/clarus:1');
+  });
+});
+
+describe('Service, PDB, HPA', () => {
+  it.each([
+    [{}, 5432, 'ClientIP', 10800],
+    [{ service: { port: 6432, sessionAffinityTimeoutSeconds: 60 } }, 6432, 'ClientIP', 60],
+    [{ service: { sessionAffinity: 'None' } }, 5432, 'None', undefined],
+  ])('service for %j: port %d affinity %s timeout %s', (spec, port, affinity, timeout) => {
+    const svc = buildService(input(spec));
+    expect(at(svc, 'spec', 'ports', 0, 'port')).toBe(port);
+    expect(at(svc, 'spec', 'ports', 0, 'targetPort')).toBe('postgres');
+    expect(at(svc, 'spec', 'sessionAffinity')).toBe(affinity);
+    expect(at(svc, 'spec', 'sessionAffinityConfig', 'clientIP', 'timeoutSeconds')).toBe(timeout);
+    expect(at(svc, 'spec', 'selector')).toEqual({ 'app.kubernetes.io/name': 'clarus-proxy', 'app.kubernetes.io/instance': 'ehealth-proxy' });
+  });
+
+  it('PDB selects the proxy pods', () => {
+    const pdb = buildPodDisruptionBudget(input());
+    expect(at(pdb, 'spec', 'selector', 'matchLabels', 'app.kubernetes.io/instance')).toBe('ehealth-proxy');
+    expect(at(pdb, 'spec', 'maxUnavailable')).toBe(1);
+  });
+
+  it('HPA targets the Deployment with the spec bounds and CPU target', () => {
+    expect(buildHorizontalPodAutoscaler(input())).toBeUndefined();
+    const hpa = buildHorizontalPodAutoscaler(input({ autoscaling: { minReplicas: 2, maxReplicas: 10, targetCPUUtilizationPercentage: 60 } }));
+    expect(hpa?.apiVersion).toBe('autoscaling/v2');
+    expect(at(hpa, 'spec', 'scaleTargetRef')).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'ehealth-proxy' });
+    expect(at(hpa, 'spec', 'minReplicas')).toBe(2);
+    expect(at(hpa, 'spec', 'maxReplicas')).toBe(10);
+    expect(at(hpa, 'spec', 'metrics', 0, 'resource', 'target', 'averageUtilization')).toBe(60);
+  });
+});
