@@ -1,2 +1,8 @@
 export * from './types.ts';
 export * from './runtime/config.ts';
+export { render, RenderError, type RenderInput, type RenderOutput, type RenderedFile } from './runtime/render.ts';
+export { selectForProxy, proxiesOf, type ResourceSet } from './runtime/select.ts';
+export { parseKeyring, KEYRING_CURRENT_ANNOTATION, type KeyringKey } from './runtime/keyring.ts';
+export { secretKeyFor } from './runtime/secrets.ts';
+export { scramVerifier } from './runtime/scram.ts';
+export type { Issue } from './validate/issue.ts';

@@ -13,6 +13,19 @@
 //   DIR/secrets/tls/ca.crt                  CA that client certificates must chain to (mTLS, optional)
 //   DIR/secrets/upstream/tls.crt, tls.key, ca.crt   client certificate for collaborative mode
 // All paths inside RuntimeConfig are relative to DIR.
+//
+// Secret files in one Secret: every file under DIR/secrets/ has a flattened Secret data key, the path
+// without "secrets/" and with "/" replaced by "__" (secrets/backends/cloud-a/password →
+// backends__cloud-a__password). It is injective because backend and key names are DNS labels and
+// each category has a fixed prefix. render() returns it as RenderedFile.secretKey; the operator
+// projects each key to its path (items key→path).
+//
+// Keyring Secret format (what `clarus keys generate|rotate` write and render() reads): data keys
+// `<keyName>.v<N>` (keyName a DNS label, N ≥ 1), each the base64 text of 32 random bytes (written as
+// stringData; raw 32-byte values are accepted too), and the annotation
+// `clarus.io/keyring-current: "default=2,pii=1"` naming the version new writes use per key name
+// (absent: the highest version). Old versions stay for decryption until re-encryption has moved
+// every row. A `default` key is always required (it also keys the SCRAM salts).
 
 import type { Access, AttributeType, EncryptMode, AnonymizeProtection, TlsMode, View } from '../types.ts';
 
@@ -74,7 +87,8 @@ export interface RuntimeConfig {
   metricsListen: HostPort;
   tls?: { certFile: string; keyFile: string; clientCaFile?: string; allowPlaintext: boolean };
   backends: RuntimeBackend[];
-  upstream?: { host: string; port: number; tls?: { certFile: string; keyFile: string; caFile: string } };
+  /** Collaborative mode: all statements go to a partner proxy; `user` is the name it knows us by. */
+  upstream?: { host: string; port: number; user: string; tls?: { certFile: string; keyFile: string; caFile: string } };
   users: RuntimeUser[];
   policy: RuntimePolicy;
   limits: {

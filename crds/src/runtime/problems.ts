@@ -1,0 +1,22 @@
+// Collects render problems as validation issues (resource, field path, reason).
+import type { Issue } from '../validate/issue.ts';
+
+export class Problems {
+  readonly issues: Issue[] = [];
+
+  add(resource: string, path: string, message: string): undefined {
+    this.issues.push({ resource, path, message, severity: 'error' });
+    return undefined;
+  }
+}
+
+/** Thrown by render() when the resources are inconsistent; issues say what and where. */
+export class RenderError extends Error {
+  readonly issues: Issue[];
+
+  constructor(issues: Issue[]) {
+    super(`cannot render: ${issues.map((i) => `${i.resource}: ${i.path}: ${i.message}`).join('; ')}`);
+    this.name = 'RenderError';
+    this.issues = issues;
+  }
+}
