@@ -1,0 +1,58 @@
+// Write-time anonymization of single values, for the protections simple enough to apply to one
+// value in isolation: suppress, mask, generalize. Returns undefined for protections that need
+// more (pseudonymize needs its key handling, noise and k-anonymity need the dataset): those are
+// the anonymization module's job, and writes to such columns are refused until it exists.
+import type { AnonymizeProtection } from '../../../crds/src/types.ts';
+import { OID } from './encryption/canonical.ts';
+
+function mask(spec: NonNullable<AnonymizeProtection['mask']>, text: string): string {
+  const ch = spec.char ?? '*';
+  if (spec.format === 'email') {
+    const at = text.indexOf('@');
+    if (at > 0) return `${text[0]}${ch.repeat(Math.max(at - 1, 1))}${text.slice(at)}`;
+  }
+  const first = spec.keepFirst ?? 0;
+  const last = spec.keepLast ?? 0;
+  if (first + last >= text.length) return ch.repeat(text.length);
+  return text.slice(0, first) + ch.repeat(text.length - first - last) + (last ? text.slice(-last) : '');
+}
+
+function generalize(spec: NonNullable<AnonymizeProtection['generalize']>, text: string, typeOid: number): string | undefined {
+  if (spec.truncate) {
+    const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(text.trim());
+    if (!m) return undefined;
+    return spec.truncate === 'year' ? `${m[1]}-01-01` : `${m[1]}-${m[2]}-01`;
+  }
+  if (spec.step) {
+    const n = Number(text);
+    if (!Number.isFinite(n)) return undefined;
+    return String(Math.floor(n / spec.step) * spec.step);
+  }
+  if (spec.keepPrefix !== undefined) {
+    if (typeOid !== OID.text && typeOid !== OID.varchar && typeOid !== OID.bpchar) return undefined;
+    return text.slice(0, spec.keepPrefix) + '*'.repeat(Math.max(text.length - spec.keepPrefix, 0));
+  }
+  return undefined;
+}
+
+/** The anonymized text (null = SQL NULL), or undefined when this protection is not applied here. */
+export function anonymizeText(spec: AnonymizeProtection, text: string, typeOid: number): string | null | undefined {
+  if (spec.suppress) return spec.suppress.value ?? null;
+  if (spec.mask) return mask(spec.mask, text);
+  if (spec.generalize) return generalize(spec.generalize, text, typeOid);
+  return undefined;
+}
+
+/** The presentation mask of the `masked` view: a fixed four-character prefix, then the last four. */
+export function maskForView(text: string): string {
+  return text.length <= 4 ? '****' : `****${text.slice(-4)}`;
+}
+
+/** Whether anonymizeText handles this protection for this declared type (so parameters can be accepted). */
+export function appliesAtWrite(spec: AnonymizeProtection, typeOid: number): boolean {
+  if (spec.suppress || spec.mask) return true;
+  const g = spec.generalize;
+  if (!g) return false;
+  if (g.keepPrefix !== undefined) return typeOid === OID.text || typeOid === OID.varchar || typeOid === OID.bpchar;
+  return Boolean(g.truncate || g.step);
+}

@@ -1,0 +1,79 @@
+// The logical schema the rewriter works from: the policy's datasets, plus what CREATE TABLE
+// statements seen by this proxy taught it (full column list and declared types). Columns the
+// policy lists but no CREATE TABLE declared default to `text` as their client-facing type.
+import type { RuntimeColumn, RuntimePolicy } from '../../../crds/src/runtime/config.ts';
+import type { AnonymizeProtection } from '../../../crds/src/types.ts';
+import { OID } from '../protection/encryption/canonical.ts';
+import type { ModeName } from '../protection/encryption/header.ts';
+
+export type ColumnProtection =
+  | { kind: 'plain' }
+  | { kind: 'encrypt'; mode: ModeName; searchable: boolean; keyName: string }
+  | { kind: 'anonymize'; spec: AnonymizeProtection };
+
+export interface CatalogColumn {
+  name: string;
+  protection: ColumnProtection;
+  /** Client-facing (declared) type OID. */
+  typeOid: number;
+}
+
+export interface CatalogTable {
+  dataset: string;
+  schema: string;
+  table: string;
+  columns: CatalogColumn[];
+  byName: Map<string, CatalogColumn>;
+}
+
+/** Suffix of the hidden blind-index column of a searchable column. */
+export const BIDX_SUFFIX = '__bidx';
+
+export function isEncrypted(c: CatalogColumn): c is CatalogColumn & { protection: { kind: 'encrypt' } } {
+  return c.protection.kind === 'encrypt';
+}
+
+function protectionOf(c: RuntimeColumn): ColumnProtection {
+  if (c.encrypt) return { kind: 'encrypt', mode: c.encrypt.mode, searchable: c.encrypt.searchable, keyName: c.encrypt.keyName };
+  if (c.anonymize) return { kind: 'anonymize', spec: c.anonymize };
+  return { kind: 'plain' };
+}
+
+export class Catalog {
+  private readonly tables = new Map<string, CatalogTable>();
+  /** Lower-case table names, for the cheap textual pre-check. */
+  readonly names: string[];
+
+  constructor(policy: RuntimePolicy) {
+    for (const d of policy.datasets) {
+      const columns = d.columns.map((c) => ({ name: c.name, protection: protectionOf(c), typeOid: OID.text as number }));
+      this.tables.set(`${d.schema}.${d.table}`, { dataset: d.name, schema: d.schema, table: d.table, columns, byName: new Map(columns.map((c) => [c.name, c])) });
+    }
+    this.names = [...new Set(policy.datasets.map((d) => d.table.toLowerCase()))];
+  }
+
+  /** Resolves a table name; unqualified names use the default search_path (public). */
+  lookup(schema: string | undefined, table: string): CatalogTable | undefined {
+    return this.tables.get(`${schema ?? 'public'}.${table}`);
+  }
+
+  all(): CatalogTable[] {
+    return [...this.tables.values()];
+  }
+
+  /**
+   * Records the declared column list of a protected table (from a CREATE TABLE). Columns the
+   * policy does not list become plain columns; policy columns keep their protection.
+   */
+  learn(schema: string, table: string, declared: Array<{ name: string; typeOid: number }>): void {
+    const t = this.lookup(schema, table);
+    if (!t) return;
+    const columns = declared.map((d) => {
+      const known = t.byName.get(d.name);
+      return { name: d.name, protection: known ? known.protection : ({ kind: 'plain' } as const), typeOid: d.typeOid };
+    });
+    for (const c of t.columns) if (!columns.some((x) => x.name === c.name)) columns.push(c);
+    t.columns = columns;
+    t.byName = new Map(columns.map((c) => [c.name, c]));
+  }
+}

@@ -1,0 +1,86 @@
+// State of one statement's analysis: which datasets/columns it touches, whether it writes, the
+// roles its parameters play, and the refusal raised when a construct cannot be handled safely.
+import { canonicalText } from '../protection/encryption/canonical.ts';
+import type { ColumnCipher } from '../protection/encryption/column.ts';
+import type { Catalog, CatalogColumn, CatalogTable } from './catalog.ts';
+
+/** A column whose stored values are ciphertext. */
+export interface ProtectedRef {
+  table: CatalogTable;
+  column: CatalogColumn & { protection: { kind: 'encrypt' } };
+}
+
+/** What the proxy does to parameter $n at Bind. */
+export type ParamRole =
+  | { kind: 'encrypt'; ref: ProtectedRef }
+  | { kind: 'blindIndex'; ref: ProtectedRef; source: number }
+  | { kind: 'equalityAny'; ref: ProtectedRef }
+  | { kind: 'blindIndexAny'; ref: ProtectedRef }
+  | { kind: 'anonymize'; table: CatalogTable; column: CatalogColumn };
+
+/** A refusal: SQLSTATE plus a message naming the column and the construct. */
+export class Refusal extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export function refuseConstruct(ref: ProtectedRef, construct: string): never {
+  const mode = ref.column.protection.searchable ? `${ref.column.protection.mode} searchable` : ref.column.protection.mode;
+  throw new Refusal('0A000', `clarus: ${construct} on encrypted column ${ref.table.table}.${ref.column.name} (${mode}) is not supported`);
+}
+
+export type CipherFor = (ref: ProtectedRef) => ColumnCipher;
+
+export class Ctx {
+  readonly catalog: Catalog;
+  readonly cipher: CipherFor;
+  readonly params = new Map<number, ParamRole>();
+  /** dataset → columns referenced. */
+  readonly touched = new Map<string, Set<string>>();
+  write = false;
+  /** False once a randomized literal was encrypted into the text (fresh nonce: never reuse the text). */
+  cacheable = true;
+  /** Highest parameter number in the client's statement; extra parameters are numbered after it. */
+  maxParam: number;
+
+  constructor(catalog: Catalog, cipher: CipherFor, maxParam: number) {
+    this.catalog = catalog;
+    this.cipher = cipher;
+    this.maxParam = maxParam;
+  }
+
+  touch(table: CatalogTable, column?: string): void {
+    let s = this.touched.get(table.dataset);
+    if (!s) this.touched.set(table.dataset, (s = new Set()));
+    if (column) s.add(column);
+  }
+
+  setParam(n: number, role: ParamRole): void {
+    const prev = this.params.get(n);
+    if (prev && (prev.kind !== role.kind || JSON.stringify(keyOf(prev)) !== JSON.stringify(keyOf(role)))) {
+      throw new Refusal('0A000', `clarus: parameter $${n} is used in two different protected contexts; use separate parameters`);
+    }
+    this.params.set(n, role);
+  }
+
+  newParam(role: ParamRole): number {
+    this.maxParam += 1;
+    this.params.set(this.maxParam, role);
+    return this.maxParam;
+  }
+
+  canonical(ref: { column: CatalogColumn }, text: string): string {
+    try {
+      return canonicalText(ref.column.typeOid, text);
+    } catch (e) {
+      throw new Refusal('22P02', (e as Error).message);
+    }
+  }
+}
+
+function keyOf(r: ParamRole): string {
+  return 'ref' in r ? `${r.ref.table.table}.${r.ref.column.name}` : `${r.table.table}.${r.column.name}`;
+}

@@ -1,0 +1,141 @@
+// INSERT, UPDATE, DELETE on protected tables.
+import { arr, body, colRefNames, stringNode } from './ast.ts';
+import type { Json } from './ast.ts';
+import { BIDX_SUFFIX, isEncrypted } from './catalog.ts';
+import type { CatalogColumn, CatalogTable } from './catalog.ts';
+import type { Ctx } from './context.ts';
+import { Refusal, refuseConstruct } from './context.ts';
+import { plainExpr, predicate } from './expr.ts';
+import { addFromItem, analyzeSelect, rangeVarRelation, targets } from './select.ts';
+import { newScope, tableColumns } from './scope.ts';
+import type { OutCol, Scope } from './scope.ts';
+import { writeValue } from './write.ts';
+
+function column(t: CatalogTable, name: string): CatalogColumn {
+  return t.byName.get(name) ?? { name, protection: { kind: 'plain' }, typeOid: 25 };
+}
+
+function targetScope(ctx: Ctx, rv: Json): { scope: Scope; table: CatalogTable | undefined } {
+  const scope = newScope();
+  const rel = rangeVarRelation(ctx, scope, rv);
+  scope.relations.push(rel);
+  return { scope, table: rel.table };
+}
+
+/** RETURNING behaves like a select list over the target (and FROM/USING) relations. */
+function returning(ctx: Ctx, scope: Scope, s: Json): OutCol[] {
+  const rc = s.returningClause as Json | undefined;
+  if (!rc) return [];
+  const q: Json = { targetList: rc.exprs, op: 'SETOP_NONE' };
+  const outs = targets(ctx, scope, q);
+  rc.exprs = q.targetList;
+  return outs;
+}
+
+export function analyzeInsert(ctx: Ctx, s: Json): OutCol[] {
+  ctx.write = true;
+  const { scope, table } = targetScope(ctx, s.relation as Json);
+  const sel = body(s.selectStmt, 'SelectStmt');
+  if (!table) {
+    const outs = sel ? analyzeSelect(ctx, sel, undefined, false) : [];
+    const p = outs.find((o) => o.prov)?.prov;
+    if (p) refuseConstruct(p, 'INSERT … SELECT of ciphertext into an unprotected table');
+    return returning(ctx, scope, s);
+  }
+  const names = arr(s.cols).map((c) => String(body(c, 'ResTarget')?.name));
+  const cols = (names.length ? names : table.columns.map((c) => c.name)).map((n) => column(table, n));
+  const protectedCols = cols.filter((c) => c.protection.kind !== 'plain');
+  if (sel && !sel.valuesLists) {
+    const outs = analyzeSelect(ctx, sel, undefined, false);
+    if (protectedCols.length) throw new Refusal('0A000', `clarus: INSERT … SELECT into protected column ${table.table}.${protectedCols[0]?.name} is not supported; use INSERT … VALUES or COPY`);
+    void outs;
+  } else if (sel) {
+    insertValues(ctx, scope, table, cols, sel);
+    s.cols = withBidx(cols).map((c) => ({ ResTarget: { name: c, location: -1 } }));
+  }
+  onConflict(ctx, scope, table, s);
+  return returning(ctx, scope, s);
+}
+
+function withBidx(cols: CatalogColumn[]): string[] {
+  return [...cols.map((c) => c.name), ...cols.filter((c) => isEncrypted(c) && c.protection.searchable).map((c) => c.name + BIDX_SUFFIX)];
+}
+
+function insertValues(ctx: Ctx, scope: Scope, table: CatalogTable, cols: CatalogColumn[], sel: Json): void {
+  for (const row of arr(sel.valuesLists)) {
+    const list = body(row, 'List') as Json;
+    const items = arr(list.items);
+    if (items.length !== cols.length) throw new Refusal('42601', 'INSERT has more expressions than target columns');
+    const values: unknown[] = [];
+    const extra: unknown[] = [];
+    cols.forEach((c, i) => {
+      const w = writeValue(ctx, scope, table, c, items[i]);
+      values.push(w.value);
+      if (w.bidx !== undefined) extra.push(w.bidx);
+    });
+    list.items = [...values, ...extra];
+  }
+}
+
+function onConflict(ctx: Ctx, scope: Scope, table: CatalogTable, s: Json): void {
+  const oc = s.onConflictClause as Json | undefined;
+  if (!oc) return;
+  for (const e of arr((oc.infer as Json | undefined)?.indexElems)) {
+    const c = table.byName.get(String(body(e, 'IndexElem')?.name));
+    if (c && isEncrypted(c) && c.protection.mode !== 'deterministic') refuseConstruct({ table, column: c }, 'ON CONFLICT target');
+  }
+  const excluded = newScope(scope);
+  excluded.relations.push(...scope.relations, { alias: 'excluded', table, columns: tableColumns(table) });
+  oc.targetList = setList(ctx, excluded, table, arr(oc.targetList), true);
+  if (oc.whereClause) oc.whereClause = predicate(ctx, excluded, oc.whereClause);
+}
+
+/** SET col = value list; `EXCLUDED.col` is allowed for the same column (ciphertext moves as is). */
+function setList(ctx: Ctx, scope: Scope, table: CatalogTable, items: unknown[], allowExcluded: boolean): unknown[] {
+  const out: unknown[] = [];
+  for (const item of items) {
+    const rt = body(item, 'ResTarget') as Json;
+    if (body(rt.val, 'MultiAssignRef')) {
+      plainExpr(ctx, scope, rt.val, 'multiple-column assignment');
+      if (table.columns.some((c) => c.name === rt.name && c.protection.kind !== 'plain')) throw new Refusal('0A000', `clarus: multiple-column assignment to protected column ${table.table}.${String(rt.name)} is not supported`);
+      out.push(item);
+      continue;
+    }
+    const c = column(table, String(rt.name));
+    const ref = body(rt.val, 'ColumnRef');
+    const names = ref ? colRefNames(ref) : [];
+    if (allowExcluded && names.length === 2 && names[0] === 'excluded' && names[1] === c.name && c.protection.kind !== 'plain') {
+      ctx.touch(table, c.name);
+      out.push(item);
+      if (isEncrypted(c) && c.protection.searchable) out.push(setItem(c.name + BIDX_SUFFIX, { ColumnRef: { fields: [stringNode('excluded'), stringNode(c.name + BIDX_SUFFIX)], location: -1 } }));
+      continue;
+    }
+    const w = writeValue(ctx, scope, table, c, rt.val);
+    rt.val = w.value;
+    out.push(item);
+    if (w.bidx !== undefined) out.push(setItem(c.name + BIDX_SUFFIX, w.bidx));
+  }
+  return out;
+}
+
+function setItem(name: string, val: unknown): Json {
+  return { ResTarget: { name, val, location: -1 } };
+}
+
+export function analyzeUpdate(ctx: Ctx, s: Json): OutCol[] {
+  ctx.write = true;
+  const { scope, table } = targetScope(ctx, s.relation as Json);
+  for (const f of arr(s.fromClause)) addFromItem(ctx, scope, f);
+  if (table) s.targetList = setList(ctx, scope, table, arr(s.targetList), false);
+  else plainExpr(ctx, scope, s.targetList, 'SET value');
+  if (s.whereClause) s.whereClause = predicate(ctx, scope, s.whereClause);
+  return returning(ctx, scope, s);
+}
+
+export function analyzeDelete(ctx: Ctx, s: Json): OutCol[] {
+  ctx.write = true;
+  const { scope } = targetScope(ctx, s.relation as Json);
+  for (const f of arr(s.usingClause)) addFromItem(ctx, scope, f);
+  if (s.whereClause) s.whereClause = predicate(ctx, scope, s.whereClause);
+  return returning(ctx, scope, s);
+}

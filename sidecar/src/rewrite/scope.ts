@@ -1,0 +1,63 @@
+// Name resolution: the relations visible at one query level (tables, subqueries, CTEs, joins)
+// and the enclosing levels for correlated subqueries. Unknown relations (not in the policy)
+// contribute unknown columns, which are treated as plain data.
+import type { CatalogTable } from './catalog.ts';
+import type { ProtectedRef } from './context.ts';
+import { isEncrypted } from './catalog.ts';
+
+/** An output column of a query level: its name and, when it carries ciphertext, where from. */
+export interface OutCol {
+  name: string;
+  prov: ProtectedRef | null;
+  /** An unexpanded `*` of an unknown relation: unknown number of columns. */
+  star?: boolean;
+}
+
+export interface Relation {
+  alias: string;
+  /** Set for a protected (policy) table referenced directly. */
+  table?: CatalogTable;
+  /** Known columns (policy table, subquery, CTE); undefined = unknown relation. */
+  columns?: OutCol[];
+}
+
+export interface Scope {
+  relations: Relation[];
+  ctes: Map<string, OutCol[]>;
+  parent?: Scope;
+  /** True when the FROM clause has JOIN … USING or NATURAL JOIN (star expansion would differ). */
+  mergedJoin: boolean;
+}
+
+export function newScope(parent?: Scope): Scope {
+  return { relations: [], ctes: new Map(parent?.ctes ?? []), parent, mergedJoin: false };
+}
+
+export function tableColumns(t: CatalogTable): OutCol[] {
+  return t.columns.map((c) => ({ name: c.name, prov: isEncrypted(c) ? { table: t, column: c } : null }));
+}
+
+export type Resolved = { kind: 'column'; rel: Relation; col: OutCol } | { kind: 'unknown' };
+
+function findIn(scope: Scope, names: string[]): Resolved | null {
+  const col = names[names.length - 1] as string;
+  const qual = names.length >= 2 ? names[names.length - 2] : undefined;
+  const schema = names.length >= 3 ? names[names.length - 3] : undefined;
+  for (const rel of scope.relations) {
+    if (qual !== undefined && rel.alias !== qual) continue;
+    if (schema !== undefined && rel.table && rel.table.schema !== schema) continue;
+    const c = rel.columns?.find((x) => x.name === col);
+    if (c) return { kind: 'column', rel, col: c };
+    if (qual !== undefined) return { kind: 'unknown' };
+  }
+  return null;
+}
+
+/** Resolves a ColumnRef's names through this level, then the enclosing ones. */
+export function resolve(scope: Scope, names: string[]): Resolved {
+  for (let s: Scope | undefined = scope; s; s = s.parent) {
+    const r = findIn(s, names);
+    if (r) return r;
+  }
+  return { kind: 'unknown' };
+}

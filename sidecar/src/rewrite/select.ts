@@ -1,0 +1,211 @@
+// SELECT (and the query part of INSERT … SELECT, CTEs, subqueries, set operations).
+// Postcondition: the returned output columns say, position by position, which ones carry
+// ciphertext of which column; `*` over relations with protected columns is expanded (so hidden
+// blind-index columns never reach the client); clauses that would compute on ciphertext
+// (ORDER BY, range, LIKE, functions, DISTINCT/GROUP BY on randomized values) are refused.
+import { arr, body, colRefNames, columnRef, constText, tagOf } from './ast.ts';
+import type { Json } from './ast.ts';
+import type { Ctx, ProtectedRef } from './context.ts';
+import { Refusal, refuseConstruct } from './context.ts';
+import { plainExpr, predicate, provOf, sameDeterministicKey, subLink } from './expr.ts';
+import { newScope, tableColumns } from './scope.ts';
+import type { OutCol, Relation, Scope } from './scope.ts';
+
+export function analyzeSelect(ctx: Ctx, s: Json, parent: Scope | undefined, top: boolean): OutCol[] {
+  const scope = newScope(parent);
+  withClause(ctx, s, scope);
+  if (s.op && s.op !== 'SETOP_NONE') return setOperation(ctx, s, scope, top);
+  if (s.valuesLists) {
+    plainExpr(ctx, scope, s.valuesLists, 'VALUES');
+    return arr(body(arr(s.valuesLists)[0], 'List')?.items).map((_, i) => ({ name: `column${i + 1}`, prov: null }));
+  }
+  for (const item of arr(s.fromClause)) addFromItem(ctx, scope, item);
+  const outs = targets(ctx, scope, s);
+  if (s.whereClause) s.whereClause = predicate(ctx, scope, s.whereClause);
+  if (s.havingClause) s.havingClause = predicate(ctx, scope, s.havingClause);
+  grouping(ctx, scope, s, outs);
+  ordering(ctx, scope, arr(s.sortClause), outs);
+  plainExpr(ctx, scope, [s.limitCount, s.limitOffset, s.windowClause], 'LIMIT/OFFSET/WINDOW');
+  if (s.intoClause && ctx.touched.size > 0) throw new Refusal('0A000', 'clarus: SELECT INTO from a protected table is not supported');
+  return outs;
+}
+
+function withClause(ctx: Ctx, s: Json, scope: Scope): void {
+  const w = s.withClause as Json | undefined;
+  if (!w) return;
+  for (const c of arr(w.ctes)) {
+    const cte = body(c, 'CommonTableExpr') as Json;
+    const q = body(cte.ctequery, 'SelectStmt');
+    if (!q) {
+      plainExpr(ctx, scope, cte.ctequery, 'data-modifying WITH');
+      if (ctx.touched.size > 0) throw new Refusal('0A000', 'clarus: data-modifying statements in WITH over protected tables are not supported');
+      continue;
+    }
+    if (w.recursive) scope.ctes.set(String(cte.ctename), []);
+    let outs = analyzeSelect(ctx, q, scope, false);
+    if (w.recursive && outs.some((o) => o.prov)) throw new Refusal('0A000', `clarus: WITH RECURSIVE over encrypted columns (${cte.ctename}) is not supported`);
+    const names = arr(cte.aliascolnames).map((n) => String(body(n, 'String')?.sval));
+    if (names.length) outs = outs.map((o, i) => ({ ...o, name: names[i] ?? o.name }));
+    scope.ctes.set(String(cte.ctename), outs);
+  }
+}
+
+function setOperation(ctx: Ctx, s: Json, scope: Scope, top: boolean): OutCol[] {
+  const left = analyzeSelect(ctx, s.larg as Json, scope, top);
+  const right = analyzeSelect(ctx, s.rarg as Json, scope, false);
+  const distinct = !(s.all as boolean);
+  const outs = left.map((l, i) => {
+    const r = right[i];
+    if (l.star || r?.star) return l;
+    const lp = l.prov;
+    const rp = r?.prov ?? null;
+    if (!lp && !rp) return l;
+    const p = (lp ?? rp) as ProtectedRef;
+    if (!lp || !rp) refuseConstruct(p, 'set operation mixing encrypted and plain values');
+    const same = lp.table === rp.table && lp.column === rp.column;
+    if (!same && !sameDeterministicKey(lp, rp)) refuseConstruct(p, 'set operation across columns that do not share a deterministic key');
+    if (distinct && lp.column.protection.mode === 'randomized') refuseConstruct(p, `${String(s.op).replace('SETOP_', '')} (duplicate elimination)`);
+    return l;
+  });
+  ordering(ctx, scope, arr(s.sortClause), outs);
+  plainExpr(ctx, scope, [s.limitCount, s.limitOffset], 'LIMIT/OFFSET');
+  return outs;
+}
+
+function relationAlias(b: Json, fallback: string): string {
+  const a = b.alias as Json | undefined;
+  return a ? String(a.aliasname) : fallback;
+}
+
+function renameColumns(b: Json, cols: OutCol[]): OutCol[] {
+  const names = arr((b.alias as Json | undefined)?.colnames).map((n) => String(body(n, 'String')?.sval));
+  return names.length ? cols.map((c, i) => ({ ...c, name: names[i] ?? c.name })) : cols;
+}
+
+export function rangeVarRelation(ctx: Ctx, scope: Scope, rv: Json): Relation {
+  const name = String(rv.relname);
+  const schema = rv.schemaname as string | undefined;
+  const cte = schema === undefined ? scope.ctes.get(name) : undefined;
+  if (cte) return { alias: relationAlias(rv, name), columns: renameColumns(rv, cte) };
+  const t = ctx.catalog.lookup(schema, name);
+  if (!t) return { alias: relationAlias(rv, name) };
+  ctx.touch(t);
+  return { alias: relationAlias(rv, name), table: t, columns: renameColumns(rv, tableColumns(t)) };
+}
+
+export function addFromItem(ctx: Ctx, scope: Scope, item: unknown): void {
+  const t = tagOf(item);
+  if (!t) return;
+  const [tag, b] = t;
+  if (tag === 'RangeVar') scope.relations.push(rangeVarRelation(ctx, scope, b));
+  else if (tag === 'RangeSubselect') {
+    const q = body(b.subquery, 'SelectStmt') as Json;
+    const outs = analyzeSelect(ctx, q, b.lateral ? scope : scope.parent, false);
+    scope.relations.push({ alias: relationAlias(b, '?subquery?'), columns: renameColumns(b, outs) });
+  } else if (tag === 'JoinExpr') {
+    addFromItem(ctx, scope, b.larg);
+    addFromItem(ctx, scope, b.rarg);
+    if (b.usingClause || b.isNatural) joinUsing(ctx, scope, b);
+    if (b.quals) b.quals = predicate(ctx, scope, b.quals);
+  } else {
+    plainExpr(ctx, scope, b, 'FROM item');
+    scope.relations.push({ alias: relationAlias(b, '?') });
+  }
+}
+
+function joinUsing(ctx: Ctx, scope: Scope, b: Json): void {
+  scope.mergedJoin = true;
+  for (const u of arr(b.usingClause)) {
+    const name = String(body(u, 'String')?.sval);
+    const provs = scope.relations.flatMap((r) => r.columns?.filter((c) => c.name === name && c.prov).map((c) => c.prov as ProtectedRef) ?? []);
+    for (const p of provs) if (p.column.protection.mode !== 'deterministic') refuseConstruct(p, 'JOIN USING');
+  }
+  if (b.isNatural && scope.relations.some((r) => r.columns?.some((c) => c.prov))) {
+    throw new Refusal('0A000', 'clarus: NATURAL JOIN over a table with encrypted columns is not supported; name the join columns');
+  }
+}
+
+/** Expands `*` / `rel.*` into explicit columns where a relation has protected columns. */
+function expandStar(ctx: Ctx, scope: Scope, names: string[]): Array<{ node: unknown; out: OutCol }> | null {
+  const rels = names.length === 1 ? scope.relations : scope.relations.filter((r) => r.alias === names[names.length - 2]);
+  if (!rels.some((r) => r.columns?.some((c) => c.prov))) return null;
+  if (scope.mergedJoin) throw new Refusal('0A000', 'clarus: SELECT * with JOIN USING over encrypted columns is not supported; list the columns');
+  return rels.flatMap((r) => {
+    if (!r.columns) return [{ node: columnRef([r.alias, '*']), out: { name: '*', prov: null, star: true } }];
+    if (r.table) ctx.touch(r.table);
+    for (const c of r.columns) if (r.table) ctx.touch(r.table, c.name);
+    return r.columns.map((c) => ({ node: columnRef([r.alias, c.name]), out: c }));
+  });
+}
+
+export function targets(ctx: Ctx, scope: Scope, s: Json): OutCol[] {
+  const outs: OutCol[] = [];
+  const list: unknown[] = [];
+  for (const item of arr(s.targetList)) {
+    const rt = body(item, 'ResTarget') as Json;
+    const ref = body(rt.val, 'ColumnRef');
+    const names = ref ? colRefNames(ref) : [];
+    if (names[names.length - 1] === '*') {
+      const expanded = expandStar(ctx, scope, names);
+      if (expanded) {
+        for (const e of expanded) {
+          list.push({ ResTarget: { val: e.node, location: -1 } });
+          outs.push(e.out);
+        }
+        continue;
+      }
+      outs.push({ name: '*', prov: null, star: true });
+      list.push(item);
+      continue;
+    }
+    outs.push({ name: rt.name ? String(rt.name) : (names[names.length - 1] ?? '?column?'), prov: targetProv(ctx, scope, rt.val) });
+    list.push(item);
+  }
+  s.targetList = list;
+  return outs;
+}
+
+function targetProv(ctx: Ctx, scope: Scope, val: unknown): ProtectedRef | null {
+  const p = provOf(ctx, scope, val);
+  if (p) return p;
+  const sl = body(val, 'SubLink');
+  if (sl && sl.subLinkType === 'EXPR_SUBLINK') {
+    const q = body(sl.subselect, 'SelectStmt') as Json;
+    const outs = analyzeSelect(ctx, q, scope, false);
+    return outs[0]?.prov ?? null;
+  }
+  if (sl) subLink(ctx, scope, sl, 'subquery');
+  else if (!body(val, 'ColumnRef')) plainExpr(ctx, scope, val, 'expression in the select list');
+  return null;
+}
+
+/** The output column an ORDER BY / GROUP BY item names by ordinal or output alias, if any. */
+function outputRef(node: unknown, outs: OutCol[]): OutCol | undefined {
+  const c = constText(node);
+  if (c && /^\d+$/.test(c.text)) return outs[Number(c.text) - 1];
+  const ref = body(node, 'ColumnRef');
+  if (ref && colRefNames(ref).length === 1) return outs.find((o) => o.name === colRefNames(ref)[0]);
+  return undefined;
+}
+
+function grouping(ctx: Ctx, scope: Scope, s: Json, outs: OutCol[]): void {
+  for (const g of arr(s.groupClause)) {
+    const p = provOf(ctx, scope, g) ?? outputRef(g, outs)?.prov ?? null;
+    if (p && p.column.protection.mode !== 'deterministic') refuseConstruct(p, 'GROUP BY');
+    if (!p) plainExpr(ctx, scope, g, 'GROUP BY');
+  }
+  const distinct = arr(s.distinctClause);
+  if (distinct.length === 0) return;
+  const on = distinct.filter((d) => tagOf(d));
+  const provs = on.length ? on.map((d) => provOf(ctx, scope, d) ?? outputRef(d, outs)?.prov ?? null) : outs.map((o) => o.prov);
+  for (const p of provs) if (p && p.column.protection.mode !== 'deterministic') refuseConstruct(p, 'DISTINCT');
+}
+
+function ordering(ctx: Ctx, scope: Scope, sorts: unknown[], outs: OutCol[]): void {
+  for (const sb of sorts) {
+    const n = body(sb, 'SortBy')?.node;
+    const p = outputRef(n, outs)?.prov ?? provOf(ctx, scope, n);
+    if (p) refuseConstruct(p, 'ORDER BY');
+    plainExpr(ctx, scope, n, 'ORDER BY');
+  }
+}

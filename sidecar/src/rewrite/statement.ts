@@ -1,0 +1,107 @@
+// Dispatch of one parsed statement to its rule. Statements of kinds no rule knows are passed
+// when they reference no protected table, and refused when they do (fail closed).
+import { body, tagOf } from './ast.ts';
+import type { Json } from './ast.ts';
+import type { Catalog } from './catalog.ts';
+import type { Ctx } from './context.ts';
+import { Refusal } from './context.ts';
+import type { CopyPlan } from './copy.ts';
+import { analyzeCopy } from './copy.ts';
+import type { Learned } from './ddl.ts';
+import { alterTable, createIndex, createTable } from './ddl.ts';
+import { analyzeDelete, analyzeInsert, analyzeUpdate } from './dml.ts';
+import { analyzeSelect } from './select.ts';
+import type { OutCol } from './scope.ts';
+
+export interface StatementResult {
+  outputs: OutCol[];
+  copy?: CopyPlan;
+  learned?: Learned;
+}
+
+const WRITE_TAGS = new Set(['DropStmt', 'TruncateStmt', 'RenameStmt', 'CommentStmt', 'GrantStmt', 'LockStmt', 'VacuumStmt', 'ClusterStmt', 'ReindexStmt']);
+
+/** Protected tables a statement names anywhere in its tree (RangeVar nodes and DROP name lists). */
+export function referencedTables(catalog: Catalog, node: unknown, found = new Set<string>()): Set<string> {
+  if (Array.isArray(node)) {
+    for (const n of node) referencedTables(catalog, n, found);
+    return found;
+  }
+  if (!node || typeof node !== 'object') return found;
+  const rv = body(node, 'RangeVar');
+  if (rv) {
+    const t = catalog.lookup(rv.schemaname as string | undefined, String(rv.relname));
+    if (t) found.add(`${t.schema}.${t.table}`);
+  }
+  const list = body(node, 'List');
+  if (list) {
+    const names = (list.items as unknown[] | undefined ?? []).map((i) => body(i, 'String')?.sval).filter((x): x is string => typeof x === 'string');
+    const t = names.length === 1 ? catalog.lookup(undefined, names[0] as string) : names.length === 2 ? catalog.lookup(names[0], names[1] as string) : undefined;
+    if (t) found.add(`${t.schema}.${t.table}`);
+  }
+  for (const v of Object.values(node)) referencedTables(catalog, v, found);
+  return found;
+}
+
+function touchAll(ctx: Ctx, names: Set<string>): void {
+  for (const n of names) {
+    const [schema, table] = n.split('.') as [string, string];
+    const t = ctx.catalog.lookup(schema, table);
+    if (t) ctx.touch(t);
+  }
+}
+
+function other(ctx: Ctx, tag: string, b: Json, text: string): StatementResult {
+  const refs = referencedTables(ctx.catalog, b);
+  if (refs.size === 0) {
+    const opaque = tag === 'DoStmt' || tag === 'CreateFunctionStmt';
+    const lower = text.toLowerCase();
+    if (opaque && ctx.catalog.names.some((n) => lower.includes(n))) throw new Refusal('0A000', 'clarus: procedural code over protected tables is not supported');
+    return { outputs: [] };
+  }
+  touchAll(ctx, refs);
+  if (WRITE_TAGS.has(tag)) {
+    ctx.write = true;
+    return { outputs: [] };
+  }
+  throw new Refusal('0A000', `clarus: ${tag.replace(/Stmt$/, '')} statements over protected tables are not supported`);
+}
+
+function explain(ctx: Ctx, b: Json, text: string): StatementResult {
+  const inner = analyzeStatement(ctx, b.query as Json, text);
+  void inner;
+  return { outputs: [] };
+}
+
+export function analyzeStatement(ctx: Ctx, stmt: Json, text: string): StatementResult {
+  const t = tagOf(stmt);
+  if (!t) return { outputs: [] };
+  const [tag, b] = t;
+  switch (tag) {
+    case 'SelectStmt': return { outputs: analyzeSelect(ctx, b, undefined, true) };
+    case 'InsertStmt': return { outputs: analyzeInsert(ctx, b) };
+    case 'UpdateStmt': return { outputs: analyzeUpdate(ctx, b) };
+    case 'DeleteStmt': return { outputs: analyzeDelete(ctx, b) };
+    case 'ExplainStmt': return explain(ctx, b, text);
+    case 'CopyStmt': {
+      const copy = analyzeCopy(ctx, b);
+      return copy ? { outputs: [], copy } : { outputs: [] };
+    }
+    default: return ddl(ctx, tag, b, text);
+  }
+}
+
+function ddl(ctx: Ctx, tag: string, b: Json, text: string): StatementResult {
+  const rv = (tag === 'CreateStmt' || tag === 'IndexStmt' || tag === 'AlterTableStmt' ? b.relation : undefined) as Json | undefined;
+  const table = rv ? ctx.catalog.lookup(rv.schemaname as string | undefined, String(rv.relname)) : undefined;
+  if (table && tag === 'CreateStmt') return { outputs: [], learned: createTable(ctx, table, b) };
+  if (table && tag === 'IndexStmt') {
+    createIndex(ctx, table, b);
+    return { outputs: [] };
+  }
+  if (table && tag === 'AlterTableStmt') {
+    alterTable(ctx, table, b);
+    return { outputs: [] };
+  }
+  return other(ctx, tag, b, text);
+}

@@ -1,0 +1,69 @@
+// Values written into protected columns (INSERT VALUES, UPDATE SET, ON CONFLICT DO UPDATE).
+// Postcondition: an encrypted column only ever receives NULL, DEFAULT, a bytea ciphertext literal,
+// or a parameter the proxy encrypts at Bind; a searchable column's hidden blind index receives the
+// matching value; anonymized columns receive the anonymized constant. Anything else is refused.
+import { anonymizeText, appliesAtWrite } from '../protection/anonymize-write.ts';
+import { body, byteaLiteral, constText, nullConst, paramRef, textConst, unwrapCast } from './ast.ts';
+import type { CatalogColumn, CatalogTable } from './catalog.ts';
+import { isEncrypted } from './catalog.ts';
+import type { Ctx, ProtectedRef } from './context.ts';
+import { Refusal, refuseConstruct } from './context.ts';
+import type { Scope } from './scope.ts';
+import { plainExpr } from './expr.ts';
+
+/** The value node for the column, and for searchable columns the node for its blind index. */
+export interface Written {
+  value: unknown;
+  bidx?: unknown;
+}
+
+export function writeValue(ctx: Ctx, scope: Scope, table: CatalogTable, column: CatalogColumn, node: unknown): Written {
+  ctx.touch(table, column.name);
+  if (isEncrypted(column)) return writeEncrypted(ctx, { table, column }, node);
+  if (column.protection.kind === 'anonymize') return { value: writeAnonymized(ctx, table, column, node) };
+  plainExpr(ctx, scope, node, `value for ${table.table}.${column.name}`);
+  return { value: node };
+}
+
+function writeEncrypted(ctx: Ctx, ref: ProtectedRef, node: unknown): Written {
+  const searchable = ref.column.protection.searchable;
+  if (body(node, 'SetToDefault')) return { value: node, bidx: searchable ? node : undefined };
+  const v = unwrapCast(node);
+  const c = constText(v);
+  const p = body(v, 'ParamRef');
+  if (c?.isNull) return { value: nullConst(), bidx: searchable ? nullConst() : undefined };
+  const cipher = ctx.cipher(ref);
+  if (c) {
+    const canon = ctx.canonical(ref, c.text);
+    if (ref.column.protection.mode === 'randomized') ctx.cacheable = false;
+    return { value: byteaLiteral(cipher.encrypt(canon)), bidx: searchable ? byteaLiteral(cipher.blindIndex(canon)) : undefined };
+  }
+  if (p) {
+    const n = Number(p.number);
+    ctx.setParam(n, { kind: 'encrypt', ref });
+    return { value: paramRef(n), bidx: searchable ? paramRef(ctx.newParam({ kind: 'blindIndex', ref, source: n })) : undefined };
+  }
+  return refuseConstruct(ref, 'an expression as the written value (only constants, parameters, NULL, DEFAULT)');
+}
+
+function writeAnonymized(ctx: Ctx, table: CatalogTable, column: CatalogColumn, node: unknown): unknown {
+  if (column.protection.kind !== 'anonymize') return node;
+  const v = unwrapCast(node);
+  const c = constText(v);
+  const p = body(v, 'ParamRef');
+  if (body(node, 'SetToDefault') || c?.isNull) return node;
+  const spec = column.protection.spec;
+  if (!appliesAtWrite(spec, column.typeOid)) {
+    throw new Refusal('0A000', `clarus: writing ${table.table}.${column.name} needs an anonymization this proxy does not apply at write time (pseudonymize, noise and k-anonymity belong to the anonymization module)`);
+  }
+  if (c) {
+    const out = anonymizeText(spec, c.text, column.typeOid);
+    if (out === undefined) throw new Refusal('22P02', `clarus: value for ${table.table}.${column.name} cannot be generalized as declared`);
+    return out === null ? nullConst() : textConst(out);
+  }
+  if (p) {
+    ctx.setParam(Number(p.number), { kind: 'anonymize', table, column });
+    return node;
+  }
+  throw new Refusal('0A000', `clarus: an expression as the value of anonymized column ${table.table}.${column.name} is not supported (only constants and parameters)`);
+}
