@@ -1,0 +1,64 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import type { AccessGrant, ClarusProxy, CloudBackend, SecretManifest, SecurityPolicy } from '@clarus/crds';
+import { gatherInputs } from './controllers/refs.ts';
+import { renderProxy } from './render.ts';
+import { desiredObjects } from './specs/workload.ts';
+import { parseHostPort } from './cli.ts';
+
+const dir = new URL('../../examples/ehealth', import.meta.url).pathname;
+
+interface Doc { kind: string; metadata: { name: string; namespace?: string } }
+function loadExample(): Doc[] {
+  return readdirSync(dir).filter((f) => f.endsWith('.yaml')).flatMap((f) =>
+    parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => d.toJS() as Doc).filter(Boolean));
+}
+
+function world(docs: Doc[]): Parameters<typeof gatherInputs>[1] {
+  const of = <T>(kind: string): T[] => docs.filter((d) => d.kind === kind) as unknown as T[];
+  const find = <T extends Doc>(kind: string, name: string): T | undefined => of<T>(kind).find((d) => d.metadata.name === name);
+  return {
+    policy: (_ns, name) => find('SecurityPolicy', name) as SecurityPolicy | undefined,
+    backend: (_ns, name) => find('CloudBackend', name) as CloudBackend | undefined,
+    secret: (_ns, name) => find('Secret', name) as SecretManifest | undefined,
+    grants: () => of<AccessGrant>('AccessGrant'),
+  };
+}
+
+describe('renderProxy with the eHealth example', () => {
+  const docs = loadExample();
+  const proxy = docs.find((d) => d.kind === 'ClarusProxy') as unknown as ClarusProxy;
+
+  it('renders the example into objects whose Secret carries every rendered file', () => {
+    const g = gatherInputs(proxy, world(docs));
+    if (!g.ok) throw new Error(g.message);
+    const out = renderProxy(g.inputs);
+    if (!out.ok) throw new Error(out.message);
+    expect(out.rendered.config.proxy).toEqual({ name: 'ehealth-proxy', namespace: 'hospital' });
+    expect(out.rendered.config.hash).toMatch(/^sha256:/);
+    const objects = desiredObjects({ proxy, rendered: out.rendered, options: { defaultImage: 'clarus:test' } });
+    const secret = objects.find((o) => o.kind === 'Secret') as { data: Record<string, string> };
+    expect(Object.keys(secret.data).sort()).toEqual(out.rendered.files.map((f) => f.secretKey).sort());
+    expect(out.rendered.files.some((f) => f.path.startsWith('secrets/users/'))).toBe(true);
+  });
+
+  it('turns a render problem into a RenderFailed outcome naming the field', () => {
+    const broken = docs.map((d) => (d.kind === 'Secret' && d.metadata.name === 'ehealth-keys'
+      ? { ...d, stringData: { 'default.v1': 'EOQNEAn4rREuUI5IjeHNBKQrSVMUePz0wLZ4Fhc4XEE=' } } : d));
+    const g = gatherInputs(proxy, world(broken));
+    if (!g.ok) throw new Error(g.message);
+    const out = renderProxy(g.inputs);
+    expect(out.ok).toBe(false);
+    if (out.ok) return;
+    expect(out.reason).toBe('RenderFailed');
+    expect(out.message).toContain('clinical');
+  });
+});
+
+describe('parseHostPort', () => {
+  it.each([['0.0.0.0:8080', '0.0.0.0', 8080], ['127.0.0.1:0', '127.0.0.1', 0], [':9443', '0.0.0.0', 9443], ['[::1]:1', '::1', 1]])(
+    '%s', (text, host, port) => expect(parseHostPort(text)).toEqual({ host, port }));
+  it.each(['nope', 'h:99999', 'h:x'])('rejects %s', (text) => expect(() => parseHostPort(text)).toThrow(/invalid HOST:PORT/));
+});
