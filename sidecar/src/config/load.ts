@@ -1,0 +1,97 @@
+// Loads and validates a runtime configuration directory (layout: crds/src/runtime/config.ts and
+// docs/proxy.md): config.json plus the secret files it names. The result is an immutable snapshot;
+// a reload makes a new one and sessions keep the snapshot they started a statement with.
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join, normalize } from 'node:path';
+import { RUNTIME_CONFIG_FILE, RUNTIME_CONFIG_VERSION } from '../../../crds/src/runtime/config.ts';
+import type { RuntimeBackend, RuntimeConfig, RuntimeUser } from '../../../crds/src/runtime/config.ts';
+import { parseVerifier } from '../auth/scram.ts';
+import type { ScramVerifier } from '../auth/scram.ts';
+import { validateConfig } from './validate.ts';
+
+export interface BackendSecrets {
+  spec: RuntimeBackend;
+  username: string;
+  password: string;
+  caPem?: string;
+}
+
+export interface UserEntry { spec: RuntimeUser; verifier: ScramVerifier | null }
+
+export interface ConfigSnapshot {
+  dir: string;
+  config: RuntimeConfig;
+  backends: Map<string, BackendSecrets>;
+  users: Map<string, UserEntry>;
+  tls?: { cert: string; key: string; ca?: string };
+  /** Increases with every successful reload; logged and exported as a metric. */
+  generation: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+function secretPath(dir: string, rel: string): string {
+  const norm = normalize(rel);
+  if (isAbsolute(norm) || norm.startsWith('..')) throw new ConfigError(`secret path ${rel} must be relative to ${dir} and stay inside it`);
+  return join(dir, norm);
+}
+
+function readSecret(dir: string, rel: string): string {
+  try {
+    return readFileSync(secretPath(dir, rel), 'utf8');
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError(`cannot read ${rel} in ${dir}: ${(e as Error).message}`);
+  }
+}
+
+function loadBackend(dir: string, b: RuntimeBackend): BackendSecrets {
+  const out: BackendSecrets = {
+    spec: b,
+    username: readSecret(dir, b.usernameFile).replace(/\r?\n$/, ''),
+    password: readSecret(dir, b.passwordFile).replace(/\r?\n$/, ''),
+  };
+  if (b.tls.caFile) out.caPem = readSecret(dir, b.tls.caFile);
+  return out;
+}
+
+function loadUser(dir: string, u: RuntimeUser): UserEntry {
+  if (u.kind !== 'user' || !u.verifierFile) return { spec: u, verifier: null };
+  const verifier = parseVerifier(readSecret(dir, u.verifierFile));
+  if (!verifier) throw new ConfigError(`${u.verifierFile}: not a SCRAM-SHA-256 verifier in PostgreSQL's format`);
+  return { spec: u, verifier };
+}
+
+/** Reads DIR/config.json and the secrets it names; throws ConfigError with a clear message. */
+export function loadConfig(dir: string, generation = 1): ConfigSnapshot {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(join(dir, RUNTIME_CONFIG_FILE), 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`cannot read ${join(dir, RUNTIME_CONFIG_FILE)}: ${(e as Error).message}`);
+  }
+  const problems = validateConfig(raw);
+  if (problems.length > 0) throw new ConfigError(`invalid ${RUNTIME_CONFIG_FILE}: ${problems.join('; ')}`);
+  const config = raw as RuntimeConfig;
+  if (config.version !== RUNTIME_CONFIG_VERSION) throw new ConfigError(`unsupported config version ${String(config.version)}`);
+  const snap: ConfigSnapshot = {
+    dir, config, generation,
+    backends: new Map(config.backends.map((b) => [b.name, loadBackend(dir, b)])),
+    users: new Map(config.users.map((u) => [u.name, loadUser(dir, u)])),
+  };
+  if (config.tls) {
+    snap.tls = { cert: readSecret(dir, config.tls.certFile), key: readSecret(dir, config.tls.keyFile) };
+    if (config.tls.clientCaFile) snap.tls.ca = readSecret(dir, config.tls.clientCaFile);
+  }
+  return snap;
+}
+
+/** The backend a client's database name selects: by backend name or database, else the default. */
+export function backendFor(snap: ConfigSnapshot, database: string): BackendSecrets | undefined {
+  const byName = snap.backends.get(database);
+  if (byName) return byName;
+  for (const b of snap.backends.values()) if (b.spec.database === database) return b;
+  return snap.backends.get(snap.config.policy.defaultBackend) ?? snap.backends.values().next().value;
+}

@@ -1,0 +1,61 @@
+// Library entry of the proxy: startProxy() runs one proxy instance in this process.
+import { hostname } from 'node:os';
+import { loadConfig } from './config/load.ts';
+import { replicaIdFor } from './io/cancel.ts';
+import { Proxy } from './io/server.ts';
+import type { Address } from './io/server.ts';
+import { createLogger } from './log/logger.ts';
+import type { Logger } from './log/logger.ts';
+import { passthroughFactory } from './session/pipeline.ts';
+import type { PipelineFactory } from './session/pipeline.ts';
+
+export type { Pipeline, PipelineFactory, SessionInfo } from './session/pipeline.ts';
+export type { Address } from './io/server.ts';
+
+export interface StartOptions {
+  configDir: string;
+  /** HOST:PORT overriding config.listen (port 0 = any free port). */
+  listen?: string;
+  metricsListen?: string;
+  /** Makes the statement pipeline of each session (default: pass-through). */
+  pipeline?: PipelineFactory;
+  logger?: Logger;
+  /** Replica id for cancel keys (default: a hash of host name, namespace and proxy name). */
+  replicaId?: number;
+  /** Watch the configuration directory for changes (default true). */
+  watch?: boolean;
+}
+
+export interface ProxyHandle {
+  address: Address;
+  metricsAddress: Address;
+  /** Reloads the configuration directory now; false when the new one is invalid (old one kept). */
+  reload(): boolean;
+  /** Graceful shutdown: readiness off, transactions finish within limits.drainSeconds, then close. */
+  drain(): Promise<void>;
+  /** Immediate shutdown. */
+  close(): Promise<void>;
+}
+
+export function parseHostPort(s: string): Address {
+  const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(s);
+  if (!m || Number(m[2]) > 65535) throw new Error(`expected HOST:PORT, got "${s}"`);
+  return { host: m[1] || '0.0.0.0', port: Number(m[2]) };
+}
+
+export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
+  const first = loadConfig(opts.configDir);
+  const log = opts.logger ?? createLogger();
+  const identity = `${hostname()}/${first.config.proxy.namespace}/${first.config.proxy.name}`;
+  const proxy = new Proxy({
+    configDir: opts.configDir, pipeline: opts.pipeline ?? passthroughFactory, log,
+    replicaId: opts.replicaId ?? replicaIdFor(identity), watch: opts.watch,
+    ...(opts.listen ? { listen: parseHostPort(opts.listen) } : {}),
+    ...(opts.metricsListen ? { metricsListen: parseHostPort(opts.metricsListen) } : {}),
+  });
+  await proxy.start();
+  return {
+    address: proxy.address, metricsAddress: proxy.metricsAddress,
+    reload: () => proxy.reload(), drain: () => proxy.drain(), close: () => proxy.close(),
+  };
+}

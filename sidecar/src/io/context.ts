@@ -1,0 +1,26 @@
+// What every client session shares with its proxy instance.
+import type { SecureContext } from 'node:tls';
+import type { ConfigSnapshot } from '../config/load.ts';
+import type { Logger } from '../log/logger.ts';
+import type { ProxyMetrics } from '../metrics/metrics.ts';
+import type { PipelineFactory } from '../session/pipeline.ts';
+import type { BackendSecrets } from '../config/load.ts';
+import type { CancelKeys } from './cancel.ts';
+
+/** Where a cancel for a session must go: its backend and the backend's own key. */
+export interface CancelTarget { backend: BackendSecrets; processId: number; secretKey: number }
+
+export interface ProxyContext {
+  snapshot(): ConfigSnapshot;
+  /** TLS context for clients of the current configuration, or null when TLS is not configured. */
+  clientTls(): SecureContext | null;
+  metrics: ProxyMetrics;
+  log: Logger;
+  cancelKeys: CancelKeys<CancelTarget>;
+  pipelineFactory: PipelineFactory;
+  /** Open backend connections per backend name (bounded by the backend's pool.maxConnections). */
+  backendCounts: Map<string, number>;
+  /** Client sessions past the startup packet (bounded by limits.maxConnections). */
+  activeSessions(): number;
+  draining(): boolean;
+}

@@ -1,0 +1,164 @@
+// One proxy instance: the client listener, the metrics listener, the shared session context,
+// CancelRequest routing, configuration reload and SIGTERM-style draining.
+import { createServer } from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
+import { createSecureContext } from 'node:tls';
+import type { SecureContext } from 'node:tls';
+import type { Server as HttpServer } from 'node:http';
+import { loadConfig } from '../config/load.ts';
+import type { ConfigSnapshot } from '../config/load.ts';
+import { watchConfigDir } from '../config/watch.ts';
+import type { Logger } from '../log/logger.ts';
+import { createMetrics } from '../metrics/metrics.ts';
+import type { ProxyMetrics } from '../metrics/metrics.ts';
+import type { PipelineFactory } from '../session/pipeline.ts';
+import { CancelKeys } from './cancel.ts';
+import { forwardCancel } from './cancel-forward.ts';
+import type { CancelTarget, ProxyContext } from './context.ts';
+import { fatal, readClientStartup } from './handshake.ts';
+import type { Startup } from './handshake.ts';
+import { metricsServer } from './http.ts';
+import { ClientSession } from './session.ts';
+
+export interface Address { host: string; port: number }
+
+export interface ProxyOptions {
+  configDir: string;
+  listen?: Address;
+  metricsListen?: Address;
+  pipeline: PipelineFactory;
+  log: Logger;
+  replicaId: number;
+  watch?: boolean;
+}
+
+function tlsContext(s: ConfigSnapshot): SecureContext | null {
+  if (!s.tls) return null;
+  return createSecureContext({ cert: s.tls.cert, key: s.tls.key, ...(s.tls.ca ? { ca: s.tls.ca } : {}) });
+}
+
+function listenOn(server: Server | HttpServer, a: Address): Promise<Address> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(a.port, a.host, () => {
+      server.off('error', reject);
+      const info = server.address() as AddressInfo;
+      resolve({ host: info.address, port: info.port });
+    });
+  });
+}
+
+export class Proxy {
+  address: Address = { host: '', port: 0 };
+  metricsAddress: Address = { host: '', port: 0 };
+  private snap: ConfigSnapshot;
+  private tls: SecureContext | null;
+  private readonly opts: ProxyOptions;
+  private readonly metrics: ProxyMetrics = createMetrics();
+  private readonly sessions = new Set<ClientSession>();
+  private readonly sockets = new Set<Socket>();
+  private readonly server: Server;
+  private readonly http: HttpServer;
+  private readonly ctx: ProxyContext;
+  private draining = false;
+  private stopWatch: () => void = () => undefined;
+
+  constructor(opts: ProxyOptions) {
+    this.opts = opts;
+    this.snap = loadConfig(opts.configDir);
+    this.tls = tlsContext(this.snap);
+    this.metrics.configGeneration.set(this.snap.generation);
+    this.ctx = {
+      snapshot: () => this.snap, clientTls: () => this.tls, metrics: this.metrics, log: opts.log,
+      cancelKeys: new CancelKeys<CancelTarget>(opts.replicaId), pipelineFactory: opts.pipeline,
+      backendCounts: new Map(), activeSessions: () => this.sessions.size, draining: () => this.draining,
+    };
+    this.server = createServer({ noDelay: true }, (s) => this.accept(s));
+    this.http = metricsServer(this.metrics.registry, () => !this.draining && this.server.listening);
+  }
+
+  async start(): Promise<void> {
+    const c = this.snap.config;
+    this.address = await listenOn(this.server, this.opts.listen ?? c.listen);
+    this.metricsAddress = await listenOn(this.http, this.opts.metricsListen ?? c.metricsListen);
+    if (this.opts.watch !== false) this.stopWatch = watchConfigDir(this.opts.configDir, () => this.reload());
+    this.opts.log.info('listening', { address: this.address, metricsAddress: this.metricsAddress, replica: this.ctx.cancelKeys.replica,
+      generation: this.snap.generation });
+  }
+
+  /** Loads the configuration again; on error keeps the current one. Open sessions are kept. */
+  reload(): boolean {
+    try {
+      const next = loadConfig(this.opts.configDir, this.snap.generation + 1);
+      this.tls = tlsContext(next);
+      this.snap = next;
+      this.metrics.configReloads.inc({ result: 'ok' });
+      this.metrics.configGeneration.set(next.generation);
+      this.opts.log.info('configuration reloaded', { generation: next.generation });
+      return true;
+    } catch (e) {
+      this.metrics.configReloads.inc({ result: 'error' });
+      this.opts.log.error('configuration reload failed; keeping the previous one', { error: e });
+      return false;
+    }
+  }
+
+  private accept(socket: Socket): void {
+    this.metrics.connectionsTotal.inc();
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    socket.on('error', () => undefined);
+    const ms = this.snap.config.limits.connectTimeoutSeconds * 1000;
+    const timer = ms > 0 ? setTimeout(() => socket.destroy(), ms) : undefined;
+    readClientStartup(this.ctx, socket).then((s) => this.dispatch(s, timer), (e: unknown) => {
+      clearTimeout(timer);
+      this.opts.log.warn('invalid startup', { error: e });
+      if (!socket.destroyed) socket.end(fatal((e as { code?: string }).code ?? '08P01', (e as Error).message));
+    });
+  }
+
+  private dispatch(s: Startup, timer: NodeJS.Timeout | undefined): void {
+    if (s.kind === 'cancel') { clearTimeout(timer); this.cancel(s); return; }
+    const session = new ClientSession(this.ctx, s.socket);
+    this.sessions.add(session);
+    this.metrics.connectionsActive.inc();
+    session.onClose.push(() => { this.sessions.delete(session); this.metrics.connectionsActive.dec(); });
+    void session.start(s).finally(() => clearTimeout(timer));
+  }
+
+  private cancel(s: Extract<Startup, { kind: 'cancel' }>): void {
+    s.socket.end();
+    const r = this.ctx.cancelKeys.lookup(s.request.processId, s.request.secretKey);
+    this.metrics.cancelRequests.inc({ result: r.kind });
+    if (r.kind !== 'found') {
+      this.opts.log.info('cancel request ignored', { reason: r.kind, ...(r.kind === 'other-replica' ? { replica: r.replica } : {}) });
+      return;
+    }
+    forwardCancel(r.target, this.snap.config.limits.connectTimeoutSeconds * 1000)
+      .catch((e: unknown) => this.opts.log.warn('cancel forwarding failed', { error: e }));
+  }
+
+  /** Readiness off, stop accepting, let transactions finish within drainSeconds, then close. */
+  async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    this.opts.log.info('draining', { sessions: this.sessions.size, drainSeconds: this.snap.config.limits.drainSeconds });
+    this.server.close();
+    for (const s of this.sessions) s.drain();
+    const deadline = Date.now() + this.snap.config.limits.drainSeconds * 1000;
+    while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const s of this.sessions) s.terminate('57P01', 'terminating connection due to administrator command');
+    await this.close();
+  }
+
+  async close(): Promise<void> {
+    this.draining = true;
+    this.stopWatch();
+    for (const s of [...this.sessions]) s.destroy();
+    for (const s of this.sockets) s.destroy();
+    await Promise.all([
+      new Promise((r) => { if (this.server.listening) this.server.close(r); else r(undefined); }),
+      new Promise((r) => { this.http.closeAllConnections(); this.http.close(r); }),
+    ]);
+  }
+}

@@ -1,0 +1,258 @@
+// One client connection, from accept to close: handshake and authentication (handshake.ts), a
+// dedicated backend connection (session pooling), then the pure Relay wired to both sockets with
+// backpressure both ways, idle timeout, drain and configuration reload at statement boundaries.
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { backendFor } from '../config/load.ts';
+import type { BackendSecrets, ConfigSnapshot } from '../config/load.ts';
+import type { Logger } from '../log/logger.ts';
+import { backendBytes } from '../protocol/backend.ts';
+import { ProtocolError } from '../protocol/codec.ts';
+import { SQLSTATE } from '../protocol/errors.ts';
+import { Relay } from '../session/relay.ts';
+import type { EndReason, Outcome, RelayPorts, StatementKind, TxStatus } from '../session/relay.ts';
+import type { SessionInfo } from '../session/pipeline.ts';
+import { BackendError, connectBackend } from './backend.ts';
+import type { BackendConnection } from './backend.ts';
+import type { ProxyContext } from './context.ts';
+import { acceptStartup, authenticate, fatal, HandshakeError } from './handshake.ts';
+import type { Startup } from './handshake.ts';
+
+const HOLD_PIPELINE = 1;
+const HOLD_BACKPRESSURE = 2;
+const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
+
+export class ClientSession {
+  private readonly ctx: ProxyContext;
+  private client: Socket;
+  private backend: Socket | null = null;
+  private backendName = '';
+  private relay: Relay | null = null;
+  private snap: ConfigSnapshot;
+  private info: SessionInfo | null = null;
+  private log: Logger;
+  private cancelId = 0;
+  private holds = 0;
+  private closed = false;
+  private drainRequested = false;
+  private readonly starts: Array<{ kind: StatementKind; t: number }> = [];
+  readonly onClose: Array<() => void> = [];
+
+  constructor(ctx: ProxyContext, client: Socket) {
+    this.ctx = ctx;
+    this.client = client;
+    this.snap = ctx.snapshot();
+    this.log = ctx.log.child({ remote: `${client.remoteAddress}:${client.remotePort}` });
+  }
+
+  /** Runs the session after readClientStartup; resolves when it is set up (or failed cleanly). */
+  async start(s: Extract<Startup, { kind: 'startup' }>): Promise<void> {
+    this.client = s.socket;
+    const user = s.message.params.user ?? '';
+    const database = s.message.params.database ?? user;
+    this.log = this.log.child({ user, database });
+    try {
+      acceptStartup(this.ctx, s);
+      this.checkCapacity();
+      if (!(await authenticate(this.ctx, s.socket, s.reader, user))) {
+        this.ctx.metrics.authFailures.inc();
+        this.log.warn('authentication failed');
+        throw new HandshakeError(SQLSTATE.invalidPassword, `password authentication failed for user "${user}"`);
+      }
+      const b = backendFor(this.snap, database);
+      if (!b) throw new HandshakeError(SQLSTATE.unableToConnect, 'no backend configured');
+      const conn = await this.openBackend(b, s.message.params);
+      this.info = { user, database, applicationName: s.message.params.application_name ?? '',
+        grants: this.snap.users.get(user)?.spec.grants ?? [], backend: b.spec.name };
+      this.begin(conn, b, s.reader.detach());
+    } catch (e) {
+      this.refuseConnection(e);
+    }
+  }
+
+  private checkCapacity(): void {
+    if (this.ctx.draining()) throw new HandshakeError(SQLSTATE.cannotConnectNow, 'the proxy is shutting down');
+    if (this.ctx.activeSessions() > this.snap.config.limits.maxConnections) {
+      this.ctx.metrics.connectionsRejected.inc({ reason: 'max_connections' });
+      throw new HandshakeError(SQLSTATE.tooManyConnections, 'sorry, too many clients already');
+    }
+  }
+
+  private async openBackend(b: BackendSecrets, params: Record<string, string>): Promise<BackendConnection> {
+    const name = b.spec.name;
+    const n = this.ctx.backendCounts.get(name) ?? 0;
+    if (n >= b.spec.pool.maxConnections) {
+      this.ctx.metrics.connectionsRejected.inc({ reason: 'backend_pool' });
+      throw new HandshakeError(SQLSTATE.tooManyConnections, `too many connections to backend "${name}"`);
+    }
+    this.ctx.backendCounts.set(name, n + 1);
+    this.backendName = name;
+    this.ctx.metrics.backendConnections.inc({ backend: name });
+    try {
+      return await connectBackend(b, forwardedParams(params), this.snap.config.limits.connectTimeoutSeconds * 1000);
+    } catch (e) {
+      this.ctx.metrics.backendErrors.inc({ backend: name, reason: 'connect' });
+      if (e instanceof BackendError && e.fields?.C && !e.fields.C.startsWith('28')) throw new HandshakeError(e.fields.C, e.message);
+      throw new HandshakeError(SQLSTATE.unableToConnect, `could not connect to the backend "${name}": ${(e as Error).message}`);
+    }
+  }
+
+  private refuseConnection(e: unknown): void {
+    const code = e instanceof HandshakeError || e instanceof ProtocolError ? e.code : SQLSTATE.connectionFailure;
+    const message = e instanceof Error ? e.message : String(e);
+    if (!(e instanceof HandshakeError && e.code === SQLSTATE.invalidPassword)) this.log.warn('connection refused', { code, error: message });
+    if (!this.client.destroyed) this.client.end(fatal(code, message));
+    this.close();
+  }
+
+  private begin(conn: BackendConnection, b: BackendSecrets, rest: Buffer): void {
+    if (this.closed || this.client.destroyed) { conn.socket.destroy(); this.close(); return; }
+    this.backend = conn.socket;
+    const key = this.ctx.cancelKeys.issue({ backend: b, processId: conn.processId, secretKey: conn.secretKey });
+    this.cancelId = key.processId;
+    this.client.write(Buffer.concat([...conn.parameterStatus, backendBytes({ type: 'BackendKeyData', ...key }),
+      backendBytes({ type: 'ReadyForQuery', status: 'I' })]));
+    this.relay = new Relay({ maxMessageBytes: this.snap.config.limits.maxMessageBytes, ports: this.ports(),
+      pipeline: this.ctx.pipelineFactory(this.info as SessionInfo, this.snap.config) });
+    this.wire(conn.socket);
+    this.log.info('session started', { backend: b.spec.name });
+    if (conn.rest.length > 0) this.relay.fromBackend(conn.rest);
+    if (rest.length > 0) this.relay.fromClient(rest);
+  }
+
+  private wire(backend: Socket): void {
+    const relay = this.relay as Relay;
+    const m = this.ctx.metrics;
+    this.client.on('data', (c: Buffer) => { m.bytes.inc({ direction: 'client_to_proxy' }, c.length); relay.fromClient(c); });
+    backend.on('data', (c: Buffer) => { m.bytes.inc({ direction: 'backend_to_proxy' }, c.length); relay.fromBackend(c); });
+    this.client.on('drain', () => { if (!this.closed) backend.resume(); });
+    backend.on('drain', () => this.setHold(HOLD_BACKPRESSURE, false));
+    this.client.on('close', () => this.close());
+    this.client.on('error', (e) => this.log.debug('client socket error', { error: e }));
+    backend.on('error', (e) => this.log.warn('backend socket error', { error: e }));
+    backend.on('close', () => this.backendLost());
+    const idle = this.snap.config.limits.idleTimeoutSeconds;
+    if (idle > 0) {
+      this.client.setTimeout(idle * 1000);
+      this.client.on('timeout', () => this.idleTimeout());
+    }
+    if (this.drainRequested) this.drain();
+  }
+
+  private ports(): RelayPorts {
+    return {
+      toClient: (parts) => this.write(this.client, parts, () => this.backend?.pause()),
+      toBackend: (parts) => this.write(this.backend as Socket, parts, () => this.setHold(HOLD_BACKPRESSURE, true)),
+      holdClient: (h) => this.setHold(HOLD_PIPELINE, h),
+      end: (reason, err) => this.relayEnded(reason, err),
+      statementStart: (kind) => { this.starts.push({ kind, t: performance.now() }); },
+      statementEnd: (outcome) => this.statementEnd(outcome),
+      refused: (kind) => this.ctx.metrics.statements.inc({ type: kind, outcome: 'refused' }),
+      idle: (status) => this.atBoundary(status),
+    };
+  }
+
+  private write(sock: Socket, parts: Buffer[], full: () => void): void {
+    if (sock.destroyed) return;
+    let ok = true;
+    if (parts.length === 1) ok = sock.write(parts[0] as Buffer);
+    else {
+      sock.cork();
+      for (const p of parts) ok = sock.write(p);
+      sock.uncork();
+    }
+    if (!ok) full();
+  }
+
+  private setHold(bit: number, on: boolean): void {
+    const before = this.holds;
+    this.holds = on ? this.holds | bit : this.holds & ~bit;
+    if (before === 0 && this.holds !== 0) this.client.pause();
+    else if (before !== 0 && this.holds === 0 && !this.closed) this.client.resume();
+  }
+
+  private statementEnd(outcome: Outcome): void {
+    const s = this.starts.shift();
+    if (!s) return;
+    this.ctx.metrics.statements.inc({ type: s.kind, outcome });
+    this.ctx.metrics.statementSeconds.observe({ type: s.kind }, (performance.now() - s.t) / 1000);
+  }
+
+  /** A statement boundary: apply a reloaded configuration, finish a drain. */
+  private atBoundary(status: TxStatus): void {
+    const current = this.ctx.snapshot();
+    if (current.generation !== this.snap.generation && this.relay && this.info) {
+      this.snap = current;
+      this.relay.setPipeline(this.ctx.pipelineFactory(this.info, current.config));
+    }
+    if (this.drainRequested && status === 'I') this.terminate(SQLSTATE.adminShutdown, 'terminating connection due to administrator command');
+  }
+
+  private idleTimeout(): void {
+    const r = this.relay;
+    if (!r || r.outstanding > 0) return;
+    this.log.info('idle timeout');
+    if (r.txStatus === 'I') this.terminate(SQLSTATE.idleSessionTimeout, 'terminating connection due to idle-session timeout');
+    else this.terminate('25P03', 'terminating connection due to idle-in-transaction timeout');
+  }
+
+  /** SIGTERM: close now when idle, else at the end of the current transaction. */
+  drain(): void {
+    this.drainRequested = true;
+    const r = this.relay;
+    if (r && r.outstanding === 0 && r.txStatus === 'I') this.terminate(SQLSTATE.adminShutdown, 'terminating connection due to administrator command');
+  }
+
+  /** Sends FATAL to the client and closes both sides. */
+  terminate(code: string, message: string): void {
+    if (this.closed) return;
+    this.relay?.close();
+    if (!this.client.destroyed) this.client.end(fatal(code, message));
+    this.close();
+  }
+
+  private relayEnded(reason: EndReason, err?: Error): void {
+    if (reason === 'internal-error') this.log.error('session failed', { error: err });
+    else if (reason === 'protocol-error') this.log.warn('protocol violation by the client');
+    if (!this.client.destroyed) this.client.end();
+    this.close();
+  }
+
+  private backendLost(): void {
+    if (this.closed) return;
+    this.ctx.metrics.backendErrors.inc({ backend: this.backendName, reason: 'lost' });
+    this.log.warn('backend connection lost');
+    this.terminate(SQLSTATE.connectionFailure, 'server closed the connection unexpectedly');
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.relay?.close();
+    if (this.backend && !this.backend.destroyed) this.backend.end(TERMINATE);
+    if (!this.client.destroyed) this.client.end();
+    if (this.backendName) {
+      this.ctx.backendCounts.set(this.backendName, Math.max(0, (this.ctx.backendCounts.get(this.backendName) ?? 1) - 1));
+      this.ctx.metrics.backendConnections.dec({ backend: this.backendName });
+    }
+    if (this.cancelId) this.ctx.cancelKeys.release(this.cancelId);
+    for (const f of this.onClose) f();
+  }
+
+  /** Makes sure nothing outlives a forced shutdown. */
+  destroy(): void {
+    this.close();
+    this.client.destroy();
+    this.backend?.destroy();
+  }
+}
+
+/** The client's startup parameters that are passed on to the backend. */
+function forwardedParams(params: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(params)) {
+    if (k === 'user' || k === 'database' || k === 'replication' || k.startsWith('_pq_.')) continue;
+    out[k] = v;
+  }
+  return out;
+}

@@ -1,0 +1,260 @@
+// The decoding path of a session, used when the pipeline is not pass-through: it hands Query and
+// Parse to the pipeline, applies rewrites and refusals, and keeps a queue of the answers the
+// backend owes (one entry per forwarded message) so that each RowDescription/DataRow/CopyData is
+// transformed by the transformer of the statement it belongs to, and locally generated refusals
+// reach the client in protocol order. See pipeline.ts for the contract.
+import { backendBytes, decodeBackend } from '../protocol/backend.ts';
+import type { BackendMessage } from '../protocol/backend.ts';
+import { ProtocolError } from '../protocol/codec.ts';
+import { errorBytes } from '../protocol/errors.ts';
+import { decodeFrontend, encodeFrontend } from '../protocol/frontend.ts';
+import type { FrontendMessage } from '../protocol/frontend.ts';
+import { applyCopy, copyEnd, transformRow, transformRowDescription } from './transform.ts';
+import type { CopyState } from './transform.ts';
+import type { CopyHooks, Pipeline, QueryDecision, Refuse, ResultTransformer, RewriteQuery, RewriteStatement, StatementDecision } from './pipeline.ts';
+import type { Relay } from './relay.ts';
+
+type Entry =
+  | { k: 'parse' | 'bind' | 'close' | 'sync' | 'fcall' }
+  | { k: 'describe'; st: RewriteStatement | undefined }
+  | { k: 'execute'; st: RewriteStatement | undefined; formats: readonly number[] }
+  | { k: 'query'; rw: RewriteQuery | undefined; idx: number }
+  | { k: 'local'; bytes: Buffer; ready: boolean };
+
+interface Portal { st: RewriteStatement | undefined; formats: readonly number[] }
+
+const T = (c: string) => c.charCodeAt(0);
+const isPromise = <V>(v: V | Promise<V>): v is Promise<V> => typeof (v as { then?: unknown }).then === 'function';
+const rfqBytes = (s: 'I' | 'T' | 'E') => backendBytes({ type: 'ReadyForQuery', status: s });
+
+export class Inspector {
+  private readonly pipeline: Pipeline;
+  private readonly relay: Relay;
+  private readonly queue: Entry[] = [];
+  private readonly statements = new Map<string, RewriteStatement>();
+  private readonly portals = new Map<string, Portal>();
+  /** A refusal was answered: drop client messages until Sync (the protocol's error recovery). */
+  private discarding = false;
+  /** The backend reported an error and skips until the Sync it has not been sent yet. */
+  private backendSkipping = false;
+  private resultFormats: readonly number[] = [];
+  private copyIn: CopyState | null = null;
+  private copyOut: CopyState | null = null;
+
+  constructor(pipeline: Pipeline, relay: Relay) {
+    this.pipeline = pipeline;
+    this.relay = relay;
+  }
+
+  close(): void { this.pipeline.close?.(); }
+
+  // ---- client → backend ----
+
+  client(tag: number, buf: Buffer, start: number, end: number): Promise<void> | undefined {
+    if (this.discarding) {
+      if (tag !== T('S')) return undefined;
+      this.discarding = false;
+    }
+    if (tag === T('d') || tag === T('c') || tag === T('f')) { this.copyFromClient(tag, buf, start, end); return undefined; }
+    if (tag === T('H')) { this.forward(tag, buf, start, end); return undefined; }
+    const d = decodeFrontend(tag, buf, start, end);
+    if (!d.ok) throw d.error;
+    return this.message(d.msg, tag, buf, start, end);
+  }
+
+  private message(m: FrontendMessage, tag: number, buf: Buffer, start: number, end: number): Promise<void> | undefined {
+    switch (m.type) {
+      case 'Query': return this.decided(this.pipeline.query(m.sql), (dec) => this.query(dec, tag, buf, start, end));
+      case 'Parse': return this.decided(this.pipeline.parse(m.sql, m.paramTypes, m.name), (dec) => this.parse(m.name, m.paramTypes, dec, [tag, buf, start, end]));
+      case 'Bind': this.bind(m, tag, buf, start, end); return undefined;
+      case 'Describe':
+        this.enqueue({ k: 'describe', st: m.target === 'S' ? this.statements.get(m.name) : this.portals.get(m.name)?.st });
+        break;
+      case 'Execute': {
+        const p = this.portals.get(m.portal);
+        this.enqueue({ k: 'execute', st: p?.st, formats: p?.formats ?? [] });
+        break;
+      }
+      case 'Close':
+        if (m.target === 'S') this.statements.delete(m.name); else this.portals.delete(m.name);
+        this.enqueue({ k: 'close' });
+        break;
+      case 'Sync': this.backendSkipping = false; this.queue.push({ k: 'sync' }); break;
+      case 'FunctionCall': this.enqueue({ k: 'fcall' }); break;
+      default: throw new ProtocolError(`unexpected ${m.type} message`);
+    }
+    this.forward(tag, buf, start, end);
+    return undefined;
+  }
+
+  private decided<D>(d: D | Promise<D>, then: (d: D) => void): Promise<void> | undefined {
+    if (!isPromise(d)) { then(d); return undefined; }
+    // The framer's current message buffer stays valid: it is only replaced by the next next().
+    return d.then(then);
+  }
+
+  private forward(tag: number, buf: Buffer, start: number, end: number): void {
+    this.relay.track(tag);
+    this.relay.toBackend.forward(buf, start - 5, end);
+  }
+
+  private send(m: FrontendMessage, tag: number): void {
+    this.relay.track(tag);
+    this.relay.toBackend.push(encodeFrontend(m).finish());
+  }
+
+  private enqueue(e: Entry): void {
+    if (!this.backendSkipping) this.queue.push(e);
+  }
+
+  private query(dec: QueryDecision, tag: number, buf: Buffer, start: number, end: number): void {
+    if (dec.kind === 'refuse') { this.refuse(dec, 'simple'); return; }
+    this.queue.push({ k: 'query', rw: dec.kind === 'rewrite' ? dec : undefined, idx: 0 });
+    if (dec.kind === 'pass') this.forward(tag, buf, start, end);
+    else this.send({ type: 'Query', sql: dec.sql }, tag);
+  }
+
+  private parse(name: string, paramTypes: number[], dec: StatementDecision, raw: [number, Buffer, number, number]): void {
+    if (this.backendSkipping) { this.forward(...raw); return; }
+    if (dec.kind === 'refuse') { this.refuse(dec, 'extended'); return; }
+    this.queue.push({ k: 'parse' });
+    if (dec.kind === 'pass') { this.statements.delete(name); this.forward(...raw); return; }
+    this.statements.set(name, dec);
+    this.send({ type: 'Parse', name, sql: dec.sql, paramTypes: dec.paramTypes ?? paramTypes }, raw[0]);
+  }
+
+  private bind(m: Extract<FrontendMessage, { type: 'Bind' }>, tag: number, buf: Buffer, start: number, end: number): void {
+    const st = this.statements.get(m.statement);
+    this.portals.set(m.portal, { st, formats: m.resultFormats });
+    this.enqueue({ k: 'bind' });
+    if (!st?.params) { this.forward(tag, buf, start, end); return; }
+    const values = st.params(m.values, m.paramFormats);
+    this.send({ ...m, values }, tag);
+  }
+
+  private refuse(r: Refuse, kind: 'simple' | 'extended'): void {
+    const spec = { code: r.code, message: r.message, ...(r.detail ? { detail: r.detail } : {}), ...(r.hint ? { hint: r.hint } : {}) };
+    this.relay.refusedCount(kind);
+    if (kind === 'extended') this.discarding = true;
+    this.queue.push({ k: 'local', bytes: errorBytes(spec), ready: kind === 'simple' });
+    this.emitLocal();
+  }
+
+  private emitLocal(): void {
+    for (let h = this.queue[0]; h && h.k === 'local'; h = this.queue[0]) {
+      this.queue.shift();
+      this.relay.toClient.push(h.bytes);
+      if (h.ready) this.relay.toClient.push(rfqBytes(this.relay.txStatus));
+    }
+  }
+
+  private copyFromClient(tag: number, buf: Buffer, start: number, end: number): void {
+    const c = this.copyIn;
+    if (!c) { this.forward(tag, buf, start, end); return; }
+    if (tag === T('d')) { for (const out of applyCopy(c, buf.subarray(start, end))) this.relay.toBackend.push(out); return; }
+    if (tag === T('c')) for (const out of copyEnd(c)) this.relay.toBackend.push(out);
+    this.copyIn = null;
+    this.forward(tag, buf, start, end);
+  }
+
+  // ---- backend → client ----
+
+  backend(tag: number, buf: Buffer, start: number, end: number): void {
+    const out = this.relay.toClient;
+    switch (tag) {
+      case T('1'): case T('2'): case T('3'): this.pop(); break;
+      case T('n'): case T('s'): this.pop(); break;
+      case T('t'): this.parameterDescription(buf, start, end); return;
+      case T('T'): this.rowDescription(buf, start, end); return;
+      case T('D'): this.dataRow(buf, start, end); return;
+      case T('C'): case T('I'): this.commandDone(); break;
+      case T('E'): this.error(); break;
+      case T('Z'): this.copyIn = null; this.copyOut = null; this.pop(); break;
+      case T('G'): case T('H'): this.copyStart(tag, buf, start, end); break;
+      case T('d'): if (this.copyOut) { for (const o of applyCopy(this.copyOut, buf.subarray(start, end))) out.push(o); return; } break;
+      case T('c'): if (this.copyOut) { for (const o of copyEnd(this.copyOut)) out.push(o); this.copyOut = null; } break;
+      default: break;
+    }
+    out.forward(buf, start - 5, end);
+    this.emitLocal();
+  }
+
+  private pop(): void { this.queue.shift(); this.emitLocal(); }
+
+  private head(): Entry | undefined { return this.queue[0]; }
+
+  private transformer(): ResultTransformer | undefined {
+    const h = this.head();
+    if (!h) return undefined;
+    if (h.k === 'query') return h.rw?.results?.[h.idx];
+    if (h.k === 'execute' || h.k === 'describe') return h.st?.result;
+    return undefined;
+  }
+
+  private copyHooks(): CopyHooks | undefined {
+    const h = this.head();
+    if (h?.k === 'query') return h.rw?.copy?.[h.idx];
+    if (h?.k === 'execute') return h.st?.copy;
+    return undefined;
+  }
+
+  private decode(tag: number, buf: Buffer, start: number, end: number): BackendMessage {
+    const d = decodeBackend(tag, buf, start, end);
+    if (!d.ok) throw d.error;
+    return d.msg;
+  }
+
+  private parameterDescription(buf: Buffer, start: number, end: number): void {
+    const h = this.head();
+    const types = h?.k === 'describe' ? h.st?.clientParamTypes : undefined;
+    if (types) this.relay.toClient.push(backendBytes({ type: 'ParameterDescription', types }));
+    else this.relay.toClient.forward(buf, start - 5, end);
+  }
+
+  private rowDescription(buf: Buffer, start: number, end: number): void {
+    const tr = this.transformer();
+    const h = this.head();
+    if (h?.k === 'query') {
+      const m = this.decode(T('T'), buf, start, end);
+      this.resultFormats = m.type === 'RowDescription' ? m.fields.map((f) => f.format) : [];
+    }
+    if (tr) this.relay.toClient.push(transformRowDescription(tr, this.decode(T('T'), buf, start, end)));
+    else this.relay.toClient.forward(buf, start - 5, end);
+    if (h?.k === 'describe') this.pop();
+  }
+
+  private dataRow(buf: Buffer, start: number, end: number): void {
+    const tr = this.transformer();
+    if (!tr) { this.relay.toClient.forward(buf, start - 5, end); return; }
+    const h = this.head();
+    const formats = h?.k === 'execute' ? h.formats : this.resultFormats;
+    this.relay.toClient.push(transformRow(tr, this.decode(T('D'), buf, start, end), formats));
+  }
+
+  private commandDone(): void {
+    const h = this.head();
+    if (h?.k === 'query') { h.idx++; return; }
+    if (h?.k === 'execute') this.queue.shift();
+  }
+
+  private error(): void {
+    this.copyIn = null;
+    this.copyOut = null;
+    const h = this.head();
+    if (h?.k === 'query' || h?.k === 'fcall') { if (h.k === 'query') h.idx++; return; }
+    // Extended protocol: the backend skips everything up to the next Sync.
+    while (this.queue.length > 0 && this.queue[0]?.k !== 'sync') this.queue.shift();
+    if (this.queue.length === 0) this.backendSkipping = true;
+  }
+
+  private copyStart(tag: number, buf: Buffer, start: number, end: number): void {
+    const hooks = this.copyHooks();
+    const hook = tag === T('G') ? hooks?.in : hooks?.out;
+    if (!hook) return;
+    const m = this.decode(tag, buf, start, end);
+    if (m.type !== 'CopyInResponse' && m.type !== 'CopyOutResponse') return;
+    hook.begin?.(m.format, m.columnFormats);
+    if (tag === T('G')) this.copyIn = { hook }; else this.copyOut = { hook };
+  }
+}
+

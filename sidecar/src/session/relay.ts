@@ -1,0 +1,204 @@
+// The session after authentication: relays messages between one client and its backend
+// connection. Pure: it consumes byte chunks and emits byte lists through RelayPorts; the socket
+// shell (io/client.ts) owns sockets, timers and metrics.
+//
+// Every message is framed (Framer) and checked at tag level. With a pass-through pipeline the
+// bytes then leave unchanged (one slice per input chunk); otherwise the Inspector decodes what the
+// pipeline needs (Query, Parse, Bind, results) and tracks the backend's answers.
+import { errorBytes } from '../protocol/errors.ts';
+import type { ErrorSpec } from '../protocol/errors.ts';
+import { Framer, NEXT_ERROR, NEXT_NONE } from '../protocol/framer.ts';
+import { isFrontendTag } from '../protocol/frontend.ts';
+import { Inspector } from './inspect.ts';
+import { Out } from './out.ts';
+import type { Pipeline } from './pipeline.ts';
+
+export type TxStatus = 'I' | 'T' | 'E';
+export type StatementKind = 'simple' | 'extended' | 'function';
+export type Outcome = 'ok' | 'error' | 'refused';
+export type EndReason = 'client-terminate' | 'protocol-error' | 'internal-error';
+
+export interface RelayPorts {
+  toClient(parts: Buffer[]): void;
+  toBackend(parts: Buffer[]): void;
+  /** Stop (true) or restart (false) reading the client while a pipeline decision is pending. */
+  holdClient(hold: boolean): void;
+  /** The relay is done: flush what was sent and close both sides. */
+  end(reason: EndReason, error?: Error): void;
+  statementStart(kind: StatementKind): void;
+  /** The oldest started statement has its ReadyForQuery. */
+  statementEnd(outcome: Outcome): void;
+  refused(kind: StatementKind): void;
+  /** ReadyForQuery with nothing outstanding: a statement boundary (drain, reload, idle timer). */
+  idle(status: TxStatus): void;
+}
+
+const T = (c: string) => c.charCodeAt(0);
+const TAG_QUERY = T('Q');
+const TAG_SYNC = T('S');
+const TAG_FUNCTION = T('F');
+const TAG_TERMINATE = T('X');
+const TAG_FLUSH = T('H');
+const TAG_READY = T('Z');
+const TAG_ERROR = T('E');
+const TAG_COPY_DATA = T('d');
+const TAG_COPY_DONE = T('c');
+const TAG_COPY_FAIL = T('f');
+const TAG_AUTH = T('p');
+/** Backend messages may be large rows; only split ones are copied, so a generous bound is fine. */
+const MAX_BACKEND_MESSAGE = 1 << 30;
+
+export interface RelayOptions { maxMessageBytes: number; pipeline: Pipeline; ports: RelayPorts }
+
+export class Relay {
+  txStatus: TxStatus = 'I';
+  /** Statements (Query, FunctionCall, Sync) forwarded and not yet answered by ReadyForQuery. */
+  outstanding = 0;
+  readonly toClient = new Out();
+  readonly toBackend = new Out();
+  private readonly ports: RelayPorts;
+  private readonly clientFramer: Framer;
+  private readonly backendFramer = new Framer(MAX_BACKEND_MESSAGE);
+  private inspector: Inspector | null;
+  private pending: Buffer[] = [];
+  private held = false;
+  private ended = false;
+  private batchOpen = false;
+  private sawError = false;
+
+  constructor(opts: RelayOptions) {
+    this.ports = opts.ports;
+    this.clientFramer = new Framer(opts.maxMessageBytes);
+    this.inspector = opts.pipeline.passthrough ? null : new Inspector(opts.pipeline, this);
+  }
+
+  /** Swaps the pipeline at a statement boundary (config reload). */
+  setPipeline(p: Pipeline): void {
+    this.inspector?.close();
+    this.inspector = p.passthrough ? null : new Inspector(p, this);
+  }
+
+  close(): void { this.ended = true; this.inspector?.close(); }
+
+  fromClient(chunk: Buffer): void {
+    if (this.ended) return;
+    if (this.held) { this.pending.push(chunk); return; }
+    this.clientFramer.push(chunk);
+    this.drainClient();
+  }
+
+  private drainClient(): void {
+    for (;;) {
+      const r = this.clientFramer.next();
+      if (r === NEXT_NONE) {
+        const more = this.pending.shift();
+        if (!more) break;
+        this.clientFramer.push(more);
+        continue;
+      }
+      if (r === NEXT_ERROR) { this.fail('protocol-error', { code: this.clientFramer.error?.code ?? '08P01', message: this.clientFramer.error?.message ?? 'invalid message' }); return; }
+      const wait = this.clientMessage();
+      if (this.ended) return;
+      if (wait) { this.hold(wait); return; }
+    }
+    this.flush();
+  }
+
+  private hold(wait: Promise<void>): void {
+    this.flush();
+    this.held = true;
+    this.ports.holdClient(true);
+    wait.then(() => {
+      this.held = false;
+      if (this.ended) return;
+      this.ports.holdClient(false);
+      this.drainClient();
+    }, (e: unknown) => this.internal(e));
+  }
+
+  private clientMessage(): Promise<void> | undefined {
+    const f = this.clientFramer;
+    const tag = f.tag;
+    if (!isFrontendTag(tag) || tag === TAG_AUTH) {
+      this.fail('protocol-error', { code: '08P01', message: `invalid frontend message type ${tag}` });
+      return undefined;
+    }
+    if (tag === TAG_TERMINATE) { this.flush(); this.ended = true; this.ports.end('client-terminate'); return undefined; }
+    if (this.inspector) {
+      try {
+        return this.inspector.client(tag, f.buf, f.start, f.end);
+      } catch (e) { this.internal(e); return undefined; }
+    }
+    this.track(tag);
+    this.toBackend.forward(f.buf, f.start - 5, f.end);
+    return undefined;
+  }
+
+  /** Statement accounting for a client message that is forwarded to the backend. */
+  track(tag: number): void {
+    if (tag === TAG_QUERY) this.start('simple');
+    else if (tag === TAG_FUNCTION) this.start('function');
+    else if (tag === TAG_SYNC) {
+      if (!this.batchOpen) this.ports.statementStart('extended');
+      this.batchOpen = false;
+      this.outstanding++;
+    } else if (!this.batchOpen && tag !== TAG_FLUSH && tag !== TAG_COPY_DATA && tag !== TAG_COPY_DONE && tag !== TAG_COPY_FAIL) {
+      this.batchOpen = true;
+      this.ports.statementStart('extended');
+    }
+  }
+
+  refusedCount(kind: StatementKind): void { this.ports.refused(kind); }
+
+  private start(kind: StatementKind): void {
+    this.outstanding++;
+    this.ports.statementStart(kind);
+  }
+
+  fromBackend(chunk: Buffer): void {
+    if (this.ended) return;
+    const f = this.backendFramer;
+    f.push(chunk);
+    for (let r = f.next(); r !== NEXT_NONE; r = f.next()) {
+      if (r === NEXT_ERROR) { this.fail('internal-error', { code: '08006', message: 'invalid message from the backend server' }); return; }
+      if (this.inspector) {
+        try { this.inspector.backend(f.tag, f.buf, f.start, f.end); } catch (e) { this.internal(e); return; }
+      } else {
+        this.toClient.forward(f.buf, f.start - 5, f.end);
+      }
+      this.observeBackend(f.tag, f.buf, f.start);
+    }
+    this.flush();
+  }
+
+  private observeBackend(tag: number, buf: Buffer, start: number): void {
+    if (tag === TAG_ERROR) { this.sawError = true; return; }
+    if (tag !== TAG_READY) return;
+    this.txStatus = String.fromCharCode(buf[start] as number) as TxStatus;
+    this.ports.statementEnd(this.sawError ? 'error' : 'ok');
+    this.sawError = false;
+    if (this.outstanding > 0) this.outstanding--;
+    if (this.outstanding === 0) this.ports.idle(this.txStatus);
+  }
+
+  flush(): void {
+    const b = this.toBackend.take();
+    if (b) this.ports.toBackend(b);
+    const c = this.toClient.take();
+    if (c) this.ports.toClient(c);
+  }
+
+  /** Sends a FATAL error to the client and ends the session. */
+  fail(reason: EndReason, e: ErrorSpec, cause?: Error): void {
+    if (this.ended) return;
+    this.toClient.push(errorBytes({ ...e, severity: 'FATAL' }));
+    this.flush();
+    this.ended = true;
+    this.ports.end(reason, cause);
+  }
+
+  private internal(e: unknown): void {
+    const err = e instanceof Error ? e : new Error(String(e));
+    this.fail('internal-error', { code: 'XX000', message: 'internal error in the proxy' }, err);
+  }
+}

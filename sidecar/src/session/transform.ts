@@ -1,0 +1,29 @@
+// Applying pipeline transformers to decoded backend messages and COPY payloads. Pure helpers.
+import { backendBytes } from '../protocol/backend.ts';
+import type { BackendMessage } from '../protocol/backend.ts';
+import { Writer } from '../protocol/codec.ts';
+import type { CopyTransformer, ResultTransformer } from './pipeline.ts';
+
+export interface CopyState { hook: CopyTransformer }
+
+export function transformRowDescription(tr: ResultTransformer, m: BackendMessage): Buffer {
+  if (m.type !== 'RowDescription') throw new Error('expected RowDescription');
+  return backendBytes({ type: 'RowDescription', fields: tr.fields(m.fields) });
+}
+
+export function transformRow(tr: ResultTransformer, m: BackendMessage, formats: readonly number[]): Buffer {
+  if (m.type !== 'DataRow') throw new Error('expected DataRow');
+  return backendBytes({ type: 'DataRow', values: tr.row(m.values, formats) });
+}
+
+function copyData(b: Uint8Array): Buffer {
+  return new Writer(b.length + 5).begin(0x64).bytes(b).end().finish();
+}
+
+export function applyCopy(c: CopyState, payload: Uint8Array): Buffer[] {
+  return c.hook.data(payload).map(copyData);
+}
+
+export function copyEnd(c: CopyState): Buffer[] {
+  return (c.hook.finish?.() ?? []).map(copyData);
+}

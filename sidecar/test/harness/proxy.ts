@@ -1,0 +1,157 @@
+// Test harness for the proxy: writes a runtime configuration directory (config.json + secrets, the
+// layout documented in docs/proxy.md) for harness PostgreSQL clusters, and starts the proxy either
+// in-process (startProxy) or as a child process (`bin/clarus proxy`), which prints its bound
+// addresses in a JSON log line {"msg":"listening","address":{...},"metricsAddress":{...}}.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { RuntimeConfig, RuntimeUser } from '../../../crds/src/runtime/config.ts';
+import type { TlsMode } from '../../../crds/src/types.ts';
+import { makeVerifier } from '../../src/auth/scram.ts';
+import { startProxy } from '../../src/index.ts';
+import type { ProxyHandle, StartOptions } from '../../src/index.ts';
+import { testPki } from './certs.ts';
+import { SUPERUSER, SUPERUSER_PASSWORD } from './pg.ts';
+import type { PgCluster } from './pg.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const CLARUS_BIN = join(ROOT, 'bin/clarus');
+
+export interface HarnessBackend {
+  cluster: PgCluster;
+  name?: string;
+  /** Backend credentials the proxy uses (default: the cluster's superuser, SCRAM). */
+  user?: string;
+  password?: string;
+  database?: string;
+  tls?: TlsMode;
+  maxConnections?: number;
+}
+
+export interface HarnessUser { name: string; password: string; grants?: RuntimeUser['grants'] }
+
+export interface ProxyConfigOptions {
+  backends: HarnessBackend[];
+  /** Users clients log in to the proxy as (default: app / app-pw). */
+  users?: HarnessUser[];
+  /** Serve TLS to clients with the harness server certificate. */
+  tls?: { allowPlaintext: boolean };
+  limits?: Partial<RuntimeConfig['limits']>;
+  proxyName?: string;
+}
+
+export const DEFAULT_USER: HarnessUser = { name: 'app', password: 'app-pw' };
+
+export interface ProxyConfigDir {
+  dir: string;
+  config: RuntimeConfig;
+  /** Rewrites config.json (e.g. to test reload). */
+  write(config: RuntimeConfig): void;
+  destroy(): void;
+}
+
+function put(dir: string, rel: string, content: string): string {
+  mkdirSync(dirname(join(dir, rel)), { recursive: true });
+  writeFileSync(join(dir, rel), content, { mode: 0o600 });
+  return rel;
+}
+
+function backendEntry(dir: string, b: HarnessBackend, i: number): RuntimeConfig['backends'][number] {
+  const name = b.name ?? (i === 0 ? 'primary' : `backend${i}`);
+  const mode = b.tls ?? 'disable';
+  const entry: RuntimeConfig['backends'][number] = {
+    name, host: b.cluster.host, port: b.cluster.port, database: b.database ?? 'postgres',
+    usernameFile: put(dir, `secrets/backends/${name}/username`, b.user ?? SUPERUSER),
+    passwordFile: put(dir, `secrets/backends/${name}/password`, b.password ?? SUPERUSER_PASSWORD),
+    tls: { mode }, pool: { maxConnections: b.maxConnections ?? 100 },
+  };
+  if (mode !== 'disable') entry.tls.caFile = put(dir, `secrets/backends/${name}/ca.crt`, b.cluster.caPem);
+  return entry;
+}
+
+/** Writes a complete runtime configuration directory in a fresh temporary folder. */
+export function writeProxyConfig(opts: ProxyConfigOptions): ProxyConfigDir {
+  const dir = mkdtempSync(join(tmpdir(), 'clarus-proxy-'));
+  const backends = opts.backends.map((b, i) => backendEntry(dir, b, i));
+  const users: RuntimeUser[] = (opts.users ?? [DEFAULT_USER]).map((u) => ({
+    name: u.name, kind: 'user', grants: u.grants ?? [],
+    verifierFile: put(dir, `secrets/users/${u.name}.scram`, makeVerifier(u.password)),
+  }));
+  const config: RuntimeConfig = {
+    version: 1,
+    proxy: { name: opts.proxyName ?? 'test-proxy', namespace: 'default' },
+    listen: { host: '127.0.0.1', port: 0 },
+    metricsListen: { host: '127.0.0.1', port: 0 },
+    backends, users,
+    policy: { name: 'test', onUnsupported: 'reject', defaultBackend: backends[0]?.name ?? 'primary',
+      keyring: { dir: 'secrets/keyring', keys: [] }, datasets: [] },
+    limits: { maxConnections: 200, maxMessageBytes: 64 << 20, connectTimeoutSeconds: 10, idleTimeoutSeconds: 0,
+      drainSeconds: 10, ...opts.limits },
+  };
+  if (opts.tls) {
+    const pki = testPki();
+    config.tls = { certFile: put(dir, 'secrets/tls/tls.crt', pki.server.certPem),
+      keyFile: put(dir, 'secrets/tls/tls.key', pki.server.keyPem), allowPlaintext: opts.tls.allowPlaintext };
+  }
+  const write = (c: RuntimeConfig) => put(dir, 'config.json', `${JSON.stringify(c, null, 2)}\n`);
+  write(config);
+  return { dir, config, write, destroy: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface RunningProxy {
+  host: string;
+  port: number;
+  metricsPort: number;
+  /** postgres:// URL through the proxy. */
+  url(user?: HarnessUser, database?: string): string;
+  close(): Promise<void>;
+}
+
+function urlFor(host: string, port: number): RunningProxy['url'] {
+  return (u = DEFAULT_USER, db = 'postgres') =>
+    `postgres://${encodeURIComponent(u.name)}:${encodeURIComponent(u.password)}@${host}:${port}/${db}`;
+}
+
+/** Starts the proxy in this process (listens on a free port on 127.0.0.1). */
+export async function startProxyInProcess(configDir: string, opts: Partial<StartOptions> = {}): Promise<RunningProxy & { handle: ProxyHandle }> {
+  const handle = await startProxy({ configDir, listen: '127.0.0.1:0', metricsListen: '127.0.0.1:0', ...opts });
+  return { handle, host: handle.address.host, port: handle.address.port, metricsPort: handle.metricsAddress.port,
+    url: urlFor(handle.address.host, handle.address.port), close: () => handle.close() };
+}
+
+export interface ProxyProcess extends RunningProxy {
+  child: ChildProcess;
+  /** Every JSON log line the child printed so far. */
+  logs: Array<Record<string, unknown>>;
+  exited: Promise<number | null>;
+}
+
+/** Starts `bin/clarus proxy --config DIR` as a child process and waits for its listening line. */
+export async function startProxyProcess(configDir: string, extraArgs: string[] = []): Promise<ProxyProcess> {
+  const child = spawn(CLARUS_BIN, ['proxy', '--config', configDir, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', ...extraArgs],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+  const logs: Array<Record<string, unknown>> = [];
+  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  const listening = new Promise<Record<string, unknown>>((res, rej) => {
+    const rl = createInterface({ input: child.stderr as NodeJS.ReadableStream });
+    rl.on('line', (line) => {
+      let rec: Record<string, unknown>;
+      try { rec = JSON.parse(line) as Record<string, unknown>; } catch { rec = { msg: line }; }
+      logs.push(rec);
+      if (rec.msg === 'listening') res(rec);
+    });
+    void exited.then((code) => rej(new Error(`proxy exited with ${code}: ${JSON.stringify(logs.slice(-5))}`)));
+  });
+  const rec = await listening;
+  const address = rec.address as { host: string; port: number };
+  const metrics = rec.metricsAddress as { host: string; port: number };
+  return {
+    child, logs, exited, host: address.host, port: address.port, metricsPort: metrics.port,
+    url: urlFor(address.host, address.port),
+    close: async () => { if (child.exitCode === null) { child.kill('SIGTERM'); await exited; } },
+  };
+}
