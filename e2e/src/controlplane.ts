@@ -1,0 +1,238 @@
+// A real Kubernetes control plane on loopback, without containers: etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler and kwok (simulated nodes that run pods in simulation),
+// all built by e2e/setup.sh. Everything lives in a temporary folder and is torn down by stop().
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { findBinaries, type Binaries } from './binaries.ts';
+import {
+  apiServerArgs, controllerManagerArgs, etcdArgs, fakeNode, kwokArgs, schedulerArgs, type Paths, type Ports,
+} from './components.ts';
+import { makeHelm, type Helm } from './helm.ts';
+import { Kube, rawRequest, type Credentials } from './kube.ts';
+import { makeControlPlanePki, type CertPair, type ControlPlanePki } from './pki.ts';
+import { freePort, startProcess, waitUntil, type ManagedProcess } from './process.ts';
+
+export interface ControlPlaneOptions {
+  /** Simulated nodes to create (kwok). 0 starts no kwok. Default 2. */
+  nodes?: number;
+  /** Keep the temporary folder (logs, data) after stop(), for debugging. Also CLARUS_E2E_KEEP=1. */
+  keepDir?: boolean;
+  /** Milliseconds to wait for each component to become ready. Default 120 s. */
+  readyTimeoutMs?: number;
+}
+
+export interface ControlPlane {
+  /** Temporary folder with data, certificates, kubeconfig and one log file per component. */
+  readonly dir: string;
+  /** Admin kubeconfig (user `clarus-e2e-admin`, group system:masters). */
+  readonly kubeconfigPath: string;
+  /** https://127.0.0.1:PORT */
+  readonly server: string;
+  /** PEM of the CA that signed the API server's certificate and the client certificates. */
+  readonly caPem: string;
+  readonly admin: CertPair;
+  readonly binaries: Binaries;
+  readonly nodeNames: string[];
+  /** Admin client: apply YAML, get/list/delete, waits. */
+  readonly kube: Kube;
+  /** helm with this cluster's admin kubeconfig. */
+  readonly helm: Helm;
+  /** Raw HTTPS request as admin. */
+  request(method: string, path: string, body?: unknown, contentType?: string): ReturnType<typeof rawRequest>;
+  /** Kills the API server (SIGTERM), starts it again on the same port and waits for /readyz. */
+  restartApiServer(): Promise<void>;
+  /** A kubeconfig for a ServiceAccount (token from the TokenRequest API): tests RBAC as a pod would. */
+  kubeconfigForServiceAccount(namespace: string, name: string, expirationSeconds?: number): Promise<string>;
+  /** A kubeconfig for a certificate user, e.g. to check what a non-admin may do. */
+  kubeconfigForUser(user: string, groups?: string[]): string;
+  /** Last lines of each component's log, to print when a scenario fails. */
+  logs(lines?: number): string;
+  /** Stops every process (process groups, SIGTERM then SIGKILL) and removes the folder. Idempotent. */
+  stop(): Promise<void>;
+}
+
+interface Kubeconfig { server: string; caPem: string; user: { certPem?: string; keyPem?: string; token?: string } }
+
+export function kubeconfigText(k: Kubeconfig): string {
+  const b64 = (s: string): string => Buffer.from(s).toString('base64');
+  const user: Record<string, string> = {};
+  if (k.user.certPem) user['client-certificate-data'] = b64(k.user.certPem);
+  if (k.user.keyPem) user['client-key-data'] = b64(k.user.keyPem);
+  if (k.user.token) user.token = k.user.token;
+  // JSON is YAML: every kubeconfig reader (client-go, client-node, helm) accepts it.
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'e2e', cluster: { server: k.server, 'certificate-authority-data': b64(k.caPem) } }],
+    users: [{ name: 'e2e', user }],
+    contexts: [{ name: 'e2e', context: { cluster: 'e2e', user: 'e2e', namespace: 'default' } }],
+    'current-context': 'e2e',
+  }, null, 2);
+}
+
+function writePaths(dir: string, pki: ControlPlanePki, kwokStages: string[]): Paths {
+  const p: Paths = {
+    dir,
+    etcdData: join(dir, 'etcd'),
+    certDir: join(dir, 'certs'),
+    caCert: join(dir, 'certs', 'ca.crt'),
+    apiServerCert: join(dir, 'certs', 'apiserver.crt'),
+    apiServerKey: join(dir, 'certs', 'apiserver.key'),
+    saPublicKey: join(dir, 'certs', 'sa.pub'),
+    saPrivateKey: join(dir, 'certs', 'sa.key'),
+    adminKubeconfig: join(dir, 'kubeconfig'),
+    kwokConfig: join(dir, 'kwok.yaml'),
+  };
+  mkdirSync(p.certDir, { recursive: true, mode: 0o700 });
+  writeFileSync(p.caCert, pki.ca.certPem);
+  writeFileSync(p.apiServerCert, pki.apiServer.certPem);
+  writeFileSync(p.apiServerKey, pki.apiServer.keyPem, { mode: 0o600 });
+  writeFileSync(p.saPublicKey, pki.serviceAccount.publicKeyPem);
+  writeFileSync(p.saPrivateKey, pki.serviceAccount.privateKeyPem, { mode: 0o600 });
+  writeFileSync(p.kwokConfig, kwokStages.map((f) => readFileSync(f, 'utf8')).join('\n---\n'));
+  return p;
+}
+
+async function allocatePorts(): Promise<Ports> {
+  return {
+    etcdClient: await freePort(),
+    etcdPeer: await freePort(),
+    apiServer: await freePort(),
+    controllerManager: await freePort(),
+    scheduler: await freePort(),
+    kwok: await freePort(),
+  };
+}
+
+/** GET `url` without credentials (health endpoints); true on a 200 answer. */
+async function healthy(url: string): Promise<boolean> {
+  const res = await fetch(url).catch(() => undefined);
+  return res?.status === 200;
+}
+
+export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const binaries = findBinaries();
+  const dir = mkdtempSync(join(tmpdir(), 'clarus-cp-'));
+  const timeoutMs = opts.readyTimeoutMs ?? 120_000;
+  const procs: ManagedProcess[] = [];
+  let apiServer: ManagedProcess | undefined;
+  let stopped = false;
+
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    // Reverse start order: clients first, storage last.
+    for (const p of [...procs].reverse()) await p.stop();
+    if (!opts.keepDir && process.env.CLARUS_E2E_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
+  };
+
+  try {
+    const pki = makeControlPlanePki();
+    const paths = writePaths(dir, pki, binaries.kwokStages);
+    const ports = await allocatePorts();
+    const server = `https://127.0.0.1:${ports.apiServer}`;
+    const admin = pki.client('clarus-e2e-admin', ['system:masters']);
+    const creds: Credentials = { server, caPem: pki.ca.certPem, ...admin };
+    writeFileSync(paths.adminKubeconfig, kubeconfigText({ server, caPem: pki.ca.certPem, user: admin }),
+      { mode: 0o600 });
+
+    const start = (name: string, command: string, args: string[]): ManagedProcess => {
+      const p = startProcess({ name, command, args, logPath: join(dir, `${name}.log`), cwd: dir });
+      procs.push(p);
+      return p;
+    };
+
+    const etcd = start('etcd', binaries.etcd, etcdArgs(paths, ports));
+    // PDB and Lease controllers need /health to report the store as serving.
+    await waitUntil('etcd /health', async () =>
+      (await healthy(`http://127.0.0.1:${ports.etcdClient}/health`)) || undefined, { timeoutMs, proc: etcd });
+
+    const startApiServer = async (): Promise<ManagedProcess> => {
+      const p = start('kube-apiserver', binaries.kubeApiserver, apiServerArgs(paths, ports));
+      await waitUntil('kube-apiserver /readyz', async () => {
+        const res = await rawRequest(creds, 'GET', '/readyz');
+        return res.status === 200 || undefined;
+      }, { timeoutMs, proc: p });
+      return p;
+    };
+    apiServer = await startApiServer();
+
+    const kcm = start('kube-controller-manager', binaries.kubeControllerManager, controllerManagerArgs(paths, ports));
+    const sched = start('kube-scheduler', binaries.kubeScheduler, schedulerArgs(paths, ports));
+    await insecureHealthz('kube-controller-manager', ports.controllerManager, kcm, timeoutMs);
+    await insecureHealthz('kube-scheduler', ports.scheduler, sched, timeoutMs);
+
+    const kube = new Kube(paths.adminKubeconfig);
+    const nodeNames: string[] = [];
+    const nodeCount = opts.nodes ?? 2;
+    if (nodeCount > 0) {
+      const kwok = start('kwok', binaries.kwok, [...kwokArgs(paths, ports), '--node-lease-duration-seconds=40']);
+      for (let i = 0; i < nodeCount; i++) nodeNames.push(`kwok-node-${i}`);
+      await kube.apply(nodeNames.map(fakeNode));
+      await waitUntil('kwok nodes Ready', async () => {
+        const nodes = await kube.list<NodeLike>('v1', 'Node');
+        const ready = nodes.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+        return ready.length >= nodeCount || undefined;
+      }, { timeoutMs, proc: kwok });
+    }
+
+    const cp: ControlPlane = {
+      dir,
+      kubeconfigPath: paths.adminKubeconfig,
+      server,
+      caPem: pki.ca.certPem,
+      admin,
+      binaries,
+      nodeNames,
+      kube,
+      helm: makeHelm(binaries.helm, join(dir, 'helm'), paths.adminKubeconfig),
+      request: (method, path, body, contentType) => rawRequest(creds, method, path, body, contentType),
+      async restartApiServer() {
+        const old = apiServer;
+        if (old) {
+          await old.stop();
+          procs.splice(procs.indexOf(old), 1);
+        }
+        apiServer = await startApiServer();
+      },
+      async kubeconfigForServiceAccount(namespace, name, expirationSeconds = 3600) {
+        const res = await rawRequest(creds, 'POST',
+          `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`,
+          { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds } });
+        if (res.status !== 201) throw new Error(`TokenRequest for ${namespace}/${name}: ${res.status} ${res.body}`);
+        const token = (res.json() as { status: { token: string } }).status.token;
+        const path = join(dir, `kubeconfig-sa-${namespace}-${name}`);
+        writeFileSync(path, kubeconfigText({ server, caPem: pki.ca.certPem, user: { token } }), { mode: 0o600 });
+        return path;
+      },
+      kubeconfigForUser(user, groups = []) {
+        const path = join(dir, `kubeconfig-user-${user.replace(/[^a-zA-Z0-9-]/g, '_')}`);
+        writeFileSync(path, kubeconfigText({ server, caPem: pki.ca.certPem, user: pki.client(user, groups) }),
+          { mode: 0o600 });
+        return path;
+      },
+      logs: (lines = 30) => procs.map((p) => `--- ${p.name} (${p.logPath}) ---\n${p.tail(lines)}`).join('\n'),
+      stop,
+    };
+    return cp;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+interface NodeLike extends KubernetesObject { status?: { conditions?: { type: string; status: string }[] } }
+
+/**
+ * The controller manager and scheduler serve /healthz on HTTPS with a self-signed certificate
+ * they generate; the endpoint needs no credentials, so skip verification for this probe only.
+ */
+async function insecureHealthz(name: string, port: number, proc: ManagedProcess, timeoutMs: number): Promise<void> {
+  const creds: Credentials = { server: `https://127.0.0.1:${port}`, caPem: '', insecure: true };
+  await waitUntil(`${name} /healthz`, async () => {
+    const res = await rawRequest(creds, 'GET', '/healthz');
+    return res.status === 200 || undefined;
+  }, { timeoutMs, proc });
+}

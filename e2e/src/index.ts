@@ -1,0 +1,11 @@
+// The control-plane test tier's harness: start a real control plane, talk to it, install the chart.
+export { startControlPlane, kubeconfigText } from './controlplane.ts';
+export type { ControlPlane, ControlPlaneOptions } from './controlplane.ts';
+export { Kube, apiErrorCode, apiErrorMessage, parseManifests, rawRequest, fieldManager } from './kube.ts';
+export type { Credentials, Manifest, ObjectRef, RawResponse } from './kube.ts';
+export { chartDir, makeHelm, runCommand } from './helm.ts';
+export type { Helm, RunResult } from './helm.ts';
+export { findBinaries, findHelm, toolVersions } from './binaries.ts';
+export type { Binaries } from './binaries.ts';
+export { startProcess, freePort, waitUntil } from './process.ts';
+export type { ManagedProcess } from './process.ts';
