@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { chainLine, GENESIS, verifyChain } from './audit.ts';
+import type { AuditEntry } from './audit.ts';
+import { decideAccess } from './grants.ts';
+import type { Grants } from './grants.ts';
+
+const now = new Date('2026-11-29T12:00:00Z');
+const grants: Grants = [
+  { grant: 'a', datasets: ['patients'], access: 'read', view: 'masked' },
+  { grant: 'b', datasets: ['visits'], access: 'readWrite', view: 'plaintext', expires: '2026-01-01T00:00:00Z' },
+  { grant: 'c', datasets: ['*'], access: 'read', view: 'protected', expires: '2027-01-01T00:00:00Z' },
+];
+
+describe('access decisions', () => {
+  it('no grant → 42501', () => {
+    expect(decideAccess('u', [], ['patients'], false, now)).toMatchObject({ ok: false, code: '42501' });
+  });
+  it('read grant refuses writes, allows reads with the best view', () => {
+    expect(decideAccess('u', grants, ['patients'], true, now)).toMatchObject({ ok: false, code: '42501' });
+    const r = decideAccess('u', grants, ['patients'], false, now);
+    expect(r.ok && r.views.get('patients')).toBe('masked');
+  });
+  it('honours expires (expired readWrite falls back to the wildcard read grant)', () => {
+    expect(decideAccess('u', grants, ['visits'], true, now)).toMatchObject({ ok: false });
+    const r = decideAccess('u', grants, ['visits'], false, now);
+    expect(r.ok && r.views.get('visits')).toBe('protected');
+    expect(decideAccess('u', grants, ['visits'], false, new Date('2028-01-01T00:00:00Z'))).toMatchObject({ ok: false });
+    expect(decideAccess('u', grants, ['visits'], true, new Date('2025-06-01T00:00:00Z'))).toMatchObject({ ok: true });
+  });
+});
+
+describe('audit hash chain', () => {
+  const entry = (i: number): AuditEntry => ({ time: `t${i}`, user: 'u', datasets: ['patients'], columns: ['pat_ssn'], fingerprint: `f${i}`, outcome: 'allow' });
+  const build = (n: number): string[] => {
+    let prev = GENESIS;
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const l = chainLine(prev, entry(i));
+      out.push(l.line);
+      prev = l.hash;
+    }
+    return out;
+  };
+  it('verifies an intact chain', () => {
+    expect(verifyChain(build(5))).toMatchObject({ ok: true, count: 5 });
+  });
+  it('detects an edited, removed or reordered line', () => {
+    const lines = build(5);
+    const edited = [...lines];
+    edited[2] = (edited[2] as string).replace('"allow"', '"refuse"');
+    expect(verifyChain(edited)).toMatchObject({ ok: false, line: 4 });
+    expect(verifyChain([...lines.slice(0, 1), ...lines.slice(2)])).toMatchObject({ ok: false, line: 2 });
+    expect(verifyChain([lines[1] as string, lines[0] as string])).toMatchObject({ ok: false, line: 1 });
+    expect(verifyChain(['{bad'])).toMatchObject({ ok: false, line: 1 });
+  });
+});

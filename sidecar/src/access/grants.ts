@@ -1,0 +1,32 @@
+// Access decisions from a user's AccessGrants: no grant for a dataset → 42501; a read grant
+// refuses writes; expired grants do not count (the clock is passed in). When several grants
+// cover a dataset, the user gets the most permissive access and the most revealing view.
+import type { RuntimeUser } from '../../../crds/src/runtime/config.ts';
+import type { Access, View } from '../../../crds/src/types.ts';
+
+export type Grants = RuntimeUser['grants'];
+
+export type AccessDecision =
+  | { ok: true; views: Map<string, View> }
+  | { ok: false; code: '42501'; message: string };
+
+const VIEW_RANK: Record<View, number> = { protected: 0, masked: 1, plaintext: 2 };
+
+export function effectiveGrant(grants: Grants, dataset: string, now: Date): { access: Access; view: View } | null {
+  const valid = grants.filter((g) => (g.datasets.includes(dataset) || g.datasets.includes('*')) && !(g.expires && !(Date.parse(g.expires) > now.getTime())));
+  if (valid.length === 0) return null;
+  const access: Access = valid.some((g) => g.access === 'readWrite') ? 'readWrite' : 'read';
+  const view = valid.map((g) => g.view).reduce((a, b) => (VIEW_RANK[a] >= VIEW_RANK[b] ? a : b));
+  return { access, view };
+}
+
+export function decideAccess(user: string, grants: Grants, datasets: Iterable<string>, write: boolean, now: Date): AccessDecision {
+  const views = new Map<string, View>();
+  for (const d of datasets) {
+    const g = effectiveGrant(grants, d, now);
+    if (!g) return { ok: false, code: '42501', message: `permission denied for dataset ${d}: user ${user} has no valid AccessGrant for it` };
+    if (write && g.access !== 'readWrite') return { ok: false, code: '42501', message: `permission denied for dataset ${d}: user ${user} has read-only access` };
+    views.set(d, g.view);
+  }
+  return { ok: true, views };
+}

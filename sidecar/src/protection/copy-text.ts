@@ -1,0 +1,58 @@
+// COPY text format, streamed row by row: fields separated by tabs, rows by newlines, `\N` for
+// NULL, backslash escapes. Chunks from clients are not row-aligned, so partial rows are buffered
+// (bounded by the longest row) and emitted once complete.
+import type { CopyTransformer } from '../session/pipeline.ts';
+
+const ESC: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\' };
+
+export function unescapeField(f: string): string | null {
+  if (f === '\\N') return null;
+  return f.replace(/\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|.)/g, (_, e: string) => {
+    if (e[0] === 'x') return String.fromCharCode(parseInt(e.slice(1), 16));
+    if (/^[0-7]/.test(e)) return String.fromCharCode(parseInt(e, 8));
+    return ESC[e] ?? e;
+  });
+}
+
+export function escapeField(v: string | null): string {
+  if (v === null) return '\\N';
+  return v.replace(/[\\\t\n\r\b\f\v]/g, (c) => {
+    const k = Object.entries(ESC).find(([, x]) => x === c)?.[0] ?? c;
+    return `\\${k}`;
+  });
+}
+
+/** Builds a CopyTransformer from a function over one row's decoded fields. */
+export function copyRowTransformer(transform: (fields: Array<string | null>) => Array<string | null>): CopyTransformer {
+  let pending = Buffer.alloc(0);
+  const line = (l: string): string => (l === '\\.' ? l : transform(l.split('\t').map(unescapeField)).map(escapeField).join('\t'));
+  return {
+    data(chunk) {
+      const buf = pending.length ? Buffer.concat([pending, chunk]) : Buffer.from(chunk);
+      const end = buf.lastIndexOf(0x0a);
+      if (end < 0) {
+        pending = buf;
+        return [];
+      }
+      pending = Buffer.from(buf.subarray(end + 1));
+      const rows = buf.subarray(0, end).toString('utf8').split('\n').map(line);
+      return [Buffer.from(`${rows.join('\n')}\n`, 'utf8')];
+    },
+    finish() {
+      if (pending.length === 0) return [];
+      const last = line(pending.toString('utf8'));
+      pending = Buffer.alloc(0);
+      return [Buffer.from(last, 'utf8')];
+    },
+  };
+}
+
+/** bytea in COPY text: its text output (`\x…`), whose backslash COPY escapes. */
+export function byteaText(b: Uint8Array): string {
+  return `\\x${Buffer.from(b).toString('hex')}`;
+}
+
+export function byteaFromText(s: string): Buffer {
+  if (!s.startsWith('\\x')) throw new Error('expected bytea hex text in COPY data');
+  return Buffer.from(s.slice(2), 'hex');
+}

@@ -1,0 +1,70 @@
+// Bind-time parameter transformer: encrypts parameters compared to or written into protected
+// columns, adds the blind-index parameters the rewrite introduced, anonymizes parameters of
+// anonymized columns. Text and binary parameter formats are both accepted (decoded by the
+// declared type of the column); NULL stays NULL.
+import type { ParamTransformer, WireValue } from '../session/pipeline.ts';
+import { formatAt } from '../protocol/types.ts';
+import type { CipherFor, ParamRole } from '../rewrite/context.ts';
+import { anonymizeText } from './anonymize-write.ts';
+import { binaryToText, canonicalText, textToBinary } from './encryption/canonical.ts';
+import { byteaArrayToWire, byteaToWire } from './wire.ts';
+
+const BYTEA = 17;
+const BYTEA_ARRAY = 1001;
+
+export function paramTypeFor(role: ParamRole | undefined, client: number): number {
+  if (!role || role.kind === 'anonymize') return client;
+  return role.kind === 'equalityAny' || role.kind === 'blindIndexAny' ? BYTEA_ARRAY : BYTEA;
+}
+
+export function clientTypeFor(role: ParamRole | undefined): number {
+  if (!role || role.kind === 'blindIndex') return 0;
+  return role.kind === 'anonymize' ? role.column.typeOid : role.ref.column.typeOid;
+}
+
+function declaredOid(role: ParamRole): number {
+  return role.kind === 'anonymize' ? role.column.typeOid : role.ref.column.typeOid;
+}
+
+function decode(role: ParamRole, v: Uint8Array, binary: boolean): string {
+  const oid = declaredOid(role);
+  const text = binary ? binaryToText(oid, Buffer.from(v)) : Buffer.from(v).toString('utf8');
+  return canonicalText(oid, text);
+}
+
+function transformOne(role: ParamRole, v: Uint8Array, inFmt: 0 | 1, outFmt: 0 | 1, cipher: CipherFor): WireValue {
+  const text = decode(role, v, inFmt === 1);
+  switch (role.kind) {
+    case 'encrypt': return byteaToWire(cipher(role.ref).encrypt(text), outFmt);
+    case 'blindIndex': return byteaToWire(cipher(role.ref).blindIndex(text), outFmt);
+    case 'equalityAny': return byteaArrayToWire(cipher(role.ref).equalityForms(text), outFmt);
+    case 'blindIndexAny': return byteaArrayToWire(cipher(role.ref).blindIndexes(text), outFmt);
+    case 'anonymize': {
+      const out = anonymizeText(role.column.protection.kind === 'anonymize' ? role.column.protection.spec : {}, text, role.column.typeOid);
+      if (out === null || out === undefined) return null;
+      return outFmt === 1 ? textToBinary(role.column.typeOid, out) : Buffer.from(out, 'utf8');
+    }
+  }
+}
+
+/**
+ * `count` is the number of parameters the rewritten statement has (client's plus added ones).
+ * Added parameters take their value from their source parameter and use the format that the
+ * Bind format list gives their position.
+ */
+export function paramTransformer(roles: Map<number, ParamRole>, count: number, cipher: CipherFor): ParamTransformer {
+  return (values, formats) => {
+    const out: WireValue[] = [];
+    for (let n = 1; n <= count; n++) {
+      const role = roles.get(n);
+      const srcIndex = role?.kind === 'blindIndex' ? role.source - 1 : n - 1;
+      const v = values[srcIndex] ?? null;
+      if (!role || v === null) {
+        out.push(role?.kind === 'blindIndex' ? null : v);
+        continue;
+      }
+      out.push(transformOne(role, v, formatAt(formats, srcIndex), formatAt(formats, n - 1), cipher));
+    }
+    return out;
+  };
+}
