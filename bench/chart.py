@@ -1,0 +1,46 @@
+"""Draws bench/results/<date>.png from <date>.json: median throughput (top) and p99 latency
+(bottom) per scenario, grouped by client count, one bar per target. Headless (Agg)."""
+import json
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLORS = {"direct": "#4c72b0", "pgbouncer": "#dd8452", "clarus": "#55a868"}
+
+
+def main(src: str, dst: str) -> None:
+    with open(src, encoding="utf-8") as f:
+        report = json.load(f)
+    rows = report["summary"]
+    scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
+    targets = [t for t in report["settings"]["targets"] if any(r["target"] == t for r in rows)]
+    if not scenarios:
+        raise SystemExit("no results to draw")
+    fig, axes = plt.subplots(2, len(scenarios), figsize=(4.2 * len(scenarios), 7), squeeze=False)
+    width = 0.8 / max(1, len(targets))
+    for col, sc in enumerate(scenarios):
+        clients = sorted({r["clients"] for r in rows if r["scenario"] == sc})
+        for row, (key, label) in enumerate([("tpsMedian", "transactions/s (median)"), ("p99MedianMs", "p99 latency ms (median)")]):
+            ax = axes[row][col]
+            for i, t in enumerate(targets):
+                vals = [next((r[key] for r in rows if r["scenario"] == sc and r["target"] == t and r["clients"] == c), 0) for c in clients]
+                ax.bar([x + (i - (len(targets) - 1) / 2) * width for x in range(len(clients))], vals, width,
+                       label=t, color=COLORS.get(t))
+            ax.set_xticks(range(len(clients)), [f"{c} clients" for c in clients])
+            ax.set_ylabel(label)
+            if row == 0:
+                ax.set_title(sc)
+            ax.grid(axis="y", alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", ncol=len(targets))
+    title = f"Clarus benchmark {report['date']}" + (" (quick)" if report.get("quick") else "")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(dst, dpi=90)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { parseLogLatencies, parseSummary } from './pgbench.ts';
+import { checkGoals, markdown, summarize, type BenchReport, type RunRecord } from './report.ts';
+import { pickScenarios, SCENARIOS } from './scenarios.ts';
+import { readSettings } from './settings.ts';
+import { median, percentile } from './stats.ts';
+import { pgbouncerIni } from './targets.ts';
+
+const PGBENCH_OUT = `pgbench (15.18 (Debian 15.18-0+deb12u1))
+transaction type: <builtin: select only>
+scaling factor: 1
+query mode: prepared
+number of clients: 8
+number of threads: 2
+maximum number of tries: 1
+duration: 5 s
+number of transactions actually processed: 123456
+number of failed transactions: 3 (0.002%)
+latency average = 0.324 ms
+initial connection time = 12.345 ms
+tps = 24691.200000 (without initial connection time)
+`;
+
+function run(target: string, clients: number, tps: number, p99Ms: number, round = 1, scenario = 'select-simple'): RunRecord {
+  return { round, scenario, clients, target, tps, transactions: tps, failed: 0, latencyAvgMs: 0, p50Ms: 0, p99Ms };
+}
+
+describe('stats', () => {
+  it('takes medians of odd and even counts without reordering the input', () => {
+    const xs = [5, 1, 3];
+    expect(median(xs)).toBe(3);
+    expect(xs).toEqual([5, 1, 3]);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(() => median([])).toThrow(/empty/);
+  });
+  it('uses nearest-rank percentiles', () => {
+    const xs = Array.from({ length: 100 }, (_, i) => 100 - i);
+    expect(percentile(xs, 99)).toBe(99);
+    expect(percentile(xs, 50)).toBe(50);
+    expect(percentile([7], 99)).toBe(7);
+  });
+});
+
+describe('pgbench output', () => {
+  it('reads tps, processed and failed transactions from the summary', () => {
+    expect(parseSummary(PGBENCH_OUT)).toEqual({ tps: 24691.2, transactions: 123456, failed: 3 });
+    expect(() => parseSummary('connection to server failed')).toThrow(/cannot read pgbench output/);
+  });
+  it('reads latencies from the per-transaction log and skips failed ones', () => {
+    const log = '0 1 310 0 1700000000 123\n0 2 290 0 1700000000 456\n1 1 failed 0 1700000000 789\n\n';
+    expect(parseLogLatencies(log)).toEqual([310, 290]);
+  });
+});
+
+describe('settings', () => {
+  it('defaults to the full matrix and shrinks it in quick mode', () => {
+    const full = readSettings({});
+    expect(full).toMatchObject({ quick: false, rounds: 3, seconds: 5, clients: [1, 8, 32], targets: ['direct', 'pgbouncer', 'clarus'] });
+    expect(readSettings({ BENCH_QUICK: '1' })).toMatchObject({ quick: true, rounds: 2, seconds: 1 });
+    expect(readSettings({ BENCH_CLIENTS: '4, 16', BENCH_TARGETS: 'direct' })).toMatchObject({ clients: [4, 16], targets: ['direct'] });
+  });
+  it('rejects a malformed number with the variable name', () => {
+    expect(() => readSettings({ BENCH_ROUNDS: 'two' })).toThrow(/BENCH_ROUNDS/);
+    expect(() => readSettings({ BENCH_CLIENTS: '8,0' })).toThrow(/BENCH_CLIENTS/);
+  });
+  it('picks scenarios by name and names the unknown ones', () => {
+    expect(pickScenarios([])).toBe(SCENARIOS);
+    expect(pickScenarios(['tpcb-like']).map((s) => s.name)).toEqual(['tpcb-like']);
+    expect(() => pickScenarios(['nope'])).toThrow(/unknown scenario\(s\) nope/);
+  });
+});
+
+describe('report', () => {
+  const runs = [
+    run('direct', 8, 1000, 1.0), run('direct', 8, 1200, 1.2, 2), run('direct', 8, 1100, 1.1, 3),
+    run('clarus', 8, 900, 1.2), run('clarus', 8, 990, 1.3, 2), run('clarus', 8, 950, 1.25, 3),
+    run('pgbouncer', 8, 800, 1.5), run('pgbouncer', 8, 850, 1.6, 2),
+  ];
+  it('takes medians per scenario, clients and target, with ratios and p99 added over direct', () => {
+    const s = summarize(runs);
+    const clarus = s.find((r) => r.target === 'clarus');
+    expect(clarus).toMatchObject({ runs: 3, tpsMedian: 950, p99MedianMs: 1.25, ratioToDirect: 0.864, p99AddedMs: 0.15 });
+    expect(s.find((r) => r.target === 'direct')).toMatchObject({ ratioToDirect: 1, p99AddedMs: 0 });
+    expect(s.find((r) => r.target === 'pgbouncer')).toMatchObject({ tpsMedian: 825, runs: 2 });
+  });
+  it('checks the goals against the medians and says n/a for what was not measured', () => {
+    const goals = checkGoals(summarize(runs), [{ target: 'clarus', idleConnections: 200, baselineMiB: 60, withIdleMiB: 151 }]);
+    expect(goals.map((g) => g.met)).toEqual([true, true, true, false]);
+    expect(checkGoals(summarize(runs.filter((r) => r.target !== 'clarus')), []).map((g) => g.met)).toEqual([null, null, null, null]);
+  });
+  it('renders a markdown table with one row per scenario and client count', () => {
+    const report: BenchReport = { date: 'd', quick: true, settings: { rounds: 3, seconds: 5 }, environment: { cpus: 2 },
+      unavailable: {}, runs, errors: [], summary: summarize(runs), rss: [] };
+    const md = markdown(report, ['direct', 'pgbouncer', 'clarus']);
+    expect(md).toContain('| select-simple | 8 | 1100 | 825 (0.75x) | 950 (0.86x) | 1.100 | 1.550 (+0.450) | 1.250 (+0.150) |');
+    expect(md).toContain('(BENCH_QUICK)');
+  });
+});
+
+describe('pgbouncer config', () => {
+  it('uses session pooling, SCRAM with an auth_file, and a pool as large as the sessions', () => {
+    const ini = pgbouncerIni('/tmp/x', 6432, 5433, 42);
+    expect(ini).toContain('postgres = host=127.0.0.1 port=5433 dbname=postgres');
+    expect(ini).toMatch(/pool_mode = session\n/);
+    expect(ini).toContain('auth_type = scram-sha-256');
+    expect(ini).toContain('auth_file = /tmp/x/userlist.txt');
+    expect(ini).toContain('default_pool_size = 42');
+  });
+});

@@ -1,0 +1,33 @@
+// Process helpers for the benchmark: find the real server process behind a wrapper (runuser, bash)
+// and read its resident memory from /proc.
+import { readFileSync } from 'node:fs';
+
+function comm(pid: number): string {
+  return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+}
+
+function children(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Follows single children through wrapper processes (runuser, su, sh, bash) to the server itself. */
+export function serverPid(pid: number): number {
+  let cur = pid;
+  for (let i = 0; i < 4 && ['runuser', 'su', 'sh', 'bash'].includes(comm(cur)); i++) {
+    const kids = children(cur);
+    if (kids.length !== 1) break;
+    cur = kids[0] as number;
+  }
+  return cur;
+}
+
+/** VmRSS of a process in MiB. */
+export function rssMiB(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]) / 1024;
+}

@@ -1,0 +1,124 @@
+// Turns the raw runs of one `make bench` into medians, ratios to direct PostgreSQL, the issue's
+// target checks and a markdown report. Pure: no I/O.
+import { median, round } from './stats.ts';
+
+export interface RunRecord {
+  round: number;
+  scenario: string;
+  clients: number;
+  target: string;
+  tps: number;
+  transactions: number;
+  failed: number;
+  latencyAvgMs: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+export interface SummaryRow {
+  scenario: string;
+  clients: number;
+  target: string;
+  runs: number;
+  tpsMedian: number;
+  p99MedianMs: number;
+  /** tps median / direct's tps median for the same scenario and clients. */
+  ratioToDirect: number | null;
+  /** p99 median minus direct's p99 median, in ms. */
+  p99AddedMs: number | null;
+}
+
+export interface RssRecord { target: string; idleConnections: number; baselineMiB: number; withIdleMiB: number }
+
+export interface BenchReport {
+  date: string;
+  quick: boolean;
+  settings: Record<string, unknown>;
+  environment: Record<string, string | number>;
+  unavailable: Record<string, string>;
+  runs: RunRecord[];
+  errors: Array<{ scenario: string; clients: number; target: string; round: number; error: string }>;
+  summary: SummaryRow[];
+  rss: RssRecord[];
+}
+
+export function summarize(runs: RunRecord[]): SummaryRow[] {
+  const groups = new Map<string, RunRecord[]>();
+  for (const r of runs) {
+    const k = `${r.scenario}\u0000${r.clients}\u0000${r.target}`;
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  const rows: SummaryRow[] = [...groups.values()].map((g) => {
+    const first = g[0] as RunRecord;
+    return {
+      scenario: first.scenario, clients: first.clients, target: first.target, runs: g.length,
+      tpsMedian: round(median(g.map((r) => r.tps)), 1), p99MedianMs: round(median(g.map((r) => r.p99Ms)), 3),
+      ratioToDirect: null, p99AddedMs: null,
+    };
+  });
+  for (const row of rows) {
+    const d = rows.find((r) => r.target === 'direct' && r.scenario === row.scenario && r.clients === row.clients);
+    if (!d || d.tpsMedian === 0) continue;
+    row.ratioToDirect = round(row.tpsMedian / d.tpsMedian, 3);
+    row.p99AddedMs = round(row.p99MedianMs - d.p99MedianMs, 3);
+  }
+  return rows;
+}
+
+export interface TargetCheck { goal: string; measured: string; met: boolean | null }
+
+/** The issue's goals for the proxy (targets to report, not test assertions). */
+export function checkGoals(summary: SummaryRow[], rss: RssRecord[]): TargetCheck[] {
+  const at8 = summary.filter((r) => r.target === 'clarus' && r.clients === 8);
+  const bouncer = (s: SummaryRow) => summary.find((r) => r.target === 'pgbouncer' && r.scenario === s.scenario && r.clients === s.clients);
+  const fmt = (rows: SummaryRow[], f: (r: SummaryRow) => string) => rows.map((r) => `${r.scenario} ${f(r)}`).join('; ') || 'not measured';
+  const has = at8.length > 0;
+  const proxyRss = rss.find((r) => r.target === 'clarus');
+  const clarusAll = summary.filter((r) => r.target === 'clarus' && r.p99AddedMs !== null);
+  return [
+    { goal: 'throughput at 8 clients >= 0.85x direct', measured: fmt(at8, (r) => `${r.ratioToDirect}x`),
+      met: has ? at8.every((r) => (r.ratioToDirect ?? 0) >= 0.85) : null },
+    { goal: 'ahead of PgBouncer at 8 clients', measured: fmt(at8, (r) => `${r.tpsMedian} vs ${bouncer(r)?.tpsMedian ?? '?'} tps`),
+      met: has && at8.every((r) => bouncer(r)) ? at8.every((r) => r.tpsMedian > (bouncer(r)?.tpsMedian ?? Infinity)) : null },
+    { goal: 'p99 latency added <= 0.3 ms (all scenarios and client counts)',
+      measured: clarusAll.length ? `max +${Math.max(...clarusAll.map((r) => r.p99AddedMs ?? 0)).toFixed(3)} ms` : 'not measured',
+      met: clarusAll.length ? clarusAll.every((r) => (r.p99AddedMs ?? Infinity) <= 0.3) : null },
+    { goal: 'RSS <= 150 MB with 200 idle connections', measured: proxyRss ? `${proxyRss.withIdleMiB.toFixed(1)} MiB with ${proxyRss.idleConnections}` : 'not measured',
+      met: proxyRss ? proxyRss.withIdleMiB <= 150 && proxyRss.idleConnections >= 200 : null },
+  ];
+}
+
+function cell(row: SummaryRow | undefined, ratio: boolean): string {
+  if (!row) return 'n/a';
+  return ratio && row.ratioToDirect !== null ? `${row.tpsMedian.toFixed(0)} (${row.ratioToDirect.toFixed(2)}x)` : row.tpsMedian.toFixed(0);
+}
+
+function latCell(row: SummaryRow | undefined): string {
+  if (!row) return 'n/a';
+  const added = row.p99AddedMs === null || row.target === 'direct' ? '' : ` (${row.p99AddedMs >= 0 ? '+' : ''}${row.p99AddedMs.toFixed(3)})`;
+  return `${row.p99MedianMs.toFixed(3)}${added}`;
+}
+
+export function markdown(r: BenchReport, targets: string[]): string {
+  const keys = [...new Set(r.summary.map((s) => `${s.scenario}\u0000${s.clients}`))];
+  const find = (k: string, t: string) => r.summary.find((s) => `${s.scenario}\u0000${s.clients}` === k && s.target === t);
+  const lines = [
+    `# Clarus benchmark ${r.date}${r.quick ? ' (BENCH_QUICK)' : ''}`, '',
+    `pgbench against ${targets.join(', ')}, alternating targets within each round. Medians of ${String(r.settings.rounds)} rounds of ${String(r.settings.seconds)} s;`,
+    'ratios are to direct PostgreSQL; p99 from the per-transaction log (pgbench -l), in ms, with the latency added over direct in parentheses.', '',
+    `Machine: ${Object.entries(r.environment).map(([k, v]) => `${k} ${v}`).join(', ')}.`, '',
+    `| scenario | clients | ${targets.map((t) => `${t} tps`).join(' | ')} | ${targets.map((t) => `${t} p99 ms`).join(' | ')} |`,
+    `| --- | ---: | ${targets.map(() => '---:').join(' | ')} | ${targets.map(() => '---:').join(' | ')} |`,
+    ...keys.map((k) => {
+      const [scenario, clients] = k.split('\u0000');
+      return `| ${scenario} | ${clients} | ${targets.map((t) => cell(find(k, t), t !== 'direct')).join(' | ')} | ${targets.map((t) => latCell(find(k, t))).join(' | ')} |`;
+    }),
+    '', '## Goals for the proxy (targets, not tests)', '', '| goal | measured | met |', '| --- | --- | --- |',
+    ...checkGoals(r.summary, r.rss).map((c) => `| ${c.goal} | ${c.measured} | ${c.met === null ? 'n/a' : c.met ? 'yes' : 'no'} |`),
+    '', '## Memory with idle connections', '', '| target | idle connections | RSS before MiB | RSS with them MiB |', '| --- | ---: | ---: | ---: |',
+    ...r.rss.map((m) => `| ${m.target} | ${m.idleConnections} | ${m.baselineMiB.toFixed(1)} | ${m.withIdleMiB.toFixed(1)} |`),
+  ];
+  if (Object.keys(r.unavailable).length) lines.push('', '## Not measured', '', ...Object.entries(r.unavailable).map(([t, why]) => `- ${t}: ${why}`));
+  if (r.errors.length) lines.push('', '## Failed runs', '', ...r.errors.map((e) => `- ${e.target} ${e.scenario} c=${e.clients} round ${e.round}: ${e.error.split('\n')[0]}`));
+  return `${lines.join('\n')}\n`;
+}

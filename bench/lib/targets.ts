@@ -1,0 +1,132 @@
+// The endpoints a benchmark compares: PostgreSQL directly, PgBouncer in session mode, and the
+// Clarus proxy. Each target starts in front of the same cluster and reports its server pid (RSS).
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AUTH_USERS, freePort, type PgCluster } from '../../sidecar/test/harness/pg.ts';
+import type { Endpoint } from '../../compat/lib/endpoint.ts';
+import { startClarus } from '../../compat/lib/proxy.ts';
+import { serverPid } from './procs.ts';
+
+export interface RunningTarget { endpoint: Endpoint; pid: number | undefined; stop(): Promise<void> }
+
+export interface Target {
+  name: string;
+  description: string;
+  start(pg: PgCluster, opts: TargetOptions): Promise<RunningTarget>;
+}
+
+export interface TargetOptions {
+  /** Sessions that must fit at once (largest client count, or the idle connections of the RSS test). */
+  maxSessions: number;
+  /** Extra environment for a Node-based target (e.g. NODE_OPTIONS=--cpu-prof). */
+  nodeOptions?: string;
+}
+
+/** The service account every target authenticates to PostgreSQL with (SCRAM). */
+const SERVICE = AUTH_USERS.scram;
+
+export function plainEndpoint(host: string, port: number, user = SERVICE.user, password = SERVICE.password): Endpoint {
+  return { host, port, user, password, database: 'postgres', sslmode: 'disable' };
+}
+
+async function waitForPort(port: number, child: ChildProcess, what: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}`);
+    const ok = await new Promise<boolean>((res) => {
+      const s = connect(port, '127.0.0.1', () => { s.destroy(); res(true); });
+      s.on('error', () => res(false));
+    });
+    if (ok) return;
+    await sleep(100);
+  }
+  throw new Error(`${what} did not listen on ${port}`);
+}
+
+export function pgbouncerIni(dir: string, listenPort: number, pgPort: number, poolSize: number): string {
+  return [
+    '[databases]',
+    `postgres = host=127.0.0.1 port=${pgPort} dbname=postgres`,
+    '[pgbouncer]',
+    'listen_addr = 127.0.0.1', `listen_port = ${listenPort}`, 'unix_socket_dir =',
+    'auth_type = scram-sha-256', `auth_file = ${join(dir, 'userlist.txt')}`,
+    'pool_mode = session', `max_client_conn = ${poolSize + 50}`, `default_pool_size = ${poolSize}`,
+    `max_db_connections = ${poolSize}`, 'server_tls_sslmode = disable',
+    `logfile = ${join(dir, 'pgbouncer.log')}`, 'log_connections = 0', 'log_disconnections = 0',
+    'ignore_startup_parameters = extra_float_digits', '',
+  ].join('\n');
+}
+
+const asRoot = process.getuid?.() === 0;
+
+function giveToPostgres(paths: string[]): void {
+  if (!asRoot) return;
+  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+  for (const p of paths) chownSync(p, uid, gid);
+}
+
+const direct: Target = {
+  name: 'direct',
+  description: 'PostgreSQL 15 directly',
+  start: async (pg) => ({ endpoint: plainEndpoint(pg.host, pg.port), pid: undefined, stop: async () => undefined }),
+};
+
+const pgbouncer: Target = {
+  name: 'pgbouncer',
+  description: 'PgBouncer (Debian package), session pooling, SCRAM',
+  start: async (pg, opts) => {
+    const dir = mkdtempSync(join(tmpdir(), 'clarus-pgbouncer-'));
+    chmodSync(dir, 0o755);
+    const port = await freePort();
+    // PgBouncer signs in to PostgreSQL with the plain password from the auth_file and checks
+    // clients with SCRAM against it, as a typical deployment does.
+    writeFileSync(join(dir, 'userlist.txt'), `"${SERVICE.user}" "${SERVICE.password}"\n`, { mode: 0o600 });
+    writeFileSync(join(dir, 'pgbouncer.ini'), pgbouncerIni(dir, port, pg.port, opts.maxSessions + 10));
+    giveToPostgres([dir, join(dir, 'userlist.txt'), join(dir, 'pgbouncer.ini')]);
+    // PgBouncer refuses to run as root, like PostgreSQL.
+    const [cmd, args] = asRoot ? ['runuser', ['-u', 'postgres', '--', 'pgbouncer', join(dir, 'pgbouncer.ini')]] : ['pgbouncer', [join(dir, 'pgbouncer.ini')]];
+    const child = spawn(cmd, args, { stdio: 'ignore' });
+    try {
+      await waitForPort(port, child, 'pgbouncer');
+    } catch (e) {
+      let log = '';
+      try { log = readFileSync(join(dir, 'pgbouncer.log'), 'utf8').slice(-1000); } catch { /* no log yet */ }
+      child.kill('SIGTERM');
+      throw new Error(`${(e as Error).message}\n${log}`);
+    }
+    const pid = child.pid === undefined ? undefined : serverPid(child.pid);
+    return {
+      endpoint: plainEndpoint('127.0.0.1', port), pid,
+      stop: async () => {
+        const exited = new Promise((res) => child.once('exit', res));
+        if (pid !== undefined) process.kill(pid, 'SIGTERM'); else child.kill('SIGTERM');
+        await Promise.race([exited, sleep(5000)]);
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+};
+
+const clarus: Target = {
+  name: 'clarus',
+  description: 'Clarus proxy (bin/clarus proxy), one backend session per client',
+  start: async (pg, opts) => {
+    const saved = process.env.NODE_OPTIONS;
+    if (opts.nodeOptions) process.env.NODE_OPTIONS = opts.nodeOptions;
+    try {
+      const h = await startClarus(pg, '', {
+        clientTls: false, backendTls: 'disable', backendConnections: opts.maxSessions + 10, maxClientConnections: opts.maxSessions + 50,
+        backendUser: SERVICE.user, backendPassword: SERVICE.password,
+      });
+      return { endpoint: h.endpoint, pid: h.pid === undefined ? undefined : serverPid(h.pid), stop: h.stop };
+    } finally {
+      if (saved === undefined) delete process.env.NODE_OPTIONS; else process.env.NODE_OPTIONS = saved;
+    }
+  },
+};
+
+export const TARGETS: Target[] = [direct, pgbouncer, clarus];
