@@ -112,7 +112,9 @@ export class Proxy {
     const timer = ms > 0 ? setTimeout(() => socket.destroy(), ms) : undefined;
     readClientStartup(this.ctx, socket).then((s) => this.dispatch(s, timer), (e: unknown) => {
       clearTimeout(timer);
-      this.opts.log.warn('invalid startup', { error: e });
+      const closed = (e as Error).message === 'connection closed';
+      if (closed) this.opts.log.debug('connection closed before startup');
+      else this.opts.log.warn('invalid startup', { error: e });
       if (!socket.destroyed) socket.end(fatal((e as { code?: string }).code ?? '08P01', (e as Error).message));
     });
   }

@@ -13,6 +13,7 @@ import type { RuntimeConfig, RuntimeUser } from '../../../crds/src/runtime/confi
 import type { TlsMode } from '../../../crds/src/types.ts';
 import { makeVerifier } from '../../src/auth/scram.ts';
 import { startProxy } from '../../src/index.ts';
+import { createLogger } from '../../src/log/logger.ts';
 import type { ProxyHandle, StartOptions } from '../../src/index.ts';
 import { testPki } from './certs.ts';
 import { SUPERUSER, SUPERUSER_PASSWORD } from './pg.ts';
@@ -118,7 +119,8 @@ function urlFor(host: string, port: number): RunningProxy['url'] {
 
 /** Starts the proxy in this process (listens on a free port on 127.0.0.1). */
 export async function startProxyInProcess(configDir: string, opts: Partial<StartOptions> = {}): Promise<RunningProxy & { handle: ProxyHandle }> {
-  const handle = await startProxy({ configDir, listen: '127.0.0.1:0', metricsListen: '127.0.0.1:0', ...opts });
+  const handle = await startProxy({ configDir, listen: '127.0.0.1:0', metricsListen: '127.0.0.1:0',
+    logger: createLogger({ level: 'error' }), ...opts });
   return { handle, host: handle.address.host, port: handle.address.port, metricsPort: handle.metricsAddress.port,
     url: urlFor(handle.address.host, handle.address.port), close: () => handle.close() };
 }
