@@ -12,7 +12,8 @@ import { startPostgres, type PgCluster } from '../sidecar/test/harness/pg.ts';
 import { openIdle } from './lib/idle.ts';
 import { initPgbench, runPgbench } from './lib/pgbench.ts';
 import { rssMiB } from './lib/procs.ts';
-import { markdown, summarize, type BenchReport, type RssRecord, type RunRecord } from './lib/report.ts';
+import { markdown, summarize, type BenchReport, type RssRecord } from './lib/report.ts';
+import { runPlan } from './lib/plan.ts';
 import { pickScenarios, type Scenario } from './lib/scenarios.ts';
 import { readSettings, type BenchSettings } from './lib/settings.ts';
 import { TARGETS, plainEndpoint, type RunningTarget } from './lib/targets.ts';
@@ -50,25 +51,17 @@ async function startTargets(pg: PgCluster, s: BenchSettings, report: BenchReport
 }
 
 async function measureRounds(s: BenchSettings, scenarios: Scenario[], running: Map<string, RunningTarget>, report: BenchReport): Promise<void> {
-  const names = [...running.keys()];
-  for (let round = 1; round <= s.rounds; round++) {
-    for (const sc of scenarios) {
-      for (const clients of s.clients) {
-        // Rotate which target goes first so no target always runs right after another's load.
-        const order = names.map((_, i) => names[(i + round + clients) % names.length] as string);
-        for (const target of order) {
-          const t = running.get(target) as RunningTarget;
-          try {
-            const r = await runPgbench(t.endpoint, sc.pgbenchArgs, clients, s.seconds);
-            const rec: RunRecord = { round, scenario: sc.name, clients, target, ...r };
-            report.runs.push(rec);
-            log(`round ${round}/${s.rounds} ${sc.name} c=${clients} ${target}: ${r.tps.toFixed(0)} tps, p99 ${r.p99Ms.toFixed(3)} ms`);
-          } catch (e) {
-            report.errors.push({ scenario: sc.name, clients, target, round, error: (e as Error).message });
-            log(`round ${round}/${s.rounds} ${sc.name} c=${clients} ${target}: FAILED ${(e as Error).message.split('\n')[0]}`);
-          }
-        }
-      }
+  for (const step of runPlan(s.rounds, scenarios, s.clients, [...running.keys()])) {
+    const { round, scenario: sc, clients, target } = step;
+    const t = running.get(target) as RunningTarget;
+    const what = `round ${round}/${s.rounds} ${sc.name} c=${clients} ${target}`;
+    try {
+      const r = await runPgbench(t.endpoint, sc.pgbenchArgs, clients, s.seconds);
+      report.runs.push({ round, scenario: sc.name, clients, target, ...r });
+      log(`${what}: ${r.tps.toFixed(0)} tps, p99 ${r.p99Ms.toFixed(3)} ms`);
+    } catch (e) {
+      report.errors.push({ scenario: sc.name, clients, target, round, error: (e as Error).message });
+      log(`${what}: FAILED ${(e as Error).message.split('\n')[0]}`);
     }
   }
 }

@@ -5,6 +5,7 @@ import { pickScenarios, SCENARIOS } from './scenarios.ts';
 import { readSettings } from './settings.ts';
 import { median, percentile } from './stats.ts';
 import { pgbouncerIni } from './targets.ts';
+import { runPlan } from './plan.ts';
 
 const PGBENCH_OUT = `pgbench (15.18 (Debian 15.18-0+deb12u1))
 transaction type: <builtin: select only>
@@ -21,8 +22,8 @@ initial connection time = 12.345 ms
 tps = 24691.200000 (without initial connection time)
 `;
 
-function run(target: string, clients: number, tps: number, p99Ms: number, round = 1, scenario = 'select-simple'): RunRecord {
-  return { round, scenario, clients, target, tps, transactions: tps, failed: 0, latencyAvgMs: 0, p50Ms: 0, p99Ms };
+function run(target: string, clients: number, m: { tps: number; p99Ms: number }, round = 1): RunRecord {
+  return { round, scenario: 'select-simple', clients, target, transactions: m.tps, failed: 0, latencyAvgMs: 0, p50Ms: 0, ...m };
 }
 
 describe('stats', () => {
@@ -72,9 +73,9 @@ describe('settings', () => {
 
 describe('report', () => {
   const runs = [
-    run('direct', 8, 1000, 1.0), run('direct', 8, 1200, 1.2, 2), run('direct', 8, 1100, 1.1, 3),
-    run('clarus', 8, 900, 1.2), run('clarus', 8, 990, 1.3, 2), run('clarus', 8, 950, 1.25, 3),
-    run('pgbouncer', 8, 800, 1.5), run('pgbouncer', 8, 850, 1.6, 2),
+    run('direct', 8, { tps: 1000, p99Ms: 1.0 }), run('direct', 8, { tps: 1200, p99Ms: 1.2 }, 2), run('direct', 8, { tps: 1100, p99Ms: 1.1 }, 3),
+    run('clarus', 8, { tps: 900, p99Ms: 1.2 }), run('clarus', 8, { tps: 990, p99Ms: 1.3 }, 2), run('clarus', 8, { tps: 950, p99Ms: 1.25 }, 3),
+    run('pgbouncer', 8, { tps: 800, p99Ms: 1.5 }), run('pgbouncer', 8, { tps: 850, p99Ms: 1.6 }, 2),
   ];
   it('takes medians per scenario, clients and target, with ratios and p99 added over direct', () => {
     const s = summarize(runs);
@@ -105,5 +106,16 @@ describe('pgbouncer config', () => {
     expect(ini).toContain('auth_type = scram-sha-256');
     expect(ini).toContain('auth_file = /tmp/x/userlist.txt');
     expect(ini).toContain('default_pool_size = 42');
+  });
+});
+
+describe('run plan', () => {
+  it('runs every scenario, client count and target each round, rotating which target goes first', () => {
+    const steps = runPlan(2, ['a', 'b'], [1, 8], ['direct', 'pgbouncer', 'clarus']);
+    expect(steps).toHaveLength(2 * 2 * 2 * 3);
+    const firsts = steps.filter((_, i) => i % 3 === 0).map((s) => s.target);
+    expect(new Set(firsts)).toEqual(new Set(['direct', 'pgbouncer', 'clarus']));
+    for (const t of ['direct', 'pgbouncer', 'clarus']) expect(steps.filter((s) => s.target === t)).toHaveLength(8);
+    expect(steps.slice(0, 3).map((s) => [s.round, s.scenario, s.clients])).toEqual([[1, 'a', 1], [1, 'a', 1], [1, 'a', 1]]);
   });
 });
