@@ -32,6 +32,14 @@ compat: setup
 e2e: setup
 	@if [ -f e2e/setup.sh ]; then bash e2e/setup.sh && $(VITEST) run --project e2e; else echo "e2e: no control-plane tier yet"; fi
 
+## make e2e-setup: build (once, cached in ~/.cache/clarus) the control-plane binaries the e2e tier runs.
+e2e-setup:
+	bash e2e/setup.sh
+
+## make kind-e2e: the e2e scenarios on a kind cluster with real pods (needs docker + kind; not in make test).
+kind-e2e: setup
+	node e2e/src/kind.ts
+
 generate: setup
 	@if [ -f crds/src/generate.ts ]; then node crds/src/generate.ts; fi
 

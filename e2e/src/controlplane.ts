@@ -9,7 +9,9 @@ import { findBinaries, type Binaries } from './binaries.ts';
 import {
   apiServerArgs, controllerManagerArgs, etcdArgs, fakeNode, kwokArgs, schedulerArgs, type Paths, type Ports,
 } from './components.ts';
+import { attachControlPlane } from './attach.ts';
 import { makeHelm, type Helm } from './helm.ts';
+import { kubeconfigText } from './kubeconfig.ts';
 import { Kube, rawRequest, type Credentials } from './kube.ts';
 import { makeControlPlanePki, type CertPair, type ControlPlanePki } from './pki.ts';
 import { freePort, startProcess, waitUntil, type ManagedProcess } from './process.ts';
@@ -24,6 +26,8 @@ export interface ControlPlaneOptions {
 }
 
 export interface ControlPlane {
+  /** local: processes started here; attached: an existing cluster (kind) from CLARUS_E2E_KUBECONFIG. */
+  readonly mode: 'local' | 'attached';
   /** Temporary folder with data, certificates, kubeconfig and one log file per component. */
   readonly dir: string;
   /** Admin kubeconfig (user `clarus-e2e-admin`, group system:masters). */
@@ -33,7 +37,8 @@ export interface ControlPlane {
   /** PEM of the CA that signed the API server's certificate and the client certificates. */
   readonly caPem: string;
   readonly admin: CertPair;
-  readonly binaries: Binaries;
+  /** The local binaries (local mode only). */
+  readonly binaries?: Binaries;
   readonly nodeNames: string[];
   /** Admin client: apply YAML, get/list/delete, waits. */
   readonly kube: Kube;
@@ -51,25 +56,6 @@ export interface ControlPlane {
   logs(lines?: number): string;
   /** Stops every process (process groups, SIGTERM then SIGKILL) and removes the folder. Idempotent. */
   stop(): Promise<void>;
-}
-
-interface Kubeconfig { server: string; caPem: string; user: { certPem?: string; keyPem?: string; token?: string } }
-
-export function kubeconfigText(k: Kubeconfig): string {
-  const b64 = (s: string): string => Buffer.from(s).toString('base64');
-  const user: Record<string, string> = {};
-  if (k.user.certPem) user['client-certificate-data'] = b64(k.user.certPem);
-  if (k.user.keyPem) user['client-key-data'] = b64(k.user.keyPem);
-  if (k.user.token) user.token = k.user.token;
-  // JSON is YAML: every kubeconfig reader (client-go, client-node, helm) accepts it.
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'e2e', cluster: { server: k.server, 'certificate-authority-data': b64(k.caPem) } }],
-    users: [{ name: 'e2e', user }],
-    contexts: [{ name: 'e2e', context: { cluster: 'e2e', user: 'e2e', namespace: 'default' } }],
-    'current-context': 'e2e',
-  }, null, 2);
 }
 
 function writePaths(dir: string, pki: ControlPlanePki, kwokStages: string[]): Paths {
@@ -112,7 +98,17 @@ async function healthy(url: string): Promise<boolean> {
   return res?.status === 200;
 }
 
+/**
+ * Starts a local control plane, or, when CLARUS_E2E_KUBECONFIG is set (make kind-e2e), attaches to
+ * that cluster instead so the same scenarios run against real pods.
+ */
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const attachTo = process.env.CLARUS_E2E_KUBECONFIG;
+  if (attachTo) return attachControlPlane(attachTo, process.env.CLARUS_E2E_KIND_NODE);
+  return startLocal(opts);
+}
+
+async function startLocal(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const binaries = findBinaries();
   const dir = mkdtempSync(join(tmpdir(), 'clarus-cp-'));
   const timeoutMs = opts.readyTimeoutMs ?? 120_000;
@@ -179,6 +175,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     }
 
     const cp: ControlPlane = {
+      mode: 'local',
       dir,
       kubeconfigPath: paths.adminKubeconfig,
       server,

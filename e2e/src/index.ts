@@ -1,5 +1,8 @@
 // The control-plane test tier's harness: start a real control plane, talk to it, install the chart.
-export { startControlPlane, kubeconfigText } from './controlplane.ts';
+export { startControlPlane } from './controlplane.ts';
+export { kubeconfigText } from './kubeconfig.ts';
+export { installOperatorChart, chartValues } from './chart.ts';
+export type { InstallOptions, Installed } from './chart.ts';
 export type { ControlPlane, ControlPlaneOptions } from './controlplane.ts';
 export { Kube, apiErrorCode, apiErrorMessage, parseManifests, rawRequest, fieldManager } from './kube.ts';
 export type { Credentials, Manifest, ObjectRef, RawResponse } from './kube.ts';
