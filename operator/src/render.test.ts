@@ -39,7 +39,7 @@ describe('renderProxy with the eHealth example', () => {
     expect(out.rendered.config.proxy).toEqual({ name: 'ehealth-proxy', namespace: 'hospital' });
     expect(out.rendered.config.hash).toMatch(/^sha256:/);
     const objects = desiredObjects({ proxy, rendered: out.rendered, options: { defaultImage: 'clarus:test' } });
-    const secret = objects.find((o) => o.kind === 'Secret') as { data: Record<string, string> };
+    const secret = objects.find((o) => o.kind === 'Secret') as unknown as { data: Record<string, string> };
     expect(Object.keys(secret.data).sort()).toEqual(out.rendered.files.map((f) => f.secretKey).sort());
     expect(out.rendered.files.some((f) => f.path.startsWith('secrets/users/'))).toBe(true);
   });

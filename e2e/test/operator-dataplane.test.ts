@@ -1,0 +1,115 @@
+// Data plane of the control-plane tier: the ConfigMap and Secret the operator rendered into the API
+// server are written to a directory exactly as the pod's projected volume would lay them out, and a
+// real `clarus proxy` process runs from it against a real PostgreSQL, serving a real client (pg).
+// This proves the operator's output is what the proxy runs on: the SCRAM verifier the client logs in
+// with and the backend credentials the proxy uses both come from the rendered Secret.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { startControlPlane } from '../src/index.ts';
+import type { ControlPlane, Manifest } from '../src/index.ts';
+import { SUPERUSER, SUPERUSER_PASSWORD, startPostgres } from '../../sidecar/test/harness/pg.ts';
+import type { PgCluster } from '../../sidecar/test/harness/pg.ts';
+import { startProxyProcess } from '../../sidecar/test/harness/proxy.ts';
+import type { ProxyProcess } from '../../sidecar/test/harness/proxy.ts';
+import { condition, installCrds, startOperator } from '../../operator/test/support/operator-process.ts';
+import type { RunningOperator, WithStatus } from '../../operator/test/support/operator-process.ts';
+
+const NS = 'dataplane';
+const APP_PASSWORD = 'app-password-from-a-secret';
+
+function resources(db: PgCluster): Manifest[] {
+  const meta = (name: string): { name: string; namespace: string } => ({ name, namespace: NS });
+  return [
+    { apiVersion: 'v1', kind: 'Secret', metadata: meta('dp-keys'), stringData: { 'default.v1': randomBytes(32).toString('base64') } },
+    { apiVersion: 'v1', kind: 'Secret', metadata: meta('dp-creds'), stringData: { username: SUPERUSER, password: SUPERUSER_PASSWORD } },
+    { apiVersion: 'v1', kind: 'Secret', metadata: meta('app-pw'), stringData: { password: APP_PASSWORD } },
+    { apiVersion: 'clarus.io/v1alpha1', kind: 'CloudBackend', metadata: meta('local-pg'),
+      spec: { host: db.host, port: db.port, database: 'postgres', credentialsSecretRef: { name: 'dp-creds' }, tls: { mode: 'require' } } },
+    { apiVersion: 'clarus.io/v1alpha1', kind: 'SecurityPolicy', metadata: meta('dp-policy'),
+      spec: {
+        backends: ['local-pg'], keyring: { secretName: 'dp-keys' },
+        datasets: [{ name: 'patients', table: 'public.patient', rowKey: 'pat_id', columns: [
+          { name: 'pat_id', attributeType: 'technicalIdentifier' },
+          { name: 'pat_name', attributeType: 'identifier', protection: { encrypt: { mode: 'randomized' } } },
+        ] }],
+      } },
+    { apiVersion: 'clarus.io/v1alpha1', kind: 'ClarusProxy', metadata: meta('dp-proxy'),
+      spec: { policyRef: { name: 'dp-policy' }, mode: 'Deployment', replicas: 1 } },
+    { apiVersion: 'clarus.io/v1alpha1', kind: 'AccessGrant', metadata: meta('app-all'),
+      spec: { proxyRef: { name: 'dp-proxy' }, subject: { user: 'app', passwordSecretRef: { name: 'app-pw', key: 'password' } },
+        datasets: ['*'], access: 'readWrite', view: 'plaintext' } },
+  ];
+}
+
+describe('the proxy runs on what the operator rendered', () => {
+  let cp: ControlPlane;
+  let op: RunningOperator;
+  let db: PgCluster;
+  let proxy: ProxyProcess | undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'clarus-rendered-'));
+
+  beforeAll(async () => {
+    db = await startPostgres();
+    cp = await startControlPlane({ nodes: 1 });
+    await installCrds(cp);
+    await cp.kube.createNamespace('clarus-system');
+    await cp.kube.createNamespace(NS);
+    op = await startOperator(cp, { namespace: 'clarus-system' });
+    await cp.kube.apply(resources(db));
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    await op?.stop();
+    await cp?.stop();
+    await db?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('writes the rendered ConfigMap and Secret to a directory in the pod layout', async () => {
+    await cp.kube.waitFor('configuration rendered', async () => {
+      const p = await cp.kube.get<KubernetesObject & WithStatus>({ apiVersion: 'clarus.io/v1alpha1', kind: 'ClarusProxy', name: 'dp-proxy', namespace: NS });
+      return condition(p, 'PolicyRendered')?.status === 'True' ? p : undefined;
+    }, 90_000).catch((e: Error) => { throw new Error(`${e.message}\n${op.proc.tail(30)}`); });
+    const cm = await cp.kube.get<KubernetesObject & { data: Record<string, string> }>({ apiVersion: 'v1', kind: 'ConfigMap', name: 'dp-proxy-config', namespace: NS });
+    const secret = await cp.kube.get<KubernetesObject & { data: Record<string, string> }>({ apiVersion: 'v1', kind: 'Secret', name: 'dp-proxy-secrets', namespace: NS });
+    writeFileSync(join(dir, 'config.json'), cm?.data['config.json'] ?? '');
+    const layout = JSON.parse(secret?.metadata?.annotations?.['clarus.io/layout'] ?? '[]') as Array<{ key: string; path: string }>;
+    for (const { key, path } of layout) {
+      mkdirSync(dirname(join(dir, path)), { recursive: true });
+      writeFileSync(join(dir, path), Buffer.from(secret?.data[key] ?? '', 'base64'), { mode: 0o600 });
+    }
+    const paths = layout.map((i) => i.path);
+    expect(paths).toContain('secrets/backends/local-pg/password');
+    expect(paths).toContain('secrets/users/app.scram');
+    expect(paths).toContain('secrets/keyring/default.v1');
+  });
+
+  test('a real client logs in with the rendered verifier and its rows land in the real database', async () => {
+    proxy = await startProxyProcess(dir);
+    const client = new pg.Client({ connectionString: proxy.url({ name: 'app', password: APP_PASSWORD }) });
+    await client.connect();
+    try {
+      await client.query('create table visits (id int primary key, ward text)');
+      await client.query('insert into visits values ($1, $2), ($3, $4)', [1, 'cardiology', 2, 'oncology']);
+      const res = await client.query<{ id: number; ward: string }>('select id, ward from visits order by id');
+      expect(res.rows).toEqual([{ id: 1, ward: 'cardiology' }, { id: 2, ward: 'oncology' }]);
+    } finally {
+      await client.end();
+    }
+    expect(await db.psql('select id, ward from visits order by id')).toBe('1|cardiology\n2|oncology\n');
+  });
+
+  test('a wrong password is refused by the proxy with the PostgreSQL SQLSTATE', async () => {
+    if (!proxy) throw new Error('proxy not started');
+    const client = new pg.Client({ connectionString: proxy.url({ name: 'app', password: 'wrong' }) });
+    const err = await client.connect().then(() => undefined, (e: { code?: string }) => e);
+    await client.end().catch(() => undefined);
+    expect(err?.code).toBe('28P01');
+  });
+});
