@@ -119,7 +119,7 @@ class ProtectionPipeline implements Pipeline {
     if (!s.changed && !hasRoles && !t.results[0] && !t.copy[0]) return pass;
     const decision: StatementDecision = { kind: 'rewrite', sql: s.sql };
     if (hasRoles) {
-      const clientCount = Math.max(paramTypes.length, ...[...a.params.keys()].filter((n) => a.params.get(n)?.kind !== 'blindIndex'));
+      const clientCount = Math.max(paramTypes.length, a.paramCount);
       decision.paramTypes = Array.from({ length: a.paramCount }, (_, i) => paramTypeFor(a.params.get(i + 1), paramTypes[i] ?? 0));
       decision.clientParamTypes = Array.from({ length: clientCount }, (_, i) => clientTypeFor(a.params.get(i + 1)) || (paramTypes[i] ?? 0));
       decision.params = paramTransformer(a.params, a.paramCount, (r) => this.deps.rewriter.cipher(r));

@@ -18,7 +18,7 @@ export function paramTypeFor(role: ParamRole | undefined, client: number): numbe
 }
 
 export function clientTypeFor(role: ParamRole | undefined): number {
-  if (!role || role.kind === 'blindIndex') return 0;
+  if (!role) return 0;
   return role.kind === 'anonymize' ? role.column.typeOid : role.ref.column.typeOid;
 }
 
@@ -36,7 +36,10 @@ function transformOne(role: ParamRole, v: Uint8Array, inFmt: 0 | 1, outFmt: 0 | 
   const text = decode(role, v, inFmt === 1);
   switch (role.kind) {
     case 'encrypt': return byteaToWire(cipher(role.ref).encrypt(text), outFmt);
-    case 'blindIndex': return byteaToWire(cipher(role.ref).blindIndex(text), outFmt);
+    case 'encryptIndexed': {
+      const c = cipher(role.ref);
+      return byteaToWire(Buffer.concat([c.blindIndex(text), c.encrypt(text)]), outFmt);
+    }
     case 'equalityAny': return byteaArrayToWire(cipher(role.ref).equalityForms(text), outFmt);
     case 'blindIndexAny': return byteaArrayToWire(cipher(role.ref).blindIndexes(text), outFmt);
     case 'anonymize': {
@@ -47,23 +50,19 @@ function transformOne(role: ParamRole, v: Uint8Array, inFmt: 0 | 1, outFmt: 0 | 
   }
 }
 
-/**
- * `count` is the number of parameters the rewritten statement has (client's plus added ones).
- * Added parameters take their value from their source parameter and use the format that the
- * Bind format list gives their position.
- */
+/** `count` is the number of parameters of the statement; each keeps the client's format code. */
 export function paramTransformer(roles: Map<number, ParamRole>, count: number, cipher: CipherFor): ParamTransformer {
   return (values, formats) => {
     const out: WireValue[] = [];
     for (let n = 1; n <= count; n++) {
       const role = roles.get(n);
-      const srcIndex = role?.kind === 'blindIndex' ? role.source - 1 : n - 1;
-      const v = values[srcIndex] ?? null;
+      const v = values[n - 1] ?? null;
       if (!role || v === null) {
-        out.push(role?.kind === 'blindIndex' ? null : v);
+        out.push(v);
         continue;
       }
-      out.push(transformOne(role, v, formatAt(formats, srcIndex), formatAt(formats, n - 1), cipher));
+      const f = formatAt(formats, n - 1);
+      out.push(transformOne(role, v, f, f, cipher));
     }
     return out;
   };

@@ -13,7 +13,8 @@ export interface ProtectedRef {
 /** What the proxy does to parameter $n at Bind. */
 export type ParamRole =
   | { kind: 'encrypt'; ref: ProtectedRef }
-  | { kind: 'blindIndex'; ref: ProtectedRef; source: number }
+  /** Encrypted value for a searchable column: the proxy sends blind index || ciphertext. */
+  | { kind: 'encryptIndexed'; ref: ProtectedRef }
   | { kind: 'equalityAny'; ref: ProtectedRef }
   | { kind: 'blindIndexAny'; ref: ProtectedRef }
   | { kind: 'anonymize'; table: CatalogTable; column: CatalogColumn };
@@ -66,11 +67,6 @@ export class Ctx {
     this.params.set(n, role);
   }
 
-  newParam(role: ParamRole): number {
-    this.maxParam += 1;
-    this.params.set(this.maxParam, role);
-    return this.maxParam;
-  }
 
   canonical(ref: { column: CatalogColumn }, text: string): string {
     try {

@@ -3,7 +3,9 @@
 // or a parameter the proxy encrypts at Bind; a searchable column's hidden blind index receives the
 // matching value; anonymized columns receive the anonymized constant. Anything else is refused.
 import { anonymizeText, appliesAtWrite } from '../protection/anonymize-write.ts';
+import { BLIND_INDEX_BYTES } from '../protection/encryption/column.ts';
 import { body, byteaLiteral, constText, nullConst, paramRef, textConst, unwrapCast } from './ast.ts';
+import type { Json } from './ast.ts';
 import type { CatalogColumn, CatalogTable } from './catalog.ts';
 import { isEncrypted } from './catalog.ts';
 import type { Ctx, ProtectedRef } from './context.ts';
@@ -40,8 +42,14 @@ function writeEncrypted(ctx: Ctx, ref: ProtectedRef, node: unknown): Written {
   }
   if (p) {
     const n = Number(p.number);
-    ctx.setParam(n, { kind: 'encrypt', ref });
-    return { value: paramRef(n), bidx: searchable ? paramRef(ctx.newParam({ kind: 'blindIndex', ref, source: n })) : undefined };
+    if (!searchable) {
+      ctx.setParam(n, { kind: 'encrypt', ref });
+      return { value: paramRef(n) };
+    }
+    // One parameter feeds both columns: the proxy sends blind index || ciphertext and the
+    // statement splits it, so the client's parameter list (and its format codes) stay as they are.
+    ctx.setParam(n, { kind: 'encryptIndexed', ref });
+    return { value: substr(n, BLIND_INDEX_BYTES + 1), bidx: substr(n, 1, BLIND_INDEX_BYTES) };
   }
   return refuseConstruct(ref, 'an expression as the written value (only constants, parameters, NULL, DEFAULT)');
 }
@@ -66,4 +74,10 @@ function writeAnonymized(ctx: Ctx, table: CatalogTable, column: CatalogColumn, n
     return node;
   }
   throw new Refusal('0A000', `clarus: an expression as the value of anonymized column ${table.table}.${column.name} is not supported (only constants and parameters)`);
+}
+
+function substr(n: number, from: number, len?: number): Json {
+  const args: unknown[] = [paramRef(n), { A_Const: { ival: { ival: from }, location: -1 } }];
+  if (len !== undefined) args.push({ A_Const: { ival: { ival: len }, location: -1 } });
+  return { FuncCall: { funcname: [{ String: { sval: 'substr' } }], args, funcformat: 'COERCE_EXPLICIT_CALL', location: -1 } };
 }
