@@ -65,6 +65,7 @@ export class Relay {
   private ended = false;
   private batchOpen = false;
   private sawError = false;
+  private atIdle = false;
 
   constructor(opts: RelayOptions) {
     this.ports = opts.ports;
@@ -169,6 +170,8 @@ export class Relay {
       this.observeBackend(f.tag, f.buf, f.start);
     }
     this.flush();
+    // After the flush: the boundary handler may close the session, and the answers come first.
+    if (this.atIdle) { this.atIdle = false; this.ports.idle(this.txStatus); }
   }
 
   private observeBackend(tag: number, buf: Buffer, start: number): void {
@@ -178,7 +181,7 @@ export class Relay {
     this.ports.statementEnd(this.sawError ? 'error' : 'ok');
     this.sawError = false;
     if (this.outstanding > 0) this.outstanding--;
-    if (this.outstanding === 0) this.ports.idle(this.txStatus);
+    if (this.outstanding === 0) this.atIdle = true;
   }
 
   flush(): void {

@@ -1,0 +1,246 @@
+// Failure handling through the real proxy: dying and refusing backends, malformed client input,
+// connection limits, idle timeout, SIGTERM drain, configuration reload and the metrics listener.
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ScramClient } from '../../src/auth/scram.ts';
+import { decodeBackend } from '../../src/protocol/backend.ts';
+import type { BackendMessage } from '../../src/protocol/backend.ts';
+import { Writer } from '../../src/protocol/codec.ts';
+import { encodeStartup } from '../../src/protocol/startup.ts';
+import { startPostgres } from '../harness/pg.ts';
+import type { PgCluster } from '../harness/pg.ts';
+import { DEFAULT_USER, startProxyInProcess, startProxyProcess, writeProxyConfig } from '../harness/proxy.ts';
+import type { ProxyConfigOptions } from '../harness/proxy.ts';
+
+let main: PgCluster;
+let other: PgCluster;
+const cleanups: Array<() => Promise<void> | void> = [];
+
+beforeAll(async () => { [main, other] = await Promise.all([startPostgres(), startPostgres()]); });
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+  await main?.destroy();
+  await other?.destroy();
+});
+
+async function proxyFor(opts: ProxyConfigOptions) {
+  const cfg = writeProxyConfig(opts);
+  const p = await startProxyInProcess(cfg.dir);
+  cleanups.push(() => cfg.destroy(), () => p.close());
+  return p;
+}
+
+async function client(url: string): Promise<pg.Client> {
+  const c = new pg.Client({ connectionString: url });
+  c.on('error', () => undefined);
+  await c.connect();
+  return c;
+}
+
+/** A hand-driven protocol client: authenticates with SCRAM, then sends whatever bytes a test wants. */
+class RawClient {
+  private buf = Buffer.alloc(0);
+  private waiters: Array<() => void> = [];
+  closed = false;
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (c) => { this.buf = Buffer.concat([this.buf, c]); this.wake(); });
+    socket.on('close', () => { this.closed = true; this.wake(); });
+    socket.on('error', () => undefined);
+  }
+  private wake() { for (const w of this.waiters.splice(0)) w(); }
+  static async open(port: number): Promise<RawClient> {
+    const s = connect(port, '127.0.0.1');
+    await new Promise((r) => s.once('connect', r));
+    const c = new RawClient(s);
+    s.write(encodeStartup({ type: 'StartupMessage', major: 3, minor: 0, params: { user: DEFAULT_USER.name, database: 'postgres' } }));
+    const scram = new ScramClient(DEFAULT_USER.password);
+    await c.until('AuthenticationSASL');
+    const first = Buffer.from(scram.first());
+    s.write(new Writer().begin(0x70).cstring('SCRAM-SHA-256').int32(first.length).bytes(first).end().finish());
+    const cont = await c.until('AuthenticationSASLContinue');
+    const final = scram.final(Buffer.from(cont.type === 'AuthenticationSASLContinue' ? cont.data : []).toString()) ?? '';
+    s.write(new Writer().begin(0x70).bytes(Buffer.from(final)).end().finish());
+    await c.until('ReadyForQuery');
+    return c;
+  }
+  next(): BackendMessage | null {
+    if (this.buf.length < 5) return null;
+    const len = this.buf.readInt32BE(1);
+    if (this.buf.length < len + 1) return null;
+    const d = decodeBackend(this.buf[0] as number, this.buf.subarray(5, len + 1));
+    this.buf = this.buf.subarray(len + 1);
+    if (!d.ok) throw d.error;
+    return d.msg;
+  }
+  async until(type: BackendMessage['type']): Promise<BackendMessage> {
+    for (;;) {
+      for (let m = this.next(); m; m = this.next()) if (m.type === type || m.type === 'ErrorResponse') return m;
+      if (this.closed) throw new Error(`closed before ${type}`);
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+  }
+  async closedSoon(): Promise<boolean> {
+    if (!this.closed) await new Promise<void>((r) => { this.waiters.push(r); setTimeout(r, 3000); });
+    while (!this.closed) { await new Promise<void>((r) => { this.waiters.push(r); setTimeout(r, 100); }); if (this.buf.length === 0) break; }
+    return this.closed;
+  }
+}
+
+describe('backend failures', () => {
+  it('a backend dying mid-transaction gives its client 08006, loses the uncommitted row, and leaves other sessions alone', async () => {
+    const p = await proxyFor({ backends: [{ cluster: main, name: 'main' }, { cluster: other, name: 'other' }] });
+    await other.psql('create table t_die(id int)');
+    const victim = await client(p.url(DEFAULT_USER, 'other'));
+    const bystander = await client(p.url(DEFAULT_USER, 'main'));
+    await victim.query('begin');
+    await victim.query('insert into t_die values (1)');
+    const pid = Number((await victim.query('select pg_backend_pid() as pid')).rows[0].pid);
+    const running = victim.query('select pg_sleep(20)');
+    await new Promise((r) => setTimeout(r, 200));
+    process.kill(pid, 'SIGKILL');
+    await expect(running).rejects.toMatchObject({ code: '08006' });
+    expect((await bystander.query('select 5 as n')).rows).toEqual([{ n: 5 }]);
+    await bystander.end();
+    // The postmaster restarts after a backend crash; wait until it accepts connections again.
+    let count = '';
+    for (let i = 0; i < 150 && count === ''; i++) {
+      count = await other.psql('select count(*) from t_die').catch(() => '');
+      if (count === '') await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(count).toBe('0\n');
+  });
+
+  it('a backend that refuses connections gives 08001', async () => {
+    const down = await startPostgres();
+    const p = await proxyFor({ backends: [{ cluster: down }] });
+    await down.destroy();
+    await expect(client(p.url())).rejects.toMatchObject({ code: '08001' });
+  });
+});
+
+describe('malformed client input', () => {
+  it('answers an unknown message type with 08P01 and closes only that connection', async () => {
+    const p = await proxyFor({ backends: [{ cluster: main }] });
+    const ok = await client(p.url());
+    const raw = await RawClient.open(p.port);
+    raw.socket.write(Buffer.from([0x7a, 0, 0, 0, 4]));
+    const err = await raw.until('ErrorResponse');
+    expect(err.type === 'ErrorResponse' ? err.fields.C : '').toBe('08P01');
+    expect(await raw.closedSoon()).toBe(true);
+    expect((await ok.query('select 1 as n')).rows).toEqual([{ n: 1 }]);
+    await ok.end();
+  });
+
+  it('refuses a message larger than limits.maxMessageBytes', async () => {
+    const p = await proxyFor({ backends: [{ cluster: main }], limits: { maxMessageBytes: 4096 } });
+    const raw = await RawClient.open(p.port);
+    raw.socket.write(new Writer().begin(0x51).cstring(`select '${'x'.repeat(10_000)}'`).end().finish());
+    const err = await raw.until('ErrorResponse');
+    expect(err.type === 'ErrorResponse' ? err.fields.C : '').toBe('54000');
+    expect(await raw.closedSoon()).toBe(true);
+  });
+
+  it('answers a garbage startup packet with an error and a close', async () => {
+    const p = await proxyFor({ backends: [{ cluster: main }] });
+    const s = connect(p.port, '127.0.0.1');
+    const got: Buffer[] = [];
+    s.on('data', (c) => got.push(c));
+    s.write(Buffer.from([0, 0, 0, 3, 1, 2, 3, 4]));
+    await new Promise((r) => s.once('close', r));
+    expect(Buffer.concat(got).toString()).toContain('08P01');
+  });
+});
+
+describe('limits', () => {
+  it('refuses clients beyond limits.maxConnections with 53300', async () => {
+    const p = await proxyFor({ backends: [{ cluster: main }], limits: { maxConnections: 2 } });
+    const a = await client(p.url());
+    const b = await client(p.url());
+    await expect(client(p.url())).rejects.toMatchObject({ code: '53300' });
+    await a.end();
+    await new Promise((r) => setTimeout(r, 100));
+    const c = await client(p.url());
+    expect((await c.query('select 1 as n')).rows).toEqual([{ n: 1 }]);
+    await Promise.all([b.end(), c.end()]);
+  });
+
+  it('bounds backend connections by pool.maxConnections', async () => {
+    const p = await proxyFor({ backends: [{ cluster: main, maxConnections: 1 }] });
+    const a = await client(p.url());
+    await expect(client(p.url())).rejects.toMatchObject({ code: '53300' });
+    await a.end();
+  });
+
+  it('closes idle sessions after limits.idleTimeoutSeconds with 57P05', async () => {
+    const p = await proxyFor({ backends: [{ cluster: main }], limits: { idleTimeoutSeconds: 1 } });
+    const c = new pg.Client({ connectionString: p.url() });
+    const err = new Promise<unknown>((r) => c.once('error', r));
+    await c.connect();
+    expect(await err).toMatchObject({ code: '57P05' });
+  });
+});
+
+describe('operations (child process)', () => {
+  it('serves /metrics, /healthz and /readyz, and drains on SIGTERM letting the open transaction commit', async () => {
+    const cfg = writeProxyConfig({ backends: [{ cluster: main }], limits: { drainSeconds: 20 } });
+    cleanups.push(() => cfg.destroy());
+    const p = await startProxyProcess(cfg.dir);
+    cleanups.push(() => p.close());
+    const http = (path: string) => fetch(`http://127.0.0.1:${p.metricsPort}${path}`);
+    await main.psql('create table t_drain(id int)');
+    const inTx = await client(p.url());
+    const idle = await client(p.url());
+    const idleErr = new Promise<unknown>((r) => idle.once('error', r));
+    await inTx.query('begin');
+    await inTx.query('insert into t_drain values (1)');
+    expect((await http('/healthz')).status).toBe(200);
+    expect((await http('/readyz')).status).toBe(200);
+    const metrics = await (await http('/metrics')).text();
+    expect(metrics).toMatch(/clarus_statements_total\{type="simple",outcome="ok"\} [1-9]/);
+    expect(metrics).toMatch(/clarus_connections_active 2/);
+    p.child.kill('SIGTERM');
+    expect(await idleErr).toMatchObject({ code: '57P01' });
+    expect((await http('/readyz')).status).toBe(503);
+    await expect(client(p.url())).rejects.toThrow();
+    await inTx.query('insert into t_drain values (2)');
+    const closed = new Promise((r) => inTx.once('error', r));
+    await inTx.query('commit');
+    await closed;
+    expect(await p.exited).toBe(0);
+    expect(await main.psql('select count(*) from t_drain')).toBe('2\n');
+  });
+
+  it('reloads a changed configuration (SIGHUP and file watch) without dropping connections', async () => {
+    const cfg = writeProxyConfig({ backends: [{ cluster: main }] });
+    cleanups.push(() => cfg.destroy());
+    const p = await startProxyProcess(cfg.dir);
+    cleanups.push(() => p.close());
+    const kept = await client(p.url());
+    await kept.query('begin');
+    const newcomer = { name: 'bob', password: 'bob-pw' };
+    await expect(client(p.url(newcomer))).rejects.toMatchObject({ code: '28P01' });
+    const next = writeProxyConfig({ backends: [{ cluster: main }], users: [DEFAULT_USER, newcomer] });
+    cleanups.push(() => next.destroy());
+    const { cpSync } = await import('node:fs');
+    cpSync(`${next.dir}/secrets/users`, `${cfg.dir}/secrets/users`, { recursive: true });
+    cfg.write({ ...cfg.config, users: next.config.users });
+    p.child.kill('SIGHUP');
+    for (let i = 0; i < 50 && !p.logs.some((l) => l.msg === 'configuration reloaded'); i++) await new Promise((r) => setTimeout(r, 100));
+    const bob = await client(p.url(newcomer));
+    expect((await bob.query('select 1 as n')).rows).toEqual([{ n: 1 }]);
+    await bob.end();
+    expect((await kept.query('select 2 as n')).rows).toEqual([{ n: 2 }]);
+    await kept.query('commit');
+    // An invalid document is refused and the previous configuration stays in force.
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(`${cfg.dir}/config.json`, '{"version": 1}');
+    p.child.kill('SIGHUP');
+    for (let i = 0; i < 50 && !p.logs.some((l) => String(l.msg).startsWith('configuration reload failed')); i++) await new Promise((r) => setTimeout(r, 100));
+    expect((await kept.query('select 3 as n')).rows).toEqual([{ n: 3 }]);
+    const again = await client(p.url(newcomer));
+    await again.end();
+    await kept.end();
+  });
+});
