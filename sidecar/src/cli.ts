@@ -1,5 +1,6 @@
 // `clarus proxy --config DIR [--listen HOST:PORT] [--metrics-listen HOST:PORT]`
 import { parseArgs } from 'node:util';
+import { protectionPipeline } from './access/setup.ts';
 import { startProxy } from './index.ts';
 import { createLogger, levelFromEnv } from './log/logger.ts';
 
@@ -20,7 +21,9 @@ export async function main(argv: string[]): Promise<number> {
   const log = createLogger({ level: levelFromEnv(process.env), base: { component: 'proxy' } });
   let proxy;
   try {
-    proxy = await startProxy({ configDir: values.config, logger: log,
+    // The protection pipeline (rewrite, encryption, grants); CLARUS_AUDIT_LOG names the audit file.
+    const pipeline = await protectionPipeline({ configDir: values.config, ...(process.env.CLARUS_AUDIT_LOG ? { auditFile: process.env.CLARUS_AUDIT_LOG } : {}) });
+    proxy = await startProxy({ configDir: values.config, logger: log, pipeline,
       ...(values.listen ? { listen: values.listen } : {}), ...(values['metrics-listen'] ? { metricsListen: values['metrics-listen'] } : {}) });
   } catch (e) {
     log.error('cannot start', { error: e });

@@ -4,7 +4,6 @@
 // views are enforced, refusals leave the backend unchanged, the audit chain verifies.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +14,6 @@ import type { ProtectedEnv } from '../corpus/setup.ts';
 import { PG_BIN, startPostgres } from '../harness/pg.ts';
 import type { PgCluster } from '../harness/pg.ts';
 
-const run = promisify(execFile);
 const CANARIES = ['Zelda Canaryname', '987-65-4321', 'canary-flu-X', 'Quentin Canarytwo', '111-22-3333', 'canary-notes-secret'];
 
 let cluster: PgCluster;
