@@ -53,7 +53,7 @@ function webhookConfig(port: number): Manifest {
       sideEffects: 'None',
       failurePolicy: 'Fail',
       timeoutSeconds: 10,
-      clientConfig: { url: `https://127.0.0.1:${port}/mutate-pods` },
+      clientConfig: { url: `https://127.0.0.1:${port}/mutate-v1-pod` },
       rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' }],
       namespaceSelector: { matchLabels: { 'clarus.io/injection': 'enabled' } },
       objectSelector: { matchExpressions: [{ key: 'clarus.io/inject', operator: 'Exists' }] },

@@ -1,166 +1,136 @@
 // `clarus operator`: runs the controllers (leader only), the admission webhook and the metrics/health
-// server (every replica). Configuration comes from flags; the cluster from in-cluster config or KUBECONFIG.
+// server (every replica). Settings come from flags or CLARUS_* variables (settings.ts); the cluster
+// from in-cluster config or KUBECONFIG.
 import { readFileSync } from 'node:fs';
+import type https from 'node:https';
 import os from 'node:os';
-import { parseArgs } from 'node:util';
-import { CertStore } from './certs/store.ts';
+import type { CertSource } from './certs/store.ts';
+import { CertStore, SecretCertSource } from './certs/store.ts';
 import { Manager } from './controllers/manager.ts';
 import { KubeClient } from './kube/client.ts';
+import { sleep } from './kube/informer.ts';
 import { LeaderElector } from './kube/lease.ts';
 import { createLogger } from './log.ts';
-import type { Level, Logger } from './log.ts';
+import type { Logger } from './log.ts';
 import { createMetrics, startMetricsServer } from './metrics.ts';
+import type { OperatorMetrics } from './metrics.ts';
 import { renderProxy } from './render.ts';
+import { USAGE, parseSettings } from './settings.ts';
+import type { Settings, WebhookSettings } from './settings.ts';
+import type { BuildOptions } from './specs/types.ts';
 import { startWebhookServer } from './webhook/server.ts';
 
-const USAGE = `usage: clarus operator [options]
-  --namespace NS               namespace of the lease and webhook Secret (default: own pod namespace, else clarus-system)
-  --metrics-listen HOST:PORT   metrics, /healthz, /readyz (default 0.0.0.0:8080)
-  --webhook-listen HOST:PORT   admission webhook over HTTPS (default 0.0.0.0:9443); --no-webhook disables it
-  --webhook-config-name NAME   MutatingWebhookConfiguration whose caBundle is kept current (default clarus-sidecar-injector)
-  --webhook-secret-name NAME   Secret holding the webhook CA and certificate (default clarus-webhook-tls)
-  --webhook-dns NAME           DNS name in the webhook certificate (repeatable; default clarus-operator-webhook.<ns>.svc)
-  --webhook-ip IP              IP address in the webhook certificate (repeatable)
-  --no-leader-elect            reconcile without taking the Lease (single replica only)
-  --lease-name NAME            Lease used for leader election (default clarus-operator)
-  --lease-duration SECONDS     default 15
-  --proxy-image IMAGE          proxy image when a ClarusProxy names none (default ghcr.io/clarus/clarus:0.1.0)
-  --resync-seconds N           periodic full resync (default 300)
-  --concurrency N              reconciles in flight per kind (default 4)
-  --reachability-timeout-ms N  CloudBackend TCP check timeout; 0 disables it (default 0)
-  --log-level LEVEL            debug | info | warn | error (default info)`;
+export { parseHostPort } from './settings.ts';
 
-const OPTIONS = {
-  namespace: { type: 'string' },
-  'metrics-listen': { type: 'string', default: '0.0.0.0:8080' },
-  'webhook-listen': { type: 'string', default: '0.0.0.0:9443' },
-  'no-webhook': { type: 'boolean', default: false },
-  'webhook-config-name': { type: 'string', default: 'clarus-sidecar-injector' },
-  'webhook-secret-name': { type: 'string', default: 'clarus-webhook-tls' },
-  'webhook-dns': { type: 'string', multiple: true },
-  'webhook-ip': { type: 'string', multiple: true },
-  'no-leader-elect': { type: 'boolean', default: false },
-  'lease-name': { type: 'string', default: 'clarus-operator' },
-  'lease-duration': { type: 'string', default: '15' },
-  'proxy-image': { type: 'string', default: 'ghcr.io/clarus/clarus:0.1.0' },
-  'resync-seconds': { type: 'string', default: '300' },
-  concurrency: { type: 'string', default: '4' },
-  'reachability-timeout-ms': { type: 'string', default: '0' },
-  'log-level': { type: 'string', default: 'info' },
-  help: { type: 'boolean', short: 'h', default: false },
-} as const;
+const CERT_CHECK_MS = 3600_000;
 
-type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
-
-export function parseHostPort(text: string): { host: string; port: number } {
-  const i = text.lastIndexOf(':');
-  const port = Number(text.slice(i + 1));
-  if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid HOST:PORT: ${text}`);
-  return { host: text.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0', port };
-}
-
-function positiveInt(name: string, text: string, min = 1): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got ${text}`);
-  return n;
-}
-
-function ownNamespace(flag: string | undefined): string {
-  if (flag) return flag;
+function podNamespace(): string {
   try {
     return readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8').trim();
   } catch {
-    return process.env.POD_NAMESPACE ?? 'clarus-system';
+    return 'clarus-system';
   }
 }
 
-interface Running { stop: () => Promise<void> }
+interface WebhookDeps { client: KubeClient; log: Logger; metrics: OperatorMetrics; build: BuildOptions; namespace: string }
 
-async function startWebhook(flags: Flags, ns: string, client: KubeClient, log: Logger, metrics: ReturnType<typeof createMetrics>,
-  build: { defaultImage: string }): Promise<Running> {
-  const listen = parseHostPort(flags['webhook-listen']);
-  const store = new CertStore(client, {
-    namespace: ns,
-    secretName: flags['webhook-secret-name'],
-    webhookConfigName: flags['webhook-config-name'] || undefined,
-    dnsNames: flags['webhook-dns'] ?? [`clarus-operator-webhook.${ns}.svc`],
-    ipAddresses: flags['webhook-ip'] ?? [],
-    caValidDays: 365, servingValidDays: 90, renewBeforeDays: 30,
-  }, log);
-  const tls = await store.ensure();
-  const server = await startWebhookServer({ client, options: build, log, metrics }, tls, listen.host, listen.port);
-  // Re-check every hour; a rotated certificate is swapped in without dropping the listener.
-  const timer = setInterval(() => {
-    store.ensure().then((next) => server.setSecureContext({ cert: next.certPem, key: next.keyPem }),
-      (error: unknown) => log.error('webhook certificate check failed', { error }));
-  }, 3600_000);
-  timer.unref();
-  log.info('webhook listening', { ...listen });
-  return { stop: () => new Promise<void>((resolve) => { clearInterval(timer); server.close(() => resolve()); }) };
+function certSource(w: WebhookSettings, d: WebhookDeps): CertSource {
+  if (w.certMode === 'cert-manager') return new SecretCertSource(d.client, d.namespace, w.secretName);
+  return new CertStore(d.client, {
+    namespace: d.namespace, secretName: w.secretName, webhookConfigName: w.configName || undefined,
+    dnsNames: w.dnsNames, ipAddresses: w.ipAddresses, caValidDays: 365, servingValidDays: 90, renewBeforeDays: 30,
+  }, d.log);
 }
 
-async function run(flags: Flags): Promise<number> {
-  const log = createLogger(flags['log-level'] as Level, { component: 'clarus-operator' });
-  const ns = ownNamespace(flags.namespace);
+/** Retries until a certificate is available (cert-manager may not have issued it yet). */
+async function firstCertificate(source: CertSource, log: Logger, signal: AbortSignal): Promise<Awaited<ReturnType<CertSource['ensure']>> | undefined> {
+  for (let attempt = 1; !signal.aborted; attempt++) {
+    try {
+      return await source.ensure();
+    } catch (error) {
+      log.warn('webhook certificate not available yet', { error, attempt });
+      await sleep(Math.min(30_000, 1000 * attempt), signal);
+    }
+  }
+  return undefined;
+}
+
+async function startWebhook(w: WebhookSettings, d: WebhookDeps, signal: AbortSignal): Promise<https.Server | undefined> {
+  const source = certSource(w, d);
+  const tls = await firstCertificate(source, d.log, signal);
+  if (!tls) return undefined;
+  const server = await startWebhookServer({ client: d.client, options: d.build, log: d.log, metrics: d.metrics }, tls, { ...w.listen, path: w.path });
+  // Re-check regularly; a rotated certificate is swapped in without dropping the listener.
+  const timer = setInterval(() => {
+    source.ensure().then((next) => server.setSecureContext({ cert: next.certPem, key: next.keyPem }),
+      (error: unknown) => d.log.error('webhook certificate check failed', { error }));
+  }, CERT_CHECK_MS);
+  timer.unref();
+  server.once('close', () => clearInterval(timer));
+  d.log.info('webhook listening', { ...w.listen, path: w.path });
+  return server;
+}
+
+function elector(s: Settings, client: KubeClient, manager: Manager, metrics: OperatorMetrics, log: Logger,
+  onLost: () => void): LeaderElector {
+  return new LeaderElector(client, {
+    namespace: s.namespace, name: s.leaseName, identity: s.identity,
+    leaseDurationSeconds: s.leaseDurationSeconds, retryPeriodMs: 2000,
+    onStartedLeading: () => { metrics.leader.set(1); void manager.startControllers(); },
+    onStoppedLeading: () => { metrics.leader.set(0); onLost(); },
+  }, log);
+}
+
+async function run(s: Settings): Promise<number> {
+  const log = createLogger(s.logLevel, { component: 'clarus-operator' });
   const client = KubeClient.fromEnvironment();
   const metrics = createMetrics();
-  const build = { defaultImage: flags['proxy-image'] };
+  const build: BuildOptions = { defaultImage: s.proxyImage, imagePullPolicy: s.proxyImagePullPolicy };
   const manager = new Manager({
-    client, build, render: renderProxy, log, metrics,
-    resyncMs: positiveInt('resync-seconds', flags['resync-seconds']) * 1000,
-    concurrency: positiveInt('concurrency', flags.concurrency),
-    reachabilityTimeoutMs: positiveInt('reachability-timeout-ms', flags['reachability-timeout-ms'], 0),
+    client, build, render: renderProxy, log, metrics, namespaces: s.watchNamespaces,
+    resyncMs: s.resyncSeconds * 1000, concurrency: s.concurrency, reachabilityTimeoutMs: s.reachabilityTimeoutMs,
   });
-  let webhookUp = flags['no-webhook'];
-  const metricsListen = parseHostPort(flags['metrics-listen']);
-  const metricsServer = await startMetricsServer(metrics, { live: () => true, ready: () => webhookUp }, metricsListen.host, metricsListen.port);
-  const webhook = flags['no-webhook'] ? undefined : await startWebhook(flags, ns, client, log, metrics, build);
-  webhookUp = true;
-
-  let exitCode = 0;
-  let stopSignal!: () => void;
-  const done = new Promise<void>((resolve) => (stopSignal = resolve));
-  process.once('SIGTERM', stopSignal);
-  process.once('SIGINT', stopSignal);
-  let elector: LeaderElector | undefined;
-  if (flags['no-leader-elect']) {
-    void manager.startControllers();
-  } else {
-    elector = new LeaderElector(client, {
-      namespace: ns, name: flags['lease-name'], identity: `${os.hostname()}-${process.pid}`,
-      leaseDurationSeconds: positiveInt('lease-duration', flags['lease-duration']), retryPeriodMs: 2000,
-      onStartedLeading: () => { metrics.leader.set(1); void manager.startControllers(); },
-      // Like client-go: a replica that lost the lease exits, so it never reconciles alongside the new leader.
-      onStoppedLeading: () => { metrics.leader.set(0); exitCode = 1; stopSignal(); },
-    }, log);
-    void elector.run();
+  const stopping = new AbortController();
+  let webhook: https.Server | undefined;
+  const ready = (): boolean => !s.webhook || webhook !== undefined;
+  const metricsServer = await startMetricsServer(metrics, { live: () => true, ready }, s.metricsListen.host, s.metricsListen.port);
+  if (s.webhook) {
+    void startWebhook(s.webhook, { client, log, metrics, build, namespace: s.namespace }, stopping.signal)
+      .then((server) => { webhook = server; }, (error: unknown) => { log.error('webhook failed to start', { error }); stopping.abort(); });
   }
-  await done;
-  elector?.stop();
-  await elector?.release().catch(() => undefined);
+  let exitCode = 0;
+  process.once('SIGTERM', () => stopping.abort());
+  process.once('SIGINT', () => stopping.abort());
+  // Like client-go: a replica that lost the lease exits, so it never reconciles next to the new leader.
+  const lease = s.leaderElection ? elector(s, client, manager, metrics, log, () => { exitCode = 1; stopping.abort(); }) : undefined;
+  if (lease) void lease.run();
+  else void manager.startControllers();
+  await new Promise((resolve) => stopping.signal.addEventListener('abort', resolve, { once: true }));
   log.info('shutting down');
+  lease?.stop();
+  await lease?.release().catch(() => undefined);
   manager.stop();
-  await webhook?.stop();
-  await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
+  await Promise.all([webhook, metricsServer].map((srv) => new Promise((resolve) => (srv ? srv.close(resolve) : resolve(undefined)))));
   return exitCode;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let flags: Flags;
+  let parsed: ReturnType<typeof parseSettings>;
   try {
-    flags = parseArgs({ args: argv, options: OPTIONS, allowPositionals: false }).values;
+    parsed = parseSettings(argv, process.env, { namespace: podNamespace(), identity: `${os.hostname()}-${process.pid}` });
   } catch (error) {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n${USAGE}\n`);
     return 2;
   }
-  if (flags.help) {
+  if (parsed.help) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
   try {
-    return await run(flags);
+    return await run(parsed.settings);
   } catch (error) {
-    process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'operator failed', error: error instanceof Error ? error.message : String(error) })}\n`);
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'operator failed', error: message })}\n`);
     return 1;
   }
 }

@@ -44,7 +44,7 @@ export function caBundle(m: Material, now: Date): string {
   return `${current}${prev}`;
 }
 
-export class CertStore {
+export class CertStore implements CertSource {
   readonly #client: KubeClient;
   readonly #opts: CertStoreOptions;
   readonly #log: Logger;
@@ -119,4 +119,33 @@ export class CertStore {
     await this.#client.jsonPatch(Resources.MutatingWebhookConfiguration, { name }, ops);
     this.#log.info('caBundle written', { name });
   }
+}
+
+/** Where the webhook's serving certificate comes from. */
+export interface CertSource { ensure(now?: Date): Promise<KeyPair> }
+
+/** cert-manager mode: the Secret is maintained elsewhere; only read tls.crt and tls.key. */
+export class SecretCertSource implements CertSource {
+  readonly #client: KubeClient;
+  readonly #namespace: string;
+  readonly #name: string;
+
+  constructor(client: KubeClient, namespace: string, name: string) {
+    this.#client = client;
+    this.#namespace = namespace;
+    this.#name = name;
+  }
+
+  async ensure(): Promise<KeyPair> {
+    const secret = await this.#client.get<SecretManifest & KubeObject>(Resources.Secret, { namespace: this.#namespace, name: this.#name });
+    const serving = readMaterial(secret).serving ?? pairFrom(secret);
+    if (!serving) throw new Error(`Secret ${this.#namespace}/${this.#name} has no tls.crt and tls.key yet`);
+    return serving;
+  }
+}
+
+function pairFrom(secret: SecretManifest | undefined): KeyPair | undefined {
+  const certPem = unb64(secret?.data?.['tls.crt']);
+  const keyPem = unb64(secret?.data?.['tls.key']);
+  return certPem && keyPem ? { certPem, keyPem } : undefined;
 }

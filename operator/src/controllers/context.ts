@@ -1,7 +1,7 @@
 // What every reconciler gets: the API client, the caches, operator settings, a clock and a logger.
 import type { AccessGrant, ClarusProxy, CloudBackend, SecretManifest, SecurityPolicy } from '@clarus/crds';
 import type { KubeClient } from '../kube/client.ts';
-import type { Informer } from '../kube/informer.ts';
+import type { Cache } from '../kube/informer.ts';
 import type { Logger } from '../log.ts';
 import type { BuildOptions, KubeObject, Rendered } from '../specs/types.ts';
 import type { Lookup, Problem, ProxyInputs } from './refs.ts';
@@ -12,12 +12,12 @@ export type RenderFn = (inputs: ProxyInputs) => RenderOutcome;
 type Cached<T> = T & KubeObject;
 
 export interface Caches {
-  proxies: Informer<Cached<ClarusProxy>>;
-  policies: Informer<Cached<SecurityPolicy>>;
-  backends: Informer<Cached<CloudBackend>>;
-  grants: Informer<Cached<AccessGrant>>;
-  secrets: Informer<Cached<SecretManifest>>;
-  deployments: Informer;
+  proxies: Cache<Cached<ClarusProxy>>;
+  policies: Cache<Cached<SecurityPolicy>>;
+  backends: Cache<Cached<CloudBackend>>;
+  grants: Cache<Cached<AccessGrant>>;
+  secrets: Cache<Cached<SecretManifest>>;
+  deployments: Cache;
 }
 
 export interface Context {

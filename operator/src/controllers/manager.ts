@@ -3,8 +3,8 @@
 // SecurityPolicy, CloudBackend, AccessGrant or Secret enqueues every ClarusProxy that uses it.
 import type { ClarusProxy } from '@clarus/crds';
 import type { KubeClient } from '../kube/client.ts';
-import { Informer, objectKey } from '../kube/informer.ts';
-import type { EventType } from '../kube/informer.ts';
+import { makeCache, objectKey } from '../kube/informer.ts';
+import type { Cache, EventType } from '../kube/informer.ts';
 import { Resources } from '../kube/resources.ts';
 import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
@@ -29,6 +29,8 @@ export interface ManagerOptions {
   resyncMs: number;
   concurrency: number;
   reachabilityTimeoutMs: number;
+  /** Namespaces to watch; empty: all. */
+  namespaces: string[];
 }
 
 type Kind = 'ClarusProxy' | 'SecurityPolicy' | 'CloudBackend' | 'AccessGrant';
@@ -51,7 +53,8 @@ export class Manager {
 
   constructor(opts: ManagerOptions) {
     this.#opts = opts;
-    const inf = <T extends KubeObject>(r: (typeof Resources)[keyof typeof Resources]): Informer<T> => new Informer<T>(opts.client, r, opts.log);
+    const inf = <T extends KubeObject>(r: (typeof Resources)[keyof typeof Resources]): Cache<T> =>
+      makeCache<T>(opts.client, r, opts.log, opts.namespaces);
     this.caches = {
       proxies: inf(Resources.ClarusProxy),
       policies: inf(Resources.SecurityPolicy),

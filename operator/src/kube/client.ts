@@ -130,9 +130,12 @@ export class KubeClient {
   }
 
   /** Streams watch events until the server ends the watch or `signal` aborts. 410 surfaces as an ERROR event. */
-  async watch<T>(t: ResourceType, resourceVersion: string, onEvent: (e: WatchEvent<T>) => void, signal: AbortSignal): Promise<void> {
+  async watch<T>(t: ResourceType, opts: { resourceVersion: string; namespace?: string; signal: AbortSignal },
+    onEvent: (e: WatchEvent<T>) => void): Promise<void> {
+    const { resourceVersion, namespace, signal } = opts;
     const query = `?watch=1&allowWatchBookmarks=true&timeoutSeconds=300&resourceVersion=${encodeURIComponent(resourceVersion)}`;
-    const res = await this.#open({ method: 'GET', path: `${resourcePath(t)}${query}`, timeoutMs: 330_000 });
+    const path = resourcePath(t, namespace ? { namespace } : {});
+    const res = await this.#open({ method: 'GET', path: `${path}${query}`, timeoutMs: 330_000 });
     if ((res.statusCode ?? 0) >= 300) {
       const chunks: Buffer[] = [];
       for await (const c of res) chunks.push(c as Buffer);

@@ -4,6 +4,7 @@
 import type { Logger } from '../log.ts';
 import type { KubeObject } from '../specs/types.ts';
 import type { KubeClient, WatchEvent } from './client.ts';
+import { apiVersionOf } from './resources.ts';
 import type { ResourceType } from './resources.ts';
 
 export type EventType = 'added' | 'modified' | 'deleted';
@@ -12,8 +13,20 @@ export type Listener<T> = (type: EventType, obj: T) => void;
 export const objectKey = (obj: { metadata: { namespace?: string; name: string } }): string =>
   `${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
 
-export class Informer<T extends KubeObject = KubeObject> {
+/** Read side of a cache, shared by one informer and a set of per-namespace informers. */
+export interface Cache<T extends KubeObject = KubeObject> {
+  on(listener: Listener<T>): void;
+  get(namespace: string, name: string): T | undefined;
+  list(namespace?: string): T[];
+  synced(): boolean;
+  waitForSync(): Promise<void>;
+  start(): void;
+  stop(): void;
+}
+
+export class Informer<T extends KubeObject = KubeObject> implements Cache<T> {
   readonly resource: ResourceType;
+  readonly #namespace: string | undefined;
   readonly #client: KubeClient;
   readonly #log: Logger;
   readonly #cache = new Map<string, T>();
@@ -23,10 +36,12 @@ export class Informer<T extends KubeObject = KubeObject> {
   #syncWaiters: Array<() => void> = [];
   #abort = new AbortController();
 
-  constructor(client: KubeClient, resource: ResourceType, log: Logger) {
+  /** `namespace` undefined: all namespaces. */
+  constructor(client: KubeClient, resource: ResourceType, log: Logger, namespace?: string) {
     this.#client = client;
     this.resource = resource;
-    this.#log = log.child({ informer: resource.plural });
+    this.#namespace = namespace;
+    this.#log = log.child({ informer: resource.plural, ...(namespace ? { namespace } : {}) });
   }
 
   on(listener: Listener<T>): void {
@@ -79,11 +94,11 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   async #relist(): Promise<void> {
-    const { items, resourceVersion } = await this.#client.list<T>(this.resource);
+    const { items, resourceVersion } = await this.#client.list<T>(this.resource, this.#namespace);
     const seen = new Set<string>();
     for (const item of items) {
-      const obj = { ...item, apiVersion: item.apiVersion ?? '', kind: item.kind ?? this.resource.kind } as T;
-      obj.apiVersion ||= this.resource.group ? `${this.resource.group}/${this.resource.version}` : this.resource.version;
+      // List items carry no apiVersion/kind; watch events do. Fill them so both look alike.
+      const obj = { ...item, apiVersion: apiVersionOf(this.resource), kind: this.resource.kind };
       seen.add(objectKey(obj));
       this.#store(obj);
     }
@@ -103,9 +118,10 @@ export class Informer<T extends KubeObject = KubeObject> {
   /** Returns true when the watch ended with 410 Gone (a relist is needed). */
   async #watchOnce(): Promise<boolean> {
     let gone = false;
-    await this.#client.watch<T>(this.resource, this.#resourceVersion, (event) => {
+    const opts = { resourceVersion: this.#resourceVersion, namespace: this.#namespace, signal: this.#abort.signal };
+    await this.#client.watch<T>(this.resource, opts, (event) => {
       gone = this.#handle(event) || gone;
-    }, this.#abort.signal);
+    });
     return gone;
   }
 
@@ -144,6 +160,48 @@ export class Informer<T extends KubeObject = KubeObject> {
       }
     }
   }
+}
+
+/** One informer per watched namespace behind the Cache interface (--watch-namespace). */
+export class InformerSet<T extends KubeObject = KubeObject> implements Cache<T> {
+  readonly #members: Map<string, Informer<T>>;
+
+  constructor(client: KubeClient, resource: ResourceType, log: Logger, namespaces: string[]) {
+    this.#members = new Map(namespaces.map((ns) => [ns, new Informer<T>(client, resource, log, ns)]));
+  }
+
+  on(listener: Listener<T>): void {
+    for (const m of this.#members.values()) m.on(listener);
+  }
+
+  get(namespace: string, name: string): T | undefined {
+    return this.#members.get(namespace)?.get(namespace, name);
+  }
+
+  list(namespace?: string): T[] {
+    if (namespace !== undefined) return this.#members.get(namespace)?.list(namespace) ?? [];
+    return [...this.#members.values()].flatMap((m) => m.list());
+  }
+
+  synced(): boolean {
+    return [...this.#members.values()].every((m) => m.synced());
+  }
+
+  async waitForSync(): Promise<void> {
+    await Promise.all([...this.#members.values()].map((m) => m.waitForSync()));
+  }
+
+  start(): void {
+    for (const m of this.#members.values()) m.start();
+  }
+
+  stop(): void {
+    for (const m of this.#members.values()) m.stop();
+  }
+}
+
+export function makeCache<T extends KubeObject>(client: KubeClient, resource: ResourceType, log: Logger, namespaces: string[]): Cache<T> {
+  return namespaces.length === 0 ? new Informer<T>(client, resource, log) : new InformerSet<T>(client, resource, log, namespaces);
 }
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {

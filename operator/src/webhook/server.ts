@@ -12,7 +12,6 @@ import type { BuildOptions, KubeObject } from '../specs/types.ts';
 import type { AdmissionReview, ProxyTarget } from './admit.ts';
 import { admit, classify, respond, reviewResponse } from './admit.ts';
 
-export const WEBHOOK_PATH = '/mutate-pods';
 const MAX_BODY = 4 * 1024 * 1024;
 
 export interface WebhookDeps { client: KubeClient; options: BuildOptions; log: Logger; metrics: OperatorMetrics }
@@ -51,9 +50,12 @@ export async function handleReview(deps: WebhookDeps, body: string): Promise<Ret
   return reviewResponse(response);
 }
 
-export function startWebhookServer(deps: WebhookDeps, tls: { certPem: string; keyPem: string }, host: string, port: number): Promise<https.Server> {
+export interface WebhookListen { host: string; port: number; path: string }
+
+export function startWebhookServer(deps: WebhookDeps, tls: { certPem: string; keyPem: string }, listen: WebhookListen): Promise<https.Server> {
+  const { host, port, path } = listen;
   const server = https.createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
-    if (req.method !== 'POST' || req.url?.split('?')[0] !== WEBHOOK_PATH) {
+    if (req.method !== 'POST' || req.url?.split('?')[0] !== path) {
       res.writeHead(404).end();
       return;
     }

@@ -38,6 +38,7 @@ export async function startOperator(cp: ControlPlane, opts: OperatorOptions): Pr
     '--webhook-ip', '127.0.0.1',
     '--webhook-dns', 'localhost',
     '--webhook-config-name', opts.webhookConfigName ?? '',
+    '--webhook-secret-name', 'clarus-webhook-tls',
     '--lease-duration', String(opts.leaseDurationSeconds ?? 60),
     '--resync-seconds', String(opts.resyncSeconds ?? 30),
     '--proxy-image', 'registry.invalid/clarus:e2e',
