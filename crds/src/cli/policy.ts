@@ -27,9 +27,14 @@ function usageError(io: Io, message: string): number {
   return 2;
 }
 
+/** `-f a -f b` and `-f a b` both name several files or folders. */
+function files(args: ParsedArgs): string[] {
+  return [...many(args, '-f', '--filename'), ...args.positional];
+}
+
 /** Loads and validates; prints every issue; returns the valid set, or undefined on errors. */
 async function loadValid(args: ParsedArgs, io: Io): Promise<ResourceSet | undefined> {
-  const loaded = await loadManifests(many(args, '-f', '--filename'));
+  const loaded = await loadManifests(files(args));
   const result = validateManifests(loaded.docs, one(args, '--namespace', '-n') ?? 'default');
   const issues = [...loaded.issues, ...result.issues];
   for (const i of issues) io.err(`${formatIssue(i)}\n`);
@@ -114,7 +119,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   const args = parseArgs(rest, VALUE_OPTS);
   if (typeof args === 'string') return usageError(io, args);
   const needsFiles = sub === 'validate' || sub === 'render' || sub === 'explain';
-  if (needsFiles && many(args, '-f', '--filename').length === 0) return usageError(io, '-f FILE|DIR is required');
+  if (needsFiles && files(args).length === 0) return usageError(io, '-f FILE|DIR is required');
   switch (sub) {
     case 'validate': return validate(args, io);
     case 'render': return renderCmd(args, io);

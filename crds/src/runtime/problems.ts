@@ -5,7 +5,10 @@ export class Problems {
   readonly issues: Issue[] = [];
 
   add(resource: string, path: string, message: string): undefined {
-    this.issues.push({ resource, path, message, severity: 'error' });
+    // One missing Secret can be read for several files; report it once.
+    if (!this.issues.some((i) => i.resource === resource && i.path === path && i.message === message)) {
+      this.issues.push({ resource, path, message, severity: 'error' });
+    }
     return undefined;
   }
 }

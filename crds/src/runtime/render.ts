@@ -79,7 +79,8 @@ function renderKeyring(ctx: Ctx, policy: SecurityPolicy, datasets: RuntimePolicy
   const kr = parseKeyring(secret);
   for (const e of kr.errors) ctx.problems.add(`Secret/${ctx.ns}/${name}`, `data.${e.key}`, e.message);
   for (const k of new Set([DEFAULT_KEY, ...usedKeyNames(datasets)])) {
-    if (!kr.keys.some((x) => x.name === k)) ctx.problems.add(id, 'spec.keyring.secretName', `keyring Secret ${name} has no key ${k} (expected data key ${k}.v1)`);
+    // A malformed entry for the key was reported above; "missing" would only repeat it.
+    if (!kr.keys.some((x) => x.name === k) && !kr.errors.some((e) => e.key.startsWith(`${k}.v`))) ctx.problems.add(id, 'spec.keyring.secretName', `keyring Secret ${name} has no key ${k} (expected data key ${k}.v1)`);
   }
   for (const [key, content] of [...kr.material.entries()].sort(([a], [b]) => a.localeCompare(b))) ctx.files.push({ path: `secrets/keyring/${key}`, content });
   const def = kr.keys.find((k) => k.name === DEFAULT_KEY);

@@ -53,13 +53,27 @@ function duplicates(set: ResourceSet): Issue[] {
   return out;
 }
 
+/** Reference issues name resources; point them at the file each resource came from. */
+function withSources(issues: Issue[], docs: Loaded[], defaultNamespace: string): Issue[] {
+  const sources = new Map<string, string>();
+  for (const l of docs) {
+    if (!isManifest(l.doc)) continue;
+    const md = l.doc.metadata;
+    sources.set(resourceId(String(l.doc.kind), { ...md, namespace: md?.namespace ?? defaultNamespace }), l.source);
+  }
+  return issues.map((i) => {
+    const source = sources.get(i.resource);
+    return source && !i.source ? { ...i, source } : i;
+  });
+}
+
 export function validateManifests(docs: Loaded[], defaultNamespace = 'default'): ValidationResult {
   const set: ResourceSet = { resources: [], secrets: [] };
   const issues: Issue[] = [];
   for (const l of docs) classify(l, set, issues, defaultNamespace);
   issues.push(...duplicates(set));
   // References are only meaningful between individually valid resources.
-  if (!issues.some((i) => i.severity === 'error')) issues.push(...checkReferences(set));
+  if (!issues.some((i) => i.severity === 'error')) issues.push(...withSources(checkReferences(set), docs, defaultNamespace));
   return { issues, set, errors: issues.filter((i) => i.severity === 'error').length };
 }
 

@@ -12,7 +12,7 @@ export interface Issue {
 
 export function formatIssue(i: Issue): string {
   const where = i.source ? `${i.source}: ` : '';
-  return `${where}${i.severity}: ${i.resource}: ${i.path || '(object)'}: ${i.message}`;
+  return i.path ? `${where}${i.severity}: ${i.resource}: ${i.path}: ${i.message}` : `${where}${i.severity}: ${i.resource}: ${i.message}`;
 }
 
 export function resourceId(kind: string, metadata: { name?: string; namespace?: string } | undefined): string {
