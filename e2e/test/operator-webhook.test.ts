@@ -111,7 +111,11 @@ describe('sidecar injection through the admission webhook', () => {
   });
 
   test('a labelled pod in an injection-enabled namespace gets the native sidecar', async () => {
-    await cp.kube.apply([pod('injected', APP_NS, { 'clarus.io/inject': 'ehealth-proxy' })]);
+    // The API server picks the new caBundle up from its own watch; retry the create until it has.
+    await waitFor('pod admitted', async () => {
+      await cp.kube.apply([pod('injected', APP_NS, { 'clarus.io/inject': 'ehealth-proxy' })]);
+      return true;
+    }, 30_000);
     const p = await getPod('injected');
     const sidecar = p?.spec?.initContainers?.[0];
     expect(sidecar).toMatchObject({ name: 'clarus-proxy', restartPolicy: 'Always', image: 'registry.invalid/clarus:e2e' });
