@@ -252,6 +252,38 @@ describe('clarus operator on a real control plane', () => {
     expect(text).toContain('clarus_operator_queue_depth');
   });
 
+  test('a standby replica waits, then takes the Lease over when the leader stops', async () => {
+    const leaseRef = ref('coordination.k8s.io/v1', 'Lease', 'clarus-operator', OPERATOR_NS);
+    type LeaseObj = Obj & { spec?: { holderIdentity?: string; leaseTransitions?: number } };
+    const first = (await get<LeaseObj>(leaseRef))?.spec?.holderIdentity;
+    const standby = await startOperator(cp, { namespace: OPERATOR_NS, name: 'clarus-operator-standby' });
+    try {
+      // A few renewal periods later the first replica still leads and the standby does not.
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+      expect((await get<LeaseObj>(leaseRef))?.spec?.holderIdentity).toBe(first);
+      expect(metricValue(await standby.metrics(), 'clarus_operator_leader')).toBe(0);
+      await op.stop();
+      const lease = await waitFor('standby holds the lease', async () => {
+        const l = await get<LeaseObj>(leaseRef);
+        return l?.spec?.holderIdentity && l.spec.holderIdentity !== first ? l : undefined;
+      }, 60_000);
+      expect(lease.spec?.leaseTransitions).toBeGreaterThanOrEqual(1);
+      await waitFor('standby reports leadership', async () => (metricValue(await standby.metrics(), 'clarus_operator_leader') === 1) || undefined);
+      op = standby;
+      // The new leader reconciles: a change to the proxy reaches its Service.
+      const proxyDoc = exampleDocs().find((d) => d.kind === 'ClarusProxy') as Manifest & { spec: { service: Record<string, unknown> } };
+      proxyDoc.spec.service.sessionAffinityTimeoutSeconds = 900;
+      await cp.kube.apply([proxyDoc]);
+      await waitFor('service timeout 900 from the new leader', async () => {
+        const svc = await get(serviceRef);
+        return (svc?.spec as { sessionAffinityConfig?: { clientIP?: { timeoutSeconds?: number } } })?.sessionAffinityConfig?.clientIP?.timeoutSeconds === 900 || undefined;
+      });
+    } catch (e) {
+      await standby.stop();
+      throw e;
+    }
+  });
+
   test('deleting the ClarusProxy garbage-collects everything it owned', async () => {
     await cp.kube.delete(proxyRef);
     await waitFor('owned objects gone', async () => {

@@ -43,7 +43,8 @@ export function nextSpec(current: LeaseSpec | undefined, decision: LeaseDecision
     leaseDurationSeconds: durationSeconds,
     acquireTime: now,
     renewTime: now,
-    leaseTransitions: (current?.leaseTransitions ?? 0) + (current?.holderIdentity ? 1 : 0),
+    // A new holder of an existing Lease (taken over or released before) counts as a transition.
+    leaseTransitions: (current?.leaseTransitions ?? 0) + (current ? 1 : 0),
   };
 }
 
