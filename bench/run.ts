@@ -66,11 +66,17 @@ async function measureRounds(s: BenchSettings, scenarios: Scenario[], running: M
   }
 }
 
-async function measureRss(s: BenchSettings, running: Map<string, RunningTarget>): Promise<RssRecord[]> {
+/**
+ * RSS of each pooler/proxy process before and while holding idle sessions. Each target is stopped
+ * right after its measurement: PgBouncer keeps its server connections pooled, and PostgreSQL's
+ * max_connections must leave room for the next target's sessions.
+ */
+async function measureRssAndStop(s: BenchSettings, running: Map<string, RunningTarget>): Promise<RssRecord[]> {
   const out: RssRecord[] = [];
   for (const [target, t] of running) {
-    if (t.pid === undefined) continue;
+    running.delete(target);
     try {
+      if (t.pid === undefined) continue;
       const baselineMiB = rssMiB(t.pid);
       const idle = await openIdle(t.endpoint, s.idleConnections);
       await sleep(1000);
@@ -80,6 +86,8 @@ async function measureRss(s: BenchSettings, running: Map<string, RunningTarget>)
       log(`${target} RSS ${baselineMiB.toFixed(1)} MiB -> ${withIdleMiB.toFixed(1)} MiB with ${s.idleConnections} idle connections`);
     } catch (e) {
       log(`${target} RSS with idle connections: FAILED ${(e as Error).message}`);
+    } finally {
+      await t.stop().catch(() => undefined);
     }
   }
   return out;
@@ -107,7 +115,7 @@ async function main(): Promise<number> {
     for (const sc of scenarios) await sc.setup?.(pg);
     running = await startTargets(pg, s, report);
     await measureRounds(s, scenarios, running, report);
-    report.rss = await measureRss(s, running);
+    report.rss = await measureRssAndStop(s, running);
   } finally {
     for (const t of running.values()) await t.stop().catch(() => undefined);
     await pg.destroy();

@@ -24,7 +24,7 @@ export function parseSummary(stdout: string): { tps: number; transactions: numbe
   const tps = /^tps = ([\d.]+) \(without initial connection time\)/m.exec(stdout);
   const done = /^number of transactions actually processed: (\d+)/m.exec(stdout);
   const failed = /^number of failed transactions: (\d+)/m.exec(stdout);
-  if (!tps || !done) throw new Error(`cannot read pgbench output:\n${stdout.slice(-800)}`);
+  if (!tps || !done) throw new Error(`cannot read pgbench output: ${stdout.trim().split('\n').slice(-2).join(' / ') || '(empty)'}`);
   return { tps: Number(tps[1]), transactions: Number(done[1]), failed: failed ? Number(failed[1]) : 0 };
 }
 
@@ -56,8 +56,13 @@ export async function runPgbench(e: Endpoint, args: string[], clients: number, s
     const threads = Math.min(clients, 2);
     const argv = [...args, '-n', '-c', String(clients), '-j', String(threads), '-T', String(seconds),
       '-l', `--log-prefix=${join(dir, 'tx')}`, libpqConninfo(e)];
-    const { stdout } = await run('pgbench', argv, { env: { ...process.env, PGPASSWORD: e.password }, maxBuffer: 16 << 20, timeout: (seconds + 60) * 1000 });
-    const summary = parseSummary(stdout);
+    const { stdout, stderr } = await run('pgbench', argv, { env: { ...process.env, PGPASSWORD: e.password }, maxBuffer: 16 << 20, timeout: (seconds + 60) * 1000 });
+    let summary;
+    try {
+      summary = parseSummary(stdout);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${stderr.slice(-800)}`, { cause: err });
+    }
     const lat: number[] = [];
     for (const f of readdirSync(dir)) parseLogLatencies(readFileSync(join(dir, f), 'utf8'), lat);
     if (lat.length === 0) throw new Error('pgbench logged no transactions');
