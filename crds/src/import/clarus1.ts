@@ -14,6 +14,7 @@ const TYPES: Record<string, AttributeType> = {
 };
 const DATA_TYPES = new Set(['categoric', 'categoric_ordinal', 'numeric_discrete', 'numeric_continuous', 'date', 'geometric_object', 'semantic', 'text']);
 const IDENT = /^[A-Za-z_][A-Za-z0-9_$]*$/;
+const DEFAULT_DATABASE = 'postgres';
 
 interface Attr { db?: string; table: string; column: string; type: AttributeType; dataType?: string; line: number }
 
@@ -83,7 +84,7 @@ function backendStub(name: string, kv: Record<string, string>, st: State): Cloud
     spec: {
       host: kv.host ?? `${name}.example.invalid`,
       port: kv.port && /^\d+$/.test(kv.port) ? Number(kv.port) : 5432,
-      database: kv.database ?? kv.dbname ?? 'postgres',
+      database: kv.database ?? kv.dbname ?? DEFAULT_DATABASE,
       credentialsSecretRef: { name: `${name}-creds` },
     },
   };
@@ -130,12 +131,24 @@ function datasets(attrs: Attr[], rules: Map<AttributeType, RuleMapping>, st: Sta
   for (const a of attrs) byTable.set(a.table, [...(byTable.get(a.table) ?? []), a]);
   return [...byTable.entries()].map(([table, cols]) => {
     const name = table.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63) || 'dataset';
-    const d: DatasetSpec = { name, table, columns: cols.map((a) => column(a, rules.get(a.type), rules.get(a.type)?.protection)) };
+    const columns = cols.map((a) => column(a, rules.get(a.type), rules.get(a.type)?.protection));
     const keys = cols.filter((a) => a.type === 'technicalIdentifier');
-    if (keys[0] && (rules.get('technicalIdentifier')?.rowKey || d.columns.some((c) => c.protection?.split))) d.rowKey = keys[0].column;
+    const split = columns.some((c) => c.protection?.split);
+    const d: DatasetSpec = { name, table, ...(keys[0] && (split || rules.get('technicalIdentifier')?.rowKey) ? { rowKey: keys[0].column } : {}), columns };
+    if (split && !keys[0]) st.unmapped.push(`table ${table}: split columns are joined on a row key, but no attribute of the table is a technical_identifier`);
     if (keys.length > 1) st.notes.push(`table ${table}: several technical identifiers; rowKey is ${keys[0]?.column}`);
     return d;
   });
+}
+
+/** `db/table/column` names the database; stubs without a cspN database parameter get it. */
+function useDatabasePrefix(attrs: Attr[], backends: CloudBackend[], st: State): void {
+  const dbs = [...new Set(attrs.map((a) => a.db).filter((d): d is string => Boolean(d)))];
+  if (dbs.length > 1) st.notes.push(`attributes name several databases (${dbs.join(', ')}); one SecurityPolicy covers one database: set CloudBackend spec.database`);
+  for (const b of backends.filter((x) => x.spec.database === DEFAULT_DATABASE)) {
+    if (dbs.length === 1 && dbs[0]) b.spec.database = dbs[0];
+    else st.notes.push(`CloudBackend ${b.metadata.name}: database unknown; set spec.database (stub: ${DEFAULT_DATABASE})`);
+  }
 }
 
 /** CLARUS puts t-closeness on confidential attributes; here it is a parameter of the QIs' kAnonymity. */
@@ -159,8 +172,7 @@ export function importClarus1(xml: string, opts: ImportOptions): ImportResult {
     if (r.splitTo && !backends.some((b) => b.metadata.name === r.splitTo)) backends.push(backendStub(r.splitTo, {}, st));
   }
   applyTCloseness(rules, st);
-  const dbs = new Set(attrs.map((a) => a.db).filter(Boolean));
-  if (dbs.size > 0) st.notes.push(`database prefix(es) ${[...dbs].join(', ')}: set CloudBackend spec.database accordingly`);
+  useDatabasePrefix(attrs, backends, st);
   const attributeTypes = Object.fromEntries([...rules.entries()].filter(([, r]) => Object.keys(r.protection).length > 0).map(([t, r]) => [t, r.protection]));
   const policy: SecurityPolicy = {
     apiVersion: API_VERSION, kind: 'SecurityPolicy', metadata: { name: opts.name, namespace: opts.namespace },

@@ -1,0 +1,99 @@
+// The commands as a user runs them: bin/clarus as a real process, exit codes and output.
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../generate.ts';
+
+const run = promisify(execFile);
+const CLARUS = join(REPO_ROOT, 'bin/clarus');
+
+async function clarus(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(CLARUS, args, { cwd: REPO_ROOT });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+let tmp: string;
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'clarus-cli-'));
+});
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe('clarus policy validate', () => {
+  it('accepts every example (exit 0)', async () => {
+    const r = await clarus('policy', 'validate', '-f', 'examples/');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^valid: \d+ Clarus resource\(s\), \d+ Secret\(s\)\n$/);
+  });
+
+  it('rejects a bad file with exit 1 and names file, resource, field and reason', async () => {
+    const r = await clarus('policy', 'validate', '-f', 'examples/ehealth', '-f', 'crds/test/fixtures/bad/split-without-rowkey.yaml');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('crds/test/fixtures/bad/split-without-rowkey.yaml: error: SecurityPolicy/default/p: spec.datasets[0].rowKey: a dataset with split columns needs a rowKey');
+  });
+
+  it('exits 2 on usage errors and 1 on a missing path', async () => {
+    expect((await clarus('policy', 'validate')).code).toBe(2);
+    expect((await clarus('policy', 'frobnicate')).code).toBe(2);
+    const missing = await clarus('policy', 'validate', '-f', join(tmp, 'nope.yaml'));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/ENOENT/);
+  });
+});
+
+describe('clarus policy render / explain / import', () => {
+  it('renders the directory a pod mounts', async () => {
+    const out = join(tmp, 'rendered');
+    const r = await clarus('policy', 'render', '-f', 'examples/ehealth', '--out', out);
+    expect(r.code).toBe(0);
+    const config = JSON.parse(await readFile(join(out, 'config.json'), 'utf8')) as { hash: string; users: Array<{ verifierFile: string }> };
+    expect(r.stdout).toContain(config.hash);
+    expect(await readFile(join(out, config.users[0]?.verifierFile ?? ''), 'utf8')).toMatch(/^SCRAM-SHA-256\$4096:/);
+    const several = await clarus('policy', 'render', '-f', 'examples/collaborative', '--out', out);
+    expect(several.code).toBe(2);
+    expect(several.stderr).toContain('choose one with --proxy NAME');
+  });
+
+  it('explains a policy and a statement', async () => {
+    const r = await clarus('policy', 'explain', '-f', 'examples/ehealth', '--sql', 'SELECT diagnosis FROM patient');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/public\.patient\.diagnosis\s+confidential\s+encrypt deterministic/);
+    expect(r.stdout).toMatch(/--sql "SELECT diagnosis FROM patient"/);
+  });
+
+  it('imports a CLARUS 1.0 policy into manifests that validate; unmappable input exits 1', async () => {
+    const r = await clarus('policy', 'import', 'crds/test/fixtures/clarus1/splitting.xml', '--namespace', 'hospital');
+    expect(r.code).toBe(0);
+    await writeFile(join(tmp, 'imported.yaml'), r.stdout);
+    const v = await clarus('policy', 'validate', '-f', join(tmp, 'imported.yaml'));
+    expect(v.code).toBe(0);
+    const bad = await clarus('policy', 'import', 'crds/test/fixtures/clarus1/unmappable.xml');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('not mapped: line 16: protection module "homomorphic" is not supported');
+    expect(bad.stdout).toContain('# NOT MAPPED: line 16');
+  });
+});
+
+describe('clarus keys', () => {
+  it('generates a keyring that rotates and renders', async () => {
+    const g = await clarus('keys', 'generate', '--name', 'ehealth-keys', '--namespace', 'hospital', '--key', 'clinical');
+    expect(g.code).toBe(0);
+    await writeFile(join(tmp, 'keys.yaml'), g.stdout);
+    const r = await clarus('keys', 'rotate', '-f', join(tmp, 'keys.yaml'), '--key', 'clinical');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('clarus.io/keyring-current: clinical=2,default=1');
+    expect(r.stdout).toMatch(/clinical\.v2: .{44}\n/);
+    const bad = await clarus('keys', 'generate', '--name', 'k', '--key', 'Not_Valid');
+    expect(bad.code).toBe(2);
+  });
+});
