@@ -63,6 +63,7 @@ export function plainExpr(ctx: Ctx, scope: Scope, node: unknown, construct: stri
     return;
   }
   if (tag === 'SubLink') return subLink(ctx, scope, b, construct);
+  if (tag === 'NullTest' && provOf(ctx, scope, b.arg)) return;
   if (tag === 'FuncCall' && isCount(b)) {
     for (const a of arr(b.args)) if (!provOf(ctx, scope, a)) plainExpr(ctx, scope, a, 'count()');
     return;

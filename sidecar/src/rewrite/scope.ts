@@ -11,6 +11,8 @@ export interface OutCol {
   prov: ProtectedRef | null;
   /** An unexpanded `*` of an unknown relation: unknown number of columns. */
   star?: boolean;
+  /** A blind-index column added so outer levels can compare a searchable column (never shown). */
+  hidden?: boolean;
 }
 
 export interface Relation {

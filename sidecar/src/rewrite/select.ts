@@ -5,13 +5,15 @@
 // (ORDER BY, range, LIKE, functions, DISTINCT/GROUP BY on randomized values) are refused.
 import { arr, body, colRefNames, columnRef, constText, tagOf } from './ast.ts';
 import type { Json } from './ast.ts';
+import { BIDX_SUFFIX } from './catalog.ts';
 import type { Ctx, ProtectedRef } from './context.ts';
 import { Refusal, refuseConstruct } from './context.ts';
 import { plainExpr, predicate, provOf, sameDeterministicKey, subLink } from './expr.ts';
 import { newScope, tableColumns } from './scope.ts';
 import type { OutCol, Relation, Scope } from './scope.ts';
 
-export function analyzeSelect(ctx: Ctx, s: Json, parent: Scope | undefined, top: boolean): OutCol[] {
+/** `exposeIndex`: a FROM subquery or CTE also outputs the blind index of searchable columns it returns. */
+export function analyzeSelect(ctx: Ctx, s: Json, parent: Scope | undefined, top: boolean, exposeIndex = false): OutCol[] {
   const scope = newScope(parent);
   withClause(ctx, s, scope);
   if (s.op && s.op !== 'SETOP_NONE') return setOperation(ctx, s, scope, top);
@@ -21,6 +23,7 @@ export function analyzeSelect(ctx: Ctx, s: Json, parent: Scope | undefined, top:
   }
   for (const item of arr(s.fromClause)) addFromItem(ctx, scope, item);
   const outs = targets(ctx, scope, s);
+  if (exposeIndex) exposeBlindIndexes(s, outs);
   if (s.whereClause) s.whereClause = predicate(ctx, scope, s.whereClause);
   if (s.havingClause) s.havingClause = predicate(ctx, scope, s.havingClause);
   grouping(ctx, scope, s, outs);
@@ -42,7 +45,7 @@ function withClause(ctx: Ctx, s: Json, scope: Scope): void {
       continue;
     }
     if (w.recursive) scope.ctes.set(String(cte.ctename), []);
-    let outs = analyzeSelect(ctx, q, scope, false);
+    let outs = analyzeSelect(ctx, q, scope, false, !w.recursive);
     if (w.recursive && outs.some((o) => o.prov)) throw new Refusal('0A000', `clarus: WITH RECURSIVE over encrypted columns (${cte.ctename}) is not supported`);
     const names = arr(cte.aliascolnames).map((n) => String(body(n, 'String')?.sval));
     if (names.length) outs = outs.map((o, i) => ({ ...o, name: names[i] ?? o.name }));
@@ -100,7 +103,7 @@ export function addFromItem(ctx: Ctx, scope: Scope, item: unknown): void {
   if (tag === 'RangeVar') scope.relations.push(rangeVarRelation(ctx, scope, b));
   else if (tag === 'RangeSubselect') {
     const q = body(b.subquery, 'SelectStmt') as Json;
-    const outs = analyzeSelect(ctx, q, b.lateral ? scope : scope.parent, false);
+    const outs = analyzeSelect(ctx, q, b.lateral ? scope : scope.parent, false, true);
     scope.relations.push({ alias: relationAlias(b, '?subquery?'), columns: renameColumns(b, outs) });
   } else if (tag === 'JoinExpr') {
     addFromItem(ctx, scope, b.larg);
@@ -134,7 +137,7 @@ function expandStar(ctx: Ctx, scope: Scope, names: string[]): Array<{ node: unkn
     if (!r.columns) return [{ node: columnRef([r.alias, '*']), out: { name: '*', prov: null, star: true } }];
     if (r.table) ctx.touch(r.table);
     for (const c of r.columns) if (r.table) ctx.touch(r.table, c.name);
-    return r.columns.map((c) => ({ node: columnRef([r.alias, c.name]), out: c }));
+    return r.columns.filter((c) => !c.hidden).map((c) => ({ node: columnRef([r.alias, c.name]), out: c }));
   });
 }
 
@@ -208,4 +211,20 @@ function ordering(ctx: Ctx, scope: Scope, sorts: unknown[], outs: OutCol[]): voi
     if (p) refuseConstruct(p, 'ORDER BY');
     plainExpr(ctx, scope, n, 'ORDER BY');
   }
+}
+
+/** Appends `<col>__bidx AS <name>__bidx` for each searchable column output as a bare reference. */
+function exposeBlindIndexes(s: Json, outs: OutCol[]): void {
+  const list = arr(s.targetList);
+  const extra: OutCol[] = [];
+  outs.forEach((o, i) => {
+    const ref = body(body(list[i], 'ResTarget')?.val, 'ColumnRef');
+    if (!o.prov?.column.protection.searchable || !ref || o.star) return;
+    const names = colRefNames(ref);
+    names[names.length - 1] = `${names[names.length - 1]}${BIDX_SUFFIX}`;
+    list.push({ ResTarget: { name: `${o.name}${BIDX_SUFFIX}`, val: columnRef(names), location: -1 } });
+    extra.push({ name: `${o.name}${BIDX_SUFFIX}`, prov: null, hidden: true });
+  });
+  s.targetList = list;
+  outs.push(...extra);
 }
