@@ -111,6 +111,21 @@ describe('protection through the proxy (node-postgres)', () => {
   });
 });
 
+describe('binary formats', () => {
+  it('returns results in binary with the declared types restored, accepts binary parameters', async () => {
+    const c = new pg.Client({ connectionString: env.url(USERS.doctor), binary: true } as pg.ClientConfig);
+    await c.connect();
+    clients.push(c);
+    // A Buffer parameter is sent in binary format: for a text column its bytes are the UTF-8 text.
+    await c.query('INSERT INTO patient (pat_id, pat_name, diagnosis) VALUES ($1, $2, $3)', [6, Buffer.from('Binary Canarysix'), Buffer.from('canary-flu-X')]);
+    const r = await c.query('SELECT pat_id, pat_name, diagnosis FROM patient WHERE pat_id = $1', [6]);
+    expect(r.fields.map((f) => f.format)).toEqual(['binary', 'binary', 'binary']);
+    expect(r.fields.map((f) => f.dataTypeID)).toEqual([23, 25, 25]);
+    expect(r.rows).toEqual([{ pat_id: 6, pat_name: 'Binary Canarysix', diagnosis: 'canary-flu-X' }]);
+    expect(await canariesInTable(env.backend, 'patient', ['Binary Canarysix'])).toEqual([]);
+  });
+});
+
 describe('other real clients', () => {
   it('postgres.js: prepared statements with parameters encrypted at Bind', async () => {
     const sql = postgres(env.url(USERS.doctor), { max: 1, onnotice: () => undefined });
@@ -136,6 +151,8 @@ describe('other real clients', () => {
     expect(out).toContain('4\tCopy Canaryfour\tcanary-flu-X\n');
     expect(out).toContain('5\tNull Canaryfive\t\\N\n');
     expect(await canariesInTable(env.backend, 'patient', ['Copy Canaryfour', '444-44-4444'])).toEqual([]);
+    const described = await psql(['-c', '\\d patient']);
+    expect(described).toContain('pat_ssn__bidx');
     const explain = await psql(['-c', "EXPLAIN SELECT * FROM patient WHERE pat_ssn = '444-44-4444'"]);
     expect(explain).toContain('pat_ssn__bidx');
     expect(explain).not.toContain('444-44-4444');
