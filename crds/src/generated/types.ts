@@ -181,7 +181,7 @@ export type SecurityPolicyStatus = {
 /** disable: no TLS; require: TLS without certificate checks; verify-ca: the server certificate must chain to the CA; verify-full: verify-ca plus the host name must match. */
 export type TlsMode = "disable" | "require" | "verify-ca" | "verify-full";
 
-/** Secret holding the CA certificate (PEM) for verify-ca and verify-full. Without it, verify-full uses the system trust store. */
+/** Secret holding the CA certificate (PEM) the server certificate must chain to; required by verify-ca and verify-full. */
 export type SecretKeyRef = {
   /** Name of the Secret in the same namespace. */
   name: string;
@@ -206,7 +206,7 @@ export type CloudBackendSpec = {
   tls?: {
     /** disable: no TLS; require: TLS without certificate checks; verify-ca: the server certificate must chain to the CA; verify-full: verify-ca plus the host name must match. */
     mode: TlsMode;
-    /** Secret holding the CA certificate (PEM) for verify-ca and verify-full. Without it, verify-full uses the system trust store. */
+    /** Secret holding the CA certificate (PEM) the server certificate must chain to; required by verify-ca and verify-full. */
     caSecretRef?: SecretKeyRef;
   };
   /** Connection pool towards this database, per proxy replica. */

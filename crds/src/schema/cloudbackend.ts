@@ -9,13 +9,13 @@ const tls = obj('How the proxy secures its connection to this database (default:
     + 'certificate must chain to the CA; verify-full: verify-ca plus the host name must match.', TLS_MODES, {
     default: 'verify-full',
   })),
-  caSecretRef: secretKeyRef('Secret holding the CA certificate (PEM) for verify-ca and verify-full. '
-    + 'Without it, verify-full uses the system trust store.', 'ca.crt'),
+  caSecretRef: secretKeyRef('Secret holding the CA certificate (PEM) the server certificate must chain to; '
+    + 'required by verify-ca and verify-full.', 'ca.crt'),
 }, {
   required: ['mode'],
   default: {},
   ...rules(
-    { rule: "self.mode != 'verify-ca' || has(self.caSecretRef)", message: 'verify-ca needs caSecretRef', fieldPath: '.caSecretRef', reason: 'FieldValueRequired' },
+    { rule: "self.mode in ['disable', 'require'] || has(self.caSecretRef)", message: 'verify-ca and verify-full need caSecretRef (the CA that signed the server certificate)', fieldPath: '.caSecretRef', reason: 'FieldValueRequired' },
     { rule: "!has(self.caSecretRef) || self.mode in ['verify-ca', 'verify-full']", message: 'caSecretRef is only used by verify-ca and verify-full', fieldPath: '.caSecretRef', reason: 'FieldValueForbidden' },
   ),
 });
