@@ -1,0 +1,154 @@
+// Unit tests of the rewrite rules on the in-memory eHealth catalog (no I/O): the rewritten text,
+// the parameter roles, the output provenance, and the refusals with their messages.
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { RuntimePolicy } from '../../../crds/src/runtime/config.ts';
+import { loadParser } from './parser.ts';
+import type { Analysis, Rewriter } from './rewriter.ts';
+import { EHEALTH_POLICY, TEST_KEY_FILES, testRewriter } from './testing.ts';
+
+const CREATE = 'CREATE TABLE patient (pat_id int PRIMARY KEY, pat_name text NOT NULL, pat_ssn varchar(11), pat_zip text, pat_birth date, diagnosis text)';
+let rw: Rewriter;
+
+function plan(sql: string): Extract<Analysis, { kind: 'plan' }> {
+  const a = rw.analyze(sql);
+  if (a.kind !== 'plan') throw new Error(`expected a plan for ${sql}, got ${JSON.stringify(a)}`);
+  return a;
+}
+function sqlOf(sql: string): string {
+  return plan(sql).statements.map((s) => s.sql).join(';');
+}
+function refusal(sql: string): { code: string; message: string } {
+  const a = rw.analyze(sql);
+  if (a.kind !== 'refuse') throw new Error(`expected a refusal for ${sql}, got ${a.kind}`);
+  return a;
+}
+const hex = (b: Buffer) => `'\\x${b.toString('hex')}'::bytea`;
+const ref = (column: string) => {
+  const t = rw.catalog.lookup('public', 'patient');
+  const c = t?.byName.get(column);
+  if (!t || !c || c.protection.kind !== 'encrypt') throw new Error(column);
+  return rw.cipher({ table: t, column: c as typeof c & { protection: { kind: 'encrypt' } } });
+};
+
+beforeAll(async () => {
+  await loadParser();
+  rw = testRewriter();
+  plan(CREATE);
+});
+
+describe('cheap path and cache', () => {
+  it('passes statements that name no protected table without parsing them', () => {
+    expect(rw.analyze('SELECT 1').kind).toBe('pass');
+    expect(rw.analyze('not even sql').kind).toBe('pass');
+    expect(rw.analyze('SELECT * FROM ward').kind).toBe('pass');
+  });
+  it('sends syntax errors to the backend (it answers them)', () => {
+    expect(rw.analyze('SELECT FROM patient WHERE').kind).toBe('pass');
+  });
+  it('caches by text, except statements with randomized ciphertext literals', () => {
+    expect(rw.analyze("SELECT pat_id FROM patient WHERE diagnosis = 'flu'")).toBe(rw.analyze("SELECT pat_id FROM patient WHERE diagnosis = 'flu'"));
+    const ins = "INSERT INTO patient (pat_id, pat_name) VALUES (1, 'A')";
+    expect(sqlOf(ins)).not.toBe(sqlOf(ins));
+  });
+  it('keeps unchanged statements of a multi-statement text verbatim', () => {
+    const p = plan("SET x.y = '1'; SELECT pat_id FROM patient WHERE diagnosis = 'flu'");
+    expect(p.statements[0]?.sql).toBe("SET x.y = '1'");
+    expect(p.statements[0]?.changed).toBe(false);
+    expect(p.statements[1]?.changed).toBe(true);
+  });
+});
+
+describe('predicates', () => {
+  it('deterministic equality compares ciphertext', () => {
+    expect(sqlOf("SELECT pat_id FROM patient WHERE diagnosis = 'flu'")).toBe(`SELECT pat_id FROM patient WHERE diagnosis = ${hex(ref('diagnosis').encrypt('flu'))}`);
+  });
+  it('searchable equality uses the hidden blind index', () => {
+    expect(sqlOf("SELECT pat_id FROM patient p WHERE p.pat_ssn = '1'")).toBe(`SELECT pat_id FROM patient AS p WHERE p.pat_ssn__bidx = ${hex(ref('pat_ssn').blindIndex('1'))}`);
+  });
+  it('parameters become ANY over bytea[] with a role per parameter', () => {
+    const p = plan('SELECT pat_id FROM patient WHERE pat_ssn = $1 AND diagnosis <> $2 AND pat_id = $3');
+    expect(p.statements[0]?.sql).toBe('SELECT pat_id FROM patient WHERE pat_ssn__bidx = ANY ($1) AND diagnosis <> ALL ($2) AND pat_id = $3');
+    expect([...p.params].map(([n, r]) => `${n}:${r.kind}`)).toEqual(['1:blindIndexAny', '2:equalityAny']);
+  });
+  it('IN lists mix literal forms and parameters', () => {
+    expect(sqlOf("SELECT 1 FROM patient WHERE diagnosis IN ('a', $1)")).toBe(`SELECT 1 FROM patient WHERE diagnosis = ${hex(ref('diagnosis').encrypt('a'))} OR diagnosis = ANY ($1)`);
+  });
+  it('IS NULL and plain columns are untouched', () => {
+    expect(plan('SELECT pat_id FROM patient WHERE pat_name IS NULL AND pat_zip = $1').statements[0]?.changed).toBe(false);
+  });
+  it('refusals name the column and the construct', () => {
+    expect(refusal("SELECT 1 FROM patient WHERE pat_name = 'x'")).toMatchObject({ code: '0A000', message: expect.stringMatching(/equality comparison .*patient\.pat_name \(randomized\)/) });
+    expect(refusal("SELECT 1 FROM patient WHERE diagnosis > 'x'").message).toMatch(/range comparison \(>\) on encrypted column patient\.diagnosis/);
+    expect(refusal('SELECT upper(pat_ssn) FROM patient').message).toMatch(/function upper\(\) on encrypted column patient\.pat_ssn \(randomized searchable\)/);
+    expect(refusal('SELECT 1 FROM patient WHERE pat_ssn = $1 OR diagnosis = $1').message).toMatch(/parameter \$1/);
+  });
+});
+
+describe('select lists', () => {
+  it('expands * without hidden columns and reports ciphertext positions', () => {
+    const p = plan('SELECT * FROM patient');
+    expect(p.statements[0]?.sql).toBe('SELECT patient.pat_id, patient.pat_name, patient.pat_ssn, patient.pat_zip, patient.pat_birth, patient.diagnosis FROM patient');
+    expect(p.statements[0]?.outputs.map((o) => o.prov?.column.name ?? '-')).toEqual(['-', 'pat_name', 'pat_ssn', '-', '-', 'diagnosis']);
+  });
+  it('follows aliases, subqueries and CTEs to the column', () => {
+    const p = plan('WITH c AS (SELECT pat_name AS n FROM patient) SELECT x.n, (SELECT diagnosis FROM patient LIMIT 1) AS d FROM c x');
+    expect(p.statements[0]?.outputs.map((o) => o.prov?.column.name)).toEqual(['pat_name', 'diagnosis']);
+  });
+  it('keeps * of unknown relations and marks them', () => {
+    expect(plan('SELECT w.*, p.pat_name FROM ward w, patient p').statements[0]?.outputs.map((o) => o.star ?? false)).toEqual([true, false]);
+  });
+  it('GROUP BY/DISTINCT are allowed on deterministic values only', () => {
+    expect(rw.analyze('SELECT DISTINCT diagnosis FROM patient').kind).toBe('plan');
+    expect(refusal('SELECT DISTINCT pat_ssn FROM patient').message).toMatch(/DISTINCT/);
+    expect(refusal('SELECT pat_name FROM patient GROUP BY pat_name').message).toMatch(/GROUP BY/);
+  });
+});
+
+describe('writes', () => {
+  it('INSERT adds the blind index and splits a searchable parameter', () => {
+    const p = plan('INSERT INTO patient (pat_id, pat_name, pat_ssn, diagnosis) VALUES ($1, $2, $3, $4)');
+    expect(p.statements[0]?.sql).toBe('INSERT INTO patient (pat_id, pat_name, pat_ssn, diagnosis, pat_ssn__bidx) VALUES ($1, $2, substr($3, 17), $4, substr($3, 1, 16))');
+    expect([...p.params].map(([n, r]) => `${n}:${r.kind}`)).toEqual(['2:encrypt', '3:encryptIndexed', '4:encrypt']);
+    expect(p.write).toBe(true);
+  });
+  it('anonymizes literals of generalized columns at write time', () => {
+    expect(sqlOf("INSERT INTO patient (pat_id, pat_zip, pat_birth) VALUES (1, '08001', '1980-05-17')")).toBe("INSERT INTO patient (pat_id, pat_zip, pat_birth) VALUES (1, '080**', '1980-01-01')");
+  });
+  it('NULL and DEFAULT stay as they are, for the blind index too', () => {
+    expect(sqlOf('INSERT INTO patient (pat_id, pat_ssn) VALUES (1, NULL), (2, DEFAULT)')).toBe('INSERT INTO patient (pat_id, pat_ssn, pat_ssn__bidx) VALUES (1, NULL, NULL), (2, DEFAULT, DEFAULT)');
+  });
+  it('UPDATE sets the blind index with the value', () => {
+    expect(sqlOf("UPDATE patient SET pat_ssn = '9' WHERE pat_id = 1")).toMatch(/^UPDATE patient SET pat_ssn = '\\x[0-9a-f]+'::bytea, pat_ssn__bidx = '\\x[0-9a-f]{32}'::bytea WHERE pat_id = 1$/);
+  });
+  it('refuses expressions and INSERT … SELECT into protected columns', () => {
+    expect(refusal("UPDATE patient SET pat_name = lower('X')").message).toMatch(/expression as the written value/);
+    expect(refusal('INSERT INTO patient (pat_id, pat_name) SELECT 1, pat_name FROM patient').message).toMatch(/INSERT … SELECT/);
+  });
+});
+
+describe('DDL and COPY', () => {
+  it('CREATE TABLE stores encrypted columns as bytea and learns the declared types', () => {
+    const fresh = testRewriter();
+    const p = fresh.analyze(CREATE);
+    expect(p.kind === 'plan' && p.statements[0]?.sql).toBe('CREATE TABLE patient (pat_id int PRIMARY KEY, pat_name bytea NOT NULL, pat_ssn bytea, pat_zip text, pat_birth date, diagnosis bytea, pat_ssn__bidx bytea)');
+    expect(fresh.catalog.lookup(undefined, 'patient')?.byName.get('pat_birth')?.typeOid).toBe(1082);
+  });
+  it('refuses constraints that need plaintext', () => {
+    expect(refusal('CREATE TABLE patient (pat_id int, pat_name text UNIQUE)').message).toMatch(/UNIQUE/);
+    expect(refusal("CREATE TABLE patient (pat_id int, diagnosis text CHECK (diagnosis <> ''))").message).toMatch(/CHECK/);
+  });
+  it('COPY lists columns, adds blind indexes on the way in, refuses csv/binary', () => {
+    expect(sqlOf('COPY patient (pat_id, pat_ssn) FROM STDIN')).toBe('COPY patient (pat_id, pat_ssn, pat_ssn__bidx) FROM STDIN');
+    expect(plan('COPY patient TO STDOUT').statements[0]?.copy?.direction).toBe('out');
+    expect(refusal('COPY patient FROM STDIN (FORMAT csv)').message).toMatch(/csv/);
+  });
+});
+
+describe('key rotation', () => {
+  it('equality matches every live key version', () => {
+    const policy: RuntimePolicy = { ...EHEALTH_POLICY, keyring: { dir: 'k', keys: [{ name: 'default', versions: [1, 2], current: 2 }] } };
+    const r2 = testRewriter(policy, new Map([...TEST_KEY_FILES, ['default.v2', Buffer.alloc(32, 7).toString('base64')]]));
+    const a = r2.analyze("SELECT 1 FROM patient WHERE diagnosis = 'flu'");
+    expect(a.kind === 'plan' && a.statements[0]?.sql).toMatch(/^SELECT 1 FROM patient WHERE diagnosis IN \('\\x0102[0-9a-f]+0002[0-9a-f]+'::bytea, '\\x0102[0-9a-f]+0001[0-9a-f]+'::bytea\)$/);
+  });
+});
