@@ -8,6 +8,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { RuntimeConfig } from '../crds/src/runtime/config.ts';
 import { startPostgres, type PgCluster } from '../sidecar/test/harness/pg.ts';
 import { openIdle } from './lib/idle.ts';
 import { initPgbench, runPgbench } from './lib/pgbench.ts';
@@ -32,7 +33,7 @@ function versions(): Record<string, string | number> {
     pgbench: v('pgbench', ['--version']), pgbouncer: v('pgbouncer', ['--version']) };
 }
 
-async function startTargets(pg: PgCluster, s: BenchSettings, report: BenchReport): Promise<Map<string, RunningTarget>> {
+async function startTargets(pg: PgCluster, s: BenchSettings, scenarios: Scenario[], report: BenchReport): Promise<Map<string, RunningTarget>> {
   const running = new Map<string, RunningTarget>();
   const maxSessions = Math.max(...s.clients, s.idleConnections);
   const profileDir = join(resultsDir, 'profiles');
@@ -40,7 +41,8 @@ async function startTargets(pg: PgCluster, s: BenchSettings, report: BenchReport
     try {
       if (s.cpuProfile && t.name === 'clarus') mkdirSync(profileDir, { recursive: true });
       const nodeOptions = s.cpuProfile ? `--cpu-prof --cpu-prof-dir=${profileDir}` : undefined;
-      running.set(t.name, await t.start(pg, { maxSessions, nodeOptions }));
+      const configureProxy = (c: RuntimeConfig) => { for (const sc of scenarios) sc.configureProxy?.(c); };
+      running.set(t.name, await t.start(pg, { maxSessions, nodeOptions, configureProxy }));
       log(`target ${t.name} up (${t.description})`);
     } catch (e) {
       report.unavailable[t.name] = `${t.name === 'clarus' ? 'proxy not available' : 'not available'}: ${(e as Error).message.split('\n')[0]}`;
@@ -50,10 +52,22 @@ async function startTargets(pg: PgCluster, s: BenchSettings, report: BenchReport
   return running;
 }
 
+/**
+ * One unrecorded run per target at the largest client count first: PgBouncer opens its server
+ * connections lazily, and a short timed run must not be spent waiting for them.
+ */
+async function warmUp(s: BenchSettings, running: Map<string, RunningTarget>): Promise<void> {
+  for (const [name, t] of running) {
+    await runPgbench(t.endpoint, ['-S', '-M', 'simple'], Math.max(...s.clients), 2)
+      .catch((e: unknown) => log(`warm-up of ${name} failed: ${(e as Error).message.split('\n')[0]}`));
+  }
+}
+
 async function measureRounds(s: BenchSettings, scenarios: Scenario[], running: Map<string, RunningTarget>, report: BenchReport): Promise<void> {
   for (const step of runPlan(s.rounds, scenarios, s.clients, [...running.keys()])) {
     const { round, scenario: sc, clients, target } = step;
     const t = running.get(target) as RunningTarget;
+    if (step.scenario.targets && !step.scenario.targets.includes(target)) continue;
     const what = `round ${round}/${s.rounds} ${sc.name} c=${clients} ${target}`;
     try {
       const r = await runPgbench(t.endpoint, sc.pgbenchArgs, clients, s.seconds);
@@ -113,8 +127,10 @@ async function main(): Promise<number> {
   try {
     await initPgbench(plainEndpoint(pg.host, pg.port), plainEndpoint(pg.host, pg.port).password, s.scale);
     for (const sc of scenarios) await sc.setup?.(pg);
-    running = await startTargets(pg, s, report);
+    running = await startTargets(pg, s, scenarios, report);
+    await warmUp(s, running);
     await measureRounds(s, scenarios, running, report);
+    report.environment['load average at end'] = loadavg()[0]?.toFixed(2) ?? '?';
     report.rss = await measureRssAndStop(s, running);
   } finally {
     for (const t of running.values()) await t.stop().catch(() => undefined);

@@ -1,6 +1,7 @@
 // Benchmark scenarios: a pgbench workload run against every target. New scenarios (e.g. the
 // encrypted-column ones of issue 4) register here: give them a name, the pgbench arguments and,
 // if they need their own tables or a proxy policy, a setup step and proxy options.
+import type { RuntimeConfig } from '../../crds/src/runtime/config.ts';
 import type { PgCluster } from '../../sidecar/test/harness/pg.ts';
 
 export interface Scenario {
@@ -10,6 +11,13 @@ export interface Scenario {
   pgbenchArgs: string[];
   /** One-time preparation on the backend (directly, as superuser) before any run. */
   setup?(pg: PgCluster): Promise<void>;
+  /**
+   * Adds what the scenario needs to the Clarus proxy's runtime configuration (e.g. datasets with
+   * encrypted columns). One proxy serves every scenario, so hooks add to the policy, never replace it.
+   */
+  configureProxy?(config: RuntimeConfig): void;
+  /** Targets this scenario runs against (default: all). */
+  targets?: string[];
 }
 
 export const SCENARIOS: Scenario[] = [

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AUTH_USERS, freePort, type PgCluster } from '../../sidecar/test/harness/pg.ts';
+import type { RuntimeConfig } from '../../crds/src/runtime/config.ts';
 import type { Endpoint } from '../../compat/lib/endpoint.ts';
 import { startClarus } from '../../compat/lib/proxy.ts';
 import { serverPid } from './procs.ts';
@@ -24,6 +25,8 @@ export interface TargetOptions {
   maxSessions: number;
   /** Extra environment for a Node-based target (e.g. NODE_OPTIONS=--cpu-prof). */
   nodeOptions?: string;
+  /** Scenario additions to the proxy's runtime configuration. */
+  configureProxy?: (config: RuntimeConfig) => void;
 }
 
 /** The service account every target authenticates to PostgreSQL with (SCRAM). */
@@ -120,7 +123,7 @@ const clarus: Target = {
     try {
       const h = await startClarus(pg, '', {
         clientTls: false, backendTls: 'disable', backendConnections: opts.maxSessions + 10, maxClientConnections: opts.maxSessions + 50,
-        backendUser: SERVICE.user, backendPassword: SERVICE.password,
+        backendUser: SERVICE.user, backendPassword: SERVICE.password, configure: opts.configureProxy,
       });
       return { endpoint: h.endpoint, pid: h.pid === undefined ? undefined : serverPid(h.pid), stop: h.stop };
     } finally {

@@ -1,5 +1,6 @@
 // Starts the Clarus proxy (`bin/clarus proxy`, a separate process like in production) in front of a
 // test cluster, from a runtime configuration directory written by the sidecar's test harness.
+import type { RuntimeConfig } from '../../crds/src/runtime/config.ts';
 import type { PgCluster } from '../../sidecar/test/harness/pg.ts';
 import { ProxyUnavailable, type Endpoint, type ProxyHandle } from './endpoint.ts';
 
@@ -14,6 +15,8 @@ export interface ClarusOptions {
   /** Backend credentials (default: the harness's, the cluster superuser). */
   backendUser?: string;
   backendPassword?: string;
+  /** Last word on the runtime configuration before the proxy starts (e.g. a benchmark's policy). */
+  configure?: (config: RuntimeConfig) => void;
 }
 
 const DEFAULTS: ClarusOptions = { clientTls: true, backendTls: 'verify-full', backendConnections: 100, maxClientConnections: 200 };
@@ -36,6 +39,10 @@ export async function startClarus(pg: PgCluster, caFile: string, opts: Partial<C
     tls: o.clientTls ? { allowPlaintext: false } : undefined,
     limits: { maxConnections: o.maxClientConnections },
   });
+  if (o.configure) {
+    o.configure(cfg.config);
+    cfg.write(cfg.config);
+  }
   let proc: Awaited<ReturnType<Harness['startProxyProcess']>>;
   try {
     proc = await h.startProxyProcess(cfg.dir);
