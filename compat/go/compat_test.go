@@ -417,3 +417,23 @@ func TestListenNotify(t *testing.T) {
 		t.Fatalf("notification %+v %v", n, err)
 	}
 }
+
+func TestCancelRequest(t *testing.T) {
+	c := app(t)
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		_ = c.PgConn().CancelRequest(context.Background())
+	}()
+	_, err := c.Exec(ctx(t), "SELECT pg_sleep(30) -- compat_go_cancel")
+	if sqlState(err) != "57014" {
+		t.Fatalf("want 57014 from the cancelled statement, got %v", err)
+	}
+	var n int
+	if err := c.QueryRow(ctx(t), "SELECT 5").Scan(&n); err != nil || n != 5 {
+		t.Fatalf("connection unusable after cancel: %v", err)
+	}
+	got := backendString(t, "SELECT count(*)::text FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%compat_go_cancel' AND pid <> pg_backend_pid()")
+	if got != "0" {
+		t.Fatalf("the cancelled query still runs on the backend (%s)", got)
+	}
+}

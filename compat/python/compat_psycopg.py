@@ -8,6 +8,7 @@ import decimal
 import hashlib
 import os
 import sys
+import threading
 import traceback
 import uuid
 from datetime import datetime, timezone
@@ -281,6 +282,25 @@ def test_notify():
         for n in listener.notifies(timeout=10, stop_after=1):
             got = n
         check(got is not None and got.channel == "compat_py_chan" and got.payload == "hello ✓", f"notify {got}")
+
+
+def test_cancel():
+    # psycopg cancels through libpq's cancel connection (a CancelRequest with the key the proxy
+    # handed out, over TLS when the session used it); the statement fails with 57014.
+    with app() as conn:
+        timer = threading.Timer(0.5, conn.cancel_safe)
+        timer.start()
+        try:
+            conn.execute("SELECT pg_sleep(30) -- compat_py_cancel")
+            raise AssertionError("pg_sleep(30) was not cancelled")
+        except errors.QueryCanceled as e:
+            check(e.sqlstate == "57014", f"sqlstate {e.sqlstate}")
+        finally:
+            timer.cancel()
+        conn.rollback()
+        check(conn.execute("SELECT 5").fetchone()[0] == 5, "connection usable after cancel")
+    check(backend_one("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%compat_py_cancel' AND pid <> pg_backend_pid()") == 0,
+          "the cancelled query still runs on the backend")
 
 
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_") and callable(v)]

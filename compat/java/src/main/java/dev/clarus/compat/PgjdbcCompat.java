@@ -318,6 +318,25 @@ public final class PgjdbcCompat {
     }
   }
 
+  /** setQueryTimeout: pgjdbc sends a CancelRequest from a timer thread; the statement fails with 57014. */
+  static void cancel() throws Exception {
+    try (Connection c = app(); Statement s = c.createStatement()) {
+      s.setQueryTimeout(1);
+      try {
+        s.execute("SELECT pg_sleep(30) -- compat_java_cancel");
+        throw new AssertionError("pg_sleep(30) was not cancelled");
+      } catch (SQLException e) {
+        check("57014".equals(e.getSQLState()), "SQLState " + e.getSQLState() + ": " + e.getMessage());
+      }
+      s.setQueryTimeout(0);
+      try (ResultSet rs = s.executeQuery("SELECT 5")) {
+        check(rs.next() && rs.getInt(1) == 5, "usable after cancel");
+      }
+    }
+    check(backendString("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%compat_java_cancel' AND pid <> pg_backend_pid()")
+        .equals("0"), "the cancelled query still runs on the backend");
+  }
+
   public static void main(String[] args) {
     Map<String, Check> tests = new LinkedHashMap<>();
     tests.put("connect_scram_tls", PgjdbcCompat::connectScramTls);
@@ -334,6 +353,7 @@ public final class PgjdbcCompat {
     tests.put("large_values", PgjdbcCompat::largeValues);
     tests.put("fetch_size_cursor", PgjdbcCompat::fetchSizeCursor);
     tests.put("metadata", PgjdbcCompat::metadata);
+    tests.put("cancel_query_timeout", PgjdbcCompat::cancel);
     String only = env("COMPAT_ONLY", "");
     int passed = 0;
     int failed = 0;
