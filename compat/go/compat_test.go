@@ -69,7 +69,9 @@ func connectWith(t *testing.T, prefix string, mode pgx.QueryExecMode) *pgx.Conn 
 // app connects to the endpoint under test with pgx's default: cached prepared statements, binary.
 func app(t *testing.T) *pgx.Conn { return connectWith(t, "CLARUS", pgx.QueryExecModeCacheStatement) }
 
-func backend(t *testing.T) *pgx.Conn { return connectWith(t, "BACKEND", pgx.QueryExecModeSimpleProtocol) }
+func backend(t *testing.T) *pgx.Conn {
+	return connectWith(t, "BACKEND", pgx.QueryExecModeSimpleProtocol)
+}
 
 func resetTable(t *testing.T, name, columns string) {
 	t.Helper()
