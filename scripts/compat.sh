@@ -11,6 +11,10 @@ cache="${CLARUS_CACHE:-$HOME/.cache/clarus}"
 export PATH="$root/.tools/node/bin:$PATH"
 export GOTOOLCHAIN=local
 
+for tool in python3 java mvn go; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "compat: $tool is not installed (needed for the client suites)" >&2; exit 1; }
+done
+
 COMPAT_VENV="$("$root/compat/python/ensure-venv.sh" "$root/compat/python/requirements.txt")"
 export COMPAT_VENV
 
