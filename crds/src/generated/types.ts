@@ -202,7 +202,7 @@ export type CloudBackendSpec = {
     /** Name of the Secret in the same namespace. */
     name: string;
   };
-  /** How the proxy secures its connection to this database (default: verify-full). */
+  /** How the proxy secures its connection to this database (required). */
   tls?: {
     /** disable: no TLS; require: TLS without certificate checks; verify-ca: the server certificate must chain to the CA; verify-full: verify-ca plus the host name must match. */
     mode: TlsMode;

@@ -4,7 +4,7 @@ import { int, named, obj, oneOf, rules, str } from './props.ts';
 
 export const TLS_MODES = ['disable', 'require', 'verify-ca', 'verify-full'] as const;
 
-const tls = obj('How the proxy secures its connection to this database (default: verify-full).', {
+const tls = obj('How the proxy secures its connection to this database (required).', {
   mode: named('TlsMode', oneOf('disable: no TLS; require: TLS without certificate checks; verify-ca: the server '
     + 'certificate must chain to the CA; verify-full: verify-ca plus the host name must match.', TLS_MODES, {
     default: 'verify-full',
@@ -13,7 +13,6 @@ const tls = obj('How the proxy secures its connection to this database (default:
     + 'required by verify-ca and verify-full.', 'ca.crt'),
 }, {
   required: ['mode'],
-  default: {},
   ...rules(
     { rule: "self.mode in ['disable', 'require'] || has(self.caSecretRef)", message: 'verify-ca and verify-full need caSecretRef (the CA that signed the server certificate)', fieldPath: '.caSecretRef', reason: 'FieldValueRequired' },
     { rule: "!has(self.caSecretRef) || self.mode in ['verify-ca', 'verify-full']", message: 'caSecretRef is only used by verify-ca and verify-full', fieldPath: '.caSecretRef', reason: 'FieldValueForbidden' },
@@ -36,7 +35,11 @@ export const cloudBackend: KindDef = {
     pool: obj('Connection pool towards this database, per proxy replica.', {
       maxConnections: int('Most server connections one proxy replica opens.', { minimum: 1, maximum: 10000, default: 20 }),
     }, { default: {} }),
-  }, { required: ['host', 'database', 'credentialsSecretRef'] }),
+  }, {
+    required: ['host', 'database', 'credentialsSecretRef'],
+    // Optional in the type for compatibility, required here: no silent default for transport security.
+    ...rules({ rule: 'has(self.tls)', message: 'tls is required: set mode (verify-full with caSecretRef recommended, verify-ca, require or disable)', fieldPath: '.tls', reason: 'FieldValueRequired' }),
+  }),
   status: obj('Observed state of the backend.', {
     conditions,
     observedGeneration,

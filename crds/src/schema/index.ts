@@ -21,7 +21,8 @@ export function objectSchema(def: KindDef): Schema {
   return obj(def.description, {
     apiVersion: str('APIVersion defines the versioned schema of this representation of an object.'),
     kind: str('Kind is a string value representing the REST resource this object represents.'),
-    metadata: { type: 'object', description: 'Standard object metadata.' },
+    // The apiserver allows nothing but `type: object` here (not even a description).
+    metadata: { type: 'object' },
     spec: def.spec,
     status: def.status,
   }, { required: ['spec'] });

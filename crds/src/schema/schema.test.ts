@@ -34,7 +34,11 @@ describe('structural schemas', () => {
   });
 
   it('every field has a description', () => {
-    expect(problems((s) => (s.description ? undefined : 'no description'))).toEqual([]);
+    expect(problems((s, p) => (s.description || p.endsWith('.metadata') ? undefined : 'no description'))).toEqual([]);
+  });
+
+  it('metadata is exactly { type: object } (the apiserver forbids anything else)', () => {
+    for (const def of KINDS) expect(objectSchema(def).properties?.metadata).toEqual({ type: 'object' });
   });
 
   it('required fields exist, list-map keys are required, enums match the type', () => {

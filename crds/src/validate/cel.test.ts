@@ -55,7 +55,7 @@ const cases: Case[] = [
   { kind: 'SecurityPolicy', message: 'every split backend must be listed in spec.backends', bad: (s) => { s.backends = ['a']; }, good: (s) => { s.backends = ['b', 'a']; } },
   { kind: 'SecurityPolicy', message: 'each table may appear in one dataset only', bad: (s) => { s.datasets[1].table = 'public.patient'; } },
   { kind: 'CloudBackend', message: 'verify-ca and verify-full need caSecretRef', bad: (s) => { delete s.tls.caSecretRef; }, good: (s) => { s.tls = { mode: 'require' }; } },
-  { kind: 'CloudBackend', message: 'verify-ca and verify-full need caSecretRef', bad: (s) => { delete s.tls; } },
+  { kind: 'CloudBackend', message: 'tls is required', bad: (s) => { delete s.tls; } },
   { kind: 'CloudBackend', message: 'caSecretRef is only used by verify-ca and verify-full', bad: (s) => { s.tls.mode = 'require'; } },
   { kind: 'ClarusProxy', message: 'minReplicas must not exceed maxReplicas', bad: (s) => { s.autoscaling.minReplicas = 5; }, good: (s) => { s.autoscaling.minReplicas = 4; } },
   { kind: 'ClarusProxy', message: 'autoscaling applies to Deployment mode only', bad: (s) => { s.mode = 'Sidecar'; }, good: (s) => { s.mode = 'Sidecar'; delete s.autoscaling; } },

@@ -58,7 +58,7 @@ function typeError(schema: Schema, value: unknown): string | undefined {
 function scalarErrors(schema: Schema, value: unknown): string[] {
   const out: string[] = [];
   if (schema.enum && !schema.enum.includes(value as string)) {
-    out.push(`unsupported value ${JSON.stringify(value)}: must be one of ${schema.enum.map((e) => JSON.stringify(e)).join(', ')}`);
+    out.push(`Unsupported value: ${JSON.stringify(value)}: supported values: ${schema.enum.map((e) => JSON.stringify(e)).join(', ')}`);
   }
   if (typeof value === 'string') {
     const len = [...value].length;
