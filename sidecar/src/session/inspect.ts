@@ -160,26 +160,43 @@ export class Inspector {
   // ---- backend → client ----
 
   backend(tag: number, buf: Buffer, start: number, end: number): void {
-    const out = this.relay.toClient;
-    switch (tag) {
-      case T('1'): case T('2'): case T('3'): this.pop(); break;
-      case T('n'): case T('s'): this.pop(); break;
-      case T('t'): this.parameterDescription(buf, start, end); return;
-      case T('T'): this.rowDescription(buf, start, end); return;
-      case T('D'): this.dataRow(buf, start, end); return;
-      case T('C'): case T('I'): this.commandDone(); break;
-      case T('E'): this.error(); break;
-      case T('Z'): this.copyIn = null; this.copyOut = null; this.pop(); break;
-      case T('G'): case T('H'): this.copyStart(tag, buf, start, end); break;
-      case T('d'): if (this.copyOut) { for (const o of applyCopy(this.copyOut, buf.subarray(start, end))) out.push(o); return; } break;
-      case T('c'): if (this.copyOut) { for (const o of copyEnd(this.copyOut)) out.push(o); this.copyOut = null; } break;
-      default: break;
-    }
-    out.forward(buf, start - 5, end);
+    if (!this.backendMessage(tag, buf, start, end)) this.relay.toClient.forward(buf, start - 5, end);
+    // Refusals queued behind this answer go out after it, never before.
     this.emitLocal();
   }
 
-  private pop(): void { this.queue.shift(); this.emitLocal(); }
+  /** Bookkeeping for one backend message; true when it was sent on already (transformed). */
+  private backendMessage(tag: number, buf: Buffer, start: number, end: number): boolean {
+    switch (tag) {
+      case T('1'): case T('2'): case T('3'): case T('n'): case T('s'): case T('Z'):
+        if (tag === T('Z')) { this.copyIn = null; this.copyOut = null; }
+        this.queue.shift();
+        return false;
+      case T('t'): return this.parameterDescription();
+      case T('T'): return this.rowDescription(buf, start, end);
+      case T('D'): return this.dataRow(buf, start, end);
+      case T('C'): case T('I'): this.commandDone(); return false;
+      case T('E'): this.error(); return false;
+      case T('G'): case T('H'): this.copyStart(tag, buf, start, end); return false;
+      case T('d'): return this.copyOutData(buf, start, end);
+      case T('c'): return this.copyOutDone(buf, start, end);
+      default: return false;
+    }
+  }
+
+  private copyOutData(buf: Buffer, start: number, end: number): boolean {
+    if (!this.copyOut) return false;
+    for (const o of applyCopy(this.copyOut, buf.subarray(start, end))) this.relay.toClient.push(o);
+    return true;
+  }
+
+  private copyOutDone(buf: Buffer, start: number, end: number): boolean {
+    if (!this.copyOut) return false;
+    for (const o of copyEnd(this.copyOut)) this.relay.toClient.push(o);
+    this.copyOut = null;
+    this.relay.toClient.forward(buf, start - 5, end);
+    return true;
+  }
 
   private head(): Entry | undefined { return this.queue[0]; }
 
@@ -204,31 +221,33 @@ export class Inspector {
     return d.msg;
   }
 
-  private parameterDescription(buf: Buffer, start: number, end: number): void {
+  private parameterDescription(): boolean {
     const h = this.head();
     const types = h?.k === 'describe' ? h.st?.clientParamTypes : undefined;
-    if (types) this.relay.toClient.push(backendBytes({ type: 'ParameterDescription', types }));
-    else this.relay.toClient.forward(buf, start - 5, end);
+    if (!types) return false;
+    this.relay.toClient.push(backendBytes({ type: 'ParameterDescription', types }));
+    return true;
   }
 
-  private rowDescription(buf: Buffer, start: number, end: number): void {
+  private rowDescription(buf: Buffer, start: number, end: number): boolean {
     const tr = this.transformer();
     const h = this.head();
-    if (h?.k === 'query') {
-      const m = this.decode(T('T'), buf, start, end);
-      this.resultFormats = m.type === 'RowDescription' ? m.fields.map((f) => f.format) : [];
-    }
-    if (tr) this.relay.toClient.push(transformRowDescription(tr, this.decode(T('T'), buf, start, end)));
-    else this.relay.toClient.forward(buf, start - 5, end);
-    if (h?.k === 'describe') this.pop();
+    if (h?.k === 'describe') this.queue.shift();
+    if (h?.k !== 'query' && !tr) return false;
+    const m = this.decode(T('T'), buf, start, end);
+    if (h?.k === 'query') this.resultFormats = m.type === 'RowDescription' ? m.fields.map((f) => f.format) : [];
+    if (!tr) return false;
+    this.relay.toClient.push(transformRowDescription(tr, m));
+    return true;
   }
 
-  private dataRow(buf: Buffer, start: number, end: number): void {
+  private dataRow(buf: Buffer, start: number, end: number): boolean {
     const tr = this.transformer();
-    if (!tr) { this.relay.toClient.forward(buf, start - 5, end); return; }
+    if (!tr) return false;
     const h = this.head();
     const formats = h?.k === 'execute' ? h.formats : this.resultFormats;
     this.relay.toClient.push(transformRow(tr, this.decode(T('D'), buf, start, end), formats));
+    return true;
   }
 
   private commandDone(): void {

@@ -4,6 +4,8 @@
 // addresses in a JSON log line {"msg":"listening","address":{...},"metricsAddress":{...}}.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -11,7 +13,11 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { RuntimeConfig, RuntimeUser } from '../../../crds/src/runtime/config.ts';
 import type { TlsMode } from '../../../crds/src/types.ts';
-import { makeVerifier } from '../../src/auth/scram.ts';
+import { makeVerifier, ScramClient } from '../../src/auth/scram.ts';
+import { decodeBackend } from '../../src/protocol/backend.ts';
+import type { BackendMessage } from '../../src/protocol/backend.ts';
+import { Writer } from '../../src/protocol/codec.ts';
+import { encodeStartup } from '../../src/protocol/startup.ts';
 import { startProxy } from '../../src/index.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import type { ProxyHandle, StartOptions } from '../../src/index.ts';
@@ -156,4 +162,65 @@ export async function startProxyProcess(configDir: string, extraArgs: string[] =
     url: urlFor(address.host, address.port),
     close: async () => { if (child.exitCode === null) { child.kill('SIGTERM'); await exited; } },
   };
+}
+
+/** A hand-driven protocol client: authenticates with SCRAM, then sends whatever bytes a test wants. */
+export class RawClient {
+  private buf = Buffer.alloc(0);
+  private waiters: Array<() => void> = [];
+  closed = false;
+  readonly socket: Socket;
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    socket.on('data', (c) => { this.buf = Buffer.concat([this.buf, c]); this.wake(); });
+    socket.on('close', () => { this.closed = true; this.wake(); });
+    socket.on('error', () => undefined);
+  }
+  private wake() { for (const w of this.waiters.splice(0)) w(); }
+  static async open(port: number, user: HarnessUser = DEFAULT_USER): Promise<RawClient> {
+    const s = connect(port, '127.0.0.1');
+    await new Promise((r) => s.once('connect', r));
+    const c = new RawClient(s);
+    s.write(encodeStartup({ type: 'StartupMessage', major: 3, minor: 0, params: { user: user.name, database: 'postgres' } }));
+    const scram = new ScramClient(user.password);
+    await c.until('AuthenticationSASL');
+    const first = Buffer.from(scram.first());
+    s.write(new Writer().begin(0x70).cstring('SCRAM-SHA-256').int32(first.length).bytes(first).end().finish());
+    const cont = await c.until('AuthenticationSASLContinue');
+    const final = scram.final(Buffer.from(cont.type === 'AuthenticationSASLContinue' ? cont.data : []).toString()) ?? '';
+    s.write(new Writer().begin(0x70).bytes(Buffer.from(final)).end().finish());
+    await c.until('ReadyForQuery');
+    return c;
+  }
+  next(): BackendMessage | null {
+    if (this.buf.length < 5) return null;
+    const len = this.buf.readInt32BE(1);
+    if (this.buf.length < len + 1) return null;
+    const d = decodeBackend(this.buf[0] as number, this.buf.subarray(5, len + 1));
+    this.buf = this.buf.subarray(len + 1);
+    if (!d.ok) throw d.error;
+    return d.msg;
+  }
+  /** The next message, whatever it is. */
+  async read(): Promise<BackendMessage> {
+    for (;;) {
+      const m = this.next();
+      if (m) return m;
+      if (this.closed) throw new Error('closed');
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+  }
+  /** The next message of `type` (or an ErrorResponse), skipping others. */
+  async until(type: BackendMessage['type']): Promise<BackendMessage> {
+    for (;;) {
+      for (let m = this.next(); m; m = this.next()) if (m.type === type || m.type === 'ErrorResponse') return m;
+      if (this.closed) throw new Error(`closed before ${type}`);
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+  }
+  async closedSoon(): Promise<boolean> {
+    if (!this.closed) await new Promise<void>((r) => { this.waiters.push(r); setTimeout(r, 3000); });
+    while (!this.closed) { await new Promise<void>((r) => { this.waiters.push(r); setTimeout(r, 100); }); if (this.buf.length === 0) break; }
+    return this.closed;
+  }
 }

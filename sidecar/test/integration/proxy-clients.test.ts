@@ -88,7 +88,8 @@ describe('node-postgres', () => {
     try {
       const r = await c.query('select $1::text as a, $2::text as b, $3::int + 1 as n', ['', null, 41]);
       expect(r.rows).toEqual([{ a: '', b: null, n: 42 }]);
-      const bin = await c.query({ text: 'select $1::int4 as n, length($2::bytea) as len', values: [7, Buffer.from([0, 1, 2])], binary: true });
+      const binary: pg.QueryConfig & { binary: boolean } = { text: 'select $1::int4 as n, length($2::bytea) as len', values: [7, Buffer.from([0, 1, 2])], binary: true };
+      const bin = await c.query(binary);
       expect(bin.rows[0].n).toBe(7);
       expect((await c.query('select $1::bytea as b', [Buffer.from([0, 1, 2])])).rows[0].b).toEqual(Buffer.from([0, 1, 2]));
       await c.query({ name: 'named_stmt', text: 'select $1::int * 2 as d', values: [21] });
@@ -163,8 +164,9 @@ describe('node-postgres', () => {
     try {
       const q = c.query('select pg_sleep(30)');
       await new Promise((r) => setTimeout(r, 300));
-      const canceller = new pg.Client({ connectionString: proxy.url() });
-      canceller.cancel(c, c.activeQuery);
+      // pg's (untyped) cancel API: a second Client sends CancelRequest with c's BackendKeyData.
+      const canceller = new pg.Client({ connectionString: proxy.url() }) as unknown as { cancel(c: pg.Client, q: unknown): void };
+      canceller.cancel(c, (c as unknown as { activeQuery: unknown }).activeQuery);
       await expect(q).rejects.toMatchObject({ code: '57014' });
       expect((await c.query('select 1 as ok')).rows).toEqual([{ ok: 1 }]);
     } finally { await c.end(); }

@@ -1,17 +1,12 @@
 // Failure handling through the real proxy: dying and refusing backends, malformed client input,
 // connection limits, idle timeout, SIGTERM drain, configuration reload and the metrics listener.
 import { connect } from 'node:net';
-import type { Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ScramClient } from '../../src/auth/scram.ts';
-import { decodeBackend } from '../../src/protocol/backend.ts';
-import type { BackendMessage } from '../../src/protocol/backend.ts';
 import { Writer } from '../../src/protocol/codec.ts';
-import { encodeStartup } from '../../src/protocol/startup.ts';
 import { startPostgres } from '../harness/pg.ts';
 import type { PgCluster } from '../harness/pg.ts';
-import { DEFAULT_USER, startProxyInProcess, startProxyProcess, writeProxyConfig } from '../harness/proxy.ts';
+import { DEFAULT_USER, RawClient, startProxyInProcess, startProxyProcess, writeProxyConfig } from '../harness/proxy.ts';
 import type { ProxyConfigOptions } from '../harness/proxy.ts';
 
 let main: PgCluster;
@@ -39,59 +34,11 @@ async function client(url: string): Promise<pg.Client> {
   return c;
 }
 
-/** A hand-driven protocol client: authenticates with SCRAM, then sends whatever bytes a test wants. */
-class RawClient {
-  private buf = Buffer.alloc(0);
-  private waiters: Array<() => void> = [];
-  closed = false;
-  private constructor(readonly socket: Socket) {
-    socket.on('data', (c) => { this.buf = Buffer.concat([this.buf, c]); this.wake(); });
-    socket.on('close', () => { this.closed = true; this.wake(); });
-    socket.on('error', () => undefined);
-  }
-  private wake() { for (const w of this.waiters.splice(0)) w(); }
-  static async open(port: number): Promise<RawClient> {
-    const s = connect(port, '127.0.0.1');
-    await new Promise((r) => s.once('connect', r));
-    const c = new RawClient(s);
-    s.write(encodeStartup({ type: 'StartupMessage', major: 3, minor: 0, params: { user: DEFAULT_USER.name, database: 'postgres' } }));
-    const scram = new ScramClient(DEFAULT_USER.password);
-    await c.until('AuthenticationSASL');
-    const first = Buffer.from(scram.first());
-    s.write(new Writer().begin(0x70).cstring('SCRAM-SHA-256').int32(first.length).bytes(first).end().finish());
-    const cont = await c.until('AuthenticationSASLContinue');
-    const final = scram.final(Buffer.from(cont.type === 'AuthenticationSASLContinue' ? cont.data : []).toString()) ?? '';
-    s.write(new Writer().begin(0x70).bytes(Buffer.from(final)).end().finish());
-    await c.until('ReadyForQuery');
-    return c;
-  }
-  next(): BackendMessage | null {
-    if (this.buf.length < 5) return null;
-    const len = this.buf.readInt32BE(1);
-    if (this.buf.length < len + 1) return null;
-    const d = decodeBackend(this.buf[0] as number, this.buf.subarray(5, len + 1));
-    this.buf = this.buf.subarray(len + 1);
-    if (!d.ok) throw d.error;
-    return d.msg;
-  }
-  async until(type: BackendMessage['type']): Promise<BackendMessage> {
-    for (;;) {
-      for (let m = this.next(); m; m = this.next()) if (m.type === type || m.type === 'ErrorResponse') return m;
-      if (this.closed) throw new Error(`closed before ${type}`);
-      await new Promise<void>((r) => this.waiters.push(r));
-    }
-  }
-  async closedSoon(): Promise<boolean> {
-    if (!this.closed) await new Promise<void>((r) => { this.waiters.push(r); setTimeout(r, 3000); });
-    while (!this.closed) { await new Promise<void>((r) => { this.waiters.push(r); setTimeout(r, 100); }); if (this.buf.length === 0) break; }
-    return this.closed;
-  }
-}
-
 describe('backend failures', () => {
   it('a backend dying mid-transaction gives its client 08006, loses the uncommitted row, and leaves other sessions alone', async () => {
     const p = await proxyFor({ backends: [{ cluster: main, name: 'main' }, { cluster: other, name: 'other' }] });
-    await other.psql('create table t_die(id int)');
+    // synchronous_commit on: the harness runs with it off, and the table must survive the crash.
+    await other.psql('set synchronous_commit = on; create table t_die(id int)');
     const victim = await client(p.url(DEFAULT_USER, 'other'));
     const bystander = await client(p.url(DEFAULT_USER, 'main'));
     await victim.query('begin');
@@ -176,7 +123,8 @@ describe('limits', () => {
   it('closes idle sessions after limits.idleTimeoutSeconds with 57P05', async () => {
     const p = await proxyFor({ backends: [{ cluster: main }], limits: { idleTimeoutSeconds: 1 } });
     const c = new pg.Client({ connectionString: p.url() });
-    const err = new Promise<unknown>((r) => c.once('error', r));
+    // 'on', not 'once': pg emits a second error when the socket closes after the FATAL.
+    const err = new Promise<unknown>((r) => c.on('error', r));
     await c.connect();
     expect(await err).toMatchObject({ code: '57P05' });
   });
