@@ -14,11 +14,14 @@ import type { OutCol } from '../rewrite/scope.ts';
 import type { AuditEntry } from './audit.ts';
 import { copyHooks } from './copy-hooks.ts';
 import { decideAccess } from './grants.ts';
+import type { CatalogRefresher } from './refresh.ts';
 
 export interface ProtectionDeps {
   rewriter: Rewriter;
   now: () => Date;
   audit?: (entry: AuditEntry) => void;
+  /** Loads declared column types from the backend before statements on not-yet-known tables. */
+  refresher?: CatalogRefresher;
 }
 
 type Plan = Extract<ReturnType<Rewriter['analyze']>, { kind: 'plan' }>;
@@ -92,7 +95,17 @@ class ProtectionPipeline implements Pipeline {
     return outcome ?? (access.ok ? access.views : new Map());
   }
 
-  query(sql: string): QueryDecision {
+  query(sql: string): QueryDecision | Promise<QueryDecision> {
+    const wait = this.deps.refresher?.before(sql);
+    return wait ? wait.then(() => this.queryNow(sql)) : this.queryNow(sql);
+  }
+
+  parse(sql: string, paramTypes: readonly number[]): StatementDecision | Promise<StatementDecision> {
+    const wait = this.deps.refresher?.before(sql);
+    return wait ? wait.then(() => this.parseNow(sql, paramTypes)) : this.parseNow(sql, paramTypes);
+  }
+
+  private queryNow(sql: string): QueryDecision {
     const a = this.deps.rewriter.analyze(sql);
     const views = this.decide(sql, a);
     if ('kind' in views) return views;
@@ -103,7 +116,7 @@ class ProtectionPipeline implements Pipeline {
     return { kind: 'rewrite', sql: a.statements.map((s) => s.sql).join(';\n'), results: t.results, copy: t.copy };
   }
 
-  parse(sql: string, paramTypes: readonly number[]): StatementDecision {
+  private parseNow(sql: string, paramTypes: readonly number[]): StatementDecision {
     const a = this.deps.rewriter.analyze(sql);
     const views = this.decide(sql, a);
     if ('kind' in views) return views;

@@ -1,6 +1,6 @@
 // I/O shell of the protection pipeline: loads the parser (wasm), reads the keyring files named by
-// the runtime configuration, opens the audit log, and returns the PipelineFactory to give
-// startProxy. One Rewriter (catalog + cache) per policy object: a reloaded configuration gets a
+// the runtime configuration, opens the audit log, wires the backend catalog loader, and returns
+// the PipelineFactory to give startProxy. One Rewriter (catalog + cache) per policy object: a reloaded configuration gets a
 // fresh one, sessions keep the one they started with.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,7 +13,10 @@ import { Rewriter } from '../rewrite/rewriter.ts';
 import type { PipelineFactory } from '../session/pipeline.ts';
 import { passthroughPipeline } from '../session/pipeline.ts';
 import { AuditFile } from './audit-file.ts';
+import { backendCatalogLoader } from './catalog-loader.ts';
 import { protectionPipelineFactory } from './pipeline.ts';
+import type { ProtectionDeps } from './pipeline.ts';
+import { CatalogRefresher } from './refresh.ts';
 
 export interface ProtectionSetup {
   configDir: string;
@@ -43,12 +46,17 @@ export function rewriterFor(configDir: string, config: RuntimeConfig): Rewriter 
 export async function protectionPipeline(setup: ProtectionSetup): Promise<PipelineFactory> {
   await loadParser();
   const audit = setup.auditFile ? new AuditFile(setup.auditFile) : undefined;
-  const rewriters = new WeakMap<object, Rewriter>();
+  const now = () => new Date();
+  const deps = new WeakMap<object, ProtectionDeps>();
   return (info, config) => {
     if (config.policy.datasets.length === 0) return passthroughPipeline;
-    let rw = rewriters.get(config.policy);
-    if (!rw) rewriters.set(config.policy, (rw = rewriterFor(setup.configDir, config)));
-    const factory = protectionPipelineFactory({ rewriter: rw, now: () => new Date(), ...(audit ? { audit: (e) => audit.append(e) } : {}) });
-    return factory(info, config);
+    let d = deps.get(config.policy);
+    if (!d) {
+      const rewriter = rewriterFor(setup.configDir, config);
+      const loader = backendCatalogLoader(setup.configDir, config);
+      d = { rewriter, now, ...(audit ? { audit: (e) => audit.append(e) } : {}), ...(loader ? { refresher: new CatalogRefresher(rewriter, loader, now) } : {}) };
+      deps.set(config.policy, d);
+    }
+    return protectionPipelineFactory(d)(info, config);
   };
 }

@@ -41,6 +41,8 @@ function protectionOf(c: RuntimeColumn): ColumnProtection {
 
 export class Catalog {
   private readonly tables = new Map<string, CatalogTable>();
+  /** Tables whose declared columns are known (from a CREATE TABLE or the backend catalog). */
+  private readonly loaded = new Set<string>();
   /** Lower-case table names, for the cheap textual pre-check. */
   readonly names: string[];
 
@@ -75,5 +77,10 @@ export class Catalog {
     for (const c of t.columns) if (!columns.some((x) => x.name === c.name)) columns.push(c);
     t.columns = columns;
     t.byName = new Map(columns.map((c) => [c.name, c]));
+    this.loaded.add(`${schema}.${table}`);
+  }
+
+  unloaded(): CatalogTable[] {
+    return this.all().filter((t) => !this.loaded.has(`${t.schema}.${t.table}`));
   }
 }

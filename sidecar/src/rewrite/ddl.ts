@@ -67,6 +67,7 @@ export function createTable(ctx: Ctx, t: CatalogTable, s: Json): Learned {
     if (arr((def.typeName as Json).arrayBounds).length) refuseConstruct({ table: t, column: c }, 'array type');
     checkColumnConstraints(t, def);
     def.typeName = byteaType();
+    def.constraints = [...arr(def.constraints), ...typeRecord(name, oid)];
     if (c.protection.searchable) extra.push({ ColumnDef: { colname: name + BIDX_SUFFIX, typeName: byteaType(), is_local: true, location: -1 } });
   }
   s.tableElts = [...arr(s.tableElts), ...extra];
@@ -105,4 +106,23 @@ export function alterTable(ctx: Ctx, t: CatalogTable, s: Json): void {
       if (hit) throw new Refusal('0A000', `clarus: ALTER TABLE definition referencing encrypted column ${t.table}.${hit.name} is not supported`);
     }
   }
+}
+
+/**
+ * A CHECK constraint whose name records the declared type (`clarus:<oid>:<column>`), so replicas
+ * and restarted proxies can restore the client-facing type from the backend catalog. Its check
+ * (at least a ciphertext header long) is a cheap integrity guard. Skipped if the name would
+ * exceed PostgreSQL's 63-byte identifier limit (the type then shows as text).
+ */
+function typeRecord(column: string, oid: number): unknown[] {
+  const conname = `clarus:${oid}:${column}`;
+  if (Buffer.byteLength(conname) > 63) return [];
+  const expr = {
+    A_Expr: {
+      kind: 'AEXPR_OP', name: [stringNode('>=')], location: -1,
+      lexpr: { FuncCall: { funcname: [stringNode('octet_length')], args: [{ ColumnRef: { fields: [stringNode(column)], location: -1 } }], funcformat: 'COERCE_EXPLICIT_CALL', location: -1 } },
+      rexpr: { A_Const: { ival: { ival: 8 }, location: -1 } },
+    },
+  };
+  return [{ Constraint: { contype: 'CONSTR_CHECK', conname, raw_expr: expr, is_enforced: true, initially_valid: true, location: -1 } }];
 }

@@ -63,6 +63,20 @@ export class Rewriter {
     return c;
   }
 
+  /** Cheap, conservative: could the text touch a protected table? */
+  mentions(sql: string): boolean {
+    return this.pattern.test(sql);
+  }
+
+  /** Declared columns loaded from the backend catalog; earlier analyses are dropped. */
+  learn(declared: Map<string, Array<{ name: string; typeOid: number }>>): void {
+    for (const [key, cols] of declared) {
+      const [schema, table] = key.split('.') as [string, string];
+      this.catalog.learn(schema, table, cols);
+    }
+    this.cache.clear();
+  }
+
   analyze(sql: string): Analysis {
     if (!this.pattern.test(sql)) return { kind: 'pass' };
     const hit = this.cache.get(sql);
@@ -93,6 +107,7 @@ export class Rewriter {
     }
     if (ctx.touched.size === 0 && !statements.some((s) => s.changed)) return { analysis: { kind: 'pass' }, cacheable: true };
     for (const s of statements) if (s.learned) this.catalog.learn(s.learned.schema, s.learned.table, s.learned.columns);
+    if (statements.some((s) => s.learned)) this.cache.clear();
     const analysis: Analysis = { kind: 'plan', statements, params: ctx.params, paramCount: Math.max(clientParams, ctx.maxParam), datasets: ctx.touched, write: ctx.write };
     return { analysis, cacheable: ctx.cacheable && !statements.some((s) => s.learned) };
   }

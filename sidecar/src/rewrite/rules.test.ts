@@ -130,7 +130,10 @@ describe('DDL and COPY', () => {
   it('CREATE TABLE stores encrypted columns as bytea and learns the declared types', () => {
     const fresh = testRewriter();
     const p = fresh.analyze(CREATE);
-    expect(p.kind === 'plan' && p.statements[0]?.sql).toBe('CREATE TABLE patient (pat_id int PRIMARY KEY, pat_name bytea NOT NULL, pat_ssn bytea, pat_zip text, pat_birth date, diagnosis bytea, pat_ssn__bidx bytea)');
+    expect(p.kind === 'plan' && p.statements[0]?.sql).toBe('CREATE TABLE patient (pat_id int PRIMARY KEY, '
+      + 'pat_name bytea NOT NULL CONSTRAINT "clarus:25:pat_name" CHECK (octet_length(pat_name) >= 8), '
+      + 'pat_ssn bytea CONSTRAINT "clarus:1043:pat_ssn" CHECK (octet_length(pat_ssn) >= 8), pat_zip text, pat_birth date, '
+      + 'diagnosis bytea CONSTRAINT "clarus:25:diagnosis" CHECK (octet_length(diagnosis) >= 8), pat_ssn__bidx bytea)');
     expect(fresh.catalog.lookup(undefined, 'patient')?.byName.get('pat_birth')?.typeOid).toBe(1082);
   });
   it('refuses constraints that need plaintext', () => {

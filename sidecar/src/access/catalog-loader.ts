@@ -1,0 +1,84 @@
+// Loads the declared column lists and types of protected tables from the backend catalog, so a
+// proxy replica that did not see the CREATE TABLE (or restarted) restores the client-facing types.
+// The rewriter records the declared type of each encrypted column in the name of a CHECK
+// constraint `clarus:<type oid>:<column>` (see rewrite/ddl.ts); plain columns keep their own type.
+// I/O shell: one short-lived backend connection with the proxy's own credentials per load.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RuntimeConfig } from '../../../crds/src/runtime/config.ts';
+import type { BackendSecrets } from '../config/load.ts';
+import { connectBackend } from '../io/backend.ts';
+import { decodeBackend } from '../protocol/backend.ts';
+import { encodeFrontend } from '../protocol/frontend.ts';
+import type { CatalogTable } from '../rewrite/catalog.ts';
+import { BIDX_SUFFIX } from '../rewrite/catalog.ts';
+
+export type DeclaredColumns = Array<{ name: string; typeOid: number }>;
+export type CatalogLoader = (tables: CatalogTable[]) => Promise<Map<string, DeclaredColumns>>;
+
+function quote(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
+}
+
+export function catalogQuery(tables: CatalogTable[]): string {
+  const keys = tables.map((t) => `(${quote(t.schema)}, ${quote(t.table)})`).join(', ');
+  return `SELECT n.nspname, c.relname, a.attname, a.atttypid::int, coalesce((SELECT split_part(con.conname, ':', 2) FROM pg_catalog.pg_constraint con
+    WHERE con.conrelid = c.oid AND con.conname = 'clarus:' || split_part(con.conname, ':', 2) || ':' || a.attname LIMIT 1), '')
+  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE a.attnum > 0 AND NOT a.attisdropped AND (n.nspname, c.relname) IN (${keys}) ORDER BY 1, 2, a.attnum`;
+}
+
+/** Rows of catalogQuery → declared columns per `schema.table` (hidden blind indexes dropped). */
+export function declaredFromRows(rows: string[][]): Map<string, DeclaredColumns> {
+  const out = new Map<string, DeclaredColumns>();
+  for (const [schema, table, name, oid, declared] of rows) {
+    if (!name || name.endsWith(BIDX_SUFFIX)) continue;
+    const key = `${schema}.${table}`;
+    const list = out.get(key) ?? [];
+    list.push({ name, typeOid: Number(declared || oid) || 25 });
+    out.set(key, list);
+  }
+  return out;
+}
+
+async function simpleQuery(b: BackendSecrets, sql: string, timeoutMs: number): Promise<string[][]> {
+  const conn = await connectBackend(b, { application_name: 'clarus-catalog' }, timeoutMs);
+  const rows: string[][] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let buf: Buffer = conn.rest;
+      const onData = (chunk: Buffer): void => {
+        buf = Buffer.concat([buf, chunk]);
+        while (buf.length >= 5 && buf.length >= buf.readInt32BE(1) + 1) {
+          const len = buf.readInt32BE(1) + 1;
+          const d = decodeBackend(buf[0] as number, buf, 5, len);
+          buf = buf.subarray(len);
+          if (!d.ok) return reject(d.error);
+          if (d.msg.type === 'DataRow') rows.push(d.msg.values.map((v) => (v === null ? '' : Buffer.from(v).toString('utf8'))));
+          if (d.msg.type === 'ErrorResponse') return reject(new Error(d.msg.fields.M ?? 'catalog query failed'));
+          if (d.msg.type === 'ReadyForQuery') return resolve();
+        }
+      };
+      conn.socket.on('data', onData);
+      conn.socket.once('error', reject);
+      conn.socket.once('close', () => reject(new Error('backend closed the catalog connection')));
+      conn.socket.write(encodeFrontend({ type: 'Query', sql }).finish());
+    });
+  } finally {
+    conn.socket.end(encodeFrontend({ type: 'Terminate' }).finish());
+  }
+  return rows;
+}
+
+export function backendSecrets(configDir: string, config: RuntimeConfig): BackendSecrets | undefined {
+  const spec = config.backends.find((b) => b.name === config.policy.defaultBackend) ?? config.backends[0];
+  if (!spec) return undefined;
+  const read = (f: string) => readFileSync(join(configDir, f), 'utf8').replace(/\r?\n$/, '');
+  return { spec, username: read(spec.usernameFile), password: read(spec.passwordFile), ...(spec.tls.caFile ? { caPem: read(spec.tls.caFile) } : {}) };
+}
+
+export function backendCatalogLoader(configDir: string, config: RuntimeConfig): CatalogLoader | undefined {
+  const b = backendSecrets(configDir, config);
+  if (!b) return undefined;
+  return async (tables) => declaredFromRows(await simpleQuery(b, catalogQuery(tables), config.limits.connectTimeoutSeconds * 1000));
+}
