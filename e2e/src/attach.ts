@@ -12,7 +12,7 @@ import { kubeconfigText } from './kubeconfig.ts';
 import { findHelm } from './binaries.ts';
 import { makeHelm } from './helm.ts';
 import { Kube, rawRequest, type Credentials } from './kube.ts';
-import { waitUntil } from './process.ts';
+import { startProcess, waitUntil, type ManagedProcess } from './process.ts';
 
 const run = promisify(execFile);
 
@@ -40,6 +40,7 @@ export async function attachControlPlane(kubeconfigPath: string, kindNode?: stri
   const creds: Credentials = { server: cluster.server, caPem, ...admin };
   const dir = mkdtempSync(join(tmpdir(), 'clarus-attached-'));
   const nodes = await kube.list<KubernetesObject>('v1', 'Node');
+  const procs: ManagedProcess[] = [];
   const waitReady = (): Promise<boolean> => waitUntil('kube-apiserver /readyz', async () =>
     (await rawRequest(creds, 'GET', '/readyz').catch(() => undefined))?.status === 200 || undefined,
   { timeoutMs: 180_000, intervalMs: 1000 });
@@ -76,8 +77,16 @@ export async function attachControlPlane(kubeconfigPath: string, kindNode?: stri
     kubeconfigForUser() {
       throw new Error('kubeconfigForUser needs the cluster CA key, which an attached cluster does not give');
     },
-    logs: () => '(attached cluster: see `kubectl logs` / `kind export logs`)',
+    spawn(spec) {
+      const p = startProcess({ name: spec.name, command: spec.command, args: spec.args, cwd: spec.cwd ?? dir,
+        logPath: join(dir, `${spec.name}.log`), env: { ...process.env, ...spec.env } });
+      procs.push(p);
+      return p;
+    },
+    logs: (lines = 30) => procs.map((p) => `--- ${p.name} ---\n${p.tail(lines)}`).join('\n')
+      || '(attached cluster: see `kubectl logs` / `kind export logs`)',
     async stop() {
+      for (const p of procs.reverse()) await p.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };

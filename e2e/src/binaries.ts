@@ -15,6 +15,9 @@ export interface Binaries {
   kwokStages: string[];
 }
 
+/** The repository's `clarus` executable (operator, proxy, policy tools), for cp.spawn(). */
+export const clarusBin = new URL('../../bin/clarus', import.meta.url).pathname;
+
 export const versionsFile = new URL('../go/versions.env', import.meta.url).pathname;
 
 /** Parses KEY=VALUE lines (comments and blank lines ignored). */

@@ -25,6 +25,15 @@ export interface ControlPlaneOptions {
   readyTimeoutMs?: number;
 }
 
+export interface SpawnSpec {
+  name: string;
+  command: string;
+  args: string[];
+  /** Added to this process's environment. */
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
 export interface ControlPlane {
   /** local: processes started here; attached: an existing cluster (kind) from CLARUS_E2E_KUBECONFIG. */
   readonly mode: 'local' | 'attached';
@@ -52,6 +61,11 @@ export interface ControlPlane {
   kubeconfigForServiceAccount(namespace: string, name: string, expirationSeconds?: number): Promise<string>;
   /** A kubeconfig for a certificate user, e.g. to check what a non-admin may do. */
   kubeconfigForUser(user: string, groups?: string[]): string;
+  /**
+   * Starts a process that lives with this control plane (e.g. `bin/clarus operator` with
+   * KUBECONFIG): its log goes to <dir>/<name>.log and stop() ends it first.
+   */
+  spawn(opts: SpawnSpec): ManagedProcess;
   /** Last lines of each component's log, to print when a scenario fails. */
   logs(lines?: number): string;
   /** Stops every process (process groups, SIGTERM then SIGKILL) and removes the folder. Idempotent. */
@@ -134,8 +148,10 @@ async function startLocal(opts: ControlPlaneOptions): Promise<ControlPlane> {
     writeFileSync(paths.adminKubeconfig, kubeconfigText({ server, caPem: pki.ca.certPem, user: admin }),
       { mode: 0o600 });
 
-    const start = (name: string, command: string, args: string[]): ManagedProcess => {
-      const p = startProcess({ name, command, args, logPath: join(dir, `${name}.log`), cwd: dir });
+    const start = (name: string, command: string, args: string[], extra?: Pick<SpawnSpec, 'env' | 'cwd'>):
+      ManagedProcess => {
+      const p = startProcess({ name, command, args, logPath: join(dir, `${name}.log`), cwd: extra?.cwd ?? dir,
+        env: extra?.env ? { ...process.env, ...extra.env } : process.env });
       procs.push(p);
       return p;
     };
@@ -210,6 +226,7 @@ async function startLocal(opts: ControlPlaneOptions): Promise<ControlPlane> {
           { mode: 0o600 });
         return path;
       },
+      spawn: (spec) => start(spec.name, spec.command, spec.args, spec),
       logs: (lines = 30) => procs.map((p) => `--- ${p.name} (${p.logPath}) ---\n${p.tail(lines)}`).join('\n'),
       stop,
     };

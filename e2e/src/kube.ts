@@ -144,6 +144,21 @@ export class Kube {
     }
   }
 
+  /** Credentials of this client's current context (client certificate or bearer token). */
+  credentials(): Credentials {
+    const cluster = this.config.getCurrentCluster();
+    const user = this.config.getCurrentUser();
+    if (!cluster?.caData) throw new Error('kubeconfig has no certificate-authority-data');
+    const pem = (b64: string | undefined): string | undefined => b64 ? Buffer.from(b64, 'base64').toString() : undefined;
+    return { server: cluster.server, caPem: pem(cluster.caData) ?? '', certPem: pem(user?.certData),
+      keyPem: pem(user?.keyData), token: user?.token };
+  }
+
+  /** A raw request as this client (e.g. a subresource such as /status or /scale). */
+  request(method: string, path: string, body?: unknown, contentType?: string): Promise<RawResponse> {
+    return rawRequest(this.credentials(), method, path, body, contentType);
+  }
+
   /** Polls until `check` returns a value (not undefined), e.g. an object in the wanted state. */
   waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
     return waitUntil(what, check, { timeoutMs, intervalMs: 300 });
