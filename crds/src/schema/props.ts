@@ -9,7 +9,7 @@ export interface CelRule {
   message: string;
   /** JSONPath-like field the error is reported on, relative to the node (e.g. ".rowKey"). */
   fieldPath?: string;
-  reason?: 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueRequired' | 'FieldValueDuplicate';
+  reason?: 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueRequired';
 }
 
 export interface Schema {

@@ -69,7 +69,8 @@ const spec = obj('Protection of the datasets stored through a ClarusProxy.', {
     },
     {
       rule: 'self.datasets.all(a, self.datasets.exists_one(b, b.table == a.table))',
-      message: 'each table may appear in one dataset only', fieldPath: '.datasets', reason: 'FieldValueDuplicate',
+      // No reason FieldValueDuplicate: the apiserver would then drop the message.
+      message: 'each table may appear in one dataset only', fieldPath: '.datasets',
     },
   ),
 });

@@ -9,6 +9,7 @@ import { parseAllDocuments } from 'yaml';
 import { REPO_ROOT } from '../../src/generate.ts';
 import { KINDS } from '../../src/schema/index.ts';
 import { checkResource, type Manifest } from '../../src/validate/resource.ts';
+import { base, cases, manifest } from '../cel-cases.ts';
 import { binaries, startApiServer, waitFor, type ApiServer } from './apiserver.ts';
 
 const available = Boolean(binaries.etcd && binaries.apiserver);
@@ -75,6 +76,19 @@ describe.skipIf(!available)('CRDs on a real kube-apiserver', () => {
     } else {
       expect(r.message).toContain(`${path}: `);
       expect(r.message.toLowerCase()).toContain((reason ?? '').toLowerCase());
+    }
+  });
+
+  it.each(cases.map((c, i) => [i, c.kind, c.message, c] as const))('CEL case %i: the apiserver also rejects %s with "%s"', async (_i, kind, message, c) => {
+    const spec = base[kind]?.() ?? {};
+    c.bad(spec);
+    const bad = await create(manifest(kind, spec));
+    expect(bad.status).toBe(422);
+    expect(bad.message).toContain(message);
+    if (c.good) {
+      const fixed = base[kind]?.() ?? {};
+      c.good(fixed);
+      expect(await create(manifest(kind, fixed))).toEqual({ status: 201, message: '' });
     }
   });
 
