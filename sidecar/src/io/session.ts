@@ -122,9 +122,11 @@ export class ClientSession {
 
   private wire(backend: Socket): void {
     const relay = this.relay as Relay;
-    const m = this.ctx.metrics;
-    this.client.on('data', (c: Buffer) => { m.bytes.inc({ direction: 'client_to_proxy' }, c.length); relay.fromClient(c); });
-    backend.on('data', (c: Buffer) => { m.bytes.inc({ direction: 'backend_to_proxy' }, c.length); relay.fromBackend(c); });
+    // Label children resolved once: a labelled inc() per chunk would hash the labels every time.
+    const fromClient = this.ctx.metrics.bytes.labels('client_to_proxy');
+    const fromBackend = this.ctx.metrics.bytes.labels('backend_to_proxy');
+    this.client.on('data', (c: Buffer) => { fromClient.inc(c.length); relay.fromClient(c); });
+    backend.on('data', (c: Buffer) => { fromBackend.inc(c.length); relay.fromBackend(c); });
     this.client.on('drain', () => { if (!this.closed) backend.resume(); });
     backend.on('drain', () => this.setHold(HOLD_BACKPRESSURE, false));
     this.client.on('close', () => this.close());

@@ -1,0 +1,57 @@
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeVerifier } from '../auth/scram.ts';
+import { backendFor, ConfigError, loadConfig } from './load.ts';
+import { validateConfig } from './validate.ts';
+
+const dirs: string[] = [];
+afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
+
+function fixture(over: Record<string, unknown> = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), 'clarus-cfg-'));
+  dirs.push(dir);
+  mkdirSync(join(dir, 'secrets/backends/a'), { recursive: true });
+  mkdirSync(join(dir, 'secrets/users'), { recursive: true });
+  writeFileSync(join(dir, 'secrets/backends/a/username'), 'svc\n');
+  writeFileSync(join(dir, 'secrets/backends/a/password'), 'pw');
+  writeFileSync(join(dir, 'secrets/users/app.scram'), makeVerifier('x'));
+  const config = {
+    version: 1, proxy: { name: 'p', namespace: 'ns' }, listen: { host: '127.0.0.1', port: 5432 },
+    metricsListen: { host: '127.0.0.1', port: 9090 },
+    backends: [{ name: 'a', host: 'db', port: 5432, database: 'app', usernameFile: 'secrets/backends/a/username',
+      passwordFile: 'secrets/backends/a/password', tls: { mode: 'disable' }, pool: { maxConnections: 10 } }],
+    users: [{ name: 'app', kind: 'user', verifierFile: 'secrets/users/app.scram', grants: [] }],
+    policy: { name: 'x', onUnsupported: 'reject', defaultBackend: 'a', keyring: { dir: 'secrets/keyring', keys: [] }, datasets: [] },
+    limits: { maxConnections: 10, maxMessageBytes: 1 << 20, connectTimeoutSeconds: 5, idleTimeoutSeconds: 0, drainSeconds: 5 },
+    ...over,
+  };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+  return dir;
+}
+
+describe('loadConfig', () => {
+  it('loads the document and its secrets', () => {
+    const s = loadConfig(fixture());
+    expect(s.backends.get('a')).toMatchObject({ username: 'svc', password: 'pw' });
+    expect(s.users.get('app')?.verifier?.iterations).toBe(4096);
+    expect(backendFor(s, 'anything')?.spec.name).toBe('a');
+    expect(backendFor(s, 'app')?.spec.name).toBe('a');
+  });
+
+  it('lists every structural problem at once', () => {
+    const problems = validateConfig({ version: 1, backends: [{ name: 'a', tls: { mode: 'verify-full' } }], limits: {} });
+    expect(problems.join('\n')).toMatch(/listen/);
+    expect(problems.join('\n')).toMatch(/backends\[0\]\.tls\.caFile is required/);
+    expect(problems.join('\n')).toMatch(/limits\.maxConnections/);
+  });
+
+  it('refuses secret paths that leave the directory, missing files and bad verifiers', () => {
+    expect(() => loadConfig(fixture({ users: [{ name: 'x', kind: 'user', verifierFile: '../../etc/passwd', grants: [] }] }))).toThrow(ConfigError);
+    expect(() => loadConfig(fixture({ users: [{ name: 'x', kind: 'user', verifierFile: 'secrets/users/none.scram', grants: [] }] }))).toThrow(/cannot read/);
+    const dir = fixture();
+    writeFileSync(join(dir, 'secrets/users/app.scram'), 'md5deadbeef');
+    expect(() => loadConfig(dir)).toThrow(/not a SCRAM-SHA-256 verifier/);
+  });
+});

@@ -1,0 +1,147 @@
+import { describe, expect, it } from 'vitest';
+import { backendBytes, decodeBackend } from '../protocol/backend.ts';
+import type { BackendMessage } from '../protocol/backend.ts';
+import { decodeFrontend, encodeFrontend } from '../protocol/frontend.ts';
+import type { FrontendMessage } from '../protocol/frontend.ts';
+import { pass, passthroughPipeline } from './pipeline.ts';
+import type { Pipeline, QueryDecision } from './pipeline.ts';
+import { Relay } from './relay.ts';
+import type { EndReason, Outcome, RelayPorts } from './relay.ts';
+
+class FakePorts implements RelayPorts {
+  client: Buffer[] = [];
+  backend: Buffer[] = [];
+  writesToBackend = 0;
+  held: boolean[] = [];
+  ended: EndReason | null = null;
+  outcomes: Outcome[] = [];
+  starts = 0;
+  refusals = 0;
+  idles: string[] = [];
+  toClient(parts: Buffer[]) { this.client.push(...parts); }
+  toBackend(parts: Buffer[]) { this.writesToBackend++; this.backend.push(...parts); }
+  holdClient(h: boolean) { this.held.push(h); }
+  end(r: EndReason) { this.ended = r; }
+  statementStart() { this.starts++; }
+  statementEnd(o: Outcome) { this.outcomes.push(o); }
+  refused() { this.refusals++; }
+  idle(s: string) { this.idles.push(s); }
+}
+
+const fe = (...ms: FrontendMessage[]) => Buffer.concat(ms.map((m) => encodeFrontend(m).finish()));
+const be = (...ms: BackendMessage[]) => Buffer.concat(ms.map(backendBytes));
+
+function messages(bufs: Buffer[], decode: 'front' | 'back'): string[] {
+  const all = Buffer.concat(bufs);
+  const out: string[] = [];
+  for (let i = 0; i < all.length;) {
+    const len = all.readInt32BE(i + 1);
+    const body = all.subarray(i + 5, i + 1 + len);
+    const d = decode === 'front' ? decodeFrontend(all[i] as number, body) : decodeBackend(all[i] as number, body);
+    if (!d.ok) throw d.error;
+    const m = d.msg;
+    out.push(m.type === 'ErrorResponse' ? `Error:${m.fields.C}` : m.type === 'Query' ? `Query:${m.sql}` : m.type === 'Parse' ? `Parse:${m.sql}` : m.type);
+    i += len + 1;
+  }
+  return out;
+}
+
+describe('Relay, pass-through', () => {
+  it('forwards a chunk of whole messages as the same buffer and counts statements', () => {
+    const ports = new FakePorts();
+    const r = new Relay({ maxMessageBytes: 1 << 20, pipeline: passthroughPipeline, ports });
+    const chunk = fe({ type: 'Parse', name: '', sql: 'select 1', paramTypes: [] }, { type: 'Sync' }, { type: 'Query', sql: 'select 2' });
+    r.fromClient(chunk);
+    expect(ports.backend).toHaveLength(1);
+    expect(ports.backend[0]).toBe(chunk);
+    expect(ports.starts).toBe(2);
+    r.fromBackend(be({ type: 'ParseComplete' }, { type: 'ReadyForQuery', status: 'I' }, { type: 'ErrorResponse', fields: { C: '42P01' } }, { type: 'ReadyForQuery', status: 'T' }));
+    expect(ports.outcomes).toEqual(['ok', 'error']);
+    expect(ports.idles).toEqual(['T']);
+    expect(r.txStatus).toBe('T');
+  });
+
+  it('reassembles messages split across chunks and forwards them unchanged', () => {
+    const ports = new FakePorts();
+    const r = new Relay({ maxMessageBytes: 1 << 20, pipeline: passthroughPipeline, ports });
+    const stream = fe({ type: 'Query', sql: 'select 1' }, { type: 'Query', sql: 'select 22' });
+    for (let i = 0; i < stream.length; i += 3) r.fromClient(stream.subarray(i, i + 3));
+    expect(Buffer.concat(ports.backend)).toEqual(stream);
+  });
+
+  it('answers an unknown message type with FATAL 08P01 and ends', () => {
+    const ports = new FakePorts();
+    const r = new Relay({ maxMessageBytes: 1 << 20, pipeline: passthroughPipeline, ports });
+    r.fromClient(Buffer.from([0x7a, 0, 0, 0, 4]));
+    expect(messages(ports.client, 'back')).toEqual(['Error:08P01']);
+    expect(ports.ended).toBe('protocol-error');
+    expect(ports.backend).toEqual([]);
+  });
+
+  it('ends on Terminate without forwarding it', () => {
+    const ports = new FakePorts();
+    const r = new Relay({ maxMessageBytes: 1 << 20, pipeline: passthroughPipeline, ports });
+    r.fromClient(fe({ type: 'Query', sql: 'select 1' }, { type: 'Terminate' }));
+    expect(messages(ports.backend, 'front')).toEqual(['Query:select 1']);
+    expect(ports.ended).toBe('client-terminate');
+  });
+});
+
+describe('Relay, inspecting pipeline', () => {
+  const refusing = (decide: (sql: string) => QueryDecision | Promise<QueryDecision>): Pipeline => ({
+    passthrough: false,
+    query: decide,
+    parse: (sql) => (sql.includes('no') ? { kind: 'refuse', code: '42501', message: 'refused' } : pass),
+  });
+
+  it('refuses a simple query locally with ErrorResponse and ReadyForQuery in the current status', () => {
+    const ports = new FakePorts();
+    const r = new Relay({ maxMessageBytes: 1 << 20, pipeline: refusing(() => ({ kind: 'refuse', code: '0A000', message: 'x' })), ports });
+    r.fromClient(fe({ type: 'Query', sql: 'select secret' }));
+    expect(ports.backend).toEqual([]);
+    expect(messages(ports.client, 'back')).toEqual(['Error:0A000', 'ReadyForQuery']);
+    expect(ports.refusals).toBe(1);
+  });
+
+  it('queues a refusal behind outstanding answers and discards the client messages until Sync', () => {
+    const ports = new FakePorts();
+    const r = new Relay({ maxMessageBytes: 1 << 20, pipeline: refusing(() => pass), ports });
+    r.fromClient(fe(
+      { type: 'Parse', name: '', sql: 'select 1', paramTypes: [] },
+      { type: 'Parse', name: '', sql: 'no', paramTypes: [] },
+      { type: 'Bind', portal: '', statement: '', paramFormats: [], values: [], resultFormats: [] },
+      { type: 'Sync' },
+    ));
+    expect(messages(ports.backend, 'front')).toEqual(['Parse:select 1', 'Sync']);
+    expect(ports.client).toEqual([]);
+    r.fromBackend(be({ type: 'ParseComplete' }, { type: 'ReadyForQuery', status: 'I' }));
+    expect(messages(ports.client, 'back')).toEqual(['ParseComplete', 'Error:42501', 'ReadyForQuery']);
+  });
+
+  it('holds the client while an asynchronous decision is pending and keeps the order', async () => {
+    const ports = new FakePorts();
+    let release: (d: QueryDecision) => void = () => undefined;
+    const r = new Relay({ maxMessageBytes: 1 << 20, ports, pipeline: refusing((sql) => (sql === 'slow' ? new Promise((res) => { release = res; }) : pass)) });
+    r.fromClient(fe({ type: 'Query', sql: 'slow' }, { type: 'Query', sql: 'fast' }));
+    r.fromClient(fe({ type: 'Query', sql: 'later' }));
+    expect(ports.held).toEqual([true]);
+    expect(ports.backend).toEqual([]);
+    release({ kind: 'rewrite', sql: 'slow2' });
+    await new Promise((res) => setTimeout(res, 0));
+    expect(ports.held).toEqual([true, false]);
+    expect(messages(ports.backend, 'front')).toEqual(['Query:slow2', 'Query:fast', 'Query:later']);
+  });
+
+  it('ends with XX000 when a transformer throws (fail closed)', () => {
+    const ports = new FakePorts();
+    const pipeline: Pipeline = { passthrough: false, parse: () => pass,
+      query: () => ({ kind: 'rewrite', sql: 'select 1', results: [{ fields: (f) => [...f], row: () => { throw new Error('boom'); } }] }) };
+    const r = new Relay({ maxMessageBytes: 1 << 20, pipeline, ports });
+    r.fromClient(fe({ type: 'Query', sql: 'select 1' }));
+    r.fromBackend(be({ type: 'RowDescription', fields: [{ name: 'a', tableOid: 0, columnAttr: 0, typeOid: 25, typeSize: -1, typeModifier: -1, format: 0 }] },
+      { type: 'DataRow', values: [Buffer.from('secret')] }));
+    expect(messages(ports.client, 'back')).toEqual(['RowDescription', 'Error:XX000']);
+    expect(Buffer.concat(ports.client).includes('secret')).toBe(false);
+    expect(ports.ended).toBe('internal-error');
+  });
+});
