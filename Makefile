@@ -40,8 +40,13 @@ e2e-setup:
 kind-e2e: setup
 	node e2e/src/kind.ts
 
+## make generate: CRD YAML, Helm CRD templates, TypeScript types and docs/policy-reference.md from crds/src/schema.
 generate: setup
-	@if [ -f crds/src/generate.ts ]; then node crds/src/generate.ts; fi
+	node crds/src/generate.ts
+
+## make check-generated: fails when the checked-in generated files differ from what generate writes.
+check-generated: setup
+	$(VITEST) run --project unit crds/src/schema/generate.test.ts
 
 demo: setup
 	node scripts/demo.ts
