@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { RuntimeConfig } from '../crds/src/runtime/config.ts';
 import { startPostgres, type PgCluster } from '../sidecar/test/harness/pg.ts';
 import { openIdle } from './lib/idle.ts';
-import { initPgbench, runPgbench } from './lib/pgbench.ts';
+import { initPgbench, NoTransactions, runPgbench } from './lib/pgbench.ts';
 import { rssMiB } from './lib/procs.ts';
 import { markdown, summarize, type BenchReport, type RssRecord } from './lib/report.ts';
 import { runPlan } from './lib/plan.ts';
@@ -70,7 +70,9 @@ async function measureRounds(s: BenchSettings, scenarios: Scenario[], running: M
     if (step.scenario.targets && !step.scenario.targets.includes(target)) continue;
     const what = `round ${round}/${s.rounds} ${sc.name} c=${clients} ${target}`;
     try {
-      const r = await runPgbench(t.endpoint, sc.pgbenchArgs, clients, s.seconds);
+      // A window spent entirely on connecting (a loaded machine, short quick-mode runs) is retried once.
+      const r = await runPgbench(t.endpoint, sc.pgbenchArgs, clients, s.seconds)
+        .catch((e: unknown) => { if (e instanceof NoTransactions) return runPgbench(t.endpoint, sc.pgbenchArgs, clients, s.seconds); throw e; });
       report.runs.push({ round, scenario: sc.name, clients, target, ...r });
       log(`${what}: ${r.tps.toFixed(0)} tps, p99 ${r.p99Ms.toFixed(3)} ms`);
     } catch (e) {

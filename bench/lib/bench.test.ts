@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseLogLatencies, parseSummary } from './pgbench.ts';
+import { NoTransactions, parseLogLatencies, parseSummary } from './pgbench.ts';
 import { checkGoals, markdown, summarize, type BenchReport, type RunRecord } from './report.ts';
 import { pickScenarios, SCENARIOS } from './scenarios.ts';
 import { readSettings } from './settings.ts';
@@ -46,6 +46,7 @@ describe('pgbench output', () => {
   it('reads tps, processed and failed transactions from the summary', () => {
     expect(parseSummary(PGBENCH_OUT)).toEqual({ tps: 24691.2, transactions: 123456, failed: 3 });
     expect(() => parseSummary('connection to server failed')).toThrow(/cannot read pgbench output/);
+    expect(() => parseSummary('number of transactions actually processed: 0\n')).toThrow(NoTransactions);
   });
   it('reads latencies from the per-transaction log and skips failed ones', () => {
     const log = '0 1 310 0 1700000000 123\n0 2 290 0 1700000000 456\n1 1 failed 0 1700000000 789\n\n';
@@ -57,7 +58,7 @@ describe('settings', () => {
   it('defaults to the full matrix and shrinks it in quick mode', () => {
     const full = readSettings({});
     expect(full).toMatchObject({ quick: false, rounds: 3, seconds: 5, clients: [1, 8, 32], targets: ['direct', 'pgbouncer', 'clarus'] });
-    expect(readSettings({ BENCH_QUICK: '1' })).toMatchObject({ quick: true, rounds: 2, seconds: 1 });
+    expect(readSettings({ BENCH_QUICK: '1' })).toMatchObject({ quick: true, rounds: 2, seconds: 2 });
     expect(readSettings({ BENCH_CLIENTS: '4, 16', BENCH_TARGETS: 'direct' })).toMatchObject({ clients: [4, 16], targets: ['direct'] });
   });
   it('rejects a malformed number with the variable name', () => {

@@ -10,6 +10,9 @@ import { percentile } from './stats.ts';
 
 const run = promisify(execFile);
 
+/** The run ended before any transaction: connecting the clients took the whole -T window. */
+export class NoTransactions extends Error {}
+
 export interface PgbenchResult {
   tps: number;
   transactions: number;
@@ -23,6 +26,7 @@ export interface PgbenchResult {
 export function parseSummary(stdout: string): { tps: number; transactions: number; failed: number } {
   const tps = /^tps = ([\d.]+) \(without initial connection time\)/m.exec(stdout);
   const done = /^number of transactions actually processed: (\d+)/m.exec(stdout);
+  if (done?.[1] === '0') throw new NoTransactions('pgbench processed no transaction (connecting took the whole run)');
   const failed = /^number of failed transactions: (\d+)/m.exec(stdout);
   if (!tps || !done) throw new Error(`cannot read pgbench output: ${stdout.trim().split('\n').slice(-2).join(' / ') || '(empty)'}`);
   return { tps: Number(tps[1]), transactions: Number(done[1]), failed: failed ? Number(failed[1]) : 0 };
@@ -61,6 +65,7 @@ export async function runPgbench(e: Endpoint, args: string[], clients: number, s
     try {
       summary = parseSummary(stdout);
     } catch (err) {
+      if (err instanceof NoTransactions) throw err;
       throw new Error(`${(err as Error).message}\n${stderr.slice(-800)}`, { cause: err });
     }
     const lat: number[] = [];
