@@ -1,0 +1,173 @@
+// `make demo`: the main job on an embedded default. Starts a local PostgreSQL server that plays the
+// cloud database, writes a sample eHealth policy (resources as a user would kubectl-apply them),
+// validates and renders it with the `clarus` CLI, runs `clarus proxy` on the rendered directory,
+// and runs a short workload as three users. It prints what each application user sees next to
+// what the cloud database actually stores.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { startPostgres } from '../sidecar/test/harness/pg.ts';
+import { CLARUS_BIN, startProxyProcess } from '../sidecar/test/harness/proxy.ts';
+
+const POLICY = (port: number) => `
+apiVersion: clarus.io/v1alpha1
+kind: SecurityPolicy
+metadata: { name: ehealth, namespace: demo }
+spec:
+  backends: [cloud-a]
+  keyring: { secretName: ehealth-keys }
+  attributeTypes:
+    identifier:      { encrypt: { mode: randomized } }
+    confidential:    { encrypt: { mode: deterministic } }
+  datasets:
+    - name: patients
+      table: public.patient
+      rowKey: pat_id
+      columns:
+        - { name: pat_id,    attributeType: technicalIdentifier }
+        - { name: pat_name,  attributeType: identifier }
+        - { name: pat_ssn,   attributeType: identifier, protection: { encrypt: { mode: randomized, searchable: true } } }
+        - { name: pat_zip,   attributeType: quasiIdentifier, protection: { anonymize: { generalize: { keepPrefix: 3 } } } }
+        - { name: diagnosis, attributeType: confidential }
+---
+apiVersion: clarus.io/v1alpha1
+kind: CloudBackend
+metadata: { name: cloud-a, namespace: demo }
+spec:
+  host: 127.0.0.1
+  port: ${port}
+  database: postgres
+  credentialsSecretRef: { name: cloud-a-creds }
+  tls: { mode: disable }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: cloud-a-creds, namespace: demo }
+stringData: { username: scram_user, password: scram-pw }
+---
+apiVersion: clarus.io/v1alpha1
+kind: ClarusProxy
+metadata: { name: ehealth-proxy, namespace: demo }
+spec:
+  policyRef: { name: ehealth }
+---
+${['drhouse:readWrite:plaintext', 'analyst:read:masked', 'auditor:read:protected'].map((g) => {
+    const [user, access, view] = g.split(':');
+    return `apiVersion: clarus.io/v1alpha1
+kind: AccessGrant
+metadata: { name: ${user}-patients, namespace: demo }
+spec:
+  proxyRef: { name: ehealth-proxy }
+  subject: { user: ${user}, passwordSecretRef: { name: ${user}-pw, key: password } }
+  datasets: [patients]
+  access: ${access}
+  view: ${view}
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: ${user}-pw, namespace: demo }
+stringData: { password: ${user}-secret }
+`;
+  }).join('---\n')}`;
+
+const ROWS = [
+  [1, 'Alice Martin', '1-85-05-75-123-456', '75011', 'diabetes'],
+  [2, 'Bruno Keller', '2-90-11-13-222-333', '13008', 'asthma'],
+  [3, 'Chloé Dubois', '2-78-02-69-444-555', '69003', 'diabetes'],
+];
+
+function heading(s: string): void { process.stdout.write(`\n\x1b[1m== ${s}\x1b[0m\n`); }
+function clarus(args: string[]): string { return execFileSync(CLARUS_BIN, args, { encoding: 'utf8' }); }
+
+function table(rows: Array<Record<string, unknown>>, width = 34): void {
+  if (rows.length === 0) { process.stdout.write('  (no rows)\n'); return; }
+  const cols = Object.keys(rows[0] as object);
+  const text = (v: unknown) => {
+    const s = v === null ? 'NULL' : Buffer.isBuffer(v) ? `\\x${v.toString('hex')}` : String(v);
+    return s.length > width ? `${s.slice(0, width - 1)}…` : s;
+  };
+  const cells = rows.map((r) => cols.map((c) => text(r[c])));
+  const widths = cols.map((c, i) => Math.max(c.length, ...cells.map((row) => (row[i] as string).length)));
+  const line = (vals: string[]) => `  ${vals.map((v, i) => v.padEnd(widths[i] as number)).join(' | ')}\n`;
+  process.stdout.write(line(cols));
+  process.stdout.write(`  ${widths.map((w) => '-'.repeat(w)).join('-+-')}\n`);
+  for (const row of cells) process.stdout.write(line(row));
+}
+
+async function as<T>(port: number, user: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ host: '127.0.0.1', port, user, password: `${user}-secret`, database: 'postgres' });
+  await c.connect();
+  try { return await fn(c); } finally { await c.end(); }
+}
+
+async function tryQuery(c: pg.Client, sql: string): Promise<void> {
+  try {
+    await c.query(sql);
+    process.stdout.write(`  ${sql}\n    → accepted\n`);
+  } catch (e) {
+    const err = e as { code?: string; message: string };
+    process.stdout.write(`  ${sql}\n    → refused: ${err.code} ${err.message}\n`);
+  }
+}
+
+async function workload(port: number, cloudUrl: string): Promise<void> {
+  heading('drhouse (readWrite, plaintext view) creates the table and writes patients through the proxy');
+  await as(port, 'drhouse', async (c) => {
+    await c.query('CREATE TABLE patient (pat_id int PRIMARY KEY, pat_name text, pat_ssn text, pat_zip text, diagnosis text)');
+    for (const r of ROWS) await c.query('INSERT INTO patient VALUES ($1, $2, $3, $4, $5)', r);
+    process.stdout.write('  SELECT * FROM patient ORDER BY pat_id\n');
+    table((await c.query('SELECT * FROM patient ORDER BY pat_id')).rows);
+    process.stdout.write("  SELECT pat_name FROM patient WHERE pat_ssn = '2-90-11-13-222-333'   (blind index)\n");
+    table((await c.query("SELECT pat_name FROM patient WHERE pat_ssn = '2-90-11-13-222-333'")).rows);
+    process.stdout.write('  SELECT diagnosis, count(*) FROM patient GROUP BY diagnosis   (deterministic)\n');
+    table((await c.query('SELECT diagnosis, count(*)::int AS n FROM patient GROUP BY diagnosis ORDER BY n DESC')).rows);
+    heading('statements the proxy cannot run safely are refused, not leaked');
+    await tryQuery(c, 'SELECT pat_name FROM patient ORDER BY pat_name');
+    await tryQuery(c, "SELECT * FROM patient WHERE pat_name LIKE 'A%'");
+  });
+  heading('analyst (read, masked view)');
+  await as(port, 'analyst', async (c) => {
+    table((await c.query('SELECT pat_id, pat_name, pat_ssn, diagnosis FROM patient ORDER BY pat_id')).rows);
+    await tryQuery(c, "UPDATE patient SET diagnosis = 'flu' WHERE pat_id = 1");
+  });
+  heading('auditor (read, protected view: the stored ciphertext, never decrypted)');
+  await as(port, 'auditor', async (c) => table((await c.query('SELECT pat_id, pat_name, diagnosis FROM patient ORDER BY pat_id')).rows, 28));
+  heading('what the cloud database stores (a direct connection, bypassing the proxy)');
+  const cloud = new pg.Client({ connectionString: cloudUrl });
+  await cloud.connect();
+  const stored = await cloud.query('SELECT * FROM patient ORDER BY pat_id');
+  table(stored.rows, 28);
+  const dump = JSON.stringify(stored.rows.map((r) => Object.values(r).map((v) => (Buffer.isBuffer(v) ? v.toString('latin1') : String(v)))));
+  const leaked = ROWS.flatMap((r) => [r[1], r[2], r[4]]).filter((v) => dump.includes(String(v)));
+  process.stdout.write(`\n  plaintext names, SSNs or diagnoses found in the cloud: ${leaked.length === 0 ? 'none' : leaked.join(', ')}\n`);
+  await cloud.end();
+  if (leaked.length > 0) process.exitCode = 1;
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'clarus-demo-'));
+  heading('starting a local PostgreSQL 15 server playing the cloud database "cloud-a"');
+  const cloud = await startPostgres();
+  let proxy: Awaited<ReturnType<typeof startProxyProcess>> | undefined;
+  try {
+    process.stdout.write(`  cloud-a on 127.0.0.1:${cloud.port}\n`);
+    writeFileSync(join(work, 'resources.yaml'), POLICY(cloud.port));
+    writeFileSync(join(work, 'keyring.yaml'), clarus(['keys', 'generate', '--name', 'ehealth-keys', '--namespace', 'demo']));
+    heading('clarus policy validate / explain / render');
+    process.stdout.write(clarus(['policy', 'validate', '-f', work]));
+    process.stdout.write(clarus(['policy', 'explain', '-f', work]));
+    clarus(['policy', 'render', '-f', work, '--out', join(work, 'rendered')]);
+    process.stdout.write(`  rendered runtime configuration: ${join(work, 'rendered')} (config.json ${readFileSync(join(work, 'rendered', 'config.json')).length} bytes + secrets/)\n`);
+    proxy = await startProxyProcess(join(work, 'rendered'));
+    process.stdout.write(`  clarus proxy listening on ${proxy.host}:${proxy.port}\n`);
+    await workload(proxy.port, cloud.url());
+  } finally {
+    await proxy?.close();
+    await cloud.destroy();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
