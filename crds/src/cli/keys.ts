@@ -12,6 +12,9 @@ const USAGE = `usage:
   clarus keys rotate -f SECRET.yaml [--key KEYNAME…]
       prints the keyring with a new version of each named key (all keys when none is named);
       old versions stay so existing ciphertexts keep decrypting
+  clarus keys reencrypt --config DIR --url postgres://USER:PW@PROXY:PORT/DB [--dataset NAME…] [--batch N] [--state FILE]
+      rewrites the rows of encrypted datasets through the proxy with the current key versions
+      (resumable with --state; see docs/key-rotation.md)
 `;
 
 function generate(argv: string[], io: Io): number {
@@ -57,6 +60,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   const [sub, ...rest] = argv;
   if (sub === 'generate') return generate(rest, io);
   if (sub === 'rotate') return rotate(rest, io);
+  // Runs through a proxy with the sidecar's client; loaded only when asked for.
+  if (sub === 'reencrypt') return (await import('../../../sidecar/src/access/reencrypt.ts')).main(rest, io);
   if (sub === undefined || sub === '--help' || sub === '-h') {
     io.out(USAGE);
     return 0;

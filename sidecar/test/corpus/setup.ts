@@ -27,6 +27,7 @@ export const USERS = {
 
 export interface ProtectedEnv {
   proxy: RunningProxy;
+  configDir: string;
   auditFile: string;
   /** A client straight to the backend (superuser), bypassing the proxy. */
   backend: pg.Client;
@@ -34,13 +35,13 @@ export interface ProtectedEnv {
   close(): Promise<void>;
 }
 
-export async function startProtected(cluster: PgCluster, policy: RuntimePolicy = EHEALTH_POLICY): Promise<ProtectedEnv> {
+export async function startProtected(cluster: PgCluster, policy: RuntimePolicy = EHEALTH_POLICY, keyFiles: Map<string, string> = TEST_KEY_FILES): Promise<ProtectedEnv> {
   const cfg = writeProxyConfig({ backends: [{ cluster }], users: Object.values(USERS) });
   const config = { ...cfg.config, policy: structuredClone(policy) };
   cfg.write(config);
   const { writeFileSync, mkdirSync } = await import('node:fs');
   mkdirSync(join(cfg.dir, 'secrets/keyring'), { recursive: true });
-  for (const [name, text] of TEST_KEY_FILES) writeFileSync(join(cfg.dir, 'secrets/keyring', name), text);
+  for (const [name, text] of keyFiles) writeFileSync(join(cfg.dir, 'secrets/keyring', name), text);
   const scratch = mkdtempSync(join(tmpdir(), 'clarus-audit-'));
   const auditFile = join(scratch, 'audit.jsonl');
   const pipeline = await protectionPipeline({ configDir: cfg.dir, auditFile });
@@ -48,7 +49,7 @@ export async function startProtected(cluster: PgCluster, policy: RuntimePolicy =
   const backend = new pg.Client({ connectionString: cluster.url() , ssl: { ca: cluster.caPem } });
   await backend.connect();
   return {
-    proxy, auditFile, backend,
+    proxy, auditFile, backend, configDir: cfg.dir,
     url: (u) => proxy.url(u),
     close: async () => {
       await backend.end();
