@@ -65,10 +65,14 @@ describe('clarus policy render / explain / import', () => {
   });
 
   it('explains a policy and a statement', async () => {
-    const r = await clarus('policy', 'explain', '-f', 'examples/ehealth', '--sql', 'SELECT diagnosis FROM patient');
+    const r = await clarus('policy', 'explain', '-f', 'examples/ehealth', '--sql', "SELECT diagnosis FROM patient WHERE pat_ssn = '42'");
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/public\.patient\.diagnosis\s+confidential\s+encrypt deterministic/);
-    expect(r.stdout).toMatch(/--sql "SELECT diagnosis FROM patient"/);
+    expect(r.stdout).toContain('Rewritten by the proxy\'s rewriter');
+    expect(r.stdout).toMatch(/pat_ssn__bidx = /);
+    const bad = await clarus('policy', 'explain', '-f', 'examples/ehealth', '--sql', 'SELEC 1');
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain('ERROR: the statement does not parse');
   });
 
   it('imports a CLARUS 1.0 policy into manifests that validate; unmappable input exits 1', async () => {

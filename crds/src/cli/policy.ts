@@ -82,7 +82,8 @@ async function explain(args: ParsedArgs, io: Io): Promise<number> {
     io.out(explainPolicy(p));
     if (sql !== undefined) {
       const { datasets, defaultBackend } = policyDatasets(p);
-      const text = await explainSql(sql, datasets, defaultBackend);
+      const runtime = { name: p.metadata.name, onUnsupported: p.spec.onUnsupported ?? 'reject', defaultBackend, keyring: { dir: 'secrets/keyring', keys: [] }, datasets };
+      const text = await explainSql(sql, runtime);
       io.out(`\n--sql ${JSON.stringify(sql)}\n${text}`);
       if (text.startsWith('ERROR')) return 1;
     }

@@ -1,10 +1,13 @@
-// `explain --sql`: the protected columns a statement references (see explain/sql.ts), or a parse error.
-import type { RuntimeDataset } from '../runtime/config.ts';
-import { analyzeSql, formatSqlAnalysis } from '../explain/sql.ts';
+// `explain --sql`: the proxy's rewriting of the statement (or its refusal), and the protected
+// columns it references; a parse error is reported as such.
+import type { RuntimePolicy } from '../runtime/config.ts';
+import { formatRewrite, rewriteSql } from '../explain/rewrite.ts';
+import { analyzeSql } from '../explain/sql.ts';
 
-export async function explainSql(sql: string, datasets: RuntimeDataset[], defaultBackend: string): Promise<string> {
+export async function explainSql(sql: string, policy: RuntimePolicy): Promise<string> {
   try {
-    return formatSqlAnalysis(await analyzeSql(sql, datasets, defaultBackend));
+    const refs = await analyzeSql(sql, policy.datasets, policy.defaultBackend);
+    return formatRewrite(await rewriteSql(sql, policy), refs.rows);
   } catch (e) {
     return `ERROR: the statement does not parse: ${(e as Error).message}\n`;
   }

@@ -42,6 +42,8 @@ describe('explain', () => {
     expect(a.rows.map((r) => r[1])).toEqual(['public.people.name', 'public.people.ssn', 'public.people.salary']);
     const star = await analyzeSql('SELECT * FROM public.people', datasets, defaultBackend);
     expect(star.rows.map((r) => r[1])).toEqual(['public.people.name', 'public.people.ssn', 'public.people.city', 'public.people.salary']);
+    const insert = await analyzeSql("INSERT INTO people (id, name) VALUES (1, 'a')", datasets, defaultBackend);
+    expect(insert.rows.map((r) => r[1])).toEqual(['public.people.name']);
     const other = await analyzeSql('SELECT name FROM other.people', datasets, defaultBackend);
     expect(other.rows).toEqual([]);
     await expect(analyzeSql('SELEC 1', datasets, defaultBackend)).rejects.toThrow(/syntax error/);

@@ -1,8 +1,7 @@
-// `clarus policy explain --sql` without the rewriter: which protected columns a statement touches,
-// found with the real PostgreSQL parser (libpg-query). The rewriting itself belongs to the proxy.
+// `clarus policy explain --sql`: which protected columns a statement touches, found with the real
+// PostgreSQL parser (libpg-query). The rewriting itself is the proxy's (explain/rewrite.ts).
 import type { RuntimeDataset } from '../runtime/config.ts';
 import { describeLeak, describeProtection } from './leaks.ts';
-import { formatTable } from './table.ts';
 
 type Node = unknown;
 
@@ -14,6 +13,9 @@ function visit(node: Node, refs: Refs): void {
     return;
   }
   if (typeof node !== 'object' || node === null) return;
+  // A RangeVar appears wrapped ({RangeVar: …}) in FROM lists but bare as InsertStmt.relation etc.
+  const rv = node as { relname?: unknown; schemaname?: unknown };
+  if (typeof rv.relname === 'string') refs.tables.push({ name: rv.relname, ...(typeof rv.schemaname === 'string' ? { schema: rv.schemaname } : {}) });
   for (const [key, value] of Object.entries(node)) {
     collect(key, value, refs);
     visit(value, refs);
@@ -22,7 +24,6 @@ function visit(node: Node, refs: Refs): void {
 
 function collect(key: string, value: unknown, refs: Refs): void {
   const v = value as Record<string, unknown>;
-  if (key === 'RangeVar' && typeof v.relname === 'string') refs.tables.push({ name: v.relname, ...(typeof v.schemaname === 'string' ? { schema: v.schemaname } : {}) });
   if (key === 'A_Star') refs.star = true;
   if (key === 'ColumnRef' && Array.isArray(v.fields)) {
     const last = v.fields[v.fields.length - 1] as { String?: { sval?: string } } | undefined;
@@ -44,13 +45,4 @@ export async function analyzeSql(sql: string, datasets: RuntimeDataset[], defaul
     .filter((c) => (refs.star || refs.columns.has(c.name)) && describeProtection(c, defaultBackend) !== 'none (stored as is)')
     .map((c) => [d.name, `${d.schema}.${d.table}.${c.name}`, describeProtection(c, defaultBackend), c.backend, describeLeak(c, defaultBackend)]));
   return { statements: parsed.stmts?.length ?? 0, rows, tables: refs.tables.map((t) => (t.schema ? `${t.schema}.${t.name}` : t.name)) };
-}
-
-export function formatSqlAnalysis(a: SqlAnalysis): string {
-  const head = 'Statement rewriting is provided by the proxy\'s rewriter, which is not available to this command; '
-    + 'below are the protected columns the statement references (parsed with the PostgreSQL parser).';
-  const body = a.rows.length === 0
-    ? `No protected column referenced (tables: ${a.tables.join(', ') || 'none'}); the statement would pass through unchanged.`
-    : formatTable(['DATASET', 'COLUMN', 'PROTECTION', 'BACKEND', 'LEAKS'], a.rows);
-  return `${head}\n\n${body}\n`;
 }
