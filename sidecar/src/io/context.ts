@@ -2,7 +2,7 @@
 import type { SecureContext } from 'node:tls';
 import type { ConfigSnapshot } from '../config/load.ts';
 import type { Logger } from '../log/logger.ts';
-import type { ProxyMetrics } from '../metrics/metrics.ts';
+import type { ProxyMetrics, StatementRecorder } from '../metrics/metrics.ts';
 import type { PipelineFactory } from '../session/pipeline.ts';
 import type { BackendSecrets } from '../config/load.ts';
 import type { CancelKeys } from './cancel.ts';
@@ -15,6 +15,7 @@ export interface ProxyContext {
   /** TLS context for clients of the current configuration, or null when TLS is not configured. */
   clientTls(): SecureContext | null;
   metrics: ProxyMetrics;
+  statementRecorder: StatementRecorder;
   log: Logger;
   cancelKeys: CancelKeys<CancelTarget>;
   pipelineFactory: PipelineFactory;

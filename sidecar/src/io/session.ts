@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { backendFor } from '../config/load.ts';
 import type { BackendSecrets, ConfigSnapshot } from '../config/load.ts';
 import type { Logger } from '../log/logger.ts';
+import type { StatementRecorder } from '../metrics/metrics.ts';
 import { backendBytes } from '../protocol/backend.ts';
 import { ProtocolError } from '../protocol/codec.ts';
 import { SQLSTATE } from '../protocol/errors.ts';
@@ -35,13 +36,17 @@ export class ClientSession {
   private holds = 0;
   private closed = false;
   private drainRequested = false;
-  private readonly starts: Array<{ kind: StatementKind; t: number }> = [];
+  // Statements in flight, oldest first (parallel arrays: no object per statement).
+  private readonly startKinds: StatementKind[] = [];
+  private readonly startTimes: number[] = [];
+  private readonly rec: StatementRecorder;
   readonly onClose: Array<() => void> = [];
 
   constructor(ctx: ProxyContext, client: Socket) {
     this.ctx = ctx;
     this.client = client;
     this.snap = ctx.snapshot();
+    this.rec = ctx.statementRecorder;
     this.log = ctx.log.child({ remote: `${client.remoteAddress}:${client.remotePort}` });
   }
 
@@ -147,9 +152,9 @@ export class ClientSession {
       toBackend: (parts) => this.write(this.backend as Socket, parts, () => this.setHold(HOLD_BACKPRESSURE, true)),
       holdClient: (h) => this.setHold(HOLD_PIPELINE, h),
       end: (reason, err) => this.relayEnded(reason, err),
-      statementStart: (kind) => { this.starts.push({ kind, t: performance.now() }); },
+      statementStart: (kind) => { this.startKinds.push(kind); this.startTimes.push(performance.now()); },
       statementEnd: (outcome) => this.statementEnd(outcome),
-      refused: (kind) => this.ctx.metrics.statements.inc({ type: kind, outcome: 'refused' }),
+      refused: (kind) => this.rec.count[kind].refused.inc(),
       idle: (status) => this.atBoundary(status),
     };
   }
@@ -174,10 +179,11 @@ export class ClientSession {
   }
 
   private statementEnd(outcome: Outcome): void {
-    const s = this.starts.shift();
-    if (!s) return;
-    this.ctx.metrics.statements.inc({ type: s.kind, outcome });
-    this.ctx.metrics.statementSeconds.observe({ type: s.kind }, (performance.now() - s.t) / 1000);
+    const kind = this.startKinds.shift();
+    const t = this.startTimes.shift();
+    if (kind === undefined || t === undefined) return;
+    this.rec.count[kind][outcome].inc();
+    this.rec.seconds[kind].observe((performance.now() - t) / 1000);
   }
 
   /** A statement boundary: apply a reloaded configuration, finish a drain. */
@@ -224,6 +230,7 @@ export class ClientSession {
     if (this.closed) return;
     this.ctx.metrics.backendErrors.inc({ backend: this.backendName, reason: 'lost' });
     this.log.warn('backend connection lost');
+    if (this.relay?.backendFatal) { this.close(); return; }
     this.terminate(SQLSTATE.connectionFailure, 'server closed the connection unexpectedly');
   }
 

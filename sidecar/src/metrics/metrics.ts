@@ -42,3 +42,20 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): ProxyMet
     configGeneration: new Gauge({ name: 'clarus_config_generation', help: 'Generation of the configuration in force', registers }),
   };
 }
+
+type CounterChild = ReturnType<Counter['labels']>;
+type HistogramChild = ReturnType<Histogram['labels']>;
+
+/** Label children of the statement metrics, resolved once (labelled calls hash labels each time). */
+export interface StatementRecorder {
+  count: Record<StatementKind, Record<Outcome, CounterChild>>;
+  seconds: Record<StatementKind, HistogramChild>;
+}
+
+export function statementRecorder(m: ProxyMetrics): StatementRecorder {
+  const kinds: StatementKind[] = ['simple', 'extended', 'function', 'copy'];
+  const outcomes = (k: StatementKind) => ({ ok: m.statements.labels(k, 'ok'), error: m.statements.labels(k, 'error'), refused: m.statements.labels(k, 'refused') });
+  const count = Object.fromEntries(kinds.map((k) => [k, outcomes(k)])) as StatementRecorder['count'];
+  const seconds = Object.fromEntries(kinds.map((k) => [k, m.statementSeconds.labels(k)])) as StatementRecorder['seconds'];
+  return { count, seconds };
+}

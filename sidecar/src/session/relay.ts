@@ -47,11 +47,15 @@ const TAG_COPY_FAIL = T('f');
 const TAG_AUTH = T('p');
 /** Backend messages may be large rows; only split ones are copied, so a generous bound is fine. */
 const MAX_BACKEND_MESSAGE = 1 << 30;
+/** PostgreSQL sends the severity field first: 'S' 'FATAL' NUL. */
+const FATAL_FIELD = Buffer.from('SFATAL\0');
 
 export interface RelayOptions { maxMessageBytes: number; pipeline: Pipeline; ports: RelayPorts }
 
 export class Relay {
   txStatus: TxStatus = 'I';
+  /** The backend sent a FATAL error (it is about to close the connection). */
+  backendFatal = false;
   /** Statements (Query, FunctionCall, Sync) forwarded and not yet answered by ReadyForQuery. */
   outstanding = 0;
   readonly toClient = new Out();
@@ -175,7 +179,12 @@ export class Relay {
   }
 
   private observeBackend(tag: number, buf: Buffer, start: number): void {
-    if (tag === TAG_ERROR) { this.sawError = true; return; }
+    if (tag === TAG_ERROR) {
+      this.sawError = true;
+      // A FATAL from the backend precedes its close: the client already has the reason.
+      if (buf.compare(FATAL_FIELD, 0, FATAL_FIELD.length, start, start + FATAL_FIELD.length) === 0) this.backendFatal = true;
+      return;
+    }
     if (tag !== TAG_READY) return;
     this.txStatus = String.fromCharCode(buf[start] as number) as TxStatus;
     this.ports.statementEnd(this.sawError ? 'error' : 'ok');

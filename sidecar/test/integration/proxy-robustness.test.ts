@@ -192,3 +192,18 @@ describe('operations (child process)', () => {
     await kept.end();
   });
 });
+
+describe('backend terminations', () => {
+  it('passes a backend FATAL (pg_terminate_backend) to the client as the only error', async () => {
+    const p = await proxyFor({ backends: [{ cluster: main }] });
+    const c = new pg.Client({ connectionString: p.url() });
+    const errors: unknown[] = [];
+    c.on('error', (e) => errors.push(e));
+    await c.connect();
+    const pid = Number((await c.query('select pg_backend_pid() as pid')).rows[0].pid);
+    await main.psql(`select pg_terminate_backend(${pid})`);
+    await expect(c.query('select 1')).rejects.toThrow();
+    const codes = errors.map((e) => (e as { code?: string }).code).filter(Boolean);
+    expect(codes).toEqual(['57P01']);
+  });
+});
