@@ -42,12 +42,12 @@ function fingerprint(sql: string): string {
 export function protectedOutputs(rw: Rewriter, outs: OutCol[], views: Map<string, View>): ProtectedOutput[] | Refuse {
   const result: ProtectedOutput[] = [];
   let unknownBefore = false;
-  outs.forEach((o, index) => {
+  for (const [index, o] of outs.entries()) {
     if (o.star) unknownBefore = true;
-    if (!o.prov) return;
+    if (!o.prov) continue;
+    if (unknownBefore) return refuse('0A000', `clarus: SELECT * over a relation unknown to the policy before encrypted column ${o.prov.table.table}.${o.prov.column.name}; list the columns`);
     result.push({ index, cipher: rw.cipher(o.prov), typeOid: o.prov.column.typeOid, view: views.get(o.prov.table.dataset) ?? 'protected' });
-  });
-  if (unknownBefore && result.length) return refuse('0A000', 'clarus: SELECT * over a relation unknown to the policy before an encrypted column; list the columns');
+  }
   return result;
 }
 

@@ -1,0 +1,92 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { SessionInfo } from '../session/pipeline.ts';
+import { loadParser } from '../rewrite/parser.ts';
+import { testRewriter } from '../rewrite/testing.ts';
+import type { Rewriter } from '../rewrite/rewriter.ts';
+import { byteaText } from '../protection/copy-text.ts';
+import type { AuditEntry } from './audit.ts';
+import { catalogQuery, declaredFromRows } from './catalog-loader.ts';
+import { protectionPipelineFactory } from './pipeline.ts';
+import { CatalogRefresher } from './refresh.ts';
+
+let rw: Rewriter;
+const audit: AuditEntry[] = [];
+const info = (user: string, view: 'plaintext' | 'masked' | 'protected', access: 'read' | 'readWrite' = 'readWrite'): SessionInfo =>
+  ({ user, database: 'db', applicationName: 'test', backend: 'b', grants: [{ grant: 'g', datasets: ['patients'], access, view }] });
+function now<T>(d: T | Promise<T>): T {
+  if (d instanceof Promise) throw new Error('expected a synchronous decision (no catalog loader here)');
+  return d;
+}
+const pipeline = (i: SessionInfo) => {
+  const p = protectionPipelineFactory({ rewriter: rw, now: () => new Date('2026-01-01T00:00:00Z'), audit: (e) => audit.push(e) })(i, {} as never);
+  return { query: (sql: string) => now(p.query(sql)), parse: (sql: string, types: number[], name: string) => now(p.parse(sql, types, name)) };
+};
+
+beforeAll(async () => {
+  await loadParser();
+  rw = testRewriter();
+  rw.analyze('CREATE TABLE patient (pat_id int, pat_name text, pat_ssn text, pat_zip text, pat_birth date, diagnosis text)');
+});
+
+describe('protection pipeline decisions', () => {
+  it('passes statements on unprotected tables without an audit line', () => {
+    const before = audit.length;
+    expect(pipeline(info('u', 'plaintext')).query('SELECT * FROM ward')).toEqual({ kind: 'pass' });
+    expect(audit.length).toBe(before);
+  });
+  it('rewrites with result transformers and audits the decision without values', () => {
+    const d = pipeline(info('doc', 'plaintext')).query("SELECT pat_name FROM patient WHERE pat_ssn = '123-45-6789'");
+    expect(d.kind).toBe('rewrite');
+    expect(d.kind === 'rewrite' && d.results?.[0]).toBeDefined();
+    const last = audit[audit.length - 1];
+    expect(last).toMatchObject({ user: 'doc', datasets: ['patients'], outcome: 'allow' });
+    expect(last?.columns).toEqual(expect.arrayContaining(['patients.pat_name', 'patients.pat_ssn']));
+    expect(JSON.stringify(last)).not.toContain('6789');
+  });
+  it('refuses with 42501 for a missing grant or a write on a read grant, and audits it', () => {
+    const none: SessionInfo = { ...info('x', 'plaintext'), grants: [] };
+    expect(pipeline(none).query('SELECT pat_id FROM patient')).toMatchObject({ kind: 'refuse', code: '42501' });
+    expect(pipeline(info('r', 'plaintext', 'read')).query("DELETE FROM patient WHERE pat_id = 1")).toMatchObject({ kind: 'refuse', code: '42501' });
+    expect(audit[audit.length - 1]).toMatchObject({ outcome: 'refuse', code: '42501' });
+  });
+  it('refuses a * of an unknown relation before an encrypted output', () => {
+    expect(pipeline(info('doc', 'plaintext')).query('SELECT w.*, p.pat_name FROM ward w, patient p')).toMatchObject({ kind: 'refuse', code: '0A000' });
+    expect(pipeline(info('doc', 'plaintext')).query('SELECT p.pat_name, w.* FROM ward w, patient p').kind).toBe('rewrite');
+  });
+  it('prepared statements get backend and client parameter types', () => {
+    const d = pipeline(info('doc', 'plaintext')).parse('SELECT pat_id FROM patient WHERE diagnosis = $1 AND pat_id > $2', [], '');
+    expect(d).toMatchObject({ kind: 'rewrite', paramTypes: [1001, 0], clientParamTypes: [25, 0] });
+  });
+  it('COPY TO under the masked view masks ciphertext fields', () => {
+    const d = pipeline(info('ana', 'masked')).query('COPY patient (pat_id, pat_ssn) TO STDOUT');
+    if (d.kind !== 'rewrite') throw new Error(d.kind);
+    const out = d.copy?.[0]?.out;
+    const t = rw.catalog.lookup('public', 'patient');
+    const col = t?.byName.get('pat_ssn');
+    if (!out || !t || !col || col.protection.kind !== 'encrypt') throw new Error('setup');
+    const stored = rw.cipher({ table: t, column: col as typeof col & { protection: { kind: 'encrypt' } } }).encrypt('123-45-6789');
+    const line = `7\t${byteaText(stored).replace(/\\/g, '\\\\')}\n`;
+    expect(Buffer.concat(out.data(Buffer.from(line))).toString()).toBe('7\t****6789\n');
+  });
+});
+
+describe('catalog loading', () => {
+  it('builds a catalog query for the policy tables and reads declared types from rows', () => {
+    expect(catalogQuery(rw.catalog.all())).toContain("('public', 'patient')");
+    const m = declaredFromRows([
+      ['public', 'patient', 'pat_id', '23', ''], ['public', 'patient', 'pat_name', '17', '25'],
+      ['public', 'patient', 'pat_ssn__bidx', '17', ''], ['public', 'patient', 'pat_birth', '17', '1082'],
+    ]);
+    expect(m.get('public.patient')).toEqual([{ name: 'pat_id', typeOid: 23 }, { name: 'pat_name', typeOid: 25 }, { name: 'pat_birth', typeOid: 1082 }]);
+  });
+  it('loads once for unknown tables and not for statements that name none', async () => {
+    const fresh = testRewriter();
+    let loads = 0;
+    const r = new CatalogRefresher(fresh, async () => { loads++; return new Map([['public.patient', [{ name: 'pat_id', typeOid: 23 }, { name: 'diagnosis', typeOid: 23 }]]]); }, () => new Date(0));
+    expect(r.before('SELECT 1')).toBeNull();
+    await r.before('SELECT diagnosis FROM patient');
+    expect(loads).toBe(1);
+    expect(fresh.catalog.lookup('public', 'patient')?.byName.get('diagnosis')?.typeOid).toBe(23);
+    expect(r.before('SELECT diagnosis FROM patient')).toBeNull();
+  });
+});
