@@ -2,16 +2,29 @@
 // the same at length). Pure; used by `clarus policy explain`.
 import type { RuntimeColumn } from '../runtime/config.ts';
 
+type Anonymize = NonNullable<RuntimeColumn['anonymize']>;
+
+// One label per anonymization method; exactly one is set (a CEL rule enforces it).
+const ANON_LABELS: { [K in keyof Anonymize]-?: (v: NonNullable<Anonymize[K]>) => string } = {
+  suppress: (v) => `suppress → ${v.value === null || v.value === undefined ? 'NULL' : JSON.stringify(v.value)}`,
+  mask: (v) => (v.format === 'email' ? 'mask email' : `mask keep ${v.keepFirst ?? 0}+${v.keepLast ?? 0}`),
+  pseudonymize: (v) => `pseudonymize ${v.format ?? 'hex'} (key ${v.keyName ?? 'default'})`,
+  generalize: (v) => `generalize ${Object.entries(v).map(([k, x]) => `${k}=${String(x)}`).join(' ')}`,
+  noise: (v) => `noise ${v.distribution} ${v.scale !== undefined ? `scale=${v.scale}` : `ε=${v.epsilon} Δ=${v.sensitivity}`}`,
+  kAnonymity: (v) => `k-anonymity k=${v.k}${v.tCloseness !== undefined ? ` t=${v.tCloseness}` : ''}`,
+};
+
+function anonymizeLabel(a: Anonymize): string[] {
+  return (Object.keys(ANON_LABELS) as Array<keyof Anonymize>).flatMap((k) => {
+    const v = a[k];
+    return v === undefined ? [] : [(ANON_LABELS[k] as (x: typeof v) => string)(v)];
+  });
+}
+
 export function describeProtection(c: RuntimeColumn, defaultBackend: string): string {
   const parts: string[] = [];
   if (c.encrypt) parts.push(`encrypt ${c.encrypt.mode}${c.encrypt.searchable ? ' +blind index' : ''} (key ${c.encrypt.keyName})`);
-  const a = c.anonymize;
-  if (a?.suppress) parts.push(`suppress → ${a.suppress.value === null || a.suppress.value === undefined ? 'NULL' : JSON.stringify(a.suppress.value)}`);
-  if (a?.mask) parts.push(a.mask.format === 'email' ? 'mask email' : `mask keep ${a.mask.keepFirst ?? 0}+${a.mask.keepLast ?? 0}`);
-  if (a?.pseudonymize) parts.push(`pseudonymize ${a.pseudonymize.format ?? 'hex'} (key ${a.pseudonymize.keyName ?? 'default'})`);
-  if (a?.generalize) parts.push(`generalize ${Object.entries(a.generalize).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`);
-  if (a?.noise) parts.push(`noise ${a.noise.distribution} ${a.noise.scale !== undefined ? `scale=${a.noise.scale}` : `ε=${a.noise.epsilon} Δ=${a.noise.sensitivity}`}`);
-  if (a?.kAnonymity) parts.push(`k-anonymity k=${a.kAnonymity.k}${a.kAnonymity.tCloseness !== undefined ? ` t=${a.kAnonymity.tCloseness}` : ''}`);
+  if (c.anonymize) parts.push(...anonymizeLabel(c.anonymize));
   if (c.backend !== defaultBackend) parts.push(`split → ${c.backend}`);
   return parts.length > 0 ? parts.join(', ') : 'none (stored as is)';
 }

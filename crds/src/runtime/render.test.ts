@@ -138,6 +138,18 @@ describe('render', () => {
     ]);
   });
 
+  it('merges grants of one user, and refuses one user with two passwords', async () => {
+    const input = await inputOf('ehealth');
+    const second = structuredClone(input.grants.find((g) => g.metadata.name === 'analyst-patients'));
+    if (!second) throw new Error('no analyst grant');
+    second.metadata.name = 'analyst-visits';
+    second.spec.access = 'readWrite';
+    const merged = render({ ...input, grants: [...input.grants, second] });
+    expect(merged.config.users.find((u) => u.name === 'analyst')?.grants.map((g) => `${g.grant}:${g.access}`)).toEqual(['analyst-patients:read', 'analyst-visits:readWrite']);
+    second.spec.subject.passwordSecretRef = { name: 'drhouse-pw', key: 'password' };
+    expect(() => render({ ...input, grants: [...input.grants, second] })).toThrow('AccessGrant/hospital/analyst-visits: spec.subject.passwordSecretRef: user analyst has a different password in grant analyst-patients');
+  });
+
   it('sidecar mode listens on loopback', async () => {
     const input = await inputOf('passthrough');
     const out = render({ ...input, proxy: { ...input.proxy, spec: { ...input.proxy.spec, mode: 'Sidecar' } } });

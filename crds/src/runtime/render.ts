@@ -155,12 +155,10 @@ export function render(input: RenderInput): RenderOutput {
   ctx.files.push(...userFiles);
   const tls = renderTls(ctx, proxy);
   if (users.some((u) => u.kind === 'externalProxy') && !tls?.clientCaFile) ctx.problems.add(`ClarusProxy/${ns}/${proxy.metadata.name}`, 'spec.tls.secretName', 'an AccessGrant names an externalProxy, which authenticates with a client certificate: spec.tls must name a Secret with ca.crt');
-  const sidecar = proxy.spec.mode === 'Sidecar';
   const config: RuntimeConfig = {
     version: RUNTIME_CONFIG_VERSION,
     proxy: { name: proxy.metadata.name, namespace: ns },
-    listen: { host: sidecar ? '127.0.0.1' : '0.0.0.0', port: proxy.spec.service?.port ?? 5432 },
-    metricsListen: { host: '0.0.0.0', port: proxy.spec.metrics?.port ?? 9187 },
+    ...listenOf(proxy),
     ...(tls ? { tls } : {}),
     backends,
     ...(proxy.spec.upstream ? { upstream: renderUpstream(ctx, proxy) } : {}),
@@ -173,6 +171,15 @@ export function render(input: RenderInput): RenderOutput {
   if (ctx.problems.issues.length > 0) throw new RenderError(ctx.problems.issues);
   config.hash = configHash(config, files);
   return { config, files };
+}
+
+/** Sidecars listen on loopback only: the application shares the pod's network namespace. */
+function listenOf(proxy: ClarusProxy): Pick<RuntimeConfig, 'listen' | 'metricsListen'> {
+  const sidecar = proxy.spec.mode === 'Sidecar';
+  return {
+    listen: { host: sidecar ? '127.0.0.1' : '0.0.0.0', port: proxy.spec.service?.port ?? 5432 },
+    metricsListen: { host: '0.0.0.0', port: proxy.spec.metrics?.port ?? 9187 },
+  };
 }
 
 function limitsOf(proxy: ClarusProxy): RuntimeConfig['limits'] {

@@ -31,28 +31,42 @@ function passwordOf(g: AccessGrant, ctx: UserCtx): string | undefined {
   return pw;
 }
 
-function addUser(users: Map<string, RuntimeUser & { pw?: string }>, g: AccessGrant, ctx: UserCtx): void {
+type Pending = RuntimeUser & { pw?: string };
+
+function newUser(g: AccessGrant, name: string, pw: string | undefined): Pending {
   const s = g.spec.subject;
-  const id = `AccessGrant/${ctx.namespace}/${g.metadata.name}`;
-  const name = s.user ?? s.externalProxy?.name ?? '';
-  const kind: RuntimeUser['kind'] = s.user ? 'user' : 'externalProxy';
-  const pw = kind === 'user' ? passwordOf(g, ctx) : undefined;
-  const existing = users.get(name);
-  if (!existing) {
-    const u: RuntimeUser & { pw?: string } = { name, kind, grants: [grantEntry(g)] };
-    if (kind === 'externalProxy') u.certificateSubject = s.externalProxy?.certificateSubject ?? '';
-    if (pw !== undefined) u.pw = pw;
-    users.set(name, u);
-    return;
+  const u: Pending = { name, kind: s.user ? 'user' : 'externalProxy', grants: [grantEntry(g)] };
+  if (s.externalProxy) u.certificateSubject = s.externalProxy.certificateSubject;
+  if (pw !== undefined) u.pw = pw;
+  return u;
+}
+
+/** Why a second grant for the same name cannot be merged into the first, if it cannot. */
+function conflict(existing: Pending, g: AccessGrant, pw: string | undefined): { path: string; message: string } | undefined {
+  const s = g.spec.subject;
+  const other = existing.grants[0]?.grant;
+  if (existing.kind !== (s.user ? 'user' : 'externalProxy')) return { path: 'spec.subject', message: `${existing.name} is a ${existing.kind} in grant ${other}` };
+  if (s.user && pw !== undefined && existing.pw !== undefined && existing.pw !== pw) {
+    return { path: 'spec.subject.passwordSecretRef', message: `user ${existing.name} has a different password in grant ${other}` };
   }
-  if (existing.kind !== kind) ctx.problems.add(id, 'spec.subject', `${name} is a ${existing.kind} in another grant`);
-  else if (kind === 'user' && pw !== undefined && existing.pw !== undefined && existing.pw !== pw) ctx.problems.add(id, 'spec.subject.passwordSecretRef', `user ${name} has a different password in grant ${existing.grants[0]?.grant}`);
-  else if (kind === 'externalProxy' && existing.certificateSubject !== s.externalProxy?.certificateSubject) ctx.problems.add(id, 'spec.subject.externalProxy.certificateSubject', `external proxy ${name} has a different certificate subject in grant ${existing.grants[0]?.grant}`);
-  existing.grants.push(grantEntry(g));
+  if (s.externalProxy && existing.certificateSubject !== s.externalProxy.certificateSubject) {
+    return { path: 'spec.subject.externalProxy.certificateSubject', message: `external proxy ${existing.name} has a different certificate subject in grant ${other}` };
+  }
+  return undefined;
+}
+
+function addUser(users: Map<string, Pending>, g: AccessGrant, ctx: UserCtx): void {
+  const name = g.spec.subject.user ?? g.spec.subject.externalProxy?.name ?? '';
+  const pw = g.spec.subject.user ? passwordOf(g, ctx) : undefined;
+  const existing = users.get(name);
+  if (!existing) return void users.set(name, newUser(g, name, pw));
+  const c = conflict(existing, g, pw);
+  if (c) ctx.problems.add(`AccessGrant/${ctx.namespace}/${g.metadata.name}`, c.path, c.message);
+  else existing.grants.push(grantEntry(g));
 }
 
 export function renderUsers(grants: AccessGrant[], ctx: UserCtx): { users: RuntimeUser[]; files: UserFile[] } {
-  const users = new Map<string, RuntimeUser & { pw?: string }>();
+  const users = new Map<string, Pending>();
   for (const g of [...grants].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) addUser(users, g, ctx);
   const files: UserFile[] = [];
   const out: RuntimeUser[] = [];

@@ -39,20 +39,41 @@ export function join(path: string, key: string | number): string {
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
+const TYPE_CHECKS: Record<string, [(v: unknown) => boolean, string]> = {
+  object: [isObject, 'must be an object'],
+  array: [Array.isArray, 'must be a list'],
+  string: [(v) => typeof v === 'string', 'must be a string'],
+  integer: [Number.isInteger, 'must be an integer'],
+  number: [(v) => typeof v === 'number' && Number.isFinite(v), 'must be a number'],
+  boolean: [(v) => typeof v === 'boolean', 'must be true or false'],
+};
+
 function typeError(schema: Schema, value: unknown): string | undefined {
   if (value === null) return schema.nullable ? undefined : 'must not be null';
   if (schema['x-kubernetes-int-or-string']) {
     return typeof value === 'string' || Number.isInteger(value) ? undefined : 'must be an integer or a string';
   }
-  switch (schema.type) {
-    case 'object': return isObject(value) ? undefined : 'must be an object';
-    case 'array': return Array.isArray(value) ? undefined : 'must be a list';
-    case 'string': return typeof value === 'string' ? undefined : `must be a string, got ${JSON.stringify(value)}`;
-    case 'integer': return Number.isInteger(value) ? undefined : `must be an integer, got ${JSON.stringify(value)}`;
-    case 'number': return typeof value === 'number' && Number.isFinite(value) ? undefined : `must be a number, got ${JSON.stringify(value)}`;
-    case 'boolean': return typeof value === 'boolean' ? undefined : `must be true or false, got ${JSON.stringify(value)}`;
-    default: return undefined;
-  }
+  const check = schema.type ? TYPE_CHECKS[schema.type] : undefined;
+  if (!check || check[0](value)) return undefined;
+  return schema.type === 'object' || schema.type === 'array' ? check[1] : `${check[1]}, got ${JSON.stringify(value)}`;
+}
+
+function stringErrors(schema: Schema, value: string): string[] {
+  const out: string[] = [];
+  const len = [...value].length;
+  if (schema.minLength !== undefined && len < schema.minLength) out.push(`must be at least ${schema.minLength} characters`);
+  if (schema.maxLength !== undefined && len > schema.maxLength) out.push(`must be at most ${schema.maxLength} characters`);
+  if (schema.pattern && !new RegExp(schema.pattern, 'u').test(value)) out.push(`${JSON.stringify(value)} does not match ${schema.pattern}`);
+  if (schema.format === 'date-time' && !RFC3339.test(value)) out.push(`${JSON.stringify(value)} is not an RFC 3339 date-time`);
+  return out;
+}
+
+function numberErrors(schema: Schema, value: number): string[] {
+  const out: string[] = [];
+  if (schema.minimum !== undefined && value < schema.minimum) out.push(`must be at least ${schema.minimum}`);
+  if (schema.maximum !== undefined && value > schema.maximum) out.push(`must be at most ${schema.maximum}`);
+  if (schema.format === 'int32' && (value > 2147483647 || value < -2147483648)) out.push('does not fit in int32');
+  return out;
 }
 
 function scalarErrors(schema: Schema, value: unknown): string[] {
@@ -60,18 +81,8 @@ function scalarErrors(schema: Schema, value: unknown): string[] {
   if (schema.enum && !schema.enum.includes(value as string)) {
     out.push(`Unsupported value: ${JSON.stringify(value)}: supported values: ${schema.enum.map((e) => JSON.stringify(e)).join(', ')}`);
   }
-  if (typeof value === 'string') {
-    const len = [...value].length;
-    if (schema.minLength !== undefined && len < schema.minLength) out.push(`must be at least ${schema.minLength} characters`);
-    if (schema.maxLength !== undefined && len > schema.maxLength) out.push(`must be at most ${schema.maxLength} characters`);
-    if (schema.pattern && !new RegExp(schema.pattern, 'u').test(value)) out.push(`${JSON.stringify(value)} does not match ${schema.pattern}`);
-    if (schema.format === 'date-time' && !RFC3339.test(value)) out.push(`${JSON.stringify(value)} is not an RFC 3339 date-time`);
-  }
-  if (typeof value === 'number') {
-    if (schema.minimum !== undefined && value < schema.minimum) out.push(`must be at least ${schema.minimum}`);
-    if (schema.maximum !== undefined && value > schema.maximum) out.push(`must be at most ${schema.maximum}`);
-    if (schema.format === 'int32' && (value > 2147483647 || value < -2147483648)) out.push('does not fit in int32');
-  }
+  if (typeof value === 'string') out.push(...stringErrors(schema, value));
+  if (typeof value === 'number') out.push(...numberErrors(schema, value));
   return out;
 }
 
