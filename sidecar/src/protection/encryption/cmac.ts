@@ -2,6 +2,7 @@
 // node:crypto offers no CMAC cipher, so the mode is assembled from the block cipher exactly as
 // the RFC specifies (subkey generation by doubling in GF(2^128), last-block padding, CBC-MAC).
 import { createCipheriv } from 'node:crypto';
+import type { Cipheriv } from 'node:crypto';
 
 export const BLOCK = 16;
 
@@ -12,11 +13,28 @@ function ecbCipherName(key: Uint8Array): string {
   throw new RangeError(`AES key must be 16, 24 or 32 bytes, got ${key.length}`);
 }
 
+// One long-lived ECB cipher per key object: with padding off, update() of a whole block returns
+// that block's encryption at once, so the object can serve every block (keying once per key
+// instead of once per block). Keys are the derived-key Buffers the deriver caches.
+const ecbCache = new WeakMap<Uint8Array, Cipheriv>();
+const subkeyCache = new WeakMap<Uint8Array, { k1: Buffer; k2: Buffer }>();
+
+function ecb(key: Uint8Array): Cipheriv {
+  let c = ecbCache.get(key);
+  if (!c) {
+    c = createCipheriv(ecbCipherName(key), key, null);
+    c.setAutoPadding(false);
+    ecbCache.set(key, c);
+  }
+  return c;
+}
+
 /** Encrypts exactly one 16-byte block with AES (ECB of a single block = the raw permutation). */
 export function aesBlock(key: Uint8Array, block: Uint8Array): Buffer {
-  const c = createCipheriv(ecbCipherName(key), key, null);
-  c.setAutoPadding(false);
-  return Buffer.concat([c.update(block), c.final()]);
+  if (block.length !== BLOCK) throw new RangeError('aesBlock needs exactly one block');
+  const out = ecb(key).update(block);
+  if (out.length !== BLOCK) throw new Error('AES-ECB returned a partial block');
+  return out;
 }
 
 /** Multiplication by x in GF(2^128) with the polynomial x^128 + x^7 + x^2 + x + 1 ("dbl"). */
@@ -39,9 +57,13 @@ export function xor(a: Uint8Array, b: Uint8Array): Buffer {
 }
 
 export function subkeys(key: Uint8Array): { k1: Buffer; k2: Buffer } {
-  const l = aesBlock(key, Buffer.alloc(BLOCK));
-  const k1 = dbl(l);
-  return { k1, k2: dbl(k1) };
+  let s = subkeyCache.get(key);
+  if (!s) {
+    const k1 = dbl(aesBlock(key, Buffer.alloc(BLOCK)));
+    s = { k1, k2: dbl(k1) };
+    subkeyCache.set(key, s);
+  }
+  return s;
 }
 
 /** AES-CMAC of a message of any length; returns the full 16-byte tag. */

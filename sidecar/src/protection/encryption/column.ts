@@ -1,6 +1,6 @@
 // Per-column encryption: what the rewriter and the result transformer call. Values are encrypted
 // from their canonical text form (see canonical.ts); NULL is handled by callers (NULL stays NULL).
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomFillSync } from 'node:crypto';
 import type { KeyDeriver } from './derive.ts';
 import { CiphertextError, decodeHeader, encodeHeader, HEADER_BYTES } from './header.ts';
 import type { ModeName } from './header.ts';
@@ -45,8 +45,24 @@ function scopeOf(spec: ColumnSpec): string {
   return `${spec.schema}.${spec.table}.${spec.column}`;
 }
 
+// Nonces come from a pool refilled by the CSPRNG in 3 KiB chunks: one system call per 256 values
+// instead of one per value. Each nonce is used once (the pool position only moves forward).
+const POOL_NONCES = 256;
+const pool = Buffer.alloc(NONCE_BYTES * POOL_NONCES);
+let poolPos = pool.length;
+
+function freshNonce(): Buffer {
+  if (poolPos >= pool.length) {
+    randomFillSync(pool);
+    poolPos = 0;
+  }
+  const n = Buffer.from(pool.subarray(poolPos, poolPos + NONCE_BYTES));
+  poolPos += NONCE_BYTES;
+  return n;
+}
+
 function gcmSeal(key: Buffer, header: Buffer, spec: ColumnSpec, pt: Buffer): Buffer {
-  const nonce = randomBytes(NONCE_BYTES);
+  const nonce = freshNonce();
   const c = createCipheriv('aes-256-gcm', key, nonce);
   c.setAAD(aad(spec, header));
   const body = Buffer.concat([c.update(pt), c.final()]);

@@ -5,12 +5,20 @@
 import { createCipheriv, timingSafeEqual } from 'node:crypto';
 import { aesCmac, BLOCK, dbl, pad, xor } from './cmac.ts';
 
+// The halves are cached per key object so the CMAC layer's per-key cipher cache can hit.
+const halves = new WeakMap<Uint8Array, { macKey: Uint8Array; ctrKey: Uint8Array }>();
+
 function split(key: Uint8Array): { macKey: Uint8Array; ctrKey: Uint8Array } {
   if (key.length !== 32 && key.length !== 48 && key.length !== 64) {
     throw new RangeError(`AES-SIV key must be 32, 48 or 64 bytes, got ${key.length}`);
   }
-  const half = key.length / 2;
-  return { macKey: key.subarray(0, half), ctrKey: key.subarray(half) };
+  let h = halves.get(key);
+  if (!h) {
+    const half = key.length / 2;
+    h = { macKey: key.subarray(0, half), ctrKey: key.subarray(half) };
+    halves.set(key, h);
+  }
+  return h;
 }
 
 /** S2V (RFC 5297 section 2.4) over the vector of associated-data strings followed by the plaintext. */
