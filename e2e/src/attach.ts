@@ -77,6 +77,7 @@ export async function attachControlPlane(kubeconfigPath: string, kindNode?: stri
     kubeconfigForUser() {
       throw new Error('kubeconfigForUser needs the cluster CA key, which an attached cluster does not give');
     },
+    egress: () => ({ tunnelled: [], refused: [] }),
     spawn(spec) {
       const p = startProcess({ name: spec.name, command: spec.command, args: spec.args, cwd: spec.cwd ?? dir,
         logPath: join(dir, `${spec.name}.log`), env: { ...process.env, ...spec.env } });

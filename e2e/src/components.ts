@@ -14,6 +14,9 @@ export interface Paths {
   saPrivateKey: string;
   adminKubeconfig: string;
   kwokConfig: string;
+  /** EgressSelectorConfiguration routing the API server's outbound dials through the loopback guard. */
+  egressConfig: string;
+  egressSocket: string;
 }
 
 export interface Ports {
@@ -62,6 +65,8 @@ export function apiServerArgs(p: Paths, ports: Ports): string[] {
     `--service-account-issuer=${serviceAccountIssuer}`,
     `--service-account-key-file=${p.saPublicKey}`,
     `--service-account-signing-key-file=${p.saPrivateKey}`,
+    // Webhooks, service proxy and kubelet dials go through the loopback-only guard (egress.ts).
+    `--egress-selector-config-file=${p.egressConfig}`,
     // Endpoints may not hold a loopback address, so the "kubernetes" Service gets none.
     '--endpoint-reconciler-type=none',
     '--profiling=false',

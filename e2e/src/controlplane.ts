@@ -10,6 +10,7 @@ import {
   apiServerArgs, controllerManagerArgs, etcdArgs, fakeNode, kwokArgs, schedulerArgs, type Paths, type Ports,
 } from './components.ts';
 import { attachControlPlane } from './attach.ts';
+import { egressSelectorConfig, startEgressGuard, type EgressGuard } from './egress.ts';
 import { makeHelm, type Helm } from './helm.ts';
 import { kubeconfigText } from './kubeconfig.ts';
 import { Kube, rawRequest, type Credentials } from './kube.ts';
@@ -62,6 +63,12 @@ export interface ControlPlane {
   /** A kubeconfig for a certificate user, e.g. to check what a non-admin may do. */
   kubeconfigForUser(user: string, groups?: string[]): string;
   /**
+   * The API server's outbound dials (host:port) seen by the loopback egress guard: tunnelled
+   * (loopback, e.g. a webhook at https://127.0.0.1:PORT) and refused (anything else, e.g. a webhook
+   * configured with a Service: its ClusterIP is not a real address in this tier).
+   */
+  egress(): { tunnelled: string[]; refused: string[] };
+  /**
    * Starts a process that lives with this control plane (e.g. `bin/clarus operator` with
    * KUBECONFIG): its log goes to <dir>/<name>.log and stop() ends it first.
    */
@@ -84,6 +91,8 @@ function writePaths(dir: string, pki: ControlPlanePki, kwokStages: string[]): Pa
     saPrivateKey: join(dir, 'certs', 'sa.key'),
     adminKubeconfig: join(dir, 'kubeconfig'),
     kwokConfig: join(dir, 'kwok.yaml'),
+    egressConfig: join(dir, 'egress-selector.json'),
+    egressSocket: join(dir, 'egress.sock'),
   };
   mkdirSync(p.certDir, { recursive: true, mode: 0o700 });
   writeFileSync(p.caCert, pki.ca.certPem);
@@ -91,6 +100,7 @@ function writePaths(dir: string, pki: ControlPlanePki, kwokStages: string[]): Pa
   writeFileSync(p.apiServerKey, pki.apiServer.keyPem, { mode: 0o600 });
   writeFileSync(p.saPublicKey, pki.serviceAccount.publicKeyPem);
   writeFileSync(p.saPrivateKey, pki.serviceAccount.privateKeyPem, { mode: 0o600 });
+  writeFileSync(p.egressConfig, egressSelectorConfig(p.egressSocket));
   writeFileSync(p.kwokConfig, kwokStages.map((f) => readFileSync(f, 'utf8')).join('\n---\n'));
   return p;
 }
@@ -128,6 +138,7 @@ async function startLocal(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const timeoutMs = opts.readyTimeoutMs ?? 120_000;
   const procs: ManagedProcess[] = [];
   let apiServer: ManagedProcess | undefined;
+  let guard: EgressGuard | undefined;
   let stopped = false;
 
   const stop = async (): Promise<void> => {
@@ -135,6 +146,7 @@ async function startLocal(opts: ControlPlaneOptions): Promise<ControlPlane> {
     stopped = true;
     // Reverse start order: clients first, storage last.
     for (const p of [...procs].reverse()) await p.stop();
+    await guard?.close();
     if (!opts.keepDir && process.env.CLARUS_E2E_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
   };
 
@@ -156,6 +168,8 @@ async function startLocal(opts: ControlPlaneOptions): Promise<ControlPlane> {
       return p;
     };
 
+    guard = await startEgressGuard(paths.egressSocket);
+    const seen = guard;
     const etcd = start('etcd', binaries.etcd, etcdArgs(paths, ports));
     // PDB and Lease controllers need /health to report the store as serving.
     await waitUntil('etcd /health', async () =>
@@ -226,6 +240,7 @@ async function startLocal(opts: ControlPlaneOptions): Promise<ControlPlane> {
           { mode: 0o600 });
         return path;
       },
+      egress: () => ({ tunnelled: [...seen.tunnelled], refused: [...seen.refused] }),
       spawn: (spec) => start(spec.name, spec.command, spec.args, spec),
       logs: (lines = 30) => procs.map((p) => `--- ${p.name} (${p.logPath}) ---\n${p.tail(lines)}`).join('\n'),
       stop,

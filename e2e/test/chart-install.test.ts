@@ -5,7 +5,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
-  Kube, apiErrorCode, apiErrorMessage, installOperatorChart, startControlPlane, type ControlPlane, type Installed,
+  Kube, apiErrorCode, apiErrorMessage, freePort, installOperatorChart, startControlPlane, type ControlPlane, type Installed,
   type Manifest,
 } from '../src/index.ts';
 
@@ -105,6 +105,30 @@ describe('helm install into the control plane', () => {
     const own = await op.get<Webhooks>({ apiVersion: 'admissionregistration.k8s.io/v1',
       kind: 'MutatingWebhookConfiguration', name: rel.fullname });
     expect(own?.webhooks).toHaveLength(1);
+  });
+
+  test('webhook scope and failurePolicy are enforced by the API server; Service dials never leave loopback', async () => {
+    await cp.kube.createNamespace('inject-on', { 'clarus.io/injection': 'enabled' });
+    await cp.kube.createNamespace('inject-off');
+    const pod = (name: string, namespace: string, inject: boolean): Manifest => ({
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { name, namespace, labels: inject ? { 'clarus.io/inject': 'ehealth-proxy' } : {} },
+      spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] },
+    });
+    const create = (m: Manifest): Promise<string> => cp.kube.apply([m]).then(() => 'created', apiErrorMessage);
+    // Fail: the webhook's Service has no real address here (the egress guard refuses its ClusterIP),
+    // so a labelled pod in an enabled namespace cannot be created.
+    expect(await create(pod('labelled', 'inject-on', true))).toMatch(/inject\.clarus\.io/);
+    expect(cp.egress().refused.some((t) => /^10\.0\.0\.\d+:443$/.test(t))).toBe(true);
+    // Out of scope, so the webhook is never called: no label, or a namespace without the label.
+    expect(await create(pod('unlabelled', 'inject-on', false))).toBe('created');
+    expect(await create(pod('labelled', 'inject-off', true))).toBe('created');
+    // webhook.url at a loopback port nobody serves, with Ignore: the pod is admitted without it.
+    await installOperatorChart(cp, { webhookUrl: `https://127.0.0.1:${await freePort()}/mutate-v1-pod`,
+      values: { webhook: { failurePolicy: 'Ignore' } } });
+    const refusedBefore = cp.egress().refused.length;
+    expect(await create(pod('labelled', 'inject-on', true))).toBe('created');
+    expect(cp.egress().refused).toHaveLength(refusedBefore);
   });
 
   test('helm upgrade applies new values and keeps the CA bundle the operator wrote', async () => {

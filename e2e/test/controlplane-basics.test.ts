@@ -2,9 +2,12 @@
 // Deployment into a ReplicaSet and Pods, the scheduler binds them to kwok's simulated nodes, kwok
 // runs them, the garbage collector removes what an owner leaves behind, RBAC is enforced, and the
 // harness survives an API server restart.
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { Kube, apiErrorCode, startControlPlane, type ControlPlane, type Manifest } from '../src/index.ts';
+import { testPki } from '../../sidecar/test/harness/certs.ts';
 
 type PodLike = KubernetesObject & {
   metadata?: { name?: string; ownerReferences?: { kind: string; name: string }[] };
@@ -101,6 +104,53 @@ describe('control plane', () => {
       (await reader.list('v1', 'ConfigMap', ns).catch(() => undefined))?.map((c) => c.metadata?.name));
     // The root CA publisher of the controller manager puts this ConfigMap in every namespace.
     expect(names).toContain('kube-root-ca.crt');
+  });
+
+  test('a webhook served by a local process is called over TLS through the loopback egress guard', async () => {
+    const pki = testPki();
+    const calls: string[] = [];
+    const server = createHttpsServer({ cert: pki.server.certPem, key: pki.server.keyPem }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const review = JSON.parse(Buffer.concat(chunks).toString()) as { request: { uid: string; name?: string } };
+        calls.push(req.url ?? '');
+        const patch = [{ op: 'add', path: '/metadata/annotations', value: { 'e2e/webhook': 'called' } }];
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
+          apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview',
+          response: { uid: review.request.uid, allowed: true, patchType: 'JSONPatch',
+            patch: Buffer.from(JSON.stringify(patch)).toString('base64') },
+        }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      await cp.kube.createNamespace('hooked', { 'e2e-hook': 'on' });
+      await cp.kube.apply([{ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration',
+        metadata: { name: 'e2e-local-hook' },
+        webhooks: [{ name: 'local.e2e.clarus.io', admissionReviewVersions: ['v1'], sideEffects: 'None',
+          failurePolicy: 'Fail', timeoutSeconds: 5,
+          clientConfig: { url: `https://127.0.0.1:${port}/mutate`, caBundle: Buffer.from(pki.ca.certPem).toString('base64') },
+          rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
+          namespaceSelector: { matchLabels: { 'e2e-hook': 'on' } } }] }]);
+      // Webhook configurations take effect asynchronously: retry until the pod shows the patch.
+      const annotations = await cp.kube.waitFor('pod patched by the local webhook', async () => {
+        const name = `p${Date.now()}`;
+        const [created] = await cp.kube.apply([{ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'hooked' },
+          spec: { containers: [{ name: 'c', image: 'registry.invalid/c:1' }] } }]);
+        const found = (created?.metadata?.annotations ?? {})['e2e/webhook'];
+        return found ? created?.metadata?.annotations : undefined;
+      });
+      expect(annotations?.['e2e/webhook']).toBe('called');
+      expect(calls[0]).toMatch(/^\/mutate\?timeout=/);
+      expect(cp.egress().refused).toEqual([]);
+      expect(cp.egress().tunnelled).toContain(`127.0.0.1:${port}`);
+    } finally {
+      await cp.kube.delete({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration',
+        name: 'e2e-local-hook' });
+      server.close();
+    }
   });
 
   test('survives an API server restart: data kept, clients reconnect', async () => {
