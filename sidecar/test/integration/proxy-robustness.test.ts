@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Writer } from '../../src/protocol/codec.ts';
+import { encodeStartup } from '../../src/protocol/startup.ts';
 import { startPostgres } from '../harness/pg.ts';
 import type { PgCluster } from '../harness/pg.ts';
 import { DEFAULT_USER, RawClient, startProxyInProcess, startProxyProcess, writeProxyConfig } from '../harness/proxy.ts';
@@ -205,5 +206,28 @@ describe('backend terminations', () => {
     await expect(c.query('select 1')).rejects.toThrow();
     const codes = errors.map((e) => (e as { code?: string }).code).filter(Boolean);
     expect(codes).toEqual(['57P01']);
+  });
+});
+
+describe('cancel requests', () => {
+  it('ignores a cancel key of another replica and a wrong secret, leaving the query running', async () => {
+    const p = await proxyFor({ backends: [{ cluster: main }] });
+    const c = await client(p.url());
+    const key = c as unknown as { processID: number; secretKey: number };
+    const send = (processId: number, secretKey: number) => new Promise<void>((resolve) => {
+      const s = connect(p.port, '127.0.0.1', () => s.end(encodeStartup({ type: 'CancelRequest', processId, secretKey })));
+      s.on('close', () => resolve());
+      s.on('error', () => resolve());
+    });
+    // Bits 30..21 carry the replica id: flipping one names another replica.
+    const running = c.query('select pg_sleep(1.5) as slept');
+    await new Promise((r) => setTimeout(r, 200));
+    await send(key.processID ^ (1 << 21), key.secretKey);
+    await send(key.processID, key.secretKey ^ 1);
+    expect((await running).rows).toEqual([{ slept: '' }]);
+    const metrics = await (await fetch(`http://127.0.0.1:${p.metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/clarus_cancel_requests_total\{result="other-replica"\} 1/);
+    expect(metrics).toMatch(/clarus_cancel_requests_total\{result="unknown"\} 1/);
+    await c.end();
   });
 });
