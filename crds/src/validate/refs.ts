@@ -2,6 +2,8 @@
 // backends and keyring, proxy → policy and TLS Secrets, grant → proxy, datasets and password
 // Secret). With Secret manifests present, every proxy is also rendered, so a set that validates
 // is a set that renders.
+import { parseKeyring } from '../runtime/keyring.ts';
+import { DEFAULT_KEY, runtimeDataset, usedKeyNames } from '../runtime/policy.ts';
 import { render, RenderError } from '../runtime/render.ts';
 import { proxiesOf, selectForProxy, type ResourceSet } from '../runtime/select.ts';
 import type { AccessGrant, ClarusProxy, ClarusResource, SecurityPolicy } from '../types.ts';
@@ -32,6 +34,25 @@ function grantRefs(set: ResourceSet, g: AccessGrant): Issue[] {
   if (!policy) return [];
   return g.spec.datasets.flatMap((d, i) => (d === '*' || policy.spec.datasets.some((x) => x.name === d)
     ? [] : [err(g, `spec.datasets[${i}]`, `dataset ${d} is not in SecurityPolicy ${policy.metadata.name}`)]));
+}
+
+/** A policy no proxy uses yet is not rendered; its keyring is still checked. */
+function keyringIssues(set: ResourceSet, p: SecurityPolicy): Issue[] {
+  const name = p.spec.keyring.secretName;
+  const secret = set.secrets.find((s) => s.metadata.name === name && nsOf(s) === nsOf(p));
+  if (!secret) return [err(p, 'spec.keyring.secretName', `keyring Secret ${name} not found in namespace ${nsOf(p)}`)];
+  const kr = parseKeyring(secret);
+  const datasets = p.spec.datasets.map((d) => runtimeDataset(p.spec, d, p.spec.backends[0] ?? ''));
+  const missing = [DEFAULT_KEY, ...usedKeyNames(datasets)].filter((k) => !kr.keys.some((x) => x.name === k));
+  return [
+    ...kr.errors.map((e) => ({ resource: resourceId('Secret', secret.metadata), path: `data.${e.key}`, message: e.message, severity: 'error' as const })),
+    ...[...new Set(missing)].map((k) => err(p, 'spec.keyring.secretName', `keyring Secret ${name} has no key ${k} (expected data key ${k}.v1)`)),
+  ];
+}
+
+function unusedPolicies(set: ResourceSet): SecurityPolicy[] {
+  const used = new Set(proxiesOf(set).map((x) => `${nsOf(x)}/${x.spec.policyRef.name}`));
+  return set.resources.filter((r): r is SecurityPolicy => r.kind === 'SecurityPolicy' && !used.has(`${nsOf(r)}/${r.metadata.name}`));
 }
 
 function renderIssues(set: ResourceSet): Issue[] {
@@ -70,7 +91,7 @@ export function checkReferences(set: ResourceSet): Issue[] {
   if (set.secrets.length === 0) {
     issues.push({ resource: '(input)', path: '', message: 'no Secret manifests given: references to Secrets were not checked and nothing was rendered', severity: 'warning' });
   } else {
-    issues.push(...renderIssues(set));
+    issues.push(...renderIssues(set), ...unusedPolicies(set).flatMap((p) => keyringIssues(set, p)));
   }
   return dedupe(issues);
 }
