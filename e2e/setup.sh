@@ -50,6 +50,7 @@ build() {
   mv -f "$dest/.$bin.tmp" "$dest/$bin"
   "$dest/$bin" "$@" >/dev/null 2>&1 || { log "$dest/$bin does not run"; exit 1; }
   log "built $bin in $((SECONDS - start))s"
+  built=$((built + 1))
 }
 
 require_version kubernetes k8s.io/kubernetes "$KUBERNETES_VERSION"
@@ -58,6 +59,7 @@ require_version helm helm.sh/helm/v3 "$HELM_VERSION"
 require_version kwok sigs.k8s.io/kwok "$KWOK_VERSION"
 
 total=$SECONDS
+built=0
 build etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 etcd "" --version
 # helm's release build stamps its version and the Kubernetes version `helm template` assumes (that of
 # its client-go); without them that default is 1.20 and the chart's kubeVersion check fails.
@@ -88,4 +90,4 @@ kube_x="$kube_x -X k8s.io/component-base/version.gitMinor=$kube_minor -X k8s.io/
 for cmd in kube-apiserver kube-controller-manager kube-scheduler; do
   build kubernetes "$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$cmd" "$cmd" "$kube_x" --version
 done
-if [ $((SECONDS - total)) -gt 0 ]; then log "all binaries ready after $((SECONDS - total))s"; fi
+if [ "$built" -gt 0 ]; then log "built $built binaries in $((SECONDS - total))s"; fi
