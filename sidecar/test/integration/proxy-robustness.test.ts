@@ -231,3 +231,29 @@ describe('cancel requests', () => {
     await c.end();
   });
 });
+
+describe('random input', () => {
+  it('survives random bytes before and after authentication, and keeps serving others', async () => {
+    const p = await proxyFor({ backends: [{ cluster: main }], limits: { connectTimeoutSeconds: 2 } });
+    const ok = await client(p.url());
+    let seed = 42;
+    const rnd = () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed; };
+    const junk = () => Buffer.from(Array.from({ length: 1 + (rnd() % 300) }, () => rnd() & 0xff));
+    const preAuth = Array.from({ length: 30 }, () => new Promise<void>((resolve) => {
+      const s = connect(p.port, '127.0.0.1', () => s.end(junk()));
+      s.on('data', () => undefined);
+      s.on('close', () => resolve());
+      s.on('error', () => resolve());
+    }));
+    await Promise.all(preAuth);
+    for (let i = 0; i < 10; i++) {
+      const raw = await RawClient.open(p.port);
+      // Junk that starts a message longer than what follows makes the proxy wait for the rest, as
+      // PostgreSQL would; the end of input must then close the session cleanly.
+      raw.socket.end(junk());
+      expect(await raw.closedSoon()).toBe(true);
+    }
+    expect((await ok.query('select 7 as n')).rows).toEqual([{ n: 7 }]);
+    await ok.end();
+  });
+});
