@@ -1,7 +1,7 @@
 // Schema → docs/policy-reference.md: one table of fields per kind, then its validation rules.
 import { CATEGORIES, GROUP, VERSION } from './index.ts';
 import type { KindDef } from './common.ts';
-import type { Schema } from './props.ts';
+import { schemaName, type Schema } from './props.ts';
 import { KEYRING_CURRENT_ANNOTATION } from '../runtime/keyring.ts';
 
 interface Row { path: string; type: string; required: boolean; def: string; description: string; constraints: string }
@@ -9,7 +9,7 @@ interface RuleRow { path: string; message: string; rule: string }
 
 function typeLabel(s: Schema): string {
   if (s['x-kubernetes-int-or-string']) return 'int or string';
-  if (s.enum) return s.enum.map((v) => `\`${String(v)}\``).join(' \\| ');
+  if (s.enum) return s.enum.map((v) => `\`${String(v)}\``).join(' | ');
   if (s.type === 'array') return `[]${s.items ? typeLabel(s.items) : 'any'}`;
   if (s.type === 'object' && s.additionalProperties && !s.properties) return `map[string]${typeLabel(s.additionalProperties)}`;
   return s.type ?? 'any';
@@ -33,27 +33,39 @@ function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 }
 
-function walk(s: Schema, path: string, required: boolean, rows: Row[], rulesOut: RuleRow[]): void {
+interface Out { rows: Row[]; rules: RuleRow[]; seen: Map<Schema, string> }
+
+function walk(s: Schema, path: string, required: boolean, out: Out): void {
+  const first = out.seen.get(s);
+  const named = schemaName(s);
   if (path) {
-    rows.push({
-      path, type: typeLabel(s), required, def: s.default === undefined ? '' : `\`${JSON.stringify(s.default)}\``,
+    out.rows.push({
+      path, type: first && named ? `${named}, as \`${first}\`` : typeLabel(s), required, def: s.default === undefined ? '' : `\`${JSON.stringify(s.default)}\``,
       description: s.description ?? '', constraints: constraints(s),
     });
   }
+  // A shared schema (the same protection under every attribute type and column) is listed once.
+  if (first && named && (s.properties || s.items)) return;
+  if (named) out.seen.set(s, path);
+  walkChildren(s, path, out);
+}
+
+function walkChildren(s: Schema, path: string, out: Out): void {
+  const { rows, rules: rulesOut } = out;
   for (const r of s['x-kubernetes-validations'] ?? []) rulesOut.push({ path: path || '.', message: r.message, rule: r.rule });
   const req = new Set(s.required ?? []);
-  for (const [k, v] of Object.entries(s.properties ?? {})) walk(v, path ? `${path}.${k}` : k, req.has(k), rows, rulesOut);
+  for (const [k, v] of Object.entries(s.properties ?? {})) walk(v, path ? `${path}.${k}` : k, req.has(k), out);
   if (s.type === 'array' && s.items) {
     for (const r of s.items['x-kubernetes-validations'] ?? []) rulesOut.push({ path: `${path}[]`, message: r.message, rule: r.rule });
     const itemReq = new Set(s.items.required ?? []);
-    for (const [k, v] of Object.entries(s.items.properties ?? {})) walk(v, `${path}[].${k}`, itemReq.has(k), rows, rulesOut);
+    for (const [k, v] of Object.entries(s.items.properties ?? {})) walk(v, `${path}[].${k}`, itemReq.has(k), out);
   }
 }
 
 function kindSection(def: KindDef): string {
-  const rows: Row[] = [];
-  const rulesOut: RuleRow[] = [];
-  walk({ type: 'object', properties: { spec: def.spec } , required: ['spec'] }, '', true, rows, rulesOut);
+  const out: Out = { rows: [], rules: [], seen: new Map() };
+  walk({ type: 'object', properties: { spec: def.spec }, required: ['spec'] }, '', true, out);
+  const { rows, rules: rulesOut } = out;
   const lines = [
     `## ${def.kind}`, '',
     def.description, '',
