@@ -127,9 +127,10 @@ describe('clarus operator on a real control plane', () => {
   });
 
   test('status goes Ready on every kind once the proxy pods run', async () => {
-    const proxy = await waitFor('ClarusProxy Ready', async () => {
+    // The controller manager's HPA first raises the Deployment from its default 1 to minReplicas 2.
+    const proxy = await waitFor('ClarusProxy Ready with 2 ready replicas', async () => {
       const p = await get(proxyRef);
-      return condition(p, 'Ready')?.status === 'True' ? p : undefined;
+      return condition(p, 'Ready')?.status === 'True' && p?.status?.readyReplicas === 2 ? p : undefined;
     }, 180_000);
     expect(condition(proxy, 'PolicyRendered')?.status).toBe('True');
     expect(condition(proxy, 'Available')?.status).toBe('True');

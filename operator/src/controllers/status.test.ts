@@ -44,6 +44,14 @@ describe('ClarusProxy status', () => {
     expect(s.policyHash).toBe('sha256:old');
   });
 
+  it('writes only metav1.Condition fields, even when the problem object carries more', () => {
+    const problem = { ok: false, reason: 'PolicyNotFound', message: 'm' } as { reason: string; message: string };
+    const s = proxyStatus(proxyFixture(), { kind: 'renderFailed', problem }, NOW);
+    for (const c of s.conditions ?? []) {
+      expect(Object.keys(c).sort()).toEqual(['lastTransitionTime', 'message', 'observedGeneration', 'reason', 'status', 'type']);
+    }
+  });
+
   it('apply failure is reported as ApplyFailed', () => {
     const s = proxyStatus(proxyFixture(), { kind: 'applyFailed', policyHash: 'sha256:x', message: 'forbidden' }, NOW);
     expect(cond(s.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'ApplyFailed', message: 'forbidden' });

@@ -144,22 +144,25 @@ export class KubeClient {
     const onAbort = (): void => void res.destroy();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      let buffered = '';
-      for await (const chunk of res) {
-        buffered += (chunk as Buffer).toString('utf8');
-        let nl: number;
-        while ((nl = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, nl).trim();
-          buffered = buffered.slice(nl + 1);
-          if (line) onEvent(JSON.parse(line) as WatchEvent<T>);
-        }
-      }
+      for await (const line of jsonLines(res)) onEvent(JSON.parse(line) as WatchEvent<T>);
     } catch (e) {
       if (!signal.aborted) throw e;
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
   }
+}
+
+/** Splits a stream into its non-empty lines (a watch sends one JSON event per line). */
+async function* jsonLines(stream: AsyncIterable<unknown>): AsyncGenerator<string> {
+  let buffered = '';
+  for await (const chunk of stream) {
+    buffered += (chunk as Buffer).toString('utf8');
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) if (line.trim()) yield line;
+  }
+  if (buffered.trim()) yield buffered;
 }
 
 function toApiError(status: number, text: string, spec: { method: string; path: string }): ApiError {

@@ -30,9 +30,9 @@ export async function reconcileProxy(ctx: Context, namespace: string, name: stri
 
 async function converge(ctx: Context, proxy: ClarusProxy): Promise<Observed> {
   const gathered = gatherInputs(proxy, lookupFrom(ctx.caches));
-  if (!gathered.ok) return { kind: 'renderFailed', problem: gathered };
+  if (!gathered.ok) return { kind: 'renderFailed', problem: { reason: gathered.reason, message: gathered.message } };
   const outcome = ctx.render(gathered.inputs);
-  if (!outcome.ok) return { kind: 'renderFailed', problem: outcome };
+  if (!outcome.ok) return { kind: 'renderFailed', problem: { reason: outcome.reason, message: outcome.message } };
   const input = { proxy, rendered: outcome.rendered, options: ctx.options };
   const policyHash = outcome.rendered.config.hash ?? configHash(outcome.rendered, proxyImage(proxy, ctx.options));
   const desired = desiredObjects(input);

@@ -41,7 +41,8 @@ function availability(proxy: ClarusProxy, d: DeploymentStatus | undefined): Cond
 
 function rendered(observed: Observed): ConditionInput {
   if (observed.kind === 'renderFailed') {
-    return { type: ConditionType.PolicyRendered, status: FALSE, ...observed.problem };
+    const { reason, message } = observed.problem; // only these two: the CRD schema allows no other fields
+    return { type: ConditionType.PolicyRendered, status: FALSE, reason, message };
   }
   return { type: ConditionType.PolicyRendered, status: TRUE, reason: Reason.Rendered, message: `Configuration ${observed.policyHash}` };
 }
