@@ -51,7 +51,7 @@ function walk(s: Schema, path: string, required: boolean, out: Out): void {
 }
 
 function walkChildren(s: Schema, path: string, out: Out): void {
-  const { rows, rules: rulesOut } = out;
+  const rulesOut = out.rules;
   for (const r of s['x-kubernetes-validations'] ?? []) rulesOut.push({ path: path || '.', message: r.message, rule: r.rule });
   const req = new Set(s.required ?? []);
   for (const [k, v] of Object.entries(s.properties ?? {})) walk(v, path ? `${path}.${k}` : k, req.has(k), out);
