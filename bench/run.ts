@@ -12,7 +12,8 @@ import type { RuntimeConfig } from '../crds/src/runtime/config.ts';
 import { startPostgres, type PgCluster } from '../sidecar/test/harness/pg.ts';
 import { openIdle } from './lib/idle.ts';
 import { initPgbench, NoTransactions, runPgbench } from './lib/pgbench.ts';
-import { rssMiB } from './lib/procs.ts';
+import { cpuSeconds, rssMiB } from './lib/procs.ts';
+import { round as roundTo } from './lib/stats.ts';
 import { markdown, summarize, type BenchReport, type RssRecord } from './lib/report.ts';
 import { runPlan } from './lib/plan.ts';
 import { pickScenarios, type Scenario } from './lib/scenarios.ts';
@@ -71,10 +72,15 @@ async function measureRounds(s: BenchSettings, scenarios: Scenario[], running: M
     const what = `round ${round}/${s.rounds} ${sc.name} c=${clients} ${target}`;
     try {
       // A window spent entirely on connecting (a loaded machine, short quick-mode runs) is retried once.
-      const r = await runPgbench(t.endpoint, sc.pgbenchArgs, clients, s.seconds)
-        .catch((e: unknown) => { if (e instanceof NoTransactions) return runPgbench(t.endpoint, sc.pgbenchArgs, clients, s.seconds); throw e; });
+      const once = async () => {
+        const cpu0 = t.pid === undefined ? 0 : cpuSeconds(t.pid);
+        const res = await runPgbench(t.endpoint, sc.pgbenchArgs, clients, s.seconds);
+        return t.pid === undefined ? res : { ...res, cpuUsPerTx: roundTo((cpuSeconds(t.pid) - cpu0) * 1e6 / res.transactions, 1) };
+      };
+      const r = await once().catch((e: unknown) => { if (e instanceof NoTransactions) return once(); throw e; });
       report.runs.push({ round, scenario: sc.name, clients, target, ...r });
-      log(`${what}: ${r.tps.toFixed(0)} tps, p99 ${r.p99Ms.toFixed(3)} ms`);
+      const cpu = 'cpuUsPerTx' in r ? `, ${r.cpuUsPerTx} µs CPU/tx` : '';
+      log(`${what}: ${r.tps.toFixed(0)} tps, p99 ${r.p99Ms.toFixed(3)} ms${cpu}`);
     } catch (e) {
       report.errors.push({ scenario: sc.name, clients, target, round, error: (e as Error).message });
       log(`${what}: FAILED ${(e as Error).message.split('\n')[0]}`);

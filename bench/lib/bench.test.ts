@@ -75,14 +75,15 @@ describe('settings', () => {
 describe('report', () => {
   const runs = [
     run('direct', 8, { tps: 1000, p99Ms: 1.0 }), run('direct', 8, { tps: 1200, p99Ms: 1.2 }, 2), run('direct', 8, { tps: 1100, p99Ms: 1.1 }, 3),
-    run('clarus', 8, { tps: 900, p99Ms: 1.2 }), run('clarus', 8, { tps: 990, p99Ms: 1.3 }, 2), run('clarus', 8, { tps: 950, p99Ms: 1.25 }, 3),
+    { ...run('clarus', 8, { tps: 900, p99Ms: 1.2 }), cpuUsPerTx: 20 }, { ...run('clarus', 8, { tps: 990, p99Ms: 1.3 }, 2), cpuUsPerTx: 23 },
+    run('clarus', 8, { tps: 950, p99Ms: 1.25 }, 3),
     run('pgbouncer', 8, { tps: 800, p99Ms: 1.5 }), run('pgbouncer', 8, { tps: 850, p99Ms: 1.6 }, 2),
   ];
   it('takes medians per scenario, clients and target, with ratios and p99 added over direct', () => {
     const s = summarize(runs);
     const clarus = s.find((r) => r.target === 'clarus');
-    expect(clarus).toMatchObject({ runs: 3, tpsMedian: 950, p99MedianMs: 1.25, ratioToDirect: 0.864, p99AddedMs: 0.15 });
-    expect(s.find((r) => r.target === 'direct')).toMatchObject({ ratioToDirect: 1, p99AddedMs: 0 });
+    expect(clarus).toMatchObject({ runs: 3, tpsMedian: 950, p99MedianMs: 1.25, ratioToDirect: 0.864, p99AddedMs: 0.15, cpuUsPerTxMedian: 21.5 });
+    expect(s.find((r) => r.target === 'direct')).toMatchObject({ ratioToDirect: 1, p99AddedMs: 0, cpuUsPerTxMedian: null });
     expect(s.find((r) => r.target === 'pgbouncer')).toMatchObject({ tpsMedian: 825, runs: 2 });
   });
   it('checks the goals against the medians and says n/a for what was not measured', () => {
@@ -94,7 +95,7 @@ describe('report', () => {
     const report: BenchReport = { date: 'd', quick: true, settings: { rounds: 3, seconds: 5 }, environment: { cpus: 2 },
       unavailable: {}, runs, errors: [], summary: summarize(runs), rss: [] };
     const md = markdown(report, ['direct', 'pgbouncer', 'clarus']);
-    expect(md).toContain('| select-simple | 8 | 1100 | 825 (0.75x) | 950 (0.86x) | 1.100 | 1.550 (+0.450) | 1.250 (+0.150) |');
+    expect(md).toContain('| select-simple | 8 | 1100 | 825 (0.75x) | 950 (0.86x) | 1.100 | 1.550 (+0.450) | 1.250 (+0.150) | n/a | 21.5 |');
     expect(md).toContain('(BENCH_QUICK)');
   });
 });

@@ -31,3 +31,13 @@ export function rssMiB(pid: number): number {
   if (!m) throw new Error(`no VmRSS for pid ${pid}`);
   return Number(m[1]) / 1024;
 }
+
+const CLOCK_TICKS = 100; // USER_HZ on Linux (getconf CLK_TCK), the unit of /proc/<pid>/stat times
+
+/** User + system CPU seconds a process has used so far (/proc/<pid>/stat fields 14 and 15). */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may contain spaces; the fields after it are space-separated.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) / CLOCK_TICKS;
+}

@@ -13,6 +13,8 @@ export interface RunRecord {
   latencyAvgMs: number;
   p50Ms: number;
   p99Ms: number;
+  /** CPU time the pooler/proxy process used per transaction during the run, in µs (absent for direct). */
+  cpuUsPerTx?: number;
 }
 
 export interface SummaryRow {
@@ -26,6 +28,8 @@ export interface SummaryRow {
   ratioToDirect: number | null;
   /** p99 median minus direct's p99 median, in ms. */
   p99AddedMs: number | null;
+  /** Median CPU µs per transaction spent in the pooler/proxy process. */
+  cpuUsPerTxMedian: number | null;
 }
 
 export interface RssRecord { target: string; idleConnections: number; baselineMiB: number; withIdleMiB: number }
@@ -42,6 +46,11 @@ export interface BenchReport {
   rss: RssRecord[];
 }
 
+function cpuMedian(g: RunRecord[]): number | null {
+  const xs = g.flatMap((r) => (r.cpuUsPerTx === undefined ? [] : [r.cpuUsPerTx]));
+  return xs.length ? round(median(xs), 1) : null;
+}
+
 export function summarize(runs: RunRecord[]): SummaryRow[] {
   const groups = new Map<string, RunRecord[]>();
   for (const r of runs) {
@@ -53,7 +62,7 @@ export function summarize(runs: RunRecord[]): SummaryRow[] {
     return {
       scenario: first.scenario, clients: first.clients, target: first.target, runs: g.length,
       tpsMedian: round(median(g.map((r) => r.tps)), 1), p99MedianMs: round(median(g.map((r) => r.p99Ms)), 3),
-      ratioToDirect: null, p99AddedMs: null,
+      ratioToDirect: null, p99AddedMs: null, cpuUsPerTxMedian: cpuMedian(g),
     };
   });
   for (const row of rows) {
@@ -99,17 +108,20 @@ function latCell(row: SummaryRow | undefined): string {
 
 export function markdown(r: BenchReport, targets: string[]): string {
   const keys = [...new Set(r.summary.map((s) => `${s.scenario}\u0000${s.clients}`))];
+  const middle = targets.filter((t) => t !== 'direct');
   const find = (k: string, t: string) => r.summary.find((s) => `${s.scenario}\u0000${s.clients}` === k && s.target === t);
   const lines = [
     `# Clarus benchmark ${r.date}${r.quick ? ' (BENCH_QUICK)' : ''}`, '',
     `pgbench against ${targets.join(', ')}, alternating targets within each round. Medians of ${String(r.settings.rounds)} rounds of ${String(r.settings.seconds)} s;`,
-    'ratios are to direct PostgreSQL; p99 from the per-transaction log (pgbench -l), in ms, with the latency added over direct in parentheses.', '',
+    'ratios are to direct PostgreSQL; p99 from the per-transaction log (pgbench -l), in ms, with the latency added over direct in parentheses;',
+    'CPU µs/tx is the user+system CPU time of the pooler/proxy process per transaction (from /proc), which machine load distorts far less than throughput.', '',
     `Machine: ${Object.entries(r.environment).map(([k, v]) => `${k} ${v}`).join(', ')}.`, '',
-    `| scenario | clients | ${targets.map((t) => `${t} tps`).join(' | ')} | ${targets.map((t) => `${t} p99 ms`).join(' | ')} |`,
-    `| --- | ---: | ${targets.map(() => '---:').join(' | ')} | ${targets.map(() => '---:').join(' | ')} |`,
+    `| scenario | clients | ${targets.map((t) => `${t} tps`).join(' | ')} | ${targets.map((t) => `${t} p99 ms`).join(' | ')} | ${middle.map((t) => `${t} CPU µs/tx`).join(' | ')} |`,
+    `| --- | ---: | ${[...targets, ...targets, ...middle].map(() => '---:').join(' | ')} |`,
     ...keys.map((k) => {
       const [scenario, clients] = k.split('\u0000');
-      return `| ${scenario} | ${clients} | ${targets.map((t) => cell(find(k, t), t !== 'direct')).join(' | ')} | ${targets.map((t) => latCell(find(k, t))).join(' | ')} |`;
+      const cpu = middle.map((t) => find(k, t)?.cpuUsPerTxMedian?.toFixed(1) ?? 'n/a');
+      return `| ${scenario} | ${clients} | ${targets.map((t) => cell(find(k, t), t !== 'direct')).join(' | ')} | ${targets.map((t) => latCell(find(k, t))).join(' | ')} | ${cpu.join(' | ')} |`;
     }),
     '', '## Goals for the proxy (targets, not tests)', '', '| goal | measured | met |', '| --- | --- | --- |',
     ...checkGoals(r.summary, r.rss).map((c) => `| ${c.goal} | ${c.measured} | ${c.met === null ? 'n/a' : c.met ? 'yes' : 'no'} |`),
