@@ -2,6 +2,7 @@
 // certificate), GSSENCRequest (declined), CancelRequest, StartupMessage with protocol version
 // negotiation, then SCRAM-SHA-256 against the configured verifiers. An unknown user runs the same
 // exchange against a mock verifier, so the answer (28P01) and the work done are the same.
+import { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { mockVerifier, SCRAM_MECHANISM, ScramServer } from '../auth/scram.ts';
@@ -25,13 +26,50 @@ export class HandshakeError extends Error {
 }
 
 export type Startup =
-  | { kind: 'startup'; socket: Socket; reader: SocketReader; message: StartupMessage; tls: boolean }
+  | { kind: 'startup'; socket: Socket; reader: SocketReader; message: StartupMessage; tls: boolean; peer: PeerCertificate | null }
   | { kind: 'cancel'; socket: Socket; request: CancelRequest };
+
+/** A client certificate that chains to tls.clientCaFile. */
+export interface PeerCertificate { subject: Record<string, string> }
+
+/**
+ * The client certificate when it was issued by one of the configured client CAs and is valid now.
+ * (A TLSSocket made outside a tls.Server does not compute `authorized` itself.) Only certificates
+ * issued directly by a configured CA are accepted: put intermediates in clientCaFile.
+ */
+function verifiedPeer(t: TLSSocket, cas: X509Certificate[]): PeerCertificate | null {
+  const cert = t.getPeerX509Certificate();
+  if (!cert) return null;
+  const now = Date.now();
+  if (now < Date.parse(cert.validFrom) || now > Date.parse(cert.validTo)) return null;
+  if (!cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey))) return null;
+  const c = t.getPeerCertificate();
+  const subject: Record<string, string> = {};
+  for (const [k, v] of Object.entries(c.subject ?? {})) subject[k] = Array.isArray(v) ? v.join(',') : String(v);
+  return { subject };
+}
+
+export function parseCaBundle(pem: string): X509Certificate[] {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  return blocks.map((b) => new X509Certificate(b));
+}
+
+/** Does a configured subject such as "CN=partner-proxy,O=Partner" match the certificate? */
+export function subjectMatches(expected: string, peer: PeerCertificate): boolean {
+  const pairs = expected.split(/,(?=\s*[A-Za-z]+=)/).map((p) => p.trim()).filter(Boolean);
+  return pairs.length > 0 && pairs.every((p) => {
+    const i = p.indexOf('=');
+    return i > 0 && peer.subject[p.slice(0, i).trim()] === p.slice(i + 1).trim();
+  });
+}
 
 async function upgrade(ctx: ProxyContext, socket: Socket): Promise<TLSSocket> {
   const secureContext = ctx.clientTls();
   if (!secureContext) throw new Error('no TLS context');
-  const t = new TLSSocket(socket, { isServer: true, secureContext });
+  // Client certificates are asked for when a client CA is configured, but not required: password
+  // users connect without one; externalProxy users are checked against it after startup.
+  const requestCert = ctx.snapshot().tls?.ca !== undefined;
+  const t = new TLSSocket(socket, { isServer: true, secureContext, requestCert, rejectUnauthorized: false });
   await new Promise<void>((resolve, reject) => {
     t.once('secure', () => resolve());
     t.once('error', reject);
@@ -44,6 +82,7 @@ export async function readClientStartup(ctx: ProxyContext, raw: Socket): Promise
   let socket = raw;
   let reader = new SocketReader(socket);
   let tls = false;
+  let peer: PeerCertificate | null = null;
   for (;;) {
     const p = await reader.startup();
     if (p.type === 'CancelRequest') { reader.detach(); return { kind: 'cancel', socket, request: p }; }
@@ -52,12 +91,15 @@ export async function readClientStartup(ctx: ProxyContext, raw: Socket): Promise
       // Bytes sent before the TLS handshake would be trusted as if encrypted (CVE-2021-23214).
       if (reader.detach().length > 0) throw new ProtocolError('received unencrypted data after SSL request');
       socket.write('S');
-      socket = await upgrade(ctx, socket);
+      const t = await upgrade(ctx, socket);
+      const ca = ctx.snapshot().tls?.ca;
+      peer = ca ? verifiedPeer(t, parseCaBundle(ca)) : null;
+      socket = t;
       reader = new SocketReader(socket);
       tls = true;
       continue;
     }
-    return { kind: 'startup', socket, reader, message: p, tls };
+    return { kind: 'startup', socket, reader, message: p, tls, peer };
   }
 }
 
@@ -77,6 +119,18 @@ export function acceptStartup(ctx: ProxyContext, s: Extract<Startup, { kind: 'st
 function authMessage(tag: number, body: Buffer): Reader {
   if (tag !== 0x70) throw new ProtocolError(`expected SASL response, got message type ${tag}`);
   return new Reader(body);
+}
+
+/**
+ * Certificate authentication of an externalProxy user (a partner proxy): its TLS client
+ * certificate chains to tls.clientCaFile and its subject matches the configured one.
+ */
+export function authenticateCertificate(ctx: ProxyContext, socket: Socket, user: string, peer: PeerCertificate | null): boolean {
+  const entry = ctx.snapshot().users.get(user);
+  const expected = entry?.spec.certificateSubject;
+  if (!peer || !expected || !subjectMatches(expected, peer)) return false;
+  socket.write(backendBytes({ type: 'AuthenticationOk' }));
+  return true;
 }
 
 /** SCRAM-SHA-256 exchange; resolves true when the client proved the password. */

@@ -16,7 +16,7 @@ import type { SessionInfo } from '../session/pipeline.ts';
 import { BackendError, connectBackend } from './backend.ts';
 import type { BackendConnection } from './backend.ts';
 import type { ProxyContext } from './context.ts';
-import { acceptStartup, authenticate, fatal, HandshakeError } from './handshake.ts';
+import { acceptStartup, authenticate, authenticateCertificate, fatal, HandshakeError } from './handshake.ts';
 import type { Startup } from './handshake.ts';
 
 const HOLD_PIPELINE = 1;
@@ -59,11 +59,7 @@ export class ClientSession {
     try {
       acceptStartup(this.ctx, s);
       this.checkCapacity();
-      if (!(await authenticate(this.ctx, s.socket, s.reader, user))) {
-        this.ctx.metrics.authFailures.inc();
-        this.log.warn('authentication failed');
-        throw new HandshakeError(SQLSTATE.invalidPassword, `password authentication failed for user "${user}"`);
-      }
+      await this.authenticate(s, user);
       const b = backendFor(this.snap, database);
       if (!b) throw new HandshakeError(SQLSTATE.unableToConnect, 'no backend configured');
       const conn = await this.openBackend(b, s.message.params);
@@ -73,6 +69,19 @@ export class ClientSession {
     } catch (e) {
       this.refuseConnection(e);
     }
+  }
+
+  private async authenticate(s: Extract<Startup, { kind: 'startup' }>, user: string): Promise<void> {
+    if (this.snap.users.get(user)?.spec.kind === 'externalProxy') {
+      if (authenticateCertificate(this.ctx, s.socket, user, s.peer)) return;
+      this.ctx.metrics.authFailures.inc();
+      this.log.warn('certificate authentication failed');
+      throw new HandshakeError(SQLSTATE.invalidAuthorization, `certificate authentication failed for user "${user}"`);
+    }
+    if (await authenticate(this.ctx, s.socket, s.reader, user)) return;
+    this.ctx.metrics.authFailures.inc();
+    this.log.warn('authentication failed');
+    throw new HandshakeError(SQLSTATE.invalidPassword, `password authentication failed for user "${user}"`);
   }
 
   private checkCapacity(): void {

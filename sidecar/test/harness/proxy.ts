@@ -40,13 +40,16 @@ export interface HarnessBackend {
 }
 
 export interface HarnessUser { name: string; password: string; grants?: RuntimeUser['grants'] }
+/** A partner proxy that authenticates with a TLS client certificate (needs tls.clientCa). */
+export interface HarnessExternalProxy { name: string; certificateSubject: string; grants?: RuntimeUser['grants'] }
 
 export interface ProxyConfigOptions {
   backends: HarnessBackend[];
   /** Users clients log in to the proxy as (default: app / app-pw). */
   users?: HarnessUser[];
-  /** Serve TLS to clients with the harness server certificate. */
-  tls?: { allowPlaintext: boolean };
+  /** Serve TLS to clients with the harness server certificate; clientCa: ask for client certificates. */
+  tls?: { allowPlaintext: boolean; clientCa?: boolean };
+  externalProxies?: HarnessExternalProxy[];
   limits?: Partial<RuntimeConfig['limits']>;
   proxyName?: string;
 }
@@ -88,6 +91,9 @@ export function writeProxyConfig(opts: ProxyConfigOptions): ProxyConfigDir {
     name: u.name, kind: 'user', grants: u.grants ?? [],
     verifierFile: put(dir, `secrets/users/${u.name}.scram`, makeVerifier(u.password)),
   }));
+  for (const e of opts.externalProxies ?? []) {
+    users.push({ name: e.name, kind: 'externalProxy', certificateSubject: e.certificateSubject, grants: e.grants ?? [] });
+  }
   const config: RuntimeConfig = {
     version: 1,
     proxy: { name: opts.proxyName ?? 'test-proxy', namespace: 'default' },
@@ -103,6 +109,7 @@ export function writeProxyConfig(opts: ProxyConfigOptions): ProxyConfigDir {
     const pki = testPki();
     config.tls = { certFile: put(dir, 'secrets/tls/tls.crt', pki.server.certPem),
       keyFile: put(dir, 'secrets/tls/tls.key', pki.server.keyPem), allowPlaintext: opts.tls.allowPlaintext };
+    if (opts.tls.clientCa) config.tls.clientCaFile = put(dir, 'secrets/tls/ca.crt', pki.ca.certPem);
   }
   const write = (c: RuntimeConfig) => put(dir, 'config.json', `${JSON.stringify(c, null, 2)}\n`);
   write(config);

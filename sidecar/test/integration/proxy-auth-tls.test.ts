@@ -106,6 +106,24 @@ describe('TLS', () => {
   });
 });
 
+describe('client certificates (externalProxy users)', () => {
+  it('authenticates a partner proxy by its certificate subject; refuses no certificate and the wrong subject', async () => {
+    const p = await proxyFor({ backends: [{ cluster }], tls: { allowPlaintext: false, clientCa: true },
+      externalProxies: [{ name: 'partner', certificateSubject: 'CN=partner-proxy' }] });
+    const pki = testPki();
+    const good = pki.client('partner-proxy');
+    const url = `postgres://partner@127.0.0.1:${p.port}/postgres`;
+    expect(await query(url, 'select current_user as u', { ca: pki.ca.certPem, cert: good.certPem, key: good.keyPem })).toEqual([{ u: 'postgres' }]);
+    await expect(query(url, 'select 1', { ca: pki.ca.certPem })).rejects.toMatchObject({ code: '28000' });
+    const other = pki.client('someone-else');
+    await expect(query(url, 'select 1', { ca: pki.ca.certPem, cert: other.certPem, key: other.keyPem })).rejects.toMatchObject({ code: '28000' });
+    const foreign = makeTestPki().client('partner-proxy');
+    await expect(query(url, 'select 1', { ca: pki.ca.certPem, cert: foreign.certPem, key: foreign.keyPem })).rejects.toMatchObject({ code: '28000' });
+    // Password users keep working next to certificate users.
+    expect(await query(p.url(), 'select 1 as n', { ca: pki.ca.certPem })).toEqual([{ n: 1 }]);
+  });
+});
+
 describe('startup negotiation', () => {
   it('answers protocol 3.2 with NegotiateProtocolVersion and continues with 3.0', async () => {
     const p = await proxyFor({ backends: [{ cluster }] });
