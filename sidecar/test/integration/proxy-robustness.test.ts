@@ -194,6 +194,31 @@ describe('operations (child process)', () => {
   });
 });
 
+describe('configuration watch', () => {
+  it('picks up a changed directory without SIGHUP or reload()', async () => {
+    const cfg = writeProxyConfig({ backends: [{ cluster: main }] });
+    cleanups.push(() => cfg.destroy());
+    const p = await startProxyInProcess(cfg.dir);
+    cleanups.push(() => p.close());
+    const kept = await client(p.url());
+    const carol = { name: 'carol', password: 'carol-pw' };
+    const next = writeProxyConfig({ backends: [{ cluster: main }], users: [DEFAULT_USER, carol] });
+    cleanups.push(() => next.destroy());
+    const { cpSync } = await import('node:fs');
+    cpSync(`${next.dir}/secrets/users`, `${cfg.dir}/secrets/users`, { recursive: true });
+    cfg.write({ ...cfg.config, users: next.config.users });
+    let joined: pg.Client | null = null;
+    for (let i = 0; i < 50 && !joined; i++) {
+      joined = await client(p.url(carol)).catch(() => null);
+      if (!joined) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(joined).not.toBeNull();
+    await joined?.end();
+    expect((await kept.query('select 1 as n')).rows).toEqual([{ n: 1 }]);
+    await kept.end();
+  });
+});
+
 describe('backend terminations', () => {
   it('passes a backend FATAL (pg_terminate_backend) to the client as the only error', async () => {
     const p = await proxyFor({ backends: [{ cluster: main }] });
