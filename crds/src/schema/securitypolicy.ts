@@ -68,6 +68,10 @@ const spec = obj('Protection of the datasets stored through a ClarusProxy.', {
       message: 'every split backend must be listed in spec.backends', fieldPath: '.datasets',
     },
     {
+      rule: `self.backends.size() == 0 || self.datasets.all(d, d.columns.all(c, !(${hasSplit('c')}) || c.protection.split.backend != self.backends[0]))`,
+      message: 'a column split to the default backend (spec.backends[0]) would not be split; name another backend', fieldPath: '.datasets',
+    },
+    {
       rule: 'self.datasets.all(a, self.datasets.exists_one(b, b.table == a.table))',
       // No reason FieldValueDuplicate: the apiserver would then drop the message.
       message: 'each table may appear in one dataset only', fieldPath: '.datasets',
