@@ -18,15 +18,33 @@ export function provOf(ctx: Ctx, scope: Scope, node: unknown): ProtectedRef | nu
   const ref = body(node, 'ColumnRef');
   if (!ref) return null;
   const names = colRefNames(ref);
-  if (names.includes('*')) return null;
+  if (names.includes('*')) {
+    wholeRow(scope, names.length > 1 ? names[names.length - 2] : undefined);
+    return null;
+  }
   const r = resolve(scope, names);
-  if (r.kind !== 'column') return null;
+  if (r.kind !== 'column') {
+    if (names.length === 1) wholeRow(scope, names[0]);
+    return null;
+  }
   if (r.col.prov) {
     ctx.touch(r.col.prov.table, r.col.prov.column.name);
     return r.col.prov;
   }
   if (r.rel.table) ctx.touch(r.rel.table, r.col.name);
   return null;
+}
+
+/** A whole-row reference (`p`, `p.*`, `*` inside an expression) to a relation with ciphertext. */
+function wholeRow(scope: Scope, alias: string | undefined): void {
+  for (let sc: Scope | undefined = scope; sc; sc = sc.parent) {
+    for (const rel of sc.relations) {
+      if (alias !== undefined && rel.alias !== alias) continue;
+      const p = rel.columns?.find((c) => c.prov)?.prov;
+      if (p) refuseConstruct(p, 'whole-row reference');
+    }
+    if (alias === undefined) return;
+  }
 }
 
 function constructOf(tag: string, b: Json): string {

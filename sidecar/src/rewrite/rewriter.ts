@@ -102,8 +102,10 @@ export class Rewriter {
     try {
       for (const p of parsed) statements.push(this.statement(ctx, p.stmt, p.text));
     } catch (e) {
-      if (!(e instanceof Refusal)) throw e;
-      return { analysis: { kind: 'refuse', code: e.code, message: e.message, datasets: ctx.touched, write: ctx.write }, cacheable: true };
+      // Fail closed: a statement shape the rules or the deparser cannot handle is refused, never
+      // forwarded half-rewritten (and never allowed to take the connection down).
+      const r = e instanceof Refusal ? e : new Refusal('0A000', `clarus: cannot rewrite this statement shape safely (${(e as Error).message})`);
+      return { analysis: { kind: 'refuse', code: r.code, message: r.message, datasets: ctx.touched, write: ctx.write }, cacheable: true };
     }
     if (ctx.touched.size === 0 && !statements.some((s) => s.changed)) return { analysis: { kind: 'pass' }, cacheable: true };
     for (const s of statements) if (s.learned) this.catalog.learn(s.learned.schema, s.learned.table, s.learned.columns);

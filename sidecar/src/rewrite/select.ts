@@ -9,6 +9,7 @@ import { BIDX_SUFFIX } from './catalog.ts';
 import type { Ctx, ProtectedRef } from './context.ts';
 import { Refusal, refuseConstruct } from './context.ts';
 import { plainExpr, predicate, provOf, sameDeterministicKey, subLink } from './expr.ts';
+import { referencedTables } from './refs.ts';
 import { newScope, tableColumns } from './scope.ts';
 import type { OutCol, Relation, Scope } from './scope.ts';
 
@@ -40,8 +41,8 @@ function withClause(ctx: Ctx, s: Json, scope: Scope): void {
     const cte = body(c, 'CommonTableExpr') as Json;
     const q = body(cte.ctequery, 'SelectStmt');
     if (!q) {
+      if (referencedTables(ctx.catalog, cte.ctequery).size > 0) throw new Refusal('0A000', 'clarus: data-modifying statements in WITH over protected tables are not supported');
       plainExpr(ctx, scope, cte.ctequery, 'data-modifying WITH');
-      if (ctx.touched.size > 0) throw new Refusal('0A000', 'clarus: data-modifying statements in WITH over protected tables are not supported');
       continue;
     }
     if (w.recursive) scope.ctes.set(String(cte.ctename), []);
@@ -110,7 +111,12 @@ export function addFromItem(ctx: Ctx, scope: Scope, item: unknown): void {
     addFromItem(ctx, scope, b.rarg);
     if (b.usingClause || b.isNatural) joinUsing(ctx, scope, b);
     if (b.quals) b.quals = predicate(ctx, scope, b.quals);
+  } else if (tag === 'RangeTableSample') {
+    addFromItem(ctx, scope, b.relation);
+    plainExpr(ctx, scope, [b.args, b.repeatable], 'TABLESAMPLE');
   } else {
+    // Functions, XMLTABLE, JSON_TABLE…: fine over plain data; a protected table inside is refused.
+    if (referencedTables(ctx.catalog, b).size > 0) throw new Refusal('0A000', `clarus: ${tag} over a protected table is not supported`);
     plainExpr(ctx, scope, b, 'FROM item');
     scope.relations.push({ alias: relationAlias(b, '?') });
   }

@@ -2,7 +2,6 @@
 // when they reference no protected table, and refused when they do (fail closed).
 import { body, tagOf } from './ast.ts';
 import type { Json } from './ast.ts';
-import type { Catalog } from './catalog.ts';
 import type { Ctx } from './context.ts';
 import { Refusal } from './context.ts';
 import type { CopyPlan } from './copy.ts';
@@ -11,6 +10,7 @@ import type { Learned } from './ddl.ts';
 import { alterTable, createIndex, createTable } from './ddl.ts';
 import { analyzeDelete, analyzeInsert, analyzeUpdate } from './dml.ts';
 import { analyzeSelect } from './select.ts';
+import { referencedTables } from './refs.ts';
 import type { OutCol } from './scope.ts';
 
 export interface StatementResult {
@@ -20,28 +20,6 @@ export interface StatementResult {
 }
 
 const WRITE_TAGS = new Set(['DropStmt', 'TruncateStmt', 'RenameStmt', 'CommentStmt', 'GrantStmt', 'LockStmt', 'VacuumStmt', 'ClusterStmt', 'ReindexStmt']);
-
-/** Protected tables a statement names anywhere in its tree (RangeVar nodes and DROP name lists). */
-export function referencedTables(catalog: Catalog, node: unknown, found = new Set<string>()): Set<string> {
-  if (Array.isArray(node)) {
-    for (const n of node) referencedTables(catalog, n, found);
-    return found;
-  }
-  if (!node || typeof node !== 'object') return found;
-  const rv = body(node, 'RangeVar');
-  if (rv) {
-    const t = catalog.lookup(rv.schemaname as string | undefined, String(rv.relname));
-    if (t) found.add(`${t.schema}.${t.table}`);
-  }
-  const list = body(node, 'List');
-  if (list) {
-    const names = (list.items as unknown[] | undefined ?? []).map((i) => body(i, 'String')?.sval).filter((x): x is string => typeof x === 'string');
-    const t = names.length === 1 ? catalog.lookup(undefined, names[0] as string) : names.length === 2 ? catalog.lookup(names[0], names[1] as string) : undefined;
-    if (t) found.add(`${t.schema}.${t.table}`);
-  }
-  for (const v of Object.values(node)) referencedTables(catalog, v, found);
-  return found;
-}
 
 function touchAll(ctx: Ctx, names: Set<string>): void {
   for (const n of names) {
