@@ -107,49 +107,60 @@ export type Parsed = { help: true } | { help: false; settings: Settings };
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
 export interface Defaults { namespace: string; identity: string }
 
+type StringFlag = Exclude<{ [K in keyof Values]-?: Values[K] extends string | undefined ? K : never }[keyof Values], undefined>;
+
+/** Flag, else environment variable, else default: the one precedence rule for every setting. */
+function picker(v: Values, env: NodeJS.ProcessEnv) {
+  return (flag: StringFlag, envVar: string | undefined, fallback: string): string =>
+    (v[flag] as string | undefined) ?? (envVar ? env[envVar] : undefined) ?? fallback;
+}
+
 function webhookSettings(v: Values, env: NodeJS.ProcessEnv, namespace: string): WebhookSettings | undefined {
-  const listen = v['webhook-listen'] ?? env.CLARUS_WEBHOOK_LISTEN;
+  const pick = picker(v, env);
+  const listen = pick('webhook-listen', 'CLARUS_WEBHOOK_LISTEN', '');
   if (!listen) return undefined;
-  const service = v['webhook-service'] ?? env.CLARUS_WEBHOOK_SERVICE;
+  const service = pick('webhook-service', 'CLARUS_WEBHOOK_SERVICE', '');
   const serviceNames = service ? [`${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`, `${service}.${namespace}`, service] : [];
-  return {
+  const webhook: WebhookSettings = {
     listen: parseHostPort(listen),
-    path: v['webhook-path'] ?? env.CLARUS_WEBHOOK_PATH ?? '/mutate-v1-pod',
-    configName: v['webhook-config-name'] ?? env.CLARUS_WEBHOOK_CONFIGURATION ?? '',
-    secretName: v['webhook-secret-name'] ?? env.CLARUS_WEBHOOK_CERT_SECRET ?? 'clarus-webhook-tls',
+    path: pick('webhook-path', 'CLARUS_WEBHOOK_PATH', '/mutate-v1-pod'),
+    configName: pick('webhook-config-name', 'CLARUS_WEBHOOK_CONFIGURATION', ''),
+    secretName: pick('webhook-secret-name', 'CLARUS_WEBHOOK_CERT_SECRET', 'clarus-webhook-tls'),
     dnsNames: [...serviceNames, ...(v['webhook-dns'] ?? [])],
     ipAddresses: v['webhook-ip'] ?? [],
-    certMode: oneOf('webhook-cert-mode', v['webhook-cert-mode'] ?? env.CLARUS_WEBHOOK_CERT_MODE ?? 'operator', ['operator', 'cert-manager'] as const),
+    certMode: oneOf('webhook-cert-mode', pick('webhook-cert-mode', 'CLARUS_WEBHOOK_CERT_MODE', 'operator'), ['operator', 'cert-manager'] as const),
   };
+  if (webhook.dnsNames.length === 0 && webhook.ipAddresses.length === 0) {
+    throw new Error('the webhook certificate needs a name: give --webhook-service, --webhook-dns or --webhook-ip');
+  }
+  return webhook;
 }
 
 /** Throws with a message naming the option when a value is invalid. */
 export function parseSettings(argv: string[], env: NodeJS.ProcessEnv, defaults: Defaults): Parsed {
   const v = parseArgs({ args: argv, options: OPTIONS, allowPositionals: false }).values;
   if (v.help) return { help: true };
-  const namespace = v.namespace ?? env.CLARUS_NAMESPACE ?? defaults.namespace;
+  const pick = picker(v, env);
+  const namespace = pick('namespace', 'CLARUS_NAMESPACE', defaults.namespace);
   const webhook = webhookSettings(v, env, namespace);
-  if (webhook && webhook.dnsNames.length === 0 && webhook.ipAddresses.length === 0) {
-    throw new Error('the webhook certificate needs a name: give --webhook-service, --webhook-dns or --webhook-ip');
-  }
   return {
     help: false,
     settings: {
       namespace,
-      identity: v.identity ?? env.CLARUS_POD_NAME ?? defaults.identity,
-      logLevel: oneOf('log-level', v['log-level'] ?? env.CLARUS_LOG_LEVEL ?? 'info', ['debug', 'info', 'warn', 'error'] as const),
+      identity: pick('identity', 'CLARUS_POD_NAME', defaults.identity),
+      logLevel: oneOf('log-level', pick('log-level', 'CLARUS_LOG_LEVEL', 'info'), ['debug', 'info', 'warn', 'error'] as const),
       watchNamespaces: v['watch-namespace'] ?? list(env.CLARUS_WATCH_NAMESPACES),
-      leaderElection: oneOf('leader-elect', v['leader-elect'] ?? env.CLARUS_LEADER_ELECTION ?? 'true', ['true', 'false'] as const) === 'true',
-      leaseName: v['lease-name'] ?? env.CLARUS_LEADER_ELECTION_LEASE ?? 'clarus-operator',
-      leaseDurationSeconds: int('lease-duration', v['lease-duration'] ?? '15', 5),
-      metricsListen: parseHostPort(v['metrics-listen'] ?? env.CLARUS_METRICS_LISTEN ?? '0.0.0.0:8080'),
-      proxyImage: v['proxy-image'] ?? env.CLARUS_PROXY_IMAGE ?? 'ghcr.io/clarus/clarus:0.1.0',
-      proxyImagePullPolicy: oneOf('proxy-image-pull-policy', v['proxy-image-pull-policy'] ?? env.CLARUS_PROXY_IMAGE_PULL_POLICY ?? 'IfNotPresent',
+      leaderElection: oneOf('leader-elect', pick('leader-elect', 'CLARUS_LEADER_ELECTION', 'true'), ['true', 'false'] as const) === 'true',
+      leaseName: pick('lease-name', 'CLARUS_LEADER_ELECTION_LEASE', 'clarus-operator'),
+      leaseDurationSeconds: int('lease-duration', pick('lease-duration', undefined, '15'), 5),
+      metricsListen: parseHostPort(pick('metrics-listen', 'CLARUS_METRICS_LISTEN', '0.0.0.0:8080')),
+      proxyImage: pick('proxy-image', 'CLARUS_PROXY_IMAGE', 'ghcr.io/clarus/clarus:0.1.0'),
+      proxyImagePullPolicy: oneOf('proxy-image-pull-policy', pick('proxy-image-pull-policy', 'CLARUS_PROXY_IMAGE_PULL_POLICY', 'IfNotPresent'),
         ['Always', 'IfNotPresent', 'Never'] as const),
       ...(webhook ? { webhook } : {}),
-      resyncSeconds: int('resync-seconds', v['resync-seconds'] ?? '300', 1),
-      concurrency: int('concurrency', v.concurrency ?? '4', 1),
-      reachabilityTimeoutMs: int('reachability-timeout-ms', v['reachability-timeout-ms'] ?? '0', 0),
+      resyncSeconds: int('resync-seconds', pick('resync-seconds', undefined, '300'), 1),
+      concurrency: int('concurrency', pick('concurrency', undefined, '4'), 1),
+      reachabilityTimeoutMs: int('reachability-timeout-ms', pick('reachability-timeout-ms', undefined, '0'), 0),
     },
   };
 }

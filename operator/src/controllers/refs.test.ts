@@ -30,6 +30,14 @@ describe('gatherInputs', () => {
     expect(g.message).toContain(message);
   });
 
+  it('refuses an invalid policy with PolicyInvalid naming the field', () => {
+    const w = worldFixture();
+    w.policies[0]!.spec.datasets[0]!.columns[3]!.protection = { split: { backend: 'cloud-z' } };
+    const g = gatherInputs(proxyFixture(), lookupOf(w));
+    expect(g.ok ? undefined : [g.reason, g.message]).toEqual(['PolicyInvalid',
+      'SecurityPolicy hospital/ehealth: spec.datasets[0].columns[3].protection.split.backend: cloud-z is not in spec.backends']);
+  });
+
   it('reports a Secret without the referenced key', () => {
     const w = worldFixture();
     w.secrets = w.secrets.map((s) => (s.metadata.name === 'cloud-b-ca' ? secretFixture('cloud-b-ca', { other: 'eA==' }) : s));

@@ -2,6 +2,7 @@
 // read-only view of the caches, so the same code runs against informers and against test fixtures.
 import type { AccessGrant, ClarusProxy, CloudBackend, SecretManifest, SecurityPolicy } from '@clarus/crds';
 import { Reason } from './conditions.ts';
+import { checkPolicy } from './securitypolicy/check.ts';
 
 export interface Lookup {
   policy(namespace: string, name: string): SecurityPolicy | undefined;
@@ -78,6 +79,8 @@ export function gatherInputs(proxy: ClarusProxy, lookup: Lookup): Gathered {
   const ns = nsOf(proxy);
   const policy = lookup.policy(ns, proxy.spec.policyRef.name);
   if (!policy) return { ok: false, reason: Reason.PolicyNotFound, message: `SecurityPolicy ${ns}/${proxy.spec.policyRef.name} not found` };
+  const invalid = checkPolicy(policy);
+  if (invalid) return { ok: false, reason: Reason.PolicyInvalid, message: `SecurityPolicy ${ns}/${policy.metadata.name}: ${invalid.message}` };
   const backends = collectBackends(lookup, ns, policy);
   if (!Array.isArray(backends)) return { ok: false, ...backends };
   const secrets = new Map<string, SecretManifest>();
