@@ -22,6 +22,10 @@ type Entry =
   | { k: 'local'; bytes: Buffer; ready: boolean };
 
 interface Portal { st: RewriteStatement | undefined; formats: readonly number[] }
+/** A client message as received: tag and body range in its buffer. */
+interface Raw { tag: number; buf: Buffer; start: number; end: number }
+type Parse = Extract<FrontendMessage, { type: 'Parse' }>;
+type Bind = Extract<FrontendMessage, { type: 'Bind' }>;
 
 const T = (c: string) => c.charCodeAt(0);
 const isPromise = <V>(v: V | Promise<V>): v is Promise<V> => typeof (v as { then?: unknown }).then === 'function';
@@ -55,36 +59,46 @@ export class Inspector {
       if (tag !== T('S')) return undefined;
       this.discarding = false;
     }
-    if (tag === T('d') || tag === T('c') || tag === T('f')) { this.copyFromClient(tag, buf, start, end); return undefined; }
-    if (tag === T('H')) { this.forward(tag, buf, start, end); return undefined; }
+    const raw: Raw = { tag, buf, start, end };
+    if (tag === T('d') || tag === T('c') || tag === T('f')) { this.copyFromClient(raw); return undefined; }
+    if (tag === T('H')) { this.forward(raw); return undefined; }
     const d = decodeFrontend(tag, buf, start, end);
     if (!d.ok) throw d.error;
-    return this.message(d.msg, tag, buf, start, end);
+    return this.message(d.msg, raw);
   }
 
-  private message(m: FrontendMessage, tag: number, buf: Buffer, start: number, end: number): Promise<void> | undefined {
+  private message(m: FrontendMessage, raw: Raw): Promise<void> | undefined {
     switch (m.type) {
-      case 'Query': return this.decided(this.pipeline.query(m.sql), (dec) => this.query(dec, tag, buf, start, end));
-      case 'Parse': return this.decided(this.pipeline.parse(m.sql, m.paramTypes, m.name), (dec) => this.parse(m.name, m.paramTypes, dec, [tag, buf, start, end]));
-      case 'Bind': this.bind(m, tag, buf, start, end); return undefined;
+      case 'Query': return this.decided(this.pipeline.query(m.sql), (dec) => this.query(dec, raw));
+      case 'Parse': return this.decided(this.pipeline.parse(m.sql, m.paramTypes, m.name), (dec) => this.parse(m, dec, raw));
+      case 'Bind': this.bind(m, raw); return undefined;
+      case 'Sync': this.backendSkipping = false; this.queue.push({ k: 'sync' }); break;
+      default: this.track(m);
+    }
+    this.forward(raw);
+    return undefined;
+  }
+
+  /** Describe, Execute, Close, FunctionCall: remember what the backend will answer. */
+  private track(m: FrontendMessage): void {
+    // While the backend skips to Sync it executes none of these: keep our state as its state.
+    if (this.backendSkipping) return;
+    switch (m.type) {
       case 'Describe':
         this.enqueue({ k: 'describe', st: m.target === 'S' ? this.statements.get(m.name) : this.portals.get(m.name)?.st });
-        break;
+        return;
       case 'Execute': {
         const p = this.portals.get(m.portal);
         this.enqueue({ k: 'execute', st: p?.st, formats: p?.formats ?? [] });
-        break;
+        return;
       }
       case 'Close':
         if (m.target === 'S') this.statements.delete(m.name); else this.portals.delete(m.name);
         this.enqueue({ k: 'close' });
-        break;
-      case 'Sync': this.backendSkipping = false; this.queue.push({ k: 'sync' }); break;
-      case 'FunctionCall': this.enqueue({ k: 'fcall' }); break;
+        return;
+      case 'FunctionCall': this.enqueue({ k: 'fcall' }); return;
       default: throw new ProtocolError(`unexpected ${m.type} message`);
     }
-    this.forward(tag, buf, start, end);
-    return undefined;
   }
 
   private decided<D>(d: D | Promise<D>, then: (d: D) => void): Promise<void> | undefined {
@@ -93,9 +107,9 @@ export class Inspector {
     return d.then(then);
   }
 
-  private forward(tag: number, buf: Buffer, start: number, end: number): void {
-    this.relay.track(tag);
-    this.relay.toBackend.forward(buf, start - 5, end);
+  private forward(raw: Raw): void {
+    this.relay.track(raw.tag);
+    this.relay.toBackend.forward(raw.buf, raw.start - 5, raw.end);
   }
 
   private send(m: FrontendMessage, tag: number): void {
@@ -107,29 +121,31 @@ export class Inspector {
     if (!this.backendSkipping) this.queue.push(e);
   }
 
-  private query(dec: QueryDecision, tag: number, buf: Buffer, start: number, end: number): void {
+  private query(dec: QueryDecision, raw: Raw): void {
     if (dec.kind === 'refuse') { this.refuse(dec, 'simple'); return; }
     this.queue.push({ k: 'query', rw: dec.kind === 'rewrite' ? dec : undefined, idx: 0 });
-    if (dec.kind === 'pass') this.forward(tag, buf, start, end);
-    else this.send({ type: 'Query', sql: dec.sql }, tag);
+    if (dec.kind === 'pass') this.forward(raw);
+    else this.send({ type: 'Query', sql: dec.sql }, raw.tag);
   }
 
-  private parse(name: string, paramTypes: number[], dec: StatementDecision, raw: [number, Buffer, number, number]): void {
-    if (this.backendSkipping) { this.forward(...raw); return; }
+  private parse(m: Parse, dec: StatementDecision, raw: Raw): void {
+    // After a backend error the backend ignores everything up to Sync: send nothing (in particular
+    // no text that the pipeline wanted rewritten), answer nothing.
+    if (this.backendSkipping) return;
     if (dec.kind === 'refuse') { this.refuse(dec, 'extended'); return; }
     this.queue.push({ k: 'parse' });
-    if (dec.kind === 'pass') { this.statements.delete(name); this.forward(...raw); return; }
-    this.statements.set(name, dec);
-    this.send({ type: 'Parse', name, sql: dec.sql, paramTypes: dec.paramTypes ?? paramTypes }, raw[0]);
+    if (dec.kind === 'pass') { this.statements.delete(m.name); this.forward(raw); return; }
+    this.statements.set(m.name, dec);
+    this.send({ type: 'Parse', name: m.name, sql: dec.sql, paramTypes: dec.paramTypes ?? m.paramTypes }, raw.tag);
   }
 
-  private bind(m: Extract<FrontendMessage, { type: 'Bind' }>, tag: number, buf: Buffer, start: number, end: number): void {
+  private bind(m: Bind, raw: Raw): void {
+    if (this.backendSkipping) return;
     const st = this.statements.get(m.statement);
     this.portals.set(m.portal, { st, formats: m.resultFormats });
-    this.enqueue({ k: 'bind' });
-    if (!st?.params) { this.forward(tag, buf, start, end); return; }
-    const values = st.params(m.values, m.paramFormats);
-    this.send({ ...m, values }, tag);
+    this.queue.push({ k: 'bind' });
+    if (!st?.params) { this.forward(raw); return; }
+    this.send({ ...m, values: st.params(m.values, m.paramFormats) }, raw.tag);
   }
 
   private refuse(r: Refuse, kind: 'simple' | 'extended'): void {
@@ -148,13 +164,13 @@ export class Inspector {
     }
   }
 
-  private copyFromClient(tag: number, buf: Buffer, start: number, end: number): void {
+  private copyFromClient(raw: Raw): void {
     const c = this.copyIn;
-    if (!c) { this.forward(tag, buf, start, end); return; }
-    if (tag === T('d')) { for (const out of applyCopy(c, buf.subarray(start, end))) this.relay.toBackend.push(out); return; }
-    if (tag === T('c')) for (const out of copyEnd(c)) this.relay.toBackend.push(out);
+    if (!c) { this.forward(raw); return; }
+    if (raw.tag === T('d')) { for (const out of applyCopy(c, raw.buf.subarray(raw.start, raw.end))) this.relay.toBackend.push(out); return; }
+    if (raw.tag === T('c')) for (const out of copyEnd(c)) this.relay.toBackend.push(out);
     this.copyIn = null;
-    this.forward(tag, buf, start, end);
+    this.forward(raw);
   }
 
   // ---- backend → client ----
@@ -167,22 +183,27 @@ export class Inspector {
 
   /** Bookkeeping for one backend message; true when it was sent on already (transformed). */
   private backendMessage(tag: number, buf: Buffer, start: number, end: number): boolean {
-    switch (tag) {
-      case T('1'): case T('2'): case T('3'): case T('n'): case T('s'): case T('Z'):
-        if (tag === T('Z')) { this.copyIn = null; this.copyOut = null; }
-        this.queue.shift();
-        return false;
-      case T('t'): return this.parameterDescription();
-      case T('T'): return this.rowDescription(buf, start, end);
-      case T('D'): return this.dataRow(buf, start, end);
-      case T('C'): case T('I'): this.commandDone(); return false;
-      case T('E'): this.error(); return false;
-      case T('G'): case T('H'): this.copyStart(tag, buf, start, end); return false;
-      case T('d'): return this.copyOutData(buf, start, end);
-      case T('c'): return this.copyOutDone(buf, start, end);
-      default: return false;
-    }
+    const h = this.handlers[tag];
+    return h ? h(buf, start, end, tag) : false;
   }
+
+  private answered = (): boolean => { this.queue.shift(); return false; };
+
+  /** Per backend tag: what to do (see backendMessage). */
+  private readonly handlers: Array<((buf: Buffer, start: number, end: number, tag: number) => boolean) | undefined> = (() => {
+    const h: Array<((buf: Buffer, start: number, end: number, tag: number) => boolean) | undefined> = new Array(256);
+    for (const c of '123ns') h[T(c)] = this.answered;
+    h[T('Z')] = () => { this.copyIn = null; this.copyOut = null; return this.answered(); };
+    h[T('t')] = () => this.parameterDescription();
+    h[T('T')] = (b, s, e) => this.rowDescription(b, s, e);
+    h[T('D')] = (b, s, e) => this.dataRow(b, s, e);
+    h[T('C')] = h[T('I')] = () => { this.commandDone(); return false; };
+    h[T('E')] = () => { this.error(); return false; };
+    h[T('G')] = h[T('H')] = (b, s, e, tag) => { this.copyStart(tag, b, s, e); return false; };
+    h[T('d')] = (b, s, e) => this.copyOutData(b, s, e);
+    h[T('c')] = (b, s, e) => this.copyOutDone(b, s, e);
+    return h;
+  })();
 
   private copyOutData(buf: Buffer, start: number, end: number): boolean {
     if (!this.copyOut) return false;
