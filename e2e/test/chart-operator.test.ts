@@ -33,7 +33,9 @@ function chartEnv(dep: OperatorDeployment): Record<string, string> {
   return Object.fromEntries(env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value ?? '']));
 }
 
-describe('the chart with the real operator, running as the chart\'s ServiceAccount', () => {
+// On kind (CLARUS_E2E_KUBECONFIG) the API server cannot call a webhook on this host's loopback, and
+// the chart's own operator pods run there instead.
+describe.skipIf(Boolean(process.env.CLARUS_E2E_KUBECONFIG))('the chart with the real operator, running as the chart\'s ServiceAccount', () => {
   let cp: ControlPlane;
   let rel: Installed;
   let op: ManagedProcess;
