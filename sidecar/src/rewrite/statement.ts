@@ -1,6 +1,6 @@
 // Dispatch of one parsed statement to its rule. Statements of kinds no rule knows are passed
 // when they reference no protected table, and refused when they do (fail closed).
-import { body, tagOf } from './ast.ts';
+import { tagOf } from './ast.ts';
 import type { Json } from './ast.ts';
 import type { Ctx } from './context.ts';
 import { Refusal } from './context.ts';
