@@ -4,51 +4,60 @@ type Problems = string[];
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function str(p: Problems, o: Record<string, unknown>, key: string, path: string, optional = false): void {
-  const v = o[key];
-  if (v === undefined && optional) return;
-  if (typeof v !== 'string' || v === '') p.push(`${path}.${key} must be a non-empty string`);
-}
+/** Checks fields of one object at `path`, collecting problems. */
+class At {
+  readonly p: Problems;
+  readonly o: Record<string, unknown>;
+  readonly path: string;
+  constructor(p: Problems, o: Record<string, unknown>, path: string) { this.p = p; this.o = o; this.path = path; }
 
-function num(p: Problems, o: Record<string, unknown>, key: string, path: string, min: number): void {
-  const v = o[key];
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min) p.push(`${path}.${key} must be a number >= ${min}`);
+  str(key: string, optional = false): void {
+    const v = this.o[key];
+    if (v === undefined && optional) return;
+    if (typeof v !== 'string' || v === '') this.p.push(`${this.path}.${key} must be a non-empty string`);
+  }
+
+  num(key: string, min: number): void {
+    const v = this.o[key];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min) this.p.push(`${this.path}.${key} must be a number >= ${min}`);
+  }
 }
 
 function hostPort(p: Problems, v: unknown, path: string): void {
   if (!isObj(v)) { p.push(`${path} must be an object {host, port}`); return; }
-  str(p, v, 'host', path);
-  num(p, v, 'port', path, 0);
+  new At(p, v, path).str('host');
+  new At(p, v, path).num('port', 0);
 }
 
 const TLS_MODES = ['disable', 'require', 'verify-ca', 'verify-full'];
 
 function backend(p: Problems, b: unknown, path: string): void {
   if (!isObj(b)) { p.push(`${path} must be an object`); return; }
-  for (const k of ['name', 'host', 'database', 'usernameFile', 'passwordFile']) str(p, b, k, path);
-  num(p, b, 'port', path, 1);
+  for (const k of ['name', 'host', 'database', 'usernameFile', 'passwordFile']) new At(p, b, path).str(k);
+  new At(p, b, path).num('port', 1);
   const tls = b.tls;
   if (!isObj(tls) || !TLS_MODES.includes(String(tls.mode))) p.push(`${path}.tls.mode must be one of ${TLS_MODES.join(', ')}`);
   else if ((tls.mode === 'verify-ca' || tls.mode === 'verify-full') && typeof tls.caFile !== 'string') p.push(`${path}.tls.caFile is required for ${String(tls.mode)}`);
   if (!isObj(b.pool)) p.push(`${path}.pool must be an object`);
-  else num(p, b.pool, 'maxConnections', `${path}.pool`, 1);
+  else new At(p, b.pool, `${path}.pool`).num('maxConnections', 1);
 }
 
 function user(p: Problems, u: unknown, path: string): void {
   if (!isObj(u)) { p.push(`${path} must be an object`); return; }
-  str(p, u, 'name', path);
+  new At(p, u, path).str('name');
   if (u.kind !== 'user' && u.kind !== 'externalProxy') p.push(`${path}.kind must be user or externalProxy`);
-  if (u.kind === 'user') str(p, u, 'verifierFile', path);
+  if (u.kind === 'user') new At(p, u, path).str('verifierFile');
+  if (u.kind === 'externalProxy') new At(p, u, path).str('certificateSubject');
   if (!Array.isArray(u.grants)) p.push(`${path}.grants must be an array`);
 }
 
 function limits(p: Problems, l: unknown): void {
   if (!isObj(l)) { p.push('limits must be an object'); return; }
-  num(p, l, 'maxConnections', 'limits', 1);
-  num(p, l, 'maxMessageBytes', 'limits', 1024);
-  num(p, l, 'connectTimeoutSeconds', 'limits', 0);
-  num(p, l, 'idleTimeoutSeconds', 'limits', 0);
-  num(p, l, 'drainSeconds', 'limits', 0);
+  new At(p, l, 'limits').num('maxConnections', 1);
+  new At(p, l, 'limits').num('maxMessageBytes', 1024);
+  new At(p, l, 'limits').num('connectTimeoutSeconds', 0);
+  new At(p, l, 'limits').num('idleTimeoutSeconds', 0);
+  new At(p, l, 'limits').num('drainSeconds', 0);
 }
 
 export function validateConfig(raw: unknown): string[] {
@@ -59,14 +68,14 @@ export function validateConfig(raw: unknown): string[] {
   hostPort(p, raw.metricsListen, 'metricsListen');
   if (raw.tls !== undefined) {
     if (!isObj(raw.tls)) p.push('tls must be an object');
-    else { str(p, raw.tls, 'certFile', 'tls'); str(p, raw.tls, 'keyFile', 'tls'); str(p, raw.tls, 'clientCaFile', 'tls', true); }
+    else { new At(p, raw.tls, 'tls').str('certFile'); new At(p, raw.tls, 'tls').str('keyFile'); new At(p, raw.tls, 'tls').str('clientCaFile', true); }
   }
   if (!Array.isArray(raw.backends) || raw.backends.length === 0) p.push('backends must be a non-empty array');
   else raw.backends.forEach((b, i) => backend(p, b, `backends[${i}]`));
   if (!Array.isArray(raw.users)) p.push('users must be an array');
   else raw.users.forEach((u, i) => user(p, u, `users[${i}]`));
   if (!isObj(raw.policy)) p.push('policy must be an object');
-  else str(p, raw.policy, 'defaultBackend', 'policy');
+  else new At(p, raw.policy, 'policy').str('defaultBackend');
   limits(p, raw.limits);
   return p;
 }
