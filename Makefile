@@ -10,8 +10,9 @@ VITEST := $(ROOT)/node_modules/.bin/vitest
 setup:
 	@bash scripts/setup.sh
 
-## make test: every test tier this machine can run.
-test: setup typecheck lint test-unit test-int compat e2e
+## make test: every test tier this machine can run. The control-plane binaries are built first
+## (cached) because some integration tests check the CRDs against the real kube-apiserver.
+test: setup typecheck lint test-unit e2e-setup test-int compat e2e
 	@echo "make test: all tiers passed"
 
 typecheck: setup
@@ -33,7 +34,7 @@ e2e: setup
 	@if [ -f e2e/setup.sh ]; then bash e2e/setup.sh && $(VITEST) run --project e2e; else echo "e2e: no control-plane tier yet"; fi
 
 ## make e2e-setup: build (once, cached in ~/.cache/clarus) the control-plane binaries the e2e tier runs.
-e2e-setup:
+e2e-setup: setup
 	bash e2e/setup.sh
 
 ## make kind-e2e: the e2e scenarios on a kind cluster with real pods (needs docker + kind; not in make test).

@@ -1,7 +1,8 @@
 // The generated CRDs against a real kube-apiserver: they are accepted (structural schema, CEL cost
 // limits), the apiserver rejects each bad fixture with the same field and reason as
 // `clarus policy validate`, accepts the examples, and stores the same defaults.
-// Needs etcd and kube-apiserver from e2e/setup.sh (~/.cache/clarus); skipped when they are absent.
+// Needs etcd and kube-apiserver from e2e/setup.sh (~/.cache/clarus; `make test` builds them first);
+// skipped on a developer machine where they are absent, but a failure in CI (CI=true).
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,6 +33,12 @@ async function create(m: Manifest, ns = m.metadata?.namespace ?? 'default'): Pro
   const r = await api.call('POST', `${base}?fieldValidation=Strict`, { ...m, metadata: { ...m.metadata, namespace: ns } });
   return { status: r.status, message: r.body.message ?? '' };
 }
+
+describe.runIf(process.env.CI === 'true')('control-plane binaries in CI', () => {
+  it('are present (make e2e-setup ran before the integration tier)', () => {
+    expect(binaries).toMatchObject({ etcd: expect.any(String), apiserver: expect.any(String) });
+  });
+});
 
 describe.skipIf(!available)('CRDs on a real kube-apiserver', () => {
   beforeAll(async () => {
