@@ -8,6 +8,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { freePort, parseManifests, startControlPlane } from '../src/index.ts';
 import type { ControlPlane, Manifest } from '../src/index.ts';
 import { condition, exampleYaml, installCrds, startOperator } from '../../operator/test/support/operator-process.ts';
+import { generateCA, generateServing } from '../../operator/src/certs/generate.ts';
 import type { RunningOperator, WithStatus } from '../../operator/test/support/operator-process.ts';
 
 const OPERATOR_NS = 'clarus-system';
@@ -64,6 +65,7 @@ function webhookConfig(port: number): Manifest {
 describe('sidecar injection through the admission webhook', () => {
   let cp: ControlPlane;
   let op: RunningOperator;
+  let port: number;
 
   const getPod = (name: string, namespace = APP_NS): Promise<Pod | undefined> =>
     cp.kube.get<Pod>({ apiVersion: 'v1', kind: 'Pod', name, namespace });
@@ -82,7 +84,7 @@ describe('sidecar injection through the admission webhook', () => {
     await cp.kube.createNamespace(APP_NS, { 'clarus.io/injection': 'enabled' });
     await cp.kube.createNamespace(PLAIN_NS);
     // The webhook configuration exists before the operator, without a caBundle: the operator fills it in.
-    const port = await freePort();
+    port = await freePort();
     await cp.kube.apply([webhookConfig(port)]);
     op = await startOperator(cp, { namespace: OPERATOR_NS, webhookConfigName: WEBHOOK, webhookPort: port });
     await cp.kube.apply(sidecarExample(APP_NS));
@@ -142,5 +144,57 @@ describe('sidecar injection through the admission webhook', () => {
     const p = await getPod(name, namespace);
     expect(p?.spec?.initContainers ?? []).toEqual([]);
     expect(p?.spec?.containers?.map((c) => c.name)).toEqual(['app']);
+  });
+
+  type SecretObj = KubernetesObject & { data: Record<string, string> };
+  const secretRef = { apiVersion: 'v1', kind: 'Secret', name: 'clarus-webhook-tls', namespace: OPERATOR_NS };
+  const pem = (secret: SecretObj | undefined, key: string): string => Buffer.from(secret?.data[key] ?? '', 'base64').toString();
+  const b64 = (text: string): string => Buffer.from(text).toString('base64');
+  const daysLeft = (certPem: string): number => (Date.parse(new X509Certificate(certPem).validTo) - Date.now()) / 86_400_000;
+  const bundleCerts = async (): Promise<string[]> => {
+    const config = await cp.kube.get<KubernetesObject & { webhooks: Array<{ clientConfig: { caBundle?: string } }> }>(
+      { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', name: WEBHOOK });
+    const text = Buffer.from(config?.webhooks[0]?.clientConfig.caBundle ?? '', 'base64').toString();
+    return text.split(/(?=-----BEGIN CERTIFICATE-----)/).filter((c) => c.includes('BEGIN'));
+  };
+  /** Stores `material` in the webhook Secret, then restarts the operator, which checks it at start. */
+  const replaceAndRestart = async (material: Record<string, string>): Promise<void> => {
+    const secret = await cp.kube.get<SecretObj>(secretRef);
+    const data = { ...secret?.data, ...Object.fromEntries(Object.entries(material).map(([k, v]) => [k, b64(v)])) };
+    await cp.request('PATCH', `/api/v1/namespaces/${OPERATOR_NS}/secrets/clarus-webhook-tls`, { data }, 'application/merge-patch+json');
+    await op.stop();
+    op = await startOperator(cp, { namespace: OPERATOR_NS, webhookConfigName: WEBHOOK, webhookPort: port });
+  };
+  const injectedPod = async (name: string): Promise<Pod | undefined> => {
+    await waitFor(`pod ${name} admitted`, async () => {
+      await cp.kube.apply([pod(name, APP_NS, { 'clarus.io/inject': 'ehealth-proxy' })]);
+      return true;
+    }, 30_000);
+    return getPod(name);
+  };
+
+  test('a serving certificate close to expiry is re-issued under the same CA', async () => {
+    const before = await cp.kube.get<SecretObj>(secretRef);
+    const ca = { certPem: pem(before, 'ca.crt'), keyPem: pem(before, 'ca.key') };
+    const expiring = generateServing(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], now: new Date(), validDays: 5 });
+    await replaceAndRestart({ 'tls.crt': expiring.certPem, 'tls.key': expiring.keyPem });
+    const after = await cp.kube.get<SecretObj>(secretRef);
+    expect(daysLeft(pem(after, 'tls.crt'))).toBeGreaterThan(80);
+    expect(pem(after, 'ca.crt')).toBe(ca.certPem);
+    expect((await injectedPod('after-serving-rotation'))?.spec?.initContainers?.[0]?.name).toBe('clarus-proxy');
+  });
+
+  test('a CA close to expiry is replaced; the bundle keeps the old CA while it is valid', async () => {
+    const oldCa = generateCA('expiring-ca', new Date(), 5);
+    const serving = generateServing(oldCa, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], now: new Date(), validDays: 5 });
+    await replaceAndRestart({ 'ca.crt': oldCa.certPem, 'ca.key': oldCa.keyPem, 'tls.crt': serving.certPem, 'tls.key': serving.keyPem });
+    const after = await cp.kube.get<SecretObj>(secretRef);
+    const newCa = pem(after, 'ca.crt');
+    expect(newCa).not.toBe(oldCa.certPem);
+    expect(daysLeft(newCa)).toBeGreaterThan(300);
+    expect(new X509Certificate(pem(after, 'tls.crt')).verify(new X509Certificate(newCa).publicKey)).toBe(true);
+    const bundle = await bundleCerts();
+    expect(bundle.map((c) => c.trim())).toEqual([newCa.trim(), oldCa.certPem.trim()]);
+    expect((await injectedPod('after-ca-rotation'))?.spec?.initContainers?.[0]?.name).toBe('clarus-proxy');
   });
 });
