@@ -54,9 +54,14 @@ export class Catalog {
     this.names = [...new Set(policy.datasets.map((d) => d.table.toLowerCase()))];
   }
 
-  /** Resolves a table name; unqualified names use the default search_path (public). */
+  /**
+   * Resolves a table name. An unqualified name is taken as public.<name> when the policy has it,
+   * else as the policy table of that name in any schema: the session's search_path is not
+   * tracked, so an unqualified name is assumed protected whenever it could be (fail closed).
+   */
   lookup(schema: string | undefined, table: string): CatalogTable | undefined {
-    return this.tables.get(`${schema ?? 'public'}.${table}`);
+    if (schema !== undefined) return this.tables.get(`${schema}.${table}`);
+    return this.tables.get(`public.${table}`) ?? this.all().find((t) => t.table === table);
   }
 
   all(): CatalogTable[] {

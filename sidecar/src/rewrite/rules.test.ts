@@ -147,6 +147,16 @@ describe('DDL and COPY', () => {
   });
 });
 
+describe('name resolution', () => {
+  it('treats an unqualified name as the policy table in any schema (search_path is not tracked)', () => {
+    const policy: RuntimePolicy = { ...EHEALTH_POLICY, datasets: EHEALTH_POLICY.datasets.map((d) => ({ ...d, schema: 'hospital' })) };
+    const r2 = testRewriter(policy);
+    const a = r2.analyze("INSERT INTO patient (pat_id, pat_name) VALUES (1, 'Plain Text')");
+    expect(a.kind === 'plan' && a.statements[0]?.sql).not.toContain('Plain Text');
+    expect(r2.analyze("INSERT INTO other.patient (pat_id, pat_name) VALUES (1, 'x')").kind).toBe('pass');
+  });
+});
+
 describe('key rotation', () => {
   it('equality matches every live key version', () => {
     const policy: RuntimePolicy = { ...EHEALTH_POLICY, keyring: { dir: 'k', keys: [{ name: 'default', versions: [1, 2], current: 2 }] } };
