@@ -104,9 +104,12 @@ describe('control plane', () => {
         roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'cm-read' },
         subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace: ns }] },
     ]);
-    const names = await reader.waitFor('list allowed after binding', async () =>
-      (await reader.list('v1', 'ConfigMap', ns).catch(() => undefined))?.map((c) => c.metadata?.name));
-    // The root CA publisher of the controller manager puts this ConfigMap in every namespace.
+    // RBAC changes apply within moments; the controller manager's root CA publisher puts this
+    // ConfigMap in every namespace, so the list (once allowed) shows it.
+    const names = await reader.waitFor('list allowed after binding', async () => {
+      const list = (await reader.list('v1', 'ConfigMap', ns).catch(() => undefined))?.map((c) => c.metadata?.name);
+      return list?.includes('kube-root-ca.crt') ? list : undefined;
+    });
     expect(names).toContain('kube-root-ca.crt');
   });
 
