@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { startControlPlane } from '../src/index.ts';
+import { freePort, startControlPlane } from '../src/index.ts';
 import type { ControlPlane, Manifest } from '../src/index.ts';
 import { SUPERUSER, SUPERUSER_PASSWORD, startPostgres } from '../../sidecar/test/harness/pg.ts';
 import type { PgCluster } from '../../sidecar/test/harness/pg.ts';
@@ -59,7 +59,7 @@ describe('the proxy runs on what the operator rendered', () => {
     await installCrds(cp);
     await cp.kube.createNamespace('clarus-system');
     await cp.kube.createNamespace(NS);
-    op = await startOperator(cp, { namespace: 'clarus-system' });
+    op = await startOperator(cp, { namespace: 'clarus-system', extraArgs: ['--reachability-timeout-ms', '3000'] });
     await cp.kube.apply(resources(db));
   });
 
@@ -111,5 +111,18 @@ describe('the proxy runs on what the operator rendered', () => {
     const err = await client.connect().then(() => undefined, (e: { code?: string }) => e);
     await client.end().catch(() => undefined);
     expect(err?.code).toBe('28P01');
+  });
+
+  test('CloudBackend Reachable reflects a real TCP connect', async () => {
+    const closed = await freePort();
+    await cp.kube.apply([{ apiVersion: 'clarus.io/v1alpha1', kind: 'CloudBackend', metadata: { name: 'nobody-home', namespace: NS },
+      spec: { host: '127.0.0.1', port: closed, database: 'x', credentialsSecretRef: { name: 'dp-creds' }, tls: { mode: 'disable' } } }]);
+    const reachable = async (name: string): Promise<ReturnType<typeof condition>> => cp.kube.waitFor(`${name} Reachable`, async () => {
+      const b = await cp.kube.get<KubernetesObject & WithStatus>({ apiVersion: 'clarus.io/v1alpha1', kind: 'CloudBackend', name, namespace: NS });
+      const c = condition(b, 'Reachable');
+      return c && c.status !== 'Unknown' ? c : undefined;
+    }, 60_000);
+    expect(await reachable('local-pg')).toMatchObject({ status: 'True', reason: 'Reachable' });
+    expect(await reachable('nobody-home')).toMatchObject({ status: 'False', reason: 'Unreachable', message: expect.stringContaining(String(closed)) });
   });
 });

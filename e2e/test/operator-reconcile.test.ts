@@ -285,6 +285,24 @@ describe('clarus operator on a real control plane', () => {
     }
   });
 
+  test('switching to Sidecar mode removes the workload objects and keeps the configuration', async () => {
+    const proxyDoc = exampleDocs().find((d) => d.kind === 'ClarusProxy') as Manifest & { spec: Record<string, unknown> };
+    proxyDoc.spec.mode = 'Sidecar';
+    delete proxyDoc.spec.autoscaling;
+    await cp.kube.apply([proxyDoc]);
+    await waitFor('workload objects pruned', async () => {
+      const left = await Promise.all([deploymentRef, serviceRef, pdbRef, hpaRef].map((r) => get(r)));
+      return left.every((o) => o === undefined) || undefined;
+    });
+    expect(await get(configMapRef)).toBeDefined();
+    expect(await get(secretRef)).toBeDefined();
+    const proxy = await waitFor('sidecar-mode status', async () => {
+      const p = await get(proxyRef);
+      return p?.status?.endpoint === '127.0.0.1:5432' ? p : undefined;
+    });
+    expect(condition(proxy, 'Available')).toMatchObject({ status: 'True', reason: 'SidecarMode' });
+  });
+
   test('deleting the ClarusProxy garbage-collects everything it owned', async () => {
     await cp.kube.delete(proxyRef);
     await waitFor('owned objects gone', async () => {

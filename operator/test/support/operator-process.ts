@@ -25,6 +25,7 @@ export interface OperatorOptions {
   name?: string;
   /** Webhook port chosen in advance (the webhook configuration must name it before the operator starts). */
   webhookPort?: number;
+  extraArgs?: string[];
 }
 
 export async function startOperator(cp: ControlPlane, opts: OperatorOptions): Promise<RunningOperator> {
@@ -43,6 +44,7 @@ export async function startOperator(cp: ControlPlane, opts: OperatorOptions): Pr
     '--resync-seconds', String(opts.resyncSeconds ?? 30),
     '--proxy-image', 'registry.invalid/clarus:e2e',
     '--log-level', 'debug',
+    ...(opts.extraArgs ?? []),
   ];
   const proc = startProcess({
     name: opts.name ?? 'clarus-operator',
