@@ -83,10 +83,17 @@ export async function runSuite(suite: Suite, root: string, env: Record<string, s
   };
   pump(child.stdout);
   pump(child.stderr);
+  // A hung session (e.g. a proxy that never answers) must fail the suite, not stall `make test`.
+  const limit = Number(process.env.COMPAT_SUITE_TIMEOUT_SECONDS ?? 300);
+  const timer = setTimeout(() => {
+    res.failed.push(`${suite.name} timed out after ${limit} s`);
+    child.kill('SIGKILL');
+  }, limit * 1000);
   res.exitCode = await new Promise<number | null>((resolve) => {
     child.on('error', (e) => { onLine(`cannot start ${c.cmd}: ${e.message}`); resolve(-1); });
     child.on('close', (code) => resolve(code));
   });
+  clearTimeout(timer);
   // A crash or a compile error that printed no FAIL line still has to count as a failure.
   if (res.exitCode !== 0 && res.failed.length === 0) res.failed.push(`${suite.name} exited with ${res.exitCode}`);
   return res;
