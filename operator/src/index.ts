@@ -1,0 +1,7 @@
+// @clarus/operator: the `clarus operator` entry point and the pure builders other tools may reuse
+// (e.g. to preview the objects a ClarusProxy would get).
+export { main } from './cli.ts';
+export * from './specs/index.ts';
+export { renderProxy } from './render.ts';
+export { gatherInputs } from './controllers/refs.ts';
+export type { Lookup, ProxyInputs } from './controllers/refs.ts';
