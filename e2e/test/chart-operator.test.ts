@@ -127,10 +127,15 @@ describe.skipIf(Boolean(process.env.CLARUS_E2E_KUBECONFIG))('the chart with the 
         name: 'sidecar-proxy', namespace: ns });
       return p?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? p : undefined;
     });
-    const [created] = await cp.kube.apply([{ apiVersion: 'v1', kind: 'Pod',
-      metadata: { name: 'app', namespace: ns, labels: { 'clarus.io/inject': 'sidecar-proxy' } },
-      spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] } }]);
-    const pod = created as Pod;
+    // The API server picks up the CA bundle the operator wrote asynchronously; until then the call
+    // fails TLS verification and failurePolicy Fail rejects the pod, so retry with fresh names.
+    let n = 0;
+    const pod = await waitFor('labelled pod admitted', async () => {
+      const [created] = await cp.kube.apply([{ apiVersion: 'v1', kind: 'Pod',
+        metadata: { name: `app-${n++}`, namespace: ns, labels: { 'clarus.io/inject': 'sidecar-proxy' } },
+        spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] } }]).catch(() => []);
+      return created as Pod | undefined;
+    });
     const sidecar = pod.spec?.initContainers?.find((c) => c.restartPolicy === 'Always');
     expect(sidecar, JSON.stringify(pod.spec?.initContainers)).toBeDefined();
     expect(cp.egress().refused).toEqual([]);
