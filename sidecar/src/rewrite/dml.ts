@@ -47,8 +47,10 @@ export function analyzeInsert(ctx: Ctx, s: Json): OutCol[] {
   const protectedCols = cols.filter((c) => c.protection.kind !== 'plain');
   if (sel && !sel.valuesLists) {
     const outs = analyzeSelect(ctx, sel, undefined, false);
-    if (protectedCols.length) throw new Refusal('0A000', `clarus: INSERT … SELECT into protected column ${table.table}.${protectedCols[0]?.name} is not supported; use INSERT … VALUES or COPY`);
-    void outs;
+    if (protectedCols.length) {
+      insertSelect(ctx, scope, table, cols, sel, outs);
+      s.cols = withBidx(cols).map((c) => ({ ResTarget: { name: c, location: -1 } }));
+    }
   } else if (sel) {
     insertValues(ctx, scope, table, cols, sel);
     s.cols = withBidx(cols).map((c) => ({ ResTarget: { name: c, location: -1 } }));
@@ -75,6 +77,48 @@ function insertValues(ctx: Ctx, scope: Scope, table: CatalogTable, cols: Catalog
     });
     list.items = [...values, ...extra];
   }
+}
+
+/**
+ * INSERT … SELECT into protected columns: each protected target takes a constant / parameter /
+ * NULL (encrypted like VALUES) or the ciphertext of the same column (copied as is: the AAD binds
+ * it to that column; a deterministic value may also come from a column sharing its key), plus the
+ * source's blind index for searchable columns. Anything else would need plaintext: refused.
+ */
+function insertSelect(ctx: Ctx, scope: Scope, table: CatalogTable, cols: CatalogColumn[], sel: Json, outs: OutCol[]): void {
+  const refuse = (c: CatalogColumn, why: string): never => {
+    throw new Refusal('0A000', `clarus: INSERT … SELECT into protected column ${table.table}.${c.name}: ${why}; use INSERT … VALUES or COPY`);
+  };
+  if ((sel.op && sel.op !== 'SETOP_NONE') || outs.some((o) => o.star) || outs.length !== cols.length) {
+    const first = cols.find((c) => c.protection.kind !== 'plain') as CatalogColumn;
+    refuse(first, 'the select list must name one expression per target column (no *, no set operation)');
+  }
+  const list = arr(sel.targetList);
+  const extra: unknown[] = [];
+  cols.forEach((c, i) => {
+    if (c.protection.kind === 'plain') return;
+    const rt = body(list[i], 'ResTarget') as Json;
+    const src = outs[i]?.prov;
+    if (src) {
+      const same = src.table === table && src.column.name === c.name;
+      const sharedKey = isEncrypted(c) && c.protection.mode === 'deterministic' && src.column.protection.mode === 'deterministic' && src.column.protection.keyName === c.protection.keyName;
+      if (!same && !sharedKey) refuse(c, `ciphertext of ${src.table.table}.${src.column.name} cannot be moved into it`);
+      ctx.touch(table, c.name);
+      if (isEncrypted(c) && c.protection.searchable) {
+        const ref = body(rt.val, 'ColumnRef');
+        if (!ref) refuse(c, 'the blind index of the source is not reachable');
+        const names = colRefNames(ref as Json);
+        names[names.length - 1] = `${names[names.length - 1]}${BIDX_SUFFIX}`;
+        extra.push({ ResTarget: { val: { ColumnRef: { fields: names.map(stringNode), location: -1 } }, location: -1 } });
+      }
+      return;
+    }
+    if (body(rt.val, 'ColumnRef')) refuse(c, 'a plain source column would be stored without protection');
+    const w = writeValue(ctx, scope, table, c, rt.val);
+    rt.val = w.value;
+    if (w.bidx !== undefined) extra.push({ ResTarget: { val: w.bidx, location: -1 } });
+  });
+  sel.targetList = [...list, ...extra];
 }
 
 function onConflict(ctx: Ctx, scope: Scope, table: CatalogTable, s: Json): void {

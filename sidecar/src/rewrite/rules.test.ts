@@ -122,7 +122,13 @@ describe('writes', () => {
   });
   it('refuses expressions and INSERT … SELECT into protected columns', () => {
     expect(refusal("UPDATE patient SET pat_name = lower('X')").message).toMatch(/expression as the written value/);
-    expect(refusal('INSERT INTO patient (pat_id, pat_name) SELECT 1, pat_name FROM patient').message).toMatch(/INSERT … SELECT/);
+    expect(refusal('INSERT INTO patient (pat_id, pat_name) SELECT 1, notes FROM visit').message).toMatch(/INSERT … SELECT .*visit\.notes cannot be moved/);
+    expect(refusal('INSERT INTO patient (pat_id, pat_name) SELECT visit_id, pat_id FROM visit').message).toMatch(/plain source column/);
+  });
+  it('INSERT … SELECT copies ciphertext of the same column with its blind index, encrypts constants', () => {
+    expect(sqlOf('INSERT INTO patient (pat_id, pat_ssn, diagnosis) SELECT pat_id + 1, p.pat_ssn, NULL FROM patient p')).toBe(
+      'INSERT INTO patient (pat_id, pat_ssn, diagnosis, pat_ssn__bidx) SELECT pat_id + 1, p.pat_ssn, NULL, p.pat_ssn__bidx FROM patient AS p');
+    expect(sqlOf("INSERT INTO patient (pat_id, diagnosis) SELECT 5, 'flu'")).toBe(`INSERT INTO patient (pat_id, diagnosis) SELECT 5, ${hex(ref('diagnosis').encrypt('flu'))}`);
   });
 });
 
