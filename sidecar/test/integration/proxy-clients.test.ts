@@ -63,6 +63,20 @@ describe('psql', () => {
   });
 });
 
+describe('psql large objects (FunctionCall)', () => {
+  it('imports and exports a large object with \\lo_import / \\lo_export, which libpq sends as FunctionCall', async () => {
+    const src = join(tmp, 'blob.bin');
+    const data = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) & 0xff));
+    writeFileSync(src, data);
+    const oid = (await psql(['-c', `\\lo_import '${src}'`, '-c', '\\echo :LASTOID'])).trim();
+    expect(oid).toMatch(/^\d+$/);
+    expect(await cluster.psql(`select sum(length(data)) from pg_largeobject where loid = ${oid}`)).toBe('300000\n');
+    const dst = join(tmp, 'blob.out');
+    await psql(['-c', `\\lo_export ${oid} '${dst}'`]);
+    expect(readFileSync(dst)).toEqual(data);
+  });
+});
+
 describe('pgbench', () => {
   const env = () => ({ ...process.env, PGPASSWORD: 'app-pw' });
   const bench = (args: string[]) => run('pgbench', ['-h', proxy.host, '-p', String(proxy.port), '-U', 'app', ...args, 'postgres'], { env: env() });
@@ -143,6 +157,18 @@ describe('node-postgres', () => {
       stream.destroy(new Error('client gave up'));
       expect(String(await done)).toMatch(/gave up|COPY/);
       expect((await c.query('select count(*)::int as n from t_fail')).rows).toEqual([{ n: 0 }]);
+    } finally { await c.end(); }
+  });
+
+  it('passes notices and ParameterStatus changes to the client', async () => {
+    const c = await client();
+    try {
+      const notice = new Promise<{ message?: string }>((resolve) => c.once('notice', resolve));
+      await c.query("do $$ begin raise notice 'hello from plpgsql'; end $$");
+      expect((await notice).message).toBe('hello from plpgsql');
+      await c.query("set application_name = 'clarus-test'");
+      expect((await c.query('show application_name')).rows).toEqual([{ application_name: 'clarus-test' }]);
+      expect(await cluster.psql("select count(*) from pg_stat_activity where application_name = 'clarus-test'")).toBe('1\n');
     } finally { await c.end(); }
   });
 

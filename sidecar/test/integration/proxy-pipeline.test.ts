@@ -112,6 +112,25 @@ describe('pipeline: simple protocol', () => {
   });
 });
 
+describe('pipeline: FunctionCall', () => {
+  it('relays FunctionCall (psql large objects) on the decoding path', async () => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const { mkdtempSync, writeFileSync, readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'clarus-lo-'));
+    const data = Buffer.from(Array.from({ length: 100_000 }, (_, i) => (i * 13) & 0xff));
+    writeFileSync(join(dir, 'in'), data);
+    const run = promisify(execFile);
+    const { stdout } = await run('psql', ['-X', '-At', '-v', 'ON_ERROR_STOP=1', proxy.url(), '-c', `\\lo_import '${join(dir, 'in')}'`, '-c', '\\echo :LASTOID']);
+    const oid = stdout.trim().split('\n').at(-1) ?? '';
+    await run('psql', ['-X', '-At', '-v', 'ON_ERROR_STOP=1', proxy.url(), '-c', `\\lo_export ${oid} '${join(dir, 'out')}'`]);
+    expect(readFileSync(join(dir, 'out'))).toEqual(data);
+    expect(await cluster.psql(`select sum(length(data)) from pg_largeobject where loid = ${oid}`)).toBe('100000\n');
+  });
+});
+
 describe('pipeline: extended protocol', () => {
   it('rewrites Parse, transforms Bind parameters and the rows and fields of Describe/Execute', async () => {
     const r = await withClient((c) => c.query('/*upper*/ select $1::text as v, $2::text as n, current_query() as q', ['hi', null]));
