@@ -145,3 +145,47 @@ describe('Relay, inspecting pipeline', () => {
     expect(ports.ended).toBe('internal-error');
   });
 });
+
+describe('Relay, rewritten statements', () => {
+  const field = { name: 'a', tableOid: 0, columnAttr: 0, typeOid: 17, typeSize: -1, typeModifier: -1, format: 0 as const };
+
+  it('reports client-facing parameter types and fields for Describe of a rewritten statement', () => {
+    const ports = new FakePorts();
+    const pipeline: Pipeline = { passthrough: false, query: () => pass,
+      parse: () => ({ kind: 'rewrite', sql: 'select $1::bytea', paramTypes: [17], clientParamTypes: [25],
+        result: { fields: (fs) => fs.map((f) => ({ ...f, typeOid: 25 })), row: (v) => v } }) };
+    const r = new Relay({ maxMessageBytes: 1 << 20, pipeline, ports });
+    r.fromClient(fe({ type: 'Parse', name: 's', sql: 'select $1::text', paramTypes: [25] }, { type: 'Describe', target: 'S', name: 's' }, { type: 'Sync' }));
+    const sent = Buffer.concat(ports.backend);
+    const parse = decodeFrontend(sent[0] as number, sent.subarray(5, sent.readInt32BE(1) + 1));
+    expect(parse.ok && parse.msg).toMatchObject({ type: 'Parse', sql: 'select $1::bytea', paramTypes: [17] });
+    r.fromBackend(be({ type: 'ParseComplete' }, { type: 'ParameterDescription', types: [17] }, { type: 'RowDescription', fields: [field] },
+      { type: 'ReadyForQuery', status: 'I' }));
+    const all = Buffer.concat(ports.client);
+    const got: BackendMessage[] = [];
+    for (let i = 0; i < all.length;) {
+      const len = all.readInt32BE(i + 1);
+      const d = decodeBackend(all[i] as number, all.subarray(i + 5, i + 1 + len));
+      if (d.ok) got.push(d.msg);
+      i += len + 1;
+    }
+    expect(got[1]).toEqual({ type: 'ParameterDescription', types: [25] });
+    expect(got[2]).toMatchObject({ type: 'RowDescription', fields: [{ typeOid: 25 }] });
+  });
+
+  it('runs COPY hooks: data of both directions and what finish() flushes', () => {
+    const ports = new FakePorts();
+    const up = (c: Uint8Array) => [Buffer.from(Buffer.from(c).toString().toUpperCase())];
+    const pipeline: Pipeline = { passthrough: false, parse: () => pass,
+      query: () => ({ kind: 'rewrite', sql: 'copy t from stdin', copy: [{ in: { data: up, finish: () => [Buffer.from('TAIL\n')] } }] }) };
+    const r = new Relay({ maxMessageBytes: 1 << 20, pipeline, ports });
+    r.fromClient(fe({ type: 'Query', sql: 'copy t from stdin' }));
+    r.fromBackend(be({ type: 'CopyInResponse', format: 0, columnFormats: [0] }));
+    ports.backend = [];
+    r.fromClient(fe({ type: 'CopyData', data: Buffer.from('abc\n') }, { type: 'CopyDone' }));
+    const sent = Buffer.concat(ports.backend);
+    expect(sent.toString()).toContain('ABC\n');
+    expect(sent.toString()).toContain('TAIL\n');
+    expect(messages(ports.backend, 'front')).toEqual(['CopyData', 'CopyData', 'CopyDone']);
+  });
+});
