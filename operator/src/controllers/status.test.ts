@@ -52,6 +52,13 @@ describe('ClarusProxy status', () => {
     }
   });
 
+  it('while the last good configuration keeps serving, a render failure still shows the running replicas', () => {
+    const s = proxyStatus(proxyFixture(), { kind: 'renderFailed', problem: { reason: 'PolicyInvalid', message: 'x' }, deployment: available }, NOW);
+    expect(cond(s.conditions, 'Available')?.status).toBe('True');
+    expect(cond(s.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'PolicyInvalid' });
+    expect(s).toMatchObject({ replicas: 2, readyReplicas: 2 });
+  });
+
   it('apply failure is reported as ApplyFailed', () => {
     const s = proxyStatus(proxyFixture(), { kind: 'applyFailed', policyHash: 'sha256:x', message: 'forbidden' }, NOW);
     expect(cond(s.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'ApplyFailed', message: 'forbidden' });

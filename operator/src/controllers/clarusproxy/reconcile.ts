@@ -29,10 +29,13 @@ export async function reconcileProxy(ctx: Context, namespace: string, name: stri
 }
 
 async function converge(ctx: Context, proxy: ClarusProxy): Promise<Observed> {
+  const namespace = proxy.metadata.namespace ?? 'default';
+  const cached = ctx.caches.deployments.get(namespace, workloadName(proxy.metadata.name));
+  const current = cached?.status as DeploymentStatus | undefined;
   const gathered = gatherInputs(proxy, lookupFrom(ctx.caches));
-  if (!gathered.ok) return { kind: 'renderFailed', problem: { reason: gathered.reason, message: gathered.message } };
+  if (!gathered.ok) return { kind: 'renderFailed', problem: { reason: gathered.reason, message: gathered.message }, deployment: current };
   const outcome = ctx.render(gathered.inputs);
-  if (!outcome.ok) return { kind: 'renderFailed', problem: { reason: outcome.reason, message: outcome.message } };
+  if (!outcome.ok) return { kind: 'renderFailed', problem: { reason: outcome.reason, message: outcome.message }, deployment: current };
   const input = { proxy, rendered: outcome.rendered, options: ctx.options };
   const policyHash = outcome.rendered.config.hash ?? configHash(outcome.rendered, proxyImage(proxy, ctx.options));
   const desired = desiredObjects(input);
@@ -45,7 +48,7 @@ async function converge(ctx: Context, proxy: ClarusProxy): Promise<Observed> {
     await prune(ctx, proxy, desired);
     return { kind: 'applied', policyHash, deployment };
   } catch (error) {
-    return { kind: 'applyFailed', policyHash, message: error instanceof Error ? error.message : String(error) };
+    return { kind: 'applyFailed', policyHash, message: error instanceof Error ? error.message : String(error), deployment: current };
   }
 }
 

@@ -14,10 +14,12 @@ export interface DeploymentStatus {
   conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>;
 }
 
-export type Observed =
+/** What a reconcile did, plus the Deployment status it saw (also when nothing new was applied: the
+ * last good configuration keeps serving, and status says so). */
+export type Observed = { deployment?: DeploymentStatus } & (
   | { kind: 'renderFailed'; problem: Problem }
-  | { kind: 'applied'; policyHash: string; deployment?: DeploymentStatus }
-  | { kind: 'applyFailed'; policyHash: string; message: string };
+  | { kind: 'applied'; policyHash: string }
+  | { kind: 'applyFailed'; policyHash: string; message: string });
 
 const isSidecar = (p: ClarusProxy): boolean => (p.spec.mode ?? 'Deployment') === 'Sidecar';
 
@@ -59,18 +61,15 @@ function ready(proxy: ClarusProxy, observed: Observed, avail: ConditionInput): C
 }
 
 export function proxyStatus(proxy: ClarusProxy, observed: Observed, now: string): ClarusProxyStatus {
-  const deployment = observed.kind === 'applied' ? observed.deployment : undefined;
-  const avail = observed.kind === 'renderFailed'
-    ? { type: ConditionType.Available, status: UNKNOWN, reason: Reason.NotReady, message: 'Configuration not rendered' } as const
-    : availability(proxy, deployment);
+  const { deployment } = observed;
+  const avail = availability(proxy, deployment);
   const gen = proxy.metadata.generation;
   const conditions = setConditions(proxy.status?.conditions, [rendered(observed), avail, ready(proxy, observed, avail)], gen, now);
-  const previousHash = proxy.status?.policyHash;
-  const policyHash = observed.kind === 'renderFailed' ? previousHash : observed.policyHash;
+  const policyHash = observed.kind === 'renderFailed' ? proxy.status?.policyHash : observed.policyHash;
   return {
     conditions,
     observedGeneration: gen,
-    replicas: deployment?.replicas ?? (isSidecar(proxy) ? 0 : proxy.status?.replicas ?? 0),
+    replicas: deployment?.replicas ?? 0,
     readyReplicas: deployment?.readyReplicas ?? 0,
     selector: selectorString(proxy),
     endpoint: endpoint(proxy),
