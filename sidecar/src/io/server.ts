@@ -126,7 +126,7 @@ export class Proxy {
     this.sessions.add(session);
     this.metrics.connectionsActive.inc();
     session.onClose.push(() => { this.sessions.delete(session); this.metrics.connectionsActive.dec(); });
-    void session.start(s).finally(() => clearTimeout(timer));
+    void session.start(s, () => clearTimeout(timer)).finally(() => clearTimeout(timer));
   }
 
   private cancel(s: Extract<Startup, { kind: 'cancel' }>): void {

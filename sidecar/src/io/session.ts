@@ -51,7 +51,7 @@ export class ClientSession {
   }
 
   /** Runs the session after readClientStartup; resolves when it is set up (or failed cleanly). */
-  async start(s: Extract<Startup, { kind: 'startup' }>): Promise<void> {
+  async start(s: Extract<Startup, { kind: 'startup' }>, authenticated: () => void = () => undefined): Promise<void> {
     this.client = s.socket;
     const user = s.message.params.user ?? '';
     const database = s.message.params.database ?? user;
@@ -60,6 +60,8 @@ export class ClientSession {
       acceptStartup(this.ctx, s);
       this.checkCapacity();
       await this.authenticate(s, user);
+      // From here the backend connect has its own timeout (and reports 08001 when it expires).
+      authenticated();
       const b = backendFor(this.snap, database);
       if (!b) throw new HandshakeError(SQLSTATE.unableToConnect, 'no backend configured');
       const conn = await this.openBackend(b, s.message.params);

@@ -68,6 +68,24 @@ describe('backend failures', () => {
   });
 });
 
+describe('connect timeouts', () => {
+  it('gives 08001 when a backend accepts TCP but never answers, and closes silent clients', async () => {
+    // A listener that accepts and says nothing: the fault of a hung server, produced for real.
+    const { createServer } = await import('node:net');
+    const held: import('node:net').Socket[] = [];
+    const silent = createServer((s) => { held.push(s); });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const port = (silent.address() as import('node:net').AddressInfo).port;
+    cleanups.push(() => { for (const s of held) s.destroy(); silent.close(); });
+    const p = await proxyFor({ backends: [{ cluster: { ...main, port } }], limits: { connectTimeoutSeconds: 1 } });
+    await expect(client(p.url())).rejects.toMatchObject({ code: '08001' });
+    const s = connect(p.port, '127.0.0.1');
+    await new Promise((r) => s.once('connect', r));
+    await new Promise((r) => s.once('close', r));
+    expect(s.destroyed).toBe(true);
+  });
+});
+
 describe('malformed client input', () => {
   it('answers an unknown message type with 08P01 and closes only that connection', async () => {
     const p = await proxyFor({ backends: [{ cluster: main }] });
