@@ -4,6 +4,9 @@
 import type { Logger } from '../log.ts';
 import type { KubeObject } from '../specs/types.ts';
 import type { KubeClient, WatchEvent } from './client.ts';
+
+/** The two calls an informer makes. */
+export type ListWatch = Pick<KubeClient, 'list' | 'watch'>;
 import { apiVersionOf } from './resources.ts';
 import type { ResourceType } from './resources.ts';
 
@@ -27,7 +30,7 @@ export interface Cache<T extends KubeObject = KubeObject> {
 export class Informer<T extends KubeObject = KubeObject> implements Cache<T> {
   readonly resource: ResourceType;
   readonly #namespace: string | undefined;
-  readonly #client: KubeClient;
+  readonly #client: ListWatch;
   readonly #log: Logger;
   readonly #cache = new Map<string, T>();
   readonly #listeners: Array<Listener<T>> = [];
@@ -37,7 +40,7 @@ export class Informer<T extends KubeObject = KubeObject> implements Cache<T> {
   #abort = new AbortController();
 
   /** `namespace` undefined: all namespaces. */
-  constructor(client: KubeClient, resource: ResourceType, log: Logger, namespace?: string) {
+  constructor(client: ListWatch, resource: ResourceType, log: Logger, namespace?: string) {
     this.#client = client;
     this.resource = resource;
     this.#namespace = namespace;
@@ -166,7 +169,7 @@ export class Informer<T extends KubeObject = KubeObject> implements Cache<T> {
 export class InformerSet<T extends KubeObject = KubeObject> implements Cache<T> {
   readonly #members: Map<string, Informer<T>>;
 
-  constructor(client: KubeClient, resource: ResourceType, log: Logger, namespaces: string[]) {
+  constructor(client: ListWatch, resource: ResourceType, log: Logger, namespaces: string[]) {
     this.#members = new Map(namespaces.map((ns) => [ns, new Informer<T>(client, resource, log, ns)]));
   }
 
@@ -200,7 +203,7 @@ export class InformerSet<T extends KubeObject = KubeObject> implements Cache<T> 
   }
 }
 
-export function makeCache<T extends KubeObject>(client: KubeClient, resource: ResourceType, log: Logger, namespaces: string[]): Cache<T> {
+export function makeCache<T extends KubeObject>(client: ListWatch, resource: ResourceType, log: Logger, namespaces: string[]): Cache<T> {
   return namespaces.length === 0 ? new Informer<T>(client, resource, log) : new InformerSet<T>(client, resource, log, namespaces);
 }
 
