@@ -245,8 +245,9 @@ describe('backend terminations', () => {
     c.on('error', (e) => errors.push(e));
     await c.connect();
     const pid = Number((await c.query('select pg_backend_pid() as pid')).rows[0].pid);
+    const ended = new Promise((r) => c.once('end', r));
     await main.psql(`select pg_terminate_backend(${pid})`);
-    await expect(c.query('select 1')).rejects.toThrow();
+    await ended;
     const codes = errors.map((e) => (e as { code?: string }).code).filter(Boolean);
     expect(codes).toEqual(['57P01']);
   });
