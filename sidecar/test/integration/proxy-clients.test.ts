@@ -35,6 +35,12 @@ afterAll(async () => {
   cfg?.destroy();
 });
 
+/** Waits until the backend runs `text` (so a cancel cannot arrive before the query). */
+async function running(text: string): Promise<void> {
+  const q = `select count(*) from pg_stat_activity where state = 'active' and query = '${text.replace(/'/g, "''")}'`;
+  for (let i = 0; i < 100 && (await cluster.psql(q)) !== '1\n'; i++) await new Promise((r) => setTimeout(r, 50));
+}
+
 const psql = async (args: string[]) => (await run('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-At', proxy.url(), ...args])).stdout;
 
 describe('psql', () => {
@@ -188,8 +194,8 @@ describe('node-postgres', () => {
   it('cancels a running query through the proxy', async () => {
     const c = await client();
     try {
-      const q = c.query('select pg_sleep(30)');
-      await new Promise((r) => setTimeout(r, 300));
+      const q = c.query('select pg_sleep(30) as pg_cancel_me');
+      await running('select pg_sleep(30) as pg_cancel_me');
       // pg's (untyped) cancel API: a second Client sends CancelRequest with c's BackendKeyData.
       const canceller = new pg.Client({ connectionString: proxy.url() }) as unknown as { cancel(c: pg.Client, q: unknown): void };
       canceller.cancel(c, (c as unknown as { activeQuery: unknown }).activeQuery);
@@ -229,9 +235,9 @@ describe('postgres.js', () => {
   it('cancels a running query', async () => {
     const sql = postgres(proxy.url(), { max: 1 });
     try {
-      const q = sql`select pg_sleep(30)`;
+      const q = sql`select pg_sleep(30) as pj_cancel_me`;
       const p = q.execute();
-      await new Promise((r) => setTimeout(r, 300));
+      await running('select pg_sleep(30) as pj_cancel_me');
       await q.cancel();
       await expect(p).rejects.toMatchObject({ code: '57014' });
     } finally { await sql.end(); }

@@ -265,7 +265,8 @@ describe('cancel requests', () => {
     });
     // Bits 30..21 carry the replica id: flipping one names another replica.
     const running = c.query('select pg_sleep(1.5) as slept');
-    await new Promise((r) => setTimeout(r, 200));
+    const active = "select count(*) from pg_stat_activity where state = 'active' and query = 'select pg_sleep(1.5) as slept'";
+    for (let i = 0; i < 100 && (await main.psql(active)) !== '1\n'; i++) await new Promise((r) => setTimeout(r, 50));
     await send(key.processID ^ (1 << 21), key.secretKey);
     await send(key.processID, key.secretKey ^ 1);
     expect((await running).rows).toEqual([{ slept: '' }]);
