@@ -2,19 +2,25 @@
 // the blind-index fields; TO STDOUT presents ciphertext fields per the user's view.
 import { anonymizeText } from '../protection/anonymize-write.ts';
 import { canonicalText } from '../protection/encryption/canonical.ts';
+import { csvRowTransformer } from '../protection/copy-csv.ts';
 import { byteaFromText, byteaText, copyRowTransformer } from '../protection/copy-text.ts';
+import type { RowFn } from '../protection/copy-text.ts';
 import type { ProtectedOutput } from '../protection/results.ts';
 import { presentText } from '../protection/results.ts';
 import type { CopyHooks } from '../session/pipeline.ts';
 import { isEncrypted } from '../rewrite/catalog.ts';
-import type { CopyPlan } from '../rewrite/copy.ts';
+import type { CopyFormat, CopyPlan } from '../rewrite/copy.ts';
 import type { Rewriter } from '../rewrite/rewriter.ts';
+
+function rows(f: CopyFormat, fn: RowFn) {
+  return f.kind === 'csv' ? csvRowTransformer(f, fn) : copyRowTransformer(fn, f);
+}
 
 export function copyHooks(rw: Rewriter, plan: CopyPlan, outs: ProtectedOutput[]): CopyHooks | undefined {
   if (plan.direction === 'out') {
     if (outs.length === 0) return undefined;
     return {
-      out: copyRowTransformer((fields) => {
+      out: rows(plan.format, (fields) => {
         for (const o of outs) {
           const v = fields[o.index];
           if (v !== null && v !== undefined) fields[o.index] = presentText(o, byteaFromText(v));
@@ -25,7 +31,7 @@ export function copyHooks(rw: Rewriter, plan: CopyPlan, outs: ProtectedOutput[])
   }
   const { table, columns } = plan;
   return {
-    in: copyRowTransformer((fields) => {
+    in: rows(plan.format, (fields) => {
       if (fields.length !== columns.length) throw new Error(`COPY row has ${fields.length} fields, expected ${columns.length}`);
       const extra: Array<string | null> = [];
       const out = columns.map((c, i) => {

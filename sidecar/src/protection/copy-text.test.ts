@@ -15,3 +15,11 @@ describe('COPY text codec', () => {
     expect(t.finish?.()).toEqual([]);
   });
 });
+
+describe('COPY text with a delimiter and a header', () => {
+  it('splits on unescaped delimiters and passes the header line', () => {
+    const t = copyRowTransformer((f) => f.map((x) => (x === null ? null : `<${x}>`)), { delimiter: '|', header: true });
+    const out = Buffer.concat(t.data(Buffer.from('a|b\nx\\|y|\\N\n'))).toString();
+    expect(out).toBe('a|b\n<x\\|y>|\\N\n');
+  });
+});

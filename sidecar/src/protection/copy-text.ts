@@ -14,18 +14,48 @@ export function unescapeField(f: string): string | null {
   });
 }
 
-export function escapeField(v: string | null): string {
+export function escapeField(v: string | null, delimiter = '\t'): string {
   if (v === null) return '\\N';
   return v.replace(/[\\\t\n\r\b\f\v]/g, (c) => {
     const k = Object.entries(ESC).find(([, x]) => x === c)?.[0] ?? c;
     return `\\${k}`;
-  });
+  }).split(delimiter).join(`\\${delimiter}`);
+}
+
+export type RowFn = (fields: Array<string | null>) => Array<string | null>;
+export interface TextOptions { delimiter: string; header: boolean }
+
+/** Splits a text-format line on unescaped delimiters. */
+function splitLine(l: string, d: string): string[] {
+  if (d === '\t' || !l.includes('\\')) return l.split(d);
+  const out: string[] = [];
+  let cur = '';
+  for (let i = 0; i < l.length; i++) {
+    const c = l[i] as string;
+    if (c === '\\' && i + 1 < l.length) {
+      cur += c + (l[i + 1] as string);
+      i++;
+    } else if (c === d) {
+      out.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  out.push(cur);
+  return out;
 }
 
 /** Builds a CopyTransformer from a function over one row's decoded fields. */
-export function copyRowTransformer(transform: (fields: Array<string | null>) => Array<string | null>): CopyTransformer {
+export function copyRowTransformer(transform: RowFn, o: TextOptions = { delimiter: '\t', header: false }): CopyTransformer {
   let pending = Buffer.alloc(0);
-  const line = (l: string): string => (l === '\\.' ? l : transform(l.split('\t').map(unescapeField)).map(escapeField).join('\t'));
+  let first = o.header;
+  const line = (l: string): string => {
+    if (l === '\\.') return l;
+    if (first) {
+      first = false;
+      return l;
+    }
+    return transform(splitLine(l, o.delimiter).map(unescapeField)).map((f) => escapeField(f, o.delimiter)).join(o.delimiter);
+  };
   return {
     data(chunk) {
       const buf = pending.length ? Buffer.concat([pending, chunk]) : Buffer.from(chunk);

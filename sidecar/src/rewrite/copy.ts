@@ -1,6 +1,7 @@
-// COPY of protected tables. Only the text format is streamed through encryption/decryption
-// (CSV and binary are refused); server-side files and programs are refused because their data
-// would bypass the proxy.
+// COPY of protected tables, streamed through encryption/decryption in text or CSV format (binary
+// is refused); server-side files and programs are refused because their data would bypass the
+// proxy. Options that change how fields are found (DELIMITER, QUOTE, HEADER) are honoured; others
+// that would make a field mean something else (NULL strings, ESCAPE ≠ QUOTE, FORCE_*) are refused.
 import { arr, body, sval, stringNode } from './ast.ts';
 import type { Json } from './ast.ts';
 import { BIDX_SUFFIX, isEncrypted } from './catalog.ts';
@@ -11,18 +12,57 @@ import { analyzeSelect } from './select.ts';
 import { tableColumns } from './scope.ts';
 import type { OutCol } from './scope.ts';
 
-export type CopyPlan =
-  | { direction: 'in'; table: CatalogTable; columns: CatalogColumn[] }
-  | { direction: 'out'; outputs: OutCol[] };
+export interface CopyFormat {
+  kind: 'text' | 'csv';
+  delimiter: string;
+  quote: string;
+  header: boolean;
+}
 
-function format(s: Json): string {
+export type CopyPlan =
+  | { direction: 'in'; table: CatalogTable; columns: CatalogColumn[]; format: CopyFormat }
+  | { direction: 'out'; outputs: OutCol[]; format: CopyFormat };
+
+function optionText(arg: unknown): string | null {
+  const b = body(arg, 'Boolean');
+  if (b) return b.boolval ? 'true' : 'false';
+  const i = body(arg, 'Integer');
+  if (i) return String(i.ival ?? 0);
+  return sval(arg);
+}
+
+const TRUE = new Set(['true', 'on', '1']);
+const FALSE = new Set(['false', 'off', '0']);
+
+function applyOption(f: CopyFormat & { escape?: string; nullString?: string; binary?: boolean }, name: string, value: string | null): void {
+  if (name === 'format') {
+    const k = (value ?? '').toLowerCase();
+    if (k === 'binary') f.binary = true;
+    else f.kind = k === 'csv' ? 'csv' : 'text';
+  } else if (name === 'header') {
+    const v = (value ?? 'true').toLowerCase();
+    if (!TRUE.has(v) && !FALSE.has(v)) throw new Refusal('0A000', `clarus: COPY HEADER ${v} is not supported for protected tables`);
+    f.header = TRUE.has(v);
+  } else if (name === 'delimiter' && value?.length === 1) f.delimiter = value;
+  else if (name === 'quote' && value?.length === 1) f.quote = value;
+  else if (name === 'escape' && value?.length === 1) f.escape = value;
+  else if (name === 'null' && value !== null) f.nullString = value;
+  else if (name === 'encoding' || name === 'freeze') return;
+  else throw new Refusal('0A000', `clarus: COPY option ${name} is not supported for protected tables`);
+}
+
+export function copyFormat(s: Json): CopyFormat {
+  const f: CopyFormat & { escape?: string; nullString?: string; binary?: boolean } = { kind: 'text', delimiter: '\t', quote: '"', header: false };
   for (const o of arr(s.options)) {
-    const d = body(o, 'DefElem');
-    if (d?.defname === 'format') return String(sval(d.arg) ?? 'text').toLowerCase();
-    if (d?.defname === 'binary') return 'binary';
-    if (d?.defname === 'csv') return 'csv';
+    const d = body(o, 'DefElem') as Json;
+    applyOption(f, String(d.defname), optionText(d.arg));
   }
-  return 'text';
+  if (f.binary) throw new Refusal('0A000', 'clarus: COPY in binary format is not supported for protected tables; use text or csv');
+  if (f.kind === 'csv' && f.delimiter === '\t' && !arr(s.options).some((o) => body(o, 'DefElem')?.defname === 'delimiter')) f.delimiter = ',';
+  const defaultNull = f.kind === 'csv' ? '' : '\\N';
+  if (f.nullString !== undefined && f.nullString !== defaultNull) throw new Refusal('0A000', 'clarus: COPY NULL other than the default is not supported for protected tables');
+  if (f.escape !== undefined && f.escape !== f.quote) throw new Refusal('0A000', 'clarus: COPY ESCAPE different from QUOTE is not supported for protected tables');
+  return { kind: f.kind, delimiter: f.delimiter, quote: f.quote, header: f.header };
 }
 
 /** Returns the plan when the COPY touches protected data, else null (plain COPY passes). */
@@ -32,15 +72,14 @@ export function analyzeCopy(ctx: Ctx, s: Json): CopyPlan | null {
   const table = rv ? ctx.catalog.lookup(rv.schemaname as string | undefined, String(rv.relname)) : undefined;
   const outputs = q ? analyzeSelect(ctx, q, undefined, true) : [];
   if (!table && !outputs.some((o) => o.prov)) {
-    if (ctx.touched.size > 0) return { direction: 'out', outputs };
+    if (ctx.touched.size > 0) return { direction: 'out', outputs, format: { kind: 'text', delimiter: '\t', quote: '"', header: false } };
     return null;
   }
   if (s.filename || s.is_program) throw new Refusal('0A000', 'clarus: COPY to or from a server file or program is not supported for protected tables; use STDIN/STDOUT');
-  const fmt = format(s);
-  if (fmt !== 'text') throw new Refusal('0A000', `clarus: COPY in ${fmt} format is not supported for protected tables; use the text format`);
+  const format = copyFormat(s);
   if (q) {
     if (outputs.some((o) => o.star)) throw new Refusal('0A000', 'clarus: COPY (SELECT *) over an unknown relation next to encrypted columns is not supported; list the columns');
-    return { direction: 'out', outputs };
+    return { direction: 'out', outputs, format };
   }
   const t = table as CatalogTable;
   ctx.touch(t);
@@ -52,9 +91,9 @@ export function analyzeCopy(ctx: Ctx, s: Json): CopyPlan | null {
     ctx.write = true;
     const bidx = columns.filter((c) => isEncrypted(c) && c.protection.searchable).map((c) => c.name + BIDX_SUFFIX);
     s.attlist = [...columns.map((c) => c.name), ...bidx].map(stringNode);
-    return { direction: 'in', table: t, columns };
+    return { direction: 'in', table: t, columns, format };
   }
   s.attlist = columns.map((c) => stringNode(c.name));
   const all = tableColumns(t);
-  return { direction: 'out', outputs: columns.map((c) => all.find((o) => o.name === c.name) ?? { name: c.name, prov: null }) };
+  return { direction: 'out', outputs: columns.map((c) => all.find((o) => o.name === c.name) ?? { name: c.name, prov: null }), format };
 }

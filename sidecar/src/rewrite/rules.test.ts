@@ -149,7 +149,11 @@ describe('DDL and COPY', () => {
   it('COPY lists columns, adds blind indexes on the way in, refuses csv/binary', () => {
     expect(sqlOf('COPY patient (pat_id, pat_ssn) FROM STDIN')).toBe('COPY patient (pat_id, pat_ssn, pat_ssn__bidx) FROM STDIN');
     expect(plan('COPY patient TO STDOUT').statements[0]?.copy?.direction).toBe('out');
-    expect(refusal('COPY patient FROM STDIN (FORMAT csv)').message).toMatch(/csv/);
+    expect(plan('COPY patient FROM STDIN (FORMAT csv, HEADER)').statements[0]?.copy).toMatchObject({ format: { kind: 'csv', delimiter: ',', header: true } });
+    expect(plan("COPY patient TO STDOUT WITH DELIMITER '|'").statements[0]?.copy).toMatchObject({ format: { kind: 'text', delimiter: '|' } });
+    expect(refusal('COPY patient FROM STDIN (FORMAT binary)').message).toMatch(/binary/);
+    expect(refusal("COPY patient FROM STDIN (FORMAT csv, NULL 'NA')").message).toMatch(/NULL/);
+    expect(refusal('COPY patient TO STDOUT (FORMAT csv, FORCE_QUOTE *)').message).toMatch(/force_quote/);
   });
 });
 

@@ -151,6 +151,12 @@ describe('other real clients', () => {
     expect(out).toContain('4\tCopy Canaryfour\tcanary-flu-X\n');
     expect(out).toContain('5\tNull Canaryfive\t\\N\n');
     expect(await canariesInTable(env.backend, 'patient', ['Copy Canaryfour', '444-44-4444'])).toEqual([]);
+    await psql(['-c', 'COPY patient (pat_id, pat_name, pat_ssn, diagnosis) FROM STDIN (FORMAT csv, HEADER)'],
+      'pat_id,pat_name,pat_ssn,diagnosis\n7,"Csv, Canaryseven\nsecond line",777-77-7777,canary-flu-X\n8,Csv Canaryeight,,""\n\\.\n');
+    expect(await psql(['-c', "SELECT pat_id FROM patient WHERE pat_ssn = '777-77-7777'"])).toBe('7\n');
+    const csv = await psql(['-c', 'COPY (SELECT pat_id, pat_name, pat_ssn, diagnosis FROM patient WHERE pat_id IN (7, 8) ORDER BY pat_id) TO STDOUT (FORMAT csv)']);
+    expect(csv).toBe('7,"Csv, Canaryseven\nsecond line",777-77-7777,canary-flu-X\n8,Csv Canaryeight,,""\n');
+    expect(await canariesInTable(env.backend, 'patient', ['Csv, Canaryseven', 'Csv Canaryeight', '777-77-7777'])).toEqual([]);
     const described = await psql(['-c', '\\d patient']);
     expect(described).toContain('pat_ssn__bidx');
     const explain = await psql(['-c', "EXPLAIN SELECT * FROM patient WHERE pat_ssn = '444-44-4444'"]);
