@@ -124,12 +124,18 @@ export class ClientSession {
   private begin(conn: BackendConnection, b: BackendSecrets, rest: Buffer): void {
     if (this.closed || this.client.destroyed) { conn.socket.destroy(); this.close(); return; }
     this.backend = conn.socket;
+    let pipeline;
+    try {
+      pipeline = this.ctx.pipelineFactory(this.info as SessionInfo, this.snap.config);
+    } catch (e) {
+      this.log.error('statement pipeline failed to start', { error: e });
+      throw new HandshakeError(SQLSTATE.internalError, 'the proxy cannot serve this session');
+    }
     const key = this.ctx.cancelKeys.issue({ backend: b, processId: conn.processId, secretKey: conn.secretKey });
     this.cancelId = key.processId;
     this.client.write(Buffer.concat([...conn.parameterStatus, backendBytes({ type: 'BackendKeyData', ...key }),
       backendBytes({ type: 'ReadyForQuery', status: 'I' })]));
-    this.relay = new Relay({ maxMessageBytes: this.snap.config.limits.maxMessageBytes, ports: this.ports(),
-      pipeline: this.ctx.pipelineFactory(this.info as SessionInfo, this.snap.config) });
+    this.relay = new Relay({ maxMessageBytes: this.snap.config.limits.maxMessageBytes, ports: this.ports(), pipeline });
     this.wire(conn.socket);
     this.log.info('session started', { backend: b.spec.name });
     if (conn.rest.length > 0) this.relay.fromBackend(conn.rest);
