@@ -14,9 +14,8 @@ import type { StatementResult } from './statement.ts';
 export interface StatementPlan extends StatementResult {
   sql: string;
   changed: boolean;
+  /** This statement writes (the analysis' `write` covers all statements of the text). */
   write: boolean;
-  /** dataset → columns referenced. */
-  datasets: Map<string, Set<string>>;
 }
 
 export type Analysis =
@@ -116,18 +115,12 @@ export class Rewriter {
 
   private statement(ctx: Ctx, stmt: Json, text: string): StatementPlan {
     const before = JSON.stringify(stmt);
-    const touchedBefore = new Map([...ctx.touched].map(([k, v]) => [k, new Set(v)]));
     const writeBefore = ctx.write;
     ctx.write = false;
     const r = analyzeStatement(ctx, stmt, text);
     const changed = JSON.stringify(stmt) !== before;
     const write = ctx.write;
     ctx.write = ctx.write || writeBefore;
-    const datasets = new Map<string, Set<string>>();
-    for (const [k, v] of ctx.touched) {
-      const prev = touchedBefore.get(k);
-      if (!prev || v.size !== prev.size || v.size === 0) datasets.set(k, v);
-    }
-    return { ...r, sql: changed ? deparseStatement(stmt) : text, changed, write, datasets };
+    return { ...r, sql: changed ? deparseStatement(stmt) : text, changed, write };
   }
 }
