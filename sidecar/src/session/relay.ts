@@ -171,21 +171,21 @@ export class Relay {
       } else {
         this.toClient.forward(f.buf, f.start - 5, f.end);
       }
-      this.observeBackend(f.tag, f.buf, f.start);
+      this.observeBackend(f.tag, f.buf, f.start, f.end);
     }
     this.flush();
     // After the flush: the boundary handler may close the session, and the answers come first.
     if (this.atIdle) { this.atIdle = false; this.ports.idle(this.txStatus); }
   }
 
-  private observeBackend(tag: number, buf: Buffer, start: number): void {
+  private observeBackend(tag: number, buf: Buffer, start: number, end: number): void {
     if (tag === TAG_ERROR) {
       this.sawError = true;
       // A FATAL from the backend precedes its close: the client already has the reason.
-      if (buf.compare(FATAL_FIELD, 0, FATAL_FIELD.length, start, start + FATAL_FIELD.length) === 0) this.backendFatal = true;
+      if (end - start >= FATAL_FIELD.length && buf.compare(FATAL_FIELD, 0, FATAL_FIELD.length, start, start + FATAL_FIELD.length) === 0) this.backendFatal = true;
       return;
     }
-    if (tag !== TAG_READY) return;
+    if (tag !== TAG_READY || end <= start) return;
     this.txStatus = String.fromCharCode(buf[start] as number) as TxStatus;
     this.ports.statementEnd(this.sawError ? 'error' : 'ok');
     this.sawError = false;
