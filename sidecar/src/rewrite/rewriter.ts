@@ -41,6 +41,8 @@ export class Rewriter {
   private readonly ciphers = new Map<string, ColumnCipher>();
   private readonly cache = new Map<string, Analysis>();
   private readonly pattern: RegExp;
+  /** Counters for metrics: cheap-path passes, cache hits, analyses (misses). */
+  readonly stats = { cheapPasses: 0, cacheHits: 0, analyses: 0 };
 
   constructor(catalog: Catalog, deriver: KeyDeriver) {
     this.catalog = catalog;
@@ -77,9 +79,16 @@ export class Rewriter {
   }
 
   analyze(sql: string): Analysis {
-    if (!this.pattern.test(sql)) return { kind: 'pass' };
+    if (!this.pattern.test(sql)) {
+      this.stats.cheapPasses++;
+      return { kind: 'pass' };
+    }
     const hit = this.cache.get(sql);
-    if (hit) return hit;
+    if (hit) {
+      this.stats.cacheHits++;
+      return hit;
+    }
+    this.stats.analyses++;
     const { analysis, cacheable } = this.analyzeUncached(sql);
     if (cacheable) {
       if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value as string);

@@ -45,6 +45,13 @@ describe('cheap path and cache', () => {
   it('sends syntax errors to the backend (it answers them)', () => {
     expect(rw.analyze('SELECT FROM patient WHERE').kind).toBe('pass');
   });
+  it('counts cheap passes, cache hits and analyses', () => {
+    const r = testRewriter();
+    r.analyze('SELECT 1');
+    r.analyze('SELECT pat_id FROM patient');
+    r.analyze('SELECT pat_id FROM patient');
+    expect(r.stats).toEqual({ cheapPasses: 1, cacheHits: 1, analyses: 1 });
+  });
   it('caches by text, except statements with randomized ciphertext literals', () => {
     expect(rw.analyze("SELECT pat_id FROM patient WHERE diagnosis = 'flu'")).toBe(rw.analyze("SELECT pat_id FROM patient WHERE diagnosis = 'flu'"));
     const ins = "INSERT INTO patient (pat_id, pat_name) VALUES (1, 'A')";
