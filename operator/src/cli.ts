@@ -71,8 +71,9 @@ async function startWebhook(w: WebhookSettings, d: WebhookDeps, signal: AbortSig
   return server;
 }
 
-function elector(s: Settings, client: KubeClient, manager: Manager, metrics: OperatorMetrics, log: Logger,
-  onLost: () => void): LeaderElector {
+interface ElectorDeps { client: KubeClient; manager: Manager; metrics: OperatorMetrics; log: Logger }
+
+function elector(s: Settings, { client, manager, metrics, log }: ElectorDeps, onLost: () => void): LeaderElector {
   return new LeaderElector(client, {
     namespace: s.namespace, name: s.leaseName, identity: s.identity,
     leaseDurationSeconds: s.leaseDurationSeconds, retryPeriodMs: 2000,
@@ -102,7 +103,7 @@ async function run(s: Settings): Promise<number> {
   process.once('SIGTERM', () => stopping.abort());
   process.once('SIGINT', () => stopping.abort());
   // Like client-go: a replica that lost the lease exits, so it never reconciles next to the new leader.
-  const lease = s.leaderElection ? elector(s, client, manager, metrics, log, () => { exitCode = 1; stopping.abort(); }) : undefined;
+  const lease = s.leaderElection ? elector(s, { client, manager, metrics, log }, () => { exitCode = 1; stopping.abort(); }) : undefined;
   if (lease) void lease.run();
   else void manager.startControllers();
   await new Promise((resolve) => stopping.signal.addEventListener('abort', resolve, { once: true }));

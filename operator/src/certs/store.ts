@@ -62,19 +62,23 @@ export class CertStore implements CertSource {
       const material = readMaterial(secret);
       const need = rotationNeeded(material, this.#opts, now, { renewBeforeDays: this.#opts.renewBeforeDays });
       const next = need === 'none' ? material : this.#issue(material, need, now);
-      if (need !== 'none') {
-        try {
-          await this.#write(secret, next, now);
-          this.#log.info('webhook certificate issued', { scope: need });
-        } catch (e) {
-          if (isConflict(e)) continue; // another replica wrote first: use theirs
-          throw e;
-        }
-      }
+      // Another replica may have written first (409): read again and use theirs.
+      if (need !== 'none' && !(await this.#tryWrite(secret, next, now))) continue;
+      if (need !== 'none') this.#log.info('webhook certificate issued', { scope: need });
       await this.#patchCaBundle(caBundle(next, now));
       return next.serving as KeyPair;
     }
     throw new Error('could not store the webhook certificate after 5 attempts');
+  }
+
+  async #tryWrite(existing: (SecretManifest & KubeObject) | undefined, m: Material, now: Date): Promise<boolean> {
+    try {
+      await this.#write(existing, m, now);
+      return true;
+    } catch (e) {
+      if (isConflict(e)) return false;
+      throw e;
+    }
   }
 
   #issue(m: Material, scope: 'serving' | 'all', now: Date): Material {

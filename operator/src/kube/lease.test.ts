@@ -20,10 +20,10 @@ describe('lease decisions', () => {
 
   it('counts transitions on takeover but not on renewal', () => {
     const theirs = { holderIdentity: 'other', renewTime: ago(30), leaseDurationSeconds: 15, leaseTransitions: 2 };
-    expect(nextSpec(theirs, 'acquire', 'me', now, 15)).toMatchObject({ holderIdentity: 'me', leaseTransitions: 3 });
-    expect(nextSpec({ holderIdentity: '', leaseTransitions: 3 }, 'acquire', 'me', now, 15).leaseTransitions).toBe(4);
-    expect(nextSpec(undefined, 'acquire', 'me', now, 15).leaseTransitions).toBe(0);
+    expect(nextSpec(theirs, 'acquire', { identity: 'me', nowMs: now, durationSeconds: 15 })).toMatchObject({ holderIdentity: 'me', leaseTransitions: 3 });
+    expect(nextSpec({ holderIdentity: '', leaseTransitions: 3 }, 'acquire', { identity: 'me', nowMs: now, durationSeconds: 15 }).leaseTransitions).toBe(4);
+    expect(nextSpec(undefined, 'acquire', { identity: 'me', nowMs: now, durationSeconds: 15 }).leaseTransitions).toBe(0);
     const ours = { holderIdentity: 'me', renewTime: ago(2), leaseDurationSeconds: 15, leaseTransitions: 3, acquireTime: ago(60) };
-    expect(nextSpec(ours, 'renew', 'me', now, 15)).toMatchObject({ holderIdentity: 'me', leaseTransitions: 3, acquireTime: ago(60), renewTime: microTime(now) });
+    expect(nextSpec(ours, 'renew', { identity: 'me', nowMs: now, durationSeconds: 15 })).toMatchObject({ holderIdentity: 'me', leaseTransitions: 3, acquireTime: ago(60), renewTime: microTime(now) });
   });
 });

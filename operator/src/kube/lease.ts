@@ -34,8 +34,10 @@ export function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
-export function nextSpec(current: LeaseSpec | undefined, decision: LeaseDecision, identity: string, nowMs: number,
-  durationSeconds: number): LeaseSpec {
+export interface Claim { identity: string; nowMs: number; durationSeconds: number }
+
+export function nextSpec(current: LeaseSpec | undefined, decision: LeaseDecision, claim: Claim): LeaseSpec {
+  const { identity, nowMs, durationSeconds } = claim;
   const now = microTime(nowMs);
   if (decision === 'renew') return { ...current, renewTime: now, leaseDurationSeconds: durationSeconds };
   return {
@@ -128,7 +130,7 @@ export class LeaderElector {
       if (this.#leading) this.#lastRenewMs = 0;
       return false;
     }
-    const spec = nextSpec(lease?.spec, decision, identity, now, leaseDurationSeconds);
+    const spec = nextSpec(lease?.spec, decision, { identity, nowMs: now, durationSeconds: leaseDurationSeconds });
     try {
       if (!lease) {
         await this.#client.create(Resources.Lease, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec });

@@ -7,23 +7,26 @@ export interface ResourceType {
   namespaced: boolean;
 }
 
-const r = (group: string, version: string, kind: string, plural: string, namespaced = true): ResourceType =>
-  ({ group, version, kind, plural, namespaced });
+/** `gv` is "group/version" ("v1" for the core group). */
+const r = (gv: string, kind: string, plural: string, namespaced = true): ResourceType => {
+  const [group, version] = gv.includes('/') ? gv.split('/') as [string, string] : ['', gv];
+  return { group, version, kind, plural, namespaced };
+};
 
 export const Resources = {
-  ClarusProxy: r('clarus.io', 'v1alpha1', 'ClarusProxy', 'clarusproxies'),
-  SecurityPolicy: r('clarus.io', 'v1alpha1', 'SecurityPolicy', 'securitypolicies'),
-  CloudBackend: r('clarus.io', 'v1alpha1', 'CloudBackend', 'cloudbackends'),
-  AccessGrant: r('clarus.io', 'v1alpha1', 'AccessGrant', 'accessgrants'),
-  Secret: r('', 'v1', 'Secret', 'secrets'),
-  ConfigMap: r('', 'v1', 'ConfigMap', 'configmaps'),
-  Service: r('', 'v1', 'Service', 'services'),
-  Namespace: r('', 'v1', 'Namespace', 'namespaces', false),
-  Deployment: r('apps', 'v1', 'Deployment', 'deployments'),
-  PodDisruptionBudget: r('policy', 'v1', 'PodDisruptionBudget', 'poddisruptionbudgets'),
-  HorizontalPodAutoscaler: r('autoscaling', 'v2', 'HorizontalPodAutoscaler', 'horizontalpodautoscalers'),
-  Lease: r('coordination.k8s.io', 'v1', 'Lease', 'leases'),
-  MutatingWebhookConfiguration: r('admissionregistration.k8s.io', 'v1', 'MutatingWebhookConfiguration',
+  ClarusProxy: r('clarus.io/v1alpha1', 'ClarusProxy', 'clarusproxies'),
+  SecurityPolicy: r('clarus.io/v1alpha1', 'SecurityPolicy', 'securitypolicies'),
+  CloudBackend: r('clarus.io/v1alpha1', 'CloudBackend', 'cloudbackends'),
+  AccessGrant: r('clarus.io/v1alpha1', 'AccessGrant', 'accessgrants'),
+  Secret: r('v1', 'Secret', 'secrets'),
+  ConfigMap: r('v1', 'ConfigMap', 'configmaps'),
+  Service: r('v1', 'Service', 'services'),
+  Namespace: r('v1', 'Namespace', 'namespaces', false),
+  Deployment: r('apps/v1', 'Deployment', 'deployments'),
+  PodDisruptionBudget: r('policy/v1', 'PodDisruptionBudget', 'poddisruptionbudgets'),
+  HorizontalPodAutoscaler: r('autoscaling/v2', 'HorizontalPodAutoscaler', 'horizontalpodautoscalers'),
+  Lease: r('coordination.k8s.io/v1', 'Lease', 'leases'),
+  MutatingWebhookConfiguration: r('admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration',
     'mutatingwebhookconfigurations', false),
 } as const;
 

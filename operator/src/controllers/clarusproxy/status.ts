@@ -32,12 +32,17 @@ function availability(proxy: ClarusProxy, d: DeploymentStatus | undefined): Cond
   if (isSidecar(proxy)) {
     return { type: ConditionType.Available, status: TRUE, reason: Reason.SidecarMode, message: 'Injected into labelled pods; no Deployment' };
   }
-  const available = d?.conditions?.find((c) => c.type === 'Available');
-  if (available?.status === 'True' && (d?.availableReplicas ?? 0) > 0) {
-    return { type: ConditionType.Available, status: TRUE, reason: Reason.DeploymentAvailable,
-      message: `${d?.availableReplicas ?? 0} replica(s) available` };
+  if (!d) return { type: ConditionType.Available, status: UNKNOWN, reason: Reason.DeploymentUnavailable, message: 'Deployment not observed yet' };
+  return deploymentAvailability(d);
+}
+
+function deploymentAvailability(d: DeploymentStatus): ConditionInput {
+  const available = d.conditions?.find((c) => c.type === 'Available');
+  const count = d.availableReplicas ?? 0;
+  if (available?.status === 'True' && count > 0) {
+    return { type: ConditionType.Available, status: TRUE, reason: Reason.DeploymentAvailable, message: `${count} replica(s) available` };
   }
-  return { type: ConditionType.Available, status: d ? FALSE : UNKNOWN, reason: Reason.DeploymentUnavailable,
+  return { type: ConditionType.Available, status: FALSE, reason: Reason.DeploymentUnavailable,
     message: available?.message ?? 'Deployment has no available replicas yet' };
 }
 

@@ -37,14 +37,19 @@ function checkDataset(policy: SecurityPolicy, index: number): Problem | undefine
     return invalid(`${at}.rowKey: ${ds.rowKey} is not one of the dataset's columns`);
   }
   for (const [ci, column] of ds.columns.entries()) {
-    const p = effectiveProtection(policy, column);
-    if (p?.encrypt && p.anonymize) return invalid(`${at}.columns[${ci}].protection: encrypt and anonymize are mutually exclusive`);
-    if (!p?.split) continue;
-    if (!policy.spec.backends.includes(p.split.backend)) {
-      return invalid(`${at}.columns[${ci}].protection.split.backend: ${p.split.backend} is not in spec.backends`);
-    }
-    if (!ds.rowKey) return invalid(`${at}.rowKey: required because column ${column.name} is split`);
+    const problem = checkColumn(policy, { at, index: ci, column, rowKey: ds.rowKey });
+    if (problem) return problem;
   }
+  return undefined;
+}
+
+function checkColumn(policy: SecurityPolicy, c: { at: string; index: number; column: ColumnSpec; rowKey?: string }): Problem | undefined {
+  const p = effectiveProtection(policy, c.column);
+  const field = `${c.at}.columns[${c.index}].protection`;
+  if (p?.encrypt && p.anonymize) return invalid(`${field}: encrypt and anonymize are mutually exclusive`);
+  if (!p?.split) return undefined;
+  if (!policy.spec.backends.includes(p.split.backend)) return invalid(`${field}.split.backend: ${p.split.backend} is not in spec.backends`);
+  if (!c.rowKey) return invalid(`${c.at}.rowKey: required because column ${c.column.name} is split`);
   return undefined;
 }
 
