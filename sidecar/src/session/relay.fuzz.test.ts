@@ -51,3 +51,35 @@ describe('relay under random input', () => {
     });
   }
 });
+
+describe('decoding path is transparent when everything passes', () => {
+  const str = fc.string({ maxLength: 12 }).map((s) => s.replace(/\0/g, ''));
+  const msg = fc.oneof(
+    fc.record({ type: fc.constant('Query' as const), sql: str }),
+    fc.record({ type: fc.constant('Parse' as const), name: str, sql: str, paramTypes: fc.array(fc.nat({ max: 5000 }), { maxLength: 3 }) }),
+    fc.record({ type: fc.constant('Bind' as const), portal: str, statement: str, paramFormats: fc.array(fc.constantFrom(0, 1), { maxLength: 2 }),
+      values: fc.array(fc.option(fc.uint8Array({ maxLength: 8 }), { nil: null }), { maxLength: 3 }), resultFormats: fc.array(fc.constantFrom(0, 1), { maxLength: 2 }) }),
+    fc.record({ type: fc.constant('Describe' as const), target: fc.constantFrom('S' as const, 'P' as const), name: str }),
+    fc.record({ type: fc.constant('Execute' as const), portal: str, maxRows: fc.nat() }),
+    fc.record({ type: fc.constant('Close' as const), target: fc.constantFrom('S' as const, 'P' as const), name: str }),
+    fc.constant({ type: 'Sync' as const }), fc.constant({ type: 'Flush' as const }),
+  );
+
+  it('forwards exactly the bytes of the pass-through path', async () => {
+    const { encodeFrontend } = await import('../protocol/frontend.ts');
+    const allPass: Pipeline = { passthrough: false, query: () => pass, parse: () => pass };
+    fc.assert(fc.property(fc.array(msg, { maxLength: 10 }), fc.nat(), (msgs, cut) => {
+      const bytes = Buffer.concat(msgs.map((m) => encodeFrontend(m).finish()));
+      const at = bytes.length === 0 ? 0 : cut % bytes.length;
+      const run = (pipeline: Pipeline) => {
+        const out: Buffer[] = [];
+        const p = { ...ports([]), toBackend: (parts: Buffer[]) => { out.push(...parts); } };
+        const r = new Relay({ maxMessageBytes: 1 << 16, pipeline, ports: p });
+        r.fromClient(bytes.subarray(0, at));
+        r.fromClient(bytes.subarray(at));
+        return Buffer.concat(out);
+      };
+      expect(run(allPass)).toEqual(run(passthroughPipeline));
+    }), { numRuns: 500 });
+  });
+});
