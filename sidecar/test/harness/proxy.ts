@@ -145,10 +145,13 @@ export interface ProxyProcess extends RunningProxy {
   exited: Promise<number | null>;
 }
 
-/** Starts `bin/clarus proxy --config DIR` as a child process and waits for its listening line. */
-export async function startProxyProcess(configDir: string, extraArgs: string[] = []): Promise<ProxyProcess> {
+/**
+ * Starts `bin/clarus proxy --config DIR` as a child process and waits for its listening line.
+ * `env` adds variables (e.g. NODE_OPTIONS=--cpu-prof, CLARUS_LOG_LEVEL=debug).
+ */
+export async function startProxyProcess(configDir: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ProxyProcess> {
   const child = spawn(CLARUS_BIN, ['proxy', '--config', configDir, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', ...extraArgs],
-    { stdio: ['ignore', 'ignore', 'pipe'] });
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   const logs: Array<Record<string, unknown>> = [];
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
   const listening = new Promise<Record<string, unknown>>((res, rej) => {
