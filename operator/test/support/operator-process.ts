@@ -42,7 +42,8 @@ export async function startOperator(cp: ControlPlane, opts: OperatorOptions): Pr
     '--webhook-secret-name', 'clarus-webhook-tls',
     '--lease-duration', String(opts.leaseDurationSeconds ?? 60),
     '--resync-seconds', String(opts.resyncSeconds ?? 30),
-    '--proxy-image', 'registry.invalid/clarus:e2e',
+    // kind (make kind-e2e) loads the real image; kwok nodes never pull, so any name will do there.
+    '--proxy-image', process.env.CLARUS_E2E_IMAGE ?? 'registry.invalid/clarus:e2e',
     '--log-level', 'debug',
     ...(opts.extraArgs ?? []),
   ];
