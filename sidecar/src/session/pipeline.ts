@@ -22,6 +22,9 @@
 //                forwards the Sync, so the backend and the client stay in step (exactly as PostgreSQL
 //                itself skips after an error). A refusal that follows a backend error in the same
 //                batch is not shown: PostgreSQL would have skipped that message too.
+//                Known difference: the backend never sees a refused statement, so a refusal inside
+//                a transaction block does not abort that transaction (PostgreSQL would); the
+//                ReadyForQuery after a refused Query reports the backend's status ('T' stays 'T').
 // * COPY: when a statement whose decision has `copy` starts COPY FROM STDIN, each CopyData the client
 //   sends passes through `copy.in`; for COPY TO STDOUT each CopyData the backend sends passes
 //   through `copy.out`. Chunks from clients need not be row-aligned (psql sends lines, others send
