@@ -118,17 +118,12 @@ const clarus: Target = {
   name: 'clarus',
   description: 'Clarus proxy (bin/clarus proxy), one backend session per client',
   start: async (pg, opts) => {
-    const saved = process.env.NODE_OPTIONS;
-    if (opts.nodeOptions) process.env.NODE_OPTIONS = opts.nodeOptions;
-    try {
-      const h = await startClarus(pg, '', {
-        clientTls: false, backendTls: 'disable', backendConnections: opts.maxSessions + 10, maxClientConnections: opts.maxSessions + 50,
-        backendUser: SERVICE.user, backendPassword: SERVICE.password, configure: opts.configureProxy,
-      });
-      return { endpoint: h.endpoint, pid: h.pid === undefined ? undefined : serverPid(h.pid), stop: h.stop };
-    } finally {
-      if (saved === undefined) delete process.env.NODE_OPTIONS; else process.env.NODE_OPTIONS = saved;
-    }
+    const h = await startClarus(pg, '', {
+      clientTls: false, backendTls: 'disable', backendConnections: opts.maxSessions + 10, maxClientConnections: opts.maxSessions + 50,
+      backendUser: SERVICE.user, backendPassword: SERVICE.password, configure: opts.configureProxy,
+      env: opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : {},
+    });
+    return { endpoint: h.endpoint, pid: h.pid === undefined ? undefined : serverPid(h.pid), stop: h.stop };
   },
 };
 

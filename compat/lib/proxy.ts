@@ -17,6 +17,8 @@ export interface ClarusOptions {
   backendPassword?: string;
   /** Last word on the runtime configuration before the proxy starts (e.g. a benchmark's policy). */
   configure?: (config: RuntimeConfig) => void;
+  /** Extra environment for the proxy process (e.g. NODE_OPTIONS=--cpu-prof). */
+  env?: Record<string, string>;
 }
 
 const DEFAULTS: ClarusOptions = { clientTls: true, backendTls: 'verify-full', backendConnections: 100, maxClientConnections: 200 };
@@ -45,7 +47,7 @@ export async function startClarus(pg: PgCluster, caFile: string, opts: Partial<C
   }
   let proc: Awaited<ReturnType<Harness['startProxyProcess']>>;
   try {
-    proc = await h.startProxyProcess(cfg.dir);
+    proc = await h.startProxyProcess(cfg.dir, [], o.env ?? {});
   } catch (e) {
     cfg.destroy();
     throw new ProxyUnavailable(`bin/clarus proxy did not start: ${(e as Error).message}`);
