@@ -2,7 +2,6 @@
 // Order per statement: rewrite analysis (cached by text) → access decision for the datasets it
 // touches → audit line → Pass | Rewrite (with param/result/COPY transformers for the user's
 // views) | Refuse. Clock and audit sink are injected; nothing here touches sockets or files.
-import { fingerprintSync } from 'libpg-query';
 import type { View } from '../../../crds/src/types.ts';
 import type { CopyHooks, Pipeline, PipelineFactory, QueryDecision, Refuse, ResultTransformer, SessionInfo, StatementDecision } from '../session/pipeline.ts';
 import { pass } from '../session/pipeline.ts';
@@ -28,14 +27,6 @@ type Plan = Extract<ReturnType<Rewriter['analyze']>, { kind: 'plan' }>;
 
 function refuse(code: string, message: string): Refuse {
   return { kind: 'refuse', code, message };
-}
-
-function fingerprint(sql: string): string {
-  try {
-    return fingerprintSync(sql);
-  } catch {
-    return 'unparsable';
-  }
 }
 
 /** Positions of ciphertext outputs; refused when an unknown-width `*` precedes one. */
@@ -88,7 +79,7 @@ class ProtectionPipeline implements Pipeline {
       user: this.info.user,
       datasets: [...a.datasets.keys()],
       columns: [...a.datasets].flatMap(([d, cols]) => [...cols].map((c) => `${d}.${c}`)),
-      fingerprint: fingerprint(sql),
+      fingerprint: this.deps.rewriter.fingerprint(sql),
       outcome: outcome ? 'refuse' : 'allow',
       ...(outcome ? { code: outcome.code } : {}),
     });

@@ -1,6 +1,6 @@
 // The PostgreSQL parser (libpg-query, WebAssembly) and the deparser. The wasm module loads
 // asynchronously once (loadParser at startup); afterwards parsing is synchronous.
-import { loadModule, parseSync } from 'libpg-query';
+import { fingerprintSync, loadModule, parseSync } from 'libpg-query';
 import { deparseSync } from 'pgsql-deparser';
 import type { Json } from './ast.ts';
 
@@ -29,4 +29,13 @@ export function parseStatements(sql: string): ParsedStatement[] {
 
 export function deparseStatement(stmt: Json): string {
   return deparseSync({ version: 180000, stmts: [{ stmt }] } as never, { pretty: false });
+}
+
+/** libpg-query's statement fingerprint (stable across constants), or 'unparsable'. */
+export function fingerprintOf(sql: string): string {
+  try {
+    return fingerprintSync(sql);
+  } catch {
+    return 'unparsable';
+  }
 }

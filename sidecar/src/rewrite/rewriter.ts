@@ -7,7 +7,7 @@ import type { Json } from './ast.ts';
 import type { Catalog } from './catalog.ts';
 import { Ctx, Refusal } from './context.ts';
 import type { ParamRole, ProtectedRef } from './context.ts';
-import { deparseStatement, parseStatements } from './parser.ts';
+import { deparseStatement, fingerprintOf, parseStatements } from './parser.ts';
 import { analyzeStatement } from './statement.ts';
 import type { StatementResult } from './statement.ts';
 
@@ -40,6 +40,7 @@ export class Rewriter {
   private readonly deriver: KeyDeriver;
   private readonly ciphers = new Map<string, ColumnCipher>();
   private readonly cache = new Map<string, Analysis>();
+  private readonly fingerprints = new Map<string, string>();
   private readonly pattern: RegExp;
   /** Counters for metrics: cheap-path passes, cache hits, analyses (misses). */
   readonly stats = { cheapPasses: 0, cacheHits: 0, analyses: 0 };
@@ -62,6 +63,20 @@ export class Rewriter {
       this.ciphers.set(key, c);
     }
     return c;
+  }
+
+  /**
+   * libpg-query's fingerprint of the text (constants removed), for the audit log. It parses the
+   * text again, so it is remembered per text (bounded like the decision cache).
+   */
+  fingerprint(sql: string): string {
+    let f = this.fingerprints.get(sql);
+    if (f === undefined) {
+      f = fingerprintOf(sql);
+      if (this.fingerprints.size >= CACHE_LIMIT) this.fingerprints.delete(this.fingerprints.keys().next().value as string);
+      this.fingerprints.set(sql, f);
+    }
+    return f;
   }
 
   /** Cheap, conservative: could the text touch a protected table? */
