@@ -15,11 +15,11 @@ import type { CopyHooks, Pipeline, QueryDecision, Refuse, ResultTransformer, Rew
 import type { Relay } from './relay.ts';
 
 type Entry =
-  | { k: 'parse' | 'bind' | 'close' | 'sync' | 'fcall' }
+  | { k: 'bind' | 'close' | 'sync' | 'fcall' }
+  | { k: 'parse'; refusal?: Buffer }
   | { k: 'describe'; st: RewriteStatement | undefined }
   | { k: 'execute'; st: RewriteStatement | undefined; formats: readonly number[] }
-  | { k: 'query'; rw: RewriteQuery | undefined; idx: number }
-  | { k: 'local'; bytes: Buffer; ready: boolean };
+  | { k: 'query'; rw: RewriteQuery | undefined; idx: number; refusal?: Buffer };
 
 interface Portal { st: RewriteStatement | undefined; formats: readonly number[] }
 /** A client message as received: tag and body range in its buffer. */
@@ -29,7 +29,14 @@ type Bind = Extract<FrontendMessage, { type: 'Bind' }>;
 
 const T = (c: string) => c.charCodeAt(0);
 const isPromise = <V>(v: V | Promise<V>): v is Promise<V> => typeof (v as { then?: unknown }).then === 'function';
-const rfqBytes = (s: 'I' | 'T' | 'E') => backendBytes({ type: 'ReadyForQuery', status: s });
+/**
+ * Sent in place of a refused statement: it fails at parse time with a syntax error, whose
+ * ErrorResponse the session replaces with the refusal. So the backend treats the refusal exactly
+ * as PostgreSQL treats any failed statement (the transaction block or the implicit transaction of an
+ * extended batch is aborted; later statements get 25P02; COMMIT rolls back), and no part of the
+ * refused statement reaches it.
+ */
+export const REFUSAL_SQL = 'CLARUS REFUSED STATEMENT';
 
 export class Inspector {
   private readonly pipeline: Pipeline;
@@ -122,7 +129,7 @@ export class Inspector {
   }
 
   private query(dec: QueryDecision, raw: Raw): void {
-    if (dec.kind === 'refuse') { this.refuse(dec, 'simple'); return; }
+    if (dec.kind === 'refuse') { this.refuse(dec, 'simple', '', raw.tag); return; }
     this.queue.push({ k: 'query', rw: dec.kind === 'rewrite' ? dec : undefined, idx: 0 });
     if (dec.kind === 'pass') this.forward(raw);
     else this.send({ type: 'Query', sql: dec.sql }, raw.tag);
@@ -132,7 +139,7 @@ export class Inspector {
     // After a backend error the backend ignores everything up to Sync: send nothing (in particular
     // no text that the pipeline wanted rewritten), answer nothing.
     if (this.backendSkipping) return;
-    if (dec.kind === 'refuse') { this.refuse(dec, 'extended'); return; }
+    if (dec.kind === 'refuse') { this.refuse(dec, 'extended', m.name, raw.tag); return; }
     this.queue.push({ k: 'parse' });
     if (dec.kind === 'pass') { this.statements.delete(m.name); this.forward(raw); return; }
     this.statements.set(m.name, dec);
@@ -148,20 +155,20 @@ export class Inspector {
     this.send({ ...m, values: st.params(m.values, m.paramFormats) }, raw.tag);
   }
 
-  private refuse(r: Refuse, kind: 'simple' | 'extended'): void {
+  private refuse(r: Refuse, kind: 'simple' | 'extended', name: string, tag: number): void {
     const spec = { code: r.code, message: r.message, ...(r.detail ? { detail: r.detail } : {}), ...(r.hint ? { hint: r.hint } : {}) };
     this.relay.refusedCount(kind);
-    if (kind === 'extended') this.discarding = true;
-    this.queue.push({ k: 'local', bytes: errorBytes(spec), ready: kind === 'simple' });
-    this.emitLocal();
-  }
-
-  private emitLocal(): void {
-    for (let h = this.queue[0]; h && h.k === 'local'; h = this.queue[0]) {
-      this.queue.shift();
-      this.relay.toClient.push(h.bytes);
-      if (h.ready) this.relay.toClient.push(rfqBytes(this.relay.txStatus));
+    const refusal = errorBytes(spec);
+    if (kind === 'simple') {
+      this.queue.push({ k: 'query', rw: undefined, idx: 0, refusal });
+      this.send({ type: 'Query', sql: REFUSAL_SQL }, tag);
+      return;
     }
+    // The client's Bind/Execute of the refused statement carry its parameters: never send them.
+    this.discarding = true;
+    this.statements.delete(name);
+    this.queue.push({ k: 'parse', refusal });
+    this.send({ type: 'Parse', name, sql: REFUSAL_SQL, paramTypes: [] }, tag);
   }
 
   private copyFromClient(raw: Raw): void {
@@ -177,8 +184,6 @@ export class Inspector {
 
   backend(tag: number, buf: Buffer, start: number, end: number): void {
     if (!this.backendMessage(tag, buf, start, end)) this.relay.toClient.forward(buf, start - 5, end);
-    // Refusals queued behind this answer go out after it, never before.
-    this.emitLocal();
   }
 
   /** Bookkeeping for one backend message; true when it was sent on already (transformed). */
@@ -198,7 +203,7 @@ export class Inspector {
     h[T('T')] = (b, s, e) => this.rowDescription(b, s, e);
     h[T('D')] = (b, s, e) => this.dataRow(b, s, e);
     h[T('C')] = h[T('I')] = () => { this.commandDone(); return false; };
-    h[T('E')] = () => { this.error(); return false; };
+    h[T('E')] = () => this.error();
     h[T('G')] = h[T('H')] = (b, s, e, tag) => { this.copyStart(tag, b, s, e); return false; };
     h[T('d')] = (b, s, e) => this.copyOutData(b, s, e);
     h[T('c')] = (b, s, e) => this.copyOutDone(b, s, e);
@@ -277,14 +282,18 @@ export class Inspector {
     if (h?.k === 'execute') this.queue.shift();
   }
 
-  private error(): void {
+  /** Returns true when the error was the answer to a refusal and the refusal went out instead. */
+  private error(): boolean {
     this.copyIn = null;
     this.copyOut = null;
     const h = this.head();
-    if (h?.k === 'query' || h?.k === 'fcall') { if (h.k === 'query') h.idx++; return; }
+    const refusal = h?.k === 'query' || h?.k === 'parse' ? h.refusal : undefined;
+    if (refusal) this.relay.toClient.push(refusal);
+    if (h?.k === 'query' || h?.k === 'fcall') { if (h.k === 'query') h.idx++; return refusal !== undefined; }
     // Extended protocol: the backend skips everything up to the next Sync.
     while (this.queue.length > 0 && this.queue[0]?.k !== 'sync') this.queue.shift();
     if (this.queue.length === 0) this.backendSkipping = true;
+    return refusal !== undefined;
   }
 
   private copyStart(tag: number, buf: Buffer, start: number, end: number): void {

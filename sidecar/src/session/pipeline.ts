@@ -17,14 +17,15 @@
 //                For a Query, `results[i]` transforms the i-th result of the text (one entry per
 //                statement, in order; a statement that returns no rows simply has none; missing
 //                entries mean "unchanged").
-//     refuse   - the proxy answers ErrorResponse(code, message) itself and forwards nothing. In the
-//                extended protocol the session then discards the client's messages until Sync and
-//                forwards the Sync, so the backend and the client stay in step (exactly as PostgreSQL
-//                itself skips after an error). A refusal that follows a backend error in the same
-//                batch is not shown: PostgreSQL would have skipped that message too.
-//                Known difference: the backend never sees a refused statement, so a refusal inside
-//                a transaction block does not abort that transaction (PostgreSQL would); the
-//                ReadyForQuery after a refused Query reports the backend's status ('T' stays 'T').
+//     refuse   - the refused statement is never sent. In its place the session sends a fixed
+//                statement that fails to parse (REFUSAL_SQL in inspect.ts) and shows the client
+//                ErrorResponse(code, message) instead of that syntax error. So the backend handles
+//                the refusal exactly as PostgreSQL handles a failed statement: an open transaction
+//                block is aborted (later statements get 25P02, COMMIT rolls back), an extended
+//                batch's implicit transaction is rolled back, and the backend skips to Sync. In the
+//                extended protocol the session also drops the client's messages until Sync (Bind
+//                would carry the refused statement's parameters). A refusal that follows a backend
+//                error in the same batch is not shown: PostgreSQL would have skipped that message.
 // * COPY: when a statement whose decision has `copy` starts COPY FROM STDIN, each CopyData the client
 //   sends passes through `copy.in`; for COPY TO STDOUT each CopyData the backend sends passes
 //   through `copy.out`. Chunks from clients need not be row-aligned (psql sends lines, others send

@@ -6,6 +6,7 @@ import type { FrontendMessage } from '../protocol/frontend.ts';
 import { pass, passthroughPipeline } from './pipeline.ts';
 import type { Pipeline, QueryDecision } from './pipeline.ts';
 import { Relay } from './relay.ts';
+import { REFUSAL_SQL } from './inspect.ts';
 import type { EndReason, Outcome, RelayPorts } from './relay.ts';
 
 class FakePorts implements RelayPorts {
@@ -94,27 +95,31 @@ describe('Relay, inspecting pipeline', () => {
     parse: (sql) => (sql.includes('no') ? { kind: 'refuse', code: '42501', message: 'refused' } : pass),
   });
 
-  it('refuses a simple query locally with ErrorResponse and ReadyForQuery in the current status', () => {
+  it('sends a statement that fails in place of a refused simple query and shows the refusal instead of its error', () => {
     const ports = new FakePorts();
     const r = new Relay({ maxMessageBytes: 1 << 20, pipeline: refusing(() => ({ kind: 'refuse', code: '0A000', message: 'x' })), ports });
     r.fromClient(fe({ type: 'Query', sql: 'select secret' }));
-    expect(ports.backend).toEqual([]);
+    expect(messages(ports.backend, 'front')).toEqual([`Query:${REFUSAL_SQL}`]);
+    expect(Buffer.concat(ports.backend).includes('secret')).toBe(false);
+    r.fromBackend(be({ type: 'ErrorResponse', fields: { S: 'ERROR', C: '42601', M: 'syntax error' } }, { type: 'ReadyForQuery', status: 'E' }));
     expect(messages(ports.client, 'back')).toEqual(['Error:0A000', 'ReadyForQuery']);
+    expect(r.txStatus).toBe('E');
     expect(ports.refusals).toBe(1);
   });
 
-  it('queues a refusal behind outstanding answers and discards the client messages until Sync', () => {
+  it('refuses a Parse in its place in the batch and drops the client messages until Sync', () => {
     const ports = new FakePorts();
     const r = new Relay({ maxMessageBytes: 1 << 20, pipeline: refusing(() => pass), ports });
     r.fromClient(fe(
       { type: 'Parse', name: '', sql: 'select 1', paramTypes: [] },
-      { type: 'Parse', name: '', sql: 'no', paramTypes: [] },
-      { type: 'Bind', portal: '', statement: '', paramFormats: [], values: [], resultFormats: [] },
+      { type: 'Parse', name: 's2', sql: 'no', paramTypes: [] },
+      { type: 'Bind', portal: '', statement: 's2', paramFormats: [], values: [Buffer.from('plaintext')], resultFormats: [] },
       { type: 'Sync' },
     ));
-    expect(messages(ports.backend, 'front')).toEqual(['Parse:select 1', 'Sync']);
+    expect(messages(ports.backend, 'front')).toEqual(['Parse:select 1', `Parse:${REFUSAL_SQL}`, 'Sync']);
+    expect(Buffer.concat(ports.backend).includes('plaintext')).toBe(false);
     expect(ports.client).toEqual([]);
-    r.fromBackend(be({ type: 'ParseComplete' }, { type: 'ReadyForQuery', status: 'I' }));
+    r.fromBackend(be({ type: 'ParseComplete' }, { type: 'ErrorResponse', fields: { C: '42601' } }, { type: 'ReadyForQuery', status: 'I' }));
     expect(messages(ports.client, 'back')).toEqual(['ParseComplete', 'Error:42501', 'ReadyForQuery']);
   });
 

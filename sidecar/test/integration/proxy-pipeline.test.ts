@@ -1,6 +1,7 @@
 // The decoding path of the session with a real (test) pipeline plugged in, as issue 4's rewriter
 // will: rewrites with result/parameter/COPY transformers, refusals in the simple and extended
 // protocol (including inside pipelined batches), and asynchronous decisions. Checked on both sides.
+import { readFileSync } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
@@ -60,6 +61,8 @@ let proxy: RunningProxy;
 
 beforeAll(async () => {
   cluster = await startPostgres();
+  await cluster.psql("alter system set log_statement = 'all'");
+  await cluster.psql('select pg_reload_conf()');
   cfg = writeProxyConfig({ backends: [{ cluster }], users: [{ name: 'app', password: 'app-pw', grants: [{ grant: 'g1', datasets: ['d'], access: 'read', view: 'plaintext' }] }] });
   proxy = await startProxyInProcess(cfg.dir, { pipeline: testPipeline });
 });
@@ -86,15 +89,44 @@ describe('pipeline: simple protocol', () => {
     expect(r.map((x) => x.rows)).toEqual([[{ X: 'A', N: null }], [{ Y: 'B', E: '' }]]);
   });
 
-  it('answers a refusal itself, forwards nothing, and keeps the session usable', async () => {
+  it('refuses with the pipeline SQLSTATE and keeps PostgreSQL transaction semantics', async () => {
     await cluster.psql('create table t_ref(id int)');
     await withClient(async (c) => {
-      await c.query('begin');
+      // Outside a transaction block: nothing else is affected.
+      await expect(c.query('insert into t_ref values (0) /* forbidden */')).rejects.toMatchObject({ code: '42501' });
       await c.query('insert into t_ref values (1)');
-      await expect(c.query('insert into t_ref values (2) /* forbidden */')).rejects.toMatchObject({ code: '42501' });
-      await c.query('commit');
+      // Inside one: the block is aborted as by any failed statement, and COMMIT rolls back.
+      await c.query('begin');
+      await c.query('insert into t_ref values (2)');
+      await expect(c.query('insert into t_ref values (3) /* forbidden */')).rejects.toMatchObject({ code: '42501', message: 'refused by test pipeline' });
+      await expect(c.query('select 1')).rejects.toMatchObject({ code: '25P02' });
+      expect((await c.query('commit')).command).toBe('ROLLBACK');
+      expect((await c.query('select 4 as n')).rows).toEqual([{ n: 4 }]);
     });
     expect(await cluster.psql('select array_agg(id) from t_ref')).toBe('{1}\n');
+    // The backend logs every statement it receives: the refused ones never arrived.
+    const log = readFileSync(`${cluster.dir}/server.log`, 'utf8');
+    expect(log).toContain('insert into t_ref values (1)');
+    expect(log).not.toContain('forbidden');
+  });
+
+  it('rolls back the implicit transaction of an extended batch that holds a refusal', async () => {
+    await cluster.psql('create table t_batch(id int)');
+    const raw = await RawClient.open(proxy.port);
+    raw.socket.write(Buffer.concat(([
+      { type: 'Parse', name: '', sql: 'insert into t_batch values (1)', paramTypes: [] },
+      { type: 'Bind', portal: '', statement: '', paramFormats: [], values: [], resultFormats: [] },
+      { type: 'Execute', portal: '', maxRows: 0 },
+      { type: 'Parse', name: '', sql: 'insert into t_batch values (2) /* forbidden */', paramTypes: [] },
+      { type: 'Bind', portal: '', statement: '', paramFormats: [], values: [], resultFormats: [] },
+      { type: 'Execute', portal: '', maxRows: 0 },
+      { type: 'Sync' },
+    ] as FrontendMessage[]).map((m) => encodeFrontend(m).finish())));
+    const err = await raw.until('ErrorResponse');
+    expect(err.type === 'ErrorResponse' ? err.fields.C : '').toBe('42501');
+    await raw.until('ReadyForQuery');
+    raw.socket.destroy();
+    expect(await cluster.psql('select count(*) from t_batch')).toBe('0\n');
   });
 
   it('transforms COPY data in both directions', async () => {
