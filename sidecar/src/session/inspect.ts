@@ -166,7 +166,9 @@ export class Inspector {
     }
     // The client's Bind/Execute of the refused statement carry its parameters: never send them.
     this.discarding = true;
-    this.statements.delete(name);
+    // PostgreSQL drops the unnamed statement when a Parse of it starts; a named one survives a
+    // failed Parse (and must keep its transformers).
+    if (name === '') this.statements.delete(name);
     this.queue.push({ k: 'parse', refusal });
     this.send({ type: 'Parse', name, sql: REFUSAL_SQL, paramTypes: [] }, tag);
   }
