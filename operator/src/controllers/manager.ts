@@ -8,6 +8,7 @@ import type { Cache, EventType } from '../kube/informer.ts';
 import { Resources } from '../kube/resources.ts';
 import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
+import { MANAGED_BY } from '../specs/names.ts';
 import type { BuildOptions, KubeObject } from '../specs/types.ts';
 import { reconcileGrant } from './accessgrant/reconcile.ts';
 import { reconcileProxy } from './clarusproxy/reconcile.ts';
@@ -17,7 +18,7 @@ import { lookupFrom, splitKey } from './context.ts';
 import type { HandlerResult } from './queue.ts';
 import { WorkQueue } from './queue.ts';
 import type { DependencyKind } from './refs.ts';
-import { dependsOn } from './refs.ts';
+import { backendSecrets, dependsOn } from './refs.ts';
 import { reconcilePolicy } from './securitypolicy/reconcile.ts';
 
 export interface ManagerOptions {
@@ -53,15 +54,16 @@ export class Manager {
 
   constructor(opts: ManagerOptions) {
     this.#opts = opts;
-    const inf = <T extends KubeObject>(r: (typeof Resources)[keyof typeof Resources]): Cache<T> =>
-      makeCache<T>(opts.client, r, opts.log, opts.namespaces);
+    const inf = <T extends KubeObject>(r: (typeof Resources)[keyof typeof Resources], labelSelector?: string): Cache<T> =>
+      makeCache<T>(opts.client, r, opts.log, { namespaces: opts.namespaces, labelSelector });
     this.caches = {
       proxies: inf(Resources.ClarusProxy),
       policies: inf(Resources.SecurityPolicy),
       backends: inf(Resources.CloudBackend),
       grants: inf(Resources.AccessGrant),
       secrets: inf(Resources.Secret),
-      deployments: inf(Resources.Deployment),
+      // Only the Deployments this operator made: its status feeds the proxy's.
+      deployments: inf(Resources.Deployment, `app.kubernetes.io/managed-by=${MANAGED_BY}`),
     };
     this.#ctx = {
       client: opts.client, caches: this.caches, options: opts.build, render: opts.render,
@@ -188,7 +190,8 @@ export class Manager {
     const name = secret.metadata.name;
     this.#enqueueProxiesUsing('Secret', secret);
     this.caches.policies.list(ns).filter((p) => p.spec.keyring.secretName === name).forEach((p) => this.#enqueue('SecurityPolicy', p));
-    this.caches.backends.list(ns).forEach((b) => this.#enqueue('CloudBackend', b));
+    this.caches.backends.list(ns).filter((b) => backendSecrets(b).some((r) => r.name === name))
+      .forEach((b) => this.#enqueue('CloudBackend', b));
     this.caches.grants.list(ns).filter((g) => g.spec.subject.passwordSecretRef?.name === name).forEach((g) => this.#enqueue('AccessGrant', g));
   }
 

@@ -25,6 +25,8 @@ export const isConflict = (e: unknown): boolean => e instanceof ApiError && e.st
 export interface ListResult<T> { items: T[]; resourceVersion: string }
 export interface WatchEvent<T> { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'; object: T }
 
+export interface WatchOptions { resourceVersion: string; namespace?: string; labelSelector?: string; signal: AbortSignal }
+
 interface RequestSpec { method: string; path: string; body?: unknown; contentType?: string; timeoutMs?: number }
 
 export class KubeClient {
@@ -79,10 +81,11 @@ export class KubeClient {
     }
   }
 
-  async list<T = KubeObject>(t: ResourceType, namespace?: string): Promise<ListResult<T>> {
+  async list<T = KubeObject>(t: ResourceType, namespace?: string, labelSelector?: string): Promise<ListResult<T>> {
+    const query = labelSelector ? `?labelSelector=${encodeURIComponent(labelSelector)}` : '';
     const body = await this.request<{ items: T[]; metadata: { resourceVersion: string } }>({
       method: 'GET',
-      path: resourcePath(t, namespace ? { namespace } : {}),
+      path: `${resourcePath(t, namespace ? { namespace } : {})}${query}`,
     });
     return { items: body.items ?? [], resourceVersion: body.metadata.resourceVersion };
   }
@@ -130,10 +133,10 @@ export class KubeClient {
   }
 
   /** Streams watch events until the server ends the watch or `signal` aborts. 410 surfaces as an ERROR event. */
-  async watch<T>(t: ResourceType, opts: { resourceVersion: string; namespace?: string; signal: AbortSignal },
-    onEvent: (e: WatchEvent<T>) => void): Promise<void> {
-    const { resourceVersion, namespace, signal } = opts;
-    const query = `?watch=1&allowWatchBookmarks=true&timeoutSeconds=300&resourceVersion=${encodeURIComponent(resourceVersion)}`;
+  async watch<T>(t: ResourceType, opts: WatchOptions, onEvent: (e: WatchEvent<T>) => void): Promise<void> {
+    const { resourceVersion, namespace, labelSelector, signal } = opts;
+    const selector = labelSelector ? `&labelSelector=${encodeURIComponent(labelSelector)}` : '';
+    const query = `?watch=1&allowWatchBookmarks=true&timeoutSeconds=300&resourceVersion=${encodeURIComponent(resourceVersion)}${selector}`;
     const path = resourcePath(t, namespace ? { namespace } : {});
     const res = await this.#open({ method: 'GET', path: `${path}${query}`, timeoutMs: 330_000 });
     if ((res.statusCode ?? 0) >= 300) {

@@ -17,13 +17,16 @@ function fakeApi(lists: Array<ListResult<KubeObject>>, watches: WatchStep[]) {
   const calls: string[] = [];
   const api = {
     calls,
-    async list<T>(): Promise<ListResult<T>> {
+    selectors: [] as Array<string | undefined>,
+    async list<T>(_t: unknown, _ns?: string, labelSelector?: string): Promise<ListResult<T>> {
       const next = lists.shift();
+      api.selectors.push(labelSelector);
       calls.push(`list -> ${next?.resourceVersion}`);
       if (!next) throw new Error('no more lists scripted');
       return next as unknown as ListResult<T>;
     },
-    async watch<T>(_t: unknown, opts: { resourceVersion: string; signal: AbortSignal }, onEvent: (e: WatchEvent<T>) => void): Promise<void> {
+    async watch<T>(_t: unknown, opts: { resourceVersion: string; labelSelector?: string; signal: AbortSignal }, onEvent: (e: WatchEvent<T>) => void): Promise<void> {
+      api.selectors.push(opts.labelSelector);
       calls.push(`watch from ${opts.resourceVersion}`);
       const step = watches.shift() ?? { events: [], end: 'hang' as const };
       for (const e of step.events) onEvent(e as unknown as WatchEvent<T>);
@@ -84,5 +87,14 @@ describe('Informer', () => {
     informer.stop();
     expect(api.calls).toEqual(['list -> 5', 'watch from 5', 'list -> 9', 'watch from 9']);
     expect(informer.synced()).toBe(true);
+  });
+
+  it('passes its label selector to both list and watch', async () => {
+    const api = fakeApi([{ items: [], resourceVersion: '1' }], []);
+    const informer = new Informer(api, Resources.Deployment, silent, { labelSelector: 'app.kubernetes.io/managed-by=clarus-operator' });
+    informer.start();
+    await until(() => api.calls.length >= 2, 'watch');
+    informer.stop();
+    expect(api.selectors).toEqual(['app.kubernetes.io/managed-by=clarus-operator', 'app.kubernetes.io/managed-by=clarus-operator']);
   });
 });

@@ -27,9 +27,12 @@ export interface Cache<T extends KubeObject = KubeObject> {
   stop(): void;
 }
 
+export interface Scope { namespace?: string; labelSelector?: string }
+
 export class Informer<T extends KubeObject = KubeObject> implements Cache<T> {
   readonly resource: ResourceType;
   readonly #namespace: string | undefined;
+  readonly #labelSelector: string | undefined;
   readonly #client: ListWatch;
   readonly #log: Logger;
   readonly #cache = new Map<string, T>();
@@ -39,11 +42,13 @@ export class Informer<T extends KubeObject = KubeObject> implements Cache<T> {
   #syncWaiters: Array<() => void> = [];
   #abort = new AbortController();
 
-  /** `namespace` undefined: all namespaces. */
-  constructor(client: ListWatch, resource: ResourceType, log: Logger, namespace?: string) {
+  /** `scope.namespace` undefined: all namespaces; `scope.labelSelector` narrows what is cached. */
+  constructor(client: ListWatch, resource: ResourceType, log: Logger, scope: Scope = {}) {
+    const { namespace, labelSelector } = scope;
     this.#client = client;
     this.resource = resource;
     this.#namespace = namespace;
+    this.#labelSelector = labelSelector;
     this.#log = log.child({ informer: resource.plural, ...(namespace ? { namespace } : {}) });
   }
 
@@ -97,7 +102,7 @@ export class Informer<T extends KubeObject = KubeObject> implements Cache<T> {
   }
 
   async #relist(): Promise<void> {
-    const { items, resourceVersion } = await this.#client.list<T>(this.resource, this.#namespace);
+    const { items, resourceVersion } = await this.#client.list<T>(this.resource, this.#namespace, this.#labelSelector);
     const seen = new Set<string>();
     for (const item of items) {
       // List items carry no apiVersion/kind; watch events do. Fill them so both look alike.
@@ -121,7 +126,7 @@ export class Informer<T extends KubeObject = KubeObject> implements Cache<T> {
   /** Returns true when the watch ended with 410 Gone (a relist is needed). */
   async #watchOnce(): Promise<boolean> {
     let gone = false;
-    const opts = { resourceVersion: this.#resourceVersion, namespace: this.#namespace, signal: this.#abort.signal };
+    const opts = { resourceVersion: this.#resourceVersion, namespace: this.#namespace, labelSelector: this.#labelSelector, signal: this.#abort.signal };
     await this.#client.watch<T>(this.resource, opts, (event) => {
       gone = this.#handle(event) || gone;
     });
@@ -169,8 +174,9 @@ export class Informer<T extends KubeObject = KubeObject> implements Cache<T> {
 export class InformerSet<T extends KubeObject = KubeObject> implements Cache<T> {
   readonly #members: Map<string, Informer<T>>;
 
-  constructor(client: ListWatch, resource: ResourceType, log: Logger, namespaces: string[]) {
-    this.#members = new Map(namespaces.map((ns) => [ns, new Informer<T>(client, resource, log, ns)]));
+  constructor(client: ListWatch, resource: ResourceType, log: Logger, scope: { namespaces: string[]; labelSelector?: string }) {
+    const { namespaces, labelSelector } = scope;
+    this.#members = new Map(namespaces.map((ns) => [ns, new Informer<T>(client, resource, log, { namespace: ns, labelSelector })]));
   }
 
   on(listener: Listener<T>): void {
@@ -203,8 +209,11 @@ export class InformerSet<T extends KubeObject = KubeObject> implements Cache<T> 
   }
 }
 
-export function makeCache<T extends KubeObject>(client: ListWatch, resource: ResourceType, log: Logger, namespaces: string[]): Cache<T> {
-  return namespaces.length === 0 ? new Informer<T>(client, resource, log) : new InformerSet<T>(client, resource, log, namespaces);
+export function makeCache<T extends KubeObject>(client: ListWatch, resource: ResourceType, log: Logger,
+  scope: { namespaces: string[]; labelSelector?: string }): Cache<T> {
+  return scope.namespaces.length === 0
+    ? new Informer<T>(client, resource, log, { labelSelector: scope.labelSelector })
+    : new InformerSet<T>(client, resource, log, scope);
 }
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
