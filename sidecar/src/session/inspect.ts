@@ -16,7 +16,8 @@ import type { Relay } from './relay.ts';
 
 type Entry =
   | { k: 'bind' | 'close' | 'sync' | 'fcall' }
-  | { k: 'parse'; refusal?: Buffer }
+  /** `prev`: what the statement name meant before this Parse, restored if the backend does not run it. */
+  | { k: 'parse'; name: string; prev: RewriteStatement | undefined; refusal?: Buffer }
   | { k: 'describe'; st: RewriteStatement | undefined }
   | { k: 'execute'; st: RewriteStatement | undefined; formats: readonly number[] }
   | { k: 'query'; rw: RewriteQuery | undefined; idx: number; refusal?: Buffer };
@@ -140,7 +141,7 @@ export class Inspector {
     // no text that the pipeline wanted rewritten), answer nothing.
     if (this.backendSkipping) return;
     if (dec.kind === 'refuse') { this.refuse(dec, 'extended', m.name, raw.tag); return; }
-    this.queue.push({ k: 'parse' });
+    this.queue.push({ k: 'parse', name: m.name, prev: this.statements.get(m.name) });
     if (dec.kind === 'pass') { this.statements.delete(m.name); this.forward(raw); return; }
     this.statements.set(m.name, dec);
     this.send({ type: 'Parse', name: m.name, sql: dec.sql, paramTypes: dec.paramTypes ?? m.paramTypes }, raw.tag);
@@ -166,10 +167,7 @@ export class Inspector {
     }
     // The client's Bind/Execute of the refused statement carry its parameters: never send them.
     this.discarding = true;
-    // PostgreSQL drops the unnamed statement when a Parse of it starts; a named one survives a
-    // failed Parse (and must keep its transformers).
-    if (name === '') this.statements.delete(name);
-    this.queue.push({ k: 'parse', refusal });
+    this.queue.push({ k: 'parse', name, prev: this.statements.get(name), refusal });
     this.send({ type: 'Parse', name, sql: REFUSAL_SQL, paramTypes: [] }, tag);
   }
 
@@ -293,9 +291,25 @@ export class Inspector {
     if (refusal) this.relay.toClient.push(refusal);
     if (h?.k === 'query' || h?.k === 'fcall') { if (h.k === 'query') h.idx++; return refusal !== undefined; }
     // Extended protocol: the backend skips everything up to the next Sync.
-    while (this.queue.length > 0 && this.queue[0]?.k !== 'sync') this.queue.shift();
+    const dropped: Entry[] = [];
+    while (this.queue.length > 0 && this.queue[0]?.k !== 'sync') dropped.push(this.queue.shift() as Entry);
     if (this.queue.length === 0) this.backendSkipping = true;
+    this.undoParses(dropped);
     return refusal !== undefined;
+  }
+
+  /**
+   * Statement names must mean on our side what they mean on the backend, or a Bind could skip a
+   * parameter transformer: undo the Parses the backend failed or skipped, newest first. A failed
+   * Parse of the unnamed statement has dropped it (PostgreSQL drops it before parsing).
+   */
+  private undoParses(dropped: Entry[]): void {
+    for (let i = dropped.length - 1; i >= 0; i--) {
+      const e = dropped[i];
+      if (e?.k !== 'parse') continue;
+      if (e.prev && !(i === 0 && e.name === '')) this.statements.set(e.name, e.prev);
+      else this.statements.delete(e.name);
+    }
   }
 
   private copyStart(tag: number, buf: Buffer, start: number, end: number): void {

@@ -194,3 +194,22 @@ describe('Relay, rewritten statements', () => {
     expect(messages(ports.backend, 'front')).toEqual(['CopyData', 'CopyData', 'CopyDone']);
   });
 });
+
+describe('Relay, statement names stay in step with the backend', () => {
+  it('keeps the transformers of a named statement when a later Parse of the same name fails', () => {
+    const ports = new FakePorts();
+    const pipeline: Pipeline = { passthrough: false, query: () => pass,
+      parse: (sql) => (sql === 'enc' ? { kind: 'rewrite', sql: 'enc2', params: (vs) => vs.map(() => Buffer.from('CIPHER')) } : pass) };
+    const r = new Relay({ maxMessageBytes: 1 << 20, pipeline, ports });
+    r.fromClient(fe({ type: 'Parse', name: 's', sql: 'enc', paramTypes: [] }, { type: 'Sync' }));
+    r.fromBackend(be({ type: 'ParseComplete' }, { type: 'ReadyForQuery', status: 'I' }));
+    // Re-preparing the name fails on the backend (42P05): the old, rewritten statement stays.
+    r.fromClient(fe({ type: 'Parse', name: 's', sql: 'plain', paramTypes: [] }, { type: 'Sync' }));
+    r.fromBackend(be({ type: 'ErrorResponse', fields: { C: '42P05' } }, { type: 'ReadyForQuery', status: 'I' }));
+    ports.backend = [];
+    r.fromClient(fe({ type: 'Bind', portal: '', statement: 's', paramFormats: [], values: [Buffer.from('secret')], resultFormats: [] }, { type: 'Sync' }));
+    const sent = Buffer.concat(ports.backend);
+    expect(sent.includes('secret')).toBe(false);
+    expect(sent.includes('CIPHER')).toBe(true);
+  });
+});
