@@ -15,12 +15,18 @@ import type { CopyHooks, Pipeline, QueryDecision, Refuse, ResultTransformer, Rew
 import type { Relay } from './relay.ts';
 
 type Entry =
-  | { k: 'bind' | 'close' | 'sync' | 'fcall' }
-  /** `prev`: what the statement name meant before this Parse, restored if the backend does not run it. */
-  | { k: 'parse'; name: string; prev: RewriteStatement | undefined; refusal?: Buffer }
+  | { k: 'sync' | 'fcall' }
+  /**
+   * Messages that change what a statement or portal name means. `undo` puts the previous meaning
+   * back when the backend skips the message after an error; `failed` is what a failure of the
+   * message itself leaves (PostgreSQL drops the unnamed statement/portal before Parse/Bind).
+   */
+  | { k: 'parse' | 'bind' | 'close'; undo: () => void; failed: () => void; refusal?: Buffer }
   | { k: 'describe'; st: RewriteStatement | undefined }
   | { k: 'execute'; st: RewriteStatement | undefined; formats: readonly number[] }
   | { k: 'query'; rw: RewriteQuery | undefined; idx: number; refusal?: Buffer };
+
+type Changing = Extract<Entry, { k: 'parse' | 'bind' | 'close' }>;
 
 interface Portal { st: RewriteStatement | undefined; formats: readonly number[] }
 /** A client message as received: tag and body range in its buffer. */
@@ -101,8 +107,7 @@ export class Inspector {
         return;
       }
       case 'Close':
-        if (m.target === 'S') this.statements.delete(m.name); else this.portals.delete(m.name);
-        this.enqueue({ k: 'close' });
+        if (m.target === 'S') this.forget(this.statements, m.name); else this.forget(this.portals, m.name);
         return;
       case 'FunctionCall': this.enqueue({ k: 'fcall' }); return;
       default: throw new ProtocolError(`unexpected ${m.type} message`);
@@ -125,6 +130,22 @@ export class Inspector {
     this.relay.toBackend.push(encodeFrontend(m).finish());
   }
 
+  private forget<V>(map: Map<string, V>, name: string): void {
+    const undo = this.remember(map, name);
+    map.delete(name);
+    this.enqueue({ k: 'close', undo, failed: undo });
+  }
+
+  /** A function that gives `name` back its current meaning in `map`. */
+  private remember<V>(map: Map<string, V>, name: string): () => void {
+    const prev = map.get(name);
+    return prev === undefined ? () => { map.delete(name); } : () => { map.set(name, prev); };
+  }
+
+  private changing<V>(k: 'parse' | 'bind', map: Map<string, V>, name: string, undo: () => void): Changing {
+    return { k, undo, failed: name === '' ? () => { map.delete(name); } : undo };
+  }
+
   private enqueue(e: Entry): void {
     if (!this.backendSkipping) this.queue.push(e);
   }
@@ -141,7 +162,7 @@ export class Inspector {
     // no text that the pipeline wanted rewritten), answer nothing.
     if (this.backendSkipping) return;
     if (dec.kind === 'refuse') { this.refuse(dec, 'extended', m.name, raw.tag); return; }
-    this.queue.push({ k: 'parse', name: m.name, prev: this.statements.get(m.name) });
+    this.queue.push(this.changing('parse', this.statements, m.name, this.remember(this.statements, m.name)));
     if (dec.kind === 'pass') { this.statements.delete(m.name); this.forward(raw); return; }
     this.statements.set(m.name, dec);
     this.send({ type: 'Parse', name: m.name, sql: dec.sql, paramTypes: dec.paramTypes ?? m.paramTypes }, raw.tag);
@@ -150,8 +171,9 @@ export class Inspector {
   private bind(m: Bind, raw: Raw): void {
     if (this.backendSkipping) return;
     const st = this.statements.get(m.statement);
+    const prevPortal = this.remember(this.portals, m.portal);
     this.portals.set(m.portal, { st, formats: m.resultFormats });
-    this.queue.push({ k: 'bind' });
+    this.queue.push(this.changing('bind', this.portals, m.portal, prevPortal));
     if (!st?.params) { this.forward(raw); return; }
     this.send({ ...m, values: st.params(m.values, m.paramFormats) }, raw.tag);
   }
@@ -167,7 +189,7 @@ export class Inspector {
     }
     // The client's Bind/Execute of the refused statement carry its parameters: never send them.
     this.discarding = true;
-    this.queue.push({ k: 'parse', name, prev: this.statements.get(name), refusal });
+    this.queue.push({ ...this.changing('parse', this.statements, name, this.remember(this.statements, name)), refusal });
     this.send({ type: 'Parse', name, sql: REFUSAL_SQL, paramTypes: [] }, tag);
   }
 
@@ -287,28 +309,30 @@ export class Inspector {
     this.copyIn = null;
     this.copyOut = null;
     const h = this.head();
-    const refusal = h?.k === 'query' || h?.k === 'parse' ? h.refusal : undefined;
+    const refusal = h && 'refusal' in h ? h.refusal : undefined;
     if (refusal) this.relay.toClient.push(refusal);
-    if (h?.k === 'query' || h?.k === 'fcall') { if (h.k === 'query') h.idx++; return refusal !== undefined; }
-    // Extended protocol: the backend skips everything up to the next Sync.
+    if (h?.k === 'query') h.idx++;
+    // Simple protocol and FunctionCall: ReadyForQuery follows. Extended: the backend skips to Sync.
+    if (h?.k !== 'query' && h?.k !== 'fcall') this.skipToSync();
+    return refusal !== undefined;
+  }
+
+  private skipToSync(): void {
     const dropped: Entry[] = [];
     while (this.queue.length > 0 && this.queue[0]?.k !== 'sync') dropped.push(this.queue.shift() as Entry);
     if (this.queue.length === 0) this.backendSkipping = true;
     this.undoParses(dropped);
-    return refusal !== undefined;
   }
 
   /**
-   * Statement names must mean on our side what they mean on the backend, or a Bind could skip a
-   * parameter transformer: undo the Parses the backend failed or skipped, newest first. A failed
-   * Parse of the unnamed statement has dropped it (PostgreSQL drops it before parsing).
+   * Statement and portal names must mean on our side what they mean on the backend, or a Bind
+   * could skip a parameter transformer or rows be shown untransformed: undo, newest first, the
+   * messages the backend skipped, and apply what the failure of the first one left.
    */
   private undoParses(dropped: Entry[]): void {
     for (let i = dropped.length - 1; i >= 0; i--) {
       const e = dropped[i];
-      if (e?.k !== 'parse') continue;
-      if (e.prev && !(i === 0 && e.name === '')) this.statements.set(e.name, e.prev);
-      else this.statements.delete(e.name);
+      if (e?.k === 'parse' || e?.k === 'bind' || e?.k === 'close') (i === 0 ? e.failed : e.undo)();
     }
   }
 

@@ -212,4 +212,19 @@ describe('Relay, statement names stay in step with the backend', () => {
     expect(sent.includes('secret')).toBe(false);
     expect(sent.includes('CIPHER')).toBe(true);
   });
+
+  it('keeps a statement whose Close the backend skipped after an error in the batch', () => {
+    const ports = new FakePorts();
+    const pipeline: Pipeline = { passthrough: false, query: () => pass,
+      parse: (sql) => (sql === 'enc' ? { kind: 'rewrite', sql: 'enc2', params: (vs) => vs.map(() => Buffer.from('CIPHER')) } : pass) };
+    const r = new Relay({ maxMessageBytes: 1 << 20, pipeline, ports });
+    r.fromClient(fe({ type: 'Parse', name: 's', sql: 'enc', paramTypes: [] }, { type: 'Sync' }));
+    r.fromBackend(be({ type: 'ParseComplete' }, { type: 'ReadyForQuery', status: 'I' }));
+    r.fromClient(fe({ type: 'Bind', portal: '', statement: 'missing', paramFormats: [], values: [], resultFormats: [] },
+      { type: 'Close', target: 'S', name: 's' }, { type: 'Sync' }));
+    r.fromBackend(be({ type: 'ErrorResponse', fields: { C: '26000' } }, { type: 'ReadyForQuery', status: 'I' }));
+    ports.backend = [];
+    r.fromClient(fe({ type: 'Bind', portal: '', statement: 's', paramFormats: [], values: [Buffer.from('secret')], resultFormats: [] }, { type: 'Sync' }));
+    expect(Buffer.concat(ports.backend).includes('secret')).toBe(false);
+  });
 });
