@@ -217,6 +217,13 @@ describe('clarus operator on a real control plane', () => {
       return condition(p, 'Ready')?.status === 'False' ? p : undefined;
     });
     expect(condition(policy, 'Ready')?.reason).toBe('BackendNotFound');
+    const events = await waitFor('Warning event on the proxy', async () => {
+      const list = await cp.kube.list<KubernetesObject & { reason?: string; type?: string; message?: string; involvedObject?: { kind?: string; name?: string } }>('v1', 'Event', NS);
+      const mine = list.filter((e) => e.involvedObject?.kind === 'ClarusProxy' && e.involvedObject.name === 'ehealth-proxy');
+      return mine.some((e) => e.reason === 'BackendNotFound') ? mine : undefined;
+    });
+    expect(events.find((e) => e.reason === 'BackendNotFound')).toMatchObject({ type: 'Warning', message: expect.stringContaining('cloud-missing') });
+    expect(events.some((e) => e.reason === 'ConfigurationUpdated')).toBe(true);
     expect(condition(policy, 'Valid')?.status).toBe('True');
     const cmAfter = await get(configMapRef);
     expect(cmAfter?.data).toEqual(cmBefore?.data);

@@ -22,6 +22,7 @@ export const Resources = {
   ConfigMap: r('v1', 'ConfigMap', 'configmaps'),
   Service: r('v1', 'Service', 'services'),
   Namespace: r('v1', 'Namespace', 'namespaces', false),
+  Event: r('v1', 'Event', 'events'),
   Deployment: r('apps/v1', 'Deployment', 'deployments'),
   PodDisruptionBudget: r('policy/v1', 'PodDisruptionBudget', 'poddisruptionbudgets'),
   HorizontalPodAutoscaler: r('autoscaling/v2', 'HorizontalPodAutoscaler', 'horizontalpodautoscalers'),
