@@ -171,7 +171,6 @@ export class ClientSession {
       end: (reason, err) => this.relayEnded(reason, err),
       statementStart: (kind) => { this.startKinds.push(kind); this.startTimes.push(performance.now()); },
       statementEnd: (outcome) => this.statementEnd(outcome),
-      refused: (kind) => this.rec.count[kind].refused.inc(),
       idle: (status) => this.atBoundary(status),
     };
   }

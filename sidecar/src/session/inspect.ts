@@ -180,7 +180,6 @@ export class Inspector {
 
   private refuse(r: Refuse, kind: 'simple' | 'extended', name: string, tag: number): void {
     const spec = { code: r.code, message: r.message, ...(r.detail ? { detail: r.detail } : {}), ...(r.hint ? { hint: r.hint } : {}) };
-    this.relay.refusedCount(kind);
     const refusal = errorBytes(spec);
     if (kind === 'simple') {
       this.queue.push({ k: 'query', rw: undefined, idx: 0, refusal });
@@ -310,7 +309,7 @@ export class Inspector {
     this.copyOut = null;
     const h = this.head();
     const refusal = h && 'refusal' in h ? h.refusal : undefined;
-    if (refusal) this.relay.toClient.push(refusal);
+    if (refusal) { this.relay.toClient.push(refusal); this.relay.refusedInCycle(); }
     if (h?.k === 'query') h.idx++;
     // Simple protocol and FunctionCall: ReadyForQuery follows. Extended: the backend skips to Sync.
     if (h?.k !== 'query' && h?.k !== 'fcall') this.skipToSync();

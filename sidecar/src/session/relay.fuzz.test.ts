@@ -17,7 +17,7 @@ function ports(log: string[]): RelayPorts {
   return {
     toClient: () => log.push('c'), toBackend: () => log.push('b'), holdClient: () => undefined,
     end: (r) => log.push(`end:${r}`), statementStart: () => undefined, statementEnd: () => undefined,
-    refused: () => undefined, idle: () => undefined,
+    idle: () => undefined,
   };
 }
 

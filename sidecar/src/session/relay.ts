@@ -28,7 +28,6 @@ export interface RelayPorts {
   statementStart(kind: StatementKind): void;
   /** The oldest started statement has its ReadyForQuery. */
   statementEnd(outcome: Outcome): void;
-  refused(kind: StatementKind): void;
   /** ReadyForQuery with nothing outstanding: a statement boundary (drain, reload, idle timer). */
   idle(status: TxStatus): void;
 }
@@ -69,6 +68,7 @@ export class Relay {
   private ended = false;
   private batchOpen = false;
   private sawError = false;
+  private sawRefusal = false;
   private atIdle = false;
 
   constructor(opts: RelayOptions) {
@@ -153,7 +153,8 @@ export class Relay {
     }
   }
 
-  refusedCount(kind: StatementKind): void { this.ports.refused(kind); }
+  /** The inspector answered this statement cycle's error with a refusal: count it as refused. */
+  refusedInCycle(): void { this.sawRefusal = true; }
 
   private start(kind: StatementKind): void {
     this.outstanding++;
@@ -187,8 +188,9 @@ export class Relay {
     }
     if (tag !== TAG_READY || end <= start) return;
     this.txStatus = String.fromCharCode(buf[start] as number) as TxStatus;
-    this.ports.statementEnd(this.sawError ? 'error' : 'ok');
+    this.ports.statementEnd(this.sawRefusal ? 'refused' : this.sawError ? 'error' : 'ok');
     this.sawError = false;
+    this.sawRefusal = false;
     if (this.outstanding > 0) this.outstanding--;
     if (this.outstanding === 0) this.atIdle = true;
   }

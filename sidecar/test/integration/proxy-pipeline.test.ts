@@ -108,6 +108,8 @@ describe('pipeline: simple protocol', () => {
     const log = readFileSync(`${cluster.dir}/server.log`, 'utf8');
     expect(log).toContain('insert into t_ref values (1)');
     expect(log).not.toContain('forbidden');
+    const metrics = await (await fetch(`http://127.0.0.1:${proxy.metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/clarus_statements_total\{type="simple",outcome="refused"\} 2/);
   });
 
   it('rolls back the implicit transaction of an extended batch that holds a refusal', async () => {
