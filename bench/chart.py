@@ -8,7 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-COLORS = {"direct": "#4c72b0", "pgbouncer": "#dd8452", "clarus": "#55a868"}
+COLORS = {"direct": "#4c72b0", "pgbouncer": "#dd8452", "clarus": "#55a868", "clarus-enc2": "#c44e52", "clarus-enc5": "#8172b3"}
 
 
 def main(src: str, dst: str) -> None:
@@ -23,10 +23,14 @@ def main(src: str, dst: str) -> None:
     width = 0.8 / max(1, len(targets))
     for col, sc in enumerate(scenarios):
         clients = sorted({r["clients"] for r in rows if r["scenario"] == sc})
-        for row, (key, label) in enumerate([("tpsMedian", "transactions/s (median)"), ("p99MedianMs", "p99 latency ms (median)")]):
+        # A COPY scenario (one-shot runs) shows rows/s and the seconds one COPY took.
+        one_shot = all(r.get("secondsMedian") is not None for r in rows if r["scenario"] == sc)
+        panels = [("tpsMedian", "rows/s (median)"), ("secondsMedian", "seconds per COPY (median)")] if one_shot \
+            else [("tpsMedian", "transactions/s (median)"), ("p99MedianMs", "p99 latency ms (median)")]
+        for row, (key, label) in enumerate(panels):
             ax = axes[row][col]
             for i, t in enumerate(targets):
-                vals = [next((r[key] for r in rows if r["scenario"] == sc and r["target"] == t and r["clients"] == c), 0) for c in clients]
+                vals = [next((r[key] or 0 for r in rows if r["scenario"] == sc and r["target"] == t and r["clients"] == c), 0) for c in clients]
                 ax.bar([x + (i - (len(targets) - 1) / 2) * width for x in range(len(clients))], vals, width,
                        label=t, color=COLORS.get(t))
             ax.set_xticks(range(len(clients)), [f"{c} clients" for c in clients])

@@ -3,8 +3,8 @@
 // of the pooler/proxy holding idle connections. Writes bench/results/<date>.json, .md and .png.
 // Settings: see lib/settings.ts (BENCH_QUICK=1 for a ~2 minute run).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,9 +16,13 @@ import { cpuSeconds, rssMiB } from './lib/procs.ts';
 import { round as roundTo } from './lib/stats.ts';
 import { markdown, summarize, type BenchReport, type RssRecord } from './lib/report.ts';
 import { runPlan } from './lib/plan.ts';
-import { pickScenarios, type Scenario } from './lib/scenarios.ts';
+import { pickScenarios, scenarioTargets, type MeasuredRun, type Scenario, type ScenarioContext } from './lib/scenarios.ts';
 import { readSettings, type BenchSettings } from './lib/settings.ts';
-import { TARGETS, plainEndpoint, type RunningTarget } from './lib/targets.ts';
+import { TARGETS, plainEndpoint, type RunningTarget, type Target } from './lib/targets.ts';
+import { encryptedTarget } from './lib/enc-target.ts';
+import { VARIANTS } from './lib/encrypted.ts';
+
+const ALL_TARGETS: Target[] = [...TARGETS, ...VARIANTS.map(encryptedTarget)];
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = join(root, 'bench/results');
@@ -38,7 +42,9 @@ async function startTargets(pg: PgCluster, s: BenchSettings, scenarios: Scenario
   const running = new Map<string, RunningTarget>();
   const maxSessions = Math.max(...s.clients, s.idleConnections);
   const profileDir = join(resultsDir, 'profiles');
-  for (const t of TARGETS.filter((x) => s.targets.includes(x.name))) {
+  // A target only starts when a selected scenario runs against it.
+  const wanted = ALL_TARGETS.filter((x) => s.targets.includes(x.name) && scenarios.some((sc) => scenarioTargets(sc).includes(x.name)));
+  for (const t of wanted) {
     try {
       if (s.cpuProfile && t.name === 'clarus') mkdirSync(profileDir, { recursive: true });
       const nodeOptions = s.cpuProfile ? `--cpu-prof --cpu-prof-dir=${profileDir}` : undefined;
@@ -57,30 +63,81 @@ async function startTargets(pg: PgCluster, s: BenchSettings, scenarios: Scenario
  * One unrecorded run per target at the largest client count first: PgBouncer opens its server
  * connections lazily, and a short timed run must not be spent waiting for them.
  */
-async function warmUp(s: BenchSettings, running: Map<string, RunningTarget>): Promise<void> {
+async function warmUp(s: BenchSettings, scenarios: Scenario[], running: Map<string, RunningTarget>, aborted: Aborted): Promise<void> {
   for (const [name, t] of running) {
-    await runPgbench(t.endpoint, ['-S', '-M', 'simple'], Math.max(...s.clients), 2)
+    const sc = scenarios.find((x) => x.pgbenchArgs && scenarioTargets(x).includes(name) && !aborted.has(abortKey(x.name, name)));
+    if (!sc?.pgbenchArgs) continue;
+    await runPgbench(t.endpoint, sc.pgbenchArgs, Math.max(...(sc.clients ?? s.clients)), 2)
       .catch((e: unknown) => log(`warm-up of ${name} failed: ${(e as Error).message.split('\n')[0]}`));
   }
 }
 
-async function measureRounds(s: BenchSettings, scenarios: Scenario[], running: Map<string, RunningTarget>, report: BenchReport): Promise<void> {
-  for (const step of runPlan(s.rounds, scenarios, s.clients, [...running.keys()])) {
+/** Scenario × target pairs whose preparation failed (e.g. plaintext found on the backend). */
+type Aborted = Map<string, string>;
+const abortKey = (scenario: string, target: string) => `${scenario}\u0000${target}`;
+
+function contextFor(pg: PgCluster, s: BenchSettings, workDir: string): (name: string, t: RunningTarget) => ScenarioContext {
+  const done = new Map<string, Promise<unknown>>();
+  const once = <T>(key: string, fn: () => Promise<T>): Promise<T> => {
+    if (!done.has(key)) done.set(key, fn());
+    return done.get(key) as Promise<T>;
+  };
+  return (targetName, target) => ({ pg, targetName, target, settings: s, workDir, once });
+}
+
+/**
+ * Each scenario's one-time preparation through each of its targets, proxies first (so tables
+ * shared with direct PostgreSQL are created through the proxy). A failure aborts that pair only.
+ */
+async function prepare(scenarios: Scenario[], running: Map<string, RunningTarget>, ctxFor: ReturnType<typeof contextFor>, report: BenchReport): Promise<Aborted> {
+  const aborted: Aborted = new Map();
+  const order = [...running.keys()].sort((a, b) => Number(a === 'direct') - Number(b === 'direct'));
+  for (const sc of scenarios) {
+    if (!sc.prepare) continue;
+    for (const name of order.filter((n) => scenarioTargets(sc).includes(n))) {
+      try {
+        await sc.prepare(ctxFor(name, running.get(name) as RunningTarget));
+        log(`prepared ${sc.name} on ${name}`);
+      } catch (e) {
+        const error = (e as Error).message;
+        aborted.set(abortKey(sc.name, name), error);
+        report.aborted.push({ scenario: sc.name, target: name, error });
+        log(`${sc.name} on ${name}: ABORTED ${error}`);
+      }
+    }
+  }
+  return aborted;
+}
+
+interface Measurement {
+  s: BenchSettings;
+  scenarios: Scenario[];
+  running: Map<string, RunningTarget>;
+  report: BenchReport;
+  ctxFor: ReturnType<typeof contextFor>;
+  aborted: Aborted;
+}
+
+async function measureRounds({ s, scenarios, running, report, ctxFor, aborted }: Measurement): Promise<void> {
+  const plan = runPlan(s.rounds, scenarios, (sc) => sc.clients ?? s.clients, (sc) => scenarioTargets(sc).filter((t) => running.has(t)))
+    .filter((step) => step.round <= (step.scenario.rounds ?? s.rounds));
+  for (const step of plan) {
     const { round, scenario: sc, clients, target } = step;
     const t = running.get(target) as RunningTarget;
-    if (step.scenario.targets && !step.scenario.targets.includes(target)) continue;
+    if (aborted.has(abortKey(sc.name, target))) continue;
     const what = `round ${round}/${s.rounds} ${sc.name} c=${clients} ${target}`;
     try {
       // A window spent entirely on connecting (a loaded machine, short quick-mode runs) is retried once.
       const once = async () => {
         const cpu0 = t.pid === undefined ? 0 : cpuSeconds(t.pid);
-        const res = await runPgbench(t.endpoint, sc.pgbenchArgs, clients, s.seconds);
+        const res: MeasuredRun = sc.run ? await sc.run(ctxFor(target, t)) : await runPgbench(t.endpoint, sc.pgbenchArgs ?? [], clients, s.seconds);
         return t.pid === undefined ? res : { ...res, cpuUsPerTx: roundTo((cpuSeconds(t.pid) - cpu0) * 1e6 / res.transactions, 1) };
       };
       const r = await once().catch((e: unknown) => { if (e instanceof NoTransactions) return once(); throw e; });
       report.runs.push({ round, scenario: sc.name, clients, target, ...r });
-      const cpu = 'cpuUsPerTx' in r ? `, ${r.cpuUsPerTx} µs CPU/tx` : '';
-      log(`${what}: ${r.tps.toFixed(0)} tps, p99 ${r.p99Ms.toFixed(3)} ms${cpu}`);
+      const cpu = 'cpuUsPerTx' in r ? `, ${r.cpuUsPerTx} µs CPU/${r.seconds === undefined ? 'tx' : 'row'}` : '';
+      const rate = r.seconds === undefined ? `${r.tps.toFixed(0)} tps, p99 ${r.p99Ms.toFixed(3)} ms` : `${r.transactions} rows in ${r.seconds.toFixed(2)} s, ${r.tps.toFixed(0)} rows/s`;
+      log(`${what}: ${rate}${cpu}`);
     } catch (e) {
       report.errors.push({ scenario: sc.name, clients, target, round, error: (e as Error).message });
       log(`${what}: FAILED ${(e as Error).message.split('\n')[0]}`);
@@ -128,21 +185,26 @@ async function main(): Promise<number> {
   const s = readSettings(process.env);
   const scenarios = pickScenarios(s.scenarios);
   const date = stamp(new Date());
-  const report: BenchReport = { date, quick: s.quick, settings: { ...s }, environment: versions(), unavailable: {}, runs: [], errors: [], summary: [], rss: [] };
+  const report: BenchReport = { date, quick: s.quick, settings: { ...s }, environment: versions(), unavailable: {}, runs: [], errors: [], aborted: [], summary: [], rss: [] };
   log(`${s.rounds} rounds × ${scenarios.length} scenarios × clients ${s.clients.join('/')} × ${s.targets.join('/')}, ${s.seconds} s each`);
   const pg = await startPostgres();
+  const workDir = mkdtempSync(join(tmpdir(), 'clarus-bench-'));
   let running = new Map<string, RunningTarget>();
   try {
-    await initPgbench(plainEndpoint(pg.host, pg.port), plainEndpoint(pg.host, pg.port).password, s.scale);
+    // pgbench's own tables serve the scenarios that run on the base targets (the builtin workloads).
+    if (scenarios.some((sc) => !sc.targets)) await initPgbench(plainEndpoint(pg.host, pg.port), plainEndpoint(pg.host, pg.port).password, s.scale);
     for (const sc of scenarios) await sc.setup?.(pg);
     running = await startTargets(pg, s, scenarios, report);
-    await warmUp(s, running);
-    await measureRounds(s, scenarios, running, report);
+    const ctxFor = contextFor(pg, s, workDir);
+    const aborted = await prepare(scenarios, running, ctxFor, report);
+    await warmUp(s, scenarios, running, aborted);
+    await measureRounds({ s, scenarios, running, report, ctxFor, aborted });
     report.environment['load average at end'] = loadavg()[0]?.toFixed(2) ?? '?';
     report.rss = await measureRssAndStop(s, running);
   } finally {
     for (const t of running.values()) await t.stop().catch(() => undefined);
     await pg.destroy();
+    rmSync(workDir, { recursive: true, force: true });
   }
   report.summary = summarize(report.runs);
   mkdirSync(resultsDir, { recursive: true });

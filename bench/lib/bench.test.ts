@@ -57,8 +57,10 @@ describe('pgbench output', () => {
 describe('settings', () => {
   it('defaults to the full matrix and shrinks it in quick mode', () => {
     const full = readSettings({});
-    expect(full).toMatchObject({ quick: false, rounds: 3, seconds: 5, clients: [1, 8, 32], targets: ['direct', 'pgbouncer', 'clarus'] });
-    expect(readSettings({ BENCH_QUICK: '1' })).toMatchObject({ quick: true, rounds: 2, seconds: 2 });
+    expect(full).toMatchObject({ quick: false, rounds: 3, seconds: 5, clients: [1, 8, 32], copyRows: 1_000_000,
+      targets: ['direct', 'pgbouncer', 'clarus', 'clarus-enc2', 'clarus-enc5'] });
+    expect(readSettings({ BENCH_QUICK: '1' })).toMatchObject({ quick: true, rounds: 2, seconds: 2, copyRows: 100_000 });
+    expect(readSettings({ BENCH_QUICK: '1', BENCH_COPY_ROWS: '5000' })).toMatchObject({ copyRows: 5000 });
     expect(readSettings({ BENCH_CLIENTS: '4, 16', BENCH_TARGETS: 'direct' })).toMatchObject({ clients: [4, 16], targets: ['direct'] });
   });
   it('rejects a malformed number with the variable name', () => {
@@ -93,7 +95,7 @@ describe('report', () => {
   });
   it('renders a markdown table with one row per scenario and client count', () => {
     const report: BenchReport = { date: 'd', quick: true, settings: { rounds: 3, seconds: 5 }, environment: { cpus: 2 },
-      unavailable: {}, runs, errors: [], summary: summarize(runs), rss: [] };
+      unavailable: {}, runs, errors: [], aborted: [], summary: summarize(runs), rss: [] };
     const md = markdown(report, ['direct', 'pgbouncer', 'clarus']);
     expect(md).toContain('| select-simple | 8 | 1100 | 825 (0.75x) | 950 (0.86x) | 1.100 | 1.550 (+0.450) | 1.250 (+0.150) | n/a | 21.5 |');
     expect(md).toContain('(BENCH_QUICK)');

@@ -1,5 +1,6 @@
 // Turns the raw runs of one `make bench` into medians, ratios to direct PostgreSQL, the issue's
 // target checks and a markdown report. Pure: no I/O.
+import { encMarkdown } from './enc-report.ts';
 import { median, round } from './stats.ts';
 
 export interface RunRecord {
@@ -13,8 +14,10 @@ export interface RunRecord {
   latencyAvgMs: number;
   p50Ms: number;
   p99Ms: number;
-  /** CPU time the pooler/proxy process used per transaction during the run, in µs (absent for direct). */
+  /** CPU time the pooler/proxy process used per transaction (COPY: per row) during the run, in µs (absent for direct). */
   cpuUsPerTx?: number;
+  /** A one-shot run's wall-clock seconds (COPY: tps is rows/s, transactions are rows). */
+  seconds?: number;
 }
 
 export interface SummaryRow {
@@ -30,6 +33,10 @@ export interface SummaryRow {
   p99AddedMs: number | null;
   /** Median CPU µs per transaction spent in the pooler/proxy process. */
   cpuUsPerTxMedian: number | null;
+  /** tps median / the pass-through proxy's (`clarus`) for the same scenario and clients; only for the encrypting proxies (`clarus-*`). */
+  ratioToProxy: number | null;
+  /** Median wall-clock seconds of one-shot runs (COPY), else null. */
+  secondsMedian: number | null;
 }
 
 export interface RssRecord { target: string; idleConnections: number; baselineMiB: number; withIdleMiB: number }
@@ -42,6 +49,8 @@ export interface BenchReport {
   unavailable: Record<string, string>;
   runs: RunRecord[];
   errors: Array<{ scenario: string; clients: number; target: string; round: number; error: string }>;
+  /** Scenario × target pairs not measured because their preparation or stored-data check failed. */
+  aborted: Array<{ scenario: string; target: string; error: string }>;
   summary: SummaryRow[];
   rss: RssRecord[];
 }
@@ -50,6 +59,11 @@ function cpuMedian(g: RunRecord[]): number | null {
   const xs = g.flatMap((r) => (r.cpuUsPerTx === undefined ? [] : [r.cpuUsPerTx]));
   return xs.length ? round(median(xs), 1) : null;
 }
+
+/** The proxy without encrypted columns: the baseline the encrypting proxies (`clarus-*`) are compared with. */
+export const PROXY_BASELINE = 'clarus';
+/** Scenarios of the encrypted-column benchmark; reported in their own section (enc-report.ts). */
+export const isEncScenario = (scenario: string) => scenario.startsWith('enc-');
 
 export function summarize(runs: RunRecord[]): SummaryRow[] {
   const groups = new Map<string, RunRecord[]>();
@@ -62,10 +76,13 @@ export function summarize(runs: RunRecord[]): SummaryRow[] {
     return {
       scenario: first.scenario, clients: first.clients, target: first.target, runs: g.length,
       tpsMedian: round(median(g.map((r) => r.tps)), 1), p99MedianMs: round(median(g.map((r) => r.p99Ms)), 3),
-      ratioToDirect: null, p99AddedMs: null, cpuUsPerTxMedian: cpuMedian(g),
+      ratioToDirect: null, p99AddedMs: null, cpuUsPerTxMedian: cpuMedian(g), ratioToProxy: null,
+      secondsMedian: g.every((r) => r.seconds !== undefined) ? round(median(g.map((r) => r.seconds as number)), 3) : null,
     };
   });
   for (const row of rows) {
+    const p = rows.find((r) => r.target === PROXY_BASELINE && r.scenario === row.scenario && r.clients === row.clients);
+    if (p && p.tpsMedian > 0 && row.target.startsWith(`${PROXY_BASELINE}-`)) row.ratioToProxy = round(row.tpsMedian / p.tpsMedian, 3);
     const d = rows.find((r) => r.target === 'direct' && r.scenario === row.scenario && r.clients === row.clients);
     if (!d || d.tpsMedian === 0) continue;
     row.ratioToDirect = round(row.tpsMedian / d.tpsMedian, 3);
@@ -78,7 +95,7 @@ export interface TargetCheck { goal: string; measured: string; met: boolean | nu
 
 /** The issue's goals for the proxy (targets to report, not test assertions). */
 export function checkGoals(summary: SummaryRow[], rss: RssRecord[]): TargetCheck[] {
-  const at8 = summary.filter((r) => r.target === 'clarus' && r.clients === 8);
+  const at8 = summary.filter((r) => r.target === 'clarus' && r.clients === 8 && !isEncScenario(r.scenario));
   const bouncer = (s: SummaryRow) => summary.find((r) => r.target === 'pgbouncer' && r.scenario === s.scenario && r.clients === s.clients);
   const fmt = (rows: SummaryRow[], f: (r: SummaryRow) => string) => rows.map((r) => `${r.scenario} ${f(r)}`).join('; ') || 'not measured';
   const has = at8.length > 0;
@@ -106,28 +123,36 @@ function latCell(row: SummaryRow | undefined): string {
   return `${row.p99MedianMs.toFixed(3)}${added}`;
 }
 
-export function markdown(r: BenchReport, targets: string[]): string {
-  const keys = [...new Set(r.summary.map((s) => `${s.scenario}\u0000${s.clients}`))];
+export function markdown(r: BenchReport, allTargets: string[]): string {
+  const base = r.summary.filter((s) => !isEncScenario(s.scenario));
+  const targets = allTargets.filter((t) => base.some((s) => s.target === t));
+  const keys = [...new Set(base.map((s) => `${s.scenario}\u0000${s.clients}`))];
   const middle = targets.filter((t) => t !== 'direct');
   const find = (k: string, t: string) => r.summary.find((s) => `${s.scenario}\u0000${s.clients}` === k && s.target === t);
   const lines = [
     `# Clarus benchmark ${r.date}${r.quick ? ' (BENCH_QUICK)' : ''}`, '',
-    `pgbench against ${targets.join(', ')}, alternating targets within each round. Medians of ${String(r.settings.rounds)} rounds of ${String(r.settings.seconds)} s;`,
-    'ratios are to direct PostgreSQL; p99 from the per-transaction log (pgbench -l), in ms, with the latency added over direct in parentheses;',
-    'CPU µs/tx is the user+system CPU time of the pooler/proxy process per transaction (from /proc), which machine load distorts far less than throughput.', '',
-    `Machine: ${Object.entries(r.environment).map(([k, v]) => `${k} ${v}`).join(', ')}.`, '',
-    `| scenario | clients | ${targets.map((t) => `${t} tps`).join(' | ')} | ${targets.map((t) => `${t} p99 ms`).join(' | ')} | ${middle.map((t) => `${t} CPU µs/tx`).join(' | ')} |`,
-    `| --- | ---: | ${[...targets, ...targets, ...middle].map(() => '---:').join(' | ')} |`,
-    ...keys.map((k) => {
-      const [scenario, clients] = k.split('\u0000');
-      const cpu = middle.map((t) => find(k, t)?.cpuUsPerTxMedian?.toFixed(1) ?? 'n/a');
-      return `| ${scenario} | ${clients} | ${targets.map((t) => cell(find(k, t), t !== 'direct')).join(' | ')} | ${targets.map((t) => latCell(find(k, t))).join(' | ')} | ${cpu.join(' | ')} |`;
-    }),
-    '', '## Goals for the proxy (targets, not tests)', '', '| goal | measured | met |', '| --- | --- | --- |',
-    ...checkGoals(r.summary, r.rss).map((c) => `| ${c.goal} | ${c.measured} | ${c.met === null ? 'n/a' : c.met ? 'yes' : 'no'} |`),
-    '', '## Memory with idle connections', '', '| target | idle connections | RSS before MiB | RSS with them MiB |', '| --- | ---: | ---: | ---: |',
-    ...r.rss.map((m) => `| ${m.target} | ${m.idleConnections} | ${m.baselineMiB.toFixed(1)} | ${m.withIdleMiB.toFixed(1)} |`),
+    `Machine: ${Object.entries(r.environment).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
   ];
+  if (keys.length) {
+    lines.push('',
+      `pgbench against ${targets.join(', ')}, alternating targets within each round. Medians of ${String(r.settings.rounds)} rounds of ${String(r.settings.seconds)} s;`,
+      'ratios are to direct PostgreSQL; p99 from the per-transaction log (pgbench -l), in ms, with the latency added over direct in parentheses;',
+      'CPU µs/tx is the user+system CPU time of the pooler/proxy process per transaction (from /proc), which machine load distorts far less than throughput.', '',
+      `| scenario | clients | ${targets.map((t) => `${t} tps`).join(' | ')} | ${targets.map((t) => `${t} p99 ms`).join(' | ')} | ${middle.map((t) => `${t} CPU µs/tx`).join(' | ')} |`,
+      `| --- | ---: | ${[...targets, ...targets, ...middle].map(() => '---:').join(' | ')} |`,
+      ...keys.map((k) => {
+        const [scenario, clients] = k.split('\u0000');
+        const cpu = middle.map((t) => find(k, t)?.cpuUsPerTxMedian?.toFixed(1) ?? 'n/a');
+        return `| ${scenario} | ${clients} | ${targets.map((t) => cell(find(k, t), t !== 'direct')).join(' | ')} | ${targets.map((t) => latCell(find(k, t))).join(' | ')} | ${cpu.join(' | ')} |`;
+      }),
+      '', '## Goals for the proxy (targets, not tests)', '', '| goal | measured | met |', '| --- | --- | --- |',
+      ...checkGoals(r.summary, r.rss).map((c) => `| ${c.goal} | ${c.measured} | ${c.met === null ? 'n/a' : c.met ? 'yes' : 'no'} |`));
+  }
+  lines.push(...encMarkdown(r));
+  if (r.rss.length) {
+    lines.push('', '## Memory with idle connections', '', '| target | idle connections | RSS before MiB | RSS with them MiB |', '| --- | ---: | ---: | ---: |',
+      ...r.rss.map((m) => `| ${m.target} | ${m.idleConnections} | ${m.baselineMiB.toFixed(1)} | ${m.withIdleMiB.toFixed(1)} |`));
+  }
   if (Object.keys(r.unavailable).length) lines.push('', '## Not measured', '', ...Object.entries(r.unavailable).map(([t, why]) => `- ${t}: ${why}`));
   if (r.errors.length) lines.push('', '## Failed runs', '', ...r.errors.map((e) => `- ${e.target} ${e.scenario} c=${e.clients} round ${e.round}: ${e.error.split('\n')[0]}`));
   return `${lines.join('\n')}\n`;

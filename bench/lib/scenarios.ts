@@ -1,23 +1,70 @@
-// Benchmark scenarios: a pgbench workload run against every target. New scenarios (e.g. the
-// encrypted-column ones of issue 4) register here: give them a name, the pgbench arguments and,
-// if they need their own tables or a proxy policy, a setup step and proxy options.
+// Benchmark scenarios: a workload run against targets. Most are pgbench runs (arguments that pick
+// the workload); a scenario may instead measure something else itself (`run`, e.g. a COPY). The
+// encrypted-column ones of issue 4 live in enc-scenarios.ts and register here.
 import type { RuntimeConfig } from '../../crds/src/runtime/config.ts';
 import type { PgCluster } from '../../sidecar/test/harness/pg.ts';
+import { ENC_SCENARIOS } from './enc-scenarios.ts';
+import type { BenchSettings } from './settings.ts';
+import type { RunningTarget } from './targets.ts';
+
+/** What one run measured (pgbench's numbers, or a scenario's own run mapped onto them). */
+export interface MeasuredRun {
+  tps: number;
+  transactions: number;
+  failed: number;
+  latencyAvgMs: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Wall-clock seconds of a one-shot run (COPY); absent for pgbench's timed runs. */
+  seconds?: number;
+}
+
+/** What a scenario's prepare/run step works with: one running target in front of the cluster. */
+export interface ScenarioContext {
+  pg: PgCluster;
+  targetName: string;
+  target: RunningTarget;
+  settings: BenchSettings;
+  /** A scratch directory for the whole benchmark (data files), removed at the end. */
+  workDir: string;
+  /** Runs `fn` once per key for the whole benchmark (e.g. creating the tables of one database). */
+  once<T>(key: string, fn: () => Promise<T>): Promise<T>;
+}
 
 export interface Scenario {
   name: string;
   description: string;
   /** pgbench arguments that pick the workload (script, query mode); -c/-j/-T are added per run. */
-  pgbenchArgs: string[];
-  /** One-time preparation on the backend (directly, as superuser) before any run. */
+  pgbenchArgs?: string[];
+  /** Measures one run itself instead of pgbench (e.g. a timed COPY). */
+  run?(ctx: ScenarioContext): Promise<MeasuredRun>;
+  /** At most this many rounds (keeps long scenarios such as a million-row COPY inside the time budget). */
+  rounds?: number;
+  /** Client counts to run (default: BENCH_CLIENTS). */
+  clients?: number[];
+  /** One-time preparation on the backend (directly, as superuser) before any target starts. */
   setup?(pg: PgCluster): Promise<void>;
   /**
-   * Adds what the scenario needs to the Clarus proxy's runtime configuration (e.g. datasets with
-   * encrypted columns). One proxy serves every scenario, so hooks add to the policy, never replace it.
+   * One-time preparation through each target after it started (tables created through the proxy,
+   * checks of what the backend stores). Throwing aborts the scenario for that target.
+   */
+  prepare?(ctx: ScenarioContext): Promise<void>;
+  /**
+   * Adds what the scenario needs to the Clarus proxy's runtime configuration. One proxy serves
+   * every scenario, so hooks add to the policy, never replace it.
    */
   configureProxy?(config: RuntimeConfig): void;
-  /** Targets this scenario runs against (default: all). */
+  /** A scenario that must run before this one in each round (it reads what that one wrote). */
+  requires?: string;
+  /** Targets this scenario runs against (default: BASE_TARGETS). */
   targets?: string[];
+}
+
+/** The targets a scenario without its own list runs against. */
+export const BASE_TARGETS = ['direct', 'pgbouncer', 'clarus'];
+
+export function scenarioTargets(s: Scenario): string[] {
+  return s.targets ?? BASE_TARGETS;
 }
 
 export const SCENARIOS: Scenario[] = [
@@ -25,11 +72,17 @@ export const SCENARIOS: Scenario[] = [
   { name: 'select-extended', description: 'pgbench select-only, extended protocol (unnamed statements)', pgbenchArgs: ['-S', '-M', 'extended'] },
   { name: 'select-prepared', description: 'pgbench select-only, named prepared statements', pgbenchArgs: ['-S', '-M', 'prepared'] },
   { name: 'tpcb-like', description: 'pgbench TPC-B-like read/write transactions, simple protocol', pgbenchArgs: ['-b', 'tpcb-like', '-M', 'simple'] },
+  ...ENC_SCENARIOS,
 ];
 
+/** Scenarios by name; a name ending in `*` is a prefix (`enc-*` picks every encrypted-column one). */
 export function pickScenarios(names: string[]): Scenario[] {
   if (names.length === 0) return SCENARIOS;
-  const unknown = names.filter((n) => !SCENARIOS.some((s) => s.name === n));
+  const matches = (pattern: string, s: Scenario) => (pattern.endsWith('*') ? s.name.startsWith(pattern.slice(0, -1)) : s.name === pattern);
+  const unknown = names.filter((n) => !SCENARIOS.some((s) => matches(n, s)));
   if (unknown.length) throw new Error(`unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
-  return SCENARIOS.filter((s) => names.includes(s.name));
+  const picked = SCENARIOS.filter((s) => names.some((n) => matches(n, s)));
+  const missing = picked.filter((s) => s.requires && !picked.some((p) => p.name === s.requires));
+  if (missing.length) throw new Error(missing.map((s) => `${s.name} needs ${s.requires} in the same run`).join('; '));
+  return picked;
 }

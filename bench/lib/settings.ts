@@ -10,7 +10,7 @@ export interface BenchSettings {
   clients: number[];
   /** pgbench -i scale factor (100k pgbench_accounts rows per unit). */
   scale: number;
-  /** Target names to include (direct, pgbouncer, clarus). */
+  /** Target names to include (direct, pgbouncer, clarus, clarus-enc2, clarus-enc5). */
   targets: string[];
   /** Scenario names to include; empty means all registered ones. */
   scenarios: string[];
@@ -18,6 +18,8 @@ export interface BenchSettings {
   idleConnections: number;
   /** Start the proxy with `node --cpu-prof` and keep the profile. */
   cpuProfile: boolean;
+  /** Rows of the encrypted-column COPY scenarios. */
+  copyRows: number;
 }
 
 function list(v: string | undefined): string[] | undefined {
@@ -41,9 +43,10 @@ export function readSettings(env: Record<string, string | undefined>): BenchSett
     seconds: int(env.BENCH_SECONDS, 'BENCH_SECONDS') ?? (quick ? 2 : 5),
     clients,
     scale: int(env.BENCH_SCALE, 'BENCH_SCALE') ?? (quick ? 1 : 4),
-    targets: list(env.BENCH_TARGETS) ?? ['direct', 'pgbouncer', 'clarus'],
+    targets: list(env.BENCH_TARGETS) ?? ['direct', 'pgbouncer', 'clarus', 'clarus-enc2', 'clarus-enc5'],
     scenarios: list(env.BENCH_SCENARIOS) ?? [],
     idleConnections: int(env.BENCH_IDLE_CONNECTIONS, 'BENCH_IDLE_CONNECTIONS') ?? 200,
     cpuProfile: env.BENCH_CPU_PROF === '1',
+    copyRows: int(env.BENCH_COPY_ROWS, 'BENCH_COPY_ROWS') ?? (quick ? 100_000 : 1_000_000),
   };
 }

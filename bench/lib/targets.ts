@@ -12,7 +12,15 @@ import type { Endpoint } from '../../compat/lib/endpoint.ts';
 import { startClarus } from '../../compat/lib/proxy.ts';
 import { serverPid } from './procs.ts';
 
-export interface RunningTarget { endpoint: Endpoint; pid: number | undefined; stop(): Promise<void> }
+export interface RunningTarget {
+  endpoint: Endpoint;
+  pid: number | undefined;
+  /** The backend database the target stores into (where the harness checks what is stored). */
+  database: string;
+  /** Columns of the benchmark tables the target's policy encrypts (none: pass-through). */
+  encrypted: readonly string[];
+  stop(): Promise<void>;
+}
 
 export interface Target {
   name: string;
@@ -30,7 +38,7 @@ export interface TargetOptions {
 }
 
 /** The service account every target authenticates to PostgreSQL with (SCRAM). */
-const SERVICE = AUTH_USERS.scram;
+export const SERVICE = AUTH_USERS.scram;
 
 export function plainEndpoint(host: string, port: number, user = SERVICE.user, password = SERVICE.password): Endpoint {
   return { host, port, user, password, database: 'postgres', sslmode: 'disable' };
@@ -75,7 +83,7 @@ function giveToPostgres(paths: string[]): void {
 const direct: Target = {
   name: 'direct',
   description: 'PostgreSQL 15 directly',
-  start: async (pg) => ({ endpoint: plainEndpoint(pg.host, pg.port), pid: undefined, stop: async () => undefined }),
+  start: async (pg) => ({ endpoint: plainEndpoint(pg.host, pg.port), pid: undefined, database: 'postgres', encrypted: [], stop: async () => undefined }),
 };
 
 const pgbouncer: Target = {
@@ -103,7 +111,7 @@ const pgbouncer: Target = {
     }
     const pid = child.pid === undefined ? undefined : serverPid(child.pid);
     return {
-      endpoint: plainEndpoint('127.0.0.1', port), pid,
+      endpoint: plainEndpoint('127.0.0.1', port), pid, database: 'postgres', encrypted: [],
       stop: async () => {
         const exited = new Promise((res) => child.once('exit', res));
         if (pid !== undefined) process.kill(pid, 'SIGTERM'); else child.kill('SIGTERM');
@@ -116,14 +124,14 @@ const pgbouncer: Target = {
 
 const clarus: Target = {
   name: 'clarus',
-  description: 'Clarus proxy (bin/clarus proxy), one backend session per client',
+  description: 'Clarus proxy (bin/clarus proxy), one backend session per client, no encrypted column (the baseline of the encrypted scenarios)',
   start: async (pg, opts) => {
     const h = await startClarus(pg, '', {
       clientTls: false, backendTls: 'disable', backendConnections: opts.maxSessions + 10, maxClientConnections: opts.maxSessions + 50,
       backendUser: SERVICE.user, backendPassword: SERVICE.password, configure: opts.configureProxy,
       env: opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : {},
     });
-    return { endpoint: h.endpoint, pid: h.pid === undefined ? undefined : serverPid(h.pid), stop: h.stop };
+    return { endpoint: h.endpoint, pid: h.pid === undefined ? undefined : serverPid(h.pid), database: 'postgres', encrypted: [], stop: h.stop };
   },
 };
 
