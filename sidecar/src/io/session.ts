@@ -206,8 +206,14 @@ export class ClientSession {
   private atBoundary(status: TxStatus): void {
     const current = this.ctx.snapshot();
     if (current.generation !== this.snap.generation && this.relay && this.info) {
-      this.snap = current;
-      this.relay.setPipeline(this.ctx.pipelineFactory(this.info, current.config));
+      try {
+        const next = this.ctx.pipelineFactory(this.info, current.config);
+        if (this.relay.setPipeline(next)) this.snap = current;
+        else next.close?.();
+      } catch (e) {
+        // Keep serving with the configuration the session has; the next boundary tries again.
+        this.log.error('statement pipeline for the reloaded configuration failed', { error: e });
+      }
     }
     if (this.drainRequested && status === 'I') this.terminate(SQLSTATE.adminShutdown, 'terminating connection due to administrator command');
   }

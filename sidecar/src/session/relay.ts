@@ -11,6 +11,7 @@ import { Framer, NEXT_ERROR, NEXT_NONE } from '../protocol/framer.ts';
 import { isFrontendTag } from '../protocol/frontend.ts';
 import { Inspector } from './inspect.ts';
 import { Out } from './out.ts';
+import { BackendScanner } from './scan.ts';
 import type { Pipeline } from './pipeline.ts';
 
 export type TxStatus = 'I' | 'T' | 'E';
@@ -62,6 +63,7 @@ export class Relay {
   private readonly ports: RelayPorts;
   private readonly clientFramer: Framer;
   private readonly backendFramer = new Framer(MAX_BACKEND_MESSAGE);
+  private readonly scanner = new BackendScanner();
   private inspector: Inspector | null;
   private pending: Buffer[] = [];
   private held = false;
@@ -77,10 +79,15 @@ export class Relay {
     this.inspector = opts.pipeline.passthrough ? null : new Inspector(opts.pipeline, this);
   }
 
-  /** Swaps the pipeline at a statement boundary (config reload). */
-  setPipeline(p: Pipeline): void {
+  /**
+   * Swaps the pipeline at a statement boundary (config reload). False when the backend stream is
+   * in the middle of a message (an asynchronous one split across chunks): try at the next boundary.
+   */
+  setPipeline(p: Pipeline): boolean {
+    if (!this.scanner.atBoundary() || this.backendFramer.buffered() > 0) return false;
     this.inspector?.close();
     this.inspector = p.passthrough ? null : new Inspector(p, this);
+    return true;
   }
 
   close(): void { this.ended = true; this.inspector?.close(); }
@@ -163,21 +170,31 @@ export class Relay {
 
   fromBackend(chunk: Buffer): void {
     if (this.ended) return;
-    const f = this.backendFramer;
-    f.push(chunk);
-    for (let r = f.next(); r !== NEXT_NONE; r = f.next()) {
-      if (r === NEXT_ERROR) { this.fail('internal-error', { code: '08006', message: 'invalid message from the backend server' }); return; }
-      if (this.inspector) {
-        try { this.inspector.backend(f.tag, f.buf, f.start, f.end); } catch (e) { this.internal(e); return; }
-      } else {
-        this.toClient.forward(f.buf, f.start - 5, f.end);
-      }
-      this.observeBackend(f.tag, f.buf, f.start, f.end);
+    if (this.inspector) this.inspectBackend(chunk);
+    else {
+      // Pass-through: the chunk leaves whole; the scanner only watches the boundaries.
+      const err = this.scanner.scan(chunk, this.observe);
+      if (err) { this.fail('internal-error', { code: '08006', message: 'invalid message from the backend server' }); return; }
+      this.toClient.forward(chunk, 0, chunk.length);
     }
+    if (this.ended) return;
     this.flush();
     // After the flush: the boundary handler may close the session, and the answers come first.
     if (this.atIdle) { this.atIdle = false; this.ports.idle(this.txStatus); }
   }
+
+  private inspectBackend(chunk: Buffer): void {
+    const f = this.backendFramer;
+    const inspector = this.inspector as Inspector;
+    f.push(chunk);
+    for (let r = f.next(); r !== NEXT_NONE; r = f.next()) {
+      if (r === NEXT_ERROR) { this.fail('internal-error', { code: '08006', message: 'invalid message from the backend server' }); return; }
+      try { inspector.backend(f.tag, f.buf, f.start, f.end); } catch (e) { this.internal(e); return; }
+      this.observeBackend(f.tag, f.buf, f.start, f.end);
+    }
+  }
+
+  private readonly observe = (tag: number, buf: Buffer, start: number, end: number): void => this.observeBackend(tag, buf, start, end);
 
   private observeBackend(tag: number, buf: Buffer, start: number, end: number): void {
     if (tag === TAG_ERROR) {
