@@ -2,9 +2,11 @@
 // connection. Pure: it consumes byte chunks and emits byte lists through RelayPorts; the socket
 // shell (io/client.ts) owns sockets, timers and metrics.
 //
-// Every message is framed (Framer) and checked at tag level. With a pass-through pipeline the
-// bytes then leave unchanged (one slice per input chunk); otherwise the Inspector decodes what the
-// pipeline needs (Query, Parse, Bind, results) and tracks the backend's answers.
+// Client messages are framed (Framer, bounded by maxMessageBytes) and checked at tag level. With a
+// pass-through pipeline they then leave unchanged (one slice per input chunk), and the backend's
+// stream is only scanned for boundaries (BackendScanner) and forwarded chunk by chunk; otherwise
+// the Inspector decodes what the pipeline needs (Query, Parse, Bind, results) and tracks the
+// backend's answers.
 import { errorBytes } from '../protocol/errors.ts';
 import type { ErrorSpec } from '../protocol/errors.ts';
 import { Framer, NEXT_ERROR, NEXT_NONE } from '../protocol/framer.ts';
