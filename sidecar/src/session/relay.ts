@@ -1,6 +1,6 @@
 // The session after authentication: relays messages between one client and its backend
 // connection. Pure: it consumes byte chunks and emits byte lists through RelayPorts; the socket
-// shell (io/client.ts) owns sockets, timers and metrics.
+// shell (io/session.ts) owns sockets, timers and metrics.
 //
 // Client messages are framed (Framer, bounded by maxMessageBytes) and checked at tag level. With a
 // pass-through pipeline they then leave unchanged (one slice per input chunk), and the backend's
