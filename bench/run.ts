@@ -1,7 +1,8 @@
 // `make bench`: pgbench scenarios × client counts × targets (PostgreSQL directly, PgBouncer, the
 // Clarus proxy) in one run, targets alternating within each round, several rounds; then the RSS
 // of the pooler/proxy holding idle connections. Writes bench/results/<date>.json, .md and .png.
-// Settings: see lib/settings.ts (BENCH_QUICK=1 for a ~2 minute run).
+// Also the encrypted-column scenarios of issue 4 (lib/enc-scenarios.ts: two more proxies that encrypt
+// 2 and 5 columns, tables created through each target). Settings: see lib/settings.ts (BENCH_QUICK=1).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -93,10 +94,13 @@ async function prepare(scenarios: Scenario[], running: Map<string, RunningTarget
   const aborted: Aborted = new Map();
   const order = [...running.keys()].sort((a, b) => Number(a === 'direct') - Number(b === 'direct'));
   for (const sc of scenarios) {
-    if (!sc.prepare) continue;
+    if (!sc.prepare && !sc.requires) continue;
     for (const name of order.filter((n) => scenarioTargets(sc).includes(n))) {
+      // A scenario that reads what another one writes is aborted with it.
+      const before = sc.requires ? aborted.get(abortKey(sc.requires, name)) : undefined;
       try {
-        await sc.prepare(ctxFor(name, running.get(name) as RunningTarget));
+        if (before !== undefined) throw new Error(`needs ${sc.requires ?? ''}, which was aborted: ${before}`);
+        await sc.prepare?.(ctxFor(name, running.get(name) as RunningTarget));
         log(`prepared ${sc.name} on ${name}`);
       } catch (e) {
         const error = (e as Error).message;
