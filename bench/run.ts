@@ -86,6 +86,19 @@ function contextFor(pg: PgCluster, s: BenchSettings, workDir: string): (name: st
   return (targetName, target) => ({ pg, targetName, target, settings: s, workDir, once });
 }
 
+/** One scenario's preparation on one target: undefined when it went well, else why not. */
+async function prepareOne(sc: Scenario, target: string, aborted: Aborted, ctx: () => ScenarioContext): Promise<string | undefined> {
+  // A scenario that reads what another one writes is aborted with it.
+  const before = sc.requires ? aborted.get(abortKey(sc.requires, target)) : undefined;
+  if (before !== undefined) return `needs ${sc.requires ?? ''}, which was aborted: ${before}`;
+  try {
+    await sc.prepare?.(ctx());
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
 /**
  * Each scenario's one-time preparation through each of its targets, proxies first (so tables
  * shared with direct PostgreSQL are created through the proxy). A failure aborts that pair only.
@@ -96,18 +109,11 @@ async function prepare(scenarios: Scenario[], running: Map<string, RunningTarget
   for (const sc of scenarios) {
     if (!sc.prepare && !sc.requires) continue;
     for (const name of order.filter((n) => scenarioTargets(sc).includes(n))) {
-      // A scenario that reads what another one writes is aborted with it.
-      const before = sc.requires ? aborted.get(abortKey(sc.requires, name)) : undefined;
-      try {
-        if (before !== undefined) throw new Error(`needs ${sc.requires ?? ''}, which was aborted: ${before}`);
-        await sc.prepare?.(ctxFor(name, running.get(name) as RunningTarget));
-        log(`prepared ${sc.name} on ${name}`);
-      } catch (e) {
-        const error = (e as Error).message;
-        aborted.set(abortKey(sc.name, name), error);
-        report.aborted.push({ scenario: sc.name, target: name, error });
-        log(`${sc.name} on ${name}: ABORTED ${error}`);
-      }
+      const error = await prepareOne(sc, name, aborted, () => ctxFor(name, running.get(name) as RunningTarget));
+      if (error === undefined) { log(`prepared ${sc.name} on ${name}`); continue; }
+      aborted.set(abortKey(sc.name, name), error);
+      report.aborted.push({ scenario: sc.name, target: name, error });
+      log(`${sc.name} on ${name}: ABORTED ${error}`);
     }
   }
   return aborted;
