@@ -1,6 +1,6 @@
 // The commands as a user runs them: bin/clarus as a real process, exit codes and output.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -65,11 +65,22 @@ describe('clarus policy render / explain / import', () => {
   });
 
   it('explains a policy and a statement', async () => {
-    const r = await clarus('policy', 'explain', '-f', 'examples/ehealth', '--sql', "SELECT diagnosis FROM patient WHERE pat_ssn = '42'");
+    // The example splits diagnosis onto cloud-b, which this proxy version refuses (fail closed).
+    const split = await clarus('policy', 'explain', '-f', 'examples/ehealth', '--sql', 'SELECT * FROM patient');
+    expect(split.code).toBe(0);
+    expect(split.stdout).toMatch(/public\.patient\.diagnosis\s+confidential\s+encrypt deterministic/);
+    expect(split.stdout).toContain('Refused with SQLSTATE 0A000: clarus: dataset patients (public.patient) places column(s) diagnosis → backend cloud-b');
+    expect(split.stdout).toContain('Note: splitting is not supported by this proxy version');
+    // The same policy without the split is rewritten.
+    const unsplit = join(tmp, 'unsplit');
+    await cp('examples/ehealth', unsplit, { recursive: true });
+    const policy = await readFile(join(unsplit, 'policy.yaml'), 'utf8');
+    await writeFile(join(unsplit, 'policy.yaml'), policy.replace('split: { backend: cloud-b }, ', ''));
+    const r = await clarus('policy', 'explain', '-f', unsplit, '--sql', "SELECT diagnosis FROM patient WHERE pat_ssn = '42'");
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/public\.patient\.diagnosis\s+confidential\s+encrypt deterministic/);
     expect(r.stdout).toContain('Rewritten by the proxy\'s rewriter');
     expect(r.stdout).toMatch(/pat_ssn__bidx = /);
+    expect(r.stdout).not.toContain('Note: splitting');
     const bad = await clarus('policy', 'explain', '-f', 'examples/ehealth', '--sql', 'SELEC 1');
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain('ERROR: the statement does not parse');

@@ -24,6 +24,11 @@ export interface CatalogTable {
   table: string;
   columns: CatalogColumn[];
   byName: Map<string, CatalogColumn>;
+  /**
+   * Policy columns placed on a backend other than the policy's default one. Splitting is not
+   * implemented, so a statement touching such a table is refused (see split.ts).
+   */
+  split: ReadonlyArray<{ column: string; backend: string }>;
 }
 
 /** Suffix of the hidden blind-index column of a searchable column. */
@@ -49,7 +54,8 @@ export class Catalog {
   constructor(policy: RuntimePolicy) {
     for (const d of policy.datasets) {
       const columns = d.columns.map((c) => ({ name: c.name, protection: protectionOf(c), typeOid: OID.text as number }));
-      this.tables.set(`${d.schema}.${d.table}`, { dataset: d.name, schema: d.schema, table: d.table, columns, byName: new Map(columns.map((c) => [c.name, c])) });
+      const split = d.columns.filter((c) => c.backend !== policy.defaultBackend).map((c) => ({ column: c.name, backend: c.backend }));
+      this.tables.set(`${d.schema}.${d.table}`, { dataset: d.name, schema: d.schema, table: d.table, columns, byName: new Map(columns.map((c) => [c.name, c])), split });
     }
     this.names = [...new Set(policy.datasets.map((d) => d.table.toLowerCase()))];
   }

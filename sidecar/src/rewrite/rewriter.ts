@@ -8,6 +8,7 @@ import type { Catalog } from './catalog.ts';
 import { Ctx, Refusal } from './context.ts';
 import type { ParamRole, ProtectedRef } from './context.ts';
 import { deparseStatement, fingerprintOf, parseStatements } from './parser.ts';
+import { refuseSplit } from './split.ts';
 import { analyzeStatement } from './statement.ts';
 import type { StatementResult } from './statement.ts';
 
@@ -123,6 +124,7 @@ export class Rewriter {
     const clientParams = ctx.maxParam;
     const statements: StatementPlan[] = [];
     try {
+      refuseSplit(ctx, parsed.map((p) => p.stmt));
       for (const p of parsed) statements.push(this.statement(ctx, p.stmt, p.text));
     } catch (e) {
       // Fail closed: a statement shape the rules or the deparser cannot handle is refused, never

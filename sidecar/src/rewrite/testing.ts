@@ -37,3 +37,16 @@ export const TEST_KEY_FILES = new Map([['default.v1', Buffer.alloc(32, 0x5a).toS
 export function testRewriter(policy: RuntimePolicy = EHEALTH_POLICY, files = TEST_KEY_FILES): Rewriter {
   return new Rewriter(new Catalog(policy), new KeyDeriver(parseKeyring(policy.keyring.keys, files)));
 }
+
+/**
+ * The eHealth policy as examples/ehealth writes it: `diagnosis` split onto cloud-b (splitting is
+ * not implemented, so the rewriter refuses every statement on `patient`); `visit` stays whole.
+ */
+export const EHEALTH_SPLIT_POLICY: RuntimePolicy = {
+  ...EHEALTH_POLICY,
+  name: 'ehealth-split',
+  datasets: EHEALTH_POLICY.datasets.map((d) => (d.name !== 'patients' ? d : {
+    ...d,
+    columns: d.columns.map((c) => (c.name === 'diagnosis' ? { ...c, backend: 'cloud-b' } : c)),
+  })),
+};

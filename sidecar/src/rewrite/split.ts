@@ -1,0 +1,33 @@
+// Fail closed on split datasets. A policy may place a column on another backend
+// (`protection.split.backend`), but fan-out, recomposition and two-phase commit are not
+// implemented: forwarding the statement to the default backend would silently store the column
+// where the policy says it must not be. So any statement naming a table that has a split column,
+// whatever its kind (DDL, DML, COPY, `*`), is refused before any rule rewrites it.
+import type { Json } from './ast.ts';
+import type { Catalog, CatalogTable } from './catalog.ts';
+import type { Ctx } from './context.ts';
+import { Refusal } from './context.ts';
+import { referencedTables } from './refs.ts';
+
+function describe(t: CatalogTable): string {
+  const cols = t.split.map((s) => `${s.column} → backend ${s.backend}`).join(', ');
+  return `dataset ${t.dataset} (${t.schema}.${t.table}) places column(s) ${cols}`;
+}
+
+/** The split tables the statements name anywhere in their trees, in catalog order. */
+export function splitTables(catalog: Catalog, stmts: Json[]): CatalogTable[] {
+  const names = new Set<string>();
+  for (const s of stmts) referencedTables(catalog, s, names);
+  return catalog.all().filter((t) => t.split.length > 0 && names.has(`${t.schema}.${t.table}`));
+}
+
+/**
+ * Refuses (SQLSTATE 0A000) when any statement names a split table; the touched datasets are
+ * recorded first so the audit log shows which ones were involved.
+ */
+export function refuseSplit(ctx: Ctx, stmts: Json[]): void {
+  const hit = splitTables(ctx.catalog, stmts);
+  if (hit.length === 0) return;
+  for (const t of hit) ctx.touch(t);
+  throw new Refusal('0A000', `clarus: ${hit.map(describe).join('; ')}; splitting a dataset across backends is not supported by this proxy version, so statements on it are refused`);
+}
