@@ -39,6 +39,27 @@ function saltedKeys(password: string, salt: Buffer, iterations: number): { clien
   return { clientKey: hmac(salted, 'Client Key'), serverKey: hmac(salted, 'Server Key') };
 }
 
+// The client side derives the same salted keys for every new backend session (same password, the
+// backend's stored salt and iteration count): a blocking 4096-round PBKDF2 each time. Derived keys
+// are cached per (password, salt, iterations), keyed by a hash so the map holds no password text.
+// Bounded (oldest entry evicted): a proxy has few backends, each with one credential.
+const KEY_CACHE_MAX = 64;
+const keyCache = new Map<string, { clientKey: Buffer; serverKey: Buffer }>();
+
+function cachedSaltedKeys(password: string, salt: Buffer, iterations: number): { clientKey: Buffer; serverKey: Buffer } {
+  const id = createHash('sha256').update(password).update('\0').update(salt).update(`\0${iterations}`).digest('base64');
+  const hit = keyCache.get(id);
+  if (hit) return hit;
+  const keys = saltedKeys(password, salt, iterations);
+  if (keyCache.size >= KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value as string);
+  keyCache.set(id, keys);
+  return keys;
+}
+
+/** Entries in the client-side key cache (for tests). */
+export function scramKeyCacheSize(): number { return keyCache.size; }
+export function clearScramKeyCache(): void { keyCache.clear(); }
+
 /** Computes a verifier from a password (what `ALTER ROLE ... PASSWORD` stores). */
 export function makeVerifier(password: string, iterations = DEFAULT_ITERATIONS, salt = randomBytes(16)): string {
   const { clientKey, serverKey } = saltedKeys(password, salt, iterations);
@@ -108,10 +129,11 @@ export class ScramServer {
 /** Client side of one exchange, towards a backend. */
 export class ScramClient {
   private readonly password: string;
-  private readonly cnonce = randomBytes(18).toString('base64');
+  private readonly cnonce: string;
   private expectedServerSignature: Buffer | null = null;
 
-  constructor(password: string) { this.password = password; }
+  /** `cnonce` only for tests (a fixed nonce makes two exchanges comparable). */
+  constructor(password: string, cnonce = randomBytes(18).toString('base64')) { this.password = password; this.cnonce = cnonce; }
 
   first(): string { return `n,,n=,r=${this.cnonce}`; }
 
@@ -122,7 +144,7 @@ export class ScramClient {
     const salt = a.get('s');
     const iterations = Number(a.get('i'));
     if (!nonce || !nonce.startsWith(this.cnonce) || !salt || !Number.isInteger(iterations) || iterations < 1) return null;
-    const { clientKey, serverKey } = saltedKeys(this.password, Buffer.from(salt, 'base64'), iterations);
+    const { clientKey, serverKey } = cachedSaltedKeys(this.password, Buffer.from(salt, 'base64'), iterations);
     const withoutProof = `c=biws,r=${nonce}`;
     const authMessage = `n=,r=${this.cnonce},${serverFirst},${withoutProof}`;
     const proof = xor(clientKey, hmac(sha256(clientKey), authMessage));

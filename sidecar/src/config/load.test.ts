@@ -54,4 +54,21 @@ describe('loadConfig', () => {
     writeFileSync(join(dir, 'secrets/users/app.scram'), 'md5deadbeef');
     expect(() => loadConfig(dir)).toThrow(/not a SCRAM-SHA-256 verifier/);
   });
+
+  it('accepts backends: [] exactly when upstream is set, and loads the upstream client certificate', () => {
+    const up = { host: 'partner.example', port: 6432, user: 'org-a', tls: { certFile: 'secrets/upstream/tls.crt', keyFile: 'secrets/upstream/tls.key', caFile: 'secrets/upstream/ca.crt' } };
+    const dir = fixture({ backends: [], upstream: up, policy: { name: 'x', onUnsupported: 'reject', defaultBackend: 'upstream', keyring: { dir: 'secrets/keyring', keys: [] }, datasets: [] } });
+    mkdirSync(join(dir, 'secrets/upstream'), { recursive: true });
+    for (const f of ['tls.crt', 'tls.key', 'ca.crt']) writeFileSync(join(dir, 'secrets/upstream', f), `pem of ${f}`);
+    const s = loadConfig(dir);
+    expect(s.backends.size).toBe(0);
+    expect(s.upstream).toMatchObject({ username: 'org-a', password: '', upstream: true, caPem: 'pem of ca.crt',
+      clientCert: { cert: 'pem of tls.crt', key: 'pem of tls.key' }, spec: { host: 'partner.example', port: 6432, tls: { mode: 'verify-full' } } });
+    expect(backendFor(s, 'anything')).toBe(s.upstream);
+    expect(validateConfig({ backends: [] }).join('\n')).toMatch(/backends must be a non-empty array/);
+    const both = validateConfig({ backends: [{ name: 'a' }], upstream: up }).join('\n');
+    expect(both).toMatch(/backends must be an empty array when upstream is set/);
+    expect(validateConfig({ backends: [], upstream: { host: 'h', port: 1, user: 'u', tls: { certFile: 'c' } } }).join('\n')).toMatch(/upstream\.tls\.caFile/);
+    expect(validateConfig({ backends: [], upstream: { host: 'h', port: 1 } }).join('\n')).toMatch(/upstream\.user/);
+  });
 });

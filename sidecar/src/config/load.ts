@@ -14,6 +14,10 @@ export interface BackendSecrets {
   username: string;
   password: string;
   caPem?: string;
+  /** Client certificate shown to the server (collaborative mode: our identity at the partner proxy). */
+  clientCert?: { cert: string; key: string };
+  /** The partner proxy of collaborative mode: the client's database name is passed on, no password is sent. */
+  upstream?: boolean;
 }
 
 export interface UserEntry { spec: RuntimeUser; verifier: ScramVerifier | null }
@@ -24,6 +28,8 @@ export interface ConfigSnapshot {
   backends: Map<string, BackendSecrets>;
   users: Map<string, UserEntry>;
   tls?: { cert: string; key: string; ca?: string };
+  /** Collaborative mode (config.upstream): the partner proxy every session connects to. */
+  upstream?: BackendSecrets;
   /** Increases with every successful reload; logged and exported as a metric. */
   generation: number;
 }
@@ -57,6 +63,27 @@ function loadBackend(dir: string, b: RuntimeBackend): BackendSecrets {
   return out;
 }
 
+/** Name under which the partner proxy appears in logs, metrics and SessionInfo.backend. */
+export const UPSTREAM_NAME = 'upstream';
+
+/**
+ * The partner proxy as a backend: verify-full against upstream.tls.caFile with our client
+ * certificate, or plaintext without upstream.tls (the partner then refuses us: it admits partner
+ * proxies by certificate only). Pool size = our client limit (one upstream session per client).
+ */
+function loadUpstream(dir: string, c: RuntimeConfig): BackendSecrets | undefined {
+  const u = c.upstream;
+  if (!u) return undefined;
+  const spec: RuntimeBackend = { name: UPSTREAM_NAME, host: u.host, port: u.port, database: u.user, usernameFile: '', passwordFile: '',
+    tls: u.tls ? { mode: 'verify-full', caFile: u.tls.caFile } : { mode: 'disable' }, pool: { maxConnections: c.limits.maxConnections } };
+  const out: BackendSecrets = { spec, username: u.user, password: '', upstream: true };
+  if (u.tls) {
+    out.caPem = readSecret(dir, u.tls.caFile);
+    out.clientCert = { cert: readSecret(dir, u.tls.certFile), key: readSecret(dir, u.tls.keyFile) };
+  }
+  return out;
+}
+
 function loadUser(dir: string, u: RuntimeUser): UserEntry {
   if (u.kind !== 'user' || !u.verifierFile) return { spec: u, verifier: null };
   const verifier = parseVerifier(readSecret(dir, u.verifierFile));
@@ -81,6 +108,8 @@ export function loadConfig(dir: string, generation = 1): ConfigSnapshot {
     backends: new Map(config.backends.map((b) => [b.name, loadBackend(dir, b)])),
     users: new Map(config.users.map((u) => [u.name, loadUser(dir, u)])),
   };
+  const up = loadUpstream(dir, config);
+  if (up) snap.upstream = up;
   if (config.tls) {
     snap.tls = { cert: readSecret(dir, config.tls.certFile), key: readSecret(dir, config.tls.keyFile) };
     if (config.tls.clientCaFile) snap.tls.ca = readSecret(dir, config.tls.clientCaFile);
@@ -88,8 +117,12 @@ export function loadConfig(dir: string, generation = 1): ConfigSnapshot {
   return snap;
 }
 
-/** The backend a client's database name selects: by backend name or database, else the default. */
+/**
+ * The backend a client's database name selects: by backend name or database, else the default.
+ * In collaborative mode always the partner proxy (which selects among its backends by that name).
+ */
 export function backendFor(snap: ConfigSnapshot, database: string): BackendSecrets | undefined {
+  if (snap.upstream) return snap.upstream;
   const byName = snap.backends.get(database);
   if (byName) return byName;
   for (const b of snap.backends.values()) if (b.spec.database === database) return b;

@@ -42,6 +42,18 @@ function backend(p: Problems, b: unknown, path: string): void {
   else new At(p, b.pool, `${path}.pool`).num('maxConnections', 1);
 }
 
+/** Collaborative mode: every session goes to the partner proxy, so there are no backends of our own. */
+function upstream(p: Problems, u: unknown, backends: unknown): void {
+  if (!Array.isArray(backends) || backends.length > 0) p.push('backends must be an empty array when upstream is set (all statements go to the partner proxy)');
+  if (!isObj(u)) { p.push('upstream must be an object {host, port, user, tls?}'); return; }
+  new At(p, u, 'upstream').str('host');
+  new At(p, u, 'upstream').num('port', 1);
+  new At(p, u, 'upstream').str('user');
+  if (u.tls === undefined) return;
+  if (!isObj(u.tls)) { p.push('upstream.tls must be an object {certFile, keyFile, caFile}'); return; }
+  for (const k of ['certFile', 'keyFile', 'caFile']) new At(p, u.tls, 'upstream.tls').str(k);
+}
+
 function user(p: Problems, u: unknown, path: string): void {
   if (!isObj(u)) { p.push(`${path} must be an object`); return; }
   new At(p, u, path).str('name');
@@ -70,7 +82,8 @@ export function validateConfig(raw: unknown): string[] {
     if (!isObj(raw.tls)) p.push('tls must be an object');
     else { new At(p, raw.tls, 'tls').str('certFile'); new At(p, raw.tls, 'tls').str('keyFile'); new At(p, raw.tls, 'tls').str('clientCaFile', true); }
   }
-  if (!Array.isArray(raw.backends) || raw.backends.length === 0) p.push('backends must be a non-empty array');
+  if (raw.upstream !== undefined) upstream(p, raw.upstream, raw.backends);
+  else if (!Array.isArray(raw.backends) || raw.backends.length === 0) p.push('backends must be a non-empty array (or empty with upstream set)');
   else raw.backends.forEach((b, i) => backend(p, b, `backends[${i}]`));
   if (!Array.isArray(raw.users)) p.push('users must be an array');
   else raw.users.forEach((u, i) => user(p, u, `users[${i}]`));

@@ -55,6 +55,7 @@ export function tlsOptions(b: BackendSecrets, socket: Socket): ConnectionOptions
     o.host = b.spec.host;
     if (!isIP(b.spec.host)) o.servername = b.spec.host;
   }
+  if (b.clientCert) { o.cert = b.clientCert.cert; o.key = b.clientCert.key; }
   return o;
 }
 
@@ -92,6 +93,11 @@ interface AuthState { scram: ScramClient | null }
 
 /** Answers one authentication request; returns true on AuthenticationOk. */
 function authStep(m: BackendMessage, b: BackendSecrets, socket: Socket, st: AuthState): boolean {
+  // A partner proxy admits us by our client certificate alone (externalProxy grant): we have no
+  // password to give, so any password request means it does not know our certificate's subject.
+  if (b.upstream && m.type !== 'AuthenticationOk') {
+    throw new BackendError(`the upstream proxy asked for a password (${m.type}); it must admit user "${b.username}" by client certificate (an AccessGrant with subject.externalProxy)`);
+  }
   switch (m.type) {
     case 'AuthenticationOk': return true;
     case 'AuthenticationCleartextPassword': socket.write(password(0x70, b.password)); return false;
@@ -117,7 +123,9 @@ function authStep(m: BackendMessage, b: BackendSecrets, socket: Socket, st: Auth
 
 async function handshake(b: BackendSecrets, socket: Socket, params: Record<string, string>): Promise<BackendConnection> {
   const reader = new SocketReader(socket);
-  socket.write(encodeStartup({ type: 'StartupMessage', major: 3, minor: 0, params: { ...params, user: b.username, database: b.spec.database } }));
+  // The partner proxy picks its backend by the database name, so the client's own is passed on.
+  const database = b.upstream ? params.database ?? b.spec.database : b.spec.database;
+  socket.write(encodeStartup({ type: 'StartupMessage', major: 3, minor: 0, params: { ...params, user: b.username, database } }));
   const conn: BackendConnection = { socket, parameterStatus: [], processId: 0, secretKey: 0, rest: Buffer.alloc(0) };
   const st: AuthState = { scram: null };
   for (;;) {
@@ -132,7 +140,8 @@ async function handshake(b: BackendSecrets, socket: Socket, params: Record<strin
 }
 
 /**
- * Connects and authenticates; rejects with BackendError (message for the client) on refusal,
+ * Connects and authenticates (for the partner proxy of collaborative mode: TLS with our client
+ * certificate, then no password exchange); rejects with BackendError (message for the client) on refusal,
  * timeout or authentication failure. `params` are the client's startup parameters to pass on.
  */
 export async function connectBackend(b: BackendSecrets, params: Record<string, string>, timeoutMs: number): Promise<BackendConnection> {

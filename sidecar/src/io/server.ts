@@ -11,7 +11,7 @@ import { watchConfigDir } from '../config/watch.ts';
 import type { Logger } from '../log/logger.ts';
 import { createMetrics, statementRecorder } from '../metrics/metrics.ts';
 import type { ProxyMetrics } from '../metrics/metrics.ts';
-import type { PipelineFactory } from '../session/pipeline.ts';
+import type { PipelineFactory, SessionInfo } from '../session/pipeline.ts';
 import { CancelKeys } from './cancel.ts';
 import { forwardCancel } from './cancel-forward.ts';
 import type { CancelTarget, ProxyContext } from './context.ts';
@@ -46,6 +46,12 @@ function listenOn(server: Server | HttpServer, a: Address): Promise<Address> {
       resolve({ host: info.address, port: info.port });
     });
   });
+}
+
+/** Makes (and closes) one pipeline for the configuration; throws what the factory throws. */
+function probePipeline(factory: PipelineFactory, s: ConfigSnapshot): void {
+  const info: SessionInfo = { user: '', database: '', applicationName: 'clarus-reload-check', grants: [], backend: s.config.policy.defaultBackend };
+  factory(info, s.config).close?.();
 }
 
 export class Proxy {
@@ -87,10 +93,15 @@ export class Proxy {
       generation: this.snap.generation });
   }
 
-  /** Loads the configuration again; on error keeps the current one. Open sessions are kept. */
+  /**
+   * Loads the configuration again; on error keeps the current one. Open sessions are kept. The new
+   * configuration must also yield a statement pipeline (a broken keyring makes the factory throw):
+   * otherwise every new session and every switch at a statement boundary would fail.
+   */
   reload(): boolean {
     try {
       const next = loadConfig(this.opts.configDir, this.snap.generation + 1);
+      probePipeline(this.opts.pipeline, next);
       this.tls = tlsContext(next);
       this.snap = next;
       this.metrics.configReloads.inc({ result: 'ok' });

@@ -105,7 +105,9 @@ export class ClientSession {
     this.backendName = name;
     this.ctx.metrics.backendConnections.inc({ backend: name });
     try {
-      return await connectBackend(b, forwardedParams(params), this.snap.config.limits.connectTimeoutSeconds * 1000);
+      const forward = forwardedParams(params);
+      if (b.upstream && params.database) forward.database = params.database;
+      return await connectBackend(b, forward, this.snap.config.limits.connectTimeoutSeconds * 1000);
     } catch (e) {
       this.ctx.metrics.backendErrors.inc({ backend: name, reason: 'connect' });
       if (e instanceof BackendError && e.fields?.C && !e.fields.C.startsWith('28')) throw new HandshakeError(e.fields.C, e.message);
