@@ -1,7 +1,7 @@
 // The contract with the proxy: what render() writes for the examples, the proxy's own loader
 // (sidecar/src/config/load.ts) accepts, with every user's verifier and every backend's secrets.
-// Collaborative org A (spec.upstream, no backends) is not loadable by the proxy yet: its loader
-// requires at least one backend; reported to the proxy's owner rather than papered over here.
+// Collaborative org A (spec.upstream, no backends) loads too: the proxy's only "backend" is then
+// the partner proxy, with the upstream client certificate and CA from the rendered secrets.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +23,7 @@ afterAll(async () => {
 });
 
 describe('rendered directories load in the proxy', () => {
-  it.each([['ehealth', 'ehealth-proxy'], ['passthrough', 'passthrough-proxy'], ['collaborative', 'b-proxy']])('examples/%s (%s)', async (dir, name) => {
+  it.each([['ehealth', 'ehealth-proxy'], ['passthrough', 'passthrough-proxy'], ['collaborative', 'b-proxy'], ['collaborative', 'a-proxy']])('examples/%s (%s)', async (dir, name) => {
     const { set } = validateManifests((await loadManifests([join(REPO_ROOT, 'examples', dir)])).docs);
     const proxy = proxiesOf(set).find((p) => p.metadata.name === name);
     if (!proxy) throw new Error(`no proxy ${name}`);
@@ -37,5 +37,11 @@ describe('rendered directories load in the proxy', () => {
     expect([...snap.backends.keys()].sort()).toEqual(out.config.backends.map((b) => b.name).sort());
     expect([...snap.users.keys()].sort()).toEqual(out.config.users.map((u) => u.name).sort());
     for (const u of snap.users.values()) expect(u.verifier !== null).toBe(u.spec.kind === 'user');
+    const up = out.config.upstream;
+    expect(snap.upstream?.spec.host).toBe(up?.host);
+    if (up) {
+      expect(snap.upstream).toMatchObject({ username: up.user, upstream: true, spec: { port: up.port, tls: { mode: up.tls ? 'verify-full' : 'disable' } } });
+      if (up.tls) expect(snap.upstream?.clientCert?.cert).toContain('BEGIN CERTIFICATE');
+    }
   });
 });

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join, normalize } from 'node:path';
 import { RUNTIME_CONFIG_FILE, RUNTIME_CONFIG_VERSION } from '../../../crds/src/runtime/config.ts';
 import type { RuntimeBackend, RuntimeConfig, RuntimeUser } from '../../../crds/src/runtime/config.ts';
+import { UPSTREAM_BACKEND } from '../../../crds/src/runtime/policy.ts';
 import { parseVerifier } from '../auth/scram.ts';
 import type { ScramVerifier } from '../auth/scram.ts';
 import { validateConfig } from './validate.ts';
@@ -63,8 +64,8 @@ function loadBackend(dir: string, b: RuntimeBackend): BackendSecrets {
   return out;
 }
 
-/** Name under which the partner proxy appears in logs, metrics and SessionInfo.backend. */
-export const UPSTREAM_NAME = 'upstream';
+/** Name under which the partner proxy appears in logs, metrics and SessionInfo.backend (render's policy.defaultBackend). */
+export const UPSTREAM_NAME = UPSTREAM_BACKEND;
 
 /**
  * The partner proxy as a backend: verify-full against upstream.tls.caFile with our client
