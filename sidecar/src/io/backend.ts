@@ -92,12 +92,17 @@ function saslInitial(mech: string, data: string): Buffer {
 interface AuthState { scram: ScramClient | null }
 
 /** Answers one authentication request; returns true on AuthenticationOk. */
-function authStep(m: BackendMessage, b: BackendSecrets, socket: Socket, st: AuthState): boolean {
-  // A partner proxy admits us by our client certificate alone (externalProxy grant): we have no
-  // password to give, so any password request means it does not know our certificate's subject.
-  if (b.upstream && m.type !== 'AuthenticationOk') {
+/**
+ * A partner proxy admits us by our client certificate alone (externalProxy grant): we have no
+ * password to give, so any password request means it does not take our certificate.
+ */
+function upstreamAuthStep(m: BackendMessage, b: BackendSecrets): void {
+  if (m.type !== 'AuthenticationOk') {
     throw new BackendError(`the upstream proxy asked for a password (${m.type}); it must admit user "${b.username}" by client certificate (an AccessGrant with subject.externalProxy)`);
   }
+}
+
+function authStep(m: BackendMessage, b: BackendSecrets, socket: Socket, st: AuthState): boolean {
   switch (m.type) {
     case 'AuthenticationOk': return true;
     case 'AuthenticationCleartextPassword': socket.write(password(0x70, b.password)); return false;
@@ -132,7 +137,10 @@ async function handshake(b: BackendSecrets, socket: Socket, params: Record<strin
     const { tag, body } = await reader.message(HANDSHAKE_MAX);
     const m = message(tag, body);
     if (m.type === 'ErrorResponse') throw new BackendError(m.fields.M ?? 'backend refused the connection', m.fields);
-    if (m.type.startsWith('Authentication')) authStep(m, b, socket, st);
+    if (m.type.startsWith('Authentication')) {
+      if (b.upstream) upstreamAuthStep(m, b);
+      else authStep(m, b, socket, st);
+    }
     else if (m.type === 'ParameterStatus') conn.parameterStatus.push(new Writer().begin(tag).bytes(body).end().finish());
     else if (m.type === 'BackendKeyData') { conn.processId = m.processId; conn.secretKey = m.secretKey; }
     else if (m.type === 'ReadyForQuery') { conn.rest = reader.detach(); return conn; }

@@ -159,12 +159,17 @@ describe('collaborative mode: A forwards to B over mTLS, B applies the partner g
     expect(n).toEqual([{ n: 2 }]);
   });
 
-  it('A whose certificate B does not know, or without upstream TLS, gives its client 08001', async () => {
+  it('A whose certificate B does not know, that B knows as a password user, or without upstream TLS: 08001 to its client', async () => {
     const pki = testPki();
     const intruder = await startA('org-a', pki.client('intruder'), pki.ca.certPem);
     const e1 = await client(intruder.url(RESEARCHER)).then(() => null, (e: { code?: string; message: string }) => e);
     expect(e1?.code).toBe('08001');
     expect(e1?.message).toMatch(/certificate authentication failed/);
+    // A partner user that B knows as a password user: A has no password to give and says why.
+    const asPasswordUser = await startA(B_DOCTOR.name, pki.client('a-proxy'), pki.ca.certPem);
+    const e2 = await client(asPasswordUser.url(RESEARCHER)).then(() => null, (e: { code?: string; message: string }) => e);
+    expect(e2?.code).toBe('08001');
+    expect(e2?.message).toMatch(/asked for a password/);
     const noTls = await startA('org-a', null, '');
     expect(await sqlstate(client(noTls.url(RESEARCHER)))).toMatch(/^08/);
   });
