@@ -20,27 +20,38 @@ def main(src: str, dst: str) -> None:
     if not scenarios:
         raise SystemExit("no results to draw")
     fig, axes = plt.subplots(2, len(scenarios), figsize=(4.2 * len(scenarios), 7), squeeze=False)
-    width = 0.8 / max(1, len(targets))
     for col, sc in enumerate(scenarios):
         clients = sorted({r["clients"] for r in rows if r["scenario"] == sc})
+        # Only the targets this scenario ran on get a bar slot.
+        mine = [t for t in targets if any(r["target"] == t and r["scenario"] == sc for r in rows)]
+        width = 0.8 / max(1, len(mine))
         # A COPY scenario (one-shot runs) shows rows/s and the seconds one COPY took.
         one_shot = all(r.get("secondsMedian") is not None for r in rows if r["scenario"] == sc)
         panels = [("tpsMedian", "rows/s (median)"), ("secondsMedian", "seconds per COPY (median)")] if one_shot \
             else [("tpsMedian", "transactions/s (median)"), ("p99MedianMs", "p99 latency ms (median)")]
         for row, (key, label) in enumerate(panels):
             ax = axes[row][col]
-            for i, t in enumerate(targets):
-                vals = [next((r[key] or 0 for r in rows if r["scenario"] == sc and r["target"] == t and r["clients"] == c), 0) for c in clients]
-                ax.bar([x + (i - (len(targets) - 1) / 2) * width for x in range(len(clients))], vals, width,
-                       label=t, color=COLORS.get(t))
+            for i, t in enumerate(mine):
+                found = [next((r for r in rows if r["scenario"] == sc and r["target"] == t and r["clients"] == c), None) for c in clients]
+                xs = [x + (i - (len(mine) - 1) / 2) * width for x in range(len(clients))]
+                ax.bar(xs, [(r and r[key]) or 0 for r in found], width, label=t, color=COLORS.get(t))
+                # Encrypting proxies: throughput as a multiple of the pass-through proxy's.
+                for x, r in zip(xs, found):
+                    if row == 0 and r and r.get("ratioToProxy") is not None:
+                        ax.annotate(f"{r['ratioToProxy']:.2f}x", (x, r[key]), ha="center", va="bottom", fontsize=7)
             ax.set_xticks(range(len(clients)), [f"{c} clients" for c in clients])
             ax.set_ylabel(label)
             if row == 0:
                 ax.set_title(sc)
             ax.grid(axis="y", alpha=0.3)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper right", ncol=len(targets))
+    legend = {}
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(lab, h)
+    fig.legend(list(legend.values()), list(legend.keys()), loc="upper right", ncol=len(legend))
     title = f"Clarus benchmark {report['date']}" + (" (quick)" if report.get("quick") else "")
+    if any(r.get("ratioToProxy") is not None for r in rows):
+        title += "; labels on encrypting proxies' bars: throughput relative to the pass-through proxy (clarus)"
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(dst, dpi=90)

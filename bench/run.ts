@@ -196,7 +196,7 @@ async function main(): Promise<number> {
   const scenarios = pickScenarios(s.scenarios);
   const date = stamp(new Date());
   const report: BenchReport = { date, quick: s.quick, settings: { ...s }, environment: versions(), unavailable: {}, runs: [], errors: [], aborted: [], summary: [], rss: [] };
-  log(`${s.rounds} rounds × ${scenarios.length} scenarios × clients ${s.clients.join('/')} × ${s.targets.join('/')}, ${s.seconds} s each`);
+  log(`up to ${s.rounds} rounds of ${scenarios.map((sc) => sc.name).join(', ')} on ${s.targets.join('/')} (clients ${s.clients.join('/')} unless a scenario sets its own), ${s.seconds} s each`);
   const pg = await startPostgres();
   const workDir = mkdtempSync(join(tmpdir(), 'clarus-bench-'));
   let running = new Map<string, RunningTarget>();
