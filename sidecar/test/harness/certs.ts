@@ -4,7 +4,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import forge from 'node-forge';
 
 export interface CertPair { certPem: string; keyPem: string }
-export interface TestPki { ca: CertPair; server: CertPair; client(cn: string): CertPair }
+/** client(cn, o): a client certificate with subject CN=cn (and O=o when given). */
+export interface TestPki { ca: CertPair; server: CertPair; client(cn: string, o?: string): CertPair }
 
 function newKey(): { forgeKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey; pem: string } {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -16,14 +17,14 @@ function newKey(): { forgeKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rs
 
 let serial = 1;
 function issue(cn: string, issuer: { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey } | null,
-  extensions: object[]): { cert: forge.pki.Certificate; pair: CertPair; key: forge.pki.rsa.PrivateKey } {
+  extensions: object[], o?: string): { cert: forge.pki.Certificate; pair: CertPair; key: forge.pki.rsa.PrivateKey } {
   const key = newKey();
   const cert = forge.pki.createCertificate();
   cert.publicKey = key.publicKey;
   cert.serialNumber = (serial++).toString(16).padStart(2, '0') + Date.now().toString(16);
   cert.validity.notBefore = new Date(Date.now() - 60_000);
   cert.validity.notAfter = new Date(Date.now() + 365 * 24 * 3600_000);
-  cert.setSubject([{ name: 'commonName', value: cn }]);
+  cert.setSubject([{ name: 'commonName', value: cn }, ...(o ? [{ name: 'organizationName', value: o }] : [])]);
   cert.setIssuer(issuer ? issuer.cert.subject.attributes : [{ name: 'commonName', value: cn }]);
   cert.setExtensions(extensions);
   cert.sign(issuer ? issuer.key : key.forgeKey, forge.md.sha256.create());
@@ -41,7 +42,7 @@ export function makeTestPki(): TestPki {
   return {
     ca: ca.pair,
     server: server.pair,
-    client: (cn) => issue(cn, signer, [{ name: 'extKeyUsage', clientAuth: true }]).pair,
+    client: (cn, o) => issue(cn, signer, [{ name: 'extKeyUsage', clientAuth: true }], o).pair,
   };
 }
 
