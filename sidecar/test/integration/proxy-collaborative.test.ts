@@ -7,6 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimeUser } from '../../../crds/src/runtime/config.ts';
 import { protectionPipeline } from '../../src/access/setup.ts';
@@ -141,6 +142,19 @@ describe('collaborative mode: A forwards to B over mTLS, B applies the partner g
       expect(await sqlstate(c.query("INSERT INTO patient (pat_id, pat_name) VALUES (9, 'Masked Canary')"))).toBe('42501');
     });
     expect((await backend.query('SELECT count(*)::int AS n FROM patient')).rows).toEqual([{ n: 2 }]);
+  });
+
+  it('cancels a running query through A and B (each proxy forwards the CancelRequest with the next hop\'s key)', async () => {
+    const sql = postgres(aPlain.url(RESEARCHER), { max: 1 });
+    try {
+      const q = sql`select pg_sleep(30) as collab_cancel_me`;
+      const p = q.execute();
+      const text = 'select pg_sleep(30) as collab_cancel_me';
+      for (let i = 0; i < 100 && (await cluster.psql(`select count(*) from pg_stat_activity where state = 'active' and query = '${text}'`)) !== '1\n'; i++) await new Promise((r) => setTimeout(r, 50));
+      await q.cancel();
+      await expect(p).rejects.toMatchObject({ code: '57014' });
+      expect(await sql`select 1 as ok`).toEqual([{ ok: 1 }]);
+    } finally { await sql.end(); }
   });
 
   it('A authenticates its own clients: a wrong password is refused at A', async () => {
