@@ -48,12 +48,12 @@ def main(src: str, dst: str) -> None:
     for ax in axes[0]:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             legend.setdefault(lab, h)
-    fig.legend(list(legend.values()), list(legend.keys()), loc="upper right", ncol=len(legend))
+    fig.legend(list(legend.values()), list(legend.keys()), loc="lower center", ncol=len(legend))
     title = f"Clarus benchmark {report['date']}" + (" (quick)" if report.get("quick") else "")
     if any(r.get("ratioToProxy") is not None for r in rows):
-        title += "; labels on encrypting proxies' bars: throughput relative to the pass-through proxy (clarus)"
+        title += "\nbar labels: throughput relative to the pass-through proxy (clarus)"
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(dst, dpi=90)
 
 
