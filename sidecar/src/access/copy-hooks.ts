@@ -30,6 +30,8 @@ export function copyHooks(rw: Rewriter, plan: CopyPlan, outs: ProtectedOutput[])
     };
   }
   const { table, columns } = plan;
+  // One cipher per encrypted column, resolved when the COPY starts rather than per field.
+  const ciphers = columns.map((c) => (isEncrypted(c) ? rw.cipher({ table, column: c }) : undefined));
   return {
     in: rows(plan.format, (fields) => {
       if (fields.length !== columns.length) throw new Error(`COPY row has ${fields.length} fields, expected ${columns.length}`);
@@ -37,8 +39,8 @@ export function copyHooks(rw: Rewriter, plan: CopyPlan, outs: ProtectedOutput[])
       const out = columns.map((c, i) => {
         const v = fields[i] ?? null;
         if (c.protection.kind === 'anonymize') return v === null ? null : (anonymizeText(c.protection.spec, v, c.typeOid) ?? null);
-        if (!isEncrypted(c)) return v;
-        const cipher = rw.cipher({ table, column: c });
+        const cipher = ciphers[i];
+        if (!cipher || c.protection.kind !== 'encrypt') return v;
         const text = v === null ? null : canonicalText(c.typeOid, v);
         if (c.protection.searchable) extra.push(text === null ? null : byteaText(cipher.blindIndex(text)));
         return text === null ? null : byteaText(cipher.encrypt(text));

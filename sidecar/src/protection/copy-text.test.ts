@@ -7,6 +7,8 @@ describe('COPY text codec', () => {
     expect(unescapeField('\\N')).toBeNull();
     expect(escapeField(null)).toBe('\\N');
     expect(unescapeField('\\x41\\102')).toBe('AB');
+    for (const v of ['\b\f\r\v\t\n\\', 'a,b\\,c', '']) expect(unescapeField(escapeField(v, ','))).toBe(v);
+    expect(escapeField('a,b\tc', ',')).toBe('a\\,b\\tc');
   });
   it('buffers partial rows across chunks and keeps the end marker', () => {
     const t = copyRowTransformer((f) => f.map((x) => (x === null ? null : x.toUpperCase())));

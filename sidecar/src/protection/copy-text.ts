@@ -7,6 +7,7 @@ const ESC: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t
 
 export function unescapeField(f: string): string | null {
   if (f === '\\N') return null;
+  if (!f.includes('\\')) return f;
   return f.replace(/\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|.)/g, (_, e: string) => {
     if (e[0] === 'x') return String.fromCharCode(parseInt(e.slice(1), 16));
     if (/^[0-7]/.test(e)) return String.fromCharCode(parseInt(e, 8));
@@ -14,12 +15,14 @@ export function unescapeField(f: string): string | null {
   });
 }
 
+const UNESC: Record<string, string> = Object.fromEntries(Object.entries(ESC).map(([k, x]) => [x, k]));
+const SPECIAL = /[\\\t\n\r\b\f\v]/g;
+
 export function escapeField(v: string | null, delimiter = '\t'): string {
   if (v === null) return '\\N';
-  return v.replace(/[\\\t\n\r\b\f\v]/g, (c) => {
-    const k = Object.entries(ESC).find(([, x]) => x === c)?.[0] ?? c;
-    return `\\${k}`;
-  }).split(delimiter).join(`\\${delimiter}`);
+  const escaped = v.replace(SPECIAL, (c) => `\\${UNESC[c] ?? c}`);
+  // The tab delimiter was escaped above; any other delimiter is escaped here.
+  return escaped.includes(delimiter) ? escaped.split(delimiter).join(`\\${delimiter}`) : escaped;
 }
 
 export type RowFn = (fields: Array<string | null>) => Array<string | null>;

@@ -4,7 +4,8 @@
 // declared type of the column); NULL stays NULL.
 import type { ParamTransformer, WireValue } from '../session/pipeline.ts';
 import { formatAt } from '../protocol/types.ts';
-import type { CipherFor, ParamRole } from '../rewrite/context.ts';
+import type { CipherFor, ParamRole, ProtectedRef } from '../rewrite/context.ts';
+import type { ColumnCipher } from './encryption/column.ts';
 import { anonymizeText } from './anonymize-write.ts';
 import { binaryToText, canonicalText, textToBinary } from './encryption/canonical.ts';
 import { byteaArrayToWire, byteaToWire } from './wire.ts';
@@ -52,6 +53,17 @@ function transformOne(role: ParamRole, v: Uint8Array, inFmt: 0 | 1, outFmt: 0 | 
 
 /** `count` is the number of parameters of the statement; each keeps the client's format code. */
 export function paramTransformer(roles: Map<number, ParamRole>, count: number, cipher: CipherFor): ParamTransformer {
+  // The transformer lives as long as the prepared statement: each parameter's column cipher is
+  // looked up on its first use and kept, not resolved again at every Bind.
+  const ciphers = new Map<ProtectedRef, ColumnCipher>();
+  const cached: CipherFor = (ref) => {
+    let c = ciphers.get(ref);
+    if (!c) {
+      c = cipher(ref);
+      ciphers.set(ref, c);
+    }
+    return c;
+  };
   return (values, formats) => {
     const out: WireValue[] = [];
     for (let n = 1; n <= count; n++) {
@@ -62,7 +74,7 @@ export function paramTransformer(roles: Map<number, ParamRole>, count: number, c
         continue;
       }
       const f = formatAt(formats, n - 1);
-      out.push(transformOne(role, v, f, f, cipher));
+      out.push(transformOne(role, v, f, f, cached));
     }
     return out;
   };

@@ -14,7 +14,9 @@ export function tagOf(node: unknown): [string, Json] | null {
   if (keys.length !== 1) return null;
   const k = keys[0] as string;
   const body = node[k];
-  return /^[A-Z]/.test(k) && isObj(body) ? [k, body] : null;
+  // Tags start with an upper-case ASCII letter (a char code test: this runs for every AST node).
+  const c = k.charCodeAt(0);
+  return c >= 65 && c <= 90 && isObj(body) ? [k, body] : null;
 }
 
 export function body(node: unknown, tag: string): Json | null {

@@ -120,7 +120,9 @@ export class Rewriter {
     } catch {
       return { analysis: { kind: 'pass' }, cacheable: true }; // the backend reports the syntax error itself
     }
-    const ctx = new Ctx(this.catalog, (r) => this.cipher(r), Math.max(0, ...parsed.map((p) => maxParamOf(p.stmt))));
+    // A ParamRef only comes from a `$n` token, so a text without `$` has none (skips a tree walk).
+    const maxParam = sql.includes('$') ? Math.max(0, ...parsed.map((p) => maxParamOf(p.stmt))) : 0;
+    const ctx = new Ctx(this.catalog, (r) => this.cipher(r), maxParam);
     const clientParams = ctx.maxParam;
     const statements: StatementPlan[] = [];
     try {

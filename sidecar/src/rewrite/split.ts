@@ -16,9 +16,12 @@ function describe(t: CatalogTable): string {
 
 /** The split tables the statements name anywhere in their trees, in catalog order. */
 export function splitTables(catalog: Catalog, stmts: Json[]): CatalogTable[] {
+  const split = catalog.all().filter((t) => t.split.length > 0);
+  // Without split tables in the policy nothing can match: skip walking every statement's tree.
+  if (split.length === 0) return [];
   const names = new Set<string>();
   for (const s of stmts) referencedTables(catalog, s, names);
-  return catalog.all().filter((t) => t.split.length > 0 && names.has(`${t.schema}.${t.table}`));
+  return split.filter((t) => names.has(`${t.schema}.${t.table}`));
 }
 
 /**

@@ -37,6 +37,17 @@ export function aesBlock(key: Uint8Array, block: Uint8Array): Buffer {
   return out;
 }
 
+/**
+ * Encrypts whole blocks independently (ECB) with the key's cached cipher, in one call: the
+ * keystream of a CTR computation is the encryption of its counter blocks.
+ */
+export function aesBlocks(key: Uint8Array, blocks: Uint8Array): Buffer {
+  if (blocks.length === 0 || blocks.length % BLOCK !== 0) throw new RangeError('aesBlocks needs whole blocks');
+  const out = ecb(key).update(blocks);
+  if (out.length !== blocks.length) throw new Error('AES-ECB returned a partial block');
+  return out;
+}
+
 /** Multiplication by x in GF(2^128) with the polynomial x^128 + x^7 + x^2 + x + 1 ("dbl"). */
 export function dbl(block: Uint8Array): Buffer {
   const out = Buffer.alloc(BLOCK);

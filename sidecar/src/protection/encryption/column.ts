@@ -4,8 +4,9 @@ import { createCipheriv, createDecipheriv, createHmac, randomFillSync } from 'no
 import type { KeyDeriver } from './derive.ts';
 import { CiphertextError, decodeHeader, encodeHeader, HEADER_BYTES } from './header.ts';
 import type { ModeName } from './header.ts';
-import { requireKey } from './keyring.ts';
-import { sivDecrypt, sivEncrypt } from './siv.ts';
+import { KeyringError, requireKey } from './keyring.ts';
+import { sivSealer } from './siv.ts';
+import type { SivSealer } from './siv.ts';
 
 /** Blind indexes are HMAC-SHA256 truncated to 16 bytes: 128 bits keep accidental collisions out of
  *  reach (birthday bound 2^64 values) while storing half the bytes; equality leaks the same either way. */
@@ -37,10 +38,6 @@ export interface ColumnCipher {
   versionOf(stored: Uint8Array): number;
 }
 
-function aad(spec: ColumnSpec, header: Buffer): Buffer {
-  return Buffer.concat([header, Buffer.from(`${spec.schema}.${spec.table}.${spec.column}`, 'utf8')]);
-}
-
 function scopeOf(spec: ColumnSpec): string {
   return `${spec.schema}.${spec.table}.${spec.column}`;
 }
@@ -61,25 +58,43 @@ function freshNonce(): Buffer {
   return n;
 }
 
-function gcmSeal(key: Buffer, header: Buffer, spec: ColumnSpec, pt: Buffer): Buffer {
-  const nonce = freshNonce();
-  const c = createCipheriv('aes-256-gcm', key, nonce);
-  c.setAAD(aad(spec, header));
-  const body = Buffer.concat([c.update(pt), c.final()]);
-  return Buffer.concat([header, nonce, body, c.getAuthTag()]);
+/**
+ * Everything a column needs per master key version, computed once (on first use) and reused for
+ * every value: the header, the GCM associated data (header || scope), the derived keys, the SIV
+ * sealer (its S2V prefix over the header) and the blind-index key. Only the GCM cipher object is
+ * created per value: each value has its own nonce.
+ */
+interface VersionState {
+  header: Buffer;
+  gcmKey?: Buffer;
+  gcmAad?: Buffer;
+  siv?: SivSealer;
+  bidxKey?: Buffer;
 }
 
-function gcmOpen(key: Buffer, spec: ColumnSpec, stored: Buffer): Buffer {
+function gcmSeal(st: VersionState, pt: Buffer): Buffer {
+  const nonce = freshNonce();
+  const c = createCipheriv('aes-256-gcm', st.gcmKey as Buffer, nonce);
+  c.setAAD(st.gcmAad as Buffer);
+  const body = c.update(pt);
+  const fin = c.final();
+  return Buffer.concat([st.header, nonce, body, fin, c.getAuthTag()]);
+}
+
+function gcmOpen(st: VersionState, scope: string, stored: Buffer): Buffer {
   if (stored.length < HEADER_BYTES + NONCE_BYTES + TAG_BYTES) throw new CiphertextError('randomized ciphertext too short');
-  const header = stored.subarray(0, HEADER_BYTES);
   const nonce = stored.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES);
-  const d = createDecipheriv('aes-256-gcm', key, nonce);
-  d.setAAD(aad(spec, header));
+  const d = createDecipheriv('aes-256-gcm', st.gcmKey as Buffer, nonce);
+  // The stored header was checked against this version's header by the caller, so the cached
+  // associated data is exactly header || scope of this ciphertext.
+  d.setAAD(st.gcmAad as Buffer);
   d.setAuthTag(stored.subarray(stored.length - TAG_BYTES));
   try {
-    return Buffer.concat([d.update(stored.subarray(HEADER_BYTES + NONCE_BYTES, stored.length - TAG_BYTES)), d.final()]);
+    const body = d.update(stored.subarray(HEADER_BYTES + NONCE_BYTES, stored.length - TAG_BYTES));
+    const fin = d.final();
+    return fin.length ? Buffer.concat([body, fin]) : body;
   } catch {
-    throw new CiphertextError(`authentication failed for ${scopeOf(spec)}`);
+    throw new CiphertextError(`authentication failed for ${scope}`);
   }
 }
 
@@ -87,14 +102,35 @@ export function columnCipher(deriver: KeyDeriver, spec: ColumnSpec): ColumnCiphe
   const entry = requireKey(deriver.ring, spec.keyName);
   const scope = scopeOf(spec);
   const sivScope = `key:${spec.keyName}`;
-  const seal = (version: number, text: string): Buffer => {
-    const header = encodeHeader({ mode: spec.mode, keyId: entry.id, version });
-    const pt = Buffer.from(text, 'utf8');
-    if (spec.mode === 'randomized') return gcmSeal(deriver.key(spec.keyName, version, 'gcm', scope), header, spec, pt);
-    return Buffer.concat([header, sivEncrypt(deriver.key(spec.keyName, version, 'siv', sivScope), [header], pt)]);
+  const scopeBytes = Buffer.from(scope, 'utf8');
+  const states = new Map<number, VersionState>();
+  const state = (version: number): VersionState => {
+    let st = states.get(version);
+    if (!st) {
+      const header = encodeHeader({ mode: spec.mode, keyId: entry.id, version });
+      st = { header };
+      if (spec.mode === 'randomized') {
+        st.gcmKey = deriver.key(spec.keyName, version, 'gcm', scope);
+        st.gcmAad = Buffer.concat([header, scopeBytes]);
+      } else {
+        st.siv = sivSealer(deriver.key(spec.keyName, version, 'siv', sivScope), [header]);
+      }
+      if (spec.searchable) st.bidxKey = deriver.key(spec.keyName, version, 'bidx', scope);
+      states.set(version, st);
+    }
+    return st;
   };
-  const bidx = (version: number, text: string): Buffer =>
-    createHmac('sha256', deriver.key(spec.keyName, version, 'bidx', scope)).update(text, 'utf8').digest().subarray(0, BLIND_INDEX_BYTES);
+  const seal = (version: number, text: string): Buffer => {
+    const st = state(version);
+    const pt = Buffer.from(text, 'utf8');
+    if (spec.mode === 'randomized') return gcmSeal(st, pt);
+    return Buffer.concat([st.header, (st.siv as SivSealer).encrypt(pt)]);
+  };
+  const bidx = (version: number, text: string): Buffer => {
+    const st = state(version);
+    const key = st.bidxKey ?? deriver.key(spec.keyName, version, 'bidx', scope);
+    return createHmac('sha256', key).update(text, 'utf8').digest().subarray(0, BLIND_INDEX_BYTES);
+  };
   const live = (): number[] => [entry.current, ...[...entry.versions.keys()].filter((v) => v !== entry.current)];
   return {
     spec,
@@ -104,8 +140,10 @@ export function columnCipher(deriver: KeyDeriver, spec: ColumnSpec): ColumnCiphe
       const h = decodeHeader(buf);
       if (h.keyId !== entry.id) throw new CiphertextError(`ciphertext of ${scope} was written with another key`);
       if (h.mode !== spec.mode) throw new CiphertextError(`ciphertext of ${scope} has mode ${h.mode}, policy says ${spec.mode}`);
-      if (h.mode === 'randomized') return gcmOpen(deriver.key(spec.keyName, h.version, 'gcm', scope), spec, buf).toString('utf8');
-      const pt = sivDecrypt(deriver.key(spec.keyName, h.version, 'siv', sivScope), [buf.subarray(0, HEADER_BYTES)], buf.subarray(HEADER_BYTES));
+      if (!entry.versions.has(h.version)) throw new KeyringError(`key ${spec.keyName} has no version ${h.version}`);
+      const st = state(h.version);
+      if (h.mode === 'randomized') return gcmOpen(st, scope, buf).toString('utf8');
+      const pt = (st.siv as SivSealer).decrypt(buf.subarray(HEADER_BYTES));
       if (!pt) throw new CiphertextError(`authentication failed for ${scope}`);
       return pt.toString('utf8');
     },

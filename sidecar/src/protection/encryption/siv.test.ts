@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { aesCmac, subkeys } from './cmac.ts';
-import { sivDecrypt, sivEncrypt } from './siv.ts';
+import { createCipheriv } from 'node:crypto';
+import { ctr, sivDecrypt, sivEncrypt, sivSealer } from './siv.ts';
 
 const h = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -58,5 +59,32 @@ describe('AES-SIV (RFC 5297)', () => {
     const key = Buffer.alloc(64, 3);
     expect(sivEncrypt(key, [], Buffer.alloc(0)).equals(sivEncrypt(key, [], Buffer.alloc(0)))).toBe(true);
     expect(sivDecrypt(key, [], sivEncrypt(key, [], Buffer.alloc(0)))?.length).toBe(0);
+  });
+  it('a sealer reused for many values gives the one-shot results', () => {
+    const key = Buffer.alloc(64, 5);
+    const ad = [Buffer.from('header')];
+    const sealer = sivSealer(key, ad);
+    for (const len of [0, 1, 15, 16, 17, 33, 100]) {
+      const pt = Buffer.alloc(len, len + 1);
+      const out = sealer.encrypt(pt);
+      expect(out.equals(sivEncrypt(key, ad, pt))).toBe(true);
+      expect(sealer.decrypt(out)?.equals(pt)).toBe(true);
+    }
+  });
+});
+
+// The CTR keystream is computed from ECB blocks of the counter; it must equal node's own AES-CTR
+// (128-bit big-endian counter), including a carry across bytes of the counter block.
+describe('CTR from counter blocks', () => {
+  it.each([16, 32])('matches aes-%i-ctr, with carries', (keyLen) => {
+    const key = Buffer.alloc(keyLen, 0x42);
+    for (const v of [Buffer.alloc(16, 0xff), Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex')]) {
+      const q = Buffer.from(v);
+      q[8] = (q[8] ?? 0) & 0x7f;
+      q[12] = (q[12] ?? 0) & 0x7f;
+      const data = Buffer.alloc(83, 0x17);
+      const c = createCipheriv(`aes-${keyLen * 8}-ctr`, key, q);
+      expect(ctr(key, v, data).equals(Buffer.concat([c.update(data), c.final()]))).toBe(true);
+    }
   });
 });

@@ -1,36 +1,40 @@
 // AES-SIV deterministic authenticated encryption, RFC 5297, built from AES-CMAC (RFC 4493) and
-// node:crypto's AES-CTR. This is the standard construction, not a new primitive: S2V derives the
+// AES in counter mode. This is the standard construction, not a new primitive: S2V derives the
 // synthetic IV from the associated data and the plaintext; CTR encrypts with that IV after the
 // two bits the RFC names are cleared (so 32-bit counter implementations interoperate).
-import { createCipheriv, timingSafeEqual } from 'node:crypto';
-import { aesCmac, BLOCK, dbl, pad, xor } from './cmac.ts';
+//
+// Cost notes (the proxy seals one value per column per row): the S2V state after the associated
+// data depends only on the key and the associated data, so a sealer computes it once and reuses
+// it for every plaintext (the column header is the only associated data); the CTR keystream is
+// the AES encryption of the counter blocks, done with the key's cached ECB cipher in one call
+// instead of keying a new CTR cipher object per value.
+import { timingSafeEqual } from 'node:crypto';
+import { aesBlocks, aesCmac, BLOCK, dbl, pad, xor } from './cmac.ts';
 
-// The halves are cached per key object so the CMAC layer's per-key cipher cache can hit.
-const halves = new WeakMap<Uint8Array, { macKey: Uint8Array; ctrKey: Uint8Array }>();
+export interface SivSealer {
+  /** V || C (16-byte synthetic IV followed by the ciphertext, same length as the plaintext). */
+  encrypt(plaintext: Uint8Array): Buffer;
+  /** Inverse of encrypt; null when authentication fails (tampered or wrong key/AD). */
+  decrypt(sealed: Uint8Array): Buffer | null;
+}
 
 function split(key: Uint8Array): { macKey: Uint8Array; ctrKey: Uint8Array } {
   if (key.length !== 32 && key.length !== 48 && key.length !== 64) {
     throw new RangeError(`AES-SIV key must be 32, 48 or 64 bytes, got ${key.length}`);
   }
-  let h = halves.get(key);
-  if (!h) {
-    const half = key.length / 2;
-    h = { macKey: key.subarray(0, half), ctrKey: key.subarray(half) };
-    halves.set(key, h);
-  }
-  return h;
+  const half = key.length / 2;
+  return { macKey: key.subarray(0, half), ctrKey: key.subarray(half) };
 }
 
-/** S2V (RFC 5297 section 2.4) over the vector of associated-data strings followed by the plaintext. */
-export function s2v(macKey: Uint8Array, strings: Uint8Array[]): Buffer {
-  if (strings.length === 0) {
-    const one = Buffer.alloc(BLOCK);
-    one[BLOCK - 1] = 1;
-    return aesCmac(macKey, one);
-  }
+/** S2V state after the associated-data strings (before the plaintext, the last string). */
+function s2vPrefix(macKey: Uint8Array, associated: Uint8Array[]): Buffer {
   let d = aesCmac(macKey, Buffer.alloc(BLOCK));
-  for (let i = 0; i < strings.length - 1; i++) d = xor(dbl(d), aesCmac(macKey, strings[i] as Uint8Array));
-  const last = strings[strings.length - 1] as Uint8Array;
+  for (const a of associated) d = xor(dbl(d), aesCmac(macKey, a));
+  return d;
+}
+
+/** The last S2V step over the plaintext, from the prefix state `d`. */
+function s2vFinish(macKey: Uint8Array, d: Buffer, last: Uint8Array): Buffer {
   if (last.length >= BLOCK) {
     const t = Buffer.from(last);
     const tail = xor(t.subarray(t.length - BLOCK), d);
@@ -40,31 +44,64 @@ export function s2v(macKey: Uint8Array, strings: Uint8Array[]): Buffer {
   return aesCmac(macKey, xor(dbl(d), pad(last)));
 }
 
-function ctrName(key: Uint8Array): string {
-  return `aes-${key.length * 8}-ctr`;
+/** S2V (RFC 5297 section 2.4) over the vector of associated-data strings followed by the plaintext. */
+export function s2v(macKey: Uint8Array, strings: Uint8Array[]): Buffer {
+  if (strings.length === 0) {
+    const one = Buffer.alloc(BLOCK);
+    one[BLOCK - 1] = 1;
+    return aesCmac(macKey, one);
+  }
+  return s2vFinish(macKey, s2vPrefix(macKey, strings.slice(0, -1)), strings[strings.length - 1] as Uint8Array);
 }
 
-function ctr(key: Uint8Array, v: Uint8Array, data: Uint8Array): Buffer {
-  const q = Buffer.from(v);
+/** AES-CTR from the initial counter block `v` (the two RFC bits cleared), 128-bit big-endian increment. */
+export function ctr(key: Uint8Array, v: Uint8Array, data: Uint8Array): Buffer {
+  if (data.length === 0) return Buffer.alloc(0);
+  const n = Math.ceil(data.length / BLOCK);
+  const counters = Buffer.alloc(n * BLOCK);
+  const q = Buffer.from(v.subarray(0, BLOCK));
   q[8] = (q[8] ?? 0) & 0x7f;
   q[12] = (q[12] ?? 0) & 0x7f;
-  const c = createCipheriv(ctrName(key), key, q);
-  return Buffer.concat([c.update(data), c.final()]);
+  for (let i = 0; i < n; i++) {
+    q.copy(counters, i * BLOCK);
+    for (let j = BLOCK - 1; j >= 0; j--) {
+      q[j] = ((q[j] ?? 0) + 1) & 0xff;
+      if (q[j] !== 0) break;
+    }
+  }
+  const stream = aesBlocks(key, counters);
+  const out = Buffer.allocUnsafe(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = (data[i] ?? 0) ^ (stream[i] ?? 0);
+  return out;
+}
+
+/** A sealer for one key and one fixed list of associated data (at least one string). */
+export function sivSealer(key: Uint8Array, associated: Uint8Array[]): SivSealer {
+  const { macKey, ctrKey } = split(key);
+  // With no associated data the vector is the plaintext alone: RFC 5297 S2V still starts from
+  // CMAC(0^128), so the prefix covers that case too.
+  const prefix = s2vPrefix(macKey, associated);
+  return {
+    encrypt(plaintext) {
+      const v = s2vFinish(macKey, prefix, plaintext);
+      return Buffer.concat([v, ctr(ctrKey, v, plaintext)]);
+    },
+    decrypt(sealed) {
+      if (sealed.length < BLOCK) return null;
+      const v = sealed.subarray(0, BLOCK);
+      const plaintext = ctr(ctrKey, v, sealed.subarray(BLOCK));
+      const t = s2vFinish(macKey, prefix, plaintext);
+      return timingSafeEqual(t, v) ? plaintext : null;
+    },
+  };
 }
 
 /** Returns V || C (16-byte synthetic IV followed by the ciphertext, same length as the plaintext). */
 export function sivEncrypt(key: Uint8Array, associated: Uint8Array[], plaintext: Uint8Array): Buffer {
-  const { macKey, ctrKey } = split(key);
-  const v = s2v(macKey, [...associated, plaintext]);
-  return Buffer.concat([v, ctr(ctrKey, v, plaintext)]);
+  return sivSealer(key, associated).encrypt(plaintext);
 }
 
 /** Inverse of sivEncrypt; returns null when authentication fails (tampered or wrong key/AD). */
 export function sivDecrypt(key: Uint8Array, associated: Uint8Array[], sealed: Uint8Array): Buffer | null {
-  if (sealed.length < BLOCK) return null;
-  const { macKey, ctrKey } = split(key);
-  const v = sealed.subarray(0, BLOCK);
-  const plaintext = ctr(ctrKey, v, sealed.subarray(BLOCK));
-  const t = s2v(macKey, [...associated, plaintext]);
-  return timingSafeEqual(t, v) ? plaintext : null;
+  return sivSealer(key, associated).decrypt(sealed);
 }
