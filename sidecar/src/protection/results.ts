@@ -49,6 +49,12 @@ export function resultTransformer(outputs: ProtectedOutput[]): ResultTransformer
         const v = values[o.index];
         if (v === null || v === undefined) continue;
         const fmt = formatAt(formats, o.index);
+        if (fmt === 0 && o.view === 'plaintext') {
+          // Text format, plaintext view: the decrypted UTF-8 bytes are the text value itself (they
+          // were encoded from a string when sealed), so skip decoding and re-encoding them.
+          values[o.index] = o.cipher.decryptBytes(byteaFromWire(v, fmt));
+          continue;
+        }
         const text = presentText(o, byteaFromWire(v, fmt));
         values[o.index] = fmt === 1 ? textToBinary(clientType(o), text) : Buffer.from(text, 'utf8');
       }

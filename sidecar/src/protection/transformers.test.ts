@@ -53,6 +53,17 @@ describe('parameter transformer', () => {
     expect(Buffer.from(c as Uint8Array).toString()).toBe(`{"\\\\x${cipherOf(refOf('diagnosis')).encrypt('42').toString('hex')}"}`);
     expect(t([null, null, null], [])).toEqual([null, null, null]);
   });
+  it('resolves each column cipher once per prepared statement, not per Bind', () => {
+    const ref = refOf('diagnosis');
+    let lookups = 0;
+    const counting = (r: ProtectedRef) => { lookups++; return cipherOf(r); };
+    const t = paramTransformer(new Map([[1, { kind: 'encrypt' as const, ref }], [2, { kind: 'equalityAny' as const, ref }]]), 2, counting);
+    for (let i = 0; i < 3; i++) {
+      const [a] = t([Buffer.from(String(i)), Buffer.from('5')], []);
+      expect(cipherOf(ref).decrypt(byteaFromWire(a as Uint8Array, 0))).toBe(String(i));
+    }
+    expect(lookups).toBe(1);
+  });
   it('searchable writes carry blind index then ciphertext in one value', () => {
     const t = paramTransformer(new Map([[1, { kind: 'encryptIndexed' as const, ref: refOf('pat_ssn') }]]), 1, cipherOf);
     const v = byteaFromWire(t([Buffer.from('123')], [])[0] as Uint8Array, 0);

@@ -62,6 +62,25 @@ describe('column cipher', () => {
     expect(c.decrypt(c.encrypt('flu'))).toBe('flu');
   });
 
+  it.each(['randomized', 'deterministic'] as const)('%s: decryptBytes is the UTF-8 of decrypt; reused per-version state over many values', (mode) => {
+    const c = columnCipher(new KeyDeriver(ring(1)), spec({ mode }));
+    // 300 values cross a refill of the nonce pool (256 nonces) and reuse the cached version state.
+    const texts = Array.from({ length: 300 }, (_, i) => `Zoë ${'ü'.repeat(i % 20)} #${i} 😀`);
+    const sealed = texts.map((t) => c.encrypt(t));
+    for (const [i, t] of texts.entries()) {
+      expect(c.decrypt(sealed[i] as Buffer)).toBe(t);
+      expect(c.decryptBytes(sealed[i] as Buffer).equals(Buffer.from(t, 'utf8'))).toBe(true);
+    }
+    if (mode === 'randomized') expect(new Set(sealed.map((b) => b.subarray(HEADER_BYTES, HEADER_BYTES + 12).toString('hex'))).size).toBe(300);
+    const tampered = Buffer.from(sealed[0] as Buffer);
+    tampered[tampered.length - 1] = (tampered[tampered.length - 1] ?? 0) ^ 1;
+    expect(() => c.decryptBytes(tampered)).toThrow(/authentication failed/);
+    // A header naming a version the keyring does not hold is refused before any key is derived.
+    const unknown = Buffer.from(sealed[0] as Buffer);
+    unknown.writeUInt16BE(7, 6);
+    expect(() => c.decrypt(unknown)).toThrow(/no version 7/);
+  });
+
   it('rotation: new writes use the current version, old versions still decrypt', () => {
     const old = columnCipher(new KeyDeriver(ring(1)), spec({ mode: 'deterministic' })).encrypt('x');
     const c = columnCipher(new KeyDeriver(ring(2)), spec({ mode: 'deterministic' }));

@@ -28,6 +28,8 @@ export interface ColumnCipher {
   /** Ciphertext with the current key version. */
   encrypt(text: string): Buffer;
   decrypt(stored: Uint8Array): string;
+  /** The plaintext's UTF-8 bytes (what decrypt returns, before decoding to a string). */
+  decryptBytes(stored: Uint8Array): Buffer;
   /** Every stored form an equality test must match (deterministic: one per live key version). */
   equalityForms(text: string): Buffer[];
   /** Blind index with the current key version (searchable columns). */
@@ -131,22 +133,24 @@ export function columnCipher(deriver: KeyDeriver, spec: ColumnSpec): ColumnCiphe
     const key = st.bidxKey ?? deriver.key(spec.keyName, version, 'bidx', scope);
     return createHmac('sha256', key).update(text, 'utf8').digest().subarray(0, BLIND_INDEX_BYTES);
   };
+  const open = (stored: Uint8Array): Buffer => {
+    const buf = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
+    const h = decodeHeader(buf);
+    if (h.keyId !== entry.id) throw new CiphertextError(`ciphertext of ${scope} was written with another key`);
+    if (h.mode !== spec.mode) throw new CiphertextError(`ciphertext of ${scope} has mode ${h.mode}, policy says ${spec.mode}`);
+    if (!entry.versions.has(h.version)) throw new KeyringError(`key ${spec.keyName} has no version ${h.version}`);
+    const st = state(h.version);
+    if (h.mode === 'randomized') return gcmOpen(st, scope, buf);
+    const pt = (st.siv as SivSealer).decrypt(buf.subarray(HEADER_BYTES));
+    if (!pt) throw new CiphertextError(`authentication failed for ${scope}`);
+    return pt;
+  };
   const live = (): number[] => [entry.current, ...[...entry.versions.keys()].filter((v) => v !== entry.current)];
   return {
     spec,
     encrypt: (text) => seal(entry.current, text),
-    decrypt(stored) {
-      const buf = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
-      const h = decodeHeader(buf);
-      if (h.keyId !== entry.id) throw new CiphertextError(`ciphertext of ${scope} was written with another key`);
-      if (h.mode !== spec.mode) throw new CiphertextError(`ciphertext of ${scope} has mode ${h.mode}, policy says ${spec.mode}`);
-      if (!entry.versions.has(h.version)) throw new KeyringError(`key ${spec.keyName} has no version ${h.version}`);
-      const st = state(h.version);
-      if (h.mode === 'randomized') return gcmOpen(st, scope, buf).toString('utf8');
-      const pt = (st.siv as SivSealer).decrypt(buf.subarray(HEADER_BYTES));
-      if (!pt) throw new CiphertextError(`authentication failed for ${scope}`);
-      return pt.toString('utf8');
-    },
+    decrypt: (stored) => open(stored).toString('utf8'),
+    decryptBytes: open,
     equalityForms: (text) => live().map((v) => seal(v, text)),
     blindIndex: (text) => bidx(entry.current, text),
     blindIndexes: (text) => live().map((v) => bidx(v, text)),
