@@ -9,7 +9,7 @@ import { loadConfig } from '../config/load.ts';
 import type { ConfigSnapshot } from '../config/load.ts';
 import { watchConfigDir } from '../config/watch.ts';
 import type { Logger } from '../log/logger.ts';
-import { createMetrics, statementRecorder } from '../metrics/metrics.ts';
+import { createMetrics } from '../metrics/metrics.ts';
 import type { ProxyMetrics } from '../metrics/metrics.ts';
 import type { PipelineFactory, SessionInfo } from '../session/pipeline.ts';
 import { CancelKeys } from './cancel.ts';
@@ -76,7 +76,7 @@ export class Proxy {
     this.metrics.configGeneration.set(this.snap.generation);
     this.ctx = {
       snapshot: () => this.snap, clientTls: () => this.tls, metrics: this.metrics, log: opts.log,
-      statementRecorder: statementRecorder(this.metrics),
+      statementRecorder: this.metrics.recorder,
       cancelKeys: new CancelKeys<CancelTarget>(opts.replicaId), pipelineFactory: opts.pipeline,
       backendCounts: new Map(), activeSessions: () => this.sessions.size, draining: () => this.draining,
     };

@@ -146,11 +146,10 @@ export class ClientSession {
 
   private wire(backend: Socket): void {
     const relay = this.relay as Relay;
-    // Label children resolved once: a labelled inc() per chunk would hash the labels every time.
-    const fromClient = this.ctx.metrics.bytes.labels('client_to_proxy');
-    const fromBackend = this.ctx.metrics.bytes.labels('backend_to_proxy');
-    this.client.on('data', (c: Buffer) => { fromClient.inc(c.length); relay.fromClient(c); });
-    backend.on('data', (c: Buffer) => { fromBackend.inc(c.length); relay.fromBackend(c); });
+    // Plain sums, added to clarus_bytes_total on scrape (a labelled inc() hashes its labels).
+    const rec = this.rec;
+    this.client.on('data', (c: Buffer) => { rec.bytesFromClient += c.length; relay.fromClient(c); });
+    backend.on('data', (c: Buffer) => { rec.bytesFromBackend += c.length; relay.fromBackend(c); });
     this.client.on('drain', () => { if (!this.closed) backend.resume(); });
     backend.on('drain', () => this.setHold(HOLD_BACKPRESSURE, false));
     this.client.on('close', () => this.close());
@@ -200,8 +199,7 @@ export class ClientSession {
     const kind = this.startKinds.shift();
     const t = this.startTimes.shift();
     if (kind === undefined || t === undefined) return;
-    this.rec.count[kind][outcome].inc();
-    this.rec.seconds[kind].observe((performance.now() - t) / 1000);
+    this.rec.statement(kind, outcome, (performance.now() - t) / 1000);
   }
 
   /** A statement boundary: apply a reloaded configuration, finish a drain. */

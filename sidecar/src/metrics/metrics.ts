@@ -1,6 +1,7 @@
 // Prometheus metrics of one proxy instance (own Registry, so several proxies in one test process
 // do not collide). Names are documented in docs/proxy.md.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Metric } from 'prom-client';
 
 export type StatementKind = 'simple' | 'extended' | 'function' | 'copy';
 export type Outcome = 'ok' | 'error' | 'refused';
@@ -14,8 +15,10 @@ export interface ProxyMetrics {
   backendConnections: Gauge;
   backendErrors: Counter;
   statements: Counter;
-  statementSeconds: Histogram;
+  statementSeconds: DurationHistogram;
   bytes: Counter;
+  /** Where sessions count bytes and statements (flushed into the counters above on scrape). */
+  recorder: StatementRecorder;
   cancelRequests: Counter;
   configReloads: Counter;
   configGeneration: Gauge;
@@ -25,7 +28,14 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): ProxyMet
   const registry = new Registry();
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'clarus_' });
   const registers = [registry];
+  const recorder = new StatementRecorder();
+  // Both counters flush the recorder, whichever of them is collected first.
+  const collect = (): void => flushInto(recorder, statements, bytes);
+  const statements = new Counter({ name: 'clarus_statements_total', help: 'Statements by protocol and outcome', labelNames: ['type', 'outcome'], registers, collect });
+  const bytes = new Counter({ name: 'clarus_bytes_total', help: 'Bytes relayed', labelNames: ['direction'], registers, collect });
+  registry.registerMetric(recorder.durations as unknown as Metric);
   return {
+    statements, bytes, recorder, statementSeconds: recorder.durations,
     registry,
     connectionsActive: new Gauge({ name: 'clarus_connections_active', help: 'Client sessions open now', registers }),
     connectionsTotal: new Counter({ name: 'clarus_connections_total', help: 'Client connections accepted', registers }),
@@ -33,29 +43,90 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): ProxyMet
     authFailures: new Counter({ name: 'clarus_auth_failures_total', help: 'Failed client authentications', registers }),
     backendConnections: new Gauge({ name: 'clarus_backend_connections', help: 'Open backend connections', labelNames: ['backend'], registers }),
     backendErrors: new Counter({ name: 'clarus_backend_errors_total', help: 'Backend connection failures and losses', labelNames: ['backend', 'reason'], registers }),
-    statements: new Counter({ name: 'clarus_statements_total', help: 'Statements by protocol and outcome', labelNames: ['type', 'outcome'], registers }),
-    statementSeconds: new Histogram({ name: 'clarus_statement_duration_seconds', help: 'Time from a statement reaching the proxy to ReadyForQuery',
-      labelNames: ['type'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers }),
-    bytes: new Counter({ name: 'clarus_bytes_total', help: 'Bytes relayed', labelNames: ['direction'], registers }),
     cancelRequests: new Counter({ name: 'clarus_cancel_requests_total', help: 'CancelRequests by result', labelNames: ['result'], registers }),
     configReloads: new Counter({ name: 'clarus_config_reloads_total', help: 'Configuration reloads by result', labelNames: ['result'], registers }),
     configGeneration: new Gauge({ name: 'clarus_config_generation', help: 'Generation of the configuration in force', registers }),
   };
 }
 
-type CounterChild = ReturnType<Counter['labels']>;
-type HistogramChild = ReturnType<Histogram['labels']>;
+const KINDS: readonly StatementKind[] = ['simple', 'extended', 'function', 'copy'];
+const OUTCOMES: readonly Outcome[] = ['ok', 'error', 'refused'];
+const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
 
-/** Label children of the statement metrics, resolved once (labelled calls hash labels each time). */
-export interface StatementRecorder {
-  count: Record<StatementKind, Record<Outcome, CounterChild>>;
-  seconds: Record<StatementKind, HistogramChild>;
+/**
+ * The per-chunk and per-statement metrics, counted in plain numbers and handed to prom-client when
+ * /metrics is scraped. prom-client hashes the label set on every labelled inc()/observe() (label
+ * children included), which showed in profiles of the pass-through path.
+ */
+export class StatementRecorder {
+  bytesFromClient = 0;
+  bytesFromBackend = 0;
+  /** Statements not yet added to clarus_statements_total, by kind * 3 + outcome. */
+  readonly counts = new Float64Array(KINDS.length * OUTCOMES.length);
+  readonly durations = new DurationHistogram();
+
+  statement(kind: StatementKind, outcome: Outcome, seconds: number): void {
+    const i = KIND_INDEX[kind] * OUTCOMES.length + OUTCOME_INDEX[outcome];
+    this.counts[i] = (this.counts[i] as number) + 1;
+    this.durations.observe(KIND_INDEX[kind], seconds);
+  }
 }
 
-export function statementRecorder(m: ProxyMetrics): StatementRecorder {
-  const kinds: StatementKind[] = ['simple', 'extended', 'function', 'copy'];
-  const outcomes = (k: StatementKind) => ({ ok: m.statements.labels(k, 'ok'), error: m.statements.labels(k, 'error'), refused: m.statements.labels(k, 'refused') });
-  const count = Object.fromEntries(kinds.map((k) => [k, outcomes(k)])) as StatementRecorder['count'];
-  const seconds = Object.fromEntries(kinds.map((k) => [k, m.statementSeconds.labels(k)])) as StatementRecorder['seconds'];
-  return { count, seconds };
+const KIND_INDEX: Record<StatementKind, number> = { simple: 0, extended: 1, function: 2, copy: 3 };
+const OUTCOME_INDEX: Record<Outcome, number> = { ok: 0, error: 1, refused: 2 };
+
+interface MetricValue { value: number; labels: Record<string, string | number>; metricName?: string }
+
+/**
+ * clarus_statement_duration_seconds{type}: a histogram with a fixed label set, kept in typed
+ * arrays (no label hashing per observation), registered with prom-client as a custom metric and
+ * rendered like prom-client's own (cumulative _bucket{le}, _sum, _count; a type appears once observed).
+ */
+export class DurationHistogram {
+  readonly name = 'clarus_statement_duration_seconds';
+  readonly help = 'Time from a statement reaching the proxy to ReadyForQuery';
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly buckets = new Float64Array(KINDS.length * DURATION_BUCKETS.length);
+  private readonly sums = new Float64Array(KINDS.length);
+  private readonly totals = new Float64Array(KINDS.length);
+
+  observe(kind: number, seconds: number): void {
+    this.sums[kind] = (this.sums[kind] as number) + seconds;
+    this.totals[kind] = (this.totals[kind] as number) + 1;
+    const base = kind * DURATION_BUCKETS.length;
+    for (let i = 0; i < DURATION_BUCKETS.length; i++) {
+      if (seconds <= (DURATION_BUCKETS[i] as number)) { this.buckets[base + i] = (this.buckets[base + i] as number) + 1; return; }
+    }
+  }
+
+  get(): { name: string; help: string; type: string; aggregator: string; values: MetricValue[] } {
+    const values: MetricValue[] = [];
+    KINDS.forEach((type, k) => {
+      const total = this.totals[k] as number;
+      if (total === 0) return;
+      let cumulative = 0;
+      DURATION_BUCKETS.forEach((le, i) => {
+        cumulative += this.buckets[k * DURATION_BUCKETS.length + i] as number;
+        values.push({ value: cumulative, labels: { le, type }, metricName: `${this.name}_bucket` });
+      });
+      values.push({ value: total, labels: { le: '+Inf', type }, metricName: `${this.name}_bucket` });
+      values.push({ value: this.sums[k] as number, labels: { type }, metricName: `${this.name}_sum` });
+      values.push({ value: total, labels: { type }, metricName: `${this.name}_count` });
+    });
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void { this.buckets.fill(0); this.sums.fill(0); this.totals.fill(0); }
+}
+
+/** Adds what the recorder counted since the last scrape to the prom-client counters. */
+function flushInto(rec: StatementRecorder, statements: Counter, bytes: Counter): void {
+  KINDS.forEach((type, k) => OUTCOMES.forEach((outcome, o) => {
+    const i = k * OUTCOMES.length + o;
+    const n = rec.counts[i] as number;
+    if (n > 0) { statements.inc({ type, outcome }, n); rec.counts[i] = 0; }
+  }));
+  if (rec.bytesFromClient > 0) { bytes.inc({ direction: 'client_to_proxy' }, rec.bytesFromClient); rec.bytesFromClient = 0; }
+  if (rec.bytesFromBackend > 0) { bytes.inc({ direction: 'backend_to_proxy' }, rec.bytesFromBackend); rec.bytesFromBackend = 0; }
 }
