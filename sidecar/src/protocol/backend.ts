@@ -1,6 +1,7 @@
 // Backend (server → client) messages: one definition per message with its literal tag, parser and
 // serializer together. BackendMessage is the union; switch on `type`.
-import { ProtocolError, Reader, Writer } from './codec.ts';
+import { decodeBody, ProtocolError, Reader, Writer } from './codec.ts';
+import type { Decoded } from './codec.ts';
 import type { FieldDescription, FormatCode } from './types.ts';
 
 export type AuthRequest =
@@ -240,20 +241,10 @@ const byTag: Array<Def<BackendMessage> | undefined> = new Array(256);
 const byType = new Map<string, Def<BackendMessage>>();
 for (const d of defs) { byTag[d.tag] = d; for (const t of d.types) byType.set(t, d); }
 
-export type DecodedBackend = { ok: true; msg: BackendMessage } | { ok: false; error: ProtocolError };
+export type DecodedBackend = Decoded<BackendMessage>;
 
 export function decodeBackend(tag: number, body: Uint8Array, start = 0, end = body.length): DecodedBackend {
-  const def = byTag[tag];
-  if (!def) return { ok: false, error: new ProtocolError(`invalid backend message type ${tag}`) };
-  try {
-    const r = new Reader(body, start, end);
-    const msg = def.decode(r);
-    r.done();
-    return { ok: true, msg };
-  } catch (e) {
-    if (e instanceof ProtocolError) return { ok: false, error: e };
-    throw e;
-  }
+  return decodeBody(byTag[tag]?.decode, 'backend', tag, { body, start, end });
 }
 
 export function encodeBackend(m: BackendMessage, w = new Writer()): Writer {

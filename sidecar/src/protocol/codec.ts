@@ -133,3 +133,23 @@ export class Writer {
   /** The bytes written so far (a copy-free view; the writer must not be reused afterwards). */
   finish(): Buffer { return this.buf.subarray(0, this.pos); }
 }
+
+export type Decoded<M> = { ok: true; msg: M } | { ok: false; error: ProtocolError };
+
+/**
+ * Runs one message decoder over body[start, end). The body must be consumed exactly; a malformed
+ * body or an unknown tag (no decoder) is a ProtocolError result, never a throw.
+ */
+export function decodeBody<M>(decode: ((r: Reader) => M) | undefined, side: string, tag: number,
+  body: { body: Uint8Array; start: number; end: number }): Decoded<M> {
+  if (!decode) return { ok: false, error: new ProtocolError(`invalid ${side} message type ${tag}`) };
+  try {
+    const r = new Reader(body.body, body.start, body.end);
+    const msg = decode(r);
+    r.done();
+    return { ok: true, msg };
+  } catch (e) {
+    if (e instanceof ProtocolError) return { ok: false, error: e };
+    throw e;
+  }
+}

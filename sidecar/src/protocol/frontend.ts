@@ -1,6 +1,7 @@
 // Frontend (client → server) messages after startup: one definition per message, with its
 // literal tag, parser and serializer together. FrontendMessage is the union; switch on `type`.
-import { ProtocolError, Reader, Writer } from './codec.ts';
+import { decodeBody, ProtocolError, Reader, Writer } from './codec.ts';
+import type { Decoded } from './codec.ts';
 
 export interface Query { type: 'Query'; sql: string }
 export interface Parse { type: 'Parse'; name: string; sql: string; paramTypes: number[] }
@@ -158,21 +159,11 @@ const byTag: Array<Def<FrontendMessage> | undefined> = new Array(256);
 const byType = new Map<string, Def<FrontendMessage>>();
 for (const d of defs) { byTag[d.tag] = d; byType.set(d.type, d); }
 
-export type Decoded<M> = { ok: true; msg: M } | { ok: false; error: ProtocolError };
+export type { Decoded };
 
 /** Decodes one frontend message body (without tag and length). */
 export function decodeFrontend(tag: number, body: Uint8Array, start = 0, end = body.length): Decoded<FrontendMessage> {
-  const def = byTag[tag];
-  if (!def) return { ok: false, error: new ProtocolError(`invalid frontend message type ${tag}`) };
-  try {
-    const r = new Reader(body, start, end);
-    const msg = def.decode(r);
-    r.done();
-    return { ok: true, msg };
-  } catch (e) {
-    if (e instanceof ProtocolError) return { ok: false, error: e };
-    throw e;
-  }
+  return decodeBody(byTag[tag]?.decode, 'frontend', tag, { body, start, end });
 }
 
 export function isFrontendTag(tag: number): boolean { return byTag[tag] !== undefined; }
