@@ -1,19 +1,15 @@
 // Turns the raw runs of one `make bench` into medians, ratios to direct PostgreSQL, the issue's
 // target checks and a markdown report. Pure: no I/O.
 import { encMarkdown } from './enc-report.ts';
+import type { PgbenchResult } from './pgbench.ts';
 import { median, round } from './stats.ts';
 
-export interface RunRecord {
+/** One measured run: pgbench's summary plus where and when it ran. */
+export interface RunRecord extends PgbenchResult {
   round: number;
   scenario: string;
   clients: number;
   target: string;
-  tps: number;
-  transactions: number;
-  failed: number;
-  latencyAvgMs: number;
-  p50Ms: number;
-  p99Ms: number;
   /** CPU time the pooler/proxy process used per transaction (COPY: per row) during the run, in µs (absent for direct). */
   cpuUsPerTx?: number;
   /** A one-shot run's wall-clock seconds (COPY: tps is rows/s, transactions are rows). */
