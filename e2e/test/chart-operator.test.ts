@@ -11,6 +11,7 @@ import {
   clarusBin, freePort, installOperatorChart, parseManifests, startControlPlane, waitUntil,
   type ControlPlane, type Installed, type ManagedProcess, type Manifest,
 } from '../src/index.ts';
+import { waiterWithLog } from '../../operator/test/support/operator-process.ts';
 
 type Cond = { type: string; status: string; reason?: string; message?: string };
 type WithConditions = KubernetesObject & { status?: { conditions?: Cond[] } };
@@ -71,13 +72,7 @@ describe.skipIf(Boolean(process.env.CLARUS_E2E_KUBECONFIG))('the chart with the 
     await cp?.stop();
   });
 
-  const waitFor = async <T>(what: string, check: () => Promise<T | undefined>): Promise<T> => {
-    try {
-      return await cp.kube.waitFor(what, check, 90_000);
-    } catch (err) {
-      throw new Error(`${(err as Error).message}\n--- operator log ---\n${op.tail(40)}`);
-    }
-  };
+  const waitFor = waiterWithLog(() => cp, () => op);
 
   test('takes the chart\'s Lease and writes the CA bundle of the chart\'s webhook configuration', async () => {
     const lease = await waitFor('Lease held', async () => {

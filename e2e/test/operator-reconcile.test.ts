@@ -8,7 +8,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { parseManifests, startControlPlane } from '../src/index.ts';
 import type { ControlPlane, Manifest } from '../src/index.ts';
 import {
-  condition, exampleYaml, installCrds, metricValue, startOperator,
+  condition, exampleYaml, installCrds, metricValue, startOperator, waiterWithLog,
 } from '../../operator/test/support/operator-process.ts';
 import type { RunningOperator, WithStatus } from '../../operator/test/support/operator-process.ts';
 
@@ -55,13 +55,7 @@ describe('clarus operator on a real control plane', () => {
   let op: RunningOperator;
 
   const get = <T extends Obj = Obj>(r: ReturnType<typeof ref>): Promise<T | undefined> => cp.kube.get<T>(r);
-  const waitFor = async <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> => {
-    try {
-      return await cp.kube.waitFor(what, check, timeoutMs);
-    } catch (e) {
-      throw new Error(`${(e as Error).message}\n--- operator log ---\n${op?.proc.tail(40)}`);
-    }
-  };
+  const waitFor = waiterWithLog(() => cp, () => op?.proc);
 
   beforeAll(async () => {
     cp = await startControlPlane({ nodes: 2 });

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { freePort, parseManifests, startControlPlane } from '../src/index.ts';
 import type { ControlPlane, Manifest } from '../src/index.ts';
-import { condition, exampleYaml, installCrds, startOperator } from '../../operator/test/support/operator-process.ts';
+import { condition, exampleYaml, installCrds, startOperator, waiterWithLog } from '../../operator/test/support/operator-process.ts';
 import { generateCA, generateServing } from '../../operator/src/certs/generate.ts';
 import type { RunningOperator, WithStatus } from '../../operator/test/support/operator-process.ts';
 
@@ -73,13 +73,7 @@ describe.skipIf(attached)('sidecar injection through the admission webhook', () 
 
   const getPod = (name: string, namespace = APP_NS): Promise<Pod | undefined> =>
     cp.kube.get<Pod>({ apiVersion: 'v1', kind: 'Pod', name, namespace });
-  const waitFor = async <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> => {
-    try {
-      return await cp.kube.waitFor(what, check, timeoutMs);
-    } catch (e) {
-      throw new Error(`${(e as Error).message}\n--- operator log ---\n${op?.proc.tail(40)}`);
-    }
-  };
+  const waitFor = waiterWithLog(() => cp, () => op?.proc);
 
   beforeAll(async () => {
     cp = await startControlPlane({ nodes: 1 });

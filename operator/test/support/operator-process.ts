@@ -98,3 +98,19 @@ export function metricValue(text: string, name: string, labels: Record<string, s
   }
   return sum;
 }
+
+export type Waiter = <T>(what: string, check: () => Promise<T | undefined>, timeoutMs?: number) => Promise<T>;
+
+/**
+ * cp.kube.waitFor that adds the tail of the operator's log to a timeout error. Both arguments are
+ * getters because scenarios assign the control plane and the operator in beforeAll.
+ */
+export function waiterWithLog(cp: () => ControlPlane, operator: () => ManagedProcess | undefined): Waiter {
+  return async (what, check, timeoutMs = 90_000) => {
+    try {
+      return await cp().kube.waitFor(what, check, timeoutMs);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n--- operator log ---\n${operator()?.tail(40)}`);
+    }
+  };
+}
