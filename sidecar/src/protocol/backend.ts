@@ -244,7 +244,7 @@ for (const d of defs) { byTag[d.tag] = d; for (const t of d.types) byType.set(t,
 export type DecodedBackend = Decoded<BackendMessage>;
 
 export function decodeBackend(tag: number, body: Uint8Array, start = 0, end = body.length): DecodedBackend {
-  return decodeBody(byTag[tag]?.decode, 'backend', tag, { body, start, end });
+  return decodeBody(byTag[tag]?.decode, 'backend', tag, new Reader(body, start, end));
 }
 
 export function encodeBackend(m: BackendMessage, w = new Writer()): Writer {

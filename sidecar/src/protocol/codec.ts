@@ -137,14 +137,12 @@ export class Writer {
 export type Decoded<M> = { ok: true; msg: M } | { ok: false; error: ProtocolError };
 
 /**
- * Runs one message decoder over body[start, end). The body must be consumed exactly; a malformed
+ * Runs one message decoder over the reader's range. The body must be consumed exactly; a malformed
  * body or an unknown tag (no decoder) is a ProtocolError result, never a throw.
  */
-export function decodeBody<M>(decode: ((r: Reader) => M) | undefined, side: string, tag: number,
-  body: { body: Uint8Array; start: number; end: number }): Decoded<M> {
+export function decodeBody<M>(decode: ((r: Reader) => M) | undefined, side: string, tag: number, r: Reader): Decoded<M> {
   if (!decode) return { ok: false, error: new ProtocolError(`invalid ${side} message type ${tag}`) };
   try {
-    const r = new Reader(body.body, body.start, body.end);
     const msg = decode(r);
     r.done();
     return { ok: true, msg };

@@ -163,7 +163,7 @@ export type { Decoded };
 
 /** Decodes one frontend message body (without tag and length). */
 export function decodeFrontend(tag: number, body: Uint8Array, start = 0, end = body.length): Decoded<FrontendMessage> {
-  return decodeBody(byTag[tag]?.decode, 'frontend', tag, { body, start, end });
+  return decodeBody(byTag[tag]?.decode, 'frontend', tag, new Reader(body, start, end));
 }
 
 export function isFrontendTag(tag: number): boolean { return byTag[tag] !== undefined; }
