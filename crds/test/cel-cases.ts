@@ -56,6 +56,7 @@ export const cases: Case[] = [
   { kind: 'CloudBackend', message: 'verify-ca and verify-full need caSecretRef', bad: (s) => { delete s.tls.caSecretRef; }, good: (s) => { s.tls = { mode: 'require' }; } },
   { kind: 'CloudBackend', message: 'tls is required', bad: (s) => { delete s.tls; } },
   { kind: 'CloudBackend', message: 'caSecretRef is only used by verify-ca and verify-full', bad: (s) => { s.tls.mode = 'require'; } },
+  { kind: 'CloudBackend', message: 'readOnlyCredentialsSecretRef must name another Secret than credentialsSecretRef', bad: (s) => { s.readOnlyCredentialsSecretRef = { name: 'c' }; }, good: (s) => { s.readOnlyCredentialsSecretRef = { name: 'c-ro' }; } },
   { kind: 'ClarusProxy', message: 'minReplicas must not exceed maxReplicas', bad: (s) => { s.autoscaling.minReplicas = 5; }, good: (s) => { s.autoscaling.minReplicas = 4; } },
   { kind: 'ClarusProxy', message: 'autoscaling applies to Deployment mode only', bad: (s) => { s.mode = 'Sidecar'; }, good: (s) => { s.mode = 'Sidecar'; delete s.autoscaling; } },
   { kind: 'AccessGrant', message: 'user and passwordSecretRef go together', bad: (s) => { delete s.subject.passwordSecretRef; } },

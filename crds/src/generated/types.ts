@@ -197,8 +197,13 @@ export type CloudBackendSpec = {
   port?: number;
   /** Database name on the server. */
   database: string;
-  /** Secret with the keys `username` and `password` the proxy logs in with. */
+  /** Secret with the keys `username` and `password` the proxy logs in with: the read-write role, used by sessions of users with at least one readWrite AccessGrant (and for catalog reads). */
   credentialsSecretRef: {
+    /** Name of the Secret in the same namespace. */
+    name: string;
+  };
+  /** Secret with the keys `username` and `password` of a read-only role (SELECT only): sessions of users whose AccessGrants are all read (or who have none) log in with it, so the database itself refuses their writes even where the proxy's grant check does not reach. Optional but recommended: without it every session uses credentialsSecretRef. See docs/security-model.md, Least-privilege backend setup. */
+  readOnlyCredentialsSecretRef?: {
     /** Name of the Secret in the same namespace. */
     name: string;
   };

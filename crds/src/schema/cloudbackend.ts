@@ -30,15 +30,24 @@ export const cloudBackend: KindDef = {
     host: str('Host name or IP address of the PostgreSQL server.', { minLength: 1, maxLength: 253 }),
     port: int('TCP port of the PostgreSQL server.', { minimum: 1, maximum: 65535, default: 5432 }),
     database: str('Database name on the server.', { minLength: 1, maxLength: 63 }),
-    credentialsSecretRef: localRef('Secret with the keys `username` and `password` the proxy logs in with.', 'Secret'),
+    credentialsSecretRef: localRef('Secret with the keys `username` and `password` the proxy logs in with: the read-write '
+      + 'role, used by sessions of users with at least one readWrite AccessGrant (and for catalog reads).', 'Secret'),
+    readOnlyCredentialsSecretRef: localRef('Secret with the keys `username` and `password` of a read-only role (SELECT '
+      + 'only): sessions of users whose AccessGrants are all read (or who have none) log in with it, so the database '
+      + 'itself refuses their writes even where the proxy\'s grant check does not reach. Optional but recommended: '
+      + 'without it every session uses credentialsSecretRef. See docs/security-model.md, Least-privilege backend setup.', 'Secret'),
     tls,
     pool: obj('Connection pool towards this database, per proxy replica.', {
       maxConnections: int('Most server connections one proxy replica opens.', { minimum: 1, maximum: 10000, default: 20 }),
     }, { default: {} }),
   }, {
     required: ['host', 'database', 'credentialsSecretRef'],
-    // Optional in the type for compatibility, required here: no silent default for transport security.
-    ...rules({ rule: 'has(self.tls)', message: 'tls is required: set mode (verify-full with caSecretRef recommended, verify-ca, require or disable)', fieldPath: '.tls', reason: 'FieldValueRequired' }),
+    ...rules(
+      // Optional in the type for compatibility, required here: no silent default for transport security.
+      { rule: 'has(self.tls)', message: 'tls is required: set mode (verify-full with caSecretRef recommended, verify-ca, require or disable)', fieldPath: '.tls', reason: 'FieldValueRequired' },
+      // Both Secrets use the keys username/password: the same Secret would be the same role.
+      { rule: '!has(self.readOnlyCredentialsSecretRef) || self.readOnlyCredentialsSecretRef.name != self.credentialsSecretRef.name', message: 'readOnlyCredentialsSecretRef must name another Secret than credentialsSecretRef (the same Secret is the same role)', fieldPath: '.readOnlyCredentialsSecretRef', reason: 'FieldValueInvalid' },
+    ),
   }),
   status: obj('Observed state of the backend.', {
     conditions,
