@@ -4,5 +4,6 @@ export { render, RenderError, type RenderInput, type RenderOutput, type Rendered
 export { selectForProxy, proxiesOf, type ResourceSet } from './runtime/select.ts';
 export { parseKeyring, KEYRING_CURRENT_ANNOTATION, type KeyringKey } from './runtime/keyring.ts';
 export { secretKeyFor } from './runtime/secrets.ts';
+export { noReadOnlyRoleMessage, readOnlyRoleWarning, READ_ONLY_ROLE_FIELD } from './runtime/roles.ts';
 export { scramVerifier } from './runtime/scram.ts';
 export type { Issue } from './validate/issue.ts';

@@ -36,6 +36,17 @@ describe('clarus policy validate', () => {
     expect(r.stdout).toMatch(/^valid: \d+ Clarus resource\(s\), \d+ Secret\(s\)\n$/);
   });
 
+  it('warns (exit 0) when a CloudBackend has no read-only role, naming the backend', async () => {
+    const text = (await readFile(join(REPO_ROOT, 'examples/passthrough/passthrough.yaml'), 'utf8')).replace(/^ {2}readOnlyCredentialsSecretRef: .*\n/m, '');
+    expect(text).not.toContain('readOnlyCredentialsSecretRef');
+    const file = join(tmp, 'no-readonly.yaml');
+    await writeFile(file, text);
+    const r = await clarus('policy', 'validate', '-f', file);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(`${file}: warning: CloudBackend/demo/cloud: spec.readOnlyCredentialsSecretRef: backend cloud has no read-only role: read-only grants use the read-write role, so a miss in the proxy could let a read grant write\n`);
+    expect(r.stdout).toMatch(/^valid: /);
+  });
+
   it('rejects a bad file with exit 1 and names file, resource, field and reason', async () => {
     const r = await clarus('policy', 'validate', '-f', 'examples/ehealth', '-f', 'crds/test/fixtures/bad/split-without-rowkey.yaml');
     expect(r.code).toBe(1);

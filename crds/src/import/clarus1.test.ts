@@ -34,7 +34,7 @@ describe('clarus policy import', () => {
         { name: 'diagnosis', attributeType: 'confidential' }, { name: 'ward', attributeType: 'nonConfidential' },
       ],
     }]);
-    expect(r.backends.map((b) => b.spec)).toEqual([{ host: 'pg.cloud-a.example', port: 5433, database: 'ehealth', credentialsSecretRef: { name: 'csp1-creds' }, tls: { mode: 'verify-full', caSecretRef: { name: 'csp1-ca' } } }]);
+    expect(r.backends.map((b) => b.spec)).toEqual([{ host: 'pg.cloud-a.example', port: 5433, database: 'ehealth', credentialsSecretRef: { name: 'csp1-creds' }, readOnlyCredentialsSecretRef: { name: 'csp1-readonly-creds' }, tls: { mode: 'verify-full', caSecretRef: { name: 'csp1-ca' } } }]);
     expect(errorsOf(r)).toEqual([]);
   });
 

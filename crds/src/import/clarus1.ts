@@ -78,7 +78,7 @@ function backendStub(name: string, kv: Record<string, string>, st: State): Cloud
   const known = new Set(['host', 'port', 'database', 'dbname']);
   for (const k of Object.keys(kv).filter((x) => !known.has(x))) st.unmapped.push(`protocol parameter ${name}: "${k}" has no CloudBackend field`);
   if (!kv.host) st.notes.push(`CloudBackend ${name}: host unknown in the CLARUS policy; set spec.host (stub: ${name}.example.invalid)`);
-  st.notes.push(`CloudBackend ${name}: create Secret ${name}-creds with username and password, and Secret ${name}-ca with the server's CA as ca.crt`);
+  st.notes.push(`CloudBackend ${name}: create Secret ${name}-creds with username and password (the read-write role), Secret ${name}-readonly-creds with username and password (a SELECT-only role), and Secret ${name}-ca with the server's CA as ca.crt`);
   return {
     apiVersion: API_VERSION, kind: 'CloudBackend', metadata: { name, namespace: st.opts.namespace },
     spec: {
@@ -86,6 +86,7 @@ function backendStub(name: string, kv: Record<string, string>, st: State): Cloud
       port: kv.port && /^\d+$/.test(kv.port) ? Number(kv.port) : 5432,
       database: kv.database ?? kv.dbname ?? DEFAULT_DATABASE,
       credentialsSecretRef: { name: `${name}-creds` },
+      readOnlyCredentialsSecretRef: { name: `${name}-readonly-creds` },
       tls: { mode: 'verify-full', caSecretRef: { name: `${name}-ca` } },
     },
   };

@@ -6,6 +6,8 @@
 //   DIR/secrets/keyring/<keyName>.v<N>      base64 of a 256-bit master key, one file per version
 //   DIR/secrets/backends/<backend>/username backend credentials (plain text, no trailing newline needed)
 //   DIR/secrets/backends/<backend>/password
+//   DIR/secrets/backends/<backend>/readonly-username   read-only role (optional, CloudBackend
+//   DIR/secrets/backends/<backend>/readonly-password   spec.readOnlyCredentialsSecretRef)
 //   DIR/secrets/backends/<backend>/ca.crt   CA for verify-ca / verify-full (optional)
 //   DIR/secrets/users/<user>.scram          SCRAM-SHA-256 verifier in PostgreSQL's format:
 //                                           SCRAM-SHA-256$<iterations>:<salt b64>$<StoredKey b64>:<ServerKey b64>
@@ -39,8 +41,11 @@ export interface RuntimeBackend {
   host: string;
   port: number;
   database: string;
+  /** The read-write role: sessions of users with at least one readWrite grant, and catalog reads. */
   usernameFile: string;
   passwordFile: string;
+  /** The read-only role (SELECT only): sessions of users with no readWrite grant. Absent: they use the read-write role. */
+  readOnly?: { usernameFile: string; passwordFile: string };
   tls: { mode: TlsMode; caFile?: string };
   pool: { maxConnections: number };
 }

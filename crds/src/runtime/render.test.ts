@@ -65,8 +65,12 @@ describe('render', () => {
     expect(files.map((f) => `${f.path} ${f.secretKey}`)).toEqual([
       'secrets/backends/cloud-a/ca.crt backends__cloud-a__ca.crt',
       'secrets/backends/cloud-a/password backends__cloud-a__password',
+      'secrets/backends/cloud-a/readonly-password backends__cloud-a__readonly-password',
+      'secrets/backends/cloud-a/readonly-username backends__cloud-a__readonly-username',
       'secrets/backends/cloud-a/username backends__cloud-a__username',
       'secrets/backends/cloud-b/password backends__cloud-b__password',
+      'secrets/backends/cloud-b/readonly-password backends__cloud-b__readonly-password',
+      'secrets/backends/cloud-b/readonly-username backends__cloud-b__readonly-username',
       'secrets/backends/cloud-b/username backends__cloud-b__username',
       'secrets/keyring/clinical.v1 keyring__clinical.v1',
       'secrets/keyring/default.v1 keyring__default.v1',
@@ -76,8 +80,24 @@ describe('render', () => {
     const json = JSON.stringify(config);
     for (const f of files) expect(json).not.toContain(f.content.trim());
     expect(files.find((f) => f.path.endsWith('cloud-a/password'))?.content).toBe('example-password-a');
-    const referenced = [...config.backends.flatMap((b) => [b.usernameFile, b.passwordFile, b.tls.caFile]), ...config.users.map((u) => u.verifierFile)].filter(Boolean);
+    const referenced = [...config.backends.flatMap((b) => [b.usernameFile, b.passwordFile, b.readOnly?.usernameFile, b.readOnly?.passwordFile, b.tls.caFile]), ...config.users.map((u) => u.verifierFile)].filter(Boolean);
     for (const p of referenced) expect(files.map((f) => f.path)).toContain(p);
+  });
+
+  it('renders the read-only role next to the read-write one, and none when the backend names none', async () => {
+    const input = await inputOf('ehealth');
+    const { config, files } = render(input);
+    expect(config.backends[0]?.readOnly).toEqual({ usernameFile: 'secrets/backends/cloud-a/readonly-username', passwordFile: 'secrets/backends/cloud-a/readonly-password' });
+    const content = (path: string) => files.find((f) => f.path === path)?.content;
+    expect(content('secrets/backends/cloud-a/readonly-username')).toBe('clarus_a_ro');
+    expect(content('secrets/backends/cloud-a/readonly-password')).toBe('example-readonly-password-a');
+    expect(content('secrets/backends/cloud-a/username')).toBe('clarus_a');
+    const backends = structuredClone(input.backends);
+    for (const b of backends) delete b.spec.readOnlyCredentialsSecretRef;
+    const without = render({ ...input, backends });
+    expect(without.config.backends.map((b) => b.readOnly)).toEqual([undefined, undefined]);
+    expect(without.files.some((f) => f.path.includes('readonly'))).toBe(false);
+    expect(without.config.hash).not.toBe(config.hash);
   });
 
   it('writes verifiers that a SCRAM-SHA-256 check accepts for the right password only', async () => {
@@ -124,7 +144,8 @@ describe('render', () => {
 
   it('throws a RenderError naming every missing Secret', async () => {
     const input = await inputOf('ehealth');
-    const missing = { ...input, secrets: input.secrets.filter((s) => !['cloud-b-creds', 'analyst-pw'].includes(s.metadata.name)) };
+    const missing = withSecret({ ...input, secrets: input.secrets.filter((s) => !['cloud-b-creds', 'analyst-pw'].includes(s.metadata.name)) },
+      'cloud-a-readonly-creds', (s) => ({ ...s, stringData: { username: 'clarus_a_ro' } }));
     let error: unknown;
     try {
       render(missing);
@@ -133,6 +154,7 @@ describe('render', () => {
     }
     expect(error).toBeInstanceOf(RenderError);
     expect((error as RenderError).issues.map((i) => `${i.resource} ${i.path}: ${i.message}`)).toEqual([
+      'CloudBackend/hospital/cloud-a spec.readOnlyCredentialsSecretRef.name: Secret cloud-a-readonly-creds has no key password',
       'CloudBackend/hospital/cloud-b spec.credentialsSecretRef.name: Secret cloud-b-creds not found in namespace hospital',
       'AccessGrant/hospital/analyst-patients spec.subject.passwordSecretRef.name: Secret analyst-pw not found',
     ]);

@@ -48,20 +48,26 @@ function optionalSecretFile(ctx: Ctx, secretName: string, key: string, path: str
   return path;
 }
 
+/** username/password of a backend role: `<prefix>username` and `<prefix>password` under the backend's folder. */
+function roleFiles(ctx: Ctx, secretName: string, files: { dir: string; prefix: string }, owner: { id: string; field: string }): { usernameFile: string; passwordFile: string } {
+  const file = (key: string): string => secretFile(ctx, { name: secretName, key }, `${files.dir}/${files.prefix}${key}`, owner) ?? '';
+  return { usernameFile: file('username'), passwordFile: file('password') };
+}
+
 function renderBackend(ctx: Ctx, policy: SecurityPolicy, name: string, backends: CloudBackend[]): RuntimeBackend | undefined {
   const raw = backends.find((b) => b.metadata.name === name);
   if (!raw) return ctx.problems.add(`SecurityPolicy/${ctx.ns}/${policy.metadata.name}`, 'spec.backends', `CloudBackend ${name} not found in namespace ${ctx.ns}`);
   const b = defaulted(cloudBackend, raw);
   const owner = { id: `CloudBackend/${ctx.ns}/${name}`, field: 'spec.credentialsSecretRef.name' };
   const dir = `secrets/backends/${name}`;
-  const creds = b.spec.credentialsSecretRef.name;
   const out: RuntimeBackend = {
     name, host: b.spec.host, port: b.spec.port ?? 5432, database: b.spec.database,
-    usernameFile: secretFile(ctx, { name: creds, key: 'username' }, `${dir}/username`, owner) ?? '',
-    passwordFile: secretFile(ctx, { name: creds, key: 'password' }, `${dir}/password`, owner) ?? '',
+    ...roleFiles(ctx, b.spec.credentialsSecretRef.name, { dir, prefix: '' }, owner),
     tls: { mode: b.spec.tls?.mode ?? 'verify-full' },
     pool: { maxConnections: b.spec.pool?.maxConnections ?? 20 },
   };
+  const ro = b.spec.readOnlyCredentialsSecretRef;
+  if (ro) out.readOnly = roleFiles(ctx, ro.name, { dir, prefix: 'readonly-' }, { id: owner.id, field: 'spec.readOnlyCredentialsSecretRef.name' });
   const ca = b.spec.tls?.caSecretRef;
   if (ca) {
     const caFile = secretFile(ctx, { name: ca.name, key: ca.key ?? 'ca.crt' }, `${dir}/ca.crt`, { id: owner.id, field: 'spec.tls.caSecretRef' });

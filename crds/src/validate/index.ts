@@ -1,6 +1,7 @@
 // Offline validation of a set of manifests with the cluster's rules: each clarus.io resource
 // against its schema and CEL rules, Secrets for shape, then the references between them.
 import { GROUP } from '../schema/index.ts';
+import { READ_ONLY_ROLE_FIELD, readOnlyRoleWarning } from '../runtime/roles.ts';
 import type { ResourceSet } from '../runtime/select.ts';
 import type { ClarusResource, SecretManifest } from '../types.ts';
 import { resourceId, type Issue } from './issue.ts';
@@ -53,6 +54,14 @@ function duplicates(set: ResourceSet): Issue[] {
   return out;
 }
 
+/** Valid, but weaker than it should be: a CloudBackend without a read-only role. */
+function roleWarnings(set: ResourceSet): Issue[] {
+  return set.resources.flatMap((r) => {
+    const message = r.kind === 'CloudBackend' ? readOnlyRoleWarning(r) : undefined;
+    return message ? [{ resource: resourceId(r.kind, r.metadata), path: READ_ONLY_ROLE_FIELD, message, severity: 'warning' as const }] : [];
+  });
+}
+
 /** Reference issues name resources; point them at the file each resource came from. */
 function withSources(issues: Issue[], docs: Loaded[], defaultNamespace: string): Issue[] {
   const sources = new Map<string, string>();
@@ -74,6 +83,7 @@ export function validateManifests(docs: Loaded[], defaultNamespace = 'default'):
   issues.push(...duplicates(set));
   // References are only meaningful between individually valid resources.
   if (!issues.some((i) => i.severity === 'error')) issues.push(...withSources(checkReferences(set), docs, defaultNamespace));
+  issues.push(...withSources(roleWarnings(set), docs, defaultNamespace));
   return { issues, set, errors: issues.filter((i) => i.severity === 'error').length };
 }
 

@@ -55,6 +55,15 @@ describe('messages', () => {
     ]);
   });
 
+  it('warns, naming the backend, when a CloudBackend has no read-only role, and not when it has one', () => {
+    const backend = (name: string, extra: string) => `apiVersion: clarus.io/v1alpha1\nkind: CloudBackend\nmetadata: { name: ${name}, namespace: x }\nspec: { host: h, database: d, credentialsSecretRef: { name: c }, tls: { mode: require }${extra} }\n`;
+    const r = validateManifests(parseManifests(`${backend('rw-only', '')}---\n${backend('both', ', readOnlyCredentialsSecretRef: { name: c-ro }')}`, 'b.yaml').docs);
+    expect(r.errors).toBe(0);
+    expect(r.issues.filter((i) => i.resource.startsWith('CloudBackend/')).map(formatIssue)).toEqual([
+      'b.yaml: warning: CloudBackend/x/rw-only: spec.readOnlyCredentialsSecretRef: backend rw-only has no read-only role: read-only grants use the read-write role, so a miss in the proxy could let a read grant write',
+    ]);
+  });
+
   it('rejects an invalid object name and a wrong apiVersion', () => {
     const r = validateManifests(parseManifests('apiVersion: clarus.io/v1\nkind: CloudBackend\nmetadata: { name: B }\nspec: {}\n---\napiVersion: clarus.io/v1alpha1\nkind: ClarusProxy\nmetadata: { name: Bad_Name }\nspec: { policyRef: { name: p } }\n', 'm.yaml').docs);
     expect(r.issues.map((i) => `${i.path}: ${i.message}`)).toEqual([
