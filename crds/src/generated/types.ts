@@ -305,6 +305,10 @@ export type ClarusProxySpec = {
     idleTimeoutSeconds?: number;
     /** On SIGTERM, how long in-flight transactions may finish before connections close. */
     drainSeconds?: number;
+    /** Longest SQL text the proxy analyses while a policy protects data; longer statements are refused with SQLSTATE 54000. */
+    maxStatementBytes?: number;
+    /** Memory for cached statement analyses per policy, in bytes (least recently used ones are dropped). */
+    analysisCacheBytes?: number;
   };
 };
 

@@ -102,6 +102,10 @@ export interface RuntimeConfig {
     connectTimeoutSeconds: number;
     idleTimeoutSeconds: number;
     drainSeconds: number;
+    /** Longest statement text analysed while a policy protects data (default 1 MiB). */
+    maxStatementBytes?: number;
+    /** Byte budget of the analysis cache per policy (default 32 MiB). */
+    analysisCacheBytes?: number;
   };
   /** sha256 of the canonical JSON of everything above plus the secret files' contents. */
   hash?: string;

@@ -196,6 +196,8 @@ function limitsOf(proxy: ClarusProxy): RuntimeConfig['limits'] {
     connectTimeoutSeconds: l.connectTimeoutSeconds ?? 10,
     idleTimeoutSeconds: l.idleTimeoutSeconds ?? 0,
     drainSeconds: l.drainSeconds ?? 30,
+    ...(l.maxStatementBytes !== undefined ? { maxStatementBytes: l.maxStatementBytes } : {}),
+    ...(l.analysisCacheBytes !== undefined ? { analysisCacheBytes: l.analysisCacheBytes } : {}),
   };
 }
 

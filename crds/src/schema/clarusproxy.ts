@@ -10,6 +10,8 @@ const limits = obj('Limits of each proxy replica.', {
   connectTimeoutSeconds: int('Timeout for connecting to a backend.', { minimum: 1, maximum: 600, default: 10 }),
   idleTimeoutSeconds: int('Client connections idle this long are closed (0: never).', { minimum: 0, maximum: 604800, default: 0 }),
   drainSeconds: int('On SIGTERM, how long in-flight transactions may finish before connections close.', { minimum: 0, maximum: 3600, default: 30 }),
+  maxStatementBytes: int('Longest SQL text the proxy analyses while a policy protects data; longer statements are refused with SQLSTATE 54000.', { minimum: 1024, maximum: 1073741824, default: 1048576 }),
+  analysisCacheBytes: int('Memory for cached statement analyses per policy, in bytes (least recently used ones are dropped).', { minimum: 0, maximum: 4294967296, default: 33554432 }),
 }, { default: {} });
 
 const spec = obj('How the proxies run.', {
