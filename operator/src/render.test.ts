@@ -41,6 +41,10 @@ describe('renderProxy with the eHealth example', () => {
     const objects = desiredObjects({ proxy, rendered: out.rendered, options: { defaultImage: 'clarus:test' } });
     const secret = objects.find((o) => o.kind === 'Secret') as unknown as { data: Record<string, string> };
     expect(Object.keys(secret.data).sort()).toEqual(out.rendered.files.map((f) => f.secretKey).sort());
+    // Both backend roles reach the pod: read-write and read-only credentials, side by side.
+    const text = (key: string) => Buffer.from(secret.data[key] ?? '', 'base64').toString('utf8');
+    expect([text('backends__cloud-a__username'), text('backends__cloud-a__readonly-username')]).toEqual(['clarus_a', 'clarus_a_ro']);
+    expect(out.rendered.config.backends[0]?.readOnly).toEqual({ usernameFile: 'secrets/backends/cloud-a/readonly-username', passwordFile: 'secrets/backends/cloud-a/readonly-password' });
     expect(out.rendered.files.some((f) => f.path.startsWith('secrets/users/'))).toBe(true);
   });
 

@@ -38,13 +38,14 @@ export function policyFixture(): SecurityPolicy {
   };
 }
 
-export function backendFixture(name: string, caSecret?: string): CloudBackend {
+export function backendFixture(name: string, caSecret?: string, readOnlySecret?: string): CloudBackend {
   return {
     apiVersion: 'clarus.io/v1alpha1',
     kind: 'CloudBackend',
     metadata: { name, namespace: NS, generation: 1 },
     spec: {
       host: `${name}.example`, port: 5432, database: 'ehealth', credentialsSecretRef: { name: `${name}-creds` },
+      ...(readOnlySecret ? { readOnlyCredentialsSecretRef: { name: readOnlySecret } } : {}),
       ...(caSecret ? { tls: { mode: 'verify-full' as const, caSecretRef: { name: caSecret, key: 'ca.crt' } } } : {}),
     },
   };

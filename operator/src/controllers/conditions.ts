@@ -13,6 +13,7 @@ export const ConditionType = {
   Available: 'Available',
   Valid: 'Valid',
   Reachable: 'Reachable',
+  ReadOnlyRole: 'ReadOnlyRole',
 } as const;
 
 /** Reasons a condition can carry. */
@@ -36,6 +37,8 @@ export const Reason = {
   Reachable: 'Reachable',
   Unreachable: 'Unreachable',
   NotChecked: 'NotChecked',
+  ReadOnlyRoleConfigured: 'ReadOnlyRoleConfigured',
+  NoReadOnlyRole: 'NoReadOnlyRole',
   Ready: 'Ready',
   NotReady: 'NotReady',
 } as const;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { ClarusProxyStatus } from '@clarus/crds';
-import { eventObject, proxyEvents } from './events.ts';
+import type { ClarusProxyStatus, CloudBackendStatus } from '@clarus/crds';
+import { backendEvents, eventObject, proxyEvents } from './events.ts';
 
 const T = '2026-11-29T12:00:00Z';
 const status = (rendered: 'True' | 'False', ready: 'True' | 'False', hash?: string, reason = 'Rendered'): ClarusProxyStatus => ({
@@ -22,6 +22,21 @@ describe('proxyEvents', () => {
     ['broken for another reason', status('False', 'False', 'h1', 'BackendNotFound'), status('False', 'False', 'h1', 'SecretNotFound'), ['Warning/SecretNotFound']],
   ])('%s', (_n, prev, next, want) => {
     expect(proxyEvents(prev, next).map((e) => `${e.type}/${e.reason}`)).toEqual(want);
+  });
+});
+
+describe('backendEvents', () => {
+  const backend = (readOnly: 'True' | 'False'): CloudBackendStatus => ({
+    conditions: [{ type: 'ReadOnlyRole', status: readOnly, reason: readOnly === 'True' ? 'ReadOnlyRoleConfigured' : 'NoReadOnlyRole', message: `m-${readOnly}`, lastTransitionTime: T }],
+  });
+  it.each([
+    ['created without a read-only role', undefined, backend('False'), ['Warning/NoReadOnlyRole/m-False']],
+    ['read-only role removed', backend('True'), backend('False'), ['Warning/NoReadOnlyRole/m-False']],
+    ['still without', backend('False'), backend('False'), []],
+    ['created with one', undefined, backend('True'), []],
+    ['read-only role added', backend('False'), backend('True'), []],
+  ])('%s', (_n, prev, next, want) => {
+    expect(backendEvents(prev, next).map((e) => `${e.type}/${e.reason}/${e.message}`)).toEqual(want);
   });
 });
 

@@ -1,6 +1,6 @@
 // Kubernetes Events for status transitions, so `kubectl describe` and event exporters show what
 // changed. Pure: events are derived from the previous and next status; only transitions emit.
-import type { ClarusProxyStatus, Condition } from '@clarus/crds';
+import type { ClarusProxyStatus, CloudBackendStatus, Condition } from '@clarus/crds';
 import { ConditionType, FALSE, TRUE } from './conditions.ts';
 
 export interface EventSpec { type: 'Normal' | 'Warning'; reason: string; message: string }
@@ -29,6 +29,13 @@ function readyEvent(prev: ClarusProxyStatus | undefined, next: ClarusProxyStatus
 
 export function proxyEvents(prev: ClarusProxyStatus | undefined, next: ClarusProxyStatus): EventSpec[] {
   return [...renderEvent(prev, next), ...configEvent(prev, next), ...readyEvent(prev, next)];
+}
+
+/** A CloudBackend that loses (or is created without) its read-only role: a Warning naming the backend. */
+export function backendEvents(prev: CloudBackendStatus | undefined, next: CloudBackendStatus): EventSpec[] {
+  const after = find(next.conditions, ConditionType.ReadOnlyRole);
+  if (after?.status !== FALSE || find(prev?.conditions, ConditionType.ReadOnlyRole)?.status === FALSE) return [];
+  return [{ type: 'Warning', reason: after.reason, message: after.message }];
 }
 
 export interface Involved { apiVersion: string; kind: string; name: string; namespace: string; uid?: string }

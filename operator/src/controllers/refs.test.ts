@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lookupOf, proxyFixture, secretFixture, worldFixture } from '../testdata.ts';
+import { backendFixture, lookupOf, proxyFixture, secretFixture, worldFixture } from '../testdata.ts';
 import type { World } from '../testdata.ts';
 import { dependsOn, gatherInputs } from './refs.ts';
 
@@ -28,6 +28,17 @@ describe('gatherInputs', () => {
     if (g.ok) return;
     expect(g.reason).toBe(reason);
     expect(g.message).toContain(message);
+  });
+
+  it('collects the read-only role Secret of a backend that names one, and fails naming the backend when it is missing', () => {
+    const w = worldFixture();
+    w.backends[0] = backendFixture('cloud-a', undefined, 'cloud-a-ro');
+    expect(gatherInputs(proxyFixture(), lookupOf(w))).toMatchObject({ ok: false, reason: 'SecretNotFound', message: 'Secret hospital/cloud-a-ro (CloudBackend cloud-a) not found' });
+    w.secrets.push(secretFixture('cloud-a-ro', { username: 'cm8=', password: 'cA==' }));
+    const g = gatherInputs(proxyFixture(), lookupOf(w));
+    if (!g.ok) throw new Error(g.message);
+    expect(g.inputs.secrets.map((s) => s.metadata.name)).toContain('cloud-a-ro');
+    expect(dependsOn(proxyFixture(), lookupOf(w), 'Secret', 'cloud-a-ro')).toBe(true);
   });
 
   it('refuses an invalid policy with PolicyInvalid naming the field', () => {

@@ -24,9 +24,10 @@ export type Gathered = { ok: true; inputs: ProxyInputs; skippedGrants: Problem[]
 
 export const nsOf = (o: { metadata: { namespace?: string } }): string => o.metadata.namespace ?? 'default';
 
-/** Secret names a backend needs: credentials always, the CA when its TLS mode names one. */
+/** Secret names a backend needs: credentials always, the read-only role's and the CA when it names them. */
 export function backendSecrets(b: CloudBackend): Array<{ name: string; key?: string }> {
   const refs: Array<{ name: string; key?: string }> = [{ name: b.spec.credentialsSecretRef.name }];
+  if (b.spec.readOnlyCredentialsSecretRef) refs.push({ name: b.spec.readOnlyCredentialsSecretRef.name });
   if (b.spec.tls?.caSecretRef) refs.push({ name: b.spec.tls.caSecretRef.name, key: b.spec.tls.caSecretRef.key ?? 'ca.crt' });
   return refs;
 }

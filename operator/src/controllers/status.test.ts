@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { grantFixture, lookupOf, policyFixture, proxyFixture, worldFixture, backendFixture } from '../testdata.ts';
+import { grantFixture, lookupOf, policyFixture, proxyFixture, secretFixture, worldFixture, backendFixture } from '../testdata.ts';
 import type { World } from '../testdata.ts';
 import { grantStatus, untilExpiry } from './accessgrant/reconcile.ts';
 import { proxyStatus } from './clarusproxy/status.ts';
@@ -128,6 +128,25 @@ describe('CloudBackend status', () => {
     const s = backendStatus(backendFixture('cloud-b', 'cloud-b-ca'), lookupOf(world), { checked: false }, NOW);
     expect(cond(s.conditions, 'Ready')).toMatchObject({ status, reason });
     expect(cond(s.conditions, 'Reachable')).toMatchObject({ status: 'Unknown', reason: 'NotChecked' });
+  });
+
+  it('ReadOnlyRole is False with the warning naming the backend when it has no read-only role, True when it has one', () => {
+    const none = backendStatus(backendFixture('cloud-a'), lookupOf(worldFixture()), { checked: false }, NOW);
+    expect(cond(none.conditions, 'ReadOnlyRole')).toMatchObject({ status: 'False', reason: 'NoReadOnlyRole',
+      message: 'backend cloud-a has no read-only role: read-only grants use the read-write role, so a miss in the proxy could let a read grant write' });
+    expect(cond(none.conditions, 'Ready')).toMatchObject({ status: 'True' }); // a warning, not an error
+    const world = worldFixture();
+    world.secrets.push(secretFixture('cloud-a-ro', { username: 'cm8=', password: 'cA==' }));
+    const both = backendStatus(backendFixture('cloud-a', undefined, 'cloud-a-ro'), lookupOf(world), { checked: false }, NOW);
+    expect(cond(both.conditions, 'ReadOnlyRole')).toMatchObject({ status: 'True', reason: 'ReadOnlyRoleConfigured' });
+    expect(cond(both.conditions, 'Ready')).toMatchObject({ status: 'True' });
+  });
+
+  it('is not Ready when the read-only role Secret lacks a key', () => {
+    const world = worldFixture();
+    world.secrets.push(secretFixture('cloud-a-ro', { username: 'cm8=' }));
+    const s = backendStatus(backendFixture('cloud-a', undefined, 'cloud-a-ro'), lookupOf(world), { checked: false }, NOW);
+    expect(cond(s.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'SecretKeyMissing', message: 'Secret hospital/cloud-a-ro has no key password' });
   });
 
   it('reports reachability results', () => {

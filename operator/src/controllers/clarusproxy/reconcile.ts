@@ -1,10 +1,9 @@
 // ClarusProxy reconciler: observe -> prerequisites -> render -> build -> apply -> prune -> status.
 // A failed prerequisite or render writes a False condition and applies nothing, so the pods keep
 // running on the last configuration that rendered.
-import { API_VERSION } from '@clarus/crds';
 import type { ClarusProxy } from '@clarus/crds';
-import { eventObject, proxyEvents } from '../events.ts';
-import type { EventSpec } from '../events.ts';
+import { proxyEvents } from '../events.ts';
+import { recordEvents } from '../record.ts';
 import { Resources } from '../../kube/resources.ts';
 import { configHash, desiredObjects } from '../../specs/index.ts';
 import { proxyImage } from '../../specs/pod.ts';
@@ -54,16 +53,6 @@ async function converge(ctx: Context, proxy: ClarusProxy): Promise<Observed> {
     return { kind: 'applied', policyHash, deployment };
   } catch (error) {
     return { kind: 'applyFailed', policyHash, message: error instanceof Error ? error.message : String(error), deployment: current };
-  }
-}
-
-/** Best effort: an Event that cannot be written must not fail the reconcile. */
-async function recordEvents(ctx: Context, proxy: ClarusProxy, events: EventSpec[], now: string): Promise<void> {
-  const involved = { apiVersion: API_VERSION, kind: 'ClarusProxy', name: proxy.metadata.name,
-    namespace: proxy.metadata.namespace ?? 'default', uid: proxy.metadata.uid };
-  for (const e of events) {
-    await ctx.client.create(Resources.Event, eventObject(involved, e, now) as unknown as KubeObject)
-      .catch((error: unknown) => ctx.log.warn('event not recorded', { reason: e.reason, error }));
   }
 }
 

@@ -1,10 +1,14 @@
-// CloudBackend reconciler: Ready when its Secrets exist; Reachable from an optional TCP connect check.
+// CloudBackend reconciler: Ready when its Secrets exist; Reachable from an optional TCP connect check;
+// ReadOnlyRole says whether read-only sessions get a read-only database role (a Warning Event when not).
 import net from 'node:net';
+import { noReadOnlyRoleMessage } from '@clarus/crds';
 import type { CloudBackend, CloudBackendStatus } from '@clarus/crds';
 import type { Context } from '../context.ts';
 import { lookupFrom } from '../context.ts';
 import type { ConditionInput } from '../conditions.ts';
 import { ConditionType, FALSE, Reason, TRUE, setConditions } from '../conditions.ts';
+import { backendEvents } from '../events.ts';
+import { recordEvents } from '../record.ts';
 import type { Lookup } from '../refs.ts';
 import { backendSecrets } from '../refs.ts';
 import { writeStatus } from '../status.ts';
@@ -32,9 +36,17 @@ export function reachableCondition(r: Reachability): ConditionInput {
     : { type: ConditionType.Reachable, status: FALSE, reason: Reason.Unreachable, message: r.message };
 }
 
+/** False (a warning, not an error: the backend works) when read-only grants would use the read-write role. */
+export function readOnlyRoleCondition(backend: CloudBackend): ConditionInput {
+  const ro = backend.spec.readOnlyCredentialsSecretRef;
+  if (!ro) return { type: ConditionType.ReadOnlyRole, status: FALSE, reason: Reason.NoReadOnlyRole, message: noReadOnlyRoleMessage(backend.metadata.name) };
+  return { type: ConditionType.ReadOnlyRole, status: TRUE, reason: Reason.ReadOnlyRoleConfigured,
+    message: `sessions of users without a readWrite grant log in with the role in Secret ${ro.name}` };
+}
+
 export function backendStatus(backend: CloudBackend, lookup: Lookup, reach: Reachability, now: string): CloudBackendStatus {
-  const conditions = setConditions(backend.status?.conditions, [backendReady(backend, lookup), reachableCondition(reach)],
-    backend.metadata.generation, now);
+  const conditions = setConditions(backend.status?.conditions,
+    [backendReady(backend, lookup), reachableCondition(reach), readOnlyRoleCondition(backend)], backend.metadata.generation, now);
   return { conditions, observedGeneration: backend.metadata.generation };
 }
 
@@ -58,6 +70,9 @@ export async function reconcileBackend(ctx: Context, namespace: string, name: st
   const reach: Reachability = ctx.reachabilityTimeoutMs > 0
     ? await tcpCheck(backend.spec.host, backend.spec.port ?? 5432, ctx.reachabilityTimeoutMs)
     : { checked: false };
-  await writeStatus(ctx.client, backend, { ...backendStatus(backend, lookupFrom(ctx.caches), reach, ctx.now().toISOString()) });
+  const now = ctx.now().toISOString();
+  const status = backendStatus(backend, lookupFrom(ctx.caches), reach, now);
+  await writeStatus(ctx.client, backend, { ...status });
+  await recordEvents(ctx, backend, backendEvents(backend.status, status), now);
   return ctx.reachabilityTimeoutMs > 0 ? { requeueAfterMs: RECHECK_MS } : {};
 }
