@@ -35,6 +35,14 @@ describe('rendered directories load in the proxy', () => {
     const snap = loadConfig(target);
     expect(snap.config.hash).toBe(out.config.hash);
     expect([...snap.backends.keys()].sort()).toEqual(out.config.backends.map((b) => b.name).sort());
+    // Both roles of every backend reach the proxy, from the files render() wrote.
+    const file = (path: string | undefined) => out.files.find((f) => f.path === path)?.content;
+    for (const b of out.config.backends) {
+      const loaded = snap.backends.get(b.name);
+      expect([loaded?.username, loaded?.password]).toEqual([file(b.usernameFile), file(b.passwordFile)]);
+      expect(loaded?.readOnly).toEqual(b.readOnly ? { username: file(b.readOnly.usernameFile), password: file(b.readOnly.passwordFile) } : undefined);
+    }
+    expect(out.config.backends.every((b) => b.readOnly)).toBe(true); // every example backend names a read-only role
     expect([...snap.users.keys()].sort()).toEqual(out.config.users.map((u) => u.name).sort());
     for (const u of snap.users.values()) expect(u.verifier !== null).toBe(u.spec.kind === 'user');
     const up = out.config.upstream;

@@ -1,4 +1,4 @@
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -38,6 +38,21 @@ describe('loadConfig', () => {
     expect(s.users.get('app')?.verifier?.iterations).toBe(4096);
     expect(backendFor(s, 'anything')?.spec.name).toBe('a');
     expect(backendFor(s, 'app')?.spec.name).toBe('a');
+  });
+
+  it('loads the optional read-only role next to the read-write one', () => {
+    const dir = fixture();
+    expect(loadConfig(dir).backends.get('a')?.readOnly).toBeUndefined();
+    writeFileSync(join(dir, 'secrets/backends/a/readonly-username'), 'svc_ro\n');
+    writeFileSync(join(dir, 'secrets/backends/a/readonly-password'), 'ro-pw');
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { backends: Array<Record<string, unknown>> };
+    const readOnly = { usernameFile: 'secrets/backends/a/readonly-username', passwordFile: 'secrets/backends/a/readonly-password' };
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, backends: [{ ...config.backends[0], readOnly }] }));
+    expect(loadConfig(dir).backends.get('a')).toMatchObject({ username: 'svc', password: 'pw', readOnly: { username: 'svc_ro', password: 'ro-pw' } });
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, backends: [{ ...config.backends[0], readOnly: { ...readOnly, passwordFile: 'secrets/backends/a/none' } }] }));
+    expect(() => loadConfig(dir)).toThrow(/cannot read secrets\/backends\/a\/none/);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, backends: [{ ...config.backends[0], readOnly: { usernameFile: '' } }] }));
+    expect(() => loadConfig(dir)).toThrow(/backends\[0\]\.readOnly\.usernameFile must be a non-empty string; backends\[0\]\.readOnly\.passwordFile must be a non-empty string/);
   });
 
   it('lists every structural problem at once', () => {

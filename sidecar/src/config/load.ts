@@ -12,8 +12,11 @@ import { validateConfig } from './validate.ts';
 
 export interface BackendSecrets {
   spec: RuntimeBackend;
+  /** The read-write role (spec.usernameFile/passwordFile). */
   username: string;
   password: string;
+  /** The read-only role (spec.readOnly), for sessions of users without a readWrite grant (access/backend-role.ts). */
+  readOnly?: { username: string; password: string };
   caPem?: string;
   /** Client certificate shown to the server (collaborative mode: our identity at the partner proxy). */
   clientCert?: { cert: string; key: string };
@@ -54,12 +57,12 @@ function readSecret(dir: string, rel: string): string {
   }
 }
 
+/** A credential file: plain text, one trailing newline tolerated. */
+const readCredential = (dir: string, rel: string): string => readSecret(dir, rel).replace(/\r?\n$/, '');
+
 function loadBackend(dir: string, b: RuntimeBackend): BackendSecrets {
-  const out: BackendSecrets = {
-    spec: b,
-    username: readSecret(dir, b.usernameFile).replace(/\r?\n$/, ''),
-    password: readSecret(dir, b.passwordFile).replace(/\r?\n$/, ''),
-  };
+  const out: BackendSecrets = { spec: b, username: readCredential(dir, b.usernameFile), password: readCredential(dir, b.passwordFile) };
+  if (b.readOnly) out.readOnly = { username: readCredential(dir, b.readOnly.usernameFile), password: readCredential(dir, b.readOnly.passwordFile) };
   if (b.tls.caFile) out.caPem = readSecret(dir, b.tls.caFile);
   return out;
 }

@@ -34,6 +34,10 @@ const TLS_MODES = ['disable', 'require', 'verify-ca', 'verify-full'];
 function backend(p: Problems, b: unknown, path: string): void {
   if (!isObj(b)) { p.push(`${path} must be an object`); return; }
   for (const k of ['name', 'host', 'database', 'usernameFile', 'passwordFile']) new At(p, b, path).str(k);
+  if (b.readOnly !== undefined) {
+    if (!isObj(b.readOnly)) p.push(`${path}.readOnly must be an object {usernameFile, passwordFile}`);
+    else for (const k of ['usernameFile', 'passwordFile']) new At(p, b.readOnly, `${path}.readOnly`).str(k);
+  }
   new At(p, b, path).num('port', 1);
   const tls = b.tls;
   if (!isObj(tls) || !TLS_MODES.includes(String(tls.mode))) p.push(`${path}.tls.mode must be one of ${TLS_MODES.join(', ')}`);

@@ -3,6 +3,7 @@
 // backpressure both ways, idle timeout, drain and configuration reload at statement boundaries.
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { roleCredentials, sessionRole } from '../access/backend-role.ts';
 import { backendFor } from '../config/load.ts';
 import type { BackendSecrets, ConfigSnapshot } from '../config/load.ts';
 import type { Logger } from '../log/logger.ts';
@@ -62,11 +63,13 @@ export class ClientSession {
       await this.authenticate(s, user);
       // From here the backend connect has its own timeout (and reports 08001 when it expires).
       authenticated();
-      const b = backendFor(this.snap, database);
-      if (!b) throw new HandshakeError(SQLSTATE.unableToConnect, 'no backend configured');
+      const target = backendFor(this.snap, database);
+      if (!target) throw new HandshakeError(SQLSTATE.unableToConnect, 'no backend configured');
+      const grants = this.snap.users.get(user)?.spec.grants ?? [];
+      // The role is chosen once, at connect: a reload that changes the user's grants applies to the next session.
+      const b = roleCredentials(target, sessionRole(grants, new Date()));
       const conn = await this.openBackend(b, s.message.params);
-      this.info = { user, database, applicationName: s.message.params.application_name ?? '',
-        grants: this.snap.users.get(user)?.spec.grants ?? [], backend: b.spec.name };
+      this.info = { user, database, applicationName: s.message.params.application_name ?? '', grants, backend: b.spec.name };
       this.begin(conn, b, s.reader.detach());
     } catch (e) {
       this.refuseConnection(e);

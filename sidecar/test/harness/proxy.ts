@@ -34,6 +34,8 @@ export interface HarnessBackend {
   /** Backend credentials the proxy uses (default: the cluster's superuser, SCRAM). */
   user?: string;
   password?: string;
+  /** A read-only role for sessions of users without a readWrite grant (RuntimeBackend.readOnly). */
+  readOnly?: { user: string; password: string };
   database?: string;
   tls?: TlsMode;
   maxConnections?: number;
@@ -80,6 +82,10 @@ function backendEntry(dir: string, b: HarnessBackend, i: number): RuntimeConfig[
     tls: { mode }, pool: { maxConnections: b.maxConnections ?? 100 },
   };
   if (mode !== 'disable') entry.tls.caFile = put(dir, `secrets/backends/${name}/ca.crt`, b.cluster.caPem);
+  if (b.readOnly) {
+    entry.readOnly = { usernameFile: put(dir, `secrets/backends/${name}/readonly-username`, b.readOnly.user),
+      passwordFile: put(dir, `secrets/backends/${name}/readonly-password`, b.readOnly.password) };
+  }
   return entry;
 }
 
