@@ -6,7 +6,7 @@ import type { CatalogColumn, CatalogTable } from './catalog.ts';
 import type { Ctx } from './context.ts';
 import { Refusal, refuseConstruct } from './context.ts';
 import { plainExpr, predicate } from './expr.ts';
-import { addFromItem, analyzeSelect, rangeVarRelation, targets } from './select.ts';
+import { addFromItem, analyzeSelect, rangeVarRelation, targets, withClause } from './select.ts';
 import { newScope, tableColumns } from './scope.ts';
 import type { OutCol, Scope } from './scope.ts';
 import { writeValue } from './write.ts';
@@ -15,11 +15,18 @@ function column(t: CatalogTable, name: string): CatalogColumn {
   return t.byName.get(name) ?? { name, protection: { kind: 'plain' }, typeOid: 25 };
 }
 
-function targetScope(ctx: Ctx, rv: Json): { scope: Scope; table: CatalogTable | undefined } {
-  const scope = newScope();
+/**
+ * The scope of a data-modifying statement: its WITH queries (analysed like a SELECT's, so a CTE
+ * reading ciphertext is tracked), then the target relation.
+ */
+function targetScope(ctx: Ctx, s: Json): { scope: Scope; ctes: Scope; table: CatalogTable | undefined } {
+  const ctes = newScope();
+  withClause(ctx, s, ctes);
+  const rv = s.relation as Json;
+  const scope = newScope(ctes);
   const rel = rangeVarRelation(ctx, scope, rv);
   scope.relations.push(rel);
-  return { scope, table: rel.table };
+  return { scope, ctes, table: rel.table };
 }
 
 /** RETURNING behaves like a select list over the target (and FROM/USING) relations. */
@@ -34,10 +41,10 @@ function returning(ctx: Ctx, scope: Scope, s: Json): OutCol[] {
 
 export function analyzeInsert(ctx: Ctx, s: Json): OutCol[] {
   ctx.write = true;
-  const { scope, table } = targetScope(ctx, s.relation as Json);
+  const { scope, ctes, table } = targetScope(ctx, s);
   const sel = body(s.selectStmt, 'SelectStmt');
   if (!table) {
-    const outs = sel ? analyzeSelect(ctx, sel, undefined, false) : [];
+    const outs = sel ? analyzeSelect(ctx, sel, ctes, false) : [];
     const p = outs.find((o) => o.prov)?.prov;
     if (p) refuseConstruct(p, 'INSERT … SELECT of ciphertext into an unprotected table');
     return returning(ctx, scope, s);
@@ -46,7 +53,7 @@ export function analyzeInsert(ctx: Ctx, s: Json): OutCol[] {
   const cols = (names.length ? names : table.columns.map((c) => c.name)).map((n) => column(table, n));
   const protectedCols = cols.filter((c) => c.protection.kind !== 'plain');
   if (sel && !sel.valuesLists) {
-    const outs = analyzeSelect(ctx, sel, undefined, false);
+    const outs = analyzeSelect(ctx, sel, ctes, false);
     if (protectedCols.length) {
       insertSelect(ctx, scope, table, cols, sel, outs);
       s.cols = withBidx(cols).map((c) => ({ ResTarget: { name: c, location: -1 } }));
@@ -168,7 +175,7 @@ function setItem(name: string, val: unknown): Json {
 
 export function analyzeUpdate(ctx: Ctx, s: Json): OutCol[] {
   ctx.write = true;
-  const { scope, table } = targetScope(ctx, s.relation as Json);
+  const { scope, table } = targetScope(ctx, s);
   for (const f of arr(s.fromClause)) addFromItem(ctx, scope, f);
   if (table) s.targetList = setList(ctx, scope, table, arr(s.targetList), false);
   else plainExpr(ctx, scope, s.targetList, 'SET value');
@@ -178,7 +185,7 @@ export function analyzeUpdate(ctx: Ctx, s: Json): OutCol[] {
 
 export function analyzeDelete(ctx: Ctx, s: Json): OutCol[] {
   ctx.write = true;
-  const { scope } = targetScope(ctx, s.relation as Json);
+  const { scope } = targetScope(ctx, s);
   for (const f of arr(s.usingClause)) addFromItem(ctx, scope, f);
   if (s.whereClause) s.whereClause = predicate(ctx, scope, s.whereClause);
   return returning(ctx, scope, s);

@@ -8,7 +8,7 @@ import {
 import type { Json } from './ast.ts';
 import { BIDX_SUFFIX } from './catalog.ts';
 import type { Ctx, ProtectedRef } from './context.ts';
-import { refuseConstruct } from './context.ts';
+import { Refusal, refuseConstruct } from './context.ts';
 import { resolve } from './scope.ts';
 import type { Scope } from './scope.ts';
 import { analyzeSelect } from './select.ts';
@@ -23,6 +23,9 @@ export function provOf(ctx: Ctx, scope: Scope, node: unknown): ProtectedRef | nu
     return null;
   }
   const r = resolve(scope, names);
+  if (r.kind === 'ambiguous') {
+    throw new Refusal('0A000', `clarus: column ${names[0]} could come from a relation the policy does not describe or from protected column ${r.col.prov?.table.table}.${r.col.prov?.column.name} of an outer query; qualify it with its table`);
+  }
   if (r.kind !== 'column') {
     if (names.length === 1) wholeRow(scope, names[0]);
     return null;

@@ -3,11 +3,12 @@
 import { fingerprintSync, loadModule, parseSync } from 'libpg-query';
 import { deparseSync } from 'pgsql-deparser';
 import type { Json } from './ast.ts';
+import { loadGrammars } from './grammar.ts';
 
 let loaded: Promise<void> | null = null;
 
 export function loadParser(): Promise<void> {
-  loaded ??= loadModule();
+  loaded ??= Promise.all([loadModule(), loadGrammars()]).then(() => undefined);
   return loaded;
 }
 
@@ -18,7 +19,17 @@ export interface ParsedStatement {
 }
 
 export function parseStatements(sql: string): ParsedStatement[] {
-  const r = parseSync(sql) as unknown as { stmts?: Array<{ stmt: Json; stmt_location?: number; stmt_len?: number }> };
+  return statementsOf(sql, parseSync(sql));
+}
+
+/** The raw parse result (for comparing with the backend's grammar) and its statements. */
+export function parseTree(sql: string): { tree: unknown; statements: ParsedStatement[] } {
+  const tree = parseSync(sql);
+  return { tree, statements: statementsOf(sql, tree) };
+}
+
+function statementsOf(sql: string, tree: unknown): ParsedStatement[] {
+  const r = tree as { stmts?: Array<{ stmt: Json; stmt_location?: number; stmt_len?: number }> };
   const bytes = Buffer.from(sql, 'utf8');
   return (r.stmts ?? []).map((s) => {
     const start = s.stmt_location ?? 0;

@@ -7,7 +7,12 @@ import type { Json } from './ast.ts';
 import type { Catalog } from './catalog.ts';
 import { Ctx, Refusal } from './context.ts';
 import type { ParamRole, ProtectedRef } from './context.ts';
-import { deparseStatement, fingerprintOf, parseStatements } from './parser.ts';
+import { screen } from './allowlist.ts';
+import { ByteLru } from './cache.ts';
+import { backendAgrees, REWRITER_MAJOR } from './grammar.ts';
+import type { Major } from './grammar.ts';
+import { deparseStatement, fingerprintOf, parseTree } from './parser.ts';
+import type { ParsedStatement } from './parser.ts';
 import { refuseSplit } from './split.ts';
 import { analyzeStatement } from './statement.ts';
 import type { StatementResult } from './statement.ts';
@@ -19,12 +24,42 @@ export interface StatementPlan extends StatementResult {
   write: boolean;
 }
 
-export type Analysis =
-  | { kind: 'pass' }
-  | { kind: 'refuse'; code: string; message: string; datasets: Map<string, Set<string>>; write: boolean }
-  | { kind: 'plan'; statements: StatementPlan[]; params: Map<number, ParamRole>; paramCount: number; datasets: Map<string, Set<string>>; write: boolean };
+/** What the allowlist screen adds to every analysis: whether the text writes, and whether its
+ * effect reaches every dataset (DROP OWNED, DROP SCHEMA of a policy schema…). */
+interface Effects { write: boolean; everyDataset?: boolean }
 
-const CACHE_LIMIT = 2000;
+export type Analysis =
+  | ({ kind: 'pass' } & Effects)
+  | ({ kind: 'refuse'; code: string; message: string; datasets: Map<string, Set<string>> } & Effects)
+  | ({ kind: 'plan'; statements: StatementPlan[]; params: Map<number, ParamRole>; paramCount: number; datasets: Map<string, Set<string>> } & Effects);
+
+export interface RewriterOptions {
+  /** Longest statement text analysed (bytes); longer ones are refused with 54000. */
+  maxStatementBytes?: number;
+  /** Byte budget of the decision cache. */
+  cacheBytes?: number;
+}
+
+const DEFAULT_MAX_STATEMENT_BYTES = 1 << 20;
+const DEFAULT_CACHE_BYTES = 32 << 20;
+function refusal(code: string, message: string): Extract<Analysis, { kind: 'refuse' }> {
+  return { kind: 'refuse', code, message, datasets: new Map(), write: false };
+}
+
+/** Rough memory of a cached analysis: the texts it holds dominate. */
+function weightOf(sql: string, a: Analysis): number {
+  const texts = a.kind === 'plan' ? a.statements.reduce((n, s) => n + (s.changed ? s.sql.length : 0), 0) : a.kind === 'refuse' ? a.message.length : 0;
+  return (sql.length + texts) * 2 + 256;
+}
+
+/**
+ * The rewritten text goes to the backend: it must read it as the rewriter built it (the deparser
+ * writes PostgreSQL 18 syntax). Throws (→ refusal) when the backend's grammar disagrees.
+ */
+function checkRewritten(major: Major, sql: string): void {
+  const check = backendAgrees(major, sql, parseTree(sql).tree);
+  if (!check.ok) throw new Refusal('0A000', `clarus: the rewritten statement cannot be sent: ${check.reason}`);
+}
 
 function maxParamOf(node: unknown): number {
   if (!node || typeof node !== 'object') return 0;
@@ -40,15 +75,20 @@ export class Rewriter {
   readonly catalog: Catalog;
   private readonly deriver: KeyDeriver;
   private readonly ciphers = new Map<string, ColumnCipher>();
-  private readonly cache = new Map<string, Analysis>();
-  private readonly fingerprints = new Map<string, string>();
+  private readonly cache: ByteLru<Analysis>;
+  private readonly fingerprints: ByteLru<string>;
+  private readonly maxStatementBytes: number;
   private readonly pattern: RegExp;
   /** Counters for metrics: cheap-path passes, cache hits, analyses (misses). */
   readonly stats = { cheapPasses: 0, cacheHits: 0, analyses: 0 };
 
-  constructor(catalog: Catalog, deriver: KeyDeriver) {
+  constructor(catalog: Catalog, deriver: KeyDeriver, options: RewriterOptions = {}) {
     this.catalog = catalog;
     this.deriver = deriver;
+    this.maxStatementBytes = options.maxStatementBytes ?? DEFAULT_MAX_STATEMENT_BYTES;
+    const budget = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
+    this.cache = new ByteLru(budget);
+    this.fingerprints = new ByteLru(Math.max(0, Math.floor(budget / 8)));
     const names = catalog.names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
     // Conservative pre-check: any mention of a protected table name (any case), or a Unicode
     // escape identifier that could spell one, sends the text to the parser.
@@ -73,9 +113,8 @@ export class Rewriter {
   fingerprint(sql: string): string {
     let f = this.fingerprints.get(sql);
     if (f === undefined) {
-      f = fingerprintOf(sql);
-      if (this.fingerprints.size >= CACHE_LIMIT) this.fingerprints.delete(this.fingerprints.keys().next().value as string);
-      this.fingerprints.set(sql, f);
+      f = sql.length > this.maxStatementBytes ? 'too-large' : fingerprintOf(sql);
+      this.fingerprints.set(sql, f, f.length * 2);
     }
     return f;
   }
@@ -94,32 +133,53 @@ export class Rewriter {
     this.cache.clear();
   }
 
-  analyze(sql: string): Analysis {
-    if (!this.pattern.test(sql)) {
-      this.stats.cheapPasses++;
-      return { kind: 'pass' };
-    }
-    const hit = this.cache.get(sql);
+  /**
+   * The analysis of a statement text for a backend of PostgreSQL `major`. Every text is parsed
+   * (no textual shortcut: procedural code and string-built SQL do not show table names), with
+   * the rewriter's grammar and the backend's, and screened by the allowlist before any rule runs.
+   */
+  analyze(sql: string, major: Major = REWRITER_MAJOR): Analysis {
+    const key = major === REWRITER_MAJOR ? sql : `${major}\u0000${sql}`;
+    const hit = this.cache.get(key);
     if (hit) {
       this.stats.cacheHits++;
       return hit;
     }
     this.stats.analyses++;
-    const { analysis, cacheable } = this.analyzeUncached(sql);
-    if (cacheable) {
-      if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value as string);
-      this.cache.set(sql, analysis);
-    }
+    const { analysis, cacheable } = this.analyzeUncached(sql, major);
+    if (cacheable) this.cache.set(key, analysis, weightOf(sql, analysis));
     return analysis;
   }
 
-  private analyzeUncached(sql: string): { analysis: Analysis; cacheable: boolean } {
+  private analyzeUncached(sql: string, major: Major): { analysis: Analysis; cacheable: boolean } {
+    const bytes = Buffer.byteLength(sql);
+    if (bytes > this.maxStatementBytes) {
+      return { analysis: refusal('54000', `clarus: statement of ${bytes} bytes is longer than the ${this.maxStatementBytes} bytes the proxy analyses (limits.maxStatementBytes)`), cacheable: false };
+    }
     let parsed;
     try {
-      parsed = parseStatements(sql);
-    } catch {
-      return { analysis: { kind: 'pass' }, cacheable: true }; // the backend reports the syntax error itself
+      parsed = parseTree(sql);
+    } catch (e) {
+      // Never forward text the proxy could not parse: the backend might read it differently.
+      return { analysis: refusal('42601', `clarus: ${(e as Error).message}`), cacheable: true };
     }
+    const agree = backendAgrees(major, sql, parsed.tree);
+    if (!agree.ok) return { analysis: refusal('0A000', `clarus: statement refused: ${agree.reason}`), cacheable: true };
+    const effects: Effects = { write: false, everyDataset: false };
+    try {
+      for (const p of parsed.statements) {
+        const s = screen(p.stmt, this.catalog);
+        effects.write ||= s.write;
+        effects.everyDataset ||= s.everyDataset;
+      }
+    } catch (e) {
+      if (!(e instanceof Refusal)) throw e;
+      return { analysis: { ...refusal(e.code, e.message), ...effects }, cacheable: true };
+    }
+    return this.rules(sql, parsed.statements, major, effects);
+  }
+
+  private rules(sql: string, parsed: ParsedStatement[], major: Major, effects: Effects): { analysis: Analysis; cacheable: boolean } {
     // A ParamRef only comes from a `$n` token, so a text without `$` has none (skips a tree walk).
     const maxParam = sql.includes('$') ? Math.max(0, ...parsed.map((p) => maxParamOf(p.stmt))) : 0;
     const ctx = new Ctx(this.catalog, (r) => this.cipher(r), maxParam);
@@ -128,16 +188,18 @@ export class Rewriter {
     try {
       refuseSplit(ctx, parsed.map((p) => p.stmt));
       for (const p of parsed) statements.push(this.statement(ctx, p.stmt, p.text));
+      for (const s of statements) if (s.changed) checkRewritten(major, s.sql);
     } catch (e) {
       // Fail closed: a statement shape the rules or the deparser cannot handle is refused, never
       // forwarded half-rewritten (and never allowed to take the connection down).
       const r = e instanceof Refusal ? e : new Refusal('0A000', `clarus: cannot rewrite this statement shape safely (${(e as Error).message})`);
-      return { analysis: { kind: 'refuse', code: r.code, message: r.message, datasets: ctx.touched, write: ctx.write }, cacheable: true };
+      return { analysis: { kind: 'refuse', code: r.code, message: r.message, datasets: ctx.touched, write: ctx.write || effects.write, everyDataset: effects.everyDataset }, cacheable: true };
     }
-    if (ctx.touched.size === 0 && !statements.some((s) => s.changed)) return { analysis: { kind: 'pass' }, cacheable: true };
+    const write = ctx.write || effects.write;
+    if (ctx.touched.size === 0 && !statements.some((s) => s.changed)) return { analysis: { kind: 'pass', write, everyDataset: effects.everyDataset }, cacheable: true };
     for (const s of statements) if (s.learned) this.catalog.learn(s.learned.schema, s.learned.table, s.learned.columns);
     if (statements.some((s) => s.learned)) this.cache.clear();
-    const analysis: Analysis = { kind: 'plan', statements, params: ctx.params, paramCount: Math.max(clientParams, ctx.maxParam), datasets: ctx.touched, write: ctx.write };
+    const analysis: Analysis = { kind: 'plan', statements, params: ctx.params, paramCount: Math.max(clientParams, ctx.maxParam), datasets: ctx.touched, write, everyDataset: effects.everyDataset };
     return { analysis, cacheable: ctx.cacheable && !statements.some((s) => s.learned) };
   }
 

@@ -55,11 +55,18 @@ function findIn(scope: Scope, names: string[]): Resolved | null {
   return null;
 }
 
-/** Resolves a ColumnRef's names through this level, then the enclosing ones. */
-export function resolve(scope: Scope, names: string[]): Resolved {
+/**
+ * Resolves a ColumnRef's names through this level, then the enclosing ones. A level with a
+ * relation the policy does not describe (unknown columns) may hold an unqualified name itself;
+ * PostgreSQL would then take that one, not an outer level's. When the outer match is a protected
+ * column, the proxy cannot tell which one the backend will use: `ambiguous`.
+ */
+export function resolve(scope: Scope, names: string[]): Resolved | { kind: 'ambiguous'; col: OutCol } {
+  let uncertain = false;
   for (let s: Scope | undefined = scope; s; s = s.parent) {
     const r = findIn(s, names);
-    if (r) return r;
+    if (r) return uncertain && r.kind === 'column' && r.col.prov ? { kind: 'ambiguous', col: r.col } : r;
+    if (names.length === 1 && s.relations.some((rel) => !rel.columns || rel.columns.some((c) => c.star))) uncertain = true;
   }
   return { kind: 'unknown' };
 }

@@ -34,7 +34,7 @@ export function analyzeSelect(ctx: Ctx, s: Json, parent: Scope | undefined, top:
   return outs;
 }
 
-function withClause(ctx: Ctx, s: Json, scope: Scope): void {
+export function withClause(ctx: Ctx, s: Json, scope: Scope): void {
   const w = s.withClause as Json | undefined;
   if (!w) return;
   for (const c of arr(w.ctes)) {
@@ -104,7 +104,9 @@ export function addFromItem(ctx: Ctx, scope: Scope, item: unknown): void {
   if (tag === 'RangeVar') scope.relations.push(rangeVarRelation(ctx, scope, b));
   else if (tag === 'RangeSubselect') {
     const q = body(b.subquery, 'SelectStmt') as Json;
-    const outs = analyzeSelect(ctx, q, b.lateral ? scope : scope.parent, false, true);
+    // Not LATERAL: the subquery sees this level's WITH queries but none of its FROM items.
+    const outer: Scope = b.lateral ? scope : { relations: [], ctes: scope.ctes, parent: scope.parent, mergedJoin: false };
+    const outs = analyzeSelect(ctx, q, outer, false, true);
     scope.relations.push({ alias: relationAlias(b, '?subquery?'), columns: renameColumns(b, outs) });
   } else if (tag === 'JoinExpr') {
     addFromItem(ctx, scope, b.larg);

@@ -1,0 +1,210 @@
+// Every statement kind of PostgreSQL's grammar, classified for the allowlist screen:
+//   read     - reads only (a read-only user may run it);
+//   write    - changes data, schema, privileges or server state (needs a read-write user);
+//   session  - SET: allowed unless it changes a setting the analysis depends on;
+//   opaque   - runs or installs code the proxy cannot see into, or changes what later sessions
+//              mean (ALTER ROLE … SET): refused while a policy protects data.
+// A kind missing from this table is refused too (a newer grammar's statement is not understood).
+import { arr, body, sval } from './ast.ts';
+import type { Json } from './ast.ts';
+import type { Catalog } from './catalog.ts';
+
+type Base = 'read' | 'write' | 'session' | 'opaque';
+
+const READ = ['SelectStmt', 'VariableShowStmt', 'TransactionStmt', 'DeclareCursorStmt', 'FetchStmt', 'ClosePortalStmt',
+  'ListenStmt', 'UnlistenStmt', 'NotifyStmt', 'DiscardStmt', 'DeallocateStmt', 'ConstraintsSetStmt', 'ExplainStmt',
+  'PrepareStmt', 'CopyStmt'];
+const WRITE = ['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt', 'CreateStmt', 'IndexStmt', 'AlterTableStmt',
+  'DropStmt', 'TruncateStmt', 'RenameStmt', 'AlterObjectSchemaStmt', 'AlterOwnerStmt', 'CommentStmt', 'SecLabelStmt',
+  'GrantStmt', 'GrantRoleStmt', 'AlterDefaultPrivilegesStmt', 'LockStmt', 'VacuumStmt', 'ClusterStmt',
+  'ReindexStmt', 'CheckPointStmt', 'CreateSeqStmt', 'AlterSeqStmt', 'ViewStmt', 'CreateTableAsStmt',
+  'RefreshMatViewStmt', 'CreateSchemaStmt', 'CreateEnumStmt', 'AlterEnumStmt', 'CompositeTypeStmt',
+  'CreateRangeStmt', 'CreateDomainStmt', 'AlterDomainStmt', 'CreateStatsStmt', 'AlterStatsStmt',
+  'CreateTableSpaceStmt', 'DropTableSpaceStmt', 'AlterTableSpaceOptionsStmt', 'AlterTableMoveAllStmt',
+  'CreateRoleStmt', 'AlterRoleStmt', 'DropRoleStmt', 'CreatedbStmt', 'AlterDatabaseStmt',
+  'AlterDatabaseRefreshCollStmt', 'DropdbStmt', 'DropOwnedStmt', 'ReassignOwnedStmt', 'CreatePublicationStmt',
+  'AlterPublicationStmt', 'DropSubscriptionStmt', 'AlterCollationStmt', 'AlterTSDictionaryStmt',
+  'AlterTSConfigurationStmt', 'CreatePolicyStmt', 'AlterPolicyStmt', 'AlterTypeStmt', 'AlterObjectDependsStmt',
+  'DefineStmt', 'ReplicaIdentityStmt', 'AlterOperatorStmt'];
+const OPAQUE = ['DoStmt', 'CreateFunctionStmt', 'AlterFunctionStmt', 'CallStmt', 'CreateTrigStmt', 'RuleStmt',
+  'CreateEventTrigStmt', 'AlterEventTrigStmt', 'CreatePLangStmt', 'CreateExtensionStmt', 'AlterExtensionStmt',
+  'AlterExtensionContentsStmt', 'LoadStmt', 'CreateFdwStmt', 'AlterFdwStmt', 'CreateForeignServerStmt',
+  'AlterForeignServerStmt', 'CreateForeignTableStmt', 'CreateUserMappingStmt', 'AlterUserMappingStmt',
+  'DropUserMappingStmt', 'ImportForeignSchemaStmt', 'CreateCastStmt', 'CreateTransformStmt', 'CreateOpClassStmt',
+  'CreateOpFamilyStmt', 'AlterOpFamilyStmt', 'CreateConversionStmt', 'CreateSubscriptionStmt',
+  'AlterSubscriptionStmt', 'AlterSystemStmt', 'AlterRoleSetStmt', 'AlterDatabaseSetStmt', 'ExecuteStmt',
+  'CreateAmStmt', 'ReturnStmt', 'PLAssignStmt'];
+
+export const STATEMENT_CLASSES: Readonly<Record<string, Base>> = Object.fromEntries([
+  ...READ.map((t) => [t, 'read']), ...WRITE.map((t) => [t, 'write']), ...OPAQUE.map((t) => [t, 'opaque']),
+  ['VariableSetStmt', 'session'],
+]) as Record<string, Base>;
+
+export type StatementClass =
+  | { kind: 'read' | 'write' | 'session'; everyDataset: boolean }
+  | { kind: 'refuse'; code: string; message: string; everyDataset?: undefined };
+
+const DML = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
+
+export function isDataModifying(tag: string): boolean {
+  return DML.has(tag);
+}
+
+const WHY_OPAQUE: Record<string, string> = {
+  ExecuteStmt: 'SQL-level EXECUTE runs a prepared statement whose parameters the proxy cannot protect; use the extended protocol (Parse/Bind)',
+  AlterRoleSetStmt: 'ALTER ROLE … SET changes the settings of later sessions behind the proxy',
+  AlterDatabaseSetStmt: 'ALTER DATABASE … SET changes the settings of later sessions behind the proxy',
+  AlterSystemStmt: 'ALTER SYSTEM changes server settings behind the proxy',
+};
+
+function refuse(message: string, code = '0A000'): StatementClass {
+  return { kind: 'refuse', code, message: `clarus: ${message}` };
+}
+
+function label(tag: string): string {
+  return tag.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
+}
+
+/** Names of the protected tables' schemas. */
+function policySchemas(catalog: Catalog): Set<string> {
+  return new Set(catalog.all().map((t) => t.schema));
+}
+
+function isProtected(catalog: Catalog, rv: unknown): boolean {
+  const r = rv as Json | undefined;
+  return !!r && typeof r.relname === 'string' && catalog.lookup(r.schemaname as string | undefined, r.relname) !== undefined;
+}
+
+function protectedName(catalog: Catalog, name: string | undefined): boolean {
+  return name !== undefined && catalog.all().some((t) => t.table === name);
+}
+
+/** RENAME: of a protected table or column, of a policy schema, or to a protected table's name. */
+function rename(b: Json, catalog: Catalog): StatementClass {
+  const type = String(b.renameType);
+  if (type === 'OBJECT_SCHEMA' || type === 'OBJECT_DATABASE') {
+    if (type === 'OBJECT_DATABASE' || policySchemas(catalog).has(String(b.subname)) || policySchemas(catalog).has(String(b.newname))) {
+      return refuse(`renaming ${type === 'OBJECT_SCHEMA' ? `schema ${String(b.subname)}` : 'a database'} would move protected tables away from the policy's names; change the policy first`);
+    }
+  }
+  if (isProtected(catalog, b.relation)) return refuse(`renaming protected table ${String((b.relation as Json).relname)} or its columns is not supported; change the policy first`);
+  if (protectedName(catalog, b.newname as string | undefined)) return refuse(`renaming an object to ${String(b.newname)}, the name of a protected table, is not supported`);
+  return { kind: 'write', everyDataset: false };
+}
+
+const INHERIT_CMDS = new Set(['AT_AddInherit', 'AT_DropInherit', 'AT_AttachPartition', 'AT_DetachPartition', 'AT_DetachPartitionFinalize', 'AT_AddOf', 'AT_DropOf', 'AT_SetLogged', 'AT_SetUnLogged']);
+
+const INHERIT_LABELS: Record<string, string> = {
+  AT_AddInherit: 'INHERIT', AT_DropInherit: 'NO INHERIT', AT_AttachPartition: 'ATTACH PARTITION', AT_DetachPartition: 'DETACH PARTITION',
+  AT_DetachPartitionFinalize: 'DETACH PARTITION FINALIZE', AT_AddOf: 'OF', AT_DropOf: 'NOT OF', AT_SetLogged: 'SET LOGGED', AT_SetUnLogged: 'SET UNLOGGED',
+};
+
+function alterTable(b: Json, catalog: Catalog): StatementClass {
+  const target = isProtected(catalog, b.relation);
+  for (const c of arr(b.cmds)) {
+    const cmd = body(c, 'AlterTableCmd');
+    if (!cmd || !INHERIT_CMDS.has(String(cmd.subtype))) continue;
+    const other = body(cmd.def, 'PartitionCmd')?.name ?? body(cmd.def, 'RangeVar');
+    if (target || isProtected(catalog, other)) {
+      return refuse(`ALTER TABLE ${INHERIT_LABELS[String(cmd.subtype)] ?? String(cmd.subtype)} involving a protected table is not supported (rows would reach it through another table)`);
+    }
+  }
+  return { kind: 'write', everyDataset: false };
+}
+
+function createTable(b: Json, catalog: Catalog): StatementClass {
+  const parents = arr(b.inhRelations).map((r) => body(r, 'RangeVar'));
+  if (parents.some((p) => isProtected(catalog, p))) return refuse('a table inheriting from (or a partition of) a protected table is not supported');
+  if (b.ofTypename) return refuse('CREATE TABLE … OF type is not supported while a policy protects data');
+  return { kind: 'write', everyDataset: false };
+}
+
+function moveSchema(b: Json, catalog: Catalog): StatementClass {
+  if (isProtected(catalog, b.relation)) return refuse(`moving protected table ${String((b.relation as Json).relname)} to another schema is not supported; change the policy first`);
+  const rel = b.relation as Json | undefined;
+  if (rel && protectedName(catalog, String(rel.relname)) && policySchemas(catalog).has(String(b.newschema))) {
+    return refuse(`moving a table named like protected table ${String(rel.relname)} into schema ${String(b.newschema)} is not supported`);
+  }
+  return { kind: 'write', everyDataset: false };
+}
+
+function drop(b: Json, catalog: Catalog): StatementClass {
+  if (b.removeType === 'OBJECT_SCHEMA') {
+    const names = arr(b.objects).map((o) => sval(o));
+    if (names.some((n) => n !== null && policySchemas(catalog).has(n))) return { kind: 'write', everyDataset: true };
+  }
+  return { kind: 'write', everyDataset: false };
+}
+
+function define(b: Json): StatementClass {
+  if (b.kind === 'OBJECT_COLLATION' || b.kind === 'OBJECT_TSDICTIONARY' || b.kind === 'OBJECT_TSCONFIGURATION') return { kind: 'write', everyDataset: false };
+  return refuse(`CREATE ${String(b.kind).replace('OBJECT_', '')} installs functions the proxy cannot see into; refused while a policy protects data`);
+}
+
+function select(b: Json): StatementClass {
+  return { kind: b.intoClause || arr(b.lockingClause).length ? 'write' : 'read', everyDataset: false };
+}
+
+const everything = (): StatementClass => ({ kind: 'write', everyDataset: true });
+
+/** Statement kinds whose class depends on their content. */
+const BY_CONTENT: Record<string, (b: Json, catalog: Catalog) => StatementClass> = {
+  SelectStmt: select,
+  CopyStmt: (b) => ({ kind: b.is_from ? 'write' : 'read', everyDataset: false }),
+  RenameStmt: rename,
+  AlterTableStmt: alterTable,
+  CreateStmt: createTable,
+  AlterObjectSchemaStmt: moveSchema,
+  DropStmt: drop,
+  DefineStmt: define,
+  TruncateStmt: (b) => ({ kind: 'write', everyDataset: b.behavior === 'DROP_CASCADE' }),
+  DropOwnedStmt: everything,
+  ReassignOwnedStmt: everything,
+  DropdbStmt: everything,
+  AlterTableMoveAllStmt: everything,
+  AlterDatabaseStmt: everything,
+};
+
+/** The class of one statement, with the rules that depend on its content. */
+export function classOf(tag: string, b: Json, catalog: Catalog): StatementClass {
+  const base = STATEMENT_CLASSES[tag];
+  if (base === undefined) return refuse(`the proxy's analysis does not know the statement ${tag}; refused while a policy protects data`);
+  if (base === 'opaque') return refuse(WHY_OPAQUE[tag] ?? `${label(tag)} runs or installs code the proxy cannot analyse; refused while a policy protects data`);
+  const special = BY_CONTENT[tag];
+  return special ? special(b, catalog) : { kind: base, everyDataset: false };
+}
+
+/**
+ * Settings the analysis depends on are pinned at connection start (see io/session.ts): the
+ * grammar's lexing (standard_conforming_strings, client_encoding, backslash_quote), name
+ * resolution (search_path) and the identity whose privileges apply (role, session_authorization).
+ * SET … TO DEFAULT, RESET and RESET ALL go back to the pinned values and are allowed.
+ */
+export const PINNED_SETTINGS: Readonly<Record<string, readonly string[]>> = {
+  standard_conforming_strings: ['on', 'true', 'yes', '1'],
+  client_encoding: ['utf8', 'utf-8', 'unicode'],
+  search_path: [],
+  backslash_quote: [],
+  role: [],
+  session_authorization: [],
+  session_replication_role: [],
+};
+
+function settingValue(args: unknown[]): string {
+  return args.map((a) => {
+    const c = body(a, 'A_Const');
+    const v = c ? (c.sval as Json | undefined)?.sval ?? (c.ival as Json | undefined)?.ival ?? (c.boolval as Json | undefined)?.boolval : undefined;
+    return String(v ?? '?');
+  }).join(',').toLowerCase();
+}
+
+/** A refusal message when a SET changes a pinned setting, else null. */
+export function settingRefusal(b: Json): string | null {
+  const kind = String(b.kind);
+  if (kind === 'VAR_RESET' || kind === 'VAR_RESET_ALL' || kind === 'VAR_SET_DEFAULT') return null;
+  const name = String(b.name ?? '').toLowerCase();
+  const allowed = PINNED_SETTINGS[name];
+  if (allowed === undefined) return null;
+  if (kind === 'VAR_SET_VALUE' && allowed.includes(settingValue(arr(b.args)))) return null;
+  return `${name} is pinned by the proxy while a policy protects data (the analysis depends on it); it cannot be changed in a session`;
+}
