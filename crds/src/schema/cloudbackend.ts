@@ -57,6 +57,7 @@ export const cloudBackend: KindDef = {
     { name: 'Host', type: 'string', jsonPath: '.spec.host', description: 'Database host.' },
     { name: 'Database', type: 'string', jsonPath: '.spec.database', description: 'Database name.' },
     { name: 'TLS', type: 'string', jsonPath: '.spec.tls.mode', description: 'TLS mode.', priority: 1 },
+    { name: 'ReadOnlyRole', type: 'string', jsonPath: '.status.conditions[?(@.type=="ReadOnlyRole")].status', description: 'Whether sessions of read-only users log in with a read-only database role.', priority: 1 },
     readyColumn, reasonColumn, ageColumn,
   ],
 };
