@@ -155,6 +155,26 @@ describe('a backend with a read-only role', () => {
   });
 });
 
+describe('the roles themselves (straight to the database, bypassing the proxy)', () => {
+  it('neither application role can create tables, views, functions, triggers or temporary tables; the read-only role cannot write', async () => {
+    for (const role of [ROLES.readWrite, ROLES.readOnly]) {
+      const c = new pg.Client({ connectionString: cluster.url({ user: role.user, password: role.password }) });
+      await c.connect();
+      clients.push(c);
+      for (const sql of [
+        'CREATE TABLE public.shadow (id integer)',
+        'CREATE VIEW public.note_view AS SELECT id FROM note',
+        'CREATE FUNCTION public.lower(varchar) RETURNS text LANGUAGE sql AS $$ SELECT $1::text $$',
+        'CREATE TEMPORARY TABLE patient (pat_id integer)',
+        'CREATE TRIGGER t BEFORE INSERT ON note FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()',
+        'ALTER TABLE note ADD COLUMN extra text',
+      ]) await expect(c.query(sql), `${role.user}: ${sql}`).rejects.toMatchObject({ code: '42501' });
+      if (role === ROLES.readOnly) await expect(c.query("INSERT INTO note VALUES (9, 'x')")).rejects.toMatchObject({ code: '42501' });
+    }
+    expect(await notes()).toEqual(['1:first']);
+  });
+});
+
 describe('a backend without a read-only role', () => {
   it('keeps working as before: every session uses the read-write role, so only the proxy guards reads', async () => {
     const reader = await session(legacy, USERS.reader);
