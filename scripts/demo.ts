@@ -11,6 +11,12 @@ import pg from 'pg';
 import { startPostgres } from '../sidecar/test/harness/pg.ts';
 import { CLARUS_BIN, startProxyProcess } from '../sidecar/test/harness/proxy.ts';
 
+/** Sessions of users without a readWrite grant (analyst, auditor) log in as this SELECT-only role. */
+const READONLY_ROLE = { user: 'demo_readonly', password: 'demo-readonly-pw' };
+const READONLY_SQL = `CREATE ROLE ${READONLY_ROLE.user} LOGIN PASSWORD '${READONLY_ROLE.password}';
+GRANT USAGE ON SCHEMA public TO ${READONLY_ROLE.user};
+ALTER DEFAULT PRIVILEGES FOR ROLE scram_user IN SCHEMA public GRANT SELECT ON TABLES TO ${READONLY_ROLE.user};`;
+
 const POLICY = (port: number) => `
 apiVersion: clarus.io/v1alpha1
 kind: SecurityPolicy
@@ -40,12 +46,18 @@ spec:
   port: ${port}
   database: postgres
   credentialsSecretRef: { name: cloud-a-creds }
+  readOnlyCredentialsSecretRef: { name: cloud-a-readonly-creds }
   tls: { mode: disable }
 ---
 apiVersion: v1
 kind: Secret
 metadata: { name: cloud-a-creds, namespace: demo }
 stringData: { username: scram_user, password: scram-pw }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: cloud-a-readonly-creds, namespace: demo }
+stringData: { username: ${READONLY_ROLE.user}, password: ${READONLY_ROLE.password} }
 ---
 apiVersion: clarus.io/v1alpha1
 kind: ClarusProxy
@@ -127,10 +139,11 @@ async function workload(port: number, cloudUrl: string): Promise<void> {
     await tryQuery(c, 'SELECT pat_name FROM patient ORDER BY pat_name');
     await tryQuery(c, "SELECT * FROM patient WHERE pat_name LIKE 'A%'");
   });
-  heading('analyst (read, masked view)');
+  heading(`analyst (read, masked view; the proxy logs read-only users in to the cloud as ${READONLY_ROLE.user})`);
   await as(port, 'analyst', async (c) => {
     table((await c.query('SELECT pat_id, pat_name, pat_ssn, diagnosis FROM patient ORDER BY pat_id')).rows);
     await tryQuery(c, "UPDATE patient SET diagnosis = 'flu' WHERE pat_id = 1");
+    await tryQuery(c, 'CREATE TABLE scratch (note text)');
   });
   heading('auditor (read, protected view: the stored ciphertext, never decrypted)');
   await as(port, 'auditor', async (c) => table((await c.query('SELECT pat_id, pat_name, diagnosis FROM patient ORDER BY pat_id')).rows, 28));
@@ -153,6 +166,7 @@ async function main(): Promise<void> {
   let proxy: Awaited<ReturnType<typeof startProxyProcess>> | undefined;
   try {
     process.stdout.write(`  cloud-a on 127.0.0.1:${cloud.port}\n`);
+    await cloud.psql(READONLY_SQL);
     writeFileSync(join(work, 'resources.yaml'), POLICY(cloud.port));
     writeFileSync(join(work, 'keyring.yaml'), clarus(['keys', 'generate', '--name', 'ehealth-keys', '--namespace', 'demo']));
     heading('clarus policy validate / explain / render');
