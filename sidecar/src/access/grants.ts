@@ -30,3 +30,15 @@ export function decideAccess(user: string, grants: Grants, datasets: Iterable<st
   }
   return { ok: true, views };
 }
+
+/**
+ * The decision for one statement: `write` statements need a user with at least one valid
+ * readWrite grant (a user with only read grants, or none, runs read statements only, whatever
+ * table they name: the same line the backend's read-only role draws), then the per-dataset rules.
+ */
+export function decideStatement(user: string, grants: Grants, datasets: Iterable<string>, write: boolean, now: Date): AccessDecision {
+  if (write && !grants.some((g) => g.access === 'readWrite' && !(g.expires && !(Date.parse(g.expires) > now.getTime())))) {
+    return { ok: false, code: '42501', message: `permission denied: user ${user} has no valid read-write AccessGrant, so it may only read` };
+  }
+  return decideAccess(user, grants, datasets, write, now);
+}

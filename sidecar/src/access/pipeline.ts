@@ -12,7 +12,7 @@ import type { Rewriter, StatementPlan } from '../rewrite/rewriter.ts';
 import type { OutCol } from '../rewrite/scope.ts';
 import type { AuditEntry } from './audit.ts';
 import { copyHooks } from './copy-hooks.ts';
-import { decideAccess } from './grants.ts';
+import { decideStatement } from './grants.ts';
 import type { CatalogRefresher } from './refresh.ts';
 
 export interface ProtectionDeps {
@@ -71,14 +71,18 @@ class ProtectionPipeline implements Pipeline {
 
   /** Access check and audit; returns the views, or the refusal to answer. */
   private decide(sql: string, a: ReturnType<Rewriter['analyze']>): Map<string, View> | Refuse {
-    if (a.kind === 'pass') return new Map();
-    const access = decideAccess(this.info.user, this.info.grants, a.datasets.keys(), a.write, this.deps.now());
+    // A read of nothing protected needs no decision; a write needs a read-write user, and a
+    // statement whose effect reaches objects it does not name (DROP OWNED…) every dataset.
+    if (a.kind === 'pass' && !a.write && !a.everyDataset) return new Map();
+    const touched = a.kind === 'pass' ? new Map<string, Set<string>>() : a.datasets;
+    const names = a.everyDataset ? this.deps.rewriter.catalog.all().map((t) => t.dataset) : [...touched.keys()];
+    const access = decideStatement(this.info.user, this.info.grants, names, a.write, this.deps.now());
     const outcome: Refuse | null = !access.ok ? refuse(access.code, access.message) : a.kind === 'refuse' ? refuse(a.code, a.message) : null;
     this.deps.audit?.({
       time: this.deps.now().toISOString(),
       user: this.info.user,
-      datasets: [...a.datasets.keys()],
-      columns: [...a.datasets].flatMap(([d, cols]) => [...cols].map((c) => `${d}.${c}`)),
+      datasets: names,
+      columns: [...touched].flatMap(([d, cols]) => [...cols].map((c) => `${d}.${c}`)),
       fingerprint: this.deps.rewriter.fingerprint(sql),
       outcome: outcome ? 'refuse' : 'allow',
       ...(outcome ? { code: outcome.code } : {}),

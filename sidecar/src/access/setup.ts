@@ -9,8 +9,10 @@ import { KeyDeriver } from '../protection/encryption/derive.ts';
 import { parseKeyring } from '../protection/encryption/keyring.ts';
 import { Catalog } from '../rewrite/catalog.ts';
 import { loadParser } from '../rewrite/parser.ts';
+import { majorOf, REWRITER_MAJOR, SUPPORTED_MAJORS } from '../rewrite/grammar.ts';
+import type { Major } from '../rewrite/grammar.ts';
 import { Rewriter } from '../rewrite/rewriter.ts';
-import type { PipelineFactory } from '../session/pipeline.ts';
+import type { PipelineFactory, SessionInfo } from '../session/pipeline.ts';
 import { passthroughPipeline } from '../session/pipeline.ts';
 import { AuditFile } from './audit-file.ts';
 import { backendCatalogLoader } from './catalog-loader.ts';
@@ -37,9 +39,25 @@ export function readKeyFiles(configDir: string, config: RuntimeConfig): Map<stri
   return files;
 }
 
-export function rewriterFor(configDir: string, config: RuntimeConfig): Rewriter {
+export function rewriterFor(configDir: string, config: RuntimeConfig, major: Major = REWRITER_MAJOR): Rewriter {
   const ring = parseKeyring(config.policy.keyring.keys, readKeyFiles(configDir, config));
-  return new Rewriter(new Catalog(config.policy), new KeyDeriver(ring));
+  const l = config.limits;
+  return new Rewriter(new Catalog(config.policy), new KeyDeriver(ring), {
+    major,
+    ...(l.maxStatementBytes !== undefined ? { maxStatementBytes: l.maxStatementBytes } : {}),
+    ...(l.analysisCacheBytes !== undefined ? { cacheBytes: l.analysisCacheBytes } : {}),
+  });
+}
+
+/**
+ * The grammar a session's statements are checked with: its backend's major version. A backend
+ * whose major has no grammar here cannot be served while a policy protects data (fail closed).
+ */
+function sessionMajor(info: SessionInfo): Major {
+  if (info.serverVersion === undefined) return REWRITER_MAJOR;
+  const m = majorOf(info.serverVersion);
+  if (m === null) throw new Error(`backend server_version ${info.serverVersion} has no matching grammar in this proxy (supported: ${SUPPORTED_MAJORS.join(', ')})`);
+  return m;
 }
 
 /** The pipeline factory for `startProxy({ pipeline })`; a policy with no datasets passes everything. */
@@ -47,15 +65,19 @@ export async function protectionPipeline(setup: ProtectionSetup): Promise<Pipeli
   await loadParser();
   const audit = setup.auditFile ? new AuditFile(setup.auditFile) : undefined;
   const now = () => new Date();
-  const deps = new WeakMap<object, ProtectionDeps>();
+  // One Rewriter (catalog, cache) per policy object and backend grammar.
+  const deps = new WeakMap<object, Map<Major, ProtectionDeps>>();
   return (info, config) => {
     if (config.policy.datasets.length === 0) return passthroughPipeline;
-    let d = deps.get(config.policy);
+    const major = sessionMajor(info);
+    let perMajor = deps.get(config.policy);
+    if (!perMajor) deps.set(config.policy, (perMajor = new Map()));
+    let d = perMajor.get(major);
     if (!d) {
-      const rewriter = rewriterFor(setup.configDir, config);
+      const rewriter = rewriterFor(setup.configDir, config, major);
       const loader = backendCatalogLoader(setup.configDir, config);
       d = { rewriter, now, ...(audit ? { audit: (e) => audit.append(e) } : {}), ...(loader ? { refresher: new CatalogRefresher(rewriter, loader, now) } : {}) };
-      deps.set(config.policy, d);
+      perMajor.set(major, d);
     }
     return protectionPipelineFactory(d)(info, config);
   };

@@ -18,6 +18,8 @@ export interface BackendConnection {
   socket: Socket;
   /** ParameterStatus messages as received (raw, ready to relay to the client). */
   parameterStatus: Buffer[];
+  /** The same, decoded: name → value (server_version tells which grammar the backend speaks). */
+  parameters: Map<string, string>;
   processId: number;
   secretKey: number;
   /** Bytes received after ReadyForQuery. */
@@ -131,7 +133,7 @@ async function handshake(b: BackendSecrets, socket: Socket, params: Record<strin
   // The partner proxy picks its backend by the database name, so the client's own is passed on.
   const database = b.upstream ? params.database ?? b.spec.database : b.spec.database;
   socket.write(encodeStartup({ type: 'StartupMessage', major: 3, minor: 0, params: { ...params, user: b.username, database } }));
-  const conn: BackendConnection = { socket, parameterStatus: [], processId: 0, secretKey: 0, rest: Buffer.alloc(0) };
+  const conn: BackendConnection = { socket, parameterStatus: [], parameters: new Map(), processId: 0, secretKey: 0, rest: Buffer.alloc(0) };
   const st: AuthState = { scram: null };
   for (;;) {
     const { tag, body } = await reader.message(HANDSHAKE_MAX);
@@ -141,7 +143,10 @@ async function handshake(b: BackendSecrets, socket: Socket, params: Record<strin
       if (b.upstream) upstreamAuthStep(m, b);
       else authStep(m, b, socket, st);
     }
-    else if (m.type === 'ParameterStatus') conn.parameterStatus.push(new Writer().begin(tag).bytes(body).end().finish());
+    else if (m.type === 'ParameterStatus') {
+      conn.parameterStatus.push(new Writer().begin(tag).bytes(body).end().finish());
+      conn.parameters.set(m.name, m.value);
+    }
     else if (m.type === 'BackendKeyData') { conn.processId = m.processId; conn.secretKey = m.secretKey; }
     else if (m.type === 'ReadyForQuery') { conn.rest = reader.detach(); return conn; }
   }

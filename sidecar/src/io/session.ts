@@ -4,6 +4,7 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { roleCredentials, sessionRole } from '../access/backend-role.ts';
+import { backendStartupParams } from '../access/pinned.ts';
 import { backendFor } from '../config/load.ts';
 import type { BackendSecrets, ConfigSnapshot } from '../config/load.ts';
 import type { Logger } from '../log/logger.ts';
@@ -69,7 +70,8 @@ export class ClientSession {
       // The role is chosen once, at connect: a reload that changes the user's grants applies to the next session.
       const b = roleCredentials(target, sessionRole(grants, new Date()));
       const conn = await this.openBackend(b, s.message.params);
-      this.info = { user, database, applicationName: s.message.params.application_name ?? '', grants, backend: b.spec.name };
+      this.info = { user, database, applicationName: s.message.params.application_name ?? '', grants, backend: b.spec.name,
+        serverVersion: conn.parameters.get('server_version') ?? '' };
       this.begin(conn, b, s.reader.detach());
     } catch (e) {
       this.refuseConnection(e);
@@ -99,6 +101,8 @@ export class ClientSession {
 
   private async openBackend(b: BackendSecrets, params: Record<string, string>): Promise<BackendConnection> {
     const name = b.spec.name;
+    const pinned = backendStartupParams(forwardedParams(params), this.snap.config.policy.datasets.length > 0);
+    if (!pinned.ok) throw new HandshakeError(SQLSTATE.featureNotSupported, pinned.message);
     const n = this.ctx.backendCounts.get(name) ?? 0;
     if (n >= b.spec.pool.maxConnections) {
       this.ctx.metrics.connectionsRejected.inc({ reason: 'backend_pool' });
@@ -108,7 +112,7 @@ export class ClientSession {
     this.backendName = name;
     this.ctx.metrics.backendConnections.inc({ backend: name });
     try {
-      const forward = forwardedParams(params);
+      const forward = pinned.params;
       if (b.upstream && params.database) forward.database = params.database;
       return await connectBackend(b, forward, this.snap.config.limits.connectTimeoutSeconds * 1000);
     } catch (e) {

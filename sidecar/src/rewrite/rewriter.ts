@@ -34,6 +34,8 @@ export type Analysis =
   | ({ kind: 'plan'; statements: StatementPlan[]; params: Map<number, ParamRole>; paramCount: number; datasets: Map<string, Set<string>> } & Effects);
 
 export interface RewriterOptions {
+  /** The backend's major version: statements are also parsed with its grammar (default 18). */
+  major?: Major;
   /** Longest statement text analysed (bytes); longer ones are refused with 54000. */
   maxStatementBytes?: number;
   /** Byte budget of the decision cache. */
@@ -78,6 +80,7 @@ export class Rewriter {
   private readonly cache: ByteLru<Analysis>;
   private readonly fingerprints: ByteLru<string>;
   private readonly maxStatementBytes: number;
+  private readonly major: Major;
   private readonly pattern: RegExp;
   /** Counters for metrics: cheap-path passes, cache hits, analyses (misses). */
   readonly stats = { cheapPasses: 0, cacheHits: 0, analyses: 0 };
@@ -86,6 +89,7 @@ export class Rewriter {
     this.catalog = catalog;
     this.deriver = deriver;
     this.maxStatementBytes = options.maxStatementBytes ?? DEFAULT_MAX_STATEMENT_BYTES;
+    this.major = options.major ?? REWRITER_MAJOR;
     const budget = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
     this.cache = new ByteLru(budget);
     this.fingerprints = new ByteLru(Math.max(0, Math.floor(budget / 8)));
@@ -138,7 +142,7 @@ export class Rewriter {
    * (no textual shortcut: procedural code and string-built SQL do not show table names), with
    * the rewriter's grammar and the backend's, and screened by the allowlist before any rule runs.
    */
-  analyze(sql: string, major: Major = REWRITER_MAJOR): Analysis {
+  analyze(sql: string, major: Major = this.major): Analysis {
     const key = major === REWRITER_MAJOR ? sql : `${major}\u0000${sql}`;
     const hit = this.cache.get(key);
     if (hit) {

@@ -57,6 +57,8 @@ export interface SessionInfo {
   grants: RuntimeUser['grants'];
   /** Name of the RuntimeBackend this session is connected to. */
   backend: string;
+  /** The backend's `server_version` (its major picks the grammar statements are checked with). */
+  serverVersion?: string;
 }
 
 /** Transforms one result set: its RowDescription once, then every DataRow. */

@@ -1,0 +1,74 @@
+// Session settings the analysis depends on, pinned at connection start while a policy protects
+// data. The proxy lexes SQL as UTF-8 with standard_conforming_strings on (as libpg-query does) and
+// resolves unqualified names as PostgreSQL does with the default search_path; so the backend
+// session is started with exactly those values, whatever the client asked for, and the client may
+// not ask otherwise (StartupMessage parameters, `options=-c …`, SET: see rewrite/statements.ts).
+// As startup parameters they are also what RESET / RESET ALL / DISCARD ALL return to, and they
+// override ALTER ROLE / ALTER DATABASE … SET defaults (which the proxy refuses anyway).
+
+export const PINNED_STARTUP: Readonly<Record<string, string>> = {
+  client_encoding: 'UTF8',
+  standard_conforming_strings: 'on',
+  search_path: '"$user", public',
+};
+
+/**
+ * Client encodings whose bytes the proxy reads as the backend will: UTF-8, and SQL_ASCII
+ * (PostgreSQL then checks the bytes against the UTF-8 database encoding unconverted). Encodings
+ * such as SJIS, BIG5 or GBK put 0x5C (backslash) and 0x27 (quote) inside multibyte characters and
+ * would make the proxy and the backend split a literal differently.
+ */
+const SAFE_ENCODINGS = new Set(['utf8', 'utf-8', 'unicode', 'sql_ascii', 'sqlascii']);
+
+/** Settings a client may not set through `options` (see PINNED_SETTINGS in rewrite/statements.ts). */
+const PINNED_NAMES = ['standard_conforming_strings', 'client_encoding', 'search_path', 'backslash_quote', 'role',
+  'session_authorization', 'session_replication_role'];
+
+export type StartupDecision = { ok: true; params: Record<string, string> } | { ok: false; message: string };
+
+function normalized(name: string): string {
+  return name.toLowerCase().replace(/[-\s]/g, '_');
+}
+
+function checkOptions(options: string): string | null {
+  // `options` holds command-line switches (-c name=value, --name=value); backslash escapes spaces.
+  const text = options.replace(/\\(.)/g, '$1').toLowerCase().replace(/-/g, '_');
+  const hit = PINNED_NAMES.find((n) => text.includes(n));
+  return hit ? `clarus: the startup option ${hit} is pinned by the proxy while a policy protects data` : null;
+}
+
+function checkParam(name: string, value: string): string | null {
+  const n = normalized(name);
+  if (n === 'client_encoding') return SAFE_ENCODINGS.has(value.trim().toLowerCase()) ? null : `clarus: client_encoding ${value} is not supported while a policy protects data; use UTF8`;
+  if (n === 'options') return checkOptions(value);
+  const pinned = PINNED_STARTUP[n];
+  if (pinned !== undefined) return value.trim().toLowerCase() === pinned.toLowerCase() ? null : `clarus: ${n} is pinned to ${pinned} by the proxy while a policy protects data`;
+  if (PINNED_NAMES.includes(n)) return `clarus: ${n} cannot be set at connection start while a policy protects data`;
+  return null;
+}
+
+/**
+ * The parameters to start the backend session with, from the client's (already without user,
+ * database and protocol extensions). `protecting` = the policy protects at least one dataset.
+ */
+export function backendStartupParams(client: Record<string, string>, protecting: boolean): StartupDecision {
+  if (!protecting) return { ok: true, params: client };
+  const params: Record<string, string> = {};
+  for (const [k, v] of Object.entries(client)) {
+    const refusal = checkParam(k, v);
+    if (refusal) return { ok: false, message: refusal };
+    if (PINNED_STARTUP[normalized(k)] === undefined) params[k] = v;
+  }
+  return { ok: true, params: { ...params, ...PINNED_STARTUP } };
+}
+
+/**
+ * A ParameterStatus the backend reports mid-session that would make the analysis lex or resolve
+ * differently (a SET inside a function, a server-side change…): the session must end.
+ */
+export function unsafeParameterStatus(name: string, value: string): string | null {
+  const n = normalized(name);
+  if (n === 'client_encoding' && !SAFE_ENCODINGS.has(value.toLowerCase())) return `the backend switched client_encoding to ${value}`;
+  if (n === 'standard_conforming_strings' && value.toLowerCase() !== 'on') return 'the backend switched standard_conforming_strings off';
+  return null;
+}
