@@ -1,7 +1,8 @@
 // Pinned session settings: what the backend session starts with, and which client requests are refused.
 import { describe, expect, it } from 'vitest';
 import { decideStatement } from './grants.ts';
-import { backendStartupParams, PINNED_STARTUP, unsafeParameterStatus } from './pinned.ts';
+import { unsafeParameterStatus } from '../session/settings.ts';
+import { backendStartupParams, PINNED_STARTUP } from './pinned.ts';
 
 describe('backendStartupParams', () => {
   it('passes everything through when no policy protects data', () => {
@@ -42,8 +43,8 @@ describe('unsafeParameterStatus', () => {
 
 describe('decideStatement', () => {
   const now = new Date('2026-12-01T00:00:00Z');
-  const read = [{ datasets: ['patients'], access: 'read' as const, view: 'masked' as const }];
-  const rw = [{ datasets: ['visits'], access: 'readWrite' as const, view: 'plaintext' as const }];
+  const read = [{ grant: 'g1', datasets: ['patients'], access: 'read' as const, view: 'masked' as const }];
+  const rw = [{ grant: 'g2', datasets: ['visits'], access: 'readWrite' as const, view: 'plaintext' as const }];
   it('lets users without a valid readWrite grant read only, whatever the statement names', () => {
     expect(decideStatement('u', read, [], true, now)).toMatchObject({ ok: false, code: '42501', message: /may only read/ });
     expect(decideStatement('u', [], [], true, now)).toMatchObject({ ok: false, code: '42501' });

@@ -5,6 +5,7 @@
 // not ask otherwise (StartupMessage parameters, `options=-c …`, SET: see rewrite/statements.ts).
 // As startup parameters they are also what RESET / RESET ALL / DISCARD ALL return to, and they
 // override ALTER ROLE / ALTER DATABASE … SET defaults (which the proxy refuses anyway).
+import { SAFE_ENCODINGS } from '../session/settings.ts';
 
 export const PINNED_STARTUP: Readonly<Record<string, string>> = {
   client_encoding: 'UTF8',
@@ -12,21 +13,13 @@ export const PINNED_STARTUP: Readonly<Record<string, string>> = {
   search_path: '"$user", public',
 };
 
-/**
- * Client encodings whose bytes the proxy reads as the backend will: UTF-8, and SQL_ASCII
- * (PostgreSQL then checks the bytes against the UTF-8 database encoding unconverted). Encodings
- * such as SJIS, BIG5 or GBK put 0x5C (backslash) and 0x27 (quote) inside multibyte characters and
- * would make the proxy and the backend split a literal differently.
- */
-const SAFE_ENCODINGS = new Set(['utf8', 'utf-8', 'unicode', 'sql_ascii', 'sqlascii']);
-
 /** Settings a client may not set through `options` (see PINNED_SETTINGS in rewrite/statements.ts). */
 const PINNED_NAMES = ['standard_conforming_strings', 'client_encoding', 'search_path', 'backslash_quote', 'role',
   'session_authorization', 'session_replication_role'];
 
 export type StartupDecision = { ok: true; params: Record<string, string> } | { ok: false; message: string };
 
-function normalized(name: string): string {
+export function normalized(name: string): string {
   return name.toLowerCase().replace(/[-\s]/g, '_');
 }
 
@@ -60,15 +53,4 @@ export function backendStartupParams(client: Record<string, string>, protecting:
     if (PINNED_STARTUP[normalized(k)] === undefined) params[k] = v;
   }
   return { ok: true, params: { ...params, ...PINNED_STARTUP } };
-}
-
-/**
- * A ParameterStatus the backend reports mid-session that would make the analysis lex or resolve
- * differently (a SET inside a function, a server-side change…): the session must end.
- */
-export function unsafeParameterStatus(name: string, value: string): string | null {
-  const n = normalized(name);
-  if (n === 'client_encoding' && !SAFE_ENCODINGS.has(value.toLowerCase())) return `the backend switched client_encoding to ${value}`;
-  if (n === 'standard_conforming_strings' && value.toLowerCase() !== 'on') return 'the backend switched standard_conforming_strings off';
-  return null;
 }

@@ -13,6 +13,7 @@ import { applyCopy, copyEnd, transformRow, transformRowDescription } from './tra
 import type { CopyState } from './transform.ts';
 import type { CopyHooks, Pipeline, QueryDecision, Refuse, ResultTransformer, RewriteQuery, RewriteStatement, StatementDecision } from './pipeline.ts';
 import type { Relay } from './relay.ts';
+import { unsafeParameterStatus } from './settings.ts';
 
 type Entry =
   | { k: 'sync' | 'fcall' }
@@ -220,6 +221,7 @@ export class Inspector {
     const h: Array<((buf: Buffer, start: number, end: number, tag: number) => boolean) | undefined> = new Array(256);
     for (const c of '123ns') h[T(c)] = this.answered;
     h[T('Z')] = () => { this.copyIn = null; this.copyOut = null; return this.answered(); };
+    h[T('S')] = (b, s, e) => this.parameterStatus(b, s, e);
     h[T('t')] = () => this.parameterDescription();
     h[T('T')] = (b, s, e) => this.rowDescription(b, s, e);
     h[T('D')] = (b, s, e) => this.dataRow(b, s, e);
@@ -266,6 +268,14 @@ export class Inspector {
     const d = decodeBackend(tag, buf, start, end);
     if (!d.ok) throw d.error;
     return d.msg;
+  }
+
+  /** A setting the analysis depends on changed behind the proxy: end the session (fail closed). */
+  private parameterStatus(buf: Buffer, start: number, end: number): boolean {
+    const m = this.decode(T('S'), buf, start, end);
+    const why = m.type === 'ParameterStatus' ? unsafeParameterStatus(m.name, m.value) : null;
+    if (why) throw new Error(`clarus: ${why}; the session is closed because the proxy's analysis would no longer read statements as the backend does`);
+    return false;
   }
 
   private parameterDescription(): boolean {

@@ -1,0 +1,24 @@
+// Session settings the proxy's lexing depends on, as the backend reports them (ParameterStatus).
+// Pinned at connection start (access/pinned.ts); a backend that reports another value mid-session
+// (a SET inside a function, a server-side change) would make the proxy and the backend split
+// statements differently, so the session ends (fail closed).
+
+/**
+ * Client encodings whose bytes the proxy reads as the backend will: UTF-8, and SQL_ASCII
+ * (PostgreSQL then checks the bytes against the UTF-8 database encoding unconverted). Encodings
+ * such as SJIS, BIG5 or GBK put 0x5C (backslash) and 0x27 (quote) inside multibyte characters and
+ * would make the proxy and the backend split a literal differently.
+ */
+export const SAFE_ENCODINGS = new Set(['utf8', 'utf-8', 'unicode', 'sql_ascii', 'sqlascii']);
+
+
+/**
+ * A ParameterStatus the backend reports mid-session that would make the analysis lex or resolve
+ * differently (a SET inside a function, a server-side change…): the session must end.
+ */
+export function unsafeParameterStatus(name: string, value: string): string | null {
+  const n = name.toLowerCase();
+  if (n === 'client_encoding' && !SAFE_ENCODINGS.has(value.toLowerCase())) return `the backend switched client_encoding to ${value}`;
+  if (n === 'standard_conforming_strings' && value.toLowerCase() !== 'on') return 'the backend switched standard_conforming_strings off';
+  return null;
+}
