@@ -16,7 +16,7 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          include: ['{crds,sidecar,operator}/test/integration/**/*.test.ts'],
+          include: ['{crds,sidecar,operator}/test/integration/**/*.test.ts', 'sidecar/test/adversarial/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           fileParallelism: false,
