@@ -413,6 +413,7 @@ export class Attack {
     const findings = await this.env.scan(this.canaries, this.extraForms);
     const leak = findings.length ? formatFindings(findings) : '';
     const primary = this.failures[0];
+    if (process.env.ADV_TRACE) console.log(`  steps:\n    ${this.trace.join('\n    ')}${leak ? `\n  leak: ${leak}` : ''}`);
     if (!primary && !leak) return;
     const head = primary ? primary.message : `a canary reached the backend: ${leak}`;
     const extra = primary && leak ? `\n  consequence — canary reached the backend: ${leak}` : '';
