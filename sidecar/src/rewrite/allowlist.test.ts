@@ -136,6 +136,13 @@ describe("the backend's grammar", () => {
 });
 
 describe('limits', () => {
+  it('refuses trees nested too deeply for the analysis with 54001 instead of failing the session', () => {
+    const a = refused(rw.analyze(`SELECT pat_id FROM patient WHERE ${'NOT '.repeat(3000)}pat_ssn = 'x'`));
+    expect(a.code).toBe('54001');
+  });
+  it('refuses RETURNING old/new (PostgreSQL 18 row versions)', () => {
+    expect(refused(rw.analyze("UPDATE patient SET pat_name = 'x' WHERE pat_id = 1 RETURNING old.pat_name")).message).toMatch(/RETURNING old\/new/);
+  });
   it('refuses statements longer than maxStatementBytes with 54000', () => {
     const r = new RewriterClass(rw.catalog, (rw as unknown as { deriver: never }).deriver, { maxStatementBytes: 2048 });
     const a = refused(r.analyze(`SELECT '${'x'.repeat(4096)}'`));

@@ -33,6 +33,11 @@ function targetScope(ctx: Ctx, s: Json): { scope: Scope; ctes: Scope; table: Cat
 function returning(ctx: Ctx, scope: Scope, s: Json): OutCol[] {
   const rc = s.returningClause as Json | undefined;
   if (!rc) return [];
+  // PostgreSQL 18 lets RETURNING name the row before and after the change (old.*, new.*, or
+  // aliases given by RETURNING WITH (OLD AS o…)); earlier majors read `old` as a missing table.
+  if (arr(rc.options).length > 0 || JSON.stringify(rc.exprs ?? []).match(/"ColumnRef":\{"fields":\[\{"String":\{"sval":"(old|new)"\}\},/)) {
+    throw new Refusal('0A000', 'clarus: RETURNING old/new row values is not supported');
+  }
   const q: Json = { targetList: rc.exprs, op: 'SETOP_NONE' };
   const outs = targets(ctx, scope, q);
   rc.exprs = q.targetList;

@@ -150,9 +150,19 @@ export class Rewriter {
       return hit;
     }
     this.stats.analyses++;
-    const { analysis, cacheable } = this.analyzeUncached(sql, major);
+    const { analysis, cacheable } = this.guarded(sql, major);
     if (cacheable) this.cache.set(key, analysis, weightOf(sql, analysis));
     return analysis;
+  }
+
+  /** A tree too deep for the analysis' recursion is refused like PostgreSQL refuses it (54001). */
+  private guarded(sql: string, major: Major): { analysis: Analysis; cacheable: boolean } {
+    try {
+      return this.analyzeUncached(sql, major);
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      return { analysis: refusal('54001', 'clarus: statement is nested too deeply for the proxy to analyse'), cacheable: true };
+    }
   }
 
   private analyzeUncached(sql: string, major: Major): { analysis: Analysis; cacheable: boolean } {
