@@ -389,8 +389,8 @@ export class Attack {
       if (m) this.fail(`${label}: ${m}`, 'check');
     }
     if (spec.user !== 'writer') {
-      const shown = JSON.stringify([o.rows, o.notices, o.message ?? '']).toUpperCase();
-      for (const s of this.secrets) if (shown.includes(s)) this.fail(`${label}: ${spec.user} saw the writer's protected value ${s} in clear: ${shown.slice(0, 300)}`, 'revealed');
+      const shown = JSON.stringify([o.rows, o.notices, o.message ?? '']);
+      for (const s of this.secrets) if (shown.toUpperCase().includes(s)) this.fail(`${label}: ${spec.user} saw the writer's protected value ${s} in clear: ${shown.slice(0, 300)}`, 'revealed');
     }
     if (before && after) {
       const diff = diffFingerprints(before, after);
