@@ -523,6 +523,11 @@ export class AdvEnv {
   async fresh(): Promise<void> {
     await this.closeSessions();
     await this.stopProxy();
+    if (this.admin) {
+      // A prepared transaction left by an attack would keep the database from being dropped.
+      const px = await this.admin.query<{ gid: string }>("SELECT gid FROM pg_prepared_xacts WHERE database = 'adv'").catch(() => ({ rows: [] }));
+      for (const { gid } of px.rows) await this.admin.query(`ROLLBACK PREPARED ${lit(gid)}`).catch(() => undefined);
+    }
     await this.admin?.end().catch(() => undefined);
     this.admin = null;
     await this.admin0.query('DROP DATABASE IF EXISTS adv WITH (FORCE)');
