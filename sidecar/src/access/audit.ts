@@ -11,7 +11,8 @@ export interface AuditEntry {
   datasets: string[];
   columns: string[];
   fingerprint: string;
-  outcome: 'allow' | 'refuse';
+  /** allow / refuse: an access decision on datasets; pass: a statement that touches nothing protected. */
+  outcome: 'allow' | 'refuse' | 'pass';
   code?: string;
 }
 

@@ -1,19 +1,73 @@
 // COPY hooks for protected tables: FROM STDIN encrypts each row's protected fields and appends
-// the blind-index fields; TO STDOUT presents ciphertext fields per the user's view.
+// the blind-index fields; TO STDOUT presents ciphertext fields per the user's view. Data that
+// PostgreSQL would refuse (a row with too many or too few fields, a value its column's type does
+// not accept) and stored values that are not ciphertexts fail the statement (StatementError);
+// the header line of COPY FROM … HEADER is replaced by the column names.
 import { anonymizeText } from '../protection/anonymize-write.ts';
-import { canonicalText } from '../protection/encryption/canonical.ts';
-import { csvRowTransformer } from '../protection/copy-csv.ts';
-import { byteaFromText, byteaText, copyRowTransformer } from '../protection/copy-text.ts';
+import { canonicalText, ValueFormatError } from '../protection/encryption/canonical.ts';
+import { csvRowTransformer, encodeCsvField } from '../protection/copy-csv.ts';
+import { byteaFromText, byteaText, copyRowTransformer, escapeField } from '../protection/copy-text.ts';
 import type { RowFn } from '../protection/copy-text.ts';
 import type { ProtectedOutput } from '../protection/results.ts';
 import { presentText } from '../protection/results.ts';
 import type { CopyHooks } from '../session/pipeline.ts';
+import { StatementError } from '../session/pipeline.ts';
+import { arr, body, sval } from '../rewrite/ast.ts';
 import { isEncrypted } from '../rewrite/catalog.ts';
 import type { CopyFormat, CopyPlan } from '../rewrite/copy.ts';
+import { parseStatements } from '../rewrite/parser.ts';
 import type { Rewriter } from '../rewrite/rewriter.ts';
 
-function rows(f: CopyFormat, fn: RowFn) {
-  return f.kind === 'csv' ? csvRowTransformer(f, fn) : copyRowTransformer(fn, f);
+function rows(f: CopyFormat, fn: RowFn, headerNames?: string[]) {
+  if (f.kind === 'csv') {
+    const headerText = headerNames?.map((n) => encodeCsvField(n, f)).join(f.delimiter);
+    return csvRowTransformer(headerText === undefined ? f : { ...f, headerText }, fn);
+  }
+  const headerText = headerNames?.map((n) => escapeField(n, f.delimiter)).join(f.delimiter);
+  return copyRowTransformer(fn, headerText === undefined ? f : { ...f, headerText });
+}
+
+/**
+ * COPY with an ENCODING other than UTF-8: the data would not be the UTF-8 the proxy reads and
+ * encrypts, so the statement is refused (0A000). Null when there is none, or it is UTF-8.
+ */
+export function copyEncodingRefusal(sql: string): { code: string; message: string } | null {
+  let stmts;
+  try {
+    stmts = parseStatements(sql);
+  } catch {
+    return null;
+  }
+  for (const { stmt } of stmts) {
+    const copy = body(stmt, 'CopyStmt');
+    for (const o of arr(copy?.options)) {
+      const d = body(o, 'DefElem');
+      if (d?.defname !== 'encoding') continue;
+      const name = sval(d.arg) ?? '';
+      if (!['utf8', 'unicode'].includes(name.toLowerCase().replace(/[^a-z0-9]/g, ''))) {
+        return { code: '0A000', message: `clarus: COPY with ENCODING ${name} is not supported for protected tables; send UTF8` };
+      }
+    }
+  }
+  return null;
+}
+
+/** A field the column's type does not accept fails the COPY as PostgreSQL's input function would. */
+function valueError<R>(f: () => R): R {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof ValueFormatError) throw new StatementError('22P02', e.message);
+    throw e;
+  }
+}
+
+function stored(o: ProtectedOutput, v: string): Buffer {
+  try {
+    return byteaFromText(v);
+  } catch {
+    throw new StatementError('XX001', `clarus: a value stored in protected column ${o.column ?? '?'} is not a ciphertext of that column`);
+  }
 }
 
 export function copyHooks(rw: Rewriter, plan: CopyPlan, outs: ProtectedOutput[]): CopyHooks | undefined {
@@ -23,7 +77,7 @@ export function copyHooks(rw: Rewriter, plan: CopyPlan, outs: ProtectedOutput[])
       out: rows(plan.format, (fields) => {
         for (const o of outs) {
           const v = fields[o.index];
-          if (v !== null && v !== undefined) fields[o.index] = presentText(o, byteaFromText(v));
+          if (v !== null && v !== undefined) fields[o.index] = presentText(o, stored(o, v));
         }
         return fields;
       }),
@@ -34,18 +88,19 @@ export function copyHooks(rw: Rewriter, plan: CopyPlan, outs: ProtectedOutput[])
   const ciphers = columns.map((c) => (isEncrypted(c) ? rw.cipher({ table, column: c }) : undefined));
   return {
     in: rows(plan.format, (fields) => {
-      if (fields.length !== columns.length) throw new Error(`COPY row has ${fields.length} fields, expected ${columns.length}`);
+      if (fields.length > columns.length) throw new StatementError('22P04', 'extra data after last expected column');
+      if (fields.length < columns.length) throw new StatementError('22P04', `missing data for column "${columns[fields.length]?.name ?? ''}"`);
       const extra: Array<string | null> = [];
       const out = columns.map((c, i) => {
         const v = fields[i] ?? null;
         if (c.protection.kind === 'anonymize') return v === null ? null : (anonymizeText(c.protection.spec, v, c.typeOid) ?? null);
         const cipher = ciphers[i];
         if (!cipher || c.protection.kind !== 'encrypt') return v;
-        const text = v === null ? null : canonicalText(c.typeOid, v);
+        const text = v === null ? null : valueError(() => canonicalText(c.typeOid, v));
         if (c.protection.searchable) extra.push(text === null ? null : byteaText(cipher.blindIndex(text)));
         return text === null ? null : byteaText(cipher.encrypt(text));
       });
       return [...out, ...extra];
-    }),
+    }, columns.map((c) => c.name)),
   };
 }

@@ -29,10 +29,12 @@ beforeAll(async () => {
 });
 
 describe('protection pipeline decisions', () => {
-  it('passes statements on unprotected tables without an audit line', () => {
+  it('passes statements on unprotected tables, audited with outcome pass and no values', () => {
     const before = audit.length;
-    expect(pipeline(info('u', 'plaintext')).query('SELECT * FROM ward')).toEqual({ kind: 'pass' });
-    expect(audit.length).toBe(before);
+    expect(pipeline(info('u', 'plaintext')).query("SELECT * FROM ward WHERE note = 'secret-note'")).toEqual({ kind: 'pass' });
+    expect(audit.length).toBe(before + 1);
+    expect(audit[audit.length - 1]).toMatchObject({ user: 'u', datasets: [], columns: [], outcome: 'pass' });
+    expect(JSON.stringify(audit[audit.length - 1])).not.toContain('secret-note');
   });
   it('rewrites with result transformers and audits the decision without values', () => {
     const d = pipeline(info('doc', 'plaintext')).query("SELECT pat_name FROM patient WHERE pat_ssn = '123-45-6789'");
@@ -67,6 +69,64 @@ describe('protection pipeline decisions', () => {
     const stored = rw.cipher({ table: t, column: col as typeof col & { protection: { kind: 'encrypt' } } }).encrypt('123-45-6789');
     const line = `7\t${byteaText(stored).replace(/\\/g, '\\\\')}\n`;
     expect(Buffer.concat(out.data(Buffer.from(line))).toString()).toBe('7\t****6789\n');
+  });
+});
+
+describe('prepared statements: checks at Bind/Execute, shapes, grants from the configuration', () => {
+  let clock = new Date('2026-01-01T00:00:00Z');
+  const at = (i: SessionInfo, config: unknown = {}) => protectionPipelineFactory({ rewriter: rw, now: () => clock, audit: (e) => audit.push(e) })(i, config as never);
+  const decided = <T>(d: T | Promise<T>): T => now(d);
+
+  it('refuses with 42501 once the grant has expired, and audits the refusal', () => {
+    clock = new Date('2026-01-01T00:00:00Z');
+    const i: SessionInfo = { ...info('temp', 'plaintext'), grants: [{ grant: 'g', datasets: ['patients'], access: 'readWrite', view: 'plaintext', expires: '2026-01-01T00:00:05Z' }] };
+    const d = decided(at(i).parse('SELECT pat_name FROM patient WHERE pat_id = $1', [23], 's'));
+    if (d.kind !== 'rewrite') throw new Error(d.kind);
+    expect(d.check?.()).toBeUndefined();
+    clock = new Date('2026-01-01T00:00:06Z');
+    expect(d.check?.()).toMatchObject({ kind: 'refuse', code: '42501' });
+    expect(audit[audit.length - 1]).toMatchObject({ user: 'temp', outcome: 'refuse', code: '42501' });
+  });
+  it('a statement that passes unchanged but touches a dataset is checked too', () => {
+    clock = new Date('2026-01-01T00:00:00Z');
+    const i: SessionInfo = { ...info('temp', 'plaintext'), grants: [{ grant: 'g', datasets: ['patients'], access: 'read', view: 'plaintext', expires: '2026-01-01T00:00:05Z' }] };
+    const d = decided(at(i).parse('SELECT pat_id FROM patient', [], ''));
+    expect(d).toMatchObject({ kind: 'pass' });
+    clock = new Date('2026-01-01T00:00:06Z');
+    expect(d.kind === 'pass' && d.check?.()).toMatchObject({ code: '42501' });
+  });
+  it('a view that changes while prepared (one of two grants expired) asks to prepare again (26000)', () => {
+    clock = new Date('2026-01-01T00:00:00Z');
+    const i: SessionInfo = { ...info('two', 'masked'), grants: [
+      { grant: 'a', datasets: ['patients'], access: 'read', view: 'plaintext', expires: '2026-01-01T00:00:05Z' },
+      { grant: 'b', datasets: ['patients'], access: 'read', view: 'masked' }] };
+    const d = decided(at(i).parse('SELECT pat_name FROM patient', [], ''));
+    clock = new Date('2026-01-01T00:00:06Z');
+    expect(d.kind === 'rewrite' && d.check?.()).toMatchObject({ code: '26000' });
+  });
+  it('takes the grants of the configuration it is made for (a reload), none for a removed user', () => {
+    clock = new Date('2026-01-01T00:00:00Z');
+    const i = info('doc', 'plaintext', 'readWrite');
+    const downgraded = { users: [{ name: 'doc', kind: 'user', verifierFile: 'x', grants: [{ grant: 'g', datasets: ['patients'], access: 'read', view: 'plaintext' }] }] };
+    expect(decided(at(i, downgraded).query("DELETE FROM patient WHERE pat_id = 1"))).toMatchObject({ kind: 'refuse', code: '42501' });
+    expect(decided(at(i, { users: [] }).query('SELECT pat_id FROM patient'))).toMatchObject({ kind: 'refuse', code: '42501' });
+    expect(decided(at(i).query('SELECT pat_id FROM patient')).kind).not.toBe('refuse');
+  });
+  it('the shape tells result types apart: views of a text column look alike, a masked varchar column is text', () => {
+    const own = testRewriter();
+    own.analyze('CREATE TABLE patient (pat_id int, pat_name text, pat_ssn varchar(11), pat_zip text, pat_birth date, diagnosis text)');
+    const shape = (view: 'plaintext' | 'masked' | 'protected', sql: string) => {
+      const d = decided(protectionPipelineFactory({ rewriter: own, now: () => clock })(info('doc', view), {} as never).parse(sql, [], ''));
+      return d.kind === 'rewrite' ? d.shape : d.kind;
+    };
+    expect(shape('plaintext', 'SELECT pat_name FROM patient')).toBe(shape('masked', 'SELECT pat_name FROM patient'));
+    expect(shape('masked', 'SELECT pat_ssn FROM patient')).toBe(shape('protected', 'SELECT pat_ssn FROM patient'));
+    expect(shape('plaintext', 'SELECT pat_ssn FROM patient')).not.toBe(shape('masked', 'SELECT pat_ssn FROM patient'));
+  });
+  it('refuses COPY with an ENCODING other than UTF8 on a protected table', () => {
+    expect(decided(at(info('doc', 'plaintext')).query("COPY patient (pat_id, pat_name) FROM STDIN (ENCODING 'LATIN1')"))).toMatchObject({ kind: 'refuse', code: '0A000' });
+    expect(decided(at(info('doc', 'plaintext')).query("COPY patient (pat_id, pat_name) TO STDOUT (ENCODING 'win1252')"))).toMatchObject({ kind: 'refuse', code: '0A000' });
+    expect(decided(at(info('doc', 'plaintext')).query("COPY patient (pat_id, pat_name) FROM STDIN (ENCODING 'utf-8')")).kind).toBe('rewrite');
   });
 });
 

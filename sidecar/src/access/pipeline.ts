@@ -1,18 +1,25 @@
 // The protection pipeline: what the session calls per Query/Parse (see session/pipeline.ts).
 // Order per statement: rewrite analysis (cached by text) → access decision for the datasets it
 // touches → audit line → Pass | Rewrite (with param/result/COPY transformers for the user's
-// views) | Refuse. Clock and audit sink are injected; nothing here touches sockets or files.
+// views) | Refuse. Every decision has its audit line, pass-through included. A prepared statement's
+// decision carries a `check` the session runs at each Bind/Execute (grants expire: the clock is
+// injected) and a `shape` (what the client may have cached) for re-planning after a reload. The
+// grants are the user's in the configuration the pipeline is made for (a reload's new grants
+// apply to open sessions from their next statement). Clock and audit sink are injected; nothing
+// here touches sockets or files.
+import type { RuntimeConfig } from '../../../crds/src/runtime/config.ts';
 import type { View } from '../../../crds/src/types.ts';
-import type { CopyHooks, Pipeline, PipelineFactory, QueryDecision, Refuse, ResultTransformer, SessionInfo, StatementDecision } from '../session/pipeline.ts';
+import type { AccessCheck, CopyHooks, Pipeline, PipelineFactory, QueryDecision, Refuse, ResultTransformer, SessionInfo, StatementDecision } from '../session/pipeline.ts';
 import { pass } from '../session/pipeline.ts';
 import { clientTypeFor, paramTransformer, paramTypeFor } from '../protection/params.ts';
-import { resultTransformer } from '../protection/results.ts';
+import { resultShape, resultTransformer } from '../protection/results.ts';
 import type { ProtectedOutput } from '../protection/results.ts';
 import type { Rewriter, StatementPlan } from '../rewrite/rewriter.ts';
 import type { OutCol } from '../rewrite/scope.ts';
 import type { AuditEntry } from './audit.ts';
-import { copyHooks } from './copy-hooks.ts';
+import { copyEncodingRefusal, copyHooks } from './copy-hooks.ts';
 import { decideStatement } from './grants.ts';
+import type { Grants } from './grants.ts';
 import type { CatalogRefresher } from './refresh.ts';
 
 export interface ProtectionDeps {
@@ -37,57 +44,106 @@ export function protectedOutputs(rw: Rewriter, outs: OutCol[], views: Map<string
     if (o.star) unknownBefore = true;
     if (!o.prov) continue;
     if (unknownBefore) return refuse('0A000', `clarus: SELECT * over a relation unknown to the policy before encrypted column ${o.prov.table.table}.${o.prov.column.name}; list the columns`);
-    result.push({ index, cipher: rw.cipher(o.prov), typeOid: o.prov.column.typeOid, view: views.get(o.prov.table.dataset) ?? 'protected' });
+    result.push({ index, cipher: rw.cipher(o.prov), typeOid: o.prov.column.typeOid, view: views.get(o.prov.table.dataset) ?? 'protected',
+      column: `${o.prov.table.table}.${o.prov.column.name}` });
   }
   return result;
 }
 
-interface Transformers { results: Array<ResultTransformer | undefined>; copy: Array<CopyHooks | undefined> }
+interface Transformers { results: Array<ResultTransformer | undefined>; copy: Array<CopyHooks | undefined>; shapes: string[] }
 
 function transformers(rw: Rewriter, statements: StatementPlan[], views: Map<string, View>): Transformers | Refuse {
-  const t: Transformers = { results: [], copy: [] };
+  const t: Transformers = { results: [], copy: [], shapes: [] };
   for (const s of statements) {
     const outs = protectedOutputs(rw, s.copy?.direction === 'out' ? s.copy.outputs : s.outputs, views);
     if ('kind' in outs) return outs;
+    if (s.copy) {
+      const r = copyEncodingRefusal(s.sql);
+      if (r) return refuse(r.code, r.message);
+    }
     t.results.push(s.copy ? undefined : resultTransformer(outs));
     t.copy.push(s.copy ? copyHooks(rw, s.copy, outs) : undefined);
+    t.shapes.push(resultShape(outs));
   }
   return t;
 }
 
-export function protectionPipelineFactory(deps: ProtectionDeps): PipelineFactory {
-  return (info: SessionInfo): Pipeline => new ProtectionPipeline(deps, info);
+/** The user's grants in `config` (none when the user is no longer there); SessionInfo's without one. */
+function grantsIn(config: RuntimeConfig | undefined, info: SessionInfo): Grants {
+  if (!config?.users) return info.grants;
+  return config.users.find((u) => u.name === info.user)?.grants ?? [];
 }
+
+export function protectionPipelineFactory(deps: ProtectionDeps): PipelineFactory {
+  return (info: SessionInfo, config: RuntimeConfig): Pipeline => new ProtectionPipeline(deps, info, grantsIn(config, info));
+}
+
+/** What the access decision of one statement needs again at each Bind/Execute. */
+interface Decided { views: Map<string, View>; datasets: string[]; write: boolean; decided: boolean }
 
 class ProtectionPipeline implements Pipeline {
   readonly passthrough = false;
   private readonly deps: ProtectionDeps;
   private readonly info: SessionInfo;
+  private readonly grants: Grants;
 
-  constructor(deps: ProtectionDeps, info: SessionInfo) {
+  constructor(deps: ProtectionDeps, info: SessionInfo, grants: Grants) {
     this.deps = deps;
     this.info = info;
+    this.grants = grants;
   }
 
-  /** Access check and audit; returns the views, or the refusal to answer. */
-  private decide(sql: string, a: ReturnType<Rewriter['analyze']>): Map<string, View> | Refuse {
-    // A read of nothing protected needs no decision; a write needs a read-write user, and a
-    // statement whose effect reaches objects it does not name (DROP OWNED…) every dataset.
-    if (a.kind === 'pass' && !a.write && !a.everyDataset) return new Map();
-    const touched = a.kind === 'pass' ? new Map<string, Set<string>>() : a.datasets;
-    const names = a.everyDataset ? this.deps.rewriter.catalog.all().map((t) => t.dataset) : [...touched.keys()];
-    const access = decideStatement(this.info.user, this.info.grants, names, a.write, this.deps.now());
-    const outcome: Refuse | null = !access.ok ? refuse(access.code, access.message) : a.kind === 'refuse' ? refuse(a.code, a.message) : null;
+  private audit(sql: string, datasets: string[], columns: string[], outcome: 'allow' | 'refuse' | 'pass', code?: string): void {
     this.deps.audit?.({
       time: this.deps.now().toISOString(),
       user: this.info.user,
-      datasets: names,
-      columns: [...touched].flatMap(([d, cols]) => [...cols].map((c) => `${d}.${c}`)),
+      datasets,
+      columns,
       fingerprint: this.deps.rewriter.fingerprint(sql),
-      outcome: outcome ? 'refuse' : 'allow',
-      ...(outcome ? { code: outcome.code } : {}),
+      outcome,
+      ...(code ? { code } : {}),
     });
-    return outcome ?? (access.ok ? access.views : new Map());
+  }
+
+  /** Access check and audit; returns the views (and what to check again later), or the refusal to answer. */
+  private decide(sql: string, a: ReturnType<Rewriter['analyze']>): Decided | Refuse {
+    // A read of nothing protected needs no access decision (it is still audited, as passed); a
+    // write needs a read-write user, and a statement whose effect reaches objects it does not
+    // name (DROP OWNED…) every dataset.
+    if (a.kind === 'pass' && !a.write && !a.everyDataset) {
+      this.audit(sql, [], [], 'pass');
+      return { views: new Map(), datasets: [], write: false, decided: false };
+    }
+    const touched = a.kind === 'pass' ? new Map<string, Set<string>>() : a.datasets;
+    const names = a.everyDataset ? this.deps.rewriter.catalog.all().map((t) => t.dataset) : [...touched.keys()];
+    const access = decideStatement(this.info.user, this.grants, names, a.write, this.deps.now());
+    const outcome: Refuse | null = !access.ok ? refuse(access.code, access.message) : a.kind === 'refuse' ? refuse(a.code, a.message) : null;
+    this.audit(sql, names, [...touched].flatMap(([d, cols]) => [...cols].map((c) => `${d}.${c}`)), outcome ? 'refuse' : 'allow', outcome?.code);
+    return outcome ?? { views: access.ok ? access.views : new Map(), datasets: names, write: a.write, decided: true };
+  }
+
+  /**
+   * The check a prepared statement runs at each Bind/Execute: the same access decision with the
+   * clock's time now. A grant that expired refuses (42501); a view that changed (one of several
+   * grants expired) refuses with 26000, since the client may have cached the result types.
+   */
+  private checker(sql: string, d: Decided): AccessCheck | undefined {
+    if (!d.decided) return undefined;
+    return () => {
+      const access = decideStatement(this.info.user, this.grants, d.datasets, d.write, this.deps.now());
+      let r: Refuse | undefined;
+      if (!access.ok) r = refuse(access.code, access.message);
+      else {
+        for (const [dataset, view] of d.views) {
+          const now = access.views.get(dataset);
+          if (now === view) continue;
+          r = refuse('26000', `prepared statement must be prepared again: the view of dataset ${dataset} for user ${this.info.user} changed from ${view} to ${now ?? 'none'}`);
+          break;
+        }
+      }
+      if (r) this.audit(sql, d.datasets, [], 'refuse', r.code);
+      return r;
+    };
   }
 
   query(sql: string): QueryDecision | Promise<QueryDecision> {
@@ -102,10 +158,10 @@ class ProtectionPipeline implements Pipeline {
 
   private queryNow(sql: string): QueryDecision {
     const a = this.deps.rewriter.analyze(sql);
-    const views = this.decide(sql, a);
-    if ('kind' in views) return views;
+    const d = this.decide(sql, a);
+    if ('kind' in d) return d;
     if (a.kind !== 'plan') return pass;
-    const t = transformers(this.deps.rewriter, a.statements, views);
+    const t = transformers(this.deps.rewriter, a.statements, d.views);
     if ('kind' in t) return t;
     if (!a.statements.some((s) => s.changed) && !t.results.some(Boolean) && !t.copy.some(Boolean)) return pass;
     return { kind: 'rewrite', sql: a.statements.map((s) => s.sql).join(';\n'), results: t.results, copy: t.copy };
@@ -113,24 +169,27 @@ class ProtectionPipeline implements Pipeline {
 
   private parseNow(sql: string, paramTypes: readonly number[]): StatementDecision {
     const a = this.deps.rewriter.analyze(sql);
-    const views = this.decide(sql, a);
-    if ('kind' in views) return views;
-    if (a.kind !== 'plan' || a.statements.length !== 1) return pass;
-    const t = transformers(this.deps.rewriter, a.statements, views);
+    const d = this.decide(sql, a);
+    if ('kind' in d) return d;
+    const check = this.checker(sql, d);
+    const passing: StatementDecision = check ? { kind: 'pass', check } : pass;
+    if (a.kind !== 'plan' || a.statements.length !== 1) return passing;
+    const t = transformers(this.deps.rewriter, a.statements, d.views);
     if ('kind' in t) return t;
-    return this.statementDecision(a, paramTypes, t);
+    return this.statementDecision(a, paramTypes, t, passing, check);
   }
 
-  private statementDecision(a: Plan, paramTypes: readonly number[], t: Transformers): StatementDecision {
+  private statementDecision(a: Plan, paramTypes: readonly number[], t: Transformers, passing: StatementDecision, check: AccessCheck | undefined): StatementDecision {
     const s = a.statements[0] as StatementPlan;
     const hasRoles = a.params.size > 0;
-    if (!s.changed && !hasRoles && !t.results[0] && !t.copy[0]) return pass;
-    const decision: StatementDecision = { kind: 'rewrite', sql: s.sql };
+    if (!s.changed && !hasRoles && !t.results[0] && !t.copy[0]) return passing;
+    const decision: StatementDecision = { kind: 'rewrite', sql: s.sql, shape: t.shapes[0] ?? '' };
+    if (check) decision.check = check;
     if (hasRoles) {
       const clientCount = Math.max(paramTypes.length, a.paramCount);
       decision.paramTypes = Array.from({ length: a.paramCount }, (_, i) => paramTypeFor(a.params.get(i + 1), paramTypes[i] ?? 0));
       decision.clientParamTypes = Array.from({ length: clientCount }, (_, i) => clientTypeFor(a.params.get(i + 1)) || (paramTypes[i] ?? 0));
-      decision.params = paramTransformer(a.params, a.paramCount, (r) => this.deps.rewriter.cipher(r));
+      decision.params = paramTransformer(a.params, a.paramCount, (r) => this.deps.rewriter.cipher(r), clientCount);
     }
     if (t.results[0]) decision.result = t.results[0];
     if (t.copy[0]) decision.copy = t.copy[0];

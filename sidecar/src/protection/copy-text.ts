@@ -1,18 +1,16 @@
-// COPY text format, streamed row by row: fields separated by tabs, rows by newlines, `\N` for
-// NULL, backslash escapes. Chunks from clients are not row-aligned, so partial rows are buffered
-// (bounded by the longest row) and emitted once complete.
+// COPY text format, streamed row by row: rows and fields are read exactly as PostgreSQL reads them
+// (copy-lines.ts: line endings, escapes decoded to bytes, `\N`, the end marker), transformed, and
+// written again with `\n` line endings and escapes the backend reads back to the same values.
+// Chunks from clients are not row-aligned, so a partial row is kept (bounded by the longest row)
+// until it is complete.
 import type { CopyTransformer } from '../session/pipeline.ts';
+import { CopyLineReader, textFields, utf8Text } from './copy-lines.ts';
 
 const ESC: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\' };
 
+/** One field as PostgreSQL's COPY text format decodes it (see textFields); null for `\N`. */
 export function unescapeField(f: string): string | null {
-  if (f === '\\N') return null;
-  if (!f.includes('\\')) return f;
-  return f.replace(/\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|.)/g, (_, e: string) => {
-    if (e[0] === 'x') return String.fromCharCode(parseInt(e.slice(1), 16));
-    if (/^[0-7]/.test(e)) return String.fromCharCode(parseInt(e, 8));
-    return ESC[e] ?? e;
-  });
+  return textFields(Buffer.from(f, 'utf8'), 0x09)[0] ?? null;
 }
 
 const UNESC: Record<string, string> = Object.fromEntries(Object.entries(ESC).map(([k, x]) => [x, k]));
@@ -26,56 +24,48 @@ export function escapeField(v: string | null, delimiter = '\t'): string {
 }
 
 export type RowFn = (fields: Array<string | null>) => Array<string | null>;
-export interface TextOptions { delimiter: string; header: boolean }
-
-/** Splits a text-format line on unescaped delimiters. */
-function splitLine(l: string, d: string): string[] {
-  if (d === '\t' || !l.includes('\\')) return l.split(d);
-  const out: string[] = [];
-  let cur = '';
-  for (let i = 0; i < l.length; i++) {
-    const c = l[i] as string;
-    if (c === '\\' && i + 1 < l.length) {
-      cur += c + (l[i + 1] as string);
-      i++;
-    } else if (c === d) {
-      out.push(cur);
-      cur = '';
-    } else cur += c;
-  }
-  out.push(cur);
-  return out;
+export interface TextOptions {
+  delimiter: string;
+  header: boolean;
+  /**
+   * What to send in place of the header line (without line ending); undefined: the header line
+   * as read. COPY FROM uses the column names, so nothing the client wrote there is forwarded.
+   */
+  headerText?: string;
 }
 
 /** Builds a CopyTransformer from a function over one row's decoded fields. */
 export function copyRowTransformer(transform: RowFn, o: TextOptions = { delimiter: '\t', header: false }): CopyTransformer {
-  let pending = Buffer.alloc(0);
-  let first = o.header;
-  const line = (l: string): string => {
-    if (l === '\\.') return l;
-    if (first) {
-      first = false;
-      return l;
+  const delimiter = Buffer.from(o.delimiter, 'utf8')[0] as number;
+  let reader = new CopyLineReader({ csv: false });
+  let header = o.header;
+  let out: string[] = [];
+  const onLine = (line: Buffer): void => {
+    if (header) {
+      header = false;
+      out.push(`${o.headerText ?? utf8Text(line)}\n`);
+      return;
     }
-    return transform(splitLine(l, o.delimiter).map(unescapeField)).map((f) => escapeField(f, o.delimiter)).join(o.delimiter);
+    out.push(`${transform(textFields(line, delimiter)).map((f) => escapeField(f, o.delimiter)).join(o.delimiter)}\n`);
+  };
+  const take = (): Uint8Array[] => {
+    const text = out.join('');
+    out = [];
+    return text.length ? [Buffer.from(text, 'utf8')] : [];
   };
   return {
+    begin() {
+      reader = new CopyLineReader({ csv: false });
+      header = o.header;
+      out = [];
+    },
     data(chunk) {
-      const buf = pending.length ? Buffer.concat([pending, chunk]) : Buffer.from(chunk);
-      const end = buf.lastIndexOf(0x0a);
-      if (end < 0) {
-        pending = buf;
-        return [];
-      }
-      pending = Buffer.from(buf.subarray(end + 1));
-      const rows = buf.subarray(0, end).toString('utf8').split('\n').map(line);
-      return [Buffer.from(`${rows.join('\n')}\n`, 'utf8')];
+      reader.push(chunk, onLine);
+      return take();
     },
     finish() {
-      if (pending.length === 0) return [];
-      const last = line(pending.toString('utf8'));
-      pending = Buffer.alloc(0);
-      return [Buffer.from(last, 'utf8')];
+      reader.end(onLine);
+      return take();
     },
   };
 }

@@ -1,13 +1,16 @@
 // Bind-time parameter transformer: encrypts parameters compared to or written into protected
 // columns, adds the blind-index parameters the rewrite introduced, anonymizes parameters of
 // anonymized columns. Text and binary parameter formats are both accepted (decoded by the
-// declared type of the column); NULL stays NULL.
+// declared type of the column); NULL stays NULL. A Bind whose counts do not match the statement is
+// a protocol violation (ProtocolError: FATAL 08P01); a value that does not fit its column's type
+// fails that Bind like PostgreSQL would (StatementError: 22P02 text, 22P03 binary, 22023 format).
 import type { ParamTransformer, WireValue } from '../session/pipeline.ts';
-import { formatAt } from '../protocol/types.ts';
+import { StatementError } from '../session/pipeline.ts';
+import { ProtocolError } from '../protocol/codec.ts';
 import type { CipherFor, ParamRole, ProtectedRef } from '../rewrite/context.ts';
 import type { ColumnCipher } from './encryption/column.ts';
 import { anonymizeText } from './anonymize-write.ts';
-import { binaryToText, canonicalText, textToBinary } from './encryption/canonical.ts';
+import { binaryToText, canonicalText, OID, textToBinary, ValueFormatError } from './encryption/canonical.ts';
 import { byteaArrayToWire, byteaToWire } from './wire.ts';
 
 const BYTEA = 17;
@@ -51,8 +54,36 @@ function transformOne(role: ParamRole, v: Uint8Array, inFmt: 0 | 1, outFmt: 0 | 
   }
 }
 
-/** `count` is the number of parameters of the statement; each keeps the client's format code. */
-export function paramTransformer(roles: Map<number, ParamRole>, count: number, cipher: CipherFor): ParamTransformer {
+/** Byte length of the binary format of the fixed-size types a protected column may declare. */
+const BINARY_SIZE: Record<number, number> = { [OID.bool]: 1, [OID.int2]: 2, [OID.int4]: 4, [OID.int8]: 8, [OID.float4]: 4, [OID.float8]: 8, [OID.date]: 4, [OID.uuid]: 16 };
+
+/** The Bind's counts against the statement's: PostgreSQL's checks, as protocol violations. */
+function checkCounts(values: readonly WireValue[], formats: readonly number[], expected: number): void {
+  if (values.length !== expected) throw new ProtocolError(`bind message supplies ${values.length} parameters, but prepared statement requires ${expected}`);
+  if (formats.length > 1 && formats.length !== values.length) throw new ProtocolError(`bind message has ${formats.length} parameter formats but ${values.length} parameters`);
+}
+
+function transformChecked(role: ParamRole, v: Uint8Array, n: number, code: number, cipher: CipherFor): WireValue {
+  if (code !== 0 && code !== 1) throw new StatementError('22023', `unsupported format code: ${code}`);
+  const binary = code === 1;
+  const size = BINARY_SIZE[declaredOid(role)];
+  if (binary && size !== undefined && v.length !== size) throw new StatementError('22P03', `incorrect binary data format in bind parameter ${n}`);
+  try {
+    return transformOne(role, v, code as 0 | 1, code as 0 | 1, cipher);
+  } catch (e) {
+    if (e instanceof ValueFormatError || e instanceof RangeError) {
+      throw binary ? new StatementError('22P03', `incorrect binary data format in bind parameter ${n}`) : new StatementError('22P02', e.message);
+    }
+    throw e;
+  }
+}
+
+/**
+ * `count` is the number of parameters of the rewritten statement, `supplied` the number the client's
+ * statement has (what its Binds supply: it may declare more types than it uses); each keeps the
+ * client's format code.
+ */
+export function paramTransformer(roles: Map<number, ParamRole>, count: number, cipher: CipherFor, supplied = count): ParamTransformer {
   // The transformer lives as long as the prepared statement: each parameter's column cipher is
   // looked up on its first use and kept, not resolved again at every Bind.
   const ciphers = new Map<ProtectedRef, ColumnCipher>();
@@ -65,6 +96,7 @@ export function paramTransformer(roles: Map<number, ParamRole>, count: number, c
     return c;
   };
   return (values, formats) => {
+    checkCounts(values, formats, supplied);
     const out: WireValue[] = [];
     for (let n = 1; n <= count; n++) {
       const role = roles.get(n);
@@ -73,8 +105,8 @@ export function paramTransformer(roles: Map<number, ParamRole>, count: number, c
         out.push(v);
         continue;
       }
-      const f = formatAt(formats, n - 1);
-      out.push(transformOne(role, v, f, f, cached));
+      const code = formats.length === 0 ? 0 : formats.length === 1 ? formats[0] as number : formats[n - 1] as number;
+      out.push(transformChecked(role, v, n, code, cached));
     }
     return out;
   };

@@ -1,12 +1,18 @@
 // Result transformer: restores what the client sees for columns that hold ciphertext, according
 // to the user's view: plaintext (decrypted, declared type restored in RowDescription and in the
 // value encoding), masked (decrypted then masked, shown as text), protected (the stored
-// ciphertext as base64 text, never decrypted). NULL stays NULL.
+// ciphertext as base64 text, never decrypted). NULL stays NULL. A stored value that is not a
+// ciphertext of its column (written around the proxy, or with a key the keyring lacks) fails the
+// statement with XX001 naming the column (StatementError), for every view: neither its bytes nor
+// any part of them reach the client, and the session goes on.
 import type { View } from '../../../crds/src/types.ts';
 import type { FieldDescription, ResultTransformer, WireValue } from '../session/pipeline.ts';
+import { StatementError } from '../session/pipeline.ts';
 import { formatAt } from '../protocol/types.ts';
 import type { ColumnCipher } from './encryption/column.ts';
-import { OID, textToBinary } from './encryption/canonical.ts';
+import { OID, textToBinary, ValueFormatError } from './encryption/canonical.ts';
+import { CiphertextError, decodeHeader, HEADER_BYTES } from './encryption/header.ts';
+import { KeyringError, keyNameId } from './encryption/keyring.ts';
 import { maskForView } from './anonymize-write.ts';
 import { byteaFromWire } from './wire.ts';
 
@@ -15,6 +21,55 @@ export interface ProtectedOutput {
   cipher: ColumnCipher;
   typeOid: number;
   view: View;
+  /** `table.column`, named in errors. */
+  column?: string;
+}
+
+/** Shortest ciphertext per mode: header, then nonce and tag (randomized) or the SIV tag. */
+const MIN_BYTES = { randomized: HEADER_BYTES + 12 + 16, deterministic: HEADER_BYTES + 16 } as const;
+
+function corrupt(o: ProtectedOutput): StatementError {
+  const name = o.column ?? `${o.cipher.spec.table}.${o.cipher.spec.column}`;
+  return new StatementError('XX001', `clarus: a value stored in protected column ${name} is not a ciphertext of that column (written around the proxy, or with a key the keyring lacks)`);
+}
+
+/** Errors about one stored value become the statement's XX001; anything else is the proxy's bug. */
+function storedValue<R>(o: ProtectedOutput, f: () => R): R {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof CiphertextError || e instanceof KeyringError) throw corrupt(o);
+    throw e;
+  }
+}
+
+/** The protected view shows ciphertext without decrypting it: at least its header must be this column's. */
+function checkStored(o: ProtectedOutput, stored: Buffer): void {
+  const spec = o.cipher.spec;
+  const h = decodeHeader(stored);
+  if (h.keyId !== keyNameId(spec.keyName) || h.mode !== spec.mode || stored.length < MIN_BYTES[spec.mode]) throw new CiphertextError('not a ciphertext of this column');
+}
+
+function wireBytes(v: Uint8Array, fmt: 0 | 1): Buffer {
+  try {
+    return byteaFromWire(v, fmt);
+  } catch {
+    throw new StatementError('0A000', 'clarus: protected columns are read with bytea_output = hex');
+  }
+}
+
+function binaryOf(oid: number, text: string): Buffer {
+  try {
+    return textToBinary(oid, text);
+  } catch (e) {
+    if (e instanceof ValueFormatError) throw new StatementError('0A000', `clarus: ${e.message}`);
+    throw e;
+  }
+}
+
+/** What a client may have cached about these outputs: their positions and the types it sees. */
+export function resultShape(outputs: ProtectedOutput[]): string {
+  return outputs.map((o) => `${o.index}:${clientType(o)}`).join(',');
 }
 
 const SIZES: Record<number, number> = { [OID.bool]: 1, [OID.int2]: 2, [OID.int4]: 4, [OID.int8]: 8, [OID.float4]: 4, [OID.float8]: 8, [OID.date]: 4, [OID.uuid]: 16 };
@@ -23,11 +78,16 @@ function clientType(o: ProtectedOutput): number {
   return o.view === 'plaintext' ? o.typeOid : OID.text;
 }
 
-/** Plaintext for the client, as text, per view. */
+/** Plaintext for the client, as text, per view (XX001 StatementError for a value that is not a ciphertext). */
 export function presentText(o: ProtectedOutput, stored: Buffer): string {
-  if (o.view === 'protected') return stored.toString('base64');
-  const text = o.cipher.decrypt(stored);
-  return o.view === 'masked' ? maskForView(text) : text;
+  return storedValue(o, () => {
+    if (o.view === 'protected') {
+      checkStored(o, stored);
+      return stored.toString('base64');
+    }
+    const text = o.cipher.decrypt(stored);
+    return o.view === 'masked' ? maskForView(text) : text;
+  });
 }
 
 export function resultTransformer(outputs: ProtectedOutput[]): ResultTransformer | undefined {
@@ -52,11 +112,12 @@ export function resultTransformer(outputs: ProtectedOutput[]): ResultTransformer
         if (fmt === 0 && o.view === 'plaintext') {
           // Text format, plaintext view: the decrypted UTF-8 bytes are the text value itself (they
           // were encoded from a string when sealed), so skip decoding and re-encoding them.
-          values[o.index] = o.cipher.decryptBytes(byteaFromWire(v, fmt));
+          const stored = wireBytes(v, fmt);
+          values[o.index] = storedValue(o, () => o.cipher.decryptBytes(stored));
           continue;
         }
-        const text = presentText(o, byteaFromWire(v, fmt));
-        values[o.index] = fmt === 1 ? textToBinary(clientType(o), text) : Buffer.from(text, 'utf8');
+        const text = presentText(o, wireBytes(v, fmt));
+        values[o.index] = fmt === 1 ? binaryOf(clientType(o), text) : Buffer.from(text, 'utf8');
       }
       return values;
     },

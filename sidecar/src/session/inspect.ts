@@ -9,11 +9,23 @@ import { ProtocolError } from '../protocol/codec.ts';
 import { errorBytes } from '../protocol/errors.ts';
 import { decodeFrontend, encodeFrontend } from '../protocol/frontend.ts';
 import type { FrontendMessage } from '../protocol/frontend.ts';
-import { applyCopy, copyEnd, transformRow, transformRowDescription } from './transform.ts';
-import type { CopyState } from './transform.ts';
-import type { CopyHooks, Pipeline, QueryDecision, Refuse, ResultTransformer, RewriteQuery, RewriteStatement, StatementDecision } from './pipeline.ts';
+import { closedSlot, CopySlot } from './copy-route.ts';
+import { StatementError } from './pipeline.ts';
+import type { CopyHooks, CopyTransformer, Pass, Pipeline, QueryDecision, Refuse, ResultTransformer, RewriteQuery, RewriteStatement, StatementDecision } from './pipeline.ts';
 import type { Relay } from './relay.ts';
-import { unsafeParameterStatus } from './settings.ts';
+import { applyCopy, copyEnd, transformRow, transformRowDescription } from './transform.ts';
+
+/** A prepared statement as the session knows it: its decision, and what to plan it again from. */
+interface Stmt {
+  dec: Pass | RewriteStatement;
+  sql: string;
+  types: readonly number[];
+  /** Made under the previous pipeline (before a reload): planned again before its next use. */
+  stale: boolean;
+}
+
+/** `stmt` undefined: a statement the session does not know (the backend answers for it). */
+interface Portal { stmt: Stmt | undefined; formats: readonly number[]; stale: boolean }
 
 type Entry =
   | { k: 'sync' | 'fcall' }
@@ -24,19 +36,24 @@ type Entry =
    */
   | { k: 'parse' | 'bind' | 'close'; undo: () => void; failed: () => void; refusal?: Buffer }
   | { k: 'describe'; st: RewriteStatement | undefined }
-  | { k: 'execute'; st: RewriteStatement | undefined; formats: readonly number[] }
-  | { k: 'query'; rw: RewriteQuery | undefined; idx: number; refusal?: Buffer };
+  /** `syncs`: Syncs sent after it while its COPY may start (a running COPY consumes them). */
+  | { k: 'execute'; st: RewriteStatement | undefined; formats: readonly number[]; slot: CopySlot; syncs: Entry[] }
+  | { k: 'query'; rw: RewriteQuery | undefined; idx: number; slot: CopySlot; refusal?: Buffer }
+  /** A Query the proxy sent on its own (to abort a transaction block): its answers are not shown. */
+  | { k: 'inject' };
 
 type Changing = Extract<Entry, { k: 'parse' | 'bind' | 'close' }>;
 
-interface Portal { st: RewriteStatement | undefined; formats: readonly number[] }
 /** A client message as received: tag and body range in its buffer. */
 interface Raw { tag: number; buf: Buffer; start: number; end: number }
 type Parse = Extract<FrontendMessage, { type: 'Parse' }>;
 type Bind = Extract<FrontendMessage, { type: 'Bind' }>;
+type Describe = Extract<FrontendMessage, { type: 'Describe' }>;
+type Execute = Extract<FrontendMessage, { type: 'Execute' }>;
 
 const T = (c: string) => c.charCodeAt(0);
-const isPromise = <V>(v: V | Promise<V>): v is Promise<V> => typeof (v as { then?: unknown }).then === 'function';
+const NOOP = (): void => undefined;
+const isPromise = <V>(v: V | Promise<V>): v is Promise<V> => typeof (v as { then?: unknown } | null | undefined)?.then === 'function';
 /**
  * Sent in place of a refused statement: it fails at parse time with a syntax error, whose
  * ErrorResponse the session replaces with the refusal. So the backend treats the refusal exactly
@@ -45,27 +62,90 @@ const isPromise = <V>(v: V | Promise<V>): v is Promise<V> => typeof (v as { then
  * refused statement reaches it.
  */
 export const REFUSAL_SQL = 'CLARUS REFUSED STATEMENT';
+/** Statement name of the failing Parse sent in place of a refused Bind/Execute/Describe (never created). */
+export const REFUSED_NAME = 'clarus_refused';
+const COPY_FAIL = encodeFrontend({ type: 'CopyFail', message: 'clarus: COPY data refused by the proxy' }).finish();
+
+function refusalBytes(r: Refuse | StatementError): Buffer {
+  return errorBytes({ code: r.code, message: r.message, ...(r.detail ? { detail: r.detail } : {}), ...('hint' in r && r.hint ? { hint: r.hint } : {}) });
+}
+
+function mustPrepareAgain(name: string): Refuse {
+  return { kind: 'refuse', code: '26000', message: `prepared statement "${name}" must be prepared again after a policy reload` };
+}
+
+function mustBindAgain(name: string): Refuse {
+  return { kind: 'refuse', code: '34000', message: `portal "${name}" must be bound again after a policy reload` };
+}
+
+const rewriteOf = (s: Stmt | undefined): RewriteStatement | undefined => (s?.dec.kind === 'rewrite' ? s.dec : undefined);
+
+function sameNumbers(a: readonly number[] | undefined, b: readonly number[] | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.length !== b.length) return false;
+  return a.every((v, i) => v === b[i]);
+}
+
+/** What the backend was sent for the statement, and what the client was shown of it. */
+function sameStatement(s: Stmt, d: Pass | RewriteStatement): boolean {
+  const a = s.dec;
+  const sql = (x: Pass | RewriteStatement) => (x.kind === 'rewrite' ? x.sql : s.sql);
+  const types = (x: Pass | RewriteStatement) => (x.kind === 'rewrite' ? x.paramTypes ?? s.types : s.types);
+  const client = (x: Pass | RewriteStatement) => (x.kind === 'rewrite' ? x.clientParamTypes : undefined);
+  const shape = (x: Pass | RewriteStatement) => (x.kind === 'rewrite' ? x.shape : undefined);
+  return sql(a) === sql(d) && sameNumbers(types(a), types(d)) && sameNumbers(client(a), client(d)) && shape(a) === shape(d);
+}
 
 export class Inspector {
   private readonly pipeline: Pipeline;
   private readonly relay: Relay;
   private readonly queue: Entry[] = [];
-  private readonly statements = new Map<string, RewriteStatement>();
+  private readonly statements = new Map<string, Stmt>();
   private readonly portals = new Map<string, Portal>();
+  /** Statements may exist on the backend that were prepared while the pipeline was pass-through. */
+  private readonly inheritedUnknown: boolean;
   /** A refusal was answered: drop client messages until Sync (the protocol's error recovery). */
   private discarding = false;
   /** The backend reported an error and skips until the Sync it has not been sent yet. */
   private backendSkipping = false;
   private resultFormats: readonly number[] = [];
-  private copyIn: CopyState | null = null;
-  private copyOut: CopyState | null = null;
+  /** Where the client's COPY data goes: the slot of the last Query/Execute, null = nowhere. */
+  private cslot: CopySlot | null = null;
+  /** The Execute entry of `cslot` (for Syncs the COPY consumes), null for a Query. */
+  private cexec: Extract<Entry, { k: 'execute' }> | null = null;
+  private copyOut: CopyTransformer | null = null;
+  /** A data error failed the current statement: its remaining answers are not shown. */
+  private suppress = false;
+  /** At the end of the failed statement's cycle, show an open transaction block as failed ('E'). */
+  private abortBlock = false;
 
-  constructor(pipeline: Pipeline, relay: Relay) {
+  /**
+   * `from`: the inspector of the previous pipeline (its statements and portals are kept, to be
+   * planned again), or 'unknown' when the previous pipeline was pass-through.
+   */
+  constructor(pipeline: Pipeline, relay: Relay, from?: Inspector | 'unknown') {
     this.pipeline = pipeline;
     this.relay = relay;
+    this.inheritedUnknown = from === 'unknown' || (from?.inheritedUnknown ?? false);
+    if (from && from !== 'unknown') {
+      for (const [n, s] of from.statements) this.statements.set(n, { ...s, stale: true });
+      for (const [n, p] of from.portals) this.portals.set(n, { ...p, stale: true });
+    }
   }
 
   close(): void { this.pipeline.close?.(); }
+
+  /** Something is in flight that a new pipeline could not take over. */
+  busy(): boolean {
+    return this.suppress || this.discarding || this.cslot?.wake != null || this.queue.some((e) => e.k === 'inject');
+  }
+
+  /** True when prepared statements or portals with rewritten decisions exist (a pass-through pipeline cannot run them). */
+  remembersRewrites(): boolean {
+    for (const s of this.statements.values()) if (s.dec.kind === 'rewrite') return true;
+    for (const p of this.portals.values()) if (p.stmt?.dec.kind === 'rewrite') return true;
+    return false;
+  }
 
   // ---- client → backend ----
 
@@ -75,8 +155,9 @@ export class Inspector {
       this.discarding = false;
     }
     const raw: Raw = { tag, buf, start, end };
-    if (tag === T('d') || tag === T('c') || tag === T('f')) { this.copyFromClient(raw); return undefined; }
+    if (tag === T('d') || tag === T('c') || tag === T('f')) return this.copyFromClient(raw);
     if (tag === T('H')) { this.forward(raw); return undefined; }
+    if (tag !== T('S')) { this.cslot = null; this.cexec = null; }
     const d = decodeFrontend(tag, buf, start, end);
     if (!d.ok) throw d.error;
     return this.message(d.msg, raw);
@@ -84,35 +165,25 @@ export class Inspector {
 
   private message(m: FrontendMessage, raw: Raw): Promise<void> | undefined {
     switch (m.type) {
-      case 'Query': return this.decided(this.pipeline.query(m.sql), (dec) => this.query(dec, raw));
+      case 'Query':
+        // PostgreSQL ignores a Query while it skips to Sync: so does the session (no decision, no answer).
+        if (this.backendSkipping) return undefined;
+        return this.decided(this.pipeline.query(m.sql), (dec) => this.query(dec, raw));
       case 'Parse': return this.decided(this.pipeline.parse(m.sql, m.paramTypes, m.name), (dec) => this.parse(m, dec, raw));
-      case 'Bind': this.bind(m, raw); return undefined;
-      case 'Sync': this.backendSkipping = false; this.queue.push({ k: 'sync' }); break;
-      default: this.track(m);
+      case 'Bind': return this.bind(m, raw);
+      case 'Describe': return this.describe(m, raw);
+      case 'Execute': return this.execute(m, raw);
+      case 'Sync': this.sync(raw); return undefined;
+      case 'Close':
+        if (!this.backendSkipping) {
+          if (m.target === 'S') this.forget(this.statements, m.name); else this.forget(this.portals, m.name);
+        }
+        break;
+      case 'FunctionCall': this.enqueue({ k: 'fcall' }); break;
+      default: throw new ProtocolError(`unexpected ${m.type} message`);
     }
     this.forward(raw);
     return undefined;
-  }
-
-  /** Describe, Execute, Close, FunctionCall: remember what the backend will answer. */
-  private track(m: FrontendMessage): void {
-    // While the backend skips to Sync it executes none of these: keep our state as its state.
-    if (this.backendSkipping) return;
-    switch (m.type) {
-      case 'Describe':
-        this.enqueue({ k: 'describe', st: m.target === 'S' ? this.statements.get(m.name) : this.portals.get(m.name)?.st });
-        return;
-      case 'Execute': {
-        const p = this.portals.get(m.portal);
-        this.enqueue({ k: 'execute', st: p?.st, formats: p?.formats ?? [] });
-        return;
-      }
-      case 'Close':
-        if (m.target === 'S') this.forget(this.statements, m.name); else this.forget(this.portals, m.name);
-        return;
-      case 'FunctionCall': this.enqueue({ k: 'fcall' }); return;
-      default: throw new ProtocolError(`unexpected ${m.type} message`);
-    }
   }
 
   private decided<D>(d: D | Promise<D>, then: (d: D) => void): Promise<void> | undefined {
@@ -153,7 +224,11 @@ export class Inspector {
 
   private query(dec: QueryDecision, raw: Raw): void {
     if (dec.kind === 'refuse') { this.refuse(dec, 'simple', '', raw.tag); return; }
-    this.queue.push({ k: 'query', rw: dec.kind === 'rewrite' ? dec : undefined, idx: 0 });
+    const rw = dec.kind === 'rewrite' ? dec : undefined;
+    // Exactly one statement, a COPY FROM STDIN with hooks: its data is routed without waiting.
+    const slot = new CopySlot(rw?.copy?.length === 1 && (rw.results?.length ?? 1) <= 1 ? rw.copy[0]?.in : undefined);
+    this.queue.push({ k: 'query', rw, idx: 0, slot });
+    this.cslot = slot;
     if (dec.kind === 'pass') this.forward(raw);
     else this.send({ type: 'Query', sql: dec.sql }, raw.tag);
   }
@@ -164,26 +239,136 @@ export class Inspector {
     if (this.backendSkipping) return;
     if (dec.kind === 'refuse') { this.refuse(dec, 'extended', m.name, raw.tag); return; }
     this.queue.push(this.changing('parse', this.statements, m.name, this.remember(this.statements, m.name)));
-    if (dec.kind === 'pass') { this.statements.delete(m.name); this.forward(raw); return; }
-    this.statements.set(m.name, dec);
+    this.statements.set(m.name, { dec, sql: m.sql, types: m.paramTypes, stale: false });
+    if (dec.kind === 'pass') { this.forward(raw); return; }
     this.send({ type: 'Parse', name: m.name, sql: dec.sql, paramTypes: dec.paramTypes ?? m.paramTypes }, raw.tag);
   }
 
-  private bind(m: Bind, raw: Raw): void {
-    if (this.backendSkipping) return;
-    const st = this.statements.get(m.statement);
+  /**
+   * A statement made under the previous pipeline, planned with the current one: the new decision
+   * when it sends the backend the same statement and shows the client the same shape.
+   */
+  private replan(name: string, s: Stmt): Stmt | Refuse | Promise<Stmt | Refuse> {
+    const adopt = (dec: StatementDecision): Stmt | Refuse => {
+      if (dec.kind === 'refuse') return dec;
+      if (!sameStatement(s, dec)) return mustPrepareAgain(name);
+      const fresh: Stmt = { dec, sql: s.sql, types: s.types, stale: false };
+      if (this.statements.get(name) === s) this.statements.set(name, fresh);
+      return fresh;
+    };
+    const d = this.pipeline.parse(s.sql, s.types, name);
+    return isPromise(d) ? d.then(adopt) : adopt(d);
+  }
+
+  /** The statement `name` ready for use, a refusal, or undefined when the session does not know it. */
+  private statement(name: string): Stmt | Refuse | undefined | Promise<Stmt | Refuse> {
+    const s = this.statements.get(name);
+    if (!s) return this.inheritedUnknown ? mustPrepareAgain(name) : undefined;
+    return s.stale ? this.replan(name, s) : s;
+  }
+
+  /** The portal `name` ready for use, a refusal, or undefined when the session does not know it. */
+  private portal(name: string): Portal | Refuse | undefined | Promise<Portal | Refuse> {
+    const p = this.portals.get(name);
+    if (!p) return this.inheritedUnknown ? mustBindAgain(name) : undefined;
+    if (!p.stale) return p;
+    if (!p.stmt) return mustBindAgain(name);
+    const adopt = (r: Stmt | Refuse): Portal | Refuse => {
+      if ('kind' in r) return r.code === '26000' ? mustBindAgain(name) : r;
+      const fresh: Portal = { stmt: r, formats: p.formats, stale: false };
+      if (this.portals.get(name) === p) this.portals.set(name, fresh);
+      return fresh;
+    };
+    const r = this.replan('', p.stmt);
+    return isPromise(r) ? r.then(adopt) : adopt(r);
+  }
+
+  private bind(m: Bind, raw: Raw): Promise<void> | undefined {
+    if (this.backendSkipping) return undefined;
+    return this.decided(this.statement(m.statement), (s) => {
+      // The backend may have failed an earlier message while the statement was planned again.
+      if (this.backendSkipping) return;
+      if (s && 'kind' in s) { this.refuseMessage(s, raw.tag); return; }
+      this.bindNow(m, raw, s);
+    });
+  }
+
+  private bindNow(m: Bind, raw: Raw, s: Stmt | undefined): void {
+    const denied = s?.dec.check?.();
+    if (denied) { this.refuseMessage(denied, raw.tag); return; }
+    const st = rewriteOf(s);
+    let values: Array<Uint8Array | null> | undefined;
+    if (st?.params) {
+      try {
+        values = st.params(m.values, m.paramFormats);
+      } catch (e) {
+        if (!(e instanceof StatementError)) throw e;
+        this.refuseMessage(e, raw.tag);
+        return;
+      }
+    }
     const prevPortal = this.remember(this.portals, m.portal);
-    this.portals.set(m.portal, { st, formats: m.resultFormats });
+    this.portals.set(m.portal, { stmt: s, formats: m.resultFormats, stale: false });
     this.queue.push(this.changing('bind', this.portals, m.portal, prevPortal));
-    if (!st?.params) { this.forward(raw); return; }
-    this.send({ ...m, values: st.params(m.values, m.paramFormats) }, raw.tag);
+    if (!values) { this.forward(raw); return; }
+    this.send({ ...m, values }, raw.tag);
+  }
+
+  private describe(m: Describe, raw: Raw): Promise<void> | undefined {
+    // While the backend skips to Sync it executes none of these: keep our state as its state.
+    if (this.backendSkipping) { this.forward(raw); return undefined; }
+    const known = (m.target === 'S' ? this.statement(m.name) : this.portal(m.name)) as Stmt | Portal | Refuse | undefined | Promise<Stmt | Portal | Refuse>;
+    return this.decided(known, (k) => {
+      if (this.backendSkipping) { this.forward(raw); return; }
+      if (k && 'kind' in k) { this.refuseMessage(k, raw.tag); return; }
+      this.enqueue({ k: 'describe', st: rewriteOf(k && 'dec' in k ? k : k?.stmt) });
+      this.forward(raw);
+    });
+  }
+
+  private execute(m: Execute, raw: Raw): Promise<void> | undefined {
+    if (this.backendSkipping) {
+      this.cslot = closedSlot();
+      this.forward(raw);
+      return undefined;
+    }
+    return this.decided(this.portal(m.portal), (p) => {
+      if (this.backendSkipping) { this.cslot = closedSlot(); this.forward(raw); return; }
+      if (p && 'kind' in p) { this.refuseMessage(p, raw.tag); return; }
+      const denied = p?.stmt?.dec.check?.();
+      if (denied) { this.refuseMessage(denied, raw.tag); return; }
+      const st = rewriteOf(p?.stmt);
+      const e: Extract<Entry, { k: 'execute' }> = { k: 'execute', st, formats: p?.formats ?? [], slot: new CopySlot(st?.copy?.in), syncs: [] };
+      this.queue.push(e);
+      this.cslot = e.slot;
+      this.cexec = e;
+      this.forward(raw);
+    });
+  }
+
+  private sync(raw: Raw): void {
+    const s = this.cslot;
+    const e = this.cexec;
+    if (s && e && s.ended === 0 && !s.done && !s.failed) {
+      // A Sync inside COPY FROM STDIN is consumed by the COPY (libpq sends one right after Execute):
+      // no ReadyForQuery will answer it.
+      if (s.started.length > 0) { this.relay.toBackend.forward(raw.buf, raw.start - 5, raw.end); return; }
+      const entry: Entry = { k: 'sync' };
+      e.syncs.push(entry);
+      this.backendSkipping = false;
+      this.queue.push(entry);
+      this.forward(raw);
+      return;
+    }
+    this.backendSkipping = false;
+    this.queue.push({ k: 'sync' });
+    this.forward(raw);
   }
 
   private refuse(r: Refuse, kind: 'simple' | 'extended', name: string, tag: number): void {
-    const spec = { code: r.code, message: r.message, ...(r.detail ? { detail: r.detail } : {}), ...(r.hint ? { hint: r.hint } : {}) };
-    const refusal = errorBytes(spec);
+    const refusal = refusalBytes(r);
     if (kind === 'simple') {
-      this.queue.push({ k: 'query', rw: undefined, idx: 0, refusal });
+      this.queue.push({ k: 'query', rw: undefined, idx: 0, refusal, slot: closedSlot() });
       this.send({ type: 'Query', sql: REFUSAL_SQL }, tag);
       return;
     }
@@ -193,19 +378,65 @@ export class Inspector {
     this.send({ type: 'Parse', name, sql: REFUSAL_SQL, paramTypes: [] }, tag);
   }
 
-  private copyFromClient(raw: Raw): void {
-    const c = this.copyIn;
-    if (!c) { this.forward(raw); return; }
-    if (raw.tag === T('d')) { for (const out of applyCopy(c, raw.buf.subarray(raw.start, raw.end))) this.relay.toBackend.push(out); return; }
-    if (raw.tag === T('c')) for (const out of copyEnd(c)) this.relay.toBackend.push(out);
-    this.copyIn = null;
-    this.forward(raw);
+  /**
+   * Refuses a Bind, Describe or Execute: a Parse of a reserved name that fails takes its place (no
+   * statement or portal changes on the backend), the refusal replaces its error, and the client's
+   * messages up to Sync are dropped as the backend skips them.
+   */
+  private refuseMessage(r: Refuse | StatementError, tag: number): void {
+    this.discarding = true;
+    this.cslot = null;
+    this.cexec = null;
+    this.queue.push({ k: 'bind', undo: NOOP, failed: NOOP, refusal: refusalBytes(r) });
+    this.send({ type: 'Parse', name: REFUSED_NAME, sql: REFUSAL_SQL, paramTypes: [] }, tag);
+  }
+
+  /** CopyData/CopyDone/CopyFail from the client (see copy-route.ts). */
+  private copyFromClient(raw: Raw): Promise<void> | undefined {
+    const s = this.cslot;
+    // No COPY can be in progress: the backend would ignore the message; it is never sent.
+    if (!s) return undefined;
+    const route = s.failed ? 'drop' : s.route();
+    if (route === 'wait') return new Promise<void>((resolve) => { s.wake = resolve; }).then(() => this.copyFromClient(raw));
+    if (route === 'raw') this.forward(raw);
+    else if (route !== 'drop') this.throughHooks(s, route, raw);
+    if (raw.tag !== T('d')) s.clientEnded();
+    return undefined;
+  }
+
+  private throughHooks(s: CopySlot, hook: CopyTransformer, raw: Raw): void {
+    if (s.begun !== s.ended) {
+      hook.begin?.();
+      s.begun = s.ended;
+    }
+    try {
+      if (raw.tag === T('d')) {
+        for (const out of applyCopy(hook, raw.buf.subarray(raw.start, raw.end))) this.relay.toBackend.push(out);
+        return;
+      }
+      if (raw.tag === T('c')) for (const out of copyEnd(hook)) this.relay.toBackend.push(out);
+      this.forward(raw);
+    } catch (e) {
+      if (!(e instanceof StatementError)) throw e;
+      // The COPY fails as PostgreSQL would fail it on this data: CopyFail instead of the data (the
+      // backend answers with an error, shown to the client as this one); the rest is dropped.
+      s.failed = raw.tag === T('d');
+      s.refusal = refusalBytes(e);
+      this.relay.toBackend.push(COPY_FAIL);
+    }
   }
 
   // ---- backend → client ----
 
-  backend(tag: number, buf: Buffer, start: number, end: number): void {
+  /**
+   * One backend message. Returns false when it answered the proxy's own message and is not part
+   * of the client's conversation (the relay then does not count it).
+   */
+  backend(tag: number, buf: Buffer, start: number, end: number): boolean {
+    if (this.queue[0]?.k === 'inject') return this.injectAnswer(tag, buf, start, end);
+    if (this.suppress) { this.suppressed(tag, buf, start, end); return true; }
     if (!this.backendMessage(tag, buf, start, end)) this.relay.toClient.forward(buf, start - 5, end);
+    return true;
   }
 
   /** Bookkeeping for one backend message; true when it was sent on already (transformed). */
@@ -220,28 +451,46 @@ export class Inspector {
   private readonly handlers: Array<((buf: Buffer, start: number, end: number, tag: number) => boolean) | undefined> = (() => {
     const h: Array<((buf: Buffer, start: number, end: number, tag: number) => boolean) | undefined> = new Array(256);
     for (const c of '123ns') h[T(c)] = this.answered;
-    h[T('Z')] = () => { this.copyIn = null; this.copyOut = null; return this.answered(); };
-    h[T('S')] = (b, s, e) => this.parameterStatus(b, s, e);
+    h[T('Z')] = () => { this.ready(); return false; };
     h[T('t')] = () => this.parameterDescription();
     h[T('T')] = (b, s, e) => this.rowDescription(b, s, e);
     h[T('D')] = (b, s, e) => this.dataRow(b, s, e);
     h[T('C')] = h[T('I')] = () => { this.commandDone(); return false; };
-    h[T('E')] = () => this.error();
-    h[T('G')] = h[T('H')] = (b, s, e, tag) => { this.copyStart(tag, b, s, e); return false; };
+    h[T('E')] = () => this.error(true);
+    h[T('G')] = () => { this.copyInStart(); return false; };
+    h[T('H')] = () => { this.copyOutStart(); return false; };
     h[T('d')] = (b, s, e) => this.copyOutData(b, s, e);
     h[T('c')] = (b, s, e) => this.copyOutDone(b, s, e);
     return h;
   })();
 
+  private ready(): void {
+    this.copyOut = null;
+    const h = this.head();
+    if (h?.k === 'query') h.slot.backendDone();
+    this.queue.shift();
+  }
+
   private copyOutData(buf: Buffer, start: number, end: number): boolean {
     if (!this.copyOut) return false;
-    for (const o of applyCopy(this.copyOut, buf.subarray(start, end))) this.relay.toClient.push(o);
+    try {
+      for (const o of applyCopy(this.copyOut, buf.subarray(start, end))) this.relay.toClient.push(o);
+    } catch (e) {
+      if (!(e instanceof StatementError)) throw e;
+      this.poison(e);
+    }
     return true;
   }
 
   private copyOutDone(buf: Buffer, start: number, end: number): boolean {
     if (!this.copyOut) return false;
-    for (const o of copyEnd(this.copyOut)) this.relay.toClient.push(o);
+    try {
+      for (const o of copyEnd(this.copyOut)) this.relay.toClient.push(o);
+    } catch (e) {
+      if (!(e instanceof StatementError)) throw e;
+      this.poison(e);
+      return true;
+    }
     this.copyOut = null;
     this.relay.toClient.forward(buf, start - 5, end);
     return true;
@@ -270,14 +519,6 @@ export class Inspector {
     return d.msg;
   }
 
-  /** A setting the analysis depends on changed behind the proxy: end the session (fail closed). */
-  private parameterStatus(buf: Buffer, start: number, end: number): boolean {
-    const m = this.decode(T('S'), buf, start, end);
-    const why = m.type === 'ParameterStatus' ? unsafeParameterStatus(m.name, m.value) : null;
-    if (why) throw new Error(`clarus: ${why}; the session is closed because the proxy's analysis would no longer read statements as the backend does`);
-    return false;
-  }
-
   private parameterDescription(): boolean {
     const h = this.head();
     const types = h?.k === 'describe' ? h.st?.clientParamTypes : undefined;
@@ -303,33 +544,50 @@ export class Inspector {
     if (!tr) return false;
     const h = this.head();
     const formats = h?.k === 'execute' ? h.formats : this.resultFormats;
-    this.relay.toClient.push(transformRow(tr, this.decode(T('D'), buf, start, end), formats));
+    try {
+      this.relay.toClient.push(transformRow(tr, this.decode(T('D'), buf, start, end), formats));
+    } catch (e) {
+      if (!(e instanceof StatementError)) throw e;
+      this.poison(e);
+    }
     return true;
   }
 
   private commandDone(): void {
     const h = this.head();
     if (h?.k === 'query') { h.idx++; return; }
-    if (h?.k === 'execute') this.queue.shift();
+    if (h?.k === 'execute') {
+      h.slot.backendDone();
+      this.queue.shift();
+    }
   }
 
-  /** Returns true when the error was the answer to a refusal and the refusal went out instead. */
-  private error(): boolean {
-    this.copyIn = null;
+  /**
+   * Bookkeeping for an ErrorResponse; `show`: the refusal it answers may replace it. Returns true
+   * when the refusal went out instead.
+   */
+  private error(show: boolean): boolean {
     this.copyOut = null;
     const h = this.head();
-    const refusal = h && 'refusal' in h ? h.refusal : undefined;
-    if (refusal) { this.relay.toClient.push(refusal); this.relay.refusedInCycle(); }
-    if (h?.k === 'query') h.idx++;
-    // Simple protocol and FunctionCall: ReadyForQuery follows. Extended: the backend skips to Sync.
-    if (h?.k !== 'query' && h?.k !== 'fcall') this.skipToSync();
-    return refusal !== undefined;
+    const refusal = h && 'refusal' in h ? h.refusal : h?.k === 'query' || h?.k === 'execute' ? h.slot.refusal : undefined;
+    const replaced = show && refusal !== undefined;
+    if (replaced) { this.relay.toClient.push(refusal); this.relay.refusedInCycle(); }
+    if (h?.k === 'query') {
+      // The rest of the Query is skipped; ReadyForQuery follows.
+      h.idx++;
+      h.slot.backendDone();
+      return replaced;
+    }
+    // FunctionCall: ReadyForQuery follows. Extended: the backend skips to Sync.
+    if (h?.k !== 'fcall') this.skipToSync();
+    return replaced;
   }
 
   private skipToSync(): void {
     const dropped: Entry[] = [];
     while (this.queue.length > 0 && this.queue[0]?.k !== 'sync') dropped.push(this.queue.shift() as Entry);
     if (this.queue.length === 0) this.backendSkipping = true;
+    for (const e of dropped) if (e.k === 'execute') e.slot.backendDone();
     this.undoParses(dropped);
   }
 
@@ -345,14 +603,106 @@ export class Inspector {
     }
   }
 
-  private copyStart(tag: number, buf: Buffer, start: number, end: number): void {
-    const hooks = this.copyHooks();
-    const hook = tag === T('G') ? hooks?.in : hooks?.out;
+  /** The backend entered COPY FROM STDIN for the statement at the head of the queue. */
+  private copyInStart(): void {
+    const h = this.head();
+    if (h?.k !== 'query' && h?.k !== 'execute') {
+      // A COPY for no statement the session knows: fail it, no client data can be meant for it.
+      this.relay.toBackend.push(COPY_FAIL);
+      return;
+    }
+    if (h.k === 'execute' && h.syncs.length > 0) {
+      for (const s of h.syncs) {
+        const i = this.queue.indexOf(s);
+        if (i >= 0) { this.queue.splice(i, 1); this.relay.swallowedSync(); }
+      }
+      h.syncs = [];
+    }
+    h.slot.backendStarted(this.copyHooks()?.in ?? 'raw');
+  }
+
+  private copyOutStart(): void {
+    const hook = this.copyHooks()?.out;
     if (!hook) return;
-    const m = this.decode(tag, buf, start, end);
-    if (m.type !== 'CopyInResponse' && m.type !== 'CopyOutResponse') return;
-    hook.begin?.(m.format, m.columnFormats);
-    if (tag === T('G')) this.copyIn = { hook }; else this.copyOut = { hook };
+    hook.begin?.();
+    this.copyOut = hook;
+  }
+
+  /**
+   * A data error in the statement being answered (a stored value that is not a ciphertext of its
+   * column): the client gets the error after what it already received, the rest of the
+   * statement's answers are dropped, and the backend is made to fail as well so that transaction
+   * semantics are PostgreSQL's.
+   */
+  private poison(e: StatementError): void {
+    this.relay.toClient.push(refusalBytes(e));
+    this.relay.statementFailed();
+    this.suppress = true;
+    this.copyOut = null;
+    const h = this.head();
+    if (h?.k === 'execute' && !this.queue.some((x) => x.k === 'sync')) {
+      // The batch is still open on the backend: a failing statement makes it roll back the batch's
+      // implicit transaction (or abort the block) and skip to the client's Sync, as the failed
+      // Execute would have; the client's messages up to that Sync are dropped.
+      this.queue.push({ k: 'parse', undo: NOOP, failed: NOOP });
+      this.send({ type: 'Parse', name: REFUSED_NAME, sql: REFUSAL_SQL, paramTypes: [] }, T('P'));
+      this.discarding = true;
+      this.cslot = null;
+      this.cexec = null;
+      return;
+    }
+    // The end of the batch or query already reached the backend: a failing statement of the
+    // proxy's own after it aborts an open transaction block (shown to the client as 'E').
+    this.relay.toBackend.push(encodeFrontend({ type: 'Query', sql: REFUSAL_SQL }).finish());
+    this.queue.push({ k: 'inject' });
+    this.abortBlock = true;
+  }
+
+  /** Answers while a failed statement's cycle ends: bookkeeping only, nothing reaches the client but async messages. */
+  private suppressed(tag: number, buf: Buffer, start: number, end: number): void {
+    switch (tag) {
+      case T('N'): case T('A'): case T('S'):
+        this.relay.toClient.forward(buf, start - 5, end);
+        return;
+      case T('E'):
+        if (buf.toString('latin1', start, Math.min(end, start + 7)) === 'SFATAL\0') this.relay.toClient.forward(buf, start - 5, end);
+        this.error(false);
+        return;
+      case T('Z'): {
+        this.suppress = false;
+        this.ready();
+        if (this.abortBlock && buf[start] === T('T')) this.relay.toClient.push(backendBytes({ type: 'ReadyForQuery', status: 'E' }));
+        else this.relay.toClient.forward(buf, start - 5, end);
+        this.abortBlock = false;
+        return;
+      }
+      case T('1'): case T('2'): case T('3'): case T('n'): case T('s'):
+        this.queue.shift();
+        return;
+      case T('T'):
+        if (this.head()?.k === 'describe') this.queue.shift();
+        return;
+      case T('C'): case T('I'):
+        this.commandDone();
+        return;
+      case T('G'): {
+        // PostgreSQL would have skipped this COPY: fail it at once, drop the client's data for it.
+        this.relay.toBackend.push(COPY_FAIL);
+        const h = this.head();
+        if (h?.k === 'query' || h?.k === 'execute') h.slot.backendStarted('drop');
+        return;
+      }
+      default:
+    }
+  }
+
+  /** An answer to the proxy's own Query (see poison): not shown, not counted; FATAL errors excepted. */
+  private injectAnswer(tag: number, buf: Buffer, start: number, end: number): boolean {
+    if (tag === T('Z')) { this.queue.shift(); return false; }
+    if (tag === T('N') || tag === T('A') || tag === T('S') || (tag === T('E') && buf.toString('latin1', start, Math.min(end, start + 7)) === 'SFATAL\0')) {
+      this.relay.toClient.forward(buf, start - 5, end);
+      return true;
+    }
+    return false;
   }
 }
-

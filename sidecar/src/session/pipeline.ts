@@ -26,22 +26,51 @@
 //                extended protocol the session also drops the client's messages until Sync (Bind
 //                would carry the refused statement's parameters). A refusal that follows a backend
 //                error in the same batch is not shown: PostgreSQL would have skipped that message.
+// * Prepared statements: the decision of a Parse is remembered with the statement. Every Bind of it
+//   and every Execute of its portals first calls the decision's `check` (grants may have expired
+//   since the Parse: the pipeline has a clock); a Refuse answer fails that Bind/Execute the way a
+//   refused Parse fails (the backend never sees the message, the batch is skipped to Sync).
+// * Reload: the session swaps pipelines at statement boundaries (a ReadyForQuery with nothing
+//   outstanding, and the start of the next statement after it). Prepared statements and portals
+//   made under the previous pipeline are planned again with the new one (`parse` once more, same
+//   text and types) before their next Bind/Describe/Execute: when the new decision sends the backend
+//   the same statement (text, parameter types) and shows the client the same shape (parameter types
+//   reported, `shape`), it replaces the old one (new keys, views and checks apply at once);
+//   otherwise that Bind is refused with 26000 "prepared statement … must be prepared again after a
+//   policy reload" (drivers such as pgjdbc prepare again on 26000). Statements prepared while the
+//   previous pipeline was pass-through are unknown to the session: their Binds are refused the same way.
 // * COPY: when a statement whose decision has `copy` starts COPY FROM STDIN, each CopyData the client
 //   sends passes through `copy.in`; for COPY TO STDOUT each CopyData the backend sends passes
-//   through `copy.out`. Chunks from clients need not be row-aligned (psql sends lines, others send
-//   arbitrary blocks): a hook that needs whole rows buffers partial ones and returns them later;
-//   `finish` is called on CopyDone so buffered bytes can be emitted.
+//   through `copy.out`. `begin` is called at the start of every COPY operation (a prepared COPY
+//   runs several), before its first chunk, so hooks that keep state start afresh. Chunks from
+//   clients need not be row-aligned (psql sends lines, others send arbitrary blocks): a hook that
+//   needs whole rows buffers partial ones and returns them later; `finish` is called on CopyDone
+//   so buffered bytes can be emitted. The session applies `copy.in` to CopyData by the client's
+//   order of messages, not by the backend's timing: data written before the backend's
+//   CopyInResponse goes through the hooks of the statement it follows when the statement is
+//   exactly one COPY FROM STDIN with hooks; otherwise (several statements, or a statement without
+//   hooks) the session stops reading the client until the backend says which COPY, if any, it is
+//   in. CopyData/CopyDone/CopyFail that belong to no COPY (the backend would ignore them) are dropped.
 // * Decisions may be returned synchronously or as a Promise. While a Promise is pending the session
 //   stops reading that client (backpressure), so ordering is kept.
-// * A transformer that throws is an internal error: the session logs it, answers `XX000` and closes
-//   the connection (fail closed: nothing half-transformed reaches the client).
+// * A transformer may throw a StatementError (below) for one statement's data: a value that is not
+//   a ciphertext of its column (XX001), a Bind value that does not fit its column's type (22P02,
+//   22P03), COPY data PostgreSQL would refuse (22P04, 22021). The statement then fails with that
+//   SQLSTATE and the session goes on: a failing Bind is not sent; COPY FROM data is replaced by
+//   CopyFail; for results (DataRow, COPY TO data) the client gets the ErrorResponse after the rows
+//   already sent, the rest of the statement's answers are dropped, and the proxy makes the backend
+//   fail too (an open transaction block is aborted; a batch whose Sync the backend has not been
+//   sent yet is rolled back). A ProtocolError (protocol/codec.ts) is the client's fault: FATAL
+//   08P01 and the connection closes. Anything else a transformer throws is an internal error: the
+//   session logs it, answers `XX000` and closes the connection (fail closed: nothing
+//   half-transformed reaches the client).
 //
 // Performance contract: a pipeline whose `passthrough` is true is never called; the session then
 // forwards message bytes unmodified without decoding them (no allocation per message). The default
 // pipeline below is such a one. Any other pipeline makes the session decode Query/Parse/Bind and
 // track responses, which costs a little per message.
 import type { RuntimeConfig, RuntimeUser } from '../../../crds/src/runtime/config.ts';
-import type { FieldDescription, FormatCode, WireValue } from '../protocol/types.ts';
+import type { FieldDescription, WireValue } from '../protocol/types.ts';
 
 export type { FieldDescription, FormatCode, WireValue } from '../protocol/types.ts';
 export { formatAt } from '../protocol/types.ts';
@@ -80,10 +109,10 @@ export interface ResultTransformer {
 /** Transforms Bind parameter values; `formats` in Bind form (see formatAt). */
 export type ParamTransformer = (values: WireValue[], formats: readonly number[]) => WireValue[];
 
-/** Transforms CopyData payloads of one COPY operation. */
+/** Transforms CopyData payloads of COPY operations (one at a time). */
 export interface CopyTransformer {
-  /** Called once when COPY starts: overall format and per-column formats from Copy*Response. */
-  begin?(format: FormatCode, columnFormats: readonly FormatCode[]): void;
+  /** Called when a COPY operation starts, before its first chunk: drop any state of an earlier one. */
+  begin?(): void;
   /** One CopyData payload → zero or more payloads to send on. */
   data(chunk: Uint8Array): Uint8Array[];
   /** Called on CopyDone: anything still buffered. */
@@ -95,7 +124,17 @@ export interface CopyHooks {
   out?: CopyTransformer;
 }
 
-export interface Pass { kind: 'pass' }
+/**
+ * Re-checks a prepared statement's decision at each Bind and Execute (grant expiry, changed
+ * views): undefined = go on, a Refuse = fail this Bind/Execute with it.
+ */
+export type AccessCheck = () => Refuse | undefined;
+
+export interface Pass {
+  kind: 'pass';
+  /** For a Parse: called at each Bind/Execute of the statement (see AccessCheck). */
+  check?: AccessCheck;
+}
 
 export interface Refuse {
   kind: 'refuse';
@@ -117,6 +156,14 @@ export interface RewriteStatement {
   params?: ParamTransformer;
   result?: ResultTransformer;
   copy?: CopyHooks;
+  /** Called at each Bind/Execute of the statement (see AccessCheck). */
+  check?: AccessCheck;
+  /**
+   * What else the client may have cached about the statement (e.g. the result column types it
+   * sees): after a reload, a new decision with the same sql, paramTypes, clientParamTypes and
+   * shape replaces this one silently; any difference makes the client prepare it again.
+   */
+  shape?: string;
 }
 
 /** A rewritten simple Query. */
@@ -143,6 +190,21 @@ export interface Pipeline {
 }
 
 export type PipelineFactory = (info: SessionInfo, config: RuntimeConfig) => Pipeline;
+
+/**
+ * Thrown by a transformer when one statement's data cannot be handled (see the contract above):
+ * the statement fails with this SQLSTATE, the session goes on.
+ */
+export class StatementError extends Error {
+  override readonly name = 'StatementError';
+  readonly code: string;
+  readonly detail: string | undefined;
+  constructor(code: string, message: string, detail?: string) {
+    super(message);
+    this.code = code;
+    this.detail = detail;
+  }
+}
 
 const PASS: Pass = Object.freeze({ kind: 'pass' });
 

@@ -7,6 +7,7 @@
 // stream is only scanned for boundaries (BackendScanner) and forwarded chunk by chunk; otherwise
 // the Inspector decodes what the pipeline needs (Query, Parse, Bind, results) and tracks the
 // backend's answers.
+import { ProtocolError } from '../protocol/codec.ts';
 import { errorBytes } from '../protocol/errors.ts';
 import type { ErrorSpec } from '../protocol/errors.ts';
 import { Framer, NEXT_ERROR, NEXT_NONE } from '../protocol/framer.ts';
@@ -31,7 +32,10 @@ export interface RelayPorts {
   statementStart(kind: StatementKind): void;
   /** The oldest started statement has its ReadyForQuery. */
   statementEnd(outcome: Outcome): void;
-  /** ReadyForQuery with nothing outstanding: a statement boundary (drain, reload, idle timer). */
+  /**
+   * A statement boundary (drain, reload, idle timer): ReadyForQuery with nothing outstanding, and
+   * again when the client starts its next statement after one (a reload in between applies to it).
+   */
   idle(status: TxStatus): void;
 }
 
@@ -47,6 +51,8 @@ const TAG_COPY_DATA = T('d');
 const TAG_COPY_DONE = T('c');
 const TAG_COPY_FAIL = T('f');
 const TAG_AUTH = T('p');
+/** Client messages that start a statement (or an extended batch) when nothing is outstanding. */
+const STARTS = new Set(['Q', 'P', 'B', 'D', 'E', 'C', 'F'].map(T));
 /** Backend messages may be large rows; only split ones are copied, so a generous bound is fine. */
 const MAX_BACKEND_MESSAGE = 1 << 30;
 /** PostgreSQL sends the severity field first: 'S' 'FATAL' NUL. */
@@ -74,6 +80,8 @@ export class Relay {
   private sawError = false;
   private sawRefusal = false;
   private atIdle = false;
+  /** Syncs a COPY consumed (see swallowedSync): the next ReadyForQuery answers them too. */
+  private swallowed = 0;
 
   constructor(opts: RelayOptions) {
     this.ports = opts.ports;
@@ -86,9 +94,14 @@ export class Relay {
    * in the middle of a message (an asynchronous one split across chunks): try at the next boundary.
    */
   setPipeline(p: Pipeline): boolean {
-    if (!this.scanner.atBoundary() || this.backendFramer.buffered() > 0) return false;
-    this.inspector?.close();
-    this.inspector = p.passthrough ? null : new Inspector(p, this);
+    if (this.held || !this.scanner.atBoundary() || this.backendFramer.buffered() > 0) return false;
+    const old = this.inspector;
+    if (old?.busy()) return false;
+    old?.close();
+    // Statements prepared so far are planned again by the new pipeline before their next use (see
+    // pipeline.ts); a pass-through pipeline only takes over when none of them was rewritten.
+    if (p.passthrough && !old?.remembersRewrites()) this.inspector = null;
+    else this.inspector = new Inspector(p, this, old ?? 'unknown');
     return true;
   }
 
@@ -111,6 +124,11 @@ export class Relay {
         continue;
       }
       if (r === NEXT_ERROR) { this.fail('protocol-error', { code: this.clientFramer.error?.code ?? '08P01', message: this.clientFramer.error?.message ?? 'invalid message' }); return; }
+      if (this.outstanding === 0 && !this.batchOpen && STARTS.has(this.clientFramer.tag)) {
+        // A new statement after a boundary: a configuration reloaded meanwhile applies to it.
+        this.ports.idle(this.txStatus);
+        if (this.ended) return;
+      }
       const wait = this.clientMessage();
       if (this.ended) return;
       if (wait) { this.hold(wait); return; }
@@ -127,7 +145,7 @@ export class Relay {
       if (this.ended) return;
       this.ports.holdClient(false);
       this.drainClient();
-    }, (e: unknown) => this.internal(e));
+    }, (e: unknown) => this.clientFailure(e));
   }
 
   private clientMessage(): Promise<void> | undefined {
@@ -141,7 +159,7 @@ export class Relay {
     if (this.inspector) {
       try {
         return this.inspector.client(tag, f.buf, f.start, f.end);
-      } catch (e) { this.internal(e); return undefined; }
+      } catch (e) { this.clientFailure(e); return undefined; }
     }
     this.track(tag);
     this.toBackend.forward(f.buf, f.start - 5, f.end);
@@ -164,6 +182,15 @@ export class Relay {
 
   /** The inspector answered this statement cycle's error with a refusal: count it as refused. */
   refusedInCycle(): void { this.sawRefusal = true; }
+
+  /** The inspector failed this statement cycle on its own (a data error): count it as an error. */
+  statementFailed(): void { this.sawError = true; }
+
+  /**
+   * A Sync that was forwarded (and counted) was consumed by a COPY FROM STDIN that started after
+   * it: no ReadyForQuery of its own will come, the next one answers it as well.
+   */
+  swallowedSync(): void { this.swallowed++; }
 
   private start(kind: StatementKind): void {
     this.outstanding++;
@@ -191,8 +218,9 @@ export class Relay {
     f.push(chunk);
     for (let r = f.next(); r !== NEXT_NONE; r = f.next()) {
       if (r === NEXT_ERROR) { this.fail('internal-error', { code: '08006', message: 'invalid message from the backend server' }); return; }
-      try { inspector.backend(f.tag, f.buf, f.start, f.end); } catch (e) { this.internal(e); return; }
-      this.observeBackend(f.tag, f.buf, f.start, f.end);
+      let counted: boolean;
+      try { counted = inspector.backend(f.tag, f.buf, f.start, f.end); } catch (e) { this.internal(e); return; }
+      if (counted) this.observeBackend(f.tag, f.buf, f.start, f.end);
     }
   }
 
@@ -207,10 +235,16 @@ export class Relay {
     }
     if (tag !== TAG_READY || end <= start) return;
     this.txStatus = String.fromCharCode(buf[start] as number) as TxStatus;
-    this.ports.statementEnd(this.sawRefusal ? 'refused' : this.sawError ? 'error' : 'ok');
+    const outcome: Outcome = this.sawRefusal ? 'refused' : this.sawError ? 'error' : 'ok';
+    this.ports.statementEnd(outcome);
     this.sawError = false;
     this.sawRefusal = false;
     if (this.outstanding > 0) this.outstanding--;
+    for (; this.swallowed > 0; this.swallowed--) {
+      if (this.outstanding === 0) continue;
+      this.outstanding--;
+      this.ports.statementEnd(outcome);
+    }
     if (this.outstanding === 0) this.atIdle = true;
   }
 
@@ -228,6 +262,12 @@ export class Relay {
     this.flush();
     this.ended = true;
     this.ports.end(reason, cause);
+  }
+
+  /** A client message the session could not take: the client's fault (08P01) or the proxy's (XX000). */
+  private clientFailure(e: unknown): void {
+    if (e instanceof ProtocolError) this.fail('protocol-error', { code: e.code, message: e.message });
+    else this.internal(e);
   }
 
   private internal(e: unknown): void {

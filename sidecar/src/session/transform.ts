@@ -4,8 +4,6 @@ import type { BackendMessage } from '../protocol/backend.ts';
 import { Writer } from '../protocol/codec.ts';
 import type { CopyTransformer, ResultTransformer } from './pipeline.ts';
 
-export interface CopyState { hook: CopyTransformer }
-
 export function transformRowDescription(tr: ResultTransformer, m: BackendMessage): Buffer {
   if (m.type !== 'RowDescription') throw new Error('expected RowDescription');
   return backendBytes({ type: 'RowDescription', fields: tr.fields(m.fields) });
@@ -20,10 +18,10 @@ function copyData(b: Uint8Array): Buffer {
   return new Writer(b.length + 5).begin(0x64).bytes(b).end().finish();
 }
 
-export function applyCopy(c: CopyState, payload: Uint8Array): Buffer[] {
-  return c.hook.data(payload).map(copyData);
+export function applyCopy(hook: CopyTransformer, payload: Uint8Array): Buffer[] {
+  return hook.data(payload).map(copyData);
 }
 
-export function copyEnd(c: CopyState): Buffer[] {
-  return (c.hook.finish?.() ?? []).map(copyData);
+export function copyEnd(hook: CopyTransformer): Buffer[] {
+  return (hook.finish?.() ?? []).map(copyData);
 }
