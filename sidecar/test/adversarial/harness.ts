@@ -204,7 +204,9 @@ interface Session {
 
 class PgSession implements Session {
   notices: string[] = [];
-  constructor(private readonly client: pg.Client) {
+  private readonly client: pg.Client;
+  constructor(client: pg.Client) {
+    this.client = client;
     client.on('notice', (n) => this.notices.push(n.message));
     client.on('error', () => undefined);
   }
@@ -264,7 +266,8 @@ class PostgresJsSession implements Session {
 }
 
 class PsqlSession implements Session {
-  constructor(private readonly url: string) {}
+  private readonly url: string;
+  constructor(url: string) { this.url = url; }
   async run(sql: string | Buffer): Promise<Omit<Outcome, 'forwarded'>> {
     try {
       const { stdout, stderr } = await run('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-v', 'VERBOSITY=verbose', this.url, '-c', String(sql)], { maxBuffer: 64 << 20, timeout: 60_000 });
@@ -279,7 +282,8 @@ class PsqlSession implements Session {
 }
 
 class RawWrapped implements Session {
-  constructor(readonly raw: RawSession) {}
+  readonly raw: RawSession;
+  constructor(raw: RawSession) { this.raw = raw; }
   async run(sql: string | Buffer): Promise<Omit<Outcome, 'forwarded'>> {
     return fromRaw(await this.raw.query(sql));
   }
@@ -339,7 +343,8 @@ export class Attack {
   readonly failures: Failure[] = [];
   readonly trace: string[] = [];
   stopped = false;
-  constructor(readonly env: AdvEnv) {}
+  readonly env: AdvEnv;
+  constructor(env: AdvEnv) { this.env = env; }
 
   /** A fresh canary for a value the attacker sends in a protected-column position. */
   canary(extraForms: Record<string, string> = {}): string {

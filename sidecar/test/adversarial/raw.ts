@@ -48,7 +48,9 @@ export class RawSession {
   private buf = Buffer.alloc(0);
   private waiters: Array<() => void> = [];
   closed = false;
-  private constructor(private readonly socket: Socket) {
+  private readonly socket: Socket;
+  private constructor(socket: Socket) {
+    this.socket = socket;
     socket.on('data', (c: Buffer) => { this.buf = Buffer.concat([this.buf, c]); this.wake(); });
     socket.on('close', () => { this.closed = true; this.wake(); });
     socket.on('error', () => undefined);
