@@ -18,7 +18,7 @@ import type { Attack, StepSpec } from './harness.ts';
 
 const { attack } = adversarialSuite();
 const REFUSE_GRAMMAR = { refuse: ['0A000', '42601'] };
-const blocked = { expect: REFUSE_UNSUPPORTED, stopIfRefused: true } as const;
+const _blocked = { expect: REFUSE_UNSUPPORTED, stopIfRefused: true } as const;
 const setupOrBlock = { expect: 'safe', stopIfRefused: true } as const;
 /** Too big / too deep: PostgreSQL's own codes (program limit exceeded, statement too complex) or 0A000. */
 const REFUSE_LIMIT_OR_REWRITE = { refuseOrOk: ['0A000', '54000', '54001'] };

@@ -207,7 +207,7 @@ class PgSession implements Session {
   private readonly client: pg.Client;
   constructor(client: pg.Client) {
     this.client = client;
-    client.on('notice', (n) => this.notices.push(n.message));
+    client.on('notice', (n) => this.notices.push(n.message ?? ''));
     client.on('error', () => undefined);
   }
   static async open(url: string): Promise<PgSession> {

@@ -94,7 +94,7 @@ export class WireTap {
     this.sockets.add(upstream);
     let app = '';
     let startupDone = false;
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     const onFrontend = (chunk: Buffer): void => {
       this.record(chunk);
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
