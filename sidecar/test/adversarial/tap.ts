@@ -41,9 +41,9 @@ function summarize(tag: string, body: Buffer): string {
       return `[${name}] ${cstr(body, p)[0]}`;
     }
     if (tag === 'B') {
-      let [portal, p] = cstr(body, 0);
-      const [stmt, p2] = cstr(body, p);
-      p = p2;
+      const [portal, p1] = cstr(body, 0);
+      const [stmt, p2] = cstr(body, p1);
+      let p = p2;
       const nf = body.readInt16BE(p); p += 2 + 2 * nf;
       const n = body.readInt16BE(p); p += 2;
       const vals: string[] = [];
@@ -79,11 +79,12 @@ export class WireTap {
   }
 
   static async start(host: string, targetPort: number): Promise<WireTap> {
-    let tap: WireTap | undefined;
-    const server = createServer((client) => tap?.accept(client, host, targetPort));
+    const ref: { tap?: WireTap } = {};
+    const server = createServer((client) => ref.tap?.accept(client, host, targetPort));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const addr = server.address();
-    tap = new WireTap(server, typeof addr === 'object' && addr ? addr.port : 0);
+    const tap = new WireTap(server, typeof addr === 'object' && addr ? addr.port : 0);
+    ref.tap = tap;
     return tap;
   }
 
