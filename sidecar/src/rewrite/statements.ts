@@ -158,6 +158,8 @@ const BY_CONTENT: Record<string, (b: Json, catalog: Catalog) => StatementClass> 
   DropStmt: drop,
   DefineStmt: define,
   TruncateStmt: (b) => ({ kind: 'write', everyDataset: b.behavior === 'DROP_CASCADE' }),
+  // Two-phase commit keeps a transaction (its locks, its writes) alive beyond the session.
+  TransactionStmt: (b) => ({ kind: /PREPARED?$/.test(String(b.kind)) ? 'write' : 'read', everyDataset: false }),
   DropOwnedStmt: everything,
   ReassignOwnedStmt: everything,
   DropdbStmt: everything,
