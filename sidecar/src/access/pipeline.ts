@@ -9,7 +9,7 @@
 // here touches sockets or files.
 import type { RuntimeConfig } from '../../../crds/src/runtime/config.ts';
 import type { View } from '../../../crds/src/types.ts';
-import type { AccessCheck, CopyHooks, Pipeline, PipelineFactory, QueryDecision, Refuse, ResultTransformer, SessionInfo, StatementDecision } from '../session/pipeline.ts';
+import type { AccessCheck, CopyHooks, Pipeline, PipelineFactory, QueryDecision, Refuse, ResultTransformer, RewriteStatement, SessionInfo, StatementDecision } from '../session/pipeline.ts';
 import { pass } from '../session/pipeline.ts';
 import { clientTypeFor, paramTransformer, paramTypeFor } from '../protection/params.ts';
 import { resultShape, resultTransformer } from '../protection/results.ts';
@@ -93,15 +93,15 @@ class ProtectionPipeline implements Pipeline {
     this.grants = grants;
   }
 
-  private audit(sql: string, datasets: string[], columns: string[], outcome: 'allow' | 'refuse' | 'pass', code?: string): void {
+  private audit(sql: string, e: Pick<AuditEntry, 'datasets' | 'columns' | 'outcome' | 'code'>): void {
     this.deps.audit?.({
       time: this.deps.now().toISOString(),
       user: this.info.user,
-      datasets,
-      columns,
+      datasets: e.datasets,
+      columns: e.columns,
       fingerprint: this.deps.rewriter.fingerprint(sql),
-      outcome,
-      ...(code ? { code } : {}),
+      outcome: e.outcome,
+      ...(e.code ? { code: e.code } : {}),
     });
   }
 
@@ -111,14 +111,15 @@ class ProtectionPipeline implements Pipeline {
     // write needs a read-write user, and a statement whose effect reaches objects it does not
     // name (DROP OWNED…) every dataset.
     if (a.kind === 'pass' && !a.write && !a.everyDataset) {
-      this.audit(sql, [], [], 'pass');
+      this.audit(sql, { datasets: [], columns: [], outcome: 'pass' });
       return { views: new Map(), datasets: [], write: false, decided: false };
     }
     const touched = a.kind === 'pass' ? new Map<string, Set<string>>() : a.datasets;
     const names = a.everyDataset ? this.deps.rewriter.catalog.all().map((t) => t.dataset) : [...touched.keys()];
     const access = decideStatement(this.info.user, this.grants, names, a.write, this.deps.now());
     const outcome: Refuse | null = !access.ok ? refuse(access.code, access.message) : a.kind === 'refuse' ? refuse(a.code, a.message) : null;
-    this.audit(sql, names, [...touched].flatMap(([d, cols]) => [...cols].map((c) => `${d}.${c}`)), outcome ? 'refuse' : 'allow', outcome?.code);
+    const columns = [...touched].flatMap(([d, cols]) => [...cols].map((c) => `${d}.${c}`));
+    this.audit(sql, { datasets: names, columns, outcome: outcome ? 'refuse' : 'allow', ...(outcome ? { code: outcome.code } : {}) });
     return outcome ?? { views: access.ok ? access.views : new Map(), datasets: names, write: a.write, decided: true };
   }
 
@@ -141,7 +142,7 @@ class ProtectionPipeline implements Pipeline {
           break;
         }
       }
-      if (r) this.audit(sql, d.datasets, [], 'refuse', r.code);
+      if (r) this.audit(sql, { datasets: d.datasets, columns: [], outcome: 'refuse', code: r.code });
       return r;
     };
   }
@@ -176,15 +177,16 @@ class ProtectionPipeline implements Pipeline {
     if (a.kind !== 'plan' || a.statements.length !== 1) return passing;
     const t = transformers(this.deps.rewriter, a.statements, d.views);
     if ('kind' in t) return t;
-    return this.statementDecision(a, paramTypes, t, passing, check);
+    if (!a.statements[0]?.changed && a.params.size === 0 && !t.results[0] && !t.copy[0]) return passing;
+    const decision = this.statementDecision(a, paramTypes, t);
+    if (check) decision.check = check;
+    return decision;
   }
 
-  private statementDecision(a: Plan, paramTypes: readonly number[], t: Transformers, passing: StatementDecision, check: AccessCheck | undefined): StatementDecision {
+  private statementDecision(a: Plan, paramTypes: readonly number[], t: Transformers): RewriteStatement {
     const s = a.statements[0] as StatementPlan;
     const hasRoles = a.params.size > 0;
-    if (!s.changed && !hasRoles && !t.results[0] && !t.copy[0]) return passing;
-    const decision: StatementDecision = { kind: 'rewrite', sql: s.sql, shape: t.shapes[0] ?? '' };
-    if (check) decision.check = check;
+    const decision: RewriteStatement = { kind: 'rewrite', sql: s.sql, shape: t.shapes[0] ?? '' };
     if (hasRoles) {
       const clientCount = Math.max(paramTypes.length, a.paramCount);
       decision.paramTypes = Array.from({ length: a.paramCount }, (_, i) => paramTypeFor(a.params.get(i + 1), paramTypes[i] ?? 0));

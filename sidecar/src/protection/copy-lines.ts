@@ -18,6 +18,7 @@ const LF = 0x0a;
 const BS = 0x5c;
 const DOT = 0x2e;
 const EMPTY = Buffer.alloc(0);
+const WAIT = -1;
 
 const Eol = { Unknown: 0, Nl: 1, Cr: 2, CrNl: 3 } as const;
 type Eol = (typeof Eol)[keyof typeof Eol];
@@ -101,89 +102,92 @@ export class CopyLineReader {
   }
 
   private scan(eof: boolean, onLine: (line: Buffer) => void): void {
-    const b = this.buf;
-    const n = b.length;
     let i = this.pos;
-    while (i < n && !this.ended) {
-      const c = b[i] as number;
-      // Bytes that need the next byte to be understood wait for it (PostgreSQL looks ahead too;
-      // at the end of the input the next byte reads as 0).
-      if ((c === CR || c === BS) && i + 1 >= n && !eof) break;
-      if (this.csv && c === this.quote) this.inQuote = !this.inQuote;
-      if (c === CR && !this.inQuote) {
-        let next = i + 1;
-        if (this.eol === Eol.Unknown || this.eol === Eol.CrNl) {
-          if (i + 1 < n && b[i + 1] === LF) {
-            next = i + 2;
-            this.eol = Eol.CrNl;
-          } else {
-            if (this.eol === Eol.CrNl) throw badFormat(this.csv ? 'unquoted carriage return found in data' : 'literal carriage return found in data');
-            this.eol = Eol.Cr;
-          }
-        } else if (this.eol === Eol.Nl) {
-          throw badFormat(this.csv ? 'unquoted carriage return found in data' : 'literal carriage return found in data');
-        }
-        i = this.newLine(i, next, onLine);
-        continue;
-      }
-      if (c === LF && !this.inQuote) {
-        if (this.eol === Eol.Cr || this.eol === Eol.CrNl) throw badFormat(this.csv ? 'unquoted newline found in data' : 'literal newline found in data');
-        this.eol = Eol.Nl;
-        i = this.newLine(i, i + 1, onLine);
-        continue;
-      }
-      if (c === BS && (!this.csv || this.firstChar)) {
-        if (i + 1 >= n) { i = n; break; } // a backslash just before the end of the input is data
-        if (b[i + 1] === DOT) {
-          const marker = this.endMarker(i, eof);
-          if (marker === 'wait') break;
-          if (marker === 'end') {
-            if (i > this.lineStart) this.emit(i, onLine);
-            this.ended = true;
-            return;
-          }
-          // CSV: `\.` with more on its line is data; go on after the backslash.
-          this.firstChar = false;
-          i++;
-          continue;
-        }
-        this.firstChar = false;
-        // Text: the byte after a backslash is data, whatever it is.
-        i += this.csv ? 1 : 2;
-        continue;
-      }
-      this.firstChar = false;
-      i++;
+    while (i < this.buf.length && !this.ended) {
+      const next = this.step(i, eof, onLine);
+      if (next === WAIT) break;
+      i = next;
     }
     this.pos = i;
+  }
+
+  /** Looks at the byte at `i`: the index to go on from, or WAIT for more input. */
+  private step(i: number, eof: boolean, onLine: (line: Buffer) => void): number {
+    const c = this.buf[i] as number;
+    // Bytes that need the next byte to be understood wait for it (PostgreSQL looks ahead too;
+    // at the end of the input the next byte reads as 0).
+    if (i + 1 >= this.buf.length && !eof && (c === CR || c === BS)) return WAIT;
+    // The quote toggles (QUOTE = ESCAPE); in text format `quote` is -1 and never matches.
+    if (c === this.quote) this.inQuote = !this.inQuote;
+    if ((c === CR || c === LF) && !this.inQuote) return this.newLine(i, c === CR ? this.afterCr(i) : this.afterLf(i), onLine);
+    if (c === BS && this.backslashSpecial()) return this.backslash(i, eof, onLine);
+    this.firstChar = false;
+    return i + 1;
+  }
+
+  /** Text: every backslash is special; CSV: only as the first byte of a line (for `\.`). */
+  private backslashSpecial(): boolean {
+    return !this.csv || this.firstChar;
+  }
+
+  /** A CR outside quotes ends the line: where the next one starts (CR LF or CR fixes the style). */
+  private afterCr(i: number): number {
+    const crMessage = this.csv ? 'unquoted carriage return found in data' : 'literal carriage return found in data';
+    if (this.eol === Eol.Nl) throw badFormat(crMessage);
+    if (this.eol === Eol.Cr) return i + 1;
+    if (this.buf[i + 1] === LF) {
+      this.eol = Eol.CrNl;
+      return i + 2;
+    }
+    if (this.eol === Eol.CrNl) throw badFormat(crMessage);
+    this.eol = Eol.Cr;
+    return i + 1;
+  }
+
+  private afterLf(i: number): number {
+    if (this.eol === Eol.Cr || this.eol === Eol.CrNl) throw badFormat(this.csv ? 'unquoted newline found in data' : 'literal newline found in data');
+    this.eol = Eol.Nl;
+    return i + 1;
+  }
+
+  /** A backslash (text: anywhere; CSV: first on its line): an escape, data, or the end marker. */
+  private backslash(i: number, eof: boolean, onLine: (line: Buffer) => void): number {
+    // A backslash just before the end of the input is data.
+    if (i + 1 >= this.buf.length) return this.buf.length;
+    if (this.buf[i + 1] === DOT) {
+      const marker = this.endMarker(i, eof);
+      if (marker === 'wait') return WAIT;
+      if (marker === 'end') {
+        if (i > this.lineStart) this.emit(i, onLine);
+        this.ended = true;
+        return this.buf.length;
+      }
+    }
+    this.firstChar = false;
+    // Text: the byte after a backslash is data, whatever it is. CSV: a backslash is data.
+    return i + (this.csv ? 1 : 2);
   }
 
   /** After `\.` at `i`: the end of the data, data (CSV only), or 'wait' for more input. */
   private endMarker(i: number, eof: boolean): 'end' | 'data' | 'wait' {
     const b = this.buf;
-    const n = b.length;
+    const crnl = this.eol === Eol.CrNl;
+    if (i + (crnl ? 4 : 3) > b.length && !eof) return 'wait';
+    const at = (k: number): number => (k < b.length ? b[k] as number : 0);
+    const bad = (message: string): 'data' => {
+      if (!this.csv) throw badFormat(message);
+      return 'data';
+    };
     let j = i + 2;
-    if (j + (this.eol === Eol.CrNl ? 2 : 1) > n && !eof) return 'wait';
-    const at = (k: number): number => (k < n ? b[k] as number : 0);
-    if (this.eol === Eol.CrNl) {
+    if (crnl) {
       const c3 = at(j++);
-      if (c3 === LF) {
-        if (!this.csv) throw badFormat('end-of-copy marker does not match previous newline style');
-        return 'data';
-      }
-      if (c3 !== CR) {
-        if (!this.csv) throw badFormat('end-of-copy marker corrupt');
-        return 'data';
-      }
+      if (c3 === LF) return bad('end-of-copy marker does not match previous newline style');
+      if (c3 !== CR) return bad('end-of-copy marker corrupt');
     }
     const c4 = at(j);
-    if (c4 !== CR && c4 !== LF) {
-      if (!this.csv) throw badFormat('end-of-copy marker corrupt');
-      return 'data';
-    }
-    if ((this.eol === Eol.Nl && c4 !== LF) || (this.eol === Eol.CrNl && c4 !== LF) || (this.eol === Eol.Cr && c4 !== CR)) {
-      throw badFormat('end-of-copy marker does not match previous newline style');
-    }
+    if (c4 !== CR && c4 !== LF) return bad('end-of-copy marker corrupt');
+    const matches = this.eol === Eol.Unknown || (this.eol === Eol.Cr ? c4 === CR : c4 === LF);
+    if (!matches) throw badFormat('end-of-copy marker does not match previous newline style');
     return 'end';
   }
 }
@@ -193,100 +197,106 @@ const HEX = (c: number): number => (c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x6
 const SIMPLE: Record<number, number> = { 0x62: 0x08, 0x66: 0x0c, 0x6e: 0x0a, 0x72: 0x0d, 0x74: 0x09, 0x76: 0x0b };
 const NULL_MARK = 0x4e; // N
 
+interface Field { value: string | null; next: number }
+
+/** The byte a backslash escape stands for (`i`: the byte after the backslash), and where it ends. */
+function escapeAt(line: Buffer, i: number): [number, number] {
+  const c = line[i] as number;
+  if (OCT(c)) {
+    let v = c - 0x30;
+    let j = i + 1;
+    for (let k = 0; k < 2 && j < line.length && OCT(line[j] as number); k++) v = (v << 3) + (line[j++] as number) - 0x30;
+    return [v & 0xff, j];
+  }
+  if (c === 0x78 && i + 1 < line.length && HEX(line[i + 1] as number) >= 0) {
+    let v = HEX(line[i + 1] as number);
+    let j = i + 2;
+    if (j < line.length && HEX(line[j] as number) >= 0) v = (v << 4) + HEX(line[j++] as number);
+    return [v & 0xff, j];
+  }
+  return [SIMPLE[c] ?? c, i + 1];
+}
+
+/** A text field with backslashes from `start`, de-escaped (next = -1: it was the line's last). */
+function escapedField(line: Buffer, start: number, delimiter: number): Field {
+  const n = line.length;
+  const out = Buffer.allocUnsafe(n - start);
+  let o = 0;
+  let i = start;
+  while (i < n && line[i] !== delimiter) {
+    const c = line[i++] as number;
+    if (c !== BS) {
+      out[o++] = c;
+      continue;
+    }
+    // A backslash at the end of the line is dropped.
+    if (i >= n) break;
+    const [byte, next] = escapeAt(line, i);
+    out[o++] = byte;
+    i = next;
+  }
+  // NULL is the raw `\N`, before any de-escaping.
+  const isNull = i - start === 2 && line[start] === BS && line[start + 1] === NULL_MARK;
+  return { value: isNull ? null : utf8Text(out.subarray(0, o)), next: i < n ? i + 1 : -1 };
+}
+
+function textField(line: Buffer, start: number, delimiter: number): Field {
+  const d = line.indexOf(delimiter, start);
+  const end = d < 0 ? line.length : d;
+  const bs = line.indexOf(BS, start);
+  if (bs >= 0 && bs < end) return escapedField(line, start, delimiter);
+  return { value: utf8Text(line.subarray(start, end)), next: d < 0 ? -1 : d + 1 };
+}
+
 /** The fields of one text-format line: decoded bytes, null for `\N`. */
 export function textFields(line: Buffer, delimiter: number): Array<string | null> {
   const fields: Array<string | null> = [];
-  const n = line.length;
-  let i = 0;
-  for (;;) {
-    const start = i;
-    // Fast path: a field without backslash is its bytes.
-    let d = line.indexOf(delimiter, i);
-    if (d < 0) d = n;
-    const bs = line.indexOf(BS, i);
-    if (bs < 0 || bs >= d) {
-      fields.push(utf8Text(line.subarray(start, d)));
-      if (d >= n) return fields;
-      i = d + 1;
-      continue;
-    }
-    const out = Buffer.allocUnsafe(n - start);
-    let o = 0;
-    let found = false;
-    let end = i;
-    for (;;) {
-      end = i;
-      if (i >= n) break;
-      let c = line[i++] as number;
-      if (c === delimiter) { found = true; break; }
-      if (c === BS) {
-        if (i >= n) break;
-        c = line[i++] as number;
-        if (OCT(c)) {
-          let v = c - 0x30;
-          if (i < n && OCT(line[i] as number)) {
-            v = (v << 3) + ((line[i++] as number) - 0x30);
-            if (i < n && OCT(line[i] as number)) v = (v << 3) + ((line[i++] as number) - 0x30);
-          }
-          c = v & 0xff;
-        } else if (c === 0x78) {
-          if (i < n && HEX(line[i] as number) >= 0) {
-            let v = HEX(line[i++] as number);
-            if (i < n && HEX(line[i] as number) >= 0) v = (v << 4) + HEX(line[i++] as number);
-            c = v & 0xff;
-          }
-        } else if (SIMPLE[c] !== undefined) {
-          c = SIMPLE[c] as number;
-        }
-      }
-      out[o++] = c;
-    }
-    // NULL is the raw `\N`, before any de-escaping.
-    if (end - start === 2 && line[start] === BS && line[start + 1] === NULL_MARK) fields.push(null);
-    else fields.push(utf8Text(out.subarray(0, o)));
-    if (!found) return fields;
+  for (let i = 0; i >= 0;) {
+    const f = textField(line, i, delimiter);
+    fields.push(f.value);
+    i = f.next;
   }
+  return fields;
+}
+
+/** A CSV field holding a quote from `start` (QUOTE = ESCAPE): PostgreSQL's quote handling. */
+function quotedField(line: Buffer, start: number, delimiter: number, quote: number): Field {
+  const n = line.length;
+  const out = Buffer.allocUnsafe(n - start);
+  let o = 0;
+  let inQuote = false;
+  for (let i = start; i < n;) {
+    const c = line[i++] as number;
+    if (!inQuote && c === delimiter) return { value: utf8Text(out.subarray(0, o)), next: i };
+    if (c !== quote) {
+      out[o++] = c;
+    } else if (inQuote && line[i] === quote) {
+      out[o++] = quote;
+      i++;
+    } else {
+      inQuote = !inQuote;
+    }
+  }
+  if (inQuote) throw badFormat('unterminated CSV quoted field');
+  return { value: utf8Text(out.subarray(0, o)), next: -1 };
+}
+
+function csvField(line: Buffer, start: number, delimiter: number, quote: number): Field {
+  const d = line.indexOf(delimiter, start);
+  const end = d < 0 ? line.length : d;
+  const q = line.indexOf(quote, start);
+  // A quote before the delimiter (which may then be inside the quotes).
+  if (q >= 0 && q < end) return quotedField(line, start, delimiter, quote);
+  return { value: end === start ? null : utf8Text(line.subarray(start, end)), next: d < 0 ? -1 : d + 1 };
 }
 
 /** The fields of one CSV line (QUOTE = ESCAPE): decoded text, null for an unquoted empty field. */
 export function csvFields(line: Buffer, delimiter: number, quote: number): Array<string | null> {
   const fields: Array<string | null> = [];
-  const n = line.length;
-  let i = 0;
-  for (;;) {
-    const start = i;
-    let d = line.indexOf(delimiter, i);
-    if (d < 0) d = n;
-    const q = line.indexOf(quote, i);
-    if (q < 0 || q >= d) {
-      fields.push(d === start ? null : utf8Text(line.subarray(start, d)));
-      if (d >= n) return fields;
-      i = d + 1;
-      continue;
-    }
-    // A quote before the delimiter (which may be inside the quotes): PostgreSQL's loop.
-    const out = Buffer.allocUnsafe(n - start);
-    let o = 0;
-    let found = false;
-    field: for (;;) {
-      for (;;) {
-        if (i >= n) break field;
-        const c = line[i++] as number;
-        if (c === delimiter) { found = true; break field; }
-        if (c === quote) break;
-        out[o++] = c;
-      }
-      for (;;) {
-        if (i >= n) throw badFormat('unterminated CSV quoted field');
-        const c = line[i++] as number;
-        if (c === quote) {
-          if (i < n && line[i] === quote) { out[o++] = quote; i++; continue; }
-          break;
-        }
-        out[o++] = c;
-      }
-    }
-    fields.push(utf8Text(out.subarray(0, o)));
-    if (!found) return fields;
+  for (let i = 0; i >= 0;) {
+    const f = csvField(line, i, delimiter, quote);
+    fields.push(f.value);
+    i = f.next;
   }
+  return fields;
 }

@@ -63,7 +63,10 @@ function checkCounts(values: readonly WireValue[], formats: readonly number[], e
   if (formats.length > 1 && formats.length !== values.length) throw new ProtocolError(`bind message has ${formats.length} parameter formats but ${values.length} parameters`);
 }
 
-function transformChecked(role: ParamRole, v: Uint8Array, n: number, code: number, cipher: CipherFor): WireValue {
+/** Parameter `n` (1-based) of a Bind, with its format code as the client sent it. */
+interface BoundValue { role: ParamRole; v: Uint8Array; n: number; code: number }
+
+function transformChecked({ role, v, n, code }: BoundValue, cipher: CipherFor): WireValue {
   if (code !== 0 && code !== 1) throw new StatementError('22023', `unsupported format code: ${code}`);
   const binary = code === 1;
   const size = BINARY_SIZE[declaredOid(role)];
@@ -106,7 +109,7 @@ export function paramTransformer(roles: Map<number, ParamRole>, count: number, c
         continue;
       }
       const code = formats.length === 0 ? 0 : formats.length === 1 ? formats[0] as number : formats[n - 1] as number;
-      out.push(transformChecked(role, v, n, code, cached));
+      out.push(transformChecked({ role, v, n, code }, cached));
     }
     return out;
   };

@@ -11,21 +11,11 @@ import { decodeFrontend, encodeFrontend } from '../protocol/frontend.ts';
 import type { FrontendMessage } from '../protocol/frontend.ts';
 import { closedSlot, CopySlot } from './copy-route.ts';
 import { StatementError } from './pipeline.ts';
-import type { CopyHooks, CopyTransformer, Pass, Pipeline, QueryDecision, Refuse, ResultTransformer, RewriteQuery, RewriteStatement, StatementDecision } from './pipeline.ts';
+import type { CopyHooks, CopyTransformer, Pipeline, QueryDecision, Refuse, ResultTransformer, RewriteQuery, RewriteStatement, StatementDecision } from './pipeline.ts';
+import { Prepared, rewriteOf } from './prepared.ts';
+import type { Portal, Stmt } from './prepared.ts';
 import type { Relay } from './relay.ts';
 import { applyCopy, copyEnd, transformRow, transformRowDescription } from './transform.ts';
-
-/** A prepared statement as the session knows it: its decision, and what to plan it again from. */
-interface Stmt {
-  dec: Pass | RewriteStatement;
-  sql: string;
-  types: readonly number[];
-  /** Made under the previous pipeline (before a reload): planned again before its next use. */
-  stale: boolean;
-}
-
-/** `stmt` undefined: a statement the session does not know (the backend answers for it). */
-interface Portal { stmt: Stmt | undefined; formats: readonly number[]; stale: boolean }
 
 type Entry =
   | { k: 'sync' | 'fcall' }
@@ -64,46 +54,31 @@ const isPromise = <V>(v: V | Promise<V>): v is Promise<V> => typeof (v as { then
 export const REFUSAL_SQL = 'CLARUS REFUSED STATEMENT';
 /** Statement name of the failing Parse sent in place of a refused Bind/Execute/Describe (never created). */
 export const REFUSED_NAME = 'clarus_refused';
+/** An ErrorResponse whose severity is FATAL (PostgreSQL sends the severity field first). */
+function isFatal(buf: Buffer, start: number, end: number): boolean {
+  return buf.toString('latin1', start, Math.min(end, start + 7)) === 'SFATAL\0';
+}
+
 const COPY_FAIL = encodeFrontend({ type: 'CopyFail', message: 'clarus: COPY data refused by the proxy' }).finish();
 
 function refusalBytes(r: Refuse | StatementError): Buffer {
   return errorBytes({ code: r.code, message: r.message, ...(r.detail ? { detail: r.detail } : {}), ...('hint' in r && r.hint ? { hint: r.hint } : {}) });
 }
 
-function mustPrepareAgain(name: string): Refuse {
-  return { kind: 'refuse', code: '26000', message: `prepared statement "${name}" must be prepared again after a policy reload` };
-}
-
-function mustBindAgain(name: string): Refuse {
-  return { kind: 'refuse', code: '34000', message: `portal "${name}" must be bound again after a policy reload` };
-}
-
-const rewriteOf = (s: Stmt | undefined): RewriteStatement | undefined => (s?.dec.kind === 'rewrite' ? s.dec : undefined);
-
-function sameNumbers(a: readonly number[] | undefined, b: readonly number[] | undefined): boolean {
-  if (a === b) return true;
-  if (!a || !b || a.length !== b.length) return false;
-  return a.every((v, i) => v === b[i]);
-}
-
-/** What the backend was sent for the statement, and what the client was shown of it. */
-function sameStatement(s: Stmt, d: Pass | RewriteStatement): boolean {
-  const a = s.dec;
-  const sql = (x: Pass | RewriteStatement) => (x.kind === 'rewrite' ? x.sql : s.sql);
-  const types = (x: Pass | RewriteStatement) => (x.kind === 'rewrite' ? x.paramTypes ?? s.types : s.types);
-  const client = (x: Pass | RewriteStatement) => (x.kind === 'rewrite' ? x.clientParamTypes : undefined);
-  const shape = (x: Pass | RewriteStatement) => (x.kind === 'rewrite' ? x.shape : undefined);
-  return sql(a) === sql(d) && sameNumbers(types(a), types(d)) && sameNumbers(client(a), client(d)) && shape(a) === shape(d);
+/** The error to show in place of the backend's for this entry, if the proxy made it fail. */
+function refusalOf(h: Entry | undefined): Buffer | undefined {
+  if (!h) return undefined;
+  if ('refusal' in h && h.refusal) return h.refusal;
+  return h.k === 'query' || h.k === 'execute' ? h.slot.refusal : undefined;
 }
 
 export class Inspector {
   private readonly pipeline: Pipeline;
   private readonly relay: Relay;
   private readonly queue: Entry[] = [];
-  private readonly statements = new Map<string, Stmt>();
-  private readonly portals = new Map<string, Portal>();
-  /** Statements may exist on the backend that were prepared while the pipeline was pass-through. */
-  private readonly inheritedUnknown: boolean;
+  private readonly prepared: Prepared;
+  private readonly statements: Map<string, Stmt>;
+  private readonly portals: Map<string, Portal>;
   /** A refusal was answered: drop client messages until Sync (the protocol's error recovery). */
   private discarding = false;
   /** The backend reported an error and skips until the Sync it has not been sent yet. */
@@ -126,11 +101,9 @@ export class Inspector {
   constructor(pipeline: Pipeline, relay: Relay, from?: Inspector | 'unknown') {
     this.pipeline = pipeline;
     this.relay = relay;
-    this.inheritedUnknown = from === 'unknown' || (from?.inheritedUnknown ?? false);
-    if (from && from !== 'unknown') {
-      for (const [n, s] of from.statements) this.statements.set(n, { ...s, stale: true });
-      for (const [n, p] of from.portals) this.portals.set(n, { ...p, stale: true });
-    }
+    this.prepared = new Prepared(pipeline, from === 'unknown' ? from : from?.prepared);
+    this.statements = this.prepared.statements;
+    this.portals = this.prepared.portals;
   }
 
   close(): void { this.pipeline.close?.(); }
@@ -141,11 +114,7 @@ export class Inspector {
   }
 
   /** True when prepared statements or portals with rewritten decisions exist (a pass-through pipeline cannot run them). */
-  remembersRewrites(): boolean {
-    for (const s of this.statements.values()) if (s.dec.kind === 'rewrite') return true;
-    for (const p of this.portals.values()) if (p.stmt?.dec.kind === 'rewrite') return true;
-    return false;
-  }
+  remembersRewrites(): boolean { return this.prepared.remembersRewrites(); }
 
   // ---- client → backend ----
 
@@ -244,48 +213,9 @@ export class Inspector {
     this.send({ type: 'Parse', name: m.name, sql: dec.sql, paramTypes: dec.paramTypes ?? m.paramTypes }, raw.tag);
   }
 
-  /**
-   * A statement made under the previous pipeline, planned with the current one: the new decision
-   * when it sends the backend the same statement and shows the client the same shape.
-   */
-  private replan(name: string, s: Stmt): Stmt | Refuse | Promise<Stmt | Refuse> {
-    const adopt = (dec: StatementDecision): Stmt | Refuse => {
-      if (dec.kind === 'refuse') return dec;
-      if (!sameStatement(s, dec)) return mustPrepareAgain(name);
-      const fresh: Stmt = { dec, sql: s.sql, types: s.types, stale: false };
-      if (this.statements.get(name) === s) this.statements.set(name, fresh);
-      return fresh;
-    };
-    const d = this.pipeline.parse(s.sql, s.types, name);
-    return isPromise(d) ? d.then(adopt) : adopt(d);
-  }
-
-  /** The statement `name` ready for use, a refusal, or undefined when the session does not know it. */
-  private statement(name: string): Stmt | Refuse | undefined | Promise<Stmt | Refuse> {
-    const s = this.statements.get(name);
-    if (!s) return this.inheritedUnknown ? mustPrepareAgain(name) : undefined;
-    return s.stale ? this.replan(name, s) : s;
-  }
-
-  /** The portal `name` ready for use, a refusal, or undefined when the session does not know it. */
-  private portal(name: string): Portal | Refuse | undefined | Promise<Portal | Refuse> {
-    const p = this.portals.get(name);
-    if (!p) return this.inheritedUnknown ? mustBindAgain(name) : undefined;
-    if (!p.stale) return p;
-    if (!p.stmt) return mustBindAgain(name);
-    const adopt = (r: Stmt | Refuse): Portal | Refuse => {
-      if ('kind' in r) return r.code === '26000' ? mustBindAgain(name) : r;
-      const fresh: Portal = { stmt: r, formats: p.formats, stale: false };
-      if (this.portals.get(name) === p) this.portals.set(name, fresh);
-      return fresh;
-    };
-    const r = this.replan('', p.stmt);
-    return isPromise(r) ? r.then(adopt) : adopt(r);
-  }
-
   private bind(m: Bind, raw: Raw): Promise<void> | undefined {
     if (this.backendSkipping) return undefined;
-    return this.decided(this.statement(m.statement), (s) => {
+    return this.decided(this.prepared.statement(m.statement), (s) => {
       // The backend may have failed an earlier message while the statement was planned again.
       if (this.backendSkipping) return;
       if (s && 'kind' in s) { this.refuseMessage(s, raw.tag); return; }
@@ -317,11 +247,11 @@ export class Inspector {
   private describe(m: Describe, raw: Raw): Promise<void> | undefined {
     // While the backend skips to Sync it executes none of these: keep our state as its state.
     if (this.backendSkipping) { this.forward(raw); return undefined; }
-    const known = (m.target === 'S' ? this.statement(m.name) : this.portal(m.name)) as Stmt | Portal | Refuse | undefined | Promise<Stmt | Portal | Refuse>;
+    const known = (m.target === 'S' ? this.prepared.statement(m.name) : this.prepared.portal(m.name)) as Stmt | Portal | Refuse | undefined | Promise<Stmt | Portal | Refuse>;
     return this.decided(known, (k) => {
-      if (this.backendSkipping) { this.forward(raw); return; }
-      if (k && 'kind' in k) { this.refuseMessage(k, raw.tag); return; }
-      this.enqueue({ k: 'describe', st: rewriteOf(k && 'dec' in k ? k : k?.stmt) });
+      if (k && 'kind' in k && !this.backendSkipping) { this.refuseMessage(k, raw.tag); return; }
+      const stmt = k && 'dec' in k ? k : (k as Portal | undefined)?.stmt;
+      this.enqueue({ k: 'describe', st: rewriteOf(stmt) });
       this.forward(raw);
     });
   }
@@ -332,18 +262,21 @@ export class Inspector {
       this.forward(raw);
       return undefined;
     }
-    return this.decided(this.portal(m.portal), (p) => {
+    return this.decided(this.prepared.portal(m.portal), (p) => {
       if (this.backendSkipping) { this.cslot = closedSlot(); this.forward(raw); return; }
-      if (p && 'kind' in p) { this.refuseMessage(p, raw.tag); return; }
-      const denied = p?.stmt?.dec.check?.();
+      const denied = p && 'kind' in p ? p : p?.stmt?.dec.check?.();
       if (denied) { this.refuseMessage(denied, raw.tag); return; }
-      const st = rewriteOf(p?.stmt);
-      const e: Extract<Entry, { k: 'execute' }> = { k: 'execute', st, formats: p?.formats ?? [], slot: new CopySlot(st?.copy?.in), syncs: [] };
-      this.queue.push(e);
-      this.cslot = e.slot;
-      this.cexec = e;
-      this.forward(raw);
+      this.executeNow(p as Portal | undefined, raw);
     });
+  }
+
+  private executeNow(p: Portal | undefined, raw: Raw): void {
+    const st = rewriteOf(p?.stmt);
+    const e: Extract<Entry, { k: 'execute' }> = { k: 'execute', st, formats: p?.formats ?? [], slot: new CopySlot(st?.copy?.in), syncs: [] };
+    this.queue.push(e);
+    this.cslot = e.slot;
+    this.cexec = e;
+    this.forward(raw);
   }
 
   private sync(raw: Raw): void {
@@ -569,7 +502,7 @@ export class Inspector {
   private error(show: boolean): boolean {
     this.copyOut = null;
     const h = this.head();
-    const refusal = h && 'refusal' in h ? h.refusal : h?.k === 'query' || h?.k === 'execute' ? h.slot.refusal : undefined;
+    const refusal = refusalOf(h);
     const replaced = show && refusal !== undefined;
     if (replaced) { this.relay.toClient.push(refusal); this.relay.refusedInCycle(); }
     if (h?.k === 'query') {
@@ -660,46 +593,44 @@ export class Inspector {
 
   /** Answers while a failed statement's cycle ends: bookkeeping only, nothing reaches the client but async messages. */
   private suppressed(tag: number, buf: Buffer, start: number, end: number): void {
-    switch (tag) {
-      case T('N'): case T('A'): case T('S'):
-        this.relay.toClient.forward(buf, start - 5, end);
-        return;
-      case T('E'):
-        if (buf.toString('latin1', start, Math.min(end, start + 7)) === 'SFATAL\0') this.relay.toClient.forward(buf, start - 5, end);
-        this.error(false);
-        return;
-      case T('Z'): {
-        this.suppress = false;
-        this.ready();
-        if (this.abortBlock && buf[start] === T('T')) this.relay.toClient.push(backendBytes({ type: 'ReadyForQuery', status: 'E' }));
-        else this.relay.toClient.forward(buf, start - 5, end);
-        this.abortBlock = false;
-        return;
-      }
-      case T('1'): case T('2'): case T('3'): case T('n'): case T('s'):
-        this.queue.shift();
-        return;
-      case T('T'):
-        if (this.head()?.k === 'describe') this.queue.shift();
-        return;
-      case T('C'): case T('I'):
-        this.commandDone();
-        return;
-      case T('G'): {
-        // PostgreSQL would have skipped this COPY: fail it at once, drop the client's data for it.
-        this.relay.toBackend.push(COPY_FAIL);
-        const h = this.head();
-        if (h?.k === 'query' || h?.k === 'execute') h.slot.backendStarted('drop');
-        return;
-      }
-      default:
-    }
+    this.whileSuppressed[tag]?.(buf, start, end);
+  }
+
+  /** Per backend tag, while suppressing (see suppressed); tags not listed are dropped. */
+  private readonly whileSuppressed: Array<((buf: Buffer, start: number, end: number) => void) | undefined> = (() => {
+    const h: Array<((buf: Buffer, start: number, end: number) => void) | undefined> = new Array(256);
+    const forward = (b: Buffer, s: number, e: number): void => { this.relay.toClient.forward(b, s - 5, e); };
+    for (const c of 'NAS') h[T(c)] = forward;
+    h[T('E')] = (b, s, e) => {
+      if (isFatal(b, s, e)) forward(b, s, e);
+      this.error(false);
+    };
+    h[T('Z')] = (b, s, e) => this.endSuppression(b, s, e);
+    for (const c of '123ns') h[T(c)] = () => { this.queue.shift(); };
+    h[T('T')] = () => { if (this.head()?.k === 'describe') this.queue.shift(); };
+    h[T('C')] = h[T('I')] = () => this.commandDone();
+    h[T('G')] = () => {
+      // PostgreSQL would have skipped this COPY: fail it at once, drop the client's data for it.
+      this.relay.toBackend.push(COPY_FAIL);
+      const head = this.head();
+      if (head?.k === 'query' || head?.k === 'execute') head.slot.backendStarted('drop');
+    };
+    return h;
+  })();
+
+  /** The ReadyForQuery that ends the failed statement's cycle: an open block is shown as failed. */
+  private endSuppression(buf: Buffer, start: number, end: number): void {
+    this.suppress = false;
+    this.ready();
+    if (this.abortBlock && buf[start] === T('T')) this.relay.toClient.push(backendBytes({ type: 'ReadyForQuery', status: 'E' }));
+    else this.relay.toClient.forward(buf, start - 5, end);
+    this.abortBlock = false;
   }
 
   /** An answer to the proxy's own Query (see poison): not shown, not counted; FATAL errors excepted. */
   private injectAnswer(tag: number, buf: Buffer, start: number, end: number): boolean {
     if (tag === T('Z')) { this.queue.shift(); return false; }
-    if (tag === T('N') || tag === T('A') || tag === T('S') || (tag === T('E') && buf.toString('latin1', start, Math.min(end, start + 7)) === 'SFATAL\0')) {
+    if (tag === T('N') || tag === T('A') || tag === T('S') || (tag === T('E') && isFatal(buf, start, end))) {
       this.relay.toClient.forward(buf, start - 5, end);
       return true;
     }

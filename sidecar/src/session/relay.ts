@@ -124,16 +124,22 @@ export class Relay {
         continue;
       }
       if (r === NEXT_ERROR) { this.fail('protocol-error', { code: this.clientFramer.error?.code ?? '08P01', message: this.clientFramer.error?.message ?? 'invalid message' }); return; }
-      if (this.outstanding === 0 && !this.batchOpen && STARTS.has(this.clientFramer.tag)) {
-        // A new statement after a boundary: a configuration reloaded meanwhile applies to it.
-        this.ports.idle(this.txStatus);
-        if (this.ended) return;
-      }
+      if (this.boundaryBefore(this.clientFramer.tag)) return;
       const wait = this.clientMessage();
       if (this.ended) return;
       if (wait) { this.hold(wait); return; }
     }
     this.flush();
+  }
+
+  /**
+   * A message that starts a new statement after a boundary: a configuration reloaded meanwhile
+   * applies to it (the shell may also end the session there). True when the session ended.
+   */
+  private boundaryBefore(tag: number): boolean {
+    if (this.outstanding > 0 || this.batchOpen || !STARTS.has(tag)) return false;
+    this.ports.idle(this.txStatus);
+    return this.ended;
   }
 
   private hold(wait: Promise<void>): void {
