@@ -16,8 +16,19 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          include: ['{crds,sidecar,operator}/test/integration/**/*.test.ts', 'sidecar/test/adversarial/**/*.test.ts'],
+          // Adversarial classes whose attacks all fail today run in this tier; the others are open
+          // findings of issue 8 and run with `npx vitest run --project adversarial-open`.
+          include: ['{crds,sidecar,operator}/test/integration/**/*.test.ts', 'sidecar/test/adversarial/0[0-3]-*.test.ts', 'sidecar/test/adversarial/08-*.test.ts'],
           testTimeout: 120_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'adversarial-open',
+          include: ['sidecar/test/adversarial/0[4-79]-*.test.ts', 'sidecar/test/adversarial/property.test.ts'],
+          testTimeout: 300_000,
           hookTimeout: 120_000,
           fileParallelism: false,
         },
