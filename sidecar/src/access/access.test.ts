@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chainLine, GENESIS, verifyChain } from './audit.ts';
+import { chainLine, GENESIS, quickFingerprint, verifyChain } from './audit.ts';
 import type { AuditEntry } from './audit.ts';
 import { decideAccess } from './grants.ts';
 import type { Grants } from './grants.ts';
@@ -52,5 +52,23 @@ describe('audit hash chain', () => {
     expect(verifyChain([...lines.slice(0, 1), ...lines.slice(2)])).toMatchObject({ ok: false, line: 2 });
     expect(verifyChain([lines[1] as string, lines[0] as string])).toMatchObject({ ok: false, line: 1 });
     expect(verifyChain(['{bad'])).toMatchObject({ ok: false, line: 1 });
+  });
+});
+
+describe('quick fingerprint of pass-through statements', () => {
+  it('keeps the shape, drops every constant and comment', () => {
+    const f = quickFingerprint("SELECT * FROM ward WHERE note = 'Zelda secret' AND n = 42 -- 123-45-6789\n");
+    expect(f).toMatch(/^[0-9a-f]{16}$/);
+    expect(quickFingerprint("select * from ward where note = 'other'' text' and n = 7.5e3 /* x /* y */ z */")).not.toBe(f);
+    expect(quickFingerprint("SELECT * FROM ward WHERE note = 'x' AND n = 1")).toBe(quickFingerprint("SELECT  *  FROM ward WHERE note = E'y\\'z' AND n = 999 /* c */"));
+    expect(quickFingerprint('SELECT $$a$$, $t$ b $t$, t1.c2 FROM t1')).toBe(quickFingerprint('SELECT $$zz$$, $t$ q $t$, t1.c2 FROM t1'));
+    expect(quickFingerprint('SELECT "col 1" FROM t')).not.toBe(quickFingerprint('SELECT "col 2" FROM t'));
+  });
+  it('is linear on hostile input (unclosed quotes and dollar tags)', () => {
+    const hostile = `SELECT ${'$a$ \' " /* '.repeat(20000)}`;
+    const t = performance.now();
+    quickFingerprint(hostile);
+    quickFingerprint('$x$'.repeat(50000));
+    expect(performance.now() - t).toBeLessThan(2000);
   });
 });
