@@ -87,9 +87,25 @@ const KINDS: Array<[string, Kind]> = [
   ['do-block', (t, v) => `DO $do$ BEGIN PERFORM 1 FROM ${t.table} WHERE ${q(t)} = ${v}; END $do$`],
   ['two-statements', (t, v, k) => `SELECT 1; INSERT INTO ${t.table} (${t.key}${t.fill}, ${q(t)}) VALUES (${k}${t.fillVal}, ${v})`],
   ['trailing-comment', (t, v) => `SELECT ${t.key} FROM ${t.table} WHERE ${q(t)} = ${v} -- ' ; `],
+  ['update-row', (t, v) => `UPDATE ${t.table} SET (${q(t)}) = ROW(${v}) WHERE ${t.key} = 1`],
+  ['update-subselect', (t, v) => `UPDATE ${t.table} SET (${q(t)}) = (SELECT ${v}) WHERE ${t.key} = 1`],
+  ['update-from-values', (t, v) => `UPDATE ${t.table} SET ${q(t)} = x.v FROM (VALUES (${v})) x(v) WHERE ${t.key} = 1`],
+  ['update-returning', (t, v) => `UPDATE ${t.table} SET ${q(t)} = ${v} WHERE ${t.key} = 1 RETURNING ${q(t)}`],
+  ['insert-values-subquery', (t, v, k) => `INSERT INTO ${t.table} (${t.key}${t.fill}, ${q(t)}) SELECT * FROM (VALUES (${k}${t.fillVal}, ${v})) x`],
+  ['insert-multirow', (t, v, k) => `INSERT INTO ${t.table} (${t.key}${t.fill}, ${q(t)}) VALUES (${k}${t.fillVal}, 'x'), (${k + 500}${t.fillVal}, ${v})`],
+  ['insert-cte-values', (t, v, k) => `WITH x(a) AS (VALUES (${v})) INSERT INTO ${t.table} (${t.key}${t.fill}, ${q(t)}) SELECT ${k}${t.fillVal}, a FROM x`],
+  ['insert-case', (t, v, k) => `INSERT INTO ${t.table} (${t.key}${t.fill}, ${q(t)}) VALUES (${k}${t.fillVal}, CASE WHEN true THEN ${v} END)`],
+  ['update-coalesce', (t, v) => `UPDATE ${t.table} SET ${q(t)} = coalesce(${v}, 'x') WHERE ${t.key} = 1`],
+  ['any-array', (t, v) => `SELECT ${t.key} FROM ${t.table} WHERE ${q(t)} = ANY (ARRAY[${v}])`],
+  ['row-compare', (t, v) => `SELECT ${t.key} FROM ${t.table} WHERE (${q(t)}, ${t.key}) = (${v}, 1)`],
+  ['not-distinct', (t, v) => `SELECT ${t.key} FROM ${t.table} WHERE ${q(t)} IS NOT DISTINCT FROM ${v}`],
+  ['not-equal', (t, v) => `SELECT ${t.key} FROM ${t.table} WHERE ${q(t)} <> ${v}`],
+  ['commuted', (t, v) => `SELECT ${t.key} FROM ${t.table} WHERE ${v} = ${q(t)}`],
+  ['having', (t, v) => `SELECT count(*) FROM ${t.table} GROUP BY ${q(t)} HAVING ${q(t)} = ${v}`],
+  ['values-list', (t, v) => `SELECT * FROM (VALUES (${v})) x(v) WHERE EXISTS (SELECT 1 FROM ${t.table} tt WHERE tt.${q(t)} = x.v)`],
 ];
 /** Kinds whose value may also be sent as a Bind parameter ($1) instead of a literal. */
-const PARAM_KINDS = new Set(['insert', 'update', 'select-eq', 'delete', 'cte', 'lateral', 'union-all', 'insert-select']);
+const PARAM_KINDS = new Set(['insert', 'update', 'select-eq', 'delete', 'cte', 'lateral', 'union-all', 'insert-select', 'update-row', 'insert-multirow', 'any-array', 'commuted', 'values-list', 'update-from-values']);
 
 const SETS = [
   'SET standard_conforming_strings = off', 'SET standard_conforming_strings = on', 'SET search_path = archive, public',
