@@ -37,6 +37,8 @@ export const wire = {
       ...values.map((v) => (v === null ? i32(-1) : Buffer.concat([i32(Buffer.byteLength(v)), Buffer.from(v)]))), i16(0)])),
   describe: (kind: 'S' | 'P', name: string): Buffer => msg('D', Buffer.concat([Buffer.from(kind), z(name)])),
   execute: (portal = ''): Buffer => msg('E', Buffer.concat([z(portal), i32(0)])),
+  copyData: (data: string | Buffer): Buffer => msg('d', typeof data === 'string' ? Buffer.from(data) : data),
+  copyDone: (): Buffer => msg('c', Buffer.alloc(0)),
   sync: (): Buffer => msg('S', Buffer.alloc(0)),
   functionCall: (oid: number, args: Array<string | null>): Buffer =>
     msg('F', Buffer.concat([i32(oid), i16(0), i16(args.length),
@@ -118,8 +120,12 @@ export class RawSession {
   /** Sends bytes as they are. */
   send(...parts: Buffer[]): void { this.socket.write(Buffer.concat(parts)); }
 
-  /** Reads until ReadyForQuery (or CopyIn, answered with CopyFail), collecting the outcome. */
-  async collect(): Promise<RawResult> {
+  /**
+   * Reads until ReadyForQuery, collecting the outcome. A CopyInResponse is answered with what
+   * `onCopyIn(n)` returns for the n-th one (CopyData/CopyDone/Sync… bytes), else with CopyFail.
+   */
+  async collect(onCopyIn?: (n: number) => Buffer[]): Promise<RawResult> {
+    let copies = 0;
     const r: RawResult = { ok: true, rows: [], tags: [], notices: [], values: [] };
     for (;;) {
       const m = await this.next();
@@ -149,7 +155,7 @@ export class RawSession {
           break;
         }
         case 'd': r.values.push(m.body.toString('utf8')); break;
-        case 'G': this.send(msg('f', z('adversarial test: no COPY data'))); break;
+        case 'G': this.send(...(onCopyIn ? onCopyIn(copies++) : [msg('f', z('adversarial test: no COPY data'))])); break;
         case 'Z': return r;
         default: break;
       }
