@@ -32,6 +32,11 @@ const shapes: Array<[string, string, StepSpec['via']?]> = [
   ['ARRAY(subquery) mixing both columns', 'SELECT ARRAY(SELECT reason FROM visit UNION ALL SELECT diag FROM patient) AS a'],
   ['row constructor over the union', 'SELECT ROW(x) FROM (SELECT reason AS x FROM visit UNION ALL SELECT diag FROM patient) s'],
   ['join on the shared key, selecting visit.reason for patient rows', 'SELECT v.reason FROM patient p LEFT JOIN visit v ON v.reason = p.diag UNION ALL SELECT p.diag FROM patient p'],
+  ['a CTE named visit over patient.diag', 'WITH visit AS (SELECT diag AS reason FROM patient) SELECT reason FROM visit'],
+  ['a FROM subquery aliased visit over patient.diag', 'SELECT visit.reason FROM (SELECT diag AS reason FROM patient) AS visit'],
+  ['LATERAL (SELECT p.diag AS reason)', 'SELECT x.reason FROM patient p, LATERAL (SELECT p.diag AS reason) x'],
+  ['FULL JOIN … USING (reason): the merged column takes patient values', 'SELECT reason FROM visit FULL JOIN (SELECT diag AS reason FROM patient) p USING (reason)'],
+  ['NATURAL RIGHT JOIN with a patient subquery', 'SELECT reason FROM visit NATURAL RIGHT JOIN (SELECT diag AS reason FROM patient) p'],
 ];
 
 for (const [what, sql, via] of shapes) {
