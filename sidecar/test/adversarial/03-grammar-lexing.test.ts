@@ -247,3 +247,18 @@ attack('a blind-index comparison nested in 3,000 NOT operators', async (t) => {
   const c = t.canary();
   await t.step({ user: 'writer', sql: `SELECT id FROM patient WHERE ${'NOT '.repeat(3000)}(ssn = '${c}')`, expect: REFUSE_LIMIT_OR_REWRITE });
 });
+
+attack('a 16 MB Bind parameter for an encrypted column', async (t) => {
+  const c = t.canary();
+  const big = `${c}${'x'.repeat(16 << 20)}`;
+  await t.step({ user: 'writer', sql: 'INSERT INTO patient (id, name) VALUES ($1, $2)', params: [346, big], expect: REFUSE_LIMIT_OR_REWRITE,
+    check: async () => {
+      const rows = await t.readBack('SELECT name FROM patient WHERE id = 346') as Array<{ name: string }>;
+      return rows[0]?.name === big ? null : `handled without refusal, but the writer reads back ${rows[0]?.name.length ?? 'no'} characters instead of the ${big.length} sent`;
+    } });
+});
+
+attack('a 16 MB field in COPY FROM STDIN for an encrypted column', async (t) => {
+  const c = t.canary();
+  await t.step({ user: 'writer', sql: 'COPY patient (id, name) FROM STDIN', copyIn: Buffer.from(`347\t${c}${'y'.repeat(16 << 20)}\n`), expect: REFUSE_LIMIT_OR_REWRITE });
+});
