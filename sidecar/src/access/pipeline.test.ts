@@ -130,6 +130,19 @@ describe('prepared statements: checks at Bind/Execute, shapes, grants from the c
   });
 });
 
+describe('FunctionCall and multi-statement Parse', () => {
+  it('allows the large-object functions libpq calls, refuses any other function, audits both', () => {
+    const p = protectionPipelineFactory({ rewriter: rw, now: () => new Date(0), audit: (e) => audit.push(e) })(info('doc', 'plaintext'), {} as never);
+    expect(p.functionCall?.(955)).toEqual({ kind: 'pass' });
+    expect(audit[audit.length - 1]).toMatchObject({ outcome: 'pass', fingerprint: 'functioncall:955' });
+    expect(p.functionCall?.(2923)).toMatchObject({ kind: 'refuse', code: '0A000' });
+    expect(audit[audit.length - 1]).toMatchObject({ outcome: 'refuse', code: '0A000', fingerprint: 'functioncall:2923' });
+  });
+  it('refuses a Parse of two statements that touch protected data (PostgreSQL would refuse it too)', () => {
+    expect(pipeline(info('doc', 'plaintext')).parse("INSERT INTO patient (pat_id, pat_name) VALUES (1, 'x'); SELECT 1", [], '')).toMatchObject({ kind: 'refuse', code: '42601' });
+  });
+});
+
 describe('catalog loading', () => {
   it('builds a catalog query for the policy tables and reads declared types from rows', () => {
     expect(catalogQuery(rw.catalog.all())).toContain("('public', 'patient')");

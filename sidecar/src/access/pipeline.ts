@@ -9,7 +9,7 @@
 // here touches sockets or files.
 import type { RuntimeConfig } from '../../../crds/src/runtime/config.ts';
 import type { View } from '../../../crds/src/types.ts';
-import type { AccessCheck, CopyHooks, Pipeline, PipelineFactory, QueryDecision, Refuse, ResultTransformer, RewriteStatement, SessionInfo, StatementDecision } from '../session/pipeline.ts';
+import type { AccessCheck, CopyHooks, Pass, Pipeline, PipelineFactory, QueryDecision, Refuse, ResultTransformer, RewriteStatement, SessionInfo, StatementDecision } from '../session/pipeline.ts';
 import { pass } from '../session/pipeline.ts';
 import { clientTypeFor, paramTransformer, paramTypeFor } from '../protection/params.ts';
 import { resultShape, resultTransformer } from '../protection/results.ts';
@@ -78,6 +78,19 @@ function grantsIn(config: RuntimeConfig | undefined, info: SessionInfo): Grants 
 export function protectionPipelineFactory(deps: ProtectionDeps): PipelineFactory {
   return (info: SessionInfo, config: RuntimeConfig): Pipeline => new ProtectionPipeline(deps, info, grantsIn(config, info));
 }
+
+/**
+ * The functions a FunctionCall message may call while a policy protects data: libpq's client-side
+ * large-object interface (it looks these up by name in pg_catalog and calls them by OID; the OIDs
+ * of built-in functions are fixed). Any other function could read protected tables around the
+ * rewriter (query_to_xml), change pinned settings (set_config) or act for a user whose grants do
+ * not allow it: call it with SELECT, where the statement is analysed.
+ */
+export const LARGE_OBJECT_FUNCTIONS: ReadonlyMap<number, string> = new Map([
+  [715, 'lo_create'], [952, 'lo_open'], [953, 'lo_close'], [954, 'loread'], [955, 'lowrite'], [956, 'lo_lseek'],
+  [957, 'lo_creat'], [958, 'lo_tell'], [964, 'lo_unlink'], [1004, 'lo_truncate'], [3170, 'lo_lseek64'],
+  [3171, 'lo_tell64'], [3172, 'lo_truncate64'],
+]);
 
 /** What the access decision of one statement needs again at each Bind/Execute. */
 interface Decided { views: Map<string, View>; datasets: string[]; write: boolean; decided: boolean }
@@ -150,6 +163,14 @@ class ProtectionPipeline implements Pipeline {
     };
   }
 
+  functionCall(oid: number): Pass | Refuse {
+    const known = LARGE_OBJECT_FUNCTIONS.has(oid);
+    const r = known ? undefined : refuse('0A000', `clarus: FunctionCall of function ${oid} is not supported while a policy protects data; call it in a SELECT`);
+    this.deps.audit?.({ time: this.deps.now().toISOString(), user: this.info.user, datasets: [], columns: [], fingerprint: `functioncall:${oid}`,
+      outcome: r ? 'refuse' : 'pass', ...(r ? { code: r.code } : {}) });
+    return r ?? pass;
+  }
+
   query(sql: string): QueryDecision | Promise<QueryDecision> {
     const wait = this.deps.refresher?.before(sql);
     return wait ? wait.then(() => this.queryNow(sql)) : this.queryNow(sql);
@@ -177,19 +198,22 @@ class ProtectionPipeline implements Pipeline {
     if ('kind' in d) return d;
     const check = this.checker(sql, d);
     const passing: StatementDecision = check ? { kind: 'pass', check } : pass;
-    if (a.kind !== 'plan' || a.statements.length !== 1) return passing;
+    if (a.kind !== 'plan') return passing;
+    // PostgreSQL refuses a Parse of several statements: the text must not reach it either when
+    // it touches protected data (a value in it would reach the backend in clear).
+    if (a.statements.length > 1) return refuse('42601', 'cannot insert multiple commands into a prepared statement');
     const t = transformers(this.deps.rewriter, a.statements, d.views);
     if ('kind' in t) return t;
-    if (!a.statements[0]?.changed && a.params.size === 0 && !t.results[0] && !t.copy[0]) return passing;
-    const decision = this.statementDecision(a, paramTypes, t);
-    if (check) decision.check = check;
-    return decision;
+    return this.statementDecision(a, paramTypes, t, check) ?? passing;
   }
 
-  private statementDecision(a: Plan, paramTypes: readonly number[], t: Transformers): RewriteStatement {
+  /** The rewritten statement, or null when nothing about it changes (it passes). */
+  private statementDecision(a: Plan, paramTypes: readonly number[], t: Transformers, check: AccessCheck | undefined): RewriteStatement | null {
     const s = a.statements[0] as StatementPlan;
     const hasRoles = a.params.size > 0;
+    if (!s.changed && !hasRoles && !t.results[0] && !t.copy[0]) return null;
     const decision: RewriteStatement = { kind: 'rewrite', sql: s.sql, shape: t.shapes[0] ?? '' };
+    if (check) decision.check = check;
     if (hasRoles) {
       const clientCount = Math.max(paramTypes.length, a.paramCount);
       decision.paramTypes = Array.from({ length: a.paramCount }, (_, i) => paramTypeFor(a.params.get(i + 1), paramTypes[i] ?? 0));

@@ -148,11 +148,19 @@ export class Inspector {
           if (m.target === 'S') this.forget(this.statements, m.name); else this.forget(this.portals, m.name);
         }
         break;
-      case 'FunctionCall': this.enqueue({ k: 'fcall' }); break;
+      case 'FunctionCall': this.functionCall(m.oid, raw); return undefined;
       default: throw new ProtocolError(`unexpected ${m.type} message`);
     }
     this.forward(raw);
     return undefined;
+  }
+
+  /** FunctionCall: the pipeline may refuse it (a failing statement is sent in its place). */
+  private functionCall(oid: number, raw: Raw): void {
+    const dec = this.backendSkipping ? undefined : this.pipeline.functionCall?.(oid);
+    if (dec?.kind === 'refuse') { this.refuse(dec, 'simple', '', raw.tag); return; }
+    this.enqueue({ k: 'fcall' });
+    this.forward(raw);
   }
 
   private decided<D>(d: D | Promise<D>, then: (d: D) => void): Promise<void> | undefined {

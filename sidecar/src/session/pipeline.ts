@@ -185,6 +185,12 @@ export interface Pipeline {
   query(sql: string): QueryDecision | Promise<QueryDecision>;
   /** `name` is the prepared statement name ('' for the unnamed statement). */
   parse(sql: string, paramTypes: readonly number[], name: string): StatementDecision | Promise<StatementDecision>;
+  /**
+   * A FunctionCall message (the protocol's fast-path function call, e.g. libpq's large-object
+   * calls) of the function with this OID. Without this method FunctionCall is relayed; a Refuse
+   * is answered like a refused Query (a failing statement is sent in its place).
+   */
+  functionCall?(oid: number): Pass | Refuse;
   /** Called once when the session ends (release caches, flush audit records). */
   close?(): void;
 }

@@ -6,13 +6,17 @@
 // policies apply to open sessions and to statements prepared before the reload; every decision,
 // pass-through included, is in the hash-chained audit log. Real PostgreSQL 15, the real proxy,
 // node-postgres, pg-cursor and hand-written protocol messages.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimeConfig, RuntimeUser } from '../../../crds/src/runtime/config.ts';
 import { readAuditLines } from '../../src/access/audit-file.ts';
+import { LARGE_OBJECT_FUNCTIONS } from '../../src/access/pipeline.ts';
 import { verifyChain } from '../../src/access/audit.ts';
 import { makeVerifier } from '../../src/auth/scram.ts';
 import type { ProxyHandle } from '../../src/index.ts';
@@ -22,11 +26,12 @@ import { encodeFrontend } from '../../src/protocol/frontend.ts';
 import type { FrontendMessage } from '../../src/protocol/frontend.ts';
 import { CREATE_PATIENT, USERS, canariesInTable, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
-import { startPostgres } from '../harness/pg.ts';
+import { PG_BIN, startPostgres } from '../harness/pg.ts';
 import type { PgCluster } from '../harness/pg.ts';
 import { RawClient } from '../harness/proxy.ts';
 import type { HarnessUser } from '../harness/proxy.ts';
 
+const run = promisify(execFile);
 let cluster: PgCluster;
 let env: ProtectedEnv;
 const clients: Array<{ end(): Promise<void> }> = [];
@@ -287,13 +292,42 @@ describe('grants checked at every Bind and Execute, reloads applied to open sess
   });
 });
 
+describe('FunctionCall and multi-statement Parse', () => {
+  it('psql large objects still work; any other FunctionCall is refused (0A000); the allowed OIDs are the real ones', async () => {
+    const rows = await env.backend.query<{ oid: number; proname: string }>(
+      "SELECT oid::int, proname FROM pg_proc WHERE pronamespace = 'pg_catalog'::regnamespace AND proname IN ('lo_open', 'lo_close', 'lo_creat', 'lo_create', 'lo_unlink', 'lo_lseek', 'lo_lseek64', 'lo_tell', 'lo_tell64', 'lo_truncate', 'lo_truncate64', 'loread', 'lowrite') ORDER BY oid");
+    expect(new Map(rows.rows.map((r) => [r.oid, r.proname]))).toEqual(new Map([...LARGE_OBJECT_FUNCTIONS].sort((a, b) => a[0] - b[0])));
+    const dir = mkdtempSync(join(tmpdir(), 'clarus-lo-'));
+    writeFileSync(join(dir, 'in'), 'large object through the protected proxy');
+    const { stdout } = await run(join(PG_BIN, 'psql'), ['-X', '-At', '-v', 'ON_ERROR_STOP=1', env.url(USERS.doctor), '-c', `\\lo_import '${join(dir, 'in')}'`, '-c', '\\echo :LASTOID']);
+    const oid = Number(stdout.trim().split('\n').at(-1));
+    expect((await env.backend.query('SELECT convert_from(lo_get($1::oid), \'UTF8\') AS v', [oid])).rows).toEqual([{ v: 'large object through the protected proxy' }]);
+    rmSync(dir, { recursive: true, force: true });
+    const fn = (await env.backend.query<{ oid: number }>("SELECT 'query_to_xml(text,boolean,boolean,text)'::regprocedure::oid::int AS oid")).rows[0]?.oid ?? 0;
+    const r = await raw(USERS.nobody);
+    const arg = (v: string) => Buffer.from(v);
+    r.socket.write(bytes([{ type: 'FunctionCall', oid: fn, argFormats: [], args: [arg('SELECT pat_name FROM patient'), arg('t'), arg('f'), arg('')], resultFormat: 0 }]));
+    expect(summary(await cycle(r))).toEqual(['E 0A000', 'Z I']);
+    r.socket.write(bytes([{ type: 'Query', sql: 'SELECT 5' }]));
+    expect(summary(await cycle(r))).toEqual(['RowDescription', 'D 5', 'C SELECT 1', 'Z I']);
+  });
+
+  it('a Parse of two statements holding a protected value is refused (42601) and never stored', async () => {
+    const r = await raw();
+    r.socket.write(bytes([{ type: 'Parse', name: '', sql: "INSERT INTO patient (pat_id, pat_name) VALUES (60, 'Two Canarystatements'); SELECT 1", paramTypes: [] }, SYNC]));
+    expect(summary(await cycle(r))).toEqual(['E 42601', 'Z I']);
+    expect(await canariesInTable(env.backend, 'patient', ['Two Canarystatements'])).toEqual([]);
+  });
+});
+
 describe('audit of every decision', () => {
   it('pass-through statements are audited with outcome pass, and the chain verifies', async () => {
     const c = await as(USERS.nobody);
+    const before = readAuditLines(env.auditFile).length;
     await c.query('SELECT 42 AS unprotected_answer');
     await c.query('SELECT count(*) FROM pg_class');
     expect(await sqlstate(c.query('SELECT pat_id FROM patient'))).toBe('42501');
-    const entries = readAuditLines(env.auditFile).map((l) => JSON.parse(l) as { user: string; outcome: string; datasets: string[]; code?: string; fingerprint: string });
+    const entries = readAuditLines(env.auditFile).slice(before).map((l) => JSON.parse(l) as { user: string; outcome: string; datasets: string[]; code?: string; fingerprint: string });
     const mine = entries.filter((e) => e.user === 'nobody');
     expect(mine.map((e) => e.outcome)).toEqual(['pass', 'pass', 'refuse']);
     expect(mine[0]).toMatchObject({ datasets: [] });
