@@ -33,7 +33,9 @@ export function csvRowTransformer(o: CsvOptions, transform: RowFn): CopyTransfor
   const onLine = (line: Buffer): void => {
     if (header) {
       header = false;
-      out.push(`${o.headerText ?? utf8Text(line)}\n`);
+      // PostgreSQL checks the header line's bytes too, then skips it.
+      const text = utf8Text(line);
+      out.push(`${o.headerText ?? text}\n`);
       return;
     }
     out.push(encode(transform(csvFields(line, delimiter, quote))));

@@ -11,6 +11,7 @@
 // * CSV: quote == escape (the proxy refuses other settings), a doubled quote inside quotes is a
 //   quote, an unquoted empty field is NULL, a quote left open at the end is an error (22P04).
 // Errors are StatementErrors with PostgreSQL's SQLSTATE and a message without data values.
+import { isUtf8 } from 'node:buffer';
 import { StatementError } from '../session/pipeline.ts';
 
 const CR = 0x0d;
@@ -27,16 +28,15 @@ function badFormat(message: string): StatementError {
   return new StatementError('22P04', message);
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** The bytes as a string; invalid UTF-8 or a NUL byte is PostgreSQL's 22021. */
-export function utf8Text(b: Uint8Array): string {
+/**
+ * The bytes as a string; invalid UTF-8 or a NUL byte is PostgreSQL's 22021 (it checks the raw
+ * input, and the bytes escapes stand for). Fields are checked one by one: the bytes between them
+ * (delimiters, quotes, backslashes) are ASCII, so this checks every byte of a data line.
+ */
+export function utf8Text(b: Buffer): string {
   if (b.indexOf(0) >= 0) throw new StatementError('22021', 'invalid byte sequence for encoding "UTF8": 0x00');
-  try {
-    return utf8.decode(b);
-  } catch {
-    throw new StatementError('22021', 'invalid byte sequence for encoding "UTF8"');
-  }
+  if (!isUtf8(b)) throw new StatementError('22021', 'invalid byte sequence for encoding "UTF8"');
+  return b.toString('utf8');
 }
 
 /** Streams COPY FROM data (chunks split anywhere) into lines, without their line ending. */
@@ -44,7 +44,9 @@ export class CopyLineReader {
   private readonly csv: boolean;
   private readonly quote: number;
   private buf: Buffer = EMPTY;
-  /** Next byte of `buf` to look at; `lineStart`: where the current line starts in `buf`. */
+  /** Earlier, already scanned bytes of the current line (copies): a long line costs no re-copying. */
+  private head: Buffer[] = [];
+  /** Next byte of `buf` to look at; `lineStart`: where the current line continues in `buf`. */
   private pos = 0;
   private lineStart = 0;
   private eol: Eol = Eol.Unknown;
@@ -52,45 +54,63 @@ export class CopyLineReader {
   private firstChar = true;
   /** The end of the data was read (end marker or end of input): anything after is ignored. */
   ended = false;
+  /** The bytes that matter, and where each was last found in `buf` (-1: look again). */
+  private readonly specials: number[];
+  private found: number[];
 
   constructor(format: { csv: boolean; quote?: string }) {
     this.csv = format.csv;
     this.quote = format.csv ? Buffer.from(format.quote ?? '"', 'utf8')[0] as number : -1;
+    this.specials = format.csv ? [CR, LF, BS, this.quote] : [CR, LF, BS];
+    this.found = this.specials.map(() => -1);
   }
 
   /** One chunk of data; complete lines go to `onLine` (a view valid during the call only). */
   push(chunk: Uint8Array, onLine: (line: Buffer) => void): void {
     if (this.ended || chunk.length === 0) return;
     const c = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    if (this.lineStart < this.buf.length) {
-      this.buf = Buffer.concat([this.buf.subarray(this.lineStart), c]);
-      this.pos -= this.lineStart;
-    } else {
-      this.buf = c;
-      this.pos = 0;
-    }
-    this.lineStart = 0;
+    // `buf` holds at most the few bytes that wait for a look-ahead (the rest went to `head`).
+    this.setBuf(this.buf.length > 0 ? Buffer.concat([this.buf, c]) : c);
     this.scan(false, onLine);
     if (this.ended) return;
-    // Keep only the unfinished line, copied: the chunk's memory is not ours to keep.
-    this.buf = Buffer.from(this.buf.subarray(this.lineStart));
-    this.pos -= this.lineStart;
+    // Keep the unfinished line, copied (the chunk's memory is not ours to keep): the scanned part
+    // goes to `head`, the unscanned bytes (waiting for a look-ahead) stay in `buf`.
+    if (this.pos > this.lineStart) this.head.push(Buffer.from(this.buf.subarray(this.lineStart, this.pos)));
+    this.setBuf(this.pos < this.buf.length ? Buffer.from(this.buf.subarray(this.pos)) : EMPTY);
+    this.pos = 0;
     this.lineStart = 0;
+  }
+
+  private setBuf(b: Buffer): void {
+    this.buf = b;
+    this.found = this.specials.map(() => -1);
   }
 
   /** The end of the input: a last line without line ending is a line. */
   end(onLine: (line: Buffer) => void): void {
     if (this.ended) return;
     this.scan(true, onLine);
-    if (!this.ended && this.lineStart < this.buf.length) this.emit(this.buf.length, onLine);
+    if (!this.ended && (this.lineStart < this.buf.length || this.head.length > 0)) this.emit(this.buf.length, onLine);
     this.ended = true;
     this.buf = EMPTY;
+    this.head = [];
   }
 
+  /** The current line up to `at`: a view when it lies in `buf` alone. */
   private emit(at: number, onLine: (line: Buffer) => void): void {
-    const line = this.buf.subarray(this.lineStart, at);
-    utf8Text(line);
+    const rest = this.buf.subarray(this.lineStart, at);
+    if (this.head.length === 0) {
+      onLine(rest);
+      return;
+    }
+    const line = Buffer.concat([...this.head, rest]);
+    this.head = [];
     onLine(line);
+  }
+
+  /** Whether the current line has bytes before `at`. */
+  private hasLine(at: number): boolean {
+    return at > this.lineStart || this.head.length > 0;
   }
 
   private newLine(at: number, next: number, onLine: (line: Buffer) => void): number {
@@ -104,11 +124,33 @@ export class CopyLineReader {
   private scan(eof: boolean, onLine: (line: Buffer) => void): void {
     let i = this.pos;
     while (i < this.buf.length && !this.ended) {
+      // Bytes other than CR, LF, backslash and the quote are data: jump over them at once.
+      const j = this.nextSpecial(i);
+      if (j > i) {
+        this.firstChar = false;
+        i = j;
+        if (i >= this.buf.length) break;
+      }
       const next = this.step(i, eof, onLine);
       if (next === WAIT) break;
       i = next;
     }
     this.pos = i;
+  }
+
+  /** Where the next CR, LF, backslash or quote is at or after `i` (buf.length: none). */
+  private nextSpecial(i: number): number {
+    let j = this.buf.length;
+    for (let k = 0; k < this.specials.length; k++) {
+      let p = this.found[k] as number;
+      if (p < i) {
+        const f = this.buf.indexOf(this.specials[k] as number, i);
+        p = f < 0 ? this.buf.length : f;
+        this.found[k] = p;
+      }
+      if (p < j) j = p;
+    }
+    return j;
   }
 
   /** Looks at the byte at `i`: the index to go on from, or WAIT for more input. */
@@ -158,7 +200,7 @@ export class CopyLineReader {
       const marker = this.endMarker(i, eof);
       if (marker === 'wait') return WAIT;
       if (marker === 'end') {
-        if (i > this.lineStart) this.emit(i, onLine);
+        if (this.hasLine(i)) this.emit(i, onLine);
         this.ended = true;
         return this.buf.length;
       }
@@ -243,13 +285,27 @@ function escapedField(line: Buffer, start: number, delimiter: number): Field {
 function textField(line: Buffer, start: number, delimiter: number): Field {
   const d = line.indexOf(delimiter, start);
   const end = d < 0 ? line.length : d;
+  // `\N` alone: NULL (the common escape, without de-escaping).
+  if (end - start === 2 && line[start] === BS && line[start + 1] === NULL_MARK) return { value: null, next: d < 0 ? -1 : d + 1 };
   const bs = line.indexOf(BS, start);
   if (bs >= 0 && bs < end) return escapedField(line, start, delimiter);
   return { value: utf8Text(line.subarray(start, end)), next: d < 0 ? -1 : d + 1 };
 }
 
+/** The fields of a line without backslash: its bytes between delimiters. */
+function plainFields(line: Buffer, delimiter: number): string[] {
+  const fields: string[] = [];
+  for (let start = 0; ;) {
+    const d = line.indexOf(delimiter, start);
+    fields.push(utf8Text(line.subarray(start, d < 0 ? line.length : d)));
+    if (d < 0) return fields;
+    start = d + 1;
+  }
+}
+
 /** The fields of one text-format line: decoded bytes, null for `\N`. */
 export function textFields(line: Buffer, delimiter: number): Array<string | null> {
+  if (line.indexOf(BS) < 0) return plainFields(line, delimiter);
   const fields: Array<string | null> = [];
   for (let i = 0; i >= 0;) {
     const f = textField(line, i, delimiter);

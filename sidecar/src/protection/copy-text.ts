@@ -15,9 +15,11 @@ export function unescapeField(f: string): string | null {
 
 const UNESC: Record<string, string> = Object.fromEntries(Object.entries(ESC).map(([k, x]) => [x, k]));
 const SPECIAL = /[\\\t\n\r\b\f\v]/g;
+const HAS_SPECIAL = /[\\\t\n\r\b\f\v]/;
 
 export function escapeField(v: string | null, delimiter = '\t'): string {
   if (v === null) return '\\N';
+  if (!HAS_SPECIAL.test(v) && !v.includes(delimiter)) return v;
   const escaped = v.replace(SPECIAL, (c) => `\\${UNESC[c] ?? c}`);
   // The tab delimiter was escaped above; any other delimiter is escaped here.
   return escaped.includes(delimiter) ? escaped.split(delimiter).join(`\\${delimiter}`) : escaped;
@@ -43,7 +45,9 @@ export function copyRowTransformer(transform: RowFn, o: TextOptions = { delimite
   const onLine = (line: Buffer): void => {
     if (header) {
       header = false;
-      out.push(`${o.headerText ?? utf8Text(line)}\n`);
+      // PostgreSQL checks the header line's bytes too, then skips it.
+      const text = utf8Text(line);
+      out.push(`${o.headerText ?? text}\n`);
       return;
     }
     out.push(`${transform(textFields(line, delimiter)).map((f) => escapeField(f, o.delimiter)).join(o.delimiter)}\n`);
