@@ -235,7 +235,7 @@ describe('COPY text and CSV read exactly as PostgreSQL reads them', () => {
    * Rows as the proxy's COPY reader parses the same data (fed in chunks of `chunk` bytes), with the
    * field count check of the COPY hooks (access/copy-hooks.ts).
    */
-  function proxyRows(kind: 'text' | 'csv', header: boolean, input: Buffer, chunk: number, columns = 2): string[][] | string {
+  function proxyRows({ kind, header, columns = 2 }: { kind: 'text' | 'csv'; header: boolean; columns?: number }, input: Buffer, chunk: number): string[][] | string {
     const rows: string[][] = [];
     const fn = (fields: Array<string | null>) => {
       if (fields.length !== columns) throw new StatementError('22P04', 'field count');
@@ -307,7 +307,7 @@ describe('COPY text and CSV read exactly as PostgreSQL reads them', () => {
     for (const [name, text, cols] of TEXT_CASES) {
       const input = Buffer.from(text, 'latin1');
       const expected = await postgresRows('', input, cols);
-      for (const chunk of [1, 2, 3, 7, input.length || 1]) expect(proxyRows('text', false, input, chunk, cols), `${name} (chunks of ${chunk})`).toEqual(expected);
+      for (const chunk of [1, 2, 3, 7, input.length || 1]) expect(proxyRows({ kind: 'text', header: false, columns: cols }, input, chunk), `${name} (chunks of ${chunk})`).toEqual(expected);
     }
   });
 
@@ -315,7 +315,7 @@ describe('COPY text and CSV read exactly as PostgreSQL reads them', () => {
     for (const text of ['h1\th2\ra\tb\rc\td\r', 'h1\th2\r\na\tb\r\n', 'h1\th2\na\tb\n', 'h1\\\th2\na\tb\n', 'h\\.\na\tb\n']) {
       const input = Buffer.from(text, 'latin1');
       const expected = await postgresRows('(HEADER)', input, 2);
-      for (const chunk of [1, 3, input.length]) expect(proxyRows('text', true, input, chunk), JSON.stringify(text)).toEqual(expected);
+      for (const chunk of [1, 3, input.length]) expect(proxyRows({ kind: 'text', header: true }, input, chunk), JSON.stringify(text)).toEqual(expected);
     }
   });
 
@@ -323,11 +323,11 @@ describe('COPY text and CSV read exactly as PostgreSQL reads them', () => {
     for (const [name, text, cols] of CSV_CASES) {
       const input = Buffer.from(text, 'utf8');
       const expected = await postgresRows('(FORMAT csv)', input, cols);
-      for (const chunk of [1, 2, 5, input.length]) expect(proxyRows('csv', false, input, chunk, cols), `${name} (chunks of ${chunk})`).toEqual(expected);
+      for (const chunk of [1, 2, 5, input.length]) expect(proxyRows({ kind: 'csv', header: false, columns: cols }, input, chunk), `${name} (chunks of ${chunk})`).toEqual(expected);
     }
     for (const text of ['h1,h2\ra,b\r', 'h1,h2\r\na,b\r\n', '"h\n1",h2\na,b\n']) {
       const input = Buffer.from(text, 'utf8');
-      expect(proxyRows('csv', true, input, 1), JSON.stringify(text)).toEqual(await postgresRows('(FORMAT csv, HEADER)', input, 2));
+      expect(proxyRows({ kind: 'csv', header: true }, input, 1), JSON.stringify(text)).toEqual(await postgresRows('(FORMAT csv, HEADER)', input, 2));
     }
   });
 });
