@@ -5,7 +5,7 @@
 // CopyData messages. Only ESCAPE = QUOTE is supported (the default); the rewriter refuses other
 // escape/NULL settings.
 import type { CopyTransformer } from '../session/pipeline.ts';
-import { CopyLineReader, csvFields, utf8Text } from './copy-lines.ts';
+import { csvFields, lineRowTransformer } from './copy-lines.ts';
 import type { RowFn } from './copy-text.ts';
 
 export interface CsvOptions {
@@ -25,39 +25,6 @@ export function encodeCsvField(v: string | null, o: CsvOptions): string {
 export function csvRowTransformer(o: CsvOptions, transform: RowFn): CopyTransformer {
   const delimiter = Buffer.from(o.delimiter, 'utf8')[0] as number;
   const quote = Buffer.from(o.quote, 'utf8')[0] as number;
-  const format = { csv: true, quote: o.quote };
-  let reader = new CopyLineReader(format);
-  let header = o.header;
-  let out: string[] = [];
   const encode = (fields: Array<string | null>): string => `${fields.map((f) => encodeCsvField(f, o)).join(o.delimiter)}\n`;
-  const onLine = (line: Buffer): void => {
-    if (header) {
-      header = false;
-      // PostgreSQL checks the header line's bytes too, then skips it.
-      const text = utf8Text(line);
-      out.push(`${o.headerText ?? text}\n`);
-      return;
-    }
-    out.push(encode(transform(csvFields(line, delimiter, quote))));
-  };
-  const take = (): Uint8Array[] => {
-    const text = out.join('');
-    out = [];
-    return text.length ? [Buffer.from(text, 'utf8')] : [];
-  };
-  return {
-    begin() {
-      reader = new CopyLineReader(format);
-      header = o.header;
-      out = [];
-    },
-    data(chunk) {
-      reader.push(chunk, onLine);
-      return take();
-    },
-    finish() {
-      reader.end(onLine);
-      return take();
-    },
-  };
+  return lineRowTransformer({ csv: true, quote: o.quote }, { present: o.header, text: o.headerText }, (line) => encode(transform(csvFields(line, delimiter, quote))));
 }

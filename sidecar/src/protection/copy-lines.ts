@@ -13,6 +13,7 @@
 // Errors are StatementErrors with PostgreSQL's SQLSTATE and a message without data values.
 import { isUtf8 } from 'node:buffer';
 import { StatementError } from '../session/pipeline.ts';
+import type { CopyTransformer } from '../session/pipeline.ts';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -355,4 +356,50 @@ export function csvFields(line: Buffer, delimiter: number, quote: number): Array
     i = f.next;
   }
   return fields;
+}
+
+/**
+ * A streaming CopyTransformer over whole lines, for text and CSV alike: lines are found with
+ * CopyLineReader, the header line (when there is one) is replaced by `headerText` (or kept as
+ * read, after PostgreSQL's byte checks), and every data line becomes `row(line)` (its own line
+ * ending included). `begin` starts a fresh COPY operation.
+ */
+export function lineRowTransformer(
+  format: { csv: boolean; quote?: string },
+  header: { present: boolean; text?: string | undefined },
+  row: (line: Buffer) => string,
+): CopyTransformer {
+  let reader = new CopyLineReader(format);
+  let pendingHeader = header.present;
+  let out: string[] = [];
+  const onLine = (line: Buffer): void => {
+    if (pendingHeader) {
+      pendingHeader = false;
+      // PostgreSQL checks the header line's bytes too, then skips it.
+      const text = utf8Text(line);
+      out.push(`${header.text ?? text}\n`);
+      return;
+    }
+    out.push(row(line));
+  };
+  const take = (): Uint8Array[] => {
+    const text = out.join('');
+    out = [];
+    return text.length ? [Buffer.from(text, 'utf8')] : [];
+  };
+  return {
+    begin() {
+      reader = new CopyLineReader(format);
+      pendingHeader = header.present;
+      out = [];
+    },
+    data(chunk) {
+      reader.push(chunk, onLine);
+      return take();
+    },
+    finish() {
+      reader.end(onLine);
+      return take();
+    },
+  };
 }

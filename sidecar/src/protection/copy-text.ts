@@ -4,7 +4,7 @@
 // Chunks from clients are not row-aligned, so a partial row is kept (bounded by the longest row)
 // until it is complete.
 import type { CopyTransformer } from '../session/pipeline.ts';
-import { CopyLineReader, textFields, utf8Text } from './copy-lines.ts';
+import { lineRowTransformer, textFields } from './copy-lines.ts';
 
 const ESC: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\' };
 
@@ -39,39 +39,8 @@ export interface TextOptions {
 /** Builds a CopyTransformer from a function over one row's decoded fields. */
 export function copyRowTransformer(transform: RowFn, o: TextOptions = { delimiter: '\t', header: false }): CopyTransformer {
   const delimiter = Buffer.from(o.delimiter, 'utf8')[0] as number;
-  let reader = new CopyLineReader({ csv: false });
-  let header = o.header;
-  let out: string[] = [];
-  const onLine = (line: Buffer): void => {
-    if (header) {
-      header = false;
-      // PostgreSQL checks the header line's bytes too, then skips it.
-      const text = utf8Text(line);
-      out.push(`${o.headerText ?? text}\n`);
-      return;
-    }
-    out.push(`${transform(textFields(line, delimiter)).map((f) => escapeField(f, o.delimiter)).join(o.delimiter)}\n`);
-  };
-  const take = (): Uint8Array[] => {
-    const text = out.join('');
-    out = [];
-    return text.length ? [Buffer.from(text, 'utf8')] : [];
-  };
-  return {
-    begin() {
-      reader = new CopyLineReader({ csv: false });
-      header = o.header;
-      out = [];
-    },
-    data(chunk) {
-      reader.push(chunk, onLine);
-      return take();
-    },
-    finish() {
-      reader.end(onLine);
-      return take();
-    },
-  };
+  return lineRowTransformer({ csv: false }, { present: o.header, text: o.headerText },
+    (line) => `${transform(textFields(line, delimiter)).map((f) => escapeField(f, o.delimiter)).join(o.delimiter)}\n`);
 }
 
 /** bytea in COPY text: its text output (`\x…`), whose backslash COPY escapes. */
