@@ -4,15 +4,14 @@
 // refuses their writes even where the proxy's grant check does not reach (tables no dataset names).
 // A backend without a read-only role keeps using the read-write role for every session.
 import type { BackendSecrets } from '../config/load.ts';
+import { mayWrite } from './grants.ts';
 import type { Grants } from './grants.ts';
 
 export type BackendRole = 'readWrite' | 'read';
 
-const valid = (g: Grants[number], now: Date): boolean => !(g.expires && !(Date.parse(g.expires) > now.getTime()));
-
 /** The role a user's grants call for at `now` (expired grants do not count, as in effectiveGrant). */
 export function sessionRole(grants: Grants, now: Date): BackendRole {
-  return grants.some((g) => g.access === 'readWrite' && valid(g, now)) ? 'readWrite' : 'read';
+  return mayWrite(grants, now) ? 'readWrite' : 'read';
 }
 
 /** The credentials to log in with for `role`: the read-only ones when the backend has them. */

@@ -12,8 +12,18 @@ export type AccessDecision =
 
 const VIEW_RANK: Record<View, number> = { protected: 0, masked: 1, plaintext: 2 };
 
+/** A grant counts until its `expires` instant (exclusive); one without `expires` always counts. */
+export function validAt(g: Grants[number], now: Date): boolean {
+  return !(g.expires && !(Date.parse(g.expires) > now.getTime()));
+}
+
+/** Does the user hold at least one valid readWrite grant (on any dataset)? */
+export function mayWrite(grants: Grants, now: Date): boolean {
+  return grants.some((g) => g.access === 'readWrite' && validAt(g, now));
+}
+
 export function effectiveGrant(grants: Grants, dataset: string, now: Date): { access: Access; view: View } | null {
-  const valid = grants.filter((g) => (g.datasets.includes(dataset) || g.datasets.includes('*')) && !(g.expires && !(Date.parse(g.expires) > now.getTime())));
+  const valid = grants.filter((g) => (g.datasets.includes(dataset) || g.datasets.includes('*')) && validAt(g, now));
   if (valid.length === 0) return null;
   const access: Access = valid.some((g) => g.access === 'readWrite') ? 'readWrite' : 'read';
   const view = valid.map((g) => g.view).reduce((a, b) => (VIEW_RANK[a] >= VIEW_RANK[b] ? a : b));
@@ -37,7 +47,7 @@ export function decideAccess(user: string, grants: Grants, datasets: Iterable<st
  * table they name: the same line the backend's read-only role draws), then the per-dataset rules.
  */
 export function decideStatement(user: string, grants: Grants, datasets: Iterable<string>, write: boolean, now: Date): AccessDecision {
-  if (write && !grants.some((g) => g.access === 'readWrite' && !(g.expires && !(Date.parse(g.expires) > now.getTime())))) {
+  if (write && !mayWrite(grants, now)) {
     return { ok: false, code: '42501', message: `permission denied: user ${user} has no valid read-write AccessGrant, so it may only read` };
   }
   return decideAccess(user, grants, datasets, write, now);
