@@ -5,6 +5,7 @@
 // not ask otherwise (StartupMessage parameters, `options=-c …`, SET: see rewrite/statements.ts).
 // As startup parameters they are also what RESET / RESET ALL / DISCARD ALL return to, and they
 // override ALTER ROLE / ALTER DATABASE … SET defaults (which the proxy refuses anyway).
+import { PINNED_SETTINGS } from '../rewrite/statements.ts';
 import { SAFE_ENCODINGS } from '../session/settings.ts';
 
 export const PINNED_STARTUP: Readonly<Record<string, string>> = {
@@ -13,13 +14,12 @@ export const PINNED_STARTUP: Readonly<Record<string, string>> = {
   search_path: '"$user", public',
 };
 
-/** Settings a client may not set through `options` (see PINNED_SETTINGS in rewrite/statements.ts). */
-const PINNED_NAMES = ['standard_conforming_strings', 'client_encoding', 'search_path', 'backslash_quote', 'role',
-  'session_authorization', 'session_replication_role'];
+/** Settings a client may not set through `options` or StartupMessage parameters. */
+const PINNED_NAMES = Object.keys(PINNED_SETTINGS);
 
 export type StartupDecision = { ok: true; params: Record<string, string> } | { ok: false; message: string };
 
-export function normalized(name: string): string {
+function normalized(name: string): string {
   return name.toLowerCase().replace(/[-\s]/g, '_');
 }
 

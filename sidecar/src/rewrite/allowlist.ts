@@ -118,7 +118,7 @@ class Walk {
   }
 
   private cte(name: string): void {
-    if (this.catalog.all().some((t) => t.table === name)) {
+    if (this.catalog.isProtectedName(name)) {
       throw new Refusal('0A000', `clarus: WITH query named ${name} shadows a protected table; use another name`);
     }
   }

@@ -70,6 +70,11 @@ export class Catalog {
     return this.tables.get(`public.${table}`) ?? this.all().find((t) => t.table === table);
   }
 
+  /** Is `name` (as written, after the parser's case folding) the name of a protected table in any schema? */
+  isProtectedName(name: string): boolean {
+    return this.all().some((t) => t.table === name);
+  }
+
   all(): CatalogTable[] {
     return [...this.tables.values()];
   }

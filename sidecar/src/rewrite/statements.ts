@@ -76,7 +76,7 @@ function isProtected(catalog: Catalog, rv: unknown): boolean {
 }
 
 function protectedName(catalog: Catalog, name: string | undefined): boolean {
-  return name !== undefined && catalog.all().some((t) => t.table === name);
+  return name !== undefined && catalog.isProtectedName(name);
 }
 
 /** RENAME: of a protected table or column, of a policy schema, or to a protected table's name. */
