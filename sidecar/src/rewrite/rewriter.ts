@@ -59,6 +59,8 @@ function weightOf(sql: string, a: Analysis): number {
  * writes PostgreSQL 18 syntax). Throws (→ refusal) when the backend's grammar disagrees.
  */
 function checkRewritten(major: Major, sql: string): void {
+  // The deparser writes the rewriter's own grammar: nothing to compare for a backend of that major.
+  if (major === REWRITER_MAJOR) return;
   const check = backendAgrees(major, sql, parseTree(sql).tree);
   if (!check.ok) throw new Refusal('0A000', `clarus: the rewritten statement cannot be sent: ${check.reason}`);
 }
