@@ -17,6 +17,8 @@ import { makeVerifier, ScramClient } from '../../src/auth/scram.ts';
 import { decodeBackend } from '../../src/protocol/backend.ts';
 import type { BackendMessage } from '../../src/protocol/backend.ts';
 import { Writer } from '../../src/protocol/codec.ts';
+import { encodeFrontend } from '../../src/protocol/frontend.ts';
+import type { FrontendMessage } from '../../src/protocol/frontend.ts';
 import { encodeStartup } from '../../src/protocol/startup.ts';
 import { startProxy } from '../../src/index.ts';
 import { createLogger } from '../../src/log/logger.ts';
@@ -181,6 +183,25 @@ export async function startProxyProcess(configDir: string, extraArgs: string[] =
 }
 
 /** A hand-driven protocol client: authenticates with SCRAM, then sends whatever bytes a test wants. */
+/** Frontend messages as one buffer (to send them in a single write, e.g. pipelined). */
+export function frontendBytes(ms: FrontendMessage[]): Buffer {
+  return Buffer.concat(ms.map((m) => encodeFrontend(m).finish()));
+}
+
+/**
+ * Backend messages as short strings for assertions: `E <sqlstate>`, `C <tag>`, `Z <status>`, the
+ * message type otherwise; with `rows`, DataRows show their values (`D a|b|NULL`).
+ */
+export function summarize(ms: BackendMessage[], rows = false): string[] {
+  return ms.map((m) => {
+    if (m.type === 'ErrorResponse') return `E ${m.fields.C}`;
+    if (m.type === 'CommandComplete') return `C ${m.tag}`;
+    if (m.type === 'ReadyForQuery') return `Z ${m.status}`;
+    if (rows && m.type === 'DataRow') return `D ${m.values.map((v) => (v === null ? 'NULL' : Buffer.from(v).toString())).join('|')}`;
+    return m.type;
+  });
+}
+
 export class RawClient {
   private buf = Buffer.alloc(0);
   private waiters: Array<() => void> = [];
@@ -224,6 +245,15 @@ export class RawClient {
       if (m) return m;
       if (this.closed) throw new Error('closed');
       await new Promise<void>((r) => this.waiters.push(r));
+    }
+  }
+  /** Every message up to and including the next ReadyForQuery. */
+  async cycle(): Promise<BackendMessage[]> {
+    const out: BackendMessage[] = [];
+    for (;;) {
+      const m = await this.read();
+      out.push(m);
+      if (m.type === 'ReadyForQuery') return out;
     }
   }
   /** The next message of `type` (or an ErrorResponse), skipping others. */

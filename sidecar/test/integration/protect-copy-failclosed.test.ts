@@ -14,7 +14,6 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackendMessage } from '../../src/protocol/backend.ts';
-import { encodeFrontend } from '../../src/protocol/frontend.ts';
 import type { FrontendMessage } from '../../src/protocol/frontend.ts';
 import { csvRowTransformer } from '../../src/protection/copy-csv.ts';
 import { copyRowTransformer } from '../../src/protection/copy-text.ts';
@@ -23,7 +22,7 @@ import { CREATE_PATIENT, USERS, canariesInDump, canariesInTable, startProtected 
 import type { ProtectedEnv } from '../corpus/setup.ts';
 import { startPostgres } from '../harness/pg.ts';
 import type { PgCluster } from '../harness/pg.ts';
-import { RawClient } from '../harness/proxy.ts';
+import { frontendBytes, RawClient, summarize } from '../harness/proxy.ts';
 
 /** A TCP relay in front of PostgreSQL that keeps every byte the proxy sends (what the cloud receives). */
 class Recorder {
@@ -78,27 +77,14 @@ async function raw(user: typeof USERS[keyof typeof USERS] = USERS.doctor): Promi
   return r;
 }
 
-const bytes = (ms: FrontendMessage[]): Buffer => Buffer.concat(ms.map((m) => encodeFrontend(m).finish()));
+const bytes = frontendBytes;
 const data = (s: string | Buffer): FrontendMessage => ({ type: 'CopyData', data: typeof s === 'string' ? Buffer.from(s, 'utf8') : s });
 const DONE: FrontendMessage = { type: 'CopyDone' };
 const SYNC: FrontendMessage = { type: 'Sync' };
 
-/** Every message up to and including the next ReadyForQuery. */
-async function cycle(r: RawClient): Promise<BackendMessage[]> {
-  const out: BackendMessage[] = [];
-  for (;;) {
-    const m = await r.read();
-    out.push(m);
-    if (m.type === 'ReadyForQuery') return out;
-  }
-}
+const cycle = (r: RawClient): Promise<BackendMessage[]> => r.cycle();
 
-const summary = (ms: BackendMessage[]): string[] => ms.map((m) => {
-  if (m.type === 'ErrorResponse') return `E ${m.fields.C}`;
-  if (m.type === 'CommandComplete') return `C ${m.tag}`;
-  if (m.type === 'ReadyForQuery') return `Z ${m.status}`;
-  return m.type;
-});
+const summary = (ms: BackendMessage[]): string[] => summarize(ms);
 
 /** Every leak check of one step: what the proxy sent, what is stored, the whole database. */
 async function noLeak(canaries: string[]): Promise<void> {

@@ -22,13 +22,12 @@ import { makeVerifier } from '../../src/auth/scram.ts';
 import type { ProxyHandle } from '../../src/index.ts';
 import type { BackendMessage } from '../../src/protocol/backend.ts';
 import { Writer } from '../../src/protocol/codec.ts';
-import { encodeFrontend } from '../../src/protocol/frontend.ts';
 import type { FrontendMessage } from '../../src/protocol/frontend.ts';
 import { CREATE_PATIENT, USERS, canariesInTable, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
 import { PG_BIN, startPostgres } from '../harness/pg.ts';
 import type { PgCluster } from '../harness/pg.ts';
-import { RawClient } from '../harness/proxy.ts';
+import { frontendBytes, RawClient, summarize } from '../harness/proxy.ts';
 import type { HarnessUser } from '../harness/proxy.ts';
 
 const run = promisify(execFile);
@@ -53,25 +52,12 @@ async function raw(user: HarnessUser = USERS.doctor): Promise<RawClient & { rece
   return Object.assign(r, { received: () => Buffer.concat(got).toString('latin1') });
 }
 
-const bytes = (ms: FrontendMessage[]): Buffer => Buffer.concat(ms.map((m) => encodeFrontend(m).finish()));
+const bytes = frontendBytes;
 const SYNC: FrontendMessage = { type: 'Sync' };
 
-async function cycle(r: RawClient): Promise<BackendMessage[]> {
-  const out: BackendMessage[] = [];
-  for (;;) {
-    const m = await r.read();
-    out.push(m);
-    if (m.type === 'ReadyForQuery') return out;
-  }
-}
+const cycle = (r: RawClient): Promise<BackendMessage[]> => r.cycle();
 
-const summary = (ms: BackendMessage[]): string[] => ms.map((m) => {
-  if (m.type === 'ErrorResponse') return `E ${m.fields.C}`;
-  if (m.type === 'CommandComplete') return `C ${m.tag}`;
-  if (m.type === 'ReadyForQuery') return `Z ${m.status}`;
-  if (m.type === 'DataRow') return `D ${m.values.map((v) => (v === null ? 'NULL' : Buffer.from(v).toString())).join('|')}`;
-  return m.type;
-});
+const summary = (ms: BackendMessage[]): string[] => summarize(ms, true);
 
 async function sqlstate(p: Promise<unknown>): Promise<string | undefined> {
   try {
