@@ -10,7 +10,8 @@ export type AccessDecision =
   | { ok: true; views: Map<string, View> }
   | { ok: false; code: '42501'; message: string };
 
-const VIEW_RANK: Record<View, number> = { protected: 0, masked: 1, plaintext: 2 };
+/** How much a view reveals (higher reveals more). */
+export const VIEW_RANK: Record<View, number> = { protected: 0, masked: 1, plaintext: 2 };
 
 /** A grant counts until its `expires` instant (exclusive); one without `expires` always counts. */
 export function validAt(g: Grants[number], now: Date): boolean {

@@ -16,10 +16,12 @@ import { resultShape, resultTransformer } from '../protection/results.ts';
 import type { ProtectedOutput } from '../protection/results.ts';
 import type { Rewriter, StatementPlan } from '../rewrite/rewriter.ts';
 import type { OutCol } from '../rewrite/scope.ts';
+import type { ProtectedRef } from '../rewrite/context.ts';
+import { sourcesOf } from '../rewrite/context.ts';
 import { quickFingerprint } from './audit.ts';
 import type { AuditEntry } from './audit.ts';
 import { copyEncodingRefusal, copyHooks } from './copy-hooks.ts';
-import { decideStatement } from './grants.ts';
+import { decideStatement, VIEW_RANK } from './grants.ts';
 import type { Grants } from './grants.ts';
 import type { CatalogRefresher } from './refresh.ts';
 
@@ -37,6 +39,16 @@ function refuse(code: string, message: string): Refuse {
   return { kind: 'refuse', code, message };
 }
 
+/**
+ * How an output is shown: an output whose values may come from several columns (set operation
+ * arms, JOIN … USING sides) gets the most restrictive view among them, decrypted and masked as
+ * that column.
+ */
+export function shownAs(prov: ProtectedRef, views: Map<string, View>): { ref: ProtectedRef; view: View } {
+  const options = sourcesOf(prov).map((ref) => ({ ref, view: views.get(ref.table.dataset) ?? 'protected' }));
+  return options.reduce((a, b) => (VIEW_RANK[b.view] < VIEW_RANK[a.view] ? b : a));
+}
+
 /** Positions of ciphertext outputs; refused when an unknown-width `*` precedes one. */
 export function protectedOutputs(rw: Rewriter, outs: OutCol[], views: Map<string, View>): ProtectedOutput[] | Refuse {
   const result: ProtectedOutput[] = [];
@@ -45,8 +57,8 @@ export function protectedOutputs(rw: Rewriter, outs: OutCol[], views: Map<string
     if (o.star) unknownBefore = true;
     if (!o.prov) continue;
     if (unknownBefore) return refuse('0A000', `clarus: SELECT * over a relation unknown to the policy before encrypted column ${o.prov.table.table}.${o.prov.column.name}; list the columns`);
-    result.push({ index, cipher: rw.cipher(o.prov), typeOid: o.prov.column.typeOid, view: views.get(o.prov.table.dataset) ?? 'protected',
-      column: `${o.prov.table.table}.${o.prov.column.name}` });
+    const { ref, view } = shownAs(o.prov, views);
+    result.push({ index, cipher: rw.cipher(ref), typeOid: ref.column.typeOid, view, column: `${ref.table.table}.${ref.column.name}` });
   }
   return result;
 }

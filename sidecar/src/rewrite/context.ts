@@ -8,6 +8,27 @@ import type { Catalog, CatalogColumn, CatalogTable } from './catalog.ts';
 export interface ProtectedRef {
   table: CatalogTable;
   column: CatalogColumn & { protection: { kind: 'encrypt' } };
+  /**
+   * Other columns whose values an output may carry under this one's name: the arms of a set
+   * operation, the sides of a JOIN … USING. They share its deterministic key (else the
+   * statement was refused); the output is shown with the most restrictive of their views.
+   */
+  also?: ProtectedRef[];
+}
+
+/** The column itself and every column its values may come from (see ProtectedRef.also). */
+export function sourcesOf(ref: ProtectedRef): ProtectedRef[] {
+  return [ref, ...(ref.also ?? [])];
+}
+
+function sameColumn(a: ProtectedRef, b: ProtectedRef): boolean {
+  return a.table === b.table && a.column === b.column;
+}
+
+/** `a` widened with the sources of `b` (a itself when b adds none). */
+export function mergeSources(a: ProtectedRef, b: ProtectedRef): ProtectedRef {
+  const extra = sourcesOf(b).filter((x) => !sourcesOf(a).some((y) => sameColumn(x, y)));
+  return extra.length ? { ...a, also: [...(a.also ?? []), ...extra] } : a;
 }
 
 /** What the proxy does to parameter $n at Bind. */

@@ -7,7 +7,7 @@ import { arr, body, colRefNames, columnRef, constText, tagOf } from './ast.ts';
 import type { Json } from './ast.ts';
 import { BIDX_SUFFIX } from './catalog.ts';
 import type { Ctx, ProtectedRef } from './context.ts';
-import { Refusal, refuseConstruct } from './context.ts';
+import { mergeSources, Refusal, refuseConstruct } from './context.ts';
 import { plainExpr, predicate, provOf, sameDeterministicKey, subLink } from './expr.ts';
 import { referencedTables } from './refs.ts';
 import { newScope, tableColumns } from './scope.ts';
@@ -69,7 +69,8 @@ function setOperation(ctx: Ctx, s: Json, scope: Scope, top: boolean): OutCol[] {
     const same = lp.table === rp.table && lp.column === rp.column;
     if (!same && !sameDeterministicKey(lp, rp)) refuseConstruct(p, 'set operation across columns that do not share a deterministic key');
     if (distinct && lp.column.protection.mode === 'randomized') refuseConstruct(p, `${String(s.op).replace('SETOP_', '')} (duplicate elimination)`);
-    return l;
+    // Rows of either arm come out under the left arm's name: the output carries both columns.
+    return { ...l, prov: mergeSources(lp, rp) };
   });
   ordering(ctx, scope, arr(s.sortClause), outs);
   plainExpr(ctx, scope, [s.limitCount, s.limitOffset], 'LIMIT/OFFSET');
@@ -130,9 +131,23 @@ function joinUsing(ctx: Ctx, scope: Scope, b: Json): void {
     const name = String(body(u, 'String')?.sval);
     const provs = scope.relations.flatMap((r) => r.columns?.filter((c) => c.name === name && c.prov).map((c) => c.prov as ProtectedRef) ?? []);
     for (const p of provs) if (p.column.protection.mode !== 'deterministic') refuseConstruct(p, 'JOIN USING');
+    mergeUsingColumn(scope, name, provs);
   }
   if (b.isNatural && scope.relations.some((r) => r.columns?.some((c) => c.prov))) {
     throw new Refusal('0A000', 'clarus: NATURAL JOIN over a table with encrypted columns is not supported; name the join columns');
+  }
+}
+
+/**
+ * The merged column of JOIN … USING (name) takes either side's value (the right one for rows
+ * only the right side has): each side's column of that name now carries every side's sources.
+ */
+function mergeUsingColumn(scope: Scope, name: string, provs: ProtectedRef[]): void {
+  if (provs.length < 2) return;
+  const merged = provs.reduce((a, b) => mergeSources(a, b));
+  for (const r of scope.relations) {
+    if (!r.columns?.some((c) => c.name === name && c.prov)) continue;
+    r.columns = r.columns.map((c) => (c.name === name && c.prov ? { ...c, prov: mergeSources(c.prov, merged) } : c));
   }
 }
 
