@@ -128,7 +128,7 @@ async function workload(port: number, cloudUrl: string): Promise<void> {
   heading('drhouse (readWrite, plaintext view) creates the table and writes patients through the proxy');
   await as(port, 'drhouse', async (c) => {
     await c.query('CREATE TABLE patient (pat_id int PRIMARY KEY, pat_name text, pat_ssn text, pat_zip text, diagnosis text)');
-    for (const r of ROWS) await c.query('INSERT INTO patient VALUES ($1, $2, $3, $4, $5)', r);
+    for (const r of ROWS) await c.query('INSERT INTO patient (pat_id, pat_name, pat_ssn, pat_zip, diagnosis) VALUES ($1, $2, $3, $4, $5)', r);
     process.stdout.write('  SELECT * FROM patient ORDER BY pat_id\n');
     table((await c.query('SELECT * FROM patient ORDER BY pat_id')).rows);
     process.stdout.write("  SELECT pat_name FROM patient WHERE pat_ssn = '2-90-11-13-222-333'   (blind index)\n");

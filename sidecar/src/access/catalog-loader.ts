@@ -10,10 +10,15 @@ import type { BackendSecrets } from '../config/load.ts';
 import { connectBackend } from '../io/backend.ts';
 import { decodeBackend } from '../protocol/backend.ts';
 import { encodeFrontend } from '../protocol/frontend.ts';
-import type { CatalogTable } from '../rewrite/catalog.ts';
+import type { CatalogTable, DeclaredColumn } from '../rewrite/catalog.ts';
 import { BIDX_SUFFIX } from '../rewrite/catalog.ts';
 
-export type DeclaredColumns = Array<{ name: string; typeOid: number }>;
+/**
+ * Columns as the backend declares them. `defaulted`: a DEFAULT or GENERATED expression;
+ * `domain`: a domain type (which may carry a default). Either would let the backend store a
+ * value the proxy never saw: on a protected column the table is refused (see Catalog.learn).
+ */
+export type DeclaredColumns = DeclaredColumn[];
 export type CatalogLoader = (tables: CatalogTable[]) => Promise<Map<string, DeclaredColumns>>;
 
 function quote(s: string): string {
@@ -23,19 +28,21 @@ function quote(s: string): string {
 export function catalogQuery(tables: CatalogTable[]): string {
   const keys = tables.map((t) => `(${quote(t.schema)}, ${quote(t.table)})`).join(', ');
   return `SELECT n.nspname, c.relname, a.attname, a.atttypid::int, coalesce((SELECT split_part(con.conname, ':', 2) FROM pg_catalog.pg_constraint con
-    WHERE con.conrelid = c.oid AND con.conname = 'clarus:' || split_part(con.conname, ':', 2) || ':' || a.attname LIMIT 1), '')
+    WHERE con.conrelid = c.oid AND con.conname = 'clarus:' || split_part(con.conname, ':', 2) || ':' || a.attname LIMIT 1), ''),
+    (a.atthasdef OR a.attgenerated <> '')::text, (ty.typtype = 'd')::text
   FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
   WHERE a.attnum > 0 AND NOT a.attisdropped AND (n.nspname, c.relname) IN (${keys}) ORDER BY 1, 2, a.attnum`;
 }
 
 /** Rows of catalogQuery → declared columns per `schema.table` (hidden blind indexes dropped). */
 export function declaredFromRows(rows: string[][]): Map<string, DeclaredColumns> {
   const out = new Map<string, DeclaredColumns>();
-  for (const [schema, table, name, oid, declared] of rows) {
+  for (const [schema, table, name, oid, declared, defaulted, domain] of rows) {
     if (!name || name.endsWith(BIDX_SUFFIX)) continue;
     const key = `${schema}.${table}`;
     const list = out.get(key) ?? [];
-    list.push({ name, typeOid: Number(declared || oid) || 25 });
+    list.push({ name, typeOid: Number(declared || oid) || 25, ...(defaulted === 'true' ? { defaulted: true } : {}), ...(domain === 'true' ? { domain: true } : {}) });
     out.set(key, list);
   }
   return out;

@@ -7,7 +7,7 @@ import { byteaText } from '../protection/copy-text.ts';
 import type { AuditEntry } from './audit.ts';
 import { catalogQuery, declaredFromRows } from './catalog-loader.ts';
 import { protectionPipelineFactory } from './pipeline.ts';
-import { CatalogRefresher } from './refresh.ts';
+import { CatalogRefresher, MAX_AGE_MS } from './refresh.ts';
 
 let rw: Rewriter;
 const audit: AuditEntry[] = [];
@@ -114,7 +114,8 @@ describe('prepared statements: checks at Bind/Execute, shapes, grants from the c
   });
   it('the shape tells result types apart: views of a text column look alike, a masked varchar column is text', () => {
     const own = testRewriter();
-    own.analyze('CREATE TABLE patient (pat_id int, pat_name text, pat_ssn varchar(11), pat_zip text, pat_birth date, diagnosis text)');
+    const t = own.catalog.lookup(undefined, 'patient');
+    own.learn(t ? [t] : [], new Map([['public.patient', [['pat_id', 23], ['pat_name', 25], ['pat_ssn', 1043], ['pat_zip', 25], ['pat_birth', 1082], ['diagnosis', 25]].map(([name, typeOid]) => ({ name: name as string, typeOid: typeOid as number }))]]));
     const shape = (view: 'plaintext' | 'masked' | 'protected', sql: string) => {
       const d = decided(protectionPipelineFactory({ rewriter: own, now: () => clock })(info('doc', view), {} as never).parse(sql, [], ''));
       return d.kind === 'rewrite' ? d.shape : d.kind;
@@ -151,6 +152,16 @@ describe('catalog loading', () => {
       ['public', 'patient', 'pat_ssn__bidx', '17', ''], ['public', 'patient', 'pat_birth', '17', '1082'],
     ]);
     expect(m.get('public.patient')).toEqual([{ name: 'pat_id', typeOid: 23 }, { name: 'pat_name', typeOid: 25 }, { name: 'pat_birth', typeOid: 1082 }]);
+    const d = declaredFromRows([['public', 'patient', 'pat_id', '23', '', 'true', 'false'], ['public', 'patient', 'pat_zip', '9999', '', 'false', 'true']]);
+    expect(d.get('public.patient')).toEqual([{ name: 'pat_id', typeOid: 23, defaulted: true }, { name: 'pat_zip', typeOid: 9999, domain: true }]);
+  });
+  it('a protected column with a default or a domain type in the backend makes its table unusable', () => {
+    const fresh = testRewriter();
+    const t = fresh.catalog.lookup('public', 'patient');
+    fresh.learn(t ? [t] : [], new Map([['public.patient', [{ name: 'pat_id', typeOid: 23, defaulted: true }, { name: 'pat_zip', typeOid: 25, defaulted: true }]]]));
+    expect(fresh.analyze('SELECT pat_id FROM patient')).toMatchObject({ kind: 'refuse', code: '0A000', message: expect.stringMatching(/pat_zip has a DEFAULT/) });
+    fresh.learn(t ? [t] : [], new Map([['public.patient', [{ name: 'pat_id', typeOid: 23, defaulted: true }, { name: 'pat_zip', typeOid: 25 }]]]));
+    expect(fresh.analyze('SELECT pat_id FROM patient').kind).not.toBe('refuse');
   });
   it('loads once for unknown tables and not for statements that name none', async () => {
     const fresh = testRewriter();
@@ -161,5 +172,26 @@ describe('catalog loading', () => {
     expect(loads).toBe(1);
     expect(fresh.catalog.lookup('public', 'patient')?.byName.get('diagnosis')?.typeOid).toBe(23);
     expect(r.before('SELECT diagnosis FROM patient')).toBeNull();
+  });
+  it('loads again after a session ends a transaction with DDL, and when the last load is old', async () => {
+    const fresh = testRewriter();
+    let loads = 0;
+    let clock = 0;
+    const r = new CatalogRefresher(fresh, async () => { loads++; return new Map([['public.patient', [{ name: 'pat_id', typeOid: 23 }]]]); }, () => new Date(clock));
+    const deps = { rewriter: fresh, now: () => new Date(clock), refresher: r };
+    const p = protectionPipelineFactory(deps)(info('doc', 'plaintext'), {} as never);
+    await p.query('SELECT pat_id FROM patient');
+    expect(loads).toBe(1);
+    await p.query('ALTER TABLE patient ADD COLUMN extra text');
+    p.ready?.('T');
+    expect(r.before('SELECT pat_id FROM patient')).toBeNull();
+    p.ready?.('I');
+    await r.before('SELECT pat_id FROM patient');
+    expect(loads).toBe(2);
+    p.ready?.('I');
+    expect(r.before('SELECT pat_id FROM patient')).toBeNull();
+    clock += MAX_AGE_MS;
+    await r.before('SELECT pat_id FROM patient');
+    expect(loads).toBe(3);
   });
 });

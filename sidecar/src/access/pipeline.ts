@@ -112,6 +112,8 @@ class ProtectionPipeline implements Pipeline {
   private readonly deps: ProtectionDeps;
   private readonly info: SessionInfo;
   private readonly grants: Grants;
+  /** A statement decided since the last idle ReadyForQuery may have changed a protected table's schema. */
+  private schemaChanged = false;
 
   constructor(deps: ProtectionDeps, info: SessionInfo, grants: Grants) {
     this.deps = deps;
@@ -193,8 +195,24 @@ class ProtectionPipeline implements Pipeline {
     return wait ? wait.then(() => this.parseNow(sql, paramTypes)) : this.parseNow(sql, paramTypes);
   }
 
-  private queryNow(sql: string): QueryDecision {
+  /**
+   * The backend is ready again: once no transaction is open, what a DDL statement of this session
+   * did (or did not: refused, rolled back, skipped) is committed, and the catalog is loaded again.
+   */
+  ready(status: 'I' | 'T' | 'E'): void {
+    if (status !== 'I' || !this.schemaChanged) return;
+    this.schemaChanged = false;
+    this.deps.refresher?.invalidate();
+  }
+
+  private analyze(sql: string): ReturnType<Rewriter['analyze']> {
     const a = this.deps.rewriter.analyze(sql);
+    if (a.schemaChange) this.schemaChanged = true;
+    return a;
+  }
+
+  private queryNow(sql: string): QueryDecision {
+    const a = this.analyze(sql);
     const d = this.decide(sql, a);
     if ('kind' in d) return d;
     if (a.kind !== 'plan') return pass;
@@ -205,7 +223,7 @@ class ProtectionPipeline implements Pipeline {
   }
 
   private parseNow(sql: string, paramTypes: readonly number[]): StatementDecision {
-    const a = this.deps.rewriter.analyze(sql);
+    const a = this.analyze(sql);
     const d = this.decide(sql, a);
     if ('kind' in d) return d;
     const check = this.checker(sql, d);

@@ -1,6 +1,8 @@
-// The logical schema the rewriter works from: the policy's datasets, plus what CREATE TABLE
-// statements seen by this proxy taught it (full column list and declared types). Columns the
-// policy lists but no CREATE TABLE declared default to `text` as their client-facing type.
+// The logical schema the rewriter works from: the policy's datasets, plus what the backend's
+// committed catalog says of their tables (full column list and declared types), loaded by
+// access/catalog-loader.ts. Never from statement text: a CREATE TABLE that was refused, rolled
+// back or skipped must not change what the proxy believes. Columns the policy lists but the
+// backend has not shown default to `text` as their client-facing type.
 import type { RuntimeColumn, RuntimePolicy } from '../../../crds/src/runtime/config.ts';
 import type { AnonymizeProtection } from '../../../crds/src/types.ts';
 import { OID } from '../protection/encryption/canonical.ts';
@@ -10,6 +12,9 @@ export type ColumnProtection =
   | { kind: 'plain' }
   | { kind: 'encrypt'; mode: ModeName; searchable: boolean; keyName: string }
   | { kind: 'anonymize'; spec: AnonymizeProtection };
+
+/** A column as the backend's catalog declares it (see access/catalog-loader.ts). */
+export interface DeclaredColumn { name: string; typeOid: number; defaulted?: boolean; domain?: boolean }
 
 export interface CatalogColumn {
   name: string;
@@ -22,8 +27,17 @@ export interface CatalogTable {
   dataset: string;
   schema: string;
   table: string;
+  /** The table's columns in the backend's order (the policy's columns until loaded). */
   columns: CatalogColumn[];
+  /** Every column the proxy knows by name, policy columns the table lacks included. */
   byName: Map<string, CatalogColumn>;
+  /** The policy's columns: what the table falls back to when the backend does not have it. */
+  readonly policyColumns: readonly CatalogColumn[];
+  /**
+   * Why the backend's table cannot be protected as it is (a protected column with a DEFAULT,
+   * GENERATED expression or domain type, made outside the proxy): every statement on it is refused.
+   */
+  unsafe?: string;
   /**
    * Policy columns placed on a backend other than the policy's default one. Splitting is not
    * implemented, so a statement touching such a table is refused (see split.ts).
@@ -55,7 +69,7 @@ export class Catalog {
     for (const d of policy.datasets) {
       const columns = d.columns.map((c) => ({ name: c.name, protection: protectionOf(c), typeOid: OID.text as number }));
       const split = d.columns.filter((c) => c.backend !== policy.defaultBackend).map((c) => ({ column: c.name, backend: c.backend }));
-      this.tables.set(`${d.schema}.${d.table}`, { dataset: d.name, schema: d.schema, table: d.table, columns, byName: new Map(columns.map((c) => [c.name, c])), split });
+      this.tables.set(`${d.schema}.${d.table}`, { dataset: d.name, schema: d.schema, table: d.table, columns, byName: new Map(columns.map((c) => [c.name, c])), policyColumns: columns, split });
     }
     this.names = [...new Set(policy.datasets.map((d) => d.table.toLowerCase()))];
   }
@@ -80,20 +94,35 @@ export class Catalog {
   }
 
   /**
-   * Records the declared column list of a protected table (from a CREATE TABLE). Columns the
-   * policy does not list become plain columns; policy columns keep their protection.
+   * Sets what the backend's committed catalog says of a protected table: its columns in order
+   * with their declared types (undefined: the table does not exist there). Columns the policy
+   * does not list are plain; policy columns keep their protection, and those the table lacks
+   * stay known by name only (a statement naming one fails at the backend).
    */
-  learn(schema: string, table: string, declared: Array<{ name: string; typeOid: number }>): void {
+  learn(schema: string, table: string, declared: DeclaredColumn[] | undefined): void {
     const t = this.lookup(schema, table);
     if (!t) return;
-    const columns = declared.map((d) => {
-      const known = t.byName.get(d.name);
-      return { name: d.name, protection: known ? known.protection : ({ kind: 'plain' } as const), typeOid: d.typeOid };
-    });
-    for (const c of t.columns) if (!columns.some((x) => x.name === c.name)) columns.push(c);
-    t.columns = columns;
-    t.byName = new Map(columns.map((c) => [c.name, c]));
-    this.loaded.add(`${schema}.${table}`);
+    const key = `${schema}.${table}`;
+    delete t.unsafe;
+    if (!declared) {
+      t.columns = [...t.policyColumns];
+      t.byName = new Map(t.columns.map((c) => [c.name, c]));
+      this.loaded.delete(key);
+      return;
+    }
+    const policy = new Map(t.policyColumns.map((c) => [c.name, c]));
+    t.columns = declared.map((d) => ({ name: d.name, protection: policy.get(d.name)?.protection ?? ({ kind: 'plain' } as const), typeOid: d.typeOid }));
+    t.byName = new Map([...t.policyColumns, ...t.columns].map((c) => [c.name, c]));
+    this.loaded.add(key);
+    const bad = declared.find((d) => (d.defaulted || d.domain) && policy.get(d.name)?.protection.kind !== 'plain' && policy.has(d.name));
+    if (bad) {
+      t.unsafe = `protected column ${table}.${bad.name} has ${bad.domain ? 'a domain type' : 'a DEFAULT or GENERATED expression'} in the backend, which would store values the proxy never protects; remove it (ALTER TABLE … ALTER COLUMN ${bad.name} ${bad.domain ? 'TYPE <base type>' : 'DROP DEFAULT / DROP EXPRESSION'})`;
+    }
+  }
+
+  /** Forgets what was loaded: every table is loaded again before its next use. */
+  forget(): void {
+    this.loaded.clear();
   }
 
   unloaded(): CatalogTable[] {

@@ -54,6 +54,16 @@ export function refuseConstruct(ref: ProtectedRef, construct: string): never {
   throw new Refusal('0A000', `clarus: ${construct} on encrypted column ${ref.table.table}.${ref.column.name} (${mode}) is not supported`);
 }
 
+/**
+ * INSERT or COPY FROM without a column list on a protected table is refused: which value goes
+ * to which column would rest on the proxy's idea of the column order, and a table changed
+ * outside the proxy (or in a transaction it cannot see into) would put a value meant for an
+ * encrypted column into a plain one. Naming the columns makes the proxy's view exact.
+ */
+export function positional(table: CatalogTable, what: string): never {
+  throw new Refusal('0A000', `clarus: ${what} into protected table ${table.table} without a column list is not supported; name the columns (the proxy never relies on the column order)`);
+}
+
 export type CipherFor = (ref: ProtectedRef) => ColumnCipher;
 
 export class Ctx {
@@ -75,6 +85,7 @@ export class Ctx {
   }
 
   touch(table: CatalogTable, column?: string): void {
+    if (table.unsafe) throw new Refusal('0A000', `clarus: table ${table.table} cannot be used: ${table.unsafe}`);
     let s = this.touched.get(table.dataset);
     if (!s) this.touched.set(table.dataset, (s = new Set()));
     if (column) s.add(column);

@@ -7,7 +7,7 @@ import type { Json } from './ast.ts';
 import { BIDX_SUFFIX, isEncrypted } from './catalog.ts';
 import type { CatalogColumn, CatalogTable } from './catalog.ts';
 import type { Ctx } from './context.ts';
-import { Refusal } from './context.ts';
+import { positional, Refusal } from './context.ts';
 import { analyzeSelect } from './select.ts';
 import { tableColumns } from './scope.ts';
 import type { OutCol } from './scope.ts';
@@ -84,6 +84,7 @@ export function analyzeCopy(ctx: Ctx, s: Json): CopyPlan | null {
   const t = table as CatalogTable;
   ctx.touch(t);
   const names = arr(s.attlist).map((a) => sval(a) ?? '');
+  if (!names.length && s.is_from) positional(t, 'COPY FROM');
   const columns = names.length ? names.map((n) => t.byName.get(n) ?? { name: n, protection: { kind: 'plain' as const }, typeOid: 25 }) : t.columns;
   for (const c of columns) ctx.touch(t, c.name);
   if (s.whereClause) throw new Refusal('0A000', `clarus: COPY … WHERE on protected table ${t.table} is not supported`);

@@ -4,7 +4,7 @@ import type { Json } from './ast.ts';
 import { BIDX_SUFFIX, isEncrypted } from './catalog.ts';
 import type { CatalogColumn, CatalogTable } from './catalog.ts';
 import type { Ctx } from './context.ts';
-import { Refusal, refuseConstruct } from './context.ts';
+import { positional, Refusal, refuseConstruct } from './context.ts';
 import { plainExpr, predicate } from './expr.ts';
 import { addFromItem, analyzeSelect, rangeVarRelation, targets, withClause } from './select.ts';
 import { newScope, tableColumns } from './scope.ts';
@@ -55,7 +55,8 @@ export function analyzeInsert(ctx: Ctx, s: Json): OutCol[] {
     return returning(ctx, scope, s);
   }
   const names = arr(s.cols).map((c) => String(body(c, 'ResTarget')?.name));
-  const cols = (names.length ? names : table.columns.map((c) => c.name)).map((n) => column(table, n));
+  if (!names.length && sel) positional(table, 'INSERT');
+  const cols = names.map((n) => column(table, n));
   const protectedCols = cols.filter((c) => c.protection.kind !== 'plain');
   if (sel && !sel.valuesLists) {
     const outs = analyzeSelect(ctx, sel, ctes, false);

@@ -4,7 +4,7 @@ import type { ColumnCipher } from '../protection/encryption/column.ts';
 import { columnCipher } from '../protection/encryption/column.ts';
 import type { KeyDeriver } from '../protection/encryption/derive.ts';
 import type { Json } from './ast.ts';
-import type { Catalog } from './catalog.ts';
+import type { Catalog, CatalogTable, DeclaredColumn } from './catalog.ts';
 import { Ctx, Refusal } from './context.ts';
 import type { ParamRole, ProtectedRef } from './context.ts';
 import { screen } from './allowlist.ts';
@@ -26,7 +26,18 @@ export interface StatementPlan extends StatementResult {
 
 /** What the allowlist screen adds to every analysis: whether the text writes, and whether its
  * effect reaches every dataset (DROP OWNED, DROP SCHEMA of a policy schema…). */
-interface Effects { write: boolean; everyDataset?: boolean }
+interface Effects {
+  write: boolean;
+  everyDataset?: boolean;
+  /**
+   * The text may change the schema of a protected table (DDL naming one): the session has the
+   * catalog loaded again from the backend once the transaction has ended (see access/refresh.ts).
+   */
+  schemaChange?: boolean;
+}
+
+/** Statement kinds that change data, not schema. */
+const DATA_STATEMENTS = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt', 'CopyStmt', 'SelectStmt', 'TransactionStmt', 'ExplainStmt']);
 
 export type Analysis =
   | ({ kind: 'pass' } & Effects)
@@ -130,12 +141,12 @@ export class Rewriter {
     return this.pattern.test(sql);
   }
 
-  /** Declared columns loaded from the backend catalog; earlier analyses are dropped. */
-  learn(declared: Map<string, Array<{ name: string; typeOid: number }>>): void {
-    for (const [key, cols] of declared) {
-      const [schema, table] = key.split('.') as [string, string];
-      this.catalog.learn(schema, table, cols);
-    }
+  /**
+   * What the backend's committed catalog says of `tables` (those missing from `declared` do not
+   * exist there); earlier analyses are dropped.
+   */
+  learn(tables: readonly CatalogTable[], declared: Map<string, DeclaredColumn[]>): void {
+    for (const t of tables) this.catalog.learn(t.schema, t.table, declared.get(`${t.schema}.${t.table}`));
     this.cache.clear();
   }
 
@@ -192,6 +203,7 @@ export class Rewriter {
       if (!(e instanceof Refusal)) throw e;
       return { analysis: { ...refusal(e.code, e.message), ...effects }, cacheable: true };
     }
+    if (effects.write && this.mentions(sql) && parsed.statements.some((p) => !DATA_STATEMENTS.has(Object.keys(p.stmt)[0] ?? ''))) effects.schemaChange = true;
     return this.rules(sql, parsed.statements, major, effects);
   }
 
@@ -212,11 +224,9 @@ export class Rewriter {
       return { analysis: { kind: 'refuse', code: r.code, message: r.message, datasets: ctx.touched, write: ctx.write || effects.write, everyDataset: effects.everyDataset }, cacheable: true };
     }
     const write = ctx.write || effects.write;
-    if (ctx.touched.size === 0 && !statements.some((s) => s.changed)) return { analysis: { kind: 'pass', write, everyDataset: effects.everyDataset }, cacheable: true };
-    for (const s of statements) if (s.learned) this.catalog.learn(s.learned.schema, s.learned.table, s.learned.columns);
-    if (statements.some((s) => s.learned)) this.cache.clear();
-    const analysis: Analysis = { kind: 'plan', statements, params: ctx.params, paramCount: Math.max(clientParams, ctx.maxParam), datasets: ctx.touched, write, everyDataset: effects.everyDataset };
-    return { analysis, cacheable: ctx.cacheable && !statements.some((s) => s.learned) };
+    if (ctx.touched.size === 0 && !statements.some((s) => s.changed)) return { analysis: { kind: 'pass', ...effects, write }, cacheable: true };
+    const analysis: Analysis = { kind: 'plan', statements, params: ctx.params, paramCount: Math.max(clientParams, ctx.maxParam), datasets: ctx.touched, ...effects, write };
+    return { analysis, cacheable: ctx.cacheable };
   }
 
   private statement(ctx: Ctx, stmt: Json, text: string): StatementPlan {

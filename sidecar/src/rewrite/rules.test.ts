@@ -141,14 +141,27 @@ describe('writes', () => {
 });
 
 describe('DDL and COPY', () => {
-  it('CREATE TABLE stores encrypted columns as bytea and learns the declared types', () => {
+  it('CREATE TABLE stores encrypted columns as bytea and learns nothing from its text', () => {
     const fresh = testRewriter();
     const p = fresh.analyze(CREATE);
     expect(p.kind === 'plan' && p.statements[0]?.sql).toBe('CREATE TABLE patient (pat_id int PRIMARY KEY, '
       + 'pat_name bytea NOT NULL CONSTRAINT "clarus:25:pat_name" CHECK (octet_length(pat_name) >= 8), '
       + 'pat_ssn bytea CONSTRAINT "clarus:1043:pat_ssn" CHECK (octet_length(pat_ssn) >= 8), pat_zip text, pat_birth date, '
       + 'diagnosis bytea CONSTRAINT "clarus:25:diagnosis" CHECK (octet_length(diagnosis) >= 8), pat_ssn__bidx bytea)');
-    expect(fresh.catalog.lookup(undefined, 'patient')?.byName.get('pat_birth')?.typeOid).toBe(1082);
+    // Only the backend's committed catalog (Rewriter.learn) sets columns and declared types.
+    expect(fresh.catalog.lookup(undefined, 'patient')?.byName.get('pat_birth')?.typeOid).toBe(25);
+    const t = fresh.catalog.lookup(undefined, 'patient');
+    fresh.learn(t ? [t] : [], new Map([['public.patient', [{ name: 'pat_id', typeOid: 23 }, { name: 'pat_birth', typeOid: 1082 }, { name: 'pat_ssn', typeOid: 1043 }]]]));
+    expect(t?.columns.map((c) => `${c.name}:${c.typeOid}:${c.protection.kind}`)).toEqual(['pat_id:23:plain', 'pat_birth:1082:anonymize', 'pat_ssn:1043:encrypt']);
+    expect(t?.byName.get('pat_name')?.protection.kind).toBe('encrypt');
+    fresh.learn(t ? [t] : [], new Map());
+    expect(t?.byName.get('pat_birth')?.typeOid).toBe(25);
+  });
+  it('refuses INSERT and COPY FROM without a column list (never rests on the column order)', () => {
+    expect(refusal("INSERT INTO patient VALUES (1, 'x')").message).toMatch(/without a column list/);
+    expect(refusal('INSERT INTO patient SELECT * FROM patient').message).toMatch(/without a column list/);
+    expect(refusal('COPY patient FROM STDIN').message).toMatch(/without a column list/);
+    expect(sqlOf('INSERT INTO patient DEFAULT VALUES')).toBe('INSERT INTO patient DEFAULT VALUES');
   });
   it('refuses constraints that need plaintext', () => {
     expect(refusal('CREATE TABLE patient (pat_id int, pat_name text UNIQUE)').message).toMatch(/UNIQUE/);
@@ -157,10 +170,10 @@ describe('DDL and COPY', () => {
   it('COPY lists columns, adds blind indexes on the way in, refuses csv/binary', () => {
     expect(sqlOf('COPY patient (pat_id, pat_ssn) FROM STDIN')).toBe('COPY patient (pat_id, pat_ssn, pat_ssn__bidx) FROM STDIN');
     expect(plan('COPY patient TO STDOUT').statements[0]?.copy?.direction).toBe('out');
-    expect(plan('COPY patient FROM STDIN (FORMAT csv, HEADER)').statements[0]?.copy).toMatchObject({ format: { kind: 'csv', delimiter: ',', header: true } });
+    expect(plan('COPY patient (pat_id) FROM STDIN (FORMAT csv, HEADER)').statements[0]?.copy).toMatchObject({ format: { kind: 'csv', delimiter: ',', header: true } });
     expect(plan("COPY patient TO STDOUT WITH DELIMITER '|'").statements[0]?.copy).toMatchObject({ format: { kind: 'text', delimiter: '|' } });
-    expect(refusal('COPY patient FROM STDIN (FORMAT binary)').message).toMatch(/binary/);
-    expect(refusal("COPY patient FROM STDIN (FORMAT csv, NULL 'NA')").message).toMatch(/NULL/);
+    expect(refusal('COPY patient (pat_id) FROM STDIN (FORMAT binary)').message).toMatch(/binary/);
+    expect(refusal("COPY patient (pat_id) FROM STDIN (FORMAT csv, NULL 'NA')").message).toMatch(/NULL/);
     expect(refusal('COPY patient TO STDOUT (FORMAT csv, FORCE_QUOTE *)').message).toMatch(/force_quote/);
   });
 });

@@ -392,7 +392,7 @@ export class Inspector {
   private readonly handlers: Array<((buf: Buffer, start: number, end: number, tag: number) => boolean) | undefined> = (() => {
     const h: Array<((buf: Buffer, start: number, end: number, tag: number) => boolean) | undefined> = new Array(256);
     for (const c of '123ns') h[T(c)] = this.answered;
-    h[T('Z')] = () => { this.ready(); return false; };
+    h[T('Z')] = (b, s) => { this.backendReady(b, s); this.ready(); return false; };
     h[T('t')] = () => this.parameterDescription();
     h[T('T')] = (b, s, e) => this.rowDescription(b, s, e);
     h[T('D')] = (b, s, e) => this.dataRow(b, s, e);
@@ -404,6 +404,12 @@ export class Inspector {
     h[T('c')] = (b, s, e) => this.copyOutDone(b, s, e);
     return h;
   })();
+
+  /** Tells the pipeline the backend's transaction status (ReadyForQuery's one payload byte). */
+  private backendReady(buf: Buffer, start: number): void {
+    const status = String.fromCharCode(buf[start] ?? 0);
+    if (status === 'I' || status === 'T' || status === 'E') this.pipeline.ready?.(status);
+  }
 
   private ready(): void {
     this.copyOut = null;
@@ -613,7 +619,7 @@ export class Inspector {
       if (isFatal(b, s, e)) forward(b, s, e);
       this.error(false);
     };
-    h[T('Z')] = (b, s, e) => this.endSuppression(b, s, e);
+    h[T('Z')] = (b, s, e) => { this.backendReady(b, s); this.endSuppression(b, s, e); };
     for (const c of '123ns') h[T(c)] = () => { this.queue.shift(); };
     h[T('T')] = () => { if (this.head()?.k === 'describe') this.queue.shift(); };
     h[T('C')] = h[T('I')] = () => this.commandDone();

@@ -191,6 +191,12 @@ export interface Pipeline {
    * is answered like a refused Query (a failing statement is sent in its place).
    */
   functionCall?(oid: number): Pass | Refuse;
+  /**
+   * Called at every ReadyForQuery from the backend with its transaction status ('I' idle, 'T' in
+   * a transaction block, 'E' in a failed one): what the session's statements did is committed
+   * (or undone) once it is 'I'.
+   */
+  ready?(status: 'I' | 'T' | 'E'): void;
   /** Called once when the session ends (release caches, flush audit records). */
   close?(): void;
 }

@@ -4,7 +4,9 @@
 // kept stale by columns dropped in a rolled-back transaction or by a migration outside the proxy.
 // After each, reads and writes must behave per the real catalog: PostgreSQL's column order is
 // (id, name, ssn, diag, zip, phone, note), so `INSERT INTO patient VALUES (id, <canary>, …)` puts
-// the canary in name (encrypted), never in the plain `note`.
+// the canary in name (encrypted), never in the plain `note`. The proxy refuses INSERT/COPY FROM
+// without a column list on protected tables (it never relies on the column order), and takes
+// declared types only from the backend's committed catalog — the last tests check that part.
 import { adversarialSuite, readsBack, REFUSE_GRANT, REFUSE_OR_REWRITE } from './harness.ts';
 import type { Attack } from './harness.ts';
 
@@ -93,7 +95,7 @@ attack('clinic: a read-only user\'s refused DROP COLUMN info, then INSERT INTO c
 attack('clinic: a migration outside the proxy drops and re-adds info (column order changes)', async (t) => {
   const c = t.canary();
   await t.step({ user: 'writer', sql: CLINIC, expect: 'ok' });
-  await t.step({ user: 'writer', sql: "INSERT INTO clinic VALUES (1, 'i', 's', '75011')", expect: 'ok' });
+  await t.step({ user: 'writer', sql: "INSERT INTO clinic (id, info, secret, zipc) VALUES (1, 'i', 's', '75011')", expect: 'ok' });
   await t.env.admin!.query('ALTER TABLE clinic DROP COLUMN info; ALTER TABLE clinic ADD COLUMN info text');
   // Real order now (id, secret, zipc, info).
   await t.step({ user: 'writer', sql: `INSERT INTO clinic VALUES (611, '${c}', '75011', 'i')`,
@@ -107,3 +109,54 @@ attack('patient: a migration outside the proxy drops the plain note column, INSE
   await t.step({ user: 'writer', sql: `INSERT INTO patient VALUES (612, '${c}', NULL, NULL, NULL, NULL)`,
     expect: REFUSE_OR_REWRITE, check: readsBack(t, 'SELECT name FROM patient WHERE id = 612', [{ name: c }]) });
 });
+
+const TYPED_CLINIC = 'CREATE TABLE clinic (id integer PRIMARY KEY, info text, secret integer, zipc text)';
+
+attack('clinic: a rolled-back re-creation declaring secret integer does not change its type', async (t) => {
+  await t.step({ user: 'writer', sql: CLINIC, expect: 'ok' });
+  await t.step({ user: 'writer', sql: 'BEGIN', expect: 'ok' });
+  await t.step({ user: 'writer', sql: 'DROP TABLE clinic', expect: 'safe' });
+  await t.step({ user: 'writer', sql: TYPED_CLINIC, expect: 'safe' });
+  await t.step({ user: 'writer', sql: 'ROLLBACK', expect: 'safe' });
+  // secret is still text: a value that is no integer is stored (encrypted) and read back as text.
+  await t.step({ user: 'writer', sql: "INSERT INTO clinic (id, secret) VALUES (613, 'not a number')", expect: 'ok',
+    check: readsBack(t, 'SELECT secret FROM clinic WHERE id = 613', [{ secret: 'not a number' }]) });
+});
+
+attack('clinic: a committed re-creation declaring secret integer is what the proxy uses next', async (t) => {
+  await t.step({ user: 'writer', sql: CLINIC, expect: 'ok' });
+  await t.step({ user: 'writer', sql: 'DROP TABLE clinic', expect: 'ok' });
+  await t.step({ user: 'writer', sql: TYPED_CLINIC, expect: 'ok' });
+  // The integer is encrypted from its canonical form and shown to the client as int4 again.
+  await t.step({ user: 'writer', sql: "INSERT INTO clinic (id, secret) VALUES (614, '042')", expect: 'ok',
+    check: readsBack(t, 'SELECT secret FROM clinic WHERE id = 614', [{ secret: 42 }]) });
+});
+
+attack('patient: SELECT * after a rolled-back re-creation in another column order follows the real order', async (t) => {
+  const s = t.secret();
+  await t.step({ user: 'writer', sql: `INSERT INTO patient (id, name, note) VALUES (615, '${s}', 'plain note')`, expect: 'ok' });
+  await t.step({ user: 'writer', sql: 'BEGIN', expect: 'ok' });
+  await t.step({ user: 'writer', sql: 'DROP TABLE patient', expect: 'safe' });
+  await t.step({ user: 'writer', sql: `CREATE TABLE patient ${REORDERED}`, expect: 'safe' });
+  await t.step({ user: 'writer', sql: 'ROLLBACK', expect: 'safe' });
+  await t.step({ user: 'writer', sql: 'SELECT * FROM patient WHERE id = 615', expect: 'ok',
+    check: (o) => {
+      const keys = Object.keys((o.rows[0] as Record<string, unknown> | undefined) ?? {});
+      const r = o.rows[0] as Record<string, unknown> | undefined;
+      return keys.join(',') === 'id,name,ssn,diag,zip,phone,note' && r?.name === s && r.note === 'plain note' ? null : `SELECT * shows ${JSON.stringify(o.rows)}`;
+    } });
+});
+
+for (const [what, ddl] of [
+  ['a DEFAULT', "zipc text DEFAULT '75011-default-zip'"],
+  ['a GENERATED expression', "zipc text GENERATED ALWAYS AS (info || '-generated') STORED"],
+  ['a domain type', 'zipc clinic_zip'],
+]) {
+  attack(`clinic made outside the proxy with ${what} on the anonymized zipc: refused, nothing stored`, async (t) => {
+    await t.env.admin!.query(`CREATE DOMAIN clinic_zip AS text DEFAULT '75011-domain-zip'; CREATE TABLE clinic (id integer PRIMARY KEY, info text, secret bytea, ${ddl})`);
+    await t.step({ user: 'writer', sql: "INSERT INTO clinic (id, info) VALUES (616, 'i')", expect: { refuse: ['0A000'] } });
+    await t.step({ user: 'reader', sql: 'SELECT zipc FROM clinic', expect: { refuse: ['0A000'] } });
+    const n = await t.env.admin!.query('SELECT count(*)::int AS n FROM clinic');
+    if ((n.rows[0] as { n: number }).n !== 0) t.fail(`a row was stored in clinic with ${what} on zipc`);
+  });
+}

@@ -103,7 +103,7 @@ export const USERS: Record<UserName, HarnessUser> = {
   nobody: { name: 'nobody', password: 'nobody-pw', grants: [] },
 };
 
-/** The declared column order of patient (what `INSERT INTO patient VALUES (…)` means to PostgreSQL). */
+/** The declared column order of patient (the proxy refuses `INSERT INTO patient VALUES (…)` without a column list). */
 export const PATIENT_COLUMNS = ['id', 'name', 'ssn', 'diag', 'zip', 'phone', 'note'] as const;
 
 /** Built through the proxy as `writer` once per file; every test starts from a copy. */
@@ -114,10 +114,10 @@ const TEMPLATE_SQL = [
   'CREATE TABLE scratch (id integer, t text, b bytea, name text)',
   'CREATE SCHEMA archive',
   'CREATE TABLE archive.patient (id integer PRIMARY KEY, note text)',
-  "INSERT INTO patient VALUES (1, 'Ann Able', '100-00-0001', 'flu', '08001', '0611223344', 'seed one'), (2, 'Bob Baker', '100-00-0002', 'cold', '28002', '0622334455', 'seed two')",
-  "INSERT INTO visit VALUES (10, 1, 'flu', 'rest'), (11, 2, 'cold', 'tea')",
+  "INSERT INTO patient (id, name, ssn, diag, zip, phone, note) VALUES (1, 'Ann Able', '100-00-0001', 'flu', '08001', '0611223344', 'seed one'), (2, 'Bob Baker', '100-00-0002', 'cold', '28002', '0622334455', 'seed two')",
+  "INSERT INTO visit (visit_id, pat_id, reason, memo) VALUES (10, 1, 'flu', 'rest'), (11, 2, 'cold', 'tea')",
   "INSERT INTO scratch VALUES (1, 'scratch one', '\\x00', 'plain name')",
-  "INSERT INTO archive.patient VALUES (1, 'archived note')",
+  "INSERT INTO archive.patient (id, note) VALUES (1, 'archived note')",
 ];
 
 const LOG_CONFIG = [

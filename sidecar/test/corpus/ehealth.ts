@@ -29,11 +29,11 @@ const setup: CorpusEntry[] = [
   W('CREATE INDEX patient_ssn_idx ON patient (pat_ssn)', 0),
   W('CREATE INDEX patient_diag_idx ON patient (diagnosis)', 0),
   W('CREATE TABLE ward (ward_id integer PRIMARY KEY, label text)', 0),
-  W("INSERT INTO patient VALUES (1, 'Ann Able', '100-00-0001', '08001', '1970-03-04', 'flu')", 1),
+  W("INSERT INTO patient (pat_id, pat_name, pat_ssn, pat_zip, pat_birth, diagnosis) VALUES (1, 'Ann Able', '100-00-0001', '08001', '1970-03-04', 'flu')", 1),
   W("INSERT INTO patient (pat_id, pat_name, pat_ssn, pat_zip, pat_birth, diagnosis) VALUES (2, 'Bob Baker', '100-00-0002', '08002', '1980-05-06', 'cold'), (3, 'Cy Cole', '100-00-0003', '28001', '1990-07-08', 'flu')", 2),
   W('INSERT INTO patient (pat_id, pat_name, pat_ssn, pat_zip, pat_birth, diagnosis) VALUES ($1, $2, $3, $4, $5, $6)', 1, [4, 'Di Dunn', null, '28002', '2000-09-10', null]),
   W('INSERT INTO patient (pat_id, pat_name, pat_ssn, pat_zip, pat_birth, diagnosis) VALUES ($1, $2, $3, $4, $5, $6)', 1, [5, 'Ed Eve', '100-00-0005', '41001', '1985-11-12', 'asthma']),
-  W("INSERT INTO visit VALUES (10, 1, 'flu', 'rest'), (11, 1, 'cough', 'syrup'), (12, 3, 'flu', 'fluids')", 3),
+  W("INSERT INTO visit (visit_id, pat_id, reason, notes) VALUES (10, 1, 'flu', 'rest'), (11, 1, 'cough', 'syrup'), (12, 3, 'flu', 'fluids')", 3),
   W('INSERT INTO visit (visit_id, pat_id, reason, notes) VALUES ($1, $2, $3, $4)', 1, [13, 5, 'asthma', 'inhaler']),
   W("INSERT INTO ward VALUES (1, 'north'), (2, 'south')", 2),
 ];
@@ -174,6 +174,10 @@ const refusals: CorpusEntry[] = [
   E('COPY patient TO STDOUT (FORMAT csv, FORCE_QUOTE *)', '0A000'),
   E("COPY patient FROM STDIN WITH (FORMAT csv, ESCAPE '\\')", '0A000'),
   E("COPY patient FROM '/tmp/patients.txt'", '0A000'),
+  // Without a column list the proxy would rest on its idea of the column order: refused.
+  E("INSERT INTO patient VALUES (9, 'Ida Ince', '100-00-0009', '08005', '1970-01-01', 'flu')", '0A000'),
+  E('INSERT INTO visit SELECT * FROM visit WHERE false', '0A000'),
+  E('COPY patient FROM STDIN', '0A000'),
   E('COPY (SELECT pat_name FROM patient ORDER BY pat_name) TO STDOUT', '0A000'),
   E('INSERT INTO patient (pat_id, pat_name) SELECT 9, notes FROM visit WHERE visit_id = 10', '0A000'),
   E('INSERT INTO patient (pat_id, pat_name) SELECT 9, pat_ssn FROM patient WHERE pat_id = 1', '0A000'),
@@ -215,8 +219,8 @@ const access: CorpusEntry[] = [
 ];
 
 const writes: CorpusEntry[] = [
-  W("INSERT INTO patient VALUES (6, 'Fay Fox', '100-00-0006', '08003', '1999-12-31', 'flu') RETURNING pat_id", 1),
-  R("INSERT INTO patient VALUES (7, 'Gus Gray', '100-00-0007', '08004', '1960-01-01', 'gout') RETURNING pat_name, pat_ssn, diagnosis",
+  W("INSERT INTO patient (pat_id, pat_name, pat_ssn, pat_zip, pat_birth, diagnosis) VALUES (6, 'Fay Fox', '100-00-0006', '08003', '1999-12-31', 'flu') RETURNING pat_id", 1),
+  R("INSERT INTO patient (pat_id, pat_name, pat_ssn, pat_zip, pat_birth, diagnosis) VALUES (7, 'Gus Gray', '100-00-0007', '08004', '1960-01-01', 'gout') RETURNING pat_name, pat_ssn, diagnosis",
     [{ pat_name: 'Gus Gray', pat_ssn: '100-00-0007', diagnosis: 'gout' }]),
   R('INSERT INTO patient (pat_id, pat_name, diagnosis) VALUES ($1, $2, $3) RETURNING *', [
     { pat_id: 8, pat_name: 'Hal Hunt', pat_ssn: null, pat_zip: null, pat_birth: null, diagnosis: 'cold' }], [8, 'Hal Hunt', 'cold']),

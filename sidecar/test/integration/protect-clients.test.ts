@@ -59,10 +59,10 @@ describe('protection through the proxy (node-postgres)', () => {
 
   it('writes with literals and parameters, reads plaintext with declared types', async () => {
     const doc = await as(USERS.doctor);
-    await doc.query("INSERT INTO patient VALUES (1, 'Zelda Canaryname', '987-65-4321', '08001', '1980-05-17', 'canary-flu-X')");
+    await doc.query("INSERT INTO patient (pat_id, pat_name, pat_ssn, pat_zip, pat_birth, diagnosis) VALUES (1, 'Zelda Canaryname', '987-65-4321', '08001', '1980-05-17', 'canary-flu-X')");
     await doc.query('INSERT INTO patient (pat_id, pat_name, pat_ssn, pat_zip, pat_birth, diagnosis) VALUES ($1, $2, $3, $4, $5, $6)',
       [2, 'Quentin Canarytwo', '111-22-3333', '08002', '1975-01-02', 'canary-flu-X']);
-    await doc.query("INSERT INTO visit VALUES (10, 1, 'canary-flu-X', 'canary-notes-secret')");
+    await doc.query("INSERT INTO visit (visit_id, pat_id, reason, notes) VALUES (10, 1, 'canary-flu-X', 'canary-notes-secret')");
     const r = await doc.query('SELECT * FROM patient ORDER BY pat_id');
     expect(r.fields.map((f) => f.name)).toEqual(['pat_id', 'pat_name', 'pat_ssn', 'pat_zip', 'pat_birth', 'diagnosis']);
     expect(r.rows[0]).toMatchObject({ pat_id: 1, pat_name: 'Zelda Canaryname', pat_ssn: '987-65-4321', pat_zip: '080**', diagnosis: 'canary-flu-X' });

@@ -60,7 +60,7 @@ describe('key rotation and re-encryption', () => {
     const { env, client } = await proxyWith([1], 1);
     await client.query(CREATE_PATIENT);
     const values = Array.from({ length: ROWS }, (_, i) => `(${i + 1}, 'Rot Canary${i + 1}', 'ssn-${i + 1}', NULL, NULL, 'diag-${i % 3}')`).join(', ');
-    await client.query(`INSERT INTO patient VALUES ${values}`);
+    await client.query(`INSERT INTO patient (pat_id, pat_name, pat_ssn, pat_zip, pat_birth, diagnosis) VALUES ${values}`);
     expect(await storedVersions(env)).toEqual([1]);
   });
 

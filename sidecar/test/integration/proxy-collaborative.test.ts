@@ -114,7 +114,7 @@ describe('collaborative mode: A forwards to B over mTLS, B applies the partner g
   it('creates, writes and reads through A→B: plaintext for the client, ciphertext in PostgreSQL', async () => {
     await withClient(aPlain.url(RESEARCHER), async (c) => {
       await c.query(CREATE_PATIENT);
-      await c.query("INSERT INTO patient VALUES (1, 'Zelda Canaryname', '987-65-4321', '08001', '1980-05-17', 'canary-flu-X')");
+      await c.query("INSERT INTO patient (pat_id, pat_name, pat_ssn, pat_zip, pat_birth, diagnosis) VALUES (1, 'Zelda Canaryname', '987-65-4321', '08001', '1980-05-17', 'canary-flu-X')");
       await c.query('INSERT INTO patient (pat_id, pat_name, pat_ssn, diagnosis) VALUES ($1, $2, $3, $4)', [2, 'Quentin Canarytwo', '111-22-3333', 'canary-flu-X']);
       const r = await c.query('SELECT pat_id, pat_name, pat_ssn, pat_zip, diagnosis FROM patient ORDER BY pat_id');
       expect(r.rows).toEqual([
