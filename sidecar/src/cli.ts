@@ -1,16 +1,28 @@
-// `clarus proxy --config DIR [--listen HOST:PORT] [--metrics-listen HOST:PORT]`
+// `clarus proxy --config DIR [--listen HOST:PORT] [--metrics-listen HOST:PORT]
+//   [--peers dns:NAME|IP,… --peer-port PORT --peer-secret-file FILE]` (CLARUS_PEERS,
+//   CLARUS_PEER_PORT and CLARUS_PEER_SECRET_FILE are the defaults of the last three).
 import { parseArgs } from 'node:util';
 import { protectionPipeline } from './access/setup.ts';
-import { startProxy } from './index.ts';
+import { readFileSync } from 'node:fs';
+import { peerConfig, startProxy } from './index.ts';
+import type { PeerConfig } from './io/peer-cancel.ts';
 import { createLogger, levelFromEnv } from './log/logger.ts';
 
-const USAGE = 'usage: clarus proxy --config DIR [--listen HOST:PORT] [--metrics-listen HOST:PORT]';
+const USAGE = 'usage: clarus proxy --config DIR [--listen HOST:PORT] [--metrics-listen HOST:PORT] [--peers dns:NAME|IP,... --peer-port PORT --peer-secret-file FILE]';
+
+type Values = { config?: string; listen?: string; 'metrics-listen'?: string; peers?: string; 'peer-port'?: string; 'peer-secret-file'?: string; help?: boolean };
+
+function peersOf(values: Values): PeerConfig | undefined {
+  const file = values['peer-secret-file'] ?? process.env.CLARUS_PEER_SECRET_FILE;
+  return peerConfig(values.peers ?? process.env.CLARUS_PEERS, values['peer-port'] ?? process.env.CLARUS_PEER_PORT, file ? readFileSync(file) : undefined);
+}
 
 export async function main(argv: string[]): Promise<number> {
-  let values: { config?: string; listen?: string; 'metrics-listen'?: string; help?: boolean };
+  let values: Values;
   try {
     ({ values } = parseArgs({ args: argv, options: {
       config: { type: 'string' }, listen: { type: 'string' }, 'metrics-listen': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      peers: { type: 'string' }, 'peer-port': { type: 'string' }, 'peer-secret-file': { type: 'string' },
     } }));
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
@@ -23,7 +35,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     // The protection pipeline (rewrite, encryption, grants); CLARUS_AUDIT_LOG names the audit file.
     const pipeline = await protectionPipeline({ configDir: values.config, ...(process.env.CLARUS_AUDIT_LOG ? { auditFile: process.env.CLARUS_AUDIT_LOG } : {}) });
-    proxy = await startProxy({ configDir: values.config, logger: log, pipeline,
+    const peers = peersOf(values);
+    proxy = await startProxy({ configDir: values.config, logger: log, pipeline, ...(peers ? { peers } : {}),
       ...(values.listen ? { listen: values.listen } : {}), ...(values['metrics-listen'] ? { metricsListen: values['metrics-listen'] } : {}) });
   } catch (e) {
     log.error('cannot start', { error: e });

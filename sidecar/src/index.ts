@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import { loadConfig } from './config/load.ts';
 import { replicaIdFor } from './io/cancel.ts';
+import type { PeerConfig } from './io/peer-cancel.ts';
 import { Proxy } from './io/server.ts';
 import type { Address } from './io/server.ts';
 import { createLogger } from './log/logger.ts';
@@ -24,6 +25,8 @@ export interface StartOptions {
   replicaId?: number;
   /** Watch the configuration directory for changes (default true). */
   watch?: boolean;
+  /** Other replicas of this proxy, for cancel requests that reach the wrong one. */
+  peers?: PeerConfig;
 }
 
 export interface ProxyHandle {
@@ -37,6 +40,20 @@ export interface ProxyHandle {
   close(): Promise<void>;
 }
 
+/**
+ * Peer settings from `--peers` (`dns:NAME` or `IP,IP,…`), `--peer-port` and the shared secret's
+ * contents; undefined when no peers are named. Throws on a malformed value or a short secret.
+ */
+export function peerConfig(peers: string | undefined, port: string | undefined, secret: Buffer | undefined): PeerConfig | undefined {
+  if (!peers) return undefined;
+  if (!secret || secret.length < 32) throw new Error('--peers needs --peer-secret-file with at least 32 bytes');
+  const p = Number(port);
+  if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`--peer-port: expected the peers' metrics port, got "${port ?? ''}"`);
+  const list = peers.startsWith('dns:') ? { dns: peers.slice(4) } : { addresses: peers.split(',').map((a) => a.trim()).filter(Boolean) };
+  if ('dns' in list ? !list.dns : list.addresses.length === 0) throw new Error(`--peers: expected dns:NAME or a list of addresses, got "${peers}"`);
+  return { peers: list, port: p, secret };
+}
+
 export function parseHostPort(s: string): Address {
   const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(s);
   if (!m || Number(m[2]) > 65535) throw new Error(`expected HOST:PORT, got "${s}"`);
@@ -46,10 +63,11 @@ export function parseHostPort(s: string): Address {
 export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   const first = loadConfig(opts.configDir);
   const log = opts.logger ?? createLogger();
-  const identity = `${hostname()}/${first.config.proxy.namespace}/${first.config.proxy.name}`;
+  // POD_NAME (the downward API) names the replica where the host name may not (hostNetwork).
+  const identity = `${process.env.POD_NAME || hostname()}/${first.config.proxy.namespace}/${first.config.proxy.name}`;
   const proxy = new Proxy({
     configDir: opts.configDir, pipeline: opts.pipeline ?? passthroughFactory, log,
-    replicaId: opts.replicaId ?? replicaIdFor(identity), watch: opts.watch,
+    replicaId: opts.replicaId ?? replicaIdFor(identity), watch: opts.watch, ...(opts.peers ? { peers: opts.peers } : {}),
     ...(opts.listen ? { listen: parseHostPort(opts.listen) } : {}),
     ...(opts.metricsListen ? { metricsListen: parseHostPort(opts.metricsListen) } : {}),
   });

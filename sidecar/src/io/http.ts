@@ -1,12 +1,22 @@
 // The metrics listener: /metrics (Prometheus text), /healthz (process alive), /readyz (accepting
-// connections: not draining, configuration loaded).
+// connections: not draining, configuration loaded), and POST routes such as /peer/cancel.
 import { createServer } from 'node:http';
-import type { Server } from 'node:http';
+import type { IncomingHttpHeaders, Server } from 'node:http';
+import { readBody } from './peer-cancel.ts';
 import type { Registry } from 'prom-client';
 
-export function metricsServer(registry: Registry, ready: () => boolean): Server {
+/** A POST route of the metrics listener: body and headers in, HTTP status out. */
+export type PostRoute = (body: string, headers: IncomingHttpHeaders) => Promise<number>;
+
+export function metricsServer(registry: Registry, ready: () => boolean, posts: Record<string, PostRoute> = {}): Server {
   return createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const post = posts[path];
+    if (post && req.method === 'POST') {
+      readBody(req).then((body) => (body === null ? 413 : post(body, req.headers)), () => 500)
+        .then((status) => { res.writeHead(status, { 'content-type': 'text/plain' }); res.end(); }, () => { res.writeHead(500); res.end(); });
+      return;
+    }
     if (path === '/metrics') {
       registry.metrics().then((body) => {
         res.writeHead(200, { 'content-type': registry.contentType });

@@ -14,6 +14,8 @@ import type { ProxyMetrics } from '../metrics/metrics.ts';
 import type { PipelineFactory, SessionInfo } from '../session/pipeline.ts';
 import { CancelKeys } from './cancel.ts';
 import { forwardCancel } from './cancel-forward.ts';
+import { MAC_HEADER, NonceCache, PEER_CANCEL_PATH, sendToPeers, verifyCancel } from './peer-cancel.ts';
+import type { PeerConfig } from './peer-cancel.ts';
 import type { CancelTarget, ProxyContext } from './context.ts';
 import { fatal, readClientStartup } from './handshake.ts';
 import type { Startup } from './handshake.ts';
@@ -30,6 +32,8 @@ export interface ProxyOptions {
   log: Logger;
   replicaId: number;
   watch?: boolean;
+  /** Other replicas of this proxy, for cancel requests that reach the wrong one (peer-cancel.ts). */
+  peers?: PeerConfig;
 }
 
 function tlsContext(s: ConfigSnapshot): SecureContext | null {
@@ -67,6 +71,7 @@ export class Proxy {
   private readonly http: HttpServer;
   private readonly ctx: ProxyContext;
   private draining = false;
+  private readonly nonces = new NonceCache();
   private stopWatch: () => void = () => undefined;
 
   constructor(opts: ProxyOptions) {
@@ -81,7 +86,8 @@ export class Proxy {
       backendCounts: new Map(), activeSessions: () => this.sessions.size, draining: () => this.draining,
     };
     this.server = createServer({ noDelay: true }, (s) => this.accept(s));
-    this.http = metricsServer(this.metrics.registry, () => !this.draining && this.server.listening);
+    this.http = metricsServer(this.metrics.registry, () => !this.draining && this.server.listening,
+      opts.peers ? { [PEER_CANCEL_PATH]: (body, headers) => this.peerCancel(body, headers[MAC_HEADER]) } : {});
   }
 
   async start(): Promise<void> {
@@ -144,12 +150,35 @@ export class Proxy {
     s.socket.end();
     const r = this.ctx.cancelKeys.lookup(s.request.processId, s.request.secretKey);
     this.metrics.cancelRequests.inc({ result: r.kind });
+    const timeoutMs = this.snap.config.limits.connectTimeoutSeconds * 1000;
+    if (r.kind === 'other-replica' && this.opts.peers) {
+      void sendToPeers(this.opts.peers, s.request, Date.now(), timeoutMs)
+        .then((n) => this.opts.log.info('cancel request passed to peers', { replica: r.replica, cancelled: n }));
+      return;
+    }
     if (r.kind !== 'found') {
       this.opts.log.info('cancel request ignored', { reason: r.kind, ...(r.kind === 'other-replica' ? { replica: r.replica } : {}) });
       return;
     }
-    forwardCancel(r.target, this.snap.config.limits.connectTimeoutSeconds * 1000)
+    forwardCancel(r.target, timeoutMs)
       .catch((e: unknown) => this.opts.log.warn('cancel forwarding failed', { error: e }));
+  }
+
+  /** A cancel request a peer replica passed on: 202 cancelled, 404 not ours, 401 not signed right. */
+  private async peerCancel(body: string, signature: string | string[] | undefined): Promise<number> {
+    const peers = this.opts.peers as PeerConfig;
+    const v = verifyCancel(peers.secret, body, typeof signature === 'string' ? signature : undefined, Date.now(), this.nonces);
+    if (!v.ok) {
+      this.metrics.cancelRequests.inc({ result: 'peer-refused' });
+      this.opts.log.warn('peer cancel refused', { reason: v.reason });
+      return 401;
+    }
+    const r = this.ctx.cancelKeys.lookup(v.request.processId, v.request.secretKey);
+    this.metrics.cancelRequests.inc({ result: `peer-${r.kind}` });
+    if (r.kind !== 'found') return 404;
+    await forwardCancel(r.target, this.snap.config.limits.connectTimeoutSeconds * 1000)
+      .catch((e: unknown) => this.opts.log.warn('cancel forwarding failed', { error: e }));
+    return 202;
   }
 
   /** Readiness off, stop accepting, let transactions finish within drainSeconds, then close. */
