@@ -2,6 +2,7 @@
 //   [--peers dns:NAME|IP,… --peer-port PORT --peer-secret-file FILE]` (CLARUS_PEERS,
 //   CLARUS_PEER_PORT and CLARUS_PEER_SECRET_FILE are the defaults of the last three).
 import { parseArgs } from 'node:util';
+import { reopenAuditFiles } from './access/audit-file.ts';
 import { protectionPipeline } from './access/setup.ts';
 import { readFileSync } from 'node:fs';
 import { peerConfig, startProxy } from './index.ts';
@@ -34,7 +35,10 @@ export async function main(argv: string[]): Promise<number> {
   let proxy;
   try {
     // The protection pipeline (rewrite, encryption, grants); CLARUS_AUDIT_LOG names the audit file.
-    const pipeline = await protectionPipeline({ configDir: values.config, ...(process.env.CLARUS_AUDIT_LOG ? { auditFile: process.env.CLARUS_AUDIT_LOG } : {}) });
+    // CLARUS_AUDIT_MAX_BYTES rotates it by size; SIGHUP reopens it (after logrotate's rename).
+    const maxBytes = Number(process.env.CLARUS_AUDIT_MAX_BYTES ?? '') || undefined;
+    const pipeline = await protectionPipeline({ configDir: values.config, ...(process.env.CLARUS_AUDIT_LOG ? { auditFile: process.env.CLARUS_AUDIT_LOG } : {}),
+      ...(maxBytes ? { auditMaxBytes: maxBytes } : {}) });
     const peers = peersOf(values);
     proxy = await startProxy({ configDir: values.config, logger: log, pipeline, ...(peers ? { peers } : {}),
       ...(values.listen ? { listen: values.listen } : {}), ...(values['metrics-listen'] ? { metricsListen: values['metrics-listen'] } : {}) });
@@ -43,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const p = proxy;
-  process.on('SIGHUP', () => { p.reload(); });
+  process.on('SIGHUP', () => { reopenAuditFiles(); p.reload(); });
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => { log.info('signal', { signal: sig }); void p.drain().then(resolve); };
     process.once('SIGTERM', () => stop('SIGTERM'));

@@ -24,6 +24,8 @@ export interface ProtectionSetup {
   configDir: string;
   /** Audit log file (JSON lines, hash-chained); omitted = no audit file. */
   auditFile?: string;
+  /** Rotate the audit file past this size (bytes); omitted = rotation is left to logrotate. */
+  auditMaxBytes?: number;
 }
 
 export function readKeyFiles(configDir: string, config: RuntimeConfig): Map<string, string> {
@@ -63,7 +65,7 @@ function sessionMajor(info: SessionInfo): Major {
 /** The pipeline factory for `startProxy({ pipeline })`; a policy with no datasets passes everything. */
 export async function protectionPipeline(setup: ProtectionSetup): Promise<PipelineFactory> {
   await loadParser();
-  const audit = setup.auditFile ? new AuditFile(setup.auditFile) : undefined;
+  const audit = setup.auditFile ? new AuditFile(setup.auditFile, setup.auditMaxBytes ? { maxBytes: setup.auditMaxBytes } : {}) : undefined;
   const now = () => new Date();
   // One Rewriter (catalog, cache) per policy object and backend grammar.
   const deps = new WeakMap<object, Map<Major, ProtectionDeps>>();
