@@ -2,6 +2,11 @@
 // value in isolation: suppress, mask, generalize. Returns undefined for protections that need
 // more (pseudonymize needs its key handling, noise and k-anonymity need the dataset): those are
 // the anonymization module's job, and writes to such columns are refused until it exists.
+//
+// These are deterministic and idempotent: anonymizing an already anonymized value gives it back
+// (`080**` stays `080**`, `****44` stays `****44`). That is what lets the rewriter anonymize a
+// constant or parameter compared with an anonymized column (`zip = '08001'` becomes
+// `zip = '080**'`): the backend compares stored forms and never sees the value.
 import type { AnonymizeProtection } from '../../../crds/src/types.ts';
 import { OID } from './encryption/canonical.ts';
 
@@ -46,6 +51,11 @@ export function anonymizeText(spec: AnonymizeProtection, text: string, typeOid: 
 /** The presentation mask of the `masked` view: a fixed four-character prefix, then the last four. */
 export function maskForView(text: string): string {
   return text.length <= 4 ? '****' : `****${text.slice(-4)}`;
+}
+
+/** The method's name, for messages: `generalize`, `mask`, `noise`… */
+export function methodOf(spec: AnonymizeProtection): string {
+  return Object.keys(spec).find((k) => (spec as Record<string, unknown>)[k] !== undefined) ?? 'anonymize';
 }
 
 /** Whether anonymizeText handles this protection for this declared type (so parameters can be accepted). */

@@ -1,6 +1,6 @@
 // Bind-time parameter transformer: encrypts parameters compared to or written into protected
-// columns, adds the blind-index parameters the rewrite introduced, anonymizes parameters of
-// anonymized columns. Text and binary parameter formats are both accepted (decoded by the
+// columns, adds the blind-index parameters the rewrite introduced, anonymizes parameters written
+// into or compared with anonymized columns (the backend compares stored forms). Text and binary parameter formats are both accepted (decoded by the
 // declared type of the column); NULL stays NULL. A Bind whose counts do not match the statement is
 // a protocol violation (ProtocolError: FATAL 08P01); a value that does not fit its column's type
 // fails that Bind like PostgreSQL would (StatementError: 22P02 text, 22P03 binary, 22023 format).
@@ -48,7 +48,9 @@ function transformOne(role: ParamRole, v: Uint8Array, inFmt: 0 | 1, outFmt: 0 | 
     case 'blindIndexAny': return byteaArrayToWire(cipher(role.ref).blindIndexes(text), outFmt);
     case 'anonymize': {
       const out = anonymizeText(role.column.protection.kind === 'anonymize' ? role.column.protection.spec : {}, text, role.column.typeOid);
-      if (out === null || out === undefined) return null;
+      // Never send the value itself: one the declared anonymization cannot handle fails the Bind.
+      if (out === undefined) throw new ValueFormatError(`value for ${role.table.table}.${role.column.name} cannot be anonymized as declared`);
+      if (out === null) return null;
       return outFmt === 1 ? textToBinary(role.column.typeOid, out) : Buffer.from(out, 'utf8');
     }
   }

@@ -1,5 +1,6 @@
 // Helpers over libpg-query's JSON AST. Nodes are `{ Tag: body }` objects; bodies are plain JSON.
 // The rewriter edits bodies in place on a fresh parse (the parse result is never shared).
+import { typeOid } from '../protection/encryption/canonical.ts';
 
 export type Json = Record<string, unknown>;
 
@@ -76,28 +77,111 @@ export function boolExpr(op: 'AND_EXPR' | 'OR_EXPR', args: unknown[]): Json {
   return args.length === 1 ? (args[0] as Json) : { BoolExpr: { boolop: op, args, location: -1 } };
 }
 
-/** Text of a constant as PostgreSQL would read it, or null when the node is not a plain constant. */
-export function constText(node: unknown): { isNull: boolean; text: string } | null {
+/**
+ * A constant as PostgreSQL reads it. `text` is the constant's value in its type's text output form
+ * (what an assignment or comparison to a string column sees: numbers as numeric_out prints them,
+ * booleans as `true`/`false`, bit strings as their binary digits), `bits` marks a bit string
+ * (`B'…'`, `X'…'`: type bit, which only string types accept without an explicit cast).
+ * null when the node is not a plain constant, or is one PostgreSQL would reject.
+ */
+export interface ConstValue { isNull: boolean; text: string; bits?: true }
+
+export function constText(node: unknown): ConstValue | null {
   const c = body(node, 'A_Const');
   if (!c) return null;
   if (c.isnull) return { isNull: true, text: '' };
   const ival = c.ival as Json | undefined;
   if (ival) return { isNull: false, text: String(ival.ival ?? 0) };
   const fval = c.fval as Json | undefined;
-  if (fval) return { isNull: false, text: String(fval.fval) };
+  if (fval) {
+    const text = numericText(String(fval.fval));
+    return text === null ? null : { isNull: false, text };
+  }
   const s = c.sval as Json | undefined;
   if (s) return { isNull: false, text: String(s.sval ?? '') };
   const bv = c.boolval as Json | undefined;
-  if (bv) return { isNull: false, text: bv.boolval ? 't' : 'f' };
+  if (bv) return { isNull: false, text: bv.boolval ? 'true' : 'false' };
   const bs = c.bsval as Json | undefined;
-  if (bs) return { isNull: false, text: String(bs.bsval) };
+  if (bs) {
+    const text = bitText(String(bs.bsval));
+    return text === null ? null : { isNull: false, text, bits: true };
+  }
   return null;
+}
+
+/**
+ * The binary digits of a bit-string token as the parser hands it over: `b0101` (B'0101') or
+ * `x1F` (X'1F', four bits per hex digit), like bit_in reads them; null for a digit it rejects.
+ */
+export function bitText(token: string): string | null {
+  const digits = token.slice(1);
+  if (token[0] === 'b' || token[0] === 'B') return /^[01]*$/.test(digits) ? digits : null;
+  if (token[0] !== 'x' && token[0] !== 'X') return null;
+  if (!/^[0-9a-fA-F]*$/.test(digits)) return null;
+  return [...digits].map((d) => parseInt(d, 16).toString(2).padStart(4, '0')).join('');
+}
+
+/**
+ * A decimal literal (`1.50`, `-1.5e3`, `.5`, `12345678901`) as numeric_out prints it: no
+ * exponent, no leading zeros, the scale the literal wrote (`1.50` keeps two digits, `1e3` none),
+ * no sign on zero. null for other spellings (hex/octal/binary integers, underscores).
+ */
+export function numericText(lit: string): string | null {
+  const m = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d{1,4}))?$/.exec(lit);
+  if (!m) return null;
+  const [, sign, whole = '', frac = '', e = '0'] = m;
+  if (whole === '' && frac === '') return null;
+  const exp = Number(e);
+  const scale = Math.max(0, frac.length - exp);
+  let digits = whole + frac;
+  let point = whole.length + exp;
+  if (point < 0) {
+    digits = '0'.repeat(-point) + digits;
+    point = 0;
+  }
+  if (point > digits.length) digits += '0'.repeat(point - digits.length);
+  const intPart = digits.slice(0, point).replace(/^0+/, '') || '0';
+  const fracPart = digits.slice(point).padEnd(scale, '0').slice(0, scale);
+  const zero = /^0*$/.test(intPart + fracPart);
+  return `${sign === '-' && !zero ? '-' : ''}${intPart}${scale ? `.${fracPart}` : ''}`;
 }
 
 /** Strips a TypeCast around a constant or parameter (`'x'::text`, `$1::int`). */
 export function unwrapCast(node: unknown): unknown {
   const tc = body(node, 'TypeCast');
   return tc && (body(tc.arg, 'A_Const') || body(tc.arg, 'ParamRef')) ? tc.arg : node;
+}
+
+/** Casts that keep a constant's or parameter's text as it is: to a string type without length. */
+const TEXT_CASTS = new Set(['text', 'varchar']);
+/** Declared types that take a bit string's digits by assignment (I/O conversion to a string type). */
+const STRING_OIDS = new Set([25, 1042, 1043]);
+
+/**
+ * Why PostgreSQL would not read a value (a constant or parameter, bare or under one cast) as the
+ * text the proxy encrypts, anonymizes or compares for a column of declared type `declared`
+ * (`unwrapCast` + `constText`), or null when it would. The proxy drops the cast and works on the
+ * text, so the cast must not change the value: a cast to `text`/`varchar` without a length (any
+ * value reads the same, and a type that has no assignment cast from text fails in both), or to
+ * the declared type itself. A cast with a length (`varchar(3)`, `char`), to another type
+ * (`$1::bytea`, `'0042'::int` into a text column) or a bit string into a non-string type would
+ * make PostgreSQL store or compare something else.
+ */
+export function castChanges(node: unknown, declared: number): string | null {
+  const tc = body(node, 'TypeCast');
+  const inner = tc ? unwrapCast(node) : node;
+  const c = constText(inner);
+  if (c?.isNull) return null;
+  if (!tc || inner === node) return c?.bits && !STRING_OIDS.has(declared) ? 'a bit-string constant (type bit) as a value of another type' : null;
+  const tn = tc.typeName as Json;
+  const names = arr(tn.names).map((n) => sval(n) ?? '');
+  const name = typeNameOf(tn);
+  const shown = names.join('.');
+  if (arr(tn.typmods).length || arr(tn.arrayBounds).length || tn.setof || tn.pct_type) return `a cast to ${shown} with a length, precision or array bounds`;
+  if (names.length > 2 || (names.length === 2 && names[0] !== 'pg_catalog')) return `a cast to ${shown}`;
+  if (TEXT_CASTS.has(name)) return null;
+  if (c?.bits) return `a bit-string constant cast to ${shown}`;
+  return typeOid(name) === declared ? null : `a cast to ${shown} (the column is of another type)`;
 }
 
 /** Name of a TypeName node (last component), lower case. */

@@ -1,13 +1,17 @@
 // CREATE TABLE / CREATE INDEX / ALTER TABLE on protected tables.
 // Postcondition: encrypted columns are declared bytea (plus a hidden `<col>__bidx bytea` for
-// searchable ones); constraints that would need plaintext (CHECK, DEFAULT, UNIQUE/PK on
-// randomized values) are refused; the declared types are reported so the catalog can restore
-// them in RowDescription.
+// searchable ones); constraints that would need plaintext (CHECK, UNIQUE/PK on randomized
+// values) are refused; a protected (encrypted or anonymized) column gets no value the backend
+// would store without the proxy protecting it: no DEFAULT other than NULL, no GENERATED or
+// IDENTITY, no serial type, no CHECK holding constants next to it, and only a built-in type
+// (a domain can carry a DEFAULT, now or after an ALTER DOMAIN … SET DEFAULT); the declared
+// types are reported so the catalog can restore them in RowDescription.
+import { methodOf } from '../protection/anonymize-write.ts';
 import { typeOid } from '../protection/encryption/canonical.ts';
 import { arr, body, sval, stringNode, typeNameOf } from './ast.ts';
 import type { Json } from './ast.ts';
 import { BIDX_SUFFIX, isEncrypted } from './catalog.ts';
-import type { CatalogTable } from './catalog.ts';
+import type { CatalogColumn, CatalogTable } from './catalog.ts';
 import type { Ctx } from './context.ts';
 import { Refusal, refuseConstruct } from './context.ts';
 
@@ -23,15 +27,54 @@ function byteaType(): Json {
 
 const KEY_CONSTRAINTS = new Set(['CONSTR_PRIMARY', 'CONSTR_UNIQUE', 'CONSTR_FOREIGN']);
 
-function checkColumnConstraints(t: CatalogTable, def: Json): void {
-  const c = t.byName.get(String(def.colname));
-  if (!c || !isEncrypted(c)) return;
-  for (const con of arr(def.constraints)) {
-    const type = String(body(con, 'Constraint')?.contype);
-    if (type === 'CONSTR_NOTNULL' || type === 'CONSTR_NULL') continue;
-    if (KEY_CONSTRAINTS.has(type) && c.protection.mode === 'deterministic') continue;
-    refuseConstruct({ table: t, column: c }, `column constraint ${type.replace('CONSTR_', '')}`);
+/**
+ * PostgreSQL's built-in types, as the parser names them (SQL spellings such as `integer` or
+ * `character varying` arrive as `pg_catalog.int4`, `pg_catalog.varchar`). An unqualified name
+ * resolves to pg_catalog first (it is searched before the pinned search_path), so a domain or
+ * type of the same name elsewhere cannot stand in. Not listed: the serial types (they declare a
+ * DEFAULT nextval(…)) and every user-defined type, domains included.
+ */
+const BUILTIN_TYPES = new Set([
+  'bool', 'bytea', 'char', 'name', 'int2', 'int4', 'int8', 'text', 'json', 'jsonb', 'xml', 'float4', 'float8', 'numeric',
+  'money', 'bpchar', 'varchar', 'date', 'time', 'timetz', 'timestamp', 'timestamptz', 'interval', 'bit', 'varbit', 'uuid',
+  'inet', 'cidr', 'macaddr', 'macaddr8', 'point', 'line', 'lseg', 'box', 'path', 'polygon', 'circle', 'tsvector', 'tsquery',
+]);
+
+function checkType(t: CatalogTable, c: CatalogColumn, tn: Json): void {
+  const names = arr(tn.names).map((n) => sval(n) ?? '');
+  const name = names[names.length - 1] ?? '';
+  const qualified = names.length > 2 || (names.length === 2 && names[0] !== 'pg_catalog');
+  if (qualified || !BUILTIN_TYPES.has(name) || tn.pct_type || tn.setof) {
+    refuseProtected(t, c, `type ${names.join('.')} (only built-in types: a domain or another type can carry a DEFAULT the backend would store unprotected)`);
   }
+  if (arr(tn.arrayBounds).length) refuseProtected(t, c, 'array type');
+}
+
+function refuseProtected(t: CatalogTable, c: CatalogColumn, construct: string): never {
+  if (isEncrypted(c)) return refuseConstruct({ table: t, column: c }, construct);
+  const method = c.protection.kind === 'anonymize' ? methodOf(c.protection.spec) : 'plain';
+  throw new Refusal('0A000', `clarus: ${construct} on anonymized column ${t.table}.${c.name} (${method}) is not supported`);
+}
+
+/** A DEFAULT that stores nothing: `DEFAULT NULL` (possibly cast). */
+function nullDefault(con: Json): boolean {
+  const e = body(con.raw_expr, 'TypeCast')?.arg ?? con.raw_expr;
+  return Boolean(body(e, 'A_Const')?.isnull);
+}
+
+function checkColumnConstraints(t: CatalogTable, c: CatalogColumn, def: Json): void {
+  for (const con of arr(def.constraints)) {
+    const b = body(con, 'Constraint') as Json;
+    const type = String(b.contype);
+    if (type === 'CONSTR_NOTNULL' || type === 'CONSTR_NULL') continue;
+    if (type === 'CONSTR_DEFAULT' && nullDefault(b)) continue;
+    if (type === 'CONSTR_DEFAULT' || type === 'CONSTR_GENERATED' || type === 'CONSTR_IDENTITY') {
+      refuseProtected(t, c, `${type === 'CONSTR_DEFAULT' ? 'DEFAULT' : 'GENERATED'} (the backend would store the value without protection)`);
+    }
+    if (KEY_CONSTRAINTS.has(type) && (!isEncrypted(c) || c.protection.mode === 'deterministic')) continue;
+    refuseProtected(t, c, `column constraint ${type.replace('CONSTR_', '')}`);
+  }
+  if (def.raw_default || def.cooked_default || def.identity || def.generated) refuseProtected(t, c, 'DEFAULT or GENERATED');
 }
 
 function checkTableConstraint(t: CatalogTable, con: Json): void {
@@ -40,9 +83,9 @@ function checkTableConstraint(t: CatalogTable, con: Json): void {
     const c = t.byName.get(k);
     if (c && isEncrypted(c) && c.protection.mode !== 'deterministic') refuseConstruct({ table: t, column: c }, `table constraint ${String(con.contype).replace('CONSTR_', '')}`);
   }
-  if (con.contype === 'CONSTR_CHECK' && t.columns.some((c) => isEncrypted(c) && JSON.stringify(con.raw_expr ?? '').includes(`"${c.name}"`))) {
-    throw new Refusal('0A000', `clarus: CHECK constraint over an encrypted column of ${t.table} is not supported`);
-  }
+  const expr = JSON.stringify([con.raw_expr ?? '', con.exclusions ?? '', con.where_clause ?? '']);
+  const hit = t.columns.find((c) => c.protection.kind !== 'plain' && expr.includes(`"${c.name}"`));
+  if (hit) throw new Refusal('0A000', `clarus: ${String(con.contype).replace('CONSTR_', '')} constraint over protected column ${t.table}.${hit.name} is not supported`);
 }
 
 export function createTable(ctx: Ctx, t: CatalogTable, s: Json): Learned {
@@ -63,9 +106,10 @@ export function createTable(ctx: Ctx, t: CatalogTable, s: Json): Learned {
     const oid = typeOid(declared) ?? 25;
     learned.columns.push({ name, typeOid: oid });
     const c = t.byName.get(name);
-    if (!c || !isEncrypted(c)) continue;
-    if (arr((def.typeName as Json).arrayBounds).length) refuseConstruct({ table: t, column: c }, 'array type');
-    checkColumnConstraints(t, def);
+    if (!c || c.protection.kind === 'plain') continue;
+    checkType(t, c, def.typeName as Json);
+    checkColumnConstraints(t, c, def);
+    if (!isEncrypted(c)) continue;
     def.typeName = byteaType();
     def.constraints = [...arr(def.constraints), ...typeRecord(name, oid)];
     if (c.protection.searchable) extra.push({ ColumnDef: { colname: name + BIDX_SUFFIX, typeName: byteaType(), is_local: true, location: -1 } });
@@ -80,9 +124,10 @@ export function createIndex(ctx: Ctx, t: CatalogTable, s: Json): void {
   ctx.touch(t);
   for (const p of arr(s.indexParams)) {
     const e = body(p, 'IndexElem') as Json;
-    if (e.expr && t.columns.some((c) => isEncrypted(c) && JSON.stringify(e.expr).includes(`"${c.name}"`))) {
-      throw new Refusal('0A000', `clarus: expression index over an encrypted column of ${t.table} is not supported`);
-    }
+    // An index stores its expression's values: over a protected column with constants it would
+    // store them next to it (`(zip || 'x')`), over an encrypted one it would need plaintext.
+    const hit = e.expr ? t.columns.find((c) => c.protection.kind !== 'plain' && JSON.stringify(e.expr).includes(`"${c.name}"`)) : undefined;
+    if (hit) throw new Refusal('0A000', `clarus: expression index over protected column ${t.table}.${hit.name} is not supported`);
     const c = e.name ? t.byName.get(String(e.name)) : undefined;
     if (!c || !isEncrypted(c)) continue;
     if (c.protection.searchable) e.name = c.name + BIDX_SUFFIX;
@@ -101,9 +146,10 @@ export function alterTable(ctx: Ctx, t: CatalogTable, s: Json): void {
     const c = t.byName.get(name);
     if (c && c.protection.kind !== 'plain') throw new Refusal('0A000', `clarus: ALTER TABLE ${String(b.subtype).replace('AT_', '')} on protected column ${t.table}.${name} is not supported`);
     if (def || b.def) {
+      // GENERATED … AS (zip || 'x'), CHECK (zip <> 'x'): a protected column next to values.
       const text = JSON.stringify(b.def ?? '');
-      const hit = t.columns.find((x) => isEncrypted(x) && text.includes(`"${x.name}"`));
-      if (hit) throw new Refusal('0A000', `clarus: ALTER TABLE definition referencing encrypted column ${t.table}.${hit.name} is not supported`);
+      const hit = t.columns.find((x) => x.protection.kind !== 'plain' && text.includes(`"${x.name}"`));
+      if (hit) throw new Refusal('0A000', `clarus: ALTER TABLE definition referencing protected column ${t.table}.${hit.name} is not supported`);
     }
   }
 }

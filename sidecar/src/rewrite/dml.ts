@@ -1,5 +1,5 @@
 // INSERT, UPDATE, DELETE on protected tables.
-import { arr, body, colRefNames, stringNode } from './ast.ts';
+import { arr, body, castChanges, colRefNames, stringNode } from './ast.ts';
 import type { Json } from './ast.ts';
 import { BIDX_SUFFIX, isEncrypted } from './catalog.ts';
 import type { CatalogColumn, CatalogTable } from './catalog.ts';
@@ -10,6 +10,18 @@ import { addFromItem, analyzeSelect, rangeVarRelation, targets, withClause } fro
 import { newScope, tableColumns } from './scope.ts';
 import type { OutCol, Scope } from './scope.ts';
 import { writeValue } from './write.ts';
+import type { Written } from './write.ts';
+
+/**
+ * writeValue, after refusing a cast around the value of a protected column that PostgreSQL
+ * would apply but the proxy drops (`$1::bytea`, `'0042'::int` into a text column, `B'01'` into a
+ * number): the proxy protects the value as written, so it would store something else.
+ */
+function protectedWrite(ctx: Ctx, scope: Scope, table: CatalogTable, c: CatalogColumn, node: unknown): Written {
+  const why = c.protection.kind === 'plain' ? null : castChanges(node, c.typeOid);
+  if (why) throw new Refusal('0A000', `clarus: ${why} as the value of protected column ${table.table}.${c.name} is not supported; PostgreSQL would convert it, the proxy protects the value as written`);
+  return writeValue(ctx, scope, table, c, node);
+}
 
 function column(t: CatalogTable, name: string): CatalogColumn {
   return t.byName.get(name) ?? { name, protection: { kind: 'plain' }, typeOid: 25 };
@@ -52,6 +64,7 @@ export function analyzeInsert(ctx: Ctx, s: Json): OutCol[] {
     const outs = sel ? analyzeSelect(ctx, sel, ctes, false) : [];
     const p = outs.find((o) => o.prov)?.prov;
     if (p) refuseConstruct(p, 'INSERT … SELECT of ciphertext into an unprotected table');
+    if (s.onConflictClause) plainExpr(ctx, scope, s.onConflictClause, 'ON CONFLICT');
     return returning(ctx, scope, s);
   }
   const names = arr(s.cols).map((c) => String(body(c, 'ResTarget')?.name));
@@ -84,7 +97,7 @@ function insertValues(ctx: Ctx, scope: Scope, table: CatalogTable, cols: Catalog
     const values: unknown[] = [];
     const extra: unknown[] = [];
     cols.forEach((c, i) => {
-      const w = writeValue(ctx, scope, table, c, items[i]);
+      const w = protectedWrite(ctx, scope, table, c, items[i]);
       values.push(w.value);
       if (w.bidx !== undefined) extra.push(w.bidx);
     });
@@ -127,7 +140,7 @@ function insertSelect(ctx: Ctx, scope: Scope, table: CatalogTable, cols: Catalog
       return;
     }
     if (body(rt.val, 'ColumnRef')) refuse(c, 'a plain source column would be stored without protection');
-    const w = writeValue(ctx, scope, table, c, rt.val);
+    const w = protectedWrite(ctx, scope, table, c, rt.val);
     rt.val = w.value;
     if (w.bidx !== undefined) extra.push({ ResTarget: { val: w.bidx, location: -1 } });
   });
@@ -137,10 +150,15 @@ function insertSelect(ctx: Ctx, scope: Scope, table: CatalogTable, cols: Catalog
 function onConflict(ctx: Ctx, scope: Scope, table: CatalogTable, s: Json): void {
   const oc = s.onConflictClause as Json | undefined;
   if (!oc) return;
-  for (const e of arr((oc.infer as Json | undefined)?.indexElems)) {
-    const c = table.byName.get(String(body(e, 'IndexElem')?.name));
+  const infer = oc.infer as Json | undefined;
+  for (const e of arr(infer?.indexElems)) {
+    const elem = body(e, 'IndexElem') as Json;
+    const c = table.byName.get(String(elem.name));
     if (c && isEncrypted(c) && c.protection.mode !== 'deterministic') refuseConstruct({ table, column: c }, 'ON CONFLICT target');
+    if (elem.expr) plainExpr(ctx, scope, elem.expr, 'ON CONFLICT target');
   }
+  // The proxy creates no partial index on a protected table, so there is none to infer.
+  if (infer?.whereClause) throw new Refusal('0A000', `clarus: ON CONFLICT … WHERE (a partial index) on protected table ${table.table} is not supported`);
   const excluded = newScope(scope);
   excluded.relations.push(...scope.relations, { alias: 'excluded', table, columns: tableColumns(table) });
   oc.targetList = setList(ctx, excluded, table, arr(oc.targetList), true);
@@ -167,7 +185,7 @@ function setList(ctx: Ctx, scope: Scope, table: CatalogTable, items: unknown[], 
       if (isEncrypted(c) && c.protection.searchable) out.push(setItem(c.name + BIDX_SUFFIX, { ColumnRef: { fields: [stringNode('excluded'), stringNode(c.name + BIDX_SUFFIX)], location: -1 } }));
       continue;
     }
-    const w = writeValue(ctx, scope, table, c, rt.val);
+    const w = protectedWrite(ctx, scope, table, c, rt.val);
     rt.val = w.value;
     out.push(item);
     if (w.bidx !== undefined) out.push(setItem(c.name + BIDX_SUFFIX, w.bidx));

@@ -37,6 +37,86 @@ for (const [name, sql, params] of comparisons) {
   });
 }
 
+// The same class through every other shape: each either refused (0A000) or rewritten so that
+// only the anonymized form reaches the backend.
+const shapes: Array<[string, (c: string) => string, unknown[]?]> = [
+  ['zip <> <canary>', (c) => `SELECT id FROM patient WHERE zip <> '${c}'`],
+  ['zip NOT IN (…)', (c) => `SELECT id FROM patient WHERE zip NOT IN ('${c}')`],
+  ['<canary> = zip (commuted)', (c) => `SELECT id FROM patient WHERE '${c}' = zip`],
+  ['zip IS NOT DISTINCT FROM <canary>', (c) => `SELECT id FROM patient WHERE zip IS NOT DISTINCT FROM '${c}'`],
+  ['zip IS DISTINCT FROM $1', () => 'SELECT id FROM patient WHERE zip IS DISTINCT FROM $1', ['CANARY']],
+  ['zip IN ($1, <canary>)', (c) => `SELECT id FROM patient WHERE zip IN ($1, '${c}')`, ['CANARY']],
+  ['zip = <canary>::text', (c) => `SELECT id FROM patient WHERE zip = '${c}'::text`],
+  ['CASE zip WHEN <canary> (simple CASE)', (c) => `SELECT CASE zip WHEN '${c}' THEN 1 ELSE 0 END AS hit FROM patient`],
+  ['CASE phone WHEN $1', () => 'SELECT CASE phone WHEN $1 THEN 1 ELSE 0 END AS hit FROM patient', ['CANARY']],
+  ['zip > <canary> (range)', (c) => `SELECT id FROM patient WHERE zip > '${c}'`],
+  ['zip BETWEEN <canary> AND …', (c) => `SELECT id FROM patient WHERE zip BETWEEN '${c}' AND 'ZZZ'`],
+  ['zip LIKE $1', () => 'SELECT id FROM patient WHERE zip LIKE $1', ['CANARY']],
+  ['upper(zip) = <canary>', (c) => `SELECT id FROM patient WHERE upper(zip) = '${c}'`],
+  ["zip || 'x' = <canary>", (c) => `SELECT id FROM patient WHERE zip || 'x' = '${c}'`],
+  ['zip::text = <canary> (cast on the column)', (c) => `SELECT id FROM patient WHERE zip::text = '${c}'`],
+  ['zip = ANY (ARRAY[<canary>])', (c) => `SELECT id FROM patient WHERE zip = ANY (ARRAY['${c}'])`],
+  ['(zip, id) = (<canary>, 1)', (c) => `SELECT id FROM patient WHERE (zip, id) = ('${c}', 1)`],
+  ['zip = (SELECT <canary>)', (c) => `SELECT id FROM patient WHERE zip = (SELECT '${c}')`],
+  ['zip IN (SELECT <canary>)', (c) => `SELECT id FROM patient WHERE zip IN (SELECT '${c}')`],
+  ['zip = x.v from VALUES (<canary>)', (c) => `SELECT * FROM (VALUES ('${c}')) x(v) WHERE EXISTS (SELECT 1 FROM patient tt WHERE tt.zip = x.v)`],
+  ['NULLIF(zip, <canary>)', (c) => `SELECT NULLIF(zip, '${c}') AS z FROM patient`],
+  ['COALESCE(zip, <canary>) in the select list', (c) => `SELECT COALESCE(zip, '${c}') AS z FROM patient`],
+  ['GREATEST(zip, <canary>)', (c) => `SELECT GREATEST(zip, '${c}') AS z FROM patient`],
+  ['zip compared in a WITH query', (c) => `WITH c AS (SELECT id, zip AS v FROM patient) SELECT id FROM c WHERE v = '${c}'`],
+  ['zip compared through a FROM subquery', (c) => `SELECT s.id FROM (SELECT id, zip FROM patient) s WHERE s.zip = '${c}'`],
+  ['zip compared through a FROM subquery with renamed columns', (c) => `SELECT s.i FROM (SELECT id, zip FROM patient) s(i, z) WHERE s.z LIKE '${c}%'`],
+  ['zip through an aliased column list of the table', (c) => `SELECT p.a FROM patient p(a, b, c, d, e) WHERE p.e LIKE '${c}%'`],
+  ['zip IN (subquery of the table) with a LIKE', (c) => `SELECT id FROM patient WHERE zip IN (SELECT zip FROM patient WHERE zip LIKE '${c}%')`],
+  ['HAVING zip = <canary>', (c) => `SELECT count(*) AS n FROM patient GROUP BY zip HAVING zip = '${c}'`],
+  ['HAVING with a LIKE', (c) => `SELECT count(*) AS n FROM patient GROUP BY zip HAVING zip LIKE '${c}%'`],
+  ['count(*) FILTER (WHERE zip LIKE <canary>)', (c) => `SELECT count(*) FILTER (WHERE zip LIKE '${c}%') AS n FROM patient`],
+  ['ORDER BY a function of zip and a constant', (c) => `SELECT id FROM patient ORDER BY strpos(zip, '${c}')`],
+  ['a LATERAL subquery comparing the outer zip', (c) => `SELECT l.one FROM patient tt, LATERAL (SELECT 1 AS one FROM scratch sc WHERE tt.zip LIKE '${c}%') l`],
+  ['UPDATE … SET note = zip || <canary>', (c) => `UPDATE patient SET note = zip || '${c}' WHERE id = 1`],
+  ['UPDATE … WHERE phone LIKE <canary>', (c) => `UPDATE patient SET note = 'x' WHERE phone LIKE '%${c}'`],
+  ['DELETE … WHERE zip IN (…) OR phone = $1', (c) => `DELETE FROM patient WHERE zip IN ('${c}') OR phone = $1`, ['CANARY']],
+  ['INSERT … ON CONFLICT DO UPDATE … WHERE zip LIKE', (c) => `INSERT INTO patient (id, name) VALUES (1, 'n') ON CONFLICT (id) DO UPDATE SET note = 'x' WHERE patient.zip LIKE '${c}%'`],
+];
+for (const [name, sql, params] of shapes) {
+  attack(`anonymized column with a value: ${name}`, async (t) => {
+    const c = t.canary();
+    await t.step({ user: 'writer', sql: sql(c), ...(params ? { params: params.map(() => c) } : {}), expect: REFUSE_OR_REWRITE });
+  });
+}
+
+attack('anonymized equality finds the rows whose anonymized value matches', async (t) => {
+  await t.step({ user: 'writer', sql: "SELECT id FROM patient WHERE zip = '08012' ORDER BY id", expect: 'ok',
+    check: (o) => (JSON.stringify(o.rows) === '[{"id":1}]' ? null : `found ${JSON.stringify(o.rows)} instead of [{"id":1}] (080** = anonymized 08012)`) });
+  await t.step({ user: 'writer', sql: 'SELECT id FROM patient WHERE phone IN ($1) ORDER BY id', params: ['9999999955'], expect: 'ok',
+    check: (o) => (JSON.stringify(o.rows) === '[{"id":2}]' ? null : `found ${JSON.stringify(o.rows)} instead of [{"id":2}] (masked phone ending in 55)`) });
+});
+
+const elsewhere: Array<[string, (c: string) => string]> = [
+  ['INSERT … ON CONFLICT (id) WHERE diag = <canary> (index inference)', (c) => `INSERT INTO patient (id, name) VALUES (1, 'n') ON CONFLICT (id) WHERE diag = '${c}' DO NOTHING`],
+  ['INSERT … ON CONFLICT ((zip || <canary>))', (c) => `INSERT INTO patient (id, name) VALUES (1, 'n') ON CONFLICT ((zip || '${c}')) DO NOTHING`],
+  ['INSERT INTO scratch … ON CONFLICT DO UPDATE SET t = (SELECT … WHERE zip LIKE <canary>)', (c) => `INSERT INTO scratch (id, t) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET t = (SELECT max(note) FROM patient WHERE zip LIKE '${c}%')`],
+  ['CREATE INDEX ON patient ((zip || <canary>))', (c) => `CREATE INDEX zc ON patient ((zip || '${c}'))`],
+  ['SELECT DISTINCT ON (diag = <canary>)', (c) => `SELECT DISTINCT ON (diag = '${c}') id FROM patient`],
+  ['SELECT DISTINCT ON (zip LIKE <canary>)', (c) => `SELECT DISTINCT ON (zip LIKE '${c}%') id FROM patient`],
+];
+for (const [name, sql] of elsewhere) {
+  attack(`a value next to a protected column elsewhere in a statement: ${name}`, async (t) => {
+    const c = t.canary();
+    await t.step({ user: 'writer', sql: sql(c), expect: REFUSE_OR_REWRITE });
+  });
+}
+
+attack('an encrypted column against ALL (subquery of a constant)', async (t) => {
+  const c = t.canary();
+  await t.step({ user: 'writer', sql: `SELECT id FROM patient WHERE name <> ALL (SELECT '${c}')`, expect: REFUSE_OR_REWRITE });
+});
+
+attack('an encrypted column in an aggregate FILTER', async (t) => {
+  const c = t.canary();
+  await t.step({ user: 'writer', sql: `SELECT count(*) FILTER (WHERE diag = '${c}') AS n FROM patient`, expect: REFUSE_OR_REWRITE });
+});
+
 attack('anonymized column compared by the read-only user', async (t) => {
   const c = t.canary();
   await t.step({ user: 'reader', sql: `SELECT id FROM patient WHERE zip = '${c}'`, expect: REFUSE_OR_REWRITE });
@@ -108,6 +188,29 @@ attack('ALTER DOMAIN … SET DEFAULT after the table uses it', async (t) => {
   await t.step({ user: 'writer', sql: "INSERT INTO clinic (id, info) VALUES (906, 'i')", expect: 'safe' });
 });
 
+attack('CREATE TABLE clinic (… zipc text DEFAULT NULL) is allowed (stores nothing)', async (t) => {
+  await t.step({ user: 'writer', sql: 'CREATE TABLE clinic (id integer PRIMARY KEY, info text, secret text DEFAULT NULL, zipc text DEFAULT NULL::text)', expect: 'ok' });
+});
+
+const ddlShapes: Array<[string, (c: string) => string]> = [
+  ['CREATE TABLE clinic (… zipc CHECK (zipc <> <canary>))', (c) => `CREATE TABLE clinic (id integer PRIMARY KEY, info text, secret text, zipc text CHECK (zipc <> '${c}'))`],
+  ['CREATE TABLE clinic (…, CHECK (zipc <> <canary>)) (table constraint)', (c) => `CREATE TABLE clinic (id integer PRIMARY KEY, info text, secret text, zipc text, CHECK (zipc <> '${c}'))`],
+  ['CREATE TABLE clinic (… zipc text GENERATED ALWAYS AS (<canary>) STORED)', (c) => `CREATE TABLE clinic (id integer PRIMARY KEY, info text, secret text, zipc text GENERATED ALWAYS AS ('${c}') STORED)`],
+  ['CREATE TABLE clinic (… zipc text DEFAULT <canary>::text)', (c) => `CREATE TABLE clinic (id integer PRIMARY KEY, info text, secret text, zipc text DEFAULT '${c}'::text)`],
+  ['CREATE TABLE clinic (… zipc public.text) (a domain named like a built-in)', () => 'CREATE TABLE clinic (id integer PRIMARY KEY, info text, secret text, zipc public.text)'],
+  ['ALTER TABLE patient ADD COLUMN … GENERATED from an anonymized column and a constant', (c) => `ALTER TABLE patient ADD COLUMN zip2 text GENERATED ALWAYS AS (zip || '${c}') STORED`],
+  ['ALTER TABLE patient ADD CONSTRAINT … CHECK (zip <> <canary>)', (c) => `ALTER TABLE patient ADD CONSTRAINT zc CHECK (zip <> '${c}')`],
+  ['ALTER TABLE patient ALTER COLUMN zip TYPE a domain', () => 'ALTER TABLE patient ALTER COLUMN zip TYPE zipdom909'],
+];
+for (const [name, sql] of ddlShapes) {
+  attack(`DDL putting a value next to a protected column: ${name}`, async (t) => {
+    const c = t.canary();
+    if (name.includes('domain')) await t.step({ user: 'writer', sql: `CREATE DOMAIN ${name.includes('public.text') ? 'public.text' : 'zipdom909'} AS pg_catalog.text DEFAULT reverse('${rev(c)}')`, expect: 'safe', stopIfRefused: true });
+    await t.step({ user: 'writer', sql: sql(c), expect: REFUSE_UNSUPPORTED, stopIfRefused: true });
+    await t.step({ user: 'writer', sql: "INSERT INTO clinic (id, info) VALUES (909, 'i')", expect: 'safe' });
+  });
+}
+
 // ---- literal forms --------------------------------------------------------------------------
 
 attack("B'…' bit-string literal into an encrypted text column", async (t) => {
@@ -129,6 +232,37 @@ attack("B'…' compared with a deterministic column", async (t) => {
   const c = t.canary();
   t.extraForms.set(c, { 'bit string': bitsOf(c) });
   await t.step({ user: 'writer', sql: `SELECT id FROM patient WHERE diag = B'${bitsOf(c)}'::text`, expect: REFUSE_OR_REWRITE });
+});
+
+attack("B'…' bit-string literal into an anonymized (masked) text column", async (t) => {
+  const c = t.canary();
+  t.extraForms.set(c, { 'bit string': bitsOf(c) });
+  const bits = bitsOf(c);
+  await t.step({ user: 'writer', sql: `INSERT INTO patient (id, name, phone) VALUES (911, 'n', B'${bits}')`,
+    expect: REFUSE_OR_REWRITE, check: readsBack(t, 'SELECT phone FROM patient WHERE id = 911', [{ phone: `${'*'.repeat(bits.length - 2)}${bits.slice(-2)}` }]) });
+});
+
+attack("B'…' bit-string literal cast to an integer into a protected column", async (t) => {
+  const c = t.canary();
+  t.extraForms.set(c, { 'bit string': bitsOf(c) });
+  await t.step({ user: 'writer', sql: `INSERT INTO patient (id, name) VALUES (912, B'${bitsOf(c).slice(0, 31)}'::int)`, expect: REFUSE_UNSUPPORTED });
+});
+
+attack('a constant cast to varchar(n) into an encrypted column (PostgreSQL would truncate it)', async (t) => {
+  const c = t.canary();
+  await t.step({ user: 'writer', sql: `INSERT INTO patient (id, name) VALUES (913, '${c}'::varchar(9))`,
+    expect: REFUSE_OR_REWRITE, check: readsBack(t, 'SELECT name FROM patient WHERE id = 913', [{ name: c.slice(0, 9) }]) });
+});
+
+attack('a parameter cast to bytea into an anonymized column', async (t) => {
+  const c = t.canary();
+  await t.step({ user: 'writer', sql: 'UPDATE patient SET phone = $1::bytea WHERE id = 1', params: [c],
+    expect: REFUSE_OR_REWRITE, check: readsBack(t, 'SELECT phone FROM patient WHERE id = 1', [{ phone: `${'*'.repeat(2 + 2 * c.length - 2)}${hexOf(c).slice(-2)}` }]) });
+});
+
+attack('a parameter cast to bytea compared with a deterministic column', async (t) => {
+  const c = t.canary();
+  await t.step({ user: 'writer', sql: 'SELECT id FROM patient WHERE diag = $1::bytea', params: [c], expect: REFUSE_OR_REWRITE });
 });
 
 const spelled: Array<[string, (c: string) => string]> = [
