@@ -103,9 +103,28 @@ const KINDS: Array<[string, Kind]> = [
   ['commuted', (t, v) => `SELECT ${t.key} FROM ${t.table} WHERE ${v} = ${q(t)}`],
   ['having', (t, v) => `SELECT count(*) FROM ${t.table} GROUP BY ${q(t)} HAVING ${q(t)} = ${v}`],
   ['values-list', (t, v) => `SELECT * FROM (VALUES (${v})) x(v) WHERE EXISTS (SELECT 1 FROM ${t.table} tt WHERE tt.${q(t)} = x.v)`],
+  // A value next to the column in forms no protection can rewrite (refused) or only some can.
+  ['like', (t, v) => `SELECT ${t.key} FROM ${t.table} WHERE ${q(t)} LIKE ${v}`],
+  ['range', (t, v) => `SELECT ${t.key} FROM ${t.table} WHERE ${q(t)} > ${v}`],
+  ['function-compare', (t, v) => `SELECT ${t.key} FROM ${t.table} WHERE upper(${q(t)}) = ${v}`],
+  ['concat-compare', (t, v) => `SELECT ${t.key} FROM ${t.table} WHERE ${q(t)} || 'x' = ${v}`],
+  ['simple-case', (t, v) => `SELECT CASE ${q(t)} WHEN ${v} THEN 1 ELSE 0 END AS k FROM ${t.table}`],
+  ['searched-case', (t, v) => `SELECT CASE WHEN ${q(t)} = ${v} THEN 1 ELSE 0 END AS k FROM ${t.table}`],
+  ['coalesce', (t, v) => `SELECT coalesce(${q(t)}, ${v}) AS k FROM ${t.table}`],
+  ['distinct-from', (t, v) => `SELECT ${t.key} FROM ${t.table} WHERE ${q(t)} IS DISTINCT FROM ${v}`],
+  ['cte-like', (t, v) => `WITH c AS (SELECT ${t.key} AS k, ${q(t)} AS v FROM ${t.table}) SELECT k FROM c WHERE v LIKE ${v}`],
+  ['subquery-compare', (t, v) => `SELECT s.k FROM (SELECT ${t.key} AS k, ${q(t)} AS c FROM ${t.table}) s WHERE s.c = ${v}`],
+  ['filter', (t, v) => `SELECT count(*) FILTER (WHERE ${q(t)} = ${v}) AS n FROM ${t.table}`],
+  ['all-subquery', (t, v) => `SELECT ${t.key} FROM ${t.table} WHERE ${q(t)} <> ALL (SELECT ${v})`],
+  ['scalar-subquery-compare', (t, v) => `SELECT ${t.key} FROM ${t.table} WHERE ${q(t)} = (SELECT ${v})`],
+  ['on-conflict-where', (t, v, k) => `INSERT INTO ${t.table} (${t.key}${t.fill}) VALUES (${k}${t.fillVal}) ON CONFLICT (${t.key}) WHERE ${q(t)} = ${v} DO NOTHING`],
+  ['cast-bytea', (t, v, k) => `INSERT INTO ${t.table} (${t.key}${t.fill}, ${q(t)}) VALUES (${k}${t.fillVal}, ${v}::bytea)`],
+  ['cast-varchar-n', (t, v, k) => `INSERT INTO ${t.table} (${t.key}${t.fill}, ${q(t)}) VALUES (${k}${t.fillVal}, ${v}::varchar(12))`],
+  ['set-other-column', (t, v) => `UPDATE ${t.table} SET ${t.key} = ${t.key} WHERE ${q(t)} IN (${v})`],
 ];
 /** Kinds whose value may also be sent as a Bind parameter ($1) instead of a literal. */
-const PARAM_KINDS = new Set(['insert', 'update', 'select-eq', 'delete', 'cte', 'lateral', 'union-all', 'insert-select', 'update-row', 'insert-multirow', 'any-array', 'commuted', 'values-list', 'update-from-values']);
+const PARAM_KINDS = new Set(['insert', 'update', 'select-eq', 'delete', 'cte', 'lateral', 'union-all', 'insert-select', 'update-row', 'insert-multirow', 'any-array', 'commuted', 'values-list', 'update-from-values',
+  'like', 'range', 'function-compare', 'simple-case', 'distinct-from', 'subquery-compare', 'filter', 'cast-bytea', 'set-other-column']);
 
 const SETS = [
   'SET standard_conforming_strings = off', 'SET standard_conforming_strings = on', 'SET search_path = archive, public',
