@@ -9,7 +9,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{crds,sidecar,operator}/src/**/*.test.ts', 'bench/**/*.test.ts', 'bin/**/*.test.ts'],
+          include: ['{crds,policy,log,sidecar,operator,cli,testing}/src/**/*.test.ts', 'bench/**/*.test.ts', 'scripts/**/*.test.ts'],
           testTimeout: 20_000,
         },
       },
@@ -18,7 +18,7 @@ export default defineConfig({
           name: 'integration',
           // Adversarial classes whose attacks all fail today run in this tier; the others are open
           // findings of issue 8 and run with `npx vitest run --project adversarial-open`.
-          include: ['{crds,sidecar,operator}/test/integration/**/*.test.ts', 'sidecar/test/adversarial/0[0-3]-*.test.ts', 'sidecar/test/adversarial/08-*.test.ts'],
+          include: ['{crds,policy,sidecar,operator,cli}/test/integration/**/*.test.ts', 'sidecar/test/adversarial/0[0-3]-*.test.ts', 'sidecar/test/adversarial/08-*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           fileParallelism: false,

@@ -5,9 +5,9 @@
 // `compat: N passed, N failed` and exits non-zero on any failure.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startPostgres, type PgCluster } from '../sidecar/test/harness/pg.ts';
-import { directEndpoint, endpointEnv, writeCa, ProxyUnavailable, type Endpoint, type ProxyHandle } from './lib/endpoint.ts';
-import { startClarus } from './lib/proxy.ts';
+import { startPostgres, type PgCluster } from '@clarus/testing/pg.ts';
+import { directEndpoint, endpointEnv, writeCa, ProxyUnavailable, type Endpoint, type ProxyHandle } from '@clarus/testing/endpoint.ts';
+import { startClarus } from '@clarus/testing/clarus-process.ts';
 import { SUITES, runSuite, type SuiteResult } from './lib/suites.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -8,8 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { startPostgres } from '../sidecar/test/harness/pg.ts';
-import { CLARUS_BIN, startProxyProcess } from '../sidecar/test/harness/proxy.ts';
+import { startPostgres } from '@clarus/testing/pg.ts';
+import { CLARUS_BIN, startProxyProcess } from '@clarus/testing/proxy.ts';
 
 /** Sessions of users without a readWrite grant (analyst, auditor) log in as this SELECT-only role. */
 const READONLY_ROLE = { user: 'demo_readonly', password: 'demo-readonly-pw' };

@@ -3,7 +3,7 @@
 // connection (tens of ms, small next to the seconds a large COPY takes).
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { libpqConninfo, type Endpoint } from '../../compat/lib/endpoint.ts';
+import { libpqConninfo, type Endpoint } from '@clarus/testing/endpoint.ts';
 
 export interface CopyTiming { rows: number; seconds: number }
 

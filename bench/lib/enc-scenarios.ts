@@ -8,7 +8,7 @@ import { appendFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import type { Endpoint } from '../../compat/lib/endpoint.ts';
+import type { Endpoint } from '@clarus/testing/endpoint.ts';
 import { copyIn, copyOut } from './copy.ts';
 import {
   COPY_TABLE, copyText, createTableSql, DATA_COLUMNS, INSERT_TABLE, notBytea, plaintextLeaks, rowValues,

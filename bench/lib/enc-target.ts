@@ -1,12 +1,12 @@
 // The Clarus proxy with a policy that encrypts columns of the benchmark tables (issue 4): its own
 // backend database (the stored layout differs per policy, so the same table names need their own
 // database), a fresh random master key in the keyring, and a grant that lets the benchmark user
-// read and write plaintext. Started as `bin/clarus proxy --config DIR`, like in production.
+// read and write plaintext. Started as `cli/bin/clarus proxy --config DIR`, like in production.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { PgCluster } from '../../sidecar/test/harness/pg.ts';
-import { DEFAULT_USER, startProxyProcess, writeProxyConfig } from '../../sidecar/test/harness/proxy.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
+import { DEFAULT_USER, startProxyProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
 import { datasets, encryptedColumns, KEY_NAME, type EncryptedVariant } from './encrypted.ts';
 import { serverPid } from './procs.ts';
 import { SERVICE, type RunningTarget, type Target } from './targets.ts';

@@ -1,8 +1,8 @@
 // The encrypted-column benchmark (issue 4), pure part: the tables every target gets, the two
 // policies (2 and 5 encrypted columns), the rows a COPY streams, and the check that what the
 // backend stores holds no plaintext of an encrypted column. No I/O here.
-import type { RuntimeColumn, RuntimeDataset } from '../../crds/src/runtime/config.ts';
-import type { EncryptMode } from '../../crds/src/types.ts';
+import type { RuntimeColumn, RuntimeDataset } from '@clarus/policy/runtime/config.ts';
+import type { EncryptMode } from '@clarus/crds/types.ts';
 
 /** The data columns of every benchmark table, in table order, after the plain `id`. */
 export const DATA_COLUMNS = ['name', 'email', 'ssn', 'city', 'diagnosis', 'notes'] as const;

@@ -1,7 +1,7 @@
 // Holds N idle client sessions open through an endpoint (node-postgres, real SCRAM logins), to
 // measure what idle connections cost a pooler or proxy in memory.
 import pg from 'pg';
-import type { Endpoint } from '../../compat/lib/endpoint.ts';
+import type { Endpoint } from '@clarus/testing/endpoint.ts';
 
 export async function openIdle(e: Endpoint, n: number): Promise<{ close(): Promise<void> }> {
   const clients: pg.Client[] = [];

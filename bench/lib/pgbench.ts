@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { libpqConninfo, type Endpoint } from '../../compat/lib/endpoint.ts';
+import { libpqConninfo, type Endpoint } from '@clarus/testing/endpoint.ts';
 import { percentile } from './stats.ts';
 
 const run = promisify(execFile);

@@ -1,8 +1,8 @@
 // Benchmark scenarios: a workload run against targets. Most are pgbench runs (arguments that pick
 // the workload); a scenario may instead measure something else itself (`run`, e.g. a COPY). The
 // encrypted-column ones of issue 4 live in enc-scenarios.ts and register here.
-import type { RuntimeConfig } from '../../crds/src/runtime/config.ts';
-import type { PgCluster } from '../../sidecar/test/harness/pg.ts';
+import type { RuntimeConfig } from '@clarus/policy/runtime/config.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
 import { ENC_SCENARIOS } from './enc-scenarios.ts';
 import type { BenchSettings } from './settings.ts';
 import type { RunningTarget } from './targets.ts';

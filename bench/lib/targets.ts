@@ -6,10 +6,10 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AUTH_USERS, freePort, type PgCluster } from '../../sidecar/test/harness/pg.ts';
-import type { RuntimeConfig } from '../../crds/src/runtime/config.ts';
-import type { Endpoint } from '../../compat/lib/endpoint.ts';
-import { startClarus } from '../../compat/lib/proxy.ts';
+import { AUTH_USERS, freePort, type PgCluster } from '@clarus/testing/pg.ts';
+import type { RuntimeConfig } from '@clarus/policy/runtime/config.ts';
+import type { Endpoint } from '@clarus/testing/endpoint.ts';
+import { startClarus } from '@clarus/testing/clarus-process.ts';
 import { serverPid } from './procs.ts';
 
 export interface RunningTarget {
@@ -124,7 +124,7 @@ const pgbouncer: Target = {
 
 const clarus: Target = {
   name: 'clarus',
-  description: 'Clarus proxy (bin/clarus proxy), one backend session per client, no encrypted column (the baseline of the encrypted scenarios)',
+  description: 'Clarus proxy (cli/bin/clarus proxy), one backend session per client, no encrypted column (the baseline of the encrypted scenarios)',
   start: async (pg, opts) => {
     const h = await startClarus(pg, '', {
       clientTls: false, backendTls: 'disable', backendConnections: opts.maxSessions + 10, maxClientConnections: opts.maxSessions + 50,

@@ -1,9 +1,2 @@
+// @clarus/crds, the API: the four kinds' types and schema. Nothing here depends on another package.
 export * from './types.ts';
-export * from './runtime/config.ts';
-export { render, RenderError, type RenderInput, type RenderOutput, type RenderedFile } from './runtime/render.ts';
-export { selectForProxy, proxiesOf, type ResourceSet } from './runtime/select.ts';
-export { parseKeyring, KEYRING_CURRENT_ANNOTATION, type KeyringKey } from './runtime/keyring.ts';
-export { secretKeyFor } from './runtime/secrets.ts';
-export { noReadOnlyRoleMessage, readOnlyRoleWarning, READ_ONLY_ROLE_FIELD } from './runtime/roles.ts';
-export { scramVerifier } from './runtime/scram.ts';
-export type { Issue } from './validate/issue.ts';

@@ -14,6 +14,9 @@ export const GROUP = 'clarus.io';
 export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 
+/** Annotation of a keyring Secret naming the version new writes use per key ("default=2,pii=1"). */
+export const KEYRING_CURRENT_ANNOTATION = 'clarus.io/keyring-current';
+
 export interface ObjectMeta {
   name: string;
   namespace?: string;

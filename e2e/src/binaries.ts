@@ -16,7 +16,7 @@ export interface Binaries {
 }
 
 /** The repository's `clarus` executable (operator, proxy, policy tools), for cp.spawn(). */
-export const clarusBin = new URL('../../bin/clarus', import.meta.url).pathname;
+export const clarusBin = new URL('../../cli/bin/clarus', import.meta.url).pathname;
 
 export const versionsFile = new URL('../go/versions.env', import.meta.url).pathname;
 

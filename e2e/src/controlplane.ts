@@ -69,7 +69,7 @@ export interface ControlPlane {
    */
   egress(): { tunnelled: string[]; refused: string[] };
   /**
-   * Starts a process that lives with this control plane (e.g. `bin/clarus operator` with
+   * Starts a process that lives with this control plane (e.g. `cli/bin/clarus operator` with
    * KUBECONFIG): its log goes to <dir>/<name>.log and stop() ends it first.
    */
   spawn(opts: SpawnSpec): ManagedProcess;

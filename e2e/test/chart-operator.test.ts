@@ -11,7 +11,7 @@ import {
   clarusBin, freePort, installOperatorChart, parseManifests, startControlPlane, waitUntil,
   type ControlPlane, type Installed, type ManagedProcess, type Manifest,
 } from '../src/index.ts';
-import { waiterWithLog } from '../../operator/test/support/operator-process.ts';
+import { waiterWithLog } from '../src/operator-process.ts';
 
 type Cond = { type: string; status: string; reason?: string; message?: string };
 type WithConditions = KubernetesObject & { status?: { conditions?: Cond[] } };

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { Kube, apiErrorCode, startControlPlane, type ControlPlane, type Manifest } from '../src/index.ts';
-import { testPki } from '../../sidecar/test/harness/certs.ts';
+import { testPki } from '@clarus/testing/certs.ts';
 
 type PodLike = KubernetesObject & {
   metadata?: { name?: string; ownerReferences?: { kind: string; name: string }[] };

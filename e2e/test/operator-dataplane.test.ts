@@ -14,12 +14,12 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { freePort, startControlPlane } from '../src/index.ts';
 import type { ControlPlane, Manifest } from '../src/index.ts';
-import { SUPERUSER, SUPERUSER_PASSWORD, startPostgres } from '../../sidecar/test/harness/pg.ts';
-import type { PgCluster } from '../../sidecar/test/harness/pg.ts';
-import { startProxyProcess } from '../../sidecar/test/harness/proxy.ts';
-import type { ProxyProcess } from '../../sidecar/test/harness/proxy.ts';
-import { condition, installCrds, startOperator } from '../../operator/test/support/operator-process.ts';
-import type { RunningOperator, WithStatus } from '../../operator/test/support/operator-process.ts';
+import { SUPERUSER, SUPERUSER_PASSWORD, startPostgres } from '@clarus/testing/pg.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
+import { startProxyProcess } from '@clarus/testing/proxy.ts';
+import type { ProxyProcess } from '@clarus/testing/proxy.ts';
+import { condition, installCrds, startOperator } from '../src/operator-process.ts';
+import type { RunningOperator, WithStatus } from '../src/operator-process.ts';
 
 const NS = 'dataplane';
 const APP_PASSWORD = 'app-password-from-a-secret';

@@ -1,4 +1,4 @@
-// The operator against a real control plane: `bin/clarus operator` runs as a local process with the
+// The operator against a real control plane: `cli/bin/clarus operator` runs as a local process with the
 // admin kubeconfig; the eHealth example becomes ConfigMap/Secret/Deployment/Service/PDB/HPA owned by
 // the ClarusProxy, status reports readiness and broken references, policy edits roll the pods,
 // HPA-owned replicas are left alone, the garbage collector removes the objects of a deleted proxy,
@@ -9,8 +9,8 @@ import { parseManifests, startControlPlane } from '../src/index.ts';
 import type { ControlPlane, Manifest } from '../src/index.ts';
 import {
   condition, exampleYaml, installCrds, metricValue, startOperator, waiterWithLog,
-} from '../../operator/test/support/operator-process.ts';
-import type { RunningOperator, WithStatus } from '../../operator/test/support/operator-process.ts';
+} from '../src/operator-process.ts';
+import type { RunningOperator, WithStatus } from '../src/operator-process.ts';
 
 const NS = 'hospital';
 const OPERATOR_NS = 'clarus-system';

@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { freePort, parseManifests, startControlPlane } from '../src/index.ts';
 import type { ControlPlane, Manifest } from '../src/index.ts';
-import { condition, exampleYaml, installCrds, startOperator, waiterWithLog } from '../../operator/test/support/operator-process.ts';
-import { generateCA, generateServing } from '../../operator/src/certs/generate.ts';
-import type { RunningOperator, WithStatus } from '../../operator/test/support/operator-process.ts';
+import { condition, exampleYaml, installCrds, startOperator, waiterWithLog } from '../src/operator-process.ts';
+import { generateCA, generateServing } from '@clarus/operator/certs/generate.ts';
+import type { RunningOperator, WithStatus } from '../src/operator-process.ts';
 
 const OPERATOR_NS = 'clarus-system';
 const APP_NS = 'apps';

@@ -1,7 +1,8 @@
-// The operator logs through the proxy's JSON-lines logger (one object per line on stderr), so both
-// processes write the same record shape; this module only keeps the operator's call signature.
-import { createLogger as createJsonLogger } from '../../sidecar/src/log/logger.ts';
-import type { Level, Logger, Sink } from '../../sidecar/src/log/logger.ts';
+// The operator logs through the shared JSON-lines logger (@clarus/log, one object per line on
+// stderr), so operator and proxy write the same record shape; this module only keeps the
+// operator's call signature.
+import { createLogger as createJsonLogger } from '@clarus/log/logger.ts';
+import type { Level, Logger, Sink } from '@clarus/log/logger.ts';
 
 export type { Level, Logger, Sink };
 

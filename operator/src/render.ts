@@ -1,6 +1,6 @@
-// Adapter from the API's pure render function (crds/src/runtime/render.ts) to the reconciler's
+// Adapter from the policy package's pure render function (policy/src/runtime/render.ts) to the reconciler's
 // RenderFn: a RenderError becomes a PolicyRendered=False condition instead of an exception.
-import { RenderError, render } from '@clarus/crds/runtime/render.ts';
+import { RenderError, render } from '@clarus/policy/runtime/render.ts';
 import type { RenderFn, RenderOutcome } from './controllers/context.ts';
 import { Reason } from './controllers/conditions.ts';
 import type { ProxyInputs } from './controllers/refs.ts';

@@ -7,7 +7,7 @@ import { protectionPipeline } from './access/setup.ts';
 import { readFileSync } from 'node:fs';
 import { peerConfig, startProxy } from './index.ts';
 import type { PeerConfig } from './io/peer-cancel.ts';
-import { createLogger, levelFromEnv } from './log/logger.ts';
+import { createLogger, levelFromEnv } from '@clarus/log/logger.ts';
 
 const USAGE = 'usage: clarus proxy --config DIR [--listen HOST:PORT] [--metrics-listen HOST:PORT] [--peers dns:NAME|IP,... --peer-port PORT --peer-secret-file FILE]';
 

@@ -5,8 +5,8 @@ import { replicaIdFor } from './io/cancel.ts';
 import type { PeerConfig } from './io/peer-cancel.ts';
 import { Proxy } from './io/server.ts';
 import type { Address } from './io/server.ts';
-import { createLogger } from './log/logger.ts';
-import type { Logger } from './log/logger.ts';
+import { createLogger } from '@clarus/log/logger.ts';
+import type { Logger } from '@clarus/log/logger.ts';
 import { passthroughFactory } from './session/pipeline.ts';
 import type { PipelineFactory } from './session/pipeline.ts';
 

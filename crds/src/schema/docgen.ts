@@ -2,7 +2,7 @@
 import { CATEGORIES, GROUP, VERSION } from './index.ts';
 import type { KindDef } from './common.ts';
 import { schemaName, type Schema } from './props.ts';
-import { KEYRING_CURRENT_ANNOTATION } from '../runtime/keyring.ts';
+import { KEYRING_CURRENT_ANNOTATION } from '../types.ts';
 
 interface Row { path: string; type: string; required: boolean; def: string; description: string; constraints: string }
 interface RuleRow { path: string; message: string; rule: string }
@@ -95,7 +95,7 @@ const FORMATS = [
   '- rotation adds a version and makes it current; old versions stay so existing ciphertexts keep decrypting.', '',
   '## Runtime configuration directory', '',
   '`clarus policy render -f … --out DIR` writes, and a proxy pod mounts at `/etc/clarus`, the same tree '
-    + '(the types are in `crds/src/runtime/config.ts`):', '',
+    + '(the types are in `policy/src/runtime/config.ts`):', '',
   '```',
   'DIR/config.json                          policy, backends, users, limits; no secret values',
   'DIR/secrets/keyring/<keyName>.v<N>       master keys',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { backendFixture, lookupOf, proxyFixture, secretFixture, worldFixture } from '../testdata.ts';
-import type { World } from '../testdata.ts';
+import { backendFixture, lookupOf, proxyFixture, secretFixture, worldFixture } from '../../test/testdata.ts';
+import type { World } from '../../test/testdata.ts';
 import { dependsOn, gatherInputs } from './refs.ts';
 
 const without = (w: World, kind: keyof World, name: string): World =>

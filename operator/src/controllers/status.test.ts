@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { grantFixture, lookupOf, policyFixture, proxyFixture, secretFixture, worldFixture, backendFixture } from '../testdata.ts';
-import type { World } from '../testdata.ts';
+import { grantFixture, lookupOf, policyFixture, proxyFixture, secretFixture, worldFixture, backendFixture } from '../../test/testdata.ts';
+import type { World } from '../../test/testdata.ts';
 import { grantStatus, untilExpiry } from './accessgrant/reconcile.ts';
 import { proxyStatus } from './clarusproxy/status.ts';
 import { backendStatus } from './cloudbackend/reconcile.ts';

@@ -1,5 +1,6 @@
 // The proxy container and its configuration volume, shared by the Deployment and the sidecar.
-import type { ClarusProxy, RuntimeConfig } from '@clarus/crds';
+import type { ClarusProxy } from '@clarus/crds';
+import type { RuntimeConfig } from '@clarus/policy';
 import { CONFIG_DIR, CONFIG_KEY, CONFIG_VOLUME, CONTAINER_NAME, configMapName, secretName } from './names.ts';
 import type { BuildOptions } from './types.ts';
 
@@ -13,7 +14,7 @@ export function proxyImage(proxy: ClarusProxy, options: BuildOptions): string {
   return proxy.spec.image ?? options.defaultImage;
 }
 
-/** Projected volume reproducing the runtime-config directory layout of crds/src/runtime/config.ts. */
+/** Projected volume reproducing the runtime-config directory layout of policy/src/runtime/config.ts. */
 export function configVolume(proxyName: string, items: Array<{ key: string; path: string }>): Record<string, unknown> {
   const sources: Array<Record<string, unknown>> = [
     { configMap: { name: configMapName(proxyName), items: [{ key: CONFIG_KEY, path: CONFIG_KEY }] } },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { configFixture, proxyFixture } from '../testdata.ts';
+import { configFixture, proxyFixture } from '../../test/testdata.ts';
 import type { PatchOp, PodLike } from './sidecar.ts';
 import { alreadyInjected, escapePointer, sidecarPatch } from './sidecar.ts';
 

@@ -1,6 +1,7 @@
 // Sidecar injection as a JSONPatch (RFC 6902) against the pod being admitted. Pure: the same pod and
 // proxy always give the same patch, and a pod that already carries the proxy gets an empty patch.
-import type { ClarusProxy, RuntimeConfig } from '@clarus/crds';
+import type { ClarusProxy } from '@clarus/crds';
+import type { RuntimeConfig } from '@clarus/policy';
 import { CONFIG_HASH_ANNOTATION, CONFIG_VOLUME, CONTAINER_NAME, INJECTED_ANNOTATION } from './names.ts';
 import { configVolume, proxyContainer, proxyImage } from './pod.ts';
 import { hashOf } from './hash.ts';

@@ -1,6 +1,7 @@
 // Minimal shapes of the Kubernetes objects the builders produce. They are plain JSON documents sent
 // with server-side apply, so only the fields the operator owns are spelled out.
-import type { ClarusProxy, RuntimeConfig } from '@clarus/crds';
+import type { ClarusProxy } from '@clarus/crds';
+import type { RuntimeConfig } from '@clarus/policy';
 
 export interface OwnerReference {
   apiVersion: string;

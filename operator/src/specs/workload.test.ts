@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { configFixture, proxyFixture, renderedFixture } from '../testdata.ts';
+import { configFixture, proxyFixture, renderedFixture } from '../../test/testdata.ts';
 import { buildConfigMap, buildSecret, configHash, parseLayout } from './config.ts';
 import { CONFIG_HASH_ANNOTATION, LAYOUT_ANNOTATION } from './names.ts';
 import { buildDeployment, buildHorizontalPodAutoscaler, buildPodDisruptionBudget, buildService, desiredObjects } from './workload.ts';

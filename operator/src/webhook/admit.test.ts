@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
-import { configFixture, proxyFixture } from '../testdata.ts';
+import { configFixture, proxyFixture } from '../../test/testdata.ts';
 import type { AdmissionRequest, ProxyTarget } from './admit.ts';
 import { admit, classify } from './admit.ts';
 

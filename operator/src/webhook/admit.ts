@@ -1,7 +1,8 @@
 // Admission decisions for pods (AdmissionReview v1). Pure: the proxy and its rendered configuration are
 // passed in already resolved, so the table of cases is tested without an API server.
 import { Buffer } from 'node:buffer';
-import type { ClarusProxy, RuntimeConfig } from '@clarus/crds';
+import type { ClarusProxy } from '@clarus/crds';
+import type { RuntimeConfig } from '@clarus/policy';
 import { INJECT_LABEL } from '../specs/names.ts';
 import type { PatchOp, PodLike } from '../specs/sidecar.ts';
 import { sidecarPatch } from '../specs/sidecar.ts';

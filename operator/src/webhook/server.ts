@@ -1,7 +1,8 @@
 // HTTPS server for the mutating admission webhook. It looks the named proxy up live (any replica can
 // answer, leader or not) and delegates the decision to admit.ts.
 import https from 'node:https';
-import type { ClarusProxy, RuntimeConfig } from '@clarus/crds';
+import type { ClarusProxy } from '@clarus/crds';
+import type { RuntimeConfig } from '@clarus/policy';
 import type { KubeClient } from '../kube/client.ts';
 import { Resources } from '../kube/resources.ts';
 import type { Logger } from '../log.ts';

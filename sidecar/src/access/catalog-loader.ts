@@ -5,7 +5,7 @@
 // I/O shell: one short-lived backend connection with the proxy's own credentials per load.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RuntimeConfig } from '../../../crds/src/runtime/config.ts';
+import type { RuntimeConfig } from '@clarus/policy/runtime/config.ts';
 import type { BackendSecrets } from '../config/load.ts';
 import { connectBackend } from '../io/backend.ts';
 import { decodeBackend } from '../protocol/backend.ts';

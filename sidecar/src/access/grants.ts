@@ -1,8 +1,8 @@
 // Access decisions from a user's AccessGrants: no grant for a dataset → 42501; a read grant
 // refuses writes; expired grants do not count (the clock is passed in). When several grants
 // cover a dataset, the user gets the most permissive access and the most revealing view.
-import type { RuntimeUser } from '../../../crds/src/runtime/config.ts';
-import type { Access, View } from '../../../crds/src/types.ts';
+import type { RuntimeUser } from '@clarus/policy/runtime/config.ts';
+import type { Access, View } from '@clarus/crds/types.ts';
 
 export type Grants = RuntimeUser['grants'];
 

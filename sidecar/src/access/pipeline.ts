@@ -7,8 +7,8 @@
 // grants are the user's in the configuration the pipeline is made for (a reload's new grants
 // apply to open sessions from their next statement). Clock and audit sink are injected; nothing
 // here touches sockets or files.
-import type { RuntimeConfig } from '../../../crds/src/runtime/config.ts';
-import type { View } from '../../../crds/src/types.ts';
+import type { RuntimeConfig } from '@clarus/policy/runtime/config.ts';
+import type { View } from '@clarus/crds/types.ts';
 import type { AccessCheck, CopyHooks, Pass, Pipeline, PipelineFactory, QueryDecision, Refuse, ResultTransformer, RewriteStatement, SessionInfo, StatementDecision } from '../session/pipeline.ts';
 import { pass } from '../session/pipeline.ts';
 import { clientTypeFor, paramTransformer, paramTypeFor } from '../protection/params.ts';

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import type { RuntimeConfig } from '../../../crds/src/runtime/config.ts';
+import type { RuntimeConfig } from '@clarus/policy/runtime/config.ts';
 import { emptyState, reencryptTargets, selectBatchSql, updateRowSql } from '../protection/reencrypt-plan.ts';
 import type { ReencryptState, ReencryptTarget } from '../protection/reencrypt-plan.ts';
 

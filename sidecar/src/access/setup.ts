@@ -4,7 +4,7 @@
 // fresh one, sessions keep the one they started with.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RuntimeConfig } from '../../../crds/src/runtime/config.ts';
+import type { RuntimeConfig } from '@clarus/policy/runtime/config.ts';
 import { KeyDeriver } from '../protection/encryption/derive.ts';
 import { parseKeyring } from '../protection/encryption/keyring.ts';
 import { Catalog } from '../rewrite/catalog.ts';

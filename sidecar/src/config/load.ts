@@ -1,11 +1,11 @@
-// Loads and validates a runtime configuration directory (layout: crds/src/runtime/config.ts and
+// Loads and validates a runtime configuration directory (layout: policy/src/runtime/config.ts and
 // docs/proxy.md): config.json plus the secret files it names. The result is an immutable snapshot;
 // a reload makes a new one and sessions keep the snapshot they started a statement with.
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, normalize } from 'node:path';
-import { RUNTIME_CONFIG_FILE, RUNTIME_CONFIG_VERSION } from '../../../crds/src/runtime/config.ts';
-import type { RuntimeBackend, RuntimeConfig, RuntimeUser } from '../../../crds/src/runtime/config.ts';
-import { UPSTREAM_BACKEND } from '../../../crds/src/runtime/policy.ts';
+import { RUNTIME_CONFIG_FILE, RUNTIME_CONFIG_VERSION } from '@clarus/policy/runtime/config.ts';
+import type { RuntimeBackend, RuntimeConfig, RuntimeUser } from '@clarus/policy/runtime/config.ts';
+import { UPSTREAM_BACKEND } from '@clarus/policy/runtime/policy.ts';
 import { parseVerifier } from '../auth/scram.ts';
 import type { ScramVerifier } from '../auth/scram.ts';
 import { validateConfig } from './validate.ts';

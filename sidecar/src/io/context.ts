@@ -1,7 +1,7 @@
 // What every client session shares with its proxy instance.
 import type { SecureContext } from 'node:tls';
 import type { ConfigSnapshot } from '../config/load.ts';
-import type { Logger } from '../log/logger.ts';
+import type { Logger } from '@clarus/log/logger.ts';
 import type { ProxyMetrics, StatementRecorder } from '../metrics/metrics.ts';
 import type { PipelineFactory } from '../session/pipeline.ts';
 import type { BackendSecrets } from '../config/load.ts';

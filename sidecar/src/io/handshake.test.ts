@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseCaBundle, subjectMatches } from './handshake.ts';
-import { testPki } from '../../test/harness/certs.ts';
+import { testPki } from '@clarus/testing/certs.ts';
 
 describe('certificate subjects', () => {
   const peer = { subject: { CN: 'partner-proxy', O: 'Partner, Inc' } };

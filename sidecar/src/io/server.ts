@@ -8,7 +8,7 @@ import type { Server as HttpServer } from 'node:http';
 import { loadConfig } from '../config/load.ts';
 import type { ConfigSnapshot } from '../config/load.ts';
 import { watchConfigDir } from '../config/watch.ts';
-import type { Logger } from '../log/logger.ts';
+import type { Logger } from '@clarus/log/logger.ts';
 import { createMetrics } from '../metrics/metrics.ts';
 import type { ProxyMetrics } from '../metrics/metrics.ts';
 import type { PipelineFactory, SessionInfo } from '../session/pipeline.ts';

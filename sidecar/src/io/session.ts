@@ -7,7 +7,7 @@ import { roleCredentials, sessionRole } from '../access/backend-role.ts';
 import { backendStartupParams } from '../access/pinned.ts';
 import { backendFor } from '../config/load.ts';
 import type { BackendSecrets, ConfigSnapshot } from '../config/load.ts';
-import type { Logger } from '../log/logger.ts';
+import type { Logger } from '@clarus/log/logger.ts';
 import type { StatementRecorder } from '../metrics/metrics.ts';
 import { backendBytes } from '../protocol/backend.ts';
 import { ProtocolError } from '../protocol/codec.ts';

@@ -7,7 +7,7 @@
 // (`080**` stays `080**`, `****44` stays `****44`). That is what lets the rewriter anonymize a
 // constant or parameter compared with an anonymized column (`zip = '08001'` becomes
 // `zip = '080**'`): the backend compares stored forms and never sees the value.
-import type { AnonymizeProtection } from '../../../crds/src/types.ts';
+import type { AnonymizeProtection } from '@clarus/crds/types.ts';
 import { OID } from './encryption/canonical.ts';
 
 function mask(spec: NonNullable<AnonymizeProtection['mask']>, text: string): string {

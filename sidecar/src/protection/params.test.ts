@@ -2,7 +2,7 @@
 // a value the declared anonymization cannot handle fails the Bind (never sent as is, never NULL);
 // plus the idempotence the comparison rewrite rests on, for every method applied by the proxy.
 import { describe, expect, it } from 'vitest';
-import type { AnonymizeProtection } from '../../../crds/src/types.ts';
+import type { AnonymizeProtection } from '@clarus/crds/types.ts';
 import type { CatalogColumn, CatalogTable } from '../rewrite/catalog.ts';
 import type { ParamRole, ProtectedRef } from '../rewrite/context.ts';
 import { anonymizeText, appliesAtWrite } from './anonymize-write.ts';

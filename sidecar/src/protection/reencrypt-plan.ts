@@ -2,7 +2,7 @@
 // statements that move a batch of rows to the current key versions. The pass runs THROUGH the
 // proxy: it reads plaintext in row-key order and writes the same values back, so the proxy
 // encrypts them (and recomputes blind indexes) with the current version. Pure: no I/O here.
-import type { RuntimePolicy } from '../../../crds/src/runtime/config.ts';
+import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 
 export interface ReencryptTarget {
   dataset: string;

@@ -5,7 +5,7 @@
 // ciphertext of its column (written around the proxy, or with a key the keyring lacks) fails the
 // statement with XX001 naming the column (StatementError), for every view: neither its bytes nor
 // any part of them reach the client, and the session goes on.
-import type { View } from '../../../crds/src/types.ts';
+import type { View } from '@clarus/crds/types.ts';
 import type { FieldDescription, ResultTransformer, WireValue } from '../session/pipeline.ts';
 import { StatementError } from '../session/pipeline.ts';
 import { formatAt } from '../protocol/types.ts';

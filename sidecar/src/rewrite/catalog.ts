@@ -3,8 +3,8 @@
 // access/catalog-loader.ts. Never from statement text: a CREATE TABLE that was refused, rolled
 // back or skipped must not change what the proxy believes. Columns the policy lists but the
 // backend has not shown default to `text` as their client-facing type.
-import type { RuntimeColumn, RuntimePolicy } from '../../../crds/src/runtime/config.ts';
-import type { AnonymizeProtection } from '../../../crds/src/types.ts';
+import type { RuntimeColumn, RuntimePolicy } from '@clarus/policy/runtime/config.ts';
+import type { AnonymizeProtection } from '@clarus/crds/types.ts';
 import { OID } from '../protection/encryption/canonical.ts';
 import type { ModeName } from '../protection/encryption/header.ts';
 

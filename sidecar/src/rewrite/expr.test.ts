@@ -3,7 +3,7 @@
 // applies is rewritten to compare anonymized forms (parameters anonymized at Bind); every other
 // combination of an anonymized column with a value is refused (0A000) naming the column.
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { RuntimePolicy } from '../../../crds/src/runtime/config.ts';
+import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { OID } from '../protection/encryption/canonical.ts';
 import { loadParser } from './parser.ts';
 import type { Analysis, Rewriter } from './rewriter.ts';

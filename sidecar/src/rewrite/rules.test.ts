@@ -1,7 +1,7 @@
 // Unit tests of the rewrite rules on the in-memory eHealth catalog (no I/O): the rewritten text,
 // the parameter roles, the output provenance, and the refusals with their messages.
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { RuntimePolicy } from '../../../crds/src/runtime/config.ts';
+import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { loadParser } from './parser.ts';
 import type { Analysis, Rewriter } from './rewriter.ts';
 import { EHEALTH_POLICY, TEST_KEY_FILES, testRewriter } from './testing.ts';

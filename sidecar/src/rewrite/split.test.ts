@@ -2,7 +2,7 @@
 // `patient` is refused with 0A000 naming the dataset, the split column and its backend, while
 // statements on the whole dataset `visit` are planned exactly as under the unsplit policy.
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { RuntimePolicy } from '../../../crds/src/runtime/config.ts';
+import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { loadParser } from './parser.ts';
 import type { Analysis } from './rewriter.ts';
 import { EHEALTH_POLICY, EHEALTH_SPLIT_POLICY, testRewriter } from './testing.ts';

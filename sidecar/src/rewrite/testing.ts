@@ -1,6 +1,6 @@
 // Fixtures shared by the rewriter's unit tests and the statement corpus: the eHealth policy of
 // API.md kept on one backend, and a fixed test keyring (never use these keys outside tests).
-import type { RuntimePolicy } from '../../../crds/src/runtime/config.ts';
+import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { KeyDeriver } from '../protection/encryption/derive.ts';
 import { parseKeyring } from '../protection/encryption/keyring.ts';
 import { Catalog } from './catalog.ts';

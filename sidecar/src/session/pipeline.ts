@@ -69,7 +69,7 @@
 // forwards message bytes unmodified without decoding them (no allocation per message). The default
 // pipeline below is such a one. Any other pipeline makes the session decode Query/Parse/Bind and
 // track responses, which costs a little per message.
-import type { RuntimeConfig, RuntimeUser } from '../../../crds/src/runtime/config.ts';
+import type { RuntimeConfig, RuntimeUser } from '@clarus/policy/runtime/config.ts';
 import type { FieldDescription, WireValue } from '../protocol/types.ts';
 
 export type { FieldDescription, FormatCode, WireValue } from '../protocol/types.ts';

@@ -7,13 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import type { RuntimePolicy } from '../../../crds/src/runtime/config.ts';
+import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { protectionPipeline } from '../../src/access/setup.ts';
 import { EHEALTH_POLICY, TEST_KEY_FILES } from '../../src/rewrite/testing.ts';
-import { PG_BIN, SUPERUSER, SUPERUSER_PASSWORD } from '../harness/pg.ts';
-import type { PgCluster } from '../harness/pg.ts';
-import { startProxyInProcess, writeProxyConfig } from '../harness/proxy.ts';
-import type { HarnessUser, RunningProxy } from '../harness/proxy.ts';
+import { PG_BIN, SUPERUSER, SUPERUSER_PASSWORD } from '@clarus/testing/pg.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
+import { startProxyInProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
+import type { HarnessUser, RunningProxy } from '@clarus/testing/proxy.ts';
 
 const run = promisify(execFile);
 

@@ -4,7 +4,7 @@
 // configuration (config.policy) and the key file under DIR/<policy.keyring.dir>/, then run
 // `clarus proxy --config DIR`: the proxy protects the encrypted table, the plain one passes.
 import { randomBytes } from 'node:crypto';
-import type { RuntimePolicy } from '../../../crds/src/runtime/config.ts';
+import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 
 export interface EncryptedWorkload {
   policy: RuntimePolicy;

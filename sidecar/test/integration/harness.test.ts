@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { AUTH_USERS, startPostgres, type PgCluster } from '../harness/pg.ts';
+import { AUTH_USERS, startPostgres, type PgCluster } from '@clarus/testing/pg.ts';
 
 describe('test harness: real PostgreSQL', () => {
   let a: PgCluster;

@@ -11,8 +11,8 @@ import { readAuditLines } from '../../src/access/audit-file.ts';
 import { verifyChain } from '../../src/access/audit.ts';
 import { CREATE_PATIENT, CREATE_VISIT, USERS, canariesInDump, canariesInTable, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
-import { PG_BIN, startPostgres } from '../harness/pg.ts';
-import type { PgCluster } from '../harness/pg.ts';
+import { PG_BIN, startPostgres } from '@clarus/testing/pg.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
 
 const CANARIES = ['Zelda Canaryname', '987-65-4321', 'canary-flu-X', 'Quentin Canarytwo', '111-22-3333', 'canary-notes-secret'];
 

@@ -20,9 +20,9 @@ import { copyRowTransformer } from '../../src/protection/copy-text.ts';
 import { StatementError } from '../../src/session/pipeline.ts';
 import { CREATE_PATIENT, USERS, canariesInDump, canariesInTable, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
-import { startPostgres } from '../harness/pg.ts';
-import type { PgCluster } from '../harness/pg.ts';
-import { frontendBytes, RawClient, summarize } from '../harness/proxy.ts';
+import { startPostgres } from '@clarus/testing/pg.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
+import { frontendBytes, RawClient, summarize } from '@clarus/testing/proxy.ts';
 
 /** A TCP relay in front of PostgreSQL that keeps every byte the proxy sends (what the cloud receives). */
 class Recorder {

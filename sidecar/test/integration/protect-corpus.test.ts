@@ -8,8 +8,8 @@ import { EHEALTH_CORPUS } from '../corpus/ehealth.ts';
 import type { Cell, CorpusEntry, CorpusUser } from '../corpus/ehealth.ts';
 import { USERS, canariesInDump, canariesInTable, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
-import { startPostgres } from '../harness/pg.ts';
-import type { PgCluster } from '../harness/pg.ts';
+import { startPostgres } from '@clarus/testing/pg.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
 
 let cluster: PgCluster;
 let env: ProtectedEnv;

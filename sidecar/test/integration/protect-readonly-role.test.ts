@@ -11,10 +11,10 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { protectionPipeline } from '../../src/access/setup.ts';
 import { EHEALTH_POLICY, TEST_KEY_FILES } from '../../src/rewrite/testing.ts';
-import { startPostgres } from '../harness/pg.ts';
-import type { PgCluster } from '../harness/pg.ts';
-import { startProxyInProcess, writeProxyConfig } from '../harness/proxy.ts';
-import type { HarnessBackend, HarnessUser, RunningProxy } from '../harness/proxy.ts';
+import { startPostgres } from '@clarus/testing/pg.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
+import { startProxyInProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
+import type { HarnessBackend, HarnessUser, RunningProxy } from '@clarus/testing/proxy.ts';
 
 const ROLES = {
   owner: { user: 'ehealth_owner', password: 'owner-pw' },

@@ -4,11 +4,11 @@
 // constraint names), so clients get integers and dates, not text.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RuntimePolicy } from '../../../crds/src/runtime/config.ts';
+import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { USERS, canariesInTable, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
-import { startPostgres } from '../harness/pg.ts';
-import type { PgCluster } from '../harness/pg.ts';
+import { startPostgres } from '@clarus/testing/pg.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
 
 const POLICY: RuntimePolicy = {
   name: 'labs', onUnsupported: 'reject', defaultBackend: 'primary',

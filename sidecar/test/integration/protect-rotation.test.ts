@@ -7,14 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RuntimePolicy } from '../../../crds/src/runtime/config.ts';
+import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { main as reencryptMain, reencrypt } from '../../src/access/reencrypt.ts';
 import { emptyState, reencryptTargets } from '../../src/protection/reencrypt-plan.ts';
 import { EHEALTH_POLICY, TEST_KEY_FILES } from '../../src/rewrite/testing.ts';
 import { CREATE_PATIENT, USERS, canariesInTable, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
-import { startPostgres } from '../harness/pg.ts';
-import type { PgCluster } from '../harness/pg.ts';
+import { startPostgres } from '@clarus/testing/pg.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
 
 const V2 = Buffer.alloc(32, 0x77).toString('base64');
 const policyWith = (versions: number[], current: number): RuntimePolicy => ({

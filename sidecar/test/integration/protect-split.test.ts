@@ -11,8 +11,8 @@ import { readAuditLines } from '../../src/access/audit-file.ts';
 import { EHEALTH_SPLIT_POLICY } from '../../src/rewrite/testing.ts';
 import { CREATE_PATIENT, CREATE_VISIT, USERS, canariesInTable, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
-import { startPostgres } from '../harness/pg.ts';
-import type { PgCluster } from '../harness/pg.ts';
+import { startPostgres } from '@clarus/testing/pg.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
 
 const SPLIT = /dataset patients \(public\.patient\) places column\(s\) diagnosis → backend cloud-b; splitting .*not supported by this proxy version/;
 

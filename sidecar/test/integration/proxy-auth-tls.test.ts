@@ -4,11 +4,11 @@ import { connect } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeStartup } from '../../src/protocol/startup.ts';
-import { makeTestPki, testPki } from '../harness/certs.ts';
-import { AUTH_USERS, startPostgres } from '../harness/pg.ts';
-import type { PgCluster } from '../harness/pg.ts';
-import { startProxyInProcess, writeProxyConfig } from '../harness/proxy.ts';
-import type { HarnessBackend, ProxyConfigOptions } from '../harness/proxy.ts';
+import { makeTestPki, testPki } from '@clarus/testing/certs.ts';
+import { AUTH_USERS, startPostgres } from '@clarus/testing/pg.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
+import { startProxyInProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
+import type { HarnessBackend, ProxyConfigOptions } from '@clarus/testing/proxy.ts';
 
 let cluster: PgCluster;
 const cleanups: Array<() => Promise<void> | void> = [];

@@ -5,10 +5,10 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Writer } from '../../src/protocol/codec.ts';
 import { encodeFrontend } from '../../src/protocol/frontend.ts';
-import { startPostgres } from '../harness/pg.ts';
-import type { PgCluster } from '../harness/pg.ts';
-import { RawClient, startProxyProcess, writeProxyConfig } from '../harness/proxy.ts';
-import type { ProxyConfigDir, ProxyProcess } from '../harness/proxy.ts';
+import { startPostgres } from '@clarus/testing/pg.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
+import { RawClient, startProxyProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
+import type { ProxyConfigDir, ProxyProcess } from '@clarus/testing/proxy.ts';
 
 let cluster: PgCluster;
 let cfg: ProxyConfigDir;

@@ -12,10 +12,10 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import Cursor from 'pg-cursor';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPostgres } from '../harness/pg.ts';
-import type { PgCluster } from '../harness/pg.ts';
-import { startProxyProcess, writeProxyConfig } from '../harness/proxy.ts';
-import type { ProxyConfigDir, ProxyProcess } from '../harness/proxy.ts';
+import { startPostgres } from '@clarus/testing/pg.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
+import { startProxyProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
+import type { ProxyConfigDir, ProxyProcess } from '@clarus/testing/proxy.ts';
 
 const run = promisify(execFile);
 let cluster: PgCluster;

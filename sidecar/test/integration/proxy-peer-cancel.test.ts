@@ -12,10 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replicaIdFor } from '../../src/io/cancel.ts';
 import { MAC_HEADER, PEER_CANCEL_PATH, signCancel } from '../../src/io/peer-cancel.ts';
 import { encodeStartup } from '../../src/protocol/startup.ts';
-import { startPostgres } from '../harness/pg.ts';
-import type { PgCluster } from '../harness/pg.ts';
-import { startProxyProcess, writeProxyConfig } from '../harness/proxy.ts';
-import type { ProxyProcess } from '../harness/proxy.ts';
+import { startPostgres } from '@clarus/testing/pg.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
+import { startProxyProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
+import type { ProxyProcess } from '@clarus/testing/proxy.ts';
 
 let cluster: PgCluster;
 let a: ProxyProcess;

@@ -10,12 +10,12 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CopyHooks, Pipeline, PipelineFactory, ResultTransformer, SessionInfo, WireValue } from '../../src/session/pipeline.ts';
 import { formatAt, pass } from '../../src/session/pipeline.ts';
-import { startPostgres } from '../harness/pg.ts';
-import type { PgCluster } from '../harness/pg.ts';
-import { RawClient, startProxyInProcess, writeProxyConfig } from '../harness/proxy.ts';
+import { startPostgres } from '@clarus/testing/pg.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
+import { RawClient, startProxyInProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
 import { encodeFrontend } from '../../src/protocol/frontend.ts';
 import type { FrontendMessage } from '../../src/protocol/frontend.ts';
-import type { ProxyConfigDir, RunningProxy } from '../harness/proxy.ts';
+import type { ProxyConfigDir, RunningProxy } from '@clarus/testing/proxy.ts';
 
 const up = (v: WireValue): WireValue => (v === null ? null : Buffer.from(Buffer.from(v).toString().toUpperCase()));
 

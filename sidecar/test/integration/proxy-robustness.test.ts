@@ -5,10 +5,10 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Writer } from '../../src/protocol/codec.ts';
 import { encodeStartup } from '../../src/protocol/startup.ts';
-import { startPostgres } from '../harness/pg.ts';
-import type { PgCluster } from '../harness/pg.ts';
-import { DEFAULT_USER, RawClient, startProxyInProcess, startProxyProcess, writeProxyConfig } from '../harness/proxy.ts';
-import type { ProxyConfigOptions } from '../harness/proxy.ts';
+import { startPostgres } from '@clarus/testing/pg.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
+import { DEFAULT_USER, RawClient, startProxyInProcess, startProxyProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
+import type { ProxyConfigOptions } from '@clarus/testing/proxy.ts';
 
 let main: PgCluster;
 let other: PgCluster;

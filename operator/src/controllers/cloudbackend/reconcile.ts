@@ -1,7 +1,7 @@
 // CloudBackend reconciler: Ready when its Secrets exist; Reachable from an optional TCP connect check;
 // ReadOnlyRole says whether read-only sessions get a read-only database role (a Warning Event when not).
 import net from 'node:net';
-import { noReadOnlyRoleMessage } from '@clarus/crds';
+import { noReadOnlyRoleMessage } from '@clarus/policy';
 import type { CloudBackend, CloudBackendStatus } from '@clarus/crds';
 import type { Context } from '../context.ts';
 import { lookupFrom } from '../context.ts';

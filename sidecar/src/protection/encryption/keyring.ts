@@ -1,7 +1,7 @@
 // Keyring: named, versioned 256-bit master keys, parsed from the files a pod mounts
 // (secrets/keyring/<keyName>.v<N>, base64). Pure: the caller reads the files and passes their text.
 import { createHash } from 'node:crypto';
-import type { RuntimePolicy } from '../../../../crds/src/runtime/config.ts';
+import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 
 export interface KeyEntry {
   name: string;

@@ -1,0 +1,125 @@
+// The commands as a user runs them: cli/bin/clarus as a real process, exit codes and output.
+import { execFile } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '@clarus/crds/generate.ts';
+
+const run = promisify(execFile);
+const CLARUS = join(REPO_ROOT, 'cli/bin/clarus');
+
+async function clarus(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(CLARUS, args, { cwd: REPO_ROOT });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+let tmp: string;
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'clarus-cli-'));
+});
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe('clarus policy validate', () => {
+  it('accepts every example (exit 0)', async () => {
+    const r = await clarus('policy', 'validate', '-f', 'examples/');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^valid: \d+ Clarus resource\(s\), \d+ Secret\(s\)\n$/);
+  });
+
+  it('warns (exit 0) when a CloudBackend has no read-only role, naming the backend', async () => {
+    const text = (await readFile(join(REPO_ROOT, 'examples/passthrough/passthrough.yaml'), 'utf8')).replace(/^ {2}readOnlyCredentialsSecretRef: .*\n/m, '');
+    expect(text).not.toContain('readOnlyCredentialsSecretRef');
+    const file = join(tmp, 'no-readonly.yaml');
+    await writeFile(file, text);
+    const r = await clarus('policy', 'validate', '-f', file);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(`${file}: warning: CloudBackend/demo/cloud: spec.readOnlyCredentialsSecretRef: backend cloud has no read-only role: read-only grants use the read-write role, so a miss in the proxy could let a read grant write\n`);
+    expect(r.stdout).toMatch(/^valid: /);
+  });
+
+  it('rejects a bad file with exit 1 and names file, resource, field and reason', async () => {
+    const r = await clarus('policy', 'validate', '-f', 'examples/ehealth', '-f', 'policy/test/fixtures/bad/split-without-rowkey.yaml');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('policy/test/fixtures/bad/split-without-rowkey.yaml: error: SecurityPolicy/default/p: spec.datasets[0].rowKey: a dataset with split columns needs a rowKey');
+  });
+
+  it('exits 2 on usage errors and 1 on a missing path', async () => {
+    expect((await clarus('policy', 'validate')).code).toBe(2);
+    expect((await clarus('policy', 'frobnicate')).code).toBe(2);
+    const missing = await clarus('policy', 'validate', '-f', join(tmp, 'nope.yaml'));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/ENOENT/);
+  });
+});
+
+describe('clarus policy render / explain / import', () => {
+  it('renders the directory a pod mounts', async () => {
+    const out = join(tmp, 'rendered');
+    const r = await clarus('policy', 'render', '-f', 'examples/ehealth', '--out', out);
+    expect(r.code).toBe(0);
+    const config = JSON.parse(await readFile(join(out, 'config.json'), 'utf8')) as { hash: string; users: Array<{ verifierFile: string }> };
+    expect(r.stdout).toContain(config.hash);
+    expect(await readFile(join(out, config.users[0]?.verifierFile ?? ''), 'utf8')).toMatch(/^SCRAM-SHA-256\$4096:/);
+    const several = await clarus('policy', 'render', '-f', 'examples/collaborative', '--out', out);
+    expect(several.code).toBe(2);
+    expect(several.stderr).toContain('choose one with --proxy NAME');
+  });
+
+  it('explains a policy and a statement', async () => {
+    // The example splits diagnosis onto cloud-b, which this proxy version refuses (fail closed).
+    const split = await clarus('policy', 'explain', '-f', 'examples/ehealth', '--sql', 'SELECT * FROM patient');
+    expect(split.code).toBe(0);
+    expect(split.stdout).toMatch(/public\.patient\.diagnosis\s+confidential\s+encrypt deterministic/);
+    expect(split.stdout).toContain('Refused with SQLSTATE 0A000: clarus: dataset patients (public.patient) places column(s) diagnosis → backend cloud-b');
+    expect(split.stdout).toContain('Note: splitting is not supported by this proxy version');
+    // The same policy without the split is rewritten.
+    const unsplit = join(tmp, 'unsplit');
+    await cp('examples/ehealth', unsplit, { recursive: true });
+    const policy = await readFile(join(unsplit, 'policy.yaml'), 'utf8');
+    await writeFile(join(unsplit, 'policy.yaml'), policy.replace('split: { backend: cloud-b }, ', ''));
+    const r = await clarus('policy', 'explain', '-f', unsplit, '--sql', "SELECT diagnosis FROM patient WHERE pat_ssn = '42'");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Rewritten by the proxy\'s rewriter');
+    expect(r.stdout).toMatch(/pat_ssn__bidx = /);
+    expect(r.stdout).not.toContain('Note: splitting');
+    const bad = await clarus('policy', 'explain', '-f', 'examples/ehealth', '--sql', 'SELEC 1');
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain('ERROR: the statement does not parse');
+  });
+
+  it('imports a CLARUS 1.0 policy into manifests that validate; unmappable input exits 1', async () => {
+    const r = await clarus('policy', 'import', 'cli/test/fixtures/clarus1/splitting.xml', '--namespace', 'hospital');
+    expect(r.code).toBe(0);
+    await writeFile(join(tmp, 'imported.yaml'), r.stdout);
+    const v = await clarus('policy', 'validate', '-f', join(tmp, 'imported.yaml'));
+    expect(v.code).toBe(0);
+    const bad = await clarus('policy', 'import', 'cli/test/fixtures/clarus1/unmappable.xml');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('not mapped: line 16: protection module "homomorphic" is not supported');
+    expect(bad.stdout).toContain('# NOT MAPPED: line 16');
+  });
+});
+
+describe('clarus keys', () => {
+  it('generates a keyring that rotates and renders', async () => {
+    const g = await clarus('keys', 'generate', '--name', 'ehealth-keys', '--namespace', 'hospital', '--key', 'clinical');
+    expect(g.code).toBe(0);
+    await writeFile(join(tmp, 'keys.yaml'), g.stdout);
+    const r = await clarus('keys', 'rotate', '-f', join(tmp, 'keys.yaml'), '--key', 'clinical');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('clarus.io/keyring-current: clinical=2,default=1');
+    expect(r.stdout).toMatch(/clinical\.v2: .{44}\n/);
+    const bad = await clarus('keys', 'generate', '--name', 'k', '--key', 'Not_Valid');
+    expect(bad.code).toBe(2);
+  });
+});

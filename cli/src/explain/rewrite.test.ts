@@ -1,0 +1,45 @@
+// `explain --sql` through the proxy's rewriter: pass, refusal with its SQLSTATE, and a rewritten
+// statement that carries no plaintext of the protected literal.
+import { describe, expect, it } from 'vitest';
+import type { SecurityPolicy } from '@clarus/crds/types.ts';
+import { formatRewrite, rewriteSql } from './rewrite.ts';
+import { policyDatasets } from './table.ts';
+
+const policy: SecurityPolicy = {
+  apiVersion: 'clarus.io/v1alpha1', kind: 'SecurityPolicy', metadata: { name: 'p' },
+  spec: {
+    backends: ['a'], keyring: { secretName: 'k' },
+    datasets: [{
+      name: 'people', table: 'people', columns: [
+        { name: 'id', attributeType: 'technicalIdentifier' },
+        { name: 'ssn', attributeType: 'identifier', protection: { encrypt: { mode: 'randomized', searchable: true, keyName: 'pii' } } },
+        { name: 'name', attributeType: 'identifier', protection: { encrypt: { mode: 'randomized' } } },
+      ],
+    }],
+  },
+};
+
+function runtime() {
+  const { datasets, defaultBackend } = policyDatasets(policy);
+  return { name: 'p', onUnsupported: 'reject' as const, defaultBackend, keyring: { dir: 'secrets/keyring', keys: [] }, datasets };
+}
+
+describe('explain --sql with the rewriter', () => {
+  it('passes statements that touch no protected column', async () => {
+    expect(await rewriteSql('SELECT 1', runtime())).toEqual({ kind: 'pass' });
+  });
+
+  it('shows the refusal and its SQLSTATE', async () => {
+    const r = await rewriteSql('SELECT id FROM people ORDER BY name', runtime());
+    expect(r).toMatchObject({ kind: 'refuse', code: '0A000' });
+    expect(formatRewrite(r, [])).toMatch(/^Refused with SQLSTATE 0A000: .*name/);
+  });
+
+  it('rewrites a searchable equality to the blind index, without the plaintext literal', async () => {
+    const r = await rewriteSql("SELECT id FROM people WHERE ssn = '123-45-6789'", runtime());
+    if (r.kind !== 'plan') throw new Error(`expected a plan, got ${r.kind}`);
+    expect(r.statements).toHaveLength(1);
+    expect(r.statements[0]).toMatch(/ssn__bidx/);
+    expect(r.statements[0]).not.toContain('123-45-6789');
+  });
+});

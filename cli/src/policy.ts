@@ -1,0 +1,131 @@
+// `clarus policy validate|render|explain|import`: the offline tooling, with the cluster's rules.
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { stringify } from 'yaml';
+import { explainPolicy, policyDatasets } from './explain/table.ts';
+import { importClarus1 } from './import/clarus1.ts';
+import { XmlError } from './import/xml.ts';
+import { RenderError } from '@clarus/policy/runtime/render.ts';
+import { proxiesOf, selectForProxy, type ResourceSet } from '@clarus/policy/runtime/select.ts';
+import { renderToDir } from './io/write.ts';
+import type { SecurityPolicy } from '@clarus/crds/types.ts';
+import { formatIssue, validateManifests } from '@clarus/policy/validate/index.ts';
+import { loadManifests } from './io/load.ts';
+import { explainSql } from './sql.ts';
+import { many, one, parseArgs, processIo, type Io, type ParsedArgs } from './args.ts';
+
+const USAGE = `usage:
+  clarus policy validate -f FILE|DIR… [--namespace NS]
+  clarus policy render   -f FILE|DIR… --out DIR [--proxy NAME] [--namespace NS]
+  clarus policy explain  -f FILE|DIR… [--sql "STATEMENT"]
+  clarus policy import   FILE.xml [--name NAME] [--namespace NS] [--wildcard-table TABLE] [--keyring SECRET]
+`;
+const VALUE_OPTS = ['-f', '--filename', '--namespace', '-n', '--out', '-o', '--proxy', '--sql', '--name', '--wildcard-table', '--keyring'];
+
+function usageError(io: Io, message: string): number {
+  io.err(`clarus policy: ${message}\n\n${USAGE}`);
+  return 2;
+}
+
+/** `-f a -f b` and `-f a b` both name several files or folders. */
+function files(args: ParsedArgs): string[] {
+  return [...many(args, '-f', '--filename'), ...args.positional];
+}
+
+/** Loads and validates; prints every issue; returns the valid set, or undefined on errors. */
+async function loadValid(args: ParsedArgs, io: Io): Promise<ResourceSet | undefined> {
+  const loaded = await loadManifests(files(args));
+  const result = validateManifests(loaded.docs, one(args, '--namespace', '-n') ?? 'default');
+  const issues = [...loaded.issues, ...result.issues];
+  for (const i of issues) io.err(`${formatIssue(i)}\n`);
+  return issues.some((i) => i.severity === 'error') ? undefined : result.set;
+}
+
+async function validate(args: ParsedArgs, io: Io): Promise<number> {
+  const set = await loadValid(args, io);
+  if (!set) return 1;
+  io.out(`valid: ${set.resources.length} Clarus resource(s), ${set.secrets.length} Secret(s)\n`);
+  return 0;
+}
+
+async function renderCmd(args: ParsedArgs, io: Io): Promise<number> {
+  const out = one(args, '--out', '-o');
+  if (!out) return usageError(io, '--out DIR is required');
+  const set = await loadValid(args, io);
+  if (!set) return 1;
+  const wanted = one(args, '--proxy');
+  const proxies = proxiesOf(set).filter((p) => !wanted || p.metadata.name === wanted);
+  if (proxies.length !== 1) return usageError(io, proxies.length === 0 ? `no ClarusProxy${wanted ? ` named ${wanted}` : ''} in the input` : `${proxies.length} ClarusProxies in the input; choose one with --proxy NAME`);
+  const input = selectForProxy(set, proxies[0] as (typeof proxies)[number]);
+  if ('resource' in input) {
+    io.err(`${formatIssue(input)}\n`);
+    return 1;
+  }
+  try {
+    const result = await renderToDir(input, out);
+    io.out(`rendered ${input.proxy.metadata.name} into ${out}: ${result.files.length} secret file(s), ${result.config.hash}\n`);
+    return 0;
+  } catch (e) {
+    if (!(e instanceof RenderError)) throw e;
+    for (const i of e.issues) io.err(`${formatIssue(i)}\n`);
+    return 1;
+  }
+}
+
+async function explain(args: ParsedArgs, io: Io): Promise<number> {
+  const set = await loadValid(args, io);
+  if (!set) return 1;
+  const policies = set.resources.filter((r): r is SecurityPolicy => r.kind === 'SecurityPolicy');
+  if (policies.length === 0) return usageError(io, 'no SecurityPolicy in the input');
+  const sql = one(args, '--sql');
+  for (const p of policies) {
+    io.out(explainPolicy(p));
+    if (sql !== undefined) {
+      const { datasets, defaultBackend } = policyDatasets(p);
+      const runtime = { name: p.metadata.name, onUnsupported: p.spec.onUnsupported ?? 'reject', defaultBackend, keyring: { dir: 'secrets/keyring', keys: [] }, datasets };
+      const text = await explainSql(sql, runtime);
+      io.out(`\n--sql ${JSON.stringify(sql)}\n${text}`);
+      if (text.startsWith('ERROR')) return 1;
+    }
+  }
+  return 0;
+}
+
+async function importCmd(args: ParsedArgs, io: Io): Promise<number> {
+  const file = args.positional[0];
+  if (!file) return usageError(io, 'FILE.xml is required');
+  const name = one(args, '--name') ?? (basename(file).replace(/\.xml$/i, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || 'imported');
+  const wildcardTable = one(args, '--wildcard-table');
+  const keyringSecret = one(args, '--keyring');
+  try {
+    const r = importClarus1(await readFile(file, 'utf8'), { name, namespace: one(args, '--namespace', '-n') ?? 'default', ...(wildcardTable ? { wildcardTable } : {}), ...(keyringSecret ? { keyringSecret } : {}) });
+    const header = ['# Imported from CLARUS 1.0 policy', `# ${basename(file)} by clarus policy import.`, ...r.notes.map((n) => `# note: ${n}`), ...r.unmapped.map((u) => `# NOT MAPPED: ${u}`)];
+    io.out(`${header.join('\n')}\n${[r.policy, ...r.backends].map((d) => stringify(d)).join('---\n')}`);
+    for (const n of r.notes) io.err(`note: ${n}\n`);
+    for (const u of r.unmapped) io.err(`not mapped: ${u}\n`);
+    return r.unmapped.length > 0 ? 1 : 0;
+  } catch (e) {
+    if (!(e instanceof XmlError)) throw e;
+    io.err(`${file}: ${e.message}\n`);
+    return 1;
+  }
+}
+
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === '--help' || sub === '-h') {
+    io.out(USAGE);
+    return 0;
+  }
+  const args = parseArgs(rest, VALUE_OPTS);
+  if (typeof args === 'string') return usageError(io, args);
+  const needsFiles = sub === 'validate' || sub === 'render' || sub === 'explain';
+  if (needsFiles && files(args).length === 0) return usageError(io, '-f FILE|DIR is required');
+  switch (sub) {
+    case 'validate': return validate(args, io);
+    case 'render': return renderCmd(args, io);
+    case 'explain': return explain(args, io);
+    case 'import': return importCmd(args, io);
+    default: return usageError(io, `unknown subcommand ${sub}`);
+  }
+}

@@ -1,0 +1,1 @@
+export { createLogger, levelFromEnv, type Level, type Logger, type Sink } from './logger.ts';

@@ -1,0 +1,54 @@
+// SecurityPolicy → RuntimePolicy datasets: attribute-type defaults applied, so every RuntimeColumn
+// carries its effective protection and placement.
+import type { AnonymizeProtection, ColumnSpec, DatasetSpec, Protection, SecurityPolicySpec } from '@clarus/crds/types.ts';
+import type { RuntimeColumn, RuntimeDataset } from './config.ts';
+
+export const DEFAULT_KEY = 'default';
+/** Placement name used when the proxy forwards everything to a partner proxy (spec.upstream). */
+export const UPSTREAM_BACKEND = 'upstream';
+
+export function effectiveProtection(spec: SecurityPolicySpec, column: ColumnSpec): Protection {
+  return column.protection ?? spec.attributeTypes?.[column.attributeType] ?? {};
+}
+
+function runtimeAnonymize(a: AnonymizeProtection): AnonymizeProtection {
+  if (a.pseudonymize) return { pseudonymize: { format: 'hex', ...a.pseudonymize, keyName: a.pseudonymize.keyName ?? DEFAULT_KEY } };
+  if (a.mask) return { mask: { char: '*', ...a.mask } };
+  if (a.suppress) return { suppress: { value: a.suppress.value ?? null } };
+  return structuredClone(a);
+}
+
+export function runtimeColumn(spec: SecurityPolicySpec, column: ColumnSpec, defaultBackend: string): RuntimeColumn {
+  const p = effectiveProtection(spec, column);
+  const out: RuntimeColumn = { name: column.name, attributeType: column.attributeType, backend: p.split?.backend ?? defaultBackend };
+  if (p.encrypt) out.encrypt = { mode: p.encrypt.mode, searchable: p.encrypt.searchable ?? false, keyName: p.encrypt.keyName ?? DEFAULT_KEY };
+  if (p.anonymize) out.anonymize = runtimeAnonymize(p.anonymize);
+  return out;
+}
+
+export function splitTable(table: string): { schema: string; table: string } {
+  const dot = table.indexOf('.');
+  return dot < 0 ? { schema: 'public', table } : { schema: table.slice(0, dot), table: table.slice(dot + 1) };
+}
+
+export function runtimeDataset(spec: SecurityPolicySpec, d: DatasetSpec, defaultBackend: string): RuntimeDataset {
+  const out: RuntimeDataset = { name: d.name, ...splitTable(d.table), columns: d.columns.map((c) => runtimeColumn(spec, c, defaultBackend)) };
+  if (d.rowKey) out.rowKey = d.rowKey;
+  return out;
+}
+
+export function isProtected(c: RuntimeColumn, defaultBackend: string): boolean {
+  return c.encrypt !== undefined || c.anonymize !== undefined || c.backend !== defaultBackend;
+}
+
+/** Every keyring key name the policy's effective protections use. */
+export function usedKeyNames(datasets: RuntimeDataset[]): string[] {
+  const names = new Set<string>();
+  for (const d of datasets) {
+    for (const c of d.columns) {
+      if (c.encrypt) names.add(c.encrypt.keyName);
+      if (c.anonymize?.pseudonymize?.keyName) names.add(c.anonymize.pseudonymize.keyName);
+    }
+  }
+  return [...names].sort();
+}
