@@ -4,6 +4,7 @@ ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 include $(ROOT)/scripts/versions.env
 export PATH := $(ROOT)/.tools/node/bin:$(PATH)
 VITEST := $(ROOT)/node_modules/.bin/vitest
+LAYERED_FOLDERS := crds policy log sidecar operator cli testing e2e bench compat scripts
 
 .PHONY: setup test test-unit test-int e2e e2e-setup compat demo bench lint typecheck generate check-generated kind-e2e
 
@@ -18,8 +19,10 @@ test: setup typecheck lint test-unit e2e-setup test-int compat e2e
 typecheck: setup
 	npx tsc -p tsconfig.json --noEmit
 
+## make lint: eslint, then the package layering (.dependency-cruiser.cjs; docs/architecture.md, "Packages").
 lint: setup
 	npx eslint --max-warnings=-1 .
+	npx depcruise --config .dependency-cruiser.cjs --output-type err-long $(LAYERED_FOLDERS)
 
 test-unit: setup
 	$(VITEST) run --project unit
