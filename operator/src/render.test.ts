@@ -8,22 +8,23 @@ import { renderProxy } from './render.ts';
 import { desiredObjects } from './specs/workload.ts';
 import { parseHostPort } from './cli.ts';
 
-const dir = new URL('../../examples/ehealth', import.meta.url).pathname;
+const examples = new URL('../../examples', import.meta.url).pathname;
 
 interface Doc { kind: string; metadata: { name: string; namespace?: string } }
-function loadExample(): Doc[] {
-  return readdirSync(dir).filter((f) => f.endsWith('.yaml')).flatMap((f) =>
+function loadExample(name = 'ehealth', file = /\.yaml$/): Doc[] {
+  const dir = join(examples, name);
+  return readdirSync(dir).filter((f) => file.test(f)).flatMap((f) =>
     parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => d.toJS() as Doc).filter(Boolean));
 }
 
 function world(docs: Doc[]): Parameters<typeof gatherInputs>[1] {
-  const of = <T>(kind: string): T[] => docs.filter((d) => d.kind === kind) as unknown as T[];
-  const find = <T extends Doc>(kind: string, name: string): T | undefined => of<T>(kind).find((d) => d.metadata.name === name);
+  const of = <T>(kind: string, ns?: string): T[] => docs.filter((d) => d.kind === kind && (ns === undefined || (d.metadata.namespace ?? 'default') === ns)) as unknown as T[];
+  const find = <T extends Doc>(kind: string, ns: string, name: string): T | undefined => of<T>(kind, ns).find((d) => d.metadata.name === name);
   return {
-    policy: (_ns, name) => find('SecurityPolicy', name) as SecurityPolicy | undefined,
-    backend: (_ns, name) => find('CloudBackend', name) as CloudBackend | undefined,
-    secret: (_ns, name) => find('Secret', name) as SecretManifest | undefined,
-    grants: () => of<AccessGrant>('AccessGrant'),
+    policy: (ns, name) => find('SecurityPolicy', ns, name) as SecurityPolicy | undefined,
+    backend: (ns, name) => find('CloudBackend', ns, name) as CloudBackend | undefined,
+    secret: (ns, name) => find('Secret', ns, name) as SecretManifest | undefined,
+    grants: (ns) => of<AccessGrant>('AccessGrant', ns),
   };
 }
 
@@ -58,6 +59,31 @@ describe('renderProxy with the eHealth example', () => {
     if (out.ok) return;
     expect(out.reason).toBe('RenderFailed');
     expect(out.message).toContain('clinical');
+  });
+});
+
+describe('renderProxy with the collaborative example', () => {
+  // Org A's policy lists no backends: its proxy forwards everything to org B's proxy (spec.upstream).
+  const docs = loadExample('collaborative', /^org-a\.yaml$/);
+  const proxy = docs.find((d) => d.kind === 'ClarusProxy') as unknown as ClarusProxy;
+
+  it('gathers and renders org A, whose policy has backends: []', () => {
+    const g = gatherInputs(proxy, world(docs));
+    if (!g.ok) throw new Error(g.message);
+    expect(g.inputs.backends).toEqual([]);
+    const out = renderProxy(g.inputs);
+    if (!out.ok) throw new Error(out.message);
+    expect(out.rendered.config.backends).toEqual([]);
+    expect(out.rendered.config.upstream).toMatchObject({ user: 'org-a', tls: { caFile: 'secrets/upstream/ca.crt' } });
+  });
+
+  it('refuses the same policy for a proxy without an upstream', () => {
+    const { upstream: _upstream, ...spec } = proxy.spec;
+    const g = gatherInputs({ ...proxy, spec }, world(docs));
+    if (!g.ok) throw new Error(g.message);
+    const out = renderProxy(g.inputs);
+    expect(out).toMatchObject({ ok: false, reason: 'RenderFailed' });
+    if (!out.ok) expect(out.message).toContain('lists no backends and the proxy has no upstream');
   });
 });
 

@@ -10,6 +10,7 @@ import { RUNTIME_CONFIG_VERSION, type RuntimeBackend, type RuntimeConfig, type R
 import { parseKeyring } from './keyring.ts';
 import { DEFAULT_KEY, runtimeDataset, UPSTREAM_BACKEND, usedKeyNames } from './policy.ts';
 import { Problems, RenderError } from './problems.ts';
+import { placementIssues, policyIssues } from '../rules/securitypolicy.ts';
 import { secretKeyFor, secretText } from './secrets.ts';
 import { renderUsers } from './users.ts';
 
@@ -121,11 +122,9 @@ function renderUpstream(ctx: Ctx, proxy: ClarusProxy): RuntimeConfig['upstream']
 }
 
 function defaultBackendOf(ctx: Ctx, policy: SecurityPolicy, proxy: ClarusProxy): string {
-  const first = policy.spec.backends[0];
   const id = `ClarusProxy/${ctx.ns}/${proxy.metadata.name}`;
-  if (proxy.spec.upstream && first) ctx.problems.add(id, 'spec.upstream', `policy ${policy.metadata.name} lists backends; a proxy with an upstream forwards everything to the partner, so its policy must list none`);
-  if (!proxy.spec.upstream && !first) ctx.problems.add(id, 'spec.policyRef', `policy ${policy.metadata.name} lists no backends and the proxy has no upstream`);
-  return first ?? UPSTREAM_BACKEND;
+  for (const i of placementIssues(proxy.spec, policy.metadata.name, policy.spec)) ctx.problems.add(id, i.path, i.message);
+  return policy.spec.backends[0] ?? UPSTREAM_BACKEND;
 }
 
 function checkRefs(ctx: Ctx, input: RenderInput): void {
@@ -152,6 +151,7 @@ export function render(input: RenderInput): RenderOutput {
   const grants = input.grants.filter((g) => g.spec.proxyRef.name === proxy.metadata.name).map((g) => defaulted(accessGrant, g));
   const ns = proxy.metadata.namespace ?? 'default';
   const ctx: Ctx = { ns, secrets: input.secrets, problems: new Problems(), files: [] };
+  for (const i of policyIssues(policy.spec)) ctx.problems.add(`SecurityPolicy/${ns}/${policy.metadata.name}`, i.path, i.message);
   checkRefs(ctx, { ...input, proxy, policy, grants });
   const defaultBackend = defaultBackendOf(ctx, policy, proxy);
   const datasets = policy.spec.datasets.map((d) => runtimeDataset(policy.spec, d, defaultBackend));

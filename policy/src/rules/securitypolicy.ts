@@ -1,0 +1,74 @@
+// The SecurityPolicy rules that span lists (the CRD's CEL rules check each object on its own), and
+// the one rule that needs the proxy too: where its statements go. One rule set for every caller:
+// the operator's Valid condition, render (and through it `clarus policy validate|render`), and so
+// the proxy's configuration. Pure.
+import type { ClarusProxySpec, ColumnSpec, Protection, SecurityPolicySpec } from '@clarus/crds/types.ts';
+
+/** A broken rule: the field (from the resource's root) and why. */
+export interface RuleIssue { path: string; message: string }
+
+/** The column's own protection, else its attribute type's default; undefined when it has neither. */
+export function declaredProtection(spec: SecurityPolicySpec, column: ColumnSpec): Protection | undefined {
+  return column.protection ?? spec.attributeTypes?.[column.attributeType];
+}
+
+function duplicate(names: string[]): string | undefined {
+  const seen = new Set<string>();
+  for (const n of names) {
+    if (seen.has(n)) return n;
+    seen.add(n);
+  }
+  return undefined;
+}
+
+interface ColumnAt { at: string; index: number; column: ColumnSpec; rowKey: string | undefined }
+
+function columnIssues(spec: SecurityPolicySpec, c: ColumnAt): RuleIssue[] {
+  const p = declaredProtection(spec, c.column);
+  const field = `${c.at}.columns[${c.index}].protection`;
+  if (p?.encrypt && p.anonymize) return [{ path: field, message: 'encrypt and anonymize are mutually exclusive' }];
+  if (!p?.split) return [];
+  if (!spec.backends.includes(p.split.backend)) return [{ path: `${field}.split.backend`, message: `${p.split.backend} is not in spec.backends` }];
+  if (!c.rowKey) return [{ path: `${c.at}.rowKey`, message: `required because column ${c.column.name} is split` }];
+  return [];
+}
+
+function datasetIssues(spec: SecurityPolicySpec, index: number): RuleIssue[] {
+  const ds = spec.datasets[index];
+  if (!ds) return [];
+  const at = `spec.datasets[${index}]`;
+  const dupColumn = duplicate(ds.columns.map((c) => c.name));
+  if (dupColumn) return [{ path: `${at}.columns`, message: `column ${dupColumn} is listed twice` }];
+  if (ds.rowKey && !ds.columns.some((c) => c.name === ds.rowKey)) {
+    return [{ path: `${at}.rowKey`, message: `${ds.rowKey} is not one of the dataset's columns` }];
+  }
+  return ds.columns.flatMap((column, ci) => columnIssues(spec, { at, index: ci, column, rowKey: ds.rowKey }));
+}
+
+/**
+ * Every broken rule of the policy, in field order. `backends: []` is valid here: it is the policy
+ * of a proxy that forwards to a partner (see placementIssues).
+ */
+export function policyIssues(spec: SecurityPolicySpec): RuleIssue[] {
+  const dupBackend = duplicate(spec.backends);
+  if (dupBackend) return [{ path: 'spec.backends', message: `${dupBackend} is listed twice` }];
+  const dupDataset = duplicate(spec.datasets.map((d) => d.name));
+  if (dupDataset) return [{ path: 'spec.datasets', message: `dataset ${dupDataset} is listed twice` }];
+  const dupTable = duplicate(spec.datasets.map((d) => d.table));
+  if (dupTable) return [{ path: 'spec.datasets', message: `table ${dupTable} is listed twice` }];
+  return spec.datasets.flatMap((_d, i) => datasetIssues(spec, i));
+}
+
+/**
+ * Where a proxy's statements go: to the policy's backends, or, with spec.upstream, all to the
+ * partner proxy. So exactly one of the two must be given. Paths are the proxy's fields.
+ */
+export function placementIssues(proxy: ClarusProxySpec, policyName: string, policy: SecurityPolicySpec): RuleIssue[] {
+  if (proxy.upstream && policy.backends.length > 0) {
+    return [{ path: 'spec.upstream', message: `policy ${policyName} lists backends; a proxy with an upstream forwards everything to the partner, so its policy must list none` }];
+  }
+  if (!proxy.upstream && policy.backends.length === 0) {
+    return [{ path: 'spec.policyRef', message: `policy ${policyName} lists no backends and the proxy has no upstream` }];
+  }
+  return [];
+}
