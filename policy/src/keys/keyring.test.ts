@@ -69,3 +69,11 @@ describe('keys rotate', () => {
     expect(parseKeyring(bad).errors).toEqual([{ key: 'default', message: `${KEYRING_CURRENT_ANNOTATION} names version 5, which the Secret does not hold` }]);
   });
 });
+
+describe('keys rotate at the last version', () => {
+  it('refuses to go past version 65535, the last one a ciphertext header can name', () => {
+    const s = generateKeyring('k', 'ns', [], predictable);
+    const last = { ...s, metadata: { ...s.metadata, annotations: {} }, stringData: { 'default.v65535': s.stringData?.['default.v1'] ?? '' } };
+    expect(rotateKeyring(last, [], predictable)).toBe('default: already at version 65535, the last one a ciphertext header can name');
+  });
+});

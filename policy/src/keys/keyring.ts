@@ -1,6 +1,6 @@
 // Keyring Secret manifests (format in runtime/config.ts): generate fresh 256-bit master keys and
 // rotate them by adding versions. Pure given a source of random bytes.
-import { KEY_ENTRY, KEYRING_CURRENT_ANNOTATION, MASTER_KEY_BYTES, formatCurrent, parseKeyring } from '../runtime/keyring.ts';
+import { KEYRING_CURRENT_ANNOTATION, MASTER_KEY_BYTES, MAX_KEY_VERSION, formatCurrent, keyEntryName, parseKeyEntry, parseKeyring } from '../runtime/keyring.ts';
 import { DEFAULT_KEY } from '../runtime/policy.ts';
 import type { SecretManifest } from '@clarus/crds/types.ts';
 
@@ -39,15 +39,16 @@ export function rotateKeyring(secret: SecretManifest, keyNames: string[], random
   for (const name of targets) {
     const key = kr.keys.find((k) => k.name === name);
     const next = key ? Math.max(...key.versions) + 1 : 1;
-    material.set(`${name}.v${next}`, random(MASTER_KEY_BYTES).toString('base64'));
+    if (next > MAX_KEY_VERSION) return `${name}: already at version ${MAX_KEY_VERSION}, the last one a ciphertext header can name`;
+    material.set(keyEntryName(name, next), random(MASTER_KEY_BYTES).toString('base64'));
     current.set(name, next);
   }
   const { annotations = {}, labels, name, namespace } = secret.metadata;
   const kept = Object.fromEntries(Object.entries(annotations).filter(([k]) => k !== 'kubectl.kubernetes.io/last-applied-configuration'));
   const sorted = [...material.entries()].sort(([a], [b]) => {
-    const [, an = '', , av = '0'] = KEY_ENTRY.exec(a) ?? [];
-    const [, bn = '', , bv = '0'] = KEY_ENTRY.exec(b) ?? [];
-    return an === bn ? Number(av) - Number(bv) : an.localeCompare(bn);
+    const { name: an = '', version: av = 0 } = parseKeyEntry(a) ?? {};
+    const { name: bn = '', version: bv = 0 } = parseKeyEntry(b) ?? {};
+    return an === bn ? av - bv : an.localeCompare(bn);
   });
   return {
     apiVersion: 'v1',

@@ -5,16 +5,43 @@ import { KEYRING_CURRENT_ANNOTATION, type SecretManifest } from '@clarus/crds/ty
 import { secretBytes, secretKeys } from './secrets.ts';
 
 export { KEYRING_CURRENT_ANNOTATION };
-export const KEY_ENTRY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.v([1-9][0-9]{0,8})$/;
 export const MASTER_KEY_BYTES = 32;
+/** Key versions are 1..65535: every ciphertext header carries its key's version in 16 bits. */
+export const MAX_KEY_VERSION = 0xffff;
+/** `<keyName>.v<N>`: keyName a DNS label, N without leading zeros (range checked by parseKeyEntry). */
+export const KEY_ENTRY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.v([1-9][0-9]*)$/;
 
 export interface KeyringKey { name: string; versions: number[]; current: number }
 export interface Keyring { keys: KeyringKey[]; material: Map<string, string>; errors: Array<{ key: string; message: string }> }
 
+export function isKeyVersion(v: number): boolean {
+  return Number.isInteger(v) && v >= 1 && v <= MAX_KEY_VERSION;
+}
+
+/** The Secret data key, and the file under secrets/keyring/, of one key version. */
+export function keyEntryName(name: string, version: number): string {
+  return `${name}.v${version}`;
+}
+
+/** Name and version of a keyring entry, or undefined when `entry` is not `<keyName>.v<1..65535>`. */
+export function parseKeyEntry(entry: string): { name: string; version: number } | undefined {
+  const m = KEY_ENTRY.exec(entry);
+  if (!m?.[1] || !m[3]) return undefined;
+  const version = Number(m[3]);
+  return isKeyVersion(version) ? { name: m[1], version } : undefined;
+}
+
+/** The 32 bytes of a master key written as base64 text (canonical, surrounding whitespace ignored). */
+export function decodeMasterKey(text: string): Buffer | undefined {
+  const compact = text.replace(/\s+/g, '');
+  const bytes = Buffer.from(compact, 'base64');
+  return bytes.length === MASTER_KEY_BYTES && bytes.toString('base64') === compact ? bytes : undefined;
+}
+
 /** The key material as the base64 text the proxy reads; accepts raw 32 bytes too. */
 export function normalizeKey(raw: Buffer): string | undefined {
-  const text = raw.toString('utf8').trim();
-  if (/^[A-Za-z0-9+/]{43}=$/.test(text) && Buffer.from(text, 'base64').length === MASTER_KEY_BYTES) return text;
+  const decoded = decodeMasterKey(raw.toString('utf8'));
+  if (decoded) return decoded.toString('base64');
   if (raw.length === MASTER_KEY_BYTES) return raw.toString('base64');
   return undefined;
 }
@@ -37,9 +64,10 @@ export function parseKeyring(secret: SecretManifest): Keyring {
   const material = new Map<string, string>();
   const errors: Keyring['errors'] = [];
   for (const key of secretKeys(secret)) {
-    const m = KEY_ENTRY.exec(key);
-    if (!m?.[1] || !m[3]) {
-      errors.push({ key, message: 'not a keyring entry: expected <keyName>.v<N>' });
+    const entry = parseKeyEntry(key);
+    if (!entry) {
+      const message = KEY_ENTRY.test(key) ? `key versions run from 1 to ${MAX_KEY_VERSION} (the ciphertext header holds 16 bits)` : 'not a keyring entry: expected <keyName>.v<N>';
+      errors.push({ key, message });
       continue;
     }
     const value = normalizeKey(secretBytes(secret, key) ?? Buffer.alloc(0));
@@ -48,7 +76,7 @@ export function parseKeyring(secret: SecretManifest): Keyring {
       continue;
     }
     material.set(key, value);
-    versions.set(m[1], [...(versions.get(m[1]) ?? []), Number(m[3])].sort((a, b) => a - b));
+    versions.set(entry.name, [...(versions.get(entry.name) ?? []), entry.version].sort((a, b) => a - b));
   }
   const current = parseCurrent(secret.metadata.annotations?.[KEYRING_CURRENT_ANNOTATION]);
   const keys: KeyringKey[] = [...versions.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([name, vs]) => {

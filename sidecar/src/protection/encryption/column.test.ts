@@ -22,6 +22,14 @@ describe('keyring', () => {
     expect(() => parseKeyring([{ name: 'x', versions: [1], current: 1 }], new Map([['x.v1', 'AAAA']]))).toThrow(/32 bytes/);
     expect(() => parseKeyring([{ name: 'x', versions: [1], current: 2 }], new Map([['x.v1', k1]]))).toThrow(/current version/);
   });
+
+  it('holds versions 1..65535, the range of the header (the same range the keyring Secret allows)', () => {
+    const r = parseKeyring([{ name: 'x', versions: [65535], current: 65535 }], new Map([['x.v65535', k1]]));
+    expect(r.byName.get('x')?.versions.has(65535)).toBe(true);
+    for (const v of [0, 65536, 123456789]) {
+      expect(() => parseKeyring([{ name: 'x', versions: [v], current: v }], new Map([[`x.v${v}`, k1]]))).toThrow(`key x: bad version ${v}`);
+    }
+  });
 });
 
 describe('HKDF derivation', () => {

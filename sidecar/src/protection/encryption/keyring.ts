@@ -1,7 +1,10 @@
 // Keyring: named, versioned 256-bit master keys, parsed from the files a pod mounts
 // (secrets/keyring/<keyName>.v<N>, base64). Pure: the caller reads the files and passes their text.
+// The entry names, the version range and the key text are the policy package's keyring grammar, the
+// same one render applies to the keyring Secret.
 import { createHash } from 'node:crypto';
 import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
+import { decodeMasterKey, isKeyVersion, keyEntryName } from '@clarus/policy/runtime/keyring.ts';
 
 export interface KeyEntry {
   name: string;
@@ -23,15 +26,12 @@ export function keyNameId(name: string): number {
 }
 
 export function keyFileName(name: string, version: number): string {
-  return `${name}.v${version}`;
+  return keyEntryName(name, version);
 }
 
 function decodeMaster(file: string, text: string): Buffer {
-  const trimmed = text.trim();
-  const bytes = Buffer.from(trimmed, 'base64');
-  if (bytes.length !== 32 || bytes.toString('base64') !== trimmed.replace(/\s+/g, '')) {
-    throw new KeyringError(`keyring file ${file}: expected base64 of 32 bytes`);
-  }
+  const bytes = decodeMasterKey(text);
+  if (!bytes) throw new KeyringError(`keyring file ${file}: expected base64 of 32 bytes`);
   return bytes;
 }
 
@@ -45,7 +45,7 @@ export function parseKeyring(spec: RuntimePolicy['keyring']['keys'], files: Read
     if (!k.versions.includes(k.current)) throw new KeyringError(`key ${k.name}: current version ${k.current} is not among its versions`);
     const versions = new Map<number, Buffer>();
     for (const v of k.versions) {
-      if (!Number.isInteger(v) || v < 1 || v > 0xffff) throw new KeyringError(`key ${k.name}: bad version ${v}`);
+      if (!isKeyVersion(v)) throw new KeyringError(`key ${k.name}: bad version ${v}`);
       const file = keyFileName(k.name, v);
       const text = files.get(file);
       if (text === undefined) throw new KeyringError(`keyring file ${file} is missing`);
