@@ -19,7 +19,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.test.ts', '**/test/**/*.ts', 'bench/**/*.ts', 'compat/**/*.ts', 'e2e/**/*.ts', 'scripts/**/*.ts'],
+    files: ['**/*.test.ts', '**/test/**/*.ts', 'testing/**/*.ts', 'bench/**/*.ts', 'compat/**/*.ts', 'e2e/**/*.ts', 'scripts/**/*.ts'],
     rules: { 'max-statements': 'off', 'max-lines': 'off', complexity: 'off', 'no-console': 'off' },
   },
 );

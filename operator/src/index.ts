@@ -3,5 +3,5 @@
 export { main } from './cli.ts';
 export * from './specs/index.ts';
 export { renderProxy } from './render.ts';
-export { gatherInputs } from './controllers/refs.ts';
-export type { Lookup, ProxyInputs } from './controllers/refs.ts';
+export { gatherInputs, type Lookup } from '@clarus/policy/inputs.ts';
+export type { RenderInput as ProxyInputs } from '@clarus/policy/runtime/render.ts';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import type { AccessGrant, ClarusProxy, CloudBackend, SecretManifest, SecurityPolicy } from '@clarus/crds';
-import { gatherInputs } from './controllers/refs.ts';
+import { gatherInputs } from '@clarus/policy/inputs.ts';
 import { renderProxy } from './render.ts';
 import { desiredObjects } from './specs/workload.ts';
 import { parseHostPort } from './cli.ts';

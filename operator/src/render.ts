@@ -3,7 +3,7 @@
 import { RenderError, render } from '@clarus/policy/runtime/render.ts';
 import type { RenderFn, RenderOutcome } from './controllers/context.ts';
 import { Reason } from './controllers/conditions.ts';
-import type { ProxyInputs } from './controllers/refs.ts';
+import type { RenderInput as ProxyInputs } from '@clarus/policy/runtime/render.ts';
 
 const MAX_MESSAGE = 2000;
 

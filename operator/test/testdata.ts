@@ -3,7 +3,7 @@
 import type { AccessGrant, ClarusProxy, CloudBackend, SecretManifest, SecurityPolicy } from '@clarus/crds';
 import type { RuntimeConfig } from '@clarus/policy';
 import type { Rendered } from '../src/specs/types.ts';
-import type { Lookup } from '../src/controllers/refs.ts';
+import type { Lookup } from '@clarus/policy/inputs.ts';
 
 export const NS = 'hospital';
 

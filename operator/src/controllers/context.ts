@@ -4,7 +4,8 @@ import type { KubeClient } from '../kube/client.ts';
 import type { Cache } from '../kube/informer.ts';
 import type { Logger } from '../log.ts';
 import type { BuildOptions, KubeObject, Rendered } from '../specs/types.ts';
-import type { Lookup, Problem, ProxyInputs } from './refs.ts';
+import type { Lookup, Problem } from '@clarus/policy/inputs.ts';
+import type { RenderInput as ProxyInputs } from '@clarus/policy/runtime/render.ts';
 
 export type RenderOutcome = { ok: true; rendered: Rendered } | ({ ok: false } & Problem);
 export type RenderFn = (inputs: ProxyInputs) => RenderOutcome;

@@ -18,7 +18,8 @@ import { lookupFrom, splitKey } from './context.ts';
 import type { HandlerResult } from './queue.ts';
 import { WorkQueue } from './queue.ts';
 import type { DependencyKind } from './refs.ts';
-import { backendSecrets, dependsOn } from './refs.ts';
+import { backendSecrets } from '@clarus/policy/inputs.ts';
+import { dependsOn } from './refs.ts';
 import { reconcilePolicy } from './securitypolicy/reconcile.ts';
 
 export interface ManagerOptions {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { backendFixture, lookupOf, proxyFixture, secretFixture, worldFixture } from '../../test/testdata.ts';
 import type { World } from '../../test/testdata.ts';
-import { dependsOn, gatherInputs } from './refs.ts';
+import { gatherInputs } from '@clarus/policy/inputs.ts';
+import { dependsOn } from './refs.ts';
 
 const without = (w: World, kind: keyof World, name: string): World =>
   ({ ...w, [kind]: (w[kind] as Array<{ metadata: { name: string } }>).filter((o) => o.metadata.name !== name) });

@@ -2,7 +2,7 @@
 // against its schema and CEL rules, Secrets for shape, then the references between them.
 import { GROUP } from '@clarus/crds/schema/index.ts';
 import { READ_ONLY_ROLE_FIELD, readOnlyRoleWarning } from '../runtime/roles.ts';
-import type { ResourceSet } from '../runtime/select.ts';
+import type { ResourceSet } from '../inputs.ts';
 import type { ClarusResource, SecretManifest } from '@clarus/crds/types.ts';
 import { resourceId, type Issue } from './issue.ts';
 import { checkReferences } from './refs.ts';

@@ -5,11 +5,10 @@
 import { parseKeyring } from '../runtime/keyring.ts';
 import { DEFAULT_KEY, runtimeDataset, usedKeyNames } from '../runtime/policy.ts';
 import { render, RenderError } from '../runtime/render.ts';
-import { proxiesOf, selectForProxy, type ResourceSet } from '../runtime/select.ts';
+import { nsOf, type ResourceSet } from '../inputs.ts';
+import { proxiesOf, selectForProxy } from '../runtime/select.ts';
 import type { AccessGrant, ClarusProxy, ClarusResource, SecurityPolicy } from '@clarus/crds/types.ts';
 import { resourceId, type Issue } from './issue.ts';
-
-const nsOf = (m: { metadata: { namespace?: string } }): string => m.metadata.namespace ?? 'default';
 
 function find<K extends ClarusResource['kind']>(set: ResourceSet, kind: K, ns: string, name: string): Extract<ClarusResource, { kind: K }> | undefined {
   return set.resources.find((r) => r.kind === kind && nsOf(r) === ns && r.metadata.name === name) as Extract<ClarusResource, { kind: K }> | undefined;

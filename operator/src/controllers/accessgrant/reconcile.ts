@@ -4,8 +4,7 @@ import type { Context } from '../context.ts';
 import { lookupFrom } from '../context.ts';
 import type { ConditionInput } from '../conditions.ts';
 import { ConditionType, FALSE, Reason, TRUE, setConditions } from '../conditions.ts';
-import type { Lookup } from '../refs.ts';
-import { grantProblem } from '../refs.ts';
+import { grantProblem, type Lookup } from '@clarus/policy/inputs.ts';
 import { writeStatus } from '../status.ts';
 
 export function grantReady(grant: AccessGrant, proxy: ClarusProxy | undefined, lookup: Lookup, now: Date): ConditionInput {

@@ -11,7 +11,7 @@ import { WORKLOAD_KINDS, workloadName } from '../../specs/index.ts';
 import type { KubeObject } from '../../specs/types.ts';
 import type { Context } from '../context.ts';
 import { lookupFrom } from '../context.ts';
-import { gatherInputs } from '../refs.ts';
+import { gatherInputs } from '@clarus/policy/inputs.ts';
 import { writeStatus } from '../status.ts';
 import type { HandlerResult } from '../queue.ts';
 import type { DeploymentStatus, Observed } from './status.ts';

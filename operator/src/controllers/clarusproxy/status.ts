@@ -5,7 +5,7 @@ import { SIDECAR_LISTEN } from '../../specs/sidecar.ts';
 import { servicePort } from '../../specs/workload.ts';
 import type { ConditionInput } from '../conditions.ts';
 import { ConditionType, FALSE, Reason, TRUE, UNKNOWN, setConditions } from '../conditions.ts';
-import type { Problem } from '../refs.ts';
+import type { Problem } from '@clarus/policy/inputs.ts';
 
 export interface DeploymentStatus {
   replicas?: number;

@@ -9,8 +9,7 @@ import type { ConditionInput } from '../conditions.ts';
 import { ConditionType, FALSE, Reason, TRUE, setConditions } from '../conditions.ts';
 import { backendEvents } from '../events.ts';
 import { recordEvents } from '../record.ts';
-import type { Lookup } from '../refs.ts';
-import { backendSecrets } from '../refs.ts';
+import { backendSecrets, type Lookup } from '@clarus/policy/inputs.ts';
 import { writeStatus } from '../status.ts';
 
 const RECHECK_MS = 60_000;

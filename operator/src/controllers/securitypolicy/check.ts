@@ -3,7 +3,7 @@
 import type { ColumnSpec, Protection, SecurityPolicy } from '@clarus/crds';
 import { declaredProtection, policyIssues } from '@clarus/policy/rules/securitypolicy.ts';
 import { hashOf } from '../../specs/hash.ts';
-import type { Problem } from '../refs.ts';
+import type { Problem } from '@clarus/policy/inputs.ts';
 import { Reason } from '../conditions.ts';
 
 export function effectiveProtection(policy: SecurityPolicy, column: ColumnSpec): Protection | undefined {

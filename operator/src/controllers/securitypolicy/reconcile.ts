@@ -3,7 +3,7 @@ import type { SecurityPolicy, SecurityPolicyStatus } from '@clarus/crds';
 import type { Context } from '../context.ts';
 import type { ConditionInput } from '../conditions.ts';
 import { ConditionType, FALSE, Reason, TRUE, setConditions } from '../conditions.ts';
-import type { Lookup } from '../refs.ts';
+import type { Lookup } from '@clarus/policy/inputs.ts';
 import { lookupFrom } from '../context.ts';
 import { writeStatus } from '../status.ts';
 import { checkPolicy, policyHash, protectedColumns } from './check.ts';
