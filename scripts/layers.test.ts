@@ -87,23 +87,44 @@ describe('package layering (make lint)', () => {
     expect(await lintExit(repo({ ...LAYERED, 'crds/src/up.ts': "import { kind } from '@clarus/policy/rules.ts';\nexport const up = kind;\n" }))).not.toBe(0);
   });
 
-  it.each<[string, string, string, string[], Record<string, string>?]>([
-    ['the API importing policy', 'crds/src/up.ts', "import { kind } from '@clarus/policy/rules.ts';\nexport const up = kind;\n",
-      ['layer-crds: crds/src/up.ts → policy/src/rules.ts']],
-    ['the operator importing the proxy', 'operator/src/log.ts', "import { proxy } from '@clarus/sidecar/proxy.ts';\nexport const l = proxy;\n",
-      ['layer-operator: operator/src/log.ts → sidecar/src/proxy.ts']],
-    ['policy importing the CLI', 'policy/src/explain.ts', "import { main } from '@clarus/cli/main.ts';\nexport const e = main;\n",
-      ['layer-policy: policy/src/explain.ts → cli/src/main.ts']],
-    ['a deep relative path into another package', 'sidecar/src/deep.ts', "import { kind } from '../../policy/src/rules.ts';\nexport const d = kind;\n",
-      ['import-by-package-name: sidecar/src/deep.ts → policy/src/rules.ts']],
-    ['production code importing the test harness', 'sidecar/src/harness.ts', "import { pg } from '@clarus/testing/pg.ts';\nexport const h = pg;\n",
-      ['layer-sidecar: sidecar/src/harness.ts → testing/src/pg.ts', 'testing-only-from-tests: sidecar/src/harness.ts → testing/src/pg.ts']],
-    ['a cycle', 'policy/src/a.ts', "import { b } from './b.ts';\nexport const a = (): number => b();\n",
-      ['no-circular: policy/src/a.ts → policy/src/b.ts'],
-      { 'policy/src/b.ts': "import { a } from './a.ts';\nexport const b = (): number => a.length;\n" }],
-    ['an import that does not resolve', 'cli/src/typo.ts', "import { nothing } from '@clarus/policy/rulez.ts';\nexport const t = nothing;\n",
-      ['not-to-unresolvable: cli/src/typo.ts → @clarus/policy/rulez.ts']],
-  ])('fails on %s', async (_what, path, text, expected, extra = {}) => {
+  it.each<{ what: string; path: string; text: string; expected: string[]; extra?: Record<string, string> }>([
+    {
+      what: 'the API importing policy', path: 'crds/src/up.ts',
+      text: "import { kind } from '@clarus/policy/rules.ts';\nexport const up = kind;\n",
+      expected: ['layer-crds: crds/src/up.ts → policy/src/rules.ts'],
+    },
+    {
+      what: 'the operator importing the proxy', path: 'operator/src/log.ts',
+      text: "import { proxy } from '@clarus/sidecar/proxy.ts';\nexport const l = proxy;\n",
+      expected: ['layer-operator: operator/src/log.ts → sidecar/src/proxy.ts'],
+    },
+    {
+      what: 'policy importing the CLI', path: 'policy/src/explain.ts',
+      text: "import { main } from '@clarus/cli/main.ts';\nexport const e = main;\n",
+      expected: ['layer-policy: policy/src/explain.ts → cli/src/main.ts'],
+    },
+    {
+      what: 'a deep relative path into another package', path: 'sidecar/src/deep.ts',
+      text: "import { kind } from '../../policy/src/rules.ts';\nexport const d = kind;\n",
+      expected: ['import-by-package-name: sidecar/src/deep.ts → policy/src/rules.ts'],
+    },
+    {
+      what: 'production code importing the test harness', path: 'sidecar/src/harness.ts',
+      text: "import { pg } from '@clarus/testing/pg.ts';\nexport const h = pg;\n",
+      expected: ['layer-sidecar: sidecar/src/harness.ts → testing/src/pg.ts', 'testing-only-from-tests: sidecar/src/harness.ts → testing/src/pg.ts'],
+    },
+    {
+      what: 'a cycle', path: 'policy/src/a.ts',
+      text: "import { b } from './b.ts';\nexport const a = (): number => b();\n",
+      expected: ['no-circular: policy/src/a.ts → policy/src/b.ts'],
+      extra: { 'policy/src/b.ts': "import { a } from './a.ts';\nexport const b = (): number => a.length;\n" },
+    },
+    {
+      what: 'an import that does not resolve', path: 'cli/src/typo.ts',
+      text: "import { nothing } from '@clarus/policy/rulez.ts';\nexport const t = nothing;\n",
+      expected: ['not-to-unresolvable: cli/src/typo.ts → @clarus/policy/rulez.ts'],
+    },
+  ])('fails on $what', async ({ path, text, expected, extra = {} }) => {
     const found = await violations(repo({ ...LAYERED, ...extra, [path]: text }));
     expect(found.filter((v) => v.rule.severity === 'error').map(brief).sort()).toEqual([...expected].sort());
   });
