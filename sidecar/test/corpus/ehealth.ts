@@ -69,7 +69,7 @@ const reads: CorpusEntry[] = [
   // Anonymized columns: equality with a constant or parameter compares anonymized forms (the
   // proxy anonymizes the value: '08001' → '080**'); LIKE, ranges and functions with a value are refused.
   R("SELECT pat_id FROM patient WHERE pat_zip = '08001'", ids(1, 2)),
-  R("SELECT pat_id FROM patient WHERE pat_zip IN ('08999', $1)", ids(1, 2, 3, 4), ['28555']),
+  R("SELECT pat_id FROM patient WHERE pat_zip IN ('08012', $1)", ids(1, 2, 3, 4), ['28099']),
   R('SELECT pat_id FROM patient WHERE pat_zip <> $1', ids(1, 2, 3, 4), ['41099']),
   R("SELECT pat_id FROM patient WHERE pat_birth = '1980-12-31'", ids(2)),
   E("SELECT pat_id FROM patient WHERE pat_zip LIKE '080%'", '0A000'),
@@ -105,7 +105,7 @@ const reads: CorpusEntry[] = [
   R('SELECT pat_id FROM patient WHERE pat_id = 1 INTERSECT SELECT pat_id FROM visit', ids(1)),
   R('SELECT (SELECT pat_name FROM patient WHERE pat_id = 5) AS who', [{ who: 'Ed Eve' }]),
   R('SELECT v.visit_id, (SELECT p.pat_name FROM patient p WHERE p.pat_id = v.pat_id) AS who FROM visit v WHERE v.visit_id = 11', [{ visit_id: 11, who: 'Ann Able' }]),
-  R("SELECT pat_id, CASE pat_zip WHEN '08123' THEN 'bcn' ELSE 'other' END AS city FROM patient WHERE pat_id IN (1, 3)", [{ pat_id: 1, city: 'bcn' }, { pat_id: 3, city: 'other' }]),
+  R("SELECT pat_id, CASE pat_zip WHEN '08077' THEN 'bcn' ELSE 'other' END AS city FROM patient WHERE pat_id IN (1, 3)", [{ pat_id: 1, city: 'bcn' }, { pat_id: 3, city: 'other' }]),
   E("SELECT pat_id, CASE WHEN pat_zip LIKE '08%' THEN 'bcn' ELSE 'other' END AS city FROM patient WHERE pat_id IN (1, 3)", '0A000'),
   R('SELECT pat_id, pat_name IS NULL AS missing FROM patient WHERE pat_id = 4', [{ pat_id: 4, missing: false }]),
   R('SELECT pat_name, pat_ssn, diagnosis FROM patient WHERE pat_id = 4', [{ pat_name: 'Di Dunn', pat_ssn: null, diagnosis: null }]),
