@@ -41,7 +41,8 @@ describe('renderProxy with the eHealth example', () => {
     expect(out.rendered.config.hash).toMatch(/^sha256:/);
     const objects = desiredObjects({ proxy, rendered: out.rendered, options: { defaultImage: 'clarus:test' } });
     const secret = objects.find((o) => o.kind === 'Secret') as unknown as { data: Record<string, string> };
-    expect(Object.keys(secret.data).sort()).toEqual(out.rendered.files.map((f) => f.secretKey).sort());
+    // Every rendered file, plus the replicas' shared peer-cancel secret (Deployment mode).
+    expect(Object.keys(secret.data).sort()).toEqual([...out.rendered.files.map((f) => f.secretKey), 'peer-secret'].sort());
     // Both backend roles reach the pod: read-write and read-only credentials, side by side.
     const text = (key: string) => Buffer.from(secret.data[key] ?? '', 'base64').toString('utf8');
     expect([text('backends__cloud-a__username'), text('backends__cloud-a__readonly-username')]).toEqual(['clarus_a', 'clarus_a_ro']);

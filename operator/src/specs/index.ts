@@ -5,3 +5,4 @@ export * from './config.ts';
 export * from './pod.ts';
 export * from './workload.ts';
 export * from './sidecar.ts';
+export * from './peers.ts';

@@ -3,6 +3,7 @@ import { configFixture, proxyFixture, renderedFixture } from '../../test/testdat
 import { buildConfigMap, buildSecret, configHash, parseLayout } from './config.ts';
 import { CONFIG_HASH_ANNOTATION, LAYOUT_ANNOTATION } from './names.ts';
 import { buildDeployment, buildHorizontalPodAutoscaler, buildPodDisruptionBudget, buildService, desiredObjects } from './workload.ts';
+import { PEER_SECRET_PATH, peerSecret } from './peers.ts';
 import type { BuildInput, KubeObject } from './types.ts';
 
 const options = { defaultImage: 'clarus:test' };
@@ -32,11 +33,38 @@ describe('common metadata', () => {
 
 describe('desiredObjects', () => {
   it.each([
-    [{}, ['ConfigMap', 'Secret', 'Deployment', 'Service', 'PodDisruptionBudget']],
-    [{ autoscaling: { maxReplicas: 4 } }, ['ConfigMap', 'Secret', 'Deployment', 'Service', 'PodDisruptionBudget', 'HorizontalPodAutoscaler']],
+    [{}, ['ConfigMap', 'Secret', 'Deployment', 'Service', 'Service', 'PodDisruptionBudget']],
+    [{ autoscaling: { maxReplicas: 4 } }, ['ConfigMap', 'Secret', 'Deployment', 'Service', 'Service', 'PodDisruptionBudget', 'HorizontalPodAutoscaler']],
     [{ mode: 'Sidecar' }, ['ConfigMap', 'Secret']],
   ])('spec %j gives %j', (spec, kinds) => {
     expect(desiredObjects(input(spec)).map((o) => o.kind)).toEqual(kinds);
+  });
+});
+
+describe('peers for cancel requests (Deployment mode)', () => {
+  it('a headless Service of every pod, the secret file, and the proxy told both and its pod name', () => {
+    const objects = desiredObjects(input());
+    const peers = objects.find((o) => o.kind === 'Service' && o.metadata.name === 'ehealth-proxy-peers') as KubeObject;
+    expect(at(peers, 'spec', 'clusterIP')).toBe('None');
+    expect(at(peers, 'spec', 'publishNotReadyAddresses')).toBe(true);
+    const secret = objects.find((o) => o.kind === 'Secret') as KubeObject;
+    const value = Buffer.from(String(at(secret, 'data', PEER_SECRET_PATH)), 'base64').toString('utf8');
+    expect(value).toMatch(/^[0-9a-f]{64}$/);
+    const deployment = objects.find((o) => o.kind === 'Deployment') as KubeObject;
+    const c = container(deployment);
+    const args = c.args as string[];
+    expect(args.slice(args.indexOf('--peers'))).toEqual(['--peers', 'dns:ehealth-proxy-peers.hospital.svc', '--peer-port', expect.stringMatching(/^\d+$/),
+      '--peer-secret-file', `/etc/clarus/${PEER_SECRET_PATH}`]);
+    expect(c.env).toEqual([{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }]);
+    const volume = (at(deployment, 'spec', 'template', 'spec', 'volumes') as Json[])[0] as Json;
+    expect(JSON.stringify(volume)).toContain(`"path":"${PEER_SECRET_PATH}"`);
+  });
+  it('the secret is the same for one rendering, another for other secret files, and absent in Sidecar mode', () => {
+    const r = input().rendered;
+    expect(peerSecret(r)).toBe(peerSecret({ ...r, files: [...r.files].reverse() }));
+    expect(peerSecret(r)).not.toBe(peerSecret({ ...r, files: r.files.map((f, i) => (i === 0 ? { ...f, content: `${f.content}x` } : f)) }));
+    const sidecar = desiredObjects(input({ mode: 'Sidecar' }));
+    expect(JSON.stringify(sidecar)).not.toContain(PEER_SECRET_PATH);
   });
 });
 

@@ -2,6 +2,7 @@
 import type { ClarusProxy } from '@clarus/crds';
 import { buildConfigMap, buildSecret, configHash, secretItems } from './config.ts';
 import { CONFIG_HASH_ANNOTATION, commonLabels, ownedMeta, selectorLabels, workloadName } from './names.ts';
+import { buildPeersService, peerArgs, peersServiceName, POD_NAME_ENV, withPeerSecret } from './peers.ts';
 import { configVolume, proxyContainer, proxyImage, terminationGraceSeconds } from './pod.ts';
 import type { BuildInput, KubeObject } from './types.ts';
 
@@ -11,6 +12,7 @@ export const DEFAULT_CPU_TARGET = 70;
 
 export function buildDeployment(input: BuildInput): KubeObject {
   const { proxy, rendered, options } = input;
+  const container = { ...proxyContainer({ proxy, config: rendered.config, options, extraArgs: peerArgs(proxy, rendered) }), env: [POD_NAME_ENV] };
   const name = proxy.metadata.name;
   const spec: Record<string, unknown> = {
     selector: { matchLabels: selectorLabels(proxy) },
@@ -23,7 +25,7 @@ export function buildDeployment(input: BuildInput): KubeObject {
       spec: {
         terminationGracePeriodSeconds: terminationGraceSeconds(rendered.config),
         securityContext: { runAsNonRoot: true, fsGroup: 65532 },
-        containers: [proxyContainer({ proxy, config: rendered.config, options })],
+        containers: [container],
         volumes: [configVolume(name, secretItems(rendered))],
       },
     },
@@ -88,11 +90,19 @@ export function buildHorizontalPodAutoscaler({ proxy }: BuildInput): KubeObject 
 export const WORKLOAD_KINDS = ['Deployment', 'Service', 'PodDisruptionBudget', 'HorizontalPodAutoscaler'] as const;
 export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
 
+/** Every workload object a proxy may own (kind and name): prune deletes those it no longer wants. */
+export function workloadObjects(proxyName: string): Array<{ kind: WorkloadKind; name: string }> {
+  const name = workloadName(proxyName);
+  return [...WORKLOAD_KINDS.map((kind) => ({ kind, name })), { kind: 'Service' as const, name: peersServiceName(proxyName) }];
+}
+
 /** Every object a ClarusProxy should own, in apply order (config before the pods that mount it). */
-export function desiredObjects(input: BuildInput): KubeObject[] {
+export function desiredObjects(given: BuildInput): KubeObject[] {
+  if ((given.proxy.spec.mode ?? 'Deployment') === 'Sidecar') return [buildConfigMap(given), buildSecret(given)];
+  // Deployment mode: the replicas are peers for cancel requests (peers.ts).
+  const input = { ...given, rendered: withPeerSecret(given.rendered) };
   const objects = [buildConfigMap(input), buildSecret(input)];
-  if ((input.proxy.spec.mode ?? 'Deployment') === 'Sidecar') return objects;
-  objects.push(buildDeployment(input), buildService(input), buildPodDisruptionBudget(input));
+  objects.push(buildDeployment(input), buildService(input), buildPeersService(input), buildPodDisruptionBudget(input));
   const hpa = buildHorizontalPodAutoscaler(input);
   if (hpa) objects.push(hpa);
   return objects;

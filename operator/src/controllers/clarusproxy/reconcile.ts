@@ -7,7 +7,7 @@ import { recordEvents } from '../record.ts';
 import { Resources } from '../../kube/resources.ts';
 import { configHash, desiredObjects } from '../../specs/index.ts';
 import { proxyImage } from '../../specs/pod.ts';
-import { WORKLOAD_KINDS, workloadName } from '../../specs/index.ts';
+import { workloadName, workloadObjects } from '../../specs/index.ts';
 import type { KubeObject } from '../../specs/types.ts';
 import type { Context } from '../context.ts';
 import { lookupFrom } from '../context.ts';
@@ -58,11 +58,10 @@ async function converge(ctx: Context, proxy: ClarusProxy): Promise<Observed> {
 
 /** Deletes workload objects this proxy no longer wants (HPA after autoscaling is turned off, all in Sidecar mode). */
 async function prune(ctx: Context, proxy: ClarusProxy, desired: KubeObject[]): Promise<void> {
-  const wanted = new Set(desired.map((o) => o.kind));
+  const wanted = new Set(desired.map((o) => `${o.kind}/${o.metadata.name}`));
   const namespace = proxy.metadata.namespace ?? 'default';
-  const name = workloadName(proxy.metadata.name);
-  for (const kind of WORKLOAD_KINDS) {
-    if (wanted.has(kind)) continue;
+  for (const { kind, name } of workloadObjects(proxy.metadata.name)) {
+    if (wanted.has(`${kind}/${name}`)) continue;
     const existing = await ctx.client.get<KubeObject>(Resources[kind], { namespace, name });
     const owned = existing?.metadata.ownerReferences?.some((r) => r.uid === proxy.metadata.uid && r.controller);
     if (owned) await ctx.client.delete(Resources[kind], { namespace, name });
