@@ -4,6 +4,7 @@
 import type { CatalogTable } from './catalog.ts';
 import type { ProtectedRef } from './context.ts';
 import { isEncrypted } from './catalog.ts';
+import type { OutAnon } from './expr.ts';
 
 /** An output column of a query level: its name and, when it carries ciphertext, where from. */
 export interface OutCol {
@@ -13,6 +14,8 @@ export interface OutCol {
   star?: boolean;
   /** A blind-index column added so outer levels can compare a searchable column (never shown). */
   hidden?: boolean;
+  /** What it carries of anonymized columns (expr.ts OutAnon), null: none; undefined: not traced. */
+  anon?: OutAnon | null;
 }
 
 export interface Relation {
@@ -36,7 +39,11 @@ export function newScope(parent?: Scope): Scope {
 }
 
 export function tableColumns(t: CatalogTable): OutCol[] {
-  return t.columns.map((c) => ({ name: c.name, prov: isEncrypted(c) ? { table: t, column: c } : null }));
+  return t.columns.map((c) => ({
+    name: c.name,
+    prov: isEncrypted(c) ? { table: t, column: c } : null,
+    anon: c.protection.kind === 'anonymize' ? { ref: { table: t, column: c as OutAnon['ref']['column'] }, exact: true } : null,
+  }));
 }
 
 export type Resolved = { kind: 'column'; rel: Relation; col: OutCol } | { kind: 'unknown' };

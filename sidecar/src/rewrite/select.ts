@@ -8,7 +8,8 @@ import type { Json } from './ast.ts';
 import { BIDX_SUFFIX } from './catalog.ts';
 import type { Ctx, ProtectedRef } from './context.ts';
 import { mergeSources, Refusal, refuseConstruct } from './context.ts';
-import { plainExpr, predicate, provOf, sameDeterministicKey, subLink } from './expr.ts';
+import { outputAnon, plainExpr, predicate, provOf, sameDeterministicKey, subLink } from './expr.ts';
+import type { OutAnon } from './expr.ts';
 import { referencedTables } from './refs.ts';
 import { newScope, tableColumns } from './scope.ts';
 import type { OutCol, Relation, Scope } from './scope.ts';
@@ -20,7 +21,7 @@ export function analyzeSelect(ctx: Ctx, s: Json, parent: Scope | undefined, top:
   if (s.op && s.op !== 'SETOP_NONE') return setOperation(ctx, s, scope, top);
   if (s.valuesLists) {
     plainExpr(ctx, scope, s.valuesLists, 'VALUES');
-    return arr(body(arr(s.valuesLists)[0], 'List')?.items).map((_, i) => ({ name: `column${i + 1}`, prov: null }));
+    return arr(body(arr(s.valuesLists)[0], 'List')?.items).map((_, i) => ({ name: `column${i + 1}`, prov: null, anon: null }));
   }
   for (const item of arr(s.fromClause)) addFromItem(ctx, scope, item);
   const outs = targets(ctx, scope, s);
@@ -61,20 +62,29 @@ function setOperation(ctx: Ctx, s: Json, scope: Scope, top: boolean): OutCol[] {
   const outs = left.map((l, i) => {
     const r = right[i];
     if (l.star || r?.star) return l;
+    const out = { ...l, anon: mergeAnon(l.anon, r?.anon) };
     const lp = l.prov;
     const rp = r?.prov ?? null;
-    if (!lp && !rp) return l;
+    if (!lp && !rp) return out;
     const p = (lp ?? rp) as ProtectedRef;
     if (!lp || !rp) refuseConstruct(p, 'set operation mixing encrypted and plain values');
     const same = lp.table === rp.table && lp.column === rp.column;
     if (!same && !sameDeterministicKey(lp, rp)) refuseConstruct(p, 'set operation across columns that do not share a deterministic key');
     if (distinct && lp.column.protection.mode === 'randomized') refuseConstruct(p, `${String(s.op).replace('SETOP_', '')} (duplicate elimination)`);
     // Rows of either arm come out under the left arm's name: the output carries both columns.
-    return { ...l, prov: mergeSources(lp, rp) };
+    return { ...out, prov: mergeSources(lp, rp) };
   });
   ordering(ctx, scope, arr(s.sortClause), outs);
   plainExpr(ctx, scope, [s.limitCount, s.limitOffset], 'LIMIT/OFFSET');
   return outs;
+}
+
+/** Rows of either arm come out under one name: exact only when both arms are the same column as is. */
+function mergeAnon(a: OutAnon | null | undefined, b: OutAnon | null | undefined): OutAnon | null | undefined {
+  if (a === undefined || b === undefined) return undefined;
+  if (!a || !b) return a || b ? { ref: (a ?? b as OutAnon).ref, exact: false } : null;
+  const same = a.exact && b.exact && a.ref.table === b.ref.table && a.ref.column === b.ref.column;
+  return same ? a : { ref: a.ref, exact: false };
 }
 
 function relationAlias(b: Json, fallback: string): string {
@@ -184,25 +194,28 @@ export function targets(ctx: Ctx, scope: Scope, s: Json): OutCol[] {
       list.push(item);
       continue;
     }
-    outs.push({ name: rt.name ? String(rt.name) : (names[names.length - 1] ?? '?column?'), prov: targetProv(ctx, scope, rt.val) });
+    outs.push({ name: rt.name ? String(rt.name) : (names[names.length - 1] ?? '?column?'), ...targetProv(ctx, scope, rt.val) });
     list.push(item);
   }
   s.targetList = list;
   return outs;
 }
 
-function targetProv(ctx: Ctx, scope: Scope, val: unknown): ProtectedRef | null {
+function targetProv(ctx: Ctx, scope: Scope, val: unknown): { prov: ProtectedRef | null; anon?: OutAnon | null } {
   const p = provOf(ctx, scope, val);
-  if (p) return p;
+  if (p) return { prov: p, anon: null };
+  if (body(val, 'ColumnRef')) return { prov: null, anon: outputAnon(ctx, scope, val) };
   const sl = body(val, 'SubLink');
   if (sl && sl.subLinkType === 'EXPR_SUBLINK') {
     const q = body(sl.subselect, 'SelectStmt') as Json;
     const outs = analyzeSelect(ctx, q, scope, false);
-    return outs[0]?.prov ?? null;
+    return { prov: outs[0]?.prov ?? null, anon: outs[0]?.anon };
   }
-  if (sl) subLink(ctx, scope, sl, 'subquery');
-  else if (!body(val, 'ColumnRef')) plainExpr(ctx, scope, val, 'expression in the select list');
-  return null;
+  if (sl) {
+    subLink(ctx, scope, sl, 'subquery');
+    return { prov: null, anon: null };
+  }
+  return { prov: null, anon: plainExpr(ctx, scope, val, 'expression in the select list') };
 }
 
 /** The output column an ORDER BY / GROUP BY item names by ordinal or output alias, if any. */
@@ -223,6 +236,8 @@ function grouping(ctx: Ctx, scope: Scope, s: Json, outs: OutCol[]): void {
   const distinct = arr(s.distinctClause);
   if (distinct.length === 0) return;
   const on = distinct.filter((d) => tagOf(d));
+  // DISTINCT ON (expr) is an expression like any other (it may compare a column with a value).
+  for (const d of on) if (!provOf(ctx, scope, d) && !outputRef(d, outs)) plainExpr(ctx, scope, d, 'DISTINCT ON');
   const provs = on.length ? on.map((d) => provOf(ctx, scope, d) ?? outputRef(d, outs)?.prov ?? null) : outs.map((o) => o.prov);
   for (const p of provs) if (p && p.column.protection.mode !== 'deterministic') refuseConstruct(p, 'DISTINCT');
 }
@@ -246,7 +261,7 @@ function exposeBlindIndexes(s: Json, outs: OutCol[]): void {
     const names = colRefNames(ref);
     names[names.length - 1] = `${names[names.length - 1]}${BIDX_SUFFIX}`;
     list.push({ ResTarget: { name: `${o.name}${BIDX_SUFFIX}`, val: columnRef(names), location: -1 } });
-    extra.push({ name: `${o.name}${BIDX_SUFFIX}`, prov: null, hidden: true });
+    extra.push({ name: `${o.name}${BIDX_SUFFIX}`, prov: null, hidden: true, anon: null });
   });
   s.targetList = list;
   outs.push(...extra);
