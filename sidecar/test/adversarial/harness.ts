@@ -211,7 +211,7 @@ class PgSession implements Session {
     client.on('error', () => undefined);
   }
   static async open(url: string): Promise<PgSession> {
-    const c = new pg.Client({ connectionString: url, query_timeout: 30_000 });
+    const c = new pg.Client({ connectionString: url, query_timeout: 100_000 });
     await c.connect();
     return new PgSession(c);
   }
