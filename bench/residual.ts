@@ -11,7 +11,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { startPostgres, type PgCluster } from '@clarus/testing/pg.ts';
-import { ResidualEngine } from '@clarus/sidecar/residual/engine.ts';
+import { ResidualEngine, ResidualPool } from '@clarus/sidecar/residual/engine.ts';
 import { copyChunks, newBudget } from '@clarus/sidecar/residual/copy.ts';
 import { createTableSql, tableSignature } from '@clarus/sidecar/residual/plan.ts';
 import type { ResidualRelation } from '@clarus/sidecar/residual/types.ts';
@@ -98,7 +98,10 @@ const SKETCH: Record<string, (rows: string[][]) => unknown[]> = {
   },
   'row_number() window': (rows) => {
     const parts = new Map<string, string[][]>();
-    for (const r of rows) parts.set(r[2] as string, [...(parts.get(r[2] as string) ?? []), r]);
+    for (const r of rows) {
+      const p = parts.get(r[2] as string);
+      if (p) p.push(r); else parts.set(r[2] as string, [r]);
+    }
     return [...parts.values()].flatMap((p) => p.map((r) => ({ r, key: utf8(r[1] as string) }))
       .sort((a, b) => Buffer.compare(a.key, b.key) || Number(a.r[0]) - Number(b.r[0])).map((x, i) => [x.r[0], i + 1]));
   },
@@ -106,18 +109,18 @@ const SKETCH: Record<string, (rows: string[][]) => unknown[]> = {
 
 // ------------------------------------------------------------------ main
 
-async function startup(): Promise<{ engine: ResidualEngine; firstMs: number; secondMs: number; rssBase: number; rssOne: number; rssTwo: number }> {
+interface Started { inline: ResidualEngine; worker: ResidualEngine; firstMs: number; workerMs: number; rssBase: number; rssOne: number; rssTwo: number }
+
+async function startup(): Promise<Started> {
   const rssBase = rss();
   let s = performance.now();
-  const engine = await ResidualEngine.start({ locale: 'c' });
+  const inline = await ResidualEngine.start({ locale: 'c', thread: 'inline' });
   const firstMs = performance.now() - s;
   const rssOne = rss();
   s = performance.now();
-  const second = await ResidualEngine.start({ locale: 'builtin-c-utf8' });
-  const secondMs = performance.now() - s;
-  const rssTwo = rss();
-  await second.close();
-  return { engine, firstMs, secondMs, rssBase, rssOne, rssTwo };
+  const worker = await ResidualEngine.start({ locale: 'c' });
+  const workerMs = performance.now() - s;
+  return { inline, worker, firstMs, workerMs, rssBase, rssOne, rssTwo: rss() };
 }
 
 /** The same call against a real PostgreSQL over a local connection: COPY in a transaction, query, rollback. */
@@ -145,22 +148,61 @@ class NativeResidual {
   async close(): Promise<void> { await this.client.end(); }
 }
 
-async function latencyTable(engine: ResidualEngine, native: NativeResidual | null, sizes: number[]): Promise<string[]> {
-  const lines = ['| query | rows | PGlite median ms | PGlite p95 ms | PostgreSQL 15 (local socket) median ms | sketch median ms | result rows |',
-    '|---|---:|---:|---:|---:|---:|---:|'];
+async function latencyTable(s: Started, native: NativeResidual | null, sizes: number[]): Promise<string[]> {
+  const lines = ['| query | rows | PGlite worker median ms | PGlite worker p95 ms | PGlite inline median ms | PostgreSQL 15 (local socket) median ms | sketch median ms | result rows |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|'];
   for (const n of sizes) {
     const rows = makeRows(n);
     for (const [label, sql] of Object.entries(QUERIES)) {
       const relation: ResidualRelation = { name: 'rel', columns: COLUMNS, rows };
       const call = { relations: [relation], sql, limits: { maxRows: 1_000_000, maxBytes: 1 << 30 } };
       let resultRows = 0;
-      const lite = await measure(() => { resultRows = engine.run(call).rows.length; }, iterationsFor(n));
+      const lite = await measure(async () => { resultRows = (await s.worker.run(call)).rows.length; }, iterationsFor(n));
+      const inline = await measure(() => s.inline.run(call), iterationsFor(n));
       const real = native === null ? null : await measure(() => native.run(rows, sql), iterationsFor(n));
       const sketch = await measure(() => SKETCH[label]?.(rows), iterationsFor(n));
-      lines.push(`| ${label} | ${n} | ${fmt(lite.median)} | ${fmt(lite.p95)} | ${real === null ? 'n/a' : fmt(real.median)} | ${fmt(sketch.median)} | ${resultRows} |`);
+      lines.push(`| ${label} | ${n} | ${fmt(lite.median)} | ${fmt(lite.p95)} | ${fmt(inline.median)} | ${real === null ? 'n/a' : fmt(real.median)} | ${fmt(sketch.median)} | ${resultRows} |`);
     }
   }
   return lines;
+}
+
+/** The longest gap between ticks of a 1 ms timer while calls over 10,000 rows run: what every other session waits. */
+async function eventLoopStall(engine: ResidualEngine, calls: number): Promise<number> {
+  const call = { relations: [{ name: 'rel', columns: COLUMNS, rows: makeRows(10_000) }], sql: QUERIES['ORDER BY name LIMIT 20'] as string, limits: { maxRows: 1e6, maxBytes: 1 << 30 } };
+  let last = performance.now();
+  let longest = 0;
+  const timer = setInterval(() => { const now = performance.now(); longest = Math.max(longest, now - last); last = now; }, 1);
+  for (let i = 0; i < calls; i++) {
+    await engine.run(call);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  clearInterval(timer);
+  return longest;
+}
+
+/** RSS and WebAssembly/ArrayBuffer memory of a fresh instance in this thread as calls load more rows. */
+async function memoryByLoad(): Promise<string[]> {
+  const engine = await ResidualEngine.start({ locale: 'c', thread: 'inline' });
+  const lines = ['| after | loaded MiB | RSS MiB | ArrayBuffer (incl. WebAssembly memory) MiB |', '|---|---:|---:|---:|'];
+  const mem = () => `${rss().toFixed(0)} | ${(process.memoryUsage().arrayBuffers / MiB).toFixed(0)}`;
+  lines.push(`| start | 0 | ${mem()} |`);
+  for (const n of QUICK ? [10_000, 100_000] : [10_000, 100_000, 100_000, 300_000]) {
+    const r = await engine.run({ relations: [{ name: 'rel', columns: COLUMNS, rows: makeRows(n) }], sql: QUERIES['ORDER BY name LIMIT 20'] as string, limits: { maxRows: 1e7, maxBytes: 1e10 } });
+    lines.push(`| a call over ${n} rows | ${(r.loadedBytes / MiB).toFixed(1)} | ${mem()} |`);
+  }
+  await engine.close();
+  return lines;
+}
+
+/** Calls per second with `concurrency` calls over 100 rows in flight. */
+async function throughput(run: (c: Parameters<ResidualEngine['run']>[0]) => Promise<unknown>, concurrency: number, total: number): Promise<number> {
+  const call = { relations: [{ name: 'rel', columns: COLUMNS, rows: makeRows(100) }], sql: QUERIES['upper(name)'] as string, limits: { maxRows: 1e6, maxBytes: 1 << 30 } };
+  const start = performance.now();
+  let issued = 0;
+  const lane = async () => { while (issued < total) { issued += 1; await run(call); } };
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  return total / ((performance.now() - start) / 1000);
 }
 
 async function drift(engine: ResidualEngine, calls: number): Promise<string[]> {
@@ -179,24 +221,37 @@ async function main(): Promise<void> {
   const s = await startup();
   out('\n## Startup and memory\n');
   out('| what | value |\n|---|---:|');
-  out(`| first instance start (WebAssembly compile + initdb), ms | ${s.firstMs.toFixed(0)} |`);
-  out(`| second instance start in the same process, ms | ${s.secondMs.toFixed(0)} |`);
+  out(`| first instance start, this thread (WebAssembly compile + initdb), ms | ${s.firstMs.toFixed(0)} |`);
+  out(`| instance start in a worker thread, ms | ${s.workerMs.toFixed(0)} |`);
   out(`| RSS before, MiB | ${s.rssBase.toFixed(0)} |`);
   out(`| RSS growth, first instance, MiB | ${(s.rssOne - s.rssBase).toFixed(0)} |`);
-  out(`| RSS growth, second instance, MiB | ${(s.rssTwo - s.rssOne).toFixed(0)} |`);
-  out('\n## Latency of one call (load + query; the event loop is blocked for it)\n');
+  out(`| RSS growth, worker-thread instance, MiB | ${(s.rssTwo - s.rssOne).toFixed(0)} |`);
+  out('\n## Latency of one call (load + query)\n');
   const sizes = QUICK ? [1, 100, 10_000] : [1, 100, 10_000, 100_000];
   const cluster = await startPostgres().catch((e: Error) => { out(`(no PostgreSQL for the comparison: ${e.message.split('\n')[0]})`); return null; });
   const native = cluster === null ? null : await NativeResidual.start(cluster);
   const before = rss();
-  for (const line of await latencyTable(s.engine, native, sizes)) out(line);
+  for (const line of await latencyTable(s, native, sizes)) out(line);
   await native?.close();
   await cluster?.destroy();
   out(`\nRSS after the latency runs: ${rss().toFixed(0)} MiB (+${(rss() - before).toFixed(0)} MiB over the runs)`);
-  out('\n## Drift over many calls (100 candidate rows, ORDER BY name LIMIT 20)\n');
-  for (const line of await drift(s.engine, QUICK ? 1000 : 5000)) out(line);
-  out(`\nengine stats: ${JSON.stringify(s.engine.stats)}`);
-  await s.engine.close();
+  out('\n## Event loop and concurrency\n');
+  out('| what | value |\n|---|---:|');
+  out(`| longest event-loop stall, 10,000-row calls, this thread, ms | ${(await eventLoopStall(s.inline, 5)).toFixed(0)} |`);
+  out(`| longest event-loop stall, 10,000-row calls, worker thread, ms | ${(await eventLoopStall(s.worker, 5)).toFixed(0)} |`);
+  const total = QUICK ? 200 : 1000;
+  out(`| calls/s, 100 rows, 1 engine (worker), 4 in flight | ${(await throughput((c) => s.worker.run(c), 4, total)).toFixed(0)} |`);
+  const pool = await ResidualPool.start(2, { locale: 'c' });
+  out(`| calls/s, 100 rows, pool of 2 workers, 4 in flight | ${(await throughput((c) => pool.run(c), 4, total)).toFixed(0)} |`);
+  out(`| RSS with 4 instances (2 pool workers), MiB | ${rss().toFixed(0)} |`);
+  await pool.close();
+  out('\n## Memory of one instance by the size of its calls (a fresh instance in this thread)\n');
+  await s.inline.close();
+  for (const line of await memoryByLoad()) out(line);
+  out('\n## Drift over many calls (100 candidate rows, ORDER BY name LIMIT 20, worker)\n');
+  for (const line of await drift(s.worker, QUICK ? 1000 : 5000)) out(line);
+  out(`\nengine stats: ${JSON.stringify(s.worker.stats)}`);
+  await s.worker.close();
 }
 
 await main();

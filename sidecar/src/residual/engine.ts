@@ -1,19 +1,21 @@
 // The residual stage engine: PostgreSQL itself (PGlite, PostgreSQL 18 compiled to WebAssembly and
-// shipped inside its npm package — nothing is downloaded at run time), one instance per proxy
-// process and engine locale, reused for every call. A call is one synchronous exchange with the
-// instance (plan.ts): nothing can interleave with it, and its transaction is rolled back, so it
-// leaves nothing behind but empty candidate tables, which are kept per relation name and shape
-// (creating a table costs more than a whole small call) and vacuumed once enough rolled-back rows
-// have gone through them.
-import { PGlite } from '@electric-sql/pglite';
+// shipped inside its npm package — nothing is downloaded at run time), one instance per engine,
+// reused for every call, in a worker thread by default (executor.ts). A call is one protocol batch
+// (plan.ts): nothing can interleave with it, and its transaction is rolled back, so it leaves
+// nothing behind but empty candidate tables, which are kept per relation name and shape (creating a
+// table costs more than a whole small call) and vacuumed once enough rolled-back rows have gone
+// through them. Calls on one engine run one after the other; ResidualPool spreads them over several.
 import { encodeFrontend } from '../protocol/frontend.ts';
-import { engineInitdbParams, type EngineLocale } from './collation.ts';
+import type { EngineLocale } from './collation.ts';
+import { inlineExecutor, workerExecutor, type Executor } from './executor.ts';
 import { buildCall, checkNames, createTableSql, quoteIdent, tableSignature } from './plan.ts';
 import { readOutcome } from './response.ts';
 import type { ResidualCall, ResidualResult } from './types.ts';
 
 export interface EngineOptions {
   locale: EngineLocale;
+  /** 'worker' (default): a worker thread of its own; 'inline': this thread (blocks the event loop per call). */
+  thread?: 'worker' | 'inline';
   /** Candidate tables kept (least recently used dropped first; default 64). */
   maxTables?: number;
   /** Vacuum a table once this many rolled-back rows went through it (default 20,000). */
@@ -33,14 +35,17 @@ interface Table { signature: string; deadRows: number }
 export class ResidualEngine {
   readonly locale: EngineLocale;
   readonly stats: EngineStats = { calls: 0, loadedRows: 0, returnedRows: 0, tablesCreated: 0, vacuums: 0 };
-  private readonly db: PGlite;
+  private readonly executor: Executor;
   private readonly maxTables: number;
   private readonly vacuumRows: number;
   /** name → shape, in least-recently-used order. */
   private readonly tables = new Map<string, Table>();
+  /** The previous call's completion: calls run one after the other. */
+  private tail: Promise<unknown> = Promise.resolve();
+  private queued = 0;
 
-  private constructor(db: PGlite, opts: EngineOptions) {
-    this.db = db;
+  private constructor(executor: Executor, opts: EngineOptions) {
+    this.executor = executor;
     this.locale = opts.locale;
     this.maxTables = opts.maxTables ?? 64;
     this.vacuumRows = opts.vacuumRows ?? 20_000;
@@ -48,27 +53,33 @@ export class ResidualEngine {
 
   /** Starts an instance (seconds: WebAssembly compilation and initdb); do it once, at startup. */
   static async start(opts: EngineOptions): Promise<ResidualEngine> {
-    const db = await PGlite.create({ initDbStartParams: engineInitdbParams(opts.locale) });
-    // The session's temporary schema is created once here, not inside a call.
-    await db.exec('CREATE TEMP TABLE clarus_residual_warmup (x int); DROP TABLE clarus_residual_warmup');
-    return new ResidualEngine(db, opts);
+    const executor = opts.thread === 'inline' ? await inlineExecutor(opts.locale) : await workerExecutor(opts.locale);
+    return new ResidualEngine(executor, opts);
   }
 
+  /** Calls waiting or running on this engine. */
+  get pending(): number { return this.queued; }
+
   /**
-   * Loads the candidate rows and runs the residual query. Synchronous: the event loop is busy for
-   * the whole call. Throws ResidualLimitError (54000), ResidualQueryError (PostgreSQL's SQLSTATE) or
+   * Loads the candidate rows and runs the residual query, after the calls already given. Rejects
+   * with ResidualLimitError (54000), ResidualQueryError (PostgreSQL's SQLSTATE) or
    * ResidualUnsupportedError (0A000).
    */
-  run(call: ResidualCall): ResidualResult {
+  run(call: ResidualCall): Promise<ResidualResult> {
+    this.queued += 1;
+    const result = this.tail.then(() => this.runNow(call));
+    this.tail = result.catch(() => undefined).finally(() => { this.queued -= 1; });
+    return result;
+  }
+
+  private async runNow(call: ResidualCall): Promise<ResidualResult> {
     checkNames(call);
     const ddl = this.tableDdl(call);
     const batch = buildCall(call, ddl.statements);
-    const answer = this.db.execProtocolRawSync(batch.bytes);
+    const answer = await this.executor.exec(batch.bytes);
     const outcome = readOutcome(answer, batch.loadPhases, batch.maxResultRows);
-    if (!outcome.ok && outcome.error.code !== '54000' && ddl.names.length > 0) {
-      for (const n of ddl.names) this.tables.delete(n);
-    }
-    this.afterCall(call, batch.budget.rows);
+    if (!outcome.ok && ddl.names.length > 0) for (const n of ddl.names) this.tables.delete(n);
+    await this.afterCall(call, batch.budget.rows);
     if (!outcome.ok) throw outcome.error;
     this.stats.returnedRows += outcome.rows.length;
     return { fields: outcome.fields, rows: outcome.rows, loadedRows: batch.budget.rows, loadedBytes: batch.budget.bytes };
@@ -98,7 +109,7 @@ export class ResidualEngine {
     return { statements, names };
   }
 
-  private afterCall(call: ResidualCall, loadedRows: number): void {
+  private async afterCall(call: ResidualCall, loadedRows: number): Promise<void> {
     this.stats.calls += 1;
     this.stats.loadedRows += loadedRows;
     const vacuum: string[] = [];
@@ -111,10 +122,33 @@ export class ResidualEngine {
     }
     if (vacuum.length === 0) return;
     this.stats.vacuums += 1;
-    this.db.execProtocolRawSync(encodeFrontend({ type: 'Query', sql: `VACUUM ${vacuum.join(', ')}` }).finish());
+    await this.executor.exec(encodeFrontend({ type: 'Query', sql: `VACUUM ${vacuum.join(', ')}` }).finish());
   }
 
   async close(): Promise<void> {
-    await this.db.close();
+    await this.tail;
+    await this.executor.close();
+  }
+}
+
+/** Several engines (one instance and, by default, one worker thread each); a call goes to the least busy. */
+export class ResidualPool {
+  private readonly engines: ResidualEngine[];
+
+  private constructor(engines: ResidualEngine[]) { this.engines = engines; }
+
+  static async start(size: number, opts: EngineOptions): Promise<ResidualPool> {
+    const engines: ResidualEngine[] = [];
+    for (let i = 0; i < size; i++) engines.push(await ResidualEngine.start(opts));
+    return new ResidualPool(engines);
+  }
+
+  run(call: ResidualCall): Promise<ResidualResult> {
+    const idle = this.engines.reduce((a, b) => (b.pending < a.pending ? b : a));
+    return idle.run(call);
+  }
+
+  async close(): Promise<void> {
+    for (const e of this.engines) await e.close();
   }
 }

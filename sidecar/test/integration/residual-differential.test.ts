@@ -40,9 +40,9 @@ async function oracleAnswer(client: pg.Client, sql: string): Promise<Answer> {
   }
 }
 
-function engineAnswer(engine: ResidualEngine, call: ResidualCall): Answer {
+async function engineAnswer(engine: ResidualEngine, call: ResidualCall): Promise<Answer> {
   try {
-    const r = engine.run(call);
+    const r = await engine.run(call);
     return { ok: true, types: r.fields.map((f) => f.typeOid), rows: r.rows.map(rowKey) };
   } catch (e) {
     const err = e as { code?: string; message: string };
@@ -104,7 +104,7 @@ async function runDifferential(target: Target, count: number, seed: number): Pro
     const relation = await loadDataset(target.client, rows, zone);
     for (const s of statements.slice(k * PER_DATASET, (k + 1) * PER_DATASET)) {
       const o = await oracleAnswer(target.client, s.sql);
-      const e = engineAnswer(target.engine, { relations: [relation], sql: s.sql, limits: { maxRows: 10_000, maxBytes: 1 << 24 }, settings: { timeZone: zone } });
+      const e = await engineAnswer(target.engine, { relations: [relation], sql: s.sql, limits: { maxRows: 10_000, maxBytes: 1 << 24 }, settings: { timeZone: zone } });
       if (!o.ok) errors += 1;
       if (skippedInput(o, e, s.sql)) { skipped += 1; continue; }
       const why = compare(o, e, s.ordered);
@@ -150,7 +150,7 @@ async function codePointDifferences(target: Target): Promise<Record<string, numb
   await target.client.query('INSERT INTO t SELECT unnest($1::text[])', [allCodePoints().map((r) => r[0])]);
   const o = (await target.client.query({ text: CHAR_SQL, rowMode: 'array', types: raw })).rows as string[][];
   const fetched = (await target.client.query({ text: 'SELECT c FROM t', rowMode: 'array', types: raw })).rows as string[][];
-  const e = target.engine.run({ relations: [{ name: 't', columns: [{ name: 'c', typeOid: 25 }], rows: fetched }], sql: CHAR_SQL, limits: { maxRows: 1e6, maxBytes: 1e8 } }).rows;
+  const e = (await target.engine.run({ relations: [{ name: 't', columns: [{ name: 'c', typeOid: 25 }], rows: fetched }], sql: CHAR_SQL, limits: { maxRows: 1e6, maxBytes: 1e8 } })).rows;
   expect(e.length).toBe(o.length);
   const counts: Record<string, number> = {};
   o.forEach((row, i) => row.forEach((v, k) => { if (v !== e[i]?.[k]) counts[CHAR_COLUMNS[k] as string] = (counts[CHAR_COLUMNS[k] as string] ?? 0) + 1; }));
@@ -168,9 +168,17 @@ describe('residual engine vs PostgreSQL 15', () => {
   }, 300_000);
 
   afterAll(async () => {
-    for (const t of targets) { await t.client.end(); await t.engine.close(); }
+    for (const t of targets.splice(0)) await stopTarget(t);
     await cluster?.destroy();
   });
+
+  /** Each test stops its engine when done: one PGlite instance (~400 MiB) alive at a time. */
+  async function stopTarget(t: Target): Promise<void> {
+    const i = targets.indexOf(t);
+    if (i >= 0) targets.splice(i, 1);
+    await t.client.end();
+    await t.engine.close();
+  }
 
   test('C locale: no difference in rows, types or SQLSTATE class', async () => {
     const target = await startTarget(cluster, 'postgres', 'c');
@@ -185,6 +193,7 @@ describe('residual engine vs PostgreSQL 15', () => {
     const chars = await codePointDifferences(target);
     console.log(`C locale, every code point to U+2FFFF: ${JSON.stringify(chars)}`);
     expect(chars).toEqual({});
+    await stopTarget(target);
   }, 900_000);
 
   test('libc C.UTF-8: ordering reproduced, case mapping of non-ASCII text not', async () => {
@@ -203,6 +212,7 @@ describe('residual engine vs PostgreSQL 15', () => {
     console.log(`C.UTF-8, every code point to U+2FFFF, code points answered differently: ${JSON.stringify(chars)}`);
     expect(chars.order).toBeUndefined();
     expect(chars.upper).toBeGreaterThan(0);
+    await stopTarget(target);
   }, 900_000);
 
   test('ICU en-US: text order differs from the engine, so localeSupport refuses it', async () => {
@@ -214,8 +224,9 @@ describe('residual engine vs PostgreSQL 15', () => {
     const relation = await loadDataset(target.client, rows, 'UTC');
     const sql = 'SELECT name FROM t ORDER BY name, id';
     const o = await oracleAnswer(target.client, sql);
-    const e = engineAnswer(target.engine, { relations: [relation], sql, limits: { maxRows: 100, maxBytes: 10_000 } });
+    const e = await engineAnswer(target.engine, { relations: [relation], sql, limits: { maxRows: 100, maxBytes: 10_000 } });
     console.log(`ICU en-US order: ${show(o)}\nengine (C) order: ${show(e)}`);
     expect(compare(o, e, true)).not.toBeNull();
+    await stopTarget(target);
   }, 300_000);
 });

@@ -1,0 +1,82 @@
+// Where a residual call's protocol batch runs: a PGlite instance in this thread (the event loop is
+// busy for the whole call) or in a worker thread of its own (the proxy keeps serving other sessions
+// meanwhile; the batch and the answer are transferred, not copied). Either way one executor runs one
+// batch at a time, in the order given.
+import { Worker } from 'node:worker_threads';
+import { PGlite } from '@electric-sql/pglite';
+import { engineInitdbParams, type EngineLocale } from './collation.ts';
+
+export interface Executor {
+  exec(batch: Uint8Array): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/** Creates the temporary schema once, outside any call. */
+export const WARMUP_SQL = 'CREATE TEMP TABLE clarus_residual_warmup (x int); DROP TABLE clarus_residual_warmup';
+
+export async function startPglite(locale: EngineLocale): Promise<PGlite> {
+  const db = await PGlite.create({ initDbStartParams: engineInitdbParams(locale) });
+  await db.exec(WARMUP_SQL);
+  return db;
+}
+
+/**
+ * Runs one batch and returns the answer bytes. The streaming entry point, not execProtocolRawSync:
+ * that one also parses every answer message into objects it keeps (memory grew by about 4 MiB per
+ * 20,000-row answer, for good) and was 4–6× slower. With syncToFs off the whole batch still runs
+ * synchronously, inside this call.
+ */
+export async function execBatch(db: PGlite, batch: Uint8Array): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  // The chunk is a view into the instance's memory: copy it before the next one overwrites it.
+  await db.execProtocolRawStream(batch, { syncToFs: false, onRawData: (d: Uint8Array) => { chunks.push(d.slice()); size += d.length; } });
+  if (chunks.length === 1) return chunks[0] as Uint8Array;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) { out.set(c, at); at += c.length; }
+  return out;
+}
+
+export async function inlineExecutor(locale: EngineLocale): Promise<Executor> {
+  const db = await startPglite(locale);
+  return {
+    exec: (batch) => execBatch(db, batch),
+    close: () => db.close(),
+  };
+}
+
+interface Pending { resolve(answer: Uint8Array): void; reject(e: Error): void }
+
+/** Messages from the worker (worker.ts). */
+export type WorkerReply = { type: 'ready' } | { type: 'answer'; id: number; answer: Uint8Array } | { type: 'failed'; id: number; message: string };
+
+export async function workerExecutor(locale: EngineLocale): Promise<Executor> {
+  const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: { locale } });
+  const pending = new Map<number, Pending>();
+  let next = 0;
+  const failAll = (e: Error) => { for (const p of pending.values()) p.reject(e); pending.clear(); };
+  await new Promise<void>((resolve, reject) => {
+    worker.once('error', reject);
+    worker.once('message', (m: WorkerReply) => (m.type === 'ready' ? resolve() : reject(new Error('residual worker: unexpected first message'))));
+  });
+  worker.on('message', (m: WorkerReply) => {
+    if (m.type === 'ready') return;
+    const p = pending.get(m.id);
+    pending.delete(m.id);
+    if (m.type === 'answer') p?.resolve(m.answer);
+    else p?.reject(new Error(`residual worker: ${m.message}`));
+  });
+  worker.on('error', failAll);
+  worker.on('exit', (code) => failAll(new Error(`residual worker exited (${code})`)));
+  return {
+    exec: (batch) => new Promise<Uint8Array>((resolve, reject) => {
+      const id = next++;
+      pending.set(id, { resolve, reject });
+      // A buffer of its own to transfer (a Buffer may be a view into Node's shared pool, which cannot move).
+      const copy = !Buffer.isBuffer(batch) && batch.byteOffset === 0 && batch.byteLength === batch.buffer.byteLength ? batch : new Uint8Array(batch);
+      worker.postMessage({ id, batch: copy }, [copy.buffer as ArrayBuffer]);
+    }),
+    close: async () => { worker.postMessage({ id: -1, close: true }); await new Promise((r) => worker.once('exit', r)); },
+  };
+}

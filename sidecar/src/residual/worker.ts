@@ -1,0 +1,29 @@
+// The worker-thread side of workerExecutor (executor.ts): one PGlite instance, batches run in
+// arrival order, answers transferred back.
+import { parentPort, workerData } from 'node:worker_threads';
+import { execBatch, startPglite, type WorkerReply } from './executor.ts';
+import type { EngineLocale } from './collation.ts';
+
+interface Request { id: number; batch?: Uint8Array; close?: boolean }
+
+const port = parentPort;
+if (port === null) throw new Error('residual worker: not started as a worker thread');
+const db = await startPglite((workerData as { locale: EngineLocale }).locale);
+// Batches run one at a time, in arrival order (each runs synchronously inside execBatch).
+let tail: Promise<void> = Promise.resolve();
+port.on('message', (req: Request) => {
+  if (req.close) { void tail.then(() => db.close()).then(() => process.exit(0)); return; }
+  tail = tail.then(async () => {
+    let reply: WorkerReply;
+    try {
+      const raw = await execBatch(db, req.batch as Uint8Array);
+      // Transfer only a buffer of the answer's own.
+      const answer = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength ? raw : new Uint8Array(raw);
+      reply = { type: 'answer', id: req.id, answer };
+    } catch (e) {
+      reply = { type: 'failed', id: req.id, message: (e as Error).message };
+    }
+    port.postMessage(reply, reply.type === 'answer' ? [reply.answer.buffer as ArrayBuffer] : []);
+  });
+});
+port.postMessage({ type: 'ready' } satisfies WorkerReply);
