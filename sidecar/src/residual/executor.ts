@@ -55,7 +55,9 @@ export async function workerExecutor(locale: EngineLocale): Promise<Executor> {
   const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: { locale } });
   const pending = new Map<number, Pending>();
   let next = 0;
-  const failAll = (e: Error) => { for (const p of pending.values()) p.reject(e); pending.clear(); };
+  /** Set once the worker failed or exited: later calls fail at once instead of waiting forever. */
+  let dead: Error | null = null;
+  const failAll = (e: Error) => { dead ??= e; for (const p of pending.values()) p.reject(e); pending.clear(); };
   await new Promise<void>((resolve, reject) => {
     worker.once('error', reject);
     worker.once('message', (m: WorkerReply) => (m.type === 'ready' ? resolve() : reject(new Error('residual worker: unexpected first message'))));
@@ -71,12 +73,18 @@ export async function workerExecutor(locale: EngineLocale): Promise<Executor> {
   worker.on('exit', (code) => failAll(new Error(`residual worker exited (${code})`)));
   return {
     exec: (batch) => new Promise<Uint8Array>((resolve, reject) => {
+      if (dead) { reject(dead); return; }
       const id = next++;
       pending.set(id, { resolve, reject });
       // A buffer of its own to transfer (a Buffer may be a view into Node's shared pool, which cannot move).
       const copy = !Buffer.isBuffer(batch) && batch.byteOffset === 0 && batch.byteLength === batch.buffer.byteLength ? batch : new Uint8Array(batch);
       worker.postMessage({ id, batch: copy }, [copy.buffer as ArrayBuffer]);
     }),
-    close: async () => { worker.postMessage({ id: -1, close: true }); await new Promise((r) => worker.once('exit', r)); },
+    close: async () => {
+      if (dead) return;
+      const exited = new Promise((r) => worker.once('exit', r));
+      worker.postMessage({ id: -1, close: true });
+      await exited;
+    },
   };
 }
