@@ -116,8 +116,8 @@ describe('the proxy runs on what the operator rendered', () => {
     await client.connect();
     try {
       await client.query('create table patient (pat_id int primary key, pat_name text not null, pat_ssn varchar(11), diagnosis text, ward text)');
-      await client.query(`insert into patient values (1, '${CANARY.name1}', '${CANARY.ssn1}', '${CANARY.diag}', 'cardiology')`);
-      await client.query('insert into patient values ($1, $2, $3, $4, $5)', [2, CANARY.name2, CANARY.ssn2, CANARY.diag, 'oncology']);
+      await client.query(`insert into patient (pat_id, pat_name, pat_ssn, diagnosis, ward) values (1, '${CANARY.name1}', '${CANARY.ssn1}', '${CANARY.diag}', 'cardiology')`);
+      await client.query('insert into patient (pat_id, pat_name, pat_ssn, diagnosis, ward) values ($1, $2, $3, $4, $5)', [2, CANARY.name2, CANARY.ssn2, CANARY.diag, 'oncology']);
       const all = await client.query('select pat_id, pat_name, pat_ssn, diagnosis, ward from patient order by pat_id');
       expect(all.rows).toEqual([
         { pat_id: 1, pat_name: CANARY.name1, pat_ssn: CANARY.ssn1, diagnosis: CANARY.diag, ward: 'cardiology' },

@@ -32,7 +32,8 @@ const secretRef = ref('v1', 'Secret', 'ehealth-proxy-secrets');
 const serviceRef = ref('v1', 'Service', 'ehealth-proxy');
 const pdbRef = ref('policy/v1', 'PodDisruptionBudget', 'ehealth-proxy');
 const hpaRef = ref('autoscaling/v2', 'HorizontalPodAutoscaler', 'ehealth-proxy');
-const OWNED = [configMapRef, secretRef, deploymentRef, serviceRef, pdbRef, hpaRef];
+const peersRef = ref('v1', 'Service', 'ehealth-proxy-peers');
+const OWNED = [configMapRef, secretRef, deploymentRef, serviceRef, pdbRef, hpaRef, peersRef];
 
 function exampleDocs(): Manifest[] {
   return parseManifests(exampleYaml());
@@ -92,7 +93,9 @@ describe('clarus operator on a real control plane', () => {
       })]);
       expect(o.metadata?.labels).toMatchObject({ 'app.kubernetes.io/instance': 'ehealth-proxy', 'app.kubernetes.io/managed-by': 'clarus-operator' });
     }
-    const [cm, secret, dep, svc, pdb, hpa] = objects as [Obj, Obj, Obj, Obj, Obj, Obj];
+    const [cm, secret, dep, svc, pdb, hpa, peers] = objects as [Obj, Obj, Obj, Obj, Obj, Obj, Obj];
+    // The headless Service by which replicas pass on cancel requests that reached the wrong one.
+    expect(peers.spec).toMatchObject({ clusterIP: 'None', publishNotReadyAddresses: true, ports: [expect.objectContaining({ name: 'metrics', port: 9187 })] });
 
     const config = JSON.parse(cm.data?.['config.json'] ?? '{}') as { proxy: unknown; hash: string; users: Array<{ name: string }>; backends: Array<{ name: string }> };
     expect(config.proxy).toEqual({ name: 'ehealth-proxy', namespace: NS });
@@ -107,7 +110,10 @@ describe('clarus operator on a real control plane', () => {
     const pod = (dep.spec as { template: { metadata: { annotations: Record<string, string> }; spec: Record<string, unknown> } }).template;
     expect(pod.metadata.annotations[HASH]).toMatch(/^sha256:/);
     const container = (pod.spec.containers as Array<Record<string, unknown>>)[0];
-    expect(container?.args).toEqual(['proxy', '--config', '/etc/clarus']);
+    // The replicas are peers for cancel requests: the headless Service's name, the metrics port, the shared secret.
+    expect(container?.args).toEqual(['proxy', '--config', '/etc/clarus', '--peers', `dns:ehealth-proxy-peers.${NS}.svc`, '--peer-port', '9187',
+      '--peer-secret-file', '/etc/clarus/peer-secret']);
+    expect(container?.env).toMatchObject([{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }]);
     expect(container?.readinessProbe).toMatchObject({ httpGet: { path: '/readyz', port: 'metrics' } });
     expect(pod.spec.terminationGracePeriodSeconds as number).toBeGreaterThanOrEqual(30);
     const sources = ((pod.spec.volumes as Array<{ projected: { sources: Array<Record<string, { name: string }>> } }>)[0])?.projected.sources;
@@ -292,7 +298,7 @@ describe('clarus operator on a real control plane', () => {
     delete proxyDoc.spec.autoscaling;
     await cp.kube.apply([proxyDoc]);
     await waitFor('workload objects pruned', async () => {
-      const left = await Promise.all([deploymentRef, serviceRef, pdbRef, hpaRef].map((r) => get(r)));
+      const left = await Promise.all([deploymentRef, serviceRef, pdbRef, hpaRef, peersRef].map((r) => get(r)));
       return left.every((o) => o === undefined) || undefined;
     });
     expect(await get(configMapRef)).toBeDefined();
