@@ -65,6 +65,12 @@ describe('residual engine (PGlite)', () => {
     expect((await run('SELECT count(*) FROM patient')).rows).toEqual([['5']]);
   });
 
+  test('a limit error on a new relation leaves the engine\'s tables as they were', async () => {
+    const fresh = (rows: string[][]): ResidualCall => ({ relations: [{ name: 'fresh', columns: [{ name: 'x', typeOid: 23 }], rows }], sql: 'SELECT sum(x) FROM fresh', limits: { maxRows: 2, maxBytes: 100 } });
+    expect(await failure(() => engine.run(fresh([['1'], ['2'], ['3']])))).toMatchObject({ code: '54000', limit: 'rows' });
+    expect((await engine.run(fresh([['1'], ['2']]))).rows).toEqual([['3']]);
+  });
+
   test('errors carry PostgreSQL\'s SQLSTATE and the stage', async () => {
     expect(await failure(() => run('SELECT id / 0 FROM patient'))).toMatchObject({ code: '22012', stage: 'query' });
     expect(await failure(() => run('SELECT nosuch FROM patient'))).toMatchObject({ code: '42703' });

@@ -32,6 +32,14 @@ export interface EngineStats {
 
 interface Table { signature: string; deadRows: number }
 
+interface TablePlan {
+  /** Run before the call's transaction. */
+  statements: string[];
+  /** Relation name → signature of the tables (re)created. */
+  created: Map<string, string>;
+  evicted: string[];
+}
+
 export class ResidualEngine {
   readonly locale: EngineLocale;
   readonly stats: EngineStats = { calls: 0, loadedRows: 0, returnedRows: 0, tablesCreated: 0, vacuums: 0 };
@@ -74,39 +82,52 @@ export class ResidualEngine {
 
   private async runNow(call: ResidualCall): Promise<ResidualResult> {
     checkNames(call);
-    const ddl = this.tableDdl(call);
-    const batch = buildCall(call, ddl.statements);
+    const tables = this.planTables(call);
+    // Throws a limit or unsupported error before anything is sent and before the table cache changes.
+    const batch = buildCall(call, tables.statements);
+    this.applyTables(call, tables);
     const answer = await this.executor.exec(batch.bytes);
     const outcome = readOutcome(answer, batch.loadPhases, batch.maxResultRows);
-    if (!outcome.ok && ddl.names.length > 0) for (const n of ddl.names) this.tables.delete(n);
+    if (!outcome.ok) for (const n of tables.created.keys()) this.tables.delete(n);
     await this.afterCall(call, batch.budget.rows);
     if (!outcome.ok) throw outcome.error;
     this.stats.returnedRows += outcome.rows.length;
     return { fields: outcome.fields, rows: outcome.rows, loadedRows: batch.budget.rows, loadedBytes: batch.budget.bytes };
   }
 
-  /** DROP/CREATE for the relations whose table is missing or has another shape; LRU upkeep. */
-  private tableDdl(call: ResidualCall): { statements: string[]; names: string[] } {
+  /** DROP/CREATE for the relations whose table is missing or has another shape, and the tables to evict. */
+  private planTables(call: ResidualCall): TablePlan {
     const statements: string[] = [];
-    const names: string[] = [];
+    const created = new Map<string, string>();
     for (const rel of call.relations) {
       const signature = tableSignature(rel);
-      const known = this.tables.get(rel.name);
-      this.tables.delete(rel.name);
-      this.tables.set(rel.name, known?.signature === signature ? known : { signature, deadRows: 0 });
-      if (known?.signature === signature) continue;
+      if (this.tables.get(rel.name)?.signature === signature) continue;
       statements.push(`DROP TABLE IF EXISTS ${quoteIdent(rel.name)}`, createTableSql(rel.name, signature));
-      names.push(rel.name);
-      this.stats.tablesCreated += 1;
+      created.set(rel.name, signature);
     }
     const inUse = new Set(call.relations.map((r) => r.name));
+    let excess = this.tables.size + [...created.keys()].filter((n) => !this.tables.has(n)).length - this.maxTables;
+    const evicted: string[] = [];
     for (const name of this.tables.keys()) {
-      if (this.tables.size <= this.maxTables) break;
+      if (excess <= 0) break;
       if (inUse.has(name)) continue;
-      this.tables.delete(name);
+      evicted.push(name);
       statements.push(`DROP TABLE IF EXISTS ${quoteIdent(name)}`);
+      excess -= 1;
     }
-    return { statements, names };
+    return { statements, created, evicted };
+  }
+
+  /** The table cache after the plan's statements ran; the call's relations become most recently used. */
+  private applyTables(call: ResidualCall, plan: TablePlan): void {
+    for (const name of plan.evicted) this.tables.delete(name);
+    for (const rel of call.relations) {
+      const signature = plan.created.get(rel.name);
+      const table = signature === undefined ? this.tables.get(rel.name) : { signature, deadRows: 0 };
+      this.tables.delete(rel.name);
+      if (table) this.tables.set(rel.name, table);
+    }
+    this.stats.tablesCreated += plan.created.size;
   }
 
   private async afterCall(call: ResidualCall, loadedRows: number): Promise<void> {
