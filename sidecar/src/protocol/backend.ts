@@ -2,8 +2,10 @@
 // serializer together. BackendMessage is the union; switch on `type`.
 import { decodeBody, ProtocolError, Reader, Writer } from './codec.ts';
 import type { Decoded } from './codec.ts';
+import { AuthCode, BackendTag } from './tags.ts';
 import type { FieldDescription, FormatCode } from './types.ts';
 
+/** What the server asks for in an 'R' message, by its AuthCode; AuthenticationOther for codes we do not speak. */
 export type AuthRequest =
   | { type: 'AuthenticationOk' }
   | { type: 'AuthenticationCleartextPassword' }
@@ -47,6 +49,7 @@ interface Def<M extends BackendMessage> {
 }
 
 const ch = (c: string): number => c.charCodeAt(0);
+type Tag = keyof typeof BackendTag;
 function count(r: Reader): number {
   const n = r.int16();
   if (n < 0) throw new ProtocolError(`invalid count ${n}`);
@@ -60,50 +63,50 @@ const fmt = (n: number): FormatCode => {
 const Authentication: Def<AuthRequest> = {
   types: ['AuthenticationOk', 'AuthenticationCleartextPassword', 'AuthenticationMD5Password', 'AuthenticationSASL',
     'AuthenticationSASLContinue', 'AuthenticationSASLFinal', 'AuthenticationOther'],
-  tag: ch('R'),
+  tag: BackendTag.Authentication,
   decode: (r) => {
     const code = r.int32();
     switch (code) {
-      case 0: return { type: 'AuthenticationOk' };
-      case 3: return { type: 'AuthenticationCleartextPassword' };
-      case 5: return { type: 'AuthenticationMD5Password', salt: r.bytes(4) };
-      case 10: {
+      case AuthCode.Ok: return { type: 'AuthenticationOk' };
+      case AuthCode.CleartextPassword: return { type: 'AuthenticationCleartextPassword' };
+      case AuthCode.MD5Password: return { type: 'AuthenticationMD5Password', salt: r.bytes(4) };
+      case AuthCode.SASL: {
         const mechanisms: string[] = [];
         for (let m = r.cstring(); m !== ''; m = r.cstring()) mechanisms.push(m);
         return { type: 'AuthenticationSASL', mechanisms };
       }
-      case 11: return { type: 'AuthenticationSASLContinue', data: r.rest() };
-      case 12: return { type: 'AuthenticationSASLFinal', data: r.rest() };
+      case AuthCode.SASLContinue: return { type: 'AuthenticationSASLContinue', data: r.rest() };
+      case AuthCode.SASLFinal: return { type: 'AuthenticationSASLFinal', data: r.rest() };
       default: r.rest(); return { type: 'AuthenticationOther', code };
     }
   },
   encode: (w, m) => {
     switch (m.type) {
-      case 'AuthenticationOk': w.int32(0); break;
-      case 'AuthenticationCleartextPassword': w.int32(3); break;
-      case 'AuthenticationMD5Password': w.int32(5).bytes(m.salt); break;
-      case 'AuthenticationSASL': w.int32(10); for (const x of m.mechanisms) w.cstring(x); w.int8(0); break;
-      case 'AuthenticationSASLContinue': w.int32(11).bytes(m.data); break;
-      case 'AuthenticationSASLFinal': w.int32(12).bytes(m.data); break;
+      case 'AuthenticationOk': w.int32(AuthCode.Ok); break;
+      case 'AuthenticationCleartextPassword': w.int32(AuthCode.CleartextPassword); break;
+      case 'AuthenticationMD5Password': w.int32(AuthCode.MD5Password).bytes(m.salt); break;
+      case 'AuthenticationSASL': w.int32(AuthCode.SASL); for (const x of m.mechanisms) w.cstring(x); w.int8(0); break;
+      case 'AuthenticationSASLContinue': w.int32(AuthCode.SASLContinue).bytes(m.data); break;
+      case 'AuthenticationSASLFinal': w.int32(AuthCode.SASLFinal).bytes(m.data); break;
       case 'AuthenticationOther': w.int32(m.code); break;
     }
   },
 };
 
 const BackendKeyDataDef: Def<BackendKeyData> = {
-  types: ['BackendKeyData'], tag: ch('K'),
+  types: ['BackendKeyData'], tag: BackendTag.BackendKeyData,
   decode: (r) => ({ type: 'BackendKeyData', processId: r.int32(), secretKey: r.int32() }),
   encode: (w, m) => { w.int32(m.processId).int32(m.secretKey); },
 };
 
 const ParameterStatusDef: Def<ParameterStatus> = {
-  types: ['ParameterStatus'], tag: ch('S'),
+  types: ['ParameterStatus'], tag: BackendTag.ParameterStatus,
   decode: (r) => ({ type: 'ParameterStatus', name: r.cstring(), value: r.cstring() }),
   encode: (w, m) => { w.cstring(m.name).cstring(m.value); },
 };
 
 const ReadyForQueryDef: Def<ReadyForQuery> = {
-  types: ['ReadyForQuery'], tag: ch('Z'),
+  types: ['ReadyForQuery'], tag: BackendTag.ReadyForQuery,
   decode: (r) => {
     const s = String.fromCharCode(r.int8());
     if (s !== 'I' && s !== 'T' && s !== 'E') throw new ProtocolError(`invalid transaction status ${s}`);
@@ -113,7 +116,7 @@ const ReadyForQueryDef: Def<ReadyForQuery> = {
 };
 
 const RowDescriptionDef: Def<RowDescription> = {
-  types: ['RowDescription'], tag: ch('T'),
+  types: ['RowDescription'], tag: BackendTag.RowDescription,
   decode: (r) => {
     const n = count(r);
     const fields: FieldDescription[] = [];
@@ -133,7 +136,7 @@ const RowDescriptionDef: Def<RowDescription> = {
 };
 
 const DataRowDef: Def<DataRow> = {
-  types: ['DataRow'], tag: ch('D'),
+  types: ['DataRow'], tag: BackendTag.DataRow,
   decode: (r) => {
     const n = count(r);
     const values = new Array<Uint8Array | null>(n);
@@ -144,10 +147,20 @@ const DataRowDef: Def<DataRow> = {
 };
 
 const CommandCompleteDef: Def<CommandComplete> = {
-  types: ['CommandComplete'], tag: ch('C'),
+  types: ['CommandComplete'], tag: BackendTag.CommandComplete,
   decode: (r) => ({ type: 'CommandComplete', tag: r.cstring() }),
   encode: (w, m) => { w.cstring(m.tag); },
 };
+
+/** PostgreSQL sends the severity field first: an ErrorResponse whose body starts 'S' 'FATAL' NUL is fatal. */
+const FATAL_FIELD = Buffer.from('SFATAL\0');
+/** Body bytes isFatalError looks at. */
+export const FATAL_PREFIX_BYTES = FATAL_FIELD.length;
+
+/** Whether the ErrorResponse body `buf[start .. end)` (or its first FATAL_PREFIX_BYTES) is FATAL, without decoding it. */
+export function isFatalError(buf: Buffer, start: number, end: number): boolean {
+  return end - start >= FATAL_PREFIX_BYTES && buf.compare(FATAL_FIELD, 0, FATAL_PREFIX_BYTES, start, start + FATAL_PREFIX_BYTES) === 0;
+}
 
 function decodeFields(r: Reader): Fields {
   const fields: Fields = {};
@@ -160,18 +173,18 @@ function encodeFields(w: Writer, f: Fields): void {
 }
 
 const ErrorResponseDef: Def<ErrorResponse> = {
-  types: ['ErrorResponse'], tag: ch('E'),
+  types: ['ErrorResponse'], tag: BackendTag.ErrorResponse,
   decode: (r) => ({ type: 'ErrorResponse', fields: decodeFields(r) }),
   encode: (w, m) => encodeFields(w, m.fields),
 };
 const NoticeResponseDef: Def<NoticeResponse> = {
-  types: ['NoticeResponse'], tag: ch('N'),
+  types: ['NoticeResponse'], tag: BackendTag.NoticeResponse,
   decode: (r) => ({ type: 'NoticeResponse', fields: decodeFields(r) }),
   encode: (w, m) => encodeFields(w, m.fields),
 };
 
 const ParameterDescriptionDef: Def<ParameterDescription> = {
-  types: ['ParameterDescription'], tag: ch('t'),
+  types: ['ParameterDescription'], tag: BackendTag.ParameterDescription,
   decode: (r) => {
     const n = count(r);
     const types: number[] = [];
@@ -182,14 +195,14 @@ const ParameterDescriptionDef: Def<ParameterDescription> = {
 };
 
 const NotificationResponseDef: Def<NotificationResponse> = {
-  types: ['NotificationResponse'], tag: ch('A'),
+  types: ['NotificationResponse'], tag: BackendTag.NotificationResponse,
   decode: (r) => ({ type: 'NotificationResponse', processId: r.int32(), channel: r.cstring(), payload: r.cstring() }),
   encode: (w, m) => { w.int32(m.processId).cstring(m.channel).cstring(m.payload); },
 };
 
-function copyResponse(type: CopyResponse['type'], tag: string): Def<CopyResponse> {
+function copyResponse(type: CopyResponse['type'] & Tag): Def<CopyResponse> {
   return {
-    types: [type], tag: ch(tag),
+    types: [type], tag: BackendTag[type],
     decode: (r) => {
       const format = fmt(r.int8());
       const n = count(r);
@@ -202,19 +215,19 @@ function copyResponse(type: CopyResponse['type'], tag: string): Def<CopyResponse
 }
 
 const CopyDataDef: Def<CopyData> = {
-  types: ['CopyData'], tag: ch('d'),
+  types: ['CopyData'], tag: BackendTag.CopyData,
   decode: (r) => ({ type: 'CopyData', data: r.rest() }),
   encode: (w, m) => { w.bytes(m.data); },
 };
 
 const FunctionCallResponseDef: Def<FunctionCallResponse> = {
-  types: ['FunctionCallResponse'], tag: ch('V'),
+  types: ['FunctionCallResponse'], tag: BackendTag.FunctionCallResponse,
   decode: (r) => ({ type: 'FunctionCallResponse', value: r.value() }),
   encode: (w, m) => { w.value(m.value); },
 };
 
 const NegotiateProtocolVersionDef: Def<NegotiateProtocolVersion> = {
-  types: ['NegotiateProtocolVersion'], tag: ch('v'),
+  types: ['NegotiateProtocolVersion'], tag: BackendTag.NegotiateProtocolVersion,
   decode: (r) => {
     const minor = r.int32();
     const n = r.int32();
@@ -226,16 +239,16 @@ const NegotiateProtocolVersionDef: Def<NegotiateProtocolVersion> = {
   encode: (w, m) => { w.int32(m.minor).int32(m.unsupported.length); for (const o of m.unsupported) w.cstring(o); },
 };
 
-function simple(type: Simple['type'], tag: string): Def<Simple> {
-  return { types: [type], tag: ch(tag), decode: () => ({ type }), encode: () => undefined };
+function simple(type: Simple['type'] & Tag): Def<Simple> {
+  return { types: [type], tag: BackendTag[type], decode: () => ({ type }), encode: () => undefined };
 }
 
 const defs = [Authentication, BackendKeyDataDef, ParameterStatusDef, ReadyForQueryDef, RowDescriptionDef,
   DataRowDef, CommandCompleteDef, ErrorResponseDef, NoticeResponseDef, ParameterDescriptionDef,
-  NotificationResponseDef, copyResponse('CopyInResponse', 'G'), copyResponse('CopyOutResponse', 'H'),
-  copyResponse('CopyBothResponse', 'W'), CopyDataDef, FunctionCallResponseDef, NegotiateProtocolVersionDef,
-  simple('ParseComplete', '1'), simple('BindComplete', '2'), simple('CloseComplete', '3'), simple('NoData', 'n'),
-  simple('EmptyQueryResponse', 'I'), simple('PortalSuspended', 's'), simple('CopyDone', 'c'),
+  NotificationResponseDef, copyResponse('CopyInResponse'), copyResponse('CopyOutResponse'),
+  copyResponse('CopyBothResponse'), CopyDataDef, FunctionCallResponseDef, NegotiateProtocolVersionDef,
+  simple('ParseComplete'), simple('BindComplete'), simple('CloseComplete'), simple('NoData'),
+  simple('EmptyQueryResponse'), simple('PortalSuspended'), simple('CopyDone'),
 ] as Array<Def<BackendMessage>>;
 const byTag: Array<Def<BackendMessage> | undefined> = new Array(256);
 const byType = new Map<string, Def<BackendMessage>>();

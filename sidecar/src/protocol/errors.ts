@@ -1,23 +1,9 @@
-// Building ErrorResponse/NoticeResponse bytes the proxy sends on its own behalf, and the SQLSTATEs
-// it uses (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+// Building ErrorResponse/NoticeResponse bytes the proxy sends on its own behalf; the SQLSTATEs it
+// uses are in sqlstate.ts (re-exported here).
 import { backendBytes } from './backend.ts';
 import type { Fields } from './backend.ts';
 
-export const SQLSTATE = {
-  protocolViolation: '08P01',
-  connectionFailure: '08006',
-  unableToConnect: '08001',
-  tooManyConnections: '53300',
-  invalidPassword: '28P01',
-  invalidAuthorization: '28000',
-  featureNotSupported: '0A000',
-  adminShutdown: '57P01',
-  cannotConnectNow: '57P03',
-  idleSessionTimeout: '57P05',
-  programLimitExceeded: '54000',
-  internalError: 'XX000',
-  queryCanceled: '57014',
-} as const;
+export { SQLSTATE } from './sqlstate.ts';
 
 export interface ErrorSpec {
   code: string;
