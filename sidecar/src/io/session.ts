@@ -12,6 +12,7 @@ import type { StatementRecorder } from '../metrics/metrics.ts';
 import { backendBytes } from '../protocol/backend.ts';
 import { ProtocolError } from '../protocol/codec.ts';
 import { SQLSTATE } from '../protocol/errors.ts';
+import { encodeFrontend } from '../protocol/frontend.ts';
 import { Relay } from '../session/relay.ts';
 import type { EndReason, Outcome, RelayPorts, StatementKind, TxStatus } from '../session/relay.ts';
 import type { SessionInfo } from '../session/pipeline.ts';
@@ -23,7 +24,7 @@ import type { Startup } from './handshake.ts';
 
 const HOLD_PIPELINE = 1;
 const HOLD_BACKPRESSURE = 2;
-const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
+const TERMINATE = encodeFrontend({ type: 'Terminate' }).finish();
 
 export class ClientSession {
   private readonly ctx: ProxyContext;

@@ -3,11 +3,53 @@
 // time WITHOUT allocating when it lies inside one chunk: the message is `buf[start-5 .. end)` and its
 // body `buf[start .. end)`. Only a message split across chunks is copied, once, into a buffer of
 // its exact size. Sizes are bounded by `maxMessageBytes`, so a bad length cannot make us allocate.
+//
+// This is the one place that knows how tagged messages are delimited: the Framer for streams
+// (the session relay, the catalog loader), frameAt for readers that keep a contiguous buffer (the
+// handshake reader, the test harness), and messageLength for the pass-through scanner.
 import { ProtocolError } from './codec.ts';
+import { SQLSTATE } from './sqlstate.ts';
+import { HEADER_BYTES } from './tags.ts';
 
 export const NEXT_NONE = 0;
 export const NEXT_MESSAGE = 1;
 export const NEXT_ERROR = -1;
+
+export interface FramerLimits {
+  /** Largest message accepted, tag included. */
+  maxMessageBytes: number;
+  /** SQLSTATE of a message over the limit: 54000 program_limit_exceeded unless said otherwise. */
+  oversizeCode?: string;
+}
+
+/**
+ * The length field of the header at `buf[at ..]`, checked: at least 4 (it counts itself) and, with
+ * the tag, within `limits`. A ProtocolError says what is wrong.
+ */
+export function messageLength(buf: Buffer, at: number, limits: FramerLimits): number | ProtocolError {
+  const len = buf.readInt32BE(at + 1);
+  if (len < 4) return new ProtocolError(`invalid message length ${len}`);
+  if (len + 1 > limits.maxMessageBytes) {
+    return new ProtocolError(`message of ${len + 1} bytes exceeds the limit of ${limits.maxMessageBytes} bytes`,
+      limits.oversizeCode ?? SQLSTATE.programLimitExceeded);
+  }
+  return len;
+}
+
+export type Frame =
+  | { kind: 'incomplete' }
+  /** The message is `buf[start - 5 .. end)`, its body `buf[start .. end)`. */
+  | { kind: 'message'; tag: number; start: number; end: number }
+  | { kind: 'error'; error: ProtocolError };
+
+/** The message at the start of a contiguous buffer that may hold less or more than one message. */
+export function frameAt(buf: Buffer, limits: FramerLimits): Frame {
+  if (buf.length < HEADER_BYTES) return { kind: 'incomplete' };
+  const len = messageLength(buf, 0, limits);
+  if (len instanceof ProtocolError) return { kind: 'error', error: len };
+  if (buf.length < len + 1) return { kind: 'incomplete' };
+  return { kind: 'message', tag: buf[0] as number, start: HEADER_BYTES, end: len + 1 };
+}
 
 export class Framer {
   /** After next() === NEXT_MESSAGE: the message tag, its buffer and body range. */
@@ -18,15 +60,17 @@ export class Framer {
   /** After next() === NEXT_ERROR: what was wrong. The framer stays failed. */
   error: ProtocolError | null = null;
 
-  private readonly max: number;
+  private readonly limits: FramerLimits;
   private chunk: Buffer = Buffer.alloc(0);
   private pos = 0;
-  private readonly header = Buffer.alloc(5);
+  private readonly header = Buffer.alloc(HEADER_BYTES);
   private headerLen = 0;
   private partial: Buffer | null = null;
   private partialFill = 0;
 
-  constructor(maxMessageBytes: number) { this.max = maxMessageBytes; }
+  constructor(limits: number | FramerLimits) {
+    this.limits = typeof limits === 'number' ? { maxMessageBytes: limits } : limits;
+  }
 
   /** Adds a chunk. Only call when next() has returned NEXT_NONE (the previous chunk is used up). */
   push(chunk: Buffer): void {
@@ -51,18 +95,18 @@ export class Framer {
     if (this.partial) return this.fillPartial();
     if (this.headerLen > 0) return this.fillHeader();
     const avail = this.chunk.length - this.pos;
-    if (avail < 5) {
+    if (avail < HEADER_BYTES) {
       this.chunk.copy(this.header, 0, this.pos);
       this.headerLen = avail;
       this.pos = this.chunk.length;
       return NEXT_NONE;
     }
-    const len = this.chunk.readInt32BE(this.pos + 1);
-    if (!this.validLength(len)) return NEXT_ERROR;
+    const len = this.checked(this.chunk, this.pos);
+    if (len < 0) return NEXT_ERROR;
     if (avail >= len + 1) {
       this.tag = this.chunk[this.pos] as number;
       this.buf = this.chunk;
-      this.start = this.pos + 5;
+      this.start = this.pos + HEADER_BYTES;
       this.end = this.pos + 1 + len;
       this.pos = this.end;
       return NEXT_MESSAGE;
@@ -73,26 +117,26 @@ export class Framer {
     return NEXT_NONE;
   }
 
-  private validLength(len: number): boolean {
-    if (len >= 4 && len + 1 <= this.max) return true;
-    this.error = len < 4
-      ? new ProtocolError(`invalid message length ${len}`)
-      : new ProtocolError(`message of ${len + 1} bytes exceeds the limit of ${this.max} bytes`, '54000');
-    return false;
+  /** The checked length of the header at `buf[at ..]`, or -1 with `error` set. */
+  private checked(buf: Buffer, at: number): number {
+    const len = messageLength(buf, at, this.limits);
+    if (typeof len === 'number') return len;
+    this.error = len;
+    return -1;
   }
 
   private fillHeader(): number {
-    const take = Math.min(5 - this.headerLen, this.chunk.length - this.pos);
+    const take = Math.min(HEADER_BYTES - this.headerLen, this.chunk.length - this.pos);
     this.chunk.copy(this.header, this.headerLen, this.pos, this.pos + take);
     this.headerLen += take;
     this.pos += take;
-    if (this.headerLen < 5) return NEXT_NONE;
+    if (this.headerLen < HEADER_BYTES) return NEXT_NONE;
     this.headerLen = 0;
-    const len = this.header.readInt32BE(1);
-    if (!this.validLength(len)) return NEXT_ERROR;
+    const len = this.checked(this.header, 0);
+    if (len < 0) return NEXT_ERROR;
     this.partial = Buffer.allocUnsafe(len + 1);
-    this.header.copy(this.partial, 0, 0, 5);
-    this.partialFill = 5;
+    this.header.copy(this.partial, 0, 0, HEADER_BYTES);
+    this.partialFill = HEADER_BYTES;
     return this.fillPartial();
   }
 
@@ -106,7 +150,7 @@ export class Framer {
     this.partial = null;
     this.tag = p[0] as number;
     this.buf = p;
-    this.start = 5;
+    this.start = HEADER_BYTES;
     this.end = p.length;
     return NEXT_MESSAGE;
   }

@@ -3,12 +3,13 @@
 // backend owes (one entry per forwarded message) so that each RowDescription/DataRow/CopyData is
 // transformed by the transformer of the statement it belongs to, and locally generated refusals
 // reach the client in protocol order. See pipeline.ts for the contract.
-import { backendBytes, decodeBackend } from '../protocol/backend.ts';
+import { backendBytes, decodeBackend, isFatalError } from '../protocol/backend.ts';
 import type { BackendMessage } from '../protocol/backend.ts';
 import { ProtocolError } from '../protocol/codec.ts';
 import { errorBytes } from '../protocol/errors.ts';
 import { decodeFrontend, encodeFrontend } from '../protocol/frontend.ts';
 import type { FrontendMessage } from '../protocol/frontend.ts';
+import { BackendTag, FrontendTag, HEADER_BYTES, TxStatusByte } from '../protocol/tags.ts';
 import { closedSlot, CopySlot } from './copy-route.ts';
 import { StatementError } from './pipeline.ts';
 import type { CopyHooks, CopyTransformer, Pipeline, QueryDecision, Refuse, ResultTransformer, RewriteQuery, RewriteStatement, StatementDecision } from './pipeline.ts';
@@ -41,8 +42,11 @@ type Bind = Extract<FrontendMessage, { type: 'Bind' }>;
 type Describe = Extract<FrontendMessage, { type: 'Describe' }>;
 type Execute = Extract<FrontendMessage, { type: 'Execute' }>;
 
-const T = (c: string) => c.charCodeAt(0);
 const NOOP = (): void => undefined;
+/** Backend answers that only close their queue entry: ParseComplete, BindComplete, CloseComplete, NoData, PortalSuspended. */
+const ANSWERED: number[] = [BackendTag.ParseComplete, BackendTag.BindComplete, BackendTag.CloseComplete, BackendTag.NoData, BackendTag.PortalSuspended];
+/** Messages the backend may send at any time: NoticeResponse, NotificationResponse, ParameterStatus. */
+const ASYNC: number[] = [BackendTag.NoticeResponse, BackendTag.NotificationResponse, BackendTag.ParameterStatus];
 const isPromise = <V>(v: V | Promise<V>): v is Promise<V> => typeof (v as { then?: unknown } | null | undefined)?.then === 'function';
 /**
  * Sent in place of a refused statement: it fails at parse time with a syntax error, whose
@@ -54,11 +58,6 @@ const isPromise = <V>(v: V | Promise<V>): v is Promise<V> => typeof (v as { then
 export const REFUSAL_SQL = 'CLARUS REFUSED STATEMENT';
 /** Statement name of the failing Parse sent in place of a refused Bind/Execute/Describe (never created). */
 export const REFUSED_NAME = 'clarus_refused';
-/** An ErrorResponse whose severity is FATAL (PostgreSQL sends the severity field first). */
-function isFatal(buf: Buffer, start: number, end: number): boolean {
-  return buf.toString('latin1', start, Math.min(end, start + 7)) === 'SFATAL\0';
-}
-
 const COPY_FAIL = encodeFrontend({ type: 'CopyFail', message: 'clarus: COPY data refused by the proxy' }).finish();
 
 function refusalBytes(r: Refuse | StatementError): Buffer {
@@ -120,13 +119,13 @@ export class Inspector {
 
   client(tag: number, buf: Buffer, start: number, end: number): Promise<void> | undefined {
     if (this.discarding) {
-      if (tag !== T('S')) return undefined;
+      if (tag !== FrontendTag.Sync) return undefined;
       this.discarding = false;
     }
     const raw: Raw = { tag, buf, start, end };
-    if (tag === T('d') || tag === T('c') || tag === T('f')) return this.copyFromClient(raw);
-    if (tag === T('H')) { this.forward(raw); return undefined; }
-    if (tag !== T('S')) { this.cslot = null; this.cexec = null; }
+    if (tag === FrontendTag.CopyData || tag === FrontendTag.CopyDone || tag === FrontendTag.CopyFail) return this.copyFromClient(raw);
+    if (tag === FrontendTag.Flush) { this.forward(raw); return undefined; }
+    if (tag !== FrontendTag.Sync) { this.cslot = null; this.cexec = null; }
     const d = decodeFrontend(tag, buf, start, end);
     if (!d.ok) throw d.error;
     return this.message(d.msg, raw);
@@ -171,7 +170,7 @@ export class Inspector {
 
   private forward(raw: Raw): void {
     this.relay.track(raw.tag);
-    this.relay.toBackend.forward(raw.buf, raw.start - 5, raw.end);
+    this.relay.toBackend.forward(raw.buf, raw.start - HEADER_BYTES, raw.end);
   }
 
   private send(m: FrontendMessage, tag: number): void {
@@ -293,7 +292,7 @@ export class Inspector {
     if (s && e && s.ended === 0 && !s.done && !s.failed) {
       // A Sync inside COPY FROM STDIN is consumed by the COPY (libpq sends one right after Execute):
       // no ReadyForQuery will answer it.
-      if (s.started.length > 0) { this.relay.toBackend.forward(raw.buf, raw.start - 5, raw.end); return; }
+      if (s.started.length > 0) { this.relay.toBackend.forward(raw.buf, raw.start - HEADER_BYTES, raw.end); return; }
       const entry: Entry = { k: 'sync' };
       e.syncs.push(entry);
       this.backendSkipping = false;
@@ -341,7 +340,7 @@ export class Inspector {
     if (route === 'wait') return new Promise<void>((resolve) => { s.wake = resolve; }).then(() => this.copyFromClient(raw));
     if (route === 'raw') this.forward(raw);
     else if (route !== 'drop') this.throughHooks(s, route, raw);
-    if (raw.tag !== T('d')) s.clientEnded();
+    if (raw.tag !== FrontendTag.CopyData) s.clientEnded();
     return undefined;
   }
 
@@ -351,17 +350,17 @@ export class Inspector {
       s.begun = s.ended;
     }
     try {
-      if (raw.tag === T('d')) {
+      if (raw.tag === FrontendTag.CopyData) {
         for (const out of applyCopy(hook, raw.buf.subarray(raw.start, raw.end))) this.relay.toBackend.push(out);
         return;
       }
-      if (raw.tag === T('c')) for (const out of copyEnd(hook)) this.relay.toBackend.push(out);
+      if (raw.tag === FrontendTag.CopyDone) for (const out of copyEnd(hook)) this.relay.toBackend.push(out);
       this.forward(raw);
     } catch (e) {
       if (!(e instanceof StatementError)) throw e;
       // The COPY fails as PostgreSQL would fail it on this data: CopyFail instead of the data (the
       // backend answers with an error, shown to the client as this one); the rest is dropped.
-      s.failed = raw.tag === T('d');
+      s.failed = raw.tag === FrontendTag.CopyData;
       s.refusal = refusalBytes(e);
       this.relay.toBackend.push(COPY_FAIL);
     }
@@ -376,7 +375,7 @@ export class Inspector {
   backend(tag: number, buf: Buffer, start: number, end: number): boolean {
     if (this.queue[0]?.k === 'inject') return this.injectAnswer(tag, buf, start, end);
     if (this.suppress) { this.suppressed(tag, buf, start, end); return true; }
-    if (!this.backendMessage(tag, buf, start, end)) this.relay.toClient.forward(buf, start - 5, end);
+    if (!this.backendMessage(tag, buf, start, end)) this.relay.toClient.forward(buf, start - HEADER_BYTES, end);
     return true;
   }
 
@@ -391,17 +390,17 @@ export class Inspector {
   /** Per backend tag: what to do (see backendMessage). */
   private readonly handlers: Array<((buf: Buffer, start: number, end: number, tag: number) => boolean) | undefined> = (() => {
     const h: Array<((buf: Buffer, start: number, end: number, tag: number) => boolean) | undefined> = new Array(256);
-    for (const c of '123ns') h[T(c)] = this.answered;
-    h[T('Z')] = (b, s) => { this.backendReady(b, s); this.ready(); return false; };
-    h[T('t')] = () => this.parameterDescription();
-    h[T('T')] = (b, s, e) => this.rowDescription(b, s, e);
-    h[T('D')] = (b, s, e) => this.dataRow(b, s, e);
-    h[T('C')] = h[T('I')] = () => { this.commandDone(); return false; };
-    h[T('E')] = () => this.error(true);
-    h[T('G')] = () => { this.copyInStart(); return false; };
-    h[T('H')] = () => { this.copyOutStart(); return false; };
-    h[T('d')] = (b, s, e) => this.copyOutData(b, s, e);
-    h[T('c')] = (b, s, e) => this.copyOutDone(b, s, e);
+    for (const t of ANSWERED) h[t] = this.answered;
+    h[BackendTag.ReadyForQuery] = (b, s) => { this.backendReady(b, s); this.ready(); return false; };
+    h[BackendTag.ParameterDescription] = () => this.parameterDescription();
+    h[BackendTag.RowDescription] = (b, s, e) => this.rowDescription(b, s, e);
+    h[BackendTag.DataRow] = (b, s, e) => this.dataRow(b, s, e);
+    h[BackendTag.CommandComplete] = h[BackendTag.EmptyQueryResponse] = () => { this.commandDone(); return false; };
+    h[BackendTag.ErrorResponse] = () => this.error(true);
+    h[BackendTag.CopyInResponse] = () => { this.copyInStart(); return false; };
+    h[BackendTag.CopyOutResponse] = () => { this.copyOutStart(); return false; };
+    h[BackendTag.CopyData] = (b, s, e) => this.copyOutData(b, s, e);
+    h[BackendTag.CopyDone] = (b, s, e) => this.copyOutDone(b, s, e);
     return h;
   })();
 
@@ -439,7 +438,7 @@ export class Inspector {
       return true;
     }
     this.copyOut = null;
-    this.relay.toClient.forward(buf, start - 5, end);
+    this.relay.toClient.forward(buf, start - HEADER_BYTES, end);
     return true;
   }
 
@@ -479,7 +478,7 @@ export class Inspector {
     const h = this.head();
     if (h?.k === 'describe') this.queue.shift();
     if (h?.k !== 'query' && !tr) return false;
-    const m = this.decode(T('T'), buf, start, end);
+    const m = this.decode(BackendTag.RowDescription, buf, start, end);
     if (h?.k === 'query') this.resultFormats = m.type === 'RowDescription' ? m.fields.map((f) => f.format) : [];
     if (!tr) return false;
     this.relay.toClient.push(transformRowDescription(tr, m));
@@ -492,7 +491,7 @@ export class Inspector {
     const h = this.head();
     const formats = h?.k === 'execute' ? h.formats : this.resultFormats;
     try {
-      this.relay.toClient.push(transformRow(tr, this.decode(T('D'), buf, start, end), formats));
+      this.relay.toClient.push(transformRow(tr, this.decode(BackendTag.DataRow, buf, start, end), formats));
     } catch (e) {
       if (!(e instanceof StatementError)) throw e;
       this.poison(e);
@@ -592,7 +591,7 @@ export class Inspector {
       // implicit transaction (or abort the block) and skip to the client's Sync, as the failed
       // Execute would have; the client's messages up to that Sync are dropped.
       this.queue.push({ k: 'parse', undo: NOOP, failed: NOOP });
-      this.send({ type: 'Parse', name: REFUSED_NAME, sql: REFUSAL_SQL, paramTypes: [] }, T('P'));
+      this.send({ type: 'Parse', name: REFUSED_NAME, sql: REFUSAL_SQL, paramTypes: [] }, FrontendTag.Parse);
       this.discarding = true;
       this.cslot = null;
       this.cexec = null;
@@ -613,17 +612,17 @@ export class Inspector {
   /** Per backend tag, while suppressing (see suppressed); tags not listed are dropped. */
   private readonly whileSuppressed: Array<((buf: Buffer, start: number, end: number) => void) | undefined> = (() => {
     const h: Array<((buf: Buffer, start: number, end: number) => void) | undefined> = new Array(256);
-    const forward = (b: Buffer, s: number, e: number): void => { this.relay.toClient.forward(b, s - 5, e); };
-    for (const c of 'NAS') h[T(c)] = forward;
-    h[T('E')] = (b, s, e) => {
-      if (isFatal(b, s, e)) forward(b, s, e);
+    const forward = (b: Buffer, s: number, e: number): void => { this.relay.toClient.forward(b, s - HEADER_BYTES, e); };
+    for (const t of ASYNC) h[t] = forward;
+    h[BackendTag.ErrorResponse] = (b, s, e) => {
+      if (isFatalError(b, s, e)) forward(b, s, e);
       this.error(false);
     };
-    h[T('Z')] = (b, s, e) => { this.backendReady(b, s); this.endSuppression(b, s, e); };
-    for (const c of '123ns') h[T(c)] = () => { this.queue.shift(); };
-    h[T('T')] = () => { if (this.head()?.k === 'describe') this.queue.shift(); };
-    h[T('C')] = h[T('I')] = () => this.commandDone();
-    h[T('G')] = () => {
+    h[BackendTag.ReadyForQuery] = (b, s, e) => { this.backendReady(b, s); this.endSuppression(b, s, e); };
+    for (const t of ANSWERED) h[t] = () => { this.queue.shift(); };
+    h[BackendTag.RowDescription] = () => { if (this.head()?.k === 'describe') this.queue.shift(); };
+    h[BackendTag.CommandComplete] = h[BackendTag.EmptyQueryResponse] = () => this.commandDone();
+    h[BackendTag.CopyInResponse] = () => {
       // PostgreSQL would have skipped this COPY: fail it at once, drop the client's data for it.
       this.relay.toBackend.push(COPY_FAIL);
       const head = this.head();
@@ -636,16 +635,16 @@ export class Inspector {
   private endSuppression(buf: Buffer, start: number, end: number): void {
     this.suppress = false;
     this.ready();
-    if (this.abortBlock && buf[start] === T('T')) this.relay.toClient.push(backendBytes({ type: 'ReadyForQuery', status: 'E' }));
-    else this.relay.toClient.forward(buf, start - 5, end);
+    if (this.abortBlock && buf[start] === TxStatusByte.inBlock) this.relay.toClient.push(backendBytes({ type: 'ReadyForQuery', status: 'E' }));
+    else this.relay.toClient.forward(buf, start - HEADER_BYTES, end);
     this.abortBlock = false;
   }
 
   /** An answer to the proxy's own Query (see poison): not shown, not counted; FATAL errors excepted. */
   private injectAnswer(tag: number, buf: Buffer, start: number, end: number): boolean {
-    if (tag === T('Z')) { this.queue.shift(); return false; }
-    if (tag === T('N') || tag === T('A') || tag === T('S') || (tag === T('E') && isFatal(buf, start, end))) {
-      this.relay.toClient.forward(buf, start - 5, end);
+    if (tag === BackendTag.ReadyForQuery) { this.queue.shift(); return false; }
+    if (ASYNC.includes(tag) || (tag === BackendTag.ErrorResponse && isFatalError(buf, start, end))) {
+      this.relay.toClient.forward(buf, start - HEADER_BYTES, end);
       return true;
     }
     return false;

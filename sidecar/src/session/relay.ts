@@ -7,11 +7,13 @@
 // stream is only scanned for boundaries (BackendScanner) and forwarded chunk by chunk; otherwise
 // the Inspector decodes what the pipeline needs (Query, Parse, Bind, results) and tracks the
 // backend's answers.
+import { isFatalError } from '../protocol/backend.ts';
 import { ProtocolError } from '../protocol/codec.ts';
 import { errorBytes } from '../protocol/errors.ts';
 import type { ErrorSpec } from '../protocol/errors.ts';
 import { Framer, NEXT_ERROR, NEXT_NONE } from '../protocol/framer.ts';
 import { isFrontendTag } from '../protocol/frontend.ts';
+import { BackendTag, FrontendTag, HEADER_BYTES } from '../protocol/tags.ts';
 import { Inspector } from './inspect.ts';
 import { Out } from './out.ts';
 import { BackendScanner } from './scan.ts';
@@ -39,24 +41,13 @@ export interface RelayPorts {
   idle(status: TxStatus): void;
 }
 
-const T = (c: string) => c.charCodeAt(0);
-const TAG_QUERY = T('Q');
-const TAG_SYNC = T('S');
-const TAG_FUNCTION = T('F');
-const TAG_TERMINATE = T('X');
-const TAG_FLUSH = T('H');
-const TAG_READY = T('Z');
-const TAG_ERROR = T('E');
-const TAG_COPY_DATA = T('d');
-const TAG_COPY_DONE = T('c');
-const TAG_COPY_FAIL = T('f');
-const TAG_AUTH = T('p');
 /** Client messages that start a statement (or an extended batch) when nothing is outstanding. */
-const STARTS = new Set(['Q', 'P', 'B', 'D', 'E', 'C', 'F'].map(T));
+const STARTS = new Set<number>([FrontendTag.Query, FrontendTag.Parse, FrontendTag.Bind, FrontendTag.Describe,
+  FrontendTag.Execute, FrontendTag.Close, FrontendTag.FunctionCall]);
+/** Client messages that neither start nor end an extended batch. */
+const IN_BATCH = new Set<number>([FrontendTag.Flush, FrontendTag.CopyData, FrontendTag.CopyDone, FrontendTag.CopyFail]);
 /** Backend messages may be large rows; only split ones are copied, so a generous bound is fine. */
 const MAX_BACKEND_MESSAGE = 1 << 30;
-/** PostgreSQL sends the severity field first: 'S' 'FATAL' NUL. */
-const FATAL_FIELD = Buffer.from('SFATAL\0');
 
 export interface RelayOptions { maxMessageBytes: number; pipeline: Pipeline; ports: RelayPorts }
 
@@ -157,30 +148,30 @@ export class Relay {
   private clientMessage(): Promise<void> | undefined {
     const f = this.clientFramer;
     const tag = f.tag;
-    if (!isFrontendTag(tag) || tag === TAG_AUTH) {
+    if (!isFrontendTag(tag) || tag === FrontendTag.AuthResponse) {
       this.fail('protocol-error', { code: '08P01', message: `invalid frontend message type ${tag}` });
       return undefined;
     }
-    if (tag === TAG_TERMINATE) { this.flush(); this.ended = true; this.ports.end('client-terminate'); return undefined; }
+    if (tag === FrontendTag.Terminate) { this.flush(); this.ended = true; this.ports.end('client-terminate'); return undefined; }
     if (this.inspector) {
       try {
         return this.inspector.client(tag, f.buf, f.start, f.end);
       } catch (e) { this.clientFailure(e); return undefined; }
     }
     this.track(tag);
-    this.toBackend.forward(f.buf, f.start - 5, f.end);
+    this.toBackend.forward(f.buf, f.start - HEADER_BYTES, f.end);
     return undefined;
   }
 
   /** Statement accounting for a client message that is forwarded to the backend. */
   track(tag: number): void {
-    if (tag === TAG_QUERY) this.start('simple');
-    else if (tag === TAG_FUNCTION) this.start('function');
-    else if (tag === TAG_SYNC) {
+    if (tag === FrontendTag.Query) this.start('simple');
+    else if (tag === FrontendTag.FunctionCall) this.start('function');
+    else if (tag === FrontendTag.Sync) {
       if (!this.batchOpen) this.ports.statementStart('extended');
       this.batchOpen = false;
       this.outstanding++;
-    } else if (!this.batchOpen && tag !== TAG_FLUSH && tag !== TAG_COPY_DATA && tag !== TAG_COPY_DONE && tag !== TAG_COPY_FAIL) {
+    } else if (!this.batchOpen && !IN_BATCH.has(tag)) {
       this.batchOpen = true;
       this.ports.statementStart('extended');
     }
@@ -233,13 +224,13 @@ export class Relay {
   private readonly observe = (tag: number, buf: Buffer, start: number, end: number): void => this.observeBackend(tag, buf, start, end);
 
   private observeBackend(tag: number, buf: Buffer, start: number, end: number): void {
-    if (tag === TAG_ERROR) {
+    if (tag === BackendTag.ErrorResponse) {
       this.sawError = true;
       // A FATAL from the backend precedes its close: the client already has the reason.
-      if (end - start >= FATAL_FIELD.length && buf.compare(FATAL_FIELD, 0, FATAL_FIELD.length, start, start + FATAL_FIELD.length) === 0) this.backendFatal = true;
+      if (isFatalError(buf, start, end)) this.backendFatal = true;
       return;
     }
-    if (tag !== TAG_READY || end <= start) return;
+    if (tag !== BackendTag.ReadyForQuery || end <= start) return;
     this.txStatus = String.fromCharCode(buf[start] as number) as TxStatus;
     const outcome: Outcome = this.sawRefusal ? 'refused' : this.sawError ? 'error' : 'ok';
     this.ports.statementEnd(outcome);

@@ -3,18 +3,22 @@
 // bounded only by the backend). Only ReadyForQuery (its status byte) and ErrorResponse (its first
 // field, to see FATAL) are looked into; their few bytes are gathered in a small fixed buffer when
 // a chunk boundary splits them.
-const TAG_READY = 0x5a;
-const TAG_ERROR = 0x45;
+import { FATAL_PREFIX_BYTES } from '../protocol/backend.ts';
+import { messageLength } from '../protocol/framer.ts';
+import { BackendTag, HEADER_BYTES } from '../protocol/tags.ts';
+
 /** Body bytes wanted per tag: ReadyForQuery's status; ErrorResponse's 'S' 'FATAL' NUL. */
 const WANT_READY = 1;
-const WANT_ERROR = 7;
+const WANT_ERROR = FATAL_PREFIX_BYTES;
+/** The scanner never holds a message, so its size is not bounded here. */
+const UNBOUNDED = { maxMessageBytes: Number.POSITIVE_INFINITY };
 
 export type Visit = (tag: number, buf: Buffer, start: number, end: number) => void;
 
 export class BackendScanner {
   /** Body bytes of the current message still to pass over. */
   private remaining = 0;
-  private readonly head = Buffer.alloc(5 + WANT_ERROR);
+  private readonly head = Buffer.alloc(HEADER_BYTES + WANT_ERROR);
   private headLen = 0;
 
   /** True between messages. */
@@ -30,15 +34,15 @@ export class BackendScanner {
         this.remaining -= skip;
         continue;
       }
-      pos = this.gather(chunk, pos, 5);
-      if (this.headLen < 5) break;
+      pos = this.gather(chunk, pos, HEADER_BYTES);
+      if (this.headLen < HEADER_BYTES) break;
       const tag = this.head[0] as number;
-      const len = this.head.readInt32BE(1);
-      if (len < 4) return `invalid message length ${len}`;
-      const want = Math.min(tag === TAG_READY ? WANT_READY : tag === TAG_ERROR ? WANT_ERROR : 0, len - 4);
-      pos = this.gather(chunk, pos, 5 + want);
-      if (this.headLen < 5 + want) break;
-      if (want > 0) visit(tag, this.head, 5, 5 + want);
+      const len = messageLength(this.head, 0, UNBOUNDED);
+      if (typeof len !== 'number') return len.message;
+      const want = Math.min(tag === BackendTag.ReadyForQuery ? WANT_READY : tag === BackendTag.ErrorResponse ? WANT_ERROR : 0, len - 4);
+      pos = this.gather(chunk, pos, HEADER_BYTES + want);
+      if (this.headLen < HEADER_BYTES + want) break;
+      if (want > 0) visit(tag, this.head, HEADER_BYTES, HEADER_BYTES + want);
       this.remaining = len - 4 - want;
       this.headLen = 0;
     }

@@ -1,7 +1,8 @@
 // Applying pipeline transformers to decoded backend messages and COPY payloads. Pure helpers.
-import { backendBytes } from '../protocol/backend.ts';
+import { backendBytes, encodeBackend } from '../protocol/backend.ts';
 import type { BackendMessage } from '../protocol/backend.ts';
 import { Writer } from '../protocol/codec.ts';
+import { HEADER_BYTES } from '../protocol/tags.ts';
 import type { CopyTransformer, ResultTransformer } from './pipeline.ts';
 
 export function transformRowDescription(tr: ResultTransformer, m: BackendMessage): Buffer {
@@ -14,8 +15,9 @@ export function transformRow(tr: ResultTransformer, m: BackendMessage, formats: 
   return backendBytes({ type: 'DataRow', values: tr.row(m.values, formats) });
 }
 
+/** CopyData has the same tag and body in both directions: one encoder serves COPY FROM and COPY TO. */
 function copyData(b: Uint8Array): Buffer {
-  return new Writer(b.length + 5).begin(0x64).bytes(b).end().finish();
+  return encodeBackend({ type: 'CopyData', data: b }, new Writer(b.length + HEADER_BYTES)).finish();
 }
 
 export function applyCopy(hook: CopyTransformer, payload: Uint8Array): Buffer[] {
