@@ -13,10 +13,10 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { RuntimeConfig, RuntimeUser } from '@clarus/policy/runtime/config.ts';
 import type { TlsMode } from '@clarus/crds/types.ts';
-import { makeVerifier, ScramClient } from '@clarus/sidecar/auth/scram.ts';
+import { makeVerifier, SCRAM_MECHANISM, ScramClient } from '@clarus/sidecar/auth/scram.ts';
 import { decodeBackend } from '@clarus/sidecar/protocol/backend.ts';
 import type { BackendMessage } from '@clarus/sidecar/protocol/backend.ts';
-import { Writer } from '@clarus/sidecar/protocol/codec.ts';
+import { frameAt } from '@clarus/sidecar/protocol/framer.ts';
 import { encodeFrontend } from '@clarus/sidecar/protocol/frontend.ts';
 import type { FrontendMessage } from '@clarus/sidecar/protocol/frontend.ts';
 import { encodeStartup } from '@clarus/sidecar/protocol/startup.ts';
@@ -202,6 +202,9 @@ export function summarize(ms: BackendMessage[], rows = false): string[] {
   });
 }
 
+/** Test clients read whatever the proxy sends: only a corrupt length stops them. */
+const RAW_CLIENT_LIMITS = { maxMessageBytes: 1 << 30 };
+
 export class RawClient {
   private buf = Buffer.alloc(0);
   private waiters: Array<() => void> = [];
@@ -222,19 +225,19 @@ export class RawClient {
     const scram = new ScramClient(user.password);
     await c.until('AuthenticationSASL');
     const first = Buffer.from(scram.first());
-    s.write(new Writer().begin(0x70).cstring('SCRAM-SHA-256').int32(first.length).bytes(first).end().finish());
+    s.write(frontendBytes([{ type: 'SASLInitialResponse', mechanism: SCRAM_MECHANISM, data: first }]));
     const cont = await c.until('AuthenticationSASLContinue');
     const final = scram.final(Buffer.from(cont.type === 'AuthenticationSASLContinue' ? cont.data : []).toString()) ?? '';
-    s.write(new Writer().begin(0x70).bytes(Buffer.from(final)).end().finish());
+    s.write(frontendBytes([{ type: 'SASLResponse', data: Buffer.from(final) }]));
     await c.until('ReadyForQuery');
     return c;
   }
   next(): BackendMessage | null {
-    if (this.buf.length < 5) return null;
-    const len = this.buf.readInt32BE(1);
-    if (this.buf.length < len + 1) return null;
-    const d = decodeBackend(this.buf[0] as number, this.buf.subarray(5, len + 1));
-    this.buf = this.buf.subarray(len + 1);
+    const f = frameAt(this.buf, RAW_CLIENT_LIMITS);
+    if (f.kind === 'incomplete') return null;
+    if (f.kind === 'error') throw f.error;
+    const d = decodeBackend(f.tag, this.buf, f.start, f.end);
+    this.buf = this.buf.subarray(f.end);
     if (!d.ok) throw d.error;
     return d.msg;
   }

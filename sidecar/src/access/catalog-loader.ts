@@ -9,6 +9,7 @@ import type { RuntimeConfig } from '@clarus/policy/runtime/config.ts';
 import type { BackendSecrets } from '../config/load.ts';
 import { connectBackend } from '../io/backend.ts';
 import { decodeBackend } from '../protocol/backend.ts';
+import { Framer, NEXT_ERROR, NEXT_NONE } from '../protocol/framer.ts';
 import { encodeFrontend } from '../protocol/frontend.ts';
 import type { CatalogTable, DeclaredColumn } from '../rewrite/catalog.ts';
 import { BIDX_SUFFIX } from '../rewrite/catalog.ts';
@@ -19,6 +20,9 @@ import { BIDX_SUFFIX } from '../rewrite/catalog.ts';
  * value the proxy never saw: on a protected column the table is refused (see Catalog.learn).
  */
 export type DeclaredColumns = DeclaredColumn[];
+/** One catalog row names one column: a generous bound that still stops a runaway length. */
+const MAX_CATALOG_MESSAGE = 1 << 24;
+
 export type CatalogLoader = (tables: CatalogTable[]) => Promise<Map<string, DeclaredColumns>>;
 
 function quote(s: string): string {
@@ -53,19 +57,19 @@ async function simpleQuery(b: BackendSecrets, sql: string, timeoutMs: number): P
   const rows: string[][] = [];
   try {
     await new Promise<void>((resolve, reject) => {
-      let buf: Buffer = conn.rest;
+      const framer = new Framer(MAX_CATALOG_MESSAGE);
       const onData = (chunk: Buffer): void => {
-        buf = Buffer.concat([buf, chunk]);
-        while (buf.length >= 5 && buf.length >= buf.readInt32BE(1) + 1) {
-          const len = buf.readInt32BE(1) + 1;
-          const d = decodeBackend(buf[0] as number, buf, 5, len);
-          buf = buf.subarray(len);
+        framer.push(chunk);
+        for (let r = framer.next(); r !== NEXT_NONE; r = framer.next()) {
+          if (r === NEXT_ERROR) return reject(framer.error);
+          const d = decodeBackend(framer.tag, framer.buf, framer.start, framer.end);
           if (!d.ok) return reject(d.error);
           if (d.msg.type === 'DataRow') rows.push(d.msg.values.map((v) => (v === null ? '' : Buffer.from(v).toString('utf8'))));
           if (d.msg.type === 'ErrorResponse') return reject(new Error(d.msg.fields.M ?? 'catalog query failed'));
           if (d.msg.type === 'ReadyForQuery') return resolve();
         }
       };
+      onData(conn.rest);
       conn.socket.on('data', onData);
       conn.socket.once('error', reject);
       conn.socket.once('close', () => reject(new Error('backend closed the catalog connection')));

@@ -10,8 +10,10 @@ import type { BackendSecrets } from '../config/load.ts';
 import { md5Answer, SCRAM_MECHANISM, ScramClient } from '../auth/scram.ts';
 import { decodeBackend } from '../protocol/backend.ts';
 import type { BackendMessage, Fields } from '../protocol/backend.ts';
-import { Writer } from '../protocol/codec.ts';
+import { encodeFrontend } from '../protocol/frontend.ts';
+import type { AuthResponse } from '../protocol/frontend.ts';
 import { encodeStartup } from '../protocol/startup.ts';
+import { SslAnswer } from '../protocol/tags.ts';
 import { SocketReader } from './reader.ts';
 
 export interface BackendConnection {
@@ -66,9 +68,9 @@ export async function secure(b: BackendSecrets, socket: Socket): Promise<Socket>
   if (b.spec.tls.mode === 'disable') return socket;
   const reader = new SocketReader(socket);
   socket.write(encodeStartup({ type: 'SSLRequest' }));
-  const answer = await reader.byte();
+  const reply = await reader.byte();
   if (reader.detach().length > 0) throw new BackendError('backend sent data after its SSLRequest answer');
-  if (answer !== 0x53) throw new BackendError(`backend refused TLS (tls.mode ${b.spec.tls.mode})`);
+  if (reply !== SslAnswer.accept) throw new BackendError(`backend refused TLS (tls.mode ${b.spec.tls.mode})`);
   return new Promise((resolve, reject) => {
     const t = tlsConnect(tlsOptions(b, socket));
     t.once('secureConnect', () => resolve(t));
@@ -82,14 +84,7 @@ function message(tag: number, body: Buffer): BackendMessage {
   return d.msg;
 }
 
-function password(tag: number, data: Buffer | string): Buffer {
-  return new Writer().begin(tag).bytes(typeof data === 'string' ? Buffer.from(`${data}\0`) : data).end().finish();
-}
-
-function saslInitial(mech: string, data: string): Buffer {
-  const d = Buffer.from(data);
-  return new Writer().begin(0x70).cstring(mech).int32(d.length).bytes(d).end().finish();
-}
+function answer(m: AuthResponse): Buffer { return encodeFrontend(m).finish(); }
 
 interface AuthState { scram: ScramClient | null }
 
@@ -107,18 +102,18 @@ function upstreamAuthStep(m: BackendMessage, b: BackendSecrets): void {
 function authStep(m: BackendMessage, b: BackendSecrets, socket: Socket, st: AuthState): boolean {
   switch (m.type) {
     case 'AuthenticationOk': return true;
-    case 'AuthenticationCleartextPassword': socket.write(password(0x70, b.password)); return false;
-    case 'AuthenticationMD5Password': socket.write(password(0x70, md5Answer(b.username, b.password, m.salt))); return false;
+    case 'AuthenticationCleartextPassword': socket.write(answer({ type: 'PasswordMessage', password: b.password })); return false;
+    case 'AuthenticationMD5Password': socket.write(answer({ type: 'PasswordMessage', password: md5Answer(b.username, b.password, m.salt) })); return false;
     case 'AuthenticationSASL': {
       if (!m.mechanisms.includes(SCRAM_MECHANISM)) throw new BackendError(`backend offers no supported SASL mechanism (${m.mechanisms.join(', ')})`);
       st.scram = new ScramClient(b.password);
-      socket.write(saslInitial(SCRAM_MECHANISM, st.scram.first()));
+      socket.write(answer({ type: 'SASLInitialResponse', mechanism: SCRAM_MECHANISM, data: Buffer.from(st.scram.first()) }));
       return false;
     }
     case 'AuthenticationSASLContinue': {
       const final = st.scram?.final(Buffer.from(m.data).toString());
       if (!final) throw new BackendError('backend sent an invalid SCRAM server-first-message');
-      socket.write(password(0x70, Buffer.from(final)));
+      socket.write(answer({ type: 'SASLResponse', data: Buffer.from(final) }));
       return false;
     }
     case 'AuthenticationSASLFinal':
@@ -136,7 +131,7 @@ async function handshake(b: BackendSecrets, socket: Socket, params: Record<strin
   const conn: BackendConnection = { socket, parameterStatus: [], parameters: new Map(), processId: 0, secretKey: 0, rest: Buffer.alloc(0) };
   const st: AuthState = { scram: null };
   for (;;) {
-    const { tag, body } = await reader.message(HANDSHAKE_MAX);
+    const { tag, body, raw } = await reader.message(HANDSHAKE_MAX);
     const m = message(tag, body);
     if (m.type === 'ErrorResponse') throw new BackendError(m.fields.M ?? 'backend refused the connection', m.fields);
     if (m.type.startsWith('Authentication')) {
@@ -144,7 +139,7 @@ async function handshake(b: BackendSecrets, socket: Socket, params: Record<strin
       else authStep(m, b, socket, st);
     }
     else if (m.type === 'ParameterStatus') {
-      conn.parameterStatus.push(new Writer().begin(tag).bytes(body).end().finish());
+      conn.parameterStatus.push(Buffer.from(raw));
       conn.parameters.set(m.name, m.value);
     }
     else if (m.type === 'BackendKeyData') { conn.processId = m.processId; conn.secretKey = m.secretKey; }

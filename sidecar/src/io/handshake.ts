@@ -7,14 +7,19 @@ import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { mockVerifier, SCRAM_MECHANISM, ScramServer } from '../auth/scram.ts';
 import { backendBytes } from '../protocol/backend.ts';
-import { ProtocolError, Reader } from '../protocol/codec.ts';
+import { ProtocolError } from '../protocol/codec.ts';
 import { errorBytes, SQLSTATE } from '../protocol/errors.ts';
+import { decodeAuthResponse } from '../protocol/frontend.ts';
+import type { AuthResponse } from '../protocol/frontend.ts';
 import { checkVersion } from '../protocol/startup.ts';
 import type { CancelRequest, StartupMessage } from '../protocol/startup.ts';
+import { SslAnswer } from '../protocol/tags.ts';
 import type { ProxyContext } from './context.ts';
 import { SocketReader } from './reader.ts';
 
 const AUTH_MAX = 8192;
+const SSL_ACCEPT = Buffer.from([SslAnswer.accept]);
+const SSL_REFUSE = Buffer.from([SslAnswer.refuse]);
 
 export class HandshakeError extends Error {
   override readonly name = 'HandshakeError';
@@ -86,11 +91,11 @@ export async function readClientStartup(ctx: ProxyContext, raw: Socket): Promise
   for (;;) {
     const p = await reader.startup();
     if (p.type === 'CancelRequest') { reader.detach(); return { kind: 'cancel', socket, request: p }; }
-    if (p.type === 'GSSENCRequest' || (p.type === 'SSLRequest' && (tls || !ctx.clientTls()))) { socket.write('N'); continue; }
+    if (p.type === 'GSSENCRequest' || (p.type === 'SSLRequest' && (tls || !ctx.clientTls()))) { socket.write(SSL_REFUSE); continue; }
     if (p.type === 'SSLRequest') {
       // Bytes sent before the TLS handshake would be trusted as if encrypted (CVE-2021-23214).
       if (reader.detach().length > 0) throw new ProtocolError('received unencrypted data after SSL request');
-      socket.write('S');
+      socket.write(SSL_ACCEPT);
       const t = await upgrade(ctx, socket);
       const ca = ctx.snapshot().tls?.ca;
       peer = ca ? verifiedPeer(t, parseCaBundle(ca)) : null;
@@ -116,9 +121,12 @@ export function acceptStartup(ctx: ProxyContext, s: Extract<Startup, { kind: 'st
   if (!s.message.params.user) throw new HandshakeError(SQLSTATE.invalidAuthorization, 'no PostgreSQL user name specified in startup packet');
 }
 
-function authMessage(tag: number, body: Buffer): Reader {
-  if (tag !== 0x70) throw new ProtocolError(`expected SASL response, got message type ${tag}`);
-  return new Reader(body);
+/** The client's next message, read as the authentication answer the exchange expects. */
+async function authResponse<T extends AuthResponse['type']>(reader: SocketReader, expected: T): Promise<Extract<AuthResponse, { type: T }>> {
+  const m = await reader.message(AUTH_MAX);
+  const d = decodeAuthResponse(expected, m.tag, m.body);
+  if (!d.ok) throw d.error;
+  return d.msg;
 }
 
 /**
@@ -139,16 +147,14 @@ export async function authenticate(ctx: ProxyContext, socket: Socket, reader: So
   const verifier = entry?.verifier ?? mockVerifier(user);
   const server = new ScramServer(verifier);
   socket.write(backendBytes({ type: 'AuthenticationSASL', mechanisms: [SCRAM_MECHANISM] }));
-  const first = await reader.message(AUTH_MAX);
-  const r = authMessage(first.tag, first.body);
-  const mech = r.cstring();
-  if (mech !== SCRAM_MECHANISM) throw new ProtocolError('client selected an invalid SASL authentication mechanism');
-  const len = r.int32();
-  const step1 = server.first(Buffer.from(r.bytes(len)).toString());
+  const first = await authResponse(reader, 'SASLInitialResponse');
+  if (first.mechanism !== SCRAM_MECHANISM) throw new ProtocolError('client selected an invalid SASL authentication mechanism');
+  if (first.data === null) throw new ProtocolError('SASL initial response carries no client-first-message');
+  const step1 = server.first(Buffer.from(first.data).toString());
   if (!step1.ok) return false;
   socket.write(backendBytes({ type: 'AuthenticationSASLContinue', data: Buffer.from(step1.data) }));
-  const second = await reader.message(AUTH_MAX);
-  const step2 = server.final(Buffer.from(authMessage(second.tag, second.body).rest()).toString());
+  const second = await authResponse(reader, 'SASLResponse');
+  const step2 = server.final(Buffer.from(second.data).toString());
   if (!step2.ok || !entry?.verifier) return false;
   socket.write(Buffer.concat([backendBytes({ type: 'AuthenticationSASLFinal', data: Buffer.from(step2.data) }), backendBytes({ type: 'AuthenticationOk' })]));
   return true;

@@ -2,11 +2,14 @@
 // awaits. Once the handshake is over, detach() returns the bytes that arrived after it and the
 // socket is handed to the relay.
 import type { Socket } from 'node:net';
-import { ProtocolError } from '../protocol/codec.ts';
+import { frameAt } from '../protocol/framer.ts';
+import type { FramerLimits } from '../protocol/framer.ts';
 import { readStartup } from '../protocol/startup.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
 import type { StartupPacket } from '../protocol/startup.ts';
 
-export interface RawMessage { tag: number; body: Buffer }
+/** A tagged message as received: its tag, its body, and the whole message (header included). */
+export interface RawMessage { tag: number; body: Buffer; raw: Buffer }
 
 export class SocketReader {
   private buf: Buffer = Buffer.alloc(0);
@@ -43,17 +46,19 @@ export class SocketReader {
     }
   }
 
-  /** One tagged message, bounded by `max` bytes. */
+  /**
+   * One tagged message, bounded by `max` bytes. An oversized one is a protocol violation here (as
+   * PostgreSQL treats an oversized authentication message), not a program limit.
+   */
   async message(max: number): Promise<RawMessage> {
+    const limits: FramerLimits = { maxMessageBytes: max, oversizeCode: SQLSTATE.protocolViolation };
     for (;;) {
-      if (this.buf.length >= 5) {
-        const len = this.buf.readInt32BE(1);
-        if (len < 4 || len + 1 > max) throw new ProtocolError(`invalid message length ${len}`);
-        if (this.buf.length >= len + 1) {
-          const m = { tag: this.buf[0] as number, body: this.buf.subarray(5, len + 1) };
-          this.buf = this.buf.subarray(len + 1);
-          return m;
-        }
+      const f = frameAt(this.buf, limits);
+      if (f.kind === 'error') throw f.error;
+      if (f.kind === 'message') {
+        const m = { tag: f.tag, body: this.buf.subarray(f.start, f.end), raw: this.buf.subarray(0, f.end) };
+        this.buf = this.buf.subarray(f.end);
+        return m;
       }
       await this.more();
     }
