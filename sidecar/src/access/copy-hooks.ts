@@ -17,6 +17,7 @@ import { isEncrypted } from '../rewrite/catalog.ts';
 import type { CopyFormat, CopyPlan } from '../rewrite/copy.ts';
 import { parseStatements } from '../rewrite/parser.ts';
 import type { Rewriter } from '../rewrite/rewriter.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 function rows(f: CopyFormat, fn: RowFn, headerNames?: string[]) {
   if (f.kind === 'csv') {
@@ -45,7 +46,7 @@ export function copyEncodingRefusal(sql: string): { code: string; message: strin
       if (d?.defname !== 'encoding') continue;
       const name = sval(d.arg) ?? '';
       if (!['utf8', 'unicode'].includes(name.toLowerCase().replace(/[^a-z0-9]/g, ''))) {
-        return { code: '0A000', message: `clarus: COPY with ENCODING ${name} is not supported for protected tables; send UTF8` };
+        return { code: SQLSTATE.featureNotSupported, message: `clarus: COPY with ENCODING ${name} is not supported for protected tables; send UTF8` };
       }
     }
   }
@@ -57,7 +58,7 @@ function valueError<R>(f: () => R): R {
   try {
     return f();
   } catch (e) {
-    if (e instanceof ValueFormatError) throw new StatementError('22P02', e.message);
+    if (e instanceof ValueFormatError) throw new StatementError(SQLSTATE.invalidTextRepresentation, e.message);
     throw e;
   }
 }
@@ -66,7 +67,7 @@ function stored(o: ProtectedOutput, v: string): Buffer {
   try {
     return byteaFromText(v);
   } catch {
-    throw new StatementError('XX001', `clarus: a value stored in protected column ${o.column ?? '?'} is not a ciphertext of that column`);
+    throw new StatementError(SQLSTATE.dataCorrupted, `clarus: a value stored in protected column ${o.column ?? '?'} is not a ciphertext of that column`);
   }
 }
 
@@ -88,8 +89,8 @@ export function copyHooks(rw: Rewriter, plan: CopyPlan, outs: ProtectedOutput[])
   const ciphers = columns.map((c) => (isEncrypted(c) ? rw.cipher({ table, column: c }) : undefined));
   return {
     in: rows(plan.format, (fields) => {
-      if (fields.length > columns.length) throw new StatementError('22P04', 'extra data after last expected column');
-      if (fields.length < columns.length) throw new StatementError('22P04', `missing data for column "${columns[fields.length]?.name ?? ''}"`);
+      if (fields.length > columns.length) throw new StatementError(SQLSTATE.badCopyFileFormat, 'extra data after last expected column');
+      if (fields.length < columns.length) throw new StatementError(SQLSTATE.badCopyFileFormat, `missing data for column "${columns[fields.length]?.name ?? ''}"`);
       const extra: Array<string | null> = [];
       const out = columns.map((c, i) => {
         const v = fields[i] ?? null;

@@ -3,12 +3,13 @@
 // cover a dataset, the user gets the most permissive access and the most revealing view.
 import type { RuntimeUser } from '@clarus/policy/runtime/config.ts';
 import type { Access, View } from '@clarus/crds/types.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 export type Grants = RuntimeUser['grants'];
 
 export type AccessDecision =
   | { ok: true; views: Map<string, View> }
-  | { ok: false; code: '42501'; message: string };
+  | { ok: false; code: typeof SQLSTATE.insufficientPrivilege; message: string };
 
 /** How much a view reveals (higher reveals more). */
 export const VIEW_RANK: Record<View, number> = { protected: 0, masked: 1, plaintext: 2 };
@@ -35,8 +36,8 @@ export function decideAccess(user: string, grants: Grants, datasets: Iterable<st
   const views = new Map<string, View>();
   for (const d of datasets) {
     const g = effectiveGrant(grants, d, now);
-    if (!g) return { ok: false, code: '42501', message: `permission denied for dataset ${d}: user ${user} has no valid AccessGrant for it` };
-    if (write && g.access !== 'readWrite') return { ok: false, code: '42501', message: `permission denied for dataset ${d}: user ${user} has read-only access` };
+    if (!g) return { ok: false, code: SQLSTATE.insufficientPrivilege, message: `permission denied for dataset ${d}: user ${user} has no valid AccessGrant for it` };
+    if (write && g.access !== 'readWrite') return { ok: false, code: SQLSTATE.insufficientPrivilege, message: `permission denied for dataset ${d}: user ${user} has read-only access` };
     views.set(d, g.view);
   }
   return { ok: true, views };
@@ -49,7 +50,7 @@ export function decideAccess(user: string, grants: Grants, datasets: Iterable<st
  */
 export function decideStatement(user: string, grants: Grants, datasets: Iterable<string>, write: boolean, now: Date): AccessDecision {
   if (write && !mayWrite(grants, now)) {
-    return { ok: false, code: '42501', message: `permission denied: user ${user} has no valid read-write AccessGrant, so it may only read` };
+    return { ok: false, code: SQLSTATE.insufficientPrivilege, message: `permission denied: user ${user} has no valid read-write AccessGrant, so it may only read` };
   }
   return decideAccess(user, grants, datasets, write, now);
 }

@@ -24,6 +24,7 @@ import { copyEncodingRefusal, copyHooks } from './copy-hooks.ts';
 import { decideStatement, VIEW_RANK } from './grants.ts';
 import type { Grants } from './grants.ts';
 import type { CatalogRefresher } from './refresh.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 export interface ProtectionDeps {
   rewriter: Rewriter;
@@ -56,7 +57,7 @@ export function protectedOutputs(rw: Rewriter, outs: OutCol[], views: Map<string
   for (const [index, o] of outs.entries()) {
     if (o.star) unknownBefore = true;
     if (!o.prov) continue;
-    if (unknownBefore) return refuse('0A000', `clarus: SELECT * over a relation unknown to the policy before encrypted column ${o.prov.table.table}.${o.prov.column.name}; list the columns`);
+    if (unknownBefore) return refuse(SQLSTATE.featureNotSupported, `clarus: SELECT * over a relation unknown to the policy before encrypted column ${o.prov.table.table}.${o.prov.column.name}; list the columns`);
     const { ref, view } = shownAs(o.prov, views);
     result.push({ index, cipher: rw.cipher(ref), typeOid: ref.column.typeOid, view, column: `${ref.table.table}.${ref.column.name}` });
   }
@@ -168,7 +169,7 @@ class ProtectionPipeline implements Pipeline {
         for (const [dataset, view] of d.views) {
           const now = access.views.get(dataset);
           if (now === view) continue;
-          r = refuse('26000', `prepared statement must be prepared again: the view of dataset ${dataset} for user ${this.info.user} changed from ${view} to ${now ?? 'none'}`);
+          r = refuse(SQLSTATE.invalidSqlStatementName, `prepared statement must be prepared again: the view of dataset ${dataset} for user ${this.info.user} changed from ${view} to ${now ?? 'none'}`);
           break;
         }
       }
@@ -179,7 +180,7 @@ class ProtectionPipeline implements Pipeline {
 
   functionCall(oid: number): Pass | Refuse {
     const known = LARGE_OBJECT_FUNCTIONS.has(oid);
-    const r = known ? undefined : refuse('0A000', `clarus: FunctionCall of function ${oid} is not supported while a policy protects data; call it in a SELECT`);
+    const r = known ? undefined : refuse(SQLSTATE.featureNotSupported, `clarus: FunctionCall of function ${oid} is not supported while a policy protects data; call it in a SELECT`);
     this.deps.audit?.({ time: this.deps.now().toISOString(), user: this.info.user, datasets: [], columns: [], fingerprint: `functioncall:${oid}`,
       outcome: r ? 'refuse' : 'pass', ...(r ? { code: r.code } : {}) });
     return r ?? pass;
@@ -231,7 +232,7 @@ class ProtectionPipeline implements Pipeline {
     if (a.kind !== 'plan') return passing;
     // PostgreSQL refuses a Parse of several statements: the text must not reach it either when
     // it touches protected data (a value in it would reach the backend in clear).
-    if (a.statements.length > 1) return refuse('42601', 'cannot insert multiple commands into a prepared statement');
+    if (a.statements.length > 1) return refuse(SQLSTATE.syntaxError, 'cannot insert multiple commands into a prepared statement');
     const t = transformers(this.deps.rewriter, a.statements, d.views);
     if ('kind' in t) return t;
     return this.statementDecision(a, paramTypes, t, check) ?? passing;

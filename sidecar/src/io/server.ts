@@ -21,6 +21,7 @@ import { fatal, readClientStartup } from './handshake.ts';
 import type { Startup } from './handshake.ts';
 import { metricsServer } from './http.ts';
 import { ClientSession } from './session.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 export interface Address { host: string; port: number }
 
@@ -133,7 +134,7 @@ export class Proxy {
       const closed = (e as Error).message === 'connection closed';
       if (closed) this.opts.log.debug('connection closed before startup');
       else this.opts.log.warn('invalid startup', { error: e });
-      if (!socket.destroyed) socket.end(fatal((e as { code?: string }).code ?? '08P01', (e as Error).message));
+      if (!socket.destroyed) socket.end(fatal((e as { code?: string }).code ?? SQLSTATE.protocolViolation, (e as Error).message));
     });
   }
 
@@ -190,7 +191,7 @@ export class Proxy {
     for (const s of this.sessions) s.drain();
     const deadline = Date.now() + this.snap.config.limits.drainSeconds * 1000;
     while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    for (const s of this.sessions) s.terminate('57P01', 'terminating connection due to administrator command');
+    for (const s of this.sessions) s.terminate(SQLSTATE.adminShutdown, 'terminating connection due to administrator command');
     await this.close();
   }
 

@@ -231,7 +231,7 @@ export class ClientSession {
     if (!r || r.outstanding > 0) return;
     this.log.info('idle timeout');
     if (r.txStatus === 'I') this.terminate(SQLSTATE.idleSessionTimeout, 'terminating connection due to idle-session timeout');
-    else this.terminate('25P03', 'terminating connection due to idle-in-transaction timeout');
+    else this.terminate(SQLSTATE.idleInTransactionSessionTimeout, 'terminating connection due to idle-in-transaction timeout');
   }
 
   /** SIGTERM: close now when idle, else at the end of the current transaction. */

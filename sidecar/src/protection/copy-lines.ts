@@ -14,6 +14,7 @@
 import { isUtf8 } from 'node:buffer';
 import { StatementError } from '../session/pipeline.ts';
 import type { CopyTransformer } from '../session/pipeline.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -26,7 +27,7 @@ const Eol = { Unknown: 0, Nl: 1, Cr: 2, CrNl: 3 } as const;
 type Eol = (typeof Eol)[keyof typeof Eol];
 
 function badFormat(message: string): StatementError {
-  return new StatementError('22P04', message);
+  return new StatementError(SQLSTATE.badCopyFileFormat, message);
 }
 
 /**
@@ -35,8 +36,8 @@ function badFormat(message: string): StatementError {
  * (delimiters, quotes, backslashes) are ASCII, so this checks every byte of a data line.
  */
 export function utf8Text(b: Buffer): string {
-  if (b.indexOf(0) >= 0) throw new StatementError('22021', 'invalid byte sequence for encoding "UTF8": 0x00');
-  if (!isUtf8(b)) throw new StatementError('22021', 'invalid byte sequence for encoding "UTF8"');
+  if (b.indexOf(0) >= 0) throw new StatementError(SQLSTATE.characterNotInRepertoire, 'invalid byte sequence for encoding "UTF8": 0x00');
+  if (!isUtf8(b)) throw new StatementError(SQLSTATE.characterNotInRepertoire, 'invalid byte sequence for encoding "UTF8"');
   return b.toString('utf8');
 }
 

@@ -12,6 +12,7 @@ import type { ColumnCipher } from './encryption/column.ts';
 import { anonymizeText } from './anonymize-write.ts';
 import { binaryToText, canonicalText, OID, textToBinary, ValueFormatError } from './encryption/canonical.ts';
 import { byteaArrayToWire, byteaToWire } from './wire.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 const BYTEA = 17;
 const BYTEA_ARRAY = 1001;
@@ -69,15 +70,15 @@ function checkCounts(values: readonly WireValue[], formats: readonly number[], e
 interface BoundValue { role: ParamRole; v: Uint8Array; n: number; code: number }
 
 function transformChecked({ role, v, n, code }: BoundValue, cipher: CipherFor): WireValue {
-  if (code !== 0 && code !== 1) throw new StatementError('22023', `unsupported format code: ${code}`);
+  if (code !== 0 && code !== 1) throw new StatementError(SQLSTATE.invalidParameterValue, `unsupported format code: ${code}`);
   const binary = code === 1;
   const size = BINARY_SIZE[declaredOid(role)];
-  if (binary && size !== undefined && v.length !== size) throw new StatementError('22P03', `incorrect binary data format in bind parameter ${n}`);
+  if (binary && size !== undefined && v.length !== size) throw new StatementError(SQLSTATE.invalidBinaryRepresentation, `incorrect binary data format in bind parameter ${n}`);
   try {
     return transformOne(role, v, code as 0 | 1, code as 0 | 1, cipher);
   } catch (e) {
     if (e instanceof ValueFormatError || e instanceof RangeError) {
-      throw binary ? new StatementError('22P03', `incorrect binary data format in bind parameter ${n}`) : new StatementError('22P02', e.message);
+      throw binary ? new StatementError(SQLSTATE.invalidBinaryRepresentation, `incorrect binary data format in bind parameter ${n}`) : new StatementError(SQLSTATE.invalidTextRepresentation, e.message);
     }
     throw e;
   }

@@ -15,6 +15,7 @@ import { CiphertextError, decodeHeader, HEADER_BYTES } from './encryption/header
 import { KeyringError, keyNameId } from './encryption/keyring.ts';
 import { maskForView } from './anonymize-write.ts';
 import { byteaFromWire } from './wire.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 export interface ProtectedOutput {
   index: number;
@@ -30,7 +31,7 @@ const MIN_BYTES = { randomized: HEADER_BYTES + 12 + 16, deterministic: HEADER_BY
 
 function corrupt(o: ProtectedOutput): StatementError {
   const name = o.column ?? `${o.cipher.spec.table}.${o.cipher.spec.column}`;
-  return new StatementError('XX001', `clarus: a value stored in protected column ${name} is not a ciphertext of that column (written around the proxy, or with a key the keyring lacks)`);
+  return new StatementError(SQLSTATE.dataCorrupted, `clarus: a value stored in protected column ${name} is not a ciphertext of that column (written around the proxy, or with a key the keyring lacks)`);
 }
 
 /** Errors about one stored value become the statement's XX001; anything else is the proxy's bug. */
@@ -54,7 +55,7 @@ function wireBytes(v: Uint8Array, fmt: 0 | 1): Buffer {
   try {
     return byteaFromWire(v, fmt);
   } catch {
-    throw new StatementError('0A000', 'clarus: protected columns are read with bytea_output = hex');
+    throw new StatementError(SQLSTATE.featureNotSupported, 'clarus: protected columns are read with bytea_output = hex');
   }
 }
 
@@ -62,7 +63,7 @@ function binaryOf(oid: number, text: string): Buffer {
   try {
     return textToBinary(oid, text);
   } catch (e) {
-    if (e instanceof ValueFormatError) throw new StatementError('0A000', `clarus: ${e.message}`);
+    if (e instanceof ValueFormatError) throw new StatementError(SQLSTATE.featureNotSupported, `clarus: ${e.message}`);
     throw e;
   }
 }

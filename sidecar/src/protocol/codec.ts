@@ -1,12 +1,13 @@
 // Cursor-style reader and growable writer over PostgreSQL wire bytes. Readers work on a region of
 // a buffer (no copy); a read past the region throws ProtocolError, which the decoders turn into a
 // clean result (see decodeFrontend / decodeBackend).
+import { SQLSTATE } from './sqlstate.ts';
 
 export class ProtocolError extends Error {
   override readonly name = 'ProtocolError';
   /** SQLSTATE to answer with: 08P01 protocol_violation unless said otherwise. */
   readonly code: string;
-  constructor(message: string, code = '08P01') {
+  constructor(message: string, code: string = SQLSTATE.protocolViolation) {
     super(message);
     this.code = code;
   }
@@ -115,7 +116,7 @@ export class Writer {
 
   cstring(s: string): this {
     const b = encoder.encode(s);
-    if (b.includes(0)) throw new ProtocolError('string contains a zero byte', '22021');
+    if (b.includes(0)) throw new ProtocolError('string contains a zero byte', SQLSTATE.characterNotInRepertoire);
     return this.bytes(b).int8(0);
   }
 

@@ -1,6 +1,6 @@
 // The SQLSTATEs the proxy answers with, by PostgreSQL's condition names
 // (https://www.postgresql.org/docs/current/errcodes-appendix.html). This is the only production file
-// that spells a SQLSTATE; sqlstate.test.ts fails when another one does.
+// that spells a SQLSTATE; scripts/sqlstate.test.ts fails when another one does.
 export const SQLSTATE = {
   unableToConnect: '08001',
   connectionFailure: '08006',

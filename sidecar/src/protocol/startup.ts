@@ -1,6 +1,7 @@
 // Untagged startup packets: StartupMessage, SSLRequest, GSSENCRequest, CancelRequest. They carry
 // a length and a 32-bit code instead of a tag byte.
 import { ProtocolError, Reader, Writer } from './codec.ts';
+import { SQLSTATE } from './sqlstate.ts';
 
 export const PROTOCOL_3_0 = 196608;
 export const SSL_REQUEST_CODE = 80877103;
@@ -80,6 +81,6 @@ export function checkVersion(m: StartupMessage): VersionCheck {
   if (m.major === 3) return { kind: 'negotiate', minor: 0, unsupported };
   return {
     kind: 'refuse',
-    error: new ProtocolError(`unsupported frontend protocol ${m.major}.${m.minor}: server supports 3.0 to 3.0`, '0A000'),
+    error: new ProtocolError(`unsupported frontend protocol ${m.major}.${m.minor}: server supports 3.0 to 3.0`, SQLSTATE.featureNotSupported),
   };
 }

@@ -3,6 +3,7 @@
 import { canonicalText } from '../protection/encryption/canonical.ts';
 import type { ColumnCipher } from '../protection/encryption/column.ts';
 import type { Catalog, CatalogColumn, CatalogTable } from './catalog.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 /** A column whose stored values are ciphertext. */
 export interface ProtectedRef {
@@ -51,7 +52,7 @@ export class Refusal extends Error {
 
 export function refuseConstruct(ref: ProtectedRef, construct: string): never {
   const mode = ref.column.protection.searchable ? `${ref.column.protection.mode} searchable` : ref.column.protection.mode;
-  throw new Refusal('0A000', `clarus: ${construct} on encrypted column ${ref.table.table}.${ref.column.name} (${mode}) is not supported`);
+  throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ${construct} on encrypted column ${ref.table.table}.${ref.column.name} (${mode}) is not supported`);
 }
 
 /**
@@ -61,7 +62,7 @@ export function refuseConstruct(ref: ProtectedRef, construct: string): never {
  * encrypted column into a plain one. Naming the columns makes the proxy's view exact.
  */
 export function positional(table: CatalogTable, what: string): never {
-  throw new Refusal('0A000', `clarus: ${what} into protected table ${table.table} without a column list is not supported; name the columns (the proxy never relies on the column order)`);
+  throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ${what} into protected table ${table.table} without a column list is not supported; name the columns (the proxy never relies on the column order)`);
 }
 
 export type CipherFor = (ref: ProtectedRef) => ColumnCipher;
@@ -85,7 +86,7 @@ export class Ctx {
   }
 
   touch(table: CatalogTable, column?: string): void {
-    if (table.unsafe) throw new Refusal('0A000', `clarus: table ${table.table} cannot be used: ${table.unsafe}`);
+    if (table.unsafe) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: table ${table.table} cannot be used: ${table.unsafe}`);
     let s = this.touched.get(table.dataset);
     if (!s) this.touched.set(table.dataset, (s = new Set()));
     if (column) s.add(column);
@@ -94,7 +95,7 @@ export class Ctx {
   setParam(n: number, role: ParamRole): void {
     const prev = this.params.get(n);
     if (prev && (prev.kind !== role.kind || JSON.stringify(keyOf(prev)) !== JSON.stringify(keyOf(role)))) {
-      throw new Refusal('0A000', `clarus: parameter $${n} is used in two different protected contexts; use separate parameters`);
+      throw new Refusal(SQLSTATE.featureNotSupported, `clarus: parameter $${n} is used in two different protected contexts; use separate parameters`);
     }
     this.params.set(n, role);
   }
@@ -104,7 +105,7 @@ export class Ctx {
     try {
       return canonicalText(ref.column.typeOid, text);
     } catch (e) {
-      throw new Refusal('22P02', (e as Error).message);
+      throw new Refusal(SQLSTATE.invalidTextRepresentation, (e as Error).message);
     }
   }
 }

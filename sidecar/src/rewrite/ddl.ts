@@ -14,6 +14,7 @@ import { BIDX_SUFFIX, isEncrypted } from './catalog.ts';
 import type { CatalogColumn, CatalogTable } from './catalog.ts';
 import type { Ctx } from './context.ts';
 import { Refusal, refuseConstruct } from './context.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 export interface Learned {
   schema: string;
@@ -53,7 +54,7 @@ function checkType(t: CatalogTable, c: CatalogColumn, tn: Json): void {
 function refuseProtected(t: CatalogTable, c: CatalogColumn, construct: string): never {
   if (isEncrypted(c)) return refuseConstruct({ table: t, column: c }, construct);
   const method = c.protection.kind === 'anonymize' ? methodOf(c.protection.spec) : 'plain';
-  throw new Refusal('0A000', `clarus: ${construct} on anonymized column ${t.table}.${c.name} (${method}) is not supported`);
+  throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ${construct} on anonymized column ${t.table}.${c.name} (${method}) is not supported`);
 }
 
 /** A DEFAULT that stores nothing: `DEFAULT NULL` (possibly cast). */
@@ -85,7 +86,7 @@ function checkTableConstraint(t: CatalogTable, con: Json): void {
   }
   const expr = JSON.stringify([con.raw_expr ?? '', con.exclusions ?? '', con.where_clause ?? '']);
   const hit = t.columns.find((c) => c.protection.kind !== 'plain' && expr.includes(`"${c.name}"`));
-  if (hit) throw new Refusal('0A000', `clarus: ${String(con.contype).replace('CONSTR_', '')} constraint over protected column ${t.table}.${hit.name} is not supported`);
+  if (hit) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ${String(con.contype).replace('CONSTR_', '')} constraint over protected column ${t.table}.${hit.name} is not supported`);
 }
 
 export function createTable(ctx: Ctx, t: CatalogTable, s: Json): Learned {
@@ -100,7 +101,7 @@ export function createTable(ctx: Ctx, t: CatalogTable, s: Json): Learned {
       continue;
     }
     const def = body(el, 'ColumnDef');
-    if (!def) throw new Refusal('0A000', `clarus: CREATE TABLE … LIKE/OF for protected table ${t.table} is not supported`);
+    if (!def) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: CREATE TABLE … LIKE/OF for protected table ${t.table} is not supported`);
     const name = String(def.colname);
     const declared = typeNameOf(def.typeName as Json);
     const oid = typeOid(declared) ?? 25;
@@ -115,7 +116,7 @@ export function createTable(ctx: Ctx, t: CatalogTable, s: Json): Learned {
     if (c.protection.searchable) extra.push({ ColumnDef: { colname: name + BIDX_SUFFIX, typeName: byteaType(), is_local: true, location: -1 } });
   }
   s.tableElts = [...arr(s.tableElts), ...extra];
-  if (s.inhRelations || s.partspec) throw new Refusal('0A000', `clarus: inheritance/partitioning of protected table ${t.table} is not supported`);
+  if (s.inhRelations || s.partspec) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: inheritance/partitioning of protected table ${t.table} is not supported`);
   return learned;
 }
 
@@ -127,13 +128,13 @@ export function createIndex(ctx: Ctx, t: CatalogTable, s: Json): void {
     // An index stores its expression's values: over a protected column with constants it would
     // store them next to it (`(zip || 'x')`), over an encrypted one it would need plaintext.
     const hit = e.expr ? t.columns.find((c) => c.protection.kind !== 'plain' && JSON.stringify(e.expr).includes(`"${c.name}"`)) : undefined;
-    if (hit) throw new Refusal('0A000', `clarus: expression index over protected column ${t.table}.${hit.name} is not supported`);
+    if (hit) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: expression index over protected column ${t.table}.${hit.name} is not supported`);
     const c = e.name ? t.byName.get(String(e.name)) : undefined;
     if (!c || !isEncrypted(c)) continue;
     if (c.protection.searchable) e.name = c.name + BIDX_SUFFIX;
     else if (c.protection.mode !== 'deterministic') refuseConstruct({ table: t, column: c }, 'index (declare it searchable or deterministic)');
   }
-  if (s.whereClause) throw new Refusal('0A000', `clarus: partial index on protected table ${t.table} is not supported`);
+  if (s.whereClause) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: partial index on protected table ${t.table} is not supported`);
 }
 
 export function alterTable(ctx: Ctx, t: CatalogTable, s: Json): void {
@@ -144,12 +145,12 @@ export function alterTable(ctx: Ctx, t: CatalogTable, s: Json): void {
     const def = body(b.def, 'ColumnDef');
     const name = String(def?.colname ?? b.name ?? '');
     const c = t.byName.get(name);
-    if (c && c.protection.kind !== 'plain') throw new Refusal('0A000', `clarus: ALTER TABLE ${String(b.subtype).replace('AT_', '')} on protected column ${t.table}.${name} is not supported`);
+    if (c && c.protection.kind !== 'plain') throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ALTER TABLE ${String(b.subtype).replace('AT_', '')} on protected column ${t.table}.${name} is not supported`);
     if (def || b.def) {
       // GENERATED … AS (zip || 'x'), CHECK (zip <> 'x'): a protected column next to values.
       const text = JSON.stringify(b.def ?? '');
       const hit = t.columns.find((x) => x.protection.kind !== 'plain' && text.includes(`"${x.name}"`));
-      if (hit) throw new Refusal('0A000', `clarus: ALTER TABLE definition referencing protected column ${t.table}.${hit.name} is not supported`);
+      if (hit) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ALTER TABLE definition referencing protected column ${t.table}.${hit.name} is not supported`);
     }
   }
 }

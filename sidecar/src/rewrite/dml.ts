@@ -11,6 +11,7 @@ import { newScope, tableColumns } from './scope.ts';
 import type { OutCol, Scope } from './scope.ts';
 import { writeValue } from './write.ts';
 import type { Written } from './write.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 /**
  * writeValue, after refusing a cast around the value of a protected column that PostgreSQL
@@ -19,7 +20,7 @@ import type { Written } from './write.ts';
  */
 function protectedWrite(ctx: Ctx, scope: Scope, table: CatalogTable, c: CatalogColumn, node: unknown): Written {
   const why = c.protection.kind === 'plain' ? null : castChanges(node, c.typeOid);
-  if (why) throw new Refusal('0A000', `clarus: ${why} as the value of protected column ${table.table}.${c.name} is not supported; PostgreSQL would convert it, the proxy protects the value as written`);
+  if (why) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ${why} as the value of protected column ${table.table}.${c.name} is not supported; PostgreSQL would convert it, the proxy protects the value as written`);
   return writeValue(ctx, scope, table, c, node);
 }
 
@@ -48,7 +49,7 @@ function returning(ctx: Ctx, scope: Scope, s: Json): OutCol[] {
   // PostgreSQL 18 lets RETURNING name the row before and after the change (old.*, new.*, or
   // aliases given by RETURNING WITH (OLD AS o…)); earlier majors read `old` as a missing table.
   if (arr(rc.options).length > 0 || JSON.stringify(rc.exprs ?? []).match(/"ColumnRef":\{"fields":\[\{"String":\{"sval":"(old|new)"\}\},/)) {
-    throw new Refusal('0A000', 'clarus: RETURNING old/new row values is not supported');
+    throw new Refusal(SQLSTATE.featureNotSupported, 'clarus: RETURNING old/new row values is not supported');
   }
   const q: Json = { targetList: rc.exprs, op: 'SETOP_NONE' };
   const outs = targets(ctx, scope, q);
@@ -93,7 +94,7 @@ function insertValues(ctx: Ctx, scope: Scope, table: CatalogTable, cols: Catalog
   for (const row of arr(sel.valuesLists)) {
     const list = body(row, 'List') as Json;
     const items = arr(list.items);
-    if (items.length !== cols.length) throw new Refusal('42601', 'INSERT has more expressions than target columns');
+    if (items.length !== cols.length) throw new Refusal(SQLSTATE.syntaxError, 'INSERT has more expressions than target columns');
     const values: unknown[] = [];
     const extra: unknown[] = [];
     cols.forEach((c, i) => {
@@ -113,7 +114,7 @@ function insertValues(ctx: Ctx, scope: Scope, table: CatalogTable, cols: Catalog
  */
 function insertSelect(ctx: Ctx, scope: Scope, table: CatalogTable, cols: CatalogColumn[], sel: Json, outs: OutCol[]): void {
   const refuse = (c: CatalogColumn, why: string): never => {
-    throw new Refusal('0A000', `clarus: INSERT … SELECT into protected column ${table.table}.${c.name}: ${why}; use INSERT … VALUES or COPY`);
+    throw new Refusal(SQLSTATE.featureNotSupported, `clarus: INSERT … SELECT into protected column ${table.table}.${c.name}: ${why}; use INSERT … VALUES or COPY`);
   };
   if ((sel.op && sel.op !== 'SETOP_NONE') || outs.some((o) => o.star) || outs.length !== cols.length) {
     const first = cols.find((c) => c.protection.kind !== 'plain') as CatalogColumn;
@@ -158,7 +159,7 @@ function onConflict(ctx: Ctx, scope: Scope, table: CatalogTable, s: Json): void 
     if (elem.expr) plainExpr(ctx, scope, elem.expr, 'ON CONFLICT target');
   }
   // The proxy creates no partial index on a protected table, so there is none to infer.
-  if (infer?.whereClause) throw new Refusal('0A000', `clarus: ON CONFLICT … WHERE (a partial index) on protected table ${table.table} is not supported`);
+  if (infer?.whereClause) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ON CONFLICT … WHERE (a partial index) on protected table ${table.table} is not supported`);
   const excluded = newScope(scope);
   excluded.relations.push(...scope.relations, { alias: 'excluded', table, columns: tableColumns(table) });
   oc.targetList = setList(ctx, excluded, table, arr(oc.targetList), true);
@@ -172,7 +173,7 @@ function setList(ctx: Ctx, scope: Scope, table: CatalogTable, items: unknown[], 
     const rt = body(item, 'ResTarget') as Json;
     if (body(rt.val, 'MultiAssignRef')) {
       plainExpr(ctx, scope, rt.val, 'multiple-column assignment');
-      if (table.columns.some((c) => c.name === rt.name && c.protection.kind !== 'plain')) throw new Refusal('0A000', `clarus: multiple-column assignment to protected column ${table.table}.${String(rt.name)} is not supported`);
+      if (table.columns.some((c) => c.name === rt.name && c.protection.kind !== 'plain')) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: multiple-column assignment to protected column ${table.table}.${String(rt.name)} is not supported`);
       out.push(item);
       continue;
     }

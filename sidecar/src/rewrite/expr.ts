@@ -22,6 +22,7 @@ import { Refusal, refuseConstruct } from './context.ts';
 import { resolve } from './scope.ts';
 import type { OutCol, Relation, Scope } from './scope.ts';
 import { analyzeSelect } from './select.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 /** A column whose stored values are its anonymized values (in clear). */
 export interface AnonRef {
@@ -76,7 +77,7 @@ function column(ctx: Ctx, scope: Scope, node: unknown): Column | null {
   if (names.includes('*')) return wholeRow(ctx, scope, names.length > 1 ? names[names.length - 2] : undefined) ?? { kind: 'stored' };
   const r = resolve(scope, names);
   if (r.kind === 'ambiguous') {
-    throw new Refusal('0A000', `clarus: column ${names[0]} could come from a relation the policy does not describe or from protected column ${r.col.prov?.table.table}.${r.col.prov?.column.name} of an outer query; qualify it with its table`);
+    throw new Refusal(SQLSTATE.featureNotSupported, `clarus: column ${names[0]} could come from a relation the policy does not describe or from protected column ${r.col.prov?.table.table}.${r.col.prov?.column.name} of an outer query; qualify it with its table`);
   }
   if (r.kind !== 'column') return (names.length === 1 ? wholeRow(ctx, scope, names[0]) : null) ?? { kind: 'stored' };
   if (r.col.prov) {
@@ -187,10 +188,10 @@ function mix(ctx: Ctx, c: Carry, construct: string): void {
   const mixes = (c.a > 0 && c.s + c.d > 0) || (c.d > 0 && c.s > 0) || c.d > 1;
   if (!mixes) return;
   if (c.anon) {
-    throw new Refusal('0A000', `clarus: ${construct} combining ${describe(c.anon)} with a constant, a parameter or a value that may hold one is not supported; ${ONLY}`);
+    throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ${construct} combining ${describe(c.anon)} with a constant, a parameter or a value that may hold one is not supported; ${ONLY}`);
   }
   const ref = touchedAnonymized(ctx);
-  throw new Refusal('0A000', `clarus: ${construct} combining a column of a subquery or WITH query (which may carry ${ref ? describe(ref) : 'an anonymized column'}) with a constant, a parameter or a value that may hold one is not supported; compare the table's column directly (${ONLY})`);
+  throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ${construct} combining a column of a subquery or WITH query (which may carry ${ref ? describe(ref) : 'an anonymized column'}) with a constant, a parameter or a value that may hold one is not supported; compare the table's column directly (${ONLY})`);
 }
 
 function leaf(ctx: Ctx, scope: Scope, node: unknown, construct: string): Carry {
@@ -365,7 +366,7 @@ function anonComparison(ctx: Ctx, scope: Scope, b: Json): boolean {
   const construct = kind === 'AEXPR_IN' ? 'IN (…)' : kind === 'AEXPR_OP' ? `comparison (${op})` : 'IS [NOT] DISTINCT FROM';
   if (la && kind === 'AEXPR_IN') {
     const list = body(b.rexpr, 'List');
-    if (!list) throw new Refusal('0A000', `clarus: IN over something other than a list on ${describe(la)} is not supported`);
+    if (!list) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: IN over something other than a list on ${describe(la)} is not supported`);
     list.items = arr(list.items).map((i) => anonOperand(ctx, scope, la, i, construct));
   } else if (la) b.rexpr = anonOperand(ctx, scope, la, b.rexpr, construct);
   else if (ra) b.lexpr = anonOperand(ctx, scope, ra, b.lexpr, construct);
@@ -380,7 +381,7 @@ function anonComparison(ctx: Ctx, scope: Scope, b: Json): boolean {
  */
 function anonOperand(ctx: Ctx, scope: Scope, ref: AnonRef, node: unknown, construct: string): unknown {
   const refuse = (what: string): never => {
-    throw new Refusal('0A000', `clarus: ${construct} of ${describe(ref)} with ${what} is not supported; ${ONLY}`);
+    throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ${construct} of ${describe(ref)} with ${what} is not supported; ${ONLY}`);
   };
   const v = unwrapCast(node);
   const isConst = Boolean(body(v, 'A_Const'));
@@ -401,7 +402,7 @@ function anonOperand(ctx: Ctx, scope: Scope, ref: AnonRef, node: unknown, constr
       return node;
     }
     const out = anonymizeText(spec, (c as { text: string }).text, ref.column.typeOid);
-    if (out === undefined) throw new Refusal('22P02', `clarus: value compared with ${describe(ref)} cannot be anonymized as declared`);
+    if (out === undefined) throw new Refusal(SQLSTATE.invalidTextRepresentation, `clarus: value compared with ${describe(ref)} cannot be anonymized as declared`);
     return out === null ? nullConst() : textConst(out);
   }
   const col = column(ctx, scope, node);

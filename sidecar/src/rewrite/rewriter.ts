@@ -16,6 +16,7 @@ import type { ParsedStatement } from './parser.ts';
 import { refuseSplit } from './split.ts';
 import { analyzeStatement } from './statement.ts';
 import type { StatementResult } from './statement.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 export interface StatementPlan extends StatementResult {
   sql: string;
@@ -73,7 +74,7 @@ function checkRewritten(major: Major, sql: string): void {
   // The deparser writes the rewriter's own grammar: nothing to compare for a backend of that major.
   if (major === REWRITER_MAJOR) return;
   const check = backendAgrees(major, sql, parseTree(sql).tree);
-  if (!check.ok) throw new Refusal('0A000', `clarus: the rewritten statement cannot be sent: ${check.reason}`);
+  if (!check.ok) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: the rewritten statement cannot be sent: ${check.reason}`);
 }
 
 function maxParamOf(node: unknown): number {
@@ -174,24 +175,24 @@ export class Rewriter {
       return this.analyzeUncached(sql, major);
     } catch (e) {
       if (!(e instanceof RangeError)) throw e;
-      return { analysis: refusal('54001', 'clarus: statement is nested too deeply for the proxy to analyse'), cacheable: true };
+      return { analysis: refusal(SQLSTATE.statementTooComplex, 'clarus: statement is nested too deeply for the proxy to analyse'), cacheable: true };
     }
   }
 
   private analyzeUncached(sql: string, major: Major): { analysis: Analysis; cacheable: boolean } {
     const bytes = Buffer.byteLength(sql);
     if (bytes > this.maxStatementBytes) {
-      return { analysis: refusal('54000', `clarus: statement of ${bytes} bytes is longer than the ${this.maxStatementBytes} bytes the proxy analyses (limits.maxStatementBytes)`), cacheable: false };
+      return { analysis: refusal(SQLSTATE.programLimitExceeded, `clarus: statement of ${bytes} bytes is longer than the ${this.maxStatementBytes} bytes the proxy analyses (limits.maxStatementBytes)`), cacheable: false };
     }
     let parsed;
     try {
       parsed = parseTree(sql);
     } catch (e) {
       // Never forward text the proxy could not parse: the backend might read it differently.
-      return { analysis: refusal('42601', `clarus: ${(e as Error).message}`), cacheable: true };
+      return { analysis: refusal(SQLSTATE.syntaxError, `clarus: ${(e as Error).message}`), cacheable: true };
     }
     const agree = backendAgrees(major, sql, parsed.tree);
-    if (!agree.ok) return { analysis: refusal('0A000', `clarus: statement refused: ${agree.reason}`), cacheable: true };
+    if (!agree.ok) return { analysis: refusal(SQLSTATE.featureNotSupported, `clarus: statement refused: ${agree.reason}`), cacheable: true };
     const effects: Effects = { write: false, everyDataset: false };
     try {
       for (const p of parsed.statements) {
@@ -220,7 +221,7 @@ export class Rewriter {
     } catch (e) {
       // Fail closed: a statement shape the rules or the deparser cannot handle is refused, never
       // forwarded half-rewritten (and never allowed to take the connection down).
-      const r = e instanceof Refusal ? e : new Refusal('0A000', `clarus: cannot rewrite this statement shape safely (${(e as Error).message})`);
+      const r = e instanceof Refusal ? e : new Refusal(SQLSTATE.featureNotSupported, `clarus: cannot rewrite this statement shape safely (${(e as Error).message})`);
       return { analysis: { kind: 'refuse', code: r.code, message: r.message, datasets: ctx.touched, write: ctx.write || effects.write, everyDataset: effects.everyDataset }, cacheable: true };
     }
     const write = ctx.write || effects.write;

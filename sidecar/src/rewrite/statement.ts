@@ -12,6 +12,7 @@ import { analyzeDelete, analyzeInsert, analyzeUpdate } from './dml.ts';
 import { analyzeSelect } from './select.ts';
 import { referencedTables } from './refs.ts';
 import type { OutCol } from './scope.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 export interface StatementResult {
   outputs: OutCol[];
@@ -34,7 +35,7 @@ function other(ctx: Ctx, tag: string, b: Json, text: string): StatementResult {
   if (refs.size === 0) {
     const opaque = tag === 'DoStmt' || tag === 'CreateFunctionStmt';
     const lower = text.toLowerCase();
-    if (opaque && ctx.catalog.names.some((n) => lower.includes(n))) throw new Refusal('0A000', 'clarus: procedural code over protected tables is not supported');
+    if (opaque && ctx.catalog.names.some((n) => lower.includes(n))) throw new Refusal(SQLSTATE.featureNotSupported, 'clarus: procedural code over protected tables is not supported');
     return { outputs: [] };
   }
   touchAll(ctx, refs);
@@ -42,7 +43,7 @@ function other(ctx: Ctx, tag: string, b: Json, text: string): StatementResult {
     ctx.write = true;
     return { outputs: [] };
   }
-  throw new Refusal('0A000', `clarus: ${tag.replace(/Stmt$/, '')} statements over protected tables are not supported`);
+  throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ${tag.replace(/Stmt$/, '')} statements over protected tables are not supported`);
 }
 
 function explain(ctx: Ctx, b: Json, text: string): StatementResult {

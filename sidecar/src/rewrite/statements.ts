@@ -8,6 +8,7 @@
 import { arr, body, sval } from './ast.ts';
 import type { Json } from './ast.ts';
 import type { Catalog } from './catalog.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 type Base = 'read' | 'write' | 'session' | 'opaque';
 
@@ -57,7 +58,7 @@ const WHY_OPAQUE: Record<string, string> = {
   AlterSystemStmt: 'ALTER SYSTEM changes server settings behind the proxy',
 };
 
-function refuse(message: string, code = '0A000'): StatementClass {
+function refuse(message: string, code = SQLSTATE.featureNotSupported): StatementClass {
   return { kind: 'refuse', code, message: `clarus: ${message}` };
 }
 

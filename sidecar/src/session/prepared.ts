@@ -7,6 +7,7 @@
 // pipeline was pass-through were never seen: every use of a name the session does not know is
 // then refused the same way.
 import type { Pass, Pipeline, Refuse, RewriteStatement, StatementDecision } from './pipeline.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 export interface Stmt {
   dec: Pass | RewriteStatement;
@@ -25,11 +26,11 @@ export type Ready<T> = T | Refuse | undefined | Promise<T | Refuse>;
 const isPromise = <V>(v: V | Promise<V>): v is Promise<V> => typeof (v as { then?: unknown } | null | undefined)?.then === 'function';
 
 export function mustPrepareAgain(name: string): Refuse {
-  return { kind: 'refuse', code: '26000', message: `prepared statement "${name}" must be prepared again after a policy reload` };
+  return { kind: 'refuse', code: SQLSTATE.invalidSqlStatementName, message: `prepared statement "${name}" must be prepared again after a policy reload` };
 }
 
 export function mustBindAgain(name: string): Refuse {
-  return { kind: 'refuse', code: '34000', message: `portal "${name}" must be bound again after a policy reload` };
+  return { kind: 'refuse', code: SQLSTATE.invalidCursorName, message: `portal "${name}" must be bound again after a policy reload` };
 }
 
 export const rewriteOf = (s: Stmt | undefined): RewriteStatement | undefined => (s?.dec.kind === 'rewrite' ? s.dec : undefined);
@@ -87,7 +88,7 @@ export class Prepared {
     if (!p.stale) return p;
     if (!p.stmt) return mustBindAgain(name);
     const adopt = (r: Stmt | Refuse): Portal | Refuse => {
-      if ('kind' in r) return r.code === '26000' ? mustBindAgain(name) : r;
+      if ('kind' in r) return r.code === SQLSTATE.invalidSqlStatementName ? mustBindAgain(name) : r;
       const fresh: Portal = { stmt: r, formats: p.formats, stale: false };
       if (this.portals.get(name) === p) this.portals.set(name, fresh);
       return fresh;

@@ -18,6 +18,7 @@ import { Inspector } from './inspect.ts';
 import { Out } from './out.ts';
 import { BackendScanner } from './scan.ts';
 import type { Pipeline } from './pipeline.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 export type TxStatus = 'I' | 'T' | 'E';
 export type StatementKind = 'simple' | 'extended' | 'function';
@@ -114,7 +115,7 @@ export class Relay {
         this.clientFramer.push(more);
         continue;
       }
-      if (r === NEXT_ERROR) { this.fail('protocol-error', { code: this.clientFramer.error?.code ?? '08P01', message: this.clientFramer.error?.message ?? 'invalid message' }); return; }
+      if (r === NEXT_ERROR) { this.fail('protocol-error', { code: this.clientFramer.error?.code ?? SQLSTATE.protocolViolation, message: this.clientFramer.error?.message ?? 'invalid message' }); return; }
       if (this.boundaryBefore(this.clientFramer.tag)) return;
       const wait = this.clientMessage();
       if (this.ended) return;
@@ -149,7 +150,7 @@ export class Relay {
     const f = this.clientFramer;
     const tag = f.tag;
     if (!isFrontendTag(tag) || tag === FrontendTag.AuthResponse) {
-      this.fail('protocol-error', { code: '08P01', message: `invalid frontend message type ${tag}` });
+      this.fail('protocol-error', { code: SQLSTATE.protocolViolation, message: `invalid frontend message type ${tag}` });
       return undefined;
     }
     if (tag === FrontendTag.Terminate) { this.flush(); this.ended = true; this.ports.end('client-terminate'); return undefined; }
@@ -200,7 +201,7 @@ export class Relay {
     else {
       // Pass-through: the chunk leaves whole; the scanner only watches the boundaries.
       const err = this.scanner.scan(chunk, this.observe);
-      if (err) { this.fail('internal-error', { code: '08006', message: 'invalid message from the backend server' }); return; }
+      if (err) { this.fail('internal-error', { code: SQLSTATE.connectionFailure, message: 'invalid message from the backend server' }); return; }
       this.toClient.forward(chunk, 0, chunk.length);
     }
     if (this.ended) return;
@@ -214,7 +215,7 @@ export class Relay {
     const inspector = this.inspector as Inspector;
     f.push(chunk);
     for (let r = f.next(); r !== NEXT_NONE; r = f.next()) {
-      if (r === NEXT_ERROR) { this.fail('internal-error', { code: '08006', message: 'invalid message from the backend server' }); return; }
+      if (r === NEXT_ERROR) { this.fail('internal-error', { code: SQLSTATE.connectionFailure, message: 'invalid message from the backend server' }); return; }
       let counted: boolean;
       try { counted = inspector.backend(f.tag, f.buf, f.start, f.end); } catch (e) { this.internal(e); return; }
       if (counted) this.observeBackend(f.tag, f.buf, f.start, f.end);
@@ -269,6 +270,6 @@ export class Relay {
 
   private internal(e: unknown): void {
     const err = e instanceof Error ? e : new Error(String(e));
-    this.fail('internal-error', { code: 'XX000', message: 'internal error in the proxy' }, err);
+    this.fail('internal-error', { code: SQLSTATE.internalError, message: 'internal error in the proxy' }, err);
   }
 }
