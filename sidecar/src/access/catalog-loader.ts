@@ -20,10 +20,10 @@ import { BIDX_SUFFIX } from '../rewrite/catalog.ts';
  * value the proxy never saw: on a protected column the table is refused (see Catalog.learn).
  */
 export type DeclaredColumns = DeclaredColumn[];
+export type CatalogLoader = (tables: CatalogTable[]) => Promise<Map<string, DeclaredColumns>>;
+
 /** One catalog row names one column: a generous bound that still stops a runaway length. */
 const MAX_CATALOG_MESSAGE = 1 << 24;
-
-export type CatalogLoader = (tables: CatalogTable[]) => Promise<Map<string, DeclaredColumns>>;
 
 function quote(s: string): string {
   return `'${s.replace(/'/g, "''")}'`;
