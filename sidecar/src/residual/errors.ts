@@ -1,12 +1,13 @@
 // Typed failures of the residual stage. Each carries the SQLSTATE the proxy answers with, so the
 // caller maps it to an ErrorResponse without guessing.
+import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 export type ResidualLimitName = 'rows' | 'bytes' | 'resultRows';
 
 /** A per-call bound was exceeded: answer 54000 (program_limit_exceeded), naming the limit. */
 export class ResidualLimitError extends Error {
   override readonly name = 'ResidualLimitError';
-  readonly code = '54000';
+  readonly code = SQLSTATE.programLimitExceeded;
   readonly limit: ResidualLimitName;
   readonly max: number;
   constructor(limit: ResidualLimitName, max: number) {
@@ -35,7 +36,7 @@ export class ResidualQueryError extends Error {
   readonly stage: 'load' | 'query';
   constructor(fields: Readonly<Record<string, string>>, stage: 'load' | 'query') {
     super(fields.M ?? 'residual query failed');
-    this.code = fields.C ?? 'XX000';
+    this.code = fields.C ?? SQLSTATE.internalError;
     this.fields = fields;
     this.stage = stage;
   }
@@ -44,5 +45,5 @@ export class ResidualQueryError extends Error {
 /** The call asks for something the residual stage does not do (a column type, a bad name): 0A000. */
 export class ResidualUnsupportedError extends Error {
   override readonly name = 'ResidualUnsupportedError';
-  readonly code = '0A000';
+  readonly code = SQLSTATE.featureNotSupported;
 }
