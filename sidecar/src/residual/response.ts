@@ -2,6 +2,7 @@
 // ReadyForQuery messages delimit the phases: the first `loadPhases` close the loading statements,
 // the next one closes the residual query, the last one the ROLLBACK.
 import { decodeBackend, type BackendMessage } from '../protocol/backend.ts';
+import { frameAt } from '../protocol/framer.ts';
 import { ResidualLimitError, ResidualQueryError, ResidualUnsupportedError } from './errors.ts';
 import type { ResidualField } from './types.ts';
 
@@ -14,17 +15,15 @@ const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** Splits a buffer of complete backend messages. A malformed one is an internal error. */
 export function* backendMessages(bytes: Uint8Array): Generator<BackendMessage> {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let pos = 0;
-  while (pos < bytes.length) {
-    if (pos + 5 > bytes.length) throw new Error('residual: truncated engine response');
-    const len = view.getInt32(pos + 1);
-    const end = pos + 1 + len;
-    if (len < 4 || end > bytes.length) throw new Error('residual: malformed engine response');
-    const d = decodeBackend(bytes[pos] as number, bytes, pos + 5, end);
+  for (let rest = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength); rest.length > 0;) {
+    // The answer holds complete messages: one longer than what is left has a malformed length.
+    const f = frameAt(rest, { maxMessageBytes: rest.length });
+    if (f.kind === 'error') throw new Error('residual: malformed engine response');
+    if (f.kind === 'incomplete') throw new Error('residual: truncated engine response');
+    const d = decodeBackend(f.tag, rest, f.start, f.end);
     if (!d.ok) throw new Error(`residual: undecodable engine response: ${d.error.message}`);
     yield d.msg;
-    pos = end;
+    rest = rest.subarray(f.end);
   }
 }
 
