@@ -6,7 +6,8 @@
 //
 // This is the one place that knows how tagged messages are delimited: the Framer for streams
 // (the session relay, the catalog loader), frameAt for readers that keep a contiguous buffer (the
-// handshake reader, the test harness), and messageLength for the pass-through scanner.
+// handshake reader, the residual engine's answers, the test harness), and messageLength for the
+// pass-through scanner.
 import { ProtocolError } from './codec.ts';
 import { SQLSTATE } from './sqlstate.ts';
 import { HEADER_BYTES } from './tags.ts';
