@@ -12,7 +12,7 @@ import { decodeBackend } from '../protocol/backend.ts';
 import { Framer, NEXT_ERROR, NEXT_NONE } from '../protocol/framer.ts';
 import { encodeFrontend } from '../protocol/frontend.ts';
 import type { CatalogTable, DeclaredColumn } from '../rewrite/catalog.ts';
-import { BIDX_SUFFIX } from '../rewrite/catalog.ts';
+import { isHiddenName } from '../rewrite/hidden.ts';
 
 /**
  * Columns as the backend declares them. `defaulted`: a DEFAULT or GENERATED expression;
@@ -43,7 +43,7 @@ export function catalogQuery(tables: CatalogTable[]): string {
 export function declaredFromRows(rows: string[][]): Map<string, DeclaredColumns> {
   const out = new Map<string, DeclaredColumns>();
   for (const [schema, table, name, oid, declared, defaulted, domain] of rows) {
-    if (!name || name.endsWith(BIDX_SUFFIX)) continue;
+    if (!name || isHiddenName(name)) continue;
     const key = `${schema}.${table}`;
     const list = out.get(key) ?? [];
     list.push({ name, typeOid: Number(declared || oid) || 25, ...(defaulted === 'true' ? { defaulted: true } : {}), ...(domain === 'true' ? { domain: true } : {}) });

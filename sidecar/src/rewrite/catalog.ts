@@ -45,9 +45,6 @@ export interface CatalogTable {
   split: ReadonlyArray<{ column: string; backend: string }>;
 }
 
-/** Suffix of the hidden blind-index column of a searchable column. */
-export const BIDX_SUFFIX = '__bidx';
-
 export function isEncrypted(c: CatalogColumn): c is CatalogColumn & { protection: { kind: 'encrypt' } } {
   return c.protection.kind === 'encrypt';
 }

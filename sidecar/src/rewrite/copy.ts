@@ -4,8 +4,9 @@
 // that would make a field mean something else (NULL strings, ESCAPE ≠ QUOTE, FORCE_*) are refused.
 import { arr, body, sval, stringNode } from './ast.ts';
 import type { Json } from './ast.ts';
-import { BIDX_SUFFIX, isEncrypted } from './catalog.ts';
+import { isEncrypted } from './catalog.ts';
 import type { CatalogColumn, CatalogTable } from './catalog.ts';
+import { blindIndexName } from './hidden.ts';
 import type { Ctx } from './context.ts';
 import { positional, Refusal } from './context.ts';
 import { analyzeSelect } from './select.ts';
@@ -91,7 +92,7 @@ export function analyzeCopy(ctx: Ctx, s: Json): CopyPlan | null {
   if (s.whereClause) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: COPY … WHERE on protected table ${t.table} is not supported`);
   if (s.is_from) {
     ctx.write = true;
-    const bidx = columns.filter((c) => isEncrypted(c) && c.protection.searchable).map((c) => c.name + BIDX_SUFFIX);
+    const bidx = columns.filter((c) => isEncrypted(c) && c.protection.searchable).map((c) => blindIndexName(c.name));
     s.attlist = [...columns.map((c) => c.name), ...bidx].map(stringNode);
     return { direction: 'in', table: t, columns, format };
   }

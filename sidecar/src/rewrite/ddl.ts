@@ -10,8 +10,9 @@ import { methodOf } from '../protection/anonymize-write.ts';
 import { typeOid } from '../protection/encryption/canonical.ts';
 import { arr, body, sval, stringNode, typeNameOf } from './ast.ts';
 import type { Json } from './ast.ts';
-import { BIDX_SUFFIX, isEncrypted } from './catalog.ts';
+import { isEncrypted } from './catalog.ts';
 import type { CatalogColumn, CatalogTable } from './catalog.ts';
+import { blindIndexName } from './hidden.ts';
 import type { Ctx } from './context.ts';
 import { Refusal, refuseConstruct } from './context.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
@@ -113,7 +114,7 @@ export function createTable(ctx: Ctx, t: CatalogTable, s: Json): Learned {
     if (!isEncrypted(c)) continue;
     def.typeName = byteaType();
     def.constraints = [...arr(def.constraints), ...typeRecord(name, oid)];
-    if (c.protection.searchable) extra.push({ ColumnDef: { colname: name + BIDX_SUFFIX, typeName: byteaType(), is_local: true, location: -1 } });
+    if (c.protection.searchable) extra.push({ ColumnDef: { colname: blindIndexName(name), typeName: byteaType(), is_local: true, location: -1 } });
   }
   s.tableElts = [...arr(s.tableElts), ...extra];
   if (s.inhRelations || s.partspec) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: inheritance/partitioning of protected table ${t.table} is not supported`);
@@ -131,7 +132,7 @@ export function createIndex(ctx: Ctx, t: CatalogTable, s: Json): void {
     if (hit) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: expression index over protected column ${t.table}.${hit.name} is not supported`);
     const c = e.name ? t.byName.get(String(e.name)) : undefined;
     if (!c || !isEncrypted(c)) continue;
-    if (c.protection.searchable) e.name = c.name + BIDX_SUFFIX;
+    if (c.protection.searchable) e.name = blindIndexName(c.name);
     else if (c.protection.mode !== 'deterministic') refuseConstruct({ table: t, column: c }, 'index (declare it searchable or deterministic)');
   }
   if (s.whereClause) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: partial index on protected table ${t.table} is not supported`);

@@ -1,8 +1,9 @@
 // INSERT, UPDATE, DELETE on protected tables.
 import { arr, body, castChanges, colRefNames, stringNode } from './ast.ts';
 import type { Json } from './ast.ts';
-import { BIDX_SUFFIX, isEncrypted } from './catalog.ts';
+import { isEncrypted } from './catalog.ts';
 import type { CatalogColumn, CatalogTable } from './catalog.ts';
+import { blindIndexName, blindIndexPath } from './hidden.ts';
 import type { Ctx } from './context.ts';
 import { positional, Refusal, refuseConstruct } from './context.ts';
 import { plainExpr, predicate } from './expr.ts';
@@ -87,7 +88,7 @@ export function analyzeInsert(ctx: Ctx, s: Json): OutCol[] {
 }
 
 function withBidx(cols: CatalogColumn[]): string[] {
-  return [...cols.map((c) => c.name), ...cols.filter((c) => isEncrypted(c) && c.protection.searchable).map((c) => c.name + BIDX_SUFFIX)];
+  return [...cols.map((c) => c.name), ...cols.filter((c) => isEncrypted(c) && c.protection.searchable).map((c) => blindIndexName(c.name))];
 }
 
 function insertValues(ctx: Ctx, scope: Scope, table: CatalogTable, cols: CatalogColumn[], sel: Json): void {
@@ -134,8 +135,7 @@ function insertSelect(ctx: Ctx, scope: Scope, table: CatalogTable, cols: Catalog
       if (isEncrypted(c) && c.protection.searchable) {
         const ref = body(rt.val, 'ColumnRef');
         if (!ref) refuse(c, 'the blind index of the source is not reachable');
-        const names = colRefNames(ref as Json);
-        names[names.length - 1] = `${names[names.length - 1]}${BIDX_SUFFIX}`;
+        const names = blindIndexPath(colRefNames(ref as Json));
         extra.push({ ResTarget: { val: { ColumnRef: { fields: names.map(stringNode), location: -1 } }, location: -1 } });
       }
       return;
@@ -183,13 +183,13 @@ function setList(ctx: Ctx, scope: Scope, table: CatalogTable, items: unknown[], 
     if (allowExcluded && names.length === 2 && names[0] === 'excluded' && names[1] === c.name && c.protection.kind !== 'plain') {
       ctx.touch(table, c.name);
       out.push(item);
-      if (isEncrypted(c) && c.protection.searchable) out.push(setItem(c.name + BIDX_SUFFIX, { ColumnRef: { fields: [stringNode('excluded'), stringNode(c.name + BIDX_SUFFIX)], location: -1 } }));
+      if (isEncrypted(c) && c.protection.searchable) out.push(setItem(blindIndexName(c.name), { ColumnRef: { fields: blindIndexPath(['excluded', c.name]).map(stringNode), location: -1 } }));
       continue;
     }
     const w = protectedWrite(ctx, scope, table, c, rt.val);
     rt.val = w.value;
     out.push(item);
-    if (w.bidx !== undefined) out.push(setItem(c.name + BIDX_SUFFIX, w.bidx));
+    if (w.bidx !== undefined) out.push(setItem(blindIndexName(c.name), w.bidx));
   }
   return out;
 }

@@ -15,8 +15,8 @@ import {
   arr, body, boolExpr, byteaLiteral, castChanges, colRefNames, columnRef, constText, nullConst, opExpr, paramRef, sval, tagOf, textConst, unwrapCast,
 } from './ast.ts';
 import type { Json } from './ast.ts';
-import { BIDX_SUFFIX } from './catalog.ts';
 import type { CatalogColumn, CatalogTable } from './catalog.ts';
+import { blindIndexPath } from './hidden.ts';
 import type { Ctx, ProtectedRef } from './context.ts';
 import { Refusal, refuseConstruct } from './context.ts';
 import { resolve } from './scope.ts';
@@ -502,9 +502,7 @@ function comparison(ctx: Ctx, scope: Scope, node: Json, b: Json): unknown {
 function equalityTarget(ref: ProtectedRef, colNode: unknown): unknown {
   if (ref.column.protection.mode === 'deterministic') return colNode;
   if (!ref.column.protection.searchable) refuseConstruct(ref, 'equality comparison (declare it searchable or deterministic)');
-  const names = colRefNames(body(colNode, 'ColumnRef') as Json);
-  names[names.length - 1] = `${names[names.length - 1]}${BIDX_SUFFIX}`;
-  return columnRef(names);
+  return columnRef(blindIndexPath(colRefNames(body(colNode, 'ColumnRef') as Json)));
 }
 
 function equalityRewrite(ctx: Ctx, ref: ProtectedRef, colNode: unknown, others: unknown[], negate: boolean): unknown {

@@ -5,7 +5,7 @@
 // (ORDER BY, range, LIKE, functions, DISTINCT/GROUP BY on randomized values) are refused.
 import { arr, body, colRefNames, columnRef, constText, tagOf } from './ast.ts';
 import type { Json } from './ast.ts';
-import { BIDX_SUFFIX } from './catalog.ts';
+import { blindIndexName, blindIndexPath } from './hidden.ts';
 import type { Ctx, ProtectedRef } from './context.ts';
 import { mergeSources, Refusal, refuseConstruct } from './context.ts';
 import { outputAnon, plainExpr, predicate, provOf, sameDeterministicKey, subLink } from './expr.ts';
@@ -259,10 +259,8 @@ function exposeBlindIndexes(s: Json, outs: OutCol[]): void {
   outs.forEach((o, i) => {
     const ref = body(body(list[i], 'ResTarget')?.val, 'ColumnRef');
     if (!o.prov?.column.protection.searchable || !ref || o.star) return;
-    const names = colRefNames(ref);
-    names[names.length - 1] = `${names[names.length - 1]}${BIDX_SUFFIX}`;
-    list.push({ ResTarget: { name: `${o.name}${BIDX_SUFFIX}`, val: columnRef(names), location: -1 } });
-    extra.push({ name: `${o.name}${BIDX_SUFFIX}`, prov: null, hidden: true, anon: null });
+    list.push({ ResTarget: { name: blindIndexName(o.name), val: columnRef(blindIndexPath(colRefNames(ref))), location: -1 } });
+    extra.push({ name: blindIndexName(o.name), prov: null, hidden: true, anon: null });
   });
   s.targetList = list;
   outs.push(...extra);
