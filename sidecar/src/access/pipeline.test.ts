@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { SessionInfo } from '../session/pipeline.ts';
 import { loadParser } from '../rewrite/parser.ts';
-import { testRewriter } from '../rewrite/testing.ts';
+import { testRewriter } from '@clarus/testing/rewriter.ts';
 import type { Rewriter } from '../rewrite/rewriter.ts';
 import { byteaText } from '../protection/copy-text.ts';
 import type { AuditEntry } from './audit.ts';

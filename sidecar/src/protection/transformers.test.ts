@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { FieldDescription } from '../session/pipeline.ts';
 import type { ProtectedRef } from '../rewrite/context.ts';
 import { Catalog } from '../rewrite/catalog.ts';
-import { EHEALTH_POLICY } from '../rewrite/testing.ts';
+import { EHEALTH_POLICY } from '@clarus/testing/rewriter.ts';
 import { anonymizeText, maskForView } from './anonymize-write.ts';
 import { OID } from './encryption/canonical.ts';
 import { columnCipher } from './encryption/column.ts';

@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EHEALTH_CORPUS } from '../../test/corpus/ehealth.ts';
 import { loadParser } from './parser.ts';
-import { testRewriter } from './testing.ts';
+import { testRewriter } from '@clarus/testing/rewriter.ts';
 
 describe('eHealth corpus (rewriter plan kinds)', () => {
   beforeAll(async () => { await loadParser(); });

@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from './parser.ts';
 import type { Rewriter } from './rewriter.ts';
-import { testRewriter } from './testing.ts';
+import { testRewriter } from '@clarus/testing/rewriter.ts';
 
 let rw: Rewriter;
 beforeAll(async () => {

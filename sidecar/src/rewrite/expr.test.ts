@@ -7,7 +7,7 @@ import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { OID } from '../protection/encryption/canonical.ts';
 import { loadParser } from './parser.ts';
 import type { Analysis, Rewriter } from './rewriter.ts';
-import { TEST_KEY_FILES, testRewriter } from './testing.ts';
+import { TEST_KEY_FILES, testRewriter } from '@clarus/testing/rewriter.ts';
 
 const B = 'cloud-a';
 const POLICY: RuntimePolicy = {

@@ -3,7 +3,7 @@
 // touch a protected table.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser, parseStatements } from './parser.ts';
-import { testRewriter } from './testing.ts';
+import { testRewriter } from '@clarus/testing/rewriter.ts';
 
 const SHAPES = [
   'SELECT pat_id, row_number() OVER (PARTITION BY diagnosis ORDER BY pat_id) FROM patient',

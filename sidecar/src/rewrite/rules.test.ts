@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { loadParser } from './parser.ts';
 import type { Analysis, Rewriter } from './rewriter.ts';
-import { EHEALTH_POLICY, TEST_KEY_FILES, testRewriter } from './testing.ts';
+import { EHEALTH_POLICY, TEST_KEY_FILES, testRewriter } from '@clarus/testing/rewriter.ts';
 
 const CREATE = 'CREATE TABLE patient (pat_id int PRIMARY KEY, pat_name text NOT NULL, pat_ssn varchar(11), pat_zip text, pat_birth date, diagnosis text)';
 let rw: Rewriter;

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { loadParser } from './parser.ts';
 import type { Analysis } from './rewriter.ts';
-import { EHEALTH_POLICY, EHEALTH_SPLIT_POLICY, testRewriter } from './testing.ts';
+import { EHEALTH_POLICY, EHEALTH_SPLIT_POLICY, testRewriter } from '@clarus/testing/rewriter.ts';
 
 const SPLIT_MESSAGE = /dataset patients \(public\.patient\) places column\(s\) diagnosis → backend cloud-b; splitting .* not supported by this proxy version/;
 

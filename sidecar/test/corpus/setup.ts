@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { protectionPipeline } from '../../src/access/setup.ts';
-import { EHEALTH_POLICY, TEST_KEY_FILES } from '../../src/rewrite/testing.ts';
+import { EHEALTH_POLICY, TEST_KEY_FILES } from '@clarus/testing/rewriter.ts';
 import { PG_BIN, SUPERUSER, SUPERUSER_PASSWORD } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
 import { startProxyInProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { protectionPipeline } from '../../src/access/setup.ts';
-import { EHEALTH_POLICY, TEST_KEY_FILES } from '../../src/rewrite/testing.ts';
+import { EHEALTH_POLICY, TEST_KEY_FILES } from '@clarus/testing/rewriter.ts';
 import { startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
 import { startProxyInProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { main as reencryptMain, reencrypt } from '../../src/access/reencrypt.ts';
 import { emptyState, reencryptTargets } from '../../src/protection/reencrypt-plan.ts';
-import { EHEALTH_POLICY, TEST_KEY_FILES } from '../../src/rewrite/testing.ts';
+import { EHEALTH_POLICY, TEST_KEY_FILES } from '@clarus/testing/rewriter.ts';
 import { CREATE_PATIENT, USERS, canariesInTable, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
 import { startPostgres } from '@clarus/testing/pg.ts';

@@ -8,7 +8,7 @@ import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readAuditLines } from '../../src/access/audit-file.ts';
-import { EHEALTH_SPLIT_POLICY } from '../../src/rewrite/testing.ts';
+import { EHEALTH_SPLIT_POLICY } from '@clarus/testing/rewriter.ts';
 import { CREATE_PATIENT, CREATE_VISIT, USERS, canariesInTable, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
 import { startPostgres } from '@clarus/testing/pg.ts';

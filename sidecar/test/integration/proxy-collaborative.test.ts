@@ -11,7 +11,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimeUser } from '@clarus/policy/runtime/config.ts';
 import { protectionPipeline } from '../../src/access/setup.ts';
-import { EHEALTH_POLICY, TEST_KEY_FILES } from '../../src/rewrite/testing.ts';
+import { EHEALTH_POLICY, TEST_KEY_FILES } from '@clarus/testing/rewriter.ts';
 import { CREATE_PATIENT, canariesInDump, canariesInTable } from '../corpus/setup.ts';
 import { makeTestPki, testPki } from '@clarus/testing/certs.ts';
 import type { CertPair } from '@clarus/testing/certs.ts';

@@ -10,7 +10,7 @@ import type { ProtectedEnv } from '../corpus/setup.ts';
 import { startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
 import type { ProxyHandle } from '../../src/index.ts';
-import { TEST_KEY_FILES } from '../../src/rewrite/testing.ts';
+import { TEST_KEY_FILES } from '@clarus/testing/rewriter.ts';
 
 let cluster: PgCluster;
 let env: ProtectedEnv;

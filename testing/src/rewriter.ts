@@ -1,10 +1,10 @@
 // Fixtures shared by the rewriter's unit tests and the statement corpus: the eHealth policy of
 // API.md kept on one backend, and a fixed test keyring (never use these keys outside tests).
 import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
-import { KeyDeriver } from '../protection/encryption/derive.ts';
-import { parseKeyring } from '../protection/encryption/keyring.ts';
-import { Catalog } from './catalog.ts';
-import { Rewriter } from './rewriter.ts';
+import { KeyDeriver } from '@clarus/sidecar/protection/encryption/derive.ts';
+import { parseKeyring } from '@clarus/sidecar/protection/encryption/keyring.ts';
+import { Catalog } from '@clarus/sidecar/rewrite/catalog.ts';
+import { Rewriter } from '@clarus/sidecar/rewrite/rewriter.ts';
 
 export const EHEALTH_POLICY: RuntimePolicy = {
   name: 'ehealth',
