@@ -2,8 +2,10 @@
 // roles its parameters play, and the refusal raised when a construct cannot be handled safely.
 import { canonicalText } from '../protection/encryption/canonical.ts';
 import type { ColumnCipher } from '../protection/encryption/column.ts';
+import type { Json } from './ast.ts';
 import type { Catalog, CatalogColumn, CatalogTable } from './catalog.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
+import type { OutCol, Scope } from './scope.ts';
 
 /** A column whose stored values are ciphertext. */
 export interface ProtectedRef {
@@ -67,9 +69,17 @@ export function positional(table: CatalogTable, what: string): never {
 
 export type CipherFor = (ref: ProtectedRef) => ColumnCipher;
 
+/**
+ * The analysis of a SELECT met inside an expression (EXISTS, IN (SELECT …), a scalar subquery).
+ * Handed in by the rewriter so that expressions (expr.ts) and selects (select.ts), which contain
+ * each other, do not import each other.
+ */
+export type SubqueryAnalysis = (ctx: Ctx, s: Json, parent: Scope) => OutCol[];
+
 export class Ctx {
   readonly catalog: Catalog;
   readonly cipher: CipherFor;
+  readonly subquery: SubqueryAnalysis;
   readonly params = new Map<number, ParamRole>();
   /** dataset → columns referenced. */
   readonly touched = new Map<string, Set<string>>();
@@ -79,9 +89,10 @@ export class Ctx {
   /** Highest parameter number in the client's statement; extra parameters are numbered after it. */
   maxParam: number;
 
-  constructor(catalog: Catalog, cipher: CipherFor, maxParam: number) {
+  constructor(catalog: Catalog, cipher: CipherFor, maxParam: number, subquery: SubqueryAnalysis) {
     this.catalog = catalog;
     this.cipher = cipher;
+    this.subquery = subquery;
     this.maxParam = maxParam;
   }
 

@@ -21,7 +21,6 @@ import type { Ctx, ProtectedRef } from './context.ts';
 import { Refusal, refuseConstruct } from './context.ts';
 import { resolve } from './scope.ts';
 import type { OutCol, Relation, Scope } from './scope.ts';
-import { analyzeSelect } from './select.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 /** A column whose stored values are its anonymized values (in clear). */
@@ -427,7 +426,7 @@ export function subLink(ctx: Ctx, scope: Scope, b: Json, construct: string): Car
   if (eq) {
     const tp = provOf(ctx, scope, b.testexpr);
     const tc = tp ? NONE : walk(ctx, scope, b.testexpr, 'IN (subquery)');
-    const outs = analyzeSelect(ctx, sub, scope, false);
+    const outs = ctx.subquery(ctx, sub, scope);
     const sp = outs[0]?.prov ?? null;
     if (tp || sp) {
       if (tp && sp && sameDeterministicKey(tp, sp)) return NONE;
@@ -440,7 +439,7 @@ export function subLink(ctx: Ctx, scope: Scope, b: Json, construct: string): Car
     return NONE;
   }
   const tc = b.testexpr ? walk(ctx, scope, b.testexpr, construct) : NONE;
-  const outs = analyzeSelect(ctx, sub, scope, false);
+  const outs = ctx.subquery(ctx, sub, scope);
   if (type === 'EXISTS_SUBLINK') return NONE;
   const p = outs.find((o) => o.prov)?.prov;
   if (p) refuseConstruct(p, `${construct} over a subquery returning it`);

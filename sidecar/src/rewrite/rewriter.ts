@@ -14,6 +14,7 @@ import type { Major } from './grammar.ts';
 import { deparseStatement, fingerprintOf, parseTree } from './parser.ts';
 import type { ParsedStatement } from './parser.ts';
 import { refuseSplit } from './split.ts';
+import { analyzeSelect } from './select.ts';
 import { analyzeStatement } from './statement.ts';
 import type { StatementResult } from './statement.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
@@ -211,7 +212,7 @@ export class Rewriter {
   private rules(sql: string, parsed: ParsedStatement[], major: Major, effects: Effects): { analysis: Analysis; cacheable: boolean } {
     // A ParamRef only comes from a `$n` token, so a text without `$` has none (skips a tree walk).
     const maxParam = sql.includes('$') ? Math.max(0, ...parsed.map((p) => maxParamOf(p.stmt))) : 0;
-    const ctx = new Ctx(this.catalog, (r) => this.cipher(r), maxParam);
+    const ctx = new Ctx(this.catalog, (r) => this.cipher(r), maxParam, (c, s, scope) => analyzeSelect(c, s, scope, false));
     const clientParams = ctx.maxParam;
     const statements: StatementPlan[] = [];
     try {
