@@ -15,10 +15,10 @@ import { arr, sval, tagOf } from './ast.ts';
 import type { Json } from './ast.ts';
 import type { Catalog } from './catalog.ts';
 import { Refusal } from './context.ts';
+import { refuse } from './refusals.ts';
 import { ALLOWED_FUNCTIONS } from './functions.ts';
 import { referencedTables } from './refs.ts';
 import { classOf, isDataModifying, settingRefusal, STATEMENT_CLASSES } from './statements.ts';
-import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 /** What the screen learned about one statement (beyond what the rules find). */
 export interface Screened {
@@ -80,7 +80,7 @@ class Walk {
       for (const v of Object.values(b)) this.node(v, top);
       return;
     }
-    if (!CLAUSE_NODES.has(tag)) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: the proxy's analysis does not know the construct ${tag}; refused while a policy protects data`);
+    if (!CLAUSE_NODES.has(tag)) refuse('unknownConstruct', { tag });
     this.clause(tag, b);
     for (const v of Object.values(b)) this.node(v, top);
   }
@@ -98,13 +98,13 @@ class Walk {
     const name = names[names.length - 1] ?? '';
     const schemaOk = names.length === 1 || (names.length === 2 && names[0] === 'pg_catalog');
     if (!schemaOk || !ALLOWED_FUNCTIONS.has(name)) {
-      throw new Refusal(SQLSTATE.featureNotSupported, `clarus: function ${names.join('.')}() is not on the proxy's allowlist of built-in functions without side effects; refused while a policy protects data`);
+      refuse('function', { name: names.join('.') });
     }
   }
 
   private operator(names: string[]): void {
     if (names.length > 1 && names[0] !== 'pg_catalog') {
-      throw new Refusal(SQLSTATE.featureNotSupported, `clarus: operator ${names.join('.')} outside pg_catalog is refused while a policy protects data`);
+      refuse('operator', { name: names.join('.') });
     }
   }
 
@@ -112,15 +112,15 @@ class Walk {
     const name = String(rv.relname);
     const schema = rv.schemaname as string | undefined;
     const shadow = shadowedName(this.catalog, schema, name);
-    if (shadow) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: relation ${shadow} has the name of a protected table in another schema; refused so that the proxy and PostgreSQL cannot resolve it differently`);
+    if (shadow) refuse('shadowingRelation', { name: shadow });
     if (rv.relpersistence === 't' && this.catalog.lookup(schema, name)) {
-      throw new Refusal(SQLSTATE.featureNotSupported, `clarus: a temporary table named like protected table ${name} would shadow it; refused`);
+      refuse('shadowingTemporary', { name });
     }
   }
 
   private cte(name: string): void {
     if (this.catalog.isProtectedName(name)) {
-      throw new Refusal(SQLSTATE.featureNotSupported, `clarus: WITH query named ${name} shadows a protected table; use another name`);
+      refuse('shadowingWith', { name });
     }
   }
 
@@ -129,7 +129,7 @@ class Walk {
     if (isDataModifying(tag)) {
       this.write = true;
       if (referencedTables(this.catalog, b).size > 0) {
-        throw new Refusal(SQLSTATE.featureNotSupported, `clarus: a data-modifying statement (${tag.replace(/Stmt$/, '').toUpperCase()}) inside another statement over a protected table is not supported`);
+        refuse('nestedModification', { kind: tag.replace(/Stmt$/, '').toUpperCase() });
       }
       return;
     }
@@ -143,7 +143,7 @@ class Walk {
     if (cls.kind === 'refuse') throw new Refusal(cls.code, cls.message);
     if (cls.kind === 'session') {
       const r = settingRefusal(b);
-      if (r) throw new Refusal(SQLSTATE.featureNotSupported, r);
+      if (r) refuse('setting', { why: r });
     }
     if (cls.kind === 'write') this.write = true;
     if (cls.everyDataset) this.everyDataset = true;
@@ -159,7 +159,7 @@ export function screen(stmt: Json, catalog: Catalog): Screened {
   if (!t) return { write: false, everyDataset: false };
   const [tag, b] = t;
   const w = new Walk(catalog);
-  if (STATEMENT_CLASSES[tag] === undefined) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: the proxy's analysis does not know the statement ${tag}; refused while a policy protects data`);
+  if (STATEMENT_CLASSES[tag] === undefined) refuse('unknownStatement', { tag });
   w.statement(tag, b);
   // The statement EXPLAIN or PREPARE names is screened as a statement of its own.
   const target = tag === 'ExplainStmt' || tag === 'PrepareStmt' ? tagOf(b.query) : null;

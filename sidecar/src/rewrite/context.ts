@@ -4,7 +4,7 @@ import { canonicalText } from '../protection/encryption/canonical.ts';
 import type { ColumnCipher } from '../protection/encryption/column.ts';
 import type { Json } from './ast.ts';
 import type { Catalog, CatalogColumn, CatalogTable } from './catalog.ts';
-import { SQLSTATE } from '../protocol/sqlstate.ts';
+import { refuse } from './refusals.ts';
 import type { OutCol, Scope } from './scope.ts';
 
 /** A column whose stored values are ciphertext. */
@@ -43,18 +43,10 @@ export type ParamRole =
   | { kind: 'blindIndexAny'; ref: ProtectedRef }
   | { kind: 'anonymize'; table: CatalogTable; column: CatalogColumn };
 
-/** A refusal: SQLSTATE plus a message naming the column and the construct. */
-export class Refusal extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-  }
-}
+export { Refusal } from './refusals.ts';
 
 export function refuseConstruct(ref: ProtectedRef, construct: string): never {
-  const mode = ref.column.protection.searchable ? `${ref.column.protection.mode} searchable` : ref.column.protection.mode;
-  throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ${construct} on encrypted column ${ref.table.table}.${ref.column.name} (${mode}) is not supported`);
+  return refuse('encryptedConstruct', { ref, construct });
 }
 
 /**
@@ -64,7 +56,7 @@ export function refuseConstruct(ref: ProtectedRef, construct: string): never {
  * encrypted column into a plain one. Naming the columns makes the proxy's view exact.
  */
 export function positional(table: CatalogTable, what: string): never {
-  throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ${what} into protected table ${table.table} without a column list is not supported; name the columns (the proxy never relies on the column order)`);
+  return refuse('positional', { table, what });
 }
 
 export type CipherFor = (ref: ProtectedRef) => ColumnCipher;
@@ -97,7 +89,7 @@ export class Ctx {
   }
 
   touch(table: CatalogTable, column?: string): void {
-    if (table.unsafe) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: table ${table.table} cannot be used: ${table.unsafe}`);
+    if (table.unsafe) refuse('unsafeTable', { table, why: table.unsafe });
     let s = this.touched.get(table.dataset);
     if (!s) this.touched.set(table.dataset, (s = new Set()));
     if (column) s.add(column);
@@ -106,7 +98,7 @@ export class Ctx {
   setParam(n: number, role: ParamRole): void {
     const prev = this.params.get(n);
     if (prev && (prev.kind !== role.kind || JSON.stringify(keyOf(prev)) !== JSON.stringify(keyOf(role)))) {
-      throw new Refusal(SQLSTATE.featureNotSupported, `clarus: parameter $${n} is used in two different protected contexts; use separate parameters`);
+      refuse('parameterTwoContexts', { n });
     }
     this.params.set(n, role);
   }
@@ -116,7 +108,7 @@ export class Ctx {
     try {
       return canonicalText(ref.column.typeOid, text);
     } catch (e) {
-      throw new Refusal(SQLSTATE.invalidTextRepresentation, (e as Error).message);
+      refuse('invalidText', { error: (e as Error).message });
     }
   }
 }

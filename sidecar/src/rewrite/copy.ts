@@ -8,11 +8,11 @@ import { isEncrypted } from './catalog.ts';
 import type { CatalogColumn, CatalogTable } from './catalog.ts';
 import { blindIndexName } from './hidden.ts';
 import type { Ctx } from './context.ts';
-import { positional, Refusal } from './context.ts';
+import { refuse } from './refusals.ts';
+import { positional } from './context.ts';
 import { analyzeSelect } from './select.ts';
 import { tableColumns } from './scope.ts';
 import type { OutCol } from './scope.ts';
-import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 export interface CopyFormat {
   kind: 'text' | 'csv';
@@ -43,14 +43,14 @@ function applyOption(f: CopyFormat & { escape?: string; nullString?: string; bin
     else f.kind = k === 'csv' ? 'csv' : 'text';
   } else if (name === 'header') {
     const v = (value ?? 'true').toLowerCase();
-    if (!TRUE.has(v) && !FALSE.has(v)) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: COPY HEADER ${v} is not supported for protected tables`);
+    if (!TRUE.has(v) && !FALSE.has(v)) refuse('copyHeader', { value: v });
     f.header = TRUE.has(v);
   } else if (name === 'delimiter' && value?.length === 1) f.delimiter = value;
   else if (name === 'quote' && value?.length === 1) f.quote = value;
   else if (name === 'escape' && value?.length === 1) f.escape = value;
   else if (name === 'null' && value !== null) f.nullString = value;
   else if (name === 'encoding' || name === 'freeze') return;
-  else throw new Refusal(SQLSTATE.featureNotSupported, `clarus: COPY option ${name} is not supported for protected tables`);
+  else refuse('copyOption', { name });
 }
 
 export function copyFormat(s: Json): CopyFormat {
@@ -59,11 +59,11 @@ export function copyFormat(s: Json): CopyFormat {
     const d = body(o, 'DefElem') as Json;
     applyOption(f, String(d.defname), optionText(d.arg));
   }
-  if (f.binary) throw new Refusal(SQLSTATE.featureNotSupported, 'clarus: COPY in binary format is not supported for protected tables; use text or csv');
+  if (f.binary) refuse('copyBinary');
   if (f.kind === 'csv' && f.delimiter === '\t' && !arr(s.options).some((o) => body(o, 'DefElem')?.defname === 'delimiter')) f.delimiter = ',';
   const defaultNull = f.kind === 'csv' ? '' : '\\N';
-  if (f.nullString !== undefined && f.nullString !== defaultNull) throw new Refusal(SQLSTATE.featureNotSupported, 'clarus: COPY NULL other than the default is not supported for protected tables');
-  if (f.escape !== undefined && f.escape !== f.quote) throw new Refusal(SQLSTATE.featureNotSupported, 'clarus: COPY ESCAPE different from QUOTE is not supported for protected tables');
+  if (f.nullString !== undefined && f.nullString !== defaultNull) refuse('copyNull');
+  if (f.escape !== undefined && f.escape !== f.quote) refuse('copyEscape');
   return { kind: f.kind, delimiter: f.delimiter, quote: f.quote, header: f.header };
 }
 
@@ -77,10 +77,10 @@ export function analyzeCopy(ctx: Ctx, s: Json): CopyPlan | null {
     if (ctx.touched.size > 0) return { direction: 'out', outputs, format: { kind: 'text', delimiter: '\t', quote: '"', header: false } };
     return null;
   }
-  if (s.filename || s.is_program) throw new Refusal(SQLSTATE.featureNotSupported, 'clarus: COPY to or from a server file or program is not supported for protected tables; use STDIN/STDOUT');
+  if (s.filename || s.is_program) refuse('copyFile');
   const format = copyFormat(s);
   if (q) {
-    if (outputs.some((o) => o.star)) throw new Refusal(SQLSTATE.featureNotSupported, 'clarus: COPY (SELECT *) over an unknown relation next to encrypted columns is not supported; list the columns');
+    if (outputs.some((o) => o.star)) refuse('copyStar');
     return { direction: 'out', outputs, format };
   }
   const t = table as CatalogTable;
@@ -89,7 +89,7 @@ export function analyzeCopy(ctx: Ctx, s: Json): CopyPlan | null {
   if (!names.length && s.is_from) positional(t, 'COPY FROM');
   const columns = names.length ? names.map((n) => t.byName.get(n) ?? { name: n, protection: { kind: 'plain' as const }, typeOid: 25 }) : t.columns;
   for (const c of columns) ctx.touch(t, c.name);
-  if (s.whereClause) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: COPY … WHERE on protected table ${t.table} is not supported`);
+  if (s.whereClause) refuse('copyWhere', { table: t });
   if (s.is_from) {
     ctx.write = true;
     const bidx = columns.filter((c) => isEncrypted(c) && c.protection.searchable).map((c) => blindIndexName(c.name));

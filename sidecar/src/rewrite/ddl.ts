@@ -14,8 +14,8 @@ import { isEncrypted } from './catalog.ts';
 import type { CatalogColumn, CatalogTable } from './catalog.ts';
 import { blindIndexName } from './hidden.ts';
 import type { Ctx } from './context.ts';
-import { Refusal, refuseConstruct } from './context.ts';
-import { SQLSTATE } from '../protocol/sqlstate.ts';
+import { refuse } from './refusals.ts';
+import { refuseConstruct } from './context.ts';
 
 export interface Learned {
   schema: string;
@@ -55,7 +55,7 @@ function checkType(t: CatalogTable, c: CatalogColumn, tn: Json): void {
 function refuseProtected(t: CatalogTable, c: CatalogColumn, construct: string): never {
   if (isEncrypted(c)) return refuseConstruct({ table: t, column: c }, construct);
   const method = c.protection.kind === 'anonymize' ? methodOf(c.protection.spec) : 'plain';
-  throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ${construct} on anonymized column ${t.table}.${c.name} (${method}) is not supported`);
+  return refuse('anonymizedConstruct', { table: t, column: c, method, construct });
 }
 
 /** A DEFAULT that stores nothing: `DEFAULT NULL` (possibly cast). */
@@ -87,7 +87,7 @@ function checkTableConstraint(t: CatalogTable, con: Json): void {
   }
   const expr = JSON.stringify([con.raw_expr ?? '', con.exclusions ?? '', con.where_clause ?? '']);
   const hit = t.columns.find((c) => c.protection.kind !== 'plain' && expr.includes(`"${c.name}"`));
-  if (hit) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ${String(con.contype).replace('CONSTR_', '')} constraint over protected column ${t.table}.${hit.name} is not supported`);
+  if (hit) refuse('constraint', { table: t, kind: String(con.contype).replace('CONSTR_', ''), column: hit.name });
 }
 
 export function createTable(ctx: Ctx, t: CatalogTable, s: Json): Learned {
@@ -102,7 +102,7 @@ export function createTable(ctx: Ctx, t: CatalogTable, s: Json): Learned {
       continue;
     }
     const def = body(el, 'ColumnDef');
-    if (!def) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: CREATE TABLE … LIKE/OF for protected table ${t.table} is not supported`);
+    if (!def) refuse('createLike', { table: t });
     const name = String(def.colname);
     const declared = typeNameOf(def.typeName as Json);
     const oid = typeOid(declared) ?? 25;
@@ -117,7 +117,7 @@ export function createTable(ctx: Ctx, t: CatalogTable, s: Json): Learned {
     if (c.protection.searchable) extra.push({ ColumnDef: { colname: blindIndexName(name), typeName: byteaType(), is_local: true, location: -1 } });
   }
   s.tableElts = [...arr(s.tableElts), ...extra];
-  if (s.inhRelations || s.partspec) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: inheritance/partitioning of protected table ${t.table} is not supported`);
+  if (s.inhRelations || s.partspec) refuse('inheritance', { table: t });
   return learned;
 }
 
@@ -129,13 +129,13 @@ export function createIndex(ctx: Ctx, t: CatalogTable, s: Json): void {
     // An index stores its expression's values: over a protected column with constants it would
     // store them next to it (`(zip || 'x')`), over an encrypted one it would need plaintext.
     const hit = e.expr ? t.columns.find((c) => c.protection.kind !== 'plain' && JSON.stringify(e.expr).includes(`"${c.name}"`)) : undefined;
-    if (hit) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: expression index over protected column ${t.table}.${hit.name} is not supported`);
+    if (hit) refuse('expressionIndex', { table: t, column: hit.name });
     const c = e.name ? t.byName.get(String(e.name)) : undefined;
     if (!c || !isEncrypted(c)) continue;
     if (c.protection.searchable) e.name = blindIndexName(c.name);
     else if (c.protection.mode !== 'deterministic') refuseConstruct({ table: t, column: c }, 'index (declare it searchable or deterministic)');
   }
-  if (s.whereClause) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: partial index on protected table ${t.table} is not supported`);
+  if (s.whereClause) refuse('partialIndex', { table: t });
 }
 
 export function alterTable(ctx: Ctx, t: CatalogTable, s: Json): void {
@@ -146,12 +146,12 @@ export function alterTable(ctx: Ctx, t: CatalogTable, s: Json): void {
     const def = body(b.def, 'ColumnDef');
     const name = String(def?.colname ?? b.name ?? '');
     const c = t.byName.get(name);
-    if (c && c.protection.kind !== 'plain') throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ALTER TABLE ${String(b.subtype).replace('AT_', '')} on protected column ${t.table}.${name} is not supported`);
+    if (c && c.protection.kind !== 'plain') refuse('alterColumn', { table: t, subtype: String(b.subtype).replace('AT_', ''), column: name });
     if (def || b.def) {
       // GENERATED … AS (zip || 'x'), CHECK (zip <> 'x'): a protected column next to values.
       const text = JSON.stringify(b.def ?? '');
       const hit = t.columns.find((x) => x.protection.kind !== 'plain' && text.includes(`"${x.name}"`));
-      if (hit) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ALTER TABLE definition referencing protected column ${t.table}.${hit.name} is not supported`);
+      if (hit) refuse('alterDefinition', { table: t, column: hit.name });
     }
   }
 }

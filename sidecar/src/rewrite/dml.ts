@@ -5,14 +5,14 @@ import { isEncrypted } from './catalog.ts';
 import type { CatalogColumn, CatalogTable } from './catalog.ts';
 import { blindIndexName, blindIndexPath } from './hidden.ts';
 import type { Ctx } from './context.ts';
-import { positional, Refusal, refuseConstruct } from './context.ts';
+import { refuse } from './refusals.ts';
+import { positional, refuseConstruct } from './context.ts';
 import { plainExpr, predicate } from './expr.ts';
 import { addFromItem, analyzeSelect, rangeVarRelation, targets, withClause } from './select.ts';
 import { newScope, tableColumns } from './scope.ts';
 import type { OutCol, Scope } from './scope.ts';
 import { writeValue } from './write.ts';
 import type { Written } from './write.ts';
-import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 /**
  * writeValue, after refusing a cast around the value of a protected column that PostgreSQL
@@ -21,7 +21,7 @@ import { SQLSTATE } from '../protocol/sqlstate.ts';
  */
 function protectedWrite(ctx: Ctx, scope: Scope, table: CatalogTable, c: CatalogColumn, node: unknown): Written {
   const why = c.protection.kind === 'plain' ? null : castChanges(node, c.typeOid);
-  if (why) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ${why} as the value of protected column ${table.table}.${c.name} is not supported; PostgreSQL would convert it, the proxy protects the value as written`);
+  if (why) refuse('convertedValue', { table, column: c, why });
   return writeValue(ctx, scope, table, c, node);
 }
 
@@ -50,7 +50,7 @@ function returning(ctx: Ctx, scope: Scope, s: Json): OutCol[] {
   // PostgreSQL 18 lets RETURNING name the row before and after the change (old.*, new.*, or
   // aliases given by RETURNING WITH (OLD AS o…)); earlier majors read `old` as a missing table.
   if (arr(rc.options).length > 0 || JSON.stringify(rc.exprs ?? []).match(/"ColumnRef":\{"fields":\[\{"String":\{"sval":"(old|new)"\}\},/)) {
-    throw new Refusal(SQLSTATE.featureNotSupported, 'clarus: RETURNING old/new row values is not supported');
+    refuse('returningOldNew');
   }
   const q: Json = { targetList: rc.exprs, op: 'SETOP_NONE' };
   const outs = targets(ctx, scope, q);
@@ -95,7 +95,7 @@ function insertValues(ctx: Ctx, scope: Scope, table: CatalogTable, cols: Catalog
   for (const row of arr(sel.valuesLists)) {
     const list = body(row, 'List') as Json;
     const items = arr(list.items);
-    if (items.length !== cols.length) throw new Refusal(SQLSTATE.syntaxError, 'INSERT has more expressions than target columns');
+    if (items.length !== cols.length) refuse('insertArity');
     const values: unknown[] = [];
     const extra: unknown[] = [];
     cols.forEach((c, i) => {
@@ -114,12 +114,10 @@ function insertValues(ctx: Ctx, scope: Scope, table: CatalogTable, cols: Catalog
  * source's blind index for searchable columns. Anything else would need plaintext: refused.
  */
 function insertSelect(ctx: Ctx, scope: Scope, table: CatalogTable, cols: CatalogColumn[], sel: Json, outs: OutCol[]): void {
-  const refuse = (c: CatalogColumn, why: string): never => {
-    throw new Refusal(SQLSTATE.featureNotSupported, `clarus: INSERT … SELECT into protected column ${table.table}.${c.name}: ${why}; use INSERT … VALUES or COPY`);
-  };
+  const refuseColumn = (c: CatalogColumn, why: string): never => refuse('insertSelect', { table, column: c, why });
   if ((sel.op && sel.op !== 'SETOP_NONE') || outs.some((o) => o.star) || outs.length !== cols.length) {
     const first = cols.find((c) => c.protection.kind !== 'plain') as CatalogColumn;
-    refuse(first, 'the select list must name one expression per target column (no *, no set operation)');
+    refuseColumn(first, 'the select list must name one expression per target column (no *, no set operation)');
   }
   const list = arr(sel.targetList);
   const extra: unknown[] = [];
@@ -130,17 +128,17 @@ function insertSelect(ctx: Ctx, scope: Scope, table: CatalogTable, cols: Catalog
     if (src) {
       const same = src.table === table && src.column.name === c.name;
       const sharedKey = isEncrypted(c) && c.protection.mode === 'deterministic' && src.column.protection.mode === 'deterministic' && src.column.protection.keyName === c.protection.keyName;
-      if (!same && !sharedKey) refuse(c, `ciphertext of ${src.table.table}.${src.column.name} cannot be moved into it`);
+      if (!same && !sharedKey) refuseColumn(c, `ciphertext of ${src.table.table}.${src.column.name} cannot be moved into it`);
       ctx.touch(table, c.name);
       if (isEncrypted(c) && c.protection.searchable) {
         const ref = body(rt.val, 'ColumnRef');
-        if (!ref) refuse(c, 'the blind index of the source is not reachable');
+        if (!ref) refuseColumn(c, 'the blind index of the source is not reachable');
         const names = blindIndexPath(colRefNames(ref as Json));
         extra.push({ ResTarget: { val: { ColumnRef: { fields: names.map(stringNode), location: -1 } }, location: -1 } });
       }
       return;
     }
-    if (body(rt.val, 'ColumnRef')) refuse(c, 'a plain source column would be stored without protection');
+    if (body(rt.val, 'ColumnRef')) refuseColumn(c, 'a plain source column would be stored without protection');
     const w = protectedWrite(ctx, scope, table, c, rt.val);
     rt.val = w.value;
     if (w.bidx !== undefined) extra.push({ ResTarget: { val: w.bidx, location: -1 } });
@@ -159,7 +157,7 @@ function onConflict(ctx: Ctx, scope: Scope, table: CatalogTable, s: Json): void 
     if (elem.expr) plainExpr(ctx, scope, elem.expr, 'ON CONFLICT target');
   }
   // The proxy creates no partial index on a protected table, so there is none to infer.
-  if (infer?.whereClause) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ON CONFLICT … WHERE (a partial index) on protected table ${table.table} is not supported`);
+  if (infer?.whereClause) refuse('onConflictWhere', { table });
   const excluded = newScope(scope);
   excluded.relations.push(...scope.relations, { alias: 'excluded', table, columns: tableColumns(table) });
   oc.targetList = setList(ctx, excluded, table, arr(oc.targetList), true);
@@ -173,7 +171,7 @@ function setList(ctx: Ctx, scope: Scope, table: CatalogTable, items: unknown[], 
     const rt = body(item, 'ResTarget') as Json;
     if (body(rt.val, 'MultiAssignRef')) {
       plainExpr(ctx, scope, rt.val, 'multiple-column assignment');
-      if (table.columns.some((c) => c.name === rt.name && c.protection.kind !== 'plain')) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: multiple-column assignment to protected column ${table.table}.${String(rt.name)} is not supported`);
+      if (table.columns.some((c) => c.name === rt.name && c.protection.kind !== 'plain')) refuse('multiAssign', { table, column: String(rt.name) });
       out.push(item);
       continue;
     }

@@ -18,10 +18,10 @@ import type { Json } from './ast.ts';
 import type { CatalogColumn, CatalogTable } from './catalog.ts';
 import { blindIndexPath } from './hidden.ts';
 import type { Ctx, ProtectedRef } from './context.ts';
-import { Refusal, refuseConstruct } from './context.ts';
+import { refuse } from './refusals.ts';
+import { refuseConstruct } from './context.ts';
 import { resolve } from './scope.ts';
 import type { OutCol, Relation, Scope } from './scope.ts';
-import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 /** A column whose stored values are its anonymized values (in clear). */
 export interface AnonRef {
@@ -76,7 +76,7 @@ function column(ctx: Ctx, scope: Scope, node: unknown): Column | null {
   if (names.includes('*')) return wholeRow(ctx, scope, names.length > 1 ? names[names.length - 2] : undefined) ?? { kind: 'stored' };
   const r = resolve(scope, names);
   if (r.kind === 'ambiguous') {
-    throw new Refusal(SQLSTATE.featureNotSupported, `clarus: column ${names[0]} could come from a relation the policy does not describe or from protected column ${r.col.prov?.table.table}.${r.col.prov?.column.name} of an outer query; qualify it with its table`);
+    refuse('ambiguousOuterColumn', { name: String(names[0]), protectedColumn: `${r.col.prov?.table.table}.${r.col.prov?.column.name}` });
   }
   if (r.kind !== 'column') return (names.length === 1 ? wholeRow(ctx, scope, names[0]) : null) ?? { kind: 'stored' };
   if (r.col.prov) {
@@ -187,10 +187,10 @@ function mix(ctx: Ctx, c: Carry, construct: string): void {
   const mixes = (c.a > 0 && c.s + c.d > 0) || (c.d > 0 && c.s > 0) || c.d > 1;
   if (!mixes) return;
   if (c.anon) {
-    throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ${construct} combining ${describe(c.anon)} with a constant, a parameter or a value that may hold one is not supported; ${ONLY}`);
+    refuse('anonymizedMix', { construct, column: describe(c.anon), only: ONLY });
   }
   const ref = touchedAnonymized(ctx);
-  throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ${construct} combining a column of a subquery or WITH query (which may carry ${ref ? describe(ref) : 'an anonymized column'}) with a constant, a parameter or a value that may hold one is not supported; compare the table's column directly (${ONLY})`);
+  refuse('anonymizedMixDerived', { construct, column: ref ? describe(ref) : 'an anonymized column', only: ONLY });
 }
 
 function leaf(ctx: Ctx, scope: Scope, node: unknown, construct: string): Carry {
@@ -365,7 +365,7 @@ function anonComparison(ctx: Ctx, scope: Scope, b: Json): boolean {
   const construct = kind === 'AEXPR_IN' ? 'IN (…)' : kind === 'AEXPR_OP' ? `comparison (${op})` : 'IS [NOT] DISTINCT FROM';
   if (la && kind === 'AEXPR_IN') {
     const list = body(b.rexpr, 'List');
-    if (!list) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: IN over something other than a list on ${describe(la)} is not supported`);
+    if (!list) refuse('anonymizedInNonList', { column: describe(la) });
     list.items = arr(list.items).map((i) => anonOperand(ctx, scope, la, i, construct));
   } else if (la) b.rexpr = anonOperand(ctx, scope, la, b.rexpr, construct);
   else if (ra) b.lexpr = anonOperand(ctx, scope, ra, b.lexpr, construct);
@@ -379,36 +379,34 @@ function anonComparison(ctx: Ctx, scope: Scope, b: Json): boolean {
  * noise; or needing more than the value: pseudonymize, k-anonymity), is refused.
  */
 function anonOperand(ctx: Ctx, scope: Scope, ref: AnonRef, node: unknown, construct: string): unknown {
-  const refuse = (what: string): never => {
-    throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ${construct} of ${describe(ref)} with ${what} is not supported; ${ONLY}`);
-  };
+  const refuseOperand = (what: string): never => refuse('anonymizedOperand', { construct, column: describe(ref), what, only: ONLY });
   const v = unwrapCast(node);
   const isConst = Boolean(body(v, 'A_Const'));
   const p = body(v, 'ParamRef');
   if (isConst || p) {
     const c = constText(v);
     if (c?.isNull) return node;
-    if (isConst && !c) refuse('a constant the proxy cannot read as PostgreSQL would');
+    if (isConst && !c) refuseOperand('a constant the proxy cannot read as PostgreSQL would');
     const spec = ref.column.protection.spec;
     if (!appliesAtWrite(spec, ref.column.typeOid)) {
       const why = spec.noise ? 'its anonymization is not deterministic' : 'the proxy does not apply its anonymization to single values';
-      refuse(`a constant or parameter (${why})`);
+      refuseOperand(`a constant or parameter (${why})`);
     }
     const cast = castChanges(node, ref.column.typeOid);
-    if (cast) refuse(cast);
+    if (cast) refuseOperand(cast);
     if (p) {
       ctx.setParam(Number(p.number), { kind: 'anonymize', table: ref.table, column: ref.column });
       return node;
     }
     const out = anonymizeText(spec, (c as { text: string }).text, ref.column.typeOid);
-    if (out === undefined) throw new Refusal(SQLSTATE.invalidTextRepresentation, `clarus: value compared with ${describe(ref)} cannot be anonymized as declared`);
+    if (out === undefined) refuse('notAnonymizable', { what: `value compared with ${describe(ref)}` });
     return out === null ? nullConst() : textConst(out);
   }
   const col = column(ctx, scope, node);
   if (col?.kind === 'encrypted') refuseConstruct(col.ref, `comparison with ${describe(ref)}`);
   if (col?.kind === 'stored' || (col?.kind === 'anon' && col.exact)) return node;
-  if (col) refuse('a column of a subquery, WITH query or VALUES list (it may hold a constant of the statement)');
-  return refuse('an expression (only constants, parameters, NULL and columns of tables)');
+  if (col) refuseOperand('a column of a subquery, WITH query or VALUES list (it may hold a constant of the statement)');
+  return refuseOperand('an expression (only constants, parameters, NULL and columns of tables)');
 }
 
 // ---------------------------------------------------------------------------------------------

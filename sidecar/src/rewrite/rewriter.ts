@@ -5,7 +5,8 @@ import { columnCipher } from '../protection/encryption/column.ts';
 import type { KeyDeriver } from '../protection/encryption/derive.ts';
 import type { Json } from './ast.ts';
 import type { Catalog, CatalogTable, DeclaredColumn } from './catalog.ts';
-import { Ctx, Refusal } from './context.ts';
+import { Ctx } from './context.ts';
+import { Refusal, refusalOf, refuse } from './refusals.ts';
 import type { ParamRole, ProtectedRef } from './context.ts';
 import { screen } from './allowlist.ts';
 import { ByteLru } from './cache.ts';
@@ -17,7 +18,6 @@ import { refuseSplit } from './split.ts';
 import { analyzeSelect } from './select.ts';
 import { analyzeStatement } from './statement.ts';
 import type { StatementResult } from './statement.ts';
-import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 export interface StatementPlan extends StatementResult {
   sql: string;
@@ -57,8 +57,8 @@ export interface RewriterOptions {
 
 const DEFAULT_MAX_STATEMENT_BYTES = 1 << 20;
 const DEFAULT_CACHE_BYTES = 32 << 20;
-function refusal(code: string, message: string): Extract<Analysis, { kind: 'refuse' }> {
-  return { kind: 'refuse', code, message, datasets: new Map(), write: false };
+function refusedWith(r: Refusal): Extract<Analysis, { kind: 'refuse' }> {
+  return { kind: 'refuse', code: r.code, message: r.message, datasets: new Map(), write: false };
 }
 
 /** Rough memory of a cached analysis: the texts it holds dominate. */
@@ -75,7 +75,7 @@ function checkRewritten(major: Major, sql: string): void {
   // The deparser writes the rewriter's own grammar: nothing to compare for a backend of that major.
   if (major === REWRITER_MAJOR) return;
   const check = backendAgrees(major, sql, parseTree(sql).tree);
-  if (!check.ok) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: the rewritten statement cannot be sent: ${check.reason}`);
+  if (!check.ok) refuse('unsendable', { reason: check.reason });
 }
 
 function maxParamOf(node: unknown): number {
@@ -176,24 +176,24 @@ export class Rewriter {
       return this.analyzeUncached(sql, major);
     } catch (e) {
       if (!(e instanceof RangeError)) throw e;
-      return { analysis: refusal(SQLSTATE.statementTooComplex, 'clarus: statement is nested too deeply for the proxy to analyse'), cacheable: true };
+      return { analysis: refusedWith(refusalOf('tooDeep')), cacheable: true };
     }
   }
 
   private analyzeUncached(sql: string, major: Major): { analysis: Analysis; cacheable: boolean } {
     const bytes = Buffer.byteLength(sql);
     if (bytes > this.maxStatementBytes) {
-      return { analysis: refusal(SQLSTATE.programLimitExceeded, `clarus: statement of ${bytes} bytes is longer than the ${this.maxStatementBytes} bytes the proxy analyses (limits.maxStatementBytes)`), cacheable: false };
+      return { analysis: refusedWith(refusalOf('tooLong', { bytes, max: this.maxStatementBytes })), cacheable: false };
     }
     let parsed;
     try {
       parsed = parseTree(sql);
     } catch (e) {
       // Never forward text the proxy could not parse: the backend might read it differently.
-      return { analysis: refusal(SQLSTATE.syntaxError, `clarus: ${(e as Error).message}`), cacheable: true };
+      return { analysis: refusedWith(refusalOf('syntax', { error: (e as Error).message })), cacheable: true };
     }
     const agree = backendAgrees(major, sql, parsed.tree);
-    if (!agree.ok) return { analysis: refusal(SQLSTATE.featureNotSupported, `clarus: statement refused: ${agree.reason}`), cacheable: true };
+    if (!agree.ok) return { analysis: refusedWith(refusalOf('backendGrammar', { reason: agree.reason })), cacheable: true };
     const effects: Effects = { write: false, everyDataset: false };
     try {
       for (const p of parsed.statements) {
@@ -203,7 +203,7 @@ export class Rewriter {
       }
     } catch (e) {
       if (!(e instanceof Refusal)) throw e;
-      return { analysis: { ...refusal(e.code, e.message), ...effects }, cacheable: true };
+      return { analysis: { ...refusedWith(e), ...effects }, cacheable: true };
     }
     if (effects.write && this.mentions(sql) && parsed.statements.some((p) => !DATA_STATEMENTS.has(Object.keys(p.stmt)[0] ?? ''))) effects.schemaChange = true;
     return this.rules(sql, parsed.statements, major, effects);
@@ -222,7 +222,7 @@ export class Rewriter {
     } catch (e) {
       // Fail closed: a statement shape the rules or the deparser cannot handle is refused, never
       // forwarded half-rewritten (and never allowed to take the connection down).
-      const r = e instanceof Refusal ? e : new Refusal(SQLSTATE.featureNotSupported, `clarus: cannot rewrite this statement shape safely (${(e as Error).message})`);
+      const r = e instanceof Refusal ? e : refusalOf('unexpectedShape', { error: (e as Error).message });
       return { analysis: { kind: 'refuse', code: r.code, message: r.message, datasets: ctx.touched, write: ctx.write || effects.write, everyDataset: effects.everyDataset }, cacheable: true };
     }
     const write = ctx.write || effects.write;

@@ -7,13 +7,13 @@ import { arr, body, colRefNames, columnRef, constText, tagOf } from './ast.ts';
 import type { Json } from './ast.ts';
 import { blindIndexName, blindIndexPath } from './hidden.ts';
 import type { Ctx, ProtectedRef } from './context.ts';
-import { mergeSources, Refusal, refuseConstruct } from './context.ts';
+import { refuse } from './refusals.ts';
+import { mergeSources, refuseConstruct } from './context.ts';
 import { outputAnon, plainExpr, predicate, provOf, sameDeterministicKey, subLink } from './expr.ts';
 import type { OutAnon } from './expr.ts';
 import { referencedTables } from './refs.ts';
 import { newScope, tableColumns } from './scope.ts';
 import type { OutCol, Relation, Scope } from './scope.ts';
-import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 /** `exposeIndex`: a FROM subquery or CTE also outputs the blind index of searchable columns it returns. */
 export function analyzeSelect(ctx: Ctx, s: Json, parent: Scope | undefined, top: boolean, exposeIndex = false): OutCol[] {
@@ -32,7 +32,7 @@ export function analyzeSelect(ctx: Ctx, s: Json, parent: Scope | undefined, top:
   grouping(ctx, scope, s, outs);
   ordering(ctx, scope, arr(s.sortClause), outs);
   plainExpr(ctx, scope, [s.limitCount, s.limitOffset, s.windowClause], 'LIMIT/OFFSET/WINDOW');
-  if (s.intoClause && ctx.touched.size > 0) throw new Refusal(SQLSTATE.featureNotSupported, 'clarus: SELECT INTO from a protected table is not supported');
+  if (s.intoClause && ctx.touched.size > 0) refuse('selectInto');
   return outs;
 }
 
@@ -43,13 +43,13 @@ export function withClause(ctx: Ctx, s: Json, scope: Scope): void {
     const cte = body(c, 'CommonTableExpr') as Json;
     const q = body(cte.ctequery, 'SelectStmt');
     if (!q) {
-      if (referencedTables(ctx.catalog, cte.ctequery).size > 0) throw new Refusal(SQLSTATE.featureNotSupported, 'clarus: data-modifying statements in WITH over protected tables are not supported');
+      if (referencedTables(ctx.catalog, cte.ctequery).size > 0) refuse('modifyingWith');
       plainExpr(ctx, scope, cte.ctequery, 'data-modifying WITH');
       continue;
     }
     if (w.recursive) scope.ctes.set(String(cte.ctename), []);
     let outs = analyzeSelect(ctx, q, scope, false, !w.recursive);
-    if (w.recursive && outs.some((o) => o.prov)) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: WITH RECURSIVE over encrypted columns (${cte.ctename}) is not supported`);
+    if (w.recursive && outs.some((o) => o.prov)) refuse('recursiveWith', { cte: String(cte.ctename) });
     const names = arr(cte.aliascolnames).map((n) => String(body(n, 'String')?.sval));
     if (names.length) outs = outs.map((o, i) => ({ ...o, name: names[i] ?? o.name }));
     scope.ctes.set(String(cte.ctename), outs);
@@ -130,7 +130,7 @@ export function addFromItem(ctx: Ctx, scope: Scope, item: unknown): void {
     plainExpr(ctx, scope, [b.args, b.repeatable], 'TABLESAMPLE');
   } else {
     // Functions, XMLTABLE, JSON_TABLE…: fine over plain data; a protected table inside is refused.
-    if (referencedTables(ctx.catalog, b).size > 0) throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ${tag} over a protected table is not supported`);
+    if (referencedTables(ctx.catalog, b).size > 0) refuse('fromItem', { tag });
     plainExpr(ctx, scope, b, 'FROM item');
     scope.relations.push({ alias: relationAlias(b, '?') });
   }
@@ -145,7 +145,7 @@ function joinUsing(ctx: Ctx, scope: Scope, b: Json): void {
     mergeUsingColumn(scope, name, provs);
   }
   if (b.isNatural && scope.relations.some((r) => r.columns?.some((c) => c.prov))) {
-    throw new Refusal(SQLSTATE.featureNotSupported, 'clarus: NATURAL JOIN over a table with encrypted columns is not supported; name the join columns');
+    refuse('naturalJoin');
   }
 }
 
@@ -166,7 +166,7 @@ function mergeUsingColumn(scope: Scope, name: string, provs: ProtectedRef[]): vo
 function expandStar(ctx: Ctx, scope: Scope, names: string[]): Array<{ node: unknown; out: OutCol }> | null {
   const rels = names.length === 1 ? scope.relations : scope.relations.filter((r) => r.alias === names[names.length - 2]);
   if (!rels.some((r) => r.columns?.some((c) => c.prov))) return null;
-  if (scope.mergedJoin) throw new Refusal(SQLSTATE.featureNotSupported, 'clarus: SELECT * with JOIN USING over encrypted columns is not supported; list the columns');
+  if (scope.mergedJoin) refuse('starJoinUsing');
   return rels.flatMap((r) => {
     if (!r.columns) return [{ node: columnRef([r.alias, '*']), out: { name: '*', prov: null, star: true } }];
     if (r.table) ctx.touch(r.table);

@@ -6,9 +6,8 @@
 import type { Json } from './ast.ts';
 import type { Catalog, CatalogTable } from './catalog.ts';
 import type { Ctx } from './context.ts';
-import { Refusal } from './context.ts';
+import { refuse } from './refusals.ts';
 import { referencedTables } from './refs.ts';
-import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 function describe(t: CatalogTable): string {
   const cols = t.split.map((s) => `${s.column} → backend ${s.backend}`).join(', ');
@@ -33,5 +32,5 @@ export function refuseSplit(ctx: Ctx, stmts: Json[]): void {
   const hit = splitTables(ctx.catalog, stmts);
   if (hit.length === 0) return;
   for (const t of hit) ctx.touch(t);
-  throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ${hit.map(describe).join('; ')}; splitting a dataset across backends is not supported by this proxy version, so statements on it are refused`);
+  refuse('splitDataset', { tables: hit.map(describe).join('; ') });
 }

@@ -3,7 +3,7 @@
 import { tagOf } from './ast.ts';
 import type { Json } from './ast.ts';
 import type { Ctx } from './context.ts';
-import { Refusal } from './context.ts';
+import { refuse } from './refusals.ts';
 import type { CopyPlan } from './copy.ts';
 import { analyzeCopy } from './copy.ts';
 import type { Learned } from './ddl.ts';
@@ -12,7 +12,6 @@ import { analyzeDelete, analyzeInsert, analyzeUpdate } from './dml.ts';
 import { analyzeSelect } from './select.ts';
 import { referencedTables } from './refs.ts';
 import type { OutCol } from './scope.ts';
-import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 export interface StatementResult {
   outputs: OutCol[];
@@ -35,7 +34,7 @@ function other(ctx: Ctx, tag: string, b: Json, text: string): StatementResult {
   if (refs.size === 0) {
     const opaque = tag === 'DoStmt' || tag === 'CreateFunctionStmt';
     const lower = text.toLowerCase();
-    if (opaque && ctx.catalog.names.some((n) => lower.includes(n))) throw new Refusal(SQLSTATE.featureNotSupported, 'clarus: procedural code over protected tables is not supported');
+    if (opaque && ctx.catalog.names.some((n) => lower.includes(n))) refuse('proceduralCode');
     return { outputs: [] };
   }
   touchAll(ctx, refs);
@@ -43,7 +42,7 @@ function other(ctx: Ctx, tag: string, b: Json, text: string): StatementResult {
     ctx.write = true;
     return { outputs: [] };
   }
-  throw new Refusal(SQLSTATE.featureNotSupported, `clarus: ${tag.replace(/Stmt$/, '')} statements over protected tables are not supported`);
+  refuse('statementKind', { kind: tag.replace(/Stmt$/, '') });
 }
 
 function explain(ctx: Ctx, b: Json, text: string): StatementResult {

@@ -7,8 +7,8 @@
 // A kind missing from this table is refused too (a newer grammar's statement is not understood).
 import { arr, body, sval } from './ast.ts';
 import type { Json } from './ast.ts';
+import { refusalOf } from './refusals.ts';
 import type { Catalog } from './catalog.ts';
-import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 type Base = 'read' | 'write' | 'session' | 'opaque';
 
@@ -58,8 +58,9 @@ const WHY_OPAQUE: Record<string, string> = {
   AlterSystemStmt: 'ALTER SYSTEM changes server settings behind the proxy',
 };
 
-function refuse(message: string, code = SQLSTATE.featureNotSupported): StatementClass {
-  return { kind: 'refuse', code, message: `clarus: ${message}` };
+function refuse(why: string): StatementClass {
+  const r = refusalOf('statement', { why });
+  return { kind: 'refuse', code: r.code, message: r.message };
 }
 
 function label(tag: string): string {

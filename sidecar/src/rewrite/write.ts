@@ -9,10 +9,10 @@ import type { Json } from './ast.ts';
 import type { CatalogColumn, CatalogTable } from './catalog.ts';
 import { isEncrypted } from './catalog.ts';
 import type { Ctx, ProtectedRef } from './context.ts';
-import { Refusal, refuseConstruct } from './context.ts';
+import { refuse } from './refusals.ts';
+import { refuseConstruct } from './context.ts';
 import type { Scope } from './scope.ts';
 import { plainExpr } from './expr.ts';
-import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 /** The value node for the column, and for searchable columns the node for its blind index. */
 export interface Written {
@@ -63,18 +63,18 @@ function writeAnonymized(ctx: Ctx, table: CatalogTable, column: CatalogColumn, n
   if (body(node, 'SetToDefault') || c?.isNull) return node;
   const spec = column.protection.spec;
   if (!appliesAtWrite(spec, column.typeOid)) {
-    throw new Refusal(SQLSTATE.featureNotSupported, `clarus: writing ${table.table}.${column.name} needs an anonymization this proxy does not apply at write time (pseudonymize, noise and k-anonymity belong to the anonymization module)`);
+    refuse('anonymizeAtWrite', { table, column });
   }
   if (c) {
     const out = anonymizeText(spec, c.text, column.typeOid);
-    if (out === undefined) throw new Refusal(SQLSTATE.invalidTextRepresentation, `clarus: value for ${table.table}.${column.name} cannot be generalized as declared`);
+    if (out === undefined) refuse('notGeneralizable', { table, column });
     return out === null ? nullConst() : textConst(out);
   }
   if (p) {
     ctx.setParam(Number(p.number), { kind: 'anonymize', table, column });
     return node;
   }
-  throw new Refusal(SQLSTATE.featureNotSupported, `clarus: an expression as the value of anonymized column ${table.table}.${column.name} is not supported (only constants and parameters)`);
+  return refuse('anonymizedExpression', { table, column });
 }
 
 function substr(n: number, from: number, len?: number): Json {

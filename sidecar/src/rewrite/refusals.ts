@@ -1,0 +1,142 @@
+// Every refusal the rewriter can answer, in one typed list: which construct, over which column
+// (and its protection mode), gives which SQLSTATE and message. Rules name an entry (`refuse(
+// 'copyWhere', { table })`) instead of writing a SQLSTATE and a text; the Refusal they throw
+// carries the entry's name, so tests and the audit log can tell refusals apart without parsing
+// messages. A refusal is an answer, not a failure (docs/security-model.md).
+import { SQLSTATE } from '../protocol/sqlstate.ts';
+import type { CatalogColumn, CatalogTable } from './catalog.ts';
+import type { ProtectedRef } from './context.ts';
+
+/** SQLSTATE feature_not_supported: what the proxy does not understand or cannot protect, it refuses. */
+const NOT_SUPPORTED = SQLSTATE.featureNotSupported;
+
+interface Entry<A> {
+  code: string;
+  message: (a: A) => string;
+}
+
+function entry<A = Record<string, never>>(message: (a: A) => string, code: string = NOT_SUPPORTED): Entry<A> {
+  return { code, message: (a) => `clarus: ${message(a)}` };
+}
+
+/** An entry whose message is used as is (no `clarus:` prefix). */
+function raw<A = Record<string, never>>(message: (a: A) => string, code: string = NOT_SUPPORTED): Entry<A> {
+  return { code, message };
+}
+
+type Named = { table: Pick<CatalogTable, 'table'> };
+type NamedColumn = Named & { column: Pick<CatalogColumn, 'name'> };
+
+function modeOf(ref: ProtectedRef): string {
+  return ref.column.protection.searchable ? `${ref.column.protection.mode} searchable` : ref.column.protection.mode;
+}
+
+const NOT_ALLOWED = 'refused while a policy protects data';
+
+export const REFUSALS = {
+  // Constructs on protected columns (column and mode in the message).
+  encryptedConstruct: entry<{ ref: ProtectedRef; construct: string }>(({ ref, construct }) => `${construct} on encrypted column ${ref.table.table}.${ref.column.name} (${modeOf(ref)}) is not supported`),
+  anonymizedConstruct: entry<NamedColumn & { method: string; construct: string }>(({ table, column, method, construct }) => `${construct} on anonymized column ${table.table}.${column.name} (${method}) is not supported`),
+  anonymizedMix: entry<{ construct: string; column: string; only: string }>(({ construct, column, only }) => `${construct} combining ${column} with a constant, a parameter or a value that may hold one is not supported; ${only}`),
+  anonymizedMixDerived: entry<{ construct: string; column: string; only: string }>(({ construct, column, only }) => `${construct} combining a column of a subquery or WITH query (which may carry ${column}) with a constant, a parameter or a value that may hold one is not supported; compare the table's column directly (${only})`),
+  anonymizedInNonList: entry<{ column: string }>(({ column }) => `IN over something other than a list on ${column} is not supported`),
+  anonymizedOperand: entry<{ construct: string; column: string; what: string; only: string }>(({ construct, column, what, only }) => `${construct} of ${column} with ${what} is not supported; ${only}`),
+  anonymizeAtWrite: entry<NamedColumn>(({ table, column }) => `writing ${table.table}.${column.name} needs an anonymization this proxy does not apply at write time (pseudonymize, noise and k-anonymity belong to the anonymization module)`),
+  anonymizedExpression: entry<NamedColumn>(({ table, column }) => `an expression as the value of anonymized column ${table.table}.${column.name} is not supported (only constants and parameters)`),
+  ambiguousOuterColumn: entry<{ name: string; protectedColumn: string }>(({ name, protectedColumn }) => `column ${name} could come from a relation the policy does not describe or from protected column ${protectedColumn} of an outer query; qualify it with its table`),
+  parameterTwoContexts: entry<{ n: number }>(({ n }) => `parameter $${n} is used in two different protected contexts; use separate parameters`),
+  unsafeTable: entry<Named & { why: string }>(({ table, why }) => `table ${table.table} cannot be used: ${why}`),
+  splitDataset: entry<{ tables: string }>(({ tables }) => `${tables}; splitting a dataset across backends is not supported by this proxy version, so statements on it are refused`),
+
+  // Writes.
+  positional: entry<Named & { what: string }>(({ table, what }) => `${what} into protected table ${table.table} without a column list is not supported; name the columns (the proxy never relies on the column order)`),
+  convertedValue: entry<NamedColumn & { why: string }>(({ table, column, why }) => `${why} as the value of protected column ${table.table}.${column.name} is not supported; PostgreSQL would convert it, the proxy protects the value as written`),
+  returningOldNew: entry(() => 'RETURNING old/new row values is not supported'),
+  insertSelect: entry<NamedColumn & { why: string }>(({ table, column, why }) => `INSERT … SELECT into protected column ${table.table}.${column.name}: ${why}; use INSERT … VALUES or COPY`),
+  onConflictWhere: entry<Named>(({ table }) => `ON CONFLICT … WHERE (a partial index) on protected table ${table.table} is not supported`),
+  multiAssign: entry<Named & { column: string }>(({ table, column }) => `multiple-column assignment to protected column ${table.table}.${column} is not supported`),
+
+  // SELECT.
+  selectInto: entry(() => 'SELECT INTO from a protected table is not supported'),
+  modifyingWith: entry(() => 'data-modifying statements in WITH over protected tables are not supported'),
+  recursiveWith: entry<{ cte: string }>(({ cte }) => `WITH RECURSIVE over encrypted columns (${cte}) is not supported`),
+  fromItem: entry<{ tag: string }>(({ tag }) => `${tag} over a protected table is not supported`),
+  naturalJoin: entry(() => 'NATURAL JOIN over a table with encrypted columns is not supported; name the join columns'),
+  starJoinUsing: entry(() => 'SELECT * with JOIN USING over encrypted columns is not supported; list the columns'),
+
+  // COPY.
+  copyHeader: entry<{ value: string }>(({ value }) => `COPY HEADER ${value} is not supported for protected tables`),
+  copyOption: entry<{ name: string }>(({ name }) => `COPY option ${name} is not supported for protected tables`),
+  copyBinary: entry(() => 'COPY in binary format is not supported for protected tables; use text or csv'),
+  copyNull: entry(() => 'COPY NULL other than the default is not supported for protected tables'),
+  copyEscape: entry(() => 'COPY ESCAPE different from QUOTE is not supported for protected tables'),
+  copyFile: entry(() => 'COPY to or from a server file or program is not supported for protected tables; use STDIN/STDOUT'),
+  copyStar: entry(() => 'COPY (SELECT *) over an unknown relation next to encrypted columns is not supported; list the columns'),
+  copyWhere: entry<Named>(({ table }) => `COPY … WHERE on protected table ${table.table} is not supported`),
+
+  // DDL.
+  constraint: entry<Named & { kind: string; column: string }>(({ table, kind, column }) => `${kind} constraint over protected column ${table.table}.${column} is not supported`),
+  createLike: entry<Named>(({ table }) => `CREATE TABLE … LIKE/OF for protected table ${table.table} is not supported`),
+  inheritance: entry<Named>(({ table }) => `inheritance/partitioning of protected table ${table.table} is not supported`),
+  expressionIndex: entry<Named & { column: string }>(({ table, column }) => `expression index over protected column ${table.table}.${column} is not supported`),
+  partialIndex: entry<Named>(({ table }) => `partial index on protected table ${table.table} is not supported`),
+  alterColumn: entry<Named & { subtype: string; column: string }>(({ table, subtype, column }) => `ALTER TABLE ${subtype} on protected column ${table.table}.${column} is not supported`),
+  alterDefinition: entry<Named & { column: string }>(({ table, column }) => `ALTER TABLE definition referencing protected column ${table.table}.${column} is not supported`),
+
+  // Statements and the allowlist screen.
+  proceduralCode: entry(() => 'procedural code over protected tables is not supported'),
+  statementKind: entry<{ kind: string }>(({ kind }) => `${kind} statements over protected tables are not supported`),
+  unknownConstruct: entry<{ tag: string }>(({ tag }) => `the proxy's analysis does not know the construct ${tag}; ${NOT_ALLOWED}`),
+  unknownStatement: entry<{ tag: string }>(({ tag }) => `the proxy's analysis does not know the statement ${tag}; ${NOT_ALLOWED}`),
+  function: entry<{ name: string }>(({ name }) => `function ${name}() is not on the proxy's allowlist of built-in functions without side effects; ${NOT_ALLOWED}`),
+  operator: entry<{ name: string }>(({ name }) => `operator ${name} outside pg_catalog is ${NOT_ALLOWED}`),
+  shadowingRelation: entry<{ name: string }>(({ name }) => `relation ${name} has the name of a protected table in another schema; refused so that the proxy and PostgreSQL cannot resolve it differently`),
+  shadowingTemporary: entry<{ name: string }>(({ name }) => `a temporary table named like protected table ${name} would shadow it; refused`),
+  shadowingWith: entry<{ name: string }>(({ name }) => `WITH query named ${name} shadows a protected table; use another name`),
+  nestedModification: entry<{ kind: string }>(({ kind }) => `a data-modifying statement (${kind}) inside another statement over a protected table is not supported`),
+  statement: entry<{ why: string }>(({ why }) => why),
+  /** A SET of a pinned setting: the message has no `clarus:` prefix (the session's pinned-settings check sends the same text). */
+  setting: raw<{ why: string }>(({ why }) => why),
+
+  // Values the proxy cannot protect as declared (22P02, invalid_text_representation).
+  invalidText: raw<{ error: string }>(({ error }) => error, SQLSTATE.invalidTextRepresentation),
+  notAnonymizable: entry<{ what: string }>(({ what }) => `${what} cannot be anonymized as declared`, SQLSTATE.invalidTextRepresentation),
+  notGeneralizable: entry<NamedColumn>(({ table, column }) => `value for ${table.table}.${column.name} cannot be generalized as declared`, SQLSTATE.invalidTextRepresentation),
+  /** PostgreSQL's own message (42601): the proxy counts the values to pair them with columns. */
+  insertArity: raw(() => 'INSERT has more expressions than target columns', SQLSTATE.syntaxError),
+
+  // The rewriter itself (fail closed).
+  syntax: entry<{ error: string }>(({ error }) => error, SQLSTATE.syntaxError),
+  tooLong: entry<{ bytes: number; max: number }>(({ bytes, max }) => `statement of ${bytes} bytes is longer than the ${max} bytes the proxy analyses (limits.maxStatementBytes)`, SQLSTATE.programLimitExceeded),
+  tooDeep: entry(() => 'statement is nested too deeply for the proxy to analyse', SQLSTATE.statementTooComplex),
+  backendGrammar: entry<{ reason: string }>(({ reason }) => `statement refused: ${reason}`),
+  unsendable: entry<{ reason: string }>(({ reason }) => `the rewritten statement cannot be sent: ${reason}`),
+  unexpectedShape: entry<{ error: string }>(({ error }) => `cannot rewrite this statement shape safely (${error})`),
+} as const;
+
+export type RefusalKind = keyof typeof REFUSALS;
+export type RefusalArgs<K extends RefusalKind> = (typeof REFUSALS)[K] extends Entry<infer A> ? A : never;
+type ArgList<K extends RefusalKind> = Record<string, never> extends RefusalArgs<K> ? [] : [RefusalArgs<K>];
+
+/** A refusal: SQLSTATE plus a message naming the column and the construct. */
+export class Refusal extends Error {
+  readonly code: string;
+  /** The entry of REFUSALS it comes from (absent for refusals with another SQLSTATE: 22P02, 42601…). */
+  readonly kind: RefusalKind | undefined;
+  constructor(code: string, message: string, kind?: RefusalKind) {
+    super(message);
+    this.code = code;
+    this.kind = kind;
+  }
+}
+
+/** The Refusal for an entry of REFUSALS. */
+export function refusalOf<K extends RefusalKind>(kind: K, ...args: ArgList<K>): Refusal {
+  const e = REFUSALS[kind] as Entry<unknown>;
+  return new Refusal(e.code, e.message(args[0] ?? {}), kind);
+}
+
+/** Throws the Refusal for an entry of REFUSALS. */
+export function refuse<K extends RefusalKind>(kind: K, ...args: ArgList<K>): never {
+  throw refusalOf(kind, ...args);
+}
