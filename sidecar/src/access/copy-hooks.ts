@@ -14,7 +14,7 @@ import type { CopyHooks } from '../session/pipeline.ts';
 import { StatementError } from '../session/pipeline.ts';
 import { arr, body, sval } from '../rewrite/ast.ts';
 import { isEncrypted } from '../rewrite/catalog.ts';
-import type { CopyFormat, CopyPlan } from '../rewrite/copy.ts';
+import type { CopyFormat, CopyPlan } from '../rewrite/rules/copy.ts';
 import { parseStatements } from '../rewrite/parser.ts';
 import type { Rewriter } from '../rewrite/rewriter.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';

@@ -1,4 +1,4 @@
-// DDL over protected tables (ddl.ts), table-driven on the eHealth catalog: a protected column
+// DDL over protected tables (rules/create-table.ts, create-index.ts, alter-table.ts), table-driven on the eHealth catalog: a protected column
 // (encrypted or anonymized) never gets a value the backend would store without the proxy
 // protecting it — no DEFAULT but NULL, no GENERATED/IDENTITY, no serial, no CHECK with values,
 // only built-in types (a domain can carry a DEFAULT); plain columns keep all of it.

@@ -2,17 +2,17 @@
 // is refused); server-side files and programs are refused because their data would bypass the
 // proxy. Options that change how fields are found (DELIMITER, QUOTE, HEADER) are honoured; others
 // that would make a field mean something else (NULL strings, ESCAPE ≠ QUOTE, FORCE_*) are refused.
-import { arr, body, sval, stringNode } from './ast.ts';
-import type { Json } from './ast.ts';
-import { isEncrypted } from './catalog.ts';
-import type { CatalogColumn, CatalogTable } from './catalog.ts';
-import { blindIndexName } from './hidden.ts';
-import type { Ctx } from './context.ts';
-import { refuse } from './refusals.ts';
-import { positional } from './context.ts';
-import { analyzeSelect } from './select.ts';
-import { tableColumns } from './scope.ts';
-import type { OutCol } from './scope.ts';
+import { arr, body, sval, stringNode } from '../ast.ts';
+import type { Json } from '../ast.ts';
+import { isEncrypted } from '../catalog.ts';
+import type { CatalogColumn, CatalogTable } from '../catalog.ts';
+import { blindIndexName } from '../hidden.ts';
+import type { Ctx } from '../context.ts';
+import { refuse } from '../refusals.ts';
+import { positional } from '../context.ts';
+import { analyzeSelect } from '../select.ts';
+import { tableColumns } from '../scope.ts';
+import type { OutCol } from '../scope.ts';
 
 export interface CopyFormat {
   kind: 'text' | 'csv';

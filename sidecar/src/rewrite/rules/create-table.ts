@@ -1,4 +1,4 @@
-// CREATE TABLE / CREATE INDEX / ALTER TABLE on protected tables.
+// Rule create-table: CREATE TABLE of a protected table.
 // Postcondition: encrypted columns are declared bytea (plus a hidden `<col>__bidx bytea` for
 // searchable ones); constraints that would need plaintext (CHECK, UNIQUE/PK on randomized
 // values) are refused; a protected (encrypted or anonymized) column gets no value the backend
@@ -6,16 +6,16 @@
 // IDENTITY, no serial type, no CHECK holding constants next to it, and only a built-in type
 // (a domain can carry a DEFAULT, now or after an ALTER DOMAIN … SET DEFAULT); the declared
 // types are reported so the catalog can restore them in RowDescription.
-import { methodOf } from '../protection/anonymize-write.ts';
-import { typeOid } from '../protection/encryption/canonical.ts';
-import { arr, body, sval, stringNode, typeNameOf } from './ast.ts';
-import type { Json } from './ast.ts';
-import { isEncrypted } from './catalog.ts';
-import type { CatalogColumn, CatalogTable } from './catalog.ts';
-import { blindIndexName } from './hidden.ts';
-import type { Ctx } from './context.ts';
-import { refuse } from './refusals.ts';
-import { refuseConstruct } from './context.ts';
+import { methodOf } from '../../protection/anonymize-write.ts';
+import { typeOid } from '../../protection/encryption/canonical.ts';
+import { arr, body, sval, stringNode, typeNameOf } from '../ast.ts';
+import type { Json } from '../ast.ts';
+import { isEncrypted } from '../catalog.ts';
+import type { CatalogColumn, CatalogTable } from '../catalog.ts';
+import { blindIndexName } from '../hidden.ts';
+import type { Ctx } from '../context.ts';
+import { refuse } from '../refusals.ts';
+import { refuseConstruct } from '../context.ts';
 
 export interface Learned {
   schema: string;
@@ -119,41 +119,6 @@ export function createTable(ctx: Ctx, t: CatalogTable, s: Json): Learned {
   s.tableElts = [...arr(s.tableElts), ...extra];
   if (s.inhRelations || s.partspec) refuse('inheritance', { table: t });
   return learned;
-}
-
-export function createIndex(ctx: Ctx, t: CatalogTable, s: Json): void {
-  ctx.write = true;
-  ctx.touch(t);
-  for (const p of arr(s.indexParams)) {
-    const e = body(p, 'IndexElem') as Json;
-    // An index stores its expression's values: over a protected column with constants it would
-    // store them next to it (`(zip || 'x')`), over an encrypted one it would need plaintext.
-    const hit = e.expr ? t.columns.find((c) => c.protection.kind !== 'plain' && JSON.stringify(e.expr).includes(`"${c.name}"`)) : undefined;
-    if (hit) refuse('expressionIndex', { table: t, column: hit.name });
-    const c = e.name ? t.byName.get(String(e.name)) : undefined;
-    if (!c || !isEncrypted(c)) continue;
-    if (c.protection.searchable) e.name = blindIndexName(c.name);
-    else if (c.protection.mode !== 'deterministic') refuseConstruct({ table: t, column: c }, 'index (declare it searchable or deterministic)');
-  }
-  if (s.whereClause) refuse('partialIndex', { table: t });
-}
-
-export function alterTable(ctx: Ctx, t: CatalogTable, s: Json): void {
-  ctx.write = true;
-  ctx.touch(t);
-  for (const cmd of arr(s.cmds)) {
-    const b = body(cmd, 'AlterTableCmd') as Json;
-    const def = body(b.def, 'ColumnDef');
-    const name = String(def?.colname ?? b.name ?? '');
-    const c = t.byName.get(name);
-    if (c && c.protection.kind !== 'plain') refuse('alterColumn', { table: t, subtype: String(b.subtype).replace('AT_', ''), column: name });
-    if (def || b.def) {
-      // GENERATED … AS (zip || 'x'), CHECK (zip <> 'x'): a protected column next to values.
-      const text = JSON.stringify(b.def ?? '');
-      const hit = t.columns.find((x) => x.protection.kind !== 'plain' && text.includes(`"${x.name}"`));
-      if (hit) refuse('alterDefinition', { table: t, column: hit.name });
-    }
-  }
 }
 
 /**

@@ -2,17 +2,17 @@
 // Postcondition: an encrypted column only ever receives NULL, DEFAULT, a bytea ciphertext literal,
 // or a parameter the proxy encrypts at Bind; a searchable column's hidden blind index receives the
 // matching value; anonymized columns receive the anonymized constant. Anything else is refused.
-import { anonymizeText, appliesAtWrite } from '../protection/anonymize-write.ts';
-import { BLIND_INDEX_BYTES } from '../protection/encryption/column.ts';
-import { body, byteaLiteral, constText, nullConst, paramRef, textConst, unwrapCast } from './ast.ts';
-import type { Json } from './ast.ts';
-import type { CatalogColumn, CatalogTable } from './catalog.ts';
-import { isEncrypted } from './catalog.ts';
-import type { Ctx, ProtectedRef } from './context.ts';
-import { refuse } from './refusals.ts';
-import { refuseConstruct } from './context.ts';
-import type { Scope } from './scope.ts';
-import { plainExpr } from './expr.ts';
+import { anonymizeText, appliesAtWrite } from '../../protection/anonymize-write.ts';
+import { BLIND_INDEX_BYTES } from '../../protection/encryption/column.ts';
+import { body, byteaLiteral, constText, nullConst, paramRef, textConst, unwrapCast } from '../ast.ts';
+import type { Json } from '../ast.ts';
+import type { CatalogColumn, CatalogTable } from '../catalog.ts';
+import { isEncrypted } from '../catalog.ts';
+import type { Ctx, ProtectedRef } from '../context.ts';
+import { refuse } from '../refusals.ts';
+import { refuseConstruct } from '../context.ts';
+import type { Scope } from '../scope.ts';
+import { plainExpr } from '../expr.ts';
 
 /** The value node for the column, and for searchable columns the node for its blind index. */
 export interface Written {
