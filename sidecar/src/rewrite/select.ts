@@ -3,23 +3,26 @@
 // ciphertext of which column; `*` over relations with protected columns is expanded (so hidden
 // blind-index columns never reach the client); clauses that would compute on ciphertext
 // (ORDER BY, range, LIKE, functions, DISTINCT/GROUP BY on randomized values) are refused.
-import { arr, body, colRefNames, columnRef, constText, tagOf } from './ast.ts';
+import { arr, body, colRefNames, tagOf } from './ast.ts';
 import type { Json } from './ast.ts';
-import { blindIndexName, blindIndexPath } from './hidden.ts';
 import type { Ctx, ProtectedRef } from './context.ts';
 import { refuse } from './refusals.ts';
 import { mergeSources, refuseConstruct } from './context.ts';
-import { outputAnon, plainExpr, predicate, provOf, sameDeterministicKey, subLink } from './expr.ts';
+import { outputAnon, plainExpr, predicate, provOf, subLink } from './expr.ts';
 import type { OutAnon } from './expr.ts';
 import { referencedTables } from './refs.ts';
 import { newScope, tableColumns } from './scope.ts';
+import { grouping } from './rules/group-by-distinct.ts';
+import { ordering } from './rules/order-by.ts';
+import { setOperation } from './rules/set-operation.ts';
+import { expandStar, exposeBlindIndexes } from './rules/star-expansion.ts';
 import type { OutCol, Relation, Scope } from './scope.ts';
 
 /** `exposeIndex`: a FROM subquery or CTE also outputs the blind index of searchable columns it returns. */
 export function analyzeSelect(ctx: Ctx, s: Json, parent: Scope | undefined, top: boolean, exposeIndex = false): OutCol[] {
   const scope = newScope(parent);
   withClause(ctx, s, scope);
-  if (s.op && s.op !== 'SETOP_NONE') return setOperation(ctx, s, scope, top);
+  if (s.op && s.op !== 'SETOP_NONE') return setOperationSelect(ctx, s, scope, top);
   if (s.valuesLists) {
     plainExpr(ctx, scope, s.valuesLists, 'VALUES');
     return arr(body(arr(s.valuesLists)[0], 'List')?.items).map((_, i) => ({ name: `column${i + 1}`, prov: null, anon: null }));
@@ -33,6 +36,15 @@ export function analyzeSelect(ctx: Ctx, s: Json, parent: Scope | undefined, top:
   ordering(ctx, scope, arr(s.sortClause), outs);
   plainExpr(ctx, scope, [s.limitCount, s.limitOffset, s.windowClause], 'LIMIT/OFFSET/WINDOW');
   if (s.intoClause && ctx.touched.size > 0) refuse('selectInto');
+  return outs;
+}
+
+function setOperationSelect(ctx: Ctx, s: Json, scope: Scope, top: boolean): OutCol[] {
+  const left = analyzeSelect(ctx, s.larg as Json, scope, top);
+  const right = analyzeSelect(ctx, s.rarg as Json, scope, false);
+  const outs = setOperation(s, left, right);
+  ordering(ctx, scope, arr(s.sortClause), outs);
+  plainExpr(ctx, scope, [s.limitCount, s.limitOffset], 'LIMIT/OFFSET');
   return outs;
 }
 
@@ -54,38 +66,6 @@ export function withClause(ctx: Ctx, s: Json, scope: Scope): void {
     if (names.length) outs = outs.map((o, i) => ({ ...o, name: names[i] ?? o.name }));
     scope.ctes.set(String(cte.ctename), outs);
   }
-}
-
-function setOperation(ctx: Ctx, s: Json, scope: Scope, top: boolean): OutCol[] {
-  const left = analyzeSelect(ctx, s.larg as Json, scope, top);
-  const right = analyzeSelect(ctx, s.rarg as Json, scope, false);
-  const distinct = !(s.all as boolean);
-  const outs = left.map((l, i) => {
-    const r = right[i];
-    if (l.star || r?.star) return l;
-    const out = { ...l, anon: mergeAnon(l.anon, r?.anon) };
-    const lp = l.prov;
-    const rp = r?.prov ?? null;
-    if (!lp && !rp) return out;
-    const p = (lp ?? rp) as ProtectedRef;
-    if (!lp || !rp) refuseConstruct(p, 'set operation mixing encrypted and plain values');
-    const same = lp.table === rp.table && lp.column === rp.column;
-    if (!same && !sameDeterministicKey(lp, rp)) refuseConstruct(p, 'set operation across columns that do not share a deterministic key');
-    if (distinct && lp.column.protection.mode === 'randomized') refuseConstruct(p, `${String(s.op).replace('SETOP_', '')} (duplicate elimination)`);
-    // Rows of either arm come out under the left arm's name: the output carries both columns.
-    return { ...out, prov: mergeSources(lp, rp) };
-  });
-  ordering(ctx, scope, arr(s.sortClause), outs);
-  plainExpr(ctx, scope, [s.limitCount, s.limitOffset], 'LIMIT/OFFSET');
-  return outs;
-}
-
-/** Rows of either arm come out under one name: exact only when both arms are the same column as is. */
-function mergeAnon(a: OutAnon | null | undefined, b: OutAnon | null | undefined): OutAnon | null | undefined {
-  if (a === undefined || b === undefined) return undefined;
-  if (!a || !b) return a || b ? { ref: (a ?? b as OutAnon).ref, exact: false } : null;
-  const same = a.exact && b.exact && a.ref.table === b.ref.table && a.ref.column === b.ref.column;
-  return same ? a : { ref: a.ref, exact: false };
 }
 
 function relationAlias(b: Json, fallback: string): string {
@@ -162,19 +142,6 @@ function mergeUsingColumn(scope: Scope, name: string, provs: ProtectedRef[]): vo
   }
 }
 
-/** Expands `*` / `rel.*` into explicit columns where a relation has protected columns. */
-function expandStar(ctx: Ctx, scope: Scope, names: string[]): Array<{ node: unknown; out: OutCol }> | null {
-  const rels = names.length === 1 ? scope.relations : scope.relations.filter((r) => r.alias === names[names.length - 2]);
-  if (!rels.some((r) => r.columns?.some((c) => c.prov))) return null;
-  if (scope.mergedJoin) refuse('starJoinUsing');
-  return rels.flatMap((r) => {
-    if (!r.columns) return [{ node: columnRef([r.alias, '*']), out: { name: '*', prov: null, star: true } }];
-    if (r.table) ctx.touch(r.table);
-    for (const c of r.columns) if (r.table) ctx.touch(r.table, c.name);
-    return r.columns.filter((c) => !c.hidden).map((c) => ({ node: columnRef([r.alias, c.name]), out: c }));
-  });
-}
-
 export function targets(ctx: Ctx, scope: Scope, s: Json): OutCol[] {
   const outs: OutCol[] = [];
   const list: unknown[] = [];
@@ -219,49 +186,3 @@ function targetProv(ctx: Ctx, scope: Scope, val: unknown): { prov: ProtectedRef 
   return { prov: null, anon: plainExpr(ctx, scope, val, 'expression in the select list') };
 }
 
-/** The output column an ORDER BY / GROUP BY item names by ordinal or output alias, if any. */
-function outputRef(node: unknown, outs: OutCol[]): OutCol | undefined {
-  const c = constText(node);
-  if (c && /^\d+$/.test(c.text)) return outs[Number(c.text) - 1];
-  const ref = body(node, 'ColumnRef');
-  if (ref && colRefNames(ref).length === 1) return outs.find((o) => o.name === colRefNames(ref)[0]);
-  return undefined;
-}
-
-function grouping(ctx: Ctx, scope: Scope, s: Json, outs: OutCol[]): void {
-  for (const g of arr(s.groupClause)) {
-    const p = provOf(ctx, scope, g) ?? outputRef(g, outs)?.prov ?? null;
-    if (p && p.column.protection.mode !== 'deterministic') refuseConstruct(p, 'GROUP BY');
-    if (!p) plainExpr(ctx, scope, g, 'GROUP BY');
-  }
-  const distinct = arr(s.distinctClause);
-  if (distinct.length === 0) return;
-  const on = distinct.filter((d) => tagOf(d));
-  // DISTINCT ON (expr) is an expression like any other (it may compare a column with a value).
-  for (const d of on) if (!provOf(ctx, scope, d) && !outputRef(d, outs)) plainExpr(ctx, scope, d, 'DISTINCT ON');
-  const provs = on.length ? on.map((d) => provOf(ctx, scope, d) ?? outputRef(d, outs)?.prov ?? null) : outs.map((o) => o.prov);
-  for (const p of provs) if (p && p.column.protection.mode !== 'deterministic') refuseConstruct(p, 'DISTINCT');
-}
-
-function ordering(ctx: Ctx, scope: Scope, sorts: unknown[], outs: OutCol[]): void {
-  for (const sb of sorts) {
-    const n = body(sb, 'SortBy')?.node;
-    const p = outputRef(n, outs)?.prov ?? provOf(ctx, scope, n);
-    if (p) refuseConstruct(p, 'ORDER BY');
-    plainExpr(ctx, scope, n, 'ORDER BY');
-  }
-}
-
-/** Appends `<col>__bidx AS <name>__bidx` for each searchable column output as a bare reference. */
-function exposeBlindIndexes(s: Json, outs: OutCol[]): void {
-  const list = arr(s.targetList);
-  const extra: OutCol[] = [];
-  outs.forEach((o, i) => {
-    const ref = body(body(list[i], 'ResTarget')?.val, 'ColumnRef');
-    if (!o.prov?.column.protection.searchable || !ref || o.star) return;
-    list.push({ ResTarget: { name: blindIndexName(o.name), val: columnRef(blindIndexPath(colRefNames(ref))), location: -1 } });
-    extra.push({ name: blindIndexName(o.name), prov: null, hidden: true, anon: null });
-  });
-  s.targetList = list;
-  outs.push(...extra);
-}
