@@ -11,12 +11,10 @@
 //    value with a constant, a parameter, or a value that may hold one (a subquery result, a column
 //    of a subquery, WITH query or VALUES list) is refused naming the column.
 import { anonymizeText, appliesAtWrite, methodOf } from '../protection/anonymize-write.ts';
-import {
-  arr, body, boolExpr, byteaLiteral, castChanges, colRefNames, columnRef, constText, nullConst, opExpr, paramRef, sval, tagOf, textConst, unwrapCast,
-} from './ast.ts';
+import { arr, body, castChanges, colRefNames, constText, nullConst, sval, tagOf, textConst, unwrapCast } from './ast.ts';
 import type { Json } from './ast.ts';
 import type { CatalogColumn, CatalogTable } from './catalog.ts';
-import { blindIndexPath } from './hidden.ts';
+import { equalityRewrite } from './rules/where-equality.ts';
 import type { Ctx, ProtectedRef } from './context.ts';
 import { refuse } from './refusals.ts';
 import { refuseConstruct } from './context.ts';
@@ -495,42 +493,3 @@ function comparison(ctx: Ctx, scope: Scope, node: Json, b: Json): unknown {
   return equalityRewrite(ctx, ref, colNode, others, op === '<>');
 }
 
-/** The stored-form target of an equality: the column itself, or its hidden blind index. */
-function equalityTarget(ref: ProtectedRef, colNode: unknown): unknown {
-  if (ref.column.protection.mode === 'deterministic') return colNode;
-  if (!ref.column.protection.searchable) refuseConstruct(ref, 'equality comparison (declare it searchable or deterministic)');
-  return columnRef(blindIndexPath(colRefNames(body(colNode, 'ColumnRef') as Json)));
-}
-
-function equalityRewrite(ctx: Ctx, ref: ProtectedRef, colNode: unknown, others: unknown[], negate: boolean): unknown {
-  const target = equalityTarget(ref, colNode);
-  const det = ref.column.protection.mode === 'deterministic';
-  const cipher = ctx.cipher(ref);
-  const literals: unknown[] = [];
-  const terms: unknown[] = [];
-  for (const o of others) {
-    const v = unwrapCast(o);
-    const c = constText(v);
-    const p = body(v, 'ParamRef');
-    if (c && c.isNull) continue;
-    if (c || p) {
-      const cast = castChanges(o, ref.column.typeOid);
-      if (cast) refuseConstruct(ref, `comparison with ${cast}`);
-    }
-    if (c) {
-      const canon = ctx.canonical(ref, c.text);
-      for (const f of det ? cipher.equalityForms(canon) : cipher.blindIndexes(canon)) literals.push(byteaLiteral(f));
-    } else if (p) {
-      const n = Number(p.number);
-      ctx.setParam(n, det ? { kind: 'equalityAny', ref } : { kind: 'blindIndexAny', ref });
-      terms.push(opExpr(negate ? 'AEXPR_OP_ALL' : 'AEXPR_OP_ANY', negate ? '<>' : '=', target, paramRef(n)));
-    } else {
-      refuseConstruct(ref, 'comparison with an expression (only constants and parameters)');
-    }
-  }
-  const op = negate ? '<>' : '=';
-  if (literals.length === 1) terms.unshift(opExpr('AEXPR_OP', op, target, literals[0]));
-  if (literals.length > 1) terms.unshift(opExpr('AEXPR_IN', op, target, { List: { items: literals } }));
-  if (terms.length === 0) return opExpr('AEXPR_OP', op, target, { A_Const: { isnull: true, location: -1 } });
-  return boolExpr(negate ? 'AND_EXPR' : 'OR_EXPR', terms);
-}
