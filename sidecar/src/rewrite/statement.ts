@@ -1,27 +1,16 @@
-// Dispatch of one parsed statement to its rule. Statements of kinds no rule knows are passed
-// when they reference no protected table, and refused when they do (fail closed).
+// Dispatch of one parsed statement to its rule (rules/index.ts), whose postcondition is checked on
+// the edited statement. Statements of kinds no rule takes are passed when they reference no
+// protected table, and refused when they do (fail closed).
 import { tagOf } from './ast.ts';
 import type { Json } from './ast.ts';
 import type { Ctx } from './context.ts';
 import { refuse } from './refusals.ts';
-import type { CopyPlan } from './rules/copy.ts';
-import { analyzeCopy } from './rules/copy.ts';
-import type { Learned } from './rules/create-table.ts';
-import { createTable } from './rules/create-table.ts';
-import { createIndex } from './rules/create-index.ts';
-import { alterTable } from './rules/alter-table.ts';
-import { analyzeDelete } from './rules/delete.ts';
-import { analyzeInsert } from './rules/insert.ts';
-import { analyzeUpdate } from './rules/update-set.ts';
+import { statementRule } from './rules/index.ts';
+import type { StatementResult } from './rules/rule.ts';
 import { analyzeSelect } from './select.ts';
 import { referencedTables } from './refs.ts';
-import type { OutCol } from './scope.ts';
 
-export interface StatementResult {
-  outputs: OutCol[];
-  copy?: CopyPlan;
-  learned?: Learned;
-}
+export type { StatementResult } from './rules/rule.ts';
 
 const WRITE_TAGS = new Set(['DropStmt', 'TruncateStmt', 'RenameStmt', 'CommentStmt', 'GrantStmt', 'LockStmt', 'VacuumStmt', 'ClusterStmt', 'ReindexStmt']);
 
@@ -59,31 +48,11 @@ export function analyzeStatement(ctx: Ctx, stmt: Json, text: string): StatementR
   const t = tagOf(stmt);
   if (!t) return { outputs: [] };
   const [tag, b] = t;
-  switch (tag) {
-    case 'SelectStmt': return { outputs: analyzeSelect(ctx, b, undefined, true) };
-    case 'InsertStmt': return { outputs: analyzeInsert(ctx, b) };
-    case 'UpdateStmt': return { outputs: analyzeUpdate(ctx, b) };
-    case 'DeleteStmt': return { outputs: analyzeDelete(ctx, b) };
-    case 'ExplainStmt': return explain(ctx, b, text);
-    case 'CopyStmt': {
-      const copy = analyzeCopy(ctx, b);
-      return copy ? { outputs: [], copy } : { outputs: [] };
-    }
-    default: return ddl(ctx, tag, b, text);
-  }
-}
-
-function ddl(ctx: Ctx, tag: string, b: Json, text: string): StatementResult {
-  const rv = (tag === 'CreateStmt' || tag === 'IndexStmt' || tag === 'AlterTableStmt' ? b.relation : undefined) as Json | undefined;
-  const table = rv ? ctx.catalog.lookup(rv.schemaname as string | undefined, String(rv.relname)) : undefined;
-  if (table && tag === 'CreateStmt') return { outputs: [], learned: createTable(ctx, table, b) };
-  if (table && tag === 'IndexStmt') {
-    createIndex(ctx, table, b);
-    return { outputs: [] };
-  }
-  if (table && tag === 'AlterTableStmt') {
-    alterTable(ctx, table, b);
-    return { outputs: [] };
-  }
-  return other(ctx, tag, b, text);
+  if (tag === 'SelectStmt') return { outputs: analyzeSelect(ctx, b, undefined, true) };
+  if (tag === 'ExplainStmt') return explain(ctx, b, text);
+  const rule = statementRule(tag);
+  if (!rule || !rule.wouldEdit(ctx, b)) return other(ctx, tag, b, text);
+  const result = rule.apply(ctx, b);
+  rule.postcondition(ctx, b);
+  return result;
 }
