@@ -1,5 +1,6 @@
 // Helpers over libpg-query's JSON AST. Nodes are `{ Tag: body }` objects; bodies are plain JSON.
 // The rewriter edits bodies in place on a fresh parse (the parse result is never shared).
+import type { Node } from '@pgsql/types';
 import { typeOid } from '../protection/encryption/canonical.ts';
 
 export type Json = Record<string, unknown>;
@@ -188,4 +189,15 @@ export function castChanges(node: unknown, declared: number): string | null {
 export function typeNameOf(tn: Json): string {
   const names = arr(tn.names).map((n) => sval(n) ?? '');
   return (names[names.length - 1] ?? '').toLowerCase();
+}
+
+/** The tags of libpg-query's nodes (`SelectStmt`, `ColumnRef`…), from its published AST types. */
+export type NodeTag = Node extends infer N ? (N extends Record<infer K, unknown> ? K & string : never) : never;
+
+/** The body a node of tag `K` carries, as @pgsql/types (libpg-query 18's AST) declares it. */
+export type NodeOf<K extends NodeTag> = Extract<Node, Record<K, unknown>>[K & keyof Extract<Node, Record<K, unknown>>];
+
+/** `body` typed: the node's body as @pgsql/types declares it, or null for another node. */
+export function nodeBody<K extends NodeTag>(node: unknown, tag: K): NodeOf<K> | null {
+  return body(node, tag) as NodeOf<K> | null;
 }

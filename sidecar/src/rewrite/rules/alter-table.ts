@@ -1,8 +1,8 @@
 // Rule alter-table: ALTER TABLE of a protected table.
 // Postcondition: no command changes a protected column or defines something over one (GENERATED,
 // CHECK, DEFAULT next to a protected column); other commands pass.
-import { arr, body } from '../ast.ts';
-import type { Json } from '../ast.ts';
+import { arr, body, nodeBody } from '../ast.ts';
+import type { Json, NodeOf } from '../ast.ts';
 import type { CatalogTable } from '../catalog.ts';
 import type { Ctx } from '../context.ts';
 import { refuse } from '../refusals.ts';
@@ -11,7 +11,7 @@ export function alterTable(ctx: Ctx, t: CatalogTable, s: Json): void {
   ctx.write = true;
   ctx.touch(t);
   for (const cmd of arr(s.cmds)) {
-    const b = body(cmd, 'AlterTableCmd') as Json;
+    const b = nodeBody(cmd, 'AlterTableCmd') as NodeOf<'AlterTableCmd'>;
     const def = body(b.def, 'ColumnDef');
     const name = String(def?.colname ?? b.name ?? '');
     const c = t.byName.get(name);

@@ -2,8 +2,8 @@
 // is refused); server-side files and programs are refused because their data would bypass the
 // proxy. Options that change how fields are found (DELIMITER, QUOTE, HEADER) are honoured; others
 // that would make a field mean something else (NULL strings, ESCAPE ≠ QUOTE, FORCE_*) are refused.
-import { arr, body, sval, stringNode } from '../ast.ts';
-import type { Json } from '../ast.ts';
+import { arr, body, nodeBody, stringNode, sval } from '../ast.ts';
+import type { Json, NodeOf } from '../ast.ts';
 import { isEncrypted } from '../catalog.ts';
 import type { CatalogColumn, CatalogTable } from '../catalog.ts';
 import { blindIndexName } from '../hidden.ts';
@@ -56,7 +56,7 @@ function applyOption(f: CopyFormat & { escape?: string; nullString?: string; bin
 export function copyFormat(s: Json): CopyFormat {
   const f: CopyFormat & { escape?: string; nullString?: string; binary?: boolean } = { kind: 'text', delimiter: '\t', quote: '"', header: false };
   for (const o of arr(s.options)) {
-    const d = body(o, 'DefElem') as Json;
+    const d = nodeBody(o, 'DefElem') as NodeOf<'DefElem'>;
     applyOption(f, String(d.defname), optionText(d.arg));
   }
   if (f.binary) refuse('copyBinary');

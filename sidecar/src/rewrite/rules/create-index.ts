@@ -2,8 +2,8 @@
 // Postcondition: an index on a searchable encrypted column is built on its hidden blind index, one
 // on a deterministic column on the ciphertext; indexes needing plaintext (randomized, expressions
 // over protected columns, partial indexes) are refused.
-import { arr, body } from '../ast.ts';
-import type { Json } from '../ast.ts';
+import { arr, nodeBody } from '../ast.ts';
+import type { Json, NodeOf } from '../ast.ts';
 import { isEncrypted } from '../catalog.ts';
 import type { CatalogTable } from '../catalog.ts';
 import { blindIndexName } from '../hidden.ts';
@@ -15,7 +15,7 @@ export function createIndex(ctx: Ctx, t: CatalogTable, s: Json): void {
   ctx.write = true;
   ctx.touch(t);
   for (const p of arr(s.indexParams)) {
-    const e = body(p, 'IndexElem') as Json;
+    const e = nodeBody(p, 'IndexElem') as NodeOf<'IndexElem'>;
     // An index stores its expression's values: over a protected column with constants it would
     // store them next to it (`(zip || 'x')`), over an encrypted one it would need plaintext.
     const hit = e.expr ? t.columns.find((c) => c.protection.kind !== 'plain' && JSON.stringify(e.expr).includes(`"${c.name}"`)) : undefined;

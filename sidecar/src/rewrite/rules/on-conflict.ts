@@ -1,6 +1,6 @@
 // Rule on-conflict: INSERT … ON CONFLICT on a protected table (conflict target, DO UPDATE SET).
-import { arr, body } from '../ast.ts';
-import type { Json } from '../ast.ts';
+import { arr, nodeBody } from '../ast.ts';
+import type { Json, NodeOf } from '../ast.ts';
 import { isEncrypted } from '../catalog.ts';
 import type { CatalogTable } from '../catalog.ts';
 import type { Ctx } from '../context.ts';
@@ -16,7 +16,7 @@ export function onConflict(ctx: Ctx, scope: Scope, table: CatalogTable, s: Json)
   if (!oc) return;
   const infer = oc.infer as Json | undefined;
   for (const e of arr(infer?.indexElems)) {
-    const elem = body(e, 'IndexElem') as Json;
+    const elem = nodeBody(e, 'IndexElem') as NodeOf<'IndexElem'>;
     const c = table.byName.get(String(elem.name));
     if (c && isEncrypted(c) && c.protection.mode !== 'deterministic') refuseConstruct({ table, column: c }, 'ON CONFLICT target');
     if (elem.expr) plainExpr(ctx, scope, elem.expr, 'ON CONFLICT target');

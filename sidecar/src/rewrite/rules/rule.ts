@@ -2,6 +2,7 @@
 // statement, the edit itself, and a postcondition checked on the edited statement. A postcondition
 // that does not hold is an internal error of the rule: the statement is refused (fail closed),
 // never sent half-rewritten.
+import type { RangeVar } from '@pgsql/types';
 import { arr, body, sval } from '../ast.ts';
 import type { Json } from '../ast.ts';
 import { isEncrypted } from '../catalog.ts';
@@ -38,8 +39,8 @@ export interface StatementRule {
 
 /** The protected table a statement's `relation` names, if any. */
 export function targetTable(ctx: Ctx, b: Json): CatalogTable | undefined {
-  const rv = b.relation as Json | undefined;
-  return rv ? ctx.catalog.lookup(rv.schemaname as string | undefined, String(rv.relname)) : undefined;
+  const rv = b.relation as RangeVar | undefined;
+  return rv?.relname ? ctx.catalog.lookup(rv.schemaname, rv.relname) : undefined;
 }
 
 /**
