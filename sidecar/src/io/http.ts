@@ -1,9 +1,23 @@
 // The metrics listener: /metrics (Prometheus text), /healthz (process alive), /readyz (accepting
 // connections: not draining, configuration loaded), and POST routes such as /peer/cancel.
 import { createServer } from 'node:http';
-import type { IncomingHttpHeaders, Server } from 'node:http';
-import { readBody } from './peer-cancel.ts';
+import type { IncomingHttpHeaders, IncomingMessage, Server } from 'node:http';
 import type { Registry } from 'prom-client';
+
+/** Reads a POST body of at most 1 KiB (the routes take small requests); null past that. */
+export function readBody(req: IncomingMessage): Promise<string | null> {
+  return new Promise((resolve) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > 1024) { resolve(null); req.destroy(); return; }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', () => resolve(null));
+  });
+}
 
 /** A POST route of the metrics listener: body and headers in, HTTP status out. */
 export type PostRoute = (body: string, headers: IncomingHttpHeaders) => Promise<number>;

@@ -11,11 +11,10 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { request } from 'node:http';
-import type { IncomingMessage } from 'node:http';
 
 export const PEER_CANCEL_PATH = '/peer/cancel';
 const MAX_SKEW_MS = 30_000;
-const MAC_HEADER = 'x-clarus-mac';
+export const MAC_HEADER = 'x-clarus-mac';
 
 export interface PeerCancelRequest { processId: number; secretKey: number }
 
@@ -107,20 +106,3 @@ export async function sendToPeers(c: PeerConfig, r: PeerCancelRequest, now: numb
   const answers = await Promise.all(hosts.map((h) => post(h, c.port, body, signature, timeoutMs).catch(() => 0)));
   return answers.filter((s) => s === 202).length;
 }
-
-/** Reads a request body (at most 1 KiB: a cancel request is small). */
-export function readBody(req: IncomingMessage): Promise<string | null> {
-  return new Promise((resolve) => {
-    let size = 0;
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > 1024) { resolve(null); req.destroy(); return; }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', () => resolve(null));
-  });
-}
-
-export { MAC_HEADER };

@@ -3,6 +3,7 @@
 import type { ColumnCipher } from '../protection/encryption/column.ts';
 import { columnCipher } from '../protection/encryption/column.ts';
 import type { KeyDeriver } from '../protection/encryption/derive.ts';
+import { tagOf } from './ast.ts';
 import type { Json } from './ast.ts';
 import type { Catalog, CatalogTable, DeclaredColumn } from './catalog.ts';
 import { Ctx } from './context.ts';
@@ -205,7 +206,7 @@ export class Rewriter {
       if (!(e instanceof Refusal)) throw e;
       return { analysis: { ...refusedWith(e), ...effects }, cacheable: true };
     }
-    if (effects.write && this.mentions(sql) && parsed.statements.some((p) => !DATA_STATEMENTS.has(Object.keys(p.stmt)[0] ?? ''))) effects.schemaChange = true;
+    if (effects.write && this.mentions(sql) && parsed.statements.some((p) => !DATA_STATEMENTS.has(tagOf(p.stmt)?.[0] ?? ''))) effects.schemaChange = true;
     return this.rules(sql, parsed.statements, major, effects);
   }
 

@@ -4,8 +4,9 @@
 // values) are refused; a protected (encrypted or anonymized) column gets no value the backend
 // would store without the proxy protecting it: no DEFAULT other than NULL, no GENERATED or
 // IDENTITY, no serial type, no CHECK holding constants next to it, and only a built-in type
-// (a domain can carry a DEFAULT, now or after an ALTER DOMAIN … SET DEFAULT); the declared
-// types are reported so the catalog can restore them in RowDescription.
+// (a domain can carry a DEFAULT, now or after an ALTER DOMAIN … SET DEFAULT). Each encrypted
+// column's declared type is recorded in a constraint name, which the catalog loader reads back
+// from the backend once the table is committed (the proxy never learns it from this text).
 import { methodOf } from '../../protection/anonymize-write.ts';
 import { typeOid } from '../../protection/encryption/canonical.ts';
 import { arr, body, sval, stringNode, typeNameOf } from '../ast.ts';
@@ -17,11 +18,6 @@ import type { Ctx } from '../context.ts';
 import { refuse } from '../refusals.ts';
 import { refuseConstruct } from '../context.ts';
 
-export interface Learned {
-  schema: string;
-  table: string;
-  columns: Array<{ name: string; typeOid: number }>;
-}
 
 function byteaType(): Json {
   return { names: [stringNode('bytea')], typemod: -1, location: -1 };
@@ -90,10 +86,9 @@ function checkTableConstraint(t: CatalogTable, con: Json): void {
   if (hit) refuse('constraint', { table: t, kind: String(con.contype).replace('CONSTR_', ''), column: hit.name });
 }
 
-export function createTable(ctx: Ctx, t: CatalogTable, s: Json): Learned {
+export function createTable(ctx: Ctx, t: CatalogTable, s: Json): void {
   ctx.write = true;
   ctx.touch(t);
-  const learned: Learned = { schema: t.schema, table: t.table, columns: [] };
   const extra: unknown[] = [];
   for (const el of arr(s.tableElts)) {
     const con = body(el, 'Constraint');
@@ -106,7 +101,6 @@ export function createTable(ctx: Ctx, t: CatalogTable, s: Json): Learned {
     const name = String(def.colname);
     const declared = typeNameOf(def.typeName as Json);
     const oid = typeOid(declared) ?? 25;
-    learned.columns.push({ name, typeOid: oid });
     const c = t.byName.get(name);
     if (!c || c.protection.kind === 'plain') continue;
     checkType(t, c, def.typeName as Json);
@@ -118,7 +112,6 @@ export function createTable(ctx: Ctx, t: CatalogTable, s: Json): Learned {
   }
   s.tableElts = [...arr(s.tableElts), ...extra];
   if (s.inhRelations || s.partspec) refuse('inheritance', { table: t });
-  return learned;
 }
 
 /**

@@ -61,7 +61,10 @@ export const STATEMENT_RULES: readonly StatementRule[] = [
   },
   {
     name: 'create-table', tag: 'CreateStmt', wouldEdit: onProtectedTable,
-    apply: (ctx, b) => ({ outputs: [], learned: createTable(ctx, tableOf(ctx, b), b) }),
+    apply: (ctx, b) => {
+      createTable(ctx, tableOf(ctx, b), b);
+      return { outputs: [] };
+    },
     postcondition: (ctx, b) => blindIndexesNamed(targetTable(ctx, b), (b.tableElts as unknown[] | undefined ?? []).map((e) => String((e as { ColumnDef?: Json }).ColumnDef?.colname ?? '')), 'CREATE TABLE'),
   },
   {

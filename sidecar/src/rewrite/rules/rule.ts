@@ -12,13 +12,11 @@ import { blindIndexName } from '../hidden.ts';
 import { refuse } from '../refusals.ts';
 import type { OutCol } from '../scope.ts';
 import type { CopyPlan } from './copy.ts';
-import type { Learned } from './create-table.ts';
 
 /** What a statement's analysis gives the plan besides the edited tree. */
 export interface StatementResult {
   outputs: OutCol[];
   copy?: CopyPlan;
-  learned?: Learned;
 }
 
 export interface StatementRule {
