@@ -7,11 +7,25 @@ import { protectionPipeline } from './access/setup.ts';
 import { readFileSync } from 'node:fs';
 import { peerConfig, startProxy } from './index.ts';
 import type { PeerConfig } from './io/peer-cancel.ts';
+import type { ResidualOptions } from './access/residual-setup.ts';
 import { createLogger, levelFromEnv } from '@clarus/log/logger.ts';
 
 const USAGE = 'usage: clarus proxy --config DIR [--listen HOST:PORT] [--metrics-listen HOST:PORT] [--peers dns:NAME|IP,... --peer-port PORT --peer-secret-file FILE]';
 
 type Values = { config?: string; listen?: string; 'metrics-listen'?: string; peers?: string; 'peer-port'?: string; 'peer-secret-file'?: string; help?: boolean };
+
+/**
+ * The in-proxy stage (two-stage statements): on unless CLARUS_RESIDUAL=off; bounds from
+ * CLARUS_RESIDUAL_MAX_ROWS, CLARUS_RESIDUAL_MAX_BYTES, engines from CLARUS_RESIDUAL_ENGINES.
+ */
+export function residualFromEnv(env: NodeJS.ProcessEnv): ResidualOptions | undefined {
+  if ((env.CLARUS_RESIDUAL ?? 'on').toLowerCase() === 'off') return undefined;
+  const n = (v: string | undefined): number | undefined => (v && Number.isInteger(Number(v)) && Number(v) > 0 ? Number(v) : undefined);
+  const maxRows = n(env.CLARUS_RESIDUAL_MAX_ROWS);
+  const maxBytes = n(env.CLARUS_RESIDUAL_MAX_BYTES);
+  const engines = n(env.CLARUS_RESIDUAL_ENGINES);
+  return { ...(maxRows ? { maxRows } : {}), ...(maxBytes ? { maxBytes } : {}), ...(engines ? { engines } : {}) };
+}
 
 function peersOf(values: Values): PeerConfig | undefined {
   const file = values['peer-secret-file'] ?? process.env.CLARUS_PEER_SECRET_FILE;
@@ -37,8 +51,9 @@ export async function main(argv: string[]): Promise<number> {
     // The protection pipeline (rewrite, encryption, grants); CLARUS_AUDIT_LOG names the audit file.
     // CLARUS_AUDIT_MAX_BYTES rotates it by size; SIGHUP reopens it (after logrotate's rename).
     const maxBytes = Number(process.env.CLARUS_AUDIT_MAX_BYTES ?? '') || undefined;
+    const residual = residualFromEnv(process.env);
     const pipeline = await protectionPipeline({ configDir: values.config, ...(process.env.CLARUS_AUDIT_LOG ? { auditFile: process.env.CLARUS_AUDIT_LOG } : {}),
-      ...(maxBytes ? { auditMaxBytes: maxBytes } : {}) });
+      ...(maxBytes ? { auditMaxBytes: maxBytes } : {}), ...(residual ? { residual } : {}) });
     const peers = peersOf(values);
     proxy = await startProxy({ configDir: values.config, logger: log, pipeline, ...(peers ? { peers } : {}),
       ...(values.listen ? { listen: values.listen } : {}), ...(values['metrics-listen'] ? { metricsListen: values['metrics-listen'] } : {}) });

@@ -52,7 +52,7 @@ export function declaredFromRows(rows: string[][]): Map<string, DeclaredColumns>
   return out;
 }
 
-async function simpleQuery(b: BackendSecrets, sql: string, timeoutMs: number): Promise<string[][]> {
+export async function simpleQuery(b: BackendSecrets, sql: string, timeoutMs: number): Promise<string[][]> {
   const conn = await connectBackend(b, { application_name: 'clarus-catalog' }, timeoutMs);
   const rows: string[][] = [];
   try {

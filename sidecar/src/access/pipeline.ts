@@ -24,6 +24,8 @@ import { copyEncodingRefusal, copyHooks } from './copy-hooks.ts';
 import { decideStatement, VIEW_RANK } from './grants.ts';
 import type { Grants } from './grants.ts';
 import type { CatalogRefresher } from './refresh.ts';
+import { residualStage } from './residual-stage.ts';
+import type { ResidualService } from './residual-stage.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 export interface ProtectionDeps {
@@ -32,6 +34,8 @@ export interface ProtectionDeps {
   audit?: (entry: AuditEntry) => void;
   /** Loads declared column types from the backend before statements on not-yet-known tables. */
   refresher?: CatalogRefresher;
+  /** The in-proxy stage of two-stage statements (the rewriter plans them only when this is set). */
+  residual?: ResidualService;
 }
 
 type Plan = Extract<ReturnType<Rewriter['analyze']>, { kind: 'plan' }>;
@@ -66,11 +70,21 @@ export function protectedOutputs(rw: Rewriter, outs: OutCol[], views: Map<string
 
 interface Transformers { results: Array<ResultTransformer | undefined>; copy: Array<CopyHooks | undefined>; shapes: string[] }
 
-function transformers(rw: Rewriter, statements: StatementPlan[], views: Map<string, View>): Transformers | Refuse {
+/** Identity for the candidates of a two-stage statement without protected outputs. */
+const UNCHANGED: ResultTransformer = { fields: (f) => [...f], row: (v) => v };
+
+function transformers(rw: Rewriter, statements: StatementPlan[], views: Map<string, View>, residual?: ResidualService): Transformers | Refuse {
   const t: Transformers = { results: [], copy: [], shapes: [] };
   for (const s of statements) {
     const outs = protectedOutputs(rw, s.copy?.direction === 'out' ? s.copy.outputs : s.outputs, views);
     if ('kind' in outs) return outs;
+    if (s.residual) {
+      if (!residual) return refuse(SQLSTATE.featureNotSupported, 'clarus: this statement needs the in-proxy stage, which is not enabled');
+      t.results.push({ ...(resultTransformer(outs) ?? UNCHANGED), residual: residualStage(residual, s.residual) });
+      t.copy.push(undefined);
+      t.shapes.push(`${resultShape(outs)};residual:${s.residual.sql}`);
+      continue;
+    }
     if (s.copy) {
       const r = copyEncodingRefusal(s.sql);
       if (r) return refuse(r.code, r.message);
@@ -217,7 +231,7 @@ class ProtectionPipeline implements Pipeline {
     const d = this.decide(sql, a);
     if ('kind' in d) return d;
     if (a.kind !== 'plan') return pass;
-    const t = transformers(this.deps.rewriter, a.statements, d.views);
+    const t = transformers(this.deps.rewriter, a.statements, d.views, this.deps.residual);
     if ('kind' in t) return t;
     if (!a.statements.some((s) => s.changed) && !t.results.some(Boolean) && !t.copy.some(Boolean)) return pass;
     return { kind: 'rewrite', sql: a.statements.map((s) => s.sql).join(';\n'), results: t.results, copy: t.copy };
@@ -233,7 +247,7 @@ class ProtectionPipeline implements Pipeline {
     // PostgreSQL refuses a Parse of several statements: the text must not reach it either when
     // it touches protected data (a value in it would reach the backend in clear).
     if (a.statements.length > 1) return refuse(SQLSTATE.syntaxError, 'cannot insert multiple commands into a prepared statement');
-    const t = transformers(this.deps.rewriter, a.statements, d.views);
+    const t = transformers(this.deps.rewriter, a.statements, d.views, this.deps.residual);
     if ('kind' in t) return t;
     return this.statementDecision(a, paramTypes, t, check) ?? passing;
   }

@@ -15,10 +15,13 @@ import { Rewriter } from '../rewrite/rewriter.ts';
 import type { PipelineFactory, SessionInfo } from '../session/pipeline.ts';
 import { passthroughPipeline } from '../session/pipeline.ts';
 import { AuditFile } from './audit-file.ts';
-import { backendCatalogLoader } from './catalog-loader.ts';
+import { backendCatalogLoader, backendSecrets } from './catalog-loader.ts';
 import { protectionPipelineFactory } from './pipeline.ts';
 import type { ProtectionDeps } from './pipeline.ts';
 import { CatalogRefresher } from './refresh.ts';
+import { startResidualService } from './residual-setup.ts';
+import type { ResidualOptions } from './residual-setup.ts';
+import type { ResidualService } from './residual-stage.ts';
 
 export interface ProtectionSetup {
   configDir: string;
@@ -26,6 +29,11 @@ export interface ProtectionSetup {
   auditFile?: string;
   /** Rotate the audit file past this size (bytes); omitted = rotation is left to logrotate. */
   auditMaxBytes?: number;
+  /**
+   * The in-proxy stage of two-stage statements (issue 10); omitted = statements that compute on
+   * encrypted values are refused. Its engine starts with the first session of a protecting policy.
+   */
+  residual?: ResidualOptions;
 }
 
 export function readKeyFiles(configDir: string, config: RuntimeConfig): Map<string, string> {
@@ -41,11 +49,12 @@ export function readKeyFiles(configDir: string, config: RuntimeConfig): Map<stri
   return files;
 }
 
-export function rewriterFor(configDir: string, config: RuntimeConfig, major: Major = REWRITER_MAJOR): Rewriter {
+export function rewriterFor(configDir: string, config: RuntimeConfig, major: Major = REWRITER_MAJOR, twoStage = false): Rewriter {
   const ring = parseKeyring(config.policy.keyring.keys, readKeyFiles(configDir, config));
   const l = config.limits;
   return new Rewriter(new Catalog(config.policy), new KeyDeriver(ring), {
     major,
+    twoStage,
     ...(l.maxStatementBytes !== undefined ? { maxStatementBytes: l.maxStatementBytes } : {}),
     ...(l.analysisCacheBytes !== undefined ? { cacheBytes: l.analysisCacheBytes } : {}),
   });
@@ -69,16 +78,19 @@ export async function protectionPipeline(setup: ProtectionSetup): Promise<Pipeli
   const now = () => new Date();
   // One Rewriter (catalog, cache) per policy object and backend grammar.
   const deps = new WeakMap<object, Map<Major, ProtectionDeps>>();
+  let residual: ResidualService | undefined;
   return (info, config) => {
     if (config.policy.datasets.length === 0) return passthroughPipeline;
+    if (setup.residual && !residual) residual = startResidualService(setup.residual, backendSecrets(setup.configDir, config), config.limits.connectTimeoutSeconds * 1000);
     const major = sessionMajor(info);
     let perMajor = deps.get(config.policy);
     if (!perMajor) deps.set(config.policy, (perMajor = new Map()));
     let d = perMajor.get(major);
     if (!d) {
-      const rewriter = rewriterFor(setup.configDir, config, major);
+      const rewriter = rewriterFor(setup.configDir, config, major, residual !== undefined);
       const loader = backendCatalogLoader(setup.configDir, config);
-      d = { rewriter, now, ...(audit ? { audit: (e) => audit.append(e) } : {}), ...(loader ? { refresher: new CatalogRefresher(rewriter, loader, now) } : {}) };
+      d = { rewriter, now, ...(audit ? { audit: (e) => audit.append(e) } : {}), ...(loader ? { refresher: new CatalogRefresher(rewriter, loader, now) } : {}),
+        ...(residual ? { residual } : {}) };
       perMajor.set(major, d);
     }
     return protectionPipelineFactory(d)(info, config);

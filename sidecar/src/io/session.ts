@@ -145,7 +145,7 @@ export class ClientSession {
     this.cancelId = key.processId;
     this.client.write(Buffer.concat([...conn.parameterStatus, backendBytes({ type: 'BackendKeyData', ...key }),
       backendBytes({ type: 'ReadyForQuery', status: 'I' })]));
-    this.relay = new Relay({ maxMessageBytes: this.snap.config.limits.maxMessageBytes, ports: this.ports(), pipeline });
+    this.relay = new Relay({ maxMessageBytes: this.snap.config.limits.maxMessageBytes, ports: this.ports(), pipeline, settings: conn.parameters });
     this.wire(conn.socket);
     this.log.info('session started', { backend: b.spec.name });
     if (conn.rest.length > 0) this.relay.fromBackend(conn.rest);

@@ -19,12 +19,19 @@ import { refuseSplit } from './split.ts';
 import { analyzeSelect } from './select.ts';
 import { analyzeStatement } from './statement.ts';
 import type { StatementResult } from './statement.ts';
+import { computable, twoStagePlan } from './two-stage/plan.ts';
+import type { ResidualSpec } from './two-stage/plan.ts';
 
 export interface StatementPlan extends StatementResult {
   sql: string;
   changed: boolean;
   /** This statement writes (the analysis' `write` covers all statements of the text). */
   write: boolean;
+  /**
+   * Set when the statement runs in two stages: `sql` is then the backend stage (its outputs are the
+   * candidate columns) and this is what the proxy computes over the decrypted candidates.
+   */
+  residual?: ResidualSpec;
 }
 
 /** What the allowlist screen adds to every analysis: whether the text writes, and whether its
@@ -54,6 +61,11 @@ export interface RewriterOptions {
   maxStatementBytes?: number;
   /** Byte budget of the decision cache. */
   cacheBytes?: number;
+  /**
+   * SELECTs refused for computing on encrypted values get a two-stage plan instead (the executor
+   * must have a residual engine: docs/residual-engine.md). Default false.
+   */
+  twoStage?: boolean;
 }
 
 const DEFAULT_MAX_STATEMENT_BYTES = 1 << 20;
@@ -98,6 +110,7 @@ export class Rewriter {
   private readonly maxStatementBytes: number;
   private readonly major: Major;
   private readonly pattern: RegExp;
+  private readonly twoStage: boolean;
   /** Counters for metrics: cheap-path passes, cache hits, analyses (misses). */
   readonly stats = { cheapPasses: 0, cacheHits: 0, analyses: 0 };
 
@@ -106,6 +119,7 @@ export class Rewriter {
     this.deriver = deriver;
     this.maxStatementBytes = options.maxStatementBytes ?? DEFAULT_MAX_STATEMENT_BYTES;
     this.major = options.major ?? REWRITER_MAJOR;
+    this.twoStage = options.twoStage ?? false;
     const budget = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
     this.cache = new ByteLru(budget);
     this.fingerprints = new ByteLru(Math.max(0, Math.floor(budget / 8)));
@@ -213,7 +227,7 @@ export class Rewriter {
   private rules(sql: string, parsed: ParsedStatement[], major: Major, effects: Effects): { analysis: Analysis; cacheable: boolean } {
     // A ParamRef only comes from a `$n` token, so a text without `$` has none (skips a tree walk).
     const maxParam = sql.includes('$') ? Math.max(0, ...parsed.map((p) => maxParamOf(p.stmt))) : 0;
-    const ctx = new Ctx(this.catalog, (r) => this.cipher(r), maxParam, (c, s, scope) => analyzeSelect(c, s, scope, false));
+    const ctx = this.newCtx(maxParam);
     const clientParams = ctx.maxParam;
     const statements: StatementPlan[] = [];
     try {
@@ -224,12 +238,56 @@ export class Rewriter {
       // Fail closed: a statement shape the rules or the deparser cannot handle is refused, never
       // forwarded half-rewritten (and never allowed to take the connection down).
       const r = e instanceof Refusal ? e : refusalOf('unexpectedShape', { error: (e as Error).message });
+      const staged = e instanceof Refusal && this.twoStage && parsed.length === 1 && computable(e) ? this.staged(sql, major, maxParam, effects) : null;
+      if (staged) return staged;
       return { analysis: { kind: 'refuse', code: r.code, message: r.message, datasets: ctx.touched, write: ctx.write || effects.write, everyDataset: effects.everyDataset }, cacheable: true };
     }
     const write = ctx.write || effects.write;
     if (ctx.touched.size === 0 && !statements.some((s) => s.changed)) return { analysis: { kind: 'pass', ...effects, write }, cacheable: true };
     const analysis: Analysis = { kind: 'plan', statements, params: ctx.params, paramCount: Math.max(clientParams, ctx.maxParam), datasets: ctx.touched, ...effects, write };
     return { analysis, cacheable: ctx.cacheable };
+  }
+
+  private newCtx(maxParam: number): Ctx {
+    return new Ctx(this.catalog, (r) => this.cipher(r), maxParam, (c, s, scope) => analyzeSelect(c, s, scope, false));
+  }
+
+  /**
+   * The two-stage plan of a single SELECT the rules refused (see two-stage/plan.ts), analysed from
+   * a fresh parse of the text; null when it has none (the refusal stands).
+   */
+  private staged(sql: string, major: Major, maxParam: number, effects: Effects): { analysis: Analysis; cacheable: boolean } | null {
+    const stmt = parseTree(sql).statements[0]?.stmt;
+    if (!stmt) return null;
+    const ctx = this.newCtx(maxParam);
+    let plan;
+    try {
+      plan = twoStagePlan(stmt, {
+        pushable: (from, conjunct) => this.pushable(maxParam, from, conjunct),
+        analyze: (backend) => analyzeStatement(ctx, backend, ''),
+      });
+      if (!plan) return null;
+      const backendSql = deparseStatement(plan.backend);
+      checkRewritten(major, backendSql);
+      const statement: StatementPlan = { outputs: plan.outputs, sql: backendSql, changed: true, write: false, residual: plan.residual };
+      const analysis: Analysis = { kind: 'plan', statements: [statement], params: ctx.params, paramCount: Math.max(maxParam, ctx.maxParam), datasets: ctx.touched, ...effects, write: effects.write };
+      return { analysis, cacheable: ctx.cacheable };
+    } catch (e) {
+      if (e instanceof Refusal) return null;
+      throw e;
+    }
+  }
+
+  /** Whether the rules accept `conjunct` as the WHERE clause of a SELECT over `from` (a probe on copies). */
+  private pushable(maxParam: number, from: unknown, conjunct: unknown): boolean {
+    const probe = { SelectStmt: { targetList: [{ ResTarget: { val: { A_Const: { ival: { ival: 1 } } } } }], fromClause: structuredClone(from), whereClause: structuredClone(conjunct), limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } };
+    try {
+      analyzeStatement(this.newCtx(maxParam), probe, '');
+      return true;
+    } catch (e) {
+      if (e instanceof Refusal) return false;
+      throw e;
+    }
   }
 
   private statement(ctx: Ctx, stmt: Json, text: string): StatementPlan {

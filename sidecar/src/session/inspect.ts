@@ -12,11 +12,15 @@ import type { FrontendMessage } from '../protocol/frontend.ts';
 import { BackendTag, FrontendTag, HEADER_BYTES, TxStatusByte } from '../protocol/tags.ts';
 import { closedSlot, CopySlot } from './copy-route.ts';
 import { StatementError } from './pipeline.ts';
-import type { CopyHooks, CopyTransformer, Pipeline, QueryDecision, Refuse, ResultTransformer, RewriteQuery, RewriteStatement, StatementDecision } from './pipeline.ts';
+import type { CopyHooks, CopyTransformer, FieldDescription, Pipeline, QueryDecision, Refuse, ResidualStage, ResultTransformer, RewriteQuery, RewriteStatement, StatementDecision } from './pipeline.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { Prepared, rewriteOf } from './prepared.ts';
 import type { Portal, Stmt } from './prepared.ts';
 import type { Relay } from './relay.ts';
 import { applyCopy, copyEnd, transformRow, transformRowDescription } from './transform.ts';
+
+/** The candidate rows of a two-stage statement, collected for its in-proxy stage. */
+interface Candidates { stage: ResidualStage; fields: FieldDescription[]; rows: Array<Array<string | null>>; bytes: number }
 
 type Entry =
   | { k: 'sync' | 'fcall' }
@@ -26,10 +30,14 @@ type Entry =
    * message itself leaves (PostgreSQL drops the unnamed statement/portal before Parse/Bind).
    */
   | { k: 'parse' | 'bind' | 'close'; undo: () => void; failed: () => void; refusal?: Buffer }
-  | { k: 'describe'; st: RewriteStatement | undefined }
+  /**
+   * `formats`: the portal's result formats (Describe of a portal). `into`: a Describe the proxy
+   * sent itself before a two-stage Execute: its fields are that Execute's candidate fields.
+   */
+  | { k: 'describe'; st: RewriteStatement | undefined; formats?: readonly number[]; into?: Extract<Entry, { k: 'execute' }> }
   /** `syncs`: Syncs sent after it while its COPY may start (a running COPY consumes them). */
-  | { k: 'execute'; st: RewriteStatement | undefined; formats: readonly number[]; slot: CopySlot; syncs: Entry[] }
-  | { k: 'query'; rw: RewriteQuery | undefined; idx: number; slot: CopySlot; refusal?: Buffer }
+  | { k: 'execute'; st: RewriteStatement | undefined; formats: readonly number[]; slot: CopySlot; syncs: Entry[]; cand?: Candidates }
+  | { k: 'query'; rw: RewriteQuery | undefined; idx: number; slot: CopySlot; refusal?: Buffer; cand?: Candidates }
   /** A Query the proxy sent on its own (to abort a transaction block): its answers are not shown. */
   | { k: 'inject' };
 
@@ -247,8 +255,10 @@ export class Inspector {
     const prevPortal = this.remember(this.portals, m.portal);
     this.portals.set(m.portal, { stmt: s, formats: m.resultFormats, stale: false });
     this.queue.push(this.changing('bind', this.portals, m.portal, prevPortal));
-    if (!values) { this.forward(raw); return; }
-    this.send({ ...m, values }, raw.tag);
+    // A two-stage statement's candidates are read as text; the client's formats apply to the stage's result.
+    const staged = st?.result?.residual !== undefined && m.resultFormats.length > 0;
+    if (!values && !staged) { this.forward(raw); return; }
+    this.send({ ...m, values: values ?? m.values, resultFormats: staged ? [] : m.resultFormats }, raw.tag);
   }
 
   private describe(m: Describe, raw: Raw): Promise<void> | undefined {
@@ -258,7 +268,8 @@ export class Inspector {
     return this.decided(known, (k) => {
       if (k && 'kind' in k && !this.backendSkipping) { this.refuseMessage(k, raw.tag); return; }
       const stmt = k && 'dec' in k ? k : (k as Portal | undefined)?.stmt;
-      this.enqueue({ k: 'describe', st: rewriteOf(stmt) });
+      const formats = k && !('dec' in k) ? (k as Portal).formats : undefined;
+      this.enqueue({ k: 'describe', st: rewriteOf(stmt), ...(formats ? { formats } : {}) });
       this.forward(raw);
     });
   }
@@ -273,13 +284,22 @@ export class Inspector {
       if (this.backendSkipping) { this.cslot = closedSlot(); this.forward(raw); return; }
       const denied = p && 'kind' in p ? p : p?.stmt?.dec.check?.();
       if (denied) { this.refuseMessage(denied, raw.tag); return; }
-      this.executeNow(p as Portal | undefined, raw);
+      if (m.maxRows !== 0 && rewriteOf((p as Portal | undefined)?.stmt)?.result?.residual) {
+        this.refuseMessage(new StatementError(SQLSTATE.featureNotSupported, 'clarus: Execute with a row limit of a statement computed in the proxy is not supported; fetch all rows (or use LIMIT)'), raw.tag);
+        return;
+      }
+      this.executeNow(p as Portal | undefined, raw, m.portal);
     });
   }
 
-  private executeNow(p: Portal | undefined, raw: Raw): void {
+  private executeNow(p: Portal | undefined, raw: Raw, portal: string): void {
     const st = rewriteOf(p?.stmt);
     const e: Extract<Entry, { k: 'execute' }> = { k: 'execute', st, formats: p?.formats ?? [], slot: new CopySlot(st?.copy?.in), syncs: [] };
+    if (st?.result?.residual) {
+      // The candidate fields (types) come from a Describe of the portal, sent by the proxy.
+      this.queue.push({ k: 'describe', st, into: e });
+      this.send({ type: 'Describe', target: 'P', name: portal }, FrontendTag.Describe);
+    }
     this.queue.push(e);
     this.cslot = e.slot;
     this.cexec = e;
@@ -395,8 +415,9 @@ export class Inspector {
     h[BackendTag.ParameterDescription] = () => this.parameterDescription();
     h[BackendTag.RowDescription] = (b, s, e) => this.rowDescription(b, s, e);
     h[BackendTag.DataRow] = (b, s, e) => this.dataRow(b, s, e);
-    h[BackendTag.CommandComplete] = h[BackendTag.EmptyQueryResponse] = () => { this.commandDone(); return false; };
+    h[BackendTag.CommandComplete] = h[BackendTag.EmptyQueryResponse] = () => this.staged() || (this.commandDone(), false);
     h[BackendTag.ErrorResponse] = () => this.error(true);
+    h[BackendTag.ParameterStatus] = (b, s, e) => { this.setting(b, s, e); return false; };
     h[BackendTag.CopyInResponse] = () => { this.copyInStart(); return false; };
     h[BackendTag.CopyOutResponse] = () => { this.copyOutStart(); return false; };
     h[BackendTag.CopyData] = (b, s, e) => this.copyOutData(b, s, e);
@@ -473,8 +494,14 @@ export class Inspector {
     return true;
   }
 
+  private setting(buf: Buffer, start: number, end: number): void {
+    const m = this.decode(BackendTag.ParameterStatus, buf, start, end);
+    if (m.type === 'ParameterStatus') this.relay.settings.set(m.name, m.value);
+  }
+
   private rowDescription(buf: Buffer, start: number, end: number): boolean {
     const tr = this.transformer();
+    if (tr?.residual) return this.candidateFields(tr, tr.residual, buf, start, end);
     const h = this.head();
     if (h?.k === 'describe') this.queue.shift();
     if (h?.k !== 'query' && !tr) return false;
@@ -489,6 +516,7 @@ export class Inspector {
     const tr = this.transformer();
     if (!tr) return false;
     const h = this.head();
+    if (tr.residual) return this.candidateRow(tr, buf, start, end);
     const formats = h?.k === 'execute' ? h.formats : this.resultFormats;
     try {
       this.relay.toClient.push(transformRow(tr, this.decode(BackendTag.DataRow, buf, start, end), formats));
@@ -497,6 +525,78 @@ export class Inspector {
       this.poison(e);
     }
     return true;
+  }
+
+  // ---- two-stage statements (issue 10): candidates in, the in-proxy stage's result out ----
+
+  /** RowDescription of a two-stage statement's backend stage: the candidate fields. */
+  private candidateFields(tr: ResultTransformer, stage: ResidualStage, buf: Buffer, start: number, end: number): boolean {
+    const h = this.head();
+    const m = this.decode(BackendTag.RowDescription, buf, start, end);
+    if (m.type !== 'RowDescription') return false;
+    const fields = tr.fields(m.fields);
+    if (h?.k === 'query') { h.cand = { stage, fields, rows: [], bytes: 0 }; return true; }
+    if (h?.k !== 'describe') return false;
+    this.queue.shift();
+    if (h.into) { h.into.cand = { stage, fields, rows: [], bytes: 0 }; return true; }
+    // A client's Describe: the stage's fields, computed over no rows.
+    this.relay.waitBackend(stage.describe(fields, h.formats ?? [], this.relay.settings).then(
+      (out) => { this.relay.toClient.push(backendBytes({ type: 'RowDescription', fields: out })); },
+      (e: unknown) => this.stageFailed(e)));
+    return true;
+  }
+
+  private candidateRow(tr: ResultTransformer, buf: Buffer, start: number, end: number): boolean {
+    const h = this.head();
+    const cand = h?.k === 'query' || h?.k === 'execute' ? h.cand : undefined;
+    if (!cand) throw new Error('candidate row without candidate fields');
+    try {
+      const m = this.decode(BackendTag.DataRow, buf, start, end);
+      if (m.type !== 'DataRow') return false;
+      const row = tr.row(m.values, []).map((v) => {
+        if (v === null) return null;
+        cand.bytes += v.length;
+        return Buffer.from(v.buffer, v.byteOffset, v.length).toString('utf8');
+      });
+      cand.rows.push(row);
+      const stage = cand.stage;
+      if (cand.rows.length > stage.maxRows) throw new StatementError(SQLSTATE.programLimitExceeded, `clarus: the statement computed in the proxy would load more than ${stage.maxRows} candidate rows (residual row limit)`);
+      if (cand.bytes > stage.maxBytes) throw new StatementError(SQLSTATE.programLimitExceeded, `clarus: the statement computed in the proxy would load more than ${stage.maxBytes} bytes of candidate values (residual byte limit)`);
+    } catch (e) {
+      if (!(e instanceof StatementError)) throw e;
+      this.poison(e);
+    }
+    return true;
+  }
+
+  /**
+   * CommandComplete of a two-stage statement's backend stage: the in-proxy stage runs (later
+   * backend messages wait), then its rows and CommandComplete go to the client. False when the
+   * statement at the head is not one (or failed already).
+   */
+  private staged(): boolean {
+    const h = this.head();
+    if ((h?.k !== 'query' && h?.k !== 'execute') || !h.cand || this.suppress) return false;
+    const cand = h.cand;
+    h.cand = undefined;
+    const simple = h.k === 'query';
+    const formats = h.k === 'execute' ? h.formats : [];
+    this.relay.waitBackend(cand.stage.run(cand.fields, cand.rows, formats, this.relay.settings).then((out) => {
+      if (simple) this.relay.toClient.push(backendBytes({ type: 'RowDescription', fields: out.fields }));
+      for (const values of out.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
+      this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: `SELECT ${out.rows.length}` }));
+      this.commandDone();
+    }, (e: unknown) => {
+      this.stageFailed(e);
+      this.commandDone();
+    }));
+    return true;
+  }
+
+  /** The in-proxy stage failed on this statement's data (StatementError): the statement fails. */
+  private stageFailed(e: unknown): void {
+    if (!(e instanceof StatementError)) throw e;
+    this.poison(e);
   }
 
   private commandDone(): void {
@@ -581,6 +681,8 @@ export class Inspector {
    * semantics are PostgreSQL's.
    */
   private poison(e: StatementError): void {
+    const head = this.head();
+    if (head?.k === 'query' || head?.k === 'execute') head.cand = undefined;
     this.relay.toClient.push(refusalBytes(e));
     this.relay.statementFailed();
     this.suppress = true;

@@ -104,6 +104,27 @@ export interface ResultTransformer {
    * May return the same array, modified.
    */
   row(values: WireValue[], formats: readonly number[]): WireValue[];
+  /**
+   * Set for a two-stage statement (issue 10): the backend's rows (after `fields`/`row`) are the
+   * candidates of an in-proxy stage; the client sees the stage's fields and rows instead. The
+   * session collects the candidate rows up to the stage's bounds, then waits for the stage (the
+   * backend's later messages wait too, so the order of answers is kept).
+   */
+  residual?: ResidualStage;
+}
+
+/** The session settings that change how values are read and printed (from ParameterStatus). */
+export type SessionSettings = ReadonlyMap<string, string>;
+
+/** The in-proxy stage of a two-stage statement. Rejects with StatementError only. */
+export interface ResidualStage {
+  /** Most candidate rows / bytes (UTF-8, text form) collected; past either, the statement fails with 54000. */
+  readonly maxRows: number;
+  readonly maxBytes: number;
+  /** The fields the client sees, for a Describe (no rows). `formats` in Bind form (see formatAt). */
+  describe(candidates: readonly FieldDescription[], formats: readonly number[], settings: SessionSettings): Promise<FieldDescription[]>;
+  /** Runs the stage over the candidate rows (text values): the client's fields and rows, encoded per `formats`. */
+  run(candidates: readonly FieldDescription[], rows: Array<Array<string | null>>, formats: readonly number[], settings: SessionSettings): Promise<{ fields: FieldDescription[]; rows: WireValue[][] }>;
 }
 
 /** Transforms Bind parameter values; `formats` in Bind form (see formatAt). */

@@ -50,7 +50,13 @@ const IN_BATCH = new Set<number>([FrontendTag.Flush, FrontendTag.CopyData, Front
 /** Backend messages may be large rows; only split ones are copied, so a generous bound is fine. */
 const MAX_BACKEND_MESSAGE = 1 << 30;
 
-export interface RelayOptions { maxMessageBytes: number; pipeline: Pipeline; ports: RelayPorts }
+export interface RelayOptions {
+  maxMessageBytes: number;
+  pipeline: Pipeline;
+  ports: RelayPorts;
+  /** The backend's ParameterStatus values at startup (TimeZone, DateStyle…); kept current from later ones. */
+  settings?: ReadonlyMap<string, string>;
+}
 
 export class Relay {
   txStatus: TxStatus = 'I';
@@ -74,10 +80,15 @@ export class Relay {
   private atIdle = false;
   /** Syncs a COPY consumed (see swallowedSync): the next ReadyForQuery answers them too. */
   private swallowed = 0;
+  /** An asynchronous step of the inspector (the in-proxy stage): backend messages wait for it. */
+  private backendWait: Promise<void> | null = null;
+  /** The session's settings as the backend reported them (ParameterStatus). */
+  readonly settings: Map<string, string>;
 
   constructor(opts: RelayOptions) {
     this.ports = opts.ports;
     this.clientFramer = new Framer(opts.maxMessageBytes);
+    this.settings = new Map(opts.settings ?? []);
     this.inspector = opts.pipeline.passthrough ? null : new Inspector(opts.pipeline, this);
   }
 
@@ -86,7 +97,7 @@ export class Relay {
    * in the middle of a message (an asynchronous one split across chunks): try at the next boundary.
    */
   setPipeline(p: Pipeline): boolean {
-    if (this.held || !this.scanner.atBoundary() || this.backendFramer.buffered() > 0) return false;
+    if (this.held || this.backendWait || !this.scanner.atBoundary() || this.backendFramer.buffered() > 0) return false;
     const old = this.inspector;
     if (old?.busy()) return false;
     old?.close();
@@ -210,16 +221,37 @@ export class Relay {
     if (this.atIdle) { this.atIdle = false; this.ports.idle(this.txStatus); }
   }
 
-  private inspectBackend(chunk: Buffer): void {
+  private inspectBackend(chunk: Buffer | null): void {
     const f = this.backendFramer;
     const inspector = this.inspector as Inspector;
-    f.push(chunk);
+    if (chunk) f.push(chunk);
+    if (this.backendWait) return;
     for (let r = f.next(); r !== NEXT_NONE; r = f.next()) {
       if (r === NEXT_ERROR) { this.fail('internal-error', { code: SQLSTATE.connectionFailure, message: 'invalid message from the backend server' }); return; }
       let counted: boolean;
       try { counted = inspector.backend(f.tag, f.buf, f.start, f.end); } catch (e) { this.internal(e); return; }
       if (counted) this.observeBackend(f.tag, f.buf, f.start, f.end);
+      // The rest stays in the framer until the inspector's step is done.
+      if (this.backendWait) return;
     }
+  }
+
+  /**
+   * The inspector needs an asynchronous step (the in-proxy stage of a two-stage statement) before
+   * the next backend message: later backend messages wait in the framer, then go on in order.
+   * `step` must only reject for internal errors (the session then fails with XX000).
+   */
+  waitBackend(step: Promise<void>): void {
+    const wait = step.then(() => {
+      if (this.backendWait !== wait) return;
+      this.backendWait = null;
+      if (this.ended) return;
+      this.inspectBackend(null);
+      if (this.ended) return;
+      this.flush();
+      if (this.atIdle) { this.atIdle = false; this.ports.idle(this.txStatus); }
+    }, (e: unknown) => { this.backendWait = null; this.internal(e); });
+    this.backendWait = wait;
   }
 
   private readonly observe = (tag: number, buf: Buffer, start: number, end: number): void => this.observeBackend(tag, buf, start, end);

@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { protectionPipeline } from '../../src/access/setup.ts';
+import type { ResidualOptions } from '@clarus/sidecar/access/residual-setup.ts';
 import { EHEALTH_POLICY, TEST_KEY_FILES } from '@clarus/testing/rewriter.ts';
 import { PG_BIN, SUPERUSER, SUPERUSER_PASSWORD } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
@@ -35,7 +36,8 @@ export interface ProtectedEnv {
   close(): Promise<void>;
 }
 
-export async function startProtected(cluster: PgCluster, policy: RuntimePolicy = EHEALTH_POLICY, keyFiles: Map<string, string> = TEST_KEY_FILES): Promise<ProtectedEnv> {
+export async function startProtected(cluster: PgCluster, policy: RuntimePolicy = EHEALTH_POLICY, keyFiles: Map<string, string> = TEST_KEY_FILES,
+  opts: { residual?: ResidualOptions } = {}): Promise<ProtectedEnv> {
   const cfg = writeProxyConfig({ backends: [{ cluster }], users: Object.values(USERS) });
   const config = { ...cfg.config, policy: structuredClone(policy) };
   cfg.write(config);
@@ -44,7 +46,7 @@ export async function startProtected(cluster: PgCluster, policy: RuntimePolicy =
   for (const [name, text] of keyFiles) writeFileSync(join(cfg.dir, 'secrets/keyring', name), text);
   const scratch = mkdtempSync(join(tmpdir(), 'clarus-audit-'));
   const auditFile = join(scratch, 'audit.jsonl');
-  const pipeline = await protectionPipeline({ configDir: cfg.dir, auditFile });
+  const pipeline = await protectionPipeline({ configDir: cfg.dir, auditFile, ...(opts.residual ? { residual: opts.residual } : {}) });
   const proxy = await startProxyInProcess(cfg.dir, { pipeline, watch: false });
   const backend = new pg.Client({ connectionString: cluster.url() , ssl: { ca: cluster.caPem } });
   await backend.connect();

@@ -1,0 +1,65 @@
+// I/O shell of the in-proxy stage: reads the backend database's locale (text order and case
+// mapping must be the backend's, docs/residual-engine.md), starts the engine pool in the
+// background, and gives the pipeline a ResidualService whose calls wait for it. A backend whose
+// locale the engine does not reproduce gets every two-stage statement refused (0A000, naming the
+// locale), never answered in another order.
+import type { BackendSecrets } from '../config/load.ts';
+import { backendLocaleSql, localeSupport } from '../residual/collation.ts';
+import type { BackendLocale } from '../residual/collation.ts';
+import { ResidualPool } from '../residual/engine.ts';
+import { ResidualUnsupportedError } from '../residual/errors.ts';
+import type { ResidualCall, ResidualResult } from '../residual/types.ts';
+import { simpleQuery } from './catalog-loader.ts';
+import { newResidualStats } from './residual-stage.ts';
+import type { ResidualService } from './residual-stage.ts';
+
+export interface ResidualOptions {
+  /** Candidate rows per statement (default 100,000). */
+  maxRows?: number;
+  /** Bytes of candidate values per statement (default 32 MiB). */
+  maxBytes?: number;
+  /** Engine instances (each a worker thread and ~300 MiB; default 1). */
+  engines?: number;
+}
+
+export const RESIDUAL_DEFAULTS = { maxRows: 100_000, maxBytes: 32 << 20, engines: 1 } as const;
+
+async function readLocale(b: BackendSecrets, timeoutMs: number): Promise<BackendLocale> {
+  const version = await simpleQuery(b, 'SHOW server_version_num', timeoutMs);
+  const major = Math.floor(Number(version[0]?.[0] ?? '150000') / 10000);
+  const [row] = await simpleQuery(b, backendLocaleSql(major), timeoutMs);
+  const [provider, collate, ctype, locale, encoding] = row ?? [];
+  return { provider: (provider ?? 'c') as BackendLocale['provider'], collate: collate ?? '', ctype: ctype ?? '', locale: locale || null, encoding: encoding ?? '', serverMajor: major };
+}
+
+async function startPool(o: ResidualOptions, b: BackendSecrets | undefined, timeoutMs: number): Promise<ResidualPool> {
+  if (!b) throw new ResidualUnsupportedError('no backend to read the locale from');
+  const support = localeSupport(await readLocale(b, timeoutMs));
+  if (!support.ordering || !support.caseMapping) throw new ResidualUnsupportedError(`the backend's text semantics are not reproduced (${support.reason})`);
+  return ResidualPool.start(o.engines ?? RESIDUAL_DEFAULTS.engines, { locale: support.engine });
+}
+
+/** The service; the engine starts now, in the background. */
+export function startResidualService(o: ResidualOptions, b: BackendSecrets | undefined, timeoutMs: number): ResidualService {
+  let pool: Promise<ResidualPool> | null = null;
+  const ready = (): Promise<ResidualPool> => {
+    // A failed start (backend unreachable) is tried again by the next statement.
+    pool ??= startPool(o, b, timeoutMs).catch((e: unknown) => {
+      // The backend's locale is final; anything else (backend unreachable) is tried again.
+      if (e instanceof ResidualUnsupportedError) throw e;
+      pool = null;
+      throw new ResidualUnsupportedError(`the in-proxy stage could not start: ${(e as Error).message}`);
+    });
+    return pool;
+  };
+  ready().catch(() => undefined);
+  return {
+    maxRows: o.maxRows ?? RESIDUAL_DEFAULTS.maxRows,
+    maxBytes: o.maxBytes ?? RESIDUAL_DEFAULTS.maxBytes,
+    stats: newResidualStats(),
+    async run(call: ResidualCall): Promise<ResidualResult> {
+      const p = await ready();
+      return p.run(call);
+    },
+  };
+}

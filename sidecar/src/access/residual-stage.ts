@@ -1,0 +1,115 @@
+// The in-proxy stage of two-stage statements (issue 10), as the session sees it (ResidualStage in
+// session/pipeline.ts): the candidate rows of the backend stage, already decrypted and shown per
+// the user's view, are loaded into the residual engine (PostgreSQL in WebAssembly, residual/) with
+// the types the client sees, and the stage's SQL runs there. Engine failures become the statement's
+// error (StatementError): PostgreSQL's own SQLSTATE and message for a failing expression, 54000 for
+// a limit, 0A000 for what the engine does not load.
+import type { ResidualSpec } from '../rewrite/two-stage/plan.ts';
+import type { FieldDescription, ResidualStage, SessionSettings, WireValue } from '../session/pipeline.ts';
+import { StatementError } from '../session/pipeline.ts';
+import { formatAt } from '../protocol/types.ts';
+import type { FormatCode } from '../protocol/types.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
+import { textToBinary, ValueFormatError } from '../protection/encryption/canonical.ts';
+import { ResidualLimitError, ResidualQueryError, ResidualUnsupportedError } from '../residual/errors.ts';
+import type { ResidualCall, ResidualField, ResidualResult, ResidualSettings } from '../residual/types.ts';
+
+/** The engine (a pool of them) and the per-statement bounds, from the proxy's configuration. */
+export interface ResidualService {
+  run(call: ResidualCall): Promise<ResidualResult>;
+  maxRows: number;
+  maxBytes: number;
+  /** Counters for metrics. */
+  stats: ResidualStats;
+}
+
+export interface ResidualStats {
+  statements: number;
+  failed: number;
+  candidateRows: number;
+  resultRows: number;
+  /** Milliseconds spent in the engine. */
+  engineMs: number;
+}
+
+export function newResidualStats(): ResidualStats {
+  return { statements: 0, failed: 0, candidateRows: 0, resultRows: 0, engineMs: 0 };
+}
+
+/** pg_type.typlen of the common result types (RowDescription's type size); -1 for the others. */
+const TYPE_SIZES: ReadonlyMap<number, number> = new Map([[16, 1], [18, 1], [19, 64], [20, 8], [21, 2], [23, 4], [26, 4], [700, 4], [701, 8],
+  [1082, 4], [1083, 8], [1114, 8], [1184, 8], [1186, 16], [1266, 12], [2950, 16], [829, 6]]);
+
+function settingsOf(s: SessionSettings): ResidualSettings {
+  const out: ResidualSettings = {};
+  const tz = s.get('TimeZone');
+  const ds = s.get('DateStyle');
+  const is = s.get('IntervalStyle');
+  if (tz !== undefined) out.timeZone = tz;
+  if (ds !== undefined) out.dateStyle = ds;
+  if (is !== undefined) out.intervalStyle = is;
+  return out;
+}
+
+function fieldsOf(fields: readonly ResidualField[], formats: readonly number[]): FieldDescription[] {
+  return fields.map((f, i) => ({ name: f.name, tableOid: 0, columnAttr: 0, typeOid: f.typeOid, typeSize: TYPE_SIZES.get(f.typeOid) ?? -1,
+    typeModifier: f.typmod, format: formatAt(formats, i) as FormatCode }));
+}
+
+function encode(fields: readonly ResidualField[], row: ReadonlyArray<string | null>, formats: readonly number[]): WireValue[] {
+  return row.map((v, i) => {
+    if (v === null) return null;
+    if (formatAt(formats, i) === 0) return Buffer.from(v, 'utf8');
+    try {
+      return textToBinary(fields[i]?.typeOid ?? 25, v);
+    } catch (e) {
+      if (e instanceof ValueFormatError) throw new StatementError(SQLSTATE.featureNotSupported, `clarus: binary format for a result computed in the proxy: ${e.message}`);
+      throw e;
+    }
+  });
+}
+
+/** An engine failure → the statement's error. */
+function statementError(e: unknown): StatementError {
+  if (e instanceof StatementError) return e;
+  if (e instanceof ResidualQueryError) return new StatementError(e.code, e.fields.M ?? e.message, e.fields.D);
+  if (e instanceof ResidualLimitError) return new StatementError(e.code, `clarus: ${e.message}`);
+  if (e instanceof ResidualUnsupportedError) return new StatementError(e.code, `clarus: computing in the proxy: ${e.message}`);
+  throw e;
+}
+
+/** The ResidualStage of one statement's plan. */
+export function residualStage(service: ResidualService, spec: ResidualSpec): ResidualStage {
+  const call = (candidates: readonly FieldDescription[], rows: Array<Array<string | null>>, settings: SessionSettings): ResidualCall => ({
+    relations: [{ name: spec.relation, columns: candidates.map((f, i) => ({ name: spec.columns[i] ?? `c${i + 1}`, typeOid: f.typeOid })), rows }],
+    sql: spec.sql,
+    limits: { maxRows: service.maxRows, maxBytes: service.maxBytes },
+    settings: settingsOf(settings),
+  });
+  const timed = async (c: ResidualCall): Promise<ResidualResult> => {
+    const t0 = performance.now();
+    try {
+      return await service.run(c);
+    } catch (e) {
+      service.stats.failed += 1;
+      throw statementError(e);
+    } finally {
+      service.stats.engineMs += performance.now() - t0;
+    }
+  };
+  return {
+    maxRows: service.maxRows,
+    maxBytes: service.maxBytes,
+    async describe(candidates, formats, settings) {
+      const r = await timed(call(candidates, [], settings));
+      return fieldsOf(r.fields, formats);
+    },
+    async run(candidates, rows, formats, settings) {
+      service.stats.statements += 1;
+      service.stats.candidateRows += rows.length;
+      const r = await timed(call(candidates, rows, settings));
+      service.stats.resultRows += r.rows.length;
+      return { fields: fieldsOf(r.fields, formats), rows: r.rows.map((row) => encode(r.fields, row, formats)) };
+    },
+  };
+}

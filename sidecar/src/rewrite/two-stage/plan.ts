@@ -1,0 +1,61 @@
+// The two-stage plan of a SELECT the rules refused for computing on encrypted values (issue 10):
+// the backend stage goes through the rules like any statement (so it sends only ciphertext and
+// blind indexes, and its outputs are decrypted per the user's view), the residual stage is SQL for
+// the proxy's engine over the candidate relation. Which refusals may be answered this way is
+// decided here: only computations on encrypted columns, never anonymized columns (their stored
+// form is not their value), never anything the allowlist refused.
+import { body } from '../ast.ts';
+import type { Json } from '../ast.ts';
+import type { Refusal } from '../refusals.ts';
+import { deparseStatement } from '../parser.ts';
+import type { OutCol } from '../scope.ts';
+import { CANDIDATES, NotSplittable, splitSelect } from './split.ts';
+
+/** What the executor needs for the residual stage of one statement. */
+export interface ResidualSpec {
+  /** One SELECT over `relation`, for the proxy's engine. */
+  sql: string;
+  relation: string;
+  /** Candidate columns, one per backend-stage output, in order. */
+  columns: string[];
+  /** WHERE conjuncts evaluated by the backend / by the proxy (for explain and metrics). */
+  pushed: number;
+  kept: number;
+}
+
+/** Refusals a two-stage plan may answer instead. */
+export function computable(r: Refusal): boolean {
+  return r.kind === 'encryptedConstruct';
+}
+
+export interface TwoStageDeps {
+  /** Whether the backend stage may evaluate `conjunct` over `from` (the rules accept it). */
+  pushable: (from: unknown, conjunct: unknown) => boolean;
+  /** The rules' analysis of the backend stage (throws a Refusal); edits the statement in place. */
+  analyze: (stmt: Json) => { outputs: OutCol[] };
+}
+
+export interface TwoStagePlan {
+  backend: Json;
+  outputs: OutCol[];
+  residual: ResidualSpec;
+}
+
+/** The two-stage plan of `stmt` (a fresh parse: it is edited), or null when it has none. */
+export function twoStagePlan(stmt: Json, deps: TwoStageDeps): TwoStagePlan | null {
+  const s = body(stmt, 'SelectStmt');
+  if (!s) return null;
+  let split;
+  try {
+    split = splitSelect(s, (w) => deps.pushable(s.fromClause, w));
+  } catch (e) {
+    if (e instanceof NotSplittable) return null;
+    throw e;
+  }
+  const residualSql = deparseStatement({ SelectStmt: split.residual });
+  const backend: Json = { SelectStmt: split.backend };
+  const { outputs } = deps.analyze(backend);
+  // Anonymized values are stored transformed: computing on them is not computing on the value.
+  if (outputs.some((o) => o.anon)) return null;
+  return { backend, outputs, residual: { sql: residualSql, relation: CANDIDATES, columns: split.columns, pushed: split.pushed, kept: split.kept } };
+}

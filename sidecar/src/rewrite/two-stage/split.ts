@@ -1,0 +1,206 @@
+// The two-stage split of one SELECT (issue 10): a backend stage that the rules can rewrite (the
+// FROM clause as written, the WHERE conjuncts the rules accept, and the columns the rest needs) and
+// a residual stage, run by the proxy's engine over the decrypted candidate rows, that does
+// everything else (select-list expressions, the other conjuncts, GROUP BY/HAVING, windows,
+// DISTINCT, ORDER BY, LIMIT/OFFSET) with PostgreSQL's own semantics.
+//
+// Pure AST work: the caller decides which conjuncts the backend may evaluate (`pushable`). Name
+// resolution is left to the backend: every column reference of the residual parts is selected as
+// written, in the same FROM clause, so it means there exactly what it meant in the original
+// statement; the residual query reads it as a column of the candidate relation.
+import { arr, body, colRefNames, columnRef, tagOf } from '../ast.ts';
+import type { Json } from '../ast.ts';
+import { figureColname } from './colname.ts';
+
+/** The candidate relation's name in the residual query. */
+export const CANDIDATES = 'clarus_candidates';
+
+export interface TwoStage {
+  /** The backend stage: `SELECT <refs> FROM <from> WHERE <pushed>` (not yet rewritten). */
+  backend: Json;
+  /** The residual stage, over CANDIDATES. */
+  residual: Json;
+  /** The candidate columns, one per backend output, in order. */
+  columns: string[];
+  /** Conjuncts pushed to the backend / kept for the residual stage. */
+  pushed: number;
+  kept: number;
+}
+
+/** Why a statement cannot be split (the caller keeps its original refusal). */
+export class NotSplittable extends Error {}
+
+function no(why: string): never {
+  throw new NotSplittable(why);
+}
+
+/** Functions whose value comes from the engine's own state: they must be evaluated by the backend. */
+const STATEFUL = new Set(['now', 'statement_timestamp', 'transaction_timestamp', 'clock_timestamp', 'timeofday', 'random', 'random_normal',
+  'setseed', 'current_setting', 'set_config', 'version', 'nextval', 'currval', 'lastval', 'setval', 'current_database', 'current_schema',
+  'current_schemas', 'current_user', 'session_user', 'current_role', 'user', 'current_catalog', 'txid_current', 'gen_random_uuid', 'uuid_generate_v4',
+  'age', 'to_regclass', 'to_regtype', 'to_regproc', 'col_description', 'obj_description', 'format_type', 'row_security_active']);
+const STATEFUL_PREFIX = /^(pg_|has_|inet_|txid_|lo_|xid|current_)/;
+
+/** Nodes the residual parts may not contain: they read the backend, or the engine's own state. */
+function checkResidualNode(tag: string, b: Json): void {
+  if (tag === 'SubLink') no('a subquery outside the conjuncts the backend evaluates');
+  if (tag === 'SQLValueFunction') no('a session value function');
+  if (tag === 'ParamRef') no('a parameter in what the proxy computes');
+  if (tag === 'A_Star') no('* in what the proxy computes');
+  if (tag === 'FuncCall') {
+    const names = arr(b.funcname).map((n) => String(body(n, 'String')?.sval ?? ''));
+    const name = (names[names.length - 1] ?? '').toLowerCase();
+    if (names.length > 1 && names[0] !== 'pg_catalog') no(`function ${names.join('.')}`);
+    if (STATEFUL.has(name) || STATEFUL_PREFIX.test(name)) no(`function ${name}() reads the server's state`);
+  }
+  if (tag === 'TypeCast') {
+    const tn = body(b.typeName, 'TypeName') ?? (b.typeName as Json | undefined);
+    const names = arr(tn?.names).map((n) => String(body(n, 'String')?.sval ?? ''));
+    const last = (names[names.length - 1] ?? '').toLowerCase();
+    if (last.startsWith('reg')) no(`a cast to ${last}`);
+  }
+}
+
+/**
+ * Walks the residual parts: replaces each column reference by a column of CANDIDATES (the same
+ * reference, met again, gets the same column) and refuses what the residual stage cannot hold.
+ * `keep` decides which bare references stay as written (output-column names in ORDER BY).
+ */
+class Collector {
+  readonly refs: Json[] = [];
+  private readonly byKey = new Map<string, string>();
+
+  column(ref: Json): Json {
+    const names = colRefNames(ref);
+    if (names[names.length - 1] === '*') no('* in what the proxy computes');
+    const key = JSON.stringify(names);
+    let name = this.byKey.get(key);
+    if (name === undefined) {
+      name = `c${this.refs.length + 1}`;
+      this.byKey.set(key, name);
+      this.refs.push(columnRef(names));
+    }
+    return columnRef([CANDIDATES, name]);
+  }
+
+  walk(node: unknown): unknown {
+    if (Array.isArray(node)) return node.map((n) => this.walk(n));
+    if (!node || typeof node !== 'object') return node;
+    const t = tagOf(node);
+    if (t) {
+      const [tag, b] = t;
+      if (tag === 'ColumnRef') return this.column(b);
+      checkResidualNode(tag, b);
+    }
+    const out: Json = {};
+    for (const [k, v] of Object.entries(node as Json)) out[k] = this.walk(v);
+    return out;
+  }
+}
+
+function conjuncts(where: unknown): unknown[] {
+  if (!where) return [];
+  const b = body(where, 'BoolExpr');
+  if (b && b.boolop === 'AND_EXPR') return arr(b.args).flatMap((a) => conjuncts(a));
+  return [where];
+}
+
+function andOf(items: unknown[]): unknown {
+  if (items.length === 0) return undefined;
+  if (items.length === 1) return items[0];
+  return { BoolExpr: { boolop: 'AND_EXPR', args: items, location: -1 } };
+}
+
+/** A bare name (one field) in ORDER BY that PostgreSQL reads as an output column of the SELECT. */
+function outputNames(targets: unknown[]): Set<string> {
+  const names = new Set<string>();
+  for (const t of targets) {
+    const rt = body(t, 'ResTarget') as Json;
+    const n = rt.name ? String(rt.name) : figureColname(rt.val);
+    if (n !== null) names.add(n);
+  }
+  return names;
+}
+
+function bareName(node: unknown): string | null {
+  const ref = body(node, 'ColumnRef');
+  if (!ref) return null;
+  const names = colRefNames(ref);
+  return names.length === 1 ? (names[0] as string) : null;
+}
+
+function checkShape(s: Json): void {
+  if (s.op && s.op !== 'SETOP_NONE') no('a set operation');
+  if (s.withClause) no('WITH');
+  if (s.intoClause) no('SELECT INTO');
+  if (arr(s.lockingClause).length > 0) no('FOR UPDATE/SHARE');
+  if (s.valuesLists) no('VALUES');
+  if (arr(s.fromClause).length === 0) no('no FROM clause');
+}
+
+/** Output names for targets without one: the residual query must name its columns as PostgreSQL named the original's. */
+function namedTargets(targets: unknown[]): unknown[] {
+  return targets.map((t) => {
+    const rt = body(t, 'ResTarget') as Json;
+    if (rt.name) return t;
+    const name = figureColname(rt.val);
+    return name === null ? t : { ResTarget: { ...rt, name } };
+  });
+}
+
+/**
+ * Splits SELECT `s` (left unchanged). `pushable(conjunct)` says whether the backend stage may
+ * evaluate a WHERE conjunct over the FROM clause. Throws NotSplittable when the statement's shape
+ * is not one the two stages reproduce exactly.
+ */
+export function splitSelect(s: Json, pushable: (conjunct: unknown) => boolean): TwoStage {
+  checkShape(s);
+  const c = new Collector();
+  const pushed: unknown[] = [];
+  const kept: unknown[] = [];
+  for (const w of conjuncts(s.whereClause)) (pushable(w) ? pushed : kept).push(w);
+  const targets = arr(s.targetList);
+  const outputs = outputNames(targets);
+  const residual: Json = {
+    targetList: c.walk(namedTargets(targets)),
+    fromClause: [{ RangeVar: { relname: CANDIDATES, inh: true, relpersistence: 'p', location: -1 } }],
+    limitOption: s.limitOption ?? 'LIMIT_OPTION_DEFAULT',
+    op: 'SETOP_NONE',
+  };
+  const whereKept = andOf(kept);
+  if (whereKept !== undefined) residual.whereClause = c.walk(whereKept);
+  if (s.distinctClause) residual.distinctClause = c.walk(s.distinctClause);
+  if (s.groupClause) {
+    for (const g of arr(s.groupClause)) {
+      const n = bareName(g);
+      // GROUP BY reads a bare name as an input column first, an output name second: the backend
+      // would tell which; the residual query could not.
+      if (n !== null && outputs.has(n)) no(`GROUP BY ${n}, which is also an output column's name`);
+    }
+    residual.groupClause = c.walk(s.groupClause);
+    if (s.groupDistinct) residual.groupDistinct = s.groupDistinct;
+  }
+  if (s.havingClause) residual.havingClause = c.walk(s.havingClause);
+  if (s.windowClause) residual.windowClause = c.walk(s.windowClause);
+  if (s.sortClause) residual.sortClause = arr(s.sortClause).map((sb) => sortItem(c, sb, outputs));
+  if (s.limitCount) residual.limitCount = c.walk(s.limitCount);
+  if (s.limitOffset) residual.limitOffset = c.walk(s.limitOffset);
+  const backend: Json = {
+    targetList: c.refs.map((ref, i) => ({ ResTarget: { name: `c${i + 1}`, val: ref, location: -1 } })),
+    fromClause: s.fromClause,
+    limitOption: 'LIMIT_OPTION_DEFAULT',
+    op: 'SETOP_NONE',
+  };
+  const wherePushed = andOf(pushed);
+  if (wherePushed !== undefined) backend.whereClause = wherePushed;
+  if (c.refs.length === 0) backend.targetList = [{ ResTarget: { name: 'c0', val: { A_Const: { ival: { ival: 1 }, location: -1 } }, location: -1 } }];
+  return { backend, residual, columns: c.refs.length === 0 ? ['c0'] : c.refs.map((_, i) => `c${i + 1}`), pushed: pushed.length, kept: kept.length };
+}
+
+/** ORDER BY item: a bare output-column name stays as written (the residual query has the same output names). */
+function sortItem(c: Collector, sb: unknown, outputs: Set<string>): unknown {
+  const b = body(sb, 'SortBy') as Json;
+  const n = bareName(b.node);
+  if (n !== null && outputs.has(n)) return sb;
+  return { SortBy: { ...b, node: c.walk(b.node) } };
+}
