@@ -80,11 +80,13 @@ function statementError(e: unknown): StatementError {
 
 /** The ResidualStage of one statement's plan. */
 export function residualStage(service: ResidualService, spec: ResidualSpec): ResidualStage {
-  const call = (candidates: readonly FieldDescription[], rows: Array<Array<string | null>>, settings: SessionSettings): ResidualCall => ({
+  const call = (candidates: readonly FieldDescription[], rows: Array<Array<string | null>>, settings: SessionSettings, params: ReadonlyArray<string | null>): ResidualCall => ({
     relations: [{ name: spec.relation, columns: candidates.map((f, i) => ({ name: spec.columns[i] ?? `c${i + 1}`, typeOid: f.typeOid })), rows }],
     sql: spec.sql,
     limits: { maxRows: service.maxRows, maxBytes: service.maxBytes },
     settings: settingsOf(settings),
+    // The stage's $k is the client's parameter spec.params[k - 1].
+    params: spec.params.map((n) => params[n - 1] ?? null),
   });
   const timed = async (c: ResidualCall): Promise<ResidualResult> => {
     const t0 = performance.now();
@@ -100,14 +102,15 @@ export function residualStage(service: ResidualService, spec: ResidualSpec): Res
   return {
     maxRows: service.maxRows,
     maxBytes: service.maxBytes,
+    blank: spec.blank,
     async describe(candidates, formats, settings) {
-      const r = await timed(call(candidates, [], settings));
+      const r = await timed(call(candidates, [], settings, []));
       return fieldsOf(r.fields, formats);
     },
-    async run(candidates, rows, formats, settings) {
+    async run(candidates, rows, formats, settings, params) {
       service.stats.statements += 1;
       service.stats.candidateRows += rows.length;
-      const r = await timed(call(candidates, rows, settings));
+      const r = await timed(call(candidates, rows, settings, params));
       service.stats.resultRows += r.rows.length;
       return { fields: fieldsOf(r.fields, formats), rows: r.rows.map((row) => encode(r.fields, row, formats)) };
     },

@@ -67,10 +67,13 @@ function loadMessages(rel: ResidualRelation, budget: LoadBudget): FrontendMessag
     { type: 'CopyDone' },
   ];
 }
-function queryMessages(sql: string, maxResultRows: number): FrontendMessage[] {
+function queryMessages(sql: string, maxResultRows: number, params: ReadonlyArray<string | null>): FrontendMessage[] {
+  // Parameters are untyped text, as a client sends them: the engine infers each one's type from
+  // where the query uses it, as the backend would have.
+  const values = params.map((p) => (p === null ? null : Buffer.from(p, 'utf8')));
   return [
     { type: 'Parse', name: '', sql, paramTypes: [] },
-    { type: 'Bind', portal: '', statement: '', paramFormats: [], values: [], resultFormats: [] },
+    { type: 'Bind', portal: '', statement: '', paramFormats: [], values, resultFormats: [] },
     { type: 'Describe', target: 'P', name: '' },
     { type: 'Execute', portal: '', maxRows: maxResultRows + 1 },
     { type: 'Sync' },
@@ -101,7 +104,7 @@ export function buildCall(call: ResidualCall, ddl: readonly string[]): CallBatch
     { type: 'Query', sql: `BEGIN; ${settingsSql(call.settings)}` },
     ...call.relations.flatMap((r) => loadMessages(r, budget)),
     { type: 'Query', sql: 'SET LOCAL transaction_read_only = on' },
-    ...queryMessages(call.sql, maxResultRows),
+    ...queryMessages(call.sql, maxResultRows, call.params ?? []),
     { type: 'Query', sql: 'ROLLBACK' },
   ];
   const w = new Writer();

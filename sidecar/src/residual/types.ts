@@ -40,8 +40,10 @@ export interface ResidualSettings {
 
 export interface ResidualCall {
   relations: readonly ResidualRelation[];
-  /** Exactly one SELECT (or VALUES/set operation) over the relations; no parameters. */
+  /** Exactly one SELECT (or VALUES/set operation) over the relations; `$n` are `params`. */
   sql: string;
+  /** Values of `$1…$n` in text form (types inferred by the engine from their use). */
+  params?: ReadonlyArray<string | null>;
   limits: ResidualLimits;
   settings?: ResidualSettings;
 }

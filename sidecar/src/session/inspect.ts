@@ -11,7 +11,7 @@ import { decodeFrontend, encodeFrontend } from '../protocol/frontend.ts';
 import type { FrontendMessage } from '../protocol/frontend.ts';
 import { BackendTag, FrontendTag, HEADER_BYTES, TxStatusByte } from '../protocol/tags.ts';
 import { closedSlot, CopySlot } from './copy-route.ts';
-import { StatementError } from './pipeline.ts';
+import { formatAt, StatementError } from './pipeline.ts';
 import type { CopyHooks, CopyTransformer, FieldDescription, Pipeline, QueryDecision, Refuse, ResidualStage, ResultTransformer, RewriteQuery, RewriteStatement, StatementDecision } from './pipeline.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { Prepared, rewriteOf } from './prepared.ts';
@@ -36,7 +36,7 @@ type Entry =
    */
   | { k: 'describe'; st: RewriteStatement | undefined; formats?: readonly number[]; into?: Extract<Entry, { k: 'execute' }> }
   /** `syncs`: Syncs sent after it while its COPY may start (a running COPY consumes them). */
-  | { k: 'execute'; st: RewriteStatement | undefined; formats: readonly number[]; slot: CopySlot; syncs: Entry[]; cand?: Candidates }
+  | { k: 'execute'; st: RewriteStatement | undefined; formats: readonly number[]; slot: CopySlot; syncs: Entry[]; cand?: Candidates; params?: Array<string | null> }
   | { k: 'query'; rw: RewriteQuery | undefined; idx: number; slot: CopySlot; refusal?: Buffer; cand?: Candidates }
   /** A Query the proxy sent on its own (to abort a transaction block): its answers are not shown. */
   | { k: 'inject' };
@@ -67,6 +67,17 @@ export const REFUSAL_SQL = 'CLARUS REFUSED STATEMENT';
 /** Statement name of the failing Parse sent in place of a refused Bind/Execute/Describe (never created). */
 export const REFUSED_NAME = 'clarus_refused';
 const COPY_FAIL = encodeFrontend({ type: 'CopyFail', message: 'clarus: COPY data refused by the proxy' }).finish();
+
+/** A Bind's parameter values as text, or 'binary' when one of them is in binary format. */
+function textParams(m: Bind): Array<string | null> | 'binary' {
+  const out: Array<string | null> = [];
+  for (const [i, v] of m.values.entries()) {
+    if (v === null) { out.push(null); continue; }
+    if (formatAt(m.paramFormats, i) !== 0) return 'binary';
+    out.push(Buffer.from(v.buffer, v.byteOffset, v.length).toString('utf8'));
+  }
+  return out;
+}
 
 function refusalBytes(r: Refuse | StatementError): Buffer {
   return errorBytes({ code: r.code, message: r.message, ...(r.detail ? { detail: r.detail } : {}), ...('hint' in r && r.hint ? { hint: r.hint } : {}) });
@@ -253,12 +264,15 @@ export class Inspector {
       }
     }
     const prevPortal = this.remember(this.portals, m.portal);
-    this.portals.set(m.portal, { stmt: s, formats: m.resultFormats, stale: false });
+    const stage = st?.result?.residual;
+    const staged = stage !== undefined;
+    this.portals.set(m.portal, { stmt: s, formats: m.resultFormats, stale: false, ...(staged ? { params: textParams(m) } : {}) });
     this.queue.push(this.changing('bind', this.portals, m.portal, prevPortal));
     // A two-stage statement's candidates are read as text; the client's formats apply to the stage's result.
-    const staged = st?.result?.residual !== undefined && m.resultFormats.length > 0;
     if (!values && !staged) { this.forward(raw); return; }
-    this.send({ ...m, values: values ?? m.values, resultFormats: staged ? [] : m.resultFormats }, raw.tag);
+    let sent = values ?? m.values;
+    if (stage && stage.blank.length > 0) sent = sent.map((v, i) => (stage.blank.includes(i + 1) ? null : v));
+    this.send({ ...m, values: sent, resultFormats: staged ? [] : m.resultFormats }, raw.tag);
   }
 
   private describe(m: Describe, raw: Raw): Promise<void> | undefined {
@@ -284,8 +298,13 @@ export class Inspector {
       if (this.backendSkipping) { this.cslot = closedSlot(); this.forward(raw); return; }
       const denied = p && 'kind' in p ? p : p?.stmt?.dec.check?.();
       if (denied) { this.refuseMessage(denied, raw.tag); return; }
-      if (m.maxRows !== 0 && rewriteOf((p as Portal | undefined)?.stmt)?.result?.residual) {
+      const staged = rewriteOf((p as Portal | undefined)?.stmt)?.result?.residual !== undefined;
+      if (staged && m.maxRows !== 0) {
         this.refuseMessage(new StatementError(SQLSTATE.featureNotSupported, 'clarus: Execute with a row limit of a statement computed in the proxy is not supported; fetch all rows (or use LIMIT)'), raw.tag);
+        return;
+      }
+      if (staged && (p as Portal).params === 'binary') {
+        this.refuseMessage(new StatementError(SQLSTATE.featureNotSupported, 'clarus: parameters in binary format for a statement computed in the proxy are not supported; send them as text'), raw.tag);
         return;
       }
       this.executeNow(p as Portal | undefined, raw, m.portal);
@@ -295,6 +314,7 @@ export class Inspector {
   private executeNow(p: Portal | undefined, raw: Raw, portal: string): void {
     const st = rewriteOf(p?.stmt);
     const e: Extract<Entry, { k: 'execute' }> = { k: 'execute', st, formats: p?.formats ?? [], slot: new CopySlot(st?.copy?.in), syncs: [] };
+    if (Array.isArray(p?.params)) e.params = p.params;
     if (st?.result?.residual) {
       // The candidate fields (types) come from a Describe of the portal, sent by the proxy.
       this.queue.push({ k: 'describe', st, into: e });
@@ -581,7 +601,8 @@ export class Inspector {
     h.cand = undefined;
     const simple = h.k === 'query';
     const formats = h.k === 'execute' ? h.formats : [];
-    this.relay.waitBackend(cand.stage.run(cand.fields, cand.rows, formats, this.relay.settings).then((out) => {
+    const params = h.k === 'execute' ? h.params ?? [] : [];
+    this.relay.waitBackend(cand.stage.run(cand.fields, cand.rows, formats, this.relay.settings, params).then((out) => {
       if (simple) this.relay.toClient.push(backendBytes({ type: 'RowDescription', fields: out.fields }));
       for (const values of out.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
       this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: `SELECT ${out.rows.length}` }));

@@ -121,10 +121,19 @@ export interface ResidualStage {
   /** Most candidate rows / bytes (UTF-8, text form) collected; past either, the statement fails with 54000. */
   readonly maxRows: number;
   readonly maxBytes: number;
+  /**
+   * Parameters (1-based) only the stage uses: the session sends the backend NULL in their place
+   * (their values may be search terms over encrypted values, and never reach the backend).
+   */
+  readonly blank: readonly number[];
   /** The fields the client sees, for a Describe (no rows). `formats` in Bind form (see formatAt). */
   describe(candidates: readonly FieldDescription[], formats: readonly number[], settings: SessionSettings): Promise<FieldDescription[]>;
-  /** Runs the stage over the candidate rows (text values): the client's fields and rows, encoded per `formats`. */
-  run(candidates: readonly FieldDescription[], rows: Array<Array<string | null>>, formats: readonly number[], settings: SessionSettings): Promise<{ fields: FieldDescription[]; rows: WireValue[][] }>;
+  /**
+   * Runs the stage over the candidate rows (text values): the client's fields and rows, encoded per
+   * `formats`. `params`: the client's Bind values (text) of the parameters the stage uses.
+   */
+  run(candidates: readonly FieldDescription[], rows: Array<Array<string | null>>, formats: readonly number[], settings: SessionSettings,
+    params: ReadonlyArray<string | null>): Promise<{ fields: FieldDescription[]; rows: WireValue[][] }>;
 }
 
 /** Transforms Bind parameter values; `formats` in Bind form (see formatAt). */

@@ -19,7 +19,11 @@ export interface Stmt {
 }
 
 /** `stmt` undefined: a statement the session does not know (the backend answers for it). */
-export interface Portal { stmt: Stmt | undefined; formats: readonly number[]; stale: boolean }
+/**
+ * `params`: the Bind's parameter values as text, kept for a two-stage statement's in-proxy stage
+ * ('binary' when one was sent in binary format).
+ */
+export interface Portal { stmt: Stmt | undefined; formats: readonly number[]; stale: boolean; params?: Array<string | null> | 'binary' }
 
 export type Ready<T> = T | Refuse | undefined | Promise<T | Refuse>;
 

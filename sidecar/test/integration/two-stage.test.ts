@@ -87,6 +87,9 @@ const STATEMENTS: Array<{ sql: string; params?: unknown[]; ordered?: boolean }> 
   { sql: 'SELECT p.pat_name, v.reason FROM patient p JOIN visit v ON v.pat_id = p.pat_id WHERE p.pat_id = $1 ORDER BY v.visit_id', params: [3], ordered: true },
   { sql: 'SELECT p.pat_id, count(v.visit_id) FROM patient p LEFT JOIN visit v ON v.pat_id = p.pat_id GROUP BY p.pat_id HAVING max(v.notes) > $$note 5$$ ORDER BY 1', ordered: true },
   { sql: 'SELECT pat_id FROM patient WHERE pat_ssn = $1 AND length(pat_name) > 3', params: ['123-45-1007'] },
+  { sql: 'SELECT pat_id FROM patient WHERE pat_name ILIKE $1', params: ['%quintanilla-CANARY%'] },
+  { sql: 'SELECT pat_id, upper($2) AS x FROM patient WHERE pat_id > $1 AND length(pat_name) > $3 ORDER BY pat_name', params: [3, 'smith-canary', 12], ordered: true },
+  { sql: "SELECT pat_id FROM patient WHERE diagnosis = $1 AND pat_name LIKE $2 || '%'", params: ['flu', 'Zo'] },
   { sql: 'SELECT pat_id * 2 AS y, pat_name FROM patient WHERE pat_id IN (1, 2, 3) ORDER BY pat_name', ordered: true },
 ];
 

@@ -18,6 +18,10 @@ export interface ResidualSpec {
   relation: string;
   /** Candidate columns, one per backend-stage output, in order. */
   columns: string[];
+  /** The client's parameter numbers the residual SQL uses, in order: its `$k` is the client's `$params[k-1]`. */
+  params: number[];
+  /** Parameters whose values the session must not send to the backend (NULL instead). */
+  blank: number[];
   /** WHERE conjuncts evaluated by the backend / by the proxy (for explain and metrics). */
   pushed: number;
   kept: number;
@@ -57,5 +61,5 @@ export function twoStagePlan(stmt: Json, deps: TwoStageDeps): TwoStagePlan | nul
   const { outputs } = deps.analyze(backend);
   // Anonymized values are stored transformed: computing on them is not computing on the value.
   if (outputs.some((o) => o.anon)) return null;
-  return { backend, outputs, residual: { sql: residualSql, relation: CANDIDATES, columns: split.columns, pushed: split.pushed, kept: split.kept } };
+  return { backend, outputs, residual: { sql: residualSql, relation: CANDIDATES, columns: split.columns, params: split.params, blank: split.blank, pushed: split.pushed, kept: split.kept } };
 }

@@ -22,6 +22,13 @@ export interface TwoStage {
   residual: Json;
   /** The candidate columns, one per backend output, in order. */
   columns: string[];
+  /** The client's parameters the residual stage uses: its `$k` is the client's `$params[k-1]`. */
+  params: number[];
+  /**
+   * Those the backend stage does not use otherwise: their values must not reach the backend (the
+   * session sends NULL in their place; they may be search terms over encrypted values).
+   */
+  blank: number[];
   /** Conjuncts pushed to the backend / kept for the residual stage. */
   pushed: number;
   kept: number;
@@ -45,7 +52,6 @@ const STATEFUL_PREFIX = /^(pg_|has_|inet_|txid_|lo_|xid|current_)/;
 function checkResidualNode(tag: string, b: Json): void {
   if (tag === 'SubLink') no('a subquery outside the conjuncts the backend evaluates');
   if (tag === 'SQLValueFunction') no('a session value function');
-  if (tag === 'ParamRef') no('a parameter in what the proxy computes');
   if (tag === 'A_Star') no('* in what the proxy computes');
   if (tag === 'FuncCall') {
     const names = arr(b.funcname).map((n) => String(body(n, 'String')?.sval ?? ''));
@@ -68,7 +74,16 @@ function checkResidualNode(tag: string, b: Json): void {
  */
 class Collector {
   readonly refs: Json[] = [];
+  /** Client parameter numbers, in the order the residual query numbers them. */
+  readonly params: number[] = [];
   private readonly byKey = new Map<string, string>();
+
+  param(b: Json): Json {
+    const n = Number(b.number ?? 0);
+    let k = this.params.indexOf(n);
+    if (k < 0) k = this.params.push(n) - 1;
+    return { ParamRef: { ...b, number: k + 1 } };
+  }
 
   column(ref: Json): Json {
     const names = colRefNames(ref);
@@ -90,12 +105,24 @@ class Collector {
     if (t) {
       const [tag, b] = t;
       if (tag === 'ColumnRef') return this.column(b);
+      if (tag === 'ParamRef') return this.param(b);
       checkResidualNode(tag, b);
     }
     const out: Json = {};
     for (const [k, v] of Object.entries(node as Json)) out[k] = this.walk(v);
     return out;
   }
+}
+
+function paramsIn(node: unknown, out = new Set<number>()): Set<number> {
+  if (Array.isArray(node)) for (const n of node) paramsIn(n, out);
+  else if (node && typeof node === 'object') {
+    for (const [k, v] of Object.entries(node as Json)) {
+      if (k === 'ParamRef') out.add(Number((v as Json).number ?? 0));
+      else paramsIn(v, out);
+    }
+  }
+  return out;
 }
 
 function conjuncts(where: unknown): unknown[] {
@@ -193,8 +220,19 @@ export function splitSelect(s: Json, pushable: (conjunct: unknown) => boolean): 
   };
   const wherePushed = andOf(pushed);
   if (wherePushed !== undefined) backend.whereClause = wherePushed;
-  if (c.refs.length === 0) backend.targetList = [{ ResTarget: { name: 'c0', val: { A_Const: { ival: { ival: 1 }, location: -1 } }, location: -1 } }];
-  return { backend, residual, columns: c.refs.length === 0 ? ['c0'] : c.refs.map((_, i) => `c${i + 1}`), pushed: pushed.length, kept: kept.length };
+  const columns = c.refs.map((_, i) => `c${i + 1}`);
+  if (c.refs.length === 0) {
+    backend.targetList = [{ ResTarget: { name: 'c0', val: { A_Const: { ival: { ival: 1 }, location: -1 } }, location: -1 } }];
+    columns.push('c0');
+  }
+  // The backend statement still declares every parameter the client binds (their values go to the
+  // residual stage from the Bind message; these columns are not used there).
+  for (const n of c.params) {
+    (backend.targetList as unknown[]).push({ ResTarget: { name: `p${n}`, val: { ParamRef: { number: n, location: -1 } }, location: -1 } });
+    columns.push(`p${n}`);
+  }
+  const used = paramsIn([s.fromClause, wherePushed]);
+  return { backend, residual, columns, params: c.params, blank: c.params.filter((n) => !used.has(n)), pushed: pushed.length, kept: kept.length };
 }
 
 /** ORDER BY item: a bare output-column name stays as written (the residual query has the same output names). */
