@@ -4,56 +4,29 @@
 // statement is compared with the same statement over identical plain tables on another PostgreSQL
 // server (the oracle, reached directly), in the simple protocol, the extended protocol with parameters and as a named
 // prepared statement; the backend's dump and its log_statement=all log never show a canary.
-import { appendFileSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CREATE_PATIENT, CREATE_VISIT, USERS, canariesInDump, startProtected } from '../corpus/setup.ts';
+import { USERS, canariesInDump } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
-import { startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
+import { CANARIES, startTwoStage } from './two-stage-env.ts';
+import type { TwoStageEnv } from './two-stage-env.ts';
 
-const NAMES = ['Zoë Quintanilla-canary', 'adam smith-canary', 'Émile Brontë-canary', 'bob', 'Ünal Kaya-canary', 'ann lee-canary', 'ANN LEE-canary', 'Ömer-canary'];
-const DIAG = ['flu', 'asthma', 'flu', 'diabetes', null, 'asthma', 'flu', 'covid'];
-const CANARIES = ['Quintanilla-canary', 'smith-canary', 'Brontë-canary', 'Kaya-canary', 'lee-canary', 'LEE-canary', 'Ömer-canary', '123-45-'];
-const ROWS = 40;
 const MAX_ROWS = 100;
 
+let t: TwoStageEnv;
 let cluster: PgCluster;
-let oracleCluster: PgCluster;
 let env: ProtectedEnv;
 let c: pg.Client;
 let oracle: pg.Client;
 
-function patientRow(i: number): unknown[] {
-  const name = `${NAMES[i % NAMES.length]}${i >= NAMES.length ? ` ${i}` : ''}`;
-  const ssn = `123-45-${String(1000 + i).padStart(4, '0')}`;
-  return [i, name, i % 5 === 0 ? null : ssn, `0${8000 + i}`, `19${50 + (i % 40)}-0${1 + (i % 9)}-1${i % 9}`, DIAG[i % DIAG.length]];
-}
-
 beforeAll(async () => {
-  [cluster, oracleCluster] = await Promise.all([startPostgres(), startPostgres()]);
-  oracle = new pg.Client({ connectionString: oracleCluster.url(), ssl: { ca: oracleCluster.caPem } });
-  await oracle.connect();
-  appendFileSync(join(cluster.dir, 'data', 'postgresql.conf'), "\nlog_statement = 'all'\nlog_min_error_statement = 'info'\nlog_parameter_max_length = -1\n");
-  env = await startProtected(cluster, undefined, undefined, { residual: { maxRows: MAX_ROWS } });
-  await env.backend.query('SELECT pg_reload_conf()');
-  c = new pg.Client({ connectionString: env.url(USERS.doctor) });
-  await c.connect();
-  for (const db of [c, oracle]) {
-    await db.query(CREATE_PATIENT);
-    for (let i = 0; i < ROWS; i++) await db.query('INSERT INTO patient (pat_id, pat_name, pat_ssn, pat_zip, pat_birth, diagnosis) VALUES ($1, $2, $3, $4, $5, $6)', patientRow(i));
-    await db.query(CREATE_VISIT);
-    for (let i = 0; i < ROWS * 2; i++) await db.query('INSERT INTO visit (visit_id, pat_id, reason, notes) VALUES ($1, $2, $3, $4)', [i, i % ROWS, ['check', 'fever', 'cough'][i % 3], `note ${i} lee-canary`]);
-  }
+  t = await startTwoStage(MAX_ROWS);
+  ({ cluster, env, c, oracle } = t);
 }, 120_000);
 
 afterAll(async () => {
-  await c?.end();
-  await oracle?.end();
-  await env?.close();
-  await cluster?.destroy();
-  await oracleCluster?.destroy();
+  await t?.close();
 });
 
 /** The statement through the proxy and on the oracle. */
@@ -160,7 +133,7 @@ describe('two-stage statements', () => {
 
   it('stores and sends no plaintext: the dump and the statement log of the backend hold no canary', async () => {
     expect(await canariesInDump(cluster, CANARIES)).toEqual([]);
-    const log = readFileSync(join(cluster.dir, 'server.log'), 'utf8').split('\n');
+    const log = t.serverLog();
     expect(log.filter((l) => /AS c1/.test(l)).length).toBeGreaterThan(10);
     for (const canary of CANARIES) expect(log.filter((l) => l.includes(canary)), canary).toEqual([]);
   });

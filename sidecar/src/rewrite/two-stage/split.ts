@@ -50,7 +50,6 @@ const STATEFUL_PREFIX = /^(pg_|has_|inet_|txid_|lo_|xid|current_)/;
 
 /** Nodes the residual parts may not contain: they read the backend, or the engine's own state. */
 function checkResidualNode(tag: string, b: Json): void {
-  if (tag === 'SubLink') no('a subquery outside the conjuncts the backend evaluates');
   if (tag === 'SQLValueFunction') no('a session value function');
   if (tag === 'A_Star') no('* in what the proxy computes');
   if (tag === 'FuncCall') {
@@ -74,6 +73,8 @@ function checkResidualNode(tag: string, b: Json): void {
  */
 class Collector {
   readonly refs: Json[] = [];
+  /** Subqueries may be evaluated by the backend stage, per candidate row (not under GROUP BY). */
+  subqueries = true;
   /** Client parameter numbers, in the order the residual query numbers them. */
   readonly params: number[] = [];
   private readonly byKey = new Map<string, string>();
@@ -88,14 +89,28 @@ class Collector {
   column(ref: Json): Json {
     const names = colRefNames(ref);
     if (names[names.length - 1] === '*') no('* in what the proxy computes');
-    const key = JSON.stringify(names);
+    return this.candidate(JSON.stringify(names), columnRef(names));
+  }
+
+  /** A value the backend stage computes per row (a column reference, a subquery): a candidate column. */
+  private candidate(key: string, node: Json): Json {
     let name = this.byKey.get(key);
     if (name === undefined) {
       name = `c${this.refs.length + 1}`;
       this.byKey.set(key, name);
-      this.refs.push(columnRef(names));
+      this.refs.push(node);
     }
     return columnRef([CANDIDATES, name]);
+  }
+
+  /**
+   * A subquery in what the proxy computes: evaluated by the backend stage for each candidate row
+   * (same FROM clause, so correlated references mean what they meant). Under GROUP BY a subquery
+   * may only see grouped values, which a per-row column would not check: refused there.
+   */
+  subquery(node: Json): Json {
+    if (!this.subqueries) no('a subquery in a grouped statement');
+    return this.candidate(`sublink:${JSON.stringify(node)}`, node);
   }
 
   walk(node: unknown): unknown {
@@ -106,6 +121,7 @@ class Collector {
       const [tag, b] = t;
       if (tag === 'ColumnRef') return this.column(b);
       if (tag === 'ParamRef') return this.param(b);
+      if (tag === 'SubLink') return this.subquery(node as Json);
       checkResidualNode(tag, b);
     }
     const out: Json = {};
@@ -188,14 +204,17 @@ export function splitSelect(s: Json, pushable: (conjunct: unknown) => boolean): 
   for (const w of conjuncts(s.whereClause)) (pushable(w) ? pushed : kept).push(w);
   const targets = arr(s.targetList);
   const outputs = outputNames(targets);
+  // WHERE is evaluated per input row, grouped or not: its subqueries become candidate columns.
+  const whereKept = andOf(kept);
+  const residualWhere = whereKept === undefined ? undefined : c.walk(whereKept);
+  c.subqueries = !s.groupClause && !s.havingClause;
   const residual: Json = {
     targetList: c.walk(namedTargets(targets)),
     fromClause: [{ RangeVar: { relname: CANDIDATES, inh: true, relpersistence: 'p', location: -1 } }],
     limitOption: s.limitOption ?? 'LIMIT_OPTION_DEFAULT',
     op: 'SETOP_NONE',
   };
-  const whereKept = andOf(kept);
-  if (whereKept !== undefined) residual.whereClause = c.walk(whereKept);
+  if (residualWhere !== undefined) residual.whereClause = residualWhere;
   if (s.distinctClause) residual.distinctClause = c.walk(s.distinctClause);
   if (s.groupClause) {
     for (const g of arr(s.groupClause)) {
@@ -231,7 +250,7 @@ export function splitSelect(s: Json, pushable: (conjunct: unknown) => boolean): 
     (backend.targetList as unknown[]).push({ ResTarget: { name: `p${n}`, val: { ParamRef: { number: n, location: -1 } }, location: -1 } });
     columns.push(`p${n}`);
   }
-  const used = paramsIn([s.fromClause, wherePushed]);
+  const used = paramsIn([s.fromClause, wherePushed, c.refs]);
   return { backend, residual, columns, params: c.params, blank: c.params.filter((n) => !used.has(n)), pushed: pushed.length, kept: kept.length };
 }
 
