@@ -9,8 +9,8 @@ import type { BackendLocale } from '../residual/collation.ts';
 import { ResidualPool } from '../residual/engine.ts';
 import { ResidualUnsupportedError } from '../residual/errors.ts';
 import type { ResidualCall, ResidualResult } from '../residual/types.ts';
+import { residualStats } from '../residual/stats.ts';
 import { simpleQuery } from './catalog-loader.ts';
-import { newResidualStats } from './residual-stage.ts';
 import type { ResidualService } from './residual-stage.ts';
 
 export interface ResidualOptions {
@@ -56,7 +56,7 @@ export function startResidualService(o: ResidualOptions, b: BackendSecrets | und
   return {
     maxRows: o.maxRows ?? RESIDUAL_DEFAULTS.maxRows,
     maxBytes: o.maxBytes ?? RESIDUAL_DEFAULTS.maxBytes,
-    stats: newResidualStats(),
+    stats: residualStats,
     async run(call: ResidualCall): Promise<ResidualResult> {
       const p = await ready();
       return p.run(call);

@@ -13,27 +13,15 @@ import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { textToBinary, ValueFormatError } from '../protection/encryption/canonical.ts';
 import { ResidualLimitError, ResidualQueryError, ResidualUnsupportedError } from '../residual/errors.ts';
 import type { ResidualCall, ResidualField, ResidualResult, ResidualSettings } from '../residual/types.ts';
+import type { ResidualStats } from '../residual/stats.ts';
 
 /** The engine (a pool of them) and the per-statement bounds, from the proxy's configuration. */
 export interface ResidualService {
   run(call: ResidualCall): Promise<ResidualResult>;
   maxRows: number;
   maxBytes: number;
-  /** Counters for metrics. */
+  /** Counters for metrics (residual/stats.ts). */
   stats: ResidualStats;
-}
-
-export interface ResidualStats {
-  statements: number;
-  failed: number;
-  candidateRows: number;
-  resultRows: number;
-  /** Milliseconds spent in the engine. */
-  engineMs: number;
-}
-
-export function newResidualStats(): ResidualStats {
-  return { statements: 0, failed: 0, candidateRows: 0, resultRows: 0, engineMs: 0 };
 }
 
 /** pg_type.typlen of the common result types (RowDescription's type size); -1 for the others. */

@@ -2,6 +2,8 @@
 // do not collide). Names are documented in docs/proxy.md.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Metric } from 'prom-client';
+import { residualStats } from '../residual/stats.ts';
+import type { ResidualStats } from '../residual/stats.ts';
 
 export type StatementKind = 'simple' | 'extended' | 'function' | 'copy';
 export type Outcome = 'ok' | 'error' | 'refused';
@@ -34,6 +36,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): ProxyMet
   const statements = new Counter({ name: 'clarus_statements_total', help: 'Statements by protocol and outcome', labelNames: ['type', 'outcome'], registers, collect });
   const bytes = new Counter({ name: 'clarus_bytes_total', help: 'Bytes relayed', labelNames: ['direction'], registers, collect });
   registry.registerMetric(recorder.durations as unknown as Metric);
+  residualMetrics(registers);
   return {
     statements, bytes, recorder, statementSeconds: recorder.durations,
     registry,
@@ -47,6 +50,18 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): ProxyMet
     configReloads: new Counter({ name: 'clarus_config_reloads_total', help: 'Configuration reloads by result', labelNames: ['result'], registers }),
     configGeneration: new Gauge({ name: 'clarus_config_generation', help: 'Generation of the configuration in force', registers }),
   };
+}
+
+/** The in-proxy stage's counters (residual/stats.ts), read on scrape. */
+function residualMetrics(registers: Registry[]): void {
+  const counter = (name: string, help: string, read: (s: ResidualStats) => number): void => {
+    new Counter({ name, help, registers, collect() { this.reset(); this.inc(read(residualStats)); } });
+  };
+  counter('clarus_residual_statements_total', 'Two-stage statements whose in-proxy stage ran', (s) => s.statements);
+  counter('clarus_residual_failures_total', 'In-proxy stage runs that failed the statement (expression error, limit, unsupported type)', (s) => s.failed);
+  counter('clarus_residual_candidate_rows_total', 'Candidate rows fetched by backend stages and loaded into the in-proxy stage', (s) => s.candidateRows);
+  counter('clarus_residual_result_rows_total', 'Rows returned by the in-proxy stage', (s) => s.resultRows);
+  counter('clarus_residual_engine_seconds_total', 'Time spent in the in-proxy stage engine', (s) => s.engineMs / 1000);
 }
 
 const KINDS: readonly StatementKind[] = ['simple', 'extended', 'function', 'copy'];

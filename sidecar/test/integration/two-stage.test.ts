@@ -131,6 +131,21 @@ describe('two-stage statements', () => {
     expect((await c.query('SELECT count(*)::int AS n FROM patient WHERE pat_name LIKE $$%canary%$$')).rows).toEqual([{ n: 35 }]);
   });
 
+  it('counts the stages in the metrics: statements, candidate rows fetched and rows returned', async () => {
+    const read = async (): Promise<Map<string, number>> => {
+      const text = await (await fetch(`http://127.0.0.1:${env.proxy.metricsPort}/metrics`)).text();
+      return new Map([...text.matchAll(/^(clarus_residual_\w+) ([0-9.e+-]+)$/gm)].map((m) => [m[1] as string, Number(m[2])]));
+    };
+    const before = await read();
+    await c.query("SELECT pat_id FROM patient WHERE pat_name LIKE 'a%'");
+    const after = await read();
+    const delta = (k: string): number => (after.get(k) ?? 0) - (before.get(k) ?? 0);
+    expect(delta('clarus_residual_statements_total')).toBe(1);
+    expect(delta('clarus_residual_candidate_rows_total')).toBe(40);
+    expect(delta('clarus_residual_result_rows_total')).toBe(10);
+    expect(delta('clarus_residual_engine_seconds_total')).toBeGreaterThan(0);
+  });
+
   it('stores and sends no plaintext: the dump and the statement log of the backend hold no canary', async () => {
     expect(await canariesInDump(cluster, CANARIES)).toEqual([]);
     const log = t.serverLog();

@@ -1,0 +1,16 @@
+// Counters of the in-proxy stage of two-stage statements, for this process (one residual engine
+// pool per process): read by the metrics registry on scrape (clarus_residual_* in docs/proxy.md).
+export interface ResidualStats {
+  /** Two-stage statements whose in-proxy stage ran. */
+  statements: number;
+  /** Stage runs that failed (the statement's error: an expression, a limit, an unsupported type). */
+  failed: number;
+  /** Candidate rows the backend stage fetched and the engine loaded. */
+  candidateRows: number;
+  /** Rows the stage returned to clients. */
+  resultRows: number;
+  /** Milliseconds spent waiting for the engine. */
+  engineMs: number;
+}
+
+export const residualStats: ResidualStats = { statements: 0, failed: 0, candidateRows: 0, resultRows: 0, engineMs: 0 };
