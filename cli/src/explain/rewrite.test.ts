@@ -30,9 +30,24 @@ describe('explain --sql with the rewriter', () => {
   });
 
   it('shows the refusal and its SQLSTATE', async () => {
-    const r = await rewriteSql('SELECT id FROM people ORDER BY name', runtime());
+    const r = await rewriteSql('SELECT id FROM people UNION SELECT name FROM people', runtime());
     expect(r).toMatchObject({ kind: 'refuse', code: '0A000' });
     expect(formatRewrite(r, [])).toMatch(/^Refused with SQLSTATE 0A000: .*name/);
+  });
+
+  it('shows both stages of a statement the proxy finishes, and what the backend learns', async () => {
+    const r = await rewriteSql("SELECT id FROM people WHERE ssn = '123-45-6789' ORDER BY upper(name)", runtime());
+    if (r.kind !== 'plan' || !r.stages?.[0]) throw new Error(`expected a two-stage plan, got ${JSON.stringify(r)}`);
+    expect(r.stages[0]).toMatchObject({ pushed: 1, kept: 0 });
+    expect(r.stages[0].backend).toMatch(/ssn__bidx/);
+    expect(r.stages[0].backend).not.toContain('123-45-6789');
+    expect(r.stages[0].proxy).toMatch(/ORDER BY upper\(clarus_candidates\.c\d\)/);
+    const text = formatRewrite(r, []);
+    expect(text).toMatch(/backend stage: SELECT/);
+    expect(text).toMatch(/proxy stage: {3}SELECT/);
+    const full = await rewriteSql('SELECT max(name) FROM people', runtime());
+    if (full.kind !== 'plan') throw new Error('expected a plan');
+    expect(formatRewrite(full, [])).toMatch(/full scan happened/);
   });
 
   it('rewrites a searchable equality to the blind index, without the plaintext literal', async () => {
