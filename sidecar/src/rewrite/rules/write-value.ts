@@ -1,6 +1,7 @@
 // Values written into protected columns (INSERT VALUES, UPDATE SET, ON CONFLICT DO UPDATE).
 // Postcondition: an encrypted column only ever receives NULL, DEFAULT, a bytea ciphertext literal,
-// or a parameter the proxy encrypts at Bind; a searchable column's hidden blind index receives the
+// a parameter the proxy encrypts at Bind, or a CASE over plain conditions whose every result is one
+// of these (Django's bulk_update: `SET col = CASE WHEN id = 1 THEN 'a' WHEN id = 2 THEN 'b' END`); a searchable column's hidden blind index receives the
 // matching value; anonymized columns receive the anonymized constant. Anything else is refused.
 import { anonymizeText, appliesAtWrite } from '../../protection/anonymize-write.ts';
 import { BLIND_INDEX_BYTES } from '../../protection/encryption/column.ts';
@@ -22,15 +23,17 @@ export interface Written {
 
 export function writeValue(ctx: Ctx, scope: Scope, table: CatalogTable, column: CatalogColumn, node: unknown): Written {
   ctx.touch(table, column.name);
-  if (isEncrypted(column)) return writeEncrypted(ctx, { table, column }, node);
+  if (isEncrypted(column)) return writeEncrypted(ctx, scope, { table, column }, node);
   if (column.protection.kind === 'anonymize') return { value: writeAnonymized(ctx, table, column, node) };
   plainExpr(ctx, scope, node, `value for ${table.table}.${column.name}`);
   return { value: node };
 }
 
-function writeEncrypted(ctx: Ctx, ref: ProtectedRef, node: unknown): Written {
+function writeEncrypted(ctx: Ctx, scope: Scope, ref: ProtectedRef, node: unknown): Written {
   const searchable = ref.column.protection.searchable;
   if (body(node, 'SetToDefault')) return { value: node, bidx: searchable ? node : undefined };
+  const caseExpr = body(node, 'CaseExpr');
+  if (caseExpr) return writeCase(ctx, scope, ref, caseExpr);
   const v = unwrapCast(node);
   const c = constText(v);
   const p = body(v, 'ParamRef');
@@ -53,6 +56,24 @@ function writeEncrypted(ctx: Ctx, ref: ProtectedRef, node: unknown): Written {
     return { value: substr(n, BLIND_INDEX_BYTES + 1), bidx: substr(n, 1, BLIND_INDEX_BYTES) };
   }
   return refuseConstruct(ref, 'an expression as the written value (only constants, parameters, NULL, DEFAULT)');
+}
+
+/**
+ * A CASE whose conditions are plain (they read no protected value) and whose results are values
+ * the proxy can write: the value column gets the CASE with each result encrypted, a blind index
+ * the same CASE with each result's index. The conditions are evaluated by the backend, as written.
+ */
+function writeCase(ctx: Ctx, scope: Scope, ref: ProtectedRef, c: Json): Written {
+  plainExpr(ctx, scope, [c.arg, ...(c.args as unknown[]).map((w) => (body(w, 'CaseWhen') as Json).expr)], `CASE condition for ${ref.table.table}.${ref.column.name}`);
+  const whens = (c.args as unknown[]).map((w) => {
+    const b = body(w, 'CaseWhen') as Json;
+    return { b, written: writeEncrypted(ctx, scope, ref, b.result) };
+  });
+  const otherwise = c.defresult === undefined ? { value: nullConst(), bidx: nullConst() } : writeEncrypted(ctx, scope, ref, c.defresult);
+  const build = (pick: (w: Written) => unknown): Json => ({
+    CaseExpr: { ...c, args: whens.map(({ b, written }) => ({ CaseWhen: { ...b, result: pick(written) } })), defresult: pick(otherwise) },
+  });
+  return { value: build((w) => w.value), ...(ref.column.protection.searchable ? { bidx: build((w) => w.bidx ?? nullConst()) } : {}) };
 }
 
 function writeAnonymized(ctx: Ctx, table: CatalogTable, column: CatalogColumn, node: unknown): unknown {
