@@ -16,6 +16,8 @@ export interface OutCol {
   hidden?: boolean;
   /** What it carries of anonymized columns (expr.ts OutAnon), null: none; undefined: not traced. */
   anon?: OutAnon | null;
+  /** The output is a bare NULL literal (it carries no value of any column). */
+  nullConst?: boolean;
 }
 
 export interface Relation {

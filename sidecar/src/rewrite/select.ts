@@ -162,7 +162,8 @@ export function targets(ctx: Ctx, scope: Scope, s: Json): OutCol[] {
       list.push(item);
       continue;
     }
-    outs.push({ name: rt.name ? String(rt.name) : (names[names.length - 1] ?? '?column?'), ...targetProv(ctx, scope, rt.val) });
+    const isNull = body(rt.val, 'A_Const')?.isnull === true;
+    outs.push({ name: rt.name ? String(rt.name) : (names[names.length - 1] ?? '?column?'), ...targetProv(ctx, scope, rt.val), ...(isNull ? { nullConst: true } : {}) });
     list.push(item);
   }
   s.targetList = list;

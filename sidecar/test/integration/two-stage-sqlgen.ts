@@ -84,6 +84,16 @@ function grouped(r: R, cols: readonly string[], from: string, w: string): Genera
   return { sql: `SELECT ${outs.join(', ')} FROM ${from}${w} GROUP BY 1${having} ORDER BY 1, 2, 3`, params: [], ordered: true };
 }
 
+/** Two SELECTs (one over patient, one over visit) combined by a set operation. */
+function setOperation(r: R): Generated {
+  const op = pick(r, ['UNION', 'UNION ALL', 'INTERSECT', 'EXCEPT', 'EXCEPT ALL']);
+  const left = `SELECT ${textExpr(r, PAT_TEXT)}, p.pat_id FROM patient p${where(r, PAT_TEXT, false)}`;
+  const right = `SELECT ${textExpr(r, VISIT_TEXT)}, v.pat_id FROM visit v${chance(r, 0.5) ? ` WHERE ${residual(r, VISIT_TEXT)}` : ''}`;
+  const ordered = chance(r, 0.5);
+  const tail = ordered ? ` ORDER BY 1, 2${chance(r, 0.5) ? ` LIMIT ${1 + Math.floor(r() * 8)}` : ''}` : '';
+  return { sql: `${left} ${op} ${right}${tail}`, params: [], ordered };
+}
+
 /** One random statement. */
 export function generate(seed: number): Generated {
   const r = rng(seed);
@@ -92,6 +102,7 @@ export function generate(seed: number): Generated {
   const cols = join ? [...PAT_TEXT, ...VISIT_TEXT] : PAT_TEXT;
   const w = where(r, cols, join);
   if (chance(r, 0.2)) return grouped(r, cols, from, w);
+  if (chance(r, 0.12)) return setOperation(r);
   const n = 1 + Math.floor(r() * 3);
   const outs = Array.from({ length: n }, () => textExpr(r, cols));
   if (chance(r, 0.5)) outs.push('p.pat_id');

@@ -12,7 +12,7 @@ import type { PgCluster } from '@clarus/testing/pg.ts';
 import { CANARIES, startTwoStage } from './two-stage-env.ts';
 import type { TwoStageEnv } from './two-stage-env.ts';
 
-const MAX_ROWS = 100;
+const MAX_ROWS = 150;
 
 let t: TwoStageEnv;
 let cluster: PgCluster;
@@ -63,6 +63,10 @@ const STATEMENTS: Array<{ sql: string; params?: unknown[]; ordered?: boolean }> 
   { sql: 'SELECT pat_id FROM patient WHERE pat_name ILIKE $1', params: ['%quintanilla-CANARY%'] },
   { sql: 'SELECT pat_id, upper($2) AS x FROM patient WHERE pat_id > $1 AND length(pat_name) > $3 ORDER BY pat_name', params: [3, 'smith-canary', 12], ordered: true },
   { sql: "SELECT pat_id FROM patient WHERE diagnosis = $1 AND pat_name LIKE $2 || '%'", params: ['flu', 'Zo'] },
+  { sql: 'SELECT pat_name FROM patient UNION SELECT notes FROM visit WHERE visit_id < $1 ORDER BY 1 LIMIT 12', params: [10], ordered: true },
+  { sql: "SELECT upper(pat_name) AS n, pat_id FROM patient WHERE diagnosis = 'flu' EXCEPT SELECT upper(notes), pat_id FROM visit ORDER BY 2", ordered: true },
+  { sql: '(SELECT pat_ssn FROM patient ORDER BY pat_ssn LIMIT 3) UNION ALL (SELECT reason FROM visit ORDER BY visit_id LIMIT 2)' },
+  { sql: 'SELECT pat_id FROM patient WHERE pat_name LIKE $$a%$$ INTERSECT SELECT pat_id FROM visit WHERE notes LIKE $$%1 lee%$$' },
   { sql: 'SELECT pat_id * 2 AS y, pat_name FROM patient WHERE pat_id IN (1, 2, 3) ORDER BY pat_name', ordered: true },
 ];
 

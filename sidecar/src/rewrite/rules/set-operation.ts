@@ -20,6 +20,9 @@ export function setOperation(s: Json, left: OutCol[], right: OutCol[]): OutCol[]
     const rp = r?.prov ?? null;
     if (!lp && !rp) return out;
     const p = (lp ?? rp) as ProtectedRef;
+    // A NULL literal carries no value: the output is the other arm's column (the two-stage
+    // executor's backend stage pads each arm's candidate columns with NULLs).
+    if ((!lp && l.nullConst) || (!rp && r?.nullConst)) return { ...out, prov: p };
     if (!lp || !rp) refuseConstruct(p, 'set operation mixing encrypted and plain values');
     const same = lp.table === rp.table && lp.column === rp.column;
     if (!same && !sameDeterministicKey(lp, rp)) refuseConstruct(p, 'set operation across columns that do not share a deterministic key');

@@ -51,7 +51,7 @@ export function twoStagePlan(stmt: Json, deps: TwoStageDeps): TwoStagePlan | nul
   if (!s) return null;
   let split;
   try {
-    split = splitSelect(s, (w) => deps.pushable(s.fromClause, w));
+    split = splitSelect(s, (w, from) => deps.pushable(from, w));
   } catch (e) {
     if (e instanceof NotSplittable) return null;
     throw e;

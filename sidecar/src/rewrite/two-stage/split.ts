@@ -73,11 +73,19 @@ function checkResidualNode(tag: string, b: Json): void {
  */
 class Collector {
   readonly refs: Json[] = [];
+  /** Candidate column names, one per ref. */
+  readonly names: string[] = [];
   /** Subqueries may be evaluated by the backend stage, per candidate row (not under GROUP BY). */
   subqueries = true;
-  /** Client parameter numbers, in the order the residual query numbers them. */
-  readonly params: number[] = [];
+  /** Client parameter numbers, in the order the residual query numbers them (shared by the arms of a set operation). */
+  readonly params: number[];
   private readonly byKey = new Map<string, string>();
+  private readonly prefix: string;
+
+  constructor(prefix = 'c', params: number[] = []) {
+    this.prefix = prefix;
+    this.params = params;
+  }
 
   param(b: Json): Json {
     const n = Number(b.number ?? 0);
@@ -96,9 +104,10 @@ class Collector {
   private candidate(key: string, node: Json): Json {
     let name = this.byKey.get(key);
     if (name === undefined) {
-      name = `c${this.refs.length + 1}`;
+      name = `${this.prefix}${this.refs.length + 1}`;
       this.byKey.set(key, name);
       this.refs.push(node);
+      this.names.push(name);
     }
     return columnRef([CANDIDATES, name]);
   }
@@ -173,12 +182,9 @@ function bareName(node: unknown): string | null {
 }
 
 function checkShape(s: Json): void {
-  if (s.op && s.op !== 'SETOP_NONE') no('a set operation');
   if (s.withClause) no('WITH');
   if (s.intoClause) no('SELECT INTO');
   if (arr(s.lockingClause).length > 0) no('FOR UPDATE/SHARE');
-  if (s.valuesLists) no('VALUES');
-  if (arr(s.fromClause).length === 0) no('no FROM clause');
 }
 
 /** Output names for targets without one: the residual query must name its columns as PostgreSQL named the original's. */
@@ -191,14 +197,13 @@ function namedTargets(targets: unknown[]): unknown[] {
   });
 }
 
-/**
- * Splits SELECT `s` (left unchanged). `pushable(conjunct)` says whether the backend stage may
- * evaluate a WHERE conjunct over the FROM clause. Throws NotSplittable when the statement's shape
- * is not one the two stages reproduce exactly.
- */
-export function splitSelect(s: Json, pushable: (conjunct: unknown) => boolean): TwoStage {
+/** One SELECT block split: its backend part (FROM, pushed conjuncts) and its residual SELECT over CANDIDATES. */
+interface Block { from: unknown; pushed: unknown[]; kept: number; residual: Json }
+
+function splitBlock(s: Json, c: Collector, pushable: (conjunct: unknown) => boolean): Block {
   checkShape(s);
-  const c = new Collector();
+  if (s.valuesLists) no('VALUES');
+  if (arr(s.fromClause).length === 0) no('no FROM clause');
   const pushed: unknown[] = [];
   const kept: unknown[] = [];
   for (const w of conjuncts(s.whereClause)) (pushable(w) ? pushed : kept).push(w);
@@ -216,42 +221,122 @@ export function splitSelect(s: Json, pushable: (conjunct: unknown) => boolean): 
   };
   if (residualWhere !== undefined) residual.whereClause = residualWhere;
   if (s.distinctClause) residual.distinctClause = c.walk(s.distinctClause);
-  if (s.groupClause) {
-    for (const g of arr(s.groupClause)) {
-      const n = bareName(g);
-      // GROUP BY reads a bare name as an input column first, an output name second: the backend
-      // would tell which; the residual query could not.
-      if (n !== null && outputs.has(n)) no(`GROUP BY ${n}, which is also an output column's name`);
-    }
-    residual.groupClause = c.walk(s.groupClause);
-    if (s.groupDistinct) residual.groupDistinct = s.groupDistinct;
-  }
+  if (s.groupClause) residual.groupClause = groupBy(c, s, outputs);
+  if (s.groupDistinct) residual.groupDistinct = s.groupDistinct;
   if (s.havingClause) residual.havingClause = c.walk(s.havingClause);
   if (s.windowClause) residual.windowClause = c.walk(s.windowClause);
   if (s.sortClause) residual.sortClause = arr(s.sortClause).map((sb) => sortItem(c, sb, outputs));
   if (s.limitCount) residual.limitCount = c.walk(s.limitCount);
   if (s.limitOffset) residual.limitOffset = c.walk(s.limitOffset);
-  const backend: Json = {
-    targetList: c.refs.map((ref, i) => ({ ResTarget: { name: `c${i + 1}`, val: ref, location: -1 } })),
-    fromClause: s.fromClause,
-    limitOption: 'LIMIT_OPTION_DEFAULT',
-    op: 'SETOP_NONE',
-  };
-  const wherePushed = andOf(pushed);
+  return { from: s.fromClause, pushed, kept: kept.length, residual };
+}
+
+function groupBy(c: Collector, s: Json, outputs: Set<string>): unknown {
+  for (const g of arr(s.groupClause)) {
+    const n = bareName(g);
+    // GROUP BY reads a bare name as an input column first, an output name second: the backend
+    // would tell which; the residual query could not.
+    if (n !== null && outputs.has(n)) no(`GROUP BY ${n}, which is also an output column's name`);
+  }
+  return c.walk(s.groupClause);
+}
+
+const target = (name: string, val: unknown): Json => ({ ResTarget: { name, val, location: -1 } });
+const NULL_CONST: Json = { A_Const: { isnull: true, location: -1 } };
+const intConst = (n: number): Json => ({ A_Const: { ival: { ival: n }, location: -1 } });
+
+/** The parameter columns every backend stage ends with (see splitSelect), and which parameters to blank. */
+function withParams(backend: Json, columns: string[], c: Collector, usedByBackend: unknown): { blank: number[] } {
+  const used = paramsIn(usedByBackend);
+  for (const n of c.params) {
+    (backend.targetList as unknown[]).push(target(`p${n}`, { ParamRef: { number: n, location: -1 } }));
+    columns.push(`p${n}`);
+  }
+  return { blank: c.params.filter((n) => !used.has(n)) };
+}
+
+/**
+ * Splits SELECT `s` (left unchanged). `pushable(conjunct, from)` says whether the backend stage
+ * may evaluate a WHERE conjunct over a FROM clause. Throws NotSplittable when the statement's
+ * shape is not one the two stages reproduce exactly.
+ */
+export function splitSelect(s: Json, pushable: (conjunct: unknown, from: unknown) => boolean): TwoStage {
+  if (s.op && s.op !== 'SETOP_NONE') return splitSetOperation(s, pushable);
+  const c = new Collector();
+  const b = splitBlock(s, c, (w) => pushable(w, s.fromClause));
+  const backend: Json = { targetList: c.refs.map((ref, i) => target(c.names[i] as string, ref)), fromClause: b.from, limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' };
+  const wherePushed = andOf(b.pushed);
   if (wherePushed !== undefined) backend.whereClause = wherePushed;
-  const columns = c.refs.map((_, i) => `c${i + 1}`);
+  const columns = [...c.names];
   if (c.refs.length === 0) {
-    backend.targetList = [{ ResTarget: { name: 'c0', val: { A_Const: { ival: { ival: 1 }, location: -1 } }, location: -1 } }];
+    backend.targetList = [target('c0', intConst(1))];
     columns.push('c0');
   }
   // The backend statement still declares every parameter the client binds (their values go to the
   // residual stage from the Bind message; these columns are not used there).
-  for (const n of c.params) {
-    (backend.targetList as unknown[]).push({ ResTarget: { name: `p${n}`, val: { ParamRef: { number: n, location: -1 } }, location: -1 } });
-    columns.push(`p${n}`);
-  }
-  const used = paramsIn([s.fromClause, wherePushed, c.refs]);
-  return { backend, residual, columns, params: c.params, blank: c.params.filter((n) => !used.has(n)), pushed: pushed.length, kept: kept.length };
+  const { blank } = withParams(backend, columns, c, [b.from, wherePushed, c.refs]);
+  return { backend, residual: b.residual, columns, params: c.params, blank, pushed: b.pushed.length, kept: b.kept };
+}
+
+/** The leaf SELECTs of a set operation, left to right, and a rebuild of the tree with new leaves. */
+function leaves(s: Json): Json[] {
+  if (!s.op || s.op === 'SETOP_NONE') return [s];
+  return [...leaves(body(s.larg, 'SelectStmt') ?? (s.larg as Json)), ...leaves(body(s.rarg, 'SelectStmt') ?? (s.rarg as Json))];
+}
+
+function rebuild(s: Json, next: () => Json): Json {
+  if (!s.op || s.op === 'SETOP_NONE') return next();
+  const larg = rebuild(body(s.larg, 'SelectStmt') ?? (s.larg as Json), next);
+  const rarg = rebuild(body(s.rarg, 'SelectStmt') ?? (s.rarg as Json), next);
+  return { ...s, larg, rarg };
+}
+
+/**
+ * A set operation (UNION/INTERSECT/EXCEPT, nested): every arm is split on its own; the backend
+ * stage is one UNION ALL of the arms' parts, each arm filling its own candidate columns (the
+ * others NULL: a NULL carries no value, and the backend types each column from its one arm) and
+ * an `arm` number; the residual is the set operation of the arms' residual SELECTs, each reading
+ * its arm's rows. ORDER BY/LIMIT of the whole operation read only its output columns.
+ */
+function splitSetOperation(s: Json, pushable: (conjunct: unknown, from: unknown) => boolean): TwoStage {
+  checkShape(s);
+  const params: number[] = [];
+  const all = leaves(s);
+  // With three arms or more, two NULL-padded arms meet in one UNION ALL, whose column PostgreSQL
+  // then types as text: the third arm's values would not match it.
+  if (all.length > 2) no('a set operation of more than two SELECTs');
+  const arms = all.map((leaf, i) => {
+    const c = new Collector(`a${i + 1}_`, params);
+    return { c, b: splitBlock(leaf, c, (w) => pushable(w, leaf.fromClause)) };
+  });
+  const top = new Collector('t', params);
+  const backendArms = arms.map(({ c, b }, i) => {
+    const list = [target('arm', intConst(i + 1)), ...arms.flatMap((other, j) => other.c.refs.map((ref, k) => target(other.c.names[k] as string, j === i ? ref : NULL_CONST)))];
+    const stmt: Json = { targetList: list, fromClause: b.from, limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' };
+    const w = andOf(b.pushed);
+    if (w !== undefined) stmt.whereClause = w;
+    return stmt;
+  });
+  const backend = backendArms.reduce((l, r) => ({ op: 'SETOP_UNION', all: true, larg: l, rarg: r, limitOption: 'LIMIT_OPTION_DEFAULT' }));
+  let k = 0;
+  const residual = rebuild(s, () => armResidual(arms[k]?.b.residual as Json, ++k));
+  for (const key of ['sortClause', 'limitCount', 'limitOffset', 'limitOption'] as const) delete residual[key];
+  if (s.sortClause) residual.sortClause = s.sortClause;
+  if (s.limitCount) residual.limitCount = top.walk(s.limitCount);
+  if (s.limitOffset) residual.limitOffset = top.walk(s.limitOffset);
+  residual.limitOption = s.limitOption ?? 'LIMIT_OPTION_DEFAULT';
+  const columns = ['arm', ...arms.flatMap(({ c }) => c.names)];
+  const firstArm = backendArms[0] as Json;
+  const { blank } = withParams(firstArm, columns, top, [arms.map(({ b }) => [b.from, b.pushed]), arms.map(({ c }) => c.refs)]);
+  // Every arm of the UNION ALL declares the parameter columns: NULL in all but the first.
+  for (const arm of backendArms.slice(1)) for (const n of params) (arm.targetList as unknown[]).push(target(`p${n}`, NULL_CONST));
+  return { backend, residual, columns, params, blank, pushed: arms.reduce((n, a) => n + a.b.pushed.length, 0), kept: arms.reduce((n, a) => n + a.b.kept, 0) };
+}
+
+/** An arm's residual SELECT reads only its own rows of the candidate relation. */
+function armResidual(r: Json, arm: number): Json {
+  const mine = { A_Expr: { kind: 'AEXPR_OP', name: [{ String: { sval: '=' } }], lexpr: columnRef([CANDIDATES, 'arm']), rexpr: intConst(arm), location: -1 } };
+  return { ...r, whereClause: r.whereClause ? { BoolExpr: { boolop: 'AND_EXPR', args: [mine, r.whereClause], location: -1 } } : mine };
 }
 
 /** ORDER BY item: a bare output-column name stays as written (the residual query has the same output names). */
