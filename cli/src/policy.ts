@@ -21,9 +21,9 @@ const USAGE = `usage:
   clarus policy render   -f FILE|DIR… --out DIR [--proxy NAME] [--namespace NS]
   clarus policy explain  -f FILE|DIR… [--sql "STATEMENT"]
   clarus policy import   FILE.xml [--name NAME] [--namespace NS] [--table SCHEMA.TABLE[:COL,…]]… [--catalog FILE]
-                         [--keyring SECRET] [--partial]
+                         [--from-backend postgres://USER@HOST/DB] [--keyring SECRET] [--partial]
 `;
-const VALUE_OPTS = ['-f', '--filename', '--namespace', '-n', '--out', '-o', '--proxy', '--sql', '--name', '--table', '--catalog', '--keyring'];
+const VALUE_OPTS = ['-f', '--filename', '--namespace', '-n', '--out', '-o', '--proxy', '--sql', '--name', '--table', '--catalog', '--from-backend', '--keyring'];
 
 function usageError(io: Io, message: string): number {
   io.err(`clarus policy: ${message}\n\n${USAGE}`);
@@ -113,8 +113,10 @@ async function importCmd(args: ParsedArgs, io: Io): Promise<number> {
   if (!file) return usageError(io, 'FILE.xml is required');
   const name = one(args, '--name') ?? (basename(file).replace(/\.xml$/i, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '') || 'imported');
   const catalog = one(args, '--catalog');
-  const tables = importTables(args, catalog === undefined ? undefined : await readFile(catalog, 'utf8'));
-  if (typeof tables === 'string') return usageError(io, tables);
+  const listed = importTables(args, catalog === undefined ? undefined : await readFile(catalog, 'utf8'));
+  if (typeof listed === 'string') return usageError(io, listed);
+  const fromBackend = one(args, '--from-backend');
+  const tables = fromBackend === undefined ? listed : [...(listed ?? []), ...(await (await import('./io/catalog.ts')).backendTables(fromBackend))];
   const keyringSecret = one(args, '--keyring');
   const partial = args.flags.has('--partial');
   try {

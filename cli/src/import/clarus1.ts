@@ -198,7 +198,7 @@ export function importClarus1(xml: string, opts: ImportOptions): ImportResult {
   const used = new Set<string>();
   const datasets = tables.map((t) => dataset(t, rules, used, st));
   const attributeTypes = Object.fromEntries([...rules.entries()].filter(([, r]) => Object.keys(r.protection).length > 0).map(([t, r]) => [t, r.protection]));
-  if (opts.tables) st.notes.push('patterns were expanded against the tables listed at import; a table created later is not covered until the import is run again');
+  if (opts.tables) st.notes.push('patterns were expanded against the tables known at import (--table, --catalog, --from-backend); a table created later is not covered until the import is run again');
   const policy: SecurityPolicy = {
     apiVersion: API_VERSION, kind: 'SecurityPolicy',
     metadata: { name: opts.name, namespace: opts.namespace, ...(opts.partial && st.refusals.length > 0 ? { annotations: partialAnnotation(st.refusals) } : {}) },

@@ -170,7 +170,7 @@ describe('every published CLARUS 1.0 policy', () => {
     const r = await imp('S22_proxy_boreholes_3857_simple_encryption_cab5ccb.xml', '--table', TABLE);
     expect(r.out).toMatch(/ {4}identifier:\n {6}# note: id_key "176" → keyring key 176[^\n]*\n {6}# note: CLARUS "encryption" encryption was deterministic[^\n]*\n {6}encrypt:\n {8}mode: deterministic/);
     expect(r.out).toContain('        # note: line 4: "*/nom_com": pattern expanded against the table list: 1 column(s) in public.ades_geofla_centroid\n        - name: nom_com\n');
-    expect(r.err).toContain('note: patterns were expanded against the tables listed at import; a table created later is not covered until the import is run again');
+    expect(r.err).toContain('note: patterns were expanded against the tables known at import (--table, --catalog, --from-backend); a table created later is not covered until the import is run again');
     const s06 = await imp('S06_anonymization-module_properties5_e7cbfe0.xml');
     expect(s06.out).toMatch(/# note: coarsening microaggregation k=3 → kAnonymity k=3[^\n]*declared quasiIdentifier[^\n]*\n {8}- name: geom\n/);
   });

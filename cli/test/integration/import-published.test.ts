@@ -214,4 +214,24 @@ describe('published CLARUS policies through a real proxy', () => {
       await backend.query('DROP TABLE IF EXISTS a');
     }
   });
+
+  it('--from-backend: `*/col` patterns are expanded against the tables the database holds (hidden blind indexes left out)', async () => {
+    await backend.query(CREATE.replace('CREATE TABLE ades_geofla_centroid', 'CREATE TABLE public.ades_geofla_centroid'));
+    await backend.query('CREATE SCHEMA geo; CREATE TABLE geo.sites (gid integer, geom text, geom__bidx bytea, nom_com text); CREATE TABLE geo.other (x integer)');
+    try {
+      let out = '';
+      let err = '';
+      const code = await main(['import', join(POLICIES, 'S22_proxy_boreholes_3857_simple_encryption_cab5ccb.xml'), '--name', 'imported', '--from-backend', cluster.url()],
+        { out: (t) => { out += t; }, err: (t) => { err += t; } });
+      expect(err).not.toMatch(/^refused/m);
+      expect(code).toBe(0);
+      const policy = parseAllDocuments(out)[0]?.toJS() as { spec: { datasets: Array<{ table: string; columns: Array<{ name: string }> }> } };
+      expect(policy.spec.datasets.map((d) => `${d.table}: ${d.columns.map((c) => c.name).join(',')}`)).toEqual([
+        'geo.sites: nom_com,geom',
+        `public.ades_geofla_centroid: ${COLUMNS.filter((c) => c !== 'gid').join(',')}`,
+      ]);
+    } finally {
+      await backend.query('DROP SCHEMA geo CASCADE; DROP TABLE public.ades_geofla_centroid');
+    }
+  });
 });
