@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { explainPolicy, policyDatasets } from './explain/table.ts';
-import { importClarus1 } from './import/clarus1.ts';
+import { importClarus1, type ImportOptions, type ImportResult } from './import/clarus1.ts';
 import { parseCatalog, parseTableSpec, type CatalogTable } from './import/names.ts';
 import { importYaml } from './import/print.ts';
 import { XmlError } from './import/xml.ts';
@@ -108,32 +108,41 @@ function importTables(args: ParsedArgs, catalogText: string | undefined): Catalo
   return typeof listed === 'string' ? `--catalog: ${listed}` : [...out, ...listed];
 }
 
-async function importCmd(args: ParsedArgs, io: Io): Promise<number> {
-  const file = args.positional[0];
-  if (!file) return usageError(io, 'FILE.xml is required');
+async function importOptions(args: ParsedArgs, file: string): Promise<ImportOptions | string> {
   const name = one(args, '--name') ?? (basename(file).replace(/\.xml$/i, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '') || 'imported');
   const catalog = one(args, '--catalog');
   const listed = importTables(args, catalog === undefined ? undefined : await readFile(catalog, 'utf8'));
-  if (typeof listed === 'string') return usageError(io, listed);
+  if (typeof listed === 'string') return listed;
   const fromBackend = one(args, '--from-backend');
   const tables = fromBackend === undefined ? listed : [...(listed ?? []), ...(await (await import('./io/catalog.ts')).backendTables(fromBackend))];
   const keyringSecret = one(args, '--keyring');
-  const partial = args.flags.has('--partial');
-  try {
-    const r = importClarus1(await readFile(file, 'utf8'), { name, namespace: one(args, '--namespace', '-n') ?? 'default', ...(tables ? { tables } : {}), ...(keyringSecret ? { keyringSecret } : {}), partial });
-    for (const n of r.notes) io.err(`note: ${n}\n`);
-    for (const u of r.refusals) io.err(`refused: ${u}\n`);
-    if (r.refusals.length === 0) {
-      io.out(importYaml(r, basename(file)));
-      return 0;
-    }
-    if (!partial) {
-      io.err(`clarus policy import: ${file}: no policy printed: it would protect less than the CLARUS policy, or mean something else (${r.refusals.length} refusal(s) above); --partial prints it marked ${IMPORT_PARTIAL_ANNOTATION}, which every validator refuses until the annotation is removed\n`);
-      return 1;
-    }
-    io.err(`WARNING: --partial: the policy printed PROTECTS LESS than ${file}; it carries the annotation ${IMPORT_PARTIAL_ANNOTATION}, and validate, render and the operator refuse it until you fix what is listed and remove the annotation\n`);
+  return { name, namespace: one(args, '--namespace', '-n') ?? 'default', ...(tables ? { tables } : {}), ...(keyringSecret ? { keyringSecret } : {}), partial: args.flags.has('--partial') };
+}
+
+/** The YAML goes out only when it protects as much as the XML, or with --partial, loudly. */
+function printImport(r: ImportResult, file: string, partial: boolean, io: Io): number {
+  for (const n of r.notes) io.err(`note: ${n}\n`);
+  for (const u of r.refusals) io.err(`refused: ${u}\n`);
+  if (r.refusals.length === 0) {
     io.out(importYaml(r, basename(file)));
+    return 0;
+  }
+  if (!partial) {
+    io.err(`clarus policy import: ${file}: no policy printed: it would protect less than the CLARUS policy, or mean something else (${r.refusals.length} refusal(s) above); --partial prints it marked ${IMPORT_PARTIAL_ANNOTATION}, which every validator refuses until the annotation is removed\n`);
     return 1;
+  }
+  io.err(`WARNING: --partial: the policy printed PROTECTS LESS than ${file}; it carries the annotation ${IMPORT_PARTIAL_ANNOTATION}, and validate, render and the operator refuse it until you fix what is listed and remove the annotation\n`);
+  io.out(importYaml(r, basename(file)));
+  return 1;
+}
+
+async function importCmd(args: ParsedArgs, io: Io): Promise<number> {
+  const file = args.positional[0];
+  if (!file) return usageError(io, 'FILE.xml is required');
+  const opts = await importOptions(args, file);
+  if (typeof opts === 'string') return usageError(io, opts);
+  try {
+    return printImport(importClarus1(await readFile(file, 'utf8'), opts), file, opts.partial === true, io);
   } catch (e) {
     if (!(e instanceof XmlError)) throw e;
     io.err(`${file}: ${e.message}\n`);

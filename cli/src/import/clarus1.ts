@@ -32,17 +32,23 @@ interface Column { at: ResolvedColumn; type: AttributeType; line: number; contai
 
 const lc = (s: string | undefined): string => (s ?? '').trim().toLowerCase();
 
-function combine(prev: RuleMapping, m: RuleMapping, type: AttributeType, line: number, st: State): RuleMapping {
-  const a = prev.protection;
-  const b = m.protection;
-  const clash = (a.encrypt && b.anonymize) || (a.anonymize && b.encrypt)
-    || (a.encrypt && b.encrypt && JSON.stringify(a.encrypt) !== JSON.stringify(b.encrypt))
-    || (a.anonymize && b.anonymize && JSON.stringify(a.anonymize) !== JSON.stringify(b.anonymize))
-    || (prev.column && m.column);
-  if (clash) st.refusals.push(`line ${line}: ${type} gets two protections from different rules; Clarus applies one protection per column`);
+const differ = (x: unknown, y: unknown): boolean => x !== undefined && y !== undefined && JSON.stringify(x) !== JSON.stringify(y);
+
+/** Two rules for one attribute type (from different modules): one protection per column. */
+function clashes(a: RuleMapping, b: RuleMapping): boolean {
+  const p = a.protection;
+  const q = b.protection;
+  return Boolean((p.encrypt && q.anonymize) || (p.anonymize && q.encrypt) || (a.column && b.column))
+    || differ(p.encrypt, q.encrypt) || differ(p.anonymize, q.anonymize);
+}
+
+function combine(prev: RuleMapping, m: RuleMapping, where: { type: AttributeType; line: number }, st: State): RuleMapping {
+  if (clashes(prev, m)) st.refusals.push(`line ${where.line}: ${where.type} gets two protections from different rules; Clarus applies one protection per column`);
+  const column = prev.column ?? m.column;
+  const tCloseness = prev.tCloseness ?? m.tCloseness;
   return {
-    protection: { ...a, ...b }, ...(prev.column ?? m.column ? { column: prev.column ?? m.column } : {}),
-    rowKey: Boolean(prev.rowKey || m.rowKey), ...(prev.tCloseness ?? m.tCloseness) !== undefined ? { tCloseness: prev.tCloseness ?? m.tCloseness } : {},
+    protection: { ...prev.protection, ...m.protection }, ...(column ? { column } : {}),
+    rowKey: Boolean(prev.rowKey || m.rowKey), ...(tCloseness !== undefined ? { tCloseness } : {}),
     protects: prev.protects || m.protects, notes: [...prev.notes, ...m.notes],
   };
 }
@@ -69,7 +75,7 @@ function readRules(protections: XmlElement[], st: State): { rules: Map<Attribute
         continue;
       }
       const prev = rules.get(type);
-      rules.set(type, prev ? combine(prev, m, type, rule.line, st) : m);
+      rules.set(type, prev ? combine(prev, m, { type, line: rule.line }, st) : m);
     }
   }
   return { rules, refused };
@@ -79,37 +85,40 @@ function protects(type: AttributeType, rules: Map<AttributeType, RuleMapping>, r
   return refused.has(type) || Boolean(rules.get(type)?.protects);
 }
 
-function dropOrRefuse(a: RawAttribute, why: string, asked: boolean, st: State): void {
+/** Refuses the attribute when it asks for protection, else drops it with a note; no columns either way. */
+function dropOrRefuse(a: RawAttribute, why: string, asked: boolean, st: State): Column[] {
   if (asked) st.refusals.push(`line ${a.line}: attribute "${a.name}": ${why}; its protection would be lost`);
   else st.notes.push(`line ${a.line}: attribute "${a.name}" dropped (${why}); it asks for no protection, and columns a policy does not list pass through as they are`);
+  return [];
+}
+
+const plain = (at: ResolvedColumn): boolean => IDENT.test(at.column) && IDENT.test(at.table) && (at.schema === undefined || IDENT.test(at.schema));
+
+interface Resolving { asked: (t: AttributeType) => boolean; dbs: Set<string>; unqualified: Set<string>; st: State }
+
+/** The columns one attribute reaches; what cannot be placed is refused or dropped (dropOrRefuse). */
+function resolveAttribute(a: RawAttribute, ctx: Resolving): Column[] {
+  const p = parseName(a.name);
+  if (typeof p === 'string') return dropOrRefuse(a, p, ctx.asked(a.type), ctx.st);
+  if (p.db !== undefined && p.db !== '*') ctx.dbs.add(p.db);
+  const r = resolveName(p, ctx.st.opts.tables);
+  if (!r.ok) return dropOrRefuse(a, r.reason, ctx.asked(a.type), ctx.st);
+  const out: Column[] = [];
+  for (const at of r.columns) {
+    if (!plain(at)) {
+      dropOrRefuse(a, `"${at.column}" in ${at.table} is not a plain SQL identifier, which a SecurityPolicy column must be`, ctx.asked(a.type), ctx.st);
+      continue;
+    }
+    if (p.schema === undefined && at.schema === undefined) ctx.unqualified.add(at.table);
+    out.push({ at, type: a.type, line: a.line, container: a.container, notes: r.note ? [`line ${a.line}: "${a.name}": ${r.note}`] : [] });
+  }
+  return out;
 }
 
 function resolveAttributes(attrs: RawAttribute[], asked: (t: AttributeType) => boolean, st: State, dbs: Set<string>): Column[] {
-  const out: Column[] = [];
-  const unqualified = new Set<string>();
-  for (const a of attrs) {
-    const p = parseName(a.name);
-    if (typeof p === 'string') {
-      dropOrRefuse(a, p, asked(a.type), st);
-      continue;
-    }
-    if (p.db !== undefined && p.db !== '*') dbs.add(p.db);
-    const r = resolveName(p, st.opts.tables);
-    if (!r.ok) {
-      dropOrRefuse(a, r.reason, asked(a.type), st);
-      continue;
-    }
-    for (const at of r.columns) {
-      if (!IDENT.test(at.column) || !IDENT.test(at.table) || (at.schema !== undefined && !IDENT.test(at.schema))) {
-        dropOrRefuse(a, `"${at.column}" in ${at.table} is not a plain SQL identifier, which a SecurityPolicy column must be`, asked(a.type), st);
-        continue;
-      }
-      const notes = r.note ? [`line ${a.line}: "${a.name}": ${r.note}`] : [];
-      if (p.schema === undefined && at.schema === undefined) unqualified.add(at.table);
-      out.push({ at, type: a.type, line: a.line, container: a.container, notes });
-    }
-  }
-  for (const t of unqualified) st.notes.push(`table ${t}: the CLARUS names give no schema; Clarus resolves ${t} as clients name it (schema public). If other schemas hold a table ${t}, name them with --table SCHEMA.${t} so that they are protected too`);
+  const ctx: Resolving = { asked, dbs, unqualified: new Set(), st };
+  const out = attrs.flatMap((a) => resolveAttribute(a, ctx));
+  for (const t of ctx.unqualified) st.notes.push(`table ${t}: the CLARUS names give no schema (CLARUS: any schema); the dataset is ${t} as clients name it (schema public), and the proxy refuses statements on a table ${t} of another schema rather than pass them in clear; to protect such tables too, name them (--table SCHEMA.${t} or --from-backend)`);
   return out;
 }
 

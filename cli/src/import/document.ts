@@ -19,6 +19,7 @@ export type Container = 'data' | 'joint';
 export interface RawAttribute { name: string; type: AttributeType; line: number; container: Container }
 export interface Document { attributes: RawAttribute[]; protections: XmlElement[]; protocol?: XmlElement }
 interface Sink { notes: string[]; refusals: string[] }
+interface Walk { doc: Document; sink: Sink; dataTypes: Set<string> }
 
 const CONTAINERS: Record<string, { container: Container; dropped: string[] }> = {
   data: { container: 'data', dropped: [] },
@@ -47,7 +48,8 @@ function attribute(el: XmlElement, container: Container, sink: Sink, dataTypes: 
   return { name, type, line: el.line, container };
 }
 
-function walk(el: XmlElement, container: Container, doc: Document, sink: Sink, dataTypes: Set<string>): void {
+function walk(el: XmlElement, container: Container, w: Walk): void {
+  const { doc, sink, dataTypes } = w;
   for (const child of el.children) {
     const name = lc(child.name);
     const c = CONTAINERS[name];
@@ -64,10 +66,10 @@ function walk(el: XmlElement, container: Container, doc: Document, sink: Sink, d
         const why = c.dropped.includes(k) ? 'describes a file format; Clarus protects tables' : 'is not a CLARUS 1.0 setting';
         sink.notes.push(`line ${child.line}: <${child.name} ${k}="${child.attrs[k]}"> dropped: it ${why}`);
       }
-      walk(child, c.container, doc, sink, dataTypes);
+      walk(child, c.container, w);
     } else {
       sink.notes.push(`line ${child.line}: <${child.name}> is not a CLARUS 1.0 element; CLARUS ignored it and so does the import (its attributes are still read)`);
-      walk(child, container, doc, sink, dataTypes);
+      walk(child, container, w);
     }
   }
 }
@@ -76,7 +78,7 @@ export function readDocument(root: XmlElement, sink: Sink): Document {
   const doc: Document = { attributes: [], protections: [] };
   if (lc(root.name) !== 'schema') sink.notes.push(`line ${root.line}: root element <${root.name}>, CLARUS's is <schema>; read anyway`);
   const dataTypes = new Set<string>();
-  walk(root, 'data', doc, sink, dataTypes);
+  walk(root, 'data', { doc, sink, dataTypes });
   if (dataTypes.size > 0) sink.notes.push(`data_type (${[...dataTypes].sort().join(', ')}) dropped: the proxy reads each column's type from the database`);
   return doc;
 }

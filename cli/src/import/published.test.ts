@@ -37,12 +37,6 @@ const SPLIT_POINTS = (line: number, how: string): string => `line ${line}: ${how
 type Outcome = { refused: string[] } | { attributeTypes?: AttributeTypeDefaults; datasets: DatasetSpec[]; databases: string[] };
 interface Case { plain: Outcome; withTable?: Outcome }
 
-const EHEALTH_DS = (order: 'as-listed' | 'no-order', disId: boolean): DatasetSpec[] => {
-  const episode = ds('episode', [...cols('nonConfidential', 'ep_id'), ...cols('quasiIdentifier', 'ep_age,ep_range'), ...cols('identifier', 'ep_pat')]);
-  const discharge = ds('discharge_report', [...(disId ? cols('nonConfidential', 'dis_id') : []), ...cols('quasiIdentifier', 'dis_adm,dis_dis,dis_days')]);
-  return order === 'as-listed' ? [episode, discharge] : [discharge, episode];
-};
-
 const EXPECTED: Record<string, Case> = {
   S01_anonymization: { plain: { refused: [JOINT('episode, discharge_report, patient')] } },
   S02_anonymization: { plain: { refused: [JOINT('episode, discharge_report, patient')] } },

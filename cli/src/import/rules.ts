@@ -101,13 +101,20 @@ function coarsening(rule: XmlElement, type: AttributeType, st: RuleState): RuleM
   return refuse(st, rule, `coarsening_type "${rule.attrs.coarsening_type ?? ''}" is not one CLARUS 1.0 defines (shift, microaggregation)`);
 }
 
+/** t of t-closeness: undefined when absent, null when refused. */
+function tParam(rule: XmlElement, st: RuleState): number | undefined | null {
+  const raw = rule.attrs.t?.trim();
+  if (raw === undefined) return lc(rule.attrs.protection) === 't-closeness' ? refuse(st, rule, 't-closeness needs t') ?? null : undefined;
+  const t = Number(raw);
+  return t >= 0 && t <= 1 ? t : refuse(st, rule, `t="${raw}" must be between 0 and 1`) ?? null;
+}
+
 function kAnonymity(rule: XmlElement, type: AttributeType, st: RuleState): RuleMapping | undefined {
   const p = lc(rule.attrs.protection);
   if (unknownParams(rule, ['k', 't'], st)) return undefined;
+  const t = tParam(rule, st);
+  if (t === null) return undefined;
   const tRaw = rule.attrs.t?.trim();
-  const t = tRaw === undefined ? undefined : Number(tRaw);
-  if (t !== undefined && !(t >= 0 && t <= 1)) return refuse(st, rule, `t="${tRaw}" must be between 0 and 1`);
-  if (p === 't-closeness' && t === undefined) return refuse(st, rule, 't-closeness needs t');
   if (type === 'confidential' && p === 't-closeness') {
     return { protection: {}, tCloseness: t as number, protects: true, notes: [`t-closeness t=${tRaw} on confidential attributes → tCloseness of the kAnonymity of the same table's quasi-identifiers`] };
   }
@@ -147,22 +154,28 @@ function splitting(rule: XmlElement, type: AttributeType, st: RuleState): RuleMa
   return refuse(st, rule, `${how} spreads each value over ${clouds} cloud(s) so that no cloud holds it whole; Clarus places a whole column on one backend, which would then hold the value whole: not representable`);
 }
 
+type ModuleMapper = (rule: XmlElement, type: AttributeType, st: RuleState) => RuleMapping | undefined;
+
+function encryptionModule(rule: XmlElement, _type: AttributeType, st: RuleState): RuleMapping | undefined {
+  const p = lc(rule.attrs.protection);
+  return p === 'encryption' || p === 'simple' ? encryption(rule, false, st) : refuse(st, rule, `encryption protection "${rule.attrs.protection}" is not one CLARUS 1.0 defines (encryption, simple)`);
+}
+
+function searchableModule(rule: XmlElement, _type: AttributeType, st: RuleState): RuleMapping | undefined {
+  return lc(rule.attrs.protection) === 'searchable' ? encryption(rule, true, st) : refuse(st, rule, `searchable encryption protection "${rule.attrs.protection}" is not one CLARUS 1.0 defines (searchable)`);
+}
+
+/** CLARUS module names, lower case with `_`/`-` read as spaces. */
+const MODULES: Record<string, ModuleMapper> = {
+  'encryption': encryptionModule, 'simple encryption': encryptionModule, 'searchable encryption': searchableModule,
+  'anonymization': anonymization, 'splitting': splitting,
+};
+
 /** The rule's mapping; undefined when refused (the reason is in st.refusals). */
 export function mapRule(module: string, rule: XmlElement, type: AttributeType, st: RuleState): RuleMapping | undefined {
-  const p = lc(rule.attrs.protection);
   if (rule.attrs.protection === undefined) return refuse(st, rule, `attribute_type "${rule.attrs.type}" has no protection attribute`);
-  if (p === 'null' || p === 'not' || p === 'none') {
-    if (unknownParams(rule, ['id_key', 'clouds'], st)) return undefined;
-    return none();
-  }
-  switch (lc(module).replace(/[\s_-]+/g, ' ')) {
-    case 'encryption':
-    case 'simple encryption':
-      return p === 'encryption' || p === 'simple' ? encryption(rule, false, st) : refuse(st, rule, `encryption protection "${rule.attrs.protection}" is not one CLARUS 1.0 defines (encryption, simple)`);
-    case 'searchable encryption':
-      return p === 'searchable' ? encryption(rule, true, st) : refuse(st, rule, `searchable encryption protection "${rule.attrs.protection}" is not one CLARUS 1.0 defines (searchable)`);
-    case 'anonymization': return anonymization(rule, type, st);
-    case 'splitting': return splitting(rule, type, st);
-    default: return refuse(st, rule, `protection module "${module}" is not one CLARUS 1.0 defines (encryption, searchable encryption, anonymization, splitting)`);
-  }
+  if (['null', 'not', 'none'].includes(lc(rule.attrs.protection))) return unknownParams(rule, ['id_key', 'clouds'], st) ? undefined : none();
+  const mapper = MODULES[lc(module).replace(/[\s_-]+/g, ' ')];
+  if (!mapper) return refuse(st, rule, `protection module "${module}" is not one CLARUS 1.0 defines (encryption, searchable encryption, anonymization, splitting)`);
+  return mapper(rule, type, st);
 }

@@ -192,10 +192,14 @@ describe('published CLARUS policies through a real proxy', () => {
       expect((await env.client.query('SELECT pat_id, pat_name, pat_last1, pat_zip FROM patient')).rows).toEqual([{ pat_id: 2, pat_name: null, pat_last1: null, pat_zip: '08001' }]);
       const stored = (await backend.query<{ t: string }>('SELECT t::text AS t FROM patient t')).rows.map((r) => r.t).join('\n');
       expect(stored).toBe('(2,,,,,08001)');
+      // `patient/pat_name` named no schema (CLARUS: any schema): a patient table of another schema is refused, not passed in clear.
+      await backend.query('CREATE SCHEMA s1; CREATE TABLE s1.patient (pat_id integer, pat_name text)');
+      await expect(env.client.query("INSERT INTO s1.patient (pat_id, pat_name) VALUES (3, 'Canaryother')")).rejects.toMatchObject({ code: '0A000' });
+      expect((await backend.query('SELECT count(*)::int AS n FROM s1.patient')).rows).toEqual([{ n: 0 }]);
     } finally {
       await env?.close();
       env = undefined;
-      await backend.query('DROP TABLE IF EXISTS patient');
+      await backend.query('DROP TABLE IF EXISTS patient; DROP SCHEMA IF EXISTS s1 CASCADE');
     }
   });
 
