@@ -56,7 +56,7 @@ function encryption(rule: XmlElement, searchable: boolean, st: RuleState): RuleM
   const keyName = keyNameOf(rule.attrs.id_key);
   const notes = keyName ? [`id_key "${rule.attrs.id_key}" → keyring key ${keyName} (clarus keys generate --key ${keyName})`] : [];
   if (searchable) {
-    notes.push('CLARUS searchable encryption → randomized encryption with a blind index: =, IN keep working; CLARUS also served <, <=, >, >= on these columns, which the proxy now refuses (Clarus has no order-revealing encryption; nothing is revealed that CLARUS kept)');
+    notes.push('CLARUS searchable encryption → randomized encryption with a blind index: =, IN keep working; CLARUS also served <, <=, >, >= on these columns, which the proxy now refuses (Clarus has no order-revealing encryption: the backend learns less than under CLARUS, and serves less)');
     return { protection: { encrypt: { mode: 'randomized', searchable: true, ...(keyName ? { keyName } : {}) } }, protects: true, notes };
   }
   notes.push(`CLARUS "${rule.attrs.protection}" encryption was deterministic (equality was pushed to the cloud) → deterministic: =, IN, GROUP BY and joins run in the backend, which sees which values are equal, as it did under CLARUS`);
