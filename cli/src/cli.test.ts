@@ -97,16 +97,28 @@ describe('clarus policy render / explain / import', () => {
     expect(bad.stdout).toContain('ERROR: the statement does not parse');
   });
 
-  it('imports a CLARUS 1.0 policy into manifests that validate; unmappable input exits 1', async () => {
-    const r = await clarus('policy', 'import', 'cli/test/fixtures/clarus1/splitting.xml', '--namespace', 'hospital');
+  it('imports a CLARUS 1.0 policy into manifests that validate; one that would protect less prints nothing and exits 1', async () => {
+    const r = await clarus('policy', 'import', 'cli/test/fixtures/clarus1/ehealth-anonymization.xml', '--namespace', 'hospital');
     expect(r.code).toBe(0);
     await writeFile(join(tmp, 'imported.yaml'), r.stdout);
     const v = await clarus('policy', 'validate', '-f', join(tmp, 'imported.yaml'));
     expect(v.code).toBe(0);
     const bad = await clarus('policy', 'import', 'cli/test/fixtures/clarus1/unmappable.xml');
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain('not mapped: line 16: protection module "homomorphic" is not supported');
-    expect(bad.stdout).toContain('# NOT MAPPED: line 16');
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr).toContain('refused: line 16: protection module "homomorphic" is not one CLARUS 1.0 defines');
+    expect(bad.stderr).toContain('no policy printed: it would protect less than the CLARUS policy');
+  });
+
+  it('prints a weaker import only with --partial, marked so that validate refuses it', async () => {
+    const r = await clarus('policy', 'import', 'cli/test/fixtures/clarus1/splitting.xml', '--namespace', 'hospital', '--partial');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('WARNING: --partial: the policy printed PROTECTS LESS than');
+    expect(r.stdout).toContain('clarus.io/import-partial: "1 refusal(s) of clarus policy import, first: line 11: CLARUS splitting spreads each value over 2 cloud(s)');
+    await writeFile(join(tmp, 'partial.yaml'), r.stdout);
+    const v = await clarus('policy', 'validate', '-f', join(tmp, 'partial.yaml'));
+    expect(v.code).toBe(1);
+    expect(v.stderr).toContain('error: SecurityPolicy/hospital/splitting: metadata.annotations[clarus.io/import-partial]: the policy was imported with --partial and protects less than its source');
   });
 });
 

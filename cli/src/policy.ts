@@ -1,15 +1,16 @@
 // `clarus policy validate|render|explain|import`: the offline tooling, with the cluster's rules.
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { stringify } from 'yaml';
 import { explainPolicy, policyDatasets } from './explain/table.ts';
-import { importClarus1 } from './import/clarus1.ts';
+import { importClarus1, type ImportOptions, type ImportResult } from './import/clarus1.ts';
+import { parseCatalog, parseTableSpec, type CatalogTable } from './import/names.ts';
+import { importYaml } from './import/print.ts';
 import { XmlError } from './import/xml.ts';
 import { RenderError } from '@clarus/policy/runtime/render.ts';
 import type { ResourceSet } from '@clarus/policy/inputs.ts';
 import { proxiesOf, selectForProxy } from '@clarus/policy/runtime/select.ts';
 import { renderToDir } from './io/write.ts';
-import type { SecurityPolicy } from '@clarus/crds/types.ts';
+import { IMPORT_PARTIAL_ANNOTATION, type SecurityPolicy } from '@clarus/crds/types.ts';
 import { formatIssue, validateManifests } from '@clarus/policy/validate/index.ts';
 import { loadManifests } from './io/load.ts';
 import { explainSql } from './sql.ts';
@@ -19,9 +20,10 @@ const USAGE = `usage:
   clarus policy validate -f FILE|DIR… [--namespace NS]
   clarus policy render   -f FILE|DIR… --out DIR [--proxy NAME] [--namespace NS]
   clarus policy explain  -f FILE|DIR… [--sql "STATEMENT"]
-  clarus policy import   FILE.xml [--name NAME] [--namespace NS] [--wildcard-table TABLE] [--keyring SECRET]
+  clarus policy import   FILE.xml [--name NAME] [--namespace NS] [--table SCHEMA.TABLE[:COL,…]]… [--catalog FILE]
+                         [--from-backend postgres://USER@HOST/DB] [--keyring SECRET] [--partial]
 `;
-const VALUE_OPTS = ['-f', '--filename', '--namespace', '-n', '--out', '-o', '--proxy', '--sql', '--name', '--wildcard-table', '--keyring'];
+const VALUE_OPTS = ['-f', '--filename', '--namespace', '-n', '--out', '-o', '--proxy', '--sql', '--name', '--table', '--catalog', '--from-backend', '--keyring'];
 
 function usageError(io: Io, message: string): number {
   io.err(`clarus policy: ${message}\n\n${USAGE}`);
@@ -92,19 +94,55 @@ async function explain(args: ParsedArgs, io: Io): Promise<number> {
   return 0;
 }
 
+function importTables(args: ParsedArgs, catalogText: string | undefined): CatalogTable[] | string | undefined {
+  const specs = many(args, '--table');
+  if (specs.length === 0 && catalogText === undefined) return undefined;
+  const out: CatalogTable[] = [];
+  for (const spec of specs) {
+    const t = parseTableSpec(spec);
+    if (!t) return `--table ${spec}: expected SCHEMA.TABLE or SCHEMA.TABLE:COL,COL…`;
+    out.push(t);
+  }
+  if (catalogText === undefined) return out;
+  const listed = parseCatalog(catalogText);
+  return typeof listed === 'string' ? `--catalog: ${listed}` : [...out, ...listed];
+}
+
+async function importOptions(args: ParsedArgs, file: string): Promise<ImportOptions | string> {
+  const name = one(args, '--name') ?? (basename(file).replace(/\.xml$/i, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '') || 'imported');
+  const catalog = one(args, '--catalog');
+  const listed = importTables(args, catalog === undefined ? undefined : await readFile(catalog, 'utf8'));
+  if (typeof listed === 'string') return listed;
+  const fromBackend = one(args, '--from-backend');
+  const tables = fromBackend === undefined ? listed : [...(listed ?? []), ...(await (await import('./io/catalog.ts')).backendTables(fromBackend))];
+  const keyringSecret = one(args, '--keyring');
+  return { name, namespace: one(args, '--namespace', '-n') ?? 'default', ...(tables ? { tables } : {}), ...(keyringSecret ? { keyringSecret } : {}), partial: args.flags.has('--partial') };
+}
+
+/** The YAML goes out only when it protects as much as the XML, or with --partial, loudly. */
+function printImport(r: ImportResult, file: string, partial: boolean, io: Io): number {
+  for (const n of r.notes) io.err(`note: ${n}\n`);
+  for (const u of r.refusals) io.err(`refused: ${u}\n`);
+  if (r.refusals.length === 0) {
+    io.out(importYaml(r, basename(file)));
+    return 0;
+  }
+  if (!partial) {
+    io.err(`clarus policy import: ${file}: no policy printed: it would protect less than the CLARUS policy, or mean something else (${r.refusals.length} refusal(s) above); --partial prints it marked ${IMPORT_PARTIAL_ANNOTATION}, which every validator refuses until the annotation is removed\n`);
+    return 1;
+  }
+  io.err(`WARNING: --partial: the policy printed PROTECTS LESS than ${file}; it carries the annotation ${IMPORT_PARTIAL_ANNOTATION}, and validate, render and the operator refuse it until you fix what is listed and remove the annotation\n`);
+  io.out(importYaml(r, basename(file)));
+  return 1;
+}
+
 async function importCmd(args: ParsedArgs, io: Io): Promise<number> {
   const file = args.positional[0];
   if (!file) return usageError(io, 'FILE.xml is required');
-  const name = one(args, '--name') ?? (basename(file).replace(/\.xml$/i, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || 'imported');
-  const wildcardTable = one(args, '--wildcard-table');
-  const keyringSecret = one(args, '--keyring');
+  const opts = await importOptions(args, file);
+  if (typeof opts === 'string') return usageError(io, opts);
   try {
-    const r = importClarus1(await readFile(file, 'utf8'), { name, namespace: one(args, '--namespace', '-n') ?? 'default', ...(wildcardTable ? { wildcardTable } : {}), ...(keyringSecret ? { keyringSecret } : {}) });
-    const header = ['# Imported from CLARUS 1.0 policy', `# ${basename(file)} by clarus policy import.`, ...r.notes.map((n) => `# note: ${n}`), ...r.unmapped.map((u) => `# NOT MAPPED: ${u}`)];
-    io.out(`${header.join('\n')}\n${[r.policy, ...r.backends].map((d) => stringify(d)).join('---\n')}`);
-    for (const n of r.notes) io.err(`note: ${n}\n`);
-    for (const u of r.unmapped) io.err(`not mapped: ${u}\n`);
-    return r.unmapped.length > 0 ? 1 : 0;
+    return printImport(importClarus1(await readFile(file, 'utf8'), opts), file, opts.partial === true, io);
   } catch (e) {
     if (!(e instanceof XmlError)) throw e;
     io.err(`${file}: ${e.message}\n`);

@@ -17,6 +17,12 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 /** Annotation of a keyring Secret naming the version new writes use per key ("default=2,pii=1"). */
 export const KEYRING_CURRENT_ANNOTATION = 'clarus.io/keyring-current';
 
+/**
+ * Annotation of a SecurityPolicy printed by `clarus policy import --partial`: what the policy
+ * protects less than its CLARUS source. Every validator refuses the policy while it is present.
+ */
+export const IMPORT_PARTIAL_ANNOTATION = 'clarus.io/import-partial';
+
 export interface ObjectMeta {
   name: string;
   namespace?: string;

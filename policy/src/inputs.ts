@@ -117,7 +117,7 @@ export function gatherInputs(proxy: ClarusProxy, lookup: Lookup): Gathered {
   const ns = nsOf(proxy);
   const policy = lookup.policy(ns, proxy.spec.policyRef.name);
   if (!policy) return { ok: false, reason: InputReason.PolicyNotFound, message: `SecurityPolicy ${ns}/${proxy.spec.policyRef.name} not found` };
-  const invalid = policyIssues(policy.spec)[0];
+  const invalid = policyIssues(policy.spec, policy.metadata)[0];
   if (invalid) return { ok: false, reason: InputReason.PolicyInvalid, message: `SecurityPolicy ${ns}/${policy.metadata.name}: ${invalid.path}: ${invalid.message}` };
   const backends = collectBackends(lookup, ns, policy);
   if (!Array.isArray(backends)) return { ok: false, ...backends };

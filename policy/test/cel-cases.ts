@@ -53,6 +53,8 @@ export const cases: Case[] = [
   { kind: 'SecurityPolicy', message: 'every split backend must be listed in spec.backends', bad: (s) => { s.backends = ['a']; }, good: (s) => { s.backends = ['a', 'c', 'b']; } },
   { kind: 'SecurityPolicy', message: 'a column split to the default backend', bad: (s) => { col(s, 6).protection.split.backend = 'a'; }, good: (s) => { s.backends = ['a', 'b', 'c']; col(s, 6).protection.split.backend = 'c'; } },
   { kind: 'SecurityPolicy', message: 'each table may appear in one dataset only', bad: (s) => { s.datasets[1].table = 'public.patient'; } },
+  { kind: 'SecurityPolicy', message: 'each table may appear in one dataset only', bad: (s) => { s.datasets[1].table = 'patient'; }, good: (s) => { s.datasets[1].table = 's1.patient'; } },
+  { kind: 'SecurityPolicy', message: 'each table may appear in one dataset only', bad: (s) => { s.datasets[1].table = 'Public.Patient'; } },
   { kind: 'CloudBackend', message: 'verify-ca and verify-full need caSecretRef', bad: (s) => { delete s.tls.caSecretRef; }, good: (s) => { s.tls = { mode: 'require' }; } },
   { kind: 'CloudBackend', message: 'tls is required', bad: (s) => { delete s.tls; } },
   { kind: 'CloudBackend', message: 'caSecretRef is only used by verify-ca and verify-full', bad: (s) => { s.tls.mode = 'require'; } },

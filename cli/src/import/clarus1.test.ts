@@ -1,17 +1,19 @@
-// CLARUS 1.0 import: each fixture maps to the expected policy, the result passes validation, and
-// what cannot be mapped is reported with its line and reason.
+// CLARUS 1.0 import, construct by construct: each form maps to the expected policy, which passes
+// validation, or is refused with its line and reason when the result would protect less. The
+// published CLARUS files themselves are in published.test.ts.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '@clarus/crds/generate.ts';
 import { formatIssue, validateManifests } from '@clarus/policy/validate/index.ts';
 import { importClarus1, type ImportResult } from './clarus1.ts';
+import type { CatalogTable } from './names.ts';
 import { parseXml, XmlError } from './xml.ts';
 
 const FIX = join(REPO_ROOT, 'cli/test/fixtures/clarus1');
 
-async function imp(file: string, extra: { wildcardTable?: string } = {}): Promise<ImportResult> {
-  return importClarus1(await readFile(join(FIX, file), 'utf8'), { name: 'imported', namespace: 'hospital', ...extra });
+async function imp(file: string): Promise<ImportResult> {
+  return importClarus1(await readFile(join(FIX, file), 'utf8'), { name: 'imported', namespace: 'hospital' });
 }
 
 function errorsOf(r: ImportResult): string[] {
@@ -19,10 +21,16 @@ function errorsOf(r: ImportResult): string[] {
   return validateManifests(docs).issues.filter((i) => i.severity === 'error').map(formatIssue);
 }
 
+function xml(body: string, protection: string, protocol = '<protocol plugin="PostgreSQL"/>'): string {
+  return `<?xml version="1.0"?>\n<schema>\n${body}\n${protection}\n${protocol}\n</schema>`;
+}
+const rule = (module: string, rules: string): string => `<protection module="${module}"><attribute_types>${rules}</attribute_types></protection>`;
+const inline = (text: string, tables?: CatalogTable[]): ImportResult => importClarus1(text, { name: 'imported', namespace: 'hospital', ...(tables ? { tables } : {}) });
+
 describe('clarus policy import', () => {
   it('maps the anonymization module: suppression, k-anonymity with t-closeness, backend from cspN', async () => {
     const r = await imp('ehealth-anonymization.xml');
-    expect(r.unmapped).toEqual([]);
+    expect(r.refusals).toEqual([]);
     expect(r.policy.spec.attributeTypes).toEqual({
       identifier: { anonymize: { suppress: {} } },
       quasiIdentifier: { anonymize: { kAnonymity: { k: 3, tCloseness: 0.2 } } },
@@ -38,59 +46,135 @@ describe('clarus policy import', () => {
     expect(errorsOf(r)).toEqual([]);
   });
 
-  it('maps encryption and searchable encryption with id_key as keyring key names', async () => {
+  it('maps CLARUS encryption to deterministic (as CLARUS was) and searchable to randomized with a blind index, each with its note', async () => {
     const enc = await imp('boreholes-encryption.xml');
-    expect(enc.policy.spec.attributeTypes).toEqual({ identifier: { encrypt: { mode: 'randomized', keyName: '176' } } });
-    expect(enc.notes.some((n) => n.includes('id_key "176" → keyring key 176'))).toBe(true);
+    expect(enc.policy.spec.attributeTypes).toEqual({ identifier: { encrypt: { mode: 'deterministic', keyName: '176' } } });
+    expect(enc.typeNotes.identifier?.[0]).toBe('id_key "176" → keyring key 176 (clarus keys generate --key 176)');
+    expect(enc.typeNotes.identifier?.[1]).toMatch(/^CLARUS "encryption" encryption was deterministic \(equality was pushed to the cloud\) → deterministic/);
     const se = await imp('searchable.xml');
     expect(se.policy.spec.attributeTypes).toEqual({ identifier: { encrypt: { mode: 'randomized', searchable: true, keyName: 'enckey' } } });
+    expect(se.typeNotes.identifier?.[1]).toMatch(/CLARUS also served <, <=, >, >= on these columns, which the proxy now refuses/);
     expect(errorsOf(enc)).toEqual([]);
     expect(errorsOf(se)).toEqual([]);
   });
 
-  it('maps splitting: replicated technical identifier becomes the row key, clouds="2" a split to csp2', async () => {
-    const r = await imp('splitting.xml');
-    expect(r.unmapped).toEqual([]);
-    expect(r.policy.spec.backends).toEqual(['csp1', 'csp2']);
-    expect(r.policy.spec.datasets[0]).toEqual({
-      name: 'patient', table: 'patient', rowKey: 'pat_id', columns: [
-        { name: 'pat_id', attributeType: 'technicalIdentifier' },
-        { name: 'pat_name', attributeType: 'identifier' },
-        { name: 'diagnosis', attributeType: 'confidential', protection: { split: { backend: 'csp2' } } },
-      ],
-    });
-    expect(r.policy.spec.attributeTypes?.identifier).toEqual({ encrypt: { mode: 'randomized', keyName: 'names' } });
-    expect(r.backends.map((b) => b.spec.database)).toEqual(['patients1', 'patients2']);
+  it('compares module, plugin, protection and type names case-insensitively, and accepts "simple" and "supression"', () => {
+    const r = inline(xml('<DATA><attribute name="t/a" attribute_type="IDENTIFIER"/><attribute name="t/b" attribute_type="Confidential"/></DATA>',
+      rule('Anonymization', '<attribute_type type="Identifier" protection="Supression"/>') + rule('ENCRYPTION', '<attribute_type type="confidential" protection="Simple" id_key="k"/>'),
+      '<protocol plugin="postgresql"/>'));
+    expect(r.refusals).toEqual([]);
+    expect(r.policy.spec.attributeTypes).toEqual({ identifier: { anonymize: { suppress: {} } }, confidential: { encrypt: { mode: 'deterministic', keyName: 'k' } } });
+    expect(r.typeNotes.identifier?.[0]).toBe('"supression" (so spelled in published CLARUS files, which CLARUS accepted) read as suppression');
+  });
+
+  it('finds <attribute> in <data>, <dataset>, <file> and unknown elements, and reports what it drops', () => {
+    const r = inline(xml('<file header="yes" record_separator=";"><attribute name="t/a" attribute_type="identifier" data_type="text" extra="1"/></file><dataset><attribute name="t/b" attribute_type="identifier"/></dataset><group><attribute name="t/c" attribute_type="identifier"/></group>',
+      rule('anonymization', '<attribute_type type="identifier" protection="suppression"/>'), '<protocol plugin="PostgreSQL" listen="5432"><parameter param="endpoint" value="x"/></protocol>'));
+    expect(r.refusals).toEqual([]);
+    expect(r.policy.spec.datasets).toEqual([{ name: 't', table: 't', columns: [{ name: 'a', attributeType: 'identifier' }, { name: 'b', attributeType: 'identifier' }, { name: 'c', attributeType: 'identifier' }] }]);
+    expect(r.notes).toEqual(expect.arrayContaining([
+      'line 5: listen="5432" dropped: the port clients connect to is the ClarusProxy\'s spec.service.port',
+      'line 5: <parameter param="endpoint"> in <protocol> dropped: only cspN parameters name a backend',
+      'line 3: <file header="yes"> dropped: it describes a file format; Clarus protects tables',
+      'line 3: <file record_separator=";"> dropped: it describes a file format; Clarus protects tables',
+      'line 3: extra="1" on <attribute> is not a CLARUS 1.0 setting; ignored, as CLARUS did',
+      'line 3: <group> is not a CLARUS 1.0 element; CLARUS ignored it and so does the import (its attributes are still read)',
+      'data_type (text) dropped: the proxy reads each column\'s type from the database',
+    ]));
+  });
+
+  it('resolves every name form against the table list: col, table/col, db/table/col, db/schema.table/col, * anywhere', () => {
+    const tables: CatalogTable[] = [
+      { schema: 'public', table: 'boreholes', columns: ['gid', 'geom', 'code_bss'] }, { schema: 'geo', table: 'boreholes', columns: ['gid', 'geom'] },
+      { schema: 'geo', table: 'wells', columns: ['geom', 'depth'] }, { schema: 'public', table: 'other' },
+    ];
+    const enc = rule('encryption', '<attribute_type type="identifier" protection="encryption"/>');
+    const one = (name: string): string[] => inline(xml(`<data><attribute name="${name}" attribute_type="identifier"/></data>`, enc), tables).policy.spec.datasets
+      .flatMap((d) => d.columns.map((c) => `${d.table}.${c.name}`));
+    expect(one('geom')).toEqual(['public.boreholes.geom', 'geo.boreholes.geom', 'geo.wells.geom', 'public.other.geom']);
+    expect(one('boreholes/geom')).toEqual(['public.boreholes.geom', 'geo.boreholes.geom']);
+    expect(one('db/geo.boreholes/geom')).toEqual(['geo.boreholes.geom']);
+    expect(one('*/geo.*/geom')).toEqual(['geo.boreholes.geom', 'geo.wells.geom']);
+    expect(one('db/*.b*/ge*')).toEqual(['public.boreholes.geom', 'geo.boreholes.geom']);
+    expect(one('public.boreholes/*')).toEqual(['public.boreholes.gid', 'public.boreholes.geom', 'public.boreholes.code_bss']);
+    expect(inline(xml('<data><attribute name="*/ge*" attribute_type="identifier"/></data>', enc), tables).refusals)
+      .toEqual(['line 3: attribute "*/ge*": column pattern "ge*" needs the columns of public.other; list them (--table public.other:COL,…); its protection would be lost']);
+  });
+
+  it('merges the spellings of one table into one dataset (the rewriter kept only the later one)', () => {
+    const r = inline(xml('<data><attribute name="patient/pat_name" attribute_type="identifier"/><attribute name="public.patient/pat_ssn" attribute_type="identifier"/><attribute name="db/PUBLIC.Patient/pat_name" attribute_type="identifier"/></data>',
+      rule('encryption', '<attribute_type type="identifier" protection="encryption"/>')));
+    expect(r.refusals).toEqual([]);
+    expect(r.policy.spec.datasets).toEqual([{ name: 'patient', table: 'patient', columns: [{ name: 'pat_name', attributeType: 'identifier' }, { name: 'pat_ssn', attributeType: 'identifier' }] }]);
     expect(errorsOf(r)).toEqual([]);
+  });
+
+  it('refuses what would protect less, with the line and the reason', () => {
+    const refusals = (body: string, rules: string, protocol?: string): string[] => inline(xml(`<data>${body}</data>`, rules, protocol)).refusals;
+    const id = '<attribute name="t/a" attribute_type="identifier"/>';
+    const anon = (attrs: string): string => rule('anonymization', `<attribute_type type="identifier" protection="coarsening" ${attrs}/>`);
+    expect(refusals(id, anon('coarsening_type="shift"'))).toEqual(['line 4: coarsening shift needs radius; CLARUS has no default the import could copy']);
+    expect(refusals(id, anon('coarsening_type="shift" radius="-3"'))).toEqual(['line 4: radius="-3" must be a positive number (meters)']);
+    expect(refusals(id, anon('coarsening_type="microaggregation"'))).toEqual(['line 4: protection "coarsening" needs k; CLARUS has no default the import could copy']);
+    expect(refusals(id, anon('coarsening_type="blur" k="3"'))).toEqual(['line 4: coarsening_type "blur" is not one CLARUS 1.0 defines (shift, microaggregation)']);
+    expect(refusals(id, rule('splitting', '<attribute_type type="identifier" protection="splitting" clouds="3"/>')))
+      .toEqual(['line 4: CLARUS splitting spreads each value over 3 cloud(s) so that no cloud holds it whole; Clarus places a whole column on one backend, which would then hold the value whole: not representable']);
+    expect(refusals(id, rule('homomorphic', '<attribute_type type="identifier" protection="paillier"/>')))
+      .toEqual(['line 4: protection module "homomorphic" is not one CLARUS 1.0 defines (encryption, searchable encryption, anonymization, splitting)']);
+    expect(refusals(id, rule('encryption', '<attribute_type type="identifier" protection="encryption" mode="cbc"/>')))
+      .toEqual(['line 4: parameter mode="cbc" of protection "encryption" has no Clarus equivalent']);
+    expect(refusals('<attribute name="t/a" attribute_type="secret"/>', ''))
+      .toEqual(['line 3: attribute "t/a": attribute_type "secret" is not one of identifier, quasi_identifier, confidential, non_confidential, technical_identifier; the import cannot tell how it was meant to be protected']);
+    expect(refusals('<attribute name="t/dist.m" attribute_type="identifier"/>', rule('encryption', '<attribute_type type="identifier" protection="encryption"/>')))
+      .toEqual(['line 3: attribute "t/dist.m": "dist.m" in t is not a plain SQL identifier, which a SecurityPolicy column must be; its protection would be lost']);
+    expect(refusals('<attribute name="t/a" attribute_type="confidential"/>', rule('anonymization', '<attribute_type type="confidential" protection="t-closeness" t="0.2"/>')))
+      .toEqual(['t-closeness t=0.2 needs k-anonymity of the quasi-identifiers, which the policy does not ask for']);
+    expect(refusals(`${id}<attribute name="T/A" attribute_type="confidential"/>`, ''))
+      .toEqual(['line 3: column t.A is also identifier (line 3); CLARUS\'s choice between the two cannot be told']);
+    expect(refusals(id, rule('encryption', '<attribute_type type="identifier" protection="encryption"/>') + rule('anonymization', '<attribute_type type="identifier" protection="suppression"/>')))
+      .toEqual(['line 4: identifier gets two protections from different rules; Clarus applies one protection per column']);
+    expect(refusals(id, '', '<protocol plugin="HTTP"/>')).toEqual(['line 5: protocol plugin "HTTP": Clarus is a PostgreSQL proxy; CLARUS\'s HTTP plugin has no equivalent']);
+  });
+
+  it('maps a non-integer shift radius to a grid at least as coarse (side radius·√π), and splitting on one cloud to the default backend', () => {
+    const r = inline(xml('<data><attribute name="t/geom" attribute_type="identifier"/><attribute name="t/gid" attribute_type="technical_identifier"/><attribute name="t/x" attribute_type="non_confidential"/></data>',
+      rule('anonymization', '<attribute_type type="identifier" protection="coarsening" coarsening_type="shift" radius="12.5"/>')
+      + rule('splitting', '<attribute_type type="technical_identifier" protection="replicate" clouds="2"/><attribute_type type="non_confidential" protection="splitting" clouds="1"/>')));
+    expect(r.refusals).toEqual([]);
+    expect(r.policy.spec.attributeTypes).toEqual({ identifier: { anonymize: { generalize: { gridMeters: 23 } } } });
+    expect(Math.ceil(12.5 * Math.sqrt(Math.PI)) ** 2).toBeGreaterThanOrEqual(Math.PI * 12.5 ** 2);
+    expect(r.policy.spec.datasets[0]?.rowKey).toBe('gid');
+    expect(r.notes).toContain('nonConfidential: splitting on 1 cloud → stored whole on the default backend, as in CLARUS');
+    expect(errorsOf(r)).toEqual([]);
+  });
+
+  it('drops, with a note, what protected nothing and cannot be placed', () => {
+    const r = inline(xml('<data><attribute name="c1" attribute_type="non_confidential"/><attribute name="t/dist.m" attribute_type="non_confidential"/></data>', ''));
+    expect(r.refusals).toEqual([]);
+    expect(r.policy.spec.datasets).toEqual([]);
+    expect(r.notes).toContain('line 3: attribute "c1" dropped (a pattern; give the tables it means with --table SCHEMA.TABLE[:COL,…] or --catalog FILE); it asks for no protection, and columns a policy does not list pass through as they are');
+    expect(r.notes).toContain('no attribute reaches a table: a pass-through policy (the CLARUS policy protects nothing either)');
   });
 
   it('turns an empty <data/> into a pass-through policy', async () => {
     const r = await imp('passthrough.xml');
-    expect(r.unmapped).toEqual([]);
+    expect(r.refusals).toEqual([]);
     expect(r.policy.spec.datasets).toEqual([]);
     expect(r.policy.spec.attributeTypes).toBeUndefined();
-    expect(r.notes).toContain('no attributes in <data>: pass-through policy (nothing is protected)');
+    expect(r.notes).toContain('no attribute reaches a table: a pass-through policy (the CLARUS policy protects nothing either)');
     expect(errorsOf(r)).toEqual([]);
   });
 
-  it('reports precisely what cannot be mapped', async () => {
+  it('refuses a file with every unmappable construct, listing each', async () => {
     const r = await imp('unmappable.xml');
-    expect(r.unmapped).toEqual([
-      'line 4: attribute "*/nom_com": a table wildcard cannot be mapped; name the table, or pass --wildcard-table TABLE',
-      'line 5: attribute "boreholes/*": a column wildcard cannot be mapped; a SecurityPolicy lists its columns by name',
-      'line 7: attribute_type "secret" is not one of identifier, quasi_identifier, confidential, non_confidential, technical_identifier',
-      'line 19: protocol plugin "WFS": only PostgreSQL is supported',
-      'line 20: protocol parameter "endpoint" is not cspN',
-      'line 11: splitting_type "points" (splitting each value across 2 clouds) is not supported; the whole column is placed on csp2 instead',
-      'line 16: protection module "homomorphic" is not supported (encryption, searchable encryption, anonymization, splitting)',
-      'table boreholes: split columns are joined on a row key, but no attribute of the table is a technical_identifier',
+    expect(r.refusals).toEqual([
+      'line 7: attribute "boreholes/depth": attribute_type "secret" is not one of identifier, quasi_identifier, confidential, non_confidential, technical_identifier; the import cannot tell how it was meant to be protected',
+      'line 19: protocol plugin "WFS": Clarus is a PostgreSQL proxy; CLARUS\'s WFS plugin has no equivalent',
+      'line 11: splitting_type "points" spreads each value over 2 cloud(s) so that no cloud holds it whole; Clarus places a whole column on one backend, which would then hold the value whole: not representable',
+      'line 16: protection module "homomorphic" is not one CLARUS 1.0 defines (encryption, searchable encryption, anonymization, splitting)',
+      'line 4: attribute "*/nom_com": a pattern; give the tables it means with --table SCHEMA.TABLE[:COL,…] or --catalog FILE; its protection would be lost',
+      'line 5: attribute "boreholes/*": a pattern; give the tables it means with --table SCHEMA.TABLE[:COL,…] or --catalog FILE; its protection would be lost',
     ]);
-  });
-
-  it('maps a table wildcard when told which table it means', async () => {
-    const r = await imp('unmappable.xml', { wildcardTable: 'public.boreholes' });
-    expect(r.policy.spec.datasets.map((d) => d.table)).toEqual(['public.boreholes', 'boreholes']);
-    expect(r.notes).toContain('line 4: table wildcard in "*/nom_com" mapped to public.boreholes');
   });
 });
 

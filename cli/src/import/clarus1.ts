@@ -1,191 +1,228 @@
-// CLARUS 1.0 XML security policy → SecurityPolicy + CloudBackend stubs. Every construct is either
-// mapped (possibly with a note on how) or listed in `unmapped` with its line and reason.
-// Pure: text in, objects out.
-import { API_VERSION, type AttributeType, type AttributeTypeDefault, type CloudBackend, type ColumnSpec, type DatasetSpec, type SecurityPolicy } from '@clarus/crds/types.ts';
-import { parseXml, type XmlElement } from './xml.ts';
+// CLARUS 1.0 XML security policy → SecurityPolicy + CloudBackend stubs, with the same meaning or a
+// refusal. Every construct is mapped (with a note where the mapping is not word for word), dropped
+// with a note when dropping it protects nothing less, or refused: the import never yields a policy
+// that protects less than the XML asked (unless --partial, which marks the policy so that every
+// validator refuses it). Pure: text in, objects out.
+import {
+  API_VERSION, IMPORT_PARTIAL_ANNOTATION, type AttributeType, type CloudBackend, type ColumnSpec, type DatasetSpec, type SecurityPolicy,
+} from '@clarus/crds/types.ts';
+import { tableKey } from '@clarus/policy/rules/securitypolicy.ts';
+import { backendsFrom, useDatabaseNames } from './backends.ts';
+import { readDocument, TYPES, type Container, type RawAttribute } from './document.ts';
+import { IDENT, parseName, resolveName, type CatalogTable, type ResolvedColumn } from './names.ts';
 import { mapRule, type RuleMapping } from './rules.ts';
+import { parseXml, type XmlElement } from './xml.ts';
 
-export interface ImportOptions { name: string; namespace: string; wildcardTable?: string; keyringSecret?: string }
-export interface ImportResult { policy: SecurityPolicy; backends: CloudBackend[]; notes: string[]; unmapped: string[] }
-
-const TYPES: Record<string, AttributeType> = {
-  identifier: 'identifier', quasi_identifier: 'quasiIdentifier', confidential: 'confidential',
-  non_confidential: 'nonConfidential', technical_identifier: 'technicalIdentifier',
-};
-const DATA_TYPES = new Set(['categoric', 'categoric_ordinal', 'numeric_discrete', 'numeric_continuous', 'date', 'geometric_object', 'semantic', 'text']);
-const IDENT = /^[A-Za-z_][A-Za-z0-9_$]*$/;
-const DEFAULT_DATABASE = 'postgres';
-
-interface Attr { db?: string; table: string; column: string; type: AttributeType; dataType?: string; line: number }
-
-interface State { opts: ImportOptions; notes: string[]; unmapped: string[] }
-
-function parseName(name: string, line: number, st: State): { db?: string; table: string; column: string } | undefined {
-  const parts = name.split('/');
-  if (parts.length < 2 || parts.length > 3) return void st.unmapped.push(`line ${line}: attribute name "${name}": expected [db/][schema.]table/column`);
-  const column = parts[parts.length - 1] ?? '';
-  let table = parts[parts.length - 2] ?? '';
-  const db = parts.length === 3 ? parts[0] : undefined;
-  if (column.includes('*')) return void st.unmapped.push(`line ${line}: attribute "${name}": a column wildcard cannot be mapped; a SecurityPolicy lists its columns by name`);
-  if (table.includes('*')) {
-    if (!st.opts.wildcardTable) return void st.unmapped.push(`line ${line}: attribute "${name}": a table wildcard cannot be mapped; name the table, or pass --wildcard-table TABLE`);
-    st.notes.push(`line ${line}: table wildcard in "${name}" mapped to ${st.opts.wildcardTable}`);
-    table = st.opts.wildcardTable;
-  }
-  if (!table.split('.').every((p) => IDENT.test(p)) || !IDENT.test(column)) return void st.unmapped.push(`line ${line}: attribute "${name}": not a plain SQL identifier`);
-  return { ...(db && db !== '*' ? { db } : {}), table, column };
+export interface ImportOptions { name: string; namespace: string; tables?: CatalogTable[]; keyringSecret?: string; partial?: boolean }
+export interface ImportResult {
+  policy: SecurityPolicy;
+  backends: CloudBackend[];
+  /** What the import did that is not word for word, and what it dropped that protected nothing. */
+  notes: string[];
+  /** Why the policy would protect less than the XML (or cannot be read): any entry means no policy. */
+  refusals: string[];
+  /** Notes said next to a column, by `table/column` as printed. */
+  columnNotes: Record<string, string[]>;
+  /** Notes said next to an attribute type's default. */
+  typeNotes: Partial<Record<AttributeType, string[]>>;
 }
 
-function readAttributes(data: XmlElement | undefined, st: State): Attr[] {
-  const out: Attr[] = [];
-  for (const el of data?.children ?? []) {
-    if (el.name !== 'attribute') {
-      st.unmapped.push(`line ${el.line}: <${el.name}> inside <data> is not a CLARUS attribute`);
+interface State { opts: ImportOptions; notes: string[]; refusals: string[]; columnNotes: Map<string, string[]> }
+interface Column { at: ResolvedColumn; type: AttributeType; line: number; container: Container; notes: string[] }
+
+const lc = (s: string | undefined): string => (s ?? '').trim().toLowerCase();
+
+const differ = (x: unknown, y: unknown): boolean => x !== undefined && y !== undefined && JSON.stringify(x) !== JSON.stringify(y);
+
+/** Two rules for one attribute type (from different modules): one protection per column. */
+function clashes(a: RuleMapping, b: RuleMapping): boolean {
+  const p = a.protection;
+  const q = b.protection;
+  return Boolean((p.encrypt && q.anonymize) || (p.anonymize && q.encrypt) || (a.column && b.column))
+    || differ(p.encrypt, q.encrypt) || differ(p.anonymize, q.anonymize);
+}
+
+function combine(prev: RuleMapping, m: RuleMapping, where: { type: AttributeType; line: number }, st: State): RuleMapping {
+  if (clashes(prev, m)) st.refusals.push(`line ${where.line}: ${where.type} gets two protections from different rules; Clarus applies one protection per column`);
+  const column = prev.column ?? m.column;
+  const tCloseness = prev.tCloseness ?? m.tCloseness;
+  return {
+    protection: { ...prev.protection, ...m.protection }, ...(column ? { column } : {}),
+    rowKey: Boolean(prev.rowKey || m.rowKey), ...(tCloseness !== undefined ? { tCloseness } : {}),
+    protects: prev.protects || m.protects, notes: [...prev.notes, ...m.notes],
+  };
+}
+
+function ruleElements(prot: XmlElement): XmlElement[] {
+  return prot.children.flatMap((g) => (lc(g.name) === 'attribute_types' ? g.children : [g]));
+}
+
+/** The mapping per attribute type; `refused` holds the types whose rule was refused. */
+function readRules(protections: XmlElement[], st: State): { rules: Map<AttributeType, RuleMapping>; refused: Set<AttributeType> } {
+  const rules = new Map<AttributeType, RuleMapping>();
+  const refused = new Set<AttributeType>();
+  for (const prot of protections) {
+    const module = prot.attrs.module ?? '';
+    for (const rule of ruleElements(prot)) {
+      const type = TYPES[lc(rule.attrs.type)];
+      if (lc(rule.name) !== 'attribute_type' || !type) {
+        st.refusals.push(`line ${rule.line}: <${rule.name}${rule.attrs.type ? ` type="${rule.attrs.type}"` : ''}> in module ${module} is not a CLARUS attribute_type rule; the import cannot tell what it protects`);
+        continue;
+      }
+      const m = mapRule(module, rule, type, st);
+      if (!m) {
+        refused.add(type);
+        continue;
+      }
+      const prev = rules.get(type);
+      rules.set(type, prev ? combine(prev, m, { type, line: rule.line }, st) : m);
+    }
+  }
+  return { rules, refused };
+}
+
+function protects(type: AttributeType, rules: Map<AttributeType, RuleMapping>, refused: Set<AttributeType>): boolean {
+  return refused.has(type) || Boolean(rules.get(type)?.protects);
+}
+
+/** Refuses the attribute when it asks for protection, else drops it with a note; no columns either way. */
+function dropOrRefuse(a: RawAttribute, why: string, asked: boolean, st: State): Column[] {
+  if (asked) st.refusals.push(`line ${a.line}: attribute "${a.name}": ${why}; its protection would be lost`);
+  else st.notes.push(`line ${a.line}: attribute "${a.name}" dropped (${why}); it asks for no protection, and columns a policy does not list pass through as they are`);
+  return [];
+}
+
+const plain = (at: ResolvedColumn): boolean => IDENT.test(at.column) && IDENT.test(at.table) && (at.schema === undefined || IDENT.test(at.schema));
+
+interface Resolving { asked: (t: AttributeType) => boolean; dbs: Set<string>; unqualified: Set<string>; st: State }
+
+/** The columns one attribute reaches; what cannot be placed is refused or dropped (dropOrRefuse). */
+function resolveAttribute(a: RawAttribute, ctx: Resolving): Column[] {
+  const p = parseName(a.name);
+  if (typeof p === 'string') return dropOrRefuse(a, p, ctx.asked(a.type), ctx.st);
+  if (p.db !== undefined && p.db !== '*') ctx.dbs.add(p.db);
+  const r = resolveName(p, ctx.st.opts.tables);
+  if (!r.ok) return dropOrRefuse(a, r.reason, ctx.asked(a.type), ctx.st);
+  const out: Column[] = [];
+  for (const at of r.columns) {
+    if (!plain(at)) {
+      dropOrRefuse(a, `"${at.column}" in ${at.table} is not a plain SQL identifier, which a SecurityPolicy column must be`, ctx.asked(a.type), ctx.st);
       continue;
     }
-    const type = TYPES[el.attrs.attribute_type ?? ''];
-    if (!type) {
-      st.unmapped.push(`line ${el.line}: attribute_type "${el.attrs.attribute_type ?? ''}" is not one of ${Object.keys(TYPES).join(', ')}`);
-      continue;
-    }
-    const n = parseName(el.attrs.name ?? '', el.line, st);
-    if (!n) continue;
-    const dt = el.attrs.data_type;
-    if (dt && !DATA_TYPES.has(dt)) st.notes.push(`line ${el.line}: data_type "${dt}" is unknown; ignored (the proxy reads column types from the database)`);
-    out.push({ ...n, type, ...(dt ? { dataType: dt } : {}), line: el.line });
+    if (p.schema === undefined && at.schema === undefined) ctx.unqualified.add(at.table);
+    out.push({ at, type: a.type, line: a.line, container: a.container, notes: r.note ? [`line ${a.line}: "${a.name}": ${r.note}`] : [] });
   }
   return out;
 }
 
-function backendsFrom(protocol: XmlElement | undefined, st: State): CloudBackend[] {
-  if (protocol && protocol.attrs.plugin !== 'PostgreSQL') st.unmapped.push(`line ${protocol.line}: protocol plugin "${protocol.attrs.plugin ?? ''}": only PostgreSQL is supported`);
-  const params = (protocol?.children ?? []).filter((c) => c.name === 'parameter');
-  const csps = new Map<number, Record<string, string>>();
-  for (const p of params) {
-    const m = /^csp([1-9][0-9]?)$/.exec(p.attrs.param ?? '');
-    if (!m?.[1]) {
-      st.unmapped.push(`line ${p.line}: protocol parameter "${p.attrs.param ?? ''}" is not cspN`);
+function resolveAttributes(attrs: RawAttribute[], asked: (t: AttributeType) => boolean, st: State, dbs: Set<string>): Column[] {
+  const ctx: Resolving = { asked, dbs, unqualified: new Set(), st };
+  const out = attrs.flatMap((a) => resolveAttribute(a, ctx));
+  for (const t of ctx.unqualified) st.notes.push(`table ${t}: the CLARUS names give no schema (CLARUS: any schema); the dataset is ${t} as clients name it (schema public), and the proxy refuses statements on a table ${t} of another schema rather than pass them in clear; to protect such tables too, name them (--table SCHEMA.${t} or --from-backend)`);
+  return out;
+}
+
+function printedTable(c: ResolvedColumn): string {
+  return c.schema !== undefined ? `${c.schema}.${c.table}` : c.table;
+}
+
+/** Columns grouped by table (one group per table whatever its spelling), each column once. */
+function byTable(cols: Column[], st: State): Map<string, { table: string; columns: Column[] }> {
+  const tables = new Map<string, { table: string; columns: Column[] }>();
+  for (const c of cols) {
+    const key = tableKey(printedTable(c.at));
+    const t = tables.get(key) ?? { table: printedTable(c.at), columns: [] };
+    tables.set(key, t);
+    const same = t.columns.find((x) => x.at.column.toLowerCase() === c.at.column.toLowerCase());
+    if (!same) {
+      t.columns.push(c);
       continue;
     }
-    const kv = Object.fromEntries((p.attrs.value ?? '').split(/[;,\s]+/).filter(Boolean).map((s) => s.split('=', 2) as [string, string]));
-    csps.set(Number(m[1]), kv);
+    if (same.type !== c.type) st.refusals.push(`line ${c.line}: column ${t.table}.${c.at.column} is also ${same.type} (line ${same.line}); CLARUS's choice between the two cannot be told`);
+    else same.notes.push(`also named at line ${c.line}`);
   }
-  if (csps.size === 0) csps.set(1, {});
-  return [...csps.entries()].sort(([a], [b]) => a - b).map(([n, kv]) => backendStub(`csp${n}`, kv, st));
+  return tables;
 }
 
-function backendStub(name: string, kv: Record<string, string>, st: State): CloudBackend {
-  const known = new Set(['host', 'port', 'database', 'dbname']);
-  for (const k of Object.keys(kv).filter((x) => !known.has(x))) st.unmapped.push(`protocol parameter ${name}: "${k}" has no CloudBackend field`);
-  if (!kv.host) st.notes.push(`CloudBackend ${name}: host unknown in the CLARUS policy; set spec.host (stub: ${name}.example.invalid)`);
-  st.notes.push(`CloudBackend ${name}: create Secret ${name}-creds with username and password (the read-write role), Secret ${name}-readonly-creds with username and password (a SELECT-only role), and Secret ${name}-ca with the server's CA as ca.crt`);
-  return {
-    apiVersion: API_VERSION, kind: 'CloudBackend', metadata: { name, namespace: st.opts.namespace },
-    spec: {
-      host: kv.host ?? `${name}.example.invalid`,
-      port: kv.port && /^\d+$/.test(kv.port) ? Number(kv.port) : 5432,
-      database: kv.database ?? kv.dbname ?? DEFAULT_DATABASE,
-      credentialsSecretRef: { name: `${name}-creds` },
-      readOnlyCredentialsSecretRef: { name: `${name}-readonly-creds` },
-      tls: { mode: 'verify-full', caSecretRef: { name: `${name}-ca` } },
-    },
-  };
+function datasetName(table: string, used: Set<string>): string {
+  const base = table.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 58) || 'dataset';
+  let name = base;
+  for (let i = 2; used.has(name); i++) name = `${base}-${i}`;
+  used.add(name);
+  return name;
 }
 
-function mergeRule(defaults: Map<AttributeType, RuleMapping>, type: AttributeType, m: RuleMapping, line: number, st: State): void {
-  const prev = defaults.get(type);
-  if (!prev) return void defaults.set(type, m);
-  const merged: RuleMapping = { ...prev, ...m, protection: { ...prev.protection, ...m.protection }, rowKey: Boolean(prev.rowKey || m.rowKey) };
-  if (merged.protection.encrypt && merged.protection.anonymize) {
-    st.unmapped.push(`line ${line}: ${type} is both encrypted and anonymized by different modules; kept the encryption`);
-    delete merged.protection.anonymize;
-  }
-  defaults.set(type, merged);
-}
-
-function readRules(root: XmlElement, st: State): Map<AttributeType, RuleMapping> {
-  const defaults = new Map<AttributeType, RuleMapping>();
-  for (const prot of root.children.filter((c) => c.name === 'protection')) {
-    const module = prot.attrs.module ?? '';
-    for (const group of prot.children) {
-      for (const rule of group.name === 'attribute_types' ? group.children : [group]) {
-        const type = TYPES[rule.attrs.type ?? ''];
-        if (rule.name !== 'attribute_type' || !type) {
-          st.unmapped.push(`line ${rule.line}: <${rule.name}${rule.attrs.type ? ` type="${rule.attrs.type}"` : ''}> in module ${module} is not a known attribute_type rule`);
-          continue;
-        }
-        const m = mapRule(module, rule, type, st);
-        if (m) mergeRule(defaults, type, m, rule.line, st);
-      }
-    }
-  }
-  return defaults;
-}
-
-function column(a: Attr, rule: RuleMapping | undefined, defaultProtection: AttributeTypeDefault | undefined): ColumnSpec {
-  const c: ColumnSpec = { name: a.column, attributeType: a.type };
-  if (rule?.splitTo) c.protection = { ...(defaultProtection ?? {}), split: { backend: rule.splitTo } };
-  return c;
-}
-
-function datasets(attrs: Attr[], rules: Map<AttributeType, RuleMapping>, st: State): DatasetSpec[] {
-  const byTable = new Map<string, Attr[]>();
-  for (const a of attrs) byTable.set(a.table, [...(byTable.get(a.table) ?? []), a]);
-  return [...byTable.entries()].map(([table, cols]) => {
-    const name = table.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63) || 'dataset';
-    const columns = cols.map((a) => column(a, rules.get(a.type), rules.get(a.type)?.protection));
-    const keys = cols.filter((a) => a.type === 'technicalIdentifier');
-    const split = columns.some((c) => c.protection?.split);
-    const d: DatasetSpec = { name, table, ...(keys[0] && (split || rules.get('technicalIdentifier')?.rowKey) ? { rowKey: keys[0].column } : {}), columns };
-    if (split && !keys[0]) st.unmapped.push(`table ${table}: split columns are joined on a row key, but no attribute of the table is a technical_identifier`);
-    if (keys.length > 1) st.notes.push(`table ${table}: several technical identifiers; rowKey is ${keys[0]?.column}`);
-    return d;
-  });
-}
-
-/** `db/table/column` names the database; stubs without a cspN database parameter get it. */
-function useDatabasePrefix(attrs: Attr[], backends: CloudBackend[], st: State): void {
-  const dbs = [...new Set(attrs.map((a) => a.db).filter((d): d is string => Boolean(d)))];
-  if (dbs.length > 1) st.notes.push(`attributes name several databases (${dbs.join(', ')}); one SecurityPolicy covers one database: set CloudBackend spec.database`);
-  for (const b of backends.filter((x) => x.spec.database === DEFAULT_DATABASE)) {
-    if (dbs.length === 1 && dbs[0]) b.spec.database = dbs[0];
-    else st.notes.push(`CloudBackend ${b.metadata.name}: database unknown; set spec.database (stub: ${DEFAULT_DATABASE})`);
+/** The anonymization module k-anonymized a file's whole records; Clarus groups one table's rows. */
+function checkJointRecords(tables: Array<{ table: string; columns: Column[] }>, rules: Map<AttributeType, RuleMapping>, st: State): void {
+  if (!rules.get('quasiIdentifier')?.protection.anonymize?.kAnonymity) return;
+  const joint = tables.filter((t) => t.columns.some((c) => c.type === 'quasiIdentifier' && c.container === 'joint'));
+  if (joint.length > 1) {
+    st.refusals.push(`k-anonymity of <file>/<dataset> records: CLARUS k-anonymized each record over the quasi-identifiers of ${joint.map((t) => t.table).join(', ')} together; Clarus's kAnonymity groups the rows of one table, so each table would be k-anonymous but not their join (put the record in one table, or import one table per policy)`);
   }
 }
 
-/** CLARUS puts t-closeness on confidential attributes; here it is a parameter of the QIs' kAnonymity. */
-function applyTCloseness(rules: Map<AttributeType, RuleMapping>, st: State): void {
-  const t = [...rules.values()].find((r) => r.tCloseness !== undefined)?.tCloseness;
+function checkTCloseness(tables: Array<{ table: string; columns: Column[] }>, rules: Map<AttributeType, RuleMapping>, st: State): void {
+  const t = rules.get('confidential')?.tCloseness;
   if (t === undefined) return;
   const k = rules.get('quasiIdentifier')?.protection.anonymize?.kAnonymity;
-  if (k) k.tCloseness = t;
-  else st.unmapped.push(`t-closeness t=${t} needs k-anonymity on the quasi-identifiers, which the policy does not set`);
+  if (!k) {
+    st.refusals.push(`t-closeness t=${t} needs k-anonymity of the quasi-identifiers, which the policy does not ask for`);
+    return;
+  }
+  k.tCloseness = Math.min(t, k.tCloseness ?? t);
+  for (const tb of tables.filter((x) => x.columns.some((c) => c.type === 'confidential') && !x.columns.some((c) => c.type === 'quasiIdentifier'))) {
+    st.refusals.push(`t-closeness of the confidential columns of ${tb.table}: no quasi-identifier of ${tb.table} is k-anonymized, and Clarus keeps t-close the groups of the same table only`);
+  }
+}
+
+function dataset(t: { table: string; columns: Column[] }, rules: Map<AttributeType, RuleMapping>, used: Set<string>, st: State): DatasetSpec {
+  const columns: ColumnSpec[] = t.columns.map((c) => {
+    const override = rules.get(c.type)?.column;
+    const spec: ColumnSpec = override ? { name: c.at.column, ...override } : { name: c.at.column, attributeType: c.type };
+    if (override) c.notes.push(...(rules.get(c.type)?.notes ?? []));
+    st.columnNotes.set(`${t.table}/${c.at.column}`, c.notes);
+    return spec;
+  });
+  const keys = t.columns.filter((c) => c.type === 'technicalIdentifier' && rules.get('technicalIdentifier')?.rowKey);
+  if (keys.length > 1) st.notes.push(`table ${t.table}: several replicated technical identifiers; rowKey is ${keys[0]?.at.column}`);
+  return { name: datasetName(t.table, used), table: t.table, ...(keys[0] ? { rowKey: keys[0].at.column } : {}), columns };
+}
+
+function partialAnnotation(refusals: string[]): Record<string, string> {
+  const first = refusals[0] ?? '';
+  return { [IMPORT_PARTIAL_ANNOTATION]: `${refusals.length} refusal(s) of clarus policy import, first: ${first.length > 200 ? `${first.slice(0, 200)}…` : first}` };
 }
 
 export function importClarus1(xml: string, opts: ImportOptions): ImportResult {
-  const st: State = { opts, notes: [], unmapped: [] };
-  const root = parseXml(xml);
-  if (root.name !== 'schema') st.unmapped.push(`line ${root.line}: root element <${root.name}>, expected <schema>`);
-  for (const el of root.children.filter((c) => !['data', 'protection', 'protocol'].includes(c.name))) st.unmapped.push(`line ${el.line}: <${el.name}> is not a CLARUS 1.0 policy element`);
-  const attrs = readAttributes(root.children.find((c) => c.name === 'data'), st);
-  const backends = backendsFrom(root.children.find((c) => c.name === 'protocol'), st);
-  const rules = readRules(root, st);
-  for (const r of rules.values()) {
-    if (r.splitTo && !backends.some((b) => b.metadata.name === r.splitTo)) backends.push(backendStub(r.splitTo, {}, st));
-  }
-  applyTCloseness(rules, st);
-  useDatabasePrefix(attrs, backends, st);
+  const st: State = { opts, notes: [], refusals: [], columnNotes: new Map() };
+  const doc = readDocument(parseXml(xml), st);
+  const backends = backendsFrom(doc.protocol, opts.namespace, st);
+  const { rules, refused } = readRules(doc.protections, st);
+  const dbs = new Set<string>();
+  const cols = resolveAttributes(doc.attributes, (t) => protects(t, rules, refused), st, dbs);
+  useDatabaseNames(dbs, backends, st);
+  const tables = [...byTable(cols, st).values()];
+  checkJointRecords(tables, rules, st);
+  checkTCloseness(tables, rules, st);
+  const used = new Set<string>();
+  const datasets = tables.map((t) => dataset(t, rules, used, st));
   const attributeTypes = Object.fromEntries([...rules.entries()].filter(([, r]) => Object.keys(r.protection).length > 0).map(([t, r]) => [t, r.protection]));
+  if (opts.tables) st.notes.push('patterns were expanded against the tables known at import (--table, --catalog, --from-backend); a table created later is not covered until the import is run again');
   const policy: SecurityPolicy = {
-    apiVersion: API_VERSION, kind: 'SecurityPolicy', metadata: { name: opts.name, namespace: opts.namespace },
+    apiVersion: API_VERSION, kind: 'SecurityPolicy',
+    metadata: { name: opts.name, namespace: opts.namespace, ...(opts.partial && st.refusals.length > 0 ? { annotations: partialAnnotation(st.refusals) } : {}) },
     spec: {
       backends: backends.map((b) => b.metadata.name),
       keyring: { secretName: opts.keyringSecret ?? `${opts.name}-keys` },
       onUnsupported: 'reject',
       ...(Object.keys(attributeTypes).length > 0 ? { attributeTypes } : {}),
-      datasets: datasets(attrs, rules, st),
+      datasets,
     },
   };
-  if (attrs.length === 0) st.notes.push('no attributes in <data>: pass-through policy (nothing is protected)');
-  return { policy, backends, notes: st.notes, unmapped: st.unmapped };
+  if (datasets.length === 0 && st.refusals.length === 0) st.notes.push('no attribute reaches a table: a pass-through policy (the CLARUS policy protects nothing either)');
+  const typeNotes = Object.fromEntries([...rules.entries()].filter(([t, r]) => r.notes.length > 0 && t in attributeTypes).map(([t, r]) => [t, r.notes]));
+  for (const [t, r] of rules) {
+    if (!(t in attributeTypes) && !r.column) st.notes.push(...r.notes.map((n) => `${t}: ${n}`));
+  }
+  return { policy, backends, notes: st.notes, refusals: st.refusals, columnNotes: Object.fromEntries(st.columnNotes), typeNotes };
 }

@@ -9,6 +9,8 @@ export const LIMITS = { backends: 8, datasets: 32, columns: 128, identifier: 63,
 const IDENT = '^[A-Za-z_][A-Za-z0-9_$]*$';
 const TABLE = '^([A-Za-z_][A-Za-z0-9_$]*\\.)?[A-Za-z_][A-Za-z0-9_$]*$';
 
+const tableKeyCel = (d: string): string => `(${d}.table.contains('.') ? ${d}.table : 'public.' + ${d}.table).lowerAscii()`;
+
 const hasSplit = (c: string): string => `has(${c}.protection) && has(${c}.protection.split)`;
 
 const column = named('ColumnSpec', obj('One column of the table.', {
@@ -72,9 +74,10 @@ const spec = obj('Protection of the datasets stored through a ClarusProxy.', {
       message: 'a column split to the default backend (spec.backends[0]) would not be split; name another backend', fieldPath: '.datasets',
     },
     {
-      rule: 'self.datasets.all(a, self.datasets.exists_one(b, b.table == a.table))',
+      // `patient` and `public.Patient` are one table (policy/src/rules/securitypolicy.ts tableKey).
+      rule: `self.datasets.all(a, self.datasets.exists_one(b, ${tableKeyCel('b')} == ${tableKeyCel('a')}))`,
       // No reason FieldValueDuplicate: the apiserver would then drop the message.
-      message: 'each table may appear in one dataset only', fieldPath: '.datasets',
+      message: 'each table may appear in one dataset only (an unqualified table is in schema public; names are case-insensitive)', fieldPath: '.datasets',
     },
   ),
 });

@@ -91,6 +91,8 @@ describe('SecurityPolicy checks and status', () => {
     ['rowKey not a column', (p: ReturnType<typeof policyFixture>) => { p.spec.datasets[0]!.rowKey = 'nope'; }, 'nope is not one of the dataset'],
     ['duplicate column', (p: ReturnType<typeof policyFixture>) => { p.spec.datasets[0]!.columns.push({ name: 'note', attributeType: 'nonConfidential' }); }, 'column note is listed twice'],
     ['duplicate dataset', (p: ReturnType<typeof policyFixture>) => { p.spec.datasets.push({ ...p.spec.datasets[0]!, table: 'public.other' }); }, 'dataset patients is listed twice'],
+    ['one table by two spellings (issue 14)', (p: ReturnType<typeof policyFixture>) => { p.spec.datasets.push({ ...p.spec.datasets[0]!, name: 'again', table: p.spec.datasets[0]!.table.replace(/^public\./, '').toUpperCase() }); }, 'are the same table'],
+    ['imported with --partial', (p: ReturnType<typeof policyFixture>) => { p.metadata.annotations = { 'clarus.io/import-partial': '1 refusal(s)' }; }, 'metadata.annotations[clarus.io/import-partial]: the policy was imported with --partial'],
     // A policy without backends is the policy of a proxy that forwards to a partner (spec.upstream);
     // whether a proxy may use it is the proxy's rule (placementIssues, checked by render).
     ['no backends', (p: ReturnType<typeof policyFixture>) => { p.spec.backends = []; p.spec.datasets[0]!.columns[3]!.protection = { encrypt: { mode: 'deterministic' } }; }, undefined],

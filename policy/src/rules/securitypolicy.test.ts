@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ClarusProxySpec, SecurityPolicySpec } from '@clarus/crds/types.ts';
+import { IMPORT_PARTIAL_ANNOTATION, type ClarusProxySpec, type SecurityPolicySpec } from '@clarus/crds/types.ts';
 import { placementIssues, policyIssues } from './securitypolicy.ts';
 
 function spec(): SecurityPolicySpec {
@@ -26,7 +26,12 @@ describe('policyIssues', () => {
     }, []],
     ['a backend twice', (s) => { s.backends.push('cloud-a'); }, [{ path: 'spec.backends', message: 'cloud-a is listed twice' }]],
     ['a dataset twice', (s) => { s.datasets.push({ ...s.datasets[0]!, table: 'other' }); }, [{ path: 'spec.datasets', message: 'dataset patients is listed twice' }]],
-    ['a table twice', (s) => { s.datasets.push({ ...s.datasets[0]!, name: 'again' }); }, [{ path: 'spec.datasets', message: 'table public.patient is listed twice' }]],
+    ['a table twice', (s) => { s.datasets.push({ ...s.datasets[0]!, name: 'again' }); }, [{ path: 'spec.datasets', message: 'table public.patient is listed twice; each table may appear in one dataset only' }]],
+    ['one table by two names (issue 14: the later dataset silently won)', (s) => { s.datasets.push({ ...s.datasets[0]!, name: 'again', table: 'patient' }); },
+      [{ path: 'spec.datasets', message: 'tables public.patient and patient are the same table (public.patient); each table may appear in one dataset only' }]],
+    ['one table in another case', (s) => { s.datasets.push({ ...s.datasets[0]!, name: 'again', table: 'PUBLIC.Patient' }); },
+      [{ path: 'spec.datasets', message: 'tables public.patient and PUBLIC.Patient are the same table (public.patient); each table may appear in one dataset only' }]],
+    ['the same table name in another schema', (s) => { s.datasets.push({ ...s.datasets[0]!, name: 'again', table: 's1.patient' }); }, []],
     ['a column twice', (s) => { s.datasets[0]!.columns.push({ name: 'pat_id', attributeType: 'technicalIdentifier' }); },
       [{ path: 'spec.datasets[0].columns', message: 'column pat_id is listed twice' }]],
     ['a rowKey that is no column', (s) => { s.datasets[0]!.rowKey = 'nope'; }, [{ path: 'spec.datasets[0].rowKey', message: "nope is not one of the dataset's columns" }]],
@@ -41,6 +46,17 @@ describe('policyIssues', () => {
     const s = spec();
     mutate(s);
     expect(policyIssues(s)).toEqual(expected);
+  });
+});
+
+describe('policyIssues on an imported policy', () => {
+  it('refuses a policy that `clarus policy import --partial` marked, until the annotation is removed', () => {
+    const marked = { name: 'p', annotations: { [IMPORT_PARTIAL_ANNOTATION]: '1 refusal: line 7: geom is split across 2 clouds' } };
+    expect(policyIssues(spec(), marked)).toEqual([{
+      path: `metadata.annotations[${IMPORT_PARTIAL_ANNOTATION}]`,
+      message: 'the policy was imported with --partial and protects less than its source (1 refusal: line 7: geom is split across 2 clouds); fix what it lists, then remove the annotation',
+    }]);
+    expect(policyIssues(spec(), { name: 'p', annotations: {} })).toEqual([]);
   });
 });
 

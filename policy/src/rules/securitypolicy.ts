@@ -2,7 +2,7 @@
 // the one rule that needs the proxy too: where its statements go. One rule set for every caller:
 // the operator's Valid condition, render (and through it `clarus policy validate|render`), and so
 // the proxy's configuration. Pure.
-import type { ClarusProxySpec, ColumnSpec, Protection, SecurityPolicySpec } from '@clarus/crds/types.ts';
+import { IMPORT_PARTIAL_ANNOTATION, type ClarusProxySpec, type ColumnSpec, type ObjectMeta, type Protection, type SecurityPolicySpec } from '@clarus/crds/types.ts';
 
 /** A broken rule: the field (from the resource's root) and why. */
 export interface RuleIssue { path: string; message: string }
@@ -46,16 +46,52 @@ function datasetIssues(spec: SecurityPolicySpec, index: number): RuleIssue[] {
 }
 
 /**
+ * The table a dataset names, as the proxy resolves it: schema `public` when unqualified, and
+ * folded to lower case (the names are unquoted identifiers). `patient`, `public.patient` and
+ * `Public.Patient` are one table.
+ */
+export function tableKey(table: string): string {
+  return (table.includes('.') ? table : `public.${table}`).toLowerCase();
+}
+
+function duplicateTable(spec: SecurityPolicySpec): RuleIssue | undefined {
+  const seen = new Map<string, string>();
+  for (const d of spec.datasets) {
+    const key = tableKey(d.table);
+    const prev = seen.get(key);
+    if (prev === undefined) {
+      seen.set(key, d.table);
+      continue;
+    }
+    const same = prev === d.table ? `table ${d.table} is listed twice` : `tables ${prev} and ${d.table} are the same table (${key})`;
+    return { path: 'spec.datasets', message: `${same}; each table may appear in one dataset only` };
+  }
+  return undefined;
+}
+
+/** A policy printed by `clarus policy import --partial` protects less than its source until reviewed. */
+function metadataIssues(metadata: ObjectMeta | undefined): RuleIssue[] {
+  const partial = metadata?.annotations?.[IMPORT_PARTIAL_ANNOTATION];
+  if (partial === undefined) return [];
+  return [{
+    path: `metadata.annotations[${IMPORT_PARTIAL_ANNOTATION}]`,
+    message: `the policy was imported with --partial and protects less than its source (${partial}); fix what it lists, then remove the annotation`,
+  }];
+}
+
+/**
  * Every broken rule of the policy, in field order. `backends: []` is valid here: it is the policy
  * of a proxy that forwards to a partner (see placementIssues).
  */
-export function policyIssues(spec: SecurityPolicySpec): RuleIssue[] {
+export function policyIssues(spec: SecurityPolicySpec, metadata?: ObjectMeta): RuleIssue[] {
+  const partial = metadataIssues(metadata);
+  if (partial.length > 0) return partial;
   const dupBackend = duplicate(spec.backends);
   if (dupBackend) return [{ path: 'spec.backends', message: `${dupBackend} is listed twice` }];
   const dupDataset = duplicate(spec.datasets.map((d) => d.name));
   if (dupDataset) return [{ path: 'spec.datasets', message: `dataset ${dupDataset} is listed twice` }];
-  const dupTable = duplicate(spec.datasets.map((d) => d.table));
-  if (dupTable) return [{ path: 'spec.datasets', message: `table ${dupTable} is listed twice` }];
+  const dupTable = duplicateTable(spec);
+  if (dupTable) return [dupTable];
   return spec.datasets.flatMap((_d, i) => datasetIssues(spec, i));
 }
 

@@ -151,7 +151,7 @@ export function render(input: RenderInput): RenderOutput {
   const grants = input.grants.filter((g) => g.spec.proxyRef.name === proxy.metadata.name).map((g) => defaulted(accessGrant, g));
   const ns = proxy.metadata.namespace ?? 'default';
   const ctx: Ctx = { ns, secrets: input.secrets, problems: new Problems(), files: [] };
-  for (const i of policyIssues(policy.spec)) ctx.problems.add(`SecurityPolicy/${ns}/${policy.metadata.name}`, i.path, i.message);
+  for (const i of policyIssues(policy.spec, policy.metadata)) ctx.problems.add(`SecurityPolicy/${ns}/${policy.metadata.name}`, i.path, i.message);
   checkRefs(ctx, { ...input, proxy, policy, grants });
   const defaultBackend = defaultBackendOf(ctx, policy, proxy);
   const datasets = policy.spec.datasets.map((d) => runtimeDataset(policy.spec, d, defaultBackend));

@@ -5,6 +5,7 @@
 import { parseKeyring } from '../runtime/keyring.ts';
 import { DEFAULT_KEY, runtimeDataset, usedKeyNames } from '../runtime/policy.ts';
 import { render, RenderError } from '../runtime/render.ts';
+import { policyIssues } from '../rules/securitypolicy.ts';
 import { nsOf, type ResourceSet } from '../inputs.ts';
 import { proxiesOf, selectForProxy } from '../runtime/select.ts';
 import type { AccessGrant, ClarusProxy, ClarusResource, SecurityPolicy } from '@clarus/crds/types.ts';
@@ -18,8 +19,12 @@ function err(r: ClarusResource, path: string, message: string): Issue {
   return { resource: resourceId(r.kind, r.metadata), path, message, severity: 'error' };
 }
 
+/** The policy's own rules (policyIssues), also for a policy no proxy uses yet, then its backends. */
 function policyRefs(set: ResourceSet, p: SecurityPolicy): Issue[] {
-  return p.spec.backends.flatMap((b, i) => (find(set, 'CloudBackend', nsOf(p), b) ? [] : [err(p, `spec.backends[${i}]`, `CloudBackend ${b} not found in namespace ${nsOf(p)}`)]));
+  return [
+    ...policyIssues(p.spec, p.metadata).map((i) => err(p, i.path, i.message)),
+    ...p.spec.backends.flatMap((b, i) => (find(set, 'CloudBackend', nsOf(p), b) ? [] : [err(p, `spec.backends[${i}]`, `CloudBackend ${b} not found in namespace ${nsOf(p)}`)])),
+  ];
 }
 
 function proxyRefs(set: ResourceSet, p: ClarusProxy): Issue[] {

@@ -55,6 +55,14 @@ describe('loadConfig', () => {
     expect(() => loadConfig(dir)).toThrow(/backends\[0\]\.readOnly\.usernameFile must be a non-empty string; backends\[0\]\.readOnly\.passwordFile must be a non-empty string/);
   });
 
+  it('refuses two datasets for one table (the later would silently replace the earlier)', () => {
+    const ds = (name: string, schema: string, table: string): Record<string, unknown> => ({ name, schema, table, columns: [] });
+    const policy = (datasets: unknown[]): Record<string, unknown> => ({ name: 'x', onUnsupported: 'reject', defaultBackend: 'a', keyring: { dir: 'k', keys: [] }, datasets });
+    expect(() => loadConfig(fixture({ policy: policy([ds('a', 'public', 'patient'), ds('b', 'public', 'Patient')]) })))
+      .toThrow(/policy\.datasets\[1\]: table public\.patient is already protected by another dataset/);
+    expect(() => loadConfig(fixture({ policy: policy([ds('a', 'public', 'patient'), ds('b', 's1', 'patient')]) }))).not.toThrow();
+  });
+
   it('lists every structural problem at once', () => {
     const problems = validateConfig({ version: 1, backends: [{ name: 'a', tls: { mode: 'verify-full' } }], limits: {} });
     expect(problems.join('\n')).toMatch(/listen/);

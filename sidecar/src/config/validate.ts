@@ -76,6 +76,22 @@ function limits(p: Problems, l: unknown): void {
   new At(p, l, 'limits').num('drainSeconds', 0);
 }
 
+/**
+ * One dataset per table: the rewriter keys datasets by schema and table, so a second dataset for
+ * the same table would silently replace the first (and its protections) — render refuses that
+ * already; a hand-made or stale config.json is refused here too. Names fold to lower case.
+ */
+function datasetTables(p: Problems, datasets: unknown): void {
+  if (!Array.isArray(datasets)) { p.push('policy.datasets must be an array'); return; }
+  const seen = new Set<string>();
+  datasets.forEach((d, i) => {
+    if (!isObj(d) || typeof d.schema !== 'string' || typeof d.table !== 'string') { p.push(`policy.datasets[${i}] must name its schema and table`); return; }
+    const key = `${d.schema}.${d.table}`.toLowerCase();
+    if (seen.has(key)) p.push(`policy.datasets[${i}]: table ${key} is already protected by another dataset`);
+    seen.add(key);
+  });
+}
+
 export function validateConfig(raw: unknown): string[] {
   const p: Problems = [];
   if (!isObj(raw)) return ['the document must be a JSON object'];
@@ -92,7 +108,10 @@ export function validateConfig(raw: unknown): string[] {
   if (!Array.isArray(raw.users)) p.push('users must be an array');
   else raw.users.forEach((u, i) => user(p, u, `users[${i}]`));
   if (!isObj(raw.policy)) p.push('policy must be an object');
-  else new At(p, raw.policy, 'policy').str('defaultBackend');
+  else {
+    new At(p, raw.policy, 'policy').str('defaultBackend');
+    datasetTables(p, raw.policy.datasets);
+  }
   limits(p, raw.limits);
   return p;
 }

@@ -19,7 +19,7 @@ export function protectedColumns(policy: SecurityPolicy): number {
 
 /** The first broken rule, naming the field, or undefined when the policy is valid. */
 export function checkPolicy(policy: SecurityPolicy): Problem | undefined {
-  const first = policyIssues(policy.spec)[0];
+  const first = policyIssues(policy.spec, policy.metadata)[0];
   return first ? { reason: Reason.Invalid, message: `${first.path}: ${first.message}` } : undefined;
 }
 

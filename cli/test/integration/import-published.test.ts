@@ -1,0 +1,241 @@
+// The published CLARUS 1.0 policies that import, run for real: `clarus policy import` → validate →
+// render → the proxy in front of a real PostgreSQL 15, with the CLARUS boreholes data
+// (../shared/data/clarus/boreholes2.txt). Per policy: what the client reads, and what the backend
+// stores (table text, pg_dump, the server log with log_statement = all) — plaintext of a protected
+// column must appear in none of them, and a statement the mapping cannot serve is refused.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { REPO_ROOT } from '@clarus/crds/generate.ts';
+import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
+import { render } from '@clarus/policy/runtime/render.ts';
+import { proxiesOf, selectForProxy } from '@clarus/policy/runtime/select.ts';
+import { validateManifests } from '@clarus/policy/validate/index.ts';
+import { protectionPipeline } from '@clarus/sidecar/access/setup.ts';
+import { PG_BIN, startPostgres, SUPERUSER, SUPERUSER_PASSWORD, type PgCluster } from '@clarus/testing/pg.ts';
+import { startProxyInProcess, writeProxyConfig, type RunningProxy } from '@clarus/testing/proxy.ts';
+import { main } from '../../src/policy.ts';
+
+const run = promisify(execFile);
+const DATA = join(REPO_ROOT, '..', 'shared', 'data', 'clarus');
+const POLICIES = join(DATA, 'policies');
+const LINES = readFileSync(join(DATA, 'boreholes2.txt'), 'latin1').split('\n').filter(Boolean);
+const COLUMNS = (LINES[0] ?? '').split(';').map((h) => h.split('/')[2] ?? '');
+const ROWS = LINES.slice(1).map((l) => l.split(';'));
+const TABLE_SPEC = `public.ades_geofla_centroid:${COLUMNS.join(',')}`;
+const TYPES: Record<string, string> = { gid: 'integer', altitude: 'numeric', prof_max: 'numeric' };
+const CREATE = `CREATE TABLE ades_geofla_centroid (${COLUMNS.map((c) => `${c} ${TYPES[c] ?? 'text'}`).join(', ')})`;
+const INSERT = `INSERT INTO ades_geofla_centroid (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((_c, i) => `$${i + 1}`).join(', ')})`;
+const APP = { name: 'app', password: 'app-pw', grants: [{ grant: 'g', datasets: ['*'], access: 'readWrite' as const, view: 'plaintext' as const }] };
+const KEY = Buffer.alloc(32, 0x3c).toString('base64');
+
+/** Distinct values of a column of the data, long enough not to occur by chance. */
+function canaries(column: string): string[] {
+  const i = COLUMNS.indexOf(column);
+  return [...new Set(ROWS.map((r) => r[i] ?? '').filter((v) => v.length >= 6))];
+}
+
+async function importPolicy(file: string): Promise<string> {
+  let out = '';
+  const code = await main(['import', join(POLICIES, file), '--name', 'imported', '--namespace', 'ns', '--table', TABLE_SPEC], { out: (s) => { out += s; }, err: () => undefined });
+  expect(code).toBe(0);
+  return out;
+}
+
+/** The import's manifests + a proxy and its Secrets → validate → render → the proxy's policy. */
+function renderPolicy(yaml: string): { policy: RuntimePolicy; keyFiles: Map<string, string> } {
+  const docs = parseAllDocuments(yaml).map((d) => d.toJS() as Record<string, unknown>);
+  const secret = (name: string, stringData: Record<string, string>): Record<string, unknown> => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'ns' }, stringData });
+  const keys = Object.fromEntries(['default', '176', 'enckey'].map((k) => [`${k}.v1`, KEY]));
+  const extra = [
+    { apiVersion: 'clarus.io/v1alpha1', kind: 'ClarusProxy', metadata: { name: 'proxy', namespace: 'ns' }, spec: { policyRef: { name: 'imported' } } },
+    secret('imported-keys', keys), secret('csp1-creds', { username: 'u', password: 'p' }), secret('csp1-readonly-creds', { username: 'r', password: 'p' }), secret('csp1-ca', { 'ca.crt': 'x' }),
+  ];
+  const v = validateManifests([...docs, ...extra].map((doc) => ({ doc, source: 'import' })));
+  expect(v.issues.filter((i) => i.severity === 'error')).toEqual([]);
+  const [proxy] = proxiesOf(v.set);
+  const input = selectForProxy(v.set, proxy as NonNullable<typeof proxy>);
+  if ('resource' in input) throw new Error(input.message);
+  return { policy: render(input).config.policy, keyFiles: new Map(Object.entries(keys)) };
+}
+
+interface Env { proxy: RunningProxy; client: pg.Client; close(): Promise<void> }
+
+async function startWith(cluster: PgCluster, policy: RuntimePolicy, keyFiles: Map<string, string>): Promise<Env> {
+  const cfg = writeProxyConfig({ backends: [{ cluster, name: policy.defaultBackend }], users: [APP] });
+  cfg.write({ ...cfg.config, policy });
+  mkdirSync(join(cfg.dir, policy.keyring.dir), { recursive: true });
+  for (const [name, text] of keyFiles) writeFileSync(join(cfg.dir, policy.keyring.dir, name), text);
+  const pipeline = await protectionPipeline({ configDir: cfg.dir });
+  const proxy = await startProxyInProcess(cfg.dir, { pipeline, watch: false });
+  const client = new pg.Client({ connectionString: proxy.url(APP) });
+  await client.connect();
+  return { proxy, client, close: async () => { await client.end(); await proxy.close(); cfg.destroy(); } };
+}
+
+let cluster: PgCluster;
+let backend: pg.Client;
+let scratch: string;
+
+beforeAll(async () => {
+  cluster = await startPostgres();
+  await cluster.psql("ALTER SYSTEM SET log_statement = 'all'");
+  await cluster.psql('SELECT pg_reload_conf()');
+  backend = new pg.Client({ connectionString: cluster.url(), ssl: { ca: cluster.caPem } });
+  await backend.connect();
+  scratch = mkdtempSync(join(tmpdir(), 'clarus-import-'));
+});
+afterAll(async () => {
+  await backend?.end();
+  await cluster?.destroy();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+/** Which canaries the backend holds anywhere: rows (hex of bytea decoded too), pg_dump, server log. */
+let logFrom = 0;
+
+async function leaked(values: string[]): Promise<string[]> {
+  const rows = (await backend.query<{ t: string }>('SELECT t::text AS t FROM ades_geofla_centroid t')).rows.map((r) => r.t).join('\n');
+  const hex = [...rows.matchAll(/\\\\x([0-9a-f]+)/g)].map((m) => Buffer.from(m[1] as string, 'hex').toString('latin1')).join('\n');
+  const { stdout: dump } = await run(join(PG_BIN, 'pg_dump'), ['-h', cluster.host, '-p', String(cluster.port), '-U', SUPERUSER, 'postgres'], { env: { ...process.env, PGPASSWORD: SUPERUSER_PASSWORD }, maxBuffer: 64 << 20 });
+  expect(dump).toContain('PostgreSQL database dump');
+  const log = readFileSync(join(cluster.dir, 'server.log')).subarray(logFrom).toString('latin1');
+  return values.filter((v) => rows.includes(v) || hex.includes(v) || dump.includes(v) || log.includes(v));
+}
+
+async function loadBoreholes(client: pg.Client): Promise<void> {
+  await client.query(CREATE);
+  for (const r of ROWS) await client.query(INSERT, r.map((v) => (v === '' ? null : v)));
+}
+
+async function readBack(client: pg.Client): Promise<string[][]> {
+  const r = await client.query({ text: `SELECT ${COLUMNS.join(', ')} FROM ades_geofla_centroid ORDER BY gid`, rowMode: 'array' });
+  return (r.rows as unknown[][]).map((row) => row.map((v) => (v === null ? '' : String(v))));
+}
+
+describe('published CLARUS policies through a real proxy', () => {
+  let env: Env | undefined;
+  beforeEach(() => {
+    logFrom = readFileSync(join(cluster.dir, 'server.log')).length;
+  });
+  const finish = async (): Promise<void> => {
+    await env?.close();
+    env = undefined;
+    await backend.query('DROP TABLE IF EXISTS ades_geofla_centroid');
+  };
+
+  it('S22 simple encryption → deterministic: the app reads the boreholes back, equality runs in the backend, which holds no plaintext', async () => {
+    const { policy, keyFiles } = renderPolicy(await importPolicy('S22_proxy_boreholes_3857_simple_encryption_cab5ccb.xml'));
+    env = await startWith(cluster, policy, keyFiles);
+    try {
+      await loadBoreholes(env.client);
+      expect(await readBack(env.client)).toEqual(ROWS);
+      const caromb = await env.client.query('SELECT gid FROM ades_geofla_centroid WHERE nom_com = $1', ['CAROMB']);
+      expect(caromb.rows).toEqual([{ gid: 1 }]);
+      const literal = await env.client.query("SELECT count(*)::int AS n FROM ades_geofla_centroid WHERE code_bss IN ('09155X0062/F', '08921X1001/HY')");
+      expect(literal.rows).toEqual([{ n: 2 }]);
+      const secrets = [...canaries('nom_com'), ...canaries('code_bss'), ...canaries('adresse'), ...canaries('geom')];
+      expect(secrets.length).toBeGreaterThan(20);
+      expect(await leaked(secrets)).toEqual([]);
+    } finally {
+      await finish();
+    }
+  });
+
+  it('S21 searchable encryption → randomized + blind index: = works, a range is refused, geom (non_confidential) stays in clear', async () => {
+    const { policy, keyFiles } = renderPolicy(await importPolicy('S21_proxy_boreholes_3857_searchable_encryption_d2d7322.xml'));
+    env = await startWith(cluster, policy, keyFiles);
+    try {
+      await loadBoreholes(env.client);
+      expect(await readBack(env.client)).toEqual(ROWS);
+      const eq = await env.client.query('SELECT gid FROM ades_geofla_centroid WHERE code_bss = $1', ['08921X1001/HY']);
+      expect(eq.rows).toEqual([{ gid: 2 }]);
+      await expect(env.client.query('SELECT gid FROM ades_geofla_centroid WHERE altitude > 500')).rejects.toMatchObject({ code: '0A000' });
+      expect(await leaked([...canaries('nom_com'), ...canaries('code_bss'), ...canaries('adresse')])).toEqual([]);
+      expect(await leaked(canaries('geom'))).toEqual(canaries('geom'));
+    } finally {
+      await finish();
+    }
+  });
+
+  it.each([
+    ['S05_anonymization-module_properties4_774a58d.xml', 'coarsening shift → grid'],
+    ['S20_proxy_boreholes_3857_coarsening_shift_d4a368f.xml', 'coarsening shift → grid'],
+    ['S06_anonymization-module_properties5_e7cbfe0.xml', 'microaggregation → kAnonymity'],
+    ['S19_proxy_boreholes_3857_coarsening_microaggregation_159aeed.xml', 'microaggregation → kAnonymity'],
+  ])('%s (%s): a point the proxy cannot coarsen yet is refused, never stored', async (file) => {
+    const { policy, keyFiles } = renderPolicy(await importPolicy(file));
+    env = await startWith(cluster, policy, keyFiles);
+    try {
+      await env.client.query(CREATE);
+      const row = ROWS[0] ?? [];
+      await expect(env.client.query(INSERT, row.map((v) => (v === '' ? null : v)))).rejects.toMatchObject({ code: '0A000' });
+      expect((await backend.query('SELECT count(*)::int AS n FROM ades_geofla_centroid')).rows).toEqual([{ n: 0 }]);
+      expect(await leaked(canaries('geom'))).toEqual([]);
+    } finally {
+      await finish();
+    }
+  });
+
+  it('S18 (the 2016 proxy sample): identifiers suppressed, a quasi-identifier the proxy cannot k-anonymize yet is refused', async () => {
+    const { policy, keyFiles } = renderPolicy(await importPolicy('S18_proxy_security-policy-sample_d8024a1.xml'));
+    env = await startWith(cluster, policy, keyFiles);
+    try {
+      await env.client.query('CREATE TABLE patient (pat_id integer, pat_name text, pat_last1 text, pat_last2 text, pat_gen text, pat_zip text)');
+      await expect(env.client.query("INSERT INTO patient VALUES (1, 'Canaryann', 'Canarylast', 'Canarysecond', 'F', '08001')")).rejects.toMatchObject({ code: '0A000' });
+      await env.client.query("INSERT INTO patient (pat_id, pat_name, pat_last1, pat_last2, pat_zip) VALUES (2, 'Canaryann', 'Canarylast', 'Canarysecond', '08001')");
+      expect((await env.client.query('SELECT pat_id, pat_name, pat_last1, pat_zip FROM patient')).rows).toEqual([{ pat_id: 2, pat_name: null, pat_last1: null, pat_zip: '08001' }]);
+      const stored = (await backend.query<{ t: string }>('SELECT t::text AS t FROM patient t')).rows.map((r) => r.t).join('\n');
+      expect(stored).toBe('(2,,,,,08001)');
+      // `patient/pat_name` named no schema (CLARUS: any schema): a patient table of another schema is refused, not passed in clear.
+      await backend.query('CREATE SCHEMA s1; CREATE TABLE s1.patient (pat_id integer, pat_name text)');
+      await expect(env.client.query("INSERT INTO s1.patient (pat_id, pat_name) VALUES (3, 'Canaryother')")).rejects.toMatchObject({ code: '0A000' });
+      expect((await backend.query('SELECT count(*)::int AS n FROM s1.patient')).rows).toEqual([{ n: 0 }]);
+    } finally {
+      await env?.close();
+      env = undefined;
+      await backend.query('DROP TABLE IF EXISTS patient; DROP SCHEMA IF EXISTS s1 CASCADE');
+    }
+  });
+
+  it('S24 (names in every form, nothing protected): a pass-through policy; the backend holds what the app wrote', async () => {
+    const { policy, keyFiles } = renderPolicy(await importPolicy('S24_proxy_metadata_anonymization_2_tables_3bf7a8f.xml'));
+    expect(policy.datasets.map((d) => `${d.schema}.${d.table}`)).toEqual(['public.a', 'public.b', 's1.a', 's1.b']);
+    env = await startWith(cluster, policy, keyFiles);
+    try {
+      await env.client.query('CREATE TABLE a (c2 text, c4 text)');
+      await env.client.query("INSERT INTO a (c2, c4) VALUES ('plain-two', 'plain-four')");
+      expect((await env.client.query('SELECT c2, c4 FROM a WHERE c4 = $1', ['plain-four'])).rows).toEqual([{ c2: 'plain-two', c4: 'plain-four' }]);
+      expect((await backend.query('SELECT c2, c4 FROM a')).rows).toEqual([{ c2: 'plain-two', c4: 'plain-four' }]);
+    } finally {
+      await env?.close();
+      env = undefined;
+      await backend.query('DROP TABLE IF EXISTS a');
+    }
+  });
+
+  it('--from-backend: `*/col` patterns are expanded against the tables the database holds (hidden blind indexes left out)', async () => {
+    await backend.query(CREATE.replace('CREATE TABLE ades_geofla_centroid', 'CREATE TABLE public.ades_geofla_centroid'));
+    await backend.query('CREATE SCHEMA geo; CREATE TABLE geo.sites (gid integer, geom text, geom__bidx bytea, nom_com text); CREATE TABLE geo.other (x integer)');
+    try {
+      let out = '';
+      let err = '';
+      const code = await main(['import', join(POLICIES, 'S22_proxy_boreholes_3857_simple_encryption_cab5ccb.xml'), '--name', 'imported', '--from-backend', cluster.url()],
+        { out: (t) => { out += t; }, err: (t) => { err += t; } });
+      expect(err).not.toMatch(/^refused/m);
+      expect(code).toBe(0);
+      const policy = parseAllDocuments(out)[0]?.toJS() as { spec: { datasets: Array<{ table: string; columns: Array<{ name: string }> }> } };
+      expect(policy.spec.datasets.map((d) => `${d.table}: ${d.columns.map((c) => c.name).join(',')}`)).toEqual([
+        'geo.sites: nom_com,geom',
+        `public.ades_geofla_centroid: ${COLUMNS.filter((c) => c !== 'gid').join(',')}`,
+      ]);
+    } finally {
+      await backend.query('DROP SCHEMA geo CASCADE; DROP TABLE public.ades_geofla_centroid');
+    }
+  });
+});
