@@ -21,6 +21,7 @@ import { analyzeStatement } from './statement.ts';
 import type { StatementResult } from './statement.ts';
 import { computable, twoStagePlan } from './two-stage/plan.ts';
 import type { ResidualSpec } from './two-stage/plan.ts';
+import type { ProbeFrom } from './two-stage/split.ts';
 
 export interface StatementPlan extends StatementResult {
   sql: string;
@@ -279,8 +280,8 @@ export class Rewriter {
   }
 
   /** Whether the rules accept `conjunct` as the WHERE clause of a SELECT over `from` (a probe on copies). */
-  private pushable(maxParam: number, from: unknown, conjunct: unknown): boolean {
-    const probe = { SelectStmt: { targetList: [{ ResTarget: { val: { A_Const: { ival: { ival: 1 } } } } }], fromClause: structuredClone(from), whereClause: structuredClone(conjunct), limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } };
+  private pushable(maxParam: number, from: ProbeFrom, conjunct: unknown): boolean {
+    const probe = { SelectStmt: { targetList: [{ ResTarget: { val: { A_Const: { ival: { ival: 1 } } } } }], ...structuredClone(from), whereClause: structuredClone(conjunct), limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } };
     try {
       analyzeStatement(this.newCtx(maxParam), probe, '');
       return true;

@@ -67,6 +67,9 @@ const STATEMENTS: Array<{ sql: string; params?: unknown[]; ordered?: boolean }> 
   { sql: "SELECT upper(pat_name) AS n, pat_id FROM patient WHERE diagnosis = 'flu' EXCEPT SELECT upper(notes), pat_id FROM visit ORDER BY 2", ordered: true },
   { sql: '(SELECT pat_ssn FROM patient ORDER BY pat_ssn LIMIT 3) UNION ALL (SELECT reason FROM visit ORDER BY visit_id LIMIT 2)' },
   { sql: 'SELECT pat_id FROM patient WHERE pat_name LIKE $$a%$$ INTERSECT SELECT pat_id FROM visit WHERE notes LIKE $$%1 lee%$$' },
+  { sql: "WITH f AS (SELECT pat_id, pat_name FROM patient WHERE diagnosis = 'flu') SELECT upper(pat_name) AS u FROM f ORDER BY 1", ordered: true },
+  { sql: 'SELECT upper(x.n), x.pat_id FROM (SELECT pat_name AS n, pat_id FROM patient WHERE pat_id < 10) x WHERE x.n LIKE $1 ORDER BY 1, 2', params: ['%n%'], ordered: true },
+  { sql: 'WITH v AS (SELECT pat_id, notes FROM visit) SELECT pat_name FROM patient UNION SELECT notes FROM v ORDER BY 1 DESC LIMIT 4', ordered: true },
   { sql: 'SELECT pat_id * 2 AS y, pat_name FROM patient WHERE pat_id IN (1, 2, 3) ORDER BY pat_name', ordered: true },
 ];
 

@@ -10,6 +10,7 @@ import type { Refusal } from '../refusals.ts';
 import { deparseStatement } from '../parser.ts';
 import type { OutCol } from '../scope.ts';
 import { CANDIDATES, NotSplittable, splitSelect } from './split.ts';
+import type { ProbeFrom } from './split.ts';
 
 /** What the executor needs for the residual stage of one statement. */
 export interface ResidualSpec {
@@ -34,7 +35,7 @@ export function computable(r: Refusal): boolean {
 
 export interface TwoStageDeps {
   /** Whether the backend stage may evaluate `conjunct` over `from` (the rules accept it). */
-  pushable: (from: unknown, conjunct: unknown) => boolean;
+  pushable: (from: ProbeFrom, conjunct: unknown) => boolean;
   /** The rules' analysis of the backend stage (throws a Refusal); edits the statement in place. */
   analyze: (stmt: Json) => { outputs: OutCol[] };
 }

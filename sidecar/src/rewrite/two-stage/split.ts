@@ -182,7 +182,6 @@ function bareName(node: unknown): string | null {
 }
 
 function checkShape(s: Json): void {
-  if (s.withClause) no('WITH');
   if (s.intoClause) no('SELECT INTO');
   if (arr(s.lockingClause).length > 0) no('FOR UPDATE/SHARE');
 }
@@ -195,6 +194,13 @@ function namedTargets(targets: unknown[]): unknown[] {
     const name = figureColname(rt.val);
     return name === null ? t : { ResTarget: { ...rt, name } };
   });
+}
+
+/** What the pushability probe needs of a FROM clause: the WITH queries it may name. */
+export interface ProbeFrom { withClause?: unknown; fromClause: unknown }
+
+function withFrom(withClause: unknown, fromClause: unknown): ProbeFrom {
+  return withClause ? { withClause, fromClause } : { fromClause };
 }
 
 /** One SELECT block split: its backend part (FROM, pushed conjuncts) and its residual SELECT over CANDIDATES. */
@@ -260,11 +266,14 @@ function withParams(backend: Json, columns: string[], c: Collector, usedByBacken
  * may evaluate a WHERE conjunct over a FROM clause. Throws NotSplittable when the statement's
  * shape is not one the two stages reproduce exactly.
  */
-export function splitSelect(s: Json, pushable: (conjunct: unknown, from: unknown) => boolean): TwoStage {
+export function splitSelect(s: Json, pushable: (conjunct: unknown, from: ProbeFrom) => boolean): TwoStage {
   if (s.op && s.op !== 'SETOP_NONE') return splitSetOperation(s, pushable);
   const c = new Collector();
-  const b = splitBlock(s, c, (w) => pushable(w, s.fromClause));
+  const b = splitBlock(s, c, (w) => pushable(w, withFrom(s.withClause, s.fromClause)));
   const backend: Json = { targetList: c.refs.map((ref, i) => target(c.names[i] as string, ref)), fromClause: b.from, limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' };
+  // WITH queries stay with the backend stage, which reads them in its FROM clause (the rules
+  // analyse them there: a WITH query that computes on encrypted values is refused).
+  if (s.withClause) backend.withClause = s.withClause;
   const wherePushed = andOf(b.pushed);
   if (wherePushed !== undefined) backend.whereClause = wherePushed;
   const columns = [...c.names];
@@ -298,7 +307,7 @@ function rebuild(s: Json, next: () => Json): Json {
  * an `arm` number; the residual is the set operation of the arms' residual SELECTs, each reading
  * its arm's rows. ORDER BY/LIMIT of the whole operation read only its output columns.
  */
-function splitSetOperation(s: Json, pushable: (conjunct: unknown, from: unknown) => boolean): TwoStage {
+function splitSetOperation(s: Json, pushable: (conjunct: unknown, from: ProbeFrom) => boolean): TwoStage {
   checkShape(s);
   const params: number[] = [];
   const all = leaves(s);
@@ -307,7 +316,7 @@ function splitSetOperation(s: Json, pushable: (conjunct: unknown, from: unknown)
   if (all.length > 2) no('a set operation of more than two SELECTs');
   const arms = all.map((leaf, i) => {
     const c = new Collector(`a${i + 1}_`, params);
-    return { c, b: splitBlock(leaf, c, (w) => pushable(w, leaf.fromClause)) };
+    return { c, b: splitBlock(leaf, c, (w) => pushable(w, withFrom(s.withClause, leaf.fromClause))) };
   });
   const top = new Collector('t', params);
   const backendArms = arms.map(({ c, b }, i) => {
@@ -317,10 +326,11 @@ function splitSetOperation(s: Json, pushable: (conjunct: unknown, from: unknown)
     if (w !== undefined) stmt.whereClause = w;
     return stmt;
   });
-  const backend = backendArms.reduce((l, r) => ({ op: 'SETOP_UNION', all: true, larg: l, rarg: r, limitOption: 'LIMIT_OPTION_DEFAULT' }));
+  const backend: Json = backendArms.reduce((l, r) => ({ op: 'SETOP_UNION', all: true, larg: l, rarg: r, limitOption: 'LIMIT_OPTION_DEFAULT' }));
+  if (s.withClause) backend.withClause = s.withClause;
   let k = 0;
   const residual = rebuild(s, () => armResidual(arms[k]?.b.residual as Json, ++k));
-  for (const key of ['sortClause', 'limitCount', 'limitOffset', 'limitOption'] as const) delete residual[key];
+  for (const key of ['sortClause', 'limitCount', 'limitOffset', 'limitOption', 'withClause'] as const) delete residual[key];
   if (s.sortClause) residual.sortClause = s.sortClause;
   if (s.limitCount) residual.limitCount = top.walk(s.limitCount);
   if (s.limitOffset) residual.limitOffset = top.walk(s.limitOffset);
