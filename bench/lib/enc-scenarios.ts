@@ -137,4 +137,42 @@ function copyRun(r: { rows: number; seconds: number }): MeasuredRun {
   return { tps: r.rows / r.seconds, transactions: r.rows, failed: 0, latencyAvgMs: ms, p50Ms: ms, p99Ms: ms, seconds: r.seconds };
 }
 
-export const ENC_SCENARIOS: Scenario[] = [selectByKey('prepared'), selectByKey('simple'), insert, copyInScenario, copyOutScenario];
+/**
+ * Two-stage statements (issue 10): upper() of an encrypted column by key (compare with
+ * enc-select-* on the same target), and ORDER BY an encrypted column LIMIT 20 over 10,000 and
+ * 100,000 candidate rows. On `direct` and `clarus` the same statements run on plain columns.
+ */
+const upperByKey = (mode: 'prepared' | 'simple'): Scenario => ({
+  name: `enc-upper-by-key-${mode}`,
+  description: `SELECT id, upper(name) of one row by primary key from ${SELECT_TABLE} (two stages on encrypting targets), -M ${mode}`,
+  pgbenchArgs: ['-f', join(SCRIPTS, 'upper-by-key.sql'), '-M', mode, '-D', `rows=${SELECT_ROWS}`],
+  clients: [1, 8],
+  rounds: 2,
+  targets: ENC_TARGETS,
+  prepare: async (ctx) => {
+    await ensureTables(ctx);
+    await verifyStored(ctx, SELECT_TABLE, 1, rowValues(1));
+    const r = await withClient(ctx.target.endpoint, (c) => c.query<{ upper: string }>(`SELECT upper(name) FROM ${SELECT_TABLE} WHERE id = 1`));
+    if (r.rows[0]?.upper !== rowValues(1).name.toUpperCase()) throw new Error(`${ctx.targetName} computes upper(name) wrongly: ${JSON.stringify(r.rows[0])}`);
+  },
+});
+
+const orderLimit = (rows: number): Scenario => ({
+  name: `enc-order-limit-${rows / 1000}k`,
+  description: `SELECT id, name … WHERE id <= ${rows} ORDER BY name, id LIMIT 20 (${rows} candidate rows sorted in the proxy on encrypting targets), -M prepared`,
+  pgbenchArgs: ['-f', join(SCRIPTS, 'order-limit.sql'), '-M', 'prepared', '-D', `n=${rows}`],
+  clients: [1],
+  rounds: 2,
+  targets: ENC_TARGETS,
+  prepare: async (ctx) => {
+    await ensureTables(ctx);
+    const sql = `SELECT id, name FROM ${SELECT_TABLE} WHERE id <= 50 ORDER BY name, id LIMIT 20`;
+    const seen = await withClient(ctx.target.endpoint, (c) => c.query<{ id: string; name: string }>(sql));
+    const expected = Array.from({ length: 50 }, (_, i) => ({ id: String(i + 1), name: rowValues(i + 1).name }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : Number(a.id) - Number(b.id))).slice(0, 20);
+    if (JSON.stringify(seen.rows) !== JSON.stringify(expected)) throw new Error(`${ctx.targetName} sorts wrongly: ${JSON.stringify(seen.rows.slice(0, 3))}`);
+  },
+});
+
+export const ENC_SCENARIOS: Scenario[] = [selectByKey('prepared'), selectByKey('simple'), insert, copyInScenario, copyOutScenario,
+  upperByKey('prepared'), upperByKey('simple'), orderLimit(10_000), orderLimit(100_000)];

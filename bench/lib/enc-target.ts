@@ -31,7 +31,8 @@ export function encryptedTarget(v: EncryptedVariant): Target {
       writeFileSync(join(cfg.dir, `secrets/keyring/${KEY_NAME}.v1`), randomBytes(32).toString('base64'), { mode: 0o600 });
       let proc: Awaited<ReturnType<typeof startProxyProcess>>;
       try {
-        proc = await startProxyProcess(cfg.dir, [], opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : {});
+        // The in-proxy stage computes the two-stage scenarios (issue 10).
+        proc = await startProxyProcess(cfg.dir, [], { CLARUS_RESIDUAL: 'on', ...(opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : {}) });
       } catch (e) {
         cfg.destroy();
         throw e;
