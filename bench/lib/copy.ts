@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { libpqConninfo, type Endpoint } from '@clarus/testing/endpoint.ts';
+import { DATA_COLUMNS } from './encrypted.ts';
 
 export interface CopyTiming { rows: number; seconds: number }
 
@@ -39,7 +40,8 @@ function psqlCopy(e: Endpoint, sql: string, stdinFile: string | null): Promise<{
 
 /** COPY <table> FROM STDIN of a text-format file; checks the server's row count. */
 export async function copyIn(e: Endpoint, table: string, file: string, expectedRows: number): Promise<CopyTiming> {
-  const r = await psqlCopy(e, `COPY ${table} FROM STDIN`, file);
+  // The column list is named: a protecting proxy never relies on the column order.
+  const r = await psqlCopy(e, `COPY ${table} (id, ${DATA_COLUMNS.join(', ')}) FROM STDIN`, file);
   const rows = copyTagRows(r.tail);
   if (rows !== expectedRows) throw new Error(`COPY FROM STDIN loaded ${rows ?? 'an unknown number of'} rows, expected ${expectedRows}`);
   return { rows, seconds: r.seconds };
@@ -47,7 +49,7 @@ export async function copyIn(e: Endpoint, table: string, file: string, expectedR
 
 /** COPY <table> TO STDOUT; checks that as many data lines as expected came back. */
 export async function copyOut(e: Endpoint, table: string, expectedRows: number): Promise<CopyTiming> {
-  const r = await psqlCopy(e, `COPY ${table} TO STDOUT`, null);
+  const r = await psqlCopy(e, `COPY ${table} (id, ${DATA_COLUMNS.join(', ')}) TO STDOUT`, null);
   const tag = copyTagRows(r.tail);
   // psql prints the data lines, then the command tag on a line of its own.
   const rows = tag === null ? r.lines : r.lines - 1;

@@ -319,7 +319,7 @@ function splitSetOperation(s: Json, pushable: (conjunct: unknown, from: ProbeFro
     return { c, b: splitBlock(leaf, c, (w) => pushable(w, withFrom(s.withClause, leaf.fromClause))) };
   });
   const top = new Collector('t', params);
-  const backendArms = arms.map(({ c, b }, i) => {
+  const backendArms = arms.map(({ b }, i) => {
     const list = [target('arm', intConst(i + 1)), ...arms.flatMap((other, j) => other.c.refs.map((ref, k) => target(other.c.names[k] as string, j === i ? ref : NULL_CONST)))];
     const stmt: Json = { targetList: list, fromClause: b.from, limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' };
     const w = andOf(b.pushed);
