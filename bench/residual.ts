@@ -13,7 +13,7 @@ import { Readable } from 'node:stream';
 import { startPostgres, type PgCluster } from '@clarus/testing/pg.ts';
 import { ResidualEngine, ResidualPool } from '@clarus/sidecar/residual/engine.ts';
 import { copyChunks, newBudget } from '@clarus/sidecar/residual/copy.ts';
-import { createTableSql, tableSignature } from '@clarus/sidecar/residual/plan.ts';
+import { tableSignature } from '@clarus/sidecar/residual/plan.ts';
 import type { ResidualRelation } from '@clarus/sidecar/residual/types.ts';
 
 const QUICK = process.env.RESIDUAL_BENCH_QUICK === '1';
@@ -132,7 +132,7 @@ class NativeResidual {
     const client = new pg.Client({ connectionString: cluster.url() });
     await client.connect();
     const rel: ResidualRelation = { name: 'rel', columns: COLUMNS, rows: [] };
-    await client.query(createTableSql('rel', tableSignature(rel)).replace('CREATE TEMP TABLE', 'CREATE TEMP TABLE IF NOT EXISTS'));
+    await client.query(`CREATE TEMP TABLE IF NOT EXISTS rel (${tableSignature(rel)})`);
     return new NativeResidual(client);
   }
 

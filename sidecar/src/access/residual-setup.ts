@@ -7,7 +7,7 @@ import type { BackendSecrets } from '../config/load.ts';
 import { backendLocaleSql, localeSupport } from '../residual/collation.ts';
 import type { BackendLocale } from '../residual/collation.ts';
 import { ResidualPool } from '../residual/engine.ts';
-import { ResidualUnsupportedError } from '../residual/errors.ts';
+import { ResidualLimitError, ResidualQueryError, ResidualUnsupportedError } from '../residual/errors.ts';
 import type { ResidualCall, ResidualResult } from '../residual/types.ts';
 import { residualStats } from '../residual/stats.ts';
 import { simpleQuery } from './catalog-loader.ts';
@@ -59,7 +59,15 @@ export function startResidualService(o: ResidualOptions, b: BackendSecrets | und
     stats: residualStats,
     async run(call: ResidualCall): Promise<ResidualResult> {
       const p = await ready();
-      return p.run(call);
+      try {
+        return await p.run(call);
+      } catch (e) {
+        if (e instanceof ResidualLimitError || e instanceof ResidualQueryError || e instanceof ResidualUnsupportedError) throw e;
+        // The engine itself failed (its worker died): start a new one for the next statement.
+        pool = null;
+        void p.close().catch(() => undefined);
+        throw new ResidualUnsupportedError(`the in-proxy stage failed and is restarted: ${(e as Error).message}`);
+      }
     },
   };
 }

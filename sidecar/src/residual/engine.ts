@@ -8,7 +8,7 @@
 import { encodeFrontend } from '../protocol/frontend.ts';
 import type { EngineLocale } from './collation.ts';
 import { inlineExecutor, workerExecutor, type Executor } from './executor.ts';
-import { buildCall, checkNames, createTableSql, quoteIdent, tableSignature } from './plan.ts';
+import { buildCall, checkNames, createTableSql, quoteIdent, shapeSchema, tableSignature } from './plan.ts';
 import { readOutcome } from './response.ts';
 import type { ResidualCall, ResidualResult } from './types.ts';
 
@@ -16,7 +16,7 @@ export interface EngineOptions {
   locale: EngineLocale;
   /** 'worker' (default): a worker thread of its own; 'inline': this thread (blocks the event loop per call). */
   thread?: 'worker' | 'inline';
-  /** Candidate tables kept (least recently used dropped first; default 64). */
+  /** Call shapes whose candidate tables are kept (least recently used dropped first; default 64). */
   maxTables?: number;
   /** Vacuum a table once this many rolled-back rows went through it (default 20,000). */
   vacuumRows?: number;
@@ -30,13 +30,15 @@ export interface EngineStats {
   vacuums: number;
 }
 
-interface Table { signature: string; deadRows: number }
+/** The candidate tables of one call shape, in their own schema (plan.ts shapeSchema). */
+interface Shape { relations: string[]; deadRows: number }
 
 interface TablePlan {
   /** Run before the call's transaction. */
   statements: string[];
-  /** Relation name → signature of the tables (re)created. */
-  created: Map<string, string>;
+  schema: string;
+  /** The shape's schema is created by this call. */
+  created: boolean;
   evicted: string[];
 }
 
@@ -46,8 +48,8 @@ export class ResidualEngine {
   private readonly executor: Executor;
   private readonly maxTables: number;
   private readonly vacuumRows: number;
-  /** name → shape, in least-recently-used order. */
-  private readonly tables = new Map<string, Table>();
+  /** Schema of each call shape held, in least-recently-used order. */
+  private readonly tables = new Map<string, Shape>();
   /** The previous call's completion: calls run one after the other. */
   private tail: Promise<unknown> = Promise.resolve();
   private queued = 0;
@@ -84,66 +86,59 @@ export class ResidualEngine {
     checkNames(call);
     const tables = this.planTables(call);
     // Throws a limit or unsupported error before anything is sent and before the table cache changes.
-    const batch = buildCall(call, tables.statements);
+    const batch = buildCall(call, tables.statements, tables.schema);
     this.applyTables(call, tables);
     const answer = await this.executor.exec(batch.bytes);
     const outcome = readOutcome(answer, batch.loadPhases, batch.maxResultRows);
-    if (!outcome.ok) for (const n of tables.created.keys()) this.tables.delete(n);
-    await this.afterCall(call, batch.budget.rows);
+    // A failed call may have failed creating the shape's tables: create them again next time.
+    if (!outcome.ok && tables.created) this.tables.delete(tables.schema);
+    await this.afterCall(tables.schema, batch.budget.rows);
     if (!outcome.ok) throw outcome.error;
     this.stats.returnedRows += outcome.rows.length;
     return { fields: outcome.fields, rows: outcome.rows, loadedRows: batch.budget.rows, loadedBytes: batch.budget.bytes };
   }
 
-  /** DROP/CREATE for the relations whose table is missing or has another shape, and the tables to evict. */
+  /** The shape's schema and tables when missing, and the least recently used shapes to drop. */
   private planTables(call: ResidualCall): TablePlan {
+    const schema = shapeSchema(call);
     const statements: string[] = [];
-    const created = new Map<string, string>();
-    for (const rel of call.relations) {
-      const signature = tableSignature(rel);
-      if (this.tables.get(rel.name)?.signature === signature) continue;
-      statements.push(`DROP TABLE IF EXISTS ${quoteIdent(rel.name)}`, createTableSql(rel.name, signature));
-      created.set(rel.name, signature);
+    const created = !this.tables.has(schema);
+    if (created) {
+      statements.push(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`, `CREATE SCHEMA ${quoteIdent(schema)}`);
+      for (const rel of call.relations) statements.push(createTableSql(schema, rel.name, tableSignature(rel)));
     }
-    const inUse = new Set(call.relations.map((r) => r.name));
-    let excess = this.tables.size + [...created.keys()].filter((n) => !this.tables.has(n)).length - this.maxTables;
+    let excess = this.tables.size + (created ? 1 : 0) - this.maxTables;
     const evicted: string[] = [];
     for (const name of this.tables.keys()) {
       if (excess <= 0) break;
-      if (inUse.has(name)) continue;
+      if (name === schema) continue;
       evicted.push(name);
-      statements.push(`DROP TABLE IF EXISTS ${quoteIdent(name)}`);
+      statements.push(`DROP SCHEMA IF EXISTS ${quoteIdent(name)} CASCADE`);
       excess -= 1;
     }
-    return { statements, created, evicted };
+    return { statements, schema, created, evicted };
   }
 
-  /** The table cache after the plan's statements ran; the call's relations become most recently used. */
+  /** The shape cache after the plan's statements ran; the call's shape becomes most recently used. */
   private applyTables(call: ResidualCall, plan: TablePlan): void {
     for (const name of plan.evicted) this.tables.delete(name);
-    for (const rel of call.relations) {
-      const signature = plan.created.get(rel.name);
-      const table = signature === undefined ? this.tables.get(rel.name) : { signature, deadRows: 0 };
-      this.tables.delete(rel.name);
-      if (table) this.tables.set(rel.name, table);
-    }
-    this.stats.tablesCreated += plan.created.size;
+    const shape = this.tables.get(plan.schema) ?? { relations: call.relations.map((r) => r.name), deadRows: 0 };
+    this.tables.delete(plan.schema);
+    this.tables.set(plan.schema, shape);
+    if (plan.created) this.stats.tablesCreated += call.relations.length;
   }
 
-  private async afterCall(call: ResidualCall, loadedRows: number): Promise<void> {
+  private async afterCall(schema: string, loadedRows: number): Promise<void> {
     this.stats.calls += 1;
     this.stats.loadedRows += loadedRows;
-    const vacuum: string[] = [];
-    for (const rel of call.relations) {
-      const t = this.tables.get(rel.name);
-      if (!t) continue;
-      // Rows per relation are not counted separately: charging the call's total is an upper bound.
-      t.deadRows += loadedRows;
-      if (t.deadRows >= this.vacuumRows) { vacuum.push(quoteIdent(rel.name)); t.deadRows = 0; }
-    }
-    if (vacuum.length === 0) return;
+    const shape = this.tables.get(schema);
+    if (!shape) return;
+    shape.deadRows += loadedRows;
+    if (shape.deadRows < this.vacuumRows) return;
+    shape.deadRows = 0;
     this.stats.vacuums += 1;
-    await this.executor.exec(encodeFrontend({ type: 'Query', sql: `VACUUM ${vacuum.join(', ')}` }).finish());
+    const tables = shape.relations.map((r) => `${quoteIdent(schema)}.${quoteIdent(r)}`).join(', ');
+    await this.executor.exec(encodeFrontend({ type: 'Query', sql: `VACUUM ${tables}` }).finish());
   }
 
   async close(): Promise<void> {

@@ -71,6 +71,8 @@ export async function workerExecutor(locale: EngineLocale): Promise<Executor> {
   });
   worker.on('error', failAll);
   worker.on('exit', (code) => failAll(new Error(`residual worker exited (${code})`)));
+  // The engine never keeps the process alive by itself: a proxy that drained its sessions exits.
+  worker.unref();
   return {
     exec: (batch) => new Promise<Uint8Array>((resolve, reject) => {
       if (dead) { reject(dead); return; }

@@ -34,17 +34,17 @@ describe('residual call plan', () => {
   });
 
   test('a table is created from the column types; unsupported types are refused with 0A000', () => {
-    expect(createTableSql('r', tableSignature(rel))).toBe('CREATE TEMP TABLE "r" ("name" text, "n" int4)');
+    expect(createTableSql('s_1', 'r', tableSignature(rel))).toBe('CREATE UNLOGGED TABLE "s_1"."r" ("name" text, "n" int4)');
     const money = { name: 'r', columns: [{ name: 'm', typeOid: 790 }], rows: [] };
     expect(() => tableSignature(money)).toThrow(/type oid 790/);
   });
 
   test('the batch: ddl, transaction with settings, COPY, read-only, one extended-protocol query, rollback', () => {
-    const b = buildCall({ relations: [rel], sql: 'SELECT * FROM r', limits: { maxRows: 10, maxBytes: 100, maxResultRows: 5 }, settings: { timeZone: 'UTC' } }, ['CREATE TEMP TABLE "r" ("name" text, "n" int4)']);
+    const b = buildCall({ relations: [rel], sql: 'SELECT * FROM r', limits: { maxRows: 10, maxBytes: 100, maxResultRows: 5 }, settings: { timeZone: 'UTC' } }, ['CREATE UNLOGGED TABLE "s_1"."r" ("name" text, "n" int4)'], 's_1');
     const m = messages(b.bytes);
     expect(m.map((x) => x.type)).toEqual(['Query', 'Query', 'Query', 'CopyData', 'CopyDone', 'Query', 'Parse', 'Bind', 'Describe', 'Execute', 'Sync', 'Query']);
-    expect(m[1]).toMatchObject({ sql: "BEGIN; SET LOCAL TimeZone = 'UTC'; " });
-    expect(m[2]).toMatchObject({ sql: 'COPY "r" FROM STDIN' });
+    expect(m[1]).toMatchObject({ sql: 'BEGIN; SET LOCAL TimeZone = \'UTC\'; SET LOCAL search_path = "s_1"' });
+    expect(m[2]).toMatchObject({ sql: 'COPY "s_1"."r" FROM STDIN' });
     expect(Buffer.from((m[3] as { data: Uint8Array }).data).toString()).toBe('a\t1\n\\N\t\\N\n');
     expect(m[9]).toMatchObject({ type: 'Execute', maxRows: 6 });
     expect(m[11]).toMatchObject({ sql: 'ROLLBACK' });

@@ -4,6 +4,7 @@
 // each relation's rows into its table, make the transaction read-only, run the residual query with
 // the extended protocol (one statement, no parameters, text results, at most maxResultRows + 1
 // rows), and roll everything back: the tables are empty again and nothing else is left behind.
+import { createHash } from 'node:crypto';
 import { encodeFrontend, type FrontendMessage } from '../protocol/frontend.ts';
 import { Writer } from '../protocol/codec.ts';
 import { copyChunks, newBudget, type LoadBudget } from './copy.ts';
@@ -47,8 +48,18 @@ export function tableSignature(rel: ResidualRelation): string {
   return cols.join(', ');
 }
 
-export function createTableSql(name: string, signature: string): string {
-  return `CREATE TEMP TABLE ${quoteIdent(name)} (${signature})`;
+/**
+ * The schema that holds the candidate tables of calls of one shape (relation names and column
+ * types): each shape keeps its tables, and the residual query finds them through search_path, so
+ * calls of alternating shapes do not drop and create tables.
+ */
+export function shapeSchema(call: Pick<ResidualCall, 'relations'>): string {
+  const shape = call.relations.map((r) => `${quoteIdent(r.name)}(${tableSignature(r)})`).join(';');
+  return `s_${createHash('sha256').update(shape).digest('hex').slice(0, 24)}`;
+}
+
+export function createTableSql(schema: string, name: string, signature: string): string {
+  return `CREATE UNLOGGED TABLE ${quoteIdent(schema)}.${quoteIdent(name)} (${signature})`;
 }
 
 /** The encoded batch, and how many ReadyForQuery messages precede the residual query's own. */
@@ -59,10 +70,10 @@ export interface CallBatch {
   maxResultRows: number;
 }
 
-function loadMessages(rel: ResidualRelation, budget: LoadBudget): FrontendMessage[] {
+function loadMessages(schema: string, rel: ResidualRelation, budget: LoadBudget): FrontendMessage[] {
   const chunks = copyChunks(rel.rows, rel.columns.length, budget);
   return [
-    { type: 'Query', sql: `COPY ${quoteIdent(rel.name)} FROM STDIN` },
+    { type: 'Query', sql: `COPY ${quoteIdent(schema)}.${quoteIdent(rel.name)} FROM STDIN` },
     ...chunks.map((data): FrontendMessage => ({ type: 'CopyData', data })),
     { type: 'CopyDone' },
   ];
@@ -94,15 +105,16 @@ export function checkNames(call: ResidualCall): void {
  * the candidate tables to create). Throws ResidualLimitError / ResidualUnsupportedError before
  * anything is sent.
  */
-export function buildCall(call: ResidualCall, ddl: readonly string[]): CallBatch {
+export function buildCall(call: ResidualCall, ddl: readonly string[], schema: string = shapeSchema(call)): CallBatch {
   checkNames(call);
   const budget = newBudget(call.limits.maxRows, call.limits.maxBytes);
   const maxResultRows = call.limits.maxResultRows ?? call.limits.maxRows;
   const prelude: FrontendMessage[] = ddl.length > 0 ? [{ type: 'Query', sql: ddl.join('; ') }] : [];
   const messages: FrontendMessage[] = [
     ...prelude,
-    { type: 'Query', sql: `BEGIN; ${settingsSql(call.settings)}` },
-    ...call.relations.flatMap((r) => loadMessages(r, budget)),
+    // The query names the relations unqualified: they are found in the shape's schema.
+    { type: 'Query', sql: `BEGIN; ${settingsSql(call.settings)}SET LOCAL search_path = ${quoteIdent(schema)}` },
+    ...call.relations.flatMap((r) => loadMessages(schema, r, budget)),
     { type: 'Query', sql: 'SET LOCAL transaction_read_only = on' },
     ...queryMessages(call.sql, maxResultRows, call.params ?? []),
     { type: 'Query', sql: 'ROLLBACK' },

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { USERS, canariesInDump } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
+import { startProxyProcess } from '@clarus/testing/proxy.ts';
 import { CANARIES, startTwoStage } from './two-stage-env.ts';
 import type { TwoStageEnv } from './two-stage-env.ts';
 
@@ -152,6 +153,21 @@ describe('two-stage statements', () => {
     expect(delta('clarus_residual_result_rows_total')).toBe(10);
     expect(delta('clarus_residual_engine_seconds_total')).toBeGreaterThan(0);
   });
+
+  it('runs in the clarus proxy command (on by default) and the process still exits on SIGTERM', async () => {
+    const proc = await startProxyProcess(env.configDir, [], { CLARUS_RESIDUAL: 'on' });
+    try {
+      const p = new pg.Client({ connectionString: proc.url(USERS.doctor) });
+      await p.connect();
+      expect((await p.query('SELECT upper(pat_name) AS u FROM patient WHERE pat_id = 1')).rows).toEqual([{ u: 'ADAM SMITH-CANARY' }]);
+      await p.end();
+    } finally {
+      proc.child.kill('SIGTERM');
+      const code = await Promise.race([proc.exited, new Promise((r) => setTimeout(() => r('still running'), 20_000))]);
+      if (code === 'still running') proc.child.kill('SIGKILL');
+      expect(code).toBe(0);
+    }
+  }, 120_000);
 
   it('stores and sends no plaintext: the dump and the statement log of the backend hold no canary', async () => {
     expect(await canariesInDump(cluster, CANARIES)).toEqual([]);
