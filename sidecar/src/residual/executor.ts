@@ -66,18 +66,21 @@ export async function workerExecutor(locale: EngineLocale): Promise<Executor> {
     if (m.type === 'ready') return;
     const p = pending.get(m.id);
     pending.delete(m.id);
+    if (pending.size === 0) worker.unref();
     if (m.type === 'answer') p?.resolve(m.answer);
     else p?.reject(new Error(`residual worker: ${m.message}`));
   });
   worker.on('error', failAll);
   worker.on('exit', (code) => failAll(new Error(`residual worker exited (${code})`)));
-  // The engine never keeps the process alive by itself: a proxy that drained its sessions exits.
+  // The engine keeps the process alive only while a call is pending: a proxy that drained its
+  // sessions exits.
   worker.unref();
   return {
     exec: (batch) => new Promise<Uint8Array>((resolve, reject) => {
       if (dead) { reject(dead); return; }
       const id = next++;
       pending.set(id, { resolve, reject });
+      worker.ref();
       // A buffer of its own to transfer (a Buffer may be a view into Node's shared pool, which cannot move).
       const copy = !Buffer.isBuffer(batch) && batch.byteOffset === 0 && batch.byteLength === batch.buffer.byteLength ? batch : new Uint8Array(batch);
       worker.postMessage({ id, batch: copy }, [copy.buffer as ArrayBuffer]);
@@ -85,6 +88,7 @@ export async function workerExecutor(locale: EngineLocale): Promise<Executor> {
     close: async () => {
       if (dead) return;
       const exited = new Promise((r) => worker.once('exit', r));
+      worker.ref();
       worker.postMessage({ id: -1, close: true });
       await exited;
     },
