@@ -3,7 +3,7 @@
 // for most of the file, and a pool of two in this thread (starting one takes seconds).
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ResidualEngine, ResidualPool } from './engine.ts';
-import { ResidualLimitError, ResidualQueryError, ResidualUnsupportedError } from './errors.ts';
+import { ResidualLimitError, ResidualQueryError } from './errors.ts';
 import type { ResidualCall, ResidualRelation } from './types.ts';
 
 let engine: ResidualEngine;
