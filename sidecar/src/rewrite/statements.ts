@@ -8,7 +8,8 @@
 import { arr, body, sval } from './ast.ts';
 import type { Json } from './ast.ts';
 import { refusalOf } from './refusals.ts';
-import type { Catalog } from './catalog.ts';
+import type { Catalog, CatalogTable } from './catalog.ts';
+import { isHiddenName } from './hidden.ts';
 
 type Base = 'read' | 'write' | 'session' | 'opaque';
 
@@ -81,6 +82,30 @@ function protectedName(catalog: Catalog, name: string | undefined): boolean {
   return name !== undefined && catalog.isProtectedName(name);
 }
 
+const RENAME_SAFELY = 'the policy names it: to rename it, add the new name to the policy with the same protection, add it through the proxy (ALTER TABLE … ADD COLUMN / CREATE TABLE), copy the values through the proxy, then drop the old one and remove it from the policy (docs/sql-support.md)';
+
+function hidden(t: CatalogTable, what: string): StatementClass {
+  return refuse(refusalOf('hiddenStorage', { table: t, what }).message.replace(/^clarus: /, ''));
+}
+
+/**
+ * RENAME inside a protected table: plain columns and constraints are plain DDL, unless the new
+ * name is one the policy protects (the proxy would take the plain values for protected ones) or
+ * one of the proxy's hidden names; protected columns, hidden storage and the table are refused.
+ */
+function renameIn(t: CatalogTable, type: string, from: string, to: string): StatementClass {
+  if (type === 'OBJECT_TABCONSTRAINT') {
+    if (from.startsWith('clarus:') || to.startsWith('clarus:')) return hidden(t, `constraint "${from.startsWith('clarus:') ? from : to}"`);
+    return { kind: 'write', everyDataset: false };
+  }
+  if (type !== 'OBJECT_COLUMN') return refuse(`renaming protected table ${t.table} is not supported: ${RENAME_SAFELY}`);
+  for (const n of [from, to]) if (isHiddenName(n)) return hidden(t, `column ${n}`);
+  const col = t.byName.get(from);
+  if (col && col.protection.kind !== 'plain') return refuse(`renaming protected column ${t.table}.${from} is not supported: ${RENAME_SAFELY}`);
+  if (t.byName.get(to)?.protection.kind !== undefined && t.byName.get(to)?.protection.kind !== 'plain') return refuse(`renaming ${t.table}.${from} to ${to}, a column the policy names, is not supported: the proxy would take its plain values for protected ones`);
+  return { kind: 'write', everyDataset: false };
+}
+
 /** RENAME: of a protected table or column, of a policy schema, or to a protected table's name. */
 function rename(b: Json, catalog: Catalog): StatementClass {
   const type = String(b.renameType);
@@ -89,7 +114,9 @@ function rename(b: Json, catalog: Catalog): StatementClass {
       return refuse(`renaming ${type === 'OBJECT_SCHEMA' ? `schema ${String(b.subname)}` : 'a database'} would move protected tables away from the policy's names; change the policy first`);
     }
   }
-  if (isProtected(catalog, b.relation)) return refuse(`renaming protected table ${String((b.relation as Json).relname)} or its columns is not supported; change the policy first`);
+  const rel = b.relation as Json | undefined;
+  const t = rel?.relname ? catalog.lookup(rel.schemaname as string | undefined, String(rel.relname)) : undefined;
+  if (t) return renameIn(t, type, String(b.subname ?? ''), String(b.newname ?? ''));
   if (protectedName(catalog, b.newname as string | undefined)) return refuse(`renaming an object to ${String(b.newname)}, the name of a protected table, is not supported`);
   return { kind: 'write', everyDataset: false };
 }
