@@ -176,6 +176,8 @@ function select(b: Json): StatementClass {
 
 const everything = (): StatementClass => ({ kind: 'write', everyDataset: true });
 
+const DATABASES = "the proxy connects clients only to the databases its configuration maps (a backend's name or its database; any other name is refused with 3D000); create or drop it on the backend, and give a database clients should reach (a test runner's test database) a backend of its own (docs/operations.md)";
+
 /** Statement kinds whose class depends on their content. */
 const BY_CONTENT: Record<string, (b: Json, catalog: Catalog) => StatementClass> = {
   SelectStmt: select,
@@ -191,7 +193,8 @@ const BY_CONTENT: Record<string, (b: Json, catalog: Catalog) => StatementClass> 
   TransactionStmt: (b) => ({ kind: /PREPARED?$/.test(String(b.kind)) ? 'write' : 'read', everyDataset: false }),
   DropOwnedStmt: everything,
   ReassignOwnedStmt: everything,
-  DropdbStmt: everything,
+  CreatedbStmt: () => refuse(`CREATE DATABASE through the proxy is refused: ${DATABASES}`),
+  DropdbStmt: () => refuse(`DROP DATABASE through the proxy is refused: ${DATABASES}`),
   AlterTableMoveAllStmt: everything,
   AlterDatabaseStmt: everything,
 };
