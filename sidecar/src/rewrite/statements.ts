@@ -73,9 +73,13 @@ function policySchemas(catalog: Catalog): Set<string> {
   return new Set(catalog.all().map((t) => t.schema));
 }
 
-function isProtected(catalog: Catalog, rv: unknown): boolean {
+function protectedTable(catalog: Catalog, rv: unknown): CatalogTable | undefined {
   const r = rv as Json | undefined;
-  return !!r && typeof r.relname === 'string' && catalog.lookup(r.schemaname as string | undefined, r.relname) !== undefined;
+  return r && typeof r.relname === 'string' ? catalog.lookup(r.schemaname as string | undefined, r.relname) : undefined;
+}
+
+function isProtected(catalog: Catalog, rv: unknown): boolean {
+  return protectedTable(catalog, rv) !== undefined;
 }
 
 function protectedName(catalog: Catalog, name: string | undefined): boolean {
@@ -94,15 +98,26 @@ function hidden(t: CatalogTable, what: string): StatementClass {
  * one of the proxy's hidden names; protected columns, hidden storage and the table are refused.
  */
 function renameIn(t: CatalogTable, type: string, from: string, to: string): StatementClass {
-  if (type === 'OBJECT_TABCONSTRAINT') {
-    if (from.startsWith('clarus:') || to.startsWith('clarus:')) return hidden(t, `constraint "${from.startsWith('clarus:') ? from : to}"`);
-    return { kind: 'write', everyDataset: false };
-  }
-  if (type !== 'OBJECT_COLUMN') return refuse(`renaming protected table ${t.table} is not supported: ${RENAME_SAFELY}`);
-  for (const n of [from, to]) if (isHiddenName(n)) return hidden(t, `column ${n}`);
-  const col = t.byName.get(from);
-  if (col && col.protection.kind !== 'plain') return refuse(`renaming protected column ${t.table}.${from} is not supported: ${RENAME_SAFELY}`);
-  if (t.byName.get(to)?.protection.kind !== undefined && t.byName.get(to)?.protection.kind !== 'plain') return refuse(`renaming ${t.table}.${from} to ${to}, a column the policy names, is not supported: the proxy would take its plain values for protected ones`);
+  if (type === 'OBJECT_TABCONSTRAINT') return renameConstraint(t, from, to);
+  if (type === 'OBJECT_COLUMN') return renameColumn(t, from, to);
+  // A trigger, policy or rule of the table keeps its place; anything else renames the table.
+  if (NAMED_IN_TABLE.has(type)) return { kind: 'write', everyDataset: false };
+  return refuse(`renaming protected table ${t.table} is not supported: ${RENAME_SAFELY}`);
+}
+
+const NAMED_IN_TABLE = new Set(['OBJECT_TRIGGER', 'OBJECT_POLICY', 'OBJECT_RULE']);
+const isProtectedColumn = (t: CatalogTable, name: string): boolean => (t.byName.get(name)?.protection.kind ?? 'plain') !== 'plain';
+
+function renameConstraint(t: CatalogTable, from: string, to: string): StatementClass {
+  const name = [from, to].find((n) => n.startsWith('clarus:'));
+  return name ? hidden(t, `constraint "${name}"`) : { kind: 'write', everyDataset: false };
+}
+
+function renameColumn(t: CatalogTable, from: string, to: string): StatementClass {
+  const h = [from, to].find(isHiddenName);
+  if (h) return hidden(t, `column ${h}`);
+  if (isProtectedColumn(t, from)) return refuse(`renaming protected column ${t.table}.${from} is not supported: ${RENAME_SAFELY}`);
+  if (isProtectedColumn(t, to)) return refuse(`renaming ${t.table}.${from} to ${to}, a column the policy names, is not supported: the proxy would take its plain values for protected ones`);
   return { kind: 'write', everyDataset: false };
 }
 
@@ -114,8 +129,7 @@ function rename(b: Json, catalog: Catalog): StatementClass {
       return refuse(`renaming ${type === 'OBJECT_SCHEMA' ? `schema ${String(b.subname)}` : 'a database'} would move protected tables away from the policy's names; change the policy first`);
     }
   }
-  const rel = b.relation as Json | undefined;
-  const t = rel?.relname ? catalog.lookup(rel.schemaname as string | undefined, String(rel.relname)) : undefined;
+  const t = protectedTable(catalog, b.relation);
   if (t) return renameIn(t, type, String(b.subname ?? ''), String(b.newname ?? ''));
   if (protectedName(catalog, b.newname as string | undefined)) return refuse(`renaming an object to ${String(b.newname)}, the name of a protected table, is not supported`);
   return { kind: 'write', everyDataset: false };

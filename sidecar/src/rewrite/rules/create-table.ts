@@ -73,22 +73,27 @@ export function keyColumn(t: CatalogTable, c: CatalogColumn, construct: string):
   return refuseConstruct({ table: t, column: c }, `${construct} (declare it deterministic or searchable)`);
 }
 
+/** Constraints a protected column keeps as they are (foreign keys: rules/foreign-key.ts). */
+const KEPT_CONSTRAINTS = new Set(['CONSTR_NOTNULL', 'CONSTR_NULL', 'CONSTR_FOREIGN']);
+const VALUE_CONSTRAINTS = new Set(['CONSTR_DEFAULT', 'CONSTR_GENERATED', 'CONSTR_IDENTITY']);
+
+/** Whether one constraint of a protected column moves to its blind index (refuses what cannot hold). */
+function movesToBlindIndex(t: CatalogTable, c: CatalogColumn, b: Json): boolean {
+  const type = String(b.contype);
+  if (KEPT_CONSTRAINTS.has(type) || (type === 'CONSTR_DEFAULT' && nullDefault(b))) return false;
+  if (VALUE_CONSTRAINTS.has(type)) {
+    refuseProtected(t, c, `${type === 'CONSTR_DEFAULT' ? 'DEFAULT' : 'GENERATED'} (the backend would store the value without protection)`);
+  }
+  const construct = `column constraint ${type.replace('CONSTR_', '')}`;
+  if (!KEY_CONSTRAINTS.has(type)) refuseProtected(t, c, construct);
+  return keyColumn(t, c, construct) !== c.name;
+}
+
 /** Checks a protected column's constraints; returns the key constraints that move to its blind index. */
 function checkColumnConstraints(t: CatalogTable, c: CatalogColumn, def: Json): unknown[] {
   const moved: unknown[] = [];
   const kept: unknown[] = [];
-  for (const con of arr(def.constraints)) {
-    const b = body(con, 'Constraint') as Json;
-    const type = String(b.contype);
-    kept.push(con);
-    if (type === 'CONSTR_NOTNULL' || type === 'CONSTR_NULL' || type === 'CONSTR_FOREIGN') continue;
-    if (type === 'CONSTR_DEFAULT' && nullDefault(b)) continue;
-    if (type === 'CONSTR_DEFAULT' || type === 'CONSTR_GENERATED' || type === 'CONSTR_IDENTITY') {
-      refuseProtected(t, c, `${type === 'CONSTR_DEFAULT' ? 'DEFAULT' : 'GENERATED'} (the backend would store the value without protection)`);
-    }
-    if (!KEY_CONSTRAINTS.has(type)) refuseProtected(t, c, `column constraint ${type.replace('CONSTR_', '')}`);
-    if (keyColumn(t, c, `column constraint ${type.replace('CONSTR_', '')}`) !== c.name) moved.push(kept.pop());
-  }
+  for (const con of arr(def.constraints)) (movesToBlindIndex(t, c, body(con, 'Constraint') as Json) ? moved : kept).push(con);
   def.constraints = kept;
   if (def.raw_default || def.cooked_default || def.identity || def.generated) refuseProtected(t, c, 'DEFAULT or GENERATED');
   return moved;
