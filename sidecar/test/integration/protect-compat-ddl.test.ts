@@ -30,6 +30,8 @@ const POLICY: RuntimePolicy = {
       { name: 'email', attributeType: 'identifier', ...enc('randomized', true), backend: B },
       { name: 'ssn', attributeType: 'identifier', ...enc('deterministic'), backend: B },
       { name: 'phone', attributeType: 'quasiIdentifier', anonymize: { mask: { keepLast: 2 } }, backend: B },
+      // Not in the first migration: added later (Django AddField on a table with rows).
+      { name: 'tax_id', attributeType: 'identifier', ...enc('randomized', true), backend: B },
     ],
   }],
 };
@@ -124,15 +126,25 @@ describe('an ORM schema through the proxy (issue 11)', () => {
   it('later migrations: plain columns are plain DDL, protected ones change their stored form only as it allows', async () => {
     await app.query('ALTER TABLE "customer" ADD COLUMN "nickname" varchar(20) NULL');
     await app.query('ALTER TABLE "customer" RENAME COLUMN "nickname" TO "alias"');
-    await app.query('ALTER TABLE "customer" ALTER COLUMN "name" TYPE varchar(200)');
+    // Django's AlterField (max_length) and AddField of a NOT NULL field on a table with rows.
+    await app.query('ALTER TABLE "customer" ALTER COLUMN "name" TYPE varchar(200) USING "name"::varchar(200)');
+    const tax = canary('Tax');
+    await app.query('BEGIN');
+    await app.query(`ALTER TABLE "customer" ADD COLUMN "tax_id" varchar(20) DEFAULT '${tax}' NOT NULL`);
+    await app.query('ALTER TABLE "customer" ALTER COLUMN "tax_id" DROP DEFAULT');
+    await app.query('COMMIT');
+    expect(await backendColumns('customer')).toEqual(expect.arrayContaining(['tax_id:bytea', 'tax_id__bidx:bytea']));
     await app.query('ALTER TABLE "customer" ALTER COLUMN "name" DROP NOT NULL');
     const e2 = canary('DefaultMail');
     await app.query(`ALTER TABLE "customer" ALTER COLUMN "email" SET DEFAULT '${e2}'`);
     await app.query(`ALTER TABLE "customer" ALTER COLUMN "phone" SET DEFAULT '0699887766'`);
     // A new session sees the schema the backend committed (the catalog is loaded again).
     const s = await connect();
-    await s.query("INSERT INTO customer (ssn, alias) VALUES ('111-22-3333', 'al')");
-    expect((await s.query('SELECT name, email, phone, alias FROM customer WHERE email = $1', [e2])).rows).toEqual([{ name: null, email: e2, phone: '********66', alias: 'al' }]);
+    expect(await fails(s.query("INSERT INTO customer (ssn, alias) VALUES ('111-22-4444', 'al')"))).toMatchObject({ code: '23502' }); // tax_id NOT NULL, no default
+    await s.query("INSERT INTO customer (ssn, alias, tax_id) VALUES ('111-22-3333', 'al', 'T1')");
+    expect((await s.query('SELECT name, email, phone, alias, tax_id FROM customer WHERE email = $1', [e2])).rows).toEqual([{ name: null, email: e2, phone: '********66', alias: 'al', tax_id: 'T1' }]);
+    // The rows that existed took the added column's default, encrypted, with its blind index.
+    expect((await s.query('SELECT count(*)::int AS n FROM customer WHERE tax_id = $1', [tax])).rows).toEqual([{ n: 1 }]);
     const types = await env.backend.query<{ conname: string }>("SELECT conname FROM pg_constraint WHERE conname LIKE 'clarus:%:name'");
     expect(types.rows.map((r) => r.conname)).toEqual(['clarus:1043:name']);
     const refused = await fails(s.query('ALTER TABLE customer ALTER COLUMN ssn TYPE integer'));

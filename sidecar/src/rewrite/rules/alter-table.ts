@@ -9,7 +9,7 @@
 // follow rules/foreign-key.ts. The hidden storage (blind-index columns, `clarus:` constraints)
 // is never named. Anything else on a protected column is refused by name.
 import { typeOid } from '../../protection/encryption/canonical.ts';
-import { arr, body, castChanges, nodeBody, typeNameOf } from '../ast.ts';
+import { arr, body, castChanges, nodeBody, sval, typeNameOf } from '../ast.ts';
 import type { Json, NodeOf } from '../ast.ts';
 import { isEncrypted } from '../catalog.ts';
 import type { CatalogColumn, CatalogTable } from '../catalog.ts';
@@ -21,6 +21,7 @@ import { checkTableConstraint, checkType, protectColumn, typeRecord } from './cr
 import { checkForeignKey, foreignKeysOf } from './foreign-key.ts';
 import { protectedColumnIn } from './rule.ts';
 import { writeValue } from './write-value.ts';
+import type { Written } from './write-value.ts';
 
 const NO_SCOPE = undefined as unknown as Scope;
 
@@ -52,15 +53,53 @@ function guardHidden(t: CatalogTable, b: Cmd): void {
   }
 }
 
-function addColumn(t: CatalogTable, b: Cmd): Json[] {
+const defaultConstraint = (expr: unknown): Json => ({ Constraint: { contype: 'CONSTR_DEFAULT', raw_expr: expr, location: -1 } });
+
+/** Removes a column definition's DEFAULT other than NULL; returns its expression. */
+function takeDefault(def: Json): unknown {
+  const all = arr(def.constraints);
+  const d = all.find((x) => body(x, 'Constraint')?.contype === 'CONSTR_DEFAULT' && !body(body(x, 'Constraint')?.raw_expr, 'A_Const')?.isnull);
+  if (d === undefined) return undefined;
+  def.constraints = all.filter((x) => x !== d);
+  return body(d, 'Constraint')?.raw_expr;
+}
+
+/**
+ * ADD COLUMN of a policy column: declared as CREATE TABLE would; a DEFAULT constant (Django adds a
+ * NOT NULL field to a table with rows as ADD COLUMN … DEFAULT x NOT NULL, then DROP DEFAULT) is
+ * stored protected like SET DEFAULT, its blind index gets the matching default.
+ */
+function addProtectedColumn(ctx: Ctx, t: CatalogTable, c: CatalogColumn, def: Json): Json[] {
+  const declared = { ...c, typeOid: typeOid(typeNameOf(def.typeName as Json)) ?? 25 };
+  const dflt = takeDefault(def);
+  const hidden = protectColumn(t, c, def);
+  if (dflt === undefined) return hidden;
+  const w = defaultValue(ctx, t, declared, dflt);
+  def.constraints = [...arr(def.constraints), defaultConstraint(w.value)];
+  const bidx = body(hidden[0], 'ColumnDef');
+  if (bidx && w.bidx) bidx.constraints = [...arr(bidx.constraints), defaultConstraint(w.bidx)];
+  return hidden;
+}
+
+function addColumn(ctx: Ctx, t: CatalogTable, b: Cmd): Json[] {
   const def = body(b.def, 'ColumnDef') as Json;
   const c = t.byName.get(String(def.colname));
   if (c && c.protection.kind !== 'plain') {
-    return protectColumn(t, c, def).map((hidden) => cmdOf('AT_AddColumn', { def: hidden, ...(b.missing_ok ? { missing_ok: true } : {}) }));
+    return addProtectedColumn(ctx, t, c, def).map((hidden) => cmdOf('AT_AddColumn', { def: hidden, ...(b.missing_ok ? { missing_ok: true } : {}) }));
   }
   const hit = protectedColumnIn(t, def);
   if (hit) refuse('alterDefinition', { table: t, column: hit });
   return [];
+}
+
+/** A DEFAULT of a protected column: a constant only, written as an INSERT would write it. */
+function defaultValue(ctx: Ctx, t: CatalogTable, c: CatalogColumn, expr: unknown): Written {
+  if (JSON.stringify(expr).includes('"ParamRef"') || body(expr, 'SetToDefault')) refuse('alterColumn', { table: t, subtype: 'SET DEFAULT (only a constant)', column: c.name });
+  const why = castChanges(expr, c.typeOid);
+  if (why) refuse('convertedValue', { table: t, column: c, why });
+  // A randomized column's default is one ciphertext, the same in every row that takes it;
+  // writeValue needs no scope for a protected column.
+  return writeValue(ctx, NO_SCOPE, t, c, expr);
 }
 
 function dropColumn(c: CatalogColumn, b: Cmd): Json[] {
@@ -72,20 +111,24 @@ function dropColumn(c: CatalogColumn, b: Cmd): Json[] {
 function columnDefault(ctx: Ctx, t: CatalogTable, c: CatalogColumn, b: Cmd): Json[] {
   const searchable = isEncrypted(c) && c.protection.searchable;
   if (!b.def) return searchable ? [cmdOf('AT_ColumnDefault', { name: blindIndexName(c.name) })] : [];
-  if (JSON.stringify(b.def).includes('"ParamRef"') || body(b.def, 'SetToDefault')) refuse('alterColumn', { table: t, subtype: 'SET DEFAULT (only a constant)', column: c.name });
-  const why = castChanges(b.def, c.typeOid);
-  if (why) refuse('convertedValue', { table: t, column: c, why });
-  // A constant is written as an INSERT would write it (a randomized column's default is one
-  // ciphertext, the same in every row that takes it); writeValue needs no scope for it.
-  const w = writeValue(ctx, NO_SCOPE, t, c, b.def);
+  const w = defaultValue(ctx, t, c, b.def);
   b.def = w.value as Json;
   return searchable && w.bidx ? [cmdOf('AT_ColumnDefault', { name: blindIndexName(c.name), def: w.bidx })] : [];
+}
+
+const withoutLocations = (x: unknown): string => JSON.stringify(x, (k, v: unknown) => (k === 'location' ? undefined : v));
+
+/** `USING col::<the new type>` (Django always sends it): the conversion ALTER TYPE makes anyway. */
+function identityUsing(c: CatalogColumn, def: Json): boolean {
+  const cast = body(def.raw_default, 'TypeCast');
+  const fields = arr(body(cast?.arg, 'ColumnRef')?.fields).map((f) => sval(f));
+  return fields.length === 1 && fields[0] === c.name && withoutLocations(cast?.typeName) === withoutLocations(def.typeName);
 }
 
 /** ALTER TYPE of an encrypted column: the stored bytea stays; the recorded declared type changes. */
 function alterType(t: CatalogTable, c: CatalogColumn, b: Cmd): Json[] | null {
   const def = body(b.def, 'ColumnDef') as Json;
-  if (def.raw_default) refuse('alterColumn', { table: t, subtype: 'TYPE … USING', column: c.name });
+  if (def.raw_default && !identityUsing(c, def)) refuse('alterColumn', { table: t, subtype: 'TYPE … USING', column: c.name });
   // An anonymized column's values are converted by PostgreSQL like any other; only a built-in
   // type (a domain could carry a DEFAULT) is accepted.
   checkType(t, c, def.typeName as Json);
@@ -110,9 +153,9 @@ function protectedCmd(ctx: Ctx, t: CatalogTable, c: CatalogColumn, b: Cmd): Json
   }
 }
 
-function plainCmd(t: CatalogTable, b: Cmd): Json[] | null {
+function plainCmd(ctx: Ctx, t: CatalogTable, b: Cmd): Json[] | null {
   if (b.subtype === 'AT_AddColumn') {
-    const extra = addColumn(t, b);
+    const extra = addColumn(ctx, t, b);
     return extra.length ? [{ AlterTableCmd: b }, ...extra] : null;
   }
   const con = body(b.def, 'Constraint');
@@ -134,7 +177,7 @@ export function alterTable(ctx: Ctx, t: CatalogTable, s: Json): void {
     const b = nodeBody(cmd, 'AlterTableCmd') as Cmd;
     guardHidden(t, b);
     const c = b.subtype === 'AT_AddColumn' ? undefined : t.byName.get(String(b.name ?? ''));
-    const edited = c && c.protection.kind !== 'plain' ? protectedCmd(ctx, t, c, b) : plainCmd(t, b);
+    const edited = c && c.protection.kind !== 'plain' ? protectedCmd(ctx, t, c, b) : plainCmd(ctx, t, b);
     out.push(...(edited ?? [cmd]));
   }
   s.cmds = out;
