@@ -21,6 +21,8 @@ import { sourcesOf } from '../rewrite/context.ts';
 import { quickFingerprint } from './audit.ts';
 import type { AuditEntry } from './audit.ts';
 import { copyEncodingRefusal, copyHooks } from './copy-hooks.ts';
+import { cursorStatements, Cursors } from './cursors.ts';
+import type { CursorStatement, KnownCursor } from './cursors.ts';
 import { decideStatement, VIEW_RANK } from './grants.ts';
 import type { Grants } from './grants.ts';
 import type { CatalogRefresher } from './refresh.ts';
@@ -127,6 +129,8 @@ class ProtectionPipeline implements Pipeline {
   private readonly deps: ProtectionDeps;
   private readonly info: SessionInfo;
   private readonly grants: Grants;
+  /** Server-side cursors over protected data this session declared (FETCH shows their rows). */
+  private readonly cursors = new Cursors();
   /** A statement decided since the last idle ReadyForQuery may have changed a protected table's schema. */
   private schemaChanged = false;
 
@@ -226,13 +230,28 @@ class ProtectionPipeline implements Pipeline {
     return a;
   }
 
+  /** The cursor statements of a text, when they may matter: it declares (a plan) or a protected cursor is open. */
+  private cursorStatementsOf(sql: string, a: ReturnType<Rewriter['analyze']>): CursorStatement[] {
+    return a.kind === 'plan' || !this.cursors.empty ? cursorStatements(sql) : [];
+  }
+
+  /** FETCHes of protected cursors in a text that otherwise passes. */
+  private fetched(cs: CursorStatement[]): Map<number, KnownCursor> {
+    return cs.length ? this.cursors.apply(cs, [], []) : new Map();
+  }
+
   private queryNow(sql: string): QueryDecision {
     const a = this.analyze(sql);
     const d = this.decide(sql, a);
     if ('kind' in d) return d;
-    if (a.kind !== 'plan') return pass;
+    const cs = this.cursorStatementsOf(sql, a);
+    if (a.kind !== 'plan') {
+      const f = this.fetched(cs);
+      return f.size ? { kind: 'rewrite', sql, results: Array.from({ length: Math.max(...f.keys()) + 1 }, (_, i) => f.get(i)?.result) } : pass;
+    }
     const t = transformers(this.deps.rewriter, a.statements, d.views, this.deps.residual);
     if ('kind' in t) return t;
+    for (const [i, c] of this.cursors.apply(cs, t.results, t.shapes)) t.results[i] = c.result;
     if (!a.statements.some((s) => s.changed) && !t.results.some(Boolean) && !t.copy.some(Boolean)) return pass;
     return { kind: 'rewrite', sql: a.statements.map((s) => s.sql).join(';\n'), results: t.results, copy: t.copy };
   }
@@ -243,12 +262,17 @@ class ProtectionPipeline implements Pipeline {
     if ('kind' in d) return d;
     const check = this.checker(sql, d);
     const passing: StatementDecision = check ? { kind: 'pass', check } : pass;
-    if (a.kind !== 'plan') return passing;
+    const cs = this.cursorStatementsOf(sql, a);
+    if (a.kind !== 'plan') {
+      const f = this.fetched(cs).get(0);
+      return f ? { kind: 'rewrite', sql, shape: f.shape, result: f.result, ...(check ? { check } : {}) } : passing;
+    }
     // PostgreSQL refuses a Parse of several statements: the text must not reach it either when
     // it touches protected data (a value in it would reach the backend in clear).
     if (a.statements.length > 1) return refuse(SQLSTATE.syntaxError, 'cannot insert multiple commands into a prepared statement');
     const t = transformers(this.deps.rewriter, a.statements, d.views, this.deps.residual);
     if ('kind' in t) return t;
+    for (const [i, c] of this.cursors.apply(cs, t.results, t.shapes)) [t.results[i], t.shapes[i]] = [c.result, c.shape];
     return this.statementDecision(a, paramTypes, t, check) ?? passing;
   }
 

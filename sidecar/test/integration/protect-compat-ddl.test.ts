@@ -154,6 +154,24 @@ describe('an ORM schema through the proxy (issue 11)', () => {
     await s.end();
   });
 
+  it("server-side cursors: Django's iterator (simple protocol) and psycopg's ServerCursor (DECLARE with parameters)", async () => {
+    const s1 = canary('Ssn');
+    const n1 = canary('Name');
+    await app.query('INSERT INTO customer (name, email, ssn, tax_id) VALUES ($1, $2, $3, $4)', [n1, canary('Mail'), s1, 'T2']);
+    await app.query('BEGIN');
+    await app.query('DECLARE "_django_curs_1_sync_1" NO SCROLL CURSOR WITH HOLD FOR SELECT "customer"."id", "customer"."name", "customer"."ssn" FROM "customer" ORDER BY "customer"."id" ASC');
+    await app.query('COMMIT');
+    const all = await app.query('FETCH FORWARD 2000 FROM "_django_curs_1_sync_1"');
+    expect(all.rows.map((r) => r.name)).toContain(n1);
+    expect(all.fields.map((f) => f.dataTypeID)).toEqual([20, 1043, 1043]);
+    await app.query('CLOSE "_django_curs_1_sync_1"');
+    await app.query('BEGIN');
+    await app.query({ text: 'DECLARE "c_1" CURSOR FOR SELECT name FROM customer WHERE ssn = $1', values: [s1] });
+    expect((await app.query('FETCH FORWARD 10 FROM "c_1"')).rows).toEqual([{ name: n1 }]);
+    expect((await app.query({ text: 'FETCH FORWARD 10 FROM "c_1"', values: [] })).rows).toEqual([]);
+    await app.query('COMMIT');
+  });
+
   it('the hidden storage cannot be dropped, changed or renamed; DROP COLUMN of a protected column drops it', async () => {
     for (const sql of ['ALTER TABLE customer DROP COLUMN email__bidx', 'ALTER TABLE customer DROP CONSTRAINT "clarus:25:email"', 'ALTER TABLE customer RENAME COLUMN email__bidx TO h']) {
       expect(await fails(app.query(sql))).toMatchObject({ code: '0A000', message: expect.stringMatching(/is storage the proxy keeps for protected table customer/) });
