@@ -64,7 +64,7 @@ export class Cursors {
     for (const s of statements) {
       if (s.kind === 'forget-all') this.open.clear();
       else if (s.kind === 'close') this.open.delete(s.name);
-      else if (s.kind === 'declare') this.declare(s.name, results[s.index], shapes[s.index] ?? '');
+      else if (s.kind === 'declare') this.remember(s.name, results[s.index], shapes[s.index] ?? '');
       else {
         const known = this.open.get(s.name);
         if (known) fetches.set(s.index, known);
@@ -73,7 +73,7 @@ export class Cursors {
     return fetches;
   }
 
-  private declare(name: string, result: ResultTransformer | undefined, shape: string): void {
+  private remember(name: string, result: ResultTransformer | undefined, shape: string): void {
     if (result) this.open.set(name, { result, shape });
     else this.open.delete(name);
   }
