@@ -22,20 +22,23 @@ describe('cursor statements', () => {
     expect(cursorStatements('DISCARD PLANS')).toEqual([]);
   });
 
-  it('a FETCH gets the transformer of the last DECLARE of its name, until CLOSE, CLOSE ALL or an unprotected DECLARE', () => {
+  it('a FETCH gets the transformer of the last DECLARE of its name; a name no DECLARE gave stops the text', () => {
     const c = new Cursors();
-    expect(c.empty).toBe(true);
-    const run = (sql: string, results: Array<ResultTransformer | undefined> = []) => [...c.apply(cursorStatements(sql), results, results.map(() => 'shape'))].map(([i, k]) => [i, (k.result as unknown as { name: string }).name]);
-    expect(run('DECLARE a CURSOR FOR SELECT 1; FETCH 1 FROM a', [tr('A')])).toEqual([[1, 'A']]);
-    expect(c.empty).toBe(false);
-    expect(run('FETCH 1 FROM b')).toEqual([]);
-    expect(run('FETCH 1 FROM a')).toEqual([[0, 'A']]);
-    expect(run('DECLARE a CURSOR FOR SELECT 2; FETCH 1 FROM a', [undefined])).toEqual([]);
+    const run = (sql: string, results: Array<ResultTransformer | undefined> = []) => {
+      const f = c.apply(cursorStatements(sql), results, results.map(() => 'shape'));
+      return { known: [...f.known].map(([i, k]) => [i, (k.result as unknown as { name: string }).name]), undeclared: f.undeclared };
+    };
+    expect(run('DECLARE a CURSOR FOR SELECT 1; FETCH 1 FROM a', [tr('A')])).toEqual({ known: [[1, 'A']], undeclared: undefined });
+    expect(run('FETCH 1 FROM b')).toEqual({ known: [], undeclared: 'b' });
+    expect(run('FETCH 1 FROM a')).toEqual({ known: [[0, 'A']], undeclared: undefined });
+    // Declared again over unprotected data: fetched unchanged.
+    expect(run('DECLARE a CURSOR FOR SELECT 2; FETCH 1 FROM a', [undefined])).toEqual({ known: [], undeclared: undefined });
     run('DECLARE a CURSOR FOR SELECT 1', [tr('A2')]);
     run('CLOSE a');
-    expect(run('FETCH 1 FROM a')).toEqual([]);
+    expect(run('FETCH 1 FROM a').undeclared).toBe('a');
     run('DECLARE x CURSOR FOR SELECT 1; DECLARE y CURSOR FOR SELECT 1', [tr('X'), tr('Y')]);
     run('CLOSE ALL');
-    expect(c.empty).toBe(true);
+    expect(run('FETCH 1 FROM x; FETCH 1 FROM y').undeclared).toBe('x');
+    expect(run('MOVE 1 IN x').undeclared).toBeUndefined();
   });
 });

@@ -8,7 +8,8 @@
 // A DECLARE is remembered when it is decided (a simple Query, or a Parse), the order in which the
 // backend runs the client's statements; a DECLARE whose SELECT shows nothing protected forgets the
 // name, so a FETCH never applies the transformer of another cursor of the same name. A FETCH of a
-// cursor the proxy does not know (declared over unprotected data, or closed) passes unchanged.
+// cursor declared over unprotected data passes unchanged; one of a name no DECLARE gave (closed,
+// or a protocol-level portal, which shares the namespace) is refused.
 import { tagOf } from '../rewrite/ast.ts';
 import type { Json } from '../rewrite/ast.ts';
 import { parseStatements } from '../rewrite/parser.ts';
@@ -46,35 +47,37 @@ export function cursorStatements(sql: string): CursorStatement[] {
   }
 }
 
-export class Cursors {
-  private readonly open = new Map<string, KnownCursor>();
+/** What the FETCHes of one text need: each one's transformer, or the first name never declared. */
+export interface Fetches { known: Map<number, KnownCursor>; undeclared?: string }
 
-  /** Whether any cursor over protected data is known (FETCHes need a look only then). */
-  get empty(): boolean {
-    return this.open.size === 0;
-  }
+export class Cursors {
+  /** Cursors declared through this session: how their rows are shown (null: nothing protected). */
+  private readonly open = new Map<string, KnownCursor | null>();
 
   /**
-   * Applies the cursor statements of one text in order: DECLARE remembers (or forgets) its name
-   * with the transformer of its SELECT (`results[i]`, `shapes[i]`), CLOSE / DISCARD ALL forget;
-   * returns the transformers each FETCH's rows need, by statement position.
+   * Applies the cursor statements of one text in order: DECLARE remembers its name with the
+   * transformer of its SELECT (`results[i]`, `shapes[i]`; none when it shows nothing protected),
+   * CLOSE / DISCARD ALL forget; returns the transformers each FETCH's rows need, by statement
+   * position. A FETCH of a name no DECLARE gave stops it: SQL cursors share their namespace with
+   * the protocol's named portals, and a portal the session rewrote must not be read around its
+   * transformer (the caller refuses the text).
    */
-  apply(statements: readonly CursorStatement[], results: ReadonlyArray<ResultTransformer | undefined>, shapes: readonly string[]): Map<number, KnownCursor> {
-    const fetches = new Map<number, KnownCursor>();
+  apply(statements: readonly CursorStatement[], results: ReadonlyArray<ResultTransformer | undefined>, shapes: readonly string[]): Fetches {
+    const known = new Map<number, KnownCursor>();
     for (const s of statements) {
       if (s.kind === 'forget-all') this.open.clear();
       else if (s.kind === 'close') this.open.delete(s.name);
-      else if (s.kind === 'declare') this.remember(s.name, results[s.index], shapes[s.index] ?? '');
+      else if (s.kind === 'declare') this.open.set(s.name, this.shown(results[s.index], shapes[s.index]));
       else {
-        const known = this.open.get(s.name);
-        if (known) fetches.set(s.index, known);
+        const c = this.open.get(s.name);
+        if (c === undefined) return { known, undeclared: s.name };
+        if (c) known.set(s.index, c);
       }
     }
-    return fetches;
+    return { known };
   }
 
-  private remember(name: string, result: ResultTransformer | undefined, shape: string): void {
-    if (result) this.open.set(name, { result, shape });
-    else this.open.delete(name);
+  private shown(result: ResultTransformer | undefined, shape: string | undefined): KnownCursor | null {
+    return result ? { result, shape: shape ?? '' } : null;
   }
 }

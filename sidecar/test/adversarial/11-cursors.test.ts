@@ -6,6 +6,7 @@
 // through the extended protocol, cursors surviving COMMIT (WITH HOLD), and writes through cursors.
 import { adversarialSuite, REFUSE_ANY, REFUSE_UNSUPPORTED } from './harness.ts';
 import type { Outcome } from './harness.ts';
+import { wire } from './raw.ts';
 
 const { attack } = adversarialSuite();
 
@@ -73,4 +74,17 @@ attack('nobody: DECLARE over patient is refused', async (t) => {
   await t.step({ user: 'nobody', sql: 'BEGIN', expect: 'ok' });
   await t.step({ user: 'nobody', sql: 'DECLARE c8 CURSOR FOR SELECT name FROM patient', expect: REFUSE_ANY });
   await t.step({ user: 'nobody', sql: 'ROLLBACK', expect: 'ok' });
+});
+
+attack('reader: a protocol-level portal over patient (same namespace as cursors) read with SQL FETCH is refused', async (t) => {
+  const s = t.secret();
+  await t.step({ user: 'writer', sql: `INSERT INTO patient (id, name) VALUES (1210, '${s}')`, expect: 'ok' });
+  await t.step({ user: 'reader', via: 'raw', session: 'raw', sql: 'BEGIN', expect: 'ok' });
+  await t.step({ user: 'reader', via: 'raw', session: 'raw', sql: 'Parse "" SELECT name FROM patient + Bind portal p1 + Sync', expect: 'ok',
+    action: async (raw) => {
+      raw.send(wire.parse('', 'SELECT name FROM patient WHERE id = 1210'), wire.bind('p1', '', []), wire.sync());
+      return raw.collect();
+    } });
+  await t.step({ user: 'reader', via: 'raw', session: 'raw', sql: 'FETCH ALL FROM p1', expect: REFUSE_UNSUPPORTED });
+  await t.step({ user: 'reader', via: 'raw', session: 'raw', sql: 'ROLLBACK', expect: 'ok' });
 });
