@@ -1,7 +1,10 @@
-// DDL over protected tables (rules/create-table.ts, create-index.ts, alter-table.ts), table-driven on the eHealth catalog: a protected column
-// (encrypted or anonymized) never gets a value the backend would store without the proxy
-// protecting it — no DEFAULT but NULL, no GENERATED/IDENTITY, no serial, no CHECK with values,
-// only built-in types (a domain can carry a DEFAULT); plain columns keep all of it.
+// DDL over protected tables (rules/create-table.ts, create-index.ts, alter-table.ts,
+// foreign-key.ts; statements.ts for renames and databases), table-driven on the eHealth catalog:
+// a protected column (encrypted or anonymized) never gets a value the backend would store without
+// the proxy protecting it — no DEFAULT but NULL in CREATE TABLE, a DEFAULT set later only as a
+// protected constant, no GENERATED/IDENTITY, no serial, no CHECK with values, only built-in types
+// (a domain can carry a DEFAULT); keys, indexes and foreign keys go to the stored form or are
+// refused by name; the hidden storage is never named; plain columns keep all of it.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from './parser.ts';
 import type { Rewriter } from './rewriter.ts';

@@ -1,7 +1,9 @@
 // Rule create-table: CREATE TABLE of a protected table.
 // Postcondition: encrypted columns are declared bytea (plus a hidden `<col>__bidx bytea` for
-// searchable ones); constraints that would need plaintext (CHECK, UNIQUE/PK on randomized
-// values) are refused; a protected (encrypted or anonymized) column gets no value the backend
+// searchable ones); PRIMARY KEY / UNIQUE over an encrypted column are built on the stored form
+// equal values share (deterministic ciphertext, or the blind index of a searchable column), on a
+// randomized column without one refused; foreign keys follow rules/foreign-key.ts; constraints
+// that would need plaintext (CHECK, EXCLUDE) are refused; the hidden names are reserved; a protected (encrypted or anonymized) column gets no value the backend
 // would store without the proxy protecting it: no DEFAULT other than NULL, no GENERATED or
 // IDENTITY, no serial type, no CHECK holding constants next to it, and only a built-in type
 // (a domain can carry a DEFAULT, now or after an ALTER DOMAIN … SET DEFAULT). Each encrypted
