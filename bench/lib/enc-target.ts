@@ -38,7 +38,7 @@ export function encryptedTarget(v: EncryptedVariant): Target {
         throw e;
       }
       return {
-        endpoint: { host: proc.host, port: proc.port, database: 'postgres', user: DEFAULT_USER.name, password: DEFAULT_USER.password, sslmode: 'disable' },
+        endpoint: { host: proc.host, port: proc.port, database: v.database, user: DEFAULT_USER.name, password: DEFAULT_USER.password, sslmode: 'disable' },
         pid: proc.child.pid === undefined ? undefined : serverPid(proc.child.pid),
         database: v.database, encrypted: cols,
         stop: async () => { await proc.close(); cfg.destroy(); },

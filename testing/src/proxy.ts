@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -133,8 +133,21 @@ export interface RunningProxy {
   close(): Promise<void>;
 }
 
-function urlFor(host: string, port: number): RunningProxy['url'] {
-  return (u = DEFAULT_USER, db = 'postgres') =>
+/**
+ * The database a harness client asks for by default: the default backend's `database` (the proxy
+ * connects a client only to a database its configuration maps; any other name gets 3D000).
+ */
+export function defaultDatabase(configDir: string): string {
+  try {
+    const c = JSON.parse(readFileSync(join(configDir, 'config.json'), 'utf8')) as RuntimeConfig;
+    return (c.backends.find((b) => b.name === c.policy.defaultBackend) ?? c.backends[0])?.database ?? 'postgres';
+  } catch {
+    return 'postgres';
+  }
+}
+
+function urlFor(host: string, port: number, database = 'postgres'): RunningProxy['url'] {
+  return (u = DEFAULT_USER, db = database) =>
     `postgres://${encodeURIComponent(u.name)}:${encodeURIComponent(u.password)}@${host}:${port}/${db}`;
 }
 
@@ -143,7 +156,7 @@ export async function startProxyInProcess(configDir: string, opts: Partial<Start
   const handle = await startProxy({ configDir, listen: '127.0.0.1:0', metricsListen: '127.0.0.1:0',
     logger: createLogger({ level: 'error' }), ...opts });
   return { handle, host: handle.address.host, port: handle.address.port, metricsPort: handle.metricsAddress.port,
-    url: urlFor(handle.address.host, handle.address.port), close: () => handle.close() };
+    url: urlFor(handle.address.host, handle.address.port, defaultDatabase(configDir)), close: () => handle.close() };
 }
 
 export interface ProxyProcess extends RunningProxy {
@@ -177,7 +190,7 @@ export async function startProxyProcess(configDir: string, extraArgs: string[] =
   const metrics = rec.metricsAddress as { host: string; port: number };
   return {
     child, logs, exited, host: address.host, port: address.port, metricsPort: metrics.port,
-    url: urlFor(address.host, address.port),
+    url: urlFor(address.host, address.port, defaultDatabase(configDir)),
     close: async () => { if (child.exitCode === null) { child.kill('SIGTERM'); await exited; } },
   };
 }
@@ -217,11 +230,11 @@ export class RawClient {
     socket.on('error', () => undefined);
   }
   private wake() { for (const w of this.waiters.splice(0)) w(); }
-  static async open(port: number, user: HarnessUser = DEFAULT_USER): Promise<RawClient> {
+  static async open(port: number, user: HarnessUser = DEFAULT_USER, database = 'postgres'): Promise<RawClient> {
     const s = connect(port, '127.0.0.1');
     await new Promise((r) => s.once('connect', r));
     const c = new RawClient(s);
-    s.write(encodeStartup({ type: 'StartupMessage', major: 3, minor: 0, params: { user: user.name, database: 'postgres' } }));
+    s.write(encodeStartup({ type: 'StartupMessage', major: 3, minor: 0, params: { user: user.name, database } }));
     const scram = new ScramClient(user.password);
     await c.until('AuthenticationSASL');
     const first = Buffer.from(scram.first());

@@ -33,20 +33,21 @@ export function catalogQuery(tables: CatalogTable[]): string {
   const keys = tables.map((t) => `(${quote(t.schema)}, ${quote(t.table)})`).join(', ');
   return `SELECT n.nspname, c.relname, a.attname, a.atttypid::int, coalesce((SELECT split_part(con.conname, ':', 2) FROM pg_catalog.pg_constraint con
     WHERE con.conrelid = c.oid AND con.conname = 'clarus:' || split_part(con.conname, ':', 2) || ':' || a.attname LIMIT 1), ''),
-    (a.atthasdef OR a.attgenerated <> '')::text, (ty.typtype = 'd')::text
+    (a.atthasdef OR a.attgenerated <> '')::text, (ty.typtype = 'd')::text,
+    CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END
   FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+  JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
   WHERE a.attnum > 0 AND NOT a.attisdropped AND (n.nspname, c.relname) IN (${keys}) ORDER BY 1, 2, a.attnum`;
 }
 
 /** Rows of catalogQuery → declared columns per `schema.table` (hidden blind indexes dropped). */
 export function declaredFromRows(rows: string[][]): Map<string, DeclaredColumns> {
   const out = new Map<string, DeclaredColumns>();
-  for (const [schema, table, name, oid, declared, defaulted, domain] of rows) {
+  for (const [schema, table, name, oid, declared, defaulted, domain, defaultExpr] of rows) {
     if (!name || isHiddenName(name)) continue;
     const key = `${schema}.${table}`;
     const list = out.get(key) ?? [];
-    list.push({ name, typeOid: Number(declared || oid) || 25, ...(defaulted === 'true' ? { defaulted: true } : {}), ...(domain === 'true' ? { domain: true } : {}) });
+    list.push({ name, typeOid: Number(declared || oid) || 25, ...(defaulted === 'true' ? { defaulted: true } : {}), ...(domain === 'true' ? { domain: true } : {}), ...(defaultExpr ? { defaultExpr } : {}) });
     out.set(key, list);
   }
   return out;

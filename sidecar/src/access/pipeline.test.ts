@@ -163,6 +163,29 @@ describe('catalog loading', () => {
     fresh.learn(t ? [t] : [], new Map([['public.patient', [{ name: 'pat_id', typeOid: 23, defaulted: true }, { name: 'pat_zip', typeOid: 25 }]]]));
     expect(fresh.analyze('SELECT pat_id FROM patient').kind).not.toBe('refuse');
   });
+  it('a protected column keeps a DEFAULT the proxy set (a ciphertext of its mode and key, an anonymized constant), no other', () => {
+    const fresh = testRewriter();
+    const t = fresh.catalog.lookup('public', 'patient');
+    const literal = (sql: string): string => {
+      const a = fresh.analyze(sql);
+      const m = a.kind === 'plan' ? /SET DEFAULT ('[^']*'(?:::[a-z]+)?)/.exec(a.statements[0]?.sql ?? '') : null;
+      if (!m?.[1]) throw new Error(`no default in ${JSON.stringify(a)}`);
+      return m[1];
+    };
+    const name = literal("ALTER TABLE patient ALTER COLUMN pat_name SET DEFAULT 'Ann'");
+    const diag = literal("ALTER TABLE patient ALTER COLUMN diagnosis SET DEFAULT 'flu'");
+    const zip = literal("ALTER TABLE patient ALTER COLUMN pat_zip SET DEFAULT '75011'");
+    const usable = (defaults: Record<string, string>): boolean => {
+      fresh.learn(t ? [t] : [], new Map([['public.patient', ['pat_id', 'pat_name', 'diagnosis', 'pat_zip'].map((n) => ({ name: n, typeOid: 25, ...(defaults[n] ? { defaulted: true, defaultExpr: defaults[n] } : {}) }))]]));
+      return fresh.analyze('SELECT pat_id FROM patient').kind !== 'refuse';
+    };
+    expect(usable({ pat_name: name, diagnosis: diag, pat_zip: zip.includes('::') ? zip : `${zip}::text` })).toBe(true);
+    expect(usable({ pat_name: diag })).toBe(false); // a deterministic ciphertext in a randomized column
+    expect(usable({ pat_name: `'\\x${Buffer.from('Ann').toString('hex')}'::bytea` })).toBe(false);
+    expect(usable({ pat_name: "'Ann'::text" })).toBe(false);
+    expect(usable({ pat_zip: "'75011'::text" })).toBe(false);
+    expect(usable({ pat_name: 'now()' })).toBe(false);
+  });
   it('loads once for unknown tables and not for statements that name none', async () => {
     const fresh = testRewriter();
     let loads = 0;

@@ -21,6 +21,8 @@ import { sourcesOf } from '../rewrite/context.ts';
 import { quickFingerprint } from './audit.ts';
 import type { AuditEntry } from './audit.ts';
 import { copyEncodingRefusal, copyHooks } from './copy-hooks.ts';
+import { cursorStatements, Cursors } from './cursors.ts';
+import type { KnownCursor } from './cursors.ts';
 import { decideStatement, VIEW_RANK } from './grants.ts';
 import type { Grants } from './grants.ts';
 import type { CatalogRefresher } from './refresh.ts';
@@ -127,6 +129,8 @@ class ProtectionPipeline implements Pipeline {
   private readonly deps: ProtectionDeps;
   private readonly info: SessionInfo;
   private readonly grants: Grants;
+  /** Server-side cursors over protected data this session declared (FETCH shows their rows). */
+  private readonly cursors = new Cursors();
   /** A statement decided since the last idle ReadyForQuery may have changed a protected table's schema. */
   private schemaChanged = false;
 
@@ -226,13 +230,30 @@ class ProtectionPipeline implements Pipeline {
     return a;
   }
 
+  /**
+   * FETCHes in a text: the transformer of each protected cursor's rows, or the refusal of a FETCH
+   * from a name no DECLARE of this session gave (see access/cursors.ts).
+   */
+  private fetches(sql: string, results: ReadonlyArray<ResultTransformer | undefined> = [], shapes: readonly string[] = []): Map<number, KnownCursor> | Refuse {
+    const f = this.cursors.apply(cursorStatements(sql), results, shapes);
+    if (f.undeclared === undefined) return f.known;
+    return refuse(SQLSTATE.featureNotSupported, `clarus: FETCH from ${f.undeclared}, which was not declared with DECLARE … CURSOR in this session (a closed cursor, or a protocol-level portal), is refused while a policy protects data`);
+  }
+
   private queryNow(sql: string): QueryDecision {
     const a = this.analyze(sql);
     const d = this.decide(sql, a);
     if ('kind' in d) return d;
-    if (a.kind !== 'plan') return pass;
+    if (a.kind !== 'plan') {
+      const f = this.fetches(sql);
+      if ('kind' in f) return f;
+      return f.size ? { kind: 'rewrite', sql, results: Array.from({ length: Math.max(...f.keys()) + 1 }, (_, i) => f.get(i)?.result) } : pass;
+    }
     const t = transformers(this.deps.rewriter, a.statements, d.views, this.deps.residual);
     if ('kind' in t) return t;
+    const f = this.fetches(sql, t.results, t.shapes);
+    if ('kind' in f) return f;
+    for (const [i, c] of f) t.results[i] = c.result;
     if (!a.statements.some((s) => s.changed) && !t.results.some(Boolean) && !t.copy.some(Boolean)) return pass;
     return { kind: 'rewrite', sql: a.statements.map((s) => s.sql).join(';\n'), results: t.results, copy: t.copy };
   }
@@ -243,12 +264,20 @@ class ProtectionPipeline implements Pipeline {
     if ('kind' in d) return d;
     const check = this.checker(sql, d);
     const passing: StatementDecision = check ? { kind: 'pass', check } : pass;
-    if (a.kind !== 'plan') return passing;
+    if (a.kind !== 'plan') {
+      const f = this.fetches(sql);
+      if ('kind' in f) return f;
+      const c = f.get(0);
+      return c ? { kind: 'rewrite', sql, shape: c.shape, result: c.result, ...(check ? { check } : {}) } : passing;
+    }
     // PostgreSQL refuses a Parse of several statements: the text must not reach it either when
     // it touches protected data (a value in it would reach the backend in clear).
     if (a.statements.length > 1) return refuse(SQLSTATE.syntaxError, 'cannot insert multiple commands into a prepared statement');
     const t = transformers(this.deps.rewriter, a.statements, d.views, this.deps.residual);
     if ('kind' in t) return t;
+    const f = this.fetches(sql, t.results, t.shapes);
+    if ('kind' in f) return f;
+    for (const [i, c] of f) [t.results[i], t.shapes[i]] = [c.result, c.shape];
     return this.statementDecision(a, paramTypes, t, check) ?? passing;
   }
 

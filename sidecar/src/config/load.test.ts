@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeVerifier } from '../auth/scram.ts';
-import { backendFor, ConfigError, loadConfig } from './load.ts';
+import { backendFor, ConfigError, databaseNames, loadConfig } from './load.ts';
 import { validateConfig } from './validate.ts';
 
 const dirs: string[] = [];
@@ -36,8 +36,12 @@ describe('loadConfig', () => {
     const s = loadConfig(fixture());
     expect(s.backends.get('a')).toMatchObject({ username: 'svc', password: 'pw' });
     expect(s.users.get('app')?.verifier?.iterations).toBe(4096);
-    expect(backendFor(s, 'anything')?.spec.name).toBe('a');
     expect(backendFor(s, 'app')?.spec.name).toBe('a');
+    expect(backendFor(s, 'a')?.spec.name).toBe('a');
+    // No fallback: a name that is neither a backend nor its database reaches nothing (3D000).
+    expect(backendFor(s, 'anything')).toBeUndefined();
+    expect(backendFor(s, 'test_app')).toBeUndefined();
+    expect(databaseNames(s)).toEqual(['a', 'app']);
   });
 
   it('loads the optional read-only role next to the read-write one', () => {

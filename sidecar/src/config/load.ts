@@ -122,13 +122,21 @@ export function loadConfig(dir: string, generation = 1): ConfigSnapshot {
 }
 
 /**
- * The backend a client's database name selects: by backend name or database, else the default.
- * In collaborative mode always the partner proxy (which selects among its backends by that name).
+ * The backend a client's database name selects: the backend of that name, or the backend whose
+ * `database` it is; no other name reaches any backend (the session refuses it with 3D000, so a
+ * client is never connected to a database other than the one it asked for — a test runner's
+ * `test_app` never lands in `app`). In collaborative mode always the partner proxy, which selects
+ * among its backends by that name in the same way.
  */
 export function backendFor(snap: ConfigSnapshot, database: string): BackendSecrets | undefined {
   if (snap.upstream) return snap.upstream;
   const byName = snap.backends.get(database);
   if (byName) return byName;
   for (const b of snap.backends.values()) if (b.spec.database === database) return b;
-  return snap.backends.get(snap.config.policy.defaultBackend) ?? snap.backends.values().next().value;
+  return undefined;
+}
+
+/** The database names a client may ask for (for the 3D000 message). */
+export function databaseNames(snap: ConfigSnapshot): string[] {
+  return [...new Set([...snap.backends.values()].flatMap((b) => [b.spec.database, b.spec.name]))].sort();
 }

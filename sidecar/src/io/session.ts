@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { roleCredentials, sessionRole } from '../access/backend-role.ts';
 import { backendStartupParams } from '../access/pinned.ts';
-import { backendFor } from '../config/load.ts';
+import { backendFor, databaseNames } from '../config/load.ts';
 import type { BackendSecrets, ConfigSnapshot } from '../config/load.ts';
 import type { Logger } from '@clarus/log/logger.ts';
 import type { StatementRecorder } from '../metrics/metrics.ts';
@@ -66,7 +66,7 @@ export class ClientSession {
       // From here the backend connect has its own timeout (and reports 08001 when it expires).
       authenticated();
       const target = backendFor(this.snap, database);
-      if (!target) throw new HandshakeError(SQLSTATE.unableToConnect, 'no backend configured');
+      if (!target) throw new HandshakeError(SQLSTATE.invalidCatalogName, `database "${database}" does not exist (this proxy serves ${databaseNames(this.snap).map((n) => `"${n}"`).join(', ') || 'no database'})`);
       const grants = this.snap.users.get(user)?.spec.grants ?? [];
       // The role is chosen once, at connect: a reload that changes the user's grants applies to the next session.
       const b = roleCredentials(target, sessionRole(grants, new Date()));

@@ -16,6 +16,7 @@ export const SQLSTATE = {
   invalidAuthorization: '28000',
   invalidPassword: '28P01',
   invalidCursorName: '34000',
+  invalidCatalogName: '3D000',
   insufficientPrivilege: '42501',
   syntaxError: '42601',
   undefinedTable: '42P01',

@@ -61,7 +61,7 @@ const REFUSED: Array<[string, RegExp, string?]> = [
   ['ALTER SCHEMA public RENAME TO x', /renaming schema public/],
   ['ALTER SCHEMA x RENAME TO public', /renaming schema x/],
   ['ALTER TABLE patient RENAME TO patient_old', /renaming protected table patient/],
-  ['ALTER TABLE patient RENAME COLUMN pat_name TO n', /renaming protected table patient/],
+  ['ALTER TABLE patient RENAME COLUMN pat_name TO n', /renaming protected column patient\.pat_name .* add the new name to the policy/],
   ['ALTER TABLE ward RENAME TO patient', /the name of a protected table/],
   ['ALTER TABLE patient SET SCHEMA other', /moving protected table patient/],
   ['CREATE TABLE child () INHERITS (patient)', /inheriting from/],

@@ -6,7 +6,10 @@
 import type { RuntimeColumn, RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import type { AnonymizeProtection } from '@clarus/crds/types.ts';
 import { OID } from '../protection/encryption/canonical.ts';
+import { decodeHeader } from '../protection/encryption/header.ts';
 import type { ModeName } from '../protection/encryption/header.ts';
+import { keyNameId } from '../protection/encryption/keyring.ts';
+import { anonymizeText } from '../protection/anonymize-write.ts';
 
 export type ColumnProtection =
   | { kind: 'plain' }
@@ -14,7 +17,14 @@ export type ColumnProtection =
   | { kind: 'anonymize'; spec: AnonymizeProtection };
 
 /** A column as the backend's catalog declares it (see access/catalog-loader.ts). */
-export interface DeclaredColumn { name: string; typeOid: number; defaulted?: boolean; domain?: boolean }
+export interface DeclaredColumn {
+  name: string;
+  typeOid: number;
+  defaulted?: boolean;
+  domain?: boolean;
+  /** The DEFAULT expression as the backend shows it (pg_get_expr), when it is a DEFAULT and not GENERATED. */
+  defaultExpr?: string;
+}
 
 export interface CatalogColumn {
   name: string;
@@ -53,6 +63,28 @@ function protectionOf(c: RuntimeColumn): ColumnProtection {
   if (c.encrypt) return { kind: 'encrypt', mode: c.encrypt.mode, searchable: c.encrypt.searchable, keyName: c.encrypt.keyName };
   if (c.anonymize) return { kind: 'anonymize', spec: c.anonymize };
   return { kind: 'plain' };
+}
+
+/**
+ * Whether a protected column's DEFAULT stores only protected values, as the proxy sets one
+ * (rules/alter-table.ts): a bytea constant that is a ciphertext of the column's mode and key
+ * (header checked), or a constant the column's anonymization leaves as it is.
+ */
+function protectedDefault(p: ColumnProtection, d: DeclaredColumn): boolean {
+  const e = d.defaultExpr ?? '';
+  if (p.kind === 'encrypt') {
+    const hex = /^'\\x([0-9a-f]*)'::bytea$/.exec(e)?.[1];
+    if (hex === undefined) return false;
+    try {
+      const h = decodeHeader(Buffer.from(hex, 'hex'));
+      return h.mode === p.mode && h.keyId === keyNameId(p.keyName);
+    } catch {
+      return false;
+    }
+  }
+  if (p.kind !== 'anonymize') return true;
+  const text = /^'((?:[^']|'')*)'(?:::[a-z ]+)?$/.exec(e)?.[1]?.replace(/''/g, "'");
+  return text !== undefined && anonymizeText(p.spec, text, d.typeOid) === text;
 }
 
 export class Catalog {
@@ -111,7 +143,10 @@ export class Catalog {
     t.columns = declared.map((d) => ({ name: d.name, protection: policy.get(d.name)?.protection ?? ({ kind: 'plain' } as const), typeOid: d.typeOid }));
     t.byName = new Map([...t.policyColumns, ...t.columns].map((c) => [c.name, c]));
     this.loaded.add(key);
-    const bad = declared.find((d) => (d.defaulted || d.domain) && policy.get(d.name)?.protection.kind !== 'plain' && policy.has(d.name));
+    const bad = declared.find((d) => {
+      const p = policy.get(d.name)?.protection;
+      return p !== undefined && p.kind !== 'plain' && (d.domain || (d.defaulted && !protectedDefault(p, d)));
+    });
     if (bad) {
       t.unsafe = `protected column ${table}.${bad.name} has ${bad.domain ? 'a domain type' : 'a DEFAULT or GENERATED expression'} in the backend, which would store values the proxy never protects; remove it (ALTER TABLE … ALTER COLUMN ${bad.name} ${bad.domain ? 'TYPE <base type>' : 'DROP DEFAULT / DROP EXPRESSION'})`;
     }

@@ -79,7 +79,10 @@ export const REFUSALS = {
   createLike: entry<Named>(({ table }) => `CREATE TABLE … LIKE/OF for protected table ${table.table} is not supported`),
   inheritance: entry<Named>(({ table }) => `inheritance/partitioning of protected table ${table.table} is not supported`),
   expressionIndex: entry<Named & { column: string }>(({ table, column }) => `expression index over protected column ${table.table}.${column} is not supported`),
-  partialIndex: entry<Named>(({ table }) => `partial index on protected table ${table.table} is not supported`),
+  partialIndex: entry<Named & { column: string }>(({ table, column }) => `partial index whose predicate uses protected column ${table.table}.${column} is not supported`),
+  foreignKey: entry<{ what: string; why: string }>(({ what, why }) => `FOREIGN KEY ${what} is not supported: ${why}`),
+  hiddenStorage: entry<Named & { what: string }>(({ table, what }) => `${what} is storage the proxy keeps for protected table ${table.table}; it cannot be added, changed, dropped or renamed through the proxy`),
+  alterType: entry<Named & { column: string; from: string; to: string }>(({ table, column, from, to }) => `ALTER COLUMN … TYPE ${to} on encrypted column ${table.table}.${column} (declared ${from}) is not supported: the stored values are encrypted ${from} values and only a type that keeps every one of them valid can be declared (text/varchar/char among themselves, a wider integer or float); without USING`),
   alterColumn: entry<Named & { subtype: string; column: string }>(({ table, subtype, column }) => `ALTER TABLE ${subtype} on protected column ${table.table}.${column} is not supported`),
   alterDefinition: entry<Named & { column: string }>(({ table, column }) => `ALTER TABLE definition referencing protected column ${table.table}.${column} is not supported`),
 

@@ -50,6 +50,9 @@ export function analyzeStatement(ctx: Ctx, stmt: Json, text: string): StatementR
   const [tag, b] = t;
   if (tag === 'SelectStmt') return { outputs: analyzeSelect(ctx, b, undefined, true) };
   if (tag === 'ExplainStmt') return explain(ctx, b, text);
+  // A cursor's rows are its query's: analysed (and rewritten) like it; the session shows FETCHed
+  // rows with the query's outputs (access/cursors.ts).
+  if (tag === 'DeclareCursorStmt') return { outputs: analyzeStatement(ctx, b.query as Json, text).outputs };
   const rule = statementRule(tag);
   if (!rule || !rule.wouldEdit(ctx, b)) return other(ctx, tag, b, text);
   const result = rule.apply(ctx, b);

@@ -8,7 +8,8 @@
 import { arr, body, sval } from './ast.ts';
 import type { Json } from './ast.ts';
 import { refusalOf } from './refusals.ts';
-import type { Catalog } from './catalog.ts';
+import type { Catalog, CatalogTable } from './catalog.ts';
+import { isHiddenName } from './hidden.ts';
 
 type Base = 'read' | 'write' | 'session' | 'opaque';
 
@@ -72,13 +73,52 @@ function policySchemas(catalog: Catalog): Set<string> {
   return new Set(catalog.all().map((t) => t.schema));
 }
 
-function isProtected(catalog: Catalog, rv: unknown): boolean {
+function protectedTable(catalog: Catalog, rv: unknown): CatalogTable | undefined {
   const r = rv as Json | undefined;
-  return !!r && typeof r.relname === 'string' && catalog.lookup(r.schemaname as string | undefined, r.relname) !== undefined;
+  return r && typeof r.relname === 'string' ? catalog.lookup(r.schemaname as string | undefined, r.relname) : undefined;
+}
+
+function isProtected(catalog: Catalog, rv: unknown): boolean {
+  return protectedTable(catalog, rv) !== undefined;
 }
 
 function protectedName(catalog: Catalog, name: string | undefined): boolean {
   return name !== undefined && catalog.isProtectedName(name);
+}
+
+const RENAME_SAFELY = 'the policy names it: to rename it, add the new name to the policy with the same protection, add it through the proxy (ALTER TABLE … ADD COLUMN / CREATE TABLE), copy the values through the proxy, then drop the old one and remove it from the policy (docs/sql-support.md)';
+
+function hidden(t: CatalogTable, what: string): StatementClass {
+  return refuse(refusalOf('hiddenStorage', { table: t, what }).message.replace(/^clarus: /, ''));
+}
+
+/**
+ * RENAME inside a protected table: plain columns and constraints are plain DDL, unless the new
+ * name is one the policy protects (the proxy would take the plain values for protected ones) or
+ * one of the proxy's hidden names; protected columns, hidden storage and the table are refused.
+ */
+function renameIn(t: CatalogTable, type: string, from: string, to: string): StatementClass {
+  if (type === 'OBJECT_TABCONSTRAINT') return renameConstraint(t, from, to);
+  if (type === 'OBJECT_COLUMN') return renameColumn(t, from, to);
+  // A trigger, policy or rule of the table keeps its place; anything else renames the table.
+  if (NAMED_IN_TABLE.has(type)) return { kind: 'write', everyDataset: false };
+  return refuse(`renaming protected table ${t.table} is not supported: ${RENAME_SAFELY}`);
+}
+
+const NAMED_IN_TABLE = new Set(['OBJECT_TRIGGER', 'OBJECT_POLICY', 'OBJECT_RULE']);
+const isProtectedColumn = (t: CatalogTable, name: string): boolean => (t.byName.get(name)?.protection.kind ?? 'plain') !== 'plain';
+
+function renameConstraint(t: CatalogTable, from: string, to: string): StatementClass {
+  const name = [from, to].find((n) => n.startsWith('clarus:'));
+  return name ? hidden(t, `constraint "${name}"`) : { kind: 'write', everyDataset: false };
+}
+
+function renameColumn(t: CatalogTable, from: string, to: string): StatementClass {
+  const h = [from, to].find(isHiddenName);
+  if (h) return hidden(t, `column ${h}`);
+  if (isProtectedColumn(t, from)) return refuse(`renaming protected column ${t.table}.${from} is not supported: ${RENAME_SAFELY}`);
+  if (isProtectedColumn(t, to)) return refuse(`renaming ${t.table}.${from} to ${to}, a column the policy names, is not supported: the proxy would take its plain values for protected ones`);
+  return { kind: 'write', everyDataset: false };
 }
 
 /** RENAME: of a protected table or column, of a policy schema, or to a protected table's name. */
@@ -89,7 +129,8 @@ function rename(b: Json, catalog: Catalog): StatementClass {
       return refuse(`renaming ${type === 'OBJECT_SCHEMA' ? `schema ${String(b.subname)}` : 'a database'} would move protected tables away from the policy's names; change the policy first`);
     }
   }
-  if (isProtected(catalog, b.relation)) return refuse(`renaming protected table ${String((b.relation as Json).relname)} or its columns is not supported; change the policy first`);
+  const t = protectedTable(catalog, b.relation);
+  if (t) return renameIn(t, type, String(b.subname ?? ''), String(b.newname ?? ''));
   if (protectedName(catalog, b.newname as string | undefined)) return refuse(`renaming an object to ${String(b.newname)}, the name of a protected table, is not supported`);
   return { kind: 'write', everyDataset: false };
 }
@@ -149,6 +190,8 @@ function select(b: Json): StatementClass {
 
 const everything = (): StatementClass => ({ kind: 'write', everyDataset: true });
 
+const DATABASES = "the proxy connects clients only to the databases its configuration maps (a backend's name or its database; any other name is refused with 3D000); create or drop it on the backend, and give a database clients should reach (a test runner's test database) a backend of its own (docs/operations.md)";
+
 /** Statement kinds whose class depends on their content. */
 const BY_CONTENT: Record<string, (b: Json, catalog: Catalog) => StatementClass> = {
   SelectStmt: select,
@@ -164,7 +207,8 @@ const BY_CONTENT: Record<string, (b: Json, catalog: Catalog) => StatementClass> 
   TransactionStmt: (b) => ({ kind: /PREPARED?$/.test(String(b.kind)) ? 'write' : 'read', everyDataset: false }),
   DropOwnedStmt: everything,
   ReassignOwnedStmt: everything,
-  DropdbStmt: everything,
+  CreatedbStmt: () => refuse(`CREATE DATABASE through the proxy is refused: ${DATABASES}`),
+  DropdbStmt: () => refuse(`DROP DATABASE through the proxy is refused: ${DATABASES}`),
   AlterTableMoveAllStmt: everything,
   AlterDatabaseStmt: everything,
 };

@@ -432,7 +432,7 @@ export class Inspector {
     const h: Array<((buf: Buffer, start: number, end: number, tag: number) => boolean) | undefined> = new Array(256);
     for (const t of ANSWERED) h[t] = this.answered;
     h[BackendTag.ReadyForQuery] = (b, s) => { this.backendReady(b, s); this.ready(); return false; };
-    h[BackendTag.ParameterDescription] = () => this.parameterDescription();
+    h[BackendTag.ParameterDescription] = (b, s, e) => this.parameterDescription(b, s, e);
     h[BackendTag.RowDescription] = (b, s, e) => this.rowDescription(b, s, e);
     h[BackendTag.DataRow] = (b, s, e) => this.dataRow(b, s, e);
     h[BackendTag.CommandComplete] = h[BackendTag.EmptyQueryResponse] = () => this.staged() || (this.commandDone(), false);
@@ -506,11 +506,15 @@ export class Inspector {
     return d.msg;
   }
 
-  private parameterDescription(): boolean {
+  private parameterDescription(buf: Buffer, start: number, end: number): boolean {
     const h = this.head();
     const types = h?.k === 'describe' ? h.st?.clientParamTypes : undefined;
     if (!types) return false;
-    this.relay.toClient.push(backendBytes({ type: 'ParameterDescription', types }));
+    // 0: a parameter the rewrite left alone whose type the client did not give: the backend's
+    // inference for the rewritten statement (same numbering) is its real type (asyncpg needs it).
+    const m = types.includes(0) ? this.decode(BackendTag.ParameterDescription, buf, start, end) : undefined;
+    const backend = m?.type === 'ParameterDescription' ? m.types : [];
+    this.relay.toClient.push(backendBytes({ type: 'ParameterDescription', types: types.map((t, i) => t || (backend[i] ?? 0)) }));
     return true;
   }
 

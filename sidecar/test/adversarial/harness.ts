@@ -553,7 +553,7 @@ export class AdvEnv {
     if (have) return have;
     let s: Session;
     if (via === 'raw') {
-      const r = await RawSession.open(this.proxy!.port, USERS[user].name, USERS[user].password, startup ?? {});
+      const r = await RawSession.open(this.proxy!.port, USERS[user].name, USERS[user].password, { database: 'adv', ...startup });
       if (!(r instanceof RawSession)) return r;
       s = new RawWrapped(r);
       s.raw = r;

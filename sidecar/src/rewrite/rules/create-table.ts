@@ -1,7 +1,9 @@
 // Rule create-table: CREATE TABLE of a protected table.
 // Postcondition: encrypted columns are declared bytea (plus a hidden `<col>__bidx bytea` for
-// searchable ones); constraints that would need plaintext (CHECK, UNIQUE/PK on randomized
-// values) are refused; a protected (encrypted or anonymized) column gets no value the backend
+// searchable ones); PRIMARY KEY / UNIQUE over an encrypted column are built on the stored form
+// equal values share (deterministic ciphertext, or the blind index of a searchable column), on a
+// randomized column without one refused; foreign keys follow rules/foreign-key.ts; constraints
+// that would need plaintext (CHECK, EXCLUDE) are refused; the hidden names are reserved; a protected (encrypted or anonymized) column gets no value the backend
 // would store without the proxy protecting it: no DEFAULT other than NULL, no GENERATED or
 // IDENTITY, no serial type, no CHECK holding constants next to it, and only a built-in type
 // (a domain can carry a DEFAULT, now or after an ALTER DOMAIN … SET DEFAULT). Each encrypted
@@ -13,17 +15,19 @@ import { arr, body, sval, stringNode, typeNameOf } from '../ast.ts';
 import type { Json } from '../ast.ts';
 import { isEncrypted } from '../catalog.ts';
 import type { CatalogColumn, CatalogTable } from '../catalog.ts';
-import { blindIndexName } from '../hidden.ts';
+import { blindIndexName, isHiddenName } from '../hidden.ts';
 import type { Ctx } from '../context.ts';
 import { refuse } from '../refusals.ts';
 import { refuseConstruct } from '../context.ts';
+import { checkForeignKey, foreignKeysOf } from './foreign-key.ts';
+import { protectedColumnIn } from './rule.ts';
 
 
 function byteaType(): Json {
   return { names: [stringNode('bytea')], typemod: -1, location: -1 };
 }
 
-const KEY_CONSTRAINTS = new Set(['CONSTR_PRIMARY', 'CONSTR_UNIQUE', 'CONSTR_FOREIGN']);
+const KEY_CONSTRAINTS = new Set(['CONSTR_PRIMARY', 'CONSTR_UNIQUE']);
 
 /**
  * PostgreSQL's built-in types, as the parser names them (SQL spellings such as `integer` or
@@ -38,7 +42,7 @@ const BUILTIN_TYPES = new Set([
   'inet', 'cidr', 'macaddr', 'macaddr8', 'point', 'line', 'lseg', 'box', 'path', 'polygon', 'circle', 'tsvector', 'tsquery',
 ]);
 
-function checkType(t: CatalogTable, c: CatalogColumn, tn: Json): void {
+export function checkType(t: CatalogTable, c: CatalogColumn, tn: Json): void {
   const names = arr(tn.names).map((n) => sval(n) ?? '');
   const name = names[names.length - 1] ?? '';
   const qualified = names.length > 2 || (names.length === 2 && names[0] !== 'pg_catalog');
@@ -60,36 +64,82 @@ function nullDefault(con: Json): boolean {
   return Boolean(body(e, 'A_Const')?.isnull);
 }
 
-function checkColumnConstraints(t: CatalogTable, c: CatalogColumn, def: Json): void {
-  for (const con of arr(def.constraints)) {
-    const b = body(con, 'Constraint') as Json;
-    const type = String(b.contype);
-    if (type === 'CONSTR_NOTNULL' || type === 'CONSTR_NULL') continue;
-    if (type === 'CONSTR_DEFAULT' && nullDefault(b)) continue;
-    if (type === 'CONSTR_DEFAULT' || type === 'CONSTR_GENERATED' || type === 'CONSTR_IDENTITY') {
-      refuseProtected(t, c, `${type === 'CONSTR_DEFAULT' ? 'DEFAULT' : 'GENERATED'} (the backend would store the value without protection)`);
-    }
-    if (KEY_CONSTRAINTS.has(type) && (!isEncrypted(c) || c.protection.mode === 'deterministic')) continue;
-    refuseProtected(t, c, `column constraint ${type.replace('CONSTR_', '')}`);
-  }
-  if (def.raw_default || def.cooked_default || def.identity || def.generated) refuseProtected(t, c, 'DEFAULT or GENERATED');
+/**
+ * The stored column a key (PRIMARY KEY, UNIQUE) on column `c` is built on: the ciphertext of a
+ * deterministic column, the blind index of a searchable one, the column itself when it is not
+ * encrypted. A randomized column without a blind index has no stored form equal values share.
+ */
+export function keyColumn(t: CatalogTable, c: CatalogColumn, construct: string): string {
+  if (!isEncrypted(c) || c.protection.mode === 'deterministic') return c.name;
+  if (c.protection.searchable) return blindIndexName(c.name);
+  return refuseConstruct({ table: t, column: c }, `${construct} (declare it deterministic or searchable)`);
 }
 
-function checkTableConstraint(t: CatalogTable, con: Json): void {
-  const keys = [...arr(con.keys), ...arr(con.fk_attrs)].map((k) => sval(k) ?? '');
-  for (const k of keys) {
-    const c = t.byName.get(k);
-    if (c && isEncrypted(c) && c.protection.mode !== 'deterministic') refuseConstruct({ table: t, column: c }, `table constraint ${String(con.contype).replace('CONSTR_', '')}`);
+/** Constraints a protected column keeps as they are (foreign keys: rules/foreign-key.ts). */
+const KEPT_CONSTRAINTS = new Set(['CONSTR_NOTNULL', 'CONSTR_NULL', 'CONSTR_FOREIGN']);
+const VALUE_CONSTRAINTS = new Set(['CONSTR_DEFAULT', 'CONSTR_GENERATED', 'CONSTR_IDENTITY']);
+
+/** Whether one constraint of a protected column moves to its blind index (refuses what cannot hold). */
+function movesToBlindIndex(t: CatalogTable, c: CatalogColumn, b: Json): boolean {
+  const type = String(b.contype);
+  if (KEPT_CONSTRAINTS.has(type) || (type === 'CONSTR_DEFAULT' && nullDefault(b))) return false;
+  if (VALUE_CONSTRAINTS.has(type)) {
+    refuseProtected(t, c, `${type === 'CONSTR_DEFAULT' ? 'DEFAULT' : 'GENERATED'} (the backend would store the value without protection)`);
   }
-  const expr = JSON.stringify([con.raw_expr ?? '', con.exclusions ?? '', con.where_clause ?? '']);
-  const hit = t.columns.find((c) => c.protection.kind !== 'plain' && expr.includes(`"${c.name}"`));
-  if (hit) refuse('constraint', { table: t, kind: String(con.contype).replace('CONSTR_', ''), column: hit.name });
+  const construct = `column constraint ${type.replace('CONSTR_', '')}`;
+  if (!KEY_CONSTRAINTS.has(type)) refuseProtected(t, c, construct);
+  return keyColumn(t, c, construct) !== c.name;
+}
+
+/** Checks a protected column's constraints; returns the key constraints that move to its blind index. */
+function checkColumnConstraints(t: CatalogTable, c: CatalogColumn, def: Json): unknown[] {
+  const moved: unknown[] = [];
+  const kept: unknown[] = [];
+  for (const con of arr(def.constraints)) (movesToBlindIndex(t, c, body(con, 'Constraint') as Json) ? moved : kept).push(con);
+  def.constraints = kept;
+  if (def.raw_default || def.cooked_default || def.identity || def.generated) refuseProtected(t, c, 'DEFAULT or GENERATED');
+  return moved;
+}
+
+/** PRIMARY KEY / UNIQUE over encrypted columns: each key column becomes the stored form equal values share. */
+export function mapKeyColumns(t: CatalogTable, con: Json): void {
+  if (con.contype !== 'CONSTR_PRIMARY' && con.contype !== 'CONSTR_UNIQUE') return;
+  const construct = `table constraint ${String(con.contype).replace('CONSTR_', '')}`;
+  con.keys = arr(con.keys).map((k) => {
+    const c = t.byName.get(sval(k) ?? '');
+    return c ? stringNode(keyColumn(t, c, construct)) : k;
+  });
+}
+
+/** A table constraint (CREATE TABLE element or ALTER TABLE … ADD): keys mapped, definitions over protected columns refused. */
+export function checkTableConstraint(t: CatalogTable, con: Json): void {
+  mapKeyColumns(t, con);
+  const hit = protectedColumnIn(t, [con.raw_expr ?? '', con.exclusions ?? '', con.where_clause ?? ''].filter(Boolean));
+  if (hit) refuse('constraint', { table: t, kind: String(con.contype).replace('CONSTR_', ''), column: hit });
+}
+
+/**
+ * A protected column's definition (CREATE TABLE element or ALTER TABLE … ADD COLUMN) made safe:
+ * an encrypted column is declared bytea with its type record; returns the hidden columns to add
+ * next to it (the blind index of a searchable column, carrying the keys moved to it).
+ */
+export function protectColumn(t: CatalogTable, c: CatalogColumn, def: Json): Json[] {
+  const oid = typeOid(typeNameOf(def.typeName as Json)) ?? 25;
+  checkType(t, c, def.typeName as Json);
+  const moved = checkColumnConstraints(t, c, def);
+  if (!isEncrypted(c)) return [];
+  if (def.collClause) refuseConstruct({ table: t, column: c }, 'COLLATE');
+  def.typeName = byteaType();
+  def.constraints = [...arr(def.constraints), ...typeRecord(c.name, oid)];
+  if (!c.protection.searchable) return [];
+  return [{ ColumnDef: { colname: blindIndexName(c.name), typeName: byteaType(), is_local: true, location: -1, ...(moved.length ? { constraints: moved } : {}) } }];
 }
 
 export function createTable(ctx: Ctx, t: CatalogTable, s: Json): void {
   ctx.write = true;
   ctx.touch(t);
   const extra: unknown[] = [];
+  for (const fk of foreignKeysOf(s)) checkForeignKey(ctx, t, t.table, fk);
   for (const el of arr(s.tableElts)) {
     const con = body(el, 'Constraint');
     if (con) {
@@ -99,16 +149,10 @@ export function createTable(ctx: Ctx, t: CatalogTable, s: Json): void {
     const def = body(el, 'ColumnDef');
     if (!def) refuse('createLike', { table: t });
     const name = String(def.colname);
-    const declared = typeNameOf(def.typeName as Json);
-    const oid = typeOid(declared) ?? 25;
+    if (isHiddenName(name)) refuse('hiddenStorage', { table: t, what: `column ${name}` });
     const c = t.byName.get(name);
     if (!c || c.protection.kind === 'plain') continue;
-    checkType(t, c, def.typeName as Json);
-    checkColumnConstraints(t, c, def);
-    if (!isEncrypted(c)) continue;
-    def.typeName = byteaType();
-    def.constraints = [...arr(def.constraints), ...typeRecord(name, oid)];
-    if (c.protection.searchable) extra.push({ ColumnDef: { colname: blindIndexName(name), typeName: byteaType(), is_local: true, location: -1 } });
+    extra.push(...protectColumn(t, c, def));
   }
   s.tableElts = [...arr(s.tableElts), ...extra];
   if (s.inhRelations || s.partspec) refuse('inheritance', { table: t });
@@ -120,7 +164,7 @@ export function createTable(ctx: Ctx, t: CatalogTable, s: Json): void {
  * (at least a ciphertext header long) is a cheap integrity guard. Skipped if the name would
  * exceed PostgreSQL's 63-byte identifier limit (the type then shows as text).
  */
-function typeRecord(column: string, oid: number): unknown[] {
+export function typeRecord(column: string, oid: number): unknown[] {
   const conname = `clarus:${oid}:${column}`;
   if (Buffer.byteLength(conname) > 63) return [];
   const expr = {

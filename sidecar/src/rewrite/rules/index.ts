@@ -13,11 +13,13 @@
 // Each rule file states its postcondition at its top.
 import type { Json } from '../ast.ts';
 import type { Ctx } from '../context.ts';
+import { referencedTables } from '../refs.ts';
 import { alterTable } from './alter-table.ts';
 import { analyzeCopy } from './copy.ts';
 import { createIndex } from './create-index.ts';
 import { createTable } from './create-table.ts';
 import { analyzeDelete } from './delete.ts';
+import { foreignKeysOnly } from './foreign-key.ts';
 import { analyzeInsert } from './insert.ts';
 import { blindIndexesNamed, resTargetNames, stringNames, targetTable } from './rule.ts';
 import type { StatementRule } from './rule.ts';
@@ -25,6 +27,8 @@ import { analyzeUpdate } from './update-set.ts';
 
 const always = (): boolean => true;
 const onProtectedTable = (ctx: Ctx, b: Json): boolean => targetTable(ctx, b) !== undefined;
+/** CREATE/ALTER TABLE of a protected table, or of another table that names one (a foreign key to it). */
+const namesProtectedTable = (ctx: Ctx, b: Json): boolean => onProtectedTable(ctx, b) || referencedTables(ctx.catalog, b).size > 0;
 const nothing = (): void => undefined;
 
 /** The table a DDL rule is applied to (wouldEdit said there is one). */
@@ -60,9 +64,11 @@ export const STATEMENT_RULES: readonly StatementRule[] = [
     },
   },
   {
-    name: 'create-table', tag: 'CreateStmt', wouldEdit: onProtectedTable,
+    name: 'create-table', tag: 'CreateStmt', wouldEdit: namesProtectedTable,
     apply: (ctx, b) => {
-      createTable(ctx, tableOf(ctx, b), b);
+      const t = targetTable(ctx, b);
+      if (t) createTable(ctx, t, b);
+      else foreignKeysOnly(ctx, b, 'CreateStmt');
       return { outputs: [] };
     },
     postcondition: (ctx, b) => blindIndexesNamed(targetTable(ctx, b), (b.tableElts as unknown[] | undefined ?? []).map((e) => String((e as { ColumnDef?: Json }).ColumnDef?.colname ?? '')), 'CREATE TABLE'),
@@ -76,9 +82,11 @@ export const STATEMENT_RULES: readonly StatementRule[] = [
     postcondition: nothing,
   },
   {
-    name: 'alter-table', tag: 'AlterTableStmt', wouldEdit: onProtectedTable,
+    name: 'alter-table', tag: 'AlterTableStmt', wouldEdit: namesProtectedTable,
     apply: (ctx, b) => {
-      alterTable(ctx, tableOf(ctx, b), b);
+      const t = targetTable(ctx, b);
+      if (t) alterTable(ctx, t, b);
+      else foreignKeysOnly(ctx, b, 'AlterTableStmt');
       return { outputs: [] };
     },
     postcondition: nothing,

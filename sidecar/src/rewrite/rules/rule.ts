@@ -66,3 +66,43 @@ export function resTargetNames(list: unknown): string[] {
 export function stringNames(list: unknown): string[] {
   return arr(list).map((n) => sval(n) ?? '');
 }
+
+/** Every name-like string of a tree: String nodes, string constants, `name` / `colname` fields. */
+function namesIn(node: unknown, out: Set<string>): void {
+  if (Array.isArray(node)) {
+    for (const n of node) namesIn(n, out);
+    return;
+  }
+  if (!node || typeof node !== 'object') return;
+  for (const [k, v] of Object.entries(node)) {
+    if (typeof v === 'string' && (k === 'sval' || k === 'name' || k === 'colname')) out.add(v);
+    else namesIn(v, out);
+  }
+}
+
+function wholeRow(t: CatalogTable, node: unknown): boolean {
+  if (Array.isArray(node)) return node.some((n) => wholeRow(t, n));
+  if (!node || typeof node !== 'object') return false;
+  const ref = body(node, 'ColumnRef');
+  if (ref) {
+    const fields = arr(ref.fields);
+    if (fields.some((f) => body(f, 'A_Star'))) return true;
+    if (fields.length === 1 && sval(fields[0]) === t.table) return true;
+  }
+  return Object.values(node).some((v) => wholeRow(t, v));
+}
+
+/**
+ * A protected column a definition (CHECK, DEFAULT, GENERATED, index expression or predicate,
+ * USING) may read: one it names, or any of them when it reads the whole row (`patient::text`).
+ * Conservative: any identifier or string constant equal to a protected column's name counts.
+ */
+export function protectedColumnIn(t: CatalogTable, node: unknown): string | undefined {
+  if (node === undefined || node === null) return undefined;
+  const names = new Set<string>();
+  namesIn(node, names);
+  const cols = [...t.byName.values()].filter((c) => c.protection.kind !== 'plain');
+  const hit = cols.find((c) => names.has(c.name));
+  if (hit) return hit.name;
+  return wholeRow(t, node) ? cols[0]?.name : undefined;
+}
