@@ -150,7 +150,7 @@ async function measureRounds({ s, scenarios, running, report, ctxFor, aborted }:
       log(`${what}: ${rate}${cpu}`);
     } catch (e) {
       report.errors.push({ scenario: sc.name, clients, target, round, error: (e as Error).message });
-      log(`${what}: FAILED ${(e as Error).message.split('\n')[0]}`);
+      log(`${what}: FAILED ${(e as Error).message.split('\n').filter((l) => l.trim() !== '').slice(0, 1).concat((e as Error).message.split('\n').filter((l) => /error|FATAL/i.test(l)).slice(0, 2)).join(' | ')}`);
     }
   }
 }

@@ -82,6 +82,8 @@ export class Relay {
   private swallowed = 0;
   /** An asynchronous step of the inspector (the in-proxy stage): backend messages wait for it. */
   private backendWait: Promise<void> | null = null;
+  /** Backend chunks received while a step waited, in order. */
+  private readonly backendPending: Buffer[] = [];
   /** The session's settings as the backend reported them (ParameterStatus). */
   readonly settings: Map<string, string>;
 
@@ -97,7 +99,7 @@ export class Relay {
    * in the middle of a message (an asynchronous one split across chunks): try at the next boundary.
    */
   setPipeline(p: Pipeline): boolean {
-    if (this.held || this.backendWait || !this.scanner.atBoundary() || this.backendFramer.buffered() > 0) return false;
+    if (this.held || this.backendWait || this.backendPending.length > 0 || !this.scanner.atBoundary() || this.backendFramer.buffered() > 0) return false;
     const old = this.inspector;
     if (old?.busy()) return false;
     old?.close();
@@ -224,9 +226,21 @@ export class Relay {
   private inspectBackend(chunk: Buffer | null): void {
     const f = this.backendFramer;
     const inspector = this.inspector as Inspector;
-    if (chunk) f.push(chunk);
+    if (chunk) {
+      // The framer takes a new chunk only once the previous one is used up: while a step waits
+      // (or chunks wait behind it), chunks queue here.
+      if (this.backendWait || this.backendPending.length > 0) this.backendPending.push(chunk);
+      else f.push(chunk);
+    }
     if (this.backendWait) return;
-    for (let r = f.next(); r !== NEXT_NONE; r = f.next()) {
+    for (;;) {
+      const r = f.next();
+      if (r === NEXT_NONE) {
+        const more = this.backendPending.shift();
+        if (!more) break;
+        f.push(more);
+        continue;
+      }
       if (r === NEXT_ERROR) { this.fail('internal-error', { code: SQLSTATE.connectionFailure, message: 'invalid message from the backend server' }); return; }
       let counted: boolean;
       try { counted = inspector.backend(f.tag, f.buf, f.start, f.end); } catch (e) { this.internal(e); return; }

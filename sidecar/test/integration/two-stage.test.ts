@@ -13,7 +13,7 @@ import { startProxyProcess } from '@clarus/testing/proxy.ts';
 import { CANARIES, startTwoStage } from './two-stage-env.ts';
 import type { TwoStageEnv } from './two-stage-env.ts';
 
-const MAX_ROWS = 150;
+const MAX_ROWS = 5000;
 
 let t: TwoStageEnv;
 let cluster: PgCluster;
@@ -83,6 +83,17 @@ describe('two-stage statements', () => {
     else expect(sorted(enc.rows)).toEqual(sorted(plain.rows));
   });
 
+  it('keeps the protocol order when many candidate rows arrive while the proxy computes (Describe, Execute, several chunks)', async () => {
+    // node-postgres sends Parse/Bind/Describe/Execute/Sync: the proxy computes the Describe's fields
+    // while the Execute's 4,000 candidate rows (hundreds of KiB) keep arriving from the backend.
+    const sql = 'SELECT upper(p.pat_name) AS u, count(*) AS n, max(g) AS g FROM patient p, generate_series(1, 100) g WHERE p.pat_name LIKE $1 GROUP BY 1 ORDER BY 1';
+    for (let i = 0; i < 3; i++) {
+      const { enc, plain } = await both(sql, ['%-canary%']);
+      expect(enc.rows).toEqual(plain.rows);
+      expect(enc.rows.length).toBeGreaterThan(20);
+    }
+  });
+
   it('runs as a named prepared statement, executed again with other parameters', async () => {
     for (const id of [1, 7, 8]) {
       const { enc, plain } = await both('SELECT upper(pat_name) AS u, length(pat_ssn) FROM patient WHERE pat_id = $1', [id], 'two_stage_named');
@@ -131,7 +142,7 @@ describe('two-stage statements', () => {
 
   it('refuses past the candidate row limit with 54000, aborting an open transaction like a failed statement', async () => {
     await c.query('BEGIN');
-    const err = await c.query('SELECT upper(p.pat_name) FROM patient p, visit v').catch((e: { code: string; message: string }) => e);
+    const err = await c.query('SELECT upper(p.pat_name) FROM patient p, visit v, generate_series(1, 2) g').catch((e: { code: string; message: string }) => e);
     expect((err as { code: string }).code).toBe('54000');
     expect((err as { message: string }).message).toMatch(/residual row limit/);
     expect(await c.query('SELECT 1').catch((e: { code: string }) => e.code)).toBe('25P02');
