@@ -14,6 +14,7 @@ import type { CopyHooks } from '../session/pipeline.ts';
 import { StatementError } from '../session/pipeline.ts';
 import { arr, body, sval } from '../rewrite/ast.ts';
 import { isEncrypted } from '../rewrite/catalog.ts';
+import type { CatalogColumn } from '../rewrite/catalog.ts';
 import type { CopyFormat, CopyPlan } from '../rewrite/rules/copy.ts';
 import { parseStatements } from '../rewrite/parser.ts';
 import type { Rewriter } from '../rewrite/rewriter.ts';
@@ -71,6 +72,13 @@ function stored(o: ProtectedOutput, v: string): Buffer {
   }
 }
 
+/** The stored form of an anonymized field; a value the protection cannot take fails the COPY (never NULL instead). */
+function anonymized(table: string, c: CatalogColumn, v: string): string | null {
+  const out = c.protection.kind === 'anonymize' ? anonymizeText(c.protection.spec, v, c.typeOid) : undefined;
+  if (out === undefined) throw new StatementError(SQLSTATE.invalidTextRepresentation, `clarus: value for ${table}.${c.name} cannot be anonymized as declared`);
+  return out;
+}
+
 export function copyHooks(rw: Rewriter, plan: CopyPlan, outs: ProtectedOutput[]): CopyHooks | undefined {
   if (plan.direction === 'out') {
     if (outs.length === 0) return undefined;
@@ -94,7 +102,7 @@ export function copyHooks(rw: Rewriter, plan: CopyPlan, outs: ProtectedOutput[])
       const extra: Array<string | null> = [];
       const out = columns.map((c, i) => {
         const v = fields[i] ?? null;
-        if (c.protection.kind === 'anonymize') return v === null ? null : (anonymizeText(c.protection.spec, v, c.typeOid) ?? null);
+        if (c.protection.kind === 'anonymize') return v === null ? null : anonymized(table.table, c, v);
         const cipher = ciphers[i];
         if (!cipher || c.protection.kind !== 'encrypt') return v;
         const text = v === null ? null : valueError(() => canonicalText(c.typeOid, v));
