@@ -1,54 +1,70 @@
-// Issue 13: writes to anonymized columns through the real proxy into a real PostgreSQL, checked on
-// what the backend stores. A protection the proxy cannot apply must refuse the write, never store
-// something else (COPY used to store NULL for every k-anonymity quasi-identifier).
+// Issue 13: writes to k-anonymity columns through the real proxy into a real PostgreSQL, checked on
+// what the backend stores (queried directly, bypassing the proxy) with an independent checker
+// (testing/anonymity.ts). A protection the proxy cannot apply must refuse the write, never store
+// something else (COPY used to store NULL for every k-anonymity quasi-identifier). Data: the CLARUS
+// eHealth set (34,025 records) as it is, protected as CLARUS's properties.xml (k=5) and
+// properties2.xml (k=5, t=0.1 on the diagnosis) say.
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimeColumn, RuntimePolicy } from '@clarus/policy/runtime/config.ts';
+import { achievedK, achievedT, codePointOrder } from '@clarus/testing/anonymity.ts';
+import type { Row } from '@clarus/testing/anonymity.ts';
+import { PG_BIN, startPostgres } from '@clarus/testing/pg.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
 import { USERS, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
-import { startPostgres } from '@clarus/testing/pg.ts';
-import type { PgCluster } from '@clarus/testing/pg.ts';
 
+const run = promisify(execFile);
 const DATA = '/work/shared/data/clarus/data_clarus2.txt';
 const B = 'cloud-a';
 
 const col = (name: string, attributeType: RuntimeColumn['attributeType'], anonymize?: RuntimeColumn['anonymize']): RuntimeColumn =>
   ({ name, attributeType, backend: B, ...(anonymize ? { anonymize } : {}) });
 
-/** The eHealth set as CLARUS's properties.xml / properties2.xml describe it. */
-function ehealthPolicy(k: number, t?: number): RuntimePolicy {
+/** The eHealth set's columns; quasi-identifiers under kAnonymity (k, and t on dia_id when given). */
+function episodeColumns(k: number, t?: number): RuntimeColumn[] {
   const qi = { kAnonymity: { k, ...(t !== undefined ? { tCloseness: t } : {}) } };
-  return {
-    name: 'ehealth-anon', onUnsupported: 'reject', defaultBackend: B,
-    keyring: { dir: 'secrets/keyring', keys: [{ name: 'default', versions: [1], current: 1 }] },
-    datasets: [{
-      name: 'episodes', schema: 'public', table: 'episode',
-      columns: [
-        col('ep_id', 'nonConfidential'), col('ep_age', 'quasiIdentifier', qi), col('ep_range', 'quasiIdentifier', qi),
-        col('dis_id', 'nonConfidential'), col('dis_adm', 'quasiIdentifier', qi), col('dis_dis', 'quasiIdentifier', qi),
-        col('dis_days', 'quasiIdentifier', qi), col('ep_pat', 'identifier', { suppress: {} }),
-        col('pat_gen', 'quasiIdentifier', qi), col('pat_zip', 'quasiIdentifier', qi), col('dia_id', 'confidential'),
-      ],
-    }, {
+  return [
+    col('ep_id', 'nonConfidential'), col('ep_age', 'quasiIdentifier', qi), col('ep_range', 'quasiIdentifier', qi),
+    col('dis_id', 'nonConfidential'), col('dis_adm', 'quasiIdentifier', qi), col('dis_dis', 'quasiIdentifier', qi),
+    col('dis_days', 'quasiIdentifier', qi), col('ep_pat', 'identifier', { suppress: {} }),
+    col('pat_gen', 'quasiIdentifier', qi), col('pat_zip', 'quasiIdentifier', qi), col('dia_id', 'confidential'),
+  ];
+}
+
+const POLICY: RuntimePolicy = {
+  name: 'ehealth-anon', onUnsupported: 'reject', defaultBackend: B,
+  keyring: { dir: 'secrets/keyring', keys: [{ name: 'default', versions: [1], current: 1 }] },
+  datasets: [
+    { name: 'episodes', schema: 'public', table: 'episode', columns: episodeColumns(5) },
+    { name: 'episodes-t', schema: 'public', table: 'episode_t', columns: episodeColumns(5, 0.1) },
+    {
       name: 'people', schema: 'public', table: 'person',
       columns: [col('id', 'technicalIdentifier'), col('alias', 'identifier', { pseudonymize: { format: 'hex' } }),
         col('salary', 'confidential', { noise: { distribution: 'laplace', scale: 100 } })],
-    }],
-  };
-}
+    },
+  ],
+};
 
-export const CREATE_EPISODE = `CREATE TABLE episode (ep_id text, ep_age integer, ep_range integer, dis_id text, dis_adm date,
-  dis_dis date, dis_days integer, ep_pat text, pat_gen text, pat_zip text, dia_id text)`;
+const TABLE_COLUMNS = `(ep_id text, ep_age integer, ep_range integer, dis_id text, dis_adm date, dis_dis date,
+  dis_days integer, ep_pat text, pat_gen text, pat_zip text, dia_id text)`;
 const COLUMNS = 'ep_id, ep_age, ep_range, dis_id, dis_adm, dis_dis, dis_days, ep_pat, pat_gen, pat_zip, dia_id';
-const COPY_EPISODE = `COPY episode (${COLUMNS}) FROM STDIN (FORMAT csv, HEADER true)`;
+const copySql = (table: string): string => `COPY ${table} (${COLUMNS}) FROM STDIN (FORMAT csv, HEADER true)`;
+/** Positions of the quasi-identifiers and of the confidential attribute in COLUMNS. */
+const QI = [1, 2, 4, 5, 6, 8, 9];
+const DIA = 10;
 
 const lines = readFileSync(DATA, 'utf8').split('\n').filter((l) => l.length > 0);
 const header = lines[0] as string;
 const records = lines.slice(1);
+const file = (rows: string[]): string => `${[header, ...rows].join('\n')}\n`;
 
 let cluster: PgCluster;
 let env: ProtectedEnv;
@@ -77,11 +93,47 @@ async function stored(table: string): Promise<number> {
   return Number((await env.backend.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
 }
 
+/** The rows as the backend stores them, every value as text (dates in ISO). */
+async function storedRows(table: string): Promise<Row[]> {
+  const r = await env.backend.query({ text: `SELECT ${COLUMNS.split(', ').map((c) => `${c}::text`).join(', ')} FROM ${table}`, rowMode: 'array' });
+  return r.rows as Row[];
+}
+
+/** The original record of each ep_id, as the backend would store it unprotected. */
+const originals = new Map(records.map((l) => {
+  const f = l.split(',');
+  return [f[0] as string, f.map((v, i) => (i === 4 || i === 5 ? v.replace(/\//g, '-') : v))];
+}));
+
+/**
+ * Records whose original quasi-identifier combination, shared by fewer than k records of the data,
+ * is stored for them. Only possible where a cluster's published values (its means and modes)
+ * coincide with one member's originals; k-anonymity still holds there (k or more records publish
+ * that combination), but a proxy that forwarded the data as sent would keep nearly all of them.
+ */
+function rareOriginalsStored(rows: Row[], k: number): number {
+  const key = (r: ReadonlyArray<string | null>): string => JSON.stringify(QI.map((i) => r[i]));
+  const counts = new Map<string, number>();
+  for (const o of originals.values()) counts.set(key(o), (counts.get(key(o)) ?? 0) + 1);
+  return rows.filter((r) => {
+    const o = originals.get(r[0] as string) as string[];
+    return key(r) === key(o) && (counts.get(key(o)) ?? 0) < k;
+  }).length;
+}
+
+/** Records of the data whose quasi-identifier combination is shared by fewer than k records. */
+function rareOriginals(k: number): number {
+  const key = (r: ReadonlyArray<string | null>): string => JSON.stringify(QI.map((i) => r[i]));
+  const counts = new Map<string, number>();
+  for (const o of originals.values()) counts.set(key(o), (counts.get(key(o)) ?? 0) + 1);
+  return [...originals.values()].filter((o) => (counts.get(key(o)) ?? 0) < k).length;
+}
+
 beforeAll(async () => {
   cluster = await startPostgres();
-  env = await startProtected(cluster, ehealthPolicy(5));
+  env = await startProtected(cluster, POLICY);
   const c = await doctor();
-  await c.query(CREATE_EPISODE);
+  for (const t of ['episode', 'episode_t', 'episode_plain']) await c.query(`CREATE TABLE ${t} ${TABLE_COLUMNS}`);
   await c.query('CREATE TABLE person (id integer, alias text, salary numeric)');
 });
 afterAll(async () => {
@@ -90,21 +142,64 @@ afterAll(async () => {
   await cluster?.destroy();
 });
 
-describe('COPY into anonymized columns fails closed', () => {
+describe('writes the proxy cannot anonymize fail closed', () => {
   it('refuses COPY into pseudonymize and noise columns and stores nothing', async () => {
-    const c = await doctor();
-    const r = await copyIn(c, 'COPY person (id, alias, salary) FROM STDIN', '1\tCanary Alias\t1000\n2\tOther\t2000\n');
+    const r = await copyIn(await doctor(), 'COPY person (id, alias, salary) FROM STDIN', '1\tCanary Alias\t1000\n2\tOther\t2000\n');
     expect(r?.code).toBe('0A000');
     expect(r?.message).toMatch(/person\.alias/);
     expect(await stored('person')).toBe(0);
   });
 
-  it('never stores NULL in place of a k-anonymity quasi-identifier', async () => {
-    const c = await doctor();
-    const r = await copyIn(c, COPY_EPISODE, `${[header, ...records.slice(0, 20)].join('\n')}\n`);
-    expect(r?.code).toBe('0A000');
+  it('refuses a COPY batch smaller than k (21000) and stores nothing, never NULL quasi-identifiers', async () => {
+    const r = await copyIn(await doctor(), copySql('episode'), file(records.slice(0, 4)));
+    expect(r?.code).toBe('21000');
+    expect(r?.message).toMatch(/k=5.*at least 5 records.*has 4; nothing was stored/);
     expect(await stored('episode')).toBe(0);
-    const nulls = await env.backend.query('SELECT count(*) AS n FROM episode WHERE ep_age IS NULL OR dis_adm IS NULL OR pat_zip IS NULL');
-    expect(Number(nulls.rows[0].n)).toBe(0);
+  });
+
+  it('refuses a COPY with a NULL or unreadable quasi-identifier and stores nothing', async () => {
+    const c = await doctor();
+    const bad = records.slice(0, 9).concat(records[9]?.replace(/^([^,]*),\d+,/, '$1,,') as string);
+    expect((await copyIn(c, copySql('episode'), file(bad)))?.code).toBe('22004');
+    const date = records.slice(0, 9).concat(records[9]?.replace(/2015\/(\d\d)\/(\d\d)/, '$2/$1/2015') as string);
+    expect((await copyIn(c, copySql('episode'), file(date)))?.code).toBe('22P02');
+    expect(await stored('episode')).toBe(0);
+  });
+});
+
+describe('COPY of the eHealth set', () => {
+  it('stores k-anonymous rows (k=5): every class of stored quasi-identifiers has 5 or more records', async () => {
+    const start = performance.now();
+    expect(await copyIn(await doctor(), copySql('episode'), file(records))).toBeNull();
+    const kSeconds = (performance.now() - start) / 1000;
+    const rows = await storedRows('episode');
+    expect(rows.length).toBe(34_025);
+    expect(achievedK(rows, QI)).toBeGreaterThanOrEqual(5);
+    // Nearly every record's combination is rare in the data; at most 0.5% of them are stored as
+    // they were (where a cluster's means and modes equal one member's values).
+    expect(rareOriginals(5)).toBeGreaterThan(30_000);
+    const kept = rareOriginalsStored(rows, 5);
+    expect(kept).toBeLessThan(34_025 * 0.005);
+    // Non-quasi-identifiers are stored as sent; the identifier is suppressed.
+    expect(rows.every((r) => r[8] !== null && r[DIA] === (originals.get(r[0] as string) as string[])[DIA])).toBe(true);
+    expect(rows.every((r) => r[7] === null)).toBe(true);
+    // The same data into a table the policy does not list, through the same proxy.
+    const plainStart = performance.now();
+    expect(await copyIn(await doctor(), copySql('episode_plain'), file(records))).toBeNull();
+    const plainSeconds = (performance.now() - plainStart) / 1000;
+    expect(await stored('episode_plain')).toBe(34_025);
+    console.log(`COPY of 34,025 eHealth records through the proxy: k-anonymity (k=5) ${kSeconds.toFixed(2)} s = ${Math.round(34_025 / kSeconds)} rows/s; plain ${plainSeconds.toFixed(2)} s = ${Math.round(34_025 / plainSeconds)} rows/s; rare original combinations stored as they were: ${kept}`);
+  });
+
+  it('stores t-close rows (k=5, t=0.1 on the diagnosis) loaded with psql \\copy', async () => {
+    const url = env.url(USERS.doctor);
+    const copy = `\\copy episode_t (${COLUMNS}) FROM '${DATA}' WITH (FORMAT csv, HEADER true)`;
+    const { stdout } = await run(join(PG_BIN, 'psql'), [url, '-v', 'ON_ERROR_STOP=1', '-c', copy], { env: { ...process.env, PGSSLMODE: 'disable' } });
+    expect(stdout).toMatch(/COPY 34025/);
+    const rows = await storedRows('episode_t');
+    expect(rows.length).toBe(34_025);
+    expect(achievedK(rows, QI)).toBeGreaterThanOrEqual(5);
+    expect(achievedT(rows, QI, DIA, codePointOrder)).toBeLessThanOrEqual(0.1);
+    expect(rareOriginalsStored(rows, 5)).toBeLessThan(34_025 * 0.005);
   });
 });

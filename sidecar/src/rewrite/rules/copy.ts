@@ -3,6 +3,7 @@
 // proxy. Options that change how fields are found (DELIMITER, QUOTE, HEADER) are honoured; others
 // that would make a field mean something else (NULL strings, ESCAPE ≠ QUOTE, FORCE_*) are refused.
 import { appliesAtWrite } from '../../protection/anonymize-write.ts';
+import { isKAnonymity } from '../../protection/anonymization/batch.ts';
 import { arr, body, nodeBody, stringNode, sval } from '../ast.ts';
 import type { Json, NodeOf } from '../ast.ts';
 import { isEncrypted } from '../catalog.ts';
@@ -93,10 +94,10 @@ export function analyzeCopy(ctx: Ctx, s: Json): CopyPlan | null {
   if (s.whereClause) refuse('copyWhere', { table: t });
   if (s.is_from) {
     ctx.write = true;
-    // A protection the COPY hooks cannot apply to each value refuses the COPY (fail closed: never
-    // store something other than what the policy says, e.g. NULL for a k-anonymity column).
+    // A protection the COPY hooks cannot apply refuses the COPY (fail closed: never store something
+    // other than what the policy says). k-anonymity columns are anonymized per COPY, as one batch.
     for (const c of columns) {
-      if (c.protection.kind === 'anonymize' && !appliesAtWrite(c.protection.spec, c.typeOid)) refuse('anonymizeAtWrite', { table: t, column: c });
+      if (c.protection.kind === 'anonymize' && !isKAnonymity(c) && !appliesAtWrite(c.protection.spec, c.typeOid)) refuse('anonymizeAtWrite', { table: t, column: c });
     }
     const bidx = columns.filter((c) => isEncrypted(c) && c.protection.searchable).map((c) => blindIndexName(c.name));
     s.attlist = [...columns.map((c) => c.name), ...bidx].map(stringNode);
