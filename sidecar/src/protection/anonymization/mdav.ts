@@ -88,7 +88,10 @@ export function mdav(p: Points, k: number, members?: Int32Array): number[][] {
   }
   if (active.m >= 2 * k) {
     const c = centroid.centre();
-    cluster(active.measure(p, c.x, c.c));
+    const r = active.ids[active.measure(p, c.x, c.c)] as number;
+    const rc = centreOf(p, r);
+    active.measure(p, rc.x, rc.c);
+    cluster(active.ids.subarray(0, active.m).indexOf(r));
   }
   if (active.m > 0) clusters.push(Array.from(active.ids.subarray(0, active.m)));
   return clusters;

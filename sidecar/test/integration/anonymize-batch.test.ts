@@ -45,6 +45,7 @@ const POLICY: RuntimePolicy = {
   datasets: [
     { name: 'episodes', schema: 'public', table: 'episode', columns: episodeColumns(5) },
     { name: 'episodes-t', schema: 'public', table: 'episode_t', columns: episodeColumns(5, 0.1) },
+    { name: 'episodes-i', schema: 'public', table: 'episode_i', columns: episodeColumns(5, 0.3) },
     {
       name: 'people', schema: 'public', table: 'person',
       columns: [col('id', 'technicalIdentifier'), col('alias', 'identifier', { pseudonymize: { format: 'hex' } }),
@@ -133,7 +134,7 @@ beforeAll(async () => {
   cluster = await startPostgres();
   env = await startProtected(cluster, POLICY);
   const c = await doctor();
-  for (const t of ['episode', 'episode_t', 'episode_plain']) await c.query(`CREATE TABLE ${t} ${TABLE_COLUMNS}`);
+  for (const t of ['episode', 'episode_t', 'episode_i', 'episode_plain']) await c.query(`CREATE TABLE ${t} ${TABLE_COLUMNS}`);
   await c.query('CREATE TABLE person (id integer, alias text, salary numeric)');
 });
 afterAll(async () => {
@@ -201,5 +202,39 @@ describe('COPY of the eHealth set', () => {
     expect(achievedK(rows, QI)).toBeGreaterThanOrEqual(5);
     expect(achievedT(rows, QI, DIA, codePointOrder)).toBeLessThanOrEqual(0.1);
     expect(rareOriginalsStored(rows, 5)).toBeLessThan(34_025 * 0.005);
+  });
+});
+
+/** A multi-row INSERT of these records, values as constants. */
+function insertSql(rows: string[]): string {
+  const lit = (v: string, i: number): string => (i === 1 || i === 2 || i === 6 ? v : `'${v}'`);
+  return `INSERT INTO episode_i (${COLUMNS}) VALUES ${rows.map((l) => `(${l.split(',').map(lit).join(', ')})`).join(', ')}`;
+}
+
+describe('multi-row INSERT … VALUES', () => {
+  it('stores the rows of one INSERT k-anonymous and t-close (k=5, t=0.3)', async () => {
+    const c = await doctor();
+    const batch = records.slice(100, 160);
+    expect((await c.query(insertSql(batch))).rowCount).toBe(60);
+    const rows = await storedRows('episode_i');
+    expect(rows.length).toBe(60);
+    expect(achievedK(rows, QI)).toBeGreaterThanOrEqual(5);
+    expect(achievedT(rows, QI, DIA, codePointOrder)).toBeLessThanOrEqual(0.3);
+    // The application reads back what is stored: the anonymized values.
+    const seen = await c.query(`SELECT ${COLUMNS} FROM episode_i ORDER BY ep_id`);
+    expect(seen.rows.length).toBe(60);
+    expect(new Set(seen.rows.map((r) => `${r.ep_age as number}|${r.pat_zip as string}`)).size).toBeLessThanOrEqual(12);
+  });
+
+  it('refuses an INSERT of fewer rows than k (21000), in or out of a transaction, and stores nothing', async () => {
+    const c = await doctor();
+    const before = await stored('episode_i');
+    await expect(c.query(insertSql(records.slice(0, 4)))).rejects.toMatchObject({ code: '21000' });
+    await c.query('BEGIN');
+    // Each statement is its own batch: INSERTs of one row in a transaction are not buffered.
+    await expect(c.query(insertSql(records.slice(4, 5)))).rejects.toMatchObject({ code: '21000' });
+    await c.query('ROLLBACK');
+    await expect(c.query(`INSERT INTO episode_i (ep_id, ep_age) VALUES ($1, $2), ('x', 3), ('y', 4), ('z', 5), ('w', 6)`, ['v', 2])).rejects.toMatchObject({ code: '0A000' });
+    expect(await stored('episode_i')).toBe(before);
   });
 });
