@@ -181,6 +181,12 @@ describe('COPY of the eHealth set', () => {
     expect(rareOriginals(5)).toBeGreaterThan(30_000);
     const kept = rareOriginalsStored(rows, 5);
     expect(kept).toBeLessThan(34_025 * 0.005);
+    // The batch's report is in the audit log.
+    const audit = readFileSync(env.auditFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { anonymization?: Record<string, unknown> });
+    const report = audit.map((e) => e.anonymization).filter((a) => a?.table === 'public.episode');
+    expect(report).toHaveLength(1);
+    expect(report[0]).toMatchObject({ records: 34_025, k: achievedK(rows, QI), t: null });
+    expect(report[0]?.sseSstRaw).toBeLessThan(0.225);
     // Non-quasi-identifiers are stored as sent; the identifier is suppressed.
     expect(rows.every((r) => r[8] !== null && r[DIA] === (originals.get(r[0] as string) as string[])[DIA])).toBe(true);
     expect(rows.every((r) => r[7] === null)).toBe(true);
