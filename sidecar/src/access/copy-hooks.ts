@@ -5,6 +5,8 @@
 // the header line of COPY FROM … HEADER is replaced by the column names. A table with k-anonymity
 // columns is anonymized per COPY, as one batch (copy-batch.ts, protection/anonymization/).
 import { anonymizeText } from '../protection/anonymize-write.ts';
+import type { WriteKeys } from '../protection/anonymize-write.ts';
+import { writeKeys } from '../protection/anonymization/keys.ts';
 import { batchFailure, batchSpecFor, isKAnonymity } from '../protection/anonymization/batch.ts';
 import { microaggregate } from '../protection/anonymization/microaggregate.ts';
 import type { BatchReport } from '../protection/anonymization/microaggregate.ts';
@@ -78,8 +80,8 @@ function stored(o: ProtectedOutput, v: string): Buffer {
 }
 
 /** The stored form of an anonymized field; a value the protection cannot take fails the COPY (never NULL instead). */
-function anonymized(table: string, c: CatalogColumn, v: string): string | null {
-  const out = c.protection.kind === 'anonymize' ? anonymizeText(c.protection.spec, v, c.typeOid) : undefined;
+function anonymized(table: string, c: CatalogColumn, v: string, keys: WriteKeys): string | null {
+  const out = c.protection.kind === 'anonymize' ? anonymizeText(c.protection.spec, v, c.typeOid, keys) : undefined;
   if (out === undefined) throw new StatementError(SQLSTATE.invalidTextRepresentation, `clarus: value for ${table}.${c.name} cannot be anonymized as declared`);
   return out;
 }
@@ -103,6 +105,7 @@ export function copyHooks(rw: Rewriter, plan: CopyPlan, outs: ProtectedOutput[],
   const { table, columns } = plan;
   // One cipher per encrypted column, resolved when the COPY starts rather than per field.
   const ciphers = columns.map((c) => (isEncrypted(c) ? rw.cipher({ table, column: c }) : undefined));
+  const keys = writeKeys((r) => rw.cipher(r));
   const check = (fields: Array<string | null>): void => {
     if (fields.length > columns.length) throw new StatementError(SQLSTATE.badCopyFileFormat, 'extra data after last expected column');
     if (fields.length < columns.length) throw new StatementError(SQLSTATE.badCopyFileFormat, `missing data for column "${columns[fields.length]?.name ?? ''}"`);
@@ -113,7 +116,7 @@ export function copyHooks(rw: Rewriter, plan: CopyPlan, outs: ProtectedOutput[],
       const v = fields[i] ?? null;
       // k-anonymity columns arrive microaggregated (batch below).
       if (isKAnonymity(c)) return v;
-      if (c.protection.kind === 'anonymize') return v === null ? null : anonymized(table.table, c, v);
+      if (c.protection.kind === 'anonymize') return v === null ? null : anonymized(table.table, c, v, keys);
       const cipher = ciphers[i];
       if (!cipher || c.protection.kind !== 'encrypt') return v;
       const text = v === null ? null : valueError(() => canonicalText(c.typeOid, v));

@@ -49,7 +49,9 @@ const POLICY: RuntimePolicy = {
     {
       name: 'people', schema: 'public', table: 'person',
       columns: [col('id', 'technicalIdentifier'), col('alias', 'identifier', { pseudonymize: { format: 'hex' } }),
-        col('salary', 'confidential', { noise: { distribution: 'laplace', scale: 100 } })],
+        col('phone', 'identifier', { pseudonymize: { format: 'preserveShape', keyName: 'default' } }),
+        col('salary', 'confidential', { noise: { distribution: 'laplace', scale: 100 } }),
+        col('spot', 'quasiIdentifier', { generalize: { gridMeters: 100 } })],
     },
   ],
 };
@@ -135,7 +137,7 @@ beforeAll(async () => {
   env = await startProtected(cluster, POLICY);
   const c = await doctor();
   for (const t of ['episode', 'episode_t', 'episode_i', 'episode_plain']) await c.query(`CREATE TABLE ${t} ${TABLE_COLUMNS}`);
-  await c.query('CREATE TABLE person (id integer, alias text, salary numeric)');
+  await c.query('CREATE TABLE person (id integer, alias text, phone text, salary numeric, spot text)');
 });
 afterAll(async () => {
   for (const c of clients) await c.end().catch(() => undefined);
@@ -144,10 +146,10 @@ afterAll(async () => {
 });
 
 describe('writes the proxy cannot anonymize fail closed', () => {
-  it('refuses COPY into pseudonymize and noise columns and stores nothing', async () => {
-    const r = await copyIn(await doctor(), 'COPY person (id, alias, salary) FROM STDIN', '1\tCanary Alias\t1000\n2\tOther\t2000\n');
+  it('refuses COPY into a column whose protection has no write path (gridMeters) and stores nothing', async () => {
+    const r = await copyIn(await doctor(), 'COPY person (id, spot) FROM STDIN', '1\tPOINT(1 2)\n2\tPOINT(3 4)\n');
     expect(r?.code).toBe('0A000');
-    expect(r?.message).toMatch(/person\.alias/);
+    expect(r?.message).toMatch(/person\.spot/);
     expect(await stored('person')).toBe(0);
   });
 
@@ -242,5 +244,35 @@ describe('multi-row INSERT … VALUES', () => {
     await c.query('ROLLBACK');
     await expect(c.query(`INSERT INTO episode_i (ep_id, ep_age) VALUES ($1, $2), ('x', 3), ('y', 4), ('z', 5), ('w', 6)`, ['v', 2])).rejects.toMatchObject({ code: '0A000' });
     expect(await stored('episode_i')).toBe(before);
+  });
+});
+
+describe('pseudonymize and noise', () => {
+  it('stores keyed pseudonyms (equal values, equal pseudonyms) and capped noise, by COPY, INSERT constants and parameters', async () => {
+    const c = await doctor();
+    expect(await copyIn(c, 'COPY person (id, alias, phone, salary) FROM STDIN', '1\tCanary Alice\t+34 600-111-222\t1000.50\n2\tCanary Bob\t+34 600-333-444\t2000\n')).toBeNull();
+    await c.query("INSERT INTO person (id, alias, phone, salary) VALUES (3, 'Canary Alice', '+34 600-111-222', 1000.50)");
+    await c.query('INSERT INTO person (id, alias, phone, salary) VALUES ($1, $2, $3, $4)', [4, 'Canary Alice', '+34 600-111-222', '1000.50']);
+    await c.query('UPDATE person SET alias = $1 WHERE id = 2', ['Canary Carol']);
+    const r = await env.backend.query('SELECT id, alias, phone, salary::text AS salary FROM person ORDER BY id');
+    const rows = r.rows as Array<{ id: number; alias: string; phone: string; salary: string }>;
+    expect(rows.map((x) => x.id)).toEqual([1, 2, 3, 4]);
+    for (const x of rows) {
+      expect(x.alias).toMatch(/^[0-9a-f]{32}$/);
+      expect(x.phone).toMatch(/^\+\d\d \d{3}-\d{3}-\d{3}$/);
+    }
+    // Deterministic: the same value gives the same pseudonym on every path; other values others.
+    expect(new Set([rows[0]?.alias, rows[2]?.alias, rows[3]?.alias]).size).toBe(1);
+    expect(new Set([rows[0]?.phone, rows[2]?.phone, rows[3]?.phone]).size).toBe(1);
+    expect(rows[1]?.alias).not.toBe(rows[0]?.alias);
+    expect(rows[0]?.phone).not.toBe('+34 600-111-222');
+    // Noise: within the cap (10 × scale), two decimals kept.
+    for (const [i, v] of [[0, 1000.5], [1, 2000], [2, 1000.5], [3, 1000.5]] as const) {
+      expect(Math.abs(Number(rows[i]?.salary) - v)).toBeLessThanOrEqual(1000);
+    }
+    expect(rows[0]?.salary).toMatch(/^-?\d+\.\d\d$/);
+    expect(rows.filter((x) => ['1000.50', '2000', '2000.00'].includes(x.salary)).length).toBeLessThan(2);
+    const all = JSON.stringify(r.rows);
+    expect(all).not.toMatch(/Canary|600-111-222|600-333-444/);
   });
 });
