@@ -31,7 +31,7 @@ function sortedByRank(emd: OrderedEmd): Int32Array {
  * cluster takes the nearest of the next `window` remaining records in that order, which makes it
  * O(n·window) instead of the O(n²/k') of a full nearest-record search.
  */
-export function tClosenessFirst(p: Points, k: number, t: number, emd: OrderedEmd, window = 512): number[][] {
+export function tClosenessFirst(p: Points, k: number, t: number, emd: OrderedEmd, window = 64): number[][] {
   const n = p.n;
   const kk = clusterSizeFor(n, k, t);
   if (n < 2 * kk) return [Array.from({ length: n }, (_, i) => i)];
