@@ -15,7 +15,7 @@ import type { ValueKind } from '@clarus/sidecar/protection/anonymization/values.
 import { encodeCsvField } from '@clarus/sidecar/protection/copy-csv.ts';
 import { CopyLineReader, csvFields } from '@clarus/sidecar/protection/copy-lines.ts';
 import { many, one, parseArgs, processIo } from './args.ts';
-import type { Io } from './args.ts';
+import type { Io, ParsedArgs } from './args.ts';
 import { loadManifests } from './io/load.ts';
 
 const USAGE = `usage: clarus anonymize -f POLICY --dataset NAME [--delimiter ,] [--out FILE] DATA.csv
@@ -51,6 +51,48 @@ async function policyDataset(files: string[], name: string): Promise<{ spec: Sec
   return `no SecurityPolicy dataset named ${name}`;
 }
 
+function batchColumns(spec: SecurityPolicySpec, index: number, names: string[], rows: Array<Array<string | null>>): BatchColumn[] {
+  const ds = spec.datasets[index];
+  return names.map((name, i) => {
+    const c = ds?.columns.find((x) => x.name === name);
+    const p = c ? declaredProtection(spec, c) : undefined;
+    const role = p?.anonymize?.kAnonymity ? 'qi' : c?.attributeType === 'confidential' ? 'confidential' : 'other';
+    return { name, role, kind: kindOf(rows.map((r) => r[i] ?? null)) };
+  });
+}
+
+async function writeCsv(path: string, delimiter: string, rows: Array<Array<string | null>>): Promise<void> {
+  const csv = { delimiter, quote: '"', header: false };
+  await writeFile(path, rows.map((row) => row.map((v) => encodeCsvField(v, csv)).join(delimiter)).join('\n') + '\n');
+}
+
+async function anonymize(files: string[], dataset: string, input: string, args: ParsedArgs, io: Io): Promise<number> {
+  const found = await policyDataset(files, dataset);
+  if (typeof found === 'string') {
+    io.err(`${found}\n`);
+    return 1;
+  }
+  const ds = found.spec.datasets[found.index];
+  const table = ds?.table ?? dataset;
+  const delimiter = one(args, '--delimiter') ?? ',';
+  const [header, ...rows] = readCsv(await readFile(input), delimiter);
+  const names = (header ?? []).map((h) => (h ?? '').split('/').pop() ?? '');
+  const ka = ds?.columns.map((c) => declaredProtection(found.spec, c)?.anonymize?.kAnonymity).find(Boolean);
+  if (!ka) {
+    io.err(`dataset ${dataset} has no kAnonymity column\n`);
+    return 1;
+  }
+  const r = microaggregate({ k: ka.k, t: ka.tCloseness, columns: batchColumns(found.spec, found.index, names, rows) }, rows);
+  if (!r.ok) {
+    io.err(`${batchFailure(table, r.failure).message}\n`);
+    return 1;
+  }
+  io.out(`${reportLine(table, r.report)}\n${JSON.stringify(r.report)}\n`);
+  const out = one(args, '--out');
+  if (out) await writeCsv(out, delimiter, [header ?? [], ...r.rows]);
+  return 0;
+}
+
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   const args = parseArgs(argv, ['-f', '--file', '--dataset', '--delimiter', '--out']);
   if (typeof args === 'string' || args.flags.has('--help') || args.flags.has('-h')) {
@@ -59,39 +101,10 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   }
   const dataset = one(args, '--dataset');
   const input = args.positional[0];
-  if (!dataset || !input || many(args, '-f', '--file').length === 0) {
+  const files = many(args, '-f', '--file');
+  if (!dataset || !input || files.length === 0) {
     io.err(USAGE);
     return 2;
   }
-  const found = await policyDataset(many(args, '-f', '--file'), dataset);
-  if (typeof found === 'string') {
-    io.err(`${found}\n`);
-    return 1;
-  }
-  const ds = found.spec.datasets[found.index];
-  const [header, ...rows] = readCsv(await readFile(input), one(args, '--delimiter') ?? ',');
-  const names = (header ?? []).map((h) => (h ?? '').split('/').pop() ?? '');
-  const columns: BatchColumn[] = names.map((name, i) => {
-    const c = ds?.columns.find((x) => x.name === name);
-    const p = c ? declaredProtection(found.spec, c) : undefined;
-    const role = p?.anonymize?.kAnonymity ? 'qi' : c?.attributeType === 'confidential' ? 'confidential' : 'other';
-    return { name, role, kind: kindOf(rows.map((r) => r[i] ?? null)) };
-  });
-  const ka = ds?.columns.map((c) => declaredProtection(found.spec, c)?.anonymize?.kAnonymity).find(Boolean);
-  if (!ka) {
-    io.err(`dataset ${dataset} has no kAnonymity column\n`);
-    return 1;
-  }
-  const r = microaggregate({ k: ka.k, t: ka.tCloseness, columns }, rows);
-  if (!r.ok) {
-    io.err(`${batchFailure(ds?.table ?? dataset, r.failure).message}\n`);
-    return 1;
-  }
-  io.out(`${reportLine(ds?.table ?? dataset, r.report)}\n${JSON.stringify(r.report)}\n`);
-  const out = one(args, '--out');
-  if (out) {
-    const csv = { delimiter: one(args, '--delimiter') ?? ',', quote: '"', header: false };
-    await writeFile(out, [header, ...r.rows].map((row) => (row ?? []).map((v) => encodeCsvField(v, csv)).join(csv.delimiter)).join('\n') + '\n');
-  }
-  return 0;
+  return anonymize(files, dataset, input, args, io);
 }

@@ -69,6 +69,16 @@ export function copyFormat(s: Json): CopyFormat {
   return { kind: f.kind, delimiter: f.delimiter, quote: f.quote, header: f.header };
 }
 
+/**
+ * A protection the COPY hooks cannot apply refuses the COPY (fail closed: never store something
+ * other than what the policy says). k-anonymity columns are anonymized per COPY, as one batch.
+ */
+function refuseUnwritable(table: CatalogTable, columns: CatalogColumn[]): void {
+  for (const c of columns) {
+    if (c.protection.kind === 'anonymize' && !isKAnonymity(c) && !appliesAtWrite(c.protection.spec, c.typeOid)) refuse('anonymizeAtWrite', { table, column: c });
+  }
+}
+
 /** Returns the plan when the COPY touches protected data, else null (plain COPY passes). */
 export function analyzeCopy(ctx: Ctx, s: Json): CopyPlan | null {
   const q = body(s.query, 'SelectStmt');
@@ -94,11 +104,7 @@ export function analyzeCopy(ctx: Ctx, s: Json): CopyPlan | null {
   if (s.whereClause) refuse('copyWhere', { table: t });
   if (s.is_from) {
     ctx.write = true;
-    // A protection the COPY hooks cannot apply refuses the COPY (fail closed: never store something
-    // other than what the policy says). k-anonymity columns are anonymized per COPY, as one batch.
-    for (const c of columns) {
-      if (c.protection.kind === 'anonymize' && !isKAnonymity(c) && !appliesAtWrite(c.protection.spec, c.typeOid)) refuse('anonymizeAtWrite', { table: t, column: c });
-    }
+    refuseUnwritable(t, columns);
     const bidx = columns.filter((c) => isEncrypted(c) && c.protection.searchable).map((c) => blindIndexName(c.name));
     s.attlist = [...columns.map((c) => c.name), ...bidx].map(stringNode);
     return { direction: 'in', table: t, columns, format };
