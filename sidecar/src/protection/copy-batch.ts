@@ -22,8 +22,8 @@ export interface BatchCopyFormat {
   headerText?: string | undefined;
 }
 
-/** Default bound of the COPY data kept for one k-anonymity batch (256 MiB). */
-export const MAX_BATCH_BYTES = 256 << 20;
+/** Default bound of the COPY data kept for one k-anonymity batch (64 MiB: parsed rows take several times that). */
+export const MAX_BATCH_BYTES = 64 << 20;
 const CHUNK = 1 << 16;
 
 /**

@@ -18,7 +18,7 @@ import { achievedK, achievedT, codePointOrder } from '@clarus/testing/anonymity.
 import type { Row } from '@clarus/testing/anonymity.ts';
 import { PG_BIN, startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
-import { USERS, startProtected } from '../corpus/setup.ts';
+import { USERS, canariesInDump, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
 
 const run = promisify(execFile);
@@ -274,5 +274,6 @@ describe('pseudonymize and noise', () => {
     expect(rows.filter((x) => ['1000.50', '2000', '2000.00'].includes(x.salary)).length).toBeLessThan(2);
     const all = JSON.stringify(r.rows);
     expect(all).not.toMatch(/Canary|600-111-222|600-333-444/);
+    expect(await canariesInDump(cluster, ['Canary Alice', 'Canary Bob', 'Canary Carol', '600-111-222', '600-333-444'])).toEqual([]);
   });
 });

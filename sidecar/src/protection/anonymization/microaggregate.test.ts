@@ -150,3 +150,24 @@ describe('the clusterings on their own', () => {
     }), { numRuns: 150 });
   });
 });
+
+describe('MDAV per cell against plain MDAV', () => {
+  it('loses little information by never clustering across cells (random 3,000 records, cells of 256)', () => {
+    const rng = fc.sample(row, { numRuns: 3000, seed: 7 });
+    const num = [0, 1, 2].map((c) => Float64Array.from(rng, (r) => (c === 2 ? Date.parse(r[2] as string) / 864e5 : Number(r[c]))));
+    const zip = encode(rng.map((r) => r[3] as string));
+    const p = makePoints(num, [zip.codes], [zip.labels.length], rng.length);
+    const sse = (clusters: number[][]): number => clusters.reduce((acc, c) => {
+      let s = 0;
+      for (let d = 0; d < p.dims; d++) {
+        const mean = c.reduce((a, i) => a + (p.x[i * p.dims + d] as number), 0) / c.length;
+        s += c.reduce((a, i) => a + ((p.x[i * p.dims + d] as number) - mean) ** 2, 0);
+      }
+      return acc + s;
+    }, 0);
+    const whole = sse(mdav(p, 5));
+    const cells = sse(cellMdav(p, 5, 256));
+    console.log(JSON.stringify({ whole, cells, ratio: cells / whole }));
+    expect(cells).toBeLessThanOrEqual(whole * 1.25);
+  });
+});
