@@ -247,6 +247,26 @@ describe('multi-row INSERT … VALUES', () => {
   });
 });
 
+describe('COPY in text format', () => {
+  it('anonymizes a text-format COPY as one batch (escapes and \\N read as PostgreSQL reads them)', async () => {
+    const c = await doctor();
+    const before = await stored('episode_i');
+    const batch = records.slice(200, 210).map((l, i) => {
+      const f = l.split(',');
+      // A tab in a non-quasi-identifier (escaped) and a NULL identifier.
+      f[3] = `dis\\t${i}`;
+      f[7] = '\\N';
+      return f.join('\t');
+    });
+    expect(await copyIn(c, `COPY episode_i (${COLUMNS}) FROM STDIN`, `${batch.join('\n')}\n`)).toBeNull();
+    const rows = (await storedRows('episode_i')).filter((r) => (r[3] ?? '').startsWith('dis\t'));
+    expect(rows.length).toBe(10);
+    expect(await stored('episode_i')).toBe(before + 10);
+    expect(achievedK(rows, QI)).toBeGreaterThanOrEqual(5);
+    expect(rows.every((r) => r[7] === null)).toBe(true);
+  });
+});
+
 describe('pseudonymize and noise', () => {
   it('stores keyed pseudonyms (equal values, equal pseudonyms) and capped noise, by COPY, INSERT constants and parameters', async () => {
     const c = await doctor();
