@@ -11,6 +11,7 @@ import { batchFailure, batchSpecFor, isKAnonymity } from '../protection/anonymiz
 import { microaggregate } from '../protection/anonymization/microaggregate.ts';
 import type { BatchReport } from '../protection/anonymization/microaggregate.ts';
 import { batchCopyTransformer } from '../protection/copy-batch.ts';
+import { anonymizationStats, countBatch } from './anonymization-stats.ts';
 import { canonicalText, ValueFormatError } from '../protection/encryption/canonical.ts';
 import { csvRowTransformer, encodeCsvField } from '../protection/copy-csv.ts';
 import { byteaFromText, byteaText, copyRowTransformer, escapeField } from '../protection/copy-text.ts';
@@ -137,9 +138,11 @@ export function copyHooks(rw: Rewriter, plan: CopyPlan, outs: ProtectedOutput[],
     in: batchCopyTransformer({ ...f, headerText }, check, (all) => {
       const r = microaggregate(spec, all);
       if (!r.ok) {
+        anonymizationStats.refused++;
         const e = batchFailure(table.table, r.failure);
         throw new StatementError(e.code, e.message);
       }
+      countBatch(r.report);
       onReport?.(table, r.report);
       return r.rows.map(protect);
     }),

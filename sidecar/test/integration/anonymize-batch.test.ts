@@ -189,6 +189,12 @@ describe('COPY of the eHealth set', () => {
     expect(report).toHaveLength(1);
     expect(report[0]).toMatchObject({ records: 34_025, k: achievedK(rows, QI), t: null });
     expect(report[0]?.sseSstRaw).toBeLessThan(0.225);
+    // And in the metrics (the proxy's own registry, scraped over HTTP).
+    const metrics = await (await fetch(`http://127.0.0.1:${env.proxy.metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/^clarus_anonymization_records_total \d+/m);
+    expect(Number(/^clarus_anonymization_records_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(34_025);
+    expect(metrics).toMatch(/^clarus_anonymization_last_k 5$/m);
+    expect(Number(/^clarus_anonymization_refused_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(3);
     // Non-quasi-identifiers are stored as sent; the identifier is suppressed.
     expect(rows.every((r) => r[8] !== null && r[DIA] === (originals.get(r[0] as string) as string[])[DIA])).toBe(true);
     expect(rows.every((r) => r[7] === null)).toBe(true);
