@@ -51,23 +51,37 @@ export function batchCopyTransformer(f: BatchCopyFormat, check: (row: Row) => vo
     check(row);
     rows.push(row);
   };
+  const reset = (): void => {
+    reader = new CopyLineReader({ csv, quote: f.quote });
+    rows = [];
+    header = undefined;
+    pendingHeader = f.header;
+    bytes = 0;
+  };
+  /** A failed COPY drops what it buffered at once (a prepared COPY keeps its hooks). */
+  const failing = <R>(run: () => R): R => {
+    try {
+      return run();
+    } catch (e) {
+      reset();
+      throw e;
+    }
+  };
   return {
-    begin() {
-      reader = new CopyLineReader({ csv, quote: f.quote });
-      rows = [];
-      header = undefined;
-      pendingHeader = f.header;
-      bytes = 0;
-    },
+    begin: reset,
     data(chunk) {
-      bytes += chunk.length;
-      if (bytes > maxBytes) throw new StatementError(SQLSTATE.programLimitExceeded, `clarus: a k-anonymity batch is limited to ${maxBytes} bytes of COPY data; split the data into several COPY statements`);
-      reader.push(chunk, onLine);
-      return [];
+      return failing(() => {
+        bytes += chunk.length;
+        if (bytes > maxBytes) throw new StatementError(SQLSTATE.programLimitExceeded, `clarus: a k-anonymity batch is limited to ${maxBytes} bytes of COPY data; split the data into several COPY statements`);
+        reader.push(chunk, onLine);
+        return [];
+      });
     },
     finish() {
-      reader.end(onLine);
-      const out = batch(rows);
+      const out = failing(() => {
+        reader.end(onLine);
+        return batch(rows);
+      });
       rows = [];
       const chunks: Uint8Array[] = [];
       let text = header === undefined ? '' : `${header}\n`;
