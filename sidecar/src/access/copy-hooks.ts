@@ -136,6 +136,8 @@ export function copyHooks(rw: Rewriter, plan: CopyPlan, outs: ProtectedOutput[],
   const headerText = f.kind === 'csv' ? names.map((n) => encodeCsvField(n, f)).join(f.delimiter) : names.map((n) => escapeField(n, f.delimiter)).join(f.delimiter);
   return {
     in: batchCopyTransformer({ ...f, headerText }, check, (all) => {
+      // An empty COPY stores nothing, as PostgreSQL's would.
+      if (all.length === 0) return [];
       const r = microaggregate(spec, all);
       if (!r.ok) {
         anonymizationStats.refused++;

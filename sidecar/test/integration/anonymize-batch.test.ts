@@ -158,6 +158,9 @@ describe('writes the proxy cannot anonymize fail closed', () => {
     expect(r?.code).toBe('21000');
     expect(r?.message).toMatch(/k=5.*at least 5 records.*has 4; nothing was stored/);
     expect(await stored('episode')).toBe(0);
+    // An empty COPY stores nothing and is no error.
+    expect(await copyIn(await doctor(), copySql('episode'), file([]))).toBeNull();
+    expect(await stored('episode')).toBe(0);
   });
 
   it('refuses a COPY with a NULL or unreadable quasi-identifier and stores nothing', async () => {
