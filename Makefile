@@ -6,7 +6,7 @@ export PATH := $(ROOT)/.tools/node/bin:$(PATH)
 VITEST := $(ROOT)/node_modules/.bin/vitest
 LAYERED_FOLDERS := crds policy log sidecar operator cli testing e2e bench compat scripts
 
-.PHONY: setup test test-unit test-int e2e e2e-setup compat demo bench lint typecheck generate check-generated kind-e2e
+.PHONY: setup test test-unit test-int e2e e2e-setup compat demo bench bench-anonymize lint typecheck generate check-generated kind-e2e
 
 setup:
 	@bash scripts/setup.sh
@@ -57,3 +57,7 @@ demo: setup
 
 bench: setup
 	node bench/run.ts
+
+## make bench-anonymize: time and information loss of k-anonymity / t-closeness on the CLARUS eHealth set.
+bench-anonymize: setup
+	node bench/anonymize.ts

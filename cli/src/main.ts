@@ -7,6 +7,7 @@ const commands: Record<string, () => Promise<Command>> = {
   operator: async () => (await import('@clarus/operator/cli.ts')).main,
   policy: async () => (await import('./policy.ts')).main,
   keys: async () => (await import('./keys.ts')).main,
+  anonymize: async () => (await import('./anonymize.ts')).main,
 };
 
 function usage(): string {
@@ -17,6 +18,7 @@ function usage(): string {
     '  operator  run the Kubernetes operator',
     '  policy    validate | render | explain | import security policies offline',
     '  keys      generate | rotate | reencrypt keyrings',
+    '  anonymize microaggregate a CSV file as a policy says, and print the k-anonymity report',
   ].join('\n');
 }
 

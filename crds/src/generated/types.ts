@@ -32,11 +32,11 @@ export type AnonymizeProtection = {
     /** Format-aware masking: email keeps the first character and the domain. */
     format?: "email";
   };
-  /** Store a keyed HMAC pseudonym; equal values give equal pseudonyms everywhere. */
+  /** Store a keyed HMAC pseudonym (text columns; the uuid format also on uuid columns); equal values give equal pseudonyms in every column sharing the keyName. Not reversible. Keyed by the key's current version: rotating the key changes the pseudonyms of new writes. */
   pseudonymize?: {
     /** Keyring key used to derive this column's data keys (default: `default`). The keyring Secret must hold at least one version `<keyName>.v<N>`. */
     keyName?: string;
-    /** Rendering of the pseudonym: hex digits, a UUID, or preserveShape (same length and character classes as the input). */
+    /** Rendering of the pseudonym: hex (32 hex digits, whatever the input length), uuid (a version-8 UUID), or preserveShape (same length; digits stay digits, ASCII letters letters of the same case, other characters kept). */
     format?: "hex" | "uuid" | "preserveShape";
   };
   /** Store a coarsened value; exactly one parameter, matching the column's data type. */
@@ -47,10 +47,10 @@ export type AnonymizeProtection = {
     truncate?: "month" | "year";
     /** Text: keep this many leading characters, drop the rest. */
     keepPrefix?: number;
-    /** Geographic points: snap to a grid of this cell size. */
+    /** Geographic points: snap to a grid of this cell size (not applied at write time yet: writes are refused). */
     gridMeters?: number;
   };
-  /** Store the value plus random noise of the given distribution. */
+  /** Store the value plus random noise of the given distribution (numbers and dates), capped at 10 × scale; integers are rounded, decimals keep the input's number of places, dates move by whole days. */
   noise?: {
     /** Noise distribution. */
     distribution: "laplace" | "gaussian";
@@ -61,11 +61,11 @@ export type AnonymizeProtection = {
     /** Largest change one record makes to the value. */
     sensitivity?: number;
   };
-  /** Microaggregate the dataset's quasi-identifiers so each record is indistinguishable from at least k-1 others (applies to quasiIdentifier columns). */
+  /** Microaggregate the dataset's quasi-identifiers per write batch (one COPY FROM, or one multi-row INSERT … VALUES of constants, of at least k rows) so each record is indistinguishable from at least k-1 others of its batch: numbers and dates get their group's mean, other types its most frequent value. Applies to quasiIdentifier columns; every kAnonymity column of a dataset has the same k and tCloseness. */
   kAnonymity?: {
     /** Smallest group size (at least 2). */
     k: number;
-    /** Optional t: the distribution of confidential values in each group stays within t (earth mover's distance) of the whole table. */
+    /** Optional t: in every group, the distribution of each confidential column's values stays within t of the batch's (Li et al.'s ordered earth mover's distance; text ordered by code point). */
     tCloseness?: number;
   };
 };

@@ -41,18 +41,22 @@ const anonymize = named('AnonymizeProtection', obj('Replace the values irreversi
     char: str('Masking character (default `*`).', { minLength: 1, maxLength: 1, default: '*' }),
     format: oneOf('Format-aware masking: email keeps the first character and the domain.', ['email']),
   }, rules({ rule: '!has(self.format) || (!has(self.keepFirst) && !has(self.keepLast))', message: 'format cannot be combined with keepFirst or keepLast' })),
-  pseudonymize: obj('Store a keyed HMAC pseudonym; equal values give equal pseudonyms everywhere.', {
+  pseudonymize: obj('Store a keyed HMAC pseudonym (text columns; the uuid format also on uuid columns); equal values give '
+    + 'equal pseudonyms in every column sharing the keyName. Not reversible. Keyed by the key\'s current version: '
+    + 'rotating the key changes the pseudonyms of new writes.', {
     keyName,
-    format: oneOf('Rendering of the pseudonym: hex digits, a UUID, or preserveShape (same length and '
-      + 'character classes as the input).', ['hex', 'uuid', 'preserveShape'], { default: 'hex' }),
+    format: oneOf('Rendering of the pseudonym: hex (32 hex digits, whatever the input length), uuid (a version-8 UUID), '
+      + 'or preserveShape (same length; digits stay digits, ASCII letters letters of the same case, other characters kept).',
+    ['hex', 'uuid', 'preserveShape'], { default: 'hex' }),
   }),
   generalize: obj('Store a coarsened value; exactly one parameter, matching the column\'s data type.', {
     step: num('Numbers: round down to a multiple of step.', { minimum: 0 }),
     truncate: oneOf('Dates and timestamps: truncate to the month or year.', ['month', 'year']),
     keepPrefix: int('Text: keep this many leading characters, drop the rest.', { minimum: 0, maximum: 1024 }),
-    gridMeters: int('Geographic points: snap to a grid of this cell size.', { minimum: 1, maximum: 10000000 }),
+    gridMeters: int('Geographic points: snap to a grid of this cell size (not applied at write time yet: writes are refused).', { minimum: 1, maximum: 10000000 }),
   }, rules(exactlyOne(['step', 'truncate', 'keepPrefix', 'gridMeters'], 'generalize'))),
-  noise: obj('Store the value plus random noise of the given distribution.', {
+  noise: obj('Store the value plus random noise of the given distribution (numbers and dates), capped at 10 × scale; '
+    + 'integers are rounded, decimals keep the input\'s number of places, dates move by whole days.', {
     distribution: oneOf('Noise distribution.', ['laplace', 'gaussian']),
     scale: num('Scale of the noise (Laplace b, Gaussian sigma).', { minimum: 0 }),
     epsilon: num('Differential-privacy budget; with sensitivity, sets scale = sensitivity / epsilon.', { minimum: 0 }),
@@ -64,11 +68,13 @@ const anonymize = named('AnonymizeProtection', obj('Replace the values irreversi
       { rule: 'has(self.scale) != has(self.epsilon)', message: 'set either scale or epsilon+sensitivity' },
     ),
   }),
-  kAnonymity: obj('Microaggregate the dataset\'s quasi-identifiers so each record is indistinguishable '
-    + 'from at least k-1 others (applies to quasiIdentifier columns).', {
+  kAnonymity: obj('Microaggregate the dataset\'s quasi-identifiers per write batch (one COPY FROM, or one multi-row '
+    + 'INSERT … VALUES of constants, of at least k rows) so each record is indistinguishable from at least k-1 others '
+    + 'of its batch: numbers and dates get their group\'s mean, other types its most frequent value. Applies to '
+    + 'quasiIdentifier columns; every kAnonymity column of a dataset has the same k and tCloseness.', {
     k: int('Smallest group size (at least 2).'),
-    tCloseness: num('Optional t: the distribution of confidential values in each group stays within t '
-      + '(earth mover\'s distance) of the whole table.', { minimum: 0, maximum: 1 }),
+    tCloseness: num('Optional t: in every group, the distribution of each confidential column\'s values stays within t '
+      + 'of the batch\'s (Li et al.\'s ordered earth mover\'s distance; text ordered by code point).', { minimum: 0, maximum: 1 }),
   }, { required: ['k'], ...rules({ rule: 'self.k >= 2', message: 'k must be at least 2', fieldPath: '.k' }) }),
 }, rules(exactlyOne(ANON_METHODS, 'anonymize'))));
 

@@ -42,6 +42,20 @@ describe('policyIssues', () => {
     ['a split to an unlisted backend', (s) => { s.backends = ['cloud-a']; },
       [{ path: 'spec.datasets[0].columns[2].protection.split.backend', message: 'cloud-b is not in spec.backends' }]],
     ['a split without rowKey', (s) => { delete s.datasets[0]!.rowKey; }, [{ path: 'spec.datasets[0].rowKey', message: 'required because column diagnosis is split' }]],
+    ['kAnonymity columns of one dataset with one k and t (one through the attribute type)', (s) => {
+      s.attributeTypes = { quasiIdentifier: { anonymize: { kAnonymity: { k: 5, tCloseness: 0.1 } } } };
+      s.datasets[0]!.columns.push({ name: 'age', attributeType: 'quasiIdentifier' },
+        { name: 'zip', attributeType: 'quasiIdentifier', protection: { anonymize: { kAnonymity: { k: 5, tCloseness: 0.1 } } } });
+    }, []],
+    ['kAnonymity columns of one dataset with different k', (s) => {
+      s.attributeTypes = { quasiIdentifier: { anonymize: { kAnonymity: { k: 5 } } } };
+      s.datasets[0]!.columns.push({ name: 'age', attributeType: 'quasiIdentifier' },
+        { name: 'zip', attributeType: 'quasiIdentifier', protection: { anonymize: { kAnonymity: { k: 3 } } } });
+    }, [{ path: 'spec.datasets[0].columns[4].protection.anonymize.kAnonymity', message: 'every kAnonymity column of dataset patients must have the same k and tCloseness: age has k=5, zip has k=3' }]],
+    ['kAnonymity columns of one dataset, one with t-closeness', (s) => {
+      s.datasets[0]!.columns.push({ name: 'age', attributeType: 'quasiIdentifier', protection: { anonymize: { kAnonymity: { k: 5, tCloseness: 0.2 } } } },
+        { name: 'zip', attributeType: 'quasiIdentifier', protection: { anonymize: { kAnonymity: { k: 5 } } } });
+    }, [{ path: 'spec.datasets[0].columns[4].protection.anonymize.kAnonymity', message: 'every kAnonymity column of dataset patients must have the same k and tCloseness: age has k=5 tCloseness=0.2, zip has k=5' }]],
   ])('%s', (_name, mutate, expected) => {
     const s = spec();
     mutate(s);

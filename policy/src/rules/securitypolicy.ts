@@ -42,7 +42,27 @@ function datasetIssues(spec: SecurityPolicySpec, index: number): RuleIssue[] {
   if (ds.rowKey && !ds.columns.some((c) => c.name === ds.rowKey)) {
     return [{ path: `${at}.rowKey`, message: `${ds.rowKey} is not one of the dataset's columns` }];
   }
-  return ds.columns.flatMap((column, ci) => columnIssues(spec, { at, index: ci, column, rowKey: ds.rowKey }));
+  const columns = ds.columns.flatMap((column, ci) => columnIssues(spec, { at, index: ci, column, rowKey: ds.rowKey }));
+  return columns.length ? columns : kAnonymityIssues(spec, index);
+}
+
+/**
+ * k-anonymity is a property of a dataset's records: every kAnonymity column of a dataset has the
+ * same k and the same tCloseness (or none), since one microaggregation publishes them all.
+ */
+function kAnonymityIssues(spec: SecurityPolicySpec, index: number): RuleIssue[] {
+  const ds = spec.datasets[index];
+  if (!ds) return [];
+  const settings = ds.columns.flatMap((column, ci) => {
+    const ka = declaredProtection(spec, column)?.anonymize?.kAnonymity;
+    return ka ? [{ ci, k: ka.k, t: ka.tCloseness }] : [];
+  });
+  const first = settings[0];
+  const other = settings.find((s) => s.k !== first?.k || s.t !== first?.t);
+  if (!first || !other) return [];
+  const at = `spec.datasets[${index}].columns[${other.ci}].protection.anonymize.kAnonymity`;
+  const describe = (s: { k: number; t: number | undefined }): string => `k=${s.k}${s.t === undefined ? '' : ` tCloseness=${s.t}`}`;
+  return [{ path: at, message: `every kAnonymity column of dataset ${ds.name} must have the same k and tCloseness: ${ds.columns[first.ci]?.name} has ${describe(first)}, ${ds.columns[other.ci]?.name} has ${describe(other)}` }];
 }
 
 /**

@@ -14,6 +14,8 @@ export interface AuditEntry {
   /** allow / refuse: an access decision on datasets; pass: a statement that touches nothing protected. */
   outcome: 'allow' | 'refuse' | 'pass';
   code?: string;
+  /** The report of a k-anonymity batch the statement stored (COPY FROM): its table and figures. */
+  anonymization?: { table: string; records: number; classes: number; k: number; t: number | null; sseSst: number | null; sseSstRaw: number | null; categoriesChanged: number | null; merges: number };
 }
 
 export const GENESIS = '0'.repeat(64);

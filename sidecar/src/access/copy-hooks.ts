@@ -2,8 +2,16 @@
 // the blind-index fields; TO STDOUT presents ciphertext fields per the user's view. Data that
 // PostgreSQL would refuse (a row with too many or too few fields, a value its column's type does
 // not accept) and stored values that are not ciphertexts fail the statement (StatementError);
-// the header line of COPY FROM … HEADER is replaced by the column names.
+// the header line of COPY FROM … HEADER is replaced by the column names. A table with k-anonymity
+// columns is anonymized per COPY, as one batch (copy-batch.ts, protection/anonymization/).
 import { anonymizeText } from '../protection/anonymize-write.ts';
+import type { WriteKeys } from '../protection/anonymize-write.ts';
+import { writeKeys } from '../protection/anonymization/keys.ts';
+import { batchFailure, batchSpecFor, isKAnonymity } from '../protection/anonymization/batch.ts';
+import { microaggregate } from '../protection/anonymization/microaggregate.ts';
+import type { BatchReport } from '../protection/anonymization/microaggregate.ts';
+import { batchCopyTransformer } from '../protection/copy-batch.ts';
+import { anonymizationStats, countBatch } from './anonymization-stats.ts';
 import { canonicalText, ValueFormatError } from '../protection/encryption/canonical.ts';
 import { csvRowTransformer, encodeCsvField } from '../protection/copy-csv.ts';
 import { byteaFromText, byteaText, copyRowTransformer, escapeField } from '../protection/copy-text.ts';
@@ -14,6 +22,7 @@ import type { CopyHooks } from '../session/pipeline.ts';
 import { StatementError } from '../session/pipeline.ts';
 import { arr, body, sval } from '../rewrite/ast.ts';
 import { isEncrypted } from '../rewrite/catalog.ts';
+import type { CatalogColumn, CatalogTable } from '../rewrite/catalog.ts';
 import type { CopyFormat, CopyPlan } from '../rewrite/rules/copy.ts';
 import { parseStatements } from '../rewrite/parser.ts';
 import type { Rewriter } from '../rewrite/rewriter.ts';
@@ -71,7 +80,17 @@ function stored(o: ProtectedOutput, v: string): Buffer {
   }
 }
 
-export function copyHooks(rw: Rewriter, plan: CopyPlan, outs: ProtectedOutput[]): CopyHooks | undefined {
+/** The stored form of an anonymized field; a value the protection cannot take fails the COPY (never NULL instead). */
+function anonymized(table: string, c: CatalogColumn, v: string, keys: WriteKeys): string | null {
+  const out = c.protection.kind === 'anonymize' ? anonymizeText(c.protection.spec, v, c.typeOid, keys) : undefined;
+  if (out === undefined) throw new StatementError(SQLSTATE.invalidTextRepresentation, `clarus: value for ${table}.${c.name} cannot be anonymized as declared`);
+  return out;
+}
+
+/** Called with the report of each anonymized batch (audit log, metrics). */
+export type BatchReporter = (table: CatalogTable, report: BatchReport) => void;
+
+export function copyHooks(rw: Rewriter, plan: CopyPlan, outs: ProtectedOutput[], onReport?: BatchReporter): CopyHooks | undefined {
   if (plan.direction === 'out') {
     if (outs.length === 0) return undefined;
     return {
@@ -87,21 +106,47 @@ export function copyHooks(rw: Rewriter, plan: CopyPlan, outs: ProtectedOutput[])
   const { table, columns } = plan;
   // One cipher per encrypted column, resolved when the COPY starts rather than per field.
   const ciphers = columns.map((c) => (isEncrypted(c) ? rw.cipher({ table, column: c }) : undefined));
+  const keys = writeKeys((r) => rw.cipher(r));
+  const check = (fields: Array<string | null>): void => {
+    if (fields.length > columns.length) throw new StatementError(SQLSTATE.badCopyFileFormat, 'extra data after last expected column');
+    if (fields.length < columns.length) throw new StatementError(SQLSTATE.badCopyFileFormat, `missing data for column "${columns[fields.length]?.name ?? ''}"`);
+  };
+  const protect = (fields: Array<string | null>): Array<string | null> => {
+    const extra: Array<string | null> = [];
+    const out = columns.map((c, i) => {
+      const v = fields[i] ?? null;
+      // k-anonymity columns arrive microaggregated (batch below).
+      if (isKAnonymity(c)) return v;
+      if (c.protection.kind === 'anonymize') return v === null ? null : anonymized(table.table, c, v, keys);
+      const cipher = ciphers[i];
+      if (!cipher || c.protection.kind !== 'encrypt') return v;
+      const text = v === null ? null : valueError(() => canonicalText(c.typeOid, v));
+      if (c.protection.searchable) extra.push(text === null ? null : byteaText(cipher.blindIndex(text)));
+      return text === null ? null : byteaText(cipher.encrypt(text));
+    });
+    return [...out, ...extra];
+  };
+  const names = columns.map((c) => c.name);
+  const spec = batchSpecFor(columns);
+  if (!spec) {
+    return { in: rows(plan.format, (fields) => { check(fields); return protect(fields); }, names) };
+  }
+  // A k-anonymity table: the whole COPY is one batch, anonymized at CopyDone (copy-batch.ts).
+  const f = plan.format;
+  const headerText = f.kind === 'csv' ? names.map((n) => encodeCsvField(n, f)).join(f.delimiter) : names.map((n) => escapeField(n, f.delimiter)).join(f.delimiter);
   return {
-    in: rows(plan.format, (fields) => {
-      if (fields.length > columns.length) throw new StatementError(SQLSTATE.badCopyFileFormat, 'extra data after last expected column');
-      if (fields.length < columns.length) throw new StatementError(SQLSTATE.badCopyFileFormat, `missing data for column "${columns[fields.length]?.name ?? ''}"`);
-      const extra: Array<string | null> = [];
-      const out = columns.map((c, i) => {
-        const v = fields[i] ?? null;
-        if (c.protection.kind === 'anonymize') return v === null ? null : (anonymizeText(c.protection.spec, v, c.typeOid) ?? null);
-        const cipher = ciphers[i];
-        if (!cipher || c.protection.kind !== 'encrypt') return v;
-        const text = v === null ? null : valueError(() => canonicalText(c.typeOid, v));
-        if (c.protection.searchable) extra.push(text === null ? null : byteaText(cipher.blindIndex(text)));
-        return text === null ? null : byteaText(cipher.encrypt(text));
-      });
-      return [...out, ...extra];
-    }, columns.map((c) => c.name)),
+    in: batchCopyTransformer({ ...f, headerText }, check, (all) => {
+      // An empty COPY stores nothing, as PostgreSQL's would.
+      if (all.length === 0) return [];
+      const r = microaggregate(spec, all);
+      if (!r.ok) {
+        anonymizationStats.refused++;
+        const e = batchFailure(table.table, r.failure);
+        throw new StatementError(e.code, e.message);
+      }
+      countBatch(r.report);
+      onReport?.(table, r.report);
+      return r.rows.map(protect);
+    }),
   };
 }

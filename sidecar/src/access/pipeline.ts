@@ -23,6 +23,7 @@ import type { AuditEntry } from './audit.ts';
 import { copyEncodingRefusal, copyHooks } from './copy-hooks.ts';
 import { cursorStatements, Cursors } from './cursors.ts';
 import type { KnownCursor } from './cursors.ts';
+import type { BatchReporter } from './copy-hooks.ts';
 import { decideStatement, VIEW_RANK } from './grants.ts';
 import type { Grants } from './grants.ts';
 import type { CatalogRefresher } from './refresh.ts';
@@ -75,7 +76,7 @@ interface Transformers { results: Array<ResultTransformer | undefined>; copy: Ar
 /** Identity for the candidates of a two-stage statement without protected outputs. */
 const UNCHANGED: ResultTransformer = { fields: (f) => [...f], row: (v) => v };
 
-function transformers(rw: Rewriter, statements: StatementPlan[], views: Map<string, View>, residual?: ResidualService): Transformers | Refuse {
+function transformers(rw: Rewriter, statements: StatementPlan[], views: Map<string, View>, residual?: ResidualService, onReport?: BatchReporter): Transformers | Refuse {
   const t: Transformers = { results: [], copy: [], shapes: [] };
   for (const s of statements) {
     const outs = protectedOutputs(rw, s.copy?.direction === 'out' ? s.copy.outputs : s.outputs, views);
@@ -92,7 +93,7 @@ function transformers(rw: Rewriter, statements: StatementPlan[], views: Map<stri
       if (r) return refuse(r.code, r.message);
     }
     t.results.push(s.copy ? undefined : resultTransformer(outs));
-    t.copy.push(s.copy ? copyHooks(rw, s.copy, outs) : undefined);
+    t.copy.push(s.copy ? copyHooks(rw, s.copy, outs, onReport) : undefined);
     t.shapes.push(resultShape(outs));
   }
   return t;
@@ -196,6 +197,12 @@ class ProtectionPipeline implements Pipeline {
     };
   }
 
+  /** A k-anonymity batch stored by COPY: its report goes to the audit log. */
+  private readonly reportBatch: BatchReporter = (table, report) => {
+    this.deps.audit?.({ time: this.deps.now().toISOString(), user: this.info.user, datasets: [table.dataset], columns: [], fingerprint: `anonymize:${table.schema}.${table.table}`,
+      outcome: 'allow', anonymization: { table: `${table.schema}.${table.table}`, ...report } });
+  };
+
   functionCall(oid: number): Pass | Refuse {
     const known = LARGE_OBJECT_FUNCTIONS.has(oid);
     const r = known ? undefined : refuse(SQLSTATE.featureNotSupported, `clarus: FunctionCall of function ${oid} is not supported while a policy protects data; call it in a SELECT`);
@@ -249,7 +256,7 @@ class ProtectionPipeline implements Pipeline {
       if ('kind' in f) return f;
       return f.size ? { kind: 'rewrite', sql, results: Array.from({ length: Math.max(...f.keys()) + 1 }, (_, i) => f.get(i)?.result) } : pass;
     }
-    const t = transformers(this.deps.rewriter, a.statements, d.views, this.deps.residual);
+    const t = transformers(this.deps.rewriter, a.statements, d.views, this.deps.residual, this.reportBatch);
     if ('kind' in t) return t;
     const f = this.fetches(sql, t.results, t.shapes);
     if ('kind' in f) return f;
@@ -273,7 +280,7 @@ class ProtectionPipeline implements Pipeline {
     // PostgreSQL refuses a Parse of several statements: the text must not reach it either when
     // it touches protected data (a value in it would reach the backend in clear).
     if (a.statements.length > 1) return refuse(SQLSTATE.syntaxError, 'cannot insert multiple commands into a prepared statement');
-    const t = transformers(this.deps.rewriter, a.statements, d.views, this.deps.residual);
+    const t = transformers(this.deps.rewriter, a.statements, d.views, this.deps.residual, this.reportBatch);
     if ('kind' in t) return t;
     const f = this.fetches(sql, t.results, t.shapes);
     if ('kind' in f) return f;

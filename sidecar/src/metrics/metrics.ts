@@ -4,6 +4,8 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Metric } from 'prom-client';
 import { residualStats } from '../residual/stats.ts';
 import type { ResidualStats } from '../residual/stats.ts';
+import { anonymizationStats } from '../access/anonymization-stats.ts';
+import type { AnonymizationStats } from '../access/anonymization-stats.ts';
 
 export type StatementKind = 'simple' | 'extended' | 'function' | 'copy';
 export type Outcome = 'ok' | 'error' | 'refused';
@@ -37,6 +39,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): ProxyMet
   const bytes = new Counter({ name: 'clarus_bytes_total', help: 'Bytes relayed', labelNames: ['direction'], registers, collect });
   registry.registerMetric(recorder.durations as unknown as Metric);
   residualMetrics(registers);
+  anonymizationMetrics(registers);
   return {
     statements, bytes, recorder, statementSeconds: recorder.durations,
     registry,
@@ -62,6 +65,22 @@ function residualMetrics(registers: Registry[]): void {
   counter('clarus_residual_candidate_rows_total', 'Candidate rows fetched by backend stages and loaded into the in-proxy stage', (s) => s.candidateRows);
   counter('clarus_residual_result_rows_total', 'Rows returned by the in-proxy stage', (s) => s.resultRows);
   counter('clarus_residual_engine_seconds_total', 'Time spent in the in-proxy stage engine', (s) => s.engineMs / 1000);
+}
+
+function anonymizationMetrics(registers: Registry[]): void {
+  const counter = (name: string, help: string, read: (s: AnonymizationStats) => number): void => {
+    new Counter({ name, help, registers, collect() { this.reset(); this.inc(read(anonymizationStats)); } });
+  };
+  const gauge = (name: string, help: string, read: (s: AnonymizationStats) => number): void => {
+    new Gauge({ name, help, registers, collect() { this.set(read(anonymizationStats)); } });
+  };
+  counter('clarus_anonymization_batches_total', 'k-anonymity batches (COPY FROM) microaggregated and stored', (s) => s.batches);
+  counter('clarus_anonymization_refused_total', 'k-anonymity batches refused (fewer than k records, NULL or unreadable quasi-identifiers)', (s) => s.refused);
+  counter('clarus_anonymization_records_total', 'Records of the stored k-anonymity batches', (s) => s.records);
+  counter('clarus_anonymization_classes_total', 'Equivalence classes of the stored k-anonymity batches', (s) => s.classes);
+  gauge('clarus_anonymization_last_k', 'Achieved k (smallest class) of the last stored batch (-1: none yet)', (s) => s.last.k);
+  gauge('clarus_anonymization_last_t', 'Achieved t (largest EMD) of the last stored batch (-1: none yet or no t-closeness)', (s) => s.last.t);
+  gauge('clarus_anonymization_last_sse_sst', 'SSE/SST of the numeric quasi-identifiers of the last stored batch (-1: none)', (s) => s.last.sseSst);
 }
 
 const KINDS: readonly StatementKind[] = ['simple', 'extended', 'function', 'copy'];

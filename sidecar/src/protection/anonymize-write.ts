@@ -1,14 +1,23 @@
-// Write-time anonymization of single values, for the protections simple enough to apply to one
-// value in isolation: suppress, mask, generalize. Returns undefined for protections that need
-// more (pseudonymize needs its key handling, noise and k-anonymity need the dataset): those are
-// the anonymization module's job, and writes to such columns are refused until it exists.
+// Write-time anonymization of single values: suppress, mask, generalize, and, given the keys and
+// a random source (WriteKeys), pseudonymize and noise. Returns undefined for what cannot be done
+// to one value (k-anonymity needs the batch: protection/anonymization/batch.ts) or to this value.
 //
-// These are deterministic and idempotent: anonymizing an already anonymized value gives it back
+// Suppress, mask and generalize are deterministic and idempotent: anonymizing an already anonymized value gives it back
 // (`080**` stays `080**`, `****44` stays `****44`). That is what lets the rewriter anonymize a
 // constant or parameter compared with an anonymized column (`zip = '08001'` becomes
 // `zip = '080**'`): the backend compares stored forms and never sees the value.
 import type { AnonymizeProtection } from '@clarus/crds/types.ts';
 import { OID } from './encryption/canonical.ts';
+import { withNoise } from './anonymization/noise.ts';
+import type { Uniform } from './anonymization/noise.ts';
+import { pseudonym } from './anonymization/pseudonym.ts';
+import type { Mac } from './anonymization/pseudonym.ts';
+import { kindOf } from './anonymization/values.ts';
+
+/** What pseudonymize and noise need: the keyring's MAC and a uniform random source. */
+export interface WriteKeys { mac: Mac; random: Uniform }
+
+const TEXT_OIDS: ReadonlySet<number> = new Set([OID.text, OID.varchar, OID.bpchar]);
 
 function mask(spec: NonNullable<AnonymizeProtection['mask']>, text: string): string {
   const ch = spec.char ?? '*';
@@ -41,10 +50,13 @@ function generalize(spec: NonNullable<AnonymizeProtection['generalize']>, text: 
 }
 
 /** The anonymized text (null = SQL NULL), or undefined when this protection is not applied here. */
-export function anonymizeText(spec: AnonymizeProtection, text: string, typeOid: number): string | null | undefined {
+export function anonymizeText(spec: AnonymizeProtection, text: string, typeOid: number, keys?: WriteKeys): string | null | undefined {
   if (spec.suppress) return spec.suppress.value ?? null;
   if (spec.mask) return mask(spec.mask, text);
   if (spec.generalize) return generalize(spec.generalize, text, typeOid);
+  if (!keys || !appliesAtWrite(spec, typeOid)) return undefined;
+  if (spec.pseudonymize) return pseudonym(spec.pseudonymize, text, keys.mac);
+  if (spec.noise) return withNoise(spec.noise, kindOf(typeOid), text, keys.random);
   return undefined;
 }
 
@@ -58,11 +70,26 @@ export function methodOf(spec: AnonymizeProtection): string {
   return Object.keys(spec).find((k) => (spec as Record<string, unknown>)[k] !== undefined) ?? 'anonymize';
 }
 
-/** Whether anonymizeText handles this protection for this declared type (so parameters can be accepted). */
+/**
+ * Whether anonymizeText handles this protection for this declared type, one value at a time (so
+ * parameters can be accepted): pseudonymize on text types (uuid format also on uuid), noise on
+ * numbers and dates; k-anonymity never (it needs the batch).
+ */
 export function appliesAtWrite(spec: AnonymizeProtection, typeOid: number): boolean {
   if (spec.suppress || spec.mask) return true;
+  if (spec.pseudonymize) return TEXT_OIDS.has(typeOid) || (typeOid === OID.uuid && spec.pseudonymize.format === 'uuid');
+  if (spec.noise) return kindOf(typeOid) !== 'category';
   const g = spec.generalize;
   if (!g) return false;
   if (g.keepPrefix !== undefined) return typeOid === OID.text || typeOid === OID.varchar || typeOid === OID.bpchar;
   return Boolean(g.truncate || g.step);
+}
+
+/**
+ * Whether a constant or parameter compared with the column can be anonymized the same way to
+ * compare stored forms: suppress, mask, generalize. Not noise (not deterministic) nor
+ * pseudonymize (a client may compare with a pseudonym it read, which would be pseudonymized again).
+ */
+export function appliesToComparison(spec: AnonymizeProtection, typeOid: number): boolean {
+  return !spec.noise && !spec.pseudonymize && appliesAtWrite(spec, typeOid);
 }

@@ -47,8 +47,11 @@ describe('anonymized parameters', () => {
     expect(out.readInt32BE(0)).toBe(40);
   });
   it('the proxy applies only deterministic methods it can run on one value', () => {
-    expect(appliesAtWrite({ noise: { distribution: 'laplace', scale: 1 } }, OID.int4)).toBe(false);
-    expect(appliesAtWrite({ pseudonymize: {} }, OID.text)).toBe(false);
+    expect(appliesAtWrite({ noise: { distribution: 'laplace', scale: 1 } }, OID.int4)).toBe(true);
+    expect(appliesAtWrite({ noise: { distribution: 'laplace', scale: 1 } }, OID.text)).toBe(false);
+    expect(appliesAtWrite({ pseudonymize: {} }, OID.text)).toBe(true);
+    expect(appliesAtWrite({ pseudonymize: {} }, OID.int4)).toBe(false);
+    expect(appliesAtWrite({ generalize: { gridMeters: 10 } }, OID.text)).toBe(false);
     expect(appliesAtWrite({ kAnonymity: { k: 2 } }, OID.text)).toBe(false);
     expect(appliesAtWrite({ generalize: { keepPrefix: 3 } }, OID.int4)).toBe(false);
     expect(appliesAtWrite({ generalize: { keepPrefix: 3 } }, OID.varchar)).toBe(true);

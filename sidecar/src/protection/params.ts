@@ -10,6 +10,7 @@ import { ProtocolError } from '../protocol/codec.ts';
 import type { CipherFor, ParamRole, ProtectedRef } from '../rewrite/context.ts';
 import type { ColumnCipher } from './encryption/column.ts';
 import { anonymizeText } from './anonymize-write.ts';
+import { writeKeys } from './anonymization/keys.ts';
 import { binaryToText, canonicalText, OID, textToBinary, ValueFormatError } from './encryption/canonical.ts';
 import { byteaArrayToWire, byteaToWire } from './wire.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
@@ -48,7 +49,7 @@ function transformOne(role: ParamRole, v: Uint8Array, inFmt: 0 | 1, outFmt: 0 | 
     case 'equalityAny': return byteaArrayToWire(cipher(role.ref).equalityForms(text), outFmt);
     case 'blindIndexAny': return byteaArrayToWire(cipher(role.ref).blindIndexes(text), outFmt);
     case 'anonymize': {
-      const out = anonymizeText(role.column.protection.kind === 'anonymize' ? role.column.protection.spec : {}, text, role.column.typeOid);
+      const out = anonymizeText(role.column.protection.kind === 'anonymize' ? role.column.protection.spec : {}, text, role.column.typeOid, writeKeys(cipher));
       // Never send the value itself: one the declared anonymization cannot handle fails the Bind.
       if (out === undefined) throw new ValueFormatError(`value for ${role.table.table}.${role.column.name} cannot be anonymized as declared`);
       if (out === null) return null;

@@ -6,6 +6,8 @@ export const SQLSTATE = {
   connectionFailure: '08006',
   protocolViolation: '08P01',
   featureNotSupported: '0A000',
+  cardinalityViolation: '21000',
+  nullValueNotAllowed: '22004',
   characterNotInRepertoire: '22021',
   invalidParameterValue: '22023',
   invalidTextRepresentation: '22P02',

@@ -31,6 +31,8 @@ export interface CatalogColumn {
   protection: ColumnProtection;
   /** Client-facing (declared) type OID. */
   typeOid: number;
+  /** The policy's classification (k-anonymity batches need the confidential columns for t-closeness). */
+  attributeType?: RuntimeColumn['attributeType'];
 }
 
 export interface CatalogTable {
@@ -96,7 +98,7 @@ export class Catalog {
 
   constructor(policy: RuntimePolicy) {
     for (const d of policy.datasets) {
-      const columns = d.columns.map((c) => ({ name: c.name, protection: protectionOf(c), typeOid: OID.text as number }));
+      const columns = d.columns.map((c): CatalogColumn => ({ name: c.name, protection: protectionOf(c), typeOid: OID.text as number, attributeType: c.attributeType }));
       const split = d.columns.filter((c) => c.backend !== policy.defaultBackend).map((c) => ({ column: c.name, backend: c.backend }));
       this.tables.set(`${d.schema}.${d.table}`, { dataset: d.name, schema: d.schema, table: d.table, columns, byName: new Map(columns.map((c) => [c.name, c])), policyColumns: columns, split });
     }
@@ -140,7 +142,10 @@ export class Catalog {
       return;
     }
     const policy = new Map(t.policyColumns.map((c) => [c.name, c]));
-    t.columns = declared.map((d) => ({ name: d.name, protection: policy.get(d.name)?.protection ?? ({ kind: 'plain' } as const), typeOid: d.typeOid }));
+    t.columns = declared.map((d): CatalogColumn => {
+      const known = policy.get(d.name);
+      return { name: d.name, protection: known?.protection ?? ({ kind: 'plain' } as const), typeOid: d.typeOid, ...(known?.attributeType ? { attributeType: known.attributeType } : {}) };
+    });
     t.byName = new Map([...t.policyColumns, ...t.columns].map((c) => [c.name, c]));
     this.loaded.add(key);
     const bad = declared.find((d) => {

@@ -10,7 +10,7 @@
 //    forms and never sees the value. Any other expression that combines an anonymized column's
 //    value with a constant, a parameter, or a value that may hold one (a subquery result, a column
 //    of a subquery, WITH query or VALUES list) is refused naming the column.
-import { anonymizeText, appliesAtWrite, methodOf } from '../protection/anonymize-write.ts';
+import { anonymizeText, appliesToComparison, methodOf } from '../protection/anonymize-write.ts';
 import { arr, body, castChanges, colRefNames, constText, nullConst, sval, tagOf, textConst, unwrapCast } from './ast.ts';
 import type { Json } from './ast.ts';
 import type { CatalogColumn, CatalogTable } from './catalog.ts';
@@ -386,7 +386,7 @@ function anonOperand(ctx: Ctx, scope: Scope, ref: AnonRef, node: unknown, constr
     if (c?.isNull) return node;
     if (isConst && !c) refuseOperand('a constant the proxy cannot read as PostgreSQL would');
     const spec = ref.column.protection.spec;
-    if (!appliesAtWrite(spec, ref.column.typeOid)) {
+    if (!appliesToComparison(spec, ref.column.typeOid)) {
       const why = spec.noise ? 'its anonymization is not deterministic' : 'the proxy does not apply its anonymization to single values';
       refuseOperand(`a constant or parameter (${why})`);
     }

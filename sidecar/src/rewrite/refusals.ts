@@ -54,6 +54,11 @@ export const REFUSALS = {
   returningOldNew: entry(() => 'RETURNING old/new row values is not supported'),
   insertSelect: entry<NamedColumn & { why: string }>(({ table, column, why }) => `INSERT … SELECT into protected column ${table.table}.${column.name}: ${why}; use INSERT … VALUES or COPY`),
   onConflictWhere: entry<Named>(({ table }) => `ON CONFLICT … WHERE (a partial index) on protected table ${table.table} is not supported`),
+  kAnonymityValue: entry<NamedColumn & { what: string }>(({ table, column, what }) => `${what} as the value of k-anonymity column ${table.table}.${column.name} is not supported: a multi-row INSERT is microaggregated from its constants when the proxy reads it (use constants, or COPY)`),
+  /** A batch the microaggregation refuses (messages from protection/anonymization/batch.ts, without the prefix added twice). */
+  kAnonymityTooFew: raw<{ message: string }>(({ message }) => message, SQLSTATE.cardinalityViolation),
+  kAnonymityNull: raw<{ message: string }>(({ message }) => message, SQLSTATE.nullValueNotAllowed),
+  kAnonymityFormat: raw<{ message: string }>(({ message }) => message, SQLSTATE.invalidTextRepresentation),
   multiAssign: entry<Named & { column: string }>(({ table, column }) => `multiple-column assignment to protected column ${table.table}.${column} is not supported`),
 
   // SELECT.

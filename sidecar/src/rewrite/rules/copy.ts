@@ -2,6 +2,8 @@
 // is refused); server-side files and programs are refused because their data would bypass the
 // proxy. Options that change how fields are found (DELIMITER, QUOTE, HEADER) are honoured; others
 // that would make a field mean something else (NULL strings, ESCAPE ≠ QUOTE, FORCE_*) are refused.
+import { appliesAtWrite } from '../../protection/anonymize-write.ts';
+import { isKAnonymity } from '../../protection/anonymization/batch.ts';
 import { arr, body, nodeBody, stringNode, sval } from '../ast.ts';
 import type { Json, NodeOf } from '../ast.ts';
 import { isEncrypted } from '../catalog.ts';
@@ -67,6 +69,16 @@ export function copyFormat(s: Json): CopyFormat {
   return { kind: f.kind, delimiter: f.delimiter, quote: f.quote, header: f.header };
 }
 
+/**
+ * A protection the COPY hooks cannot apply refuses the COPY (fail closed: never store something
+ * other than what the policy says). k-anonymity columns are anonymized per COPY, as one batch.
+ */
+function refuseUnwritable(table: CatalogTable, columns: CatalogColumn[]): void {
+  for (const c of columns) {
+    if (c.protection.kind === 'anonymize' && !isKAnonymity(c) && !appliesAtWrite(c.protection.spec, c.typeOid)) refuse('anonymizeAtWrite', { table, column: c });
+  }
+}
+
 /** Returns the plan when the COPY touches protected data, else null (plain COPY passes). */
 export function analyzeCopy(ctx: Ctx, s: Json): CopyPlan | null {
   const q = body(s.query, 'SelectStmt');
@@ -92,6 +104,7 @@ export function analyzeCopy(ctx: Ctx, s: Json): CopyPlan | null {
   if (s.whereClause) refuse('copyWhere', { table: t });
   if (s.is_from) {
     ctx.write = true;
+    refuseUnwritable(t, columns);
     const bidx = columns.filter((c) => isEncrypted(c) && c.protection.searchable).map((c) => blindIndexName(c.name));
     s.attlist = [...columns.map((c) => c.name), ...bidx].map(stringNode);
     return { direction: 'in', table: t, columns, format };

@@ -1,7 +1,8 @@
 // Rule insert-values: INSERT … VALUES into a protected table.
 // Postcondition: every value of an encrypted column is NULL, DEFAULT, ciphertext or a parameter
 // the proxy encrypts at Bind, and the column list names the hidden blind index of each searchable
-// column next to it (filled with the matching value).
+// column next to it (filled with the matching value); k-anonymity columns hold the values the
+// microaggregation of the statement's rows published (insert-batch.ts).
 import { arr, body } from '../ast.ts';
 import type { Json } from '../ast.ts';
 import { isEncrypted } from '../catalog.ts';
@@ -10,6 +11,7 @@ import { blindIndexName } from '../hidden.ts';
 import type { Ctx } from '../context.ts';
 import { refuse } from '../refusals.ts';
 import type { Scope } from '../scope.ts';
+import { kAnonymizeValues } from './insert-batch.ts';
 import { protectedWrite } from './target.ts';
 
 export function withBidx(cols: CatalogColumn[]): string[] {
@@ -17,13 +19,20 @@ export function withBidx(cols: CatalogColumn[]): string[] {
 }
 
 export function insertValues(ctx: Ctx, scope: Scope, table: CatalogTable, cols: CatalogColumn[], sel: Json): void {
-  for (const row of arr(sel.valuesLists)) {
-    const list = body(row, 'List') as Json;
+  const lists = arr(sel.valuesLists).map((row) => body(row, 'List') as Json);
+  for (const list of lists) if (arr(list.items).length !== cols.length) refuse('insertArity');
+  // k-anonymity columns: the rows are one batch, microaggregated here (insert-batch.ts).
+  const batched = kAnonymizeValues(table, cols, lists);
+  for (const list of lists) {
     const items = arr(list.items);
-    if (items.length !== cols.length) refuse('insertArity');
     const values: unknown[] = [];
     const extra: unknown[] = [];
     cols.forEach((c, i) => {
+      if (batched?.has(i)) {
+        ctx.touch(table, c.name);
+        values.push(items[i]);
+        return;
+      }
       const w = protectedWrite(ctx, scope, table, c, items[i]);
       values.push(w.value);
       if (w.bidx !== undefined) extra.push(w.bidx);

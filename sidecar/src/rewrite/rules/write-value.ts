@@ -4,6 +4,7 @@
 // of these (Django's bulk_update: `SET col = CASE WHEN id = 1 THEN 'a' WHEN id = 2 THEN 'b' END`); a searchable column's hidden blind index receives the
 // matching value; anonymized columns receive the anonymized constant. Anything else is refused.
 import { anonymizeText, appliesAtWrite } from '../../protection/anonymize-write.ts';
+import { writeKeys } from '../../protection/anonymization/keys.ts';
 import { BLIND_INDEX_BYTES } from '../../protection/encryption/column.ts';
 import { body, byteaLiteral, constText, nullConst, paramRef, textConst, unwrapCast } from '../ast.ts';
 import type { Json } from '../ast.ts';
@@ -87,7 +88,9 @@ function writeAnonymized(ctx: Ctx, table: CatalogTable, column: CatalogColumn, n
     refuse('anonymizeAtWrite', { table, column });
   }
   if (c) {
-    const out = anonymizeText(spec, c.text, column.typeOid);
+    // Noise is drawn anew for each statement: such a plan is not cached.
+    if (spec.noise) ctx.cacheable = false;
+    const out = anonymizeText(spec, c.text, column.typeOid, writeKeys(ctx.cipher));
     if (out === undefined) refuse('notGeneralizable', { table, column });
     return out === null ? nullConst() : textConst(out);
   }

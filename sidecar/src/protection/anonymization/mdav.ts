@@ -1,0 +1,109 @@
+// MDAV (Maximum Distance to Average Vector; Domingo-Ferrer & Torra 2005, the fixed-size variant of
+// Domingo-Ferrer & Mateo-Sanz 2002): while at least 3k records remain, take the record r farthest
+// from the centroid of the remaining records and the record s farthest from r, and make a cluster
+// of each with its k-1 nearest remaining records; then one more such cluster if 2k or more remain,
+// and the rest (k to 2k-1 records) as the last cluster. Every cluster has k to 2k-1 records.
+// O(n²/k) distance computations: the distances from r serve both to find s and r's neighbours.
+import { partition } from './partition.ts';
+import { Centroid, centreOf, distTo } from './points.ts';
+import type { Points } from './points.ts';
+
+/** The active records: a compact list that shrinks as clusters leave. */
+class Active {
+  ids: Int32Array;
+  m: number;
+  readonly dist: Float64Array;
+  constructor(ids: Int32Array) {
+    this.ids = ids;
+    this.m = ids.length;
+    this.dist = new Float64Array(ids.length);
+  }
+  /** Fills `dist` with squared distances to the centre; returns the position of the farthest. */
+  measure(p: Points, cx: Float64Array, cc: Int32Array): number {
+    let far = 0;
+    for (let j = 0; j < this.m; j++) {
+      const d = distTo(p, this.ids[j] as number, cx, cc);
+      this.dist[j] = d;
+      if (d > (this.dist[far] as number)) far = j;
+    }
+    return far;
+  }
+  /** Positions of the `k` smallest distances (from the last `measure`), the `first` position included. */
+  nearest(k: number, first: number): number[] {
+    const best: number[] = [first];
+    const dist = this.dist;
+    for (let j = 0; j < this.m; j++) {
+      if (j === first) continue;
+      const d = dist[j] as number;
+      if (best.length < k) insertSorted(best, j, dist);
+      else if (d < (dist[best[k - 1] as number] as number)) {
+        best.pop();
+        insertSorted(best, j, dist);
+      }
+    }
+    return best;
+  }
+  /** Removes the records at these positions; returns their ids. */
+  take(positions: number[]): number[] {
+    const out = positions.map((j) => this.ids[j] as number);
+    const gone = new Set(positions);
+    let w = 0;
+    for (let j = 0; j < this.m; j++) if (!gone.has(j)) this.ids[w++] = this.ids[j] as number;
+    this.m = w;
+    return out;
+  }
+}
+
+/** Keeps `best` (positions, the first fixed) sorted by distance after it. */
+function insertSorted(best: number[], j: number, dist: Float64Array): void {
+  const d = dist[j] as number;
+  let at = best.length;
+  while (at > 1 && (dist[best[at - 1] as number] as number) > d) at--;
+  best.splice(at, 0, j);
+}
+
+/** Clusters of record indices, each of size k..2k-1 (or all records when n < 2k). */
+export function mdav(p: Points, k: number, members?: Int32Array): number[][] {
+  const active = new Active(members ? Int32Array.from(members) : Int32Array.from({ length: p.n }, (_, i) => i));
+  const centroid = new Centroid(p, active.ids.subarray(0, active.m));
+  const clusters: number[][] = [];
+  const cluster = (around: number): number[] => {
+    const ids = active.take(active.nearest(k, around));
+    for (const i of ids) centroid.add(i, -1);
+    clusters.push(ids);
+    return ids;
+  };
+  while (active.m >= 3 * k) {
+    const c = centroid.centre();
+    const r = active.ids[active.measure(p, c.x, c.c)] as number;
+    const rc = centreOf(p, r);
+    const s = active.ids[active.measure(p, rc.x, rc.c)] as number;
+    cluster(active.ids.subarray(0, active.m).indexOf(r));
+    // s is in r's cluster only when all remaining records are at the same distance from r.
+    let sAt = active.ids.subarray(0, active.m).indexOf(s);
+    if (sAt < 0) sAt = active.measure(p, rc.x, rc.c);
+    const sc = centreOf(p, active.ids[sAt] as number);
+    active.measure(p, sc.x, sc.c);
+    cluster(sAt);
+  }
+  if (active.m >= 2 * k) {
+    const c = centroid.centre();
+    const r = active.ids[active.measure(p, c.x, c.c)] as number;
+    const rc = centreOf(p, r);
+    active.measure(p, rc.x, rc.c);
+    cluster(active.ids.subarray(0, active.m).indexOf(r));
+  }
+  if (active.m > 0) clusters.push(Array.from(active.ids.subarray(0, active.m)));
+  return clusters;
+}
+
+/**
+ * MDAV within the cells of a k-d partition (partition.ts) of at most `leaf` records: O(n·leaf/k)
+ * instead of O(n²/k), at the price of clusters that never span two cells. Cells have at least
+ * ⌊leaf/2⌋ ≥ k records, so every cluster still has k to 2k-1.
+ */
+export function cellMdav(p: Points, k: number, leaf = Math.max(1024, 4 * k)): number[][] {
+  if (p.n <= leaf) return mdav(p, k);
+  const { order, cells } = partition(p, leaf);
+  return cells.flatMap(([a, b]) => mdav(p, k, order.subarray(a, b)));
+}
