@@ -118,7 +118,8 @@ describe('scenario selection and plan', () => {
   it('runs builtin scenarios on the base targets and encrypted ones on direct and the proxies', () => {
     expect(scenarioTargets(pickScenarios(['select-simple'])[0] as never)).toEqual(['direct', 'pgbouncer', 'clarus']);
     const enc = pickScenarios(['enc-*']);
-    expect(enc.map((s) => s.name)).toEqual(['enc-select-prepared', 'enc-select-simple', 'enc-insert-prepared', 'enc-copy-in', 'enc-copy-out']);
+    expect(enc.map((s) => s.name)).toEqual(['enc-select-prepared', 'enc-select-simple', 'enc-insert-prepared', 'enc-copy-in', 'enc-copy-out',
+      'enc-upper-by-key-prepared', 'enc-upper-by-key-simple', 'enc-order-limit-10k', 'enc-order-limit-100k']);
     expect(enc.every((s) => scenarioTargets(s).join() === 'direct,clarus,clarus-enc2,clarus-enc5')).toBe(true);
     expect(SCENARIOS.filter((s) => s.name.startsWith('enc-select')).every((s) => s.pgbenchArgs?.includes('-f'))).toBe(true);
   });
