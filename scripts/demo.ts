@@ -135,9 +135,12 @@ async function workload(port: number, cloudUrl: string): Promise<void> {
     table((await c.query("SELECT pat_name FROM patient WHERE pat_ssn = '2-90-11-13-222-333'")).rows);
     process.stdout.write('  SELECT diagnosis, count(*) FROM patient GROUP BY diagnosis   (deterministic)\n');
     table((await c.query('SELECT diagnosis, count(*)::int AS n FROM patient GROUP BY diagnosis ORDER BY n DESC')).rows);
+    heading('computing on encrypted columns: the cloud filters what it can, the proxy finishes (two stages)');
+    process.stdout.write("  SELECT upper(pat_name) AS name, diagnosis FROM patient WHERE pat_name LIKE '%r%' ORDER BY pat_name\n");
+    table((await c.query("SELECT upper(pat_name) AS name, diagnosis FROM patient WHERE pat_name LIKE '%r%' ORDER BY pat_name")).rows);
     heading('statements the proxy cannot run safely are refused, not leaked');
-    await tryQuery(c, 'SELECT pat_name FROM patient ORDER BY pat_name');
-    await tryQuery(c, "SELECT * FROM patient WHERE pat_name LIKE 'A%'");
+    await tryQuery(c, 'UPDATE patient SET pat_name = upper(pat_name)');
+    await tryQuery(c, 'SELECT pat_name FROM patient UNION SELECT pat_ssn FROM patient UNION SELECT diagnosis FROM patient');
   });
   heading(`analyst (read, masked view; the proxy logs read-only users in to the cloud as ${READONLY_ROLE.user})`);
   await as(port, 'analyst', async (c) => {
@@ -174,7 +177,9 @@ async function main(): Promise<void> {
     process.stdout.write(clarus(['policy', 'explain', '-f', work]));
     clarus(['policy', 'render', '-f', work, '--out', join(work, 'rendered')]);
     process.stdout.write(`  rendered runtime configuration: ${join(work, 'rendered')} (config.json ${readFileSync(join(work, 'rendered', 'config.json')).length} bytes + secrets/)\n`);
-    proxy = await startProxyProcess(join(work, 'rendered'));
+    process.stdout.write(clarus(['policy', 'explain', '-f', work, '--sql', "SELECT upper(pat_name) FROM patient WHERE pat_ssn = '2-90-11-13-222-333'"]));
+    // The in-proxy stage is on in `clarus proxy` (the test harness turns it off unless asked).
+    proxy = await startProxyProcess(join(work, 'rendered'), [], { CLARUS_RESIDUAL: 'on' });
     process.stdout.write(`  clarus proxy listening on ${proxy.host}:${proxy.port}\n`);
     await workload(proxy.port, cloud.url());
   } finally {
