@@ -30,6 +30,9 @@ export interface EngineStats {
   vacuums: number;
 }
 
+/** Residual queries kept prepared in one engine. */
+const MAX_PREPARED = 1000;
+
 /** The candidate tables of one call shape, in their own schema (plan.ts shapeSchema). */
 interface Shape { relations: string[]; deadRows: number }
 
@@ -50,6 +53,12 @@ export class ResidualEngine {
   private readonly vacuumRows: number;
   /** Schema of each call shape held, in least-recently-used order. */
   private readonly tables = new Map<string, Shape>();
+  /**
+   * Residual queries prepared in the engine (shape schema + SQL → statement name): a repeated
+   * query is planned once. Forgotten with its shape; past MAX_PREPARED all are deallocated.
+   */
+  private readonly prepared = new Map<string, string>();
+  private preparedSeq = 0;
   /** The previous call's completion: calls run one after the other. */
   private tail: Promise<unknown> = Promise.resolve();
   private queued = 0;
@@ -86,10 +95,20 @@ export class ResidualEngine {
     checkNames(call);
     const tables = this.planTables(call);
     // Throws a limit or unsupported error before anything is sent and before the table cache changes.
-    const batch = buildCall(call, tables.statements, tables.schema);
+    const key = `${tables.schema}\u0000${call.sql}`;
+    const known = this.prepared.get(key);
+    if (!known && this.prepared.size >= MAX_PREPARED) {
+      tables.statements.push('DEALLOCATE ALL');
+      this.prepared.clear();
+    }
+    const prepare = known ? { name: known, parse: false } : { name: `q${++this.preparedSeq}`, parse: true };
+    const batch = buildCall(call, tables.statements, tables.schema, prepare);
     this.applyTables(call, tables);
     const answer = await this.executor.exec(batch.bytes);
     const outcome = readOutcome(answer, batch.loadPhases, batch.maxResultRows);
+    // Kept only when the call went through (a failed Parse creates nothing; a statement created by a
+    // call that failed later is left to the next DEALLOCATE ALL).
+    if (outcome.ok && prepare.parse) this.prepared.set(key, prepare.name);
     // A failed call may have failed creating the shape's tables: create them again next time.
     if (!outcome.ok && tables.created) this.tables.delete(tables.schema);
     await this.afterCall(tables.schema, batch.budget.rows);
@@ -121,7 +140,10 @@ export class ResidualEngine {
 
   /** The shape cache after the plan's statements ran; the call's shape becomes most recently used. */
   private applyTables(call: ResidualCall, plan: TablePlan): void {
-    for (const name of plan.evicted) this.tables.delete(name);
+    for (const name of plan.evicted) {
+      this.tables.delete(name);
+      for (const k of this.prepared.keys()) if (k.startsWith(`${name}\u0000`)) this.prepared.delete(k);
+    }
     const shape = this.tables.get(plan.schema) ?? { relations: call.relations.map((r) => r.name), deadRows: 0 };
     this.tables.delete(plan.schema);
     this.tables.set(plan.schema, shape);

@@ -78,13 +78,16 @@ function loadMessages(schema: string, rel: ResidualRelation, budget: LoadBudget)
     { type: 'CopyDone' },
   ];
 }
-function queryMessages(sql: string, maxResultRows: number, params: ReadonlyArray<string | null>): FrontendMessage[] {
+/** How the residual query is prepared: parsed into `name` now, or already prepared under it. */
+export interface Prepare { name: string; parse: boolean }
+
+function queryMessages(sql: string, maxResultRows: number, params: ReadonlyArray<string | null>, prepare: Prepare): FrontendMessage[] {
   // Parameters are untyped text, as a client sends them: the engine infers each one's type from
   // where the query uses it, as the backend would have.
   const values = params.map((p) => (p === null ? null : Buffer.from(p, 'utf8')));
   return [
-    { type: 'Parse', name: '', sql, paramTypes: [] },
-    { type: 'Bind', portal: '', statement: '', paramFormats: [], values, resultFormats: [] },
+    ...(prepare.parse ? [{ type: 'Parse', name: prepare.name, sql, paramTypes: [] } as FrontendMessage] : []),
+    { type: 'Bind', portal: '', statement: prepare.name, paramFormats: [], values, resultFormats: [] },
     { type: 'Describe', target: 'P', name: '' },
     { type: 'Execute', portal: '', maxRows: maxResultRows + 1 },
     { type: 'Sync' },
@@ -105,7 +108,7 @@ export function checkNames(call: ResidualCall): void {
  * the candidate tables to create). Throws ResidualLimitError / ResidualUnsupportedError before
  * anything is sent.
  */
-export function buildCall(call: ResidualCall, ddl: readonly string[], schema: string = shapeSchema(call)): CallBatch {
+export function buildCall(call: ResidualCall, ddl: readonly string[], schema: string = shapeSchema(call), prepare: Prepare = { name: '', parse: true }): CallBatch {
   checkNames(call);
   const budget = newBudget(call.limits.maxRows, call.limits.maxBytes);
   const maxResultRows = call.limits.maxResultRows ?? call.limits.maxRows;
@@ -116,7 +119,7 @@ export function buildCall(call: ResidualCall, ddl: readonly string[], schema: st
     { type: 'Query', sql: `BEGIN; ${settingsSql(call.settings)}SET LOCAL search_path = ${quoteIdent(schema)}` },
     ...call.relations.flatMap((r) => loadMessages(schema, r, budget)),
     { type: 'Query', sql: 'SET LOCAL transaction_read_only = on' },
-    ...queryMessages(call.sql, maxResultRows, call.params ?? []),
+    ...queryMessages(call.sql, maxResultRows, call.params ?? [], prepare),
     { type: 'Query', sql: 'ROLLBACK' },
   ];
   const w = new Writer();
