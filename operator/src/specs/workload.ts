@@ -26,7 +26,7 @@ export function buildDeployment(input: BuildInput): KubeObject {
         terminationGracePeriodSeconds: terminationGraceSeconds(rendered.config),
         securityContext: { runAsNonRoot: true, fsGroup: 65532 },
         containers: [container],
-        volumes: [configVolume(name, secretItems(rendered))],
+        volumes: [configVolume(name, secretItems(rendered), rendered.config)],
       },
     },
   };
