@@ -88,24 +88,32 @@ function saltKeyOf(kr: ReturnType<typeof parseKeyring>, wrapped: boolean): Buffe
   return wrapped ? createHash('sha256').update('clarus/scram-salt/v1\0').update(text).digest() : Buffer.from(text, 'base64');
 }
 
+type VaultSpec = NonNullable<SecurityPolicy['spec']['keyring']['vaultTransit']>;
+type Owner = (field: string) => { id: string; field: string };
+
+function renderVaultAuth(ctx: Ctx, v: VaultSpec, owner: Owner): RuntimeVaultAuth {
+  const k8s = v.auth.kubernetes;
+  if (k8s) return { method: 'kubernetes', mount: k8s.mount ?? 'kubernetes', role: k8s.role, tokenFile: VAULT_SA_TOKEN_FILE, ...(k8s.audience ? { audience: k8s.audience } : {}) };
+  const ref = v.auth.tokenSecretRef;
+  return { method: 'token', tokenFile: secretFile(ctx, { name: ref?.name ?? '', key: ref?.key ?? 'token' }, 'secrets/vault/token', owner('auth.tokenSecretRef')) ?? '' };
+}
+
+const LOOPBACK_HTTP = /^http:\/\/(127\.[0-9.]+|localhost|\[::1\])(:|$)/;
+
 /** spec.keyring.vaultTransit → the runtime form, with the CA and token files it names. */
 function renderVaultTransit(ctx: Ctx, policy: SecurityPolicy): RuntimeVaultTransit | undefined {
   const v = policy.spec.keyring.vaultTransit;
   if (policy.spec.keyring.provider !== 'vaultTransit' || !v) return undefined;
-  const owner = (field: string) => ({ id: `SecurityPolicy/${ctx.ns}/${policy.metadata.name}`, field: `spec.keyring.vaultTransit.${field}` });
-  const k8s = v.auth.kubernetes;
-  const tokenRef = v.auth.tokenSecretRef;
-  const auth: RuntimeVaultAuth = k8s
-    ? { method: 'kubernetes', mount: k8s.mount ?? 'kubernetes', role: k8s.role, tokenFile: VAULT_SA_TOKEN_FILE, ...(k8s.audience ? { audience: k8s.audience } : {}) }
-    : { method: 'token', tokenFile: secretFile(ctx, { name: tokenRef?.name ?? '', key: tokenRef?.key ?? 'token' }, 'secrets/vault/token', owner('auth.tokenSecretRef')) ?? '' };
+  const owner: Owner = (field) => ({ id: `SecurityPolicy/${ctx.ns}/${policy.metadata.name}`, field: `spec.keyring.vaultTransit.${field}` });
   const out: RuntimeVaultTransit = {
-    address: v.address.replace(/\/$/, ''), mount: v.mount ?? 'transit', key: v.key, auth,
+    address: v.address.replace(/\/$/, ''), mount: v.mount ?? 'transit', key: v.key, auth: renderVaultAuth(ctx, v, owner),
     maxUnreachableSeconds: v.maxUnreachableSeconds ?? 300, refreshSeconds: v.refreshSeconds ?? 60,
   };
   const ca = v.caSecretRef;
   if (ca) out.caFile = secretFile(ctx, { name: ca.name, key: ca.key ?? 'ca.crt' }, 'secrets/vault/ca.crt', owner('caSecretRef')) ?? '';
-  if (out.address.startsWith('http://') && !/^http:\/\/(127\.[0-9.]+|localhost|\[::1\])(:|$)/.test(out.address)) {
-    ctx.problems.add(owner('address').id, owner('address').field, 'Vault must be reached over https (http:// only on loopback, for tests): the proxy sends its credentials and receives its keys there');
+  if (out.address.startsWith('http://') && !LOOPBACK_HTTP.test(out.address)) {
+    const o = owner('address');
+    ctx.problems.add(o.id, o.field, 'Vault must be reached over https (http:// only on loopback, for tests): the proxy sends its credentials and receives its keys there');
   }
   return out;
 }

@@ -44,13 +44,13 @@ interface Transit {
   client: VaultTransit;
   /** Wrapped text → base64 of the plaintext key. Memory only. */
   plain: Map<string, string>;
-  /** The wrapped entries of the configuration in force, by file name. */
+  /** The wrapped entries of the configuration in force (commit), by file name. */
   wanted: Map<string, string>;
   lastSuccess: number | undefined;
   /** Set while Vault cannot be reached: when the first attempt failed. */
   failingSince: number | undefined;
   lastError: string | undefined;
-  /** Wanted entries not unwrapped (kept current by unwrapAll, so the check before each key use is cheap). */
+  /** Wanted entries not unwrapped (kept current by unwrap and commit, so the check before each key use is cheap). */
   missing: number;
 }
 
@@ -67,7 +67,6 @@ export interface KeyState {
 export class KeySource {
   private transit: Transit | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private configDir = '';
   private readonly log: Logger | undefined;
   private readonly now: () => number;
   private requests: Counter | undefined;
@@ -79,20 +78,35 @@ export class KeySource {
 
   /**
    * Unwraps the entries of `config` not in memory yet (start, reload). Never throws on a Vault
-   * failure: the state says what is missing, and the refresh timer tries again.
+   * failure: what is missing stays missing, and the configuration check of the reload fails on it.
+   * The keys of the configuration in force are not touched until commit().
    */
   async prepare(configDir: string, config: RuntimeConfig): Promise<void> {
-    this.configDir = configDir;
     const spec = config.policy.keyring.vaultTransit;
-    if (!spec) { this.transit = undefined; this.schedule(); return; }
+    if (!spec) return;
     const id = identity(spec);
     if (this.transit?.id !== id) {
+      if (this.transit) this.drop(this.transit, 'Vault settings changed');
       this.transit = { id, spec, client: clientFor(configDir, spec), plain: new Map(), wanted: new Map(), lastSuccess: undefined, failingSince: undefined, lastError: undefined, missing: 0 };
+    }
+    await this.unwrap(this.transit, [...readKeyDir(configDir, config).values()], false);
+  }
+
+  /** The configuration now in force: its keys are the ones refreshed, counted and required. */
+  commit(configDir: string, config: RuntimeConfig): void {
+    const spec = config.policy.keyring.vaultTransit;
+    if (!spec || this.transit?.id !== identity(spec)) {
+      if (this.transit) this.drop(this.transit, spec ? 'Vault settings changed' : 'the keyring no longer uses Vault');
+      if (!spec) this.transit = undefined;
+      this.schedule();
+      return;
     }
     const t = this.transit;
     t.spec = spec;
     t.wanted = readKeyDir(configDir, config);
-    await this.unwrapAll(t, false);
+    const wanted = new Set(t.wanted.values());
+    for (const w of [...t.plain.keys()]) if (!wanted.has(w)) t.plain.delete(w);
+    t.missing = [...wanted].filter((w) => !t.plain.has(w)).length;
     this.schedule();
   }
 
@@ -141,19 +155,17 @@ export class KeySource {
   /** The clarus_kms_* metrics, computed when scraped. */
   register(registry: Registry): void {
     const registers = [registry];
-    const thisSource = this;
     const t = () => this.transit;
+    const gauge = (name: string, help: string, value: () => number): Gauge => {
+      const g: Gauge = new Gauge({ name, help, registers, collect: () => g.set(value()) });
+      return g;
+    };
     this.requests = new Counter({ name: 'clarus_kms_requests_total', help: 'Unwrap requests to the KMS by result (ok, unreachable, denied)', labelNames: ['result'], registers });
-    new Gauge({ name: 'clarus_kms_keys_usable', help: '1 while the master keys may be used (always 1 with provider secret)', registers,
-      collect() { this.set(t() === undefined || !thisSource.unusable() ? 1 : 0); } });
-    new Gauge({ name: 'clarus_kms_unwrapped_keys', help: 'Data keys unwrapped in memory', registers,
-      collect() { this.set(t()?.plain.size ?? 0); } });
-    new Gauge({ name: 'clarus_kms_last_success_timestamp_seconds', help: 'When the KMS last unwrapped every data key (0: never)', registers,
-      collect() { this.set((t()?.lastSuccess ?? 0) / 1000); } });
-    new Gauge({ name: 'clarus_kms_unreachable_seconds', help: 'Seconds since the KMS last answered, while it cannot be reached (0 otherwise)', registers,
-      collect() { this.set(thisSource.state().unreachableSeconds ?? 0); } });
-    new Gauge({ name: 'clarus_kms_max_unreachable_seconds', help: 'How long the proxy keeps using its keys while the KMS cannot be reached', registers,
-      collect() { this.set(t()?.spec.maxUnreachableSeconds ?? 0); } });
+    gauge('clarus_kms_keys_usable', 'Whether the master keys may be used (always 1 with provider secret)', () => (this.unusable() === undefined ? 1 : 0));
+    gauge('clarus_kms_unwrapped_keys', 'Data keys unwrapped in memory', () => t()?.plain.size ?? 0);
+    gauge('clarus_kms_last_success_timestamp_seconds', 'When the KMS last unwrapped every data key asked for (0: never)', () => (t()?.lastSuccess ?? 0) / 1000);
+    gauge('clarus_kms_unreachable_seconds', 'Seconds since the KMS last answered, while it cannot be reached (0 otherwise)', () => this.state().unreachableSeconds ?? 0);
+    gauge('clarus_kms_max_unreachable_seconds', 'How long the proxy keeps using its keys while the KMS cannot be reached', () => t()?.spec.maxUnreachableSeconds ?? 0);
   }
 
   close(): void {
@@ -163,31 +175,15 @@ export class KeySource {
     this.transit = undefined;
   }
 
-  /** Asks Vault for every wanted key (`all`: again, to learn of a revocation; else only the missing ones). */
-  private async unwrapAll(t: Transit, all: boolean): Promise<void> {
+  /** Asks Vault for `entries` (`again`: those in memory too, to learn of a revocation). */
+  private async unwrap(t: Transit, entries: string[], again: boolean): Promise<void> {
     let unreachable: VaultError | undefined;
-    for (const wrapped of new Set(t.wanted.values())) {
-      if (!all && t.plain.has(wrapped)) continue;
-      try {
-        const plain = await t.client.unwrap(wrapped);
-        if (plain.length !== 32) throw new VaultError('denied', `unwrap gave ${plain.length} bytes, not a 256-bit key`);
-        t.plain.set(wrapped, plain.toString('base64'));
-        plain.fill(0);
-        this.requests?.inc({ result: 'ok' });
-      } catch (e) {
-        if (!(e instanceof VaultError)) throw e;
-        this.requests?.inc({ result: e.kind });
-        t.lastError = e.message;
-        if (e.kind === 'unreachable') { unreachable = e; break; }
-        // Vault said no: this key may not be used any more.
-        t.plain.delete(wrapped);
-        this.log?.error('KMS refused a data key; it is no longer used', { error: e.message });
-      }
+    for (const wrapped of new Set(entries)) {
+      if (!again && t.plain.has(wrapped)) continue;
+      unreachable = await this.unwrapOne(t, wrapped);
+      if (unreachable) break;
     }
-    // Forget unwrapped keys the configuration no longer names.
-    const wanted = new Set(t.wanted.values());
-    for (const w of [...t.plain.keys()]) if (!wanted.has(w)) t.plain.delete(w);
-    t.missing = [...wanted].filter((w) => !t.plain.has(w)).length;
+    t.missing = [...new Set(t.wanted.values())].filter((w) => !t.plain.has(w)).length;
     if (unreachable) {
       if (t.failingSince === undefined) this.log?.warn('KMS unreachable; serving with the keys in memory', { error: unreachable.message, maxUnreachableSeconds: t.spec.maxUnreachableSeconds });
       t.failingSince ??= this.now();
@@ -197,6 +193,27 @@ export class KeySource {
     t.failingSince = undefined;
     t.lastSuccess = this.now();
     if (t.missing === 0) t.lastError = undefined;
+  }
+
+  /** One unwrap; returns the error when Vault cannot be reached (the caller stops asking). */
+  private async unwrapOne(t: Transit, wrapped: string): Promise<VaultError | undefined> {
+    try {
+      const plain = await t.client.unwrap(wrapped);
+      if (plain.length !== 32) throw new VaultError('denied', `unwrap gave ${plain.length} bytes, not a 256-bit key`);
+      t.plain.set(wrapped, plain.toString('base64'));
+      plain.fill(0);
+      this.requests?.inc({ result: 'ok' });
+      return undefined;
+    } catch (e) {
+      if (!(e instanceof VaultError)) throw e;
+      this.requests?.inc({ result: e.kind });
+      t.lastError = e.message;
+      if (e.kind === 'unreachable') return e;
+      // Vault said no: this key may not be used any more.
+      t.plain.delete(wrapped);
+      this.log?.error('KMS refused a data key; it is not used', { error: e.message });
+      return undefined;
+    }
   }
 
   private drop(t: Transit, why: string): void {
@@ -215,7 +232,7 @@ export class KeySource {
     this.timer = setTimeout(() => {
       const current = this.transit;
       if (!current) return;
-      void this.unwrapAll(current, true).catch((e: unknown) => this.log?.error('KMS refresh failed', { error: e })).finally(() => this.schedule());
+      void this.unwrap(current, [...current.wanted.values()], true).catch((e: unknown) => this.log?.error('KMS refresh failed', { error: e })).finally(() => this.schedule());
     }, ms);
     this.timer.unref();
   }

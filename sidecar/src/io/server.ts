@@ -100,6 +100,7 @@ export class Proxy {
   async start(): Promise<void> {
     const c = this.snap.config;
     await this.opts.keys?.prepare(this.opts.configDir, c);
+    this.opts.keys?.commit(this.opts.configDir, c);
     this.address = await listenOn(this.server, this.opts.listen ?? c.listen);
     this.metricsAddress = await listenOn(this.http, this.opts.metricsListen ?? c.metricsListen);
     if (this.opts.watch !== false) this.stopWatch = watchConfigDir(this.opts.configDir, () => void this.reloadWithKeys());
@@ -134,6 +135,7 @@ export class Proxy {
       probePipeline(this.opts.pipeline, next);
       this.tls = tlsContext(next);
       this.snap = next;
+      this.opts.keys?.commit(this.opts.configDir, next.config);
       this.metrics.configReloads.inc({ result: 'ok' });
       this.metrics.configGeneration.set(next.generation);
       this.opts.log.info('configuration reloaded', { generation: next.generation });
