@@ -206,7 +206,7 @@ describe('vaultTransit key provider (dev-mode Vault, token auth)', () => {
   it('drops the keys when Vault refuses the token (fail closed, not ready) and takes them back with a new token', async () => {
     const before = await query(env, 'SELECT count(*)::int AS n FROM patient');
     expect(before.rows[0]?.n).toBe(2);
-    expect((await vault.api('POST', 'auth/token/revoke-self', {}, token)).status).toBe(204);
+    expect((await vault.api('POST', 'auth/token/revoke', { token })).status).toBe(204);
     await until('not ready', () => http(env, '/readyz'), (r) => r.status === 503);
     const m = await http(env, '/metrics');
     expect([metric(m.text, 'clarus_kms_keys_usable'), metric(m.text, 'clarus_kms_unwrapped_keys')]).toEqual([0, 0]);
