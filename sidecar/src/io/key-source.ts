@@ -79,17 +79,18 @@ export class KeySource {
   /**
    * Unwraps the entries of `config` not in memory yet (start, reload). Never throws on a Vault
    * failure: what is missing stays missing, and the configuration check of the reload fails on it.
-   * The keys of the configuration in force are not touched until commit().
+   * The keys of the configuration in force are not touched until commit(). Returns false when Vault
+   * could not be reached before every key was asked for (the caller may try again later).
    */
-  async prepare(configDir: string, config: RuntimeConfig): Promise<void> {
+  async prepare(configDir: string, config: RuntimeConfig): Promise<boolean> {
     const spec = config.policy.keyring.vaultTransit;
-    if (!spec) return;
+    if (!spec) return true;
     const id = identity(spec);
     if (this.transit?.id !== id) {
       if (this.transit) this.drop(this.transit, 'Vault settings changed');
       this.transit = { id, spec, client: clientFor(configDir, spec), plain: new Map(), wanted: new Map(), lastSuccess: undefined, failingSince: undefined, lastError: undefined, missing: 0 };
     }
-    await this.unwrap(this.transit, [...readKeyDir(configDir, config).values()], false);
+    return this.unwrap(this.transit, [...readKeyDir(configDir, config).values()], false);
   }
 
   /** The configuration now in force: its keys are the ones refreshed, counted and required. */
@@ -176,7 +177,7 @@ export class KeySource {
   }
 
   /** Asks Vault for `entries` (`again`: those in memory too, to learn of a revocation). */
-  private async unwrap(t: Transit, entries: string[], again: boolean): Promise<void> {
+  private async unwrap(t: Transit, entries: string[], again: boolean): Promise<boolean> {
     let unreachable: VaultError | undefined;
     for (const wrapped of new Set(entries)) {
       if (!again && t.plain.has(wrapped)) continue;
@@ -187,12 +188,13 @@ export class KeySource {
     if (unreachable) {
       if (t.failingSince === undefined) this.log?.warn('KMS unreachable; serving with the keys in memory', { error: unreachable.message, maxUnreachableSeconds: t.spec.maxUnreachableSeconds });
       t.failingSince ??= this.now();
-      return;
+      return false;
     }
     if (t.failingSince !== undefined || t.lastSuccess === undefined) this.log?.info('KMS answered; data keys unwrapped', { keys: t.plain.size });
     t.failingSince = undefined;
     t.lastSuccess = this.now();
     if (t.missing === 0) t.lastError = undefined;
+    return true;
   }
 
   /** One unwrap; returns the error when Vault cannot be reached (the caller stops asking). */

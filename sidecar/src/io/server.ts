@@ -26,6 +26,9 @@ import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 export interface Address { host: string; port: number }
 
+/** Retry interval of a reload whose new keys Vault could not be asked for. */
+const RELOAD_RETRY_MS = 5000;
+
 export interface ProxyOptions {
   configDir: string;
   listen?: Address;
@@ -77,6 +80,7 @@ export class Proxy {
   private draining = false;
   private readonly nonces = new NonceCache();
   private stopWatch: () => void = () => undefined;
+  private retry: NodeJS.Timeout | undefined;
 
   constructor(opts: ProxyOptions) {
     this.opts = opts;
@@ -119,14 +123,23 @@ export class Proxy {
 
   /** reload() after the key source has unwrapped the keys the new configuration names (watcher, SIGHUP). */
   async reloadWithKeys(): Promise<boolean> {
+    clearTimeout(this.retry);
     let next: ConfigSnapshot;
     try {
       next = loadConfig(this.opts.configDir, this.snap.generation + 1);
     } catch (e) {
       return this.swap(() => { throw e; });
     }
-    await this.opts.keys?.prepare(this.opts.configDir, next.config);
-    return this.swap(() => next);
+    const reached = (await this.opts.keys?.prepare(this.opts.configDir, next.config)) ?? true;
+    const ok = this.swap(() => next);
+    // The new keys could not be unwrapped because Vault was unreachable: nothing else would trigger
+    // another reload, so try again (until one succeeds or Vault answers; a later change also retries).
+    if (!ok && !reached && !this.draining) {
+      clearTimeout(this.retry);
+      this.retry = setTimeout(() => void this.reloadWithKeys(), RELOAD_RETRY_MS);
+      this.retry.unref();
+    }
+    return ok;
   }
 
   private swap(load: () => ConfigSnapshot): boolean {
@@ -223,6 +236,7 @@ export class Proxy {
   async close(): Promise<void> {
     this.draining = true;
     this.stopWatch();
+    clearTimeout(this.retry);
     this.opts.keys?.close();
     for (const s of [...this.sessions]) s.destroy();
     for (const s of this.sockets) s.destroy();
