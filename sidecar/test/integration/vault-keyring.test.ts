@@ -285,12 +285,14 @@ describe('vaultTransit key provider (dev-mode Vault, token auth)', () => {
 describe('vaultTransit key provider when Vault goes away and comes back (persistent Vault, killed and restarted)', () => {
   let vault: VaultServer;
   let env: Env;
+  let token: string;
+  let secret: SecretManifest;
 
   beforeAll(async () => {
     vault = await startVault({ persistent: true });
     await vault.transitKey('clarus');
-    const token = await vault.transitToken('clarus', 'transit', '24h');
-    const secret = await clarusKeys(vault, token, 'generate', '--name', 'ehealth-keys');
+    token = await vault.transitToken('clarus', 'transit', '24h');
+    secret = await clarusKeys(vault, token, 'generate', '--name', 'ehealth-keys');
     env = await startEnv(cluster, secret, { address: vault.address, mount: 'transit', key: 'clarus', auth: { method: 'token', tokenFile: 'secrets/vault/token' }, maxUnreachableSeconds: 4, refreshSeconds: 1 }, token);
     await query(env, 'DELETE FROM patient');
     await query(env, 'INSERT INTO patient (pat_id, pat_name, pat_ssn) VALUES (1, $1, $2)', [CANARIES[0], CANARIES[1]]);
@@ -321,5 +323,25 @@ describe('vaultTransit key provider when Vault goes away and comes back (persist
     expect((await query(env, 'SELECT pat_name FROM patient WHERE pat_id = 1')).rows).toEqual([{ pat_name: CANARIES[0] }]);
     const back = await http(env, '/metrics');
     expect([metric(back.text, 'clarus_kms_keys_usable'), metric(back.text, 'clarus_kms_unreachable_seconds')]).toEqual([1, 0]);
+  });
+
+  it('retries a reload that came while Vault was away, and puts the new key version in force when it is back', async () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'clarus-keys-'));
+    writeFileSync(join(scratch, 'keys.yaml'), JSON.stringify(secret));
+    const rotated = await clarusKeys(vault, token, 'rotate', '-f', join(scratch, 'keys.yaml'));
+    rmSync(scratch, { recursive: true, force: true });
+    await vault.stop();
+    writeKeyring(env.dir, rotated);
+    updateConfig(env.dir, (c) => { c.policy.keyring.keys = keyringSpec(rotated); });
+    expect(await env.proxy.handle.reloadWithKeys()).toBe(false);
+    await vault.restart();
+    await until('version 2 unwrapped and in force', () => http(env, '/metrics'), (r) => metric(r.text, 'clarus_kms_unwrapped_keys') === 2 && metric(r.text, 'clarus_config_reloads_total\\{result="ok"\\}') >= 1, 30_000);
+    await until('ready', () => http(env, '/readyz'), (r) => r.status === 200);
+    await query(env, 'INSERT INTO patient (pat_id, pat_name) VALUES (9, $1)', ['After Outage Canary']);
+    const backend = new pg.Client({ connectionString: cluster.url(), ssl: { ca: cluster.caPem } });
+    await backend.connect();
+    const r = await backend.query<{ v: number }>('SELECT get_byte(pat_name::bytea, 6) * 256 + get_byte(pat_name::bytea, 7) AS v FROM patient WHERE pat_id = 9');
+    await backend.end();
+    expect(r.rows).toEqual([{ v: 2 }]);
   });
 });
