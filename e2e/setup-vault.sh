@@ -51,6 +51,10 @@ if [ ! -f "$work/.ready" ]; then
   chmod -R u+w "$work"
   # Drop `replace X => ./dir` (module-local paths absent from the zip); keep the other replaces.
   sed -i -E '/^replace[[:space:]]+[^ ]+[[:space:]]+=>[[:space:]]+\.\//d' "$work/go.mod"
+  # The in-tree sdk of the 1.21 branch is not published; the published sdk the go.mod names
+  # (v0.21.0) comes from main and has changed signatures (framework.Backend.ActivationFunc), so the
+  # sdk is pinned to the release the 1.21 branch was cut with (versions.env: VAULT_SDK_VERSION).
+  printf '\nreplace github.com/hashicorp/vault/sdk => github.com/hashicorp/vault/sdk %s\n' "$VAULT_SDK_VERSION" >> "$work/go.mod"
   touch "$work/.ready"
 fi
 log "building vault $VAULT_VERSION (cached in $dest; a cold build takes tens of minutes on 2 shared cores)"
