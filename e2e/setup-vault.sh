@@ -51,10 +51,19 @@ if [ ! -f "$work/.ready" ]; then
   chmod -R u+w "$work"
   # Drop `replace X => ./dir` (module-local paths absent from the zip); keep the other replaces.
   sed -i -E '/^replace[[:space:]]+[^ ]+[[:space:]]+=>[[:space:]]+\.\//d' "$work/go.mod"
-  # The in-tree sdk of the 1.21 branch is not published; the published sdk the go.mod names
-  # (v0.21.0) comes from main and has changed signatures (framework.Backend.ActivationFunc), so the
-  # sdk is pinned to the release the 1.21 branch was cut with (versions.env: VAULT_SDK_VERSION).
-  printf '\nreplace github.com/hashicorp/vault/sdk => github.com/hashicorp/vault/sdk %s\n' "$VAULT_SDK_VERSION" >> "$work/go.mod"
+  # The in-tree sdk of the 1.21 branch is not published. The published sdk the go.mod names
+  # (v0.21.0) has what 1.21.4 uses (Backend.TryRecordObservationWithRequest, missing from v0.20.0)
+  # but a third parameter in framework.Backend.ActivationFunc; 1.21.4's only implementation and
+  # only call of it (the identity-deduplication activation flag, nothing on the transit or
+  # kubernetes-auth paths) are adapted to that signature. A Vault version where these lines differ
+  # stops here, so the patch is never applied blindly.
+  patch_line() { # file, old, new
+    grep -qF -- "$2" "$work/$1" || { log "$1 no longer contains: $2 (review the sdk patch for $VAULT_VERSION)"; exit 1; }
+    OLD="$2" NEW="$3" perl -0pi -e 's/\Q$ENV{OLD}\E/$ENV{NEW}/' "$work/$1"
+  }
+  patch_line vault/identity_store_util.go 'activateDeduplication(ctx context.Context, req *logical.Request) error {' \
+    'activateDeduplication(ctx context.Context, req *logical.Request, _ string) error {'
+  patch_line vault/logical_system_activation_flags.go 'b.idStoreBackend.ActivationFunc(ctx, nil)' 'b.idStoreBackend.ActivationFunc(ctx, nil, "")'
   touch "$work/.ready"
 fi
 log "building vault $VAULT_VERSION (cached in $dest; a cold build takes tens of minutes on 2 shared cores)"
