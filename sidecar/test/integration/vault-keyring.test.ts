@@ -313,7 +313,8 @@ describe('vaultTransit key provider when Vault goes away and comes back (persist
     expect((await http(env, '/readyz')).status).toBe(200);
     // Past the bound: keys dropped, not ready, protected statements fail.
     await until('not ready', () => http(env, '/readyz'), (r) => r.status === 503);
-    expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(4000);
+    // The bound runs from Vault's last answer, at most one refresh (1 s) before it was stopped.
+    expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(3000);
     const after = await http(env, '/metrics');
     expect([metric(after.text, 'clarus_kms_keys_usable'), metric(after.text, 'clarus_kms_unwrapped_keys')]).toEqual([0, 0]);
     expect(metric(after.text, 'clarus_kms_unreachable_seconds')).toBeGreaterThanOrEqual(4);
