@@ -70,7 +70,7 @@ async function call(address: string, token: string, method: string, path: string
 async function waitHealthy(address: string, child: ChildProcess, log: () => string, sealedOk = false): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`vault exited with ${child.exitCode}: ${log()}`);
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`vault exited with ${child.exitCode ?? child.signalCode}: ${log()}`);
     try {
       const r = await fetch(`${address}/v1/sys/health`);
       // 200 active; 501 not initialised; 503 sealed.
@@ -90,7 +90,8 @@ function launch(args: string[]): { child: ChildProcess; log: () => string } {
 }
 
 function kill(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null) return Promise.resolve();
+  // A process ended by a signal has signalCode set and exitCode null.
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((res) => {
     child.once('exit', () => res());
     child.kill('SIGKILL');
