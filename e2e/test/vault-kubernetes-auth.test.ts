@@ -173,7 +173,7 @@ describe('vaultTransit with Kubernetes service-account auth (TokenReview by the 
     await client.connect();
     try {
       await client.query('create table patient (pat_id int primary key, pat_name text, pat_ssn varchar(11))');
-      await client.query('insert into patient values ($1, $2, $3)', [1, CANARY.name, CANARY.ssn]);
+      await client.query('insert into patient (pat_id, pat_name, pat_ssn) values ($1, $2, $3)', [1, CANARY.name, CANARY.ssn]);
       expect((await client.query('select pat_name from patient where pat_ssn = $1', [CANARY.ssn])).rows).toEqual([{ pat_name: CANARY.name }]);
     } finally {
       await client.end();
