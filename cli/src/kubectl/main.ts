@@ -15,7 +15,8 @@ const USAGE = `usage: kubectl clarus <command> (or: clarus kubectl <command>)
   audit verify FILE…                      verifies the hash chain of an audit log across FILE's rotated
                                           siblings (kubectl cp the files out of a pod first)
   audit tail FILE [--user U] [--dataset D] [--outcome allow|refuse|pass] [--lines N]
-                                          the last N decisions (default 20) across FILE's rotated siblings
+                                          the last N matching decisions (default 20) across FILE's rotated siblings
+  audit query FILE [--user U] [--dataset D] [--outcome …]   every matching decision
 The cluster comes from KUBECONFIG (or ~/.kube/config), as for kubectl.
 `;
 
@@ -49,7 +50,7 @@ async function status(args: ParsedArgs, io: Io, cluster: Cluster, now: Date): Pr
 
 async function audit(args: ParsedArgs, io: Io): Promise<number> {
   const [sub, ...files] = args.positional;
-  if ((sub !== 'verify' && sub !== 'tail') || files.length === 0) return usageError(io, 'audit verify FILE… | audit tail FILE');
+  if ((sub !== 'verify' && sub !== 'tail' && sub !== 'query') || files.length === 0) return usageError(io, 'audit verify FILE… | audit tail|query FILE');
   const { auditChainFiles, readAuditLines, verifyAuditFiles } = await import('@clarus/sidecar/access/audit-file.ts');
   const chain = files.flatMap((f) => auditChainFiles(f));
   if (chain.length === 0) return usageError(io, `no audit file at ${files.join(', ')}`);
@@ -67,7 +68,7 @@ async function audit(args: ParsedArgs, io: Io): Promise<number> {
   if (outcome !== undefined && !['allow', 'refuse', 'pass'].includes(outcome)) return usageError(io, '--outcome must be allow, refuse or pass');
   const filter = { ...(one(args, '--user') !== undefined ? { user: one(args, '--user') } : {}), ...(one(args, '--dataset') !== undefined ? { dataset: one(args, '--dataset') } : {}), ...(outcome ? { outcome } : {}) };
   const entries = filterAudit(chain.flatMap((f) => readAuditLines(f)), filter);
-  io.out(`${auditTable(entries.slice(-Math.max(1, lines)))}\n`);
+  io.out(`${auditTable(sub === 'query' ? entries : entries.slice(-Math.max(1, lines)))}\n`);
   return 0;
 }
 

@@ -62,6 +62,8 @@ describe('audit verify|tail over a rotated log', () => {
     const tail = await run('audit', 'tail', file, '--user', 'eve', '--outcome', 'refuse');
     expect(tail.out.split('\n').slice(1, -1).map((l) => l.split(/\s{2,}/).slice(0, 4))).toEqual([['2026-12-01T10:00:00Z', 'eve', 'refuse', '42501']]);
     expect((await run('audit', 'tail', file, '--dataset', 'patients', '--lines', '2')).out.split('\n').slice(1, -1).map((l) => l.split(/\s{2,}/)[0])).toEqual(['2026-12-01T10:00:09Z', '2026-12-01T10:00:11Z']);
+    const all = (await run('audit', 'query', file, '--user', 'bob')).out.split('\n').slice(1, -1);
+    expect(all.map((l) => l.split(/\s{2,}/)[0])).toEqual([1, 2, 4, 5, 7, 8, 10, 11].map((i) => `2026-12-01T10:00:${String(i).padStart(2, '0')}Z`));
     const text = readFileSync(file, 'utf8');
     writeFileSync(file, text.replace('"bob"', '"mallory"'));
     const broken = await run('audit', 'verify', file);
