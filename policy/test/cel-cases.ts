@@ -67,6 +67,8 @@ export const cases: Case[] = [
   { kind: 'CloudBackend', message: 'readOnlyCredentialsSecretRef must name another Secret than credentialsSecretRef', bad: (s) => { s.readOnlyCredentialsSecretRef = { name: 'c' }; }, good: (s) => { s.readOnlyCredentialsSecretRef = { name: 'c-ro' }; } },
   { kind: 'ClarusProxy', message: 'minReplicas must not exceed maxReplicas', bad: (s) => { s.autoscaling.minReplicas = 5; }, good: (s) => { s.autoscaling.minReplicas = 4; } },
   { kind: 'ClarusProxy', message: 'autoscaling applies to Deployment mode only', bad: (s) => { s.mode = 'Sidecar'; }, good: (s) => { s.mode = 'Sidecar'; delete s.autoscaling; } },
+  { kind: 'ClarusProxy', message: 'serviceAccountName applies to Deployment mode only', bad: (s) => { s.mode = 'Sidecar'; delete s.autoscaling; s.serviceAccountName = 'clarus-proxy'; },
+    good: (s) => { s.serviceAccountName = 'clarus-proxy'; } },
   { kind: 'AccessGrant', message: 'user and passwordSecretRef go together', bad: (s) => { delete s.subject.passwordSecretRef; } },
   { kind: 'AccessGrant', message: 'user and passwordSecretRef go together', bad: (s) => { s.subject = { passwordSecretRef: { name: 'pw' }, externalProxy: { name: 'x', certificateSubject: 'CN=x' } }; } },
   { kind: 'AccessGrant', message: 'exactly one of user (with passwordSecretRef) or externalProxy', bad: (s) => { s.subject.externalProxy = { name: 'x', certificateSubject: 'CN=x' }; }, good: (s) => { s.subject = { externalProxy: { name: 'x', certificateSubject: 'CN=x' } }; } },

@@ -320,6 +320,8 @@ export type ClarusProxySpec = {
   };
   /** Proxy container image (default: the operator's own version). */
   image?: string;
+  /** ServiceAccount the proxy pods run as (Deployment mode; default: the namespace's default). With SecurityPolicy keyring.vaultTransit.auth.kubernetes, the Vault role binds this account. */
+  serviceAccountName?: string;
   /** Compute resources of the proxy container. */
   resources?: {
     /** Minimum resources, e.g. cpu: 100m. */

@@ -107,6 +107,8 @@ describe('Deployment', () => {
     const config = configFixture({ policy: { ...base.policy, keyring: { ...base.policy.keyring, vaultTransit } } });
     const sources = at(podSpec(buildDeployment(input({}, renderedFixture(config)))), 'volumes', 0, 'projected', 'sources') as Json[];
     expect(sources[2]).toEqual({ serviceAccountToken: { path: 'secrets/vault/sa-token', expirationSeconds: 3600, audience: 'vault' } });
+    expect(podSpec(buildDeployment(input({ serviceAccountName: 'clarus-proxy' }, renderedFixture(config)))).serviceAccountName).toBe('clarus-proxy');
+    expect(podSpec(buildDeployment(input())).serviceAccountName).toBeUndefined();
     const plain = at(podSpec(buildDeployment(input())), 'volumes', 0, 'projected', 'sources') as Json[];
     expect(plain.some((s) => 'serviceAccountToken' in s)).toBe(false);
     const token = configFixture({ policy: { ...base.policy, keyring: { ...base.policy.keyring, vaultTransit: { ...vaultTransit, auth: { method: 'token' as const, tokenFile: 'secrets/vault/token' } } } } });
