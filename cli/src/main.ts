@@ -19,7 +19,7 @@ function usage(): string {
     '  proxy     run the protection proxy from a rendered configuration directory',
     '  operator  run the Kubernetes operator',
     '  policy    validate | render | explain | import security policies offline',
-    '  kubectl   status | grants | explain | audit verify|tail|query (the kubectl clarus plugin)',
+    '  kubectl   status | grants | explain | metrics | audit verify|tail|query (the kubectl clarus plugin)',
     '  keys      generate | rotate | wrap | rewrap | reencrypt keyrings (wrapped by Vault transit with --vault-address)',
     '  anonymize microaggregate a CSV file as a policy says, and print the k-anonymity report',
   ].join('\n');

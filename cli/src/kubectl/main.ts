@@ -5,13 +5,17 @@
 import type { AccessGrant, ClarusProxy, SecurityPolicy } from '@clarus/crds/types.ts';
 import { one, parseArgs, processIo, type Io, type ParsedArgs } from '../args.ts';
 import { explainPolicies } from '../policy.ts';
-import { auditTable, expiringSoon, filterAudit, grantsTable, proxiesTable } from './report.ts';
+import { auditTable, endpointsTable, expiringSoon, filterAudit, grantsTable, proxiesTable } from './report.ts';
+import type { EndpointHealth } from './report.ts';
 
 const USAGE = `usage: kubectl clarus <command> (or: clarus kubectl <command>)
   status  [-n NS] [--expiring-days N]     proxies (mode, ready replicas, policy, rendered config hash,
                                           status) and the grants that expire within N days (default 7)
   grants  [-n NS]                         who may read or write which dataset, with which view, until when
   explain [-n NS] [--sql "STATEMENT"]     \`clarus policy explain\` for the SecurityPolicies in the namespace
+  metrics URL…                            each proxy's readiness, configuration generation, refused
+                                          statements, backend errors and KMS state, from its metrics
+                                          endpoint (e.g. http://127.0.0.1:9187 after kubectl port-forward)
   audit verify FILE…                      verifies the hash chain of an audit log across FILE's rotated
                                           siblings (kubectl cp the files out of a pod first)
   audit tail FILE [--user U] [--dataset D] [--outcome allow|refuse|pass] [--lines N]
@@ -72,11 +76,30 @@ async function audit(args: ParsedArgs, io: Io): Promise<number> {
   return 0;
 }
 
+async function scrape(base: string): Promise<EndpointHealth> {
+  const url = base.replace(/\/(metrics)?$/, '');
+  const get = async (path: string): Promise<{ status: number; text: string } | undefined> => {
+    try {
+      const r = await fetch(`${url}${path}`, { signal: AbortSignal.timeout(5000) });
+      return { status: r.status, text: await r.text() };
+    } catch {
+      return undefined;
+    }
+  };
+  const [ready, metrics] = await Promise.all([get('/readyz'), get('/metrics')]);
+  return { url, ready: ready ? (ready.status === 200 ? 'yes' : `no (${ready.status})`) : 'unreachable', metrics: metrics?.status === 200 ? metrics.text : undefined };
+}
+
 export async function main(argv: string[], io: Io = processIo, cluster?: Cluster, now: Date = new Date()): Promise<number> {
   const [sub, ...rest] = argv;
   const args = parseArgs(rest, ['-n', '--namespace', '--expiring-days', '--sql', '--user', '--dataset', '--outcome', '--lines']);
   if (typeof args === 'string') return usageError(io, args);
   if (sub === 'audit') return audit(args, io);
+  if (sub === 'metrics') {
+    if (args.positional.length === 0) return usageError(io, 'metrics URL… (a proxy\'s metrics endpoint)');
+    io.out(`${endpointsTable(await Promise.all(args.positional.map(scrape)))}\n`);
+    return 0;
+  }
   if (sub === undefined || sub === '--help' || sub === '-h') {
     io.out(USAGE);
     return 0;

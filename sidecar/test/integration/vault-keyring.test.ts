@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimeConfig, RuntimeVaultTransit } from '@clarus/policy/runtime/config.ts';
 import type { SecretManifest } from '@clarus/crds/types.ts';
 import { main as keysMain } from '@clarus/cli/keys.ts';
+import { main as kubectlMain } from '@clarus/cli/kubectl/main.ts';
 import { protectionPipeline } from '../../src/access/setup.ts';
 import { KeySource } from '../../src/io/key-source.ts';
 import { KeyDeriver } from '../../src/protection/encryption/derive.ts';
@@ -319,6 +320,10 @@ describe('vaultTransit key provider when Vault goes away and comes back (persist
     expect([metric(after.text, 'clarus_kms_keys_usable'), metric(after.text, 'clarus_kms_unwrapped_keys')]).toEqual([0, 0]);
     expect(metric(after.text, 'clarus_kms_unreachable_seconds')).toBeGreaterThanOrEqual(4);
     expect(await failure(query(env, 'SELECT pat_name FROM patient WHERE pat_id = 1'))).not.toBe('no error');
+    // What `kubectl clarus metrics` shows an administrator for this proxy now.
+    let shown = '';
+    await kubectlMain(['metrics', `http://127.0.0.1:${env.proxy.metricsPort}`], { out: (t) => { shown += t; }, err: (t) => { shown += t; } });
+    expect(shown.split('\n')[1]).toMatch(/^http:\/\/127\.0\.0\.1:\d+\s+no \(503\)\s+1\s+\d+\s+0\s+keys NOT usable, unreachable \d+s$/);
     await vault.restart();
     await until('ready again', () => http(env, '/readyz'), (r) => r.status === 200);
     expect((await query(env, 'SELECT pat_name FROM patient WHERE pat_id = 1')).rows).toEqual([{ pat_name: CANARIES[0] }]);
