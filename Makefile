@@ -36,7 +36,8 @@ compat: setup
 e2e: setup
 	@if [ -f e2e/setup.sh ]; then bash e2e/setup.sh && $(VITEST) run --project e2e; else echo "e2e: no control-plane tier yet"; fi
 
-## make e2e-setup: build (once, cached in ~/.cache/clarus) the control-plane binaries the e2e tier runs.
+## make e2e-setup: build (once, cached in ~/.cache/clarus) the control-plane binaries the e2e tier runs,
+## and Vault (e2e/setup-vault.sh) for the vaultTransit tests of the integration and e2e tiers.
 e2e-setup: setup
 	bash e2e/setup.sh
 

@@ -2,7 +2,8 @@
 # Builds the control-plane test tier's binaries once, from the Go module proxy, into
 #   ${CLARUS_CACHE:-~/.cache/clarus}/<tool>-<version>/bin
 # and reuses them on later runs (a binary is kept only if it runs). Idempotent.
-# Tools: kube-apiserver, kube-controller-manager, kube-scheduler (k8s.io/kubernetes), etcd, helm, kwok.
+# Tools: kube-apiserver, kube-controller-manager, kube-scheduler (k8s.io/kubernetes), etcd, helm, kwok;
+# then Vault through e2e/setup-vault.sh.
 # One binary at a time with `go build -p 2` keeps the memory bounded on a 2-core machine; the Go module
 # and build caches stay in their default places (~/go, ~/.cache/go-build) so reruns are fast.
 set -euo pipefail
@@ -91,3 +92,5 @@ for cmd in kube-apiserver kube-controller-manager kube-scheduler; do
   build kubernetes "$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$cmd" "$cmd" "$kube_x" --version
 done
 if [ "$built" -gt 0 ]; then log "built $built binaries in $((SECONDS - total))s"; fi
+# HashiCorp Vault for the vaultTransit key-provider tests (integration and control-plane tiers).
+bash "$HERE/setup-vault.sh"

@@ -134,4 +134,14 @@ describe('clarus keys', () => {
     const bad = await clarus('keys', 'generate', '--name', 'k', '--key', 'Not_Valid');
     expect(bad.code).toBe(2);
   });
+
+  it('asks for Vault before touching a wrapped keyring, and refuses to wrap or rewrap the wrong form', async () => {
+    const wrapped = 'apiVersion: v1\nkind: Secret\nmetadata: { name: k }\nstringData: { default.v1: "vault:v1:AAAA" }\n';
+    await writeFile(join(tmp, 'wrapped.yaml'), wrapped);
+    const r = await clarus('keys', 'rotate', '-f', join(tmp, 'wrapped.yaml'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('holds keys wrapped by Vault transit: the new versions come from Vault');
+    expect((await clarus('keys', 'rewrap', '-f', join(tmp, 'wrapped.yaml'))).stderr).toContain('rewrap needs Vault options');
+    expect((await clarus('keys', 'generate', '--name', 'k', '--vault-address', 'http://127.0.0.1:1')).stderr).toContain('--vault-key');
+  });
 });

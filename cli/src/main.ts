@@ -8,6 +8,8 @@ const commands: Record<string, () => Promise<Command>> = {
   policy: async () => (await import('./policy.ts')).main,
   keys: async () => (await import('./keys.ts')).main,
   anonymize: async () => (await import('./anonymize.ts')).main,
+  // What `kubectl clarus` runs (cli/bin/kubectl-clarus is this executable under the plugin's name).
+  kubectl: async () => (await import('./kubectl/main.ts')).main,
 };
 
 function usage(): string {
@@ -17,7 +19,8 @@ function usage(): string {
     '  proxy     run the protection proxy from a rendered configuration directory',
     '  operator  run the Kubernetes operator',
     '  policy    validate | render | explain | import security policies offline',
-    '  keys      generate | rotate | reencrypt keyrings',
+    '  kubectl   status | grants | explain | metrics | audit verify|tail|query (the kubectl clarus plugin)',
+    '  keys      generate | rotate | wrap | rewrap | reencrypt keyrings (wrapped by Vault transit with --vault-address)',
     '  anonymize microaggregate a CSV file as a policy says, and print the k-anonymity report',
   ].join('\n');
 }

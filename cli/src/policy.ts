@@ -80,7 +80,11 @@ async function explain(args: ParsedArgs, io: Io): Promise<number> {
   if (!set) return 1;
   const policies = set.resources.filter((r): r is SecurityPolicy => r.kind === 'SecurityPolicy');
   if (policies.length === 0) return usageError(io, 'no SecurityPolicy in the input');
-  const sql = one(args, '--sql');
+  return explainPolicies(policies, one(args, '--sql'), io);
+}
+
+/** The protections of each policy and, with `sql`, what the proxy does with that statement under it. */
+export async function explainPolicies(policies: SecurityPolicy[], sql: string | undefined, io: Io): Promise<number> {
   for (const p of policies) {
     io.out(explainPolicy(p));
     if (sql !== undefined) {

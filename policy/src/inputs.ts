@@ -53,6 +53,16 @@ export function proxySecrets(p: ClarusProxy): string[] {
   return [p.spec.tls?.secretName, p.spec.upstream?.tls?.secretName].filter((s): s is string => Boolean(s));
 }
 
+/** Secrets the policy's key provider reads: Vault's CA and token (provider vaultTransit). */
+export function keyProviderSecrets(policy: SecurityPolicy): Array<{ name: string; key?: string }> {
+  const v = policy.spec.keyring.provider === 'vaultTransit' ? policy.spec.keyring.vaultTransit : undefined;
+  if (!v) return [];
+  const refs: Array<{ name: string; key?: string }> = [];
+  if (v.caSecretRef) refs.push({ name: v.caSecretRef.name, key: v.caSecretRef.key ?? 'ca.crt' });
+  if (v.auth.tokenSecretRef) refs.push({ name: v.auth.tokenSecretRef.name, key: v.auth.tokenSecretRef.key ?? 'token' });
+  return refs;
+}
+
 export function grantsFor(proxy: ClarusProxy, all: AccessGrant[]): AccessGrant[] {
   return all.filter((g) => g.spec.proxyRef.name === proxy.metadata.name)
     .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
@@ -64,6 +74,7 @@ export function referencedSecrets(proxy: ClarusProxy, policy: SecurityPolicy | u
   const names = new Set(proxySecrets(proxy));
   if (!policy) return names;
   names.add(policy.spec.keyring.secretName);
+  for (const ref of keyProviderSecrets(policy)) names.add(ref.name);
   for (const b of policy.spec.backends) {
     const backend = lookup.backend(ns, b);
     if (backend) for (const ref of backendSecrets(backend)) names.add(ref.name);
@@ -104,6 +115,7 @@ function requiredSecrets(proxy: ClarusProxy, policy: SecurityPolicy, backends: C
   Array<{ ref: { name: string; key?: string }; user: string }> {
   return [
     { ref: { name: policy.spec.keyring.secretName }, user: `keyring of SecurityPolicy ${policy.metadata.name}` },
+    ...keyProviderSecrets(policy).map((ref) => ({ ref, user: `Vault settings of SecurityPolicy ${policy.metadata.name}` })),
     ...backends.flatMap((b) => backendSecrets(b).map((ref) => ({ ref, user: `CloudBackend ${b.metadata.name}` }))),
     ...proxySecrets(proxy).map((name) => ({ ref: { name }, user: `ClarusProxy ${proxy.metadata.name}` })),
   ];

@@ -32,6 +32,12 @@ const col = (s: Record<string, any>, i: number) => s.datasets[0].columns[i]; // 
 export interface Case { kind: string; message: string; bad: Mutate; good?: Mutate }
 export const cases: Case[] = [
   { kind: 'SecurityPolicy', message: 'encrypt and anonymize are mutually exclusive', bad: (s) => { col(s, 1).protection.anonymize = { suppress: {} }; } },
+  { kind: 'SecurityPolicy', message: 'vaultTransit is set exactly when provider is vaultTransit', bad: (s) => { s.keyring.provider = 'vaultTransit'; },
+    good: (s) => { s.keyring = { secretName: 'keys', provider: 'vaultTransit', vaultTransit: { address: 'https://vault:8200', key: 'clarus', auth: { kubernetes: { role: 'clarus' } } } }; } },
+  { kind: 'SecurityPolicy', message: 'vaultTransit is set exactly when provider is vaultTransit', bad: (s) => { s.keyring.vaultTransit = { address: 'https://vault:8200', key: 'clarus', auth: { kubernetes: { role: 'clarus' } } }; } },
+  { kind: 'SecurityPolicy', message: 'exactly one of kubernetes or tokenSecretRef',
+    bad: (s) => { s.keyring = { secretName: 'keys', provider: 'vaultTransit', vaultTransit: { address: 'https://vault:8200', key: 'clarus', auth: { kubernetes: { role: 'r' }, tokenSecretRef: { name: 't' } } } }; },
+    good: (s) => { s.keyring = { secretName: 'keys', provider: 'vaultTransit', vaultTransit: { address: 'http://127.0.0.1:8200', key: 'clarus', auth: { tokenSecretRef: { name: 't' } } } }; } },
   { kind: 'SecurityPolicy', message: 'encrypt and anonymize are mutually exclusive', bad: (s) => { s.attributeTypes.identifier.anonymize = { suppress: {} }; } },
   { kind: 'SecurityPolicy', message: 'searchable applies to randomized mode', bad: (s) => { col(s, 6).protection.encrypt.searchable = true; }, good: (s) => { col(s, 6).protection.encrypt.searchable = false; } },
   { kind: 'SecurityPolicy', message: 'exactly one of suppress, mask', bad: (s) => { col(s, 2).protection.anonymize.suppress = {}; } },
@@ -61,6 +67,8 @@ export const cases: Case[] = [
   { kind: 'CloudBackend', message: 'readOnlyCredentialsSecretRef must name another Secret than credentialsSecretRef', bad: (s) => { s.readOnlyCredentialsSecretRef = { name: 'c' }; }, good: (s) => { s.readOnlyCredentialsSecretRef = { name: 'c-ro' }; } },
   { kind: 'ClarusProxy', message: 'minReplicas must not exceed maxReplicas', bad: (s) => { s.autoscaling.minReplicas = 5; }, good: (s) => { s.autoscaling.minReplicas = 4; } },
   { kind: 'ClarusProxy', message: 'autoscaling applies to Deployment mode only', bad: (s) => { s.mode = 'Sidecar'; }, good: (s) => { s.mode = 'Sidecar'; delete s.autoscaling; } },
+  { kind: 'ClarusProxy', message: 'serviceAccountName applies to Deployment mode only', bad: (s) => { s.mode = 'Sidecar'; delete s.autoscaling; s.serviceAccountName = 'clarus-proxy'; },
+    good: (s) => { s.serviceAccountName = 'clarus-proxy'; } },
   { kind: 'AccessGrant', message: 'user and passwordSecretRef go together', bad: (s) => { delete s.subject.passwordSecretRef; } },
   { kind: 'AccessGrant', message: 'user and passwordSecretRef go together', bad: (s) => { s.subject = { passwordSecretRef: { name: 'pw' }, externalProxy: { name: 'x', certificateSubject: 'CN=x' } }; } },
   { kind: 'AccessGrant', message: 'exactly one of user (with passwordSecretRef) or externalProxy', bad: (s) => { s.subject.externalProxy = { name: 'x', certificateSubject: 'CN=x' }; }, good: (s) => { s.subject = { externalProxy: { name: 'x', certificateSubject: 'CN=x' } }; } },

@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { reopenAuditFiles } from './access/audit-file.ts';
 import { protectionPipeline } from './access/setup.ts';
+import { KeySource } from './io/key-source.ts';
 import { readFileSync } from 'node:fs';
 import { peerConfig, startProxy } from './index.ts';
 import type { PeerConfig } from './io/peer-cancel.ts';
@@ -52,17 +53,19 @@ export async function main(argv: string[]): Promise<number> {
     // CLARUS_AUDIT_MAX_BYTES rotates it by size; SIGHUP reopens it (after logrotate's rename).
     const maxBytes = Number(process.env.CLARUS_AUDIT_MAX_BYTES ?? '') || undefined;
     const residual = residualFromEnv(process.env);
-    const pipeline = await protectionPipeline({ configDir: values.config, ...(process.env.CLARUS_AUDIT_LOG ? { auditFile: process.env.CLARUS_AUDIT_LOG } : {}),
+    // The master keys: the keyring files, or data keys unwrapped through Vault (provider vaultTransit).
+    const keys = new KeySource({ log });
+    const pipeline = await protectionPipeline({ configDir: values.config, keys, ...(process.env.CLARUS_AUDIT_LOG ? { auditFile: process.env.CLARUS_AUDIT_LOG } : {}),
       ...(maxBytes ? { auditMaxBytes: maxBytes } : {}), ...(residual ? { residual } : {}) });
     const peers = peersOf(values);
-    proxy = await startProxy({ configDir: values.config, logger: log, pipeline, ...(peers ? { peers } : {}),
+    proxy = await startProxy({ configDir: values.config, logger: log, pipeline, keys, ...(peers ? { peers } : {}),
       ...(values.listen ? { listen: values.listen } : {}), ...(values['metrics-listen'] ? { metricsListen: values['metrics-listen'] } : {}) });
   } catch (e) {
     log.error('cannot start', { error: e });
     return 1;
   }
   const p = proxy;
-  process.on('SIGHUP', () => { reopenAuditFiles(); p.reload(); });
+  process.on('SIGHUP', () => { reopenAuditFiles(); void p.reloadWithKeys(); });
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => { log.info('signal', { signal: sig }); void p.drain().then(resolve); };
     process.once('SIGTERM', () => stop('SIGTERM'));

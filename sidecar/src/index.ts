@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { loadConfig } from './config/load.ts';
 import { replicaIdFor } from './io/cancel.ts';
 import type { PeerConfig } from './io/peer-cancel.ts';
+import type { KeySource } from './io/key-source.ts';
 import { Proxy } from './io/server.ts';
 import type { Address } from './io/server.ts';
 import { createLogger } from '@clarus/log/logger.ts';
@@ -27,6 +28,8 @@ export interface StartOptions {
   watch?: boolean;
   /** Other replicas of this proxy, for cancel requests that reach the wrong one. */
   peers?: PeerConfig;
+  /** Source of the master keys; required when the keyring is wrapped by Vault transit. */
+  keys?: KeySource;
 }
 
 export interface ProxyHandle {
@@ -34,6 +37,8 @@ export interface ProxyHandle {
   metricsAddress: Address;
   /** Reloads the configuration directory now; false when the new one is invalid (old one kept). */
   reload(): boolean;
+  /** reload() after unwrapping the keys the new configuration names (what SIGHUP and the watcher do). */
+  reloadWithKeys(): Promise<boolean>;
   /** Graceful shutdown: readiness off, transactions finish within limits.drainSeconds, then close. */
   drain(): Promise<void>;
   /** Immediate shutdown. */
@@ -68,12 +73,13 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   const proxy = new Proxy({
     configDir: opts.configDir, pipeline: opts.pipeline ?? passthroughFactory, log,
     replicaId: opts.replicaId ?? replicaIdFor(identity), watch: opts.watch, ...(opts.peers ? { peers: opts.peers } : {}),
+    ...(opts.keys ? { keys: opts.keys } : {}),
     ...(opts.listen ? { listen: parseHostPort(opts.listen) } : {}),
     ...(opts.metricsListen ? { metricsListen: parseHostPort(opts.metricsListen) } : {}),
   });
   await proxy.start();
   return {
     address: proxy.address, metricsAddress: proxy.metricsAddress,
-    reload: () => proxy.reload(), drain: () => proxy.drain(), close: () => proxy.close(),
+    reload: () => proxy.reload(), reloadWithKeys: () => proxy.reloadWithKeys(), drain: () => proxy.drain(), close: () => proxy.close(),
   };
 }

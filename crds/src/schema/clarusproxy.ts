@@ -52,6 +52,8 @@ const spec = obj('How the proxies run.', {
     }, { required: ['secretName'] }),
   }, { required: ['host'] }),
   image: str('Proxy container image (default: the operator\'s own version).', { maxLength: 1024 }),
+  serviceAccountName: objectName('ServiceAccount the proxy pods run as (Deployment mode; default: the namespace\'s '
+    + 'default). With SecurityPolicy keyring.vaultTransit.auth.kubernetes, the Vault role binds this account.'),
   resources: obj('Compute resources of the proxy container.', {
     requests: map('Minimum resources, e.g. cpu: 100m.', quantity),
     limits: map('Maximum resources, e.g. memory: 512Mi.', quantity),
@@ -61,6 +63,7 @@ const spec = obj('How the proxies run.', {
   required: ['policyRef'],
   ...rules(
     { rule: "self.mode == 'Deployment' || !has(self.autoscaling)", message: 'autoscaling applies to Deployment mode only', fieldPath: '.autoscaling' },
+    { rule: "self.mode == 'Deployment' || !has(self.serviceAccountName)", message: 'serviceAccountName applies to Deployment mode only (a sidecar runs as its application\'s account)', fieldPath: '.serviceAccountName' },
   ),
 });
 

@@ -2,6 +2,7 @@
 import { ageColumn, conditions, observedGeneration, readyColumn, reasonColumn, type KindDef } from './common.ts';
 import { arr, int, labelName, named, obj, oneOf, rules, str } from './props.ts';
 import { attributeType, attributeTypes, protection } from './protection.ts';
+import { keyring } from './keyring.ts';
 
 // Bounds that keep the CEL cost estimate of the nested rules below the apiserver's per-rule limit.
 export const LIMITS = { backends: 8, datasets: 32, columns: 128, identifier: 63, table: 127 } as const;
@@ -50,11 +51,7 @@ const spec = obj('Protection of the datasets stored through a ClarusProxy.', {
     + 'a proxy that forwards to a partner proxy (ClarusProxy.spec.upstream).', labelName('A CloudBackend name.'), {
     maxItems: LIMITS.backends, 'x-kubernetes-list-type': 'set',
   }),
-  keyring: obj('Master keys for encryption, blind indexes and pseudonyms.', {
-    secretName: str('Secret holding the keyring (data keys `<keyName>.v<N>`; see `clarus keys generate`).', {
-      minLength: 1, maxLength: 253,
-    }),
-  }, { required: ['secretName'] }),
+  keyring,
   onUnsupported: oneOf('What happens to a statement that touches a protected column in a way the proxy '
     + 'cannot rewrite: reject it (SQLSTATE 0A000), or pass it through when it touches unprotected columns only.',
   ['reject', 'passthroughUnprotected'], { default: 'reject' }),

@@ -14,12 +14,23 @@ export function proxyImage(proxy: ClarusProxy, options: BuildOptions): string {
   return proxy.spec.image ?? options.defaultImage;
 }
 
-/** Projected volume reproducing the runtime-config directory layout of policy/src/runtime/config.ts. */
-export function configVolume(proxyName: string, items: Array<{ key: string; path: string }>): Record<string, unknown> {
+/** Lifetime the kubelet gives the projected service-account token of Vault's kubernetes auth (it renews at 80%). */
+export const VAULT_TOKEN_SECONDS = 3600;
+
+/**
+ * Projected volume reproducing the runtime-config directory layout of policy/src/runtime/config.ts.
+ * With Vault's kubernetes auth it also holds a short-lived service-account token of the pod at the
+ * path the runtime configuration names (the kubelet refreshes it; the proxy reads it at each login).
+ */
+export function configVolume(proxyName: string, items: Array<{ key: string; path: string }>, config?: RuntimeConfig): Record<string, unknown> {
   const sources: Array<Record<string, unknown>> = [
     { configMap: { name: configMapName(proxyName), items: [{ key: CONFIG_KEY, path: CONFIG_KEY }] } },
   ];
   if (items.length > 0) sources.push({ secret: { name: secretName(proxyName), items } });
+  const auth = config?.policy.keyring.vaultTransit?.auth;
+  if (auth?.method === 'kubernetes') {
+    sources.push({ serviceAccountToken: { path: auth.tokenFile, expirationSeconds: VAULT_TOKEN_SECONDS, ...(auth.audience ? { audience: auth.audience } : {}) } });
+  }
   return { name: CONFIG_VOLUME, projected: { defaultMode: 0o440, sources } };
 }
 

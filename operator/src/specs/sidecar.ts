@@ -62,6 +62,6 @@ export function sidecarPatch(input: SidecarInput): PatchOp[] {
     ...(pod.metadata === undefined ? [{ op: 'add' as const, path: '/metadata', value: {} }] : []),
     ...annotationOps(pod, { [INJECTED_ANNOTATION]: proxy.metadata.name, [CONFIG_HASH_ANNOTATION]: hash }),
     prepend('/spec/initContainers', pod.spec?.initContainers, sidecarContainer(input)),
-    prepend('/spec/volumes', pod.spec?.volumes, configVolume(proxy.metadata.name, items)),
+    prepend('/spec/volumes', pod.spec?.volumes, configVolume(proxy.metadata.name, items, config)),
   ];
 }

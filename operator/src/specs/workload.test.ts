@@ -100,6 +100,22 @@ describe('Deployment', () => {
     expect(at(sources[1], 'secret', 'items')).toContainEqual({ key: 'backends.cloud-a.username', path: 'secrets/backends/cloud-a/username' });
   });
 
+  it('projects a short-lived service-account token for Vault\'s kubernetes auth, and none otherwise', () => {
+    const vaultTransit = { address: 'https://vault:8200', mount: 'transit', key: 'clarus', maxUnreachableSeconds: 300, refreshSeconds: 60,
+      auth: { method: 'kubernetes' as const, mount: 'kubernetes', role: 'clarus', tokenFile: 'secrets/vault/sa-token', audience: 'vault' } };
+    const base = configFixture();
+    const config = configFixture({ policy: { ...base.policy, keyring: { ...base.policy.keyring, vaultTransit } } });
+    const sources = at(podSpec(buildDeployment(input({}, renderedFixture(config)))), 'volumes', 0, 'projected', 'sources') as Json[];
+    expect(sources[2]).toEqual({ serviceAccountToken: { path: 'secrets/vault/sa-token', expirationSeconds: 3600, audience: 'vault' } });
+    expect(podSpec(buildDeployment(input({ serviceAccountName: 'clarus-proxy' }, renderedFixture(config)))).serviceAccountName).toBe('clarus-proxy');
+    expect(podSpec(buildDeployment(input())).serviceAccountName).toBeUndefined();
+    const plain = at(podSpec(buildDeployment(input())), 'volumes', 0, 'projected', 'sources') as Json[];
+    expect(plain.some((s) => 'serviceAccountToken' in s)).toBe(false);
+    const token = configFixture({ policy: { ...base.policy, keyring: { ...base.policy.keyring, vaultTransit: { ...vaultTransit, auth: { method: 'token' as const, tokenFile: 'secrets/vault/token' } } } } });
+    const viaToken = at(podSpec(buildDeployment(input({}, renderedFixture(token)))), 'volumes', 0, 'projected', 'sources') as Json[];
+    expect(viaToken.some((s) => 'serviceAccountToken' in s)).toBe(false);
+  });
+
   it('probes /readyz and /healthz on the metrics port and drains longer than drainSeconds', () => {
     const d = buildDeployment(input());
     const c = container(d);

@@ -24,9 +24,10 @@ export function buildDeployment(input: BuildInput): KubeObject {
       },
       spec: {
         terminationGracePeriodSeconds: terminationGraceSeconds(rendered.config),
+        ...(proxy.spec.serviceAccountName ? { serviceAccountName: proxy.spec.serviceAccountName } : {}),
         securityContext: { runAsNonRoot: true, fsGroup: 65532 },
         containers: [container],
-        volumes: [configVolume(name, secretItems(rendered))],
+        volumes: [configVolume(name, secretItems(rendered), rendered.config)],
       },
     },
   };

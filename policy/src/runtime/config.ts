@@ -3,7 +3,14 @@
 //
 // Directory layout (exactly what a pod mounts through one projected volume at /etc/clarus):
 //   DIR/config.json                         RuntimeConfig below (no secret values, only file names)
-//   DIR/secrets/keyring/<keyName>.v<N>      base64 of a 256-bit master key, one file per version
+//   DIR/secrets/keyring/<keyName>.v<N>      base64 of a 256-bit master key, one file per version; with
+//                                           policy.keyring.vaultTransit the key wrapped by the transit
+//                                           key instead (vault:v<N>:<base64>), unwrapped in memory only
+//   DIR/secrets/vault/ca.crt                CA of the Vault server (vaultTransit.caFile, optional)
+//   DIR/secrets/vault/token                 Vault token (vaultTransit auth method token, tests)
+//   DIR/secrets/vault/sa-token              service-account token the kubelet projects (auth method
+//                                           kubernetes; added to the pod's volume by the operator, not
+//                                           a rendered file)
 //   DIR/secrets/backends/<backend>/username backend credentials (plain text, no trailing newline needed)
 //   DIR/secrets/backends/<backend>/password
 //   DIR/secrets/backends/<backend>/readonly-username   read-only role (optional, CloudBackend
@@ -27,7 +34,9 @@
 // stringData; raw 32-byte values are accepted too), and the annotation
 // `clarus.io/keyring-current: "default=2,pii=1"` naming the version new writes use per key name
 // (absent: the highest version). Old versions stay for decryption until re-encryption has moved
-// every row. A `default` key is always required (it also keys the SCRAM salts).
+// every row. A `default` key is always required (it also keys the SCRAM salts). With the
+// vaultTransit provider the entries are data keys wrapped by the transit key (`clarus keys generate
+// --vault-address …` asks Vault for them); the salts are then keyed by the wrapped text.
 
 import type { Access, AttributeType, EncryptMode, AnonymizeProtection, TlsMode, View } from '@clarus/crds/types.ts';
 
@@ -77,11 +86,32 @@ export interface RuntimeDataset {
   columns: RuntimeColumn[];
 }
 
+/** How the proxy logs in to Vault: a projected service-account token (production) or a token file. */
+export type RuntimeVaultAuth =
+  | { method: 'kubernetes'; mount: string; role: string; tokenFile: string; audience?: string }
+  | { method: 'token'; tokenFile: string };
+
+/** The keyring's entries are wrapped by this Vault transit key; the proxy unwraps them in memory. */
+export interface RuntimeVaultTransit {
+  address: string;
+  mount: string;
+  key: string;
+  caFile?: string;
+  auth: RuntimeVaultAuth;
+  /** How long unwrapped keys stay in use while Vault cannot be reached. */
+  maxUnreachableSeconds: number;
+  /** Interval of the proxy's unwrap checks with Vault. */
+  refreshSeconds: number;
+}
+
+/** Path of the projected service-account token the kubernetes auth method reads. */
+export const VAULT_SA_TOKEN_FILE = 'secrets/vault/sa-token';
+
 export interface RuntimePolicy {
   name: string;
   onUnsupported: 'reject' | 'passthroughUnprotected';
   defaultBackend: string;
-  keyring: { dir: string; keys: Array<{ name: string; versions: number[]; current: number }> };
+  keyring: { dir: string; keys: Array<{ name: string; versions: number[]; current: number }>; vaultTransit?: RuntimeVaultTransit };
   datasets: RuntimeDataset[];
 }
 

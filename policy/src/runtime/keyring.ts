@@ -1,6 +1,8 @@
 // The keyring Secret format (documented in config.ts): data keys `<keyName>.v<N>` each holding the
 // base64 text of a 256-bit key, plus the annotation clarus.io/keyring-current ("default=2,pii=1")
-// naming the version new writes use per key; without it the highest version is current.
+// naming the version new writes use per key; without it the highest version is current. With the
+// vaultTransit provider each entry holds instead the key wrapped by a Vault transit key
+// ("vault:v<transit version>:<base64>"), and a keyring holds wrapped entries only.
 import { KEYRING_CURRENT_ANNOTATION, type SecretManifest } from '@clarus/crds/types.ts';
 import { secretBytes, secretKeys } from './secrets.ts';
 
@@ -46,6 +48,43 @@ export function normalizeKey(raw: Buffer): string | undefined {
   return undefined;
 }
 
+/** A data key wrapped by a Vault transit key: Vault's ciphertext format `vault:v<N>:<base64>`. */
+export const WRAPPED_KEY = /^vault:v[1-9][0-9]*:[A-Za-z0-9+/]+={0,2}$/;
+
+export function isWrappedKey(text: string): boolean {
+  return WRAPPED_KEY.test(text.trim());
+}
+
+/** The wrapped key as the proxy reads it (surrounding whitespace dropped), or undefined. */
+export function normalizeWrapped(raw: Buffer): string | undefined {
+  const text = raw.toString('utf8').trim();
+  return WRAPPED_KEY.test(text) ? text : undefined;
+}
+
+/** Whether a keyring Secret holds plaintext keys, wrapped keys, both (an error) or no entry at all. */
+export function keyringForm(secret: SecretManifest): 'plain' | 'wrapped' | 'mixed' | 'empty' {
+  const values = secretKeys(secret).filter((k) => KEY_ENTRY.test(k)).map((k) => secretBytes(secret, k) ?? Buffer.alloc(0));
+  const wrapped = values.filter((v) => normalizeWrapped(v) !== undefined).length;
+  if (values.length === 0) return 'empty';
+  if (wrapped === 0) return 'plain';
+  return wrapped === values.length ? 'wrapped' : 'mixed';
+}
+
+function entryValue(raw: Buffer, wrapped: boolean): { value: string } | { message: string } {
+  if (wrapped) {
+    const value = normalizeWrapped(raw);
+    if (value) return { value };
+    return { message: normalizeKey(raw)
+      ? 'holds a plaintext key, but the policy\'s keyring provider is vaultTransit: the Secret must hold only keys wrapped by the transit key (clarus keys generate --vault-address …)'
+      : 'must hold a key wrapped by the Vault transit key (vault:v<N>:<base64>)' };
+  }
+  const value = normalizeKey(raw);
+  if (value) return { value };
+  return { message: normalizeWrapped(raw)
+    ? 'holds a key wrapped by Vault transit; set the policy\'s spec.keyring.provider to vaultTransit'
+    : `must hold base64 of exactly ${MASTER_KEY_BYTES} bytes` };
+}
+
 export function parseCurrent(annotation: string | undefined): Map<string, number> {
   const out = new Map<string, number>();
   for (const part of (annotation ?? '').split(',')) {
@@ -59,7 +98,12 @@ export function formatCurrent(current: Map<string, number>): string {
   return [...current.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(',');
 }
 
-export function parseKeyring(secret: SecretManifest): Keyring {
+/**
+ * Entries, versions and current versions of a keyring Secret. `wrapped`: the entries must be
+ * Vault-wrapped keys (provider vaultTransit) and `material` holds the wrapped text; otherwise they
+ * must be plaintext keys and `material` holds their base64.
+ */
+export function parseKeyring(secret: SecretManifest, wrapped = false): Keyring {
   const versions = new Map<string, number[]>();
   const material = new Map<string, string>();
   const errors: Keyring['errors'] = [];
@@ -70,12 +114,12 @@ export function parseKeyring(secret: SecretManifest): Keyring {
       errors.push({ key, message });
       continue;
     }
-    const value = normalizeKey(secretBytes(secret, key) ?? Buffer.alloc(0));
-    if (!value) {
-      errors.push({ key, message: `must hold base64 of exactly ${MASTER_KEY_BYTES} bytes` });
+    const value = entryValue(secretBytes(secret, key) ?? Buffer.alloc(0), wrapped);
+    if ('message' in value) {
+      errors.push({ key, message: value.message });
       continue;
     }
-    material.set(key, value);
+    material.set(key, value.value);
     versions.set(entry.name, [...(versions.get(entry.name) ?? []), entry.version].sort((a, b) => a - b));
   }
   const current = parseCurrent(secret.metadata.annotations?.[KEYRING_CURRENT_ANNOTATION]);

@@ -6,7 +6,8 @@ import type { KindDef } from '@clarus/crds/schema/common.ts';
 import type { AccessGrant, ClarusProxy, CloudBackend, SecretManifest, SecurityPolicy } from '@clarus/crds/types.ts';
 import { applyDefaults } from '../validate/structural.ts';
 import { configHash } from './canonical.ts';
-import { RUNTIME_CONFIG_VERSION, type RuntimeBackend, type RuntimeConfig, type RuntimePolicy } from './config.ts';
+import { createHash } from 'node:crypto';
+import { RUNTIME_CONFIG_VERSION, VAULT_SA_TOKEN_FILE, type RuntimeBackend, type RuntimeConfig, type RuntimePolicy, type RuntimeVaultAuth, type RuntimeVaultTransit } from './config.ts';
 import { parseKeyring } from './keyring.ts';
 import { DEFAULT_KEY, runtimeDataset, UPSTREAM_BACKEND, usedKeyNames } from './policy.ts';
 import { Problems, RenderError } from './problems.ts';
@@ -77,22 +78,62 @@ function renderBackend(ctx: Ctx, policy: SecurityPolicy, name: string, backends:
   return out;
 }
 
+/** Key of the deterministic SCRAM salts: the current default key, or with vaultTransit a hash of its wrapped text. */
+function saltKeyOf(kr: ReturnType<typeof parseKeyring>, wrapped: boolean): Buffer | undefined {
+  const def = kr.keys.find((k) => k.name === DEFAULT_KEY);
+  const text = def ? kr.material.get(`${DEFAULT_KEY}.v${def.current}`) : undefined;
+  if (!text) return undefined;
+  // The wrapped text is as secret as the keyring Secret that holds it (the verifiers it keys sit in
+  // the rendered Secret beside it); render never sees the unwrapped key.
+  return wrapped ? createHash('sha256').update('clarus/scram-salt/v1\0').update(text).digest() : Buffer.from(text, 'base64');
+}
+
+type VaultSpec = NonNullable<SecurityPolicy['spec']['keyring']['vaultTransit']>;
+type Owner = (field: string) => { id: string; field: string };
+
+function renderVaultAuth(ctx: Ctx, v: VaultSpec, owner: Owner): RuntimeVaultAuth {
+  const k8s = v.auth.kubernetes;
+  if (k8s) return { method: 'kubernetes', mount: k8s.mount ?? 'kubernetes', role: k8s.role, tokenFile: VAULT_SA_TOKEN_FILE, ...(k8s.audience ? { audience: k8s.audience } : {}) };
+  const ref = v.auth.tokenSecretRef;
+  return { method: 'token', tokenFile: secretFile(ctx, { name: ref?.name ?? '', key: ref?.key ?? 'token' }, 'secrets/vault/token', owner('auth.tokenSecretRef')) ?? '' };
+}
+
+const LOOPBACK_HTTP = /^http:\/\/(127\.[0-9.]+|localhost|\[::1\])(:|$)/;
+
+/** spec.keyring.vaultTransit → the runtime form, with the CA and token files it names. */
+function renderVaultTransit(ctx: Ctx, policy: SecurityPolicy): RuntimeVaultTransit | undefined {
+  const v = policy.spec.keyring.vaultTransit;
+  if (policy.spec.keyring.provider !== 'vaultTransit' || !v) return undefined;
+  const owner: Owner = (field) => ({ id: `SecurityPolicy/${ctx.ns}/${policy.metadata.name}`, field: `spec.keyring.vaultTransit.${field}` });
+  const out: RuntimeVaultTransit = {
+    address: v.address.replace(/\/$/, ''), mount: v.mount ?? 'transit', key: v.key, auth: renderVaultAuth(ctx, v, owner),
+    maxUnreachableSeconds: v.maxUnreachableSeconds ?? 300, refreshSeconds: v.refreshSeconds ?? 60,
+  };
+  const ca = v.caSecretRef;
+  if (ca) out.caFile = secretFile(ctx, { name: ca.name, key: ca.key ?? 'ca.crt' }, 'secrets/vault/ca.crt', owner('caSecretRef')) ?? '';
+  if (out.address.startsWith('http://') && !LOOPBACK_HTTP.test(out.address)) {
+    const o = owner('address');
+    ctx.problems.add(o.id, o.field, 'Vault must be reached over https (http:// only on loopback, for tests): the proxy sends its credentials and receives its keys there');
+  }
+  return out;
+}
+
 function renderKeyring(ctx: Ctx, policy: SecurityPolicy, datasets: RuntimePolicy['datasets']): { keyring: RuntimePolicy['keyring']; saltKey?: Buffer } {
   const id = `SecurityPolicy/${ctx.ns}/${policy.metadata.name}`;
   const name = policy.spec.keyring.secretName;
+  const vaultTransit = renderVaultTransit(ctx, policy);
   const empty = { keyring: { dir: 'secrets/keyring', keys: [] } };
   const secret = ctx.secrets.find((s) => s.metadata.name === name);
   if (!secret) return ctx.problems.add(id, 'spec.keyring.secretName', `keyring Secret ${name} not found in namespace ${ctx.ns}`) ?? empty;
-  const kr = parseKeyring(secret);
+  const kr = parseKeyring(secret, vaultTransit !== undefined);
   for (const e of kr.errors) ctx.problems.add(`Secret/${ctx.ns}/${name}`, `data.${e.key}`, e.message);
   for (const k of new Set([DEFAULT_KEY, ...usedKeyNames(datasets)])) {
     // A malformed entry for the key was reported above; "missing" would only repeat it.
     if (!kr.keys.some((x) => x.name === k) && !kr.errors.some((e) => e.key.startsWith(`${k}.v`))) ctx.problems.add(id, 'spec.keyring.secretName', `keyring Secret ${name} has no key ${k} (expected data key ${k}.v1)`);
   }
   for (const [key, content] of [...kr.material.entries()].sort(([a], [b]) => a.localeCompare(b))) ctx.files.push({ path: `secrets/keyring/${key}`, content });
-  const def = kr.keys.find((k) => k.name === DEFAULT_KEY);
-  const saltText = def ? kr.material.get(`${DEFAULT_KEY}.v${def.current}`) : undefined;
-  return { keyring: { dir: 'secrets/keyring', keys: kr.keys }, ...(saltText ? { saltKey: Buffer.from(saltText, 'base64') } : {}) };
+  const saltKey = saltKeyOf(kr, vaultTransit !== undefined);
+  return { keyring: { dir: 'secrets/keyring', keys: kr.keys, ...(vaultTransit ? { vaultTransit } : {}) }, ...(saltKey ? { saltKey } : {}) };
 }
 
 function renderTls(ctx: Ctx, proxy: ClarusProxy): RuntimeConfig['tls'] {

@@ -45,7 +45,7 @@ function keyringIssues(set: ResourceSet, p: SecurityPolicy): Issue[] {
   const name = p.spec.keyring.secretName;
   const secret = set.secrets.find((s) => s.metadata.name === name && nsOf(s) === nsOf(p));
   if (!secret) return [err(p, 'spec.keyring.secretName', `keyring Secret ${name} not found in namespace ${nsOf(p)}`)];
-  const kr = parseKeyring(secret);
+  const kr = parseKeyring(secret, p.spec.keyring.provider === 'vaultTransit');
   const datasets = p.spec.datasets.map((d) => runtimeDataset(p.spec, d, p.spec.backends[0] ?? ''));
   const missing = [DEFAULT_KEY, ...usedKeyNames(datasets)].filter((k) => !kr.keys.some((x) => x.name === k));
   return [

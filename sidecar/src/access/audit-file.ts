@@ -144,7 +144,12 @@ export class AuditFile {
 
   private beforeWrite(n: number): void {
     if (this.size > 0 && this.size + n > this.maxBytes) {
-      renameSync(this.path, `${this.path}.${this.now().toISOString().replace(/[:.]/g, '-')}`);
+      // Two rotations within one millisecond would get the same name; renaming onto it would
+      // delete the older file's decisions.
+      const base = `${this.path}.${this.now().toISOString().replace(/[:.]/g, '-')}`;
+      let target = base;
+      for (let i = 1; existsSync(target); i++) target = `${base}-${i}`;
+      renameSync(this.path, target);
       this.reopen();
       return;
     }

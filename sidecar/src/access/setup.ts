@@ -1,9 +1,7 @@
-// I/O shell of the protection pipeline: loads the parser (wasm), reads the keyring files named by
-// the runtime configuration, opens the audit log, wires the backend catalog loader, and returns
+// I/O shell of the protection pipeline: loads the parser (wasm), takes the master keys from the key
+// source (the keyring files, or the data keys it unwrapped through Vault), opens the audit log, wires the backend catalog loader, and returns
 // the PipelineFactory to give startProxy. One Rewriter (catalog + cache) per policy object: a reloaded configuration gets a
 // fresh one, sessions keep the one they started with.
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { RuntimeConfig } from '@clarus/policy/runtime/config.ts';
 import { KeyDeriver } from '../protection/encryption/derive.ts';
 import { parseKeyring } from '../protection/encryption/keyring.ts';
@@ -15,6 +13,8 @@ import { Rewriter } from '../rewrite/rewriter.ts';
 import type { PipelineFactory, SessionInfo } from '../session/pipeline.ts';
 import { passthroughPipeline } from '../session/pipeline.ts';
 import { AuditFile } from './audit-file.ts';
+import { readPlainKeyFiles } from '../io/key-source.ts';
+import type { KeySource } from '../io/key-source.ts';
 import { backendCatalogLoader, backendSecrets } from './catalog-loader.ts';
 import { protectionPipelineFactory } from './pipeline.ts';
 import type { ProtectionDeps } from './pipeline.ts';
@@ -34,27 +34,19 @@ export interface ProtectionSetup {
    * encrypted values are refused. Its engine starts with the first session of a protecting policy.
    */
   residual?: ResidualOptions;
+  /** Where the master keys come from (needed for provider vaultTransit; default: the keyring files). */
+  keys?: KeySource;
 }
 
-export function readKeyFiles(configDir: string, config: RuntimeConfig): Map<string, string> {
-  const dir = join(configDir, config.policy.keyring.dir);
-  const files = new Map<string, string>();
-  let names: string[] = [];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return files;
-  }
-  for (const n of names) if (/\.v\d+$/.test(n)) files.set(n, readFileSync(join(dir, n), 'utf8'));
-  return files;
-}
-
-export function rewriterFor(configDir: string, config: RuntimeConfig, major: Major = REWRITER_MAJOR, twoStage = false): Rewriter {
-  const ring = parseKeyring(config.policy.keyring.keys, readKeyFiles(configDir, config));
+export function rewriterFor(configDir: string, config: RuntimeConfig, major: Major = REWRITER_MAJOR, opts: { twoStage?: boolean; keys?: KeySource } = {}): Rewriter {
+  const keys = opts.keys;
+  const ring = keys
+    ? parseKeyring(config.policy.keyring.keys, keys.files(configDir, config), () => keys.unusable())
+    : parseKeyring(config.policy.keyring.keys, readPlainKeyFiles(configDir, config));
   const l = config.limits;
   return new Rewriter(new Catalog(config.policy), new KeyDeriver(ring), {
     major,
-    twoStage,
+    twoStage: opts.twoStage ?? false,
     ...(l.maxStatementBytes !== undefined ? { maxStatementBytes: l.maxStatementBytes } : {}),
     ...(l.analysisCacheBytes !== undefined ? { cacheBytes: l.analysisCacheBytes } : {}),
   });
@@ -87,7 +79,7 @@ export async function protectionPipeline(setup: ProtectionSetup): Promise<Pipeli
     if (!perMajor) deps.set(config.policy, (perMajor = new Map()));
     let d = perMajor.get(major);
     if (!d) {
-      const rewriter = rewriterFor(setup.configDir, config, major, residual !== undefined);
+      const rewriter = rewriterFor(setup.configDir, config, major, { twoStage: residual !== undefined, ...(setup.keys ? { keys: setup.keys } : {}) });
       const loader = backendCatalogLoader(setup.configDir, config);
       d = { rewriter, now, ...(audit ? { audit: (e) => audit.append(e) } : {}), ...(loader ? { refresher: new CatalogRefresher(rewriter, loader, now) } : {}),
         ...(residual ? { residual } : {}) };

@@ -99,3 +99,30 @@ describe('loadConfig', () => {
     expect(validateConfig({ backends: [], upstream: { host: 'h', port: 1 } }).join('\n')).toMatch(/upstream\.user/);
   });
 });
+
+describe('validateConfig: policy.keyring.vaultTransit', () => {
+  const keyring = (vaultTransit: unknown) => ({ policy: { name: 'x', onUnsupported: 'reject', defaultBackend: 'a', keyring: { dir: 'secrets/keyring', keys: [], vaultTransit }, datasets: [] } });
+  const good = { address: 'https://vault:8200', mount: 'transit', key: 'clarus', maxUnreachableSeconds: 300, refreshSeconds: 60,
+    auth: { method: 'kubernetes', mount: 'kubernetes', role: 'clarus', tokenFile: 'secrets/vault/sa-token' } };
+
+  it('accepts kubernetes and token auth', () => {
+    expect(() => loadConfig(fixture(keyring(good)))).not.toThrow();
+    expect(() => loadConfig(fixture(keyring({ ...good, auth: { method: 'token', tokenFile: 'secrets/vault/token' } })))).not.toThrow();
+  });
+
+  it('names every missing or malformed field', () => {
+    const raw = JSON.parse(readFileSync(join(fixture(keyring({ address: 'vault:8200/x', auth: { method: 'kubernetes', tokenFile: '' }, refreshSeconds: 0 })), 'config.json'), 'utf8')) as unknown;
+    expect(validateConfig(raw)).toEqual([
+      'policy.keyring.vaultTransit.mount must be a non-empty string',
+      'policy.keyring.vaultTransit.key must be a non-empty string',
+      'policy.keyring.vaultTransit.address must be http(s)://HOST[:PORT]',
+      'policy.keyring.vaultTransit.maxUnreachableSeconds must be a number >= 0',
+      'policy.keyring.vaultTransit.refreshSeconds must be a number >= 1',
+      'policy.keyring.vaultTransit.auth.tokenFile must be a non-empty string',
+      'policy.keyring.vaultTransit.auth.mount must be a non-empty string',
+      'policy.keyring.vaultTransit.auth.role must be a non-empty string',
+    ]);
+    const other = JSON.parse(readFileSync(join(fixture(keyring({ ...good, auth: { method: 'ldap' } })), 'config.json'), 'utf8')) as unknown;
+    expect(validateConfig(other)).toEqual(['policy.keyring.vaultTransit.auth.method must be kubernetes or token']);
+  });
+});

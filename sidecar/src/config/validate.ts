@@ -67,6 +67,22 @@ function user(p: Problems, u: unknown, path: string): void {
   if (!Array.isArray(u.grants)) p.push(`${path}.grants must be an array`);
 }
 
+/** policy.keyring.vaultTransit: where the wrapped keys are unwrapped and how the proxy logs in. */
+function vaultTransit(p: Problems, v: unknown): void {
+  const path = 'policy.keyring.vaultTransit';
+  if (!isObj(v)) { p.push(`${path} must be an object`); return; }
+  const at = new At(p, v, path);
+  for (const k of ['address', 'mount', 'key']) at.str(k);
+  at.str('caFile', true);
+  if (typeof v.address === 'string' && !/^https?:\/\/[^/?#\s]+$/.test(v.address)) p.push(`${path}.address must be http(s)://HOST[:PORT]`);
+  at.num('maxUnreachableSeconds', 0);
+  at.num('refreshSeconds', 1);
+  const a = v.auth;
+  if (!isObj(a) || (a.method !== 'kubernetes' && a.method !== 'token')) { p.push(`${path}.auth.method must be kubernetes or token`); return; }
+  new At(p, a, `${path}.auth`).str('tokenFile');
+  if (a.method === 'kubernetes') for (const k of ['mount', 'role']) new At(p, a, `${path}.auth`).str(k);
+}
+
 function limits(p: Problems, l: unknown): void {
   if (!isObj(l)) { p.push('limits must be an object'); return; }
   new At(p, l, 'limits').num('maxConnections', 1);
@@ -111,6 +127,8 @@ export function validateConfig(raw: unknown): string[] {
   else {
     new At(p, raw.policy, 'policy').str('defaultBackend');
     datasetTables(p, raw.policy.datasets);
+    const kr = raw.policy.keyring;
+    if (isObj(kr) && kr.vaultTransit !== undefined) vaultTransit(p, kr.vaultTransit);
   }
   limits(p, raw.limits);
   return p;

@@ -21,9 +21,13 @@ import { fatal, readClientStartup } from './handshake.ts';
 import type { Startup } from './handshake.ts';
 import { metricsServer } from './http.ts';
 import { ClientSession } from './session.ts';
+import type { KeySource } from './key-source.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 export interface Address { host: string; port: number }
+
+/** Retry interval of a reload whose new keys Vault could not be asked for. */
+const RELOAD_RETRY_MS = 5000;
 
 export interface ProxyOptions {
   configDir: string;
@@ -35,6 +39,8 @@ export interface ProxyOptions {
   watch?: boolean;
   /** Other replicas of this proxy, for cancel requests that reach the wrong one (peer-cancel.ts). */
   peers?: PeerConfig;
+  /** Source of the master keys (unwraps them through Vault with provider vaultTransit); also in readiness and metrics. */
+  keys?: KeySource;
 }
 
 function tlsContext(s: ConfigSnapshot): SecureContext | null {
@@ -74,6 +80,7 @@ export class Proxy {
   private draining = false;
   private readonly nonces = new NonceCache();
   private stopWatch: () => void = () => undefined;
+  private retry: NodeJS.Timeout | undefined;
 
   constructor(opts: ProxyOptions) {
     this.opts = opts;
@@ -87,15 +94,20 @@ export class Proxy {
       backendCounts: new Map(), activeSessions: () => this.sessions.size, draining: () => this.draining,
     };
     this.server = createServer({ noDelay: true }, (s) => this.accept(s));
-    this.http = metricsServer(this.metrics.registry, () => !this.draining && this.server.listening,
+    opts.keys?.register(this.metrics.registry);
+    // Not ready while the master keys may not be used (not yet unwrapped, refused, or the KMS
+    // unreachable past its bound): sessions on protected data would fail.
+    this.http = metricsServer(this.metrics.registry, () => !this.draining && this.server.listening && (opts.keys?.unusable() ?? undefined) === undefined,
       opts.peers ? { [PEER_CANCEL_PATH]: (body, headers) => this.peerCancel(body, headers[MAC_HEADER]) } : {});
   }
 
   async start(): Promise<void> {
     const c = this.snap.config;
+    await this.opts.keys?.prepare(this.opts.configDir, c);
+    this.opts.keys?.commit(this.opts.configDir, c);
     this.address = await listenOn(this.server, this.opts.listen ?? c.listen);
     this.metricsAddress = await listenOn(this.http, this.opts.metricsListen ?? c.metricsListen);
-    if (this.opts.watch !== false) this.stopWatch = watchConfigDir(this.opts.configDir, () => this.reload());
+    if (this.opts.watch !== false) this.stopWatch = watchConfigDir(this.opts.configDir, () => void this.reloadWithKeys());
     this.opts.log.info('listening', { address: this.address, metricsAddress: this.metricsAddress, replica: this.ctx.cancelKeys.replica,
       generation: this.snap.generation });
   }
@@ -106,11 +118,37 @@ export class Proxy {
    * otherwise every new session and every switch at a statement boundary would fail.
    */
   reload(): boolean {
+    return this.swap(() => loadConfig(this.opts.configDir, this.snap.generation + 1));
+  }
+
+  /** reload() after the key source has unwrapped the keys the new configuration names (watcher, SIGHUP). */
+  async reloadWithKeys(): Promise<boolean> {
+    clearTimeout(this.retry);
+    let next: ConfigSnapshot;
     try {
-      const next = loadConfig(this.opts.configDir, this.snap.generation + 1);
+      next = loadConfig(this.opts.configDir, this.snap.generation + 1);
+    } catch (e) {
+      return this.swap(() => { throw e; });
+    }
+    const reached = (await this.opts.keys?.prepare(this.opts.configDir, next.config)) ?? true;
+    const ok = this.swap(() => next);
+    // The new keys could not be unwrapped because Vault was unreachable: nothing else would trigger
+    // another reload, so try again (until one succeeds or Vault answers; a later change also retries).
+    if (!ok && !reached && !this.draining) {
+      clearTimeout(this.retry);
+      this.retry = setTimeout(() => void this.reloadWithKeys(), RELOAD_RETRY_MS);
+      this.retry.unref();
+    }
+    return ok;
+  }
+
+  private swap(load: () => ConfigSnapshot): boolean {
+    try {
+      const next = load();
       probePipeline(this.opts.pipeline, next);
       this.tls = tlsContext(next);
       this.snap = next;
+      this.opts.keys?.commit(this.opts.configDir, next.config);
       this.metrics.configReloads.inc({ result: 'ok' });
       this.metrics.configGeneration.set(next.generation);
       this.opts.log.info('configuration reloaded', { generation: next.generation });
@@ -198,6 +236,8 @@ export class Proxy {
   async close(): Promise<void> {
     this.draining = true;
     this.stopWatch();
+    clearTimeout(this.retry);
+    this.opts.keys?.close();
     for (const s of [...this.sessions]) s.destroy();
     for (const s of this.sockets) s.destroy();
     await Promise.all([

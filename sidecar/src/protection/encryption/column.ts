@@ -4,7 +4,7 @@ import { createCipheriv, createDecipheriv, createHmac, randomFillSync } from 'no
 import type { KeyDeriver } from './derive.ts';
 import { CiphertextError, decodeHeader, encodeHeader, HEADER_BYTES } from './header.ts';
 import type { ModeName } from './header.ts';
-import { KeyringError, requireKey } from './keyring.ts';
+import { assertUsable, KeyringError, requireKey } from './keyring.ts';
 import { sivSealer } from './siv.ts';
 import type { SivSealer } from './siv.ts';
 
@@ -107,6 +107,7 @@ export function columnCipher(deriver: KeyDeriver, spec: ColumnSpec): ColumnCiphe
   const scopeBytes = Buffer.from(scope, 'utf8');
   const states = new Map<number, VersionState>();
   const state = (version: number): VersionState => {
+    assertUsable(deriver.ring);
     let st = states.get(version);
     if (!st) {
       const header = encodeHeader({ mode: spec.mode, keyId: entry.id, version });

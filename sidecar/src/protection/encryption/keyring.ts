@@ -17,6 +17,11 @@ export interface KeyEntry {
 export interface Keyring {
   byName: Map<string, KeyEntry>;
   byId: Map<number, KeyEntry>;
+  /**
+   * Why the keys may not be used now (undefined: they may); asked before every use. Keys unwrapped
+   * from a KMS stop being usable when the KMS refuses them or stays unreachable too long.
+   */
+  unusable?: () => string | undefined;
 }
 
 export class KeyringError extends Error {}
@@ -39,8 +44,8 @@ function decodeMaster(file: string, text: string): Buffer {
  * Builds the keyring from the policy's key list and the map file name → file text. Every listed
  * version must be present; the current version must be one of them; key-name ids must not collide.
  */
-export function parseKeyring(spec: RuntimePolicy['keyring']['keys'], files: ReadonlyMap<string, string>): Keyring {
-  const ring: Keyring = { byName: new Map(), byId: new Map() };
+export function parseKeyring(spec: RuntimePolicy['keyring']['keys'], files: ReadonlyMap<string, string>, unusable?: () => string | undefined): Keyring {
+  const ring: Keyring = { byName: new Map(), byId: new Map(), ...(unusable ? { unusable } : {}) };
   for (const k of spec) {
     if (!k.versions.includes(k.current)) throw new KeyringError(`key ${k.name}: current version ${k.current} is not among its versions`);
     const versions = new Map<number, Buffer>();
@@ -58,6 +63,12 @@ export function parseKeyring(spec: RuntimePolicy['keyring']['keys'], files: Read
     ring.byId.set(entry.id, entry);
   }
   return ring;
+}
+
+/** Throws KeyringError when the ring's keys may not be used now (see Keyring.unusable). */
+export function assertUsable(ring: Keyring): void {
+  const why = ring.unusable?.();
+  if (why !== undefined) throw new KeyringError(`the master keys may not be used: ${why}`);
 }
 
 export function requireKey(ring: Keyring, name: string): KeyEntry {
