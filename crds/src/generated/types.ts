@@ -345,6 +345,10 @@ export type ClarusProxySpec = {
     maxStatementBytes?: number;
     /** Memory for cached statement analyses per policy, in bytes (least recently used ones are dropped). */
     analysisCacheBytes?: number;
+    /** Most candidate rows one statement computed in the proxy (two stages: functions, LIKE, ORDER BY… over encrypted columns) may fetch; past it the statement fails with SQLSTATE 54000. */
+    computeMaxRows?: number;
+    /** Most bytes of candidate values (text form) one statement computed in the proxy may fetch; past it the statement fails with SQLSTATE 54000. The proxy's memory must hold about 4× this per engine. */
+    computeMaxBytes?: number;
   };
 };
 

@@ -136,6 +136,9 @@ export interface RuntimeConfig {
     maxStatementBytes?: number;
     /** Byte budget of the analysis cache per policy (default 32 MiB). */
     analysisCacheBytes?: number;
+    /** Candidate rows / bytes one two-stage statement may fetch (defaults 100,000 and 32 MiB). */
+    computeMaxRows?: number;
+    computeMaxBytes?: number;
   };
   /** sha256 of the canonical JSON of everything above plus the secret files' contents. */
   hash?: string;

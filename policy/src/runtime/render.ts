@@ -239,6 +239,8 @@ function limitsOf(proxy: ClarusProxy): RuntimeConfig['limits'] {
     drainSeconds: l.drainSeconds ?? 30,
     ...(l.maxStatementBytes !== undefined ? { maxStatementBytes: l.maxStatementBytes } : {}),
     ...(l.analysisCacheBytes !== undefined ? { analysisCacheBytes: l.analysisCacheBytes } : {}),
+    ...(l.computeMaxRows !== undefined ? { computeMaxRows: l.computeMaxRows } : {}),
+    ...(l.computeMaxBytes !== undefined ? { computeMaxBytes: l.computeMaxBytes } : {}),
   };
 }
 

@@ -63,6 +63,11 @@ function sessionMajor(info: SessionInfo): Major {
   return m;
 }
 
+/** The in-proxy stage with this configuration's bounds (ClarusProxy limits.computeMax*; the process's otherwise). */
+function withLimits(r: ResidualService, config: RuntimeConfig): ResidualService {
+  return { run: (call) => r.run(call), stats: r.stats, maxRows: config.limits.computeMaxRows ?? r.maxRows, maxBytes: config.limits.computeMaxBytes ?? r.maxBytes };
+}
+
 /** The pipeline factory for `startProxy({ pipeline })`; a policy with no datasets passes everything. */
 export async function protectionPipeline(setup: ProtectionSetup): Promise<PipelineFactory> {
   await loadParser();
@@ -82,7 +87,7 @@ export async function protectionPipeline(setup: ProtectionSetup): Promise<Pipeli
       const rewriter = rewriterFor(setup.configDir, config, major, { twoStage: residual !== undefined, ...(setup.keys ? { keys: setup.keys } : {}) });
       const loader = backendCatalogLoader(setup.configDir, config);
       d = { rewriter, now, ...(audit ? { audit: (e) => audit.append(e) } : {}), ...(loader ? { refresher: new CatalogRefresher(rewriter, loader, now) } : {}),
-        ...(residual ? { residual } : {}) };
+        ...(residual ? { residual: withLimits(residual, config) } : {}) };
       perMajor.set(major, d);
     }
     return protectionPipelineFactory(d)(info, config);

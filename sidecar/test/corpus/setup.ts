@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
+import type { RuntimeConfig, RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { protectionPipeline } from '../../src/access/setup.ts';
 import type { ResidualOptions } from '@clarus/sidecar/access/residual-setup.ts';
 import { EHEALTH_POLICY, TEST_KEY_FILES } from '@clarus/testing/rewriter.ts';
@@ -37,8 +37,8 @@ export interface ProtectedEnv {
 }
 
 export async function startProtected(cluster: PgCluster, policy: RuntimePolicy = EHEALTH_POLICY, keyFiles: Map<string, string> = TEST_KEY_FILES,
-  opts: { residual?: ResidualOptions } = {}): Promise<ProtectedEnv> {
-  const cfg = writeProxyConfig({ backends: [{ cluster }], users: Object.values(USERS) });
+  opts: { residual?: ResidualOptions; limits?: Partial<RuntimeConfig['limits']> } = {}): Promise<ProtectedEnv> {
+  const cfg = writeProxyConfig({ backends: [{ cluster }], users: Object.values(USERS), ...(opts.limits ? { limits: opts.limits } : {}) });
   const config = { ...cfg.config, policy: structuredClone(policy) };
   cfg.write(config);
   const { writeFileSync, mkdirSync } = await import('node:fs');

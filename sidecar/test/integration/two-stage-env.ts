@@ -36,7 +36,8 @@ export async function startTwoStage(maxRows: number): Promise<TwoStageEnv> {
   appendFileSync(join(cluster.dir, 'data', 'postgresql.conf'), "\nlog_statement = 'all'\nlog_min_error_statement = 'info'\nlog_parameter_max_length = -1\n");
   const oracle = new pg.Client({ connectionString: oracleCluster.url(), ssl: { ca: oracleCluster.caPem } });
   await oracle.connect();
-  const env = await startProtected(cluster, undefined, undefined, { residual: { maxRows } });
+  // The bound comes from the configuration (ClarusProxy spec.limits.computeMaxRows), over the process default.
+  const env = await startProtected(cluster, undefined, undefined, { residual: {}, limits: { computeMaxRows: maxRows } });
   await env.backend.query('SELECT pg_reload_conf()');
   const c = new pg.Client({ connectionString: env.url(USERS.doctor) });
   await c.connect();
