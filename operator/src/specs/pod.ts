@@ -5,9 +5,14 @@ import { CONFIG_DIR, CONFIG_KEY, CONFIG_VOLUME, CONTAINER_NAME, configMapName, s
 import type { BuildOptions } from './types.ts';
 
 export const PRESTOP_SLEEP_SECONDS = 5;
+/**
+ * A proxy that computes two-stage statements holds an embedded PostgreSQL engine (~300 MiB of
+ * WebAssembly memory, growing with the largest candidate set, up to about 4× limits.computeMaxBytes):
+ * measured RSS of an encrypting proxy with its engine started is 550–590 MiB.
+ */
 export const DEFAULT_RESOURCES = {
-  requests: { cpu: '100m', memory: '128Mi' },
-  limits: { memory: '512Mi' },
+  requests: { cpu: '100m', memory: '512Mi' },
+  limits: { memory: '1Gi' },
 };
 
 export function proxyImage(proxy: ClarusProxy, options: BuildOptions): string {
