@@ -9,6 +9,51 @@ import { refuse } from '../refusals.ts';
 import type { OutCol, Scope } from '../scope.ts';
 import { protectedWrite } from './target.ts';
 
+/** A column of the SELECT's only FROM item, a `(VALUES …) AS alias(cols)` list, and its rows. */
+interface ValuesColumn { rows: unknown[][]; index: number; alias: Json; name: string; cast: Json | null }
+
+/**
+ * The VALUES column a select-list item reads (`p0` or `p0::VARCHAR`, as SQLAlchemy's
+ * insertmanyvalues sends: `INSERT … SELECT p0::VARCHAR, … FROM (VALUES ($1, …, 0), …) AS
+ * imp_sen(p0, …, sen_counter) ORDER BY sen_counter`), when it is read nowhere else.
+ */
+function valuesColumn(sel: Json, val: unknown): ValuesColumn | null {
+  const from = arr(sel.fromClause);
+  const sub = from.length === 1 ? body(from[0], 'RangeSubselect') : null;
+  const values = sub ? body(sub.subquery, 'SelectStmt') : null;
+  const alias = sub?.alias as Json | undefined;
+  if (!values?.valuesLists || !alias || sub?.lateral) return null;
+  const cast = body(val, 'TypeCast');
+  const ref = body(cast ? cast.arg : val, 'ColumnRef');
+  const names = ref ? colRefNames(ref) : [];
+  const name = names[names.length - 1];
+  if (!name || names.length > 2 || (names.length === 2 && names[0] !== alias.aliasname)) return null;
+  const cols = arr(alias.colnames).map((n) => String(body(n, 'String')?.sval));
+  const index = cols.indexOf(name);
+  if (index < 0) return null;
+  // Read anywhere else (another target, WHERE, ORDER BY…), its plaintext would be needed there.
+  const uses = JSON.stringify({ ...sel, fromClause: undefined }).split(`{"String":{"sval":"${name}"}}`).length - 1;
+  if (uses !== 1) return null;
+  return { rows: arr(values.valuesLists).map((l) => arr(body(l, 'List')?.items)), index, alias, name, cast };
+}
+
+/** Each row's value for the column is written like VALUES (encrypted, anonymized); the blind index gets a VALUES column of its own. */
+function writeValuesColumn(ctx: Ctx, scope: Scope, table: CatalogTable, c: CatalogColumn, v: ValuesColumn, rt: Json, extra: unknown[]): void {
+  let indexed = false;
+  for (const row of v.rows) {
+    // The select list's cast applies to each row's value, as in `VALUES ($1::VARCHAR)`.
+    const w = protectedWrite(ctx, scope, table, c, v.cast ? { TypeCast: { ...v.cast, arg: row[v.index] } } : row[v.index]);
+    row[v.index] = w.value;
+    if (w.bidx !== undefined) { row.push(w.bidx); indexed = true; }
+  }
+  // The select list reads the stored form as it is (a cast to the declared type would convert it).
+  rt.val = { ColumnRef: { fields: [stringNode(v.name)], location: -1 } };
+  if (!indexed) return;
+  const bidxName = `${v.name}__clarus_bidx`;
+  v.alias.colnames = [...arr(v.alias.colnames), stringNode(bidxName)];
+  extra.push({ ResTarget: { val: { ColumnRef: { fields: [stringNode(bidxName)], location: -1 } }, location: -1 } });
+}
+
 /**
  * INSERT … SELECT into protected columns: each protected target takes a constant / parameter /
  * NULL (encrypted like VALUES) or the ciphertext of the same column (copied as is: the AAD binds
@@ -38,6 +83,11 @@ export function insertSelect(ctx: Ctx, scope: Scope, table: CatalogTable, cols: 
         const names = blindIndexPath(colRefNames(ref as Json));
         extra.push({ ResTarget: { val: { ColumnRef: { fields: names.map(stringNode), location: -1 } }, location: -1 } });
       }
+      return;
+    }
+    const fromValues = valuesColumn(sel, rt.val);
+    if (fromValues) {
+      writeValuesColumn(ctx, scope, table, c, fromValues, rt, extra);
       return;
     }
     if (body(rt.val, 'ColumnRef')) refuseColumn(c, 'a plain source column would be stored without protection');
