@@ -65,6 +65,18 @@ export function auditTable(entries: Array<Record<string, unknown>>): string {
     entries.map((e) => [s(e.time), s(e.user), s(e.outcome), s(e.code) || '-', s(e.datasets) || '-', s(e.fingerprint)]));
 }
 
+/** Each series of `name` by the value of its `label` (series without it left out). */
+export function metricByLabel(text: string, name: string, label: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const m = new RegExp(`${label}="([^"]*)"`).exec(line);
+    if (m?.[1] === undefined) continue;
+    out.set(m[1], (out.get(m[1]) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return out;
+}
+
 /** Sum of every series of `name` (with all of `labels`) in Prometheus text; undefined when absent. */
 export function metricSum(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   let sum: number | undefined;
@@ -80,14 +92,15 @@ export interface EndpointHealth { url: string; ready: string; metrics: string | 
 
 /** One row per proxy metrics endpoint: readiness, configuration generation, statements refused, backend errors, KMS state. */
 export function endpointsTable(rows: EndpointHealth[]): string {
-  return formatTable(['ENDPOINT', 'READY', 'GENERATION', 'REFUSED', 'BACKEND ERRORS', 'KMS'], rows.map((r) => {
+  return formatTable(['ENDPOINT', 'READY', 'GENERATION', 'REFUSED', 'REFUSED BY SQLSTATE', 'BACKEND ERRORS', 'KMS'], rows.map((r) => {
     const t = r.metrics ?? '';
     // A counter with no series yet is 0 on an endpoint that answered.
     const n = (v: number | undefined): string => (r.metrics === undefined ? '-' : String(v ?? 0));
     const usable = metricSum(t, 'clarus_kms_keys_usable');
     const unreachable = metricSum(t, 'clarus_kms_unreachable_seconds') ?? 0;
     const kms = metricSum(t, 'clarus_kms_max_unreachable_seconds') ? `${usable === 1 ? 'keys usable' : 'keys NOT usable'}${unreachable > 0 ? `, unreachable ${unreachable}s` : ''}` : '-';
-    return [r.url, r.ready, n(metricSum(t, 'clarus_config_generation')), n(metricSum(t, 'clarus_statements_total', { outcome: 'refused' })),
+    const byCode = [...metricByLabel(t, 'clarus_refusals_total', 'code')].sort((a, b) => b[1] - a[1]).map(([c, v]) => `${c}:${v}`).join(' ');
+    return [r.url, r.ready, n(metricSum(t, 'clarus_config_generation')), n(metricSum(t, 'clarus_statements_total', { outcome: 'refused' })), byCode || '-',
       n(metricSum(t, 'clarus_backend_errors_total')), r.metrics === undefined ? 'unreachable' : kms];
   }));
 }

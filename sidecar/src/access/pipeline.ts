@@ -30,6 +30,7 @@ import type { CatalogRefresher } from './refresh.ts';
 import { residualStage } from './residual-stage.ts';
 import type { ResidualService } from './residual-stage.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
+import { countRefusal } from '../metrics/refusals.ts';
 
 export interface ProtectionDeps {
   rewriter: Rewriter;
@@ -142,6 +143,7 @@ class ProtectionPipeline implements Pipeline {
   }
 
   private audit(sql: string, e: Pick<AuditEntry, 'datasets' | 'columns' | 'outcome' | 'code'>): void {
+    if (e.outcome === 'refuse' && e.code) countRefusal(e.code);
     if (!this.deps.audit) return;
     this.deps.audit({
       time: this.deps.now().toISOString(),
@@ -206,6 +208,7 @@ class ProtectionPipeline implements Pipeline {
   functionCall(oid: number): Pass | Refuse {
     const known = LARGE_OBJECT_FUNCTIONS.has(oid);
     const r = known ? undefined : refuse(SQLSTATE.featureNotSupported, `clarus: FunctionCall of function ${oid} is not supported while a policy protects data; call it in a SELECT`);
+    if (r) countRefusal(r.code);
     this.deps.audit?.({ time: this.deps.now().toISOString(), user: this.info.user, datasets: [], columns: [], fingerprint: `functioncall:${oid}`,
       outcome: r ? 'refuse' : 'pass', ...(r ? { code: r.code } : {}) });
     return r ?? pass;

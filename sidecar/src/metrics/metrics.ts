@@ -3,6 +3,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Metric } from 'prom-client';
 import { residualStats } from '../residual/stats.ts';
+import { refusalCounts } from './refusals.ts';
 import type { ResidualStats } from '../residual/stats.ts';
 import { anonymizationStats } from '../access/anonymization-stats.ts';
 import type { AnonymizationStats } from '../access/anonymization-stats.ts';
@@ -39,6 +40,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): ProxyMet
   const bytes = new Counter({ name: 'clarus_bytes_total', help: 'Bytes relayed', labelNames: ['direction'], registers, collect });
   registry.registerMetric(recorder.durations as unknown as Metric);
   residualMetrics(registers);
+  new Counter({ name: 'clarus_refusals_total', help: 'Statements the proxy refused, by SQLSTATE', labelNames: ['code'], registers,
+    collect() { this.reset(); for (const [code, n] of refusalCounts()) this.inc({ code }, n); } });
   anonymizationMetrics(registers);
   return {
     statements, bytes, recorder, statementSeconds: recorder.durations,

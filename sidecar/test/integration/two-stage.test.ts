@@ -153,16 +153,19 @@ describe('two-stage statements', () => {
   it('counts the stages in the metrics: statements, candidate rows fetched and rows returned', async () => {
     const read = async (): Promise<Map<string, number>> => {
       const text = await (await fetch(`http://127.0.0.1:${env.proxy.metricsPort}/metrics`)).text();
-      return new Map([...text.matchAll(/^(clarus_residual_\w+) ([0-9.e+-]+)$/gm)].map((m) => [m[1] as string, Number(m[2])]));
+      return new Map([...text.matchAll(/^(clarus_residual_\w+|clarus_refusals_total\{code="0A000"\}) ([0-9.e+-]+)$/gm)].map((m) => [m[1] as string, Number(m[2])]));
     };
     const before = await read();
     await c.query("SELECT pat_id FROM patient WHERE pat_name LIKE 'a%'");
+    await c.query('SELECT extract(year FROM pat_birth) FROM patient').catch(() => undefined);
     const after = await read();
     const delta = (k: string): number => (after.get(k) ?? 0) - (before.get(k) ?? 0);
     expect(delta('clarus_residual_statements_total')).toBe(1);
     expect(delta('clarus_residual_candidate_rows_total')).toBe(40);
     expect(delta('clarus_residual_result_rows_total')).toBe(10);
     expect(delta('clarus_residual_engine_seconds_total')).toBeGreaterThan(0);
+    // Refusals by SQLSTATE (what kubectl clarus metrics shows): the anonymized column's extract().
+    expect(delta('clarus_refusals_total{code="0A000"}')).toBe(1);
   });
 
   it('runs in the clarus proxy command (on by default) and the process still exits on SIGTERM', async () => {

@@ -323,7 +323,7 @@ describe('vaultTransit key provider when Vault goes away and comes back (persist
     // What `kubectl clarus metrics` shows an administrator for this proxy now.
     let shown = '';
     await kubectlMain(['metrics', `http://127.0.0.1:${env.proxy.metricsPort}`], { out: (t) => { shown += t; }, err: (t) => { shown += t; } });
-    expect(shown.split('\n')[1]).toMatch(/^http:\/\/127\.0\.0\.1:\d+\s+no \(503\)\s+1\s+\d+\s+0\s+keys NOT usable, unreachable \d+s$/);
+    expect(shown.split('\n')[1]).toMatch(/^http:\/\/127\.0\.0\.1:\d+\s+no \(503\)\s+1\s+\d+\s+(-|[0-9A-Z]{5}:\d+( [0-9A-Z]{5}:\d+)*)\s+0\s+keys NOT usable, unreachable \d+s$/);
     await vault.restart();
     await until('ready again', () => http(env, '/readyz'), (r) => r.status === 200);
     expect((await query(env, 'SELECT pat_name FROM patient WHERE pat_id = 1')).rows).toEqual([{ pat_name: CANARIES[0] }]);
