@@ -157,7 +157,7 @@ function concretize(tp: Template, k: number): Stmt {
 }
 
 async function openWriter(e: AdvEnv): Promise<RawSession> {
-  const r = await RawSession.open(e.proxy!.port, USERS.writer.name, USERS.writer.password);
+  const r = await RawSession.open(e.proxy!.port, USERS.writer.name, USERS.writer.password, { database: 'adv' });
   if (!(r instanceof RawSession)) throw new Error(`writer could not connect: ${r.code} ${r.message}`);
   return r;
 }
