@@ -63,6 +63,9 @@ export const REFUSALS = {
 
   // SELECT.
   selectInto: entry(() => 'SELECT INTO from a protected table is not supported'),
+  newTableFromProtected: entry<{ what: string; column: string }>(({ what, column }) => `${what} with a column that carries ${column}: the new table would hold its stored form outside the policy; add the new table to the policy and fill it with INSERT … SELECT`),
+  newTableNamedProtected: entry<{ name: string }>(({ name }) => `a table made by CREATE TABLE … AS / SELECT INTO may not take the name of protected table ${name}: its values would be stored without protection`),
+  materializedView: entry(() => 'CREATE MATERIALIZED VIEW over a protected table is not supported (the backend would refresh it without the proxy)'),
   modifyingWith: entry(() => 'data-modifying statements in WITH over protected tables are not supported'),
   recursiveWith: entry<{ cte: string }>(({ cte }) => `WITH RECURSIVE over encrypted columns (${cte}) is not supported`),
   fromItem: entry<{ tag: string }>(({ tag }) => `${tag} over a protected table is not supported`),

@@ -35,8 +35,30 @@ export function analyzeSelect(ctx: Ctx, s: Json, parent: Scope | undefined, top:
   grouping(ctx, scope, s, outs);
   ordering(ctx, scope, arr(s.sortClause), outs);
   plainExpr(ctx, scope, [s.limitCount, s.limitOffset, s.windowClause], 'LIMIT/OFFSET/WINDOW');
-  if (s.intoClause && ctx.touched.size > 0) refuse('selectInto');
+  if (s.intoClause) newTableTarget(ctx, (s.intoClause as Json).rel);
+  if (s.intoClause && ctx.touched.size > 0) plainNewTable(outs, 'SELECT INTO');
   return outs;
+}
+
+/** The table CREATE TABLE AS / SELECT INTO makes must not have a protected table's name (in any schema). */
+export function newTableTarget(ctx: Ctx, rel: unknown): void {
+  const rv = body(rel, 'RangeVar') ?? (rel as Json | undefined);
+  const name = rv?.relname;
+  if (typeof name !== 'string') return;
+  const schema = typeof rv?.schemaname === 'string' ? rv.schemaname : undefined;
+  if (ctx.catalog.lookup(schema, name) || ctx.catalog.lookup(undefined, name)) refuse('newTableNamedProtected', { name });
+}
+
+/**
+ * CREATE TABLE AS / SELECT INTO over protected tables: the new table is outside the policy, so no
+ * output may carry a protected column's stored form (ciphertext, blind index, anonymized value).
+ */
+export function plainNewTable(outs: OutCol[], what: string): void {
+  for (const o of outs) {
+    const p = o.prov ?? o.anon?.ref;
+    if (p) refuse('newTableFromProtected', { what, column: `${p.table.table}.${p.column.name}` });
+    if (o.anon === undefined) refuse('newTableFromProtected', { what, column: `a value the proxy cannot trace (${o.name})` });
+  }
 }
 
 function setOperationSelect(ctx: Ctx, s: Json, scope: Scope, top: boolean): OutCol[] {

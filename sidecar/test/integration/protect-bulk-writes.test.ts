@@ -50,6 +50,26 @@ describe('bulk writes: UPDATE … CASE (Django bulk_update), INSERT … SELECT �
     expect(await code("INSERT INTO patient (pat_id, pat_name) SELECT p0, p1::varchar(3) FROM (VALUES (201, 'xyzzy')) AS v(p0, p1)")).toBe('0A000');
   });
 
+  it('creates tables from protected ones (CREATE TABLE AS, SELECT INTO) only with columns that carry no protected value', async () => {
+    for (const sql of ["CREATE TABLE flu_ids AS SELECT pat_id FROM patient WHERE diagnosis = 'flu'", "SELECT pat_id INTO ssn_ids FROM patient WHERE pat_ssn = '123-45-1007'"]) {
+      await t.c.query(sql);
+      await t.oracle.query(sql);
+    }
+    for (const table of ['flu_ids', 'ssn_ids']) {
+      const q = `SELECT pat_id FROM ${table} ORDER BY pat_id`;
+      const rows = (await t.c.query(q)).rows;
+      expect(rows.length).toBeGreaterThan(0);
+      expect(rows).toEqual((await t.oracle.query(q)).rows);
+    }
+    const code = (text: string) => t.c.query(text).then(() => 'ok', (e: { code: string }) => e.code);
+    expect(await code('CREATE TABLE leak1 AS SELECT pat_id, pat_name FROM patient')).toBe('0A000');
+    expect(await code('CREATE TABLE leak2 AS SELECT * FROM patient')).toBe('0A000');
+    expect(await code('SELECT pat_ssn INTO leak3 FROM patient')).toBe('0A000');
+    expect(await code('CREATE TABLE leak4 AS SELECT pat_id, (SELECT notes FROM visit v WHERE v.pat_id = p.pat_id LIMIT 1) FROM patient p')).toBe('0A000');
+    expect(await code('CREATE MATERIALIZED VIEW leak5 AS SELECT pat_id FROM patient')).toBe('0A000');
+    expect((await t.env.backend.query("SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE 'leak%'")).rows).toEqual([{ n: 0 }]);
+  });
+
   it('refuses a CASE whose condition reads an encrypted value or whose result is an expression', async () => {
     const code = (sql: string) => t.c.query(sql).then(() => 'ok', (e: { code: string }) => e.code);
     expect(await code("UPDATE patient SET pat_ssn = CASE WHEN pat_name = 'x' THEN '1' END")).toBe('0A000');

@@ -20,7 +20,7 @@ const sqlOf = (sql: string): string => {
 
 describe('statement rules', () => {
   it('lists each rule once, named like its file', () => {
-    expect(STATEMENT_RULES.map((r) => r.name)).toEqual(['insert', 'update-set', 'delete', 'copy', 'create-table', 'create-index', 'alter-table']);
+    expect(STATEMENT_RULES.map((r) => r.name)).toEqual(['insert', 'update-set', 'delete', 'copy', 'create-table', 'create-index', 'alter-table', 'create-table-as']);
     expect(new Set(STATEMENT_RULES.map((r) => r.tag)).size).toBe(STATEMENT_RULES.length);
   });
 

@@ -24,6 +24,7 @@ import { analyzeInsert } from './insert.ts';
 import { blindIndexesNamed, resTargetNames, stringNames, targetTable } from './rule.ts';
 import type { StatementRule } from './rule.ts';
 import { analyzeUpdate } from './update-set.ts';
+import { createTableAs } from './create-table-as.ts';
 
 const always = (): boolean => true;
 const onProtectedTable = (ctx: Ctx, b: Json): boolean => targetTable(ctx, b) !== undefined;
@@ -91,6 +92,7 @@ export const STATEMENT_RULES: readonly StatementRule[] = [
     },
     postcondition: nothing,
   },
+  createTableAs,
 ];
 
 const BY_TAG = new Map(STATEMENT_RULES.map((r) => [r.tag, r]));

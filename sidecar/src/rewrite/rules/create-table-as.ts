@@ -1,0 +1,27 @@
+// Rule create-table-as: CREATE TABLE … AS (and CREATE MATERIALIZED VIEW … AS) while a policy
+// protects data. Postcondition: the new table does not take a protected table's name, and none of
+// its columns carries a protected column's stored form (ciphertext, blind index, anonymized value):
+// the new table is outside the policy. Its query is rewritten like any SELECT (equality on
+// encrypted columns goes to the stored form). A materialized view is refused: the backend would
+// refresh it later without the proxy. SELECT … INTO is the same rule, applied in select.ts.
+import { body } from '../ast.ts';
+import type { Json } from '../ast.ts';
+import { refuse } from '../refusals.ts';
+import { analyzeSelect, newTableTarget, plainNewTable } from '../select.ts';
+import type { StatementRule } from './rule.ts';
+
+export const createTableAs: StatementRule = {
+  name: 'create-table-as',
+  tag: 'CreateTableAsStmt',
+  wouldEdit: () => true,
+  apply: (ctx, b) => {
+    ctx.write = true;
+    newTableTarget(ctx, (b.into as Json | undefined)?.rel);
+    if (b.objtype === 'OBJECT_MATVIEW') refuse('materializedView');
+    const q = body(b.query, 'SelectStmt');
+    if (!q) refuse('statementKind', { kind: 'CreateTableAs' });
+    plainNewTable(analyzeSelect(ctx, q, undefined, false), 'CREATE TABLE … AS');
+    return { outputs: [] };
+  },
+  postcondition: () => undefined,
+};
