@@ -136,6 +136,8 @@ export interface RuntimeConfig {
     maxStatementBytes?: number;
     /** Byte budget of the analysis cache per policy (default 32 MiB). */
     analysisCacheBytes?: number;
+    /** Two-stage statements are computed in the proxy (default true; false refuses them). */
+    computeInProxy?: boolean;
     /** Candidate rows / bytes one two-stage statement may fetch (defaults 100,000 and 32 MiB). */
     computeMaxRows?: number;
     computeMaxBytes?: number;

@@ -239,6 +239,7 @@ function limitsOf(proxy: ClarusProxy): RuntimeConfig['limits'] {
     drainSeconds: l.drainSeconds ?? 30,
     ...(l.maxStatementBytes !== undefined ? { maxStatementBytes: l.maxStatementBytes } : {}),
     ...(l.analysisCacheBytes !== undefined ? { analysisCacheBytes: l.analysisCacheBytes } : {}),
+    ...(l.computeInProxy !== undefined ? { computeInProxy: l.computeInProxy } : {}),
     ...(l.computeMaxRows !== undefined ? { computeMaxRows: l.computeMaxRows } : {}),
     ...(l.computeMaxBytes !== undefined ? { computeMaxBytes: l.computeMaxBytes } : {}),
   };

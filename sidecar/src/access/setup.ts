@@ -78,16 +78,18 @@ export async function protectionPipeline(setup: ProtectionSetup): Promise<Pipeli
   let residual: ResidualService | undefined;
   return (info, config) => {
     if (config.policy.datasets.length === 0) return passthroughPipeline;
-    if (setup.residual && !residual) residual = startResidualService(setup.residual, backendSecrets(setup.configDir, config), config.limits.connectTimeoutSeconds * 1000);
+    // ClarusProxy spec.limits.computeInProxy: false keeps the engine from starting for this configuration.
+    const compute = setup.residual !== undefined && config.limits.computeInProxy !== false;
+    if (compute && setup.residual && !residual) residual = startResidualService(setup.residual, backendSecrets(setup.configDir, config), config.limits.connectTimeoutSeconds * 1000);
     const major = sessionMajor(info);
     let perMajor = deps.get(config.policy);
     if (!perMajor) deps.set(config.policy, (perMajor = new Map()));
     let d = perMajor.get(major);
     if (!d) {
-      const rewriter = rewriterFor(setup.configDir, config, major, { twoStage: residual !== undefined, ...(setup.keys ? { keys: setup.keys } : {}) });
+      const rewriter = rewriterFor(setup.configDir, config, major, { twoStage: compute && residual !== undefined, ...(setup.keys ? { keys: setup.keys } : {}) });
       const loader = backendCatalogLoader(setup.configDir, config);
       d = { rewriter, now, ...(audit ? { audit: (e) => audit.append(e) } : {}), ...(loader ? { refresher: new CatalogRefresher(rewriter, loader, now) } : {}),
-        ...(residual ? { residual: withLimits(residual, config) } : {}) };
+        ...(compute && residual ? { residual: withLimits(residual, config) } : {}) };
       perMajor.set(major, d);
     }
     return protectionPipelineFactory(d)(info, config);

@@ -6,7 +6,7 @@
 // prepared statement; the backend's dump and its log_statement=all log never show a canary.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { USERS, canariesInDump } from '../corpus/setup.ts';
+import { USERS, canariesInDump, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
 import { startProxyProcess } from '@clarus/testing/proxy.ts';
@@ -166,6 +166,19 @@ describe('two-stage statements', () => {
     expect(delta('clarus_residual_engine_seconds_total')).toBeGreaterThan(0);
     // Refusals by SQLSTATE (what kubectl clarus metrics shows): the anonymized column's extract().
     expect(delta('clarus_refusals_total{code="0A000"}')).toBe(1);
+  });
+
+  it('refuses instead when the configuration turns the in-proxy stage off (ClarusProxy limits.computeInProxy: false)', async () => {
+    const off = await startProtected(cluster, undefined, undefined, { residual: {}, limits: { computeInProxy: false } });
+    const p = new pg.Client({ connectionString: off.url(USERS.doctor) });
+    await p.connect();
+    try {
+      expect(await p.query('SELECT upper(pat_name) FROM patient WHERE pat_id = 1').catch((e: { code: string }) => e.code)).toBe('0A000');
+      expect((await p.query('SELECT pat_name FROM patient WHERE pat_id = 1')).rows).toEqual([{ pat_name: 'adam smith-canary' }]);
+    } finally {
+      await p.end();
+      await off.close();
+    }
   });
 
   it('runs in the clarus proxy command (on by default) and the process still exits on SIGTERM', async () => {
