@@ -185,6 +185,18 @@ export function castChanges(node: unknown, declared: number): string | null {
   return typeOid(name) === declared ? null : `a cast to ${shown} (the column is of another type)`;
 }
 
+/** The numbers of every `$n` (ParamRef) in a tree. */
+export function paramNumbers(node: unknown, out = new Set<number>()): Set<number> {
+  if (Array.isArray(node)) for (const n of node) paramNumbers(n, out);
+  else if (node && typeof node === 'object') {
+    for (const [k, v] of Object.entries(node)) {
+      if (k === 'ParamRef' && v && typeof v === 'object') out.add(Number((v as Json).number ?? 0));
+      else paramNumbers(v, out);
+    }
+  }
+  return out;
+}
+
 /** Name of a TypeName node (last component), lower case. */
 export function typeNameOf(tn: Json): string {
   const names = arr(tn.names).map((n) => sval(n) ?? '');

@@ -3,7 +3,7 @@
 import type { ColumnCipher } from '../protection/encryption/column.ts';
 import { columnCipher } from '../protection/encryption/column.ts';
 import type { KeyDeriver } from '../protection/encryption/derive.ts';
-import { tagOf } from './ast.ts';
+import { paramNumbers, tagOf } from './ast.ts';
 import type { Json } from './ast.ts';
 import type { Catalog, CatalogTable, DeclaredColumn } from './catalog.ts';
 import { Ctx } from './context.ts';
@@ -20,6 +20,7 @@ import { analyzeSelect } from './select.ts';
 import { analyzeStatement } from './statement.ts';
 import type { StatementResult } from './statement.ts';
 import { computable, twoStagePlan } from './two-stage/plan.ts';
+import { differingFunctions } from '../residual/versions.ts';
 import type { ResidualSpec } from './two-stage/plan.ts';
 import type { ProbeFrom } from './two-stage/split.ts';
 
@@ -93,13 +94,7 @@ function checkRewritten(major: Major, sql: string): void {
 }
 
 function maxParamOf(node: unknown): number {
-  if (!node || typeof node !== 'object') return 0;
-  let m = 0;
-  for (const [k, v] of Object.entries(node)) {
-    if (k === 'ParamRef' && v && typeof v === 'object') m = Math.max(m, Number((v as Json).number ?? 0));
-    else m = Math.max(m, maxParamOf(v));
-  }
-  return m;
+  return Math.max(0, ...paramNumbers(node));
 }
 
 export class Rewriter {
@@ -265,6 +260,7 @@ export class Rewriter {
     try {
       plan = twoStagePlan(stmt, {
         pushable: (from, conjunct) => this.pushable(maxParam, from, conjunct),
+        differs: differingFunctions(major),
         analyze: (backend) => analyzeStatement(ctx, backend, ''),
       });
       if (!plan) return null;

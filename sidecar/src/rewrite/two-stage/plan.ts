@@ -36,6 +36,8 @@ export function computable(r: Refusal): boolean {
 export interface TwoStageDeps {
   /** Whether the backend stage may evaluate `conjunct` over `from` (the rules accept it). */
   pushable: (from: ProbeFrom, conjunct: unknown) => boolean;
+  /** Functions the engine answers differently from this backend (residual/versions.ts): never computed in the proxy. */
+  differs: ReadonlySet<string>;
   /** The rules' analysis of the backend stage (throws a Refusal); edits the statement in place. */
   analyze: (stmt: Json) => { outputs: OutCol[] };
 }
@@ -52,7 +54,7 @@ export function twoStagePlan(stmt: Json, deps: TwoStageDeps): TwoStagePlan | nul
   if (!s) return null;
   let split;
   try {
-    split = splitSelect(s, (w, from) => deps.pushable(from, w));
+    split = splitSelect(s, (w, from) => deps.pushable(from, w), deps.differs);
   } catch (e) {
     if (e instanceof NotSplittable) return null;
     throw e;

@@ -73,6 +73,8 @@ describe('two-stage split', () => {
     'SELECT pat_name FROM patient ORDER BY pat_name FOR UPDATE',
     'WITH x AS (SELECT upper(pat_name) AS u FROM patient) SELECT u FROM x',
     "UPDATE patient SET pat_name = upper(pat_name)",
+    // The engine's libm differs from the backend's in the last digit (residual/versions.ts).
+    'SELECT cbrt(pat_id::float8) AS r FROM patient ORDER BY pat_name',
   ])('keeps refusing %s', (sql) => {
     expect(rw.analyze(sql).kind).toBe('refuse');
   });

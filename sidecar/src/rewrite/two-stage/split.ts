@@ -8,7 +8,7 @@
 // resolution is left to the backend: every column reference of the residual parts is selected as
 // written, in the same FROM clause, so it means there exactly what it meant in the original
 // statement; the residual query reads it as a column of the candidate relation.
-import { arr, body, colRefNames, columnRef, tagOf } from '../ast.ts';
+import { arr, body, colRefNames, columnRef, paramNumbers, sval, tagOf, typeNameOf } from '../ast.ts';
 import type { Json } from '../ast.ts';
 import { figureColname } from './colname.ts';
 
@@ -48,20 +48,22 @@ const STATEFUL = new Set(['now', 'statement_timestamp', 'transaction_timestamp',
   'age', 'to_regclass', 'to_regtype', 'to_regproc', 'col_description', 'obj_description', 'format_type', 'row_security_active']);
 const STATEFUL_PREFIX = /^(pg_|has_|inet_|txid_|lo_|xid|current_)/;
 
-/** Nodes the residual parts may not contain: they read the backend, or the engine's own state. */
-function checkResidualNode(tag: string, b: Json): void {
+/**
+ * Nodes the residual parts may not contain: they read the backend, or the engine's own state, or
+ * the engine answers them differently from the backend (`differs`: residual/versions.ts).
+ */
+function checkResidualNode(tag: string, b: Json, differs: ReadonlySet<string>): void {
   if (tag === 'SQLValueFunction') no('a session value function');
   if (tag === 'A_Star') no('* in what the proxy computes');
   if (tag === 'FuncCall') {
-    const names = arr(b.funcname).map((n) => String(body(n, 'String')?.sval ?? ''));
+    const names = arr(b.funcname).map((n) => sval(n) ?? '');
     const name = (names[names.length - 1] ?? '').toLowerCase();
     if (names.length > 1 && names[0] !== 'pg_catalog') no(`function ${names.join('.')}`);
     if (STATEFUL.has(name) || STATEFUL_PREFIX.test(name)) no(`function ${name}() reads the server's state`);
+    if (differs.has(name)) no(`function ${name}(), whose result the engine does not reproduce`);
   }
   if (tag === 'TypeCast') {
-    const tn = body(b.typeName, 'TypeName') ?? (b.typeName as Json | undefined);
-    const names = arr(tn?.names).map((n) => String(body(n, 'String')?.sval ?? ''));
-    const last = (names[names.length - 1] ?? '').toLowerCase();
+    const last = typeNameOf((body(b.typeName, 'TypeName') ?? b.typeName ?? {}) as Json);
     if (last.startsWith('reg')) no(`a cast to ${last}`);
   }
 }
@@ -81,8 +83,10 @@ class Collector {
   readonly params: number[];
   private readonly byKey = new Map<string, string>();
   private readonly prefix: string;
+  private readonly differs: ReadonlySet<string>;
 
-  constructor(prefix = 'c', params: number[] = []) {
+  constructor(differs: ReadonlySet<string>, prefix = 'c', params: number[] = []) {
+    this.differs = differs;
     this.prefix = prefix;
     this.params = params;
   }
@@ -131,23 +135,12 @@ class Collector {
       if (tag === 'ColumnRef') return this.column(b);
       if (tag === 'ParamRef') return this.param(b);
       if (tag === 'SubLink') return this.subquery(node as Json);
-      checkResidualNode(tag, b);
+      checkResidualNode(tag, b, this.differs);
     }
     const out: Json = {};
     for (const [k, v] of Object.entries(node as Json)) out[k] = this.walk(v);
     return out;
   }
-}
-
-function paramsIn(node: unknown, out = new Set<number>()): Set<number> {
-  if (Array.isArray(node)) for (const n of node) paramsIn(n, out);
-  else if (node && typeof node === 'object') {
-    for (const [k, v] of Object.entries(node as Json)) {
-      if (k === 'ParamRef') out.add(Number((v as Json).number ?? 0));
-      else paramsIn(v, out);
-    }
-  }
-  return out;
 }
 
 function conjuncts(where: unknown): unknown[] {
@@ -253,7 +246,7 @@ const intConst = (n: number): Json => ({ A_Const: { ival: { ival: n }, location:
 
 /** The parameter columns every backend stage ends with (see splitSelect), and which parameters to blank. */
 function withParams(backend: Json, columns: string[], c: Collector, usedByBackend: unknown): { blank: number[] } {
-  const used = paramsIn(usedByBackend);
+  const used = paramNumbers(usedByBackend);
   for (const n of c.params) {
     (backend.targetList as unknown[]).push(target(`p${n}`, { ParamRef: { number: n, location: -1 } }));
     columns.push(`p${n}`);
@@ -266,9 +259,9 @@ function withParams(backend: Json, columns: string[], c: Collector, usedByBacken
  * may evaluate a WHERE conjunct over a FROM clause. Throws NotSplittable when the statement's
  * shape is not one the two stages reproduce exactly.
  */
-export function splitSelect(s: Json, pushable: (conjunct: unknown, from: ProbeFrom) => boolean): TwoStage {
-  if (s.op && s.op !== 'SETOP_NONE') return splitSetOperation(s, pushable);
-  const c = new Collector();
+export function splitSelect(s: Json, pushable: (conjunct: unknown, from: ProbeFrom) => boolean, differs: ReadonlySet<string> = new Set()): TwoStage {
+  if (s.op && s.op !== 'SETOP_NONE') return splitSetOperation(s, pushable, differs);
+  const c = new Collector(differs);
   const b = splitBlock(s, c, (w) => pushable(w, withFrom(s.withClause, s.fromClause)));
   const backend: Json = { targetList: c.refs.map((ref, i) => target(c.names[i] as string, ref)), fromClause: b.from, limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' };
   // WITH queries stay with the backend stage, which reads them in its FROM clause (the rules
@@ -307,7 +300,7 @@ function rebuild(s: Json, next: () => Json): Json {
  * an `arm` number; the residual is the set operation of the arms' residual SELECTs, each reading
  * its arm's rows. ORDER BY/LIMIT of the whole operation read only its output columns.
  */
-function splitSetOperation(s: Json, pushable: (conjunct: unknown, from: ProbeFrom) => boolean): TwoStage {
+function splitSetOperation(s: Json, pushable: (conjunct: unknown, from: ProbeFrom) => boolean, differs: ReadonlySet<string>): TwoStage {
   checkShape(s);
   const params: number[] = [];
   const all = leaves(s);
@@ -315,10 +308,10 @@ function splitSetOperation(s: Json, pushable: (conjunct: unknown, from: ProbeFro
   // then types as text: the third arm's values would not match it.
   if (all.length > 2) no('a set operation of more than two SELECTs');
   const arms = all.map((leaf, i) => {
-    const c = new Collector(`a${i + 1}_`, params);
+    const c = new Collector(differs, `a${i + 1}_`, params);
     return { c, b: splitBlock(leaf, c, (w) => pushable(w, withFrom(s.withClause, leaf.fromClause))) };
   });
-  const top = new Collector('t', params);
+  const top = new Collector(differs, 't', params);
   const backendArms = arms.map(({ b }, i) => {
     const list = [target('arm', intConst(i + 1)), ...arms.flatMap((other, j) => other.c.refs.map((ref, k) => target(other.c.names[k] as string, j === i ? ref : NULL_CONST)))];
     const stmt: Json = { targetList: list, fromClause: b.from, limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' };
