@@ -53,8 +53,13 @@ export function declaredFromRows(rows: string[][]): Map<string, DeclaredColumns>
   return out;
 }
 
-export async function simpleQuery(b: BackendSecrets, sql: string, timeoutMs: number): Promise<string[][]> {
+/**
+ * One simple Query on a short-lived connection with the proxy's credentials. `sql` may depend on
+ * what the server reported at startup (ParameterStatus: server_version…).
+ */
+export async function simpleQuery(b: BackendSecrets, sql: string | ((server: ReadonlyMap<string, string>) => string), timeoutMs: number): Promise<string[][]> {
   const conn = await connectBackend(b, { application_name: 'clarus-catalog' }, timeoutMs);
+  const text = typeof sql === 'string' ? sql : sql(conn.parameters);
   const rows: string[][] = [];
   try {
     await new Promise<void>((resolve, reject) => {
@@ -74,7 +79,7 @@ export async function simpleQuery(b: BackendSecrets, sql: string, timeoutMs: num
       conn.socket.on('data', onData);
       conn.socket.once('error', reject);
       conn.socket.once('close', () => reject(new Error('backend closed the catalog connection')));
-      conn.socket.write(encodeFrontend({ type: 'Query', sql }).finish());
+      conn.socket.write(encodeFrontend({ type: 'Query', sql: text }).finish());
     });
   } finally {
     conn.socket.end(encodeFrontend({ type: 'Terminate' }).finish());

@@ -25,9 +25,12 @@ export interface ResidualOptions {
 export const RESIDUAL_DEFAULTS = { maxRows: 100_000, maxBytes: 32 << 20, engines: 1 } as const;
 
 async function readLocale(b: BackendSecrets, timeoutMs: number): Promise<BackendLocale> {
-  const version = await simpleQuery(b, 'SHOW server_version_num', timeoutMs);
-  const major = Math.floor(Number(version[0]?.[0] ?? '150000') / 10000);
-  const [row] = await simpleQuery(b, backendLocaleSql(major), timeoutMs);
+  // One connection: the query's column names follow the major the server reports at startup.
+  let major = 15;
+  const [row] = await simpleQuery(b, (server) => {
+    major = Number.parseInt(server.get('server_version') ?? '15', 10) || 15;
+    return backendLocaleSql(major);
+  }, timeoutMs);
   const [provider, collate, ctype, locale, encoding] = row ?? [];
   return { provider: (provider ?? 'c') as BackendLocale['provider'], collate: collate ?? '', ctype: ctype ?? '', locale: locale || null, encoding: encoding ?? '', serverMajor: major };
 }
