@@ -3,7 +3,7 @@
 //   CLARUS_PEER_PORT and CLARUS_PEER_SECRET_FILE are the defaults of the last three).
 import { parseArgs } from 'node:util';
 import { reopenAuditFiles } from './access/audit-file.ts';
-import { protectionPipeline } from './access/setup.ts';
+import { protectionPipeline, SPLIT_RECOVERY_DEFAULTS } from './access/setup.ts';
 import { KeySource } from './io/key-source.ts';
 import { readFileSync } from 'node:fs';
 import { peerConfig, startProxy } from './index.ts';
@@ -19,6 +19,12 @@ type Values = { config?: string; listen?: string; 'metrics-listen'?: string; pee
  * The in-proxy stage (two-stage statements): on unless CLARUS_RESIDUAL=off; bounds from
  * CLARUS_RESIDUAL_MAX_ROWS, CLARUS_RESIDUAL_MAX_BYTES, engines from CLARUS_RESIDUAL_ENGINES.
  */
+/** CLARUS_SPLIT_RECOVERY_GRACE_SECONDS / CLARUS_SPLIT_RECOVERY_INTERVAL_SECONDS (issue 12). */
+export function splitRecoveryFromEnv(env: NodeJS.ProcessEnv): { graceSeconds: number; everySeconds: number } {
+  const num = (v: string | undefined, d: number) => (v !== undefined && Number.isFinite(Number(v)) && Number(v) > 0 ? Number(v) : d);
+  return { graceSeconds: num(env.CLARUS_SPLIT_RECOVERY_GRACE_SECONDS, SPLIT_RECOVERY_DEFAULTS.graceSeconds), everySeconds: num(env.CLARUS_SPLIT_RECOVERY_INTERVAL_SECONDS, SPLIT_RECOVERY_DEFAULTS.everySeconds) };
+}
+
 export function residualFromEnv(env: NodeJS.ProcessEnv): ResidualOptions | undefined {
   if ((env.CLARUS_RESIDUAL ?? 'on').toLowerCase() === 'off') return undefined;
   const n = (v: string | undefined): number | undefined => (v && Number.isInteger(Number(v)) && Number(v) > 0 ? Number(v) : undefined);
@@ -56,7 +62,7 @@ export async function main(argv: string[]): Promise<number> {
     // The master keys: the keyring files, or data keys unwrapped through Vault (provider vaultTransit).
     const keys = new KeySource({ log });
     const pipeline = await protectionPipeline({ configDir: values.config, keys, ...(process.env.CLARUS_AUDIT_LOG ? { auditFile: process.env.CLARUS_AUDIT_LOG } : {}),
-      ...(maxBytes ? { auditMaxBytes: maxBytes } : {}), ...(residual ? { residual } : {}) });
+      ...(maxBytes ? { auditMaxBytes: maxBytes } : {}), ...(residual ? { residual } : {}), log, splitRecovery: splitRecoveryFromEnv(process.env) });
     const peers = peersOf(values);
     proxy = await startProxy({ configDir: values.config, logger: log, pipeline, keys, ...(peers ? { peers } : {}),
       ...(values.listen ? { listen: values.listen } : {}), ...(values['metrics-listen'] ? { metricsListen: values['metrics-listen'] } : {}) });

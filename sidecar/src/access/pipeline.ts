@@ -31,6 +31,10 @@ import { residualStage } from './residual-stage.ts';
 import type { ResidualService } from './residual-stage.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { countRefusal } from '../metrics/refusals.ts';
+import { sessionRole } from './backend-role.ts';
+import { placeholderSql, planStatement, splitTransformer, txControl, txDecision } from '../split/decide.ts';
+import type { SplitService } from '../split/decide.ts';
+import type { SplitSession } from '../split/session.ts';
 
 export interface ProtectionDeps {
   rewriter: Rewriter;
@@ -40,6 +44,8 @@ export interface ProtectionDeps {
   refresher?: CatalogRefresher;
   /** The in-proxy stage of two-stage statements (the rewriter plans them only when this is set). */
   residual?: ResidualService;
+  /** Split datasets (issue 12): set when the policy places columns on several backends. */
+  split?: SplitService;
 }
 
 type Plan = Extract<ReturnType<Rewriter['analyze']>, { kind: 'plan' }>;
@@ -135,6 +141,8 @@ class ProtectionPipeline implements Pipeline {
   private readonly cursors = new Cursors();
   /** A statement decided since the last idle ReadyForQuery may have changed a protected table's schema. */
   private schemaChanged = false;
+  /** The session's fragment connections and transactions (split policies only; made on first use). */
+  private splitSession: SplitSession | null = null;
 
   constructor(deps: ProtectionDeps, info: SessionInfo, grants: Grants) {
     this.deps = deps;
@@ -229,9 +237,54 @@ class ProtectionPipeline implements Pipeline {
    * did (or did not: refused, rolled back, skipped) is committed, and the catalog is loaded again.
    */
   ready(status: 'I' | 'T' | 'E'): void {
+    if (status === 'I') this.splitSession?.idle();
     if (status !== 'I' || !this.schemaChanged) return;
     this.schemaChanged = false;
     this.deps.refresher?.invalidate();
+  }
+
+  busy(): boolean {
+    return this.splitSession?.inBlock === true;
+  }
+
+  close(): void {
+    this.splitSession?.close();
+  }
+
+  private split(): SplitSession {
+    this.splitSession ??= (this.deps.split as SplitService).session(sessionRole(this.grants, this.deps.now()));
+    return this.splitSession;
+  }
+
+  /** Transaction control in a split session: the hooks that keep fragment transactions in step. */
+  private splitTx(sql: string): ReturnType<typeof txDecision> {
+    if (!this.deps.split) return null;
+    const tx = txControl(sql);
+    if (!tx) return null;
+    const d = txDecision(this.split(), tx, sql);
+    if (d?.kind === 'refuse') this.audit(sql, { datasets: [], columns: [], outcome: 'refuse', code: d.code });
+    return d;
+  }
+
+  /** A statement on a split table: planned, access-checked and audited; its transformer answers it. */
+  private splitStatement(sql: string): { result: ResultTransformer; paramCount: number; check: AccessCheck } | Refuse {
+    const svc = this.deps.split as SplitService;
+    const p = planStatement(svc, sql);
+    if ('kind' in p) {
+      this.audit(sql, { datasets: [], columns: [], outcome: 'refuse', code: p.code });
+      return p;
+    }
+    const write = p.plan.kind !== 'select';
+    const datasets = [p.plan.layout.dataset];
+    const access = decideStatement(this.info.user, this.grants, datasets, write, this.deps.now());
+    const r = access.ok ? undefined : refuse(access.code, access.message);
+    this.audit(sql, { datasets, columns: [], outcome: r ? 'refuse' : 'allow', ...(r ? { code: r.code } : {}) });
+    if (!access.ok) return r as Refuse;
+    const session = this.split();
+    if (write) session.mayWrite = true;
+    const inner = this.checker(sql, { views: access.views, datasets, write, decided: true }) as AccessCheck;
+    const check: AccessCheck = () => { if (write) session.mayWrite = true; return inner(); };
+    return { result: splitTransformer(svc, session, p.plan, access.views, p.paramCount), paramCount: p.paramCount, check };
   }
 
   private analyze(sql: string): ReturnType<Rewriter['analyze']> {
@@ -251,7 +304,13 @@ class ProtectionPipeline implements Pipeline {
   }
 
   private queryNow(sql: string): QueryDecision {
+    const tx = this.splitTx(sql);
+    if (tx) return tx.kind === 'refuse' ? tx : { kind: 'rewrite', sql: tx.sql, results: [tx.result] };
     const a = this.analyze(sql);
+    if (a.kind === 'refuse' && a.split && this.deps.split) {
+      const s = this.splitStatement(sql);
+      return 'kind' in s ? s : { kind: 'rewrite', sql: placeholderSql(0), results: [s.result] };
+    }
     const d = this.decide(sql, a);
     if ('kind' in d) return d;
     if (a.kind !== 'plan') {
@@ -269,7 +328,21 @@ class ProtectionPipeline implements Pipeline {
   }
 
   private parseNow(sql: string, paramTypes: readonly number[]): StatementDecision {
+    const tx = this.splitTx(sql);
+    if (tx) {
+      if (tx.kind === 'refuse') return tx;
+      // A COMMIT that prepares the client's transaction names it once: it runs once.
+      let calls = 0;
+      const once: AccessCheck = () => (++calls > 2 ? refuse(SQLSTATE.invalidSqlStatementName, 'clarus: this COMMIT of a transaction over split tables was already executed; send COMMIT again') : undefined);
+      return { kind: 'rewrite', sql: tx.sql, result: tx.result, shape: `tx:${tx.sql}`, ...(tx.once ? { check: once } : {}) };
+    }
     const a = this.analyze(sql);
+    if (a.kind === 'refuse' && a.split && this.deps.split) {
+      const s = this.splitStatement(sql);
+      if ('kind' in s) return s;
+      const count = Math.max(paramTypes.length, s.paramCount);
+      return { kind: 'rewrite', sql: placeholderSql(count), result: s.result, shape: `split:${sql}`, check: s.check };
+    }
     const d = this.decide(sql, a);
     if ('kind' in d) return d;
     const check = this.checker(sql, d);

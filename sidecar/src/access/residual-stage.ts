@@ -44,7 +44,8 @@ function fieldsOf(fields: readonly ResidualField[], formats: readonly number[]):
     typeModifier: f.typmod, format: formatAt(formats, i) as FormatCode }));
 }
 
-function encode(fields: readonly ResidualField[], row: ReadonlyArray<string | null>, formats: readonly number[]): WireValue[] {
+/** A row of text values in the client's formats (binary through the type's binary form). */
+export function encode(fields: ReadonlyArray<Pick<ResidualField, 'typeOid'>>, row: ReadonlyArray<string | null>, formats: readonly number[]): WireValue[] {
   return row.map((v, i) => {
     if (v === null) return null;
     if (formatAt(formats, i) === 0) return Buffer.from(v, 'utf8');

@@ -22,6 +22,9 @@ import { CatalogRefresher } from './refresh.ts';
 import { startResidualService } from './residual-setup.ts';
 import type { ResidualOptions } from './residual-setup.ts';
 import type { ResidualService } from './residual-stage.ts';
+import type { Logger } from '@clarus/log/logger.ts';
+import type { SplitService } from '../split/decide.ts';
+import { prepareBackends, splitRecovery, splitService } from '../split/setup.ts';
 
 export interface ProtectionSetup {
   configDir: string;
@@ -36,7 +39,15 @@ export interface ProtectionSetup {
   residual?: ResidualOptions;
   /** Where the master keys come from (needed for provider vaultTransit; default: the keyring files). */
   keys?: KeySource;
+  log?: Logger;
+  /**
+   * Recovery of in-doubt transactions over split tables (issue 12): a participant prepared longer
+   * than `graceSeconds` without a decision is rolled back; a pass runs every `everySeconds`.
+   */
+  splitRecovery?: { graceSeconds: number; everySeconds: number };
 }
+
+export const SPLIT_RECOVERY_DEFAULTS = { graceSeconds: 60, everySeconds: 30 } as const;
 
 export function rewriterFor(configDir: string, config: RuntimeConfig, major: Major = REWRITER_MAJOR, opts: { twoStage?: boolean; keys?: KeySource } = {}): Rewriter {
   const keys = opts.keys;
@@ -76,6 +87,21 @@ export async function protectionPipeline(setup: ProtectionSetup): Promise<Pipeli
   // One Rewriter (catalog, cache) per policy object and backend grammar.
   const deps = new WeakMap<object, Map<Major, ProtectionDeps>>();
   let residual: ResidualService | undefined;
+  // Splitting: start-up checks and the recovery loop, once per policy object (restarted on reload).
+  let splitPolicy: object | null = null;
+  let recovery: ReturnType<typeof splitRecovery>;
+  let backendsReady: Promise<unknown> = Promise.resolve();
+  const startSplit = (config: RuntimeConfig): void => {
+    if (splitPolicy === config.policy) return;
+    splitPolicy = config.policy;
+    recovery?.stop();
+    const log = setup.log;
+    backendsReady = prepareBackends(setup.configDir, config).then((problems) => {
+      for (const p of problems) log?.error('split datasets cannot be served safely', { problem: p });
+    }, (e: unknown) => log?.error('split datasets: backend checks failed', { error: e }));
+    recovery = splitRecovery(setup.configDir, config, { ...(setup.splitRecovery ?? SPLIT_RECOVERY_DEFAULTS),
+      ...(log ? { log: (level, message, fields) => (level === 'warn' ? log.warn(message, fields) : log.info(message, fields)) } : {}) });
+  };
   return (info, config) => {
     if (config.policy.datasets.length === 0) return passthroughPipeline;
     // ClarusProxy spec.limits.computeInProxy: false keeps the engine from starting for this configuration.
@@ -88,8 +114,19 @@ export async function protectionPipeline(setup: ProtectionSetup): Promise<Pipeli
     if (!d) {
       const rewriter = rewriterFor(setup.configDir, config, major, { twoStage: compute && residual !== undefined, ...(setup.keys ? { keys: setup.keys } : {}) });
       const loader = backendCatalogLoader(setup.configDir, config);
-      d = { rewriter, now, ...(audit ? { audit: (e) => audit.append(e) } : {}), ...(loader ? { refresher: new CatalogRefresher(rewriter, loader, now) } : {}),
-        ...(compute && residual ? { residual: withLimits(residual, config) } : {}) };
+      const refresher = loader ? new CatalogRefresher(rewriter, loader, now) : undefined;
+      const limited = compute && residual ? withLimits(residual, config) : undefined;
+      const split: SplitService | undefined = splitService({
+        configDir: setup.configDir, config, now,
+        rewriterFor: (policy) => rewriterFor(setup.configDir, { ...config, policy }, major, setup.keys ? { keys: setup.keys } : {}),
+        ...(limited ? { residual: limited } : {}),
+        schemaChanged: () => refresher?.invalidate(),
+        ready: () => backendsReady,
+        ...(setup.log ? { warn: (m: string, f?: Record<string, unknown>) => setup.log?.warn(m, f) } : {}),
+      });
+      if (split) startSplit(config);
+      d = { rewriter, now, ...(audit ? { audit: (e) => audit.append(e) } : {}), ...(refresher ? { refresher } : {}),
+        ...(limited ? { residual: limited } : {}), ...(split ? { split } : {}) };
       perMajor.set(major, d);
     }
     return protectionPipelineFactory(d)(info, config);

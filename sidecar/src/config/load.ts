@@ -60,7 +60,8 @@ function readSecret(dir: string, rel: string): string {
 /** A credential file: plain text, one trailing newline tolerated. */
 const readCredential = (dir: string, rel: string): string => readSecret(dir, rel).replace(/\r?\n$/, '');
 
-function loadBackend(dir: string, b: RuntimeBackend): BackendSecrets {
+/** A backend's credentials (both roles) and CA from the configuration directory. */
+export function loadBackend(dir: string, b: RuntimeBackend): BackendSecrets {
   const out: BackendSecrets = { spec: b, username: readCredential(dir, b.usernameFile), password: readCredential(dir, b.passwordFile) };
   if (b.readOnly) out.readOnly = { username: readCredential(dir, b.readOnly.usernameFile), password: readCredential(dir, b.readOnly.passwordFile) };
   if (b.tls.caFile) out.caPem = readSecret(dir, b.tls.caFile);

@@ -53,7 +53,7 @@ const DATA_STATEMENTS = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'Merg
 
 export type Analysis =
   | ({ kind: 'pass' } & Effects)
-  | ({ kind: 'refuse'; code: string; message: string; datasets: Map<string, Set<string>> } & Effects)
+  | ({ kind: 'refuse'; code: string; message: string; datasets: Map<string, Set<string>>; split?: boolean } & Effects)
   | ({ kind: 'plan'; statements: StatementPlan[]; params: Map<number, ParamRole>; paramCount: number; datasets: Map<string, Set<string>> } & Effects);
 
 export interface RewriterOptions {
@@ -236,7 +236,7 @@ export class Rewriter {
       const r = e instanceof Refusal ? e : refusalOf('unexpectedShape', { error: (e as Error).message });
       const staged = e instanceof Refusal && this.twoStage && parsed.length === 1 && computable(e) ? this.staged(sql, major, maxParam, effects) : null;
       if (staged) return staged;
-      return { analysis: { kind: 'refuse', code: r.code, message: r.message, datasets: ctx.touched, write: ctx.write || effects.write, everyDataset: effects.everyDataset }, cacheable: true };
+      return { analysis: { kind: 'refuse', code: r.code, message: r.message, datasets: ctx.touched, write: ctx.write || effects.write, everyDataset: effects.everyDataset, ...(r.kind === 'splitDataset' ? { split: true } : {}) }, cacheable: true };
     }
     const write = ctx.write || effects.write;
     if (ctx.touched.size === 0 && !statements.some((s) => s.changed)) return { analysis: { kind: 'pass', ...effects, write }, cacheable: true };

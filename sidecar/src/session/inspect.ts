@@ -128,7 +128,7 @@ export class Inspector {
 
   /** Something is in flight that a new pipeline could not take over. */
   busy(): boolean {
-    return this.suppress || this.discarding || this.cslot?.wake != null || this.queue.some((e) => e.k === 'inject');
+    return this.suppress || this.discarding || this.cslot?.wake != null || this.queue.some((e) => e.k === 'inject') || this.pipeline.busy?.() === true;
   }
 
   /** True when prepared statements or portals with rewritten decisions exist (a pass-through pipeline cannot run them). */
@@ -435,7 +435,8 @@ export class Inspector {
     h[BackendTag.ParameterDescription] = (b, s, e) => this.parameterDescription(b, s, e);
     h[BackendTag.RowDescription] = (b, s, e) => this.rowDescription(b, s, e);
     h[BackendTag.DataRow] = (b, s, e) => this.dataRow(b, s, e);
-    h[BackendTag.CommandComplete] = h[BackendTag.EmptyQueryResponse] = () => this.staged() || (this.commandDone(), false);
+    h[BackendTag.CommandComplete] = (b, s, e) => this.staged() || this.completed(b, s, e) || (this.commandDone(), false);
+    h[BackendTag.EmptyQueryResponse] = () => this.staged() || (this.commandDone(), false);
     h[BackendTag.ErrorResponse] = () => this.error(true);
     h[BackendTag.ParameterStatus] = (b, s, e) => { this.setting(b, s, e); return false; };
     h[BackendTag.CopyInResponse] = () => { this.copyInStart(); return false; };
@@ -565,7 +566,7 @@ export class Inspector {
     if (h.into) { h.into.cand = { stage, fields, rows: [], bytes: 0 }; return true; }
     // A client's Describe: the stage's fields, computed over no rows.
     this.relay.waitBackend(stage.describe(fields, h.formats ?? [], this.relay.settings).then(
-      (out) => { this.relay.toClient.push(backendBytes({ type: 'RowDescription', fields: out })); },
+      (out) => { this.relay.toClient.push(out ? backendBytes({ type: 'RowDescription', fields: out }) : backendBytes({ type: 'NoData' })); },
       (e: unknown) => this.stageFailed(e)));
     return true;
   }
@@ -607,9 +608,29 @@ export class Inspector {
     const formats = h.k === 'execute' ? h.formats : [];
     const params = h.k === 'execute' ? h.params ?? [] : [];
     this.relay.waitBackend(cand.stage.run(cand.fields, cand.rows, formats, this.relay.settings, params).then((out) => {
-      if (simple) this.relay.toClient.push(backendBytes({ type: 'RowDescription', fields: out.fields }));
+      if (simple && out.fields) this.relay.toClient.push(backendBytes({ type: 'RowDescription', fields: out.fields }));
       for (const values of out.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
-      this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: `SELECT ${out.rows.length}` }));
+      this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: out.tag ?? `SELECT ${out.rows.length}` }));
+      this.commandDone();
+    }, (e: unknown) => {
+      this.stageFailed(e);
+      this.commandDone();
+    }));
+    return true;
+  }
+
+  /**
+   * CommandComplete of a statement whose transformer has `done` (split sessions' transaction
+   * control, issue 12): the hook runs (later backend messages wait), then the client gets the tag
+   * it returns, or the statement fails with its StatementError. False when there is no hook.
+   */
+  private completed(buf: Buffer, start: number, end: number): boolean {
+    const tr = this.transformer();
+    if (!tr?.done || this.suppress) return false;
+    const m = this.decode(BackendTag.CommandComplete, buf, start, end);
+    if (m.type !== 'CommandComplete') return false;
+    this.relay.waitBackend(tr.done(m.tag).then((tag) => {
+      this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag }));
       this.commandDone();
     }, (e: unknown) => {
       this.stageFailed(e);

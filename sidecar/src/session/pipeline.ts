@@ -111,10 +111,22 @@ export interface ResultTransformer {
    * backend's later messages wait too, so the order of answers is kept).
    */
   residual?: ResidualStage;
+  /**
+   * Called at the statement's CommandComplete (before the client sees it; later backend messages
+   * wait): the tag the client sees, or a StatementError that fails the statement. Used by split
+   * sessions (issue 12) to finish their own transactions in step with the client's.
+   */
+  done?(tag: string): Promise<string>;
 }
 
 /** The session settings that change how values are read and printed (from ParameterStatus). */
 export type SessionSettings = ReadonlyMap<string, string>;
+
+/**
+ * What the client sees of a statement answered in the proxy: `fields` null = no result set (a
+ * write without RETURNING: no RowDescription); `tag` defaults to `SELECT <rows>`.
+ */
+export interface StageResult { fields: FieldDescription[] | null; rows: WireValue[][]; tag?: string }
 
 /** The in-proxy stage of a two-stage statement. Rejects with StatementError only. */
 export interface ResidualStage {
@@ -127,13 +139,13 @@ export interface ResidualStage {
    */
   readonly blank: readonly number[];
   /** The fields the client sees, for a Describe (no rows). `formats` in Bind form (see formatAt). */
-  describe(candidates: readonly FieldDescription[], formats: readonly number[], settings: SessionSettings): Promise<FieldDescription[]>;
+  describe(candidates: readonly FieldDescription[], formats: readonly number[], settings: SessionSettings): Promise<FieldDescription[] | null>;
   /**
    * Runs the stage over the candidate rows (text values): the client's fields and rows, encoded per
    * `formats`. `params`: the client's Bind values (text) of the parameters the stage uses.
    */
   run(candidates: readonly FieldDescription[], rows: Array<Array<string | null>>, formats: readonly number[], settings: SessionSettings,
-    params: ReadonlyArray<string | null>): Promise<{ fields: FieldDescription[]; rows: WireValue[][] }>;
+    params: ReadonlyArray<string | null>): Promise<StageResult>;
 }
 
 /** Transforms Bind parameter values; `formats` in Bind form (see formatAt). */
@@ -227,6 +239,11 @@ export interface Pipeline {
    * (or undone) once it is 'I'.
    */
   ready?(status: 'I' | 'T' | 'E'): void;
+  /**
+   * True while the pipeline holds state a replacement could not take over (a split session's
+   * fragment transactions in a client's block): a reload waits for the next boundary.
+   */
+  busy?(): boolean;
   /** Called once when the session ends (release caches, flush audit records). */
   close?(): void;
 }

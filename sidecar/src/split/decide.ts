@@ -1,0 +1,149 @@
+// The pipeline's decisions for split sessions (issue 12): statements on split tables become a
+// placeholder answered by the split stage; the client's transaction control gets hooks that keep
+// the fragment transactions in step (see session.ts).
+import type { View } from '@clarus/crds/types.ts';
+import type { ResidualService } from '../access/residual-stage.ts';
+import { body, isObj } from '../rewrite/ast.ts';
+import type { Json } from '../rewrite/ast.ts';
+import { parseStatements } from '../rewrite/parser.ts';
+import type { ParsedStatement } from '../rewrite/parser.ts';
+import type { Refuse, ResultTransformer } from '../session/pipeline.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
+import type { Fragment } from './fragment.ts';
+import type { SplitLayout } from './layout.ts';
+import { planSplit, SplitUnsupported } from './plan.ts';
+import type { SplitPlan } from './plan.ts';
+import { CLIENT_PARTICIPANT, quoteLiteral } from './session.ts';
+import type { SplitSession } from './session.ts';
+import { placeholderSql, splitStage } from './stage.ts';
+
+/** What a protecting pipeline needs to serve split datasets (one per policy and backend grammar). */
+export interface SplitService {
+  layouts: Map<string, SplitLayout>;
+  /** Fragment rewriters per backend (home included). */
+  fragments: Map<string, Fragment>;
+  residual?: ResidualService;
+  /** Make a session's fragment connections (its role's credentials). */
+  session(role: 'readWrite' | 'read'): SplitSession;
+  /** The schema of split tables changed: reload the fragment catalogs. */
+  schemaChanged(): void;
+}
+
+function refuse(code: string, message: string): Refuse {
+  return { kind: 'refuse', code, message };
+}
+
+const IDENTITY = { fields: (f: readonly import('../session/pipeline.ts').FieldDescription[]) => [...f], row: <V>(v: V) => v };
+
+/** The split layout of the (one) split table a statement names, by the table names it holds. */
+function layoutOf(svc: SplitService, stmt: unknown): SplitLayout | undefined {
+  let found: SplitLayout | undefined;
+  const visit = (n: unknown): void => {
+    if (found) return;
+    if (Array.isArray(n)) { n.forEach(visit); return; }
+    if (!isObj(n)) return;
+    const rv = body(n, 'RangeVar') ?? (typeof n.relname === 'string' ? n : null);
+    if (rv) {
+      const schema = rv.schemaname as string | undefined;
+      for (const l of svc.layouts.values()) if (l.table === rv.relname && (schema === undefined || schema === l.schema)) found = l;
+    }
+    const list = body(n, 'List');
+    if (list) {
+      const names = (list.items as unknown[] | undefined ?? []).map((i) => body(i, 'String')?.sval);
+      for (const l of svc.layouts.values()) {
+        if ((names.length === 1 && names[0] === l.table) || (names.length === 2 && names[0] === l.schema && names[1] === l.table)) found = l;
+      }
+    }
+    for (const v of Object.values(n)) visit(v);
+  };
+  visit(stmt);
+  return found;
+}
+
+/** The plan of a single statement on a split table, or the refusal. */
+export function planStatement(svc: SplitService, sql: string): { plan: SplitPlan; paramCount: number } | Refuse {
+  let parsed: ParsedStatement[];
+  try { parsed = parseStatements(sql); } catch (e) { return refuse(SQLSTATE.syntaxError, (e as Error).message); }
+  if (parsed.length !== 1) return refuse(SQLSTATE.featureNotSupported, 'clarus: a statement on a split table must be sent on its own (not with other statements in one Query)');
+  const stmt = (parsed[0] as ParsedStatement).stmt;
+  const l = layoutOf(svc, stmt);
+  if (!l) return refuse(SQLSTATE.featureNotSupported, 'clarus: this statement names a split table in a form the proxy cannot plan');
+  try {
+    const plan = planSplit(l, stmt);
+    return { plan, paramCount: maxParam(stmt) };
+  } catch (e) {
+    if (e instanceof SplitUnsupported) return refuse(SQLSTATE.featureNotSupported, `clarus: ${e.message}`);
+    throw e;
+  }
+}
+
+function maxParam(n: unknown): number {
+  if (Array.isArray(n)) return Math.max(0, ...n.map(maxParam));
+  if (!isObj(n)) return 0;
+  const p = body(n, 'ParamRef');
+  const own = p ? (p.number as number) : 0;
+  return Math.max(own, ...Object.values(n).map(maxParam));
+}
+
+/** The result transformer (a stage on the placeholder) that answers a planned split statement. */
+export function splitTransformer(svc: SplitService, session: SplitSession, plan: SplitPlan, views: Map<string, View>, paramCount: number): ResultTransformer {
+  const stage = splitStage({ session, fragments: svc.fragments, views, ...(svc.residual ? { residual: svc.residual } : {}), schemaChanged: () => svc.schemaChanged() }, plan);
+  // No client parameter value ever reaches the client's backend through the placeholder.
+  return { ...IDENTITY, residual: { ...stage, blank: Array.from({ length: paramCount }, (_, i) => i + 1), describe: stage.describe.bind(stage), run: stage.run.bind(stage) } };
+}
+
+export { placeholderSql };
+
+// ---- transaction control ----
+
+type TxKind = 'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'rollbackTo' | 'prepared' | 'chain';
+
+const TX_WORD = /^\s*(begin|start|commit|end|rollback|abort|savepoint|release|prepare)\b/i;
+
+/** The transaction-control statement a text is (one statement), or null. */
+export function txControl(sql: string): { kind: TxKind; name: string; stmt: Json } | null {
+  if (!TX_WORD.test(sql)) return null;
+  let parsed: ParsedStatement[];
+  try { parsed = parseStatements(sql); } catch { return null; }
+  if (parsed.length !== 1) return null;
+  const stmt = (parsed[0] as ParsedStatement).stmt;
+  const t = body(stmt, 'TransactionStmt');
+  if (!t) return null;
+  const name = String(t.savepoint_name ?? '');
+  if (t.chain) return { kind: 'chain', name, stmt };
+  switch (t.kind) {
+    case 'TRANS_STMT_BEGIN': case 'TRANS_STMT_START': return { kind: 'begin', name, stmt };
+    case 'TRANS_STMT_COMMIT': return { kind: 'commit', name, stmt };
+    case 'TRANS_STMT_ROLLBACK': return { kind: 'rollback', name, stmt };
+    case 'TRANS_STMT_SAVEPOINT': return { kind: 'savepoint', name, stmt };
+    case 'TRANS_STMT_RELEASE': return { kind: 'release', name, stmt };
+    case 'TRANS_STMT_ROLLBACK_TO': return { kind: 'rollbackTo', name, stmt };
+    default: return { kind: 'prepared', name, stmt };
+  }
+}
+
+/**
+ * The client's transaction-control statement in a split session: the text to send (COMMIT after
+ * split writes becomes PREPARE TRANSACTION of the client's transaction) and the hook that keeps
+ * the fragments in step, or a refusal.
+ */
+export function txDecision(session: SplitSession, tx: NonNullable<ReturnType<typeof txControl>>, sql: string): { kind: 'tx'; sql: string; result: ResultTransformer; once: boolean } | Refuse | null {
+  const hook = (done: (tag: string) => Promise<string>): ResultTransformer => ({ ...IDENTITY, done });
+  switch (tx.kind) {
+    case 'begin': return { kind: 'tx', sql, result: hook(async (tag) => { await session.settle(); session.began(sql); return tag; }), once: false };
+    case 'commit': {
+      if (!session.mayWrite) return { kind: 'tx', sql, result: hook((tag) => session.committedPlain(tag)), once: false };
+      const gid = session.clientGid();
+      return { kind: 'tx', sql: `PREPARE TRANSACTION ${quoteLiteral(`${gid}:${CLIENT_PARTICIPANT}`)}`, result: hook((tag) => session.committed(gid, tag)), once: true };
+    }
+    case 'rollback': return { kind: 'tx', sql, result: hook((tag) => session.rolledBack(tag)), once: false };
+    case 'savepoint': case 'release': case 'rollbackTo': {
+      const kind = tx.kind;
+      return { kind: 'tx', sql, result: hook((tag) => session.savepoint(kind, tx.name, tag)), once: false };
+    }
+    case 'chain': return refuse(SQLSTATE.featureNotSupported, 'clarus: COMMIT/ROLLBACK AND CHAIN is not supported while the policy splits tables across backends');
+    case 'prepared': return session.mayWrite || session.inBlock
+      ? refuse(SQLSTATE.featureNotSupported, 'clarus: two-phase commit statements of the client are not supported in a transaction over split tables')
+      : null;
+  }
+}

@@ -1,0 +1,89 @@
+// One fragment statement through its backend's rewriter (issue 12): the logical SQL the split plan
+// wrote for a fragment is protected like any statement (the fragment rewriter's policy holds that
+// backend's columns only), sent on the session's connection to that backend, and its results
+// decrypted and shown per the user's view. Backend errors become the statement's error.
+import type { View } from '@clarus/crds/types.ts';
+import { protectedOutputs } from '../access/pipeline.ts';
+import type { CatalogRefresher } from '../access/refresh.ts';
+import { paramTransformer, paramTypeFor } from '../protection/params.ts';
+import { resultTransformer } from '../protection/results.ts';
+import type { Rewriter } from '../rewrite/rewriter.ts';
+import { StatementError } from '../session/pipeline.ts';
+import type { FieldDescription } from '../protocol/types.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
+import { FragmentError, FragmentLost } from './conn.ts';
+import type { FragmentConnection } from './conn.ts';
+
+/** A backend's fragment rewriter (its policy: fragmentPolicy) and what keeps its catalog current. */
+export interface Fragment {
+  backend: string;
+  rewriter: Rewriter;
+  refresher?: CatalogRefresher;
+}
+
+export interface FragmentRows {
+  fields: FieldDescription[];
+  rows: Array<Array<Buffer | null>>;
+  tag: string;
+}
+
+/** A backend's error or a lost connection → the statement's error (naming the backend). */
+export function fragmentFailure(e: unknown): StatementError {
+  if (e instanceof StatementError) return e;
+  if (e instanceof FragmentError) return new StatementError(e.fields.C ?? SQLSTATE.internalError, e.fields.M ?? e.message, e.fields.D ? `${e.fields.D} (backend "${e.backend}")` : `backend "${e.backend}"`);
+  if (e instanceof FragmentLost) return new StatementError(SQLSTATE.connectionFailure, `clarus: ${e.message}`);
+  throw e;
+}
+
+interface Prepared { sql: string; types: number[]; transform: (values: Array<Buffer | null>) => Array<Buffer | null>; fields: (f: readonly FieldDescription[]) => FieldDescription[]; row: (r: Array<Buffer | null>) => Array<Buffer | null> }
+
+async function prepare(f: Fragment, sql: string, views: Map<string, View>, supplied: number): Promise<Prepared> {
+  const wait = f.refresher?.before(sql);
+  if (wait) await wait;
+  const a = f.rewriter.analyze(sql);
+  if (a.kind === 'refuse') throw new StatementError(a.code, a.message);
+  const none: Prepared = { sql, types: [], transform: (v) => v, fields: (x) => [...x], row: (r) => r };
+  if (a.kind === 'pass') return none;
+  const s = a.statements[0];
+  if (!s || a.statements.length !== 1) throw new StatementError(SQLSTATE.internalError, 'clarus: a fragment statement must be one statement');
+  const outs = protectedOutputs(f.rewriter, s.outputs, views);
+  if ('kind' in outs) throw new StatementError(outs.code, outs.message);
+  const tr = resultTransformer(outs);
+  const p: Prepared = { ...none, sql: s.sql };
+  if (a.params.size > 0) {
+    const t = paramTransformer(a.params, a.paramCount, (r) => f.rewriter.cipher(r), supplied);
+    p.types = Array.from({ length: a.paramCount }, (_, i) => paramTypeFor(a.params.get(i + 1), 0));
+    p.transform = (values) => t(values, []).map((v) => (v === null ? null : Buffer.from(v.buffer, v.byteOffset, v.length)));
+  }
+  if (tr) {
+    p.fields = (x) => tr.fields(x);
+    p.row = (r) => tr.row(r, []).map((v) => (v === null ? null : Buffer.from(v.buffer, v.byteOffset, v.length)));
+  }
+  return p;
+}
+
+/** Runs `sql` (one statement over the fragment) with text parameter values. */
+export async function runFragment(conn: FragmentConnection, f: Fragment, sql: string, values: Array<Buffer | null>, views: Map<string, View>): Promise<FragmentRows> {
+  try {
+    const p = await prepare(f, sql, views, values.length);
+    const r = await conn.execute(p.sql, p.types, p.transform(values));
+    return { fields: p.fields(r.fields), rows: r.rows.map(p.row), tag: r.tag };
+  } catch (e) {
+    throw fragmentFailure(e);
+  }
+}
+
+/** The result fields of `sql` over the fragment, as the client would see them (nothing executed). */
+export async function describeFragment(conn: FragmentConnection, f: Fragment, sql: string, supplied: number, views: Map<string, View>): Promise<FieldDescription[]> {
+  try {
+    const p = await prepare(f, sql, views, supplied);
+    return p.fields(await conn.describe(p.sql, p.types));
+  } catch (e) {
+    throw fragmentFailure(e);
+  }
+}
+
+/** A text array literal of `values` (every element quoted). */
+export function arrayLiteral(values: ReadonlyArray<string>): Buffer {
+  return Buffer.from(`{${values.map((v) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`, 'utf8');
+}

@@ -1,0 +1,442 @@
+// The plan of one statement on a split table (issue 12). Pure: AST in, per-fragment statements
+// (logical SQL over each backend's fragment, protected afterwards by that fragment's rewriter) out.
+//
+// * SELECT over the split table alone: the home fragment is read with every WHERE conjunct that
+//   names only home columns (the fragment's rewriter decides later which of them it can send),
+//   the other fragments are read by row key for the keys the home fragment returned, the rows are
+//   joined on the key in the proxy, and the whole statement runs in the proxy's engine over the
+//   recomposed relation (exact PostgreSQL semantics for everything else).
+// * INSERT … VALUES: each fragment gets the row key and its columns; the home INSERT returns the
+//   row keys (a serial key is allowed), the other fragments' rows take them by position.
+// * UPDATE / DELETE: every WHERE conjunct names the columns of one fragment; those of other
+//   fragments select row keys there first (FOR UPDATE); the home statement, restricted to those
+//   keys, returns the keys it changed; the other fragments change the same keys.
+// * CREATE TABLE / DROP TABLE: each fragment gets its part (the row key is the primary key of
+//   every other fragment).
+// Anything else is refused by name (what the proxy does not fully understand, it refuses).
+import { arr, body, colRefNames, columnRef, isObj, paramRef } from '../rewrite/ast.ts';
+import type { Json } from '../rewrite/ast.ts';
+import { deparseStatement } from '../rewrite/parser.ts';
+import { backendOfColumn } from './layout.ts';
+import type { SplitLayout } from './layout.ts';
+
+/** The engine's name for the recomposed relation. */
+export const RECOMPOSED = 'clarus_split';
+
+/** A statement for one fragment: logical SQL and the client parameters its `$k` take (`params[k-1]`). */
+export interface FragmentSql { backend: string; sql: string; params: number[] }
+
+export interface SelectPlan {
+  kind: 'select';
+  layout: SplitLayout;
+  /** `SELECT * FROM t WHERE <home conjuncts>` over the home fragment. */
+  home: FragmentSql;
+  /** Per other backend, `SELECT key, cols FROM t WHERE key = ANY($1)`: `$1` is the key list (params start at 2). */
+  sides: Array<FragmentSql & { columns: string[] }>;
+  /** The client's statement with the table replaced by the recomposed relation, for the engine. */
+  engine: { sql: string; alias: string };
+  /** Highest client parameter number. */
+  paramCount: number;
+}
+
+export interface InsertPlan {
+  kind: 'insert';
+  layout: SplitLayout;
+  /** Home INSERT … RETURNING key [, client RETURNING items]. */
+  home: FragmentSql;
+  /** Columns the client's RETURNING shows (after the key), or null without RETURNING. */
+  returning: boolean;
+  /** Per other backend: INSERT of the key and its columns; `$1…$rowCount` are the keys, client parameters follow. */
+  sides: Array<FragmentSql & { columns: string[] }>;
+  rowCount: number;
+}
+
+export interface ChangePlan {
+  kind: 'update' | 'delete';
+  layout: SplitLayout;
+  /** Per other backend, `SELECT key FROM t WHERE <its conjuncts> FOR UPDATE` (keys the home statement is restricted to). */
+  filters: FragmentSql[];
+  /**
+   * Home UPDATE/DELETE … RETURNING key [, client RETURNING items]. When `filters` is not empty its
+   * last parameter is the key list (`$n` with n = params.length + 1).
+   */
+  home: FragmentSql;
+  returning: boolean;
+  /** Per other backend: `UPDATE t SET … WHERE key = ANY($1)` or `DELETE … WHERE key = ANY($1)` (params start at 2). */
+  sides: FragmentSql[];
+}
+
+export interface DdlPlan {
+  kind: 'ddl';
+  layout: SplitLayout;
+  /** One statement per backend, home first. */
+  statements: FragmentSql[];
+  tag: string;
+}
+
+export type SplitPlan = SelectPlan | InsertPlan | ChangePlan | DdlPlan;
+
+/** A statement on a split table the proxy cannot plan: refused with 0A000 and this reason. */
+export class SplitUnsupported extends Error {
+  override readonly name = 'SplitUnsupported';
+}
+
+function unsupported(l: SplitLayout, what: string): never {
+  throw new SplitUnsupported(`${what} on split table ${l.schema}.${l.table} (dataset ${l.dataset}) is not supported`);
+}
+
+/** Walks every node (objects and arrays). */
+function walk(node: unknown, f: (n: Json) => void): void {
+  if (Array.isArray(node)) { for (const x of node) walk(x, f); return; }
+  if (!isObj(node)) return;
+  f(node);
+  for (const v of Object.values(node)) walk(v, f);
+}
+
+/** RangeVar bodies anywhere in the tree (tagged in lists, untagged as `relation` fields). */
+function rangeVars(node: unknown): Json[] {
+  const out: Json[] = [];
+  walk(node, (n) => {
+    const rv = body(n, 'RangeVar');
+    if (rv) out.push(rv);
+    for (const k of ['relation']) {
+      const r = n[k];
+      if (isObj(r) && typeof r.relname === 'string') out.push(r);
+    }
+  });
+  return out;
+}
+
+function isTable(l: SplitLayout, rv: Json): boolean {
+  const schema = rv.schemaname as string | undefined;
+  return rv.relname === l.table && (schema === undefined || schema === l.schema);
+}
+
+/** The column a ColumnRef names (its last field), or '*' / null for other shapes. */
+function refColumn(ref: Json): string | null {
+  const names = colRefNames(ref);
+  return names.length === 0 ? null : (names[names.length - 1] as string);
+}
+
+/** The backends whose columns a node reads; 'sub' when it holds a subquery, '*' for a star. */
+function backendsOf(l: SplitLayout, node: unknown): { backends: Set<string>; sub: boolean; star: boolean } {
+  const backends = new Set<string>();
+  let sub = false;
+  let star = false;
+  walk(node, (n) => {
+    if (body(n, 'SubLink')) sub = true;
+    const c = body(n, 'ColumnRef');
+    if (!c) return;
+    const col = refColumn(c);
+    if (col === '*' || col === null) { star = true; return; }
+    backendsOf1(l, col, backends);
+  });
+  return { backends, sub, star };
+}
+
+function backendsOf1(l: SplitLayout, col: string, out: Set<string>): void {
+  out.add(backendOfColumn(l, col));
+}
+
+/** Top-level AND conjuncts of a WHERE clause. */
+function conjuncts(where: unknown): unknown[] {
+  if (where === undefined || where === null) return [];
+  const b = body(where, 'BoolExpr');
+  if (b && b.boolop === 'AND_EXPR') return arr(b.args).flatMap(conjuncts);
+  return [where];
+}
+
+function and(parts: unknown[]): unknown {
+  if (parts.length === 0) return undefined;
+  if (parts.length === 1) return parts[0];
+  return { BoolExpr: { boolop: 'AND_EXPR', args: parts, location: -1 } };
+}
+
+/**
+ * A copy of `node` whose ParamRefs are numbered from `first` in order of first use; `params`
+ * receives the client's numbers (`$k` of the copy is the client's `params[k - first]`).
+ */
+function renumber(node: unknown, params: number[], first = 1): unknown {
+  const copy = structuredClone(node);
+  walk(copy, (n) => {
+    const p = body(n, 'ParamRef');
+    if (!p) return;
+    const client = p.number as number;
+    let k = params.indexOf(client);
+    if (k < 0) k = params.push(client) - 1;
+    p.number = k + first;
+  });
+  return copy;
+}
+
+function maxParam(node: unknown): number {
+  let m = 0;
+  walk(node, (n) => { const p = body(n, 'ParamRef'); if (p) m = Math.max(m, p.number as number); });
+  return m;
+}
+
+function relation(l: SplitLayout, alias?: string): Json {
+  return { schemaname: l.schema, relname: l.table, inh: true, relpersistence: 'p', ...(alias ? { alias: { aliasname: alias } } : {}), location: -1 };
+}
+
+function target(val: unknown, name?: string): Json {
+  return { ResTarget: { ...(name ? { name } : {}), val, location: -1 } };
+}
+
+function col(name: string): Json {
+  return columnRef([name]);
+}
+
+function keyAny(l: SplitLayout, param: number): Json {
+  return { A_Expr: { kind: 'AEXPR_OP_ANY', name: [{ String: { sval: '=' } }], lexpr: col(l.key), rexpr: paramRef(param), location: -1 } };
+}
+
+function select(targets: Json[], from: Json, where: unknown, extra: Json = {}): Json {
+  return { SelectStmt: { targetList: targets, fromClause: [{ RangeVar: from }], ...(where ? { whereClause: where } : {}), limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE', ...extra } };
+}
+
+function sql(stmt: Json): string {
+  return deparseStatement(stmt);
+}
+
+// ---- SELECT ----
+
+function planSelect(l: SplitLayout, stmt: Json, s: Json): SelectPlan {
+  if (s.op !== 'SETOP_NONE' || s.withClause || s.intoClause || arr(s.lockingClause).length > 0) unsupported(l, 'this form of SELECT');
+  const from = arr(s.fromClause);
+  const rv = from.length === 1 ? body(from[0], 'RangeVar') : null;
+  if (!rv || !isTable(l, rv)) unsupported(l, 'a SELECT that reads other relations with it (joins, subqueries over other tables)');
+  if (rangeVars(stmt).length !== 1) unsupported(l, 'a SELECT that reads other relations with it (joins, subqueries over other tables)');
+  const alias = ((rv.alias as Json | undefined)?.aliasname as string | undefined) ?? l.table;
+  // Home conjuncts: only home columns, no subquery (the rest is evaluated by the engine anyway).
+  const pushed = conjuncts(s.whereClause).filter((c) => {
+    const b = backendsOf(l, c);
+    return !b.sub && !b.star && [...b.backends].every((x) => x === l.home);
+  });
+  const homeParams: number[] = [];
+  const homeWhere = and(pushed.map((c) => renumber(c, homeParams)));
+  const home = { backend: l.home, sql: sql(select([target(columnRef(['*']))], relation(l, alias), homeWhere)), params: homeParams };
+  const sides = l.sides.map((b) => {
+    const columns = l.columns.get(b) ?? [];
+    return { backend: b, columns, params: [], sql: sql(select([l.key, ...columns].map((c) => target(col(c))), relation(l), keyAny(l, 1))) };
+  });
+  // The engine reads the recomposed relation under the name (alias) the statement used.
+  const engineStmt = structuredClone(stmt);
+  const erv = body(arr(body(engineStmt, 'SelectStmt')?.fromClause)[0], 'RangeVar') as Json;
+  delete erv.schemaname;
+  erv.relname = RECOMPOSED;
+  erv.alias = { aliasname: alias };
+  return { kind: 'select', layout: l, home, sides, engine: { sql: sql(engineStmt), alias }, paramCount: maxParam(stmt) };
+}
+
+// ---- INSERT ----
+
+/** A VALUES item the proxy may place on a fragment: constants, parameters, casts of them, DEFAULT. */
+function simpleValue(n: unknown): boolean {
+  if (body(n, 'A_Const') || body(n, 'ParamRef') || body(n, 'SetToDefault')) return true;
+  const c = body(n, 'TypeCast');
+  return c !== null && simpleValue(c.arg);
+}
+
+function returningOf(st: Json): unknown[] {
+  return arr((st.returningClause as Json | undefined)?.exprs ?? st.returningList);
+}
+
+/** RETURNING items: only home columns (the home statement returns them). */
+function homeReturning(l: SplitLayout, items: unknown[]): unknown[] {
+  for (const r of items) {
+    const b = backendsOf(l, body(r, 'ResTarget')?.val);
+    if (b.sub || b.star || [...b.backends].some((x) => x !== l.home)) unsupported(l, 'RETURNING of columns stored on other backends (or *)');
+  }
+  return items;
+}
+
+function withReturning(st: Json, items: unknown[]): void {
+  delete st.returningList;
+  st.returningClause = { exprs: items };
+}
+
+function planInsert(l: SplitLayout, st: Json): InsertPlan {
+  if (st.onConflictClause || st.withClause) unsupported(l, 'INSERT … ON CONFLICT / WITH');
+  const cols = arr(st.cols).map((c) => body(c, 'ResTarget')?.name as string);
+  if (cols.length === 0) unsupported(l, 'INSERT without a column list');
+  const values = body(st.selectStmt, 'SelectStmt');
+  const rows = arr(values?.valuesLists).map((r) => arr(body(r, 'List')?.items));
+  if (!values || rows.length === 0 || values.fromClause || values.targetList) unsupported(l, 'INSERT … SELECT');
+  for (const r of rows) {
+    if (r.length !== cols.length) unsupported(l, 'an INSERT whose VALUES rows do not match its column list');
+    if (!r.every(simpleValue)) unsupported(l, 'INSERT values other than constants and parameters');
+  }
+  const at = (b: string) => cols.map((c, i) => ({ c, i })).filter(({ c }) => c !== l.key && backendOfColumn(l, c) === b);
+  // Home: the key (when given) and home columns; it returns the keys in VALUES order.
+  const homeCols = cols.map((c, i) => ({ c, i })).filter(({ c }) => c === l.key || backendOfColumn(l, c) === l.home);
+  const homeParams: number[] = [];
+  const homeStmt = structuredClone(st);
+  homeStmt.cols = homeCols.map(({ c }) => ({ ResTarget: { name: c, location: -1 } }));
+  (body(homeStmt.selectStmt, 'SelectStmt') as Json).valuesLists = rows.map((r) => ({ List: { items: homeCols.map(({ i }) => r[i]) } }));
+  if (homeCols.length === 0) unsupported(l, 'an INSERT with no column stored on the home backend');
+  const clientReturning = homeReturning(l, returningOf(st));
+  withReturning(homeStmt, [target(col(l.key)), ...clientReturning]);
+  const home = { backend: l.home, sql: sql(renumber({ InsertStmt: homeStmt }, homeParams) as Json), params: homeParams };
+  // Other fragments: `$1…$R` are the row keys (from the home INSERT, by position), the client's
+  // parameters follow from `$R+1`.
+  const sides: InsertPlan['sides'] = [];
+  for (const b of l.sides) {
+    const placed = at(b);
+    if (placed.length === 0) continue;
+    const params: number[] = [];
+    const valuesLists = rows.map((r, k) => ({ List: { items: [paramRef(k + 1), ...placed.map(({ i }) => renumber(r[i], params, rows.length + 1))] } }));
+    const ins = { relation: relation(l), cols: [l.key, ...placed.map(({ c }) => c)].map((c) => ({ ResTarget: { name: c, location: -1 } })),
+      selectStmt: { SelectStmt: { valuesLists, limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } }, override: 'OVERRIDING_NOT_SET' };
+    sides.push({ backend: b, columns: placed.map(({ c }) => c), sql: sql({ InsertStmt: ins }), params });
+  }
+  return { kind: 'insert', layout: l, home, returning: clientReturning.length > 0, sides, rowCount: rows.length };
+}
+
+// ---- UPDATE / DELETE ----
+
+function planChange(l: SplitLayout, kind: 'update' | 'delete', st: Json): ChangePlan {
+  if (st.withClause || arr(st.fromClause).length > 0 || arr(st.usingClause).length > 0) unsupported(l, `${kind.toUpperCase()} with WITH, FROM or USING`);
+  if (st.whereClause && body(st.whereClause, 'CurrentOfExpr')) unsupported(l, 'WHERE CURRENT OF');
+  const alias = ((st.relation as Json).alias as Json | undefined)?.aliasname as string | undefined;
+  const byBackend = new Map<string, unknown[]>();
+  for (const c of conjuncts(st.whereClause)) {
+    const b = backendsOf(l, c);
+    if (b.sub) unsupported(l, `a subquery in the WHERE clause of ${kind.toUpperCase()}`);
+    if (b.backends.size > 1) unsupported(l, `a WHERE condition that compares columns stored on different backends (${[...b.backends].join(', ')})`);
+    const where = [...b.backends][0] ?? l.home;
+    byBackend.set(where, [...(byBackend.get(where) ?? []), c]);
+  }
+  const filters: FragmentSql[] = [];
+  for (const b of l.sides) {
+    const conds = byBackend.get(b);
+    if (!conds) continue;
+    const params: number[] = [];
+    filters.push({ backend: b, params, sql: sql(select([target(col(l.key))], relation(l, alias), and(conds.map((c) => renumber(c, params))),
+      { lockingClause: [{ LockingClause: { strength: 'LCS_FORUPDATE', waitPolicy: 'LockWaitBlock' } }] })) });
+  }
+  const sets = new Map<string, Json[]>();
+  if (kind === 'update') {
+    for (const t of arr(st.targetList)) {
+      const rt = body(t, 'ResTarget') as Json;
+      const name = rt.name as string;
+      if (arr(rt.indirection).length > 0) unsupported(l, 'UPDATE of a subscript or field of a column');
+      if (name === l.key) unsupported(l, 'UPDATE of the row key');
+      const where = backendOfColumn(l, name);
+      const b = backendsOf(l, rt.val);
+      if (b.sub || b.star || [...b.backends].some((x) => x !== where)) unsupported(l, `SET ${name} = an expression over columns stored on another backend`);
+      sets.set(where, [...(sets.get(where) ?? []), rt as Json]);
+    }
+  }
+  const homeParams: number[] = [];
+  const homeConds = (byBackend.get(l.home) ?? []).map((c) => renumber(c, homeParams));
+  const homeStmt = structuredClone(st);
+  if (filters.length > 0) homeConds.push(keyAny(l, 0)); // numbered below, after the client's parameters
+  if (homeConds.length > 0) homeStmt.whereClause = and(homeConds);
+  else delete homeStmt.whereClause;
+  if (kind === 'update') {
+    const homeSets = (sets.get(l.home) ?? []).map((rt) => ({ ResTarget: renumber(rt, homeParams) }));
+    // A change of other fragments only still locks and counts the home rows.
+    homeStmt.targetList = homeSets.length > 0 ? homeSets : [target(col(l.key), l.key)];
+  }
+  const clientReturning = homeReturning(l, returningOf(st)).map((r) => renumber(r, homeParams));
+  withReturning(homeStmt, [target(col(l.key)), ...clientReturning]);
+  if (filters.length > 0) walk(homeStmt, (n) => { const p = body(n, 'ParamRef'); if (p && p.number === 0) p.number = homeParams.length + 1; });
+  const tag = kind === 'update' ? 'UpdateStmt' : 'DeleteStmt';
+  const home = { backend: l.home, sql: sql({ [tag]: homeStmt }), params: homeParams };
+  const sides: FragmentSql[] = [];
+  for (const b of l.sides) {
+    if (kind === 'update') {
+      const set = sets.get(b);
+      if (!set) continue;
+      const params: number[] = [];
+      sides.push({ backend: b, params, sql: sql({ UpdateStmt: { relation: relation(l, alias), targetList: set.map((rt) => ({ ResTarget: renumber(rt, params, 2) })), whereClause: keyAny(l, 1) } }) });
+    } else {
+      sides.push({ backend: b, params: [], sql: sql({ DeleteStmt: { relation: relation(l), whereClause: keyAny(l, 1) } }) });
+    }
+  }
+  return { kind, layout: l, filters, home, returning: clientReturning.length > 0, sides };
+}
+
+// ---- DDL ----
+
+const SERIAL: Record<string, string> = { serial: 'int4', serial4: 'int4', bigserial: 'int8', serial8: 'int8', smallserial: 'int2', serial2: 'int2' };
+
+function typeNameText(tn: Json): string {
+  return arr(tn.names).map((n) => body(n, 'String')?.sval).filter(Boolean).join('.');
+}
+
+function planCreate(l: SplitLayout, st: Json): DdlPlan {
+  if (st.inhRelations || st.partspec || st.partbound || st.ofTypename || arr(st.options).length > 0 || (st.relation as Json).relpersistence !== 'p') unsupported(l, 'this form of CREATE TABLE');
+  const perBackend = new Map<string, unknown[]>([[l.home, []], ...l.sides.map((b): [string, unknown[]] => [b, []])]);
+  let keyDef: Json | null = null;
+  let keyIsPrimary = false;
+  for (const e of arr(st.tableElts)) {
+    const cd = body(e, 'ColumnDef');
+    if (cd) {
+      const name = cd.colname as string;
+      if (name === l.key) { keyDef = cd; keyIsPrimary = arr(cd.constraints).some((c) => body(c, 'Constraint')?.contype === 'CONSTR_PRIMARY'); }
+      const b = name === l.key ? l.home : backendOfColumn(l, name);
+      for (const c of arr(cd.constraints)) {
+        const con = body(c, 'Constraint');
+        const refs = backendsOf(l, con?.raw_expr ?? con?.cooked_expr);
+        if (con?.contype === 'CONSTR_FOREIGN' && b !== l.home) unsupported(l, `a foreign key on column ${name}, stored on backend ${b}`);
+        if (refs.sub || [...refs.backends].some((x) => x !== b)) unsupported(l, `a constraint of column ${name} over columns stored on other backends`);
+      }
+      perBackend.get(b)?.push(e);
+      continue;
+    }
+    const con = body(e, 'Constraint');
+    if (!con) unsupported(l, 'this CREATE TABLE element');
+    const keys = [...arr(con.keys), ...arr(con.fk_attrs), ...arr(con.including)].map((k) => body(k, 'String')?.sval as string);
+    const exprRefs = backendsOf(l, con.raw_expr);
+    const backends = new Set([...keys.map((k) => (k === l.key ? l.home : backendOfColumn(l, k))), ...exprRefs.backends]);
+    if (con.contype === 'CONSTR_PRIMARY' && keys.length === 1 && keys[0] === l.key) { keyIsPrimary = true; perBackend.get(l.home)?.push(e); continue; }
+    if (keys.includes(l.key) && keys.length > 1) unsupported(l, 'a constraint that combines the row key with other columns');
+    if (backends.size > 1 || exprRefs.sub) unsupported(l, `a table constraint over columns stored on different backends (${[...backends].join(', ')})`);
+    const b = [...backends][0] ?? l.home;
+    if (con.contype === 'CONSTR_FOREIGN' && b !== l.home) unsupported(l, 'a foreign key over columns stored on another backend');
+    perBackend.get(b)?.push(e);
+  }
+  if (!keyDef) unsupported(l, `CREATE TABLE without the row key column ${l.key}`);
+  if (!keyIsPrimary) unsupported(l, `CREATE TABLE whose row key ${l.key} is not its PRIMARY KEY`);
+  const keyType = structuredClone((keyDef as Json).typeName as Json);
+  const plainType = SERIAL[typeNameText(keyType).replace(/^pg_catalog\./, '')];
+  if (plainType) keyType.names = [{ String: { sval: 'pg_catalog' } }, { String: { sval: plainType } }];
+  const statements: FragmentSql[] = [];
+  for (const [b, elts] of perBackend) {
+    const s = structuredClone(st);
+    if (b === l.home) s.tableElts = elts;
+    else {
+      if (elts.length === 0) continue;
+      const key = { ColumnDef: { colname: l.key, typeName: keyType, is_local: true, constraints: [{ Constraint: { contype: 'CONSTR_PRIMARY', location: -1 } }], location: -1 } };
+      s.tableElts = [key, ...elts];
+    }
+    statements.push({ backend: b, params: [], sql: sql({ CreateStmt: s }) });
+  }
+  return { kind: 'ddl', layout: l, statements, tag: 'CREATE TABLE' };
+}
+
+function planDrop(l: SplitLayout, st: Json): DdlPlan {
+  if (st.removeType !== 'OBJECT_TABLE' || arr(st.objects).length !== 1) unsupported(l, 'DROP of several objects, or of something other than the table,');
+  const statements = [l.home, ...l.sides].map((b) => ({ backend: b, params: [], sql: sql({ DropStmt: { ...st, objects: [{ List: { items: [{ String: { sval: l.schema } }, { String: { sval: l.table } }] } }] } }) }));
+  return { kind: 'ddl', layout: l, statements, tag: 'DROP TABLE' };
+}
+
+/** The plan of one parsed statement on the split table of layout `l`. Throws SplitUnsupported. */
+export function planSplit(l: SplitLayout, stmt: Json): SplitPlan {
+  const sel = body(stmt, 'SelectStmt');
+  if (sel) return planSelect(l, stmt, sel);
+  const ins = body(stmt, 'InsertStmt');
+  if (ins) { if (!isTable(l, ins.relation as Json)) unsupported(l, 'INSERT … SELECT'); return planInsert(l, ins); }
+  const upd = body(stmt, 'UpdateStmt');
+  if (upd) { if (!isTable(l, upd.relation as Json) || rangeVars(stmt).length !== 1) unsupported(l, 'an UPDATE that reads other relations'); return planChange(l, 'update', upd); }
+  const del = body(stmt, 'DeleteStmt');
+  if (del) { if (!isTable(l, del.relation as Json) || rangeVars(stmt).length !== 1) unsupported(l, 'a DELETE that reads other relations'); return planChange(l, 'delete', del); }
+  const cre = body(stmt, 'CreateStmt');
+  if (cre && isTable(l, cre.relation as Json)) return planCreate(l, cre);
+  const drop = body(stmt, 'DropStmt');
+  if (drop) return planDrop(l, drop);
+  const tag = Object.keys(stmt)[0] ?? 'this statement';
+  return unsupported(l, tag.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase());
+}

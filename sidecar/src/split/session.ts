@@ -1,0 +1,307 @@
+// The split-table side of one client session (issue 12): the connections the proxy holds to each
+// backend for fragments, and their transactions kept in step with the client's.
+//
+// Transactions
+// ------------
+// * Outside a transaction block, a split write is a transaction of its own over the fragments it
+//   touches: one backend commits plainly; several commit with two-phase commit (below).
+// * Inside a block (the client's BEGIN … COMMIT), each fragment connection opens its transaction
+//   at its first use (with the client's BEGIN options and the savepoints open at that moment), and
+//   SAVEPOINT / RELEASE / ROLLBACK TO are repeated on it. The client's COMMIT is sent to its own
+//   backend connection as PREPARE TRANSACTION (see `commitStatement`): the client's transaction
+//   is one more participant. ROLLBACK rolls every fragment back.
+// * Two-phase commit (presumed abort): every participant is prepared under the global id
+//   `clarus:<replica>:<token>:<participant>`; the decision is one row in `clarus_split.decisions`
+//   on the home backend (primary key = `clarus:<replica>:<token>`), inserted in its own
+//   transaction once every participant is prepared; then every participant is committed. Recovery
+//   (recovery.ts) commits what has a 'commit' row and rolls back what has none, after inserting an
+//   'abort' row first: the primary key lets exactly one of the two decisions exist.
+// Every hook runs when the backend answers the client's statement (the session's backend order),
+// so the fragment work happens in the order of the client's statements.
+import { randomBytes } from 'node:crypto';
+import type { BackendSecrets } from '../config/load.ts';
+import { StatementError } from '../session/pipeline.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
+import { FragmentConnection, FragmentError } from './conn.ts';
+import { fragmentFailure } from './fragment.ts';
+
+export const DECISIONS = 'clarus_split.decisions';
+export const GID_PREFIX = 'clarus:';
+/** The participant name of the client's own backend connection in a global transaction id. */
+export const CLIENT_PARTICIPANT = '@client';
+
+/** SQL that makes the decision table (home backend, proxy start). */
+export const DECISIONS_DDL = `CREATE SCHEMA IF NOT EXISTS clarus_split;
+CREATE TABLE IF NOT EXISTS ${DECISIONS} (gid text PRIMARY KEY, outcome text NOT NULL CHECK (outcome IN ('commit', 'abort')), decided_at timestamptz NOT NULL DEFAULT now())`;
+
+export function quoteLiteral(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
+}
+
+function quoteIdent(s: string): string {
+  return `"${s.replace(/"/g, '""')}"`;
+}
+
+export interface SplitSessionDeps {
+  /** This session's credentials for a backend (its role), undefined when the proxy has none. */
+  secrets(backend: string): BackendSecrets | undefined;
+  home: string;
+  connectTimeoutMs: number;
+  /** Names this proxy process in global transaction ids. */
+  replica: string;
+  warn?(message: string, fields?: Record<string, unknown>): void;
+  /** Resolves once the decision table exists (start-up checks). */
+  ready?(): Promise<unknown>;
+}
+
+export class SplitSession {
+  private readonly deps: SplitSessionDeps;
+  private readonly conns = new Map<string, FragmentConnection>();
+  private readonly opening = new Map<string, Promise<FragmentConnection>>();
+  /** Fragment connections with an open transaction that belongs to the client's block. */
+  private readonly inTx = new Set<string>();
+  /** The client is in a transaction block (BEGIN seen in backend order, not yet ended). */
+  private explicit = false;
+  private beginSql = 'BEGIN';
+  private savepoints: string[] = [];
+  /** Client order: a split statement was decided or executed since the last idle point. */
+  mayWrite = false;
+  /** Work that must finish before the next fragment operation (cleanup after ReadyForQuery 'I'). */
+  private pending: Promise<void> = Promise.resolve();
+
+  constructor(deps: SplitSessionDeps) {
+    this.deps = deps;
+  }
+
+  get inBlock(): boolean { return this.explicit; }
+
+  /** Awaited by every operation: earlier cleanup first. */
+  settle(): Promise<void> { return this.pending; }
+
+  /** The session's connection to `backend` (opened on first use). */
+  async conn(backend: string): Promise<FragmentConnection> {
+    const c = this.conns.get(backend);
+    if (c?.alive) return c;
+    if (c) { this.conns.delete(backend); this.inTx.delete(backend); }
+    let p = this.opening.get(backend);
+    if (!p) {
+      const b = this.deps.secrets(backend);
+      if (!b) throw new StatementError(SQLSTATE.unableToConnect, `clarus: this proxy has no connection settings for backend "${backend}", which stores split columns`);
+      p = FragmentConnection.open(b, this.deps.connectTimeoutMs);
+      this.opening.set(backend, p);
+    }
+    try {
+      const opened = await p;
+      this.conns.set(backend, opened);
+      return opened;
+    } catch (e) {
+      throw new StatementError(SQLSTATE.unableToConnect, `clarus: cannot reach backend "${backend}", which stores columns of split tables: ${(e as Error).message}`);
+    } finally {
+      this.opening.delete(backend);
+    }
+  }
+
+  /** The connection to `backend`, inside the client's block when there is one. */
+  async enter(backend: string): Promise<FragmentConnection> {
+    const c = await this.conn(backend);
+    if (this.explicit && !this.inTx.has(backend)) {
+      try {
+        await c.query([this.beginSql, ...this.savepoints.map((s) => `SAVEPOINT ${quoteIdent(s)}`)].join('; '));
+      } catch (e) { throw fragmentFailure(e); }
+      this.inTx.add(backend);
+    }
+    return c;
+  }
+
+  /**
+   * Runs `work` as one transaction over the fragments it enters: in the client's block, as part
+   * of it; otherwise as a transaction of its own, committed before this returns.
+   */
+  async write<R>(work: (enter: (backend: string) => Promise<FragmentConnection>) => Promise<R>): Promise<R> {
+    await this.settle();
+    if (this.explicit) return work((b) => this.enter(b));
+    const used = new Map<string, FragmentConnection>();
+    const enter = async (b: string): Promise<FragmentConnection> => {
+      const known = used.get(b);
+      if (known) return known;
+      const c = await this.conn(b);
+      try { await c.query('BEGIN'); } catch (e) { throw fragmentFailure(e); }
+      used.set(b, c);
+      return c;
+    };
+    let result: R;
+    try {
+      result = await work(enter);
+    } catch (e) {
+      await this.rollbackAll([...used.values()]);
+      throw e;
+    }
+    await this.commit(used, null);
+    return result;
+  }
+
+  /** A read: in the client's block, inside it (it sees the block's writes). */
+  async read(backend: string): Promise<FragmentConnection> {
+    await this.settle();
+    return this.explicit ? this.enter(backend) : this.conn(backend);
+  }
+
+  private async rollbackAll(conns: FragmentConnection[]): Promise<void> {
+    await Promise.all(conns.map(async (c) => {
+      if (!c.alive || c.status === 'I') return;
+      try { await c.query('ROLLBACK'); } catch { c.destroy(); }
+    }));
+  }
+
+  /**
+   * Commits the fragment transactions in `used` (and the client's prepared transaction `client`,
+   * a gid, when the client's COMMIT was sent as PREPARE TRANSACTION). One participant: plain
+   * COMMIT. Several: two-phase commit with the decision row on the home backend.
+   */
+  private async commit(used: Map<string, FragmentConnection>, client: string | null): Promise<void> {
+    if (used.size === 0 && client === null) return;
+    if (used.size === 1 && client === null) {
+      const [c] = [...used.values()] as [FragmentConnection];
+      try { await c.query('COMMIT'); } catch (e) { throw fragmentFailure(e); }
+      return;
+    }
+    const base = client ?? this.newGid();
+    const prepared: Array<{ conn: FragmentConnection | null; gid: string; backend: string }> = client ? [{ conn: null, gid: `${client}:${CLIENT_PARTICIPANT}`, backend: this.deps.home }] : [];
+    try {
+      for (const [b, c] of used) {
+        const gid = `${base}:${b}`;
+        await c.query(`PREPARE TRANSACTION ${quoteLiteral(gid)}`);
+        prepared.push({ conn: c, gid, backend: b });
+      }
+      await this.deps.ready?.();
+      const home = await this.conn(this.deps.home);
+      try {
+        await home.execute(`INSERT INTO ${DECISIONS} (gid, outcome) VALUES ($1, 'commit')`, [25], [Buffer.from(base)]);
+      } catch (e) {
+        // Recovery decided first (it found the participants prepared for too long): abort.
+        if (e instanceof FragmentError && e.fields.C === SQLSTATE.uniqueViolation) throw new StatementError(SQLSTATE.transactionRollback, 'clarus: the transaction over split tables was rolled back by recovery before it could commit');
+        throw e;
+      }
+    } catch (e) {
+      await this.abortPrepared(prepared, used);
+      if (e instanceof StatementError) throw e;
+      const f = fragmentFailure(e);
+      throw new StatementError(SQLSTATE.transactionRollback, `clarus: the transaction over split tables was rolled back: ${f.message}`, f.detail);
+    }
+    // Decided: commit every participant; one that cannot be reached now is committed by recovery.
+    await Promise.all(prepared.map(async (p) => {
+      try {
+        const c = p.backend === this.deps.home && p.conn === null ? await this.conn(this.deps.home) : await this.conn(p.backend);
+        await c.query(`COMMIT PREPARED ${quoteLiteral(p.gid)}`);
+      } catch (e) {
+        this.deps.warn?.('a prepared transaction is left for recovery to commit', { gid: p.gid, error: (e as Error).message });
+      }
+    }));
+  }
+
+  private async abortPrepared(prepared: Array<{ conn: FragmentConnection | null; gid: string; backend: string }>, used: Map<string, FragmentConnection>): Promise<void> {
+    const done = new Set(prepared.map((p) => p.conn));
+    await this.rollbackAll([...used.values()].filter((c) => !done.has(c)));
+    await Promise.all(prepared.map(async (p) => {
+      try {
+        const c = await this.conn(p.backend);
+        await c.query(`ROLLBACK PREPARED ${quoteLiteral(p.gid)}`);
+      } catch (e) {
+        this.deps.warn?.('a prepared transaction is left for recovery to roll back', { gid: p.gid, error: (e as Error).message });
+      }
+    }));
+  }
+
+  private newGid(): string {
+    return `${GID_PREFIX}${this.deps.replica}:${randomBytes(8).toString('hex')}`;
+  }
+
+  // ---- the client's transaction control, in backend order (transformers' `done` hooks) ----
+
+  /** BEGIN / START TRANSACTION answered: fragments join from their first use. */
+  began(sql: string): void {
+    this.explicit = true;
+    this.beginSql = sql;
+    this.savepoints = [];
+  }
+
+  /** The gid the client's COMMIT prepares its own transaction under (see commitStatement). */
+  clientGid(): string {
+    return this.newGid();
+  }
+
+  /**
+   * The client's COMMIT, sent as `PREPARE TRANSACTION '<gid>:@client'`, was answered with `tag`.
+   * Returns the tag the client sees.
+   */
+  async committed(gid: string, tag: string): Promise<string> {
+    await this.settle();
+    const used = new Map([...this.inTx].map((b) => [b, this.conns.get(b) as FragmentConnection]));
+    this.endBlock();
+    if (tag !== 'PREPARE TRANSACTION') {
+      // The client's transaction had failed: PostgreSQL rolled it back (tag ROLLBACK).
+      await this.rollbackAll([...used.values()]);
+      return tag;
+    }
+    await this.commit(used, gid);
+    return 'COMMIT';
+  }
+
+  /** A COMMIT the proxy did not turn into PREPARE TRANSACTION: commit what the fragments hold. */
+  async committedPlain(tag: string): Promise<string> {
+    await this.settle();
+    const used = new Map([...this.inTx].map((b) => [b, this.conns.get(b) as FragmentConnection]));
+    this.endBlock();
+    if (tag !== 'COMMIT') { await this.rollbackAll([...used.values()]); return tag; }
+    if (used.size > 0) this.deps.warn?.('fragment transactions committed after the client\'s COMMIT (not atomic with it)');
+    await this.commit(used, null);
+    return tag;
+  }
+
+  async rolledBack(tag: string): Promise<string> {
+    await this.settle();
+    const used = [...this.inTx].map((b) => this.conns.get(b) as FragmentConnection);
+    this.endBlock();
+    await this.rollbackAll(used);
+    return tag;
+  }
+
+  async savepoint(kind: 'savepoint' | 'release' | 'rollbackTo', name: string, tag: string): Promise<string> {
+    await this.settle();
+    const sql = kind === 'savepoint' ? `SAVEPOINT ${quoteIdent(name)}` : kind === 'release' ? `RELEASE SAVEPOINT ${quoteIdent(name)}` : `ROLLBACK TO SAVEPOINT ${quoteIdent(name)}`;
+    for (const b of this.inTx) {
+      const c = this.conns.get(b);
+      if (!c) continue;
+      try { await c.query(sql); } catch (e) { throw fragmentFailure(e); }
+    }
+    const at = this.savepoints.lastIndexOf(name);
+    if (kind === 'savepoint') this.savepoints.push(name);
+    else if (kind === 'release' && at >= 0) this.savepoints = this.savepoints.slice(0, at);
+    else if (kind === 'rollbackTo' && at >= 0) this.savepoints = this.savepoints.slice(0, at + 1);
+    return tag;
+  }
+
+  private endBlock(): void {
+    this.explicit = false;
+    this.inTx.clear();
+    this.savepoints = [];
+  }
+
+  /**
+   * The client's backend is idle outside any transaction (ReadyForQuery 'I'): a fragment
+   * transaction still open lost its block (the block ended without a hook: an error, a FATAL):
+   * roll it back before the next operation.
+   */
+  idle(): void {
+    this.mayWrite = false;
+    if (!this.explicit && this.inTx.size === 0) return;
+    const used = [...this.inTx].map((b) => this.conns.get(b) as FragmentConnection);
+    this.endBlock();
+    this.pending = this.pending.then(() => this.rollbackAll(used));
+  }
+
+  close(): void {
+    for (const c of this.conns.values()) c.close();
+    this.conns.clear();
+  }
+}

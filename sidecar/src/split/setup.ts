@@ -1,0 +1,107 @@
+// I/O shell of splitting (issue 12): the SplitService of one configuration and backend grammar
+// (fragment rewriters over each backend's fragment policy, their catalog loaders, the sessions'
+// credentials), and the start-up checks and recovery loop of a proxy whose policy splits tables.
+import { hostname } from 'node:os';
+import type { RuntimeConfig } from '@clarus/policy/runtime/config.ts';
+import { roleCredentials } from '../access/backend-role.ts';
+import { catalogQuery, declaredFromRows, simpleQuery } from '../access/catalog-loader.ts';
+import { CatalogRefresher } from '../access/refresh.ts';
+import type { ResidualService } from '../access/residual-stage.ts';
+import { loadBackend } from '../config/load.ts';
+import type { BackendSecrets } from '../config/load.ts';
+import type { Rewriter } from '../rewrite/rewriter.ts';
+import type { SplitService } from './decide.ts';
+import type { Fragment } from './fragment.ts';
+import { fragmentPolicy, splitLayouts } from './layout.ts';
+import { ensureDecisionTable, maxPrepared, startRecovery } from './recovery.ts';
+import { SplitSession } from './session.ts';
+
+/** Names this process in global transaction ids (at most 40 characters of [A-Za-z0-9_.-]). */
+export const REPLICA = `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_.-]/g, '_').slice(-40);
+
+export interface SplitSetup {
+  configDir: string;
+  config: RuntimeConfig;
+  /** A rewriter over a policy (the fragment policies), with this configuration's keys and grammar. */
+  rewriterFor(policy: RuntimeConfig['policy']): Rewriter;
+  now(): Date;
+  residual?: ResidualService;
+  /** Called when a split statement changed a schema (the main catalog reloads too). */
+  schemaChanged?(): void;
+  warn?(message: string, fields?: Record<string, unknown>): void;
+  /** Resolves once the start-up checks made the decision table (awaited before the first decision). */
+  ready?(): Promise<unknown>;
+}
+
+/** The backends that hold fragments of split tables (home first). */
+export function fragmentBackends(config: RuntimeConfig): string[] {
+  const out = [config.policy.defaultBackend];
+  for (const l of splitLayouts(config.policy).values()) for (const b of l.sides) if (!out.includes(b)) out.push(b);
+  return out;
+}
+
+function secretsOf(setup: Pick<SplitSetup, 'configDir' | 'config'>, name: string): BackendSecrets | undefined {
+  const spec = setup.config.backends.find((b) => b.name === name);
+  return spec ? loadBackend(setup.configDir, spec) : undefined;
+}
+
+/** The SplitService of a configuration, or undefined when its policy splits nothing. */
+export function splitService(setup: SplitSetup): SplitService | undefined {
+  const layouts = splitLayouts(setup.config.policy);
+  if (layouts.size === 0) return undefined;
+  const timeout = setup.config.limits.connectTimeoutSeconds * 1000;
+  const secrets = new Map(fragmentBackends(setup.config).map((b) => [b, secretsOf(setup, b)]));
+  const fragments = new Map<string, Fragment>();
+  for (const [b, s] of secrets) {
+    const rewriter = setup.rewriterFor(fragmentPolicy(setup.config.policy, b));
+    const f: Fragment = { backend: b, rewriter };
+    if (s) f.refresher = new CatalogRefresher(rewriter, async (tables) => declaredFromRows(await simpleQuery(s, catalogQuery(tables), timeout)), setup.now);
+    fragments.set(b, f);
+  }
+  return {
+    layouts,
+    fragments,
+    ...(setup.residual ? { residual: setup.residual } : {}),
+    session: (role) => new SplitSession({
+      secrets: (b) => { const s = secrets.get(b); return s ? roleCredentials(s, role) : undefined; },
+      home: setup.config.policy.defaultBackend,
+      connectTimeoutMs: timeout,
+      replica: REPLICA,
+      ...(setup.ready ? { ready: setup.ready } : {}),
+      ...(setup.warn ? { warn: setup.warn } : {}),
+    }),
+    schemaChanged: () => {
+      for (const f of fragments.values()) f.refresher?.invalidate();
+      setup.schemaChanged?.();
+    },
+  };
+}
+
+/**
+ * What a split policy needs of its backends, in words (empty = ready): reachable, two-phase
+ * commit enabled (max_prepared_transactions > 0), the decision table made on the home backend.
+ */
+export async function prepareBackends(configDir: string, config: RuntimeConfig): Promise<string[]> {
+  const problems: string[] = [];
+  if (splitLayouts(config.policy).size === 0) return problems;
+  const timeout = config.limits.connectTimeoutSeconds * 1000;
+  for (const b of fragmentBackends(config)) {
+    const s = secretsOf({ configDir, config }, b);
+    if (!s) { problems.push(`backend "${b}" stores split columns but is not among the proxy's backends`); continue; }
+    try {
+      const n = await maxPrepared(s, timeout);
+      if (n === 0) problems.push(`backend "${b}" has max_prepared_transactions = 0: writes over split tables need two-phase commit (set it to at least the number of proxy connections to it)`);
+      if (b === config.policy.defaultBackend) await ensureDecisionTable(s, timeout);
+    } catch (e) {
+      problems.push(`backend "${b}" (split columns): ${(e as Error).message}`);
+    }
+  }
+  return problems;
+}
+
+/** Starts the recovery loop of a split policy's backends (undefined when nothing is split). */
+export function splitRecovery(configDir: string, config: RuntimeConfig, opts: { graceSeconds: number; everySeconds: number; log?: (level: 'info' | 'warn', message: string, fields?: Record<string, unknown>) => void }): ReturnType<typeof startRecovery> | undefined {
+  if (splitLayouts(config.policy).size === 0) return undefined;
+  const backends = fragmentBackends(config).map((b) => secretsOf({ configDir, config }, b)).filter((b): b is BackendSecrets => b !== undefined);
+  return startRecovery({ home: config.policy.defaultBackend, backends, graceSeconds: opts.graceSeconds, connectTimeoutMs: config.limits.connectTimeoutSeconds * 1000, ...(opts.log ? { log: opts.log } : {}) }, opts.everySeconds);
+}

@@ -1,0 +1,213 @@
+// How a statement on a split table is answered (issue 12): the client's backend connection gets a
+// placeholder SELECT (it returns no row and reads nothing; it only keeps the protocol's order),
+// and when its answer comes the proxy runs the plan on its fragment connections and shows the
+// client the statement's own result and command tag (the session's in-proxy stage contract).
+import type { View } from '@clarus/crds/types.ts';
+import { encode } from '../access/residual-stage.ts';
+import { residualStage } from '../access/residual-stage.ts';
+import type { ResidualService } from '../access/residual-stage.ts';
+import { StatementError } from '../session/pipeline.ts';
+import type { FieldDescription, ResidualStage, SessionSettings, StageResult, WireValue } from '../session/pipeline.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
+import { arrayLiteral, describeFragment, runFragment } from './fragment.ts';
+import type { Fragment, FragmentRows } from './fragment.ts';
+import { RECOMPOSED } from './plan.ts';
+import type { ChangePlan, DdlPlan, FragmentSql, InsertPlan, SelectPlan, SplitPlan } from './plan.ts';
+import type { SplitSession } from './session.ts';
+
+/**
+ * The statement sent to the client's backend in place of a split statement: one empty result
+ * whose parameters are the client's (all sent as NULL: their values only reach the fragments,
+ * protected there).
+ */
+export function placeholderSql(paramCount: number): string {
+  const params = Array.from({ length: paramCount }, (_, i) => `$${i + 1}::text AS p${i + 1}`);
+  return `SELECT ${['NULL::text AS clarus_split', ...params].join(', ')} WHERE false`;
+}
+
+export interface StageDeps {
+  session: SplitSession;
+  fragments: Map<string, Fragment>;
+  views: Map<string, View>;
+  residual?: ResidualService;
+  /** A statement changed the schema of split tables: reload the catalogs. */
+  schemaChanged(): void;
+}
+
+const toBuf = (v: string | null): Buffer | null => (v === null ? null : Buffer.from(v, 'utf8'));
+const text = (v: Buffer | null): string | null => (v === null ? null : v.toString('utf8'));
+
+function valuesOf(f: FragmentSql, params: ReadonlyArray<string | null>): Array<Buffer | null> {
+  return f.params.map((n) => toBuf(params[n - 1] ?? null));
+}
+
+function fragment(d: StageDeps, backend: string): Fragment {
+  const f = d.fragments.get(backend);
+  if (!f) throw new StatementError(SQLSTATE.unableToConnect, `clarus: this proxy has no backend "${backend}", which stores split columns`);
+  return f;
+}
+
+function keyIndex(fields: readonly FieldDescription[], key: string): number {
+  const i = fields.findIndex((f) => f.name === key);
+  if (i < 0) throw new StatementError(SQLSTATE.internalError, `clarus: the home fragment returned no row key column ${key}`);
+  return i;
+}
+
+/** Rows to the client: values in the requested formats (binary through the type's binary form). */
+function shown(fields: FieldDescription[], rows: Array<Array<Buffer | null>>, formats: readonly number[]): { fields: FieldDescription[]; rows: WireValue[][] } {
+  const out = fields.map((f, i) => ({ ...f, format: (formats.length === 1 ? formats[0] : formats[i] ?? 0) as 0 | 1 }));
+  if (!formats.some((f) => f === 1)) return { fields: out, rows: rows as WireValue[][] };
+  return { fields: out, rows: rows.map((r) => encode(fields, r.map(text), formats)) };
+}
+
+const NO_STAGE_LIMIT = { maxRows: Number.MAX_SAFE_INTEGER, maxBytes: Number.MAX_SAFE_INTEGER };
+
+// ---- SELECT: recompose, then the engine ----
+
+async function recompose(d: StageDeps, p: SelectPlan, params: ReadonlyArray<string | null>): Promise<{ fields: FieldDescription[]; rows: Array<Array<string | null>> }> {
+  const l = p.layout;
+  const home = await runFragment(await d.session.read(l.home), fragment(d, l.home), p.home.sql, valuesOf(p.home, params), d.views);
+  const k = keyIndex(home.fields, l.key);
+  const keys = home.rows.map((r) => text(r[k] ?? null)).filter((x): x is string => x !== null);
+  let fields = [...home.fields];
+  let joined = new Map<string, Array<Buffer | null>>();
+  for (const r of home.rows) { const key = text(r[k] ?? null); if (key !== null) joined.set(key, [...r]); }
+  for (const s of p.sides) {
+    const conn = await d.session.read(s.backend);
+    const f = fragment(d, s.backend);
+    const side: FragmentRows = keys.length > 0
+      ? await runFragment(conn, f, s.sql, [arrayLiteral(keys)], d.views)
+      : { fields: await describeFragment(conn, f, s.sql, 1, d.views), rows: [], tag: 'SELECT 0' };
+    const sk = keyIndex(side.fields, l.key);
+    fields = [...fields, ...side.fields.filter((_, i) => i !== sk)];
+    const byKey = new Map<string, Array<Buffer | null>>();
+    for (const r of side.rows) { const key = text(r[sk] ?? null); if (key !== null) byKey.set(key, r.filter((_, i) => i !== sk)); }
+    // A row is shown only when every fragment has it: never half a row (a fragment without it
+    // has not committed it yet, or lost it).
+    const next = new Map<string, Array<Buffer | null>>();
+    for (const [key, row] of joined) { const more = byKey.get(key); if (more) next.set(key, [...row, ...more]); }
+    joined = next;
+  }
+  return { fields, rows: [...joined.values()].map((r) => r.map(text)) };
+}
+
+function selectStage(d: StageDeps, p: SelectPlan): ResidualStage {
+  const residual = d.residual;
+  if (!residual) throw new StatementError(SQLSTATE.featureNotSupported, 'clarus: reading a split table needs the in-proxy stage (CLARUS_RESIDUAL / ClarusProxy spec.limits.computeInProxy), which is not enabled');
+  const spec = { relation: RECOMPOSED, params: Array.from({ length: p.paramCount }, (_, i) => i + 1), blank: [], pushed: 0, kept: 0 };
+  const engine = (fields: FieldDescription[]) => residualStage(residual, { ...spec, sql: p.engine.sql, columns: fields.map((f) => f.name) });
+  return {
+    maxRows: NO_STAGE_LIMIT.maxRows, maxBytes: NO_STAGE_LIMIT.maxBytes, blank: spec.params,
+    async describe(_c, formats, settings: SessionSettings) {
+      const l = p.layout;
+      const homeFields = await describeFragment(await d.session.read(l.home), fragment(d, l.home), p.home.sql, p.home.params.length, d.views);
+      let fields = homeFields;
+      for (const s of p.sides) {
+        const side = await describeFragment(await d.session.read(s.backend), fragment(d, s.backend), s.sql, 1, d.views);
+        const sk = keyIndex(side, l.key);
+        fields = [...fields, ...side.filter((_, i) => i !== sk)];
+      }
+      return engine(fields).describe(fields, formats, settings);
+    },
+    async run(_c, _rows, formats, settings, params) {
+      const r = await recompose(d, p, params);
+      return engine(r.fields).run(r.fields, r.rows, formats, settings, params);
+    },
+  };
+}
+
+// ---- writes ----
+
+/** Without RETURNING: no result set; with it: the home rows without their leading key column. */
+function writeResult(r: FragmentRows, returning: boolean, tag: string, formats: readonly number[]): StageResult {
+  if (!returning) return { fields: null, rows: [], tag };
+  const s = shown(r.fields.slice(1), r.rows.map((row) => row.slice(1)), formats);
+  return { fields: s.fields, rows: s.rows, tag };
+}
+
+function insertStage(d: StageDeps, p: InsertPlan): ResidualStage {
+  const l = p.layout;
+  return {
+    ...NO_STAGE_LIMIT, blank: [],
+    async describe(_c, formats) {
+      if (!p.returning) return null;
+      const f = await describeFragment(await d.session.conn(l.home), fragment(d, l.home), p.home.sql, p.home.params.length, d.views);
+      return shown(f.slice(1), [], formats).fields;
+    },
+    async run(_c, _rows, formats, _settings, params) {
+      d.session.mayWrite = true;
+      return d.session.write(async (enter) => {
+        const home = await runFragment(await enter(l.home), fragment(d, l.home), p.home.sql, valuesOf(p.home, params), d.views);
+        const keys = home.rows.map((r) => r[0] ?? null);
+        if (keys.length !== p.rowCount || keys.some((x) => x === null)) throw new StatementError(SQLSTATE.internalError, 'clarus: the home fragment did not return one row key per inserted row');
+        for (const s of p.sides) {
+          await runFragment(await enter(s.backend), fragment(d, s.backend), s.sql, [...keys, ...valuesOf(s, params)], d.views);
+        }
+        return writeResult(home, p.returning, `INSERT 0 ${home.rows.length}`, formats);
+      });
+    },
+  };
+}
+
+function changeStage(d: StageDeps, p: ChangePlan): ResidualStage {
+  const l = p.layout;
+  const verb = p.kind === 'update' ? 'UPDATE' : 'DELETE';
+  return {
+    ...NO_STAGE_LIMIT, blank: [],
+    async describe(_c, formats) {
+      if (!p.returning) return null;
+      const f = await describeFragment(await d.session.conn(l.home), fragment(d, l.home), p.home.sql, p.home.params.length + (p.filters.length > 0 ? 1 : 0), d.views);
+      return shown(f.slice(1), [], formats).fields;
+    },
+    async run(_c, _rows, formats, _settings, params) {
+      d.session.mayWrite = true;
+      return d.session.write(async (enter) => {
+        // Conditions on other fragments select (and lock) their row keys first.
+        let keys = null as Set<string> | null;
+        for (const f of p.filters) {
+          const r = await runFragment(await enter(f.backend), fragment(d, f.backend), f.sql, valuesOf(f, params), d.views);
+          const found: Set<string> = new Set(r.rows.map((row) => text(row[0] ?? null)).filter((x): x is string => x !== null));
+          const before: Set<string> | null = keys;
+          keys = before === null ? found : new Set([...before].filter((x) => found.has(x)));
+        }
+        const homeValues = valuesOf(p.home, params);
+        if (keys !== null) homeValues.push(arrayLiteral([...keys]));
+        const home = await runFragment(await enter(l.home), fragment(d, l.home), p.home.sql, homeValues, d.views);
+        const changed = home.rows.map((r) => text(r[0] ?? null)).filter((x): x is string => x !== null);
+        if (changed.length > 0) {
+          for (const s of p.sides) await runFragment(await enter(s.backend), fragment(d, s.backend), s.sql, [arrayLiteral(changed), ...valuesOf(s, params)], d.views);
+        }
+        return writeResult(home, p.returning, `${verb} ${home.rows.length}`, formats);
+      });
+    },
+  };
+}
+
+function ddlStage(d: StageDeps, p: DdlPlan): ResidualStage {
+  return {
+    ...NO_STAGE_LIMIT, blank: [],
+    describe: async () => null,
+    async run() {
+      d.session.mayWrite = true;
+      try {
+        return await d.session.write(async (enter) => {
+          for (const s of p.statements) await runFragment(await enter(s.backend), fragment(d, s.backend), s.sql, [], d.views);
+          return { fields: null, rows: [], tag: p.tag };
+        });
+      } finally {
+        d.schemaChanged();
+      }
+    },
+  };
+}
+
+/** The in-proxy stage that answers a split statement. */
+export function splitStage(d: StageDeps, p: SplitPlan): ResidualStage {
+  switch (p.kind) {
+    case 'select': return selectStage(d, p);
+    case 'insert': return insertStage(d, p);
+    case 'update':
+    case 'delete': return changeStage(d, p);
+    case 'ddl': return ddlStage(d, p);
+  }
+}

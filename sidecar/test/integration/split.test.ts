@@ -1,0 +1,168 @@
+// Splitting (issue 12) through the real proxy on three real backends: each backend holds only its
+// fragment (the row key plus its columns, encrypted as the policy says), statements over the
+// logical table answer as one table would, writes are atomic across backends (two-phase commit),
+// and no plaintext of an encrypted column reaches any backend (tables, pg_dump, server logs).
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { USERS } from '../corpus/setup.ts';
+import { columnsOn, CREATE_SPLIT_PATIENT, startSplit } from './split-env.ts';
+import type { BackendName, SplitEnv } from './split-env.ts';
+
+let env: SplitEnv;
+let doc: pg.Client;
+
+async function refusal(p: Promise<unknown>): Promise<{ code?: string; message: string }> {
+  try { await p; } catch (e) { return { code: (e as { code?: string }).code, message: (e as Error).message }; }
+  throw new Error('the statement was not refused');
+}
+
+async function rowsOn(name: BackendName, sql: string): Promise<Array<Record<string, unknown>>> {
+  return (await env.backend(name).query(sql)).rows;
+}
+
+async function prepared(): Promise<string[]> {
+  const out: string[] = [];
+  for (const b of ['cloud-a', 'cloud-b', 'cloud-c'] as const) out.push(...(await rowsOn(b, 'SELECT gid FROM pg_prepared_xacts')).map((r) => `${b}:${String(r.gid)}`));
+  return out;
+}
+
+beforeAll(async () => {
+  env = await startSplit();
+  doc = await env.client();
+}, 120_000);
+afterAll(async () => { await env?.close(); });
+
+describe('split table: DDL fans out to the fragments', () => {
+  it('CREATE TABLE puts the row key and each backend\'s columns on that backend', async () => {
+    await doc.query(CREATE_SPLIT_PATIENT);
+    expect(await columnsOn(env.backend('cloud-a'), 'public.patient')).toEqual(expect.arrayContaining(['pat_id', 'pat_name', 'age']));
+    expect(await columnsOn(env.backend('cloud-a'), 'public.patient')).not.toEqual(expect.arrayContaining(['diagnosis']));
+    const b = await columnsOn(env.backend('cloud-b'), 'public.patient');
+    expect(b[0]).toBe('pat_id');
+    expect(b).toEqual(expect.arrayContaining(['pat_ssn', 'diagnosis']));
+    expect(b).not.toContain('pat_name');
+    expect(b).not.toContain('ward');
+    expect(await columnsOn(env.backend('cloud-c'), 'public.patient')).toEqual(['pat_id', 'ward']);
+  });
+});
+
+describe('split table: writes and reads', () => {
+  it('INSERT (constants, parameters, RETURNING a serial key) stores each column on its backend only', async () => {
+    const r = await doc.query("INSERT INTO patient (pat_name, pat_ssn, diagnosis, ward, age) VALUES ('Ann Canary', '111-22-3333', 'flu-canary', 'ward-7-canary', 41) RETURNING pat_id");
+    expect(r.rows).toEqual([{ pat_id: 1 }]);
+    expect(r.rowCount).toBe(1);
+    const r2 = await doc.query('INSERT INTO patient (pat_name, pat_ssn, diagnosis, ward, age) VALUES ($1, $2, $3, $4, $5), ($6, $7, $8, $9, $10)',
+      ['Bob Canary', '222-33-4444', 'cold-canary', 'ward-7-canary', 35, 'Cy Canary', '333-44-5555', 'flu-canary', 'ward-9-canary', 52]);
+    expect(r2.rowCount).toBe(2);
+    expect(await rowsOn('cloud-c', 'SELECT pat_id, ward FROM patient ORDER BY pat_id')).toEqual([
+      { pat_id: 1, ward: 'ward-7-canary' }, { pat_id: 2, ward: 'ward-7-canary' }, { pat_id: 3, ward: 'ward-9-canary' }]);
+    expect((await rowsOn('cloud-b', 'SELECT pat_id FROM patient ORDER BY pat_id')).map((x) => x.pat_id)).toEqual([1, 2, 3]);
+    expect(await prepared()).toEqual([]);
+  });
+
+  it('SELECT recomposes rows: *, by key, by a column of another backend, ordering and grouping', async () => {
+    expect((await doc.query('SELECT pat_id, pat_name, pat_ssn, diagnosis, ward, age FROM patient ORDER BY pat_id')).rows).toEqual([
+      { pat_id: 1, pat_name: 'Ann Canary', pat_ssn: '111-22-3333', diagnosis: 'flu-canary', ward: 'ward-7-canary', age: 41 },
+      { pat_id: 2, pat_name: 'Bob Canary', pat_ssn: '222-33-4444', diagnosis: 'cold-canary', ward: 'ward-7-canary', age: 35 },
+      { pat_id: 3, pat_name: 'Cy Canary', pat_ssn: '333-44-5555', diagnosis: 'flu-canary', ward: 'ward-9-canary', age: 52 },
+    ]);
+    expect((await doc.query('SELECT pat_name, ward FROM patient WHERE pat_id = $1', [2])).rows).toEqual([{ pat_name: 'Bob Canary', ward: 'ward-7-canary' }]);
+    expect((await doc.query("SELECT pat_name FROM patient WHERE diagnosis = 'flu-canary' AND ward LIKE 'ward-9%'")).rows).toEqual([{ pat_name: 'Cy Canary' }]);
+    expect((await doc.query('SELECT ward, count(*)::int AS n, max(age) AS oldest FROM patient GROUP BY ward ORDER BY ward')).rows).toEqual([
+      { ward: 'ward-7-canary', n: 2, oldest: 41 }, { ward: 'ward-9-canary', n: 1, oldest: 52 }]);
+    const star = await doc.query('SELECT * FROM patient WHERE pat_id = 1');
+    expect(star.rows[0]).toMatchObject({ pat_id: 1, pat_name: 'Ann Canary', diagnosis: 'flu-canary', ward: 'ward-7-canary', age: 41 });
+  });
+
+  it('UPDATE and DELETE change every fragment of the rows they select, wherever the condition is', async () => {
+    const u = await doc.query('UPDATE patient SET diagnosis = $1, age = age + 1 WHERE pat_id = $2', ['asthma-canary', 2]);
+    expect(u.rowCount).toBe(1);
+    const u2 = await doc.query("UPDATE patient SET ward = 'ward-1-canary' WHERE diagnosis = 'flu-canary' RETURNING pat_id");
+    expect(u2.rows.map((r) => r.pat_id).sort()).toEqual([1, 3]);
+    expect((await doc.query('SELECT pat_id, diagnosis, ward, age FROM patient ORDER BY pat_id')).rows).toEqual([
+      { pat_id: 1, diagnosis: 'flu-canary', ward: 'ward-1-canary', age: 41 },
+      { pat_id: 2, diagnosis: 'asthma-canary', ward: 'ward-7-canary', age: 36 },
+      { pat_id: 3, diagnosis: 'flu-canary', ward: 'ward-1-canary', age: 52 },
+    ]);
+    const d = await doc.query("DELETE FROM patient WHERE ward = 'ward-7-canary'");
+    expect(d.rowCount).toBe(1);
+    for (const b of ['cloud-a', 'cloud-b', 'cloud-c'] as const) {
+      expect((await rowsOn(b, 'SELECT pat_id FROM patient ORDER BY pat_id')).map((x) => x.pat_id), b).toEqual([1, 3]);
+    }
+    expect(await prepared()).toEqual([]);
+  });
+
+  it('a transaction block: ROLLBACK leaves no fragment; COMMIT stores every fragment; savepoints roll back fragments too', async () => {
+    await doc.query('BEGIN');
+    await doc.query("INSERT INTO patient (pat_id, pat_name, pat_ssn, diagnosis, ward, age) VALUES (10, 'Tx Canary', '999-00-1111', 'tx-canary', 'ward-tx', 1)");
+    expect((await doc.query('SELECT ward FROM patient WHERE pat_id = 10')).rows).toEqual([{ ward: 'ward-tx' }]);
+    await doc.query('ROLLBACK');
+    for (const b of ['cloud-a', 'cloud-b', 'cloud-c'] as const) expect(await rowsOn(b, 'SELECT pat_id FROM patient WHERE pat_id = 10'), b).toEqual([]);
+
+    await doc.query('BEGIN');
+    await doc.query("INSERT INTO patient (pat_id, pat_name, diagnosis, ward) VALUES (11, 'Keep Canary', 'keep-canary', 'ward-k')");
+    await doc.query('SAVEPOINT s1');
+    await doc.query("INSERT INTO patient (pat_id, pat_name, diagnosis, ward) VALUES (12, 'Drop Canary', 'drop-canary', 'ward-d')");
+    await doc.query('ROLLBACK TO SAVEPOINT s1');
+    await doc.query("UPDATE patient SET ward = 'ward-k2' WHERE pat_id = 11");
+    const c = await doc.query('COMMIT');
+    expect(c.command).toBe('COMMIT');
+    for (const b of ['cloud-a', 'cloud-b', 'cloud-c'] as const) expect((await rowsOn(b, 'SELECT pat_id FROM patient WHERE pat_id >= 10 ORDER BY 1')).map((x) => x.pat_id), b).toEqual([11]);
+    expect(await rowsOn('cloud-c', 'SELECT ward FROM patient WHERE pat_id = 11')).toEqual([{ ward: 'ward-k2' }]);
+    expect(await prepared()).toEqual([]);
+    expect((await env.backend('cloud-a').query("SELECT outcome FROM clarus_split.decisions")).rows.map((r) => r.outcome)).toContain('commit');
+  });
+
+  it('a failing statement in a block aborts the whole block on every backend', async () => {
+    await doc.query('BEGIN');
+    await doc.query("INSERT INTO patient (pat_id, pat_name, diagnosis, ward) VALUES (20, 'Fail Canary', 'fail-canary', 'ward-f')");
+    const r = await refusal(doc.query("INSERT INTO patient (pat_id, pat_name, diagnosis, ward) VALUES (20, 'Dup Canary', 'dup-canary', 'ward-x')"));
+    expect(r.code).toBe('23505');
+    const after = await refusal(doc.query('SELECT 1'));
+    expect(after.code).toBe('25P02');
+    const c = await doc.query('COMMIT');
+    expect(c.command).toBe('ROLLBACK');
+    for (const b of ['cloud-a', 'cloud-b', 'cloud-c'] as const) expect(await rowsOn(b, 'SELECT pat_id FROM patient WHERE pat_id = 20'), b).toEqual([]);
+    expect(await prepared()).toEqual([]);
+  });
+});
+
+describe('split table: what each backend learns', () => {
+  it('no backend stores or logs plaintext of an encrypted column; the clear split column is only on its backend', async () => {
+    const secret = ['Ann Canary', 'Cy Canary', 'Keep Canary', '111-22-3333', 'flu-canary', 'asthma-canary', 'keep-canary', 'tx-canary'];
+    for (const b of ['cloud-a', 'cloud-b', 'cloud-c'] as const) {
+      const dump = JSON.stringify(await rowsOn(b, 'SELECT * FROM patient'));
+      const log = env.serverLog(b);
+      for (const s of secret) {
+        expect(dump.includes(s), `${b} table holds ${s}`).toBe(false);
+        expect(log.includes(s), `${b} log holds ${s}`).toBe(false);
+      }
+    }
+    for (const b of ['cloud-a', 'cloud-b'] as const) {
+      expect(env.serverLog(b).includes('ward-1-canary'), `${b} saw the ward`).toBe(false);
+      expect(JSON.stringify(await rowsOn(b, 'SELECT * FROM patient')).includes('ward-1-canary')).toBe(false);
+    }
+    expect(env.serverLog('cloud-c').includes('ward-1-canary')).toBe(true);
+  });
+});
+
+describe('split table: access control and failures', () => {
+  it('a user with a read grant cannot write; one without a grant cannot read', async () => {
+    const analyst = await env.client(USERS.analyst);
+    const w = await refusal(analyst.query("UPDATE patient SET ward = 'x' WHERE pat_id = 1"));
+    expect(w.code).toBe('42501');
+    const nobody = await env.client(USERS.nobody);
+    const r = await refusal(nobody.query('SELECT * FROM patient'));
+    expect(r.code).toBe('42501');
+    expect(await rowsOn('cloud-c', 'SELECT ward FROM patient WHERE pat_id = 1')).toEqual([{ ward: 'ward-1-canary' }]);
+  });
+
+  it('statement forms the proxy cannot plan are refused by name', async () => {
+    for (const sql of ['SELECT p.pat_name FROM patient p JOIN visit v ON v.visit_id = p.pat_id', 'INSERT INTO patient (pat_id, ward) SELECT 99, ward FROM patient',
+      "UPDATE patient SET ward = pat_name WHERE pat_id = 1", 'ALTER TABLE patient ADD COLUMN extra text', 'COPY patient TO STDOUT']) {
+      const r = await refusal(doc.query(sql));
+      expect(r.code, sql).toBe('0A000');
+      expect(r.message, sql).toMatch(/split table public\.patient|split/);
+    }
+  });
+});
