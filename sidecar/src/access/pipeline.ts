@@ -10,7 +10,7 @@
 import type { RuntimeConfig } from '@clarus/policy/runtime/config.ts';
 import type { View } from '@clarus/crds/types.ts';
 import type { AccessCheck, CopyHooks, Pass, Pipeline, PipelineFactory, QueryDecision, Refuse, ResultTransformer, RewriteStatement, SessionInfo, StatementDecision } from '../session/pipeline.ts';
-import { pass } from '../session/pipeline.ts';
+import { pass, StatementError } from '../session/pipeline.ts';
 import { clientTypeFor, paramTransformer, paramTypeFor } from '../protection/params.ts';
 import { resultShape, resultTransformer } from '../protection/results.ts';
 import type { ProtectedOutput } from '../protection/results.ts';
@@ -267,11 +267,11 @@ class ProtectionPipeline implements Pipeline {
   }
 
   /** A statement on a split table: planned, access-checked and audited; its transformer answers it. */
-  private splitStatement(sql: string): { result: ResultTransformer; paramCount: number; check: AccessCheck } | Refuse {
+  private splitStatement(sql: string, touched: ReadonlyMap<string, unknown>): { result: ResultTransformer; paramCount: number; check: AccessCheck } | Refuse {
     const svc = this.deps.split as SplitService;
     const p = planStatement(svc, sql);
     if ('kind' in p) {
-      this.audit(sql, { datasets: [], columns: [], outcome: 'refuse', code: p.code });
+      this.audit(sql, { datasets: [...touched.keys()], columns: [], outcome: 'refuse', code: p.code });
       return p;
     }
     const write = p.plan.kind !== 'select';
@@ -284,7 +284,12 @@ class ProtectionPipeline implements Pipeline {
     if (write) session.mayWrite = true;
     const inner = this.checker(sql, { views: access.views, datasets, write, decided: true }) as AccessCheck;
     const check: AccessCheck = () => { if (write) session.mayWrite = true; return inner(); };
-    return { result: splitTransformer(svc, session, p.plan, access.views, p.paramCount), paramCount: p.paramCount, check };
+    try {
+      return { result: splitTransformer(svc, session, p.plan, access.views, p.paramCount), paramCount: p.paramCount, check };
+    } catch (e) {
+      if (!(e instanceof StatementError)) throw e;
+      return refuse(e.code, e.message);
+    }
   }
 
   private analyze(sql: string): ReturnType<Rewriter['analyze']> {
@@ -308,7 +313,7 @@ class ProtectionPipeline implements Pipeline {
     if (tx) return tx.kind === 'refuse' ? tx : { kind: 'rewrite', sql: tx.sql, results: [tx.result] };
     const a = this.analyze(sql);
     if (a.kind === 'refuse' && a.split && this.deps.split) {
-      const s = this.splitStatement(sql);
+      const s = this.splitStatement(sql, a.datasets);
       return 'kind' in s ? s : { kind: 'rewrite', sql: placeholderSql(0), results: [s.result] };
     }
     const d = this.decide(sql, a);
@@ -338,7 +343,7 @@ class ProtectionPipeline implements Pipeline {
     }
     const a = this.analyze(sql);
     if (a.kind === 'refuse' && a.split && this.deps.split) {
-      const s = this.splitStatement(sql);
+      const s = this.splitStatement(sql, a.datasets);
       if ('kind' in s) return s;
       const count = Math.max(paramTypes.length, s.paramCount);
       return { kind: 'rewrite', sql: placeholderSql(count), result: s.result, shape: `split:${sql}`, check: s.check };

@@ -41,7 +41,9 @@ export function fragmentBackends(config: RuntimeConfig): string[] {
 }
 
 function secretsOf(setup: Pick<SplitSetup, 'configDir' | 'config'>, name: string): BackendSecrets | undefined {
-  const spec = setup.config.backends.find((b) => b.name === name);
+  const c = setup.config;
+  // The home backend is the policy's default one, or the first backend (as the catalog loader reads it).
+  const spec = c.backends.find((b) => b.name === name) ?? (name === c.policy.defaultBackend ? c.backends[0] : undefined);
   return spec ? loadBackend(setup.configDir, spec) : undefined;
 }
 

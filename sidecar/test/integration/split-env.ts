@@ -2,7 +2,8 @@
 // home backend, cloud-b and cloud-c hold fragments), every statement logged (log_statement = all,
 // parameters included), and the proxy in process with the protection pipeline and the split
 // policy below. `backend(name)` is a superuser client straight to one cluster.
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -11,8 +12,8 @@ import { protectionPipeline } from '../../src/access/setup.ts';
 import { TEST_KEY_FILES } from '@clarus/testing/rewriter.ts';
 import { startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
-import { startProxyInProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
-import type { HarnessUser, RunningProxy } from '@clarus/testing/proxy.ts';
+import { startProxyInProcess, startProxyProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
+import type { HarnessUser, ProxyProcess, RunningProxy } from '@clarus/testing/proxy.ts';
 import { USERS } from '../corpus/setup.ts';
 
 export const BACKENDS = ['cloud-a', 'cloud-b', 'cloud-c'] as const;
@@ -47,11 +48,22 @@ export const SPLIT_POLICY: RuntimePolicy = {
   }],
 };
 
+/** The same on two backends: everything clinical (and the ward) on cloud-b. */
+export const SPLIT2_POLICY: RuntimePolicy = {
+  ...SPLIT_POLICY,
+  name: 'ehealth-split2',
+  datasets: SPLIT_POLICY.datasets.map((d) => ({ ...d, columns: d.columns.map((c) => (c.backend === 'cloud-c' ? { ...c, backend: 'cloud-b' } : c)) })),
+};
+
 export const CREATE_SPLIT_PATIENT = 'CREATE TABLE patient (pat_id serial PRIMARY KEY, pat_name text NOT NULL, pat_ssn text, diagnosis text, ward text, age int)';
 
 export interface SplitEnv {
   clusters: Map<BackendName, PgCluster>;
+  names: BackendName[];
   proxy: RunningProxy;
+  /** With `process`: the proxy's child process (SIGKILL it, then `restartProxy`). */
+  child?: ProxyProcess;
+  restartProxy(): Promise<void>;
   configDir: string;
   backend(name: BackendName): pg.Client;
   url(user: HarnessUser): string;
@@ -59,44 +71,99 @@ export interface SplitEnv {
   client(user?: HarnessUser): Promise<pg.Client>;
   /** The server log of a backend (every statement with its parameters). */
   serverLog(name: BackendName): string;
+  /** A new direct client to a backend (after it restarted). */
+  reconnect(name: BackendName): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startSplit(opts: { policy?: RuntimePolicy; residual?: boolean } = {}): Promise<SplitEnv> {
-  const list = await Promise.all(BACKENDS.map(() => startPostgres()));
-  const clusters = new Map(BACKENDS.map((b, i) => [b, list[i] as PgCluster]));
-  for (const c of list) appendFileSync(join(c.dir, 'data', 'postgresql.conf'), "\nlog_statement = 'all'\nlog_min_error_statement = 'info'\nlog_parameter_max_length = -1\n");
-  const cfg = writeProxyConfig({ backends: BACKENDS.map((name) => ({ cluster: clusters.get(name) as PgCluster, name })), users: Object.values(USERS) });
-  cfg.write({ ...cfg.config, policy: structuredClone(opts.policy ?? SPLIT_POLICY) });
+export interface SplitOptions {
+  /** 3 (default, SPLIT_POLICY) or 2 (SPLIT2_POLICY). */
+  backends?: 2 | 3;
+  policy?: RuntimePolicy;
+  residual?: boolean;
+  /** Run the proxy as a child process (`clarus proxy`) instead of in this process. */
+  process?: boolean;
+  /** Recovery of in-doubt transactions: grace and interval in seconds. */
+  recovery?: { graceSeconds: number; everySeconds: number };
+  /** Log every statement on the backends (default true). */
+  logStatements?: boolean;
+}
+
+export async function startSplit(opts: SplitOptions = {}): Promise<SplitEnv> {
+  const names: BackendName[] = opts.backends === 2 ? ['cloud-a', 'cloud-b'] : [...BACKENDS];
+  const list = await Promise.all(names.map(() => startPostgres()));
+  const clusters = new Map(names.map((b, i) => [b, list[i] as PgCluster]));
+  if (opts.logStatements !== false) for (const c of list) appendFileSync(join(c.dir, 'data', 'postgresql.conf'), "\nlog_statement = 'all'\nlog_min_error_statement = 'info'\nlog_parameter_max_length = -1\n");
+  const cfg = writeProxyConfig({ backends: names.map((name) => ({ cluster: clusters.get(name) as PgCluster, name })), users: Object.values(USERS) });
+  cfg.write({ ...cfg.config, policy: structuredClone(opts.policy ?? (opts.backends === 2 ? SPLIT2_POLICY : SPLIT_POLICY)) });
   mkdirSync(join(cfg.dir, 'secrets/keyring'), { recursive: true });
   for (const [name, text] of TEST_KEY_FILES) writeFileSync(join(cfg.dir, 'secrets/keyring', name), text);
   const scratch = mkdtempSync(join(tmpdir(), 'clarus-split-'));
-  const pipeline = await protectionPipeline({ configDir: cfg.dir, auditFile: join(scratch, 'audit.jsonl'), ...(opts.residual === false ? {} : { residual: {} }),
-    splitRecovery: { graceSeconds: 2, everySeconds: 3600 } });
-  const proxy = await startProxyInProcess(cfg.dir, { pipeline, watch: false });
+  const recovery = opts.recovery ?? { graceSeconds: 2, everySeconds: 3600 };
+  let child: ProxyProcess | undefined;
+  let proxy: RunningProxy;
+  const startChild = () => startProxyProcess(cfg.dir, [], { CLARUS_RESIDUAL: opts.residual === false ? 'off' : 'on',
+    CLARUS_SPLIT_RECOVERY_GRACE_SECONDS: String(recovery.graceSeconds), CLARUS_SPLIT_RECOVERY_INTERVAL_SECONDS: String(recovery.everySeconds) });
+  if (opts.process) {
+    child = await startChild();
+    proxy = child;
+  } else {
+    const pipeline = await protectionPipeline({ configDir: cfg.dir, auditFile: join(scratch, 'audit.jsonl'), ...(opts.residual === false ? {} : { residual: {} }),
+      splitRecovery: recovery });
+    proxy = await startProxyInProcess(cfg.dir, { pipeline, watch: false });
+  }
   const direct = new Map<BackendName, pg.Client>();
   for (const [name, c] of clusters) {
     const client = new pg.Client({ connectionString: c.url(), ssl: { ca: c.caPem } });
+    client.on('error', () => undefined);
     await client.connect();
     await client.query('SELECT pg_reload_conf()');
     direct.set(name, client);
   }
   const opened: pg.Client[] = [];
-  return {
-    clusters, proxy, configDir: cfg.dir,
+  const env: SplitEnv = {
+    clusters, names, proxy, configDir: cfg.dir,
+    ...(child ? { child } : {}),
+    restartProxy: async () => {
+      if (!opts.process) throw new Error('restartProxy needs { process: true }');
+      await env.proxy.close().catch(() => undefined);
+      child = await startChild();
+      env.child = child;
+      env.proxy = child;
+    },
     backend: (name) => direct.get(name) as pg.Client,
-    url: (u) => proxy.url(u),
-    client: async (u = USERS.doctor) => { const c = new pg.Client({ connectionString: proxy.url(u) }); await c.connect(); opened.push(c); return c; },
+    reconnect: async (name) => {
+      await direct.get(name)?.end().catch(() => undefined);
+      const c = clusters.get(name) as PgCluster;
+      const client = new pg.Client({ connectionString: c.url(), ssl: { ca: c.caPem } });
+      client.on('error', () => undefined);
+      await client.connect();
+      direct.set(name, client);
+    },
+    url: (u) => env.proxy.url(u),
+    client: async (u = USERS.doctor) => { const c = new pg.Client({ connectionString: env.proxy.url(u) }); c.on('error', () => undefined); await c.connect(); opened.push(c); return c; },
     serverLog: (name) => readFileSync(join((clusters.get(name) as PgCluster).dir, 'server.log'), 'utf8'),
     close: async () => {
       for (const c of opened) await c.end().catch(() => undefined);
       for (const c of direct.values()) await c.end().catch(() => undefined);
-      await proxy.close();
+      await env.proxy.close();
       for (const c of clusters.values()) await c.destroy();
       cfg.destroy();
       rmSync(scratch, { recursive: true, force: true });
     },
   };
+  return env;
+}
+
+/** SIGKILL a cluster's postmaster and every process it started (a crash), then wait until they are gone. */
+export async function killHard(c: PgCluster): Promise<void> {
+  const pidFile = join(c.dir, 'data', 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  const children = (() => { try { return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number); } catch { return []; } })();
+  for (const p of [pid, ...children]) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+  const alive = (p: number) => { try { process.kill(p, 0); return true; } catch { return false; } };
+  for (let i = 0; i < 200 && [pid, ...children].some(alive); i++) await new Promise((r) => setTimeout(r, 25));
 }
 
 /** Column names of a table on one backend, in order. */
