@@ -20,6 +20,9 @@ import { deparseStatement } from '../rewrite/parser.ts';
 import { backendOfColumn } from './layout.ts';
 import type { SplitLayout } from './layout.ts';
 
+/** In FragmentSql.params: the parameter that takes the selected row keys (a text array). */
+export const KEYS_PARAM = 1_000_000;
+
 /** The engine's name for the recomposed relation. */
 export const RECOMPOSED = 'clarus_split';
 
@@ -31,6 +34,10 @@ export interface SelectPlan {
   layout: SplitLayout;
   /** `SELECT * FROM t WHERE <home conjuncts>` over the home fragment. */
   home: FragmentSql;
+  /** The same with only some of the conjuncts (those the home fragment's rules accept): homeWith(indexes). */
+  homeWith(keep: readonly number[]): FragmentSql;
+  /** How many home conjuncts `home` holds. */
+  conjuncts: number;
   /** Per other backend, `SELECT key, cols FROM t WHERE key = ANY($1)`: `$1` is the key list (params start at 2). */
   sides: Array<FragmentSql & { columns: string[] }>;
   /** The client's statement with the table replaced by the recomposed relation, for the engine. */
@@ -64,6 +71,13 @@ export interface ChangePlan {
   returning: boolean;
   /** Per other backend: `UPDATE t SET … WHERE key = ANY($1)` or `DELETE … WHERE key = ANY($1)` (params start at 2). */
   sides: FragmentSql[];
+  /**
+   * When a condition cannot be sent to its fragment (LIKE over an encrypted column…): the row
+   * keys are selected by the engine over the recomposed rows (`keys`), and the home statement
+   * changes exactly those (`homeByKeys`: its parameter KEYS_PARAM is the key list).
+   */
+  keys: SelectPlan;
+  homeByKeys: FragmentSql;
 }
 
 export interface DdlPlan {
@@ -213,9 +227,12 @@ function planSelect(l: SplitLayout, stmt: Json, s: Json): SelectPlan {
     const b = backendsOf(l, c);
     return !b.sub && !b.star && [...b.backends].every((x) => x === l.home);
   });
-  const homeParams: number[] = [];
-  const homeWhere = and(pushed.map((c) => renumber(c, homeParams)));
-  const home = { backend: l.home, sql: sql(select([target(columnRef(['*']))], relation(l, alias), homeWhere)), params: homeParams };
+  const homeWith = (keep: readonly number[]): FragmentSql => {
+    const params: number[] = [];
+    const where = and(keep.map((i) => renumber(pushed[i], params)));
+    return { backend: l.home, sql: sql(select([target(columnRef(['*']))], relation(l, alias), where)), params };
+  };
+  const home = homeWith(pushed.map((_, i) => i));
   const sides = l.sides.map((b) => {
     const columns = l.columns.get(b) ?? [];
     return { backend: b, columns, params: [], sql: sql(select([l.key, ...columns].map((c) => target(col(c))), relation(l), keyAny(l, 1))) };
@@ -226,7 +243,7 @@ function planSelect(l: SplitLayout, stmt: Json, s: Json): SelectPlan {
   delete erv.schemaname;
   erv.relname = RECOMPOSED;
   erv.alias = { aliasname: alias };
-  return { kind: 'select', layout: l, home, sides, engine: { sql: sql(engineStmt), alias }, paramCount: maxParam(stmt) };
+  return { kind: 'select', layout: l, home, homeWith, conjuncts: pushed.length, sides, engine: { sql: sql(engineStmt), alias }, paramCount: maxParam(stmt) };
 }
 
 // ---- INSERT ----
@@ -296,6 +313,17 @@ function planInsert(l: SplitLayout, st: Json): InsertPlan {
 // ---- UPDATE / DELETE ----
 
 function planChange(l: SplitLayout, kind: 'update' | 'delete', st: Json): ChangePlan {
+  const direct = planChangeDirect(l, kind, st);
+  const alias = ((st.relation as Json).alias as Json | undefined)?.aliasname as string | undefined;
+  const keysStmt = select([target(col(l.key))], relation(l, alias), st.whereClause);
+  const keys = planSelect(l, keysStmt, body(keysStmt, 'SelectStmt') as Json);
+  const byKeys = structuredClone(st);
+  byKeys.whereClause = keyAny(l, KEYS_PARAM);
+  const homeByKeys = planChangeDirect(l, kind, byKeys).home;
+  return { ...direct, keys, homeByKeys };
+}
+
+function planChangeDirect(l: SplitLayout, kind: 'update' | 'delete', st: Json): Omit<ChangePlan, 'keys' | 'homeByKeys'> {
   if (st.withClause || arr(st.fromClause).length > 0 || arr(st.usingClause).length > 0) unsupported(l, `${kind.toUpperCase()} with WITH, FROM or USING`);
   if (st.whereClause && body(st.whereClause, 'CurrentOfExpr')) unsupported(l, 'WHERE CURRENT OF');
   const alias = ((st.relation as Json).alias as Json | undefined)?.aliasname as string | undefined;

@@ -11,7 +11,7 @@ import type { FieldDescription, ResidualStage, SessionSettings, StageResult, Wir
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { arrayLiteral, describeFragment, runFragment } from './fragment.ts';
 import type { Fragment, FragmentRows } from './fragment.ts';
-import { RECOMPOSED } from './plan.ts';
+import { KEYS_PARAM, RECOMPOSED } from './plan.ts';
 import type { ChangePlan, DdlPlan, FragmentSql, InsertPlan, SelectPlan, SplitPlan } from './plan.ts';
 import type { SplitSession } from './session.ts';
 
@@ -37,8 +37,16 @@ export interface StageDeps {
 const toBuf = (v: string | null): Buffer | null => (v === null ? null : Buffer.from(v, 'utf8'));
 const text = (v: Buffer | null): string | null => (v === null ? null : v.toString('utf8'));
 
-function valuesOf(f: FragmentSql, params: ReadonlyArray<string | null>): Array<Buffer | null> {
-  return f.params.map((n) => toBuf(params[n - 1] ?? null));
+function valuesOf(f: FragmentSql, params: ReadonlyArray<string | null>, keys?: Buffer): Array<Buffer | null> {
+  return f.params.map((n) => (n === KEYS_PARAM ? keys ?? null : toBuf(params[n - 1] ?? null)));
+}
+
+/** Whether the fragment's rules accept a statement (its catalog loaded first). */
+async function accepted(d: StageDeps, f: FragmentSql): Promise<boolean> {
+  const frag = fragment(d, f.backend);
+  const wait = frag.refresher?.before(f.sql);
+  if (wait) await wait;
+  return frag.rewriter.analyze(f.sql).kind !== 'refuse';
 }
 
 function fragment(d: StageDeps, backend: string): Fragment {
@@ -64,9 +72,23 @@ const NO_STAGE_LIMIT = { maxRows: Number.MAX_SAFE_INTEGER, maxBytes: Number.MAX_
 
 // ---- SELECT: recompose, then the engine ----
 
-async function recompose(d: StageDeps, p: SelectPlan, params: ReadonlyArray<string | null>): Promise<{ fields: FieldDescription[]; rows: Array<Array<string | null>> }> {
+/**
+ * The home scan with the conjuncts its rules accept (the others, e.g. LIKE over an encrypted
+ * column, are left to the engine, which evaluates the whole WHERE clause anyway).
+ */
+async function homeScan(d: StageDeps, p: SelectPlan): Promise<FragmentSql> {
+  const f = fragment(d, p.layout.home);
+  const wait = f.refresher?.before(p.home.sql);
+  if (wait) await wait;
+  if (f.rewriter.analyze(p.home.sql).kind !== 'refuse') return p.home;
+  const keep: number[] = [];
+  for (let i = 0; i < p.conjuncts; i++) if (f.rewriter.analyze(p.homeWith([i]).sql).kind !== 'refuse') keep.push(i);
+  return p.homeWith(keep);
+}
+
+async function recompose(d: StageDeps, p: SelectPlan, scan: FragmentSql, params: ReadonlyArray<string | null>): Promise<{ fields: FieldDescription[]; rows: Array<Array<string | null>> }> {
   const l = p.layout;
-  const home = await runFragment(await d.session.read(l.home), fragment(d, l.home), p.home.sql, valuesOf(p.home, params), d.views);
+  const home = await runFragment(await d.session.read(l.home), fragment(d, l.home), scan.sql, valuesOf(scan, params), d.views);
   const k = keyIndex(home.fields, l.key);
   const keys = home.rows.map((r) => text(r[k] ?? null)).filter((x): x is string => x !== null);
   let fields = [...home.fields];
@@ -96,11 +118,14 @@ function selectStage(d: StageDeps, p: SelectPlan): ResidualStage {
   if (!residual) throw new StatementError(SQLSTATE.featureNotSupported, 'clarus: reading a split table needs the in-proxy stage (CLARUS_RESIDUAL / ClarusProxy spec.limits.computeInProxy), which is not enabled');
   const spec = { relation: RECOMPOSED, params: Array.from({ length: p.paramCount }, (_, i) => i + 1), blank: [], pushed: 0, kept: 0 };
   const engine = (fields: FieldDescription[]) => residualStage(residual, { ...spec, sql: p.engine.sql, columns: fields.map((f) => f.name) });
+  let scan: Promise<FragmentSql> | null = null;
+  const home = () => (scan ??= homeScan(d, p).catch((e: unknown) => { scan = null; throw e; }));
   return {
     maxRows: NO_STAGE_LIMIT.maxRows, maxBytes: NO_STAGE_LIMIT.maxBytes, blank: spec.params,
     async describe(_c, formats, settings: SessionSettings) {
       const l = p.layout;
-      const homeFields = await describeFragment(await d.session.read(l.home), fragment(d, l.home), p.home.sql, p.home.params.length, d.views);
+      const h = await home();
+      const homeFields = await describeFragment(await d.session.read(l.home), fragment(d, l.home), h.sql, h.params.length, d.views);
       let fields = homeFields;
       for (const s of p.sides) {
         const side = await describeFragment(await d.session.read(s.backend), fragment(d, s.backend), s.sql, 1, d.views);
@@ -110,7 +135,7 @@ function selectStage(d: StageDeps, p: SelectPlan): ResidualStage {
       return engine(fields).describe(fields, formats, settings);
     },
     async run(_c, _rows, formats, settings, params) {
-      const r = await recompose(d, p, params);
+      const r = await recompose(d, p, await home(), params);
       return engine(r.fields).run(r.fields, r.rows, formats, settings, params);
     },
   };
@@ -152,27 +177,44 @@ function insertStage(d: StageDeps, p: InsertPlan): ResidualStage {
 function changeStage(d: StageDeps, p: ChangePlan): ResidualStage {
   const l = p.layout;
   const verb = p.kind === 'update' ? 'UPDATE' : 'DELETE';
+  const keySelect = d.residual ? selectStage(d, p.keys) : null;
+  // Direct when every fragment accepts its conditions; otherwise the engine selects the keys.
+  let directOk: Promise<boolean> | null = null;
+  const direct = () => (directOk ??= (async () => {
+    for (const f of [...p.filters, p.home]) if (!(await accepted(d, f))) return false;
+    return true;
+  })().catch((e: unknown) => { directOk = null; throw e; }));
   return {
     ...NO_STAGE_LIMIT, blank: [],
     async describe(_c, formats) {
       if (!p.returning) return null;
-      const f = await describeFragment(await d.session.conn(l.home), fragment(d, l.home), p.home.sql, p.home.params.length + (p.filters.length > 0 ? 1 : 0), d.views);
+      const f = await describeFragment(await d.session.conn(l.home), fragment(d, l.home), p.homeByKeys.sql, p.homeByKeys.params.length, d.views);
       return shown(f.slice(1), [], formats).fields;
     },
-    async run(_c, _rows, formats, _settings, params) {
+    async run(_c, _rows, formats, settings, params) {
       d.session.mayWrite = true;
+      const viaEngine = !(await direct());
+      if (viaEngine && !keySelect) throw new StatementError(SQLSTATE.featureNotSupported, `clarus: this ${verb} on a split table needs the in-proxy stage to evaluate its WHERE clause, which is not enabled`);
       return d.session.write(async (enter) => {
-        // Conditions on other fragments select (and lock) their row keys first.
-        let keys = null as Set<string> | null;
-        for (const f of p.filters) {
-          const r = await runFragment(await enter(f.backend), fragment(d, f.backend), f.sql, valuesOf(f, params), d.views);
-          const found: Set<string> = new Set(r.rows.map((row) => text(row[0] ?? null)).filter((x): x is string => x !== null));
-          const before: Set<string> | null = keys;
-          keys = before === null ? found : new Set([...before].filter((x) => found.has(x)));
+        let home: FragmentRows;
+        if (viaEngine) {
+          for (const b of [l.home, ...l.sides]) await enter(b);
+          const selected = await (keySelect as ResidualStage).run([], [], [], settings, params);
+          const keys = selected.rows.map((r) => (r[0] ? Buffer.from(r[0]).toString('utf8') : null)).filter((x): x is string => x !== null);
+          home = await runFragment(await enter(l.home), fragment(d, l.home), p.homeByKeys.sql, valuesOf(p.homeByKeys, params, arrayLiteral(keys)), d.views);
+        } else {
+          // Conditions on other fragments select (and lock) their row keys first.
+          let keys = null as Set<string> | null;
+          for (const f of p.filters) {
+            const r = await runFragment(await enter(f.backend), fragment(d, f.backend), f.sql, valuesOf(f, params), d.views);
+            const found: Set<string> = new Set(r.rows.map((row) => text(row[0] ?? null)).filter((x): x is string => x !== null));
+            const before: Set<string> | null = keys;
+            keys = before === null ? found : new Set([...before].filter((x) => found.has(x)));
+          }
+          const homeValues = valuesOf(p.home, params);
+          if (keys !== null) homeValues.push(arrayLiteral([...keys]));
+          home = await runFragment(await enter(l.home), fragment(d, l.home), p.home.sql, homeValues, d.views);
         }
-        const homeValues = valuesOf(p.home, params);
-        if (keys !== null) homeValues.push(arrayLiteral([...keys]));
-        const home = await runFragment(await enter(l.home), fragment(d, l.home), p.home.sql, homeValues, d.views);
         const changed = home.rows.map((r) => text(r[0] ?? null)).filter((x): x is string => x !== null);
         if (changed.length > 0) {
           for (const s of p.sides) await runFragment(await enter(s.backend), fragment(d, s.backend), s.sql, [arrayLiteral(changed), ...valuesOf(s, params)], d.views);
