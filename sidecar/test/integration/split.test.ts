@@ -5,6 +5,10 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { USERS } from '../corpus/setup.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
+import { loadBackend } from '../../src/config/load.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import { recoverOnce } from '../../src/split/recovery.ts';
 import { columnsOn, CREATE_SPLIT_PATIENT, startSplit } from './split-env.ts';
 import type { BackendName, SplitEnv } from './split-env.ts';
 
@@ -164,5 +168,56 @@ describe('split table: access control and failures', () => {
       expect(r.code, sql).toBe('0A000');
       expect(r.message, sql).toMatch(/split table public\.patient|split/);
     }
+  });
+});
+
+describe('split table: a backend that is down, in-doubt transactions', () => {
+  it('statements that need a stopped backend fail with a connection SQLSTATE naming it; other datasets keep working; nothing half-written', async () => {
+    await doc.query('CREATE TABLE visit (visit_id int PRIMARY KEY, reason text)');
+    const c = env.clusters.get('cloud-c') as PgCluster;
+    await c.kill();
+    try {
+      const fresh = await env.client();
+      const r = await refusal(fresh.query('SELECT ward FROM patient WHERE pat_id = 1'));
+      expect(r.code).toMatch(/^08/);
+      expect(r.message).toContain('cloud-c');
+      const w = await refusal(fresh.query("INSERT INTO patient (pat_id, pat_name, diagnosis, ward) VALUES (30, 'Down Canary', 'down-canary', 'ward-down')"));
+      expect(w.code).toMatch(/^08/);
+      expect(w.message).toContain('cloud-c');
+      for (const b of ['cloud-a', 'cloud-b'] as const) expect(await rowsOn(b, 'SELECT pat_id FROM patient WHERE pat_id = 30'), b).toEqual([]);
+      await fresh.query("INSERT INTO visit (visit_id, reason) VALUES (1, 'still-works')");
+      expect((await fresh.query('SELECT reason FROM visit')).rows).toEqual([{ reason: 'still-works' }]);
+    } finally {
+      await c.start();
+      await env.reconnect('cloud-c');
+    }
+    const again = await env.client();
+    expect((await again.query('SELECT ward FROM patient WHERE pat_id = 1')).rows).toEqual([{ ward: 'ward-1-canary' }]);
+  });
+
+  it('recovery commits what was decided, rolls back what was not (after the grace period), and leaves young ones alone', async () => {
+    const snap = loadConfig(env.configDir);
+    const backends = snap.config.backends.map((b) => loadBackend(env.configDir, b));
+    const prepare = async (b: BackendName, gid: string, id: number) => {
+      const c = new pg.Client({ connectionString: (env.clusters.get(b) as PgCluster).url(), ssl: { ca: (env.clusters.get(b) as PgCluster).caPem } });
+      await c.connect();
+      await c.query('BEGIN');
+      await c.query(b === 'cloud-c' ? 'INSERT INTO patient (pat_id, ward) VALUES ($1, $2)' : 'INSERT INTO patient (pat_id) VALUES ($1)', b === 'cloud-c' ? [id, 'in-doubt'] : [id]);
+      await c.query(`PREPARE TRANSACTION '${gid}'`);
+      await c.end();
+    };
+    await prepare('cloud-c', 'clarus:test:decided:cloud-c', 40);
+    await env.backend('cloud-a').query("INSERT INTO clarus_split.decisions (gid, outcome) VALUES ('clarus:test:decided', 'commit')");
+    await prepare('cloud-c', 'clarus:test:undecided:cloud-c', 41);
+    await prepare('cloud-b', 'clarus:test:young:cloud-b', 42);
+    const young = await recoverOnce({ home: 'cloud-a', backends, graceSeconds: 3600, connectTimeoutMs: 5000 });
+    expect(young).toMatchObject({ committed: 1, rolledBack: 0, waiting: 2 });
+    expect(await rowsOn('cloud-c', 'SELECT pat_id FROM patient WHERE pat_id >= 40 ORDER BY 1')).toEqual([{ pat_id: 40 }]);
+    const old = await recoverOnce({ home: 'cloud-a', backends, graceSeconds: 0, connectTimeoutMs: 5000 });
+    expect(old).toMatchObject({ committed: 0, rolledBack: 2, waiting: 0, unreachable: [] });
+    expect(await prepared()).toEqual([]);
+    expect((await rowsOn('cloud-a', "SELECT gid, outcome FROM clarus_split.decisions WHERE gid LIKE 'clarus:test:%' ORDER BY gid"))).toEqual([
+      { gid: 'clarus:test:decided', outcome: 'commit' }, { gid: 'clarus:test:undecided', outcome: 'abort' }, { gid: 'clarus:test:young', outcome: 'abort' }]);
+    await env.backend('cloud-c').query('DELETE FROM patient WHERE pat_id = 40');
   });
 });

@@ -1,0 +1,114 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
+import { loadParser, parseStatements } from '../rewrite/parser.ts';
+import { fragmentPolicy, splitLayouts } from './layout.ts';
+import type { SplitLayout } from './layout.ts';
+import { KEYS_PARAM, planSplit, SplitUnsupported } from './plan.ts';
+import type { ChangePlan, DdlPlan, InsertPlan, SelectPlan } from './plan.ts';
+
+const POLICY: RuntimePolicy = {
+  name: 'p', onUnsupported: 'reject', defaultBackend: 'a',
+  keyring: { dir: 'k', keys: [{ name: 'default', versions: [1], current: 1 }] },
+  datasets: [{
+    name: 'patients', schema: 'public', table: 'patient', rowKey: 'id',
+    columns: [
+      { name: 'id', attributeType: 'technicalIdentifier', backend: 'a' },
+      { name: 'name', attributeType: 'identifier', encrypt: { mode: 'randomized', searchable: false, keyName: 'default' }, backend: 'a' },
+      { name: 'diag', attributeType: 'confidential', encrypt: { mode: 'deterministic', searchable: false, keyName: 'default' }, backend: 'b' },
+      { name: 'ward', attributeType: 'confidential', backend: 'c' },
+    ],
+  }, { name: 'visits', schema: 'public', table: 'visit', columns: [{ name: 'v', attributeType: 'confidential', backend: 'a' }] }],
+};
+
+let l: SplitLayout;
+const plan = (sql: string) => planSplit(l, (parseStatements(sql)[0] as { stmt: Record<string, unknown> }).stmt);
+
+beforeAll(async () => {
+  await loadParser();
+  l = splitLayouts(POLICY).get('public.patient') as SplitLayout;
+});
+
+describe('layout', () => {
+  it('places the key and unlisted columns at home, each other column on its backend', () => {
+    expect(splitLayouts(POLICY).size).toBe(1);
+    expect(l.home).toBe('a');
+    expect(l.sides).toEqual(['b', 'c']);
+    expect([...l.columns]).toEqual([['a', ['name']], ['b', ['diag']], ['c', ['ward']]]);
+  });
+
+  it('a fragment policy keeps the row key and that backend\'s columns, unsplit', () => {
+    const b = fragmentPolicy(POLICY, 'b');
+    expect(b.defaultBackend).toBe('b');
+    expect(b.datasets.map((d) => [d.name, d.columns.map((c) => `${c.name}@${c.backend}`)])).toEqual([['patients', ['id@b', 'diag@b']]]);
+    const a = fragmentPolicy(POLICY, 'a');
+    expect(a.datasets.map((d) => [d.name, d.columns.map((c) => c.name)])).toEqual([['patients', ['id', 'name']], ['visits', ['v']]]);
+  });
+});
+
+describe('plans', () => {
+  it('SELECT: home scan with home-only conjuncts, other fragments by key, the engine over the rest', () => {
+    const p = plan("SELECT name, diag FROM patient p WHERE p.id = $2 AND diag = 'flu' AND upper(name) = $1 ORDER BY ward") as SelectPlan;
+    expect(p.kind).toBe('select');
+    expect(p.home.sql).toBe('SELECT * FROM public.patient AS p WHERE p.id = $1 AND upper(name) = $2');
+    expect(p.home.params).toEqual([2, 1]);
+    expect(p.sides.map((s) => s.sql)).toEqual(['SELECT id, diag FROM public.patient WHERE id = ANY ($1)', 'SELECT id, ward FROM public.patient WHERE id = ANY ($1)']);
+    expect(p.engine.sql).toContain('FROM clarus_split AS p');
+    expect(p.paramCount).toBe(2);
+    expect(p.homeWith([1]).sql).toBe('SELECT * FROM public.patient AS p WHERE upper(name) = $1');
+  });
+
+  it('INSERT: home gets the key and its columns and returns the keys; others get keys by position', () => {
+    const p = plan("INSERT INTO patient (id, name, diag, ward) VALUES (1, 'n', $1, 'w'), ($2, $3, 'd', NULL) RETURNING name") as InsertPlan;
+    expect(p.home.sql).toBe("INSERT INTO patient (id, name) VALUES (1, 'n'), ($1, $2) RETURNING id, name");
+    expect(p.home.params).toEqual([2, 3]);
+    expect(p.sides).toEqual([
+      { backend: 'b', columns: ['diag'], sql: "INSERT INTO public.patient (id, diag) VALUES ($1, $3), ($2, 'd')", params: [1] },
+      { backend: 'c', columns: ['ward'], sql: "INSERT INTO public.patient (id, ward) VALUES ($1, 'w'), ($2, NULL)", params: [] },
+    ]);
+    expect(p.returning).toBe(true);
+  });
+
+  it('UPDATE: conditions on another fragment select keys there (FOR UPDATE), the home statement returns changed keys', () => {
+    const p = plan("UPDATE patient SET ward = $1, name = 'x' WHERE diag = 'flu' AND id > 3") as ChangePlan;
+    expect(p.filters).toEqual([{ backend: 'b', params: [], sql: "SELECT id FROM public.patient WHERE diag = 'flu' FOR UPDATE" }]);
+    expect(p.home.sql).toBe("UPDATE patient SET name = 'x' WHERE id > 3 AND id = ANY ($1) RETURNING id");
+    expect(p.sides).toEqual([{ backend: 'c', params: [1], sql: 'UPDATE public.patient SET ward = $2 WHERE id = ANY ($1)' }]);
+    expect(p.homeByKeys.params).toEqual([KEYS_PARAM]);
+  });
+
+  it('DELETE: every fragment loses the keys the home statement deleted', () => {
+    const p = plan('DELETE FROM patient WHERE id = $1') as ChangePlan;
+    expect(p.home.sql).toBe('DELETE FROM patient WHERE id = $1 RETURNING id');
+    expect(p.sides.map((s) => s.sql)).toEqual(['DELETE FROM public.patient WHERE id = ANY ($1)', 'DELETE FROM public.patient WHERE id = ANY ($1)']);
+  });
+
+  it('CREATE TABLE: the key is every other fragment\'s primary key (serial becomes its integer type)', () => {
+    const p = plan('CREATE TABLE patient (id serial PRIMARY KEY, name text NOT NULL, diag text, ward text CHECK (ward <> \'\'), age int)') as DdlPlan;
+    expect(p.statements.map((s) => [s.backend, s.sql])).toEqual([
+      ['a', 'CREATE TABLE patient (id serial PRIMARY KEY, name text NOT NULL, age int)'],
+      ['b', 'CREATE TABLE patient (id int PRIMARY KEY, diag text)'],
+      ['c', "CREATE TABLE patient (id int PRIMARY KEY, ward text CHECK (ward <> ''))"],
+    ]);
+  });
+
+  it('refuses by name what it cannot plan', () => {
+    for (const [sql, why] of [
+      ['SELECT * FROM patient JOIN visit ON true', /reads other relations/],
+      ['SELECT * FROM patient WHERE id IN (SELECT v::int FROM visit)', /reads other relations/],
+      ["UPDATE patient SET ward = name WHERE id = 1", /SET ward = an expression over columns stored on another backend/],
+      ['UPDATE patient SET id = 2', /row key/],
+      ["UPDATE patient SET ward = 'x' WHERE diag = ward", /different backends/],
+      ['INSERT INTO patient (id, ward) SELECT 1, ward FROM patient', /INSERT … SELECT/],
+      ['INSERT INTO patient (id, ward) VALUES (1, upper(\'x\'))', /constants and parameters/],
+      ["INSERT INTO patient (id, ward) VALUES (1, 'x') ON CONFLICT DO NOTHING", /ON CONFLICT/],
+      ['INSERT INTO patient (id, ward) VALUES (1, \'x\') RETURNING ward', /RETURNING/],
+      ['CREATE TABLE patient (id int, ward text)', /not its PRIMARY KEY/],
+      ['CREATE TABLE patient (id int PRIMARY KEY, name text, diag text, UNIQUE (name, diag))', /different backends/],
+      ['ALTER TABLE patient ADD COLUMN x int', /ALTER TABLE/],
+      ['TRUNCATE patient', /TRUNCATE/],
+    ] as const) {
+      expect(() => plan(sql), sql).toThrow(SplitUnsupported);
+      expect(() => plan(sql), sql).toThrow(why);
+    }
+  });
+});
