@@ -76,12 +76,14 @@ describe('clarus policy render / explain / import', () => {
   });
 
   it('explains a policy and a statement', async () => {
-    // The example splits diagnosis onto cloud-b, which this proxy version refuses (fail closed).
-    const split = await clarus('policy', 'explain', '-f', 'examples/ehealth', '--sql', 'SELECT * FROM patient');
+    // The example splits diagnosis onto cloud-b: each backend gets its fragment's statement.
+    const split = await clarus('policy', 'explain', '-f', 'examples/ehealth', '--sql', "SELECT * FROM patient WHERE diagnosis = 'flu'");
     expect(split.code).toBe(0);
     expect(split.stdout).toMatch(/public\.patient\.diagnosis\s+confidential\s+encrypt deterministic/);
-    expect(split.stdout).toContain('Refused with SQLSTATE 0A000: clarus: dataset patients (public.patient) places column(s) diagnosis → backend cloud-b');
-    expect(split.stdout).toContain('Note: splitting is not supported by this proxy version');
+    expect(split.stdout).toContain('Dataset patients is split');
+    expect(split.stdout).toMatch(/cloud-b \(its columns for the row keys the home fragment returned\): SELECT pat_id, diagnosis FROM public\.patient WHERE pat_id = ANY/);
+    expect(split.stdout).toMatch(/cloud-b\s+patients\s+pat_id, diagnosis\s+diagnosis: equality and frequency of values, length/);
+    expect(split.stdout).not.toContain("'flu'\n  1.");
     // The same policy without the split is rewritten.
     const unsplit = join(tmp, 'unsplit');
     await cp('examples/ehealth', unsplit, { recursive: true });
@@ -91,7 +93,7 @@ describe('clarus policy render / explain / import', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Rewritten by the proxy\'s rewriter');
     expect(r.stdout).toMatch(/pat_ssn__bidx = /);
-    expect(r.stdout).not.toContain('Note: splitting');
+    expect(r.stdout).not.toContain('Split datasets');
     const bad = await clarus('policy', 'explain', '-f', 'examples/ehealth', '--sql', 'SELEC 1');
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain('ERROR: the statement does not parse');

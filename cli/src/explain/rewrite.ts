@@ -9,7 +9,11 @@ import { formatTable } from './table.ts';
 export type RewriteOutcome =
   | { kind: 'pass' }
   | { kind: 'refuse'; code: string; message: string }
-  | { kind: 'plan'; statements: string[]; stages?: Array<TwoStages | undefined> };
+  | { kind: 'plan'; statements: string[]; stages?: Array<TwoStages | undefined> }
+  | { kind: 'split'; dataset: string; steps: SplitStep[]; engine?: string };
+
+/** One statement a backend receives for a statement on a split table (as its fragment's rewriter sends it). */
+export interface SplitStep { backend: string; what: string; sql: string }
 
 /** A two-stage statement: what the backend evaluates, what the proxy computes, what the backend learns. */
 export interface TwoStages { backend: string; proxy: string; pushed: number; kept: number; learns: string }
@@ -28,6 +32,7 @@ export async function rewriteSql(sql: string, policy: RuntimePolicy): Promise<Re
   const files = new Map(names.map((n) => [`${n}.v1`, randomBytes(32).toString('base64')]));
   const rewriter = new Rewriter(new Catalog({ ...policy, keyring: { ...policy.keyring, keys } }), new KeyDeriver(parseKeyring(keys, files)), { twoStage: true });
   const a = rewriter.analyze(sql);
+  if (a.kind === 'refuse' && a.split) return splitSql(sql, { ...policy, keyring: { ...policy.keyring, keys } }, (p) => new Rewriter(new Catalog(p), new KeyDeriver(parseKeyring(keys, files))));
   if (a.kind === 'pass') return { kind: 'pass' };
   if (a.kind === 'refuse') return { kind: 'refuse', code: a.code, message: a.message };
   const stages = a.statements.map((s): TwoStages | undefined => s.residual && {
@@ -39,6 +44,48 @@ export async function rewriteSql(sql: string, policy: RuntimePolicy): Promise<Re
   return { kind: 'plan', statements: a.statements.map((s) => s.sql), ...(stages.some(Boolean) ? { stages } : {}) };
 }
 
+type FragmentRewriter = { analyze(sql: string): { kind: 'pass' } | { kind: 'refuse'; message: string } | { kind: 'plan'; statements: Array<{ sql: string }> } };
+
+/** The statements each backend receives for a statement on a split table (issue 12). */
+async function splitSql(sql: string, policy: RuntimePolicy, rewriterFor: (p: RuntimePolicy) => FragmentRewriter): Promise<RewriteOutcome> {
+  const [{ splitLayouts, fragmentPolicy }, { planSplit, SplitUnsupported, KEYS_PARAM }, { parseStatements }] = await Promise.all([
+    import('@clarus/sidecar/split/layout.ts'), import('@clarus/sidecar/split/plan.ts'), import('@clarus/sidecar/rewrite/parser.ts'),
+  ]);
+  const stmt = parseStatements(sql)[0]?.stmt;
+  const layouts = [...splitLayouts(policy).values()];
+  const text = JSON.stringify(stmt ?? {});
+  const l = layouts.find((x) => text.includes(`"relname":"${x.table}"`) || text.includes(`{"sval":"${x.table}"}`));
+  if (!stmt || !l) return { kind: 'refuse', code: '0A000', message: 'clarus: this statement names a split table in a form the proxy cannot plan' };
+  let plan;
+  try {
+    plan = planSplit(l, stmt);
+  } catch (e) {
+    if (e instanceof SplitUnsupported) return { kind: 'refuse', code: '0A000', message: `clarus: ${e.message}` };
+    throw e;
+  }
+  const rewriters = new Map<string, FragmentRewriter>();
+  const sent = (backend: string, logical: string): string => {
+    let rw = rewriters.get(backend);
+    if (!rw) rewriters.set(backend, (rw = rewriterFor(fragmentPolicy(policy, backend))));
+    const r = rw.analyze(logical);
+    if (r.kind === 'refuse') return `(refused by ${backend}'s rules: ${r.message})`;
+    return r.kind === 'plan' ? r.statements.map((x) => x.sql).join('; ') : logical;
+  };
+  const step = (backend: string, what: string, logical: string): SplitStep => ({ backend, what, sql: sent(backend, logical) });
+  const keys = `$${KEYS_PARAM}`;
+  switch (plan.kind) {
+    case 'select': return { kind: 'split', dataset: l.dataset, engine: plan.engine.sql,
+      steps: [step(l.home, 'home fragment, with the conditions its rules accept', plan.home.sql), ...plan.sides.map((x) => step(x.backend, 'its columns for the row keys the home fragment returned', x.sql))] };
+    case 'insert': return { kind: 'split', dataset: l.dataset, steps: [step(l.home, 'home fragment (returns the row keys)', plan.home.sql), ...plan.sides.map((x) => step(x.backend, 'its columns, keyed by the returned row keys', x.sql))] };
+    case 'update': case 'delete': return { kind: 'split', dataset: l.dataset, steps: [
+      ...plan.filters.map((x) => step(x.backend, 'row keys matching its conditions (locked)', x.sql)),
+      step(l.home, 'home fragment (returns the changed row keys)', plan.home.sql),
+      ...plan.sides.map((x) => step(x.backend, 'the same row keys', x.sql)),
+    ].map((x) => ({ ...x, sql: x.sql.replace(keys, '$keys') })) };
+    case 'ddl': return { kind: 'split', dataset: l.dataset, steps: plan.statements.map((x) => step(x.backend, 'its fragment', x.sql)) };
+  }
+}
+
 function formatStages(t: TwoStages, i: number): string {
   return [`  ${i + 1}. computed in two stages (${t.pushed} condition(s) evaluated by the backend, ${t.kept} by the proxy):`,
     `     backend stage: ${t.backend}`, `     proxy stage:   ${t.proxy}`, `     the backend learns: ${t.learns}`].join('\n');
@@ -48,6 +95,11 @@ export function formatRewrite(r: RewriteOutcome, protectedRows: string[][]): str
   const cols = protectedRows.length > 0 ? `\nProtected columns referenced:\n${formatTable(['DATASET', 'COLUMN', 'PROTECTION', 'BACKEND', 'LEAKS'], protectedRows)}\n` : '';
   if (r.kind === 'pass') return `Passes through unchanged (touches no protected column).\n${cols}`;
   if (r.kind === 'refuse') return `Refused with SQLSTATE ${r.code}: ${r.message}\n${cols}`;
+  if (r.kind === 'split') {
+    const steps = r.steps.map((x, i) => `  ${i + 1}. ${x.backend} (${x.what}): ${x.sql}`);
+    const engine = r.engine ? `\n  then the proxy joins the fragments on the row key and computes: ${r.engine}` : '';
+    return `Dataset ${r.dataset} is split: each backend receives only its fragment's statement (writes on several backends commit with two-phase commit):\n${steps.join('\n')}${engine}\n${cols}`;
+  }
   const lines = r.statements.map((s, i) => {
     const t = r.stages?.[i];
     return t ? formatStages(t, i) : `  ${i + 1}. ${s}`;

@@ -25,12 +25,28 @@ export function explainPolicy(p: SecurityPolicy): string {
     + `unsupported statements: ${p.spec.onUnsupported ?? 'reject'}`;
   const footer = 'Every backend also sees: table names, row counts, value sizes, timing and the shape of statements. '
     + 'Columns not listed pass through unprotected.';
-  // Splitting is declared by the API but not implemented by the proxy yet, which refuses such
-  // datasets (sidecar/src/rewrite/split.ts): say so next to the leak table that assumes it works.
-  const split = datasets.filter((d) => d.columns.some((c) => c.backend !== defaultBackend)).map((d) => d.name);
-  const note = split.length > 0
-    ? `\nNote: splitting is not supported by this proxy version: it refuses every statement on dataset(s) ${split.join(', ')} `
-      + '(SQLSTATE 0A000) and stores nothing; the BACKEND and LEAKS columns describe the policy as declared.\n'
-    : '';
-  return `${title}\n\n${formatTable(['DATASET', 'COLUMN', 'ATTRIBUTE TYPE', 'PROTECTION', 'BACKEND', 'LEAKS'], rows)}\n\n${footer}\n${note}`;
+  const backends = splitBackends(defaultBackend, datasets);
+  return `${title}\n\n${formatTable(['DATASET', 'COLUMN', 'ATTRIBUTE TYPE', 'PROTECTION', 'BACKEND', 'LEAKS'], rows)}\n\n${footer}\n${backends}`;
+}
+
+/**
+ * Split datasets (issue 12): per backend, the fragment it holds (the row key on every one) and
+ * what its provider learns from it. Empty when nothing is split.
+ */
+export function splitBackends(defaultBackend: string, datasets: RuntimeDataset[]): string {
+  const split = datasets.filter((d) => d.columns.some((c) => c.backend !== defaultBackend));
+  if (split.length === 0) return '';
+  const names = [defaultBackend, ...new Set(split.flatMap((d) => d.columns.map((c) => c.backend)).filter((b) => b !== defaultBackend))];
+  const rows: string[][] = [];
+  for (const b of names) {
+    for (const d of split) {
+      const held = d.columns.filter((c) => c.name === d.rowKey || c.backend === b);
+      const extra = b === defaultBackend ? ' + columns the policy does not list' : '';
+      rows.push([b, d.name, `${held.map((c) => c.name).join(', ')}${extra}`,
+        held.filter((c) => c.name !== d.rowKey).map((c) => `${c.name}: ${describeLeak(c, b)}`).join('; ') || 'the row keys only']);
+    }
+  }
+  return `\nSplit datasets: each backend holds a fragment (the row key plus its columns); no backend sees a whole row, `
+    + `the proxy joins fragments on the row key and commits writes on several backends with two-phase commit.\n`
+    + `${formatTable(['BACKEND', 'DATASET', 'HOLDS', 'LEARNS'], rows)}\n`;
 }
