@@ -56,6 +56,8 @@ export const cases: Case[] = [
   { kind: 'SecurityPolicy', message: 'rowKey must name a column of attributeType technicalIdentifier', bad: (s) => { s.datasets[0].rowKey = 'nope'; } },
   { kind: 'SecurityPolicy', message: 'rowKey must name a column of attributeType technicalIdentifier', bad: (s) => { s.datasets[0].rowKey = 'name'; } },
   { kind: 'SecurityPolicy', message: 'the row key is stored on every backend', bad: (s) => { col(s, 0).protection = { split: { backend: 'b' } }; } },
+  { kind: 'SecurityPolicy', message: 'the row key of a dataset with split columns joins its fragments', bad: (s) => { col(s, 0).protection = { encrypt: { mode: 'deterministic' } }; },
+    good: (s) => { col(s, 0).protection = {}; } },
   { kind: 'SecurityPolicy', message: 'every split backend must be listed in spec.backends', bad: (s) => { s.backends = ['a']; }, good: (s) => { s.backends = ['a', 'c', 'b']; } },
   { kind: 'SecurityPolicy', message: 'a column split to the default backend', bad: (s) => { col(s, 6).protection.split.backend = 'a'; }, good: (s) => { s.backends = ['a', 'b', 'c']; col(s, 6).protection.split.backend = 'c'; } },
   { kind: 'SecurityPolicy', message: 'each table may appear in one dataset only', bad: (s) => { s.datasets[1].table = 'public.patient'; } },

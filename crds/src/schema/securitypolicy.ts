@@ -43,6 +43,8 @@ const dataset = named('DatasetSpec', obj('A table that holds personal data.', {
     { rule: `has(self.rowKey) || !self.columns.exists(c, ${hasSplit('c')})`, message: 'a dataset with split columns needs a rowKey', fieldPath: '.rowKey', reason: 'FieldValueRequired' },
     { rule: "!has(self.rowKey) || self.columns.exists(c, c.name == self.rowKey && c.attributeType == 'technicalIdentifier')", message: 'rowKey must name a column of attributeType technicalIdentifier', fieldPath: '.rowKey' },
     { rule: `!has(self.rowKey) || self.columns.all(c, c.name != self.rowKey || !(${hasSplit('c')}))`, message: 'the row key is stored on every backend and cannot be split', fieldPath: '.rowKey' },
+    { rule: `!self.columns.exists(c, ${hasSplit('c')}) || self.columns.all(c, !has(self.rowKey) || c.name != self.rowKey || !has(c.protection) || (!has(c.protection.encrypt) && !has(c.protection.anonymize)))`,
+      message: 'the row key of a dataset with split columns joins its fragments and is stored as is on every backend: it cannot be encrypted or anonymized', fieldPath: '.rowKey' },
   ),
 }));
 

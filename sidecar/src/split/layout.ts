@@ -22,6 +22,8 @@ export interface SplitLayout {
   backendOf: Map<string, string>;
   /** Backends other than home, in policy order. */
   sides: string[];
+  /** Why the dataset cannot be served (a protected row key: fragments are joined on its stored value). */
+  unusable?: string;
 }
 
 /** The layouts of the policy's split datasets, by `schema.table`. */
@@ -39,8 +41,10 @@ export function splitLayouts(policy: RuntimePolicy): Map<string, SplitLayout> {
       list.push(c.name);
       columns.set(c.backend, list);
     }
+    const key = d.columns.find((c) => c.name === d.rowKey);
+    const unusable = key?.encrypt || key?.anonymize ? `its row key ${d.rowKey} is encrypted or anonymized (fragments are joined on the row key as stored)` : undefined;
     out.set(`${d.schema}.${d.table}`, { dataset: d.name, schema: d.schema, table: d.table, key: d.rowKey, home: policy.defaultBackend, columns, backendOf,
-      sides: [...columns.keys()].filter((b) => b !== policy.defaultBackend) });
+      sides: [...columns.keys()].filter((b) => b !== policy.defaultBackend), ...(unusable ? { unusable } : {}) });
   }
   return out;
 }

@@ -453,6 +453,7 @@ function planDrop(l: SplitLayout, st: Json): DdlPlan {
 
 /** The plan of one parsed statement on the split table of layout `l`. Throws SplitUnsupported. */
 export function planSplit(l: SplitLayout, stmt: Json): SplitPlan {
+  if (l.unusable) throw new SplitUnsupported(`split table ${l.schema}.${l.table} (dataset ${l.dataset}) cannot be served: ${l.unusable}`);
   const sel = body(stmt, 'SelectStmt');
   if (sel) return planSelect(l, stmt, sel);
   const ins = body(stmt, 'InsertStmt');
