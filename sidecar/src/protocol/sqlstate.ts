@@ -26,6 +26,7 @@ export const SQLSTATE = {
   undefinedTable: '42P01',
   duplicatePreparedStatement: '42P05',
   undefinedObject: '42704',
+  undefinedColumn: '42703',
   uniqueViolation: '23505',
   tooManyConnections: '53300',
   programLimitExceeded: '54000',

@@ -44,6 +44,12 @@ export interface SelectPlan {
   engine: { sql: string; alias: string };
   /** Highest client parameter number. */
   paramCount: number;
+  /**
+   * Set when the statement only projects columns of rows all of whose conditions are home ones
+   * (no ordering, grouping, limit…): the recomposed rows are the answer once those conditions
+   * are sent with the home scan, no engine needed. `null` entries: `*` (every column).
+   */
+  direct: Array<{ column: string; name: string } | null> | null;
 }
 
 export interface InsertPlan {
@@ -243,7 +249,25 @@ function planSelect(l: SplitLayout, stmt: Json, s: Json): SelectPlan {
   delete erv.schemaname;
   erv.relname = RECOMPOSED;
   erv.alias = { aliasname: alias };
-  return { kind: 'select', layout: l, home, homeWith, conjuncts: pushed.length, sides, engine: { sql: sql(engineStmt), alias }, paramCount: maxParam(stmt) };
+  return { kind: 'select', layout: l, home, homeWith, conjuncts: pushed.length, sides, engine: { sql: sql(engineStmt), alias }, paramCount: maxParam(stmt),
+    direct: directProjection(s, pushed.length === conjuncts(s.whereClause).length) };
+}
+
+/** The plain projection a SELECT is (see SelectPlan.direct), or null. */
+function directProjection(s: Json, allPushed: boolean): SelectPlan['direct'] {
+  if (!allPushed || s.groupClause || s.havingClause || s.sortClause || s.distinctClause || s.limitCount || s.limitOffset || s.windowClause || s.intoClause) return null;
+  const out: NonNullable<SelectPlan['direct']> = [];
+  for (const t of arr(s.targetList)) {
+    const rt = body(t, 'ResTarget');
+    const ref = body(rt?.val, 'ColumnRef');
+    if (!rt || !ref) return null;
+    const names = colRefNames(ref);
+    const column = names[names.length - 1] as string;
+    if (column === '*') { if (names.length > 2) return null; out.push(null); continue; }
+    if (names.length > 2) return null;
+    out.push({ column, name: (rt.name as string | undefined) ?? column });
+  }
+  return out;
 }
 
 // ---- INSERT ----

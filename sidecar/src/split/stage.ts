@@ -113,6 +113,21 @@ async function recompose(d: StageDeps, p: SelectPlan, scan: FragmentSql, params:
   return { fields, rows: [...joined.values()].map((r) => r.map(text)) };
 }
 
+/** The recomposed rows projected on the statement's columns (SelectPlan.direct). */
+function project(r: { fields: FieldDescription[]; rows: Array<Array<string | null>> }, direct: NonNullable<SelectPlan['direct']>, formats: readonly number[]): StageResult {
+  const picks: Array<{ at: number; name: string }> = [];
+  for (const d of direct) {
+    if (d === null) { r.fields.forEach((f, at) => picks.push({ at, name: f.name })); continue; }
+    const at = r.fields.findIndex((f) => f.name === d.column);
+    if (at < 0) throw new StatementError(SQLSTATE.undefinedColumn, `column "${d.column}" does not exist`);
+    picks.push({ at, name: d.name });
+  }
+  const fields = picks.map(({ at, name }) => ({ ...(r.fields[at] as FieldDescription), name, tableOid: 0, columnAttr: 0 }));
+  const rows = r.rows.map((row) => picks.map(({ at }) => toBuf(row[at] ?? null)));
+  const s = shown(fields, rows, formats);
+  return { fields: s.fields, rows: s.rows, tag: `SELECT ${rows.length}` };
+}
+
 function selectStage(d: StageDeps, p: SelectPlan): ResidualStage {
   const residual = d.residual;
   if (!residual) throw new StatementError(SQLSTATE.featureNotSupported, 'clarus: reading a split table needs the in-proxy stage (CLARUS_RESIDUAL / ClarusProxy spec.limits.computeInProxy), which is not enabled');
@@ -132,10 +147,14 @@ function selectStage(d: StageDeps, p: SelectPlan): ResidualStage {
         const sk = keyIndex(side, l.key);
         fields = [...fields, ...side.filter((_, i) => i !== sk)];
       }
+      if (p.direct && h === p.home) return project({ fields, rows: [] }, p.direct, formats).fields;
       return engine(fields).describe(fields, formats, settings);
     },
     async run(_c, _rows, formats, settings, params) {
-      const r = await recompose(d, p, await home(), params);
+      const scan = await home();
+      const r = await recompose(d, p, scan, params);
+      // A plain projection whose conditions the home scan evaluated needs no engine.
+      if (p.direct && scan === p.home) return project(r, p.direct, formats);
       return engine(r.fields).run(r.fields, r.rows, formats, settings, params);
     },
   };
