@@ -6,7 +6,7 @@ export PATH := $(ROOT)/.tools/node/bin:$(PATH)
 VITEST := $(ROOT)/node_modules/.bin/vitest
 LAYERED_FOLDERS := crds policy log sidecar operator cli testing e2e bench compat scripts
 
-.PHONY: setup test test-unit test-int e2e e2e-setup compat demo bench bench-anonymize lint typecheck generate check-generated kind-e2e
+.PHONY: setup test test-unit test-int e2e e2e-setup compat demo bench bench-split bench-anonymize lint typecheck generate check-generated kind-e2e
 
 setup:
 	@bash scripts/setup.sh
@@ -58,6 +58,11 @@ demo: setup
 
 bench: setup
 	node bench/run.ts
+	node bench/split.ts
+
+## make bench-split: splitting over two backends against the same table unsplit (issue 12).
+bench-split: setup
+	node bench/split.ts
 
 ## make bench-anonymize: time and information loss of k-anonymity / t-closeness on the CLARUS eHealth set.
 bench-anonymize: setup
