@@ -3,7 +3,7 @@
 // backend's columns only), sent on the session's connection to that backend, and its results
 // decrypted and shown per the user's view. Backend errors become the statement's error.
 import type { View } from '@clarus/crds/types.ts';
-import { protectedOutputs } from '../access/pipeline.ts';
+import { protectedOutputs } from '../access/outputs.ts';
 import type { CatalogRefresher } from '../access/refresh.ts';
 import { paramTransformer, paramTypeFor } from '../protection/params.ts';
 import { resultTransformer } from '../protection/results.ts';

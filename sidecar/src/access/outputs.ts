@@ -1,0 +1,41 @@
+// Which result columns carry protected values and how each is shown to a user (the most
+// restrictive view among the columns an output may come from). Shared by the statement pipeline
+// and the split-table stage.
+import type { View } from '@clarus/crds/types.ts';
+import type { Refuse } from '../session/pipeline.ts';
+import type { ProtectedOutput } from '../protection/results.ts';
+import type { Rewriter } from '../rewrite/rewriter.ts';
+import type { OutCol } from '../rewrite/scope.ts';
+import type { ProtectedRef } from '../rewrite/context.ts';
+import { sourcesOf } from '../rewrite/context.ts';
+import { VIEW_RANK } from './grants.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
+
+function refuse(code: string, message: string): Refuse {
+  return { kind: 'refuse', code, message };
+}
+
+/**
+ * How an output is shown: an output whose values may come from several columns (set operation
+ * arms, JOIN … USING sides) gets the most restrictive view among them, decrypted and masked as
+ * that column.
+ */
+export function shownAs(prov: ProtectedRef, views: Map<string, View>): { ref: ProtectedRef; view: View } {
+  const options = sourcesOf(prov).map((ref) => ({ ref, view: views.get(ref.table.dataset) ?? 'protected' }));
+  return options.reduce((a, b) => (VIEW_RANK[b.view] < VIEW_RANK[a.view] ? b : a));
+}
+
+/** Positions of ciphertext outputs; refused when an unknown-width `*` precedes one. */
+export function protectedOutputs(rw: Rewriter, outs: OutCol[], views: Map<string, View>): ProtectedOutput[] | Refuse {
+  const result: ProtectedOutput[] = [];
+  let unknownBefore = false;
+  for (const [index, o] of outs.entries()) {
+    if (o.star) unknownBefore = true;
+    if (!o.prov) continue;
+    if (unknownBefore) return refuse(SQLSTATE.featureNotSupported, `clarus: SELECT * over a relation unknown to the policy before encrypted column ${o.prov.table.table}.${o.prov.column.name}; list the columns`);
+    const { ref, view } = shownAs(o.prov, views);
+    result.push({ index, cipher: rw.cipher(ref), typeOid: ref.column.typeOid, view, column: `${ref.table.table}.${ref.column.name}` });
+  }
+  return result;
+}
+
