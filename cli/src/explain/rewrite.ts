@@ -59,7 +59,7 @@ async function splitSql(sql: string, policy: RuntimePolicy, rewriterFor: (p: Run
   if (!stmt || !l) return { kind: 'refuse', code: SQLSTATE.featureNotSupported, message: 'clarus: this statement names a split table in a form the proxy cannot plan' };
   let plan;
   try {
-    plan = planSplit(l, stmt);
+    plan = planSplit(l, stmt, splitLayouts(policy));
   } catch (e) {
     if (e instanceof SplitUnsupported) return { kind: 'refuse', code: SQLSTATE.featureNotSupported, message: `clarus: ${e.message}` };
     throw e;
@@ -76,7 +76,10 @@ async function splitSql(sql: string, policy: RuntimePolicy, rewriterFor: (p: Run
   const keys = `$${KEYS_PARAM}`;
   switch (plan.kind) {
     case 'select': return { kind: 'split', dataset: l.dataset, engine: plan.engine.sql,
-      steps: [step(l.home, 'home fragment, with the conditions its rules accept', plan.home.sql), ...plan.sides.map((x) => step(x.backend, 'its columns for the row keys the home fragment returned', x.sql))] };
+      steps: plan.relations.flatMap((r) => [
+        step(l.home, r.layout ? `home fragment of ${r.table.table}, with the conditions its rules accept` : `table ${r.table.table}, with the conditions its rules accept`, r.home.sql),
+        ...r.sides.map((x) => step(x.backend, `its columns of ${r.table.table} for the row keys the home fragment returned`, x.sql)),
+      ]) };
     case 'insert': return { kind: 'split', dataset: l.dataset, steps: [step(l.home, 'home fragment (returns the row keys)', plan.home.sql), ...plan.sides.map((x) => step(x.backend, 'its columns, keyed by the returned row keys', x.sql))] };
     case 'update': case 'delete': return { kind: 'split', dataset: l.dataset, steps: [
       ...plan.filters.map((x) => step(x.backend, 'row keys matching its conditions (locked)', x.sql)),

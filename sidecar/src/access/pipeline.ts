@@ -29,7 +29,7 @@ import type { ResidualService } from './residual-stage.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { countRefusal } from '../metrics/refusals.ts';
 import { sessionRole } from './backend-role.ts';
-import { placeholderSql, planStatement, splitTransformer, txControl, txDecision } from '../split/decide.ts';
+import { datasetsOf, placeholderSql, planStatement, splitTransformer, txControl, txDecision } from '../split/decide.ts';
 import type { SplitService } from '../split/decide.ts';
 import type { SplitSession } from '../split/session.ts';
 
@@ -248,7 +248,7 @@ class ProtectionPipeline implements Pipeline {
       return p;
     }
     const write = p.plan.kind !== 'select';
-    const datasets = [p.plan.layout.dataset];
+    const datasets = datasetsOf(p.plan, (schema, table) => this.deps.rewriter.catalog.lookup(schema, table));
     const access = decideStatement(this.info.user, this.grants, datasets, write, this.deps.now());
     const r = access.ok ? undefined : refuse(access.code, access.message);
     this.audit(sql, { datasets, columns: [], outcome: r ? 'refuse' : 'allow', ...(r ? { code: r.code } : {}) });

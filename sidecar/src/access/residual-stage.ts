@@ -28,7 +28,8 @@ export interface ResidualService {
 const TYPE_SIZES: ReadonlyMap<number, number> = new Map([[16, 1], [18, 1], [19, 64], [20, 8], [21, 2], [23, 4], [26, 4], [700, 4], [701, 8],
   [1082, 4], [1083, 8], [1114, 8], [1184, 8], [1186, 16], [1266, 12], [2950, 16], [829, 6]]);
 
-function settingsOf(s: SessionSettings): ResidualSettings {
+/** The session settings the engine applies (time zone, date and interval styles). */
+export function residualSettings(s: SessionSettings): ResidualSettings {
   const out: ResidualSettings = {};
   const tz = s.get('TimeZone');
   const ds = s.get('DateStyle');
@@ -67,13 +68,33 @@ function statementError(e: unknown): StatementError {
   throw e;
 }
 
+/**
+ * One engine call outside a two-stage plan (split tables): the client's fields and rows in the
+ * requested formats, engine failures as the statement's error.
+ */
+export async function runEngine(service: ResidualService, c: ResidualCall, formats: readonly number[]): Promise<{ fields: FieldDescription[]; rows: WireValue[][] }> {
+  const t0 = performance.now();
+  service.stats.statements += 1;
+  service.stats.candidateRows += c.relations.reduce((n, r) => n + [...r.rows].length, 0);
+  try {
+    const r = await service.run(c);
+    service.stats.resultRows += r.rows.length;
+    return { fields: fieldsOf(r.fields, formats), rows: r.rows.map((row) => encode(r.fields, row, formats)) };
+  } catch (e) {
+    service.stats.failed += 1;
+    throw statementError(e);
+  } finally {
+    service.stats.engineMs += performance.now() - t0;
+  }
+}
+
 /** The ResidualStage of one statement's plan. */
 export function residualStage(service: ResidualService, spec: ResidualSpec): ResidualStage {
   const call = (candidates: readonly FieldDescription[], rows: Array<Array<string | null>>, settings: SessionSettings, params: ReadonlyArray<string | null>): ResidualCall => ({
     relations: [{ name: spec.relation, columns: candidates.map((f, i) => ({ name: spec.columns[i] ?? `c${i + 1}`, typeOid: f.typeOid })), rows }],
     sql: spec.sql,
     limits: { maxRows: service.maxRows, maxBytes: service.maxBytes },
-    settings: settingsOf(settings),
+    settings: residualSettings(settings),
     // The stage's $k is the client's parameter spec.params[k - 1].
     params: spec.params.map((n) => params[n - 1] ?? null),
   });

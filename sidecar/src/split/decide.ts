@@ -69,7 +69,7 @@ export function planStatement(svc: SplitService, sql: string): { plan: SplitPlan
   const l = layoutOf(svc, stmt);
   if (!l) return refuse(SQLSTATE.featureNotSupported, 'clarus: this statement names a split table in a form the proxy cannot plan');
   try {
-    const plan = planSplit(l, stmt);
+    const plan = planSplit(l, stmt, svc.layouts);
     return { plan, paramCount: maxParam(stmt) };
   } catch (e) {
     if (e instanceof SplitUnsupported) return refuse(SQLSTATE.featureNotSupported, `clarus: ${e.message}`);
@@ -83,6 +83,16 @@ function maxParam(n: unknown): number {
   const p = body(n, 'ParamRef');
   const own = p ? (p.number as number) : 0;
   return Math.max(own, ...Object.values(n).map(maxParam));
+}
+
+/**
+ * The datasets a plan touches: its split table's, and for a SELECT every table it reads that the
+ * policy protects (`lookup`: the proxy's catalog).
+ */
+export function datasetsOf(plan: SplitPlan, lookup: (schema: string | undefined, table: string) => { dataset: string } | undefined): string[] {
+  const out = new Set([plan.layout.dataset]);
+  if (plan.kind === 'select') for (const r of plan.relations) { const d = r.layout?.dataset ?? lookup(r.table.schema, r.table.table)?.dataset; if (d) out.add(d); }
+  return [...out];
 }
 
 /** The result transformer (a stage on the placeholder) that answers a planned split statement. */

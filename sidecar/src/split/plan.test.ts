@@ -4,7 +4,7 @@ import { loadParser, parseStatements } from '../rewrite/parser.ts';
 import { fragmentPolicy, splitLayouts } from './layout.ts';
 import type { SplitLayout } from './layout.ts';
 import { KEYS_PARAM, planSplit, SplitUnsupported } from './plan.ts';
-import type { ChangePlan, DdlPlan, InsertPlan, SelectPlan } from './plan.ts';
+import type { ChangePlan, DdlPlan, InsertPlan, ReadRelation, SelectPlan } from './plan.ts';
 
 const POLICY: RuntimePolicy = {
   name: 'p', onUnsupported: 'reject', defaultBackend: 'a',
@@ -49,12 +49,29 @@ describe('plans', () => {
   it('SELECT: home scan with home-only conjuncts, other fragments by key, the engine over the rest', () => {
     const p = plan("SELECT name, diag FROM patient p WHERE p.id = $2 AND diag = 'flu' AND upper(name) = $1 ORDER BY ward") as SelectPlan;
     expect(p.kind).toBe('select');
-    expect(p.home.sql).toBe('SELECT * FROM public.patient AS p WHERE p.id = $1 AND upper(name) = $2');
-    expect(p.home.params).toEqual([2, 1]);
-    expect(p.sides.map((s) => s.sql)).toEqual(['SELECT id, diag FROM public.patient WHERE id = ANY ($1)', 'SELECT id, ward FROM public.patient WHERE id = ANY ($1)']);
-    expect(p.engine.sql).toContain('FROM clarus_split AS p');
+    const r = p.relations[0] as ReadRelation;
+    expect(p.relations).toHaveLength(1);
+    expect(r.home.sql).toBe('SELECT * FROM public.patient AS p WHERE p.id = $1 AND upper(name) = $2');
+    expect(r.home.params).toEqual([2, 1]);
+    expect(r.sides.map((s) => s.sql)).toEqual(['SELECT id, diag FROM public.patient WHERE id = ANY ($1)', 'SELECT id, ward FROM public.patient WHERE id = ANY ($1)']);
+    expect(p.engine.sql).toContain('FROM clarus_r1 AS p');
     expect(p.paramCount).toBe(2);
-    expect(p.homeWith([1]).sql).toBe('SELECT * FROM public.patient AS p WHERE upper(name) = $1');
+    expect(r.homeWith([1]).sql).toBe('SELECT * FROM public.patient AS p WHERE upper(name) = $1');
+    expect(p.direct).toBeNull();
+    expect((plan('SELECT name AS n, * FROM patient WHERE id = 1') as SelectPlan).direct).toEqual([{ column: 'name', name: 'n' }, null]);
+  });
+
+  it('SELECT with other tables: each table is a relation of the engine; qualified conditions go with their scan; none with outer joins', () => {
+    const p = plan("SELECT p.name, v.v FROM patient p JOIN visit v ON v.v = p.diag WHERE p.id > 3 AND v.v <> 'x' AND p.ward = v.v") as SelectPlan;
+    expect(p.relations.map((r) => [r.name, r.layout?.table ?? null, r.table.table, r.home.sql])).toEqual([
+      ['clarus_r1', 'patient', 'patient', 'SELECT * FROM public.patient AS p WHERE p.id > 3'],
+      ['clarus_r2', null, 'visit', "SELECT * FROM visit AS v WHERE v.v <> 'x'"],
+    ]);
+    expect(p.engine.sql).toBe("SELECT p.name, v.v FROM clarus_r1 AS p JOIN clarus_r2 AS v ON v.v = p.diag WHERE p.id > 3 AND v.v <> 'x' AND p.ward = v.v");
+    const outer = plan('SELECT * FROM patient p LEFT JOIN visit v ON true WHERE v.v IS NULL') as SelectPlan;
+    expect(outer.relations.map((r) => r.conjuncts)).toEqual([0, 0]);
+    const sub = plan('SELECT name FROM patient WHERE diag IN (SELECT v FROM visit)') as SelectPlan;
+    expect(sub.relations.map((r) => r.table.table)).toEqual(['patient', 'visit']);
   });
 
   it('INSERT: home gets the key and its columns and returns the keys; others get keys by position', () => {
@@ -93,8 +110,7 @@ describe('plans', () => {
 
   it('refuses by name what it cannot plan', () => {
     for (const [sql, why] of [
-      ['SELECT * FROM patient JOIN visit ON true', /reads other relations/],
-      ['SELECT * FROM patient WHERE id IN (SELECT v::int FROM visit)', /reads other relations/],
+      ['WITH x AS (SELECT 1) SELECT * FROM patient, x', /WITH/],
       ["UPDATE patient SET ward = name WHERE id = 1", /SET ward = an expression over columns stored on another backend/],
       ['UPDATE patient SET id = 2', /row key/],
       ["UPDATE patient SET ward = 'x' WHERE diag = ward", /different backends/],

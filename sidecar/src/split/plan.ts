@@ -23,31 +23,39 @@ import type { SplitLayout } from './layout.ts';
 /** In FragmentSql.params: the parameter that takes the selected row keys (a text array). */
 export const KEYS_PARAM = 1_000_000;
 
-/** The engine's name for the recomposed relation. */
-export const RECOMPOSED = 'clarus_split';
-
 /** A statement for one fragment: logical SQL and the client parameters its `$k` take (`params[k-1]`). */
 export interface FragmentSql { backend: string; sql: string; params: number[] }
+
+/**
+ * A table a SELECT reads: a split table (recomposed from its fragments) or another table (read
+ * whole from the home backend, protected by the home fragment's rules), under an engine name.
+ */
+export interface ReadRelation {
+  name: string;
+  layout: SplitLayout | null;
+  table: { schema?: string; table: string };
+  /** `SELECT * FROM t AS alias WHERE <its conjuncts>` on the home backend. */
+  home: FragmentSql;
+  /** The same with only some of the conjuncts (those the home fragment's rules accept): homeWith(indexes). */
+  homeWith(keep: readonly number[]): FragmentSql;
+  /** How many conjuncts `home` holds. */
+  conjuncts: number;
+  /** Split tables: per other backend, `SELECT key, cols FROM t WHERE key = ANY($1)`. */
+  sides: Array<FragmentSql & { columns: string[] }>;
+}
 
 export interface SelectPlan {
   kind: 'select';
   layout: SplitLayout;
-  /** `SELECT * FROM t WHERE <home conjuncts>` over the home fragment. */
-  home: FragmentSql;
-  /** The same with only some of the conjuncts (those the home fragment's rules accept): homeWith(indexes). */
-  homeWith(keep: readonly number[]): FragmentSql;
-  /** How many home conjuncts `home` holds. */
-  conjuncts: number;
-  /** Per other backend, `SELECT key, cols FROM t WHERE key = ANY($1)`: `$1` is the key list (params start at 2). */
-  sides: Array<FragmentSql & { columns: string[] }>;
-  /** The client's statement with the table replaced by the recomposed relation, for the engine. */
-  engine: { sql: string; alias: string };
+  relations: ReadRelation[];
+  /** The client's statement over the engine's relations (RECOMPOSED names), for the engine. */
+  engine: { sql: string };
   /** Highest client parameter number. */
   paramCount: number;
   /**
-   * Set when the statement only projects columns of rows all of whose conditions are home ones
-   * (no ordering, grouping, limit…): the recomposed rows are the answer once those conditions
-   * are sent with the home scan, no engine needed. `null` entries: `*` (every column).
+   * Set when the statement only projects columns of one split table's rows, all of whose
+   * conditions the home scan takes (no ordering, grouping, limit…): the recomposed rows are the
+   * answer, no engine needed. `null` entries: `*` (every column).
    */
   direct: Array<{ column: string; name: string } | null> | null;
 }
@@ -221,36 +229,81 @@ function sql(stmt: Json): string {
 
 // ---- SELECT ----
 
-function planSelect(l: SplitLayout, stmt: Json, s: Json): SelectPlan {
-  if (s.op !== 'SETOP_NONE' || s.withClause || s.intoClause || arr(s.lockingClause).length > 0) unsupported(l, 'this form of SELECT');
-  const from = arr(s.fromClause);
-  const rv = from.length === 1 ? body(from[0], 'RangeVar') : null;
-  if (!rv || !isTable(l, rv)) unsupported(l, 'a SELECT that reads other relations with it (joins, subqueries over other tables)');
-  if (rangeVars(stmt).length !== 1) unsupported(l, 'a SELECT that reads other relations with it (joins, subqueries over other tables)');
-  const alias = ((rv.alias as Json | undefined)?.aliasname as string | undefined) ?? l.table;
-  // Home conjuncts: only home columns, no subquery (the rest is evaluated by the engine anyway).
-  const pushed = conjuncts(s.whereClause).filter((c) => {
-    const b = backendsOf(l, c);
-    return !b.sub && !b.star && [...b.backends].every((x) => x === l.home);
+/** Every node with a `withClause` (CTE names would read as tables). */
+function hasWith(node: unknown): boolean {
+  let found = false;
+  walk(node, (n) => { if (n.withClause) found = true; });
+  return found;
+}
+
+/** Outer joins anywhere in the FROM clause (a condition pushed into a scan would change them). */
+function hasOuterJoin(node: unknown): boolean {
+  let found = false;
+  walk(node, (n) => { const j = body(n, 'JoinExpr'); if (j && j.jointype !== 'JOIN_INNER') found = true; });
+  return found;
+}
+
+/** Whether every column a conjunct reads is `alias.column` (or unqualified, when `alone`). */
+function readsOnly(c: unknown, alias: string, alone: boolean): boolean {
+  let ok = true;
+  let sub = false;
+  walk(c, (n) => {
+    if (body(n, 'SubLink')) sub = true;
+    const r = body(n, 'ColumnRef');
+    if (!r) return;
+    const names = colRefNames(r);
+    if (names.includes('*')) ok = false;
+    else if (names.length === 1) ok &&= alone;
+    else ok &&= names.length === 2 && names[0] === alias;
   });
-  const homeWith = (keep: readonly number[]): FragmentSql => {
-    const params: number[] = [];
-    const where = and(keep.map((i) => renumber(pushed[i], params)));
-    return { backend: l.home, sql: sql(select([target(columnRef(['*']))], relation(l, alias), where)), params };
-  };
-  const home = homeWith(pushed.map((_, i) => i));
-  const sides = l.sides.map((b) => {
-    const columns = l.columns.get(b) ?? [];
-    return { backend: b, columns, params: [], sql: sql(select([l.key, ...columns].map((c) => target(col(c))), relation(l), keyAny(l, 1))) };
-  });
-  // The engine reads the recomposed relation under the name (alias) the statement used.
+  return ok && !sub;
+}
+
+function relationOf(rv: Json, layouts: ReadonlyMap<string, SplitLayout>, home: string): { layout: SplitLayout | null; schema?: string; table: string } {
+  const schema = rv.schemaname as string | undefined;
+  const table = rv.relname as string;
+  for (const l of layouts.values()) if (isTable(l, rv)) return { layout: l, schema: l.schema, table };
+  void home;
+  return { layout: null, ...(schema ? { schema } : {}), table };
+}
+
+function planSelect(l: SplitLayout, stmt: Json, s: Json, layouts: ReadonlyMap<string, SplitLayout>): SelectPlan {
+  if (s.intoClause || arr(s.lockingClause).length > 0) unsupported(l, 'SELECT … INTO / FOR UPDATE');
+  if (hasWith(stmt)) unsupported(l, 'a WITH query in a statement that reads a split table');
   const engineStmt = structuredClone(stmt);
-  const erv = body(arr(body(engineStmt, 'SelectStmt')?.fromClause)[0], 'RangeVar') as Json;
-  delete erv.schemaname;
-  erv.relname = RECOMPOSED;
-  erv.alias = { aliasname: alias };
-  return { kind: 'select', layout: l, home, homeWith, conjuncts: pushed.length, sides, engine: { sql: sql(engineStmt), alias }, paramCount: maxParam(stmt),
-    direct: directProjection(s, pushed.length === conjuncts(s.whereClause).length) };
+  const vars: Json[] = [];
+  walk(engineStmt, (n) => { const rv = body(n, 'RangeVar'); if (rv) vars.push(rv); });
+  if (vars.length === 0) unsupported(l, 'this form of SELECT');
+  // One scan per table occurrence; WHERE conjuncts of the top level go with the scan they read
+  // (none with outer joins or set operations: the engine evaluates every condition anyway).
+  const top = s.op === 'SETOP_NONE' && !hasOuterJoin(s.fromClause) ? conjuncts(s.whereClause) : [];
+  const alone = vars.length === 1;
+  const relations: ReadRelation[] = vars.map((rv, i) => {
+    const r = relationOf(rv, layouts, l.home);
+    const alias = ((rv.alias as Json | undefined)?.aliasname as string | undefined) ?? r.table;
+    const name = `clarus_r${i + 1}`;
+    const onlyHome = (c: unknown) => !r.layout || [...backendsOf(r.layout, c).backends].every((x) => x === (r.layout as SplitLayout).home);
+    const pushed = top.filter((c) => readsOnly(c, alias, alone) && onlyHome(c));
+    const from = { ...(r.schema ? { schemaname: r.schema } : {}), relname: r.table, inh: true, relpersistence: 'p', alias: { aliasname: alias }, location: -1 };
+    const homeWith = (keep: readonly number[]): FragmentSql => {
+      const params: number[] = [];
+      const where = and(keep.map((k) => renumber(pushed[k], params)));
+      return { backend: l.home, sql: sql(select([target(columnRef(['*']))], from, where)), params };
+    };
+    const rl = r.layout;
+    const sides = rl ? rl.sides.map((b) => {
+      const columns = rl.columns.get(b) ?? [];
+      return { backend: b, columns, params: [], sql: sql(select([rl.key, ...columns].map((c) => target(col(c))), relation(rl), keyAny(rl, 1))) };
+    }) : [];
+    // The engine reads the relation under the name (alias) the statement used.
+    delete rv.schemaname;
+    rv.relname = name;
+    rv.alias = { aliasname: alias };
+    return { name, layout: rl, table: { ...(r.schema ? { schema: r.schema } : {}), table: r.table }, home: homeWith(pushed.map((_, k) => k)), homeWith, conjuncts: pushed.length, sides };
+  });
+  const single = relations.length === 1 && s.op === 'SETOP_NONE';
+  return { kind: 'select', layout: l, relations, engine: { sql: sql(engineStmt) }, paramCount: maxParam(stmt),
+    direct: single ? directProjection(s, (relations[0] as ReadRelation).conjuncts === conjuncts(s.whereClause).length) : null };
 }
 
 /** The plain projection a SELECT is (see SelectPlan.direct), or null. */
@@ -340,7 +393,7 @@ function planChange(l: SplitLayout, kind: 'update' | 'delete', st: Json): Change
   const direct = planChangeDirect(l, kind, st);
   const alias = ((st.relation as Json).alias as Json | undefined)?.aliasname as string | undefined;
   const keysStmt = select([target(col(l.key))], relation(l, alias), st.whereClause);
-  const keys = planSelect(l, keysStmt, body(keysStmt, 'SelectStmt') as Json);
+  const keys = planSelect(l, keysStmt, body(keysStmt, 'SelectStmt') as Json, new Map([[`${l.schema}.${l.table}`, l]]));
   const byKeys = structuredClone(st);
   byKeys.whereClause = keyAny(l, KEYS_PARAM);
   const homeByKeys = planChangeDirect(l, kind, byKeys).home;
@@ -476,10 +529,10 @@ function planDrop(l: SplitLayout, st: Json): DdlPlan {
 }
 
 /** The plan of one parsed statement on the split table of layout `l`. Throws SplitUnsupported. */
-export function planSplit(l: SplitLayout, stmt: Json): SplitPlan {
+export function planSplit(l: SplitLayout, stmt: Json, layouts: ReadonlyMap<string, SplitLayout> = new Map([[`${l.schema}.${l.table}`, l]])): SplitPlan {
   if (l.unusable) throw new SplitUnsupported(`split table ${l.schema}.${l.table} (dataset ${l.dataset}) cannot be served: ${l.unusable}`);
   const sel = body(stmt, 'SelectStmt');
-  if (sel) return planSelect(l, stmt, sel);
+  if (sel) return planSelect(l, stmt, sel, layouts);
   const ins = body(stmt, 'InsertStmt');
   if (ins) { if (!isTable(l, ins.relation as Json)) unsupported(l, 'INSERT … SELECT'); return planInsert(l, ins); }
   const upd = body(stmt, 'UpdateStmt');

@@ -3,17 +3,18 @@
 // and when its answer comes the proxy runs the plan on its fragment connections and shows the
 // client the statement's own result and command tag (the session's in-proxy stage contract).
 import type { View } from '@clarus/crds/types.ts';
-import { encode } from '../access/residual-stage.ts';
-import { residualStage } from '../access/residual-stage.ts';
+import { encode, residualSettings, runEngine } from '../access/residual-stage.ts';
+import type { ResidualCall } from '../residual/types.ts';
 import type { ResidualService } from '../access/residual-stage.ts';
 import { StatementError } from '../session/pipeline.ts';
 import type { FieldDescription, ResidualStage, SessionSettings, StageResult, WireValue } from '../session/pipeline.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { arrayLiteral, describeFragment, runFragment } from './fragment.ts';
 import type { Fragment, FragmentRows } from './fragment.ts';
-import { KEYS_PARAM, RECOMPOSED } from './plan.ts';
-import type { ChangePlan, DdlPlan, FragmentSql, InsertPlan, SelectPlan, SplitPlan } from './plan.ts';
+import { KEYS_PARAM } from './plan.ts';
+import type { ChangePlan, DdlPlan, FragmentSql, InsertPlan, ReadRelation, SelectPlan, SplitPlan } from './plan.ts';
 import type { SplitSession } from './session.ts';
+import type { SplitLayout } from './layout.ts';
 
 /**
  * The statement sent to the client's backend in place of a split statement: one empty result
@@ -73,28 +74,29 @@ const NO_STAGE_LIMIT = { maxRows: Number.MAX_SAFE_INTEGER, maxBytes: Number.MAX_
 // ---- SELECT: recompose, then the engine ----
 
 /**
- * The home scan with the conjuncts its rules accept (the others, e.g. LIKE over an encrypted
- * column, are left to the engine, which evaluates the whole WHERE clause anyway).
+ * A relation's home scan with the conjuncts its rules accept (the others, e.g. LIKE over an
+ * encrypted column, are left to the engine, which evaluates the whole statement anyway).
  */
-async function homeScan(d: StageDeps, p: SelectPlan): Promise<FragmentSql> {
-  const f = fragment(d, p.layout.home);
-  const wait = f.refresher?.before(p.home.sql);
-  if (wait) await wait;
-  if (f.rewriter.analyze(p.home.sql).kind !== 'refuse') return p.home;
+async function homeScan(d: StageDeps, r: ReadRelation): Promise<FragmentSql> {
+  if (await accepted(d, r.home)) return r.home;
   const keep: number[] = [];
-  for (let i = 0; i < p.conjuncts; i++) if (f.rewriter.analyze(p.homeWith([i]).sql).kind !== 'refuse') keep.push(i);
-  return p.homeWith(keep);
+  for (let i = 0; i < r.conjuncts; i++) if (await accepted(d, r.homeWith([i]))) keep.push(i);
+  return r.homeWith(keep);
 }
 
-async function recompose(d: StageDeps, p: SelectPlan, scan: FragmentSql, params: ReadonlyArray<string | null>): Promise<{ fields: FieldDescription[]; rows: Array<Array<string | null>> }> {
-  const l = p.layout;
-  const home = await runFragment(await d.session.read(l.home), fragment(d, l.home), scan.sql, valuesOf(scan, params), d.views);
+interface Rows { fields: FieldDescription[]; rows: Array<Array<string | null>> }
+
+/** A relation's rows: the home scan, and for a split table its other fragments joined on the row key. */
+async function relationRows(d: StageDeps, r: ReadRelation, scan: FragmentSql, params: ReadonlyArray<string | null>): Promise<Rows> {
+  const home = await runFragment(await d.session.read(scan.backend), fragment(d, scan.backend), scan.sql, valuesOf(scan, params), d.views);
+  const l = r.layout;
+  if (!l) return { fields: home.fields, rows: home.rows.map((row) => row.map(text)) };
   const k = keyIndex(home.fields, l.key);
-  const keys = home.rows.map((r) => text(r[k] ?? null)).filter((x): x is string => x !== null);
+  const keys = home.rows.map((row) => text(row[k] ?? null)).filter((x): x is string => x !== null);
   let fields = [...home.fields];
   let joined = new Map<string, Array<Buffer | null>>();
-  for (const r of home.rows) { const key = text(r[k] ?? null); if (key !== null) joined.set(key, [...r]); }
-  for (const s of p.sides) {
+  for (const row of home.rows) { const key = text(row[k] ?? null); if (key !== null) joined.set(key, [...row]); }
+  for (const s of r.sides) {
     const conn = await d.session.read(s.backend);
     const f = fragment(d, s.backend);
     const side: FragmentRows = keys.length > 0
@@ -103,18 +105,29 @@ async function recompose(d: StageDeps, p: SelectPlan, scan: FragmentSql, params:
     const sk = keyIndex(side.fields, l.key);
     fields = [...fields, ...side.fields.filter((_, i) => i !== sk)];
     const byKey = new Map<string, Array<Buffer | null>>();
-    for (const r of side.rows) { const key = text(r[sk] ?? null); if (key !== null) byKey.set(key, r.filter((_, i) => i !== sk)); }
+    for (const row of side.rows) { const key = text(row[sk] ?? null); if (key !== null) byKey.set(key, row.filter((_, i) => i !== sk)); }
     // A row is shown only when every fragment has it: never half a row (a fragment without it
     // has not committed it yet, or lost it).
     const next = new Map<string, Array<Buffer | null>>();
     for (const [key, row] of joined) { const more = byKey.get(key); if (more) next.set(key, [...row, ...more]); }
     joined = next;
   }
-  return { fields, rows: [...joined.values()].map((r) => r.map(text)) };
+  return { fields, rows: [...joined.values()].map((row) => row.map(text)) };
 }
 
-/** The recomposed rows projected on the statement's columns (SelectPlan.direct). */
-function project(r: { fields: FieldDescription[]; rows: Array<Array<string | null>> }, direct: NonNullable<SelectPlan['direct']>, formats: readonly number[]): StageResult {
+/** A relation's result fields, nothing executed. */
+async function relationFields(d: StageDeps, r: ReadRelation, scan: FragmentSql): Promise<FieldDescription[]> {
+  let fields = await describeFragment(await d.session.read(scan.backend), fragment(d, scan.backend), scan.sql, scan.params.length, d.views);
+  for (const s of r.sides) {
+    const side = await describeFragment(await d.session.read(s.backend), fragment(d, s.backend), s.sql, 1, d.views);
+    const sk = keyIndex(side, (r.layout as SplitLayout).key);
+    fields = [...fields, ...side.filter((_, i) => i !== sk)];
+  }
+  return fields;
+}
+
+/** The rows of one relation projected on the statement's columns (SelectPlan.direct). */
+function project(r: Rows, direct: NonNullable<SelectPlan['direct']>, formats: readonly number[]): StageResult {
   const picks: Array<{ at: number; name: string }> = [];
   for (const d of direct) {
     if (d === null) { r.fields.forEach((f, at) => picks.push({ at, name: f.name })); continue; }
@@ -131,31 +144,30 @@ function project(r: { fields: FieldDescription[]; rows: Array<Array<string | nul
 function selectStage(d: StageDeps, p: SelectPlan): ResidualStage {
   const residual = d.residual;
   if (!residual) throw new StatementError(SQLSTATE.featureNotSupported, 'clarus: reading a split table needs the in-proxy stage (CLARUS_RESIDUAL / ClarusProxy spec.limits.computeInProxy), which is not enabled');
-  const spec = { relation: RECOMPOSED, params: Array.from({ length: p.paramCount }, (_, i) => i + 1), blank: [], pushed: 0, kept: 0 };
-  const engine = (fields: FieldDescription[]) => residualStage(residual, { ...spec, sql: p.engine.sql, columns: fields.map((f) => f.name) });
-  let scan: Promise<FragmentSql> | null = null;
-  const home = () => (scan ??= homeScan(d, p).catch((e: unknown) => { scan = null; throw e; }));
+  const params = Array.from({ length: p.paramCount }, (_, i) => i + 1);
+  let scans: Promise<FragmentSql[]> | null = null;
+  const homes = () => (scans ??= Promise.all(p.relations.map((r) => homeScan(d, r))).catch((e: unknown) => { scans = null; throw e; }));
+  const direct = (s: FragmentSql[]) => p.direct !== null && s[0] === p.relations[0]?.home;
+  const call = (rels: Rows[], sql: string, settings: SessionSettings, values: ReadonlyArray<string | null>): ResidualCall => ({
+    relations: rels.map((r, i) => ({ name: (p.relations[i] as ReadRelation).name, columns: r.fields.map((f) => ({ name: f.name, typeOid: f.typeOid })), rows: r.rows })),
+    sql, limits: { maxRows: residual.maxRows, maxBytes: residual.maxBytes }, settings: residualSettings(settings), params: params.map((n) => values[n - 1] ?? null),
+  });
   return {
-    maxRows: NO_STAGE_LIMIT.maxRows, maxBytes: NO_STAGE_LIMIT.maxBytes, blank: spec.params,
-    async describe(_c, formats, settings: SessionSettings) {
-      const l = p.layout;
-      const h = await home();
-      const homeFields = await describeFragment(await d.session.read(l.home), fragment(d, l.home), h.sql, h.params.length, d.views);
-      let fields = homeFields;
-      for (const s of p.sides) {
-        const side = await describeFragment(await d.session.read(s.backend), fragment(d, s.backend), s.sql, 1, d.views);
-        const sk = keyIndex(side, l.key);
-        fields = [...fields, ...side.filter((_, i) => i !== sk)];
-      }
-      if (p.direct && h === p.home) return project({ fields, rows: [] }, p.direct, formats).fields;
-      return engine(fields).describe(fields, formats, settings);
+    maxRows: NO_STAGE_LIMIT.maxRows, maxBytes: NO_STAGE_LIMIT.maxBytes, blank: params,
+    async describe(_c, formats, settings) {
+      const s = await homes();
+      const rels: Rows[] = [];
+      for (const [i, r] of p.relations.entries()) rels.push({ fields: await relationFields(d, r, s[i] as FragmentSql), rows: [] });
+      if (direct(s)) return project(rels[0] as Rows, p.direct as NonNullable<SelectPlan['direct']>, formats).fields;
+      return (await runEngine(residual, call(rels, p.engine.sql, settings, []), formats)).fields;
     },
-    async run(_c, _rows, formats, settings, params) {
-      const scan = await home();
-      const r = await recompose(d, p, scan, params);
+    async run(_c, _rows, formats, settings, values) {
+      const s = await homes();
+      const rels: Rows[] = [];
+      for (const [i, r] of p.relations.entries()) rels.push(await relationRows(d, r, s[i] as FragmentSql, values));
       // A plain projection whose conditions the home scan evaluated needs no engine.
-      if (p.direct && scan === p.home) return project(r, p.direct, formats);
-      return engine(r.fields).run(r.fields, r.rows, formats, settings, params);
+      if (direct(s)) return project(rels[0] as Rows, p.direct as NonNullable<SelectPlan['direct']>, formats);
+      return runEngine(residual, call(rels, p.engine.sql, settings, values), formats);
     },
   };
 }

@@ -161,8 +161,22 @@ describe('split table: access control and failures', () => {
     expect(await rowsOn('cloud-c', 'SELECT ward FROM patient WHERE pat_id = 1')).toEqual([{ ward: 'ward-1-canary' }]);
   });
 
+  it('joins and subqueries with other (protected) tables are computed over the recomposed rows', async () => {
+    await doc.query('CREATE TABLE IF NOT EXISTS visit (visit_id int PRIMARY KEY, reason text)');
+    await doc.query("INSERT INTO visit (visit_id, reason) VALUES (1, 'reason-canary-1'), (3, 'reason-canary-3'), (5, 'reason-canary-5')");
+    expect((await doc.query('SELECT p.pat_name, p.ward, v.reason FROM patient p JOIN visit v ON v.visit_id = p.pat_id WHERE p.pat_id < $1 ORDER BY p.pat_id', [10])).rows).toEqual([
+      { pat_name: 'Ann Canary', ward: 'ward-1-canary', reason: 'reason-canary-1' }, { pat_name: 'Cy Canary', ward: 'ward-1-canary', reason: 'reason-canary-3' }]);
+    expect((await doc.query("SELECT count(*)::int AS n FROM visit v LEFT JOIN patient p ON p.pat_id = v.visit_id WHERE p.diagnosis IS NULL")).rows).toEqual([{ n: 1 }]);
+    expect((await doc.query("SELECT pat_name FROM patient WHERE pat_id IN (SELECT visit_id FROM visit WHERE reason = 'reason-canary-3')")).rows).toEqual([{ pat_name: 'Cy Canary' }]);
+    const analyst = await env.client(USERS.auditor);
+    const masked = await refusal(analyst.query('SELECT p.pat_name, v.reason FROM patient p JOIN visit v ON v.visit_id = p.pat_id'));
+    expect(masked.code).toBe('42501');
+    expect(JSON.stringify(await rowsOn('cloud-a', 'SELECT * FROM visit'))).not.toContain('reason-canary');
+    await doc.query('DROP TABLE visit');
+  });
+
   it('statement forms the proxy cannot plan are refused by name', async () => {
-    for (const sql of ['SELECT p.pat_name FROM patient p JOIN visit v ON v.visit_id = p.pat_id', 'INSERT INTO patient (pat_id, ward) SELECT 99, ward FROM patient',
+    for (const sql of ['WITH x AS (SELECT 1) SELECT * FROM patient, x', 'INSERT INTO patient (pat_id, ward) SELECT 99, ward FROM patient',
       "UPDATE patient SET ward = pat_name WHERE pat_id = 1", 'ALTER TABLE patient ADD COLUMN extra text', 'COPY patient TO STDOUT']) {
       const r = await refusal(doc.query(sql));
       expect(r.code, sql).toBe('0A000');
@@ -173,7 +187,7 @@ describe('split table: access control and failures', () => {
 
 describe('split table: a backend that is down, in-doubt transactions', () => {
   it('statements that need a stopped backend fail with a connection SQLSTATE naming it; other datasets keep working; nothing half-written', async () => {
-    await doc.query('CREATE TABLE visit (visit_id int PRIMARY KEY, reason text)');
+    await doc.query('CREATE TABLE IF NOT EXISTS visit (visit_id int PRIMARY KEY, reason text)');
     const c = env.clusters.get('cloud-c') as PgCluster;
     await c.kill();
     try {
