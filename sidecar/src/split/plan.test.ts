@@ -108,6 +108,17 @@ describe('plans', () => {
     ]);
   });
 
+  it('ALTER TABLE and CREATE INDEX go to the backend of the columns they name', () => {
+    const a = plan('ALTER TABLE patient ADD COLUMN extra int, ALTER COLUMN ward SET NOT NULL, DROP COLUMN diag') as DdlPlan;
+    expect(a.statements.map((x) => [x.backend, x.sql])).toEqual([
+      ['a', 'ALTER TABLE public.patient ADD COLUMN extra int'],
+      ['c', 'ALTER TABLE public.patient ALTER COLUMN ward SET NOT NULL'],
+      ['b', 'ALTER TABLE public.patient DROP COLUMN diag RESTRICT'],
+    ]);
+    const i = plan('CREATE INDEX patient_ward ON patient (lower(ward))') as DdlPlan;
+    expect(i.statements.map((x) => [x.backend, x.sql])).toEqual([['c', 'CREATE INDEX patient_ward ON public.patient (lower(ward))']]);
+  });
+
   it('refuses by name what it cannot plan', () => {
     for (const [sql, why] of [
       ['WITH x AS (SELECT 1) SELECT * FROM patient, x', /WITH/],
@@ -120,7 +131,9 @@ describe('plans', () => {
       ['INSERT INTO patient (id, ward) VALUES (1, \'x\') RETURNING ward', /RETURNING/],
       ['CREATE TABLE patient (id int, ward text)', /not its PRIMARY KEY/],
       ['CREATE TABLE patient (id int PRIMARY KEY, name text, diag text, UNIQUE (name, diag))', /different backends/],
-      ['ALTER TABLE patient ADD COLUMN x int', /ALTER TABLE/],
+      ['ALTER TABLE patient RENAME COLUMN ward TO w', /ALTER TABLE|RENAME/],
+      ['ALTER TABLE patient ALTER COLUMN id TYPE bigint', /row key/],
+      ['CREATE INDEX ON patient (name, ward)', /different backends/],
       ['TRUNCATE patient', /TRUNCATE/],
     ] as const) {
       expect(() => plan(sql), sql).toThrow(SplitUnsupported);

@@ -528,6 +528,45 @@ function planDrop(l: SplitLayout, st: Json): DdlPlan {
   return { kind: 'ddl', layout: l, statements, tag: 'DROP TABLE' };
 }
 
+/** Column-level ALTER TABLE subcommands, routed to the backend of the column they name. */
+const COLUMN_CMDS = new Set(['AT_AddColumn', 'AT_DropColumn', 'AT_ColumnDefault', 'AT_DropNotNull', 'AT_SetNotNull', 'AT_AlterColumnType', 'AT_SetStatistics', 'AT_SetStorage']);
+
+function planAlter(l: SplitLayout, st: Json): DdlPlan {
+  if (st.objtype !== 'OBJECT_TABLE') unsupported(l, 'ALTER of something other than the table');
+  const perBackend = new Map<string, unknown[]>();
+  for (const c of arr(st.cmds)) {
+    const cmd = body(c, 'AlterTableCmd') as Json;
+    const sub = cmd.subtype as string;
+    if (!COLUMN_CMDS.has(sub)) unsupported(l, `ALTER TABLE ${sub.replace(/^AT_/, '')}`);
+    const def = body(cmd.def, 'ColumnDef');
+    const column = (def?.colname ?? cmd.name) as string;
+    if (column === l.key) unsupported(l, `ALTER TABLE of the row key ${l.key}`);
+    const b = backendOfColumn(l, column);
+    const refs = backendsOf(l, cmd.def);
+    if (refs.sub || [...refs.backends].some((x) => x !== b)) unsupported(l, `ALTER TABLE of column ${column} with an expression over columns stored on other backends`);
+    for (const con of arr(def?.constraints)) if (body(con, 'Constraint')?.contype === 'CONSTR_FOREIGN' && b !== l.home) unsupported(l, `a foreign key on column ${column}, stored on backend ${b}`);
+    perBackend.set(b, [...(perBackend.get(b) ?? []), c]);
+  }
+  const statements = [...perBackend].map(([b, cmds]) => ({ backend: b, params: [], sql: sql({ AlterTableStmt: { ...st, relation: relation(l), cmds } }) }));
+  return { kind: 'ddl', layout: l, statements, tag: 'ALTER TABLE' };
+}
+
+function planIndex(l: SplitLayout, st: Json): DdlPlan {
+  const refs = new Set<string>();
+  for (const e of arr(st.indexParams)) {
+    const ie = body(e, 'IndexElem') as Json;
+    if (typeof ie.name === 'string') refs.add(ie.name === l.key ? l.home : backendOfColumn(l, ie.name));
+    for (const b of backendsOf(l, ie.expr).backends) refs.add(b);
+  }
+  const where = backendsOf(l, st.whereClause);
+  for (const b of where.backends) refs.add(b);
+  const includes = arr(st.indexIncludingParams).map((e) => body(e, 'IndexElem')?.name as string);
+  for (const c of includes) refs.add(c === l.key ? l.home : backendOfColumn(l, c));
+  if (refs.size !== 1 || where.sub) unsupported(l, 'an index over columns stored on different backends');
+  const b = [...refs][0] as string;
+  return { kind: 'ddl', layout: l, statements: [{ backend: b, params: [], sql: sql({ IndexStmt: { ...st, relation: relation(l) } }) }], tag: 'CREATE INDEX' };
+}
+
 /** The plan of one parsed statement on the split table of layout `l`. Throws SplitUnsupported. */
 export function planSplit(l: SplitLayout, stmt: Json, layouts: ReadonlyMap<string, SplitLayout> = new Map([[`${l.schema}.${l.table}`, l]])): SplitPlan {
   if (l.unusable) throw new SplitUnsupported(`split table ${l.schema}.${l.table} (dataset ${l.dataset}) cannot be served: ${l.unusable}`);
@@ -543,6 +582,10 @@ export function planSplit(l: SplitLayout, stmt: Json, layouts: ReadonlyMap<strin
   if (cre && isTable(l, cre.relation as Json)) return planCreate(l, cre);
   const drop = body(stmt, 'DropStmt');
   if (drop) return planDrop(l, drop);
+  const alter = body(stmt, 'AlterTableStmt');
+  if (alter && isTable(l, alter.relation as Json)) return planAlter(l, alter);
+  const index = body(stmt, 'IndexStmt');
+  if (index && isTable(l, index.relation as Json)) return planIndex(l, index);
   const tag = Object.keys(stmt)[0] ?? 'this statement';
   return unsupported(l, tag.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase());
 }

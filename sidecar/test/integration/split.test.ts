@@ -50,6 +50,19 @@ describe('split table: DDL fans out to the fragments', () => {
   });
 });
 
+describe('split table: later migrations', () => {
+  it('ALTER TABLE and CREATE INDEX go to the backend that stores the columns they name', async () => {
+    await doc.query('ALTER TABLE patient ADD COLUMN note text, ALTER COLUMN ward SET DEFAULT \'none\'');
+    await doc.query('CREATE INDEX patient_ward ON patient (ward)');
+    expect(await columnsOn(env.backend('cloud-a'), 'public.patient')).toContain('note');
+    expect(await columnsOn(env.backend('cloud-c'), 'public.patient')).not.toContain('note');
+    expect((await rowsOn('cloud-c', "SELECT indexname FROM pg_indexes WHERE tablename = 'patient' AND indexname = 'patient_ward'"))).toEqual([{ indexname: 'patient_ward' }]);
+    expect((await rowsOn('cloud-a', "SELECT indexname FROM pg_indexes WHERE indexname = 'patient_ward'"))).toEqual([]);
+    await doc.query('ALTER TABLE patient DROP COLUMN note');
+    expect(await columnsOn(env.backend('cloud-a'), 'public.patient')).not.toContain('note');
+  });
+});
+
 describe('split table: writes and reads', () => {
   it('INSERT (constants, parameters, RETURNING a serial key) stores each column on its backend only', async () => {
     const r = await doc.query("INSERT INTO patient (pat_name, pat_ssn, diagnosis, ward, age) VALUES ('Ann Canary', '111-22-3333', 'flu-canary', 'ward-7-canary', 41) RETURNING pat_id");
@@ -177,7 +190,7 @@ describe('split table: access control and failures', () => {
 
   it('statement forms the proxy cannot plan are refused by name', async () => {
     for (const sql of ['WITH x AS (SELECT 1) SELECT * FROM patient, x', 'INSERT INTO patient (pat_id, ward) SELECT 99, ward FROM patient',
-      "UPDATE patient SET ward = pat_name WHERE pat_id = 1", 'ALTER TABLE patient ADD COLUMN extra text', 'COPY patient TO STDOUT']) {
+      "UPDATE patient SET ward = pat_name WHERE pat_id = 1", 'ALTER TABLE patient RENAME COLUMN ward TO w', 'COPY patient TO STDOUT']) {
       const r = await refusal(doc.query(sql));
       expect(r.code, sql).toBe('0A000');
       expect(r.message, sql).toMatch(/split table public\.patient|split/);
