@@ -81,7 +81,7 @@ describe('clarus policy render / explain / import', () => {
     expect(split.code).toBe(0);
     expect(split.stdout).toMatch(/public\.patient\.diagnosis\s+confidential\s+encrypt deterministic/);
     expect(split.stdout).toContain('Dataset patients is split');
-    expect(split.stdout).toMatch(/cloud-b \(its columns for the row keys the home fragment returned\): SELECT pat_id, diagnosis FROM public\.patient WHERE pat_id = ANY/);
+    expect(split.stdout).toMatch(/cloud-b \(its columns of patient for the row keys the home fragment returned\): SELECT pat_id, diagnosis FROM public\.patient WHERE pat_id = ANY/);
     expect(split.stdout).toMatch(/cloud-b\s+patients\s+pat_id, diagnosis\s+diagnosis: equality and frequency of values, length/);
     expect(split.stdout).not.toContain("'flu'\n  1.");
     // The same policy without the split is rewritten.

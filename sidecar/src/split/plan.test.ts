@@ -116,7 +116,7 @@ describe('plans', () => {
       ['b', 'ALTER TABLE public.patient DROP COLUMN diag RESTRICT'],
     ]);
     const i = plan('CREATE INDEX patient_ward ON patient (lower(ward))') as DdlPlan;
-    expect(i.statements.map((x) => [x.backend, x.sql])).toEqual([['c', 'CREATE INDEX patient_ward ON public.patient (lower(ward))']]);
+    expect(i.statements.map((x) => [x.backend, x.sql])).toEqual([['c', 'CREATE INDEX patient_ward ON public.patient ((lower(ward)))']]);
   });
 
   it('refuses by name what it cannot plan', () => {
