@@ -60,8 +60,25 @@ function layoutOf(svc: SplitService, stmt: unknown): SplitLayout | undefined {
   return found;
 }
 
-/** The plan of a single statement on a split table, or the refusal. */
-export function planStatement(svc: SplitService, sql: string): { plan: SplitPlan; paramCount: number } | Refuse {
+type Planned = { plan: SplitPlan; paramCount: number } | Refuse;
+
+/** Plans by statement text (plans are immutable); bounded, oldest dropped first. */
+const PLAN_CACHE_ENTRIES = 1000;
+const plans = new WeakMap<SplitService, Map<string, Planned>>();
+
+/** The plan of a single statement on a split table, or the refusal (cached per text). */
+export function planStatement(svc: SplitService, sql: string): Planned {
+  let cache = plans.get(svc);
+  if (!cache) plans.set(svc, (cache = new Map()));
+  const hit = cache.get(sql);
+  if (hit) return hit;
+  const p = planUncached(svc, sql);
+  if (cache.size >= PLAN_CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
+  cache.set(sql, p);
+  return p;
+}
+
+function planUncached(svc: SplitService, sql: string): Planned {
   let parsed: ParsedStatement[];
   try { parsed = parseStatements(sql); } catch (e) { return refuse(SQLSTATE.syntaxError, (e as Error).message); }
   if (parsed.length !== 1) return refuse(SQLSTATE.featureNotSupported, 'clarus: a statement on a split table must be sent on its own (not with other statements in one Query)');

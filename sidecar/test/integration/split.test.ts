@@ -3,6 +3,7 @@
 // logical table answer as one table would, writes are atomic across backends (two-phase commit),
 // and no plaintext of an encrypted column reaches any backend (tables, pg_dump, server logs).
 import pg from 'pg';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { USERS } from '../corpus/setup.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
@@ -141,6 +142,29 @@ describe('split table: writes and reads', () => {
     expect(c.command).toBe('ROLLBACK');
     for (const b of ['cloud-a', 'cloud-b', 'cloud-c'] as const) expect(await rowsOn(b, 'SELECT pat_id FROM patient WHERE pat_id = 20'), b).toEqual([]);
     expect(await prepared()).toEqual([]);
+  });
+});
+
+describe('split table: other clients and protocol paths', () => {
+  it('postgres.js: named prepared statements, parameters of several types, a transaction with rollback on error', async () => {
+    const sql = postgres(env.url(USERS.doctor), { max: 1, onnotice: () => undefined });
+    try {
+      await sql`INSERT INTO patient (pat_id, pat_name, pat_ssn, diagnosis, ward, age) VALUES (${50}, ${'Pjs Canary'}, ${'500-00-5000'}, ${'pjs-canary'}, ${'ward-p'}, ${33})`;
+      for (let i = 0; i < 3; i++) {
+        const rows = await sql`SELECT pat_name, diagnosis, age FROM patient WHERE pat_id = ${50}`;
+        expect(rows.map((r) => ({ ...r }))).toEqual([{ pat_name: 'Pjs Canary', diagnosis: 'pjs-canary', age: 33 }]);
+      }
+      await expect(sql.begin(async (tx) => {
+        await tx`UPDATE patient SET ward = ${'ward-rolled-back'} WHERE pat_id = ${50}`;
+        await tx`INSERT INTO patient (pat_id, pat_name) VALUES (${50}, ${'duplicate'})`;
+      })).rejects.toMatchObject({ code: '23505' });
+      const [row] = await sql`SELECT ward FROM patient WHERE pat_id = ${50}`;
+      expect(row?.ward).toBe('ward-p');
+      await sql.begin(async (tx) => { await tx`DELETE FROM patient WHERE pat_id = ${50}`; });
+      for (const b of ['cloud-a', 'cloud-b', 'cloud-c'] as const) expect(await rowsOn(b, 'SELECT pat_id FROM patient WHERE pat_id = 50'), b).toEqual([]);
+    } finally {
+      await sql.end();
+    }
   });
 });
 
