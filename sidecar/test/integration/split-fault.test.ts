@@ -78,7 +78,9 @@ describe('split writes under SIGKILL', () => {
       const victim = (['cloud-a', 'cloud-b', 'proxy'] as const)[t % 3] as 'cloud-a' | 'cloud-b' | 'proxy';
       const block = t % 2 === 0;
       const running = write(id, block);
-      await sleep(Math.random() * span * 1.2);
+      // Half the kills anywhere in the write, half in its last part (the commit, where the
+      // participants are prepared and the decision is taken).
+      await sleep(t % 4 < 2 ? Math.random() * span * 1.2 : span * (0.6 + Math.random() * 0.6));
       if (victim === 'proxy') env.child?.child.kill('SIGKILL');
       else await killHard(env.clusters.get(victim) as PgCluster);
       const acknowledged = await running;
