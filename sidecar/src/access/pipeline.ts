@@ -29,7 +29,7 @@ import type { ResidualService } from './residual-stage.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { countRefusal } from '../metrics/refusals.ts';
 import { sessionRole } from './backend-role.ts';
-import { datasetsOf, placeholderSql, planStatement, splitTransformer, txControl, txDecision } from '../split/decide.ts';
+import { datasetsOf, placeholderSql, planStatement, splitTransformer, txControl, txDecision, txHooks } from '../split/decide.ts';
 import type { SplitService } from '../split/decide.ts';
 import type { SplitSession } from '../split/session.ts';
 
@@ -284,6 +284,17 @@ class ProtectionPipeline implements Pipeline {
   private queryNow(sql: string): QueryDecision {
     const tx = this.splitTx(sql);
     if (tx) return tx.kind === 'refuse' ? tx : { kind: 'rewrite', sql: tx.sql, results: [tx.result] };
+    const d = this.queryDecision(sql);
+    // Transaction control among several statements of a split session: hooks keep fragments in step.
+    const hooks = this.deps.split && d.kind !== 'refuse' ? txHooks(this.split(), sql) : null;
+    if (!hooks) return d;
+    if ('kind' in hooks) return hooks;
+    const results = d.kind === 'rewrite' ? [...(d.results ?? [])] : [];
+    hooks.forEach((h, i) => { if (h?.done) results[i] = results[i] ? { ...(results[i] as ResultTransformer), done: h.done } : h; });
+    return d.kind === 'rewrite' ? { ...d, results } : { kind: 'rewrite', sql, results };
+  }
+
+  private queryDecision(sql: string): QueryDecision {
     const a = this.analyze(sql);
     if (a.kind === 'refuse' && a.split && this.deps.split) {
       const s = this.splitStatement(sql, a.datasets);

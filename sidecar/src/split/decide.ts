@@ -123,9 +123,9 @@ export { placeholderSql };
 
 // ---- transaction control ----
 
-type TxKind = 'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'rollbackTo' | 'prepared' | 'chain';
+type TxKind = 'begin' | 'commit' | 'commitPlain' | 'rollback' | 'savepoint' | 'release' | 'rollbackTo' | 'prepared' | 'chain';
 
-const TX_WORD = /^\s*(begin|start|commit|end|rollback|abort|savepoint|release|prepare)\b/i;
+const TX_WORD = /\b(begin|start|commit|end|rollback|abort|savepoint|release|prepare)\b/i;
 
 /** The transaction-control statement a text is (one statement), or null. */
 export function txControl(sql: string): { kind: TxKind; name: string; stmt: Json } | null {
@@ -133,7 +133,32 @@ export function txControl(sql: string): { kind: TxKind; name: string; stmt: Json
   let parsed: ParsedStatement[];
   try { parsed = parseStatements(sql); } catch { return null; }
   if (parsed.length !== 1) return null;
-  const stmt = (parsed[0] as ParsedStatement).stmt;
+  return txKind((parsed[0] as ParsedStatement).stmt);
+}
+
+/**
+ * The hooks of the transaction-control statements inside a text of several statements (a simple
+ * Query): one entry per statement, or null when the text holds none. COMMIT is not turned into
+ * PREPARE TRANSACTION there: fragments commit right after the client's COMMIT (docs/splitting.md).
+ */
+export function txHooks(session: SplitSession, sql: string): Array<ResultTransformer | undefined> | Refuse | null {
+  if (!TX_WORD.test(sql)) return null;
+  let parsed: ParsedStatement[];
+  try { parsed = parseStatements(sql); } catch { return null; }
+  if (parsed.length < 2) return null;
+  const kinds = parsed.map((p) => txKind(p.stmt));
+  if (kinds.every((k) => k === null)) return null;
+  const out: Array<ResultTransformer | undefined> = [];
+  for (const [i, k] of kinds.entries()) {
+    if (!k) { out.push(undefined); continue; }
+    const d = txDecision(session, k.kind === 'commit' ? { ...k, kind: 'commitPlain' } : k, (parsed[i] as ParsedStatement).text);
+    if (d?.kind === 'refuse') return d;
+    out.push(d?.result);
+  }
+  return out;
+}
+
+function txKind(stmt: Json): { kind: TxKind; name: string; stmt: Json } | null {
   const t = body(stmt, 'TransactionStmt');
   if (!t) return null;
   const name = String(t.savepoint_name ?? '');
@@ -163,6 +188,7 @@ export function txDecision(session: SplitSession, tx: NonNullable<ReturnType<typ
       const gid = session.clientGid();
       return { kind: 'tx', sql: `PREPARE TRANSACTION ${quoteLiteral(`${gid}:${CLIENT_PARTICIPANT}`)}`, result: hook((tag) => session.committed(gid, tag)), once: true };
     }
+    case 'commitPlain': return { kind: 'tx', sql, result: hook((tag) => session.committedPlain(tag)), once: false };
     case 'rollback': return { kind: 'tx', sql, result: hook((tag) => session.rolledBack(tag)), once: false };
     case 'savepoint': case 'release': case 'rollbackTo': {
       const kind = tx.kind;

@@ -131,6 +131,19 @@ describe('split table: writes and reads', () => {
     expect((await env.backend('cloud-a').query("SELECT outcome FROM clarus_split.decisions")).rows.map((r) => r.outcome)).toContain('commit');
   });
 
+  it('transaction control behind comments or among other statements in one Query keeps the fragments in step', async () => {
+    await doc.query('/* app */ BEGIN');
+    await doc.query("INSERT INTO patient (pat_id, pat_name, diagnosis, ward) VALUES (13, 'Comment Canary', 'comment-canary', 'ward-c')");
+    await doc.query('/* app */ ROLLBACK');
+    for (const b of ['cloud-a', 'cloud-b', 'cloud-c'] as const) expect(await rowsOn(b, 'SELECT pat_id FROM patient WHERE pat_id = 13'), b).toEqual([]);
+    await doc.query('SELECT 1; BEGIN');
+    await doc.query("INSERT INTO patient (pat_id, pat_name, diagnosis, ward) VALUES (14, 'Multi Canary', 'multi-canary', 'ward-m')");
+    await doc.query('SELECT 2; COMMIT');
+    for (const b of ['cloud-a', 'cloud-b', 'cloud-c'] as const) expect(await rowsOn(b, 'SELECT pat_id FROM patient WHERE pat_id = 14'), b).toEqual([{ pat_id: 14 }]);
+    await doc.query('DELETE FROM patient WHERE pat_id = 14');
+    expect(await prepared()).toEqual([]);
+  });
+
   it('a failing statement in a block aborts the whole block on every backend', async () => {
     await doc.query('BEGIN');
     await doc.query("INSERT INTO patient (pat_id, pat_name, diagnosis, ward) VALUES (20, 'Fail Canary', 'fail-canary', 'ward-f')");
