@@ -48,6 +48,8 @@ export class FragmentConnection {
   readonly backend: string;
   /** 'I' idle, 'T' in a transaction block, 'E' in a failed one (from the last ReadyForQuery). */
   status: 'I' | 'T' | 'E' = 'I';
+  /** Session settings this connection was given (SET), as far as no rollback undid them. */
+  readonly applied = new Map<string, string>();
   private readonly conn: BackendConnection;
   private readonly framer = new Framer(MAX_MESSAGE);
   private waiter: Waiter | null = null;

@@ -26,6 +26,8 @@ import { FragmentConnection, FragmentError } from './conn.ts';
 import { fragmentFailure } from './fragment.ts';
 
 export const DECISIONS = 'clarus_split.decisions';
+/** The client settings fragment connections follow (see useSettings). */
+const SETTINGS = ['TimeZone', 'DateStyle', 'IntervalStyle'] as const;
 export const GID_PREFIX = 'clarus:';
 /** The participant name of the client's own backend connection in a global transaction id. */
 export const CLIENT_PARTICIPANT = '@client';
@@ -68,6 +70,8 @@ export class SplitSession {
   mayWrite = false;
   /** Work that must finish before the next fragment operation (cleanup after ReadyForQuery 'I'). */
   private pending: Promise<void> = Promise.resolve();
+  /** The client's settings that change how values are read and printed (ParameterStatus). */
+  private readonly wanted = new Map<string, string>();
 
   constructor(deps: SplitSessionDeps) {
     this.deps = deps;
@@ -78,8 +82,29 @@ export class SplitSession {
   /** Awaited by every operation: earlier cleanup first. */
   settle(): Promise<void> { return this.pending; }
 
-  /** The session's connection to `backend` (opened on first use). */
+  /**
+   * The client's TimeZone, DateStyle and IntervalStyle: fragment connections read and print
+   * values as the client's own backend connection does (a timestamp without zone, a DMY date).
+   */
+  useSettings(settings: ReadonlyMap<string, string>): void {
+    for (const k of SETTINGS) { const v = settings.get(k); if (v !== undefined) this.wanted.set(k, v); }
+  }
+
+  private async apply(c: FragmentConnection): Promise<void> {
+    const diff = [...this.wanted].filter(([k, v]) => c.applied.get(k) !== v);
+    if (diff.length === 0) return;
+    try { await c.query(diff.map(([k, v]) => `SET ${k} TO ${quoteLiteral(v)}`).join('; ')); } catch (e) { throw fragmentFailure(e); }
+    for (const [k, v] of diff) c.applied.set(k, v);
+  }
+
+  /** The session's connection to `backend` (opened on first use), with the client's settings. */
   async conn(backend: string): Promise<FragmentConnection> {
+    const c = await this.open(backend);
+    await this.apply(c);
+    return c;
+  }
+
+  private async open(backend: string): Promise<FragmentConnection> {
     const c = this.conns.get(backend);
     if (c?.alive) return c;
     if (c) { this.conns.delete(backend); this.inTx.delete(backend); }
@@ -148,6 +173,7 @@ export class SplitSession {
 
   private async rollbackAll(conns: FragmentConnection[]): Promise<void> {
     await Promise.all(conns.map(async (c) => {
+      c.applied.clear();
       if (!c.alive || c.status === 'I') return;
       try { await c.query('ROLLBACK'); } catch { c.destroy(); }
     }));
@@ -272,6 +298,7 @@ export class SplitSession {
     for (const b of this.inTx) {
       const c = this.conns.get(b);
       if (!c) continue;
+      if (kind === 'rollbackTo') c.applied.clear();
       try { await c.query(sql); } catch (e) { throw fragmentFailure(e); }
     }
     const at = this.savepoints.lastIndexOf(name);

@@ -155,6 +155,7 @@ function selectStage(d: StageDeps, p: SelectPlan): ResidualStage {
   return {
     maxRows: NO_STAGE_LIMIT.maxRows, maxBytes: NO_STAGE_LIMIT.maxBytes, blank: params,
     async describe(_c, formats, settings) {
+      d.session.useSettings(settings);
       const s = await homes();
       const rels: Rows[] = [];
       for (const [i, r] of p.relations.entries()) rels.push({ fields: await relationFields(d, r, s[i] as FragmentSql), rows: [] });
@@ -162,6 +163,7 @@ function selectStage(d: StageDeps, p: SelectPlan): ResidualStage {
       return (await runEngine(residual, call(rels, p.engine.sql, settings, []), formats)).fields;
     },
     async run(_c, _rows, formats, settings, values) {
+      d.session.useSettings(settings);
       const s = await homes();
       const rels: Rows[] = [];
       for (const [i, r] of p.relations.entries()) rels.push(await relationRows(d, r, s[i] as FragmentSql, values));
@@ -190,8 +192,9 @@ function insertStage(d: StageDeps, p: InsertPlan): ResidualStage {
       const f = await describeFragment(await d.session.conn(l.home), fragment(d, l.home), p.home.sql, p.home.params.length, d.views);
       return shown(f.slice(1), [], formats).fields;
     },
-    async run(_c, _rows, formats, _settings, params) {
+    async run(_c, _rows, formats, settings, params) {
       d.session.mayWrite = true;
+      d.session.useSettings(settings);
       return d.session.write(async (enter) => {
         const home = await runFragment(await enter(l.home), fragment(d, l.home), p.home.sql, valuesOf(p.home, params), d.views);
         const keys = home.rows.map((r) => r[0] ?? null);
@@ -224,6 +227,7 @@ function changeStage(d: StageDeps, p: ChangePlan): ResidualStage {
     },
     async run(_c, _rows, formats, settings, params) {
       d.session.mayWrite = true;
+      d.session.useSettings(settings);
       const viaEngine = !(await direct());
       if (viaEngine && !keySelect) throw new StatementError(SQLSTATE.featureNotSupported, `clarus: this ${verb} on a split table needs the in-proxy stage to evaluate its WHERE clause, which is not enabled`);
       return d.session.write(async (enter) => {
@@ -260,8 +264,9 @@ function ddlStage(d: StageDeps, p: DdlPlan): ResidualStage {
   return {
     ...NO_STAGE_LIMIT, blank: [],
     describe: async () => null,
-    async run() {
+    async run(_c, _rows, _formats, settings) {
       d.session.mayWrite = true;
+      d.session.useSettings(settings);
       try {
         return await d.session.write(async (enter) => {
           for (const s of p.statements) await runFragment(await enter(s.backend), fragment(d, s.backend), s.sql, [], d.views);

@@ -144,6 +144,21 @@ describe('split table: writes and reads', () => {
     expect(await prepared()).toEqual([]);
   });
 
+  it('fragments read and print values with the client\'s TimeZone and DateStyle', async () => {
+    const c = await env.client();
+    await c.query('ALTER TABLE patient ADD COLUMN seen timestamptz, ADD COLUMN born date');
+    await c.query("SET TimeZone = 'Asia/Tokyo'");
+    await c.query("SET DateStyle = 'SQL, DMY'");
+    await c.query("INSERT INTO patient (pat_id, pat_name, diagnosis, ward, seen, born) VALUES (15, 'Tz Canary', 'tz-canary', 'ward-t', '2026-01-02 10:00', '03/04/1990')");
+    expect(await rowsOn('cloud-a', "SELECT to_char(seen AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS utc, born::text AS born FROM patient WHERE pat_id = 15")).toEqual([{ utc: '2026-01-02 01:00', born: '1990-04-03' }]);
+    const r = await c.query({ text: 'SELECT seen::text AS seen, born::text AS born, ward FROM patient WHERE pat_id = 15', rowMode: 'array' });
+    expect(r.rows).toEqual([['02/01/2026 10:00:00 JST', '03/04/1990', 'ward-t']]);
+    const direct = await c.query({ text: 'SELECT seen, born FROM patient WHERE pat_id = 15', types: { getTypeParser: () => (v: string) => v } });
+    expect(direct.rows).toEqual([{ seen: '02/01/2026 10:00:00 JST', born: '03/04/1990' }]);
+    await c.query('DELETE FROM patient WHERE pat_id = 15');
+    await c.query('ALTER TABLE patient DROP COLUMN seen, DROP COLUMN born');
+  });
+
   it('a failing statement in a block aborts the whole block on every backend', async () => {
     await doc.query('BEGIN');
     await doc.query("INSERT INTO patient (pat_id, pat_name, diagnosis, ward) VALUES (20, 'Fail Canary', 'fail-canary', 'ward-f')");
