@@ -57,6 +57,9 @@ describe('plans', () => {
     expect(p.engine.sql).toContain('FROM clarus_r1 AS p');
     expect(p.paramCount).toBe(2);
     expect(r.homeWith([1]).sql).toBe('SELECT * FROM public.patient AS p WHERE upper(name) = $1');
+    // The condition on cloud b's column selects row keys there first; the home scan takes them.
+    expect(r.filters).toEqual([{ backend: 'b', params: [], sql: "SELECT id FROM public.patient AS p WHERE diag = 'flu'" }]);
+    expect(r.homeWith([0], true)).toEqual({ backend: 'a', params: [2, KEYS_PARAM], sql: 'SELECT * FROM public.patient AS p WHERE p.id = $1 AND id = ANY ($2)' });
     expect(p.direct).toBeNull();
     expect((plan('SELECT name AS n, * FROM patient WHERE id = 1') as SelectPlan).direct).toEqual([{ column: 'name', name: 'n' }, null]);
   });

@@ -36,12 +36,21 @@ export interface ReadRelation {
   table: { schema?: string; table: string };
   /** `SELECT * FROM t AS alias WHERE <its conjuncts>` on the home backend. */
   home: FragmentSql;
-  /** The same with only some of the conjuncts (those the home fragment's rules accept): homeWith(indexes). */
-  homeWith(keep: readonly number[]): FragmentSql;
+  /**
+   * The same with only some of the conjuncts (those the home fragment's rules accept):
+   * homeWith(indexes); with `keyed`, also restricted to row keys (parameter KEYS_PARAM).
+   */
+  homeWith(keep: readonly number[], keyed?: boolean): FragmentSql;
   /** How many conjuncts `home` holds. */
   conjuncts: number;
   /** Split tables: per other backend, `SELECT key, cols FROM t WHERE key = ANY($1)`. */
   sides: Array<FragmentSql & { columns: string[] }>;
+  /**
+   * Split tables: per other backend whose columns alone some top-level conditions read,
+   * `SELECT key FROM t WHERE <them>`: the row keys the home scan is restricted to, so a selective
+   * condition on any fragment fetches only the matching rows of the others.
+   */
+  filters: FragmentSql[];
 }
 
 export interface SelectPlan {
@@ -285,12 +294,23 @@ function planSelect(l: SplitLayout, stmt: Json, s: Json, layouts: ReadonlyMap<st
     const onlyHome = (c: unknown) => !r.layout || [...backendsOf(r.layout, c).backends].every((x) => x === (r.layout as SplitLayout).home);
     const pushed = top.filter((c) => readsOnly(c, alias, alone) && onlyHome(c));
     const from = { ...(r.schema ? { schemaname: r.schema } : {}), relname: r.table, inh: true, relpersistence: 'p', alias: { aliasname: alias }, location: -1 };
-    const homeWith = (keep: readonly number[]): FragmentSql => {
-      const params: number[] = [];
-      const where = and(keep.map((k) => renumber(pushed[k], params)));
-      return { backend: l.home, sql: sql(select([target(columnRef(['*']))], from, where)), params };
-    };
     const rl = r.layout;
+    const homeWith = (keep: readonly number[], keyed = false): FragmentSql => {
+      const params: number[] = [];
+      const parts = keep.map((k) => renumber(pushed[k], params));
+      if (keyed && rl) parts.push(renumber(keyAny(rl, KEYS_PARAM), params));
+      return { backend: l.home, sql: sql(select([target(columnRef(['*']))], from, and(parts))), params };
+    };
+    // Conditions that read one other fragment's columns only select its row keys there first.
+    const filters: FragmentSql[] = [];
+    if (rl) {
+      for (const b of rl.sides) {
+        const conds = top.filter((c) => readsOnly(c, alias, alone) && (() => { const x = backendsOf(rl, c); return x.backends.size === 1 && x.backends.has(b); })());
+        if (conds.length === 0) continue;
+        const params: number[] = [];
+        filters.push({ backend: b, params, sql: sql(select([target(col(rl.key))], { ...from, schemaname: rl.schema }, and(conds.map((c) => renumber(c, params))))) });
+      }
+    }
     const sides = rl ? rl.sides.map((b) => {
       const columns = rl.columns.get(b) ?? [];
       return { backend: b, columns, params: [], sql: sql(select([rl.key, ...columns].map((c) => target(col(c))), relation(rl), keyAny(rl, 1))) };
@@ -299,7 +319,7 @@ function planSelect(l: SplitLayout, stmt: Json, s: Json, layouts: ReadonlyMap<st
     delete rv.schemaname;
     rv.relname = name;
     rv.alias = { aliasname: alias };
-    return { name, layout: rl, table: { ...(r.schema ? { schema: r.schema } : {}), table: r.table }, home: homeWith(pushed.map((_, k) => k)), homeWith, conjuncts: pushed.length, sides };
+    return { name, layout: rl, table: { ...(r.schema ? { schema: r.schema } : {}), table: r.table }, home: homeWith(pushed.map((_, k) => k)), homeWith, conjuncts: pushed.length, sides, filters };
   });
   const single = relations.length === 1 && s.op === 'SETOP_NONE';
   return { kind: 'select', layout: l, relations, engine: { sql: sql(engineStmt) }, paramCount: maxParam(stmt),

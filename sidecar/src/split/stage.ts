@@ -77,18 +77,34 @@ const NO_STAGE_LIMIT = { maxRows: Number.MAX_SAFE_INTEGER, maxBytes: Number.MAX_
  * A relation's home scan with the conjuncts its rules accept (the others, e.g. LIKE over an
  * encrypted column, are left to the engine, which evaluates the whole statement anyway).
  */
-async function homeScan(d: StageDeps, r: ReadRelation): Promise<FragmentSql> {
-  if (await accepted(d, r.home)) return r.home;
+async function homeScan(d: StageDeps, r: ReadRelation): Promise<Scan> {
+  const filters: FragmentSql[] = [];
+  for (const f of r.filters) if (await accepted(d, f)) filters.push(f);
+  const keyed = filters.length > 0;
+  const all = r.homeWith(Array.from({ length: r.conjuncts }, (_, i) => i), keyed);
+  if (await accepted(d, all)) return { home: all, filters, whole: true };
   const keep: number[] = [];
   for (let i = 0; i < r.conjuncts; i++) if (await accepted(d, r.homeWith([i]))) keep.push(i);
-  return r.homeWith(keep);
+  return { home: r.homeWith(keep, keyed), filters, whole: false };
 }
+
+/** A relation's scans: the home one (`whole`: with every home condition) and the key filters it takes. */
+interface Scan { home: FragmentSql; filters: FragmentSql[]; whole: boolean }
 
 interface Rows { fields: FieldDescription[]; rows: Array<Array<string | null>> }
 
 /** A relation's rows: the home scan, and for a split table its other fragments joined on the row key. */
-async function relationRows(d: StageDeps, r: ReadRelation, scan: FragmentSql, params: ReadonlyArray<string | null>): Promise<Rows> {
-  const home = await runFragment(await d.session.read(scan.backend), fragment(d, scan.backend), scan.sql, valuesOf(scan, params), d.views);
+async function relationRows(d: StageDeps, r: ReadRelation, plan: Scan, params: ReadonlyArray<string | null>): Promise<Rows> {
+  // Conditions on other fragments first: their row keys restrict the home scan.
+  let only = null as Set<string> | null;
+  for (const f of plan.filters) {
+    const got = await runFragment(await d.session.read(f.backend), fragment(d, f.backend), f.sql, valuesOf(f, params), d.views);
+    const found: Set<string> = new Set(got.rows.map((row) => text(row[0] ?? null)).filter((x): x is string => x !== null));
+    const before: Set<string> | null = only;
+    only = before === null ? found : new Set([...before].filter((x) => found.has(x)));
+  }
+  const scan = plan.home;
+  const home = await runFragment(await d.session.read(scan.backend), fragment(d, scan.backend), scan.sql, valuesOf(scan, params, only ? arrayLiteral([...only]) : undefined), d.views);
   const l = r.layout;
   if (!l) return { fields: home.fields, rows: home.rows.map((row) => row.map(text)) };
   const k = keyIndex(home.fields, l.key);
@@ -116,7 +132,8 @@ async function relationRows(d: StageDeps, r: ReadRelation, scan: FragmentSql, pa
 }
 
 /** A relation's result fields, nothing executed. */
-async function relationFields(d: StageDeps, r: ReadRelation, scan: FragmentSql): Promise<FieldDescription[]> {
+async function relationFields(d: StageDeps, r: ReadRelation, plan: Scan): Promise<FieldDescription[]> {
+  const scan = plan.home;
   let fields = await describeFragment(await d.session.read(scan.backend), fragment(d, scan.backend), scan.sql, scan.params.length, d.views);
   for (const s of r.sides) {
     const side = await describeFragment(await d.session.read(s.backend), fragment(d, s.backend), s.sql, 1, d.views);
@@ -145,9 +162,10 @@ function selectStage(d: StageDeps, p: SelectPlan): ResidualStage {
   const residual = d.residual;
   if (!residual) throw new StatementError(SQLSTATE.featureNotSupported, 'clarus: reading a split table needs the in-proxy stage (CLARUS_RESIDUAL / ClarusProxy spec.limits.computeInProxy), which is not enabled');
   const params = Array.from({ length: p.paramCount }, (_, i) => i + 1);
-  let scans: Promise<FragmentSql[]> | null = null;
+  let scans: Promise<Scan[]> | null = null;
   const homes = () => (scans ??= Promise.all(p.relations.map((r) => homeScan(d, r))).catch((e: unknown) => { scans = null; throw e; }));
-  const direct = (s: FragmentSql[]) => p.direct !== null && s[0] === p.relations[0]?.home;
+  // Direct only when every condition is evaluated by the scans (home, and key filters of the others).
+  const direct = (s: Scan[]) => p.direct !== null && s[0]?.whole === true && s[0].filters.length === (p.relations[0] as ReadRelation).filters.length;
   const call = (rels: Rows[], sql: string, settings: SessionSettings, values: ReadonlyArray<string | null>): ResidualCall => ({
     relations: rels.map((r, i) => ({ name: (p.relations[i] as ReadRelation).name, columns: r.fields.map((f) => ({ name: f.name, typeOid: f.typeOid })), rows: r.rows })),
     sql, limits: { maxRows: residual.maxRows, maxBytes: residual.maxBytes }, settings: residualSettings(settings), params: params.map((n) => values[n - 1] ?? null),
@@ -158,7 +176,7 @@ function selectStage(d: StageDeps, p: SelectPlan): ResidualStage {
       d.session.useSettings(settings);
       const s = await homes();
       const rels: Rows[] = [];
-      for (const [i, r] of p.relations.entries()) rels.push({ fields: await relationFields(d, r, s[i] as FragmentSql), rows: [] });
+      for (const [i, r] of p.relations.entries()) rels.push({ fields: await relationFields(d, r, s[i] as Scan), rows: [] });
       if (direct(s)) return project(rels[0] as Rows, p.direct as NonNullable<SelectPlan['direct']>, formats).fields;
       return (await runEngine(residual, call(rels, p.engine.sql, settings, []), formats)).fields;
     },
@@ -166,7 +184,7 @@ function selectStage(d: StageDeps, p: SelectPlan): ResidualStage {
       d.session.useSettings(settings);
       const s = await homes();
       const rels: Rows[] = [];
-      for (const [i, r] of p.relations.entries()) rels.push(await relationRows(d, r, s[i] as FragmentSql, values));
+      for (const [i, r] of p.relations.entries()) rels.push(await relationRows(d, r, s[i] as Scan, values));
       // A plain projection whose conditions the home scan evaluated needs no engine.
       if (direct(s)) return project(rels[0] as Rows, p.direct as NonNullable<SelectPlan['direct']>, formats);
       return runEngine(residual, call(rels, p.engine.sql, settings, values), formats);
