@@ -2,15 +2,22 @@
 // administrator's daily views over the cluster's Clarus objects and the proxies' audit logs. A thin
 // layer: the reports are pure (report.ts), the audit chain check is the proxy's own
 // (verifyAuditFiles), `explain` is `clarus policy explain` on the policies read from the cluster.
-import type { AccessGrant, ClarusProxy, SecurityPolicy } from '@clarus/crds/types.ts';
-import { one, parseArgs, processIo, type Io, type ParsedArgs } from '../args.ts';
+import type { AccessGrant, ClarusProxy, CloudBackend, SecurityPolicy } from '@clarus/crds/types.ts';
+import { many, one, parseArgs, processIo, type Io, type ParsedArgs } from '../args.ts';
 import { explainPolicies } from '../policy.ts';
-import { auditTable, endpointsTable, expiringSoon, filterAudit, grantsTable, proxiesTable } from './report.ts';
-import type { EndpointHealth } from './report.ts';
+import { INJECT_LABEL, peersService, podEndpoints, sliceEndpoints, statusEndpointsTable } from './endpoints.ts';
+import type { EndpointSlice, MetricsEndpoint, Pod } from './endpoints.ts';
+import { auditTable, backendsTable, endpointsTable, expiringSoon, filterAudit, grantsTable, proxiesTable } from './report.ts';
+import { scrape } from './scrape.ts';
 
 const USAGE = `usage: kubectl clarus <command> (or: clarus kubectl <command>)
-  status  [-n NS] [--expiring-days N]     proxies (mode, ready replicas, policy, rendered config hash,
-                                          status) and the grants that expire within N days (default 7)
+  status  [-n NS] [--expiring-days N] [--metrics URL]… [--no-metrics]
+                                          proxies (mode, ready replicas, policy, rendered config hash,
+                                          status), backends (reachable), each proxy pod's readiness,
+                                          generation, KMS state and refusals of the last 15 minutes by
+                                          reason (read from its metrics endpoint: the peers Service's
+                                          EndpointSlices, sidecar pods' IPs, or the URLs given), and
+                                          the grants that expire within N days (default 7)
   grants  [-n NS]                         who may read or write which dataset, with which view, until when
   explain [-n NS] [--sql "STATEMENT"]     \`clarus policy explain\` for the SecurityPolicies in the namespace
   metrics URL…                            each proxy's readiness, configuration generation, refused
@@ -24,14 +31,23 @@ const USAGE = `usage: kubectl clarus <command> (or: clarus kubectl <command>)
 The cluster comes from KUBECONFIG (or ~/.kube/config), as for kubectl.
 `;
 
+type Kind = 'ClarusProxy' | 'AccessGrant' | 'SecurityPolicy' | 'CloudBackend' | 'EndpointSlice' | 'Pod';
+
 interface Cluster {
-  list<T>(kind: 'ClarusProxy' | 'AccessGrant' | 'SecurityPolicy', namespace: string): Promise<T[]>;
+  list<T>(kind: Kind, namespace: string, labelSelector?: string): Promise<T[]>;
 }
+
+// Read-only kinds the operator itself never lists (its Resources table has neither).
+const DISCOVERY = {
+  EndpointSlice: { group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', plural: 'endpointslices', namespaced: true },
+  Pod: { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true },
+} as const;
 
 async function connect(): Promise<Cluster> {
   const [{ KubeClient }, { Resources }] = await Promise.all([import('@clarus/operator/kube/client.ts'), import('@clarus/operator/kube/resources.ts')]);
   const kube = KubeClient.fromEnvironment();
-  return { list: async <T>(kind: 'ClarusProxy' | 'AccessGrant' | 'SecurityPolicy', ns: string) => (await kube.list<T>(Resources[kind], ns)).items };
+  const types = { ...Resources, ...DISCOVERY };
+  return { list: async <T>(kind: Kind, ns: string, labelSelector?: string) => (await kube.list<T>(types[kind], ns, labelSelector)).items };
 }
 
 function usageError(io: Io, message: string): number {
@@ -41,12 +57,29 @@ function usageError(io: Io, message: string): number {
 
 const nsOf = (args: ParsedArgs): string => one(args, '-n', '--namespace') ?? 'default';
 
+/** The proxies' metrics endpoints: the URLs given with --metrics, else those the cluster lists (endpoints.ts). */
+async function metricsEndpoints(args: ParsedArgs, cluster: Cluster, ns: string, proxies: ClarusProxy[]): Promise<MetricsEndpoint[]> {
+  const given = many(args, '--metrics');
+  if (given.length > 0) return given.map((url) => ({ proxy: '-', name: url, url: url.replace(/\/(metrics)?$/, '') }));
+  const each = await Promise.all(proxies.map(async (p) => (p.spec.mode === 'Sidecar'
+    ? podEndpoints(p, await cluster.list<Pod>('Pod', ns, `${INJECT_LABEL}=${p.metadata.name}`))
+    : sliceEndpoints(p.metadata.name, await cluster.list<EndpointSlice>('EndpointSlice', ns, `kubernetes.io/service-name=${peersService(p.metadata.name)}`)))));
+  return each.flat();
+}
+
 async function status(args: ParsedArgs, io: Io, cluster: Cluster, now: Date): Promise<number> {
   const days = Number(one(args, '--expiring-days') ?? '7');
   if (!Number.isFinite(days) || days < 0) return usageError(io, '--expiring-days must be a number of days');
   const ns = nsOf(args);
-  const [proxies, grants] = await Promise.all([cluster.list<ClarusProxy>('ClarusProxy', ns), cluster.list<AccessGrant>('AccessGrant', ns)]);
+  const [proxies, grants, backends] = await Promise.all([cluster.list<ClarusProxy>('ClarusProxy', ns), cluster.list<AccessGrant>('AccessGrant', ns),
+    cluster.list<CloudBackend>('CloudBackend', ns)]);
   io.out(`${proxiesTable(proxies)}\n`);
+  io.out(`\n${backendsTable(backends)}\n`);
+  if (!args.flags.has('--no-metrics')) {
+    const endpoints = await metricsEndpoints(args, cluster, ns, proxies);
+    io.out(endpoints.length === 0 ? '\nno proxy metrics endpoint found (no pod yet; or give --metrics URL)\n'
+      : `\n${statusEndpointsTable(await Promise.all(endpoints.map(async (e) => ({ ...e, ...(await scrape(e.url)) }))))}\n`);
+  }
   const soon = expiringSoon(grants, now, days);
   io.out(soon.length === 0 ? `\nno grant expires within ${days} days\n` : `\ngrants expiring within ${days} days:\n${grantsTable(soon, now)}\n`);
   return 0;
@@ -76,28 +109,14 @@ async function audit(args: ParsedArgs, io: Io): Promise<number> {
   return 0;
 }
 
-async function scrape(base: string): Promise<EndpointHealth> {
-  const url = base.replace(/\/(metrics)?$/, '');
-  const get = async (path: string): Promise<{ status: number; text: string } | undefined> => {
-    try {
-      const r = await fetch(`${url}${path}`, { signal: AbortSignal.timeout(5000) });
-      return { status: r.status, text: await r.text() };
-    } catch {
-      return undefined;
-    }
-  };
-  const [ready, metrics] = await Promise.all([get('/readyz'), get('/metrics')]);
-  return { url, ready: ready ? (ready.status === 200 ? 'yes' : `no (${ready.status})`) : 'unreachable', metrics: metrics?.status === 200 ? metrics.text : undefined };
-}
-
 export async function main(argv: string[], io: Io = processIo, cluster?: Cluster, now: Date = new Date()): Promise<number> {
   const [sub, ...rest] = argv;
-  const args = parseArgs(rest, ['-n', '--namespace', '--expiring-days', '--sql', '--user', '--dataset', '--outcome', '--lines']);
+  const args = parseArgs(rest, ['-n', '--namespace', '--expiring-days', '--sql', '--user', '--dataset', '--outcome', '--lines', '--metrics']);
   if (typeof args === 'string') return usageError(io, args);
   if (sub === 'audit') return audit(args, io);
   if (sub === 'metrics') {
     if (args.positional.length === 0) return usageError(io, 'metrics URL… (a proxy\'s metrics endpoint)');
-    io.out(`${endpointsTable(await Promise.all(args.positional.map(scrape)))}\n`);
+    io.out(`${endpointsTable(await Promise.all(args.positional.map(async (u) => ({ url: u.replace(/\/(metrics)?$/, ''), ...(await scrape(u)) }))))}\n`);
     return 0;
   }
   if (sub === undefined || sub === '--help' || sub === '-h') {
