@@ -56,13 +56,15 @@ export async function main(argv: string[]): Promise<number> {
   let proxy;
   try {
     // The protection pipeline (rewrite, encryption, grants); CLARUS_AUDIT_LOG names the audit file.
-    // CLARUS_AUDIT_MAX_BYTES rotates it by size; SIGHUP reopens it (after logrotate's rename).
+    // CLARUS_AUDIT_MAX_BYTES rotates it by size, keeping CLARUS_AUDIT_MAX_FILES rotated files (default
+    // all); SIGHUP reopens it (after logrotate's rename).
     const maxBytes = Number(process.env.CLARUS_AUDIT_MAX_BYTES ?? '') || undefined;
+    const maxFiles = Number(process.env.CLARUS_AUDIT_MAX_FILES ?? '') || undefined;
     const residual = residualFromEnv(process.env);
     // The master keys: the keyring files, or data keys unwrapped through Vault (provider vaultTransit).
     const keys = new KeySource({ log });
     const pipeline = await protectionPipeline({ configDir: values.config, keys, ...(process.env.CLARUS_AUDIT_LOG ? { auditFile: process.env.CLARUS_AUDIT_LOG } : {}),
-      ...(maxBytes ? { auditMaxBytes: maxBytes } : {}), ...(residual ? { residual } : {}), log, splitRecovery: splitRecoveryFromEnv(process.env) });
+      ...(maxBytes ? { auditMaxBytes: maxBytes } : {}), ...(maxFiles ? { auditMaxFiles: maxFiles } : {}), ...(residual ? { residual } : {}), log, splitRecovery: splitRecoveryFromEnv(process.env) });
     const peers = peersOf(values);
     proxy = await startProxy({ configDir: values.config, logger: log, pipeline, keys, ...(peers ? { peers } : {}),
       ...(values.listen ? { listen: values.listen } : {}), ...(values['metrics-listen'] ? { metricsListen: values['metrics-listen'] } : {}) });

@@ -2,6 +2,7 @@
 // administrator's daily views over the cluster's Clarus objects and the proxies' audit logs. A thin
 // layer: the reports are pure (report.ts), the audit chain check is the proxy's own
 // (verifyAuditFiles), `explain` is `clarus policy explain` on the policies read from the cluster.
+import { basename, dirname, join } from 'node:path';
 import type { AccessGrant, ClarusProxy, CloudBackend, SecurityPolicy } from '@clarus/crds/types.ts';
 import { many, one, parseArgs, processIo, type Io, type ParsedArgs } from '../args.ts';
 import { explainPolicies } from '../policy.ts';
@@ -9,6 +10,8 @@ import { INJECT_LABEL, peersService, podEndpoints, sliceEndpoints, statusEndpoin
 import type { EndpointSlice, MetricsEndpoint, Pod } from './endpoints.ts';
 import { auditTable, backendsTable, endpointsTable, expiringSoon, filterAudit, grantsTable, proxiesTable } from './report.ts';
 import { scrape } from './scrape.ts';
+import { copyFromPod } from './pod-files.ts';
+import type { ChainVerdict } from '@clarus/sidecar/access/audit-file.ts';
 
 const USAGE = `usage: kubectl clarus <command> (or: clarus kubectl <command>)
   status  [-n NS] [--expiring-days N] [--metrics URL]… [--no-metrics]
@@ -23,11 +26,14 @@ const USAGE = `usage: kubectl clarus <command> (or: clarus kubectl <command>)
   metrics URL…                            each proxy's readiness, configuration generation, refused
                                           statements, backend errors and KMS state, from its metrics
                                           endpoint (e.g. http://127.0.0.1:9187 after kubectl port-forward)
-  audit verify FILE…                      verifies the hash chain of an audit log across FILE's rotated
-                                          siblings (kubectl cp the files out of a pod first)
+  audit verify FILE…                      verifies the hash chain of an audit log across FILE's rotated siblings
   audit tail FILE [--user U] [--dataset D] [--outcome allow|refuse|pass] [--lines N]
                                           the last N matching decisions (default 20) across FILE's rotated siblings
   audit query FILE [--user U] [--dataset D] [--outcome …]   every matching decision
+  audit verify|tail|query --pod POD [-n NS] [-c CONTAINER] [--file PATH] [--kubectl BIN] …
+                                          the same over the audit files of a proxy pod (PATH default
+                                          /var/log/clarus/audit.jsonl, CONTAINER clarus-proxy), copied
+                                          out with kubectl exec … tar (needs the pod's kubelet)
 The cluster comes from KUBECONFIG (or ~/.kube/config), as for kubectl.
 `;
 
@@ -85,33 +91,53 @@ async function status(args: ParsedArgs, io: Io, cluster: Cluster, now: Date): Pr
   return 0;
 }
 
+const AUDIT_FILE_IN_POD = '/var/log/clarus/audit.jsonl';
+
+/** The audit files to read: FILE… given, or the audit directory copied out of --pod (removed after). */
+async function auditSource(args: ParsedArgs, files: string[]): Promise<{ files: string[]; remove: () => void }> {
+  const pod = one(args, '--pod');
+  if (pod === undefined) return { files, remove: () => undefined };
+  const file = one(args, '--file') ?? AUDIT_FILE_IN_POD;
+  const kubectl = one(args, '--kubectl') ?? process.env.KUBECTL ?? 'kubectl';
+  const copy = await copyFromPod({ kubectl, namespace: nsOf(args), pod, container: one(args, '-c', '--container') ?? 'clarus-proxy', dir: dirname(file) });
+  return { files: [join(copy.dir, basename(file))], remove: copy.remove };
+}
+
 async function audit(args: ParsedArgs, io: Io): Promise<number> {
-  const [sub, ...files] = args.positional;
-  if ((sub !== 'verify' && sub !== 'tail' && sub !== 'query') || files.length === 0) return usageError(io, 'audit verify FILE… | audit tail|query FILE');
-  const { auditChainFiles, readAuditLines, verifyAuditFiles } = await import('@clarus/sidecar/access/audit-file.ts');
-  const chain = files.flatMap((f) => auditChainFiles(f));
-  if (chain.length === 0) return usageError(io, `no audit file at ${files.join(', ')}`);
-  if (sub === 'verify') {
-    const v = verifyAuditFiles(chain);
-    if (!v.ok) {
-      io.out(`BROKEN: ${v.file} line ${v.line}: ${v.reason}\n`);
-      return 1;
-    }
-    io.out(`ok: ${v.count} decisions in ${v.files} file(s)${v.startsMidChain ? ' (the oldest file continues a chain whose start was removed)' : ''}\n`);
-    return 0;
+  const [sub, ...given] = args.positional;
+  if ((sub !== 'verify' && sub !== 'tail' && sub !== 'query') || (given.length === 0 && one(args, '--pod') === undefined)) {
+    return usageError(io, 'audit verify|tail|query FILE… | --pod POD');
   }
-  const lines = Number(one(args, '--lines') ?? '20');
   const outcome = one(args, '--outcome');
   if (outcome !== undefined && !['allow', 'refuse', 'pass'].includes(outcome)) return usageError(io, '--outcome must be allow, refuse or pass');
-  const filter = { ...(one(args, '--user') !== undefined ? { user: one(args, '--user') } : {}), ...(one(args, '--dataset') !== undefined ? { dataset: one(args, '--dataset') } : {}), ...(outcome ? { outcome } : {}) };
-  const entries = filterAudit(chain.flatMap((f) => readAuditLines(f)), filter);
-  io.out(`${auditTable(sub === 'query' ? entries : entries.slice(-Math.max(1, lines)))}\n`);
+  const { auditChainFiles, readAuditLines, verifyAuditFiles } = await import('@clarus/sidecar/access/audit-file.ts');
+  const source = await auditSource(args, given);
+  try {
+    const chain = source.files.flatMap((f) => auditChainFiles(f));
+    if (chain.length === 0) return usageError(io, `no audit file at ${given.join(', ') || `${one(args, '--pod')}:${one(args, '--file') ?? AUDIT_FILE_IN_POD}`}`);
+    if (sub === 'verify') return printVerdict(io, verifyAuditFiles(chain), one(args, '--pod') === undefined ? (f) => f : (f) => `${one(args, '--pod')}:${dirname(one(args, '--file') ?? AUDIT_FILE_IN_POD)}/${basename(f)}`);
+    const lines = Number(one(args, '--lines') ?? '20');
+    const filter = { ...(one(args, '--user') !== undefined ? { user: one(args, '--user') } : {}), ...(one(args, '--dataset') !== undefined ? { dataset: one(args, '--dataset') } : {}), ...(outcome ? { outcome } : {}) };
+    const entries = filterAudit(chain.flatMap((f) => readAuditLines(f)), filter);
+    io.out(`${auditTable(sub === 'query' ? entries : entries.slice(-Math.max(1, lines)))}\n`);
+    return 0;
+  } finally {
+    source.remove();
+  }
+}
+
+function printVerdict(io: Io, v: ChainVerdict, name: (file: string) => string): number {
+  if (!v.ok) {
+    io.out(`BROKEN: ${name(v.file)} line ${v.line}: ${v.reason}\n`);
+    return 1;
+  }
+  io.out(`ok: ${v.count} decisions in ${v.files} file(s)${v.startsMidChain ? ' (the oldest file continues a chain whose start was removed)' : ''}\n`);
   return 0;
 }
 
 export async function main(argv: string[], io: Io = processIo, cluster?: Cluster, now: Date = new Date()): Promise<number> {
   const [sub, ...rest] = argv;
-  const args = parseArgs(rest, ['-n', '--namespace', '--expiring-days', '--sql', '--user', '--dataset', '--outcome', '--lines', '--metrics']);
+  const args = parseArgs(rest, ['-n', '--namespace', '--expiring-days', '--sql', '--user', '--dataset', '--outcome', '--lines', '--metrics', '--pod', '-c', '--container', '--file', '--kubectl']);
   if (typeof args === 'string') return usageError(io, args);
   if (sub === 'audit') return audit(args, io);
   if (sub === 'metrics') {
