@@ -267,6 +267,16 @@ describe('vaultTransit key provider (dev-mode Vault, token auth)', () => {
     // The data-key version in each ciphertext header (bytes 6-7): old rows keep version 1.
     expect(r.rows.map((x) => [x.pat_id, x.v])).toEqual([[1, 1], [2, 1], [5, 2]]);
     expect((await query(env, 'SELECT pat_name FROM patient ORDER BY pat_id')).rows.map((x) => x.pat_name)).toEqual([CANARIES[0], CANARIES[2], 'Rotated Canary']);
+    // `clarus keys reencrypt` still moves the old rows to the new data-key version, through the proxy.
+    const out: string[] = [];
+    expect(await keysMain(['reencrypt', '--config', env.dir, '--url', env.proxy.url(USERS.doctor), '--dataset', 'patients'], { out: (t) => out.push(t), err: (t) => out.push(t) })).toBe(0);
+    expect(out.join('')).toContain('patients: 3 rows re-encrypted');
+    const after = new pg.Client({ connectionString: cluster.url(), ssl: { ca: cluster.caPem } });
+    await after.connect();
+    const v = await after.query<{ pat_id: number; v: number }>('SELECT pat_id, get_byte(pat_name::bytea, 6) * 256 + get_byte(pat_name::bytea, 7) AS v FROM patient ORDER BY pat_id');
+    await after.end();
+    expect(v.rows.map((x) => [x.pat_id, x.v])).toEqual([[1, 2], [2, 2], [5, 2]]);
+    expect((await query(env, 'SELECT pat_name FROM patient ORDER BY pat_id')).rows.map((x) => x.pat_name)).toEqual([CANARIES[0], CANARIES[2], 'Rotated Canary']);
   });
 
   it('wraps an existing plaintext keyring (keys wrap) so rows written before stay readable', async () => {
