@@ -23,17 +23,17 @@ export interface MetricsEndpoint { proxy: string; name: string; url: string }
 
 const hostPort = (ip: string, port: number): string => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
 
+function ofSlice(proxy: string, s: EndpointSlice): MetricsEndpoint[] {
+  const port = s.ports?.find((p) => p.name === 'metrics')?.port;
+  if (port === undefined) return [];
+  return (s.endpoints ?? []).flatMap((e) => {
+    const ip = e.addresses?.[0];
+    return ip === undefined ? [] : [{ proxy, name: e.targetRef?.name ?? ip, url: `http://${hostPort(ip, port)}` }];
+  });
+}
+
 export function sliceEndpoints(proxy: string, slices: EndpointSlice[]): MetricsEndpoint[] {
-  const out: MetricsEndpoint[] = [];
-  for (const s of slices) {
-    const port = s.ports?.find((p) => p.name === 'metrics')?.port;
-    if (port === undefined) continue;
-    for (const e of s.endpoints ?? []) {
-      const ip = e.addresses?.[0];
-      if (ip !== undefined) out.push({ proxy, name: e.targetRef?.name ?? ip, url: `http://${hostPort(ip, port)}` });
-    }
-  }
-  return out.sort((a, b) => a.name.localeCompare(b.name));
+  return slices.flatMap((s) => ofSlice(proxy, s)).sort((a, b) => a.name.localeCompare(b.name));
 }
 
 export function podEndpoints(proxy: ClarusProxy, pods: Pod[]): MetricsEndpoint[] {

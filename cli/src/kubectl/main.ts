@@ -12,6 +12,7 @@ import { auditTable, backendsTable, endpointsTable, expiringSoon, filterAudit, g
 import { scrape } from './scrape.ts';
 import { copyFromPod } from './pod-files.ts';
 import type { ChainVerdict } from '@clarus/sidecar/access/audit-file.ts';
+import type { AuditFilter } from './report.ts';
 
 const USAGE = `usage: kubectl clarus <command> (or: clarus kubectl <command>)
   status  [-n NS] [--expiring-days N] [--metrics URL]… [--no-metrics]
@@ -103,23 +104,45 @@ async function auditSource(args: ParsedArgs, files: string[]): Promise<{ files: 
   return { files: [join(copy.dir, basename(file))], remove: copy.remove };
 }
 
-async function audit(args: ParsedArgs, io: Io): Promise<number> {
+/** The decisions to show: those matching --user, --dataset and --outcome. */
+function auditFilter(args: ParsedArgs): AuditFilter {
+  const f: AuditFilter = {};
+  for (const [key, option] of [['user', '--user'], ['dataset', '--dataset'], ['outcome', '--outcome']] as const) {
+    const v = one(args, option);
+    if (v !== undefined) f[key] = v;
+  }
+  return f;
+}
+
+/** Where an audit file was read from, for messages: the local path, or POD:DIR/NAME. */
+function auditPlace(args: ParsedArgs): (file: string) => string {
+  const pod = one(args, '--pod');
+  if (pod === undefined) return (f) => f;
+  return (f) => `${pod}:${dirname(one(args, '--file') ?? AUDIT_FILE_IN_POD)}/${basename(f)}`;
+}
+
+function auditUsage(args: ParsedArgs, io: Io): number | undefined {
   const [sub, ...given] = args.positional;
   if ((sub !== 'verify' && sub !== 'tail' && sub !== 'query') || (given.length === 0 && one(args, '--pod') === undefined)) {
     return usageError(io, 'audit verify|tail|query FILE… | --pod POD');
   }
   const outcome = one(args, '--outcome');
   if (outcome !== undefined && !['allow', 'refuse', 'pass'].includes(outcome)) return usageError(io, '--outcome must be allow, refuse or pass');
+  return undefined;
+}
+
+async function audit(args: ParsedArgs, io: Io): Promise<number> {
+  const bad = auditUsage(args, io);
+  if (bad !== undefined) return bad;
+  const [sub, ...given] = args.positional;
   const { auditChainFiles, readAuditLines, verifyAuditFiles } = await import('@clarus/sidecar/access/audit-file.ts');
   const source = await auditSource(args, given);
   try {
     const chain = source.files.flatMap((f) => auditChainFiles(f));
-    if (chain.length === 0) return usageError(io, `no audit file at ${given.join(', ') || `${one(args, '--pod')}:${one(args, '--file') ?? AUDIT_FILE_IN_POD}`}`);
-    if (sub === 'verify') return printVerdict(io, verifyAuditFiles(chain), one(args, '--pod') === undefined ? (f) => f : (f) => `${one(args, '--pod')}:${dirname(one(args, '--file') ?? AUDIT_FILE_IN_POD)}/${basename(f)}`);
-    const lines = Number(one(args, '--lines') ?? '20');
-    const filter = { ...(one(args, '--user') !== undefined ? { user: one(args, '--user') } : {}), ...(one(args, '--dataset') !== undefined ? { dataset: one(args, '--dataset') } : {}), ...(outcome ? { outcome } : {}) };
-    const entries = filterAudit(chain.flatMap((f) => readAuditLines(f)), filter);
-    io.out(`${auditTable(sub === 'query' ? entries : entries.slice(-Math.max(1, lines)))}\n`);
+    if (chain.length === 0) return usageError(io, `no audit file at ${given.join(', ') || auditPlace(args)(AUDIT_FILE_IN_POD)}`);
+    if (sub === 'verify') return printVerdict(io, verifyAuditFiles(chain), auditPlace(args));
+    const entries = filterAudit(chain.flatMap((f) => readAuditLines(f)), auditFilter(args));
+    io.out(`${auditTable(sub === 'query' ? entries : entries.slice(-Math.max(1, Number(one(args, '--lines') ?? '20'))))}\n`);
     return 0;
   } finally {
     source.remove();
@@ -135,30 +158,39 @@ function printVerdict(io: Io, v: ChainVerdict, name: (file: string) => string): 
   return 0;
 }
 
+async function metrics(args: ParsedArgs, io: Io): Promise<number> {
+  if (args.positional.length === 0) return usageError(io, 'metrics URL… (a proxy\'s metrics endpoint)');
+  io.out(`${endpointsTable(await Promise.all(args.positional.map(async (u) => ({ url: u.replace(/\/(metrics)?$/, ''), ...(await scrape(u)) }))))}\n`);
+  return 0;
+}
+
+async function grants(args: ParsedArgs, io: Io, c: Cluster, now: Date): Promise<number> {
+  io.out(`${grantsTable(await c.list<AccessGrant>('AccessGrant', nsOf(args)), now)}\n`);
+  return 0;
+}
+
+async function explain(args: ParsedArgs, io: Io, c: Cluster): Promise<number> {
+  const policies = await c.list<SecurityPolicy>('SecurityPolicy', nsOf(args));
+  if (policies.length === 0) return usageError(io, `no SecurityPolicy in namespace ${nsOf(args)}`);
+  return explainPolicies(policies, one(args, '--sql'), io);
+}
+
+const LOCAL: Record<string, (args: ParsedArgs, io: Io) => Promise<number>> = { audit, metrics };
+const IN_CLUSTER: Record<string, (args: ParsedArgs, io: Io, c: Cluster, now: Date) => Promise<number>> = { status, grants, explain };
+
 export async function main(argv: string[], io: Io = processIo, cluster?: Cluster, now: Date = new Date()): Promise<number> {
   const [sub, ...rest] = argv;
   const args = parseArgs(rest, ['-n', '--namespace', '--expiring-days', '--sql', '--user', '--dataset', '--outcome', '--lines', '--metrics', '--pod', '-c', '--container', '--file', '--kubectl']);
   if (typeof args === 'string') return usageError(io, args);
-  if (sub === 'audit') return audit(args, io);
-  if (sub === 'metrics') {
-    if (args.positional.length === 0) return usageError(io, 'metrics URL… (a proxy\'s metrics endpoint)');
-    io.out(`${endpointsTable(await Promise.all(args.positional.map(async (u) => ({ url: u.replace(/\/(metrics)?$/, ''), ...(await scrape(u)) }))))}\n`);
-    return 0;
-  }
   if (sub === undefined || sub === '--help' || sub === '-h') {
     io.out(USAGE);
     return 0;
   }
-  if (!['status', 'grants', 'explain'].includes(sub)) return usageError(io, `unknown command ${sub}`);
-  const c = cluster ?? await connect();
-  if (sub === 'status') return status(args, io, c, now);
-  if (sub === 'grants') {
-    io.out(`${grantsTable(await c.list<AccessGrant>('AccessGrant', nsOf(args)), now)}\n`);
-    return 0;
-  }
-  const policies = await c.list<SecurityPolicy>('SecurityPolicy', nsOf(args));
-  if (policies.length === 0) return usageError(io, `no SecurityPolicy in namespace ${nsOf(args)}`);
-  return explainPolicies(policies, one(args, '--sql'), io);
+  const local = LOCAL[sub];
+  if (local) return local(args, io);
+  const inCluster = IN_CLUSTER[sub];
+  if (!inCluster) return usageError(io, `unknown command ${sub}`);
+  return inCluster(args, io, cluster ?? await connect(), now);
 }
 
 export type { Cluster };

@@ -13,10 +13,13 @@ function ready(p: WithStatus<ClarusProxy>): string {
   return c ? `${c.status}${c.status === 'True' ? '' : ` (${c.reason ?? ''})`}` : 'Unknown';
 }
 
+function replicas(p: WithStatus<ClarusProxy>): string {
+  return `${p.status?.readyReplicas ?? 0}/${p.spec.mode === 'Sidecar' ? '-' : (p.status?.replicas ?? p.spec.replicas ?? 1)}`;
+}
+
 export function proxiesTable(proxies: Array<WithStatus<ClarusProxy>>): string {
   const rows = [...proxies].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)).map((p) => [
-    p.metadata.name, p.spec.mode ?? 'Deployment', `${p.status?.readyReplicas ?? 0}/${p.spec.mode === 'Sidecar' ? '-' : (p.status?.replicas ?? p.spec.replicas ?? 1)}`,
-    p.spec.policyRef.name, (p.status?.policyHash ?? '').slice(0, 19) || '-', ready(p),
+    p.metadata.name, p.spec.mode ?? 'Deployment', replicas(p), p.spec.policyRef.name, (p.status?.policyHash ?? '').slice(0, 19) || '-', ready(p),
   ]);
   return formatTable(['PROXY', 'MODE', 'READY', 'POLICY', 'CONFIG HASH', 'STATUS'], rows);
 }
