@@ -53,7 +53,7 @@ const DATA_STATEMENTS = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'Merg
 
 export type Analysis =
   | ({ kind: 'pass' } & Effects)
-  | ({ kind: 'refuse'; code: string; message: string; reason: string; datasets: Map<string, Set<string>>; split?: boolean } & Effects)
+  | ({ kind: 'refuse'; code: string; message: string; /** For metrics: the refusal's entry in refusals.ts. */ reason?: string; datasets: Map<string, Set<string>>; split?: boolean } & Effects)
   | ({ kind: 'plan'; statements: StatementPlan[]; params: Map<number, ParamRole>; paramCount: number; datasets: Map<string, Set<string>> } & Effects);
 
 export interface RewriterOptions {
