@@ -1,4 +1,4 @@
-// The audit log of a Deployment-mode proxy pod: the proxy appends its hash-chained decisions to a
+// The audit log of a proxy (Deployment pods and injected sidecars): the proxy appends its hash-chained decisions to a
 // file in an emptyDir volume (the root filesystem is read-only), rotates it by size and keeps a
 // bounded number of rotated files, so the volume never outgrows its limit. Read it with
 // `kubectl clarus audit verify|tail|query --pod POD` (docs/operations.md), or ship the directory to
