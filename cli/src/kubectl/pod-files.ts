@@ -27,11 +27,12 @@ export async function copyFromPod(src: PodDir): Promise<{ dir: string; remove: (
   exec.stderr?.on('data', (d: Buffer) => { if (execErr.length < 4096) execErr += d.toString(); });
   untar.stderr?.on('data', (d: Buffer) => { if (untarErr.length < 4096) untarErr += d.toString(); });
   exec.stdout?.pipe(untar.stdin as NodeJS.WritableStream);
-  try {
-    await Promise.all([exited(exec, `${src.kubectl} exec ${src.namespace}/${src.pod}`, () => execErr), exited(untar, 'tar xf', () => untarErr)]);
-  } catch (e) {
+  // Both end; the exec's failure is the one to report (the local tar then only saw a cut stream).
+  const [copied, unpacked] = await Promise.allSettled([exited(exec, `${src.kubectl} exec ${src.namespace}/${src.pod}`, () => execErr), exited(untar, 'tar xf', () => untarErr)]);
+  const failed = [copied, unpacked].find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
     remove();
-    throw e;
+    throw failed.reason;
   }
   return { dir, remove };
 }
