@@ -62,6 +62,7 @@ describe('kubectl clarus', () => {
     let cfg: ReturnType<typeof writeProxyConfig>;
     const proxies: ProxyProcess[] = [];
     const NOBODY = { name: 'nobody', password: 'nobody-pw' };
+    const RENDERED = 'sha256:0123456789abcdef0123456789abcdef';
     // EndpointSlice addresses may not be loopback: the proxies listen on this host's own address.
     const hostIp = Object.values(networkInterfaces()).flat().find((i) => i?.family === 'IPv4' && !i.internal)?.address;
 
@@ -86,7 +87,7 @@ describe('kubectl clarus', () => {
       db = await startPostgres();
       cfg = writeProxyConfig({ backends: [{ cluster: db, name: 'cloud-a' }], proxyName: 'ehealth-proxy',
         users: [{ ...DEFAULT_USER, grants: [{ grant: 'all', datasets: ['*'], access: 'readWrite', view: 'plaintext' }] }, NOBODY] });
-      cfg.write({ ...cfg.config, policy: structuredClone(EHEALTH_POLICY) });
+      cfg.write({ ...cfg.config, hash: RENDERED, policy: structuredClone(EHEALTH_POLICY) });
       mkdirSync(join(cfg.dir, 'secrets/keyring'), { recursive: true });
       for (const [name, text] of TEST_KEY_FILES) writeFileSync(join(cfg.dir, 'secrets/keyring', name), text);
       for (const pod of ['ehealth-proxy-7d9f-a', 'ehealth-proxy-7d9f-b']) {
@@ -99,6 +100,10 @@ describe('kubectl clarus', () => {
       for (let i = 0; i < 2; i++) expect(await query(a, DEFAULT_USER, 'SELECT pg_read_file(pat_name) FROM patient')).toBe('0A000');
       expect(await query(b, NOBODY, 'SELECT pat_name FROM patient')).toBe('42501');
       await cp.kube.apply([slice('ehealth-proxy-7d9f-a', a.metricsPort), slice('ehealth-proxy-7d9f-b', b.metricsPort)]);
+      // As the operator would after rendering a newer configuration than the one the pods run.
+      const r = await cp.kube.request('PATCH', '/apis/clarus.io/v1alpha1/namespaces/hospital/clarusproxies/ehealth-proxy/status',
+        { status: { policyHash: 'sha256:newer' } }, 'application/merge-patch+json');
+      expect(r.status, r.body).toBe(200);
     });
     afterAll(async () => {
       for (const p of proxies) await p.close();
@@ -111,10 +116,11 @@ describe('kubectl clarus', () => {
       const start = out.indexOf('\nPROXY  ') + 1;
       const table = out.slice(start, out.indexOf('\n\n', start));
       const rows = table.split('\n');
-      expect(rows[0]).toMatch(/^PROXY\s+ENDPOINT\s+READY\s+GENERATION\s+KMS\s+REFUSED LAST 15 MIN BY REASON\s+SINCE START$/);
+      expect(rows[0]).toMatch(/^PROXY\s+ENDPOINT\s+READY\s+GENERATION\s+CONFIG HASH\s+KMS\s+REFUSED LAST 15 MIN BY REASON\s+SINCE START$/);
+      // Each pod's configuration hash, stale against the ClarusProxy's rendered one.
       expect(rows.slice(1).map((l) => l.split(/\s{2,}/))).toEqual([
-        ['ehealth-proxy', 'ehealth-proxy-7d9f-a', 'yes', '1', '-', 'function 0A000 ×2', '2'],
-        ['ehealth-proxy', 'ehealth-proxy-7d9f-b', 'yes', '1', '-', 'accessDenied 42501 ×1', '1'],
+        ['ehealth-proxy', 'ehealth-proxy-7d9f-a', 'yes', '1', 'sha256:0123456789ab (stale)', '-', 'function 0A000 ×2', '2'],
+        ['ehealth-proxy', 'ehealth-proxy-7d9f-b', 'yes', '1', 'sha256:0123456789ab (stale)', '-', 'accessDenied 42501 ×1', '1'],
       ]);
       // The backends and their Reachable condition (no operator runs here: not checked yet).
       expect(out).toMatch(/BACKEND\s+ADDRESS\s+REACHABLE\n/);
@@ -124,8 +130,8 @@ describe('kubectl clarus', () => {
       const [a] = proxies as [ProxyProcess];
       const ip = String(hostIp);
       const out = await plugin('status', '-n', 'hospital', '--metrics', `http://${ip}:${a.metricsPort}/metrics`, '--metrics', 'http://127.0.0.1:1');
-      expect(out).toMatch(new RegExp(`\\n-\\s+http://${ip.replace(/\./g, '\\.')}:${a.metricsPort}/metrics\\s+yes\\s+1\\s+-\\s+function 0A000 ×2\\s+2\\n`));
-      expect(out).toMatch(/\n-\s+http:\/\/127\.0\.0\.1:1\s+unreachable\s+-\s+-\s+unreachable\s+-\n/);
+      expect(out).toMatch(new RegExp(`\\n-\\s+http://${ip.replace(/\./g, '\\.')}:${a.metricsPort}/metrics\\s+yes\\s+1\\s+sha256:0123456789ab\\s+-\\s+function 0A000 ×2\\s+2\\n`));
+      expect(out).toMatch(/\n-\s+http:\/\/127\.0\.0\.1:1\s+unreachable\s+-\s+-\s+-\s+unreachable\s+-\n/);
     });
   });
 });

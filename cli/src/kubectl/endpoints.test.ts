@@ -1,7 +1,7 @@
 // Where status finds the proxies' metrics endpoints, and how it reads refusals by reason.
 import { describe, expect, it } from 'vitest';
 import type { ClarusProxy } from '@clarus/crds/types.ts';
-import { byReason, podEndpoints, sliceEndpoints } from './endpoints.ts';
+import { byReason, podEndpoints, sliceEndpoints, statusEndpointsTable } from './endpoints.ts';
 
 describe('metrics endpoints of a proxy', () => {
   it('takes every address of the peers Service\'s slices at the port named metrics, named by pod', () => {
@@ -27,5 +27,14 @@ describe('metrics endpoints of a proxy', () => {
     const text = ['# HELP clarus_refusals_recent x', 'clarus_refusals_recent{code="0A000",reason="function"} 2', 'clarus_refusals_recent{code="42501",reason="accessDenied"} 5',
       'clarus_refusals_recent{code="0A000",reason="cast"} 0', 'clarus_refusals_total{code="0A000",reason="function"} 9'].join('\n');
     expect(byReason(text, 'clarus_refusals_recent')).toEqual([{ code: '42501', reason: 'accessDenied', n: 5 }, { code: '0A000', reason: 'function', n: 2 }]);
+  });
+
+  it('shows each pod\'s configuration hash, stale only when the operator rendered another', () => {
+    const metrics = 'clarus_config_generation 3\nclarus_config_info{hash="sha256:aaaaaaaaaaaaaaaaaaaa"} 1\n';
+    const row = (rendered?: string) => statusEndpointsTable([{ proxy: 'p', name: 'p-a', url: 'http://x', ready: 'yes', metrics, ...(rendered ? { rendered } : {}) }])
+      .split('\n')[1]?.split(/\s{2,}/).slice(3, 5);
+    expect(row('sha256:aaaaaaaaaaaaaaaaaaaa')).toEqual(['3', 'sha256:aaaaaaaaaaaa']);
+    expect(row(undefined)).toEqual(['3', 'sha256:aaaaaaaaaaaa']);
+    expect(row('sha256:bbbb')).toEqual(['3', 'sha256:aaaaaaaaaaaa (stale)']);
   });
 });

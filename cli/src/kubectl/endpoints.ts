@@ -18,8 +18,8 @@ export interface EndpointSlice {
 }
 export interface Pod { metadata: { name: string }; status?: { podIP?: string } }
 
-/** One metrics endpoint of one proxy: the pod (or the URL given) and its base URL. */
-export interface MetricsEndpoint { proxy: string; name: string; url: string }
+/** One metrics endpoint of one proxy: the pod (or the URL given), its base URL, and the hash the operator rendered last. */
+export interface MetricsEndpoint { proxy: string; name: string; url: string; rendered?: string }
 
 const hostPort = (ip: string, port: number): string => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
 
@@ -66,12 +66,19 @@ function kmsState(t: string): string {
   return `${metricSum(t, 'clarus_kms_keys_usable') === 1 ? 'keys usable' : 'keys NOT usable'}${unreachable > 0 ? `, unreachable ${unreachable}s` : ''}`;
 }
 
-/** Per endpoint: readiness, configuration generation, KMS state, refusals by reason (last 15 minutes, and since the start). */
+/** The configuration hash the pod runs (shortened), marked stale when the operator has rendered another since. */
+function configOf(r: Scraped, t: string): string {
+  const hash = /^clarus_config_info\{hash="([^"]*)"\} 1$/m.exec(t)?.[1];
+  if (hash === undefined) return '-';
+  return `${hash.slice(0, 19)}${r.rendered !== undefined && hash !== r.rendered ? ' (stale)' : ''}`;
+}
+
+/** Per endpoint: readiness, configuration (generation, hash), KMS state, refusals by reason (last 15 minutes, and since the start). */
 export function statusEndpointsTable(rows: Scraped[]): string {
-  return formatTable(['PROXY', 'ENDPOINT', 'READY', 'GENERATION', 'KMS', 'REFUSED LAST 15 MIN BY REASON', 'SINCE START'], rows.map((r) => {
-    if (r.metrics === undefined) return [r.proxy, r.name, r.ready, '-', '-', 'unreachable', '-'];
+  return formatTable(['PROXY', 'ENDPOINT', 'READY', 'GENERATION', 'CONFIG HASH', 'KMS', 'REFUSED LAST 15 MIN BY REASON', 'SINCE START'], rows.map((r) => {
+    if (r.metrics === undefined) return [r.proxy, r.name, r.ready, '-', '-', '-', 'unreachable', '-'];
     const t = r.metrics;
-    return [r.proxy, r.name, r.ready, String(metricSum(t, 'clarus_config_generation') ?? '-'), kmsState(t),
+    return [r.proxy, r.name, r.ready, String(metricSum(t, 'clarus_config_generation') ?? '-'), configOf(r, t), kmsState(t),
       summary(byReason(t, 'clarus_refusals_recent')), String(byReason(t, 'clarus_refusals_total').reduce((n, x) => n + x.n, 0))];
   }));
 }

@@ -68,9 +68,13 @@ const nsOf = (args: ParsedArgs): string => one(args, '-n', '--namespace') ?? 'de
 async function metricsEndpoints(args: ParsedArgs, cluster: Cluster, ns: string, proxies: ClarusProxy[]): Promise<MetricsEndpoint[]> {
   const given = many(args, '--metrics');
   if (given.length > 0) return given.map((url) => ({ proxy: '-', name: url, url: url.replace(/\/(metrics)?$/, '') }));
-  const each = await Promise.all(proxies.map(async (p) => (p.spec.mode === 'Sidecar'
-    ? podEndpoints(p, await cluster.list<Pod>('Pod', ns, `${INJECT_LABEL}=${p.metadata.name}`))
-    : sliceEndpoints(p.metadata.name, await cluster.list<EndpointSlice>('EndpointSlice', ns, `kubernetes.io/service-name=${peersService(p.metadata.name)}`)))));
+  const each = await Promise.all(proxies.map(async (p) => {
+    const found = p.spec.mode === 'Sidecar'
+      ? podEndpoints(p, await cluster.list<Pod>('Pod', ns, `${INJECT_LABEL}=${p.metadata.name}`))
+      : sliceEndpoints(p.metadata.name, await cluster.list<EndpointSlice>('EndpointSlice', ns, `kubernetes.io/service-name=${peersService(p.metadata.name)}`));
+    const rendered = (p as ClarusProxy & { status?: { policyHash?: string } }).status?.policyHash;
+    return rendered === undefined ? found : found.map((e) => ({ ...e, rendered }));
+  }));
   return each.flat();
 }
 

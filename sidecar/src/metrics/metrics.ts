@@ -27,6 +27,8 @@ export interface ProxyMetrics {
   cancelRequests: Counter;
   configReloads: Counter;
   configGeneration: Gauge;
+  /** 1 for the hash of the configuration in force (`hash` of config.json, as the operator rendered it). */
+  configInfo: Gauge;
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): ProxyMetrics {
@@ -54,6 +56,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): ProxyMet
     cancelRequests: new Counter({ name: 'clarus_cancel_requests_total', help: 'CancelRequests by result', labelNames: ['result'], registers }),
     configReloads: new Counter({ name: 'clarus_config_reloads_total', help: 'Configuration reloads by result', labelNames: ['result'], registers }),
     configGeneration: new Gauge({ name: 'clarus_config_generation', help: 'Generation of the configuration in force', registers }),
+    configInfo: new Gauge({ name: 'clarus_config_info', help: 'The configuration in force, by its rendered hash (value 1)', labelNames: ['hash'], registers }),
   };
 }
 
