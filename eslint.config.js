@@ -1,25 +1,61 @@
 import tseslint from 'typescript-eslint';
 
-// Small-unit limits after pepr's: complexity 10, 20 statements, 4 params, depth 3 (warn on the
-// softer ones so a rule of thumb never blocks a fix; errors for correctness).
+// Small-unit limits at pepr's numbers (complexity 10, 20 statements, 4 parameters, depth 3), errors
+// everywhere except in the folders listed below, which are not within them yet: there the same
+// limits warn, so a change may shrink them and none may grow them past the limits unnoticed in
+// review. A folder leaves the list once `npx eslint <folder>` shows no limit warning.
+const LIMITS = { complexity: 10, 'max-statements': 20, 'max-params': 4, 'max-depth': 3 };
+const limits = (level) => Object.fromEntries(Object.entries(LIMITS).map(([rule, n]) => [rule, [level, n]]));
+
+/** Production folders over the limits, and why (functions counted by `npx eslint` at the time of writing). */
+const NOT_YET_CLEAN = [
+  // The proxy's state machines and walks written before the limits: the session relay and inspector,
+  // the rewriter's recursive analysis and rules, the protection transformers, the socket shell.
+  ['sidecar/src/access/**', 'pipeline decisions, catalog loader, COPY hooks (14)'],
+  ['sidecar/src/io/**', 'sockets, handshake, key source, HTTP routes (11)'],
+  ['sidecar/src/protection/**', 'value transformers: encryption, anonymization, COPY text (18)'],
+  ['sidecar/src/protocol/**', 'the framer\'s hot loop (1)'],
+  ['sidecar/src/rewrite/**', 'the rewriter\'s analysis and rules (57)'],
+  ['sidecar/src/session/**', 'the session relay and inspector (15)'],
+  ['sidecar/src/split/**', 'the splitting stage (issue 12, landing): planner, fragments, two-phase commit and recovery (35)'],
+  ['cli/src/explain/**', 'explain of split statements (1)'],
+  ['cli/src/*.ts', 'command dispatch of anonymize, keys, policy (6)'],
+  ['cli/src/import/**', 'CLARUS XML import (4)'],
+  ['policy/src/runtime/**', 'render (5)'],
+  ['policy/src/validate/**', 'schema and CEL walkers (6)'],
+];
+
+/** Test code has no complexity or statement limits; these test folders are still over the others. */
+const TESTS_NOT_YET_CLEAN = [
+  ['sidecar/test/adversarial/**', 'attack tables nested 5 deep, a 5-parameter helper'],
+  ['operator/src/**/*.test.ts', 'two 5-parameter fixture builders'],
+  ['e2e/src/kube.ts', 'rawRequest(method, path, body, credentials, headers)'],
+  ['testing/src/vault.ts', 'call(address, token, method, path, body)'],
+  ['bench/lib/**', 'one loop nested 4 deep'],
+  ['bench/split.ts', 'a 6-parameter scenario builder, one loop nested 4 deep'],
+];
+
+const TESTS = ['**/*.test.ts', '**/test/**/*.ts', 'testing/**/*.ts', 'bench/**/*.ts', 'compat/**/*.ts', 'e2e/**/*.ts', 'scripts/**/*.ts'];
+
 export default tseslint.config(
   { ignores: ['node_modules/**', '.tools/**', 'bench/results/**', 'charts/**', '**/generated/**'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
     rules: {
-      complexity: ['warn', 12],
-      'max-statements': ['warn', 25],
-      'max-params': ['warn', 4],
-      'max-depth': ['warn', 3],
+      ...limits('error'),
       'max-lines': ['warn', { max: 500, skipBlankLines: true, skipComments: true }],
       'no-console': ['error', { allow: ['error'] }],
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  ...NOT_YET_CLEAN.map(([folder]) => ({ files: [folder], rules: limits('warn') })),
   {
-    files: ['**/*.test.ts', '**/test/**/*.ts', 'testing/**/*.ts', 'bench/**/*.ts', 'compat/**/*.ts', 'e2e/**/*.ts', 'scripts/**/*.ts'],
+    files: TESTS,
     rules: { 'max-statements': 'off', 'max-lines': 'off', complexity: 'off', 'no-console': 'off' },
   },
+  ...TESTS_NOT_YET_CLEAN.map(([folder]) => ({ files: [folder], rules: { 'max-params': ['warn', LIMITS['max-params']], 'max-depth': ['warn', LIMITS['max-depth']] } })),
 );
+
+export { NOT_YET_CLEAN, TESTS_NOT_YET_CLEAN };

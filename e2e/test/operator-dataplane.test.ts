@@ -4,15 +4,19 @@
 // This proves the operator's output is what the proxy runs on: the SCRAM verifier the client logs in
 // with and the backend credentials the proxy uses both come from the rendered Secret. The proxy
 // runs the protection pipeline from that configuration: a granted client writes a dataset with
-// encrypted columns and reads it back in plaintext, while the database stores only ciphertext.
+// encrypted columns and reads it back in plaintext, while the database stores only ciphertext. Two
+// replicas run with the arguments and peer secret the operator rendered, and pass on a cancel request.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { freePort, startControlPlane } from '../src/index.ts';
+import { freePort, startControlPlane, waitUntil } from '../src/index.ts';
+import { replicaIdFor } from '@clarus/sidecar/io/cancel.ts';
+import { encodeStartup } from '@clarus/sidecar/protocol/startup.ts';
 import type { ControlPlane, Manifest } from '../src/index.ts';
 import { SUPERUSER, SUPERUSER_PASSWORD, startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
@@ -171,5 +175,45 @@ describe('the proxy runs on what the operator rendered', () => {
     }, 60_000);
     expect(await reachable('local-pg')).toMatchObject({ status: 'True', reason: 'Reachable' });
     expect(await reachable('nobody-home')).toMatchObject({ status: 'False', reason: 'Unreachable', message: expect.stringContaining(String(closed)) });
+  });
+
+  test('two replicas with the operator\'s peer arguments and secret: a cancel that reaches replica b cancels the query on replica a', async () => {
+    const dep = await cp.kube.get<KubernetesObject & { spec: { template: { spec: { containers: Array<{ args: string[] }> } } } }>(
+      { apiVersion: 'apps/v1', kind: 'Deployment', name: 'dp-proxy', namespace: NS });
+    const args = dep?.spec.template.spec.containers[0]?.args ?? [];
+    const at = (name: string): string => args[args.indexOf(name) + 1] ?? '';
+    expect(at('--peers')).toBe(`dns:dp-proxy-peers.${NS}.svc`);
+    // The rendered Secret carries the peer secret at the path the arguments name (written above).
+    const secretFile = join(dir, at('--peer-secret-file').replace(/^\/etc\/clarus\//, ''));
+    expect(readFileSync(secretFile, 'utf8')).toMatch(/^[0-9a-f]{64}$/);
+    // No cluster DNS here: the peers are named by address (the form --peers takes besides dns:NAME),
+    // two loopback addresses sharing the peer port, as the pods share the metrics port.
+    const port = await freePort();
+    const [pa, pb] = ['dp-proxy-6f7c9-aaaaa', 'dp-proxy-6f7c9-bbbbb'];
+    expect(replicaIdFor(`${pa}/${NS}/dp-proxy`)).not.toBe(replicaIdFor(`${pb}/${NS}/dp-proxy`));
+    const replica = (pod: string, ip: string): Promise<ProxyProcess> => startProxyProcess(dir, ['--metrics-listen', `${ip}:${port}`, '--peers', '127.0.0.2,127.0.0.3',
+      '--peer-port', at('--peer-port') === '9187' ? String(port) : 'unexpected', '--peer-secret-file', secretFile], { POD_NAME: pod });
+    const a = await replica(pa, '127.0.0.2');
+    const b = await replica(pb, '127.0.0.3');
+    const client = new pg.Client({ connectionString: a.url({ name: 'app', password: APP_PASSWORD }) });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      const key = client as unknown as { processID: number; secretKey: number };
+      const running = client.query('select pg_sleep(30)').then(() => 'finished', (e: { code?: string }) => e.code);
+      await waitUntil('the query runs on the backend', async () => ((await db.psql("select count(*) from pg_stat_activity where query = 'select pg_sleep(30)' and state = 'active'")) === '1\n' ? true : undefined), { timeoutMs: 10_000 });
+      await new Promise<void>((resolve) => {
+        const s = connect(b.port, '127.0.0.1', () => s.end(encodeStartup({ type: 'CancelRequest', processId: key.processID, secretKey: key.secretKey })));
+        s.on('close', () => resolve());
+        s.on('error', () => resolve());
+      });
+      expect(await running).toBe('57014');
+      expect(await (await fetch(`http://127.0.0.3:${port}/metrics`)).text()).toMatch(/clarus_cancel_requests_total\{result="other-replica"\} 1/);
+      expect(await (await fetch(`http://127.0.0.2:${port}/metrics`)).text()).toMatch(/clarus_cancel_requests_total\{result="peer-found"\} 1/);
+    } finally {
+      await client.end().catch(() => undefined);
+      await a.close();
+      await b.close();
+    }
   });
 });

@@ -82,6 +82,15 @@ function elector(s: Settings, { client, manager, metrics, log }: ElectorDeps, on
   }, log);
 }
 
+/** Starts the webhook server when configured; `server` is set once it listens (readiness waits for it). */
+function webhookServer(s: Settings, deps: Parameters<typeof startWebhook>[1], stopping: AbortController): { server: https.Server | undefined } {
+  const holder: { server: https.Server | undefined } = { server: undefined };
+  if (!s.webhook) return holder;
+  void startWebhook(s.webhook, deps, stopping.signal)
+    .then((server) => { holder.server = server; }, (error: unknown) => { deps.log.error('webhook failed to start', { error }); stopping.abort(); });
+  return holder;
+}
+
 async function run(s: Settings): Promise<number> {
   const log = createLogger(s.logLevel, { component: 'clarus-operator' });
   const client = KubeClient.fromEnvironment();
@@ -92,13 +101,8 @@ async function run(s: Settings): Promise<number> {
     resyncMs: s.resyncSeconds * 1000, concurrency: s.concurrency, reachabilityTimeoutMs: s.reachabilityTimeoutMs,
   });
   const stopping = new AbortController();
-  let webhook: https.Server | undefined;
-  const ready = (): boolean => !s.webhook || webhook !== undefined;
-  const metricsServer = await startMetricsServer(metrics, { live: () => true, ready }, s.metricsListen.host, s.metricsListen.port);
-  if (s.webhook) {
-    void startWebhook(s.webhook, { client, log, metrics, build, namespace: s.namespace }, stopping.signal)
-      .then((server) => { webhook = server; }, (error: unknown) => { log.error('webhook failed to start', { error }); stopping.abort(); });
-  }
+  const webhook = webhookServer(s, { client, log, metrics, build, namespace: s.namespace }, stopping);
+  const metricsServer = await startMetricsServer(metrics, { live: () => true, ready: () => !s.webhook || webhook.server !== undefined }, s.metricsListen.host, s.metricsListen.port);
   let exitCode = 0;
   process.once('SIGTERM', () => stopping.abort());
   process.once('SIGINT', () => stopping.abort());
@@ -111,7 +115,7 @@ async function run(s: Settings): Promise<number> {
   lease?.stop();
   await lease?.release().catch(() => undefined);
   manager.stop();
-  await Promise.all([webhook, metricsServer].map((srv) => new Promise((resolve) => (srv ? srv.close(resolve) : resolve(undefined)))));
+  await Promise.all([webhook.server, metricsServer].map((srv) => new Promise((resolve) => (srv ? srv.close(resolve) : resolve(undefined)))));
   return exitCode;
 }
 

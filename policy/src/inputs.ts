@@ -121,6 +121,24 @@ function requiredSecrets(proxy: ClarusProxy, policy: SecurityPolicy, backends: C
   ];
 }
 
+/** The proxy's grants whose password Secret exists (added to `secrets`), and the others, skipped. */
+function usableGrants(proxy: ClarusProxy, lookup: Lookup, secrets: Map<string, SecretManifest>): { grants: AccessGrant[]; skippedGrants: Problem[] } {
+  const ns = nsOf(proxy);
+  const grants: AccessGrant[] = [];
+  const skippedGrants: Problem[] = [];
+  for (const grant of grantsFor(proxy, lookup.grants(ns))) {
+    const problem = grantProblem(lookup, grant);
+    if (problem) {
+      skippedGrants.push(problem);
+      continue;
+    }
+    grants.push(grant);
+    const ref = grant.spec.subject.passwordSecretRef;
+    if (ref) secrets.set(ref.name, lookup.secret(ns, ref.name) as SecretManifest);
+  }
+  return { grants, skippedGrants };
+}
+
 /**
  * Everything render() needs for one proxy, or the first missing or invalid object (the operator
  * waits for it). Grants whose password Secret is missing are left out and listed.
@@ -139,18 +157,7 @@ export function gatherInputs(proxy: ClarusProxy, lookup: Lookup): Gathered {
     if (problem) return { ok: false, ...problem };
     secrets.set(ref.name, lookup.secret(ns, ref.name) as SecretManifest);
   }
-  const grants: AccessGrant[] = [];
-  const skippedGrants: Problem[] = [];
-  for (const grant of grantsFor(proxy, lookup.grants(ns))) {
-    const problem = grantProblem(lookup, grant);
-    if (problem) {
-      skippedGrants.push(problem);
-      continue;
-    }
-    grants.push(grant);
-    const ref = grant.spec.subject.passwordSecretRef;
-    if (ref) secrets.set(ref.name, lookup.secret(ns, ref.name) as SecretManifest);
-  }
+  const { grants, skippedGrants } = usableGrants(proxy, lookup, secrets);
   const sortedSecrets = [...secrets.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
   return { ok: true, inputs: { proxy, policy, backends, grants, secrets: sortedSecrets }, skippedGrants };
 }

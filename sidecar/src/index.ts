@@ -54,9 +54,13 @@ export function peerConfig(peers: string | undefined, port: string | undefined, 
   if (!secret || secret.length < 32) throw new Error('--peers needs --peer-secret-file with at least 32 bytes');
   const p = Number(port);
   if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`--peer-port: expected the peers' metrics port, got "${port ?? ''}"`);
+  return { peers: peerList(peers), port: p, secret };
+}
+
+function peerList(peers: string): PeerConfig['peers'] {
   const list = peers.startsWith('dns:') ? { dns: peers.slice(4) } : { addresses: peers.split(',').map((a) => a.trim()).filter(Boolean) };
   if ('dns' in list ? !list.dns : list.addresses.length === 0) throw new Error(`--peers: expected dns:NAME or a list of addresses, got "${peers}"`);
-  return { peers: list, port: p, secret };
+  return list;
 }
 
 export function parseHostPort(s: string): Address {

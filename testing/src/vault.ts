@@ -43,6 +43,8 @@ export interface VaultAnswer { status: number; body: Record<string, any> } // es
 
 export interface VaultServer {
   address: string;
+  /** Persistent mode with `tls`: a second listener serving HTTPS with the given certificate. */
+  tlsAddress?: string;
   /** Root token (dev: fixed; persistent: from the initialisation). */
   rootToken: string;
   /** Calls the HTTP API with the root token (or `token`). */
@@ -99,8 +101,10 @@ function kill(child: ChildProcess | undefined): Promise<void> {
 }
 
 /** Starts Vault on a free loopback port. */
-export async function startVault(opts: { persistent?: boolean } = {}): Promise<VaultServer> {
+export async function startVault(opts: { persistent?: boolean; tls?: { certPem: string; keyPem: string } } = {}): Promise<VaultServer> {
+  if (opts.tls && !opts.persistent) throw new Error('a TLS listener needs a persistent Vault (a configuration file)');
   const port = await freePort();
+  const tlsPort = opts.tls ? await freePort() : 0;
   const address = `http://127.0.0.1:${port}`;
   const dir = mkdtempSync(join(tmpdir(), 'clarus-vault-'));
   let rootToken = 'clarus-root';
@@ -113,7 +117,14 @@ export async function startVault(opts: { persistent?: boolean } = {}): Promise<V
       return;
     }
     const config = join(dir, 'vault.hcl');
-    writeFileSync(config, `storage "file" { path = "${join(dir, 'data')}" }\nlistener "tcp" {\n  address = "127.0.0.1:${port}"\n  tls_disable = true\n}\ndisable_mlock = true\napi_addr = "${address}"\nui = false\n`);
+    // The harness talks to the plain listener; the HTTPS one is for the client under test.
+    let tlsListener = '';
+    if (opts.tls) {
+      writeFileSync(join(dir, 'tls.crt'), opts.tls.certPem);
+      writeFileSync(join(dir, 'tls.key'), opts.tls.keyPem);
+      tlsListener = `listener "tcp" {\n  address = "127.0.0.1:${tlsPort}"\n  tls_cert_file = "${join(dir, 'tls.crt')}"\n  tls_key_file = "${join(dir, 'tls.key')}"\n}\n`;
+    }
+    writeFileSync(config, `storage "file" { path = "${join(dir, 'data')}" }\nlistener "tcp" {\n  address = "127.0.0.1:${port}"\n  tls_disable = true\n}\n${tlsListener}disable_mlock = true\napi_addr = "${address}"\nui = false\n`);
     proc = launch(['server', `-config=${config}`]);
     await waitHealthy(address, proc.child, proc.log, true);
     if (!unsealKey) {
@@ -134,7 +145,7 @@ export async function startVault(opts: { persistent?: boolean } = {}): Promise<V
     return r;
   };
   return {
-    address, get rootToken() { return rootToken; }, api,
+    address, ...(opts.tls ? { tlsAddress: `https://127.0.0.1:${tlsPort}` } : {}), get rootToken() { return rootToken; }, api,
     async transitKey(name, mount = 'transit') {
       const mounts = await must('GET', 'sys/mounts');
       if (!mounts.body[`${mount}/`]) await must('POST', `sys/mounts/${mount}`, { type: 'transit' });

@@ -1,6 +1,6 @@
 // The security administrator's views of `kubectl clarus` as pure functions of the cluster's objects
 // and the audit log's lines: proxies, grants (and those about to expire), filtered audit decisions.
-import type { AccessGrant, ClarusProxy } from '@clarus/crds/types.ts';
+import type { AccessGrant, ClarusProxy, CloudBackend } from '@clarus/crds/types.ts';
 import { formatTable } from '../explain/table.ts';
 
 type Cond = { type: string; status: string; reason?: string };
@@ -13,12 +13,24 @@ function ready(p: WithStatus<ClarusProxy>): string {
   return c ? `${c.status}${c.status === 'True' ? '' : ` (${c.reason ?? ''})`}` : 'Unknown';
 }
 
+function replicas(p: WithStatus<ClarusProxy>): string {
+  return `${p.status?.readyReplicas ?? 0}/${p.spec.mode === 'Sidecar' ? '-' : (p.status?.replicas ?? p.spec.replicas ?? 1)}`;
+}
+
 export function proxiesTable(proxies: Array<WithStatus<ClarusProxy>>): string {
   const rows = [...proxies].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)).map((p) => [
-    p.metadata.name, p.spec.mode ?? 'Deployment', `${p.status?.readyReplicas ?? 0}/${p.spec.mode === 'Sidecar' ? '-' : (p.status?.replicas ?? p.spec.replicas ?? 1)}`,
-    p.spec.policyRef.name, (p.status?.policyHash ?? '').slice(0, 19) || '-', ready(p),
+    p.metadata.name, p.spec.mode ?? 'Deployment', replicas(p), p.spec.policyRef.name, (p.status?.policyHash ?? '').slice(0, 19) || '-', ready(p),
   ]);
   return formatTable(['PROXY', 'MODE', 'READY', 'POLICY', 'CONFIG HASH', 'STATUS'], rows);
+}
+
+/** Each CloudBackend: where it is, and its Reachable condition (the operator's TCP connect check). */
+export function backendsTable(backends: CloudBackend[]): string {
+  const rows = [...backends].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)).map((b) => {
+    const c = (b as WithStatus<CloudBackend>).status?.conditions?.find((x) => x.type === 'Reachable');
+    return [b.metadata.name, `${b.spec.host}:${b.spec.port ?? 5432}/${b.spec.database ?? ''}`, c ? `${c.status}${c.status === 'True' ? '' : ` (${c.reason ?? ''})`}` : 'Unknown'];
+  });
+  return formatTable(['BACKEND', 'ADDRESS', 'REACHABLE'], rows);
 }
 
 function until(g: AccessGrant, now: Date): string {

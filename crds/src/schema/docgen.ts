@@ -15,18 +15,21 @@ function typeLabel(s: Schema): string {
   return s.type ?? 'any';
 }
 
+// Each constraint the table shows, and how (undefined: not shown for this schema).
+const CONSTRAINTS: Array<(s: Schema) => string | undefined> = [
+  (s) => (s.minimum !== undefined ? `≥ ${s.minimum}` : undefined),
+  (s) => (s.maximum !== undefined ? `≤ ${s.maximum}` : undefined),
+  (s) => (s.minLength !== undefined && s.minLength > 0 ? `length ≥ ${s.minLength}` : undefined),
+  (s) => (s.maxLength !== undefined ? `length ≤ ${s.maxLength}` : undefined),
+  (s) => (s.minItems !== undefined && s.minItems > 0 ? `items ≥ ${s.minItems}` : undefined),
+  (s) => (s.maxItems !== undefined ? `items ≤ ${s.maxItems}` : undefined),
+  (s) => (s.format ? `format ${s.format}` : undefined),
+  (s) => (s['x-kubernetes-list-type'] === 'map' ? `unique ${s['x-kubernetes-list-map-keys']?.join(',')}` : undefined),
+  (s) => (s['x-kubernetes-list-type'] === 'set' ? 'unique' : undefined),
+];
+
 function constraints(s: Schema): string {
-  const out: string[] = [];
-  if (s.minimum !== undefined) out.push(`≥ ${s.minimum}`);
-  if (s.maximum !== undefined) out.push(`≤ ${s.maximum}`);
-  if (s.minLength !== undefined && s.minLength > 0) out.push(`length ≥ ${s.minLength}`);
-  if (s.maxLength !== undefined) out.push(`length ≤ ${s.maxLength}`);
-  if (s.minItems !== undefined && s.minItems > 0) out.push(`items ≥ ${s.minItems}`);
-  if (s.maxItems !== undefined) out.push(`items ≤ ${s.maxItems}`);
-  if (s.format) out.push(`format ${s.format}`);
-  if (s['x-kubernetes-list-type'] === 'map') out.push(`unique ${s['x-kubernetes-list-map-keys']?.join(',')}`);
-  if (s['x-kubernetes-list-type'] === 'set') out.push('unique');
-  return out.join(', ');
+  return CONSTRAINTS.map((c) => c(s)).filter((c): c is string => c !== undefined).join(', ');
 }
 
 function cell(text: string): string {
@@ -35,31 +38,34 @@ function cell(text: string): string {
 
 interface Out { rows: Row[]; rules: RuleRow[]; seen: Map<Schema, string> }
 
+function row(s: Schema, path: string, required: boolean, first: string | undefined): Row {
+  const named = schemaName(s);
+  return {
+    path, type: first && named ? `${named}, as \`${first}\`` : typeLabel(s), required, def: s.default === undefined ? '' : `\`${JSON.stringify(s.default)}\``,
+    description: s.description ?? '', constraints: constraints(s),
+  };
+}
+
 function walk(s: Schema, path: string, required: boolean, out: Out): void {
   const first = out.seen.get(s);
   const named = schemaName(s);
-  if (path) {
-    out.rows.push({
-      path, type: first && named ? `${named}, as \`${first}\`` : typeLabel(s), required, def: s.default === undefined ? '' : `\`${JSON.stringify(s.default)}\``,
-      description: s.description ?? '', constraints: constraints(s),
-    });
-  }
+  if (path) out.rows.push(row(s, path, required, first));
   // A shared schema (the same protection under every attribute type and column) is listed once.
   if (first && named && (s.properties || s.items)) return;
   if (named) out.seen.set(s, path);
   walkChildren(s, path, out);
 }
 
-function walkChildren(s: Schema, path: string, out: Out): void {
-  const rulesOut = out.rules;
-  for (const r of s['x-kubernetes-validations'] ?? []) rulesOut.push({ path: path || '.', message: r.message, rule: r.rule });
+/** The schema's own rules at `rulePath`, then its properties under `prefix`. */
+function walkLevel(s: Schema, rulePath: string, prefix: string, out: Out): void {
+  for (const r of s['x-kubernetes-validations'] ?? []) out.rules.push({ path: rulePath, message: r.message, rule: r.rule });
   const req = new Set(s.required ?? []);
-  for (const [k, v] of Object.entries(s.properties ?? {})) walk(v, path ? `${path}.${k}` : k, req.has(k), out);
-  if (s.type === 'array' && s.items) {
-    for (const r of s.items['x-kubernetes-validations'] ?? []) rulesOut.push({ path: `${path}[]`, message: r.message, rule: r.rule });
-    const itemReq = new Set(s.items.required ?? []);
-    for (const [k, v] of Object.entries(s.items.properties ?? {})) walk(v, `${path}[].${k}`, itemReq.has(k), out);
-  }
+  for (const [k, v] of Object.entries(s.properties ?? {})) walk(v, `${prefix}${k}`, req.has(k), out);
+}
+
+function walkChildren(s: Schema, path: string, out: Out): void {
+  walkLevel(s, path || '.', path ? `${path}.` : '', out);
+  if (s.type === 'array' && s.items) walkLevel(s.items, `${path}[]`, `${path}[].`, out);
 }
 
 function kindSection(def: KindDef): string {

@@ -20,20 +20,24 @@ function objectBody(s: Schema, ctx: Ctx, indent: string): string {
   return `{\n${lines.join('\n')}\n${indent}}`;
 }
 
+const NULLABLE_SCALARS: Record<string, string> = { string: 'string', integer: 'number', number: 'number' };
+
+function objectType(s: Schema, ctx: Ctx, indent: string): string {
+  if (s.properties) return objectBody(s, ctx, indent);
+  if (s.additionalProperties) return `Record<string, ${typeOf(s.additionalProperties, ctx, indent)}>`;
+  return 'Record<string, unknown>';
+}
+
 function inline(s: Schema, ctx: Ctx, indent: string): string {
   if (s['x-kubernetes-int-or-string']) return 'number | string';
   const nullable = s.nullable ? ' | null' : '';
   if (s.enum) return s.enum.map((v) => JSON.stringify(v)).join(' | ') + nullable;
+  const scalar = NULLABLE_SCALARS[s.type ?? ''];
+  if (scalar) return `${scalar}${nullable}`;
   switch (s.type) {
-    case 'string': return `string${nullable}`;
-    case 'integer':
-    case 'number': return `number${nullable}`;
     case 'boolean': return 'boolean';
     case 'array': return `Array<${typeOf(s.items ?? {}, ctx, indent)}>`;
-    case 'object':
-      if (s.properties) return objectBody(s, ctx, indent);
-      if (s.additionalProperties) return `Record<string, ${typeOf(s.additionalProperties, ctx, indent)}>`;
-      return 'Record<string, unknown>';
+    case 'object': return objectType(s, ctx, indent);
     default: return 'unknown';
   }
 }

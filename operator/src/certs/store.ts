@@ -44,6 +44,17 @@ export function caBundle(m: Material, now: Date): string {
   return `${current}${prev}`;
 }
 
+/** The Secret's data: CA, serving pair, the bundle webhooks trust, and the previous CA while it is still trusted. */
+function secretData(m: Material, now: Date): Record<string, string> {
+  const data: Record<string, string> = {
+    'ca.crt': b64(m.ca?.certPem ?? ''), 'ca.key': b64(m.ca?.keyPem ?? ''),
+    'tls.crt': b64(m.serving?.certPem ?? ''), 'tls.key': b64(m.serving?.keyPem ?? ''),
+    'ca-bundle.crt': b64(caBundle(m, now)),
+  };
+  if (m.previousCaPem) data['ca-previous.crt'] = b64(m.previousCaPem);
+  return data;
+}
+
 export class CertStore implements CertSource {
   readonly #client: KubeClient;
   readonly #opts: CertStoreOptions;
@@ -90,12 +101,7 @@ export class CertStore implements CertSource {
   }
 
   async #write(existing: (SecretManifest & KubeObject) | undefined, m: Material, now: Date): Promise<void> {
-    const data: Record<string, string> = {
-      'ca.crt': b64(m.ca?.certPem ?? ''), 'ca.key': b64(m.ca?.keyPem ?? ''),
-      'tls.crt': b64(m.serving?.certPem ?? ''), 'tls.key': b64(m.serving?.keyPem ?? ''),
-      'ca-bundle.crt': b64(caBundle(m, now)),
-    };
-    if (m.previousCaPem) data['ca-previous.crt'] = b64(m.previousCaPem);
+    const data = secretData(m, now);
     const metadata = { name: this.#opts.secretName, namespace: this.#opts.namespace, labels: { 'app.kubernetes.io/managed-by': 'clarus-operator' } };
     if (!existing) {
       await this.#client.create(Resources.Secret, { apiVersion: 'v1', kind: 'Secret', metadata, type: 'kubernetes.io/tls', data });

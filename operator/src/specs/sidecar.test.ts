@@ -36,9 +36,13 @@ describe('sidecarPatch', () => {
     expect(sidecar?.restartPolicy).toBe('Always');
     expect(sidecar?.args).toEqual(['proxy', '--config', '/etc/clarus', '--listen', '127.0.0.1:5432']);
     expect(patched.spec.volumes?.[0]?.name).toBe('clarus-config');
+    // The audit log: a bounded emptyDir beside it, the file and its rotation in the sidecar's environment.
+    expect(patched.spec.volumes?.[1]).toEqual({ name: 'clarus-audit', emptyDir: { sizeLimit: '320Mi' } });
+    expect(sidecar?.volumeMounts).toContainEqual({ name: 'clarus-audit', mountPath: '/var/log/clarus' });
+    expect(sidecar?.env).toContainEqual({ name: 'CLARUS_AUDIT_LOG', value: '/var/log/clarus/audit.jsonl' });
     expect(patched.spec.containers).toEqual(pod.spec?.containers);
     expect(patched.spec.initContainers?.slice(1)).toEqual(pod.spec?.initContainers ?? []);
-    expect(patched.spec.volumes?.slice(1)).toEqual(pod.spec?.volumes ?? []);
+    expect(patched.spec.volumes?.slice(2)).toEqual(pod.spec?.volumes ?? []);
     expect(patched.metadata.annotations['clarus.io/injected']).toBe('ehealth-proxy');
     expect(patched.metadata.annotations['clarus.io/config-hash']).toMatch(/^sha256:/);
     for (const [k, v] of Object.entries(pod.metadata?.annotations ?? {})) expect(patched.metadata.annotations[k]).toBe(v);

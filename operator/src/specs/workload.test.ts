@@ -3,6 +3,7 @@ import { configFixture, proxyFixture, renderedFixture } from '../../test/testdat
 import { buildConfigMap, buildSecret, configHash, parseLayout } from './config.ts';
 import { CONFIG_HASH_ANNOTATION, LAYOUT_ANNOTATION } from './names.ts';
 import { buildDeployment, buildHorizontalPodAutoscaler, buildPodDisruptionBudget, buildService, desiredObjects } from './workload.ts';
+import { AUDIT_ENV } from './audit.ts';
 import { PEER_SECRET_PATH, peerSecret } from './peers.ts';
 import type { BuildInput, KubeObject } from './types.ts';
 
@@ -55,7 +56,7 @@ describe('peers for cancel requests (Deployment mode)', () => {
     const args = c.args as string[];
     expect(args.slice(args.indexOf('--peers'))).toEqual(['--peers', 'dns:ehealth-proxy-peers.hospital.svc', '--peer-port', expect.stringMatching(/^\d+$/),
       '--peer-secret-file', `/etc/clarus/${PEER_SECRET_PATH}`]);
-    expect(c.env).toEqual([{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }]);
+    expect(c.env).toEqual([{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }, ...AUDIT_ENV]);
     const volume = (at(deployment, 'spec', 'template', 'spec', 'volumes') as Json[])[0] as Json;
     expect(JSON.stringify(volume)).toContain(`"path":"${PEER_SECRET_PATH}"`);
   });
@@ -93,7 +94,11 @@ describe('Deployment', () => {
   it('runs `proxy --config /etc/clarus` from a projected volume in the runtime layout', () => {
     const d = buildDeployment(input());
     expect(container(d).args).toEqual(['proxy', '--config', '/etc/clarus']);
-    expect(container(d).volumeMounts).toEqual([{ name: 'clarus-config', mountPath: '/etc/clarus', readOnly: true }]);
+    expect(container(d).volumeMounts).toEqual([{ name: 'clarus-config', mountPath: '/etc/clarus', readOnly: true }, { name: 'clarus-audit', mountPath: '/var/log/clarus' }]);
+    // The audit log: a bounded emptyDir, rotated by size with a bounded number of files.
+    expect(at(podSpec(d), 'volumes', 1)).toEqual({ name: 'clarus-audit', emptyDir: { sizeLimit: '320Mi' } });
+    expect(container(d).env).toEqual(expect.arrayContaining([{ name: 'CLARUS_AUDIT_LOG', value: '/var/log/clarus/audit.jsonl' },
+      { name: 'CLARUS_AUDIT_MAX_BYTES', value: String(16 << 20) }, { name: 'CLARUS_AUDIT_MAX_FILES', value: '16' }]));
     const sources = at(podSpec(d), 'volumes', 0, 'projected', 'sources') as Json[];
     expect(sources[0]).toEqual({ configMap: { name: 'ehealth-proxy-config', items: [{ key: 'config.json', path: 'config.json' }] } });
     expect(at(sources[1], 'secret', 'name')).toBe('ehealth-proxy-secrets');

@@ -5,6 +5,7 @@ import { CONFIG_HASH_ANNOTATION, commonLabels, ownedMeta, selectorLabels, worklo
 import { buildPeersService, peerArgs, peersServiceName, POD_NAME_ENV, withPeerSecret } from './peers.ts';
 import { configVolume, proxyContainer, proxyImage, terminationGraceSeconds } from './pod.ts';
 import type { BuildInput, KubeObject } from './types.ts';
+import { AUDIT_ENV, auditMount, auditVolume } from './audit.ts';
 
 export const DEFAULT_SERVICE_PORT = 5432;
 export const DEFAULT_AFFINITY_TIMEOUT = 10800;
@@ -12,7 +13,8 @@ export const DEFAULT_CPU_TARGET = 70;
 
 export function buildDeployment(input: BuildInput): KubeObject {
   const { proxy, rendered, options } = input;
-  const container = { ...proxyContainer({ proxy, config: rendered.config, options, extraArgs: peerArgs(proxy, rendered) }), env: [POD_NAME_ENV] };
+  const base = proxyContainer({ proxy, config: rendered.config, options, extraArgs: peerArgs(proxy, rendered) });
+  const container = { ...base, env: [POD_NAME_ENV, ...AUDIT_ENV], volumeMounts: [...(base.volumeMounts as unknown[]), auditMount()] };
   const name = proxy.metadata.name;
   const spec: Record<string, unknown> = {
     selector: { matchLabels: selectorLabels(proxy) },
@@ -27,7 +29,7 @@ export function buildDeployment(input: BuildInput): KubeObject {
         ...(proxy.spec.serviceAccountName ? { serviceAccountName: proxy.spec.serviceAccountName } : {}),
         securityContext: { runAsNonRoot: true, fsGroup: 65532 },
         containers: [container],
-        volumes: [configVolume(name, secretItems(rendered), rendered.config)],
+        volumes: [configVolume(name, secretItems(rendered), rendered.config), auditVolume()],
       },
     },
   };

@@ -38,7 +38,8 @@ describe('policyIssues', () => {
     ['encrypt and anonymize (through the attribute type)', (s) => {
       s.attributeTypes = { identifier: { encrypt: { mode: 'randomized' }, anonymize: { mask: {} } } };
       delete s.datasets[0]!.columns[1]!.protection;
-    }, [{ path: 'spec.datasets[0].columns[1].protection', message: 'encrypt and anonymize are mutually exclusive' }]],
+      // Reported where it is declared, as the CRD's rule does (the default is wrong whether a column uses it or not).
+    }, [{ path: 'spec.attributeTypes.identifier', message: 'encrypt and anonymize are mutually exclusive' }]],
     ['a split to an unlisted backend', (s) => { s.backends = ['cloud-a']; },
       [{ path: 'spec.datasets[0].columns[2].protection.split.backend', message: 'cloud-b is not in spec.backends' }]],
     ['a split without rowKey', (s) => { delete s.datasets[0]!.rowKey; }, [{ path: 'spec.datasets[0].rowKey', message: 'required because column diagnosis is split' }]],

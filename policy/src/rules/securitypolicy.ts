@@ -89,6 +89,12 @@ function duplicateTable(spec: SecurityPolicySpec): RuleIssue | undefined {
   return undefined;
 }
 
+/** An attribute type's default protection is checked where declared, used by a column or not (as the CRD does). */
+function attributeTypeIssues(spec: SecurityPolicySpec): RuleIssue[] {
+  return Object.entries(spec.attributeTypes ?? {}).flatMap(([type, p]) => (p?.encrypt && p.anonymize
+    ? [{ path: `spec.attributeTypes.${type}`, message: 'encrypt and anonymize are mutually exclusive' }] : []));
+}
+
 /** A policy printed by `clarus policy import --partial` protects less than its source until reviewed. */
 function metadataIssues(metadata: ObjectMeta | undefined): RuleIssue[] {
   const partial = metadata?.annotations?.[IMPORT_PARTIAL_ANNOTATION];
@@ -112,6 +118,8 @@ export function policyIssues(spec: SecurityPolicySpec, metadata?: ObjectMeta): R
   if (dupDataset) return [{ path: 'spec.datasets', message: `dataset ${dupDataset} is listed twice` }];
   const dupTable = duplicateTable(spec);
   if (dupTable) return [dupTable];
+  const defaults = attributeTypeIssues(spec);
+  if (defaults.length > 0) return defaults;
   return spec.datasets.flatMap((_d, i) => datasetIssues(spec, i));
 }
 

@@ -11,6 +11,9 @@ import { REPO_ROOT } from '@clarus/crds/generate.ts';
 import { KINDS } from '@clarus/crds/schema/index.ts';
 import { checkResource, type Manifest } from '../../src/validate/resource.ts';
 import { base, cases, manifest } from '../cel-cases.ts';
+import { expectedVerdict, verdictCases, verdictManifest } from '../verdict-cases.ts';
+import { policyIssues } from '../../src/rules/securitypolicy.ts';
+import type { ObjectMeta, SecurityPolicySpec } from '@clarus/crds/types.ts';
 import { binaries, startApiServer, waitFor, type ApiServer } from './apiserver.ts';
 
 const available = Boolean(binaries.etcd && binaries.apiserver);
@@ -97,6 +100,16 @@ describe.skipIf(!available)('CRDs on a real kube-apiserver', () => {
       c.good(fixed);
       expect(await create(manifest(kind, fixed))).toEqual({ status: 201, message: '' });
     }
+  });
+
+  // The CRD's rules as the API server runs them against the TypeScript rule set: the same verdict on
+  // every policy of the corpus, apart from the differences it declares (policy/test/verdict-cases.ts).
+  it.each(verdictCases.map((c) => [c.name, c] as const))('verdict of the API server and of the TypeScript rules: %s', async (_name, c) => {
+    const m = verdictManifest(c);
+    const r = await create({ ...m, metadata: { ...m.metadata, name: 'verdict' } });
+    const object = checkResource(m).object;
+    const ts = policyIssues(object.spec as SecurityPolicySpec, object.metadata as ObjectMeta);
+    expect([r.status !== 201, ts.length > 0], `${r.status} ${r.message} | ${JSON.stringify(ts)}`).toEqual(expectedVerdict(c));
   });
 
   it.each(['ehealth', 'passthrough', 'collaborative'])('accepts examples/%s and stores the same defaults', async (dir) => {

@@ -77,6 +77,19 @@ describe('audit file rotation', () => {
     expect(verifyAuditFiles(auditChainFiles(path))).toMatchObject({ ok: true, count: 9, startsMidChain: false });
   });
 
+  it('keeps at most maxFiles rotated files, deleting the oldest; what remains verifies as starting mid-chain', () => {
+    const f = new AuditFile(path, { now, maxBytes: 400, maxFiles: 2 });
+    for (let i = 0; i < 12; i++) { clock += 1; f.append(entry(i)); }
+    f.close();
+    const files = auditChainFiles(path);
+    expect(files).toHaveLength(3);
+    const users = files.flatMap((file) => readAuditLines(file).map((l) => (JSON.parse(l) as { user: string }).user));
+    expect(users[users.length - 1]).toBe('u11');
+    expect(users).toEqual(Array.from({ length: users.length }, (_, i) => `u${12 - users.length + i}`));
+    expect(users.length).toBeLessThan(12);
+    expect(verifyAuditFiles(files)).toEqual({ ok: true, files: 3, count: users.length, startsMidChain: true });
+  });
+
   it('reports a chain whose oldest files were deleted, and refuses an edited line or a missing file', () => {
     const f = new AuditFile(path, { now, maxBytes: 400 });
     for (let i = 0; i < 6; i++) { clock += 1; f.append(entry(i)); }

@@ -9,10 +9,12 @@
 //    file (checked at most every CHECK_MS, and at once on `reopen()`, which SIGHUP calls) and
 //    opens it; lines written in between are in the renamed file, still in chain order.
 //  - logrotate `copytruncate`: O_APPEND writes go on at the new end.
-//  - its own size limit (`maxBytes`): renames the full file to `<path>.<UTC time>` and opens a new one.
+//  - its own size limit (`maxBytes`): renames the full file to `<path>.<UTC time>` and opens a new one,
+//    and with `maxFiles` deletes the oldest rotated files past that many (a bounded volume in a pod,
+//    whose files a shipper copies out; the chain that remains verifies as starting mid-chain).
 // A proxy that starts on an empty or missing file resumes from the newest rotated sibling, so a
 // restart after rotation does not restart the chain.
-import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { chainLine, GENESIS, lineHash, verifyChain } from './audit.ts';
 import type { AuditEntry } from './audit.ts';
@@ -22,6 +24,8 @@ const CHECK_MS = 1000;
 export interface AuditFileOptions {
   /** Rotate when the file would grow past this many bytes (default: never; logrotate does it). */
   maxBytes?: number;
+  /** After its own rotation, keep at most this many rotated files (default: all). */
+  maxFiles?: number;
   now?: () => Date;
 }
 
@@ -101,11 +105,13 @@ export class AuditFile {
   private checked = 0;
   private readonly path: string;
   private readonly maxBytes: number;
+  private readonly maxFiles: number;
   private readonly now: () => Date;
 
   constructor(path: string, opts: AuditFileOptions = {}) {
     this.path = path;
     this.maxBytes = opts.maxBytes ?? Infinity;
+    this.maxFiles = opts.maxFiles ?? Infinity;
     this.now = opts.now ?? (() => new Date());
     const files = auditChainFiles(path);
     this.prev = [...files].reverse().map(lastHash).find((h) => h !== undefined) ?? GENESIS;
@@ -151,6 +157,7 @@ export class AuditFile {
       for (let i = 1; existsSync(target); i++) target = `${base}-${i}`;
       renameSync(this.path, target);
       this.reopen();
+      this.prune();
       return;
     }
     const t = this.now().getTime();
@@ -163,5 +170,10 @@ export class AuditFile {
       // Renamed away and not re-created yet: open a new file at the path.
     }
     if (ino !== this.ino) this.reopen();
+  }
+
+  private prune(): void {
+    const rotated = auditChainFiles(this.path).slice(0, -1);
+    for (const f of rotated.slice(0, Math.max(0, rotated.length - this.maxFiles))) unlinkSync(f);
   }
 }

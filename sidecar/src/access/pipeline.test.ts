@@ -8,6 +8,7 @@ import type { AuditEntry } from './audit.ts';
 import { catalogQuery, declaredFromRows } from './catalog-loader.ts';
 import { protectionPipelineFactory } from './pipeline.ts';
 import { CatalogRefresher, MAX_AGE_MS } from './refresh.ts';
+import { refusalCounts } from '../metrics/refusals.ts';
 
 let rw: Rewriter;
 const audit: AuditEntry[] = [];
@@ -138,6 +139,17 @@ describe('FunctionCall and multi-statement Parse', () => {
     expect(audit[audit.length - 1]).toMatchObject({ outcome: 'pass', fingerprint: 'functioncall:955' });
     expect(p.functionCall?.(2923)).toMatchObject({ kind: 'refuse', code: '0A000' });
     expect(audit[audit.length - 1]).toMatchObject({ outcome: 'refuse', code: '0A000', fingerprint: 'functioncall:2923' });
+  });
+  it('counts each refusal under its reason: the refusal list\'s entry, accessDenied, functionCall', () => {
+    const t = Date.parse('2026-01-01T00:00:00Z');
+    const count = (code: string, reason: string): number => refusalCounts(t).find((r) => r.code === code && r.reason === reason)?.total ?? 0;
+    const before = [count('0A000', 'function'), count('42501', 'accessDenied'), count('0A000', 'functionCall'), count('42601', 'syntax')];
+    const p = pipeline(info('doc', 'plaintext'));
+    expect(p.query('SELECT pg_read_file(pat_name) FROM patient')).toMatchObject({ kind: 'refuse', code: '0A000' });
+    expect(p.query('SELEC pat_name FROM patient')).toMatchObject({ kind: 'refuse', code: '42601' });
+    expect(pipeline({ ...info('x', 'plaintext'), grants: [] }).query('SELECT pat_id FROM patient')).toMatchObject({ code: '42501' });
+    protectionPipelineFactory({ rewriter: rw, now: () => new Date(t) })(info('doc', 'plaintext'), {} as never).functionCall?.(2923);
+    expect([count('0A000', 'function'), count('42501', 'accessDenied'), count('0A000', 'functionCall'), count('42601', 'syntax')]).toEqual(before.map((n) => n + 1));
   });
   it('refuses a Parse of two statements that touch protected data (PostgreSQL would refuse it too)', () => {
     expect(pipeline(info('doc', 'plaintext')).parse("INSERT INTO patient (pat_id, pat_name) VALUES (1, 'x'); SELECT 1", [], '')).toMatchObject({ kind: 'refuse', code: '42601' });

@@ -47,6 +47,9 @@ export interface ProtectionDeps {
 
 type Plan = Extract<ReturnType<Rewriter['analyze']>, { kind: 'plan' }>;
 
+/** The metrics reason of a refusal by the grants (42501: no grant, expired, read-only). */
+const ACCESS_DENIED = 'accessDenied';
+
 function refuse(code: string, message: string): Refuse {
   return { kind: 'refuse', code, message };
 }
@@ -123,8 +126,8 @@ class ProtectionPipeline implements Pipeline {
     this.grants = grants;
   }
 
-  private audit(sql: string, e: Pick<AuditEntry, 'datasets' | 'columns' | 'outcome' | 'code'>): void {
-    if (e.outcome === 'refuse' && e.code) countRefusal(e.code);
+  private audit(sql: string, e: Pick<AuditEntry, 'datasets' | 'columns' | 'outcome' | 'code'> & { reason?: string }): void {
+    if (e.outcome === 'refuse' && e.code) countRefusal(e.code, e.reason ?? 'other', this.deps.now().getTime());
     if (!this.deps.audit) return;
     this.deps.audit({
       time: this.deps.now().toISOString(),
@@ -151,8 +154,9 @@ class ProtectionPipeline implements Pipeline {
     const names = a.everyDataset ? this.deps.rewriter.catalog.all().map((t) => t.dataset) : [...touched.keys()];
     const access = decideStatement(this.info.user, this.grants, names, a.write, this.deps.now());
     const outcome: Refuse | null = !access.ok ? refuse(access.code, access.message) : a.kind === 'refuse' ? refuse(a.code, a.message) : null;
+    const reason = !access.ok ? ACCESS_DENIED : a.kind === 'refuse' ? a.reason : undefined;
     const columns = [...touched].flatMap(([d, cols]) => [...cols].map((c) => `${d}.${c}`));
-    this.audit(sql, { datasets: names, columns, outcome: outcome ? 'refuse' : 'allow', ...(outcome ? { code: outcome.code } : {}) });
+    this.audit(sql, { datasets: names, columns, outcome: outcome ? 'refuse' : 'allow', ...(outcome ? { code: outcome.code, reason } : {}) });
     return outcome ?? { views: access.ok ? access.views : new Map(), datasets: names, write: a.write, decided: true };
   }
 
@@ -166,8 +170,10 @@ class ProtectionPipeline implements Pipeline {
     return () => {
       const access = decideStatement(this.info.user, this.grants, d.datasets, d.write, this.deps.now());
       let r: Refuse | undefined;
+      let reason = ACCESS_DENIED;
       if (!access.ok) r = refuse(access.code, access.message);
       else {
+        reason = 'viewChanged';
         for (const [dataset, view] of d.views) {
           const now = access.views.get(dataset);
           if (now === view) continue;
@@ -175,7 +181,7 @@ class ProtectionPipeline implements Pipeline {
           break;
         }
       }
-      if (r) this.audit(sql, { datasets: d.datasets, columns: [], outcome: 'refuse', code: r.code });
+      if (r) this.audit(sql, { datasets: d.datasets, columns: [], outcome: 'refuse', code: r.code, reason });
       return r;
     };
   }
@@ -189,7 +195,7 @@ class ProtectionPipeline implements Pipeline {
   functionCall(oid: number): Pass | Refuse {
     const known = LARGE_OBJECT_FUNCTIONS.has(oid);
     const r = known ? undefined : refuse(SQLSTATE.featureNotSupported, `clarus: FunctionCall of function ${oid} is not supported while a policy protects data; call it in a SELECT`);
-    if (r) countRefusal(r.code);
+    if (r) countRefusal(r.code, 'functionCall', this.deps.now().getTime());
     this.deps.audit?.({ time: this.deps.now().toISOString(), user: this.info.user, datasets: [], columns: [], fingerprint: `functioncall:${oid}`,
       outcome: r ? 'refuse' : 'pass', ...(r ? { code: r.code } : {}) });
     return r ?? pass;

@@ -32,6 +32,8 @@ export interface ProtectionSetup {
   auditFile?: string;
   /** Rotate the audit file past this size (bytes); omitted = rotation is left to logrotate. */
   auditMaxBytes?: number;
+  /** Keep at most this many rotated audit files (the oldest are deleted at each rotation). */
+  auditMaxFiles?: number;
   /**
    * The in-proxy stage of two-stage statements (issue 10); omitted = statements that compute on
    * encrypted values are refused. Its engine starts with the first session of a protecting policy.
@@ -82,7 +84,8 @@ function withLimits(r: ResidualService, config: RuntimeConfig): ResidualService 
 /** The pipeline factory for `startProxy({ pipeline })`; a policy with no datasets passes everything. */
 export async function protectionPipeline(setup: ProtectionSetup): Promise<PipelineFactory> {
   await loadParser();
-  const audit = setup.auditFile ? new AuditFile(setup.auditFile, setup.auditMaxBytes ? { maxBytes: setup.auditMaxBytes } : {}) : undefined;
+  const audit = setup.auditFile ? new AuditFile(setup.auditFile, { ...(setup.auditMaxBytes ? { maxBytes: setup.auditMaxBytes } : {}),
+    ...(setup.auditMaxFiles ? { maxFiles: setup.auditMaxFiles } : {}) }) : undefined;
   const now = () => new Date();
   // One Rewriter (catalog, cache) per policy object and backend grammar.
   const deps = new WeakMap<object, Map<Major, ProtectionDeps>>();

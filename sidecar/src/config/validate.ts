@@ -31,6 +31,11 @@ function hostPort(p: Problems, v: unknown, path: string): void {
 
 const TLS_MODES = ['disable', 'require', 'verify-ca', 'verify-full'];
 
+function backendTls(p: Problems, tls: unknown, path: string): void {
+  if (!isObj(tls) || !TLS_MODES.includes(String(tls.mode))) p.push(`${path}.tls.mode must be one of ${TLS_MODES.join(', ')}`);
+  else if ((tls.mode === 'verify-ca' || tls.mode === 'verify-full') && typeof tls.caFile !== 'string') p.push(`${path}.tls.caFile is required for ${String(tls.mode)}`);
+}
+
 function backend(p: Problems, b: unknown, path: string): void {
   if (!isObj(b)) { p.push(`${path} must be an object`); return; }
   for (const k of ['name', 'host', 'database', 'usernameFile', 'passwordFile']) new At(p, b, path).str(k);
@@ -39,9 +44,7 @@ function backend(p: Problems, b: unknown, path: string): void {
     else for (const k of ['usernameFile', 'passwordFile']) new At(p, b.readOnly, `${path}.readOnly`).str(k);
   }
   new At(p, b, path).num('port', 1);
-  const tls = b.tls;
-  if (!isObj(tls) || !TLS_MODES.includes(String(tls.mode))) p.push(`${path}.tls.mode must be one of ${TLS_MODES.join(', ')}`);
-  else if ((tls.mode === 'verify-ca' || tls.mode === 'verify-full') && typeof tls.caFile !== 'string') p.push(`${path}.tls.caFile is required for ${String(tls.mode)}`);
+  backendTls(p, b.tls, path);
   if (!isObj(b.pool)) p.push(`${path}.pool must be an object`);
   else new At(p, b.pool, `${path}.pool`).num('maxConnections', 1);
 }
@@ -114,22 +117,29 @@ export function validateConfig(raw: unknown): string[] {
   if (!isObj(raw.proxy)) p.push('proxy must be an object {name, namespace}');
   hostPort(p, raw.listen, 'listen');
   hostPort(p, raw.metricsListen, 'metricsListen');
-  if (raw.tls !== undefined) {
-    if (!isObj(raw.tls)) p.push('tls must be an object');
-    else { new At(p, raw.tls, 'tls').str('certFile'); new At(p, raw.tls, 'tls').str('keyFile'); new At(p, raw.tls, 'tls').str('clientCaFile', true); }
-  }
+  clientTls(p, raw.tls);
   if (raw.upstream !== undefined) upstream(p, raw.upstream, raw.backends);
   else if (!Array.isArray(raw.backends) || raw.backends.length === 0) p.push('backends must be a non-empty array (or empty with upstream set)');
   else raw.backends.forEach((b, i) => backend(p, b, `backends[${i}]`));
   if (!Array.isArray(raw.users)) p.push('users must be an array');
   else raw.users.forEach((u, i) => user(p, u, `users[${i}]`));
-  if (!isObj(raw.policy)) p.push('policy must be an object');
-  else {
-    new At(p, raw.policy, 'policy').str('defaultBackend');
-    datasetTables(p, raw.policy.datasets);
-    const kr = raw.policy.keyring;
-    if (isObj(kr) && kr.vaultTransit !== undefined) vaultTransit(p, kr.vaultTransit);
-  }
+  policy(p, raw.policy);
   limits(p, raw.limits);
   return p;
+}
+
+function clientTls(p: Problems, tls: unknown): void {
+  if (tls === undefined) return;
+  if (!isObj(tls)) { p.push('tls must be an object'); return; }
+  new At(p, tls, 'tls').str('certFile');
+  new At(p, tls, 'tls').str('keyFile');
+  new At(p, tls, 'tls').str('clientCaFile', true);
+}
+
+function policy(p: Problems, raw: unknown): void {
+  if (!isObj(raw)) { p.push('policy must be an object'); return; }
+  new At(p, raw, 'policy').str('defaultBackend');
+  datasetTables(p, raw.datasets);
+  const kr = raw.keyring;
+  if (isObj(kr) && kr.vaultTransit !== undefined) vaultTransit(p, kr.vaultTransit);
 }

@@ -86,7 +86,7 @@ export class Proxy {
     this.opts = opts;
     this.snap = loadConfig(opts.configDir);
     this.tls = tlsContext(this.snap);
-    this.metrics.configGeneration.set(this.snap.generation);
+    this.showConfig();
     this.ctx = {
       snapshot: () => this.snap, clientTls: () => this.tls, metrics: this.metrics, log: opts.log,
       statementRecorder: this.metrics.recorder,
@@ -142,6 +142,13 @@ export class Proxy {
     return ok;
   }
 
+  /** The generation and the rendered hash of the configuration in force, for the metrics. */
+  private showConfig(): void {
+    this.metrics.configGeneration.set(this.snap.generation);
+    this.metrics.configInfo.reset();
+    this.metrics.configInfo.set({ hash: this.snap.config.hash ?? 'none' }, 1);
+  }
+
   private swap(load: () => ConfigSnapshot): boolean {
     try {
       const next = load();
@@ -150,7 +157,7 @@ export class Proxy {
       this.snap = next;
       this.opts.keys?.commit(this.opts.configDir, next.config);
       this.metrics.configReloads.inc({ result: 'ok' });
-      this.metrics.configGeneration.set(next.generation);
+      this.showConfig();
       this.opts.log.info('configuration reloaded', { generation: next.generation });
       return true;
     } catch (e) {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createMetrics } from './metrics.ts';
+import { countRefusal, refusalCounts } from './refusals.ts';
 
 const lines = (text: string, prefix: string) => text.split('\n').filter((l) => l.startsWith(prefix));
 
@@ -47,5 +48,27 @@ describe('hot-path metrics (counted in plain numbers, flushed on scrape)', () =>
     expect(text).not.toContain('type="simple"');
     m.registry.resetMetrics();
     expect(await m.registry.metrics()).not.toContain('clarus_statement_duration_seconds_bucket');
+  });
+});
+
+describe('refusals by SQLSTATE and reason', () => {
+  it('counts every refusal since the start, and those of the last 15 minutes', () => {
+    // Series of their own (the counts are per process): the clock is the caller's.
+    const t0 = Date.UTC(2026, 11, 1, 10, 0, 0);
+    countRefusal('0A001', 'testReasonA', t0);
+    countRefusal('0A001', 'testReasonA', t0 + 60_000);
+    countRefusal('0A001', 'testReasonB', t0 + 5 * 60_000);
+    const at = (ms: number) => refusalCounts(ms).filter((r) => r.code === '0A001').sort((a, b) => a.reason.localeCompare(b.reason));
+    expect(at(t0 + 5 * 60_000)).toEqual([{ code: '0A001', reason: 'testReasonA', total: 2, recent: 2 }, { code: '0A001', reason: 'testReasonB', total: 1, recent: 1 }]);
+    // 15 minutes after the first one it is no longer recent; the total stays.
+    expect(at(t0 + 15 * 60_000)).toEqual([{ code: '0A001', reason: 'testReasonA', total: 2, recent: 1 }, { code: '0A001', reason: 'testReasonB', total: 1, recent: 1 }]);
+    expect(at(t0 + 21 * 60_000)).toEqual([{ code: '0A001', reason: 'testReasonA', total: 2, recent: 0 }, { code: '0A001', reason: 'testReasonB', total: 1, recent: 0 }]);
+  });
+
+  it('exposes both as labelled series on scrape', async () => {
+    countRefusal('0A002', 'testReasonC', Date.now());
+    const text = await createMetrics({ defaultMetrics: false }).registry.metrics();
+    expect(lines(text, 'clarus_refusals_total{code="0A002"')).toEqual(['clarus_refusals_total{code="0A002",reason="testReasonC"} 1']);
+    expect(lines(text, 'clarus_refusals_recent{code="0A002"')).toEqual(['clarus_refusals_recent{code="0A002",reason="testReasonC"} 1']);
   });
 });

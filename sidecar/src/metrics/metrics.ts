@@ -3,7 +3,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Metric } from 'prom-client';
 import { residualStats } from '../residual/stats.ts';
-import { refusalCounts } from './refusals.ts';
+import { RECENT_MINUTES, refusalCounts } from './refusals.ts';
 import type { ResidualStats } from '../residual/stats.ts';
 import { anonymizationStats } from '../access/anonymization-stats.ts';
 import type { AnonymizationStats } from '../access/anonymization-stats.ts';
@@ -27,6 +27,8 @@ export interface ProxyMetrics {
   cancelRequests: Counter;
   configReloads: Counter;
   configGeneration: Gauge;
+  /** 1 for the hash of the configuration in force (`hash` of config.json, as the operator rendered it). */
+  configInfo: Gauge;
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): ProxyMetrics {
@@ -40,8 +42,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): ProxyMet
   const bytes = new Counter({ name: 'clarus_bytes_total', help: 'Bytes relayed', labelNames: ['direction'], registers, collect });
   registry.registerMetric(recorder.durations as unknown as Metric);
   residualMetrics(registers);
-  new Counter({ name: 'clarus_refusals_total', help: 'Statements the proxy refused, by SQLSTATE', labelNames: ['code'], registers,
-    collect() { this.reset(); for (const [code, n] of refusalCounts()) this.inc({ code }, n); } });
+  refusalMetrics(registers);
   anonymizationMetrics(registers);
   return {
     statements, bytes, recorder, statementSeconds: recorder.durations,
@@ -55,7 +56,16 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): ProxyMet
     cancelRequests: new Counter({ name: 'clarus_cancel_requests_total', help: 'CancelRequests by result', labelNames: ['result'], registers }),
     configReloads: new Counter({ name: 'clarus_config_reloads_total', help: 'Configuration reloads by result', labelNames: ['result'], registers }),
     configGeneration: new Gauge({ name: 'clarus_config_generation', help: 'Generation of the configuration in force', registers }),
+    configInfo: new Gauge({ name: 'clarus_config_info', help: 'The configuration in force, by its rendered hash (value 1)', labelNames: ['hash'], registers }),
   };
+}
+
+/** Refused statements by SQLSTATE and reason (metrics/refusals.ts), read on scrape. */
+function refusalMetrics(registers: Registry[]): void {
+  new Counter({ name: 'clarus_refusals_total', help: 'Statements the proxy refused, by SQLSTATE and reason', labelNames: ['code', 'reason'], registers,
+    collect() { this.reset(); for (const r of refusalCounts(Date.now())) this.inc({ code: r.code, reason: r.reason }, r.total); } });
+  new Gauge({ name: 'clarus_refusals_recent', help: `Statements the proxy refused in the last ${RECENT_MINUTES} minutes, by SQLSTATE and reason`, labelNames: ['code', 'reason'], registers,
+    collect() { this.reset(); for (const r of refusalCounts(Date.now())) if (r.recent > 0) this.set({ code: r.code, reason: r.reason }, r.recent); } });
 }
 
 /** The in-proxy stage's counters (residual/stats.ts), read on scrape. */

@@ -53,7 +53,7 @@ const DATA_STATEMENTS = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'Merg
 
 export type Analysis =
   | ({ kind: 'pass' } & Effects)
-  | ({ kind: 'refuse'; code: string; message: string; datasets: Map<string, Set<string>>; split?: boolean } & Effects)
+  | ({ kind: 'refuse'; code: string; message: string; /** For metrics: the refusal's entry in refusals.ts. */ reason?: string; datasets: Map<string, Set<string>>; split?: boolean } & Effects)
   | ({ kind: 'plan'; statements: StatementPlan[]; params: Map<number, ParamRole>; paramCount: number; datasets: Map<string, Set<string>> } & Effects);
 
 export interface RewriterOptions {
@@ -73,7 +73,12 @@ export interface RewriterOptions {
 const DEFAULT_MAX_STATEMENT_BYTES = 1 << 20;
 const DEFAULT_CACHE_BYTES = 32 << 20;
 function refusedWith(r: Refusal): Extract<Analysis, { kind: 'refuse' }> {
-  return { kind: 'refuse', code: r.code, message: r.message, datasets: new Map(), write: false };
+  return { kind: 'refuse', code: r.code, message: r.message, reason: reasonOf(r), datasets: new Map(), write: false };
+}
+
+/** The refusal's entry in refusals.ts, for metrics ('other' for a Refusal built without one). */
+function reasonOf(r: Refusal): string {
+  return r.kind ?? 'other';
 }
 
 /** Rough memory of a cached analysis: the texts it holds dominate. */
@@ -236,7 +241,7 @@ export class Rewriter {
       const r = e instanceof Refusal ? e : refusalOf('unexpectedShape', { error: (e as Error).message });
       const staged = e instanceof Refusal && this.twoStage && parsed.length === 1 && computable(e) ? this.staged(sql, major, maxParam, effects) : null;
       if (staged) return staged;
-      return { analysis: { kind: 'refuse', code: r.code, message: r.message, datasets: ctx.touched, write: ctx.write || effects.write, everyDataset: effects.everyDataset, ...(r.kind === 'splitDataset' ? { split: true } : {}) }, cacheable: true };
+      return { analysis: { kind: 'refuse', code: r.code, message: r.message, reason: reasonOf(r), datasets: ctx.touched, write: ctx.write || effects.write, everyDataset: effects.everyDataset, ...(r.kind === 'splitDataset' ? { split: true } : {}) }, cacheable: true };
     }
     const write = ctx.write || effects.write;
     if (ctx.touched.size === 0 && !statements.some((s) => s.changed)) return { analysis: { kind: 'pass', ...effects, write }, cacheable: true };

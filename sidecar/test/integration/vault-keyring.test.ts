@@ -29,6 +29,7 @@ import type { PgCluster } from '@clarus/testing/pg.ts';
 import { startProxyInProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
 import type { HarnessUser, RunningProxy } from '@clarus/testing/proxy.ts';
 import { startVault } from '@clarus/testing/vault.ts';
+import { makeTestPki, testPki } from '@clarus/testing/certs.ts';
 import type { VaultServer } from '@clarus/testing/vault.ts';
 
 const CANARIES = ['Vaulted Canaryone', '777-77-7777', 'Vaulted Canarytwo', '888-88-8888'];
@@ -73,11 +74,14 @@ function updateConfig(dir: string, change: (c: RuntimeConfig) => void): void {
   writeFileSync(file, JSON.stringify(c, null, 2));
 }
 
-async function startEnv(cluster: PgCluster, secret: SecretManifest, transit: RuntimeVaultTransit, token: string): Promise<Env> {
+/** `secrets` is the token, or the token and more files of the configuration directory (a CA). */
+async function startEnv(cluster: PgCluster, secret: SecretManifest, transit: RuntimeVaultTransit, secrets: string | { token: string; files: Record<string, string> }): Promise<Env> {
+  const { token, files } = typeof secrets === 'string' ? { token: secrets, files: {} } : secrets;
   const cfg = writeProxyConfig({ backends: [{ cluster }], users: Object.values(USERS) });
   cfg.write({ ...cfg.config, policy: { ...structuredClone(EHEALTH_POLICY), keyring: { dir: 'secrets/keyring', keys: keyringSpec(secret), vaultTransit: transit } } });
   mkdirSync(join(cfg.dir, 'secrets/vault'), { recursive: true });
   writeFileSync(join(cfg.dir, 'secrets/vault/token'), token);
+  for (const [rel, text] of Object.entries(files)) writeFileSync(join(cfg.dir, rel), text);
   writeKeyring(cfg.dir, secret);
   const keys = new KeySource();
   const pipeline = await protectionPipeline({ configDir: cfg.dir, keys });
@@ -267,6 +271,16 @@ describe('vaultTransit key provider (dev-mode Vault, token auth)', () => {
     // The data-key version in each ciphertext header (bytes 6-7): old rows keep version 1.
     expect(r.rows.map((x) => [x.pat_id, x.v])).toEqual([[1, 1], [2, 1], [5, 2]]);
     expect((await query(env, 'SELECT pat_name FROM patient ORDER BY pat_id')).rows.map((x) => x.pat_name)).toEqual([CANARIES[0], CANARIES[2], 'Rotated Canary']);
+    // `clarus keys reencrypt` still moves the old rows to the new data-key version, through the proxy.
+    const out: string[] = [];
+    expect(await keysMain(['reencrypt', '--config', env.dir, '--url', env.proxy.url(USERS.doctor), '--dataset', 'patients'], { out: (t) => out.push(t), err: (t) => out.push(t) })).toBe(0);
+    expect(out.join('')).toContain('patients: 3 rows re-encrypted');
+    const after = new pg.Client({ connectionString: cluster.url(), ssl: { ca: cluster.caPem } });
+    await after.connect();
+    const v = await after.query<{ pat_id: number; v: number }>('SELECT pat_id, get_byte(pat_name::bytea, 6) * 256 + get_byte(pat_name::bytea, 7) AS v FROM patient ORDER BY pat_id');
+    await after.end();
+    expect(v.rows.map((x) => [x.pat_id, x.v])).toEqual([[1, 2], [2, 2], [5, 2]]);
+    expect((await query(env, 'SELECT pat_name FROM patient ORDER BY pat_id')).rows.map((x) => x.pat_name)).toEqual([CANARIES[0], CANARIES[2], 'Rotated Canary']);
   });
 
   it('wraps an existing plaintext keyring (keys wrap) so rows written before stay readable', async () => {
@@ -349,5 +363,52 @@ describe('vaultTransit key provider when Vault goes away and comes back (persist
     const r = await backend.query<{ v: number }>('SELECT get_byte(pat_name::bytea, 6) * 256 + get_byte(pat_name::bytea, 7) AS v FROM patient WHERE pat_id = 9');
     await backend.end();
     expect(r.rows).toEqual([{ v: 2 }]);
+  });
+});
+
+describe('vaultTransit over HTTPS: the Vault CA of the configuration (vaultTransit.caFile)', () => {
+  let vault: VaultServer;
+  let secret: SecretManifest;
+  let token: string;
+  const envs: Env[] = [];
+  const transit = (): RuntimeVaultTransit => ({ address: String(vault.tlsAddress), mount: 'transit', key: 'clarus', caFile: 'secrets/vault/ca.crt',
+    auth: { method: 'token', tokenFile: 'secrets/vault/token' }, maxUnreachableSeconds: 3, refreshSeconds: 1 });
+
+  beforeAll(async () => {
+    vault = await startVault({ persistent: true, tls: testPki().server });
+    await vault.transitKey('clarus');
+    token = await vault.transitToken('clarus');
+    secret = await clarusKeys(vault, token, 'generate', '--name', 'ehealth-keys');
+  });
+  afterAll(async () => {
+    for (const e of envs) await e.close();
+    await vault?.close();
+  });
+
+  it('unwraps through Vault\'s HTTPS listener with the CA given, and serves', async () => {
+    const env = await startEnv(cluster, secret, transit(), { token, files: { 'secrets/vault/ca.crt': testPki().ca.certPem } });
+    envs.push(env);
+    expect((await http(env, '/readyz')).status).toBe(200);
+    await query(env, 'DROP TABLE IF EXISTS patient');
+    await query(env, CREATE_PATIENT);
+    await query(env, 'INSERT INTO patient (pat_id, pat_name, pat_ssn) VALUES (1, $1, $2)', [CANARIES[0], CANARIES[1]]);
+    expect((await query(env, 'SELECT pat_name FROM patient WHERE pat_ssn = $1', [CANARIES[1]])).rows).toEqual([{ pat_name: CANARIES[0] }]);
+    expect(metric((await http(env, '/metrics')).text, 'clarus_kms_keys_usable')).toBe(1);
+    const backend = new pg.Client({ connectionString: cluster.url(), ssl: { ca: cluster.caPem } });
+    await backend.connect();
+    try {
+      expect(await canariesInTable(backend, 'patient', CANARIES.slice(0, 2))).toEqual([]);
+    } finally {
+      await backend.end();
+    }
+    expect(await canariesInDump(cluster, CANARIES.slice(0, 2))).toEqual([]);
+  });
+
+  it('refuses a Vault whose certificate another CA signed: no keys, not ready, protected statements fail', async () => {
+    const env = await startEnv(cluster, secret, transit(), { token, files: { 'secrets/vault/ca.crt': makeTestPki().ca.certPem } });
+    envs.push(env);
+    expect((await http(env, '/readyz')).status).toBe(503);
+    expect(metric((await http(env, '/metrics')).text, 'clarus_kms_keys_usable')).toBe(0);
+    expect(await failure(query(env, 'SELECT pat_name FROM patient WHERE pat_ssn = $1', [CANARIES[1]]))).not.toBe('no error');
   });
 });
