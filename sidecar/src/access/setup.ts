@@ -25,6 +25,8 @@ import type { ResidualService } from './residual-stage.ts';
 import type { Logger } from '@clarus/log/logger.ts';
 import type { SplitService } from '../split/decide.ts';
 import { prepareBackends, splitRecovery, splitService } from '../split/setup.ts';
+import { splitLayouts } from '../split/layout.ts';
+import { loadConfig } from '../config/load.ts';
 
 export interface ProtectionSetup {
   configDir: string;
@@ -91,12 +93,13 @@ export async function protectionPipeline(setup: ProtectionSetup): Promise<Pipeli
   const deps = new WeakMap<object, Map<Major, ProtectionDeps>>();
   let residual: ResidualService | undefined;
   // Splitting: start-up checks and the recovery loop, once per policy object (restarted on reload).
-  let splitPolicy: object | null = null;
+  let splitPolicy = '';
   let recovery: ReturnType<typeof splitRecovery>;
   let backendsReady: Promise<unknown> = Promise.resolve();
   const startSplit = (config: RuntimeConfig): void => {
-    if (splitPolicy === config.policy) return;
-    splitPolicy = config.policy;
+    const key = JSON.stringify([config.policy, config.backends]);
+    if (splitPolicy === key) return;
+    splitPolicy = key;
     recovery?.stop();
     const log = setup.log;
     backendsReady = prepareBackends(setup.configDir, config).then((problems) => {
@@ -105,6 +108,13 @@ export async function protectionPipeline(setup: ProtectionSetup): Promise<Pipeli
     recovery = splitRecovery(setup.configDir, config, { ...(setup.splitRecovery ?? SPLIT_RECOVERY_DEFAULTS),
       ...(log ? { log: (level, message, fields) => (level === 'warn' ? log.warn(message, fields) : log.info(message, fields)) } : {}) });
   };
+  // Recovery of in-doubt transactions runs from the start, not from the first session.
+  try {
+    const initial = loadConfig(setup.configDir).config;
+    if (splitLayouts(initial.policy).size > 0) startSplit(initial);
+  } catch {
+    // An unreadable configuration is reported by the proxy's own start; the factory retries.
+  }
   return (info, config) => {
     if (config.policy.datasets.length === 0) return passthroughPipeline;
     // ClarusProxy spec.limits.computeInProxy: false keeps the engine from starting for this configuration.
