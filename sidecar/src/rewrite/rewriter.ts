@@ -262,15 +262,46 @@ export class Rewriter {
         pushable: (from, conjunct) => this.pushable(maxParam, from, conjunct),
         differs: differingFunctions(major),
         analyze: (backend) => analyzeStatement(ctx, backend, ''),
+        write: {
+          lookup: (schema, table) => this.catalog.lookup(schema, table),
+          plainSet: (relation, item) => this.accepts(maxParam, { UpdateStmt: { relation: structuredClone(relation), targetList: [structuredClone(item)] } }),
+          plainValue: (from, val) => this.plainValue(maxParam, from, val),
+        },
       });
       if (!plan) return null;
+      // The write-back statement goes through the rules like any write: refused there, refused here.
+      if (plan.residual.write && this.analyze(plan.residual.write.sql, major).kind === 'refuse') return null;
       const backendSql = deparseStatement(plan.backend);
       checkRewritten(major, backendSql);
-      const statement: StatementPlan = { outputs: plan.outputs, sql: backendSql, changed: true, write: false, residual: plan.residual };
-      const analysis: Analysis = { kind: 'plan', statements: [statement], params: ctx.params, paramCount: Math.max(maxParam, ctx.maxParam), datasets: ctx.touched, ...effects, write: effects.write };
+      const write = plan.residual.write !== undefined;
+      const statement: StatementPlan = { outputs: plan.outputs, sql: backendSql, changed: true, write, residual: plan.residual };
+      const analysis: Analysis = { kind: 'plan', statements: [statement], params: ctx.params, paramCount: Math.max(maxParam, ctx.maxParam), datasets: ctx.touched, ...effects, write: effects.write || write };
       return { analysis, cacheable: ctx.cacheable };
     } catch (e) {
       if (e instanceof Refusal) return null;
+      throw e;
+    }
+  }
+
+  /** Whether the rules accept `stmt` (a probe: edits it). */
+  private accepts(maxParam: number, stmt: Json): boolean {
+    try {
+      analyzeStatement(this.newCtx(maxParam), stmt, '');
+      return true;
+    } catch (e) {
+      if (e instanceof Refusal) return false;
+      throw e;
+    }
+  }
+
+  /** Whether the rules accept `SELECT val FROM from` and its output carries nothing protected. */
+  private plainValue(maxParam: number, from: ProbeFrom, val: unknown): boolean {
+    const probe = { SelectStmt: { targetList: [{ ResTarget: { val: structuredClone(val) } }], ...structuredClone(from), limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } };
+    try {
+      const { outputs } = analyzeStatement(this.newCtx(maxParam), probe, '');
+      return outputs.every((o) => !o.prov && !o.anon && !o.star);
+    } catch (e) {
+      if (e instanceof Refusal) return false;
       throw e;
     }
   }

@@ -12,12 +12,13 @@ import type { FrontendMessage } from '../protocol/frontend.ts';
 import { BackendTag, FrontendTag, HEADER_BYTES, TxStatusByte } from '../protocol/tags.ts';
 import { closedSlot, CopySlot } from './copy-route.ts';
 import { formatAt, StatementError } from './pipeline.ts';
-import type { CopyHooks, CopyTransformer, FieldDescription, Pipeline, QueryDecision, Refuse, ResidualStage, ResultTransformer, RewriteQuery, RewriteStatement, StatementDecision } from './pipeline.ts';
+import type { CopyHooks, CopyTransformer, FieldDescription, Pipeline, QueryDecision, Refuse, ResidualStage, ResultTransformer, RewriteQuery, RewriteStatement, StatementDecision, WireValue } from './pipeline.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { Prepared, rewriteOf } from './prepared.ts';
 import type { Portal, Stmt } from './prepared.ts';
 import type { Relay } from './relay.ts';
 import { applyCopy, copyEnd, transformRow, transformRowDescription } from './transform.ts';
+import { WriteExchange } from './write-exchange.ts';
 
 /** The candidate rows of a two-stage statement, collected for its in-proxy stage. */
 interface Candidates { stage: ResidualStage; fields: FieldDescription[]; rows: Array<Array<string | null>>; bytes: number }
@@ -36,10 +37,12 @@ type Entry =
    */
   | { k: 'describe'; st: RewriteStatement | undefined; formats?: readonly number[]; into?: Extract<Entry, { k: 'execute' }> }
   /** `syncs`: Syncs sent after it while its COPY may start (a running COPY consumes them). */
-  | { k: 'execute'; st: RewriteStatement | undefined; formats: readonly number[]; slot: CopySlot; syncs: Entry[]; cand?: Candidates; params?: Array<string | null> }
+  | { k: 'execute'; st: RewriteStatement | undefined; formats: readonly number[]; slot: CopySlot; syncs: Entry[]; cand?: Candidates; params?: Array<string | null>; write?: WriteExchange }
   | { k: 'query'; rw: RewriteQuery | undefined; idx: number; slot: CopySlot; refusal?: Buffer; cand?: Candidates }
   /** A Query the proxy sent on its own (to abort a transaction block): its answers are not shown. */
-  | { k: 'inject' };
+  | { k: 'inject' }
+  /** A message of a write that computes, sent by the proxy (write-exchange.ts): its answer is not shown; `last` ends the exchange. */
+  | { k: 'own'; x: WriteExchange; last?: boolean };
 
 type Changing = Extract<Entry, { k: 'parse' | 'bind' | 'close' }>;
 
@@ -181,8 +184,8 @@ export class Inspector {
     this.forward(raw);
   }
 
-  private decided<D>(d: D | Promise<D>, then: (d: D) => void): Promise<void> | undefined {
-    if (!isPromise(d)) { then(d); return undefined; }
+  private decided<D>(d: D | Promise<D>, then: (d: D) => Promise<void> | undefined | void): Promise<void> | undefined {
+    if (!isPromise(d)) return then(d) ?? undefined;
     // The framer's current message buffer stays valid: it is only replaced by the next next().
     return d.then(then);
   }
@@ -217,15 +220,36 @@ export class Inspector {
     if (!this.backendSkipping) this.queue.push(e);
   }
 
-  private query(dec: QueryDecision, raw: Raw): void {
-    if (dec.kind === 'refuse') { this.refuse(dec, 'simple', '', raw.tag); return; }
+  private query(dec: QueryDecision, raw: Raw): Promise<void> | undefined {
+    if (dec.kind === 'refuse') { this.refuse(dec, 'simple', '', raw.tag); return undefined; }
     const rw = dec.kind === 'rewrite' ? dec : undefined;
+    const tr = rw?.results?.[0];
+    if (rw && tr?.residual?.write) return this.simpleWrite(rw.sql, tr, tr.residual.write);
     // Exactly one statement, a COPY FROM STDIN with hooks: its data is routed without waiting.
     const slot = new CopySlot(rw?.copy?.length === 1 && (rw.results?.length ?? 1) <= 1 ? rw.copy[0]?.in : undefined);
     this.queue.push({ k: 'query', rw, idx: 0, slot });
     this.cslot = slot;
     if (dec.kind === 'pass') this.forward(raw);
     else this.send({ type: 'Query', sql: dec.sql }, raw.tag);
+    return undefined;
+  }
+
+  /**
+   * A simple Query that is a write that computes: sent as an extended batch of the proxy's own
+   * (unnamed statement and portal, which a Query replaces anyway), held open until the write-back
+   * is sent, then ended with a Sync whose ReadyForQuery answers the client's Query.
+   */
+  private simpleWrite(sql: string, tr: ResultTransformer, wb: NonNullable<ResidualStage['write']>): Promise<void> {
+    const x = new WriteExchange(wb, true);
+    const st: RewriteStatement = { kind: 'rewrite', sql, result: tr };
+    const e: Extract<Entry, { k: 'execute' }> = { k: 'execute', st, formats: [], slot: new CopySlot(undefined), syncs: [], write: x };
+    this.queue.push({ k: 'own', x }, { k: 'own', x }, { k: 'describe', st, into: e }, e);
+    this.send({ type: 'Parse', name: '', sql, paramTypes: [] }, FrontendTag.Parse);
+    this.send({ type: 'Bind', portal: '', statement: '', paramFormats: [], values: [], resultFormats: [] }, FrontendTag.Bind);
+    this.send({ type: 'Describe', target: 'P', name: '' }, FrontendTag.Describe);
+    this.send({ type: 'Execute', portal: '', maxRows: 0 }, FrontendTag.Execute);
+    this.send({ type: 'Flush' }, FrontendTag.Flush);
+    return x.held;
   }
 
   private parse(m: Parse, dec: StatementDecision, raw: Raw): void {
@@ -307,11 +331,11 @@ export class Inspector {
         this.refuseMessage(new StatementError(SQLSTATE.featureNotSupported, 'clarus: parameters in binary format for a statement computed in the proxy are not supported; send them as text'), raw.tag);
         return;
       }
-      this.executeNow(p as Portal | undefined, raw, m.portal);
+      return this.executeNow(p as Portal | undefined, raw, m.portal);
     });
   }
 
-  private executeNow(p: Portal | undefined, raw: Raw, portal: string): void {
+  private executeNow(p: Portal | undefined, raw: Raw, portal: string): Promise<void> | undefined {
     const st = rewriteOf(p?.stmt);
     const e: Extract<Entry, { k: 'execute' }> = { k: 'execute', st, formats: p?.formats ?? [], slot: new CopySlot(st?.copy?.in), syncs: [] };
     if (Array.isArray(p?.params)) e.params = p.params;
@@ -324,6 +348,12 @@ export class Inspector {
     this.cslot = e.slot;
     this.cexec = e;
     this.forward(raw);
+    const wb = st?.result?.residual?.write;
+    if (!wb) return undefined;
+    // A write that computes: the rows must come back before the client's Sync may go on.
+    e.write = new WriteExchange(wb, false);
+    this.send({ type: 'Flush' }, FrontendTag.Flush);
+    return e.write.held;
   }
 
   private sync(raw: Raw): void {
@@ -414,6 +444,7 @@ export class Inspector {
    */
   backend(tag: number, buf: Buffer, start: number, end: number): boolean {
     if (this.queue[0]?.k === 'inject') return this.injectAnswer(tag, buf, start, end);
+    if (this.queue[0]?.k === 'own' && !this.suppress) return this.ownAnswer(tag, buf, start, end);
     if (this.suppress) { this.suppressed(tag, buf, start, end); return true; }
     if (!this.backendMessage(tag, buf, start, end)) this.relay.toClient.forward(buf, start - HEADER_BYTES, end);
     return true;
@@ -564,6 +595,8 @@ export class Inspector {
     if (h?.k !== 'describe') return false;
     this.queue.shift();
     if (h.into) { h.into.cand = { stage, fields, rows: [], bytes: 0 }; return true; }
+    // A write without RETURNING describes no rows.
+    if (stage.write) { this.relay.toClient.push(backendBytes({ type: 'NoData' })); return true; }
     // A client's Describe: the stage's fields, computed over no rows.
     this.relay.waitBackend(stage.describe(fields, h.formats ?? [], this.relay.settings).then(
       (out) => { this.relay.toClient.push(out ? backendBytes({ type: 'RowDescription', fields: out }) : backendBytes({ type: 'NoData' })); },
@@ -605,9 +638,12 @@ export class Inspector {
     const cand = h.cand;
     h.cand = undefined;
     const simple = h.k === 'query';
-    const formats = h.k === 'execute' ? h.formats : [];
+    const write = h.k === 'execute' ? h.write : undefined;
+    // The values a write stores are text (the write-back's Bind), whatever the client asked for.
+    const formats = h.k === 'execute' && !write ? h.formats : [];
     const params = h.k === 'execute' ? h.params ?? [] : [];
     this.relay.waitBackend(cand.stage.run(cand.fields, cand.rows, formats, this.relay.settings, params).then((out) => {
+      if (write) { this.writeBack(write, out.rows); return; }
       if (simple && out.fields) this.relay.toClient.push(backendBytes({ type: 'RowDescription', fields: out.fields }));
       for (const values of out.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
       this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: out.tag ?? `SELECT ${out.rows.length}` }));
@@ -615,6 +651,7 @@ export class Inspector {
     }, (e: unknown) => {
       this.stageFailed(e);
       this.commandDone();
+      if (write) this.writeEnded(write);
     }));
     return true;
   }
@@ -637,6 +674,67 @@ export class Inspector {
       this.commandDone();
     }));
     return true;
+  }
+
+  // ---- writes that compute (write-exchange.ts) ----
+
+  /** The stage computed the rows of the write at the head: write them back (the head is done). */
+  private writeBack(x: WriteExchange, rows: WireValue[][]): void {
+    let msgs;
+    try {
+      msgs = x.messages(rows);
+    } catch (e) {
+      // A computed value that does not fit its column: the statement fails before anything is written.
+      this.stageFailed(e);
+      this.commandDone();
+      this.writeEnded(x);
+      return;
+    }
+    this.commandDone();
+    if (rows.length === 0) { this.writeDone(x); return; }
+    const answered = msgs.length;
+    msgs.forEach((m, i) => {
+      this.queue.push({ k: 'own', x, ...(i === answered - 1 ? { last: true } : {}) });
+      this.send(m, FrontendTag[m.type as 'Bind']);
+    });
+    this.send({ type: 'Flush' }, FrontendTag.Flush);
+  }
+
+  /** An answer to the proxy's own message of a write: not shown but errors and asynchronous messages. */
+  private ownAnswer(tag: number, buf: Buffer, start: number, end: number): boolean {
+    const h = this.head() as Extract<Entry, { k: 'own' }>;
+    if (ASYNC.includes(tag)) {
+      if (tag === BackendTag.ParameterStatus) this.setting(buf, start, end);
+      this.relay.toClient.forward(buf, start - HEADER_BYTES, end);
+      return true;
+    }
+    if (tag === BackendTag.ErrorResponse) {
+      // The statement fails with the backend's error; the backend skips to Sync.
+      this.relay.toClient.forward(buf, start - HEADER_BYTES, end);
+      this.skipToSync();
+      return true;
+    }
+    if (tag === BackendTag.CommandComplete) {
+      const m = this.decode(tag, buf, start, end);
+      if (m.type === 'CommandComplete') h.x.completed(m.tag);
+    }
+    this.queue.shift();
+    if (h.last) this.writeDone(h.x);
+    return false;
+  }
+
+  private writeDone(x: WriteExchange): void {
+    this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: x.tag() }));
+    this.writeEnded(x);
+  }
+
+  /** The exchange is over: a simple Query's batch ends with the proxy's Sync; the client is read again. */
+  private writeEnded(x: WriteExchange): void {
+    if (!x.end() || !x.simple) return;
+    this.discarding = false;
+    this.backendSkipping = false;
+    this.queue.push({ k: 'sync' });
+    this.send({ type: 'Sync' }, FrontendTag.Sync);
   }
 
   /** The in-proxy stage failed on this statement's data (StatementError): the statement fails. */
@@ -681,6 +779,11 @@ export class Inspector {
     if (this.queue.length === 0) this.backendSkipping = true;
     for (const e of dropped) if (e.k === 'execute') e.slot.backendDone();
     this.undoParses(dropped);
+    // A write that computes failed on the backend: it is over.
+    for (const e of dropped) {
+      const x = e.k === 'own' ? e.x : e.k === 'execute' ? e.write : undefined;
+      if (x) this.writeEnded(x);
+    }
   }
 
   /**

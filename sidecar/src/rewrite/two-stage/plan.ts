@@ -11,6 +11,8 @@ import { deparseStatement } from '../parser.ts';
 import type { OutCol } from '../scope.ts';
 import { CANDIDATES, NotSplittable, splitSelect } from './split.ts';
 import type { ProbeFrom } from './split.ts';
+import { computedWrite } from './write.ts';
+import type { WriteDeps, WriteSpec } from './write.ts';
 
 /** What the executor needs for the residual stage of one statement. */
 export interface ResidualSpec {
@@ -26,11 +28,16 @@ export interface ResidualSpec {
   /** WHERE conjuncts evaluated by the backend / by the proxy (for explain and metrics). */
   pushed: number;
   kept: number;
+  /**
+   * Set for a write that computes (two-stage/write.ts): the residual rows are written back by the
+   * session, one write-back statement per row, instead of being shown.
+   */
+  write?: WriteSpec;
 }
 
 /** Refusals a two-stage plan may answer instead. */
 export function computable(r: Refusal): boolean {
-  return r.kind === 'encryptedConstruct';
+  return r.kind === 'encryptedConstruct' || r.kind === 'insertSelect';
 }
 
 export interface TwoStageDeps {
@@ -40,6 +47,8 @@ export interface TwoStageDeps {
   differs: ReadonlySet<string>;
   /** The rules' analysis of the backend stage (throws a Refusal); edits the statement in place. */
   analyze: (stmt: Json) => { outputs: OutCol[] };
+  /** What a computed write needs of the catalog and the rules (two-stage/write.ts). */
+  write?: WriteDeps;
 }
 
 export interface TwoStagePlan {
@@ -50,19 +59,22 @@ export interface TwoStagePlan {
 
 /** The two-stage plan of `stmt` (a fresh parse: it is edited), or null when it has none. */
 export function twoStagePlan(stmt: Json, deps: TwoStageDeps): TwoStagePlan | null {
-  const s = body(stmt, 'SelectStmt');
-  if (!s) return null;
   let split;
+  let write;
   try {
+    write = deps.write && !body(stmt, 'SelectStmt') ? computedWrite(stmt, deps.write) : undefined;
+    const s = write?.select ?? body(stmt, 'SelectStmt');
+    if (!s) return null;
     split = splitSelect(s, (w, from) => deps.pushable(from, w), deps.differs);
   } catch (e) {
     if (e instanceof NotSplittable) return null;
     throw e;
   }
   const residualSql = deparseStatement({ SelectStmt: split.residual });
+  write?.lock?.(split.backend);
   const backend: Json = { SelectStmt: split.backend };
   const { outputs } = deps.analyze(backend);
   // Anonymized values are stored transformed: computing on them is not computing on the value.
   if (outputs.some((o) => o.anon)) return null;
-  return { backend, outputs, residual: { sql: residualSql, relation: CANDIDATES, columns: split.columns, params: split.params, blank: split.blank, pushed: split.pushed, kept: split.kept } };
+  return { backend, outputs, residual: { sql: residualSql, relation: CANDIDATES, columns: split.columns, params: split.params, blank: split.blank, pushed: split.pushed, kept: split.kept, ...(write ? { write: write.write } : {}) } };
 }
