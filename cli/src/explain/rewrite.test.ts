@@ -50,6 +50,14 @@ describe('explain --sql with the rewriter', () => {
     expect(formatRewrite(full, [])).toMatch(/full scan happened/);
   });
 
+  it('shows the write-back of a write that computes: by row key, values encrypted per column', async () => {
+    const r = await rewriteSql("UPDATE people SET name = upper(name) WHERE ssn = '123-45-6789'", runtime());
+    if (r.kind !== 'plan' || !r.stages?.[0]) throw new Error(`expected a two-stage plan, got ${JSON.stringify(r)}`);
+    expect(r.stages[0].backend).toMatch(/FOR UPDATE OF people$/);
+    expect(r.stages[0].writeBack).toMatch(/^UPDATE people SET name = \$3 WHERE people\.tableoid = \$1 AND people\.ctid = \$2$/);
+    expect(formatRewrite(r, [])).toMatch(/write-back \(per computed row.*\n.*which rows the write changed/);
+  });
+
   it('rewrites a searchable equality to the blind index, without the plaintext literal', async () => {
     const r = await rewriteSql("SELECT id FROM people WHERE ssn = '123-45-6789'", runtime());
     if (r.kind !== 'plan') throw new Error(`expected a plan, got ${r.kind}`);
