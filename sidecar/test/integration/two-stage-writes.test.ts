@@ -61,6 +61,14 @@ describe('writes that compute', () => {
     }
   });
 
+  it('writes thousands of rows in one statement (one pipelined batch of write-backs)', async () => {
+    const t0 = performance.now();
+    expect(await same('INSERT INTO visit (visit_id, pat_id, reason) SELECT 10000 + p.pat_id * 100 + g, p.pat_id, upper(p.pat_name) FROM patient p, generate_series(1, 100) g')).toBe(4000);
+    process.stdout.write(`4,000-row computed INSERT through the proxy (and its checks): ${Math.round(performance.now() - t0)} ms\n`);
+    expect(await same('UPDATE visit SET notes = reason || $1 WHERE visit_id >= 10000', [' (copied)'])).toBe(4000);
+    expect(await same('DELETE FROM visit WHERE visit_id >= 10000')).toBe(4000);
+  });
+
   it('stores a searchable column with its blind index: the new value is found by equality', async () => {
     expect(await same("UPDATE patient SET pat_ssn = 'zq-' || left(upper(pat_name), 5) WHERE pat_id = 8")).toBe(1);
     const ssn = (await oracle.query<{ pat_ssn: string }>('SELECT pat_ssn FROM patient WHERE pat_id = 8')).rows[0]?.pat_ssn;
@@ -72,6 +80,7 @@ describe('writes that compute', () => {
   it('is atomic: a write-back that fails half-way leaves nothing, in autocommit and in a transaction block', async () => {
     // The second row written takes the first one's key: PostgreSQL fails the whole UPDATE.
     expect(await same('UPDATE patient SET pat_name = upper(pat_name), pat_id = 7777 WHERE pat_id < 20')).toBe('23505');
+    expect(await same('UPDATE patient SET pat_name = upper(pat_name), pat_id = 7777 WHERE pat_id < $1', [20])).toBe('23505');
     await c.query('BEGIN');
     try {
       expect(await c.query('UPDATE patient SET pat_name = lower(pat_name) WHERE pat_id = 4').then((r) => r.rowCount)).toBe(1);
