@@ -255,13 +255,17 @@ export class Rewriter {
   private staged(sql: string, major: Major, maxParam: number, effects: Effects): { analysis: Analysis; cacheable: boolean } | null {
     const stmt = parseTree(sql).statements[0]?.stmt;
     if (!stmt) return null;
-    const ctx = this.newCtx(maxParam);
+    // The context of the backend stage that was analysed last (a refused attempt leaves its own behind).
+    let ctx = this.newCtx(maxParam);
     let plan;
     try {
       plan = twoStagePlan(stmt, {
         pushable: (from, conjunct) => this.pushable(maxParam, from, conjunct),
         differs: differingFunctions(major),
-        analyze: (backend) => analyzeStatement(ctx, backend, ''),
+        analyze: (backend) => {
+          ctx = this.newCtx(maxParam);
+          return analyzeStatement(ctx, backend, '');
+        },
         write: {
           lookup: (schema, table) => this.catalog.lookup(schema, table),
           plainSet: (relation, item) => this.accepts(maxParam, { UpdateStmt: { relation: structuredClone(relation), targetList: [structuredClone(item)] } }),

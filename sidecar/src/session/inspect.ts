@@ -19,6 +19,8 @@ import type { Portal, Stmt } from './prepared.ts';
 import type { Relay } from './relay.ts';
 import { applyCopy, copyEnd, transformRow, transformRowDescription } from './transform.ts';
 import { WriteExchange } from './write-exchange.ts';
+import { binaryParamText } from './binary-params.ts';
+import { ComputedPortals } from './computed-portals.ts';
 
 /** The candidate rows of a two-stage statement, collected for its in-proxy stage. */
 interface Candidates { stage: ResidualStage; fields: FieldDescription[]; rows: Array<Array<string | null>>; bytes: number }
@@ -37,7 +39,13 @@ type Entry =
    */
   | { k: 'describe'; st: RewriteStatement | undefined; formats?: readonly number[]; into?: Extract<Entry, { k: 'execute' }> }
   /** `syncs`: Syncs sent after it while its COPY may start (a running COPY consumes them). */
-  | { k: 'execute'; st: RewriteStatement | undefined; formats: readonly number[]; slot: CopySlot; syncs: Entry[]; cand?: Candidates; params?: Array<string | null>; write?: WriteExchange }
+  /**
+   * `held`: a two-stage read whose result the proxy holds for its portal (computed-portals.ts): the
+   * rows go out `max` at a time (0: all); `serve` when they are already computed (the backend gets an
+   * Execute of its finished portal, to keep the order of answers and the portal's lifetime).
+   */
+  | { k: 'execute'; st: RewriteStatement | undefined; formats: readonly number[]; slot: CopySlot; syncs: Entry[]; cand?: Candidates; params?: Array<string | null>; write?: WriteExchange;
+    held?: { portal: string; max: number; serve: boolean } }
   | { k: 'query'; rw: RewriteQuery | undefined; idx: number; slot: CopySlot; refusal?: Buffer; cand?: Candidates }
   /** A Query the proxy sent on its own (to abort a transaction block): its answers are not shown. */
   | { k: 'inject' }
@@ -71,13 +79,20 @@ export const REFUSAL_SQL = 'CLARUS REFUSED STATEMENT';
 export const REFUSED_NAME = 'clarus_refused';
 const COPY_FAIL = encodeFrontend({ type: 'CopyFail', message: 'clarus: COPY data refused by the proxy' }).finish();
 
-/** A Bind's parameter values as text, or 'binary' when one of them is in binary format. */
-function textParams(m: Bind): Array<string | null> | 'binary' {
+/**
+ * A Bind's parameter values as text, for the in-proxy stage: a value in binary format is read by
+ * its declared type (`types`, the Parse's), as PostgreSQL's receive function would; 'binary' when
+ * its type is not declared or not one the proxy reads, 22P03 when the bytes do not fit the type.
+ */
+function textParams(m: Bind, types: readonly number[]): Array<string | null> | 'binary' | StatementError {
   const out: Array<string | null> = [];
   for (const [i, v] of m.values.entries()) {
     if (v === null) { out.push(null); continue; }
-    if (formatAt(m.paramFormats, i) !== 0) return 'binary';
-    out.push(Buffer.from(v.buffer, v.byteOffset, v.length).toString('utf8'));
+    const b = Buffer.from(v.buffer, v.byteOffset, v.length);
+    if (formatAt(m.paramFormats, i) === 0) { out.push(b.toString('utf8')); continue; }
+    const t = binaryParamText(types[i] ?? 0, b, i + 1);
+    if (t === null || t instanceof StatementError) return t ?? 'binary';
+    out.push(t);
   }
   return out;
 }
@@ -114,6 +129,7 @@ export class Inspector {
   private suppress = false;
   /** At the end of the failed statement's cycle, show an open transaction block as failed ('E'). */
   private abortBlock = false;
+  private readonly computed = new ComputedPortals();
 
   /**
    * `from`: the inspector of the previous pipeline (its statements and portals are kept, to be
@@ -166,7 +182,7 @@ export class Inspector {
       case 'Sync': this.sync(raw); return undefined;
       case 'Close':
         if (!this.backendSkipping) {
-          if (m.target === 'S') this.forget(this.statements, m.name); else this.forget(this.portals, m.name);
+          if (m.target === 'S') this.forget(this.statements, m.name); else { this.forget(this.portals, m.name); this.computed.forget(m.name); }
         }
         break;
       case 'FunctionCall': this.functionCall(m.oid, raw); return undefined;
@@ -288,9 +304,12 @@ export class Inspector {
       }
     }
     const prevPortal = this.remember(this.portals, m.portal);
+    this.computed.forget(m.portal);
     const stage = st?.result?.residual;
     const staged = stage !== undefined;
-    this.portals.set(m.portal, { stmt: s, formats: m.resultFormats, stale: false, ...(staged ? { params: textParams(m) } : {}) });
+    const params = staged ? textParams(m, s?.types ?? []) : undefined;
+    if (params instanceof StatementError) { this.refuseMessage(params, raw.tag); return; }
+    this.portals.set(m.portal, { stmt: s, formats: m.resultFormats, stale: false, ...(params ? { params } : {}) });
     this.queue.push(this.changing('bind', this.portals, m.portal, prevPortal));
     // A two-stage statement's candidates are read as text; the client's formats apply to the stage's result.
     if (!values && !staged) { this.forward(raw); return; }
@@ -323,23 +342,31 @@ export class Inspector {
       const denied = p && 'kind' in p ? p : p?.stmt?.dec.check?.();
       if (denied) { this.refuseMessage(denied, raw.tag); return; }
       const staged = rewriteOf((p as Portal | undefined)?.stmt)?.result?.residual !== undefined;
-      if (staged && m.maxRows !== 0) {
-        this.refuseMessage(new StatementError(SQLSTATE.featureNotSupported, 'clarus: Execute with a row limit of a statement computed in the proxy is not supported; fetch all rows (or use LIMIT)'), raw.tag);
-        return;
-      }
       if (staged && (p as Portal).params === 'binary') {
-        this.refuseMessage(new StatementError(SQLSTATE.featureNotSupported, 'clarus: parameters in binary format for a statement computed in the proxy are not supported; send them as text'), raw.tag);
+        this.refuseMessage(new StatementError(SQLSTATE.featureNotSupported, 'clarus: a parameter in binary format for a statement computed in the proxy must have its type given in Parse, and be of a common type (bool, integers, floats, text, varchar, char, date, uuid); send it as text'), raw.tag);
         return;
       }
-      return this.executeNow(p as Portal | undefined, raw, m.portal);
+      return this.executeNow(p as Portal | undefined, raw, m);
     });
   }
 
-  private executeNow(p: Portal | undefined, raw: Raw, portal: string): Promise<void> | undefined {
+  private executeNow(p: Portal | undefined, raw: Raw, m: Execute): Promise<void> | undefined {
+    const portal = m.portal;
     const st = rewriteOf(p?.stmt);
     const e: Extract<Entry, { k: 'execute' }> = { k: 'execute', st, formats: p?.formats ?? [], slot: new CopySlot(st?.copy?.in), syncs: [] };
     if (Array.isArray(p?.params)) e.params = p.params;
-    if (st?.result?.residual) {
+    const stage = st?.result?.residual;
+    if (stage && !stage.write) {
+      // The whole result is computed once; every Execute (row limit or not) takes its share.
+      e.held = { portal, max: m.maxRows, serve: this.computed.has(portal) };
+      if (!e.held.serve) this.computed.begin(portal);
+      if (e.held.serve) {
+        this.queue.push(e);
+        this.send({ type: 'Execute', portal, maxRows: 0 }, FrontendTag.Execute);
+        return undefined;
+      }
+    }
+    if (stage) {
       // The candidate fields (types) come from a Describe of the portal, sent by the proxy.
       this.queue.push({ k: 'describe', st, into: e });
       this.send({ type: 'Describe', target: 'P', name: portal }, FrontendTag.Describe);
@@ -347,7 +374,9 @@ export class Inspector {
     this.queue.push(e);
     this.cslot = e.slot;
     this.cexec = e;
-    this.forward(raw);
+    // The backend runs the whole backend stage whatever the client's row limit.
+    if (e.held && m.maxRows !== 0) this.send({ ...m, maxRows: 0 }, FrontendTag.Execute);
+    else this.forward(raw);
     const wb = st?.result?.residual?.write;
     if (!wb) return undefined;
     // A write that computes: the rows must come back before the client's Sync may go on.
@@ -466,7 +495,7 @@ export class Inspector {
     h[BackendTag.ParameterDescription] = (b, s, e) => this.parameterDescription(b, s, e);
     h[BackendTag.RowDescription] = (b, s, e) => this.rowDescription(b, s, e);
     h[BackendTag.DataRow] = (b, s, e) => this.dataRow(b, s, e);
-    h[BackendTag.CommandComplete] = (b, s, e) => this.staged() || this.completed(b, s, e) || (this.commandDone(), false);
+    h[BackendTag.CommandComplete] = (b, s, e) => this.served() || this.staged() || this.completed(b, s, e) || (this.commandDone(), false);
     h[BackendTag.EmptyQueryResponse] = () => this.staged() || (this.commandDone(), false);
     h[BackendTag.ErrorResponse] = () => this.error(true);
     h[BackendTag.ParameterStatus] = (b, s, e) => { this.setting(b, s, e); return false; };
@@ -480,6 +509,8 @@ export class Inspector {
   /** Tells the pipeline the backend's transaction status (ReadyForQuery's one payload byte). */
   private backendReady(buf: Buffer, start: number): void {
     const status = String.fromCharCode(buf[start] ?? 0);
+    // Outside a transaction block no portal is left on the backend.
+    if (status !== 'T') this.computed.clear();
     if (status === 'I' || status === 'T' || status === 'E') this.pipeline.ready?.(status);
   }
 
@@ -642,8 +673,12 @@ export class Inspector {
     // The values a write stores are text (the write-back's Bind), whatever the client asked for.
     const formats = h.k === 'execute' && !write ? h.formats : [];
     const params = h.k === 'execute' ? h.params ?? [] : [];
+    const held = h.k === 'execute' ? h.held : undefined;
     this.relay.waitBackend(cand.stage.run(cand.fields, cand.rows, formats, this.relay.settings, params).then((out) => {
       if (write) { this.writeBack(write, out.rows); return; }
+      // A read's result is held for its portal; a statement with its own tag (a split write) is not.
+      if (held && out.tag === undefined) { this.computed.store(held.portal, out.rows); this.serveChunk(held); return; }
+      if (held) this.computed.forget(held.portal);
       if (simple && out.fields) this.relay.toClient.push(backendBytes({ type: 'RowDescription', fields: out.fields }));
       for (const values of out.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
       this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: out.tag ?? `SELECT ${out.rows.length}` }));
@@ -737,6 +772,22 @@ export class Inspector {
     this.send({ type: 'Sync' }, FrontendTag.Sync);
   }
 
+  /** CommandComplete of an Execute of a portal whose result the proxy holds: its next rows instead. */
+  private served(): boolean {
+    const h = this.head();
+    if (h?.k !== 'execute' || !h.held?.serve || this.suppress) return false;
+    this.serveChunk(h.held);
+    return true;
+  }
+
+  private serveChunk(held: { portal: string; max: number }): void {
+    const chunk = this.computed.take(held.portal, held.max);
+    for (const values of chunk.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
+    // PostgreSQL's tag counts the rows of this Execute.
+    this.relay.toClient.push(backendBytes(chunk.suspended ? { type: 'PortalSuspended' } : { type: 'CommandComplete', tag: `SELECT ${chunk.rows.length}` }));
+    this.commandDone();
+  }
+
   /** The in-proxy stage failed on this statement's data (StatementError): the statement fails. */
   private stageFailed(e: unknown): void {
     if (!(e instanceof StatementError)) throw e;
@@ -777,7 +828,11 @@ export class Inspector {
     const dropped: Entry[] = [];
     while (this.queue.length > 0 && this.queue[0]?.k !== 'sync') dropped.push(this.queue.shift() as Entry);
     if (this.queue.length === 0) this.backendSkipping = true;
-    for (const e of dropped) if (e.k === 'execute') e.slot.backendDone();
+    for (const e of dropped) {
+      if (e.k !== 'execute') continue;
+      e.slot.backendDone();
+      if (e.held) this.computed.forget(e.held.portal);
+    }
     this.undoParses(dropped);
     // A write that computes failed on the backend: it is over.
     for (const e of dropped) {

@@ -10,7 +10,8 @@ import type { Refusal } from '../refusals.ts';
 import { deparseStatement } from '../parser.ts';
 import type { OutCol } from '../scope.ts';
 import { CANDIDATES, NotSplittable, splitSelect } from './split.ts';
-import type { ProbeFrom } from './split.ts';
+import type { ProbeFrom, TwoStage } from './split.ts';
+import { splitWithInEngine } from './with.ts';
 import { computedWrite } from './write.ts';
 import type { WriteDeps, WriteSpec } from './write.ts';
 
@@ -57,23 +58,47 @@ export interface TwoStagePlan {
   residual: ResidualSpec;
 }
 
-/** The two-stage plan of `stmt` (a fresh parse: it is edited), or null when it has none. */
-export function twoStagePlan(stmt: Json, deps: TwoStageDeps): TwoStagePlan | null {
-  let split;
-  let write;
+type Attempt = { split: TwoStage; backend: Json; outputs: OutCol[] } | { refusal: unknown };
+
+/** One way of splitting, analysed: null when it does not split, the rules' refusal of its backend stage, or the split. */
+function tryAttempt(split: () => TwoStage, deps: TwoStageDeps, lock?: (backend: Json) => void): Attempt | null {
+  let t;
   try {
-    write = deps.write && !body(stmt, 'SelectStmt') ? computedWrite(stmt, deps.write) : undefined;
-    const s = write?.select ?? body(stmt, 'SelectStmt');
-    if (!s) return null;
-    split = splitSelect(s, (w, from) => deps.pushable(from, w), deps.differs);
+    t = split();
   } catch (e) {
     if (e instanceof NotSplittable) return null;
     throw e;
   }
+  lock?.(t.backend);
+  const backend: Json = { SelectStmt: t.backend };
+  try {
+    return { split: t, backend, outputs: deps.analyze(backend).outputs };
+  } catch (e) {
+    return { refusal: e };
+  }
+}
+
+/** The two-stage plan of `stmt` (a fresh parse: it is edited), or null when it has none. */
+export function twoStagePlan(stmt: Json, deps: TwoStageDeps): TwoStagePlan | null {
+  let write;
+  let s;
+  try {
+    write = deps.write && !body(stmt, 'SelectStmt') ? computedWrite(stmt, deps.write) : undefined;
+    s = write?.select ?? body(stmt, 'SelectStmt');
+  } catch (e) {
+    if (e instanceof NotSplittable) return null;
+    throw e;
+  }
+  if (!s) return null;
+  const select = s;
+  const attempt = (split: (x: Json) => TwoStage): Attempt | null => tryAttempt(() => split(structuredClone(select)), deps, write?.lock);
+  // WITH queries stay with the backend stage when the rules accept them there; those that compute go to the engine.
+  let done = attempt((x) => splitSelect(x, (w, from) => deps.pushable(from, w), deps.differs));
+  if ((!done || 'refusal' in done) && select.withClause) done = attempt((x) => splitWithInEngine(x, (w, from) => deps.pushable(from, w), deps.differs));
+  if (!done) return null;
+  if ('refusal' in done) throw done.refusal;
+  const { split, backend, outputs } = done;
   const residualSql = deparseStatement({ SelectStmt: split.residual });
-  write?.lock?.(split.backend);
-  const backend: Json = { SelectStmt: split.backend };
-  const { outputs } = deps.analyze(backend);
   // Anonymized values are stored transformed: computing on them is not computing on the value.
   if (outputs.some((o) => o.anon)) return null;
   return { backend, outputs, residual: { sql: residualSql, relation: CANDIDATES, columns: split.columns, params: split.params, blank: split.blank, pushed: split.pushed, kept: split.kept, ...(write ? { write: write.write } : {}) } };
