@@ -3,7 +3,7 @@
 import type { ColumnCipher } from '../protection/encryption/column.ts';
 import { columnCipher } from '../protection/encryption/column.ts';
 import type { KeyDeriver } from '../protection/encryption/derive.ts';
-import { paramNumbers, tagOf } from './ast.ts';
+import { arr, body, paramNumbers, tagOf } from './ast.ts';
 import type { Json } from './ast.ts';
 import type { Catalog, CatalogTable, DeclaredColumn } from './catalog.ts';
 import { Ctx } from './context.ts';
@@ -266,6 +266,7 @@ export class Rewriter {
           ctx = this.newCtx(maxParam);
           return analyzeStatement(ctx, backend, '');
         },
+        inputs: (from) => this.inputColumns(from),
         write: {
           lookup: (schema, table) => this.catalog.lookup(schema, table),
           plainSet: (relation, item) => this.accepts(maxParam, { UpdateStmt: { relation: structuredClone(relation), targetList: [structuredClone(item)] } }),
@@ -285,6 +286,30 @@ export class Rewriter {
       if (e instanceof Refusal) return null;
       throw e;
     }
+  }
+
+  /**
+   * Every column name a FROM clause of plain table references (joins included) provides, when
+   * each is a policy table whose columns were loaded from the backend; null otherwise.
+   */
+  private inputColumns(from: unknown): ReadonlySet<string> | null {
+    const unloaded = new Set(this.catalog.unloaded());
+    const out = new Set<string>();
+    const visit = (node: unknown): boolean => {
+      const rv = body(node, 'RangeVar');
+      if (rv) {
+        const t = this.catalog.lookup(rv.schemaname ? String(rv.schemaname) : undefined, String(rv.relname));
+        if (!t || unloaded.has(t)) return false;
+        for (const c of t.columns) out.add(c.name);
+        // System columns are input columns too.
+        for (const c of ['ctid', 'tableoid', 'xmin', 'xmax', 'cmin', 'cmax']) out.add(c);
+        return true;
+      }
+      const j = body(node, 'JoinExpr');
+      if (j) return !j.usingClause && !j.join_using_alias && visit(j.larg) && visit(j.rarg);
+      return false;
+    };
+    return arr(from).every(visit) ? out : null;
   }
 
   /** Whether the rules accept `stmt` (a probe: edits it). */

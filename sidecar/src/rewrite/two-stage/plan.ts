@@ -10,7 +10,7 @@ import type { Refusal } from '../refusals.ts';
 import { deparseStatement } from '../parser.ts';
 import type { OutCol } from '../scope.ts';
 import { CANDIDATES, NotSplittable, splitSelect } from './split.ts';
-import type { ProbeFrom, TwoStage } from './split.ts';
+import type { InputColumns, ProbeFrom, TwoStage } from './split.ts';
 import { splitWithInEngine } from './with.ts';
 import { computedWrite } from './write.ts';
 import type { WriteDeps, WriteSpec } from './write.ts';
@@ -46,6 +46,8 @@ export interface TwoStageDeps {
   pushable: (from: ProbeFrom, conjunct: unknown) => boolean;
   /** Functions the engine answers differently from this backend (residual/versions.ts): never computed in the proxy. */
   differs: ReadonlySet<string>;
+  /** The input column names of a FROM clause when the catalog knows them all (split.ts InputColumns). */
+  inputs?: InputColumns;
   /** The rules' analysis of the backend stage (throws a Refusal); edits the statement in place. */
   analyze: (stmt: Json) => { outputs: OutCol[] };
   /** What a computed write needs of the catalog and the rules (two-stage/write.ts). */
@@ -93,7 +95,7 @@ export function twoStagePlan(stmt: Json, deps: TwoStageDeps): TwoStagePlan | nul
   const select = s;
   const attempt = (split: (x: Json) => TwoStage): Attempt | null => tryAttempt(() => split(structuredClone(select)), deps, write?.lock);
   // WITH queries stay with the backend stage when the rules accept them there; those that compute go to the engine.
-  let done = attempt((x) => splitSelect(x, (w, from) => deps.pushable(from, w), deps.differs));
+  let done = attempt((x) => splitSelect(x, (w, from) => deps.pushable(from, w), deps.differs, deps.inputs));
   if ((!done || 'refusal' in done) && select.withClause) done = attempt((x) => splitWithInEngine(x, (w, from) => deps.pushable(from, w), deps.differs));
   if (!done) return null;
   if ('refusal' in done) throw done.refusal;

@@ -13,7 +13,8 @@ let rw: Rewriter;
 beforeAll(async () => {
   await loadParser();
   const cat = new Catalog(EHEALTH_POLICY);
-  for (const t of cat.all()) cat.learn(t.schema, t.table, undefined);
+  // As the proxy has it: the columns loaded from the backend (here the policy's).
+  for (const t of cat.all()) cat.learn(t.schema, t.table, t.policyColumns.map((c) => ({ name: c.name, typeOid: c.typeOid })));
   rw = new Rewriter(cat, new KeyDeriver(parseKeyring(EHEALTH_POLICY.keyring.keys, TEST_KEY_FILES)), { twoStage: true });
 });
 
@@ -75,6 +76,19 @@ describe('two-stage split', () => {
       + '(SELECT clarus_candidates.a2_1 AS notes FROM clarus_candidates WHERE clarus_candidates.arm = 2 EXCEPT '
       + 'SELECT clarus_candidates.a3_1 AS reason FROM clarus_candidates WHERE clarus_candidates.arm = 3 LIMIT $1) ORDER BY 1');
     expect(s.params).toEqual([1]);
+  });
+
+  it('reads GROUP BY of a bare name as PostgreSQL does: the input column first, then the output name', () => {
+    expect(staged('SELECT length(pat_name) AS len, count(*) FROM patient GROUP BY len ORDER BY len').proxy)
+      .toBe('SELECT length(clarus_candidates.c1) AS len, count(*) AS count FROM clarus_candidates GROUP BY length(clarus_candidates.c1) ORDER BY len');
+    expect(staged('SELECT pat_name, count(*) AS n FROM patient GROUP BY pat_name ORDER BY n DESC').proxy)
+      .toBe('SELECT clarus_candidates.c1 AS pat_name, count(*) AS n FROM clarus_candidates GROUP BY clarus_candidates.c1 ORDER BY n DESC');
+    // pat_id is a column of patient: PostgreSQL groups by it, not by the output of that name.
+    expect(rw.analyze('SELECT upper(pat_name) AS pat_id, count(*) FROM patient GROUP BY pat_id').kind).toBe('refuse');
+  });
+
+  it('splits an arm without FROM (one row) in a set operation', () => {
+    expect(staged("SELECT upper(pat_name) FROM patient UNION SELECT 'ZZ'").backend).toContain('FULL JOIN ( SELECT 2 AS arm OFFSET 0 ) AS clarus_arm2');
   });
 
   it('computes WITH queries that compute in the engine, each over its own arm of the backend stage', () => {

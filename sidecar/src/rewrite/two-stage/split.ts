@@ -34,6 +34,9 @@ export interface TwoStage {
   kept: number;
 }
 
+/** The names of every column a FROM clause provides, or null when they are not all known. */
+export type InputColumns = (from: unknown) => ReadonlySet<string> | null;
+
 /** Why a statement cannot be split (the caller keeps its original refusal). */
 export class NotSplittable extends Error {}
 
@@ -84,6 +87,8 @@ export class Collector {
   private readonly byKey = new Map<string, string>();
   private readonly prefix: string;
   private readonly differs: ReadonlySet<string>;
+  /** The input column names of a FROM clause, when all are known (GROUP BY of an output name: see groupBy). */
+  inputs?: InputColumns;
 
   constructor(differs: ReadonlySet<string>, prefix = 'c', params: number[] = []) {
     this.differs = differs;
@@ -202,7 +207,6 @@ export interface Block { from: unknown; pushed: unknown[]; kept: number; residua
 export function splitBlock(s: Json, c: Collector, pushable: (conjunct: unknown) => boolean): Block {
   checkShape(s);
   if (s.valuesLists) no('VALUES');
-  if (arr(s.fromClause).length === 0) no('no FROM clause');
   const pushed: unknown[] = [];
   const kept: unknown[] = [];
   for (const w of conjuncts(s.whereClause)) (pushable(w) ? pushed : kept).push(w);
@@ -220,7 +224,7 @@ export function splitBlock(s: Json, c: Collector, pushable: (conjunct: unknown) 
   };
   if (residualWhere !== undefined) residual.whereClause = residualWhere;
   if (s.distinctClause) residual.distinctClause = c.walk(s.distinctClause);
-  if (s.groupClause) residual.groupClause = groupBy(c, s, outputs);
+  if (s.groupClause) residual.groupClause = groupBy(c, s, targets);
   if (s.groupDistinct) residual.groupDistinct = s.groupDistinct;
   if (s.havingClause) residual.havingClause = c.walk(s.havingClause);
   if (s.windowClause) residual.windowClause = c.walk(s.windowClause);
@@ -230,14 +234,31 @@ export function splitBlock(s: Json, c: Collector, pushable: (conjunct: unknown) 
   return { from: s.fromClause, pushed, kept: kept.length, residual };
 }
 
-function groupBy(c: Collector, s: Json, outputs: Set<string>): unknown {
-  for (const g of arr(s.groupClause)) {
-    const n = bareName(g);
-    // GROUP BY reads a bare name as an input column first, an output name second: the backend
-    // would tell which; the residual query could not.
-    if (n !== null && outputs.has(n)) no(`GROUP BY ${n}, which is also an output column's name`);
+/**
+ * GROUP BY reads a bare name as an input column first, an output column's name second (the
+ * residual query, over the candidate columns, could not tell): a name that is both the output's
+ * name and the column it shows is that column; an output name that no input column has (the FROM
+ * clause's columns known from the catalog) is the output's expression; anything else is refused.
+ */
+function groupBy(c: Collector, s: Json, targets: unknown[]): unknown {
+  const byName = new Map<string, unknown>();
+  for (const t of targets) {
+    const rt = body(t, 'ResTarget') as Json;
+    const n = rt.name ? String(rt.name) : figureColname(rt.val);
+    if (n !== null && !byName.has(n)) byName.set(n, rt.val);
   }
-  return c.walk(s.groupClause);
+  const items = arr(s.groupClause).map((g) => {
+    const n = bareName(g);
+    if (n === null || !byName.has(n)) return g;
+    const val = byName.get(n);
+    const shown = body(val, 'ColumnRef');
+    if (shown && colRefNames(shown).at(-1) === n) return g;
+    // A WITH query may shadow a table's name: its columns are not known here.
+    const inputs = s.withClause ? null : c.inputs?.(s.fromClause);
+    if (!inputs || inputs.has(n)) no(`GROUP BY ${n}, which is also an output column's name`);
+    return val;
+  });
+  return c.walk(items);
 }
 
 const target = (name: string, val: unknown): Json => ({ ResTarget: { name, val, location: -1 } });
@@ -258,11 +279,13 @@ export function withParams(backend: Json, columns: string[], c: Collector, usedB
  * may evaluate a WHERE conjunct over a FROM clause. Throws NotSplittable when the statement's
  * shape is not one the two stages reproduce exactly.
  */
-export function splitSelect(s: Json, pushable: (conjunct: unknown, from: ProbeFrom) => boolean, differs: ReadonlySet<string> = new Set()): TwoStage {
-  if (s.op && s.op !== 'SETOP_NONE') return splitSetOperation(s, pushable, differs);
+export function splitSelect(s: Json, pushable: (conjunct: unknown, from: ProbeFrom) => boolean, differs: ReadonlySet<string> = new Set(), inputs?: InputColumns): TwoStage {
+  if (s.op && s.op !== 'SETOP_NONE') return splitSetOperation(s, pushable, differs, inputs);
   const c = new Collector(differs);
+  if (inputs) c.inputs = inputs;
   const b = splitBlock(s, c, (w) => pushable(w, withFrom(s.withClause, s.fromClause)));
-  const backend: Json = { targetList: c.refs.map((ref, i) => target(c.names[i] as string, ref)), fromClause: b.from, limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' };
+  const backend: Json = { targetList: c.refs.map((ref, i) => target(c.names[i] as string, ref)), limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' };
+  if (b.from) backend.fromClause = b.from;
   // WITH queries stay with the backend stage, which reads them in its FROM clause (the rules
   // analyse them there: a WITH query that computes on encrypted values is refused).
   if (s.withClause) backend.withClause = s.withClause;
@@ -300,7 +323,7 @@ function rebuild(s: Json, next: () => Json, walk: (n: unknown) => unknown): Json
 function armSubquery(arm: number, c: Collector, b: Block): Json {
   const stmt: Json = {
     targetList: [target('arm', intConst(arm)), ...c.refs.map((ref, k) => target(c.names[k] as string, ref))],
-    fromClause: b.from,
+    ...(b.from ? { fromClause: b.from } : {}),
     // A fence: the planner keeps `arm` a column of the subquery, so the join below is hashed or merged.
     limitOffset: intConst(0),
     limitOption: 'LIMIT_OPTION_DEFAULT',
@@ -338,12 +361,13 @@ export function armsJoined(arms: Array<{ c: Collector; b: Block }>): Json {
  * candidate columns and an `arm` number; the residual is the set operation of the arms' residual SELECTs, each reading
  * its arm's rows. ORDER BY/LIMIT of the whole operation read only its output columns.
  */
-function splitSetOperation(s: Json, pushable: (conjunct: unknown, from: ProbeFrom) => boolean, differs: ReadonlySet<string>): TwoStage {
+function splitSetOperation(s: Json, pushable: (conjunct: unknown, from: ProbeFrom) => boolean, differs: ReadonlySet<string>, inputs?: InputColumns): TwoStage {
   checkShape(s);
   const params: number[] = [];
   const all = leaves(s);
   const arms = all.map((leaf, i) => {
     const c = new Collector(differs, `a${i + 1}_`, params);
+    if (inputs) c.inputs = inputs;
     return { c, b: splitBlock(leaf, c, (w) => pushable(w, withFrom(s.withClause, leaf.fromClause))) };
   });
   const top = new Collector(differs, 't', params);
