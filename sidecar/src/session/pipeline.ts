@@ -154,10 +154,11 @@ export interface ResidualStage {
  * How a write that computes (issue 10: `UPDATE t SET enc = f(enc)`, `INSERT … SELECT f(enc)`) stores
  * the stage's rows: the session runs `sql` once per row, its parameters the row's values (text),
  * after the backend stage and in the same transaction (no Sync in between; the backend stage of an
- * UPDATE locks the rows it reads). The client sees `UPDATE n` / `INSERT 0 n`, or the first error.
+ * UPDATE or DELETE locks the rows it reads). The client sees `UPDATE n` / `INSERT 0 n` / `DELETE n`,
+ * or the first error.
  */
 export interface WriteBack {
-  readonly command: 'UPDATE' | 'INSERT';
+  readonly command: 'UPDATE' | 'INSERT' | 'DELETE';
   /** The per-row statement as the backend gets it (rewritten), and its parameter types. */
   readonly sql: string;
   readonly paramTypes: readonly number[];

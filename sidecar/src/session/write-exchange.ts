@@ -54,7 +54,7 @@ export class WriteExchange {
 
   /** The client's CommandComplete tag. */
   tag(): string {
-    return this.wb.command === 'INSERT' ? `INSERT 0 ${this.count}` : `UPDATE ${this.count}`;
+    return this.wb.command === 'INSERT' ? `INSERT 0 ${this.count}` : `${this.wb.command} ${this.count}`;
   }
 
   /** The exchange is over (done or failed): true the first time. */

@@ -135,6 +135,8 @@ const WRITES: ComputedEntry[] = [
   { sql: "UPDATE visit v SET notes = left(v.notes, 6) WHERE v.reason = 'cough' AND v.notes ~ '[0-9]$'" },
   { sql: "INSERT INTO visit (visit_id, pat_id, reason, notes) SELECT 200 + pat_id, pat_id, 'review', 'of ' || pat_name FROM patient WHERE pat_name ILIKE $1", params: ['%a%'] },
   { sql: 'INSERT INTO visit (visit_id, pat_id, reason, notes) SELECT 300 + visit_id, pat_id, upper(reason), notes FROM visit WHERE visit_id < 10 ORDER BY visit_id' },
+  { sql: "UPDATE visit SET visit_id = visit_id + 1000 WHERE upper(notes) LIKE '%COPIED%' OR reason ILIKE 'REV%'" },
+  { sql: 'DELETE FROM visit WHERE visit_id >= 300 AND length(notes) > $1', params: [5] },
   { sql: 'DELETE FROM visit WHERE visit_id >= 300' },
 ];
 

@@ -47,6 +47,8 @@ describe('writes that compute', () => {
     { sql: "UPDATE patient SET diagnosis = CASE WHEN pat_id % 2 = 0 THEN 'even ' || coalesce(diagnosis, '?') ELSE diagnosis END WHERE pat_id < 10 AND diagnosis <> 'covid'", n: 'some' },
     { sql: "UPDATE patient SET pat_name = initcap(pat_name), pat_id = pat_id + 1000 WHERE length(pat_name) > 14 AND pat_id > 30", n: 'some' },
     { sql: 'UPDATE patient SET pat_name = upper(pat_name) WHERE pat_id = -1', n: 0 },
+    { sql: "UPDATE patient SET pat_id = pat_id + 2000 WHERE upper(pat_name) LIKE 'BOB %'", n: 'some' },
+    { sql: "DELETE FROM visit WHERE notes ILIKE '%1 LEE%' AND visit_id > 10", n: 'some' },
     { sql: "INSERT INTO visit (visit_id, pat_id, reason, notes) SELECT 500 + pat_id, pat_id, upper(pat_name), 'copied' FROM patient WHERE pat_name LIKE '%lee%'", n: 'some' },
     { sql: 'INSERT INTO visit (visit_id, pat_id, reason) SELECT 700 + v.visit_id, v.pat_id, p.pat_ssn FROM visit v JOIN patient p ON p.pat_id = v.pat_id WHERE v.visit_id < 4', n: 'some' },
   ])('$sql', async ({ sql, n }) => {

@@ -41,6 +41,15 @@ describe('writes that compute', () => {
       'SELECT pat_id AS c1, pat_name AS c2 FROM patient WHERE pat_id > $1',
       'SELECT clarus_candidates.c1 + 100 AS v1, clarus_candidates.c1 AS pat_id, (upper(clarus_candidates.c2))::text AS upper FROM clarus_candidates',
       'INSERT INTO visit (visit_id, pat_id, reason) VALUES ($1, $2, $3)'],
+    // Only the WHERE clause computes: the proxy selects the rows, the backend writes them by key.
+    ["UPDATE patient SET pat_id = pat_id + 100 WHERE upper(pat_name) = 'ANN'",
+      'SELECT pat_name AS c1, patient.tableoid AS c2, patient.ctid AS c3 FROM patient FOR UPDATE OF patient',
+      "SELECT clarus_candidates.c2 AS k1, clarus_candidates.c3 AS k2 FROM clarus_candidates WHERE upper(clarus_candidates.c1) = 'ANN'",
+      'UPDATE patient SET pat_id = pat_id + 100 WHERE patient.tableoid = $1 AND patient.ctid = $2'],
+    ['DELETE FROM visit v WHERE v.notes ILIKE $1 AND v.visit_id > 3',
+      'SELECT v.notes AS c1, v.tableoid AS c2, v.ctid AS c3, $1 AS p1 FROM visit AS v WHERE v.visit_id > 3 FOR UPDATE OF v',
+      'SELECT clarus_candidates.c2 AS k1, clarus_candidates.c3 AS k2 FROM clarus_candidates WHERE clarus_candidates.c1 ILIKE $1',
+      'DELETE FROM visit AS v WHERE v.tableoid = $1 AND v.ctid = $2'],
   ])('%s', (sql, backend, proxy, write) => {
     const p = planned(sql);
     expect(p).toMatchObject({ backend, proxy, write });
@@ -65,6 +74,8 @@ describe('writes that compute', () => {
     'UPDATE patient p SET pat_name = upper(v.notes) FROM visit v WHERE v.pat_id = p.pat_id',
     'INSERT INTO visit (visit_id, pat_id, reason) SELECT pat_id, pat_id, upper(pat_name) FROM patient ON CONFLICT DO NOTHING',
     'UPDATE patient SET pat_name = upper(pat_name), pat_id = $1 WHERE pat_id = 2',
+    "DELETE FROM patient WHERE upper(pat_name) = 'ANN' RETURNING pat_id",
+    "DELETE FROM patient p USING visit v WHERE v.pat_id = p.pat_id AND upper(p.pat_name) = 'ANN'",
     // An anonymized value is not the value: never computed on.
     'UPDATE patient SET pat_name = pat_zip || pat_name WHERE pat_id = 1',
   ])('refuses %s', (sql) => {

@@ -28,7 +28,7 @@ import type { ProbeFrom } from './split.ts';
 
 /** How the session writes the computed rows back (see ResidualSpec.write). */
 export interface WriteSpec {
-  command: 'UPDATE' | 'INSERT';
+  command: 'UPDATE' | 'INSERT' | 'DELETE';
   /** The write-back statement before the rules: its `$k` is the k-th residual output of a row. */
   sql: string;
   /** Leading outputs that are the row key (oid, tid), not values. */
@@ -106,20 +106,37 @@ function computedUpdate(u: Json, deps: WriteDeps): ComputedWrite {
     computed.push(target(`v${k}`, castTo(rt.val, c.typeOid)));
     sets.push(target(c.name, param(k + 2)));
   }
-  if (computed.length === 0) no('nothing to compute');
+  // With nothing computed, it is the WHERE clause the proxy evaluates.
+  const { select, lock, key } = keyed(relation, alias, computed, u.whereClause);
+  const writeBack = { UpdateStmt: { relation, targetList: [...sets, ...kept], whereClause: key } };
+  return { select, lock, write: { command: 'UPDATE', sql: deparseStatement(writeBack), keys: 2 } };
+}
+
+/** The keyed read of a write by row: `SELECT tableoid, ctid, <computed> FROM t WHERE …` locked FOR UPDATE, and the write-back's key condition. */
+function keyed(relation: Json, alias: string, computed: Json[], where: unknown): { select: Json; lock: (backend: Json) => void; key: Json } {
   const select: Json = {
     targetList: [target('k1', ref([alias, 'tableoid'])), target('k2', ref([alias, 'ctid'])), ...computed],
     fromClause: [{ RangeVar: relation }],
     limitOption: 'LIMIT_OPTION_DEFAULT',
     op: 'SETOP_NONE',
   };
-  if (u.whereClause) select.whereClause = u.whereClause;
+  if (where) select.whereClause = where;
   const key = { BoolExpr: { boolop: 'AND_EXPR', args: [eq([alias, 'tableoid'], 1), eq([alias, 'ctid'], 2)], location: -1 } };
-  const writeBack = { UpdateStmt: { relation, targetList: [...sets, ...kept], whereClause: key } };
   const lock = (backend: Json): void => {
     backend.lockingClause = [{ LockingClause: { lockedRels: [{ RangeVar: { relname: alias, inh: true, relpersistence: 'p', location: -1 } }], strength: 'LCS_FORUPDATE', waitPolicy: 'LockWaitBlock' } }];
   };
-  return { select, lock, write: { command: 'UPDATE', sql: deparseStatement(writeBack), keys: 2 } };
+  return { select, lock, key };
+}
+
+/** `DELETE FROM t WHERE <what the rules refused>` (no USING, RETURNING or WITH): the rows the proxy selects, deleted by row key. */
+function computedDelete(d: Json, deps: WriteDeps): ComputedWrite {
+  if (arr(d.usingClause).length > 0 || d.returningClause || arr(d.returningList).length > 0 || d.withClause) no('DELETE … USING/RETURNING/WITH');
+  if (!d.whereClause || hasTag(d.whereClause, NOT_A_VALUE)) no('DELETE without WHERE, or WHERE CURRENT OF');
+  const relation = body(d.relation, 'RangeVar') ?? (d.relation as Json);
+  tableOf(deps, relation);
+  const alias = String((body(relation.alias, 'Alias') ?? (relation.alias as Json | undefined))?.aliasname ?? relation.relname);
+  const { select, lock, key } = keyed(relation, alias, [], d.whereClause);
+  return { select, lock, write: { command: 'DELETE', sql: deparseStatement({ DeleteStmt: { relation, whereClause: key } }), keys: 2 } };
 }
 
 function eq(names: string[], n: number): Json {
@@ -162,5 +179,7 @@ export function computedWrite(stmt: Json, deps: WriteDeps): ComputedWrite {
   if (u) return computedUpdate(u, deps);
   const ins = body(stmt, 'InsertStmt');
   if (ins) return computedInsert(ins, deps);
+  const del = body(stmt, 'DeleteStmt');
+  if (del) return computedDelete(del, deps);
   return no('not a write');
 }
