@@ -351,36 +351,40 @@ export class Inspector {
   }
 
   private executeNow(p: Portal | undefined, raw: Raw, m: Execute): Promise<void> | undefined {
-    const portal = m.portal;
     const st = rewriteOf(p?.stmt);
     const e: Extract<Entry, { k: 'execute' }> = { k: 'execute', st, formats: p?.formats ?? [], slot: new CopySlot(st?.copy?.in), syncs: [] };
     if (Array.isArray(p?.params)) e.params = p.params;
     const stage = st?.result?.residual;
-    if (stage && !stage.write) {
+    if (stage) return this.executeStaged(e, stage, m);
+    this.queue.push(e);
+    this.cslot = e.slot;
+    this.cexec = e;
+    this.forward(raw);
+    return undefined;
+  }
+
+  /** Execute of a two-stage statement's portal (its backend stage runs whole, whatever the row limit). */
+  private executeStaged(e: Extract<Entry, { k: 'execute' }>, stage: ResidualStage, m: Execute): Promise<void> | undefined {
+    const portal = m.portal;
+    if (!stage.write) {
       // The whole result is computed once; every Execute (row limit or not) takes its share.
       e.held = { portal, max: m.maxRows, serve: this.computed.has(portal) };
-      if (!e.held.serve) this.computed.begin(portal);
       if (e.held.serve) {
         this.queue.push(e);
         this.send({ type: 'Execute', portal, maxRows: 0 }, FrontendTag.Execute);
         return undefined;
       }
+      this.computed.begin(portal);
     }
-    if (stage) {
-      // The candidate fields (types) come from a Describe of the portal, sent by the proxy.
-      this.queue.push({ k: 'describe', st, into: e });
-      this.send({ type: 'Describe', target: 'P', name: portal }, FrontendTag.Describe);
-    }
-    this.queue.push(e);
+    // The candidate fields (types) come from a Describe of the portal, sent by the proxy.
+    this.queue.push({ k: 'describe', st: e.st, into: e }, e);
+    this.send({ type: 'Describe', target: 'P', name: portal }, FrontendTag.Describe);
     this.cslot = e.slot;
     this.cexec = e;
-    // The backend runs the whole backend stage whatever the client's row limit.
-    if (e.held && m.maxRows !== 0) this.send({ ...m, maxRows: 0 }, FrontendTag.Execute);
-    else this.forward(raw);
-    const wb = st?.result?.residual?.write;
-    if (!wb) return undefined;
+    this.send({ ...m, maxRows: 0 }, FrontendTag.Execute);
+    if (!stage.write) return undefined;
     // A write that computes: the rows must come back before the client's Sync may go on.
-    e.write = new WriteExchange(wb, false);
+    e.write = new WriteExchange(stage.write, false);
     this.send({ type: 'Flush' }, FrontendTag.Flush);
     return e.write.held;
   }
