@@ -142,7 +142,7 @@ async function workload(port: number, cloudUrl: string): Promise<void> {
     await c.query('UPDATE patient SET pat_name = initcap(pat_name) WHERE pat_id = 1');
     heading('statements the proxy cannot run safely are refused, not leaked');
     await tryQuery(c, 'UPDATE patient SET pat_name = upper(pat_name) RETURNING pat_name');
-    await tryQuery(c, 'SELECT pat_name FROM patient UNION SELECT pat_ssn FROM patient UNION SELECT diagnosis FROM patient');
+    await tryQuery(c, 'SELECT pat_name, now() FROM patient ORDER BY pat_name');
   });
   heading(`analyst (read, masked view; the proxy logs read-only users in to the cloud as ${READONLY_ROLE.user})`);
   await as(port, 'analyst', async (c) => {
