@@ -267,6 +267,12 @@ export class Rewriter {
           return analyzeStatement(ctx, backend, '');
         },
         inputs: (from) => this.inputColumns(from),
+        tables: (name) => {
+          const t = this.catalog.lookup(undefined, name);
+          if (!t || this.catalog.unloaded().includes(t)) return null;
+          const anon = (c: { protection: { kind: string } }): boolean => c.protection.kind === 'anonymize';
+          return { columns: t.columns.filter((c) => !anon(c)).map((c) => c.name), anonymized: t.columns.filter(anon).map((c) => c.name) };
+        },
         write: {
           lookup: (schema, table) => this.catalog.lookup(schema, table),
           plainSet: (relation, item) => this.accepts(maxParam, { UpdateStmt: { relation: structuredClone(relation), targetList: [structuredClone(item)] } }),

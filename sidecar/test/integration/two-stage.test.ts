@@ -81,6 +81,10 @@ const STATEMENTS: Array<{ sql: string; params?: unknown[]; ordered?: boolean }> 
   { sql: 'WITH x AS (SELECT upper(pat_name) AS u FROM patient) SELECT u FROM x ORDER BY u', ordered: true },
   { sql: 'WITH t AS (SELECT pat_id, lower(pat_name) AS n FROM patient WHERE diagnosis = $1), v AS (SELECT pat_id, upper(notes) AS u FROM visit WHERE notes LIKE $2) SELECT t.n, count(*), max(v.u) FROM t JOIN v ON v.pat_id = t.pat_id GROUP BY t.n ORDER BY 1', params: ['flu', '%lee%'], ordered: true },
   { sql: 'WITH s(k, len) AS (SELECT pat_id, length(pat_ssn) FROM patient) SELECT len, count(*) FROM s GROUP BY len ORDER BY len NULLS FIRST', ordered: true },
+  // What no split places runs in the engine as written, over the tables read whole.
+  { sql: 'SELECT pat_id FROM patient WHERE pat_name IN (SELECT upper(notes) FROM visit UNION SELECT pat_name FROM patient WHERE pat_id < $1) ORDER BY 1', params: [4], ordered: true },
+  { sql: "WITH x AS (SELECT pat_id, upper(pat_name) AS u FROM patient) SELECT x.u, v.notes FROM x JOIN visit v ON v.pat_id = x.pat_id WHERE v.visit_id < 6 ORDER BY 1, 2", ordered: true },
+  { sql: 'SELECT diagnosis, (SELECT max(notes) FROM visit v WHERE v.pat_id = min(p.pat_id)) AS n FROM patient p GROUP BY diagnosis ORDER BY 1 NULLS FIRST', ordered: true },
 ];
 
 describe('two-stage statements', () => {

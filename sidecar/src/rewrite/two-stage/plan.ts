@@ -12,6 +12,8 @@ import type { OutCol } from '../scope.ts';
 import { CANDIDATES, NotSplittable, splitSelect } from './split.ts';
 import type { InputColumns, ProbeFrom, TwoStage } from './split.ts';
 import { splitWithInEngine } from './with.ts';
+import { splitAllInEngine } from './engine-only.ts';
+import type { TablesOf } from './engine-only.ts';
 import { computedWrite } from './write.ts';
 import type { WriteDeps, WriteSpec } from './write.ts';
 
@@ -46,6 +48,8 @@ export interface TwoStageDeps {
   pushable: (from: ProbeFrom, conjunct: unknown) => boolean;
   /** Functions the engine answers differently from this backend (residual/versions.ts): never computed in the proxy. */
   differs: ReadonlySet<string>;
+  /** The columns of a table the catalog knows (engine-only.ts), for the last-resort split. */
+  tables?: TablesOf;
   /** The input column names of a FROM clause when the catalog knows them all (split.ts InputColumns). */
   inputs?: InputColumns;
   /** The rules' analysis of the backend stage (throws a Refusal); edits the statement in place. */
@@ -97,6 +101,12 @@ export function twoStagePlan(stmt: Json, deps: TwoStageDeps): TwoStagePlan | nul
   // WITH queries stay with the backend stage when the rules accept them there; those that compute go to the engine.
   let done = attempt((x) => splitSelect(x, (w, from) => deps.pushable(from, w), deps.differs, deps.inputs));
   if ((!done || 'refusal' in done) && select.withClause) done = attempt((x) => splitWithInEngine(x, (w, from) => deps.pushable(from, w), deps.differs));
+  // Last resort, for a SELECT: every table it names loaded whole, the statement computed in the engine.
+  if ((!done || 'refusal' in done) && !write && deps.tables) {
+    const tables = deps.tables;
+    const whole = attempt((x) => splitAllInEngine(x, deps.differs, tables));
+    if (whole && !('refusal' in whole)) done = whole;
+  }
   if (!done) return null;
   if ('refusal' in done) throw done.refusal;
   const { split, backend, outputs } = done;

@@ -31,7 +31,7 @@ function relations(node: unknown, out: { names: Set<string>; qualified: boolean;
 const scan = (node: unknown): ReturnType<typeof relations> => relations(node, { names: new Set(), qualified: false, sublink: false });
 
 /** The main statement, in the engine as written: only its parameters are renumbered, and what the engine cannot compute is refused. */
-function engineOnly(node: unknown, c: Collector, differs: ReadonlySet<string>): unknown {
+export function engineOnly(node: unknown, c: Collector, differs: ReadonlySet<string>): unknown {
   if (Array.isArray(node)) return node.map((n) => engineOnly(n, c, differs));
   if (!node || typeof node !== 'object') return node;
   const t = tagOf(node);
