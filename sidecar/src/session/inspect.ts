@@ -774,6 +774,13 @@ export class Inspector {
     this.backendSkipping = false;
     this.queue.push({ k: 'sync' });
     this.send({ type: 'Sync' }, FrontendTag.Sync);
+    // A simple Query destroys the unnamed statement and portal: the batch the proxy sent in its
+    // place must not leave its own behind (a later Bind of '' fails, as PostgreSQL fails it).
+    this.statements.delete('');
+    this.portals.delete('');
+    this.computed.forget('');
+    this.queue.push({ k: 'inject' });
+    for (const m of [{ type: 'Close', target: 'S', name: '' }, { type: 'Close', target: 'P', name: '' }, { type: 'Sync' }] as const) this.relay.toBackend.push(encodeFrontend(m).finish());
   }
 
   /** CommandComplete of an Execute of a portal whose result the proxy holds: its next rows instead. */

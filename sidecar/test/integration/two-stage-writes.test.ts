@@ -8,6 +8,10 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { USERS, canariesInDump } from '../corpus/setup.ts';
+import { SUPERUSER, SUPERUSER_PASSWORD } from '@clarus/testing/pg.ts';
+import { frontendBytes, RawClient } from '@clarus/testing/proxy.ts';
+import type { FrontendMessage } from '../../src/protocol/frontend.ts';
+import type { BackendMessage } from '../../src/protocol/backend.ts';
 import { CANARIES, startTwoStage } from './two-stage-env.ts';
 import type { TwoStageEnv } from './two-stage-env.ts';
 
@@ -139,6 +143,33 @@ describe('writes that compute', () => {
     expect(await c.query('UPDATE patient SET pat_name = upper(pat_name) WHERE pat_id = 1 RETURNING pat_id').catch(code)).toBe('0A000');
     expect((await c.query(PATIENTS)).rows).toEqual((await oracle.query(PATIENTS)).rows);
     expect((await c.query(VISITS)).rows).toEqual((await oracle.query(VISITS)).rows);
+  });
+
+  it('leaves no unnamed statement behind a simple Query, as PostgreSQL: a Bind of it fails with 26000', async () => {
+    const [r, o] = await Promise.all([RawClient.open(t.env.proxy.port, USERS.doctor), RawClient.open(t.oracle.port, { name: SUPERUSER, password: SUPERUSER_PASSWORD })]);
+    try {
+      const batches: FrontendMessage[][] = [
+        [{ type: 'Parse', name: '', sql: 'SELECT 1', paramTypes: [] }, { type: 'Sync' }],
+        [{ type: 'Query', sql: 'UPDATE patient SET pat_name = upper(pat_name) WHERE pat_id = 6' }],
+        [{ type: 'Bind', portal: '', statement: '', paramFormats: [], values: [], resultFormats: [] }, { type: 'Execute', portal: '', maxRows: 0 }, { type: 'Sync' }],
+      ];
+      const seen: string[][] = [];
+      for (const b of batches) {
+        r.socket.write(frontendBytes(b));
+        o.socket.write(frontendBytes(b));
+        const [got, want] = await Promise.all([r.cycle(), o.cycle()]);
+        const shape = (ms: BackendMessage[]): string[] => ms.map((m) => (m.type === 'ErrorResponse' ? `ErrorResponse ${m.fields.C ?? ''}` : m.type === 'CommandComplete' ? m.tag : m.type));
+        expect(shape(got)).toEqual(shape(want));
+        seen.push(shape(got));
+      }
+      expect(seen[1]).toEqual(['UPDATE 1', 'ReadyForQuery']);
+      expect(seen[2]).toEqual(['ErrorResponse 26000', 'ReadyForQuery']);
+      // The session goes on.
+      expect(await same('UPDATE patient SET pat_name = lower(pat_name) WHERE pat_id = 6')).toBe(1);
+    } finally {
+      r.socket.destroy();
+      o.socket.destroy();
+    }
   });
 
   it('stores and sends no plaintext: the dump and the statement log hold no canary, computed ones included', async () => {
