@@ -129,7 +129,8 @@ export class Inspector {
   private suppress = false;
   /** At the end of the failed statement's cycle, show an open transaction block as failed ('E'). */
   private abortBlock = false;
-  private readonly computed = new ComputedPortals();
+  /** Results of two-stage portals the session holds; a new pipeline takes them over with the portals. */
+  private readonly computed: ComputedPortals;
 
   /**
    * `from`: the inspector of the previous pipeline (its statements and portals are kept, to be
@@ -141,6 +142,7 @@ export class Inspector {
     this.prepared = new Prepared(pipeline, from === 'unknown' ? from : from?.prepared);
     this.statements = this.prepared.statements;
     this.portals = this.prepared.portals;
+    this.computed = from instanceof Inspector ? from.computed : new ComputedPortals();
   }
 
   close(): void { this.pipeline.close?.(); }
