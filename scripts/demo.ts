@@ -138,9 +138,11 @@ async function workload(port: number, cloudUrl: string): Promise<void> {
     heading('computing on encrypted columns: the cloud filters what it can, the proxy finishes (two stages)');
     process.stdout.write("  SELECT upper(pat_name) AS name, diagnosis FROM patient WHERE pat_name LIKE '%r%' ORDER BY pat_name\n");
     table((await c.query("SELECT upper(pat_name) AS name, diagnosis FROM patient WHERE pat_name LIKE '%r%' ORDER BY pat_name")).rows);
+    process.stdout.write('  UPDATE patient SET pat_name = initcap(pat_name) WHERE pat_id = 1   (rows read FOR UPDATE, computed by the proxy, written back encrypted)\n');
+    await c.query('UPDATE patient SET pat_name = initcap(pat_name) WHERE pat_id = 1');
     heading('statements the proxy cannot run safely are refused, not leaked');
-    await tryQuery(c, 'UPDATE patient SET pat_name = upper(pat_name)');
-    await tryQuery(c, 'SELECT pat_name FROM patient UNION SELECT pat_ssn FROM patient UNION SELECT diagnosis FROM patient');
+    await tryQuery(c, 'UPDATE patient SET pat_name = upper(pat_name) RETURNING pat_name');
+    await tryQuery(c, 'SELECT pat_name, now() FROM patient ORDER BY pat_name');
   });
   heading(`analyst (read, masked view; the proxy logs read-only users in to the cloud as ${READONLY_ROLE.user})`);
   await as(port, 'analyst', async (c) => {

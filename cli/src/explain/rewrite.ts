@@ -16,7 +16,7 @@ export type RewriteOutcome =
 export interface SplitStep { backend: string; what: string; sql: string }
 
 /** A two-stage statement: what the backend evaluates, what the proxy computes, what the backend learns. */
-export interface TwoStages { backend: string; proxy: string; pushed: number; kept: number; learns: string }
+export interface TwoStages { backend: string; proxy: string; pushed: number; kept: number; learns: string; writeBack?: string }
 
 export async function rewriteSql(sql: string, policy: RuntimePolicy): Promise<RewriteOutcome> {
   const [{ Rewriter }, { Catalog }, { KeyDeriver }, { parseKeyring }, { loadParser }] = await Promise.all([
@@ -40,6 +40,7 @@ export async function rewriteSql(sql: string, policy: RuntimePolicy): Promise<Re
     learns: s.residual.pushed === 0
       ? 'every row of the tables in FROM is fetched: the backend learns that a full scan happened (and how many rows there are), not the values'
       : 'the rows matching the pushed conditions are fetched: the backend learns which rows those are, as it would for the pushed conditions alone',
+    ...(s.residual.write ? { writeBack: writeBackOf(rewriter, s.residual.write.sql) } : {}),
   });
   return { kind: 'plan', statements: a.statements.map((s) => s.sql), ...(stages.some(Boolean) ? { stages } : {}) };
 }
@@ -90,9 +91,16 @@ async function splitSql(sql: string, policy: RuntimePolicy, rewriterFor: (p: Run
   }
 }
 
+/** The write-back statement as the backend gets it (once per computed row, values encrypted at Bind). */
+function writeBackOf(rw: { analyze(sql: string): { kind: string; statements?: Array<{ sql: string }> } }, sql: string): string {
+  const a = rw.analyze(sql);
+  return a.kind === 'plan' ? (a.statements?.[0]?.sql ?? sql) : sql;
+}
+
 function formatStages(t: TwoStages, i: number): string {
+  const write = t.writeBack ? [`     write-back (per computed row, by row key, values encrypted per column): ${t.writeBack}`] : [];
   return [`  ${i + 1}. computed in two stages (${t.pushed} condition(s) evaluated by the backend, ${t.kept} by the proxy):`,
-    `     backend stage: ${t.backend}`, `     proxy stage:   ${t.proxy}`, `     the backend learns: ${t.learns}`].join('\n');
+    `     backend stage: ${t.backend}`, `     proxy stage:   ${t.proxy}`, ...write, `     the backend learns: ${t.learns}${t.writeBack ? ', and which rows the write changed' : ''}`].join('\n');
 }
 
 export function formatRewrite(r: RewriteOutcome, protectedRows: string[][]): string {

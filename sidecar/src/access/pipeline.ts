@@ -26,6 +26,7 @@ import type { Grants } from './grants.ts';
 import type { CatalogRefresher } from './refresh.ts';
 import { residualStage } from './residual-stage.ts';
 import type { ResidualService } from './residual-stage.ts';
+import { writeBack } from './write-back.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { countRefusal } from '../metrics/refusals.ts';
 import { sessionRole } from './backend-role.ts';
@@ -66,7 +67,9 @@ function transformers(rw: Rewriter, statements: StatementPlan[], views: Map<stri
     if ('kind' in outs) return outs;
     if (s.residual) {
       if (!residual) return refuse(SQLSTATE.featureNotSupported, 'clarus: this statement needs the in-proxy stage, which is not enabled');
-      t.results.push({ ...(resultTransformer(outs) ?? UNCHANGED), residual: residualStage(residual, s.residual) });
+      const write = s.residual.write ? writeBack(rw, s.residual.write) : undefined;
+      if (write && 'kind' in write) return write;
+      t.results.push({ ...(resultTransformer(outs) ?? UNCHANGED), residual: residualStage(residual, s.residual, write) });
       t.copy.push(undefined);
       t.shapes.push(`${resultShape(outs)};residual:${s.residual.sql}`);
       continue;

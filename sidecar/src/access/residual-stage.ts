@@ -5,7 +5,7 @@
 // error (StatementError): PostgreSQL's own SQLSTATE and message for a failing expression, 54000 for
 // a limit, 0A000 for what the engine does not load.
 import type { ResidualSpec } from '../rewrite/two-stage/plan.ts';
-import type { FieldDescription, ResidualStage, SessionSettings, WireValue } from '../session/pipeline.ts';
+import type { FieldDescription, ResidualStage, SessionSettings, WireValue, WriteBack } from '../session/pipeline.ts';
 import { StatementError } from '../session/pipeline.ts';
 import { formatAt } from '../protocol/types.ts';
 import type { FormatCode } from '../protocol/types.ts';
@@ -89,7 +89,7 @@ export async function runEngine(service: ResidualService, c: ResidualCall, forma
 }
 
 /** The ResidualStage of one statement's plan. */
-export function residualStage(service: ResidualService, spec: ResidualSpec): ResidualStage {
+export function residualStage(service: ResidualService, spec: ResidualSpec, write?: WriteBack): ResidualStage {
   const call = (candidates: readonly FieldDescription[], rows: Array<Array<string | null>>, settings: SessionSettings, params: ReadonlyArray<string | null>): ResidualCall => ({
     relations: [{ name: spec.relation, columns: candidates.map((f, i) => ({ name: spec.columns[i] ?? `c${i + 1}`, typeOid: f.typeOid })), rows }],
     sql: spec.sql,
@@ -113,6 +113,7 @@ export function residualStage(service: ResidualService, spec: ResidualSpec): Res
     maxRows: service.maxRows,
     maxBytes: service.maxBytes,
     blank: spec.blank,
+    ...(write ? { write } : {}),
     async describe(candidates, formats, settings) {
       const r = await timed(call(candidates, [], settings, []));
       return fieldsOf(r.fields, formats);

@@ -71,7 +71,7 @@ export const SUPPORTED_TYPES: ReadonlyMap<number, string> = new Map([
   [25, 'text'], [26, 'oid'], [114, 'json'], [700, 'float4'], [701, 'float8'], [869, 'inet'], [650, 'cidr'],
   [829, 'macaddr'], [1042, 'bpchar'], [1043, 'varchar'], [1082, 'date'], [1083, 'time'],
   [1114, 'timestamp'], [1184, 'timestamptz'], [1186, 'interval'], [1266, 'timetz'], [1560, 'bit'],
-  [1562, 'varbit'], [1700, 'numeric'], [2950, 'uuid'], [3802, 'jsonb'],
+  [1562, 'varbit'], [1700, 'numeric'], [2950, 'uuid'], [3802, 'jsonb'], [27, 'tid'],
   [1000, 'bool[]'], [1001, 'bytea[]'], [1005, 'int2[]'], [1007, 'int4[]'], [1016, 'int8[]'], [1009, 'text[]'],
   [1015, 'varchar[]'], [1021, 'float4[]'], [1022, 'float8[]'], [1231, 'numeric[]'], [1182, 'date[]'],
   [1115, 'timestamp[]'], [1185, 'timestamptz[]'], [2951, 'uuid[]'],

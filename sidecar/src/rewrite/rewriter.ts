@@ -3,7 +3,7 @@
 import type { ColumnCipher } from '../protection/encryption/column.ts';
 import { columnCipher } from '../protection/encryption/column.ts';
 import type { KeyDeriver } from '../protection/encryption/derive.ts';
-import { paramNumbers, tagOf } from './ast.ts';
+import { arr, body, paramNumbers, tagOf } from './ast.ts';
 import type { Json } from './ast.ts';
 import type { Catalog, CatalogTable, DeclaredColumn } from './catalog.ts';
 import { Ctx } from './context.ts';
@@ -260,22 +260,88 @@ export class Rewriter {
   private staged(sql: string, major: Major, maxParam: number, effects: Effects): { analysis: Analysis; cacheable: boolean } | null {
     const stmt = parseTree(sql).statements[0]?.stmt;
     if (!stmt) return null;
-    const ctx = this.newCtx(maxParam);
+    // The context of the backend stage that was analysed last (a refused attempt leaves its own behind).
+    let ctx = this.newCtx(maxParam);
     let plan;
     try {
       plan = twoStagePlan(stmt, {
         pushable: (from, conjunct) => this.pushable(maxParam, from, conjunct),
         differs: differingFunctions(major),
-        analyze: (backend) => analyzeStatement(ctx, backend, ''),
+        analyze: (backend) => {
+          ctx = this.newCtx(maxParam);
+          return analyzeStatement(ctx, backend, '');
+        },
+        inputs: (from) => this.inputColumns(from),
+        tables: (name) => {
+          const t = this.catalog.lookup(undefined, name);
+          if (!t || this.catalog.unloaded().includes(t)) return null;
+          const anon = (c: { protection: { kind: string } }): boolean => c.protection.kind === 'anonymize';
+          return { columns: t.columns.filter((c) => !anon(c)).map((c) => c.name), anonymized: t.columns.filter(anon).map((c) => c.name) };
+        },
+        write: {
+          lookup: (schema, table) => this.catalog.lookup(schema, table),
+          plainSet: (relation, item) => this.accepts(maxParam, { UpdateStmt: { relation: structuredClone(relation), targetList: [structuredClone(item)] } }),
+          plainValue: (from, val) => this.plainValue(maxParam, from, val),
+        },
       });
       if (!plan) return null;
+      // The write-back statement goes through the rules like any write: refused there, refused here.
+      if (plan.residual.write && this.analyze(plan.residual.write.sql, major).kind === 'refuse') return null;
       const backendSql = deparseStatement(plan.backend);
       checkRewritten(major, backendSql);
-      const statement: StatementPlan = { outputs: plan.outputs, sql: backendSql, changed: true, write: false, residual: plan.residual };
-      const analysis: Analysis = { kind: 'plan', statements: [statement], params: ctx.params, paramCount: Math.max(maxParam, ctx.maxParam), datasets: ctx.touched, ...effects, write: effects.write };
+      const write = plan.residual.write !== undefined;
+      const statement: StatementPlan = { outputs: plan.outputs, sql: backendSql, changed: true, write, residual: plan.residual };
+      const analysis: Analysis = { kind: 'plan', statements: [statement], params: ctx.params, paramCount: Math.max(maxParam, ctx.maxParam), datasets: ctx.touched, ...effects, write: effects.write || write };
       return { analysis, cacheable: ctx.cacheable };
     } catch (e) {
       if (e instanceof Refusal) return null;
+      throw e;
+    }
+  }
+
+  /**
+   * Every column name a FROM clause of plain table references (joins included) provides, when
+   * each is a policy table whose columns were loaded from the backend; null otherwise.
+   */
+  private inputColumns(from: unknown): ReadonlySet<string> | null {
+    const unloaded = new Set(this.catalog.unloaded());
+    const out = new Set<string>();
+    const visit = (node: unknown): boolean => {
+      const rv = body(node, 'RangeVar');
+      if (rv) {
+        const t = this.catalog.lookup(rv.schemaname ? String(rv.schemaname) : undefined, String(rv.relname));
+        if (!t || unloaded.has(t)) return false;
+        for (const c of t.columns) out.add(c.name);
+        // System columns are input columns too.
+        for (const c of ['ctid', 'tableoid', 'xmin', 'xmax', 'cmin', 'cmax']) out.add(c);
+        return true;
+      }
+      const j = body(node, 'JoinExpr');
+      if (j) return !j.usingClause && !j.join_using_alias && visit(j.larg) && visit(j.rarg);
+      return false;
+    };
+    return arr(from).every(visit) ? out : null;
+  }
+
+  /** Whether the rules accept `stmt` (a probe: edits it). */
+  private accepts(maxParam: number, stmt: Json): boolean {
+    try {
+      analyzeStatement(this.newCtx(maxParam), stmt, '');
+      return true;
+    } catch (e) {
+      if (e instanceof Refusal) return false;
+      throw e;
+    }
+  }
+
+  /** Whether the rules accept `SELECT val FROM from` and its output carries nothing protected. */
+  private plainValue(maxParam: number, from: ProbeFrom, val: unknown): boolean {
+    const probe = { SelectStmt: { targetList: [{ ResTarget: { val: structuredClone(val) } }], ...structuredClone(from), limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } };
+    try {
+      const { outputs } = analyzeStatement(this.newCtx(maxParam), probe, '');
+      return outputs.every((o) => !o.prov && !o.anon && !o.star);
+    } catch (e) {
+      if (e instanceof Refusal) return false;
       throw e;
     }
   }

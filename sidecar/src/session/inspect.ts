@@ -12,12 +12,15 @@ import type { FrontendMessage } from '../protocol/frontend.ts';
 import { BackendTag, FrontendTag, HEADER_BYTES, TxStatusByte } from '../protocol/tags.ts';
 import { closedSlot, CopySlot } from './copy-route.ts';
 import { formatAt, StatementError } from './pipeline.ts';
-import type { CopyHooks, CopyTransformer, FieldDescription, Pipeline, QueryDecision, Refuse, ResidualStage, ResultTransformer, RewriteQuery, RewriteStatement, StatementDecision } from './pipeline.ts';
+import type { CopyHooks, CopyTransformer, FieldDescription, Pipeline, QueryDecision, Refuse, ResidualStage, ResultTransformer, RewriteQuery, RewriteStatement, StatementDecision, WireValue } from './pipeline.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { Prepared, rewriteOf } from './prepared.ts';
 import type { Portal, Stmt } from './prepared.ts';
 import type { Relay } from './relay.ts';
 import { applyCopy, copyEnd, transformRow, transformRowDescription } from './transform.ts';
+import { WriteExchange } from './write-exchange.ts';
+import { binaryParamText } from './binary-params.ts';
+import { ComputedPortals } from './computed-portals.ts';
 
 /** The candidate rows of a two-stage statement, collected for its in-proxy stage. */
 interface Candidates { stage: ResidualStage; fields: FieldDescription[]; rows: Array<Array<string | null>>; bytes: number }
@@ -36,10 +39,18 @@ type Entry =
    */
   | { k: 'describe'; st: RewriteStatement | undefined; formats?: readonly number[]; into?: Extract<Entry, { k: 'execute' }> }
   /** `syncs`: Syncs sent after it while its COPY may start (a running COPY consumes them). */
-  | { k: 'execute'; st: RewriteStatement | undefined; formats: readonly number[]; slot: CopySlot; syncs: Entry[]; cand?: Candidates; params?: Array<string | null> }
+  /**
+   * `held`: a two-stage read whose result the proxy holds for its portal (computed-portals.ts): the
+   * rows go out `max` at a time (0: all); `serve` when they are already computed (the backend gets an
+   * Execute of its finished portal, to keep the order of answers and the portal's lifetime).
+   */
+  | { k: 'execute'; st: RewriteStatement | undefined; formats: readonly number[]; slot: CopySlot; syncs: Entry[]; cand?: Candidates; params?: Array<string | null>; write?: WriteExchange;
+    held?: { portal: string; max: number; serve: boolean } }
   | { k: 'query'; rw: RewriteQuery | undefined; idx: number; slot: CopySlot; refusal?: Buffer; cand?: Candidates }
   /** A Query the proxy sent on its own (to abort a transaction block): its answers are not shown. */
-  | { k: 'inject' };
+  | { k: 'inject' }
+  /** A message of a write that computes, sent by the proxy (write-exchange.ts): its answer is not shown; `last` ends the exchange. */
+  | { k: 'own'; x: WriteExchange; last?: boolean };
 
 type Changing = Extract<Entry, { k: 'parse' | 'bind' | 'close' }>;
 
@@ -68,13 +79,20 @@ export const REFUSAL_SQL = 'CLARUS REFUSED STATEMENT';
 export const REFUSED_NAME = 'clarus_refused';
 const COPY_FAIL = encodeFrontend({ type: 'CopyFail', message: 'clarus: COPY data refused by the proxy' }).finish();
 
-/** A Bind's parameter values as text, or 'binary' when one of them is in binary format. */
-function textParams(m: Bind): Array<string | null> | 'binary' {
+/**
+ * A Bind's parameter values as text, for the in-proxy stage: a value in binary format is read by
+ * its declared type (`types`, the Parse's), as PostgreSQL's receive function would; 'binary' when
+ * its type is not declared or not one the proxy reads, 22P03 when the bytes do not fit the type.
+ */
+function textParams(m: Bind, types: readonly number[]): Array<string | null> | 'binary' | StatementError {
   const out: Array<string | null> = [];
   for (const [i, v] of m.values.entries()) {
     if (v === null) { out.push(null); continue; }
-    if (formatAt(m.paramFormats, i) !== 0) return 'binary';
-    out.push(Buffer.from(v.buffer, v.byteOffset, v.length).toString('utf8'));
+    const b = Buffer.from(v.buffer, v.byteOffset, v.length);
+    if (formatAt(m.paramFormats, i) === 0) { out.push(b.toString('utf8')); continue; }
+    const t = binaryParamText(types[i] ?? 0, b, i + 1);
+    if (t === null || t instanceof StatementError) return t ?? 'binary';
+    out.push(t);
   }
   return out;
 }
@@ -111,6 +129,8 @@ export class Inspector {
   private suppress = false;
   /** At the end of the failed statement's cycle, show an open transaction block as failed ('E'). */
   private abortBlock = false;
+  /** Results of two-stage portals the session holds; a new pipeline takes them over with the portals. */
+  private readonly computed: ComputedPortals;
 
   /**
    * `from`: the inspector of the previous pipeline (its statements and portals are kept, to be
@@ -122,6 +142,7 @@ export class Inspector {
     this.prepared = new Prepared(pipeline, from === 'unknown' ? from : from?.prepared);
     this.statements = this.prepared.statements;
     this.portals = this.prepared.portals;
+    this.computed = from instanceof Inspector ? from.computed : new ComputedPortals();
   }
 
   close(): void { this.pipeline.close?.(); }
@@ -163,7 +184,7 @@ export class Inspector {
       case 'Sync': this.sync(raw); return undefined;
       case 'Close':
         if (!this.backendSkipping) {
-          if (m.target === 'S') this.forget(this.statements, m.name); else this.forget(this.portals, m.name);
+          if (m.target === 'S') this.forget(this.statements, m.name); else { this.forget(this.portals, m.name); this.computed.forget(m.name); }
         }
         break;
       case 'FunctionCall': this.functionCall(m.oid, raw); return undefined;
@@ -181,8 +202,8 @@ export class Inspector {
     this.forward(raw);
   }
 
-  private decided<D>(d: D | Promise<D>, then: (d: D) => void): Promise<void> | undefined {
-    if (!isPromise(d)) { then(d); return undefined; }
+  private decided<D>(d: D | Promise<D>, then: (d: D) => Promise<void> | undefined | void): Promise<void> | undefined {
+    if (!isPromise(d)) return then(d) ?? undefined;
     // The framer's current message buffer stays valid: it is only replaced by the next next().
     return d.then(then);
   }
@@ -217,15 +238,36 @@ export class Inspector {
     if (!this.backendSkipping) this.queue.push(e);
   }
 
-  private query(dec: QueryDecision, raw: Raw): void {
-    if (dec.kind === 'refuse') { this.refuse(dec, 'simple', '', raw.tag); return; }
+  private query(dec: QueryDecision, raw: Raw): Promise<void> | undefined {
+    if (dec.kind === 'refuse') { this.refuse(dec, 'simple', '', raw.tag); return undefined; }
     const rw = dec.kind === 'rewrite' ? dec : undefined;
+    const tr = rw?.results?.[0];
+    if (rw && tr?.residual?.write) return this.simpleWrite(rw.sql, tr, tr.residual.write);
     // Exactly one statement, a COPY FROM STDIN with hooks: its data is routed without waiting.
     const slot = new CopySlot(rw?.copy?.length === 1 && (rw.results?.length ?? 1) <= 1 ? rw.copy[0]?.in : undefined);
     this.queue.push({ k: 'query', rw, idx: 0, slot });
     this.cslot = slot;
     if (dec.kind === 'pass') this.forward(raw);
     else this.send({ type: 'Query', sql: dec.sql }, raw.tag);
+    return undefined;
+  }
+
+  /**
+   * A simple Query that is a write that computes: sent as an extended batch of the proxy's own
+   * (unnamed statement and portal, which a Query replaces anyway), held open until the write-back
+   * is sent, then ended with a Sync whose ReadyForQuery answers the client's Query.
+   */
+  private simpleWrite(sql: string, tr: ResultTransformer, wb: NonNullable<ResidualStage['write']>): Promise<void> {
+    const x = new WriteExchange(wb, true);
+    const st: RewriteStatement = { kind: 'rewrite', sql, result: tr };
+    const e: Extract<Entry, { k: 'execute' }> = { k: 'execute', st, formats: [], slot: new CopySlot(undefined), syncs: [], write: x };
+    this.queue.push({ k: 'own', x }, { k: 'own', x }, { k: 'describe', st, into: e }, e);
+    this.send({ type: 'Parse', name: '', sql, paramTypes: [] }, FrontendTag.Parse);
+    this.send({ type: 'Bind', portal: '', statement: '', paramFormats: [], values: [], resultFormats: [] }, FrontendTag.Bind);
+    this.send({ type: 'Describe', target: 'P', name: '' }, FrontendTag.Describe);
+    this.send({ type: 'Execute', portal: '', maxRows: 0 }, FrontendTag.Execute);
+    this.send({ type: 'Flush' }, FrontendTag.Flush);
+    return x.held;
   }
 
   private parse(m: Parse, dec: StatementDecision, raw: Raw): void {
@@ -264,9 +306,12 @@ export class Inspector {
       }
     }
     const prevPortal = this.remember(this.portals, m.portal);
+    this.computed.forget(m.portal);
     const stage = st?.result?.residual;
     const staged = stage !== undefined;
-    this.portals.set(m.portal, { stmt: s, formats: m.resultFormats, stale: false, ...(staged ? { params: textParams(m) } : {}) });
+    const params = staged ? textParams(m, s?.types ?? []) : undefined;
+    if (params instanceof StatementError) { this.refuseMessage(params, raw.tag); return; }
+    this.portals.set(m.portal, { stmt: s, formats: m.resultFormats, stale: false, ...(params ? { params } : {}) });
     this.queue.push(this.changing('bind', this.portals, m.portal, prevPortal));
     // A two-stage statement's candidates are read as text; the client's formats apply to the stage's result.
     if (!values && !staged) { this.forward(raw); return; }
@@ -299,31 +344,51 @@ export class Inspector {
       const denied = p && 'kind' in p ? p : p?.stmt?.dec.check?.();
       if (denied) { this.refuseMessage(denied, raw.tag); return; }
       const staged = rewriteOf((p as Portal | undefined)?.stmt)?.result?.residual !== undefined;
-      if (staged && m.maxRows !== 0) {
-        this.refuseMessage(new StatementError(SQLSTATE.featureNotSupported, 'clarus: Execute with a row limit of a statement computed in the proxy is not supported; fetch all rows (or use LIMIT)'), raw.tag);
-        return;
-      }
       if (staged && (p as Portal).params === 'binary') {
-        this.refuseMessage(new StatementError(SQLSTATE.featureNotSupported, 'clarus: parameters in binary format for a statement computed in the proxy are not supported; send them as text'), raw.tag);
+        this.refuseMessage(new StatementError(SQLSTATE.featureNotSupported, 'clarus: a parameter in binary format for a statement computed in the proxy must have its type given in Parse, and be of a common type (bool, integers, floats, text, varchar, char, date, uuid); send it as text'), raw.tag);
         return;
       }
-      this.executeNow(p as Portal | undefined, raw, m.portal);
+      return this.executeNow(p as Portal | undefined, raw, m);
     });
   }
 
-  private executeNow(p: Portal | undefined, raw: Raw, portal: string): void {
+  private executeNow(p: Portal | undefined, raw: Raw, m: Execute): Promise<void> | undefined {
     const st = rewriteOf(p?.stmt);
     const e: Extract<Entry, { k: 'execute' }> = { k: 'execute', st, formats: p?.formats ?? [], slot: new CopySlot(st?.copy?.in), syncs: [] };
     if (Array.isArray(p?.params)) e.params = p.params;
-    if (st?.result?.residual) {
-      // The candidate fields (types) come from a Describe of the portal, sent by the proxy.
-      this.queue.push({ k: 'describe', st, into: e });
-      this.send({ type: 'Describe', target: 'P', name: portal }, FrontendTag.Describe);
-    }
+    const stage = st?.result?.residual;
+    if (stage) return this.executeStaged(e, stage, m);
     this.queue.push(e);
     this.cslot = e.slot;
     this.cexec = e;
     this.forward(raw);
+    return undefined;
+  }
+
+  /** Execute of a two-stage statement's portal (its backend stage runs whole, whatever the row limit). */
+  private executeStaged(e: Extract<Entry, { k: 'execute' }>, stage: ResidualStage, m: Execute): Promise<void> | undefined {
+    const portal = m.portal;
+    if (!stage.write) {
+      // The whole result is computed once; every Execute (row limit or not) takes its share.
+      e.held = { portal, max: m.maxRows, serve: this.computed.has(portal) };
+      if (e.held.serve) {
+        this.queue.push(e);
+        this.send({ type: 'Execute', portal, maxRows: 0 }, FrontendTag.Execute);
+        return undefined;
+      }
+      this.computed.begin(portal);
+    }
+    // The candidate fields (types) come from a Describe of the portal, sent by the proxy.
+    this.queue.push({ k: 'describe', st: e.st, into: e }, e);
+    this.send({ type: 'Describe', target: 'P', name: portal }, FrontendTag.Describe);
+    this.cslot = e.slot;
+    this.cexec = e;
+    this.send({ ...m, maxRows: 0 }, FrontendTag.Execute);
+    if (!stage.write) return undefined;
+    // A write that computes: the rows must come back before the client's Sync may go on.
+    e.write = new WriteExchange(stage.write, false);
+    this.send({ type: 'Flush' }, FrontendTag.Flush);
+    return e.write.held;
   }
 
   private sync(raw: Raw): void {
@@ -414,6 +479,7 @@ export class Inspector {
    */
   backend(tag: number, buf: Buffer, start: number, end: number): boolean {
     if (this.queue[0]?.k === 'inject') return this.injectAnswer(tag, buf, start, end);
+    if (this.queue[0]?.k === 'own' && !this.suppress) return this.ownAnswer(tag, buf, start, end);
     if (this.suppress) { this.suppressed(tag, buf, start, end); return true; }
     if (!this.backendMessage(tag, buf, start, end)) this.relay.toClient.forward(buf, start - HEADER_BYTES, end);
     return true;
@@ -435,7 +501,7 @@ export class Inspector {
     h[BackendTag.ParameterDescription] = (b, s, e) => this.parameterDescription(b, s, e);
     h[BackendTag.RowDescription] = (b, s, e) => this.rowDescription(b, s, e);
     h[BackendTag.DataRow] = (b, s, e) => this.dataRow(b, s, e);
-    h[BackendTag.CommandComplete] = (b, s, e) => this.staged() || this.completed(b, s, e) || (this.commandDone(), false);
+    h[BackendTag.CommandComplete] = (b, s, e) => this.served() || this.staged() || this.completed(b, s, e) || (this.commandDone(), false);
     h[BackendTag.EmptyQueryResponse] = () => this.staged() || (this.commandDone(), false);
     h[BackendTag.ErrorResponse] = () => this.error(true);
     h[BackendTag.ParameterStatus] = (b, s, e) => { this.setting(b, s, e); return false; };
@@ -449,6 +515,8 @@ export class Inspector {
   /** Tells the pipeline the backend's transaction status (ReadyForQuery's one payload byte). */
   private backendReady(buf: Buffer, start: number): void {
     const status = String.fromCharCode(buf[start] ?? 0);
+    // Outside a transaction block no portal is left on the backend.
+    if (status !== 'T') this.computed.clear();
     if (status === 'I' || status === 'T' || status === 'E') this.pipeline.ready?.(status);
   }
 
@@ -564,6 +632,8 @@ export class Inspector {
     if (h?.k !== 'describe') return false;
     this.queue.shift();
     if (h.into) { h.into.cand = { stage, fields, rows: [], bytes: 0 }; return true; }
+    // A write without RETURNING describes no rows.
+    if (stage.write) { this.relay.toClient.push(backendBytes({ type: 'NoData' })); return true; }
     // A client's Describe: the stage's fields, computed over no rows.
     this.relay.waitBackend(stage.describe(fields, h.formats ?? [], this.relay.settings).then(
       (out) => { this.relay.toClient.push(out ? backendBytes({ type: 'RowDescription', fields: out }) : backendBytes({ type: 'NoData' })); },
@@ -605,9 +675,16 @@ export class Inspector {
     const cand = h.cand;
     h.cand = undefined;
     const simple = h.k === 'query';
-    const formats = h.k === 'execute' ? h.formats : [];
+    const write = h.k === 'execute' ? h.write : undefined;
+    // The values a write stores are text (the write-back's Bind), whatever the client asked for.
+    const formats = h.k === 'execute' && !write ? h.formats : [];
     const params = h.k === 'execute' ? h.params ?? [] : [];
+    const held = h.k === 'execute' ? h.held : undefined;
     this.relay.waitBackend(cand.stage.run(cand.fields, cand.rows, formats, this.relay.settings, params).then((out) => {
+      if (write) { this.writeBack(write, out.rows); return; }
+      // A read's result is held for its portal; a statement with its own tag (a split write) is not.
+      if (held && out.tag === undefined) { this.computed.store(held.portal, out.rows); this.serveChunk(held); return; }
+      if (held) this.computed.forget(held.portal);
       if (simple && out.fields) this.relay.toClient.push(backendBytes({ type: 'RowDescription', fields: out.fields }));
       for (const values of out.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
       this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: out.tag ?? `SELECT ${out.rows.length}` }));
@@ -615,6 +692,7 @@ export class Inspector {
     }, (e: unknown) => {
       this.stageFailed(e);
       this.commandDone();
+      if (write) this.writeEnded(write);
     }));
     return true;
   }
@@ -637,6 +715,90 @@ export class Inspector {
       this.commandDone();
     }));
     return true;
+  }
+
+  // ---- writes that compute (write-exchange.ts) ----
+
+  /** The stage computed the rows of the write at the head: write them back (the head is done). */
+  private writeBack(x: WriteExchange, rows: WireValue[][]): void {
+    let msgs;
+    try {
+      msgs = x.messages(rows);
+    } catch (e) {
+      // A computed value that does not fit its column: the statement fails before anything is written.
+      this.stageFailed(e);
+      this.commandDone();
+      this.writeEnded(x);
+      return;
+    }
+    this.commandDone();
+    if (rows.length === 0) { this.writeDone(x); return; }
+    const answered = msgs.length;
+    msgs.forEach((m, i) => {
+      this.queue.push({ k: 'own', x, ...(i === answered - 1 ? { last: true } : {}) });
+      this.send(m, FrontendTag[m.type as 'Bind']);
+    });
+    this.send({ type: 'Flush' }, FrontendTag.Flush);
+  }
+
+  /** An answer to the proxy's own message of a write: not shown but errors and asynchronous messages. */
+  private ownAnswer(tag: number, buf: Buffer, start: number, end: number): boolean {
+    const h = this.head() as Extract<Entry, { k: 'own' }>;
+    if (ASYNC.includes(tag)) {
+      if (tag === BackendTag.ParameterStatus) this.setting(buf, start, end);
+      this.relay.toClient.forward(buf, start - HEADER_BYTES, end);
+      return true;
+    }
+    if (tag === BackendTag.ErrorResponse) {
+      // The statement fails with the backend's error; the backend skips to Sync.
+      this.relay.toClient.forward(buf, start - HEADER_BYTES, end);
+      this.skipToSync();
+      return true;
+    }
+    if (tag === BackendTag.CommandComplete) {
+      const m = this.decode(tag, buf, start, end);
+      if (m.type === 'CommandComplete') h.x.completed(m.tag);
+    }
+    this.queue.shift();
+    if (h.last) this.writeDone(h.x);
+    return false;
+  }
+
+  private writeDone(x: WriteExchange): void {
+    this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: x.tag() }));
+    this.writeEnded(x);
+  }
+
+  /** The exchange is over: a simple Query's batch ends with the proxy's Sync; the client is read again. */
+  private writeEnded(x: WriteExchange): void {
+    if (!x.end() || !x.simple) return;
+    this.discarding = false;
+    this.backendSkipping = false;
+    this.queue.push({ k: 'sync' });
+    this.send({ type: 'Sync' }, FrontendTag.Sync);
+    // A simple Query destroys the unnamed statement and portal: the batch the proxy sent in its
+    // place must not leave its own behind (a later Bind of '' fails, as PostgreSQL fails it).
+    this.statements.delete('');
+    this.portals.delete('');
+    this.computed.forget('');
+    this.queue.push({ k: 'inject' });
+    for (const m of [{ type: 'Close', target: 'S', name: '' }, { type: 'Close', target: 'P', name: '' }, { type: 'Sync' }] as const) this.relay.toBackend.push(encodeFrontend(m).finish());
+  }
+
+  /** CommandComplete of an Execute of a portal whose result the proxy holds: its next rows instead. */
+  private served(): boolean {
+    const h = this.head();
+    if (h?.k !== 'execute' || !h.held?.serve || this.suppress) return false;
+    this.serveChunk(h.held);
+    return true;
+  }
+
+  private serveChunk(held: { portal: string; max: number }): void {
+    const chunk = this.computed.take(held.portal, held.max);
+    for (const values of chunk.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
+    // PostgreSQL's tag counts the rows of this Execute.
+    this.relay.toClient.push(backendBytes(chunk.suspended ? { type: 'PortalSuspended' } : { type: 'CommandComplete', tag: `SELECT ${chunk.rows.length}` }));
+    this.commandDone();
   }
 
   /** The in-proxy stage failed on this statement's data (StatementError): the statement fails. */
@@ -679,8 +841,17 @@ export class Inspector {
     const dropped: Entry[] = [];
     while (this.queue.length > 0 && this.queue[0]?.k !== 'sync') dropped.push(this.queue.shift() as Entry);
     if (this.queue.length === 0) this.backendSkipping = true;
-    for (const e of dropped) if (e.k === 'execute') e.slot.backendDone();
+    for (const e of dropped) {
+      if (e.k !== 'execute') continue;
+      e.slot.backendDone();
+      if (e.held) this.computed.forget(e.held.portal);
+    }
     this.undoParses(dropped);
+    // A write that computes failed on the backend: it is over.
+    for (const e of dropped) {
+      const x = e.k === 'own' ? e.x : e.k === 'execute' ? e.write : undefined;
+      if (x) this.writeEnded(x);
+    }
   }
 
   /**

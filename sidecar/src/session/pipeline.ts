@@ -138,6 +138,8 @@ export interface ResidualStage {
    * (their values may be search terms over encrypted values, and never reach the backend).
    */
   readonly blank: readonly number[];
+  /** Set for a write that computes: the stage's rows are written back, not shown (see WriteBack). */
+  readonly write?: WriteBack;
   /** The fields the client sees, for a Describe (no rows). `formats` in Bind form (see formatAt). */
   describe(candidates: readonly FieldDescription[], formats: readonly number[], settings: SessionSettings): Promise<FieldDescription[] | null>;
   /**
@@ -146,6 +148,22 @@ export interface ResidualStage {
    */
   run(candidates: readonly FieldDescription[], rows: Array<Array<string | null>>, formats: readonly number[], settings: SessionSettings,
     params: ReadonlyArray<string | null>): Promise<StageResult>;
+}
+
+/**
+ * How a write that computes (issue 10: `UPDATE t SET enc = f(enc)`, `INSERT … SELECT f(enc)`) stores
+ * the stage's rows: the session runs `sql` once per row, its parameters the row's values (text),
+ * after the backend stage and in the same transaction (no Sync in between; the backend stage of an
+ * UPDATE or DELETE locks the rows it reads). The client sees `UPDATE n` / `INSERT 0 n` / `DELETE n`,
+ * or the first error.
+ */
+export interface WriteBack {
+  readonly command: 'UPDATE' | 'INSERT' | 'DELETE';
+  /** The per-row statement as the backend gets it (rewritten), and its parameter types. */
+  readonly sql: string;
+  readonly paramTypes: readonly number[];
+  /** Protects a row's values (encrypts them for their columns, adds blind indexes). */
+  readonly params?: ParamTransformer;
 }
 
 /** Transforms Bind parameter values; `formats` in Bind form (see formatAt). */

@@ -84,14 +84,32 @@ function grouped(r: R, cols: readonly string[], from: string, w: string): Genera
   return { sql: `SELECT ${outs.join(', ')} FROM ${from}${w} GROUP BY 1${having} ORDER BY 1, 2, 3`, params: [], ordered: true };
 }
 
-/** Two SELECTs (one over patient, one over visit) combined by a set operation. */
+const SET_OPS = ['UNION', 'UNION ALL', 'INTERSECT', 'EXCEPT', 'EXCEPT ALL'];
+
+/** Two to four SELECTs (over patient or visit) combined by set operations, some nested in parentheses. */
 function setOperation(r: R): Generated {
-  const op = pick(r, ['UNION', 'UNION ALL', 'INTERSECT', 'EXCEPT', 'EXCEPT ALL']);
-  const left = `SELECT ${textExpr(r, PAT_TEXT)}, p.pat_id FROM patient p${where(r, PAT_TEXT, false)}`;
-  const right = `SELECT ${textExpr(r, VISIT_TEXT)}, v.pat_id FROM visit v${chance(r, 0.5) ? ` WHERE ${residual(r, VISIT_TEXT)}` : ''}`;
+  const arm = (): string => (chance(r, 0.5)
+    ? `SELECT ${textExpr(r, PAT_TEXT)}, p.pat_id FROM patient p${where(r, PAT_TEXT, false)}`
+    : `SELECT ${textExpr(r, VISIT_TEXT)}, v.pat_id FROM visit v${chance(r, 0.5) ? ` WHERE ${residual(r, VISIT_TEXT)}` : ''}`);
+  const n = chance(r, 0.5) ? 2 : 3 + Math.floor(r() * 2);
+  let sql = arm();
+  for (let i = 1; i < n; i++) {
+    const next = chance(r, 0.3) ? `(${arm()} ${pick(r, SET_OPS)} ${arm()})` : arm();
+    sql = `${sql} ${pick(r, SET_OPS)} ${next}`;
+  }
   const ordered = chance(r, 0.5);
   const tail = ordered ? ` ORDER BY 1, 2${chance(r, 0.5) ? ` LIMIT ${1 + Math.floor(r() * 8)}` : ''}` : '';
-  return { sql: `${left} ${op} ${right}${tail}`, params: [], ordered };
+  return { sql: `${sql}${tail}`, params: [], ordered };
+}
+
+/** WITH queries that compute on encrypted columns, read by a main statement that groups, joins or sorts them. */
+function withQueries(r: R): Generated {
+  const t = `t AS (SELECT p.pat_id, ${textExpr(r, PAT_TEXT)} AS a, ${textExpr(r, PAT_TEXT)} AS b FROM patient p${where(r, PAT_TEXT, false)})`;
+  if (chance(r, 0.5)) {
+    return { sql: `WITH ${t} SELECT a, count(*), max(b) FROM t GROUP BY a ORDER BY 1, 2, 3`, params: [], ordered: true };
+  }
+  const u = `u AS (SELECT v.pat_id, ${textExpr(r, VISIT_TEXT)} AS c FROM visit v${chance(r, 0.5) ? ` WHERE ${residual(r, VISIT_TEXT)}` : ''})`;
+  return { sql: `WITH ${t}, ${u} SELECT t.a, u.c, t.pat_id FROM t JOIN u ON u.pat_id = t.pat_id ORDER BY 1, 2, 3`, params: [], ordered: true };
 }
 
 /** One random statement. */
@@ -103,6 +121,7 @@ export function generate(seed: number): Generated {
   const w = where(r, cols, join);
   if (chance(r, 0.2)) return grouped(r, cols, from, w);
   if (chance(r, 0.12)) return setOperation(r);
+  if (chance(r, 0.06)) return withQueries(r);
   const n = 1 + Math.floor(r() * 3);
   const outs = Array.from({ length: n }, () => textExpr(r, cols));
   if (chance(r, 0.5)) outs.push('p.pat_id');

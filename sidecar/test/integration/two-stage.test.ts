@@ -72,6 +72,19 @@ const STATEMENTS: Array<{ sql: string; params?: unknown[]; ordered?: boolean }> 
   { sql: 'SELECT upper(x.n), x.pat_id FROM (SELECT pat_name AS n, pat_id FROM patient WHERE pat_id < 10) x WHERE x.n LIKE $1 ORDER BY 1, 2', params: ['%n%'], ordered: true },
   { sql: 'WITH v AS (SELECT pat_id, notes FROM visit) SELECT pat_name FROM patient UNION SELECT notes FROM v ORDER BY 1 DESC LIMIT 4', ordered: true },
   { sql: 'SELECT pat_id * 2 AS y, pat_name FROM patient WHERE pat_id IN (1, 2, 3) ORDER BY pat_name', ordered: true },
+  // Set operations of three arms and more, nested, each arm's columns typed by its own arm.
+  { sql: 'SELECT pat_name FROM patient UNION SELECT notes FROM visit UNION SELECT reason FROM visit ORDER BY 1', ordered: true },
+  { sql: 'SELECT pat_ssn, pat_id FROM patient WHERE pat_id < $1 UNION ALL SELECT reason, visit_id FROM visit WHERE notes LIKE $2 EXCEPT SELECT upper(pat_name), pat_id FROM patient ORDER BY 2, 1', params: [10, '%1%'], ordered: true },
+  { sql: "SELECT diagnosis FROM patient INTERSECT (SELECT reason FROM visit UNION SELECT 'flu' FROM patient WHERE pat_name LIKE 'a%') ORDER BY 1", ordered: true },
+  { sql: '(SELECT pat_id, length(pat_name) FROM patient ORDER BY 2 DESC, 1 LIMIT $1) UNION (SELECT pat_id, length(notes) FROM visit UNION SELECT visit_id, 0 FROM visit WHERE reason = $2) ORDER BY 1, 2 LIMIT 15', params: [4, 'fever'], ordered: true },
+  // WITH queries that themselves compute: in the engine, each over its own arm of the backend stage.
+  { sql: 'WITH x AS (SELECT upper(pat_name) AS u FROM patient) SELECT u FROM x ORDER BY u', ordered: true },
+  { sql: 'WITH t AS (SELECT pat_id, lower(pat_name) AS n FROM patient WHERE diagnosis = $1), v AS (SELECT pat_id, upper(notes) AS u FROM visit WHERE notes LIKE $2) SELECT t.n, count(*), max(v.u) FROM t JOIN v ON v.pat_id = t.pat_id GROUP BY t.n ORDER BY 1', params: ['flu', '%lee%'], ordered: true },
+  { sql: 'WITH s(k, len) AS (SELECT pat_id, length(pat_ssn) FROM patient) SELECT len, count(*) FROM s GROUP BY len ORDER BY len NULLS FIRST', ordered: true },
+  // What no split places runs in the engine as written, over the tables read whole.
+  { sql: 'SELECT pat_id FROM patient WHERE pat_name IN (SELECT upper(notes) FROM visit UNION SELECT pat_name FROM patient WHERE pat_id < $1) ORDER BY 1', params: [4], ordered: true },
+  { sql: "WITH x AS (SELECT pat_id, upper(pat_name) AS u FROM patient) SELECT x.u, v.notes FROM x JOIN visit v ON v.pat_id = x.pat_id WHERE v.visit_id < 6 ORDER BY 1, 2", ordered: true },
+  { sql: 'SELECT diagnosis, (SELECT max(notes) FROM visit v WHERE v.pat_id = min(p.pat_id)) AS n FROM patient p GROUP BY diagnosis ORDER BY 1 NULLS FIRST', ordered: true },
 ];
 
 describe('two-stage statements', () => {

@@ -10,7 +10,12 @@ import type { Refusal } from '../refusals.ts';
 import { deparseStatement } from '../parser.ts';
 import type { OutCol } from '../scope.ts';
 import { CANDIDATES, NotSplittable, splitSelect } from './split.ts';
-import type { ProbeFrom } from './split.ts';
+import type { InputColumns, ProbeFrom, TwoStage } from './split.ts';
+import { splitWithInEngine } from './with.ts';
+import { splitAllInEngine } from './engine-only.ts';
+import type { TablesOf } from './engine-only.ts';
+import { computedWrite } from './write.ts';
+import type { WriteDeps, WriteSpec } from './write.ts';
 
 /** What the executor needs for the residual stage of one statement. */
 export interface ResidualSpec {
@@ -26,11 +31,16 @@ export interface ResidualSpec {
   /** WHERE conjuncts evaluated by the backend / by the proxy (for explain and metrics). */
   pushed: number;
   kept: number;
+  /**
+   * Set for a write that computes (two-stage/write.ts): the residual rows are written back by the
+   * session, one write-back statement per row, instead of being shown.
+   */
+  write?: WriteSpec;
 }
 
 /** Refusals a two-stage plan may answer instead. */
 export function computable(r: Refusal): boolean {
-  return r.kind === 'encryptedConstruct';
+  return r.kind === 'encryptedConstruct' || r.kind === 'insertSelect';
 }
 
 export interface TwoStageDeps {
@@ -38,8 +48,14 @@ export interface TwoStageDeps {
   pushable: (from: ProbeFrom, conjunct: unknown) => boolean;
   /** Functions the engine answers differently from this backend (residual/versions.ts): never computed in the proxy. */
   differs: ReadonlySet<string>;
+  /** The columns of a table the catalog knows (engine-only.ts), for the last-resort split. */
+  tables?: TablesOf;
+  /** The input column names of a FROM clause when the catalog knows them all (split.ts InputColumns). */
+  inputs?: InputColumns;
   /** The rules' analysis of the backend stage (throws a Refusal); edits the statement in place. */
   analyze: (stmt: Json) => { outputs: OutCol[] };
+  /** What a computed write needs of the catalog and the rules (two-stage/write.ts). */
+  write?: WriteDeps;
 }
 
 export interface TwoStagePlan {
@@ -48,21 +64,54 @@ export interface TwoStagePlan {
   residual: ResidualSpec;
 }
 
-/** The two-stage plan of `stmt` (a fresh parse: it is edited), or null when it has none. */
-export function twoStagePlan(stmt: Json, deps: TwoStageDeps): TwoStagePlan | null {
-  const s = body(stmt, 'SelectStmt');
-  if (!s) return null;
-  let split;
+type Attempt = { split: TwoStage; backend: Json; outputs: OutCol[] } | { refusal: unknown };
+
+/** One way of splitting, analysed: null when it does not split, the rules' refusal of its backend stage, or the split. */
+function tryAttempt(split: () => TwoStage, deps: TwoStageDeps, lock?: (backend: Json) => void): Attempt | null {
+  let t;
   try {
-    split = splitSelect(s, (w, from) => deps.pushable(from, w), deps.differs);
+    t = split();
   } catch (e) {
     if (e instanceof NotSplittable) return null;
     throw e;
   }
+  lock?.(t.backend);
+  const backend: Json = { SelectStmt: t.backend };
+  try {
+    return { split: t, backend, outputs: deps.analyze(backend).outputs };
+  } catch (e) {
+    return { refusal: e };
+  }
+}
+
+/** The two-stage plan of `stmt` (a fresh parse: it is edited), or null when it has none. */
+export function twoStagePlan(stmt: Json, deps: TwoStageDeps): TwoStagePlan | null {
+  let write;
+  let s;
+  try {
+    write = deps.write && !body(stmt, 'SelectStmt') ? computedWrite(stmt, deps.write) : undefined;
+    s = write?.select ?? body(stmt, 'SelectStmt');
+  } catch (e) {
+    if (e instanceof NotSplittable) return null;
+    throw e;
+  }
+  if (!s) return null;
+  const select = s;
+  const attempt = (split: (x: Json) => TwoStage): Attempt | null => tryAttempt(() => split(structuredClone(select)), deps, write?.lock);
+  // WITH queries stay with the backend stage when the rules accept them there; those that compute go to the engine.
+  let done = attempt((x) => splitSelect(x, (w, from) => deps.pushable(from, w), deps.differs, deps.inputs));
+  if ((!done || 'refusal' in done) && select.withClause) done = attempt((x) => splitWithInEngine(x, (w, from) => deps.pushable(from, w), deps.differs));
+  // Last resort, for a SELECT: every table it names loaded whole, the statement computed in the engine.
+  if ((!done || 'refusal' in done) && !write && deps.tables) {
+    const tables = deps.tables;
+    const whole = attempt((x) => splitAllInEngine(x, deps.differs, tables));
+    if (whole && !('refusal' in whole)) done = whole;
+  }
+  if (!done) return null;
+  if ('refusal' in done) throw done.refusal;
+  const { split, backend, outputs } = done;
   const residualSql = deparseStatement({ SelectStmt: split.residual });
-  const backend: Json = { SelectStmt: split.backend };
-  const { outputs } = deps.analyze(backend);
   // Anonymized values are stored transformed: computing on them is not computing on the value.
   if (outputs.some((o) => o.anon)) return null;
-  return { backend, outputs, residual: { sql: residualSql, relation: CANDIDATES, columns: split.columns, params: split.params, blank: split.blank, pushed: split.pushed, kept: split.kept } };
+  return { backend, outputs, residual: { sql: residualSql, relation: CANDIDATES, columns: split.columns, params: split.params, blank: split.blank, pushed: split.pushed, kept: split.kept, ...(write ? { write: write.write } : {}) } };
 }

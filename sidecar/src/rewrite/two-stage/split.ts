@@ -34,10 +34,13 @@ export interface TwoStage {
   kept: number;
 }
 
+/** The names of every column a FROM clause provides, or null when they are not all known. */
+export type InputColumns = (from: unknown) => ReadonlySet<string> | null;
+
 /** Why a statement cannot be split (the caller keeps its original refusal). */
 export class NotSplittable extends Error {}
 
-function no(why: string): never {
+export function no(why: string): never {
   throw new NotSplittable(why);
 }
 
@@ -52,7 +55,7 @@ const STATEFUL_PREFIX = /^(pg_|has_|inet_|txid_|lo_|xid|current_)/;
  * Nodes the residual parts may not contain: they read the backend, or the engine's own state, or
  * the engine answers them differently from the backend (`differs`: residual/versions.ts).
  */
-function checkResidualNode(tag: string, b: Json, differs: ReadonlySet<string>): void {
+export function checkResidualNode(tag: string, b: Json, differs: ReadonlySet<string>): void {
   if (tag === 'SQLValueFunction') no('a session value function');
   if (tag === 'A_Star') no('* in what the proxy computes');
   if (tag === 'FuncCall') {
@@ -73,7 +76,7 @@ function checkResidualNode(tag: string, b: Json, differs: ReadonlySet<string>): 
  * reference, met again, gets the same column) and refuses what the residual stage cannot hold.
  * `keep` decides which bare references stay as written (output-column names in ORDER BY).
  */
-class Collector {
+export class Collector {
   readonly refs: Json[] = [];
   /** Candidate column names, one per ref. */
   readonly names: string[] = [];
@@ -84,6 +87,8 @@ class Collector {
   private readonly byKey = new Map<string, string>();
   private readonly prefix: string;
   private readonly differs: ReadonlySet<string>;
+  /** The input column names of a FROM clause, when all are known (GROUP BY of an output name: see groupBy). */
+  inputs?: InputColumns;
 
   constructor(differs: ReadonlySet<string>, prefix = 'c', params: number[] = []) {
     this.differs = differs;
@@ -192,17 +197,16 @@ function namedTargets(targets: unknown[]): unknown[] {
 /** What the pushability probe needs of a FROM clause: the WITH queries it may name. */
 export interface ProbeFrom { withClause?: unknown; fromClause: unknown }
 
-function withFrom(withClause: unknown, fromClause: unknown): ProbeFrom {
+export function withFrom(withClause: unknown, fromClause: unknown): ProbeFrom {
   return withClause ? { withClause, fromClause } : { fromClause };
 }
 
 /** One SELECT block split: its backend part (FROM, pushed conjuncts) and its residual SELECT over CANDIDATES. */
-interface Block { from: unknown; pushed: unknown[]; kept: number; residual: Json }
+export interface Block { from: unknown; pushed: unknown[]; kept: number; residual: Json }
 
-function splitBlock(s: Json, c: Collector, pushable: (conjunct: unknown) => boolean): Block {
+export function splitBlock(s: Json, c: Collector, pushable: (conjunct: unknown) => boolean): Block {
   checkShape(s);
   if (s.valuesLists) no('VALUES');
-  if (arr(s.fromClause).length === 0) no('no FROM clause');
   const pushed: unknown[] = [];
   const kept: unknown[] = [];
   for (const w of conjuncts(s.whereClause)) (pushable(w) ? pushed : kept).push(w);
@@ -220,7 +224,7 @@ function splitBlock(s: Json, c: Collector, pushable: (conjunct: unknown) => bool
   };
   if (residualWhere !== undefined) residual.whereClause = residualWhere;
   if (s.distinctClause) residual.distinctClause = c.walk(s.distinctClause);
-  if (s.groupClause) residual.groupClause = groupBy(c, s, outputs);
+  if (s.groupClause) residual.groupClause = groupBy(c, s, targets);
   if (s.groupDistinct) residual.groupDistinct = s.groupDistinct;
   if (s.havingClause) residual.havingClause = c.walk(s.havingClause);
   if (s.windowClause) residual.windowClause = c.walk(s.windowClause);
@@ -230,22 +234,38 @@ function splitBlock(s: Json, c: Collector, pushable: (conjunct: unknown) => bool
   return { from: s.fromClause, pushed, kept: kept.length, residual };
 }
 
-function groupBy(c: Collector, s: Json, outputs: Set<string>): unknown {
-  for (const g of arr(s.groupClause)) {
-    const n = bareName(g);
-    // GROUP BY reads a bare name as an input column first, an output name second: the backend
-    // would tell which; the residual query could not.
-    if (n !== null && outputs.has(n)) no(`GROUP BY ${n}, which is also an output column's name`);
+/**
+ * GROUP BY reads a bare name as an input column first, an output column's name second (the
+ * residual query, over the candidate columns, could not tell): a name that is both the output's
+ * name and the column it shows is that column; an output name that no input column has (the FROM
+ * clause's columns known from the catalog) is the output's expression; anything else is refused.
+ */
+function groupBy(c: Collector, s: Json, targets: unknown[]): unknown {
+  const byName = new Map<string, unknown>();
+  for (const t of targets) {
+    const rt = body(t, 'ResTarget') as Json;
+    const n = rt.name ? String(rt.name) : figureColname(rt.val);
+    if (n !== null && !byName.has(n)) byName.set(n, rt.val);
   }
-  return c.walk(s.groupClause);
+  const items = arr(s.groupClause).map((g) => {
+    const n = bareName(g);
+    if (n === null || !byName.has(n)) return g;
+    const val = byName.get(n);
+    const shown = body(val, 'ColumnRef');
+    if (shown && colRefNames(shown).at(-1) === n) return g;
+    // A WITH query may shadow a table's name: its columns are not known here.
+    const inputs = s.withClause ? null : c.inputs?.(s.fromClause);
+    if (!inputs || inputs.has(n)) no(`GROUP BY ${n}, which is also an output column's name`);
+    return val;
+  });
+  return c.walk(items);
 }
 
 const target = (name: string, val: unknown): Json => ({ ResTarget: { name, val, location: -1 } });
-const NULL_CONST: Json = { A_Const: { isnull: true, location: -1 } };
 const intConst = (n: number): Json => ({ A_Const: { ival: { ival: n }, location: -1 } });
 
 /** The parameter columns every backend stage ends with (see splitSelect), and which parameters to blank. */
-function withParams(backend: Json, columns: string[], c: Collector, usedByBackend: unknown): { blank: number[] } {
+export function withParams(backend: Json, columns: string[], c: Collector, usedByBackend: unknown): { blank: number[] } {
   const used = paramNumbers(usedByBackend);
   for (const n of c.params) {
     (backend.targetList as unknown[]).push(target(`p${n}`, { ParamRef: { number: n, location: -1 } }));
@@ -259,11 +279,13 @@ function withParams(backend: Json, columns: string[], c: Collector, usedByBacken
  * may evaluate a WHERE conjunct over a FROM clause. Throws NotSplittable when the statement's
  * shape is not one the two stages reproduce exactly.
  */
-export function splitSelect(s: Json, pushable: (conjunct: unknown, from: ProbeFrom) => boolean, differs: ReadonlySet<string> = new Set()): TwoStage {
-  if (s.op && s.op !== 'SETOP_NONE') return splitSetOperation(s, pushable, differs);
+export function splitSelect(s: Json, pushable: (conjunct: unknown, from: ProbeFrom) => boolean, differs: ReadonlySet<string> = new Set(), inputs?: InputColumns): TwoStage {
+  if (s.op && s.op !== 'SETOP_NONE') return splitSetOperation(s, pushable, differs, inputs);
   const c = new Collector(differs);
+  if (inputs) c.inputs = inputs;
   const b = splitBlock(s, c, (w) => pushable(w, withFrom(s.withClause, s.fromClause)));
-  const backend: Json = { targetList: c.refs.map((ref, i) => target(c.names[i] as string, ref)), fromClause: b.from, limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' };
+  const backend: Json = { targetList: c.refs.map((ref, i) => target(c.names[i] as string, ref)), limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' };
+  if (b.from) backend.fromClause = b.from;
   // WITH queries stay with the backend stage, which reads them in its FROM clause (the rules
   // analyse them there: a WITH query that computes on encrypted values is refused).
   if (s.withClause) backend.withClause = s.withClause;
@@ -286,58 +308,85 @@ function leaves(s: Json): Json[] {
   return [...leaves(body(s.larg, 'SelectStmt') ?? (s.larg as Json)), ...leaves(body(s.rarg, 'SelectStmt') ?? (s.rarg as Json))];
 }
 
-function rebuild(s: Json, next: () => Json): Json {
+/** `walk` renumbers the parameters of a nested operation's own LIMIT/OFFSET. */
+function rebuild(s: Json, next: () => Json, walk: (n: unknown) => unknown): Json {
   if (!s.op || s.op === 'SETOP_NONE') return next();
-  const larg = rebuild(body(s.larg, 'SelectStmt') ?? (s.larg as Json), next);
-  const rarg = rebuild(body(s.rarg, 'SelectStmt') ?? (s.rarg as Json), next);
-  return { ...s, larg, rarg };
+  const larg = rebuild(body(s.larg, 'SelectStmt') ?? (s.larg as Json), next, walk);
+  const rarg = rebuild(body(s.rarg, 'SelectStmt') ?? (s.rarg as Json), next, walk);
+  const out: Json = { ...s, larg, rarg };
+  if (s.limitCount) out.limitCount = walk(s.limitCount);
+  if (s.limitOffset) out.limitOffset = walk(s.limitOffset);
+  return out;
+}
+
+/** `SELECT <k> AS arm, <refs> FROM … WHERE <pushed> OFFSET 0`: one arm's rows, in a subquery of its own. */
+function armSubquery(arm: number, c: Collector, b: Block): Json {
+  const stmt: Json = {
+    targetList: [target('arm', intConst(arm)), ...c.refs.map((ref, k) => target(c.names[k] as string, ref))],
+    ...(b.from ? { fromClause: b.from } : {}),
+    // A fence: the planner keeps `arm` a column of the subquery, so the join below is hashed or merged.
+    limitOffset: intConst(0),
+    limitOption: 'LIMIT_OPTION_DEFAULT',
+    op: 'SETOP_NONE',
+  };
+  const w = andOf(b.pushed);
+  if (w !== undefined) stmt.whereClause = w;
+  return { RangeSubselect: { subquery: { SelectStmt: stmt }, alias: { aliasname: `clarus_arm${arm}` } } };
+}
+
+const armRef = (k: number): Json => columnRef([`clarus_arm${k}`, 'arm']);
+const coalesce = (args: Json[]): Json => (args.length === 1 ? args[0] as Json : { CoalesceExpr: { args, location: -1 } });
+
+/**
+ * The backend stage of a set operation: the arms' subqueries FULL JOINed on their (always
+ * different) arm numbers, so every row is one arm's, with the other arms' columns NULL, and every
+ * column keeps the type its own arm gives it (a UNION ALL of NULL-padded arms would type a column
+ * that two arms pad as text).
+ */
+export function armsJoined(arms: Array<{ c: Collector; b: Block }>): Json {
+  let from: Json = armSubquery(1, arms[0]?.c as Collector, arms[0]?.b as Block);
+  for (let i = 1; i < arms.length; i++) {
+    const before = Array.from({ length: i }, (_, k) => armRef(k + 1));
+    const on = { A_Expr: { kind: 'AEXPR_OP', name: [{ String: { sval: '=' } }], lexpr: coalesce(before), rexpr: armRef(i + 1), location: -1 } };
+    from = { JoinExpr: { jointype: 'JOIN_FULL', larg: from, rarg: armSubquery(i + 1, arms[i]?.c as Collector, arms[i]?.b as Block), quals: on } };
+  }
+  const list = [target('arm', coalesce(arms.map((_, k) => armRef(k + 1)))),
+    ...arms.flatMap(({ c }, i) => c.names.map((n) => target(n, columnRef([`clarus_arm${i + 1}`, n]))))];
+  return { targetList: list, fromClause: [from], limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' };
 }
 
 /**
- * A set operation (UNION/INTERSECT/EXCEPT, nested): every arm is split on its own; the backend
- * stage is one UNION ALL of the arms' parts, each arm filling its own candidate columns (the
- * others NULL: a NULL carries no value, and the backend types each column from its one arm) and
- * an `arm` number; the residual is the set operation of the arms' residual SELECTs, each reading
+ * A set operation (UNION/INTERSECT/EXCEPT, nested, any number of arms): every arm is split on
+ * its own; the backend stage reads every arm's rows (armsJoined), each arm filling its own
+ * candidate columns and an `arm` number; the residual is the set operation of the arms' residual SELECTs, each reading
  * its arm's rows. ORDER BY/LIMIT of the whole operation read only its output columns.
  */
-function splitSetOperation(s: Json, pushable: (conjunct: unknown, from: ProbeFrom) => boolean, differs: ReadonlySet<string>): TwoStage {
+function splitSetOperation(s: Json, pushable: (conjunct: unknown, from: ProbeFrom) => boolean, differs: ReadonlySet<string>, inputs?: InputColumns): TwoStage {
   checkShape(s);
   const params: number[] = [];
   const all = leaves(s);
-  // With three arms or more, two NULL-padded arms meet in one UNION ALL, whose column PostgreSQL
-  // then types as text: the third arm's values would not match it.
-  if (all.length > 2) no('a set operation of more than two SELECTs');
   const arms = all.map((leaf, i) => {
     const c = new Collector(differs, `a${i + 1}_`, params);
+    if (inputs) c.inputs = inputs;
     return { c, b: splitBlock(leaf, c, (w) => pushable(w, withFrom(s.withClause, leaf.fromClause))) };
   });
   const top = new Collector(differs, 't', params);
-  const backendArms = arms.map(({ b }, i) => {
-    const list = [target('arm', intConst(i + 1)), ...arms.flatMap((other, j) => other.c.refs.map((ref, k) => target(other.c.names[k] as string, j === i ? ref : NULL_CONST)))];
-    const stmt: Json = { targetList: list, fromClause: b.from, limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' };
-    const w = andOf(b.pushed);
-    if (w !== undefined) stmt.whereClause = w;
-    return stmt;
-  });
-  const backend: Json = backendArms.reduce((l, r) => ({ op: 'SETOP_UNION', all: true, larg: l, rarg: r, limitOption: 'LIMIT_OPTION_DEFAULT' }));
+  const backend = armsJoined(arms);
   if (s.withClause) backend.withClause = s.withClause;
   let k = 0;
-  const residual = rebuild(s, () => armResidual(arms[k]?.b.residual as Json, ++k));
+  const residual = rebuild(s, () => armResidual(arms[k]?.b.residual as Json, ++k), (n) => top.walk(n));
   for (const key of ['sortClause', 'limitCount', 'limitOffset', 'limitOption', 'withClause'] as const) delete residual[key];
   if (s.sortClause) residual.sortClause = s.sortClause;
   if (s.limitCount) residual.limitCount = top.walk(s.limitCount);
   if (s.limitOffset) residual.limitOffset = top.walk(s.limitOffset);
   residual.limitOption = s.limitOption ?? 'LIMIT_OPTION_DEFAULT';
   const columns = ['arm', ...arms.flatMap(({ c }) => c.names)];
-  const firstArm = backendArms[0] as Json;
-  const { blank } = withParams(firstArm, columns, top, [arms.map(({ b }) => [b.from, b.pushed]), arms.map(({ c }) => c.refs)]);
-  // Every arm of the UNION ALL declares the parameter columns: NULL in all but the first.
-  for (const arm of backendArms.slice(1)) for (const n of params) (arm.targetList as unknown[]).push(target(`p${n}`, NULL_CONST));
+  const { blank } = withParams(backend, columns, top, [arms.map(({ b }) => [b.from, b.pushed]), arms.map(({ c }) => c.refs)]);
   return { backend, residual, columns, params, blank, pushed: arms.reduce((n, a) => n + a.b.pushed.length, 0), kept: arms.reduce((n, a) => n + a.b.kept, 0) };
 }
 
 /** An arm's residual SELECT reads only its own rows of the candidate relation. */
-function armResidual(r: Json, arm: number): Json {
+export function armResidual(r: Json, arm: number): Json {
   const mine = { A_Expr: { kind: 'AEXPR_OP', name: [{ String: { sval: '=' } }], lexpr: columnRef([CANDIDATES, 'arm']), rexpr: intConst(arm), location: -1 } };
   return { ...r, whereClause: r.whereClause ? { BoolExpr: { boolop: 'AND_EXPR', args: [mine, r.whereClause], location: -1 } } : mine };
 }

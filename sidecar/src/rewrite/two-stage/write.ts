@@ -1,0 +1,185 @@
+// Writes that compute on protected values (issue 10): `UPDATE t SET enc = f(…)`, `SET name = ssn`,
+// `INSERT INTO t (…) SELECT f(…) FROM …`. Each becomes a two-stage SELECT whose residual outputs are
+// the values to write, and a write-back statement the session runs once per computed row, through
+// the rules like any write (so every value is encrypted for its column, blind index included):
+//
+//   UPDATE: backend stage  SELECT t.tableoid, t.ctid, <refs> FROM t WHERE <pushed> FOR UPDATE OF t
+//           residual       SELECT k1, k2, CAST(<expr> AS <column type>) … FROM clarus_candidates WHERE <kept>
+//           write-back     UPDATE t SET col = $3, … WHERE t.tableoid = $1 AND t.ctid = $2
+//   INSERT: backend stage  the SELECT's own backend stage (no lock: PostgreSQL takes none either)
+//           write-back     INSERT INTO t (cols) VALUES ($1, …)
+//
+// The row key is (tableoid, ctid): every heap table has it, and the rows stay locked from the read to
+// the write, in the client's transaction (the session sends no Sync in between), so it names the
+// version that was read. A relation without one (a view) fails the backend stage.
+//
+// A target column that is not encrypted gets no value computed in the proxy: in an UPDATE its SET
+// item stays in the write-back as written (the backend evaluates it on the locked row, as the rules
+// allow it); in an INSERT its value must be a plain column, constant or parameter the rules accept
+// over the same FROM clause, in a SELECT that neither groups nor aggregates.
+import { arr, body, paramNumbers, tagOf } from '../ast.ts';
+import type { Json } from '../ast.ts';
+import type { CatalogTable } from '../catalog.ts';
+import { deparseStatement, parseTree } from '../parser.ts';
+import { SUPPORTED_TYPES } from '../../residual/types.ts';
+import { figureColname } from './colname.ts';
+import { NotSplittable } from './split.ts';
+import type { ProbeFrom } from './split.ts';
+
+/** How the session writes the computed rows back (see ResidualSpec.write). */
+export interface WriteSpec {
+  command: 'UPDATE' | 'INSERT' | 'DELETE';
+  /** The write-back statement before the rules: its `$k` is the k-th residual output of a row. */
+  sql: string;
+  /** Leading outputs that are the row key (oid, tid), not values. */
+  keys: number;
+}
+
+export interface ComputedWrite {
+  /** The SELECT to split in two stages (its outputs: keys, then the values to write). */
+  select: Json;
+  /** Edits the backend stage before the rules see it (the row lock). */
+  lock?: (backend: Json) => void;
+  write: WriteSpec;
+}
+
+export interface WriteDeps {
+  lookup: (schema: string | undefined, table: string) => CatalogTable | undefined;
+  /** The rules accept `UPDATE <relation> SET <item>` (a plain column's value the backend may compute). */
+  plainSet: (relation: Json, item: Json) => boolean;
+  /** The rules accept `SELECT <val> FROM <from>` and its output carries no protected value. */
+  plainValue: (from: ProbeFrom, val: unknown) => boolean;
+}
+
+function no(why: string): never {
+  throw new NotSplittable(why);
+}
+
+const target = (name: string, val: unknown): Json => ({ ResTarget: { name, val, location: -1 } });
+const ref = (names: string[]): Json => ({ ColumnRef: { fields: names.map((n) => ({ String: { sval: n } })), location: -1 } });
+const param = (n: number): Json => ({ ParamRef: { number: n, location: -1 } });
+
+/** `CAST(val AS <type>)` for a column's declared type (explicit cast: see docs/limitations.md). */
+function castTo(val: unknown, typeOid: number): Json {
+  const name = SUPPORTED_TYPES.get(typeOid) ?? no(`a column of type ${typeOid}, which the proxy does not compute`);
+  const parsed = parseTree(`SELECT CAST(NULL AS ${name})`).statements[0]?.stmt;
+  const cast = body(body(arr(body(parsed, 'SelectStmt')?.targetList)[0], 'ResTarget')?.val, 'TypeCast') as Json;
+  return { TypeCast: { ...cast, arg: val } };
+}
+
+function tableOf(deps: WriteDeps, relation: Json): CatalogTable {
+  const t = deps.lookup(relation.schemaname ? String(relation.schemaname) : undefined, String(relation.relname));
+  return t ?? no('a write into a table the policy does not describe');
+}
+
+function hasTag(node: unknown, tags: ReadonlySet<string>): boolean {
+  if (Array.isArray(node)) return node.some((n) => hasTag(n, tags));
+  if (!node || typeof node !== 'object') return false;
+  const t = tagOf(node);
+  if (t && tags.has(t[0])) return true;
+  return Object.values(node as Json).some((v) => hasTag(v, tags));
+}
+
+const NOT_A_VALUE = new Set(['SetToDefault', 'MultiAssignRef', 'CurrentOfExpr']);
+
+/** `UPDATE t SET … WHERE …` (no FROM, RETURNING or WITH) as a computed write. */
+function computedUpdate(u: Json, deps: WriteDeps): ComputedWrite {
+  if (arr(u.fromClause).length > 0 || u.returningClause || arr(u.returningList).length > 0 || u.withClause) no('UPDATE … FROM/RETURNING/WITH');
+  const relation = body(u.relation, 'RangeVar') ?? (u.relation as Json);
+  const table = tableOf(deps, relation);
+  const alias = String((body(relation.alias, 'Alias') ?? (relation.alias as Json | undefined))?.aliasname ?? relation.relname);
+  if (hasTag(u.whereClause, NOT_A_VALUE)) no('WHERE CURRENT OF');
+  const computed: Json[] = [];
+  const sets: Json[] = [];
+  const kept: Json[] = [];
+  for (const item of arr(u.targetList)) {
+    const rt = body(item, 'ResTarget') as Json;
+    if (arr(rt.indirection).length > 0 || hasTag(rt.val, NOT_A_VALUE)) no('SET of a subscript, a field, DEFAULT or a row');
+    const c = table.byName.get(String(rt.name)) ?? no(`column ${String(rt.name)}`);
+    if (c.protection.kind !== 'encrypt') {
+      // The backend evaluates it on the locked row, with the same parameters: not renumbered.
+      if (paramNumbers(rt.val).size > 0 || !deps.plainSet(relation, item as Json)) no(`a value of ${c.name} the backend cannot compute`);
+      kept.push(item as Json);
+      continue;
+    }
+    const k = computed.length + 1;
+    computed.push(target(`v${k}`, castTo(rt.val, c.typeOid)));
+    sets.push(target(c.name, param(k + 2)));
+  }
+  // With nothing computed, it is the WHERE clause the proxy evaluates.
+  const { select, lock, key } = keyed(relation, alias, computed, u.whereClause);
+  const writeBack = { UpdateStmt: { relation, targetList: [...sets, ...kept], whereClause: key } };
+  return { select, lock, write: { command: 'UPDATE', sql: deparseStatement(writeBack), keys: 2 } };
+}
+
+/** The keyed read of a write by row: `SELECT tableoid, ctid, <computed> FROM t WHERE …` locked FOR UPDATE, and the write-back's key condition. */
+function keyed(relation: Json, alias: string, computed: Json[], where: unknown): { select: Json; lock: (backend: Json) => void; key: Json } {
+  const select: Json = {
+    targetList: [target('k1', ref([alias, 'tableoid'])), target('k2', ref([alias, 'ctid'])), ...computed],
+    fromClause: [{ RangeVar: relation }],
+    limitOption: 'LIMIT_OPTION_DEFAULT',
+    op: 'SETOP_NONE',
+  };
+  if (where) select.whereClause = where;
+  const key = { BoolExpr: { boolop: 'AND_EXPR', args: [eq([alias, 'tableoid'], 1), eq([alias, 'ctid'], 2)], location: -1 } };
+  const lock = (backend: Json): void => {
+    backend.lockingClause = [{ LockingClause: { lockedRels: [{ RangeVar: { relname: alias, inh: true, relpersistence: 'p', location: -1 } }], strength: 'LCS_FORUPDATE', waitPolicy: 'LockWaitBlock' } }];
+  };
+  return { select, lock, key };
+}
+
+/** `DELETE FROM t WHERE <what the rules refused>` (no USING, RETURNING or WITH): the rows the proxy selects, deleted by row key. */
+function computedDelete(d: Json, deps: WriteDeps): ComputedWrite {
+  if (arr(d.usingClause).length > 0 || d.returningClause || arr(d.returningList).length > 0 || d.withClause) no('DELETE … USING/RETURNING/WITH');
+  if (!d.whereClause || hasTag(d.whereClause, NOT_A_VALUE)) no('DELETE without WHERE, or WHERE CURRENT OF');
+  const relation = body(d.relation, 'RangeVar') ?? (d.relation as Json);
+  tableOf(deps, relation);
+  const alias = String((body(relation.alias, 'Alias') ?? (relation.alias as Json | undefined))?.aliasname ?? relation.relname);
+  const { select, lock, key } = keyed(relation, alias, [], d.whereClause);
+  return { select, lock, write: { command: 'DELETE', sql: deparseStatement({ DeleteStmt: { relation, whereClause: key } }), keys: 2 } };
+}
+
+function eq(names: string[], n: number): Json {
+  return { A_Expr: { kind: 'AEXPR_OP', name: [{ String: { sval: '=' } }], lexpr: ref(names), rexpr: param(n), location: -1 } };
+}
+
+const AGGREGATING = new Set(['FuncCall', 'SubLink']);
+
+/** `INSERT INTO t (cols) SELECT …` (no ON CONFLICT, RETURNING or WITH) as a computed write. */
+function computedInsert(ins: Json, deps: WriteDeps): ComputedWrite {
+  if (ins.onConflictClause || ins.returningClause || arr(ins.returningList).length > 0 || ins.withClause || (ins.override && ins.override !== 'OVERRIDING_NOT_SET')) no('INSERT … ON CONFLICT/RETURNING/WITH/OVERRIDING');
+  const relation = body(ins.relation, 'RangeVar') ?? (ins.relation as Json);
+  const table = tableOf(deps, relation);
+  const cols = arr(ins.cols).map((c) => String((body(c, 'ResTarget') as Json).name));
+  if (cols.length === 0) no('INSERT without a column list');
+  const s = structuredClone(body(ins.selectStmt, 'SelectStmt') ?? no('INSERT without a SELECT'));
+  if ((s.op && s.op !== 'SETOP_NONE') || s.valuesLists) no('INSERT … set operation or VALUES');
+  const targets = arr(s.targetList);
+  if (targets.length !== cols.length) no('INSERT whose SELECT has another number of columns');
+  const grouped = Boolean(s.groupClause || s.havingClause || s.distinctClause || s.windowClause);
+  const from: ProbeFrom = s.withClause ? { withClause: s.withClause, fromClause: s.fromClause } : { fromClause: s.fromClause };
+  s.targetList = targets.map((t, i) => {
+    const rt = body(t, 'ResTarget') as Json;
+    const c = table.byName.get(cols[i] as string) ?? no(`column ${cols[i] as string}`);
+    const name = rt.name ? String(rt.name) : (figureColname(rt.val) ?? `v${i + 1}`);
+    if (c.protection.kind !== 'encrypt') {
+      // A plain column must not receive a value computed from protected ones.
+      if (grouped || hasTag(rt.val, AGGREGATING) || !deps.plainValue(from, rt.val)) no(`a value of ${c.name} computed from protected values`);
+      return target(name, rt.val);
+    }
+    return target(name, castTo(rt.val, c.typeOid));
+  });
+  const writeBack = { InsertStmt: { relation, cols: ins.cols, selectStmt: { SelectStmt: { valuesLists: [{ List: { items: cols.map((_, i) => param(i + 1)) } }], limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } }, override: 'OVERRIDING_NOT_SET' } };
+  return { select: s, write: { command: 'INSERT', sql: deparseStatement(writeBack), keys: 0 } };
+}
+
+/** The computed write of an UPDATE or INSERT the rules refused, or NotSplittable. */
+export function computedWrite(stmt: Json, deps: WriteDeps): ComputedWrite {
+  const u = body(stmt, 'UpdateStmt');
+  if (u) return computedUpdate(u, deps);
+  const ins = body(stmt, 'InsertStmt');
+  if (ins) return computedInsert(ins, deps);
+  const del = body(stmt, 'DeleteStmt');
+  if (del) return computedDelete(del, deps);
+  return no('not a write');
+}

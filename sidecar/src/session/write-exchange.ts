@@ -1,0 +1,67 @@
+// The exchange a write that computes needs (issue 10, WriteBack in pipeline.ts): after the backend
+// stage's rows are read (an UPDATE's locked FOR UPDATE) and the in-proxy stage computed the new
+// values, the session writes them back with one prepared statement of its own, one Bind/Execute per
+// row, before the client's Sync reaches the backend: the read and the writes share the client's
+// transaction (an explicit block, or the implicit one of the extended batch). The client is not read
+// meanwhile (its Sync would commit the batch between the read and the writes).
+//
+// Pure message building and bookkeeping; inspect.ts sends the messages and routes the answers.
+import type { FrontendMessage } from '../protocol/frontend.ts';
+import type { WireValue, WriteBack } from './pipeline.ts';
+
+/** Statement and portal name of the write-back (never a client's: names starting `clarus_` are the proxy's). */
+export const WRITE_BACK_NAME = 'clarus_write_back';
+
+/** One write that computes, from the client's Execute (or Query) to its CommandComplete or error. */
+export class WriteExchange {
+  readonly wb: WriteBack;
+  /** The client sent a simple Query: the session ends the batch with its own Sync. */
+  readonly simple: boolean;
+  /** Rows the write-back statements reported (their CommandComplete tags). */
+  count = 0;
+  ended = false;
+  /** Resolves when the client may be read again. */
+  readonly held: Promise<void>;
+  private release!: () => void;
+
+  constructor(wb: WriteBack, simple: boolean) {
+    this.wb = wb;
+    this.simple = simple;
+    this.held = new Promise<void>((resolve) => { this.release = resolve; });
+  }
+
+  /** The write-back messages for the computed rows (text values, the stage's outputs in order); the values are protected here. */
+  messages(rows: ReadonlyArray<ReadonlyArray<WireValue>>): FrontendMessage[] {
+    const out: FrontendMessage[] = [
+      // A statement of this name left by a failed exchange (the backend skipped its Close) goes first.
+      { type: 'Close', target: 'S', name: WRITE_BACK_NAME },
+      { type: 'Parse', name: WRITE_BACK_NAME, sql: this.wb.sql, paramTypes: [...this.wb.paramTypes] },
+    ];
+    for (const row of rows) {
+      const values = this.wb.params ? this.wb.params([...row], []) : [...row];
+      out.push({ type: 'Bind', portal: WRITE_BACK_NAME, statement: WRITE_BACK_NAME, paramFormats: [], values, resultFormats: [] },
+        { type: 'Execute', portal: WRITE_BACK_NAME, maxRows: 0 }, { type: 'Close', target: 'P', name: WRITE_BACK_NAME });
+    }
+    out.push({ type: 'Close', target: 'S', name: WRITE_BACK_NAME });
+    return out;
+  }
+
+  /** A write-back statement's CommandComplete (`UPDATE 1`, `INSERT 0 1`). */
+  completed(tag: string): void {
+    const n = Number.parseInt(tag.slice(tag.lastIndexOf(' ') + 1), 10);
+    if (Number.isFinite(n)) this.count += n;
+  }
+
+  /** The client's CommandComplete tag. */
+  tag(): string {
+    return this.wb.command === 'INSERT' ? `INSERT 0 ${this.count}` : `${this.wb.command} ${this.count}`;
+  }
+
+  /** The exchange is over (done or failed): true the first time. */
+  end(): boolean {
+    if (this.ended) return false;
+    this.ended = true;
+    this.release();
+    return true;
+  }
+}
