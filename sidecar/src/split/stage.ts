@@ -155,7 +155,8 @@ function project(r: Rows, direct: NonNullable<SelectPlan['direct']>, formats: re
   const fields = picks.map(({ at, name }) => ({ ...(r.fields[at] as FieldDescription), name, tableOid: 0, columnAttr: 0 }));
   const rows = r.rows.map((row) => picks.map(({ at }) => toBuf(row[at] ?? null)));
   const s = shown(fields, rows, formats);
-  return { fields: s.fields, rows: s.rows, tag: `SELECT ${rows.length}` };
+  // No tag: a SELECT result is held for its portal and served in chunks (Execute with a row limit).
+  return { fields: s.fields, rows: s.rows };
 }
 
 function selectStage(d: StageDeps, p: SelectPlan): ResidualStage {

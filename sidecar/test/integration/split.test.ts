@@ -4,6 +4,7 @@
 // and no plaintext of an encrypted column reaches any backend (tables, pg_dump, server logs).
 import pg from 'pg';
 import postgres from 'postgres';
+import Cursor from 'pg-cursor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { USERS } from '../corpus/setup.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
@@ -192,6 +193,27 @@ describe('split table: other clients and protocol paths', () => {
       for (const b of ['cloud-a', 'cloud-b', 'cloud-c'] as const) expect(await rowsOn(b, 'SELECT pat_id FROM patient WHERE pat_id = 50'), b).toEqual([]);
     } finally {
       await sql.end();
+    }
+  });
+});
+
+describe('split table: portals read in chunks', () => {
+  it('an Execute with a row limit (node-postgres cursor) gets the rows in chunks, engine or not', async () => {
+    for (const sql of ['SELECT pat_id, ward FROM patient', 'SELECT pat_id, upper(ward) AS w FROM patient ORDER BY pat_id']) {
+      const all = (await doc.query(sql)).rows;
+      expect(all.length, sql).toBeGreaterThanOrEqual(2);
+      const c = await env.client();
+      const cursor = c.query(new Cursor(sql));
+      const got: unknown[] = [];
+      for (;;) {
+        const rows = await cursor.read(1);
+        expect(rows.length, sql).toBeLessThanOrEqual(1);
+        if (rows.length === 0) break;
+        got.push(...rows);
+      }
+      await cursor.close();
+      expect(got.length, sql).toBe(all.length);
+      expect(new Set(got.map((r) => JSON.stringify(r))), sql).toEqual(new Set(all.map((r) => JSON.stringify(r))));
     }
   });
 });
