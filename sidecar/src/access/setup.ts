@@ -25,6 +25,7 @@ import type { ResidualService } from './residual-stage.ts';
 import type { Logger } from '@clarus/log/logger.ts';
 import type { SplitService } from '../split/decide.ts';
 import { prepareBackends, splitRecovery, splitService } from '../split/setup.ts';
+import { countAnalysis } from '../metrics/analyses.ts';
 
 export interface ProtectionSetup {
   configDir: string;
@@ -60,6 +61,7 @@ export function rewriterFor(configDir: string, config: RuntimeConfig, major: Maj
   return new Rewriter(new Catalog(config.policy), new KeyDeriver(ring), {
     major,
     twoStage: opts.twoStage ?? false,
+    onAnalysis: countAnalysis,
     ...(l.maxStatementBytes !== undefined ? { maxStatementBytes: l.maxStatementBytes } : {}),
     ...(l.analysisCacheBytes !== undefined ? { cacheBytes: l.analysisCacheBytes } : {}),
   });

@@ -4,6 +4,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Metric } from 'prom-client';
 import { residualStats } from '../residual/stats.ts';
 import { RECENT_MINUTES, refusalCounts } from './refusals.ts';
+import { analysisCounts } from './analyses.ts';
 import type { ResidualStats } from '../residual/stats.ts';
 import { anonymizationStats } from '../access/anonymization-stats.ts';
 import type { AnonymizationStats } from '../access/anonymization-stats.ts';
@@ -44,6 +45,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): ProxyMet
   residualMetrics(registers);
   refusalMetrics(registers);
   anonymizationMetrics(registers);
+  new Counter({ name: 'clarus_statement_analyses_total', help: 'Statement texts analysed, by source: cache (same text), shape (same but for literal values), full', labelNames: ['source'], registers,
+    collect() { this.reset(); for (const [source, n] of Object.entries(analysisCounts())) this.inc({ source }, n); } });
   return {
     statements, bytes, recorder, statementSeconds: recorder.durations,
     registry,
