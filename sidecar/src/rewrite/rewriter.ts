@@ -17,6 +17,7 @@ import { deparseStatement, fingerprintOf, parseTree } from './parser.ts';
 import type { ParsedStatement } from './parser.ts';
 import { refuseSplit } from './split.ts';
 import { ShapeCache, shapeOf } from './shape-cache.ts';
+import type { Shape } from './shape-cache.ts';
 import { analyzeSelect } from './select.ts';
 import { analyzeStatement } from './statement.ts';
 import type { StatementResult } from './statement.ts';
@@ -121,6 +122,7 @@ export class Rewriter {
   private readonly pattern: RegExp;
   private readonly twoStage: boolean;
   private readonly shapes: ShapeCache | null;
+  private lastShape: { sql: string; shape: Shape | null } | null = null;
   private readonly onAnalysis: (source: 'cache' | 'shape' | 'full') => void;
   /** Counters for metrics: cheap-path passes, cache hits, shape-cache hits, analyses (misses). */
   readonly stats = { cheapPasses: 0, cacheHits: 0, shapeHits: 0, analyses: 0 };
@@ -158,9 +160,12 @@ export class Rewriter {
    * text again, so it is remembered per text (bounded like the decision cache).
    */
   fingerprint(sql: string): string {
+    if (sql.length > this.maxStatementBytes) return 'too-large';
+    const shaped = this.shapeFingerprint(sql);
+    if (shaped !== undefined) return shaped;
     let f = this.fingerprints.get(sql);
     if (f === undefined) {
-      f = sql.length > this.maxStatementBytes ? 'too-large' : this.shapeFingerprint(sql) ?? fingerprintOf(sql);
+      f = fingerprintOf(sql);
       this.fingerprints.set(sql, f, f.length * 2);
     }
     return f;
@@ -168,8 +173,15 @@ export class Rewriter {
 
   /** Constants do not change a fingerprint: a text of a kept shape has its shape's. */
   private shapeFingerprint(sql: string): string | undefined {
-    const shape = this.shapes ? shapeOf(sql) : null;
+    const shape = this.shapeOf(sql);
     return shape ? this.shapes?.fingerprint(`${this.major}\u0000`, shape, () => fingerprintOf(sql)) : undefined;
+  }
+
+  /** The text's shape (the last one is remembered: the audit asks right after the analysis). */
+  private shapeOf(sql: string): Shape | null {
+    if (!this.shapes || sql.length > this.maxStatementBytes) return null;
+    if (this.lastShape?.sql !== sql) this.lastShape = { sql, shape: shapeOf(sql) };
+    return this.lastShape.shape;
   }
 
   /** Cheap, conservative: could the text touch a protected table? */
@@ -200,7 +212,7 @@ export class Rewriter {
       this.onAnalysis('cache');
       return hit;
     }
-    const shape = this.shapes && sql.length <= this.maxStatementBytes ? shapeOf(sql) : null;
+    const shape = this.shapeOf(sql);
     const prefix = `${major}\u0000`;
     const shaped = shape ? this.shapes?.lookup(prefix, sql, shape) : null;
     if (shaped) {

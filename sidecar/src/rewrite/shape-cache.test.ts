@@ -10,7 +10,7 @@ import { EHEALTH_POLICY, TEST_KEY_FILES, testRewriter } from '@clarus/testing/re
 import { loadParser } from './parser.ts';
 import type { Analysis, Rewriter } from './rewriter.ts';
 import { literalTexts, shapeOf, withLiterals } from './shape.ts';
-import type { LiteralClass } from './shape.ts';
+import { literalVariants } from '../../test/integration/literal-variants.ts';
 import { valueLocations } from './shape-cache.ts';
 import { parseTree } from './parser.ts';
 
@@ -18,23 +18,6 @@ beforeAll(async () => { await loadParser(); });
 
 const shaped = (): Rewriter => testRewriter(EHEALTH_POLICY, TEST_KEY_FILES, { twoStage: true });
 const plain = (): Rewriter => testRewriter(EHEALTH_POLICY, TEST_KEY_FILES, { twoStage: true, shapeCache: false });
-
-const OTHER: Record<LiteralClass, (k: number, v: number) => string> = {
-  i: (k, v) => String((k * 37 + v * 11) % 97),
-  F: (k, v) => String(5_000_000_000 + k * 1000 + v),
-  f: (k, v) => `${k}.${v}5`,
-  s: (k, v) => (v % 2 ? `'v${k}-${v}'` : `'it''s ${k}'`),
-};
-
-/** The text, then texts with every literal changed, then texts with one literal changed. */
-function variants(sql: string): string[] {
-  const shape = shapeOf(sql);
-  if (!shape) return [sql];
-  const out = [sql];
-  for (let v = 1; v <= 3; v++) out.push(withLiterals(sql, shape, new Map(shape.literals.map((l, k) => [k, OTHER[l.cls](k, v)]))));
-  for (const [k, l] of shape.literals.entries()) out.push(withLiterals(sql, shape, new Map([[k, OTHER[l.cls](k, 9)]])));
-  return out;
-}
 
 /** Analyses that hold randomized ciphertext of a constant differ between two runs: compared by kind. */
 function same(a: Analysis, b: Analysis, again: Analysis): boolean {
@@ -46,7 +29,7 @@ function differential(texts: readonly string[]): { mismatches: string[]; hits: n
   const without = plain();
   const mismatches: string[] = [];
   for (const sql of texts) {
-    for (const v of variants(sql)) {
+    for (const v of literalVariants(sql)) {
       const a = withCache.analyze(v);
       const b = without.analyze(v);
       if (!same(a, b, plain().analyze(v))) mismatches.push(`${v}\n  shaped: ${JSON.stringify(a)}\n  full:   ${JSON.stringify(b)}`);
