@@ -24,7 +24,7 @@ import { arr, body, tagOf } from './ast.ts';
 import type { Json } from './ast.ts';
 import { ByteLru } from './cache.ts';
 import { parseTree } from './parser.ts';
-import { agreesWithLexer, byteStarts, deparsedForm, literalTexts, shapeOf, withLiterals } from './shape.ts';
+import { agreesWithLexer, byteStarts, deparsedForm, literalTexts, withLiterals } from './shape.ts';
 import type { LiteralClass, Shape } from './shape.ts';
 import type { Analysis } from './rewriter.ts';
 

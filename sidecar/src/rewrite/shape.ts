@@ -82,45 +82,64 @@ function numberAt(sql: string, i: number): [number, LiteralClass] | null {
   return [j, Number(sql.slice(i, j)) <= INT4_MAX ? 'i' : 'F'];
 }
 
+const prevChar = (sql: string, i: number): number => (i > 0 ? sql.charCodeAt(i - 1) : 32);
+
+/** A string at `i`: its literal and end, or -1. E'…', N'…', B'…', X'…', U&'…' and `ident'…'` are other forms. */
+function stringStep(sql: string, i: number, out: Literal[]): number {
+  const prev = prevChar(sql, i);
+  if (isIdentChar(prev) || prev === 38) return -1;
+  const end = stringEnd(sql, i);
+  if (end >= 0) out.push({ start: i, end, cls: 's' });
+  return end;
+}
+
+function numberStep(sql: string, i: number, out: Literal[]): number {
+  const prev = prevChar(sql, i);
+  if (isIdentChar(prev) || prev === 46) return -1;
+  const num = numberAt(sql, i);
+  if (!num) return -1;
+  out.push({ start: i, end: num[0], cls: num[1] });
+  return num[0];
+}
+
+/** An identifier (`U&"…"` / `U&'…'` give no shape). */
+function identStep(sql: string, i: number): number {
+  let j = i;
+  while (j < sql.length && isIdentChar(sql.charCodeAt(j))) j++;
+  return sql.charCodeAt(j) === 38 ? -1 : j;
+}
+
+/** A `$n` parameter (`$tag$` opens a dollar-quoted string: no shape). */
+function paramStep(sql: string, i: number): number {
+  if (!isDigit(sql.charCodeAt(i + 1))) return -1;
+  let j = i + 1;
+  while (isDigit(sql.charCodeAt(j))) j++;
+  return isIdentChar(sql.charCodeAt(j)) || sql.charCodeAt(j) === 46 ? -1 : j;
+}
+
+/** Where the token at `i` ends (literals are added to `out`), or -1 for what gives no shape. */
+function step(sql: string, i: number, out: Literal[]): number {
+  const c = sql.charCodeAt(i);
+  const next = sql.charCodeAt(i + 1);
+  if (c === 39) return stringStep(sql, i, out);
+  if (c === 34) {
+    const end = sql.indexOf('"', i + 1);
+    return end < 0 ? -1 : end + 1;
+  }
+  if (isDigit(c) || (c === 46 && isDigit(next))) return numberStep(sql, i, out);
+  if (isIdentStart(c)) return identStep(sql, i);
+  if (c === 36) return paramStep(sql, i);
+  // The marker character, comments.
+  if (c === 1 || (c === 45 && next === 45) || (c === 47 && next === 42)) return -1;
+  return i + 1;
+}
+
 /** The text's shape, or null when a part of it is not read with certainty. */
 export function shapeOf(sql: string): Shape | null {
   const literals: Literal[] = [];
-  const n = sql.length;
-  let i = 0;
-  while (i < n) {
-    const c = sql.charCodeAt(i);
-    if (c === 1) return null;
-    if (c === 39) {
-      // E'…', N'…', B'…', X'…', U&'…' and `ident'…'` are other lexical forms.
-      const prev = i > 0 ? sql.charCodeAt(i - 1) : 32;
-      if (isIdentChar(prev) || prev === 38) return null;
-      const end = stringEnd(sql, i);
-      if (end < 0) return null;
-      literals.push({ start: i, end, cls: 's' });
-      i = end;
-    } else if (c === 34) {
-      const end = sql.indexOf('"', i + 1);
-      if (end < 0) return null;
-      i = end + 1;
-    } else if (isDigit(c) || (c === 46 && isDigit(sql.charCodeAt(i + 1)))) {
-      const prev = i > 0 ? sql.charCodeAt(i - 1) : 32;
-      if (isIdentChar(prev) || prev === 46) return null;
-      const num = numberAt(sql, i);
-      if (!num) return null;
-      literals.push({ start: i, end: num[0], cls: num[1] });
-      i = num[0];
-    } else if (isIdentStart(c)) {
-      while (i < n && isIdentChar(sql.charCodeAt(i))) i++;
-      if (sql.charCodeAt(i) === 38) return null;
-    } else if (c === 36) {
-      // $n parameters only ($tag$ opens a dollar-quoted string).
-      if (!isDigit(sql.charCodeAt(i + 1))) return null;
-      i++;
-      while (isDigit(sql.charCodeAt(i))) i++;
-      if (isIdentChar(sql.charCodeAt(i)) || sql.charCodeAt(i) === 46) return null;
-    } else if ((c === 45 && sql.charCodeAt(i + 1) === 45) || (c === 47 && sql.charCodeAt(i + 1) === 42)) {
-      return null;
-    } else i++;
+  for (let i = 0; i < sql.length;) {
+    i = step(sql, i, literals);
+    if (i < 0) return null;
   }
   return { key: keyOf(sql, literals), literals };
 }
