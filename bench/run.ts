@@ -21,9 +21,9 @@ import { pickScenarios, scenarioTargets, type MeasuredRun, type Scenario, type S
 import { readSettings, type BenchSettings } from './lib/settings.ts';
 import { TARGETS, plainEndpoint, type RunningTarget, type Target } from './lib/targets.ts';
 import { encryptedTarget } from './lib/enc-target.ts';
-import { VARIANTS } from './lib/encrypted.ts';
+import { COPY3_VARIANT, VARIANTS } from './lib/encrypted.ts';
 
-const ALL_TARGETS: Target[] = [...TARGETS, ...VARIANTS.map(encryptedTarget)];
+const ALL_TARGETS: Target[] = [...TARGETS, ...[...VARIANTS, COPY3_VARIANT].map(encryptedTarget)];
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = join(root, 'bench/results');
@@ -50,7 +50,10 @@ async function startTargets(pg: PgCluster, s: BenchSettings, scenarios: Scenario
       if (s.cpuProfile && t.name === 'clarus') mkdirSync(profileDir, { recursive: true });
       const nodeOptions = s.cpuProfile ? `--cpu-prof --cpu-prof-dir=${profileDir}` : undefined;
       const configureProxy = (c: RuntimeConfig) => { for (const sc of scenarios) sc.configureProxy?.(c); };
-      running.set(t.name, await t.start(pg, { maxSessions, nodeOptions, configureProxy }));
+      const r = await t.start(pg, { maxSessions, nodeOptions, configureProxy });
+      // RSS at rest: started, no session yet (issue 15, goal 5).
+      if (r.pid !== undefined) { await sleep(500); (report.rssAtStart ??= {})[t.name] = roundTo(rssMiB(r.pid), 1); }
+      running.set(t.name, r);
       log(`target ${t.name} up (${t.description})`);
     } catch (e) {
       report.unavailable[t.name] = `${t.name === 'clarus' ? 'proxy not available' : 'not available'}: ${(e as Error).message.split('\n')[0]}`;
@@ -195,7 +198,7 @@ async function main(): Promise<number> {
   const s = readSettings(process.env);
   const scenarios = pickScenarios(s.scenarios);
   const date = stamp(new Date());
-  const report: BenchReport = { date, quick: s.quick, settings: { ...s }, environment: versions(), unavailable: {}, runs: [], errors: [], aborted: [], summary: [], rss: [] };
+  const report: BenchReport = { date, quick: s.quick, settings: { ...s }, environment: versions(), unavailable: {}, runs: [], errors: [], aborted: [], summary: [], rss: [], rssAtStart: {} };
   log(`up to ${s.rounds} rounds of ${scenarios.map((sc) => sc.name).join(', ')} on ${s.targets.join('/')} (clients ${s.clients.join('/')} unless a scenario sets its own), ${s.seconds} s each`);
   const pg = await startPostgres();
   const workDir = mkdtempSync(join(tmpdir(), 'clarus-bench-'));

@@ -11,9 +11,10 @@ import pg from 'pg';
 import type { Endpoint } from '@clarus/testing/endpoint.ts';
 import { copyIn, copyOut } from './copy.ts';
 import {
-  COPY_TABLE, copyText, createTableSql, DATA_COLUMNS, INSERT_TABLE, notBytea, plaintextLeaks, rowValues,
+  COPY3_VARIANT, COPY_TABLE, copyText, createTableSql, DATA_COLUMNS, INSERT_TABLE, notBytea, plaintextLeaks, rowValues,
   SELECT_ROWS, SELECT_TABLE, TABLES, VARIANTS,
 } from './encrypted.ts';
+import { rssMiB } from './procs.ts';
 import type { MeasuredRun, Scenario, ScenarioContext } from './scenarios.ts';
 
 const SCRIPTS = join(dirname(fileURLToPath(import.meta.url)), '../scripts');
@@ -131,6 +132,64 @@ const copyOutScenario: Scenario = {
   run: async (ctx) => copyRun(await copyOut(ctx.target.endpoint, COPY_TABLE, ctx.settings.copyRows)),
 };
 
+/** Runs `fn` while sampling the target process's RSS every 100 ms; adds the largest sample. */
+async function withRss(ctx: ScenarioContext, fn: () => Promise<MeasuredRun>): Promise<MeasuredRun> {
+  const pid = ctx.target.pid;
+  if (pid === undefined) return fn();
+  let max = rssMiB(pid);
+  const timer = setInterval(() => { try { max = Math.max(max, rssMiB(pid)); } catch { /* exited */ } }, 100);
+  try {
+    const r = await fn();
+    return { ...r, rssMaxMiB: Math.round(Math.max(max, rssMiB(pid)) * 10) / 10 };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Creates the benchmark tables through the target (no select-table load: the COPY scenarios need none). */
+function ensureCopyTables(ctx: ScenarioContext): Promise<void> {
+  return ctx.once(`copy-tables:${ctx.target.database}`, async () => {
+    await withClient(ctx.target.endpoint, async (c) => { for (const table of TABLES) await c.query(createTableSql(table)); });
+  });
+}
+
+/**
+ * Issue 15, goal 4: a COPY of BENCH_COPY_ROWS rows with 3 encrypted columns (clarus-enc3), in and
+ * out, with the proxy's CPU per row (→ encrypted values per CPU-second) and its largest RSS during
+ * the COPY; `clarus` is the pass-through baseline.
+ */
+const COPY3_TARGETS = ['clarus', COPY3_VARIANT.target];
+
+const copy3In: Scenario = {
+  name: 'enc-copy3-in',
+  description: `COPY ${COPY_TABLE} FROM STDIN of BENCH_COPY_ROWS rows, 3 encrypted columns; rows/s, CPU per row, RSS during the COPY`,
+  clients: [1],
+  rounds: 1,
+  targets: COPY3_TARGETS,
+  prepare: async (ctx) => {
+    await ensureCopyTables(ctx);
+    await copyIn(ctx.target.endpoint, COPY_TABLE, await dataFile(ctx, 10), 10);
+    await verifyStored(ctx, COPY_TABLE, 1, rowValues(1));
+    await dataFile(ctx, ctx.settings.copyRows);
+  },
+  run: async (ctx) => {
+    await ctx.pg.psql(`TRUNCATE ${COPY_TABLE}`, ctx.target.database);
+    const file = await dataFile(ctx, ctx.settings.copyRows);
+    return withRss(ctx, async () => copyRun(await copyIn(ctx.target.endpoint, COPY_TABLE, file, ctx.settings.copyRows)));
+  },
+};
+
+const copy3Out: Scenario = {
+  name: 'enc-copy3-out',
+  description: `COPY ${COPY_TABLE} TO STDOUT of what enc-copy3-in loaded, 3 encrypted columns; rows/s, CPU per row, RSS during the COPY`,
+  clients: [1],
+  rounds: 1,
+  targets: COPY3_TARGETS,
+  requires: 'enc-copy3-in',
+  prepare: ensureCopyTables,
+  run: async (ctx) => withRss(ctx, async () => copyRun(await copyOut(ctx.target.endpoint, COPY_TABLE, ctx.settings.copyRows))),
+};
+
 /** A COPY as a run record: throughput in rows/s, "latency" is the whole COPY's duration. */
 function copyRun(r: { rows: number; seconds: number }): MeasuredRun {
   const ms = r.seconds * 1000;
@@ -174,5 +233,5 @@ const orderLimit = (rows: number): Scenario => ({
   },
 });
 
-export const ENC_SCENARIOS: Scenario[] = [selectByKey('prepared'), selectByKey('simple'), insert, copyInScenario, copyOutScenario,
+export const ENC_SCENARIOS: Scenario[] = [selectByKey('prepared'), selectByKey('simple'), insert, copyInScenario, copyOutScenario, copy3In, copy3Out,
   upperByKey('prepared'), upperByKey('simple'), orderLimit(10_000), orderLimit(100_000)];

@@ -45,6 +45,15 @@ export interface EncryptedVariant {
   columns: Partial<Record<DataColumn, Protection>>;
 }
 
+/** 3 columns for the COPY goal of issue 15: a randomized name and notes, a deterministic SSN. */
+const THREE: Partial<Record<DataColumn, Protection>> = {
+  ...TWO,
+  notes: { mode: 'randomized', searchable: false },
+};
+
+/** The proxy of the 3-column COPY scenarios (enc-copy3-*), which alone run on it. */
+export const COPY3_VARIANT: EncryptedVariant = { target: 'clarus-enc3', database: 'bench_enc3', columns: THREE };
+
 export const VARIANTS: EncryptedVariant[] = [
   { target: 'clarus-enc2', database: 'bench_enc2', columns: TWO },
   { target: 'clarus-enc5', database: 'bench_enc5', columns: FIVE },

@@ -1,6 +1,7 @@
 // Turns the raw runs of one `make bench` into medians, ratios to direct PostgreSQL, the issue's
 // target checks and a markdown report. Pure: no I/O.
 import { encMarkdown } from './enc-report.ts';
+import { goalsMarkdown } from './goals.ts';
 import type { PgbenchResult } from './pgbench.ts';
 import { median, round } from './stats.ts';
 
@@ -14,6 +15,8 @@ export interface RunRecord extends PgbenchResult {
   cpuUsPerTx?: number;
   /** A one-shot run's wall-clock seconds (COPY: tps is rows/s, transactions are rows). */
   seconds?: number;
+  /** Largest RSS of the pooler/proxy process sampled during the run, MiB (COPY scenarios). */
+  rssMaxMiB?: number;
 }
 
 export interface SummaryRow {
@@ -49,6 +52,8 @@ export interface BenchReport {
   aborted: Array<{ scenario: string; target: string; error: string }>;
   summary: SummaryRow[];
   rss: RssRecord[];
+  /** RSS of each pooler/proxy process right after it started, before any session (MiB). */
+  rssAtStart?: Record<string, number>;
 }
 
 function cpuMedian(g: RunRecord[]): number | null {
@@ -146,9 +151,13 @@ export function markdown(r: BenchReport, allTargets: string[]): string {
   }
   lines.push(...encMarkdown(r));
   if (r.rss.length) {
-    lines.push('', '## Memory with idle connections', '', '| target | idle connections | RSS before MiB | RSS with them MiB |', '| --- | ---: | ---: | ---: |',
-      ...r.rss.map((m) => `| ${m.target} | ${m.idleConnections} | ${m.baselineMiB.toFixed(1)} | ${m.withIdleMiB.toFixed(1)} |`));
+    const atStart = (t: string) => r.rssAtStart?.[t]?.toFixed(1) ?? 'n/a';
+    lines.push('', '## Memory with idle connections', '',
+      'RSS at start: the process started, no session yet; before: after the runs, no session; with them: holding the idle sessions.', '',
+      '| target | idle connections | RSS at start MiB | RSS before MiB | RSS with them MiB |', '| --- | ---: | ---: | ---: | ---: |',
+      ...r.rss.map((m) => `| ${m.target} | ${m.idleConnections} | ${atStart(m.target)} | ${m.baselineMiB.toFixed(1)} | ${m.withIdleMiB.toFixed(1)} |`));
   }
+  lines.push(...goalsMarkdown(r));
   if (Object.keys(r.unavailable).length) lines.push('', '## Not measured', '', ...Object.entries(r.unavailable).map(([t, why]) => `- ${t}: ${why}`));
   if (r.errors.length) lines.push('', '## Failed runs', '', ...r.errors.map((e) => `- ${e.target} ${e.scenario} c=${e.clients} round ${e.round}: ${e.error.split('\n')[0]}`));
   return `${lines.join('\n')}\n`;

@@ -17,6 +17,8 @@ export interface MeasuredRun {
   p99Ms: number;
   /** Wall-clock seconds of a one-shot run (COPY); absent for pgbench's timed runs. */
   seconds?: number;
+  /** Largest RSS of the target process sampled during the run (MiB), when the scenario samples it. */
+  rssMaxMiB?: number;
 }
 
 /** What a scenario's prepare/run step works with: one running target in front of the cluster. */

@@ -10,7 +10,7 @@ export interface BenchSettings {
   clients: number[];
   /** pgbench -i scale factor (100k pgbench_accounts rows per unit). */
   scale: number;
-  /** Target names to include (direct, pgbouncer, clarus, clarus-enc2, clarus-enc5). */
+  /** Target names to include (direct, pgbouncer, clarus, clarus-enc2, clarus-enc5, clarus-enc3). */
   targets: string[];
   /** Scenario names to include; empty means all registered ones. */
   scenarios: string[];
@@ -43,7 +43,7 @@ export function readSettings(env: Record<string, string | undefined>): BenchSett
     seconds: int(env.BENCH_SECONDS, 'BENCH_SECONDS') ?? (quick ? 2 : 5),
     clients,
     scale: int(env.BENCH_SCALE, 'BENCH_SCALE') ?? (quick ? 1 : 4),
-    targets: list(env.BENCH_TARGETS) ?? ['direct', 'pgbouncer', 'clarus', 'clarus-enc2', 'clarus-enc5'],
+    targets: list(env.BENCH_TARGETS) ?? ['direct', 'pgbouncer', 'clarus', 'clarus-enc2', 'clarus-enc5', 'clarus-enc3'],
     scenarios: list(env.BENCH_SCENARIOS) ?? [],
     idleConnections: int(env.BENCH_IDLE_CONNECTIONS, 'BENCH_IDLE_CONNECTIONS') ?? 200,
     cpuProfile: env.BENCH_CPU_PROF === '1',

@@ -5,6 +5,7 @@ import { KeyDeriver } from '@clarus/sidecar/protection/encryption/derive.ts';
 import { parseKeyring } from '@clarus/sidecar/protection/encryption/keyring.ts';
 import { Catalog } from '@clarus/sidecar/rewrite/catalog.ts';
 import { Rewriter } from '@clarus/sidecar/rewrite/rewriter.ts';
+import type { RewriterOptions } from '@clarus/sidecar/rewrite/rewriter.ts';
 
 export const EHEALTH_POLICY: RuntimePolicy = {
   name: 'ehealth',
@@ -34,8 +35,8 @@ export const EHEALTH_POLICY: RuntimePolicy = {
 
 export const TEST_KEY_FILES = new Map([['default.v1', Buffer.alloc(32, 0x5a).toString('base64')]]);
 
-export function testRewriter(policy: RuntimePolicy = EHEALTH_POLICY, files = TEST_KEY_FILES): Rewriter {
-  return new Rewriter(new Catalog(policy), new KeyDeriver(parseKeyring(policy.keyring.keys, files)));
+export function testRewriter(policy: RuntimePolicy = EHEALTH_POLICY, files = TEST_KEY_FILES, options: RewriterOptions = {}): Rewriter {
+  return new Rewriter(new Catalog(policy), new KeyDeriver(parseKeyring(policy.keyring.keys, files)), options);
 }
 
 /**

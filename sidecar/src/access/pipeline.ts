@@ -122,6 +122,8 @@ class ProtectionPipeline implements Pipeline {
   private schemaChanged = false;
   /** The session's fragment connections and transactions (split policies only; made on first use). */
   private splitSession: SplitSession | null = null;
+  /** Stateless transformers per plan outputs (see transformersFor). */
+  private readonly kept = new WeakMap<object, { key: string; t: Transformers }>();
 
   constructor(deps: ProtectionDeps, info: SessionInfo, grants: Grants) {
     this.deps = deps;
@@ -290,6 +292,22 @@ class ProtectionPipeline implements Pipeline {
     return refuse(SQLSTATE.featureNotSupported, `clarus: FETCH from ${f.undeclared}, which was not declared with DECLARE … CURSOR in this session (a closed cursor, or a protocol-level portal), is refused while a policy protects data`);
   }
 
+  /**
+   * The transformers of a plan for these views. A single statement without COPY or in-proxy stage
+   * has stateless ones: they are kept per plan outputs (shared by the texts of one cached plan or
+   * shape) and views, so a repeated simple query reuses them (and its rewritten RowDescription).
+   */
+  private transformersFor(a: Plan, views: Map<string, View>): Transformers | Refuse {
+    const s = a.statements[0];
+    const make = () => transformers(this.deps.rewriter, a.statements, views, this.deps.residual, this.reportBatch);
+    if (a.statements.length !== 1 || !s || s.residual || s.copy) return make();
+    const key = [...views].join(';');
+    const kept = this.kept.get(s.outputs);
+    const t = kept?.key === key ? kept.t : make();
+    if (!('kind' in t)) this.kept.set(s.outputs, { key, t });
+    return 'kind' in t ? t : { results: [...t.results], copy: [...t.copy], shapes: [...t.shapes] };
+  }
+
   private queryNow(sql: string): QueryDecision {
     const tx = this.splitTx(sql);
     if (tx) return tx.kind === 'refuse' ? tx : { kind: 'rewrite', sql: tx.sql, results: [tx.result] };
@@ -316,7 +334,7 @@ class ProtectionPipeline implements Pipeline {
       if ('kind' in f) return f;
       return f.size ? { kind: 'rewrite', sql, results: Array.from({ length: Math.max(...f.keys()) + 1 }, (_, i) => f.get(i)?.result) } : pass;
     }
-    const t = transformers(this.deps.rewriter, a.statements, d.views, this.deps.residual, this.reportBatch);
+    const t = this.transformersFor(a, d.views);
     if ('kind' in t) return t;
     const f = this.fetches(sql, t.results, t.shapes);
     if ('kind' in f) return f;

@@ -42,11 +42,15 @@ async function startPool(o: ResidualOptions, b: BackendSecrets | undefined, time
   return ResidualPool.start(o.engines ?? RESIDUAL_DEFAULTS.engines, { locale: support.engine });
 }
 
-/** The service; the engine starts now, in the background. */
+/**
+ * The service; the engine starts with the first two-stage statement (it holds ~300 MiB: a proxy
+ * whose statements never compute in the proxy never pays for it), which waits for it.
+ */
 export function startResidualService(o: ResidualOptions, b: BackendSecrets | undefined, timeoutMs: number): ResidualService {
   let pool: Promise<ResidualPool> | null = null;
   const ready = (): Promise<ResidualPool> => {
     // A failed start (backend unreachable) is tried again by the next statement.
+    if (!pool) residualStats.engineStarts++;
     pool ??= startPool(o, b, timeoutMs).catch((e: unknown) => {
       // The backend's locale is final; anything else (backend unreachable) is tried again.
       if (e instanceof ResidualUnsupportedError) throw e;
@@ -55,7 +59,6 @@ export function startResidualService(o: ResidualOptions, b: BackendSecrets | und
     });
     return pool;
   };
-  ready().catch(() => undefined);
   return {
     maxRows: o.maxRows ?? RESIDUAL_DEFAULTS.maxRows,
     maxBytes: o.maxBytes ?? RESIDUAL_DEFAULTS.maxBytes,

@@ -27,6 +27,7 @@ import type { SplitService } from '../split/decide.ts';
 import { prepareBackends, splitRecovery, splitService } from '../split/setup.ts';
 import { splitLayouts } from '../split/layout.ts';
 import { loadConfig } from '../config/load.ts';
+import { countAnalysis } from '../metrics/analyses.ts';
 
 export interface ProtectionSetup {
   configDir: string;
@@ -62,6 +63,7 @@ export function rewriterFor(configDir: string, config: RuntimeConfig, major: Maj
   return new Rewriter(new Catalog(config.policy), new KeyDeriver(ring), {
     major,
     twoStage: opts.twoStage ?? false,
+    onAnalysis: countAnalysis,
     ...(l.maxStatementBytes !== undefined ? { maxStatementBytes: l.maxStatementBytes } : {}),
     ...(l.analysisCacheBytes !== undefined ? { cacheBytes: l.analysisCacheBytes } : {}),
   });

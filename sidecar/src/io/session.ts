@@ -25,6 +25,18 @@ import type { Startup } from './handshake.ts';
 const HOLD_PIPELINE = 1;
 const HOLD_BACKPRESSURE = 2;
 const TERMINATE = encodeFrontend({ type: 'Terminate' }).finish();
+/**
+ * Batches of several parts up to this size leave as one copied buffer: one plain write instead of
+ * a corked writev, whose per-part bookkeeping cost more than the copy in profiles of rewritten
+ * statements (RowDescription, DataRows, CommandComplete, ReadyForQuery as separate parts).
+ */
+const COALESCE_BYTES = 16 << 10;
+
+function totalBytes(parts: readonly Buffer[]): number {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  return n;
+}
 
 export class ClientSession {
   private readonly ctx: ProxyContext;
@@ -188,6 +200,7 @@ export class ClientSession {
     if (sock.destroyed) return;
     let ok = true;
     if (parts.length === 1) ok = sock.write(parts[0] as Buffer);
+    else if (totalBytes(parts) <= COALESCE_BYTES) ok = sock.write(Buffer.concat(parts));
     else {
       sock.cork();
       for (const p of parts) ok = sock.write(p);

@@ -4,6 +4,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Metric } from 'prom-client';
 import { residualStats } from '../residual/stats.ts';
 import { RECENT_MINUTES, refusalCounts } from './refusals.ts';
+import { analysisCounts } from './analyses.ts';
 import type { ResidualStats } from '../residual/stats.ts';
 import { anonymizationStats } from '../access/anonymization-stats.ts';
 import type { AnonymizationStats } from '../access/anonymization-stats.ts';
@@ -44,6 +45,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): ProxyMet
   residualMetrics(registers);
   refusalMetrics(registers);
   anonymizationMetrics(registers);
+  new Counter({ name: 'clarus_statement_analyses_total', help: 'Statement texts analysed, by source: cache (same text), shape (same but for literal values), full', labelNames: ['source'], registers,
+    collect() { this.reset(); for (const [source, n] of Object.entries(analysisCounts())) this.inc({ source }, n); } });
   return {
     statements, bytes, recorder, statementSeconds: recorder.durations,
     registry,
@@ -78,6 +81,7 @@ function residualMetrics(registers: Registry[]): void {
   counter('clarus_residual_candidate_rows_total', 'Candidate rows fetched by backend stages and loaded into the in-proxy stage', (s) => s.candidateRows);
   counter('clarus_residual_result_rows_total', 'Rows returned by the in-proxy stage', (s) => s.resultRows);
   counter('clarus_residual_engine_seconds_total', 'Time spent in the in-proxy stage engine', (s) => s.engineMs / 1000);
+  counter('clarus_residual_engine_starts_total', 'Starts of the in-proxy stage engine (with the first two-stage statement, and after a failure)', (s) => s.engineStarts);
 }
 
 function anonymizationMetrics(registers: Registry[]): void {

@@ -11,6 +11,8 @@ export interface ResidualStats {
   resultRows: number;
   /** Milliseconds spent waiting for the engine. */
   engineMs: number;
+  /** Engine pool starts (the first two-stage statement starts it; a failed engine is started again). */
+  engineStarts: number;
 }
 
-export const residualStats: ResidualStats = { statements: 0, failed: 0, candidateRows: 0, resultRows: 0, engineMs: 0 };
+export const residualStats: ResidualStats = { statements: 0, failed: 0, candidateRows: 0, resultRows: 0, engineMs: 0, engineStarts: 0 };

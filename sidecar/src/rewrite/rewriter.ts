@@ -16,6 +16,8 @@ import type { Major } from './grammar.ts';
 import { deparseStatement, fingerprintOf, parseTree } from './parser.ts';
 import type { ParsedStatement } from './parser.ts';
 import { refuseSplit } from './split.ts';
+import { ShapeCache, shapeOf } from './shape-cache.ts';
+import type { Shape } from './shape-cache.ts';
 import { analyzeSelect } from './select.ts';
 import { analyzeStatement } from './statement.ts';
 import type { StatementResult } from './statement.ts';
@@ -68,6 +70,13 @@ export interface RewriterOptions {
    * must have a residual engine: docs/residual-engine.md). Default false.
    */
   twoStage?: boolean;
+  /**
+   * Texts that differ from an analysed one only in literal values reuse its plan (shape-cache.ts).
+   * Default true; false analyses every new text in full.
+   */
+  shapeCache?: boolean;
+  /** Told where each analysis came from (metrics). */
+  onAnalysis?: (source: 'cache' | 'shape' | 'full') => void;
 }
 
 const DEFAULT_MAX_STATEMENT_BYTES = 1 << 20;
@@ -112,8 +121,11 @@ export class Rewriter {
   private readonly major: Major;
   private readonly pattern: RegExp;
   private readonly twoStage: boolean;
-  /** Counters for metrics: cheap-path passes, cache hits, analyses (misses). */
-  readonly stats = { cheapPasses: 0, cacheHits: 0, analyses: 0 };
+  private readonly shapes: ShapeCache | null;
+  private lastShape: { sql: string; shape: Shape | null } | null = null;
+  private readonly onAnalysis: (source: 'cache' | 'shape' | 'full') => void;
+  /** Counters for metrics: cheap-path passes, cache hits, shape-cache hits, analyses (misses). */
+  readonly stats = { cheapPasses: 0, cacheHits: 0, shapeHits: 0, analyses: 0 };
 
   constructor(catalog: Catalog, deriver: KeyDeriver, options: RewriterOptions = {}) {
     this.catalog = catalog;
@@ -121,9 +133,11 @@ export class Rewriter {
     this.maxStatementBytes = options.maxStatementBytes ?? DEFAULT_MAX_STATEMENT_BYTES;
     this.major = options.major ?? REWRITER_MAJOR;
     this.twoStage = options.twoStage ?? false;
+    this.onAnalysis = options.onAnalysis ?? (() => undefined);
     const budget = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
     this.cache = new ByteLru(budget);
     this.fingerprints = new ByteLru(Math.max(0, Math.floor(budget / 8)));
+    this.shapes = options.shapeCache === false ? null : new ShapeCache(Math.floor(budget / 4));
     const names = catalog.names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
     // Conservative pre-check: any mention of a protected table name (any case), or a Unicode
     // escape identifier that could spell one, sends the text to the parser.
@@ -146,12 +160,28 @@ export class Rewriter {
    * text again, so it is remembered per text (bounded like the decision cache).
    */
   fingerprint(sql: string): string {
+    if (sql.length > this.maxStatementBytes) return 'too-large';
+    const shaped = this.shapeFingerprint(sql);
+    if (shaped !== undefined) return shaped;
     let f = this.fingerprints.get(sql);
     if (f === undefined) {
-      f = sql.length > this.maxStatementBytes ? 'too-large' : fingerprintOf(sql);
+      f = fingerprintOf(sql);
       this.fingerprints.set(sql, f, f.length * 2);
     }
     return f;
+  }
+
+  /** Constants do not change a fingerprint: a text of a kept shape has its shape's. */
+  private shapeFingerprint(sql: string): string | undefined {
+    const shape = this.shapeOf(sql);
+    return shape ? this.shapes?.fingerprint(`${this.major}\u0000`, shape, () => fingerprintOf(sql)) : undefined;
+  }
+
+  /** The text's shape (the last one is remembered: the audit asks right after the analysis). */
+  private shapeOf(sql: string): Shape | null {
+    if (!this.shapes || sql.length > this.maxStatementBytes) return null;
+    if (this.lastShape?.sql !== sql) this.lastShape = { sql, shape: shapeOf(sql) };
+    return this.lastShape.shape;
   }
 
   /** Cheap, conservative: could the text touch a protected table? */
@@ -166,6 +196,7 @@ export class Rewriter {
   learn(tables: readonly CatalogTable[], declared: Map<string, DeclaredColumn[]>): void {
     for (const t of tables) this.catalog.learn(t.schema, t.table, declared.get(`${t.schema}.${t.table}`));
     this.cache.clear();
+    this.shapes?.clear();
   }
 
   /**
@@ -178,11 +209,22 @@ export class Rewriter {
     const hit = this.cache.get(key);
     if (hit) {
       this.stats.cacheHits++;
+      this.onAnalysis('cache');
       return hit;
     }
+    const shape = this.shapeOf(sql);
+    const prefix = `${major}\u0000`;
+    const shaped = shape ? this.shapes?.lookup(prefix, sql, shape) : null;
+    if (shaped) {
+      this.stats.shapeHits++;
+      this.onAnalysis('shape');
+      return shaped;
+    }
     this.stats.analyses++;
+    this.onAnalysis('full');
     const { analysis, cacheable } = this.guarded(sql, major);
     if (cacheable) this.cache.set(key, analysis, weightOf(sql, analysis));
+    if (shape && cacheable) this.shapes?.learn(prefix, sql, shape, analysis, (text) => this.guarded(text, major));
     return analysis;
   }
 

@@ -51,7 +51,7 @@ describe('pass-through and cache', () => {
     r.analyze('SELECT 1');
     r.analyze('SELECT pat_id FROM patient');
     r.analyze('SELECT pat_id FROM patient');
-    expect(r.stats).toEqual({ cheapPasses: 0, cacheHits: 1, analyses: 2 });
+    expect(r.stats).toEqual({ cheapPasses: 0, cacheHits: 1, shapeHits: 0, analyses: 2 });
   });
   it('caches by text, except statements with randomized ciphertext literals', () => {
     expect(rw.analyze("SELECT pat_id FROM patient WHERE diagnosis = 'flu'")).toBe(rw.analyze("SELECT pat_id FROM patient WHERE diagnosis = 'flu'"));

@@ -120,6 +120,8 @@ export class Inspector {
   /** The backend reported an error and skips until the Sync it has not been sent yet. */
   private backendSkipping = false;
   private resultFormats: readonly number[] = [];
+  /** The last RowDescription rewritten, by transformer and bytes (a repeated simple query gets the same one). */
+  private lastFields: { tr: ResultTransformer; input: Buffer; output: Buffer; formats: readonly number[] } | null = null;
   /** Where the client's COPY data goes: the slot of the last Query/Execute, null = nowhere. */
   private cslot: CopySlot | null = null;
   /** The Execute entry of `cslot` (for Syncs the COPY consumes), null for a Query. */
@@ -598,10 +600,19 @@ export class Inspector {
     const h = this.head();
     if (h?.k === 'describe') this.queue.shift();
     if (h?.k !== 'query' && !tr) return false;
+    const last = this.lastFields;
+    if (tr && last?.tr === tr && buf.subarray(start, end).equals(last.input)) {
+      if (h?.k === 'query') this.resultFormats = last.formats;
+      this.relay.toClient.push(last.output);
+      return true;
+    }
     const m = this.decode(BackendTag.RowDescription, buf, start, end);
-    if (h?.k === 'query') this.resultFormats = m.type === 'RowDescription' ? m.fields.map((f) => f.format) : [];
+    const formats = m.type === 'RowDescription' ? m.fields.map((f) => f.format) : [];
+    if (h?.k === 'query') this.resultFormats = formats;
     if (!tr) return false;
-    this.relay.toClient.push(transformRowDescription(tr, m));
+    const output = transformRowDescription(tr, m);
+    this.lastFields = { tr, input: Buffer.from(buf.subarray(start, end)), output, formats };
+    this.relay.toClient.push(output);
     return true;
   }
 

@@ -1,0 +1,74 @@
+// The performance goals of issue 15, checked against one run (targets to report, not tests): each
+// goal with what this run measured and whether it is met, "not measured" when the run did not
+// include its scenarios. Pure: no I/O.
+import type { BenchReport, RunRecord, SummaryRow } from './report.ts';
+
+export interface Goal { goal: string; measured: string; met: boolean | null }
+
+/** Encrypted values in a row of the enc-copy3-* scenarios (clarus-enc3: name, ssn, notes). */
+export const COPY3_COLUMNS = 3;
+const VALUES_PER_CORE = 250_000;
+const RSS_GOAL_MIB = 150;
+
+const find = (r: BenchReport, scenario: string, target: string, clients = 8): SummaryRow | undefined =>
+  r.summary.find((s) => s.scenario === scenario && s.target === target && s.clients === clients);
+
+function passThrough(r: BenchReport): Goal[] {
+  const modes = ['select-simple', 'select-extended', 'select-prepared', 'tpcb-like'];
+  const pairs = modes.map((m) => ({ m, c: find(r, m, 'clarus'), b: find(r, m, 'pgbouncer') })).filter((x) => x.c && x.b);
+  const cpu = pairs.map(({ m, c, b }) => `${m} ${c?.cpuUsPerTxMedian ?? '?'} vs ${b?.cpuUsPerTxMedian ?? '?'} µs`);
+  const tps = pairs.map(({ m, c, b }) => `${m} ${c?.tpsMedian.toFixed(0)} vs ${b?.tpsMedian.toFixed(0)}`);
+  const has = pairs.length > 0;
+  return [
+    { goal: '1. pass-through CPU/tx <= PgBouncer (8 clients)', measured: has ? cpu.join('; ') : 'not measured',
+      met: has ? pairs.every(({ c, b }) => (c?.cpuUsPerTxMedian ?? Infinity) <= (b?.cpuUsPerTxMedian ?? 0)) : null },
+    { goal: '1. pass-through tps >= PgBouncer (8 clients)', measured: has ? tps.join('; ') : 'not measured',
+      met: has ? pairs.every(({ c, b }) => (c?.tpsMedian ?? 0) >= (b?.tpsMedian ?? Infinity)) : null },
+  ];
+}
+
+function encrypted(r: BenchReport): Goal[] {
+  const goals: Array<[string, string, number]> = [['enc-select-simple', 'select by key, simple', 0.75], ['enc-select-prepared', 'select by key, prepared', 0.8],
+    ['enc-insert-prepared', 'insert, prepared', 0.7]];
+  return goals.map(([scenario, what, min]) => {
+    const row = find(r, scenario, 'clarus-enc2');
+    const ratio = row?.ratioToProxy ?? null;
+    return { goal: `2. ${what}, 2 encrypted columns >= ${min}x proxy (8 clients)`, measured: ratio === null ? 'not measured' : `${ratio.toFixed(2)}x (${row?.cpuUsPerTxMedian ?? '?'} µs CPU/tx)`,
+      met: ratio === null ? null : ratio >= min };
+  });
+}
+
+function copyRun(r: BenchReport, scenario: string): RunRecord | undefined {
+  return r.runs.find((x) => x.scenario === scenario && x.target === 'clarus-enc3');
+}
+
+function copy(r: BenchReport): Goal[] {
+  return (['in', 'out'] as const).map((dir) => {
+    const run = copyRun(r, `enc-copy3-${dir}`);
+    const perCore = run?.cpuUsPerTx ? (COPY3_COLUMNS * 1e6) / run.cpuUsPerTx : null;
+    const measured = run ? `${run.transactions} rows in ${run.seconds?.toFixed(1)} s, ${Math.round(run.tps * COPY3_COLUMNS)} values/s, ${perCore === null ? '?' : Math.round(perCore)} values per CPU-second, RSS max ${run.rssMaxMiB?.toFixed(0) ?? '?'} MiB` : 'not measured';
+    return { goal: `4. COPY ${dir}, 3 encrypted columns >= ${VALUES_PER_CORE} values/s per core`, measured, met: perCore === null ? null : perCore >= VALUES_PER_CORE };
+  });
+}
+
+function memory(r: BenchReport): Goal[] {
+  const encrypting = r.rss.filter((m) => m.target.startsWith('clarus-'));
+  const atStart = Object.entries(r.rssAtStart ?? {}).filter(([t]) => t.startsWith('clarus-'));
+  return [
+    { goal: `5. encrypting proxy RSS at rest <= ${RSS_GOAL_MIB} MiB`, measured: atStart.map(([t, v]) => `${t} ${v.toFixed(0)} MiB`).join('; ') || 'not measured',
+      met: atStart.length ? atStart.every(([, v]) => v <= RSS_GOAL_MIB) : null },
+    { goal: `5. encrypting proxy RSS with 200 idle connections <= ${RSS_GOAL_MIB} MiB`, measured: encrypting.map((m) => `${m.target} ${m.withIdleMiB.toFixed(0)} MiB`).join('; ') || 'not measured',
+      met: encrypting.length ? encrypting.every((m) => m.withIdleMiB <= RSS_GOAL_MIB && m.idleConnections >= 200) : null },
+  ];
+}
+
+export function checkIssue15(r: BenchReport): Goal[] {
+  return [...passThrough(r), ...encrypted(r), ...copy(r), ...memory(r)];
+}
+
+export function goalsMarkdown(r: BenchReport): string[] {
+  const goals = checkIssue15(r).filter((g) => g.met !== null);
+  if (goals.length === 0) return [];
+  return ['', '## Performance goals (issue 15; targets, not tests)', '', '| goal | measured | met |', '| --- | --- | --- |',
+    ...goals.map((g) => `| ${g.goal} | ${g.measured} | ${g.met ? 'yes' : 'no'} |`)];
+}

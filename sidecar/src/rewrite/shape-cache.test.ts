@@ -1,0 +1,107 @@
+// The shape cache against the rewriter without it: for the eHealth corpus and the generated
+// statements of the two-stage differential, each text and variants of it with other literal
+// values (so that templates are made and then used) must get exactly the analysis a rewriter
+// without the shape cache gives. Adversarial cases: constants the rules read or protect.
+import { isDeepStrictEqual } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { EHEALTH_CORPUS } from '../../test/corpus/ehealth.ts';
+import { generate } from '../../test/integration/two-stage-sqlgen.ts';
+import { EHEALTH_POLICY, TEST_KEY_FILES, testRewriter } from '@clarus/testing/rewriter.ts';
+import { loadParser } from './parser.ts';
+import type { Analysis, Rewriter } from './rewriter.ts';
+import { literalTexts, shapeOf, withLiterals } from './shape.ts';
+import { literalVariants } from '../../test/integration/literal-variants.ts';
+import { valueLocations } from './shape-cache.ts';
+import { parseTree } from './parser.ts';
+
+beforeAll(async () => { await loadParser(); });
+
+const shaped = (): Rewriter => testRewriter(EHEALTH_POLICY, TEST_KEY_FILES, { twoStage: true });
+const plain = (): Rewriter => testRewriter(EHEALTH_POLICY, TEST_KEY_FILES, { twoStage: true, shapeCache: false });
+
+/** Analyses that hold randomized ciphertext of a constant differ between two runs: compared by kind. */
+function same(a: Analysis, b: Analysis, again: Analysis): boolean {
+  return isDeepStrictEqual(b, again) ? isDeepStrictEqual(a, b) : a.kind === b.kind;
+}
+
+function differential(texts: readonly string[]): { mismatches: string[]; hits: number } {
+  const withCache = shaped();
+  const without = plain();
+  const mismatches: string[] = [];
+  for (const sql of texts) {
+    for (const v of literalVariants(sql)) {
+      const a = withCache.analyze(v);
+      const b = without.analyze(v);
+      if (!same(a, b, plain().analyze(v))) mismatches.push(`${v}\n  shaped: ${JSON.stringify(a)}\n  full:   ${JSON.stringify(b)}`);
+    }
+  }
+  return { mismatches, hits: withCache.stats.shapeHits };
+}
+
+describe('shape cache', () => {
+  it('reuses the plan of a statement that differs only in a compared value', () => {
+    const rw = shaped();
+    const texts = [1, 2, 3, 4].map((n) => `SELECT pat_name, pat_ssn FROM patient WHERE pat_id = ${n}`);
+    const plans = texts.map((t) => rw.analyze(t));
+    expect(rw.stats.shapeHits).toBe(2);
+    for (const [i, t] of texts.entries()) expect(plans[i]).toEqual(plain().analyze(t));
+    const p = plans[3];
+    expect(p?.kind === 'plan' && p.statements[0]?.sql).toMatch(/pat_id = 4\b/);
+  });
+
+  it('never reuses a template for a constant compared with an encrypted column', () => {
+    const rw = shaped();
+    const values = ['flu', 'cold', 'asthma', 'canary-x1', 'canary-x2', 'canary-x3', 'canary-x4', 'canary-x5'];
+    for (const v of values) {
+      const sql = `SELECT pat_id FROM patient WHERE diagnosis = '${v}'`;
+      const a = rw.analyze(sql);
+      expect(a).toEqual(plain().analyze(sql));
+      expect(JSON.stringify(a)).not.toContain(v);
+    }
+    expect(rw.stats.shapeHits).toBe(0);
+  });
+
+  it('keeps ORDER BY positions, LIMIT and type modifiers in the key', () => {
+    const rw = shaped();
+    for (const sql of ['SELECT pat_id, pat_name FROM patient ORDER BY 1 LIMIT 1', 'SELECT pat_id, pat_name FROM patient ORDER BY 1 LIMIT 2',
+      'SELECT pat_id, pat_name FROM patient ORDER BY 2 LIMIT 2', 'SELECT pat_id, pat_name FROM patient ORDER BY 2 LIMIT 3',
+      'SELECT pat_id::varchar(3) FROM patient WHERE pat_id = 1', 'SELECT pat_id::varchar(4) FROM patient WHERE pat_id = 1', 'SELECT pat_id::varchar(5) FROM patient WHERE pat_id = 1']) {
+      expect(rw.analyze(sql)).toEqual(plain().analyze(sql));
+    }
+    expect(rw.stats.shapeHits).toBe(0);
+  });
+
+  it('takes only constants in value positions as slots', () => {
+    const stmt = parseTree("SELECT f(1), 2 FROM t WHERE a = 3 AND b IN (4, 5) AND c BETWEEN 6 AND 7 AND 8 < d ORDER BY 9 LIMIT 10").statements[0]?.stmt;
+    const sql = "SELECT f(1), 2 FROM t WHERE a = 3 AND b IN (4, 5) AND c BETWEEN 6 AND 7 AND 8 < d ORDER BY 9 LIMIT 10";
+    const at = [...valueLocations(stmt)].map((l) => sql.charAt(l)).sort();
+    expect(at).toEqual(['3', '4', '5', '6', '7', '8']);
+  });
+
+  it('gives the analysis in full for every corpus statement and variants of its constants', () => {
+    const r = differential(EHEALTH_CORPUS.map((e) => e.sql));
+    expect(r.mismatches, r.mismatches.slice(0, 5).join('\n')).toEqual([]);
+    expect(r.hits).toBeGreaterThan(20);
+  });
+
+  it('gives the analysis in full for 500 generated statements and variants of their constants', () => {
+    const texts = Array.from({ length: 500 }, (_, i) => generate(20261201 + i).sql);
+    const r = differential(texts);
+    expect(r.mismatches, r.mismatches.slice(0, 5).join('\n')).toEqual([]);
+    expect(r.hits).toBeGreaterThan(5);
+  }, 120_000);
+
+  it('keeps no literal text of a protected value in a reused plan', () => {
+    const rw = shaped();
+    for (let n = 0; n < 6; n++) {
+      const a = rw.analyze(`UPDATE patient SET pat_name = 'canary-${n}', pat_zip = '0800${n}' WHERE pat_id = ${n}`);
+      expect(JSON.stringify(a)).not.toContain(`canary-${n}`);
+      expect(JSON.stringify(a)).not.toContain(`0800${n}`);
+    }
+  });
+
+  it('shares the first text literal list helpers', () => {
+    const s = shapeOf("SELECT 'a', 1") as NonNullable<ReturnType<typeof shapeOf>>;
+    expect(literalTexts(withLiterals("SELECT 'a', 1", s, new Map([[1, '22']])), shapeOf("SELECT 'a', 22") as typeof s)).toEqual(["'a'", '22']);
+  });
+});

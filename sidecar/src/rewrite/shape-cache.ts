@@ -1,0 +1,262 @@
+// The shape cache (issue 15): a statement text that differs from an analysed one only in literal
+// values reuses that analysis, with the new values put where the old ones were in the rewritten
+// text. Why this is safe, in three parts:
+//  1. The key (shape.ts) is the text with canonical literals marked by class; the backend's own
+//     lexer is checked to read exactly those literals when a shape is kept.
+//  2. Only values in *value positions* may vary: a constant directly compared with something
+//     (=, <>, <, >, <=, >=, IN, BETWEEN, IS [NOT] DISTINCT FROM), a value of an INSERT's VALUES
+//     list or an UPDATE's SET, in a single SELECT/INSERT/UPDATE/DELETE. No rule decides anything
+//     from such a value except to protect it (encrypt, blind-index, anonymize), and every other
+//     constant (ORDER BY/GROUP BY positions, LIMIT/OFFSET, type modifiers, function arguments,
+//     casts, names…) is part of the key by its exact text.
+//  3. A value position becomes a slot only when the analysis carries it through untouched: the
+//     text is analysed again with a unique sentinel in each slot, each sentinel must come out
+//     exactly once in the rewritten text, and the template filled with the original values must
+//     give exactly the original analysis (the rest of the analysis equal too). A value the rules
+//     protect comes out as ciphertext (or a blind index, or an anonymized value), so it is never a
+//     slot: its exact text is part of the key, and a text with another value is analysed in full.
+// Refusals, two-stage plans, COPY, multi-statement texts and plans the rewriter does not cache
+// (a randomized constant) never get a template.
+import { randomBytes } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import { scanSync } from 'libpg-query';
+import { arr, body, tagOf } from './ast.ts';
+import type { Json } from './ast.ts';
+import { ByteLru } from './cache.ts';
+import { parseTree } from './parser.ts';
+import { agreesWithLexer, byteStarts, deparsedForm, literalTexts, withLiterals } from './shape.ts';
+import type { LiteralClass, Shape } from './shape.ts';
+import type { Analysis } from './rewriter.ts';
+
+export { shapeOf } from './shape.ts';
+export type { Shape } from './shape.ts';
+
+/** One analysis as a template: the literals at `fixed` must have the texts the template was made with. */
+interface Template {
+  fixed: Map<number, string>;
+  /** Literal index of each slot, in output order (between `parts`). */
+  slots: number[];
+  parts: string[];
+  /** The slot values are written as the deparser writes them (else as the client wrote them). */
+  deparsed: boolean;
+  analysis: Analysis;
+}
+
+interface ShapeEntry {
+  templates: Template[];
+  /** Analyses in full of this shape that gave no usable template (bounded tries). */
+  misses: number;
+  fingerprint?: string;
+}
+
+export type Analyze = (sql: string) => { analysis: Analysis; cacheable: boolean };
+
+const VARIANTS = 4;
+const MAX_TRIES = 4;
+const COMPARISONS = new Set(['=', '<>', '!=', '<', '>', '<=', '>=']);
+const LIST_KINDS = new Set(['AEXPR_IN', 'AEXPR_BETWEEN', 'AEXPR_NOT_BETWEEN', 'AEXPR_BETWEEN_SYM', 'AEXPR_NOT_BETWEEN_SYM']);
+const DML = new Set(['SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt']);
+
+function constLocation(node: unknown): number | null {
+  const c = body(node, 'A_Const');
+  return c && !c.isnull && typeof c.location === 'number' ? c.location : null;
+}
+
+/** Source locations of the constants in value positions (see the header, part 2). */
+export function valueLocations(stmt: unknown): Set<number> {
+  const out = new Set<number>();
+  const add = (n: unknown): void => {
+    const l = constLocation(n);
+    if (l !== null) out.add(l);
+  };
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) { for (const n of node) walk(n); return; }
+    if (!node || typeof node !== 'object') return;
+    const t = tagOf(node);
+    if (t) valuesOf(t[0], t[1], add);
+    for (const v of Object.values(node as Json)) if (v && typeof v === 'object') walk(v);
+  };
+  walk(stmt);
+  return out;
+}
+
+function valuesOf(tag: string, b: Json, add: (n: unknown) => void): void {
+  if (tag === 'A_Expr') {
+    const op = arr(b.name).map((n) => body(n, 'String')?.sval).join('.');
+    if ((b.kind === 'AEXPR_OP' && COMPARISONS.has(op)) || b.kind === 'AEXPR_DISTINCT' || b.kind === 'AEXPR_NOT_DISTINCT') {
+      add(b.lexpr);
+      add(b.rexpr);
+    } else if (typeof b.kind === 'string' && LIST_KINDS.has(b.kind)) {
+      add(b.lexpr);
+      for (const i of arr(body(b.rexpr, 'List')?.items)) add(i);
+    }
+  } else if (tag === 'InsertStmt') {
+    for (const row of arr(body(b.selectStmt, 'SelectStmt')?.valuesLists)) for (const i of arr(body(row, 'List')?.items)) add(i);
+  } else if (tag === 'UpdateStmt') {
+    for (const t of arr(b.targetList)) add(body(t, 'ResTarget')?.val);
+  }
+}
+
+/** Index of the literal each value location belongs to (a negative constant starts at its sign). */
+function slotCandidates(sql: string, shape: Shape, stmt: unknown): number[] {
+  const locations = valueLocations(stmt);
+  const starts = byteStarts(sql, shape);
+  const out: number[] = [];
+  for (const [k, start] of starts.entries()) {
+    const l = shape.literals[k];
+    if (!l) continue;
+    let before = l.start;
+    while (before > 0 && /\s/.test(sql.charAt(before - 1))) before--;
+    const signed = l.cls !== 's' && sql.charAt(before - 1) === '-' ? start - Buffer.byteLength(sql.slice(before - 1, l.start)) : -1;
+    if (locations.has(start) || locations.has(signed)) out.push(k);
+  }
+  return out;
+}
+
+/** A sentinel per class: unique in the text, and not part of any longer token in the output. */
+function sentinel(seed: string, k: number, cls: LiteralClass): string {
+  const n = parseInt(seed.slice(0, 6), 16);
+  switch (cls) {
+    case 'i': return String(1_100_000_000 + ((n * 131 + k * 7919) % 900_000_000));
+    case 'F': return `81${String(n).padStart(8, '0')}${String(k).padStart(6, '0')}`;
+    case 'f': return `${n + 100_000}.${String(k + 1).padStart(4, '0')}7`;
+    case 's': return `'clarus_${seed}_${k}'`;
+  }
+}
+
+/** Every position of `needle` in `text` not glued to a longer number or name. */
+function occurrences(text: string, needle: string): number[] {
+  const out: number[] = [];
+  const glued = (c: string): boolean => /[0-9A-Za-z_.$]/.test(c);
+  for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + 1)) {
+    if (needle.startsWith("'") || (!glued(text.charAt(at - 1)) && !glued(text.charAt(at + needle.length)))) out.push(at);
+  }
+  return out;
+}
+
+function withoutSql(a: Analysis): unknown {
+  return a.kind === 'plan' ? { ...a, statements: a.statements.map((s) => ({ ...s, sql: '' })) } : a;
+}
+
+function fill(t: Template, shape: Shape, texts: readonly string[]): string {
+  let out = t.parts[0] as string;
+  for (const [i, k] of t.slots.entries()) {
+    const text = texts[k] as string;
+    out += (t.deparsed ? deparsedForm(text, (shape.literals[k] as { cls: LiteralClass }).cls) : text) + (t.parts[i + 1] as string);
+  }
+  return out;
+}
+
+function instantiate(t: Template, shape: Shape, texts: readonly string[]): Analysis {
+  const a = t.analysis;
+  if (a.kind !== 'plan') return a;
+  const s = a.statements[0];
+  if (!s) return a;
+  return { ...a, statements: [{ ...s, sql: fill(t, shape, texts) }] };
+}
+
+export class ShapeCache {
+  private readonly entries: ByteLru<ShapeEntry>;
+  private readonly seed = randomBytes(8).toString('hex');
+  readonly stats = { hits: 0, templates: 0, rejected: 0 };
+
+  constructor(budgetBytes: number) {
+    this.entries = new ByteLru(budgetBytes);
+  }
+
+  clear(): void { this.entries.clear(); }
+
+  /** The analysis of `sql` from a template of its shape, or null. */
+  lookup(prefix: string, sql: string, shape: Shape): Analysis | null {
+    const e = this.entries.get(prefix + shape.key);
+    if (!e) return null;
+    const texts = literalTexts(sql, shape);
+    const t = e.templates.find((x) => [...x.fixed].every(([k, v]) => texts[k] === v));
+    if (!t) return null;
+    this.stats.hits++;
+    return instantiate(t, shape, texts);
+  }
+
+  /** The audit fingerprint of a text whose shape was analysed (constants do not change it). */
+  fingerprint(prefix: string, shape: Shape, compute: () => string): string | undefined {
+    const e = this.entries.get(prefix + shape.key);
+    if (!e || e.templates.length === 0) return undefined;
+    e.fingerprint ??= compute();
+    return e.fingerprint;
+  }
+
+  /**
+   * After an analysis in full of `sql`: keeps a template of it when its shape was seen before
+   * (a text seen once costs no extra analysis) and the checks of the header hold.
+   */
+  learn(prefix: string, sql: string, shape: Shape, analysis: Analysis, analyze: Analyze): void {
+    const key = prefix + shape.key;
+    const e = this.entries.get(key);
+    if (!e) {
+      this.entries.set(key, { templates: [], misses: 0 }, 64);
+      return;
+    }
+    if (e.misses >= MAX_TRIES) return;
+    const t = this.template(sql, shape, analysis, analyze);
+    if (!t) {
+      e.misses++;
+      this.stats.rejected++;
+      return;
+    }
+    this.stats.templates++;
+    e.templates = [t, ...e.templates].slice(0, VARIANTS);
+    if (e.templates.length === VARIANTS) e.misses++;
+    this.entries.set(key, e, e.templates.reduce((n, x) => n + x.parts.join('').length * 2 + 512, shape.key.length * 2));
+  }
+
+  private template(sql: string, shape: Shape, analysis: Analysis, analyze: Analyze): Template | null {
+    if (analysis.kind === 'refuse' || analysis.schemaChange) return null;
+    if (analysis.kind === 'plan' && (analysis.statements.length !== 1 || analysis.statements.some((s) => s.residual || s.copy))) return null;
+    let parsed;
+    try {
+      if (!agreesWithLexer(sql, shape, scanSync(sql).tokens)) return null;
+      parsed = parseTree(sql).statements;
+    } catch {
+      return null;
+    }
+    const stmt = parsed.length === 1 ? parsed[0]?.stmt : undefined;
+    if (!stmt || !DML.has(tagOf(stmt)?.[0] ?? '')) return null;
+    let candidates = slotCandidates(sql, shape, stmt);
+    for (let round = 0; round < 3; round++) {
+      const r = this.tryTemplate(sql, shape, analysis, candidates, analyze);
+      if (!Array.isArray(r)) return r;
+      candidates = r;
+    }
+    return null;
+  }
+
+  /** A template with these slots, or the candidates left when some sentinel did not come out once. */
+  private tryTemplate(sql: string, shape: Shape, analysis: Analysis, candidates: number[], analyze: Analyze): Template | null | number[] {
+    const texts = literalTexts(sql, shape);
+    const sentinels = new Map(candidates.map((k) => [k, sentinel(this.seed, k, (shape.literals[k] as { cls: LiteralClass }).cls)]));
+    if ([...sentinels.values()].some((s) => sql.includes(s))) return null;
+    const probe = analyze(withLiterals(sql, shape, sentinels));
+    if (!probe.cacheable || probe.analysis.kind !== analysis.kind) return null;
+    const fixed = new Map(texts.map((v, k) => [k, v] as const).filter(([k]) => !sentinels.has(k)));
+    const base = { fixed, analysis };
+    if (analysis.kind !== 'plan' || probe.analysis.kind !== 'plan') {
+      return isDeepStrictEqual(probe.analysis, analysis) ? { ...base, slots: [], parts: [], deparsed: false } : null;
+    }
+    const out = (probe.analysis.statements[0] as { sql: string }).sql;
+    const found = candidates.map((k) => ({ k, at: occurrences(out, sentinels.get(k) as string) }));
+    const once = found.filter((f) => f.at.length === 1);
+    if (once.length !== candidates.length) return once.map((f) => f.k);
+    const order = once.sort((a, b) => (a.at[0] as number) - (b.at[0] as number));
+    const parts: string[] = [];
+    let at = 0;
+    for (const f of order) {
+      parts.push(out.slice(at, f.at[0]));
+      at = (f.at[0] as number) + (sentinels.get(f.k) as string).length;
+    }
+    parts.push(out.slice(at));
+    const stmt = analysis.statements[0] as { sql: string; changed: boolean };
+    const t: Template = { ...base, slots: order.map((f) => f.k), parts, deparsed: stmt.changed };
+    const same = fill(t, shape, texts) === stmt.sql && isDeepStrictEqual(withoutSql(probe.analysis), withoutSql(analysis));
+    return same ? t : null;
+  }
+}
