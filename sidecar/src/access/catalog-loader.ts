@@ -1,7 +1,7 @@
 // Loads the declared column lists and types of protected tables from the backend catalog, so a
 // proxy replica that did not see the CREATE TABLE (or restarted) restores the client-facing types.
 // The rewriter records the declared type of each encrypted column in the name of a CHECK
-// constraint `clarus:<type oid>:<column>` (see rewrite/rules/create-table.ts); plain columns keep their own type.
+// constraint `clarus:<type oid>[.<typmod>]:<column>` (see rewrite/rules/create-table.ts); plain columns keep their own type.
 // I/O shell: one short-lived backend connection with the proxy's own credentials per load.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -47,7 +47,8 @@ export function declaredFromRows(rows: string[][]): Map<string, DeclaredColumns>
     if (!name || isHiddenName(name)) continue;
     const key = `${schema}.${table}`;
     const list = out.get(key) ?? [];
-    list.push({ name, typeOid: Number(declared || oid) || 25, ...(defaulted === 'true' ? { defaulted: true } : {}), ...(domain === 'true' ? { domain: true } : {}), ...(defaultExpr ? { defaultExpr } : {}) });
+    const [recorded, typmod] = (declared ?? '').split('.');
+    list.push({ name, typeOid: Number(recorded || oid) || 25, ...(typmod ? { typmod: Number(typmod) } : {}), ...(defaulted === 'true' ? { defaulted: true } : {}), ...(domain === 'true' ? { domain: true } : {}), ...(defaultExpr ? { defaultExpr } : {}) });
     out.set(key, list);
   }
   return out;

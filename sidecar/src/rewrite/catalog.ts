@@ -20,6 +20,8 @@ export type ColumnProtection =
 export interface DeclaredColumn {
   name: string;
   typeOid: number;
+  /** The declared type's modifier (atttypmod: a length, a precision), when it has one. */
+  typmod?: number;
   defaulted?: boolean;
   domain?: boolean;
   /** The DEFAULT expression as the backend shows it (pg_get_expr), when it is a DEFAULT and not GENERATED. */
@@ -31,6 +33,8 @@ export interface CatalogColumn {
   protection: ColumnProtection;
   /** Client-facing (declared) type OID. */
   typeOid: number;
+  /** The declared type's modifier, when the backend's type record has one (see rules/create-table.ts typeRecord). */
+  typmod?: number;
   /** The policy's classification (k-anonymity batches need the confidential columns for t-closeness). */
   attributeType?: RuntimeColumn['attributeType'];
 }
@@ -144,7 +148,7 @@ export class Catalog {
     const policy = new Map(t.policyColumns.map((c) => [c.name, c]));
     t.columns = declared.map((d): CatalogColumn => {
       const known = policy.get(d.name);
-      return { name: d.name, protection: known?.protection ?? ({ kind: 'plain' } as const), typeOid: d.typeOid, ...(known?.attributeType ? { attributeType: known.attributeType } : {}) };
+      return { name: d.name, protection: known?.protection ?? ({ kind: 'plain' } as const), typeOid: d.typeOid, ...(d.typmod !== undefined ? { typmod: d.typmod } : {}), ...(known?.attributeType ? { attributeType: known.attributeType } : {}) };
     });
     t.byName = new Map([...t.policyColumns, ...t.columns].map((c) => [c.name, c]));
     this.loaded.add(key);

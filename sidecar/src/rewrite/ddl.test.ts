@@ -112,19 +112,24 @@ describe('DDL on protected columns', () => {
 // What the accepted DDL becomes: the stored form, as the backend receives it.
 const REWRITTEN: Array<[string, RegExp]> = [
   ['CREATE TABLE patient (pat_id int PRIMARY KEY, pat_ssn varchar(11) NOT NULL UNIQUE, diagnosis text UNIQUE)',
-    /pat_ssn bytea NOT NULL CONSTRAINT "clarus:1043:pat_ssn".*diagnosis bytea UNIQUE CONSTRAINT "clarus:25:diagnosis".*pat_ssn__bidx bytea UNIQUE/],
-  ['CREATE TABLE patient (pat_id int, pat_ssn text, UNIQUE (pat_id, pat_ssn))', /UNIQUE \(pat_id, pat_ssn__bidx\)/],
+    /pat_ssn bytea NOT NULL CONSTRAINT "clarus:1043.15:pat_ssn".*diagnosis bytea UNIQUE CONSTRAINT "clarus:25:diagnosis".*pat_ssn__bidx bytea CONSTRAINT patient_pat_ssn_key UNIQUE/],
+  ['CREATE TABLE patient (pat_id int, pat_ssn text, UNIQUE (pat_id, pat_ssn))', /CONSTRAINT patient_pat_id_pat_ssn_key UNIQUE \(pat_id, pat_ssn__bidx\)/],
   ['ALTER TABLE patient ADD CONSTRAINT u UNIQUE (pat_ssn)', /ADD CONSTRAINT u UNIQUE \(pat_ssn__bidx\)/],
-  ['ALTER TABLE patient ADD COLUMN pat_ssn varchar(11) NOT NULL', /ADD COLUMN pat_ssn bytea NOT NULL CONSTRAINT "clarus:1043:pat_ssn" CHECK .*, ADD COLUMN pat_ssn__bidx bytea$/],
+  ['ALTER TABLE patient ADD COLUMN pat_ssn varchar(11) NOT NULL', /ADD COLUMN pat_ssn bytea NOT NULL CONSTRAINT "clarus:1043.15:pat_ssn" CHECK .*, ADD COLUMN pat_ssn__bidx bytea$/],
   ['ALTER TABLE patient DROP COLUMN pat_ssn', /DROP COLUMN pat_ssn RESTRICT, DROP COLUMN IF EXISTS pat_ssn__bidx RESTRICT$/],
-  ['ALTER TABLE patient ALTER COLUMN pat_ssn TYPE varchar(20)', /DROP CONSTRAINT IF EXISTS "clarus:25:pat_ssn" RESTRICT, ADD CONSTRAINT "clarus:1043:pat_ssn" CHECK \(octet_length\(pat_ssn\) >= 8\)$/],
-  ['ALTER TABLE patient ALTER COLUMN pat_ssn TYPE varchar(20) USING pat_ssn::varchar(20)', /^ALTER TABLE patient DROP CONSTRAINT IF EXISTS "clarus:25:pat_ssn" RESTRICT, ADD CONSTRAINT "clarus:1043:pat_ssn" CHECK/],
+  ['ALTER TABLE patient ALTER COLUMN pat_ssn TYPE varchar(20)', /DROP CONSTRAINT IF EXISTS "clarus:25:pat_ssn" RESTRICT, ADD CONSTRAINT "clarus:1043.24:pat_ssn" CHECK \(octet_length\(pat_ssn\) >= 8\)$/],
+  ['ALTER TABLE patient ALTER COLUMN pat_ssn TYPE varchar(20) USING pat_ssn::varchar(20)', /^ALTER TABLE patient DROP CONSTRAINT IF EXISTS "clarus:25:pat_ssn" RESTRICT, ADD CONSTRAINT "clarus:1043.24:pat_ssn" CHECK/],
   ["ALTER TABLE patient ADD COLUMN pat_ssn varchar(11) DEFAULT '1-2-3' NOT NULL", /ADD COLUMN pat_ssn bytea NOT NULL .*DEFAULT '\\x01[0-9a-f]+'::bytea, ADD COLUMN pat_ssn__bidx bytea DEFAULT '\\x[0-9a-f]{32}'::bytea$/],
   ["ALTER TABLE patient ALTER COLUMN pat_ssn SET DEFAULT '1-2-3'", /ALTER COLUMN pat_ssn SET DEFAULT '\\x01[0-9a-f]+'::bytea, ALTER COLUMN pat_ssn__bidx SET DEFAULT '\\x[0-9a-f]{32}'::bytea$/],
   ["ALTER TABLE patient ALTER COLUMN pat_zip SET DEFAULT '75011'", /SET DEFAULT '750\*\*'/],
   ['ALTER TABLE patient ALTER COLUMN pat_ssn DROP DEFAULT', /ALTER COLUMN pat_ssn DROP DEFAULT, ALTER COLUMN pat_ssn__bidx DROP DEFAULT$/],
   ['CREATE INDEX patient_ssn_like ON patient (pat_ssn varchar_pattern_ops)', /ON patient \(pat_ssn__bidx\)$/],
   ['CREATE UNIQUE INDEX d ON patient USING hash (diagnosis text_pattern_ops)', /USING hash \(diagnosis\)$/],
+  // Type records carry the declared modifier; unnamed keys and indexes moved to a blind index take the logical name.
+  ['CREATE TABLE patient (pat_id int, pat_ssn char, pat_name numeric(10,2), diagnosis timestamp(3))', /"clarus:1042\.5:pat_ssn".*"clarus:1700\.655366:pat_name".*"clarus:1114\.3:diagnosis"/],
+  ['CREATE TABLE patient (pat_id int, pat_ssn varchar, diagnosis text, UNIQUE (pat_id, diagnosis))', /"clarus:1043:pat_ssn".*"clarus:25:diagnosis".*, UNIQUE \(pat_id, diagnosis\)/],
+  ['ALTER TABLE patient ADD UNIQUE (pat_ssn)', /ADD CONSTRAINT patient_pat_ssn_key UNIQUE \(pat_ssn__bidx\)$/],
+  ['CREATE INDEX ON patient (pat_ssn, pat_id)', /^CREATE INDEX patient_pat_ssn_pat_id_idx ON patient \(pat_ssn__bidx, pat_id\)$/],
 ];
 
 describe('DDL rewritten to the stored form', () => {

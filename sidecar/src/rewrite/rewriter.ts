@@ -18,6 +18,7 @@ import type { ParsedStatement } from './parser.ts';
 import { refuseSplit } from './split.ts';
 import { ShapeCache, shapeOf } from './shape-cache.ts';
 import type { Shape } from './shape-cache.ts';
+import { showLogicalCatalog } from './logical-catalog.ts';
 import { analyzeSelect } from './select.ts';
 import { analyzeStatement } from './statement.ts';
 import type { StatementResult } from './statement.ts';
@@ -400,8 +401,9 @@ export class Rewriter {
     }
   }
 
-  private statement(ctx: Ctx, stmt: Json, text: string): StatementPlan {
-    const before = JSON.stringify(stmt);
+  private statement(ctx: Ctx, parsed: Json, text: string): StatementPlan {
+    const before = JSON.stringify(parsed);
+    const stmt = showLogicalCatalog(this.catalog, parsed, text);
     const writeBefore = ctx.write;
     ctx.write = false;
     const r = analyzeStatement(ctx, stmt, text);

@@ -146,7 +146,7 @@ describe('DDL and COPY', () => {
     const p = fresh.analyze(CREATE);
     expect(p.kind === 'plan' && p.statements[0]?.sql).toBe('CREATE TABLE patient (pat_id int PRIMARY KEY, '
       + 'pat_name bytea NOT NULL CONSTRAINT "clarus:25:pat_name" CHECK (octet_length(pat_name) >= 8), '
-      + 'pat_ssn bytea CONSTRAINT "clarus:1043:pat_ssn" CHECK (octet_length(pat_ssn) >= 8), pat_zip text, pat_birth date, '
+      + 'pat_ssn bytea CONSTRAINT "clarus:1043.15:pat_ssn" CHECK (octet_length(pat_ssn) >= 8), pat_zip text, pat_birth date, '
       + 'diagnosis bytea CONSTRAINT "clarus:25:diagnosis" CHECK (octet_length(diagnosis) >= 8), pat_ssn__bidx bytea)');
     // Only the backend's committed catalog (Rewriter.learn) sets columns and declared types.
     expect(fresh.catalog.lookup(undefined, 'patient')?.byName.get('pat_birth')?.typeOid).toBe(25);

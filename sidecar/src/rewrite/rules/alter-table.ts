@@ -17,7 +17,7 @@ import type { Ctx } from '../context.ts';
 import { blindIndexName, isHiddenName } from '../hidden.ts';
 import { refuse } from '../refusals.ts';
 import type { Scope } from '../scope.ts';
-import { checkTableConstraint, checkType, protectColumn, typeRecord } from './create-table.ts';
+import { checkTableConstraint, checkType, protectColumn, typeRecord, typeRecordKey, typmodOf } from './create-table.ts';
 import { checkForeignKey, foreignKeysOf } from './foreign-key.ts';
 import { protectedColumnIn } from './rule.ts';
 import { writeValue } from './write-value.ts';
@@ -137,8 +137,8 @@ function alterType(t: CatalogTable, c: CatalogColumn, b: Cmd): Json[] | null {
   if (def.collClause || to === null || !(WIDENS[c.typeOid] ?? []).includes(to)) {
     return refuse('alterType', { table: t, column: c.name, from: typeLabel(c.typeOid), to: to === null ? typeNameOf(def.typeName as Json) : typeLabel(to) });
   }
-  const add = typeRecord(c.name, to).map((con) => cmdOf('AT_AddConstraint', { def: con }));
-  return [cmdOf('AT_DropConstraint', { name: `clarus:${c.typeOid}:${c.name}`, missing_ok: true }), ...add];
+  const add = typeRecord(c.name, to, typmodOf(def.typeName as Json, to)).map((con) => cmdOf('AT_AddConstraint', { def: con }));
+  return [cmdOf('AT_DropConstraint', { name: `clarus:${typeRecordKey(c.typeOid, c.typmod)}:${c.name}`, missing_ok: true }), ...add];
 }
 
 /** One subcommand on a protected column: the subcommands it becomes (null: kept as it is). */

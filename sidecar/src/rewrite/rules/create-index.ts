@@ -17,6 +17,7 @@ import type { Ctx } from '../context.ts';
 import { refuse } from '../refusals.ts';
 import { refuseConstruct } from '../context.ts';
 import { protectedColumnIn } from './rule.ts';
+import { logicalObjectName } from './create-table.ts';
 
 /** Operator classes that only change how strings compare or match LIKE: meaningless on ciphertext. */
 const STRING_OPCLASSES = new Set(['text_pattern_ops', 'varchar_pattern_ops', 'bpchar_pattern_ops', 'text_ops', 'varchar_ops', 'bpchar_ops']);
@@ -38,6 +39,7 @@ function onStoredForm(t: CatalogTable, c: CatalogColumn & { protection: { kind: 
 export function createIndex(ctx: Ctx, t: CatalogTable, s: Json): void {
   ctx.write = true;
   ctx.touch(t);
+  const logical = arr(s.indexParams).map((p) => nodeBody(p, 'IndexElem')?.name ?? '');
   for (const p of arr(s.indexParams)) {
     const e = nodeBody(p, 'IndexElem') as NodeOf<'IndexElem'>;
     // An index stores its expression's values: over a protected column with constants it would
@@ -49,4 +51,8 @@ export function createIndex(ctx: Ctx, t: CatalogTable, s: Json): void {
   }
   const where = protectedColumnIn(t, s.whereClause);
   if (where) refuse('partialIndex', { table: t, column: where });
+  // Unnamed, PostgreSQL would name it after the blind index: give it the logical columns' name.
+  const moved = arr(s.indexParams).some((p, i) => (nodeBody(p, 'IndexElem')?.name ?? '') !== logical[i]);
+  const name = moved && !s.idxname && logical.every(Boolean) ? logicalObjectName(t.table, logical, 'idx') : undefined;
+  if (name) s.idxname = name;
 }

@@ -91,11 +91,33 @@ function movesToBlindIndex(t: CatalogTable, c: CatalogColumn, b: Json): boolean 
   return keyColumn(t, c, construct) !== c.name;
 }
 
+/**
+ * The name PostgreSQL gives an unnamed UNIQUE constraint (`<table>_<columns>_key`) or index
+ * (`_idx`) over the logical columns, for one the proxy builds on a blind index instead (PostgreSQL
+ * would name it after the hidden column): catalog introspection then shows what the application
+ * declared. Undefined when the name would need PostgreSQL's truncation (it then names it itself).
+ */
+export function logicalObjectName(table: string, columns: readonly string[], suffix: 'key' | 'idx'): string | undefined {
+  const name = `${table}_${columns.join('_')}_${suffix}`;
+  return Buffer.byteLength(name) <= 63 ? name : undefined;
+}
+
+function nameMoved(t: CatalogTable, c: CatalogColumn, con: Json): void {
+  const name = con.contype === 'CONSTR_UNIQUE' && !con.conname ? logicalObjectName(t.table, [c.name], 'key') : undefined;
+  if (name) con.conname = name;
+}
+
 /** Checks a protected column's constraints; returns the key constraints that move to its blind index. */
 function checkColumnConstraints(t: CatalogTable, c: CatalogColumn, def: Json): unknown[] {
   const moved: unknown[] = [];
   const kept: unknown[] = [];
-  for (const con of arr(def.constraints)) (movesToBlindIndex(t, c, body(con, 'Constraint') as Json) ? moved : kept).push(con);
+  for (const con of arr(def.constraints)) {
+    const b = body(con, 'Constraint') as Json;
+    if (movesToBlindIndex(t, c, b)) {
+      nameMoved(t, c, b);
+      moved.push(con);
+    } else kept.push(con);
+  }
   def.constraints = kept;
   if (def.raw_default || def.cooked_default || def.identity || def.generated) refuseProtected(t, c, 'DEFAULT or GENERATED');
   return moved;
@@ -105,10 +127,14 @@ function checkColumnConstraints(t: CatalogTable, c: CatalogColumn, def: Json): u
 export function mapKeyColumns(t: CatalogTable, con: Json): void {
   if (con.contype !== 'CONSTR_PRIMARY' && con.contype !== 'CONSTR_UNIQUE') return;
   const construct = `table constraint ${String(con.contype).replace('CONSTR_', '')}`;
+  const logical = arr(con.keys).map((k) => sval(k) ?? '');
   con.keys = arr(con.keys).map((k) => {
     const c = t.byName.get(sval(k) ?? '');
     return c ? stringNode(keyColumn(t, c, construct)) : k;
   });
+  const moved = arr(con.keys).some((k, i) => sval(k) !== logical[i]);
+  const name = moved && con.contype === 'CONSTR_UNIQUE' && !con.conname ? logicalObjectName(t.table, logical, 'key') : undefined;
+  if (name) con.conname = name;
 }
 
 /** A table constraint (CREATE TABLE element or ALTER TABLE … ADD): keys mapped, definitions over protected columns refused. */
@@ -125,12 +151,13 @@ export function checkTableConstraint(t: CatalogTable, con: Json): void {
  */
 export function protectColumn(t: CatalogTable, c: CatalogColumn, def: Json): Json[] {
   const oid = typeOid(typeNameOf(def.typeName as Json)) ?? 25;
+  const mod = typmodOf(def.typeName as Json, oid);
   checkType(t, c, def.typeName as Json);
   const moved = checkColumnConstraints(t, c, def);
   if (!isEncrypted(c)) return [];
   if (def.collClause) refuseConstruct({ table: t, column: c }, 'COLLATE');
   def.typeName = byteaType();
-  def.constraints = [...arr(def.constraints), ...typeRecord(c.name, oid)];
+  def.constraints = [...arr(def.constraints), ...typeRecord(c.name, oid, mod)];
   if (!c.protection.searchable) return [];
   return [{ ColumnDef: { colname: blindIndexName(c.name), typeName: byteaType(), is_local: true, location: -1, ...(moved.length ? { constraints: moved } : {}) } }];
 }
@@ -158,14 +185,45 @@ export function createTable(ctx: Ctx, t: CatalogTable, s: Json): void {
   if (s.inhRelations || s.partspec) refuse('inheritance', { table: t });
 }
 
+const intMod = (n: unknown): number | null => {
+  const v = body(n, 'A_Const')?.ival as Json | undefined;
+  return v === undefined ? null : Number(v.ival ?? 0);
+};
+
+/** Types whose modifier PostgreSQL stores as length + 4 (VARHDRSZ), and their default when none is written. */
+const LENGTH_TYPES: Record<number, number> = { 1043: -1, 1042: 5 };
+const PRECISION_TYPES = new Set([1114, 1184]);
+
 /**
- * A CHECK constraint whose name records the declared type (`clarus:<oid>:<column>`), so replicas
- * and restarted proxies can restore the client-facing type from the backend catalog. Its check
- * (at least a ciphertext header long) is a cheap integrity guard. Skipped if the name would
- * exceed PostgreSQL's 63-byte identifier limit (the type then shows as text).
+ * The type modifier PostgreSQL would store for a declared type (atttypmod: `varchar(254)` is 258,
+ * `numeric(10,2)` is (10 << 16 | 2) + 4), or -1; the catalog shows it (format_type,
+ * information_schema) as the backend would for the declared column.
  */
-export function typeRecord(column: string, oid: number): unknown[] {
-  const conname = `clarus:${oid}:${column}`;
+export function typmodOf(tn: Json, oid: number): number {
+  const mods = arr(tn.typmods).map(intMod);
+  if (mods.some((m) => m === null || m < 0)) return -1;
+  const [a, b] = mods as number[];
+  if (oid in LENGTH_TYPES) return a === undefined ? (LENGTH_TYPES[oid] as number) : a + 4;
+  if (oid === 1700 && a !== undefined) return ((a << 16) | (b ?? 0)) + 4;
+  if (PRECISION_TYPES.has(oid) && a !== undefined) return a;
+  return -1;
+}
+
+/** The middle of a type record's name: `<oid>` or `<oid>.<typmod>`. */
+export function typeRecordKey(oid: number, typmod = -1): string {
+  return typmod >= 0 ? `${oid}.${typmod}` : `${oid}`;
+}
+
+/**
+ * A CHECK constraint whose name records the declared type (`clarus:<oid>:<column>`, or
+ * `clarus:<oid>.<typmod>:<column>` when the type has a modifier such as a length), so replicas
+ * and restarted proxies can restore the client-facing type from the backend catalog, and catalog
+ * queries through the proxy show it (rewrite/logical-catalog.ts). Its check (at least a
+ * ciphertext header long) is a cheap integrity guard. Skipped if the name would exceed
+ * PostgreSQL's 63-byte identifier limit (the type then shows as text).
+ */
+export function typeRecord(column: string, oid: number, typmod = -1): unknown[] {
+  const conname = `clarus:${typeRecordKey(oid, typmod)}:${column}`;
   if (Buffer.byteLength(conname) > 63) return [];
   const expr = {
     A_Expr: {

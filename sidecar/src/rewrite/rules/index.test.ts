@@ -30,7 +30,7 @@ describe('statement rules', () => {
     ['delete', "DELETE FROM patient WHERE pat_ssn = '1'", /^DELETE FROM patient WHERE pat_ssn__bidx = '\\x[0-9a-f]{32}'::bytea$/],
     ['copy', 'COPY patient (pat_id, pat_ssn) FROM STDIN', /^COPY patient \(pat_id, pat_ssn, pat_ssn__bidx\) FROM STDIN$/],
     ['create-table', 'CREATE TABLE visit (visit_id int, pat_id int, reason text, notes text)', /reason bytea .*notes bytea/],
-    ['create-index', 'CREATE INDEX ON patient (pat_ssn)', /^CREATE INDEX ON patient \(pat_ssn__bidx\)$/],
+    ['create-index', 'CREATE INDEX ON patient (pat_ssn)', /^CREATE INDEX patient_pat_ssn_idx ON patient \(pat_ssn__bidx\)$/],
     ['alter-table', 'ALTER TABLE patient ADD COLUMN note text', /^(pass|ALTER TABLE)/],
   ])('%s edits %s', (name, sql, expected) => {
     expect(statementRule(Object.keys(parseStatements(sql)[0]?.stmt ?? {})[0] ?? '')?.name).toBe(name);

@@ -1,0 +1,53 @@
+// Catalog relations read through the proxy are replaced by their logical views (logical-catalog.ts):
+// what is replaced, under which name, and what is left alone. What the views show is proved against
+// a real PostgreSQL in sidecar/test/integration/protect-compat-catalog.test.ts.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadParser } from './parser.ts';
+import type { Rewriter } from './rewriter.ts';
+import { testRewriter } from '@clarus/testing/rewriter.ts';
+import { Catalog } from './catalog.ts';
+import { showLogicalCatalog } from './logical-catalog.ts';
+import { parseStatements } from './parser.ts';
+
+let rw: Rewriter;
+beforeAll(async () => {
+  await loadParser();
+  rw = testRewriter();
+});
+
+function sent(sql: string): string {
+  const a = rw.analyze(sql);
+  if (a.kind === 'pass') return sql;
+  if (a.kind !== 'plan') throw new Error(`${a.kind}: ${a.message}`);
+  return a.statements.map((s) => s.sql).join('; ');
+}
+
+describe('catalog relations shown logically', () => {
+  it.each([
+    ['SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid = 1', /FROM \( SELECT a\.\* FROM pg_catalog\.pg_attribute AS a .* UNION ALL .*jsonb_populate_record.*\) AS a WHERE a\.attrelid = 1$/],
+    ['SELECT attname FROM pg_attribute', /\) AS pg_attribute$/],
+    ['SELECT pg_catalog.pg_attribute.attname FROM pg_catalog.pg_attribute JOIN pg_catalog.pg_class ON pg_class.oid = attrelid', /^SELECT pg_attribute\.attname FROM \( SELECT .*\) AS pg_attribute JOIN pg_catalog\.pg_class ON/],
+    ["SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'patient'", /information_schema\._pg_char_max_length.*\) AS columns WHERE table_name = 'patient'$/],
+    ['SELECT conname FROM pg_constraint c JOIN pg_index i ON i.indexrelid = c.conindid', /\) AS c JOIN \( SELECT i\.\* FROM pg_catalog\.pg_index AS i .*\) AS i ON/],
+    ['SELECT indexdef FROM pg_indexes', /regexp_replace\(x\.indexdef, E'__bidx\\\\M', '', 'g'\)/],
+    ['SELECT pg_get_indexdef(indexrelid, 0, true) FROM pg_class', /^SELECT CASE WHEN indexrelid IN \(SELECT ix\.indexrelid .* THEN regexp_replace\(pg_get_indexdef\(indexrelid, 0, true\), E'__bidx\\\\M', '', 'g'\) ELSE pg_get_indexdef\(indexrelid, 0, true\) END FROM pg_class$/],
+    ['SELECT constraint_name FROM information_schema.table_constraints UNION SELECT constraint_name FROM information_schema.key_column_usage', /NOT \(x\.constraint_name::text LIKE 'clarus:%'.* UNION .*"left"\(x\.column_name::text, -6\)/],
+  ])('%s', (sql, shown) => {
+    expect(sent(sql)).toMatch(shown);
+  });
+
+  it.each([
+    'SELECT * FROM public.columns',
+    'SELECT * FROM myschema.pg_attribute',
+    "SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relname = 'patient'",
+  ])('leaves %s as it is', (sql) => {
+    expect(sent(sql)).toBe(sql);
+  });
+
+  it('changes nothing while the policy encrypts nothing', () => {
+    const catalog = new Catalog({ name: 'p', onUnsupported: 'reject', defaultBackend: 'b', keyring: { dir: 'k', keys: [] }, datasets: [] });
+    const stmt = parseStatements('SELECT attname FROM pg_attribute')[0]?.stmt;
+    if (!stmt) throw new Error('no statement');
+    expect(showLogicalCatalog(catalog, stmt, 'SELECT attname FROM pg_attribute')).toBe(stmt);
+  });
+});
