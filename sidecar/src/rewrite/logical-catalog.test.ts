@@ -44,6 +44,15 @@ describe('catalog relations shown logically', () => {
     expect(sent(sql)).toBe(sql);
   });
 
+  it('a protected table next to a replaced catalog relation still goes through the rules', () => {
+    const refused = rw.analyze('SELECT p.pat_name FROM patient p JOIN pg_attribute a ON a.attname = p.pat_name');
+    expect(refused).toMatchObject({ kind: 'refuse', code: '0A000', message: expect.stringMatching(/pat_name \(randomized\)/) });
+    const plan = rw.analyze('SELECT p.pat_name, a.attname FROM patient p, pg_attribute a WHERE a.attrelid = 1');
+    if (plan.kind !== 'plan') throw new Error(plan.kind);
+    expect(plan.datasets.size).toBe(1);
+    expect(plan.statements[0]?.outputs[0]).toMatchObject({ name: 'pat_name', prov: { column: { protection: { kind: 'encrypt' } } } });
+  });
+
   it('changes nothing while the policy encrypts nothing', () => {
     const catalog = new Catalog({ name: 'p', onUnsupported: 'reject', defaultBackend: 'b', keyring: { dir: 'k', keys: [] }, datasets: [] });
     const stmt = parseStatements('SELECT attname FROM pg_attribute')[0]?.stmt;
