@@ -135,6 +135,8 @@ describe("the backend's grammar", () => {
     const a = rw.analyze("INSERT INTO patient (pat_id, pat_name, diagnosis) VALUES (1, 'Ann', 'flu') RETURNING pat_name", 15);
     expect(a.kind).toBe('plan');
     expect(rw.analyze('UPDATE patient SET diagnosis = $1 WHERE pat_ssn = $2', 16).kind).toBe('plan');
+    // PostgreSQL 18's parser marks DEALLOCATE ALL with `isall`; older ones leave the name out.
+    for (const m of [15, 16, 17] as const) expect(rw.analyze('DEALLOCATE ALL', m).kind).toBe('pass');
   });
 });
 

@@ -39,7 +39,9 @@ export function majorOf(serverVersion: string | undefined): Major | null {
  * do not parse in older majors, so their absence there is a parse error, not a disagreement).
  */
 const NOISE = new Set(['location', 'stmt_location', 'stmt_len', 'version', 'rexpr_list_start', 'rexpr_list_end',
-  'list_start', 'list_end', 'jumble_args', 'is_enforced', 'initially_valid']);
+  'list_start', 'list_end', 'jumble_args', 'is_enforced', 'initially_valid',
+  // DEALLOCATE ALL: PostgreSQL 18 sets `isall`, older majors say the same with no name.
+  'isall']);
 
 function collect(x: unknown, out: string[]): void {
   if (Array.isArray(x)) {

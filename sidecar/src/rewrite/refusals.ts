@@ -97,6 +97,7 @@ export const REFUSALS = {
   // Statements and the allowlist screen.
   proceduralCode: entry(() => 'procedural code over protected tables is not supported'),
   statementKind: entry<{ kind: string }>(({ kind }) => `${kind} statements over protected tables are not supported`),
+  sqlPrepare: entry<{ table: string }>(({ table }) => `SQL-level PREPARE of a statement over protected table ${table} is not supported: the proxy protects parameters at Bind, and EXECUTE would pass them as constants; use the extended protocol (Parse/Bind, what drivers' prepared statements send)`),
   unknownConstruct: entry<{ tag: string }>(({ tag }) => `the proxy's analysis does not know the construct ${tag}; ${NOT_ALLOWED}`),
   unknownStatement: entry<{ tag: string }>(({ tag }) => `the proxy's analysis does not know the statement ${tag}; ${NOT_ALLOWED}`),
   function: entry<{ name: string }>(({ name }) => `function ${name}() is not on the proxy's allowlist of built-in functions without side effects; ${NOT_ALLOWED}`),

@@ -31,6 +31,7 @@ function other(ctx: Ctx, tag: string, b: Json, text: string): StatementResult {
     return { outputs: [] };
   }
   touchAll(ctx, refs);
+  if (tag === 'PrepareStmt') refuse('sqlPrepare', { table: [...refs].join(', ') });
   if (WRITE_TAGS.has(tag)) {
     ctx.write = true;
     return { outputs: [] };
