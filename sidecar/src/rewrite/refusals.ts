@@ -52,6 +52,7 @@ export const REFUSALS = {
   positional: entry<Named & { what: string }>(({ table, what }) => `${what} into protected table ${table.table} without a column list is not supported; name the columns (the proxy never relies on the column order)`),
   convertedValue: entry<NamedColumn & { why: string }>(({ table, column, why }) => `${why} as the value of protected column ${table.table}.${column.name} is not supported; PostgreSQL would convert it, the proxy protects the value as written`),
   returningOldNew: entry(() => 'RETURNING old/new row values is not supported'),
+  insertUnnest: entry<NamedColumn>(({ table, column }) => `INSERT … SELECT * FROM UNNEST(…) into protected table ${table.table}: the array for column ${column.name} is not a constant the proxy can read (an array parameter is only known at Bind); send the arrays as constants (Django's default client-side binding does), or use INSERT … VALUES`),
   insertSelect: entry<NamedColumn & { why: string }>(({ table, column, why }) => `INSERT … SELECT into protected column ${table.table}.${column.name}: ${why}; use INSERT … VALUES or COPY`),
   onConflictWhere: entry<Named>(({ table }) => `ON CONFLICT … WHERE (a partial index) on protected table ${table.table} is not supported`),
   kAnonymityValue: entry<NamedColumn & { what: string }>(({ table, column, what }) => `${what} as the value of k-anonymity column ${table.table}.${column.name} is not supported: a multi-row INSERT is microaggregated from its constants when the proxy reads it (use constants, or COPY)`),

@@ -2,6 +2,8 @@
 // THEN <value> … ELSE NULL END WHERE …` on encrypted columns (randomized, searchable), with
 // constants and parameters. The proxy encrypts each result (and the blind index follows), the
 // backend evaluates the conditions; compared with the oracle, and the backend holds no canary.
+// Django's bulk_create (`INSERT … SELECT * FROM UNNEST(<constant arrays>)`) and SQLAlchemy's
+// insertmanyvalues are written row by row like VALUES.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canariesInDump } from '../corpus/setup.ts';
 import { startTwoStage } from './two-stage-env.ts';
@@ -48,6 +50,27 @@ describe('bulk writes: UPDATE … CASE (Django bulk_update), INSERT … SELECT �
     const code = (text: string) => t.c.query(text).then(() => 'ok', (e: { code: string }) => e.code);
     expect(await code("INSERT INTO patient (pat_id, pat_name) SELECT p0, p1 FROM (VALUES (200, 'x')) AS v(p0, p1) WHERE p1 <> 'z'")).toBe('0A000');
     expect(await code("INSERT INTO patient (pat_id, pat_name) SELECT p0, p1::varchar(3) FROM (VALUES (201, 'xyzzy')) AS v(p0, p1)")).toBe('0A000');
+  });
+
+  it("inserts Django's bulk_create form (INSERT … SELECT * FROM UNNEST(<constant arrays>) RETURNING), each element encrypted as VALUES would be", async () => {
+    // psycopg's client-side binding (Django's default): arrays as constants, quotes, escapes, NULL, a short array padded with NULL (pat_ssn).
+    const sql = 'INSERT INTO patient (pat_id, pat_name, pat_ssn) SELECT * FROM UNNEST((\'{301,302,303,304}\'::int2[])::integer[], '
+      + `(E'{unnest-one-canary,"unnest two canary","it''s \\\\"3\\\\" canary",unnest-four-canary}')::varchar[], ('{555-03-0301,NULL,555-03-0303}')::varchar[]) RETURNING patient.pat_id`;
+    const a = await t.c.query(sql);
+    const b = await t.oracle.query(sql);
+    expect(a.rows).toEqual(b.rows);
+    const q = 'SELECT pat_id, pat_name, pat_ssn FROM patient WHERE pat_id BETWEEN 301 AND 304 ORDER BY pat_id';
+    const rows = (await t.c.query(q)).rows;
+    expect(rows).toEqual((await t.oracle.query(q)).rows);
+    expect(rows.map((r) => r.pat_name)).toEqual(['unnest-one-canary', 'unnest two canary', 'it\'s "3" canary', 'unnest-four-canary']);
+    expect((await t.c.query("SELECT pat_id FROM patient WHERE pat_ssn = '555-03-0303'")).rows).toEqual([{ pat_id: 303 }]);
+    const canaries = ['unnest-one-canary', 'unnest two canary', '"3" canary', 'unnest-four-canary', '555-03-03'];
+    expect(await canariesInDump(t.cluster, canaries)).toEqual([]);
+    for (const canary of canaries) expect(t.serverLog().filter((l) => l.includes(canary)), canary).toEqual([]);
+    // An array parameter is only known at Bind: refused, naming the column; nothing reaches the backend.
+    const err = await t.c.query('INSERT INTO patient (pat_id, pat_name) SELECT * FROM UNNEST($1::integer[], $2::varchar[])', [[305], ['unnest-param-canary']]).then(() => null, (e: { code: string; message: string }) => e);
+    expect(err).toMatchObject({ code: '0A000', message: expect.stringMatching(/UNNEST.*column pat_name is not a constant/) });
+    expect(t.serverLog().filter((l) => l.includes('unnest-param-canary'))).toEqual([]);
   });
 
   it('creates tables from protected ones (CREATE TABLE AS, SELECT INTO) only with columns that carry no protected value', async () => {

@@ -8,6 +8,7 @@ import { plainExpr } from '../expr.ts';
 import { analyzeSelect } from '../select.ts';
 import type { OutCol } from '../scope.ts';
 import { insertSelect } from './insert-select.ts';
+import { unnestAsValues } from './insert-unnest.ts';
 import { insertValues, withBidx } from './insert-values.ts';
 import { onConflict } from './on-conflict.ts';
 import { column, returning, targetScope } from './target.ts';
@@ -27,6 +28,8 @@ export function analyzeInsert(ctx: Ctx, s: Json): OutCol[] {
   if (!names.length && sel) positional(table, 'INSERT');
   const cols = names.map((n) => column(table, n));
   const protectedCols = cols.filter((c) => c.protection.kind !== 'plain');
+  // Django's bulk_create: SELECT * FROM UNNEST(<constant arrays>) becomes the VALUES rows it stands for.
+  if (sel && !sel.valuesLists && protectedCols.length) unnestAsValues(table, cols, sel);
   if (sel && !sel.valuesLists) {
     const outs = analyzeSelect(ctx, sel, ctes, false);
     if (protectedCols.length) {
