@@ -28,6 +28,7 @@ import { residualStage } from './residual-stage.ts';
 import type { ResidualService } from './residual-stage.ts';
 import { writeBack } from './write-back.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
+import { STALE_MARKER } from '../rewrite/rules/shape-guard.ts';
 import { countRefusal } from '../metrics/refusals.ts';
 import { sessionRole } from './backend-role.ts';
 import { datasetsOf, placeholderSql, planStatement, splitTransformer, txControl, txDecision, txHooks } from '../split/decide.ts';
@@ -274,6 +275,16 @@ class ProtectionPipeline implements Pipeline {
       if (!(e instanceof StatementError)) throw e;
       return refuse(e.code, e.message);
     }
+  }
+
+  /**
+   * The backend says the proxy's schema is out of date (a column or table it named is gone, or a
+   * `SELECT *` found other columns than the proxy expanded: rules/shape-guard.ts): DDL went
+   * through another replica or straight to the backend. The catalog is loaded again before the
+   * next statement.
+   */
+  backendError(code: string, message: string): void {
+    if (code === SQLSTATE.undefinedColumn || code === SQLSTATE.undefinedTable || message.includes(STALE_MARKER)) this.deps.refresher?.invalidate();
   }
 
   private analyze(sql: string): ReturnType<Rewriter['analyze']> {

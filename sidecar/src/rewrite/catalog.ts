@@ -161,6 +161,11 @@ export class Catalog {
     }
   }
 
+  /** Whether the table's columns are the backend's (loaded), not only the policy's. */
+  isLoaded(t: CatalogTable): boolean {
+    return this.loaded.has(`${t.schema}.${t.table}`);
+  }
+
   /** Forgets what was loaded: every table is loaded again before its next use. */
   forget(): void {
     this.loaded.clear();

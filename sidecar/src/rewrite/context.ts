@@ -78,6 +78,8 @@ export class Ctx {
   write = false;
   /** False once a randomized literal was encrypted into the text (fresh nonce: never reuse the text). */
   cacheable = true;
+  /** Tables whose columns a `*` was expanded into, with those columns (rules/shape-guard.ts). */
+  readonly expanded: Array<{ table: CatalogTable; columns: string[] }> = [];
   /** Highest parameter number in the client's statement; extra parameters are numbered after it. */
   maxParam: number;
 

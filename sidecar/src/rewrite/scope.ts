@@ -1,7 +1,7 @@
 // Name resolution: the relations visible at one query level (tables, subqueries, CTEs, joins)
 // and the enclosing levels for correlated subqueries. Unknown relations (not in the policy)
 // contribute unknown columns, which are treated as plain data.
-import type { CatalogTable } from './catalog.ts';
+import type { CatalogColumn, CatalogTable } from './catalog.ts';
 import type { ProtectedRef } from './context.ts';
 import { isEncrypted } from './catalog.ts';
 import type { OutAnon } from './expr.ts';
@@ -40,12 +40,25 @@ export function newScope(parent?: Scope): Scope {
   return { relations: [], ctes: new Map(parent?.ctes ?? []), parent, mergedJoin: false };
 }
 
-export function tableColumns(t: CatalogTable): OutCol[] {
-  return t.columns.map((c) => ({
+function outCol(t: CatalogTable, c: CatalogColumn): OutCol {
+  return {
     name: c.name,
     prov: isEncrypted(c) ? { table: t, column: c } : null,
     anon: c.protection.kind === 'anonymize' ? { ref: { table: t, column: c as OutAnon['ref']['column'] }, exact: true } : null,
-  }));
+  };
+}
+
+export function tableColumns(t: CatalogTable): OutCol[] {
+  return t.columns.map((c) => outCol(t, c));
+}
+
+/**
+ * A protected policy column the loaded column list lacks: added around this proxy since the load
+ * (another replica, straight to the backend). Named in a statement, it is still protected.
+ */
+function policyColumn(rel: Relation, name: string): OutCol | undefined {
+  const c = rel.table?.byName.get(name);
+  return rel.table && c && c.protection.kind !== 'plain' ? outCol(rel.table, c) : undefined;
 }
 
 export type Resolved = { kind: 'column'; rel: Relation; col: OutCol } | { kind: 'unknown' };
@@ -57,7 +70,7 @@ function findIn(scope: Scope, names: string[]): Resolved | null {
   for (const rel of scope.relations) {
     if (qual !== undefined && rel.alias !== qual) continue;
     if (schema !== undefined && rel.table && rel.table.schema !== schema) continue;
-    const c = rel.columns?.find((x) => x.name === col);
+    const c = rel.columns?.find((x) => x.name === col) ?? policyColumn(rel, col);
     if (c) return { kind: 'column', rel, col: c };
     if (qual !== undefined) return { kind: 'unknown' };
   }

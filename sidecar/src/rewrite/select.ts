@@ -16,6 +16,7 @@ import { grouping } from './rules/group-by-distinct.ts';
 import { ordering } from './rules/order-by.ts';
 import { setOperation } from './rules/set-operation.ts';
 import { expandStar, exposeBlindIndexes } from './rules/star-expansion.ts';
+import { guardShape } from './rules/shape-guard.ts';
 import type { OutCol, Relation, Scope } from './scope.ts';
 
 /** `exposeIndex`: a FROM subquery or CTE also outputs the blind index of searchable columns it returns. */
@@ -28,9 +29,11 @@ export function analyzeSelect(ctx: Ctx, s: Json, parent: Scope | undefined, top:
     return arr(body(arr(s.valuesLists)[0], 'List')?.items).map((_, i) => ({ name: `column${i + 1}`, prov: null, anon: null }));
   }
   for (const item of arr(s.fromClause)) addFromItem(ctx, scope, item);
+  const expandedBefore = ctx.expanded.length;
   const outs = targets(ctx, scope, s);
   if (exposeIndex) exposeBlindIndexes(s, outs);
   if (s.whereClause) s.whereClause = predicate(ctx, scope, s.whereClause);
+  guardShape(s, ctx.expanded.slice(expandedBefore));
   if (s.havingClause) s.havingClause = predicate(ctx, scope, s.havingClause);
   grouping(ctx, scope, s, outs);
   ordering(ctx, scope, arr(s.sortClause), outs);

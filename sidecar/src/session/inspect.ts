@@ -505,7 +505,7 @@ export class Inspector {
     h[BackendTag.DataRow] = (b, s, e) => this.dataRow(b, s, e);
     h[BackendTag.CommandComplete] = (b, s, e) => this.served() || this.staged() || this.completed(b, s, e) || (this.commandDone(), false);
     h[BackendTag.EmptyQueryResponse] = () => this.staged() || (this.commandDone(), false);
-    h[BackendTag.ErrorResponse] = () => this.error(true);
+    h[BackendTag.ErrorResponse] = (b, s, e) => { this.backendError(b, s, e); return this.error(true); };
     h[BackendTag.ParameterStatus] = (b, s, e) => { this.setting(b, s, e); return false; };
     h[BackendTag.CopyInResponse] = () => { this.copyInStart(); return false; };
     h[BackendTag.CopyOutResponse] = () => { this.copyOutStart(); return false; };
@@ -515,6 +515,12 @@ export class Inspector {
   })();
 
   /** Tells the pipeline the backend's transaction status (ReadyForQuery's one payload byte). */
+  private backendError(buf: Buffer, start: number, end: number): void {
+    if (!this.pipeline.backendError) return;
+    const d = decodeBackend(BackendTag.ErrorResponse, buf, start, end);
+    if (d.ok && d.msg.type === 'ErrorResponse') this.pipeline.backendError(d.msg.fields.C ?? '', d.msg.fields.M ?? '');
+  }
+
   private backendReady(buf: Buffer, start: number): void {
     const status = String.fromCharCode(buf[start] ?? 0);
     // Outside a transaction block no portal is left on the backend.

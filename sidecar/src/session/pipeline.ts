@@ -262,6 +262,11 @@ export interface Pipeline {
    * fragment transactions in a client's block): a reload waits for the next boundary.
    */
   busy?(): boolean;
+  /**
+   * Called with the SQLSTATE and message of every ErrorResponse of the backend (a statement that
+   * failed there: e.g. a column the proxy's schema still has was dropped around it).
+   */
+  backendError?(code: string, message: string): void;
   /** Called once when the session ends (release caches, flush audit records). */
   close?(): void;
 }

@@ -17,6 +17,7 @@ export function expandStar(ctx: Ctx, scope: Scope, names: string[]): Array<{ nod
     if (!r.columns) return [{ node: columnRef([r.alias, '*']), out: { name: '*', prov: null, star: true } }];
     if (r.table) ctx.touch(r.table);
     for (const c of r.columns) if (r.table) ctx.touch(r.table, c.name);
+    if (r.table && !r.table.unsafe && ctx.catalog.isLoaded(r.table)) ctx.expanded.push({ table: r.table, columns: r.table.columns.map((c) => c.name) });
     return r.columns.filter((c) => !c.hidden).map((c) => ({ node: columnRef([r.alias, c.name]), out: c }));
   });
 }
