@@ -56,6 +56,28 @@ export const SUITES: Suite[] = [
   },
 ];
 
+const python = (script: string) => (root: string): { cmd: string; args: string[]; cwd: string } | { missing: string } => {
+  const venv = process.env.COMPAT_VENV;
+  if (!venv) return { missing: 'COMPAT_VENV not set (run through scripts/compat.sh)' };
+  return { cmd: join(venv, 'bin', 'python'), args: [join(root, 'compat/python', script)], cwd: join(root, 'compat/python') };
+};
+
+const nodeOrm = (script: string) => (root: string): { cmd: string; args: string[]; cwd: string } | { missing: string } => {
+  if (!process.env.COMPAT_NODE_MODULES) return { missing: 'COMPAT_NODE_MODULES not set (run through scripts/compat.sh)' };
+  return { cmd: process.execPath, args: [join(root, 'compat/node', script)], cwd: join(root, 'compat/node') };
+};
+
+/**
+ * The ORM suites (issue 11): each runs an application's life through a proxy whose policy
+ * encrypts its customer table (compat/lib/orm-target.ts) and against an oracle database.
+ */
+export const ORM_SUITES: Suite[] = [
+  { name: 'orm-sqlalchemy', command: python('orm_sqlalchemy.py'), parseLine: parsePlainLine },
+  { name: 'orm-django', command: python('orm_django.py'), parseLine: parsePlainLine },
+  { name: 'orm-sequelize', command: nodeOrm('sequelize.cjs'), parseLine: parsePlainLine },
+  { name: 'orm-typeorm', command: nodeOrm('typeorm.cjs'), parseLine: parsePlainLine },
+];
+
 /** Runs one suite, echoing its output with a prefix, and collects its outcomes. */
 export async function runSuite(suite: Suite, root: string, env: Record<string, string>): Promise<SuiteResult> {
   const res: SuiteResult = { suite: suite.name, passed: [], failed: [], exitCode: null };

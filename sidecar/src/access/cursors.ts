@@ -77,6 +77,11 @@ export class Cursors {
     return { known };
   }
 
+  /** How the rows of an open cursor are shown (null: nothing protected; undefined: not declared here). */
+  shownAs(name: string): KnownCursor | null | undefined {
+    return this.open.get(name);
+  }
+
   private shown(result: ResultTransformer | undefined, shape: string | undefined): KnownCursor | null {
     return result ? { result, shape: shape ?? '' } : null;
   }

@@ -33,6 +33,11 @@ describe('backendStartupParams', () => {
 });
 
 describe('unsafeParameterStatus', () => {
+  it("reads encoding names as PostgreSQL does (asyncpg sends client_encoding 'utf-8', quotes included)", () => {
+    for (const e of ["'utf-8'", 'UTF_8', 'Unicode', 'sql-ascii']) expect(backendStartupParams({ client_encoding: e }, true)).toMatchObject({ ok: true });
+    expect(backendStartupParams({ client_encoding: "'sjis'" }, true)).toMatchObject({ ok: false });
+  });
+
   it('flags a backend that switched encoding or string lexing', () => {
     expect(unsafeParameterStatus('client_encoding', 'SJIS')).toMatch(/SJIS/);
     expect(unsafeParameterStatus('standard_conforming_strings', 'off')).toMatch(/off/);

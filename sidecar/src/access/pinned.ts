@@ -6,7 +6,7 @@
 // As startup parameters they are also what RESET / RESET ALL / DISCARD ALL return to, and they
 // override ALTER ROLE / ALTER DATABASE … SET defaults (which the proxy refuses anyway).
 import { PINNED_SETTINGS } from '../rewrite/statements.ts';
-import { SAFE_ENCODINGS } from '../session/settings.ts';
+import { safeEncoding } from '../session/settings.ts';
 
 export const PINNED_STARTUP: Readonly<Record<string, string>> = {
   client_encoding: 'UTF8',
@@ -32,7 +32,7 @@ function checkOptions(options: string): string | null {
 
 function checkParam(name: string, value: string): string | null {
   const n = normalized(name);
-  if (n === 'client_encoding') return SAFE_ENCODINGS.has(value.trim().toLowerCase()) ? null : `clarus: client_encoding ${value} is not supported while a policy protects data; use UTF8`;
+  if (n === 'client_encoding') return safeEncoding(value) ? null : `clarus: client_encoding ${value} is not supported while a policy protects data; use UTF8`;
   if (n === 'options') return checkOptions(value);
   const pinned = PINNED_STARTUP[n];
   if (pinned !== undefined) return value.trim().toLowerCase() === pinned.toLowerCase() ? null : `clarus: ${n} is pinned to ${pinned} by the proxy while a policy protects data`;

@@ -294,6 +294,15 @@ class ProtectionPipeline implements Pipeline {
   }
 
   /**
+   * The transformer of the rows of SQL cursor `name` (declared through this session over protected
+   * columns), for a protocol Describe of it as a portal: psycopg's server cursors learn the
+   * result types that way before they FETCH.
+   */
+  cursorResult(name: string): ResultTransformer | undefined {
+    return this.cursors.shownAs(name)?.result;
+  }
+
+  /**
    * FETCHes in a text: the transformer of each protected cursor's rows, or the refusal of a FETCH
    * from a name no DECLARE of this session gave (see access/cursors.ts).
    */

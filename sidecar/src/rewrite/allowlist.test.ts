@@ -35,6 +35,12 @@ const REFUSED: Array<[string, RegExp, string?]> = [
   ["SELECT query_to_xml('SELECT pat_name FROM patient', true, false, '')", /function query_to_xml\(\) is not on the proxy's allowlist/],
   ["SELECT table_to_xml('patient', true, false, '')", /table_to_xml/],
   ["SELECT set_config('search_path', 'evil, public', false)", /set_config/],
+  ["SELECT set_config(' Search_Path ', 'evil', true)", /set_config/],
+  ["SELECT set_config('client_encoding', 'SJIS', false)", /set_config/],
+  ["SELECT set_config('standard_conforming_strings', 'off', false)", /set_config/],
+  ["SELECT set_config($1, 'evil', false)", /set_config/],
+  ["SELECT set_config(lower('SEARCH_PATH'), 'evil', false)", /set_config/],
+  ["SELECT public.set_config('jit', 'off', false)", /set_config/],
   ["SELECT pg_read_file('/etc/passwd')", /pg_read_file/],
   ['SELECT myschema.lower(pat_name) FROM patient', /myschema\.lower/],
   ['SELECT my_function(1)', /my_function/],
@@ -91,6 +97,8 @@ describe('allowlist screen: ordinary statements pass', () => {
     'SET standard_conforming_strings = on', 'RESET ALL', 'DISCARD ALL', 'SET search_path TO DEFAULT', 'SHOW search_path',
     "SELECT nextval('ward_id_seq'), pg_advisory_lock(1), gen_random_uuid()", 'LISTEN x', "NOTIFY x, 'y'",
     'WITH w AS (INSERT INTO ward VALUES (9, $1) RETURNING ward_id) SELECT * FROM w',
+    // asyncpg around its type introspection.
+    "SELECT current_setting('jit') AS cur, set_config('jit', 'off', false) AS new", "SELECT set_config('jit', $1, false)",
   ];
   it.each(PASS)('%s', (sql) => {
     expect(rw.analyze(sql).kind).toBe('pass');

@@ -11,14 +11,14 @@
 // tables named in strings), and server-side code (refused: DO, functions, triggers, rules, …).
 // The remaining assumption is documented in docs/security-model.md: the backend role cannot
 // CREATE objects that would overload a built-in name (least-privilege backend setup).
-import { arr, sval, tagOf } from './ast.ts';
+import { arr, body, sval, tagOf } from './ast.ts';
 import type { Json } from './ast.ts';
 import type { Catalog } from './catalog.ts';
 import { Refusal } from './context.ts';
 import { refuse } from './refusals.ts';
 import { ALLOWED_FUNCTIONS } from './functions.ts';
 import { referencedTables } from './refs.ts';
-import { classOf, isDataModifying, settingRefusal, STATEMENT_CLASSES } from './statements.ts';
+import { classOf, isDataModifying, PINNED_SETTINGS, settingRefusal, STATEMENT_CLASSES } from './statements.ts';
 
 /** What the screen learned about one statement (beyond what the rules find). */
 export interface Screened {
@@ -86,7 +86,7 @@ class Walk {
   }
 
   private clause(tag: string, b: Json): void {
-    if (tag === 'FuncCall') this.func(arr(b.funcname).map((n) => sval(n) ?? ''));
+    if (tag === 'FuncCall') this.func(arr(b.funcname).map((n) => sval(n) ?? ''), arr(b.args));
     else if (tag === 'A_Expr') this.operator(arr(b.name).map((n) => sval(n) ?? ''));
     else if (tag === 'RangeVar') this.rangeVar(b);
     else if (tag === 'CommonTableExpr') this.cte(String(b.ctename));
@@ -94,9 +94,10 @@ class Walk {
     else if (tag === 'IntoClause') this.write = true;
   }
 
-  private func(names: string[]): void {
+  private func(names: string[], args: unknown[]): void {
     const name = names[names.length - 1] ?? '';
     const schemaOk = names.length === 1 || (names.length === 2 && names[0] === 'pg_catalog');
+    if (schemaOk && name === 'set_config' && settableByName(args[0])) return;
     if (!schemaOk || !ALLOWED_FUNCTIONS.has(name)) {
       refuse('function', { name: names.join('.') });
     }
@@ -154,6 +155,17 @@ class Walk {
  * Screens one parsed statement (`{ Tag: body }`). Throws a Refusal when any part of it is not
  * understood; otherwise says whether it writes and whether it reaches every dataset.
  */
+/**
+ * `set_config('<name>', …)` of a setting a SET may change (not one the proxy pins: search_path,
+ * client_encoding, standard_conforming_strings, role…), named by a constant: asyncpg turns `jit`
+ * off around its type introspection with it.
+ */
+function settableByName(arg: unknown): boolean {
+  const c = body(arg, 'A_Const')?.sval as Json | undefined;
+  const setting = typeof c?.sval === 'string' ? c.sval.trim().toLowerCase() : null;
+  return setting !== null && /^[a-z_][a-z0-9_.]*$/.test(setting) && PINNED_SETTINGS[setting] === undefined;
+}
+
 export function screen(stmt: Json, catalog: Catalog): Screened {
   const t = tagOf(stmt);
   if (!t) return { write: false, everyDataset: false };

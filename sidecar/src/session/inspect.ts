@@ -330,7 +330,10 @@ export class Inspector {
       if (k && 'kind' in k && !this.backendSkipping) { this.refuseMessage(k, raw.tag); return; }
       const stmt = k && 'dec' in k ? k : (k as Portal | undefined)?.stmt;
       const formats = k && !('dec' in k) ? (k as Portal).formats : undefined;
-      this.enqueue({ k: 'describe', st: rewriteOf(stmt), ...(formats ? { formats } : {}) });
+      // A portal the session does not know may be a SQL cursor whose rows the session transforms.
+      const cursor = !k && m.target === 'P' ? this.pipeline.cursorResult?.(m.name) : undefined;
+      const st = cursor ? { kind: 'rewrite' as const, sql: '', result: cursor } : rewriteOf(stmt);
+      this.enqueue({ k: 'describe', st, ...(formats ? { formats } : {}) });
       this.forward(raw);
     });
   }

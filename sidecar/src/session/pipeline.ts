@@ -267,6 +267,11 @@ export interface Pipeline {
    * failed there: e.g. a column the proxy's schema still has was dropped around it).
    */
   backendError?(code: string, message: string): void;
+  /**
+   * The result transformer of a SQL cursor (DECLARE … CURSOR) of this session, when a protocol
+   * Describe names it as a portal the session does not know otherwise.
+   */
+  cursorResult?(name: string): ResultTransformer | undefined;
   /** Called once when the session ends (release caches, flush audit records). */
   close?(): void;
 }

@@ -11,6 +11,15 @@
  */
 export const SAFE_ENCODINGS = new Set(['utf8', 'utf-8', 'unicode', 'sql_ascii', 'sqlascii']);
 
+/**
+ * Whether an encoding name is one of SAFE_ENCODINGS as PostgreSQL reads names (clean_encoding_name:
+ * case and every character but letters and digits ignored): asyncpg sends `'utf-8'`, quotes included.
+ */
+export function safeEncoding(name: string): boolean {
+  const clean = name.toLowerCase().replace(/[^a-z0-9]/g, '');
+  return clean === 'utf8' || clean === 'unicode' || clean === 'sqlascii';
+}
+
 
 /**
  * A ParameterStatus the backend reports mid-session that would make the analysis lex or resolve
@@ -18,7 +27,7 @@ export const SAFE_ENCODINGS = new Set(['utf8', 'utf-8', 'unicode', 'sql_ascii', 
  */
 export function unsafeParameterStatus(name: string, value: string): string | null {
   const n = name.toLowerCase();
-  if (n === 'client_encoding' && !SAFE_ENCODINGS.has(value.toLowerCase())) return `the backend switched client_encoding to ${value}`;
+  if (n === 'client_encoding' && !safeEncoding(value)) return `the backend switched client_encoding to ${value}`;
   if (n === 'standard_conforming_strings' && value.toLowerCase() !== 'on') return 'the backend switched standard_conforming_strings off';
   return null;
 }

@@ -40,10 +40,15 @@ describe('bulk writes: UPDATE … CASE (Django bulk_update), INSERT … SELECT �
     const a = await t.c.query(sql, params);
     const b = await t.oracle.query(sql, params);
     expect(a.rows).toEqual(b.rows);
+    // SQLAlchemy 2.1 also casts each VALUES parameter: `VALUES ($1::VARCHAR, …)`.
+    const sql21 = 'INSERT INTO patient (pat_id, pat_name, pat_ssn) SELECT p0::INTEGER, p1::VARCHAR, p2::VARCHAR FROM (VALUES ($1::INTEGER, $2::VARCHAR, $3::VARCHAR, 0), ($4::INTEGER, $5::VARCHAR, $6::VARCHAR, 1)) '
+      + 'AS imp_sen(p0, p1, p2, sen_counter) ORDER BY sen_counter RETURNING patient.pat_id';
+    const params21 = [104, 'many-four-canary', '555-01-0104', 105, 'many-five-canary', null];
+    expect((await t.c.query(sql21, params21)).rows).toEqual((await t.oracle.query(sql21, params21)).rows);
     const q = 'SELECT pat_id, pat_name, pat_ssn FROM patient WHERE pat_id > 100 ORDER BY pat_id';
     expect((await t.c.query(q)).rows).toEqual((await t.oracle.query(q)).rows);
     expect((await t.c.query("SELECT pat_id FROM patient WHERE pat_ssn = '555-01-0103'")).rows).toEqual([{ pat_id: 103 }]);
-    const canaries = ['many-one-canary', 'many-two-canary', 'many-three-canary', '555-01-01'];
+    const canaries = ['many-one-canary', 'many-two-canary', 'many-three-canary', 'many-four-canary', 'many-five-canary', '555-01-01'];
     expect(await canariesInDump(t.cluster, canaries)).toEqual([]);
     for (const canary of canaries) expect(t.serverLog().filter((l) => l.includes(canary)), canary).toEqual([]);
     // The VALUES column read anywhere else than by its target would need its plaintext: refused.

@@ -170,6 +170,14 @@ describe('an ORM schema through the proxy (issue 11)', () => {
     expect((await app.query('FETCH FORWARD 10 FROM "c_1"')).rows).toEqual([{ name: n1 }]);
     expect((await app.query({ text: 'FETCH FORWARD 10 FROM "c_1"', values: [] })).rows).toEqual([]);
     await app.query('COMMIT');
+    // psycopg's ServerCursor learns the types with a protocol Describe of the cursor as a portal.
+    const raw = await RawClient.open(env.proxy.port, USERS.doctor);
+    raw.socket.write(frontendBytes([{ type: 'Query', sql: 'BEGIN; DECLARE "psy_c" CURSOR FOR SELECT id, name, ssn FROM customer' }]));
+    await raw.cycle();
+    raw.socket.write(frontendBytes([{ type: 'Describe', target: 'P', name: 'psy_c' }, { type: 'Sync' }]));
+    const rd = (await raw.cycle()).find((m) => m.type === 'RowDescription');
+    expect(rd && 'fields' in rd ? rd.fields.map((f) => f.typeOid) : rd).toEqual([20, 1043, 1043]);
+    raw.socket.end();
   });
 
   it('the hidden storage cannot be dropped, changed or renamed; DROP COLUMN of a protected column drops it', async () => {

@@ -9,6 +9,8 @@ import { refuse } from '../refusals.ts';
 import type { OutCol, Scope } from '../scope.ts';
 import { protectedWrite } from './target.ts';
 
+const withoutLocations = (x: unknown): string => JSON.stringify(x, (k, val: unknown) => (k === 'location' ? undefined : val));
+
 /** A column of the SELECT's only FROM item, a `(VALUES …) AS alias(cols)` list, and its rows. */
 interface ValuesColumn { rows: unknown[][]; index: number; alias: Json; name: string; cast: Json | null }
 
@@ -41,8 +43,11 @@ function valuesColumn(sel: Json, val: unknown): ValuesColumn | null {
 function writeValuesColumn(ctx: Ctx, scope: Scope, table: CatalogTable, c: CatalogColumn, v: ValuesColumn, rt: Json, extra: unknown[]): void {
   let indexed = false;
   for (const row of v.rows) {
-    // The select list's cast applies to each row's value, as in `VALUES ($1::VARCHAR)`.
-    const w = protectedWrite(ctx, scope, table, c, v.cast ? { TypeCast: { ...v.cast, arg: row[v.index] } } : row[v.index]);
+    // The select list's cast applies to each row's value, as in `VALUES ($1::VARCHAR)`; a value
+    // already cast to that type (SQLAlchemy 2.1 sends `VALUES ($1::VARCHAR, …)`) is cast once.
+    const own = body(row[v.index], 'TypeCast');
+    const once = own && v.cast && withoutLocations(own.typeName) === withoutLocations(v.cast.typeName);
+    const w = protectedWrite(ctx, scope, table, c, v.cast && !once ? { TypeCast: { ...v.cast, arg: row[v.index] } } : row[v.index]);
     row[v.index] = w.value;
     if (w.bidx !== undefined) { row.push(w.bidx); indexed = true; }
   }
