@@ -6,7 +6,9 @@
 import { anonymizeText, appliesAtWrite } from '../../protection/anonymize-write.ts';
 import { writeKeys } from '../../protection/anonymization/keys.ts';
 import { BLIND_INDEX_BYTES } from '../../protection/encryption/column.ts';
-import { body, byteaLiteral, constText, nullConst, paramRef, textConst, unwrapCast } from '../ast.ts';
+import { arr, body, byteaLiteral, constText, nullConst, paramRef, textConst, typeNameOf, unwrapCast } from '../ast.ts';
+import { typeOid } from '../../protection/encryption/canonical.ts';
+import { typmodOf } from './create-table.ts';
 import type { Json } from '../ast.ts';
 import type { CatalogColumn, CatalogTable } from '../catalog.ts';
 import { isEncrypted } from '../catalog.ts';
@@ -35,6 +37,11 @@ function writeEncrypted(ctx: Ctx, scope: Scope, ref: ProtectedRef, node: unknown
   if (body(node, 'SetToDefault')) return { value: node, bidx: searchable ? node : undefined };
   const caseExpr = body(node, 'CaseExpr');
   if (caseExpr) return writeCase(ctx, scope, ref, caseExpr);
+  // Django 5 casts bulk_update's CASE to the field's type (`CASE … END::varchar(200)`): a cast to
+  // the column's own declared type is the assignment itself (lengths of encrypted columns are not
+  // enforced by the proxy either way; sql-support.md).
+  const cast = body(node, 'TypeCast');
+  if (cast && body(cast.arg, 'CaseExpr') && isDeclaredType(ref.column, cast.typeName as Json)) return writeEncrypted(ctx, scope, ref, cast.arg);
   const v = unwrapCast(node);
   const c = constText(v);
   const p = body(v, 'ParamRef');
@@ -57,6 +64,12 @@ function writeEncrypted(ctx: Ctx, scope: Scope, ref: ProtectedRef, node: unknown
     return { value: substr(n, BLIND_INDEX_BYTES + 1), bidx: substr(n, 1, BLIND_INDEX_BYTES) };
   }
   return refuseConstruct(ref, 'an expression as the written value (only constants, parameters, NULL, DEFAULT)');
+}
+
+function isDeclaredType(c: CatalogColumn, tn: Json): boolean {
+  const oid = typeOid(typeNameOf(tn));
+  if (oid !== c.typeOid || arr(tn.arrayBounds).length || tn.setof || tn.pct_type) return false;
+  return arr(tn.typmods).length === 0 || typmodOf(tn, oid) === (c.typmod ?? -1);
 }
 
 /**
