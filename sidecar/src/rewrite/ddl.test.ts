@@ -128,7 +128,8 @@ const REWRITTEN: Array<[string, RegExp]> = [
   // Type records carry the declared modifier; unnamed keys and indexes moved to a blind index take the logical name.
   ['CREATE TABLE patient (pat_id int, pat_ssn char, pat_name numeric(10,2), diagnosis timestamp(3))', /"clarus:1042\.5:pat_ssn".*"clarus:1700\.655366:pat_name".*"clarus:1114\.3:diagnosis"/],
   ['CREATE TABLE patient (pat_id int, pat_ssn varchar, diagnosis text, UNIQUE (pat_id, diagnosis))', /"clarus:1043:pat_ssn".*"clarus:25:diagnosis".*, UNIQUE \(pat_id, diagnosis\)/],
-  ['ALTER TABLE patient ADD UNIQUE (pat_ssn)', /ADD CONSTRAINT patient_pat_ssn_key UNIQUE \(pat_ssn__bidx\)$/],
+  // ALTER TABLE … ADD UNIQUE keeps PostgreSQL's own naming (it picks another name when one is taken).
+  ['ALTER TABLE patient ADD UNIQUE (pat_ssn)', /ADD UNIQUE \(pat_ssn__bidx\)$/],
   ['CREATE INDEX ON patient (pat_ssn, pat_id)', /^CREATE INDEX patient_pat_ssn_pat_id_idx ON patient \(pat_ssn__bidx, pat_id\)$/],
 ];
 

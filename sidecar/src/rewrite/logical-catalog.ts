@@ -10,6 +10,8 @@
 //   - shows keys and indexes built on a blind index as being on the column it belongs to.
 // pg_get_indexdef / pg_get_constraintdef of such a table's objects show the column names too.
 // The type records live in the backend, so what is shown follows DDL made through any replica.
+// The rows of protected tables come in attribute order (what ORMs that read without ORDER BY, such
+// as Sequelize's describeTable, get from PostgreSQL's own plans).
 // Pure: the subqueries are parsed from SQL text built from the policy's table list.
 import { parseSync } from 'libpg-query';
 import { arr, body, colRefNames, isObj, sval } from './ast.ts';
@@ -47,11 +49,11 @@ function mapKeys(rel: string, relid: string, keys: string): string {
 function viewSql(rel: string, pairs: string): Record<string, string> {
   const d = 't.d';
   const attr = `SELECT a.* FROM pg_catalog.pg_attribute a WHERE a.attrelid NOT IN (${rel})
-    UNION ALL SELECT r.* FROM pg_catalog.pg_attribute a CROSS JOIN LATERAL (SELECT ${declared('a.attrelid', 'a.attname')} AS d) t
+    UNION ALL (SELECT r.* FROM pg_catalog.pg_attribute a CROSS JOIN LATERAL (SELECT ${declared('a.attrelid', 'a.attname')} AS d) t
     CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(a, coalesce((SELECT pg_catalog.jsonb_build_object('atttypid', ty.oid, 'atttypmod', ${recMod(d)},
       'attlen', ty.typlen, 'attbyval', ty.typbyval, 'attalign', ty.typalign, 'attstorage', ty.typstorage, 'attcollation', ty.typcollation)
       FROM pg_catalog.pg_type ty WHERE ty.oid = ${recOid(d)}), '{}'::jsonb)) r
-    WHERE a.attrelid IN (${rel}) AND right(a.attname, 6) <> '__bidx'`;
+    WHERE a.attrelid IN (${rel}) AND right(a.attname, 6) <> '__bidx' ORDER BY a.attrelid, a.attnum)`;
   const con = `SELECT k.* FROM pg_catalog.pg_constraint k WHERE k.conrelid NOT IN (${rel}) AND k.confrelid NOT IN (${rel})
     UNION ALL SELECT r.* FROM pg_catalog.pg_constraint k CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(k,
       pg_catalog.jsonb_build_object('conkey', ${mapKeys(rel, 'k.conrelid', 'k.conkey')}, 'confkey', ${mapKeys(rel, 'k.confrelid', 'k.confkey')})) r
@@ -63,7 +65,7 @@ function viewSql(rel: string, pairs: string): Record<string, string> {
     THEN regexp_replace(x.indexdef, '__bidx\\M', '', 'g') ELSE x.indexdef END AS indexdef FROM pg_catalog.pg_indexes x`;
   const isRel = `to_regclass(format('%I.%I', c.table_schema, c.table_name))`;
   const columns = `SELECT c.* FROM information_schema.columns c WHERE (c.table_schema::text, c.table_name::text) NOT IN ${pairs}
-    UNION ALL SELECT r.* FROM information_schema.columns c CROSS JOIN LATERAL (SELECT ${declared(isRel, 'c.column_name::text')} AS d) t
+    UNION ALL (SELECT r.* FROM information_schema.columns c CROSS JOIN LATERAL (SELECT ${declared(isRel, 'c.column_name::text')} AS d) t
     CROSS JOIN LATERAL (SELECT ${recOid(d)} AS o, ${recMod(d)} AS m) u
     CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(c, CASE WHEN t.d IS NULL THEN '{}'::jsonb ELSE pg_catalog.jsonb_build_object(
       'data_type', pg_catalog.format_type(u.o, NULL), 'udt_schema', 'pg_catalog', 'udt_name', (SELECT ty.typname FROM pg_catalog.pg_type ty WHERE ty.oid = u.o),
@@ -71,7 +73,8 @@ function viewSql(rel: string, pairs: string): Record<string, string> {
       'numeric_precision', information_schema._pg_numeric_precision(u.o, u.m), 'numeric_precision_radix', information_schema._pg_numeric_precision_radix(u.o, u.m),
       'numeric_scale', information_schema._pg_numeric_scale(u.o, u.m), 'datetime_precision', information_schema._pg_datetime_precision(u.o, u.m),
       'interval_type', information_schema._pg_interval_type(u.o, u.m)) END) r
-    WHERE (c.table_schema::text, c.table_name::text) IN ${pairs} AND right(c.column_name::text, 6) <> '__bidx'`;
+    WHERE (c.table_schema::text, c.table_name::text) IN ${pairs} AND right(c.column_name::text, 6) <> '__bidx'
+    ORDER BY c.table_schema, c.table_name, c.ordinal_position)`;
   const hiddenCon = (v: string): string => `SELECT x.* FROM information_schema.${v} x WHERE NOT (x.constraint_name::text LIKE 'clarus:%'
     AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conname = x.constraint_name::text AND k.conrelid IN (${rel})))`;
   const usage = (v: string): string => `SELECT x.* FROM information_schema.${v} x WHERE (x.table_schema::text, x.table_name::text) NOT IN ${pairs}

@@ -45,7 +45,7 @@ const SCHEMA = [
   'CREATE INDEX "customer_email_like" ON "customer" ("email" varchar_pattern_ops)',
   'CREATE INDEX ix_customer_name_email ON customer (email, id)',
   'CREATE INDEX ON customer (email)',
-  'ALTER TABLE customer ADD UNIQUE (email, phone)',
+  'ALTER TABLE customer ADD CONSTRAINT customer_email_phone_key UNIQUE (email, phone)',
   'CREATE INDEX "order_customer_id_idx" ON "order" ("customer_id")',
 ];
 

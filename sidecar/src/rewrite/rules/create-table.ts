@@ -124,7 +124,7 @@ function checkColumnConstraints(t: CatalogTable, c: CatalogColumn, def: Json): u
 }
 
 /** PRIMARY KEY / UNIQUE over encrypted columns: each key column becomes the stored form equal values share. */
-export function mapKeyColumns(t: CatalogTable, con: Json): void {
+export function mapKeyColumns(t: CatalogTable, con: Json, nameIt: boolean): void {
   if (con.contype !== 'CONSTR_PRIMARY' && con.contype !== 'CONSTR_UNIQUE') return;
   const construct = `table constraint ${String(con.contype).replace('CONSTR_', '')}`;
   const logical = arr(con.keys).map((k) => sval(k) ?? '');
@@ -133,13 +133,18 @@ export function mapKeyColumns(t: CatalogTable, con: Json): void {
     return c ? stringNode(keyColumn(t, c, construct)) : k;
   });
   const moved = arr(con.keys).some((k, i) => sval(k) !== logical[i]);
-  const name = moved && con.contype === 'CONSTR_UNIQUE' && !con.conname ? logicalObjectName(t.table, logical, 'key') : undefined;
+  const name = nameIt && moved && con.contype === 'CONSTR_UNIQUE' && !con.conname ? logicalObjectName(t.table, logical, 'key') : undefined;
   if (name) con.conname = name;
 }
 
-/** A table constraint (CREATE TABLE element or ALTER TABLE … ADD): keys mapped, definitions over protected columns refused. */
-export function checkTableConstraint(t: CatalogTable, con: Json): void {
-  mapKeyColumns(t, con);
+/**
+ * A table constraint (CREATE TABLE element or ALTER TABLE … ADD): keys mapped, definitions over
+ * protected columns refused. `nameIt` (CREATE TABLE): an unnamed key moved to a blind index gets
+ * the logical name; not in ALTER TABLE … ADD UNIQUE, where PostgreSQL picks another name when
+ * that one is taken (Sequelize's sync({ alter: true }) adds the same UNIQUE each time).
+ */
+export function checkTableConstraint(t: CatalogTable, con: Json, nameIt = false): void {
+  mapKeyColumns(t, con, nameIt);
   const hit = protectedColumnIn(t, [con.raw_expr ?? '', con.exclusions ?? '', con.where_clause ?? ''].filter(Boolean));
   if (hit) refuse('constraint', { table: t, kind: String(con.contype).replace('CONSTR_', ''), column: hit });
 }
@@ -170,7 +175,7 @@ export function createTable(ctx: Ctx, t: CatalogTable, s: Json): void {
   for (const el of arr(s.tableElts)) {
     const con = body(el, 'Constraint');
     if (con) {
-      checkTableConstraint(t, con);
+      checkTableConstraint(t, con, true);
       continue;
     }
     const def = body(el, 'ColumnDef');
