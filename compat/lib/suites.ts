@@ -74,8 +74,8 @@ const nodeOrm = (script: string) => (root: string): { cmd: string; args: string[
 export const ORM_SUITES: Suite[] = [
   { name: 'orm-sqlalchemy', command: python('orm_sqlalchemy.py'), parseLine: parsePlainLine },
   { name: 'orm-django', command: python('orm_django.py'), parseLine: parsePlainLine },
-  { name: 'orm-sequelize', command: nodeOrm('sequelize.cjs'), parseLine: parsePlainLine },
-  { name: 'orm-typeorm', command: nodeOrm('typeorm.cjs'), parseLine: parsePlainLine },
+  { name: 'orm-sequelize', command: nodeOrm('sequelize.mjs'), parseLine: parsePlainLine },
+  { name: 'orm-typeorm', command: nodeOrm('typeorm.mjs'), parseLine: parsePlainLine },
 ];
 
 /** Runs one suite, echoing its output with a prefix, and collects its outcomes. */

@@ -51,7 +51,11 @@ export function createIndex(ctx: Ctx, t: CatalogTable, s: Json): void {
   }
   const where = protectedColumnIn(t, s.whereClause);
   if (where) refuse('partialIndex', { table: t, column: where });
-  // Unnamed, PostgreSQL would name it after the blind index: give it the logical columns' name.
+  nameLogically(t, s, logical);
+}
+
+/** Unnamed, PostgreSQL would name an index moved to a blind index after it: the logical columns' name instead. */
+function nameLogically(t: CatalogTable, s: Json, logical: string[]): void {
   const moved = arr(s.indexParams).some((p, i) => (nodeBody(p, 'IndexElem')?.name ?? '') !== logical[i]);
   const name = moved && !s.idxname && logical.every(Boolean) ? logicalObjectName(t.table, logical, 'idx') : undefined;
   if (name) s.idxname = name;

@@ -14,20 +14,24 @@ import { refuse } from '../refusals.ts';
 
 const SPACE = /[ \t\n\r\v\f]/;
 
+/** A quoted element at `i` (on its opening quote): its value and where it ends, or null. */
+function quoted(s: string, i: number, end: number): { v: string; at: number } | null {
+  let v = '';
+  for (i++; i < end && s[i] !== '"'; i++) v += s[i] === '\\' ? (s[++i] ?? '') : s[i];
+  return s[i] === '"' ? { v, at: i + 1 } : null;
+}
+
 /** One element at `i` (after leading space): its value (null for NULL) and where it ends, or null. */
 function element(s: string, i: number, end: number): { v: string | null; at: number } | null {
+  if (s[i] === '"') return quoted(s, i, end);
   let v = '';
-  if (s[i] === '"') {
-    for (i++; i < end && s[i] !== '"'; i++) v += s[i] === '\\' ? (s[++i] ?? '') : s[i];
-    if (s[i] !== '"') return null;
-    return { v, at: i + 1 };
-  }
   let escaped = false;
   let kept = 0;
   for (; i < end && !',{}"'.includes(s[i] as string); i++) {
-    if (s[i] === '\\') { v += s[++i] ?? ''; escaped = true; kept = v.length; continue; }
-    v += s[i];
-    if (!SPACE.test(s[i] as string)) kept = v.length;
+    const esc = s[i] === '\\';
+    v += esc ? (s[++i] ?? '') : s[i];
+    escaped ||= esc;
+    if (esc || !SPACE.test(s[i] as string)) kept = v.length;
   }
   v = v.slice(0, kept);
   if (v === '') return null;
@@ -56,33 +60,47 @@ export function arrayElements(text: string): Array<string | null> | null {
 
 interface ArrayArg { elements: Array<string | null>; elemType: Json }
 
+const oneDimension = (tn: Json | undefined): boolean => arr(tn?.arrayBounds).length === 1;
+
 /** `(<string>)::T[]` or `(<string>::T0[])::T[]` → its elements and T (without the array bounds). */
 function constantArray(node: unknown): ArrayArg | null {
   const outer = nodeBody(node, 'TypeCast');
   const tn = outer?.typeName as Json | undefined;
-  if (!outer || !tn || arr(tn.arrayBounds).length !== 1) return null;
+  if (!outer || !tn || !oneDimension(tn)) return null;
   const inner = nodeBody(outer.arg, 'TypeCast');
-  if (inner && (arr((inner.typeName as Json | undefined)?.typmods).length || arr((inner.typeName as Json | undefined)?.arrayBounds).length !== 1)) return null;
-  const c = body(inner ? inner.arg : outer.arg, 'A_Const');
-  const text = (c?.sval as Json | undefined)?.sval;
-  if (typeof text !== 'string') return null;
-  const elements = arrayElements(text);
+  const innerType = inner?.typeName as Json | undefined;
+  if (inner && (arr(innerType?.typmods).length || !oneDimension(innerType))) return null;
+  const text = ((body(inner ? inner.arg : outer.arg, 'A_Const')?.sval as Json | undefined)?.sval);
+  const elements = typeof text === 'string' ? arrayElements(text) : null;
   return elements ? { elements, elemType: { ...tn, arrayBounds: undefined } } : null;
 }
 
-/** The UNNEST call of `SELECT * FROM UNNEST(…)` (nothing else in the SELECT), or null. */
-function unnestArgs(sel: Json): unknown[] | null {
+const OTHER_CLAUSES = ['whereClause', 'groupClause', 'havingClause', 'sortClause', 'limitCount', 'limitOffset', 'distinctClause', 'withClause', 'windowClause', 'lockingClause'];
+
+/** Whether the select list is exactly `*`. */
+function starOnly(sel: Json): boolean {
   const targets = arr(sel.targetList);
-  const star = targets.length === 1 && body(body(body(targets[0], 'ResTarget')?.val, 'ColumnRef') && arr(body(body(targets[0], 'ResTarget')?.val, 'ColumnRef')?.fields)[0], 'A_Star');
+  const ref = body(body(targets[0], 'ResTarget')?.val, 'ColumnRef');
+  return targets.length === 1 && Boolean(body(arr(ref?.fields)[0], 'A_Star'));
+}
+
+/** The FuncCall of `FROM unnest(…)` (plain: no ORDINALITY, LATERAL or column definitions), or null. */
+function unnestCall(sel: Json): Json | null {
   const from = arr(sel.fromClause);
   const rf = from.length === 1 ? body(from[0], 'RangeFunction') : null;
   const fns = arr(rf?.functions);
-  const call = fns.length === 1 ? body(arr(body(fns[0], 'List')?.items)[0], 'FuncCall') : null;
+  if (!rf || fns.length !== 1 || rf.ordinality || rf.lateral || rf.coldeflist) return null;
+  const call = body(arr(body(fns[0], 'List')?.items)[0], 'FuncCall');
   const name = arr(call?.funcname).map((n) => body(n, 'String')?.sval);
-  const unnest = name.length > 0 && name[name.length - 1] === 'unnest' && (name.length === 1 || name[0] === 'pg_catalog');
-  const clauses = ['whereClause', 'groupClause', 'havingClause', 'sortClause', 'limitCount', 'limitOffset', 'distinctClause', 'withClause', 'windowClause', 'lockingClause'];
-  if (!star || !rf || !unnest || rf.ordinality || rf.lateral || rf.coldeflist || clauses.some((k) => sel[k] !== undefined)) return null;
-  return arr(call?.args);
+  const unnest = name[name.length - 1] === 'unnest' && (name.length === 1 || name[0] === 'pg_catalog');
+  return unnest ? call : null;
+}
+
+/** The UNNEST call's arguments of `SELECT * FROM UNNEST(…)` (nothing else in the SELECT), or null. */
+function unnestArgs(sel: Json): unknown[] | null {
+  const call = unnestCall(sel);
+  if (!call || !starOnly(sel) || OTHER_CLAUSES.some((k) => sel[k] !== undefined)) return null;
+  return arr(call.args);
 }
 
 /**

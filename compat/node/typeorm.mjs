@@ -3,8 +3,7 @@
 // (the schema builder's log: nothing), CRUD (save, lookups on the searchable and deterministic
 // columns, update, delete, a relation join), and the schema TypeORM reads back. Each step runs
 // through the proxy and straight against the oracle database; then what the backend stores.
-'use strict';
-const { need, endpoint, check, storedCheck, Suite, lives, CANARY } = require('./common.cjs');
+import { need, endpoint, check, storedCheck, Suite, lives, CANARY } from './common.mjs';
 need('reflect-metadata');
 const { DataSource, EntitySchema, In } = need('typeorm');
 

@@ -4,8 +4,7 @@
 // update, destroy, an include join), findOrCreate (its create refused by name through the proxy:
 // findCreateFind is the workaround), findCreateFind, and describeTable / showIndex. Each step runs
 // through the proxy and straight against the oracle database; then what the backend stores.
-'use strict';
-const { need, endpoint, check, storedCheck, Suite, lives, CANARY } = require('./common.cjs');
+import { need, endpoint, check, storedCheck, Suite, lives, CANARY } from './common.mjs';
 const { Sequelize, DataTypes, Op } = need('sequelize');
 
 function connect(target) {

@@ -2,17 +2,19 @@
 // proxy whose policy encrypts the suite's customer table; ORACLE_*: a plain database reached
 // directly; BACKEND_*: the proxy's database reached directly), the proxy/oracle comparison, the
 // backend scan, and `PASS name` / `FAIL name: reason` lines.
-'use strict';
-const fs = require('node:fs');
-const path = require('node:path');
-const { isDeepStrictEqual, inspect } = require('node:util');
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { isDeepStrictEqual, inspect } from 'node:util';
 
-const NM = process.env.COMPAT_NODE_MODULES;
-const need = (name) => require(path.join(NM, name));
-const DIRECT = process.env.COMPAT_TARGET === 'direct';
-const CANARY = 'OrmCanary';
+// The ORMs live outside the workspace (scripts/compat.sh installs them): loaded from there.
+const NM = process.env.COMPAT_NODE_MODULES ?? '';
+const load = createRequire(path.join(NM, 'package.json'));
+export const need = (name) => load(name);
+export const DIRECT = process.env.COMPAT_TARGET === 'direct';
+export const CANARY = 'OrmCanary';
 
-function endpoint(prefix) {
+export function endpoint(prefix) {
   const e = process.env;
   const root = e[`${prefix}_SSLROOTCERT`];
   return {
@@ -22,7 +24,7 @@ function endpoint(prefix) {
   };
 }
 
-async function backendRows(sql, params = []) {
+export async function backendRows(sql, params = []) {
   const { Client } = need('pg');
   const c = new Client(endpoint('BACKEND'));
   await c.connect();
@@ -33,12 +35,12 @@ async function backendRows(sql, params = []) {
   }
 }
 
-function check(cond, what) {
+export function check(cond, what) {
   if (!cond) throw new Error(what);
 }
 
 /** The encrypted columns are bytea in the backend; no canary is stored anywhere in the table. */
-async function storedCheck(table, encrypted = ['name', 'email', 'ssn']) {
+export async function storedCheck(table, encrypted = ['name', 'email', 'ssn']) {
   if (DIRECT) return;
   const types = Object.fromEntries((await backendRows('SELECT column_name, data_type FROM information_schema.columns WHERE table_name = $1', [table])).map((r) => [r.column_name, r.data_type]));
   for (const c of encrypted) check(types[c] === 'bytea', `${table}.${c} is stored as ${types[c]}, not bytea`);
@@ -49,7 +51,7 @@ async function storedCheck(table, encrypted = ['name', 'email', 'ssn']) {
   check(leaked.length === 0, `plaintext stored in ${table}: ${leaked.slice(0, 2).join(' | ')}`);
 }
 
-class Suite {
+export class Suite {
   constructor(name) { this.name = name; this.passed = 0; this.failed = 0; }
 
   async run(test, fn) {
@@ -80,7 +82,7 @@ class Suite {
 }
 
 /** Memoizes one application life per target; each step reports the life's failure. */
-function lives(fn) {
+export function lives(fn) {
   const done = new Map();
   return (step) => async (target) => {
     if (!done.has(target)) done.set(target, fn(target).then((v) => ({ v }), (e) => ({ e })));
@@ -90,4 +92,3 @@ function lives(fn) {
   };
 }
 
-module.exports = { need, endpoint, backendRows, check, storedCheck, Suite, lives, CANARY, DIRECT };
