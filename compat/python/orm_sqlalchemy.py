@@ -10,7 +10,7 @@ import asyncio
 from alembic.autogenerate import compare_metadata, produce_migrations
 from alembic.migration import MigrationContext
 from alembic.operations import Operations, ops
-from sqlalchemy import ForeignKey, String, create_engine, inspect, select
+from sqlalchemy import ForeignKey, String, create_engine, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -147,6 +147,12 @@ async def async_life(target: str, prefix: str = "saa") -> dict:
             seen["autogenerate"] = await conn.run_sync(autogenerate, meta)
         async with AsyncSession(engine) as s:
             seen["crud"] = await s.run_sync(lambda sync: crud(sync, Customer, Order, prefix))
+        # asyncpg's bulk-insert idiom: arrays as (binary) parameters of UNNEST.
+        async with engine.begin() as conn:
+            await conn.execute(text(f"INSERT INTO {prefix}_customer (name, email, ssn) SELECT * FROM unnest(CAST(:n AS varchar[]), CAST(:e AS varchar[]), CAST(:s AS varchar[]))"),
+                               {"n": [f"{CANARY} unnest {i}" for i in range(2)], "e": [f"{CANARY.lower()}.unnest{i}@example.org" for i in range(2)], "s": ["555-09-0001", "555-09-0002"]})
+            rows = await conn.execute(select(Customer.name, Customer.ssn).where(Customer.email == f"{CANARY.lower()}.unnest1@example.org"))
+            seen["unnest"] = [tuple(r) for r in rows]
         async with engine.connect() as conn:
             seen["inspector"] = await conn.run_sync(introspect, prefix)
     finally:
@@ -188,7 +194,7 @@ def main() -> None:
             return aresults[target][step]
         return get
 
-    for step in ["autogenerate", "crud", "inspector"]:
+    for step in ["autogenerate", "crud", "unnest", "inspector"]:
         suite.same(f"asyncpg_{step}", aget(step))
     suite.run("asyncpg_backend_stores_ciphertext", lambda: stored_check("saa_customer"))
     suite.finish()

@@ -57,3 +57,33 @@ describe('anonymized parameters', () => {
     expect(appliesAtWrite({ generalize: { keepPrefix: 3 } }, OID.varchar)).toBe(true);
   });
 });
+
+describe('array parameters of encrypted columns (UNNEST of bulk_create)', () => {
+  const column = { name: 'ssn', protection: { kind: 'encrypt', mode: 'deterministic', searchable: true, keyName: 'k' }, typeOid: OID.int4 } as CatalogColumn & { protection: { kind: 'encrypt' } };
+  const ref = { table: { table: 't' } as CatalogTable, column } as ProtectedRef;
+  // A stand-in cipher: blind index 'B' * 16, ciphertext 'E:' + canonical text.
+  const cipher = (() => ({ blindIndex: () => Buffer.alloc(16, 0x42), encrypt: (t: string) => Buffer.from(`E:${t}`) })) as unknown as (r: ProtectedRef) => never;
+  const bindArray = (value: Buffer, format: 0 | 1) => paramTransformer(new Map([[1, { kind: 'encryptArray', ref } as ParamRole]]), 1, cipher)([value], [format])[0] as Buffer;
+
+  it('text: each element canonical, encrypted, blind index first; NULL stays NULL', () => {
+    const out = bindArray(Buffer.from('{007, NULL,"42"}'), 0).toString('latin1');
+    expect(out).toBe(`{"\\\\x${Buffer.concat([Buffer.alloc(16, 0x42), Buffer.from('E:7')]).toString('hex')}",NULL,"\\\\x${Buffer.concat([Buffer.alloc(16, 0x42), Buffer.from('E:42')]).toString('hex')}"}`);
+  });
+
+  it('binary: an int4[] in, a bytea[] out with the NULL kept', () => {
+    const head = Buffer.alloc(20);
+    head.writeInt32BE(1, 0); head.writeInt32BE(1, 4); head.writeInt32BE(23, 8); head.writeInt32BE(2, 12); head.writeInt32BE(1, 16);
+    const el = Buffer.alloc(8); el.writeInt32BE(4, 0); el.writeInt32BE(7, 4);
+    const nul = Buffer.alloc(4); nul.writeInt32BE(-1, 0);
+    const out = bindArray(Buffer.concat([head, el, nul]), 1);
+    expect(out.readInt32BE(8)).toBe(17);
+    expect(out.readInt32BE(12)).toBe(2);
+    const len = out.readInt32BE(20);
+    expect(out.subarray(24, 24 + len).toString('latin1')).toBe(`${'B'.repeat(16)}E:7`);
+    expect(out.readInt32BE(24 + len)).toBe(-1);
+  });
+
+  it('a malformed array fails the Bind (22P02), nothing is sent', () => {
+    expect(() => bindArray(Buffer.from('{1,'), 0)).toThrow(/malformed array literal/);
+  });
+});

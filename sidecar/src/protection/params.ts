@@ -13,6 +13,7 @@ import { anonymizeText } from './anonymize-write.ts';
 import { writeKeys } from './anonymization/keys.ts';
 import { binaryToText, canonicalText, OID, textToBinary, ValueFormatError } from './encryption/canonical.ts';
 import { byteaArrayToWire, byteaToWire } from './wire.ts';
+import { ARRAY_OF, arrayElements, binaryArrayElements, byteaArrayWithNulls } from './array-text.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 const BYTEA = 17;
@@ -20,12 +21,29 @@ const BYTEA_ARRAY = 1001;
 
 export function paramTypeFor(role: ParamRole | undefined, client: number): number {
   if (!role || role.kind === 'anonymize') return client;
-  return role.kind === 'equalityAny' || role.kind === 'blindIndexAny' ? BYTEA_ARRAY : BYTEA;
+  return role.kind === 'equalityAny' || role.kind === 'blindIndexAny' || role.kind === 'encryptArray' ? BYTEA_ARRAY : BYTEA;
 }
 
 export function clientTypeFor(role: ParamRole | undefined): number {
   if (!role) return 0;
+  if (role.kind === 'encryptArray') return ARRAY_OF[role.ref.column.typeOid] ?? ARRAY_OF[OID.text] as number;
   return role.kind === 'anonymize' ? role.column.typeOid : role.ref.column.typeOid;
+}
+
+/** Each element of an array parameter encrypted (a searchable column's as blind index || ciphertext). */
+function transformArray(ref: ProtectedRef, v: Uint8Array, binary: boolean, cipher: CipherFor): WireValue {
+  const oid = ref.column.typeOid;
+  const texts = binary
+    ? binaryArrayElements(Buffer.from(v))?.map((e) => (e === null ? null : binaryToText(oid, e)))
+    : arrayElements(Buffer.from(v).toString('utf8'));
+  if (!texts) throw new ValueFormatError('malformed array literal');
+  const c = cipher(ref);
+  const out = texts.map((t) => {
+    if (t === null) return null;
+    const canon = canonicalText(oid, t);
+    return ref.column.protection.searchable ? Buffer.concat([c.blindIndex(canon), c.encrypt(canon)]) : c.encrypt(canon);
+  });
+  return byteaArrayWithNulls(out, binary ? 1 : 0);
 }
 
 function declaredOid(role: ParamRole): number {
@@ -39,6 +57,7 @@ function decode(role: ParamRole, v: Uint8Array, binary: boolean): string {
 }
 
 function transformOne(role: ParamRole, v: Uint8Array, inFmt: 0 | 1, outFmt: 0 | 1, cipher: CipherFor): WireValue {
+  if (role.kind === 'encryptArray') return transformArray(role.ref, v, inFmt === 1, cipher);
   const text = decode(role, v, inFmt === 1);
   switch (role.kind) {
     case 'encrypt': return byteaToWire(cipher(role.ref).encrypt(text), outFmt);
@@ -73,7 +92,7 @@ interface BoundValue { role: ParamRole; v: Uint8Array; n: number; code: number }
 function transformChecked({ role, v, n, code }: BoundValue, cipher: CipherFor): WireValue {
   if (code !== 0 && code !== 1) throw new StatementError(SQLSTATE.invalidParameterValue, `unsupported format code: ${code}`);
   const binary = code === 1;
-  const size = BINARY_SIZE[declaredOid(role)];
+  const size = role.kind === 'encryptArray' ? undefined : BINARY_SIZE[declaredOid(role)];
   if (binary && size !== undefined && v.length !== size) throw new StatementError(SQLSTATE.invalidBinaryRepresentation, `incorrect binary data format in bind parameter ${n}`);
   try {
     return transformOne(role, v, code as 0 | 1, code as 0 | 1, cipher);

@@ -40,6 +40,11 @@ export type ParamRole =
   /** Encrypted value for a searchable column: the proxy sends blind index || ciphertext. */
   | { kind: 'encryptIndexed'; ref: ProtectedRef }
   | { kind: 'equalityAny'; ref: ProtectedRef }
+  /**
+   * An array of values for the column (UNNEST of Django's bulk_create with server-side binding):
+   * each element encrypted, a searchable column's as blind index || ciphertext; sent as bytea[].
+   */
+  | { kind: 'encryptArray'; ref: ProtectedRef }
   | { kind: 'blindIndexAny'; ref: ProtectedRef }
   | { kind: 'anonymize'; table: CatalogTable; column: CatalogColumn };
 

@@ -72,10 +72,20 @@ describe('bulk writes: UPDATE … CASE (Django bulk_update), INSERT … SELECT �
     const canaries = ['unnest-one-canary', 'unnest two canary', '"3" canary', 'unnest-four-canary', '555-03-03'];
     expect(await canariesInDump(t.cluster, canaries)).toEqual([]);
     for (const canary of canaries) expect(t.serverLog().filter((l) => l.includes(canary)), canary).toEqual([]);
-    // An array parameter is only known at Bind: refused, naming the column; nothing reaches the backend.
-    const err = await t.c.query('INSERT INTO patient (pat_id, pat_name) SELECT * FROM UNNEST($1::integer[], $2::varchar[])', [[305], ['unnest-param-canary']]).then(() => null, (e: { code: string; message: string }) => e);
-    expect(err).toMatchObject({ code: '0A000', message: expect.stringMatching(/UNNEST.*column pat_name is not a constant/) });
-    expect(t.serverLog().filter((l) => l.includes('unnest-param-canary'))).toEqual([]);
+    // Server-side binding: the arrays are parameters, encrypted element by element at Bind.
+    const byParams = 'INSERT INTO patient (pat_id, pat_name, pat_ssn) SELECT * FROM UNNEST($1::integer[], $2::varchar[], $3::varchar[]) RETURNING patient.pat_id';
+    const params = [[305, 306, 307], ['unnest-param-one-canary', 'unnest "param" two canary', 'unnest-param-three-canary'], ['555-03-0305', null, '555-03-0307']];
+    expect((await t.c.query(byParams, params)).rows).toEqual((await t.oracle.query(byParams, params)).rows);
+    const q2 = 'SELECT pat_id, pat_name, pat_ssn FROM patient WHERE pat_id BETWEEN 305 AND 307 ORDER BY pat_id';
+    expect((await t.c.query(q2)).rows).toEqual((await t.oracle.query(q2)).rows);
+    expect((await t.c.query("SELECT pat_id FROM patient WHERE pat_ssn = '555-03-0307'")).rows).toEqual([{ pat_id: 307 }]);
+    const paramCanaries = ['unnest-param-one-canary', 'param" two canary', 'unnest-param-three-canary', '555-03-030'];
+    expect(await canariesInDump(t.cluster, paramCanaries)).toEqual([]);
+    for (const canary of paramCanaries) expect(t.serverLog().filter((l) => l.includes(canary)), canary).toEqual([]);
+    // Constant arrays mixed with array parameters into protected columns cannot be read: refused by name.
+    const err = await t.c.query("INSERT INTO patient (pat_id, pat_name) SELECT * FROM UNNEST($1::integer[], ('{unnest-mixed-canary}')::varchar[])", [[308]]).then(() => null, (e: { code: string; message: string }) => e);
+    expect(err).toMatchObject({ code: '0A000', message: expect.stringMatching(/UNNEST.*column pat_id cannot be read/) });
+    expect(t.serverLog().filter((l) => l.includes('unnest-mixed-canary'))).toEqual([]);
   });
 
   it('creates tables from protected ones (CREATE TABLE AS, SELECT INTO) only with columns that carry no protected value', async () => {

@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../parser.ts';
 import { testRewriter } from '@clarus/testing/rewriter.ts';
-import { arrayElements } from './insert-unnest.ts';
+import { arrayElements } from '../../protection/array-text.ts';
 
 beforeAll(loadParser);
 
@@ -31,10 +31,20 @@ describe('INSERT … SELECT * FROM UNNEST', () => {
     expect(a.statements[0]?.sql).not.toContain('x y');
   });
 
+  it('with array parameters: each protected array encrypted at Bind, a searchable one split into value and blind index', () => {
+    const a = testRewriter().analyze('INSERT INTO patient (pat_id, pat_name, pat_ssn) SELECT * FROM UNNEST($1::integer[], $2::varchar[], $3::varchar[]) RETURNING pat_id');
+    if (a.kind !== 'plan') throw new Error(a.kind);
+    expect(a.statements[0]?.sql).toBe('INSERT INTO patient (pat_id, pat_name, pat_ssn, pat_ssn__bidx) SELECT clarus_unnest.c1, clarus_unnest.c2, substr(clarus_unnest.c3, 17), substr(clarus_unnest.c3, 1, 16) '
+      + 'FROM unnest(CAST($1 AS int[]), CAST($2 AS bytea[]), CAST($3 AS bytea[])) AS clarus_unnest(c1, c2, c3) RETURNING pat_id');
+    expect([...a.params].map(([n, r]) => [n, r.kind])).toEqual([[2, 'encryptArray'], [3, 'encryptArray']]);
+  });
+
   it.each([
-    ['INSERT INTO patient (pat_id, pat_name) SELECT * FROM UNNEST($1::integer[], $2::varchar[])', /array for column pat_name is not a constant/],
-    ["INSERT INTO patient (pat_id, pat_name) SELECT * FROM UNNEST($1::integer[], ('{a}')::varchar[])", /array for column pat_id is not a constant/],
-    ["INSERT INTO patient (pat_id, pat_name) SELECT * FROM UNNEST(('{1}')::integer[], ('{{a}}')::varchar[])", /array for column pat_name is not a constant/],
+    ["INSERT INTO patient (pat_id, pat_name) SELECT * FROM UNNEST($1::integer[], ('{a}')::varchar[])", /array for column pat_id cannot be read/],
+    ['INSERT INTO patient (pat_id, pat_zip) SELECT * FROM UNNEST($1::integer[], $2::text[])', /array for column pat_zip cannot be read/],
+    ['INSERT INTO patient (pat_id, pat_name) SELECT * FROM UNNEST($1::integer[], $2::varchar(3)[])', /a cast to pg_catalog\.varchar with a length/],
+    ['INSERT INTO patient (pat_id, pat_name) SELECT * FROM UNNEST((SELECT array_agg(pat_name) FROM patient), $2::text[])', /array_agg\(\) on encrypted column patient\.pat_name/],
+    ["INSERT INTO patient (pat_id, pat_name) SELECT * FROM UNNEST(('{1}')::integer[], ('{{a}}')::varchar[])", /array for column pat_name cannot be read/],
     ["INSERT INTO patient (pat_id, pat_name) SELECT * FROM UNNEST(('{1}')::integer[], ('{a}')::varchar(1)[])", /a cast to pg_catalog.varchar with a length/],
     ["INSERT INTO patient (pat_id, pat_name) SELECT * FROM UNNEST(('{1}')::integer[], ('{a}')::varchar[]) WHERE true", /select list must name one expression per target column/],
   ])('%s is refused', (sql, message) => {

@@ -11,52 +11,7 @@ import { arr, body, nodeBody, textConst } from '../ast.ts';
 import type { Json } from '../ast.ts';
 import type { CatalogColumn, CatalogTable } from '../catalog.ts';
 import { refuse } from '../refusals.ts';
-
-const SPACE = /[ \t\n\r\v\f]/;
-
-/** A quoted element at `i` (on its opening quote): its value and where it ends, or null. */
-function quoted(s: string, i: number, end: number): { v: string; at: number } | null {
-  let v = '';
-  for (i++; i < end && s[i] !== '"'; i++) v += s[i] === '\\' ? (s[++i] ?? '') : s[i];
-  return s[i] === '"' ? { v, at: i + 1 } : null;
-}
-
-/** One element at `i` (after leading space): its value (null for NULL) and where it ends, or null. */
-function element(s: string, i: number, end: number): { v: string | null; at: number } | null {
-  if (s[i] === '"') return quoted(s, i, end);
-  let v = '';
-  let escaped = false;
-  let kept = 0;
-  for (; i < end && !',{}"'.includes(s[i] as string); i++) {
-    const esc = s[i] === '\\';
-    v += esc ? (s[++i] ?? '') : s[i];
-    escaped ||= esc;
-    if (esc || !SPACE.test(s[i] as string)) kept = v.length;
-  }
-  v = v.slice(0, kept);
-  if (v === '') return null;
-  return { v: !escaped && v.toUpperCase() === 'NULL' ? null : v, at: i };
-}
-
-/** Elements of a one-dimensional array literal as array_in reads it (null for NULL), or null when it is not one. */
-export function arrayElements(text: string): Array<string | null> | null {
-  const s = text.trim();
-  if (!s.startsWith('{') || !s.endsWith('}')) return null;
-  const end = s.length - 1;
-  const skip = (i: number): number => { while (i < end && SPACE.test(s[i] as string)) i++; return i; };
-  const out: Array<string | null> = [];
-  let i = skip(1);
-  if (i === end) return out;
-  for (;;) {
-    const e = element(s, skip(i), end);
-    if (!e) return null;
-    out.push(e.v);
-    i = skip(e.at);
-    if (i === end) return out;
-    if (s[i] !== ',') return null;
-    i++;
-  }
-}
+import { arrayElements } from '../../protection/array-text.ts';
 
 interface ArrayArg { elements: Array<string | null>; elemType: Json }
 
@@ -97,7 +52,7 @@ function unnestCall(sel: Json): Json | null {
 }
 
 /** The UNNEST call's arguments of `SELECT * FROM UNNEST(…)` (nothing else in the SELECT), or null. */
-function unnestArgs(sel: Json): unknown[] | null {
+export function unnestArgs(sel: Json): unknown[] | null {
   const call = unnestCall(sel);
   if (!call || !starOnly(sel) || OTHER_CLAUSES.some((k) => sel[k] !== undefined)) return null;
   return arr(call.args);

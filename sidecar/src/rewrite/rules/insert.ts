@@ -8,7 +8,8 @@ import { plainExpr } from '../expr.ts';
 import { analyzeSelect } from '../select.ts';
 import type { OutCol } from '../scope.ts';
 import { insertSelect } from './insert-select.ts';
-import { unnestAsValues } from './insert-unnest.ts';
+import { unnestArgs, unnestAsValues } from './insert-unnest.ts';
+import { unnestParams } from './insert-unnest-params.ts';
 import { insertValues, withBidx } from './insert-values.ts';
 import { onConflict } from './on-conflict.ts';
 import { column, returning, targetScope } from './target.ts';
@@ -28,9 +29,14 @@ export function analyzeInsert(ctx: Ctx, s: Json): OutCol[] {
   if (!names.length && sel) positional(table, 'INSERT');
   const cols = names.map((n) => column(table, n));
   const protectedCols = cols.filter((c) => c.protection.kind !== 'plain');
-  // Django's bulk_create: SELECT * FROM UNNEST(<constant arrays>) becomes the VALUES rows it stands for.
-  if (sel && !sel.valuesLists && protectedCols.length) unnestAsValues(table, cols, sel);
-  if (sel && !sel.valuesLists) {
+  // Django's bulk_create: SELECT * FROM UNNEST(<arrays>): parameters encrypted element by element,
+  // constants become the VALUES rows they stand for.
+  const unnest = sel && !sel.valuesLists && protectedCols.length ? unnestArgs(sel) : null;
+  const viaParams = Boolean(sel && unnest && unnest.length === cols.length && unnestParams(ctx, scope, table, cols, sel, unnest));
+  if (!viaParams && sel && unnest) unnestAsValues(table, cols, sel);
+  if (viaParams) {
+    s.cols = withBidx(cols).map((c) => ({ ResTarget: { name: c, location: -1 } }));
+  } else if (sel && !sel.valuesLists) {
     const outs = analyzeSelect(ctx, sel, ctes, false);
     if (protectedCols.length) {
       insertSelect(ctx, scope, table, cols, sel, outs);
