@@ -1,4 +1,5 @@
-// Counters of the k-anonymity batches this process stored or refused (COPY FROM), read by the
+// Counters of the k-anonymity batches this process stored or refused (COPY FROM, multi-row INSERT,
+// rows held until COMMIT), read by the
 // metrics registry on scrape (clarus_anonymization_* in docs/proxy.md), like residual/stats.ts.
 import type { BatchReport } from '../protection/anonymization/microaggregate.ts';
 
@@ -10,14 +11,14 @@ export interface AnonymizationStats {
   records: number;
   classes: number;
   /** The report of the last batch (-1 before the first; t and SSE/SST -1 when not computed). */
-  last: { k: number; t: number; sseSst: number };
+  last: { k: number; t: number; sseSst: number; classes: number; records: number };
 }
 
-export const anonymizationStats: AnonymizationStats = { batches: 0, refused: 0, records: 0, classes: 0, last: { k: -1, t: -1, sseSst: -1 } };
+export const anonymizationStats: AnonymizationStats = { batches: 0, refused: 0, records: 0, classes: 0, last: { k: -1, t: -1, sseSst: -1, classes: -1, records: -1 } };
 
 export function countBatch(r: BatchReport): void {
   anonymizationStats.batches++;
   anonymizationStats.records += r.records;
   anonymizationStats.classes += r.classes;
-  anonymizationStats.last = { k: r.k, t: r.t ?? -1, sseSst: r.sseSstRaw ?? -1 };
+  anonymizationStats.last = { k: r.k, t: r.t ?? -1, sseSst: r.sseSstRaw ?? -1, classes: r.classes, records: r.records };
 }

@@ -34,6 +34,8 @@ import { sessionRole } from './backend-role.ts';
 import { datasetsOf, placeholderSql, planStatement, splitTransformer, txControl, txDecision, txHooks } from '../split/decide.ts';
 import type { SplitService } from '../split/decide.ts';
 import type { SplitSession } from '../split/session.ts';
+import { HeldInserts } from './held-inserts.ts';
+import { batchNotices } from './batch-notice.ts';
 
 export interface ProtectionDeps {
   rewriter: Rewriter;
@@ -45,7 +47,12 @@ export interface ProtectionDeps {
   residual?: ResidualService;
   /** Split datasets (issue 12): set when the policy places columns on several backends. */
   split?: SplitService;
+  /** Bound of the rows held until COMMIT in one transaction (bytes of their INSERT text; default HELD_MAX_BYTES). */
+  heldMaxBytes?: number;
 }
+
+/** Default bound of held rows: the flush INSERT must stay within the rewriter's statement limit (1 MiB). */
+export const HELD_MAX_BYTES = (1 << 20) - (64 << 10);
 
 type Plan = Extract<ReturnType<Rewriter['analyze']>, { kind: 'plan' }>;
 
@@ -79,8 +86,10 @@ function transformers(rw: Rewriter, statements: StatementPlan[], views: Map<stri
       const r = copyEncodingRefusal(s.sql);
       if (r) return refuse(r.code, r.message);
     }
-    t.results.push(s.copy ? undefined : resultTransformer(outs));
-    t.copy.push(s.copy ? copyHooks(rw, s.copy, outs, onReport) : undefined);
+    // k-anonymity batches (COPY FROM, multi-row INSERT): a NOTICE with the report before the CommandComplete.
+    const notices = batchNotices(s, s.copy ? undefined : resultTransformer(outs), onReport);
+    t.results.push(notices.result);
+    t.copy.push(s.copy ? copyHooks(rw, s.copy, outs, notices.onReport) : undefined);
     t.shapes.push(resultShape(outs));
   }
   return t;
@@ -125,11 +134,27 @@ class ProtectionPipeline implements Pipeline {
   private splitSession: SplitSession | null = null;
   /** Stateless transformers per plan outputs (see transformersFor). */
   private readonly kept = new WeakMap<object, { key: string; t: Transformers }>();
+  /** Single-row INSERTs into k-anonymity tables held until COMMIT (held-inserts.ts). */
+  private readonly held: HeldInserts;
 
   constructor(deps: ProtectionDeps, info: SessionInfo, grants: Grants) {
     this.deps = deps;
     this.info = info;
     this.grants = grants;
+    this.held = new HeldInserts({
+      catalog: () => deps.rewriter.catalog,
+      mayWrite: (sql, dataset) => this.mayWrite(sql, dataset),
+      plan: (sql) => this.planQuery(sql),
+      maxBytes: deps.heldMaxBytes ?? HELD_MAX_BYTES,
+    });
+  }
+
+  /** A held INSERT's access decision and audit line (a write to one dataset). */
+  private mayWrite(sql: string, dataset: string): Refuse | undefined {
+    const access = decideStatement(this.info.user, this.grants, [dataset], true, this.deps.now());
+    const r = access.ok ? undefined : refuse(access.code, access.message);
+    this.audit(sql, { datasets: [dataset], columns: [], outcome: r ? 'refuse' : 'allow', ...(r ? { code: r.code } : {}) });
+    return r;
   }
 
   private audit(sql: string, e: Pick<AuditEntry, 'datasets' | 'columns' | 'outcome' | 'code'> & { reason?: string }): void {
@@ -229,7 +254,7 @@ class ProtectionPipeline implements Pipeline {
   }
 
   busy(): boolean {
-    return this.splitSession?.inBlock === true;
+    return this.splitSession?.inBlock === true || this.held.holding();
   }
 
   close(): void {
@@ -328,7 +353,12 @@ class ProtectionPipeline implements Pipeline {
     return 'kind' in t ? t : { results: [...t.results], copy: [...t.copy], shapes: [...t.shapes] };
   }
 
-  private queryNow(sql: string): QueryDecision {
+  private queryNow(sql: string): QueryDecision | Promise<QueryDecision> {
+    return this.held.query(sql) ?? this.planQuery(sql);
+  }
+
+  /** The ordinary decision of a Query's text (a split session's transaction control included). */
+  private planQuery(sql: string): QueryDecision {
     const tx = this.splitTx(sql);
     if (tx) return tx.kind === 'refuse' ? tx : { kind: 'rewrite', sql: tx.sql, results: [tx.result] };
     const d = this.queryDecision(sql);
@@ -347,6 +377,8 @@ class ProtectionPipeline implements Pipeline {
       const s = this.splitStatement(sql, a.datasets);
       return 'kind' in s ? s : { kind: 'rewrite', sql: placeholderSql(0), results: [s.result] };
     }
+    const busy = a.kind === 'pass' ? undefined : this.held.touching(a.datasets.keys());
+    if (busy) return busy;
     const d = this.decide(sql, a);
     if ('kind' in d) return d;
     if (a.kind !== 'plan') {
@@ -364,6 +396,8 @@ class ProtectionPipeline implements Pipeline {
   }
 
   private parseNow(sql: string, paramTypes: readonly number[]): StatementDecision {
+    const held = this.held.parse(sql, paramTypes);
+    if (held) return held;
     const tx = this.splitTx(sql);
     if (tx) {
       if (tx.kind === 'refuse') return tx;
@@ -379,6 +413,11 @@ class ProtectionPipeline implements Pipeline {
       const count = Math.max(paramTypes.length, s.paramCount);
       return { kind: 'rewrite', sql: placeholderSql(count), result: s.result, shape: `split:${sql}`, check: s.check };
     }
+    return this.held.guard(sql, new Set(a.kind === 'pass' ? [] : a.datasets.keys()), this.planParse(sql, paramTypes, a));
+  }
+
+  /** The ordinary decision of a Parse. */
+  private planParse(sql: string, paramTypes: readonly number[], a: ReturnType<Rewriter['analyze']>): StatementDecision {
     const d = this.decide(sql, a);
     if ('kind' in d) return d;
     const check = this.checker(sql, d);

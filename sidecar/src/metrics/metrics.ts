@@ -91,12 +91,14 @@ function anonymizationMetrics(registers: Registry[]): void {
   const gauge = (name: string, help: string, read: (s: AnonymizationStats) => number): void => {
     new Gauge({ name, help, registers, collect() { this.set(read(anonymizationStats)); } });
   };
-  counter('clarus_anonymization_batches_total', 'k-anonymity batches (COPY FROM) microaggregated and stored', (s) => s.batches);
+  counter('clarus_anonymization_batches_total', 'k-anonymity batches (COPY FROM, multi-row INSERT, rows held until COMMIT) microaggregated and stored', (s) => s.batches);
   counter('clarus_anonymization_refused_total', 'k-anonymity batches refused (fewer than k records, NULL or unreadable quasi-identifiers)', (s) => s.refused);
   counter('clarus_anonymization_records_total', 'Records of the stored k-anonymity batches', (s) => s.records);
   counter('clarus_anonymization_classes_total', 'Equivalence classes of the stored k-anonymity batches', (s) => s.classes);
   gauge('clarus_anonymization_last_k', 'Achieved k (smallest class) of the last stored batch (-1: none yet)', (s) => s.last.k);
   gauge('clarus_anonymization_last_t', 'Achieved t (largest EMD) of the last stored batch (-1: none yet or no t-closeness)', (s) => s.last.t);
+  gauge('clarus_anonymization_last_classes', 'Equivalence classes of the last stored batch (-1: none yet)', (s) => s.last.classes);
+  gauge('clarus_anonymization_last_records', 'Records of the last stored batch (-1: none yet)', (s) => s.last.records);
   gauge('clarus_anonymization_last_sse_sst', 'SSE/SST of the numeric quasi-identifiers of the last stored batch (-1: none)', (s) => s.last.sseSst);
 }
 

@@ -2,6 +2,7 @@
 // (https://www.postgresql.org/docs/current/errcodes-appendix.html). This is the only production file
 // that spells a SQLSTATE; scripts/sqlstate.test.ts fails when another one does.
 export const SQLSTATE = {
+  successfulCompletion: '00000',
   unableToConnect: '08001',
   connectionFailure: '08006',
   protocolViolation: '08P01',

@@ -1,5 +1,6 @@
 // State of one statement's analysis: which datasets/columns it touches, whether it writes, the
 // roles its parameters play, and the refusal raised when a construct cannot be handled safely.
+import type { InsertBatch } from './rules/rule.ts';
 import { canonicalText } from '../protection/encryption/canonical.ts';
 import type { ColumnCipher } from '../protection/encryption/column.ts';
 import type { Json } from './ast.ts';
@@ -85,6 +86,8 @@ export class Ctx {
   cacheable = true;
   /** Tables whose columns a `*` was expanded into, with those columns (rules/shape-guard.ts). */
   readonly expanded: Array<{ table: CatalogTable; columns: string[] }> = [];
+  /** The k-anonymity batch of the INSERT being analysed (rules/insert-batch.ts), taken by its StatementResult. */
+  batch: InsertBatch | undefined = undefined;
   /** Highest parameter number in the client's statement; extra parameters are numbered after it. */
   maxParam: number;
 

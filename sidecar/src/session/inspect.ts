@@ -506,7 +506,7 @@ export class Inspector {
     h[BackendTag.ParameterDescription] = (b, s, e) => this.parameterDescription(b, s, e);
     h[BackendTag.RowDescription] = (b, s, e) => this.rowDescription(b, s, e);
     h[BackendTag.DataRow] = (b, s, e) => this.dataRow(b, s, e);
-    h[BackendTag.CommandComplete] = (b, s, e) => this.served() || this.staged() || this.completed(b, s, e) || (this.commandDone(), false);
+    h[BackendTag.CommandComplete] = (b, s, e) => this.served() || this.staged() || this.completed(b, s, e) || this.completeHook(b, s, e);
     h[BackendTag.EmptyQueryResponse] = () => this.staged() || (this.commandDone(), false);
     h[BackendTag.ErrorResponse] = (b, s, e) => { this.backendError(b, s, e); return this.error(true); };
     h[BackendTag.ParameterStatus] = (b, s, e) => { this.setting(b, s, e); return false; };
@@ -827,6 +827,20 @@ export class Inspector {
     this.poison(e);
   }
 
+  /**
+   * CommandComplete of a statement without `done`: its transformer's `complete` may show other
+   * answers in its place (pipeline.ts); the statement is done either way.
+   */
+  private completeHook(buf: Buffer, start: number, end: number): boolean {
+    const hook = this.transformer()?.complete;
+    this.commandDone();
+    if (!hook) return false;
+    const m = this.decode(BackendTag.CommandComplete, buf, start, end);
+    if (m.type !== 'CommandComplete') return false;
+    for (const out of hook(m.tag)) this.relay.toClient.push(backendBytes(out));
+    return true;
+  }
+
   private commandDone(): void {
     const h = this.head();
     if (h?.k === 'query') { h.idx++; return; }
@@ -843,6 +857,7 @@ export class Inspector {
   private error(show: boolean): boolean {
     this.copyOut = null;
     const h = this.head();
+    if (h?.k === 'query' || h?.k === 'execute') this.transformer()?.failed?.();
     const refusal = refusalOf(h);
     const replaced = show && refusal !== undefined;
     if (replaced) { this.relay.toClient.push(refusal); this.relay.refusedInCycle(); }
@@ -865,6 +880,7 @@ export class Inspector {
       if (e.k !== 'execute') continue;
       e.slot.backendDone();
       if (e.held) this.computed.forget(e.held.portal);
+      e.st?.result?.failed?.();
     }
     this.undoParses(dropped);
     // A write that computes failed on the backend: it is over.
@@ -960,7 +976,7 @@ export class Inspector {
     h[BackendTag.ReadyForQuery] = (b, s, e) => { this.backendReady(b, s); this.endSuppression(b, s, e); };
     for (const t of ANSWERED) h[t] = () => { this.queue.shift(); };
     h[BackendTag.RowDescription] = () => { if (this.head()?.k === 'describe') this.queue.shift(); };
-    h[BackendTag.CommandComplete] = h[BackendTag.EmptyQueryResponse] = () => this.commandDone();
+    h[BackendTag.CommandComplete] = h[BackendTag.EmptyQueryResponse] = () => { this.transformer()?.failed?.(); this.commandDone(); };
     h[BackendTag.CopyInResponse] = () => {
       // PostgreSQL would have skipped this COPY: fail it at once, drop the client's data for it.
       this.relay.toBackend.push(COPY_FAIL);

@@ -70,6 +70,7 @@
 // pipeline below is such a one. Any other pipeline makes the session decode Query/Parse/Bind and
 // track responses, which costs a little per message.
 import type { RuntimeConfig, RuntimeUser } from '@clarus/policy/runtime/config.ts';
+import type { BackendMessage } from '../protocol/backend.ts';
 import type { FieldDescription, WireValue } from '../protocol/types.ts';
 
 export type { FieldDescription, FormatCode, WireValue } from '../protocol/types.ts';
@@ -117,6 +118,14 @@ export interface ResultTransformer {
    * sessions (issue 12) to finish their own transactions in step with the client's.
    */
   done?(tag: string): Promise<string>;
+  /**
+   * The statement's CommandComplete (its tag, e.g. `INSERT 0 0`), when there is no `done`: the
+   * messages the client sees in its place, in order (a NOTICE before it, another tag; [] shows
+   * nothing). Also tells the pipeline that the backend completed the statement (issue 13).
+   */
+  complete?(tag: string): BackendMessage[];
+  /** The backend failed or skipped the statement (or its answer was not shown: a failed cycle). */
+  failed?(): void;
 }
 
 /** The session settings that change how values are read and printed (from ParameterStatus). */
@@ -259,7 +268,8 @@ export interface Pipeline {
   ready?(status: 'I' | 'T' | 'E'): void;
   /**
    * True while the pipeline holds state a replacement could not take over (a split session's
-   * fragment transactions in a client's block): a reload waits for the next boundary.
+   * fragment transactions in a client's block, rows held until COMMIT): a reload waits for the
+   * next boundary.
    */
   busy?(): boolean;
   /**

@@ -33,7 +33,7 @@ export function batchSpecFor(columns: readonly CatalogColumn[]): BatchSpec | und
 export function batchFailure(table: string, f: BatchFailure): { code: string; message: string } {
   switch (f.kind) {
     case 'tooFew':
-      return { code: SQLSTATE.cardinalityViolation, message: `clarus: ${table} is k-anonymous (k=${f.k}): a batch (one COPY or one multi-row INSERT) needs at least ${f.k} records to be anonymized, this one has ${f.records}; nothing was stored` };
+      return { code: SQLSTATE.cardinalityViolation, message: `clarus: ${table} is k-anonymous (k=${f.k}): a batch (one COPY, one multi-row INSERT, or the single-row INSERTs of one transaction block, stored together at COMMIT) needs at least ${f.k} records to be anonymized, this one has ${f.records}; nothing was stored` };
     case 'null':
       return { code: SQLSTATE.nullValueNotAllowed, message: `clarus: NULL in k-anonymity column ${table}.${f.column} is not supported` };
     case 'format':

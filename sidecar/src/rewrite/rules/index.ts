@@ -42,7 +42,11 @@ function tableOf(ctx: Ctx, b: Json) {
 export const STATEMENT_RULES: readonly StatementRule[] = [
   {
     name: 'insert', tag: 'InsertStmt', wouldEdit: always,
-    apply: (ctx, b) => ({ outputs: analyzeInsert(ctx, b) }),
+    apply: (ctx, b) => {
+      ctx.batch = undefined;
+      const outputs = analyzeInsert(ctx, b);
+      return ctx.batch ? { outputs, batch: ctx.batch } : { outputs };
+    },
     postcondition: (ctx, b) => {
       blindIndexesNamed(targetTable(ctx, b), resTargetNames(b.cols), 'INSERT');
       blindIndexesNamed(targetTable(ctx, b), resTargetNames((b.onConflictClause as Json | undefined)?.targetList), 'ON CONFLICT DO UPDATE');

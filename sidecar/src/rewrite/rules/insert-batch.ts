@@ -7,7 +7,7 @@
 // the confidential columns' when t-closeness is set.
 import { batchFailure, batchSpecFor } from '../../protection/anonymization/batch.ts';
 import { microaggregate } from '../../protection/anonymization/microaggregate.ts';
-import type { BatchFailure, BatchSpec } from '../../protection/anonymization/microaggregate.ts';
+import type { BatchFailure, BatchReport, BatchSpec } from '../../protection/anonymization/microaggregate.ts';
 import { arr, body, castChanges, constText, textConst, unwrapCast } from '../ast.ts';
 import type { Json } from '../ast.ts';
 import type { CatalogColumn, CatalogTable } from '../catalog.ts';
@@ -37,9 +37,10 @@ function readRows(table: CatalogTable, cols: CatalogColumn[], spec: BatchSpec, l
 
 /**
  * Microaggregates the rows' k-anonymity values in place; returns the positions of the k-anonymity
- * columns (already protected: the caller writes them as they are), or undefined when there is none.
+ * columns (already protected: the caller writes them as they are) and the batch's report, or
+ * undefined when there is none.
  */
-export function kAnonymizeValues(table: CatalogTable, cols: CatalogColumn[], lists: Json[]): Set<number> | undefined {
+export function kAnonymizeValues(table: CatalogTable, cols: CatalogColumn[], lists: Json[]): { qi: Set<number>; report: BatchReport } | undefined {
   const spec = batchSpecFor(cols);
   if (!spec) return undefined;
   const r = microaggregate(spec, readRows(table, cols, spec, lists));
@@ -49,5 +50,5 @@ export function kAnonymizeValues(table: CatalogTable, cols: CatalogColumn[], lis
     const items = arr(l.items);
     l.items = items.map((item, i) => (qi.has(i) ? textConst((r.rows[j] as Array<string | null>)[i] as string) : item));
   });
-  return qi;
+  return { qi, report: r.report };
 }

@@ -22,7 +22,9 @@ export function insertValues(ctx: Ctx, scope: Scope, table: CatalogTable, cols: 
   const lists = arr(sel.valuesLists).map((row) => body(row, 'List') as Json);
   for (const list of lists) if (arr(list.items).length !== cols.length) refuse('insertArity');
   // k-anonymity columns: the rows are one batch, microaggregated here (insert-batch.ts).
-  const batched = kAnonymizeValues(table, cols, lists);
+  const batch = kAnonymizeValues(table, cols, lists);
+  if (batch) ctx.batch = { table, report: batch.report };
+  const batched = batch?.qi;
   for (const list of lists) {
     const items = arr(list.items);
     const values: unknown[] = [];

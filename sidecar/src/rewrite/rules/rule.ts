@@ -12,12 +12,18 @@ import { blindIndexName } from '../hidden.ts';
 import { refuse } from '../refusals.ts';
 import type { OutCol } from '../scope.ts';
 import type { CopyPlan } from './copy.ts';
+import type { BatchReport } from '../../protection/anonymization/microaggregate.ts';
 
 /** What a statement's analysis gives the plan besides the edited tree. */
 export interface StatementResult {
   outputs: OutCol[];
   copy?: CopyPlan;
+  /** A multi-row INSERT into a k-anonymity table: the report of its batch (NOTICE, metrics, audit). */
+  batch?: InsertBatch;
 }
+
+/** The k-anonymity batch one INSERT … VALUES stored: its table and report. */
+export interface InsertBatch { table: CatalogTable; report: BatchReport }
 
 export interface StatementRule {
   /** The rule's name, which is also its file's name under rules/. */

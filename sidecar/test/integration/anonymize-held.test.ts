@@ -1,0 +1,229 @@
+// Issue 13: single-row INSERTs into a k-anonymity table inside a transaction block are held by the
+// proxy (the client sees INSERT 0 1) and stored at COMMIT, microaggregated as one batch, as CLARUS
+// did. Checked on what the backend stores (queried directly), its pg_dump and its server log
+// (log_statement = all): the canary quasi-identifiers of the held rows must never reach the backend
+// unaggregated — not in the stand-in statements, not in a ROLLBACK-ed or refused transaction, not
+// when the backend dies during the COMMIT.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RuntimeColumn, RuntimePolicy } from '@clarus/policy/runtime/config.ts';
+import { achievedK, achievedT, codePointOrder } from '@clarus/testing/anonymity.ts';
+import type { Row } from '@clarus/testing/anonymity.ts';
+import { startPostgres } from '@clarus/testing/pg.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
+import { USERS, canariesInDump, startProtected } from '../corpus/setup.ts';
+import type { ProtectedEnv } from '../corpus/setup.ts';
+
+const DATA = '/work/shared/data/clarus/data_clarus2.txt';
+const B = 'cloud-a';
+const col = (name: string, attributeType: RuntimeColumn['attributeType'], anonymize?: RuntimeColumn['anonymize']): RuntimeColumn =>
+  ({ name, attributeType, backend: B, ...(anonymize ? { anonymize } : {}) });
+
+function episodeColumns(k: number, t?: number): RuntimeColumn[] {
+  const qi = { kAnonymity: { k, ...(t !== undefined ? { tCloseness: t } : {}) } };
+  return [
+    col('ep_id', 'nonConfidential'), col('ep_age', 'quasiIdentifier', qi), col('ep_range', 'quasiIdentifier', qi),
+    col('dis_id', 'nonConfidential'), col('dis_adm', 'quasiIdentifier', qi), col('dis_dis', 'quasiIdentifier', qi),
+    col('dis_days', 'quasiIdentifier', qi), col('ep_pat', 'identifier', { suppress: {} }),
+    col('pat_gen', 'quasiIdentifier', qi), col('pat_zip', 'quasiIdentifier', qi), col('dia_id', 'confidential'),
+  ];
+}
+
+const TABLES = ['episode_h', 'episode_r', 'episode_d', 'episode_t'];
+const POLICY: RuntimePolicy = {
+  name: 'ehealth-held', onUnsupported: 'reject', defaultBackend: B,
+  keyring: { dir: 'secrets/keyring', keys: [{ name: 'default', versions: [1], current: 1 }] },
+  datasets: TABLES.map((table) => ({ name: table.replace('_', '-'), schema: 'public', table, columns: episodeColumns(5, table === 'episode_t' ? 0.3 : undefined) })),
+};
+const TABLE_COLUMNS = `(ep_id text, ep_age integer, ep_range integer, dis_id text, dis_adm date, dis_dis date,
+  dis_days integer, ep_pat text, pat_gen text, pat_zip text, dia_id text)`;
+const COLUMNS = 'ep_id, ep_age, ep_range, dis_id, dis_adm, dis_dis, dis_days, ep_pat, pat_gen, pat_zip, dia_id';
+const QI = [1, 2, 4, 5, 6, 8, 9];
+const DIA = 10;
+
+const records = readFileSync(DATA, 'utf8').split('\n').filter((l) => l.length > 0).slice(1);
+
+/**
+ * A record with canary quasi-identifiers: an age no record of the data has, from powers of 3 (the
+ * mean of 5 or more of them, rounded either way, is never one of them: a cluster never publishes
+ * one), and a canary identifier (suppressed).
+ */
+function canaryRecord(i: number): string[] {
+  const f = (records[1000 + i] as string).split(',');
+  f[1] = canaryAge(i);
+  f[7] = `CANARY-PAT-${i}`;
+  return f;
+}
+const canaryAge = (i: number): string => String(900_000 + 3 ** ((i % 12) + 1));
+const CANARIES = (n: number): string[] => Array.from({ length: n }, (_, i) => [canaryAge(i), `CANARY-PAT-${i}`]).flat();
+
+const lit = (f: string[]): string => f.map((v, i) => (i === 1 || i === 2 || i === 6 ? v : `'${v}'`)).join(', ');
+const insertConst = (table: string, f: string[]): string => `INSERT INTO ${table} (${COLUMNS}) VALUES (${lit(f)})`;
+const insertParams = (table: string): string => `INSERT INTO ${table} (${COLUMNS}) VALUES (${COLUMNS.split(', ').map((_, i) => `$${i + 1}`).join(', ')})`;
+
+let cluster: PgCluster;
+let env: ProtectedEnv;
+let logFrom = 0;
+const clients: pg.Client[] = [];
+
+async function doctor(): Promise<pg.Client> {
+  const c = new pg.Client({ connectionString: env.url(USERS.doctor) });
+  c.on('error', () => undefined);
+  await c.connect();
+  clients.push(c);
+  return c;
+}
+
+async function stored(table: string): Promise<number> {
+  return Number((await env.backend.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
+}
+
+async function storedRows(table: string): Promise<Row[]> {
+  const r = await env.backend.query({ text: `SELECT ${COLUMNS.split(', ').map((c) => `${c}::text`).join(', ')} FROM ${table}`, rowMode: 'array' });
+  return r.rows as Row[];
+}
+
+/** Canaries in the server log since the last call (log_statement = all: every statement and its parameters). */
+function canariesInLog(canaries: string[]): string[] {
+  const log = readFileSync(join(cluster.dir, 'server.log')).subarray(logFrom).toString('latin1');
+  return canaries.filter((c) => log.includes(c));
+}
+
+beforeAll(async () => {
+  cluster = await startPostgres();
+  await cluster.psql("ALTER SYSTEM SET log_statement = 'all'");
+  await cluster.psql('SELECT pg_reload_conf()');
+  env = await startProtected(cluster, POLICY);
+  const c = await doctor();
+  for (const t of TABLES) await c.query(`CREATE TABLE ${t} ${TABLE_COLUMNS}`);
+  logFrom = readFileSync(join(cluster.dir, 'server.log')).length;
+});
+afterAll(async () => {
+  for (const c of clients) await c.end().catch(() => undefined);
+  await env?.close();
+  await cluster?.destroy();
+});
+
+describe('single-row INSERTs held until COMMIT', () => {
+  it('holds them (INSERT 0 1), stores them k-anonymous at COMMIT, and never sends a canary quasi-identifier', async () => {
+    const c = await doctor();
+    const notices: string[] = [];
+    c.on('notice', (n) => notices.push(n.message ?? ''));
+    await c.query('BEGIN');
+    for (let i = 0; i < 6; i++) expect((await c.query(insertConst('episode_h', canaryRecord(i)))).rowCount).toBe(1);
+    // Through the extended protocol (node-postgres parameters), named and unnamed statements.
+    for (let i = 6; i < 12; i++) {
+      const values = canaryRecord(i).map((v, j) => (j === 4 || j === 5 ? v.replace(/\//g, '-') : v));
+      const r = await c.query(i % 2 ? { text: insertParams('episode_h'), values, name: 'held' } : { text: insertParams('episode_h'), values });
+      expect(r.rowCount).toBe(1);
+    }
+    // Nothing reached the backend yet: not even a NULL row, and no value in its log.
+    expect(await stored('episode_h')).toBe(0);
+    expect(canariesInLog(CANARIES(12))).toEqual([]);
+    // (The log is real: it has the stand-ins, which carry no value.)
+    expect(readFileSync(join(cluster.dir, 'server.log')).subarray(logFrom).toString('latin1')).toContain('LOCK TABLE ONLY "public"."episode_h" IN ROW EXCLUSIVE MODE');
+    await c.query('COMMIT');
+    const rows = await storedRows('episode_h');
+    expect(rows.length).toBe(12);
+    expect(achievedK(rows, QI)).toBeGreaterThanOrEqual(5);
+    expect(rows.every((r) => r[7] === null)).toBe(true);
+    // Non-quasi-identifiers are stored as sent.
+    expect(rows.map((r) => r[0]).sort()).toEqual(Array.from({ length: 12 }, (_, i) => canaryRecord(i)[0]).sort());
+    expect(canariesInLog(CANARIES(12))).toEqual([]);
+    expect(await canariesInDump(cluster, CANARIES(12))).toEqual([]);
+    // The batch's report reached the client as a NOTICE, and the metrics.
+    expect(notices.some((n) => /k-anonymity of public\.episode_h: 12 records in \d+ classes, achieved k=\d+/.test(n))).toBe(true);
+    const metrics = await (await fetch(`http://127.0.0.1:${env.proxy.metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/^clarus_anonymization_last_records 12$/m);
+    expect(Number(/^clarus_anonymization_last_classes (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    // The same connection goes on normally: the next transaction starts empty.
+    await c.query('BEGIN');
+    await c.query('COMMIT');
+    expect(await stored('episode_h')).toBe(12);
+  });
+
+  it('stores t-close batches (k=5, t=0.3) from held rows', async () => {
+    const c = await doctor();
+    await c.query('BEGIN');
+    for (const l of records.slice(300, 340)) await c.query(insertConst('episode_t', l.split(',')));
+    await c.query('COMMIT');
+    const rows = await storedRows('episode_t');
+    expect(rows.length).toBe(40);
+    expect(achievedK(rows, QI)).toBeGreaterThanOrEqual(5);
+    expect(achievedT(rows, QI, DIA, codePointOrder)).toBeLessThanOrEqual(0.3);
+  });
+
+  it('fails the COMMIT with 21000 when fewer than k rows are held, and stores nothing', async () => {
+    const c = await doctor();
+    const before = await stored('episode_r');
+    await c.query('BEGIN');
+    for (let i = 20; i < 23; i++) await c.query(insertConst('episode_r', canaryRecord(i)));
+    await expect(c.query('COMMIT')).rejects.toMatchObject({ code: '21000', message: expect.stringMatching(/k=5.*at least 5 records.*has 3; nothing was stored/) });
+    await c.query('ROLLBACK');
+    expect(await stored('episode_r')).toBe(before);
+    expect(canariesInLog(CANARIES(23))).toEqual([]);
+  });
+
+  it('stores nothing after a ROLLBACK, and the rows of a ROLLBACK-ed block never join a later batch', async () => {
+    const c = await doctor();
+    await c.query('BEGIN');
+    for (let i = 30; i < 36; i++) await c.query(insertConst('episode_r', canaryRecord(i)));
+    await c.query('ROLLBACK');
+    await c.query('BEGIN');
+    await c.query('COMMIT');
+    expect(await stored('episode_r')).toBe(0);
+    await c.query('BEGIN');
+    for (const l of records.slice(0, 5)) await c.query(insertConst('episode_r', l.split(',')));
+    await c.query('COMMIT');
+    expect(await stored('episode_r')).toBe(5);
+    expect(canariesInLog(CANARIES(36))).toEqual([]);
+  });
+
+  it('refuses a statement on the dataset while rows are held, and a COMMIT in the extended protocol', async () => {
+    const c = await doctor();
+    await c.query('BEGIN');
+    await c.query(insertConst('episode_r', canaryRecord(40)));
+    await expect(c.query('SELECT count(*) FROM episode_r')).rejects.toMatchObject({ code: '0A000', message: expect.stringMatching(/held by the proxy until COMMIT/) });
+    await c.query('ROLLBACK');
+    await c.query('BEGIN');
+    await c.query(insertConst('episode_r', canaryRecord(41)));
+    await expect(c.query({ text: 'COMMIT', values: [] , name: 'commit-x' })).rejects.toMatchObject({ code: '0A000' });
+    await c.query('ROLLBACK');
+    // Other tables are not concerned.
+    await c.query('BEGIN');
+    await c.query(insertConst('episode_r', canaryRecord(42)));
+    expect((await c.query('SELECT count(*)::int AS n FROM episode_h')).rows[0].n).toBe(12);
+    await c.query('ROLLBACK');
+    expect(await stored('episode_r')).toBe(5);
+  });
+
+  it('refuses a single-row INSERT outside a transaction block (21000), constants or parameters', async () => {
+    const c = await doctor();
+    await expect(c.query(insertConst('episode_r', canaryRecord(50)))).rejects.toMatchObject({ code: '21000' });
+    await expect(c.query(insertParams('episode_r'), canaryRecord(51).map((v, j) => (j === 4 || j === 5 ? v.replace(/\//g, '-') : v)))).rejects.toMatchObject({ code: '21000', message: expect.stringMatching(/inside a transaction block/) });
+    expect(await stored('episode_r')).toBe(5);
+    expect(canariesInLog(CANARIES(52))).toEqual([]);
+  });
+
+  it('loses nothing silently when the backend dies during the COMMIT', async () => {
+    // A real fault: a deferred trigger makes the COMMIT slow, and the backend process serving it is terminated.
+    await env.backend.query(`CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN PERFORM pg_sleep(0.5); RETURN NULL; END$$`);
+    await env.backend.query('CREATE CONSTRAINT TRIGGER slow AFTER INSERT ON episode_d DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()');
+    const c = await doctor();
+    await c.query('BEGIN');
+    for (let i = 60; i < 66; i++) await c.query(insertConst('episode_d', canaryRecord(i)));
+    const commit = c.query('COMMIT').then(() => 'committed', (e: { code?: string; message: string }) => `failed: ${e.code ?? e.message}`);
+    let killed = false;
+    for (let n = 0; n < 100 && !killed; n++) {
+      const r = await env.backend.query("SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND query LIKE '%COMMIT'");
+      killed = r.rows.length > 0;
+      if (!killed) await new Promise((res) => setTimeout(res, 50));
+    }
+    expect(killed).toBe(true);
+    expect(await commit).toMatch(/^failed/);
+    expect(await stored('episode_d')).toBe(0);
+    expect(canariesInLog(CANARIES(66))).toEqual([]);
+  });
+});
