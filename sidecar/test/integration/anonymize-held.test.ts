@@ -6,7 +6,10 @@
 // when the backend dies during the COMMIT.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimeColumn, RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { achievedK, achievedT, codePointOrder } from '@clarus/testing/anonymity.ts';
@@ -31,7 +34,7 @@ function episodeColumns(k: number, t?: number): RuntimeColumn[] {
   ];
 }
 
-const TABLES = ['episode_h', 'episode_r', 'episode_d', 'episode_t'];
+const TABLES = ['episode_h', 'episode_r', 'episode_d', 'episode_t', 'episode_n'];
 const POLICY: RuntimePolicy = {
   name: 'ehealth-held', onUnsupported: 'reject', defaultBackend: B,
   keyring: { dir: 'secrets/keyring', keys: [{ name: 'default', versions: [1], current: 1 }] },
@@ -225,5 +228,24 @@ describe('single-row INSERTs held until COMMIT', () => {
     expect(await commit).toMatch(/^failed/);
     expect(await stored('episode_d')).toBe(0);
     expect(canariesInLog(CANARIES(66))).toEqual([]);
+  });
+});
+
+describe('the batch report as a NOTICE', () => {
+  it('follows a multi-row INSERT and a COPY with a NOTICE (records, classes, achieved k and t, SSE/SST)', async () => {
+    const c = await doctor();
+    const notices: Array<{ message?: string; code?: string; severity?: string }> = [];
+    c.on('notice', (n) => notices.push(n));
+    const values = records.slice(500, 507).map((l) => `(${lit(l.split(','))})`).join(', ');
+    expect((await c.query(`INSERT INTO episode_n (${COLUMNS}) VALUES ${values}`)).rowCount).toBe(7);
+    const csv = `${records.slice(600, 611).join('\n')}\n`;
+    await pipeline(Readable.from([Buffer.from(csv)]), c.query(copyFrom(`COPY episode_n (${COLUMNS}) FROM STDIN (FORMAT csv)`)));
+    expect(await stored('episode_n')).toBe(18);
+    const reports = notices.filter((n) => n.message?.startsWith('clarus: k-anonymity of public.episode_n'));
+    expect(reports.map((n) => /: (\d+) records in (\d+) classes, achieved k=(\d+), t=n\/a, SSE\/SST=\d/.exec(n.message ?? '')?.[1])).toEqual(['7', '11']);
+    expect(reports.every((n) => n.code === '00000' && n.severity === 'NOTICE')).toBe(true);
+    // A refused batch has no report.
+    await expect(c.query(`INSERT INTO episode_n (${COLUMNS}) VALUES ${records.slice(0, 2).map((l) => `(${lit(l.split(','))})`).join(', ')}`)).rejects.toMatchObject({ code: '21000' });
+    expect(notices.filter((n) => n.message?.startsWith('clarus: k-anonymity')).length).toBe(2);
   });
 });
