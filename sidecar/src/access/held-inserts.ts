@@ -28,8 +28,11 @@ import { anonymizationStats } from './anonymization-stats.ts';
 
 export interface HeldDeps {
   catalog(): Catalog;
-  /** The access decision and audit line of this statement as a write to `dataset`: a Refuse, or undefined. */
-  mayWrite(sql: string, dataset: string): Refuse | undefined;
+  /**
+   * The access decision and audit line of this statement as a write to `dataset`: a Refuse, or
+   * undefined. `again`: a prepared statement's check at Bind/Execute (only a refusal is audited).
+   */
+  mayWrite(sql: string, dataset: string, again?: boolean): Refuse | undefined;
   /** The ordinary decision of a text (the flush INSERT goes through the rewriter like any other). */
   plan(sql: string): QueryDecision;
   /** Bound of the held rows, as bytes of the flush INSERT's text (within the rewriter's statement limit). */
@@ -106,6 +109,7 @@ export class HeldInserts {
       paramTypes: declared, clientParamTypes: declared,
       params: (values, formats) => this.bind(key, h, declared, values, formats),
       result: this.answer(key),
+      check: () => this.deps.mayWrite(sql, h.table.dataset, true),
     };
   }
 

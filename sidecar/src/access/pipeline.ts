@@ -143,17 +143,17 @@ class ProtectionPipeline implements Pipeline {
     this.grants = grants;
     this.held = new HeldInserts({
       catalog: () => deps.rewriter.catalog,
-      mayWrite: (sql, dataset) => this.mayWrite(sql, dataset),
+      mayWrite: (sql, dataset, again) => this.mayWrite(sql, dataset, again),
       plan: (sql) => this.planQuery(sql),
       maxBytes: deps.heldMaxBytes ?? HELD_MAX_BYTES,
     });
   }
 
   /** A held INSERT's access decision and audit line (a write to one dataset). */
-  private mayWrite(sql: string, dataset: string): Refuse | undefined {
+  private mayWrite(sql: string, dataset: string, again = false): Refuse | undefined {
     const access = decideStatement(this.info.user, this.grants, [dataset], true, this.deps.now());
     const r = access.ok ? undefined : refuse(access.code, access.message);
-    this.audit(sql, { datasets: [dataset], columns: [], outcome: r ? 'refuse' : 'allow', ...(r ? { code: r.code } : {}) });
+    if (r || !again) this.audit(sql, { datasets: [dataset], columns: [], outcome: r ? 'refuse' : 'allow', ...(r ? { code: r.code } : {}) });
     return r;
   }
 

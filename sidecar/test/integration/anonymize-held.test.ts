@@ -210,6 +210,20 @@ describe('single-row INSERTs held until COMMIT', () => {
     expect(canariesInLog(CANARIES(52))).toEqual([]);
   });
 
+  it('refuses a held INSERT of a user who may not write the dataset (42501)', async () => {
+    const c = new pg.Client({ connectionString: env.url(USERS.analyst) });
+    c.on('error', () => undefined);
+    await c.connect();
+    clients.push(c);
+    await c.query('BEGIN');
+    await expect(c.query(insertConst('episode_r', canaryRecord(53)))).rejects.toMatchObject({ code: '42501' });
+    await c.query('ROLLBACK');
+    await c.query('BEGIN');
+    await expect(c.query(insertParams('episode_r'), canaryRecord(54))).rejects.toMatchObject({ code: '42501' });
+    await c.query('ROLLBACK');
+    expect(await stored('episode_r')).toBe(5);
+  });
+
   it('loses nothing silently when the backend dies during the COMMIT', async () => {
     // A real fault: a deferred trigger makes the COMMIT slow, and the backend process serving it is terminated.
     await env.backend.query(`CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN PERFORM pg_sleep(0.5); RETURN NULL; END$$`);
