@@ -141,6 +141,11 @@ describe("the backend's grammar", () => {
     expect(refused(rw.analyze('SELECT system_user', 15)).message).toMatch(/PostgreSQL 15 reads it differently/);
     expect(rw.analyze("SELECT pat_id FROM patient WHERE diagnosis = 'flu' RETURNING", 15).kind).toBe('refuse');
   });
+  it('reads DEALLOCATE ALL and DEALLOCATE name as PostgreSQL 15 does (psycopg sends DEALLOCATE ALL after a ROLLBACK)', () => {
+    expect(rw.analyze('DEALLOCATE ALL', 15).kind).toBe('pass');
+    expect(rw.analyze('DEALLOCATE _pg3_0', 15).kind).toBe('pass');
+    expect(rw.analyze('DEALLOCATE PREPARE ALL', 16).kind).toBe('pass');
+  });
   it('accepts the same statements for a PostgreSQL 15 backend and checks the rewritten text with its grammar', () => {
     const a = rw.analyze("INSERT INTO patient (pat_id, pat_name, diagnosis) VALUES (1, 'Ann', 'flu') RETURNING pat_name", 15);
     expect(a.kind).toBe('plan');

@@ -36,7 +36,9 @@ export function majorOf(serverVersion: string | undefined): Major | null {
 /**
  * Keys whose values differ between parser versions without changing what a statement means:
  * source positions, and fields newer parsers add with their default (NOT ENFORCED and NOT VALID
- * do not parse in older majors, so their absence there is a parse error, not a disagreement).
+ * do not parse in older majors, so their absence there is a parse error, not a disagreement), or
+ * that only repeat what the tree says otherwise (PG 17's DeallocateStmt.isall: no name means ALL;
+ * psycopg sends DEALLOCATE ALL after a ROLLBACK).
  */
 const NOISE = new Set(['location', 'stmt_location', 'stmt_len', 'version', 'rexpr_list_start', 'rexpr_list_end',
   'list_start', 'list_end', 'jumble_args', 'is_enforced', 'initially_valid',
