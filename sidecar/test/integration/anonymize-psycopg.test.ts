@@ -1,0 +1,77 @@
+// Issue 13 with a real Python client: psycopg 3 (compat/python/anon_psycopg.py, in the compat
+// suite's pinned venv) loads the CLARUS eHealth set into k-anonymity tables through the proxy by
+// COPY, a multi-row INSERT, and executemany of single-row INSERTs in a transaction (held until
+// COMMIT); this test checks what the backend stores with the independent checker.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RuntimeColumn, RuntimePolicy } from '@clarus/policy/runtime/config.ts';
+import { achievedK } from '@clarus/testing/anonymity.ts';
+import type { Row } from '@clarus/testing/anonymity.ts';
+import { startPostgres } from '@clarus/testing/pg.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
+import { USERS, startProtected } from '../corpus/setup.ts';
+import type { ProtectedEnv } from '../corpus/setup.ts';
+
+const run = promisify(execFile);
+const ROOT = join(import.meta.dirname, '../../..');
+const DATA = '/work/shared/data/clarus/data_clarus2.txt';
+const B = 'cloud-a';
+const qi = { kAnonymity: { k: 5 } };
+const col = (name: string, attributeType: RuntimeColumn['attributeType'], anonymize?: RuntimeColumn['anonymize']): RuntimeColumn =>
+  ({ name, attributeType, backend: B, ...(anonymize ? { anonymize } : {}) });
+const COLUMNS: RuntimeColumn[] = [
+  col('ep_id', 'nonConfidential'), col('ep_age', 'quasiIdentifier', qi), col('ep_range', 'quasiIdentifier', qi),
+  col('dis_id', 'nonConfidential'), col('dis_adm', 'quasiIdentifier', qi), col('dis_dis', 'quasiIdentifier', qi),
+  col('dis_days', 'quasiIdentifier', qi), col('ep_pat', 'identifier', { suppress: {} }),
+  col('pat_gen', 'quasiIdentifier', qi), col('pat_zip', 'quasiIdentifier', qi), col('dia_id', 'confidential'),
+];
+const TABLES = ['episode_copy', 'episode_ins', 'episode_held'];
+const POLICY: RuntimePolicy = {
+  name: 'ehealth-psycopg', onUnsupported: 'reject', defaultBackend: B,
+  keyring: { dir: 'secrets/keyring', keys: [{ name: 'default', versions: [1], current: 1 }] },
+  datasets: TABLES.map((table) => ({ name: table.replace('_', '-'), schema: 'public', table, columns: COLUMNS })),
+};
+const TABLE_COLUMNS = `(ep_id text, ep_age integer, ep_range integer, dis_id text, dis_adm date, dis_dis date,
+  dis_days integer, ep_pat text, pat_gen text, pat_zip text, dia_id text)`;
+const QI = [1, 2, 4, 5, 6, 8, 9];
+
+let cluster: PgCluster;
+let env: ProtectedEnv;
+
+async function storedRows(table: string): Promise<Row[]> {
+  const names = COLUMNS.map((c) => `${c.name}::text`).join(', ');
+  return (await env.backend.query({ text: `SELECT ${names} FROM ${table}`, rowMode: 'array' })).rows as Row[];
+}
+
+beforeAll(async () => {
+  cluster = await startPostgres();
+  env = await startProtected(cluster, POLICY);
+  for (const t of TABLES) await env.backend.query(`CREATE TABLE ${t} ${TABLE_COLUMNS}`);
+});
+afterAll(async () => {
+  await env?.close();
+  await cluster?.destroy();
+});
+
+describe('psycopg 3 into k-anonymity tables', () => {
+  it('COPY, a multi-row INSERT and executemany in a transaction store k-anonymous batches; what cannot be is refused', async () => {
+    const { stdout: venv } = await run(join(ROOT, 'compat/python/ensure-venv.sh'), [join(ROOT, 'compat/python/requirements.txt')]);
+    const { stdout } = await run(join(venv.trim(), 'bin/python'), [join(ROOT, 'compat/python/anon_psycopg.py')], {
+      env: { ...process.env, CLARUS_URL: `${env.url(USERS.doctor)}?sslmode=disable`, CLARUS_DATA: DATA },
+    });
+    const seen = JSON.parse(stdout) as Record<string, unknown> & { notices: string[] };
+    console.log(`psycopg through the proxy, seconds per step: ${JSON.stringify(seen.seconds)}`);
+    expect(seen).toMatchObject({ copy: 300, insert: 60, params: '0A000', held_rowcount: 40, few: '21000', autocommit: '21000' });
+    for (const [table, n] of [['episode_copy', 300], ['episode_ins', 60], ['episode_held', 40]] as const) {
+      const rows = await storedRows(table);
+      expect(rows.length, table).toBe(n);
+      expect(achievedK(rows, QI), table).toBeGreaterThanOrEqual(5);
+      expect(rows.every((r) => r[7] === null), table).toBe(true);
+    }
+    // One NOTICE with the report per stored batch, none for the refused ones.
+    const reports = seen.notices.filter((n) => n.startsWith('clarus: k-anonymity of'));
+    expect(reports.map((n) => /of public\.(\w+): (\d+) records/.exec(n)?.slice(1).join(':'))).toEqual(['episode_copy:300', 'episode_ins:60', 'episode_held:40']);
+  });
+});
