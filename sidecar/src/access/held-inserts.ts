@@ -107,7 +107,7 @@ export class HeldInserts {
     return {
       kind: 'rewrite', sql: standIn(h), shape: 'held',
       paramTypes: declared, clientParamTypes: declared,
-      params: (values, formats) => this.bind(key, h, declared, values, formats),
+      params: (values, formats) => this.bind({ key, h, declared }, values, formats),
       result: this.answer(key),
       check: () => this.deps.mayWrite(sql, h.table.dataset, true),
     };
@@ -191,7 +191,7 @@ export class HeldInserts {
     return { kind: 'rewrite', sql: [...sqls, sql].join(';\n'), results: [...results, undefined], copy: [] };
   }
 
-  private bind(key: object, h: HeldInsert, declared: readonly number[], values: WireValue[], formats: readonly number[]): WireValue[] {
+  private bind({ key, h, declared }: { key: object; h: HeldInsert; declared: readonly number[] }, values: WireValue[], formats: readonly number[]): WireValue[] {
     if (!this.open) throw new StatementError(SQLSTATE.cardinalityViolation, outsideBlock(h));
     let row: Array<string | null>;
     try {

@@ -41,6 +41,25 @@ function heldValue(node: unknown): HeldValue | null {
  * and parameters, no WITH, RETURNING or ON CONFLICT, into a table with k-anonymity columns.
  */
 export function heldInsert(catalog: Catalog, sql: string): HeldInsert | null {
+  const s = oneInsert(sql);
+  const sel = body(s?.selectStmt, 'SelectStmt');
+  const rows = arr(sel?.valuesLists);
+  if (!s || !sel || sel.withClause || rows.length !== 1) return null;
+  const rv = s.relation as Json;
+  const table = catalog.lookup(rv.schemaname as string | undefined, String(rv.relname));
+  const names = arr(s.cols).map((c) => String(body(c, 'ResTarget')?.name));
+  if (!table || names.length === 0 || new Set(names).size !== names.length) return null;
+  const columns = names.map((n) => table.byName.get(n) ?? { name: n, protection: { kind: 'plain' as const }, typeOid: 25 });
+  const items = arr(body(rows[0], 'List')?.items);
+  if (!columns.some(isKAnonymity) || items.length !== columns.length) return null;
+  const values = items.map(heldValue);
+  if (values.some((v) => v === null)) return null;
+  const held = values as HeldValue[];
+  return { table, columns, values: held, paramCount: Math.max(0, ...held.map((v) => ('param' in v ? v.param : 0))) };
+}
+
+/** The InsertStmt of a text that is one plain INSERT (no WITH, RETURNING, ON CONFLICT, OVERRIDING), or null. */
+function oneInsert(sql: string): Json | null {
   if (!INSERT_START.test(sql)) return null;
   let stmts;
   try {
@@ -48,27 +67,9 @@ export function heldInsert(catalog: Catalog, sql: string): HeldInsert | null {
   } catch {
     return null;
   }
-  if (stmts.length !== 1) return null;
-  const s = body(stmts[0]?.stmt, 'InsertStmt');
-  if (!s || s.withClause || s.returningList || s.returningClause || s.onConflictClause || (s.override && s.override !== 'OVERRIDING_NOT_SET')) return null;
-  const rv = s.relation as Json;
-  const table = catalog.lookup(rv.schemaname as string | undefined, String(rv.relname));
-  const sel = body(s.selectStmt, 'SelectStmt');
-  const rows = arr(sel?.valuesLists);
-  const names = arr(s.cols).map((c) => String(body(c, 'ResTarget')?.name));
-  if (!table || rows.length !== 1 || names.length === 0 || sel?.withClause) return null;
-  const columns = names.map((n) => table.byName.get(n) ?? { name: n, protection: { kind: 'plain' as const }, typeOid: 25 });
-  if (!columns.some(isKAnonymity) || new Set(names).size !== names.length) return null;
-  const items = arr(body(rows[0], 'List')?.items);
-  if (items.length !== columns.length) return null;
-  const values: HeldValue[] = [];
-  for (const item of items) {
-    const v = heldValue(item);
-    if (!v) return null;
-    values.push(v);
-  }
-  const paramCount = Math.max(0, ...values.map((v) => ('param' in v ? v.param : 0)));
-  return { table, columns, values, paramCount };
+  const s = stmts.length === 1 ? body(stmts[0]?.stmt, 'InsertStmt') : null;
+  const plain = s && !s.withClause && !s.returningList && !s.returningClause && !s.onConflictClause;
+  return plain && (!s.override || s.override === 'OVERRIDING_NOT_SET') ? s : null;
 }
 
 /** Transaction control in a text, as far as held rows are concerned. */

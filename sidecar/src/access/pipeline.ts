@@ -174,6 +174,9 @@ class ProtectionPipeline implements Pipeline {
 
   /** Access check and audit; returns the views (and what to check again later), or the refusal to answer. */
   private decide(sql: string, a: ReturnType<Rewriter['analyze']>): Decided | Refuse {
+    // Rows held until COMMIT: a statement on their dataset would not see them (held-inserts.ts).
+    const busy = this.held.touching(a.kind === 'pass' ? [] : a.datasets.keys());
+    if (busy) return busy;
     // A read of nothing protected needs no access decision (it is still audited, as passed); a
     // write needs a read-write user, and a statement whose effect reaches objects it does not
     // name (DROP OWNED…) every dataset.
@@ -377,8 +380,6 @@ class ProtectionPipeline implements Pipeline {
       const s = this.splitStatement(sql, a.datasets);
       return 'kind' in s ? s : { kind: 'rewrite', sql: placeholderSql(0), results: [s.result] };
     }
-    const busy = a.kind === 'pass' ? undefined : this.held.touching(a.datasets.keys());
-    if (busy) return busy;
     const d = this.decide(sql, a);
     if ('kind' in d) return d;
     if (a.kind !== 'plan') {

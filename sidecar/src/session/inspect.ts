@@ -857,7 +857,7 @@ export class Inspector {
   private error(show: boolean): boolean {
     this.copyOut = null;
     const h = this.head();
-    if (h?.k === 'query' || h?.k === 'execute') this.transformer()?.failed?.();
+    this.statementFailed();
     const refusal = refusalOf(h);
     const replaced = show && refusal !== undefined;
     if (replaced) { this.relay.toClient.push(refusal); this.relay.refusedInCycle(); }
@@ -870,6 +870,12 @@ export class Inspector {
     // FunctionCall: ReadyForQuery follows. Extended: the backend skips to Sync.
     if (h?.k !== 'fcall') this.skipToSync();
     return replaced;
+  }
+
+  /** The statement at the head failed at the backend: its transformer hears of it (pipeline.ts `failed`). */
+  private statementFailed(): void {
+    const h = this.head();
+    if (h?.k === 'query' || h?.k === 'execute') this.transformer()?.failed?.();
   }
 
   private skipToSync(): void {
