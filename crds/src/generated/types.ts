@@ -42,6 +42,22 @@ export type VaultTransitSpec = {
 /** randomized: equal plaintexts give different ciphertexts (reveals nothing but length); deterministic: equal plaintexts give equal ciphertexts (allows =, IN, GROUP BY, joins; reveals equality). */
 export type EncryptMode = "randomized" | "deterministic";
 
+/** How readers with the masked view see the column (default: `****` and the last 4 characters). Applied by the proxy to the decrypted value at read time; what is stored does not change. */
+export type MaskedView = {
+  /** partial: keep keepFirst/keepLast characters, mask the rest with char (all of it when the value is not longer); email: the first character and the domain (j***@example.com); hash: a keyed hash (16 hex digits of the column's blind-index HMAC: equal values, equal hashes, not reversible); truncate: dates and timestamps to the month or year (unit), other values fully masked; fixed: value for every non-NULL value; null: NULL. */
+  function: "partial" | "email" | "hash" | "truncate" | "fixed" | "null";
+  /** partial: characters kept at the start. */
+  keepFirst?: number;
+  /** partial: characters kept at the end. */
+  keepLast?: number;
+  /** partial and email: masking character (default `*`). */
+  char?: string;
+  /** truncate: month or year. */
+  unit?: "month" | "year";
+  /** fixed: the text shown. */
+  value?: string;
+};
+
 /** Encrypt the values (AES-256-GCM for randomized, AES-SIV for deterministic); the associated data binds each ciphertext to its table and column. */
 export type EncryptProtection = {
   /** randomized: equal plaintexts give different ciphertexts (reveals nothing but length); deterministic: equal plaintexts give equal ciphertexts (allows =, IN, GROUP BY, joins; reveals equality). */
@@ -50,6 +66,8 @@ export type EncryptProtection = {
   searchable?: boolean;
   /** Keyring key used to derive this column's data keys (default: `default`). The keyring Secret must hold at least one version `<keyName>.v<N>`. */
   keyName?: string;
+  /** How readers with the masked view see the column (default: `****` and the last 4 characters). Applied by the proxy to the decrypted value at read time; what is stored does not change. */
+  maskedView?: MaskedView;
 };
 
 /** Replace the values irreversibly; exactly one method. */
@@ -99,7 +117,7 @@ export type AnonymizeProtection = {
     /** Largest change one record makes to the value. */
     sensitivity?: number;
   };
-  /** Microaggregate the dataset's quasi-identifiers per write batch (one COPY FROM, or one multi-row INSERT … VALUES of constants, of at least k rows) so each record is indistinguishable from at least k-1 others of its batch: numbers and dates get their group's mean, other types its most frequent value. Applies to quasiIdentifier columns; every kAnonymity column of a dataset has the same k and tCloseness. */
+  /** Microaggregate the dataset's quasi-identifiers per write batch (one COPY FROM, one multi-row INSERT … VALUES of constants, or the single-row INSERTs of one transaction block, held by the proxy until COMMIT; at least k rows) so each record is indistinguishable from at least k-1 others of its batch: numbers and dates get their group's mean, other types its most frequent value. Applies to quasiIdentifier columns; every kAnonymity column of a dataset has the same k and tCloseness. */
   kAnonymity?: {
     /** Smallest group size (at least 2). */
     k: number;

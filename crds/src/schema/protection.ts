@@ -9,6 +9,29 @@ const keyName = labelName('Keyring key used to derive this column\'s data keys (
 
 export const attributeType = named('AttributeType', oneOf('CLARUS classification of the column; selects the default protection.', ATTRIBUTE_TYPES));
 
+export const MASK_FUNCTIONS = ['partial', 'email', 'hash', 'truncate', 'fixed', 'null'] as const;
+
+const maskedView = named('MaskedView', obj('How readers with the masked view see the column (default: `****` and the last 4 '
+  + 'characters). Applied by the proxy to the decrypted value at read time; what is stored does not change.', {
+  function: oneOf('partial: keep keepFirst/keepLast characters, mask the rest with char (all of it when the value is not longer); '
+    + 'email: the first character and the domain (j***@example.com); hash: a keyed hash (16 hex digits of the column\'s blind-index '
+    + 'HMAC: equal values, equal hashes, not reversible); truncate: dates and timestamps to the month or year (unit), other values '
+    + 'fully masked; fixed: value for every non-NULL value; null: NULL.', MASK_FUNCTIONS),
+  keepFirst: int('partial: characters kept at the start.', { minimum: 0, maximum: 64 }),
+  keepLast: int('partial: characters kept at the end.', { minimum: 0, maximum: 64 }),
+  char: str('partial and email: masking character (default `*`).', { minLength: 1, maxLength: 1 }),
+  unit: oneOf('truncate: month or year.', ['month', 'year']),
+  value: str('fixed: the text shown.', { maxLength: 1024 }),
+}, {
+  required: ['function'],
+  ...rules(
+    { rule: "self.function == 'partial' || (!has(self.keepFirst) && !has(self.keepLast))", message: 'keepFirst and keepLast apply to partial' },
+    { rule: "self.function == 'partial' || self.function == 'email' || !has(self.char)", message: 'char applies to partial and email' },
+    { rule: "(self.function == 'truncate') == has(self.unit)", message: 'truncate needs unit, and unit applies to truncate only' },
+    { rule: "(self.function == 'fixed') == has(self.value)", message: 'fixed needs value, and value applies to fixed only' },
+  ),
+}));
+
 const encrypt = named('EncryptProtection', obj('Encrypt the values (AES-256-GCM for randomized, AES-SIV for deterministic); the '
   + 'associated data binds each ciphertext to its table and column.', {
   mode: named('EncryptMode', oneOf('randomized: equal plaintexts give different ciphertexts (reveals nothing but length); '
@@ -16,6 +39,7 @@ const encrypt = named('EncryptProtection', obj('Encrypt the values (AES-256-GCM 
   searchable: bool('For randomized mode: also store a keyed blind index in a hidden column so `=` and `IN` '
     + 'keep working (reveals which rows share a searched value).', { default: false }),
   keyName,
+  maskedView,
 }, {
   required: ['mode'],
   ...rules({
@@ -68,8 +92,9 @@ const anonymize = named('AnonymizeProtection', obj('Replace the values irreversi
       { rule: 'has(self.scale) != has(self.epsilon)', message: 'set either scale or epsilon+sensitivity' },
     ),
   }),
-  kAnonymity: obj('Microaggregate the dataset\'s quasi-identifiers per write batch (one COPY FROM, or one multi-row '
-    + 'INSERT … VALUES of constants, of at least k rows) so each record is indistinguishable from at least k-1 others '
+  kAnonymity: obj('Microaggregate the dataset\'s quasi-identifiers per write batch (one COPY FROM, one multi-row '
+    + 'INSERT … VALUES of constants, or the single-row INSERTs of one transaction block, held by the proxy until COMMIT; '
+    + 'at least k rows) so each record is indistinguishable from at least k-1 others '
     + 'of its batch: numbers and dates get their group\'s mean, other types its most frequent value. Applies to '
     + 'quasiIdentifier columns; every kAnonymity column of a dataset has the same k and tCloseness.', {
     k: int('Smallest group size (at least 2).'),

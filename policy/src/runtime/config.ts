@@ -38,7 +38,7 @@
 // vaultTransit provider the entries are data keys wrapped by the transit key (`clarus keys generate
 // --vault-address …` asks Vault for them); the salts are then keyed by the wrapped text.
 
-import type { Access, AttributeType, EncryptMode, AnonymizeProtection, TlsMode, View } from '@clarus/crds/types.ts';
+import type { Access, AttributeType, EncryptMode, AnonymizeProtection, MaskedView, TlsMode, View } from '@clarus/crds/types.ts';
 
 export const RUNTIME_CONFIG_FILE = 'config.json';
 export const RUNTIME_CONFIG_VERSION = 1;
@@ -72,7 +72,7 @@ export interface RuntimeUser {
 export interface RuntimeColumn {
   name: string;
   attributeType: AttributeType;
-  encrypt?: { mode: EncryptMode; searchable: boolean; keyName: string };
+  encrypt?: { mode: EncryptMode; searchable: boolean; keyName: string; maskedView?: MaskedView };
   anonymize?: AnonymizeProtection;
   /** Backend that stores this column (the policy's first backend unless split elsewhere). */
   backend: string;

@@ -21,7 +21,10 @@ function runtimeAnonymize(a: AnonymizeProtection): AnonymizeProtection {
 export function runtimeColumn(spec: SecurityPolicySpec, column: ColumnSpec, defaultBackend: string): RuntimeColumn {
   const p = effectiveProtection(spec, column);
   const out: RuntimeColumn = { name: column.name, attributeType: column.attributeType, backend: p.split?.backend ?? defaultBackend };
-  if (p.encrypt) out.encrypt = { mode: p.encrypt.mode, searchable: p.encrypt.searchable ?? false, keyName: p.encrypt.keyName ?? DEFAULT_KEY };
+  if (p.encrypt) {
+    out.encrypt = { mode: p.encrypt.mode, searchable: p.encrypt.searchable ?? false, keyName: p.encrypt.keyName ?? DEFAULT_KEY };
+    if (p.encrypt.maskedView) out.encrypt.maskedView = structuredClone(p.encrypt.maskedView);
+  }
   if (p.anonymize) out.anonymize = runtimeAnonymize(p.anonymize);
   return out;
 }

@@ -34,7 +34,9 @@ export function protectedOutputs(rw: Rewriter, outs: OutCol[], views: Map<string
     if (!o.prov) continue;
     if (unknownBefore) return refuse(SQLSTATE.featureNotSupported, `clarus: SELECT * over a relation unknown to the policy before encrypted column ${o.prov.table.table}.${o.prov.column.name}; list the columns`);
     const { ref, view } = shownAs(o.prov, views);
-    result.push({ index, cipher: rw.cipher(ref), typeOid: ref.column.typeOid, view, column: `${ref.table.table}.${ref.column.name}` });
+    const p = ref.column.protection;
+    const mask = p.kind === 'encrypt' ? p.maskedView : undefined;
+    result.push({ index, cipher: rw.cipher(ref), typeOid: ref.column.typeOid, view, column: `${ref.table.table}.${ref.column.name}`, ...(mask ? { mask } : {}) });
   }
   return result;
 }

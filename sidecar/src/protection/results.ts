@@ -5,7 +5,7 @@
 // ciphertext of its column (written around the proxy, or with a key the keyring lacks) fails the
 // statement with XX001 naming the column (StatementError), for every view: neither its bytes nor
 // any part of them reach the client, and the session goes on.
-import type { View } from '@clarus/crds/types.ts';
+import type { MaskedView, View } from '@clarus/crds/types.ts';
 import type { FieldDescription, ResultTransformer, WireValue } from '../session/pipeline.ts';
 import { StatementError } from '../session/pipeline.ts';
 import { formatAt } from '../protocol/types.ts';
@@ -13,7 +13,7 @@ import type { ColumnCipher } from './encryption/column.ts';
 import { OID, textToBinary, ValueFormatError } from './encryption/canonical.ts';
 import { CiphertextError, decodeHeader, HEADER_BYTES } from './encryption/header.ts';
 import { KeyringError, keyNameId } from './encryption/keyring.ts';
-import { maskForView } from './anonymize-write.ts';
+import { maskedText } from './mask-view.ts';
 import { byteaFromWire } from './wire.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 
@@ -24,6 +24,8 @@ export interface ProtectedOutput {
   view: View;
   /** `table.column`, named in errors. */
   column?: string;
+  /** The column's masked-view function (mask-view.ts); the default mask without one. */
+  mask?: MaskedView;
 }
 
 /** Shortest ciphertext per mode: header, then nonce and tag (randomized) or the SIV tag. */
@@ -79,15 +81,18 @@ function clientType(o: ProtectedOutput): number {
   return o.view === 'plaintext' ? o.typeOid : OID.text;
 }
 
-/** Plaintext for the client, as text, per view (XX001 StatementError for a value that is not a ciphertext). */
-export function presentText(o: ProtectedOutput, stored: Buffer): string {
+/**
+ * Plaintext for the client, as text, per view (XX001 StatementError for a value that is not a
+ * ciphertext); null when the masked view shows NULL.
+ */
+export function presentText(o: ProtectedOutput, stored: Buffer): string | null {
   return storedValue(o, () => {
     if (o.view === 'protected') {
       checkStored(o, stored);
       return stored.toString('base64');
     }
     const text = o.cipher.decrypt(stored);
-    return o.view === 'masked' ? maskForView(text) : text;
+    return o.view === 'masked' ? maskedText(o.mask, text, (t) => o.cipher.blindIndex(t)) : text;
   });
 }
 
@@ -118,7 +123,7 @@ export function resultTransformer(outputs: ProtectedOutput[]): ResultTransformer
           continue;
         }
         const text = presentText(o, wireBytes(v, fmt));
-        values[o.index] = fmt === 1 ? binaryOf(clientType(o), text) : Buffer.from(text, 'utf8');
+        values[o.index] = text === null ? null : fmt === 1 ? binaryOf(clientType(o), text) : Buffer.from(text, 'utf8');
       }
       return values;
     },

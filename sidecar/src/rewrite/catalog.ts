@@ -4,7 +4,7 @@
 // back or skipped must not change what the proxy believes. Columns the policy lists but the
 // backend has not shown default to `text` as their client-facing type.
 import type { RuntimeColumn, RuntimePolicy } from '@clarus/policy/runtime/config.ts';
-import type { AnonymizeProtection } from '@clarus/crds/types.ts';
+import type { AnonymizeProtection, MaskedView } from '@clarus/crds/types.ts';
 import { OID } from '../protection/encryption/canonical.ts';
 import { decodeHeader } from '../protection/encryption/header.ts';
 import type { ModeName } from '../protection/encryption/header.ts';
@@ -13,7 +13,7 @@ import { anonymizeText } from '../protection/anonymize-write.ts';
 
 export type ColumnProtection =
   | { kind: 'plain' }
-  | { kind: 'encrypt'; mode: ModeName; searchable: boolean; keyName: string }
+  | { kind: 'encrypt'; mode: ModeName; searchable: boolean; keyName: string; maskedView?: MaskedView }
   | { kind: 'anonymize'; spec: AnonymizeProtection };
 
 /** A column as the backend's catalog declares it (see access/catalog-loader.ts). */
@@ -66,7 +66,10 @@ export function isEncrypted(c: CatalogColumn): c is CatalogColumn & { protection
 }
 
 function protectionOf(c: RuntimeColumn): ColumnProtection {
-  if (c.encrypt) return { kind: 'encrypt', mode: c.encrypt.mode, searchable: c.encrypt.searchable, keyName: c.encrypt.keyName };
+  if (c.encrypt) {
+    const { mode, searchable, keyName, maskedView } = c.encrypt;
+    return { kind: 'encrypt', mode, searchable, keyName, ...(maskedView ? { maskedView } : {}) };
+  }
   if (c.anonymize) return { kind: 'anonymize', spec: c.anonymize };
   return { kind: 'plain' };
 }
