@@ -224,6 +224,21 @@ describe('single-row INSERTs held until COMMIT', () => {
     expect(await stored('episode_r')).toBe(5);
   });
 
+  it('fails the COMMIT with the backend\'s error when storing the batch fails (a CHECK constraint), and stores nothing', async () => {
+    await env.backend.query("ALTER TABLE episode_d ADD CONSTRAINT no_bad CHECK (dis_id <> 'bad')");
+    const c = await doctor();
+    await c.query('BEGIN');
+    for (let i = 70; i < 76; i++) {
+      const f = canaryRecord(i);
+      if (i === 73) f[3] = 'bad';
+      await c.query(insertConst('episode_d', f));
+    }
+    await expect(c.query('COMMIT')).rejects.toMatchObject({ code: '23514' });
+    await c.query('ROLLBACK');
+    expect(await stored('episode_d')).toBe(0);
+    await env.backend.query('ALTER TABLE episode_d DROP CONSTRAINT no_bad');
+  });
+
   it('loses nothing silently when the backend dies during the COMMIT', async () => {
     // A real fault: a deferred trigger makes the COMMIT slow, and the backend process serving it is terminated.
     await env.backend.query(`CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN PERFORM pg_sleep(0.5); RETURN NULL; END$$`);
