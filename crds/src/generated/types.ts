@@ -88,10 +88,12 @@ export type AnonymizeProtection = {
     /** Format-aware masking: email keeps the first character and the domain. */
     format?: "email";
   };
-  /** Store a keyed HMAC pseudonym (text columns; the uuid format also on uuid columns); equal values give equal pseudonyms in every column sharing the keyName. Not reversible. Keyed by the key's current version: rotating the key changes the pseudonyms of new writes. */
+  /** Store a keyed HMAC pseudonym (text columns; the uuid format also on uuid columns); equal values give equal pseudonyms in every column sharing the keyName. Not reversible unless `reversible`. Keyed by the key's current version: rotating the key changes the pseudonyms of new writes. */
   pseudonymize?: {
     /** Keyring key used to derive this column's data keys (default: `default`). The keyring Secret must hold at least one version `<keyName>.v<N>`. */
     keyName?: string;
+    /** Store a decryptable pseudonym instead: the deterministic encryption (AES-SIV) of the value under a key derived for the keyName alone, in hex (2 × (24 + the value's UTF-8 length) hex digits; equal values still give equal pseudonyms in every column sharing the keyName). Readers whose AccessGrant has the plaintext view see the value; other views show the pseudonym. hex format only. */
+    reversible?: boolean;
     /** Rendering of the pseudonym: hex (32 hex digits, whatever the input length), uuid (a version-8 UUID), or preserveShape (same length; digits stay digits, ASCII letters letters of the same case, other characters kept). */
     format?: "hex" | "uuid" | "preserveShape";
   };

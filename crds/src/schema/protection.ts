@@ -66,13 +66,17 @@ const anonymize = named('AnonymizeProtection', obj('Replace the values irreversi
     format: oneOf('Format-aware masking: email keeps the first character and the domain.', ['email']),
   }, rules({ rule: '!has(self.format) || (!has(self.keepFirst) && !has(self.keepLast))', message: 'format cannot be combined with keepFirst or keepLast' })),
   pseudonymize: obj('Store a keyed HMAC pseudonym (text columns; the uuid format also on uuid columns); equal values give '
-    + 'equal pseudonyms in every column sharing the keyName. Not reversible. Keyed by the key\'s current version: '
-    + 'rotating the key changes the pseudonyms of new writes.', {
+    + 'equal pseudonyms in every column sharing the keyName. Not reversible unless `reversible`. Keyed by the key\'s current '
+    + 'version: rotating the key changes the pseudonyms of new writes.', {
     keyName,
+    reversible: bool('Store a decryptable pseudonym instead: the deterministic encryption (AES-SIV) of the value under a key '
+      + 'derived for the keyName alone, in hex (2 × (24 + the value\'s UTF-8 length) hex digits; equal values still give equal '
+      + 'pseudonyms in every column sharing the keyName). Readers whose AccessGrant has the plaintext view see the value; '
+      + 'other views show the pseudonym. hex format only.', { default: false }),
     format: oneOf('Rendering of the pseudonym: hex (32 hex digits, whatever the input length), uuid (a version-8 UUID), '
       + 'or preserveShape (same length; digits stay digits, ASCII letters letters of the same case, other characters kept).',
     ['hex', 'uuid', 'preserveShape'], { default: 'hex' }),
-  }),
+  }, rules({ rule: "!has(self.reversible) || !self.reversible || !has(self.format) || self.format == 'hex'", message: 'reversible pseudonyms use the hex format' })),
   generalize: obj('Store a coarsened value; exactly one parameter, matching the column\'s data type.', {
     step: num('Numbers: round down to a multiple of step.', { minimum: 0 }),
     truncate: oneOf('Dates and timestamps: truncate to the month or year.', ['month', 'year']),

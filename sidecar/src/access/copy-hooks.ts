@@ -17,7 +17,7 @@ import { csvRowTransformer, encodeCsvField } from '../protection/copy-csv.ts';
 import { byteaFromText, byteaText, copyRowTransformer, escapeField } from '../protection/copy-text.ts';
 import type { RowFn } from '../protection/copy-text.ts';
 import type { ProtectedOutput } from '../protection/results.ts';
-import { presentText } from '../protection/results.ts';
+import { presentText, storedBytes } from '../protection/results.ts';
 import type { CopyHooks } from '../session/pipeline.ts';
 import { StatementError } from '../session/pipeline.ts';
 import { arr, body, sval } from '../rewrite/ast.ts';
@@ -73,6 +73,7 @@ function valueError<R>(f: () => R): R {
 }
 
 function stored(o: ProtectedOutput, v: string): Buffer {
+  if (o.encoding === 'hexText') return storedBytes(o, Buffer.from(v, 'utf8'), 0);
   try {
     return byteaFromText(v);
   } catch {

@@ -10,6 +10,7 @@ import type { ProtectedRef } from '../rewrite/context.ts';
 import { sourcesOf } from '../rewrite/context.ts';
 import { VIEW_RANK } from './grants.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
+import { pseudonymRef } from '../protection/anonymization/keys.ts';
 
 function refuse(code: string, message: string): Refuse {
   return { kind: 'refuse', code, message };
@@ -25,12 +26,25 @@ export function shownAs(prov: ProtectedRef, views: Map<string, View>): { ref: Pr
   return options.reduce((a, b) => (VIEW_RANK[b.view] < VIEW_RANK[a.view] ? b : a));
 }
 
+/**
+ * A reversible pseudonym read by a user with the plaintext view of its dataset: decrypted on the way
+ * out (only where the output is exactly that column; anything computed from it shows the pseudonym).
+ */
+function pseudonymOutput(rw: Rewriter, index: number, o: OutCol, views: Map<string, View>): ProtectedOutput | undefined {
+  const a = o.anon?.exact ? o.anon.ref : undefined;
+  const p = a?.column.protection.spec.pseudonymize;
+  if (!a || !p?.reversible || views.get(a.table.dataset) !== 'plaintext') return undefined;
+  return { index, cipher: rw.cipher(pseudonymRef(p.keyName ?? 'default')), typeOid: a.column.typeOid, view: 'plaintext', column: `${a.table.table}.${a.column.name}`, encoding: 'hexText' };
+}
+
 /** Positions of ciphertext outputs; refused when an unknown-width `*` precedes one. */
 export function protectedOutputs(rw: Rewriter, outs: OutCol[], views: Map<string, View>): ProtectedOutput[] | Refuse {
   const result: ProtectedOutput[] = [];
   let unknownBefore = false;
   for (const [index, o] of outs.entries()) {
     if (o.star) unknownBefore = true;
+    const pseudonym = pseudonymOutput(rw, index, o, views);
+    if (pseudonym) result.push(pseudonym);
     if (!o.prov) continue;
     if (unknownBefore) return refuse(SQLSTATE.featureNotSupported, `clarus: SELECT * over a relation unknown to the policy before encrypted column ${o.prov.table.table}.${o.prov.column.name}; list the columns`);
     const { ref, view } = shownAs(o.prov, views);

@@ -11,11 +11,11 @@ import { OID } from './encryption/canonical.ts';
 import { withNoise } from './anonymization/noise.ts';
 import type { Uniform } from './anonymization/noise.ts';
 import { pseudonym } from './anonymization/pseudonym.ts';
-import type { Mac } from './anonymization/pseudonym.ts';
+import type { Mac, Seal } from './anonymization/pseudonym.ts';
 import { kindOf } from './anonymization/values.ts';
 
-/** What pseudonymize and noise need: the keyring's MAC and a uniform random source. */
-export interface WriteKeys { mac: Mac; random: Uniform }
+/** What pseudonymize and noise need: the keyring's MAC (and deterministic cipher) and a uniform random source. */
+export interface WriteKeys { mac: Mac; random: Uniform; seal?: Seal }
 
 const TEXT_OIDS: ReadonlySet<number> = new Set([OID.text, OID.varchar, OID.bpchar]);
 
@@ -55,7 +55,7 @@ export function anonymizeText(spec: AnonymizeProtection, text: string, typeOid: 
   if (spec.mask) return mask(spec.mask, text);
   if (spec.generalize) return generalize(spec.generalize, text, typeOid);
   if (!keys || !appliesAtWrite(spec, typeOid)) return undefined;
-  if (spec.pseudonymize) return pseudonym(spec.pseudonymize, text, keys.mac);
+  if (spec.pseudonymize) return pseudonym(spec.pseudonymize, text, keys.mac, keys.seal);
   if (spec.noise) return withNoise(spec.noise, kindOf(typeOid), text, keys.random);
   return undefined;
 }

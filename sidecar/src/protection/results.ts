@@ -26,6 +26,8 @@ export interface ProtectedOutput {
   column?: string;
   /** The column's masked-view function (mask-view.ts); the default mask without one. */
   mask?: MaskedView;
+  /** How the stored value holds the ciphertext: bytea (encrypted columns), or hex text (reversible pseudonyms). */
+  encoding?: 'hexText';
 }
 
 /** Shortest ciphertext per mode: header, then nonce and tag (randomized) or the SIV tag. */
@@ -51,6 +53,14 @@ function checkStored(o: ProtectedOutput, stored: Buffer): void {
   const spec = o.cipher.spec;
   const h = decodeHeader(stored);
   if (h.keyId !== keyNameId(spec.keyName) || h.mode !== spec.mode || stored.length < MIN_BYTES[spec.mode]) throw new CiphertextError('not a ciphertext of this column');
+}
+
+/** The ciphertext a stored value holds (see ProtectedOutput.encoding). */
+export function storedBytes(o: ProtectedOutput, v: Uint8Array, fmt: 0 | 1): Buffer {
+  if (o.encoding !== 'hexText') return wireBytes(v, fmt);
+  const text = Buffer.from(v.buffer, v.byteOffset, v.length).toString('utf8');
+  if (!/^(?:[0-9a-f]{2})+$/.test(text)) throw corrupt(o);
+  return Buffer.from(text, 'hex');
 }
 
 function wireBytes(v: Uint8Array, fmt: 0 | 1): Buffer {
@@ -118,11 +128,11 @@ export function resultTransformer(outputs: ProtectedOutput[]): ResultTransformer
         if (fmt === 0 && o.view === 'plaintext') {
           // Text format, plaintext view: the decrypted UTF-8 bytes are the text value itself (they
           // were encoded from a string when sealed), so skip decoding and re-encoding them.
-          const stored = wireBytes(v, fmt);
+          const stored = storedBytes(o, v, fmt);
           values[o.index] = storedValue(o, () => o.cipher.decryptBytes(stored));
           continue;
         }
-        const text = presentText(o, wireBytes(v, fmt));
+        const text = presentText(o, storedBytes(o, v, fmt));
         values[o.index] = text === null ? null : fmt === 1 ? binaryOf(clientType(o), text) : Buffer.from(text, 'utf8');
       }
       return values;

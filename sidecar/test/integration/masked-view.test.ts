@@ -31,6 +31,14 @@ const POLICY: RuntimePolicy = {
       enc('diag', { function: 'null' }),
       enc('card'),
     ],
+  }, {
+    // `visits`: reversible and irreversible pseudonyms (analyst: masked view; doctor: plaintext).
+    name: 'visits', schema: 'public', table: 'member',
+    columns: [
+      { name: 'id', attributeType: 'technicalIdentifier', backend: B },
+      { name: 'alias', attributeType: 'identifier', backend: B, anonymize: { pseudonymize: { reversible: true, format: 'hex', keyName: 'default' } } },
+      { name: 'tag', attributeType: 'identifier', backend: B, anonymize: { pseudonymize: { format: 'hex', keyName: 'default' } } },
+    ],
   }],
 };
 const COLS = 'id, phone, email, ssn, born, note, diag, card';
@@ -39,7 +47,7 @@ let cluster: PgCluster;
 let env: ProtectedEnv;
 const clients: pg.Client[] = [];
 
-async function as(user: typeof USERS.doctor): Promise<pg.Client> {
+async function as(user: (typeof USERS)[keyof typeof USERS]): Promise<pg.Client> {
   const c = new pg.Client({ connectionString: env.url(user) });
   c.on('error', () => undefined);
   await c.connect();
@@ -55,6 +63,9 @@ beforeAll(async () => {
   await d.query(`INSERT INTO person (${COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
     [1, '+34 600 111 222', 'jane.doe@canary.example', 'CANARY-123-45', '1984-07-23', 'Canary note', 'Canary flu', '4111111111111111']);
   await d.query(`INSERT INTO person (${COLS}) VALUES (2, '12', 'x@y', 'CANARY-123-45', '2001-01-05', 'n', 'd', '12')`);
+  await d.query('CREATE TABLE member (id integer, alias text, tag text)');
+  await d.query("INSERT INTO member (id, alias, tag) VALUES (1, 'Canary Zoë', 'Canary Zoë'), (2, 'Canary Bob', 'Canary Bob')");
+  await d.query('INSERT INTO member (id, alias, tag) VALUES ($1, $2, $3)', [3, 'Canary Zoë', 'Canary Zoë']);
 });
 afterAll(async () => {
   for (const c of clients) await c.end().catch(() => undefined);
@@ -88,5 +99,35 @@ describe('masked view per column', () => {
 
   it('stores ciphertext only', async () => {
     expect(await canariesInDump(cluster, ['CANARY-123-45', 'Canary note', 'Canary flu', 'jane.doe@canary', '600 111 222'])).toEqual([]);
+  });
+});
+
+describe('reversible pseudonyms', () => {
+  it('are decrypted for the plaintext view only; stored and shown to others as the deterministic hex pseudonym', async () => {
+    const d = await as(USERS.doctor);
+    expect((await d.query('SELECT id, alias, tag FROM member ORDER BY id')).rows.map((r) => r.alias)).toEqual(['Canary Zoë', 'Canary Bob', 'Canary Zoë']);
+    const tags = (await d.query('SELECT tag FROM member ORDER BY id')).rows.map((r) => r.tag as string);
+    // An irreversible pseudonym stays a pseudonym in every view.
+    expect(tags.every((t) => /^[0-9a-f]{32}$/.test(t))).toBe(true);
+    const a = await as(USERS.analyst);
+    const seen = (await a.query({ text: 'SELECT alias FROM member WHERE id = ANY($1) ORDER BY id', values: [[1, 2, 3]] })).rows.map((r) => r.alias as string);
+    const stored = (await env.backend.query('SELECT alias FROM member ORDER BY id')).rows.map((r) => r.alias as string);
+    expect(seen).toEqual(stored);
+    expect(stored[0]).toMatch(/^[0-9a-f]+$/);
+    expect(stored[0]).toBe(stored[2]);
+    expect(stored[1]).not.toBe(stored[0]);
+    // COPY TO for the plaintext reader decrypts too.
+    const chunks: Buffer[] = [];
+    await pipeline(d.query(copyTo('COPY (SELECT alias FROM member ORDER BY id) TO STDOUT')), new Writable({ write(c, _e, cb) { chunks.push(c as Buffer); cb(); } }));
+    expect(Buffer.concat(chunks).toString('utf8')).toBe('Canary Zoë\nCanary Bob\nCanary Zoë\n');
+    expect(await canariesInDump(cluster, ['Canary Zoë', 'Canary Bob'])).toEqual([]);
+  });
+
+  it('fails the statement (XX001) on a stored value that is no pseudonym of the column, for the plaintext view', async () => {
+    await env.backend.query("INSERT INTO member (id, alias) VALUES (9, 'not-hex'), (10, 'abcd')");
+    const d = await as(USERS.doctor);
+    await expect(d.query('SELECT alias FROM member WHERE id = 9')).rejects.toMatchObject({ code: 'XX001' });
+    await expect(d.query('SELECT alias FROM member WHERE id = 10')).rejects.toMatchObject({ code: 'XX001' });
+    await env.backend.query('DELETE FROM member WHERE id >= 9');
   });
 });

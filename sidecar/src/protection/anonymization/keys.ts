@@ -11,7 +11,8 @@ import { OID } from '../encryption/canonical.ts';
 /** The scope of the pseudonym MAC: no table can have these names (they are not identifiers). */
 const SCOPE: CatalogTable = { dataset: '#pseudonym', schema: '#clarus', table: '#pseudonym', columns: [], byName: new Map(), policyColumns: [], split: [] };
 
-function refFor(keyName: string): ProtectedRef {
+/** The column cipher scope of a keyName's pseudonyms (MAC for pseudonyms, deterministic encryption for reversible ones). */
+export function pseudonymRef(keyName: string): ProtectedRef {
   return { table: SCOPE, column: { name: keyName, typeOid: OID.text, protection: { kind: 'encrypt', mode: 'deterministic', searchable: true, keyName } } };
 }
 
@@ -21,5 +22,9 @@ function uniform(): number {
 }
 
 export function writeKeys(cipher: CipherFor): WriteKeys {
-  return { mac: (keyName, data) => cipher(refFor(keyName)).blindIndex(data), random: uniform };
+  return {
+    mac: (keyName, data) => cipher(pseudonymRef(keyName)).blindIndex(data),
+    seal: (keyName, data) => cipher(pseudonymRef(keyName)).encrypt(data),
+    random: uniform,
+  };
 }

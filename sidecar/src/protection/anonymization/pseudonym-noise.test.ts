@@ -6,6 +6,8 @@ import { anonymizeText } from '../anonymize-write.ts';
 import { OID } from '../encryption/canonical.ts';
 import { CAP, draw, withNoise } from './noise.ts';
 import { pseudonym } from './pseudonym.ts';
+import { pseudonymRef, writeKeys } from './keys.ts';
+import { EHEALTH_POLICY, testRewriter } from '@clarus/testing/rewriter.ts';
 
 const mac = (keyName: string, data: string): Uint8Array => createHmac('sha256', `test-${keyName}`).update(data).digest();
 
@@ -17,7 +19,7 @@ describe('pseudonym', () => {
     expect(pseudonym({}, 'Alice', mac)).not.toBe(pseudonym({}, 'Alicf', mac));
     expect(pseudonym({ keyName: 'other' }, 'Alice', mac)).not.toBe(pseudonym({}, 'Alice', mac));
     fc.assert(fc.property(fc.string({ maxLength: 80 }), (s) => {
-      const p = pseudonym({ format: 'preserveShape' }, s, mac);
+      const p = pseudonym({ format: 'preserveShape' }, s, mac) as string;
       expect([...p].length).toBe([...s].length);
       [...s].forEach((c, i) => {
         const q = [...p][i] as string;
@@ -35,6 +37,18 @@ describe('pseudonym', () => {
     expect(anonymizeText({ pseudonymize: {} }, 'Alice', OID.text)).toBeUndefined();
     expect(anonymizeText({ pseudonymize: {} }, 'Alice', OID.text, keys)).toMatch(/^[0-9a-f]{32}$/);
     expect(anonymizeText({ pseudonymize: {} }, '12', OID.int4, keys)).toBeUndefined();
+  });
+
+  it('reversible: the keyName\'s deterministic ciphertext in hex, decryptable; never without the cipher', () => {
+    const rw = testRewriter(EHEALTH_POLICY);
+    const keys = writeKeys((r) => rw.cipher(r));
+    const p = anonymizeText({ pseudonymize: { reversible: true, format: 'hex' } }, 'Zoë Alice', OID.text, keys) as string;
+    expect(p).toMatch(/^[0-9a-f]+$/);
+    expect(p.length).toBe(2 * (24 + Buffer.byteLength('Zoë Alice')));
+    expect(anonymizeText({ pseudonymize: { reversible: true } }, 'Zoë Alice', OID.text, keys)).toBe(p);
+    expect(anonymizeText({ pseudonymize: { reversible: true } }, 'Zoë Alicf', OID.text, keys)).not.toBe(p);
+    expect(rw.cipher(pseudonymRef('default')).decrypt(Buffer.from(p, 'hex'))).toBe('Zoë Alice');
+    expect(pseudonym({ reversible: true }, 'Alice', mac)).toBeUndefined();
   });
 });
 

@@ -4,11 +4,15 @@
 // stored value lets even the key holder compute the value back except by trying candidates.
 // Formats: hex (32 hex digits: 128 bits, whatever the input's length), uuid (the 128 bits as a
 // UUID of version 8, variant 10), preserveShape (same length in characters; each digit stays a
-// digit, each ASCII letter a letter of the same case, every other character is kept). Pure.
+// digit, each ASCII letter a letter of the same case, every other character is kept). With
+// `reversible`, the pseudonym is instead the value's deterministic encryption (AES-SIV, a key derived
+// for the keyName alone) in hex, which the proxy decrypts for readers with the plaintext view. Pure.
 import type { AnonymizeProtection } from '@clarus/crds/types.ts';
 
 /** The keyed MAC of a value under a keyName (≥ 16 bytes). */
 export type Mac = (keyName: string, data: string) => Uint8Array;
+/** The deterministic encryption of a value under a keyName (reversible pseudonyms). */
+export type Seal = (keyName: string, data: string) => Uint8Array;
 
 type Spec = NonNullable<AnonymizeProtection['pseudonymize']>;
 
@@ -33,8 +37,10 @@ function shapeOf(mac: Mac, keyName: string, text: string): string {
   }).join('');
 }
 
-export function pseudonym(spec: Spec, text: string, mac: Mac): string {
+export function pseudonym(spec: Spec, text: string, mac: Mac, seal?: Seal): string | undefined {
   const keyName = spec.keyName ?? 'default';
+  // Reversible: the deterministic ciphertext itself, in hex (decrypted for plaintext views: results.ts).
+  if (spec.reversible) return seal ? Buffer.from(seal(keyName, text)).toString('hex') : undefined;
   if (spec.format === 'preserveShape') return shapeOf(mac, keyName, text);
   const b = mac(keyName, text);
   return spec.format === 'uuid' ? uuidOf(b) : Buffer.from(b.subarray(0, 16)).toString('hex');
