@@ -66,10 +66,17 @@ export class HeldInserts {
   private readonly rows: HeldRows;
   /** A transaction block is open, as far as the statements decided so far say. */
   private open = false;
+  /** The backend's transaction status at its last ReadyForQuery. */
+  private status: 'I' | 'T' | 'E' = 'I';
 
   constructor(deps: HeldDeps) {
     this.deps = deps;
     this.rows = new HeldRows(deps.maxBytes);
+  }
+
+  /** The backend's ReadyForQuery status (Pipeline.ready). */
+  ready(status: 'I' | 'T' | 'E'): void {
+    this.status = status;
   }
 
   /** Rows are held: the session must keep this pipeline (see Pipeline.holding). */
@@ -175,7 +182,9 @@ export class HeldInserts {
   private commit(sql: string): QueryDecision {
     this.open = false;
     const groups = this.rows.take();
-    if (groups.length === 0) return this.deps.plan(sql);
+    // Every stand-in is answered: an 'E' now means the block is aborted (ROLLBACK TO is refused
+    // while rows are held), so the COMMIT is a ROLLBACK, as PostgreSQL answers it; nothing to store.
+    if (groups.length === 0 || this.status === 'E') return this.deps.plan(sql);
     const sqls: string[] = [];
     const results: Array<ResultTransformer | undefined> = [];
     for (const g of groups) {

@@ -251,6 +251,7 @@ class ProtectionPipeline implements Pipeline {
    */
   ready(status: 'I' | 'T' | 'E'): void {
     if (status === 'I') this.splitSession?.idle();
+    this.held.ready(status);
     if (status !== 'I' || !this.schemaChanged) return;
     this.schemaChanged = false;
     this.deps.refresher?.invalidate();

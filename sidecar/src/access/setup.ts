@@ -85,6 +85,14 @@ function withLimits(r: ResidualService, config: RuntimeConfig): ResidualService 
   return { run: (call) => r.run(call), stats: r.stats, maxRows: config.limits.computeMaxRows ?? r.maxRows, maxBytes: config.limits.computeMaxBytes ?? r.maxBytes };
 }
 
+/**
+ * Bound of the rows held until COMMIT: their flush INSERT is one statement, analysed within
+ * limits.maxStatementBytes (64 KiB of it left for the INSERT's own text).
+ */
+function heldBound(maxStatementBytes: number | undefined): { heldMaxBytes?: number } {
+  return maxStatementBytes === undefined ? {} : { heldMaxBytes: Math.max(maxStatementBytes - (64 << 10), maxStatementBytes >> 1) };
+}
+
 /** The pipeline factory for `startProxy({ pipeline })`; a policy with no datasets passes everything. */
 export async function protectionPipeline(setup: ProtectionSetup): Promise<PipelineFactory> {
   await loadParser();
@@ -141,7 +149,7 @@ export async function protectionPipeline(setup: ProtectionSetup): Promise<Pipeli
       });
       if (split) startSplit(config);
       d = { rewriter, now, ...(audit ? { audit: (e) => audit.append(e) } : {}), ...(refresher ? { refresher } : {}),
-        ...(limited ? { residual: limited } : {}), ...(split ? { split } : {}) };
+        ...(limited ? { residual: limited } : {}), ...(split ? { split } : {}), ...heldBound(config.limits.maxStatementBytes) };
       perMajor.set(major, d);
     }
     return protectionPipelineFactory(d)(info, config);

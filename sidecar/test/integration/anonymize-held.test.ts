@@ -16,6 +16,7 @@ import { achievedK, achievedT, codePointOrder } from '@clarus/testing/anonymity.
 import type { Row } from '@clarus/testing/anonymity.ts';
 import { startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
+import { frontendBytes, RawClient } from '@clarus/testing/proxy.ts';
 import { USERS, canariesInDump, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
 
@@ -276,5 +277,66 @@ describe('the batch report as a NOTICE', () => {
     // A refused batch has no report.
     await expect(c.query(`INSERT INTO episode_n (${COLUMNS}) VALUES ${records.slice(0, 2).map((l) => `(${lit(l.split(','))})`).join(', ')}`)).rejects.toMatchObject({ code: '21000' });
     expect(notices.filter((n) => n.message?.startsWith('clarus: k-anonymity')).length).toBe(2);
+  });
+});
+
+describe('what only the backend knows', () => {
+  it('holds a row only in a block the backend has open: a BEGIN bound but never executed leaves the stand-in failing (25P01) and the row out of every batch', async () => {
+    const raw = await RawClient.open(env.proxy.port, USERS.doctor);
+    // The proxy sees BEGIN go by (Bind) but the backend never runs it (no Execute).
+    raw.socket.write(frontendBytes([{ type: 'Parse', name: '', sql: 'BEGIN', paramTypes: [] }, { type: 'Bind', portal: '', statement: '', paramFormats: [], values: [], resultFormats: [] }, { type: 'Sync' }]));
+    await raw.cycle();
+    raw.socket.write(frontendBytes([{ type: 'Query', sql: insertConst('episode_r', canaryRecord(80)) }]));
+    const answer = await raw.cycle();
+    expect(answer.find((m) => m.type === 'ErrorResponse')).toMatchObject({ fields: expect.objectContaining({ C: '25P01' }) });
+    expect(answer.some((m) => m.type === 'CommandComplete')).toBe(false);
+    const before = await stored('episode_r');
+    raw.socket.write(frontendBytes([{ type: 'Query', sql: 'BEGIN' }]));
+    await raw.cycle();
+    for (const l of records.slice(10, 15)) {
+      raw.socket.write(frontendBytes([{ type: 'Query', sql: insertConst('episode_r', l.split(',')) }]));
+      expect((await raw.cycle()).find((m) => m.type === 'CommandComplete')).toMatchObject({ tag: 'INSERT 0 1' });
+    }
+    raw.socket.write(frontendBytes([{ type: 'Query', sql: 'COMMIT' }]));
+    const commit = await raw.cycle();
+    expect(commit.find((m) => m.type === 'CommandComplete')).toMatchObject({ tag: 'COMMIT' });
+    expect(await stored('episode_r')).toBe(before + 5);
+    expect((await env.backend.query("SELECT count(*)::int AS n FROM episode_r WHERE ep_id = $1", [canaryRecord(80)[0]])).rows[0].n).toBe(0);
+    raw.socket.end();
+  });
+
+  it('bounds the held rows by limits.maxStatementBytes (54000 past it), and the transaction can still be committed', async () => {
+    const small = await startProtected(cluster, POLICY, undefined, { limits: { maxStatementBytes: 16_384 } });
+    try {
+      const c = new pg.Client({ connectionString: small.url(USERS.doctor) });
+      c.on('error', () => undefined);
+      await c.connect();
+      clients.push(c);
+      await c.query('BEGIN');
+      let held = 0;
+      let refused: { code?: string; message?: string } | undefined;
+      for (const l of records.slice(2000, 2400)) {
+        try {
+          await c.query(insertConst('episode_n', l.split(',')));
+          held++;
+        } catch (e) {
+          refused = e as { code?: string; message?: string };
+          break;
+        }
+      }
+      expect(refused).toMatchObject({ code: '54000', message: expect.stringMatching(/limited to 8192 bytes/) });
+      expect(held).toBeGreaterThan(20);
+      // The refusal aborted the transaction (as any failed statement does): COMMIT answers ROLLBACK, as PostgreSQL's does.
+      const before = await stored('episode_n');
+      await expect(c.query('COMMIT')).resolves.toMatchObject({ command: 'ROLLBACK' });
+      expect(await stored('episode_n')).toBe(before);
+      // A new transaction starts empty.
+      await c.query('BEGIN');
+      for (const l of records.slice(3000, 3005)) await c.query(insertConst('episode_n', l.split(',')));
+      await c.query('COMMIT');
+      expect(await stored('episode_n')).toBe(before + 5);
+    } finally {
+      await small.close();
+    }
   });
 });
