@@ -7,6 +7,7 @@ script prints one JSON object with what the client saw.
 Env: CLARUS_URL (the proxy), CLARUS_DATA (the eHealth CSV file).
 """
 import json
+from datetime import date
 import os
 import time
 
@@ -71,6 +72,16 @@ def main() -> None:
             out["held_rowcount"] = cur.rowcount
             conn.commit()
             lap("held")
+
+            # The same with binary parameters (%b): ints as int2/int4, dates as date, text as text.
+            typed = [[int(v) if i in (1, 2, 6) else date.fromisoformat(v.replace("/", "-")) if i in (4, 5) else v
+                      for i, v in enumerate(r)] for r in rows[450:460]]
+            binary = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+                sql.Identifier("episode_held"), cols(), sql.SQL(", ").join(sql.Placeholder(format="b") for _ in COLUMNS))
+            cur.executemany(binary, typed)
+            conn.commit()
+            out["held_binary"] = cur.rowcount
+            lap("held_binary")
 
             # Fewer rows than k in a transaction: the COMMIT fails, nothing is stored.
             cur.executemany(insert_one("episode_held"), rows[500:503])

@@ -141,6 +141,9 @@ describe('single-row INSERTs held until COMMIT', () => {
     expect(notices.some((n) => /k-anonymity of public\.episode_h: 12 records in \d+ classes, achieved k=\d+/.test(n))).toBe(true);
     const metrics = await (await fetch(`http://127.0.0.1:${env.proxy.metricsPort}/metrics`)).text();
     expect(metrics).toMatch(/^clarus_anonymization_last_records 12$/m);
+    // And the audit log.
+    const audit = readFileSync(env.auditFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { anonymization?: Record<string, unknown> });
+    expect(audit.map((e) => e.anonymization).filter((a) => a?.table === 'public.episode_h')).toEqual([expect.objectContaining({ records: 12 })]);
     expect(Number(/^clarus_anonymization_last_classes (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
     // The same connection goes on normally: the next transaction starts empty.
     await c.query('BEGIN');

@@ -3,6 +3,7 @@
 // COPY, a multi-row INSERT, and executemany of single-row INSERTs in a transaction (held until
 // COMMIT); this test checks what the backend stores with the independent checker.
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,6 +37,8 @@ const POLICY: RuntimePolicy = {
 const TABLE_COLUMNS = `(ep_id text, ep_age integer, ep_range integer, dis_id text, dis_adm date, dis_dis date,
   dis_days integer, ep_pat text, pat_gen text, pat_zip text, dia_id text)`;
 const QI = [1, 2, 4, 5, 6, 8, 9];
+/** The ep_id of the records the script sends with binary parameters (rows 450..459 of the data). */
+const records450 = readFileSync(DATA, 'utf8').split('\n').slice(451, 461).map((l) => l.split(',')[0] as string);
 
 let cluster: PgCluster;
 let env: ProtectedEnv;
@@ -63,8 +66,8 @@ describe('psycopg 3 into k-anonymity tables', () => {
     });
     const seen = JSON.parse(stdout) as Record<string, unknown> & { notices: string[] };
     console.log(`psycopg through the proxy, seconds per step: ${JSON.stringify(seen.seconds)}`);
-    expect(seen).toMatchObject({ copy: 300, insert: 60, params: '0A000', held_rowcount: 40, few: '21000', autocommit: '21000' });
-    for (const [table, n] of [['episode_copy', 300], ['episode_ins', 60], ['episode_held', 40]] as const) {
+    expect(seen).toMatchObject({ copy: 300, insert: 60, params: '0A000', held_rowcount: 40, held_binary: 10, few: '21000', autocommit: '21000' });
+    for (const [table, n] of [['episode_copy', 300], ['episode_ins', 60], ['episode_held', 50]] as const) {
       const rows = await storedRows(table);
       expect(rows.length, table).toBe(n);
       expect(achievedK(rows, QI), table).toBeGreaterThanOrEqual(5);
@@ -72,6 +75,10 @@ describe('psycopg 3 into k-anonymity tables', () => {
     }
     // One NOTICE with the report per stored batch, none for the refused ones.
     const reports = seen.notices.filter((n) => n.startsWith('clarus: k-anonymity of'));
-    expect(reports.map((n) => /of public\.(\w+): (\d+) records/.exec(n)?.slice(1).join(':'))).toEqual(['episode_copy:300', 'episode_ins:60', 'episode_held:40']);
+    expect(reports.map((n) => /of public\.(\w+): (\d+) records/.exec(n)?.slice(1).join(':'))).toEqual(['episode_copy:300', 'episode_ins:60', 'episode_held:40', 'episode_held:10']);
+    // The binary batch stored the values the client sent (non-quasi-identifiers as they were).
+    const binary = (await storedRows('episode_held')).filter((r) => records450.includes(r[0] as string));
+    expect(binary.length).toBe(10);
+    expect(achievedK(binary, QI)).toBeGreaterThanOrEqual(5);
   });
 });
