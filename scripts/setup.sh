@@ -27,6 +27,8 @@ apt_packages() {
   command -v psql >/dev/null 2>&1 || missing+=(postgresql-client-15)
   [ -x "$PG_BIN/initdb" ] || missing+=(postgresql-15)
   command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+  # PostGIS for the geometric coarsening tests (sidecar/test/integration/anonymize-geometry.test.ts).
+  [ -f "/usr/share/postgresql/15/extension/postgis.control" ] || missing+=(postgresql-15-postgis-3)
   [ ${#missing[@]} -eq 0 ] && return
   if [ "$(id -u)" != 0 ]; then
     echo "setup: missing Debian packages (${missing[*]}); install them as root" >&2

@@ -166,15 +166,32 @@ describe('published CLARUS policies through a real proxy', () => {
   it.each([
     ['S05_anonymization-module_properties4_774a58d.xml', 'coarsening shift → grid'],
     ['S20_proxy_boreholes_3857_coarsening_shift_d4a368f.xml', 'coarsening shift → grid'],
-    ['S06_anonymization-module_properties5_e7cbfe0.xml', 'microaggregation → kAnonymity'],
-    ['S19_proxy_boreholes_3857_coarsening_microaggregation_159aeed.xml', 'microaggregation → kAnonymity'],
-  ])('%s (%s): a point the proxy cannot coarsen yet is refused, never stored', async (file) => {
+  ])('%s (%s): the point is stored snapped to the grid, never as sent', async (file) => {
     const { policy, keyFiles } = renderPolicy(await importPolicy(file));
     env = await startWith(cluster, policy, keyFiles);
     try {
       await env.client.query(CREATE);
       const row = ROWS[0] ?? [];
-      await expect(env.client.query(INSERT, row.map((v) => (v === '' ? null : v)))).rejects.toMatchObject({ code: '0A000' });
+      await env.client.query(INSERT, row.map((v) => (v === '' ? null : v)));
+      const stored = (await backend.query<{ geom: string }>('SELECT geom FROM ades_geofla_centroid')).rows;
+      expect(stored).toHaveLength(1);
+      expect(stored[0]?.geom).toMatch(/^SRID=4326;POINT\([-\d.e]+ [-\d.e]+\)$/);
+      expect(await leaked(canaries('geom'))).toEqual([]);
+    } finally {
+      await finish();
+    }
+  });
+
+  it.each([
+    ['S06_anonymization-module_properties5_e7cbfe0.xml', 'microaggregation → kAnonymity'],
+    ['S19_proxy_boreholes_3857_coarsening_microaggregation_159aeed.xml', 'microaggregation → kAnonymity'],
+  ])('%s (%s): a single row outside a transaction block is no batch of k: refused (21000), never stored', async (file) => {
+    const { policy, keyFiles } = renderPolicy(await importPolicy(file));
+    env = await startWith(cluster, policy, keyFiles);
+    try {
+      await env.client.query(CREATE);
+      const row = ROWS[0] ?? [];
+      await expect(env.client.query(INSERT, row.map((v) => (v === '' ? null : v)))).rejects.toMatchObject({ code: '21000' });
       expect((await backend.query('SELECT count(*)::int AS n FROM ades_geofla_centroid')).rows).toEqual([{ n: 0 }]);
       expect(await leaked(canaries('geom'))).toEqual([]);
     } finally {

@@ -105,7 +105,7 @@ export type AnonymizeProtection = {
     truncate?: "month" | "year";
     /** Text: keep this many leading characters, drop the rest. */
     keepPrefix?: number;
-    /** Geographic points: snap to a grid of this cell size (not applied at write time yet: writes are refused). */
+    /** Points (PostGIS geometry, or text as WKT/EWKT/hex EWKB): snap to the nearest node of a grid of this cell size in the SRS's units (metres for projected SRSs); points in degrees (SRID 4326, 4258, 4269) to a grid of this many metres of Web Mercator. Anything but a 2-D point is refused. */
     gridMeters?: number;
   };
   /** Store the value plus random noise of the given distribution (numbers and dates), capped at 10 × scale; integers are rounded, decimals keep the input's number of places, dates move by whole days. */

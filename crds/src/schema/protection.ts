@@ -81,7 +81,9 @@ const anonymize = named('AnonymizeProtection', obj('Replace the values irreversi
     step: num('Numbers: round down to a multiple of step.', { minimum: 0 }),
     truncate: oneOf('Dates and timestamps: truncate to the month or year.', ['month', 'year']),
     keepPrefix: int('Text: keep this many leading characters, drop the rest.', { minimum: 0, maximum: 1024 }),
-    gridMeters: int('Geographic points: snap to a grid of this cell size (not applied at write time yet: writes are refused).', { minimum: 1, maximum: 10000000 }),
+    gridMeters: int('Points (PostGIS geometry, or text as WKT/EWKT/hex EWKB): snap to the nearest node of a grid of this cell '
+      + 'size in the SRS\'s units (metres for projected SRSs); points in degrees (SRID 4326, 4258, 4269) to a grid of this many '
+      + 'metres of Web Mercator. Anything but a 2-D point is refused.', { minimum: 1, maximum: 10000000 }),
   }, rules(exactlyOne(['step', 'truncate', 'keepPrefix', 'gridMeters'], 'generalize'))),
   noise: obj('Store the value plus random noise of the given distribution (numbers and dates), capped at 10 × scale; '
     + 'integers are rounded, decimals keep the input\'s number of places, dates move by whole days.', {

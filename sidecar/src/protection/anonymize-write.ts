@@ -11,6 +11,7 @@ import { OID } from './encryption/canonical.ts';
 import { withNoise } from './anonymization/noise.ts';
 import type { Uniform } from './anonymization/noise.ts';
 import { pseudonym } from './anonymization/pseudonym.ts';
+import { snapToGrid } from './anonymization/grid.ts';
 import type { Mac, Seal } from './anonymization/pseudonym.ts';
 import { kindOf } from './anonymization/values.ts';
 
@@ -46,6 +47,7 @@ function generalize(spec: NonNullable<AnonymizeProtection['generalize']>, text: 
     if (typeOid !== OID.text && typeOid !== OID.varchar && typeOid !== OID.bpchar) return undefined;
     return text.slice(0, spec.keepPrefix) + '*'.repeat(Math.max(text.length - spec.keepPrefix, 0));
   }
+  if (spec.gridMeters !== undefined) return snapToGrid(text, spec.gridMeters);
   return undefined;
 }
 
@@ -82,7 +84,7 @@ export function appliesAtWrite(spec: AnonymizeProtection, typeOid: number): bool
   const g = spec.generalize;
   if (!g) return false;
   if (g.keepPrefix !== undefined) return typeOid === OID.text || typeOid === OID.varchar || typeOid === OID.bpchar;
-  return Boolean(g.truncate || g.step);
+  return Boolean(g.truncate || g.step || g.gridMeters);
 }
 
 /**

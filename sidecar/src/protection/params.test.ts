@@ -51,7 +51,7 @@ describe('anonymized parameters', () => {
     expect(appliesAtWrite({ noise: { distribution: 'laplace', scale: 1 } }, OID.text)).toBe(false);
     expect(appliesAtWrite({ pseudonymize: {} }, OID.text)).toBe(true);
     expect(appliesAtWrite({ pseudonymize: {} }, OID.int4)).toBe(false);
-    expect(appliesAtWrite({ generalize: { gridMeters: 10 } }, OID.text)).toBe(false);
+    expect(appliesAtWrite({ generalize: { gridMeters: 10 } }, OID.text)).toBe(true);
     expect(appliesAtWrite({ kAnonymity: { k: 2 } }, OID.text)).toBe(false);
     expect(appliesAtWrite({ generalize: { keepPrefix: 3 } }, OID.int4)).toBe(false);
     expect(appliesAtWrite({ generalize: { keepPrefix: 3 } }, OID.varchar)).toBe(true);

@@ -146,9 +146,9 @@ afterAll(async () => {
 });
 
 describe('writes the proxy cannot anonymize fail closed', () => {
-  it('refuses COPY into a column whose protection has no write path (gridMeters) and stores nothing', async () => {
-    const r = await copyIn(await doctor(), 'COPY person (id, spot) FROM STDIN', '1\tPOINT(1 2)\n2\tPOINT(3 4)\n');
-    expect(r?.code).toBe('0A000');
+  it('refuses COPY of a value the protection cannot take (gridMeters: not a point) and stores nothing', async () => {
+    const r = await copyIn(await doctor(), 'COPY person (id, spot) FROM STDIN', '1\tPOINT(1 2)\n2\tLINESTRING(3 4, 5 6)\n');
+    expect(r?.code).toBe('22P02');
     expect(r?.message).toMatch(/person\.spot/);
     expect(await stored('person')).toBe(0);
   });
