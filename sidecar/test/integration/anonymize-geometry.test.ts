@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
-import { USERS, startProtected } from '../corpus/setup.ts';
+import { achievedK } from '@clarus/testing/anonymity.ts';
+import { USERS, canariesInDump, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
 
 const POSTGIS = existsSync('/usr/share/postgresql/15/extension/postgis.control');
@@ -29,8 +30,17 @@ const POLICY: RuntimePolicy = {
       { name: 'geom', attributeType: 'quasiIdentifier', backend: B, anonymize: { generalize: { gridMeters: 1000 } } },
       { name: 'wgs', attributeType: 'quasiIdentifier', backend: B, anonymize: { generalize: { gridMeters: 1000 } } },
     ],
+  }, {
+    // The meuse soil samples: the point and the zinc level are quasi-identifiers, microaggregated (k=3).
+    name: 'meuse', schema: 'public', table: 'meuse',
+    columns: [
+      { name: 'gid', attributeType: 'technicalIdentifier', backend: B },
+      { name: 'zinc', attributeType: 'quasiIdentifier', backend: B, anonymize: { kAnonymity: { k: 3 } } },
+      { name: 'geom', attributeType: 'quasiIdentifier', backend: B, anonymize: { kAnonymity: { k: 3 } } },
+    ],
   }],
 };
+const MEUSE = readFileSync('/work/shared/data/clarus/meuse2.txt', 'utf8').split('\n').slice(1).filter(Boolean).map((l) => l.split(','));
 
 /** Hex EWKB of a 2-D point with an SRID (little endian), as PostGIS prints it. */
 function ewkb(x: number, y: number, srid: number): string {
@@ -61,7 +71,8 @@ describe.skipIf(!POSTGIS)('gridMeters on PostGIS points', () => {
     await cluster.psql('SELECT pg_reload_conf()');
     await cluster.psql('CREATE EXTENSION postgis');
     await cluster.psql('CREATE TABLE site (id integer, geom geometry(Point, 3857), wgs geometry(Point, 4326))');
-    await cluster.psql('GRANT ALL ON site TO PUBLIC');
+    await cluster.psql('CREATE TABLE meuse (gid integer, zinc numeric, geom geometry(Point, 4326))');
+    await cluster.psql('GRANT ALL ON site, meuse TO PUBLIC');
     env = await startProtected(cluster, POLICY);
     client = new pg.Client({ connectionString: env.url(USERS.doctor) });
     await client.connect();
@@ -106,5 +117,18 @@ describe.skipIf(!POSTGIS)('gridMeters on PostGIS points', () => {
     expect(r.rows).toEqual([{ id: 1 }]);
     await expect(client.query("INSERT INTO site (id, geom) VALUES (9, 'SRID=3857;LINESTRING(0 0, 1 1)')")).rejects.toMatchObject({ code: '22P02' });
     expect((await env.backend.query('SELECT count(*)::int AS n FROM site WHERE id = 9')).rows).toEqual([{ n: 0 }]);
+  });
+
+  it('microaggregates points (kAnonymity on a geometry column): a COPY of the meuse set stores each class at its centroid', async () => {
+    const csv = MEUSE.map((f) => `${f[0]},${f[4]},${f[13]}`).join('\n');
+    await pipeline(Readable.from([Buffer.from(`${csv}\n`)]), client.query(copyFrom('COPY meuse (gid, zinc, geom) FROM STDIN (FORMAT csv)')));
+    const rows = (await env.backend.query<{ zinc: string; geom: string; x: number; y: number; srid: number }>('SELECT zinc::text AS zinc, geom::text AS geom, ST_X(geom) AS x, ST_Y(geom) AS y, ST_SRID(geom) AS srid FROM meuse')).rows;
+    expect(rows.length).toBe(MEUSE.length);
+    expect(achievedK(rows.map((r) => [r.zinc, r.geom]), [0, 1])).toBeGreaterThanOrEqual(3);
+    expect(rows.every((r) => r.srid === 4326)).toBe(true);
+    const originals = new Set(MEUSE.map((f) => (f[13] as string).toUpperCase()));
+    expect(rows.filter((r) => originals.has(r.geom.toUpperCase()))).toEqual([]);
+    const dump = await canariesInDump(cluster, [...originals].slice(0, 50));
+    expect(dump).toEqual([]);
   });
 });

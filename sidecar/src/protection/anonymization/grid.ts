@@ -14,7 +14,7 @@ const WKB_POINT = 1;
 const WKB_SRID_FLAG = 0x20000000;
 const WKB_ZM_FLAGS = 0xc0000000;
 
-interface Point { x: number; y: number; srid?: number }
+export interface Point { x: number; y: number; srid?: number }
 
 function fromWkt(text: string): Point | undefined {
   const m = WKT.exec(text);
@@ -58,16 +58,26 @@ function snapGeographic(p: Point, size: number): Point | undefined {
   return { x: Math.max(-180, Math.min(180, lon)), y: Math.max(-MAX_LAT, Math.min(MAX_LAT, back)), ...(p.srid !== undefined ? { srid: p.srid } : {}) };
 }
 
+/** A 2-D point in any form snapToGrid reads, or undefined. */
+export function parsePoint(text: string): Point | undefined {
+  const p = fromWkt(text) ?? fromHexWkb(text.trim());
+  return p && Number.isFinite(p.x) && Number.isFinite(p.y) ? p : undefined;
+}
+
+/** EWKT of a point (WKT without an SRID). */
+export function pointText(p: Point): string {
+  const point = `POINT(${p.x} ${p.y})`;
+  return p.srid !== undefined ? `SRID=${p.srid};${point}` : point;
+}
+
 /**
  * The point snapped to the grid, as EWKT; undefined when the value is not a 2-D point. A point of a
  * geographic SRS (SRID 4326, 4258, 4269) is snapped to a grid of `size` metres of Web Mercator and
  * written back in degrees; any other point to a grid of `size` units of its own SRS.
  */
 export function snapToGrid(text: string, size: number): string | undefined {
-  const p = fromWkt(text) ?? fromHexWkb(text.trim());
-  if (!p || !Number.isFinite(p.x) || !Number.isFinite(p.y) || !(size > 0)) return undefined;
+  const p = parsePoint(text);
+  if (!p || !(size > 0)) return undefined;
   const q = p.srid !== undefined && GEOGRAPHIC.has(p.srid) ? snapGeographic(p, size) : { ...p, x: snap(p.x, size), y: snap(p.y, size) };
-  if (!q) return undefined;
-  const point = `POINT(${q.x} ${q.y})`;
-  return q.srid !== undefined ? `SRID=${q.srid};${point}` : point;
+  return q ? pointText(q) : undefined;
 }

@@ -6,6 +6,7 @@
 // of published values is shared by at least k records. The report is recomputed from the
 // published rows (classes = records with equal published quasi-identifiers), not taken from the
 // clustering. Pure: rows in, rows and report out, or why the batch cannot be anonymized.
+import { parsePoint, pointText } from './grid.ts';
 import { OrderedEmd, ranksOf } from './emd.ts';
 import { encode, makePoints } from './points.ts';
 import { clustersFor } from './tcloseness.ts';
@@ -41,10 +42,32 @@ export interface BatchReport {
 export type BatchFailure = { kind: 'tooFew'; records: number; k: number } | { kind: 'null' | 'format'; column: string; value?: string };
 export type BatchResult = { ok: true; rows: Array<Array<string | null>>; report: BatchReport } | { ok: false; failure: BatchFailure };
 
-interface Parsed { numeric: Float64Array[]; numericCols: number[]; cats: Int32Array[]; labels: string[][]; catCols: number[] }
+/**
+ * `numericCols[d]` is the column of numeric dimension d, or -1 for a coordinate of a point column
+ * (`points`: a column whose every value is a 2-D point of one SRID, microaggregated to the centroid).
+ */
+interface Parsed {
+  numeric: Float64Array[]; numericCols: number[]; cats: Int32Array[]; labels: string[][]; catCols: number[];
+  points: Array<{ col: number; dx: number; srid: number | undefined }>;
+}
+
+/** A categorical column whose values are all 2-D points of one SRID: its x and y, or undefined. */
+function pointsOf(texts: string[]): { x: Float64Array; y: Float64Array; srid: number | undefined } | undefined {
+  const x = new Float64Array(texts.length);
+  const y = new Float64Array(texts.length);
+  let srid: number | undefined;
+  for (let i = 0; i < texts.length; i++) {
+    const p = parsePoint(texts[i] as string);
+    if (!p || (i > 0 && p.srid !== srid)) return undefined;
+    srid = p.srid;
+    x[i] = p.x;
+    y[i] = p.y;
+  }
+  return { x, y, srid };
+}
 
 function parse(spec: BatchSpec, rows: Array<Array<string | null>>): Parsed | BatchFailure {
-  const out: Parsed = { numeric: [], numericCols: [], cats: [], labels: [], catCols: [] };
+  const out: Parsed = { numeric: [], numericCols: [], cats: [], labels: [], catCols: [], points: [] };
   for (const [ci, c] of spec.columns.entries()) {
     if (c.role !== 'qi') continue;
     const texts: string[] = [];
@@ -52,6 +75,13 @@ function parse(spec: BatchSpec, rows: Array<Array<string | null>>): Parsed | Bat
       const v = r[ci];
       if (v === null || v === undefined) return { kind: 'null', column: c.name };
       texts.push(v);
+    }
+    const pts = c.kind === 'category' ? pointsOf(texts) : undefined;
+    if (pts) {
+      out.points.push({ col: ci, dx: out.numeric.length, srid: pts.srid });
+      out.numeric.push(pts.x, pts.y);
+      out.numericCols.push(-1, -1);
+      continue;
     }
     if (c.kind === 'category') {
       const e = encode(texts);
@@ -94,14 +124,21 @@ export function microaggregate(spec: BatchSpec, rows: Array<Array<string | null>
     parsed.numeric.forEach((v, d) => {
       let sum = 0;
       for (const i of members) sum += v[i] as number;
-      const kind = (spec.columns[parsed.numericCols[d] as number] as BatchColumn).kind;
+      const col = parsed.numericCols[d] as number;
+      const kind = col < 0 ? 'real' : (spec.columns[col] as BatchColumn).kind;
       const text = publish(kind, sum / members.length);
       const value = published(kind, sum / members.length);
       for (const i of members) {
-        (out[i] as Array<string | null>)[parsed.numericCols[d] as number] = text;
+        if (col >= 0) (out[i] as Array<string | null>)[col] = text;
         (pub[d] as Float64Array)[i] = value;
       }
     });
+    // Point columns: the cluster's centroid (the mean of each coordinate), as EWKT.
+    for (const p of parsed.points) {
+      const first = members[0] as number;
+      const text = pointText({ x: (pub[p.dx] as Float64Array)[first] as number, y: (pub[p.dx + 1] as Float64Array)[first] as number, ...(p.srid !== undefined ? { srid: p.srid } : {}) });
+      for (const i of members) (out[i] as Array<string | null>)[p.col] = text;
+    }
     parsed.cats.forEach((codes, d) => {
       const label = (parsed.labels[d] as string[])[modeOf(codes, members)] as string;
       for (const i of members) (out[i] as Array<string | null>)[parsed.catCols[d] as number] = label;
