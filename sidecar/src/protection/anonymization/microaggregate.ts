@@ -66,6 +66,21 @@ function pointsOf(texts: string[]): { x: Float64Array; y: Float64Array; srid: nu
   return { x, y, srid };
 }
 
+/** A categorical quasi-identifier: two coordinates when every value is a point of one SRID, else codes. */
+function addCategory(out: Parsed, ci: number, texts: string[]): void {
+  const pts = pointsOf(texts);
+  if (pts) {
+    out.points.push({ col: ci, dx: out.numeric.length, srid: pts.srid });
+    out.numeric.push(pts.x, pts.y);
+    out.numericCols.push(-1, -1);
+    return;
+  }
+  const e = encode(texts);
+  out.cats.push(e.codes);
+  out.labels.push(e.labels);
+  out.catCols.push(ci);
+}
+
 function parse(spec: BatchSpec, rows: Array<Array<string | null>>): Parsed | BatchFailure {
   const out: Parsed = { numeric: [], numericCols: [], cats: [], labels: [], catCols: [], points: [] };
   for (const [ci, c] of spec.columns.entries()) {
@@ -76,18 +91,8 @@ function parse(spec: BatchSpec, rows: Array<Array<string | null>>): Parsed | Bat
       if (v === null || v === undefined) return { kind: 'null', column: c.name };
       texts.push(v);
     }
-    const pts = c.kind === 'category' ? pointsOf(texts) : undefined;
-    if (pts) {
-      out.points.push({ col: ci, dx: out.numeric.length, srid: pts.srid });
-      out.numeric.push(pts.x, pts.y);
-      out.numericCols.push(-1, -1);
-      continue;
-    }
     if (c.kind === 'category') {
-      const e = encode(texts);
-      out.cats.push(e.codes);
-      out.labels.push(e.labels);
-      out.catCols.push(ci);
+      addCategory(out, ci, texts);
       continue;
     }
     const v = new Float64Array(rows.length);
