@@ -52,6 +52,7 @@ export const cases: Case[] = [
   { kind: 'SecurityPolicy', message: 'format cannot be combined', bad: (s) => { col(s, 4).protection.anonymize.mask.keepLast = 2; }, good: (s) => { col(s, 4).protection.anonymize.mask = { keepFirst: 1, keepLast: 2 }; } },
   { kind: 'SecurityPolicy', message: 'exactly one of step, truncate', bad: (s) => { col(s, 2).protection.anonymize.generalize.step = 10; } },
   { kind: 'SecurityPolicy', message: 'exactly one of step, truncate', bad: (s) => { col(s, 2).protection.anonymize.generalize = {}; } },
+  { kind: 'SecurityPolicy', message: 'exactly one of step, truncate', bad: (s) => { col(s, 2).protection.anonymize.generalize = { gridMeters: 10, shiftMeters: 10 }; }, good: (s) => { col(s, 2).protection.anonymize.generalize = { shiftMeters: 10 }; } },
   { kind: 'SecurityPolicy', message: 'epsilon and sensitivity go together', bad: (s) => { delete col(s, 5).protection.anonymize.noise.sensitivity; } },
   { kind: 'SecurityPolicy', message: 'set either scale or epsilon+sensitivity', bad: (s) => { col(s, 5).protection.anonymize.noise.scale = 3; }, good: (s) => { col(s, 5).protection.anonymize.noise = { distribution: 'gaussian', scale: 3 }; } },
   { kind: 'SecurityPolicy', message: 'set either scale or epsilon+sensitivity', bad: (s) => { col(s, 5).protection.anonymize.noise = { distribution: 'gaussian' }; } },

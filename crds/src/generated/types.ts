@@ -107,6 +107,8 @@ export type AnonymizeProtection = {
     keepPrefix?: number;
     /** Points (PostGIS geometry, or text as WKT/EWKT/hex EWKB): snap to the nearest node of a grid of this cell size in the SRS's units (metres for projected SRSs); points in degrees (SRID 4326, 4258, 4269) to a grid of this many metres of Web Mercator. Anything but a 2-D point is refused. */
     gridMeters?: number;
+    /** Points, as gridMeters reads them: move each point to a random point within this radius (uniform over the disc; CLARUS's coarsening "shift"), drawn anew for every write; in the SRS's units, metres of Web Mercator for degrees. Not deterministic: comparisons with a constant are refused. */
+    shiftMeters?: number;
   };
   /** Store the value plus random noise of the given distribution (numbers and dates), capped at 10 × scale; integers are rounded, decimals keep the input's number of places, dates move by whole days. */
   noise?: {

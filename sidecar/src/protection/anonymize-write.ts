@@ -11,7 +11,7 @@ import { OID } from './encryption/canonical.ts';
 import { withNoise } from './anonymization/noise.ts';
 import type { Uniform } from './anonymization/noise.ts';
 import { pseudonym } from './anonymization/pseudonym.ts';
-import { snapToGrid } from './anonymization/grid.ts';
+import { shiftPoint, snapToGrid } from './anonymization/grid.ts';
 import type { Mac, Seal } from './anonymization/pseudonym.ts';
 import { kindOf } from './anonymization/values.ts';
 
@@ -55,6 +55,7 @@ function generalize(spec: NonNullable<AnonymizeProtection['generalize']>, text: 
 export function anonymizeText(spec: AnonymizeProtection, text: string, typeOid: number, keys?: WriteKeys): string | null | undefined {
   if (spec.suppress) return spec.suppress.value ?? null;
   if (spec.mask) return mask(spec.mask, text);
+  if (spec.generalize?.shiftMeters !== undefined) return keys ? shiftPoint(text, spec.generalize.shiftMeters, keys.random) : undefined;
   if (spec.generalize) return generalize(spec.generalize, text, typeOid);
   if (!keys || !appliesAtWrite(spec, typeOid)) return undefined;
   if (spec.pseudonymize) return pseudonym(spec.pseudonymize, text, keys.mac, keys.seal);
@@ -84,7 +85,7 @@ export function appliesAtWrite(spec: AnonymizeProtection, typeOid: number): bool
   const g = spec.generalize;
   if (!g) return false;
   if (g.keepPrefix !== undefined) return typeOid === OID.text || typeOid === OID.varchar || typeOid === OID.bpchar;
-  return Boolean(g.truncate || g.step || g.gridMeters);
+  return Boolean(g.truncate || g.step || g.gridMeters || g.shiftMeters);
 }
 
 /**
@@ -93,5 +94,5 @@ export function appliesAtWrite(spec: AnonymizeProtection, typeOid: number): bool
  * pseudonymize (a client may compare with a pseudonym it read, which would be pseudonymized again).
  */
 export function appliesToComparison(spec: AnonymizeProtection, typeOid: number): boolean {
-  return !spec.noise && !spec.pseudonymize && appliesAtWrite(spec, typeOid);
+  return !spec.noise && !spec.pseudonymize && spec.generalize?.shiftMeters === undefined && appliesAtWrite(spec, typeOid);
 }

@@ -387,7 +387,7 @@ function anonOperand(ctx: Ctx, scope: Scope, ref: AnonRef, node: unknown, constr
     if (isConst && !c) refuseOperand('a constant the proxy cannot read as PostgreSQL would');
     const spec = ref.column.protection.spec;
     if (!appliesToComparison(spec, ref.column.typeOid)) {
-      const why = spec.noise ? 'its anonymization is not deterministic' : 'the proxy does not apply its anonymization to single values';
+      const why = spec.noise || spec.generalize?.shiftMeters !== undefined ? 'its anonymization is not deterministic' : 'the proxy does not apply its anonymization to single values';
       refuseOperand(`a constant or parameter (${why})`);
     }
     const cast = castChanges(node, ref.column.typeOid);

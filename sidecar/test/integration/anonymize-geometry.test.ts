@@ -29,6 +29,7 @@ const POLICY: RuntimePolicy = {
       { name: 'id', attributeType: 'technicalIdentifier', backend: B },
       { name: 'geom', attributeType: 'quasiIdentifier', backend: B, anonymize: { generalize: { gridMeters: 1000 } } },
       { name: 'wgs', attributeType: 'quasiIdentifier', backend: B, anonymize: { generalize: { gridMeters: 1000 } } },
+      { name: 'moved', attributeType: 'quasiIdentifier', backend: B, anonymize: { generalize: { shiftMeters: 500 } } },
     ],
   }, {
     // The meuse soil samples: the point and the zinc level are quasi-identifiers, microaggregated (k=3).
@@ -70,7 +71,7 @@ describe.skipIf(!POSTGIS)('gridMeters on PostGIS points', () => {
     await cluster.psql("ALTER SYSTEM SET log_statement = 'all'");
     await cluster.psql('SELECT pg_reload_conf()');
     await cluster.psql('CREATE EXTENSION postgis');
-    await cluster.psql('CREATE TABLE site (id integer, geom geometry(Point, 3857), wgs geometry(Point, 4326))');
+    await cluster.psql('CREATE TABLE site (id integer, geom geometry(Point, 3857), wgs geometry(Point, 4326), moved geometry(Point, 3857))');
     await cluster.psql('CREATE TABLE meuse (gid integer, zinc numeric, geom geometry(Point, 4326))');
     await cluster.psql('GRANT ALL ON site, meuse TO PUBLIC');
     env = await startProtected(cluster, POLICY);
@@ -130,5 +131,19 @@ describe.skipIf(!POSTGIS)('gridMeters on PostGIS points', () => {
     expect(rows.filter((r) => originals.has(r.geom.toUpperCase()))).toEqual([]);
     const dump = await canariesInDump(cluster, [...originals].slice(0, 50));
     expect(dump).toEqual([]);
+  });
+
+  it('shifts points (shiftMeters) to a random point within the radius, anew for each write; comparisons are refused', async () => {
+    const [x, y] = [345_678.9, 6_789_012.3];
+    for (let i = 0; i < 3; i++) await client.query(`INSERT INTO site (id, moved) VALUES (${20 + i}, 'SRID=3857;POINT(${x} ${y})')`);
+    await client.query('INSERT INTO site (id, moved) VALUES ($1, $2)', [23, ewkb(x, y, 3857)]);
+    const rows = (await env.backend.query<{ mx: number; my: number }>('SELECT ST_X(moved) AS mx, ST_Y(moved) AS my FROM site WHERE id >= 20 ORDER BY id')).rows;
+    expect(rows).toHaveLength(4);
+    for (const r of rows) {
+      expect(Math.hypot(r.mx - x, r.my - y)).toBeLessThanOrEqual(500 + 1e-6);
+      expect([r.mx, r.my]).not.toEqual([x, y]);
+    }
+    expect(new Set(rows.map((r) => `${r.mx} ${r.my}`)).size).toBe(4);
+    await expect(client.query(`SELECT id FROM site WHERE moved = 'SRID=3857;POINT(${x} ${y})'`)).rejects.toMatchObject({ code: '0A000', message: expect.stringMatching(/not deterministic/) });
   });
 });

@@ -1,7 +1,7 @@
 // Geometric coarsening (grid.ts): points snapped to a grid, in every form a client sends them.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { snapToGrid } from './grid.ts';
+import { shiftPoint, snapToGrid } from './grid.ts';
 
 /** Hex EWKB of a 2-D point (little or big endian, with or without SRID). */
 function ewkb(x: number, y: number, srid?: number, le = true): string {
@@ -51,5 +51,29 @@ describe('snapToGrid', () => {
     for (const v of ['LINESTRING(0 0, 1 1)', 'POINT EMPTY', 'POINT Z (1 2 3)', 'POINT(1)', '0101000080000000000000F03F', 'not a point', '', ewkb(1, 2).slice(0, 40)]) {
       expect(snapToGrid(v, 10), v).toBeUndefined();
     }
+  });
+});
+
+describe('shiftPoint', () => {
+  it('moves a point uniformly within the radius (projected), keeps the SRID, draws anew each time', () => {
+    let seed = 1;
+    const random = (): number => { seed = (seed * 16807) % 2147483647; return (seed - 1) / 2147483646; };
+    const outs = Array.from({ length: 2000 }, () => shiftPoint('SRID=3857;POINT(1000 2000)', 500, random) as string);
+    const pts = outs.map((o) => (/^SRID=3857;POINT\((\S+) (\S+)\)$/.exec(o) as RegExpExecArray).slice(1).map(Number) as [number, number]);
+    const d = pts.map(([x, y]) => Math.hypot(x - 1000, y - 2000));
+    expect(Math.max(...d)).toBeLessThanOrEqual(500);
+    // Uniform over the disc: a quarter of the points within half the radius.
+    expect(d.filter((r) => r <= 250).length / d.length).toBeGreaterThan(0.2);
+    expect(d.filter((r) => r <= 250).length / d.length).toBeLessThan(0.3);
+    expect(new Set(outs).size).toBe(outs.length);
+  });
+
+  it('shifts degrees within the radius in Web Mercator metres, and takes nothing but a point', () => {
+    const out = shiftPoint('SRID=4326;POINT(2.35 48.85)', 1000, () => 0.999) as string;
+    const [x, y] = (/POINT\((\S+) (\S+)\)/.exec(out) as RegExpExecArray).slice(1).map(Number) as [number, number];
+    expect(Math.abs(x - 2.35)).toBeLessThan(0.02);
+    expect(Math.abs(y - 48.85)).toBeLessThan(0.02);
+    expect([x, y]).not.toEqual([2.35, 48.85]);
+    expect(shiftPoint('LINESTRING(0 0, 1 1)', 10, Math.random)).toBeUndefined();
   });
 });

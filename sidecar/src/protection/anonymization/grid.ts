@@ -70,6 +70,36 @@ export function pointText(p: Point): string {
   return p.srid !== undefined ? `SRID=${p.srid};${point}` : point;
 }
 
+/** Web Mercator metres of a longitude/latitude point, and back. */
+function toMercator(p: Point): { x: number; y: number } {
+  const lat = Math.max(-MAX_LAT, Math.min(MAX_LAT, p.y));
+  return { x: (R * p.x * Math.PI) / 180, y: R * Math.log(Math.tan(Math.PI / 4 + (lat * Math.PI) / 360)) };
+}
+
+function fromMercator(x: number, y: number): { x: number; y: number } {
+  const lon = (x / R) * (180 / Math.PI);
+  const lat = (2 * Math.atan(Math.exp(y / R)) - Math.PI / 2) * (180 / Math.PI);
+  return { x: Math.max(-180, Math.min(180, lon)), y: Math.max(-MAX_LAT, Math.min(MAX_LAT, lat)) };
+}
+
+/**
+ * The point moved to a uniformly random point of the disc of `radius` around it (CLARUS's "shift"),
+ * as EWKT (degrees: the disc is laid in Web Mercator metres); undefined when the value is not a 2-D
+ * point. `random` gives uniform numbers in [0, 1).
+ */
+export function shiftPoint(text: string, radius: number, random: () => number): string | undefined {
+  const p = parsePoint(text);
+  if (!p || !(radius > 0)) return undefined;
+  const geographic = p.srid !== undefined && GEOGRAPHIC.has(p.srid);
+  if (geographic && (Math.abs(p.x) > 180 || Math.abs(p.y) > 90)) return undefined;
+  const r = radius * Math.sqrt(random());
+  const a = 2 * Math.PI * random();
+  const base = geographic ? toMercator(p) : p;
+  const moved = { x: base.x + r * Math.cos(a), y: base.y + r * Math.sin(a) };
+  const out = geographic ? fromMercator(moved.x, moved.y) : moved;
+  return pointText({ ...out, ...(p.srid !== undefined ? { srid: p.srid } : {}) });
+}
+
 /**
  * The point snapped to the grid, as EWKT; undefined when the value is not a 2-D point. A point of a
  * geographic SRS (SRID 4326, 4258, 4269) is snapped to a grid of `size` metres of Web Mercator and

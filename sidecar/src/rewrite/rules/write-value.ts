@@ -102,7 +102,7 @@ function writeAnonymized(ctx: Ctx, table: CatalogTable, column: CatalogColumn, n
   }
   if (c) {
     // Noise is drawn anew for each statement: such a plan is not cached.
-    if (spec.noise) ctx.cacheable = false;
+    if (spec.noise || spec.generalize?.shiftMeters !== undefined) ctx.cacheable = false;
     const out = anonymizeText(spec, c.text, column.typeOid, writeKeys(ctx.cipher));
     if (out === undefined) refuse('notGeneralizable', { table, column });
     return out === null ? nullConst() : textConst(out);
