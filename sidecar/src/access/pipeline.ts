@@ -176,7 +176,10 @@ class ProtectionPipeline implements Pipeline {
   private decide(sql: string, a: ReturnType<Rewriter['analyze']>): Decided | Refuse {
     // Rows held until COMMIT: a statement on their dataset would not see them (held-inserts.ts).
     const busy = this.held.touching(a.kind === 'pass' ? [] : a.datasets.keys());
-    if (busy) return busy;
+    if (busy) {
+      this.audit(sql, { datasets: a.kind === 'pass' ? [] : [...a.datasets.keys()], columns: [], outcome: 'refuse', code: busy.code });
+      return busy;
+    }
     // A read of nothing protected needs no access decision (it is still audited, as passed); a
     // write needs a read-write user, and a statement whose effect reaches objects it does not
     // name (DROP OWNED…) every dataset.
