@@ -136,13 +136,12 @@ describe('clarus policy import', () => {
     expect(refusals(id, '', '<protocol plugin="HTTP"/>')).toEqual(['line 5: protocol plugin "HTTP": Clarus is a PostgreSQL proxy; CLARUS\'s HTTP plugin has no equivalent']);
   });
 
-  it('maps a non-integer shift radius to a grid at least as coarse (side radius·√π), and splitting on one cloud to the default backend', () => {
+  it('maps a non-integer shift radius to shiftMeters rounded up, and splitting on one cloud to the default backend', () => {
     const r = inline(xml('<data><attribute name="t/geom" attribute_type="identifier"/><attribute name="t/gid" attribute_type="technical_identifier"/><attribute name="t/x" attribute_type="non_confidential"/></data>',
       rule('anonymization', '<attribute_type type="identifier" protection="coarsening" coarsening_type="shift" radius="12.5"/>')
       + rule('splitting', '<attribute_type type="technical_identifier" protection="replicate" clouds="2"/><attribute_type type="non_confidential" protection="splitting" clouds="1"/>')));
     expect(r.refusals).toEqual([]);
-    expect(r.policy.spec.attributeTypes).toEqual({ identifier: { anonymize: { generalize: { gridMeters: 23 } } } });
-    expect(Math.ceil(12.5 * Math.sqrt(Math.PI)) ** 2).toBeGreaterThanOrEqual(Math.PI * 12.5 ** 2);
+    expect(r.policy.spec.attributeTypes).toEqual({ identifier: { anonymize: { generalize: { shiftMeters: 13 } } } });
     expect(r.policy.spec.datasets[0]?.rowKey).toBe('gid');
     expect(r.notes).toContain('nonConfidential: splitting on 1 cloud → stored whole on the default backend, as in CLARUS');
     expect(errorsOf(r)).toEqual([]);

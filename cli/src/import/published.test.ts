@@ -31,7 +31,7 @@ const pattern = (line: number, name: string): string => `line ${line}: attribute
 const JOINT = (tables: string): string => `k-anonymity of <file>/<dataset> records: CLARUS k-anonymized each record over the quasi-identifiers of ${tables} together; Clarus's kAnonymity groups the rows of one table, so each table would be k-anonymous but not their join (put the record in one table, or import one table per policy)`;
 const BORE_TEXT = 'nom_com,adresse,code_bss,denominati,type_point,district,circonscri,precision,altitude,prof_max';
 const GEOM_MICRO: ColumnSpec = { name: 'geom', attributeType: 'quasiIdentifier', protection: { anonymize: { kAnonymity: { k: 3 } } } };
-const GRID: AttributeTypeDefaults = { identifier: { anonymize: { generalize: { gridMeters: 1773 } } } };
+const GRID: AttributeTypeDefaults = { identifier: { anonymize: { generalize: { shiftMeters: 1000 } } } };
 const SPLIT_POINTS = (line: number, how: string): string => `line ${line}: ${how} spreads each value over 2 cloud(s) so that no cloud holds it whole; Clarus places a whole column on one backend, which would then hold the value whole: not representable`;
 
 type Outcome = { refused: string[] } | { attributeTypes?: AttributeTypeDefaults; datasets: DatasetSpec[]; databases: string[] };

@@ -64,8 +64,8 @@ function encryption(rule: XmlElement, searchable: boolean, st: RuleState): RuleM
 }
 
 /**
- * Shift moves a point at random within `radius`; a grid snaps it to a cell. A cell of side
- * radius·√π has the area of the shift's disc, so an observer's uncertainty is at least as large.
+ * Shift moves a point at random within `radius`: generalize.shiftMeters does the same (a uniform
+ * point of the disc, drawn per write), with the radius rounded up to whole metres.
  */
 function shift(rule: XmlElement, st: RuleState): RuleMapping | undefined {
   if (unknownParams(rule, ['coarsening_type', 'radius'], st)) return undefined;
@@ -73,11 +73,11 @@ function shift(rule: XmlElement, st: RuleState): RuleMapping | undefined {
   if (raw === undefined) return refuse(st, rule, 'coarsening shift needs radius; CLARUS has no default the import could copy');
   const radius = Number(raw);
   if (!/^\d+(\.\d+)?$/.test(raw) || !(radius > 0)) return refuse(st, rule, `radius="${raw}" must be a positive number (meters)`);
-  const gridMeters = Math.ceil(radius * Math.sqrt(Math.PI));
-  if (gridMeters > 10_000_000) return refuse(st, rule, `radius="${raw}" gives a grid of ${gridMeters} m, above the 10,000 km Clarus allows`);
+  const shiftMeters = Math.ceil(radius);
+  if (shiftMeters > 10_000_000) return refuse(st, rule, `radius="${raw}" is above the 10,000 km Clarus allows`);
   return {
-    protection: { anonymize: { generalize: { gridMeters } } }, protects: true,
-    notes: [`coarsening shift radius ${raw} → generalize gridMeters ${gridMeters}: Clarus snaps points to a grid instead of shifting them at random; a cell of side radius·√π (${gridMeters} m) hides a point in an area at least that of the shift's disc (π·${raw}²); meters of the column's SRID (3857 in the CLARUS boreholes data)`],
+    protection: { anonymize: { generalize: { shiftMeters } } }, protects: true,
+    notes: [`coarsening shift radius ${raw} → generalize shiftMeters ${shiftMeters}: each written point moves to a uniform random point within ${shiftMeters} m, drawn per write, as CLARUS shifted it; metres of the column's SRID (of Web Mercator for points in degrees)`],
   };
 }
 

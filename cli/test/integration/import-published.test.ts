@@ -164,9 +164,9 @@ describe('published CLARUS policies through a real proxy', () => {
   });
 
   it.each([
-    ['S05_anonymization-module_properties4_774a58d.xml', 'coarsening shift → grid'],
-    ['S20_proxy_boreholes_3857_coarsening_shift_d4a368f.xml', 'coarsening shift → grid'],
-  ])('%s (%s): the point is stored snapped to the grid, never as sent', async (file) => {
+    ['S05_anonymization-module_properties4_774a58d.xml', 'coarsening shift → shiftMeters'],
+    ['S20_proxy_boreholes_3857_coarsening_shift_d4a368f.xml', 'coarsening shift → shiftMeters'],
+  ])('%s (%s): the point is stored shifted, never as sent', async (file) => {
     const { policy, keyFiles } = renderPolicy(await importPolicy(file));
     env = await startWith(cluster, policy, keyFiles);
     try {
