@@ -197,7 +197,10 @@ export class HeldInserts {
       sqls.push(d.kind === 'rewrite' ? d.sql : text);
       results.push(hideTag(d.kind === 'rewrite' ? d.results?.[0] : undefined));
     }
-    return { kind: 'rewrite', sql: [...sqls, sql].join(';\n'), results: [...results, undefined], copy: [] };
+    // The COMMIT's own decision (a split session finishes its fragment transactions through it).
+    const c = this.deps.plan(sql);
+    if (c.kind === 'refuse') return c;
+    return { kind: 'rewrite', sql: [...sqls, c.kind === 'rewrite' ? c.sql : sql].join(';\n'), results: [...results, ...(c.kind === 'rewrite' ? c.results ?? [] : [])], copy: [] };
   }
 
   private bind({ key, h, declared }: { key: object; h: HeldInsert; declared: readonly number[] }, values: WireValue[], formats: readonly number[]): WireValue[] {
