@@ -41,7 +41,7 @@ function policy(split: boolean): RuntimePolicy {
   };
 }
 
-interface Target { name: string; url: string; stop(): Promise<void> }
+interface Target { name: string; url: string; logs: Array<Record<string, unknown>>; stop(): Promise<void> }
 
 async function startTarget(name: string, clusters: PgCluster[], split: boolean): Promise<Target> {
   const cfg = writeProxyConfig({ backends: clusters.map((cluster, i) => ({ cluster, name: i === 0 ? 'cloud-a' : 'cloud-b', tls: 'disable' as const })),
@@ -50,7 +50,7 @@ async function startTarget(name: string, clusters: PgCluster[], split: boolean):
   mkdirSync(join(cfg.dir, 'secrets/keyring'), { recursive: true });
   writeFileSync(join(cfg.dir, 'secrets/keyring/default.v1'), randomBytes(32).toString('base64'), { mode: 0o600 });
   const proc = await startProxyProcess(cfg.dir, [], { CLARUS_RESIDUAL: 'on' });
-  return { name, url: proc.url(DEFAULT_USER), stop: async () => { await proc.close(); cfg.destroy(); } };
+  return { name, url: proc.url(DEFAULT_USER), logs: proc.logs, stop: async () => { await proc.close(); cfg.destroy(); } };
 }
 
 async function client(url: string): Promise<pg.Client> {
@@ -75,7 +75,7 @@ async function readAll(url: string): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < 5; i++) {
     const t0 = performance.now();
-    const r = await c.query('SELECT pat_id, pat_name, diagnosis, ward FROM patient');
+    const r = await c.query('SELECT pat_id, pat_name, diagnosis, ward FROM patient WHERE pat_id < $1', [ROWS]);
     times.push(performance.now() - t0);
     if (r.rowCount !== ROWS) throw new Error(`read ${r.rowCount} rows, expected ${ROWS}`);
   }
@@ -133,6 +133,9 @@ async function main(): Promise<void> {
     const file = join(dir, `split-${started.toISOString().slice(0, 16).replace(':', '')}Z.md`);
     writeFileSync(file, `${md}\n`);
     process.stdout.write(`${md}\nbench-split: wrote ${file}\n`);
+  } catch (e) {
+    for (const t of targets) log(`${t.name} proxy log: ${JSON.stringify(t.logs.slice(-8))}`);
+    throw e;
   } finally {
     for (const t of targets) await t.stop().catch(() => undefined);
     for (const c of clusters) await c.destroy().catch(() => undefined);
