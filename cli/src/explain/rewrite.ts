@@ -49,18 +49,17 @@ type FragmentRewriter = { analyze(sql: string): { kind: 'pass' } | { kind: 'refu
 
 /** The statements each backend receives for a statement on a split table (issue 12). */
 async function splitSql(sql: string, policy: RuntimePolicy, rewriterFor: (p: RuntimePolicy) => FragmentRewriter): Promise<RewriteOutcome> {
-  const [{ splitLayouts, fragmentPolicy }, { planSplit, SplitUnsupported, KEYS_PARAM }, { parseStatements }, { SQLSTATE }] = await Promise.all([
+  const [{ splitLayouts, fragmentPolicy }, { planSplit, SplitUnsupported, KEYS_PARAM }, { parseStatements }, { SQLSTATE }, { layoutOf }] = await Promise.all([
     import('@clarus/sidecar/split/layout.ts'), import('@clarus/sidecar/split/plan.ts'), import('@clarus/sidecar/rewrite/parser.ts'),
-    import('@clarus/sidecar/protocol/sqlstate.ts'),
+    import('@clarus/sidecar/protocol/sqlstate.ts'), import('@clarus/sidecar/split/decide.ts'),
   ]);
   const stmt = parseStatements(sql)[0]?.stmt;
-  const layouts = [...splitLayouts(policy).values()];
-  const text = JSON.stringify(stmt ?? {});
-  const l = layouts.find((x) => text.includes(`"relname":"${x.table}"`) || text.includes(`{"sval":"${x.table}"}`));
+  const layouts = splitLayouts(policy);
+  const l = stmt ? layoutOf(layouts, stmt) : undefined;
   if (!stmt || !l) return { kind: 'refuse', code: SQLSTATE.featureNotSupported, message: 'clarus: this statement names a split table in a form the proxy cannot plan' };
   let plan;
   try {
-    plan = planSplit(l, stmt, splitLayouts(policy));
+    plan = planSplit(l, stmt, layouts);
   } catch (e) {
     if (e instanceof SplitUnsupported) return { kind: 'refuse', code: SQLSTATE.featureNotSupported, message: `clarus: ${e.message}` };
     throw e;

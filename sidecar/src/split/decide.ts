@@ -3,7 +3,7 @@
 // the fragment transactions in step (see session.ts).
 import type { View } from '@clarus/crds/types.ts';
 import type { ResidualService } from '../access/residual-stage.ts';
-import { body, isObj } from '../rewrite/ast.ts';
+import { body, isObj, paramNumbers } from '../rewrite/ast.ts';
 import type { Json } from '../rewrite/ast.ts';
 import { parseStatements } from '../rewrite/parser.ts';
 import type { ParsedStatement } from '../rewrite/parser.ts';
@@ -13,7 +13,8 @@ import type { Fragment } from './fragment.ts';
 import type { SplitLayout } from './layout.ts';
 import { planSplit, SplitUnsupported } from './plan.ts';
 import type { SplitPlan } from './plan.ts';
-import { CLIENT_PARTICIPANT, quoteLiteral } from './session.ts';
+import { CLIENT_PARTICIPANT } from './session.ts';
+import { quoteLiteral } from '../residual/plan.ts';
 import type { SplitSession } from './session.ts';
 import { placeholderSql, splitStage } from './stage.ts';
 
@@ -35,8 +36,8 @@ function refuse(code: string, message: string): Refuse {
 
 const IDENTITY = { fields: (f: readonly import('../session/pipeline.ts').FieldDescription[]) => [...f], row: <V>(v: V) => v };
 
-/** The split layout of the (one) split table a statement names, by the table names it holds. */
-function layoutOf(svc: SplitService, stmt: unknown): SplitLayout | undefined {
+/** The split layout of the (first) split table a statement names, by the table names it holds. */
+export function layoutOf(layouts: ReadonlyMap<string, SplitLayout>, stmt: unknown): SplitLayout | undefined {
   let found: SplitLayout | undefined;
   const visit = (n: unknown): void => {
     if (found) return;
@@ -45,12 +46,12 @@ function layoutOf(svc: SplitService, stmt: unknown): SplitLayout | undefined {
     const rv = body(n, 'RangeVar') ?? (typeof n.relname === 'string' ? n : null);
     if (rv) {
       const schema = rv.schemaname as string | undefined;
-      for (const l of svc.layouts.values()) if (l.table === rv.relname && (schema === undefined || schema === l.schema)) found = l;
+      for (const l of layouts.values()) if (l.table === rv.relname && (schema === undefined || schema === l.schema)) found = l;
     }
     const list = body(n, 'List');
     if (list) {
       const names = (list.items as unknown[] | undefined ?? []).map((i) => body(i, 'String')?.sval);
-      for (const l of svc.layouts.values()) {
+      for (const l of layouts.values()) {
         if ((names.length === 1 && names[0] === l.table) || (names.length === 2 && names[0] === l.schema && names[1] === l.table)) found = l;
       }
     }
@@ -83,24 +84,17 @@ function planUncached(svc: SplitService, sql: string): Planned {
   try { parsed = parseStatements(sql); } catch (e) { return refuse(SQLSTATE.syntaxError, (e as Error).message); }
   if (parsed.length !== 1) return refuse(SQLSTATE.featureNotSupported, 'clarus: a statement on a split table must be sent on its own (not with other statements in one Query)');
   const stmt = (parsed[0] as ParsedStatement).stmt;
-  const l = layoutOf(svc, stmt);
+  const l = layoutOf(svc.layouts, stmt);
   if (!l) return refuse(SQLSTATE.featureNotSupported, 'clarus: this statement names a split table in a form the proxy cannot plan');
   try {
     const plan = planSplit(l, stmt, svc.layouts);
-    return { plan, paramCount: maxParam(stmt) };
+    return { plan, paramCount: Math.max(0, ...paramNumbers(stmt)) };
   } catch (e) {
     if (e instanceof SplitUnsupported) return refuse(SQLSTATE.featureNotSupported, `clarus: ${e.message}`);
     throw e;
   }
 }
 
-function maxParam(n: unknown): number {
-  if (Array.isArray(n)) return Math.max(0, ...n.map(maxParam));
-  if (!isObj(n)) return 0;
-  const p = body(n, 'ParamRef');
-  const own = p ? (p.number as number) : 0;
-  return Math.max(own, ...Object.values(n).map(maxParam));
-}
 
 /**
  * The datasets a plan touches: its split table's, and for a SELECT every table it reads that the

@@ -14,7 +14,7 @@
 // * CREATE TABLE / DROP TABLE: each fragment gets its part (the row key is the primary key of
 //   every other fragment).
 // Anything else is refused by name (what the proxy does not fully understand, it refuses).
-import { arr, body, colRefNames, columnRef, isObj, paramRef } from '../rewrite/ast.ts';
+import { arr, body, colRefNames, columnRef, isObj, paramNumbers, paramRef } from '../rewrite/ast.ts';
 import type { Json } from '../rewrite/ast.ts';
 import { deparseStatement } from '../rewrite/parser.ts';
 import { backendOfColumn } from './layout.ts';
@@ -206,11 +206,6 @@ function renumber(node: unknown, params: number[], first = 1): unknown {
   return copy;
 }
 
-function maxParam(node: unknown): number {
-  let m = 0;
-  walk(node, (n) => { const p = body(n, 'ParamRef'); if (p) m = Math.max(m, p.number as number); });
-  return m;
-}
 
 function relation(l: SplitLayout, alias?: string): Json {
   return { schemaname: l.schema, relname: l.table, inh: true, relpersistence: 'p', ...(alias ? { alias: { aliasname: alias } } : {}), location: -1 };
@@ -322,7 +317,7 @@ function planSelect(l: SplitLayout, stmt: Json, s: Json, layouts: ReadonlyMap<st
     return { name, layout: rl, table: { ...(r.schema ? { schema: r.schema } : {}), table: r.table }, home: homeWith(pushed.map((_, k) => k)), homeWith, conjuncts: pushed.length, sides, filters };
   });
   const single = relations.length === 1 && s.op === 'SETOP_NONE';
-  return { kind: 'select', layout: l, relations, engine: { sql: sql(engineStmt) }, paramCount: maxParam(stmt),
+  return { kind: 'select', layout: l, relations, engine: { sql: sql(engineStmt) }, paramCount: Math.max(0, ...paramNumbers(stmt)),
     direct: single ? directProjection(s, (relations[0] as ReadRelation).conjuncts === conjuncts(s.whereClause).length) : null };
 }
 

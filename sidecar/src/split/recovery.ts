@@ -12,7 +12,9 @@
 import type { BackendSecrets } from '../config/load.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { FragmentConnection, FragmentError } from './conn.ts';
-import { DECISIONS, DECISIONS_DDL, GID_PREFIX, quoteLiteral } from './session.ts';
+import { DECISIONS, DECISIONS_DDL, GID_PREFIX } from './session.ts';
+import { quoteLiteral } from '../residual/plan.ts';
+import { arrayLiteral } from './fragment.ts';
 
 export interface RecoveryOptions {
   home: string;
@@ -95,7 +97,7 @@ export async function recoverOnce(o: RecoveryOptions): Promise<RecoveryReport> {
     }
     if (report.unreachable.length === 0) {
       const live = [...found.keys()];
-      await home.execute(`DELETE FROM ${DECISIONS} WHERE decided_at < now() - interval '1 hour' AND gid <> ALL ($1::text[])`, [25], [Buffer.from(`{${live.map((x) => `"${x}"`).join(',')}}`)]);
+      await home.execute(`DELETE FROM ${DECISIONS} WHERE decided_at < now() - interval '1 hour' AND gid <> ALL ($1::text[])`, [25], [arrayLiteral(live)]);
     }
     return report;
   } finally {

@@ -24,6 +24,7 @@ import { StatementError } from '../session/pipeline.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { FragmentConnection, FragmentError } from './conn.ts';
 import { fragmentFailure } from './fragment.ts';
+import { quoteLiteral } from '../residual/plan.ts';
 
 export const DECISIONS = 'clarus_split.decisions';
 /** The client settings fragment connections follow (see useSettings). */
@@ -35,10 +36,6 @@ export const CLIENT_PARTICIPANT = '@client';
 /** SQL that makes the decision table (home backend, proxy start). */
 export const DECISIONS_DDL = `CREATE SCHEMA IF NOT EXISTS clarus_split;
 CREATE TABLE IF NOT EXISTS ${DECISIONS} (gid text PRIMARY KEY, outcome text NOT NULL CHECK (outcome IN ('commit', 'abort')), decided_at timestamptz NOT NULL DEFAULT now())`;
-
-export function quoteLiteral(s: string): string {
-  return `'${s.replace(/'/g, "''")}'`;
-}
 
 function quoteIdent(s: string): string {
   return `"${s.replace(/"/g, '""')}"`;

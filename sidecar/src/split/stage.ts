@@ -14,6 +14,7 @@ import type { Fragment, FragmentRows } from './fragment.ts';
 import { KEYS_PARAM } from './plan.ts';
 import type { ChangePlan, DdlPlan, FragmentSql, InsertPlan, ReadRelation, SelectPlan, SplitPlan } from './plan.ts';
 import type { SplitSession } from './session.ts';
+import type { FragmentConnection } from './conn.ts';
 import type { SplitLayout } from './layout.ts';
 
 /**
@@ -93,16 +94,25 @@ interface Scan { home: FragmentSql; filters: FragmentSql[]; whole: boolean }
 
 interface Rows { fields: FieldDescription[]; rows: Array<Array<string | null>> }
 
+/**
+ * Row keys every filter selects (each `SELECT key … WHERE <conditions on one fragment>`), or null
+ * without filters. `conn` gives the connection to a filter's backend (read or write path).
+ */
+async function filteredKeys(d: StageDeps, filters: readonly FragmentSql[], params: ReadonlyArray<string | null>, conn: (backend: string) => Promise<FragmentConnection>): Promise<Set<string> | null> {
+  let keys = null as Set<string> | null;
+  for (const f of filters) {
+    const got = await runFragment(await conn(f.backend), fragment(d, f.backend), f.sql, valuesOf(f, params), d.views);
+    const found = new Set(got.rows.map((row) => text(row[0] ?? null)).filter((x): x is string => x !== null));
+    const before: Set<string> | null = keys;
+    keys = before === null ? found : new Set([...before].filter((x) => found.has(x)));
+  }
+  return keys;
+}
+
 /** A relation's rows: the home scan, and for a split table its other fragments joined on the row key. */
 async function relationRows(d: StageDeps, r: ReadRelation, plan: Scan, params: ReadonlyArray<string | null>): Promise<Rows> {
   // Conditions on other fragments first: their row keys restrict the home scan.
-  let only = null as Set<string> | null;
-  for (const f of plan.filters) {
-    const got = await runFragment(await d.session.read(f.backend), fragment(d, f.backend), f.sql, valuesOf(f, params), d.views);
-    const found: Set<string> = new Set(got.rows.map((row) => text(row[0] ?? null)).filter((x): x is string => x !== null));
-    const before: Set<string> | null = only;
-    only = before === null ? found : new Set([...before].filter((x) => found.has(x)));
-  }
+  const only = await filteredKeys(d, plan.filters, params, (b) => d.session.read(b));
   const scan = plan.home;
   const home = await runFragment(await d.session.read(scan.backend), fragment(d, scan.backend), scan.sql, valuesOf(scan, params, only ? arrayLiteral([...only]) : undefined), d.views);
   const l = r.layout;
@@ -202,15 +212,18 @@ function writeResult(r: FragmentRows, returning: boolean, tag: string, formats: 
   return { fields: s.fields, rows: s.rows, tag };
 }
 
+/** The fields a write's RETURNING shows (its home statement's, without the leading key), or null. */
+async function returningFields(d: StageDeps, l: SplitLayout, returning: boolean, home: FragmentSql, formats: readonly number[]): Promise<FieldDescription[] | null> {
+  if (!returning) return null;
+  const f = await describeFragment(await d.session.conn(l.home), fragment(d, l.home), home.sql, home.params.length, d.views);
+  return shown(f.slice(1), [], formats).fields;
+}
+
 function insertStage(d: StageDeps, p: InsertPlan): ResidualStage {
   const l = p.layout;
   return {
     ...NO_STAGE_LIMIT, blank: [],
-    async describe(_c, formats) {
-      if (!p.returning) return null;
-      const f = await describeFragment(await d.session.conn(l.home), fragment(d, l.home), p.home.sql, p.home.params.length, d.views);
-      return shown(f.slice(1), [], formats).fields;
-    },
+    describe: (_c, formats) => returningFields(d, l, p.returning, p.home, formats),
     async run(_c, _rows, formats, settings, params) {
       d.session.mayWrite = true;
       d.session.useSettings(settings);
@@ -239,11 +252,7 @@ function changeStage(d: StageDeps, p: ChangePlan): ResidualStage {
   })().catch((e: unknown) => { directOk = null; throw e; }));
   return {
     ...NO_STAGE_LIMIT, blank: [],
-    async describe(_c, formats) {
-      if (!p.returning) return null;
-      const f = await describeFragment(await d.session.conn(l.home), fragment(d, l.home), p.homeByKeys.sql, p.homeByKeys.params.length, d.views);
-      return shown(f.slice(1), [], formats).fields;
-    },
+    describe: (_c, formats) => returningFields(d, l, p.returning, p.homeByKeys, formats),
     async run(_c, _rows, formats, settings, params) {
       d.session.mayWrite = true;
       d.session.useSettings(settings);
@@ -258,13 +267,7 @@ function changeStage(d: StageDeps, p: ChangePlan): ResidualStage {
           home = await runFragment(await enter(l.home), fragment(d, l.home), p.homeByKeys.sql, valuesOf(p.homeByKeys, params, arrayLiteral(keys)), d.views);
         } else {
           // Conditions on other fragments select (and lock) their row keys first.
-          let keys = null as Set<string> | null;
-          for (const f of p.filters) {
-            const r = await runFragment(await enter(f.backend), fragment(d, f.backend), f.sql, valuesOf(f, params), d.views);
-            const found: Set<string> = new Set(r.rows.map((row) => text(row[0] ?? null)).filter((x): x is string => x !== null));
-            const before: Set<string> | null = keys;
-            keys = before === null ? found : new Set([...before].filter((x) => found.has(x)));
-          }
+          const keys = await filteredKeys(d, p.filters, params, enter);
           const homeValues = valuesOf(p.home, params);
           if (keys !== null) homeValues.push(arrayLiteral([...keys]));
           home = await runFragment(await enter(l.home), fragment(d, l.home), p.home.sql, homeValues, d.views);
