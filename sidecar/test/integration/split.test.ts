@@ -6,7 +6,7 @@ import pg from 'pg';
 import postgres from 'postgres';
 import Cursor from 'pg-cursor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { USERS } from '../corpus/setup.ts';
+import { canariesInDump, USERS } from '../corpus/setup.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
 import { loadBackend } from '../../src/config/load.ts';
 import { loadConfig } from '../../src/config/load.ts';
@@ -222,6 +222,7 @@ describe('split table: what each backend learns', () => {
   it('no backend stores or logs plaintext of an encrypted column; the clear split column is only on its backend', async () => {
     const secret = ['Ann Canary', 'Cy Canary', 'Keep Canary', '111-22-3333', 'flu-canary', 'asthma-canary', 'keep-canary', 'tx-canary'];
     for (const b of ['cloud-a', 'cloud-b', 'cloud-c'] as const) {
+      expect(await canariesInDump(env.clusters.get(b) as PgCluster, secret), `${b} pg_dump`).toEqual([]);
       const dump = JSON.stringify(await rowsOn(b, 'SELECT * FROM patient'));
       const log = env.serverLog(b);
       for (const s of secret) {
