@@ -53,8 +53,18 @@ describe('protection pipeline decisions', () => {
     expect(audit[audit.length - 1]).toMatchObject({ outcome: 'refuse', code: '42501' });
   });
   it('refuses a * of an unknown relation before an encrypted output', () => {
+    const before = audit.length;
     expect(pipeline(info('doc', 'plaintext')).query('SELECT w.*, p.pat_name FROM ward w, patient p')).toMatchObject({ kind: 'refuse', code: '0A000' });
+    // Refused after the access decision: one audit line, the refusal (not an allow).
+    expect(audit.slice(before)).toEqual([expect.objectContaining({ outcome: 'refuse', code: '0A000', datasets: ['patients'] })]);
     expect(pipeline(info('doc', 'plaintext')).query('SELECT p.pat_name, w.* FROM ward w, patient p').kind).toBe('rewrite');
+  });
+  it('audits a FETCH from an undeclared cursor as the refusal it is, in both protocols', () => {
+    const before = audit.length;
+    const p = pipeline(info('doc', 'plaintext'));
+    expect(p.query('FETCH 1 FROM nowhere')).toMatchObject({ kind: 'refuse', code: '0A000' });
+    expect(p.parse('FETCH 1 FROM nowhere', [], '')).toMatchObject({ kind: 'refuse', code: '0A000' });
+    expect(audit.slice(before).map((e) => [e.outcome, e.code])).toEqual([['refuse', '0A000'], ['refuse', '0A000']]);
   });
   it('prepared statements get backend and client parameter types', () => {
     const d = pipeline(info('doc', 'plaintext')).parse('SELECT pat_id FROM patient WHERE diagnosis = $1 AND pat_id > $2', [], '');

@@ -119,7 +119,10 @@ export const LARGE_OBJECT_FUNCTIONS: ReadonlyMap<number, string> = new Map([
 ]);
 
 /** What the access decision of one statement needs again at each Bind/Execute. */
-interface Decided { views: Map<string, View>; datasets: string[]; write: boolean; decided: boolean }
+/** The audit line of a statement the access decision let through, written once its outcome is final (settle). */
+type AuditDraft = Pick<AuditEntry, 'datasets' | 'columns'> & { outcome: 'allow' | 'pass' };
+
+interface Decided { views: Map<string, View>; datasets: string[]; write: boolean; decided: boolean; entry: AuditDraft }
 
 class ProtectionPipeline implements Pipeline {
   readonly passthrough = false;
@@ -184,8 +187,7 @@ class ProtectionPipeline implements Pipeline {
     // write needs a read-write user, and a statement whose effect reaches objects it does not
     // name (DROP OWNED…) every dataset.
     if (a.kind === 'pass' && !a.write && !a.everyDataset) {
-      this.audit(sql, { datasets: [], columns: [], outcome: 'pass' });
-      return { views: new Map(), datasets: [], write: false, decided: false };
+      return { views: new Map(), datasets: [], write: false, decided: false, entry: { datasets: [], columns: [], outcome: 'pass' } };
     }
     const touched = a.kind === 'pass' ? new Map<string, Set<string>>() : a.datasets;
     const names = a.everyDataset ? this.deps.rewriter.catalog.all().map((t) => t.dataset) : [...touched.keys()];
@@ -193,8 +195,22 @@ class ProtectionPipeline implements Pipeline {
     const outcome: Refuse | null = !access.ok ? refuse(access.code, access.message) : a.kind === 'refuse' ? refuse(a.code, a.message) : null;
     const reason = !access.ok ? ACCESS_DENIED : a.kind === 'refuse' ? a.reason : undefined;
     const columns = [...touched].flatMap(([d, cols]) => [...cols].map((c) => `${d}.${c}`));
-    this.audit(sql, { datasets: names, columns, outcome: outcome ? 'refuse' : 'allow', ...(outcome ? { code: outcome.code, reason } : {}) });
-    return outcome ?? { views: access.ok ? access.views : new Map(), datasets: names, write: a.write, decided: true };
+    if (outcome) {
+      this.audit(sql, { datasets: names, columns, outcome: 'refuse', code: outcome.code, reason });
+      return outcome;
+    }
+    return { views: access.ok ? access.views : new Map(), datasets: names, write: a.write, decided: true, entry: { datasets: names, columns, outcome: 'allow' } };
+  }
+
+  /**
+   * The audit line of a statement the access decision let through, with its final outcome: a
+   * refusal decided after it (an undeclared cursor, COPY in another encoding, the in-proxy stage
+   * not enabled, a `*` of unknown width) is audited and counted as the refusal it is.
+   */
+  private settle<T extends QueryDecision | StatementDecision>(sql: string, d: Decided, r: T): T {
+    if (r.kind === 'refuse') this.audit(sql, { ...d.entry, outcome: 'refuse', code: r.code, reason: 'unsupported' });
+    else this.audit(sql, d.entry);
+    return r;
   }
 
   /**
@@ -202,7 +218,7 @@ class ProtectionPipeline implements Pipeline {
    * clock's time now. A grant that expired refuses (42501); a view that changed (one of several
    * grants expired) refuses with 26000, since the client may have cached the result types.
    */
-  private checker(sql: string, d: Decided): AccessCheck | undefined {
+  private checker(sql: string, d: Omit<Decided, 'entry'>): AccessCheck | undefined {
     if (!d.decided) return undefined;
     return () => {
       const access = decideStatement(this.info.user, this.grants, d.datasets, d.write, this.deps.now());
@@ -386,6 +402,11 @@ class ProtectionPipeline implements Pipeline {
     }
     const d = this.decide(sql, a);
     if ('kind' in d) return d;
+    return this.settle(sql, d, this.queryDecided(sql, a, d));
+  }
+
+  /** A Query's decision once access is decided. */
+  private queryDecided(sql: string, a: ReturnType<Rewriter['analyze']>, d: Decided): QueryDecision {
     if (a.kind !== 'plan') {
       const f = this.fetches(sql);
       if ('kind' in f) return f;
@@ -425,6 +446,11 @@ class ProtectionPipeline implements Pipeline {
   private planParse(sql: string, paramTypes: readonly number[], a: ReturnType<Rewriter['analyze']>): StatementDecision {
     const d = this.decide(sql, a);
     if ('kind' in d) return d;
+    return this.settle(sql, d, this.parseDecided(sql, paramTypes, a, d));
+  }
+
+  /** A Parse's decision once access is decided. */
+  private parseDecided(sql: string, paramTypes: readonly number[], a: ReturnType<Rewriter['analyze']>, d: Decided): StatementDecision {
     const check = this.checker(sql, d);
     const passing: StatementDecision = check ? { kind: 'pass', check } : pass;
     if (a.kind !== 'plan') {
