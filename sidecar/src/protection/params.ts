@@ -11,7 +11,7 @@ import type { CipherFor, ParamRole, ProtectedRef } from '../rewrite/context.ts';
 import type { ColumnCipher } from './encryption/column.ts';
 import { anonymizeText } from './anonymize-write.ts';
 import { writeKeys } from './anonymization/keys.ts';
-import { binaryToText, canonicalText, OID, textToBinary, ValueFormatError } from './encryption/canonical.ts';
+import { binaryToText, canonicalText, fitDeclaredLength, OID, textToBinary, ValueFormatError, ValueTooLongError } from './encryption/canonical.ts';
 import { byteaArrayToWire, byteaToWire } from './wire.ts';
 import { ARRAY_OF, arrayElements, binaryArrayElements, byteaArrayWithNulls } from './array-text.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
@@ -40,7 +40,7 @@ function transformArray(ref: ProtectedRef, v: Uint8Array, binary: boolean, ciphe
   const c = cipher(ref);
   const out = texts.map((t) => {
     if (t === null) return null;
-    const canon = canonicalText(oid, t);
+    const canon = canonicalText(oid, fitDeclaredLength(oid, ref.column.typmod, t));
     return ref.column.protection.searchable ? Buffer.concat([c.blindIndex(canon), c.encrypt(canon)]) : c.encrypt(canon);
   });
   return byteaArrayWithNulls(out, binary ? 1 : 0);
@@ -53,7 +53,8 @@ function declaredOid(role: ParamRole): number {
 function decode(role: ParamRole, v: Uint8Array, binary: boolean): string {
   const oid = declaredOid(role);
   const text = binary ? binaryToText(oid, Buffer.from(v)) : Buffer.from(v).toString('utf8');
-  return canonicalText(oid, text);
+  // A value written into the column: its declared length applies, as to PostgreSQL's assignment.
+  return canonicalText(oid, 'assign' in role && role.assign ? fitDeclaredLength(oid, role.ref.column.typmod, text) : text);
 }
 
 function transformOne(role: ParamRole, v: Uint8Array, inFmt: 0 | 1, outFmt: 0 | 1, cipher: CipherFor): WireValue {
@@ -97,6 +98,7 @@ function transformChecked({ role, v, n, code }: BoundValue, cipher: CipherFor): 
   try {
     return transformOne(role, v, code as 0 | 1, code as 0 | 1, cipher);
   } catch (e) {
+    if (e instanceof ValueTooLongError) throw new StatementError(SQLSTATE.stringDataRightTruncation, e.message);
     if (e instanceof ValueFormatError || e instanceof RangeError) {
       throw binary ? new StatementError(SQLSTATE.invalidBinaryRepresentation, `incorrect binary data format in bind parameter ${n}`) : new StatementError(SQLSTATE.invalidTextRepresentation, e.message);
     }

@@ -8,6 +8,7 @@ export const SQLSTATE = {
   protocolViolation: '08P01',
   featureNotSupported: '0A000',
   cardinalityViolation: '21000',
+  stringDataRightTruncation: '22001',
   nullValueNotAllowed: '22004',
   characterNotInRepertoire: '22021',
   invalidParameterValue: '22023',

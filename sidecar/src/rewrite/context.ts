@@ -1,7 +1,7 @@
 // State of one statement's analysis: which datasets/columns it touches, whether it writes, the
 // roles its parameters play, and the refusal raised when a construct cannot be handled safely.
 import type { InsertBatch } from './rules/rule.ts';
-import { canonicalText } from '../protection/encryption/canonical.ts';
+import { canonicalText, fitDeclaredLength, ValueTooLongError } from '../protection/encryption/canonical.ts';
 import type { ColumnCipher } from '../protection/encryption/column.ts';
 import type { Json } from './ast.ts';
 import type { Catalog, CatalogColumn, CatalogTable } from './catalog.ts';
@@ -37,9 +37,10 @@ export function mergeSources(a: ProtectedRef, b: ProtectedRef): ProtectedRef {
 
 /** What the proxy does to parameter $n at Bind. */
 export type ParamRole =
-  | { kind: 'encrypt'; ref: ProtectedRef }
+  /** `assign`: the value is written into the column (its declared length applies, fitDeclaredLength). */
+  | { kind: 'encrypt'; ref: ProtectedRef; assign?: true }
   /** Encrypted value for a searchable column: the proxy sends blind index || ciphertext. */
-  | { kind: 'encryptIndexed'; ref: ProtectedRef }
+  | { kind: 'encryptIndexed'; ref: ProtectedRef; assign?: true }
   | { kind: 'equalityAny'; ref: ProtectedRef }
   /**
    * An array of values for the column (UNNEST of Django's bulk_create with server-side binding):
@@ -110,7 +111,8 @@ export class Ctx {
     if (prev && (prev.kind !== role.kind || JSON.stringify(keyOf(prev)) !== JSON.stringify(keyOf(role)))) {
       refuse('parameterTwoContexts', { n });
     }
-    this.params.set(n, role);
+    // A parameter both written and compared is checked as written: the assignment would fail.
+    this.params.set(n, prev && 'assign' in prev && prev.assign ? { ...role, assign: true } as ParamRole : role);
   }
 
 
@@ -119,6 +121,16 @@ export class Ctx {
       return canonicalText(ref.column.typeOid, text);
     } catch (e) {
       refuse('invalidText', { error: (e as Error).message });
+    }
+  }
+
+  /** The canonical text of a constant written into the column: its declared length applies. */
+  assigned(ref: { column: CatalogColumn }, text: string): string {
+    try {
+      return this.canonical(ref, fitDeclaredLength(ref.column.typeOid, ref.column.typmod, text));
+    } catch (e) {
+      if (e instanceof ValueTooLongError) refuse('valueTooLong', { error: e.message });
+      throw e;
     }
   }
 }

@@ -113,6 +113,8 @@ export const REFUSALS = {
 
   // Values the proxy cannot protect as declared (22P02, invalid_text_representation).
   invalidText: raw<{ error: string }>(({ error }) => error, SQLSTATE.invalidTextRepresentation),
+  /** PostgreSQL's own message for a value longer than its column's declared length. */
+  valueTooLong: raw<{ error: string }>(({ error }) => error, SQLSTATE.stringDataRightTruncation),
   notAnonymizable: entry<{ what: string }>(({ what }) => `${what} cannot be anonymized as declared`, SQLSTATE.invalidTextRepresentation),
   notGeneralizable: entry<NamedColumn>(({ table, column }) => `value for ${table.table}.${column.name} cannot be generalized as declared`, SQLSTATE.invalidTextRepresentation),
   /** PostgreSQL's own message (42601): the proxy counts the values to pair them with columns. */

@@ -22,6 +22,24 @@ export function typeOid(name: string): number | null {
 
 export class ValueFormatError extends Error {}
 
+/** A value longer than its column's declared character varying(n) / character(n) (22001). */
+export class ValueTooLongError extends ValueFormatError {}
+
+/**
+ * PostgreSQL's assignment to `character varying(n)` / `character(n)` (typmod n + 4): a value longer
+ * than n characters is an error, unless what is beyond n is spaces, which are cut. Values of other
+ * types, and columns declared without a length, are returned as they are. (`character(n)` values
+ * are not padded with spaces: the proxy stores what the client wrote.)
+ */
+export function fitDeclaredLength(oid: number, typmod: number | undefined, text: string): string {
+  if ((oid !== OID.varchar && oid !== OID.bpchar) || typmod === undefined || typmod < 4) return text;
+  const n = typmod - 4;
+  const chars = [...text];
+  if (chars.length <= n) return text;
+  if (chars.slice(n).every((c) => c === ' ')) return chars.slice(0, n).join('');
+  throw new ValueTooLongError(`value too long for type ${oid === OID.varchar ? 'character varying' : 'character'}(${n})`);
+}
+
 const INT_OIDS = new Set<number>([OID.int2, OID.int4, OID.int8]);
 
 export function canonicalText(oid: number, text: string): string {

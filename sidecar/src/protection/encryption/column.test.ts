@@ -127,3 +127,18 @@ describe('canonical text and binary codec', () => {
     expect(() => binaryToText(OID.numeric, Buffer.alloc(8))).toThrow(/text format/);
   });
 });
+
+describe('fitDeclaredLength (PostgreSQL assignment to varchar(n) / char(n))', () => {
+  it('passes values that fit, cuts spaces beyond n, refuses anything else longer', async () => {
+    const { fitDeclaredLength, ValueTooLongError, OID } = await import('./canonical.ts');
+    expect(fitDeclaredLength(OID.varchar, 5 + 4, 'abcde')).toBe('abcde');
+    expect(fitDeclaredLength(OID.varchar, 5 + 4, 'abc      ')).toBe('abc  ');
+    expect(fitDeclaredLength(OID.varchar, 3 + 4, 'éèà')).toBe('éèà');
+    expect(fitDeclaredLength(OID.varchar, 2 + 4, '😀😀')).toBe('😀😀');
+    expect(() => fitDeclaredLength(OID.varchar, 5 + 4, 'abcdef')).toThrow(ValueTooLongError);
+    expect(() => fitDeclaredLength(OID.bpchar, 2 + 4, 'ab c')).toThrow('value too long for type character(2)');
+    expect(fitDeclaredLength(OID.varchar, undefined, 'x'.repeat(100))).toHaveLength(100);
+    expect(fitDeclaredLength(OID.varchar, -1, 'x'.repeat(100))).toHaveLength(100);
+    expect(fitDeclaredLength(OID.text, 9, 'x'.repeat(100))).toHaveLength(100);
+  });
+});

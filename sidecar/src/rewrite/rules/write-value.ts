@@ -38,8 +38,8 @@ function writeEncrypted(ctx: Ctx, scope: Scope, ref: ProtectedRef, node: unknown
   const caseExpr = body(node, 'CaseExpr');
   if (caseExpr) return writeCase(ctx, scope, ref, caseExpr);
   // Django 5 casts bulk_update's CASE to the field's type (`CASE … END::varchar(200)`): a cast to
-  // the column's own declared type is the assignment itself (lengths of encrypted columns are not
-  // enforced by the proxy either way; sql-support.md).
+  // the column's own declared type is the assignment itself (each result's length is checked as
+  // written).
   const cast = body(node, 'TypeCast');
   if (cast && body(cast.arg, 'CaseExpr') && isDeclaredType(ref.column, cast.typeName as Json)) return writeEncrypted(ctx, scope, ref, cast.arg);
   const v = unwrapCast(node);
@@ -48,19 +48,19 @@ function writeEncrypted(ctx: Ctx, scope: Scope, ref: ProtectedRef, node: unknown
   if (c?.isNull) return { value: nullConst(), bidx: searchable ? nullConst() : undefined };
   const cipher = ctx.cipher(ref);
   if (c) {
-    const canon = ctx.canonical(ref, c.text);
+    const canon = ctx.assigned(ref, c.text);
     if (ref.column.protection.mode === 'randomized') ctx.cacheable = false;
     return { value: byteaLiteral(cipher.encrypt(canon)), bidx: searchable ? byteaLiteral(cipher.blindIndex(canon)) : undefined };
   }
   if (p) {
     const n = Number(p.number);
     if (!searchable) {
-      ctx.setParam(n, { kind: 'encrypt', ref });
+      ctx.setParam(n, { kind: 'encrypt', ref, assign: true });
       return { value: paramRef(n) };
     }
     // One parameter feeds both columns: the proxy sends blind index || ciphertext and the
     // statement splits it, so the client's parameter list (and its format codes) stay as they are.
-    ctx.setParam(n, { kind: 'encryptIndexed', ref });
+    ctx.setParam(n, { kind: 'encryptIndexed', ref, assign: true });
     return { value: substr(n, BLIND_INDEX_BYTES + 1), bidx: substr(n, 1, BLIND_INDEX_BYTES) };
   }
   return refuseConstruct(ref, 'an expression as the written value (only constants, parameters, NULL, DEFAULT)');
