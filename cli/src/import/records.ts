@@ -32,7 +32,7 @@ function sourceTable(a: RawAttribute): string {
  * it when their names give more than one table (or none), since no one table of the names holds the
  * record. Joint attributes of a single table keep that table (the record is that table's row).
  */
-export function usesRecordTable(joint: RawAttribute[], option: string | undefined): boolean {
+export function usesRecordTable(joint: RawAttribute[], option: { table: string } | undefined): boolean {
   if (joint.length === 0) return false;
   if (option !== undefined) return true;
   const tables = new Set(joint.map(sourceTable));

@@ -3,27 +3,16 @@
 // (../shared/data/clarus/boreholes2.txt). Per policy: what the client reads, and what the backend
 // stores (table text, pg_dump, the server log with log_statement = all) — plaintext of a protected
 // column must appear in none of them, and a statement the mapping cannot serve is refused.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { REPO_ROOT } from '@clarus/crds/generate.ts';
-import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
-import { render } from '@clarus/policy/runtime/render.ts';
-import { proxiesOf, selectForProxy } from '@clarus/policy/runtime/select.ts';
-import { validateManifests } from '@clarus/policy/validate/index.ts';
-import { protectionPipeline } from '@clarus/sidecar/access/setup.ts';
-import { PG_BIN, startPostgres, SUPERUSER, SUPERUSER_PASSWORD, type PgCluster } from '@clarus/testing/pg.ts';
-import { startProxyInProcess, writeProxyConfig, type RunningProxy } from '@clarus/testing/proxy.ts';
+import { startPostgres, type PgCluster } from '@clarus/testing/pg.ts';
 import { main } from '../../src/policy.ts';
+import { DATA, dumpOf, importPolicy as importWith, logSince, logSize, POLICIES, renderPolicy, startWith, type Env } from './published-harness.ts';
 
-const run = promisify(execFile);
-const DATA = join(REPO_ROOT, '..', 'shared', 'data', 'clarus');
-const POLICIES = join(DATA, 'policies');
 const LINES = readFileSync(join(DATA, 'boreholes2.txt'), 'latin1').split('\n').filter(Boolean);
 const COLUMNS = (LINES[0] ?? '').split(';').map((h) => h.split('/')[2] ?? '');
 const ROWS = LINES.slice(1).map((l) => l.split(';'));
@@ -31,52 +20,13 @@ const TABLE_SPEC = `public.ades_geofla_centroid:${COLUMNS.join(',')}`;
 const TYPES: Record<string, string> = { gid: 'integer', altitude: 'numeric', prof_max: 'numeric' };
 const CREATE = `CREATE TABLE ades_geofla_centroid (${COLUMNS.map((c) => `${c} ${TYPES[c] ?? 'text'}`).join(', ')})`;
 const INSERT = `INSERT INTO ades_geofla_centroid (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((_c, i) => `$${i + 1}`).join(', ')})`;
-const APP = { name: 'app', password: 'app-pw', grants: [{ grant: 'g', datasets: ['*'], access: 'readWrite' as const, view: 'plaintext' as const }] };
-const KEY = Buffer.alloc(32, 0x3c).toString('base64');
-
 /** Distinct values of a column of the data, long enough not to occur by chance. */
 function canaries(column: string): string[] {
   const i = COLUMNS.indexOf(column);
   return [...new Set(ROWS.map((r) => r[i] ?? '').filter((v) => v.length >= 6))];
 }
 
-async function importPolicy(file: string): Promise<string> {
-  let out = '';
-  const code = await main(['import', join(POLICIES, file), '--name', 'imported', '--namespace', 'ns', '--table', TABLE_SPEC], { out: (s) => { out += s; }, err: () => undefined });
-  expect(code).toBe(0);
-  return out;
-}
-
-/** The import's manifests + a proxy and its Secrets → validate → render → the proxy's policy. */
-function renderPolicy(yaml: string): { policy: RuntimePolicy; keyFiles: Map<string, string> } {
-  const docs = parseAllDocuments(yaml).map((d) => d.toJS() as Record<string, unknown>);
-  const secret = (name: string, stringData: Record<string, string>): Record<string, unknown> => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'ns' }, stringData });
-  const keys = Object.fromEntries(['default', '176', 'enckey'].map((k) => [`${k}.v1`, KEY]));
-  const extra = [
-    { apiVersion: 'clarus.io/v1alpha1', kind: 'ClarusProxy', metadata: { name: 'proxy', namespace: 'ns' }, spec: { policyRef: { name: 'imported' } } },
-    secret('imported-keys', keys), secret('csp1-creds', { username: 'u', password: 'p' }), secret('csp1-readonly-creds', { username: 'r', password: 'p' }), secret('csp1-ca', { 'ca.crt': 'x' }),
-  ];
-  const v = validateManifests([...docs, ...extra].map((doc) => ({ doc, source: 'import' })));
-  expect(v.issues.filter((i) => i.severity === 'error')).toEqual([]);
-  const [proxy] = proxiesOf(v.set);
-  const input = selectForProxy(v.set, proxy as NonNullable<typeof proxy>);
-  if ('resource' in input) throw new Error(input.message);
-  return { policy: render(input).config.policy, keyFiles: new Map(Object.entries(keys)) };
-}
-
-interface Env { proxy: RunningProxy; client: pg.Client; close(): Promise<void> }
-
-async function startWith(cluster: PgCluster, policy: RuntimePolicy, keyFiles: Map<string, string>): Promise<Env> {
-  const cfg = writeProxyConfig({ backends: [{ cluster, name: policy.defaultBackend }], users: [APP] });
-  cfg.write({ ...cfg.config, policy });
-  mkdirSync(join(cfg.dir, policy.keyring.dir), { recursive: true });
-  for (const [name, text] of keyFiles) writeFileSync(join(cfg.dir, policy.keyring.dir, name), text);
-  const pipeline = await protectionPipeline({ configDir: cfg.dir });
-  const proxy = await startProxyInProcess(cfg.dir, { pipeline, watch: false });
-  const client = new pg.Client({ connectionString: proxy.url(APP) });
-  await client.connect();
-  return { proxy, client, close: async () => { await client.end(); await proxy.close(); cfg.destroy(); } };
-}
+const importPolicy = (file: string): Promise<string> => importWith(file, '--table', TABLE_SPEC);
 
 let cluster: PgCluster;
 let backend: pg.Client;
@@ -102,9 +52,8 @@ let logFrom = 0;
 async function leaked(values: string[]): Promise<string[]> {
   const rows = (await backend.query<{ t: string }>('SELECT t::text AS t FROM ades_geofla_centroid t')).rows.map((r) => r.t).join('\n');
   const hex = [...rows.matchAll(/\\\\x([0-9a-f]+)/g)].map((m) => Buffer.from(m[1] as string, 'hex').toString('latin1')).join('\n');
-  const { stdout: dump } = await run(join(PG_BIN, 'pg_dump'), ['-h', cluster.host, '-p', String(cluster.port), '-U', SUPERUSER, 'postgres'], { env: { ...process.env, PGPASSWORD: SUPERUSER_PASSWORD }, maxBuffer: 64 << 20 });
-  expect(dump).toContain('PostgreSQL database dump');
-  const log = readFileSync(join(cluster.dir, 'server.log')).subarray(logFrom).toString('latin1');
+  const dump = await dumpOf(cluster);
+  const log = logSince(cluster, logFrom);
   return values.filter((v) => rows.includes(v) || hex.includes(v) || dump.includes(v) || log.includes(v));
 }
 
@@ -121,7 +70,7 @@ async function readBack(client: pg.Client): Promise<string[][]> {
 describe('published CLARUS policies through a real proxy', () => {
   let env: Env | undefined;
   beforeEach(() => {
-    logFrom = readFileSync(join(cluster.dir, 'server.log')).length;
+    logFrom = logSize(cluster);
   });
   const finish = async (): Promise<void> => {
     await env?.close();
