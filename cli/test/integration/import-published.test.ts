@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { achievedK, achievedT, codePointOrder, type Row } from '@clarus/testing/anonymity.ts';
 import { startPostgres, type PgCluster } from '@clarus/testing/pg.ts';
 import { main } from '../../src/policy.ts';
 import { DATA, dumpOf, importPolicy as importWith, logSince, logSize, POLICIES, renderPolicy, startWith, type Env } from './published-harness.ts';
@@ -16,6 +17,7 @@ import { DATA, dumpOf, importPolicy as importWith, logSince, logSize, POLICIES, 
 const LINES = readFileSync(join(DATA, 'boreholes2.txt'), 'latin1').split('\n').filter(Boolean);
 const COLUMNS = (LINES[0] ?? '').split(';').map((h) => h.split('/')[2] ?? '');
 const ROWS = LINES.slice(1).map((l) => l.split(';'));
+const GEOM = COLUMNS.indexOf('geom');
 const TABLE_SPEC = `public.ades_geofla_centroid:${COLUMNS.join(',')}`;
 const TYPES: Record<string, string> = { gid: 'integer', altitude: 'numeric', prof_max: 'numeric' };
 const CREATE = `CREATE TABLE ades_geofla_centroid (${COLUMNS.map((c) => `${c} ${TYPES[c] ?? 'text'}`).join(', ')})`;
@@ -134,30 +136,59 @@ describe('published CLARUS policies through a real proxy', () => {
   it.each([
     ['S06_anonymization-module_properties5_e7cbfe0.xml', 'microaggregation → kAnonymity'],
     ['S19_proxy_boreholes_3857_coarsening_microaggregation_159aeed.xml', 'microaggregation → kAnonymity'],
-  ])('%s (%s): a single row outside a transaction block is no batch of k: refused (21000), never stored', async (file) => {
+  ])('%s (%s): one row alone is no batch of k (21000); the ten boreholes of one transaction are stored as centroids of classes of 3 or more', async (file) => {
     const { policy, keyFiles } = renderPolicy(await importPolicy(file));
     env = await startWith(cluster, policy, keyFiles);
     try {
       await env.client.query(CREATE);
-      const row = ROWS[0] ?? [];
-      await expect(env.client.query(INSERT, row.map((v) => (v === '' ? null : v)))).rejects.toMatchObject({ code: '21000' });
+      const params = (r: string[]): Array<string | null> => r.map((v) => (v === '' ? null : v));
+      await expect(env.client.query(INSERT, params(ROWS[0] ?? []))).rejects.toMatchObject({ code: '21000' });
       expect((await backend.query('SELECT count(*)::int AS n FROM ades_geofla_centroid')).rows).toEqual([{ n: 0 }]);
+      // As sent, every point is its own class: only an anonymized store passes the checker.
+      expect(achievedK(ROWS, [GEOM])).toBe(1);
+      await env.client.query('BEGIN');
+      for (const r of ROWS) await env.client.query(INSERT, params(r));
+      await env.client.query('COMMIT');
+      const stored = (await backend.query({ text: `SELECT ${COLUMNS.map((c) => `${c}::text`).join(', ')} FROM ades_geofla_centroid ORDER BY gid + 0`, rowMode: 'array' })).rows as Row[];
+      expect(stored).toHaveLength(ROWS.length);
+      expect(achievedK(stored, [GEOM])).toBeGreaterThanOrEqual(3);
+      expect(stored.every((r) => /^SRID=4326;POINT\([-\d.e]+ [-\d.e]+\)$/.test(r[GEOM] ?? ''))).toBe(true);
+      // The other columns are stored as sent (numbers checked by S22's read-back), and the app reads what is stored.
+      const kept = (r: ReadonlyArray<string | null>): Array<string | null> => r.filter((_v, i) => !['geom', 'altitude', 'prof_max'].includes(COLUMNS[i] as string)).map((v) => v ?? '');
+      expect(stored.map(kept)).toEqual(ROWS.map(kept));
+      expect((await readBack(env.client)).map((r) => r[GEOM])).toEqual(stored.map((r) => r[GEOM]));
       expect(await leaked(canaries('geom'))).toEqual([]);
     } finally {
       await finish();
     }
   });
 
-  it('S18 (the 2016 proxy sample): identifiers suppressed, a quasi-identifier the proxy cannot k-anonymize yet is refused', async () => {
+  it('S18 (the 2016 proxy sample): identifiers suppressed; a batch k-anonymous (k=3) and t-close (t=0.1 on pat_zip) on the stored rows; one row alone refused', async () => {
     const { policy, keyFiles } = renderPolicy(await importPolicy('S18_proxy_security-policy-sample_d8024a1.xml'));
     env = await startWith(cluster, policy, keyFiles);
+    const cols = 'pat_id, pat_name, pat_last1, pat_last2, pat_gen, pat_zip';
+    const names = Array.from({ length: 9 }, (_x, i) => [`Canaryname${i}`, `Canarylast${i}`, `Canarysecond${i}`]);
     try {
       await env.client.query('CREATE TABLE patient (pat_id integer, pat_name text, pat_last1 text, pat_last2 text, pat_gen text, pat_zip text)');
-      await expect(env.client.query("INSERT INTO patient VALUES (1, 'Canaryann', 'Canarylast', 'Canarysecond', 'F', '08001')")).rejects.toMatchObject({ code: '0A000' });
-      await env.client.query("INSERT INTO patient (pat_id, pat_name, pat_last1, pat_last2, pat_zip) VALUES (2, 'Canaryann', 'Canarylast', 'Canarysecond', '08001')");
-      expect((await env.client.query('SELECT pat_id, pat_name, pat_last1, pat_zip FROM patient')).rows).toEqual([{ pat_id: 2, pat_name: null, pat_last1: null, pat_zip: '08001' }]);
-      const stored = (await backend.query<{ t: string }>('SELECT t::text AS t FROM patient t')).rows.map((r) => r.t).join('\n');
-      expect(stored).toBe('(2,,,,,08001)');
+      await expect(env.client.query(`INSERT INTO patient (${cols}) VALUES (1, 'Canaryname0', 'Canarylast0', 'Canarysecond0', 'F', '08001')`)).rejects.toMatchObject({ code: '21000' });
+      await expect(env.client.query("INSERT INTO patient VALUES (1, 'Canaryname0', 'Canarylast0', 'Canarysecond0', 'F', '08001')")).rejects.toMatchObject({ code: '0A000' });
+      expect((await backend.query('SELECT count(*)::int AS n FROM patient')).rows).toEqual([{ n: 0 }]);
+      // As sent, the two M rows are a class of 2 < k: the stored rows can only pass the checker if the proxy anonymized them.
+      const sent: Row[] = names.map(([n, l1, l2], i) => [String(i + 10), n ?? '', l1 ?? '', l2 ?? '', i < 7 ? 'F' : 'M', `0800${(i % 3) + 1}`]);
+      expect(achievedK(sent, [4])).toBe(2);
+      const values = sent.map((r) => `(${r[0]}, ${r.slice(1).map((v) => `'${v}'`).join(', ')})`);
+      expect((await env.client.query(`INSERT INTO patient (${cols}) VALUES ${values.join(', ')}`)).rowCount).toBe(9);
+      const stored = (await backend.query({ text: 'SELECT pat_id::text, pat_name, pat_last1, pat_last2, pat_gen, pat_zip FROM patient ORDER BY pat_id', rowMode: 'array' })).rows as Row[];
+      expect(stored).toHaveLength(9);
+      expect(stored.every((r) => r[1] === null && r[2] === null && r[3] === null)).toBe(true);
+      expect(achievedK(stored, [4])).toBeGreaterThanOrEqual(3);
+      expect(achievedT(stored, [4], 5, codePointOrder)).toBeLessThanOrEqual(0.1);
+      expect(stored.map((r) => r[5])).toEqual(names.map((_n, i) => `0800${(i % 3) + 1}`));
+      const seen = await env.client.query({ text: 'SELECT pat_id::text, pat_name, pat_last1, pat_last2, pat_gen, pat_zip FROM patient ORDER BY pat_id', rowMode: 'array' });
+      expect(seen.rows).toEqual(stored);
+      const dump = await dumpOf(cluster);
+      const log = logSince(cluster, logFrom);
+      expect(names.flat().filter((v) => dump.includes(v) || log.includes(v))).toEqual([]);
       // `patient/pat_name` named no schema (CLARUS: any schema): a patient table of another schema is refused, not passed in clear.
       await backend.query('CREATE SCHEMA s1; CREATE TABLE s1.patient (pat_id integer, pat_name text)');
       await expect(env.client.query("INSERT INTO s1.patient (pat_id, pat_name) VALUES (3, 'Canaryother')")).rejects.toMatchObject({ code: '0A000' });
