@@ -148,6 +148,11 @@ describe('clarus policy import', () => {
     expect(r.refusals).toEqual([]);
     expect(r.policy.spec.datasets).toEqual([{ name: 'patient', table: 'patient', columns: [{ name: 'pat_name', attributeType: 'identifier' }, { name: 'pat_ssn', attributeType: 'identifier' }] }]);
     expect(errorsOf(r)).toEqual([]);
+    // The first spelling names the dataset, folded as PostgreSQL folds unquoted names (the proxy matches it so).
+    const upper = inline(xml('<data><attribute name="db/PUBLIC.Patient/Pat_Name" attribute_type="identifier"/><attribute name="patient/pat_ssn" attribute_type="identifier"/><attribute name="public.patient/pat_name" attribute_type="identifier"/></data>',
+      rule('encryption', '<attribute_type type="identifier" protection="encryption"/>')));
+    expect(upper.refusals).toEqual([]);
+    expect(upper.policy.spec.datasets).toEqual([{ name: 'public-patient', table: 'public.patient', columns: [{ name: 'pat_name', attributeType: 'identifier' }, { name: 'pat_ssn', attributeType: 'identifier' }] }]);
   });
 
   it('refuses what would protect less, with the line and the reason', () => {
@@ -171,7 +176,7 @@ describe('clarus policy import', () => {
     expect(refusals('<attribute name="t/a" attribute_type="confidential"/>', rule('anonymization', '<attribute_type type="confidential" protection="t-closeness" t="0.2"/>')))
       .toEqual(['t-closeness t=0.2 needs k-anonymity of the quasi-identifiers, which the policy does not ask for']);
     expect(refusals(`${id}<attribute name="T/A" attribute_type="confidential"/>`, ''))
-      .toEqual(['line 3: column t.A is also identifier (line 3); CLARUS\'s choice between the two cannot be told']);
+      .toEqual(['line 3: column t.a is also identifier (line 3); CLARUS\'s choice between the two cannot be told']);
     expect(refusals(id, rule('encryption', '<attribute_type type="identifier" protection="encryption"/>') + rule('anonymization', '<attribute_type type="identifier" protection="suppression"/>')))
       .toEqual(['line 4: identifier gets two protections from different rules; Clarus applies one protection per column']);
     expect(refusals(id, '', '<protocol plugin="HTTP"/>')).toEqual(['line 5: protocol plugin "HTTP": Clarus is a PostgreSQL proxy; CLARUS\'s HTTP plugin has no equivalent']);

@@ -97,6 +97,12 @@ function dropOrRefuse(a: RawAttribute, why: string, asked: boolean, st: State): 
   return [];
 }
 
+/**
+ * A SecurityPolicy names tables and columns as unquoted identifiers, which PostgreSQL folds to lower
+ * case (and so does the proxy): `PUBLIC.Patient` is printed `public.patient`.
+ */
+const folded = (at: ResolvedColumn): ResolvedColumn => ({ ...(at.schema !== undefined ? { schema: at.schema.toLowerCase() } : {}), table: at.table.toLowerCase(), column: at.column.toLowerCase() });
+
 const plain = (at: ResolvedColumn): boolean => IDENT.test(at.column) && IDENT.test(at.table) && (at.schema === undefined || IDENT.test(at.schema));
 
 interface Resolving { asked: (t: AttributeType) => boolean; dbs: Set<string>; unqualified: Set<string>; st: State }
@@ -114,8 +120,8 @@ function resolveAttribute(a: RawAttribute, ctx: Resolving): Column[] {
       dropOrRefuse(a, `"${at.column}" in ${at.table} is not a plain SQL identifier, which a SecurityPolicy column must be`, ctx.asked(a.type), ctx.st);
       continue;
     }
-    if (p.schema === undefined && at.schema === undefined) ctx.unqualified.add(at.table);
-    out.push({ at, type: a.type, line: a.line, notes: r.note ? [`line ${a.line}: "${a.name}": ${r.note}`] : [] });
+    if (p.schema === undefined && at.schema === undefined) ctx.unqualified.add(at.table.toLowerCase());
+    out.push({ at: folded(at), type: a.type, line: a.line, notes: r.note ? [`line ${a.line}: "${a.name}": ${r.note}`] : [] });
   }
   return out;
 }

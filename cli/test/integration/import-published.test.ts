@@ -3,7 +3,7 @@
 // (../shared/data/clarus/boreholes2.txt). Per policy: what the client reads, and what the backend
 // stores (table text, pg_dump, the server log with log_statement = all) — plaintext of a protected
 // column must appear in none of them, and a statement the mapping cannot serve is refused.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -213,6 +213,38 @@ describe('published CLARUS policies through a real proxy', () => {
       await env?.close();
       env = undefined;
       await backend.query('DROP TABLE IF EXISTS a');
+    }
+  });
+
+  it('one table under three spellings (db/PUBLIC.Patient/…, patient/…, public.patient/…): one dataset, and the proxy protects every column of it', async () => {
+    const xml = join(scratch, 'spellings.xml');
+    writeFileSync(xml, `<?xml version="1.0"?>
+<schema>
+  <data>
+    <attribute name="db/PUBLIC.Patient/Pat_Name" attribute_type="identifier"/>
+    <attribute name="patient/pat_ssn" attribute_type="identifier"/>
+    <attribute name="public.patient/pat_name" attribute_type="identifier"/>
+  </data>
+  <protection module="encryption"><attribute_types><attribute_type type="identifier" protection="encryption" id_key="176"/></attribute_types></protection>
+  <protocol plugin="PostgreSQL"/>
+</schema>`);
+    const yaml = await importWith(xml);
+    const { policy, keyFiles } = renderPolicy(yaml);
+    expect(policy.datasets.map((d) => [d.schema, d.table, d.columns.map((c) => c.name)])).toEqual([['public', 'patient', ['pat_name', 'pat_ssn']]]);
+    env = await startWith(cluster, policy, keyFiles);
+    try {
+      await env.client.query('CREATE TABLE patient (pat_id integer, pat_name text, pat_ssn text)');
+      await env.client.query("INSERT INTO patient (pat_id, pat_name, pat_ssn) VALUES (1, 'Canaryspelled', 'Canaryssn123')");
+      expect((await env.client.query('SELECT pat_name, pat_ssn FROM patient WHERE pat_name = $1', ['Canaryspelled'])).rows).toEqual([{ pat_name: 'Canaryspelled', pat_ssn: 'Canaryssn123' }]);
+      const stored = (await backend.query<{ t: string }>('SELECT t::text AS t FROM patient t')).rows.map((r) => r.t).join('\n');
+      expect(stored).not.toMatch(/Canary/);
+      const dump = await dumpOf(cluster);
+      const log = logSince(cluster, logFrom);
+      expect(['Canaryspelled', 'Canaryssn123'].filter((v) => dump.includes(v) || log.includes(v))).toEqual([]);
+    } finally {
+      await env?.close();
+      env = undefined;
+      await backend.query('DROP TABLE IF EXISTS patient');
     }
   });
 

@@ -3,7 +3,7 @@
 // the backend holds (pg_dump, the server log with log_statement = all).
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { expect } from 'vitest';
@@ -24,11 +24,11 @@ export const POLICIES = join(DATA, 'policies');
 const APP = { name: 'app', password: 'app-pw', grants: [{ grant: 'g', datasets: ['*'], access: 'readWrite' as const, view: 'plaintext' as const }] };
 const KEY = Buffer.alloc(32, 0x3c).toString('base64');
 
-/** `clarus policy import FILE --name imported --namespace ns ARGS…`: the YAML; the import must succeed. */
+/** `clarus policy import FILE (a published sample's name, or a path) --name imported --namespace ns ARGS…`: the YAML; the import must succeed. */
 export async function importPolicy(file: string, ...args: string[]): Promise<string> {
   let out = '';
   let err = '';
-  const code = await main(['import', join(POLICIES, file), '--name', 'imported', '--namespace', 'ns', ...args], { out: (s) => { out += s; }, err: (s) => { err += s; } });
+  const code = await main(['import', resolve(POLICIES, file), '--name', 'imported', '--namespace', 'ns', ...args], { out: (s) => { out += s; }, err: (s) => { err += s; } });
   expect(err).not.toMatch(/^refused: /m);
   expect(code).toBe(0);
   return out;

@@ -29,9 +29,16 @@ export function runtimeColumn(spec: SecurityPolicySpec, column: ColumnSpec, defa
   return out;
 }
 
+/**
+ * `[schema.]table` as the proxy matches it. The names are unquoted identifiers, which PostgreSQL
+ * folds to lower case, so `PUBLIC.Patient` is public.patient — the same table for validation
+ * (rules/securitypolicy.ts tableKey, the CRD rule) and for the proxy, which otherwise never matched
+ * `patient` against a dataset written `Patient` and passed its rows in clear.
+ */
 export function splitTable(table: string): { schema: string; table: string } {
-  const dot = table.indexOf('.');
-  return dot < 0 ? { schema: 'public', table } : { schema: table.slice(0, dot), table: table.slice(dot + 1) };
+  const t = table.toLowerCase();
+  const dot = t.indexOf('.');
+  return dot < 0 ? { schema: 'public', table: t } : { schema: t.slice(0, dot), table: t.slice(dot + 1) };
 }
 
 export function runtimeDataset(spec: SecurityPolicySpec, d: DatasetSpec, defaultBackend: string): RuntimeDataset {
