@@ -20,7 +20,8 @@ function runtimeAnonymize(a: AnonymizeProtection): AnonymizeProtection {
 
 export function runtimeColumn(spec: SecurityPolicySpec, column: ColumnSpec, defaultBackend: string): RuntimeColumn {
   const p = effectiveProtection(spec, column);
-  const out: RuntimeColumn = { name: column.name, attributeType: column.attributeType, backend: p.split?.backend ?? defaultBackend };
+  // An unquoted identifier, as clients write it: PostgreSQL folds it to lower case (see splitTable).
+  const out: RuntimeColumn = { name: column.name.toLowerCase(), attributeType: column.attributeType, backend: p.split?.backend ?? defaultBackend };
   if (p.encrypt) {
     out.encrypt = { mode: p.encrypt.mode, searchable: p.encrypt.searchable ?? false, keyName: p.encrypt.keyName ?? DEFAULT_KEY };
     if (p.encrypt.maskedView) out.encrypt.maskedView = structuredClone(p.encrypt.maskedView);
@@ -43,7 +44,7 @@ export function splitTable(table: string): { schema: string; table: string } {
 
 export function runtimeDataset(spec: SecurityPolicySpec, d: DatasetSpec, defaultBackend: string): RuntimeDataset {
   const out: RuntimeDataset = { name: d.name, ...splitTable(d.table), columns: d.columns.map((c) => runtimeColumn(spec, c, defaultBackend)) };
-  if (d.rowKey) out.rowKey = d.rowKey;
+  if (d.rowKey) out.rowKey = d.rowKey.toLowerCase();
   return out;
 }
 

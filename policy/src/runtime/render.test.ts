@@ -117,6 +117,13 @@ describe('render', () => {
     expect(render(input).config.policy.datasets[0]).toMatchObject({ schema: 'public', table: 'patient' });
     ds.table = 'Patient';
     expect(render(input).config.policy.datasets[0]).toMatchObject({ schema: 'public', table: 'patient' });
+    const col = ds.columns.find((c) => c.name === 'pat_name');
+    if (!col) throw new Error('no pat_name');
+    col.name = 'Pat_Name';
+    expect(render(input).config.policy.datasets[0]?.columns.filter((c) => c.name === 'pat_name')).toHaveLength(1);
+    ds.columns.push({ ...col, name: 'PAT_NAME' });
+    expect(() => render(input)).toThrow(/column pat_name is listed twice/);
+    ds.columns.pop();
     // Two spellings of one table are refused here too (rules/securitypolicy.ts), never rendered as two datasets.
     input.policy.spec.datasets.push({ ...ds, name: 'again', table: 'public.PATIENT' });
     expect(() => render(input)).toThrow(/are the same table \(public\.patient\); each table may appear in one dataset only/);
