@@ -114,6 +114,12 @@ function importTables(args: ParsedArgs, catalogText: string | undefined): Catalo
   return typeof listed === 'string' ? `--catalog: ${listed}` : [...out, ...listed];
 }
 
+function recordTableOption(args: ParsedArgs): ImportOptions['datasetTable'] | string {
+  const spec = one(args, '--dataset-table');
+  if (spec === undefined) return undefined;
+  return parseRecordTable(spec) ?? `--dataset-table ${spec}: expected TABLE or SCHEMA.TABLE (plain SQL identifiers)`;
+}
+
 async function importOptions(args: ParsedArgs, file: string): Promise<ImportOptions | string> {
   const name = one(args, '--name') ?? (basename(file).replace(/\.xml$/i, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '') || 'imported');
   const catalog = one(args, '--catalog');
@@ -122,9 +128,8 @@ async function importOptions(args: ParsedArgs, file: string): Promise<ImportOpti
   const fromBackend = one(args, '--from-backend');
   const tables = fromBackend === undefined ? listed : [...(listed ?? []), ...(await (await import('./io/catalog.ts')).backendTables(fromBackend))];
   const keyringSecret = one(args, '--keyring');
-  const recordSpec = one(args, '--dataset-table');
-  const datasetTable = recordSpec === undefined ? undefined : parseRecordTable(recordSpec);
-  if (recordSpec !== undefined && !datasetTable) return `--dataset-table ${recordSpec}: expected TABLE or SCHEMA.TABLE (plain SQL identifiers)`;
+  const datasetTable = recordTableOption(args);
+  if (typeof datasetTable === 'string') return datasetTable;
   return {
     name, namespace: one(args, '--namespace', '-n') ?? 'default', ...(tables ? { tables } : {}), ...(keyringSecret ? { keyringSecret } : {}),
     ...(datasetTable ? { datasetTable } : {}), partial: args.flags.has('--partial'),

@@ -145,6 +145,13 @@ function recordTableColumns(joint: RawAttribute[], asked: (t: AttributeType) => 
   return m.columns.map((c) => ({ at: c.at, type: c.attribute.type, line: c.attribute.line, notes: [c.note] }));
 }
 
+/** Every attribute's columns: `<data>` per table, `<file>`/`<dataset>` as records where records.ts says so. */
+function columnsOf(attrs: RawAttribute[], asked: (t: AttributeType) => boolean, st: State, dbs: Set<string>): Column[] {
+  const joint = attrs.filter((a) => a.container === 'joint');
+  if (!usesRecordTable(joint, st.opts.datasetTable)) return resolveAttributes(attrs, asked, st, dbs);
+  return [...resolveAttributes(attrs.filter((a) => a.container !== 'joint'), asked, st, dbs), ...recordTableColumns(joint, asked, st, dbs)];
+}
+
 function printedTable(c: ResolvedColumn): string {
   return c.schema !== undefined ? `${c.schema}.${c.table}` : c.table;
 }
@@ -213,13 +220,7 @@ export function importClarus1(xml: string, opts: ImportOptions): ImportResult {
   const backends = backendsFrom(doc.protocol, opts.namespace, st);
   const { rules, refused } = readRules(doc.protections, st);
   const dbs = new Set<string>();
-  const asked = (t: AttributeType): boolean => protects(t, rules, refused);
-  const joint = doc.attributes.filter((a) => a.container === 'joint');
-  const asRecord = usesRecordTable(joint, opts.datasetTable);
-  const cols = [
-    ...resolveAttributes(asRecord ? doc.attributes.filter((a) => a.container !== 'joint') : doc.attributes, asked, st, dbs),
-    ...(asRecord ? recordTableColumns(joint, asked, st, dbs) : []),
-  ];
+  const cols = columnsOf(doc.attributes, (t) => protects(t, rules, refused), st, dbs);
   useDatabaseNames(dbs, backends, st);
   const tables = [...byTable(cols, st).values()];
   checkTCloseness(tables, rules, st);

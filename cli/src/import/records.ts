@@ -46,40 +46,40 @@ function clash(a: RawAttribute, prev: RawAttribute, column: string, table: strin
   return `line ${a.line}: attribute "${a.name}" and "${prev.name}" (line ${prev.line}) both end in "${column}": CLARUS's record held them as two fields, the record table ${table} cannot hold two columns of one name, and merging them would protect one field under the other's rule; rename one in the XML`;
 }
 
+interface Collect { table: { schema?: string; table: string }; shown: string; byColumn: Map<string, RawAttribute>; asked: (a: RawAttribute) => boolean; sink: Sink }
+
+/** One attribute's column of the record table, or undefined (refused, dropped, or already listed). */
+function recordColumn(a: RawAttribute, c: Collect): RecordColumn | undefined {
+  const column = lastPart(a.name);
+  if (!IDENT.test(column)) {
+    const why = `"${column}" names no column of the record table ${c.shown}: ${column.includes('*') ? 'a pattern' : 'not a plain SQL identifier'}`;
+    if (c.asked(a)) c.sink.refusals.push(`line ${a.line}: attribute "${a.name}": ${why}; its protection would be lost`);
+    else c.sink.notes.push(`line ${a.line}: attribute "${a.name}" dropped (${why}); it asks for no protection, and columns a policy does not list pass through as they are`);
+    return undefined;
+  }
+  const key = column.toLowerCase();
+  const prev = c.byColumn.get(key);
+  if (prev) {
+    if (prev.name.trim().toLowerCase() !== a.name.trim().toLowerCase()) c.sink.refusals.push(clash(a, prev, column, c.shown));
+    return undefined;
+  }
+  c.byColumn.set(key, a);
+  const src = sourceTable(a);
+  return {
+    attribute: a, at: { ...(c.table.schema !== undefined ? { schema: c.table.schema } : {}), table: c.table.table, column: key },
+    note: `line ${a.line}: "${a.name}" → ${key}: a field of CLARUS's record${src === '*' ? '' : ` (${src} in the name)`}, a column of the record table ${c.shown}`,
+  };
+}
+
 /**
  * The record table's columns. An attribute whose last part is a pattern or not a plain SQL
  * identifier names no column: refused when its type asks for protection, else dropped with a note.
  */
 export function recordColumns(joint: RawAttribute[], table: { schema?: string; table: string }, asked: (a: RawAttribute) => boolean, sink: Sink): RecordMapping {
-  const shown = table.schema !== undefined ? `${table.schema}.${table.table}` : table.table;
-  const byColumn = new Map<string, RawAttribute>();
-  const columns: RecordColumn[] = [];
-  const sources = new Set<string>();
-  for (const a of joint) {
-    const column = lastPart(a.name);
-    if (!IDENT.test(column)) {
-      const why = `"${column}" names no column of the record table ${shown}: ${column.includes('*') ? 'a pattern' : 'not a plain SQL identifier'}`;
-      if (asked(a)) sink.refusals.push(`line ${a.line}: attribute "${a.name}": ${why}; its protection would be lost`);
-      else sink.notes.push(`line ${a.line}: attribute "${a.name}" dropped (${why}); it asks for no protection, and columns a policy does not list pass through as they are`);
-      continue;
-    }
-    const key = column.toLowerCase();
-    const prev = byColumn.get(key);
-    if (prev && prev.name.trim().toLowerCase() !== a.name.trim().toLowerCase()) {
-      sink.refusals.push(clash(a, prev, column, shown));
-      continue;
-    }
-    if (prev) continue;
-    byColumn.set(key, a);
-    const src = sourceTable(a);
-    if (src !== '*') sources.add(src);
-    const from = src === '*' ? '' : ` (${src} in the name)`;
-    columns.push({
-      attribute: a, at: { ...(table.schema !== undefined ? { schema: table.schema } : {}), table: table.table, column: key },
-      note: `line ${a.line}: "${a.name}" → ${key}: a field of CLARUS's record${from}, a column of the record table ${shown}`,
-    });
-  }
-  return { columns, sources: [...sources] };
+  const c: Collect = { table, shown: table.schema !== undefined ? `${table.schema}.${table.table}` : table.table, byColumn: new Map(), asked, sink };
+  const columns = joint.flatMap((a) => recordColumn(a, c) ?? []);
+  const sources = [...new Set(columns.map((x) => sourceTable(x.attribute)).filter((t) => t !== '*'))];
+  return { columns, sources };
 }
 
 /** The file-level note of the record mapping: what the record table is, and what it does not cover. */
