@@ -22,6 +22,29 @@ const TABLE_SPEC = `public.ades_geofla_centroid:${COLUMNS.join(',')}`;
 const TYPES: Record<string, string> = { gid: 'integer', altitude: 'numeric', prof_max: 'numeric' };
 const CREATE = `CREATE TABLE ades_geofla_centroid (${COLUMNS.map((c) => `${c} ${TYPES[c] ?? 'text'}`).join(', ')})`;
 const INSERT = `INSERT INTO ades_geofla_centroid (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((_c, i) => `$${i + 1}`).join(', ')})`;
+/** [lon, lat] of a 2-D point in hex EWKB (the data file's form). */
+function pointOfHex(hex: string): [number, number] {
+  const b = Buffer.from(hex, 'hex');
+  const le = b[0] === 1;
+  const at = (b.readUInt32LE(1) & 0x20000000) !== 0 ? 9 : 5;
+  return le ? [b.readDoubleLE(at), b.readDoubleLE(at + 8)] : [b.readDoubleBE(at), b.readDoubleBE(at + 8)];
+}
+
+function pointOfEwkt(text: string): [number, number] {
+  const m = /^SRID=4326;POINT\(([-\d.e]+) ([-\d.e]+)\)$/.exec(text);
+  if (!m) throw new Error(`not a point in degrees: ${text}`);
+  return [Number(m[1]), Number(m[2])];
+}
+
+/** Distance in Web Mercator metres, where the proxy shifts points given in degrees. */
+function metres(a: [number, number], b: [number, number]): number {
+  const R = 6_378_137;
+  const merc = ([lon, lat]: [number, number]): [number, number] => [R * lon * Math.PI / 180, R * Math.log(Math.tan(Math.PI / 4 + lat * Math.PI / 360))];
+  const [ax, ay] = merc(a);
+  const [bx, by] = merc(b);
+  return Math.hypot(ax - bx, ay - by);
+}
+
 /** Distinct values of a column of the data, long enough not to occur by chance. */
 function canaries(column: string): string[] {
   const i = COLUMNS.indexOf(column);
@@ -117,16 +140,16 @@ describe('published CLARUS policies through a real proxy', () => {
   it.each([
     ['S05_anonymization-module_properties4_774a58d.xml', 'coarsening shift → shiftMeters'],
     ['S20_proxy_boreholes_3857_coarsening_shift_d4a368f.xml', 'coarsening shift → shiftMeters'],
-  ])('%s (%s): the point is stored shifted, never as sent', async (file) => {
+  ])('%s (%s): each of the ten boreholes is stored moved, within 1000 m (Web Mercator), never as sent', async (file) => {
     const { policy, keyFiles } = renderPolicy(await importPolicy(file));
     env = await startWith(cluster, policy, keyFiles);
     try {
       await env.client.query(CREATE);
-      const row = ROWS[0] ?? [];
-      await env.client.query(INSERT, row.map((v) => (v === '' ? null : v)));
-      const stored = (await backend.query<{ geom: string }>('SELECT geom FROM ades_geofla_centroid')).rows;
-      expect(stored).toHaveLength(1);
-      expect(stored[0]?.geom).toMatch(/^SRID=4326;POINT\([-\d.e]+ [-\d.e]+\)$/);
+      for (const r of ROWS) await env.client.query(INSERT, r.map((v) => (v === '' ? null : v)));
+      const stored = (await backend.query<{ gid: number; geom: string }>('SELECT gid, geom FROM ades_geofla_centroid ORDER BY gid')).rows;
+      expect(stored.map((r) => r.gid)).toEqual(ROWS.map((r) => Number(r[0])));
+      const moved = stored.map((r, i) => metres(pointOfHex(ROWS[i]?.[GEOM] ?? ''), pointOfEwkt(r.geom)));
+      expect(moved.every((d) => d > 0 && d <= 1000 + 1e-6)).toBe(true);
       expect(await leaked(canaries('geom'))).toEqual([]);
     } finally {
       await finish();
