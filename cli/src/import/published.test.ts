@@ -169,6 +169,18 @@ describe('every published CLARUS 1.0 policy', () => {
     expect(issues.every((i) => i.includes('metadata.annotations[clarus.io/import-partial]: the policy was imported with --partial and protects less than its source'))).toBe(true);
   });
 
+  it('--dataset-table names the eHealth record table; a malformed name is a usage error with no YAML', async () => {
+    const r = await imp('S01_anonymization-module_properties_0f5ad62.xml', '--dataset-table', 'Hospital.Episodes');
+    expect(r.code).toBe(0);
+    const policy = parseAllDocuments(r.out)[0]?.toJS() as SecurityPolicy;
+    expect(policy.spec.datasets.map((d) => [d.name, d.table, d.columns.length])).toEqual([['hospital-episodes', 'hospital.episodes', 11]]);
+    expect(r.err).toContain('note: <file>/<dataset>: one record per row of table hospital.episodes (--dataset-table)');
+    const bad = await imp('S01_anonymization-module_properties_0f5ad62.xml', '--dataset-table', 'a.b.c');
+    expect(bad.code).toBe(2);
+    expect(bad.out).toBe('');
+    expect(bad.err).toContain('--dataset-table a.b.c: expected TABLE or SCHEMA.TABLE (plain SQL identifiers)');
+  });
+
   it('says each note next to what it is about', async () => {
     const r = await imp('S22_proxy_boreholes_3857_simple_encryption_cab5ccb.xml', '--table', TABLE);
     expect(r.out).toMatch(/ {4}identifier:\n {6}# note: id_key "176" → keyring key 176[^\n]*\n {6}# note: CLARUS "encryption" encryption was deterministic[^\n]*\n {6}encrypt:\n {8}mode: deterministic/);
