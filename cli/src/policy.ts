@@ -5,6 +5,7 @@ import { explainPolicy, policyDatasets } from './explain/table.ts';
 import { importClarus1, type ImportOptions, type ImportResult } from './import/clarus1.ts';
 import { parseCatalog, parseTableSpec, type CatalogTable } from './import/names.ts';
 import { importYaml } from './import/print.ts';
+import { parseRecordTable } from './import/records.ts';
 import { XmlError } from './import/xml.ts';
 import { RenderError } from '@clarus/policy/runtime/render.ts';
 import type { ResourceSet } from '@clarus/policy/inputs.ts';
@@ -22,8 +23,9 @@ const USAGE = `usage:
   clarus policy explain  -f FILE|DIR… [--sql "STATEMENT"]
   clarus policy import   FILE.xml [--name NAME] [--namespace NS] [--table SCHEMA.TABLE[:COL,…]]… [--catalog FILE]
                          [--from-backend postgres://USER@HOST/DB] [--keyring SECRET] [--partial]
+                         [--dataset-table [SCHEMA.]TABLE]
 `;
-const VALUE_OPTS = ['-f', '--filename', '--namespace', '-n', '--out', '-o', '--proxy', '--sql', '--name', '--table', '--catalog', '--from-backend', '--keyring'];
+const VALUE_OPTS = ['-f', '--filename', '--namespace', '-n', '--out', '-o', '--proxy', '--sql', '--name', '--table', '--catalog', '--from-backend', '--keyring', '--dataset-table'];
 
 function usageError(io: Io, message: string): number {
   io.err(`clarus policy: ${message}\n\n${USAGE}`);
@@ -112,6 +114,12 @@ function importTables(args: ParsedArgs, catalogText: string | undefined): Catalo
   return typeof listed === 'string' ? `--catalog: ${listed}` : [...out, ...listed];
 }
 
+function recordTableOption(args: ParsedArgs): ImportOptions['datasetTable'] | string {
+  const spec = one(args, '--dataset-table');
+  if (spec === undefined) return undefined;
+  return parseRecordTable(spec) ?? `--dataset-table ${spec}: expected TABLE or SCHEMA.TABLE (plain SQL identifiers)`;
+}
+
 async function importOptions(args: ParsedArgs, file: string): Promise<ImportOptions | string> {
   const name = one(args, '--name') ?? (basename(file).replace(/\.xml$/i, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '') || 'imported');
   const catalog = one(args, '--catalog');
@@ -120,7 +128,12 @@ async function importOptions(args: ParsedArgs, file: string): Promise<ImportOpti
   const fromBackend = one(args, '--from-backend');
   const tables = fromBackend === undefined ? listed : [...(listed ?? []), ...(await (await import('./io/catalog.ts')).backendTables(fromBackend))];
   const keyringSecret = one(args, '--keyring');
-  return { name, namespace: one(args, '--namespace', '-n') ?? 'default', ...(tables ? { tables } : {}), ...(keyringSecret ? { keyringSecret } : {}), partial: args.flags.has('--partial') };
+  const datasetTable = recordTableOption(args);
+  if (typeof datasetTable === 'string') return datasetTable;
+  return {
+    name, namespace: one(args, '--namespace', '-n') ?? 'default', ...(tables ? { tables } : {}), ...(keyringSecret ? { keyringSecret } : {}),
+    ...(datasetTable ? { datasetTable } : {}), partial: args.flags.has('--partial'),
+  };
 }
 
 /** The YAML goes out only when it protects as much as the XML, or with --partial, loudly. */

@@ -83,6 +83,47 @@ describe('clarus policy import', () => {
     ]));
   });
 
+  describe('<file>/<dataset>: one record per row of one table, as the anonymization module read its file', () => {
+    const anon = rule('anonymization', '<attribute_type type="identifier" protection="suppression"/><attribute_type type="quasi_identifier" protection="k-anonymity" k="4"/><attribute_type type="confidential" protection="t-closeness" t="0.2"/>');
+    const record = '<dataset><attribute name="db/episode/ep_age" attribute_type="quasi_identifier"/><attribute name="db/patient/pat_zip" attribute_type="quasi_identifier"/><attribute name="db/episode/ep_pat" attribute_type="identifier"/><attribute name="db/document_diagnose/dia_id" attribute_type="confidential"/></dataset>';
+    const recordCols = [{ name: 'ep_age', attributeType: 'quasiIdentifier' }, { name: 'pat_zip', attributeType: 'quasiIdentifier' }, { name: 'ep_pat', attributeType: 'identifier' }, { name: 'dia_id', attributeType: 'confidential' }];
+    const withTable = (body: string, rules: string, datasetTable?: { schema?: string; table: string }): ImportResult =>
+      importClarus1(xml(body, rules, ''), { name: 'imported', namespace: 'hospital', ...(datasetTable ? { datasetTable } : {}) });
+
+    it('maps attributes spread over several tables to one dataset on the record table (default records), k and t over whole records', () => {
+      const r = withTable(record, anon);
+      expect(r.refusals).toEqual([]);
+      expect(r.policy.spec.datasets).toEqual([{ name: 'records', table: 'records', columns: recordCols }]);
+      expect(r.policy.spec.attributeTypes?.quasiIdentifier).toEqual({ anonymize: { kAnonymity: { k: 4, tCloseness: 0.2 } } });
+      expect(r.columnNotes['records/pat_zip']).toEqual(['line 3: "db/patient/pat_zip" → pat_zip: a field of CLARUS\'s record (patient in the name), a column of the record table records']);
+      expect(r.notes.find((n) => n.startsWith('<file>/<dataset>'))).toMatch(/table records \(the default; choose it with --dataset-table.*The tables the names give \(episode, patient, document_diagnose\) are not datasets of this policy/);
+      expect(r.backends.map((b) => b.spec.database)).toEqual(['db']);
+      expect(errorsOf(r)).toEqual([]);
+    });
+
+    it('--dataset-table names the record table, also for a record of one table; <data> keeps its tables', () => {
+      const r = withTable(`${record}<data><attribute name="patient/pat_name" attribute_type="identifier"/></data>`, anon, { schema: 'hosp', table: 'visits' });
+      expect(r.refusals).toEqual([]);
+      expect(r.policy.spec.datasets).toEqual([
+        { name: 'patient', table: 'patient', columns: [{ name: 'pat_name', attributeType: 'identifier' }] },
+        { name: 'hosp-visits', table: 'hosp.visits', columns: recordCols },
+      ]);
+      const one = withTable('<file><attribute name="meuse/geom" attribute_type="identifier"/></file>', anon, { table: 'soil' });
+      expect(one.policy.spec.datasets).toEqual([{ name: 'soil', table: 'soil', columns: [{ name: 'geom', attributeType: 'identifier' }] }]);
+      expect(withTable('<file><attribute name="meuse/geom" attribute_type="identifier"/></file>', anon).policy.spec.datasets[0]?.table).toBe('meuse');
+    });
+
+    it('refuses two fields whose names end alike (one table cannot hold both), and a protected field named by a pattern', () => {
+      const clash = withTable('<dataset><attribute name="db/episode/id" attribute_type="quasi_identifier"/><attribute name="db/patient/id" attribute_type="identifier"/><attribute name="db/patient/x" attribute_type="quasi_identifier"/></dataset>', anon);
+      expect(clash.refusals).toEqual(['line 3: attribute "db/patient/id" and "db/episode/id" (line 3) both end in "id": CLARUS\'s record held them as two fields, the record table records cannot hold two columns of one name, and merging them would protect one field under the other\'s rule; rename one in the XML']);
+      const same = withTable('<dataset><attribute name="db/episode/id" attribute_type="non_confidential"/><attribute name="db/patient/id" attribute_type="non_confidential"/></dataset>', anon);
+      expect(same.refusals).toHaveLength(1);
+      const pat = withTable('<dataset><attribute name="a/ge*" attribute_type="identifier"/><attribute name="b/dist.m" attribute_type="non_confidential"/></dataset>', anon);
+      expect(pat.refusals).toEqual(['line 3: attribute "a/ge*": "ge*" names no column of the record table records: a pattern; its protection would be lost']);
+      expect(pat.notes).toContain('line 3: attribute "b/dist.m" dropped ("dist.m" names no column of the record table records: not a plain SQL identifier); it asks for no protection, and columns a policy does not list pass through as they are');
+    });
+  });
+
   it('resolves every name form against the table list: col, table/col, db/table/col, db/schema.table/col, * anywhere', () => {
     const tables: CatalogTable[] = [
       { schema: 'public', table: 'boreholes', columns: ['gid', 'geom', 'code_bss'] }, { schema: 'geo', table: 'boreholes', columns: ['gid', 'geom'] },
@@ -107,6 +148,11 @@ describe('clarus policy import', () => {
     expect(r.refusals).toEqual([]);
     expect(r.policy.spec.datasets).toEqual([{ name: 'patient', table: 'patient', columns: [{ name: 'pat_name', attributeType: 'identifier' }, { name: 'pat_ssn', attributeType: 'identifier' }] }]);
     expect(errorsOf(r)).toEqual([]);
+    // The first spelling names the dataset, folded as PostgreSQL folds unquoted names (the proxy matches it so).
+    const upper = inline(xml('<data><attribute name="db/PUBLIC.Patient/Pat_Name" attribute_type="identifier"/><attribute name="patient/pat_ssn" attribute_type="identifier"/><attribute name="public.patient/pat_name" attribute_type="identifier"/></data>',
+      rule('encryption', '<attribute_type type="identifier" protection="encryption"/>')));
+    expect(upper.refusals).toEqual([]);
+    expect(upper.policy.spec.datasets).toEqual([{ name: 'public-patient', table: 'public.patient', columns: [{ name: 'pat_name', attributeType: 'identifier' }, { name: 'pat_ssn', attributeType: 'identifier' }] }]);
   });
 
   it('refuses what would protect less, with the line and the reason', () => {
@@ -130,7 +176,7 @@ describe('clarus policy import', () => {
     expect(refusals('<attribute name="t/a" attribute_type="confidential"/>', rule('anonymization', '<attribute_type type="confidential" protection="t-closeness" t="0.2"/>')))
       .toEqual(['t-closeness t=0.2 needs k-anonymity of the quasi-identifiers, which the policy does not ask for']);
     expect(refusals(`${id}<attribute name="T/A" attribute_type="confidential"/>`, ''))
-      .toEqual(['line 3: column t.A is also identifier (line 3); CLARUS\'s choice between the two cannot be told']);
+      .toEqual(['line 3: column t.a is also identifier (line 3); CLARUS\'s choice between the two cannot be told']);
     expect(refusals(id, rule('encryption', '<attribute_type type="identifier" protection="encryption"/>') + rule('anonymization', '<attribute_type type="identifier" protection="suppression"/>')))
       .toEqual(['line 4: identifier gets two protections from different rules; Clarus applies one protection per column']);
     expect(refusals(id, '', '<protocol plugin="HTTP"/>')).toEqual(['line 5: protocol plugin "HTTP": Clarus is a PostgreSQL proxy; CLARUS\'s HTTP plugin has no equivalent']);

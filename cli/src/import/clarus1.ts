@@ -8,12 +8,17 @@ import {
 } from '@clarus/crds/types.ts';
 import { tableKey } from '@clarus/policy/rules/securitypolicy.ts';
 import { backendsFrom, useDatabaseNames } from './backends.ts';
-import { readDocument, TYPES, type Container, type RawAttribute } from './document.ts';
+import { readDocument, TYPES, type RawAttribute } from './document.ts';
 import { IDENT, parseName, resolveName, type CatalogTable, type ResolvedColumn } from './names.ts';
 import { mapRule, type RuleMapping } from './rules.ts';
+import { DEFAULT_RECORD_TABLE, recordColumns, recordNote, usesRecordTable } from './records.ts';
 import { parseXml, type XmlElement } from './xml.ts';
 
-export interface ImportOptions { name: string; namespace: string; tables?: CatalogTable[]; keyringSecret?: string; partial?: boolean }
+export interface ImportOptions {
+  name: string; namespace: string; tables?: CatalogTable[]; keyringSecret?: string; partial?: boolean;
+  /** `--dataset-table`: the table holding the records of `<file>`/`<dataset>` containers. */
+  datasetTable?: { schema?: string; table: string };
+}
 export interface ImportResult {
   policy: SecurityPolicy;
   backends: CloudBackend[];
@@ -28,7 +33,7 @@ export interface ImportResult {
 }
 
 interface State { opts: ImportOptions; notes: string[]; refusals: string[]; columnNotes: Map<string, string[]> }
-interface Column { at: ResolvedColumn; type: AttributeType; line: number; container: Container; notes: string[] }
+interface Column { at: ResolvedColumn; type: AttributeType; line: number; notes: string[] }
 
 const lc = (s: string | undefined): string => (s ?? '').trim().toLowerCase();
 
@@ -92,6 +97,12 @@ function dropOrRefuse(a: RawAttribute, why: string, asked: boolean, st: State): 
   return [];
 }
 
+/**
+ * A SecurityPolicy names tables and columns as unquoted identifiers, which PostgreSQL folds to lower
+ * case (and so does the proxy): `PUBLIC.Patient` is printed `public.patient`.
+ */
+const folded = (at: ResolvedColumn): ResolvedColumn => ({ ...(at.schema !== undefined ? { schema: at.schema.toLowerCase() } : {}), table: at.table.toLowerCase(), column: at.column.toLowerCase() });
+
 const plain = (at: ResolvedColumn): boolean => IDENT.test(at.column) && IDENT.test(at.table) && (at.schema === undefined || IDENT.test(at.schema));
 
 interface Resolving { asked: (t: AttributeType) => boolean; dbs: Set<string>; unqualified: Set<string>; st: State }
@@ -109,8 +120,8 @@ function resolveAttribute(a: RawAttribute, ctx: Resolving): Column[] {
       dropOrRefuse(a, `"${at.column}" in ${at.table} is not a plain SQL identifier, which a SecurityPolicy column must be`, ctx.asked(a.type), ctx.st);
       continue;
     }
-    if (p.schema === undefined && at.schema === undefined) ctx.unqualified.add(at.table);
-    out.push({ at, type: a.type, line: a.line, container: a.container, notes: r.note ? [`line ${a.line}: "${a.name}": ${r.note}`] : [] });
+    if (p.schema === undefined && at.schema === undefined) ctx.unqualified.add(at.table.toLowerCase());
+    out.push({ at: folded(at), type: a.type, line: a.line, notes: r.note ? [`line ${a.line}: "${a.name}": ${r.note}`] : [] });
   }
   return out;
 }
@@ -120,6 +131,25 @@ function resolveAttributes(attrs: RawAttribute[], asked: (t: AttributeType) => b
   const out = attrs.flatMap((a) => resolveAttribute(a, ctx));
   for (const t of ctx.unqualified) st.notes.push(`table ${t}: the CLARUS names give no schema (CLARUS: any schema); the dataset is ${t} as clients name it (schema public), and the proxy refuses statements on a table ${t} of another schema rather than pass them in clear; to protect such tables too, name them (--table SCHEMA.${t} or --from-backend)`);
   return out;
+}
+
+/** `<file>`/`<dataset>` attributes as the columns of one record table (records.ts). */
+function recordTableColumns(joint: RawAttribute[], asked: (t: AttributeType) => boolean, st: State, dbs: Set<string>): Column[] {
+  const table = st.opts.datasetTable ?? { table: DEFAULT_RECORD_TABLE };
+  const m = recordColumns(joint, table, (a) => asked(a.type), st);
+  for (const a of joint) {
+    const p = parseName(a.name);
+    if (typeof p !== 'string' && p.db !== undefined && p.db !== '*') dbs.add(p.db);
+  }
+  st.notes.push(recordNote(table, m.sources, st.opts.datasetTable !== undefined));
+  return m.columns.map((c) => ({ at: c.at, type: c.attribute.type, line: c.attribute.line, notes: [c.note] }));
+}
+
+/** Every attribute's columns: `<data>` per table, `<file>`/`<dataset>` as records where records.ts says so. */
+function columnsOf(attrs: RawAttribute[], asked: (t: AttributeType) => boolean, st: State, dbs: Set<string>): Column[] {
+  const joint = attrs.filter((a) => a.container === 'joint');
+  if (!usesRecordTable(joint, st.opts.datasetTable)) return resolveAttributes(attrs, asked, st, dbs);
+  return [...resolveAttributes(attrs.filter((a) => a.container !== 'joint'), asked, st, dbs), ...recordTableColumns(joint, asked, st, dbs)];
 }
 
 function printedTable(c: ResolvedColumn): string {
@@ -150,15 +180,6 @@ function datasetName(table: string, used: Set<string>): string {
   for (let i = 2; used.has(name); i++) name = `${base}-${i}`;
   used.add(name);
   return name;
-}
-
-/** The anonymization module k-anonymized a file's whole records; Clarus groups one table's rows. */
-function checkJointRecords(tables: Array<{ table: string; columns: Column[] }>, rules: Map<AttributeType, RuleMapping>, st: State): void {
-  if (!rules.get('quasiIdentifier')?.protection.anonymize?.kAnonymity) return;
-  const joint = tables.filter((t) => t.columns.some((c) => c.type === 'quasiIdentifier' && c.container === 'joint'));
-  if (joint.length > 1) {
-    st.refusals.push(`k-anonymity of <file>/<dataset> records: CLARUS k-anonymized each record over the quasi-identifiers of ${joint.map((t) => t.table).join(', ')} together; Clarus's kAnonymity groups the rows of one table, so each table would be k-anonymous but not their join (put the record in one table, or import one table per policy)`);
-  }
 }
 
 function checkTCloseness(tables: Array<{ table: string; columns: Column[] }>, rules: Map<AttributeType, RuleMapping>, st: State): void {
@@ -199,10 +220,9 @@ export function importClarus1(xml: string, opts: ImportOptions): ImportResult {
   const backends = backendsFrom(doc.protocol, opts.namespace, st);
   const { rules, refused } = readRules(doc.protections, st);
   const dbs = new Set<string>();
-  const cols = resolveAttributes(doc.attributes, (t) => protects(t, rules, refused), st, dbs);
+  const cols = columnsOf(doc.attributes, (t) => protects(t, rules, refused), st, dbs);
   useDatabaseNames(dbs, backends, st);
   const tables = [...byTable(cols, st).values()];
-  checkJointRecords(tables, rules, st);
   checkTCloseness(tables, rules, st);
   const used = new Set<string>();
   const datasets = tables.map((t) => dataset(t, rules, used, st));

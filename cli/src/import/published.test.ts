@@ -28,7 +28,18 @@ async function imp(file: string, ...extra: string[]): Promise<Run> {
 const cols = (type: AttributeType, names: string): ColumnSpec[] => names.split(',').map((name) => ({ name, attributeType: type }));
 const ds = (table: string, columns: ColumnSpec[], rowKey?: string): DatasetSpec => ({ name: table.replace(/[._]/g, '-'), table, ...(rowKey ? { rowKey } : {}), columns });
 const pattern = (line: number, name: string): string => `line ${line}: attribute "${name}": a pattern; give the tables it means with --table SCHEMA.TABLE[:COL,…] or --catalog FILE; its protection would be lost`;
-const JOINT = (tables: string): string => `k-anonymity of <file>/<dataset> records: CLARUS k-anonymized each record over the quasi-identifiers of ${tables} together; Clarus's kAnonymity groups the rows of one table, so each table would be k-anonymous but not their join (put the record in one table, or import one table per policy)`;
+/** The eHealth record's fields (data_clarus2.txt's header, last parts), by attribute type. */
+const EHEALTH_TYPES: Record<string, AttributeType> = {
+  ep_id: 'nonConfidential', ep_age: 'quasiIdentifier', ep_range: 'quasiIdentifier', dis_id: 'nonConfidential', dis_adm: 'quasiIdentifier', dis_dis: 'quasiIdentifier',
+  dis_days: 'quasiIdentifier', ep_pat: 'identifier', pat_gen: 'quasiIdentifier', pat_zip: 'quasiIdentifier', dia_id: 'confidential',
+};
+const EHEALTH_ORDER = Object.keys(EHEALTH_TYPES);
+const NO_ORDER = ['dis_dis', 'ep_age', 'ep_range', 'dis_id', 'dis_adm', 'pat_gen', 'ep_id', 'dia_id', 'dis_days', 'ep_pat', 'pat_zip'];
+/** A <dataset>/<file> of the eHealth record: one dataset on the record table (default `records`), k=5 over the whole record. */
+const ehealth = (order: string[], t?: number): Outcome => ({
+  attributeTypes: { identifier: { anonymize: { suppress: {} } }, quasiIdentifier: { anonymize: { kAnonymity: { k: 5, ...(t !== undefined ? { tCloseness: t } : {}) } } } },
+  datasets: [ds('records', order.map((name) => ({ name, attributeType: EHEALTH_TYPES[name] as AttributeType })))], databases: ['eHealthDB'],
+});
 const BORE_TEXT = 'nom_com,adresse,code_bss,denominati,type_point,district,circonscri,precision,altitude,prof_max';
 const GEOM_MICRO: ColumnSpec = { name: 'geom', attributeType: 'quasiIdentifier', protection: { anonymize: { kAnonymity: { k: 3 } } } };
 const GRID: AttributeTypeDefaults = { identifier: { anonymize: { generalize: { shiftMeters: 1000 } } } };
@@ -38,11 +49,9 @@ type Outcome = { refused: string[] } | { attributeTypes?: AttributeTypeDefaults;
 interface Case { plain: Outcome; withTable?: Outcome }
 
 const EXPECTED: Record<string, Case> = {
-  S01_anonymization: { plain: { refused: [JOINT('episode, discharge_report, patient')] } },
-  S02_anonymization: { plain: { refused: [JOINT('episode, discharge_report, patient')] } },
-  S03_anonymization: {
-    plain: { refused: [JOINT('episode, discharge_report, patient'), 't-closeness of the confidential columns of document_diagnose: no quasi-identifier of document_diagnose is k-anonymized, and Clarus keeps t-close the groups of the same table only'] },
-  },
+  S01_anonymization: { plain: ehealth(EHEALTH_ORDER) },
+  S02_anonymization: { plain: ehealth(EHEALTH_ORDER) },
+  S03_anonymization: { plain: ehealth(EHEALTH_ORDER, 0.1) },
   S04_anonymization: { plain: { refused: ['line 81: CLARUS splitting spreads each value over 2 cloud(s) so that no cloud holds it whole; Clarus places a whole column on one backend, which would then hold the value whole: not representable'] } },
   S05_anonymization: {
     plain: { attributeTypes: GRID, datasets: [ds('ades_geofla_centroid', [...cols('nonConfidential', `gid,${BORE_TEXT}`), ...cols('identifier', 'geom')])], databases: ['boreholesBD'] },
@@ -52,8 +61,8 @@ const EXPECTED: Record<string, Case> = {
     plain: { datasets: [ds('ades_geofla_centroid', [...cols('nonConfidential', `gid,${BORE_TEXT}`), GEOM_MICRO])], databases: ['boreholesBD'] },
     withTable: { datasets: [ds('public.ades_geofla_centroid', [...cols('nonConfidential', `gid,${BORE_TEXT}`), GEOM_MICRO])], databases: ['boreholesBD'] },
   },
-  S07_anonymization: { plain: { refused: [JOINT('discharge_report, episode, patient')] } },
-  S08_anonymization: { plain: { refused: [JOINT('discharge_report, episode, patient')] } },
+  S07_anonymization: { plain: ehealth(NO_ORDER) },
+  S08_anonymization: { plain: ehealth(NO_ORDER.filter((c) => c !== 'dis_id')) },
   S18_proxy_security: {
     plain: {
       attributeTypes: { identifier: { anonymize: { suppress: {} } }, quasiIdentifier: { anonymize: { kAnonymity: { k: 3, tCloseness: 0.1 } } } },
@@ -158,6 +167,18 @@ describe('every published CLARUS 1.0 policy', () => {
     const issues = renderIssues(r.out, []);
     expect(issues.length).toBeGreaterThan(0);
     expect(issues.every((i) => i.includes('metadata.annotations[clarus.io/import-partial]: the policy was imported with --partial and protects less than its source'))).toBe(true);
+  });
+
+  it('--dataset-table names the eHealth record table; a malformed name is a usage error with no YAML', async () => {
+    const r = await imp('S01_anonymization-module_properties_0f5ad62.xml', '--dataset-table', 'Hospital.Episodes');
+    expect(r.code).toBe(0);
+    const policy = parseAllDocuments(r.out)[0]?.toJS() as SecurityPolicy;
+    expect(policy.spec.datasets.map((d) => [d.name, d.table, d.columns.length])).toEqual([['hospital-episodes', 'hospital.episodes', 11]]);
+    expect(r.err).toContain('note: <file>/<dataset>: one record per row of table hospital.episodes (--dataset-table)');
+    const bad = await imp('S01_anonymization-module_properties_0f5ad62.xml', '--dataset-table', 'a.b.c');
+    expect(bad.code).toBe(2);
+    expect(bad.out).toBe('');
+    expect(bad.err).toContain('--dataset-table a.b.c: expected TABLE or SCHEMA.TABLE (plain SQL identifiers)');
   });
 
   it('says each note next to what it is about', async () => {

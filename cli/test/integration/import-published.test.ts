@@ -3,36 +3,47 @@
 // (../shared/data/clarus/boreholes2.txt). Per policy: what the client reads, and what the backend
 // stores (table text, pg_dump, the server log with log_statement = all) — plaintext of a protected
 // column must appear in none of them, and a statement the mapping cannot serve is refused.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { REPO_ROOT } from '@clarus/crds/generate.ts';
-import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
-import { render } from '@clarus/policy/runtime/render.ts';
-import { proxiesOf, selectForProxy } from '@clarus/policy/runtime/select.ts';
-import { validateManifests } from '@clarus/policy/validate/index.ts';
-import { protectionPipeline } from '@clarus/sidecar/access/setup.ts';
-import { PG_BIN, startPostgres, SUPERUSER, SUPERUSER_PASSWORD, type PgCluster } from '@clarus/testing/pg.ts';
-import { startProxyInProcess, writeProxyConfig, type RunningProxy } from '@clarus/testing/proxy.ts';
+import { achievedK, achievedT, codePointOrder, type Row } from '@clarus/testing/anonymity.ts';
+import { startPostgres, type PgCluster } from '@clarus/testing/pg.ts';
 import { main } from '../../src/policy.ts';
+import { DATA, dumpOf, importPolicy as importWith, logSince, logSize, POLICIES, renderPolicy, startWith, type Env } from './published-harness.ts';
 
-const run = promisify(execFile);
-const DATA = join(REPO_ROOT, '..', 'shared', 'data', 'clarus');
-const POLICIES = join(DATA, 'policies');
 const LINES = readFileSync(join(DATA, 'boreholes2.txt'), 'latin1').split('\n').filter(Boolean);
 const COLUMNS = (LINES[0] ?? '').split(';').map((h) => h.split('/')[2] ?? '');
 const ROWS = LINES.slice(1).map((l) => l.split(';'));
+const GEOM = COLUMNS.indexOf('geom');
 const TABLE_SPEC = `public.ades_geofla_centroid:${COLUMNS.join(',')}`;
 const TYPES: Record<string, string> = { gid: 'integer', altitude: 'numeric', prof_max: 'numeric' };
 const CREATE = `CREATE TABLE ades_geofla_centroid (${COLUMNS.map((c) => `${c} ${TYPES[c] ?? 'text'}`).join(', ')})`;
 const INSERT = `INSERT INTO ades_geofla_centroid (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((_c, i) => `$${i + 1}`).join(', ')})`;
-const APP = { name: 'app', password: 'app-pw', grants: [{ grant: 'g', datasets: ['*'], access: 'readWrite' as const, view: 'plaintext' as const }] };
-const KEY = Buffer.alloc(32, 0x3c).toString('base64');
+/** [lon, lat] of a 2-D point in hex EWKB (the data file's form). */
+function pointOfHex(hex: string): [number, number] {
+  const b = Buffer.from(hex, 'hex');
+  const le = b[0] === 1;
+  const at = (b.readUInt32LE(1) & 0x20000000) !== 0 ? 9 : 5;
+  return le ? [b.readDoubleLE(at), b.readDoubleLE(at + 8)] : [b.readDoubleBE(at), b.readDoubleBE(at + 8)];
+}
+
+function pointOfEwkt(text: string): [number, number] {
+  const m = /^SRID=4326;POINT\(([-\d.e]+) ([-\d.e]+)\)$/.exec(text);
+  if (!m) throw new Error(`not a point in degrees: ${text}`);
+  return [Number(m[1]), Number(m[2])];
+}
+
+/** Distance in Web Mercator metres, where the proxy shifts points given in degrees. */
+function metres(a: [number, number], b: [number, number]): number {
+  const R = 6_378_137;
+  const merc = ([lon, lat]: [number, number]): [number, number] => [R * lon * Math.PI / 180, R * Math.log(Math.tan(Math.PI / 4 + lat * Math.PI / 360))];
+  const [ax, ay] = merc(a);
+  const [bx, by] = merc(b);
+  return Math.hypot(ax - bx, ay - by);
+}
 
 /** Distinct values of a column of the data, long enough not to occur by chance. */
 function canaries(column: string): string[] {
@@ -40,43 +51,7 @@ function canaries(column: string): string[] {
   return [...new Set(ROWS.map((r) => r[i] ?? '').filter((v) => v.length >= 6))];
 }
 
-async function importPolicy(file: string): Promise<string> {
-  let out = '';
-  const code = await main(['import', join(POLICIES, file), '--name', 'imported', '--namespace', 'ns', '--table', TABLE_SPEC], { out: (s) => { out += s; }, err: () => undefined });
-  expect(code).toBe(0);
-  return out;
-}
-
-/** The import's manifests + a proxy and its Secrets → validate → render → the proxy's policy. */
-function renderPolicy(yaml: string): { policy: RuntimePolicy; keyFiles: Map<string, string> } {
-  const docs = parseAllDocuments(yaml).map((d) => d.toJS() as Record<string, unknown>);
-  const secret = (name: string, stringData: Record<string, string>): Record<string, unknown> => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'ns' }, stringData });
-  const keys = Object.fromEntries(['default', '176', 'enckey'].map((k) => [`${k}.v1`, KEY]));
-  const extra = [
-    { apiVersion: 'clarus.io/v1alpha1', kind: 'ClarusProxy', metadata: { name: 'proxy', namespace: 'ns' }, spec: { policyRef: { name: 'imported' } } },
-    secret('imported-keys', keys), secret('csp1-creds', { username: 'u', password: 'p' }), secret('csp1-readonly-creds', { username: 'r', password: 'p' }), secret('csp1-ca', { 'ca.crt': 'x' }),
-  ];
-  const v = validateManifests([...docs, ...extra].map((doc) => ({ doc, source: 'import' })));
-  expect(v.issues.filter((i) => i.severity === 'error')).toEqual([]);
-  const [proxy] = proxiesOf(v.set);
-  const input = selectForProxy(v.set, proxy as NonNullable<typeof proxy>);
-  if ('resource' in input) throw new Error(input.message);
-  return { policy: render(input).config.policy, keyFiles: new Map(Object.entries(keys)) };
-}
-
-interface Env { proxy: RunningProxy; client: pg.Client; close(): Promise<void> }
-
-async function startWith(cluster: PgCluster, policy: RuntimePolicy, keyFiles: Map<string, string>): Promise<Env> {
-  const cfg = writeProxyConfig({ backends: [{ cluster, name: policy.defaultBackend }], users: [APP] });
-  cfg.write({ ...cfg.config, policy });
-  mkdirSync(join(cfg.dir, policy.keyring.dir), { recursive: true });
-  for (const [name, text] of keyFiles) writeFileSync(join(cfg.dir, policy.keyring.dir, name), text);
-  const pipeline = await protectionPipeline({ configDir: cfg.dir });
-  const proxy = await startProxyInProcess(cfg.dir, { pipeline, watch: false });
-  const client = new pg.Client({ connectionString: proxy.url(APP) });
-  await client.connect();
-  return { proxy, client, close: async () => { await client.end(); await proxy.close(); cfg.destroy(); } };
-}
+const importPolicy = (file: string): Promise<string> => importWith(file, '--table', TABLE_SPEC);
 
 let cluster: PgCluster;
 let backend: pg.Client;
@@ -102,9 +77,8 @@ let logFrom = 0;
 async function leaked(values: string[]): Promise<string[]> {
   const rows = (await backend.query<{ t: string }>('SELECT t::text AS t FROM ades_geofla_centroid t')).rows.map((r) => r.t).join('\n');
   const hex = [...rows.matchAll(/\\\\x([0-9a-f]+)/g)].map((m) => Buffer.from(m[1] as string, 'hex').toString('latin1')).join('\n');
-  const { stdout: dump } = await run(join(PG_BIN, 'pg_dump'), ['-h', cluster.host, '-p', String(cluster.port), '-U', SUPERUSER, 'postgres'], { env: { ...process.env, PGPASSWORD: SUPERUSER_PASSWORD }, maxBuffer: 64 << 20 });
-  expect(dump).toContain('PostgreSQL database dump');
-  const log = readFileSync(join(cluster.dir, 'server.log')).subarray(logFrom).toString('latin1');
+  const dump = await dumpOf(cluster);
+  const log = logSince(cluster, logFrom);
   return values.filter((v) => rows.includes(v) || hex.includes(v) || dump.includes(v) || log.includes(v));
 }
 
@@ -121,7 +95,7 @@ async function readBack(client: pg.Client): Promise<string[][]> {
 describe('published CLARUS policies through a real proxy', () => {
   let env: Env | undefined;
   beforeEach(() => {
-    logFrom = readFileSync(join(cluster.dir, 'server.log')).length;
+    logFrom = logSize(cluster);
   });
   const finish = async (): Promise<void> => {
     await env?.close();
@@ -166,16 +140,16 @@ describe('published CLARUS policies through a real proxy', () => {
   it.each([
     ['S05_anonymization-module_properties4_774a58d.xml', 'coarsening shift → shiftMeters'],
     ['S20_proxy_boreholes_3857_coarsening_shift_d4a368f.xml', 'coarsening shift → shiftMeters'],
-  ])('%s (%s): the point is stored shifted, never as sent', async (file) => {
+  ])('%s (%s): each of the ten boreholes is stored moved, within 1000 m (Web Mercator), never as sent', async (file) => {
     const { policy, keyFiles } = renderPolicy(await importPolicy(file));
     env = await startWith(cluster, policy, keyFiles);
     try {
       await env.client.query(CREATE);
-      const row = ROWS[0] ?? [];
-      await env.client.query(INSERT, row.map((v) => (v === '' ? null : v)));
-      const stored = (await backend.query<{ geom: string }>('SELECT geom FROM ades_geofla_centroid')).rows;
-      expect(stored).toHaveLength(1);
-      expect(stored[0]?.geom).toMatch(/^SRID=4326;POINT\([-\d.e]+ [-\d.e]+\)$/);
+      for (const r of ROWS) await env.client.query(INSERT, r.map((v) => (v === '' ? null : v)));
+      const stored = (await backend.query<{ gid: number; geom: string }>('SELECT gid, geom FROM ades_geofla_centroid ORDER BY gid')).rows;
+      expect(stored.map((r) => r.gid)).toEqual(ROWS.map((r) => Number(r[0])));
+      const moved = stored.map((r, i) => metres(pointOfHex(ROWS[i]?.[GEOM] ?? ''), pointOfEwkt(r.geom)));
+      expect(moved.every((d) => d > 0 && d <= 1000 + 1e-6)).toBe(true);
       expect(await leaked(canaries('geom'))).toEqual([]);
     } finally {
       await finish();
@@ -185,30 +159,59 @@ describe('published CLARUS policies through a real proxy', () => {
   it.each([
     ['S06_anonymization-module_properties5_e7cbfe0.xml', 'microaggregation → kAnonymity'],
     ['S19_proxy_boreholes_3857_coarsening_microaggregation_159aeed.xml', 'microaggregation → kAnonymity'],
-  ])('%s (%s): a single row outside a transaction block is no batch of k: refused (21000), never stored', async (file) => {
+  ])('%s (%s): one row alone is no batch of k (21000); the ten boreholes of one transaction are stored as centroids of classes of 3 or more', async (file) => {
     const { policy, keyFiles } = renderPolicy(await importPolicy(file));
     env = await startWith(cluster, policy, keyFiles);
     try {
       await env.client.query(CREATE);
-      const row = ROWS[0] ?? [];
-      await expect(env.client.query(INSERT, row.map((v) => (v === '' ? null : v)))).rejects.toMatchObject({ code: '21000' });
+      const params = (r: string[]): Array<string | null> => r.map((v) => (v === '' ? null : v));
+      await expect(env.client.query(INSERT, params(ROWS[0] ?? []))).rejects.toMatchObject({ code: '21000' });
       expect((await backend.query('SELECT count(*)::int AS n FROM ades_geofla_centroid')).rows).toEqual([{ n: 0 }]);
+      // As sent, every point is its own class: only an anonymized store passes the checker.
+      expect(achievedK(ROWS, [GEOM])).toBe(1);
+      await env.client.query('BEGIN');
+      for (const r of ROWS) await env.client.query(INSERT, params(r));
+      await env.client.query('COMMIT');
+      const stored = (await backend.query({ text: `SELECT ${COLUMNS.map((c) => `${c}::text`).join(', ')} FROM ades_geofla_centroid ORDER BY gid + 0`, rowMode: 'array' })).rows as Row[];
+      expect(stored).toHaveLength(ROWS.length);
+      expect(achievedK(stored, [GEOM])).toBeGreaterThanOrEqual(3);
+      expect(stored.every((r) => /^SRID=4326;POINT\([-\d.e]+ [-\d.e]+\)$/.test(r[GEOM] ?? ''))).toBe(true);
+      // The other columns are stored as sent (numbers checked by S22's read-back), and the app reads what is stored.
+      const kept = (r: ReadonlyArray<string | null>): Array<string | null> => r.filter((_v, i) => !['geom', 'altitude', 'prof_max'].includes(COLUMNS[i] as string)).map((v) => v ?? '');
+      expect(stored.map(kept)).toEqual(ROWS.map(kept));
+      expect((await readBack(env.client)).map((r) => r[GEOM])).toEqual(stored.map((r) => r[GEOM]));
       expect(await leaked(canaries('geom'))).toEqual([]);
     } finally {
       await finish();
     }
   });
 
-  it('S18 (the 2016 proxy sample): identifiers suppressed, a quasi-identifier the proxy cannot k-anonymize yet is refused', async () => {
+  it('S18 (the 2016 proxy sample): identifiers suppressed; a batch k-anonymous (k=3) and t-close (t=0.1 on pat_zip) on the stored rows; one row alone refused', async () => {
     const { policy, keyFiles } = renderPolicy(await importPolicy('S18_proxy_security-policy-sample_d8024a1.xml'));
     env = await startWith(cluster, policy, keyFiles);
+    const cols = 'pat_id, pat_name, pat_last1, pat_last2, pat_gen, pat_zip';
+    const names = Array.from({ length: 9 }, (_x, i) => [`Canaryname${i}`, `Canarylast${i}`, `Canarysecond${i}`]);
     try {
       await env.client.query('CREATE TABLE patient (pat_id integer, pat_name text, pat_last1 text, pat_last2 text, pat_gen text, pat_zip text)');
-      await expect(env.client.query("INSERT INTO patient VALUES (1, 'Canaryann', 'Canarylast', 'Canarysecond', 'F', '08001')")).rejects.toMatchObject({ code: '0A000' });
-      await env.client.query("INSERT INTO patient (pat_id, pat_name, pat_last1, pat_last2, pat_zip) VALUES (2, 'Canaryann', 'Canarylast', 'Canarysecond', '08001')");
-      expect((await env.client.query('SELECT pat_id, pat_name, pat_last1, pat_zip FROM patient')).rows).toEqual([{ pat_id: 2, pat_name: null, pat_last1: null, pat_zip: '08001' }]);
-      const stored = (await backend.query<{ t: string }>('SELECT t::text AS t FROM patient t')).rows.map((r) => r.t).join('\n');
-      expect(stored).toBe('(2,,,,,08001)');
+      await expect(env.client.query(`INSERT INTO patient (${cols}) VALUES (1, 'Canaryname0', 'Canarylast0', 'Canarysecond0', 'F', '08001')`)).rejects.toMatchObject({ code: '21000' });
+      await expect(env.client.query("INSERT INTO patient VALUES (1, 'Canaryname0', 'Canarylast0', 'Canarysecond0', 'F', '08001')")).rejects.toMatchObject({ code: '0A000' });
+      expect((await backend.query('SELECT count(*)::int AS n FROM patient')).rows).toEqual([{ n: 0 }]);
+      // As sent, the two M rows are a class of 2 < k: the stored rows can only pass the checker if the proxy anonymized them.
+      const sent: Row[] = names.map(([n, l1, l2], i) => [String(i + 10), n ?? '', l1 ?? '', l2 ?? '', i < 7 ? 'F' : 'M', `0800${(i % 3) + 1}`]);
+      expect(achievedK(sent, [4])).toBe(2);
+      const values = sent.map((r) => `(${r[0]}, ${r.slice(1).map((v) => `'${v}'`).join(', ')})`);
+      expect((await env.client.query(`INSERT INTO patient (${cols}) VALUES ${values.join(', ')}`)).rowCount).toBe(9);
+      const stored = (await backend.query({ text: 'SELECT pat_id::text, pat_name, pat_last1, pat_last2, pat_gen, pat_zip FROM patient ORDER BY pat_id', rowMode: 'array' })).rows as Row[];
+      expect(stored).toHaveLength(9);
+      expect(stored.every((r) => r[1] === null && r[2] === null && r[3] === null)).toBe(true);
+      expect(achievedK(stored, [4])).toBeGreaterThanOrEqual(3);
+      expect(achievedT(stored, [4], 5, codePointOrder)).toBeLessThanOrEqual(0.1);
+      expect(stored.map((r) => r[5])).toEqual(names.map((_n, i) => `0800${(i % 3) + 1}`));
+      const seen = await env.client.query({ text: 'SELECT pat_id::text, pat_name, pat_last1, pat_last2, pat_gen, pat_zip FROM patient ORDER BY pat_id', rowMode: 'array' });
+      expect(seen.rows).toEqual(stored);
+      const dump = await dumpOf(cluster);
+      const log = logSince(cluster, logFrom);
+      expect(names.flat().filter((v) => dump.includes(v) || log.includes(v))).toEqual([]);
       // `patient/pat_name` named no schema (CLARUS: any schema): a patient table of another schema is refused, not passed in clear.
       await backend.query('CREATE SCHEMA s1; CREATE TABLE s1.patient (pat_id integer, pat_name text)');
       await expect(env.client.query("INSERT INTO s1.patient (pat_id, pat_name) VALUES (3, 'Canaryother')")).rejects.toMatchObject({ code: '0A000' });
@@ -233,6 +236,38 @@ describe('published CLARUS policies through a real proxy', () => {
       await env?.close();
       env = undefined;
       await backend.query('DROP TABLE IF EXISTS a');
+    }
+  });
+
+  it('one table under three spellings (db/PUBLIC.Patient/…, patient/…, public.patient/…): one dataset, and the proxy protects every column of it', async () => {
+    const xml = join(scratch, 'spellings.xml');
+    writeFileSync(xml, `<?xml version="1.0"?>
+<schema>
+  <data>
+    <attribute name="db/PUBLIC.Patient/Pat_Name" attribute_type="identifier"/>
+    <attribute name="patient/pat_ssn" attribute_type="identifier"/>
+    <attribute name="public.patient/pat_name" attribute_type="identifier"/>
+  </data>
+  <protection module="encryption"><attribute_types><attribute_type type="identifier" protection="encryption" id_key="176"/></attribute_types></protection>
+  <protocol plugin="PostgreSQL"/>
+</schema>`);
+    const yaml = await importWith(xml);
+    const { policy, keyFiles } = renderPolicy(yaml);
+    expect(policy.datasets.map((d) => [d.schema, d.table, d.columns.map((c) => c.name)])).toEqual([['public', 'patient', ['pat_name', 'pat_ssn']]]);
+    env = await startWith(cluster, policy, keyFiles);
+    try {
+      await env.client.query('CREATE TABLE patient (pat_id integer, pat_name text, pat_ssn text)');
+      await env.client.query("INSERT INTO patient (pat_id, pat_name, pat_ssn) VALUES (1, 'Canaryspelled', 'Canaryssn123')");
+      expect((await env.client.query('SELECT pat_name, pat_ssn FROM patient WHERE pat_name = $1', ['Canaryspelled'])).rows).toEqual([{ pat_name: 'Canaryspelled', pat_ssn: 'Canaryssn123' }]);
+      const stored = (await backend.query<{ t: string }>('SELECT t::text AS t FROM patient t')).rows.map((r) => r.t).join('\n');
+      expect(stored).not.toMatch(/Canary/);
+      const dump = await dumpOf(cluster);
+      const log = logSince(cluster, logFrom);
+      expect(['Canaryspelled', 'Canaryssn123'].filter((v) => dump.includes(v) || log.includes(v))).toEqual([]);
+    } finally {
+      await env?.close();
+      env = undefined;
+      await backend.query('DROP TABLE IF EXISTS patient');
     }
   });
 

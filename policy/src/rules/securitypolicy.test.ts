@@ -34,6 +34,8 @@ describe('policyIssues', () => {
     ['the same table name in another schema', (s) => { s.datasets.push({ ...s.datasets[0]!, name: 'again', table: 's1.patient' }); }, []],
     ['a column twice', (s) => { s.datasets[0]!.columns.push({ name: 'pat_id', attributeType: 'technicalIdentifier' }); },
       [{ path: 'spec.datasets[0].columns', message: 'column pat_id is listed twice' }]],
+    ['a column twice in another case (the proxy folds names, and kept only the later one)', (s) => { s.datasets[0]!.columns.push({ name: 'PAT_ID', attributeType: 'technicalIdentifier' }); },
+      [{ path: 'spec.datasets[0].columns', message: 'column pat_id is listed twice' }]],
     ['a rowKey that is no column', (s) => { s.datasets[0]!.rowKey = 'nope'; }, [{ path: 'spec.datasets[0].rowKey', message: "nope is not one of the dataset's columns" }]],
     ['encrypt and anonymize (through the attribute type)', (s) => {
       s.attributeTypes = { identifier: { encrypt: { mode: 'randomized' }, anonymize: { mask: {} } } };

@@ -37,7 +37,8 @@ function datasetIssues(spec: SecurityPolicySpec, index: number): RuleIssue[] {
   const ds = spec.datasets[index];
   if (!ds) return [];
   const at = `spec.datasets[${index}]`;
-  const dupColumn = duplicate(ds.columns.map((c) => c.name));
+  // Column names fold to lower case as PostgreSQL folds them (the proxy matches them so): Pat_Name is pat_name.
+  const dupColumn = duplicate(ds.columns.map((c) => c.name.toLowerCase()));
   if (dupColumn) return [{ path: `${at}.columns`, message: `column ${dupColumn} is listed twice` }];
   if (ds.rowKey && !ds.columns.some((c) => c.name === ds.rowKey)) {
     return [{ path: `${at}.rowKey`, message: `${ds.rowKey} is not one of the dataset's columns` }];

@@ -20,7 +20,8 @@ function runtimeAnonymize(a: AnonymizeProtection): AnonymizeProtection {
 
 export function runtimeColumn(spec: SecurityPolicySpec, column: ColumnSpec, defaultBackend: string): RuntimeColumn {
   const p = effectiveProtection(spec, column);
-  const out: RuntimeColumn = { name: column.name, attributeType: column.attributeType, backend: p.split?.backend ?? defaultBackend };
+  // An unquoted identifier, as clients write it: PostgreSQL folds it to lower case (see splitTable).
+  const out: RuntimeColumn = { name: column.name.toLowerCase(), attributeType: column.attributeType, backend: p.split?.backend ?? defaultBackend };
   if (p.encrypt) {
     out.encrypt = { mode: p.encrypt.mode, searchable: p.encrypt.searchable ?? false, keyName: p.encrypt.keyName ?? DEFAULT_KEY };
     if (p.encrypt.maskedView) out.encrypt.maskedView = structuredClone(p.encrypt.maskedView);
@@ -29,14 +30,21 @@ export function runtimeColumn(spec: SecurityPolicySpec, column: ColumnSpec, defa
   return out;
 }
 
+/**
+ * `[schema.]table` as the proxy matches it. The names are unquoted identifiers, which PostgreSQL
+ * folds to lower case, so `PUBLIC.Patient` is public.patient — the same table for validation
+ * (rules/securitypolicy.ts tableKey, the CRD rule) and for the proxy, which otherwise never matched
+ * `patient` against a dataset written `Patient` and passed its rows in clear.
+ */
 export function splitTable(table: string): { schema: string; table: string } {
-  const dot = table.indexOf('.');
-  return dot < 0 ? { schema: 'public', table } : { schema: table.slice(0, dot), table: table.slice(dot + 1) };
+  const t = table.toLowerCase();
+  const dot = t.indexOf('.');
+  return dot < 0 ? { schema: 'public', table: t } : { schema: t.slice(0, dot), table: t.slice(dot + 1) };
 }
 
 export function runtimeDataset(spec: SecurityPolicySpec, d: DatasetSpec, defaultBackend: string): RuntimeDataset {
   const out: RuntimeDataset = { name: d.name, ...splitTable(d.table), columns: d.columns.map((c) => runtimeColumn(spec, c, defaultBackend)) };
-  if (d.rowKey) out.rowKey = d.rowKey;
+  if (d.rowKey) out.rowKey = d.rowKey.toLowerCase();
   return out;
 }
 

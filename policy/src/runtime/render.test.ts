@@ -109,6 +109,26 @@ describe('render', () => {
     expect(scramAccepts(v, 'example-analyst-password')).toBe(false);
   });
 
+  it('names a table as the proxy matches it: PUBLIC.Patient is public.patient, as validation counts it (issue 14: the proxy passed `patient` in clear)', async () => {
+    const input = await inputOf('ehealth');
+    const ds = input.policy.spec.datasets[0];
+    if (!ds) throw new Error('no dataset');
+    ds.table = 'PUBLIC.Patient';
+    expect(render(input).config.policy.datasets[0]).toMatchObject({ schema: 'public', table: 'patient' });
+    ds.table = 'Patient';
+    expect(render(input).config.policy.datasets[0]).toMatchObject({ schema: 'public', table: 'patient' });
+    const col = ds.columns.find((c) => c.name === 'pat_name');
+    if (!col) throw new Error('no pat_name');
+    col.name = 'Pat_Name';
+    expect(render(input).config.policy.datasets[0]?.columns.filter((c) => c.name === 'pat_name')).toHaveLength(1);
+    ds.columns.push({ ...col, name: 'PAT_NAME' });
+    expect(() => render(input)).toThrow(/column pat_name is listed twice/);
+    ds.columns.pop();
+    // Two spellings of one table are refused here too (rules/securitypolicy.ts), never rendered as two datasets.
+    input.policy.spec.datasets.push({ ...ds, name: 'again', table: 'public.PATIENT' });
+    expect(() => render(input)).toThrow(/are the same table \(public\.patient\); each table may appear in one dataset only/);
+  });
+
   it('is stable: same inputs, same hash and verifiers; a changed input changes them', async () => {
     const input = await inputOf('ehealth');
     const a = render(input);
