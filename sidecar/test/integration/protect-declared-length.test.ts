@@ -94,8 +94,8 @@ describe('declared lengths of encrypted columns (varchar(n), char(n))', () => {
     // Binary format: pg sends a Buffer parameter as binary bytes of type bytea unless typed; a
     // varchar parameter in binary format is its UTF-8 bytes.
     const bin = long('Bin');
-    const raw = await outcome(app.query({ text: 'INSERT INTO person (id, name) VALUES ($1, $2)', values: [6, Buffer.from(bin)], binary: false }));
-    const rawOracle = await outcome(oracle.query({ text: 'INSERT INTO person (id, name) VALUES ($1, $2)', values: [6, Buffer.from(bin)], binary: false }));
+    const raw = await outcome(app.query({ text: 'INSERT INTO person (id, name) VALUES ($1, $2)', values: [6, Buffer.from(bin)] }));
+    const rawOracle = await outcome(oracle.query({ text: 'INSERT INTO person (id, name) VALUES ($1, $2)', values: [6, Buffer.from(bin)] }));
     expect(raw.code).toBe(rawOracle.code);
     expect(await same('INSERT INTO person (id, name) VALUES (7, \'ok\')')).toMatchObject({ code: 'ok' });
     expect(await same(`UPDATE person SET name = CASE WHEN id = 7 THEN '${long('Case')}' ELSE 'x' END WHERE id = 7`)).toMatchObject({ code: '22001' });
