@@ -1,5 +1,5 @@
-// `make demo`: the main job on an embedded default. Starts a local PostgreSQL server that plays the
-// cloud database, writes a sample eHealth policy (resources as a user would kubectl-apply them),
+// `make demo`: the main job on an embedded default. Starts two local PostgreSQL servers that play
+// two cloud databases (the diagnosis is split off to the second one), writes a sample eHealth policy (resources as a user would kubectl-apply them),
 // validates and renders it with the `clarus` CLI, runs `clarus proxy` on the rendered directory,
 // and runs a short workload as three users. It prints what each application user sees next to
 // what the cloud database actually stores.
@@ -17,12 +17,12 @@ const READONLY_SQL = `CREATE ROLE ${READONLY_ROLE.user} LOGIN PASSWORD '${READON
 GRANT USAGE ON SCHEMA public TO ${READONLY_ROLE.user};
 ALTER DEFAULT PRIVILEGES FOR ROLE scram_user IN SCHEMA public GRANT SELECT ON TABLES TO ${READONLY_ROLE.user};`;
 
-const POLICY = (port: number) => `
+const POLICY = (portA: number, portB: number) => `
 apiVersion: clarus.io/v1alpha1
 kind: SecurityPolicy
 metadata: { name: ehealth, namespace: demo }
 spec:
-  backends: [cloud-a]
+  backends: [cloud-a, cloud-b]
   keyring: { secretName: ehealth-keys }
   attributeTypes:
     identifier:      { encrypt: { mode: randomized } }
@@ -36,30 +36,30 @@ spec:
         - { name: pat_name,  attributeType: identifier }
         - { name: pat_ssn,   attributeType: identifier, protection: { encrypt: { mode: randomized, searchable: true } } }
         - { name: pat_zip,   attributeType: quasiIdentifier, protection: { anonymize: { generalize: { keepPrefix: 3 } } } }
-        - { name: diagnosis, attributeType: confidential }
+        - { name: diagnosis, attributeType: confidential, protection: { split: { backend: cloud-b }, encrypt: { mode: deterministic } } }
 ---
-apiVersion: clarus.io/v1alpha1
+${['cloud-a', 'cloud-b'].map((name, i) => `apiVersion: clarus.io/v1alpha1
 kind: CloudBackend
-metadata: { name: cloud-a, namespace: demo }
+metadata: { name: ${name}, namespace: demo }
 spec:
   host: 127.0.0.1
-  port: ${port}
+  port: ${i === 0 ? portA : portB}
   database: postgres
-  credentialsSecretRef: { name: cloud-a-creds }
-  readOnlyCredentialsSecretRef: { name: cloud-a-readonly-creds }
+  credentialsSecretRef: { name: ${name}-creds }
+  readOnlyCredentialsSecretRef: { name: ${name}-readonly-creds }
   tls: { mode: disable }
 ---
 apiVersion: v1
 kind: Secret
-metadata: { name: cloud-a-creds, namespace: demo }
+metadata: { name: ${name}-creds, namespace: demo }
 stringData: { username: scram_user, password: scram-pw }
 ---
 apiVersion: v1
 kind: Secret
-metadata: { name: cloud-a-readonly-creds, namespace: demo }
+metadata: { name: ${name}-readonly-creds, namespace: demo }
 stringData: { username: ${READONLY_ROLE.user}, password: ${READONLY_ROLE.password} }
 ---
-apiVersion: clarus.io/v1alpha1
+`).join('')}apiVersion: clarus.io/v1alpha1
 kind: ClarusProxy
 metadata: { name: ehealth-proxy, namespace: demo }
 spec:
@@ -124,7 +124,7 @@ async function tryQuery(c: pg.Client, sql: string): Promise<void> {
   }
 }
 
-async function workload(port: number, cloudUrl: string): Promise<void> {
+async function workload(port: number, cloudUrls: Record<string, string>): Promise<void> {
   heading('drhouse (readWrite, plaintext view) creates the table and writes patients through the proxy');
   await as(port, 'drhouse', async (c) => {
     await c.query('CREATE TABLE patient (pat_id int PRIMARY KEY, pat_name text, pat_ssn text, pat_zip text, diagnosis text)');
@@ -138,11 +138,15 @@ async function workload(port: number, cloudUrl: string): Promise<void> {
     heading('computing on encrypted columns: the cloud filters what it can, the proxy finishes (two stages)');
     process.stdout.write("  SELECT upper(pat_name) AS name, diagnosis FROM patient WHERE pat_name LIKE '%r%' ORDER BY pat_name\n");
     table((await c.query("SELECT upper(pat_name) AS name, diagnosis FROM patient WHERE pat_name LIKE '%r%' ORDER BY pat_name")).rows);
-    process.stdout.write('  UPDATE patient SET pat_name = initcap(pat_name) WHERE pat_id = 1   (rows read FOR UPDATE, computed by the proxy, written back encrypted)\n');
-    await c.query('UPDATE patient SET pat_name = initcap(pat_name) WHERE pat_id = 1');
+    heading('a transaction over both clouds commits with two-phase commit');
+    process.stdout.write("  BEGIN; UPDATE patient SET pat_zip = '75020', diagnosis = 'asthma' WHERE pat_id = 3; COMMIT\n");
+    await c.query('BEGIN');
+    await c.query("UPDATE patient SET pat_zip = '75020', diagnosis = 'asthma' WHERE pat_id = 3");
+    await c.query('COMMIT');
+    table((await c.query('SELECT pat_id, pat_zip, diagnosis FROM patient WHERE pat_id = 3')).rows);
     heading('statements the proxy cannot run safely are refused, not leaked');
     await tryQuery(c, 'UPDATE patient SET pat_name = upper(pat_name) RETURNING pat_name');
-    await tryQuery(c, 'SELECT pat_name, now() FROM patient ORDER BY pat_name');
+    await tryQuery(c, "SELECT set_config('search_path', 'shadow, public', false)");
   });
   heading(`analyst (read, masked view; the proxy logs read-only users in to the cloud as ${READONLY_ROLE.user})`);
   await as(port, 'analyst', async (c) => {
@@ -152,27 +156,30 @@ async function workload(port: number, cloudUrl: string): Promise<void> {
   });
   heading('auditor (read, protected view: the stored ciphertext, never decrypted)');
   await as(port, 'auditor', async (c) => table((await c.query('SELECT pat_id, pat_name, diagnosis FROM patient ORDER BY pat_id')).rows, 28));
-  heading('what the cloud database stores (a direct connection, bypassing the proxy)');
-  const cloud = new pg.Client({ connectionString: cloudUrl });
-  await cloud.connect();
-  const stored = await cloud.query('SELECT * FROM patient ORDER BY pat_id');
-  table(stored.rows, 28);
-  const dump = JSON.stringify(stored.rows.map((r) => Object.values(r).map((v) => (Buffer.isBuffer(v) ? v.toString('latin1') : String(v)))));
-  const leaked = ROWS.flatMap((r) => [r[1], r[2], r[4]]).filter((v) => dump.includes(String(v)));
-  process.stdout.write(`\n  plaintext names, SSNs or diagnoses found in the cloud: ${leaked.length === 0 ? 'none' : leaked.join(', ')}\n`);
-  await cloud.end();
+  let texts = '';
+  for (const [name, url] of Object.entries(cloudUrls)) {
+    heading(`what cloud database ${name} stores (a direct connection, bypassing the proxy)`);
+    const cloud = new pg.Client({ connectionString: url });
+    await cloud.connect();
+    const stored = await cloud.query('SELECT * FROM patient ORDER BY pat_id');
+    table(stored.rows, 28);
+    texts += JSON.stringify(stored.rows.map((r) => Object.values(r).map((v) => (Buffer.isBuffer(v) ? v.toString('latin1') : String(v)))));
+    await cloud.end();
+  }
+  const leaked = ROWS.flatMap((r) => [r[1], r[2], r[4]]).filter((v) => texts.includes(String(v)));
+  process.stdout.write(`\n  each cloud holds the row key and its own columns only (the diagnosis lives on cloud-b alone);\n  plaintext names, SSNs or diagnoses found in either cloud: ${leaked.length === 0 ? 'none' : leaked.join(', ')}\n`);
   if (leaked.length > 0) process.exitCode = 1;
 }
 
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'clarus-demo-'));
-  heading('starting a local PostgreSQL 15 server playing the cloud database "cloud-a"');
-  const cloud = await startPostgres();
+  heading('starting two local PostgreSQL 15 servers playing the cloud databases "cloud-a" and "cloud-b"');
+  const [cloudA, cloudB] = [await startPostgres(), await startPostgres()];
   let proxy: Awaited<ReturnType<typeof startProxyProcess>> | undefined;
   try {
-    process.stdout.write(`  cloud-a on 127.0.0.1:${cloud.port}\n`);
-    await cloud.psql(READONLY_SQL);
-    writeFileSync(join(work, 'resources.yaml'), POLICY(cloud.port));
+    process.stdout.write(`  cloud-a on 127.0.0.1:${cloudA.port}, cloud-b on 127.0.0.1:${cloudB.port} (max_prepared_transactions on: two-phase commit)\n`);
+    for (const c of [cloudA, cloudB]) await c.psql(READONLY_SQL);
+    writeFileSync(join(work, 'resources.yaml'), POLICY(cloudA.port, cloudB.port));
     writeFileSync(join(work, 'keyring.yaml'), clarus(['keys', 'generate', '--name', 'ehealth-keys', '--namespace', 'demo']));
     heading('clarus policy validate / explain / render');
     process.stdout.write(clarus(['policy', 'validate', '-f', work]));
@@ -183,10 +190,11 @@ async function main(): Promise<void> {
     // The in-proxy stage is on in `clarus proxy` (the test harness turns it off unless asked).
     proxy = await startProxyProcess(join(work, 'rendered'), [], { CLARUS_RESIDUAL: 'on' });
     process.stdout.write(`  clarus proxy listening on ${proxy.host}:${proxy.port}\n`);
-    await workload(proxy.port, cloud.url());
+    await workload(proxy.port, { 'cloud-a': cloudA.url(), 'cloud-b': cloudB.url() });
   } finally {
     await proxy?.close();
-    await cloud.destroy();
+    await cloudA.destroy();
+    await cloudB.destroy();
     rmSync(work, { recursive: true, force: true });
   }
 }
