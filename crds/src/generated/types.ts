@@ -44,7 +44,7 @@ export type EncryptMode = "randomized" | "deterministic";
 
 /** How readers with the masked view see the column (default: `****` and the last 4 characters). Applied by the proxy to the decrypted value at read time; what is stored does not change. */
 export type MaskedView = {
-  /** partial: keep keepFirst/keepLast characters, mask the rest with char (all of it when the value is not longer); email: the first character and the domain (j***@example.com); hash: a keyed hash (16 hex digits of the column's blind-index HMAC: equal values, equal hashes, not reversible); truncate: dates and timestamps to the month or year (unit), other values fully masked; fixed: value for every non-NULL value; null: NULL. */
+  /** partial: keep keepFirst/keepLast characters, mask the rest with char (all of it when the value is not longer); email: the first character and the domain (j***@example.com); hash: a keyed hash (16 hex digits of an HMAC under a key of its own, unlinkable to the column's blind index: equal values, equal hashes, not reversible); truncate: dates and timestamps to the month or year (unit), other values fully masked; fixed: value for every non-NULL value; null: NULL. */
   function: "partial" | "email" | "hash" | "truncate" | "fixed" | "null";
   /** partial: characters kept at the start. */
   keepFirst?: number;

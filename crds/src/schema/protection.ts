@@ -14,8 +14,8 @@ export const MASK_FUNCTIONS = ['partial', 'email', 'hash', 'truncate', 'fixed', 
 const maskedView = named('MaskedView', obj('How readers with the masked view see the column (default: `****` and the last 4 '
   + 'characters). Applied by the proxy to the decrypted value at read time; what is stored does not change.', {
   function: oneOf('partial: keep keepFirst/keepLast characters, mask the rest with char (all of it when the value is not longer); '
-    + 'email: the first character and the domain (j***@example.com); hash: a keyed hash (16 hex digits of the column\'s blind-index '
-    + 'HMAC: equal values, equal hashes, not reversible); truncate: dates and timestamps to the month or year (unit), other values '
+    + 'email: the first character and the domain (j***@example.com); hash: a keyed hash (16 hex digits of an HMAC under a key of its '
+    + 'own, unlinkable to the column\'s blind index: equal values, equal hashes, not reversible); truncate: dates and timestamps to the month or year (unit), other values '
     + 'fully masked; fixed: value for every non-NULL value; null: NULL.', MASK_FUNCTIONS),
   keepFirst: int('partial: characters kept at the start.', { minimum: 0, maximum: 64 }),
   keepLast: int('partial: characters kept at the end.', { minimum: 0, maximum: 64 }),

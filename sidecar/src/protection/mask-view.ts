@@ -1,7 +1,7 @@
 // The masked view of an encrypted column: what a reader whose AccessGrant has `view: masked` sees
 // of a decrypted value, by the column's `encrypt.maskedView` function (in the spirit of PostgreSQL
 // Anonymizer's masking functions), or `****` and the last 4 characters by default. Pure; the keyed
-// hash is the column's blind-index HMAC, passed in.
+// hash (ColumnCipher.maskHash: a key of its own, never the blind index's) is passed in.
 import type { MaskedView } from '@clarus/crds/types.ts';
 import { maskForView } from './anonymize-write.ts';
 

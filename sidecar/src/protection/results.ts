@@ -102,7 +102,7 @@ export function presentText(o: ProtectedOutput, stored: Buffer): string | null {
       return stored.toString('base64');
     }
     const text = o.cipher.decrypt(stored);
-    return o.view === 'masked' ? maskedText(o.mask, text, (t) => o.cipher.blindIndex(t)) : text;
+    return o.view === 'masked' ? maskedText(o.mask, text, (t) => o.cipher.maskHash(t)) : text;
   });
 }
 

@@ -25,7 +25,8 @@ const POLICY: RuntimePolicy = {
       { name: 'id', attributeType: 'technicalIdentifier', backend: B },
       enc('phone', { function: 'partial', keepFirst: 3, keepLast: 2 }),
       enc('email', { function: 'email' }),
-      enc('ssn', { function: 'hash' }),
+      // Searchable: the stored blind index must not give the hash mask away (issue 13 item 3).
+      { ...enc('ssn', { function: 'hash' }), encrypt: { mode: 'randomized', searchable: true, keyName: 'default', maskedView: { function: 'hash' } } },
       enc('born', { function: 'truncate', unit: 'year' }),
       enc('note', { function: 'fixed', value: '[redacted]' }),
       enc('diag', { function: 'null' }),
@@ -95,6 +96,22 @@ describe('masked view per column', () => {
     await pipeline(a.query(copyTo(`COPY (SELECT ${COLS} FROM person ORDER BY id) TO STDOUT`)), new Writable({ write(c, _e, cb) { chunks.push(c as Buffer); cb(); } }));
     const first = Buffer.concat(chunks).toString('utf8').split('\n')[0]?.split('\t');
     expect(first?.slice(1)).toEqual(['+34**********22', 'j***@canary.example', expect.stringMatching(/^[0-9a-f]{16}$/), '1984-01-01', '[redacted]', '\\N', '****1111']);
+  });
+
+  it('shows a hash mask that cannot be linked to the stored blind index of the column', async () => {
+    const a = await as(USERS.analyst);
+    const shown = (await a.query('SELECT id, ssn FROM person ORDER BY id')).rows.map((r) => r.ssn as string);
+    // Deterministic per value: both rows hold CANARY-123-45.
+    expect(shown[0]).toMatch(/^[0-9a-f]{16}$/);
+    expect(shown[1]).toBe(shown[0]);
+    const bidx = (await env.backend.query("SELECT encode(ssn__bidx, 'hex') AS h FROM person ORDER BY id")).rows.map((r) => r.h as string);
+    expect(bidx[0]).toMatch(/^[0-9a-f]{32}$/);
+    expect(bidx[1]).toBe(bidx[0]);
+    // Not the blind index, nor any part of it (before issue 13 item 3 it was its first 16 digits).
+    expect(bidx[0]?.includes(shown[0] as string)).toBe(false);
+    // A search on the column still goes through the blind index (doctor, plaintext view).
+    const d = await as(USERS.doctor);
+    expect((await d.query('SELECT id FROM person WHERE ssn = $1 ORDER BY id', ['CANARY-123-45'])).rows.map((r) => r.id)).toEqual([1, 2]);
   });
 
   it('stores ciphertext only', async () => {

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { binaryToText, canonicalText, OID, textToBinary } from './canonical.ts';
 import { columnCipher } from './column.ts';
@@ -40,6 +41,34 @@ describe('HKDF derivation', () => {
     expect(a.equals(deriveKey(m, 'gcm', 'public.t.b'))).toBe(false);
     expect(a.equals(deriveKey(m, 'bidx', 'public.t.a'))).toBe(false);
     expect(deriveKey(m, 'siv', 'key:default').length).toBe(64);
+    expect(deriveKey(m, 'mask', 'public.t.a').equals(deriveKey(m, 'bidx', 'public.t.a'))).toBe(false);
+  });
+});
+
+describe('masked view hash (domain separation from the blind index)', () => {
+  it('is deterministic per value and column, and neither the blind index nor a prefix or function of it', () => {
+    const d = new KeyDeriver(ring(1));
+    const c = columnCipher(d, spec({ searchable: true }));
+    const values = Array.from({ length: 200 }, (_, i) => `CANARY-${i}`);
+    for (const v of values) {
+      const mask = c.maskHash(v);
+      const bidx = c.blindIndex(v);
+      expect(c.maskHash(v).equals(mask)).toBe(true);
+      // What a masked-view reader sees (16 hex digits) is no part of the stored blind index.
+      const shown = mask.toString('hex').slice(0, 16);
+      expect(bidx.toString('hex').includes(shown)).toBe(false);
+      expect(mask.includes(bidx.subarray(0, 8))).toBe(false);
+    }
+    // Keyed by its own HKDF purpose: HMAC-SHA256 under the 'mask' key, not the 'bidx' one, so
+    // the blind index (an HMAC under an independent key) gives no way to compute it.
+    const mk = deriveKey(Buffer.alloc(32, 1), 'mask', 'public.patient.pat_name');
+    expect(c.maskHash('x').equals(createHmac('sha256', mk).update('x').digest())).toBe(true);
+    const bk = deriveKey(Buffer.alloc(32, 1), 'bidx', 'public.patient.pat_name');
+    expect(c.blindIndex('x').equals(createHmac('sha256', bk).update('x').digest().subarray(0, 16))).toBe(true);
+    // Per column: the same value masks differently in another column.
+    expect(columnCipher(d, spec({ column: 'pat_ssn' })).maskHash('x').equals(c.maskHash('x'))).toBe(false);
+    // Distinct values give distinct masks.
+    expect(new Set(values.map((v) => c.maskHash(v).toString('hex').slice(0, 16))).size).toBe(values.length);
   });
 });
 

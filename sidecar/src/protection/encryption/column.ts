@@ -36,6 +36,11 @@ export interface ColumnCipher {
   blindIndex(text: string): Buffer;
   /** Blind indexes under every live key version, for lookups during a rotation. */
   blindIndexes(text: string): Buffer[];
+  /**
+   * The masked view's keyed hash (`maskedView.function: hash`), current key version: HMAC-SHA256
+   * under a key of its own ('mask'), so it cannot be linked to the stored blind index.
+   */
+  maskHash(text: string): Buffer;
   /** The key version a stored ciphertext was written with (for re-encryption progress). */
   versionOf(stored: Uint8Array): number;
 }
@@ -72,6 +77,7 @@ interface VersionState {
   gcmAad?: Buffer;
   siv?: SivSealer;
   bidxKey?: Buffer;
+  maskKey?: Buffer;
 }
 
 function gcmSeal(st: VersionState, pt: Buffer): Buffer {
@@ -134,6 +140,11 @@ export function columnCipher(deriver: KeyDeriver, spec: ColumnSpec): ColumnCiphe
     const key = st.bidxKey ?? deriver.key(spec.keyName, version, 'bidx', scope);
     return createHmac('sha256', key).update(text, 'utf8').digest().subarray(0, BLIND_INDEX_BYTES);
   };
+  const maskHash = (text: string): Buffer => {
+    const st = state(entry.current);
+    st.maskKey ??= deriver.key(spec.keyName, entry.current, 'mask', scope);
+    return createHmac('sha256', st.maskKey).update(text, 'utf8').digest();
+  };
   const open = (stored: Uint8Array): Buffer => {
     const buf = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
     const h = decodeHeader(buf);
@@ -155,6 +166,7 @@ export function columnCipher(deriver: KeyDeriver, spec: ColumnSpec): ColumnCiphe
     equalityForms: (text) => live().map((v) => seal(v, text)),
     blindIndex: (text) => bidx(entry.current, text),
     blindIndexes: (text) => live().map((v) => bidx(v, text)),
+    maskHash,
     versionOf: (stored) => decodeHeader(stored).version,
   };
 }

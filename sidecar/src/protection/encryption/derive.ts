@@ -2,6 +2,8 @@
 // one purpose and one scope. Scopes:
 //   gcm  (randomized AEAD)  schema.table.column   → a key per column
 //   bidx (blind index)      schema.table.column   → a key per column
+//   mask (masked view hash) schema.table.column   → a key per column, apart from bidx so that a
+//        masked-view reader cannot link the `hash` mask to the stored blind index
 //   siv  (deterministic)    key name              → the key name is the equality/join domain:
 //        columns that share a keyName produce equal ciphertexts for equal values, which is what
 //        makes equi-joins between them possible (API.md); give columns different keyNames to
@@ -10,8 +12,8 @@ import { hkdfSync } from 'node:crypto';
 import type { Keyring } from './keyring.ts';
 import { KeyringError, requireKey } from './keyring.ts';
 
-export type Purpose = 'gcm' | 'siv' | 'bidx';
-const LENGTH: Record<Purpose, number> = { gcm: 32, siv: 64, bidx: 32 };
+export type Purpose = 'gcm' | 'siv' | 'bidx' | 'mask';
+const LENGTH: Record<Purpose, number> = { gcm: 32, siv: 64, bidx: 32, mask: 32 };
 const SALT = Buffer.from('clarus/hkdf/v1', 'utf8');
 
 export function deriveKey(master: Uint8Array, purpose: Purpose, scope: string): Buffer {
