@@ -6,24 +6,26 @@
 //   fails with 25P02 in an aborted block and with 25P01 outside a block, so a row is only ever held
 //   in a block the backend has open). Its parameters are sent as NULL. The row counts once the
 //   backend completed the stand-in; a stand-in that fails or is skipped drops its row.
-// - COMMIT (a simple Query of that one statement) waits until every stand-in sent before it is
-//   answered, then becomes `INSERT … VALUES <held rows, anonymized as one batch>; COMMIT`: the
-//   INSERT goes through the ordinary rules (rules/insert-batch.ts), its answer is replaced by a
-//   NOTICE with the batch's report, and if it fails the COMMIT fails with its error and nothing is
-//   stored. A batch the microaggregation refuses (fewer than k rows: 21000) refuses the COMMIT; the
-//   transaction is then aborted. ROLLBACK forgets the rows.
+// - COMMIT (a simple Query of that one statement, or a prepared COMMIT at each Execute) waits until
+//   every stand-in sent before it is answered; then the session runs `INSERT … VALUES <held rows,
+//   anonymized as one batch>` before it (BeforeCommit in session/pipeline.ts): the INSERT goes
+//   through the ordinary rules (rules/insert-batch.ts), its answer is replaced by a NOTICE with the
+//   batch's report. If it fails, or the microaggregation refuses the batch (fewer than k rows:
+//   21000), the COMMIT fails with that error and the transaction ends rolled back (ReadyForQuery
+//   'I'), nothing stored, as PostgreSQL ends a transaction whose COMMIT failed. ROLLBACK forgets
+//   the rows.
 // - While rows are held, a statement that reads or writes their dataset is refused (it would not
 //   see them), and so are ROLLBACK TO SAVEPOINT, PREPARE TRANSACTION, and a COMMIT sent with other
-//   statements in one Query or through the extended protocol.
+//   statements in one Query.
 // - Outside a block (as far as the statements decided so far say) the INSERT is not held: a
 //   batch of one row is refused (21000), as before.
 import { formatAt, StatementError } from '../session/pipeline.ts';
-import type { AccessCheck, Pass, QueryDecision, Refuse, ResultTransformer, RewriteStatement, StatementDecision, WireValue } from '../session/pipeline.ts';
+import type { AccessCheck, BeforeCommit, BeforeCommitHook, Pass, QueryDecision, Refuse, ResultTransformer, RewriteStatement, StatementDecision, WireValue } from '../session/pipeline.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { binaryToText, OID } from '../protection/encryption/canonical.ts';
 import type { Catalog } from '../rewrite/catalog.ts';
 import { flushSql, heldInsert, HeldRows, transactionOf } from './held-rows.ts';
-import type { HeldInsert, TxKind } from './held-rows.ts';
+import type { HeldGroup, HeldInsert, TxKind } from './held-rows.ts';
 import { anonymizationStats } from './anonymization-stats.ts';
 
 export interface HeldDeps {
@@ -122,7 +124,7 @@ export class HeldInserts {
 
   /**
    * Wraps the ordinary decision of a Parse: transaction control takes effect at each Bind/Execute
-   * (a COMMIT with held rows through the extended protocol is refused), and a statement on a dataset
+   * (a prepared COMMIT stores the held rows first: `beforeCommit`), and a statement on a dataset
    * with held rows is refused there too.
    */
   guard(sql: string, datasets: ReadonlySet<string>, d: StatementDecision): StatementDecision {
@@ -134,15 +136,23 @@ export class HeldInserts {
       const busy = this.touching(datasets);
       if (busy) return busy;
       if (tx.kinds.length > 0) {
-        if (this.rows.size > 0 && tx.kinds.some((k) => k === 'commit' || k === 'rollbackTo' || k === 'prepare')) {
-          return refuse(SQLSTATE.featureNotSupported, 'clarus: rows are held for k-anonymity until COMMIT in this transaction: send COMMIT as a simple Query (ROLLBACK TO SAVEPOINT and PREPARE TRANSACTION are not supported while rows are held)');
+        if (this.rows.size > 0 && tx.kinds.some((k) => k === 'rollbackTo' || k === 'prepare')) {
+          return refuse(SQLSTATE.featureNotSupported, 'clarus: rows are held for k-anonymity until COMMIT in this transaction: ROLLBACK TO SAVEPOINT and PREPARE TRANSACTION are not supported while rows are held');
         }
         this.effects(tx.kinds);
       }
       return inner?.();
     };
-    return d.kind === 'pass' ? ({ kind: 'pass', check } satisfies Pass) : ({ ...d, check } satisfies RewriteStatement);
+    const commit = tx.statements === 1 && tx.kinds[0] === 'commit' ? { beforeCommit: this.beforeCommit } : {};
+    return d.kind === 'pass' ? ({ kind: 'pass', check, ...commit } satisfies Pass) : ({ ...d, check, ...commit } satisfies RewriteStatement);
   }
+
+  /** At each Execute of a prepared COMMIT: the held rows' flush, once every stand-in is answered. */
+  private readonly beforeCommit: BeforeCommitHook = () => {
+    if (this.rows.size === 0) return undefined;
+    const wait = this.rows.settled();
+    return wait ? wait.then(() => this.flush()) : this.flush();
+  };
 
   /** The refusal of a statement on a dataset with held rows (it would not see them), if any. */
   touching(datasets: Iterable<string>): Refuse | undefined {
@@ -178,29 +188,32 @@ export class HeldInserts {
     }
   }
 
-  /** COMMIT with held rows, all answered: the flush INSERTs, then the COMMIT. */
+  /** A simple COMMIT with held rows, all answered: the COMMIT's own decision, the flush INSERTs before it. */
   private commit(sql: string): QueryDecision {
+    const before = this.flush();
+    // The COMMIT's own decision (a split session finishes its fragment transactions through it).
+    const c = this.deps.plan(sql);
+    if (!before || c.kind === 'refuse') return c;
+    return c.kind === 'rewrite' ? { ...c, before } : { kind: 'rewrite', sql, before };
+  }
+
+  /**
+   * What stores the held rows before the COMMIT (undefined: nothing to store), and forgets them.
+   * Every stand-in is answered: an 'E' now means the block is aborted (ROLLBACK TO is refused while
+   * rows are held), so the COMMIT is a ROLLBACK, as PostgreSQL answers it; nothing to store.
+   */
+  private flush(): BeforeCommit | undefined {
     this.open = false;
     const groups = this.rows.take();
-    // Every stand-in is answered: an 'E' now means the block is aborted (ROLLBACK TO is refused
-    // while rows are held), so the COMMIT is a ROLLBACK, as PostgreSQL answers it; nothing to store.
-    if (groups.length === 0 || this.status === 'E') return this.deps.plan(sql);
-    const sqls: string[] = [];
-    const results: Array<ResultTransformer | undefined> = [];
+    if (groups.length === 0 || this.status === 'E') return undefined;
+    const statements: BeforeCommit['statements'] = [];
     for (const g of groups) {
       const text = flushSql(g);
       const d = this.deps.plan(text);
-      if (d.kind === 'refuse') {
-        anonymizationStats.refused++;
-        return { ...d, message: `${d.message} (the ${g.rows.length} rows INSERTed one at a time into ${g.table.table} in this transaction are one batch at COMMIT; the transaction is aborted)` };
-      }
-      sqls.push(d.kind === 'rewrite' ? d.sql : text);
-      results.push(hideTag(d.kind === 'rewrite' ? d.results?.[0] : undefined));
+      if (d.kind === 'refuse') return { statements: [], refusal: refusedBatch(d, g) };
+      statements.push({ sql: d.kind === 'rewrite' ? d.sql : text, result: hideTag(d.kind === 'rewrite' ? d.results?.[0] : undefined) });
     }
-    // The COMMIT's own decision (a split session finishes its fragment transactions through it).
-    const c = this.deps.plan(sql);
-    if (c.kind === 'refuse') return c;
-    return { kind: 'rewrite', sql: [...sqls, c.kind === 'rewrite' ? c.sql : sql].join(';\n'), results: [...results, ...(c.kind === 'rewrite' ? c.results ?? [] : [])], copy: [] };
+    return { statements };
   }
 
   private bind({ key, h, declared }: { key: object; h: HeldInsert; declared: readonly number[] }, values: WireValue[], formats: readonly number[]): WireValue[] {
@@ -237,6 +250,12 @@ export class HeldInserts {
     const e = this.tooManyError();
     return refuse(e.code, e.message);
   }
+}
+
+/** The refusal of a held batch (fewer than k rows, an unreadable quasi-identifier), said as the COMMIT's. */
+function refusedBatch(d: Refuse, g: HeldGroup): Refuse {
+  anonymizationStats.refused++;
+  return { ...d, message: `${d.message} (the ${g.rows.length} rows INSERTed one at a time into ${g.table.table} in this transaction are one batch at COMMIT; the transaction is rolled back)` };
 }
 
 /** The flush INSERT's answer: its NOTICE (the batch report) without its CommandComplete. */

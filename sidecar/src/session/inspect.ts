@@ -12,7 +12,7 @@ import type { FrontendMessage } from '../protocol/frontend.ts';
 import { BackendTag, FrontendTag, HEADER_BYTES, TxStatusByte } from '../protocol/tags.ts';
 import { closedSlot, CopySlot } from './copy-route.ts';
 import { formatAt, StatementError } from './pipeline.ts';
-import type { CopyHooks, CopyTransformer, FieldDescription, Pipeline, QueryDecision, Refuse, ResidualStage, ResultTransformer, RewriteQuery, RewriteStatement, StatementDecision, WireValue } from './pipeline.ts';
+import type { BeforeCommit, BeforeCommitHook, CopyHooks, CopyTransformer, FieldDescription, Pipeline, QueryDecision, Refuse, ResidualStage, ResultTransformer, RewriteQuery, RewriteStatement, StatementDecision, WireValue } from './pipeline.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { Prepared, rewriteOf } from './prepared.ts';
 import type { Portal, Stmt } from './prepared.ts';
@@ -21,6 +21,7 @@ import { applyCopy, copyEnd, transformRow, transformRowDescription } from './tra
 import { WriteExchange } from './write-exchange.ts';
 import { binaryParamText } from './binary-params.ts';
 import { ComputedPortals } from './computed-portals.ts';
+import { CommitFlush } from './commit-flush.ts';
 
 /** The candidate rows of a two-stage statement, collected for its in-proxy stage. */
 interface Candidates { stage: ResidualStage; fields: FieldDescription[]; rows: Array<Array<string | null>>; bytes: number }
@@ -46,9 +47,15 @@ type Entry =
    */
   | { k: 'execute'; st: RewriteStatement | undefined; formats: readonly number[]; slot: CopySlot; syncs: Entry[]; cand?: Candidates; params?: Array<string | null>; write?: WriteExchange;
     held?: { portal: string; max: number; serve: boolean } }
-  | { k: 'query'; rw: RewriteQuery | undefined; idx: number; slot: CopySlot; refusal?: Buffer; cand?: Candidates }
-  /** A Query the proxy sent on its own (to abort a transaction block): its answers are not shown. */
-  | { k: 'inject' }
+  /** `after`: a COMMIT after the session's own statements (commit-flush.ts); its tag is not shown when they failed. */
+  | { k: 'query'; rw: RewriteQuery | undefined; idx: number; slot: CopySlot; refusal?: Buffer; cand?: Candidates; after?: CommitFlush }
+  /**
+   * A Query or batch the proxy sent on its own (to abort or end a transaction block): its answers are
+   * not shown; `ready`: the pipeline hears of its ReadyForQuery status.
+   */
+  | { k: 'inject'; ready?: true }
+  /** The session's own statements before a COMMIT (commit-flush.ts), up to their batch's ReadyForQuery. */
+  | { k: 'flush'; x: CommitFlush; then: (x: CommitFlush) => void }
   /** A message of a write that computes, sent by the proxy (write-exchange.ts): its answer is not shown; `last` ends the exchange. */
   | { k: 'own'; x: WriteExchange; last?: boolean };
 
@@ -245,6 +252,7 @@ export class Inspector {
     const rw = dec.kind === 'rewrite' ? dec : undefined;
     const tr = rw?.results?.[0];
     if (rw && tr?.residual?.write) return this.simpleWrite(rw.sql, tr, tr.residual.write);
+    if (rw?.before) { this.commitQuery(rw, rw.before, raw); return undefined; }
     // Exactly one statement, a COPY FROM STDIN with hooks: its data is routed without waiting.
     const slot = new CopySlot(rw?.copy?.length === 1 && (rw.results?.length ?? 1) <= 1 ? rw.copy[0]?.in : undefined);
     this.queue.push({ k: 'query', rw, idx: 0, slot });
@@ -348,13 +356,20 @@ export class Inspector {
       if (this.backendSkipping) { this.cslot = closedSlot(); this.forward(raw); return; }
       const denied = p && 'kind' in p ? p : p?.stmt?.dec.check?.();
       if (denied) { this.refuseMessage(denied, raw.tag); return; }
-      const staged = rewriteOf((p as Portal | undefined)?.stmt)?.result?.residual !== undefined;
-      if (staged && (p as Portal).params === 'binary') {
-        this.refuseMessage(new StatementError(SQLSTATE.featureNotSupported, 'clarus: a parameter in binary format for a statement computed in the proxy must have its type given in Parse, and be of a common type (bool, integers, floats, text, varchar, char, date, uuid); send it as text'), raw.tag);
-        return;
-      }
-      return this.executeNow(p as Portal | undefined, raw, m);
+      return this.executeAllowed(p as Portal | undefined, raw, m);
     });
+  }
+
+  /** Execute of a portal its checks allow: a prepared COMMIT may need statements first; a two-stage statement needs text parameters. */
+  private executeAllowed(p: Portal | undefined, raw: Raw, m: Execute): Promise<void> | undefined {
+    const hook = p?.stmt?.dec.beforeCommit;
+    if (hook) return this.executeCommit(p, raw, m, hook());
+    const staged = rewriteOf(p?.stmt)?.result?.residual !== undefined;
+    if (staged && p?.params === 'binary') {
+      this.refuseMessage(new StatementError(SQLSTATE.featureNotSupported, 'clarus: a parameter in binary format for a statement computed in the proxy must have its type given in Parse, and be of a common type (bool, integers, floats, text, varchar, char, date, uuid); send it as text'), raw.tag);
+      return undefined;
+    }
+    return this.executeNow(p, raw, m);
   }
 
   private executeNow(p: Portal | undefined, raw: Raw, m: Execute): Promise<void> | undefined {
@@ -484,6 +499,7 @@ export class Inspector {
    */
   backend(tag: number, buf: Buffer, start: number, end: number): boolean {
     if (this.queue[0]?.k === 'inject') return this.injectAnswer(tag, buf, start, end);
+    if (this.queue[0]?.k === 'flush') return this.flushAnswer(tag, buf, start, end);
     if (this.queue[0]?.k === 'own' && !this.suppress) return this.ownAnswer(tag, buf, start, end);
     if (this.suppress) { this.suppressed(tag, buf, start, end); return true; }
     if (!this.backendMessage(tag, buf, start, end)) this.relay.toClient.forward(buf, start - HEADER_BYTES, end);
@@ -727,14 +743,98 @@ export class Inspector {
     if (!tr?.done || this.suppress) return false;
     const m = this.decode(BackendTag.CommandComplete, buf, start, end);
     if (m.type !== 'CommandComplete') return false;
+    const hide = this.tagHidden();
     this.relay.waitBackend(tr.done(m.tag).then((tag) => {
-      this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag }));
+      if (!hide) this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag }));
       this.commandDone();
     }, (e: unknown) => {
       this.stageFailed(e);
       this.commandDone();
     }));
     return true;
+  }
+
+  // ---- statements before a COMMIT (commit-flush.ts) ----
+
+  /** Sends the session's own batch before a COMMIT; `then` runs at its ReadyForQuery. */
+  private flushFirst(before: BeforeCommit, then: (x: CommitFlush) => void): CommitFlush {
+    const x = new CommitFlush(before);
+    this.queue.push({ k: 'flush', x, then });
+    const refused: FrontendMessage = { type: 'Parse', name: REFUSED_NAME, sql: REFUSAL_SQL, paramTypes: [] };
+    for (const m of x.messages(refused)) this.relay.toBackend.push(encodeFrontend(m).finish());
+    // Decided after a wait (the client is not read meanwhile): nothing else would send it now.
+    this.relay.flush();
+    return x;
+  }
+
+  /** A simple COMMIT after the own batch: sent at once (after a failure the backend answers it ROLLBACK, which is not shown). */
+  private commitQuery(rw: RewriteQuery, before: BeforeCommit, raw: Raw): void {
+    const x = this.flushFirst(before, () => undefined);
+    const slot = new CopySlot(undefined);
+    this.queue.push({ k: 'query', rw, idx: 0, slot, after: x });
+    this.cslot = slot;
+    this.send({ type: 'Query', sql: rw.sql }, raw.tag);
+  }
+
+  /**
+   * Execute of a prepared COMMIT: the client is not read until the own batch is answered; then its
+   * Execute goes on, or, after a failure, the session ends the block with its own ROLLBACK and
+   * drops the client's messages up to Sync (its portal was failed with the block).
+   */
+  private executeCommit(p: Portal | undefined, raw: Raw, m: Execute, b: ReturnType<BeforeCommitHook>): Promise<void> | undefined {
+    // Answers to earlier statements may wait in the backend's buffer: have them sent.
+    if (isPromise(b)) this.send({ type: 'Flush' }, FrontendTag.Flush);
+    return this.decided(b, (before) => {
+      // The backend failed an earlier message meanwhile: it skips this Execute (the block is aborted).
+      if (this.backendSkipping) { this.cslot = closedSlot(); this.forward(raw); return undefined; }
+      if (!before) return this.executeNow(p, raw, m);
+      const x = this.flushFirst(before, () => {
+        if (!x.failed) { this.executeNow(p, raw, m); return; }
+        this.queue.push({ k: 'inject', ready: true });
+        for (const r of CommitFlush.rollback()) this.relay.toBackend.push(encodeFrontend(r).finish());
+        this.discarding = true;
+        this.cslot = null;
+        this.cexec = null;
+      });
+      return x.held;
+    });
+  }
+
+  /** An answer to the own batch before a COMMIT: not shown but asynchronous messages, NOTICEs in place of tags, and the first error. */
+  private flushAnswer(tag: number, buf: Buffer, start: number, end: number): boolean {
+    const h = this.head() as Extract<Entry, { k: 'flush' }>;
+    if (ASYNC.includes(tag)) {
+      if (tag === BackendTag.ParameterStatus) this.setting(buf, start, end);
+      this.relay.toClient.forward(buf, start - HEADER_BYTES, end);
+      return true;
+    }
+    if (tag === BackendTag.CommandComplete) {
+      const m = this.decode(tag, buf, start, end);
+      if (m.type === 'CommandComplete') for (const o of h.x.completed(m.tag)) this.relay.toClient.push(backendBytes(o));
+    } else if (tag === BackendTag.ErrorResponse) {
+      this.flushFailed(h.x, buf, start, end);
+    } else if (tag === BackendTag.ReadyForQuery) {
+      this.backendReady(buf, start);
+      this.queue.shift();
+      h.then(h.x);
+      h.x.end();
+    }
+    return false;
+  }
+
+  /** The own batch failed: the client sees the error (or the refusal) as its COMMIT's. */
+  private flushFailed(x: CommitFlush, buf: Buffer, start: number, end: number): void {
+    if (x.failed) return;
+    x.fail();
+    const refusal = x.before.refusal;
+    if (refusal) {
+      this.relay.toClient.push(refusalBytes(refusal));
+      this.relay.refusedInCycle();
+      return;
+    }
+    this.backendError(buf, start, end);
+    this.relay.toClient.forward(buf, start - HEADER_BYTES, end);
+    this.relay.statementFailed();
   }
 
   // ---- writes that compute (write-exchange.ts) ----
@@ -833,12 +933,20 @@ export class Inspector {
    */
   private completeHook(buf: Buffer, start: number, end: number): boolean {
     const hook = this.transformer()?.complete;
+    const hide = this.tagHidden();
     this.commandDone();
-    if (!hook) return false;
+    if (!hook) return hide;
     const m = this.decode(BackendTag.CommandComplete, buf, start, end);
     if (m.type !== 'CommandComplete') return false;
-    for (const out of hook(m.tag)) this.relay.toClient.push(backendBytes(out));
+    const out = hook(m.tag);
+    if (!hide) for (const o of out) this.relay.toClient.push(backendBytes(o));
     return true;
+  }
+
+  /** The head is a COMMIT whose own statements before it failed: the client already has the error, not the backend's ROLLBACK tag. */
+  private tagHidden(): boolean {
+    const h = this.head();
+    return h?.k === 'query' && h.after?.failed === true;
   }
 
   private commandDone(): void {
@@ -1003,7 +1111,11 @@ export class Inspector {
 
   /** An answer to the proxy's own Query (see poison): not shown, not counted; FATAL errors excepted. */
   private injectAnswer(tag: number, buf: Buffer, start: number, end: number): boolean {
-    if (tag === BackendTag.ReadyForQuery) { this.queue.shift(); return false; }
+    if (tag === BackendTag.ReadyForQuery) {
+      const h = this.queue.shift();
+      if (h?.k === 'inject' && h.ready) this.backendReady(buf, start);
+      return false;
+    }
     if (ASYNC.includes(tag) || (tag === BackendTag.ErrorResponse && isFatalError(buf, start, end))) {
       this.relay.toClient.forward(buf, start - HEADER_BYTES, end);
       return true;

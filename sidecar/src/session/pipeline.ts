@@ -199,10 +199,34 @@ export interface CopyHooks {
  */
 export type AccessCheck = () => Refuse | undefined;
 
+/**
+ * What the session runs on the backend before a client's COMMIT (issue 13: the INSERTs that store
+ * the rows held until COMMIT), in the client's transaction block: its own extended batch (statement
+ * and portal `clarus_commit_flush`, then its own Sync), whose answers the client does not see but
+ * for asynchronous messages, what each statement's `result.complete` shows in place of its
+ * CommandComplete (the batch NOTICE) and the first error. Then, as PostgreSQL ends a COMMIT:
+ * - every statement completed: the client's COMMIT goes on as decided;
+ * - one failed, or `refusal` is set (nothing is sent then): the client sees that error as its
+ *   COMMIT's and the transaction ends, rolled back (ReadyForQuery 'I'; a simple COMMIT's
+ *   `ROLLBACK` tag is not shown, an extended batch's messages up to Sync are skipped).
+ */
+export interface BeforeCommit {
+  statements: Array<{ sql: string; result?: ResultTransformer }>;
+  refusal?: Refuse;
+}
+
+/**
+ * For a prepared COMMIT: called at each Execute (after `check`); what to run before it, or
+ * undefined. A Promise while earlier statements are still unanswered (the session makes the backend
+ * flush its answers and waits).
+ */
+export type BeforeCommitHook = () => BeforeCommit | undefined | Promise<BeforeCommit | undefined>;
+
 export interface Pass {
   kind: 'pass';
   /** For a Parse: called at each Bind/Execute of the statement (see AccessCheck). */
   check?: AccessCheck;
+  beforeCommit?: BeforeCommitHook;
 }
 
 export interface Refuse {
@@ -227,6 +251,7 @@ export interface RewriteStatement {
   copy?: CopyHooks;
   /** Called at each Bind/Execute of the statement (see AccessCheck). */
   check?: AccessCheck;
+  beforeCommit?: BeforeCommitHook;
   /**
    * What else the client may have cached about the statement (e.g. the result column types it
    * sees): after a reload, a new decision with the same sql, paramTypes, clientParamTypes and
@@ -243,6 +268,8 @@ export interface RewriteQuery {
   results?: Array<ResultTransformer | undefined>;
   /** COPY hooks per statement of `sql`, in order. */
   copy?: Array<CopyHooks | undefined>;
+  /** `sql` is one COMMIT: what runs before it (see BeforeCommit). */
+  before?: BeforeCommit;
 }
 
 export type StatementDecision = Pass | RewriteStatement | Refuse;

@@ -188,7 +188,7 @@ describe('single-row INSERTs held until COMMIT', () => {
     expect(canariesInLog(CANARIES(36))).toEqual([]);
   });
 
-  it('refuses a statement on the dataset while rows are held, and a COMMIT in the extended protocol', async () => {
+  it('refuses a statement on the dataset while rows are held; a COMMIT with other statements in one Query', async () => {
     const c = await doctor();
     await c.query('BEGIN');
     await c.query(insertConst('episode_r', canaryRecord(40)));
@@ -196,7 +196,8 @@ describe('single-row INSERTs held until COMMIT', () => {
     await c.query('ROLLBACK');
     await c.query('BEGIN');
     await c.query(insertConst('episode_r', canaryRecord(41)));
-    await expect(c.query({ text: 'COMMIT', values: [] , name: 'commit-x' })).rejects.toMatchObject({ code: '0A000' });
+    // (A COMMIT through the extended protocol stores them: anonymize-commit.test.ts.)
+    await expect(c.query('COMMIT; SELECT 1')).rejects.toMatchObject({ code: '0A000' });
     await c.query('ROLLBACK');
     // Other tables are not concerned.
     await c.query('BEGIN');
