@@ -83,6 +83,24 @@ def main() -> None:
             out["held_binary"] = cur.rowcount
             lap("held_binary")
 
+            # In pipeline mode psycopg sends the COMMIT itself through the extended protocol.
+            with conn.pipeline():
+                cur.executemany(insert_one("episode_held"), rows[470:476])
+                conn.commit()
+            out["held_pipeline"] = conn.info.transaction_status.name
+            lap("held_pipeline")
+
+            # Fewer rows than k, pipeline mode: the COMMIT fails and the transaction is over (idle), as in PostgreSQL.
+            try:
+                with conn.pipeline():
+                    cur.executemany(insert_one("episode_held"), rows[480:483])
+                    conn.commit()
+                out["few_pipeline"] = "committed"
+            except psycopg.Error as e:
+                out["few_pipeline"] = e.sqlstate
+            out["few_pipeline_status"] = conn.info.transaction_status.name
+            lap("few_pipeline")
+
             # Fewer rows than k in a transaction: the COMMIT fails, nothing is stored.
             cur.executemany(insert_one("episode_held"), rows[500:503])
             try:
@@ -90,6 +108,7 @@ def main() -> None:
                 out["few"] = "committed"
             except psycopg.Error as e:
                 out["few"] = e.sqlstate
+            out["few_status"] = conn.info.transaction_status.name
             conn.rollback()
             lap("few")
 

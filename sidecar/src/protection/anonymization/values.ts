@@ -1,7 +1,8 @@
 // The values of k-anonymity columns as the microaggregation reads and publishes them, by the
 // column's declared type: integers, reals (numeric, float), dates (as days), and everything else
 // as categories. Dates are read only in the unambiguous ISO orders YYYY-MM-DD and YYYY/MM/DD
-// (PostgreSQL's DateStyle could read other forms differently). Pure.
+// (PostgreSQL's DateStyle could read other forms differently), optionally followed by a time and a
+// time zone, which PostgreSQL's date input ignores (pgjdbc's setDate sends `2010-01-02 +01`). Pure.
 import { OID } from '../encryption/canonical.ts';
 
 export type ValueKind = 'integer' | 'real' | 'date' | 'category';
@@ -14,6 +15,8 @@ export function kindOf(typeOid: number): ValueKind {
 }
 
 const DAY = 86_400_000;
+/** YYYY-MM-DD or YYYY/MM/DD, then an optional time (hh:mm[:ss[.f]]) and zone (Z, UTC, ±hh[[:]mm]); never BC. */
+const ISO_DATE = /^(\d{4})([-/])(\d{2})\2(\d{2})(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?(?:\s*(?:Z|UTC|[+-]\d{2}(?::?\d{2})?))?$/;
 
 /** The number a numeric or date value stands for, or undefined when the text is not one. */
 export function numberOf(kind: ValueKind, text: string): number | undefined {
@@ -24,7 +27,7 @@ export function numberOf(kind: ValueKind, text: string): number | undefined {
     const v = Number(t);
     return Number.isFinite(v) ? v : undefined;
   }
-  const m = /^(\d{4})([-/])(\d{2})\2(\d{2})$/.exec(t);
+  const m = ISO_DATE.exec(t);
   if (!m) return undefined;
   const [y, mo, d] = [Number(m[1]), Number(m[3]), Number(m[4])];
   const ms = Date.UTC(y, mo - 1, d);
