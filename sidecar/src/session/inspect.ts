@@ -158,7 +158,7 @@ export class Inspector {
 
   /** Something is in flight that a new pipeline could not take over. */
   busy(): boolean {
-    return this.suppress || this.discarding || this.cslot?.wake != null || this.queue.some((e) => e.k === 'inject') || this.pipeline.busy?.() === true;
+    return this.suppress || this.discarding || this.cslot?.wake != null || this.queue.some((e) => e.k === 'inject' || e.k === 'flush') || this.pipeline.busy?.() === true;
   }
 
   /** True when prepared statements or portals with rewritten decisions exist (a pass-through pipeline cannot run them). */
