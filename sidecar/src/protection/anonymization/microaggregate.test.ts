@@ -9,7 +9,7 @@ import { achievedK, achievedT, codePointOrder, numericOrder, orderedEmd } from '
 import { microaggregate } from './microaggregate.ts';
 import type { BatchColumn, BatchSpec } from './microaggregate.ts';
 import { OrderedEmd, ranksOf } from './emd.ts';
-import { cellMdav, mdav } from './mdav.ts';
+import { cellMdav, kClusters, mdav, sse as clusterSse } from './mdav.ts';
 import { encode, makePoints } from './points.ts';
 import { enforceT, tClosenessFirst } from './tcloseness.ts';
 
@@ -169,6 +169,19 @@ describe('MDAV per cell against plain MDAV', () => {
     const cells = sse(cellMdav(p, 5, 256));
     console.log(JSON.stringify({ whole, cells, ratio: cells / whole }));
     expect(cells).toBeLessThanOrEqual(whole * 1.25);
+    // What the batch uses up to PLAIN_MDAV_MAX records is never worse than plain MDAV.
+    expect(sse(kClusters(p, 5))).toBeLessThanOrEqual(whole);
+  });
+
+  it('the k-anonymity clustering loses no more information than plain MDAV on the same input (random batches up to 3,000 records, k = 2..10)', () => {
+    const big = fc.array(row, { minLength: 20, maxLength: 3000 });
+    fc.assert(fc.property(big, fc.integer({ min: 2, max: 10 }), (rows, k) => {
+      fc.pre(rows.length >= 2 * k);
+      const num = [0, 1, 2].map((c) => Float64Array.from(rows, (r) => (c === 2 ? Date.parse(r[2] as string) / 864e5 : Number(r[c]))));
+      const zip = encode(rows.map((r) => r[3] as string));
+      const p = makePoints(num, [zip.codes], [zip.labels.length], rows.length);
+      expect(clusterSse(p, kClusters(p, k))).toBeLessThanOrEqual(clusterSse(p, mdav(p, k)) + 1e-9);
+    }), { numRuns: 12, seed: 13 });
   });
 });
 

@@ -9,7 +9,7 @@
 // not divide n join their nearest cluster: so every cluster is then checked with the exact EMD of
 // every confidential attribute, and a cluster over t is merged with its nearest cluster until none
 // is (EMD is convex in the distribution, and the whole batch is at distance 0, so this ends).
-import { cellMdav } from './mdav.ts';
+import { kClusters, sse } from './mdav.ts';
 import { partition } from './partition.ts';
 import { Centroid, centreOf, distTo } from './points.ts';
 import type { Points } from './points.ts';
@@ -141,23 +141,13 @@ export function enforceT(p: Points, clusters: number[][], emds: OrderedEmd[], t:
   return merges;
 }
 
-/** SSE of clusters on the standardized numbers plus category mismatches with each cluster's mode. */
-function sse(p: Points, clusters: number[][]): number {
-  let total = 0;
-  for (const members of clusters) {
-    const c = new Centroid(p, members).centre();
-    for (const i of members) total += distTo(p, i, c.x, c.c);
-  }
-  return total;
-}
-
 /**
- * Clusters for k-anonymity (MDAV), or k-anonymity and t-closeness when t is given: both MDAV's
+ * Clusters for k-anonymity (MDAV: kClusters in mdav.ts), or k-anonymity and t-closeness when t is given: both MDAV's
  * clusters merged until within t and t-closeness-first's are computed, and the one with less
  * information loss is kept (with a loose t, MDAV's clusters often need few merges).
  */
 export function clustersFor(p: Points, k: number, t: number | undefined, emds: OrderedEmd[]): { clusters: number[][]; merges: number } {
-  const plain = cellMdav(p, k);
+  const plain = kClusters(p, k);
   if (t === undefined || emds.length === 0) return { clusters: plain, merges: 0 };
   const plainMerges = enforceT(p, plain, emds, t);
   const first = tClosenessFirst(p, k, t, emds[0] as OrderedEmd);
