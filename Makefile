@@ -59,6 +59,7 @@ demo: setup
 bench: setup
 	node bench/run.ts
 	node bench/split.ts
+	node bench/anonymize.ts
 
 ## make bench-split: splitting over two backends against the same table unsplit (issue 12).
 bench-split: setup
