@@ -172,6 +172,7 @@ export class HeldInserts {
       if (statements !== 1 || kinds[0] !== 'commit') {
         return refuse(SQLSTATE.featureNotSupported, 'clarus: rows are held for k-anonymity until COMMIT in this transaction: send COMMIT as a statement of its own (ROLLBACK TO SAVEPOINT and PREPARE TRANSACTION are not supported while rows are held)');
       }
+      this.effects(kinds);
       const wait = this.rows.settled();
       return wait ? wait.then(() => this.commit(sql)) : this.commit(sql);
     }
@@ -203,7 +204,6 @@ export class HeldInserts {
    * rows are held), so the COMMIT is a ROLLBACK, as PostgreSQL answers it; nothing to store.
    */
   private flush(): BeforeCommit | undefined {
-    this.open = false;
     const groups = this.rows.take();
     if (groups.length === 0 || this.status === 'E') return undefined;
     const statements: BeforeCommit['statements'] = [];

@@ -67,6 +67,10 @@ describe('transactionOf', () => {
     expect(transactionOf('BEGIN').kinds).toEqual(['begin']);
     expect(transactionOf('start transaction isolation level serializable').kinds).toEqual(['begin']);
     expect(transactionOf('COMMIT').kinds).toEqual(['commit']);
+    // AND CHAIN opens the next block at once.
+    expect(transactionOf('COMMIT AND CHAIN').kinds).toEqual(['commit', 'begin']);
+    expect(transactionOf('rollback and chain').kinds).toEqual(['rollback', 'begin']);
+    expect(transactionOf('COMMIT AND NO CHAIN').kinds).toEqual(['commit']);
     expect(transactionOf('end').kinds).toEqual(['commit']);
     expect(transactionOf('ABORT').kinds).toEqual(['rollback']);
     expect(transactionOf('ROLLBACK TO SAVEPOINT a').kinds).toEqual(['rollbackTo']);

@@ -97,7 +97,11 @@ export function transactionOf(sql: string): { kinds: TxKind[]; statements: numbe
   const kinds: TxKind[] = [];
   for (const { stmt } of stmts) {
     const t = body(stmt, 'TransactionStmt');
-    if (t) kinds.push(KINDS[String(t.kind)] ?? 'other');
+    if (!t) continue;
+    const kind = KINDS[String(t.kind)] ?? 'other';
+    kinds.push(kind);
+    // COMMIT / ROLLBACK AND CHAIN opens the next block at once.
+    if (t.chain && (kind === 'commit' || kind === 'rollback')) kinds.push('begin');
   }
   return { kinds, statements: stmts.length };
 }

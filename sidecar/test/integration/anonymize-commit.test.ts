@@ -184,6 +184,23 @@ describe('COMMIT through the extended protocol with rows held', () => {
   });
 });
 
+describe('COMMIT AND CHAIN with rows held', () => {
+  it('stores them and holds the rows of the chained block for its own COMMIT (simple and extended)', async () => {
+    const r = await raw();
+    await holdRows(r, 'episode_x', [100, 105]);
+    expect(await send(r, [q('COMMIT AND CHAIN')])).toEqual(['NoticeResponse', 'C COMMIT', 'Z T']);
+    for (let i = 105; i < 110; i++) expect(await send(r, [q(insertConst('episode_x', canaryRecord(i)))])).toEqual(['C INSERT 0 1', 'Z T']);
+    expect(await send(r, [...pbe('COMMIT AND CHAIN'), SYNC])).toEqual(['ParseComplete', 'BindComplete', 'NoticeResponse', 'C COMMIT', 'Z T']);
+    for (let i = 110; i < 115; i++) expect(await send(r, [q(insertConst('episode_x', canaryRecord(i)))])).toEqual(['C INSERT 0 1', 'Z T']);
+    expect(await send(r, [q('COMMIT')])).toEqual(['NoticeResponse', 'C COMMIT', 'Z I']);
+    const ids = new Set(Array.from({ length: 15 }, (_, j) => canaryRecord(100 + j)[0]));
+    const rows = (await storedRows('episode_x')).filter((row) => ids.has(row[0] as string));
+    expect(rows.length).toBe(15);
+    expect(achievedK(rows, QI)).toBeGreaterThanOrEqual(5);
+    expect(canariesInLog(canaries(100, 115))).toEqual([]);
+  });
+});
+
 describe('a failed COMMIT of held rows through the simple protocol', () => {
   it('answers the error and ReadyForQuery I (no ROLLBACK tag), as PostgreSQL answers a failed COMMIT; nothing stored', async () => {
     const r = await raw();
