@@ -4,8 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { microaggregate } from '@clarus/sidecar/protection/anonymization/microaggregate.ts';
 import type { BatchColumn, BatchReport } from '@clarus/sidecar/protection/anonymization/microaggregate.ts';
+import { clarusFile } from '@clarus/testing/clarus-data.ts';
 
-export const EHEALTH = '/work/shared/data/clarus/data_clarus2.txt';
+export const EHEALTH = clarusFile('data_clarus2.txt');
 
 /** The eHealth columns as CLARUS's properties.xml classifies them. */
 export const EHEALTH_COLUMNS: BatchColumn[] = [

@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { achievedK, achievedT, codePointOrder } from '@clarus/testing/anonymity.ts';
 import { main } from './anonymize.ts';
+import { clarusFile } from '@clarus/testing/clarus-data.ts';
 
-const DATA = '/work/shared/data/clarus/data_clarus2.txt';
+const DATA = clarusFile('data_clarus2.txt');
 const dir = mkdtempSync(join(tmpdir(), 'clarus-anonymize-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -15,6 +15,7 @@ import type { PgCluster } from '@clarus/testing/pg.ts';
 import { achievedK } from '@clarus/testing/anonymity.ts';
 import { USERS, canariesInDump, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
+import { clarusFile } from '@clarus/testing/clarus-data.ts';
 
 const POSTGIS = existsSync('/usr/share/postgresql/15/extension/postgis.control');
 if (!POSTGIS) console.warn('anonymize-geometry: PostGIS is not installed (postgresql-15-postgis-3): run `make setup` as root; these tests are skipped');
@@ -41,7 +42,7 @@ const POLICY: RuntimePolicy = {
     ],
   }],
 };
-const MEUSE = readFileSync('/work/shared/data/clarus/meuse2.txt', 'utf8').split('\n').slice(1).filter(Boolean).map((l) => l.split(','));
+const MEUSE = readFileSync(clarusFile('meuse2.txt'), 'utf8').split('\n').slice(1).filter(Boolean).map((l) => l.split(','));
 
 /** Hex EWKB of a 2-D point with an SRID (little endian), as PostGIS prints it. */
 function ewkb(x: number, y: number, srid: number): string {

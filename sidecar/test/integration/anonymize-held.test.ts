@@ -19,8 +19,9 @@ import type { PgCluster } from '@clarus/testing/pg.ts';
 import { frontendBytes, RawClient } from '@clarus/testing/proxy.ts';
 import { USERS, canariesInDump, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
+import { clarusFile } from '@clarus/testing/clarus-data.ts';
 
-const DATA = '/work/shared/data/clarus/data_clarus2.txt';
+const DATA = clarusFile('data_clarus2.txt');
 const B = 'cloud-a';
 const col = (name: string, attributeType: RuntimeColumn['attributeType'], anonymize?: RuntimeColumn['anonymize']): RuntimeColumn =>
   ({ name, attributeType, backend: B, ...(anonymize ? { anonymize } : {}) });

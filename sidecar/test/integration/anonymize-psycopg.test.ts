@@ -14,10 +14,11 @@ import { startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
 import { USERS, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
+import { clarusFile } from '@clarus/testing/clarus-data.ts';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '../../..');
-const DATA = '/work/shared/data/clarus/data_clarus2.txt';
+const DATA = clarusFile('data_clarus2.txt');
 const B = 'cloud-a';
 const qi = { kAnonymity: { k: 5 } };
 const col = (name: string, attributeType: RuntimeColumn['attributeType'], anonymize?: RuntimeColumn['anonymize']): RuntimeColumn =>

@@ -12,6 +12,7 @@ import { OrderedEmd, ranksOf } from './emd.ts';
 import { cellMdav, kClusters, mdav, sse as clusterSse } from './mdav.ts';
 import { encode, makePoints } from './points.ts';
 import { enforceT, tClosenessFirst } from './tcloseness.ts';
+import { clarusFile } from '@clarus/testing/clarus-data.ts';
 
 const COLS: BatchColumn[] = [
   { name: 'age', role: 'qi', kind: 'integer' },
@@ -90,7 +91,7 @@ describe('microaggregate: t-closeness', () => {
 });
 
 // The CLARUS eHealth set (34,025 records), as properties.xml and properties2.xml protect it.
-const EHEALTH = '/work/shared/data/clarus/data_clarus2.txt';
+const EHEALTH = clarusFile('data_clarus2.txt');
 const ecols: BatchColumn[] = [
   { name: 'ep_id', role: 'other', kind: 'category' }, { name: 'ep_age', role: 'qi', kind: 'integer' },
   { name: 'ep_range', role: 'qi', kind: 'integer' }, { name: 'dis_id', role: 'other', kind: 'category' },
@@ -186,7 +187,7 @@ describe('MDAV per cell against plain MDAV', () => {
 });
 
 describe('points (the meuse soil set: PostGIS points in hex EWKB)', () => {
-  const MEUSE = '/work/shared/data/clarus/meuse2.txt';
+  const MEUSE = clarusFile('meuse2.txt');
   const lines = readFileSync(MEUSE, 'utf8').split('\n').slice(1).filter(Boolean).map((l) => l.split(','));
   // gid, zinc, geom: the point is a quasi-identifier (categorical type: geometry), zinc another.
   const rows = lines.map((f) => [f[0] as string, f[4] as string, f[13] as string]);
