@@ -39,6 +39,12 @@ export const verdictCases: VerdictCase[] = [
   { name: 'encrypt and anonymize in the default a column takes', mutate: (s) => { s.attributeTypes.identifier.anonymize = { suppress: {} }; delete column(s, 'name').protection; }, refused: true },
   { name: 'a split backend not in spec.backends', mutate: (s) => { s.backends = ['a', 'c']; }, refused: true },
   { name: 'split columns without a rowKey', mutate: (s) => { delete ds(s).rowKey; }, refused: true },
+  { name: 'a point split by coordinates over two listed backends', mutate: (s) => { column(s, 'diagnosis').protection = { split: { coordinates: ['b', 'a'] } }; }, refused: false },
+  { name: 'a point split by coordinates to a backend not in spec.backends', mutate: (s) => { column(s, 'diagnosis').protection = { split: { coordinates: ['a', 'c'] } }; }, refused: true },
+  { name: 'a point split by coordinates without a rowKey', mutate: (s) => { column(s, 'diagnosis').protection = { split: { coordinates: ['a', 'b'] } }; delete ds(s).rowKey; }, refused: true },
+  { name: 'a point split by coordinates to one backend twice', mutate: (s) => { column(s, 'diagnosis').protection = { split: { coordinates: ['b', 'b'] } }; }, refused: true },
+  { name: 'a point split by coordinates and encrypted', mutate: (s) => { column(s, 'diagnosis').protection = { split: { coordinates: ['a', 'b'] }, encrypt: { mode: 'deterministic' } }; }, refused: true },
+  { name: 'both backend and coordinates', mutate: (s) => { column(s, 'diagnosis').protection = { split: { backend: 'b', coordinates: ['a', 'b'] } }; }, refused: true },
   { name: 'a column without protection of an attribute type with a default', mutate: (s) => { delete column(s, 'name').protection; }, refused: false },
   {
     name: 'kAnonymity columns of one dataset with different k', mutate: (s) => { column(s, 'zip').protection = { anonymize: { kAnonymity: { k: 3 } } }; }, refused: true,

@@ -155,10 +155,12 @@ export type AttributeTypeDefaults = {
 /** CLARUS classification of the column; selects the default protection. */
 export type AttributeType = "identifier" | "quasiIdentifier" | "confidential" | "nonConfidential" | "technicalIdentifier";
 
-/** Store the column only on another backend, together with the dataset's row key; the proxy recomposes rows. */
+/** Store the column only on another backend, together with the dataset's row key; the proxy recomposes rows. Exactly one of backend (the whole column) or coordinates (a PostGIS point column split by coordinate). */
 export type SplitProtection = {
   /** CloudBackend that stores the column; must be listed in spec.backends. */
-  backend: string;
+  backend?: string;
+  /** A geometry(Point) column split by coordinate (CLARUS splitting_type points): X is stored on the first CloudBackend, Y on the second (two distinct backends listed in spec.backends), each as a double precision column with the row key; the SRID is kept on the default backend. The proxy recomposes the point on read. Cannot be combined with encrypt or anonymize. */
+  coordinates?: Array<string>;
 };
 
 /** What the proxy does to the column before it leaves for the cloud. Replaces the attribute-type default as a whole; `{}` stores the column unprotected. */
@@ -167,7 +169,7 @@ export type Protection = {
   encrypt?: EncryptProtection;
   /** Replace the values irreversibly; exactly one method. */
   anonymize?: AnonymizeProtection;
-  /** Store the column only on another backend, together with the dataset's row key; the proxy recomposes rows. */
+  /** Store the column only on another backend, together with the dataset's row key; the proxy recomposes rows. Exactly one of backend (the whole column) or coordinates (a PostGIS point column split by coordinate). */
   split?: SplitProtection;
 };
 

@@ -1,5 +1,5 @@
 // The protection of one column: what the proxy does to its values before they leave for the cloud.
-import { bool, int, labelName, named, num, obj, oneOf, rules, str, type CelRule, type Schema } from './props.ts';
+import { arr, bool, int, labelName, named, num, obj, oneOf, rules, str, type CelRule, type Schema } from './props.ts';
 
 export const ATTRIBUTE_TYPES = ['identifier', 'quasiIdentifier', 'confidential', 'nonConfidential', 'technicalIdentifier'] as const;
 export const ENCRYPT_MODES = ['randomized', 'deterministic'] as const;
@@ -113,20 +113,33 @@ const anonymize = named('AnonymizeProtection', obj('Replace the values irreversi
 }, rules(exactlyOne(ANON_METHODS, 'anonymize'))));
 
 const split = named('SplitProtection', obj('Store the column only on another backend, together with the dataset\'s row key; the '
-  + 'proxy recomposes rows.', {
+  + 'proxy recomposes rows. Exactly one of backend (the whole column) or coordinates (a PostGIS point column split by coordinate).', {
   backend: labelName('CloudBackend that stores the column; must be listed in spec.backends.'),
-}, { required: ['backend'] }));
+  coordinates: arr('A geometry(Point) column split by coordinate (CLARUS splitting_type points): X is stored on the first '
+    + 'CloudBackend, Y on the second (two distinct backends listed in spec.backends), each as a double precision column with the row key; '
+    + 'the SRID is kept on the default backend. The proxy recomposes the point on read. Cannot be combined with encrypt or anonymize.',
+  labelName('CloudBackend name.'), { minItems: 2, maxItems: 2 }),
+}, rules(
+  exactlyOne(['backend', 'coordinates'], 'split'),
+  { rule: '!has(self.coordinates) || self.coordinates[0] != self.coordinates[1]', message: 'split.coordinates must name two different backends', fieldPath: '.coordinates' },
+)));
 
 const exclusive: CelRule = {
   rule: '!(has(self.encrypt) && has(self.anonymize))',
   message: 'encrypt and anonymize are mutually exclusive',
 };
 
+const pointsPlain: CelRule = {
+  rule: '!has(self.split) || !has(self.split.coordinates) || !(has(self.encrypt) || has(self.anonymize))',
+  message: 'a point column split by coordinates is stored as plain coordinates: it cannot also be encrypted or anonymized',
+  fieldPath: '.split.coordinates',
+};
+
 /** A column's protection. An empty object stores the column as is, overriding the attribute-type default. */
 export const protection: Schema = named('Protection', obj('What the proxy does to the column before it leaves for the cloud. '
   + 'Replaces the attribute-type default as a whole; `{}` stores the column unprotected.', {
   encrypt, anonymize, split,
-}, rules(exclusive)));
+}, rules(exclusive, pointsPlain)));
 
 /** Attribute-type defaults: no split (placement is per column, so the row-key rule stays checkable). */
 const defaultProtection: Schema = named('AttributeTypeDefault', obj('Default protection of columns of this attribute type.', { encrypt, anonymize }, rules(exclusive)));

@@ -65,11 +65,12 @@ const spec = obj('Protection of the datasets stored through a ClarusProxy.', {
   required: ['backends', 'keyring', 'datasets'],
   ...rules(
     {
-      rule: `self.datasets.all(d, d.columns.all(c, !(${hasSplit('c')}) || c.protection.split.backend in self.backends))`,
+      rule: `self.datasets.all(d, d.columns.all(c, !(${hasSplit('c')}) || (has(c.protection.split.backend) ? c.protection.split.backend in self.backends `
+        + `: (has(c.protection.split.coordinates) && c.protection.split.coordinates.all(b, b in self.backends)))))`,
       message: 'every split backend must be listed in spec.backends', fieldPath: '.datasets',
     },
     {
-      rule: `self.backends.size() == 0 || self.datasets.all(d, d.columns.all(c, !(${hasSplit('c')}) || c.protection.split.backend != self.backends[0]))`,
+      rule: `self.backends.size() == 0 || self.datasets.all(d, d.columns.all(c, !(${hasSplit('c')}) || !has(c.protection.split.backend) || c.protection.split.backend != self.backends[0]))`,
       message: 'a column split to the default backend (spec.backends[0]) would not be split; name another backend', fieldPath: '.datasets',
     },
     {

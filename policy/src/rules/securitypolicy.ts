@@ -28,9 +28,24 @@ function columnIssues(spec: SecurityPolicySpec, c: ColumnAt): RuleIssue[] {
   const field = `${c.at}.columns[${c.index}].protection`;
   if (p?.encrypt && p.anonymize) return [{ path: field, message: 'encrypt and anonymize are mutually exclusive' }];
   if (!p?.split) return [];
-  if (!spec.backends.includes(p.split.backend)) return [{ path: `${field}.split.backend`, message: `${p.split.backend} is not in spec.backends` }];
+  const placement = splitPlacementIssue(spec, p, field);
+  if (placement) return [placement];
   if (!c.rowKey) return [{ path: `${c.at}.rowKey`, message: `required because column ${c.column.name} is split` }];
   return [];
+}
+
+/** Where a split column goes: one backend (`backend`) or a point's two coordinates (`coordinates`). */
+function splitPlacementIssue(spec: SecurityPolicySpec, p: Protection, field: string): RuleIssue | undefined {
+  const split = p.split;
+  if (!split) return undefined;
+  if ((split.backend === undefined) === (split.coordinates === undefined)) return { path: `${field}.split`, message: 'exactly one of backend, coordinates must be set (split)' };
+  if (split.backend !== undefined) return spec.backends.includes(split.backend) ? undefined : { path: `${field}.split.backend`, message: `${split.backend} is not in spec.backends` };
+  const coords = split.coordinates ?? [];
+  const missing = coords.find((b) => !spec.backends.includes(b));
+  if (missing !== undefined) return { path: `${field}.split.coordinates`, message: `${missing} is not in spec.backends` };
+  if (coords.length !== 2 || coords[0] === coords[1]) return { path: `${field}.split.coordinates`, message: 'split.coordinates must name two different backends' };
+  if (p.encrypt || p.anonymize) return { path: `${field}.split.coordinates`, message: 'a point column split by coordinates is stored as plain coordinates: it cannot also be encrypted or anonymized' };
+  return undefined;
 }
 
 function datasetIssues(spec: SecurityPolicySpec, index: number): RuleIssue[] {

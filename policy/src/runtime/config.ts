@@ -76,6 +76,11 @@ export interface RuntimeColumn {
   anonymize?: AnonymizeProtection;
   /** Backend that stores this column (the policy's first backend unless split elsewhere). */
   backend: string;
+  /**
+   * A PostGIS point column split by coordinate: X stored on the first backend, Y on the second
+   * (`backend` is then the one of them that is not the default backend).
+   */
+  coordinates?: [string, string];
 }
 
 export interface RuntimeDataset {

@@ -21,7 +21,12 @@ function runtimeAnonymize(a: AnonymizeProtection): AnonymizeProtection {
 export function runtimeColumn(spec: SecurityPolicySpec, column: ColumnSpec, defaultBackend: string): RuntimeColumn {
   const p = effectiveProtection(spec, column);
   // An unquoted identifier, as clients write it: PostgreSQL folds it to lower case (see splitTable).
-  const out: RuntimeColumn = { name: column.name.toLowerCase(), attributeType: column.attributeType, backend: p.split?.backend ?? defaultBackend };
+  // A point split by coordinates is placed on the backend of a coordinate other than the default
+  // one, so everything that asks "is this column split?" sees it; `coordinates` says where X and Y go.
+  const coordinates = p.split?.coordinates;
+  const backend = p.split?.backend ?? coordinates?.find((b) => b !== defaultBackend) ?? defaultBackend;
+  const out: RuntimeColumn = { name: column.name.toLowerCase(), attributeType: column.attributeType, backend };
+  if (coordinates?.length === 2) out.coordinates = [coordinates[0] as string, coordinates[1] as string];
   if (p.encrypt) {
     out.encrypt = { mode: p.encrypt.mode, searchable: p.encrypt.searchable ?? false, keyName: p.encrypt.keyName ?? DEFAULT_KEY };
     if (p.encrypt.maskedView) out.encrypt.maskedView = structuredClone(p.encrypt.maskedView);
