@@ -318,7 +318,7 @@ class ProtectionPipeline implements Pipeline {
     const inner = this.checker(sql, { views: access.views, datasets, write, decided: true }) as AccessCheck;
     const check: AccessCheck = () => { if (write) session.mayWrite = true; return inner(); };
     try {
-      return { result: splitTransformer(svc, session, p.plan, access.views, p.paramCount), paramCount: p.paramCount, check };
+      return { result: splitTransformer(svc, session, p.plan, access.views, p.paramCount, p.derived), paramCount: p.paramCount, check };
     } catch (e) {
       if (!(e instanceof StatementError)) throw e;
       return refuse(e.code, e.message);

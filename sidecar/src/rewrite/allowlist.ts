@@ -17,6 +17,7 @@ import type { Catalog } from './catalog.ts';
 import { Refusal } from './context.ts';
 import { refuse } from './refusals.ts';
 import { ALLOWED_FUNCTIONS } from './functions.ts';
+import { namesPointSplit, POINT_FUNCTIONS } from './split.ts';
 import { referencedTables } from './refs.ts';
 import { classOf, isDataModifying, PINNED_SETTINGS, settingRefusal, STATEMENT_CLASSES } from './statements.ts';
 
@@ -55,6 +56,8 @@ class Walk {
   readonly catalog: Catalog;
   write = false;
   everyDataset = false;
+  /** The statement names a point column split by coordinates: the proxy computes POINT_FUNCTIONS (split/points.ts). */
+  points = false;
 
   constructor(catalog: Catalog) {
     this.catalog = catalog;
@@ -98,6 +101,7 @@ class Walk {
     const name = names[names.length - 1] ?? '';
     const schemaOk = names.length === 1 || (names.length === 2 && names[0] === 'pg_catalog');
     if (schemaOk && name === 'set_config' && settableByName(args[0])) return;
+    if (this.points && names.length === 1 && POINT_FUNCTIONS.has(name.toLowerCase())) return;
     if (!schemaOk || !ALLOWED_FUNCTIONS.has(name)) {
       refuse('function', { name: names.join('.') });
     }
@@ -171,6 +175,7 @@ export function screen(stmt: Json, catalog: Catalog): Screened {
   if (!t) return { write: false, everyDataset: false };
   const [tag, b] = t;
   const w = new Walk(catalog);
+  w.points = namesPointSplit(catalog, stmt);
   if (STATEMENT_CLASSES[tag] === undefined) refuse('unknownStatement', { tag });
   w.statement(tag, b);
   // The statement EXPLAIN or PREPARE names is screened as a statement of its own.

@@ -58,7 +58,7 @@ export interface CatalogTable {
    * Policy columns placed on a backend other than the policy's default one. Splitting is not
    * implemented, so a statement touching such a table is refused (see split.ts).
    */
-  split: ReadonlyArray<{ column: string; backend: string }>;
+  split: ReadonlyArray<{ column: string; backend: string; coordinates?: [string, string] }>;
 }
 
 export function isEncrypted(c: CatalogColumn): c is CatalogColumn & { protection: { kind: 'encrypt' } } {
@@ -106,7 +106,7 @@ export class Catalog {
   constructor(policy: RuntimePolicy) {
     for (const d of policy.datasets) {
       const columns = d.columns.map((c): CatalogColumn => ({ name: c.name, protection: protectionOf(c), typeOid: OID.text as number, attributeType: c.attributeType }));
-      const split = d.columns.filter((c) => c.backend !== policy.defaultBackend).map((c) => ({ column: c.name, backend: c.backend }));
+      const split = d.columns.filter((c) => c.backend !== policy.defaultBackend).map((c) => ({ column: c.name, backend: c.backend, ...(c.coordinates ? { coordinates: c.coordinates } : {}) }));
       this.tables.set(`${d.schema}.${d.table}`, { dataset: d.name, schema: d.schema, table: d.table, columns, byName: new Map(columns.map((c) => [c.name, c])), policyColumns: columns, split });
     }
     this.names = [...new Set(policy.datasets.map((d) => d.table.toLowerCase()))];

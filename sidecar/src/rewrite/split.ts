@@ -14,6 +14,18 @@ function describe(t: CatalogTable): string {
   return `dataset ${t.dataset} (${t.schema}.${t.table}) places column(s) ${cols}`;
 }
 
+/**
+ * PostGIS functions the proxy computes itself over a point column split by coordinates
+ * (split/points.ts): a statement that names such a table may call them; split/points.ts refuses
+ * them over anything else, so they never reach a backend.
+ */
+export const POINT_FUNCTIONS: ReadonlySet<string> = new Set(['st_x', 'st_y', 'st_srid', 'st_astext', 'st_asewkt', 'st_distance']);
+
+/** Whether a statement names a table with a point column split by coordinates. */
+export function namesPointSplit(catalog: Catalog, stmt: Json): boolean {
+  return splitTables(catalog, [stmt]).some((t) => t.split.some((s) => s.coordinates));
+}
+
 /** The split tables the statements name anywhere in their trees, in catalog order. */
 export function splitTables(catalog: Catalog, stmts: Json[]): CatalogTable[] {
   const split = catalog.all().filter((t) => t.split.length > 0);

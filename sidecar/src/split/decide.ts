@@ -17,6 +17,8 @@ import { CLIENT_PARTICIPANT } from './session.ts';
 import { quoteLiteral } from '../residual/plan.ts';
 import type { SplitSession } from './session.ts';
 import { placeholderSql, splitStage } from './stage.ts';
+import { derivedValues, rewritePoints } from './points.ts';
+import type { Derived } from './points.ts';
 
 /** What a protecting pipeline needs to serve split datasets (one per policy and backend grammar). */
 export interface SplitService {
@@ -61,7 +63,8 @@ export function layoutOf(layouts: ReadonlyMap<string, SplitLayout>, stmt: unknow
   return found;
 }
 
-type Planned = { plan: SplitPlan; paramCount: number } | Refuse;
+/** `derived`: parameters the proxy appends to the client's (the parts of point values, points.ts). */
+type Planned = { plan: SplitPlan; paramCount: number; derived?: Derived[] } | Refuse;
 
 /** Plans by statement text (plans are immutable); bounded, oldest dropped first. */
 const PLAN_CACHE_ENTRIES = 1000;
@@ -87,8 +90,11 @@ function planUncached(svc: SplitService, sql: string): Planned {
   const l = layoutOf(svc.layouts, stmt);
   if (!l) return refuse(SQLSTATE.featureNotSupported, 'clarus: this statement names a split table in a form the proxy cannot plan');
   try {
-    const plan = planSplit(l, stmt, svc.layouts);
-    return { plan, paramCount: Math.max(0, ...paramNumbers(stmt)) };
+    const paramCount = Math.max(0, ...paramNumbers(stmt));
+    const points = rewritePoints(svc.layouts.values(), stmt, paramCount);
+    if (!points) return { plan: planSplit(l, stmt, svc.layouts), paramCount };
+    const plan = withPoints(planSplit(l, points.stmt, svc.layouts), points.keepParts);
+    return { plan, paramCount, derived: points.derived };
   } catch (e) {
     if (e instanceof SplitUnsupported) return refuse(SQLSTATE.featureNotSupported, `clarus: ${e.message}`);
     throw e;
@@ -106,11 +112,23 @@ export function datasetsOf(plan: SplitPlan, lookup: (schema: string | undefined,
   return [...out];
 }
 
-/** The result transformer (a stage on the placeholder) that answers a planned split statement. */
-export function splitTransformer(svc: SplitService, session: SplitSession, plan: SplitPlan, views: Map<string, View>, paramCount: number): ResultTransformer {
+/** Marks the relations of a plan whose point columns the stage recomposes (points.ts). */
+function withPoints(plan: SplitPlan, keepParts: boolean): SplitPlan {
+  const relations = plan.kind === 'select' ? plan.relations : plan.kind === 'update' || plan.kind === 'delete' ? plan.keys.relations : [];
+  for (const r of relations) if (r.layout?.points) r.points = { keepParts };
+  return plan;
+}
+
+/**
+ * The result transformer (a stage on the placeholder) that answers a planned split statement.
+ * `derived`: the parameters it appends to the client's values (points.ts).
+ */
+export function splitTransformer(svc: SplitService, session: SplitSession, plan: SplitPlan, views: Map<string, View>, paramCount: number, derived: readonly Derived[] = []): ResultTransformer {
   const stage = splitStage({ session, fragments: svc.fragments, views, ...(svc.residual ? { residual: svc.residual } : {}), schemaChanged: () => svc.schemaChanged() }, plan);
+  const run: typeof stage.run = derived.length === 0 ? stage.run.bind(stage)
+    : (c, rows, formats, settings, values) => stage.run(c, rows, formats, settings, [...Array.from({ length: paramCount }, (_, i) => values[i] ?? null), ...derivedValues(derived, values)]);
   // No client parameter value ever reaches the client's backend through the placeholder.
-  return { ...IDENTITY, residual: { ...stage, blank: Array.from({ length: paramCount }, (_, i) => i + 1), describe: stage.describe.bind(stage), run: stage.run.bind(stage) } };
+  return { ...IDENTITY, residual: { ...stage, blank: Array.from({ length: paramCount }, (_, i) => i + 1), describe: stage.describe.bind(stage), run } };
 }
 
 export { placeholderSql };

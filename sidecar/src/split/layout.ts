@@ -7,6 +7,7 @@
 // row key and its columns. The proxy sees one logical table; each backend sees a table of the same
 // name with its fragment's columns.
 import type { RuntimeColumn, RuntimeDataset, RuntimePolicy } from '@clarus/policy/runtime/config.ts';
+import type { PointColumn } from './points.ts';
 
 export interface SplitLayout {
   dataset: string;
@@ -24,6 +25,18 @@ export interface SplitLayout {
   sides: string[];
   /** Why the dataset cannot be served (a protected row key: fragments are joined on its stored value). */
   unusable?: string;
+  /** Point columns split by coordinates (points.ts): their hidden columns are placed in `columns`/`backendOf`. */
+  points?: PointColumn[];
+}
+
+/** Where the hidden columns of a point split by coordinates go: X, Y on their backends, the SRID home. */
+function placePoint(c: RuntimeColumn, home: string, place: (column: string, backend: string) => void): PointColumn {
+  const [xBackend, yBackend] = c.coordinates as [string, string];
+  const p = { column: c.name, x: `${c.name}__x`, y: `${c.name}__y`, srid: `${c.name}__srid`, xBackend, yBackend };
+  place(p.x, xBackend);
+  place(p.y, yBackend);
+  place(p.srid, home);
+  return p;
 }
 
 /** The layouts of the policy's split datasets, by `schema.table`. */
@@ -34,17 +47,20 @@ export function splitLayouts(policy: RuntimePolicy): Map<string, SplitLayout> {
     if (!d.rowKey) throw new Error(`dataset ${d.name} splits columns but has no rowKey`);
     const columns = new Map<string, string[]>([[policy.defaultBackend, []]]);
     const backendOf = new Map<string, string>([[d.rowKey, policy.defaultBackend]]);
+    const place = (column: string, backend: string): void => {
+      backendOf.set(column, backend);
+      columns.set(backend, [...(columns.get(backend) ?? []), column]);
+    };
+    const points: PointColumn[] = [];
     for (const c of d.columns) {
       if (c.name === d.rowKey) continue;
-      backendOf.set(c.name, c.backend);
-      const list = columns.get(c.backend) ?? [];
-      list.push(c.name);
-      columns.set(c.backend, list);
+      if (c.coordinates) points.push(placePoint(c, policy.defaultBackend, place));
+      else place(c.name, c.backend);
     }
     const key = d.columns.find((c) => c.name === d.rowKey);
     const unusable = key?.encrypt || key?.anonymize ? `its row key ${d.rowKey} is encrypted or anonymized (fragments are joined on the row key as stored)` : undefined;
     out.set(`${d.schema}.${d.table}`, { dataset: d.name, schema: d.schema, table: d.table, key: d.rowKey, home: policy.defaultBackend, columns, backendOf,
-      sides: [...columns.keys()].filter((b) => b !== policy.defaultBackend), ...(unusable ? { unusable } : {}) });
+      sides: [...columns.keys()].filter((b) => b !== policy.defaultBackend), ...(unusable ? { unusable } : {}), ...(points.length > 0 ? { points } : {}) });
   }
   return out;
 }
@@ -57,7 +73,8 @@ export function backendOfColumn(l: SplitLayout, column: string): string {
 function fragmentDataset(d: RuntimeDataset, backend: string, home: string): RuntimeDataset | null {
   const placed = d.columns.some((c) => c.backend !== home);
   if (!placed) return backend === home ? d : null;
-  const keep = d.columns.filter((c) => c.name === d.rowKey || c.backend === backend);
+  // A point split by coordinates is in no fragment's policy: its hidden parts are plain columns.
+  const keep = d.columns.filter((c) => !c.coordinates && (c.name === d.rowKey || c.backend === backend));
   const columns = keep.map((c): RuntimeColumn => ({ ...c, backend }));
   if (d.rowKey && !columns.some((c) => c.name === d.rowKey)) columns.unshift({ name: d.rowKey, attributeType: 'technicalIdentifier', backend });
   const { rowKey, ...rest } = d;

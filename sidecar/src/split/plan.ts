@@ -51,6 +51,8 @@ export interface ReadRelation {
    * condition on any fragment fetches only the matching rows of the others.
    */
   filters: FragmentSql[];
+  /** Point columns split by coordinates: recomposed before the engine reads the rows (points.ts). */
+  points?: { keepParts: boolean };
 }
 
 export interface SelectPlan {

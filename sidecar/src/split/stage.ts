@@ -16,6 +16,7 @@ import type { ChangePlan, DdlPlan, FragmentSql, InsertPlan, ReadRelation, Select
 import type { SplitSession } from './session.ts';
 import type { FragmentConnection } from './conn.ts';
 import type { SplitLayout } from './layout.ts';
+import { recomposeFields, recomposeRows } from './points.ts';
 
 /**
  * The statement sent to the client's backend in place of a split statement: one empty result
@@ -138,7 +139,8 @@ async function relationRows(d: StageDeps, r: ReadRelation, plan: Scan, params: R
     for (const [key, row] of joined) { const more = byKey.get(key); if (more) next.set(key, [...row, ...more]); }
     joined = next;
   }
-  return { fields, rows: [...joined.values()].map((row) => row.map(text)) };
+  const rows = [...joined.values()].map((row) => row.map(text));
+  return r.points && l.points ? { fields: recomposeFields(l.points, fields, r.points.keepParts), rows: recomposeRows(l.points, fields, rows, r.points.keepParts) } : { fields, rows };
 }
 
 /** A relation's result fields, nothing executed. */
@@ -150,7 +152,8 @@ async function relationFields(d: StageDeps, r: ReadRelation, plan: Scan): Promis
     const sk = keyIndex(side, (r.layout as SplitLayout).key);
     fields = [...fields, ...side.filter((_, i) => i !== sk)];
   }
-  return fields;
+  const points = r.layout?.points;
+  return r.points && points ? recomposeFields(points, fields, r.points.keepParts) : fields;
 }
 
 /** The rows of one relation projected on the statement's columns (SelectPlan.direct). */

@@ -1,0 +1,363 @@
+// CLARUS's geometric splitting (issue 12, `splitting_type: points`): a PostGIS point column whose
+// policy says `split: {coordinates: [bx, by]}` is stored as three hidden columns — `<col>__x`
+// (double precision) with the row key on bx, `<col>__y` with the row key on by, and `<col>__srid`
+// (integer, with a CHECK of the declared SRID) on the home backend — so no backend ever holds the
+// whole point. Pure: a statement's tree over the logical table is rewritten into one over the
+// hidden columns before split/plan.ts plans it, and the fragments' rows are recomposed into the
+// point (hex EWKB, as PostGIS prints a geometry) before the proxy's engine reads them.
+//
+// * CREATE TABLE: `geom geometry(Point[, srid]) [NOT NULL]` becomes the three columns.
+// * INSERT … VALUES / UPDATE … SET geom = v: v (WKT, EWKT, hex (E)WKB as a constant, a parameter,
+//   NULL or DEFAULT) becomes three parameters derived at execution (a value that is not a 2-D point
+//   fails with 22023).
+// * Expressions: ST_X/ST_Y/ST_SRID(geom) read the hidden columns (so conditions on them are pushed
+//   to the one backend that holds that coordinate), ST_AsText/ST_AsEWKT/ST_Distance are computed by
+//   the engine from them, `geom IS [NOT] NULL` reads X, a bare `geom` in the SELECT list is the
+//   recomposed point. Any other use of the column is refused (0A000) by name.
+import { arr, body, colRefNames, columnRef, isObj, paramRef, sval, typeNameOf } from '../rewrite/ast.ts';
+import type { Json } from '../rewrite/ast.ts';
+import { parseStatements } from '../rewrite/parser.ts';
+import { POINT_FUNCTIONS } from '../rewrite/split.ts';
+import { parsePoint } from '../protection/anonymization/grid.ts';
+import { StatementError } from '../session/pipeline.ts';
+import type { FieldDescription } from '../protocol/types.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
+import { SplitUnsupported } from './plan.ts';
+import type { SplitLayout } from './layout.ts';
+
+/** A point column split by coordinate, and the hidden columns that store it. */
+export interface PointColumn { column: string; x: string; y: string; srid: string; xBackend: string; yBackend: string }
+
+type Part = 'x' | 'y' | 'srid';
+
+/** A parameter the proxy adds to the statement: one part of a point the client sent. */
+export interface Derived { source: { param: number } | { text: string | null }; part: Part; column: string }
+
+/** What the rewrite made of a statement. `keepParts`: the engine reads the hidden columns too. */
+export interface PointRewrite { stmt: Json; derived: Derived[]; keepParts: boolean }
+
+function unsupported(p: PointColumn, what: string): never {
+  throw new SplitUnsupported(`${what} on point column ${p.column} (split by coordinates) is not supported`);
+}
+
+/** The point columns of the layouts a statement names (by table name), by column name. */
+function pointsIn(layouts: Iterable<SplitLayout>): Map<string, PointColumn> {
+  const out = new Map<string, PointColumn>();
+  for (const l of layouts) for (const p of l.points ?? []) out.set(p.column, p);
+  return out;
+}
+
+/** Replaces nodes top-down where `f` returns a node (not visited further); copies the rest. */
+function mapTree(node: unknown, f: (n: Json) => unknown): unknown {
+  if (Array.isArray(node)) return node.map((x) => mapTree(x, f));
+  if (!isObj(node)) return node;
+  // A node wrapped in KEEP is left as it is (a bare point reference in the SELECT list).
+  if (KEEP in node) return node[KEEP];
+  const replaced = f(node);
+  if (replaced !== undefined) return replaced;
+  const out: Json = {};
+  for (const [k, v] of Object.entries(node)) out[k] = mapTree(v, f);
+  return out;
+}
+
+const KEEP = 'ClarusKeep';
+
+/** An expression parsed from SQL whose `clarus_a_x`… column names become the given references. */
+function template(sql: string, refs: Record<string, Json>): Json {
+  const parsed = parseStatements(`SELECT ${sql}`)[0]?.stmt;
+  const rt = body(arr(body(parsed, 'SelectStmt')?.targetList)[0], 'ResTarget') as Json;
+  return mapTree(rt.val, (n) => {
+    const c = body(n, 'ColumnRef');
+    const name = c ? colRefNames(c).join('.') : '';
+    return refs[name] ? structuredClone(refs[name]) : undefined;
+  }) as Json;
+}
+
+interface Ctx { points: Map<string, PointColumn>; keepParts: boolean }
+
+/** The point column a ColumnRef node names, with its qualifiers, or null. */
+function pointRef(ctx: Ctx, n: unknown): { p: PointColumn; qual: string[] } | null {
+  const c = body(n, 'ColumnRef');
+  if (!c) return null;
+  const names = colRefNames(c);
+  const p = ctx.points.get(names[names.length - 1] as string);
+  return p ? { p, qual: names.slice(0, -1) } : null;
+}
+
+function partRef(ctx: Ctx, r: { p: PointColumn; qual: string[] }, part: Part): Json {
+  ctx.keepParts = true;
+  return columnRef([...r.qual, r.p[part]]);
+}
+
+/** The references a point expression template reads: `<prefix>_x`, `<prefix>_y`, `<prefix>_srid`. */
+function partRefs(ctx: Ctx, r: { p: PointColumn; qual: string[] }, prefix: string): Record<string, Json> {
+  return { [`${prefix}_x`]: partRef(ctx, r, 'x'), [`${prefix}_y`]: partRef(ctx, r, 'y'), [`${prefix}_srid`]: partRef(ctx, r, 'srid') };
+}
+
+// PostGIS prints an SRID only when it is not 0 (ST_AsEWKT); a distance between points of two SRIDs
+// is an error there too (here a 22P02 whose text says why).
+const AS_TEXT = `'POINT(' || a_x::text || ' ' || a_y::text || ')'`;
+const AS_EWKT = `CASE WHEN a_srid = 0 THEN '' ELSE 'SRID=' || a_srid::text || ';' END || ${AS_TEXT}`;
+const DISTANCE = `CASE WHEN a_srid = b_srid THEN sqrt((a_x - b_x) * (a_x - b_x) + (a_y - b_y) * (a_y - b_y)) `
+  + `ELSE ('clarus: ST_Distance of points with different SRIDs (' || a_srid::text || ', ' || b_srid::text || ')')::float8 END`;
+
+/** A call of a point function over split point columns, rewritten; null when it is not one. */
+function pointCall(ctx: Ctx, n: Json): Json | null {
+  const fc = body(n, 'FuncCall');
+  if (!fc) return null;
+  const names = arr(fc.funcname).map((x) => sval(x) ?? '');
+  const name = (names[names.length - 1] ?? '').toLowerCase();
+  const args = arr(fc.args).map((a) => pointRef(ctx, a));
+  const first = args[0];
+  if (!POINT_FUNCTIONS.has(name) || names.length !== 1) {
+    if (first) unsupported(first.p, `${names.join('.')}()`);
+    return null;
+  }
+  if (!first || args.some((a) => a === null) || fc.agg_star || fc.agg_distinct || fc.over) {
+    throw new SplitUnsupported(`${name}() is computed by the proxy only over point columns split by coordinates (not over other values)`);
+  }
+  const a = (): Record<string, Json> => partRefs(ctx, first, 'clarus_a');
+  switch (name) {
+    case 'st_x': return args.length === 1 ? partRef(ctx, first, 'x') : unsupported(first.p, `${name} with ${args.length} arguments`);
+    case 'st_y': return args.length === 1 ? partRef(ctx, first, 'y') : unsupported(first.p, `${name} with ${args.length} arguments`);
+    case 'st_srid': return args.length === 1 ? partRef(ctx, first, 'srid') : unsupported(first.p, `${name} with ${args.length} arguments`);
+    case 'st_astext': return args.length === 1 ? template(AS_TEXT.replace(/a_/g, 'clarus_a_'), a()) : unsupported(first.p, `${name} with a precision`);
+    case 'st_asewkt': return args.length === 1 ? template(AS_EWKT.replace(/a_/g, 'clarus_a_'), a()) : unsupported(first.p, `${name} with a precision`);
+    default: {
+      const second = args[1];
+      if (args.length !== 2 || !second) return unsupported(first.p, `${name} with ${args.length} arguments`);
+      return template(DISTANCE.replace(/\b([ab])_/g, 'clarus_$1_'), { ...a(), ...partRefs(ctx, second, 'clarus_b') });
+    }
+  }
+}
+
+/** `geom IS [NOT] NULL`: the point is NULL exactly when its X is. */
+function pointNullTest(ctx: Ctx, n: Json): Json | null {
+  const nt = body(n, 'NullTest');
+  const r = nt ? pointRef(ctx, nt.arg) : null;
+  if (!nt || !r) return null;
+  return { NullTest: { ...nt, arg: partRef(ctx, r, 'x') } };
+}
+
+/**
+ * Point functions, NULL tests and bare references in the top-level SELECT list rewritten; any
+ * other reference to a point column refused.
+ */
+function rewriteExpressions(ctx: Ctx, stmt: Json): Json {
+  const sel = body(stmt, 'SelectStmt');
+  if (sel && sel.op === 'SETOP_NONE') {
+    for (const t of arr(sel.targetList)) {
+      const rt = body(t, 'ResTarget');
+      if (rt && pointRef(ctx, rt.val)) rt.val = { [KEEP]: rt.val };
+      // The column keeps the name PostgreSQL gives a function call (st_x…), not the hidden column's.
+      const fc = rt && !rt.name ? body(rt.val, 'FuncCall') : null;
+      if (rt && fc) rt.name = sval(arr(fc.funcname).at(-1)) ?? undefined;
+    }
+  }
+  return mapTree(stmt, (n) => {
+    const call = pointCall(ctx, n) ?? pointNullTest(ctx, n);
+    if (call) return call;
+    const r = pointRef(ctx, n);
+    if (r) unsupported(r.p, 'this use (only ST_X, ST_Y, ST_SRID, ST_AsText, ST_AsEWKT, ST_Distance, IS NULL and the column itself in the SELECT list are)');
+    return undefined;
+  }) as Json;
+}
+
+/** Where a SELECT list holds `*` (every column: the engine then shows only the recomposed point). */
+function hasStar(stmt: Json): boolean {
+  let star = false;
+  mapTree(stmt, (n) => { const c = body(n, 'ColumnRef'); if (c && colRefNames(c).includes('*')) star = true; return undefined; });
+  return star;
+}
+
+// ---- values ----
+
+/** Three parameters (x, y, srid) numbered from `next` for one point value: a constant, a parameter, NULL or DEFAULT. */
+function valueParts(p: PointColumn, v: unknown, derived: Derived[], next: number): Json[] {
+  if (body(v, 'SetToDefault')) return [v as Json, structuredClone(v) as Json, structuredClone(v) as Json];
+  const tc = body(v, 'TypeCast');
+  if (tc && !['geometry', 'text'].includes(typeNameOf(tc.typeName as Json))) unsupported(p, `a value cast to ${typeNameOf(tc.typeName as Json)}`);
+  const inner = tc ? tc.arg : v;
+  const param = body(inner, 'ParamRef');
+  const c = body(inner, 'A_Const');
+  let source: Derived['source'];
+  if (param) source = { param: param.number as number };
+  else if (c?.isnull) source = { text: null };
+  else if (c && isObj(c.sval)) source = { text: String(c.sval.sval ?? '') };
+  else return unsupported(p, 'a value other than a WKT/EWKT/hex EWKB constant, a parameter, NULL or DEFAULT');
+  return (['x', 'y', 'srid'] as const).map((part) => {
+    derived.push({ source, part, column: p.column });
+    return paramRef(next + derived.length - 1);
+  });
+}
+
+function rewriteInsert(ctx: Ctx, st: Json, derived: Derived[], first: number): void {
+  const cols = arr(st.cols).map((c) => body(c, 'ResTarget')?.name as string);
+  const rows = arr(body(st.selectStmt, 'SelectStmt')?.valuesLists).map((r) => body(r, 'List') as Json);
+  const at = cols.map((c, i) => ({ p: ctx.points.get(c), i })).filter((x): x is { p: PointColumn; i: number } => x.p !== undefined);
+  if (at.length === 0) return;
+  for (const row of rows) {
+    const items = arr(row.items);
+    row.items = items.flatMap((v, i) => { const hit = at.find((x) => x.i === i); return hit ? valueParts(hit.p, v, derived, first) : [v]; });
+  }
+  st.cols = cols.flatMap((c) => { const p = ctx.points.get(c); return (p ? [p.x, p.y, p.srid] : [c]).map((name) => ({ ResTarget: { name, location: -1 } })); });
+}
+
+function rewriteUpdate(ctx: Ctx, st: Json, derived: Derived[], first: number): void {
+  st.targetList = arr(st.targetList).flatMap((t) => {
+    const rt = body(t, 'ResTarget') as Json;
+    const p = ctx.points.get(rt.name as string);
+    if (!p) return [t];
+    if (arr(rt.indirection).length > 0) unsupported(p, 'UPDATE of a part of the point');
+    const parts = valueParts(p, rt.val, derived, first);
+    return [p.x, p.y, p.srid].map((name, k) => ({ ResTarget: { name, val: parts[k], location: -1 } }));
+  });
+}
+
+// ---- DDL ----
+
+/** `geometry(Point[, srid])` → the SRID (0 without one); anything else is refused. */
+function declaredSrid(p: PointColumn, tn: Json): number {
+  const mods = arr(tn.typmods);
+  const kind = body(mods[0], 'ColumnRef');
+  const kindName = kind ? colRefNames(kind).join('.').toLowerCase() : '';
+  if (typeNameOf(tn) !== 'geometry' || kindName !== 'point' || mods.length > 2 || arr(tn.arrayBounds).length > 0) {
+    unsupported(p, 'a column type other than geometry(Point[, srid]) (a geometry that is not a 2-D point)');
+  }
+  const srid = body(body(mods[1], 'A_Const')?.ival, 'Integer') ?? (body(mods[1], 'A_Const')?.ival as Json | undefined);
+  return mods.length === 2 ? Number(srid?.ival ?? 0) : 0;
+}
+
+function pointColumnDefs(p: PointColumn, cd: Json, table: string): unknown[] {
+  const srid = declaredSrid(p, cd.typeName as Json);
+  let notNull = false;
+  for (const c of arr(cd.constraints)) {
+    const con = body(c, 'Constraint');
+    if (con?.contype === 'CONSTR_NOTNULL') notNull = true;
+    else if (con?.contype !== 'CONSTR_NULL') unsupported(p, `a ${String(con?.contype).replace(/^CONSTR_/, '')} constraint`);
+  }
+  const nn = notNull ? ' NOT NULL' : '';
+  const check = srid !== 0 ? ` CONSTRAINT ${quote(`clarus_point_srid_${p.column}`)} CHECK (${quote(p.srid)} = ${srid})` : '';
+  const sql = `CREATE TABLE ${quote(table)} (${quote(p.x)} float8${nn}, ${quote(p.y)} float8${nn}, ${quote(p.srid)} int4${nn}${check})`;
+  return arr(body(parseStatements(sql)[0]?.stmt, 'CreateStmt')?.tableElts);
+}
+
+function quote(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+function rewriteCreate(ctx: Ctx, st: Json): void {
+  st.tableElts = arr(st.tableElts).flatMap((e) => {
+    const cd = body(e, 'ColumnDef');
+    const p = cd ? ctx.points.get(cd.colname as string) : undefined;
+    if (cd && p) return pointColumnDefs(p, cd, String((st.relation as Json).relname));
+    const con = body(e, 'Constraint');
+    const named = [...arr(con?.keys), ...arr(con?.fk_attrs), ...arr(con?.including)].map((k) => sval(k) ?? '');
+    const hit = named.map((k) => ctx.points.get(k)).find((x) => x !== undefined);
+    if (hit) unsupported(hit, 'a table constraint');
+    return [e];
+  });
+}
+
+/** Other statements (ALTER TABLE, CREATE INDEX…) must not name a point column. */
+function refuseMention(ctx: Ctx, stmt: Json, kind: string): void {
+  mapTree(stmt, (n) => {
+    for (const v of Object.values(n)) {
+      const p = typeof v === 'string' ? ctx.points.get(v) : undefined;
+      if (p) unsupported(p, kind);
+    }
+    return undefined;
+  });
+}
+
+/**
+ * The statement rewritten over the hidden columns of every point column of `layouts`, or null
+ * when none of them has a point column. `paramCount`: the client's highest `$n` (derived
+ * parameters are numbered after it). Throws SplitUnsupported.
+ */
+export function rewritePoints(layouts: Iterable<SplitLayout>, stmt: Json, paramCount: number): PointRewrite | null {
+  const points = pointsIn(layouts);
+  if (points.size === 0) return null;
+  const ctx: Ctx = { points, keepParts: false };
+  const copy = structuredClone(stmt);
+  const derived: Derived[] = [];
+  const [tag, b] = Object.entries(copy)[0] as [string, Json];
+  switch (tag) {
+    case 'InsertStmt': rewriteInsert(ctx, b, derived, paramCount + 1); break;
+    case 'UpdateStmt': rewriteUpdate(ctx, b, derived, paramCount + 1); break;
+    case 'CreateStmt': rewriteCreate(ctx, b); return { stmt: copy, derived, keepParts: false };
+    case 'SelectStmt': case 'DeleteStmt': case 'DropStmt': break;
+    default: refuseMention(ctx, copy, tag.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase());
+  }
+  const out = rewriteExpressions(ctx, copy);
+  if (ctx.keepParts && tag === 'SelectStmt' && hasStar(out)) {
+    throw new SplitUnsupported('SELECT * together with ST_X/ST_Y/ST_SRID/ST_AsText/ST_AsEWKT/ST_Distance or IS NULL over a point column split by coordinates is not supported: list the columns');
+  }
+  return { stmt: out, derived, keepParts: ctx.keepParts };
+}
+
+// ---- execution: derived parameters ----
+
+/** The values of the derived parameters (appended after the client's), from the client's values. */
+export function derivedValues(derived: readonly Derived[], values: ReadonlyArray<string | null>): Array<string | null> {
+  return derived.map((d) => {
+    const text = 'param' in d.source ? values[d.source.param - 1] ?? null : d.source.text;
+    if (text === null) return null;
+    const pt = parsePoint(text);
+    if (!pt) throw new StatementError(SQLSTATE.invalidParameterValue, `clarus: the value for column ${d.column} is not a 2-D point (WKT, EWKT or hex EWKB of a POINT): the column is split by coordinates`);
+    return d.part === 'srid' ? String(pt.srid ?? 0) : String(pt[d.part]);
+  });
+}
+
+// ---- execution: recomposition ----
+
+/** A point as PostGIS prints a geometry: hex EWKB, little-endian, with the SRID when it is not 0. */
+export function ewkbHex(x: number, y: number, srid: number): string {
+  const b = Buffer.alloc(srid !== 0 ? 25 : 21);
+  b.writeUInt8(1, 0);
+  b.writeUInt32LE(srid !== 0 ? 0x20000001 : 1, 1);
+  let at = 5;
+  if (srid !== 0) { b.writeUInt32LE(srid, 5); at = 9; }
+  b.writeDoubleLE(x, at);
+  b.writeDoubleLE(y, at + 8);
+  return b.toString('hex').toUpperCase();
+}
+
+const TEXT_OID = 25;
+
+interface Pick { at: number; point?: PointColumn; parts?: [number, number, number] }
+
+/** Which fields a recomposed relation has: each point in its SRID's place, the hidden parts dropped unless `keepParts`. */
+function picks(points: readonly PointColumn[], fields: readonly FieldDescription[], keepParts: boolean): Pick[] {
+  const index = (name: string): number => fields.findIndex((f) => f.name === name);
+  const out: Pick[] = [];
+  const hidden = new Set<number>();
+  for (const p of points) {
+    const parts: [number, number, number] = [index(p.x), index(p.y), index(p.srid)];
+    if (parts.some((i) => i < 0)) throw new StatementError(SQLSTATE.undefinedColumn, `clarus: the fragments of point column ${p.column} lack ${p.x}, ${p.y} or ${p.srid} (was the table created through the proxy?)`);
+    if (!keepParts) parts.forEach((i) => hidden.add(i));
+  }
+  fields.forEach((f, at) => {
+    const p = points.find((x) => x.srid === f.name);
+    if (p) out.push({ at, point: p, parts: [index(p.x), index(p.y), index(p.srid)] });
+    if (!hidden.has(at)) out.push({ at });
+  });
+  return out;
+}
+
+/** The fields of a relation with its point columns recomposed (text: hex EWKB). */
+export function recomposeFields(points: readonly PointColumn[], fields: readonly FieldDescription[], keepParts: boolean): FieldDescription[] {
+  return picks(points, fields, keepParts).map((k) => (k.point
+    ? { name: k.point.column, tableOid: 0, columnAttr: 0, typeOid: TEXT_OID, typeSize: -1, typeModifier: -1, format: 0 }
+    : fields[k.at] as FieldDescription));
+}
+
+/** Rows (text values) with their point columns recomposed; a point missing a part is NULL. */
+export function recomposeRows(points: readonly PointColumn[], fields: readonly FieldDescription[], rows: ReadonlyArray<ReadonlyArray<string | null>>, keepParts: boolean): Array<Array<string | null>> {
+  const ks = picks(points, fields, keepParts);
+  return rows.map((row) => ks.map((k) => {
+    if (!k.parts) return row[k.at] ?? null;
+    const [x, y, srid] = k.parts.map((i) => row[i] ?? null);
+    return x === null || y === null || srid === null ? null : ewkbHex(Number(x), Number(y), Number(srid));
+  }));
+}
