@@ -101,7 +101,9 @@ describe('statements over the hidden columns', () => {
     expect(p.engine.sql).toBe("SELECT id, geom, geom__x AS st_x, ((('POINT(' || geom__x::text) || ' ') || geom__y::text) || ')' AS st_astext FROM clarus_r1 AS boreholes WHERE id > 3 ORDER BY id");
     const bare = rewrite('SELECT geom FROM boreholes');
     expect(bare.keepParts).toBe(false);
-    expect(rewrite('SELECT * FROM boreholes WHERE geom IS NOT NULL').keepParts).toBe(true);
+    expect(rewrite('SELECT * FROM boreholes WHERE geom IS NOT NULL').keepParts).toBe(false);
+    expect(rewrite('SELECT id FROM boreholes WHERE ST_Y(geom) < 5').keepParts).toBe(true);
+    expect((rewrite('DELETE FROM boreholes WHERE geom IS NULL').plan as ChangePlan).filters.map((f) => f.sql)).toEqual(['SELECT id FROM public.boreholes WHERE geom__x IS NULL FOR UPDATE']);
   });
 
   it('refuses every other use of the point by name (0A000)', () => {

@@ -73,7 +73,7 @@ function template(sql: string, refs: Record<string, Json>): Json {
   }) as Json;
 }
 
-interface Ctx { points: Map<string, PointColumn>; keepParts: boolean }
+interface Ctx { points: Map<string, PointColumn>; keepParts: boolean; select: boolean }
 
 /** The point column a ColumnRef node names, with its qualifiers, or null. */
 function pointRef(ctx: Ctx, n: unknown): { p: PointColumn; qual: string[] } | null {
@@ -136,6 +136,8 @@ function pointNullTest(ctx: Ctx, n: Json): Json | null {
   const nt = body(n, 'NullTest');
   const r = nt ? pointRef(ctx, nt.arg) : null;
   if (!nt || !r) return null;
+  // A SELECT reads the recomposed point (NULL when it is); a write's condition goes to X's backend.
+  if (ctx.select) return structuredClone(n);
   return { NullTest: { ...nt, arg: partRef(ctx, r, 'x') } };
 }
 
@@ -278,7 +280,7 @@ function refuseMention(ctx: Ctx, stmt: Json, kind: string): void {
 export function rewritePoints(layouts: Iterable<SplitLayout>, stmt: Json, paramCount: number): PointRewrite | null {
   const points = pointsIn(layouts);
   if (points.size === 0) return null;
-  const ctx: Ctx = { points, keepParts: false };
+  const ctx: Ctx = { points, keepParts: false, select: 'SelectStmt' in stmt };
   const copy = structuredClone(stmt);
   const derived: Derived[] = [];
   const [tag, b] = Object.entries(copy)[0] as [string, Json];
