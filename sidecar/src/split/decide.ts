@@ -91,7 +91,7 @@ function planUncached(svc: SplitService, sql: string): Planned {
   if (!l) return refuse(SQLSTATE.featureNotSupported, 'clarus: this statement names a split table in a form the proxy cannot plan');
   try {
     const paramCount = Math.max(0, ...paramNumbers(stmt));
-    const points = rewritePoints(svc.layouts.values(), stmt, paramCount);
+    const points = rewritePoints(svc.layouts.values(), stmt, paramCount, l);
     if (!points) return { plan: planSplit(l, stmt, svc.layouts), paramCount };
     const plan = withPoints(planSplit(l, points.stmt, svc.layouts), points.keepParts);
     return { plan, paramCount, derived: points.derived };
@@ -126,7 +126,8 @@ function withPoints(plan: SplitPlan, keepParts: boolean): SplitPlan {
 export function splitTransformer(svc: SplitService, session: SplitSession, plan: SplitPlan, views: Map<string, View>, paramCount: number, derived: readonly Derived[] = []): ResultTransformer {
   const stage = splitStage({ session, fragments: svc.fragments, views, ...(svc.residual ? { residual: svc.residual } : {}), schemaChanged: () => svc.schemaChanged() }, plan);
   const run: typeof stage.run = derived.length === 0 ? stage.run.bind(stage)
-    : (c, rows, formats, settings, values) => stage.run(c, rows, formats, settings, [...Array.from({ length: paramCount }, (_, i) => values[i] ?? null), ...derivedValues(derived, values)]);
+    // async: a value that is not a point rejects the statement, it does not throw out of the session.
+    : async (c, rows, formats, settings, values) => stage.run(c, rows, formats, settings, [...Array.from({ length: paramCount }, (_, i) => values[i] ?? null), ...derivedValues(derived, values)]);
   // No client parameter value ever reaches the client's backend through the placeholder.
   return { ...IDENTITY, residual: { ...stage, blank: Array.from({ length: paramCount }, (_, i) => i + 1), describe: stage.describe.bind(stage), run } };
 }

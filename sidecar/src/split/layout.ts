@@ -29,6 +29,9 @@ export interface SplitLayout {
   points?: PointColumn[];
 }
 
+/** The "backend" of a point column split by coordinates: none, it is recomposed in the proxy. */
+export const RECOMPOSED_ONLY = '(recomposed in the proxy)';
+
 /** Where the hidden columns of a point split by coordinates go: X, Y on their backends, the SRID home. */
 function placePoint(c: RuntimeColumn, home: string, place: (column: string, backend: string) => void): PointColumn {
   const [xBackend, yBackend] = c.coordinates as [string, string];
@@ -36,6 +39,9 @@ function placePoint(c: RuntimeColumn, home: string, place: (column: string, back
   place(p.x, xBackend);
   place(p.y, yBackend);
   place(p.srid, home);
+  // The point itself exists only recomposed in the proxy: a condition on it is never sent to a
+  // fragment (no backend is named RECOMPOSED_ONLY), the proxy's engine evaluates it.
+  place(p.column, RECOMPOSED_ONLY);
   return p;
 }
 
@@ -49,7 +55,7 @@ export function splitLayouts(policy: RuntimePolicy): Map<string, SplitLayout> {
     const backendOf = new Map<string, string>([[d.rowKey, policy.defaultBackend]]);
     const place = (column: string, backend: string): void => {
       backendOf.set(column, backend);
-      columns.set(backend, [...(columns.get(backend) ?? []), column]);
+      if (backend !== RECOMPOSED_ONLY) columns.set(backend, [...(columns.get(backend) ?? []), column]);
     };
     const points: PointColumn[] = [];
     for (const c of d.columns) {

@@ -196,8 +196,15 @@ function valueParts(p: PointColumn, v: unknown, derived: Derived[], next: number
 function rewriteInsert(ctx: Ctx, st: Json, derived: Derived[], first: number): void {
   const cols = arr(st.cols).map((c) => body(c, 'ResTarget')?.name as string);
   const rows = arr(body(st.selectStmt, 'SelectStmt')?.valuesLists).map((r) => body(r, 'List') as Json);
+  // A point the INSERT does not name is NULL: its parts are written anyway, so that every fragment
+  // has the row (a row missing on a fragment is never shown).
+  for (const p of ctx.points.values()) {
+    if (cols.includes(p.column)) continue;
+    cols.push(p.column);
+    st.cols = [...arr(st.cols), { ResTarget: { name: p.column, location: -1 } }];
+    for (const row of rows) row.items = [...arr(row.items), { A_Const: { isnull: true, location: -1 } }];
+  }
   const at = cols.map((c, i) => ({ p: ctx.points.get(c), i })).filter((x): x is { p: PointColumn; i: number } => x.p !== undefined);
-  if (at.length === 0) return;
   for (const row of rows) {
     const items = arr(row.items);
     row.items = items.flatMap((v, i) => { const hit = at.find((x) => x.i === i); return hit ? valueParts(hit.p, v, derived, first) : [v]; });
@@ -275,10 +282,13 @@ function refuseMention(ctx: Ctx, stmt: Json, kind: string): void {
 /**
  * The statement rewritten over the hidden columns of every point column of `layouts`, or null
  * when none of them has a point column. `paramCount`: the client's highest `$n` (derived
- * parameters are numbered after it). Throws SplitUnsupported.
+ * parameters are numbered after it); `target`: the split table the statement writes or creates.
+ * Throws SplitUnsupported.
  */
-export function rewritePoints(layouts: Iterable<SplitLayout>, stmt: Json, paramCount: number): PointRewrite | null {
-  const points = pointsIn(layouts);
+export function rewritePoints(layouts: Iterable<SplitLayout>, stmt: Json, paramCount: number, target?: SplitLayout): PointRewrite | null {
+  // A write or CREATE TABLE names one table: only its point columns are rewritten.
+  const own = target && ['InsertStmt', 'UpdateStmt', 'CreateStmt'].some((t) => t in stmt);
+  const points = pointsIn(own ? [target] : layouts);
   if (points.size === 0) return null;
   const ctx: Ctx = { points, keepParts: false, select: 'SelectStmt' in stmt };
   const copy = structuredClone(stmt);

@@ -87,6 +87,8 @@ export interface SplitOptions {
   recovery?: { graceSeconds: number; everySeconds: number };
   /** Log every statement on the backends (default true). */
   logStatements?: boolean;
+  /** Proxy users besides the corpus USERS. */
+  users?: HarnessUser[];
 }
 
 export async function startSplit(opts: SplitOptions = {}): Promise<SplitEnv> {
@@ -94,7 +96,7 @@ export async function startSplit(opts: SplitOptions = {}): Promise<SplitEnv> {
   const list = await Promise.all(names.map(() => startPostgres()));
   const clusters = new Map(names.map((b, i) => [b, list[i] as PgCluster]));
   if (opts.logStatements !== false) for (const c of list) appendFileSync(join(c.dir, 'data', 'postgresql.conf'), "\nlog_statement = 'all'\nlog_min_error_statement = 'info'\nlog_parameter_max_length = -1\n");
-  const cfg = writeProxyConfig({ backends: names.map((name) => ({ cluster: clusters.get(name) as PgCluster, name })), users: Object.values(USERS) });
+  const cfg = writeProxyConfig({ backends: names.map((name) => ({ cluster: clusters.get(name) as PgCluster, name })), users: [...Object.values(USERS), ...(opts.users ?? [])] });
   cfg.write({ ...cfg.config, policy: structuredClone(opts.policy ?? (opts.backends === 2 ? SPLIT2_POLICY : SPLIT_POLICY)) });
   mkdirSync(join(cfg.dir, 'secrets/keyring'), { recursive: true });
   for (const [name, text] of TEST_KEY_FILES) writeFileSync(join(cfg.dir, 'secrets/keyring', name), text);
