@@ -22,10 +22,10 @@ const USAGE = `usage:
   clarus policy render   -f FILE|DIR… --out DIR [--proxy NAME] [--namespace NS]
   clarus policy explain  -f FILE|DIR… [--sql "STATEMENT"]
   clarus policy import   FILE.xml [--name NAME] [--namespace NS] [--table SCHEMA.TABLE[:COL,…]]… [--catalog FILE]
-                         [--from-backend postgres://USER@HOST/DB] [--keyring SECRET] [--partial]
+                         [--from-backend postgres://USER@HOST/DB] [--keyring SECRET] [--row-key TABLE=COLUMN]… [--partial]
                          [--dataset-table [SCHEMA.]TABLE]
 `;
-const VALUE_OPTS = ['-f', '--filename', '--namespace', '-n', '--out', '-o', '--proxy', '--sql', '--name', '--table', '--catalog', '--from-backend', '--keyring', '--dataset-table'];
+const VALUE_OPTS = ['-f', '--filename', '--namespace', '-n', '--out', '-o', '--proxy', '--sql', '--name', '--table', '--catalog', '--from-backend', '--keyring', '--dataset-table', '--row-key'];
 
 function usageError(io: Io, message: string): number {
   io.err(`clarus policy: ${message}\n\n${USAGE}`);
@@ -130,9 +130,12 @@ async function importOptions(args: ParsedArgs, file: string): Promise<ImportOpti
   const keyringSecret = one(args, '--keyring');
   const datasetTable = recordTableOption(args);
   if (typeof datasetTable === 'string') return datasetTable;
+  const rowKeys = many(args, '--row-key').map((k) => /^([^=]+)=([A-Za-z_][A-Za-z0-9_$]*)$/.exec(k));
+  if (rowKeys.some((m) => !m)) return '--row-key: expected TABLE=COLUMN';
   return {
     name, namespace: one(args, '--namespace', '-n') ?? 'default', ...(tables ? { tables } : {}), ...(keyringSecret ? { keyringSecret } : {}),
     ...(datasetTable ? { datasetTable } : {}), partial: args.flags.has('--partial'),
+    ...(rowKeys.length > 0 ? { rowKeys: rowKeys.map((m) => ({ table: (m as RegExpExecArray)[1] as string, column: (m as RegExpExecArray)[2] as string })) } : {}),
   };
 }
 

@@ -63,3 +63,11 @@ export function useDatabaseNames(dbs: Set<string>, backends: CloudBackend[], sin
     else sink.notes.push(`CloudBackend ${b.metadata.name}: database unknown; set spec.database (stub: ${DEFAULT_DATABASE})`);
   }
 }
+
+/** Backends a protection names that the `<protocol>` did not list (CLARUS's clouds 1…N): stubs, with a note. */
+export function ensureBackends(names: readonly string[], backends: CloudBackend[], namespace: string, sink: Sink): void {
+  for (const name of names.filter((n) => !backends.some((b) => b.metadata.name === n))) {
+    sink.notes.push(`CloudBackend ${name}: the splitting protection needs it and the CLARUS policy's <protocol> does not list it`);
+    backends.push(backendStub(name, namespace, {}, sink));
+  }
+}

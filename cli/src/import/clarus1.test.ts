@@ -163,8 +163,10 @@ describe('clarus policy import', () => {
     expect(refusals(id, anon('coarsening_type="shift" radius="-3"'))).toEqual(['line 4: radius="-3" must be a positive number (meters)']);
     expect(refusals(id, anon('coarsening_type="microaggregation"'))).toEqual(['line 4: protection "coarsening" needs k; CLARUS has no default the import could copy']);
     expect(refusals(id, anon('coarsening_type="blur" k="3"'))).toEqual(['line 4: coarsening_type "blur" is not one CLARUS 1.0 defines (shift, microaggregation)']);
-    expect(refusals(id, rule('splitting', '<attribute_type type="identifier" protection="splitting" clouds="3"/>')))
+    expect(refusals('<attribute name="t/a" attribute_type="confidential"/>', rule('splitting', '<attribute_type type="confidential" protection="splitting" clouds="3"/>')))
       .toEqual(['line 4: CLARUS splitting spreads each value over 3 cloud(s) so that no cloud holds it whole; Clarus places a whole column on one backend, which would then hold the value whole: not representable']);
+    expect(refusals(id, rule('splitting', '<attribute_type type="identifier" protection="splitting" clouds="2" splitting_type="lines"/>')))
+      .toEqual(['line 4: splitting_type "lines" spreads each value over 2 cloud(s) so that no cloud holds it whole; Clarus places a whole column on one backend, which would then hold the value whole: not representable']);
     expect(refusals(id, rule('homomorphic', '<attribute_type type="identifier" protection="paillier"/>')))
       .toEqual(['line 4: protection module "homomorphic" is not one CLARUS 1.0 defines (encryption, searchable encryption, anonymization, splitting)']);
     expect(refusals(id, rule('encryption', '<attribute_type type="identifier" protection="encryption" mode="cbc"/>')))
@@ -193,6 +195,22 @@ describe('clarus policy import', () => {
     expect(errorsOf(r)).toEqual([]);
   });
 
+  it('maps splitting of geometric identifiers (points, 2 or more clouds) to split.coordinates on csp1 and csp2, stubbing a missing backend', () => {
+    const split = (attrs: string): ReturnType<typeof inline> => inline(xml('<data><attribute name="t/geom" attribute_type="identifier"/><attribute name="t/gid" attribute_type="technical_identifier"/></data>',
+      rule('splitting', `<attribute_type type="technical_identifier" protection="replicate" clouds="2"/><attribute_type type="identifier" protection="splitting" ${attrs}/>`)));
+    for (const attrs of ['clouds="2" splitting_type="points"', 'clouds="2"', 'CLOUDS="3" Splitting_Type="Points"'.toLowerCase()]) {
+      const r = split(attrs);
+      expect(r.refusals, attrs).toEqual([]);
+      expect(r.policy.spec.datasets[0]).toEqual({ name: 't', table: 't', rowKey: 'gid', columns: [
+        { name: 'geom', attributeType: 'identifier', protection: { split: { coordinates: ['csp1', 'csp2'] } } }, { name: 'gid', attributeType: 'technicalIdentifier' }] });
+      expect(r.backends.map((b) => b.metadata.name)).toEqual(['csp1', 'csp2']);
+      expect(r.columnNotes['t/geom']?.[0]).toMatch(/^splitting( points)? over [23] clouds → split.coordinates \[csp1, csp2\]/);
+      expect(errorsOf(r)).toEqual([]);
+    }
+    const noKey = inline(xml('<data><attribute name="t/geom" attribute_type="identifier"/></data>', rule('splitting', '<attribute_type type="identifier" protection="splitting" clouds="2"/>')));
+    expect(noKey.refusals).toEqual(['table t: its points are split across backends, which needs a row key to join the parts, and the CLARUS policy replicates no technical_identifier (CLARUS joined by row order); name one with --row-key t=COLUMN']);
+  });
+
   it('drops, with a note, what protected nothing and cannot be placed', () => {
     const r = inline(xml('<data><attribute name="c1" attribute_type="non_confidential"/><attribute name="t/dist.m" attribute_type="non_confidential"/></data>', ''));
     expect(r.refusals).toEqual([]);
@@ -215,10 +233,10 @@ describe('clarus policy import', () => {
     expect(r.refusals).toEqual([
       'line 7: attribute "boreholes/depth": attribute_type "secret" is not one of identifier, quasi_identifier, confidential, non_confidential, technical_identifier; the import cannot tell how it was meant to be protected',
       'line 19: protocol plugin "WFS": Clarus is a PostgreSQL proxy; CLARUS\'s WFS plugin has no equivalent',
-      'line 11: splitting_type "points" spreads each value over 2 cloud(s) so that no cloud holds it whole; Clarus places a whole column on one backend, which would then hold the value whole: not representable',
       'line 16: protection module "homomorphic" is not one CLARUS 1.0 defines (encryption, searchable encryption, anonymization, splitting)',
       'line 4: attribute "*/nom_com": a pattern; give the tables it means with --table SCHEMA.TABLE[:COL,…] or --catalog FILE; its protection would be lost',
       'line 5: attribute "boreholes/*": a pattern; give the tables it means with --table SCHEMA.TABLE[:COL,…] or --catalog FILE; its protection would be lost',
+      'table boreholes: its points are split across backends, which needs a row key to join the parts, and the CLARUS policy replicates no technical_identifier (CLARUS joined by row order); name one with --row-key boreholes=COLUMN',
     ]);
   });
 });

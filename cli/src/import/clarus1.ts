@@ -7,10 +7,10 @@ import {
   API_VERSION, IMPORT_PARTIAL_ANNOTATION, type AttributeType, type CloudBackend, type ColumnSpec, type DatasetSpec, type SecurityPolicy,
 } from '@clarus/crds/types.ts';
 import { tableKey } from '@clarus/policy/rules/securitypolicy.ts';
-import { backendsFrom, useDatabaseNames } from './backends.ts';
+import { backendsFrom, ensureBackends, useDatabaseNames } from './backends.ts';
 import { readDocument, TYPES, type RawAttribute } from './document.ts';
 import { IDENT, parseName, resolveName, type CatalogTable, type ResolvedColumn } from './names.ts';
-import { mapRule, type RuleMapping } from './rules.ts';
+import { mapRule, POINT_CLOUDS, type RuleMapping } from './rules.ts';
 import { DEFAULT_RECORD_TABLE, recordColumns, recordNote, usesRecordTable } from './records.ts';
 import { parseXml, type XmlElement } from './xml.ts';
 
@@ -18,6 +18,8 @@ export interface ImportOptions {
   name: string; namespace: string; tables?: CatalogTable[]; keyringSecret?: string; partial?: boolean;
   /** `--dataset-table`: the table holding the records of `<file>`/`<dataset>` containers. */
   datasetTable?: { schema?: string; table: string };
+  /** `--row-key TABLE=COLUMN`: the row key of a split table whose CLARUS policy has no replicated technical identifier. */
+  rowKeys?: Array<{ table: string; column: string }>;
 }
 export interface ImportResult {
   policy: SecurityPolicy;
@@ -206,7 +208,31 @@ function dataset(t: { table: string; columns: Column[] }, rules: Map<AttributeTy
   });
   const keys = t.columns.filter((c) => c.type === 'technicalIdentifier' && rules.get('technicalIdentifier')?.rowKey);
   if (keys.length > 1) st.notes.push(`table ${t.table}: several replicated technical identifiers; rowKey is ${keys[0]?.at.column}`);
-  return { name: datasetName(t.table, used), table: t.table, ...(keys[0] ? { rowKey: keys[0].at.column } : {}), columns };
+  const rowKey = keys[0]?.at.column ?? splitRowKey(t.table, columns, rules, st);
+  return { name: datasetName(t.table, used), table: t.table, ...(rowKey ? { rowKey } : {}), columns };
+}
+
+/**
+ * A table whose points are split needs a row key to join the fragments. CLARUS's splitting module
+ * joined by row order when the policy replicated no technical identifier; Clarus cannot, so the
+ * key is `--row-key TABLE=COLUMN` (that column becomes the technicalIdentifier, stored as is on
+ * every backend) or the import is refused.
+ */
+function splitRowKey(table: string, columns: ColumnSpec[], rules: Map<AttributeType, RuleMapping>, st: State): string | undefined {
+  if (!columns.some((c) => c.protection?.split)) return undefined;
+  const given = st.opts.rowKeys?.find((k) => tableKey(k.table) === tableKey(table));
+  const col = given ? columns.find((c) => c.name.toLowerCase() === given.column.toLowerCase()) : undefined;
+  if (!col) {
+    st.refusals.push(`table ${table}: its points are split across backends, which needs a row key to join the parts, and the CLARUS policy replicates no technical_identifier (CLARUS joined by row order); name one with --row-key ${table}=COLUMN${given ? ` (${given.column} is not a column the policy lists)` : ''}`);
+    return undefined;
+  }
+  if (Object.keys(col.protection ?? rules.get(col.attributeType)?.protection ?? {}).length > 0) {
+    st.refusals.push(`--row-key ${table}=${col.name}: the row key is stored as is on every backend, and the CLARUS policy protects ${col.name}`);
+    return undefined;
+  }
+  st.columnNotes.set(`${table}/${col.name}`, [...(st.columnNotes.get(`${table}/${col.name}`) ?? []), `--row-key: ${col.attributeType} → technicalIdentifier, the row key stored as is on every backend (CLARUS replicated no identifier and joined the clouds' rows by order)`]);
+  col.attributeType = 'technicalIdentifier';
+  return col.name;
 }
 
 function partialAnnotation(refusals: string[]): Record<string, string> {
@@ -219,6 +245,7 @@ export function importClarus1(xml: string, opts: ImportOptions): ImportResult {
   const doc = readDocument(parseXml(xml), st);
   const backends = backendsFrom(doc.protocol, opts.namespace, st);
   const { rules, refused } = readRules(doc.protections, st);
+  if ([...rules.values()].some((r) => r.column?.protection.split?.coordinates)) ensureBackends(POINT_CLOUDS, backends, opts.namespace, st);
   const dbs = new Set<string>();
   const cols = columnsOf(doc.attributes, (t) => protects(t, rules, refused), st, dbs);
   useDatabaseNames(dbs, backends, st);

@@ -43,7 +43,8 @@ const ehealth = (order: string[], t?: number): Outcome => ({
 const BORE_TEXT = 'nom_com,adresse,code_bss,denominati,type_point,district,circonscri,precision,altitude,prof_max';
 const GEOM_MICRO: ColumnSpec = { name: 'geom', attributeType: 'quasiIdentifier', protection: { anonymize: { kAnonymity: { k: 3 } } } };
 const GRID: AttributeTypeDefaults = { identifier: { anonymize: { generalize: { shiftMeters: 1000 } } } };
-const SPLIT_POINTS = (line: number, how: string): string => `line ${line}: ${how} spreads each value over 2 cloud(s) so that no cloud holds it whole; Clarus places a whole column on one backend, which would then hold the value whole: not representable`;
+const GEOM_POINTS: ColumnSpec = { name: 'geom', attributeType: 'identifier', protection: { split: { coordinates: ['csp1', 'csp2'] } } };
+const NO_ROW_KEY = (table: string): string => `table ${table}: its points are split across backends, which needs a row key to join the parts, and the CLARUS policy replicates no technical_identifier (CLARUS joined by row order); name one with --row-key ${table}=COLUMN`;
 
 type Outcome = { refused: string[] } | { attributeTypes?: AttributeTypeDefaults; datasets: DatasetSpec[]; databases: string[] };
 interface Case { plain: Outcome; withTable?: Outcome }
@@ -52,7 +53,7 @@ const EXPECTED: Record<string, Case> = {
   S01_anonymization: { plain: ehealth(EHEALTH_ORDER) },
   S02_anonymization: { plain: ehealth(EHEALTH_ORDER) },
   S03_anonymization: { plain: ehealth(EHEALTH_ORDER, 0.1) },
-  S04_anonymization: { plain: { refused: ['line 81: CLARUS splitting spreads each value over 2 cloud(s) so that no cloud holds it whole; Clarus places a whole column on one backend, which would then hold the value whole: not representable'] } },
+  S04_anonymization: { plain: { refused: [NO_ROW_KEY('meuse')] } },
   S05_anonymization: {
     plain: { attributeTypes: GRID, datasets: [ds('ades_geofla_centroid', [...cols('nonConfidential', `gid,${BORE_TEXT}`), ...cols('identifier', 'geom')])], databases: ['boreholesBD'] },
     withTable: { attributeTypes: GRID, datasets: [ds('public.ades_geofla_centroid', [...cols('nonConfidential', `gid,${BORE_TEXT}`), ...cols('identifier', 'geom')])], databases: ['boreholesBD'] },
@@ -93,8 +94,8 @@ const EXPECTED: Record<string, Case> = {
     },
   },
   S23_proxy_boreholes: {
-    plain: { refused: [SPLIT_POINTS(33, 'splitting_type "points"'), pattern(24, '*/geom')] },
-    withTable: { refused: [SPLIT_POINTS(33, 'splitting_type "points"')] },
+    plain: { refused: [pattern(24, '*/geom')] },
+    withTable: { datasets: [ds('public.ades_geofla_centroid', [...cols('nonConfidential', BORE_TEXT), GEOM_POINTS, ...cols('technicalIdentifier', 'gid')], 'gid')], databases: ['geodata1', 'geodata2'] },
   },
   S24_proxy_metadata: {
     plain: {
@@ -157,13 +158,31 @@ describe('every published CLARUS 1.0 policy', () => {
     await check(file, c.withTable ?? c.plain, ['--table', TABLE]);
   });
 
+  it('S04 (meuse points split over 2 clouds, no replicated identifier) imports with --row-key, validates and renders', async () => {
+    const r = await imp('S04_anonymization-module_properties3_20ec894.xml', '--row-key', 'meuse=gid');
+    expect(r.err).not.toMatch(/^refused: /m);
+    expect(r.code).toBe(0);
+    const docs = parseAllDocuments(r.out).map((d) => d.toJS() as Record<string, unknown>);
+    const policy = docs[0] as unknown as SecurityPolicy;
+    const meuse = policy.spec.datasets[0] as DatasetSpec;
+    expect(meuse.rowKey).toBe('gid');
+    expect(meuse.columns.find((c) => c.name === 'gid')).toEqual({ name: 'gid', attributeType: 'technicalIdentifier' });
+    expect(meuse.columns.find((c) => c.name === 'geom')).toEqual(GEOM_POINTS);
+    expect(policy.spec.backends).toEqual(['csp1', 'csp2']);
+    expect(docs.slice(1).map((d) => (d.metadata as { name: string }).name)).toEqual(['csp1', 'csp2']);
+    expect(r.out).toContain('# note: --row-key: nonConfidential → technicalIdentifier');
+    expect(renderIssues(r.out, ['123'])).toEqual([]);
+    expect((await imp('S04_anonymization-module_properties3_20ec894.xml', '--row-key', 'meuse=nope')).err).toContain('refused: table meuse: its points are split across backends, which needs a row key to join the parts, and the CLARUS policy replicates no technical_identifier (CLARUS joined by row order); name one with --row-key meuse=COLUMN (nope is not a column the policy lists)');
+    expect((await imp('S04_anonymization-module_properties3_20ec894.xml', '--row-key', 'meuse=cadmium')).err).toContain('refused: --row-key meuse=cadmium: the row key is stored as is on every backend, and the CLARUS policy protects cadmium');
+  });
+
   it('--partial prints a policy that protects less only marked so, and every validator refuses it', async () => {
-    const r = await imp('S23_proxy_boreholes_3857_splitting_points_to_points_755ac44.xml', '--table', TABLE, '--partial');
+    const r = await imp('S23_proxy_boreholes_3857_splitting_points_to_points_755ac44.xml', '--partial');
     expect(r.code).toBe(1);
     expect(r.err).toContain('WARNING: --partial: the policy printed PROTECTS LESS than');
     const policy = parseAllDocuments(r.out)[0]?.toJS() as SecurityPolicy;
-    expect(policy.metadata.annotations).toEqual({ 'clarus.io/import-partial': `1 refusal(s) of clarus policy import, first: ${SPLIT_POINTS(33, 'splitting_type "points"').slice(0, 200)}…` });
-    expect(r.out).toContain('# PROTECTS LESS THAN THE XML: line 33: splitting_type "points"');
+    expect(policy.metadata.annotations).toEqual({ 'clarus.io/import-partial': `1 refusal(s) of clarus policy import, first: ${pattern(24, '*/geom').slice(0, 200)}` });
+    expect(r.out).toContain('# PROTECTS LESS THAN THE XML: line 24: attribute "*/geom"');
     const issues = renderIssues(r.out, []);
     expect(issues.length).toBeGreaterThan(0);
     expect(issues.every((i) => i.includes('metadata.annotations[clarus.io/import-partial]: the policy was imported with --partial and protects less than its source'))).toBe(true);

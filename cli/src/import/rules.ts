@@ -150,8 +150,29 @@ function splitting(rule: XmlElement, type: AttributeType, st: RuleState): RuleMa
   if (clouds === 1 && rule.attrs.splitting_type === undefined) {
     return { ...none(), notes: ['splitting on 1 cloud → stored whole on the default backend, as in CLARUS'] };
   }
+  const points = pointSplit(rule, type, clouds);
+  if (points) return points;
   const how = rule.attrs.splitting_type ? `splitting_type "${rule.attrs.splitting_type}"` : 'CLARUS splitting';
   return refuse(st, rule, `${how} spreads each value over ${clouds} cloud(s) so that no cloud holds it whole; Clarus places a whole column on one backend, which would then hold the value whole: not representable`);
+}
+
+/** The backends a point's coordinates go to (the first two `<protocol>` clouds; stubs are made when absent). */
+export const POINT_CLOUDS: [string, string] = ['csp1', 'csp2'];
+
+/**
+ * CLARUS's splitting module split every geometric identifier by coordinate — X on one cloud, Y on
+ * another — whether or not `splitting_type="points"` said so (the proxy's policies do): the
+ * column's `split.coordinates`. Other splittings stay refused.
+ */
+function pointSplit(rule: XmlElement, type: AttributeType, clouds: number): RuleMapping | undefined {
+  const kind = lc(rule.attrs.splitting_type);
+  if (clouds < 2 || type !== 'identifier' || (kind !== '' && kind !== 'points')) return undefined;
+  const [x, y] = POINT_CLOUDS;
+  const notes = [
+    `splitting${kind ? ' points' : ''} over ${clouds} clouds → split.coordinates [${x}, ${y}]: X with the row key on ${x}, Y with the row key on ${y}, the SRID on the default backend; no backend holds a whole point (CLARUS drew the two clouds at random${clouds > 2 ? `; the other ${clouds - 2} cloud(s) held nothing of the point there either` : ''})`,
+    'CLARUS split the geometric objects of this type; the column must be a PostGIS geometry(Point[, SRID]) column: the proxy refuses CREATE TABLE of any other type and any value that is not a point (nothing of it is stored)',
+  ];
+  return { protection: {}, column: { attributeType: type, protection: { split: { coordinates: [x, y] } } }, protects: true, notes };
 }
 
 type ModuleMapper = (rule: XmlElement, type: AttributeType, st: RuleState) => RuleMapping | undefined;
