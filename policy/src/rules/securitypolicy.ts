@@ -40,7 +40,12 @@ function splitPlacementIssue(spec: SecurityPolicySpec, p: Protection, field: str
   if (!split) return undefined;
   if ((split.backend === undefined) === (split.coordinates === undefined)) return { path: `${field}.split`, message: 'exactly one of backend, coordinates must be set (split)' };
   if (split.backend !== undefined) return spec.backends.includes(split.backend) ? undefined : { path: `${field}.split.backend`, message: `${split.backend} is not in spec.backends` };
-  const coords = split.coordinates ?? [];
+  return coordinatesIssue(spec, p, field);
+}
+
+/** A point split by coordinates: two distinct listed backends, stored as plain coordinates. */
+function coordinatesIssue(spec: SecurityPolicySpec, p: Protection, field: string): RuleIssue | undefined {
+  const coords = p.split?.coordinates ?? [];
   const missing = coords.find((b) => !spec.backends.includes(b));
   if (missing !== undefined) return { path: `${field}.split.coordinates`, message: `${missing} is not in spec.backends` };
   if (coords.length !== 2 || coords[0] === coords[1]) return { path: `${field}.split.coordinates`, message: 'split.coordinates must name two different backends' };

@@ -127,7 +127,10 @@ export function splitTransformer(svc: SplitService, session: SplitSession, plan:
   const stage = splitStage({ session, fragments: svc.fragments, views, ...(svc.residual ? { residual: svc.residual } : {}), schemaChanged: () => svc.schemaChanged() }, plan);
   const run: typeof stage.run = derived.length === 0 ? stage.run.bind(stage)
     // async: a value that is not a point rejects the statement, it does not throw out of the session.
-    : async (c, rows, formats, settings, values) => stage.run(c, rows, formats, settings, [...Array.from({ length: paramCount }, (_, i) => values[i] ?? null), ...derivedValues(derived, values)]);
+    : async (...args: Parameters<typeof stage.run>) => {
+      const values = args[4];
+      return stage.run(args[0], args[1], args[2], args[3], [...Array.from({ length: paramCount }, (_, i) => values[i] ?? null), ...derivedValues(derived, values)]);
+    };
   // No client parameter value ever reaches the client's backend through the placeholder.
   return { ...IDENTITY, residual: { ...stage, blank: Array.from({ length: paramCount }, (_, i) => i + 1), describe: stage.describe.bind(stage), run } };
 }

@@ -75,8 +75,11 @@ function template(sql: string, refs: Record<string, Json>): Json {
 
 interface Ctx { points: Map<string, PointColumn>; keepParts: boolean; select: boolean }
 
+/** A reference to a point column, with its qualifiers (`a.geom`). */
+type Ref = { p: PointColumn; qual: string[] };
+
 /** The point column a ColumnRef node names, with its qualifiers, or null. */
-function pointRef(ctx: Ctx, n: unknown): { p: PointColumn; qual: string[] } | null {
+function pointRef(ctx: Ctx, n: unknown): Ref | null {
   const c = body(n, 'ColumnRef');
   if (!c) return null;
   const names = colRefNames(c);
@@ -84,13 +87,13 @@ function pointRef(ctx: Ctx, n: unknown): { p: PointColumn; qual: string[] } | nu
   return p ? { p, qual: names.slice(0, -1) } : null;
 }
 
-function partRef(ctx: Ctx, r: { p: PointColumn; qual: string[] }, part: Part): Json {
+function partRef(ctx: Ctx, r: Ref, part: Part): Json {
   ctx.keepParts = true;
   return columnRef([...r.qual, r.p[part]]);
 }
 
 /** The references a point expression template reads: `<prefix>_x`, `<prefix>_y`, `<prefix>_srid`. */
-function partRefs(ctx: Ctx, r: { p: PointColumn; qual: string[] }, prefix: string): Record<string, Json> {
+function partRefs(ctx: Ctx, r: Ref, prefix: string): Record<string, Json> {
   return { [`${prefix}_x`]: partRef(ctx, r, 'x'), [`${prefix}_y`]: partRef(ctx, r, 'y'), [`${prefix}_srid`]: partRef(ctx, r, 'srid') };
 }
 
@@ -101,34 +104,47 @@ const AS_EWKT = `CASE WHEN a_srid = 0 THEN '' ELSE 'SRID=' || a_srid::text || ';
 const DISTANCE = `CASE WHEN a_srid = b_srid THEN sqrt((a_x - b_x) * (a_x - b_x) + (a_y - b_y) * (a_y - b_y)) `
   + `ELSE ('clarus: ST_Distance of points with different SRIDs (' || a_srid::text || ', ' || b_srid::text || ')')::float8 END`;
 
+const AS_TEXT_A = AS_TEXT.replace(/a_/g, 'clarus_a_');
+const AS_EWKT_A = AS_EWKT.replace(/a_/g, 'clarus_a_');
+const DISTANCE_AB = DISTANCE.replace(/\b([ab])_/g, 'clarus_$1_');
+
+/** The point functions of one argument, over its hidden parts. */
+const ONE_ARGUMENT: Record<string, (ctx: Ctx, r: Ref) => Json> = {
+  st_x: (ctx, r) => partRef(ctx, r, 'x'),
+  st_y: (ctx, r) => partRef(ctx, r, 'y'),
+  st_srid: (ctx, r) => partRef(ctx, r, 'srid'),
+  st_astext: (ctx, r) => template(AS_TEXT_A, partRefs(ctx, r, 'clarus_a')),
+  st_asewkt: (ctx, r) => template(AS_EWKT_A, partRefs(ctx, r, 'clarus_a')),
+};
+
+function pointFunction(refs: Ref[], name: string, ctx: Ctx): Json {
+  const [a, b] = refs as [Ref, Ref | undefined];
+  const one = ONE_ARGUMENT[name];
+  if (one && refs.length === 1) return one(ctx, a);
+  if (name === 'st_distance' && b && refs.length === 2) return template(DISTANCE_AB, { ...partRefs(ctx, a, 'clarus_a'), ...partRefs(ctx, b, 'clarus_b') });
+  return unsupported(a.p, `${name} with ${refs.length} argument(s)`);
+}
+
+/** Another function: refused over a point column (by its name), else left as it is (null). */
+function otherFunction(args: Array<Ref | null>, names: string[]): null {
+  const first = args.find((a) => a !== null);
+  if (first) unsupported(first.p, `${names.join('.')}()`);
+  return null;
+}
+
 /** A call of a point function over split point columns, rewritten; null when it is not one. */
 function pointCall(ctx: Ctx, n: Json): Json | null {
   const fc = body(n, 'FuncCall');
   if (!fc) return null;
   const names = arr(fc.funcname).map((x) => sval(x) ?? '');
-  const name = (names[names.length - 1] ?? '').toLowerCase();
+  const name = (names.at(-1) ?? '').toLowerCase();
   const args = arr(fc.args).map((a) => pointRef(ctx, a));
-  const first = args[0];
-  if (!POINT_FUNCTIONS.has(name) || names.length !== 1) {
-    if (first) unsupported(first.p, `${names.join('.')}()`);
-    return null;
-  }
-  if (!first || args.some((a) => a === null) || fc.agg_star || fc.agg_distinct || fc.over) {
+  if (!POINT_FUNCTIONS.has(name) || names.length !== 1) return otherFunction(args, names);
+  const refs = args.filter((a): a is Ref => a !== null);
+  if (refs.length === 0 || refs.length !== args.length || fc.agg_star || fc.agg_distinct || fc.over) {
     throw new SplitUnsupported(`${name}() is computed by the proxy only over point columns split by coordinates (not over other values)`);
   }
-  const a = (): Record<string, Json> => partRefs(ctx, first, 'clarus_a');
-  switch (name) {
-    case 'st_x': return args.length === 1 ? partRef(ctx, first, 'x') : unsupported(first.p, `${name} with ${args.length} arguments`);
-    case 'st_y': return args.length === 1 ? partRef(ctx, first, 'y') : unsupported(first.p, `${name} with ${args.length} arguments`);
-    case 'st_srid': return args.length === 1 ? partRef(ctx, first, 'srid') : unsupported(first.p, `${name} with ${args.length} arguments`);
-    case 'st_astext': return args.length === 1 ? template(AS_TEXT.replace(/a_/g, 'clarus_a_'), a()) : unsupported(first.p, `${name} with a precision`);
-    case 'st_asewkt': return args.length === 1 ? template(AS_EWKT.replace(/a_/g, 'clarus_a_'), a()) : unsupported(first.p, `${name} with a precision`);
-    default: {
-      const second = args[1];
-      if (args.length !== 2 || !second) return unsupported(first.p, `${name} with ${args.length} arguments`);
-      return template(DISTANCE.replace(/\b([ab])_/g, 'clarus_$1_'), { ...a(), ...partRefs(ctx, second, 'clarus_b') });
-    }
-  }
+  return pointFunction(refs, name, ctx);
 }
 
 /** `geom IS [NOT] NULL`: the point is NULL exactly when its X is. */
@@ -141,21 +157,22 @@ function pointNullTest(ctx: Ctx, n: Json): Json | null {
   return { NullTest: { ...nt, arg: partRef(ctx, r, 'x') } };
 }
 
+/** A top-level SELECT item: a bare point is kept (recomposed), a function call keeps PostgreSQL's column name. */
+function markTarget(ctx: Ctx, rt: Json | null): void {
+  if (!rt) return;
+  if (pointRef(ctx, rt.val)) rt.val = { [KEEP]: rt.val };
+  // The column keeps the name PostgreSQL gives a function call (st_x…), not the hidden column's.
+  const fc = rt.name ? null : body(rt.val, 'FuncCall');
+  if (fc) rt.name = sval(arr(fc.funcname).at(-1)) ?? undefined;
+}
+
 /**
  * Point functions, NULL tests and bare references in the top-level SELECT list rewritten; any
  * other reference to a point column refused.
  */
 function rewriteExpressions(ctx: Ctx, stmt: Json): Json {
   const sel = body(stmt, 'SelectStmt');
-  if (sel && sel.op === 'SETOP_NONE') {
-    for (const t of arr(sel.targetList)) {
-      const rt = body(t, 'ResTarget');
-      if (rt && pointRef(ctx, rt.val)) rt.val = { [KEEP]: rt.val };
-      // The column keeps the name PostgreSQL gives a function call (st_x…), not the hidden column's.
-      const fc = rt && !rt.name ? body(rt.val, 'FuncCall') : null;
-      if (rt && fc) rt.name = sval(arr(fc.funcname).at(-1)) ?? undefined;
-    }
-  }
+  if (sel && sel.op === 'SETOP_NONE') for (const t of arr(sel.targetList)) markTarget(ctx, body(t, 'ResTarget'));
   return mapTree(stmt, (n) => {
     const call = pointCall(ctx, n) ?? pointNullTest(ctx, n);
     if (call) return call;
@@ -177,25 +194,30 @@ function hasStar(stmt: Json): boolean {
 /** Three parameters (x, y, srid) numbered from `next` for one point value: a constant, a parameter, NULL or DEFAULT. */
 function valueParts(p: PointColumn, v: unknown, derived: Derived[], next: number): Json[] {
   if (body(v, 'SetToDefault')) return [v as Json, structuredClone(v) as Json, structuredClone(v) as Json];
-  const tc = body(v, 'TypeCast');
-  if (tc && !['geometry', 'text'].includes(typeNameOf(tc.typeName as Json))) unsupported(p, `a value cast to ${typeNameOf(tc.typeName as Json)}`);
-  const inner = tc ? tc.arg : v;
-  const param = body(inner, 'ParamRef');
-  const c = body(inner, 'A_Const');
-  let source: Derived['source'];
-  if (param) source = { param: param.number as number };
-  else if (c?.isnull) source = { text: null };
-  else if (c && isObj(c.sval)) source = { text: String(c.sval.sval ?? '') };
-  else return unsupported(p, 'a value other than a WKT/EWKT/hex EWKB constant, a parameter, NULL or DEFAULT');
+  const source = valueSource(p, v);
   return (['x', 'y', 'srid'] as const).map((part) => {
     derived.push({ source, part, column: p.column });
     return paramRef(next + derived.length - 1);
   });
 }
 
+/** Where a point value comes from: a parameter or a constant (NULL included), under an optional cast to geometry or text. */
+function valueSource(p: PointColumn, v: unknown): Derived['source'] {
+  const tc = body(v, 'TypeCast');
+  if (tc && !['geometry', 'text'].includes(typeNameOf(tc.typeName as Json))) unsupported(p, `a value cast to ${typeNameOf(tc.typeName as Json)}`);
+  const inner = tc ? tc.arg : v;
+  const param = body(inner, 'ParamRef');
+  if (param) return { param: param.number as number };
+  const c = body(inner, 'A_Const');
+  if (c?.isnull) return { text: null };
+  if (c && isObj(c.sval)) return { text: String(c.sval.sval ?? '') };
+  return unsupported(p, 'a value other than a WKT/EWKT/hex EWKB constant, a parameter, NULL or DEFAULT');
+}
+
 function rewriteInsert(ctx: Ctx, st: Json, derived: Derived[], first: number): void {
   const cols = arr(st.cols).map((c) => body(c, 'ResTarget')?.name as string);
   const rows = arr(body(st.selectStmt, 'SelectStmt')?.valuesLists).map((r) => body(r, 'List') as Json);
+  if (cols.length === 0) return; // refused by the plan (an INSERT without a column list)
   // A point the INSERT does not name is NULL: its parts are written anyway, so that every fragment
   // has the row (a row missing on a fragment is never shown).
   for (const p of ctx.points.values()) {
@@ -228,27 +250,31 @@ function rewriteUpdate(ctx: Ctx, st: Json, derived: Derived[], first: number): v
 /** `geometry(Point[, srid])` → the SRID (0 without one); anything else is refused. */
 function declaredSrid(p: PointColumn, tn: Json): number {
   const mods = arr(tn.typmods);
+  if (!isPointType(tn, mods)) unsupported(p, 'a column type other than geometry(Point[, srid]) (a geometry that is not a 2-D point)');
+  const srid = body(mods[1], 'A_Const')?.ival as Json | undefined;
+  return Number(srid?.ival ?? 0);
+}
+
+function isPointType(tn: Json, mods: unknown[]): boolean {
   const kind = body(mods[0], 'ColumnRef');
   const kindName = kind ? colRefNames(kind).join('.').toLowerCase() : '';
-  if (typeNameOf(tn) !== 'geometry' || kindName !== 'point' || mods.length > 2 || arr(tn.arrayBounds).length > 0) {
-    unsupported(p, 'a column type other than geometry(Point[, srid]) (a geometry that is not a 2-D point)');
-  }
-  const srid = body(body(mods[1], 'A_Const')?.ival, 'Integer') ?? (body(mods[1], 'A_Const')?.ival as Json | undefined);
-  return mods.length === 2 ? Number(srid?.ival ?? 0) : 0;
+  return typeNameOf(tn) === 'geometry' && kindName === 'point' && mods.length <= 2 && arr(tn.arrayBounds).length === 0;
 }
 
 function pointColumnDefs(p: PointColumn, cd: Json, table: string): unknown[] {
   const srid = declaredSrid(p, cd.typeName as Json);
-  let notNull = false;
-  for (const c of arr(cd.constraints)) {
-    const con = body(c, 'Constraint');
-    if (con?.contype === 'CONSTR_NOTNULL') notNull = true;
-    else if (con?.contype !== 'CONSTR_NULL') unsupported(p, `a ${String(con?.contype).replace(/^CONSTR_/, '')} constraint`);
-  }
-  const nn = notNull ? ' NOT NULL' : '';
+  const nn = notNullOf(p, cd) ? ' NOT NULL' : '';
   const check = srid !== 0 ? ` CONSTRAINT ${quote(`clarus_point_srid_${p.column}`)} CHECK (${quote(p.srid)} = ${srid})` : '';
   const sql = `CREATE TABLE ${quote(table)} (${quote(p.x)} float8${nn}, ${quote(p.y)} float8${nn}, ${quote(p.srid)} int4${nn}${check})`;
   return arr(body(parseStatements(sql)[0]?.stmt, 'CreateStmt')?.tableElts);
+}
+
+/** Whether the point is NOT NULL; constraints other than [NOT] NULL are refused. */
+function notNullOf(p: PointColumn, cd: Json): boolean {
+  const kinds = arr(cd.constraints).map((c) => String(body(c, 'Constraint')?.contype));
+  const other = kinds.find((k) => k !== 'CONSTR_NOTNULL' && k !== 'CONSTR_NULL');
+  if (other) unsupported(p, `a ${other.replace(/^CONSTR_/, '')} constraint`);
+  return kinds.includes('CONSTR_NOTNULL');
 }
 
 function quote(name: string): string {
@@ -279,6 +305,13 @@ function refuseMention(ctx: Ctx, stmt: Json, kind: string): void {
   });
 }
 
+/** The statement-specific part: the values of INSERT and UPDATE; statements that may not name a point at all. */
+function rewriteStatement(ctx: Ctx, [tag, b]: [string, Json], derived: Derived[], first: number): void {
+  if (tag === 'InsertStmt') rewriteInsert(ctx, b, derived, first);
+  else if (tag === 'UpdateStmt') rewriteUpdate(ctx, b, derived, first);
+  else if (!['SelectStmt', 'DeleteStmt', 'DropStmt'].includes(tag)) refuseMention(ctx, { [tag]: b }, tag.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase());
+}
+
 /**
  * The statement rewritten over the hidden columns of every point column of `layouts`, or null
  * when none of them has a point column. `paramCount`: the client's highest `$n` (derived
@@ -294,13 +327,11 @@ export function rewritePoints(layouts: Iterable<SplitLayout>, stmt: Json, paramC
   const copy = structuredClone(stmt);
   const derived: Derived[] = [];
   const [tag, b] = Object.entries(copy)[0] as [string, Json];
-  switch (tag) {
-    case 'InsertStmt': rewriteInsert(ctx, b, derived, paramCount + 1); break;
-    case 'UpdateStmt': rewriteUpdate(ctx, b, derived, paramCount + 1); break;
-    case 'CreateStmt': rewriteCreate(ctx, b); return { stmt: copy, derived, keepParts: false };
-    case 'SelectStmt': case 'DeleteStmt': case 'DropStmt': break;
-    default: refuseMention(ctx, copy, tag.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase());
+  if (tag === 'CreateStmt') {
+    rewriteCreate(ctx, b);
+    return { stmt: copy, derived, keepParts: false };
   }
+  rewriteStatement(ctx, [tag, b], derived, paramCount + 1);
   const out = rewriteExpressions(ctx, copy);
   if (ctx.keepParts && tag === 'SelectStmt' && hasStar(out)) {
     throw new SplitUnsupported('SELECT * together with ST_X/ST_Y/ST_SRID/ST_AsText/ST_AsEWKT/ST_Distance or IS NULL over a point column split by coordinates is not supported: list the columns');
