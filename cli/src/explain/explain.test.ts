@@ -35,6 +35,20 @@ describe('explain', () => {
     expect(lines[0]).toBe('SecurityPolicy ns/p: default backend a, unsupported statements: reject');
   });
 
+  it('a point split by coordinates: per backend, the hidden part it holds and that no backend holds the point', () => {
+    const points: SecurityPolicy = { ...policy, spec: { ...policy.spec, backends: ['a', 'b', 'c'], datasets: [{ name: 'sites', table: 'sites', rowKey: 'gid', columns: [
+      { name: 'gid', attributeType: 'technicalIdentifier' },
+      { name: 'geom', attributeType: 'identifier', protection: { split: { coordinates: ['b', 'c'] } } },
+    ] }] } };
+    const lines = explainPolicy(points).split('\n');
+    expect(lines.find((l) => l.includes('public.sites.geom '))).toMatch(/split by coordinates → X b, Y c, SRID a\s+b \+ c\s+its SRID only; X is on b, Y on c: no backend holds the point$/);
+    expect(lines.filter((l) => /^[abc] +sites/.test(l)).map((l) => l.replace(/ {2,}/g, ' | '))).toEqual([
+      'a | sites | gid, geom__srid + columns the policy does not list | geom: its SRID only; X is on b, Y on c: no backend holds the point',
+      'b | sites | gid, geom__x | geom: its X coordinate (in clear, linked by the row key); not the point',
+      'c | sites | gid, geom__y | geom: its Y coordinate (in clear, linked by the row key); not the point',
+    ]);
+  });
+
   it('--sql lists the protected columns a statement references, and nothing for other tables', async () => {
     const { datasets, defaultBackend } = policyDatasets(policy);
     const a = await analyzeSql("SELECT p.name, note FROM people p WHERE ssn = '1'; UPDATE people SET salary = 1", datasets, defaultBackend);

@@ -25,7 +25,8 @@ export function describeProtection(c: RuntimeColumn, defaultBackend: string): st
   const parts: string[] = [];
   if (c.encrypt) parts.push(`encrypt ${c.encrypt.mode}${c.encrypt.searchable ? ' +blind index' : ''} (key ${c.encrypt.keyName})`);
   if (c.anonymize) parts.push(...anonymizeLabel(c.anonymize));
-  if (c.backend !== defaultBackend) parts.push(`split → ${c.backend}`);
+  if (c.coordinates) parts.push(`split by coordinates → X ${c.coordinates[0]}, Y ${c.coordinates[1]}, SRID ${defaultBackend}`);
+  else if (c.backend !== defaultBackend) parts.push(`split → ${c.backend}`);
   return parts.length > 0 ? parts.join(', ') : 'none (stored as is)';
 }
 
@@ -41,6 +42,13 @@ function anonymizeLeak(c: RuntimeColumn): string | undefined {
   return undefined;
 }
 
+/** A point split by coordinates, as seen by one backend (or, from the default one, by the policy). */
+function pointLeak([x, y]: [string, string], backend: string): string {
+  if (backend === x) return `its X coordinate (in clear, linked by the row key)${backend === y ? '' : '; not the point'}`;
+  if (backend === y) return 'its Y coordinate (in clear, linked by the row key); not the point';
+  return `its SRID only; X is on ${x}, Y on ${y}: no backend holds the point`;
+}
+
 export function describeLeak(c: RuntimeColumn, defaultBackend: string): string {
   const parts: string[] = [];
   if (c.encrypt?.mode === 'deterministic') parts.push('equality and frequency of values, length');
@@ -48,7 +56,8 @@ export function describeLeak(c: RuntimeColumn, defaultBackend: string): string {
   else if (c.encrypt) parts.push('length and NULL-ness only');
   const anon = anonymizeLeak(c);
   if (anon) parts.push(anon);
-  if (c.backend !== defaultBackend) parts.push(`only ${c.backend} sees it, linked by the row key`);
+  if (c.coordinates) parts.push(pointLeak(c.coordinates, defaultBackend));
+  else if (c.backend !== defaultBackend) parts.push(`only ${c.backend} sees it, linked by the row key`);
   if (parts.length === 0) parts.push(c.attributeType === 'technicalIdentifier' ? 'the value (row key, on every backend)' : 'the plaintext value');
   return parts.join('; ');
 }

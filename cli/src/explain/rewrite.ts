@@ -49,9 +49,9 @@ type FragmentRewriter = { analyze(sql: string): { kind: 'pass' } | { kind: 'refu
 
 /** The statements each backend receives for a statement on a split table (issue 12). */
 async function splitSql(sql: string, policy: RuntimePolicy, rewriterFor: (p: RuntimePolicy) => FragmentRewriter): Promise<RewriteOutcome> {
-  const [{ splitLayouts, fragmentPolicy }, { planSplit, SplitUnsupported, KEYS_PARAM }, { parseStatements }, { SQLSTATE }, { layoutOf }] = await Promise.all([
+  const [{ splitLayouts, fragmentPolicy }, { planSplit, SplitUnsupported, KEYS_PARAM }, { parseStatements }, { SQLSTATE }, { layoutOf }, { rewritePoints }] = await Promise.all([
     import('@clarus/sidecar/split/layout.ts'), import('@clarus/sidecar/split/plan.ts'), import('@clarus/sidecar/rewrite/parser.ts'),
-    import('@clarus/sidecar/protocol/sqlstate.ts'), import('@clarus/sidecar/split/decide.ts'),
+    import('@clarus/sidecar/protocol/sqlstate.ts'), import('@clarus/sidecar/split/decide.ts'), import('@clarus/sidecar/split/points.ts'),
   ]);
   const stmt = parseStatements(sql)[0]?.stmt;
   const layouts = splitLayouts(policy);
@@ -59,7 +59,9 @@ async function splitSql(sql: string, policy: RuntimePolicy, rewriterFor: (p: Run
   if (!stmt || !l) return { kind: 'refuse', code: SQLSTATE.featureNotSupported, message: 'clarus: this statement names a split table in a form the proxy cannot plan' };
   let plan;
   try {
-    plan = planSplit(l, stmt, layouts);
+    // A point split by coordinates: the statement over its hidden parts (values become parameters the proxy derives).
+    const points = rewritePoints(layouts.values(), stmt, Math.max(0, ...[...sql.matchAll(/\$(\d+)/g)].map((m) => Number(m[1]))), l);
+    plan = planSplit(l, points?.stmt ?? stmt, layouts);
   } catch (e) {
     if (e instanceof SplitUnsupported) return { kind: 'refuse', code: SQLSTATE.featureNotSupported, message: `clarus: ${e.message}` };
     throw e;

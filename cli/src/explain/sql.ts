@@ -43,6 +43,6 @@ export async function analyzeSql(sql: string, datasets: RuntimeDataset[], defaul
   const hit = datasets.filter((d) => refs.tables.some((t) => t.name === d.table && (t.schema ?? 'public') === d.schema));
   const rows = hit.flatMap((d) => d.columns
     .filter((c) => (refs.star || refs.columns.has(c.name)) && describeProtection(c, defaultBackend) !== 'none (stored as is)')
-    .map((c) => [d.name, `${d.schema}.${d.table}.${c.name}`, describeProtection(c, defaultBackend), c.backend, describeLeak(c, defaultBackend)]));
+    .map((c) => [d.name, `${d.schema}.${d.table}.${c.name}`, describeProtection(c, defaultBackend), c.coordinates ? c.coordinates.join(' + ') : c.backend, describeLeak(c, defaultBackend)]));
   return { statements: parsed.stmts?.length ?? 0, rows, tables: refs.tables.map((t) => (t.schema ? `${t.schema}.${t.name}` : t.name)) };
 }

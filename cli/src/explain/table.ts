@@ -19,7 +19,7 @@ export function formatTable(header: string[], rows: string[][]): string {
 export function explainPolicy(p: SecurityPolicy): string {
   const { defaultBackend, datasets } = policyDatasets(p);
   const rows = datasets.flatMap((d) => d.columns.map((c) => [
-    d.name, `${d.schema}.${d.table}.${c.name}`, c.attributeType, describeProtection(c, defaultBackend), c.backend, describeLeak(c, defaultBackend),
+    d.name, `${d.schema}.${d.table}.${c.name}`, c.attributeType, describeProtection(c, defaultBackend), c.coordinates ? c.coordinates.join(' + ') : c.backend, describeLeak(c, defaultBackend),
   ]));
   const title = `SecurityPolicy ${p.metadata.namespace ?? 'default'}/${p.metadata.name}: default backend ${defaultBackend}, `
     + `unsupported statements: ${p.spec.onUnsupported ?? 'reject'}`;
@@ -29,6 +29,11 @@ export function explainPolicy(p: SecurityPolicy): string {
   return `${title}\n\n${formatTable(['DATASET', 'COLUMN', 'ATTRIBUTE TYPE', 'PROTECTION', 'BACKEND', 'LEAKS'], rows)}\n\n${footer}\n${backends}`;
 }
 
+function pointPart(name: string, [x, y]: [string, string], backend: string): string {
+  const parts = [...(backend === x ? [`${name}__x`] : []), ...(backend === y ? [`${name}__y`] : [])];
+  return parts.length > 0 ? parts.join(', ') : `${name}__srid`;
+}
+
 /**
  * Split datasets (issue 12): per backend, the fragment it holds (the row key on every one) and
  * what its provider learns from it. Empty when nothing is split.
@@ -36,13 +41,14 @@ export function explainPolicy(p: SecurityPolicy): string {
 export function splitBackends(defaultBackend: string, datasets: RuntimeDataset[]): string {
   const split = datasets.filter((d) => d.columns.some((c) => c.backend !== defaultBackend));
   if (split.length === 0) return '';
-  const names = [defaultBackend, ...new Set(split.flatMap((d) => d.columns.map((c) => c.backend)).filter((b) => b !== defaultBackend))];
+  const names = [defaultBackend, ...new Set(split.flatMap((d) => d.columns.flatMap((c) => c.coordinates ?? [c.backend])).filter((b) => b !== defaultBackend))];
   const rows: string[][] = [];
   for (const b of names) {
     for (const d of split) {
-      const held = d.columns.filter((c) => c.name === d.rowKey || c.backend === b);
+      // A point split by coordinates: X's backend holds <col>__x, Y's <col>__y, the default one <col>__srid.
+      const held = d.columns.filter((c) => c.name === d.rowKey || (c.coordinates ? true : c.backend === b));
       const extra = b === defaultBackend ? ' + columns the policy does not list' : '';
-      rows.push([b, d.name, `${held.map((c) => c.name).join(', ')}${extra}`,
+      rows.push([b, d.name, `${held.map((c) => (c.coordinates ? pointPart(c.name, c.coordinates, b) : c.name)).join(', ')}${extra}`,
         held.filter((c) => c.name !== d.rowKey).map((c) => `${c.name}: ${describeLeak(c, b)}`).join('; ') || 'the row keys only']);
     }
   }
