@@ -135,6 +135,19 @@ describe.skipIf(!POSTGIS)('points split by coordinates over two backends (meuse)
     expect((await env.backend('cloud-b').query('SELECT geom__y AS y FROM meuse WHERE gid = 4')).rows).toEqual([{ y: null }]);
   });
 
+  it('a transaction block: a rolled-back point is on no backend, a committed one on both (two-phase commit)', async () => {
+    await doc.query('BEGIN');
+    await doc.query("INSERT INTO meuse (gid, geom) VALUES (5001, 'SRID=4326;POINT(5.71 50.91)')");
+    expect((await doc.query('SELECT ST_AsText(geom) AS t FROM meuse WHERE gid = 5001')).rows).toEqual([{ t: 'POINT(5.71 50.91)' }]);
+    await doc.query('ROLLBACK');
+    await doc.query('BEGIN');
+    await doc.query("INSERT INTO meuse (gid, geom) VALUES (5002, 'SRID=4326;POINT(5.72 50.92)')");
+    await doc.query('COMMIT');
+    expect((await env.backend('cloud-a').query('SELECT gid, geom__x AS x FROM meuse WHERE gid > 5000')).rows).toEqual([{ gid: 5002, x: 5.72 }]);
+    expect((await env.backend('cloud-b').query('SELECT gid, geom__y AS y FROM meuse WHERE gid > 5000')).rows).toEqual([{ gid: 5002, y: 50.92 }]);
+    await doc.query('DELETE FROM meuse WHERE gid = 5002');
+  });
+
   it('a value that is not a point is refused (22023) and nothing is stored on either backend', async () => {
     const before = await Promise.all((['cloud-a', 'cloud-b'] as const).map(async (b) => (await env.backend(b).query('SELECT count(*)::int AS n FROM meuse')).rows[0].n));
     for (const [sql, params] of [
