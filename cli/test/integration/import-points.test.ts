@@ -150,6 +150,9 @@ describe('published CLARUS policies that split points, through a real proxy on t
       expect(xy.rows).toEqual([{ gid: Number(rosans[0]), x: Number(coords(rosans[geomAt] as string)[0]), y: Number(coords(rosans[geomAt] as string)[1]) }]);
       expect(await columnsOf('csp2', 'ades_geofla_centroid')).toEqual(['gid', 'geom__y']);
       await checkPointsSplit(BORE_ROWS.map((r) => r[geomAt] as string));
+      // Imported again against the home backend as the proxy left it (--from-backend): the same policy.
+      const again = renderPolicy(await importPolicy('S23_proxy_boreholes_3857_splitting_points_to_points_755ac44.xml', '--from-backend', (clusters.get('csp1') as PgCluster).url())).policy;
+      expect(again.datasets).toEqual(policy.datasets);
     } finally {
       await env.close();
       for (const c of direct.values()) await c.query('DROP TABLE IF EXISTS ades_geofla_centroid');
