@@ -106,13 +106,29 @@ describe('statements over the hidden columns', () => {
     expect((rewrite('DELETE FROM boreholes WHERE geom IS NULL').plan as ChangePlan).filters.map((f) => f.sql)).toEqual(['SELECT id FROM public.boreholes WHERE geom__x IS NULL FOR UPDATE']);
   });
 
+  it('ST_Distance to a point value: its parts are derived parameters the engine reads (no backend sees the value)', () => {
+    const r = rewrite("SELECT id, ST_Distance(geom, $1) AS d FROM boreholes WHERE ST_Distance('SRID=4326;POINT(1 2)'::geometry, geom) < 5");
+    expect(r.derived.map((d) => [d.source, d.part])).toEqual([
+      [{ param: 1 }, 'x'], [{ param: 1 }, 'y'], [{ param: 1 }, 'srid'],
+      [{ text: 'SRID=4326;POINT(1 2)' }, 'x'], [{ text: 'SRID=4326;POINT(1 2)' }, 'y'], [{ text: 'SRID=4326;POINT(1 2)' }, 'srid'],
+    ]);
+    const p = r.plan as SelectPlan;
+    expect(p.engine.sql).toContain('WHEN geom__srid = $4 THEN sqrt(((geom__x - $2) * (geom__x - $2)) + ((geom__y - $3) * (geom__y - $3)))');
+    expect(p.engine.sql).toContain('WHEN geom__srid = $7');
+    expect(JSON.stringify(p)).not.toContain('POINT(1 2)');
+    // The condition reads both coordinates: no fragment gets it, the engine evaluates it.
+    expect(p.relations[0]?.filters).toEqual([]);
+    expect(p.relations[0]?.conjuncts).toBe(0);
+  });
+
   it('refuses every other use of the point by name (0A000)', () => {
     for (const sql of [
       'SELECT id FROM boreholes WHERE geom = $1',
       'SELECT id FROM boreholes ORDER BY geom',
       'SELECT ST_Buffer(geom, 1) FROM boreholes',
       'SELECT count(geom) FROM boreholes',
-      'SELECT ST_Distance(geom, $1) FROM boreholes',
+      'SELECT ST_Distance(geom, name) FROM boreholes',
+      'SELECT ST_Distance(geom, ST_MakePoint(1, 2)) FROM boreholes',
       'SELECT *, ST_X(geom) FROM boreholes',
       'UPDATE boreholes SET geom = ST_MakePoint(1, 2)',
       'CREATE INDEX ON boreholes (geom)',

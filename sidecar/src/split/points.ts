@@ -11,8 +11,9 @@
 //   NULL or DEFAULT) becomes three parameters derived at execution (a value that is not a 2-D point
 //   fails with 22023).
 // * Expressions: ST_X/ST_Y/ST_SRID(geom) read the hidden columns (so conditions on them are pushed
-//   to the one backend that holds that coordinate), ST_AsText/ST_AsEWKT/ST_Distance are computed by
-//   the engine from them, `geom IS [NOT] NULL` reads X, a bare `geom` in the SELECT list is the
+//   to the one backend that holds that coordinate), ST_AsText/ST_AsEWKT/ST_Distance (to another
+//   such point, or to a point value whose parts become derived parameters) are computed by the
+//   engine from them, `geom IS [NOT] NULL` reads X, a bare `geom` in the SELECT list is the
 //   recomposed point. Any other use of the column is refused (0A000) by name.
 import { arr, body, colRefNames, columnRef, isObj, paramRef, sval, typeNameOf } from '../rewrite/ast.ts';
 import type { Json } from '../rewrite/ast.ts';
@@ -73,7 +74,8 @@ function template(sql: string, refs: Record<string, Json>): Json {
   }) as Json;
 }
 
-interface Ctx { points: Map<string, PointColumn>; keepParts: boolean; select: boolean }
+/** `derived`: the parameters the rewrite adds (numbered from `first`), for point values and constants. */
+interface Ctx { points: Map<string, PointColumn>; keepParts: boolean; select: boolean; derived: Derived[]; first: number }
 
 /** A reference to a point column, with its qualifiers (`a.geom`). */
 type Ref = { p: PointColumn; qual: string[] };
@@ -107,6 +109,7 @@ const DISTANCE = `CASE WHEN a_srid = b_srid THEN sqrt((a_x - b_x) * (a_x - b_x) 
 const AS_TEXT_A = AS_TEXT.replace(/a_/g, 'clarus_a_');
 const AS_EWKT_A = AS_EWKT.replace(/a_/g, 'clarus_a_');
 const DISTANCE_AB = DISTANCE.replace(/\b([ab])_/g, 'clarus_$1_');
+const DISTANCE_PARAM = DISTANCE_AB.replace("' || clarus_b_srid::text || ')'", "' || clarus_b_srid::text || ') to ' || clarus_b_value::text");
 
 /** The point functions of one argument, over its hidden parts. */
 const ONE_ARGUMENT: Record<string, (ctx: Ctx, r: Ref) => Json> = {
@@ -125,6 +128,21 @@ function pointFunction(refs: Ref[], name: string, ctx: Ctx): Json {
   return unsupported(a.p, `${name} with ${refs.length} argument(s)`);
 }
 
+/**
+ * ST_Distance of a split point and a point value (a WKT/EWKT/hex EWKB constant or a parameter):
+ * the value's parts become parameters the proxy derives at execution, as for a written point.
+ */
+function distanceToValue(ctx: Ctx, a: Ref, value: unknown): Json {
+  const [x, y, srid] = valueParts(a.p, value, ctx.derived, ctx.first);
+  const refs = { ...partRefs(ctx, a, 'clarus_a'), clarus_b_x: x as Json, clarus_b_y: y as Json, clarus_b_srid: srid as Json };
+  // The engine types every parameter from its use: a client parameter read only through its parts
+  // is named in the error branch (as text), which only the proxy's engine evaluates (the expression
+  // reads both coordinates, so no fragment ever gets it).
+  const param = body(body(value, 'TypeCast')?.arg ?? value, 'ParamRef');
+  if (!param) return template(DISTANCE_AB, refs);
+  return template(DISTANCE_PARAM, { ...refs, clarus_b_value: paramRef(param.number as number) });
+}
+
 /** Another function: refused over a point column (by its name), else left as it is (null). */
 function otherFunction(args: Array<Ref | null>, names: string[]): null {
   const first = args.find((a) => a !== null);
@@ -141,6 +159,8 @@ function pointCall(ctx: Ctx, n: Json): Json | null {
   const args = arr(fc.args).map((a) => pointRef(ctx, a));
   if (!POINT_FUNCTIONS.has(name) || names.length !== 1) return otherFunction(args, names);
   const refs = args.filter((a): a is Ref => a !== null);
+  const point = refs[0];
+  if (name === 'st_distance' && args.length === 2 && refs.length === 1 && point && !fc.over) return distanceToValue(ctx, point, arr(fc.args)[args[0] ? 1 : 0]);
   if (refs.length === 0 || refs.length !== args.length || fc.agg_star || fc.agg_distinct || fc.over) {
     throw new SplitUnsupported(`${name}() is computed by the proxy only over point columns split by coordinates (not over other values)`);
   }
@@ -323,15 +343,15 @@ export function rewritePoints(layouts: Iterable<SplitLayout>, stmt: Json, paramC
   const own = target && ['InsertStmt', 'UpdateStmt', 'CreateStmt'].some((t) => t in stmt);
   const points = pointsIn(own ? [target] : layouts);
   if (points.size === 0) return null;
-  const ctx: Ctx = { points, keepParts: false, select: 'SelectStmt' in stmt };
+  const ctx: Ctx = { points, keepParts: false, select: 'SelectStmt' in stmt, derived: [], first: paramCount + 1 };
   const copy = structuredClone(stmt);
-  const derived: Derived[] = [];
+  const derived = ctx.derived;
   const [tag, b] = Object.entries(copy)[0] as [string, Json];
   if (tag === 'CreateStmt') {
     rewriteCreate(ctx, b);
     return { stmt: copy, derived, keepParts: false };
   }
-  rewriteStatement(ctx, [tag, b], derived, paramCount + 1);
+  rewriteStatement(ctx, [tag, b], derived, ctx.first);
   const out = rewriteExpressions(ctx, copy);
   if (ctx.keepParts && tag === 'SelectStmt' && hasStar(out)) {
     throw new SplitUnsupported('SELECT * together with ST_X/ST_Y/ST_SRID/ST_AsText/ST_AsEWKT/ST_Distance or IS NULL over a point column split by coordinates is not supported: list the columns');

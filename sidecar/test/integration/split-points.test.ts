@@ -116,6 +116,8 @@ describe.skipIf(!POSTGIS)('points split by coordinates over two backends (meuse)
     await same('SELECT gid FROM meuse WHERE ST_X(geom) > 5.75 AND ST_Y(geom) < 50.97 ORDER BY gid');
     await same('SELECT landuse, count(*)::int AS n, round(avg(ST_X(geom))::numeric, 6) AS x FROM meuse GROUP BY landuse ORDER BY landuse');
     await same('SELECT a.gid AS a, b.gid AS b, ST_Distance(a.geom, b.geom) AS d FROM meuse a, meuse b WHERE a.gid < 5 AND b.gid < 5 ORDER BY 1, 2');
+    await same('SELECT gid, ST_Distance(geom, $1) AS d FROM meuse WHERE ST_Distance(geom, $1) < 0.01 ORDER BY 2, 1', ['SRID=4326;POINT(5.75 50.97)']);
+    await same("SELECT gid FROM meuse WHERE ST_Distance('0101000020E6100000CDCCCCCCCCCC164000000000007C4940'::geometry, geom) < 0.005 ORDER BY gid");
     expect((await doc.query('SELECT count(*)::int AS n FROM meuse')).rows[0].n).toBe(MEUSE.length);
   });
 
@@ -170,6 +172,12 @@ describe.skipIf(!POSTGIS)('points split by coordinates over two backends (meuse)
     await refusal(oracle.query("INSERT INTO meuse (gid, geom) VALUES (3001, 'SRID=28992;POINT(181072 333611)')"));
     expect((await refusal(doc.query("INSERT INTO meuse (gid, geom) VALUES (3002, 'POINT(1 2)')"))).code).toBe('23514');
     for (const b of ['cloud-a', 'cloud-b'] as const) expect((await env.backend(b).query('SELECT count(*)::int AS n FROM meuse WHERE gid IN (3001, 3002)')).rows[0].n).toBe(0);
+  });
+
+  it('ST_Distance to a point of another SRID fails, as in PostGIS', async () => {
+    const r = await refusal(doc.query('SELECT ST_Distance(geom, $1) FROM meuse WHERE gid = 1', ['SRID=28992;POINT(1 2)']));
+    expect(r.message).toContain('different SRIDs (4326, 28992)');
+    await refusal(oracle.query('SELECT ST_Distance(geom, $1) FROM meuse WHERE gid = 1', ['SRID=28992;POINT(1 2)']));
   });
 
   it('what the proxy cannot compute over the split point is refused by name', async () => {
