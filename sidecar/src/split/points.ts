@@ -143,6 +143,11 @@ function distanceToValue(ctx: Ctx, a: Ref, value: unknown): Json {
   return template(DISTANCE_PARAM, { ...refs, clarus_b_value: paramRef(param.number as number) });
 }
 
+/** A call with `*`, DISTINCT or OVER: not one of the point functions the proxy computes. */
+function plainCall(fc: Json): boolean {
+  return Boolean(fc.agg_star || fc.agg_distinct || fc.over);
+}
+
 /** Another function: refused over a point column (by its name), else left as it is (null). */
 function otherFunction(args: Array<Ref | null>, names: string[]): null {
   const first = args.find((a) => a !== null);
@@ -155,16 +160,18 @@ function pointCall(ctx: Ctx, n: Json): Json | null {
   const fc = body(n, 'FuncCall');
   if (!fc) return null;
   const names = arr(fc.funcname).map((x) => sval(x) ?? '');
-  const name = (names.at(-1) ?? '').toLowerCase();
+  const name = names.length === 1 && !plainCall(fc) ? (names[0] as string).toLowerCase() : '';
   const args = arr(fc.args).map((a) => pointRef(ctx, a));
-  if (!POINT_FUNCTIONS.has(name) || names.length !== 1) return otherFunction(args, names);
+  if (!POINT_FUNCTIONS.has(name)) return otherFunction(args, names);
   const refs = args.filter((a): a is Ref => a !== null);
-  const point = refs[0];
-  if (name === 'st_distance' && args.length === 2 && refs.length === 1 && point && !fc.over) return distanceToValue(ctx, point, arr(fc.args)[args[0] ? 1 : 0]);
-  if (refs.length === 0 || refs.length !== args.length || fc.agg_star || fc.agg_distinct || fc.over) {
-    throw new SplitUnsupported(`${name}() is computed by the proxy only over point columns split by coordinates (not over other values)`);
-  }
-  return pointFunction(refs, name, ctx);
+  if (name === 'st_distance' && args.length === 2 && refs.length === 1) return distanceToValue(ctx, refs[0] as Ref, arr(fc.args)[args[0] ? 1 : 0]);
+  return pointFunction(onlyPoints(name, refs, args.length), name, ctx);
+}
+
+/** The arguments, which must all be split point columns. */
+function onlyPoints(name: string, refs: Ref[], given: number): Ref[] {
+  if (refs.length === 0 || refs.length !== given) throw new SplitUnsupported(`${name}() is computed by the proxy only over point columns split by coordinates (not over other values)`);
+  return refs;
 }
 
 /** `geom IS [NOT] NULL`: the point is NULL exactly when its X is. */
