@@ -12,29 +12,28 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { REPO_ROOT } from '@clarus/crds/generate.ts';
 import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { render } from '@clarus/policy/runtime/render.ts';
 import { proxiesOf, selectForProxy } from '@clarus/policy/runtime/select.ts';
 import { validateManifests } from '@clarus/policy/validate/index.ts';
 import { protectionPipeline } from '@clarus/sidecar/access/setup.ts';
+import { clarusFile } from '@clarus/testing/clarus-data.ts';
 import { PG_BIN, startPostgres, SUPERUSER, SUPERUSER_PASSWORD, type PgCluster } from '@clarus/testing/pg.ts';
 import { startProxyInProcess, writeProxyConfig, type RunningProxy } from '@clarus/testing/proxy.ts';
 import { main } from '../../src/policy.ts';
 
 const run = promisify(execFile);
-const DATA = join(REPO_ROOT, '..', 'shared', 'data', 'clarus');
-const POLICIES = join(DATA, 'policies');
+const POLICIES = clarusFile('policies');
 const APP = { name: 'app', password: 'app-pw', grants: [{ grant: 'g', datasets: ['*'], access: 'readWrite' as const, view: 'plaintext' as const }] };
 const KEY = Buffer.alloc(32, 0x3c).toString('base64');
 const CSPS = ['csp1', 'csp2'] as const;
 
-const BORE_LINES = readFileSync(join(DATA, 'boreholes2.txt'), 'latin1').split('\n').filter(Boolean);
+const BORE_LINES = readFileSync(clarusFile('boreholes2.txt'), 'latin1').split('\n').filter(Boolean);
 const BORE_COLUMNS = (BORE_LINES[0] ?? '').split(';').map((h) => h.split('/')[2] ?? '');
 const BORE_ROWS = BORE_LINES.slice(1).map((l) => l.split(';'));
 const BORE_TYPES: Record<string, string> = { gid: 'integer PRIMARY KEY', altitude: 'numeric', prof_max: 'numeric', geom: 'geometry(Point, 4326)' };
 
-const MEUSE_ROWS = readFileSync(join(DATA, 'meuse2.txt'), 'utf8').split('\n').slice(1).filter(Boolean).map((l) => l.split(','));
+const MEUSE_ROWS = readFileSync(clarusFile('meuse2.txt'), 'utf8').split('\n').slice(1).filter(Boolean).map((l) => l.split(','));
 /** meuse2.txt columns kept (index in the file → column); `dist.m` is not a plain identifier: quoted. */
 const MEUSE_COLUMNS: Array<[number, string, string]> = [[0, 'gid', 'integer PRIMARY KEY'], [1, 'cadmium', 'numeric'], [2, 'copper', 'numeric'], [3, 'lead', 'numeric'],
   [4, 'zinc', 'numeric'], [5, 'elev', 'numeric'], [11, 'landuse', 'text'], [12, '"dist.m"', 'numeric'], [13, 'geom', 'geometry(Point, 4326)']];

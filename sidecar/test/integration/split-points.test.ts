@@ -1,5 +1,5 @@
 // CLARUS's geometric splitting (issue 12, `splitting_type: points`) through the real proxy on two
-// real backends: the meuse soil samples (CLARUS's own dataset, /work/shared/data/clarus/meuse2.txt)
+// real backends: the meuse soil samples (CLARUS's own dataset, meuse2.txt of the CLARUS data folder)
 // are written with their PostGIS points split by coordinate — X with the row key on cloud-a (home),
 // Y with the row key on cloud-b — and read back recomposed. What the client reads is compared with
 // an unsplit PostGIS oracle; what each backend stores, its pg_dump and its server log
@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
+import { clarusFile } from '@clarus/testing/clarus-data.ts';
 import { PG_BIN, startPostgres, SUPERUSER, SUPERUSER_PASSWORD } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
 import type { HarnessUser } from '@clarus/testing/proxy.ts';
@@ -35,7 +36,7 @@ const READER: HarnessUser = { name: 'reader', password: 'reader-pw', grants: [{ 
 
 const CREATE = 'CREATE TABLE meuse (gid integer PRIMARY KEY, cadmium float8, zinc float8, landuse text, geom geometry(Point, 4326))';
 // gid, cadmium, zinc, landuse, geom (hex EWKB, SRID 4326) of the 155 meuse samples.
-const MEUSE = readFileSync('/work/shared/data/clarus/meuse2.txt', 'utf8').split('\n').slice(1).filter(Boolean).map((l) => l.split(','))
+const MEUSE = readFileSync(clarusFile('meuse2.txt'), 'utf8').split('\n').slice(1).filter(Boolean).map((l) => l.split(','))
   .map((f) => [Number(f[0]), Number(f[1]), Number(f[4]), f[11] ?? '', f[13] ?? ''] as const);
 
 /** The coordinates of a hex EWKB point. */
