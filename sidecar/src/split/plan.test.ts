@@ -88,6 +88,14 @@ describe('plans', () => {
     expect(p.returning).toBe(true);
   });
 
+  it('INSERT without a fragment\'s columns still gives that fragment the row (its key), or reads would lose it', () => {
+    const p = plan("INSERT INTO patient (id, name) VALUES (7, 'n')") as InsertPlan;
+    expect(p.sides).toEqual([
+      { backend: 'b', columns: [], sql: 'INSERT INTO public.patient (id) VALUES ($1)', params: [] },
+      { backend: 'c', columns: [], sql: 'INSERT INTO public.patient (id) VALUES ($1)', params: [] },
+    ]);
+  });
+
   it('UPDATE: conditions on another fragment select keys there (FOR UPDATE), the home statement returns changed keys', () => {
     const p = plan("UPDATE patient SET ward = $1, name = 'x' WHERE diag = 'flu' AND id > 3") as ChangePlan;
     expect(p.filters).toEqual([{ backend: 'b', params: [], sql: "SELECT id FROM public.patient WHERE diag = 'flu' FOR UPDATE" }]);

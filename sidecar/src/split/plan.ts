@@ -392,9 +392,10 @@ function planInsert(l: SplitLayout, st: Json): InsertPlan {
   // Other fragments: `$1…$R` are the row keys (from the home INSERT, by position), the client's
   // parameters follow from `$R+1`.
   const sides: InsertPlan['sides'] = [];
+  // Every fragment gets its row, even with none of its columns given (the row key alone: its
+  // columns take their defaults there), since a read recomposes a row from all its fragments.
   for (const b of l.sides) {
     const placed = at(b);
-    if (placed.length === 0) continue;
     const params: number[] = [];
     const valuesLists = rows.map((r, k) => ({ List: { items: [paramRef(k + 1), ...placed.map(({ i }) => renumber(r[i], params, rows.length + 1))] } }));
     const ins = { relation: relation(l), cols: [l.key, ...placed.map(({ c }) => c)].map((c) => ({ ResTarget: { name: c, location: -1 } })),

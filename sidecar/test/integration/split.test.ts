@@ -111,6 +111,20 @@ describe('split table: writes and reads', () => {
     expect(await prepared()).toEqual([]);
   });
 
+  it('an INSERT that gives no column of a fragment still stores the row there (its key): reads and later writes find it', async () => {
+    const r = await doc.query("INSERT INTO patient (pat_name, age) VALUES ('Dee Canary', 60) RETURNING pat_id");
+    const id = Number(r.rows[0].pat_id);
+    for (const b of ['cloud-a', 'cloud-b', 'cloud-c'] as const) {
+      expect((await rowsOn(b, `SELECT pat_id FROM patient WHERE pat_id = ${id}`)).length, b).toBe(1);
+    }
+    expect((await doc.query('SELECT pat_name, diagnosis, ward, age FROM patient WHERE pat_id = $1', [id])).rows).toEqual([
+      { pat_name: 'Dee Canary', diagnosis: null, ward: 'none', age: 60 }]); // ward's DEFAULT, on its fragment
+    expect((await doc.query("UPDATE patient SET ward = 'ward-2-canary' WHERE pat_id = $1", [id])).rowCount).toBe(1);
+    expect((await doc.query('SELECT ward FROM patient WHERE pat_id = $1', [id])).rows).toEqual([{ ward: 'ward-2-canary' }]);
+    expect((await doc.query('DELETE FROM patient WHERE pat_id = $1', [id])).rowCount).toBe(1);
+    expect(await prepared()).toEqual([]);
+  });
+
   it('a transaction block: ROLLBACK leaves no fragment; COMMIT stores every fragment; savepoints roll back fragments too', async () => {
     await doc.query('BEGIN');
     await doc.query("INSERT INTO patient (pat_id, pat_name, pat_ssn, diagnosis, ward, age) VALUES (10, 'Tx Canary', '999-00-1111', 'tx-canary', 'ward-tx', 1)");
