@@ -102,7 +102,9 @@ function options(argv: string[]): (Values & { config: string }) | number {
  */
 async function pipelineFromEnv(configDir: string, keys: KeySource, log: Logger, slot: WorkerSlot | undefined): Promise<Awaited<ReturnType<typeof protectionPipeline>>> {
   const maxBytes = Number(process.env.CLARUS_AUDIT_MAX_BYTES ?? '') || undefined;
-  const maxFiles = Number(process.env.CLARUS_AUDIT_MAX_FILES ?? '') || undefined;
+  // N workers write N chains into one volume: each keeps its part of the rotated files.
+  const allFiles = Number(process.env.CLARUS_AUDIT_MAX_FILES ?? '') || undefined;
+  const maxFiles = allFiles && slot ? Math.max(1, Math.floor(allFiles / slot.count)) : allFiles;
   const residual = residualFromEnv(process.env);
   const audit = process.env.CLARUS_AUDIT_LOG;
   // The split recovery loop runs in one process: the first worker.
