@@ -17,17 +17,19 @@ const statements: Array<[string, (i: number) => string]> = [
   ['by id', (i) => `SELECT id, name, email, ssn, city, diagnosis, notes FROM bench_patient WHERE id = ${i + 1};`],
   ['by encrypted ssn', (i) => `SELECT id, name, email, ssn, city, diagnosis, notes FROM bench_patient WHERE ssn = '${String(100_000_000 + i)}';`],
 ];
-for (const [what, text] of statements) {
+function measure([what, text]: (typeof statements)[number], label: string, shapeCache: boolean, major: 18 | 15): void {
+  const rw = testRewriter(policy, TEST_KEY_FILES, { shapeCache, major });
+  const grants = [{ grant: 'g', datasets: ['*'], access: 'readWrite' as const, view: 'plaintext' as const }];
+  const p = protectionPipelineFactory({ rewriter: rw, now: () => new Date() })({ user: 'u', grants } as never, {} as never);
+  const t0 = process.cpuUsage();
+  for (let i = 0; i < N; i++) p.query(text(i));
+  const d = process.cpuUsage(t0);
+  const us = (d.user + d.system) / N;
+  process.stdout.write(`${what}, ${label}, backend ${major}: ${us.toFixed(1)} µs CPU per statement (shape hits ${rw.stats.shapeHits}, analyses ${rw.stats.analyses})\n`);
+}
+
+for (const statement of statements) {
   for (const [label, shapeCache] of ([['full analysis', false], ['shape cache', true]] as const).filter(([, s]) => s || !process.env.SHAPE_ONLY)) {
-    for (const major of [18, 15] as const) {
-      const rw = testRewriter(policy, TEST_KEY_FILES, { shapeCache, major });
-      const grants = [{ grant: 'g', datasets: ['*'], access: 'readWrite' as const, view: 'plaintext' as const }];
-      const p = protectionPipelineFactory({ rewriter: rw, now: () => new Date() })({ user: 'u', grants } as never, {} as never);
-      const t0 = process.cpuUsage();
-      for (let i = 0; i < N; i++) p.query(text(i));
-      const d = process.cpuUsage(t0);
-      const us = (d.user + d.system) / N;
-      process.stdout.write(`${what}, ${label}, backend ${major}: ${us.toFixed(1)} µs CPU per statement (shape hits ${rw.stats.shapeHits}, analyses ${rw.stats.analyses})\n`);
-    }
+    for (const major of [18, 15] as const) measure(statement, label, shapeCache, major);
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { parseHostPort } from './index.ts';
-import { coresGiven, main, workerAuditFile, workerCount } from './cli.ts';
+import { auditFromEnv, coresGiven, main, workerAuditFile, workerCount } from './cli.ts';
 import { shareOf } from './io/server.ts';
 
 describe('clarus proxy CLI', () => {
@@ -45,6 +45,10 @@ describe('clarus proxy CLI', () => {
     // Not `audit.log.<x>`: that would read as a rotated file of the first worker's chain.
     expect(workerAuditFile('/var/log/clarus/audit.log', { index: 1, count: 2 })).toBe('/var/log/clarus/audit-worker1.log');
     expect(workerAuditFile('/audit', { index: 2, count: 3 })).toBe('/audit-worker2');
+    // N chains in one volume: each worker keeps its part of the rotated files.
+    const env = { CLARUS_AUDIT_LOG: '/v/audit.jsonl', CLARUS_AUDIT_MAX_FILES: '16', CLARUS_AUDIT_MAX_BYTES: '1024' };
+    expect(auditFromEnv(env, undefined)).toEqual({ auditFile: '/v/audit.jsonl', auditMaxBytes: 1024, auditMaxFiles: 16 });
+    expect(auditFromEnv(env, { index: 2, count: 3 })).toEqual({ auditFile: '/v/audit-worker2.jsonl', auditMaxBytes: 1024, auditMaxFiles: 5 });
   });
 
   it('splits a connection limit exactly over the workers', () => {

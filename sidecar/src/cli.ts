@@ -101,16 +101,19 @@ function options(argv: string[]): (Values & { config: string }) | number {
  * all); SIGHUP reopens it (after logrotate's rename).
  */
 async function pipelineFromEnv(configDir: string, keys: KeySource, log: Logger, slot: WorkerSlot | undefined): Promise<Awaited<ReturnType<typeof protectionPipeline>>> {
-  const maxBytes = Number(process.env.CLARUS_AUDIT_MAX_BYTES ?? '') || undefined;
-  // N workers write N chains into one volume: each keeps its part of the rotated files.
-  const allFiles = Number(process.env.CLARUS_AUDIT_MAX_FILES ?? '') || undefined;
-  const maxFiles = allFiles && slot ? Math.max(1, Math.floor(allFiles / slot.count)) : allFiles;
   const residual = residualFromEnv(process.env);
-  const audit = process.env.CLARUS_AUDIT_LOG;
   // The split recovery loop runs in one process: the first worker.
   const recovery = slot && slot.index > 0 ? false : splitRecoveryFromEnv(process.env);
-  return protectionPipeline({ configDir, keys, ...(audit ? { auditFile: workerAuditFile(audit, slot) } : {}),
-    ...(maxBytes ? { auditMaxBytes: maxBytes } : {}), ...(maxFiles ? { auditMaxFiles: maxFiles } : {}), ...(residual ? { residual } : {}), log, splitRecovery: recovery });
+  return protectionPipeline({ configDir, keys, ...auditFromEnv(process.env, slot), ...(residual ? { residual } : {}), log, splitRecovery: recovery });
+}
+
+/** The audit file options; worker k > 0 writes its own chain, and each worker keeps its part of the rotated files (one volume). */
+export function auditFromEnv(env: NodeJS.ProcessEnv, slot: WorkerSlot | undefined): { auditFile?: string; auditMaxBytes?: number; auditMaxFiles?: number } {
+  const maxBytes = Number(env.CLARUS_AUDIT_MAX_BYTES ?? '') || undefined;
+  const allFiles = Number(env.CLARUS_AUDIT_MAX_FILES ?? '') || undefined;
+  const maxFiles = allFiles && slot ? Math.max(1, Math.floor(allFiles / slot.count)) : allFiles;
+  const audit = env.CLARUS_AUDIT_LOG;
+  return { ...(audit ? { auditFile: workerAuditFile(audit, slot) } : {}), ...(maxBytes ? { auditMaxBytes: maxBytes } : {}), ...(maxFiles ? { auditMaxFiles: maxFiles } : {}) };
 }
 
 /** The primary of a multi-process proxy: forks the workers, serves metrics and routes cancels. */
@@ -139,36 +142,45 @@ async function serve(p: ProxyHandle, log: Logger): Promise<void> {
   });
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const values = options(argv);
-  if (typeof values === 'number') return values;
-  const slot = workerSlot(process.env);
-  const log = createLogger({ level: levelFromEnv(process.env), base: { component: 'proxy', ...(slot ? { worker: slot.index, pid: process.pid } : {}) } });
-  if (!slot) {
-    let workers: number;
-    try {
-      workers = workerCount(values.workers, process.env);
-    } catch (e) {
-      process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
-      return 2;
-    }
-    if (workers > 1) return primary(values, workers, log);
+/** The primary's worker count when this process must become one (more than one worker), 1 otherwise, or a usage error. */
+function primaryWorkers(values: Values, slot: WorkerSlot | undefined): number | Error {
+  if (slot) return 1;
+  try {
+    return workerCount(values.workers, process.env);
+  } catch (e) {
+    return e as Error;
   }
+}
+
+/** Starts this process's proxy (a single one, or worker `slot`); undefined when it cannot start (logged). */
+async function startOne(values: Values & { config: string }, slot: WorkerSlot | undefined, log: Logger): Promise<ProxyHandle | undefined> {
   const link = slot ? workerLink() : undefined;
-  let proxy: ProxyHandle;
   try {
     // The master keys: the keyring files, or data keys unwrapped through Vault (provider vaultTransit).
     const keys = new KeySource({ log });
     const pipeline = await pipelineFromEnv(values.config, keys, log, slot);
     const peers = peersOf(values);
-    proxy = await startProxy({ configDir: values.config, logger: log, pipeline, keys, ...(peers ? { peers } : {}),
+    const proxy = await startProxy({ configDir: values.config, logger: log, pipeline, keys, ...(peers ? { peers } : {}),
       ...(slot && link ? { worker: { ...slot, forward: link.forward } } : {}),
       ...(values.listen ? { listen: values.listen } : {}), ...(values['metrics-listen'] ? { metricsListen: values['metrics-listen'] } : {}) });
+    if (link) { link.serve(proxy); link.listening(proxy.address); }
+    return proxy;
   } catch (e) {
     log.error('cannot start', { error: e });
-    return 1;
+    return undefined;
   }
-  if (link) { link.serve(proxy); link.listening(proxy.address); }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const values = options(argv);
+  if (typeof values === 'number') return values;
+  const slot = workerSlot(process.env);
+  const log = createLogger({ level: levelFromEnv(process.env), base: { component: 'proxy', ...(slot ? { worker: slot.index, pid: process.pid } : {}) } });
+  const workers = primaryWorkers(values, slot);
+  if (workers instanceof Error) { process.stderr.write(`${workers.message}\n${USAGE}\n`); return 2; }
+  if (workers > 1) return primary(values, workers, log);
+  const proxy = await startOne(values, slot, log);
+  if (!proxy) return 1;
   await serve(proxy, log);
   log.info('stopped');
   // A worker's channel to its primary would keep it running.
