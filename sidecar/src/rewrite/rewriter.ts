@@ -18,7 +18,6 @@ import type { ParsedStatement } from './parser.ts';
 import { refuseSplit } from './split.ts';
 import { ShapeCache, shapeOf } from './shape-cache.ts';
 import type { ProtectedCall, Shape } from './shape-cache.ts';
-import { canonicalText } from '../protection/encryption/canonical.ts';
 import { showLogicalCatalog } from './logical-catalog.ts';
 import { analyzeSelect } from './select.ts';
 import { analyzeStatement } from './statement.ts';
@@ -125,8 +124,8 @@ export class Rewriter {
   private readonly twoStage: boolean;
   private readonly shapes: ShapeCache | null;
   private lastShape: { sql: string; shape: Shape | null } | null = null;
-  /** Where the ciphers' calls go while a shape cache probe is analysed (else null). */
-  private recording: ProtectedCall[] | null = null;
+  /** Where the ciphers' calls and the constants' canonical texts go while a shape cache probe is analysed (else null). */
+  private recording: { calls: ProtectedCall[]; canons: NonNullable<Ctx['canonicals']> } | null = null;
   private readonly onAnalysis: (source: 'cache' | 'shape' | 'full') => void;
   /** Counters for metrics: cheap-path passes, cache hits, shape-cache hits, analyses (misses). */
   readonly stats = { cheapPasses: 0, cacheHits: 0, shapeHits: 0, analyses: 0 };
@@ -235,7 +234,7 @@ export class Rewriter {
   /** An analysis with the calls its rules made to the columns' ciphers (a shape cache probe). */
   private recorded(run: () => { analysis: Analysis; cacheable: boolean }): { analysis: Analysis; cacheable: boolean; calls: ProtectedCall[] } {
     const calls: ProtectedCall[] = [];
-    this.recording = calls;
+    this.recording = { calls, canons: [] };
     try {
       return { ...run(), calls };
     } finally {
@@ -243,20 +242,27 @@ export class Rewriter {
     }
   }
 
-  /** The column's cipher, recording the calls the rules make while a probe is analysed. */
+  /**
+   * The column's cipher, recording the calls the rules make while a probe is analysed, each with
+   * how its input was computed from the constant (the last canonical text the rules made equal to
+   * it: Ctx.canonical or Ctx.assigned); an input made otherwise cannot be re-bound.
+   */
   private ruleCipher(ref: ProtectedRef): ColumnCipher {
     const c = this.cipher(ref);
-    const calls = this.recording;
-    if (!calls) return c;
-    const canonical = (t: string): string => canonicalText(ref.column.typeOid, t);
+    const rec = this.recording;
+    if (!rec) return c;
+    const how = (canon: string): ((t: string) => string) => {
+      for (let i = rec.canons.length - 1; i >= 0; i--) if (rec.canons[i]?.canon === canon) return (rec.canons[i] as { again: (t: string) => string }).again;
+      return () => { throw new Error('not a constant made canonical by the rules'); };
+    };
     const many = (m: 'equalityForms' | 'blindIndexes') => (canon: string): Buffer[] => {
       const out = c[m](canon);
-      calls.push({ canon, out, canonical, redo: (x) => c[m](x) });
+      rec.calls.push({ canon, out, canonical: how(canon), redo: (x) => c[m](x) });
       return out;
     };
     const one = (m: 'encrypt' | 'blindIndex') => (canon: string): Buffer => {
       const out = c[m](canon);
-      calls.push({ canon, out: [out], canonical, redo: (x) => [c[m](x)] });
+      rec.calls.push({ canon, out: [out], canonical: how(canon), redo: (x) => [c[m](x)] });
       return out;
     };
     return { ...c, encrypt: one('encrypt'), blindIndex: one('blindIndex'), equalityForms: many('equalityForms'), blindIndexes: many('blindIndexes') };
@@ -326,7 +332,9 @@ export class Rewriter {
   }
 
   private newCtx(maxParam: number): Ctx {
-    return new Ctx(this.catalog, (r) => this.ruleCipher(r), maxParam, (c, s, scope) => analyzeSelect(c, s, scope, false));
+    const ctx = new Ctx(this.catalog, (r) => this.ruleCipher(r), maxParam, (c, s, scope) => analyzeSelect(c, s, scope, false));
+    if (this.recording) ctx.canonicals = this.recording.canons;
+    return ctx;
   }
 
   /**

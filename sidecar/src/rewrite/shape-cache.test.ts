@@ -80,6 +80,28 @@ describe('shape cache', () => {
     expect(rw.stats.shapeHits).toBeGreaterThanOrEqual(8);
   });
 
+  it('re-binds a value written to an encrypted varchar(n) only as the rules write it: too long refused, excess spaces cut', () => {
+    const withLength = (rw: Rewriter): Rewriter => {
+      rw.catalog.learn('public', 'patient', [{ name: 'pat_id', typeOid: 23 }, { name: 'diagnosis', typeOid: 1043, typmod: 30 + 4 }]);
+      return rw;
+    };
+    const rw = withLength(shaped());
+    const full = withLength(plain());
+    const insert = (n: number, v: string) => `INSERT INTO patient (pat_id, diagnosis) VALUES (${n}, '${v}')`;
+    for (let n = 0; n < 4; n++) expect(rw.analyze(insert(n, `d${n}`))).toEqual(full.analyze(insert(n, `d${n}`)));
+    const hits = rw.stats.shapeHits;
+    expect(hits).toBeGreaterThan(0);
+    const long = insert(9, 'x'.repeat(31));
+    expect(rw.analyze(long)).toEqual(full.analyze(long));
+    expect(rw.analyze(long).kind).toBe('refuse');
+    const spaces = insert(10, `${'y'.repeat(30)}     `);
+    expect(rw.analyze(spaces)).toEqual(full.analyze(spaces));
+    expect(rw.analyze(spaces)).toEqual(full.analyze(insert(10, 'y'.repeat(30))));
+    const fits = insert(11, 'z'.repeat(30));
+    expect(rw.analyze(fits)).toEqual(full.analyze(fits));
+    expect(rw.stats.shapeHits).toBeGreaterThan(hits);
+  });
+
   it('keeps ORDER BY positions, LIMIT and type modifiers in the key', () => {
     const rw = shaped();
     for (const sql of ['SELECT pat_id, pat_name FROM patient ORDER BY 1 LIMIT 1', 'SELECT pat_id, pat_name FROM patient ORDER BY 1 LIMIT 2',
