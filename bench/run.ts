@@ -52,7 +52,7 @@ async function startTargets(pg: PgCluster, s: BenchSettings, scenarios: Scenario
       const configureProxy = (c: RuntimeConfig) => { for (const sc of scenarios) sc.configureProxy?.(c); };
       const r = await t.start(pg, { maxSessions, nodeOptions, configureProxy });
       // RSS at rest: started, no session yet (issue 15, goal 5).
-      if (r.pid !== undefined) { await sleep(500); (report.rssAtStart ??= {})[t.name] = roundTo(rssMiB(r.pid), 1); }
+      if (r.pid !== undefined) { await sleep(500); (report.rssAtStart ??= {})[t.name] = roundTo(rssMiB(r.pid, r.tree), 1); }
       running.set(t.name, r);
       log(`target ${t.name} up (${t.description})`);
     } catch (e) {
@@ -142,9 +142,9 @@ async function measureRounds({ s, scenarios, running, report, ctxFor, aborted }:
     try {
       // A window spent entirely on connecting (a loaded machine, short quick-mode runs) is retried once.
       const once = async () => {
-        const cpu0 = t.pid === undefined ? 0 : cpuSeconds(t.pid);
+        const cpu0 = t.pid === undefined ? 0 : cpuSeconds(t.pid, t.tree);
         const res: MeasuredRun = sc.run ? await sc.run(ctxFor(target, t)) : await runPgbench(t.endpoint, sc.pgbenchArgs ?? [], clients, s.seconds);
-        return t.pid === undefined ? res : { ...res, cpuUsPerTx: roundTo((cpuSeconds(t.pid) - cpu0) * 1e6 / res.transactions, 1) };
+        return t.pid === undefined ? res : { ...res, cpuUsPerTx: roundTo((cpuSeconds(t.pid, t.tree) - cpu0) * 1e6 / res.transactions, 1) };
       };
       const r = await once().catch((e: unknown) => { if (e instanceof NoTransactions) return once(); throw e; });
       report.runs.push({ round, scenario: sc.name, clients, target, ...r });
@@ -169,10 +169,10 @@ async function measureRssAndStop(s: BenchSettings, running: Map<string, RunningT
     running.delete(target);
     try {
       if (t.pid === undefined) continue;
-      const baselineMiB = rssMiB(t.pid);
+      const baselineMiB = rssMiB(t.pid, t.tree);
       const idle = await openIdle(t.endpoint, s.idleConnections);
       await sleep(1000);
-      const withIdleMiB = rssMiB(t.pid);
+      const withIdleMiB = rssMiB(t.pid, t.tree);
       await idle.close();
       out.push({ target, idleConnections: s.idleConnections, baselineMiB, withIdleMiB });
       log(`${target} RSS ${baselineMiB.toFixed(1)} MiB -> ${withIdleMiB.toFixed(1)} MiB with ${s.idleConnections} idle connections`);

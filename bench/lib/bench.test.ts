@@ -58,7 +58,7 @@ describe('settings', () => {
   it('defaults to the full matrix and shrinks it in quick mode', () => {
     const full = readSettings({});
     expect(full).toMatchObject({ quick: false, rounds: 3, seconds: 5, clients: [1, 8, 32], copyRows: 1_000_000,
-      targets: ['direct', 'pgbouncer', 'clarus', 'clarus-enc2', 'clarus-enc5', 'clarus-enc3'] });
+      targets: ['direct', 'pgbouncer', 'clarus', 'clarus-w2', 'clarus-enc2', 'clarus-enc5', 'clarus-enc3'] });
     expect(readSettings({ BENCH_QUICK: '1' })).toMatchObject({ quick: true, rounds: 2, seconds: 2, copyRows: 100_000 });
     expect(readSettings({ BENCH_QUICK: '1', BENCH_COPY_ROWS: '5000' })).toMatchObject({ copyRows: 5000 });
     expect(readSettings({ BENCH_CLIENTS: '4, 16', BENCH_TARGETS: 'direct' })).toMatchObject({ clients: [4, 16], targets: ['direct'] });

@@ -116,7 +116,7 @@ describe('encrypted-column report', () => {
 
 describe('scenario selection and plan', () => {
   it('runs builtin scenarios on the base targets and encrypted ones on direct and the proxies', () => {
-    expect(scenarioTargets(pickScenarios(['select-simple'])[0] as never)).toEqual(['direct', 'pgbouncer', 'clarus']);
+    expect(scenarioTargets(pickScenarios(['select-simple'])[0] as never)).toEqual(['direct', 'pgbouncer', 'clarus', 'clarus-w2']);
     const enc = pickScenarios(['enc-*']);
     expect(enc.map((s) => s.name)).toEqual(['enc-select-prepared', 'enc-select-simple', 'enc-insert-prepared', 'enc-copy-in', 'enc-copy-out',
       'enc-copy3-in', 'enc-copy3-out', 'enc-upper-by-key-prepared', 'enc-upper-by-key-simple', 'enc-order-limit-10k', 'enc-order-limit-100k']);

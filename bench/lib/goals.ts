@@ -27,6 +27,16 @@ function passThrough(r: BenchReport): Goal[] {
   ];
 }
 
+/** Goal 3: the proxy with 2 worker processes against 1 (reported; "met" when 2 workers give more throughput). */
+function workers(r: BenchReport): Goal[] {
+  const modes = ['select-simple', 'select-extended', 'select-prepared', 'tpcb-like'];
+  const pairs = modes.map((m) => ({ m, one: find(r, m, 'clarus'), two: find(r, m, 'clarus-w2') })).filter((x) => x.one && x.two);
+  if (pairs.length === 0) return [];
+  const measured = pairs.map(({ m, one, two }) => `${m} ${((two?.tpsMedian ?? 0) / (one?.tpsMedian ?? 1)).toFixed(2)}x tps, ${two?.cpuUsPerTxMedian ?? '?'} vs ${one?.cpuUsPerTxMedian ?? '?'} µs CPU/tx`);
+  return [{ goal: '3. 2 worker processes vs 1, pass-through (8 clients)', measured: measured.join('; '),
+    met: pairs.every(({ one, two }) => (two?.tpsMedian ?? 0) > (one?.tpsMedian ?? Infinity)) }];
+}
+
 function encrypted(r: BenchReport): Goal[] {
   const goals: Array<[string, string, number]> = [['enc-select-simple', 'select by key, simple', 0.75], ['enc-select-prepared', 'select by key, prepared', 0.8],
     ['enc-insert-prepared', 'insert, prepared', 0.7]];
@@ -52,8 +62,8 @@ function copy(r: BenchReport): Goal[] {
 }
 
 function memory(r: BenchReport): Goal[] {
-  const encrypting = r.rss.filter((m) => m.target.startsWith('clarus-'));
-  const atStart = Object.entries(r.rssAtStart ?? {}).filter(([t]) => t.startsWith('clarus-'));
+  const encrypting = r.rss.filter((m) => m.target.startsWith('clarus-enc'));
+  const atStart = Object.entries(r.rssAtStart ?? {}).filter(([t]) => t.startsWith('clarus-enc'));
   return [
     { goal: `5. encrypting proxy RSS at rest <= ${RSS_GOAL_MIB} MiB`, measured: atStart.map(([t, v]) => `${t} ${v.toFixed(0)} MiB`).join('; ') || 'not measured',
       met: atStart.length ? atStart.every(([, v]) => v <= RSS_GOAL_MIB) : null },
@@ -63,7 +73,7 @@ function memory(r: BenchReport): Goal[] {
 }
 
 export function checkIssue15(r: BenchReport): Goal[] {
-  return [...passThrough(r), ...encrypted(r), ...copy(r), ...memory(r)];
+  return [...passThrough(r), ...workers(r), ...encrypted(r), ...copy(r), ...memory(r)];
 }
 
 export function goalsMarkdown(r: BenchReport): string[] {

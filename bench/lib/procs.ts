@@ -25,8 +25,16 @@ export function serverPid(pid: number): number {
   return cur;
 }
 
-/** VmRSS of a process in MiB. */
-export function rssMiB(pid: number): number {
+/** A process and all its descendants (a multi-worker proxy: the primary and its workers). */
+export function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) out.push(...children(out[i] as number));
+  return out;
+}
+
+/** VmRSS of a process in MiB; with `tree`, summed over its descendants too. */
+export function rssMiB(pid: number, tree = false): number {
+  if (tree) return processTree(pid).reduce((sum, p) => { try { return sum + rssMiB(p); } catch { return sum; } }, 0);
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (!m) throw new Error(`no VmRSS for pid ${pid}`);
   return Number(m[1]) / 1024;
@@ -34,8 +42,9 @@ export function rssMiB(pid: number): number {
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux (getconf CLK_TCK), the unit of /proc/<pid>/stat times
 
-/** User + system CPU seconds a process has used so far (/proc/<pid>/stat fields 14 and 15). */
-export function cpuSeconds(pid: number): number {
+/** User + system CPU seconds a process (with `tree`: and its descendants) has used so far (/proc/<pid>/stat fields 14 and 15). */
+export function cpuSeconds(pid: number, tree = false): number {
+  if (tree) return processTree(pid).reduce((sum, p) => { try { return sum + cpuSeconds(p); } catch { return sum; } }, 0);
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name (field 2) may contain spaces; the fields after it are space-separated.
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

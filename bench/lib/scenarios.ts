@@ -63,7 +63,7 @@ export interface Scenario {
 }
 
 /** The targets a scenario without its own list runs against. */
-export const BASE_TARGETS = ['direct', 'pgbouncer', 'clarus'];
+export const BASE_TARGETS = ['direct', 'pgbouncer', 'clarus', 'clarus-w2'];
 
 export function scenarioTargets(s: Scenario): string[] {
   return s.targets ?? BASE_TARGETS;

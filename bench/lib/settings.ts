@@ -43,7 +43,7 @@ export function readSettings(env: Record<string, string | undefined>): BenchSett
     seconds: int(env.BENCH_SECONDS, 'BENCH_SECONDS') ?? (quick ? 2 : 5),
     clients,
     scale: int(env.BENCH_SCALE, 'BENCH_SCALE') ?? (quick ? 1 : 4),
-    targets: list(env.BENCH_TARGETS) ?? ['direct', 'pgbouncer', 'clarus', 'clarus-enc2', 'clarus-enc5', 'clarus-enc3'],
+    targets: list(env.BENCH_TARGETS) ?? ['direct', 'pgbouncer', 'clarus', 'clarus-w2', 'clarus-enc2', 'clarus-enc5', 'clarus-enc3'],
     scenarios: list(env.BENCH_SCENARIOS) ?? [],
     idleConnections: int(env.BENCH_IDLE_CONNECTIONS, 'BENCH_IDLE_CONNECTIONS') ?? 200,
     cpuProfile: env.BENCH_CPU_PROF === '1',

@@ -19,6 +19,8 @@ export interface RunningTarget {
   database: string;
   /** Columns of the benchmark tables the target's policy encrypts (none: pass-through). */
   encrypted: readonly string[];
+  /** CPU and RSS are the sum over the process and its descendants (a proxy with worker processes). */
+  tree?: boolean;
   stop(): Promise<void>;
 }
 
@@ -122,17 +124,22 @@ const pgbouncer: Target = {
   },
 };
 
-const clarus: Target = {
-  name: 'clarus',
-  description: 'Clarus proxy (cli/bin/clarus proxy), one backend session per client, no encrypted column (the baseline of the encrypted scenarios)',
-  start: async (pg, opts) => {
-    const h = await startClarus(pg, '', {
-      clientTls: false, backendTls: 'disable', backendConnections: opts.maxSessions + 10, maxClientConnections: opts.maxSessions + 50,
-      backendUser: SERVICE.user, backendPassword: SERVICE.password, configure: opts.configureProxy,
-      env: opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : {},
-    });
-    return { endpoint: h.endpoint, pid: h.pid === undefined ? undefined : serverPid(h.pid), database: 'postgres', encrypted: [], stop: h.stop };
-  },
-};
+/** The pass-through proxy with `workers` worker processes (issue 15, goal 3); 1 is the plain single process. */
+function clarusTarget(name: string, workers: number, description: string): Target {
+  return {
+    name, description,
+    start: async (pg, opts) => {
+      const h = await startClarus(pg, '', {
+        clientTls: false, backendTls: 'disable', backendConnections: opts.maxSessions + 10, maxClientConnections: opts.maxSessions + 50,
+        backendUser: SERVICE.user, backendPassword: SERVICE.password, configure: opts.configureProxy,
+        env: { CLARUS_WORKERS: String(workers), ...(opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : {}) },
+      });
+      return { endpoint: h.endpoint, pid: h.pid === undefined ? undefined : serverPid(h.pid), database: 'postgres', encrypted: [], tree: workers > 1, stop: h.stop };
+    },
+  };
+}
 
-export const TARGETS: Target[] = [direct, pgbouncer, clarus];
+const clarus = clarusTarget('clarus', 1, 'Clarus proxy (cli/bin/clarus proxy --workers 1), one backend session per client, no encrypted column (the baseline of the encrypted scenarios)');
+const clarusW2 = clarusTarget('clarus-w2', 2, 'Clarus proxy with 2 worker processes (--workers 2), pass-through; CPU and RSS summed over the primary and the workers');
+
+export const TARGETS: Target[] = [direct, pgbouncer, clarus, clarusW2];

@@ -114,7 +114,7 @@ describe('clarus operator on a real control plane', () => {
     expect(container?.args).toEqual(['proxy', '--config', '/etc/clarus', '--peers', `dns:ehealth-proxy-peers.${NS}.svc`, '--peer-port', '9187',
       '--peer-secret-file', '/etc/clarus/peer-secret']);
     expect(container?.env).toMatchObject([{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-      { name: 'CLARUS_AUDIT_LOG', value: '/var/log/clarus/audit.jsonl' }, { name: 'CLARUS_AUDIT_MAX_BYTES' }, { name: 'CLARUS_AUDIT_MAX_FILES' }]);
+      { name: 'CLARUS_AUDIT_LOG', value: '/var/log/clarus/audit.jsonl' }, { name: 'CLARUS_AUDIT_MAX_BYTES' }, { name: 'CLARUS_AUDIT_MAX_FILES' }, { name: 'CLARUS_WORKERS', value: '1' }]);
     expect(container?.readinessProbe).toMatchObject({ httpGet: { path: '/readyz', port: 'metrics' } });
     expect(pod.spec.terminationGracePeriodSeconds as number).toBeGreaterThanOrEqual(30);
     const sources = ((pod.spec.volumes as Array<{ projected: { sources: Array<Record<string, { name: string }>> } }>)[0])?.projected.sources;

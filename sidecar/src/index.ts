@@ -5,7 +5,9 @@ import { replicaIdFor } from './io/cancel.ts';
 import type { PeerConfig } from './io/peer-cancel.ts';
 import type { KeySource } from './io/key-source.ts';
 import { Proxy } from './io/server.ts';
-import type { Address } from './io/server.ts';
+import type { Address, ProxyOptions } from './io/server.ts';
+import type { PeerCancelRequest } from './io/peer-cancel.ts';
+import type { MetricJson } from './io/workers.ts';
 import { createLogger } from '@clarus/log/logger.ts';
 import type { Logger } from '@clarus/log/logger.ts';
 import { passthroughFactory } from './session/pipeline.ts';
@@ -30,6 +32,8 @@ export interface StartOptions {
   peers?: PeerConfig;
   /** Source of the master keys; required when the keyring is wrapped by Vault transit. */
   keys?: KeySource;
+  /** This process is one worker of a multi-process proxy (io/workers.ts). */
+  worker?: ProxyOptions['worker'];
 }
 
 export interface ProxyHandle {
@@ -43,6 +47,10 @@ export interface ProxyHandle {
   drain(): Promise<void>;
   /** Immediate shutdown. */
   close(): Promise<void>;
+  /** What a worker answers its primary (io/workers.ts WorkerServer). */
+  ready(): boolean;
+  cancelLocal(request: PeerCancelRequest, source: 'worker' | 'peer'): Promise<number>;
+  metricsJson(): Promise<MetricJson>;
 }
 
 /**
@@ -69,15 +77,19 @@ export function parseHostPort(s: string): Address {
   return { host: m[1] || '0.0.0.0', port: Number(m[2]) };
 }
 
+/** The replica id of this proxy's cancel keys: a hash of the pod (or host) name, namespace and proxy name. */
+export function defaultReplicaId(config: { proxy: { namespace: string; name: string } }): number {
+  // POD_NAME (the downward API) names the replica where the host name may not (hostNetwork).
+  return replicaIdFor(`${process.env.POD_NAME || hostname()}/${config.proxy.namespace}/${config.proxy.name}`);
+}
+
 export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   const first = loadConfig(opts.configDir);
   const log = opts.logger ?? createLogger();
-  // POD_NAME (the downward API) names the replica where the host name may not (hostNetwork).
-  const identity = `${process.env.POD_NAME || hostname()}/${first.config.proxy.namespace}/${first.config.proxy.name}`;
   const proxy = new Proxy({
     configDir: opts.configDir, pipeline: opts.pipeline ?? passthroughFactory, log,
-    replicaId: opts.replicaId ?? replicaIdFor(identity), watch: opts.watch, ...(opts.peers ? { peers: opts.peers } : {}),
-    ...(opts.keys ? { keys: opts.keys } : {}),
+    replicaId: opts.replicaId ?? defaultReplicaId(first.config), watch: opts.watch, ...(opts.peers ? { peers: opts.peers } : {}),
+    ...(opts.keys ? { keys: opts.keys } : {}), ...(opts.worker ? { worker: opts.worker } : {}),
     ...(opts.listen ? { listen: parseHostPort(opts.listen) } : {}),
     ...(opts.metricsListen ? { metricsListen: parseHostPort(opts.metricsListen) } : {}),
   });
@@ -85,5 +97,6 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   return {
     address: proxy.address, metricsAddress: proxy.metricsAddress,
     reload: () => proxy.reload(), reloadWithKeys: () => proxy.reloadWithKeys(), drain: () => proxy.drain(), close: () => proxy.close(),
+    ready: () => proxy.ready(), cancelLocal: (r, source) => proxy.cancelLocal(r, source), metricsJson: () => proxy.registry.getMetricsAsJSON(),
   };
 }

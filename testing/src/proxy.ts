@@ -172,7 +172,7 @@ export interface ProxyProcess extends RunningProxy {
  */
 export async function startProxyProcess(configDir: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ProxyProcess> {
   const child = spawn(CLARUS_BIN, ['proxy', '--config', configDir, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', ...extraArgs],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CLARUS_RESIDUAL: process.env.CLARUS_RESIDUAL ?? 'off', ...env } });
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CLARUS_RESIDUAL: process.env.CLARUS_RESIDUAL ?? 'off', CLARUS_WORKERS: process.env.CLARUS_WORKERS ?? '1', ...env } });
   const logs: Array<Record<string, unknown>> = [];
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
   const listening = new Promise<Record<string, unknown>>((res, rej) => {

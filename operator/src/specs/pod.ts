@@ -15,6 +15,13 @@ export const DEFAULT_RESOURCES = {
   limits: { memory: '1Gi' },
 };
 
+/**
+ * One worker process per proxy container: the default (the cores given, `docs/proxy.md`) would
+ * follow the node's cores in a container without a CPU limit, and each worker holds its own
+ * parsers and engine, which DEFAULT_RESOURCES' memory limit sizes for one. Scale with replicas.
+ */
+export const WORKERS_ENV = { name: 'CLARUS_WORKERS', value: '1' };
+
 export function proxyImage(proxy: ClarusProxy, options: BuildOptions): string {
   return proxy.spec.image ?? options.defaultImage;
 }

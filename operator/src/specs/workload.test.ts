@@ -4,6 +4,7 @@ import { buildConfigMap, buildSecret, configHash, parseLayout } from './config.t
 import { CONFIG_HASH_ANNOTATION, LAYOUT_ANNOTATION } from './names.ts';
 import { buildDeployment, buildHorizontalPodAutoscaler, buildPodDisruptionBudget, buildService, desiredObjects } from './workload.ts';
 import { AUDIT_ENV } from './audit.ts';
+import { WORKERS_ENV } from './pod.ts';
 import { PEER_SECRET_PATH, peerSecret } from './peers.ts';
 import type { BuildInput, KubeObject } from './types.ts';
 
@@ -56,7 +57,7 @@ describe('peers for cancel requests (Deployment mode)', () => {
     const args = c.args as string[];
     expect(args.slice(args.indexOf('--peers'))).toEqual(['--peers', 'dns:ehealth-proxy-peers.hospital.svc', '--peer-port', expect.stringMatching(/^\d+$/),
       '--peer-secret-file', `/etc/clarus/${PEER_SECRET_PATH}`]);
-    expect(c.env).toEqual([{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }, ...AUDIT_ENV]);
+    expect(c.env).toEqual([{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }, ...AUDIT_ENV, WORKERS_ENV]);
     const volume = (at(deployment, 'spec', 'template', 'spec', 'volumes') as Json[])[0] as Json;
     expect(JSON.stringify(volume)).toContain(`"path":"${PEER_SECRET_PATH}"`);
   });

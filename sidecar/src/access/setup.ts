@@ -48,8 +48,9 @@ export interface ProtectionSetup {
   /**
    * Recovery of in-doubt transactions over split tables (issue 12): a participant prepared longer
    * than `graceSeconds` without a decision is rolled back; a pass runs every `everySeconds`.
+   * false: another process runs it (a worker other than the first of a multi-process proxy).
    */
-  splitRecovery?: { graceSeconds: number; everySeconds: number };
+  splitRecovery?: { graceSeconds: number; everySeconds: number } | false;
 }
 
 export const SPLIT_RECOVERY_DEFAULTS = { graceSeconds: 60, everySeconds: 30 } as const;
@@ -115,6 +116,7 @@ export async function protectionPipeline(setup: ProtectionSetup): Promise<Pipeli
     backendsReady = prepareBackends(setup.configDir, config).then((problems) => {
       for (const p of problems) log?.error('split datasets cannot be served safely', { problem: p });
     }, (e: unknown) => log?.error('split datasets: backend checks failed', { error: e }));
+    if (setup.splitRecovery === false) return;
     recovery = splitRecovery(setup.configDir, config, { ...(setup.splitRecovery ?? SPLIT_RECOVERY_DEFAULTS),
       ...(log ? { log: (level, message, fields) => (level === 'warn' ? log.warn(message, fields) : log.info(message, fields)) } : {}) });
   };

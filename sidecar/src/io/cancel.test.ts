@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CancelKeys, replicaIdFor, replicaOf } from './cancel.ts';
+import { CancelKeys, replicaIdFor, replicaOf, workerOf } from './cancel.ts';
 
 describe('cancel keys', () => {
   it('encodes the replica in the process id and maps keys back', () => {
@@ -26,4 +26,35 @@ describe('cancel keys', () => {
     const ids = new Set(Array.from({ length: 1000 }, (_, i) => keys.issue(i).processId));
     expect(ids.size).toBe(1000);
   });
+});
+
+describe('cancel keys of worker processes', () => {
+  it('each worker issues only its own residue class, and knows which worker holds a key', () => {
+    const w = [0, 1, 2].map((index) => new CancelKeys<number>(5, { index, count: 3 }));
+    for (const [i, keys] of w.entries()) {
+      for (let n = 0; n < 50; n++) {
+        const k = keys.issue(n);
+        expect(workerOf(k.processId, 3)).toBe(i);
+        expect(replicaOf(k.processId)).toBe(5);
+        for (const [j, other] of w.entries()) {
+          expect(other.lookup(k.processId, k.secretKey)).toEqual(j === i ? { kind: 'found', target: n } : { kind: 'other-worker', worker: i });
+        }
+      }
+    }
+  });
+
+  it('wraps its counter within its residue class without reusing a live id', () => {
+    const keys = new CancelKeys<number>(0, { index: 1, count: 2 });
+    const live: number[] = [];
+    const seen = new Set<number>();
+    // Past the 2^20 ids of this worker's class: the counter wraps; the 10 live ids are never reissued.
+    for (let n = 0; n < (1 << 20) + 10; n++) {
+      const k = keys.issue(n);
+      if (k.processId % 2 !== 1 || live.includes(k.processId)) throw new Error(`bad id ${k.processId} at ${n}`);
+      seen.add(k.processId);
+      live.push(k.processId);
+      if (live.length > 10) keys.release(live.shift() as number);
+    }
+    expect(seen.size).toBe(1 << 20);
+  }, 60_000);
 });

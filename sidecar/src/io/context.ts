@@ -24,4 +24,6 @@ export interface ProxyContext {
   /** Client sessions past the startup packet (bounded by limits.maxConnections). */
   activeSessions(): number;
   draining(): boolean;
+  /** This process's part of a connection limit (the whole of it, unless it is one of several workers). */
+  share(limit: number): number;
 }

@@ -22,7 +22,10 @@ export function readBody(req: IncomingMessage): Promise<string | null> {
 /** A POST route of the metrics listener: body and headers in, HTTP status out. */
 export type PostRoute = (body: string, headers: IncomingHttpHeaders) => Promise<number>;
 
-export function metricsServer(registry: Registry, ready: () => boolean, posts: Record<string, PostRoute> = {}): Server {
+/** What /metrics serves: a prom-client Registry, or the workers' registries summed (workers.ts). */
+export type MetricsSource = Pick<Registry, 'contentType'> & { metrics(): Promise<string> };
+
+export function metricsServer(registry: MetricsSource, ready: () => boolean, posts: Record<string, PostRoute> = {}): Server {
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const post = posts[path];

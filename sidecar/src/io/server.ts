@@ -13,9 +13,10 @@ import { createMetrics } from '../metrics/metrics.ts';
 import type { ProxyMetrics } from '../metrics/metrics.ts';
 import type { PipelineFactory, SessionInfo } from '../session/pipeline.ts';
 import { CancelKeys } from './cancel.ts';
+import type { WorkerSlot } from './cancel.ts';
 import { forwardCancel } from './cancel-forward.ts';
 import { MAC_HEADER, NonceCache, PEER_CANCEL_PATH, sendToPeers, verifyCancel } from './peer-cancel.ts';
-import type { PeerConfig } from './peer-cancel.ts';
+import type { PeerCancelRequest, PeerConfig } from './peer-cancel.ts';
 import type { CancelTarget, ProxyContext } from './context.ts';
 import { fatal, readClientStartup } from './handshake.ts';
 import type { Startup } from './handshake.ts';
@@ -41,6 +42,17 @@ export interface ProxyOptions {
   peers?: PeerConfig;
   /** Source of the master keys (unwraps them through Vault with provider vaultTransit); also in readiness and metrics. */
   keys?: KeySource;
+  /**
+   * This process is worker `index` of `count` of one proxy (workers.ts): no metrics listener of its
+   * own, cancel keys of its residue class, a share of the connection limits, and cancels it cannot
+   * serve handed to the primary.
+   */
+  worker?: WorkerSlot & { forward(request: PeerCancelRequest): void };
+}
+
+/** Worker `index`'s part of a limit of `n` over `count` workers (the parts sum to n; a part may be 0). */
+export function shareOf(n: number, slot: WorkerSlot): number {
+  return Math.floor(n / slot.count) + (slot.index < n % slot.count ? 1 : 0);
 }
 
 function tlsContext(s: ConfigSnapshot): SecureContext | null {
@@ -90,15 +102,16 @@ export class Proxy {
     this.ctx = {
       snapshot: () => this.snap, clientTls: () => this.tls, metrics: this.metrics, log: opts.log,
       statementRecorder: this.metrics.recorder,
-      cancelKeys: new CancelKeys<CancelTarget>(opts.replicaId), pipelineFactory: opts.pipeline,
+      cancelKeys: new CancelKeys<CancelTarget>(opts.replicaId, opts.worker), pipelineFactory: opts.pipeline,
       backendCounts: new Map(), activeSessions: () => this.sessions.size, draining: () => this.draining,
+      share: opts.worker ? ((n) => shareOf(n, opts.worker as WorkerSlot)) : (n) => n,
     };
     this.server = createServer({ noDelay: true }, (s) => this.accept(s));
     opts.keys?.register(this.metrics.registry);
     // Not ready while the master keys may not be used (not yet unwrapped, refused, or the KMS
     // unreachable past its bound): sessions on protected data would fail.
-    this.http = metricsServer(this.metrics.registry, () => !this.draining && this.server.listening && (opts.keys?.unusable() ?? undefined) === undefined,
-      opts.peers ? { [PEER_CANCEL_PATH]: (body, headers) => this.peerCancel(body, headers[MAC_HEADER]) } : {});
+    this.http = metricsServer(this.metrics.registry, () => this.ready(),
+      opts.peers && !opts.worker ? { [PEER_CANCEL_PATH]: (body, headers) => this.peerCancel(body, headers[MAC_HEADER]) } : {});
   }
 
   async start(): Promise<void> {
@@ -106,10 +119,28 @@ export class Proxy {
     await this.opts.keys?.prepare(this.opts.configDir, c);
     this.opts.keys?.commit(this.opts.configDir, c);
     this.address = await listenOn(this.server, this.opts.listen ?? c.listen);
-    this.metricsAddress = await listenOn(this.http, this.opts.metricsListen ?? c.metricsListen);
+    // A worker's metrics and health are served by the primary (workers.ts).
+    if (!this.opts.worker) this.metricsAddress = await listenOn(this.http, this.opts.metricsListen ?? c.metricsListen);
     if (this.opts.watch !== false) this.stopWatch = watchConfigDir(this.opts.configDir, () => void this.reloadWithKeys());
-    this.opts.log.info('listening', { address: this.address, metricsAddress: this.metricsAddress, replica: this.ctx.cancelKeys.replica,
+    this.opts.log.info(this.opts.worker ? 'worker listening' : 'listening', { ...(this.opts.worker ? { worker: this.opts.worker.index } : {}), address: this.address, metricsAddress: this.metricsAddress, replica: this.ctx.cancelKeys.replica,
       generation: this.snap.generation });
+  }
+
+  /** Ready for sessions: not draining, listening, and the master keys usable (the /readyz answer). */
+  ready(): boolean {
+    return !this.draining && this.server.listening && (this.opts.keys?.unusable() ?? undefined) === undefined;
+  }
+
+  get registry(): ProxyMetrics['registry'] { return this.metrics.registry; }
+
+  /** Cancels one of this process's sessions for the primary (a key another worker or a peer received): 202, or 404. */
+  async cancelLocal(request: PeerCancelRequest, source: 'worker' | 'peer'): Promise<number> {
+    const r = this.ctx.cancelKeys.lookup(request.processId, request.secretKey);
+    this.metrics.cancelRequests.inc({ result: `${source}-${r.kind}` });
+    if (r.kind !== 'found') return 404;
+    await forwardCancel(r.target, this.snap.config.limits.connectTimeoutSeconds * 1000)
+      .catch((e: unknown) => this.opts.log.warn('cancel forwarding failed', { error: e }));
+    return 202;
   }
 
   /**
@@ -197,6 +228,10 @@ export class Proxy {
     const r = this.ctx.cancelKeys.lookup(s.request.processId, s.request.secretKey);
     this.metrics.cancelRequests.inc({ result: r.kind });
     const timeoutMs = this.snap.config.limits.connectTimeoutSeconds * 1000;
+    if (this.opts.worker && (r.kind === 'other-worker' || r.kind === 'other-replica')) {
+      this.opts.worker.forward(s.request);
+      return;
+    }
     if (r.kind === 'other-replica' && this.opts.peers) {
       void sendToPeers(this.opts.peers, s.request, Date.now(), timeoutMs)
         .then((n) => this.opts.log.info('cancel request passed to peers', { replica: r.replica, cancelled: n }));

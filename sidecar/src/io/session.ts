@@ -106,7 +106,7 @@ export class ClientSession {
 
   private checkCapacity(): void {
     if (this.ctx.draining()) throw new HandshakeError(SQLSTATE.cannotConnectNow, 'the proxy is shutting down');
-    if (this.ctx.activeSessions() > this.snap.config.limits.maxConnections) {
+    if (this.ctx.activeSessions() > this.ctx.share(this.snap.config.limits.maxConnections)) {
       this.ctx.metrics.connectionsRejected.inc({ reason: 'max_connections' });
       throw new HandshakeError(SQLSTATE.tooManyConnections, 'sorry, too many clients already');
     }
@@ -117,7 +117,7 @@ export class ClientSession {
     const pinned = backendStartupParams(forwardedParams(params), this.snap.config.policy.datasets.length > 0);
     if (!pinned.ok) throw new HandshakeError(SQLSTATE.featureNotSupported, pinned.message);
     const n = this.ctx.backendCounts.get(name) ?? 0;
-    if (n >= b.spec.pool.maxConnections) {
+    if (n >= this.ctx.share(b.spec.pool.maxConnections)) {
       this.ctx.metrics.connectionsRejected.inc({ reason: 'backend_pool' });
       throw new HandshakeError(SQLSTATE.tooManyConnections, `too many connections to backend "${name}"`);
     }

@@ -58,8 +58,9 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): ProxyMet
     backendErrors: new Counter({ name: 'clarus_backend_errors_total', help: 'Backend connection failures and losses', labelNames: ['backend', 'reason'], registers }),
     cancelRequests: new Counter({ name: 'clarus_cancel_requests_total', help: 'CancelRequests by result', labelNames: ['result'], registers }),
     configReloads: new Counter({ name: 'clarus_config_reloads_total', help: 'Configuration reloads by result', labelNames: ['result'], registers }),
-    configGeneration: new Gauge({ name: 'clarus_config_generation', help: 'Generation of the configuration in force', registers }),
-    configInfo: new Gauge({ name: 'clarus_config_info', help: 'The configuration in force, by its rendered hash (value 1)', labelNames: ['hash'], registers }),
+    // Not additive over the worker processes of one proxy (io/workers.ts sums the rest): the largest.
+    configGeneration: new Gauge({ name: 'clarus_config_generation', help: 'Generation of the configuration in force', registers, aggregator: 'max' }),
+    configInfo: new Gauge({ name: 'clarus_config_info', help: 'The configuration in force, by its rendered hash (value 1)', labelNames: ['hash'], registers, aggregator: 'max' }),
   };
 }
 
@@ -89,7 +90,7 @@ function anonymizationMetrics(registers: Registry[]): void {
     new Counter({ name, help, registers, collect() { this.reset(); this.inc(read(anonymizationStats)); } });
   };
   const gauge = (name: string, help: string, read: (s: AnonymizationStats) => number): void => {
-    new Gauge({ name, help, registers, collect() { this.set(read(anonymizationStats)); } });
+    new Gauge({ name, help, registers, aggregator: 'max', collect() { this.set(read(anonymizationStats)); } });
   };
   counter('clarus_anonymization_batches_total', 'k-anonymity batches (COPY FROM, multi-row INSERT, rows held until COMMIT) microaggregated and stored', (s) => s.batches);
   counter('clarus_anonymization_refused_total', 'k-anonymity batches refused (fewer than k records, NULL or unreadable quasi-identifiers)', (s) => s.refused);

@@ -116,22 +116,35 @@ export class Ctx {
   }
 
 
+  /**
+   * Set while a shape cache probe is analysed (shape-cache.ts): each constant's canonical text and
+   * the same computation for another constant (throwing where this one refuses).
+   */
+  canonicals: Array<{ canon: string; again: (text: string) => string }> | null = null;
+
   canonical(ref: { column: CatalogColumn }, text: string): string {
+    let canon: string;
     try {
-      return canonicalText(ref.column.typeOid, text);
+      canon = canonicalText(ref.column.typeOid, text);
     } catch (e) {
       refuse('invalidText', { error: (e as Error).message });
     }
+    this.canonicals?.push({ canon, again: (t) => canonicalText(ref.column.typeOid, t) });
+    return canon;
   }
 
   /** The canonical text of a constant written into the column: its declared length applies. */
   assigned(ref: { column: CatalogColumn }, text: string): string {
+    let canon: string;
     try {
-      return this.canonical(ref, fitDeclaredLength(ref.column.typeOid, ref.column.typmod, text));
+      canon = this.canonical(ref, fitDeclaredLength(ref.column.typeOid, ref.column.typmod, text));
     } catch (e) {
       if (e instanceof ValueTooLongError) refuse('valueTooLong', { error: e.message });
       throw e;
     }
+    const { typeOid, typmod } = ref.column;
+    this.canonicals?.push({ canon, again: (t) => canonicalText(typeOid, fitDeclaredLength(typeOid, typmod, t)) });
+    return canon;
   }
 }
 

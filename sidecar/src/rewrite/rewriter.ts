@@ -17,7 +17,7 @@ import { deparseStatement, fingerprintOf, parseTree } from './parser.ts';
 import type { ParsedStatement } from './parser.ts';
 import { refuseSplit } from './split.ts';
 import { ShapeCache, shapeOf } from './shape-cache.ts';
-import type { Shape } from './shape-cache.ts';
+import type { ProtectedCall, Shape } from './shape-cache.ts';
 import { showLogicalCatalog } from './logical-catalog.ts';
 import { analyzeSelect } from './select.ts';
 import { analyzeStatement } from './statement.ts';
@@ -124,6 +124,8 @@ export class Rewriter {
   private readonly twoStage: boolean;
   private readonly shapes: ShapeCache | null;
   private lastShape: { sql: string; shape: Shape | null } | null = null;
+  /** Where the ciphers' calls and the constants' canonical texts go while a shape cache probe is analysed (else null). */
+  private recording: { calls: ProtectedCall[]; canons: NonNullable<Ctx['canonicals']> } | null = null;
   private readonly onAnalysis: (source: 'cache' | 'shape' | 'full') => void;
   /** Counters for metrics: cheap-path passes, cache hits, shape-cache hits, analyses (misses). */
   readonly stats = { cheapPasses: 0, cacheHits: 0, shapeHits: 0, analyses: 0 };
@@ -225,8 +227,45 @@ export class Rewriter {
     this.onAnalysis('full');
     const { analysis, cacheable } = this.guarded(sql, major);
     if (cacheable) this.cache.set(key, analysis, weightOf(sql, analysis));
-    if (shape && cacheable) this.shapes?.learn(prefix, sql, shape, analysis, (text) => this.guarded(text, major));
+    if (shape && cacheable) this.shapes?.learn(prefix, sql, shape, analysis, (text) => this.recorded(() => this.guarded(text, major)));
     return analysis;
+  }
+
+  /** An analysis with the calls its rules made to the columns' ciphers (a shape cache probe). */
+  private recorded(run: () => { analysis: Analysis; cacheable: boolean }): { analysis: Analysis; cacheable: boolean; calls: ProtectedCall[] } {
+    const calls: ProtectedCall[] = [];
+    this.recording = { calls, canons: [] };
+    try {
+      return { ...run(), calls };
+    } finally {
+      this.recording = null;
+    }
+  }
+
+  /**
+   * The column's cipher, recording the calls the rules make while a probe is analysed, each with
+   * how its input was computed from the constant (the last canonical text the rules made equal to
+   * it: Ctx.canonical or Ctx.assigned); an input made otherwise cannot be re-bound.
+   */
+  private ruleCipher(ref: ProtectedRef): ColumnCipher {
+    const c = this.cipher(ref);
+    const rec = this.recording;
+    if (!rec) return c;
+    const how = (canon: string): ((t: string) => string) => {
+      for (let i = rec.canons.length - 1; i >= 0; i--) if (rec.canons[i]?.canon === canon) return (rec.canons[i] as { again: (t: string) => string }).again;
+      return () => { throw new Error('not a constant made canonical by the rules'); };
+    };
+    const many = (m: 'equalityForms' | 'blindIndexes') => (canon: string): Buffer[] => {
+      const out = c[m](canon);
+      rec.calls.push({ canon, out, canonical: how(canon), redo: (x) => c[m](x) });
+      return out;
+    };
+    const one = (m: 'encrypt' | 'blindIndex') => (canon: string): Buffer => {
+      const out = c[m](canon);
+      rec.calls.push({ canon, out: [out], canonical: how(canon), redo: (x) => [c[m](x)] });
+      return out;
+    };
+    return { ...c, encrypt: one('encrypt'), blindIndex: one('blindIndex'), equalityForms: many('equalityForms'), blindIndexes: many('blindIndexes') };
   }
 
   /** A tree too deep for the analysis' recursion is refused like PostgreSQL refuses it (54001). */
@@ -293,7 +332,9 @@ export class Rewriter {
   }
 
   private newCtx(maxParam: number): Ctx {
-    return new Ctx(this.catalog, (r) => this.cipher(r), maxParam, (c, s, scope) => analyzeSelect(c, s, scope, false));
+    const ctx = new Ctx(this.catalog, (r) => this.ruleCipher(r), maxParam, (c, s, scope) => analyzeSelect(c, s, scope, false));
+    if (this.recording) ctx.canonicals = this.recording.canons;
+    return ctx;
   }
 
   /**

@@ -31,11 +31,28 @@ import type { Analysis } from './rewriter.ts';
 export { shapeOf } from './shape.ts';
 export type { Shape } from './shape.ts';
 
+/**
+ * A call the rules made to a column's cipher during an analysis (recorded for probes): the
+ * canonical text in, the forms out; `canonical` and `redo` do the same for another constant.
+ */
+export interface ProtectedCall {
+  canon: string;
+  out: Buffer[];
+  canonical(constText: string): string;
+  redo(canon: string): Buffer[];
+}
+
+/** One place in the output: literal `k` as written, or (`form`) a protected form of it. */
+interface Piece {
+  k: number;
+  form?: (raw: string, memo: Map<ProtectedCall, Buffer[]>) => string;
+}
+
 /** One analysis as a template: the literals at `fixed` must have the texts the template was made with. */
 interface Template {
   fixed: Map<number, string>;
-  /** Literal index of each slot, in output order (between `parts`). */
-  slots: number[];
+  /** The slots' places, in output order (between `parts`). */
+  slots: Piece[];
   parts: string[];
   /** The slot values are written as the deparser writes them (else as the client wrote them). */
   deparsed: boolean;
@@ -49,7 +66,7 @@ interface ShapeEntry {
   fingerprint?: string;
 }
 
-export type Analyze = (sql: string) => { analysis: Analysis; cacheable: boolean };
+export type Analyze = (sql: string) => { analysis: Analysis; cacheable: boolean; calls?: ProtectedCall[] };
 
 const VARIANTS = 4;
 const MAX_TRIES = 4;
@@ -138,13 +155,34 @@ function withoutSql(a: Analysis): unknown {
   return a.kind === 'plan' ? { ...a, statements: a.statements.map((s) => ({ ...s, sql: '' })) } : a;
 }
 
+/** The constant's text as the rules see it (a standard string without its quotes). */
+function constText(raw: string, cls: LiteralClass): string {
+  return cls === 's' ? raw.slice(1, -1).replaceAll("''", "'") : raw;
+}
+
+/** Throws when a new value cannot be protected (its canonical form is invalid): the caller analyses in full. */
 function fill(t: Template, shape: Shape, texts: readonly string[]): string {
   let out = t.parts[0] as string;
-  for (const [i, k] of t.slots.entries()) {
-    const text = texts[k] as string;
-    out += (t.deparsed ? deparsedForm(text, (shape.literals[k] as { cls: LiteralClass }).cls) : text) + (t.parts[i + 1] as string);
+  const memo = new Map<ProtectedCall, Buffer[]>();
+  for (const [i, p] of t.slots.entries()) {
+    const text = texts[p.k] as string;
+    const plain = t.deparsed ? deparsedForm(text, (shape.literals[p.k] as { cls: LiteralClass }).cls) : text;
+    out += (p.form ? p.form(text, memo) : plain) + (t.parts[i + 1] as string);
   }
   return out;
+}
+
+/** The piece of a protected slot: form `i` of the call, recomputed from a new literal. */
+function protectedPiece(k: number, cls: LiteralClass, sign: string, call: ProtectedCall, i: number): Piece {
+  return {
+    k,
+    form: (raw, memo) => {
+      let forms = memo.get(call);
+      if (!forms) memo.set(call, (forms = call.redo(call.canonical(sign + constText(raw, cls)))));
+      if (forms.length !== call.out.length) throw new Error('protected forms changed in number');
+      return `\\x${(forms[i] as Buffer).toString('hex')}`;
+    },
+  };
 }
 
 function instantiate(t: Template, shape: Shape, texts: readonly string[]): Analysis {
@@ -173,8 +211,14 @@ export class ShapeCache {
     const texts = literalTexts(sql, shape);
     const t = e.templates.find((x) => [...x.fixed].every(([k, v]) => texts[k] === v));
     if (!t) return null;
+    let a: Analysis;
+    try {
+      a = instantiate(t, shape, texts);
+    } catch {
+      return null;
+    }
     this.stats.hits++;
-    return instantiate(t, shape, texts);
+    return a;
   }
 
   /** The audit fingerprint of a text whose shape was analysed (constants do not change it). */
@@ -243,20 +287,57 @@ export class ShapeCache {
       return isDeepStrictEqual(probe.analysis, analysis) ? { ...base, slots: [], parts: [], deparsed: false } : null;
     }
     const out = (probe.analysis.statements[0] as { sql: string }).sql;
-    const found = candidates.map((k) => ({ k, at: occurrences(out, sentinels.get(k) as string) }));
-    const once = found.filter((f) => f.at.length === 1);
-    if (once.length !== candidates.length) return once.map((f) => f.k);
-    const order = once.sort((a, b) => (a.at[0] as number) - (b.at[0] as number));
+    const places: Array<{ at: number; length: number; piece: Piece }> = [];
+    const kept: number[] = [];
+    for (const k of candidates) {
+      const mine = this.slotPlaces(out, k, shape, sentinels.get(k) as string, probe.calls ?? []);
+      if (mine) { places.push(...mine); kept.push(k); }
+    }
+    if (kept.length !== candidates.length) return kept;
+    places.sort((a, b) => a.at - b.at);
     const parts: string[] = [];
     let at = 0;
-    for (const f of order) {
-      parts.push(out.slice(at, f.at[0]));
-      at = (f.at[0] as number) + (sentinels.get(f.k) as string).length;
+    for (const p of places) {
+      if (p.at < at) return null;
+      parts.push(out.slice(at, p.at));
+      at = p.at + p.length;
     }
     parts.push(out.slice(at));
     const stmt = analysis.statements[0] as { sql: string; changed: boolean };
-    const t: Template = { ...base, slots: order.map((f) => f.k), parts, deparsed: stmt.changed };
-    const same = fill(t, shape, texts) === stmt.sql && isDeepStrictEqual(withoutSql(probe.analysis), withoutSql(analysis));
-    return same ? t : null;
+    const t: Template = { ...base, slots: places.map((p) => p.piece), parts, deparsed: stmt.changed };
+    let filled: string;
+    try {
+      filled = fill(t, shape, texts);
+    } catch {
+      return null;
+    }
+    return filled === stmt.sql && isDeepStrictEqual(withoutSql(probe.analysis), withoutSql(analysis)) ? t : null;
+  }
+
+  /**
+   * Where slot `k`'s sentinel came out in the probe's output: once as written, or (a protected
+   * value) every form of every cipher call made from it exactly once; null when neither.
+   */
+  private slotPlaces(out: string, k: number, shape: Shape, s: string, calls: ProtectedCall[]): Array<{ at: number; length: number; piece: Piece }> | null {
+    const cls = (shape.literals[k] as { cls: LiteralClass }).cls;
+    const plain = occurrences(out, s);
+    const signs = cls === 's' ? [''] : ['', '-'];
+    const mine: Array<{ call: ProtectedCall; sign: string }> = [];
+    for (const call of calls) {
+      const sign = signs.find((g) => { try { return call.canonical(g + constText(s, cls)) === call.canon; } catch { return false; } });
+      if (sign !== undefined) mine.push({ call, sign });
+    }
+    if (mine.length === 0) return plain.length === 1 ? [{ at: plain[0] as number, length: s.length, piece: { k } }] : null;
+    if (plain.length !== 0) return null;
+    const places: Array<{ at: number; length: number; piece: Piece }> = [];
+    for (const { call, sign } of mine) {
+      for (const [i, f] of call.out.entries()) {
+        const lit = `\\x${f.toString('hex')}`;
+        const at = occurrences(out, lit);
+        if (at.length !== 1) return null;
+        places.push({ at: at[0] as number, length: lit.length, piece: protectedPiece(k, cls, sign, call, i) });
+      }
+    }
+    return places;
   }
 }

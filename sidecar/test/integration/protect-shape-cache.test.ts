@@ -115,10 +115,11 @@ describe('shape cache through the proxy', () => {
     expect(analysisCounts().shape - before).toBeGreaterThan(60);
   }, 900_000);
 
-  it('never fills a kept plan with a value that must be protected', async () => {
-    // Templates made with a protected value fixed (deterministic, so kept), then texts of the same
-    // shapes whose protected value is a canary: each must be analysed anew (a reused plan would
-    // compare with or store 'flu', and answer or store differently from the proxy without caches).
+  it('fills a kept plan with a protected value only as its ciphertext', async () => {
+    // Templates made with a protected value 'flu' (deterministic, so kept, re-bound), then texts of
+    // the same shapes whose protected value is a canary: a plan that reused 'flu' or sent the
+    // canary in clear would answer or store differently from the proxy without caches (and the
+    // next test scans the statement log and pg_dump for the canary).
     const shapes = [
       (id: number, v: string) => `SELECT pat_id, pat_name FROM patient WHERE pat_id = ${id} AND diagnosis = '${v}'`,
       (id: number, v: string) => `UPDATE patient SET diagnosis = '${v}' WHERE pat_id = ${10 + id}`,

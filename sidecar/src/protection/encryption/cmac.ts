@@ -6,23 +6,38 @@ import type { Cipheriv } from 'node:crypto';
 
 export const BLOCK = 16;
 
-function ecbCipherName(key: Uint8Array): string {
-  if (key.length === 16) return 'aes-128-ecb';
-  if (key.length === 24) return 'aes-192-ecb';
-  if (key.length === 32) return 'aes-256-ecb';
+function cipherName(key: Uint8Array, mode: 'ecb' | 'cbc'): string {
+  if (key.length === 16) return `aes-128-${mode}`;
+  if (key.length === 24) return `aes-192-${mode}`;
+  if (key.length === 32) return `aes-256-${mode}`;
   throw new RangeError(`AES key must be 16, 24 or 32 bytes, got ${key.length}`);
+}
+
+function cbc(key: Uint8Array): { c: Cipheriv; last: Buffer } {
+  let s = cbcCache.get(key);
+  if (!s) {
+    const c = createCipheriv(cipherName(key, 'cbc'), key, Buffer.alloc(BLOCK));
+    c.setAutoPadding(false);
+    s = { c, last: Buffer.alloc(BLOCK) };
+    cbcCache.set(key, s);
+  }
+  return s;
 }
 
 // One long-lived ECB cipher per key object: with padding off, update() of a whole block returns
 // that block's encryption at once, so the object can serve every block (keying once per key
 // instead of once per block). Keys are the derived-key Buffers the deriver caches.
 const ecbCache = new WeakMap<Uint8Array, Cipheriv>();
+// One long-lived CBC cipher per key for CBC-MAC in one native call: CBC keeps its chaining value
+// (the last ciphertext block) between update() calls, so the next message's first block is XORed
+// with that value first, which cancels it and starts the chain from the zero IV CMAC needs.
+const cbcCache = new WeakMap<Uint8Array, { c: Cipheriv; last: Buffer }>();
 const subkeyCache = new WeakMap<Uint8Array, { k1: Buffer; k2: Buffer }>();
 
 function ecb(key: Uint8Array): Cipheriv {
   let c = ecbCache.get(key);
   if (!c) {
-    c = createCipheriv(ecbCipherName(key), key, null);
+    c = createCipheriv(cipherName(key, 'ecb'), key, null);
     c.setAutoPadding(false);
     ecbCache.set(key, c);
   }
@@ -82,13 +97,22 @@ export function aesCmac(key: Uint8Array, message: Uint8Array): Buffer {
   const { k1, k2 } = subkeys(key);
   const n = Math.max(1, Math.ceil(message.length / BLOCK));
   const complete = message.length > 0 && message.length % BLOCK === 0;
-  const lastRaw = message.subarray((n - 1) * BLOCK);
-  const last = complete ? xor(lastRaw, k1) : xor(pad(lastRaw), k2);
-  // CBC-MAC over the first n-1 blocks, using one ECB cipher object with no padding; the chaining
-  // is done here because ECB does not chain.
-  let x: Buffer = Buffer.alloc(BLOCK);
-  for (let i = 0; i < n - 1; i++) x = aesBlock(key, xor(x, message.subarray(i * BLOCK, (i + 1) * BLOCK)));
-  return aesBlock(key, xor(x, last));
+  // The whole CBC-MAC input in one buffer: the blocks, the last one XORed with K1 (complete) or
+  // padded and XORed with K2, the first one XORed with the context's chaining value (see cbc()).
+  const input = Buffer.alloc(n * BLOCK);
+  input.set(message.subarray(0, (n - 1) * BLOCK));
+  const lastAt = (n - 1) * BLOCK;
+  const lastLen = message.length - lastAt;
+  for (let i = 0; i < lastLen; i++) input[lastAt + i] = message[lastAt + i] as number;
+  if (!complete) input[lastAt + lastLen] = 0x80;
+  const k = complete ? k1 : k2;
+  for (let i = 0; i < BLOCK; i++) input[lastAt + i] = (input[lastAt + i] as number) ^ (k[i] as number);
+  const chain = cbc(key);
+  for (let i = 0; i < BLOCK; i++) input[i] = (input[i] as number) ^ (chain.last[i] as number);
+  const out = chain.c.update(input);
+  if (out.length !== input.length) throw new Error('AES-CBC returned a partial block');
+  chain.last = out.subarray(out.length - BLOCK);
+  return Buffer.from(chain.last);
 }
 
 /** 10* padding of a partial block to 16 bytes. */

@@ -23,6 +23,19 @@ describe('AES-CMAC (RFC 4493)', () => {
   ])('message length %i', (len, tag) => {
     expect(aesCmac(key, msg.subarray(0, len)).toString('hex')).toBe(tag);
   });
+
+  it('gives the RFC tags again after other keys and messages used the cached contexts', () => {
+    // The CBC context is reused across calls (its chaining value cancelled): interleave keys and lengths.
+    const other = h('603deb10 15ca71be 2b73aef0 857d7781 1f352c07 3b6108d7 2d9810a3 0914dff4');
+    for (let round = 0; round < 3; round++) {
+      for (const [len, tag] of [[64, '51f0bebf7e3b9d92fc49741779363cfe'], [0, 'bb1d6929e95937287fa37d129b756746'], [40, 'dfa66747de9ae63030ca32611497c827'], [16, '070a16b46b4d4144f79bdd9dd04a287c']] as const) {
+        aesCmac(other, msg.subarray(0, (len + 7 * round) % 64));
+        expect(aesCmac(key, msg.subarray(0, len)).toString('hex')).toBe(tag);
+      }
+    }
+    // RFC 4493 section 4 keeps AES-128; the AES-256 tag of 64 bytes (NIST SP 800-38B example).
+    expect(aesCmac(other, msg).toString('hex')).toBe('e1992190549f6ed5696a2c056c315410');
+  });
 });
 
 // RFC 5297 appendix A test vectors.
