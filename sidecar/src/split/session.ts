@@ -34,7 +34,11 @@ export const GID_PREFIX = 'clarus:';
 export const CLIENT_PARTICIPANT = '@client';
 
 /** SQL that makes the decision table (home backend, proxy start). */
-export const DECISIONS_DDL = `CREATE SCHEMA IF NOT EXISTS clarus_split;
+// One Query, so one transaction: the advisory lock (held to its end) serializes replicas and worker
+// processes creating the table at once (concurrent CREATE … IF NOT EXISTS can fail on the catalog's
+// unique index).
+export const DECISIONS_DDL = `SELECT pg_advisory_xact_lock(hashtext('clarus_split.decisions'));
+CREATE SCHEMA IF NOT EXISTS clarus_split;
 CREATE TABLE IF NOT EXISTS ${DECISIONS} (gid text PRIMARY KEY, outcome text NOT NULL CHECK (outcome IN ('commit', 'abort')), decided_at timestamptz NOT NULL DEFAULT now())`;
 
 function quoteIdent(s: string): string {
