@@ -173,6 +173,11 @@ export interface WriteBack {
   readonly paramTypes: readonly number[];
   /** Protects a row's values (encrypts them for their columns, adds blind indexes). */
   readonly params?: ParamTransformer;
+  /**
+   * The same statement over a batch of rows (rewrite/two-stage/write-batch.ts): its `$k` is an array
+   * (text form) of the rows' k-th protected values. Absent: one Bind/Execute per row.
+   */
+  readonly batch?: string;
 }
 
 /** Transforms Bind parameter values; `formats` in Bind form (see formatAt). */

@@ -8,6 +8,11 @@
 // Pure message building and bookkeeping; inspect.ts sends the messages and routes the answers.
 import type { FrontendMessage } from '../protocol/frontend.ts';
 import type { WireValue, WriteBack } from './pipeline.ts';
+import { arrayLiteral } from '../rewrite/two-stage/write-batch.ts';
+
+/** Bounds of one batch of a batched write-back (one Bind): rows, and bytes of protected values. */
+export const BATCH_ROWS = 2000;
+export const BATCH_BYTES = 4 << 20;
 
 /** Statement and portal name of the write-back (never a client's: names starting `clarus_` are the proxy's). */
 export const WRITE_BACK_NAME = 'clarus_write_back';
@@ -37,12 +42,37 @@ export class WriteExchange {
       { type: 'Close', target: 'S', name: WRITE_BACK_NAME },
       { type: 'Parse', name: WRITE_BACK_NAME, sql: this.wb.sql, paramTypes: [...this.wb.paramTypes] },
     ];
-    for (const row of rows) {
-      const values = this.wb.params ? this.wb.params([...row], []) : [...row];
+    const batches = this.wb.batch ? this.batches(rows) : rows.map((row) => (this.wb.params ? this.wb.params([...row], []) : [...row]));
+    if (this.wb.batch) out[1] = { type: 'Parse', name: WRITE_BACK_NAME, sql: this.wb.batch, paramTypes: [] };
+    for (const values of batches) {
       out.push({ type: 'Bind', portal: WRITE_BACK_NAME, statement: WRITE_BACK_NAME, paramFormats: [], values, resultFormats: [] },
         { type: 'Execute', portal: WRITE_BACK_NAME, maxRows: 0 }, { type: 'Close', target: 'P', name: WRITE_BACK_NAME });
     }
     out.push({ type: 'Close', target: 'S', name: WRITE_BACK_NAME });
+    return out;
+  }
+
+  /** The rows protected and grouped into batches: per batch, one array (text form) per parameter. */
+  private batches(rows: ReadonlyArray<ReadonlyArray<WireValue>>): WireValue[][] {
+    const out: WireValue[][] = [];
+    let cols: Array<Array<string | null>> = [];
+    let bytes = 0;
+    const flush = (): void => {
+      if (cols[0]?.length) out.push(cols.map((c) => Buffer.from(arrayLiteral(c), 'utf8')));
+      cols = [];
+      bytes = 0;
+    };
+    for (const row of rows) {
+      const values = this.wb.params ? this.wb.params([...row], []) : [...row];
+      if (cols.length === 0) cols = values.map(() => []);
+      values.forEach((v, i) => {
+        const text = v === null ? null : Buffer.from(v.buffer, v.byteOffset, v.length).toString('utf8');
+        bytes += text?.length ?? 0;
+        cols[i]?.push(text);
+      });
+      if ((cols[0]?.length ?? 0) >= BATCH_ROWS || bytes >= BATCH_BYTES) flush();
+    }
+    flush();
     return out;
   }
 

@@ -33,6 +33,11 @@ export interface WriteSpec {
   sql: string;
   /** Leading outputs that are the row key (oid, tid), not values. */
   keys: number;
+  /**
+   * The SQL type of each `$k` of `sql` (write-batch.ts batches the rows as arrays of them); empty when
+   * one is not known (the rows are then written back one by one).
+   */
+  types: string[];
 }
 
 export interface ComputedWrite {
@@ -67,6 +72,11 @@ function castTo(val: unknown, typeOid: number): Json {
   return { TypeCast: { ...cast, arg: val } };
 }
 
+/** The SQL name of a column type the proxy computes (SUPPORTED_TYPES). */
+function typeName(typeOid: number): string {
+  return SUPPORTED_TYPES.get(typeOid) ?? no(`a column of type ${typeOid}, which the proxy does not compute`);
+}
+
 function tableOf(deps: WriteDeps, relation: Json): CatalogTable {
   const t = deps.lookup(relation.schemaname ? String(relation.schemaname) : undefined, String(relation.relname));
   return t ?? no('a write into a table the policy does not describe');
@@ -90,6 +100,7 @@ function computedUpdate(u: Json, deps: WriteDeps): ComputedWrite {
   const alias = String((body(relation.alias, 'Alias') ?? (relation.alias as Json | undefined))?.aliasname ?? relation.relname);
   if (hasTag(u.whereClause, NOT_A_VALUE)) no('WHERE CURRENT OF');
   const computed: Json[] = [];
+  const types = ['oid', 'tid'];
   const sets: Json[] = [];
   const kept: Json[] = [];
   for (const item of arr(u.targetList)) {
@@ -104,12 +115,13 @@ function computedUpdate(u: Json, deps: WriteDeps): ComputedWrite {
     }
     const k = computed.length + 1;
     computed.push(target(`v${k}`, castTo(rt.val, c.typeOid)));
+    types.push(typeName(c.typeOid));
     sets.push(target(c.name, param(k + 2)));
   }
   // With nothing computed, it is the WHERE clause the proxy evaluates.
   const { select, lock, key } = keyed(relation, alias, computed, u.whereClause);
   const writeBack = { UpdateStmt: { relation, targetList: [...sets, ...kept], whereClause: key } };
-  return { select, lock, write: { command: 'UPDATE', sql: deparseStatement(writeBack), keys: 2 } };
+  return { select, lock, write: { command: 'UPDATE', sql: deparseStatement(writeBack), keys: 2, types } };
 }
 
 /** The keyed read of a write by row: `SELECT tableoid, ctid, <computed> FROM t WHERE …` locked FOR UPDATE, and the write-back's key condition. */
@@ -136,7 +148,7 @@ function computedDelete(d: Json, deps: WriteDeps): ComputedWrite {
   tableOf(deps, relation);
   const alias = String((body(relation.alias, 'Alias') ?? (relation.alias as Json | undefined))?.aliasname ?? relation.relname);
   const { select, lock, key } = keyed(relation, alias, [], d.whereClause);
-  return { select, lock, write: { command: 'DELETE', sql: deparseStatement({ DeleteStmt: { relation, whereClause: key } }), keys: 2 } };
+  return { select, lock, write: { command: 'DELETE', sql: deparseStatement({ DeleteStmt: { relation, whereClause: key } }), keys: 2, types: ['oid', 'tid'] } };
 }
 
 function eq(names: string[], n: number): Json {
@@ -170,7 +182,10 @@ function computedInsert(ins: Json, deps: WriteDeps): ComputedWrite {
     return target(name, castTo(rt.val, c.typeOid));
   });
   const writeBack = { InsertStmt: { relation, cols: ins.cols, selectStmt: { SelectStmt: { valuesLists: [{ List: { items: cols.map((_, i) => param(i + 1)) } }], limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } }, override: 'OVERRIDING_NOT_SET' } };
-  return { select: s, write: { command: 'INSERT', sql: deparseStatement(writeBack), keys: 0 } };
+  const known = cols.map((n) => SUPPORTED_TYPES.get(table.byName.get(n)?.typeOid ?? 0));
+  // An array column's values cannot be one level of a batch array (unnest would flatten them).
+  const types = known.every((x): x is string => x !== undefined && !x.endsWith('[]')) ? known : [];
+  return { select: s, write: { command: 'INSERT', sql: deparseStatement(writeBack), keys: 0, types } };
 }
 
 /** The computed write of an UPDATE or INSERT the rules refused, or NotSplittable. */
