@@ -5,7 +5,7 @@
 import type { Rewriter } from '../rewrite/rewriter.ts';
 import type { WriteSpec } from '../rewrite/two-stage/write.ts';
 import { paramTransformer, paramTypeFor } from '../protection/params.ts';
-import type { Refuse, WriteBack } from '../session/pipeline.ts';
+import type { HeldCursor, Refuse, WriteBack } from '../session/pipeline.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { batchedWriteBack } from '../rewrite/two-stage/write-batch.ts';
 
@@ -23,7 +23,8 @@ function batchTypes(spec: WriteSpec, paramTypes: readonly number[], roles: Reado
 }
 
 /** The WriteBack of `spec`, or the rules' refusal of its write-back statement. */
-export function writeBack(rw: Rewriter, spec: WriteSpec): WriteBack | Refuse {
+export function writeBack(rw: Rewriter, spec: WriteSpec, cursor?: HeldCursor): WriteBack | Refuse {
+  if (spec.command === 'DECLARE CURSOR') return { command: spec.command, sql: spec.sql, paramTypes: [], ...(cursor ? { cursor } : {}) };
   const a = rw.analyze(spec.sql);
   if (a.kind === 'refuse') return { kind: 'refuse', code: a.code, message: a.message };
   if (a.kind === 'pass') {

@@ -7,7 +7,7 @@
 //
 // Pure message building and bookkeeping; inspect.ts sends the messages and routes the answers.
 import type { FrontendMessage } from '../protocol/frontend.ts';
-import type { WireValue, WriteBack } from './pipeline.ts';
+import type { FieldDescription, HeldCursor, WireValue, WriteBack } from './pipeline.ts';
 import { arrayLiteral } from '../rewrite/two-stage/write-batch.ts';
 
 /** Bounds of one batch of a batched write-back (one Bind): rows, and bytes of protected values. */
@@ -35,8 +35,14 @@ export class WriteExchange {
     this.held = new Promise<void>((resolve) => { this.release = resolve; });
   }
 
+  /** Whether there is nothing to send for these rows (a cursor is declared even over none). */
+  nothing(rows: readonly unknown[]): boolean {
+    return rows.length === 0 && !this.wb.cursor;
+  }
+
   /** The write-back messages for the computed rows (text values, the stage's outputs in order); the values are protected here. */
-  messages(rows: ReadonlyArray<ReadonlyArray<WireValue>>): FrontendMessage[] {
+  messages(rows: ReadonlyArray<ReadonlyArray<WireValue>>, fields: readonly FieldDescription[] = []): FrontendMessage[] {
+    if (this.wb.cursor) return this.declare(rows, fields, this.wb.cursor);
     const out: FrontendMessage[] = [
       // A statement of this name left by a failed exchange (the backend skipped its Close) goes first.
       { type: 'Close', target: 'S', name: WRITE_BACK_NAME },
@@ -50,6 +56,19 @@ export class WriteExchange {
     }
     out.push({ type: 'Close', target: 'S', name: WRITE_BACK_NAME });
     return out;
+  }
+
+  /** The backend's cursor over the row numbers 1…n; the rows wait for its CommandComplete. */
+  private declare(rows: ReadonlyArray<ReadonlyArray<WireValue>>, fields: readonly FieldDescription[], cursor: HeldCursor): FrontendMessage[] {
+    cursor.computed(fields, rows);
+    return [
+      { type: 'Close', target: 'S', name: WRITE_BACK_NAME },
+      { type: 'Parse', name: WRITE_BACK_NAME, sql: this.wb.sql, paramTypes: [] },
+      { type: 'Bind', portal: WRITE_BACK_NAME, statement: WRITE_BACK_NAME, paramFormats: [], values: [Buffer.from(String(rows.length))], resultFormats: [] },
+      { type: 'Execute', portal: WRITE_BACK_NAME, maxRows: 0 },
+      { type: 'Close', target: 'P', name: WRITE_BACK_NAME },
+      { type: 'Close', target: 'S', name: WRITE_BACK_NAME },
+    ];
   }
 
   /** The rows protected and grouped into batches: per batch, one array (text form) per parameter. */
@@ -78,12 +97,14 @@ export class WriteExchange {
 
   /** A write-back statement's CommandComplete (`UPDATE 1`, `INSERT 0 1`). */
   completed(tag: string): void {
+    if (this.wb.cursor) { this.wb.cursor.declared(); return; }
     const n = Number.parseInt(tag.slice(tag.lastIndexOf(' ') + 1), 10);
     if (Number.isFinite(n)) this.count += n;
   }
 
   /** The client's CommandComplete tag. */
   tag(): string {
+    if (this.wb.command === 'DECLARE CURSOR') return 'DECLARE CURSOR';
     return this.wb.command === 'INSERT' ? `INSERT 0 ${this.count}` : `${this.wb.command} ${this.count}`;
   }
 

@@ -28,7 +28,8 @@ import type { ProbeFrom } from './split.ts';
 
 /** How the session writes the computed rows back (see ResidualSpec.write). */
 export interface WriteSpec {
-  command: 'UPDATE' | 'INSERT' | 'DELETE';
+  /** `DECLARE CURSOR`: not a write; the computed rows are held for the cursor (computedCursor). */
+  command: 'UPDATE' | 'INSERT' | 'DELETE' | 'DECLARE CURSOR';
   /** The write-back statement before the rules: its `$k` is the k-th residual output of a row. */
   sql: string;
   /** Leading outputs that are the row key (oid, tid), not values. */
@@ -38,6 +39,8 @@ export interface WriteSpec {
    * one is not known (the rows are then written back one by one).
    */
   types: string[];
+  /** The cursor a `DECLARE CURSOR` declares. */
+  cursor?: { name: string; hold: boolean };
 }
 
 export interface ComputedWrite {
@@ -188,8 +191,31 @@ function computedInsert(ins: Json, deps: WriteDeps): ComputedWrite {
   return { select: s, write: { command: 'INSERT', sql: deparseStatement(writeBack), keys: 0, types } };
 }
 
+/** DeclareCursorStmt options (PostgreSQL's CURSOR_OPT_BINARY, CURSOR_OPT_HOLD). */
+const CURSOR_OPT_BINARY = 0x1;
+const CURSOR_OPT_HOLD = 0x20;
+
+/**
+ * `DECLARE c [NO SCROLL | SCROLL] CURSOR [WITH HOLD] FOR <a SELECT that computes>`: the SELECT is
+ * computed in two stages once, at DECLARE; the proxy holds its rows and the backend gets a cursor of
+ * the same name and options over their numbers (`SELECT clarus_row FROM generate_series(1, $1)`),
+ * so FETCH / MOVE / CLOSE, scrolling, WITH HOLD and the cursor's life in the transaction are
+ * PostgreSQL's; a FETCH's row numbers are replaced by the held rows (access/computed-cursor.ts).
+ * The backend learns how many rows the result has.
+ */
+function computedCursor(d: Json): ComputedWrite {
+  if ((Number(d.options ?? 0) & CURSOR_OPT_BINARY) !== 0) no('a BINARY cursor');
+  const select = structuredClone(body(d.query, 'SelectStmt') ?? no('a cursor over another statement'));
+  const rows = body(parseTree('SELECT clarus_row FROM generate_series(1, CAST($1 AS int4)) AS clarus_row').statements[0]?.stmt, 'SelectStmt');
+  const sql = deparseStatement({ DeclareCursorStmt: { ...d, query: { SelectStmt: rows } } });
+  const cursor = { name: String(d.portalname ?? ''), hold: (Number(d.options ?? 0) & CURSOR_OPT_HOLD) !== 0 };
+  return { select, write: { command: 'DECLARE CURSOR', sql, keys: 0, types: [], cursor } };
+}
+
 /** The computed write of an UPDATE or INSERT the rules refused, or NotSplittable. */
 export function computedWrite(stmt: Json, deps: WriteDeps): ComputedWrite {
+  const dc = body(stmt, 'DeclareCursorStmt');
+  if (dc) return computedCursor(dc);
   const u = body(stmt, 'UpdateStmt');
   if (u) return computedUpdate(u, deps);
   const ins = body(stmt, 'InsertStmt');
