@@ -67,6 +67,19 @@ describe('writes that compute', () => {
     expect(planned('DECLARE b BINARY CURSOR FOR SELECT upper(pat_name) FROM patient')).toBe('0A000');
   });
 
+  it('refuses CREATE VIEW and CREATE TABLE AS of protected values by name, with the workaround', () => {
+    for (const [sql, words] of [
+      ['CREATE VIEW v AS SELECT pat_id, upper(pat_name) AS n FROM patient', ['CREATE VIEW over protected table', 'WITH query', 'INSERT … SELECT']],
+      ['CREATE VIEW v AS SELECT pat_id FROM patient', ['CREATE VIEW over protected table']],
+      ['CREATE TABLE t2 AS SELECT pat_id, upper(pat_name) AS n FROM patient', ['CREATE TABLE … AS of values computed', 'upper()', 'fill it with INSERT … SELECT']],
+      ['CREATE TABLE t2 AS SELECT pat_id, pat_name FROM patient', ['CREATE TABLE … AS with a column that carries patient.pat_name', 'add the new table to the policy']],
+    ] as const) {
+      const a = rw.analyze(sql);
+      expect(a.kind).toBe('refuse');
+      for (const w of words) expect(a.kind === 'refuse' ? a.message : '').toContain(w);
+    }
+  });
+
   it('never sends a literal of a computed value or a search term to the backend', () => {
     const p = planned("UPDATE patient SET pat_ssn = 'zq-' || upper(pat_name) WHERE pat_ssn = '123-45-6789' AND pat_name ILIKE '%canary%'");
     if (typeof p === 'string') throw new Error(p);
