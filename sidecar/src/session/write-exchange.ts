@@ -42,7 +42,7 @@ export class WriteExchange {
 
   /** The write-back messages for the computed rows (text values, the stage's outputs in order); the values are protected here. */
   messages(rows: ReadonlyArray<ReadonlyArray<WireValue>>, fields: readonly FieldDescription[] = []): FrontendMessage[] {
-    if (this.wb.cursor) return this.declare(rows, fields, this.wb.cursor);
+    if (this.wb.cursor) return this.declareCursor(rows, fields, this.wb.cursor);
     const out: FrontendMessage[] = [
       // A statement of this name left by a failed exchange (the backend skipped its Close) goes first.
       { type: 'Close', target: 'S', name: WRITE_BACK_NAME },
@@ -59,7 +59,7 @@ export class WriteExchange {
   }
 
   /** The backend's cursor over the row numbers 1…n; the rows wait for its CommandComplete. */
-  private declare(rows: ReadonlyArray<ReadonlyArray<WireValue>>, fields: readonly FieldDescription[], cursor: HeldCursor): FrontendMessage[] {
+  private declareCursor(rows: ReadonlyArray<ReadonlyArray<WireValue>>, fields: readonly FieldDescription[], cursor: HeldCursor): FrontendMessage[] {
     cursor.computed(fields, rows);
     return [
       { type: 'Close', target: 'S', name: WRITE_BACK_NAME },
