@@ -8,11 +8,15 @@
 // Pure message building and bookkeeping; inspect.ts sends the messages and routes the answers.
 import type { FrontendMessage } from '../protocol/frontend.ts';
 import type { FieldDescription, HeldCursor, WireValue, WriteBack } from './pipeline.ts';
-import { arrayLiteral } from '../rewrite/two-stage/write-batch.ts';
 
 /** Bounds of one batch of a batched write-back (one Bind): rows, and bytes of protected values. */
 export const BATCH_ROWS = 2000;
 export const BATCH_BYTES = 4 << 20;
+
+/** A PostgreSQL array literal (text form) of text-form values: every element quoted, NULL unquoted. */
+export function arrayLiteral(values: ReadonlyArray<string | null>): string {
+  return `{${values.map((v) => (v === null ? 'NULL' : `"${v.replace(/[\\"]/g, '\\$&')}"`)).join(',')}}`;
+}
 
 /** Statement and portal name of the write-back (never a client's: names starting `clarus_` are the proxy's). */
 export const WRITE_BACK_NAME = 'clarus_write_back';

@@ -2,7 +2,8 @@
 // of the rules' statement changes; array literals quote every element.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../parser.ts';
-import { arrayLiteral, batchedWriteBack } from './write-batch.ts';
+import { batchedWriteBack } from './write-batch.ts';
+import { arrayLiteral } from '../../session/write-exchange.ts';
 
 beforeAll(async () => { await loadParser(); });
 

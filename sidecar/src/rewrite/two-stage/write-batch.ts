@@ -68,8 +68,3 @@ export function batchedWriteBack(sql: string, types: readonly string[]): string 
   const select = { SelectStmt: { targetList, fromClause: [from], limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } };
   return deparseStatement({ InsertStmt: { ...ins, selectStmt: select } });
 }
-
-/** A PostgreSQL array literal (text form) of text-form values: every element quoted, NULL unquoted. */
-export function arrayLiteral(values: ReadonlyArray<string | null>): string {
-  return `{${values.map((v) => (v === null ? 'NULL' : `"${v.replace(/[\\"]/g, '\\$&')}"`)).join(',')}}`;
-}
