@@ -214,7 +214,13 @@ export class Inspector {
   private decided<D>(d: D | Promise<D>, then: (d: D) => Promise<void> | undefined | void): Promise<void> | undefined {
     if (!isPromise(d)) return then(d) ?? undefined;
     // The framer's current message buffer stays valid: it is only replaced by the next next().
-    return d.then(then);
+    // What `then` sends goes out now: the relay holds the client until the promise settles, and a
+    // write that computes (or a computed DECLARE) settles only once the backend has answered it.
+    return d.then((x) => {
+      const r = then(x);
+      this.relay.flush();
+      return r ?? undefined;
+    });
   }
 
   private forward(raw: Raw): void {

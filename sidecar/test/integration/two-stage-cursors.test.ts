@@ -6,8 +6,13 @@
 // log_statement=all log never show a canary.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { canariesInDump } from '../corpus/setup.ts';
+import { canariesInDump, USERS } from '../corpus/setup.ts';
+import { SUPERUSER, SUPERUSER_PASSWORD } from '@clarus/testing/pg.ts';
+import { frontendBytes, RawClient } from '@clarus/testing/proxy.ts';
+import type { FrontendMessage } from '../../src/protocol/frontend.ts';
+import type { BackendMessage } from '../../src/protocol/backend.ts';
 import { CANARIES, startTwoStage } from './two-stage-env.ts';
+import { MAX_AGE_MS } from '../../src/access/refresh.ts';
 import type { TwoStageEnv } from './two-stage-env.ts';
 
 let t: TwoStageEnv;
@@ -99,6 +104,44 @@ describe('SQL cursors over statements computed in two stages', () => {
     await same(['BEGIN', `DECLARE k CURSOR FOR ${SORTED}`, 'COMMIT', 'FETCH 1 FROM k']);
     await same(['BEGIN', `DECLARE k CURSOR WITH HOLD FOR ${SORTED}`, 'ROLLBACK', 'FETCH 1 FROM k']);
   });
+
+  it('answers a protocol Describe of the cursor as a portal (psycopg\'s named cursors) and a binary FETCH like PostgreSQL', async () => {
+    const [r, o] = await Promise.all([RawClient.open(t.env.proxy.port, USERS.doctor), RawClient.open(t.oracle.port, { name: SUPERUSER, password: SUPERUSER_PASSWORD })]);
+    try {
+      const batches: FrontendMessage[][] = [
+        [{ type: 'Query', sql: 'BEGIN' }],
+        [{ type: 'Query', sql: 'DECLARE pc CURSOR FOR SELECT pat_id, upper(pat_name) AS name FROM patient WHERE pat_id < 6 ORDER BY pat_name' }],
+        [{ type: 'Describe', target: 'P', name: 'pc' }, { type: 'Sync' }],
+        [{ type: 'Parse', name: '', sql: 'FETCH 2 FROM pc', paramTypes: [] }, { type: 'Bind', portal: '', statement: '', paramFormats: [], values: [], resultFormats: [1] },
+          { type: 'Describe', target: 'P', name: '' }, { type: 'Execute', portal: '', maxRows: 0 }, { type: 'Sync' }],
+        [{ type: 'Query', sql: 'FETCH ALL FROM pc' }],
+        [{ type: 'Query', sql: 'COMMIT' }],
+      ];
+      const shape = (ms: BackendMessage[]): unknown[] => ms.map((m) => {
+        if (m.type === 'RowDescription') return m.fields.map((f) => `${f.name}:${f.typeOid}:${f.format}`);
+        if (m.type === 'DataRow') return m.values.map((v) => (v === null ? null : Buffer.from(v).toString('hex')));
+        if (m.type === 'ErrorResponse') return `ErrorResponse ${m.fields.C ?? ''}`;
+        return m.type === 'CommandComplete' ? m.tag : m.type;
+      });
+      for (const b of batches) {
+        r.socket.write(frontendBytes(b));
+        o.socket.write(frontendBytes(b));
+        const [got, want] = await Promise.all([r.cycle(), o.cycle()]);
+        expect(shape(got)).toEqual(shape(want));
+      }
+    } finally {
+      r.socket.destroy();
+      o.socket.destroy();
+    }
+  });
+
+  it('declares and writes after a catalog reload (the decision waits for the load; what it sends goes out before the client is held)', async () => {
+    // Past MAX_AGE_MS the proxy loads the catalog again before the next statement naming a protected table.
+    await new Promise((r) => setTimeout(r, MAX_AGE_MS + 1000));
+    await same(['BEGIN', `DECLARE r CURSOR FOR ${SORTED}`, 'FETCH 2 FROM r', 'ROLLBACK']);
+    await new Promise((r) => setTimeout(r, MAX_AGE_MS + 1000));
+    await same(['BEGIN', "UPDATE patient SET pat_name = upper(pat_name) WHERE pat_id = 3", 'SELECT pat_id, pat_name FROM patient WHERE pat_id = 3', 'ROLLBACK']);
+  }, 120_000);
 
   it('stores and sends no plaintext: the dump and the statement log hold no canary, computed ones included', async () => {
     const canaries = [...CANARIES, ...CANARIES.map((x) => x.toUpperCase())];
