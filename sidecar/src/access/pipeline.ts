@@ -27,6 +27,8 @@ import type { CatalogRefresher } from './refresh.ts';
 import { residualStage } from './residual-stage.ts';
 import type { ResidualService } from './residual-stage.ts';
 import { writeBack } from './write-back.ts';
+import { ComputedCursor } from './computed-cursor.ts';
+import type { WriteSpec } from '../rewrite/two-stage/write.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { STALE_MARKER } from '../rewrite/rules/shape-guard.ts';
 import { countRefusal } from '../metrics/refusals.ts';
@@ -63,19 +65,30 @@ function refuse(code: string, message: string): Refuse {
   return { kind: 'refuse', code, message };
 }
 
-interface Transformers { results: Array<ResultTransformer | undefined>; copy: Array<CopyHooks | undefined>; shapes: string[] }
+interface Transformers {
+  results: Array<ResultTransformer | undefined>; copy: Array<CopyHooks | undefined>; shapes: string[];
+  /** A DECLARE computed in two stages, by statement position: its FETCHes are served from it (computed-cursor.ts). */
+  cursors?: Map<number, ComputedCursor>;
+}
+
+/** The transformer FETCHes of each statement's cursor use (a computed cursor serves its held rows). */
+function fetchedAs(t: Transformers): Array<ResultTransformer | undefined> {
+  return t.results.map((r, i) => t.cursors?.get(i)?.transformer ?? r);
+}
 
 /** Identity for the candidates of a two-stage statement without protected outputs. */
 const UNCHANGED: ResultTransformer = { fields: (f) => [...f], row: (v) => v };
 
-function transformers(rw: Rewriter, statements: StatementPlan[], views: Map<string, View>, residual?: ResidualService, onReport?: BatchReporter): Transformers | Refuse {
+function transformers(rw: Rewriter, statements: StatementPlan[], views: Map<string, View>, residual?: ResidualService, onReport?: BatchReporter, live?: Set<ComputedCursor>): Transformers | Refuse {
   const t: Transformers = { results: [], copy: [], shapes: [] };
   for (const s of statements) {
     const outs = protectedOutputs(rw, s.copy?.direction === 'out' ? s.copy.outputs : s.outputs, views);
     if ('kind' in outs) return outs;
     if (s.residual) {
       if (!residual) return refuse(SQLSTATE.featureNotSupported, 'clarus: this statement needs the in-proxy stage, which is not enabled');
-      const write = s.residual.write ? writeBack(rw, s.residual.write) : undefined;
+      const cursor = heldCursor(s.residual.write, live);
+      if (cursor) (t.cursors ??= new Map()).set(t.results.length, cursor);
+      const write = s.residual.write ? writeBack(rw, s.residual.write, cursor) : undefined;
       if (write && 'kind' in write) return write;
       t.results.push({ ...(resultTransformer(outs) ?? UNCHANGED), residual: residualStage(residual, s.residual, write) });
       t.copy.push(undefined);
@@ -93,6 +106,11 @@ function transformers(rw: Rewriter, statements: StatementPlan[], views: Map<stri
     t.shapes.push(resultShape(outs));
   }
   return t;
+}
+
+/** The proxy's holder of a computed cursor's rows (a DECLARE computed in two stages), by the name its write-back declares. */
+function heldCursor(spec: WriteSpec | undefined, live: Set<ComputedCursor> | undefined): ComputedCursor | undefined {
+  return spec?.cursor && live ? new ComputedCursor(spec.cursor.name, spec.cursor.hold, live) : undefined;
 }
 
 /** The user's grants in `config` (none when the user is no longer there); SessionInfo's without one. */
@@ -131,6 +149,8 @@ class ProtectionPipeline implements Pipeline {
   private readonly grants: Grants;
   /** Server-side cursors over protected data this session declared (FETCH shows their rows). */
   private readonly cursors = new Cursors();
+  /** Cursors computed in two stages this session declared and holds rows of (dropped with the cursor). */
+  private readonly computedCursors = new Set<ComputedCursor>();
   /** A statement decided since the last idle ReadyForQuery may have changed a protected table's schema. */
   private schemaChanged = false;
   /** The session's fragment connections and transactions (split policies only; made on first use). */
@@ -269,6 +289,8 @@ class ProtectionPipeline implements Pipeline {
    * did (or did not: refused, rolled back, skipped) is committed, and the catalog is loaded again.
    */
   ready(status: 'I' | 'T' | 'E'): void {
+    // A cursor without HOLD ended with its transaction: its held rows go.
+    if (status === 'I') for (const c of this.computedCursors) if (!c.hold) c.clear();
     if (status === 'I') this.splitSession?.idle();
     this.held.ready(status);
     if (status !== 'I' || !this.schemaChanged) return;
@@ -350,12 +372,19 @@ class ProtectionPipeline implements Pipeline {
     return this.cursors.shownAs(name)?.result;
   }
 
+  /** CLOSE of `name` (undefined: CLOSE ALL, DISCARD ALL): the held rows of those cursors go. */
+  private dropComputed(name: string | undefined): void {
+    for (const c of this.computedCursors) if (name === undefined || c.name === name) c.clear();
+  }
+
   /**
    * FETCHes in a text: the transformer of each protected cursor's rows, or the refusal of a FETCH
    * from a name no DECLARE of this session gave (see access/cursors.ts).
    */
   private fetches(sql: string, results: ReadonlyArray<ResultTransformer | undefined> = [], shapes: readonly string[] = []): Map<number, KnownCursor> | Refuse {
-    const f = this.cursors.apply(cursorStatements(sql), results, shapes);
+    const statements = cursorStatements(sql);
+    for (const c of statements) if (c.kind === 'forget-all' || c.kind === 'close') this.dropComputed(c.kind === 'close' ? c.name : undefined);
+    const f = this.cursors.apply(statements, results, shapes);
     if (f.undeclared === undefined) return f.known;
     return refuse(SQLSTATE.featureNotSupported, `clarus: FETCH from ${f.undeclared}, which was not declared with DECLARE … CURSOR in this session (a closed cursor, or a protocol-level portal), is refused while a policy protects data`);
   }
@@ -367,7 +396,7 @@ class ProtectionPipeline implements Pipeline {
    */
   private transformersFor(a: Plan, views: Map<string, View>): Transformers | Refuse {
     const s = a.statements[0];
-    const make = () => transformers(this.deps.rewriter, a.statements, views, this.deps.residual, this.reportBatch);
+    const make = () => transformers(this.deps.rewriter, a.statements, views, this.deps.residual, this.reportBatch, this.computedCursors);
     if (a.statements.length !== 1 || !s || s.residual || s.copy) return make();
     const key = [...views].join(';');
     const kept = this.kept.get(s.outputs);
@@ -414,7 +443,7 @@ class ProtectionPipeline implements Pipeline {
     }
     const t = this.transformersFor(a, d.views);
     if ('kind' in t) return t;
-    const f = this.fetches(sql, t.results, t.shapes);
+    const f = this.fetches(sql, fetchedAs(t), t.shapes);
     if ('kind' in f) return f;
     for (const [i, c] of f) t.results[i] = c.result;
     if (!a.statements.some((s) => s.changed) && !t.results.some(Boolean) && !t.copy.some(Boolean)) return pass;
@@ -462,9 +491,9 @@ class ProtectionPipeline implements Pipeline {
     // PostgreSQL refuses a Parse of several statements: the text must not reach it either when
     // it touches protected data (a value in it would reach the backend in clear).
     if (a.statements.length > 1) return refuse(SQLSTATE.syntaxError, 'cannot insert multiple commands into a prepared statement');
-    const t = transformers(this.deps.rewriter, a.statements, d.views, this.deps.residual, this.reportBatch);
+    const t = transformers(this.deps.rewriter, a.statements, d.views, this.deps.residual, this.reportBatch, this.computedCursors);
     if ('kind' in t) return t;
-    const f = this.fetches(sql, t.results, t.shapes);
+    const f = this.fetches(sql, fetchedAs(t), t.shapes);
     if ('kind' in f) return f;
     for (const [i, c] of f) [t.results[i], t.shapes[i]] = [c.result, c.shape];
     return this.statementDecision(a, paramTypes, t, check) ?? passing;

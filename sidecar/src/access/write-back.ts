@@ -5,19 +5,39 @@
 import type { Rewriter } from '../rewrite/rewriter.ts';
 import type { WriteSpec } from '../rewrite/two-stage/write.ts';
 import { paramTransformer, paramTypeFor } from '../protection/params.ts';
-import type { Refuse, WriteBack } from '../session/pipeline.ts';
+import type { HeldCursor, Refuse, WriteBack } from '../session/pipeline.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
+import { batchedWriteBack } from '../rewrite/two-stage/write-batch.ts';
+
+const BYTEA = 17;
+
+/** The SQL type of each parameter of the rewritten write-back: protected values are bytea, the rest as written; null if one is neither. */
+function batchTypes(spec: WriteSpec, paramTypes: readonly number[], roles: ReadonlyMap<number, unknown>): string[] | null {
+  const out: string[] = [];
+  for (let i = 0; i < paramTypes.length; i++) {
+    const t = roles.has(i + 1) ? (paramTypes[i] === BYTEA ? 'bytea' : undefined) : spec.types[i];
+    if (t === undefined) return null;
+    out.push(t);
+  }
+  return out;
+}
 
 /** The WriteBack of `spec`, or the rules' refusal of its write-back statement. */
-export function writeBack(rw: Rewriter, spec: WriteSpec): WriteBack | Refuse {
+export function writeBack(rw: Rewriter, spec: WriteSpec, cursor?: HeldCursor): WriteBack | Refuse {
+  if (spec.command === 'DECLARE CURSOR') return { command: spec.command, sql: spec.sql, paramTypes: [], ...(cursor ? { cursor } : {}) };
   const a = rw.analyze(spec.sql);
   if (a.kind === 'refuse') return { kind: 'refuse', code: a.code, message: a.message };
-  if (a.kind === 'pass') return { command: spec.command, sql: spec.sql, paramTypes: [] };
+  if (a.kind === 'pass') {
+    const batch = batchedWriteBack(spec.sql, spec.types);
+    return { command: spec.command, sql: spec.sql, paramTypes: [], ...(batch ? { batch } : {}) };
+  }
   const s = a.statements[0];
   if (!s || a.statements.length !== 1) return { kind: 'refuse', code: SQLSTATE.internalError, message: 'clarus: unexpected write-back plan' };
   const supplied = a.paramCount;
   // Parameters without a role (the row key, plain columns) are typed by the backend from their use.
   const paramTypes = Array.from({ length: a.paramCount }, (_, i) => paramTypeFor(a.params.get(i + 1), 0));
   const params = a.params.size > 0 ? paramTransformer(a.params, a.paramCount, (r) => rw.cipher(r), supplied) : undefined;
-  return { command: spec.command, sql: s.sql, paramTypes, ...(params ? { params } : {}) };
+  const types = batchTypes(spec, paramTypes, a.params);
+  const batch = types ? batchedWriteBack(s.sql, types) : null;
+  return { command: spec.command, sql: s.sql, paramTypes, ...(params ? { params } : {}), ...(batch ? { batch } : {}) };
 }

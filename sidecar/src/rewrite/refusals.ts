@@ -65,8 +65,10 @@ export const REFUSALS = {
   // SELECT.
   selectInto: entry(() => 'SELECT INTO from a protected table is not supported'),
   newTableFromProtected: entry<{ what: string; column: string }>(({ what, column }) => `${what} with a column that carries ${column}: the new table would hold its stored form outside the policy; add the new table to the policy and fill it with INSERT … SELECT`),
+  newTableComputed: entry<{ what: string; why: string }>(({ what, why }) => `${what} of values computed from encrypted columns is not supported (${why}): the new table would hold them outside the policy; add the new table to the policy, create it, and fill it with INSERT … SELECT, which the proxy computes and encrypts for the new table's columns`),
   newTableNamedProtected: entry<{ name: string }>(({ name }) => `a table made by CREATE TABLE … AS / SELECT INTO may not take the name of protected table ${name}: its values would be stored without protection`),
   materializedView: entry(() => 'CREATE MATERIALIZED VIEW over a protected table is not supported (the backend would refresh it without the proxy)'),
+  viewOverProtected: entry<{ table: string }>(({ table }) => `CREATE VIEW over protected table ${table} is not supported: the backend would evaluate the view over the stored ciphertext, where the proxy does not see it; send the view's SELECT itself (as a subquery in FROM or a WITH query: the proxy computes it), or add a table to the policy and fill it with INSERT … SELECT`),
   modifyingWith: entry(() => 'data-modifying statements in WITH over protected tables are not supported'),
   recursiveWith: entry<{ cte: string }>(({ cte }) => `WITH RECURSIVE over encrypted columns (${cte}) is not supported`),
   fromItem: entry<{ tag: string }>(({ tag }) => `${tag} over a protected table is not supported`),

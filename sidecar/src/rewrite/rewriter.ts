@@ -373,7 +373,8 @@ export class Rewriter {
       if (plan.residual.write && this.analyze(plan.residual.write.sql, major).kind === 'refuse') return null;
       const backendSql = deparseStatement(plan.backend);
       checkRewritten(major, backendSql);
-      const write = plan.residual.write !== undefined;
+      // A cursor's rows are held by the proxy: DECLARE reads.
+      const write = plan.residual.write !== undefined && plan.residual.write.command !== 'DECLARE CURSOR';
       const statement: StatementPlan = { outputs: plan.outputs, sql: backendSql, changed: true, write, residual: plan.residual };
       const analysis: Analysis = { kind: 'plan', statements: [statement], params: ctx.params, paramCount: Math.max(maxParam, ctx.maxParam), datasets: ctx.touched, ...effects, write: effects.write || write };
       return { analysis, cacheable: ctx.cacheable };

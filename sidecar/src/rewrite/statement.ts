@@ -32,6 +32,7 @@ function other(ctx: Ctx, tag: string, b: Json, text: string): StatementResult {
   }
   touchAll(ctx, refs);
   if (tag === 'PrepareStmt') refuse('sqlPrepare', { table: [...refs].join(', ') });
+  if (tag === 'ViewStmt') refuse('viewOverProtected', { table: [...refs].join(', ') });
   if (WRITE_TAGS.has(tag)) {
     ctx.write = true;
     return { outputs: [] };

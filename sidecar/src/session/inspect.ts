@@ -214,7 +214,13 @@ export class Inspector {
   private decided<D>(d: D | Promise<D>, then: (d: D) => Promise<void> | undefined | void): Promise<void> | undefined {
     if (!isPromise(d)) return then(d) ?? undefined;
     // The framer's current message buffer stays valid: it is only replaced by the next next().
-    return d.then(then);
+    // What `then` sends goes out now: the relay holds the client until the promise settles, and a
+    // write that computes (or a computed DECLARE) settles only once the backend has answered it.
+    return d.then((x) => {
+      const r = then(x);
+      this.relay.flush();
+      return r ?? undefined;
+    });
   }
 
   private forward(raw: Raw): void {
@@ -717,7 +723,7 @@ export class Inspector {
     const params = h.k === 'execute' ? h.params ?? [] : [];
     const held = h.k === 'execute' ? h.held : undefined;
     this.relay.waitBackend(cand.stage.run(cand.fields, cand.rows, formats, this.relay.settings, params).then((out) => {
-      if (write) { this.writeBack(write, out.rows); return; }
+      if (write) { this.writeBack(write, out.rows, out.fields ?? []); return; }
       // A read's result is held for its portal; a statement with its own tag (a split write) is not.
       if (held && out.tag === undefined) { this.computed.store(held.portal, out.rows); this.serveChunk(held); return; }
       if (held) this.computed.forget(held.portal);
@@ -840,10 +846,10 @@ export class Inspector {
   // ---- writes that compute (write-exchange.ts) ----
 
   /** The stage computed the rows of the write at the head: write them back (the head is done). */
-  private writeBack(x: WriteExchange, rows: WireValue[][]): void {
+  private writeBack(x: WriteExchange, rows: WireValue[][], fields: readonly FieldDescription[]): void {
     let msgs;
     try {
-      msgs = x.messages(rows);
+      msgs = x.messages(rows, fields);
     } catch (e) {
       // A computed value that does not fit its column: the statement fails before anything is written.
       this.stageFailed(e);
@@ -852,7 +858,7 @@ export class Inspector {
       return;
     }
     this.commandDone();
-    if (rows.length === 0) { this.writeDone(x); return; }
+    if (x.nothing(rows)) { this.writeDone(x); return; }
     const answered = msgs.length;
     msgs.forEach((m, i) => {
       this.queue.push({ k: 'own', x, ...(i === answered - 1 ? { last: true } : {}) });

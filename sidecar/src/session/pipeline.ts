@@ -167,12 +167,28 @@ export interface ResidualStage {
  * or the first error.
  */
 export interface WriteBack {
-  readonly command: 'UPDATE' | 'INSERT' | 'DELETE';
+  /** `DECLARE CURSOR`: `sql` declares the backend's cursor over the row numbers; the rows go to `cursor`. */
+  readonly command: 'UPDATE' | 'INSERT' | 'DELETE' | 'DECLARE CURSOR';
   /** The per-row statement as the backend gets it (rewritten), and its parameter types. */
   readonly sql: string;
   readonly paramTypes: readonly number[];
   /** Protects a row's values (encrypts them for their columns, adds blind indexes). */
   readonly params?: ParamTransformer;
+  /**
+   * The same statement over a batch of rows (rewrite/two-stage/write-batch.ts): its `$k` is an array
+   * (text form) of the rows' k-th protected values. Absent: one Bind/Execute per row.
+   */
+  readonly batch?: string;
+  /** A cursor's rows, held by the proxy (access/computed-cursor.ts). */
+  readonly cursor?: HeldCursor;
+}
+
+/** Where the session leaves the computed rows of a `DECLARE … CURSOR` (see WriteBack). */
+export interface HeldCursor {
+  /** The stage's result (the client's fields, text values). */
+  computed(fields: readonly FieldDescription[], rows: ReadonlyArray<ReadonlyArray<WireValue>>): void;
+  /** The backend declared the cursor. */
+  declared(): void;
 }
 
 /** Transforms Bind parameter values; `formats` in Bind form (see formatAt). */

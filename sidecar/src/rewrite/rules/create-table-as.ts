@@ -6,7 +6,7 @@
 // refresh it later without the proxy. SELECT … INTO is the same rule, applied in select.ts.
 import { body } from '../ast.ts';
 import type { Json } from '../ast.ts';
-import { refuse } from '../refusals.ts';
+import { refuse, Refusal } from '../refusals.ts';
 import { analyzeSelect, newTableTarget, plainNewTable } from '../select.ts';
 import type { StatementRule } from './rule.ts';
 
@@ -20,7 +20,15 @@ export const createTableAs: StatementRule = {
     if (b.objtype === 'OBJECT_MATVIEW') refuse('materializedView');
     const q = body(b.query, 'SelectStmt');
     if (!q) refuse('statementKind', { kind: 'CreateTableAs' });
-    plainNewTable(analyzeSelect(ctx, q, undefined, false), 'CREATE TABLE … AS');
+    let outs;
+    try {
+      outs = analyzeSelect(ctx, q, undefined, false);
+    } catch (e) {
+      // A query that computes on encrypted values: the new table would hold them in clear.
+      if (e instanceof Refusal && e.kind === 'encryptedConstruct') refuse('newTableComputed', { what: 'CREATE TABLE … AS', why: e.message.replace(/^clarus: /, '') });
+      throw e;
+    }
+    plainNewTable(outs, 'CREATE TABLE … AS');
     return { outputs: [] };
   },
   postcondition: () => undefined,

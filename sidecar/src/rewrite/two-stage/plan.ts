@@ -102,7 +102,7 @@ export function twoStagePlan(stmt: Json, deps: TwoStageDeps): TwoStagePlan | nul
   let done = attempt((x) => splitSelect(x, (w, from) => deps.pushable(from, w), deps.differs, deps.inputs));
   if ((!done || 'refusal' in done) && select.withClause) done = attempt((x) => splitWithInEngine(x, (w, from) => deps.pushable(from, w), deps.differs));
   // Last resort, for a SELECT: every table it names loaded whole, the statement computed in the engine.
-  if ((!done || 'refusal' in done) && !write && deps.tables) {
+  if ((!done || 'refusal' in done) && (!write || write.write.command === 'DECLARE CURSOR') && deps.tables) {
     const tables = deps.tables;
     const whole = attempt((x) => splitAllInEngine(x, deps.differs, tables));
     if (whole && !('refusal' in whole)) done = whole;

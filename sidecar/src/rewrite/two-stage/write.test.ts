@@ -55,6 +55,31 @@ describe('writes that compute', () => {
     expect(p).toMatchObject({ backend, proxy, write });
   });
 
+  it('plans a cursor over a computed SELECT: the backend declares one of the same name and options over the row numbers; a read', () => {
+    const a = rw.analyze("DECLARE c SCROLL CURSOR WITH HOLD FOR SELECT pat_id, upper(pat_name) FROM patient WHERE pat_name ILIKE $1 ORDER BY pat_name");
+    if (a.kind !== 'plan') throw new Error(a.kind);
+    const s = a.statements[0];
+    expect(a.write).toBe(false);
+    expect(s?.sql).toBe('SELECT pat_name AS c1, pat_id AS c2, $1 AS p1 FROM patient');
+    expect(s?.residual?.write).toMatchObject({ command: 'DECLARE CURSOR', cursor: { name: 'c', hold: true },
+      sql: 'DECLARE c SCROLL CURSOR WITH HOLD FOR SELECT clarus_row FROM generate_series(1, CAST($1 AS int4)) AS clarus_row' });
+    // A BINARY cursor's rows would be the engine's binary forms: refused.
+    expect(planned('DECLARE b BINARY CURSOR FOR SELECT upper(pat_name) FROM patient')).toBe('0A000');
+  });
+
+  it('refuses CREATE VIEW and CREATE TABLE AS of protected values by name, with the workaround', () => {
+    for (const [sql, words] of [
+      ['CREATE VIEW v AS SELECT pat_id, upper(pat_name) AS n FROM patient', ['CREATE VIEW over protected table', 'WITH query', 'INSERT … SELECT']],
+      ['CREATE VIEW v AS SELECT pat_id FROM patient', ['CREATE VIEW over protected table']],
+      ['CREATE TABLE t2 AS SELECT pat_id, upper(pat_name) AS n FROM patient', ['CREATE TABLE … AS of values computed', 'upper()', 'fill it with INSERT … SELECT']],
+      ['CREATE TABLE t2 AS SELECT pat_id, pat_name FROM patient', ['CREATE TABLE … AS with a column that carries patient.pat_name', 'add the new table to the policy']],
+    ] as const) {
+      const a = rw.analyze(sql);
+      expect(a.kind).toBe('refuse');
+      for (const w of words) expect(a.kind === 'refuse' ? a.message : '').toContain(w);
+    }
+  });
+
   it('never sends a literal of a computed value or a search term to the backend', () => {
     const p = planned("UPDATE patient SET pat_ssn = 'zq-' || upper(pat_name) WHERE pat_ssn = '123-45-6789' AND pat_name ILIKE '%canary%'");
     if (typeof p === 'string') throw new Error(p);

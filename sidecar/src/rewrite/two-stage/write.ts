@@ -28,11 +28,19 @@ import type { ProbeFrom } from './split.ts';
 
 /** How the session writes the computed rows back (see ResidualSpec.write). */
 export interface WriteSpec {
-  command: 'UPDATE' | 'INSERT' | 'DELETE';
+  /** `DECLARE CURSOR`: not a write; the computed rows are held for the cursor (computedCursor). */
+  command: 'UPDATE' | 'INSERT' | 'DELETE' | 'DECLARE CURSOR';
   /** The write-back statement before the rules: its `$k` is the k-th residual output of a row. */
   sql: string;
   /** Leading outputs that are the row key (oid, tid), not values. */
   keys: number;
+  /**
+   * The SQL type of each `$k` of `sql` (write-batch.ts batches the rows as arrays of them); empty when
+   * one is not known (the rows are then written back one by one).
+   */
+  types: string[];
+  /** The cursor a `DECLARE CURSOR` declares. */
+  cursor?: { name: string; hold: boolean };
 }
 
 export interface ComputedWrite {
@@ -67,6 +75,11 @@ function castTo(val: unknown, typeOid: number): Json {
   return { TypeCast: { ...cast, arg: val } };
 }
 
+/** The SQL name of a column type the proxy computes (SUPPORTED_TYPES). */
+function typeName(typeOid: number): string {
+  return SUPPORTED_TYPES.get(typeOid) ?? no(`a column of type ${typeOid}, which the proxy does not compute`);
+}
+
 function tableOf(deps: WriteDeps, relation: Json): CatalogTable {
   const t = deps.lookup(relation.schemaname ? String(relation.schemaname) : undefined, String(relation.relname));
   return t ?? no('a write into a table the policy does not describe');
@@ -90,6 +103,7 @@ function computedUpdate(u: Json, deps: WriteDeps): ComputedWrite {
   const alias = String((body(relation.alias, 'Alias') ?? (relation.alias as Json | undefined))?.aliasname ?? relation.relname);
   if (hasTag(u.whereClause, NOT_A_VALUE)) no('WHERE CURRENT OF');
   const computed: Json[] = [];
+  const types = ['oid', 'tid'];
   const sets: Json[] = [];
   const kept: Json[] = [];
   for (const item of arr(u.targetList)) {
@@ -104,12 +118,13 @@ function computedUpdate(u: Json, deps: WriteDeps): ComputedWrite {
     }
     const k = computed.length + 1;
     computed.push(target(`v${k}`, castTo(rt.val, c.typeOid)));
+    types.push(typeName(c.typeOid));
     sets.push(target(c.name, param(k + 2)));
   }
   // With nothing computed, it is the WHERE clause the proxy evaluates.
   const { select, lock, key } = keyed(relation, alias, computed, u.whereClause);
   const writeBack = { UpdateStmt: { relation, targetList: [...sets, ...kept], whereClause: key } };
-  return { select, lock, write: { command: 'UPDATE', sql: deparseStatement(writeBack), keys: 2 } };
+  return { select, lock, write: { command: 'UPDATE', sql: deparseStatement(writeBack), keys: 2, types } };
 }
 
 /** The keyed read of a write by row: `SELECT tableoid, ctid, <computed> FROM t WHERE …` locked FOR UPDATE, and the write-back's key condition. */
@@ -136,7 +151,7 @@ function computedDelete(d: Json, deps: WriteDeps): ComputedWrite {
   tableOf(deps, relation);
   const alias = String((body(relation.alias, 'Alias') ?? (relation.alias as Json | undefined))?.aliasname ?? relation.relname);
   const { select, lock, key } = keyed(relation, alias, [], d.whereClause);
-  return { select, lock, write: { command: 'DELETE', sql: deparseStatement({ DeleteStmt: { relation, whereClause: key } }), keys: 2 } };
+  return { select, lock, write: { command: 'DELETE', sql: deparseStatement({ DeleteStmt: { relation, whereClause: key } }), keys: 2, types: ['oid', 'tid'] } };
 }
 
 function eq(names: string[], n: number): Json {
@@ -170,11 +185,37 @@ function computedInsert(ins: Json, deps: WriteDeps): ComputedWrite {
     return target(name, castTo(rt.val, c.typeOid));
   });
   const writeBack = { InsertStmt: { relation, cols: ins.cols, selectStmt: { SelectStmt: { valuesLists: [{ List: { items: cols.map((_, i) => param(i + 1)) } }], limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } }, override: 'OVERRIDING_NOT_SET' } };
-  return { select: s, write: { command: 'INSERT', sql: deparseStatement(writeBack), keys: 0 } };
+  const known = cols.map((n) => SUPPORTED_TYPES.get(table.byName.get(n)?.typeOid ?? 0));
+  // An array column's values cannot be one level of a batch array (unnest would flatten them).
+  const types = known.every((x): x is string => x !== undefined && !x.endsWith('[]')) ? known : [];
+  return { select: s, write: { command: 'INSERT', sql: deparseStatement(writeBack), keys: 0, types } };
+}
+
+/** DeclareCursorStmt options (PostgreSQL's CURSOR_OPT_BINARY, CURSOR_OPT_HOLD). */
+const CURSOR_OPT_BINARY = 0x1;
+const CURSOR_OPT_HOLD = 0x20;
+
+/**
+ * `DECLARE c [NO SCROLL | SCROLL] CURSOR [WITH HOLD] FOR <a SELECT that computes>`: the SELECT is
+ * computed in two stages once, at DECLARE; the proxy holds its rows and the backend gets a cursor of
+ * the same name and options over their numbers (`SELECT clarus_row FROM generate_series(1, $1)`),
+ * so FETCH / MOVE / CLOSE, scrolling, WITH HOLD and the cursor's life in the transaction are
+ * PostgreSQL's; a FETCH's row numbers are replaced by the held rows (access/computed-cursor.ts).
+ * The backend learns how many rows the result has.
+ */
+function computedCursor(d: Json): ComputedWrite {
+  if ((Number(d.options ?? 0) & CURSOR_OPT_BINARY) !== 0) no('a BINARY cursor');
+  const select = structuredClone(body(d.query, 'SelectStmt') ?? no('a cursor over another statement'));
+  const rows = body(parseTree('SELECT clarus_row FROM generate_series(1, CAST($1 AS int4)) AS clarus_row').statements[0]?.stmt, 'SelectStmt');
+  const sql = deparseStatement({ DeclareCursorStmt: { ...d, query: { SelectStmt: rows } } });
+  const cursor = { name: String(d.portalname ?? ''), hold: (Number(d.options ?? 0) & CURSOR_OPT_HOLD) !== 0 };
+  return { select, write: { command: 'DECLARE CURSOR', sql, keys: 0, types: [], cursor } };
 }
 
 /** The computed write of an UPDATE or INSERT the rules refused, or NotSplittable. */
 export function computedWrite(stmt: Json, deps: WriteDeps): ComputedWrite {
+  const dc = body(stmt, 'DeclareCursorStmt');
+  if (dc) return computedCursor(dc);
   const u = body(stmt, 'UpdateStmt');
   if (u) return computedUpdate(u, deps);
   const ins = body(stmt, 'InsertStmt');
