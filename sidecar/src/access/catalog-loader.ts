@@ -34,21 +34,26 @@ export function catalogQuery(tables: CatalogTable[]): string {
   return `SELECT n.nspname, c.relname, a.attname, a.atttypid::int, coalesce((SELECT split_part(con.conname, ':', 2) FROM pg_catalog.pg_constraint con
     WHERE con.conrelid = c.oid AND con.conname = 'clarus:' || split_part(con.conname, ':', 2) || ':' || a.attname LIMIT 1), ''),
     (a.atthasdef OR a.attgenerated <> '')::text, (ty.typtype = 'd')::text,
-    CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END
+    CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END, a.attnotnull::text, a.atttypmod::text
   FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
   WHERE a.attnum > 0 AND NOT a.attisdropped AND (n.nspname, c.relname) IN (${keys}) ORDER BY 1, 2, a.attnum`;
 }
 
-/** Rows of catalogQuery → declared columns per `schema.table` (hidden blind indexes dropped). */
-export function declaredFromRows(rows: string[][]): Map<string, DeclaredColumns> {
+/**
+ * Rows of catalogQuery → declared columns per `schema.table` (hidden blind indexes dropped).
+ * `storedTypmod`: a column without a type record keeps its own modifier (`varchar(20)`), as the
+ * logical catalog shows a split table's other fragments (the rewriter's columns do not need it).
+ */
+export function declaredFromRows(rows: string[][], opts: { storedTypmod?: boolean } = {}): Map<string, DeclaredColumns> {
   const out = new Map<string, DeclaredColumns>();
-  for (const [schema, table, name, oid, declared, defaulted, domain, defaultExpr] of rows) {
+  for (const [schema, table, name, oid, declared, defaulted, domain, defaultExpr, notNull, attTypmod] of rows) {
     if (!name || isHiddenName(name)) continue;
     const key = `${schema}.${table}`;
     const list = out.get(key) ?? [];
-    const [recorded, typmod] = (declared ?? '').split('.');
-    list.push({ name, typeOid: Number(recorded || oid) || 25, ...(typmod ? { typmod: Number(typmod) } : {}), ...(defaulted === 'true' ? { defaulted: true } : {}), ...(domain === 'true' ? { domain: true } : {}), ...(defaultExpr ? { defaultExpr } : {}) });
+    const own = opts.storedTypmod && !declared && attTypmod && attTypmod !== '-1' ? `.${attTypmod}` : '';
+    const [recorded, typmod] = (declared || own).split('.');
+    list.push({ name, typeOid: Number(recorded || oid) || 25, ...(typmod ? { typmod: Number(typmod) } : {}), ...(defaulted === 'true' ? { defaulted: true } : {}), ...(domain === 'true' ? { domain: true } : {}), ...(defaultExpr ? { defaultExpr } : {}), ...(notNull === 'true' ? { notNull: true } : {}) });
     out.set(key, list);
   }
   return out;

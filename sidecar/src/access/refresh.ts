@@ -40,7 +40,7 @@ export class CatalogRefresher {
 
   /** A promise to await before analyzing `sql`, or null when nothing needs loading. */
   before(sql: string): Promise<void> | null {
-    if (!this.rw.mentions(sql)) return null;
+    if (!this.rw.mentions(sql) && !this.rw.introspectsSplit(sql)) return null;
     // A load that started before an invalidation may not show the committed change: load again.
     if (this.inFlight) return this.invalidated ? this.inFlight.then(() => this.before(sql) ?? undefined) : this.inFlight;
     const tables = this.due(this.now().getTime());

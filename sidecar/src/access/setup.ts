@@ -24,7 +24,7 @@ import type { ResidualOptions } from './residual-setup.ts';
 import type { ResidualService } from './residual-stage.ts';
 import type { Logger } from '@clarus/log/logger.ts';
 import type { SplitService } from '../split/decide.ts';
-import { prepareBackends, splitRecovery, splitService } from '../split/setup.ts';
+import { prepareBackends, splitRecovery, splitService, withRemoteColumns } from '../split/setup.ts';
 import { splitLayouts } from '../split/layout.ts';
 import { loadConfig } from '../config/load.ts';
 import { countAnalysis } from '../metrics/analyses.ts';
@@ -138,7 +138,8 @@ export async function protectionPipeline(setup: ProtectionSetup): Promise<Pipeli
     let d = perMajor.get(major);
     if (!d) {
       const rewriter = rewriterFor(setup.configDir, config, major, { twoStage: compute && residual !== undefined, ...(setup.keys ? { keys: setup.keys } : {}) });
-      const loader = backendCatalogLoader(setup.configDir, config);
+      const home = backendCatalogLoader(setup.configDir, config);
+      const loader = home ? withRemoteColumns(home, setup.configDir, config) : undefined;
       const refresher = loader ? new CatalogRefresher(rewriter, loader, now) : undefined;
       const limited = compute && residual ? withLimits(residual, config) : undefined;
       const split: SplitService | undefined = splitService({

@@ -26,7 +26,17 @@ export interface DeclaredColumn {
   domain?: boolean;
   /** The DEFAULT expression as the backend shows it (pg_get_expr), when it is a DEFAULT and not GENERATED. */
   defaultExpr?: string;
+  /** NOT NULL in the backend. */
+  notNull?: boolean;
+  /**
+   * A column of a split table stored on another backend (issue 12): the backend that holds it.
+   * Kept apart from the table's own columns (`CatalogTable.remote`), shown by the logical catalog.
+   */
+  backend?: string;
 }
+
+/** A split table's column stored on another backend, as that backend declares it. */
+export interface RemoteColumn { name: string; backend: string; typeOid: number; typmod?: number; notNull: boolean }
 
 export interface CatalogColumn {
   name: string;
@@ -59,6 +69,14 @@ export interface CatalogTable {
    * implemented, so a statement touching such a table is refused (see split.ts).
    */
   split: ReadonlyArray<{ column: string; backend: string; coordinates?: [string, string] }>;
+  /** The dataset's row key (splitting joins fragments on it). */
+  rowKey?: string;
+  /**
+   * A split table's columns stored on the other backends (their fragments, row key left out), in
+   * backend then column order: what catalog introspection through the proxy adds to the home
+   * fragment's columns (logical-catalog.ts). Empty until loaded.
+   */
+  remote?: readonly RemoteColumn[];
 }
 
 export function isEncrypted(c: CatalogColumn): c is CatalogColumn & { protection: { kind: 'encrypt' } } {
@@ -96,6 +114,10 @@ function protectedDefault(p: ColumnProtection, d: DeclaredColumn): boolean {
   return text !== undefined && anonymizeText(p.spec, text, d.typeOid) === text;
 }
 
+function remoteColumn(d: DeclaredColumn): RemoteColumn {
+  return { name: d.name, backend: d.backend as string, typeOid: d.typeOid, ...(d.typmod !== undefined ? { typmod: d.typmod } : {}), notNull: d.notNull === true };
+}
+
 export class Catalog {
   private readonly tables = new Map<string, CatalogTable>();
   /** Tables whose declared columns are known (from a CREATE TABLE or the backend catalog). */
@@ -107,7 +129,7 @@ export class Catalog {
     for (const d of policy.datasets) {
       const columns = d.columns.map((c): CatalogColumn => ({ name: c.name, protection: protectionOf(c), typeOid: OID.text as number, attributeType: c.attributeType }));
       const split = d.columns.filter((c) => c.backend !== policy.defaultBackend).map((c) => ({ column: c.name, backend: c.backend, ...(c.coordinates ? { coordinates: c.coordinates } : {}) }));
-      this.tables.set(`${d.schema}.${d.table}`, { dataset: d.name, schema: d.schema, table: d.table, columns, byName: new Map(columns.map((c) => [c.name, c])), policyColumns: columns, split });
+      this.tables.set(`${d.schema}.${d.table}`, { dataset: d.name, schema: d.schema, table: d.table, columns, byName: new Map(columns.map((c) => [c.name, c])), policyColumns: columns, split, ...(d.rowKey ? { rowKey: d.rowKey } : {}) });
     }
     this.names = [...new Set(policy.datasets.map((d) => d.table.toLowerCase()))];
   }
@@ -135,13 +157,17 @@ export class Catalog {
    * Sets what the backend's committed catalog says of a protected table: its columns in order
    * with their declared types (undefined: the table does not exist there). Columns the policy
    * does not list are plain; policy columns keep their protection, and those the table lacks
-   * stay known by name only (a statement naming one fails at the backend).
+   * stay known by name only (a statement naming one fails at the backend). Entries with a
+   * `backend` are a split table's columns stored elsewhere: they go to `remote`.
    */
-  learn(schema: string, table: string, declared: DeclaredColumn[] | undefined): void {
+  learn(schema: string, table: string, loaded: DeclaredColumn[] | undefined): void {
     const t = this.lookup(schema, table);
     if (!t) return;
     const key = `${schema}.${table}`;
     delete t.unsafe;
+    const remote = (loaded ?? []).filter((d) => d.backend !== undefined);
+    if (remote.length > 0 || t.remote) t.remote = remote.map(remoteColumn);
+    const declared = loaded?.filter((d) => d.backend === undefined);
     if (!declared) {
       t.columns = [...t.policyColumns];
       t.byName = new Map(t.columns.map((c) => [c.name, c]));

@@ -60,3 +60,29 @@ describe('catalog relations shown logically', () => {
     expect(showLogicalCatalog(catalog, stmt, 'SELECT attname FROM pg_attribute')).toBe(stmt);
   });
 });
+
+describe('a split table shows the columns of its other fragments (issue 12)', () => {
+  const policy = { name: 'p', onUnsupported: 'reject' as const, defaultBackend: 'a', keyring: { dir: 'k', keys: [] }, datasets: [{ name: 'd', schema: 'public', table: 'pt', rowKey: 'id',
+    columns: [{ name: 'id', attributeType: 'technicalIdentifier' as const, backend: 'a' }, { name: 'ward', attributeType: 'confidential' as const, backend: 'b' }] }] };
+  const text = 'SELECT attname FROM pg_attribute';
+  const shown = (catalog: Catalog): string => {
+    const stmt = parseStatements(text)[0]?.stmt;
+    if (!stmt) throw new Error('no statement');
+    return JSON.stringify(showLogicalCatalog(catalog, stmt, text));
+  };
+
+  it('nothing while no other fragment was loaded; the loaded columns as rows after the home ones, rebuilt when they change', () => {
+    const catalog = new Catalog(policy);
+    expect(shown(catalog)).not.toContain('jsonb_populate_record');
+    catalog.learn('public', 'pt', [{ name: 'id', typeOid: 23 }, { name: 'ward', typeOid: 1043, typmod: 24, notNull: true, backend: 'b' }]);
+    expect(catalog.lookup('public', 'pt')?.columns.map((c) => c.name)).toEqual(['id']);
+    expect(catalog.lookup('public', 'pt')?.remote).toEqual([{ name: 'ward', backend: 'b', typeOid: 1043, typmod: 24, notNull: true }]);
+    const first = shown(catalog);
+    expect(first).toContain('"sval":"ward"');
+    expect(first).toContain('"sval":"attnum"');
+    catalog.learn('public', 'pt', [{ name: 'id', typeOid: 23 }, { name: 'bed', typeOid: 23, backend: 'b' }]);
+    const second = shown(catalog);
+    expect(second).toContain('"sval":"bed"');
+    expect(second).not.toContain('"sval":"ward"');
+  });
+});

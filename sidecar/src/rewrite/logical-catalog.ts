@@ -17,7 +17,7 @@ import { parseSync } from 'libpg-query';
 import { arr, body, colRefNames, isObj, sval } from './ast.ts';
 import type { Json } from './ast.ts';
 import { isEncrypted } from './catalog.ts';
-import type { Catalog } from './catalog.ts';
+import type { Catalog, CatalogTable } from './catalog.ts';
 
 const quote = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
@@ -46,14 +46,58 @@ function mapKeys(rel: string, relid: string, keys: string): string {
     FROM unnest(${keys}) WITH ORDINALITY x(n, i) ORDER BY x.i) END`;
 }
 
-function viewSql(rel: string, pairs: string): Record<string, string> {
+/** information_schema.columns' type fields of type oid `o` with modifier `m` (a jsonb object). */
+function columnType(o: string, m: string): string {
+  return `pg_catalog.jsonb_build_object(
+      'data_type', pg_catalog.format_type(${o}, NULL), 'udt_schema', 'pg_catalog', 'udt_name', (SELECT ty.typname FROM pg_catalog.pg_type ty WHERE ty.oid = ${o}),
+      'character_maximum_length', information_schema._pg_char_max_length(${o}, ${m}), 'character_octet_length', information_schema._pg_char_octet_length(${o}, ${m}),
+      'numeric_precision', information_schema._pg_numeric_precision(${o}, ${m}), 'numeric_precision_radix', information_schema._pg_numeric_precision_radix(${o}, ${m}),
+      'numeric_scale', information_schema._pg_numeric_scale(${o}, ${m}), 'datetime_precision', information_schema._pg_datetime_precision(${o}, ${m}),
+      'interval_type', information_schema._pg_interval_type(${o}, ${m}))`;
+}
+
+/**
+ * Split tables (issue 12): the columns stored on other backends, as rows `v(s, t, k, name, n, o,
+ * m, nn)` (schema, table, row key, column, position among them, declared type and modifier, NOT
+ * NULL). They are shown after the home fragment's columns, with attribute numbers after its last
+ * one, as rows made from the row key's own row (the key is on the home fragment).
+ */
+function remoteValues(tables: readonly CatalogTable[]): string | null {
+  const rows: string[] = [];
+  for (const t of tables) {
+    for (const [i, c] of (t.remote ?? []).entries()) {
+      rows.push(`(${quote(t.schema)}, ${quote(t.table)}, ${quote(t.rowKey ?? '')}, ${quote(c.name)}, ${i + 1}, ${c.typeOid}::pg_catalog.oid, ${c.typmod ?? -1}, ${c.notNull})`);
+    }
+  }
+  return rows.length ? `(VALUES ${rows.join(', ')}) v(s, t, k, name, n, o, m, nn)` : null;
+}
+
+const remoteRel = "pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.s, v.t))";
+const lastAttnum = `(SELECT max(x.attnum) FROM pg_catalog.pg_attribute x WHERE x.attrelid = ${remoteRel})`;
+
+function remoteAttributes(values: string): string {
+  return `SELECT r.* FROM ${values} JOIN pg_catalog.pg_attribute a ON a.attrelid = ${remoteRel} AND a.attname = v.k
+    JOIN pg_catalog.pg_type ty ON ty.oid = v.o CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(a, pg_catalog.jsonb_build_object(
+      'attname', v.name, 'attnum', ${lastAttnum} + v.n, 'atttypid', v.o, 'atttypmod', v.m, 'attlen', ty.typlen, 'attbyval', ty.typbyval,
+      'attalign', ty.typalign, 'attstorage', ty.typstorage, 'attcollation', ty.typcollation, 'attnotnull', v.nn, 'atthasdef', false,
+      'atthasmissing', false, 'attidentity', '', 'attgenerated', '', 'attisdropped', false, 'attndims', 0)) r`;
+}
+
+function remoteColumns(values: string): string {
+  return `SELECT r.* FROM ${values} JOIN information_schema.columns c ON c.table_schema::text = v.s AND c.table_name::text = v.t AND c.column_name::text = v.k
+    CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(c, ${columnType('v.o', 'v.m')} || pg_catalog.jsonb_build_object('column_name', v.name,
+      'ordinal_position', ${lastAttnum} + v.n, 'dtd_identifier', (${lastAttnum} + v.n)::text, 'column_default', NULL, 'is_nullable', CASE WHEN v.nn THEN 'NO' ELSE 'YES' END,
+      'is_identity', 'NO', 'identity_generation', NULL, 'is_generated', 'NEVER', 'generation_expression', NULL, 'collation_name', NULL)) r`;
+}
+
+function viewSql(rel: string, pairs: string, remote: string | null): Record<string, string> {
   const d = 't.d';
   const attr = `SELECT a.* FROM pg_catalog.pg_attribute a WHERE a.attrelid NOT IN (${rel})
-    UNION ALL (SELECT r.* FROM pg_catalog.pg_attribute a CROSS JOIN LATERAL (SELECT ${declared('a.attrelid', 'a.attname')} AS d) t
+    UNION ALL (SELECT u.* FROM (SELECT r.* FROM pg_catalog.pg_attribute a CROSS JOIN LATERAL (SELECT ${declared('a.attrelid', 'a.attname')} AS d) t
     CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(a, coalesce((SELECT pg_catalog.jsonb_build_object('atttypid', ty.oid, 'atttypmod', ${recMod(d)},
       'attlen', ty.typlen, 'attbyval', ty.typbyval, 'attalign', ty.typalign, 'attstorage', ty.typstorage, 'attcollation', ty.typcollation)
       FROM pg_catalog.pg_type ty WHERE ty.oid = ${recOid(d)}), '{}'::jsonb)) r
-    WHERE a.attrelid IN (${rel}) AND right(a.attname, 6) <> '__bidx' ORDER BY a.attrelid, a.attnum)`;
+    WHERE a.attrelid IN (${rel}) AND right(a.attname, 6) <> '__bidx'${remote ? ` UNION ALL ${remoteAttributes(remote)}` : ''}) u ORDER BY u.attrelid, u.attnum)`;
   const con = `SELECT k.* FROM pg_catalog.pg_constraint k WHERE k.conrelid NOT IN (${rel}) AND k.confrelid NOT IN (${rel})
     UNION ALL SELECT r.* FROM pg_catalog.pg_constraint k CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(k,
       pg_catalog.jsonb_build_object('conkey', ${mapKeys(rel, 'k.conrelid', 'k.conkey')}, 'confkey', ${mapKeys(rel, 'k.confrelid', 'k.confkey')})) r
@@ -65,16 +109,11 @@ function viewSql(rel: string, pairs: string): Record<string, string> {
     THEN regexp_replace(x.indexdef, '__bidx\\M', '', 'g') ELSE x.indexdef END AS indexdef FROM pg_catalog.pg_indexes x`;
   const isRel = `to_regclass(format('%I.%I', c.table_schema, c.table_name))`;
   const columns = `SELECT c.* FROM information_schema.columns c WHERE (c.table_schema::text, c.table_name::text) NOT IN ${pairs}
-    UNION ALL (SELECT r.* FROM information_schema.columns c CROSS JOIN LATERAL (SELECT ${declared(isRel, 'c.column_name::text')} AS d) t
+    UNION ALL (SELECT w.* FROM (SELECT r.* FROM information_schema.columns c CROSS JOIN LATERAL (SELECT ${declared(isRel, 'c.column_name::text')} AS d) t
     CROSS JOIN LATERAL (SELECT ${recOid(d)} AS o, ${recMod(d)} AS m) u
-    CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(c, CASE WHEN t.d IS NULL THEN '{}'::jsonb ELSE pg_catalog.jsonb_build_object(
-      'data_type', pg_catalog.format_type(u.o, NULL), 'udt_schema', 'pg_catalog', 'udt_name', (SELECT ty.typname FROM pg_catalog.pg_type ty WHERE ty.oid = u.o),
-      'character_maximum_length', information_schema._pg_char_max_length(u.o, u.m), 'character_octet_length', information_schema._pg_char_octet_length(u.o, u.m),
-      'numeric_precision', information_schema._pg_numeric_precision(u.o, u.m), 'numeric_precision_radix', information_schema._pg_numeric_precision_radix(u.o, u.m),
-      'numeric_scale', information_schema._pg_numeric_scale(u.o, u.m), 'datetime_precision', information_schema._pg_datetime_precision(u.o, u.m),
-      'interval_type', information_schema._pg_interval_type(u.o, u.m)) END) r
-    WHERE (c.table_schema::text, c.table_name::text) IN ${pairs} AND right(c.column_name::text, 6) <> '__bidx'
-    ORDER BY c.table_schema, c.table_name, c.ordinal_position)`;
+    CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(c, CASE WHEN t.d IS NULL THEN '{}'::jsonb ELSE ${columnType('u.o', 'u.m')} END) r
+    WHERE (c.table_schema::text, c.table_name::text) IN ${pairs} AND right(c.column_name::text, 6) <> '__bidx'${remote ? ` UNION ALL ${remoteColumns(remote)}` : ''}) w
+    ORDER BY w.table_schema, w.table_name, w.ordinal_position)`;
   const hiddenCon = (v: string): string => `SELECT x.* FROM information_schema.${v} x WHERE NOT (x.constraint_name::text LIKE 'clarus:%'
     AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conname = x.constraint_name::text AND k.conrelid IN (${rel})))`;
   const usage = (v: string): string => `SELECT x.* FROM information_schema.${v} x WHERE (x.table_schema::text, x.table_name::text) NOT IN ${pairs}
@@ -112,15 +151,18 @@ export interface LogicalCatalog {
   defCall(fn: string, call: Json, arg: unknown): Json;
 }
 
-const built = new WeakMap<Catalog, LogicalCatalog | null>();
+/** Built once per catalog, and again when the split tables' remote columns change (`sig`). */
+const built = new WeakMap<Catalog, { sig: string; lc: LogicalCatalog | null }>();
 
 export function logicalCatalogOf(catalog: Catalog): LogicalCatalog | null {
-  if (built.has(catalog)) return built.get(catalog) ?? null;
-  const tables = catalog.all().filter((t) => t.policyColumns.some(isEncrypted));
+  const tables = catalog.all().filter((t) => t.policyColumns.some(isEncrypted) || (t.remote?.length ?? 0) > 0);
+  const sig = JSON.stringify(tables.map((t) => t.remote ?? []));
+  const known = built.get(catalog);
+  if (known?.sig === sig) return known.lc;
   let out: LogicalCatalog | null = null;
   if (tables.length) {
     const { pairs, rel } = pieces(tables);
-    const views: Views = new Map(Object.entries(viewSql(rel, pairs)).map(([k, v]) => [k, selectOf(v)]));
+    const views: Views = new Map(Object.entries(viewSql(rel, pairs, remoteValues(tables))).map(([k, v]) => [k, selectOf(v)]));
     const templates = new Map(Object.entries(DEF_FUNCTIONS).map(([f, objects]) => [f,
       JSON.stringify(exprOf(`CASE WHEN clarus__arg IN (${objects} (${rel})) THEN regexp_replace(clarus__call, '__bidx\\M', '', 'g') ELSE clarus__call END`))]));
     out = {
@@ -128,7 +170,7 @@ export function logicalCatalogOf(catalog: Catalog): LogicalCatalog | null {
       defCall: (fn, call, arg) => substitute(JSON.parse(templates.get(fn) as string), { clarus__arg: arg, clarus__call: call }) as Json,
     };
   }
-  built.set(catalog, out);
+  built.set(catalog, { sig, lc: out });
   return out;
 }
 
@@ -147,6 +189,11 @@ function substitute(node: unknown, by: Record<string, unknown>): unknown {
 
 /** Cheap pre-check on the statement text: could it name a relation or function above? */
 const MENTIONS = /pg_attribute|pg_constraint|pg_index|columns|constraints|_usage|pg_get_indexdef|pg_get_constraintdef|u&/i;
+
+/** Whether a text may read a relation or call a function the logical catalog replaces. */
+export function mentionsCatalog(text: string): boolean {
+  return MENTIONS.test(text);
+}
 
 /** The view key of a FROM-clause RangeVar, or undefined for a relation shown as it is. */
 function viewKey(views: Views, rv: Json): string | undefined {

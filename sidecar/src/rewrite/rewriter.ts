@@ -18,7 +18,7 @@ import type { ParsedStatement } from './parser.ts';
 import { refuseSplit } from './split.ts';
 import { ShapeCache, shapeOf } from './shape-cache.ts';
 import type { ProtectedCall, Shape } from './shape-cache.ts';
-import { showLogicalCatalog } from './logical-catalog.ts';
+import { mentionsCatalog, showLogicalCatalog } from './logical-catalog.ts';
 import { analyzeSelect } from './select.ts';
 import { analyzeStatement } from './statement.ts';
 import type { StatementResult } from './statement.ts';
@@ -190,6 +190,14 @@ export class Rewriter {
   /** Cheap, conservative: could the text touch a protected table? */
   mentions(sql: string): boolean {
     return this.pattern.test(sql);
+  }
+
+  /**
+   * Could the text read a catalog relation that shows a split table's columns on other backends
+   * (logical-catalog.ts)? Such a read needs the catalog loaded, whether it names the table or not.
+   */
+  introspectsSplit(sql: string): boolean {
+    return this.catalog.all().some((t) => t.split.length > 0) && mentionsCatalog(sql);
   }
 
   /**

@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import type { RuntimeConfig } from '@clarus/policy/runtime/config.ts';
 import { roleCredentials } from '../access/backend-role.ts';
 import { catalogQuery, declaredFromRows, simpleQuery } from '../access/catalog-loader.ts';
+import type { CatalogLoader } from '../access/catalog-loader.ts';
 import { CatalogRefresher } from '../access/refresh.ts';
 import type { ResidualService } from '../access/residual-stage.ts';
 import { loadBackend } from '../config/load.ts';
@@ -13,6 +14,8 @@ import type { Rewriter } from '../rewrite/rewriter.ts';
 import type { SplitService } from './decide.ts';
 import type { Fragment } from './fragment.ts';
 import { fragmentPolicy, splitLayouts } from './layout.ts';
+import type { SplitLayout } from './layout.ts';
+import type { DeclaredColumn } from '../rewrite/catalog.ts';
 import { ensureDecisionTable, maxPrepared, startRecovery } from './recovery.ts';
 import { SplitSession } from './session.ts';
 
@@ -106,4 +109,36 @@ export function splitRecovery(configDir: string, config: RuntimeConfig, opts: { 
   if (splitLayouts(config.policy).size === 0) return undefined;
   const backends = fragmentBackends(config).map((b) => secretsOf({ configDir, config }, b)).filter((b): b is BackendSecrets => b !== undefined);
   return startRecovery({ home: config.policy.defaultBackend, backends, graceSeconds: opts.graceSeconds, connectTimeoutMs: config.limits.connectTimeoutSeconds * 1000, ...(opts.log ? { log: opts.log } : {}) }, opts.everySeconds);
+}
+
+/**
+ * The home catalog loader of a split policy, extended with the columns each split table stores on
+ * its other backends (as those declare them, `backend` set): catalog introspection through the
+ * proxy shows the one logical table (rewrite/logical-catalog.ts). A backend that cannot be read
+ * leaves its columns out of this load (the home fragment's columns are what matters for the
+ * rewriter; the other datasets keep working).
+ */
+export function withRemoteColumns(load: CatalogLoader, configDir: string, config: RuntimeConfig, warn?: (message: string, fields?: Record<string, unknown>) => void): CatalogLoader {
+  const layouts = splitLayouts(config.policy);
+  if (layouts.size === 0) return load;
+  const timeout = config.limits.connectTimeoutSeconds * 1000;
+  return async (tables) => {
+    const declared = await load(tables);
+    const split = tables.filter((t) => layouts.has(`${t.schema}.${t.table}`) && declared.has(`${t.schema}.${t.table}`));
+    const sides = [...new Set(split.flatMap((t) => (layouts.get(`${t.schema}.${t.table}`) as SplitLayout).sides))];
+    for (const b of sides) {
+      const s = secretsOf({ configDir, config }, b);
+      const mine = split.filter((t) => (layouts.get(`${t.schema}.${t.table}`) as SplitLayout).sides.includes(b));
+      if (!s || mine.length === 0) continue;
+      let there: Map<string, DeclaredColumn[]>;
+      try { there = declaredFromRows(await simpleQuery(s, catalogQuery(mine), timeout), { storedTypmod: true }); } catch (e) { warn?.('the columns of split tables on a backend could not be loaded', { backend: b, error: (e as Error).message }); continue; }
+      for (const t of mine) {
+        const key = `${t.schema}.${t.table}`;
+        const rowKey = (layouts.get(key) as SplitLayout).key;
+        const cols = (there.get(key) ?? []).filter((c) => c.name !== rowKey).map((c) => ({ ...c, backend: b }));
+        declared.set(key, [...(declared.get(key) ?? []), ...cols]);
+      }
+    }
+    return declared;
+  };
 }
