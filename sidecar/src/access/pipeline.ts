@@ -33,7 +33,7 @@ import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { STALE_MARKER } from '../rewrite/rules/shape-guard.ts';
 import { countRefusal } from '../metrics/refusals.ts';
 import { sessionRole } from './backend-role.ts';
-import { datasetsOf, placeholderSql, planStatement, splitTransformer, txControl, txDecision, txHooks } from '../split/decide.ts';
+import { datasetsOf, placeholderSql, planStatement, planWrites, splitTransformer, txControl, txDecision, txHooks } from '../split/decide.ts';
 import type { SplitService } from '../split/decide.ts';
 import type { SplitSession } from '../split/session.ts';
 import { HeldInserts } from './held-inserts.ts';
@@ -322,14 +322,14 @@ class ProtectionPipeline implements Pipeline {
   }
 
   /** A statement on a split table: planned, access-checked and audited; its transformer answers it. */
-  private splitStatement(sql: string, touched: ReadonlyMap<string, unknown>): { result: ResultTransformer; paramCount: number; check: AccessCheck } | Refuse {
+  private splitStatement(sql: string, touched: ReadonlyMap<string, unknown>): { sql: string; result: ResultTransformer; copy?: CopyHooks; paramCount: number; check: AccessCheck } | Refuse {
     const svc = this.deps.split as SplitService;
     const p = planStatement(svc, sql);
     if ('kind' in p) {
       this.audit(sql, { datasets: [...touched.keys()], columns: [], outcome: 'refuse', code: p.code });
       return p;
     }
-    const write = p.plan.kind !== 'select';
+    const write = planWrites(p.plan);
     const datasets = datasetsOf(p.plan, (schema, table) => this.deps.rewriter.catalog.lookup(schema, table));
     const access = decideStatement(this.info.user, this.grants, datasets, write, this.deps.now());
     const r = access.ok ? undefined : refuse(access.code, access.message);
@@ -340,7 +340,7 @@ class ProtectionPipeline implements Pipeline {
     const inner = this.checker(sql, { views: access.views, datasets, write, decided: true }) as AccessCheck;
     const check: AccessCheck = () => { if (write) session.mayWrite = true; return inner(); };
     try {
-      return { result: splitTransformer(svc, session, p.plan, access.views, p.paramCount, p.derived), paramCount: p.paramCount, check };
+      return { ...splitTransformer(svc, session, p.plan, access.views, p.paramCount, p.derived), paramCount: p.paramCount, check };
     } catch (e) {
       if (!(e instanceof StatementError)) throw e;
       return refuse(e.code, e.message);
@@ -427,7 +427,7 @@ class ProtectionPipeline implements Pipeline {
     const a = this.analyze(sql);
     if (a.kind === 'refuse' && a.split && this.deps.split) {
       const s = this.splitStatement(sql, a.datasets);
-      return 'kind' in s ? s : { kind: 'rewrite', sql: placeholderSql(0), results: [s.result] };
+      return 'kind' in s ? s : { kind: 'rewrite', sql: s.sql, results: [s.result], ...(s.copy ? { copy: [s.copy] } : {}) };
     }
     const d = this.decide(sql, a);
     if ('kind' in d) return d;
@@ -466,7 +466,7 @@ class ProtectionPipeline implements Pipeline {
       const s = this.splitStatement(sql, a.datasets);
       if ('kind' in s) return s;
       const count = Math.max(paramTypes.length, s.paramCount);
-      return { kind: 'rewrite', sql: placeholderSql(count), result: s.result, shape: `split:${sql}`, check: s.check };
+      return { kind: 'rewrite', sql: s.copy ? s.sql : placeholderSql(count), result: s.result, ...(s.copy ? { copy: s.copy } : {}), shape: `split:${sql}`, check: s.check };
     }
     return this.held.guard(sql, new Set(a.kind === 'pass' ? [] : a.datasets.keys()), this.planParse(sql, paramTypes, a));
   }

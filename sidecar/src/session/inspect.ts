@@ -12,7 +12,7 @@ import type { FrontendMessage } from '../protocol/frontend.ts';
 import { BackendTag, FrontendTag, HEADER_BYTES, TxStatusByte } from '../protocol/tags.ts';
 import { closedSlot, CopySlot } from './copy-route.ts';
 import { formatAt, StatementError } from './pipeline.ts';
-import type { BeforeCommit, BeforeCommitHook, CopyHooks, CopyTransformer, FieldDescription, Pipeline, QueryDecision, Refuse, ResidualStage, ResultTransformer, RewriteQuery, RewriteStatement, StatementDecision, WireValue } from './pipeline.ts';
+import type { BeforeCommit, BeforeCommitHook, CopyHooks, CopyTransformer, FieldDescription, Pipeline, QueryDecision, Refuse, ResidualStage, ResultTransformer, RewriteQuery, RewriteStatement, StageResult, StatementDecision, WireValue } from './pipeline.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { Prepared, rewriteOf } from './prepared.ts';
 import type { Portal, Stmt } from './prepared.ts';
@@ -727,6 +727,7 @@ export class Inspector {
       // A read's result is held for its portal; a statement with its own tag (a split write) is not.
       if (held && out.tag === undefined) { this.computed.store(held.portal, out.rows); this.serveChunk(held); return; }
       if (held) this.computed.forget(held.portal);
+      if (out.copyOut) { this.stageCopyOut(out.copyOut, out.tag ?? 'COPY 0'); return; }
       if (simple && out.fields) this.relay.toClient.push(backendBytes({ type: 'RowDescription', fields: out.fields }));
       for (const values of out.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
       this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: out.tag ?? `SELECT ${out.rows.length}` }));
@@ -737,6 +738,15 @@ export class Inspector {
       if (write) this.writeEnded(write);
     }));
     return true;
+  }
+
+  /** A COPY … TO STDOUT answered by the stage (split tables): the COPY messages, then the tag. */
+  private stageCopyOut(copy: NonNullable<StageResult['copyOut']>, tag: string): void {
+    this.relay.toClient.push(backendBytes({ type: 'CopyOutResponse', format: 0, columnFormats: Array.from({ length: copy.columns }, () => 0 as const) }));
+    for (const data of copy.data) this.relay.toClient.push(backendBytes({ type: 'CopyData', data }));
+    this.relay.toClient.push(backendBytes({ type: 'CopyDone' }));
+    this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag }));
+    this.commandDone();
   }
 
   /**

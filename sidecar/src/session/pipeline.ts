@@ -135,7 +135,16 @@ export type SessionSettings = ReadonlyMap<string, string>;
  * What the client sees of a statement answered in the proxy: `fields` null = no result set (a
  * write without RETURNING: no RowDescription); `tag` defaults to `SELECT <rows>`.
  */
-export interface StageResult { fields: FieldDescription[] | null; rows: WireValue[][]; tag?: string }
+export interface StageResult {
+  fields: FieldDescription[] | null;
+  rows: WireValue[][];
+  tag?: string;
+  /**
+   * A `COPY … TO STDOUT` the stage answers (split tables): the client gets CopyOutResponse (text,
+   * `columns` columns), `data` as CopyData, CopyDone and the tag, instead of a result set.
+   */
+  copyOut?: { columns: number; data: Uint8Array[] };
+}
 
 /** The in-proxy stage of a two-stage statement. Rejects with StatementError only. */
 export interface ResidualStage {

@@ -7,8 +7,10 @@ import { body, isObj, paramNumbers } from '../rewrite/ast.ts';
 import type { Json } from '../rewrite/ast.ts';
 import { parseStatements } from '../rewrite/parser.ts';
 import type { ParsedStatement } from '../rewrite/parser.ts';
-import type { Refuse, ResultTransformer } from '../session/pipeline.ts';
+import type { CopyHooks, Refuse, ResultTransformer } from '../session/pipeline.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
+import { copyInTransformer, copyOutStage, planCopy } from './copy.ts';
+import type { CopyPlan } from './copy.ts';
 import type { Fragment } from './fragment.ts';
 import type { SplitLayout } from './layout.ts';
 import { planSplit, SplitUnsupported } from './plan.ts';
@@ -63,8 +65,11 @@ export function layoutOf(layouts: ReadonlyMap<string, SplitLayout>, stmt: unknow
   return found;
 }
 
+/** A plan of a statement on a split table: the statement kinds of plan.ts, and COPY (copy.ts). */
+export type AnyPlan = SplitPlan | CopyPlan;
+
 /** `derived`: parameters the proxy appends to the client's (the parts of point values, points.ts). */
-type Planned = { plan: SplitPlan; paramCount: number; derived?: Derived[] } | Refuse;
+type Planned = { plan: AnyPlan; paramCount: number; derived?: Derived[] } | Refuse;
 
 /** Plans by statement text (plans are immutable); bounded, oldest dropped first. */
 const PLAN_CACHE_ENTRIES = 1000;
@@ -91,6 +96,8 @@ function planUncached(svc: SplitService, sql: string): Planned {
   if (!l) return refuse(SQLSTATE.featureNotSupported, 'clarus: this statement names a split table in a form the proxy cannot plan');
   try {
     const paramCount = Math.max(0, ...paramNumbers(stmt));
+    const copy = body(stmt, 'CopyStmt');
+    if (copy) return { plan: planCopy(l, copy, svc.layouts), paramCount };
     const points = rewritePoints(svc.layouts.values(), stmt, paramCount, l);
     if (!points) return { plan: planSplit(l, stmt, svc.layouts), paramCount };
     const plan = withPoints(planSplit(l, points.stmt, svc.layouts), points.keepParts);
@@ -106,7 +113,8 @@ function planUncached(svc: SplitService, sql: string): Planned {
  * The datasets a plan touches: its split table's, and for a SELECT every table it reads that the
  * policy protects (`lookup`: the proxy's catalog).
  */
-export function datasetsOf(plan: SplitPlan, lookup: (schema: string | undefined, table: string) => { dataset: string } | undefined): string[] {
+export function datasetsOf(plan: AnyPlan, lookup: (schema: string | undefined, table: string) => { dataset: string } | undefined): string[] {
+  if (plan.kind === 'copyOut') return datasetsOf(plan.select, lookup);
   const out = new Set([plan.layout.dataset]);
   if (plan.kind === 'select') for (const r of plan.relations) { const d = r.layout?.dataset ?? lookup(r.table.schema, r.table.table)?.dataset; if (d) out.add(d); }
   return [...out];
@@ -119,12 +127,21 @@ function withPoints(plan: SplitPlan, keepParts: boolean): SplitPlan {
   return plan;
 }
 
+/** Whether a plan writes (a read: SELECT, COPY … TO). */
+export function planWrites(plan: AnyPlan): boolean {
+  return plan.kind !== 'select' && plan.kind !== 'copyOut';
+}
+
 /**
- * The result transformer (a stage on the placeholder) that answers a planned split statement.
- * `derived`: the parameters it appends to the client's values (points.ts).
+ * What answers a planned split statement: the text the client's backend gets in its place (a
+ * placeholder SELECT, or the COPY FROM placeholder), the result transformer (a stage on the
+ * placeholder, or COPY FROM's `done`) and COPY FROM's hook. `derived`: the parameters the stage
+ * appends to the client's values (points.ts).
  */
-export function splitTransformer(svc: SplitService, session: SplitSession, plan: SplitPlan, views: Map<string, View>, paramCount: number, derived: readonly Derived[] = []): ResultTransformer {
-  const stage = splitStage({ session, fragments: svc.fragments, views, ...(svc.residual ? { residual: svc.residual } : {}), schemaChanged: () => svc.schemaChanged() }, plan);
+export function splitTransformer(svc: SplitService, session: SplitSession, plan: AnyPlan, views: Map<string, View>, paramCount: number, derived: readonly Derived[] = []): { sql: string; result: ResultTransformer; copy?: CopyHooks } {
+  const d = { session, fragments: svc.fragments, views, ...(svc.residual ? { residual: svc.residual } : {}), schemaChanged: () => svc.schemaChanged() };
+  if (plan.kind === 'copyIn') return { sql: plan.placeholder, ...copyInTransformer(d, plan) };
+  const stage = plan.kind === 'copyOut' ? copyOutStage(d, plan) : splitStage(d, plan);
   const run: typeof stage.run = derived.length === 0 ? stage.run.bind(stage)
     // async: a value that is not a point rejects the statement, it does not throw out of the session.
     : async (...args: Parameters<typeof stage.run>) => {
@@ -132,7 +149,7 @@ export function splitTransformer(svc: SplitService, session: SplitSession, plan:
       return stage.run(args[0], args[1], args[2], args[3], [...Array.from({ length: paramCount }, (_, i) => values[i] ?? null), ...derivedValues(derived, values)]);
     };
   // No client parameter value ever reaches the client's backend through the placeholder.
-  return { ...IDENTITY, residual: { ...stage, blank: Array.from({ length: paramCount }, (_, i) => i + 1), describe: stage.describe.bind(stage), run } };
+  return { sql: placeholderSql(paramCount), result: { ...IDENTITY, residual: { ...stage, blank: Array.from({ length: paramCount }, (_, i) => i + 1), describe: stage.describe.bind(stage), run } } };
 }
 
 export { placeholderSql };

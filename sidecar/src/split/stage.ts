@@ -172,7 +172,7 @@ function project(r: Rows, direct: NonNullable<SelectPlan['direct']>, formats: re
   return { fields: s.fields, rows: s.rows };
 }
 
-function selectStage(d: StageDeps, p: SelectPlan): ResidualStage {
+export function selectStage(d: StageDeps, p: SelectPlan): ResidualStage {
   const residual = d.residual;
   if (!residual) throw new StatementError(SQLSTATE.featureNotSupported, 'clarus: reading a split table needs the in-proxy stage (CLARUS_RESIDUAL / ClarusProxy spec.limits.computeInProxy), which is not enabled');
   const params = Array.from({ length: p.paramCount }, (_, i) => i + 1);
@@ -222,6 +222,21 @@ async function returningFields(d: StageDeps, l: SplitLayout, returning: boolean,
   return shown(f.slice(1), [], formats).fields;
 }
 
+/**
+ * The rows of an INSERT plan on every fragment (in the write's transaction, `enter`): the home
+ * fragment first (it returns the row keys), then the others with those keys. Returns the home rows.
+ */
+export async function insertInto(d: StageDeps, p: InsertPlan, params: ReadonlyArray<string | null>, enter: (backend: string) => Promise<FragmentConnection>): Promise<FragmentRows> {
+  const l = p.layout;
+  const home = await runFragment(await enter(l.home), fragment(d, l.home), p.home.sql, valuesOf(p.home, params), d.views);
+  const keys = home.rows.map((r) => r[0] ?? null);
+  if (keys.length !== p.rowCount || keys.some((x) => x === null)) throw new StatementError(SQLSTATE.internalError, 'clarus: the home fragment did not return one row key per inserted row');
+  for (const s of p.sides) {
+    await runFragment(await enter(s.backend), fragment(d, s.backend), s.sql, [...keys, ...valuesOf(s, params)], d.views);
+  }
+  return home;
+}
+
 function insertStage(d: StageDeps, p: InsertPlan): ResidualStage {
   const l = p.layout;
   return {
@@ -231,12 +246,7 @@ function insertStage(d: StageDeps, p: InsertPlan): ResidualStage {
       d.session.mayWrite = true;
       d.session.useSettings(settings);
       return d.session.write(async (enter) => {
-        const home = await runFragment(await enter(l.home), fragment(d, l.home), p.home.sql, valuesOf(p.home, params), d.views);
-        const keys = home.rows.map((r) => r[0] ?? null);
-        if (keys.length !== p.rowCount || keys.some((x) => x === null)) throw new StatementError(SQLSTATE.internalError, 'clarus: the home fragment did not return one row key per inserted row');
-        for (const s of p.sides) {
-          await runFragment(await enter(s.backend), fragment(d, s.backend), s.sql, [...keys, ...valuesOf(s, params)], d.views);
-        }
+        const home = await insertInto(d, p, params, enter);
         return writeResult(home, p.returning, `INSERT 0 ${home.rows.length}`, formats);
       });
     },

@@ -1,15 +1,18 @@
 // Splitting (issue 12), the SQL beyond the common statements, on three real backends: catalog
 // introspection shows the one logical table, and the statement forms added after the first cut.
 // Each answer is checked against an unsplit oracle (the same statements straight into a plain
-// database on the home cluster), and what each backend stores against the layout: its fragment
+// PostgreSQL cluster), and what each backend stores against the layout: its fragment
 // only, no plaintext of an encrypted column in its tables, pg_dump or log_statement = all log.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canariesInDump, USERS } from '../corpus/setup.ts';
-import { PG_BIN } from '@clarus/testing/pg.ts';
+import { PG_BIN, startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
 import { columnsOn, startSplit } from './split-env.ts';
 import type { BackendName, SplitEnv } from './split-env.ts';
@@ -18,6 +21,7 @@ const run = promisify(execFile);
 let env: SplitEnv;
 let doc: pg.Client;
 let oracle: pg.Client;
+let oracleCluster: PgCluster;
 
 /** The split table through the proxy; the oracle has its columns in the logical order (home, cloud-b, cloud-c). */
 const CREATE = 'CREATE TABLE patient (pat_id serial PRIMARY KEY, pat_name text NOT NULL, age int, pat_ssn text, diagnosis text, ward varchar(20) NOT NULL)';
@@ -40,9 +44,9 @@ async function psqlDescribe(url: string, table: string): Promise<string> {
 beforeAll(async () => {
   env = await startSplit();
   doc = await env.client();
-  const home = env.clusters.get('cloud-a') as PgCluster;
-  await env.backend('cloud-a').query('CREATE DATABASE oracle');
-  oracle = new pg.Client({ connectionString: home.url({ database: 'oracle' }), ssl: { ca: home.caPem } });
+  // The oracle is a cluster of its own: the backends' logs and dumps must hold only what the proxy sent.
+  oracleCluster = await startPostgres();
+  oracle = new pg.Client({ connectionString: oracleCluster.url(), ssl: { ca: oracleCluster.caPem } });
   await oracle.connect();
   await doc.query(CREATE);
   await oracle.query(CREATE);
@@ -50,6 +54,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await oracle?.end().catch(() => undefined);
   await env?.close();
+  await oracleCluster?.destroy();
 });
 
 describe('split table: catalog introspection shows the one logical table', () => {
@@ -85,7 +90,7 @@ describe('split table: catalog introspection shows the one logical table', () =>
   it('psql \\d through the proxy reads as in the oracle database', async () => {
     const proxied = await psqlDescribe(env.proxy.url(USERS.doctor), 'patient');
     expect(proxied).toMatch(/diagnosis/);
-    expect(proxied).toBe(await psqlDescribe((env.clusters.get('cloud-a') as PgCluster).url({ database: 'oracle' }), 'patient'));
+    expect(proxied).toBe(await psqlDescribe(oracleCluster.url(), 'patient'));
   });
 
   it('a column added on another backend is shown after the next load; a table of the same name in another schema shows only its own', async () => {
@@ -104,14 +109,103 @@ describe('split table: catalog introspection shows the one logical table', () =>
   });
 });
 
+async function copyIn(c: pg.Client, sql: string, text: string): Promise<number> {
+  const stream = c.query(copyFrom(sql));
+  await pipeline(Readable.from([Buffer.from(text, 'utf8')]), stream);
+  return stream.rowCount ?? -1;
+}
+
+async function copyOut(c: pg.Client, sql: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  await pipeline(c.query(copyTo(sql)), new Writable({ write(chunk: Buffer, _e, cb) { chunks.push(chunk); cb(); } }));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Rows of the split table on each backend, by key (what each stores). */
+async function fragments(): Promise<Record<string, unknown[]>> {
+  const out: Record<string, unknown[]> = {};
+  for (const b of ['cloud-a', 'cloud-b', 'cloud-c'] as const) out[b] = (await env.backend(b).query({ text: 'SELECT * FROM patient ORDER BY pat_id', rowMode: 'array' })).rows;
+  return out;
+}
+
+describe('split table: COPY', () => {
+  const data = [
+    '1\tAnn Canary\t41\t111-22-3333\tflu-canary\tward-7',
+    '2\tBob \\ Tab\\tCanary\t\\N\t222-33-4444\tcold\\ncanary\tward-7',
+    '3\tCy Canary\t52\t\\N\tflu-canary\tward-9',
+  ].join('\n') + '\n';
+  const cols = '(pat_id, pat_name, age, pat_ssn, diagnosis, ward)';
+
+  it('COPY FROM STDIN stores each column on its backend only, as the oracle stores the rows', async () => {
+    expect(await copyIn(doc, `COPY patient ${cols} FROM STDIN`, data)).toBe(3);
+    await copyIn(oracle, `COPY patient ${cols} FROM STDIN`, data);
+    const { got, want } = await both('SELECT pat_id, pat_name, age, pat_ssn, diagnosis, ward FROM patient ORDER BY pat_id');
+    expect(got).toEqual(want);
+    expect(got[1]).toEqual([2, 'Bob  Tab\tCanary', null, '222-33-4444', 'cold\ncanary', 'ward-7']);
+    const f = await fragments();
+    expect(f['cloud-c']).toEqual([[1, 'ward-7'], [2, 'ward-7'], [3, 'ward-9']]);
+    expect(f['cloud-a']?.map((r) => (r as unknown[]).length)).toEqual([3, 3, 3]);
+    expect(JSON.stringify(f['cloud-a'])).not.toContain('ward-');
+    expect((f['cloud-b'] as unknown[][]).map((r) => r[0])).toEqual([1, 2, 3]);
+    expect((await rowsOn('cloud-a', 'SELECT gid FROM pg_prepared_xacts'))).toEqual([]);
+  });
+
+  it('COPY TO STDOUT (table, column list, CSV with header, a SELECT over the split table) prints what the oracle prints', async () => {
+    for (const sql of ['COPY patient TO STDOUT', 'COPY patient (ward, pat_name) TO STDOUT', "COPY patient (pat_id, diagnosis, pat_name) TO STDOUT WITH (FORMAT csv, HEADER true)",
+      "COPY (SELECT pat_name, upper(diagnosis) AS d FROM patient WHERE ward = 'ward-7' ORDER BY pat_id) TO STDOUT (FORMAT csv)"]) {
+      const lines = (s: string) => s.split('\n').sort();
+      const got = await copyOut(doc, sql);
+      expect(lines(got), sql).toEqual(lines(await copyOut(oracle, sql)));
+      expect(got.length, sql).toBeGreaterThan(10);
+    }
+  });
+
+  it('a COPY FROM with a bad row, a duplicate key or a refused option stores nothing on any backend', async () => {
+    const before = await fragments();
+    const bad = await copyIn(doc, `COPY patient ${cols} FROM STDIN`, '7\tX Canary\t1\tx\ty\tz\n8\tonly-two\n').catch((e: { code?: string }) => e.code);
+    expect(bad).toBe('22P04');
+    const dup = await copyIn(doc, `COPY patient ${cols} FROM STDIN`, '9\tNine Canary\t1\tx\ty\tz\n1\tDup Canary\t1\tx\ty\tz\n').catch((e: { code?: string }) => e.code);
+    expect(dup).toBe('23505');
+    for (const sql of [`COPY patient ${cols} FROM STDIN (FORMAT binary)`, 'COPY patient FROM STDIN', "COPY patient (ward) TO '/tmp/x'"]) {
+      const r = await doc.query(sql).then(() => 'ok', (e: { code?: string }) => e.code);
+      expect(r, sql).toBe('0A000');
+    }
+    expect(await fragments()).toEqual(before);
+    expect((await rowsOn('cloud-a', 'SELECT gid FROM pg_prepared_xacts'))).toEqual([]);
+  });
+
+  it('COPY FROM in a block is part of it: ROLLBACK leaves nothing, COMMIT keeps every fragment', async () => {
+    await doc.query('BEGIN');
+    await copyIn(doc, 'COPY patient (pat_id, pat_name, ward, diagnosis) FROM STDIN (FORMAT csv)', '20,"Block, Canary",ward-b,block-canary\n');
+    expect((await doc.query('SELECT pat_name, ward FROM patient WHERE pat_id = 20')).rows).toEqual([{ pat_name: 'Block, Canary', ward: 'ward-b' }]);
+    await doc.query('ROLLBACK');
+    for (const b of ['cloud-a', 'cloud-b', 'cloud-c'] as const) expect(await rowsOn(b, 'SELECT pat_id FROM patient WHERE pat_id = 20'), b).toEqual([]);
+    await doc.query('BEGIN');
+    await copyIn(doc, 'COPY patient (pat_id, pat_name, ward, diagnosis) FROM STDIN (FORMAT csv)', '21,"Block, Canary",ward-b,block-canary\n');
+    await doc.query('COMMIT');
+    for (const b of ['cloud-a', 'cloud-b', 'cloud-c'] as const) expect(await rowsOn(b, 'SELECT pat_id FROM patient WHERE pat_id = 21'), b).toEqual([{ pat_id: 21 }]);
+    await doc.query('DELETE FROM patient WHERE pat_id = 21');
+  });
+
+  it('a read-only user cannot COPY FROM a split table', async () => {
+    const analyst = await env.client(USERS.analyst);
+    const r = await copyIn(analyst, 'COPY patient (pat_id, ward) FROM STDIN', '30\tward-x\n').catch((e: { code?: string }) => e.code);
+    expect(r).toBe('42501');
+    expect(await rowsOn('cloud-c', 'SELECT pat_id FROM patient WHERE pat_id = 30')).toEqual([]);
+  });
+});
+
 describe('split table: what each backend learns', () => {
   it('no backend stores or logs plaintext of an encrypted column', async () => {
-    const secret = ['Ann Canary', '111-22-3333', 'flu-canary'];
+    const secret = ['Ann Canary', 'Cy Canary', 'Tab', 'Block, Canary', '111-22-3333', '222-33-4444', 'flu-canary', 'block-canary'];
     for (const b of ['cloud-a', 'cloud-b', 'cloud-c'] as const) {
       expect(await canariesInDump(env.clusters.get(b) as PgCluster, secret), `${b} pg_dump`).toEqual([]);
       const log = env.serverLog(b);
       for (const s of secret) expect(log.includes(s), `${b} log holds ${s}`).toBe(false);
+      expect(JSON.stringify(await rowsOn(b, 'SELECT * FROM patient')).includes('Canary'), `${b} table`).toBe(false);
     }
-    void rowsOn;
+    // The ward is split in clear: only its backend ever sees it.
+    for (const b of ['cloud-a', 'cloud-b'] as const) expect(env.serverLog(b).includes('ward-7'), b).toBe(false);
+    expect(env.serverLog('cloud-c').includes('ward-7')).toBe(true);
   });
 });

@@ -279,7 +279,7 @@ describe('split table: access control and failures', () => {
 
   it('statement forms the proxy cannot plan are refused by name', async () => {
     for (const sql of ['WITH x AS (SELECT 1) SELECT * FROM patient, x', 'INSERT INTO patient (pat_id, ward) SELECT 99, ward FROM patient',
-      "UPDATE patient SET ward = pat_name WHERE pat_id = 1", 'ALTER TABLE patient RENAME COLUMN ward TO w', 'COPY patient TO STDOUT']) {
+      "UPDATE patient SET ward = pat_name WHERE pat_id = 1", 'ALTER TABLE patient RENAME COLUMN ward TO w', 'COPY patient TO STDOUT (FORMAT binary)']) {
       const r = await refusal(doc.query(sql));
       expect(r.code, sql).toBe('0A000');
       expect(r.message, sql).toMatch(/split table public\.patient|split/);

@@ -1,0 +1,71 @@
+// COPY on split tables (copy.ts): what a COPY plans to (a split read, or INSERT batches over the
+// fragments), and the COPY forms refused by name. Proved on real backends in
+// sidecar/test/integration/split-sql.test.ts.
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
+import { loadParser, parseStatements } from '../rewrite/parser.ts';
+import { splitLayouts } from './layout.ts';
+import type { SplitLayout } from './layout.ts';
+import { planCopy } from './copy.ts';
+import type { CopyInPlan, CopyOutPlan } from './copy.ts';
+import { SplitUnsupported } from './plan.ts';
+
+const POLICY: RuntimePolicy = {
+  name: 'p', onUnsupported: 'reject', defaultBackend: 'a',
+  keyring: { dir: 'k', keys: [{ name: 'default', versions: [1], current: 1 }] },
+  datasets: [{
+    name: 'patients', schema: 'public', table: 'patient', rowKey: 'id',
+    columns: [
+      { name: 'id', attributeType: 'technicalIdentifier', backend: 'a' },
+      { name: 'name', attributeType: 'identifier', encrypt: { mode: 'randomized', searchable: false, keyName: 'default' }, backend: 'a' },
+      { name: 'ward', attributeType: 'confidential', backend: 'c' },
+    ],
+  }],
+};
+
+let l: SplitLayout;
+const copy = (sql: string) => {
+  const stmt = (parseStatements(sql)[0] as { stmt: Record<string, unknown> }).stmt;
+  return planCopy(l, stmt.CopyStmt as Record<string, unknown>, splitLayouts(POLICY));
+};
+
+beforeAll(async () => {
+  await loadParser();
+  l = splitLayouts(POLICY).get('public.patient') as SplitLayout;
+});
+
+describe('COPY on a split table', () => {
+  it('COPY TO is a split read of the columns (or of the SELECT), in the asked format', () => {
+    const p = copy('COPY patient (ward, name) TO STDOUT (FORMAT csv, HEADER)') as CopyOutPlan;
+    expect(p.kind).toBe('copyOut');
+    expect(p.format).toMatchObject({ kind: 'csv', delimiter: ',', header: true });
+    expect(p.select.relations[0]?.sides.map((s) => s.backend)).toEqual(['c']);
+    expect(p.select.direct).toEqual([{ column: 'ward', name: 'ward' }, { column: 'name', name: 'name' }]);
+    const q = copy("COPY (SELECT upper(ward) FROM patient WHERE name = 'x' ORDER BY 1) TO STDOUT") as CopyOutPlan;
+    expect(q.select.direct).toBeNull();
+  });
+
+  it('COPY FROM: INSERT plans per batch size (row-major parameters), a placeholder that sends no data', () => {
+    const p = copy('COPY patient (id, name, ward) FROM STDIN') as CopyInPlan;
+    expect(p.placeholder).toBe('COPY "public"."patient" ("id") FROM STDIN');
+    const two = p.insert(2);
+    expect(two.rowCount).toBe(2);
+    expect(two.home.params).toEqual([1, 2, 4, 5]);
+    expect(two.sides).toEqual([expect.objectContaining({ backend: 'c', params: [3, 6] })]);
+    expect(p.insert(2)).toBe(two);
+    expect(p.batch * 3).toBeLessThanOrEqual(20_000);
+  });
+
+  it('refuses by name what it cannot do', () => {
+    for (const [sql, why] of [
+      ['COPY patient (id, ward) FROM STDIN (FORMAT binary)', /binary/],
+      ['COPY patient FROM STDIN', /without a column list/],
+      ["COPY patient TO '/tmp/x'", /server file or program/],
+      ["COPY patient (id) FROM STDIN WHERE id > 1", /WHERE/],
+      ["COPY patient (id) TO STDOUT (NULL 'x')", /NULL/],
+    ] as const) {
+      expect(() => copy(sql), sql).toThrow(SplitUnsupported);
+      expect(() => copy(sql), sql).toThrow(why);
+    }
+  });
+});
