@@ -36,6 +36,7 @@ import { sessionRole } from './backend-role.ts';
 import { datasetsOf, placeholderSql, planStatement, planWrites, splitTransformer, txControl, txDecision, txHooks } from '../split/decide.ts';
 import type { SplitService } from '../split/decide.ts';
 import type { SplitSession } from '../split/session.ts';
+import { cursorDecision } from '../split/cursor.ts';
 import { HeldInserts } from './held-inserts.ts';
 import { batchNotices } from './batch-notice.ts';
 
@@ -321,6 +322,11 @@ class ProtectionPipeline implements Pipeline {
     return d;
   }
 
+  /** FETCH / MOVE / CLOSE of a cursor over a split table (split/cursor.ts), or null. */
+  private splitCursor(sql: string): ReturnType<typeof cursorDecision> {
+    return this.splitSession ? cursorDecision(this.splitSession.cursors, sql) : null;
+  }
+
   /** A statement on a split table: planned, access-checked and audited; its transformer answers it. */
   private splitStatement(sql: string, touched: ReadonlyMap<string, unknown>): { sql: string; result: ResultTransformer; copy?: CopyHooks; paramCount: number; check: AccessCheck } | Refuse {
     const svc = this.deps.split as SplitService;
@@ -413,6 +419,8 @@ class ProtectionPipeline implements Pipeline {
   private planQuery(sql: string): QueryDecision {
     const tx = this.splitTx(sql);
     if (tx) return tx.kind === 'refuse' ? tx : { kind: 'rewrite', sql: tx.sql, results: [tx.result] };
+    const cur = this.splitCursor(sql);
+    if (cur) return 'kind' in cur ? cur : { kind: 'rewrite', sql: cur.sql, results: [cur.result] };
     const d = this.queryDecision(sql);
     // Transaction control among several statements of a split session: hooks keep fragments in step.
     const hooks = this.deps.split && d.kind !== 'refuse' ? txHooks(this.split(), sql) : null;
@@ -461,6 +469,8 @@ class ProtectionPipeline implements Pipeline {
       const once: AccessCheck = () => (++calls > 2 ? refuse(SQLSTATE.invalidSqlStatementName, 'clarus: this COMMIT of a transaction over split tables was already executed; send COMMIT again') : undefined);
       return { kind: 'rewrite', sql: tx.sql, result: tx.result, shape: `tx:${tx.sql}`, ...(tx.once ? { check: once } : {}) };
     }
+    const cur = this.splitCursor(sql);
+    if (cur) return 'kind' in cur ? cur : { kind: 'rewrite', sql: cur.sql, result: cur.result, shape: `split-cursor:${sql}` };
     const a = this.analyze(sql);
     if (a.kind === 'refuse' && a.split && this.deps.split) {
       const s = this.splitStatement(sql, a.datasets);

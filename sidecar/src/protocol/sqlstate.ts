@@ -32,6 +32,7 @@ export const SQLSTATE = {
   uniqueViolation: '23505',
   tooManyConnections: '53300',
   programLimitExceeded: '54000',
+  objectNotInPrerequisiteState: '55000',
   statementTooComplex: '54001',
   queryCanceled: '57014',
   adminShutdown: '57P01',

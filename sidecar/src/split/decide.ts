@@ -11,6 +11,8 @@ import type { CopyHooks, Refuse, ResultTransformer } from '../session/pipeline.t
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { copyInTransformer, copyOutStage, planCopy } from './copy.ts';
 import type { CopyPlan } from './copy.ts';
+import { declareTransformer, planDeclare } from './cursor.ts';
+import type { DeclarePlan } from './cursor.ts';
 import type { Fragment } from './fragment.ts';
 import type { SplitLayout } from './layout.ts';
 import { planSplit, SplitUnsupported } from './plan.ts';
@@ -66,7 +68,7 @@ export function layoutOf(layouts: ReadonlyMap<string, SplitLayout>, stmt: unknow
 }
 
 /** A plan of a statement on a split table: the statement kinds of plan.ts, and COPY (copy.ts). */
-export type AnyPlan = SplitPlan | CopyPlan;
+export type AnyPlan = SplitPlan | CopyPlan | DeclarePlan;
 
 /** `derived`: parameters the proxy appends to the client's (the parts of point values, points.ts). */
 type Planned = { plan: AnyPlan; paramCount: number; derived?: Derived[] } | Refuse;
@@ -98,6 +100,8 @@ function planUncached(svc: SplitService, sql: string): Planned {
     const paramCount = Math.max(0, ...paramNumbers(stmt));
     const copy = body(stmt, 'CopyStmt');
     if (copy) return { plan: planCopy(l, copy, svc.layouts), paramCount };
+    const declare = body(stmt, 'DeclareCursorStmt');
+    if (declare) return { plan: planDeclare(l, declare, svc.layouts, paramCount), paramCount };
     const points = rewritePoints(svc.layouts.values(), stmt, paramCount, l);
     if (!points) return { plan: planSplit(l, stmt, svc.layouts), paramCount };
     const plan = withPoints(planSplit(l, points.stmt, svc.layouts), points.keepParts);
@@ -114,7 +118,7 @@ function planUncached(svc: SplitService, sql: string): Planned {
  * policy protects (`lookup`: the proxy's catalog).
  */
 export function datasetsOf(plan: AnyPlan, lookup: (schema: string | undefined, table: string) => { dataset: string } | undefined): string[] {
-  if (plan.kind === 'copyOut') return datasetsOf(plan.select, lookup);
+  if (plan.kind === 'copyOut' || plan.kind === 'declare') return datasetsOf(plan.select, lookup);
   const out = new Set([plan.layout.dataset]);
   if (plan.kind === 'select') for (const r of plan.relations) { const d = r.layout?.dataset ?? lookup(r.table.schema, r.table.table)?.dataset; if (d) out.add(d); }
   return [...out];
@@ -129,7 +133,7 @@ function withPoints(plan: SplitPlan, keepParts: boolean): SplitPlan {
 
 /** Whether a plan writes (a read: SELECT, COPY … TO). */
 export function planWrites(plan: AnyPlan): boolean {
-  return plan.kind !== 'select' && plan.kind !== 'copyOut';
+  return plan.kind !== 'select' && plan.kind !== 'copyOut' && plan.kind !== 'declare';
 }
 
 /**
@@ -141,6 +145,7 @@ export function planWrites(plan: AnyPlan): boolean {
 export function splitTransformer(svc: SplitService, session: SplitSession, plan: AnyPlan, views: Map<string, View>, paramCount: number, derived: readonly Derived[] = []): { sql: string; result: ResultTransformer; copy?: CopyHooks } {
   const d = { session, fragments: svc.fragments, views, ...(svc.residual ? { residual: svc.residual } : {}), schemaChanged: () => svc.schemaChanged() };
   if (plan.kind === 'copyIn') return { sql: plan.placeholder, ...copyInTransformer(d, plan) };
+  if (plan.kind === 'declare') return declareTransformer(d, session.cursors, plan);
   const stage = plan.kind === 'copyOut' ? copyOutStage(d, plan) : splitStage(d, plan);
   const run: typeof stage.run = derived.length === 0 ? stage.run.bind(stage)
     // async: a value that is not a point rejects the statement, it does not throw out of the session.

@@ -23,6 +23,7 @@ import type { BackendSecrets } from '../config/load.ts';
 import { StatementError } from '../session/pipeline.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { FragmentConnection, FragmentError } from './conn.ts';
+import { SplitCursors } from './cursor.ts';
 import { fragmentFailure } from './fragment.ts';
 import { quoteLiteral } from '../residual/plan.ts';
 
@@ -73,6 +74,8 @@ export class SplitSession {
   private pending: Promise<void> = Promise.resolve();
   /** The client's settings that change how values are read and printed (ParameterStatus). */
   private readonly wanted = new Map<string, string>();
+  /** SQL cursors over split tables declared in the client's block (cursor.ts). */
+  readonly cursors = new SplitCursors();
 
   constructor(deps: SplitSessionDeps) {
     this.deps = deps;
@@ -310,6 +313,7 @@ export class SplitSession {
   }
 
   private endBlock(): void {
+    this.cursors.clear();
     this.explicit = false;
     this.inTx.clear();
     this.savepoints = [];

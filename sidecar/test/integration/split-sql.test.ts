@@ -195,9 +195,64 @@ describe('split table: COPY', () => {
   });
 });
 
+describe('split table: SQL cursors in a block', () => {
+  it('DECLARE / FETCH n / FETCH ALL / MOVE / CLOSE read the recomposed rows as the oracle reads its rows', async () => {
+    await doc.query("INSERT INTO patient (pat_id, pat_name, age, pat_ssn, diagnosis, ward) VALUES (40, 'Cur Canary', 7, '400-00-0000', 'cur-canary', 'ward-c')");
+    await oracle.query("INSERT INTO patient (pat_id, pat_name, age, pat_ssn, diagnosis, ward) VALUES (40, 'Cur Canary', 7, '400-00-0000', 'cur-canary', 'ward-c')");
+    const script = ['BEGIN', "UPDATE patient SET diagnosis = 'in-block' WHERE pat_id = 40",
+      'DECLARE c NO SCROLL CURSOR FOR SELECT pat_id, pat_name, diagnosis, ward FROM patient ORDER BY pat_id',
+      'FETCH 2 FROM c', 'MOVE 1 IN c', 'FETCH NEXT FROM c', 'FETCH ALL FROM c', 'FETCH c', 'CLOSE c',
+      'DECLARE d CURSOR WITHOUT HOLD FOR SELECT ward, count(*)::int FROM patient GROUP BY ward ORDER BY ward', 'FETCH ALL IN d', 'COMMIT'];
+    for (const sql of script) {
+      const got = await doc.query({ text: sql, rowMode: 'array' });
+      const want = await oracle.query({ text: sql, rowMode: 'array' });
+      expect({ sql, rows: got.rows, command: got.command, count: got.rowCount }).toEqual({ sql, rows: want.rows, command: want.command, count: want.rowCount });
+    }
+    expect(await rowsOn('cloud-b', 'SELECT count(*)::int AS n FROM patient WHERE pat_id = 40')).toEqual([{ n: 1 }]);
+  });
+
+  it('PostgreSQL\'s cursor rules hold: outside a block, a backward FETCH, a FETCH after the block, a duplicate name, WITH HOLD and SCROLL', async () => {
+    const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: { code?: string }) => e.code);
+    expect(await code(doc.query('DECLARE c CURSOR FOR SELECT ward FROM patient'))).toBe('25P01');
+    await doc.query('BEGIN');
+    await doc.query('DECLARE c CURSOR FOR SELECT ward FROM patient');
+    expect(await code(doc.query('DECLARE c CURSOR FOR SELECT ward FROM patient'))).toBe('42P03');
+    await doc.query('ROLLBACK');
+    await doc.query('BEGIN');
+    await doc.query('DECLARE c CURSOR FOR SELECT ward FROM patient');
+    expect(await code(doc.query('FETCH BACKWARD 1 FROM c'))).toBe('0A000');
+    await doc.query('ROLLBACK');
+    await doc.query('BEGIN');
+    await doc.query('DECLARE c CURSOR FOR SELECT ward FROM patient');
+    expect((await doc.query('FETCH FORWARD 0 FROM c')).rowCount).toBe(0);
+    await doc.query('FETCH 1 FROM c');
+    expect(await code(doc.query('FETCH FORWARD 0 FROM c'))).toBe('55000');
+    await doc.query('ROLLBACK');
+    await doc.query('BEGIN');
+    await doc.query('DECLARE c CURSOR FOR SELECT ward FROM patient');
+    expect((await doc.query('FETCH 1 FROM c')).rowCount).toBe(1);
+    await doc.query('COMMIT');
+    expect(await code(doc.query('FETCH 1 FROM c'))).not.toBe('ok');
+    await doc.query('BEGIN');
+    expect(await code(doc.query('DECLARE h CURSOR WITH HOLD FOR SELECT ward FROM patient'))).toBe('0A000');
+    await doc.query('ROLLBACK');
+    await doc.query('BEGIN');
+    expect(await code(doc.query('DECLARE s SCROLL CURSOR FOR SELECT ward FROM patient'))).toBe('0A000');
+    await doc.query('ROLLBACK');
+  });
+
+  it('a user without a grant cannot DECLARE a cursor over the split table', async () => {
+    const nobody = await env.client(USERS.nobody);
+    await nobody.query('BEGIN');
+    const r = await nobody.query('DECLARE c CURSOR FOR SELECT pat_name FROM patient').then(() => 'ok', (e: { code?: string }) => e.code);
+    expect(r).toBe('42501');
+    await nobody.query('ROLLBACK');
+  });
+});
+
 describe('split table: what each backend learns', () => {
   it('no backend stores or logs plaintext of an encrypted column', async () => {
-    const secret = ['Ann Canary', 'Cy Canary', 'Tab', 'Block, Canary', '111-22-3333', '222-33-4444', 'flu-canary', 'block-canary'];
+    const secret = ['Ann Canary', 'Cy Canary', 'Tab', 'Block, Canary', 'Cur Canary', '111-22-3333', '222-33-4444', '400-00-0000', 'flu-canary', 'block-canary', 'cur-canary', 'in-block'];
     for (const b of ['cloud-a', 'cloud-b', 'cloud-c'] as const) {
       expect(await canariesInDump(env.clusters.get(b) as PgCluster, secret), `${b} pg_dump`).toEqual([]);
       const log = env.serverLog(b);
