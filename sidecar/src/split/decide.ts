@@ -12,6 +12,8 @@ import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { copyInTransformer, copyOutStage, planCopy } from './copy.ts';
 import type { CopyPlan } from './copy.ts';
 import { declareTransformer, planDeclare } from './cursor.ts';
+import { insertSelectStage, isInsertSelect, planInsertSelect } from './insert-select.ts';
+import type { InsertSelectPlan } from './insert-select.ts';
 import type { DeclarePlan } from './cursor.ts';
 import type { Fragment } from './fragment.ts';
 import type { SplitLayout } from './layout.ts';
@@ -68,7 +70,7 @@ export function layoutOf(layouts: ReadonlyMap<string, SplitLayout>, stmt: unknow
 }
 
 /** A plan of a statement on a split table: the statement kinds of plan.ts, and COPY (copy.ts). */
-export type AnyPlan = SplitPlan | CopyPlan | DeclarePlan;
+export type AnyPlan = SplitPlan | CopyPlan | DeclarePlan | InsertSelectPlan;
 
 /** `derived`: parameters the proxy appends to the client's (the parts of point values, points.ts). */
 type Planned = { plan: AnyPlan; paramCount: number; derived?: Derived[] } | Refuse;
@@ -102,6 +104,8 @@ function planUncached(svc: SplitService, sql: string): Planned {
     if (copy) return { plan: planCopy(l, copy, svc.layouts), paramCount };
     const declare = body(stmt, 'DeclareCursorStmt');
     if (declare) return { plan: planDeclare(l, declare, svc.layouts, paramCount), paramCount };
+    const ins = body(stmt, 'InsertStmt');
+    if (ins && isInsertSelect(l, ins)) return { plan: planInsertSelect(l, ins, svc.layouts), paramCount };
     const points = rewritePoints(svc.layouts.values(), stmt, paramCount, l);
     if (!points) return { plan: planSplit(l, stmt, svc.layouts), paramCount };
     const plan = withPoints(planSplit(l, points.stmt, svc.layouts), points.keepParts);
@@ -119,6 +123,7 @@ function planUncached(svc: SplitService, sql: string): Planned {
  */
 export function datasetsOf(plan: AnyPlan, lookup: (schema: string | undefined, table: string) => { dataset: string } | undefined): string[] {
   if (plan.kind === 'copyOut' || plan.kind === 'declare') return datasetsOf(plan.select, lookup);
+  if (plan.kind === 'insertSelect') return [...new Set([plan.layout.dataset, ...datasetsOf(plan.select, lookup)])];
   const out = new Set([plan.layout.dataset]);
   if (plan.kind === 'select') for (const r of plan.relations) { const d = r.layout?.dataset ?? lookup(r.table.schema, r.table.table)?.dataset; if (d) out.add(d); }
   return [...out];
@@ -146,7 +151,7 @@ export function splitTransformer(svc: SplitService, session: SplitSession, plan:
   const d = { session, fragments: svc.fragments, views, ...(svc.residual ? { residual: svc.residual } : {}), schemaChanged: () => svc.schemaChanged() };
   if (plan.kind === 'copyIn') return { sql: plan.placeholder, ...copyInTransformer(d, plan) };
   if (plan.kind === 'declare') return declareTransformer(d, session.cursors, plan);
-  const stage = plan.kind === 'copyOut' ? copyOutStage(d, plan) : splitStage(d, plan);
+  const stage = plan.kind === 'copyOut' ? copyOutStage(d, plan) : plan.kind === 'insertSelect' ? insertSelectStage(d, plan) : splitStage(d, plan);
   const run: typeof stage.run = derived.length === 0 ? stage.run.bind(stage)
     // async: a value that is not a point rejects the statement, it does not throw out of the session.
     : async (...args: Parameters<typeof stage.run>) => {

@@ -81,6 +81,11 @@ export interface InsertPlan {
   /** Per other backend: INSERT of the key and its columns; `$1…$rowCount` are the keys, client parameters follow. */
   sides: Array<FragmentSql & { columns: string[] }>;
   rowCount: number;
+  /**
+   * ON CONFLICT (row key): 'update' (every row returns its key, inserted or updated, so the other
+   * fragments follow by position), 'nothing' (one row: no key back when it was skipped).
+   */
+  conflict?: 'nothing' | 'update';
 }
 
 export interface ChangePlan {
@@ -367,8 +372,37 @@ function withReturning(st: Json, items: unknown[]): void {
   st.returningClause = { exprs: items };
 }
 
+/** ON CONFLICT of a split INSERT: on the row key; DO UPDATE SET per backend (the home one returns every key). */
+function conflictOf(l: SplitLayout, st: Json, rows: number): { action: 'nothing' | 'update'; sets: Map<string, Json[]> } | null {
+  const c = st.onConflictClause as Json | undefined;
+  if (!c) return null;
+  const infer = c.infer as Json | undefined;
+  const target = arr(infer?.indexElems).map((e) => body(e, 'IndexElem')?.name);
+  if (target.length !== 1 || target[0] !== l.key || infer?.whereClause || infer?.conname) unsupported(l, `ON CONFLICT on anything but the row key (${l.key})`);
+  if (c.whereClause) unsupported(l, 'ON CONFLICT … DO UPDATE … WHERE');
+  const action = c.action === 'ONCONFLICT_NOTHING' ? 'nothing' : 'update';
+  if (action === 'nothing' && rows !== 1) unsupported(l, 'a multi-row INSERT … ON CONFLICT DO NOTHING');
+  const sets = new Map<string, Json[]>();
+  for (const t of arr(c.targetList)) {
+    const rt = body(t, 'ResTarget') as Json;
+    const name = rt.name as string;
+    if (name === l.key || arr(rt.indirection).length > 0) unsupported(l, 'ON CONFLICT DO UPDATE of the row key or of a part of a column');
+    const where = backendOfColumn(l, name);
+    const b = backendsOf(l, rt.val);
+    if (b.sub || b.star || [...b.backends].some((x) => x !== where)) unsupported(l, `ON CONFLICT DO UPDATE SET ${name} = an expression over columns stored on another backend`);
+    sets.set(where, [...(sets.get(where) ?? []), rt]);
+  }
+  return { action, sets };
+}
+
+function conflictClause(l: SplitLayout, action: 'nothing' | 'update', sets: Json[] | undefined): Json {
+  const infer = { indexElems: [{ IndexElem: { name: l.key, ordering: 'SORTBY_DEFAULT', nulls_ordering: 'SORTBY_NULLS_DEFAULT' } }], location: -1 };
+  if (action === 'nothing' || !sets?.length) return { action: 'ONCONFLICT_NOTHING', infer, location: -1 };
+  return { action: 'ONCONFLICT_UPDATE', infer, targetList: sets.map((rt) => ({ ResTarget: rt })), location: -1 };
+}
+
 function planInsert(l: SplitLayout, st: Json): InsertPlan {
-  if (st.onConflictClause || st.withClause) unsupported(l, 'INSERT … ON CONFLICT / WITH');
+  if (st.withClause) unsupported(l, 'INSERT … WITH');
   const cols = arr(st.cols).map((c) => body(c, 'ResTarget')?.name as string);
   if (cols.length === 0) unsupported(l, 'INSERT without a column list');
   const values = body(st.selectStmt, 'SelectStmt');
@@ -386,23 +420,30 @@ function planInsert(l: SplitLayout, st: Json): InsertPlan {
   homeStmt.cols = homeCols.map(({ c }) => ({ ResTarget: { name: c, location: -1 } }));
   (body(homeStmt.selectStmt, 'SelectStmt') as Json).valuesLists = rows.map((r) => ({ List: { items: homeCols.map(({ i }) => r[i]) } }));
   if (homeCols.length === 0) unsupported(l, 'an INSERT with no column stored on the home backend');
+  const conflict = conflictOf(l, st, rows.length);
+  // The home DO UPDATE always changes something, so that it returns the key of every row.
+  if (conflict) homeStmt.onConflictClause = conflictClause(l, conflict.action, conflict.sets.get(l.home) ?? [{ name: l.key, val: columnRef(['excluded', l.key]), location: -1 }]);
   const clientReturning = homeReturning(l, returningOf(st));
   withReturning(homeStmt, [target(col(l.key)), ...clientReturning]);
   const home = { backend: l.home, sql: sql(renumber({ InsertStmt: homeStmt }, homeParams) as Json), params: homeParams };
+  const alias = ((st.relation as Json).alias as Json | undefined)?.aliasname as string | undefined;
   // Other fragments: `$1…$R` are the row keys (from the home INSERT, by position), the client's
   // parameters follow from `$R+1`.
   const sides: InsertPlan['sides'] = [];
   // Every fragment gets its row, even with none of its columns given (the row key alone: its
   // columns take their defaults there), since a read recomposes a row from all its fragments.
   for (const b of l.sides) {
+    // Every fragment holds every row (reads show a row only when all have it): a backend none of
+    // whose columns the INSERT names still gets the row key.
     const placed = at(b);
     const params: number[] = [];
     const valuesLists = rows.map((r, k) => ({ List: { items: [paramRef(k + 1), ...placed.map(({ i }) => renumber(r[i], params, rows.length + 1))] } }));
-    const ins = { relation: relation(l), cols: [l.key, ...placed.map(({ c }) => c)].map((c) => ({ ResTarget: { name: c, location: -1 } })),
+    const ins: Json = { relation: relation(l, alias), cols: [l.key, ...placed.map(({ c }) => c)].map((c) => ({ ResTarget: { name: c, location: -1 } })),
       selectStmt: { SelectStmt: { valuesLists, limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } }, override: 'OVERRIDING_NOT_SET' };
+    if (conflict) ins.onConflictClause = renumber(conflictClause(l, conflict.action, conflict.sets.get(b)), params, rows.length + 1);
     sides.push({ backend: b, columns: placed.map(({ c }) => c), sql: sql({ InsertStmt: ins }), params });
   }
-  return { kind: 'insert', layout: l, home, returning: clientReturning.length > 0, sides, rowCount: rows.length };
+  return { kind: 'insert', layout: l, home, returning: clientReturning.length > 0, sides, rowCount: rows.length, ...(conflict ? { conflict: conflict.action } : {}) };
 }
 
 // ---- UPDATE / DELETE ----
@@ -585,6 +626,13 @@ function planIndex(l: SplitLayout, st: Json): DdlPlan {
   return { kind: 'ddl', layout: l, statements: [{ backend: b, params: [], sql: sql({ IndexStmt: { ...st, relation: relation(l) } }) }], tag: 'CREATE INDEX' };
 }
 
+/** TRUNCATE of the split table: every fragment, in one transaction over the backends. */
+function planTruncate(l: SplitLayout, st: Json): DdlPlan {
+  if (arr(st.relations).length !== 1) unsupported(l, 'TRUNCATE of several tables');
+  const statements = [l.home, ...l.sides].map((b) => ({ backend: b, params: [], sql: sql({ TruncateStmt: { ...st, relations: [{ RangeVar: relation(l) }] } }) }));
+  return { kind: 'ddl', layout: l, statements, tag: 'TRUNCATE TABLE' };
+}
+
 /** The plan of one parsed statement on the split table of layout `l`. Throws SplitUnsupported. */
 export function planSplit(l: SplitLayout, stmt: Json, layouts: ReadonlyMap<string, SplitLayout> = new Map([[`${l.schema}.${l.table}`, l]])): SplitPlan {
   if (l.unusable) throw new SplitUnsupported(`split table ${l.schema}.${l.table} (dataset ${l.dataset}) cannot be served: ${l.unusable}`);
@@ -602,6 +650,8 @@ export function planSplit(l: SplitLayout, stmt: Json, layouts: ReadonlyMap<strin
   if (drop) return planDrop(l, drop);
   const alter = body(stmt, 'AlterTableStmt');
   if (alter && isTable(l, alter.relation as Json)) return planAlter(l, alter);
+  const truncate = body(stmt, 'TruncateStmt');
+  if (truncate) return planTruncate(l, truncate);
   const index = body(stmt, 'IndexStmt');
   if (index && isTable(l, index.relation as Json)) return planIndex(l, index);
   const tag = Object.keys(stmt)[0] ?? 'this statement';

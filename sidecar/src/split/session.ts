@@ -76,6 +76,8 @@ export class SplitSession {
   private readonly wanted = new Map<string, string>();
   /** SQL cursors over split tables declared in the client's block (cursor.ts). */
   readonly cursors = new SplitCursors();
+  /** Run when the client's block ends (a schema change made in it is committed or rolled back then). */
+  private atBlockEnd: Array<() => void> = [];
 
   constructor(deps: SplitSessionDeps) {
     this.deps = deps;
@@ -312,7 +314,19 @@ export class SplitSession {
     return tag;
   }
 
+  /**
+   * Runs `f` once the client's block ends, or now outside a block. A catalog load while the block
+   * holds a DDL's lock would wait for the block (pg_get_expr locks the table): it waits for the end.
+   */
+  afterBlock(f: () => void): void {
+    if (this.explicit) this.atBlockEnd.push(f);
+    else f();
+  }
+
   private endBlock(): void {
+    const hooks = this.atBlockEnd;
+    this.atBlockEnd = [];
+    for (const f of hooks) f();
     this.cursors.clear();
     this.explicit = false;
     this.inTx.clear();

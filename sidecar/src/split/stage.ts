@@ -209,14 +209,14 @@ export function selectStage(d: StageDeps, p: SelectPlan): ResidualStage {
 // ---- writes ----
 
 /** Without RETURNING: no result set; with it: the home rows without their leading key column. */
-function writeResult(r: FragmentRows, returning: boolean, tag: string, formats: readonly number[]): StageResult {
+export function writeResult(r: FragmentRows, returning: boolean, tag: string, formats: readonly number[]): StageResult {
   if (!returning) return { fields: null, rows: [], tag };
   const s = shown(r.fields.slice(1), r.rows.map((row) => row.slice(1)), formats);
   return { fields: s.fields, rows: s.rows, tag };
 }
 
 /** The fields a write's RETURNING shows (its home statement's, without the leading key), or null. */
-async function returningFields(d: StageDeps, l: SplitLayout, returning: boolean, home: FragmentSql, formats: readonly number[]): Promise<FieldDescription[] | null> {
+export async function returningFields(d: StageDeps, l: SplitLayout, returning: boolean, home: FragmentSql, formats: readonly number[]): Promise<FieldDescription[] | null> {
   if (!returning) return null;
   const f = await describeFragment(await d.session.conn(l.home), fragment(d, l.home), home.sql, home.params.length, d.views);
   return shown(f.slice(1), [], formats).fields;
@@ -230,6 +230,8 @@ export async function insertInto(d: StageDeps, p: InsertPlan, params: ReadonlyAr
   const l = p.layout;
   const home = await runFragment(await enter(l.home), fragment(d, l.home), p.home.sql, valuesOf(p.home, params), d.views);
   const keys = home.rows.map((r) => r[0] ?? null);
+  // ON CONFLICT DO NOTHING skipped its one row: nothing to write elsewhere.
+  if (p.conflict === 'nothing' && keys.length === 0) return home;
   if (keys.length !== p.rowCount || keys.some((x) => x === null)) throw new StatementError(SQLSTATE.internalError, 'clarus: the home fragment did not return one row key per inserted row');
   for (const s of p.sides) {
     await runFragment(await enter(s.backend), fragment(d, s.backend), s.sql, [...keys, ...valuesOf(s, params)], d.views);
@@ -308,7 +310,7 @@ function ddlStage(d: StageDeps, p: DdlPlan): ResidualStage {
           return { fields: null, rows: [], tag: p.tag };
         });
       } finally {
-        d.schemaChanged();
+        d.session.afterBlock(() => d.schemaChanged());
       }
     },
   };

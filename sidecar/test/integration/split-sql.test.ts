@@ -250,14 +250,75 @@ describe('split table: SQL cursors in a block', () => {
   });
 });
 
+describe('split table: INSERT … SELECT, ON CONFLICT, TRUNCATE', () => {
+  async function same(sql: string, values: unknown[] = []): Promise<void> {
+    const a = await doc.query({ text: sql, values, rowMode: 'array' });
+    const b = await oracle.query({ text: sql, values, rowMode: 'array' });
+    expect({ sql, rows: a.rows, n: a.rowCount, cmd: a.command }).toEqual({ sql, rows: b.rows, n: b.rowCount, cmd: b.command });
+  }
+  async function sameTable(): Promise<void> {
+    const { got, want } = await both('SELECT pat_id, pat_name, age, pat_ssn, diagnosis, ward FROM patient ORDER BY pat_id');
+    expect(got).toEqual(want);
+  }
+  const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: { code?: string }) => e.code);
+
+  it('an INSERT that names the columns of some backends only still puts the row on every fragment (so it is shown)', async () => {
+    await same("INSERT INTO patient (pat_id, pat_name, ward) VALUES (50, 'Half Canary', 'ward-h')");
+    await sameTable();
+    expect(await rowsOn('cloud-b', 'SELECT pat_id, diagnosis FROM patient WHERE pat_id = 50')).toEqual([{ pat_id: 50, diagnosis: null }]);
+  });
+
+  it('ON CONFLICT (row key) DO NOTHING and DO UPDATE (several rows, EXCLUDED, the target\'s columns on every backend, RETURNING) as the oracle', async () => {
+    await same("INSERT INTO patient (pat_id, pat_name, ward) VALUES (50, 'Other Canary', 'ward-o') ON CONFLICT (pat_id) DO NOTHING");
+    await same("INSERT INTO patient (pat_id, pat_name, ward) VALUES (51, 'New Canary', 'ward-n') ON CONFLICT (pat_id) DO NOTHING RETURNING pat_id");
+    await same(`INSERT INTO patient AS p (pat_id, pat_name, diagnosis, ward) VALUES ($1, $2, $3, $4), (52, 'Up2 Canary', 'up-canary', 'ward-u')
+      ON CONFLICT (pat_id) DO UPDATE SET diagnosis = EXCLUDED.diagnosis, ward = p.ward || '+', pat_name = EXCLUDED.pat_name RETURNING pat_id, pat_name`, [50, 'Up Canary', 'up-canary', 'ward-x']);
+    await same("INSERT INTO patient (pat_id, pat_name, ward) VALUES (51, 'Again Canary', 'ward-a') ON CONFLICT (pat_id) DO UPDATE SET ward = EXCLUDED.ward");
+    await sameTable();
+    for (const sql of ["INSERT INTO patient (pat_id, pat_name, ward) VALUES (53, 'x', 'y') ON CONFLICT (ward) DO NOTHING",
+      "INSERT INTO patient (pat_id, pat_name, ward) VALUES (53, 'x', 'y') ON CONFLICT (pat_id) DO UPDATE SET ward = EXCLUDED.pat_name",
+      "INSERT INTO patient (pat_id, pat_name, ward) VALUES (53, 'x', 'y'), (54, 'x', 'y') ON CONFLICT (pat_id) DO NOTHING",
+      "INSERT INTO patient (pat_id, pat_name, ward) VALUES (53, 'x', 'y') ON CONFLICT (pat_id) DO UPDATE SET ward = 'z' WHERE p.age > 1"]) {
+      expect(await code(doc.query(sql)), sql).toBe('0A000');
+    }
+    expect(await rowsOn('cloud-c', 'SELECT pat_id FROM patient WHERE pat_id >= 53')).toEqual([]);
+  });
+
+  it('INSERT … SELECT from the split table itself and from an unsplit table, as the oracle', async () => {
+    for (const c of [doc, oracle]) {
+      await c.query('CREATE TABLE note (id int PRIMARY KEY, txt text)');
+      await c.query("INSERT INTO note VALUES (60, 'Note Canary'), (61, 'Note2 Canary')");
+    }
+    await same("INSERT INTO patient (pat_id, pat_name, diagnosis, ward, age) SELECT pat_id + 100, upper(pat_name), diagnosis, ward, age FROM patient WHERE diagnosis = 'flu-canary'");
+    await same("INSERT INTO patient (pat_id, pat_name, ward) SELECT id, txt, 'ward-n' FROM note WHERE id > $1 RETURNING pat_id, pat_name", [0]);
+    await same("INSERT INTO patient (pat_id, pat_name, ward) SELECT id, txt, 'w' FROM note ON CONFLICT (pat_id) DO NOTHING");
+    await sameTable();
+    expect(await rowsOn('cloud-c', 'SELECT pat_id, ward FROM patient WHERE pat_id >= 100 ORDER BY 1')).toEqual([{ pat_id: 101, ward: 'ward-7' }, { pat_id: 103, ward: 'ward-9' }]);
+    expect(await rowsOn('cloud-a', 'SELECT gid FROM pg_prepared_xacts')).toEqual([]);
+  });
+
+  it('TRUNCATE empties every fragment in one transaction', async () => {
+    await doc.query('BEGIN');
+    await doc.query('TRUNCATE patient');
+    expect((await doc.query('SELECT count(*)::int AS n FROM patient')).rows).toEqual([{ n: 0 }]);
+    await doc.query('ROLLBACK');
+    expect((await rowsOn('cloud-c', 'SELECT count(*)::int AS n FROM patient'))[0]?.n).toBeGreaterThan(0);
+    await same('TRUNCATE patient');
+    for (const b of ['cloud-a', 'cloud-b', 'cloud-c'] as const) expect(await rowsOn(b, 'SELECT count(*)::int AS n FROM patient'), b).toEqual([{ n: 0 }]);
+    expect(await code(doc.query('TRUNCATE patient, note'))).toBe('0A000');
+    await sameTable();
+  });
+});
+
 describe('split table: what each backend learns', () => {
   it('no backend stores or logs plaintext of an encrypted column', async () => {
-    const secret = ['Ann Canary', 'Cy Canary', 'Tab', 'Block, Canary', 'Cur Canary', '111-22-3333', '222-33-4444', '400-00-0000', 'flu-canary', 'block-canary', 'cur-canary', 'in-block'];
+    const secret = ['Ann Canary', 'Cy Canary', 'Tab', 'Block, Canary', 'Cur Canary', '111-22-3333', '222-33-4444', '400-00-0000', 'flu-canary', 'block-canary', 'cur-canary', 'in-block', 'Half Canary', 'Up Canary', 'up-canary'];
     for (const b of ['cloud-a', 'cloud-b', 'cloud-c'] as const) {
       expect(await canariesInDump(env.clusters.get(b) as PgCluster, secret), `${b} pg_dump`).toEqual([]);
       const log = env.serverLog(b);
       for (const s of secret) expect(log.includes(s), `${b} log holds ${s}`).toBe(false);
       expect(JSON.stringify(await rowsOn(b, 'SELECT * FROM patient')).includes('Canary'), `${b} table`).toBe(false);
+      expect(env.serverLog(b).includes('CANARY'), `${b} log holds an upper-cased name`).toBe(false);
     }
     // The ward is split in clear: only its backend ever sees it.
     for (const b of ['cloud-a', 'cloud-b'] as const) expect(env.serverLog(b).includes('ward-7'), b).toBe(false);
