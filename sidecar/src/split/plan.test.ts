@@ -132,7 +132,8 @@ describe('plans', () => {
 
   it('refuses by name what it cannot plan', () => {
     for (const [sql, why] of [
-      ['WITH x AS (SELECT 1) SELECT * FROM patient, x', /WITH/],
+      ['WITH x AS (DELETE FROM visit RETURNING v) SELECT * FROM patient, x', /data-modifying WITH/],
+      ['WITH patient AS (SELECT 1 AS id) SELECT * FROM patient', /WITH query named as split table/],
       ["UPDATE patient SET ward = name WHERE id = 1", /SET ward = an expression over columns stored on another backend/],
       ['UPDATE patient SET id = 2', /row key/],
       ["UPDATE patient SET ward = 'x' WHERE diag = ward", /different backends/],
@@ -145,10 +146,31 @@ describe('plans', () => {
       ['ALTER TABLE patient RENAME COLUMN ward TO w', /ALTER TABLE|RENAME/],
       ['ALTER TABLE patient ALTER COLUMN id TYPE bigint', /row key/],
       ['CREATE INDEX ON patient (name, ward)', /different backends/],
-      ['TRUNCATE patient', /TRUNCATE/],
+      ['TRUNCATE patient, visit', /TRUNCATE of several tables/],
+      ["INSERT INTO patient (id, ward) VALUES (1, 'x') ON CONFLICT (ward) DO NOTHING", /row key/],
+      ["INSERT INTO patient (id, ward) VALUES (1, 'x'), (2, 'y') ON CONFLICT (id) DO NOTHING", /multi-row/],
+      ["INSERT INTO patient (id, ward) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET ward = EXCLUDED.name", /another backend/],
     ] as const) {
       expect(() => plan(sql), sql).toThrow(SplitUnsupported);
       expect(() => plan(sql), sql).toThrow(why);
     }
+  });
+
+  it('TRUNCATE, ON CONFLICT on the row key, WITH queries', () => {
+    const t = plan('TRUNCATE patient RESTART IDENTITY') as DdlPlan;
+    expect(t.statements.map((x) => [x.backend, x.sql])).toEqual([['a', 'TRUNCATE public.patient RESTART IDENTITY'], ['b', 'TRUNCATE public.patient RESTART IDENTITY'], ['c', 'TRUNCATE public.patient RESTART IDENTITY']]);
+    const u = plan("INSERT INTO patient (id, name, ward) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET ward = EXCLUDED.ward || $4") as InsertPlan;
+    expect(u.conflict).toBe('update');
+    expect(u.home.sql).toMatch(/ON CONFLICT \(id\) DO UPDATE SET id = excluded.id RETURNING id$/);
+    expect(u.sides.map((x) => [x.backend, x.sql, x.params])).toEqual([
+      ['b', 'INSERT INTO public.patient (id) VALUES ($1) ON CONFLICT (id) DO NOTHING', []],
+      ['c', 'INSERT INTO public.patient (id, ward) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET ward = excluded.ward || $3', [3, 4]]]);
+    const n = plan("INSERT INTO patient (id, ward) VALUES (1, 'x') ON CONFLICT (id) DO NOTHING") as InsertPlan;
+    expect(n.conflict).toBe('nothing');
+    expect(n.home.sql).toMatch(/ON CONFLICT \(id\) DO NOTHING RETURNING id$/);
+    const w = plan("WITH x AS (SELECT id, upper(ward) AS ward FROM patient) SELECT id FROM x WHERE ward = 'A'") as SelectPlan;
+    expect(w.relations.map((r) => r.name)).toEqual(['clarus_r1']);
+    expect(w.relations[0]?.conjuncts).toBe(0);
+    expect(w.direct).toBeNull();
   });
 });

@@ -278,16 +278,35 @@ function relationOf(rv: Json, layouts: ReadonlyMap<string, SplitLayout>, home: s
   return { layout: null, ...(schema ? { schema } : {}), table };
 }
 
+/**
+ * The names of the WITH queries of a SELECT (the engine computes them; a FROM item of one of these
+ * names is not a table). Data-modifying WITH queries, and a WITH query named as a split table, are
+ * refused.
+ */
+function withNames(l: SplitLayout, stmt: Json, layouts: ReadonlyMap<string, SplitLayout>): Set<string> {
+  const names = new Set<string>();
+  walk(stmt, (n) => {
+    const cte = body(n, 'CommonTableExpr');
+    if (!cte) return;
+    if (!body(cte.ctequery, 'SelectStmt')) unsupported(l, 'a data-modifying WITH query');
+    const name = String(cte.ctename);
+    if ([...layouts.values()].some((x) => x.table === name)) unsupported(l, `a WITH query named as split table ${name}`);
+    names.add(name);
+  });
+  return names;
+}
+
 function planSelect(l: SplitLayout, stmt: Json, s: Json, layouts: ReadonlyMap<string, SplitLayout>): SelectPlan {
   if (s.intoClause || arr(s.lockingClause).length > 0) unsupported(l, 'SELECT … INTO / FOR UPDATE');
-  if (hasWith(stmt)) unsupported(l, 'a WITH query in a statement that reads a split table');
+  const ctes = hasWith(stmt) ? withNames(l, stmt, layouts) : new Set<string>();
   const engineStmt = structuredClone(stmt);
   const vars: Json[] = [];
-  walk(engineStmt, (n) => { const rv = body(n, 'RangeVar'); if (rv) vars.push(rv); });
+  walk(engineStmt, (n) => { const rv = body(n, 'RangeVar'); if (rv && !(rv.schemaname === undefined && ctes.has(String(rv.relname)))) vars.push(rv); });
   if (vars.length === 0) unsupported(l, 'this form of SELECT');
   // One scan per table occurrence; WHERE conjuncts of the top level go with the scan they read
-  // (none with outer joins or set operations: the engine evaluates every condition anyway).
-  const top = s.op === 'SETOP_NONE' && !hasOuterJoin(s.fromClause) ? conjuncts(s.whereClause) : [];
+  // (none with outer joins, set operations or WITH queries, whose columns may be other values of
+  // the same names: the engine evaluates every condition anyway).
+  const top = s.op === 'SETOP_NONE' && !hasOuterJoin(s.fromClause) && ctes.size === 0 ? conjuncts(s.whereClause) : [];
   const alone = vars.length === 1;
   const relations: ReadRelation[] = vars.map((rv, i) => {
     const r = relationOf(rv, layouts, l.home);
@@ -323,7 +342,7 @@ function planSelect(l: SplitLayout, stmt: Json, s: Json, layouts: ReadonlyMap<st
     rv.alias = { aliasname: alias };
     return { name, layout: rl, table: { ...(r.schema ? { schema: r.schema } : {}), table: r.table }, home: homeWith(pushed.map((_, k) => k)), homeWith, conjuncts: pushed.length, sides, filters };
   });
-  const single = relations.length === 1 && s.op === 'SETOP_NONE';
+  const single = relations.length === 1 && s.op === 'SETOP_NONE' && ctes.size === 0;
   return { kind: 'select', layout: l, relations, engine: { sql: sql(engineStmt) }, paramCount: Math.max(0, ...paramNumbers(stmt)),
     direct: single ? directProjection(s, (relations[0] as ReadRelation).conjuncts === conjuncts(s.whereClause).length) : null };
 }

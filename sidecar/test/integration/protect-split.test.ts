@@ -70,7 +70,7 @@ describe('split dataset whose backend the proxy cannot reach: refused, backend u
       ['SELECT * FROM patient', undefined, '0A000', UNPLANNED],
       ['SELECT pat_id FROM patient', undefined, '0A000', UNPLANNED],
       ['ALTER TABLE patient RENAME COLUMN pat_zip TO zip', undefined, '0A000', UNPLANNED],
-      ['TRUNCATE patient', undefined, '0A000', UNPLANNED],
+      ['TRUNCATE patient', undefined, '08001', UNREACHABLE],
       ['DROP TABLE patient', undefined, '08001', UNREACHABLE],
     ];
     for (const [sql, params, code, message] of statements) {

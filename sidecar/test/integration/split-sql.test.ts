@@ -297,6 +297,16 @@ describe('split table: INSERT … SELECT, ON CONFLICT, TRUNCATE', () => {
     expect(await rowsOn('cloud-a', 'SELECT gid FROM pg_prepared_xacts')).toEqual([]);
   });
 
+  it('WITH queries in a statement that reads the split table (other values under the same names, aggregates, recursive, in INSERT … SELECT) as the oracle', async () => {
+    await same("WITH x AS (SELECT pat_id, upper(ward) AS ward FROM patient) SELECT pat_id FROM x WHERE ward = 'WARD-7' ORDER BY 1");
+    await same('WITH w AS (SELECT ward, count(*) AS n FROM patient GROUP BY ward) SELECT p.pat_name, w.n FROM patient p JOIN w USING (ward) WHERE w.n > 1 ORDER BY p.pat_id');
+    await same('WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT r.n, p.pat_name FROM r JOIN patient p ON p.pat_id = r.n ORDER BY 1');
+    await same("INSERT INTO patient (pat_id, pat_name, ward) WITH s AS (SELECT pat_id FROM patient WHERE pat_id < 3) SELECT pat_id + 200, 'With Canary', 'ward-w' FROM s");
+    await sameTable();
+    expect(await code(doc.query('WITH d AS (DELETE FROM note RETURNING id) SELECT * FROM patient, d'))).toBe('0A000');
+    expect(await code(doc.query('WITH patient AS (SELECT 1 AS pat_id) SELECT * FROM patient'))).toBe('0A000');
+  });
+
   it('TRUNCATE empties every fragment in one transaction', async () => {
     await doc.query('BEGIN');
     await doc.query('TRUNCATE patient');
