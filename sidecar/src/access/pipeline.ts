@@ -322,6 +322,10 @@ class ProtectionPipeline implements Pipeline {
     return d;
   }
 
+  cancelTargets(): ReturnType<SplitSession['cancelTargets']> {
+    return this.splitSession?.cancelTargets() ?? [];
+  }
+
   /** FETCH / MOVE / CLOSE of a cursor over a split table (split/cursor.ts), or null. */
   private splitCursor(sql: string): ReturnType<typeof cursorDecision> {
     return this.splitSession ? cursorDecision(this.splitSession.cursors, sql) : null;

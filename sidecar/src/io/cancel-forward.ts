@@ -6,7 +6,13 @@ import { encodeStartup } from '../protocol/startup.ts';
 import { secure } from './backend.ts';
 import type { CancelTarget } from './context.ts';
 
+/** Cancels the session's backend and every other connection working for it (`also`). */
 export async function forwardCancel(t: CancelTarget, timeoutMs: number): Promise<void> {
+  const others = t.also?.() ?? [];
+  await Promise.all([cancelOne(t, timeoutMs), ...others.map((o) => cancelOne(o, timeoutMs))]);
+}
+
+async function cancelOne(t: CancelTarget, timeoutMs: number): Promise<void> {
   const raw = await new Promise<Socket>((resolve, reject) => {
     const s = connect({ host: t.backend.spec.host, port: t.backend.spec.port });
     s.setTimeout(timeoutMs, () => s.destroy(new Error('timed out')));

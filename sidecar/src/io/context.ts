@@ -7,8 +7,11 @@ import type { PipelineFactory } from '../session/pipeline.ts';
 import type { BackendSecrets } from '../config/load.ts';
 import type { CancelKeys } from './cancel.ts';
 
-/** Where a cancel for a session must go: its backend and the backend's own key. */
-export interface CancelTarget { backend: BackendSecrets; processId: number; secretKey: number }
+/**
+ * Where a cancel for a session must go: its backend and the backend's own key; `also`: the other
+ * backend connections working for the session at that moment (split tables' fragments).
+ */
+export interface CancelTarget { backend: BackendSecrets; processId: number; secretKey: number; also?: () => ReadonlyArray<CancelTarget> }
 
 export interface ProxyContext {
   snapshot(): ConfigSnapshot;

@@ -70,6 +70,7 @@
 // pipeline below is such a one. Any other pipeline makes the session decode Query/Parse/Bind and
 // track responses, which costs a little per message.
 import type { RuntimeConfig, RuntimeUser } from '@clarus/policy/runtime/config.ts';
+import type { BackendSecrets } from '../config/load.ts';
 import type { BackendMessage } from '../protocol/backend.ts';
 import type { FieldDescription, WireValue } from '../protocol/types.ts';
 
@@ -303,6 +304,11 @@ export type QueryDecision = Pass | RewriteQuery | Refuse;
 export interface Pipeline {
   /** True: never called, bytes forwarded unchanged (see the performance contract above). */
   readonly passthrough: boolean;
+  /**
+   * Backend connections other than the session's own that are running a statement for it now
+   * (split tables' fragment connections, issue 12): a client's CancelRequest is sent to them too.
+   */
+  cancelTargets?(): ReadonlyArray<{ backend: BackendSecrets; processId: number; secretKey: number }>;
   query(sql: string): QueryDecision | Promise<QueryDecision>;
   /** `name` is the prepared statement name ('' for the unnamed statement). */
   parse(sql: string, paramTypes: readonly number[], name: string): StatementDecision | Promise<StatementDecision>;

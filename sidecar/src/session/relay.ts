@@ -71,6 +71,7 @@ export class Relay {
   private readonly backendFramer = new Framer(MAX_BACKEND_MESSAGE);
   private readonly scanner = new BackendScanner();
   private inspector: Inspector | null;
+  private current: Pipeline;
   private pending: Buffer[] = [];
   private held = false;
   private ended = false;
@@ -91,6 +92,7 @@ export class Relay {
     this.ports = opts.ports;
     this.clientFramer = new Framer(opts.maxMessageBytes);
     this.settings = new Map(opts.settings ?? []);
+    this.current = opts.pipeline;
     this.inspector = opts.pipeline.passthrough ? null : new Inspector(opts.pipeline, this);
   }
 
@@ -98,6 +100,9 @@ export class Relay {
    * Swaps the pipeline at a statement boundary (config reload). False when the backend stream is
    * in the middle of a message (an asynchronous one split across chunks): try at the next boundary.
    */
+  /** The pipeline deciding the session's statements now. */
+  get pipeline(): Pipeline { return this.current; }
+
   setPipeline(p: Pipeline): boolean {
     if (this.held || this.backendWait || this.backendPending.length > 0 || !this.scanner.atBoundary() || this.backendFramer.buffered() > 0) return false;
     const old = this.inspector;
@@ -105,6 +110,7 @@ export class Relay {
     old?.close();
     // Statements prepared so far are planned again by the new pipeline before their next use (see
     // pipeline.ts); a pass-through pipeline only takes over when none of them was rewritten.
+    this.current = p;
     if (p.passthrough && !old?.remembersRewrites()) this.inspector = null;
     else this.inspector = new Inspector(p, this, old ?? 'unknown');
     return true;

@@ -56,8 +56,12 @@ export class FragmentConnection {
   private queue: Promise<unknown> = Promise.resolve();
   private lost: string | null = null;
 
-  private constructor(backend: string, conn: BackendConnection) {
-    this.backend = backend;
+  /** The backend's connection settings (a cancel is sent there). */
+  readonly secrets: BackendSecrets;
+
+  private constructor(secrets: BackendSecrets, conn: BackendConnection) {
+    this.backend = secrets.spec.name;
+    this.secrets = secrets;
     this.conn = conn;
     conn.socket.on('data', (c: Buffer) => this.data(c));
     conn.socket.on('error', (e) => this.broken(e.message));
@@ -67,10 +71,16 @@ export class FragmentConnection {
 
   static async open(b: BackendSecrets, timeoutMs: number, applicationName = 'clarus-split'): Promise<FragmentConnection> {
     const conn = await connectBackend(b, { application_name: applicationName }, timeoutMs);
-    return new FragmentConnection(b.spec.name, conn);
+    return new FragmentConnection(b, conn);
   }
 
   get alive(): boolean { return this.lost === null; }
+
+  /** Running a request now (what a client's cancel should reach). */
+  get busy(): boolean { return this.waiter !== null; }
+
+  /** The backend's key for CancelRequest. */
+  get cancelKey(): { processId: number; secretKey: number } { return { processId: this.conn.processId, secretKey: this.conn.secretKey }; }
 
   /** One simple Query (one result per statement of the text). */
   query(sql: string): Promise<FragmentResult[]> {

@@ -346,6 +346,11 @@ export class SplitSession {
     this.pending = this.pending.then(() => this.rollbackAll(used));
   }
 
+  /** The fragment connections running a request now: a client's cancel goes to them too. */
+  cancelTargets(): Array<{ backend: BackendSecrets; processId: number; secretKey: number }> {
+    return [...this.conns.values()].filter((c) => c.alive && c.busy).map((c) => ({ backend: c.secrets, ...c.cancelKey }));
+  }
+
   close(): void {
     for (const c of this.conns.values()) c.close();
     this.conns.clear();

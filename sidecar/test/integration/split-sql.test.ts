@@ -9,6 +9,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import postgres from 'postgres';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canariesInDump, USERS } from '../corpus/setup.ts';
@@ -317,6 +318,33 @@ describe('split table: INSERT … SELECT, ON CONFLICT, TRUNCATE', () => {
     for (const b of ['cloud-a', 'cloud-b', 'cloud-c'] as const) expect(await rowsOn(b, 'SELECT count(*)::int AS n FROM patient'), b).toEqual([{ n: 0 }]);
     expect(await code(doc.query('TRUNCATE patient, note'))).toBe('0A000');
     await sameTable();
+  });
+});
+
+describe('split table: cancel', () => {
+  it('a client\'s CancelRequest cancels the statement running on a fragment connection: 57014, nothing written, no lock left', async () => {
+    await doc.query("INSERT INTO patient (pat_id, pat_name, ward) VALUES (70, 'Cancel Canary', 'ward-before')");
+    const locker = env.backend('cloud-c');
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE patient IN ACCESS EXCLUSIVE MODE');
+    const sql = postgres(env.url(USERS.doctor), { max: 1, onnotice: () => undefined });
+    try {
+      const q = sql`UPDATE patient SET ward = ${'ward-after'} WHERE pat_id = ${70}`;
+      const result = q.then(() => 'ok', (e: { code?: string }) => e.code);
+      await new Promise((r) => setTimeout(r, 700));
+      // The fragment statement waits on the lock: only a cancel sent to that connection ends it.
+      expect((await locker.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE%'")).rows).toEqual([{ n: 1 }]);
+      q.cancel();
+      expect(await result).toBe('57014');
+      await locker.query('ROLLBACK');
+      expect(await rowsOn('cloud-c', 'SELECT ward FROM patient WHERE pat_id = 70')).toEqual([{ ward: 'ward-before' }]);
+      expect((await locker.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'")).rows).toEqual([{ n: 0 }]);
+      expect(await rowsOn('cloud-a', 'SELECT gid FROM pg_prepared_xacts')).toEqual([]);
+      expect((await sql`SELECT ward FROM patient WHERE pat_id = ${70}`).map((r) => ({ ...r }))).toEqual([{ ward: 'ward-before' }]);
+    } finally {
+      await locker.query('ROLLBACK').catch(() => undefined);
+      await sql.end();
+    }
   });
 });
 
