@@ -33,7 +33,7 @@ import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { STALE_MARKER } from '../rewrite/rules/shape-guard.ts';
 import { countRefusal } from '../metrics/refusals.ts';
 import { sessionRole } from './backend-role.ts';
-import { datasetsOf, placeholderSql, planStatement, planWrites, splitTransformer, txControl, txDecision, txHooks } from '../split/decide.ts';
+import { datasetsOf, placeholderSql, planStatement, planWrites, splitTransformer, statementTimeoutOf, txControl, txDecision, txHooks } from '../split/decide.ts';
 import type { SplitService } from '../split/decide.ts';
 import type { SplitSession } from '../split/session.ts';
 import { cursorDecision } from '../split/cursor.ts';
@@ -326,6 +326,13 @@ class ProtectionPipeline implements Pipeline {
     return this.splitSession?.cancelTargets() ?? [];
   }
 
+  /** A SET of statement_timeout: the fragment connections follow the client's. */
+  private noteTimeout(sql: string): void {
+    if (!this.deps.split) return;
+    const t = statementTimeoutOf(sql);
+    if (t !== undefined) this.split().statementTimeout(t);
+  }
+
   /** FETCH / MOVE / CLOSE of a cursor over a split table (split/cursor.ts), or null. */
   private splitCursor(sql: string): ReturnType<typeof cursorDecision> {
     return this.splitSession ? cursorDecision(this.splitSession.cursors, sql) : null;
@@ -421,6 +428,7 @@ class ProtectionPipeline implements Pipeline {
 
   /** The ordinary decision of a Query's text (a split session's transaction control included). */
   private planQuery(sql: string): QueryDecision {
+    this.noteTimeout(sql);
     const tx = this.splitTx(sql);
     if (tx) return tx.kind === 'refuse' ? tx : { kind: 'rewrite', sql: tx.sql, results: [tx.result] };
     const cur = this.splitCursor(sql);
@@ -473,6 +481,7 @@ class ProtectionPipeline implements Pipeline {
       const once: AccessCheck = () => (++calls > 2 ? refuse(SQLSTATE.invalidSqlStatementName, 'clarus: this COMMIT of a transaction over split tables was already executed; send COMMIT again') : undefined);
       return { kind: 'rewrite', sql: tx.sql, result: tx.result, shape: `tx:${tx.sql}`, ...(tx.once ? { check: once } : {}) };
     }
+    this.noteTimeout(sql);
     const cur = this.splitCursor(sql);
     if (cur) return 'kind' in cur ? cur : { kind: 'rewrite', sql: cur.sql, result: cur.result, shape: `split-cursor:${sql}` };
     const a = this.analyze(sql);

@@ -164,6 +164,32 @@ export function splitTransformer(svc: SplitService, session: SplitSession, plan:
 
 export { placeholderSql };
 
+// ---- the client's statement_timeout ----
+
+/**
+ * The statement_timeout a text sets for the session (`SET [SESSION] statement_timeout …`, `RESET`,
+ * `RESET ALL`; '0' for the default), or undefined when it sets none. Fragment connections follow
+ * it (SplitSession.statementTimeout). `SET LOCAL` is not followed.
+ */
+export function statementTimeoutOf(sql: string): string | undefined {
+  if (!/statement_timeout|reset/i.test(sql)) return undefined;
+  let parsed: ParsedStatement[];
+  try { parsed = parseStatements(sql); } catch { return undefined; }
+  let out: string | undefined;
+  for (const p of parsed) {
+    const v = body(p.stmt, 'VariableSetStmt');
+    if (!v || v.is_local) continue;
+    if (v.kind === 'VAR_RESET_ALL') { out = '0'; continue; }
+    if (v.name !== 'statement_timeout') continue;
+    if (v.kind !== 'VAR_SET_VALUE') { out = '0'; continue; }
+    const c = body((v.args as unknown[] | undefined)?.[0], 'A_Const');
+    const sv = (c?.sval as Json | undefined)?.sval;
+    const text = typeof sv === 'string' ? sv : (c?.ival as Json | undefined)?.ival;
+    out = text === undefined ? '0' : String(text);
+  }
+  return out;
+}
+
 // ---- transaction control ----
 
 type TxKind = 'begin' | 'commit' | 'commitPlain' | 'rollback' | 'savepoint' | 'release' | 'rollbackTo' | 'prepared' | 'chain';

@@ -103,6 +103,11 @@ export class SplitSession {
     for (const [k, v] of diff) c.applied.set(k, v);
   }
 
+  /** The client's statement_timeout (decide.ts statementTimeoutOf): fragment statements follow it. */
+  statementTimeout(value: string): void {
+    this.wanted.set('statement_timeout', value);
+  }
+
   /** The session's connection to `backend` (opened on first use), with the client's settings. */
   async conn(backend: string): Promise<FragmentConnection> {
     const c = await this.open(backend);

@@ -348,6 +348,28 @@ describe('split table: cancel', () => {
   });
 });
 
+describe('split table: statement_timeout', () => {
+  it('the client\'s statement_timeout ends a fragment statement that runs too long (57014, nothing written); RESET lifts it', async () => {
+    const c = await env.client();
+    const locker = env.backend('cloud-c');
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE patient IN ACCESS EXCLUSIVE MODE');
+    try {
+      await c.query("SET statement_timeout = '600ms'");
+      const r = await c.query("UPDATE patient SET ward = 'ward-timeout' WHERE pat_id = 70").then(() => 'ok', (e: { code?: string }) => e.code);
+      expect(r).toBe('57014');
+      await c.query('RESET statement_timeout');
+      const later = c.query("UPDATE patient SET ward = 'ward-later' WHERE pat_id = 70");
+      await new Promise((res) => setTimeout(res, 1000));
+      await locker.query('ROLLBACK');
+      expect((await later).rowCount).toBe(1);
+      expect(await rowsOn('cloud-c', 'SELECT ward FROM patient WHERE pat_id = 70')).toEqual([{ ward: 'ward-later' }]);
+    } finally {
+      await locker.query('ROLLBACK').catch(() => undefined);
+    }
+  });
+});
+
 describe('split table: what each backend learns', () => {
   it('no backend stores or logs plaintext of an encrypted column', async () => {
     const secret = ['Ann Canary', 'Cy Canary', 'Tab', 'Block, Canary', 'Cur Canary', '111-22-3333', '222-33-4444', '400-00-0000', 'flu-canary', 'block-canary', 'cur-canary', 'in-block', 'Half Canary', 'Up Canary', 'up-canary'];
