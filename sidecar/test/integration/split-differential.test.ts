@@ -1,4 +1,5 @@
-// Split tables answer as one table would (issue 12): seeded random statements (INSERT, UPDATE,
+// Split tables answer as one table would (issue 12): seeded random statements (INSERT, upserts,
+// INSERT … SELECT, WITH, TRUNCATE, UPDATE,
 // DELETE, SELECT with conditions on columns of one or several backends, ordering, grouping, in
 // and out of transaction blocks) run through the proxy over three backends and against an
 // unsplit PostgreSQL oracle; every result, row count and the final table must be the same.
@@ -56,6 +57,7 @@ function generator(rand: () => number) {
   ])();
   const where = (n: number) => Array.from({ length: n }, cond).join(' AND ');
   const cols = ['pat_name', 'pat_ssn', 'diagnosis', 'ward', 'age'];
+  let copies = 0;
   return (): Stmt => {
     const r = rand();
     if (r < 0.25) {
@@ -80,6 +82,23 @@ function generator(rand: () => number) {
     if (r < 0.60) return { sql: `SELECT ward, count(*)::int AS n, max(age) AS oldest, min(pat_name) AS first FROM patient WHERE ${where(1)} GROUP BY ward ORDER BY ward NULLS FIRST`, kind: 'read' };
     if (r < 0.70) return { sql: `SELECT pat_id, upper(pat_name) AS u, length(pat_ssn) AS l, coalesce(diagnosis, '-') AS d FROM patient WHERE ${where(1)} OR ${cond()} ORDER BY pat_id`, kind: 'read' };
     if (r < 0.80) return { sql: 'SELECT pat_id, pat_name, pat_ssn, diagnosis, ward, age FROM patient WHERE pat_id = $1', params: [1 + Math.floor(rand() * nextId)], kind: 'read' };
+    if (r < 0.84) {
+      // An upsert on the row key: an existing row or a new one, SETs on every backend.
+      const id = rand() < 0.6 ? 1 + Math.floor(rand() * nextId) : nextId++;
+      const row = [id, value('pat_name') ?? 'anon', value('diagnosis'), value('ward'), value('age')];
+      const head = `INSERT INTO patient (pat_id, pat_name, diagnosis, ward, age) VALUES (${row.map(literal).join(', ')}) ON CONFLICT (pat_id)`;
+      if (rand() < 0.4) return { sql: `${head} DO NOTHING`, kind: 'write' };
+      const set = ['pat_name', 'diagnosis', 'ward', 'age'].filter(() => rand() < 0.5);
+      if (set.length === 0) set.push('ward');
+      return { sql: `${head} DO UPDATE SET ${set.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}${rand() < 0.3 ? ' RETURNING pat_id' : ''}`, kind: 'write' };
+    }
+    if (r < 0.87) {
+      // INSERT … SELECT of the table itself, under keys no other statement uses.
+      const offset = 100_000 * ++copies;
+      return { sql: `INSERT INTO patient (pat_id, pat_name, ward, age) SELECT pat_id + ${offset}, upper(pat_name), ward, age FROM patient WHERE pat_id < 100000 AND ${where(1)}`, kind: 'write' };
+    }
+    if (r < 0.90) return { sql: `WITH x AS (SELECT ward, upper(pat_name) AS pat_name, age FROM patient WHERE ${where(1)}) SELECT ward, count(*)::int AS n, max(pat_name) AS m FROM x WHERE age IS NOT NULL OR ${cond()} GROUP BY ward ORDER BY ward NULLS FIRST`, kind: 'read' };
+    if (r < 0.905) return { sql: 'TRUNCATE patient', kind: 'write' };
     return { sql: `SELECT pat_id, pat_name, pat_ssn, diagnosis, ward, age FROM patient WHERE ${where(1 + Math.floor(rand() * 3))} ORDER BY pat_id${rand() < 0.3 ? ' LIMIT 3' : ''}`, kind: 'read' };
   };
 }
