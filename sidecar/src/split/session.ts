@@ -213,7 +213,9 @@ export class SplitSession {
       await this.deps.ready?.();
       const home = await this.conn(this.deps.home);
       try {
-        await home.execute(`INSERT INTO ${DECISIONS} (gid, outcome) VALUES ($1, 'commit')`, [25], [Buffer.from(base)]);
+        // Durable before any participant commits, whatever the backend's synchronous_commit: a
+        // decision lost in a crash would have recovery roll back what others committed.
+        await home.query(`SET LOCAL synchronous_commit TO on; INSERT INTO ${DECISIONS} (gid, outcome) VALUES (${quoteLiteral(base)}, 'commit')`);
       } catch (e) {
         // Recovery decided first (it found the participants prepared for too long): abort.
         if (e instanceof FragmentError && e.fields.C === SQLSTATE.uniqueViolation) throw new StatementError(SQLSTATE.transactionRollback, 'clarus: the transaction over split tables was rolled back by recovery before it could commit');
