@@ -452,8 +452,6 @@ function planInsert(l: SplitLayout, st: Json): InsertPlan {
   // Every fragment gets its row, even with none of its columns given (the row key alone: its
   // columns take their defaults there), since a read recomposes a row from all its fragments.
   for (const b of l.sides) {
-    // Every fragment holds every row (reads show a row only when all have it): a backend none of
-    // whose columns the INSERT names still gets the row key.
     const placed = at(b);
     const params: number[] = [];
     const valuesLists = rows.map((r, k) => ({ List: { items: [paramRef(k + 1), ...placed.map(({ i }) => renumber(r[i], params, rows.length + 1))] } }));
