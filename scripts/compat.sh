@@ -5,6 +5,7 @@
 #   pgjdbc from Maven Central -> ~/.m2, built offline after the first online resolve (compat/java)
 #   pgx from the Go proxy   -> the Go module cache, test binary in ~/.cache/clarus (compat/go)
 #   SQLAlchemy, Alembic, asyncpg, Django from PyPI -> the same venv (compat/python/requirements-orm.txt)
+#   Hibernate ORM 7 + Flyway from Maven Central -> ~/.m2 (compat/hibernate)
 #   Sequelize, TypeORM from npm -> ~/.cache/clarus/compat-node-<hash> (compat/node/package-lock.json)
 # Env: COMPAT_TARGET=direct (bypass the proxy), COMPAT_SUITES=psycopg,pgjdbc,pgx, COMPAT_ONLY=<test>.
 set -euo pipefail
@@ -34,14 +35,20 @@ node_orms() {
   export COMPAT_NODE_MODULES="$out/node_modules"
 }
 
-java_build() {
-  local mvn_args=(-q -B compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt)
-  (cd "$root/compat/java" && { mvn -o "${mvn_args[@]}" >/dev/null 2>&1 || {
-    echo "compat: resolving pgjdbc and Maven plugins from Maven Central (first run)"
-    mvn "${mvn_args[@]}"
+# Builds the Maven project in compat/$1 (offline once ~/.m2 holds its artifacts) and prints its class path.
+maven_build() {
+  local dir="$root/compat/$1" mvn_args=(-q -B compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt)
+  (cd "$dir" && { mvn -o "${mvn_args[@]}" >/dev/null 2>&1 || {
+    echo "compat: resolving compat/$1's dependencies and Maven plugins from Maven Central (first run)" >&2
+    mvn "${mvn_args[@]}" >&2
   }; })
-  COMPAT_JAVA_CP="$root/compat/java/target/classes:$(cat "$root/compat/java/target/classpath.txt")"
-  export COMPAT_JAVA_CP
+  echo "$dir/target/classes:$(cat "$dir/target/classpath.txt")"
+}
+
+java_build() {
+  COMPAT_JAVA_CP="$(maven_build java)"
+  COMPAT_HIBERNATE_CP="$(maven_build hibernate)"
+  export COMPAT_JAVA_CP COMPAT_HIBERNATE_CP
 }
 
 go_build() {

@@ -12,7 +12,7 @@ import { DEFAULT_USER, startProxyProcess, writeProxyConfig } from '@clarus/testi
 import { directEndpoint, type Endpoint } from '@clarus/testing/endpoint.ts';
 
 /** The customer table of each ORM suite (its prefix keeps the suites apart). */
-export const ORM_CUSTOMER_TABLES = ['sa_customer', 'saa_customer', 'shop_customer', 'sq_customers', 'to_customer'];
+export const ORM_CUSTOMER_TABLES = ['sa_customer', 'saa_customer', 'shop_customer', 'sq_customers', 'to_customer', 'hb_customer', 'fw_customer'];
 
 const enc = (mode: 'randomized' | 'deterministic', searchable = false) => ({ encrypt: { mode, searchable, keyName: 'orm' } });
 

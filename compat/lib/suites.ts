@@ -76,6 +76,15 @@ export const ORM_SUITES: Suite[] = [
   { name: 'orm-django', command: python('orm_django.py'), parseLine: parsePlainLine },
   { name: 'orm-sequelize', command: nodeOrm('sequelize.mjs'), parseLine: parsePlainLine },
   { name: 'orm-typeorm', command: nodeOrm('typeorm.mjs'), parseLine: parsePlainLine },
+  {
+    name: 'orm-hibernate',
+    command: (root) => {
+      const cp = process.env.COMPAT_HIBERNATE_CP;
+      if (!cp) return { missing: 'COMPAT_HIBERNATE_CP not set (run through scripts/compat.sh)' };
+      return { cmd: 'java', args: ['-cp', cp, 'dev.clarus.compat.HibernateCompat'], cwd: root };
+    },
+    parseLine: parsePlainLine,
+  },
 ];
 
 /** Runs one suite, echoing its output with a prefix, and collects its outcomes. */

@@ -69,7 +69,7 @@ export interface CatalogTable {
    * implemented, so a statement touching such a table is refused (see split.ts).
    */
   split: ReadonlyArray<{ column: string; backend: string; coordinates?: [string, string] }>;
-  /** The dataset's row key (splitting joins fragments on it). */
+  /** The dataset's row key (splitting joins fragments on it; a foreign key that names no column references it). */
   rowKey?: string;
   /**
    * A split table's columns stored on the other backends (their fragments, row key left out), in

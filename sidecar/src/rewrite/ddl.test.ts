@@ -77,7 +77,7 @@ const REFUSED: Array<[string, RegExp]> = [
   ['ALTER TABLE patient ALTER CONSTRAINT "clarus:25:pat_name" DEFERRABLE', /constraint "clarus:25:pat_name" is storage/],
   ['CREATE TABLE patient (pat_id int, pat_name text, pat_name__bidx bytea)', /column pat_name__bidx is storage/],
   ['CREATE TABLE orders (id int, c text REFERENCES patient (pat_name))', /FOREIGN KEY orders\(c\) → patient\(pat_name\) is not supported: c holds plain and pat_name holds randomized ciphertext/],
-  ['CREATE TABLE orders (id int, c int REFERENCES patient)', /name the referenced columns/],
+  ['CREATE TABLE orders (a int, b int, FOREIGN KEY (a, b) REFERENCES patient)', /name the referenced columns \(the proxy knows patient's primary key only as its dataset's rowKey/],
   ['ALTER TABLE orders ADD FOREIGN KEY (c) REFERENCES patient (diagnosis)', /FOREIGN KEY orders\(c\) → patient\(diagnosis\)/],
   ['ALTER TABLE patient ADD FOREIGN KEY (pat_ssn) REFERENCES visit (reason)', /pat_ssn holds randomized ciphertext and reason holds deterministic ciphertext/],
   ['CREATE TABLE orders (id int REFERENCES patient (pat_id), LIKE patient)', /Create statements over protected tables are not supported/],
@@ -131,6 +131,9 @@ const REWRITTEN: Array<[string, RegExp]> = [
   // ALTER TABLE … ADD UNIQUE keeps PostgreSQL's own naming (it picks another name when one is taken).
   ['ALTER TABLE patient ADD UNIQUE (pat_ssn)', /ADD UNIQUE \(pat_ssn__bidx\)$/],
   ['CREATE INDEX ON patient (pat_ssn, pat_id)', /^CREATE INDEX patient_pat_ssn_pat_id_idx ON patient \(pat_ssn__bidx, pat_id\)$/],
+  // A foreign key that names no referenced column (Hibernate's) references the dataset's rowKey.
+  ['CREATE TABLE orders (id int, c int REFERENCES patient)', /c int REFERENCES patient \(pat_id\)\)$/],
+  ['ALTER TABLE IF EXISTS orders ADD CONSTRAINT fk FOREIGN KEY (c) REFERENCES patient', /FOREIGN KEY \(c\) REFERENCES patient \(pat_id\)$/],
 ];
 
 describe('DDL rewritten to the stored form', () => {

@@ -3,10 +3,11 @@
 // Postcondition: a foreign key is accepted only when both sides keep the same stored form: plain
 // values on both sides (e.g. an order's customer_id referencing customer.id, the row key), or
 // deterministic ciphertext of the same key and declared type on both sides; the referenced
-// columns are named. Anything else is refused by name: the backend would compare different forms
+// columns are named (a foreign key that names none, `REFERENCES customer`, is given the referenced
+// dataset's rowKey: Hibernate's form). Anything else is refused by name: the backend would compare different forms
 // (plaintext with ciphertext, anonymized with raw values), and ON UPDATE CASCADE / SET DEFAULT
 // would copy one form into a column that holds the other (ciphertext shown as data).
-import { arr, body, sval } from '../ast.ts';
+import { arr, body, stringNode, sval } from '../ast.ts';
 import type { Json } from '../ast.ts';
 import type { CatalogTable } from '../catalog.ts';
 import type { Ctx } from '../context.ts';
@@ -52,10 +53,11 @@ const label = (t: CatalogTable | undefined, rv: Json | undefined, cols: readonly
 export function checkForeignKey(ctx: Ctx, from: CatalogTable | undefined, fromName: string, fk: ForeignKey): void {
   const rv = fk.con.pktable as Json | undefined;
   const to = rv ? ctx.catalog.lookup(rv.schemaname as string | undefined, String(rv.relname)) : undefined;
-  const refs = arr(fk.con.pk_attrs).map((a) => sval(a) ?? '');
   if (to) ctx.touch(to);
+  if (to?.rowKey && fk.columns.length === 1 && arr(fk.con.pk_attrs).length === 0) fk.con.pk_attrs = [stringNode(to.rowKey)];
+  const refs = arr(fk.con.pk_attrs).map((a) => sval(a) ?? '');
   const what = `${fromName}(${fk.columns.join(', ')}) → ${label(to, rv, refs)}`;
-  if (to && refs.length === 0) refuse('foreignKey', { what, why: `name the referenced columns (the proxy does not know ${to.table}'s primary key)` });
+  if (to && refs.length === 0) refuse('foreignKey', { what, why: `name the referenced columns (the proxy knows ${to.table}'s primary key only as its dataset's rowKey, which is not set or not one column)` });
   fk.columns.forEach((col, i) => {
     const a = storedForm(from, col);
     const b = storedForm(to, refs[i]);
