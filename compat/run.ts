@@ -1,7 +1,8 @@
 // `make compat` driver: starts a real PostgreSQL 15 and the Clarus proxy in front of it, then runs
 // the psycopg 3, pgjdbc and pgx suites against the proxy (each checks the backend directly too),
 // then the ORM suites (SQLAlchemy + Alembic, Django, Sequelize, TypeORM) against a second proxy
-// whose policy encrypts their customer tables, each compared with an oracle database.
+// whose policy encrypts their customer tables, each compared with an oracle database; then the
+// proxy's databases are scanned (pg_dump, the server log) for the values the ORMs wrote.
 // COMPAT_TARGET=direct runs the same suites straight against PostgreSQL (to tell a client-suite
 // bug from a proxy bug); COMPAT_SUITES=psycopg,pgx picks suites. Closes with
 // `compat: N passed, N failed` and exits non-zero on any failure.
@@ -12,6 +13,7 @@ import { directEndpoint, endpointEnv, writeCa, ProxyUnavailable, type Endpoint, 
 import { startClarus } from '@clarus/testing/clarus-process.ts';
 import { ORM_SUITES, SUITES, runSuite, type SuiteResult } from './lib/suites.ts';
 import { startOrmTarget } from './lib/orm-target.ts';
+import { scanBackend } from './lib/backend-scan.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -41,6 +43,7 @@ async function ormSuites(pg: PgCluster, caFile: string, suites: typeof ORM_SUITE
     const env = { ...endpointEnv('CLARUS', app), ...endpointEnv('BACKEND', orm.backend), ...endpointEnv('ORACLE', orm.oracle) };
     process.stdout.write(`compat: ORM suites -> ${app === orm.proxy ? 'Clarus proxy (encrypting policy)' : 'PostgreSQL directly'} at ${app.host}:${app.port}, oracle database ${orm.oracle.database}\n`);
     for (const s of suites) results.push(await runSuite(s, root, env));
+    if (app === orm.proxy) results.push(await scanBackend(pg, orm.backend.database, orm.oracle.database));
   } finally {
     await orm.stop();
   }

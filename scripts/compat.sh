@@ -5,7 +5,7 @@
 #   pgjdbc from Maven Central -> ~/.m2, built offline after the first online resolve (compat/java)
 #   pgx from the Go proxy   -> the Go module cache, test binary in ~/.cache/clarus (compat/go)
 #   SQLAlchemy, Alembic, asyncpg, Django from PyPI -> the same venv (compat/python/requirements-orm.txt)
-#   Hibernate ORM 7 + Flyway from Maven Central -> ~/.m2 (compat/hibernate)
+#   Hibernate ORM 7 from Maven Central -> ~/.m2 (compat/hibernate)
 #   Sequelize, TypeORM from npm -> ~/.cache/clarus/compat-node-<hash> (compat/node/package-lock.json)
 # Env: COMPAT_TARGET=direct (bypass the proxy), COMPAT_SUITES=psycopg,pgjdbc,pgx, COMPAT_ONLY=<test>.
 set -euo pipefail

@@ -10,9 +10,10 @@ import type { PgCluster } from '@clarus/testing/pg.ts';
 import { AUTH_USERS } from '@clarus/testing/pg.ts';
 import { DEFAULT_USER, startProxyProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
 import { directEndpoint, type Endpoint } from '@clarus/testing/endpoint.ts';
+import { logStatements } from './backend-scan.ts';
 
 /** The customer table of each ORM suite (its prefix keeps the suites apart). */
-export const ORM_CUSTOMER_TABLES = ['sa_customer', 'saa_customer', 'shop_customer', 'sq_customers', 'to_customer', 'hb_customer', 'fw_customer'];
+export const ORM_CUSTOMER_TABLES = ['sa_customer', 'saa_customer', 'shop_customer', 'sq_customers', 'to_customer', 'hb_customer'];
 
 const enc = (mode: 'randomized' | 'deterministic', searchable = false) => ({ encrypt: { mode, searchable, keyName: 'orm' } });
 
@@ -40,6 +41,7 @@ export interface OrmTarget {
 export async function startOrmTarget(pg: PgCluster, caFile: string): Promise<OrmTarget> {
   const owner = AUTH_USERS.scram;
   for (const db of ['orm', 'orm_oracle']) await pg.psql(`CREATE DATABASE ${db} OWNER ${owner.user}`);
+  await logStatements(pg);
   const cfg = writeProxyConfig({
     backends: [{ cluster: pg, database: 'orm', tls: 'verify-full', user: owner.user, password: owner.password }],
     users: [{ ...DEFAULT_USER, grants: [{ grant: 'orm', datasets: ['*'], access: 'readWrite', view: 'plaintext' }] }],
@@ -53,7 +55,8 @@ export async function startOrmTarget(pg: PgCluster, caFile: string): Promise<Orm
   writeFileSync(join(cfg.dir, 'secrets/keyring/orm.v1'), randomBytes(32).toString('base64'), { mode: 0o600 });
   let proc: Awaited<ReturnType<typeof startProxyProcess>>;
   try {
-    proc = await startProxyProcess(cfg.dir);
+    // The in-proxy stage is on, as in a deployed `clarus proxy` (ORDER BY an encrypted column, paging).
+    proc = await startProxyProcess(cfg.dir, [], { CLARUS_RESIDUAL: 'on' });
   } catch (e) {
     cfg.destroy();
     throw e;

@@ -39,6 +39,7 @@ import type { SplitSession } from '../split/session.ts';
 import { cursorDecision } from '../split/cursor.ts';
 import { HeldInserts } from './held-inserts.ts';
 import { batchNotices } from './batch-notice.ts';
+import { setsOwnRole } from './own-role.ts';
 
 export interface ProtectionDeps {
   rewriter: Rewriter;
@@ -423,6 +424,7 @@ class ProtectionPipeline implements Pipeline {
   }
 
   private queryNow(sql: string): QueryDecision | Promise<QueryDecision> {
+    if (setsOwnRole(sql, this.info.backendUser)) return pass;
     return this.held.query(sql) ?? this.planQuery(sql);
   }
 
@@ -471,6 +473,7 @@ class ProtectionPipeline implements Pipeline {
   }
 
   private parseNow(sql: string, paramTypes: readonly number[]): StatementDecision {
+    if (setsOwnRole(sql, this.info.backendUser)) return pass;
     const held = this.held.parse(sql, paramTypes);
     if (held) return held;
     const tx = this.splitTx(sql);

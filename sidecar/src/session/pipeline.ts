@@ -88,6 +88,8 @@ export interface SessionInfo {
   grants: RuntimeUser['grants'];
   /** Name of the RuntimeBackend this session is connected to. */
   backend: string;
+  /** The role the session's backend connection logged in as (SET ROLE to it is a no-op). */
+  backendUser?: string;
   /** The backend's `server_version` (its major picks the grammar statements are checked with). */
   serverVersion?: string;
 }
