@@ -6,6 +6,7 @@ import type { RuntimeConfig } from '@clarus/policy/runtime/config.ts';
 import { KeyDeriver } from '../protection/encryption/derive.ts';
 import { parseKeyring } from '../protection/encryption/keyring.ts';
 import { Catalog } from '../rewrite/catalog.ts';
+import { isTestDatabaseOf, onTestDatabase, testDatabaseBase } from '../rewrite/test-databases.ts';
 import { loadParser } from '../rewrite/parser.ts';
 import { majorOf, REWRITER_MAJOR, SUPPORTED_MAJORS } from '../rewrite/grammar.ts';
 import type { Major } from '../rewrite/grammar.ts';
@@ -61,7 +62,8 @@ export function rewriterFor(configDir: string, config: RuntimeConfig, major: Maj
     ? parseKeyring(config.policy.keyring.keys, keys.files(configDir, config), () => keys.unusable())
     : parseKeyring(config.policy.keyring.keys, readPlainKeyFiles(configDir, config));
   const l = config.limits;
-  return new Rewriter(new Catalog(config.policy), new KeyDeriver(ring), {
+  const testBase = testDatabaseBase(config);
+  return new Rewriter(new Catalog(config.policy, testBase === undefined ? {} : { testDatabaseBase: testBase }), new KeyDeriver(ring), {
     major,
     twoStage: opts.twoStage ?? false,
     onAnalysis: countAnalysis,
@@ -79,6 +81,13 @@ function sessionMajor(info: SessionInfo): Major {
   const m = majorOf(info.serverVersion);
   if (m === null) throw new Error(`backend server_version ${info.serverVersion} has no matching grammar in this proxy (supported: ${SUPPORTED_MAJORS.join(', ')})`);
   return m;
+}
+
+/** The test database a session is connected to (its own catalog), if it is one. */
+function testDatabaseOf(config: RuntimeConfig, info: SessionInfo): string | undefined {
+  const base = testDatabaseBase(config);
+  const db = info.backendDatabase;
+  return base !== undefined && db !== undefined && isTestDatabaseOf(base, db) ? db : undefined;
 }
 
 /** The in-proxy stage with this configuration's bounds (ClarusProxy limits.computeMax*; the process's otherwise). */
@@ -100,8 +109,8 @@ export async function protectionPipeline(setup: ProtectionSetup): Promise<Pipeli
   const audit = setup.auditFile ? new AuditFile(setup.auditFile, { ...(setup.auditMaxBytes ? { maxBytes: setup.auditMaxBytes } : {}),
     ...(setup.auditMaxFiles ? { maxFiles: setup.auditMaxFiles } : {}) }) : undefined;
   const now = () => new Date();
-  // One Rewriter (catalog, cache) per policy object and backend grammar.
-  const deps = new WeakMap<object, Map<Major, ProtectionDeps>>();
+  // One Rewriter (catalog, cache) per policy object, backend grammar and test database.
+  const deps = new WeakMap<object, Map<string, ProtectionDeps>>();
   let residual: ResidualService | undefined;
   // Splitting: start-up checks and the recovery loop, once per policy object (restarted on reload).
   let splitPolicy = '';
@@ -133,13 +142,16 @@ export async function protectionPipeline(setup: ProtectionSetup): Promise<Pipeli
     const compute = setup.residual !== undefined && config.limits.computeInProxy !== false;
     if (compute && setup.residual && !residual) residual = startResidualService(setup.residual, backendSecrets(setup.configDir, config), config.limits.connectTimeoutSeconds * 1000);
     const major = sessionMajor(info);
+    const test = testDatabaseOf(config, info);
     let perMajor = deps.get(config.policy);
     if (!perMajor) deps.set(config.policy, (perMajor = new Map()));
-    let d = perMajor.get(major);
+    const key = test === undefined ? String(major) : `${major}/${test}`;
+    let d = perMajor.get(key);
     if (!d) {
       const rewriter = rewriterFor(setup.configDir, config, major, { twoStage: compute && residual !== undefined, ...(setup.keys ? { keys: setup.keys } : {}) });
-      const home = backendCatalogLoader(setup.configDir, config);
-      const loader = home ? withRemoteColumns(home, setup.configDir, config) : undefined;
+      const onDb = test === undefined ? config : onTestDatabase(config, test);
+      const home = backendCatalogLoader(setup.configDir, onDb);
+      const loader = home ? withRemoteColumns(home, setup.configDir, onDb) : undefined;
       const refresher = loader ? new CatalogRefresher(rewriter, loader, now) : undefined;
       const limited = compute && residual ? withLimits(residual, config) : undefined;
       const split: SplitService | undefined = splitService({
@@ -153,7 +165,7 @@ export async function protectionPipeline(setup: ProtectionSetup): Promise<Pipeli
       if (split) startSplit(config);
       d = { rewriter, now, ...(audit ? { audit: (e) => audit.append(e) } : {}), ...(refresher ? { refresher } : {}),
         ...(limited ? { residual: limited } : {}), ...(split ? { split } : {}), ...heldBound(config.limits.maxStatementBytes) };
-      perMajor.set(major, d);
+      perMajor.set(key, d);
     }
     return protectionPipelineFactory(d)(info, config);
   };

@@ -9,6 +9,7 @@ import { UPSTREAM_BACKEND } from '@clarus/policy/runtime/policy.ts';
 import { parseVerifier } from '../auth/scram.ts';
 import type { ScramVerifier } from '../auth/scram.ts';
 import { validateConfig } from './validate.ts';
+import { isTestDatabaseOf, testDatabaseBase, testDatabaseHome } from '../rewrite/test-databases.ts';
 
 export interface BackendSecrets {
   spec: RuntimeBackend;
@@ -126,7 +127,7 @@ export function loadConfig(dir: string, generation = 1): ConfigSnapshot {
  * The backend a client's database name selects: the backend of that name, or the backend whose
  * `database` it is; no other name reaches any backend (the session refuses it with 3D000, so a
  * client is never connected to a database other than the one it asked for — a test runner's
- * `test_app` never lands in `app`). In collaborative mode always the partner proxy, which selects
+ * `test_app` never lands in `app`; it is served as a database of its own, rewrite/test-databases.ts). In collaborative mode always the partner proxy, which selects
  * among its backends by that name in the same way.
  */
 export function backendFor(snap: ConfigSnapshot, database: string): BackendSecrets | undefined {
@@ -134,10 +135,15 @@ export function backendFor(snap: ConfigSnapshot, database: string): BackendSecre
   const byName = snap.backends.get(database);
   if (byName) return byName;
   for (const b of snap.backends.values()) if (b.spec.database === database) return b;
-  return undefined;
+  // A test runner's `test_<database>`: the home backend's server, credentials and policy, that database.
+  const home = testDatabaseHome(snap.config);
+  const b = home && isTestDatabaseOf(home.database, database) ? snap.backends.get(home.backend) : undefined;
+  return b && { ...b, spec: { ...b.spec, database } };
 }
 
 /** The database names a client may ask for (for the 3D000 message). */
 export function databaseNames(snap: ConfigSnapshot): string[] {
-  return [...new Set([...snap.backends.values()].flatMap((b) => [b.spec.database, b.spec.name]))].sort();
+  const base = testDatabaseBase(snap.config);
+  const tests = base === undefined ? [] : [`test_${base}[_<suffix>]`];
+  return [...new Set([...snap.backends.values()].flatMap((b) => [b.spec.database, b.spec.name])), ...tests].sort();
 }

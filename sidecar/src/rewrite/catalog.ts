@@ -124,8 +124,11 @@ export class Catalog {
   private readonly loaded = new Set<string>();
   /** Lower-case table names, for the cheap textual pre-check. */
   readonly names: string[];
+  /** The database whose test databases may be created and dropped through the proxy (rewrite/test-databases.ts). */
+  readonly testDatabaseBase: string | undefined;
 
-  constructor(policy: RuntimePolicy) {
+  constructor(policy: RuntimePolicy, opts: { testDatabaseBase?: string } = {}) {
+    this.testDatabaseBase = opts.testDatabaseBase;
     for (const d of policy.datasets) {
       const columns = d.columns.map((c): CatalogColumn => ({ name: c.name, protection: protectionOf(c), typeOid: OID.text as number, attributeType: c.attributeType }));
       const split = d.columns.filter((c) => c.backend !== policy.defaultBackend).map((c) => ({ column: c.name, backend: c.backend, ...(c.coordinates ? { coordinates: c.coordinates } : {}) }));

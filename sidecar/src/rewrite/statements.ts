@@ -10,6 +10,7 @@ import type { Json } from './ast.ts';
 import { refusalOf } from './refusals.ts';
 import type { Catalog, CatalogTable } from './catalog.ts';
 import { isHiddenName } from './hidden.ts';
+import { isTestDatabaseOf } from './test-databases.ts';
 
 type Base = 'read' | 'write' | 'session' | 'opaque';
 
@@ -190,7 +191,36 @@ function select(b: Json): StatementClass {
 
 const everything = (): StatementClass => ({ kind: 'write', everyDataset: true });
 
-const DATABASES = "the proxy connects clients only to the databases its configuration maps (a backend's name or its database; any other name is refused with 3D000); create or drop it on the backend, and give a database clients should reach (a test runner's test database) a backend of its own (docs/operations.md)";
+const DATABASES = "the proxy connects clients only to the databases its configuration maps (a backend's name or its database; any other name is refused with 3D000); create or drop it on the backend, and give a database clients should reach a backend of its own (docs/operations.md)";
+
+/** CREATE DATABASE options a test database may take: none places it elsewhere, names an owner or copies another database. */
+const TEST_DATABASE_OPTIONS = new Set(['encoding', 'locale', 'lc_collate', 'lc_ctype', 'icu_locale', 'icu_rules', 'locale_provider', 'strategy', 'template', 'force']);
+
+/** Why an option of CREATE/DROP DATABASE of a test database is refused, or null. */
+function databaseOption(el: unknown, base: string): string | null {
+  const d = body(el, 'DefElem');
+  const name = String(d?.defname ?? '?');
+  if (!TEST_DATABASE_OPTIONS.has(name)) return `option ${name.toUpperCase()}`;
+  const template = name === 'template' ? sval(d?.arg) ?? '' : null;
+  if (template !== null && template !== 'template0' && template !== 'template1' && !isTestDatabaseOf(base, template)) return `TEMPLATE ${template} (only template0, template1 or another test database)`;
+  return null;
+}
+
+/**
+ * CREATE/DROP DATABASE: a test database of the application's database (rewrite/test-databases.ts),
+ * for a user who may write every dataset, as a test runner sends it; anything else is refused.
+ */
+function database(verb: 'CREATE' | 'DROP', b: Json, catalog: Catalog): StatementClass {
+  const name = String(b.dbname ?? '');
+  const base = catalog.testDatabaseBase;
+  if (base === undefined || !isTestDatabaseOf(base, name)) {
+    const tests = base === undefined ? '' : `; test databases (test_${base}, test_${base}_<suffix>) are the exception`;
+    return refuse(`${verb} DATABASE ${name} through the proxy is refused: ${DATABASES}${tests}`);
+  }
+  const bad = arr(b.options).map((o) => databaseOption(o, base)).find((w) => w !== null);
+  if (bad) return refuse(`${verb} DATABASE ${name} with ${bad} through the proxy is refused`);
+  return everything();
+}
 
 /** Statement kinds whose class depends on their content. */
 const BY_CONTENT: Record<string, (b: Json, catalog: Catalog) => StatementClass> = {
@@ -207,8 +237,8 @@ const BY_CONTENT: Record<string, (b: Json, catalog: Catalog) => StatementClass> 
   TransactionStmt: (b) => ({ kind: /PREPARED?$/.test(String(b.kind)) ? 'write' : 'read', everyDataset: false }),
   DropOwnedStmt: everything,
   ReassignOwnedStmt: everything,
-  CreatedbStmt: () => refuse(`CREATE DATABASE through the proxy is refused: ${DATABASES}`),
-  DropdbStmt: () => refuse(`DROP DATABASE through the proxy is refused: ${DATABASES}`),
+  CreatedbStmt: (b, catalog) => database('CREATE', b, catalog),
+  DropdbStmt: (b, catalog) => database('DROP', b, catalog),
   AlterTableMoveAllStmt: everything,
   AlterDatabaseStmt: everything,
 };

@@ -90,6 +90,8 @@ export interface SessionInfo {
   backend: string;
   /** The role the session's backend connection logged in as (SET ROLE to it is a no-op). */
   backendUser?: string;
+  /** The backend database the session is connected to (a test database has a catalog of its own). */
+  backendDatabase?: string;
   /** The backend's `server_version` (its major picks the grammar statements are checked with). */
   serverVersion?: string;
 }

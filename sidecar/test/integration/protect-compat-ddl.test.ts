@@ -203,16 +203,57 @@ describe('an ORM schema through the proxy (issue 11)', () => {
     raw.socket.end();
   });
 
-  it('the database a client asks for: unknown names are refused (3D000), CREATE/DROP DATABASE refused clearly', async () => {
-    expect(await fails(connect('test_postgres'))).toMatchObject({ code: '3D000', message: expect.stringMatching(/database "test_postgres" does not exist \(this proxy serves "postgres", "primary"\)/) });
+  it('the database a client asks for: unknown names are refused (3D000); CREATE/DROP DATABASE only of a test database, by a user who may write everything', async () => {
+    for (const name of ['test_other', 'test_postgresx', 'postgres_test', 'test_postgres_a-b']) {
+      expect(await fails(connect(name))).toMatchObject({ code: '3D000', message: expect.stringMatching(new RegExp(`database "${name}" does not exist \\(this proxy serves "postgres", "primary", "test_postgres\\[_<suffix>\\]"\\)`)) });
+    }
+    // A test database that was not created yet: the backend's own answer.
+    expect(await fails(connect('test_postgres'))).toMatchObject({ code: '3D000', message: expect.stringMatching(/database "test_postgres" does not exist/) });
     const byName = await connect('primary');
     expect((await byName.query('SELECT current_database() AS d')).rows).toEqual([{ d: 'postgres' }]);
     await byName.end();
-    for (const sql of ['CREATE DATABASE test_postgres', 'DROP DATABASE postgres']) {
-      expect(await fails(app.query(sql))).toMatchObject({ code: '0A000', message: expect.stringMatching(/DATABASE through the proxy is refused: the proxy connects clients only to the databases its configuration maps/) });
+    for (const [sql, message] of [
+      ['CREATE DATABASE other', /CREATE DATABASE other through the proxy is refused: the proxy connects clients only to the databases its configuration maps.*test databases \(test_postgres/],
+      ['DROP DATABASE postgres', /DROP DATABASE postgres through the proxy is refused/],
+      ['CREATE DATABASE test_postgres TEMPLATE postgres', /TEMPLATE postgres \(only template0, template1 or another test database\)/],
+      ['CREATE DATABASE test_postgres OWNER nobody', /option OWNER/],
+    ] as const) {
+      expect(await fails(app.query(sql))).toMatchObject({ code: '0A000', message: expect.stringMatching(message) });
     }
+    const analyst = new pg.Client({ connectionString: env.proxy.url(USERS.analyst) });
+    await analyst.connect();
+    expect(await fails(analyst.query('CREATE DATABASE test_postgres'))).toMatchObject({ code: '42501' });
+    await analyst.end();
     const dbs = await env.backend.query("SELECT datname FROM pg_database WHERE datname LIKE 'test_%'");
     expect(dbs.rows).toEqual([]);
+  });
+
+  it("a test runner's test database: created through the proxy, served with the same policy and a catalog of its own, then dropped", async () => {
+    await app.query('CREATE DATABASE test_postgres');
+    const t = await connect('test_postgres');
+    const direct = new pg.Client({ connectionString: cluster.url({ database: 'test_postgres' }), ssl: { ca: cluster.caPem } });
+    await direct.connect();
+    try {
+      expect((await t.query('SELECT current_database() AS d')).rows).toEqual([{ d: 'test_postgres' }]);
+      // Another shape than the application database's customer: the test database has its own catalog.
+      await t.query('CREATE TABLE customer (id bigint PRIMARY KEY, name varchar(50) NOT NULL, email text UNIQUE, ssn text, extra int)');
+      const [name, email, ssn] = [canary('TestName'), canary('TestEmail'), canary('TestSsn')];
+      await t.query('INSERT INTO customer (id, name, email, ssn, extra) VALUES (1, $1, $2, $3, 7)', [name, email, ssn]);
+      expect((await t.query('SELECT * FROM customer')).rows).toEqual([{ id: '1', name, email, ssn, extra: 7 }]);
+      expect((await t.query('SELECT id FROM customer WHERE email = $1', [email])).rows).toEqual([{ id: '1' }]);
+      const cols = await direct.query<{ c: string }>("SELECT column_name || ':' || data_type AS c FROM information_schema.columns WHERE table_name = 'customer' ORDER BY ordinal_position");
+      expect(cols.rows.map((r) => r.c)).toEqual(['id:bigint', 'name:bytea', 'email:bytea', 'ssn:bytea', 'extra:integer', 'email__bidx:bytea']);
+      const stored = await direct.query<{ t: string }>('SELECT c::text AS t FROM customer c');
+      expect(canaries.filter((c) => stored.rows.some((r) => r.t.includes(c) || r.t.includes(Buffer.from(c).toString('hex'))))).toEqual([]);
+      // The application database keeps its own shape.
+      const main = await app.query('SELECT * FROM customer LIMIT 0');
+      expect(main.fields.map((f) => f.name)).not.toContain('extra');
+    } finally {
+      await direct.end();
+      await t.end();
+    }
+    await app.query('DROP DATABASE test_postgres');
+    expect((await env.backend.query("SELECT datname FROM pg_database WHERE datname LIKE 'test_%'")).rows).toEqual([]);
   });
 
   it('the backend never saw a plaintext value written through the proxy (pg_dump, server log)', async () => {
