@@ -74,6 +74,7 @@ const nodeOrm = (script: string) => (root: string): { cmd: string; args: string[
 export const ORM_SUITES: Suite[] = [
   { name: 'orm-sqlalchemy', command: python('orm_sqlalchemy.py'), parseLine: parsePlainLine },
   { name: 'orm-django', command: python('orm_django.py'), parseLine: parsePlainLine },
+  { name: 'orm-django-test', command: python('orm_django_test.py'), parseLine: parsePlainLine },
   { name: 'orm-sequelize', command: nodeOrm('sequelize.mjs'), parseLine: parsePlainLine },
   { name: 'orm-typeorm', command: nodeOrm('typeorm.mjs'), parseLine: parsePlainLine },
   {

@@ -40,6 +40,7 @@ import { cursorDecision } from '../split/cursor.ts';
 import { HeldInserts } from './held-inserts.ts';
 import { batchNotices } from './batch-notice.ts';
 import { setsOwnRole } from './own-role.ts';
+import { maintenanceRefusal } from './maintenance.ts';
 
 export interface ProtectionDeps {
   rewriter: Rewriter;
@@ -423,8 +424,16 @@ class ProtectionPipeline implements Pipeline {
     return 'kind' in t ? t : { results: [...t.results], copy: [...t.copy], shapes: [...t.shapes] };
   }
 
+  /** The refusal of a statement in a maintenance session that is not one of its own (access/maintenance.ts). */
+  private maintenance(sql: string): Refuse | undefined {
+    const why = this.info.maintenance ? maintenanceRefusal(sql) : null;
+    return why === null ? undefined : refuse(SQLSTATE.featureNotSupported, why);
+  }
+
   private queryNow(sql: string): QueryDecision | Promise<QueryDecision> {
     if (setsOwnRole(sql, this.info.backendUser)) return pass;
+    const m = this.maintenance(sql);
+    if (m) return m;
     return this.held.query(sql) ?? this.planQuery(sql);
   }
 
@@ -474,6 +483,8 @@ class ProtectionPipeline implements Pipeline {
 
   private parseNow(sql: string, paramTypes: readonly number[]): StatementDecision {
     if (setsOwnRole(sql, this.info.backendUser)) return pass;
+    const m = this.maintenance(sql);
+    if (m) return m;
     const held = this.held.parse(sql, paramTypes);
     if (held) return held;
     const tx = this.splitTx(sql);

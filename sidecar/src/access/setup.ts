@@ -83,11 +83,11 @@ function sessionMajor(info: SessionInfo): Major {
   return m;
 }
 
-/** The test database a session is connected to (its own catalog), if it is one. */
+/** The test (or maintenance) database a session is connected to (its own catalog), if it is one. */
 function testDatabaseOf(config: RuntimeConfig, info: SessionInfo): string | undefined {
   const base = testDatabaseBase(config);
   const db = info.backendDatabase;
-  return base !== undefined && db !== undefined && isTestDatabaseOf(base, db) ? db : undefined;
+  return base !== undefined && db !== undefined && (isTestDatabaseOf(base, db) || info.maintenance === true) ? db : undefined;
 }
 
 /** The in-proxy stage with this configuration's bounds (ClarusProxy limits.computeMax*; the process's otherwise). */
@@ -137,7 +137,8 @@ export async function protectionPipeline(setup: ProtectionSetup): Promise<Pipeli
     // An unreadable configuration is reported by the proxy's own start; the factory retries.
   }
   return (info, config) => {
-    if (config.policy.datasets.length === 0) return passthroughPipeline;
+    // A maintenance session keeps its guard (access/maintenance.ts) under a reload that protects nothing.
+    if (config.policy.datasets.length === 0 && info.maintenance !== true) return passthroughPipeline;
     // ClarusProxy spec.limits.computeInProxy: false keeps the engine from starting for this configuration.
     const compute = setup.residual !== undefined && config.limits.computeInProxy !== false;
     if (compute && setup.residual && !residual) residual = startResidualService(setup.residual, backendSecrets(setup.configDir, config), config.limits.connectTimeoutSeconds * 1000);

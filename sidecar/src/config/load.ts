@@ -10,6 +10,7 @@ import { parseVerifier } from '../auth/scram.ts';
 import type { ScramVerifier } from '../auth/scram.ts';
 import { validateConfig } from './validate.ts';
 import { isTestDatabaseOf, testDatabaseBase, testDatabaseHome } from '../rewrite/test-databases.ts';
+import { MAINTENANCE_DATABASE } from '../access/maintenance.ts';
 
 export interface BackendSecrets {
   spec: RuntimeBackend;
@@ -23,6 +24,8 @@ export interface BackendSecrets {
   clientCert?: { cert: string; key: string };
   /** The partner proxy of collaborative mode: the client's database name is passed on, no password is sent. */
   upstream?: boolean;
+  /** The maintenance database of the home backend's server: CREATE/DROP DATABASE of test databases only. */
+  maintenance?: boolean;
 }
 
 export interface UserEntry { spec: RuntimeUser; verifier: ScramVerifier | null }
@@ -137,13 +140,19 @@ export function backendFor(snap: ConfigSnapshot, database: string): BackendSecre
   for (const b of snap.backends.values()) if (b.spec.database === database) return b;
   // A test runner's `test_<database>`: the home backend's server, credentials and policy, that database.
   const home = testDatabaseHome(snap.config);
-  const b = home && isTestDatabaseOf(home.database, database) ? snap.backends.get(home.backend) : undefined;
-  return b && { ...b, spec: { ...b.spec, database } };
+  const b = home ? snap.backends.get(home.backend) : undefined;
+  if (b && home && isTestDatabaseOf(home.database, database)) return { ...b, spec: { ...b.spec, database } };
+  // The maintenance database a test runner creates and drops its test database from (access/maintenance.ts).
+  const protecting = snap.config.policy.datasets.length > 0;
+  if (b && protecting && database === MAINTENANCE_DATABASE) return { ...b, spec: { ...b.spec, database }, maintenance: true };
+  return undefined;
 }
 
 /** The database names a client may ask for (for the 3D000 message). */
 export function databaseNames(snap: ConfigSnapshot): string[] {
   const base = testDatabaseBase(snap.config);
-  const tests = base === undefined ? [] : [`test_${base}[_<suffix>]`];
-  return [...new Set([...snap.backends.values()].flatMap((b) => [b.spec.database, b.spec.name])), ...tests].sort();
+  const mapped = new Set([...snap.backends.values()].flatMap((b) => [b.spec.database, b.spec.name]));
+  const maintenance = snap.config.policy.datasets.length > 0 && !mapped.has(MAINTENANCE_DATABASE) ? [`${MAINTENANCE_DATABASE} (CREATE/DROP DATABASE only)`] : [];
+  const tests = base === undefined ? [] : [`test_${base}[_<suffix>]`, ...maintenance];
+  return [...mapped, ...tests].sort();
 }

@@ -83,7 +83,7 @@ export class ClientSession {
       // The role is chosen once, at connect: a reload that changes the user's grants applies to the next session.
       const b = roleCredentials(target, sessionRole(grants, new Date()));
       const conn = await this.openBackend(b, s.message.params);
-      this.info = { user, database, applicationName: s.message.params.application_name ?? '', grants, backend: b.spec.name, backendUser: b.username, backendDatabase: b.spec.database,
+      this.info = { user, database, applicationName: s.message.params.application_name ?? '', grants, backend: b.spec.name, backendUser: b.username, backendDatabase: b.spec.database, ...(b.maintenance ? { maintenance: true } : {}),
         serverVersion: conn.parameters.get('server_version') ?? '' };
       this.begin(conn, b, s.reader.detach());
     } catch (e) {

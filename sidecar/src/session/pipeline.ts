@@ -92,6 +92,8 @@ export interface SessionInfo {
   backendUser?: string;
   /** The backend database the session is connected to (a test database has a catalog of its own). */
   backendDatabase?: string;
+  /** A maintenance session (access/maintenance.ts): CREATE/DROP DATABASE of test databases only. */
+  maintenance?: boolean;
   /** The backend's `server_version` (its major picks the grammar statements are checked with). */
   serverVersion?: string;
 }
