@@ -37,7 +37,8 @@ export function proxiedLogLines(log: string, oracle: string): string[] {
   return out;
 }
 
-function found(text: string): string[] {
+/** The canary forms (text, hex of its bytes) found in `text`. */
+export function found(text: string): string[] {
   const lower = text.toLowerCase();
   return NEEDLES.filter((n) => lower.includes(n));
 }
