@@ -32,6 +32,9 @@ describe('catalog relations shown logically', () => {
     ['SELECT indexdef FROM pg_indexes', /regexp_replace\(x\.indexdef, E'__bidx\\\\M', '', 'g'\)/],
     ['SELECT pg_get_indexdef(indexrelid, 0, true) FROM pg_class', /^SELECT CASE WHEN indexrelid IN \(SELECT ix\.indexrelid .* THEN regexp_replace\(pg_get_indexdef\(indexrelid, 0, true\), E'__bidx\\\\M', '', 'g'\) ELSE pg_get_indexdef\(indexrelid, 0, true\) END FROM pg_class$/],
     ['SELECT constraint_name FROM information_schema.table_constraints UNION SELECT constraint_name FROM information_schema.key_column_usage', /NOT \(x\.constraint_name::text LIKE 'clarus:%'.* UNION .*"left"\(x\.column_name::text, -6\)/],
+    ['SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d', /FROM \( SELECT ad\.\* FROM pg_catalog\.pg_attrdef AS ad WHERE NOT .* IS NULL ?\) AS d$/],
+    ["SELECT most_common_vals FROM pg_stats WHERE tablename = 'patient'", /FROM \( SELECT s\.\* FROM pg_catalog\.pg_stats AS s WHERE .*\) AS pg_stats WHERE tablename = 'patient'$/],
+    ['SELECT stavalues1 FROM pg_catalog.pg_statistic', /FROM \( SELECT s\.\* FROM pg_catalog\.pg_statistic AS s WHERE NOT \(s\.starelid IN/],
   ])('%s', (sql, shown) => {
     expect(sent(sql)).toMatch(shown);
   });

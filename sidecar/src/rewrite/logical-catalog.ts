@@ -7,7 +7,9 @@
 // name, order and type on any server version) that, on the tables with encrypted columns:
 //   - shows an encrypted column's declared type (from its type record) instead of bytea,
 //   - leaves out the hidden blind-index columns and the `clarus:` constraints,
-//   - shows keys and indexes built on a blind index as being on the column it belongs to.
+//   - shows keys and indexes built on a blind index as being on the column it belongs to,
+//   - shows no default on an encrypted column (pg_attrdef, atthasdef, column_default: the stored
+//     default is ciphertext) and no statistics of encrypted or hidden columns (pg_stats, pg_statistic).
 // pg_get_indexdef / pg_get_constraintdef of such a table's objects show the column names too.
 // The type records live in the backend, so what is shown follows DDL made through any replica.
 // The rows of protected tables come in attribute order (what ORMs that read without ORDER BY, such
@@ -95,7 +97,7 @@ function viewSql(rel: string, pairs: string, remote: string | null): Record<stri
   const attr = `SELECT a.* FROM pg_catalog.pg_attribute a WHERE a.attrelid NOT IN (${rel})
     UNION ALL (SELECT u.* FROM (SELECT r.* FROM pg_catalog.pg_attribute a CROSS JOIN LATERAL (SELECT ${declared('a.attrelid', 'a.attname')} AS d) t
     CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(a, coalesce((SELECT pg_catalog.jsonb_build_object('atttypid', ty.oid, 'atttypmod', ${recMod(d)},
-      'attlen', ty.typlen, 'attbyval', ty.typbyval, 'attalign', ty.typalign, 'attstorage', ty.typstorage, 'attcollation', ty.typcollation)
+      'attlen', ty.typlen, 'attbyval', ty.typbyval, 'attalign', ty.typalign, 'attstorage', ty.typstorage, 'attcollation', ty.typcollation, 'atthasdef', false)
       FROM pg_catalog.pg_type ty WHERE ty.oid = ${recOid(d)}), '{}'::jsonb)) r
     WHERE a.attrelid IN (${rel}) AND right(a.attname, 6) <> '__bidx'${remote ? ` UNION ALL ${remoteAttributes(remote)}` : ''}) u ORDER BY u.attrelid, u.attnum)`;
   const con = `SELECT k.* FROM pg_catalog.pg_constraint k WHERE k.conrelid NOT IN (${rel}) AND k.confrelid NOT IN (${rel})
@@ -111,7 +113,8 @@ function viewSql(rel: string, pairs: string, remote: string | null): Record<stri
   const columns = `SELECT c.* FROM information_schema.columns c WHERE (c.table_schema::text, c.table_name::text) NOT IN ${pairs}
     UNION ALL (SELECT w.* FROM (SELECT r.* FROM information_schema.columns c CROSS JOIN LATERAL (SELECT ${declared(isRel, 'c.column_name::text')} AS d) t
     CROSS JOIN LATERAL (SELECT ${recOid(d)} AS o, ${recMod(d)} AS m) u
-    CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(c, CASE WHEN t.d IS NULL THEN '{}'::jsonb ELSE ${columnType('u.o', 'u.m')} END) r
+    CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(c, CASE WHEN t.d IS NULL THEN '{}'::jsonb
+      ELSE ${columnType('u.o', 'u.m')} || pg_catalog.jsonb_build_object('column_default', NULL) END) r
     WHERE (c.table_schema::text, c.table_name::text) IN ${pairs} AND right(c.column_name::text, 6) <> '__bidx'${remote ? ` UNION ALL ${remoteColumns(remote)}` : ''}) w
     ORDER BY w.table_schema, w.table_name, w.ordinal_position)`;
   const hiddenCon = (v: string): string => `SELECT x.* FROM information_schema.${v} x WHERE NOT (x.constraint_name::text LIKE 'clarus:%'
@@ -120,7 +123,16 @@ function viewSql(rel: string, pairs: string, remote: string | null): Record<stri
     UNION ALL SELECT r.* FROM information_schema.${v} x CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(x,
       CASE WHEN right(x.column_name::text, 6) = '__bidx' THEN pg_catalog.jsonb_build_object('column_name', left(x.column_name::text, -6)) ELSE '{}'::jsonb END) r
     WHERE (x.table_schema::text, x.table_name::text) IN ${pairs}`;
+  // A default of an encrypted column is ciphertext (and its blind index's a keyed hash): neither is shown.
+  const attrdef = `SELECT ad.* FROM pg_catalog.pg_attrdef ad WHERE ad.adrelid NOT IN (${rel})
+    UNION ALL SELECT ad.* FROM pg_catalog.pg_attrdef ad JOIN pg_catalog.pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
+    WHERE ad.adrelid IN (${rel}) AND right(a.attname, 6) <> '__bidx' AND ${declared('ad.adrelid', 'a.attname::text')} IS NULL`;
+  // Statistics of encrypted and hidden columns sample the stored values (most_common_vals, histogram_bounds): left out.
+  const stats = `SELECT s.* FROM pg_catalog.pg_stats s WHERE (s.schemaname::text, s.tablename::text) NOT IN ${pairs}
+    OR (right(s.attname::text, 6) <> '__bidx' AND ${declared(`to_regclass(format('%I.%I', s.schemaname, s.tablename))`, 's.attname::text')} IS NULL)`;
+  const statistic = `SELECT s.* FROM pg_catalog.pg_statistic s WHERE s.starelid NOT IN (${rel})`;
   return {
+    'pg_catalog.pg_attrdef': attrdef, 'pg_catalog.pg_stats': stats, 'pg_catalog.pg_statistic': statistic,
     'pg_catalog.pg_attribute': attr, 'pg_catalog.pg_constraint': con, 'pg_catalog.pg_index': index, 'pg_catalog.pg_indexes': indexes,
     'information_schema.columns': columns, 'information_schema.table_constraints': hiddenCon('table_constraints'),
     'information_schema.check_constraints': hiddenCon('check_constraints'), 'information_schema.key_column_usage': usage('key_column_usage'),
@@ -188,7 +200,7 @@ function substitute(node: unknown, by: Record<string, unknown>): unknown {
 }
 
 /** Cheap pre-check on the statement text: could it name a relation or function above? */
-const MENTIONS = /pg_attribute|pg_constraint|pg_index|columns|constraints|_usage|pg_get_indexdef|pg_get_constraintdef|u&/i;
+const MENTIONS = /pg_attribute|pg_attrdef|pg_stat|pg_constraint|pg_index|columns|constraints|_usage|pg_get_indexdef|pg_get_constraintdef|u&/i;
 
 /** Whether a text may read a relation or call a function the logical catalog replaces. */
 export function mentionsCatalog(text: string): boolean {

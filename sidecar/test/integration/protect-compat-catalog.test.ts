@@ -170,4 +170,27 @@ describe('catalog introspection through the proxy shows the logical schema (issu
     await compareAll('plain_t');
     expect((await rows(app, QUERIES.informationSchema as string, 'plain_t')).map((r) => (r as string[])[0])).toEqual(['id', 'x__bidx', 'clarus:1:x']);
   });
+  it('a default and the statistics of an encrypted column are not shown (the stored forms are ciphertext); an anonymized column shows its stored (anonymized) default', async () => {
+    await app.query("ALTER TABLE customer ALTER COLUMN ssn SET DEFAULT '000-00-0000', ALTER COLUMN phone SET DEFAULT '555'");
+    for (let i = 0; i < 20; i++) {
+      await app.query("INSERT INTO customer (name, email, ssn, phone) VALUES ($1, $2, $3, '5550101')", [`Stat${i}`, `stat${i}@example.org`, `111-00-${String(i).padStart(4, '0')}`]);
+    }
+    await env.backend.query('ANALYZE customer');
+    const defaults = `SELECT a.attname, a.atthasdef, pg_get_expr(d.adbin, d.adrelid) AS def FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+      WHERE a.attrelid = 'customer'::regclass AND a.attname IN ('ssn', 'ssn__bidx', 'phone') ORDER BY 1`;
+    expect((await app.query(defaults)).rows).toEqual([{ attname: 'phone', atthasdef: true, def: "'*55'::character varying" }, { attname: 'ssn', atthasdef: false, def: null }]);
+    expect((await env.backend.query(defaults)).rows.map((r: { attname: string; def: string | null }) => [r.attname, /^'\\x/.test(r.def ?? '')])).toEqual([['phone', false], ['ssn', true]]);
+    const colDefault = "SELECT column_name, column_default FROM information_schema.columns WHERE table_name = 'customer' AND column_name IN ('ssn', 'phone') ORDER BY 1";
+    expect((await app.query(colDefault)).rows).toEqual([{ column_name: 'phone', column_default: "'*55'::character varying" }, { column_name: 'ssn', column_default: null }]);
+    const stats = "SELECT attname FROM pg_stats WHERE tablename = 'customer' ORDER BY 1";
+    const shown = (await app.query(stats)).rows.map((r: { attname: string }) => r.attname);
+    const stored = (await env.backend.query(stats)).rows.map((r: { attname: string }) => r.attname);
+    expect(stored).toEqual(expect.arrayContaining(['email', 'email__bidx', 'name', 'ssn', 'phone']));
+    expect(shown).toEqual(stored.filter((n) => !['name', 'email', 'ssn', 'born', 'balance', 'tax_id'].includes(n) && !n.endsWith('__bidx')));
+    expect(shown).toContain('phone');
+    const statistic = "SELECT count(*)::int AS n FROM pg_statistic WHERE starelid = 'customer'::regclass";
+    expect((await app.query(statistic)).rows).toEqual([{ n: 0 }]);
+    expect((await env.backend.query(statistic)).rows[0].n).toBeGreaterThan(0);
+    await app.query('ALTER TABLE customer ALTER COLUMN ssn DROP DEFAULT, ALTER COLUMN phone DROP DEFAULT');
+  });
 });
