@@ -88,6 +88,26 @@ export function byteaArrayWithNulls(items: Array<Uint8Array | null>, format: 0 |
   return Buffer.concat(parts);
 }
 
+/** A one-dimensional text[] with NULL elements, in the text or binary format. */
+export function textArrayWithNulls(items: Array<string | null>, format: 0 | 1): Buffer {
+  if (format === 0) return Buffer.from(`{${items.map((i) => (i === null ? 'NULL' : `"${i.replace(/[\\"]/g, (c) => `\\${c}`)}"`)).join(',')}}`, 'utf8');
+  const head = Buffer.alloc(20);
+  head.writeInt32BE(1, 0);
+  head.writeInt32BE(items.some((i) => i === null) ? 1 : 0, 4);
+  head.writeInt32BE(25, 8);
+  head.writeInt32BE(items.length, 12);
+  head.writeInt32BE(1, 16);
+  const parts: Buffer[] = [head];
+  for (const i of items) {
+    const b = i === null ? null : Buffer.from(i, 'utf8');
+    const len = Buffer.alloc(4);
+    len.writeInt32BE(b === null ? -1 : b.length, 0);
+    parts.push(len);
+    if (b !== null) parts.push(b);
+  }
+  return Buffer.concat(parts);
+}
+
 /** The array type of a declared (element) type a protected column may have. */
 export const ARRAY_OF: Readonly<Record<number, number>> = {
   16: 1000, 17: 1001, 20: 1016, 21: 1005, 23: 1007, 25: 1009, 700: 1021, 701: 1022, 1042: 1014, 1043: 1015,

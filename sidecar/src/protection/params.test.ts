@@ -7,7 +7,7 @@ import type { CatalogColumn, CatalogTable } from '../rewrite/catalog.ts';
 import type { ParamRole, ProtectedRef } from '../rewrite/context.ts';
 import { anonymizeText, appliesAtWrite } from './anonymize-write.ts';
 import { OID } from './encryption/canonical.ts';
-import { paramTransformer } from './params.ts';
+import { clientTypeFor, paramTransformer, paramTypeFor } from './params.ts';
 
 function role(spec: AnonymizeProtection, typeOid: number = OID.text): ParamRole {
   const column: CatalogColumn = { name: 'c', protection: { kind: 'anonymize', spec }, typeOid };
@@ -85,5 +85,34 @@ describe('array parameters of encrypted columns (UNNEST of bulk_create)', () => 
 
   it('a malformed array fails the Bind (22P02), nothing is sent', () => {
     expect(() => bindArray(Buffer.from('{1,'), 0)).toThrow(/malformed array literal/);
+  });
+});
+
+describe('array parameters of anonymized columns (UNNEST of bulk_create, asyncpg)', () => {
+  const zip = { name: 'zip', protection: { kind: 'anonymize', spec: { generalize: { keepPrefix: 3 } } }, typeOid: OID.varchar } as CatalogColumn;
+  const role = { kind: 'anonymizeArray', table: { table: 't' } as CatalogTable, column: zip } as ParamRole;
+  const cipher = (() => { throw new Error('no key needed'); }) as unknown as (r: ProtectedRef) => never;
+  const bind = (value: Buffer, format: 0 | 1) => paramTransformer(new Map([[1, role]]), 1, cipher)([value], [format])[0] as Buffer;
+
+  it('text: each element anonymized as one value is, NULL kept, quotes escaped; described as the column type array, sent as text[]', () => {
+    expect(bind(Buffer.from('{75011,NULL,"a\\"bcd",69007}'), 0).toString('utf8')).toBe('{"750**",NULL,"a\\"b**","690**"}');
+    expect(clientTypeFor(role)).toBe(1015);
+    expect(paramTypeFor(role, 1015)).toBe(1009);
+  });
+
+  it('binary: a varchar[] in, a text[] of the anonymized values out', () => {
+    const els = ['75011', '13001'].map((t) => Buffer.from(t));
+    const head = Buffer.alloc(20);
+    head.writeInt32BE(1, 0); head.writeInt32BE(0, 4); head.writeInt32BE(1043, 8); head.writeInt32BE(els.length, 12); head.writeInt32BE(1, 16);
+    const body = els.flatMap((e) => { const l = Buffer.alloc(4); l.writeInt32BE(e.length, 0); return [l, e]; });
+    const out = bind(Buffer.concat([head, ...body]), 1);
+    expect(out.readInt32BE(8)).toBe(25);
+    expect(out.readInt32BE(12)).toBe(2);
+    expect(out.subarray(24, 29).toString()).toBe('750**');
+    expect(out.toString('latin1')).not.toContain('75011');
+  });
+
+  it('a malformed array fails the Bind, nothing is sent', () => {
+    expect(() => bind(Buffer.from('{75011'), 0)).toThrow(/malformed array literal/);
   });
 });

@@ -13,20 +13,24 @@ import { anonymizeText } from './anonymize-write.ts';
 import { writeKeys } from './anonymization/keys.ts';
 import { binaryToText, canonicalText, fitDeclaredLength, OID, textToBinary, ValueFormatError, ValueTooLongError } from './encryption/canonical.ts';
 import { byteaArrayToWire, byteaToWire } from './wire.ts';
-import { ARRAY_OF, arrayElements, binaryArrayElements, byteaArrayWithNulls } from './array-text.ts';
+import { ARRAY_OF, arrayElements, binaryArrayElements, byteaArrayWithNulls, textArrayWithNulls } from './array-text.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 const BYTEA = 17;
 const BYTEA_ARRAY = 1001;
 
+const TEXT_ARRAY = 1009;
+
 export function paramTypeFor(role: ParamRole | undefined, client: number): number {
   if (!role || role.kind === 'anonymize') return client;
+  if (role.kind === 'anonymizeArray') return TEXT_ARRAY;
   return role.kind === 'equalityAny' || role.kind === 'blindIndexAny' || role.kind === 'encryptArray' ? BYTEA_ARRAY : BYTEA;
 }
 
 export function clientTypeFor(role: ParamRole | undefined): number {
   if (!role) return 0;
   if (role.kind === 'encryptArray') return ARRAY_OF[role.ref.column.typeOid] ?? ARRAY_OF[OID.text] as number;
+  if (role.kind === 'anonymizeArray') return ARRAY_OF[role.column.typeOid] ?? ARRAY_OF[OID.text] as number;
   return role.kind === 'anonymize' ? role.column.typeOid : role.ref.column.typeOid;
 }
 
@@ -47,7 +51,25 @@ function transformArray(ref: ProtectedRef, v: Uint8Array, binary: boolean, ciphe
 }
 
 function declaredOid(role: ParamRole): number {
-  return role.kind === 'anonymize' ? role.column.typeOid : role.ref.column.typeOid;
+  return role.kind === 'anonymize' || role.kind === 'anonymizeArray' ? role.column.typeOid : role.ref.column.typeOid;
+}
+
+/** Each element of an array parameter anonymized as one value would be; sent as text[] (the rewrite casts it back). */
+function anonymizeArray(role: Extract<ParamRole, { kind: 'anonymizeArray' }>, v: Uint8Array, binary: boolean, cipher: CipherFor): WireValue {
+  const oid = role.column.typeOid;
+  const texts = binary
+    ? binaryArrayElements(Buffer.from(v))?.map((e) => (e === null ? null : binaryToText(oid, e)))
+    : arrayElements(Buffer.from(v).toString('utf8'));
+  if (!texts) throw new ValueFormatError('malformed array literal');
+  const spec = role.column.protection.kind === 'anonymize' ? role.column.protection.spec : {};
+  const out = texts.map((t) => {
+    if (t === null) return null;
+    const a = anonymizeText(spec, canonicalText(oid, t), oid, writeKeys(cipher));
+    // Never send the value itself: one the declared anonymization cannot handle fails the Bind.
+    if (a === undefined) throw new ValueFormatError(`value for ${role.table.table}.${role.column.name} cannot be anonymized as declared`);
+    return a;
+  });
+  return textArrayWithNulls(out, binary ? 1 : 0);
 }
 
 function decode(role: ParamRole, v: Uint8Array, binary: boolean): string {
@@ -59,6 +81,7 @@ function decode(role: ParamRole, v: Uint8Array, binary: boolean): string {
 
 function transformOne(role: ParamRole, v: Uint8Array, inFmt: 0 | 1, outFmt: 0 | 1, cipher: CipherFor): WireValue {
   if (role.kind === 'encryptArray') return transformArray(role.ref, v, inFmt === 1, cipher);
+  if (role.kind === 'anonymizeArray') return anonymizeArray(role, v, inFmt === 1, cipher);
   const text = decode(role, v, inFmt === 1);
   switch (role.kind) {
     case 'encrypt': return byteaToWire(cipher(role.ref).encrypt(text), outFmt);
@@ -93,7 +116,7 @@ interface BoundValue { role: ParamRole; v: Uint8Array; n: number; code: number }
 function transformChecked({ role, v, n, code }: BoundValue, cipher: CipherFor): WireValue {
   if (code !== 0 && code !== 1) throw new StatementError(SQLSTATE.invalidParameterValue, `unsupported format code: ${code}`);
   const binary = code === 1;
-  const size = role.kind === 'encryptArray' ? undefined : BINARY_SIZE[declaredOid(role)];
+  const size = role.kind === 'encryptArray' || role.kind === 'anonymizeArray' ? undefined : BINARY_SIZE[declaredOid(role)];
   if (binary && size !== undefined && v.length !== size) throw new StatementError(SQLSTATE.invalidBinaryRepresentation, `incorrect binary data format in bind parameter ${n}`);
   try {
     return transformOne(role, v, code as 0 | 1, code as 0 | 1, cipher);

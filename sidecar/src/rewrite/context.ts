@@ -48,7 +48,9 @@ export type ParamRole =
    */
   | { kind: 'encryptArray'; ref: ProtectedRef }
   | { kind: 'blindIndexAny'; ref: ProtectedRef }
-  | { kind: 'anonymize'; table: CatalogTable; column: CatalogColumn };
+  | { kind: 'anonymize'; table: CatalogTable; column: CatalogColumn }
+  /** An array of values for an anonymized column (UNNEST): each element anonymized; sent as text[]. */
+  | { kind: 'anonymizeArray'; table: CatalogTable; column: CatalogColumn };
 
 export { Refusal } from './refusals.ts';
 

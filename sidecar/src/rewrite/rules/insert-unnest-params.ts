@@ -5,9 +5,12 @@
 // the UNNEST's columns: a searchable column's value and blind index are split from its element.
 // Postcondition: every protected target column receives an element of an array the proxy
 // encrypted at Bind (or its blind-index part); plain targets receive their arrays' elements, and
-// those arrays read no protected value. Anonymized columns and constant arrays mixed with array
-// parameters are left to rules/insert-unnest.ts (which refuses what it cannot read).
+// those arrays read no protected value. An anonymized column's array parameter is anonymized
+// element by element at Bind (ParamRole anonymizeArray, sent as text[]; not k-anonymity, whose
+// batch must be read with the statement). Constant arrays mixed with array parameters are left to
+// rules/insert-unnest.ts (which refuses what it cannot read).
 import { BLIND_INDEX_BYTES } from '../../protection/encryption/column.ts';
+import { appliesAtWrite } from '../../protection/anonymize-write.ts';
 import { arr, body, castChanges, columnRef, nodeBody, paramRef, stringNode } from '../ast.ts';
 import type { Json } from '../ast.ts';
 import { isEncrypted } from '../catalog.ts';
@@ -37,8 +40,28 @@ function substr(arg: unknown, from: number, len?: number): Json {
 
 const BYTEA_ARRAY = { names: [stringNode('bytea')], typemod: -1, arrayBounds: [{ Integer: { ival: -1 } }], location: -1 };
 
-/** One protected column's array parameter: encrypted at Bind; its select-list items. */
+const TEXT_ARRAY = { names: [stringNode('text')], typemod: -1, arrayBounds: [{ Integer: { ival: -1 } }], location: -1 };
+
+/**
+ * An anonymized column's array parameter: each element anonymized at Bind as a single value would
+ * be (ParamRole anonymizeArray), sent as text[] and cast back to the element type the client named.
+ * k-anonymity needs the batch's values when the statement is read: refused, as for any parameter.
+ */
+function anonymizedArray(ctx: Ctx, table: CatalogTable, c: CatalogColumn, args: unknown[], i: number): { value: Json } {
+  const p = paramArray(args[i]);
+  if (!p || c.protection.kind !== 'anonymize' || c.protection.spec.kAnonymity) return refuse('insertUnnest', { table, column: c });
+  if (!appliesAtWrite(c.protection.spec, c.typeOid)) refuse('anonymizeAtWrite', { table, column: c });
+  const why = castChanges({ TypeCast: { arg: paramRef(p.n), typeName: p.elemType } }, c.typeOid);
+  if (why) refuse('convertedValue', { table, column: c, why });
+  ctx.touch(table, c.name);
+  ctx.setParam(p.n, { kind: 'anonymizeArray', table, column: c });
+  args[i] = { TypeCast: { arg: paramRef(p.n), typeName: TEXT_ARRAY, location: -1 } };
+  return { value: { TypeCast: { arg: columnRef([ALIAS, `c${i + 1}`]), typeName: p.elemType, location: -1 } } };
+}
+
+/** One protected column's array parameter: encrypted (or anonymized) at Bind; its select-list items. */
 function protectedArray(ctx: Ctx, table: CatalogTable, c: CatalogColumn, args: unknown[], i: number): { value: Json; bidx?: Json } {
+  if (c.protection.kind === 'anonymize') return anonymizedArray(ctx, table, c, args, i);
   const p = paramArray(args[i]);
   if (!p || !isEncrypted(c)) return refuse('insertUnnest', { table, column: c });
   const why = castChanges({ TypeCast: { arg: paramRef(p.n), typeName: p.elemType } }, c.typeOid);

@@ -39,9 +39,19 @@ describe('INSERT … SELECT * FROM UNNEST', () => {
     expect([...a.params].map(([n, r]) => [n, r.kind])).toEqual([[2, 'encryptArray'], [3, 'encryptArray']]);
   });
 
+  it('with array parameters: an anonymized column\'s array anonymized at Bind (sent as text[], cast back to its element type)', () => {
+    const a = testRewriter().analyze('INSERT INTO patient (pat_id, pat_zip, pat_ssn) SELECT * FROM UNNEST($1::integer[], $2::text[], $3::varchar[])');
+    if (a.kind !== 'plan') throw new Error(a.kind);
+    expect(a.statements[0]?.sql).toBe('INSERT INTO patient (pat_id, pat_zip, pat_ssn, pat_ssn__bidx) SELECT clarus_unnest.c1, clarus_unnest.c2::text, '
+      + 'substr(clarus_unnest.c3, 17), substr(clarus_unnest.c3, 1, 16) FROM unnest(CAST($1 AS int[]), CAST($2 AS text[]), CAST($3 AS bytea[])) AS clarus_unnest(c1, c2, c3)');
+    expect([...a.params].map(([n, r]) => [n, r.kind])).toEqual([[2, 'anonymizeArray'], [3, 'encryptArray']]);
+  });
+
   it.each([
     ["INSERT INTO patient (pat_id, pat_name) SELECT * FROM UNNEST($1::integer[], ('{a}')::varchar[])", /array for column pat_id cannot be read/],
-    ['INSERT INTO patient (pat_id, pat_zip) SELECT * FROM UNNEST($1::integer[], $2::text[])', /array for column pat_zip cannot be read/],
+    ["INSERT INTO patient (pat_id, pat_zip) SELECT * FROM UNNEST($1::integer[], ('{75011}')::text[])", /array for column pat_id cannot be read/],
+    ['INSERT INTO patient (pat_id, pat_zip) SELECT * FROM UNNEST($1::integer[], $2::varchar(2)[])', /a cast to pg_catalog\.varchar with a length/],
+    ['INSERT INTO patient (pat_id, pat_zip) SELECT * FROM UNNEST($1::integer[], $2::date[])', /a cast to date .* protected column patient\.pat_zip/],
     ['INSERT INTO patient (pat_id, pat_name) SELECT * FROM UNNEST($1::integer[], $2::varchar(3)[])', /a cast to pg_catalog\.varchar with a length/],
     ['INSERT INTO patient (pat_id, pat_name) SELECT * FROM UNNEST((SELECT array_agg(pat_name) FROM patient), $2::text[])', /array_agg\(\) on encrypted column patient\.pat_name/],
     ["INSERT INTO patient (pat_id, pat_name) SELECT * FROM UNNEST(('{1}')::integer[], ('{{a}}')::varchar[])", /array for column pat_name cannot be read/],
