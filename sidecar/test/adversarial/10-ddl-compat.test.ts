@@ -116,10 +116,14 @@ attack('a foreign key to the plain row key of a protected table is plain DDL', a
   const c = t.canary();
   await t.step({ user: 'writer', sql: 'CREATE TABLE invoice (id integer PRIMARY KEY, pat_id integer REFERENCES patient(id) ON DELETE CASCADE, memo text)', expect: 'ok' });
   await t.step({ user: 'writer', sql: 'ALTER TABLE visit ADD CONSTRAINT visit_pat_fk FOREIGN KEY (pat_id) REFERENCES patient (id) DEFERRABLE INITIALLY DEFERRED', expect: 'ok' });
+  // Hibernate's form names no referenced column: it references the dataset's rowKey (id).
+  await t.step({ user: 'writer', sql: 'CREATE TABLE invoice2 (id integer PRIMARY KEY, pat_id integer REFERENCES patient)', expect: 'ok' });
   await t.step({ user: 'writer', sql: `INSERT INTO patient (id, name) VALUES (1020, '${c}')`, expect: 'ok' });
   await t.step({ user: 'writer', sql: "INSERT INTO invoice (id, pat_id, memo) VALUES (1, 1020, 'x')", expect: 'ok' });
   await t.step({ user: 'writer', sql: "INSERT INTO invoice (id, pat_id, memo) VALUES (2, 999999, 'x')", expect: 'safe',
     check: () => 'an FK violation was accepted' });
+  await t.step({ user: 'writer', sql: 'INSERT INTO invoice2 (id, pat_id) VALUES (1, 999999)', expect: 'safe',
+    check: () => 'an FK violation was accepted (REFERENCES patient without columns)' });
 });
 
 const badForeignKeys: Array<[string, string]> = [
@@ -128,7 +132,7 @@ const badForeignKeys: Array<[string, string]> = [
   ['plain column → anonymized column', 'CREATE TABLE leak (v text REFERENCES patient (zip))'],
   ['encrypted column → a plain table', 'ALTER TABLE patient ADD CONSTRAINT f FOREIGN KEY (diag) REFERENCES scratch (t)'],
   ['plain column of a protected table → an encrypted column', 'ALTER TABLE visit ADD FOREIGN KEY (pat_id) REFERENCES patient (ssn)'],
-  ['to a protected table without a column list (its primary key, unknown to the proxy)', 'CREATE TABLE leak (v integer REFERENCES patient)'],
+  ['of two columns to a protected table without a column list (its primary key: the rowKey is one column)', 'CREATE TABLE leak (a integer, b text, FOREIGN KEY (a, b) REFERENCES patient)'],
 ];
 for (const [name, sql] of badForeignKeys) {
   attack(`a foreign key ${name} is refused`, async (t) => {
