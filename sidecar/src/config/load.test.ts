@@ -40,8 +40,21 @@ describe('loadConfig', () => {
     expect(backendFor(s, 'a')?.spec.name).toBe('a');
     // No fallback: a name that is neither a backend nor its database reaches nothing (3D000).
     expect(backendFor(s, 'anything')).toBeUndefined();
-    expect(backendFor(s, 'test_app')).toBeUndefined();
-    expect(databaseNames(s)).toEqual(['a', 'app']);
+    expect(backendFor(s, 'test_apps')).toBeUndefined();
+    // A test runner's database: the same backend, that database (rewrite/test-databases.ts).
+    expect(backendFor(s, 'test_app')).toMatchObject({ spec: { name: 'a', database: 'test_app' }, username: 'svc' });
+    expect(backendFor(s, 'test_app_2')?.spec.database).toBe('test_app_2');
+    // The maintenance database only while a policy protects data.
+    expect(backendFor(s, 'postgres')).toBeUndefined();
+    expect(databaseNames(s)).toEqual(['a', 'app', 'test_app[_<suffix>]']);
+  });
+
+  it('serves postgres for CREATE/DROP DATABASE only while a policy protects data, and no test database in collaborative mode', () => {
+    const datasets = [{ name: 'd', schema: 'public', table: 't', columns: [{ name: 'c', attributeType: 'identifier', encrypt: { mode: 'randomized', searchable: false, keyName: 'k' }, backend: 'a' }] }];
+    const s = loadConfig(fixture({ policy: { name: 'x', onUnsupported: 'reject', defaultBackend: 'a', keyring: { dir: 'secrets/keyring', keys: [{ name: 'k', versions: [1], current: 1 }] }, datasets } }));
+    expect(backendFor(s, 'postgres')).toMatchObject({ spec: { database: 'postgres' }, maintenance: true });
+    expect(backendFor(s, 'app')?.maintenance).toBeUndefined();
+    expect(databaseNames(s)).toContain('postgres (CREATE/DROP DATABASE only)');
   });
 
   it('loads the optional read-only role next to the read-write one', () => {
