@@ -138,14 +138,20 @@ export function backendFor(snap: ConfigSnapshot, database: string): BackendSecre
   const byName = snap.backends.get(database);
   if (byName) return byName;
   for (const b of snap.backends.values()) if (b.spec.database === database) return b;
-  // A test runner's `test_<database>`: the home backend's server, credentials and policy, that database.
+  return testRoute(snap, database);
+}
+
+/**
+ * A test runner's `test_<database>` (the home backend's server, credentials and policy, that
+ * database), or the maintenance database it creates and drops it from (access/maintenance.ts).
+ */
+function testRoute(snap: ConfigSnapshot, database: string): BackendSecrets | undefined {
   const home = testDatabaseHome(snap.config);
   const b = home ? snap.backends.get(home.backend) : undefined;
-  if (b && home && isTestDatabaseOf(home.database, database)) return { ...b, spec: { ...b.spec, database } };
-  // The maintenance database a test runner creates and drops its test database from (access/maintenance.ts).
+  if (!b || !home) return undefined;
+  if (isTestDatabaseOf(home.database, database)) return { ...b, spec: { ...b.spec, database } };
   const protecting = snap.config.policy.datasets.length > 0;
-  if (b && protecting && database === MAINTENANCE_DATABASE) return { ...b, spec: { ...b.spec, database }, maintenance: true };
-  return undefined;
+  return protecting && database === MAINTENANCE_DATABASE ? { ...b, spec: { ...b.spec, database }, maintenance: true } : undefined;
 }
 
 /** The database names a client may ask for (for the 3D000 message). */
