@@ -10,37 +10,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PG_BIN, SUPERUSER, SUPERUSER_PASSWORD, type PgCluster } from '@clarus/testing/pg.ts';
 import type { SuiteResult } from './suites.ts';
+import { found, proxiedLogLines } from '@clarus/testing/log-scan.ts';
 
 const run = promisify(execFile);
-
-/** What every ORM suite writes into its encrypted columns (compat/python/orm_common.py CANARY). */
-export const ORM_CANARY = 'OrmCanary';
-
-const NEEDLES = [ORM_CANARY.toLowerCase(), Buffer.from(ORM_CANARY).toString('hex'), Buffer.from(ORM_CANARY.toLowerCase()).toString('hex')];
 
 /** Turns on statement logging with the database name on every line (before the suites run). */
 export async function logStatements(pg: PgCluster): Promise<void> {
   await pg.psql("ALTER SYSTEM SET log_statement = 'all'");
   await pg.psql("ALTER SYSTEM SET log_line_prefix = '%m [%p] db=%d '");
   await pg.psql('SELECT pg_reload_conf()');
-}
-
-/** Lines of the server log of sessions not on the oracle or its test databases (continuation lines included). */
-export function proxiedLogLines(log: string, oracle: string): string[] {
-  const out: string[] = [];
-  let db = '';
-  for (const line of log.split('\n')) {
-    const m = /^\d{4}-\d\d-\d\d [\d:.]+ \w+ \[\d+\] db=(\S*) /.exec(line);
-    if (m) db = m[1] ?? '';
-    if (db !== oracle && !db.startsWith(`test_${oracle}`)) out.push(line);
-  }
-  return out;
-}
-
-/** The canary forms (text, hex of its bytes) found in `text`. */
-export function found(text: string): string[] {
-  const lower = text.toLowerCase();
-  return NEEDLES.filter((n) => lower.includes(n));
 }
 
 async function dump(pg: PgCluster, database: string): Promise<string> {

@@ -1,8 +1,8 @@
-// The ORM suites' backend scan (compat/lib/backend-scan.ts) finds what it looks for: the canary in
+// The ORM suites' backend scan (compat/lib/backend-scan.ts, through ./log-scan.ts) finds what it looks for: the canary in
 // clear or as the hex of its bytes, in log lines of the proxy's databases (continuation lines
 // included), and not in the oracle's.
 import { describe, expect, it } from 'vitest';
-import { found, proxiedLogLines } from '../compat/lib/backend-scan.ts';
+import { found, proxiedLogLines } from './log-scan.ts';
 
 const LOG = [
   "2026-12-01 16:00:00.001 UTC [11] db=orm LOG:  statement: SELECT 1",
