@@ -98,17 +98,18 @@ describe('bulk writes: UPDATE … CASE (Django bulk_update), INSERT … SELECT �
   it('inserts array parameters into anonymized columns (asyncpg, Django server-side binding): each element anonymized at Bind as one value is', async () => {
     try {
       const byParams = 'INSERT INTO patient (pat_id, pat_name, pat_zip, pat_birth) SELECT * FROM UNNEST($1::integer[], $2::text[], $3::text[], $4::date[])';
-      await t.c.query(byParams, [[311, 312, 313], ['anon-array-a', 'anon-array-b', 'anon-array-c'], ['48213', null, '40917'], ['1937-03-29', '1941-11-02', null]]);
+      await t.c.query(byParams, [[311, 312, 313], ['anon-array-a', 'anon-array-b', 'anon-array-c'], ['Zq4821', null, 'Zr4091'], ['1937-03-29', '1941-11-02', null]]);
       // The same values one row at a time (VALUES with parameters): the stored forms must be the same.
-      await t.c.query('INSERT INTO patient (pat_id, pat_name, pat_zip, pat_birth) VALUES ($1, $2, $3, $4)', [314, 'anon-array-d', '48213', '1937-03-29']);
+      await t.c.query('INSERT INTO patient (pat_id, pat_name, pat_zip, pat_birth) VALUES ($1, $2, $3, $4)', [314, 'anon-array-d', 'Zq4821', '1937-03-29']);
       const q = 'SELECT pat_id, pat_zip, pat_birth AS born FROM patient WHERE pat_id BETWEEN 311 AND 314 ORDER BY pat_id';
       const rows = (await t.c.query(q)).rows;
       expect(rows).toEqual((await t.env.backend.query(q)).rows);
       expect(rows[0]).toEqual({ ...rows[3], pat_id: 311 });
       expect(rows[1]).toMatchObject({ pat_zip: null });
       expect(rows[2]).toMatchObject({ born: null });
-      expect(rows.map((r: { pat_zip: string | null }) => r.pat_zip)).not.toContain('48213');
-      const raw = ['48213', '40917', '1937-03-29', '1941-11-02'];
+      expect(rows.map((r: { pat_zip: string | null }) => r.pat_zip)).not.toContain('Zq4821');
+      // Letters that no hex dump of ciphertext holds, and dates the truncation removes.
+      const raw = ['Zq4821', 'Zr4091', '1937-03-29', '1941-11-02'];
       expect(await canariesInDump(t.cluster, raw)).toEqual([]);
       for (const v of raw) expect(t.serverLog().filter((l) => l.includes(v)), v).toEqual([]);
     } finally {
