@@ -12,7 +12,7 @@ import { microaggregate } from '../protection/anonymization/microaggregate.ts';
 import type { BatchReport } from '../protection/anonymization/microaggregate.ts';
 import { batchCopyTransformer } from '../protection/copy-batch.ts';
 import { anonymizationStats, countBatch } from './anonymization-stats.ts';
-import { canonicalText, fitDeclaredLength, ValueFormatError, ValueTooLongError } from '../protection/encryption/canonical.ts';
+import { assignedText, ValueFormatError, ValueTooLongError } from '../protection/encryption/canonical.ts';
 import { csvRowTransformer, encodeCsvField } from '../protection/copy-csv.ts';
 import { byteaFromText, byteaText, copyRowTransformer, escapeField } from '../protection/copy-text.ts';
 import type { RowFn } from '../protection/copy-text.ts';
@@ -122,7 +122,7 @@ export function copyHooks(rw: Rewriter, plan: CopyPlan, outs: ProtectedOutput[],
       if (c.protection.kind === 'anonymize') return v === null ? null : anonymized(table.table, c, v, keys);
       const cipher = ciphers[i];
       if (!cipher || c.protection.kind !== 'encrypt') return v;
-      const text = v === null ? null : valueError(() => canonicalText(c.typeOid, fitDeclaredLength(c.typeOid, c.typmod, v)));
+      const text = v === null ? null : valueError(() => assignedText(c.typeOid, c.typmod, v));
       if (c.protection.searchable) extra.push(text === null ? null : byteaText(cipher.blindIndex(text)));
       return text === null ? null : byteaText(cipher.encrypt(text));
     });

@@ -11,7 +11,7 @@ import type { CipherFor, ParamRole, ProtectedRef } from '../rewrite/context.ts';
 import type { ColumnCipher } from './encryption/column.ts';
 import { anonymizeText } from './anonymize-write.ts';
 import { writeKeys } from './anonymization/keys.ts';
-import { binaryToText, canonicalText, fitDeclaredLength, OID, textToBinary, ValueFormatError, ValueTooLongError } from './encryption/canonical.ts';
+import { assignedText, binaryToText, canonicalText, OID, textToBinary, ValueFormatError, ValueTooLongError } from './encryption/canonical.ts';
 import { byteaArrayToWire, byteaToWire } from './wire.ts';
 import { ARRAY_OF, arrayElements, binaryArrayElements, byteaArrayWithNulls, textArrayWithNulls } from './array-text.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
@@ -34,17 +34,23 @@ export function clientTypeFor(role: ParamRole | undefined): number {
   return role.kind === 'anonymize' ? role.column.typeOid : role.ref.column.typeOid;
 }
 
-/** Each element of an array parameter encrypted (a searchable column's as blind index || ciphertext). */
-function transformArray(ref: ProtectedRef, v: Uint8Array, binary: boolean, cipher: CipherFor): WireValue {
-  const oid = ref.column.typeOid;
+/** The elements of an array parameter (text or binary format) as texts of the column's type. */
+function arrayTexts(oid: number, v: Uint8Array, binary: boolean): Array<string | null> {
   const texts = binary
     ? binaryArrayElements(Buffer.from(v))?.map((e) => (e === null ? null : binaryToText(oid, e)))
     : arrayElements(Buffer.from(v).toString('utf8'));
   if (!texts) throw new ValueFormatError('malformed array literal');
+  return texts;
+}
+
+/** Each element of an array parameter encrypted (a searchable column's as blind index || ciphertext). */
+function transformArray(ref: ProtectedRef, v: Uint8Array, binary: boolean, cipher: CipherFor): WireValue {
+  const oid = ref.column.typeOid;
+  const texts = arrayTexts(oid, v, binary);
   const c = cipher(ref);
   const out = texts.map((t) => {
     if (t === null) return null;
-    const canon = canonicalText(oid, fitDeclaredLength(oid, ref.column.typmod, t));
+    const canon = assignedText(oid, ref.column.typmod, t);
     return ref.column.protection.searchable ? Buffer.concat([c.blindIndex(canon), c.encrypt(canon)]) : c.encrypt(canon);
   });
   return byteaArrayWithNulls(out, binary ? 1 : 0);
@@ -57,10 +63,7 @@ function declaredOid(role: ParamRole): number {
 /** Each element of an array parameter anonymized as one value would be; sent as text[] (the rewrite casts it back). */
 function anonymizeArray(role: Extract<ParamRole, { kind: 'anonymizeArray' }>, v: Uint8Array, binary: boolean, cipher: CipherFor): WireValue {
   const oid = role.column.typeOid;
-  const texts = binary
-    ? binaryArrayElements(Buffer.from(v))?.map((e) => (e === null ? null : binaryToText(oid, e)))
-    : arrayElements(Buffer.from(v).toString('utf8'));
-  if (!texts) throw new ValueFormatError('malformed array literal');
+  const texts = arrayTexts(oid, v, binary);
   const spec = role.column.protection.kind === 'anonymize' ? role.column.protection.spec : {};
   const out = texts.map((t) => {
     if (t === null) return null;
@@ -76,7 +79,7 @@ function decode(role: ParamRole, v: Uint8Array, binary: boolean): string {
   const oid = declaredOid(role);
   const text = binary ? binaryToText(oid, Buffer.from(v)) : Buffer.from(v).toString('utf8');
   // A value written into the column: its declared length applies, as to PostgreSQL's assignment.
-  return canonicalText(oid, 'assign' in role && role.assign ? fitDeclaredLength(oid, role.ref.column.typmod, text) : text);
+  return 'assign' in role && role.assign ? assignedText(oid, role.ref.column.typmod, text) : canonicalText(oid, text);
 }
 
 function transformOne(role: ParamRole, v: Uint8Array, inFmt: 0 | 1, outFmt: 0 | 1, cipher: CipherFor): WireValue {

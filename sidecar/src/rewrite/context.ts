@@ -1,7 +1,7 @@
 // State of one statement's analysis: which datasets/columns it touches, whether it writes, the
 // roles its parameters play, and the refusal raised when a construct cannot be handled safely.
 import type { InsertBatch } from './rules/rule.ts';
-import { canonicalText, fitDeclaredLength, ValueTooLongError } from '../protection/encryption/canonical.ts';
+import { assignedText, canonicalText, ValueTooLongError } from '../protection/encryption/canonical.ts';
 import type { ColumnCipher } from '../protection/encryption/column.ts';
 import type { Json } from './ast.ts';
 import type { Catalog, CatalogColumn, CatalogTable } from './catalog.ts';
@@ -125,27 +125,25 @@ export class Ctx {
   canonicals: Array<{ canon: string; again: (text: string) => string }> | null = null;
 
   canonical(ref: { column: CatalogColumn }, text: string): string {
-    let canon: string;
-    try {
-      canon = canonicalText(ref.column.typeOid, text);
-    } catch (e) {
-      refuse('invalidText', { error: (e as Error).message });
-    }
-    this.canonicals?.push({ canon, again: (t) => canonicalText(ref.column.typeOid, t) });
-    return canon;
+    return this.canonicalBy(text, (t) => canonicalText(ref.column.typeOid, t));
   }
 
   /** The canonical text of a constant written into the column: its declared length applies. */
   assigned(ref: { column: CatalogColumn }, text: string): string {
+    const { typeOid, typmod } = ref.column;
+    return this.canonicalBy(text, (t) => assignedText(typeOid, typmod, t));
+  }
+
+  /** `form(text)`, refused as PostgreSQL would refuse the value; recorded for the shape cache. */
+  private canonicalBy(text: string, form: (text: string) => string): string {
     let canon: string;
     try {
-      canon = this.canonical(ref, fitDeclaredLength(ref.column.typeOid, ref.column.typmod, text));
+      canon = form(text);
     } catch (e) {
       if (e instanceof ValueTooLongError) refuse('valueTooLong', { error: e.message });
-      throw e;
+      refuse('invalidText', { error: (e as Error).message });
     }
-    const { typeOid, typmod } = ref.column;
-    this.canonicals?.push({ canon, again: (t) => canonicalText(typeOid, fitDeclaredLength(typeOid, typmod, t)) });
+    this.canonicals?.push({ canon, again: form });
     return canon;
   }
 }

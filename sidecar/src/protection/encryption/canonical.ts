@@ -60,6 +60,11 @@ export function canonicalText(oid: number, text: string): string {
   return text;
 }
 
+/** The canonical text of a value assigned to a column of this declared type (its length applies). */
+export function assignedText(oid: number, typmod: number | undefined, text: string): string {
+  return canonicalText(oid, fitDeclaredLength(oid, typmod, text));
+}
+
 function dateFromDays(days: number): string {
   const ms = Date.UTC(2000, 0, 1) + days * 86_400_000;
   return new Date(ms).toISOString().slice(0, 10);
