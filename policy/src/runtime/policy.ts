@@ -18,19 +18,28 @@ function runtimeAnonymize(a: AnonymizeProtection): AnonymizeProtection {
   return structuredClone(a);
 }
 
+function runtimeEncrypt(e: NonNullable<Protection['encrypt']>): NonNullable<RuntimeColumn['encrypt']> {
+  const out: NonNullable<RuntimeColumn['encrypt']> = { mode: e.mode, searchable: e.searchable ?? false, keyName: e.keyName ?? DEFAULT_KEY };
+  if (e.maskedView) out.maskedView = structuredClone(e.maskedView);
+  return out;
+}
+
+/**
+ * Where a column lives. A point split by coordinates is placed on the backend of a coordinate other
+ * than the default one, so everything that asks "is this column split?" sees it; `coordinates`
+ * says where X and Y go.
+ */
+function placement(p: Protection, defaultBackend: string): Pick<RuntimeColumn, 'backend' | 'coordinates'> {
+  const coordinates = p.split?.coordinates;
+  const backend = p.split?.backend ?? coordinates?.find((b) => b !== defaultBackend) ?? defaultBackend;
+  return coordinates?.length === 2 ? { backend, coordinates: [coordinates[0] as string, coordinates[1] as string] } : { backend };
+}
+
 export function runtimeColumn(spec: SecurityPolicySpec, column: ColumnSpec, defaultBackend: string): RuntimeColumn {
   const p = effectiveProtection(spec, column);
   // An unquoted identifier, as clients write it: PostgreSQL folds it to lower case (see splitTable).
-  // A point split by coordinates is placed on the backend of a coordinate other than the default
-  // one, so everything that asks "is this column split?" sees it; `coordinates` says where X and Y go.
-  const coordinates = p.split?.coordinates;
-  const backend = p.split?.backend ?? coordinates?.find((b) => b !== defaultBackend) ?? defaultBackend;
-  const out: RuntimeColumn = { name: column.name.toLowerCase(), attributeType: column.attributeType, backend };
-  if (coordinates?.length === 2) out.coordinates = [coordinates[0] as string, coordinates[1] as string];
-  if (p.encrypt) {
-    out.encrypt = { mode: p.encrypt.mode, searchable: p.encrypt.searchable ?? false, keyName: p.encrypt.keyName ?? DEFAULT_KEY };
-    if (p.encrypt.maskedView) out.encrypt.maskedView = structuredClone(p.encrypt.maskedView);
-  }
+  const out: RuntimeColumn = { name: column.name.toLowerCase(), attributeType: column.attributeType, ...placement(p, defaultBackend) };
+  if (p.encrypt) out.encrypt = runtimeEncrypt(p.encrypt);
   if (p.anonymize) out.anonymize = runtimeAnonymize(p.anonymize);
   return out;
 }

@@ -70,12 +70,16 @@ function renderBackend(ctx: Ctx, policy: SecurityPolicy, name: string, backends:
   };
   const ro = b.spec.readOnlyCredentialsSecretRef;
   if (ro) out.readOnly = roleFiles(ctx, ro.name, { dir, prefix: 'readonly-' }, { id: owner.id, field: 'spec.readOnlyCredentialsSecretRef.name' });
-  const ca = b.spec.tls?.caSecretRef;
-  if (ca) {
-    const caFile = secretFile(ctx, { name: ca.name, key: ca.key ?? 'ca.crt' }, `${dir}/ca.crt`, { id: owner.id, field: 'spec.tls.caSecretRef' });
-    if (caFile) out.tls.caFile = caFile;
-  }
+  const caFile = backendCaFile(ctx, b, { dir, id: owner.id });
+  if (caFile) out.tls.caFile = caFile;
   return out;
+}
+
+/** The file of a backend's TLS CA, when spec.tls.caSecretRef names one. */
+function backendCaFile(ctx: Ctx, b: CloudBackend, at: { dir: string; id: string }): string | undefined {
+  const ca = b.spec.tls?.caSecretRef;
+  if (!ca) return undefined;
+  return secretFile(ctx, { name: ca.name, key: ca.key ?? 'ca.crt' }, `${at.dir}/ca.crt`, { id: at.id, field: 'spec.tls.caSecretRef' });
 }
 
 /** Key of the deterministic SCRAM salts: the current default key, or with vaultTransit a hash of its wrapped text. */
@@ -111,11 +115,13 @@ function renderVaultTransit(ctx: Ctx, policy: SecurityPolicy): RuntimeVaultTrans
   };
   const ca = v.caSecretRef;
   if (ca) out.caFile = secretFile(ctx, { name: ca.name, key: ca.key ?? 'ca.crt' }, 'secrets/vault/ca.crt', owner('caSecretRef')) ?? '';
-  if (out.address.startsWith('http://') && !LOOPBACK_HTTP.test(out.address)) {
-    const o = owner('address');
-    ctx.problems.add(o.id, o.field, 'Vault must be reached over https (http:// only on loopback, for tests): the proxy sends its credentials and receives its keys there');
-  }
+  checkVaultAddress(ctx, out.address, owner('address'));
   return out;
+}
+
+function checkVaultAddress(ctx: Ctx, address: string, o: { id: string; field: string }): void {
+  if (!address.startsWith('http://') || LOOPBACK_HTTP.test(address)) return;
+  ctx.problems.add(o.id, o.field, 'Vault must be reached over https (http:// only on loopback, for tests): the proxy sends its credentials and receives its keys there');
 }
 
 function renderKeyring(ctx: Ctx, policy: SecurityPolicy, datasets: RuntimePolicy['datasets']): { keyring: RuntimePolicy['keyring']; saltKey?: Buffer } {
@@ -198,10 +204,7 @@ export function render(input: RenderInput): RenderOutput {
   const datasets = policy.spec.datasets.map((d) => runtimeDataset(policy.spec, d, defaultBackend));
   const backends = proxy.spec.upstream ? [] : policy.spec.backends.map((b) => renderBackend(ctx, policy, b, input.backends)).filter((b): b is RuntimeBackend => b !== undefined);
   const { keyring, saltKey } = renderKeyring(ctx, policy, datasets);
-  const { users, files: userFiles } = renderUsers(grants, { secrets: input.secrets, saltKey, namespace: ns, problems: ctx.problems });
-  ctx.files.push(...userFiles);
-  const tls = renderTls(ctx, proxy);
-  if (users.some((u) => u.kind === 'externalProxy') && !tls?.clientCaFile) ctx.problems.add(`ClarusProxy/${ns}/${proxy.metadata.name}`, 'spec.tls.secretName', 'an AccessGrant names an externalProxy, which authenticates with a client certificate: spec.tls must name a Secret with ca.crt');
+  const { users, tls } = renderClients(ctx, { grants, secrets: input.secrets, proxy }, saltKey);
   const config: RuntimeConfig = {
     version: RUNTIME_CONFIG_VERSION,
     proxy: { name: proxy.metadata.name, namespace: ns },
@@ -220,6 +223,15 @@ export function render(input: RenderInput): RenderOutput {
   return { config, files };
 }
 
+/** The users the grants define and the TLS they need (an externalProxy user needs client certificates). */
+function renderClients(ctx: Ctx, input: Pick<RenderInput, 'grants' | 'secrets' | 'proxy'>, saltKey: Buffer | undefined): { users: RuntimeConfig['users']; tls: RuntimeConfig['tls'] } {
+  const { users, files } = renderUsers(input.grants, { secrets: input.secrets, saltKey, namespace: ctx.ns, problems: ctx.problems });
+  ctx.files.push(...files);
+  const tls = renderTls(ctx, input.proxy);
+  if (users.some((u) => u.kind === 'externalProxy') && !tls?.clientCaFile) ctx.problems.add(`ClarusProxy/${ctx.ns}/${input.proxy.metadata.name}`, 'spec.tls.secretName', 'an AccessGrant names an externalProxy, which authenticates with a client certificate: spec.tls must name a Secret with ca.crt');
+  return { users, tls };
+}
+
 /** Sidecars listen on loopback only: the application shares the pod's network namespace. */
 function listenOf(proxy: ClarusProxy): Pick<RuntimeConfig, 'listen' | 'metricsListen'> {
   const sidecar = proxy.spec.mode === 'Sidecar';
@@ -229,19 +241,19 @@ function listenOf(proxy: ClarusProxy): Pick<RuntimeConfig, 'listen' | 'metricsLi
   };
 }
 
+/** Limits without a default: present in the runtime config only when the ClarusProxy sets them. */
+const OPTIONAL_LIMITS = ['maxStatementBytes', 'analysisCacheBytes', 'computeInProxy', 'computeMaxRows', 'computeMaxBytes'] as const;
+
 function limitsOf(proxy: ClarusProxy): RuntimeConfig['limits'] {
   const l = proxy.spec.limits ?? {};
+  const optional = Object.fromEntries(OPTIONAL_LIMITS.filter((k) => l[k] !== undefined).map((k) => [k, l[k]]));
   return {
     maxConnections: l.maxConnections ?? 1000,
     maxMessageBytes: l.maxMessageBytes ?? 67108864,
     connectTimeoutSeconds: l.connectTimeoutSeconds ?? 10,
     idleTimeoutSeconds: l.idleTimeoutSeconds ?? 0,
     drainSeconds: l.drainSeconds ?? 30,
-    ...(l.maxStatementBytes !== undefined ? { maxStatementBytes: l.maxStatementBytes } : {}),
-    ...(l.analysisCacheBytes !== undefined ? { analysisCacheBytes: l.analysisCacheBytes } : {}),
-    ...(l.computeInProxy !== undefined ? { computeInProxy: l.computeInProxy } : {}),
-    ...(l.computeMaxRows !== undefined ? { computeMaxRows: l.computeMaxRows } : {}),
-    ...(l.computeMaxBytes !== undefined ? { computeMaxBytes: l.computeMaxBytes } : {}),
+    ...optional,
   };
 }
 

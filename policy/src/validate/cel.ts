@@ -20,21 +20,25 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+function objectToCel(schema: Schema, value: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (v !== undefined) out[k] = toCel(propertyOf(schema, k) ?? {}, v);
+  }
+  return out;
+}
+
+/** The schema of an object's property: a declared one, else additionalProperties. */
+function propertyOf(schema: Schema, key: string): Schema | undefined {
+  return schema.properties?.[key] ?? schema.additionalProperties;
+}
+
 /** Converts a JSON value to the CEL value the apiserver would bind, guided by the schema. */
 export function toCel(schema: Schema, value: unknown): unknown {
   if (value === null || value === undefined) return value;
   if (schema.type === 'integer' && typeof value === 'number') return BigInt(value);
   if (Array.isArray(value)) return value.map((v) => toCel(schema.items ?? {}, v));
-  if (isObject(value)) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      if (v === undefined) continue;
-      const prop = schema.properties?.[k] ?? schema.additionalProperties ?? {};
-      out[k] = toCel(prop, v);
-    }
-    return out;
-  }
-  return value;
+  return isObject(value) ? objectToCel(schema, value) : value;
 }
 
 /** Evaluates one rule against a node's value; returns true when the rule holds. Throws on CEL errors. */
@@ -51,21 +55,28 @@ function ruleError(r: CelRule, path: string, self: unknown): FieldError | undefi
   }
 }
 
-/** Appends the failing CEL rules of the schema tree, evaluated against value, to errors. */
-export function validateRules(schema: Schema, value: unknown, path: string, errors: FieldError[]): void {
-  if (value === undefined || value === null) return;
-  const celValue = schema['x-kubernetes-validations'] ? toCel(schema, value) : undefined;
-  for (const r of schema['x-kubernetes-validations'] ?? []) {
+function nodeRuleErrors(schema: Schema, value: unknown, path: string, errors: FieldError[]): void {
+  const rules = schema['x-kubernetes-validations'] ?? [];
+  if (rules.length === 0) return;
+  const celValue = toCel(schema, value);
+  for (const r of rules) {
     const e = ruleError(r, path, celValue);
     if (e) errors.push(e);
   }
-  if (Array.isArray(value) && schema.items) {
-    value.forEach((v, i) => validateRules(schema.items as Schema, v, join(path, i), errors));
-  } else if (isObject(value)) {
-    for (const [k, v] of Object.entries(value)) {
-      const prop = schema.properties?.[k] ?? schema.additionalProperties;
-      if (prop) validateRules(prop, v, join(path, k), errors);
-    }
+}
+
+/** Appends the failing CEL rules of the schema tree, evaluated against value, to errors. */
+export function validateRules(schema: Schema, value: unknown, path: string, errors: FieldError[]): void {
+  if (value === undefined || value === null) return;
+  nodeRuleErrors(schema, value, path, errors);
+  if (Array.isArray(value)) {
+    if (schema.items) value.forEach((v, i) => validateRules(schema.items as Schema, v, join(path, i), errors));
+    return;
+  }
+  if (!isObject(value)) return;
+  for (const [k, v] of Object.entries(value)) {
+    const prop = propertyOf(schema, k);
+    if (prop) validateRules(prop, v, join(path, k), errors);
   }
 }
 

@@ -15,19 +15,20 @@ function clone<T>(v: T): T {
   return v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T);
 }
 
+function objectDefaults(schema: Schema, value: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...value };
+  for (const [k, prop] of Object.entries(schema.properties ?? {})) {
+    if (out[k] === undefined && prop.default !== undefined) out[k] = clone(prop.default);
+    if (out[k] !== undefined) out[k] = applyDefaults(prop, out[k]);
+  }
+  const extra = schema.properties ? undefined : schema.additionalProperties;
+  if (extra) for (const [k, v] of Object.entries(out)) out[k] = applyDefaults(extra, v);
+  return out;
+}
+
 /** Returns a copy of value with schema defaults applied to absent fields (recursively). */
 export function applyDefaults(schema: Schema, value: unknown): unknown {
-  if (isObject(value)) {
-    const out: Record<string, unknown> = { ...value };
-    for (const [k, prop] of Object.entries(schema.properties ?? {})) {
-      if (out[k] === undefined && prop.default !== undefined) out[k] = clone(prop.default);
-      if (out[k] !== undefined) out[k] = applyDefaults(prop, out[k]);
-    }
-    if (schema.additionalProperties && !schema.properties) {
-      for (const [k, v] of Object.entries(out)) out[k] = applyDefaults(schema.additionalProperties, v);
-    }
-    return out;
-  }
+  if (isObject(value)) return objectDefaults(schema, value);
   if (Array.isArray(value) && schema.items) return value.map((v) => applyDefaults(schema.items as Schema, v));
   return value;
 }
@@ -50,12 +51,14 @@ const TYPE_CHECKS: Record<string, [(v: unknown) => boolean, string]> = {
 
 function typeError(schema: Schema, value: unknown): string | undefined {
   if (value === null) return schema.nullable ? undefined : 'must not be null';
-  if (schema['x-kubernetes-int-or-string']) {
-    return typeof value === 'string' || Number.isInteger(value) ? undefined : 'must be an integer or a string';
-  }
+  if (schema['x-kubernetes-int-or-string']) return intOrStringError(value);
   const check = schema.type ? TYPE_CHECKS[schema.type] : undefined;
   if (!check || check[0](value)) return undefined;
   return schema.type === 'object' || schema.type === 'array' ? check[1] : `${check[1]}, got ${JSON.stringify(value)}`;
+}
+
+function intOrStringError(value: unknown): string | undefined {
+  return typeof value === 'string' || Number.isInteger(value) ? undefined : 'must be an integer or a string';
 }
 
 function stringErrors(schema: Schema, value: string): string[] {
@@ -113,17 +116,16 @@ function objectErrors(schema: Schema, value: Record<string, unknown>, path: stri
   for (const req of schema.required ?? []) {
     if (value[req] === undefined) errors.push({ path: join(path, req), message: 'required field is missing' });
   }
-  if (schema.properties) {
-    for (const [k, v] of Object.entries(value)) {
-      const prop = schema.properties[k];
-      if (!prop) {
-        if (!schema['x-kubernetes-preserve-unknown-fields']) errors.push({ path: join(path, k), message: `unknown field "${k}"` });
-      } else if (v !== undefined) {
-        validateSchema(prop, v, join(path, k), errors);
-      }
-    }
-  } else if (schema.additionalProperties) {
-    for (const [k, v] of Object.entries(value)) validateSchema(schema.additionalProperties, v, join(path, k), errors);
+  for (const entry of Object.entries(value)) propertyErrors(schema, entry, join(path, entry[0]), errors);
+}
+
+/** One property of an object: unknown (unless preserved), or validated against its schema. */
+function propertyErrors(schema: Schema, [key, value]: [string, unknown], path: string, errors: FieldError[]): void {
+  const prop = schema.properties ? schema.properties[key] : schema.additionalProperties;
+  if (prop) {
+    if (value !== undefined) validateSchema(prop, value, path, errors);
+  } else if (schema.properties && !schema['x-kubernetes-preserve-unknown-fields']) {
+    errors.push({ path, message: `unknown field "${key}"` });
   }
 }
 
