@@ -37,19 +37,24 @@ function protocolAttrs(protocol: XmlElement, sink: Sink): void {
   }
 }
 
-export function backendsFrom(protocol: XmlElement | undefined, namespace: string, sink: Sink): CloudBackend[] {
-  if (protocol) protocolAttrs(protocol, sink);
-  else sink.notes.push('no <protocol> (the anonymization module\'s form): one PostgreSQL backend, csp1');
+/** `<parameter param="cspN" value="host=…;port=…"/>` → N → its settings; other children are noted and dropped. */
+function cspParameters(protocol: XmlElement | undefined, sink: Sink): Map<number, Record<string, string>> {
   const csps = new Map<number, Record<string, string>>();
   for (const p of protocol?.children ?? []) {
     const m = /^csp([1-9][0-9]?)$/i.exec(p.attrs.param ?? '');
-    if (p.name.toLowerCase() !== 'parameter' || !m?.[1]) {
+    if (p.name.toLowerCase() === 'parameter' && m?.[1]) {
+      csps.set(Number(m[1]), Object.fromEntries((p.attrs.value ?? '').split(/[;,\s]+/).filter(Boolean).map((s) => s.split('=', 2) as [string, string])));
+    } else {
       sink.notes.push(`line ${p.line}: <${p.name}${p.attrs.param ? ` param="${p.attrs.param}"` : ''}> in <protocol> dropped: only cspN parameters name a backend`);
-      continue;
     }
-    const kv = Object.fromEntries((p.attrs.value ?? '').split(/[;,\s]+/).filter(Boolean).map((s) => s.split('=', 2) as [string, string]));
-    csps.set(Number(m[1]), kv);
   }
+  return csps;
+}
+
+export function backendsFrom(protocol: XmlElement | undefined, namespace: string, sink: Sink): CloudBackend[] {
+  if (protocol) protocolAttrs(protocol, sink);
+  else sink.notes.push('no <protocol> (the anonymization module\'s form): one PostgreSQL backend, csp1');
+  const csps = cspParameters(protocol, sink);
   if (csps.size === 0) csps.set(1, {});
   return [...csps.entries()].sort(([a], [b]) => a - b).map(([n, kv]) => backendStub(`csp${n}`, namespace, kv, sink));
 }

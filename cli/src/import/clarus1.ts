@@ -4,7 +4,7 @@
 // that protects less than the XML asked (unless --partial, which marks the policy so that every
 // validator refuses it). Pure: text in, objects out.
 import {
-  API_VERSION, IMPORT_PARTIAL_ANNOTATION, type AttributeType, type CloudBackend, type ColumnSpec, type DatasetSpec, type SecurityPolicy,
+  API_VERSION, IMPORT_PARTIAL_ANNOTATION, type AttributeType, type CloudBackend, type ColumnSpec, type DatasetSpec, type Protection, type SecurityPolicy,
 } from '@clarus/crds/types.ts';
 import { tableKey } from '@clarus/policy/rules/securitypolicy.ts';
 import { backendsFrom, ensureBackends, useDatabaseNames } from './backends.ts';
@@ -220,12 +220,8 @@ function dataset(t: { table: string; columns: Column[] }, rules: Map<AttributeTy
  */
 function splitRowKey(table: string, columns: ColumnSpec[], rules: Map<AttributeType, RuleMapping>, st: State): string | undefined {
   if (!columns.some((c) => c.protection?.split)) return undefined;
-  const given = st.opts.rowKeys?.find((k) => tableKey(k.table) === tableKey(table));
-  const col = given ? columns.find((c) => c.name.toLowerCase() === given.column.toLowerCase()) : undefined;
-  if (!col) {
-    st.refusals.push(`table ${table}: its points are split across backends, which needs a row key to join the parts, and the CLARUS policy replicates no technical_identifier (CLARUS joined by row order); name one with --row-key ${table}=COLUMN${given ? ` (${given.column} is not a column the policy lists)` : ''}`);
-    return undefined;
-  }
+  const col = givenRowKey(table, columns, st);
+  if (!col) return undefined;
   if (Object.keys(col.protection ?? rules.get(col.attributeType)?.protection ?? {}).length > 0) {
     st.refusals.push(`--row-key ${table}=${col.name}: the row key is stored as is on every backend, and the CLARUS policy protects ${col.name}`);
     return undefined;
@@ -233,6 +229,14 @@ function splitRowKey(table: string, columns: ColumnSpec[], rules: Map<AttributeT
   st.columnNotes.set(`${table}/${col.name}`, [...(st.columnNotes.get(`${table}/${col.name}`) ?? []), `--row-key: ${col.attributeType} → technicalIdentifier, the row key stored as is on every backend (CLARUS replicated no identifier and joined the clouds' rows by order)`]);
   col.attributeType = 'technicalIdentifier';
   return col.name;
+}
+
+/** The column `--row-key TABLE=COLUMN` names for the table, or a refusal. */
+function givenRowKey(table: string, columns: ColumnSpec[], st: State): ColumnSpec | undefined {
+  const given = st.opts.rowKeys?.find((k) => tableKey(k.table) === tableKey(table));
+  const col = given ? columns.find((c) => c.name.toLowerCase() === given.column.toLowerCase()) : undefined;
+  if (!col) st.refusals.push(`table ${table}: its points are split across backends, which needs a row key to join the parts, and the CLARUS policy replicates no technical_identifier (CLARUS joined by row order); name one with --row-key ${table}=COLUMN${given ? ` (${given.column} is not a column the policy lists)` : ''}`);
+  return col;
 }
 
 function partialAnnotation(refusals: string[]): Record<string, string> {
@@ -255,21 +259,30 @@ export function importClarus1(xml: string, opts: ImportOptions): ImportResult {
   const datasets = tables.map((t) => dataset(t, rules, used, st));
   const attributeTypes = Object.fromEntries([...rules.entries()].filter(([, r]) => Object.keys(r.protection).length > 0).map(([t, r]) => [t, r.protection]));
   if (opts.tables) st.notes.push('patterns were expanded against the tables known at import (--table, --catalog, --from-backend); a table created later is not covered until the import is run again');
-  const policy: SecurityPolicy = {
+  const policy = policyOf(st, { backends, attributeTypes, datasets });
+  if (datasets.length === 0 && st.refusals.length === 0) st.notes.push('no attribute reaches a table: a pass-through policy (the CLARUS policy protects nothing either)');
+  return { policy, backends, notes: st.notes, refusals: st.refusals, columnNotes: Object.fromEntries(st.columnNotes), typeNotes: typeNotesOf(rules, attributeTypes, st) };
+}
+
+function policyOf(st: State, parts: { backends: CloudBackend[]; attributeTypes: Record<string, Protection>; datasets: DatasetSpec[] }): SecurityPolicy {
+  const { opts } = st;
+  return {
     apiVersion: API_VERSION, kind: 'SecurityPolicy',
     metadata: { name: opts.name, namespace: opts.namespace, ...(opts.partial && st.refusals.length > 0 ? { annotations: partialAnnotation(st.refusals) } : {}) },
     spec: {
-      backends: backends.map((b) => b.metadata.name),
+      backends: parts.backends.map((b) => b.metadata.name),
       keyring: { secretName: opts.keyringSecret ?? `${opts.name}-keys` },
       onUnsupported: 'reject',
-      ...(Object.keys(attributeTypes).length > 0 ? { attributeTypes } : {}),
-      datasets,
+      ...(Object.keys(parts.attributeTypes).length > 0 ? { attributeTypes: parts.attributeTypes } : {}),
+      datasets: parts.datasets,
     },
   };
-  if (datasets.length === 0 && st.refusals.length === 0) st.notes.push('no attribute reaches a table: a pass-through policy (the CLARUS policy protects nothing either)');
-  const typeNotes = Object.fromEntries([...rules.entries()].filter(([t, r]) => r.notes.length > 0 && t in attributeTypes).map(([t, r]) => [t, r.notes]));
+}
+
+/** Notes per attribute type the policy defines; the notes of the others go to the general notes. */
+function typeNotesOf(rules: Map<AttributeType, RuleMapping>, attributeTypes: Record<string, Protection>, st: State): Record<string, string[]> {
   for (const [t, r] of rules) {
     if (!(t in attributeTypes) && !r.column) st.notes.push(...r.notes.map((n) => `${t}: ${n}`));
   }
-  return { policy, backends, notes: st.notes, refusals: st.refusals, columnNotes: Object.fromEntries(st.columnNotes), typeNotes };
+  return Object.fromEntries([...rules.entries()].filter(([t, r]) => r.notes.length > 0 && t in attributeTypes).map(([t, r]) => [t, r.notes]));
 }

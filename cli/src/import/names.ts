@@ -27,11 +27,16 @@ export function parseName(name: string): NamePattern | string {
   if (parts.length === 1) return { schema: '*', table: '*', column };
   const qualified = parts[parts.length - 2] as string;
   const db = parts.length === 3 ? parts[0] : undefined;
-  const dot = qualified.indexOf('.');
-  if (dot >= 0 && qualified.indexOf('.', dot + 1) >= 0) return `attribute name "${name}": table "${qualified}" has more than one dot`;
-  const schema = dot >= 0 ? qualified.slice(0, dot) : undefined;
-  const table = dot >= 0 ? qualified.slice(dot + 1) : qualified;
-  return { ...(db !== undefined ? { db } : {}), ...(schema !== undefined ? { schema } : {}), table, column };
+  const where = qualifiedTable(qualified);
+  if (!where) return `attribute name "${name}": table "${qualified}" has more than one dot`;
+  return { ...(db !== undefined ? { db } : {}), ...where, column };
+}
+
+/** `schema.table` or `table`; undefined with more than one dot. */
+function qualifiedTable(qualified: string): { schema?: string; table: string } | undefined {
+  const [first, second, ...rest] = qualified.split('.');
+  if (rest.length > 0) return undefined;
+  return second === undefined ? { table: first as string } : { schema: first as string, table: second };
 }
 
 const isGlob = (s: string | undefined): boolean => s !== undefined && s.includes('*');

@@ -142,11 +142,13 @@ function splitting(rule: XmlElement, type: AttributeType, st: RuleState): RuleMa
   if (unknownParams(rule, ['clouds', 'splitting_type'], st)) return undefined;
   const clouds = intParam(rule, 'clouds', 1, st);
   if (clouds === undefined) return undefined;
-  if (p === 'replicate') {
-    if (type !== 'technicalIdentifier') return refuse(st, rule, `replicate applies to technical identifiers (the row key) only, not ${type}`);
-    return { protection: {}, rowKey: true, protects: false, notes: [`replicate on ${clouds} cloud(s) → the dataset's rowKey, which Clarus stores on every backend`] };
-  }
+  if (p === 'replicate') return replicate(rule, type, clouds, st);
   if (p !== 'splitting') return refuse(st, rule, `splitting protection "${rule.attrs.protection}" is not one CLARUS 1.0 defines`);
+  return columnSplitting(rule, type, clouds, st);
+}
+
+/** `splitting` of a column's values over `clouds` clouds: whole on one, points by coordinate, or refused. */
+function columnSplitting(rule: XmlElement, type: AttributeType, clouds: number, st: RuleState): RuleMapping | undefined {
   if (clouds === 1 && rule.attrs.splitting_type === undefined) {
     return { ...none(), notes: ['splitting on 1 cloud → stored whole on the default backend, as in CLARUS'] };
   }
@@ -154,6 +156,12 @@ function splitting(rule: XmlElement, type: AttributeType, st: RuleState): RuleMa
   if (points) return points;
   const how = rule.attrs.splitting_type ? `splitting_type "${rule.attrs.splitting_type}"` : 'CLARUS splitting';
   return refuse(st, rule, `${how} spreads each value over ${clouds} cloud(s) so that no cloud holds it whole; Clarus places a whole column on one backend, which would then hold the value whole: not representable`);
+}
+
+/** `replicate`: CLARUS's technical identifier on every cloud, the dataset's row key. */
+function replicate(rule: XmlElement, type: AttributeType, clouds: number, st: RuleState): RuleMapping | undefined {
+  if (type !== 'technicalIdentifier') return refuse(st, rule, `replicate applies to technical identifiers (the row key) only, not ${type}`);
+  return { protection: {}, rowKey: true, protects: false, notes: [`replicate on ${clouds} cloud(s) → the dataset's rowKey, which Clarus stores on every backend`] };
 }
 
 /** The backends a point's coordinates go to (the first two `<protocol>` clouds; stubs are made when absent). */
