@@ -66,27 +66,31 @@ async function writeCsv(path: string, delimiter: string, rows: Array<Array<strin
   await writeFile(path, rows.map((row) => row.map((v) => encodeCsvField(v, csv)).join(delimiter)).join('\n') + '\n');
 }
 
-async function anonymize(files: string[], dataset: string, input: string, args: ParsedArgs, io: Io): Promise<number> {
-  const found = await policyDataset(files, dataset);
-  if (typeof found === 'string') {
-    io.err(`${found}\n`);
-    return 1;
-  }
+function failed(io: Io, message: string): number {
+  io.err(`${message}\n`);
+  return 1;
+}
+
+/** A header's column names: CLARUS headers may name `table/column`. */
+function columnNames(header: Array<string | null> | undefined): string[] {
+  return (header ?? []).map((h) => (h ?? '').split('/').pop() ?? '');
+}
+
+interface Job { files: string[]; dataset: string; input: string; args: ParsedArgs }
+
+async function anonymize(job: Job, io: Io): Promise<number> {
+  const { dataset, args } = job;
+  const found = await policyDataset(job.files, dataset);
+  if (typeof found === 'string') return failed(io, found);
   const ds = found.spec.datasets[found.index];
   const table = ds?.table ?? dataset;
   const delimiter = one(args, '--delimiter') ?? ',';
-  const [header, ...rows] = readCsv(await readFile(input), delimiter);
-  const names = (header ?? []).map((h) => (h ?? '').split('/').pop() ?? '');
+  const [header, ...rows] = readCsv(await readFile(job.input), delimiter);
+  const names = columnNames(header);
   const ka = ds?.columns.map((c) => declaredProtection(found.spec, c)?.anonymize?.kAnonymity).find(Boolean);
-  if (!ka) {
-    io.err(`dataset ${dataset} has no kAnonymity column\n`);
-    return 1;
-  }
+  if (!ka) return failed(io, `dataset ${dataset} has no kAnonymity column`);
   const r = microaggregate({ k: ka.k, t: ka.tCloseness, columns: batchColumns(found.spec, found.index, names, rows) }, rows);
-  if (!r.ok) {
-    io.err(`${batchFailure(table, r.failure).message}\n`);
-    return 1;
-  }
+  if (!r.ok) return failed(io, batchFailure(table, r.failure).message);
   io.out(`${reportLine(table, r.report)}\n${JSON.stringify(r.report)}\n`);
   const out = one(args, '--out');
   if (out) await writeCsv(out, delimiter, [header ?? [], ...r.rows]);
@@ -106,5 +110,5 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     io.err(USAGE);
     return 2;
   }
-  return anonymize(files, dataset, input, args, io);
+  return anonymize({ files, dataset, input, args }, io);
 }

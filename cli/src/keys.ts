@@ -114,22 +114,34 @@ async function rotate(argv: string[], io: Io, env: NodeJS.ProcessEnv): Promise<n
   return print(io, r.file, withMaterial(r.doc, material, true, true));
 }
 
+/** Why the keyring cannot be wrapped (it is already) or rewrapped (it is not wrapped). */
+function formError(doc: Parameters<typeof keyringForm>[0], mode: 'wrap' | 'rewrap'): string | undefined {
+  const expected = mode === 'wrap' ? 'plain' : 'wrapped';
+  const form = keyringForm(doc);
+  return form === expected ? undefined : `${mode} needs a keyring of ${expected} keys; this one is ${form}`;
+}
+
+/** Each entry's key wrapped by Vault (wrap: from its plaintext; rewrap: from its wrapped text). */
+async function wrapped(entries: Map<string, string>, vault: NonNullable<Exclude<Awaited<ReturnType<typeof vaultOf>>, string>>, mode: 'wrap' | 'rewrap'): Promise<Map<string, string>> {
+  const material = new Map<string, string>();
+  for (const [entry, text] of entries) {
+    material.set(entry, mode === 'wrap' ? await vault.wrap(Buffer.from(text, 'base64')) : await vault.rewrap(text));
+  }
+  return material;
+}
+
 /** wrap: plaintext keyring → wrapped; rewrap: wrapped → wrapped with the transit key's latest version. */
 async function rewrapOrWrap(argv: string[], io: Io, env: NodeJS.ProcessEnv, mode: 'wrap' | 'rewrap'): Promise<number> {
   const r = await withKeyring(argv, io, VAULT_OPTIONS);
   if (typeof r === 'number') return r;
   const vault = await vaultOf(r.args, env);
   if (typeof vault === 'string' || !vault) return usageError(io, vault ?? `${mode} needs Vault options (--vault-address, --vault-key)`);
-  const expected = mode === 'wrap' ? 'plain' : 'wrapped';
-  const form = keyringForm(r.doc);
-  if (form !== expected) return print(io, r.file, `${mode} needs a keyring of ${expected} keys; this one is ${form}`);
+  const wrongForm = formError(r.doc, mode);
+  if (wrongForm) return print(io, r.file, wrongForm);
   const kr = parseKeyring(r.doc, mode === 'rewrap');
   if (kr.errors.length > 0) return print(io, r.file, kr.errors.map((e) => `${e.key}: ${e.message}`).join('; '));
   if (mode === 'rewrap' && r.args.flags.has('--rotate-transit-key')) await vault.rotateTransitKey();
-  const material = new Map<string, string>();
-  for (const [entry, text] of kr.material) {
-    material.set(entry, mode === 'wrap' ? await vault.wrap(Buffer.from(text, 'base64')) : await vault.rewrap(text));
-  }
+  const material = await wrapped(kr.material, vault, mode);
   if (mode === 'rewrap') return print(io, r.file, withMaterial(r.doc, material, true, false));
   // The same entries, now wrapped; the current versions (annotation) stay.
   const { data: _plain, ...rest } = r.doc;
@@ -141,16 +153,25 @@ function usageError(io: Io, message: string): number {
   return 2;
 }
 
+/** The subcommands that may call Vault; undefined for the others. */
+function vaultCommand(sub: string | undefined): ((rest: string[], io: Io, env: NodeJS.ProcessEnv) => Promise<number>) | undefined {
+  if (sub === 'generate') return generate;
+  if (sub === 'rotate') return rotate;
+  if (sub === 'wrap' || sub === 'rewrap') return (rest, io, env) => rewrapOrWrap(rest, io, env, sub);
+  return undefined;
+}
+
 export async function main(argv: string[], io: Io = processIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const [sub, ...rest] = argv;
-  try {
-    if (sub === 'generate') return await generate(rest, io, env);
-    if (sub === 'rotate') return await rotate(rest, io, env);
-    if (sub === 'wrap' || sub === 'rewrap') return await rewrapOrWrap(rest, io, env, sub);
-  } catch (e) {
-    if ((e as Error).name !== 'VaultError') throw e;
-    io.err(`clarus keys ${sub}: Vault: ${(e as Error).message}\n`);
-    return 1;
+  const command = vaultCommand(sub);
+  if (command) {
+    try {
+      return await command(rest, io, env);
+    } catch (e) {
+      if ((e as Error).name !== 'VaultError') throw e;
+      io.err(`clarus keys ${sub}: Vault: ${(e as Error).message}\n`);
+      return 1;
+    }
   }
   // Runs through a proxy with the sidecar's client; loaded only when asked for.
   if (sub === 'reencrypt') return (await import('@clarus/sidecar/access/reencrypt.ts')).main(rest, io);

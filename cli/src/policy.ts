@@ -120,22 +120,37 @@ function recordTableOption(args: ParsedArgs): ImportOptions['datasetTable'] | st
   return parseRecordTable(spec) ?? `--dataset-table ${spec}: expected TABLE or SCHEMA.TABLE (plain SQL identifiers)`;
 }
 
-async function importOptions(args: ParsedArgs, file: string): Promise<ImportOptions | string> {
-  const name = one(args, '--name') ?? (basename(file).replace(/\.xml$/i, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '') || 'imported');
+/** The default policy name: the file's base name as a Kubernetes name. */
+function nameOf(file: string): string {
+  return basename(file).replace(/\.xml$/i, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '') || 'imported';
+}
+
+/** The tables patterns are expanded against: --table, --catalog, --from-backend. */
+async function tablesOption(args: ParsedArgs): Promise<ImportOptions['tables'] | string> {
   const catalog = one(args, '--catalog');
   const listed = importTables(args, catalog === undefined ? undefined : await readFile(catalog, 'utf8'));
   if (typeof listed === 'string') return listed;
   const fromBackend = one(args, '--from-backend');
-  const tables = fromBackend === undefined ? listed : [...(listed ?? []), ...(await (await import('./io/catalog.ts')).backendTables(fromBackend))];
-  const keyringSecret = one(args, '--keyring');
-  const datasetTable = recordTableOption(args);
-  if (typeof datasetTable === 'string') return datasetTable;
+  return fromBackend === undefined ? listed : [...(listed ?? []), ...(await (await import('./io/catalog.ts')).backendTables(fromBackend))];
+}
+
+function rowKeysOption(args: ParsedArgs): ImportOptions['rowKeys'] | string {
   const rowKeys = many(args, '--row-key').map((k) => /^([^=]+)=([A-Za-z_][A-Za-z0-9_$]*)$/.exec(k));
   if (rowKeys.some((m) => !m)) return '--row-key: expected TABLE=COLUMN';
+  return rowKeys.length > 0 ? rowKeys.map((m) => ({ table: (m as RegExpExecArray)[1] as string, column: (m as RegExpExecArray)[2] as string })) : undefined;
+}
+
+async function importOptions(args: ParsedArgs, file: string): Promise<ImportOptions | string> {
+  const tables = await tablesOption(args);
+  const datasetTable = recordTableOption(args);
+  const rowKeys = rowKeysOption(args);
+  for (const v of [tables, datasetTable, rowKeys]) if (typeof v === 'string') return v;
+  const keyringSecret = one(args, '--keyring');
   return {
-    name, namespace: one(args, '--namespace', '-n') ?? 'default', ...(tables ? { tables } : {}), ...(keyringSecret ? { keyringSecret } : {}),
-    ...(datasetTable ? { datasetTable } : {}), partial: args.flags.has('--partial'),
-    ...(rowKeys.length > 0 ? { rowKeys: rowKeys.map((m) => ({ table: (m as RegExpExecArray)[1] as string, column: (m as RegExpExecArray)[2] as string })) } : {}),
+    name: one(args, '--name') ?? nameOf(file), namespace: one(args, '--namespace', '-n') ?? 'default',
+    ...(tables ? { tables: tables as NonNullable<ImportOptions['tables']> } : {}), ...(keyringSecret ? { keyringSecret } : {}),
+    ...(datasetTable ? { datasetTable: datasetTable as NonNullable<ImportOptions['datasetTable']> } : {}), partial: args.flags.has('--partial'),
+    ...(rowKeys ? { rowKeys: rowKeys as NonNullable<ImportOptions['rowKeys']> } : {}),
   };
 }
 
@@ -178,13 +193,15 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   }
   const args = parseArgs(rest, VALUE_OPTS);
   if (typeof args === 'string') return usageError(io, args);
-  const needsFiles = sub === 'validate' || sub === 'render' || sub === 'explain';
-  if (needsFiles && files(args).length === 0) return usageError(io, '-f FILE|DIR is required');
-  switch (sub) {
-    case 'validate': return validate(args, io);
-    case 'render': return renderCmd(args, io);
-    case 'explain': return explain(args, io);
-    case 'import': return importCmd(args, io);
-    default: return usageError(io, `unknown subcommand ${sub}`);
-  }
+  const command = SUBCOMMANDS.get(sub);
+  if (!command) return usageError(io, `unknown subcommand ${sub}`);
+  if (command.needsFiles && files(args).length === 0) return usageError(io, '-f FILE|DIR is required');
+  return command.run(args, io);
 }
+
+const SUBCOMMANDS = new Map<string, { run: (args: ParsedArgs, io: Io) => Promise<number> | number; needsFiles: boolean }>([
+  ['validate', { run: validate, needsFiles: true }],
+  ['render', { run: renderCmd, needsFiles: true }],
+  ['explain', { run: explain, needsFiles: true }],
+  ['import', { run: importCmd, needsFiles: false }],
+]);
