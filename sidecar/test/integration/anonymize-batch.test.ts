@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RuntimeColumn, RuntimePolicy } from '@clarus/policy/runtime/config.ts';
+import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { achievedK, achievedT, codePointOrder } from '@clarus/testing/anonymity.ts';
 import type { Row } from '@clarus/testing/anonymity.ts';
 import { PG_BIN, startPostgres } from '@clarus/testing/pg.ts';
@@ -21,27 +21,14 @@ import type { PgCluster } from '@clarus/testing/pg.ts';
 import { USERS, canariesInDump, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
 import { clarusFile } from '@clarus/testing/clarus-data.ts';
+import { anonColumn, EPISODE_BACKEND, EPISODE_COLUMNS as COLUMNS, EPISODE_DIA as DIA, EPISODE_QI as QI, EPISODE_TABLE_COLUMNS as TABLE_COLUMNS, episodeColumns, episodeLines } from './episodes.ts';
 
 const run = promisify(execFile);
 const DATA = clarusFile('data_clarus2.txt');
-const B = 'cloud-a';
-
-const col = (name: string, attributeType: RuntimeColumn['attributeType'], anonymize?: RuntimeColumn['anonymize']): RuntimeColumn =>
-  ({ name, attributeType, backend: B, ...(anonymize ? { anonymize } : {}) });
-
-/** The eHealth set's columns; quasi-identifiers under kAnonymity (k, and t on dia_id when given). */
-function episodeColumns(k: number, t?: number): RuntimeColumn[] {
-  const qi = { kAnonymity: { k, ...(t !== undefined ? { tCloseness: t } : {}) } };
-  return [
-    col('ep_id', 'nonConfidential'), col('ep_age', 'quasiIdentifier', qi), col('ep_range', 'quasiIdentifier', qi),
-    col('dis_id', 'nonConfidential'), col('dis_adm', 'quasiIdentifier', qi), col('dis_dis', 'quasiIdentifier', qi),
-    col('dis_days', 'quasiIdentifier', qi), col('ep_pat', 'identifier', { suppress: {} }),
-    col('pat_gen', 'quasiIdentifier', qi), col('pat_zip', 'quasiIdentifier', qi), col('dia_id', 'confidential'),
-  ];
-}
+const col = anonColumn;
 
 const POLICY: RuntimePolicy = {
-  name: 'ehealth-anon', onUnsupported: 'reject', defaultBackend: B,
+  name: 'ehealth-anon', onUnsupported: 'reject', defaultBackend: EPISODE_BACKEND,
   keyring: { dir: 'secrets/keyring', keys: [{ name: 'default', versions: [1], current: 1 }] },
   datasets: [
     { name: 'episodes', schema: 'public', table: 'episode', columns: episodeColumns(5) },
@@ -57,15 +44,8 @@ const POLICY: RuntimePolicy = {
   ],
 };
 
-const TABLE_COLUMNS = `(ep_id text, ep_age integer, ep_range integer, dis_id text, dis_adm date, dis_dis date,
-  dis_days integer, ep_pat text, pat_gen text, pat_zip text, dia_id text)`;
-const COLUMNS = 'ep_id, ep_age, ep_range, dis_id, dis_adm, dis_dis, dis_days, ep_pat, pat_gen, pat_zip, dia_id';
 const copySql = (table: string): string => `COPY ${table} (${COLUMNS}) FROM STDIN (FORMAT csv, HEADER true)`;
-/** Positions of the quasi-identifiers and of the confidential attribute in COLUMNS. */
-const QI = [1, 2, 4, 5, 6, 8, 9];
-const DIA = 10;
-
-const lines = readFileSync(DATA, 'utf8').split('\n').filter((l) => l.length > 0);
+const lines = episodeLines();
 const header = lines[0] as string;
 const records = lines.slice(1);
 const file = (rows: string[]): string => `${[header, ...rows].join('\n')}\n`;

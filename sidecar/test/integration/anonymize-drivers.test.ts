@@ -11,40 +11,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RuntimeColumn, RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { achievedK } from '@clarus/testing/anonymity.ts';
 import type { Row } from '@clarus/testing/anonymity.ts';
 import { startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
 import { USERS, canariesInDump, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
-import { clarusFile } from '@clarus/testing/clarus-data.ts';
+import { EPISODE_COLUMNS as COLUMNS, EPISODE_QI as QI, EPISODE_TABLE_COLUMNS as TABLE_COLUMNS, episodeLines, episodePolicy } from './episodes.ts';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '../../..');
-const DATA = clarusFile('data_clarus2.txt');
-const B = 'cloud-a';
-const qi = { kAnonymity: { k: 5 } };
-const col = (name: string, attributeType: RuntimeColumn['attributeType'], anonymize?: RuntimeColumn['anonymize']): RuntimeColumn =>
-  ({ name, attributeType, backend: B, ...(anonymize ? { anonymize } : {}) });
-const COLUMN_POLICY: RuntimeColumn[] = [
-  col('ep_id', 'nonConfidential'), col('ep_age', 'quasiIdentifier', qi), col('ep_range', 'quasiIdentifier', qi),
-  col('dis_id', 'nonConfidential'), col('dis_adm', 'quasiIdentifier', qi), col('dis_dis', 'quasiIdentifier', qi),
-  col('dis_days', 'quasiIdentifier', qi), col('ep_pat', 'identifier', { suppress: {} }),
-  col('pat_gen', 'quasiIdentifier', qi), col('pat_zip', 'quasiIdentifier', qi), col('dia_id', 'confidential'),
-];
 const TABLES = ['episode_jdbc', 'episode_pgx'];
-const POLICY: RuntimePolicy = {
-  name: 'ehealth-drivers', onUnsupported: 'reject', defaultBackend: B,
-  keyring: { dir: 'secrets/keyring', keys: [{ name: 'default', versions: [1], current: 1 }] },
-  datasets: TABLES.map((table) => ({ name: table.replace('_', '-'), schema: 'public', table, columns: COLUMN_POLICY })),
-};
-const TABLE_COLUMNS = `(ep_id text, ep_age integer, ep_range integer, dis_id text, dis_adm date, dis_dis date,
-  dis_days integer, ep_pat text, pat_gen text, pat_zip text, dia_id text)`;
-const COLUMNS = 'ep_id, ep_age, ep_range, dis_id, dis_adm, dis_dis, dis_days, ep_pat, pat_gen, pat_zip, dia_id';
-const QI = [1, 2, 4, 5, 6, 8, 9];
-
-const records = readFileSync(DATA, 'utf8').split('\n').filter((l) => l.length > 0).slice(1);
+const POLICY = episodePolicy('ehealth-drivers', TABLES);
+const records = episodeLines().slice(1);
 
 /** Row i of a driver's file: an age no mean of 5 of them can give, and a canary patient id. */
 function canaryRecord(base: number, i: number): string[] {

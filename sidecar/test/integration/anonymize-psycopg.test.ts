@@ -7,7 +7,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RuntimeColumn, RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { achievedK } from '@clarus/testing/anonymity.ts';
 import type { Row } from '@clarus/testing/anonymity.ts';
 import { startPostgres } from '@clarus/testing/pg.ts';
@@ -15,29 +14,14 @@ import type { PgCluster } from '@clarus/testing/pg.ts';
 import { USERS, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
 import { clarusFile } from '@clarus/testing/clarus-data.ts';
+import { EPISODE_QI as QI, EPISODE_TABLE_COLUMNS as TABLE_COLUMNS, episodeColumns, episodePolicy } from './episodes.ts';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '../../..');
 const DATA = clarusFile('data_clarus2.txt');
-const B = 'cloud-a';
-const qi = { kAnonymity: { k: 5 } };
-const col = (name: string, attributeType: RuntimeColumn['attributeType'], anonymize?: RuntimeColumn['anonymize']): RuntimeColumn =>
-  ({ name, attributeType, backend: B, ...(anonymize ? { anonymize } : {}) });
-const COLUMNS: RuntimeColumn[] = [
-  col('ep_id', 'nonConfidential'), col('ep_age', 'quasiIdentifier', qi), col('ep_range', 'quasiIdentifier', qi),
-  col('dis_id', 'nonConfidential'), col('dis_adm', 'quasiIdentifier', qi), col('dis_dis', 'quasiIdentifier', qi),
-  col('dis_days', 'quasiIdentifier', qi), col('ep_pat', 'identifier', { suppress: {} }),
-  col('pat_gen', 'quasiIdentifier', qi), col('pat_zip', 'quasiIdentifier', qi), col('dia_id', 'confidential'),
-];
+const COLUMNS = episodeColumns();
 const TABLES = ['episode_copy', 'episode_ins', 'episode_held'];
-const POLICY: RuntimePolicy = {
-  name: 'ehealth-psycopg', onUnsupported: 'reject', defaultBackend: B,
-  keyring: { dir: 'secrets/keyring', keys: [{ name: 'default', versions: [1], current: 1 }] },
-  datasets: TABLES.map((table) => ({ name: table.replace('_', '-'), schema: 'public', table, columns: COLUMNS })),
-};
-const TABLE_COLUMNS = `(ep_id text, ep_age integer, ep_range integer, dis_id text, dis_adm date, dis_dis date,
-  dis_days integer, ep_pat text, pat_gen text, pat_zip text, dia_id text)`;
-const QI = [1, 2, 4, 5, 6, 8, 9];
+const POLICY = episodePolicy('ehealth-psycopg', TABLES);
 /** The ep_id of the records the script sends with binary parameters (rows 450..459 of the data). */
 const records450 = readFileSync(DATA, 'utf8').split('\n').slice(451, 461).map((l) => l.split(',')[0] as string);
 
