@@ -44,6 +44,13 @@ const CLAUSE_NODES = new Set([
   'FunctionParameter', 'PublicationTable', 'PublicationObjSpec', 'MergeWhenClause', 'TriggerTransition',
 ]);
 
+/**
+ * Allowed functions that change stored state (a sequence's position; PostgreSQL refuses them in a
+ * read-only transaction): a statement calling one needs a read-write user, as a write does.
+ * NOTIFY and pg_notify, which PostgreSQL allows in a read-only transaction, stay reads.
+ */
+const WRITING_FUNCTIONS = new Set(['nextval', 'setval']);
+
 /** `schema.name` when a qualified name reuses a protected table's name in another schema. */
 function shadowedName(catalog: Catalog, schema: string | undefined, name: string): string | null {
   const hits = catalog.all().filter((t) => t.table === name);
@@ -105,6 +112,7 @@ class Walk {
     if (!schemaOk || !ALLOWED_FUNCTIONS.has(name)) {
       refuse('function', { name: names.join('.') });
     }
+    if (WRITING_FUNCTIONS.has(name)) this.write = true;
   }
 
   private operator(names: string[]): void {
