@@ -109,10 +109,8 @@ class Walk {
     const schemaOk = names.length === 1 || (names.length === 2 && names[0] === 'pg_catalog');
     if (schemaOk && name === 'set_config' && settableByName(args[0])) return;
     if (this.points && names.length === 1 && POINT_FUNCTIONS.has(name.toLowerCase())) return;
-    if (!schemaOk || !ALLOWED_FUNCTIONS.has(name)) {
-      refuse('function', { name: names.join('.') });
-    }
-    if (WRITING_FUNCTIONS.has(name)) this.write = true;
+    if (!schemaOk || !ALLOWED_FUNCTIONS.has(name)) refuse('function', { name: names.join('.') });
+    this.write ||= WRITING_FUNCTIONS.has(name);
   }
 
   private operator(names: string[]): void {
