@@ -99,6 +99,10 @@ export const REFUSALS = {
 
   // Statements and the allowlist screen.
   proceduralCode: entry(() => 'procedural code over protected tables is not supported'),
+  /** A temporary PL/pgSQL function (temp-function.ts) with something the proxy does not rewrite. */
+  tempFunction: entry<{ why: string }>(({ why }) => `temporary PL/pgSQL function: ${why}; the proxy rewrites only a function in pg_temp, without arguments, whose body holds BEGIN … EXCEPTION … END blocks of static INSERT/UPDATE/DELETE (RETURNING * INTO an OUT row of the same table), SELECT … INTO over unprotected tables, GET [STACKED] DIAGNOSTICS and RETURN (docs/sql-support.md)`),
+  /** The SELECT that calls such a function (temp-function-call.ts) in an unsupported way. */
+  tempFunctionCall: entry<{ why: string }>(({ why }) => `call of a temporary PL/pgSQL function: ${why}; call it in the same query text that creates it, as SELECT (f.out).column, …, f.text_out FROM pg_temp.f() (docs/sql-support.md)`),
   statementKind: entry<{ kind: string }>(({ kind }) => `${kind} statements over protected tables are not supported`),
   sqlPrepare: entry<{ table: string }>(({ table }) => `SQL-level PREPARE of a statement over protected table ${table} is not supported: the proxy protects parameters at Bind, and EXECUTE would pass them as constants; use the extended protocol (Parse/Bind, what drivers' prepared statements send)`),
   unknownConstruct: entry<{ tag: string }>(({ tag }) => `the proxy's analysis does not know the construct ${tag}; ${NOT_ALLOWED}`),

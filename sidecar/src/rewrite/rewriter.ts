@@ -10,12 +10,16 @@ import { Ctx } from './context.ts';
 import { Refusal, refusalOf, refuse } from './refusals.ts';
 import type { ParamRole, ProtectedRef } from './context.ts';
 import { screen } from './allowlist.ts';
+import type { Screened } from './allowlist.ts';
+import { isPlpgsqlFunction, rewriteTempFunction, tempFunctionOf } from './temp-function.ts';
+import type { BodyDeps, TempFunction } from './temp-function.ts';
+import { analyzeTempCall, calledTempFunction, callShape } from './temp-function-call.ts';
+import { refuseSplit, splitTables } from './split.ts';
 import { ByteLru } from './cache.ts';
 import { backendAgrees, REWRITER_MAJOR } from './grammar.ts';
 import type { Major } from './grammar.ts';
 import { deparseStatement, fingerprintOf, parseTree } from './parser.ts';
 import type { ParsedStatement } from './parser.ts';
-import { refuseSplit } from './split.ts';
 import { ShapeCache, shapeOf } from './shape-cache.ts';
 import type { ProtectedCall, Shape } from './shape-cache.ts';
 import { mentionsCatalog, showLogicalCatalog } from './logical-catalog.ts';
@@ -301,9 +305,13 @@ export class Rewriter {
     const agree = backendAgrees(major, sql, parsed.tree);
     if (!agree.ok) return { analysis: refusedWith(refusalOf('backendGrammar', { reason: agree.reason })), cacheable: true };
     const effects: Effects = { write: false, everyDataset: false };
+    // Temporary PL/pgSQL functions of this text and the statements that define or call them.
+    const temps = new Map<string, TempFunction>();
+    const temporary = new Set<unknown>();
     try {
       for (const p of parsed.statements) {
-        const s = screen(p.stmt, this.catalog);
+        const s = this.screenTemporary(p.stmt, temps) ?? screen(p.stmt, this.catalog);
+        if ('temporary' in s) temporary.add(p.stmt);
         effects.write ||= s.write;
         effects.everyDataset ||= s.everyDataset;
       }
@@ -311,8 +319,64 @@ export class Rewriter {
       if (!(e instanceof Refusal)) throw e;
       return { analysis: { ...refusedWith(e), ...effects }, cacheable: true };
     }
-    if (effects.write && this.mentions(sql) && parsed.statements.some((p) => !DATA_STATEMENTS.has(tagOf(p.stmt)?.[0] ?? ''))) effects.schemaChange = true;
+    const schema = (p: ParsedStatement): boolean => !DATA_STATEMENTS.has(tagOf(p.stmt)?.[0] ?? '') && !temporary.has(p.stmt);
+    if (effects.write && this.mentions(sql) && parsed.statements.some(schema)) effects.schemaChange = true;
     return this.rules(sql, parsed.statements, major, effects);
+  }
+
+  /**
+   * The screen of a statement that defines a temporary PL/pgSQL function (temp-function.ts: its
+   * body is screened statement by statement when the rules rewrite it) or calls one defined
+   * earlier in the text (temp-function-call.ts); null for any other statement.
+   */
+  private screenTemporary(stmt: Json, temps: Map<string, TempFunction>): (Screened & { temporary: true }) | null {
+    const f = isPlpgsqlFunction(stmt) ? tempFunctionOf(body(stmt, 'CreateFunctionStmt') as Json, this.catalog) : null;
+    if (f) temps.set(f.name, f);
+    const call = f ? null : calledTempFunction(stmt, temps);
+    if (call) callShape(stmt, call);
+    return f || call ? { write: true, everyDataset: false, temporary: true } : null;
+  }
+
+  /** What rewriting a temporary function's body needs: each statement handled as at top level. */
+  private bodyDeps(ctx: Ctx, major: Major): BodyDeps {
+    return {
+      parse: (text) => {
+        let parsed;
+        try {
+          parsed = parseTree(text);
+        } catch (e) {
+          return refuse('syntax', { error: (e as Error).message });
+        }
+        const stmt = parsed.statements.length === 1 ? parsed.statements[0]?.stmt : undefined;
+        if (!stmt) return refuse('tempFunction', { why: 'a SQL statement of the body that is not one statement' });
+        const agree = backendAgrees(major, text, parsed.tree);
+        if (!agree.ok) refuse('backendGrammar', { reason: agree.reason });
+        const s = screen(stmt, this.catalog);
+        if (s.everyDataset) refuse('tempFunction', { why: 'a statement of the body that reaches every dataset' });
+        // A split table's statements are planned by split/ from the whole text: not inside a body.
+        if (splitTables(this.catalog, [stmt]).length > 0) refuse('tempFunction', { why: 'a statement of the body on a split table' });
+        ctx.write ||= s.write;
+        return stmt;
+      },
+      rewrite: (stmt) => {
+        const before = { params: ctx.params.size, max: ctx.maxParam };
+        const r = this.statement(ctx, stmt, deparseStatement(stmt), new Map(), major);
+        if (ctx.params.size !== before.params || ctx.maxParam !== before.max) refuse('tempFunction', { why: 'a statement whose rewrite needs parameters' });
+        ctx.write ||= r.write;
+        return r;
+      },
+      check: (text) => checkRewritten(major, text),
+    };
+  }
+
+  /** CREATE FUNCTION pg_temp.f … LANGUAGE plpgsql: its body rewritten (temp-function.ts). */
+  private tempFunction(ctx: Ctx, stmt: Json, temps: Map<string, TempFunction>, major: Major): StatementPlan {
+    const b = body(stmt, 'CreateFunctionStmt') as Json;
+    const fn = tempFunctionOf(b, this.catalog);
+    rewriteTempFunction(b, fn, this.catalog, this.bodyDeps(ctx, major));
+    temps.set(fn.name, fn);
+    ctx.write = true;
+    return { outputs: [], sql: deparseStatement(stmt), changed: true, write: true };
   }
 
   private rules(sql: string, parsed: ParsedStatement[], major: Major, effects: Effects): { analysis: Analysis; cacheable: boolean } {
@@ -323,7 +387,8 @@ export class Rewriter {
     const statements: StatementPlan[] = [];
     try {
       refuseSplit(ctx, parsed.map((p) => p.stmt));
-      for (const p of parsed) statements.push(this.statement(ctx, p.stmt, p.text));
+      const temps = new Map<string, TempFunction>();
+      for (const p of parsed) statements.push(this.statement(ctx, p.stmt, p.text, temps, major));
       for (const s of statements) if (s.changed) checkRewritten(major, s.sql);
     } catch (e) {
       // Fail closed: a statement shape the rules or the deparser cannot handle is refused, never
@@ -451,12 +516,14 @@ export class Rewriter {
     }
   }
 
-  private statement(ctx: Ctx, parsed: Json, text: string): StatementPlan {
+  private statement(ctx: Ctx, parsed: Json, text: string, temps: Map<string, TempFunction>, major: Major): StatementPlan {
+    if (isPlpgsqlFunction(parsed)) return this.tempFunction(ctx, parsed, temps, major);
     const before = JSON.stringify(parsed);
     const stmt = showLogicalCatalog(this.catalog, parsed, text);
     const writeBefore = ctx.write;
     ctx.write = false;
-    const r = analyzeStatement(ctx, stmt, text);
+    const call = calledTempFunction(stmt, temps);
+    const r = call ? { outputs: analyzeTempCall(ctx, stmt, call) } : analyzeStatement(ctx, stmt, text);
     const changed = JSON.stringify(stmt) !== before;
     const write = ctx.write;
     ctx.write = ctx.write || writeBefore;
