@@ -60,14 +60,23 @@ export function quoteIdent(name: string): string {
 }
 
 /** The body's variables, by number (libpg-query omits a field whose value is 0). */
+/** Variables PL/pgSQL declares itself (FOUND; SQLSTATE and SQLERRM in an exception handler). */
+const IMPLICIT = new Set(['found', 'sqlstate', 'sqlerrm', '(unnamed row)']);
+
 export class Datums {
   private readonly names: string[];
+  private readonly defaults: boolean;
 
   constructor(fn: Json) {
-    this.names = arr(fn.datums).map((d) => {
-      const t = tagOf(d);
-      return t ? String(t[1].refname ?? '') : '';
-    });
+    const datums = arr(fn.datums).map((d) => tagOf(d)?.[1] ?? {});
+    this.names = datums.map((d) => String(d.refname ?? ''));
+    this.defaults = datums.some((d) => d.default_val !== undefined);
+  }
+
+  /** A variable the body declares (DECLARE), if any: refused (its default would run SQL unseen). */
+  declared(outs: ReadonlyMap<string, unknown>): string | null {
+    if (this.defaults) return 'a default value';
+    return this.names.find((n) => !outs.has(n) && !IMPLICIT.has(n)) ?? null;
   }
 
   name(varno: unknown): string {
@@ -98,6 +107,8 @@ export class BodyWriter {
   function(fn: Json): string {
     const top = body(fn.action, 'PLpgSQL_stmt_block');
     if (!top) refuse('tempFunction', { why: 'a body without a top-level block' });
+    const declared = this.datums.declared(this.outs);
+    if (declared !== null) refuse('tempFunction', { why: `DECLARE (${declared}; only the OUT parameters are variables)` });
     return this.block(top).replace(/;$/, '');
   }
 

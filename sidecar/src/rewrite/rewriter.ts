@@ -11,10 +11,10 @@ import { Refusal, refusalOf, refuse } from './refusals.ts';
 import type { ParamRole, ProtectedRef } from './context.ts';
 import { screen } from './allowlist.ts';
 import type { Screened } from './allowlist.ts';
-import { isPlpgsqlFunction, rewriteTempFunction, tempFunctionOf } from './temp-function.ts';
-import type { BodyDeps, TempFunction } from './temp-function.ts';
+import { dropsTempFunction, isPlpgsqlFunction, rewriteTempFunction, tempFunctionOf } from './temp-function.ts';
+import type { TempFunction } from './temp-function.ts';
 import { analyzeTempCall, calledTempFunction, callShape } from './temp-function-call.ts';
-import { refuseSplit, splitTables } from './split.ts';
+import { refuseSplit } from './split.ts';
 import { ByteLru } from './cache.ts';
 import { backendAgrees, REWRITER_MAJOR } from './grammar.ts';
 import type { Major } from './grammar.ts';
@@ -311,7 +311,7 @@ export class Rewriter {
     try {
       for (const p of parsed.statements) {
         const s = this.screenTemporary(p.stmt, temps) ?? screen(p.stmt, this.catalog);
-        if ('temporary' in s) temporary.add(p.stmt);
+        if ('temporary' in s || dropsTempFunction(p.stmt)) temporary.add(p.stmt);
         effects.write ||= s.write;
         effects.everyDataset ||= s.everyDataset;
       }
@@ -337,45 +337,14 @@ export class Rewriter {
     return f || call ? { write: true, everyDataset: false, temporary: true } : null;
   }
 
-  /** What rewriting a temporary function's body needs: each statement handled as at top level. */
-  private bodyDeps(ctx: Ctx, major: Major): BodyDeps {
-    return {
-      parse: (text) => {
-        let parsed;
-        try {
-          parsed = parseTree(text);
-        } catch (e) {
-          return refuse('syntax', { error: (e as Error).message });
-        }
-        const stmt = parsed.statements.length === 1 ? parsed.statements[0]?.stmt : undefined;
-        if (!stmt) return refuse('tempFunction', { why: 'a SQL statement of the body that is not one statement' });
-        const agree = backendAgrees(major, text, parsed.tree);
-        if (!agree.ok) refuse('backendGrammar', { reason: agree.reason });
-        const s = screen(stmt, this.catalog);
-        if (s.everyDataset) refuse('tempFunction', { why: 'a statement of the body that reaches every dataset' });
-        // A split table's statements are planned by split/ from the whole text: not inside a body.
-        if (splitTables(this.catalog, [stmt]).length > 0) refuse('tempFunction', { why: 'a statement of the body on a split table' });
-        ctx.write ||= s.write;
-        return stmt;
-      },
-      rewrite: (stmt) => {
-        const before = { params: ctx.params.size, max: ctx.maxParam };
-        const r = this.statement(ctx, stmt, deparseStatement(stmt), new Map(), major);
-        if (ctx.params.size !== before.params || ctx.maxParam !== before.max) refuse('tempFunction', { why: 'a statement whose rewrite needs parameters' });
-        ctx.write ||= r.write;
-        return r;
-      },
-      check: (text) => checkRewritten(major, text),
-    };
-  }
-
   /** CREATE FUNCTION pg_temp.f … LANGUAGE plpgsql: its body rewritten (temp-function.ts). */
   private tempFunction(ctx: Ctx, stmt: Json, temps: Map<string, TempFunction>, major: Major): StatementPlan {
-    const b = body(stmt, 'CreateFunctionStmt') as Json;
-    const fn = tempFunctionOf(b, this.catalog);
-    rewriteTempFunction(b, fn, this.catalog, this.bodyDeps(ctx, major));
+    const fn = rewriteTempFunction(ctx, body(stmt, 'CreateFunctionStmt') as Json, {
+      catalog: this.catalog, major,
+      statement: (c, s, text) => this.statement(c, s, text, new Map(), major),
+      check: (text) => checkRewritten(major, text),
+    });
     temps.set(fn.name, fn);
-    ctx.write = true;
     return { outputs: [], sql: deparseStatement(stmt), changed: true, write: true };
   }
 

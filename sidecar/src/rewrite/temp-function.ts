@@ -15,10 +15,15 @@
 // body reads no PL/pgSQL variable (a value the proxy could not see). The call (temp-function-call.ts)
 // decrypts those rows per the user's grant.
 import { parsePlPgSQLSync } from 'libpg-query';
+import { screen } from './allowlist.ts';
 import { arr, body, colRefNames, isObj, sval, tagOf } from './ast.ts';
 import type { Json } from './ast.ts';
 import type { Catalog, CatalogTable } from './catalog.ts';
-import { deparseStatement } from './parser.ts';
+import type { Ctx } from './context.ts';
+import { backendAgrees } from './grammar.ts';
+import type { Major } from './grammar.ts';
+import { deparseStatement, parseTree } from './parser.ts';
+import { splitTables } from './split.ts';
 import { BodyWriter, Datums } from './plpgsql-body.ts';
 import type { Into, OutParam } from './plpgsql-body.ts';
 import { referencedTables } from './refs.ts';
@@ -31,13 +36,58 @@ export type { OutParam } from './plpgsql-body.ts';
 export interface TempFunction { name: string; outs: Map<string, OutParam> }
 
 /** What the rewriter does for one statement of a body (the same as for a top-level statement). */
-export interface BodyDeps {
+interface BodyDeps {
   /** Parses one statement, checks the backend's grammar reads it alike, screens it (allowlist.ts). */
   parse(sql: string): Json;
   /** Rewrites it with the rules: the text to send and its outputs (refuses what the rules refuse). */
   rewrite(stmt: Json): { sql: string; outputs: OutCol[]; batch?: unknown };
   /** Checks the backend's grammar reads the text written into the body as the rewriter built it. */
   check(sql: string): void;
+}
+
+/** What the rewriter lends the body's rewrite. */
+export interface RewriterDeps {
+  catalog: Catalog;
+  major: Major;
+  /** The rewriter's analysis of one top-level statement: the text to send, its outputs, whether it writes. */
+  statement(ctx: Ctx, stmt: Json, text: string): { sql: string; outputs: OutCol[]; write: boolean; batch?: unknown };
+  /** Throws a Refusal when the backend's grammar does not read a rewritten text as built. */
+  check(sql: string): void;
+}
+
+/** One statement of a body, parsed alone: one statement, read alike by the backend's grammar, screened. */
+function parseBodyStatement(ctx: Ctx, d: RewriterDeps, text: string): Json {
+  let parsed;
+  try {
+    parsed = parseTree(text);
+  } catch (e) {
+    return refuse('syntax', { error: (e as Error).message });
+  }
+  const stmt = parsed.statements.length === 1 ? parsed.statements[0]?.stmt : undefined;
+  if (!stmt) return why('a SQL statement of the body that is not one statement');
+  const agree = backendAgrees(d.major, text, parsed.tree);
+  if (!agree.ok) refuse('backendGrammar', { reason: agree.reason });
+  const s = screen(stmt, d.catalog);
+  if (s.everyDataset) why('a statement of the body that reaches every dataset');
+  // A split table's statements are planned by split/ from the whole text: not inside a body.
+  if (splitTables(d.catalog, [stmt]).length > 0) why('a statement of the body on a split table');
+  ctx.write ||= s.write;
+  return stmt;
+}
+
+function bodyDeps(ctx: Ctx, d: RewriterDeps): BodyDeps {
+  return {
+    parse: (text) => parseBodyStatement(ctx, d, text),
+    rewrite: (stmt) => {
+      const before = { params: ctx.params.size, max: ctx.maxParam };
+      const r = d.statement(ctx, stmt, deparseStatement(stmt));
+      // The body is sent as text inside CREATE FUNCTION: there is no Bind to fill a parameter.
+      if (ctx.params.size !== before.params || ctx.maxParam !== before.max) why('a statement whose rewrite needs parameters');
+      ctx.write ||= r.write;
+      return r;
+    },
+    check: (text) => d.check(text),
+  };
 }
 
 /** Options of CREATE FUNCTION that change nothing the proxy relies on. */
@@ -56,6 +106,13 @@ function option(b: Json, name: string): unknown {
 export function isPlpgsqlFunction(stmt: Json): boolean {
   const b = body(stmt, 'CreateFunctionStmt');
   return b !== null && sval(option(b, 'language'))?.toLowerCase() === 'plpgsql';
+}
+
+/** DROP FUNCTION of functions in pg_temp only (not a schema change of a protected table). */
+export function dropsTempFunction(stmt: Json): boolean {
+  const b = body(stmt, 'DropStmt');
+  const objects = arr(b?.objects).map((o) => arr(body(o, 'ObjectWithArgs')?.objname).map((n) => sval(n)));
+  return b?.removeType === 'OBJECT_FUNCTION' && objects.length > 0 && objects.every((n) => n.length === 2 && n[0] === 'pg_temp');
 }
 
 function typeNames(tn: unknown): string[] {
@@ -130,15 +187,22 @@ function plpgsqlOf(b: Json): Json {
   return fn ?? why('a body the PL/pgSQL parser does not read as one function');
 }
 
-/** Rewrites the body of `b` in place (b passed tempFunctionOf). */
-export function rewriteTempFunction(b: Json, fn: TempFunction, catalog: Catalog, deps: BodyDeps): void {
+/**
+ * Rewrites the body of CREATE FUNCTION `b` in place (refused when it is not a temporary function
+ * the proxy can rewrite); the function it defines.
+ */
+export function rewriteTempFunction(ctx: Ctx, b: Json, d: RewriterDeps): TempFunction {
+  const fn = tempFunctionOf(b, d.catalog);
   const tree = plpgsqlOf(b);
   const datums = new Datums(tree);
   const variables = new Set([...datums.all(), fn.name.toLowerCase()]);
-  const one = (query: string, into: Into | null): string => bodyStatement({ catalog, fn, variables, deps }, query, into);
+  const deps = bodyDeps(ctx, d);
+  const one = (query: string, into: Into | null): string => bodyStatement({ catalog: d.catalog, fn, variables, deps }, query, into);
   const text = new BodyWriter(datums, fn.outs, one).function(tree);
   const as = arr(b.options).map((o) => body(o, 'DefElem')).find((o) => o?.defname === 'as') as Json;
   as.arg = { List: { items: [{ String: { sval: ` ${text} ` } }] } };
+  ctx.write = true;
+  return fn;
 }
 
 interface BodyCtx { catalog: Catalog; fn: TempFunction; variables: ReadonlySet<string>; deps: BodyDeps }
