@@ -188,3 +188,34 @@ describe('a backend without a read-only role', () => {
     expect(await currentUser(await session(legacy, USERS.writer))).toBe(ROLES.readWrite.user);
   });
 });
+
+describe('temporary PL/pgSQL functions (Sequelize findOrCreate) under the least-privilege setup', () => {
+  const text = (id: number) => 'CREATE OR REPLACE FUNCTION pg_temp.testfunc(OUT response "patient", OUT sequelize_caught_exception text) RETURNS RECORD AS $f$ '
+    + `BEGIN INSERT INTO "patient" ("pat_id","pat_name") VALUES (${id},'Temp Fncanary') RETURNING * INTO response; `
+    + 'EXCEPTION WHEN unique_violation THEN GET STACKED DIAGNOSTICS sequelize_caught_exception = PG_EXCEPTION_DETAIL; END $f$ LANGUAGE plpgsql; '
+    + 'SELECT (testfunc.response)."pat_id", (testfunc.response)."pat_name", testfunc.sequelize_caught_exception FROM pg_temp.testfunc(); DROP FUNCTION IF EXISTS pg_temp.testfunc();';
+  const rows = async (c: pg.Client, sql: string) => ((await c.query(sql)) as unknown as pg.QueryResult[])[1]?.rows;
+
+  it('need TEMPORARY for the read-write role only; a read-only user is refused by the proxy, and its role cannot create one either', async () => {
+    const writer = await session(app, USERS.writer);
+    const reader = await session(app, USERS.reader);
+    await expect(reader.query(text(30))).rejects.toMatchObject({ code: '42501', message: expect.stringContaining('may only read') });
+    // Without TEMPORARY on the database, the backend refuses the temporary function itself.
+    await expect(writer.query(text(31))).rejects.toMatchObject({ code: '42501' });
+    await superuser.query(`GRANT TEMPORARY ON DATABASE postgres TO ${ROLES.readWrite.user}`);
+    try {
+      const fresh = await session(app, USERS.writer);
+      expect(await rows(fresh, text(32))).toEqual([{ pat_id: 32, pat_name: 'Temp Fncanary', sequelize_caught_exception: null }]);
+      const stored = await superuser.query<{ pat_name: Buffer }>('SELECT pat_name FROM patient WHERE pat_id = 32');
+      expect(stored.rows[0]?.pat_name.toString('latin1')).not.toContain('Fncanary');
+      // The second wall: the read-only role cannot create a temporary function, whatever its body.
+      const ro = new pg.Client({ connectionString: cluster.url({ user: ROLES.readOnly.user, password: ROLES.readOnly.password }) });
+      await ro.connect();
+      clients.push(ro);
+      await expect(ro.query('CREATE FUNCTION pg_temp.f(OUT x text) LANGUAGE plpgsql AS $$ BEGIN x := 1; END $$')).rejects.toMatchObject({ code: '42501' });
+    } finally {
+      await superuser.query(`REVOKE TEMPORARY ON DATABASE postgres FROM ${ROLES.readWrite.user}`);
+      await superuser.query('DELETE FROM patient WHERE pat_id IN (30, 31, 32)');
+    }
+  });
+});
