@@ -8,7 +8,9 @@
 // "Provably touches nothing protected" = it passes this screen AND names no protected relation:
 // the only ways a statement reaches a table are the names in its tree (checked here and by the
 // rules), the functions it calls (only built-ins that neither run SQL from strings nor read
-// tables named in strings), and server-side code (refused: DO, functions, triggers, rules, …).
+// tables named in strings), and server-side code (refused: DO, functions, triggers, rules, …;
+// a temporary PL/pgSQL function is screened and rewritten statement by statement instead, see
+// temp-function.ts, and its call is accepted only in the text that defines it).
 // The remaining assumption is documented in docs/security-model.md: the backend role cannot
 // CREATE objects that would overload a built-in name (least-privilege backend setup).
 import { arr, body, sval, tagOf } from './ast.ts';
