@@ -84,6 +84,14 @@ export interface RewriterOptions {
   onAnalysis?: (source: 'cache' | 'shape' | 'full') => void;
 }
 
+/** What the rules' pass over one text carries from statement to statement. */
+interface TextState {
+  /** The temporary PL/pgSQL functions the text defined so far (temp-function.ts). */
+  temps: Map<string, TempFunction>;
+  /** The backend's major version (grammar checks of a function body's statements). */
+  major: Major;
+}
+
 const DEFAULT_MAX_STATEMENT_BYTES = 1 << 20;
 const DEFAULT_CACHE_BYTES = 32 << 20;
 function refusedWith(r: Refusal): Extract<Analysis, { kind: 'refuse' }> {
@@ -305,16 +313,9 @@ export class Rewriter {
     const agree = backendAgrees(major, sql, parsed.tree);
     if (!agree.ok) return { analysis: refusedWith(refusalOf('backendGrammar', { reason: agree.reason })), cacheable: true };
     const effects: Effects = { write: false, everyDataset: false };
-    // Temporary PL/pgSQL functions of this text and the statements that define or call them.
-    const temps = new Map<string, TempFunction>();
-    const temporary = new Set<unknown>();
+    let temporary: Set<unknown>;
     try {
-      for (const p of parsed.statements) {
-        const s = this.screenTemporary(p.stmt, temps) ?? screen(p.stmt, this.catalog);
-        if ('temporary' in s || dropsTempFunction(p.stmt)) temporary.add(p.stmt);
-        effects.write ||= s.write;
-        effects.everyDataset ||= s.everyDataset;
-      }
+      temporary = this.screenAll(parsed.statements, effects);
     } catch (e) {
       if (!(e instanceof Refusal)) throw e;
       return { analysis: { ...refusedWith(e), ...effects }, cacheable: true };
@@ -322,6 +323,22 @@ export class Rewriter {
     const schema = (p: ParsedStatement): boolean => !DATA_STATEMENTS.has(tagOf(p.stmt)?.[0] ?? '') && !temporary.has(p.stmt);
     if (effects.write && this.mentions(sql) && parsed.statements.some(schema)) effects.schemaChange = true;
     return this.rules(sql, parsed.statements, major, effects);
+  }
+
+  /**
+   * The allowlist screen of every statement of the text (throws the first Refusal), adding to
+   * `effects`; the statements that define, call or drop a temporary PL/pgSQL function of the text.
+   */
+  private screenAll(parsed: ParsedStatement[], effects: Effects): Set<unknown> {
+    const temps = new Map<string, TempFunction>();
+    const temporary = new Set<unknown>();
+    for (const p of parsed) {
+      const s = this.screenTemporary(p.stmt, temps) ?? screen(p.stmt, this.catalog);
+      if ('temporary' in s || dropsTempFunction(p.stmt)) temporary.add(p.stmt);
+      effects.write ||= s.write;
+      effects.everyDataset ||= s.everyDataset;
+    }
+    return temporary;
   }
 
   /**
@@ -338,13 +355,13 @@ export class Rewriter {
   }
 
   /** CREATE FUNCTION pg_temp.f … LANGUAGE plpgsql: its body rewritten (temp-function.ts). */
-  private tempFunction(ctx: Ctx, stmt: Json, temps: Map<string, TempFunction>, major: Major): StatementPlan {
+  private tempFunction(ctx: Ctx, stmt: Json, of: TextState): StatementPlan {
     const fn = rewriteTempFunction(ctx, body(stmt, 'CreateFunctionStmt') as Json, {
-      catalog: this.catalog, major,
-      statement: (c, s, text) => this.statement(c, s, text, new Map(), major),
-      check: (text) => checkRewritten(major, text),
+      catalog: this.catalog, major: of.major,
+      statement: (c, s, text) => this.statement(c, s, text, { temps: new Map(), major: of.major }),
+      check: (text) => checkRewritten(of.major, text),
     });
-    temps.set(fn.name, fn);
+    of.temps.set(fn.name, fn);
     return { outputs: [], sql: deparseStatement(stmt), changed: true, write: true };
   }
 
@@ -356,8 +373,8 @@ export class Rewriter {
     const statements: StatementPlan[] = [];
     try {
       refuseSplit(ctx, parsed.map((p) => p.stmt));
-      const temps = new Map<string, TempFunction>();
-      for (const p of parsed) statements.push(this.statement(ctx, p.stmt, p.text, temps, major));
+      const of: TextState = { temps: new Map(), major };
+      for (const p of parsed) statements.push(this.statement(ctx, p.stmt, p.text, of));
       for (const s of statements) if (s.changed) checkRewritten(major, s.sql);
     } catch (e) {
       // Fail closed: a statement shape the rules or the deparser cannot handle is refused, never
@@ -485,13 +502,13 @@ export class Rewriter {
     }
   }
 
-  private statement(ctx: Ctx, parsed: Json, text: string, temps: Map<string, TempFunction>, major: Major): StatementPlan {
-    if (isPlpgsqlFunction(parsed)) return this.tempFunction(ctx, parsed, temps, major);
+  private statement(ctx: Ctx, parsed: Json, text: string, of: TextState): StatementPlan {
+    if (isPlpgsqlFunction(parsed)) return this.tempFunction(ctx, parsed, of);
     const before = JSON.stringify(parsed);
     const stmt = showLogicalCatalog(this.catalog, parsed, text);
     const writeBefore = ctx.write;
     ctx.write = false;
-    const call = calledTempFunction(stmt, temps);
+    const call = calledTempFunction(stmt, of.temps);
     const r = call ? { outputs: analyzeTempCall(ctx, stmt, call) } : analyzeStatement(ctx, stmt, text);
     const changed = JSON.stringify(stmt) !== before;
     const write = ctx.write;

@@ -46,19 +46,31 @@ export function calledTempFunction(stmt: Json, defined: ReadonlyMap<string, Temp
   return null;
 }
 
-/** The name the call's columns are qualified with (its alias, else the function's name). */
-function qualifierOf(b: Json, fn: TempFunction): string {
+function checkClauses(b: Json): void {
   for (const [k, v] of Object.entries(b)) {
     if (!SELECT_KEYS.has(k)) why(`${k} in the calling SELECT`);
     if (k === 'limitOption' && v !== 'LIMIT_OPTION_DEFAULT') why('LIMIT');
     if (k === 'op' && v !== 'SETOP_NONE') why('a set operation');
   }
+}
+
+/** The FROM clause: the one call `pg_temp.f()`, without arguments or options. */
+function rangeFunctionOf(b: Json, fn: TempFunction): Json {
   const from = arr(b.fromClause);
   const rf = from.length === 1 ? body(from[0], 'RangeFunction') : null;
-  if (!rf || rf.lateral || rf.ordinality || rf.is_rowsfrom || arr(rf.coldeflist).length || arr(rf.functions).length !== 1) why('FROM other than the one call pg_temp.f()');
+  const plain = (r: Json): boolean => !r.lateral && !r.ordinality && !r.is_rowsfrom && arr(r.coldeflist).length === 0 && arr(r.functions).length === 1;
+  if (!rf || !plain(rf)) return why('FROM other than the one call pg_temp.f()');
   const items = arr(body(arr(rf.functions)[0], 'List')?.items);
   const call = body(items[0], 'FuncCall') ?? {};
-  if (items.length !== 2 || Object.keys(items[1] as object).length || Object.keys(call).some((k) => !FUNC_KEYS.has(k))) why(`a call of pg_temp.${fn.name} with arguments or options`);
+  const bare = items.length === 2 && Object.keys(items[1] as object).length === 0 && Object.keys(call).every((k) => FUNC_KEYS.has(k));
+  if (!bare) why(`a call of pg_temp.${fn.name} with arguments or options`);
+  return rf;
+}
+
+/** The name the call's columns are qualified with (its alias, else the function's name). */
+function qualifierOf(b: Json, fn: TempFunction): string {
+  checkClauses(b);
+  const rf = rangeFunctionOf(b, fn);
   const alias = rf.alias as Json | undefined;
   if (alias && arr(alias.colnames).length) why('column aliases on the call');
   return alias ? String(alias.aliasname) : fn.name;
@@ -66,14 +78,18 @@ function qualifierOf(b: Json, fn: TempFunction): string {
 
 interface Field { out: OutParam; field: string | '*' | null }
 
-/** `(q.out).field`, `(q.out).*` or `q.out` (q optional). */
-function fieldOf(val: unknown, q: string, fn: TempFunction): Field {
-  const ind = body(val, 'A_Indirection');
-  const ref = body(ind ? ind.arg : val, 'ColumnRef');
+/** The OUT parameter `q.out` or `out` names. */
+function outNamed(ref: Json | null, q: string, fn: TempFunction): OutParam {
   const names = ref ? colRefNames(ref) : [];
   if (names.length === 2 && names[0] !== q) why(`${names.join('.')} is not a column of the call`);
   const out = names.length >= 1 && names.length <= 2 ? fn.outs.get(names[names.length - 1] as string) : undefined;
-  if (!out) return why('an output other than an OUT parameter or a field of one');
+  return out ?? why('an output other than an OUT parameter or a field of one');
+}
+
+/** `(q.out).field`, `(q.out).*` or `q.out` (q optional). */
+function fieldOf(val: unknown, q: string, fn: TempFunction): Field {
+  const ind = body(val, 'A_Indirection');
+  const out = outNamed(body(ind ? ind.arg : val, 'ColumnRef'), q, fn);
   if (!ind) return { out, field: null };
   const path = arr(ind.indirection);
   const field = path.length === 1 ? (body(path[0], 'A_Star') ? '*' : sval(path[0])) : null;

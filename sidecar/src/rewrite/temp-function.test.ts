@@ -4,7 +4,7 @@
 // out again by the proxy) and its call's outputs carry the columns' protection.
 import { parsePlPgSQLSync } from 'libpg-query';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { testRewriter } from '@clarus/testing/rewriter.ts';
+import { EHEALTH_SPLIT_POLICY, testRewriter } from '@clarus/testing/rewriter.ts';
 import { loadParser } from './parser.ts';
 import type { Analysis, Rewriter } from './rewriter.ts';
 
@@ -116,5 +116,13 @@ describe('refusals by name', () => {
       expect(a.message).toMatch(why);
       expect(a.code).toBe(code);
     }
+  });
+});
+
+describe('split datasets', () => {
+  it('a body statement on a split table is refused by name, not handed to the split planner', () => {
+    const a = testRewriter(EHEALTH_SPLIT_POLICY).analyze(SEQUELIZE);
+    expect(a).toMatchObject({ kind: 'refuse', code: '0A000', reason: 'tempFunction', message: expect.stringMatching(/a statement of the body on a split table/) });
+    expect(a.kind === 'refuse' && a.split).toBeFalsy();
   });
 });

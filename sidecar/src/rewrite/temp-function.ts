@@ -125,10 +125,9 @@ function rowTypeOf(catalog: Catalog, tn: Json): CatalogTable | null {
   const name = names[names.length - 1] ?? '';
   const schema = names.length > 1 ? names[names.length - 2] : undefined;
   const t = catalog.lookup(schema, name);
-  const named = t !== undefined || catalog.isProtectedName(name);
-  if (named && (tn.pct_type || tn.setof || arr(tn.arrayBounds).length > 0)) why(`a parameter of type ${names.join('.')} (an array, SETOF or %TYPE of a protected table's row type)`);
-  if (!t && named && schema !== undefined && schema !== 'pg_catalog') why(`type ${names.join('.')} has the name of a protected table in another schema`);
-  return t ?? null;
+  if (t === undefined && !catalog.isProtectedName(name)) return null;
+  if (tn.pct_type || tn.setof || arr(tn.arrayBounds).length > 0) why(`a parameter of type ${names.join('.')} (an array, SETOF or %TYPE of a protected table's row type)`);
+  return t ?? why(`type ${names.join('.')} has the name of a protected table in another schema`);
 }
 
 function outParam(catalog: Catalog, p: unknown): OutParam {
@@ -209,31 +208,38 @@ interface BodyCtx { catalog: Catalog; fn: TempFunction; variables: ReadonlySet<s
 
 const BODY_STATEMENTS = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'SelectStmt']);
 
-/** A name the statement reads that PL/pgSQL would take for a variable (or `$n`, an argument). */
-function variableRead(node: unknown, variables: ReadonlySet<string>): string | null {
-  if (Array.isArray(node)) {
-    for (const n of node) {
-      const hit = variableRead(n, variables);
-      if (hit) return hit;
-    }
-    return null;
-  }
-  if (!isObj(node)) return null;
-  const t = tagOf(node);
+/** What one node reads that PL/pgSQL would take for a variable (or `$n`, an argument), if anything. */
+function variableAt(t: [string, Json] | null, variables: ReadonlySet<string>): string | null {
   if (t?.[0] === 'ParamRef') return `$${String(t[1].number ?? '?')}`;
   const first = t?.[0] === 'ColumnRef' ? colRefNames(t[1])[0]?.toLowerCase() : undefined;
-  if (first !== undefined && variables.has(first)) return first;
-  return variableRead(Object.values(node), variables);
+  return first !== undefined && variables.has(first) ? first : null;
+}
+
+/** A name the statement reads that PL/pgSQL would take for a variable (or `$n`, an argument). */
+function variableRead(node: unknown, variables: ReadonlySet<string>): string | null {
+  const children = Array.isArray(node) ? node : isObj(node) ? Object.values(node) : [];
+  const here = isObj(node) ? variableAt(tagOf(node), variables) : null;
+  if (here) return here;
+  for (const n of children) {
+    const hit = variableRead(n, variables);
+    if (hit) return hit;
+  }
+  return null;
+}
+
+/** A RETURNING list that is exactly `*`. */
+function onlyStar(list: unknown[]): boolean {
+  const only = list.length === 1 ? body(list[0], 'ResTarget') : null;
+  const ref = only && only.name === undefined ? body(only.val, 'ColumnRef') : null;
+  return ref !== null && colRefNames(ref).join('.') === '*';
 }
 
 /** RETURNING of the write: none, `*`, or anything else (refused). */
 function returning(b: Json): 'none' | 'star' {
-  const list = arr((b.returningClause as Json | undefined)?.exprs ?? b.returningList);
+  const clause = b.returningClause as Json | undefined;
+  const list = arr(clause?.exprs ?? b.returningList);
   if (list.length === 0) return 'none';
-  const only = list.length === 1 ? body(list[0], 'ResTarget') : null;
-  const ref = only && !only.name ? body(only.val, 'ColumnRef') : null;
-  if (ref && colRefNames(ref).join('.') === '*' && !(b.returningClause as Json | undefined)?.options) return 'star';
-  return why('RETURNING other than RETURNING * INTO an OUT parameter');
+  return onlyStar(list) && clause?.options === undefined ? 'star' : why('RETURNING other than RETURNING * INTO an OUT parameter');
 }
 
 function relationOf(catalog: Catalog, b: Json): CatalogTable | undefined {
