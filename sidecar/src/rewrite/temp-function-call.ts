@@ -101,6 +101,8 @@ function tableField(ctx: Ctx, t: CatalogTable, name: string, as: string | undefi
   if (isHiddenName(name)) why(`${name} is storage the proxy keeps for ${t.table}`);
   ctx.touch(t, name);
   const col = tableColumns(t).find((c) => c.name === name);
+  // A policy column the loaded layout lacks (added around this proxy) is still protected: refused, never shown as plain.
+  if (!col && (t.byName.get(name)?.protection.kind ?? 'plain') !== 'plain') why(`${t.table}.${name} is protected but missing from the columns the proxy loaded`);
   return { ...(col ?? { name, prov: null, anon: null }), name: as ?? name };
 }
 

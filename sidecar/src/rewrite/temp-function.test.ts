@@ -126,3 +126,25 @@ describe('split datasets', () => {
     expect(a.kind === 'refuse' && a.split).toBeFalsy();
   });
 });
+
+describe('(f.response).* and a loaded layout', () => {
+  const columns = (names: string[]) => names.map((name) => ({ name, typeOid: name === 'pat_id' ? 23 : 25 }));
+
+  it('expands (f.out).* to the loaded columns, hidden ones left out, each with its protection', () => {
+    const r = testRewriter();
+    r.catalog.learn('public', 'patient', columns(['pat_id', 'pat_name', 'pat_ssn', 'pat_zip', 'pat_birth', 'diagnosis', 'pat_ssn__bidx', 'ward']));
+    const a = plan(r.analyze(withCall('SELECT (testfunc.response).* FROM pg_temp.testfunc()')));
+    const call = a.statements[1];
+    expect(call?.outputs.map((o) => [o.name, o.prov !== null, o.anon ? 'anon' : null])).toEqual([
+      ['pat_id', false, null], ['pat_name', true, null], ['pat_ssn', true, null], ['pat_zip', false, 'anon'], ['pat_birth', false, 'anon'], ['diagnosis', true, null], ['ward', false, null]]);
+    expect(call?.sql).not.toContain('__bidx');
+    expect(call?.sql).toContain('(testfunc.response).ward');
+  });
+
+  it('refuses a protected column the loaded layout lacks (added around the proxy) instead of showing it as plain', () => {
+    const r = testRewriter();
+    r.catalog.learn('public', 'patient', columns(['pat_id', 'pat_ssn', 'pat_ssn__bidx']));
+    const a = r.analyze(withCall('SELECT (testfunc.response).pat_name FROM pg_temp.testfunc()'));
+    expect(a).toMatchObject({ kind: 'refuse', message: expect.stringMatching(/patient\.pat_name is protected but missing/) });
+  });
+});
