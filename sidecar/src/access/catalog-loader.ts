@@ -13,6 +13,8 @@ import { Framer, NEXT_ERROR, NEXT_NONE } from '../protocol/framer.ts';
 import { encodeFrontend } from '../protocol/frontend.ts';
 import type { CatalogTable, DeclaredColumn } from '../rewrite/catalog.ts';
 import { isHiddenName } from '../rewrite/hidden.ts';
+import { VIEW_MARKER, viewFromRow } from '../rewrite/views.ts';
+import type { ProxyView } from '../rewrite/views.ts';
 
 /**
  * Columns as the backend declares them. `defaulted`: a DEFAULT or GENERATED expression;
@@ -57,6 +59,29 @@ export function declaredFromRows(rows: string[][], opts: { storedTypmod?: boolea
     out.set(key, list);
   }
   return out;
+}
+
+/**
+ * The views over protected tables the proxy keeps (rewrite/views.ts): every view whose text carries
+ * the marker constant, with its columns as the backend has them now (after any ALTER VIEW … RENAME).
+ */
+export const VIEWS_QUERY = `SELECT n.nspname, c.relname, (SELECT pg_catalog.json_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
+    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)::text, substring(pg_catalog.pg_get_viewdef(c.oid) from '${VIEW_MARKER}([0-9a-f]+)')
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind = 'v' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND pg_catalog.pg_get_viewdef(c.oid) LIKE '%${VIEW_MARKER}%'
+  ORDER BY 1, 2`;
+
+/** Rows of VIEWS_QUERY → views (a marker that does not decode is no view of the proxy's: reading it fails at the backend). */
+export function viewsFromRows(rows: string[][]): ProxyView[] {
+  return rows.map(([schema, name, columns, hex]) => viewFromRow(schema ?? '', name ?? '', columns ?? '', hex ?? '')).filter((v): v is ProxyView => v !== null);
+}
+
+export type ViewLoader = () => Promise<ProxyView[]>;
+
+export function backendViewLoader(configDir: string, config: RuntimeConfig): ViewLoader | undefined {
+  const b = backendSecrets(configDir, config);
+  if (!b) return undefined;
+  return async () => viewsFromRows(await simpleQuery(b, VIEWS_QUERY, config.limits.connectTimeoutSeconds * 1000));
 }
 
 /**

@@ -16,7 +16,7 @@ import { passthroughPipeline } from '../session/pipeline.ts';
 import { AuditFile } from './audit-file.ts';
 import { readPlainKeyFiles } from '../io/key-source.ts';
 import type { KeySource } from '../io/key-source.ts';
-import { backendCatalogLoader, backendSecrets } from './catalog-loader.ts';
+import { backendCatalogLoader, backendSecrets, backendViewLoader } from './catalog-loader.ts';
 import { protectionPipelineFactory } from './pipeline.ts';
 import type { ProtectionDeps } from './pipeline.ts';
 import { CatalogRefresher } from './refresh.ts';
@@ -153,7 +153,8 @@ export async function protectionPipeline(setup: ProtectionSetup): Promise<Pipeli
       const onDb = test === undefined ? config : onTestDatabase(config, test);
       const home = backendCatalogLoader(setup.configDir, onDb);
       const loader = home ? withRemoteColumns(home, setup.configDir, onDb) : undefined;
-      const refresher = loader ? new CatalogRefresher(rewriter, loader, now) : undefined;
+      const views = backendViewLoader(setup.configDir, onDb);
+      const refresher = loader ? new CatalogRefresher(rewriter, loader, now, views) : undefined;
       const limited = compute && residual ? withLimits(residual, config) : undefined;
       const split: SplitService | undefined = splitService({
         configDir: setup.configDir, config, now,

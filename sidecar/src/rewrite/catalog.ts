@@ -10,6 +10,7 @@ import { decodeHeader } from '../protection/encryption/header.ts';
 import type { ModeName } from '../protection/encryption/header.ts';
 import { keyNameId } from '../protection/encryption/keyring.ts';
 import { anonymizeText } from '../protection/anonymize-write.ts';
+import type { ProxyView } from './views.ts';
 
 export type ColumnProtection =
   | { kind: 'plain' }
@@ -126,6 +127,10 @@ export class Catalog {
   readonly names: string[];
   /** The database whose test databases may be created and dropped through the proxy (rewrite/test-databases.ts). */
   readonly testDatabaseBase: string | undefined;
+  /** Views over protected tables the proxy keeps (views.ts), by `schema.name`, as last loaded from the backend. */
+  private views = new Map<string, ProxyView>();
+  /** Whether the views were loaded at least once. */
+  viewsLoaded = false;
 
   constructor(policy: RuntimePolicy, opts: { testDatabaseBase?: string } = {}) {
     this.testDatabaseBase = opts.testDatabaseBase;
@@ -191,6 +196,24 @@ export class Catalog {
     if (bad) {
       t.unsafe = `protected column ${table}.${bad.name} has ${bad.domain ? 'a domain type' : 'a DEFAULT or GENERATED expression'} in the backend, which would store values the proxy never protects; remove it (ALTER TABLE … ALTER COLUMN ${bad.name} ${bad.domain ? 'TYPE <base type>' : 'DROP DEFAULT / DROP EXPRESSION'})`;
     }
+  }
+
+  /** Sets the views the backend holds (replacing what was known). */
+  setViews(views: readonly ProxyView[]): void {
+    this.views = new Map(views.map((v) => [`${v.schema}.${v.name}`, v]));
+    this.viewsLoaded = true;
+  }
+
+  view(schema: string, name: string): ProxyView | undefined {
+    return this.views.get(`${schema}.${name}`);
+  }
+
+  hasViews(): boolean {
+    return this.views.size > 0;
+  }
+
+  allViews(): ProxyView[] {
+    return [...this.views.values()];
   }
 
   /** Whether the table's columns are the backend's (loaded), not only the policy's. */

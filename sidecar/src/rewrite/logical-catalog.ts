@@ -20,6 +20,7 @@ import { arr, body, colRefNames, isObj, sval } from './ast.ts';
 import type { Json } from './ast.ts';
 import { isEncrypted } from './catalog.ts';
 import type { Catalog, CatalogTable } from './catalog.ts';
+import { VIEW_MARKER } from './views.ts';
 
 const quote = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
@@ -131,7 +132,14 @@ function viewSql(rel: string, pairs: string, remote: string | null): Record<stri
   const stats = `SELECT s.* FROM pg_catalog.pg_stats s WHERE (s.schemaname::text, s.tablename::text) NOT IN ${pairs}
     OR (right(s.attname::text, 6) <> '__bidx' AND ${declared(`to_regclass(format('%I.%I', s.schemaname, s.tablename))`, 's.attname::text')} IS NULL)`;
   const statistic = `SELECT s.* FROM pg_catalog.pg_statistic s WHERE s.starelid NOT IN (${rel})`;
+  // A view over protected tables is a stand-in on the backend (rewrite/views.ts): its definition is the SELECT the proxy keeps.
+  const kept = (def: string): string => `(pg_catalog.convert_from(pg_catalog.decode(substring(${def} from '${VIEW_MARKER}([0-9a-f]+)'), 'hex'), 'UTF8')::jsonb ->> 'query')`;
+  const pgViews = `SELECT x.schemaname, x.viewname, x.viewowner, CASE WHEN x.definition LIKE '%${VIEW_MARKER}%' THEN ${kept('x.definition')} ELSE x.definition END AS definition
+    FROM pg_catalog.pg_views x`;
+  const isViews = `SELECT r.* FROM information_schema.views x CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(x, CASE WHEN x.view_definition::text LIKE '%${VIEW_MARKER}%'
+    THEN pg_catalog.jsonb_build_object('view_definition', ${kept('x.view_definition::text')}) ELSE '{}'::jsonb END) r`;
   return {
+    'pg_catalog.pg_views': pgViews, 'information_schema.views': isViews,
     'pg_catalog.pg_attrdef': attrdef, 'pg_catalog.pg_stats': stats, 'pg_catalog.pg_statistic': statistic,
     'pg_catalog.pg_attribute': attr, 'pg_catalog.pg_constraint': con, 'pg_catalog.pg_index': index, 'pg_catalog.pg_indexes': indexes,
     'information_schema.columns': columns, 'information_schema.table_constraints': hiddenCon('table_constraints'),
@@ -200,7 +208,7 @@ function substitute(node: unknown, by: Record<string, unknown>): unknown {
 }
 
 /** Cheap pre-check on the statement text: could it name a relation or function above? */
-const MENTIONS = /pg_attribute|pg_attrdef|pg_stat|pg_constraint|pg_index|columns|constraints|_usage|pg_get_indexdef|pg_get_constraintdef|u&/i;
+const MENTIONS = /pg_attribute|pg_attrdef|pg_stat|pg_constraint|pg_index|columns|constraints|_usage|pg_get_indexdef|pg_get_constraintdef|views|u&/i;
 
 /** Whether a text may read a relation or call a function the logical catalog replaces. */
 export function mentionsCatalog(text: string): boolean {

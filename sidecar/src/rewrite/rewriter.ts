@@ -30,6 +30,9 @@ import { computable, twoStagePlan } from './two-stage/plan.ts';
 import { differingFunctions } from '../residual/versions.ts';
 import type { ResidualSpec } from './two-stage/plan.ts';
 import type { ProbeFrom } from './two-stage/split.ts';
+import { expandViews } from './views.ts';
+import type { ProxyView } from './views.ts';
+import { createView, isProxyView } from './create-view.ts';
 
 export interface StatementPlan extends StatementResult {
   sql: string;
@@ -133,6 +136,10 @@ export class Rewriter {
   private readonly maxStatementBytes: number;
   private readonly major: Major;
   private readonly pattern: RegExp;
+  /** The names of the views the proxy keeps (views.ts), for `mentions`. */
+  private viewPattern: RegExp = /(?!)/;
+  /** Statements in which views were expanded (they are sent rewritten even when no rule edits them). */
+  private readonly expanded = new WeakSet<object>();
   private readonly twoStage: boolean;
   private readonly shapes: ShapeCache | null;
   private lastShape: { sql: string; shape: Shape | null } | null = null;
@@ -201,7 +208,16 @@ export class Rewriter {
 
   /** Cheap, conservative: could the text touch a protected table? */
   mentions(sql: string): boolean {
-    return this.pattern.test(sql);
+    return this.pattern.test(sql) || this.viewPattern.test(sql);
+  }
+
+  /** What the backend says of the views the proxy keeps (views.ts); earlier analyses are dropped. */
+  learnViews(views: readonly ProxyView[]): void {
+    this.catalog.setViews(views);
+    const names = [...new Set(views.map((v) => v.name.toLowerCase().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))];
+    this.viewPattern = new RegExp(names.length ? names.join('|') : '(?!)', 'i');
+    this.cache.clear();
+    this.shapes?.clear();
   }
 
   /**
@@ -315,6 +331,7 @@ export class Rewriter {
     const effects: Effects = { write: false, everyDataset: false };
     let temporary: Set<unknown>;
     try {
+      parsed.statements = parsed.statements.map((p) => ({ ...p, stmt: this.expand(p.stmt) }));
       temporary = this.screenAll(parsed.statements, effects);
     } catch (e) {
       if (!(e instanceof Refusal)) throw e;
@@ -365,6 +382,13 @@ export class Rewriter {
     return { outputs: [], sql: deparseStatement(stmt), changed: true, write: true };
   }
 
+  /** The statement with the views of the proxy's it reads expanded (views.ts); refuses writes into them. */
+  private expand(stmt: Json): Json {
+    const e = expandViews(this.catalog, stmt);
+    if (e.expanded) this.expanded.add(e.stmt as object);
+    return e.stmt as Json;
+  }
+
   private rules(sql: string, parsed: ParsedStatement[], major: Major, effects: Effects): { analysis: Analysis; cacheable: boolean } {
     // A ParamRef only comes from a `$n` token, so a text without `$` has none (skips a tree walk).
     const maxParam = sql.includes('$') ? Math.max(0, ...parsed.map((p) => maxParamOf(p.stmt))) : 0;
@@ -401,8 +425,15 @@ export class Rewriter {
    * a fresh parse of the text; null when it has none (the refusal stands).
    */
   private staged(sql: string, major: Major, maxParam: number, effects: Effects): { analysis: Analysis; cacheable: boolean } | null {
-    const stmt = parseTree(sql).statements[0]?.stmt;
-    if (!stmt) return null;
+    const parsedStmt = parseTree(sql).statements[0]?.stmt;
+    if (!parsedStmt) return null;
+    let stmt: Json;
+    try {
+      stmt = this.expand(parsedStmt);
+    } catch (e) {
+      if (e instanceof Refusal) return null;
+      throw e;
+    }
     // The context of the backend stage that was analysed last (a refused attempt leaves its own behind).
     let ctx = this.newCtx(maxParam);
     let plan;
@@ -504,7 +535,9 @@ export class Rewriter {
 
   private statement(ctx: Ctx, parsed: Json, text: string, of: TextState): StatementPlan {
     if (isPlpgsqlFunction(parsed)) return this.tempFunction(ctx, parsed, of);
-    const before = JSON.stringify(parsed);
+    const view = body(parsed, 'ViewStmt');
+    if (view && isProxyView(this.catalog, view)) return this.createView(ctx, view, of.major);
+    const before = this.expanded.has(parsed) ? '' : JSON.stringify(parsed);
     const stmt = showLogicalCatalog(this.catalog, parsed, text);
     const writeBefore = ctx.write;
     ctx.write = false;
@@ -514,5 +547,18 @@ export class Rewriter {
     const write = ctx.write;
     ctx.write = ctx.write || writeBefore;
     return { ...r, sql: changed ? deparseStatement(stmt) : text, changed, write };
+  }
+
+  /** CREATE VIEW over protected tables: the backend gets a stand-in that carries the definition (create-view.ts). */
+  private createView(ctx: Ctx, view: Json, major: Major): StatementPlan {
+    const plan = createView(this.catalog, view, (sql) => {
+      const a = this.analyze(sql, major);
+      return a.kind === 'refuse' ? new Refusal(a.code, a.message) : null;
+    });
+    for (const t of plan.tables) ctx.touch(t);
+    ctx.write = true;
+    // The stand-in carries the statement's text: a text of the same shape is another view.
+    ctx.cacheable = false;
+    return { outputs: [], sql: plan.sql, changed: true, write: true };
   }
 }
