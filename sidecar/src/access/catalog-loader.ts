@@ -66,14 +66,15 @@ export function declaredFromRows(rows: string[][], opts: { storedTypmod?: boolea
  * the marker constant, with its columns as the backend has them now (after any ALTER VIEW … RENAME).
  */
 export const VIEWS_QUERY = `SELECT n.nspname, c.relname, (SELECT pg_catalog.json_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
-    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)::text, substring(pg_catalog.pg_get_viewdef(c.oid) from '${VIEW_MARKER}([0-9a-f]+)')
+    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)::text, substring(pg_catalog.pg_get_viewdef(c.oid) from '${VIEW_MARKER}([0-9a-f]+)'),
+    pg_catalog.md5(pg_catalog.pg_get_viewdef(c.oid))
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   WHERE c.relkind = 'v' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND pg_catalog.pg_get_viewdef(c.oid) LIKE '%${VIEW_MARKER}%'
   ORDER BY 1, 2`;
 
 /** Rows of VIEWS_QUERY → views (a marker that does not decode is no view of the proxy's: reading it fails at the backend). */
 export function viewsFromRows(rows: string[][]): ProxyView[] {
-  return rows.map(([schema, name, columns, hex]) => viewFromRow(schema ?? '', name ?? '', columns ?? '', hex ?? '')).filter((v): v is ProxyView => v !== null);
+  return rows.map(([schema, name, columns, hex, digest]) => viewFromRow(schema ?? '', name ?? '', columns ?? '', hex ?? '', digest)).filter((v): v is ProxyView => v !== null);
 }
 
 export type ViewLoader = () => Promise<ProxyView[]>;

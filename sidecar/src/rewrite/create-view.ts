@@ -2,7 +2,7 @@
 // The backend gets a stand-in of the same name and columns instead of the view:
 //
 //   CREATE VIEW public.v (…) AS SELECT * FROM (<the view's SELECT, each protected table replaced by
-//     (SELECT plain_col, NULL::declared_type AS protected_col, … FROM t WHERE false)>) AS clarus_view
+//     (SELECT plain_col, NULL::declared_type AS protected_col, … FROM t)>) AS clarus_view
 //   WHERE (SELECT '<STALE_MARKER: …>'::text)::boolean AND '<clarus-view:hex>'::text <> ''
 //
 // so that the backend computes the column names and declared types as PostgreSQL would (psql \d,
@@ -46,10 +46,10 @@ function typeSql(c: CatalogColumn): string {
   return `pg_catalog.${name}`;
 }
 
-/** `(SELECT plain, NULL::type AS protected, … FROM schema.table WHERE false)`: the table's shape, none of its values. */
+/** `(SELECT plain, NULL::type AS protected, … FROM schema.table)`: the table's shape, none of its protected values (the guard fails before a row is read). */
 function standIn(t: CatalogTable): Json {
   const cols = t.columns.map((c) => (c.protection.kind === 'plain' ? ident(c.name) : `NULL::${typeSql(c)} AS ${ident(c.name)}`));
-  const sql = `SELECT ${cols.join(', ')} FROM ${ident(t.schema)}.${ident(t.table)} WHERE false`;
+  const sql = `SELECT ${cols.join(', ')} FROM ${ident(t.schema)}.${ident(t.table)}`;
   return parseTree(sql).statements[0]?.stmt as Json;
 }
 
@@ -159,13 +159,14 @@ export function createView(catalog: Catalog, b: Json, check: (sql: string) => Re
   if (catalog.isProtectedName(name)) refuse('shadowingRelation', { name });
   const expanded = expandViews(catalog, query).stmt;
   const refs = [...referencedTables(catalog, expanded)].map((n) => catalog.lookup(...(n.split('.') as [string, string])) as CatalogTable);
-  const unloaded = refs.find((t) => !catalog.isLoaded(t));
-  if (unloaded) refuse('viewNotLoaded', { table: unloaded.table });
   refuseConstants(catalog, query);
   const text = deparseStatement(query);
   const aliases = arr(b.aliases).length ? `(${arr(b.aliases).map((a) => ident(String(body(a, 'String')?.sval))).join(', ')})` : '';
   const refused = check(`SELECT * FROM (${text}) AS clarus_view${aliases}`);
   if (refused) refuse('viewQuery', { why: refused.message });
+  // The stand-in names every column of the tables: their list must be the backend's.
+  const unloaded = refs.find((t) => !catalog.isLoaded(t));
+  if (unloaded) refuse('viewNotLoaded', { table: unloaded.table });
   const schema = typeof view.schemaname === 'string' ? view.schemaname : 'public';
   const message = `${STALE_MARKER}: view ${schema}.${name} is kept by the Clarus proxy, which computes it; this proxy loads its definition again: run the statement again`;
   const standInSql = deparseStatement(nulled(catalog, query) as Json);

@@ -18,6 +18,7 @@ import type { Json } from './ast.ts';
 import type { Catalog } from './catalog.ts';
 import { parseTree } from './parser.ts';
 import { refuse } from './refusals.ts';
+import { STALE_MARKER } from './rules/shape-guard.ts';
 
 /** The constant in the stand-in that carries the definition. */
 export const VIEW_MARKER = 'clarus-view:';
@@ -29,6 +30,8 @@ export interface ProxyView {
   columns: readonly string[];
   /** The view's SELECT as written (views it names are expanded when a statement is analysed). */
   text: string;
+  /** md5 of the stand-in's text as the backend showed it at load (pg_get_viewdef): what each expansion checks. */
+  digest?: string;
 }
 
 /** What the marker constant holds (JSON, hex-encoded so no quoting can change it). */
@@ -40,7 +43,7 @@ export function encodeMarker(query: string): string {
 }
 
 /** The definition from a loaded row (`hex`: what follows the marker), or null when it does not decode. */
-export function viewFromRow(schema: string, name: string, columnsJson: string, hex: string): ProxyView | null {
+export function viewFromRow(schema: string, name: string, columnsJson: string, hex: string, digest?: string): ProxyView | null {
   try {
     const p = JSON.parse(Buffer.from(hex, 'hex').toString('utf8')) as Partial<Payload>;
     const columns = JSON.parse(columnsJson) as unknown;
@@ -48,7 +51,7 @@ export function viewFromRow(schema: string, name: string, columnsJson: string, h
     // The definition must still be one SELECT (a forged or damaged marker is not a view of the proxy's).
     const parsed = parseTree(p.query).statements;
     if (parsed.length !== 1 || !body(parsed[0]?.stmt, 'SelectStmt')) return null;
-    return { schema, name, columns: columns as string[], text: p.query };
+    return { schema, name, columns: columns as string[], text: p.query, ...(digest ? { digest } : {}) };
   } catch {
     return null;
   }
@@ -90,6 +93,34 @@ function aliasOf(rv: Json, view: ProxyView): Json {
   return { aliasname: typeof given?.aliasname === 'string' ? given.aliasname : view.name, colnames };
 }
 
+const lit = (s: string): string => `'${s.replace(/'/g, "''")}'`;
+
+/**
+ * The check each expansion carries (a one-time filter, as rules/shape-guard.ts): the backend's
+ * stand-in is still the one this proxy loaded (not dropped, replaced, renamed or redefined through
+ * another replica or directly on the backend); else the statement fails with STALE_MARKER, on
+ * which the session loads the views again (access/pipeline.ts backendError).
+ */
+function guardOf(view: ProxyView): unknown {
+  const rel = lit(`"${view.schema.replace(/"/g, '""')}"."${view.name.replace(/"/g, '""')}"`);
+  const message = `${STALE_MARKER}: view ${view.schema}.${view.name} changed on the backend since this proxy loaded it (DDL through another proxy or straight to the backend); it loads the views again: run the statement again`;
+  const sql = `SELECT CASE WHEN pg_catalog.md5(pg_catalog.pg_get_viewdef(pg_catalog.to_regclass(${rel}))) IS NOT DISTINCT FROM ${lit(view.digest ?? '')}
+    THEN true ELSE (SELECT ${lit(message)}::text)::boolean END`;
+  return body(arr(body(parseTree(sql).statements[0]?.stmt, 'SelectStmt')?.targetList)[0], 'ResTarget')?.val;
+}
+
+/** The view's SELECT with its guard: ANDed into its WHERE clause, or around it for a set operation. */
+function guarded(view: ProxyView, query: unknown): unknown {
+  const s = body(query, 'SelectStmt');
+  const guard = guardOf(view);
+  if (s && (s.op === undefined || s.op === 'SETOP_NONE')) {
+    s.whereClause = s.whereClause ? { BoolExpr: { boolop: 'AND_EXPR', args: [s.whereClause, guard], location: -1 } } : guard;
+    return query;
+  }
+  const star = { ResTarget: { val: { ColumnRef: { fields: [{ A_Star: {} }], location: -1 } }, location: -1 } };
+  return { SelectStmt: { targetList: [star], fromClause: [{ RangeSubselect: { subquery: query, alias: { aliasname: 'clarus_view' } } }], whereClause: guard, limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } };
+}
+
 /** A FROM item: a RangeVar naming a view of the proxy's becomes its SELECT as a subquery. */
 function fromItem(w: Walk, item: unknown): unknown {
   const rv = body(item, 'RangeVar');
@@ -99,7 +130,7 @@ function fromItem(w: Walk, item: unknown): unknown {
   if (w.depth >= MAX_DEPTH) refuse('viewDepth', { view: `${view.schema}.${view.name}`, max: MAX_DEPTH });
   const parsed = parseTree(view.text).statements[0]?.stmt;
   const inner: Walk = { ...w, ctes: cteNames(parsed, new Set()), depth: w.depth + 1 };
-  const subquery = visit(inner, parsed);
+  const subquery = guarded(view, visit(inner, parsed));
   w.expanded = true;
   return { RangeSubselect: { subquery, alias: aliasOf(rv, view) } };
 }

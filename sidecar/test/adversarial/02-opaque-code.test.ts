@@ -1,7 +1,7 @@
 // Class 2 — code the proxy cannot see into: DO blocks that EXECUTE built strings, SQL and
 // PL/pgSQL functions whose bodies name the table in a way a textual check misses (U&"p\0061tient",
 // split literals, chr()), triggers and rules on an unprotected table that write a protected one,
-// views created where the proxy cannot see them, the XML export functions by a user without a
+// views created where the proxy cannot see them (and written through when it can), the XML export functions by a user without a
 // grant, set_config('search_path', …). Creating such code must be refused (0A000); where the attack
 // needs several steps, a refusal of any step blocks it, and the scan decides.
 //
@@ -86,10 +86,13 @@ attack('view created inside a DO block, then written through', async (t) => {
   await t.step({ user: 'writer', sql: `INSERT INTO pv213 (id, name) VALUES (213, '${c}')`, expect: 'safe' });
 });
 
+// A view over a protected table is kept by the proxy (issue 10): the backend gets a stand-in that
+// is never written through, and writing into the view is refused by the proxy.
 attack('CREATE VIEW over U&"p\\0061tient", then written through', async (t) => {
   const c = t.canary();
-  await t.step({ user: 'writer', sql: 'CREATE VIEW pv214 AS SELECT id, ssn FROM U&"p\\0061tient"', ...blocked });
-  await t.step({ user: 'writer', sql: `UPDATE pv214 SET ssn = '${c}' WHERE id = 1`, expect: 'safe' });
+  await t.step({ user: 'writer', sql: 'CREATE VIEW pv214 AS SELECT id, ssn FROM U&"p\\0061tient"', expect: 'ok' });
+  await t.step({ user: 'writer', sql: `UPDATE pv214 SET ssn = '${c}' WHERE id = 1`, expect: REFUSE_UNSUPPORTED });
+  await t.step({ user: 'writer', sql: `INSERT INTO pv214 (id, ssn) VALUES (214, '${c}')`, expect: REFUSE_UNSUPPORTED });
 });
 
 attack('no-grant user: table_to_xml(\'patient\', …)', async (t) => {

@@ -170,7 +170,7 @@ const refusals: CorpusEntry[] = [
   E('WITH RECURSIVE r AS (SELECT pat_name FROM patient UNION ALL SELECT pat_name FROM r) SELECT * FROM r', '0A000'),
   E('SELECT pat_name INTO patient_copy FROM patient', '0A000'),
   E('CREATE TABLE patient_copy AS SELECT * FROM patient', '0A000'),
-  E('CREATE VIEW patient_v AS SELECT pat_name FROM patient', '0A000'),
+  E("CREATE VIEW patient_v AS SELECT pat_name FROM patient WHERE diagnosis = 'flu'", '0A000'),
   E("DO $$ BEGIN PERFORM pat_name FROM patient; END $$", '0A000'),
   E('PREPARE q AS SELECT pat_name FROM patient', '0A000'),
   E('CREATE INDEX ON patient (pat_name)', '0A000'),
