@@ -74,7 +74,6 @@ export const REFUSALS = {
   viewOption: entry<{ what: string }>(({ what }) => `CREATE VIEW over a protected table with ${what} is not supported (the proxy keeps the view's SELECT and computes it; the backend never evaluates it)`),
   viewConstant: entry<{ column: string }>(({ column }) => `a view over protected tables may not hold a constant in an expression with ${column}: its definition is stored on the backend, where the constant would be plaintext about a protected column; compare in the statement that reads the view (SELECT … FROM v WHERE ${column} = $1)`),
   viewQuery: entry<{ why: string }>(({ why }) => `the SELECT of this view cannot be computed by the proxy when read through the view: ${why.replace(/^clarus: /, '')}`),
-  viewNotLoaded: entry<{ table: string }>(({ table }) => `the columns of protected table ${table} are not loaded yet (it does not exist on the backend?); create it before a view over it`),
   modifyingWith: entry(() => 'data-modifying statements in WITH over protected tables are not supported'),
   recursiveWith: entry<{ cte: string }>(({ cte }) => `WITH RECURSIVE over encrypted columns (${cte}) is not supported`),
   fromItem: entry<{ tag: string }>(({ tag }) => `${tag} over a protected table is not supported`),

@@ -141,3 +141,12 @@ describe('loading', () => {
     expect(viewFromRow('public', 'x', '["a"]', hex({ v: 1, query: 'SELECT pat_id FROM patient' }))).toMatchObject({ name: 'x', columns: ['a'] });
   });
 });
+
+describe('policy explain --sql (no backend: the policy\'s columns)', () => {
+  it('shows the stand-in of a CREATE VIEW over a table never loaded', () => {
+    const fresh = testRewriter();
+    const a = fresh.analyze('CREATE VIEW pv AS SELECT pat_id, pat_name FROM patient');
+    expect(a.kind).toBe('plan');
+    expect(a.kind === 'plan' ? a.statements[0]?.sql : '').toContain('NULL::text AS pat_name');
+  });
+});
