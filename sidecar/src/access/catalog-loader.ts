@@ -67,7 +67,7 @@ export function declaredFromRows(rows: string[][], opts: { storedTypmod?: boolea
  */
 export const VIEWS_QUERY = `SELECT n.nspname, c.relname, (SELECT pg_catalog.json_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)::text, substring(pg_catalog.pg_get_viewdef(c.oid) from '${VIEW_MARKER}([0-9a-f]+)'),
-    pg_catalog.md5(pg_catalog.pg_get_viewdef(c.oid))
+    (SELECT pg_catalog.md5(r.ev_action::text) FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename = '_RETURN')
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   WHERE c.relkind = 'v' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND pg_catalog.pg_get_viewdef(c.oid) LIKE '%${VIEW_MARKER}%'
   ORDER BY 1, 2`;

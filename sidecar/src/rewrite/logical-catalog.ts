@@ -59,6 +59,11 @@ function columnType(o: string, m: string): string {
       'interval_type', information_schema._pg_interval_type(${o}, ${m}))`;
 }
 
+/** The SELECT a view of the proxy's keeps, decoded from its stand-in's text `def` (rewrite/views.ts). */
+function keptDefinition(def: string): string {
+  return `(pg_catalog.convert_from(pg_catalog.decode(substring(${def} from '${VIEW_MARKER}([0-9a-f]+)'), 'hex'), 'UTF8')::jsonb ->> 'query')`;
+}
+
 /**
  * Split tables (issue 12): the columns stored on other backends, as rows `v(s, t, k, name, n, o,
  * m, nn)` (schema, table, row key, column, position among them, declared type and modifier, NOT
@@ -133,7 +138,7 @@ function viewSql(rel: string, pairs: string, remote: string | null): Record<stri
     OR (right(s.attname::text, 6) <> '__bidx' AND ${declared(`to_regclass(format('%I.%I', s.schemaname, s.tablename))`, 's.attname::text')} IS NULL)`;
   const statistic = `SELECT s.* FROM pg_catalog.pg_statistic s WHERE s.starelid NOT IN (${rel})`;
   // A view over protected tables is a stand-in on the backend (rewrite/views.ts): its definition is the SELECT the proxy keeps.
-  const kept = (def: string): string => `(pg_catalog.convert_from(pg_catalog.decode(substring(${def} from '${VIEW_MARKER}([0-9a-f]+)'), 'hex'), 'UTF8')::jsonb ->> 'query')`;
+  const kept = keptDefinition;
   const pgViews = `SELECT x.schemaname, x.viewname, x.viewowner, CASE WHEN x.definition LIKE '%${VIEW_MARKER}%' THEN ${kept('x.definition')} ELSE x.definition END AS definition
     FROM pg_catalog.pg_views x`;
   const isViews = `SELECT r.* FROM information_schema.views x CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(x, CASE WHEN x.view_definition::text LIKE '%${VIEW_MARKER}%'
@@ -185,6 +190,8 @@ export function logicalCatalogOf(catalog: Catalog): LogicalCatalog | null {
     const views: Views = new Map(Object.entries(viewSql(rel, pairs, remoteValues(tables))).map(([k, v]) => [k, selectOf(v)]));
     const templates = new Map(Object.entries(DEF_FUNCTIONS).map(([f, objects]) => [f,
       JSON.stringify(exprOf(`CASE WHEN clarus__arg IN (${objects} (${rel})) THEN regexp_replace(clarus__call, '__bidx\\M', '', 'g') ELSE clarus__call END`))]));
+    // pg_get_viewdef (psql \d+) of a view of the proxy's: the SELECT it keeps, not its stand-in.
+    templates.set(VIEWDEF, JSON.stringify(exprOf(`CASE WHEN clarus__call LIKE '%${VIEW_MARKER}%' THEN ${keptDefinition('clarus__call')} ELSE clarus__call END`)));
     out = {
       views,
       defCall: (fn, call, arg) => substitute(JSON.parse(templates.get(fn) as string), { clarus__arg: arg, clarus__call: call }) as Json,
@@ -207,8 +214,10 @@ function substitute(node: unknown, by: Record<string, unknown>): unknown {
   return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, substitute(v, by)]));
 }
 
+const VIEWDEF = 'pg_get_viewdef';
+
 /** Cheap pre-check on the statement text: could it name a relation or function above? */
-const MENTIONS = /pg_attribute|pg_attrdef|pg_stat|pg_constraint|pg_index|columns|constraints|_usage|pg_get_indexdef|pg_get_constraintdef|views|u&/i;
+const MENTIONS = /pg_attribute|pg_attrdef|pg_stat|pg_constraint|pg_index|columns|constraints|_usage|pg_get_indexdef|pg_get_constraintdef|pg_get_viewdef|views|u&/i;
 
 /** Whether a text may read a relation or call a function the logical catalog replaces. */
 export function mentionsCatalog(text: string): boolean {
@@ -238,7 +247,7 @@ function fromItem(w: Walk, item: unknown): unknown {
 function funcName(call: Json): string | undefined {
   const names = arr(call.funcname).map(sval);
   const last = names[names.length - 1];
-  return (names.length === 1 || names[0] === 'pg_catalog') && last && last in DEF_FUNCTIONS ? last : undefined;
+  return (names.length === 1 || names[0] === 'pg_catalog') && last && (last in DEF_FUNCTIONS || last === VIEWDEF) ? last : undefined;
 }
 
 function visitObject(w: Walk, node: Json): Json {

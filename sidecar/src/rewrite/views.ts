@@ -30,7 +30,7 @@ export interface ProxyView {
   columns: readonly string[];
   /** The view's SELECT as written (views it names are expanded when a statement is analysed). */
   text: string;
-  /** md5 of the stand-in's text as the backend showed it at load (pg_get_viewdef): what each expansion checks. */
+  /** md5 of the stand-in's stored rule (pg_rewrite.ev_action) at load: what each expansion checks. */
   digest?: string;
 }
 
@@ -104,7 +104,9 @@ const lit = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 function guardOf(view: ProxyView): unknown {
   const rel = lit(`"${view.schema.replace(/"/g, '""')}"."${view.name.replace(/"/g, '""')}"`);
   const message = `${STALE_MARKER}: view ${view.schema}.${view.name} changed on the backend since this proxy loaded it (DDL through another proxy or straight to the backend); it loads the views again: run the statement again`;
-  const sql = `SELECT CASE WHEN pg_catalog.md5(pg_catalog.pg_get_viewdef(pg_catalog.to_regclass(${rel}))) IS NOT DISTINCT FROM ${lit(view.digest ?? '')}
+  // pg_rewrite, not pg_get_viewdef: the logical catalog shows pg_get_viewdef of a view of the proxy's as its kept SELECT.
+  const stored = `(SELECT pg_catalog.md5(r.ev_action::text) FROM pg_catalog.pg_rewrite r WHERE r.ev_class = pg_catalog.to_regclass(${rel}) AND r.rulename = '_RETURN')`;
+  const sql = `SELECT CASE WHEN ${stored} IS NOT DISTINCT FROM ${lit(view.digest ?? '')}
     THEN true ELSE (SELECT ${lit(message)}::text)::boolean END`;
   return body(arr(body(parseTree(sql).statements[0]?.stmt, 'SelectStmt')?.targetList)[0], 'ResTarget')?.val;
 }

@@ -163,6 +163,9 @@ describe('reading through the view', () => {
     const listed = await rows(c, "SELECT table_name, view_definition FROM information_schema.views WHERE table_schema = 'public' ORDER BY 1");
     expect(listed).toContainEqual({ table_name: 'pv', view_definition: 'SELECT pat_id, pat_name, pat_ssn, diagnosis FROM patient WHERE pat_id > 1' });
     expect(await rows(c, "SELECT definition FROM pg_views WHERE viewname = 'pv2'")).toEqual([{ definition: 'SELECT pat_name, diagnosis FROM pv WHERE pat_id < 6' }]);
+    // psql \d+ pv reads pg_get_viewdef; a statement that names the view and a catalog relation still reads the view.
+    expect(await rows(c, "SELECT pg_catalog.pg_get_viewdef('pv'::regclass, true) AS d")).toEqual([{ d: 'SELECT pat_id, pat_name, pat_ssn, diagnosis FROM patient WHERE pat_id > 1' }]);
+    expect(await rows(c, "SELECT count(*)::int AS n FROM pv WHERE pat_id IN (SELECT 3 FROM pg_views WHERE viewname = 'pv')")).toEqual([{ n: 1 }]);
     expect(await rows(c, "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'pv' ORDER BY ordinal_position")).toEqual([
       { column_name: 'pat_id', data_type: 'integer' }, { column_name: 'pat_name', data_type: 'text' },
       { column_name: 'pat_ssn', data_type: 'character varying' }, { column_name: 'diagnosis', data_type: 'text' }]);
