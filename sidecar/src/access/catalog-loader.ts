@@ -74,7 +74,7 @@ export const VIEWS_QUERY = `SELECT n.nspname, c.relname, (SELECT pg_catalog.json
 
 /** Rows of VIEWS_QUERY → views (a marker that does not decode is no view of the proxy's: reading it fails at the backend). */
 export function viewsFromRows(rows: string[][]): ProxyView[] {
-  return rows.map(([schema, name, columns, hex, digest]) => viewFromRow(schema ?? '', name ?? '', columns ?? '', hex ?? '', digest)).filter((v): v is ProxyView => v !== null);
+  return rows.map(([schema = '', name = '', columns = '', hex = '', digest]) => viewFromRow({ schema, name, columns, hex, ...(digest ? { digest } : {}) })).filter((v): v is ProxyView => v !== null);
 }
 
 export type ViewLoader = () => Promise<ProxyView[]>;

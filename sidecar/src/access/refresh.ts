@@ -52,21 +52,29 @@ export class CatalogRefresher {
     if (this.inFlight) return this.invalidated ? this.inFlight.then(() => this.before(sql) ?? undefined) : this.inFlight;
     const now = this.now().getTime();
     const tables = this.due(now);
-    const views = this.views && (tables.length > 0 || (viewsUnknown && now - this.lastAttempt >= RETRY_MS)) ? this.views : undefined;
+    const views = this.viewsDue(now, tables.length > 0, viewsUnknown);
     if (tables.length === 0 && !views) return null;
     this.lastAttempt = now;
     this.invalidated = false;
+    this.inFlight = this.loadNow(tables, views).finally(() => { this.inFlight = null; });
+    return this.inFlight;
+  }
+
+  /** The view loader when the views are loaded now: with the tables, or when never loaded (not more often than RETRY_MS). */
+  private viewsDue(now: number, withTables: boolean, unknown: boolean): ViewLoader | undefined {
+    return withTables || (unknown && now - this.lastAttempt >= RETRY_MS) ? this.views : undefined;
+  }
+
+  private loadNow(tables: CatalogTable[], views: ViewLoader | undefined): Promise<void> {
     const declared = tables.length > 0 ? this.load(tables) : Promise.resolve(null);
-    this.inFlight = Promise.all([declared, views ? views() : Promise.resolve(null)])
+    return Promise.all([declared, views ? views() : Promise.resolve(null)])
       .then(([d, v]) => {
         if (d) {
           this.rw.learn(tables, d);
           this.lastLoad = this.now().getTime();
         }
         if (v) this.rw.learnViews(v);
-      }, (e: unknown) => { this.lastError = e as Error; })
-      .finally(() => { this.inFlight = null; });
-    return this.inFlight;
+      }, (e: unknown) => { this.lastError = e as Error; });
   }
 
   private due(now: number): CatalogTable[] {

@@ -35,15 +35,19 @@ const TYPE_NAMES = new Map<number, string>(Object.entries(OID).map(([name, oid])
 const lit = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 const ident = (s: string): string => `"${s.replace(/"/g, '""')}"`;
 
+const length = (m: number): string | null => (m > 4 ? `(${m - 4})` : null);
+const precision = (m: number): string | null => (m >= 0 ? `(${m})` : null);
+/** The modifier of a declared type, by type (others have none the proxy records). */
+const MODIFIERS: Record<string, (m: number) => string | null> = {
+  varchar: length, bpchar: length, timestamp: precision, timestamptz: precision,
+  numeric: (m) => (m > 4 ? `(${((m - 4) >> 16) & 0xffff}, ${(m - 4) & 0xffff})` : null),
+};
+
 /** The SQL type of a declared type (oid, typmod), for a typed NULL. */
 function typeSql(c: CatalogColumn): string {
   const name = TYPE_NAMES.get(c.typeOid);
   if (!name) refuse('unexpectedShape', { error: `column ${c.name} has a declared type the view stand-in cannot name (oid ${c.typeOid})` });
-  const m = c.typmod ?? -1;
-  if ((name === 'varchar' || name === 'bpchar') && m > 4) return `pg_catalog.${name}(${m - 4})`;
-  if (name === 'numeric' && m > 4) return `pg_catalog.numeric(${((m - 4) >> 16) & 0xffff}, ${(m - 4) & 0xffff})`;
-  if ((name === 'timestamp' || name === 'timestamptz') && m >= 0) return `pg_catalog.${name}(${m})`;
-  return `pg_catalog.${name}`;
+  return `pg_catalog.${name}${MODIFIERS[name]?.(c.typmod ?? -1) ?? ''}`;
 }
 
 /**
@@ -121,17 +125,16 @@ function protectedNames(catalog: Catalog): Set<string> {
 /** Refuses a constant in an expression with a name that may carry a protected value (conservative: by name). */
 function refuseConstants(catalog: Catalog, query: unknown): void {
   const names = protectedNames(catalog);
+  const check = (root: unknown): void => {
+    const found: { constant: boolean; column?: string } = { constant: false };
+    scan(root, names, found);
+    if (found.constant && found.column !== undefined) refuse('viewConstant', { column: found.column });
+  };
   const visit = (node: unknown): void => {
     if (Array.isArray(node)) return node.forEach(visit);
     if (!isObj(node)) return;
     for (const [k, v] of Object.entries(node)) {
-      if (ROOTS.has(k)) {
-        for (const root of conjuncts(v)) {
-          const found: { constant: boolean; column?: string } = { constant: false };
-          scan(root, names, found);
-          if (found.constant && found.column !== undefined) refuse('viewConstant', { column: found.column });
-        }
-      }
+      if (ROOTS.has(k)) conjuncts(v).forEach(check);
       visit(v);
     }
   };

@@ -389,6 +389,16 @@ export class Rewriter {
     return e.stmt as Json;
   }
 
+  /** `expand`, or null for a statement that is absent or refused there. */
+  private expandedOrNull(stmt: Json | undefined): Json | null {
+    try {
+      return stmt ? this.expand(stmt) : null;
+    } catch (e) {
+      if (e instanceof Refusal) return null;
+      throw e;
+    }
+  }
+
   private rules(sql: string, parsed: ParsedStatement[], major: Major, effects: Effects): { analysis: Analysis; cacheable: boolean } {
     // A ParamRef only comes from a `$n` token, so a text without `$` has none (skips a tree walk).
     const maxParam = sql.includes('$') ? Math.max(0, ...parsed.map((p) => maxParamOf(p.stmt))) : 0;
@@ -425,15 +435,8 @@ export class Rewriter {
    * a fresh parse of the text; null when it has none (the refusal stands).
    */
   private staged(sql: string, major: Major, maxParam: number, effects: Effects): { analysis: Analysis; cacheable: boolean } | null {
-    const parsedStmt = parseTree(sql).statements[0]?.stmt;
-    if (!parsedStmt) return null;
-    let stmt: Json;
-    try {
-      stmt = this.expand(parsedStmt);
-    } catch (e) {
-      if (e instanceof Refusal) return null;
-      throw e;
-    }
+    const stmt = this.expandedOrNull(parseTree(sql).statements[0]?.stmt);
+    if (!stmt) return null;
     // The context of the backend stage that was analysed last (a refused attempt leaves its own behind).
     let ctx = this.newCtx(maxParam);
     let plan;

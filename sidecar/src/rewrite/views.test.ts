@@ -26,7 +26,7 @@ function refusal(sql: string): Extract<Analysis, { kind: 'refuse' }> {
 function create(sql: string, schema: string, name: string, columns: string[]): string {
   const stub = plan(sql).statements[0]?.sql ?? '';
   const hex = new RegExp(`${VIEW_MARKER}([0-9a-f]+)`).exec(stub)?.[1] ?? '';
-  const v = viewFromRow(schema, name, JSON.stringify(columns), hex);
+  const v = viewFromRow({ schema, name, columns: JSON.stringify(columns), hex });
   if (!v) throw new Error('marker does not decode');
   known = [...known.filter((k) => k.name !== name), v];
   rw.learnViews(known);
@@ -134,11 +134,12 @@ describe('a statement naming the view', () => {
 
 describe('loading', () => {
   it('a marker that does not decode to one SELECT is no view of the proxy\'s', () => {
-    expect(viewFromRow('public', 'x', '["a"]', 'zz')).toBeNull();
+    const row = (hex: string) => viewFromRow({ schema: 'public', name: 'x', columns: '["a"]', hex });
+    expect(row('zz')).toBeNull();
     const hex = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('hex');
-    expect(viewFromRow('public', 'x', '["a"]', hex({ v: 1, query: 'DELETE FROM patient' }))).toBeNull();
-    expect(viewFromRow('public', 'x', '["a"]', hex({ v: 1, query: 'SELECT 1; SELECT 2' }))).toBeNull();
-    expect(viewFromRow('public', 'x', '["a"]', hex({ v: 1, query: 'SELECT pat_id FROM patient' }))).toMatchObject({ name: 'x', columns: ['a'] });
+    expect(row(hex({ v: 1, query: 'DELETE FROM patient' }))).toBeNull();
+    expect(row(hex({ v: 1, query: 'SELECT 1; SELECT 2' }))).toBeNull();
+    expect(row(hex({ v: 1, query: 'SELECT pat_id FROM patient' }))).toMatchObject({ name: 'x', columns: ['a'] });
   });
 });
 

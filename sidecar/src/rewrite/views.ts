@@ -43,7 +43,10 @@ export function encodeMarker(query: string): string {
 }
 
 /** The definition from a loaded row (`hex`: what follows the marker), or null when it does not decode. */
-export function viewFromRow(schema: string, name: string, columnsJson: string, hex: string, digest?: string): ProxyView | null {
+/** A row of the views query (access/catalog-loader.ts): where, the column names as JSON, the marker's hex, the rule's md5. */
+export interface ViewRow { schema: string; name: string; columns: string; hex: string; digest?: string }
+
+export function viewFromRow({ schema, name, columns: columnsJson, hex, digest }: ViewRow): ProxyView | null {
   try {
     const p = JSON.parse(Buffer.from(hex, 'hex').toString('utf8')) as Partial<Payload>;
     const columns = JSON.parse(columnsJson) as unknown;
