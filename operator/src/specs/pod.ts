@@ -16,11 +16,39 @@ export const DEFAULT_RESOURCES = {
 };
 
 /**
- * One worker process per proxy container: the default (the cores given, `docs/proxy.md`) would
- * follow the node's cores in a container without a CPU limit, and each worker holds its own
- * parsers and engine, which DEFAULT_RESOURCES' memory limit sizes for one. Scale with replicas.
+ * Worker processes per proxy container: `spec.workers` (default 1), always passed explicitly, since
+ * the proxy's own default (the cores given, `docs/proxy.md`) would follow the node's cores in a
+ * container without a CPU limit. Each worker holds its own parsers, caches and engine.
  */
-export const WORKERS_ENV = { name: 'CLARUS_WORKERS', value: '1' };
+export function workersEnv(proxy: ClarusProxy): { name: string; value: string } {
+  return { name: 'CLARUS_WORKERS', value: String(proxy.spec.workers ?? 1) };
+}
+
+/** Memory request and limit per worker: DEFAULT_RESOURCES is sized for one. */
+const WORKER_MEMORY_REQUEST_MI = 512;
+const WORKER_MEMORY_LIMIT_MI = 1024;
+
+type Resources = NonNullable<ClarusProxy['spec']['resources']>;
+
+/**
+ * The container's resources, consistent with its worker count: without `spec.resources`, memory
+ * scales with the workers and, above one worker, one CPU is requested per worker (a worker without
+ * a core of its own only competes with the others); given resources are kept, a missing CPU request
+ * above one worker is filled in the same way.
+ */
+export function proxyResources(proxy: ClarusProxy): Resources {
+  const workers = proxy.spec.workers ?? 1;
+  const given = proxy.spec.resources;
+  if (!given) {
+    if (workers === 1) return DEFAULT_RESOURCES;
+    return {
+      requests: { cpu: String(workers), memory: `${WORKER_MEMORY_REQUEST_MI * workers}Mi` },
+      limits: { memory: `${WORKER_MEMORY_LIMIT_MI * workers}Mi` },
+    };
+  }
+  if (workers === 1 || given.requests?.cpu !== undefined) return given;
+  return { ...given, requests: { ...given.requests, cpu: String(workers) } };
+}
 
 export function proxyImage(proxy: ClarusProxy, options: BuildOptions): string {
   return proxy.spec.image ?? options.defaultImage;
@@ -77,7 +105,7 @@ export function proxyContainer({ proxy, config, options, extraArgs = [] }: Conta
     readinessProbe: probe('/readyz', 5),
     livenessProbe: { ...probe('/healthz', 10), initialDelaySeconds: 5 },
     lifecycle: { preStop: { sleep: { seconds: PRESTOP_SLEEP_SECONDS } } },
-    resources: proxy.spec.resources ?? DEFAULT_RESOURCES,
+    resources: proxyResources(proxy),
     securityContext: {
       runAsNonRoot: true,
       runAsUser: 65532,

@@ -48,6 +48,16 @@ describe('sidecarPatch', () => {
     for (const [k, v] of Object.entries(pod.metadata?.annotations ?? {})) expect(patched.metadata.annotations[k]).toBe(v);
   });
 
+  it('runs the proxy\'s spec.workers worker processes in the sidecar (1 by default)', () => {
+    const env = (proxy: typeof base.proxy): unknown => {
+      const pod = pods[0]![1];
+      const patched = apply(pod, sidecarPatch({ ...base, proxy, pod })) as { spec: Record<string, Array<Record<string, unknown>>> };
+      return (patched.spec.initContainers?.[0]?.env as Array<{ name: string; value?: string }>).find((e) => e.name === 'CLARUS_WORKERS');
+    };
+    expect(env(base.proxy)).toEqual({ name: 'CLARUS_WORKERS', value: '1' });
+    expect(env(proxyFixture({ mode: 'Sidecar', workers: 2 }))).toEqual({ name: 'CLARUS_WORKERS', value: '2' });
+  });
+
   it.each(pods)('%s: is idempotent (the patched pod gets an empty patch)', (_name, pod) => {
     const once = apply(pod, sidecarPatch({ ...base, pod })) as PodLike;
     expect(alreadyInjected(once)).toBe(true);

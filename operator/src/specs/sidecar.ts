@@ -3,7 +3,7 @@
 import type { ClarusProxy } from '@clarus/crds';
 import type { RuntimeConfig } from '@clarus/policy';
 import { CONFIG_HASH_ANNOTATION, CONFIG_VOLUME, CONTAINER_NAME, INJECTED_ANNOTATION } from './names.ts';
-import { configVolume, proxyContainer, proxyImage, WORKERS_ENV } from './pod.ts';
+import { configVolume, proxyContainer, proxyImage, workersEnv } from './pod.ts';
 import { AUDIT_ENV, auditMount, auditVolume } from './audit.ts';
 import { hashOf } from './hash.ts';
 import type { BuildOptions } from './types.ts';
@@ -38,7 +38,7 @@ export function alreadyInjected(pod: PodLike): boolean {
 /** The native sidecar: an init container with restartPolicy Always, started before the app containers. */
 export function sidecarContainer(input: Omit<SidecarInput, 'pod'>): Record<string, unknown> {
   const container = proxyContainer({ ...input, extraArgs: ['--listen', SIDECAR_LISTEN] });
-  return { ...container, env: [...AUDIT_ENV, WORKERS_ENV], volumeMounts: [...(container.volumeMounts as unknown[]), auditMount()], restartPolicy: 'Always' };
+  return { ...container, env: [...AUDIT_ENV, workersEnv(input.proxy)], volumeMounts: [...(container.volumeMounts as unknown[]), auditMount()], restartPolicy: 'Always' };
 }
 
 /** Adds `value` at the front of the array at `path`, creating the array when the pod has none. */

@@ -4,7 +4,6 @@ import { buildConfigMap, buildSecret, configHash, parseLayout } from './config.t
 import { CONFIG_HASH_ANNOTATION, LAYOUT_ANNOTATION } from './names.ts';
 import { buildDeployment, buildHorizontalPodAutoscaler, buildPodDisruptionBudget, buildService, desiredObjects } from './workload.ts';
 import { AUDIT_ENV } from './audit.ts';
-import { WORKERS_ENV } from './pod.ts';
 import { PEER_SECRET_PATH, peerSecret } from './peers.ts';
 import type { BuildInput, KubeObject } from './types.ts';
 
@@ -57,7 +56,7 @@ describe('peers for cancel requests (Deployment mode)', () => {
     const args = c.args as string[];
     expect(args.slice(args.indexOf('--peers'))).toEqual(['--peers', 'dns:ehealth-proxy-peers.hospital.svc', '--peer-port', expect.stringMatching(/^\d+$/),
       '--peer-secret-file', `/etc/clarus/${PEER_SECRET_PATH}`]);
-    expect(c.env).toEqual([{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }, ...AUDIT_ENV, WORKERS_ENV]);
+    expect(c.env).toEqual([{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }, ...AUDIT_ENV, { name: 'CLARUS_WORKERS', value: '1' }]);
     const volume = (at(deployment, 'spec', 'template', 'spec', 'volumes') as Json[])[0] as Json;
     expect(JSON.stringify(volume)).toContain(`"path":"${PEER_SECRET_PATH}"`);
   });
@@ -141,6 +140,27 @@ describe('Deployment', () => {
     expect(at(c, 'resources', 'requests', 'cpu')).toBe('100m');
     const custom = container(buildDeployment(input({ resources: { limits: { cpu: '2' } } })));
     expect(custom.resources).toEqual({ limits: { cpu: '2' } });
+  });
+
+  it('runs spec.workers worker processes, with resources that follow the count', () => {
+    const workers = (d: KubeObject): unknown => (container(d).env as Json[]).find((e) => e.name === 'CLARUS_WORKERS')?.value;
+    expect(workers(buildDeployment(input()))).toBe('1');
+    const four = container(buildDeployment(input({ workers: 4 })));
+    expect((four.env as Json[]).filter((e) => e.name === 'CLARUS_WORKERS')).toEqual([{ name: 'CLARUS_WORKERS', value: '4' }]);
+    // No resources given: a core and the one-worker memory per worker.
+    expect(four.resources).toEqual({ requests: { cpu: '4', memory: '2048Mi' }, limits: { memory: '4096Mi' } });
+    // Resources given: kept, a missing CPU request filled with one core per worker.
+    const given = { requests: { memory: '3Gi' }, limits: { memory: '6Gi' } };
+    expect(container(buildDeployment(input({ workers: 3, resources: given }))).resources).toEqual({ requests: { memory: '3Gi', cpu: '3' }, limits: { memory: '6Gi' } });
+    const withCpu = { requests: { cpu: '1500m' }, limits: { cpu: '2' } };
+    expect(container(buildDeployment(input({ workers: 2, resources: withCpu }))).resources).toEqual(withCpu);
+    expect(container(buildDeployment(input({ workers: 1, resources: given }))).resources).toEqual(given);
+  });
+
+  it('rolls the pods when the worker count changes', () => {
+    const template = (w: number): unknown => at(buildDeployment(input({ workers: w })), 'spec', 'template');
+    expect(template(2)).not.toEqual(template(1));
+    expect(template(2)).toEqual(template(2));
   });
 
   it('sets replicas only while autoscaling is off', () => {

@@ -3,7 +3,7 @@ import type { ClarusProxy } from '@clarus/crds';
 import { buildConfigMap, buildSecret, configHash, secretItems } from './config.ts';
 import { CONFIG_HASH_ANNOTATION, commonLabels, ownedMeta, selectorLabels, workloadName } from './names.ts';
 import { buildPeersService, peerArgs, peersServiceName, POD_NAME_ENV, withPeerSecret } from './peers.ts';
-import { configVolume, proxyContainer, proxyImage, terminationGraceSeconds, WORKERS_ENV } from './pod.ts';
+import { configVolume, proxyContainer, proxyImage, terminationGraceSeconds, workersEnv } from './pod.ts';
 import type { BuildInput, KubeObject } from './types.ts';
 import { AUDIT_ENV, auditMount, auditVolume } from './audit.ts';
 
@@ -14,7 +14,7 @@ export const DEFAULT_CPU_TARGET = 70;
 export function buildDeployment(input: BuildInput): KubeObject {
   const { proxy, rendered, options } = input;
   const base = proxyContainer({ proxy, config: rendered.config, options, extraArgs: peerArgs(proxy, rendered) });
-  const container = { ...base, env: [POD_NAME_ENV, ...AUDIT_ENV, WORKERS_ENV], volumeMounts: [...(base.volumeMounts as unknown[]), auditMount()] };
+  const container = { ...base, env: [POD_NAME_ENV, ...AUDIT_ENV, workersEnv(proxy)], volumeMounts: [...(base.volumeMounts as unknown[]), auditMount()] };
   const name = proxy.metadata.name;
   const spec: Record<string, unknown> = {
     selector: { matchLabels: selectorLabels(proxy) },
