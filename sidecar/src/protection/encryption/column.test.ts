@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { binaryToText, canonicalText, OID, textToBinary } from './canonical.ts';
 import { columnCipher } from './column.ts';
@@ -87,6 +87,25 @@ describe('column cipher', () => {
     const tampered = Buffer.from(a);
     tampered[HEADER_BYTES + 13] = (tampered[HEADER_BYTES + 13] ?? 0) ^ 0xff;
     expect(() => c.decrypt(tampered)).toThrow(/authentication failed/);
+  });
+
+  it('randomized: the stored layout is header || nonce || OpenSSL AES-256-GCM (AAD header || scope), both ways', () => {
+    const c = columnCipher(new KeyDeriver(ring(1)), spec());
+    const key = deriveKey(Buffer.alloc(32, 1), 'gcm', 'public.patient.pat_name');
+    for (const text of ['', 'Alice Canary', 'é'.repeat(40), 'x'.repeat(1000)]) {
+      const a = c.encrypt(text);
+      const aad = Buffer.concat([a.subarray(0, HEADER_BYTES), Buffer.from('public.patient.pat_name')]);
+      const d = createDecipheriv('aes-256-gcm', key, a.subarray(HEADER_BYTES, HEADER_BYTES + 12));
+      d.setAAD(aad);
+      d.setAuthTag(a.subarray(a.length - 16));
+      expect(Buffer.concat([d.update(a.subarray(HEADER_BYTES + 12, a.length - 16)), d.final()]).toString('utf8')).toBe(text);
+      // A value written by OpenSSL's GCM (as the proxy wrote them before gcm.ts) opens.
+      const nonce = randomBytes(12);
+      const e = createCipheriv('aes-256-gcm', key, nonce);
+      e.setAAD(aad);
+      const stored = Buffer.concat([a.subarray(0, HEADER_BYTES), nonce, e.update(text, 'utf8'), e.final(), e.getAuthTag()]);
+      expect(c.decrypt(stored)).toBe(text);
+    }
   });
 
   it('deterministic: equal values give equal ciphertexts within a key name, across columns', () => {

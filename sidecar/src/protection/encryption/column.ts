@@ -1,18 +1,17 @@
 // Per-column encryption: what the rewriter and the result transformer call. Values are encrypted
 // from their canonical text form (see canonical.ts); NULL is handled by callers (NULL stays NULL).
-import { createCipheriv, createDecipheriv, createHmac, randomFillSync } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { KeyDeriver } from './derive.ts';
 import { CiphertextError, decodeHeader, encodeHeader, HEADER_BYTES } from './header.ts';
 import type { ModeName } from './header.ts';
 import { assertUsable, KeyringError, requireKey } from './keyring.ts';
+import { GCM_NONCE_BYTES, GCM_TAG_BYTES, GcmSealer } from './gcm.ts';
 import { sivSealer } from './siv.ts';
 import type { SivSealer } from './siv.ts';
 
 /** Blind indexes are HMAC-SHA256 truncated to 16 bytes: 128 bits keep accidental collisions out of
  *  reach (birthday bound 2^64 values) while storing half the bytes; equality leaks the same either way. */
 export const BLIND_INDEX_BYTES = 16;
-const NONCE_BYTES = 12;
-const TAG_BYTES = 16;
 
 export interface ColumnSpec {
   schema: string;
@@ -49,61 +48,27 @@ function scopeOf(spec: ColumnSpec): string {
   return `${spec.schema}.${spec.table}.${spec.column}`;
 }
 
-// Nonces come from a pool refilled by the CSPRNG in 3 KiB chunks: one system call per 256 values
-// instead of one per value. Each nonce is used once (the pool position only moves forward).
-const POOL_NONCES = 256;
-const pool = Buffer.alloc(NONCE_BYTES * POOL_NONCES);
-let poolPos = pool.length;
-
-function freshNonce(): Buffer {
-  if (poolPos >= pool.length) {
-    randomFillSync(pool);
-    poolPos = 0;
-  }
-  const n = Buffer.from(pool.subarray(poolPos, poolPos + NONCE_BYTES));
-  poolPos += NONCE_BYTES;
-  return n;
-}
-
 /**
  * Everything a column needs per master key version, computed once (on first use) and reused for
- * every value: the header, the GCM associated data (header || scope), the derived keys, the SIV
- * sealer (its S2V prefix over the header) and the blind-index key. Only the GCM cipher object is
- * created per value: each value has its own nonce.
+ * every value: the header, the GCM sealer (derived key, GHASH state of the associated data
+ * header || scope, and a pool of nonces with their counter blocks; gcm.ts), the SIV sealer (its
+ * S2V prefix over the header) and the blind-index key.
  */
 interface VersionState {
   header: Buffer;
-  gcmKey?: Buffer;
-  gcmAad?: Buffer;
+  gcm?: GcmSealer;
   siv?: SivSealer;
   bidxKey?: Buffer;
   maskKey?: Buffer;
 }
 
-function gcmSeal(st: VersionState, pt: Buffer): Buffer {
-  const nonce = freshNonce();
-  const c = createCipheriv('aes-256-gcm', st.gcmKey as Buffer, nonce);
-  c.setAAD(st.gcmAad as Buffer);
-  const body = c.update(pt);
-  const fin = c.final();
-  return Buffer.concat([st.header, nonce, body, fin, c.getAuthTag()]);
-}
-
 function gcmOpen(st: VersionState, scope: string, stored: Buffer): Buffer {
-  if (stored.length < HEADER_BYTES + NONCE_BYTES + TAG_BYTES) throw new CiphertextError('randomized ciphertext too short');
-  const nonce = stored.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES);
-  const d = createDecipheriv('aes-256-gcm', st.gcmKey as Buffer, nonce);
-  // The stored header was checked against this version's header by the caller, so the cached
+  if (stored.length < HEADER_BYTES + GCM_NONCE_BYTES + GCM_TAG_BYTES) throw new CiphertextError('randomized ciphertext too short');
+  // The stored header was checked against this version's header by the caller, so the sealer's
   // associated data is exactly header || scope of this ciphertext.
-  d.setAAD(st.gcmAad as Buffer);
-  d.setAuthTag(stored.subarray(stored.length - TAG_BYTES));
-  try {
-    const body = d.update(stored.subarray(HEADER_BYTES + NONCE_BYTES, stored.length - TAG_BYTES));
-    const fin = d.final();
-    return fin.length ? Buffer.concat([body, fin]) : body;
-  } catch {
-    throw new CiphertextError(`authentication failed for ${scope}`);
-  }
+  const pt = (st.gcm as GcmSealer).open(stored, HEADER_BYTES);
+  if (!pt) throw new CiphertextError(`authentication failed for ${scope}`);
+  return pt;
 }
 
 export function columnCipher(deriver: KeyDeriver, spec: ColumnSpec): ColumnCipher {
@@ -119,8 +84,7 @@ export function columnCipher(deriver: KeyDeriver, spec: ColumnSpec): ColumnCiphe
       const header = encodeHeader({ mode: spec.mode, keyId: entry.id, version });
       st = { header };
       if (spec.mode === 'randomized') {
-        st.gcmKey = deriver.key(spec.keyName, version, 'gcm', scope);
-        st.gcmAad = Buffer.concat([header, scopeBytes]);
+        st.gcm = new GcmSealer(deriver.key(spec.keyName, version, 'gcm', scope), Buffer.concat([header, scopeBytes]));
       } else {
         st.siv = sivSealer(deriver.key(spec.keyName, version, 'siv', sivScope), [header]);
       }
@@ -132,7 +96,7 @@ export function columnCipher(deriver: KeyDeriver, spec: ColumnSpec): ColumnCiphe
   const seal = (version: number, text: string): Buffer => {
     const st = state(version);
     const pt = Buffer.from(text, 'utf8');
-    if (spec.mode === 'randomized') return gcmSeal(st, pt);
+    if (spec.mode === 'randomized') return (st.gcm as GcmSealer).seal(st.header, pt);
     return Buffer.concat([st.header, (st.siv as SivSealer).encrypt(pt)]);
   };
   const bidx = (version: number, text: string): Buffer => {

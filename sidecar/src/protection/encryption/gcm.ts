@@ -1,0 +1,223 @@
+// AES-GCM (NIST SP 800-38D) with 96-bit nonces and 128-bit tags, assembled from the key's cached
+// AES-ECB cipher (cmac.ts) and a GHASH written here. The output is byte for byte what OpenSSL's
+// aes-256-gcm gives for the same key, nonce and associated data (gcm.test.ts checks both ways).
+//
+// Why not createCipheriv('aes-256-gcm') per value: keying a cipher object, setAAD, update, final
+// and getAuthTag are five native calls per value, about 7 µs, most of a COPY's per-value budget.
+// Here a column key keeps, for its next nonces, the AES blocks each value needs (E(J0) and the
+// first counter blocks), computed in ONE native call per 128 values; the associated data is the
+// same for every value of a column version, so its GHASH state is computed once. What remains
+// per value is the GHASH over the ciphertext.
+//
+// GHASH is constant time: the product X·H is the XOR of the precomputed H·x^i for every bit i of
+// X, each term masked by that bit; every table entry is read for every block, whatever the data,
+// and no branch depends on the data or the key.
+import { randomFillSync, timingSafeEqual } from 'node:crypto';
+import { aesBlocks, BLOCK } from './cmac.ts';
+
+export const GCM_NONCE_BYTES = 12;
+export const GCM_TAG_BYTES = 16;
+
+/** Nonces prepared at a time, and counter blocks prepared per nonce (values up to 64 bytes). */
+const POOL = 128;
+const PRE_BLOCKS = 4;
+const PER_NONCE = (1 + PRE_BLOCKS) * BLOCK;
+
+/** H·x^i for i = 0..127, as 4 big-endian 32-bit words each. */
+function powerTable(h: Buffer): Int32Array {
+  const t = new Int32Array(128 * 4);
+  let w0 = h.readInt32BE(0);
+  let w1 = h.readInt32BE(4);
+  let w2 = h.readInt32BE(8);
+  let w3 = h.readInt32BE(12);
+  for (let i = 0; i < 128; i++) {
+    t[i * 4] = w0;
+    t[i * 4 + 1] = w1;
+    t[i * 4 + 2] = w2;
+    t[i * 4 + 3] = w3;
+    // Multiplication by x: a right shift in GCM's bit order, reduced by R = 0xE1 || 0^120.
+    const r = -(w3 & 1) & 0xe1000000;
+    w3 = (w3 >>> 1) | (w2 << 31);
+    w2 = (w2 >>> 1) | (w1 << 31);
+    w1 = (w1 >>> 1) | (w0 << 31);
+    w0 = (w0 >>> 1) ^ r;
+  }
+  return t;
+}
+
+/** y = y · H, y as 4 words; t from powerTable. Every entry is read; bits only select by mask. */
+function mulH(t: Int32Array, y: Int32Array): void {
+  let z0 = 0;
+  let z1 = 0;
+  let z2 = 0;
+  let z3 = 0;
+  let k = 0;
+  for (let j = 0; j < 4; j++) {
+    let x = y[j] as number;
+    for (let b = 0; b < 32; b++, k += 4) {
+      // All ones when the top bit is set, else zero; then the next bit moves up.
+      const m = x >> 31;
+      x <<= 1;
+      z0 ^= (t[k] as number) & m;
+      z1 ^= (t[k + 1] as number) & m;
+      z2 ^= (t[k + 2] as number) & m;
+      z3 ^= (t[k + 3] as number) & m;
+    }
+  }
+  y[0] = z0;
+  y[1] = z1;
+  y[2] = z2;
+  y[3] = z3;
+}
+
+/** The big-endian 32-bit word at `at`, bytes past `end` read as zero. */
+function word(data: Uint8Array, at: number, end: number): number {
+  if (at + 4 <= end) return ((data[at] as number) << 24) | ((data[at + 1] as number) << 16) | ((data[at + 2] as number) << 8) | (data[at + 3] as number);
+  let v = 0;
+  for (let i = 0; i < 4; i++) v = (v << 8) | (at + i < end ? data[at + i] as number : 0);
+  return v;
+}
+
+/** GHASH of the length block: len(A) and len(C) in bits, 64-bit big-endian each. */
+function ghashLengths(t: Int32Array, y: Int32Array, aadBytes: number, ctBytes: number): void {
+  y[0] = (y[0] as number) ^ Math.floor(aadBytes / 0x20000000);
+  y[1] = (y[1] as number) ^ ((aadBytes * 8) | 0);
+  y[2] = (y[2] as number) ^ Math.floor(ctBytes / 0x20000000);
+  y[3] = (y[3] as number) ^ ((ctBytes * 8) | 0);
+  mulH(t, y);
+}
+
+/**
+ * Counter blocks nonce || 1, nonce || 2, … nonce || n+1 (32-bit big-endian counters) from
+ * `out[at]` on; the nonce is already in place at `out[at, at + 12)`.
+ */
+function counterBlocks(out: Buffer, at: number, n: number): void {
+  for (let i = 0; i <= n; i++) {
+    const b = at + i * BLOCK;
+    if (i > 0) out.copyWithin(b, at, at + GCM_NONCE_BYTES);
+    const counter = i + 1;
+    out[b + 12] = counter >>> 24;
+    out[b + 13] = (counter >>> 16) & 0xff;
+    out[b + 14] = (counter >>> 8) & 0xff;
+    out[b + 15] = counter & 0xff;
+  }
+}
+
+/** AES of the counter blocks J0 (counter 1) and counters 2 .. n+1 for one nonce. */
+function nonceBlocks(key: Buffer, nonce: Uint8Array, n: number): Buffer {
+  const blocks = Buffer.alloc((1 + n) * BLOCK);
+  blocks.set(nonce, 0);
+  counterBlocks(blocks, 0, n);
+  return aesBlocks(key, blocks);
+}
+
+/** out[i] = src[i] ^ ks[i] over src's length (views of the right places). */
+function xorInto(out: Uint8Array, src: Uint8Array, ks: Uint8Array): void {
+  for (let i = 0; i < src.length; i++) out[i] = (src[i] as number) ^ (ks[i] as number);
+}
+
+/** The tag into out[0, 16): E(J0) (ej0's first 16 bytes) XOR the GHASH state y. */
+function tagInto(out: Uint8Array, y: Int32Array, ej0: Uint8Array): void {
+  for (let j = 0; j < 4; j++) {
+    const w = y[j] as number;
+    const o = 4 * j;
+    out[o] = (w >>> 24) ^ (ej0[o] as number);
+    out[o + 1] = ((w >>> 16) & 0xff) ^ (ej0[o + 1] as number);
+    out[o + 2] = ((w >>> 8) & 0xff) ^ (ej0[o + 2] as number);
+    out[o + 3] = (w & 0xff) ^ (ej0[o + 3] as number);
+  }
+}
+
+/**
+ * One AES-GCM key with one fixed associated data (a column version's header || scope): seal
+ * gives prefix || nonce || ciphertext || tag, open checks and decrypts that layout.
+ */
+export class GcmSealer {
+  private readonly key: Buffer;
+  private readonly table: Int32Array;
+  private readonly aadBytes: number;
+  /** GHASH state after the associated data. */
+  private readonly aadState = new Int32Array(4);
+  private readonly nonces = Buffer.alloc(POOL * GCM_NONCE_BYTES);
+  /** Per pooled nonce: E(J0), then the keystream of its first PRE_BLOCKS counter blocks. */
+  private readonly pre = Buffer.alloc(POOL * PER_NONCE);
+  /** Next unused nonce of the pool (POOL: refill first). Only moves forward: a nonce is used once. */
+  private next = POOL;
+  private readonly y = new Int32Array(4);
+
+  constructor(key: Buffer, aad: Uint8Array) {
+    this.key = key;
+    this.table = powerTable(aesBlocks(key, Buffer.alloc(BLOCK)));
+    this.aadBytes = aad.length;
+    this.absorb(this.aadState, aad, 0, aad.length);
+  }
+
+  /** GHASH of data[from, end) (zero-padded to whole blocks) into y. */
+  private absorb(y: Int32Array, data: Uint8Array, from: number, end: number): void {
+    for (let at = from; at < end; at += BLOCK) {
+      y[0] = (y[0] as number) ^ word(data, at, end);
+      y[1] = (y[1] as number) ^ word(data, at + 4, end);
+      y[2] = (y[2] as number) ^ word(data, at + 8, end);
+      y[3] = (y[3] as number) ^ word(data, at + 12, end);
+      mulH(this.table, y);
+    }
+  }
+
+  /** GHASH state of AAD || ciphertext || lengths, the ciphertext being data[from, from + n). */
+  private digest(data: Uint8Array, from: number, n: number): Int32Array {
+    const y = this.y;
+    y.set(this.aadState);
+    this.absorb(y, data, from, from + n);
+    ghashLengths(this.table, y, this.aadBytes, n);
+    return y;
+  }
+
+  /** Fresh nonces from the CSPRNG, with their E(J0) and first counter blocks in one AES call. */
+  private refill(): void {
+    randomFillSync(this.nonces);
+    const blocks = Buffer.alloc(POOL * PER_NONCE);
+    for (let k = 0; k < POOL; k++) {
+      this.nonces.copy(blocks, k * PER_NONCE, k * GCM_NONCE_BYTES, (k + 1) * GCM_NONCE_BYTES);
+      counterBlocks(blocks, k * PER_NONCE, PRE_BLOCKS);
+    }
+    aesBlocks(this.key, blocks).copy(this.pre);
+    this.next = 0;
+  }
+
+  /** prefix || nonce || AES-GCM(plaintext) || tag, under a fresh random nonce. */
+  seal(prefix: Uint8Array, plaintext: Uint8Array): Buffer {
+    if (this.next >= POOL) this.refill();
+    const k = this.next++;
+    const nonce = this.nonces.subarray(k * GCM_NONCE_BYTES, (k + 1) * GCM_NONCE_BYTES);
+    const n = plaintext.length;
+    const ctAt = prefix.length + GCM_NONCE_BYTES;
+    const out = Buffer.allocUnsafe(ctAt + n + GCM_TAG_BYTES);
+    out.set(prefix, 0);
+    out.set(nonce, prefix.length);
+    // E(J0) and the keystream: the pool's prepared blocks, or for a longer value its own.
+    const pooled = n <= PRE_BLOCKS * BLOCK;
+    const blocks = pooled ? this.pre.subarray(k * PER_NONCE, (k + 1) * PER_NONCE) : nonceBlocks(this.key, nonce, Math.ceil(n / BLOCK));
+    xorInto(out.subarray(ctAt), plaintext, blocks.subarray(BLOCK));
+    tagInto(out.subarray(ctAt + n), this.digest(out, ctAt, n), blocks);
+    // This nonce's prepared blocks are never needed again.
+    if (pooled) blocks.fill(0);
+    return out;
+  }
+
+  /**
+   * The plaintext of prefix || nonce || ciphertext || tag (the prefix is skipped, `prefixBytes`
+   * long), or null when the tag does not authenticate it (or it is too short).
+   */
+  open(stored: Uint8Array, prefixBytes: number): Buffer | null {
+    const ctAt = prefixBytes + GCM_NONCE_BYTES;
+    const n = stored.length - ctAt - GCM_TAG_BYTES;
+    if (n < 0) return null;
+    const blocks = nonceBlocks(this.key, stored.subarray(prefixBytes, ctAt), Math.ceil(n / BLOCK));
+    const expected = Buffer.allocUnsafe(GCM_TAG_BYTES);
+    tagInto(expected, this.digest(stored, ctAt, n), blocks);
+    if (!timingSafeEqual(expected, stored.subarray(ctAt + n))) return null;
+    const pt = Buffer.allocUnsafe(n);
+    xorInto(pt, stored.subarray(ctAt, ctAt + n), blocks.subarray(BLOCK));
+    return pt;
+  }
+}
