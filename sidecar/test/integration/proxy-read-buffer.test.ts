@@ -1,0 +1,99 @@
+// The backend's reads go into one reused buffer (io/read-buffer.ts): a pass-through session
+// forwards slices of it to the client. When the client does not read, those writes cannot finish
+// at once and the socket keeps the slices; the next read must then take a new buffer, or later
+// reads would overwrite bytes still waiting to be sent. A client that stops and starts reading a
+// large result of distinct rows must get every byte as PostgreSQL sent it.
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeFrontend } from '../../src/protocol/frontend.ts';
+import { startPostgres } from '@clarus/testing/pg.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
+import { RawClient, startProxyProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
+import type { ProxyConfigDir, ProxyProcess } from '@clarus/testing/proxy.ts';
+
+let cluster: PgCluster;
+let cfg: ProxyConfigDir;
+let proxy: ProxyProcess;
+
+beforeAll(async () => {
+  cluster = await startPostgres();
+  cfg = writeProxyConfig({ backends: [{ cluster }] });
+  proxy = await startProxyProcess(cfg.dir);
+});
+afterAll(async () => {
+  await proxy?.close();
+  await cluster?.destroy();
+  cfg?.destroy();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ROWS = 200_000;
+const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+
+/** What PostgreSQL's COPY of `select i, md5(i::text)` sends, hashed. */
+function expectedCopy(): string {
+  const h = createHash('sha256');
+  for (let i = 1; i <= ROWS; i++) h.update(`${i}\t${md5(String(i))}\n`);
+  return h.digest('hex');
+}
+
+/** Pauses the client's reading now and then while it drains everything up to ReadyForQuery. */
+async function readStuttering(raw: RawClient, onMessage: (m: Awaited<ReturnType<RawClient['read']>>) => void): Promise<void> {
+  let n = 0;
+  for (;;) {
+    const m = await raw.read();
+    onMessage(m);
+    if (m.type === 'ReadyForQuery') return;
+    if (++n % 20_000 === 0) {
+      raw.socket.pause();
+      await sleep(300);
+      raw.socket.resume();
+    }
+  }
+}
+
+describe('reused backend read buffer', () => {
+  it('a client that stops reading gets every byte of a large COPY TO STDOUT unchanged', async () => {
+    const raw = await RawClient.open(proxy.port);
+    raw.socket.pause();
+    raw.socket.write(encodeFrontend({ type: 'Query', sql: `copy (select i, md5(i::text) from generate_series(1, ${ROWS}) i) to stdout` }).finish());
+    // The proxy's writes to the client back up while the backend keeps sending.
+    await sleep(1500);
+    raw.socket.resume();
+    const h = createHash('sha256');
+    let tag = '';
+    await readStuttering(raw, (m) => {
+      if (m.type === 'CopyData') h.update(m.data);
+      if (m.type === 'CommandComplete') tag = m.tag;
+      if (m.type === 'ErrorResponse') throw new Error(JSON.stringify(m));
+    });
+    raw.socket.destroy();
+    expect(tag).toBe(`COPY ${ROWS}`);
+    expect(h.digest('hex')).toBe(expectedCopy());
+  });
+
+  it('the same for the rows of a simple query, followed by more statements on the session', async () => {
+    const raw = await RawClient.open(proxy.port);
+    raw.socket.pause();
+    raw.socket.write(encodeFrontend({ type: 'Query', sql: `select i, md5(i::text) from generate_series(1, ${ROWS}) i; select 'after'` }).finish());
+    await sleep(1500);
+    raw.socket.resume();
+    const h = createHash('sha256');
+    let rows = 0;
+    let after = '';
+    await readStuttering(raw, (m) => {
+      if (m.type !== 'DataRow') return;
+      const [i, d] = m.values.map((v) => Buffer.from(v ?? []).toString());
+      if (i === 'after') { after = i; return; }
+      rows++;
+      h.update(`${i}\t${d}\n`);
+    });
+    expect(rows).toBe(ROWS);
+    expect(after).toBe('after');
+    expect(h.digest('hex')).toBe(expectedCopy());
+    raw.socket.write(encodeFrontend({ type: 'Query', sql: 'select 42' }).finish());
+    const again = await raw.cycle();
+    expect(again.some((m) => m.type === 'DataRow' && Buffer.from(m.values[0] ?? []).toString() === '42')).toBe(true);
+    raw.socket.destroy();
+  });
+});
