@@ -28,6 +28,20 @@ describe('COPY text codec', () => {
     expect(unescapeField('\\x41\\102')).toBe('AB');
     expect(escapeField('a,b\tc', ',')).toBe('a\\,b\\tc');
   });
+  it('escapes bytea hex text (ciphertexts) by its backslash alone; other backslash text as before', () => {
+    const hex = ['\\x', '\\x00ff', `\\x${'0123456789abcdef'.repeat(9)}`, '\\x41'];
+    for (const v of hex) {
+      for (const d of ['\t', ',', '|', ';']) expect(escapeField(v, d)).toBe(`\\${v}`);
+      expect(unescapeField(escapeField(v))).toBe(v);
+    }
+    // Not bytea hex text: the general escaping (backslashes, tabs, the delimiter).
+    expect(escapeField('\\xAB')).toBe('\\\\xAB');
+    expect(escapeField('\\x41\t')).toBe('\\\\x41\\t');
+    expect(escapeField('\\x41,', ',')).toBe('\\\\x41\\,');
+    expect(escapeField('\\x41\\x42')).toBe('\\\\x41\\\\x42');
+    for (const v of ['\\xAB', '\\x41\t', '\\x4g', '\\x41\\x42', '\\y00']) expect(unescapeField(escapeField(v))).toBe(v);
+  });
+
   it('decodes hex and octal escapes to bytes, as PostgreSQL does (not to code points)', () => {
     expect(unescapeField('Caf\\xc3\\xa9')).toBe('Café');
     expect(unescapeField('na\\303\\257ve')).toBe('naïve');

@@ -17,8 +17,14 @@ const UNESC: Record<string, string> = Object.fromEntries(Object.entries(ESC).map
 const SPECIAL = /[\\\t\n\r\b\f\v]/g;
 const HAS_SPECIAL = /[\\\t\n\r\b\f\v]/;
 
+/** bytea hex text (`\x` and lowercase hex digits): ciphertexts and blind indexes, the common protected field. */
+const BYTEA_HEX = /^\\x[0-9a-f]*$/;
+
 export function escapeField(v: string | null, delimiter = '\t'): string {
   if (v === null) return '\\N';
+  // Only its backslash needs escaping: PostgreSQL refuses digits and lowercase letters as a
+  // text-format delimiter, so none of the rest can be one.
+  if (v.charCodeAt(0) === 0x5c && BYTEA_HEX.test(v)) return `\\${v}`;
   if (!HAS_SPECIAL.test(v) && !v.includes(delimiter)) return v;
   const escaped = v.replace(SPECIAL, (c) => `\\${UNESC[c] ?? c}`);
   // The tab delimiter was escaped above; any other delimiter is escaped here.
@@ -45,7 +51,8 @@ export function copyRowTransformer(transform: RowFn, o: TextOptions = { delimite
 
 /** bytea in COPY text: its text output (`\x…`), whose backslash COPY escapes. */
 export function byteaText(b: Uint8Array): string {
-  return `\\x${Buffer.from(b).toString('hex')}`;
+  // A view, not a copy, of the bytes.
+  return `\\x${Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')}`;
 }
 
 export function byteaFromText(s: string): Buffer {
