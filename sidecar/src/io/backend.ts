@@ -14,7 +14,6 @@ import { encodeFrontend } from '../protocol/frontend.ts';
 import type { AuthResponse } from '../protocol/frontend.ts';
 import { encodeStartup } from '../protocol/startup.ts';
 import { SslAnswer } from '../protocol/tags.ts';
-import { ReadBuffer } from './read-buffer.ts';
 import { SocketReader } from './reader.ts';
 
 export interface BackendConnection {
@@ -27,8 +26,6 @@ export interface BackendConnection {
   secretKey: number;
   /** Bytes received after ReadyForQuery. */
   rest: Buffer;
-  /** Reads into a reused buffer (read-buffer.ts), when asked for and the connection is plain TCP. */
-  reads?: ReadBuffer;
 }
 
 /** A connection failure; `fields` when the server answered with an ErrorResponse. */
@@ -43,10 +40,9 @@ export class BackendError extends Error {
 
 const HANDSHAKE_MAX = 1 << 20;
 
-function openTcp(b: BackendSecrets, signal: AbortSignal, reads?: ReadBuffer): Promise<Socket> {
+function openTcp(b: BackendSecrets, signal: AbortSignal): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = netConnect({ host: b.spec.host, port: b.spec.port, noDelay: true, ...(reads ? { onread: reads.option } : {}) });
-    reads?.bind(s);
+    const s = netConnect({ host: b.spec.host, port: b.spec.port, noDelay: true });
     const abort = () => { s.destroy(); reject(new BackendError('timed out connecting to the backend')); };
     signal.addEventListener('abort', abort, { once: true });
     s.once('connect', () => { signal.removeEventListener('abort', abort); resolve(s); });
@@ -155,23 +151,20 @@ async function handshake(b: BackendSecrets, socket: Socket, params: Record<strin
  * Connects and authenticates (for the partner proxy of collaborative mode: TLS with our client
  * certificate, then no password exchange); rejects with BackendError (message for the client) on refusal,
  * timeout or authentication failure. `params` are the client's startup parameters to pass on.
- * `reuseReads`: a plain TCP connection reads into one reused buffer (`reads`; TLS reads are the
- * TLS layer's).
  */
-export async function connectBackend(b: BackendSecrets, params: Record<string, string>, timeoutMs: number, reuseReads = false): Promise<BackendConnection> {
+export async function connectBackend(b: BackendSecrets, params: Record<string, string>, timeoutMs: number): Promise<BackendConnection> {
   const ac = new AbortController();
   const timer = timeoutMs > 0 ? setTimeout(() => ac.abort(), timeoutMs) : undefined;
-  const reads = reuseReads && b.spec.tls.mode === 'disable' ? new ReadBuffer() : undefined;
   let socket: Socket | undefined;
   try {
-    socket = await openTcp(b, ac.signal, reads);
+    socket = await openTcp(b, ac.signal);
     const s = await secure(b, socket);
     socket = s;
     const onAbort = () => s.destroy(new BackendError('timed out during the backend handshake'));
     ac.signal.addEventListener('abort', onAbort, { once: true });
     const conn = await handshake(b, s, params);
     ac.signal.removeEventListener('abort', onAbort);
-    return reads ? { ...conn, reads } : conn;
+    return conn;
   } catch (e) {
     socket?.destroy();
     throw e instanceof BackendError ? e : new BackendError((e as Error).message);

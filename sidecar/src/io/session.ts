@@ -18,7 +18,6 @@ import type { EndReason, Outcome, RelayPorts, StatementKind, TxStatus } from '..
 import type { SessionInfo } from '../session/pipeline.ts';
 import { BackendError, connectBackend } from './backend.ts';
 import type { BackendConnection } from './backend.ts';
-import type { ReadBuffer } from './read-buffer.ts';
 import type { ProxyContext } from './context.ts';
 import { acceptStartup, authenticate, authenticateCertificate, fatal, HandshakeError } from './handshake.ts';
 import type { Startup } from './handshake.ts';
@@ -43,8 +42,6 @@ export class ClientSession {
   private readonly ctx: ProxyContext;
   private client: Socket;
   private backend: Socket | null = null;
-  /** The backend's reused read buffer (plain TCP; read-buffer.ts), else null: 'data' events. */
-  private reads: ReadBuffer | null = null;
   private backendName = '';
   private relay: Relay | null = null;
   private snap: ConfigSnapshot;
@@ -130,7 +127,7 @@ export class ClientSession {
     try {
       const forward = pinned.params;
       if (b.upstream && params.database) forward.database = params.database;
-      return await connectBackend(b, forward, this.snap.config.limits.connectTimeoutSeconds * 1000, true);
+      return await connectBackend(b, forward, this.snap.config.limits.connectTimeoutSeconds * 1000);
     } catch (e) {
       this.ctx.metrics.backendErrors.inc({ backend: name, reason: 'connect' });
       if (e instanceof BackendError && e.fields?.C && !e.fields.C.startsWith('28')) throw new HandshakeError(e.fields.C, e.message);
@@ -161,7 +158,6 @@ export class ClientSession {
     this.client.write(Buffer.concat([...conn.parameterStatus, backendBytes({ type: 'BackendKeyData', ...key }),
       backendBytes({ type: 'ReadyForQuery', status: 'I' })]));
     this.relay = new Relay({ maxMessageBytes: this.snap.config.limits.maxMessageBytes, ports: this.ports(), pipeline, settings: conn.parameters });
-    this.reads = conn.reads ?? null;
     this.wire(conn.socket);
     this.log.info('session started', { backend: b.spec.name });
     if (conn.rest.length > 0) this.relay.fromBackend(conn.rest);
@@ -173,11 +169,7 @@ export class ClientSession {
     // Plain sums, added to clarus_bytes_total on scrape (a labelled inc() hashes its labels).
     const rec = this.rec;
     this.client.on('data', (c: Buffer) => { rec.bytesFromClient += c.length; relay.fromClient(c); });
-    const fromBackend = (c: Buffer): void => { rec.bytesFromBackend += c.length; relay.fromBackend(c); };
-    const reads = this.reads;
-    // A reused read buffer: a pass-through relay keeps nothing of a chunk; one that inspects gets a copy.
-    if (reads) reads.sink = (c) => fromBackend(relay.keepsNoChunk ? c : Buffer.from(c));
-    else backend.on('data', fromBackend);
+    backend.on('data', (c: Buffer) => { rec.bytesFromBackend += c.length; relay.fromBackend(c); });
     this.client.on('drain', () => { if (!this.closed) backend.resume(); });
     backend.on('drain', () => this.setHold(HOLD_BACKPRESSURE, false));
     this.client.on('close', () => this.close());
@@ -194,7 +186,7 @@ export class ClientSession {
 
   private ports(): RelayPorts {
     return {
-      toClient: (parts) => this.writeToClient(parts),
+      toClient: (parts) => this.write(this.client, parts, () => this.backend?.pause()),
       toBackend: (parts) => this.write(this.backend as Socket, parts, () => this.setHold(HOLD_BACKPRESSURE, true)),
       holdClient: (h) => this.setHold(HOLD_PIPELINE, h),
       end: (reason, err) => this.relayEnded(reason, err),
@@ -215,15 +207,6 @@ export class ClientSession {
       sock.uncork();
     }
     if (!ok) full();
-  }
-
-  /**
-   * Parts for the client may be slices of the backend's reused read buffer: when the socket could
-   * not write them at once it still holds them, so the next backend read takes a new buffer.
-   */
-  private writeToClient(parts: Buffer[]): void {
-    this.write(this.client, parts, () => this.backend?.pause());
-    if (this.reads && this.client.writableLength > 0) this.reads.lend();
   }
 
   private setHold(bit: number, on: boolean): void {

@@ -103,12 +103,6 @@ export class Relay {
   /** The pipeline deciding the session's statements now. */
   get pipeline(): Pipeline { return this.current; }
 
-  /**
-   * Pass-through: no chunk is kept beyond the call that brought it (messages are forwarded as
-   * slices of it, split ones copied by the framer), so the shell may reuse its read buffer.
-   */
-  get keepsNoChunk(): boolean { return this.inspector === null; }
-
   setPipeline(p: Pipeline): boolean {
     if (this.held || this.backendWait || this.backendPending.length > 0 || !this.scanner.atBoundary() || this.backendFramer.buffered() > 0) return false;
     const old = this.inspector;

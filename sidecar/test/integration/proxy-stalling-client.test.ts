@@ -1,8 +1,8 @@
-// The backend's reads go into one reused buffer (io/read-buffer.ts): a pass-through session
-// forwards slices of it to the client. When the client does not read, those writes cannot finish
-// at once and the socket keeps the slices; the next read must then take a new buffer, or later
-// reads would overwrite bytes still waiting to be sent. A client that stops and starts reading a
-// large result of distinct rows must get every byte as PostgreSQL sent it.
+// A client that stops and starts reading a large result of distinct rows must get every byte as
+// PostgreSQL sent it: the proxy's writes to it back up while the backend keeps sending, so any
+// buffer the proxy reuses or keeps for a pending write would show up here as changed bytes.
+// (Written for a reused backend read buffer, which was measured and reverted; the property holds
+// for any read path.)
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrontend } from '../../src/protocol/frontend.ts';
@@ -52,7 +52,7 @@ async function readStuttering(raw: RawClient, onMessage: (m: Awaited<ReturnType<
   }
 }
 
-describe('reused backend read buffer', () => {
+describe('a client that stalls mid-result', () => {
   it('a client that stops reading gets every byte of a large COPY TO STDOUT unchanged', async () => {
     const raw = await RawClient.open(proxy.port);
     raw.socket.pause();
