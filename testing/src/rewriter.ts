@@ -4,7 +4,7 @@ import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { KeyDeriver } from '@clarus/sidecar/protection/encryption/derive.ts';
 import { parseKeyring } from '@clarus/sidecar/protection/encryption/keyring.ts';
 import { Catalog } from '@clarus/sidecar/rewrite/catalog.ts';
-import { Rewriter } from '@clarus/sidecar/rewrite/rewriter.ts';
+import { KeyedRewriter } from '@clarus/sidecar/protection/keyed-rewriter.ts';
 import type { RewriterOptions } from '@clarus/sidecar/rewrite/rewriter.ts';
 
 export const EHEALTH_POLICY: RuntimePolicy = {
@@ -35,8 +35,8 @@ export const EHEALTH_POLICY: RuntimePolicy = {
 
 export const TEST_KEY_FILES = new Map([['default.v1', Buffer.alloc(32, 0x5a).toString('base64')]]);
 
-export function testRewriter(policy: RuntimePolicy = EHEALTH_POLICY, files = TEST_KEY_FILES, options: RewriterOptions = {}): Rewriter {
-  return new Rewriter(new Catalog(policy), new KeyDeriver(parseKeyring(policy.keyring.keys, files)), options);
+export function testRewriter(policy: RuntimePolicy = EHEALTH_POLICY, files = TEST_KEY_FILES, options: RewriterOptions = {}): KeyedRewriter {
+  return new KeyedRewriter(new Catalog(policy), new KeyDeriver(parseKeyring(policy.keyring.keys, files)), options);
 }
 
 /**

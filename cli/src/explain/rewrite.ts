@@ -1,7 +1,6 @@
 // `explain --sql` through the proxy's own rewriter (sidecar/src/rewrite), loaded lazily so the
-// policy tooling does not load the proxy unless asked. Literals are encrypted with throwaway keys:
-// the rewritten statement has the real shape, never real ciphertext of the user's values.
-import { randomBytes } from 'node:crypto';
+// policy tooling does not load the proxy unless asked. The rewriter holds no keys: protected
+// constants are shown as the placeholders the proxy fills (`<encrypt patient.pat_ssn (randomized)>`).
 import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { DEFAULT_KEY, usedKeyNames } from '@clarus/policy/runtime/policy.ts';
 import { formatTable } from './table.ts';
@@ -19,20 +18,24 @@ export interface SplitStep { backend: string; what: string; sql: string }
 export interface TwoStages { backend: string; proxy: string; pushed: number; kept: number; learns: string; writeBack?: string }
 
 export async function rewriteSql(sql: string, policy: RuntimePolicy): Promise<RewriteOutcome> {
-  const [{ Rewriter }, { Catalog }, { KeyDeriver }, { parseKeyring }, { loadParser }] = await Promise.all([
+  const [{ Rewriter }, { Catalog }, { describedAnalysis }, { loadParser }] = await Promise.all([
     import('@clarus/sidecar/rewrite/rewriter.ts'),
     import('@clarus/sidecar/rewrite/catalog.ts'),
-    import('@clarus/sidecar/protection/encryption/derive.ts'),
-    import('@clarus/sidecar/protection/encryption/keyring.ts'),
+    import('@clarus/sidecar/protection/fill.ts'),
     import('@clarus/sidecar/rewrite/parser.ts'),
   ]);
   await loadParser();
+  // Every key the policy names, with the versions its keyring lists (one when it lists none here).
   const names = [...new Set([DEFAULT_KEY, ...usedKeyNames(policy.datasets)])];
-  const keys = names.map((name) => ({ name, versions: [1], current: 1 }));
-  const files = new Map(names.map((n) => [`${n}.v1`, randomBytes(32).toString('base64')]));
-  const rewriter = new Rewriter(new Catalog({ ...policy, keyring: { ...policy.keyring, keys } }), new KeyDeriver(parseKeyring(keys, files)), { twoStage: true });
+  const listed = new Map(policy.keyring.keys.map((k) => [k.name, k]));
+  const keys = names.map((name) => listed.get(name) ?? { name, versions: [1], current: 1 });
+  const shown = (p: RuntimePolicy) => {
+    const rw = new Rewriter(new Catalog(p), { twoStage: true });
+    return { analyze: (text: string) => describedAnalysis(rw.analyze(text)) };
+  };
+  const rewriter = shown({ ...policy, keyring: { ...policy.keyring, keys } });
   const a = rewriter.analyze(sql);
-  if (a.kind === 'refuse' && a.split) return splitSql(sql, { ...policy, keyring: { ...policy.keyring, keys } }, (p) => new Rewriter(new Catalog(p), new KeyDeriver(parseKeyring(keys, files))));
+  if (a.kind === 'refuse' && a.split) return splitSql(sql, { ...policy, keyring: { ...policy.keyring, keys } }, shown);
   if (a.kind === 'pass') return { kind: 'pass' };
   if (a.kind === 'refuse') return { kind: 'refuse', code: a.code, message: a.message };
   const stages = a.statements.map((s): TwoStages | undefined => s.residual && {

@@ -25,7 +25,7 @@ import { isEncrypted } from '../rewrite/catalog.ts';
 import type { CatalogColumn, CatalogTable } from '../rewrite/catalog.ts';
 import type { CopyFormat, CopyPlan } from '../rewrite/rules/copy.ts';
 import { parseStatements } from '../rewrite/parser.ts';
-import type { Rewriter } from '../rewrite/rewriter.ts';
+import type { KeyedRewriter } from '../protection/keyed-rewriter.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 function rows(f: CopyFormat, fn: RowFn, headerNames?: string[]) {
@@ -92,7 +92,7 @@ function anonymized(table: string, c: CatalogColumn, v: string, keys: WriteKeys)
 /** Called with the report of each anonymized batch (audit log, metrics). */
 export type BatchReporter = (table: CatalogTable, report: BatchReport) => void;
 
-export function copyHooks(rw: Rewriter, plan: CopyPlan, outs: ProtectedOutput[], onReport?: BatchReporter): CopyHooks | undefined {
+export function copyHooks(rw: KeyedRewriter, plan: CopyPlan, outs: ProtectedOutput[], onReport?: BatchReporter): CopyHooks | undefined {
   if (plan.direction === 'out') {
     if (outs.length === 0) return undefined;
     return {

@@ -4,7 +4,7 @@
 import type { View } from '@clarus/crds/types.ts';
 import type { Refuse } from '../session/pipeline.ts';
 import type { ProtectedOutput } from '../protection/results.ts';
-import type { Rewriter } from '../rewrite/rewriter.ts';
+import type { KeyedRewriter } from '../protection/keyed-rewriter.ts';
 import type { OutCol } from '../rewrite/scope.ts';
 import type { ProtectedRef } from '../rewrite/context.ts';
 import { sourcesOf } from '../rewrite/context.ts';
@@ -30,7 +30,7 @@ export function shownAs(prov: ProtectedRef, views: Map<string, View>): { ref: Pr
  * A reversible pseudonym read by a user with the plaintext view of its dataset: decrypted on the way
  * out (only where the output is exactly that column; anything computed from it shows the pseudonym).
  */
-function pseudonymOutput(rw: Rewriter, index: number, o: OutCol, views: Map<string, View>): ProtectedOutput | undefined {
+function pseudonymOutput(rw: KeyedRewriter, index: number, o: OutCol, views: Map<string, View>): ProtectedOutput | undefined {
   const a = o.anon?.exact ? o.anon.ref : undefined;
   const p = a?.column.protection.spec.pseudonymize;
   if (!a || !p?.reversible || views.get(a.table.dataset) !== 'plaintext') return undefined;
@@ -38,7 +38,7 @@ function pseudonymOutput(rw: Rewriter, index: number, o: OutCol, views: Map<stri
 }
 
 /** Positions of ciphertext outputs; refused when an unknown-width `*` precedes one. */
-export function protectedOutputs(rw: Rewriter, outs: OutCol[], views: Map<string, View>): ProtectedOutput[] | Refuse {
+export function protectedOutputs(rw: KeyedRewriter, outs: OutCol[], views: Map<string, View>): ProtectedOutput[] | Refuse {
   const result: ProtectedOutput[] = [];
   let unknownBefore = false;
   for (const [index, o] of outs.entries()) {

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { SessionInfo } from '../session/pipeline.ts';
 import { loadParser } from '../rewrite/parser.ts';
 import { testRewriter } from '@clarus/testing/rewriter.ts';
-import type { Rewriter } from '../rewrite/rewriter.ts';
+import type { KeyedRewriter as Rewriter } from '../protection/keyed-rewriter.ts';
 import { byteaText } from '../protection/copy-text.ts';
 import type { AuditEntry } from './audit.ts';
 import { catalogQuery, declaredFromRows } from './catalog-loader.ts';

@@ -13,7 +13,9 @@ import type { AccessCheck, CopyHooks, Pass, Pipeline, PipelineFactory, QueryDeci
 import { pass, StatementError } from '../session/pipeline.ts';
 import { clientTypeFor, paramTransformer, paramTypeFor } from '../protection/params.ts';
 import { resultShape, resultTransformer } from '../protection/results.ts';
-import type { Rewriter, StatementPlan } from '../rewrite/rewriter.ts';
+import type { StatementPlan } from '../rewrite/rewriter.ts';
+// The rewriter with the keys: it fills the plans' placeholders (protection/fill.ts).
+import type { KeyedRewriter as Rewriter } from '../protection/keyed-rewriter.ts';
 import { protectedOutputs } from './outputs.ts';
 import { quickFingerprint } from './audit.ts';
 import type { AuditEntry } from './audit.ts';

@@ -10,7 +10,7 @@ import { isTestDatabaseOf, onTestDatabase, testDatabaseBase } from '../rewrite/t
 import { loadParser } from '../rewrite/parser.ts';
 import { majorOf, REWRITER_MAJOR, SUPPORTED_MAJORS } from '../rewrite/grammar.ts';
 import type { Major } from '../rewrite/grammar.ts';
-import { Rewriter } from '../rewrite/rewriter.ts';
+import { KeyedRewriter } from '../protection/keyed-rewriter.ts';
 import type { PipelineFactory, SessionInfo } from '../session/pipeline.ts';
 import { passthroughPipeline } from '../session/pipeline.ts';
 import { AuditFile } from './audit-file.ts';
@@ -56,14 +56,14 @@ export interface ProtectionSetup {
 
 export const SPLIT_RECOVERY_DEFAULTS = { graceSeconds: 60, everySeconds: 30 } as const;
 
-export function rewriterFor(configDir: string, config: RuntimeConfig, major: Major = REWRITER_MAJOR, opts: { twoStage?: boolean; keys?: KeySource } = {}): Rewriter {
+export function rewriterFor(configDir: string, config: RuntimeConfig, major: Major = REWRITER_MAJOR, opts: { twoStage?: boolean; keys?: KeySource } = {}): KeyedRewriter {
   const keys = opts.keys;
   const ring = keys
     ? parseKeyring(config.policy.keyring.keys, keys.files(configDir, config), () => keys.unusable())
     : parseKeyring(config.policy.keyring.keys, readPlainKeyFiles(configDir, config));
   const l = config.limits;
   const testBase = testDatabaseBase(config);
-  return new Rewriter(new Catalog(config.policy, testBase === undefined ? {} : { testDatabaseBase: testBase }), new KeyDeriver(ring), {
+  return new KeyedRewriter(new Catalog(config.policy, testBase === undefined ? {} : { testDatabaseBase: testBase }), new KeyDeriver(ring), {
     major,
     twoStage: opts.twoStage ?? false,
     onAnalysis: countAnalysis,

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { QueryDecision, SessionInfo } from '../session/pipeline.ts';
 import { loadParser } from '../rewrite/parser.ts';
 import { testRewriter } from '@clarus/testing/rewriter.ts';
-import type { Rewriter } from '../rewrite/rewriter.ts';
+import type { KeyedRewriter as Rewriter } from '../protection/keyed-rewriter.ts';
 import { protectionPipelineFactory } from './pipeline.ts';
 
 let rw: Rewriter;

@@ -2,7 +2,7 @@
 // per-row statement goes through the rules like any write, so every value the proxy computed is
 // protected for the column it goes into (encrypted with that column's key and mode, with its blind
 // index) by the same parameter transformer an application's own `UPDATE … SET col = $1` gets.
-import type { Rewriter } from '../rewrite/rewriter.ts';
+import type { KeyedRewriter } from '../protection/keyed-rewriter.ts';
 import type { WriteSpec } from '../rewrite/two-stage/write.ts';
 import { paramTransformer, paramTypeFor } from '../protection/params.ts';
 import type { HeldCursor, Refuse, WriteBack } from '../session/pipeline.ts';
@@ -23,7 +23,7 @@ function batchTypes(spec: WriteSpec, paramTypes: readonly number[], roles: Reado
 }
 
 /** The WriteBack of `spec`, or the rules' refusal of its write-back statement. */
-export function writeBack(rw: Rewriter, spec: WriteSpec, cursor?: HeldCursor): WriteBack | Refuse {
+export function writeBack(rw: KeyedRewriter, spec: WriteSpec, cursor?: HeldCursor): WriteBack | Refuse {
   if (spec.command === 'DECLARE CURSOR') return { command: spec.command, sql: spec.sql, paramTypes: [], ...(cursor ? { cursor } : {}) };
   const a = rw.analyze(spec.sql);
   if (a.kind === 'refuse') return { kind: 'refuse', code: a.code, message: a.message };

@@ -7,7 +7,7 @@
 import type { ParamTransformer, WireValue } from '../session/pipeline.ts';
 import { StatementError } from '../session/pipeline.ts';
 import { ProtocolError } from '../protocol/codec.ts';
-import type { CipherFor, ParamRole, ProtectedRef } from '../rewrite/context.ts';
+import type { ParamRole, ProtectedRef } from '../rewrite/context.ts';
 import type { ColumnCipher } from './encryption/column.ts';
 import { anonymizeText } from './anonymize-write.ts';
 import { writeKeys } from './anonymization/keys.ts';
@@ -15,6 +15,9 @@ import { assignedText, binaryToText, canonicalText, OID, textToBinary, ValueForm
 import { byteaArrayToWire, byteaToWire } from './wire.ts';
 import { ARRAY_OF, arrayElements, binaryArrayElements, byteaArrayWithNulls, textArrayWithNulls } from './array-text.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
+
+/** The executor's column ciphers (with keys). */
+type CipherFor = (ref: ProtectedRef) => ColumnCipher;
 
 const BYTEA = 17;
 const BYTEA_ARRAY = 1001;

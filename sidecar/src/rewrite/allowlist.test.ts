@@ -169,13 +169,13 @@ describe('limits', () => {
     expect(refused(rw.analyze("UPDATE patient SET pat_name = 'x' WHERE pat_id = 1 RETURNING old.pat_name")).message).toMatch(/RETURNING old\/new/);
   });
   it('refuses statements longer than maxStatementBytes with 54000', () => {
-    const r = new RewriterClass(rw.catalog, (rw as unknown as { deriver: never }).deriver, { maxStatementBytes: 2048 });
+    const r = new RewriterClass(rw.catalog, { maxStatementBytes: 2048 });
     const a = refused(r.analyze(`SELECT '${'x'.repeat(4096)}'`));
     expect(a.code).toBe('54000');
     expect(r.analyze('SELECT 1').kind).toBe('pass');
   });
   it('bounds the decision cache by bytes', () => {
-    const r = new RewriterClass(rw.catalog, (rw as unknown as { deriver: never }).deriver, { cacheBytes: 64 * 1024 });
+    const r = new RewriterClass(rw.catalog, { cacheBytes: 64 * 1024 });
     for (let i = 0; i < 200; i++) r.analyze(`SELECT ${i}, '${'y'.repeat(1000)}'`);
     const cache = (r as unknown as { cache: { bytes: number; size: number } }).cache;
     expect(cache.bytes).toBeLessThanOrEqual(64 * 1024);

@@ -6,9 +6,8 @@
 import type { RuntimeColumn, RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import type { AnonymizeProtection, MaskedView } from '@clarus/crds/types.ts';
 import { OID } from '../protection/encryption/canonical.ts';
-import { decodeHeader } from '../protection/encryption/header.ts';
+import { decodeHeader, keyNameId } from '../protection/encryption/header.ts';
 import type { ModeName } from '../protection/encryption/header.ts';
-import { keyNameId } from '../protection/encryption/keyring.ts';
 import { anonymizeText } from '../protection/anonymize-write.ts';
 import type { ProxyView } from './views.ts';
 
@@ -131,15 +130,26 @@ export class Catalog {
   private views = new Map<string, ProxyView>();
   /** Whether the views were loaded at least once. */
   viewsLoaded = false;
+  /** Key name → how many versions the keyring lists (the live versions an equality must match). */
+  private readonly keyVersions: Map<string, number>;
 
   constructor(policy: RuntimePolicy, opts: { testDatabaseBase?: string } = {}) {
     this.testDatabaseBase = opts.testDatabaseBase;
+    this.keyVersions = new Map(policy.keyring.keys.map((k) => [k.name, new Set(k.versions).size]));
     for (const d of policy.datasets) {
       const columns = d.columns.map((c): CatalogColumn => ({ name: c.name, protection: protectionOf(c), typeOid: OID.text as number, attributeType: c.attributeType }));
       const split = d.columns.filter((c) => c.backend !== policy.defaultBackend).map((c) => ({ column: c.name, backend: c.backend, ...(c.coordinates ? { coordinates: c.coordinates } : {}) }));
       this.tables.set(`${d.schema}.${d.table}`, { dataset: d.name, schema: d.schema, table: d.table, columns, byName: new Map(columns.map((c) => [c.name, c])), policyColumns: columns, split, ...(d.rowKey ? { rowKey: d.rowKey } : {}) });
     }
     this.names = [...new Set(policy.datasets.map((d) => d.table.toLowerCase()))];
+  }
+
+  /**
+   * How many stored forms an equality on a column of this key matches (one per live key version,
+   * as the keyring lists them; the executor checks it when it fills the plan).
+   */
+  liveVersions(keyName: string): number {
+    return this.keyVersions.get(keyName) ?? 1;
   }
 
   /**

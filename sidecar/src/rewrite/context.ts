@@ -2,9 +2,9 @@
 // roles its parameters play, and the refusal raised when a construct cannot be handled safely.
 import type { InsertBatch } from './rules/rule.ts';
 import { assignedText, canonicalText, ValueTooLongError } from '../protection/encryption/canonical.ts';
-import type { ColumnCipher } from '../protection/encryption/column.ts';
 import type { Json } from './ast.ts';
 import type { Catalog, CatalogColumn, CatalogTable } from './catalog.ts';
+import type { PlaceholderList } from './placeholders.ts';
 import { refuse } from './refusals.ts';
 import type { OutCol, Scope } from './scope.ts';
 
@@ -68,7 +68,19 @@ export function positional(table: CatalogTable, what: string): never {
   return refuse('positional', { table, what });
 }
 
-export type CipherFor = (ref: ProtectedRef) => ColumnCipher;
+/**
+ * What rules ask of a column's cipher (protection/encryption/column.ts ColumnCipher has these).
+ * In the rewriter it holds no keys: its outputs are placeholder markers (placeholders.ts) that the
+ * executor fills.
+ */
+export interface RuleCipher {
+  encrypt(text: string): Buffer;
+  blindIndex(text: string): Buffer;
+  equalityForms(text: string): Buffer[];
+  blindIndexes(text: string): Buffer[];
+}
+
+export type CipherFor = (ref: ProtectedRef) => RuleCipher;
 
 /**
  * The analysis of a SELECT met inside an expression (EXISTS, IN (SELECT …), a scalar subquery).
@@ -85,8 +97,14 @@ export class Ctx {
   /** dataset → columns referenced. */
   readonly touched = new Map<string, Set<string>>();
   write = false;
-  /** False once a randomized literal was encrypted into the text (fresh nonce: never reuse the text). */
+  /**
+   * False when the plan must not be reused for another execution of the same text. Protected
+   * constants are placeholders the executor fills per execution (randomized ones included), so no
+   * rule needs this today.
+   */
   cacheable = true;
+  /** The placeholders of this analysis, when the rewriter gives them (rules/write-value.ts anonymized constants). */
+  placeholders: PlaceholderList | null = null;
   /** Tables whose columns a `*` was expanded into, with those columns (rules/shape-guard.ts). */
   readonly expanded: Array<{ table: CatalogTable; columns: string[] }> = [];
   /** The k-anonymity batch of the INSERT being analysed (rules/insert-batch.ts), taken by its StatementResult. */

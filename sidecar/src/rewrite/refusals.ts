@@ -138,6 +138,10 @@ export const REFUSALS = {
   backendGrammar: entry<{ reason: string }>(({ reason }) => `statement refused: ${reason}`),
   unsendable: entry<{ reason: string }>(({ reason }) => `the rewritten statement cannot be sent: ${reason}`),
   unexpectedShape: entry<{ error: string }>(({ error }) => `cannot rewrite this statement shape safely (${error})`),
+  /** The executor's fill (rewrite/placeholders.ts): the text's markers are not exactly the plan's. */
+  placeholderMismatch: entry<{ listed: number; seen: number }>(({ listed, seen }) => `the rewritten statement's protected constants do not match its plan (${listed} listed, ${seen} found)`, SQLSTATE.internalError),
+  /** The executor could not protect a constant of the plan (keys unusable, a key version missing). */
+  protectFailed: entry<{ error: string }>(({ error }) => `cannot protect a constant of this statement (${error})`, SQLSTATE.internalError),
 } as const;
 
 export type RefusalKind = keyof typeof REFUSALS;

@@ -1,14 +1,15 @@
 // Entry point of the rewriting engine: SQL text → Analysis, cached by statement text.
 // Pure apart from the in-memory cache and catalog learning (both owned by the Rewriter object).
-import type { ColumnCipher } from '../protection/encryption/column.ts';
-import { columnCipher } from '../protection/encryption/column.ts';
-import type { KeyDeriver } from '../protection/encryption/derive.ts';
+// It holds no keys: a protected constant becomes a placeholder (placeholders.ts) that the executor
+// fills at each execution (protection/fill.ts, protection/keyed-rewriter.ts).
 import { arr, body, paramNumbers, tagOf } from './ast.ts';
 import type { Json } from './ast.ts';
 import type { Catalog, CatalogTable, DeclaredColumn } from './catalog.ts';
 import { Ctx } from './context.ts';
 import { Refusal, refusalOf, refuse } from './refusals.ts';
-import type { ParamRole, ProtectedRef } from './context.ts';
+import type { ParamRole } from './context.ts';
+import { Markers, PlaceholderList } from './placeholders.ts';
+import type { Placeholder, PlaceholderPlan } from './placeholders.ts';
 import { screen } from './allowlist.ts';
 import type { Screened } from './allowlist.ts';
 import { dropsTempFunction, isPlpgsqlFunction, rewriteTempFunction, tempFunctionOf } from './temp-function.ts';
@@ -64,7 +65,7 @@ const DATA_STATEMENTS = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'Merg
 export type Analysis =
   | ({ kind: 'pass' } & Effects)
   | ({ kind: 'refuse'; code: string; message: string; /** For metrics: the refusal's entry in refusals.ts. */ reason?: string; datasets: Map<string, Set<string>>; split?: boolean } & Effects)
-  | ({ kind: 'plan'; statements: StatementPlan[]; params: Map<number, ParamRole>; paramCount: number; datasets: Map<string, Set<string>> } & Effects);
+  | ({ kind: 'plan'; statements: StatementPlan[]; params: Map<number, ParamRole>; paramCount: number; datasets: Map<string, Set<string>>; /** Markers in the statements' texts the executor fills (absent once filled, or when there are none). */ placeholders?: PlaceholderPlan } & Effects);
 
 export interface RewriterOptions {
   /** The backend's major version: statements are also parsed with its grammar (default 18). */
@@ -123,14 +124,20 @@ function checkRewritten(major: Major, sql: string): void {
   if (!check.ok) refuse('unsendable', { reason: check.reason });
 }
 
+/** The analysis' placeholders, when it made any. */
+function placeholdersOf(ctx: Ctx): { placeholders?: PlaceholderPlan } {
+  const p = ctx.placeholders;
+  return p && p.list.length > 0 ? { placeholders: p.plan() } : {};
+}
+
 function maxParamOf(node: unknown): number {
   return Math.max(0, ...paramNumbers(node));
 }
 
 export class Rewriter {
   readonly catalog: Catalog;
-  private readonly deriver: KeyDeriver;
-  private readonly ciphers = new Map<string, ColumnCipher>();
+  /** The nonce and ids of this rewriter's placeholder markers. */
+  private readonly markers = new Markers();
   private readonly cache: ByteLru<Analysis>;
   private readonly fingerprints: ByteLru<string>;
   private readonly maxStatementBytes: number;
@@ -143,15 +150,14 @@ export class Rewriter {
   private readonly twoStage: boolean;
   private readonly shapes: ShapeCache | null;
   private lastShape: { sql: string; shape: Shape | null } | null = null;
-  /** Where the ciphers' calls and the constants' canonical texts go while a shape cache probe is analysed (else null). */
+  /** Where the placeholders' canonical inputs and the constants' canonical texts go while a shape cache probe is analysed (else null). */
   private recording: { calls: ProtectedCall[]; canons: NonNullable<Ctx['canonicals']> } | null = null;
   private readonly onAnalysis: (source: 'cache' | 'shape' | 'full') => void;
   /** Counters for metrics: cheap-path passes, cache hits, shape-cache hits, analyses (misses). */
   readonly stats = { cheapPasses: 0, cacheHits: 0, shapeHits: 0, analyses: 0 };
 
-  constructor(catalog: Catalog, deriver: KeyDeriver, options: RewriterOptions = {}) {
+  constructor(catalog: Catalog, options: RewriterOptions = {}) {
     this.catalog = catalog;
-    this.deriver = deriver;
     this.maxStatementBytes = options.maxStatementBytes ?? DEFAULT_MAX_STATEMENT_BYTES;
     this.major = options.major ?? REWRITER_MAJOR;
     this.twoStage = options.twoStage ?? false;
@@ -164,17 +170,6 @@ export class Rewriter {
     // Conservative pre-check: any mention of a protected table name (any case), or a Unicode
     // escape identifier that could spell one, sends the text to the parser.
     this.pattern = new RegExp(names.length ? `${names.join('|')}|u&` : '(?!)', 'i');
-  }
-
-  cipher(ref: ProtectedRef): ColumnCipher {
-    const key = `${ref.table.schema}.${ref.table.table}.${ref.column.name}`;
-    let c = this.ciphers.get(key);
-    if (!c) {
-      const p = ref.column.protection;
-      c = columnCipher(this.deriver, { schema: ref.table.schema, table: ref.table.table, column: ref.column.name, mode: p.mode, searchable: p.searchable, keyName: p.keyName });
-      this.ciphers.set(key, c);
-    }
-    return c;
   }
 
   /**
@@ -267,7 +262,7 @@ export class Rewriter {
     return analysis;
   }
 
-  /** An analysis with the calls its rules made to the columns' ciphers (a shape cache probe). */
+  /** An analysis with the placeholders its rules made from constants (a shape cache probe). */
   private recorded(run: () => { analysis: Analysis; cacheable: boolean }): { analysis: Analysis; cacheable: boolean; calls: ProtectedCall[] } {
     const calls: ProtectedCall[] = [];
     this.recording = { calls, canons: [] };
@@ -279,29 +274,19 @@ export class Rewriter {
   }
 
   /**
-   * The column's cipher, recording the calls the rules make while a probe is analysed, each with
-   * how its input was computed from the constant (the last canonical text the rules made equal to
-   * it: Ctx.canonical or Ctx.assigned); an input made otherwise cannot be re-bound.
+   * Records a cipher placeholder made while a probe is analysed, with how its input was computed
+   * from the constant (the last canonical text the rules made equal to it: Ctx.canonical or
+   * Ctx.assigned); an input made otherwise cannot be re-bound.
    */
-  private ruleCipher(ref: ProtectedRef): ColumnCipher {
-    const c = this.cipher(ref);
+  private record(placeholder: Placeholder, canon: string): void {
     const rec = this.recording;
-    if (!rec) return c;
-    const how = (canon: string): ((t: string) => string) => {
-      for (let i = rec.canons.length - 1; i >= 0; i--) if (rec.canons[i]?.canon === canon) return (rec.canons[i] as { again: (t: string) => string }).again;
-      return () => { throw new Error('not a constant made canonical by the rules'); };
-    };
-    const many = (m: 'equalityForms' | 'blindIndexes') => (canon: string): Buffer[] => {
-      const out = c[m](canon);
-      rec.calls.push({ canon, out, canonical: how(canon), redo: (x) => c[m](x) });
-      return out;
-    };
-    const one = (m: 'encrypt' | 'blindIndex') => (canon: string): Buffer => {
-      const out = c[m](canon);
-      rec.calls.push({ canon, out: [out], canonical: how(canon), redo: (x) => [c[m](x)] });
-      return out;
-    };
-    return { ...c, encrypt: one('encrypt'), blindIndex: one('blindIndex'), equalityForms: many('equalityForms'), blindIndexes: many('blindIndexes') };
+    if (!rec) return;
+    let canonical = (_: string): string => { throw new Error('not a constant made canonical by the rules'); };
+    for (let i = rec.canons.length - 1; i >= 0; i--) {
+      const c = rec.canons[i];
+      if (c?.canon === canon) { canonical = c.again; break; }
+    }
+    rec.calls.push({ placeholder, canon, canonical });
   }
 
   /** A tree too deep for the analysis' recursion is refused like PostgreSQL refuses it (54001). */
@@ -420,13 +405,18 @@ export class Rewriter {
     }
     const write = ctx.write || effects.write;
     if (ctx.touched.size === 0 && !statements.some((s) => s.changed)) return { analysis: { kind: 'pass', ...effects, write }, cacheable: true };
-    const analysis: Analysis = { kind: 'plan', statements, params: ctx.params, paramCount: Math.max(clientParams, ctx.maxParam), datasets: ctx.touched, ...effects, write };
+    const analysis: Analysis = { kind: 'plan', statements, params: ctx.params, paramCount: Math.max(clientParams, ctx.maxParam), datasets: ctx.touched, ...placeholdersOf(ctx), ...effects, write };
     return { analysis, cacheable: ctx.cacheable };
   }
 
   private newCtx(maxParam: number): Ctx {
-    const ctx = new Ctx(this.catalog, (r) => this.ruleCipher(r), maxParam, (c, s, scope) => analyzeSelect(c, s, scope, false));
-    if (this.recording) ctx.canonicals = this.recording.canons;
+    const list = new PlaceholderList(this.markers, (keyName) => this.catalog.liveVersions(keyName));
+    const ctx = new Ctx(this.catalog, (r) => list.cipher(r), maxParam, (c, s, scope) => analyzeSelect(c, s, scope, false));
+    ctx.placeholders = list;
+    if (this.recording) {
+      ctx.canonicals = this.recording.canons;
+      list.onCipher = (p, canon) => this.record(p, canon);
+    }
     return ctx;
   }
 
@@ -469,7 +459,7 @@ export class Rewriter {
       // A cursor's rows are held by the proxy: DECLARE reads.
       const write = plan.residual.write !== undefined && plan.residual.write.command !== 'DECLARE CURSOR';
       const statement: StatementPlan = { outputs: plan.outputs, sql: backendSql, changed: true, write, residual: plan.residual };
-      const analysis: Analysis = { kind: 'plan', statements: [statement], params: ctx.params, paramCount: Math.max(maxParam, ctx.maxParam), datasets: ctx.touched, ...effects, write: effects.write || write };
+      const analysis: Analysis = { kind: 'plan', statements: [statement], params: ctx.params, paramCount: Math.max(maxParam, ctx.maxParam), datasets: ctx.touched, ...placeholdersOf(ctx), ...effects, write: effects.write || write };
       return { analysis, cacheable: ctx.cacheable };
     } catch (e) {
       if (e instanceof Refusal) return null;

@@ -13,10 +13,14 @@
 //     text is analysed again with a unique sentinel in each slot, each sentinel must come out
 //     exactly once in the rewritten text, and the template filled with the original values must
 //     give exactly the original analysis (the rest of the analysis equal too). A value the rules
-//     protect comes out as ciphertext (or a blind index, or an anonymized value), so it is never a
-//     slot: its exact text is part of the key, and a text with another value is analysed in full.
+//     encrypt or blind-index comes out as placeholders (placeholders.ts): the text keeps the
+//     original analysis' markers and the placeholders' canonical inputs are re-bound, computed
+//     from the new constant as the rules computed them from the sentinel (checked to give the
+//     original inputs back from the original constants). Any other use of a value in a value
+//     position (an anonymized value, a keyed anonymization's placeholder) is not a slot: its exact
+//     text is part of the key, and a text with another value is analysed in full.
 // Refusals, two-stage plans, COPY, multi-statement texts and plans the rewriter does not cache
-// (a randomized constant) never get a template.
+// never get a template.
 import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { scanSync } from 'libpg-query';
@@ -26,26 +30,34 @@ import { ByteLru } from './cache.ts';
 import { parseTree } from './parser.ts';
 import { agreesWithLexer, byteStarts, deparsedForm, literalTexts, withLiterals } from './shape.ts';
 import type { LiteralClass, Shape } from './shape.ts';
+import { markerLiteral } from './placeholders.ts';
+import type { Placeholder, PlaceholderPlan } from './placeholders.ts';
 import type { Analysis } from './rewriter.ts';
 
 export { shapeOf } from './shape.ts';
 export type { Shape } from './shape.ts';
 
 /**
- * A call the rules made to a column's cipher during an analysis (recorded for probes): the
- * canonical text in, the forms out; `canonical` and `redo` do the same for another constant.
+ * A placeholder the rules made from a constant during an analysis (recorded for probes): its
+ * canonical input, and `canonical` computing it for another constant.
  */
 export interface ProtectedCall {
+  placeholder: Placeholder;
   canon: string;
-  out: Buffer[];
   canonical(constText: string): string;
-  redo(canon: string): Buffer[];
 }
 
-/** One place in the output: literal `k` as written, or (`form`) a protected form of it. */
+/** One place in the output: literal `k` as written. */
 interface Piece {
   k: number;
-  form?: (raw: string, memo: Map<ProtectedCall, Buffer[]>) => string;
+}
+
+/** Placeholder `index` of the analysis takes its input from literal `k` (with `sign` before it). */
+interface Rebind {
+  index: number;
+  k: number;
+  sign: string;
+  canonical(constText: string): string;
 }
 
 /** One analysis as a template: the literals at `fixed` must have the texts the template was made with. */
@@ -56,6 +68,8 @@ interface Template {
   parts: string[];
   /** The slot values are written as the deparser writes them (else as the client wrote them). */
   deparsed: boolean;
+  /** Placeholders whose input comes from a slot. */
+  rebinds: Rebind[];
   analysis: Analysis;
 }
 
@@ -152,7 +166,7 @@ function occurrences(text: string, needle: string): number[] {
 }
 
 function withoutSql(a: Analysis): unknown {
-  return a.kind === 'plan' ? { ...a, statements: a.statements.map((s) => ({ ...s, sql: '' })) } : a;
+  return a.kind === 'plan' ? { ...a, statements: a.statements.map((s) => ({ ...s, sql: '' })), placeholders: undefined } : a;
 }
 
 /** The constant's text as the rules see it (a standard string without its quotes). */
@@ -160,37 +174,64 @@ function constText(raw: string, cls: LiteralClass): string {
   return cls === 's' ? raw.slice(1, -1).replaceAll("''", "'") : raw;
 }
 
-/** Throws when a new value cannot be protected (its canonical form is invalid): the caller analyses in full. */
+/** The template's text with the slots' values. */
 function fill(t: Template, shape: Shape, texts: readonly string[]): string {
   let out = t.parts[0] as string;
-  const memo = new Map<ProtectedCall, Buffer[]>();
   for (const [i, p] of t.slots.entries()) {
     const text = texts[p.k] as string;
     const plain = t.deparsed ? deparsedForm(text, (shape.literals[p.k] as { cls: LiteralClass }).cls) : text;
-    out += (p.form ? p.form(text, memo) : plain) + (t.parts[i + 1] as string);
+    out += plain + (t.parts[i + 1] as string);
   }
   return out;
 }
 
-/** The piece of a protected slot: form `i` of the call, recomputed from a new literal. */
-function protectedPiece(k: number, cls: LiteralClass, sign: string, call: ProtectedCall, i: number): Piece {
-  return {
-    k,
-    form: (raw, memo) => {
-      let forms = memo.get(call);
-      if (!forms) memo.set(call, (forms = call.redo(call.canonical(sign + constText(raw, cls)))));
-      if (forms.length !== call.out.length) throw new Error('protected forms changed in number');
-      return `\\x${(forms[i] as Buffer).toString('hex')}`;
-    },
-  };
+/** The placeholders with the inputs of the re-bound ones computed from the texts' literals (throws where the rules would refuse). */
+function rebound(plan: PlaceholderPlan, rebinds: readonly Rebind[], shape: Shape, texts: readonly string[]): PlaceholderPlan {
+  const list = [...plan.list];
+  for (const r of rebinds) {
+    const p = list[r.index] as Placeholder & { kind: 'cipher' };
+    const cls = (shape.literals[r.k] as { cls: LiteralClass }).cls;
+    list[r.index] = { ...p, canon: r.canonical(r.sign + constText(texts[r.k] as string, cls)) };
+  }
+  return { nonce: plan.nonce, list };
 }
 
+/** Throws when a new value cannot be protected (its canonical form is invalid): the caller analyses in full. */
 function instantiate(t: Template, shape: Shape, texts: readonly string[]): Analysis {
   const a = t.analysis;
   if (a.kind !== 'plan') return a;
   const s = a.statements[0];
   if (!s) return a;
-  return { ...a, statements: [{ ...s, sql: fill(t, shape, texts) }] };
+  const placeholders = a.placeholders ? { placeholders: rebound(a.placeholders, t.rebinds, shape, texts) } : {};
+  return { ...a, statements: [{ ...s, sql: fill(t, shape, texts) }], ...placeholders };
+}
+
+/** The same placeholder but for its id and input. */
+function samePlace(a: Placeholder, b: Placeholder): boolean {
+  return isDeepStrictEqual({ ...a, id: 0, canon: '', text: '' }, { ...b, id: 0, canon: '', text: '' });
+}
+
+function inputOf(p: Placeholder): string {
+  return p.kind === 'cipher' ? p.canon : p.text;
+}
+
+/**
+ * The probe's output with its placeholder markers replaced by the original analysis' (the same
+ * placeholders made in the same order), or null when they do not correspond one to one.
+ */
+function withMarkersOf(out: string, probe: PlaceholderPlan | undefined, original: PlaceholderPlan | undefined): string | null {
+  const q = probe?.list ?? [];
+  const p = original?.list ?? [];
+  if (q.length !== p.length) return null;
+  let text = out;
+  for (const [i, x] of q.entries()) {
+    const y = p[i] as Placeholder;
+    if (!samePlace(x, y)) return null;
+    const parts = text.split(markerLiteral((probe as PlaceholderPlan).nonce, x.id));
+    if (parts.length !== 2) return null;
+    text = parts.join(markerLiteral((original as PlaceholderPlan).nonce, y.id));
+  }
+  return text;
 }
 
 export class ShapeCache {
@@ -284,60 +325,75 @@ export class ShapeCache {
     const fixed = new Map(texts.map((v, k) => [k, v] as const).filter(([k]) => !sentinels.has(k)));
     const base = { fixed, analysis };
     if (analysis.kind !== 'plan' || probe.analysis.kind !== 'plan') {
-      return isDeepStrictEqual(probe.analysis, analysis) ? { ...base, slots: [], parts: [], deparsed: false } : null;
+      return isDeepStrictEqual(probe.analysis, analysis) ? { ...base, slots: [], parts: [], deparsed: false, rebinds: [] } : null;
     }
-    const out = (probe.analysis.statements[0] as { sql: string }).sql;
+    const out = withMarkersOf((probe.analysis.statements[0] as { sql: string }).sql, probe.analysis.placeholders, analysis.placeholders);
+    if (out === null) return null;
+    const probeList = probe.analysis.placeholders?.list ?? [];
+    const calls = (probe.calls ?? []).filter((c) => probeList.includes(c.placeholder));
     const places: Array<{ at: number; length: number; piece: Piece }> = [];
+    const rebinds: Rebind[] = [];
     const kept: number[] = [];
     for (const k of candidates) {
-      const mine = this.slotPlaces(out, k, shape, sentinels.get(k) as string, probe.calls ?? []);
-      if (mine) { places.push(...mine); kept.push(k); }
+      const mine = this.slotPlaces(out, k, shape, sentinels.get(k) as string, calls);
+      if (!mine) continue;
+      kept.push(k);
+      if (!Array.isArray(mine)) places.push(mine);
+      else rebinds.push(...mine.map((r) => ({ ...r, index: probeList.indexOf(r.index) })));
     }
     if (kept.length !== candidates.length) return kept;
-    places.sort((a, b) => a.at - b.at);
-    const parts: string[] = [];
-    let at = 0;
-    for (const p of places) {
-      if (p.at < at) return null;
-      parts.push(out.slice(at, p.at));
-      at = p.at + p.length;
-    }
-    parts.push(out.slice(at));
+    const parts = partsOf(out, places);
     const stmt = analysis.statements[0] as { sql: string; changed: boolean };
-    const t: Template = { ...base, slots: places.map((p) => p.piece), parts, deparsed: stmt.changed };
-    let filled: string;
-    try {
-      filled = fill(t, shape, texts);
-    } catch {
-      return null;
-    }
-    return filled === stmt.sql && isDeepStrictEqual(withoutSql(probe.analysis), withoutSql(analysis)) ? t : null;
+    if (!parts || !rebindsHold(analysis.placeholders, probeList, rebinds, shape, texts)) return null;
+    const t: Template = { ...base, slots: places.sort((a, b) => a.at - b.at).map((p) => p.piece), parts, deparsed: stmt.changed, rebinds };
+    return fill(t, shape, texts) === stmt.sql && isDeepStrictEqual(withoutSql(probe.analysis), withoutSql(analysis)) ? t : null;
   }
 
   /**
    * Where slot `k`'s sentinel came out in the probe's output: once as written, or (a protected
-   * value) every form of every cipher call made from it exactly once; null when neither.
+   * value) as the input of placeholders, every one re-bound from it (index: the placeholder); null
+   * when neither.
    */
-  private slotPlaces(out: string, k: number, shape: Shape, s: string, calls: ProtectedCall[]): Array<{ at: number; length: number; piece: Piece }> | null {
+  private slotPlaces(out: string, k: number, shape: Shape, s: string, calls: ProtectedCall[]): { at: number; length: number; piece: Piece } | Array<Omit<Rebind, 'index'> & { index: Placeholder }> | null {
     const cls = (shape.literals[k] as { cls: LiteralClass }).cls;
     const plain = occurrences(out, s);
     const signs = cls === 's' ? [''] : ['', '-'];
-    const mine: Array<{ call: ProtectedCall; sign: string }> = [];
+    const mine: Array<Omit<Rebind, 'index'> & { index: Placeholder }> = [];
     for (const call of calls) {
       const sign = signs.find((g) => { try { return call.canonical(g + constText(s, cls)) === call.canon; } catch { return false; } });
-      if (sign !== undefined) mine.push({ call, sign });
+      if (sign !== undefined) mine.push({ index: call.placeholder, k, sign, canonical: call.canonical });
     }
-    if (mine.length === 0) return plain.length === 1 ? [{ at: plain[0] as number, length: s.length, piece: { k } }] : null;
-    if (plain.length !== 0) return null;
-    const places: Array<{ at: number; length: number; piece: Piece }> = [];
-    for (const { call, sign } of mine) {
-      for (const [i, f] of call.out.entries()) {
-        const lit = `\\x${f.toString('hex')}`;
-        const at = occurrences(out, lit);
-        if (at.length !== 1) return null;
-        places.push({ at: at[0] as number, length: lit.length, piece: protectedPiece(k, cls, sign, call, i) });
-      }
-    }
-    return places;
+    if (mine.length === 0) return plain.length === 1 ? { at: plain[0] as number, length: s.length, piece: { k } } : null;
+    return plain.length === 0 ? mine : null;
+  }
+}
+
+/** The output cut at the slots' places (null when two overlap). */
+function partsOf(out: string, places: ReadonlyArray<{ at: number; length: number }>): string[] | null {
+  const parts: string[] = [];
+  let at = 0;
+  for (const p of [...places].sort((a, b) => a.at - b.at)) {
+    if (p.at < at) return null;
+    parts.push(out.slice(at, p.at));
+    at = p.at + p.length;
+  }
+  parts.push(out.slice(at));
+  return parts;
+}
+
+/**
+ * Whether the placeholders correspond: a re-bound one gives the original input from the original
+ * constant, every other has the same input in the probe as in the original (it depends on no slot).
+ */
+function rebindsHold(original: PlaceholderPlan | undefined, probe: readonly Placeholder[], rebinds: readonly Rebind[], shape: Shape, texts: readonly string[]): boolean {
+  const list = original?.list ?? [];
+  if (rebinds.some((r) => r.index < 0) || new Set(rebinds.map((r) => r.index)).size !== rebinds.length) return false;
+  const bound = new Set(rebinds.map((r) => r.index));
+  if (list.some((p, i) => !bound.has(i) && inputOf(p) !== inputOf(probe[i] as Placeholder))) return false;
+  if (!original) return rebinds.length === 0;
+  try {
+    return isDeepStrictEqual(rebound(original, rebinds, shape, texts), original);
+  } catch {
+    return false;
   }
 }

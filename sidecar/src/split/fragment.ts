@@ -7,7 +7,7 @@ import { protectedOutputs } from '../access/outputs.ts';
 import type { CatalogRefresher } from '../access/refresh.ts';
 import { paramTransformer, paramTypeFor } from '../protection/params.ts';
 import { resultTransformer } from '../protection/results.ts';
-import type { Rewriter } from '../rewrite/rewriter.ts';
+import type { KeyedRewriter } from '../protection/keyed-rewriter.ts';
 import { StatementError } from '../session/pipeline.ts';
 import type { FieldDescription } from '../protocol/types.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
@@ -17,7 +17,7 @@ import type { FragmentConnection } from './conn.ts';
 /** A backend's fragment rewriter (its policy: fragmentPolicy) and what keeps its catalog current. */
 export interface Fragment {
   backend: string;
-  rewriter: Rewriter;
+  rewriter: KeyedRewriter;
   refresher?: CatalogRefresher;
 }
 

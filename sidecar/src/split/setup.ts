@@ -10,7 +10,7 @@ import { CatalogRefresher } from '../access/refresh.ts';
 import type { ResidualService } from '../access/residual-stage.ts';
 import { loadBackend } from '../config/load.ts';
 import type { BackendSecrets } from '../config/load.ts';
-import type { Rewriter } from '../rewrite/rewriter.ts';
+import type { KeyedRewriter } from '../protection/keyed-rewriter.ts';
 import type { SplitService } from './decide.ts';
 import type { Fragment } from './fragment.ts';
 import { fragmentPolicy, splitLayouts } from './layout.ts';
@@ -26,7 +26,7 @@ export interface SplitSetup {
   configDir: string;
   config: RuntimeConfig;
   /** A rewriter over a policy (the fragment policies), with this configuration's keys and grammar. */
-  rewriterFor(policy: RuntimeConfig['policy']): Rewriter;
+  rewriterFor(policy: RuntimeConfig['policy']): KeyedRewriter;
   now(): Date;
   residual?: ResidualService;
   /** Called when a split statement changed a schema (the main catalog reloads too). */

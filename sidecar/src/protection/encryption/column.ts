@@ -9,9 +9,9 @@ import { GCM_NONCE_BYTES, GCM_TAG_BYTES, GcmSealer } from './gcm.ts';
 import { sivSealer } from './siv.ts';
 import type { SivSealer } from './siv.ts';
 
-/** Blind indexes are HMAC-SHA256 truncated to 16 bytes: 128 bits keep accidental collisions out of
- *  reach (birthday bound 2^64 values) while storing half the bytes; equality leaks the same either way. */
-export const BLIND_INDEX_BYTES = 16;
+import { BLIND_INDEX_BYTES } from './sizes.ts';
+
+export { BLIND_INDEX_BYTES };
 
 export interface ColumnSpec {
   schema: string;

@@ -3,6 +3,8 @@
 //   byte 1      mode: 1 = randomized (AES-256-GCM), 2 = deterministic (AES-SIV)
 //   bytes 2..5  key-name id (uint32 BE, see keyNameId)
 //   bytes 6..7  master key version (uint16 BE)
+import { createHash } from 'node:crypto';
+
 export const FORMAT_VERSION = 1;
 export const HEADER_BYTES = 8;
 export const MODE_CODE = { randomized: 1, deterministic: 2 } as const;
@@ -32,4 +34,9 @@ export function decodeHeader(b: Uint8Array): Header {
   if (!mode) throw new CiphertextError(`unknown ciphertext mode ${b[1]}`);
   const view = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   return { mode, keyId: view.readUInt32BE(2), version: view.readUInt16BE(6) };
+}
+
+/** The 32-bit id a header carries instead of the key name (first 4 bytes of SHA-256(name)). */
+export function keyNameId(name: string): number {
+  return createHash('sha256').update(name, 'utf8').digest().readUInt32BE(0);
 }

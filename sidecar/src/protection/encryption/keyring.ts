@@ -2,9 +2,11 @@
 // (secrets/keyring/<keyName>.v<N>, base64). Pure: the caller reads the files and passes their text.
 // The entry names, the version range and the key text are the policy package's keyring grammar, the
 // same one render applies to the keyring Secret.
-import { createHash } from 'node:crypto';
 import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { decodeMasterKey, isKeyVersion, keyEntryName } from '@clarus/policy/runtime/keyring.ts';
+import { keyNameId } from './header.ts';
+
+export { keyNameId };
 
 export interface KeyEntry {
   name: string;
@@ -25,10 +27,6 @@ export interface Keyring {
 }
 
 export class KeyringError extends Error {}
-
-export function keyNameId(name: string): number {
-  return createHash('sha256').update(name, 'utf8').digest().readUInt32BE(0);
-}
 
 export function keyFileName(name: string, version: number): string {
   return keyEntryName(name, version);

@@ -9,7 +9,7 @@
 // element by element at Bind (ParamRole anonymizeArray, sent as text[]; not k-anonymity, whose
 // batch must be read with the statement). Constant arrays mixed with array parameters are left to
 // rules/insert-unnest.ts (which refuses what it cannot read).
-import { BLIND_INDEX_BYTES } from '../../protection/encryption/column.ts';
+import { BLIND_INDEX_BYTES } from '../../protection/encryption/sizes.ts';
 import { appliesAtWrite } from '../../protection/anonymize-write.ts';
 import { arr, body, castChanges, columnRef, nodeBody, paramRef, stringNode } from '../ast.ts';
 import type { Json } from '../ast.ts';

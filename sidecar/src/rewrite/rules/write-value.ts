@@ -4,8 +4,8 @@
 // of these (Django's bulk_update: `SET col = CASE WHEN id = 1 THEN 'a' WHEN id = 2 THEN 'b' END`); a searchable column's hidden blind index receives the
 // matching value; anonymized columns receive the anonymized constant. Anything else is refused.
 import { anonymizeText, appliesAtWrite } from '../../protection/anonymize-write.ts';
-import { writeKeys } from '../../protection/anonymization/keys.ts';
-import { BLIND_INDEX_BYTES } from '../../protection/encryption/column.ts';
+import type { WriteKeys } from '../../protection/anonymize-write.ts';
+import { BLIND_INDEX_BYTES } from '../../protection/encryption/sizes.ts';
 import { arr, body, byteaLiteral, constText, nullConst, paramRef, textConst, typeNameOf, unwrapCast } from '../ast.ts';
 import { typeOid } from '../../protection/encryption/canonical.ts';
 import { typmodOf } from './create-table.ts';
@@ -48,8 +48,8 @@ function writeEncrypted(ctx: Ctx, scope: Scope, ref: ProtectedRef, node: unknown
   if (c?.isNull) return { value: nullConst(), bidx: searchable ? nullConst() : undefined };
   const cipher = ctx.cipher(ref);
   if (c) {
+    // Placeholders (the executor encrypts them, a randomized one afresh at each execution).
     const canon = ctx.assigned(ref, c.text);
-    if (ref.column.protection.mode === 'randomized') ctx.cacheable = false;
     return { value: byteaLiteral(cipher.encrypt(canon)), bidx: searchable ? byteaLiteral(cipher.blindIndex(canon)) : undefined };
   }
   if (p) {
@@ -100,18 +100,32 @@ function writeAnonymized(ctx: Ctx, table: CatalogTable, column: CatalogColumn, n
   if (!appliesAtWrite(spec, column.typeOid)) {
     refuse('anonymizeAtWrite', { table, column });
   }
-  if (c) {
-    // Noise is drawn anew for each statement: such a plan is not cached.
-    if (spec.noise || spec.generalize?.shiftMeters !== undefined) ctx.cacheable = false;
-    const out = anonymizeText(spec, c.text, column.typeOid, writeKeys(ctx.cipher));
-    if (out === undefined) refuse('notGeneralizable', { table, column });
-    return out === null ? nullConst() : textConst(out);
-  }
+  if (c) return anonymizedConst(ctx, table, column, c.text);
   if (p) {
     ctx.setParam(Number(p.number), { kind: 'anonymize', table, column });
     return node;
   }
   return refuse('anonymizedExpression', { table, column });
+}
+
+/**
+ * Keys and randomness a dry run of a keyed anonymization uses: whether a value can be anonymized
+ * does not depend on them (what it becomes does, and the executor computes that).
+ */
+const DRY_RUN: WriteKeys = { mac: () => new Uint8Array(32), seal: () => new Uint8Array(48), random: () => 0.5 };
+
+/**
+ * The anonymized constant: computed here when the method needs no keys (suppress, mask,
+ * generalize), else a placeholder the executor fills (pseudonymize, noise, shift: protection/fill.ts).
+ */
+function anonymizedConst(ctx: Ctx, table: CatalogTable, column: CatalogColumn, text: string): unknown {
+  if (column.protection.kind !== 'anonymize') return textConst(text);
+  const spec = column.protection.spec;
+  const keyless = anonymizeText(spec, text, column.typeOid);
+  if (keyless !== undefined) return keyless === null ? nullConst() : textConst(keyless);
+  if (anonymizeText(spec, text, column.typeOid, DRY_RUN) === undefined) refuse('notGeneralizable', { table, column });
+  if (!ctx.placeholders) refuse('unexpectedShape', { error: 'a keyed anonymization without a placeholder list' });
+  return textConst(ctx.placeholders.anonymize(table, column, text));
 }
 
 function substr(n: number, from: number, len?: number): Json {

@@ -6,7 +6,7 @@ import { KeyDeriver } from '../../protection/encryption/derive.ts';
 import { parseKeyring } from '../../protection/encryption/keyring.ts';
 import { Catalog } from '../catalog.ts';
 import { loadParser, parseTree } from '../parser.ts';
-import { Rewriter } from '../rewriter.ts';
+import { KeyedRewriter as Rewriter } from '../../protection/keyed-rewriter.ts';
 import { figureColname } from './colname.ts';
 
 let rw: Rewriter;

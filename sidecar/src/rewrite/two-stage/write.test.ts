@@ -7,7 +7,7 @@ import { KeyDeriver } from '../../protection/encryption/derive.ts';
 import { parseKeyring } from '../../protection/encryption/keyring.ts';
 import { Catalog } from '../catalog.ts';
 import { loadParser } from '../parser.ts';
-import { Rewriter } from '../rewriter.ts';
+import { KeyedRewriter as Rewriter } from '../../protection/keyed-rewriter.ts';
 
 let rw: Rewriter;
 beforeAll(async () => {
