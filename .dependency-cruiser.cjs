@@ -30,6 +30,9 @@ const LAYERS = {
  */
 const KNOWN_CYCLES = [];
 
+/** The proxy's key material: the keyring, key derivation, the ciphers and what hands them out. */
+const KEY_MATERIAL = '^sidecar/src/protection/(encryption/(keyring|derive|column|siv|cmac)|anonymization/keys|fill|keyed-rewriter)\\.ts$';
+
 const FOLDERS = [...Object.keys(LAYERS), 'testing', 'e2e', 'bench', 'compat', 'scripts'];
 const anyOf = (names) => `^(${names.join('|')})/`;
 
@@ -71,6 +74,13 @@ module.exports = {
       from: { path: c.path },
       to: { circular: true, viaOnly: { dependencyTypesNot: ['type-only'] } },
     })),
+    {
+      name: 'rewriter-holds-no-keys',
+      comment: 'the rewriter holds no keys (docs/architecture.md): protected constants are placeholders the executor fills (sidecar/src/protection/fill.ts); nothing under rewrite/ may reach the keyring, key derivation or the ciphers',
+      severity: 'error',
+      from: { path: '^sidecar/src/rewrite/', pathNot: TEST_CODE },
+      to: { path: KEY_MATERIAL, reachable: true },
+    },
     {
       name: 'not-to-unresolvable',
       comment: 'every import must resolve to a file or an installed package',

@@ -124,6 +124,18 @@ describe('package layering (make lint)', () => {
       text: "import { nothing } from '@clarus/policy/rulez.ts';\nexport const t = nothing;\n",
       expected: ['not-to-unresolvable: cli/src/typo.ts → @clarus/policy/rulez.ts'],
     },
+    {
+      what: 'the rewriter reaching key material through another module', path: 'sidecar/src/rewrite/rule.ts',
+      text: "import { bind } from '../protection/params.ts';\nexport const r = bind;\n",
+      expected: ['rewriter-holds-no-keys: sidecar/src/rewrite/rule.ts → sidecar/src/protection/encryption/derive.ts'],
+      extra: {
+        'sidecar/src/protection/params.ts': "import { derive } from './encryption/derive.ts';\nexport const bind = derive;\n",
+        'sidecar/src/protection/encryption/derive.ts': 'export const derive = (k: string): string => k;\n',
+        // The executor may hold keys; the rewriter's own tests may too.
+        'sidecar/src/access/run.ts': "import { derive } from '../protection/encryption/derive.ts';\nexport const run = derive;\n",
+        'sidecar/src/rewrite/rule.test.ts': "import { derive } from '../protection/encryption/derive.ts';\nexport const t = derive;\n",
+      },
+    },
   ])('fails on $what', async ({ path, text, expected, extra = {} }) => {
     const found = await violations(repo({ ...LAYERED, ...extra, [path]: text }));
     expect(found.filter((v) => v.rule.severity === 'error').map(brief).sort()).toEqual([...expected].sort());

@@ -8,7 +8,9 @@ import { EHEALTH_CORPUS } from '../../test/corpus/ehealth.ts';
 import { generate } from '../../test/integration/two-stage-sqlgen.ts';
 import { EHEALTH_POLICY, TEST_KEY_FILES, testRewriter } from '@clarus/testing/rewriter.ts';
 import { loadParser } from './parser.ts';
-import type { Analysis, Rewriter } from './rewriter.ts';
+import type { Analysis } from './rewriter.ts';
+import type { KeyedRewriter as Rewriter } from '../protection/keyed-rewriter.ts';
+import { markerLiteral } from './placeholders.ts';
 import { literalTexts, shapeOf, withLiterals } from './shape.ts';
 import { literalVariants } from '../../test/integration/literal-variants.ts';
 import { valueLocations } from './shape-cache.ts';
@@ -24,12 +26,26 @@ function same(a: Analysis, b: Analysis, again: Analysis): boolean {
   return isDeepStrictEqual(b, again) ? isDeepStrictEqual(a, b) : a.kind === b.kind;
 }
 
+/**
+ * A plan with placeholders, its markers numbered in order: two rewriters (two nonces) give equal
+ * normal forms exactly when they made the same placeholders from the same inputs at the same places.
+ */
+function normal(a: Analysis): unknown {
+  if (a.kind !== 'plan' || !a.placeholders) return a;
+  const { nonce, list } = a.placeholders;
+  const text = (sql: string) => list.reduce((t, p, i) => t.split(markerLiteral(nonce, p.id)).join(`<#${i}>`), sql);
+  return { ...a, statements: a.statements.map((s) => ({ ...s, sql: text(s.sql) })), placeholders: list.map((p, i) => ({ ...p, id: i })) };
+}
+
 function differential(texts: readonly string[]): { mismatches: string[]; hits: number } {
   const withCache = shaped();
   const without = plain();
   const mismatches: string[] = [];
   for (const sql of texts) {
     for (const v of literalVariants(sql)) {
+      // The plans compared strictly (randomized constants included: they are placeholders), then filled.
+      const [pa, pb] = [normal(withCache.plan(v)), normal(without.plan(v))];
+      if (!isDeepStrictEqual(pa, pb)) mismatches.push(`${v}\n  shaped plan: ${JSON.stringify(pa)}\n  full plan:   ${JSON.stringify(pb)}`);
       const a = withCache.analyze(v);
       const b = without.analyze(v);
       if (!same(a, b, plain().analyze(v))) mismatches.push(`${v}\n  shaped: ${JSON.stringify(a)}\n  full:   ${JSON.stringify(b)}`);
@@ -100,6 +116,22 @@ describe('shape cache', () => {
     const fits = insert(11, 'z'.repeat(30));
     expect(rw.analyze(fits)).toEqual(full.analyze(fits));
     expect(rw.stats.shapeHits).toBeGreaterThan(hits);
+  });
+
+  it('re-binds a constant written to a randomized column: the plan is reused, each execution encrypts afresh', () => {
+    const rw = shaped();
+    for (let n = 0; n < 6; n++) {
+      const sql = `INSERT INTO patient (pat_id, pat_name, pat_ssn) VALUES (${n}, 'canary-n${n}', '12${n}-00-0000')`;
+      const p = rw.plan(sql);
+      expect(normal(p)).toEqual(normal(plain().plan(sql)));
+      const list = p.kind === 'plan' ? p.placeholders?.list ?? [] : [];
+      expect(list.map((x) => x.kind === 'cipher' && `${x.method}:${x.canon}`)).toEqual(['encrypt:canary-n' + n, 'encrypt:12' + n + '-00-0000', 'blindIndex:12' + n + '-00-0000']);
+      const [a, b] = [rw.analyze(sql), rw.analyze(sql)];
+      expect(a.kind === 'plan' && b.kind === 'plan' && a.statements[0]?.sql !== b.statements[0]?.sql).toBe(true);
+      expect(JSON.stringify(a)).not.toContain(`canary-n${n}`);
+    }
+    // Texts 2 to 5 come from the template, once per call (plan, then two executions).
+    expect(rw.stats.shapeHits).toBe(12);
   });
 
   it('keeps ORDER BY positions, LIMIT and type modifiers in the key', () => {
