@@ -66,4 +66,12 @@ describe('explain --sql with the rewriter', () => {
     expect(r.statements[0]).toMatch(/ssn__bidx/);
     expect(r.statements[0]).not.toContain('123-45-6789');
   });
+
+  it('shows protected constants as placeholders, with no keyring and no ciphertext', async () => {
+    const r = await rewriteSql("INSERT INTO people (id, ssn, name) VALUES (1, '123-45-6789', 'Ann')", runtime());
+    if (r.kind !== 'plan') throw new Error(`expected a plan, got ${r.kind}`);
+    expect(r.statements).toEqual(['INSERT INTO people (id, ssn, name, ssn__bidx) VALUES (1, <encrypt people.ssn (randomized)>, <encrypt people.name (randomized)>, <blind index people.ssn>)']);
+    const eq = await rewriteSql("SELECT id FROM people WHERE ssn IN ('1', '2')", runtime());
+    expect(eq.kind === 'plan' && eq.statements[0]).toBe('SELECT id FROM people WHERE ssn__bidx IN (<blind index people.ssn>, <blind index people.ssn>)');
+  });
 });

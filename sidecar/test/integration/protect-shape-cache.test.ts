@@ -134,6 +134,23 @@ describe('shape cache through the proxy', () => {
     expect(await stored(cached, 'visit', 'visit_id')).toEqual(await stored(uncached, 'visit', 'visit_id'));
   });
 
+  it('caches a plan with a randomized constant and encrypts the constant afresh at each execution', async () => {
+    // The plan holds a placeholder, not ciphertext (issue 9): the second text is a cache hit, and
+    // the backend still gets (and stores) a new ciphertext of the same value.
+    const sql = `UPDATE visit SET notes = 'again ${CANARY}' WHERE visit_id = 5`;
+    const notes = async () => (await cached.env.backend.query<{ n: string }>("SELECT encode(notes, 'hex') AS n FROM visit WHERE visit_id = 5")).rows[0]?.n;
+    expect(await both([sql])).toEqual([]);
+    const first = await notes();
+    const before = analysisCounts();
+    const [cache, full] = [before.cache, before.full];
+    await cached.c.query(sql);
+    expect([analysisCounts().cache - cache, analysisCounts().full - full]).toEqual([1, 0]);
+    const second = await notes();
+    expect(second).toMatch(/^[0-9a-f]{40,}$/);
+    expect(second).not.toBe(first);
+    expect((await cached.c.query('SELECT notes FROM visit WHERE visit_id = 5')).rows).toEqual([{ notes: `again ${CANARY}` }]);
+  });
+
   it('never lets a canary reach the backend in clear', async () => {
     const log = readFileSync(join(cached.cluster.dir, 'server.log'), 'utf8');
     expect(log).toContain('INSERT INTO visit');
