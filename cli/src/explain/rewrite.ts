@@ -120,5 +120,5 @@ export function formatRewrite(r: RewriteOutcome, protectedRows: string[][]): str
     const t = r.stages?.[i];
     return t ? formatStages(t, i) : `  ${i + 1}. ${s}`;
   });
-  return `Rewritten by the proxy's rewriter (literals encrypted with throwaway keys):\n${lines.join('\n')}\n${cols}`;
+  return `Rewritten by the proxy's rewriter (protected constants shown as the placeholders the proxy fills with the keys):\n${lines.join('\n')}\n${cols}`;
 }
