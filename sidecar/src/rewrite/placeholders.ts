@@ -90,10 +90,10 @@ export class PlaceholderList {
 
   /** A cipher whose outputs are markers: what `ctx.cipher(ref)` gives the rules. */
   cipher(ref: ProtectedRef): RuleCipher {
-    const one = (method: CipherMethod) => (canon: string): Buffer => this.add(ref, method, canon, 0, 1);
+    const one = (method: CipherMethod) => (canon: string): Buffer => this.add({ ref, method, canon, form: 0, forms: 1 });
     const many = (method: CipherMethod) => (canon: string): Buffer[] => {
       const n = this.versions(ref.column.protection.keyName);
-      return Array.from({ length: n }, (_, i) => this.add(ref, method, canon, i, n));
+      return Array.from({ length: n }, (_, i) => this.add({ ref, method, canon, form: i, forms: n }));
     };
     return { encrypt: one('encrypt'), blindIndex: one('blindIndex'), equalityForms: many('equalityForms'), blindIndexes: many('blindIndexes') };
   }
@@ -105,11 +105,11 @@ export class PlaceholderList {
     return this.markers.text(id);
   }
 
-  private add(ref: ProtectedRef, method: CipherMethod, canon: string, form: number, forms: number): Buffer {
+  private add(what: Omit<Placeholder & { kind: 'cipher' }, 'id' | 'kind'>): Buffer {
     const id = this.markers.id();
-    const p: Placeholder = { id, kind: 'cipher', ref, method, canon, form, forms };
+    const p: Placeholder = { id, kind: 'cipher', ...what };
     this.list.push(p);
-    this.onCipher?.(p, canon);
+    this.onCipher?.(p, what.canon);
     return this.markers.bytes(id);
   }
 }

@@ -107,10 +107,11 @@ function reasonOf(r: Refusal): string {
   return r.kind ?? 'other';
 }
 
-/** Rough memory of a cached analysis: the texts it holds dominate. */
+/** Rough memory of a cached analysis: the texts it holds dominate (the placeholders' inputs included). */
 function weightOf(sql: string, a: Analysis): number {
   const texts = a.kind === 'plan' ? a.statements.reduce((n, s) => n + (s.changed ? s.sql.length : 0), 0) : a.kind === 'refuse' ? a.message.length : 0;
-  return (sql.length + texts) * 2 + 256;
+  const inputs = a.kind === 'plan' ? (a.placeholders?.list ?? []).reduce((n, p) => n + (p.kind === 'cipher' ? p.canon.length : p.text.length) + 64, 0) : 0;
+  return (sql.length + texts + inputs) * 2 + 256;
 }
 
 /**

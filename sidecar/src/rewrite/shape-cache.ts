@@ -215,6 +215,11 @@ function inputOf(p: Placeholder): string {
   return p.kind === 'cipher' ? p.canon : p.text;
 }
 
+/** What the placeholders' inputs of an analysis hold (for the cache's weight). */
+function inputsLength(a: Analysis): number {
+  return a.kind === 'plan' ? (a.placeholders?.list ?? []).reduce((n, p) => n + inputOf(p).length + 64, 0) : 0;
+}
+
 /**
  * The probe's output with its placeholder markers replaced by the original analysis' (the same
  * placeholders made in the same order), or null when they do not correspond one to one.
@@ -291,7 +296,7 @@ export class ShapeCache {
     this.stats.templates++;
     e.templates = [t, ...e.templates].slice(0, VARIANTS);
     if (e.templates.length === VARIANTS) e.misses++;
-    this.entries.set(key, e, e.templates.reduce((n, x) => n + x.parts.join('').length * 2 + 512, shape.key.length * 2));
+    this.entries.set(key, e, e.templates.reduce((n, x) => n + (x.parts.join('').length + inputsLength(x.analysis)) * 2 + 512, shape.key.length * 2));
   }
 
   private template(sql: string, shape: Shape, analysis: Analysis, analyze: Analyze): Template | null {
@@ -344,7 +349,7 @@ export class ShapeCache {
     if (kept.length !== candidates.length) return kept;
     const parts = partsOf(out, places);
     const stmt = analysis.statements[0] as { sql: string; changed: boolean };
-    if (!parts || !rebindsHold(analysis.placeholders, probeList, rebinds, shape, texts)) return null;
+    if (!parts || !rebindsHold(analysis.placeholders, probeList, rebinds, { shape, texts })) return null;
     const t: Template = { ...base, slots: places.sort((a, b) => a.at - b.at).map((p) => p.piece), parts, deparsed: stmt.changed, rebinds };
     return fill(t, shape, texts) === stmt.sql && isDeepStrictEqual(withoutSql(probe.analysis), withoutSql(analysis)) ? t : null;
   }
@@ -385,7 +390,7 @@ function partsOf(out: string, places: ReadonlyArray<{ at: number; length: number
  * Whether the placeholders correspond: a re-bound one gives the original input from the original
  * constant, every other has the same input in the probe as in the original (it depends on no slot).
  */
-function rebindsHold(original: PlaceholderPlan | undefined, probe: readonly Placeholder[], rebinds: readonly Rebind[], shape: Shape, texts: readonly string[]): boolean {
+function rebindsHold(original: PlaceholderPlan | undefined, probe: readonly Placeholder[], rebinds: readonly Rebind[], { shape, texts }: { shape: Shape; texts: readonly string[] }): boolean {
   const list = original?.list ?? [];
   if (rebinds.some((r) => r.index < 0) || new Set(rebinds.map((r) => r.index)).size !== rebinds.length) return false;
   const bound = new Set(rebinds.map((r) => r.index));
