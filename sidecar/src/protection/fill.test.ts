@@ -103,6 +103,10 @@ describe('fill', () => {
     expect(filled).toMatch(/VALUES \(1, '[0-9a-f]{32}'\)/);
     expect(sqlOf(rw.analyze(sql))).toBe(filled);
     expect(filled).not.toContain('canary-zip');
+    // preserveShape keeps punctuation: a `$` could end a dollar-quoted function body around the marker.
+    const shaped = testRewriter({ ...policy, datasets: policy.datasets.map((d) => ({ ...d, columns: d.columns.map((c) => (c.name === 'pat_zip' ? { ...c, anonymize: { pseudonymize: { format: 'preserveShape' as const } } } : c)) })) });
+    expect(shaped.analyze("INSERT INTO patient (pat_id, pat_zip) VALUES (1, 'a$$b')")).toMatchObject({ kind: 'refuse', reason: 'protectFailed' });
+    expect(sqlOf(shaped.analyze("INSERT INTO patient (pat_id, pat_zip) VALUES (1, 'a-b')"))).toMatch(/VALUES \(1, '[a-z]-[a-z]'\)/);
   });
 
   it('shows the placeholders for explain, with no keys', () => {

@@ -25,6 +25,9 @@ export function placeholderValue(p: Placeholder, cipher: (ref: ProtectedRef) => 
     if (p.column.protection.kind !== 'anonymize') throw refusalOf('notGeneralizable', { table: p.table, column: p.column });
     const out = anonymizeText(p.column.protection.spec, p.text, p.column.typeOid, writeKeys(cipher));
     if (out === undefined) throw refusalOf('notGeneralizable', { table: p.table, column: p.column });
+    // The marker may sit in a dollar-quoted body (a temporary PL/pgSQL function) whose tag the
+    // deparser chose without this value: a `$` in it could end the body. Refused, never sent.
+    if (out?.includes('$')) throw refusalOf('protectFailed', { error: `an anonymized value for ${p.table.table}.${p.column.name} holds '$'` });
     return out === null ? 'NULL' : quoted(out);
   }
   const c = cipher(p.ref);
