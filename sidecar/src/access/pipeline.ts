@@ -301,8 +301,12 @@ class ProtectionPipeline implements Pipeline {
     this.deps.refresher?.invalidate();
   }
 
+  batchEnd(): Promise<StatementError | null> | null {
+    return this.splitSession?.batchEnd() ?? null;
+  }
+
   busy(): boolean {
-    return this.splitSession?.inBlock === true || this.held.holding();
+    return this.splitSession?.holding === true || this.held.holding();
   }
 
   close(): void {

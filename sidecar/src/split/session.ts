@@ -78,12 +78,19 @@ export class SplitSession {
   readonly cursors = new SplitCursors();
   /** Run when the client's block ends (a schema change made in it is committed or rolled back then). */
   private atBlockEnd: Array<() => void> = [];
+  /** Fragment transactions of split writes outside a block: the client's implicit transaction (see write). */
+  private readonly implicit = new Map<string, FragmentConnection>();
+  /** Run when the implicit transaction ends (committed or rolled back). */
+  private atImplicitEnd: Array<() => void> = [];
 
   constructor(deps: SplitSessionDeps) {
     this.deps = deps;
   }
 
   get inBlock(): boolean { return this.explicit; }
+
+  /** Fragment transactions are open (a block, or split writes of the current batch). */
+  get holding(): boolean { return this.explicit || this.implicit.size > 0; }
 
   /** Awaited by every operation: earlier cleanup first. */
   settle(): Promise<void> { return this.pending; }
@@ -151,29 +158,60 @@ export class SplitSession {
 
   /**
    * Runs `work` as one transaction over the fragments it enters: in the client's block, as part
-   * of it; otherwise as a transaction of its own, committed before this returns.
+   * of it; otherwise as part of the implicit transaction of the client's batch (an extended batch
+   * up to Sync, or one Query), which `batchEnd` commits when the backend answers its end. A
+   * failure rolls the whole implicit transaction back, as PostgreSQL aborts it.
    */
   async write<R>(work: (enter: (backend: string) => Promise<FragmentConnection>) => Promise<R>): Promise<R> {
     await this.settle();
     if (this.explicit) return work((b) => this.enter(b));
-    const used = new Map<string, FragmentConnection>();
-    const enter = async (b: string): Promise<FragmentConnection> => {
-      const known = used.get(b);
-      if (known) return known;
-      const c = await this.conn(b);
-      try { await c.query('BEGIN'); } catch (e) { throw fragmentFailure(e); }
-      used.set(b, c);
-      return c;
-    };
-    let result: R;
     try {
-      result = await work(enter);
+      return await work((b) => this.enterImplicit(b));
     } catch (e) {
-      await this.rollbackAll([...used.values()]);
+      const used = [...this.implicit.values()];
+      this.endImplicit();
+      await this.rollbackAll(used);
       throw e;
     }
-    await this.commit(used, null);
-    return result;
+  }
+
+  private async enterImplicit(backend: string): Promise<FragmentConnection> {
+    const known = this.implicit.get(backend);
+    // A connection lost mid-transaction lost its writes: never start over on a new one.
+    if (known) return known.alive ? known : Promise.reject(new StatementError(SQLSTATE.connectionFailure, `clarus: the connection to backend "${backend}" was lost in the transaction`));
+    const c = await this.conn(backend);
+    try { await c.query('BEGIN'); } catch (e) { throw fragmentFailure(e); }
+    this.implicit.set(backend, c);
+    return c;
+  }
+
+  private endImplicit(): void {
+    this.implicit.clear();
+    const hooks = this.atImplicitEnd;
+    this.atImplicitEnd = [];
+    for (const f of hooks) f();
+  }
+
+  /**
+   * The client's batch ended with the backend idle and no error in it: commits the fragment
+   * transactions its split writes opened (two-phase commit over several backends). Null when there
+   * are none; else resolves to the error the batch fails with, or null once committed. Takes the
+   * transactions at once, so that `idle()` right after does not roll them back.
+   */
+  batchEnd(): Promise<StatementError | null> | null {
+    if (this.implicit.size === 0) return null;
+    const used = new Map(this.implicit);
+    this.endImplicit();
+    const run = async (): Promise<StatementError | null> => {
+      await this.settle();
+      try { await this.commit(used, null); return null; } catch (e) {
+        if (e instanceof StatementError) return e;
+        throw e;
+      }
+    };
+    const p = run();
+    this.pending = p.then(() => undefined, () => undefined);
+    return p;
   }
 
   /** A read: in the client's block, inside it (it sees the block's writes). */
@@ -262,6 +300,11 @@ export class SplitSession {
     this.explicit = true;
     this.beginSql = sql;
     this.savepoints = [];
+    // BEGIN inside an extended batch turns its implicit transaction into the block (PostgreSQL).
+    for (const b of this.implicit.keys()) this.inTx.add(b);
+    this.atBlockEnd.push(...this.atImplicitEnd);
+    this.atImplicitEnd = [];
+    this.implicit.clear();
   }
 
   /** The gid the client's COMMIT prepares its own transaction under (see commitStatement). */
@@ -327,6 +370,7 @@ export class SplitSession {
    */
   afterBlock(f: () => void): void {
     if (this.explicit) this.atBlockEnd.push(f);
+    else if (this.implicit.size > 0) this.atImplicitEnd.push(f);
     else f();
   }
 
@@ -347,8 +391,10 @@ export class SplitSession {
    */
   idle(): void {
     this.mayWrite = false;
-    if (!this.explicit && this.inTx.size === 0) return;
-    const used = [...this.inTx].map((b) => this.conns.get(b) as FragmentConnection);
+    if (!this.explicit && this.inTx.size === 0 && this.implicit.size === 0) return;
+    // An implicit transaction still open here belongs to a batch that failed (batchEnd takes it otherwise).
+    const used = [...[...this.inTx].map((b) => this.conns.get(b) as FragmentConnection), ...this.implicit.values()];
+    this.endImplicit();
     this.endBlock();
     this.pending = this.pending.then(() => this.rollbackAll(used));
   }
