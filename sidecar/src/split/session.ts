@@ -78,6 +78,8 @@ export class SplitSession {
   readonly cursors = new SplitCursors();
   /** Run when the client's block ends (a schema change made in it is committed or rolled back then). */
   private atBlockEnd: Array<() => void> = [];
+  /** The client's SET LOCAL statement_timeout in the current transaction. */
+  private local: string | undefined;
   /** Fragment transactions of split writes outside a block: the client's implicit transaction (see write). */
   private readonly implicit = new Map<string, FragmentConnection>();
   /** Run when the implicit transaction ends (committed or rolled back). */
@@ -104,7 +106,11 @@ export class SplitSession {
   }
 
   private async apply(c: FragmentConnection): Promise<void> {
-    const diff = [...this.wanted].filter(([k, v]) => c.applied.get(k) !== v);
+    const wanted = new Map(this.wanted);
+    if (this.local !== undefined) wanted.set('statement_timeout', this.local);
+    // A SET LOCAL's value outlived its transaction here (we SET it): back to the session's.
+    else if (!wanted.has('statement_timeout') && c.applied.has('statement_timeout')) wanted.set('statement_timeout', '0');
+    const diff = [...wanted].filter(([k, v]) => c.applied.get(k) !== v);
     if (diff.length === 0) return;
     try { await c.query(diff.map(([k, v]) => `SET ${k} TO ${quoteLiteral(v)}`).join('; ')); } catch (e) { throw fragmentFailure(e); }
     for (const [k, v] of diff) c.applied.set(k, v);
@@ -113,6 +119,14 @@ export class SplitSession {
   /** The client's statement_timeout (decide.ts statementTimeoutOf): fragment statements follow it. */
   statementTimeout(value: string): void {
     this.wanted.set('statement_timeout', value);
+  }
+
+  /**
+   * The client's `SET LOCAL statement_timeout` (decide.ts localStatementTimeoutOf): fragment
+   * statements follow it until the transaction ends (endBlock, idle), then the session's again.
+   */
+  localStatementTimeout(value: string): void {
+    this.local = value;
   }
 
   /** The session's connection to `backend` (opened on first use), with the client's settings. */
@@ -142,6 +156,15 @@ export class SplitSession {
     } finally {
       this.opening.delete(backend);
     }
+  }
+
+  /**
+   * Starts opening the connections to `backends` this session has not opened yet, all at once: a
+   * statement over several fragments does not wait for one connection (TLS, authentication)
+   * after another. Failures surface when the statement uses the backend.
+   */
+  warm(backends: Iterable<string>): void {
+    for (const b of backends) if (!this.conns.get(b)?.alive && !this.opening.has(b) && this.deps.secrets(b)) void this.open(b).catch(() => undefined);
   }
 
   /** The connection to `backend`, inside the client's block when there is one. */
@@ -243,11 +266,15 @@ export class SplitSession {
     const base = client ?? this.newGid();
     const prepared: Array<{ conn: FragmentConnection | null; gid: string; backend: string }> = client ? [{ conn: null, gid: `${client}:${CLIENT_PARTICIPANT}`, backend: this.deps.home }] : [];
     try {
-      for (const [b, c] of used) {
+      // Every participant prepares at once (one round trip, not one per backend); a failure of
+      // any one rolls back those that did prepare.
+      const outcomes = await Promise.allSettled([...used].map(async ([b, c]) => {
         const gid = `${base}:${b}`;
         await c.query(`PREPARE TRANSACTION ${quoteLiteral(gid)}`);
         prepared.push({ conn: c, gid, backend: b });
-      }
+      }));
+      const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      if (failed) throw failed.reason;
       await this.deps.ready?.();
       const home = await this.conn(this.deps.home);
       try {
@@ -379,6 +406,7 @@ export class SplitSession {
     this.atBlockEnd = [];
     for (const f of hooks) f();
     this.cursors.clear();
+    this.local = undefined;
     this.explicit = false;
     this.inTx.clear();
     this.savepoints = [];
@@ -391,6 +419,7 @@ export class SplitSession {
    */
   idle(): void {
     this.mayWrite = false;
+    this.local = undefined;
     if (!this.explicit && this.inTx.size === 0 && this.implicit.size === 0) return;
     // An implicit transaction still open here belongs to a batch that failed (batchEnd takes it otherwise).
     const used = [...[...this.inTx].map((b) => this.conns.get(b) as FragmentConnection), ...this.implicit.values()];

@@ -196,6 +196,7 @@ export function selectStage(d: StageDeps, p: SelectPlan): ResidualStage {
     },
     async run(_c, _rows, formats, settings, values) {
       d.session.useSettings(settings);
+      d.session.warm(p.relations.flatMap((r) => (r.layout ? [r.layout.home, ...r.layout.sides] : [])));
       const s = await homes();
       const rels: Rows[] = [];
       for (const [i, r] of p.relations.entries()) rels.push(await relationRows(d, r, s[i] as Scan, values));
@@ -247,6 +248,7 @@ function insertStage(d: StageDeps, p: InsertPlan): ResidualStage {
     async run(_c, _rows, formats, settings, params) {
       d.session.mayWrite = true;
       d.session.useSettings(settings);
+      d.session.warm([l.home, ...l.sides]);
       return d.session.write(async (enter) => {
         const home = await insertInto(d, p, params, enter);
         return writeResult(home, p.returning, `INSERT 0 ${home.rows.length}`, formats);
@@ -271,6 +273,7 @@ function changeStage(d: StageDeps, p: ChangePlan): ResidualStage {
     async run(_c, _rows, formats, settings, params) {
       d.session.mayWrite = true;
       d.session.useSettings(settings);
+      d.session.warm([l.home, ...l.sides]);
       const viaEngine = !(await direct());
       if (viaEngine && !keySelect) throw new StatementError(SQLSTATE.featureNotSupported, `clarus: this ${verb} on a split table needs the in-proxy stage to evaluate its WHERE clause, which is not enabled`);
       return d.session.write(async (enter) => {

@@ -179,7 +179,7 @@ describe('split writes in one extended batch without BEGIN: one implicit transac
     expect(got.slice(-2)).toEqual(['E 42501', 'Z I']);
     for (const b of env.names) expect(await idsOn(b), b).not.toContain(10);
     await sameTable();
-  });
+  }, 30_000);
 });
 
 describe('split batches: what each backend learns', () => {
@@ -193,4 +193,33 @@ describe('split batches: what each backend learns', () => {
     for (const b of ['cloud-a', 'cloud-b'] as const) expect(env.serverLog(b).includes('ward-upd'), b).toBe(false);
     expect(env.serverLog('cloud-c').includes('ward-upd')).toBe(true);
   });
+});
+
+describe('split table: SET LOCAL statement_timeout', () => {
+  it('a SET LOCAL statement_timeout in a block ends a fragment statement blocked on a lock (57014, nothing written); the next block is not bound by it', async () => {
+    const c = await env.client();
+    const locker = env.backend('cloud-c');
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE patient IN ACCESS EXCLUSIVE MODE');
+    try {
+      await c.query('BEGIN');
+      await c.query("SET LOCAL statement_timeout = '500ms'");
+      const r = await c.query("UPDATE patient SET ward = 'ward-timeout' WHERE pat_id = 1").then(() => 'ok', (e: { code?: string }) => e.code);
+      expect(r).toBe('57014');
+      await c.query('ROLLBACK');
+      await c.query('BEGIN');
+      const later = c.query("UPDATE patient SET ward = 'ward-later' WHERE pat_id = 1");
+      await new Promise((res) => setTimeout(res, 1200));
+      // Still waiting on the lock past the earlier block's 500 ms: the SET LOCAL ended with its block.
+      expect((await locker.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE%'")).rows).toEqual([{ n: 1 }]);
+      await locker.query('ROLLBACK');
+      expect((await later).rowCount).toBe(1);
+      await c.query('COMMIT');
+    } finally {
+      await locker.query('ROLLBACK').catch(() => undefined);
+    }
+    await oracle.query("UPDATE patient SET ward = 'ward-later' WHERE pat_id = 1");
+    expect((await env.backend('cloud-c').query('SELECT ward FROM patient WHERE pat_id = 1')).rows).toEqual([{ ward: 'ward-later' }]);
+    await sameTable();
+  }, 30_000);
 });
