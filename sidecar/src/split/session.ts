@@ -3,8 +3,10 @@
 //
 // Transactions
 // ------------
-// * Outside a transaction block, a split write is a transaction of its own over the fragments it
-//   touches: one backend commits plainly; several commit with two-phase commit (below).
+// * Outside a transaction block, the split writes of the client's implicit transaction (an
+//   extended batch up to Sync, or one Query) are one transaction over the fragments they touch,
+//   committed when the backend answers the batch's end (`batchEnd`, before the client gets its
+//   ReadyForQuery): one backend commits plainly; several commit with two-phase commit (below).
 // * Inside a block (the client's BEGIN … COMMIT), each fragment connection opens its transaction
 //   at its first use (with the client's BEGIN options and the savepoints open at that moment), and
 //   SAVEPOINT / RELEASE / ROLLBACK TO are repeated on it. The client's COMMIT is sent to its own
