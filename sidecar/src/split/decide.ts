@@ -125,7 +125,9 @@ export function datasetsOf(plan: AnyPlan, lookup: (schema: string | undefined, t
   if (plan.kind === 'copyOut' || plan.kind === 'declare') return datasetsOf(plan.select, lookup);
   if (plan.kind === 'insertSelect') return [...new Set([plan.layout.dataset, ...datasetsOf(plan.select, lookup)])];
   const out = new Set([plan.layout.dataset]);
-  if (plan.kind === 'select') for (const r of plan.relations) { const d = r.layout?.dataset ?? lookup(r.table.schema, r.table.table)?.dataset; if (d) out.add(d); }
+  // A computed UPDATE/DELETE reads the relations of its FROM / USING and SET expressions.
+  const read = plan.kind === 'select' ? plan.relations : (plan.kind === 'update' || plan.kind === 'delete') && plan.computed ? plan.keys.relations : [];
+  for (const r of read) { const d = r.layout?.dataset ?? lookup(r.table.schema, r.table.table)?.dataset; if (d) out.add(d); }
   return [...out];
 }
 
