@@ -148,20 +148,6 @@ function walk(node: unknown, f: (n: Json) => void): void {
   for (const v of Object.values(node)) walk(v, f);
 }
 
-/** RangeVar bodies anywhere in the tree (tagged in lists, untagged as `relation` fields). */
-function rangeVars(node: unknown): Json[] {
-  const out: Json[] = [];
-  walk(node, (n) => {
-    const rv = body(n, 'RangeVar');
-    if (rv) out.push(rv);
-    for (const k of ['relation']) {
-      const r = n[k];
-      if (isObj(r) && typeof r.relname === 'string') out.push(r);
-    }
-  });
-  return out;
-}
-
 function isTable(l: SplitLayout, rv: Json): boolean {
   const schema = rv.schemaname as string | undefined;
   return rv.relname === l.table && (schema === undefined || schema === l.schema);
