@@ -1,7 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadParser } from '../rewrite/parser.ts';
 import { localStatementTimeoutOf, statementTimeoutOf } from './decide.ts';
 
 describe('split: the client statement_timeout fragment connections follow', () => {
+  beforeAll(async () => { await loadParser(); });
+
   it('SET / RESET set the session value, SET LOCAL only the transaction value', () => {
     expect(statementTimeoutOf("SET statement_timeout = '500ms'")).toBe('500ms');
     expect(statementTimeoutOf('SET statement_timeout TO 250')).toBe('250');
