@@ -30,6 +30,8 @@ import { fragmentFailure } from './fragment.ts';
 import { quoteLiteral } from '../residual/plan.ts';
 
 export const DECISIONS = 'clarus_split.decisions';
+/** The key in FragmentConnection.applied of the SET LOCAL statement_timeout of the current block. */
+const LOCAL_TIMEOUT = 'local statement_timeout';
 /** The client settings fragment connections follow (see useSettings). */
 const SETTINGS = ['TimeZone', 'DateStyle', 'IntervalStyle'] as const;
 export const GID_PREFIX = 'clarus:';
@@ -108,11 +110,7 @@ export class SplitSession {
   }
 
   private async apply(c: FragmentConnection): Promise<void> {
-    const wanted = new Map(this.wanted);
-    if (this.local !== undefined) wanted.set('statement_timeout', this.local);
-    // A SET LOCAL's value outlived its transaction here (we SET it): back to the session's.
-    else if (!wanted.has('statement_timeout') && c.applied.has('statement_timeout')) wanted.set('statement_timeout', '0');
-    const diff = [...wanted].filter(([k, v]) => c.applied.get(k) !== v);
+    const diff = [...this.wanted].filter(([k, v]) => c.applied.get(k) !== v);
     if (diff.length === 0) return;
     try { await c.query(diff.map(([k, v]) => `SET ${k} TO ${quoteLiteral(v)}`).join('; ')); } catch (e) { throw fragmentFailure(e); }
     for (const [k, v] of diff) c.applied.set(k, v);
@@ -172,13 +170,22 @@ export class SplitSession {
   /** The connection to `backend`, inside the client's block when there is one. */
   async enter(backend: string): Promise<FragmentConnection> {
     const c = await this.conn(backend);
-    if (this.explicit && !this.inTx.has(backend)) {
+    if (!this.explicit) return c;
+    if (!this.inTx.has(backend)) {
       try {
         await c.query([this.beginSql, ...this.savepoints.map((s) => `SAVEPOINT ${quoteIdent(s)}`)].join('; '));
       } catch (e) { throw fragmentFailure(e); }
       this.inTx.add(backend);
     }
+    await this.applyLocal(c);
     return c;
+  }
+
+  /** The client's SET LOCAL statement_timeout, as SET LOCAL inside the fragment's transaction (it ends with it). */
+  private async applyLocal(c: FragmentConnection): Promise<void> {
+    if (this.local === undefined || c.applied.get(LOCAL_TIMEOUT) === this.local) return;
+    try { await c.query(`SET LOCAL statement_timeout TO ${quoteLiteral(this.local)}`); } catch (e) { throw fragmentFailure(e); }
+    c.applied.set(LOCAL_TIMEOUT, this.local);
   }
 
   /**
@@ -404,6 +411,7 @@ export class SplitSession {
   }
 
   private endBlock(): void {
+    for (const c of this.conns.values()) c.applied.delete(LOCAL_TIMEOUT);
     const hooks = this.atBlockEnd;
     this.atBlockEnd = [];
     for (const f of hooks) f();
