@@ -84,6 +84,8 @@ export class SplitSession {
   private atBlockEnd: Array<() => void> = [];
   /** The client's SET LOCAL statement_timeout in the current transaction. */
   private local: string | undefined;
+  /** Fragment connections of the client's block that were lost: the block fails on them. */
+  private readonly lost = new Map<string, FragmentConnection>();
   /** Fragment transactions of split writes outside a block: the client's implicit transaction (see write). */
   private readonly implicit = new Map<string, FragmentConnection>();
   /** Run when the implicit transaction ends (committed or rolled back). */
@@ -139,7 +141,8 @@ export class SplitSession {
   private async open(backend: string): Promise<FragmentConnection> {
     const c = this.conns.get(backend);
     if (c?.alive) return c;
-    if (c) { this.conns.delete(backend); this.inTx.delete(backend); }
+    // A connection lost in the client's block lost its writes: the block cannot commit (see enter).
+    if (c) { this.conns.delete(backend); if (this.inTx.delete(backend)) this.lost.set(backend, c); }
     let p = this.opening.get(backend);
     if (!p) {
       const b = this.deps.secrets(backend);
@@ -169,6 +172,9 @@ export class SplitSession {
 
   /** The connection to `backend`, inside the client's block when there is one. */
   async enter(backend: string): Promise<FragmentConnection> {
+    if (this.explicit && (this.lost.has(backend) || (this.inTx.has(backend) && !this.conns.get(backend)?.alive))) {
+      throw new StatementError(SQLSTATE.connectionFailure, `clarus: the connection to backend "${backend}" was lost in the transaction`);
+    }
     const c = await this.conn(backend);
     if (!this.explicit) return c;
     if (!this.inTx.has(backend)) {
@@ -354,7 +360,7 @@ export class SplitSession {
    */
   async committed(gid: string, tag: string): Promise<string> {
     await this.settle();
-    const used = new Map([...this.inTx].map((b) => [b, this.conns.get(b) as FragmentConnection]));
+    const used = this.blockConns();
     this.endBlock();
     if (tag !== 'PREPARE TRANSACTION') {
       // The client's transaction had failed: PostgreSQL rolled it back (tag ROLLBACK).
@@ -368,7 +374,7 @@ export class SplitSession {
   /** A COMMIT the proxy did not turn into PREPARE TRANSACTION: commit what the fragments hold. */
   async committedPlain(tag: string): Promise<string> {
     await this.settle();
-    const used = new Map([...this.inTx].map((b) => [b, this.conns.get(b) as FragmentConnection]));
+    const used = this.blockConns();
     this.endBlock();
     if (tag !== 'COMMIT') { await this.rollbackAll([...used.values()]); return tag; }
     if (used.size > 0) this.deps.warn?.('fragment transactions committed after the client\'s COMMIT (not atomic with it)');
@@ -378,7 +384,7 @@ export class SplitSession {
 
   async rolledBack(tag: string): Promise<string> {
     await this.settle();
-    const used = [...this.inTx].map((b) => this.conns.get(b) as FragmentConnection);
+    const used = [...this.blockConns().values()];
     this.endBlock();
     await this.rollbackAll(used);
     return tag;
@@ -410,7 +416,13 @@ export class SplitSession {
     else f();
   }
 
+  /** The block's fragment connections, those lost included (a commit fails on them). */
+  private blockConns(): Map<string, FragmentConnection> {
+    return new Map([...[...this.inTx].map((b): [string, FragmentConnection] => [b, this.conns.get(b) as FragmentConnection]), ...this.lost]);
+  }
+
   private endBlock(): void {
+    this.lost.clear();
     for (const c of this.conns.values()) c.applied.delete(LOCAL_TIMEOUT);
     const hooks = this.atBlockEnd;
     this.atBlockEnd = [];
@@ -430,9 +442,9 @@ export class SplitSession {
   idle(): void {
     this.mayWrite = false;
     this.local = undefined;
-    if (!this.explicit && this.inTx.size === 0 && this.implicit.size === 0) return;
+    if (!this.explicit && this.inTx.size === 0 && this.implicit.size === 0 && this.lost.size === 0) return;
     // An implicit transaction still open here belongs to a batch that failed (batchEnd takes it otherwise).
-    const used = [...[...this.inTx].map((b) => this.conns.get(b) as FragmentConnection), ...this.implicit.values()];
+    const used = [...this.blockConns().values(), ...this.implicit.values()];
     this.endImplicit();
     this.endBlock();
     this.pending = this.pending.then(() => this.rollbackAll(used));

@@ -182,6 +182,24 @@ describe('split writes in one extended batch without BEGIN: one implicit transac
   }, 30_000);
 });
 
+describe('split table: a fragment connection lost inside a block', () => {
+  it('fails the statements that need it (08006) instead of starting over, and the block stores nothing', async () => {
+    const c = await env.client();
+    await c.query('BEGIN');
+    await c.query(INSERT, row(20, 'Lost'));
+    // A real fault: cloud-c ends the proxy's fragment connection of this block.
+    await env.backend('cloud-c').query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'clarus-split' AND state = 'idle in transaction'");
+    await new Promise((res) => setTimeout(res, 200));
+    const r = await c.query('SELECT pat_id, ward FROM patient WHERE pat_id = 20').then(() => 'ok', (e: { code?: string }) => e.code);
+    expect(r).toBe('08006');
+    const done = await c.query('COMMIT').then((x) => x.command, (e: { code?: string }) => e.code);
+    expect(done).toBe('ROLLBACK');
+    for (const b of env.names) expect(await idsOn(b), b).not.toContain(20);
+    expect((await env.backend('cloud-a').query('SELECT count(*)::int AS n FROM pg_prepared_xacts')).rows).toEqual([{ n: 0 }]);
+    await sameTable();
+  });
+});
+
 describe('split batches: what each backend learns', () => {
   it('no backend stores or logs plaintext of an encrypted column; the clear ward only on cloud-c', async () => {
     const secret = ['One Canary', 'Two Canary', 'Three Canary', 'Four Canary', 'Five Canary', 'Six Canary', 'TwoAgain Canary', 'Nine Canary', '1-ssn-canary', '4-ssn-canary', 'One-dx-canary', 'upd-dx-canary', 'Five-dx-canary'];
