@@ -35,7 +35,7 @@ import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { STALE_MARKER } from '../rewrite/rules/shape-guard.ts';
 import { countRefusal } from '../metrics/refusals.ts';
 import { sessionRole } from './backend-role.ts';
-import { datasetsOf, placeholderSql, planStatement, planWrites, splitTransformer, statementTimeoutOf, txControl, txDecision, txHooks } from '../split/decide.ts';
+import { datasetsOf, localStatementTimeoutOf, placeholderSql, planStatement, planWrites, splitTransformer, statementTimeoutOf, txControl, txDecision, txHooks } from '../split/decide.ts';
 import type { SplitService } from '../split/decide.ts';
 import type { SplitSession } from '../split/session.ts';
 import { cursorDecision } from '../split/cursor.ts';
@@ -303,8 +303,12 @@ class ProtectionPipeline implements Pipeline {
     this.deps.refresher?.invalidate();
   }
 
+  batchEnd(): Promise<StatementError | null> | null {
+    return this.splitSession?.batchEnd() ?? null;
+  }
+
   busy(): boolean {
-    return this.splitSession?.inBlock === true || this.held.holding();
+    return this.splitSession?.holding === true || this.held.holding();
   }
 
   close(): void {
@@ -335,6 +339,8 @@ class ProtectionPipeline implements Pipeline {
     if (!this.deps.split) return;
     const t = statementTimeoutOf(sql);
     if (t !== undefined) this.split().statementTimeout(t);
+    const local = localStatementTimeoutOf(sql);
+    if (local !== undefined) this.split().localStatementTimeout(local);
   }
 
   /** FETCH / MOVE / CLOSE of a cursor over a split table (split/cursor.ts), or null. */

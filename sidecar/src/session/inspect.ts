@@ -524,7 +524,7 @@ export class Inspector {
   private readonly handlers: Array<((buf: Buffer, start: number, end: number, tag: number) => boolean) | undefined> = (() => {
     const h: Array<((buf: Buffer, start: number, end: number, tag: number) => boolean) | undefined> = new Array(256);
     for (const t of ANSWERED) h[t] = this.answered;
-    h[BackendTag.ReadyForQuery] = (b, s) => { this.backendReady(b, s); this.ready(); return false; };
+    h[BackendTag.ReadyForQuery] = (b, s, e) => this.batchEnd(b, s, e) || (this.backendReady(b, s), this.ready(), false);
     h[BackendTag.ParameterDescription] = (b, s, e) => this.parameterDescription(b, s, e);
     h[BackendTag.RowDescription] = (b, s, e) => this.rowDescription(b, s, e);
     h[BackendTag.DataRow] = (b, s, e) => this.dataRow(b, s, e);
@@ -538,6 +538,25 @@ export class Inspector {
     h[BackendTag.CopyDone] = (b, s, e) => this.copyOutDone(b, s, e);
     return h;
   })();
+
+  /**
+   * ReadyForQuery 'I' ending a batch without error: the pipeline may still commit work of the
+   * batch's implicit transaction (split writes); the ReadyForQuery waits for it, preceded by its
+   * error if the commit fails. False when there is nothing to wait for.
+   */
+  private batchEnd(buf: Buffer, start: number, end: number): boolean {
+    if (buf[start] !== TxStatusByte.idle || this.relay.cycleFailed) return false;
+    const commit = this.pipeline.batchEnd?.();
+    if (!commit) return false;
+    const rfq = Buffer.from(buf.subarray(start - HEADER_BYTES, end));
+    this.backendReady(buf, start);
+    this.ready();
+    this.relay.waitBackend(commit.then((err) => {
+      if (err) this.relay.toClient.push(refusalBytes(err));
+      this.relay.toClient.push(rfq);
+    }));
+    return true;
+  }
 
   /** Tells the pipeline the backend's transaction status (ReadyForQuery's one payload byte). */
   private backendError(buf: Buffer, start: number, end: number): void {

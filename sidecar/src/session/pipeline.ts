@@ -331,6 +331,13 @@ export interface Pipeline {
    */
   ready?(status: 'I' | 'T' | 'E'): void;
   /**
+   * The backend answered the end of a client batch (ReadyForQuery 'I') and nothing in the batch
+   * failed: work the pipeline still has to commit for it (a split session's fragment writes of
+   * the implicit transaction). A promise holds the ReadyForQuery until it settles; the error it
+   * resolves to is sent before it, as PostgreSQL reports a failed commit at Sync.
+   */
+  batchEnd?(): Promise<StatementError | null> | null;
+  /**
    * True while the pipeline holds state a replacement could not take over (a split session's
    * fragment transactions in a client's block, rows held until COMMIT): a reload waits for the
    * next boundary.

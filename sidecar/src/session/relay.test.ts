@@ -3,7 +3,7 @@ import { backendBytes, decodeBackend } from '../protocol/backend.ts';
 import type { BackendMessage } from '../protocol/backend.ts';
 import { decodeFrontend, encodeFrontend } from '../protocol/frontend.ts';
 import type { FrontendMessage } from '../protocol/frontend.ts';
-import { pass, passthroughPipeline } from './pipeline.ts';
+import { pass, passthroughPipeline, StatementError } from './pipeline.ts';
 import type { Pipeline, QueryDecision } from './pipeline.ts';
 import { Relay } from './relay.ts';
 import { REFUSAL_SQL } from './inspect.ts';
@@ -134,6 +134,36 @@ describe('Relay, inspecting pipeline', () => {
     await new Promise((res) => setTimeout(res, 0));
     expect(ports.held).toEqual([true, false]);
     expect(messages(ports.backend, 'front')).toEqual(['Query:slow2', 'Query:fast', 'Query:later']);
+  });
+
+  it('holds the ReadyForQuery that ends a batch while the pipeline commits it (batchEnd), its error first, the boundary after', async () => {
+    const ports = new FakePorts();
+    const ends: Array<(e: StatementError | null) => void> = [];
+    const p: Pipeline = { ...refusing(() => pass), batchEnd: () => new Promise((res) => { ends.push(res); }) };
+    const r = new Relay({ maxMessageBytes: 1 << 20, pipeline: p, ports });
+    const batch = fe({ type: 'Parse', name: '', sql: 'select 1', paramTypes: [] }, { type: 'Sync' });
+    r.fromClient(batch);
+    const before = ports.idles.length;
+    r.fromBackend(be({ type: 'ParseComplete' }, { type: 'ReadyForQuery', status: 'I' }));
+    expect(messages(ports.client, 'back')).toEqual(['ParseComplete']);
+    expect(ports.idles.length).toBe(before);
+    (ends[0] as (e: StatementError | null) => void)(null);
+    await new Promise((res) => setTimeout(res, 0));
+    expect(messages(ports.client, 'back')).toEqual(['ParseComplete', 'ReadyForQuery']);
+    expect(ports.idles.length).toBe(before + 1);
+    // A commit that fails: its error, then the ReadyForQuery.
+    r.fromClient(batch);
+    r.fromBackend(be({ type: 'ParseComplete' }, { type: 'ReadyForQuery', status: 'I' }));
+    (ends[1] as (e: StatementError | null) => void)(new StatementError('40000', 'rolled back'));
+    await new Promise((res) => setTimeout(res, 0));
+    expect(messages(ports.client, 'back').slice(2)).toEqual(['ParseComplete', 'Error:40000', 'ReadyForQuery']);
+    // A batch that failed, or one still in a block, is not held (nothing to commit then).
+    r.fromClient(batch);
+    r.fromBackend(be({ type: 'ErrorResponse', fields: { C: '42601' } }, { type: 'ReadyForQuery', status: 'I' }));
+    r.fromClient(batch);
+    r.fromBackend(be({ type: 'ParseComplete' }, { type: 'ReadyForQuery', status: 'T' }));
+    expect(ends).toHaveLength(2);
+    expect(messages(ports.client, 'back').slice(5)).toEqual(['Error:42601', 'ReadyForQuery', 'ParseComplete', 'ReadyForQuery']);
   });
 
   it('ends with XX000 when a transformer throws (fail closed)', () => {

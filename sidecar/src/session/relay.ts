@@ -197,6 +197,9 @@ export class Relay {
     }
   }
 
+  /** Something in this statement cycle (up to the next ReadyForQuery) failed or was refused. */
+  get cycleFailed(): boolean { return this.sawError || this.sawRefusal; }
+
   /** The inspector answered this statement cycle's error with a refusal: count it as refused. */
   refusedInCycle(): void { this.sawRefusal = true; }
 
@@ -225,8 +228,9 @@ export class Relay {
     }
     if (this.ended) return;
     this.flush();
-    // After the flush: the boundary handler may close the session, and the answers come first.
-    if (this.atIdle) { this.atIdle = false; this.ports.idle(this.txStatus); }
+    // After the flush: the boundary handler may close the session, and the answers come first
+    // (a step still running, e.g. a batch's commit, reaches the boundary when it is done).
+    if (this.atIdle && !this.backendWait) { this.atIdle = false; this.ports.idle(this.txStatus); }
   }
 
   private inspectBackend(chunk: Buffer | null): void {

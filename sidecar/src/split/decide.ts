@@ -125,7 +125,9 @@ export function datasetsOf(plan: AnyPlan, lookup: (schema: string | undefined, t
   if (plan.kind === 'copyOut' || plan.kind === 'declare') return datasetsOf(plan.select, lookup);
   if (plan.kind === 'insertSelect') return [...new Set([plan.layout.dataset, ...datasetsOf(plan.select, lookup)])];
   const out = new Set([plan.layout.dataset]);
-  if (plan.kind === 'select') for (const r of plan.relations) { const d = r.layout?.dataset ?? lookup(r.table.schema, r.table.table)?.dataset; if (d) out.add(d); }
+  // A computed UPDATE/DELETE reads the relations of its FROM / USING and SET expressions.
+  const read = plan.kind === 'select' ? plan.relations : (plan.kind === 'update' || plan.kind === 'delete') && plan.computed ? plan.keys.relations : [];
+  for (const r of read) { const d = r.layout?.dataset ?? lookup(r.table.schema, r.table.table)?.dataset; if (d) out.add(d); }
   return [...out];
 }
 
@@ -169,16 +171,28 @@ export { placeholderSql };
 /**
  * The statement_timeout a text sets for the session (`SET [SESSION] statement_timeout …`, `RESET`,
  * `RESET ALL`; '0' for the default), or undefined when it sets none. Fragment connections follow
- * it (SplitSession.statementTimeout). `SET LOCAL` is not followed.
+ * it (SplitSession.statementTimeout); `SET LOCAL`: localStatementTimeoutOf.
  */
 export function statementTimeoutOf(sql: string): string | undefined {
+  return timeoutSet(sql, false);
+}
+
+/**
+ * The statement_timeout a text sets for the current transaction (`SET LOCAL statement_timeout …`;
+ * '0' for `TO DEFAULT`), or undefined when it sets none (SplitSession.localStatementTimeout).
+ */
+export function localStatementTimeoutOf(sql: string): string | undefined {
+  return timeoutSet(sql, true);
+}
+
+function timeoutSet(sql: string, local: boolean): string | undefined {
   if (!/statement_timeout|reset/i.test(sql)) return undefined;
   let parsed: ParsedStatement[];
   try { parsed = parseStatements(sql); } catch { return undefined; }
   let out: string | undefined;
   for (const p of parsed) {
     const v = body(p.stmt, 'VariableSetStmt');
-    if (!v || v.is_local) continue;
+    if (!v || Boolean(v.is_local) !== local) continue;
     if (v.kind === 'VAR_RESET_ALL') { out = '0'; continue; }
     if (v.name !== 'statement_timeout') continue;
     if (v.kind !== 'VAR_SET_VALUE') { out = '0'; continue; }

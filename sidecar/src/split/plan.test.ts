@@ -134,7 +134,8 @@ describe('plans', () => {
     for (const [sql, why] of [
       ['WITH x AS (DELETE FROM visit RETURNING v) SELECT * FROM patient, x', /data-modifying WITH/],
       ['WITH patient AS (SELECT 1 AS id) SELECT * FROM patient', /WITH query named as split table/],
-      ["UPDATE patient SET ward = name WHERE id = 1", /SET ward = an expression over columns stored on another backend/],
+      ['UPDATE patient SET ward = v.v FROM visit v WHERE v.v = patient.name RETURNING $1', /RETURNING with parameters/],
+      ['UPDATE patient SET ward = name RETURNING ward', /RETURNING/],
       ['UPDATE patient SET id = 2', /row key/],
       ["UPDATE patient SET ward = 'x' WHERE diag = ward", /different backends/],
       ['INSERT INTO patient (id, ward) SELECT 1, ward FROM patient', /INSERT … SELECT/],
@@ -154,6 +155,23 @@ describe('plans', () => {
       expect(() => plan(sql), sql).toThrow(SplitUnsupported);
       expect(() => plan(sql), sql).toThrow(why);
     }
+  });
+
+  it('UPDATE … FROM, a SET over other backends\' columns, DELETE … USING: computed by the engine, written back by key', () => {
+    const u = plan('UPDATE patient p SET ward = p.name || v.v, diag = upper(p.ward) FROM visit v WHERE v.v = p.diag AND p.id > $1') as ChangePlan;
+    expect(u.computed?.writes).toEqual([
+      { backend: 'a', sql: 'UPDATE public.patient AS p SET id = id WHERE id = ANY ($1) RETURNING id', values: [] },
+      { backend: 'c', sql: 'UPDATE public.patient AS p SET ward = $2 WHERE id = ANY ($1)', values: [1] },
+      { backend: 'b', sql: 'UPDATE public.patient AS p SET diag = $2 WHERE id = ANY ($1)', values: [2] },
+    ]);
+    expect(u.keys.engine.sql).toContain('p.name || v.v');
+    expect(u.keys.relations.map((r) => r.table.table)).toEqual(['patient', 'visit']);
+    const s = plan('UPDATE patient SET ward = name WHERE id = 1') as ChangePlan;
+    expect(s.computed?.writes.map((w) => w.backend)).toEqual(['a', 'c']);
+    const d = plan('DELETE FROM patient p USING visit v WHERE v.v = p.diag RETURNING p.name') as ChangePlan;
+    expect(d.computed?.writes).toEqual([]);
+    expect(d.homeByKeys).toEqual({ backend: 'a', params: [KEYS_PARAM], sql: 'DELETE FROM patient AS p WHERE id = ANY ($1) RETURNING id, p.name' });
+    expect(d.sides.map((x) => x.sql)).toEqual(['DELETE FROM public.patient WHERE id = ANY ($1)', 'DELETE FROM public.patient WHERE id = ANY ($1)']);
   });
 
   it('TRUNCATE, ON CONFLICT on the row key, WITH queries', () => {

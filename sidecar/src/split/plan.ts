@@ -108,7 +108,18 @@ export interface ChangePlan {
    */
   keys: SelectPlan;
   homeByKeys: FragmentSql;
+  /**
+   * UPDATE … FROM, DELETE … USING, or a SET computed from columns of other backends: `keys` reads
+   * (in the engine, over the recomposed rows and the FROM/USING relations) one row per row to
+   * change: its key, then the SET values in `computed.writes` order. DELETE changes the keys as
+   * `homeByKeys` and `sides` say; UPDATE writes each row back to each fragment that holds a SET
+   * column (`computed.writes`, the home one always: it locks and counts the row and returns it).
+   */
+  computed?: { writes: ComputedWrite[] };
 }
+
+/** `UPDATE t SET c = $2, … WHERE key = ANY($1)` on one backend; `$k` (k ≥ 2) is column k - 1 of the computed row after its key. */
+export interface ComputedWrite { backend: string; sql: string; values: number[] }
 
 export interface DdlPlan {
   kind: 'ddl';
@@ -135,20 +146,6 @@ function walk(node: unknown, f: (n: Json) => void): void {
   if (!isObj(node)) return;
   f(node);
   for (const v of Object.values(node)) walk(v, f);
-}
-
-/** RangeVar bodies anywhere in the tree (tagged in lists, untagged as `relation` fields). */
-function rangeVars(node: unknown): Json[] {
-  const out: Json[] = [];
-  walk(node, (n) => {
-    const rv = body(n, 'RangeVar');
-    if (rv) out.push(rv);
-    for (const k of ['relation']) {
-      const r = n[k];
-      if (isObj(r) && typeof r.relname === 'string') out.push(r);
-    }
-  });
-  return out;
 }
 
 function isTable(l: SplitLayout, rv: Json): boolean {
@@ -476,6 +473,55 @@ function planChange(l: SplitLayout, kind: 'update' | 'delete', st: Json): Change
   return { ...direct, keys, homeByKeys };
 }
 
+/** Whether an UPDATE's SET list reads columns of a backend other than its column's (a computed write-back). */
+function setSpansBackends(l: SplitLayout, st: Json): boolean {
+  return arr(st.targetList).some((t) => {
+    const rt = body(t, 'ResTarget') as Json;
+    const b = backendsOf(l, rt.val);
+    return b.sub || b.star || [...b.backends].some((x) => x !== backendOfColumn(l, rt.name as string));
+  });
+}
+
+/**
+ * UPDATE … FROM, DELETE … USING, an UPDATE whose SET reads other backends' columns: computed by
+ * the engine, then written back by row key (ChangePlan.computed).
+ */
+function planComputed(l: SplitLayout, kind: 'update' | 'delete', st: Json, layouts: ReadonlyMap<string, SplitLayout>): ChangePlan {
+  if (st.withClause) unsupported(l, `${kind.toUpperCase()} with WITH`);
+  if (st.whereClause && body(st.whereClause, 'CurrentOfExpr')) unsupported(l, 'WHERE CURRENT OF');
+  const alias = ((st.relation as Json).alias as Json | undefined)?.aliasname as string | undefined;
+  const items = kind === 'update' ? arr(st.fromClause) : arr(st.usingClause);
+  const sets = kind === 'update' ? arr(st.targetList).map((t) => body(t, 'ResTarget') as Json) : [];
+  for (const rt of sets) {
+    if (arr(rt.indirection).length > 0) unsupported(l, 'UPDATE of a subscript or field of a column');
+    if (rt.name === l.key) unsupported(l, 'UPDATE of the row key');
+  }
+  const returning = returningOf(st);
+  if (paramNumbers(returning).size > 0) unsupported(l, 'RETURNING with parameters in a computed UPDATE/DELETE');
+  const key = columnRef([alias ?? l.table, l.key]);
+  const selectStmt: Json = { SelectStmt: { targetList: [target(key, l.key), ...sets.map((rt, i) => target(rt.val, `clarus_v${i + 1}`))],
+    fromClause: [{ RangeVar: relation(l, alias) }, ...items], ...(st.whereClause ? { whereClause: st.whereClause } : {}), limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } };
+  const keys = planSelect(l, selectStmt, body(selectStmt, 'SelectStmt') as Json, layouts);
+  const byKeys = structuredClone(st);
+  delete byKeys.fromClause;
+  delete byKeys.usingClause;
+  byKeys.whereClause = keyAny(l, KEYS_PARAM);
+  const perBackend = new Map<string, Array<{ name: string; at: number }>>([[l.home, []]]);
+  sets.forEach((rt, i) => { const b = backendOfColumn(l, rt.name as string); perBackend.set(b, [...(perBackend.get(b) ?? []), { name: rt.name as string, at: i + 1 }]); });
+  const writes: ComputedWrite[] = [...perBackend].map(([b, cols]) => {
+    const list = cols.length > 0 ? cols.map((c, k) => ({ ResTarget: { name: c.name, val: paramRef(k + 2), location: -1 } })) : [target(col(l.key), l.key)];
+    const upd: Json = { relation: relation(l, alias), targetList: list, whereClause: keyAny(l, 1) };
+    if (b === l.home) withReturning(upd, [target(col(l.key)), ...homeReturning(l, returning)]);
+    return { backend: b, sql: sql({ UpdateStmt: upd }), values: cols.map((c) => c.at) };
+  });
+  if (kind === 'update') {
+    const home = { backend: l.home, sql: (writes[0] as ComputedWrite).sql, params: [] };
+    return { kind, layout: l, filters: [], home, returning: returning.length > 0, sides: [], keys, homeByKeys: home, computed: { writes } };
+  }
+  const direct = planChangeDirect(l, kind, byKeys);
+  return { ...direct, returning: returning.length > 0, keys, homeByKeys: direct.home, computed: { writes: [] } };
+}
+
 function planChangeDirect(l: SplitLayout, kind: 'update' | 'delete', st: Json): Omit<ChangePlan, 'keys' | 'homeByKeys'> {
   if (st.withClause || arr(st.fromClause).length > 0 || arr(st.usingClause).length > 0) unsupported(l, `${kind.toUpperCase()} with WITH, FROM or USING`);
   if (st.whereClause && body(st.whereClause, 'CurrentOfExpr')) unsupported(l, 'WHERE CURRENT OF');
@@ -658,9 +704,15 @@ export function planSplit(l: SplitLayout, stmt: Json, layouts: ReadonlyMap<strin
   const ins = body(stmt, 'InsertStmt');
   if (ins) { if (!isTable(l, ins.relation as Json)) unsupported(l, 'INSERT … SELECT'); return planInsert(l, ins); }
   const upd = body(stmt, 'UpdateStmt');
-  if (upd) { if (!isTable(l, upd.relation as Json) || rangeVars(stmt).length !== 1) unsupported(l, 'an UPDATE that reads other relations'); return planChange(l, 'update', upd); }
+  if (upd) {
+    if (!isTable(l, upd.relation as Json)) unsupported(l, 'an UPDATE of another table that reads it');
+    return arr(upd.fromClause).length > 0 || setSpansBackends(l, upd) ? planComputed(l, 'update', upd, layouts) : planChange(l, 'update', upd);
+  }
   const del = body(stmt, 'DeleteStmt');
-  if (del) { if (!isTable(l, del.relation as Json) || rangeVars(stmt).length !== 1) unsupported(l, 'a DELETE that reads other relations'); return planChange(l, 'delete', del); }
+  if (del) {
+    if (!isTable(l, del.relation as Json)) unsupported(l, 'a DELETE of another table that reads it');
+    return arr(del.usingClause).length > 0 ? planComputed(l, 'delete', del, layouts) : planChange(l, 'delete', del);
+  }
   const cre = body(stmt, 'CreateStmt');
   if (cre && isTable(l, cre.relation as Json)) return planCreate(l, cre);
   const drop = body(stmt, 'DropStmt');

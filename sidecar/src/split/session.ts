@@ -3,8 +3,10 @@
 //
 // Transactions
 // ------------
-// * Outside a transaction block, a split write is a transaction of its own over the fragments it
-//   touches: one backend commits plainly; several commit with two-phase commit (below).
+// * Outside a transaction block, the split writes of the client's implicit transaction (an
+//   extended batch up to Sync, or one Query) are one transaction over the fragments they touch,
+//   committed when the backend answers the batch's end (`batchEnd`, before the client gets its
+//   ReadyForQuery): one backend commits plainly; several commit with two-phase commit (below).
 // * Inside a block (the client's BEGIN … COMMIT), each fragment connection opens its transaction
 //   at its first use (with the client's BEGIN options and the savepoints open at that moment), and
 //   SAVEPOINT / RELEASE / ROLLBACK TO are repeated on it. The client's COMMIT is sent to its own
@@ -28,6 +30,8 @@ import { fragmentFailure } from './fragment.ts';
 import { quoteLiteral } from '../residual/plan.ts';
 
 export const DECISIONS = 'clarus_split.decisions';
+/** The key in FragmentConnection.applied of the SET LOCAL statement_timeout of the current block. */
+const LOCAL_TIMEOUT = 'local statement_timeout';
 /** The client settings fragment connections follow (see useSettings). */
 const SETTINGS = ['TimeZone', 'DateStyle', 'IntervalStyle'] as const;
 export const GID_PREFIX = 'clarus:';
@@ -78,12 +82,23 @@ export class SplitSession {
   readonly cursors = new SplitCursors();
   /** Run when the client's block ends (a schema change made in it is committed or rolled back then). */
   private atBlockEnd: Array<() => void> = [];
+  /** The client's SET LOCAL statement_timeout in the current transaction. */
+  private local: string | undefined;
+  /** Fragment connections of the client's block that were lost: the block fails on them. */
+  private readonly lost = new Map<string, FragmentConnection>();
+  /** Fragment transactions of split writes outside a block: the client's implicit transaction (see write). */
+  private readonly implicit = new Map<string, FragmentConnection>();
+  /** Run when the implicit transaction ends (committed or rolled back). */
+  private atImplicitEnd: Array<() => void> = [];
 
   constructor(deps: SplitSessionDeps) {
     this.deps = deps;
   }
 
   get inBlock(): boolean { return this.explicit; }
+
+  /** Fragment transactions are open (a block, or split writes of the current batch). */
+  get holding(): boolean { return this.explicit || this.implicit.size > 0; }
 
   /** Awaited by every operation: earlier cleanup first. */
   settle(): Promise<void> { return this.pending; }
@@ -108,6 +123,14 @@ export class SplitSession {
     this.wanted.set('statement_timeout', value);
   }
 
+  /**
+   * The client's `SET LOCAL statement_timeout` (decide.ts localStatementTimeoutOf): fragment
+   * statements follow it until the transaction ends (endBlock, idle), then the session's again.
+   */
+  localStatementTimeout(value: string): void {
+    this.local = value;
+  }
+
   /** The session's connection to `backend` (opened on first use), with the client's settings. */
   async conn(backend: string): Promise<FragmentConnection> {
     const c = await this.open(backend);
@@ -118,7 +141,8 @@ export class SplitSession {
   private async open(backend: string): Promise<FragmentConnection> {
     const c = this.conns.get(backend);
     if (c?.alive) return c;
-    if (c) { this.conns.delete(backend); this.inTx.delete(backend); }
+    // A connection lost in the client's block lost its writes: the block cannot commit (see enter).
+    if (c) { this.conns.delete(backend); if (this.inTx.delete(backend)) this.lost.set(backend, c); }
     let p = this.opening.get(backend);
     if (!p) {
       const b = this.deps.secrets(backend);
@@ -137,43 +161,95 @@ export class SplitSession {
     }
   }
 
+  /**
+   * Starts opening the connections to `backends` this session has not opened yet, all at once: a
+   * statement over several fragments does not wait for one connection (TLS, authentication)
+   * after another. Failures surface when the statement uses the backend.
+   */
+  warm(backends: Iterable<string>): void {
+    for (const b of backends) if (!this.conns.get(b)?.alive && !this.opening.has(b) && this.deps.secrets(b)) void this.open(b).catch(() => undefined);
+  }
+
   /** The connection to `backend`, inside the client's block when there is one. */
   async enter(backend: string): Promise<FragmentConnection> {
+    if (this.explicit && (this.lost.has(backend) || (this.inTx.has(backend) && !this.conns.get(backend)?.alive))) {
+      throw new StatementError(SQLSTATE.connectionFailure, `clarus: the connection to backend "${backend}" was lost in the transaction`);
+    }
     const c = await this.conn(backend);
-    if (this.explicit && !this.inTx.has(backend)) {
+    if (!this.explicit) return c;
+    if (!this.inTx.has(backend)) {
       try {
         await c.query([this.beginSql, ...this.savepoints.map((s) => `SAVEPOINT ${quoteIdent(s)}`)].join('; '));
       } catch (e) { throw fragmentFailure(e); }
       this.inTx.add(backend);
     }
+    await this.applyLocal(c);
     return c;
+  }
+
+  /** The client's SET LOCAL statement_timeout, as SET LOCAL inside the fragment's transaction (it ends with it). */
+  private async applyLocal(c: FragmentConnection): Promise<void> {
+    if (this.local === undefined || c.applied.get(LOCAL_TIMEOUT) === this.local) return;
+    try { await c.query(`SET LOCAL statement_timeout TO ${quoteLiteral(this.local)}`); } catch (e) { throw fragmentFailure(e); }
+    c.applied.set(LOCAL_TIMEOUT, this.local);
   }
 
   /**
    * Runs `work` as one transaction over the fragments it enters: in the client's block, as part
-   * of it; otherwise as a transaction of its own, committed before this returns.
+   * of it; otherwise as part of the implicit transaction of the client's batch (an extended batch
+   * up to Sync, or one Query), which `batchEnd` commits when the backend answers its end. A
+   * failure rolls the whole implicit transaction back, as PostgreSQL aborts it.
    */
   async write<R>(work: (enter: (backend: string) => Promise<FragmentConnection>) => Promise<R>): Promise<R> {
     await this.settle();
     if (this.explicit) return work((b) => this.enter(b));
-    const used = new Map<string, FragmentConnection>();
-    const enter = async (b: string): Promise<FragmentConnection> => {
-      const known = used.get(b);
-      if (known) return known;
-      const c = await this.conn(b);
-      try { await c.query('BEGIN'); } catch (e) { throw fragmentFailure(e); }
-      used.set(b, c);
-      return c;
-    };
-    let result: R;
     try {
-      result = await work(enter);
+      return await work((b) => this.enterImplicit(b));
     } catch (e) {
-      await this.rollbackAll([...used.values()]);
+      const used = [...this.implicit.values()];
+      this.endImplicit();
+      await this.rollbackAll(used);
       throw e;
     }
-    await this.commit(used, null);
-    return result;
+  }
+
+  private async enterImplicit(backend: string): Promise<FragmentConnection> {
+    const known = this.implicit.get(backend);
+    // A connection lost mid-transaction lost its writes: never start over on a new one.
+    if (known) return known.alive ? known : Promise.reject(new StatementError(SQLSTATE.connectionFailure, `clarus: the connection to backend "${backend}" was lost in the transaction`));
+    const c = await this.conn(backend);
+    try { await c.query('BEGIN'); } catch (e) { throw fragmentFailure(e); }
+    this.implicit.set(backend, c);
+    return c;
+  }
+
+  private endImplicit(): void {
+    this.implicit.clear();
+    const hooks = this.atImplicitEnd;
+    this.atImplicitEnd = [];
+    for (const f of hooks) f();
+  }
+
+  /**
+   * The client's batch ended with the backend idle and no error in it: commits the fragment
+   * transactions its split writes opened (two-phase commit over several backends). Null when there
+   * are none; else resolves to the error the batch fails with, or null once committed. Takes the
+   * transactions at once, so that `idle()` right after does not roll them back.
+   */
+  batchEnd(): Promise<StatementError | null> | null {
+    if (this.implicit.size === 0) return null;
+    const used = new Map(this.implicit);
+    this.endImplicit();
+    const run = async (): Promise<StatementError | null> => {
+      await this.settle();
+      try { await this.commit(used, null); return null; } catch (e) {
+        if (e instanceof StatementError) return e;
+        throw e;
+      }
+    };
+    const p = run();
+    this.pending = p.then(() => undefined, () => undefined);
+    return p;
   }
 
   /** A read: in the client's block, inside it (it sees the block's writes). */
@@ -205,11 +281,15 @@ export class SplitSession {
     const base = client ?? this.newGid();
     const prepared: Array<{ conn: FragmentConnection | null; gid: string; backend: string }> = client ? [{ conn: null, gid: `${client}:${CLIENT_PARTICIPANT}`, backend: this.deps.home }] : [];
     try {
-      for (const [b, c] of used) {
+      // Every participant prepares at once (one round trip, not one per backend); a failure of
+      // any one rolls back those that did prepare.
+      const outcomes = await Promise.allSettled([...used].map(async ([b, c]) => {
         const gid = `${base}:${b}`;
         await c.query(`PREPARE TRANSACTION ${quoteLiteral(gid)}`);
         prepared.push({ conn: c, gid, backend: b });
-      }
+      }));
+      const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      if (failed) throw failed.reason;
       await this.deps.ready?.();
       const home = await this.conn(this.deps.home);
       try {
@@ -262,6 +342,11 @@ export class SplitSession {
     this.explicit = true;
     this.beginSql = sql;
     this.savepoints = [];
+    // BEGIN inside an extended batch turns its implicit transaction into the block (PostgreSQL).
+    for (const b of this.implicit.keys()) this.inTx.add(b);
+    this.atBlockEnd.push(...this.atImplicitEnd);
+    this.atImplicitEnd = [];
+    this.implicit.clear();
   }
 
   /** The gid the client's COMMIT prepares its own transaction under (see commitStatement). */
@@ -275,7 +360,7 @@ export class SplitSession {
    */
   async committed(gid: string, tag: string): Promise<string> {
     await this.settle();
-    const used = new Map([...this.inTx].map((b) => [b, this.conns.get(b) as FragmentConnection]));
+    const used = this.blockConns();
     this.endBlock();
     if (tag !== 'PREPARE TRANSACTION') {
       // The client's transaction had failed: PostgreSQL rolled it back (tag ROLLBACK).
@@ -289,7 +374,7 @@ export class SplitSession {
   /** A COMMIT the proxy did not turn into PREPARE TRANSACTION: commit what the fragments hold. */
   async committedPlain(tag: string): Promise<string> {
     await this.settle();
-    const used = new Map([...this.inTx].map((b) => [b, this.conns.get(b) as FragmentConnection]));
+    const used = this.blockConns();
     this.endBlock();
     if (tag !== 'COMMIT') { await this.rollbackAll([...used.values()]); return tag; }
     if (used.size > 0) this.deps.warn?.('fragment transactions committed after the client\'s COMMIT (not atomic with it)');
@@ -299,7 +384,7 @@ export class SplitSession {
 
   async rolledBack(tag: string): Promise<string> {
     await this.settle();
-    const used = [...this.inTx].map((b) => this.conns.get(b) as FragmentConnection);
+    const used = [...this.blockConns().values()];
     this.endBlock();
     await this.rollbackAll(used);
     return tag;
@@ -327,14 +412,23 @@ export class SplitSession {
    */
   afterBlock(f: () => void): void {
     if (this.explicit) this.atBlockEnd.push(f);
+    else if (this.implicit.size > 0) this.atImplicitEnd.push(f);
     else f();
   }
 
+  /** The block's fragment connections, those lost included (a commit fails on them). */
+  private blockConns(): Map<string, FragmentConnection> {
+    return new Map([...[...this.inTx].map((b): [string, FragmentConnection] => [b, this.conns.get(b) as FragmentConnection]), ...this.lost]);
+  }
+
   private endBlock(): void {
+    this.lost.clear();
+    for (const c of this.conns.values()) c.applied.delete(LOCAL_TIMEOUT);
     const hooks = this.atBlockEnd;
     this.atBlockEnd = [];
     for (const f of hooks) f();
     this.cursors.clear();
+    this.local = undefined;
     this.explicit = false;
     this.inTx.clear();
     this.savepoints = [];
@@ -347,8 +441,11 @@ export class SplitSession {
    */
   idle(): void {
     this.mayWrite = false;
-    if (!this.explicit && this.inTx.size === 0) return;
-    const used = [...this.inTx].map((b) => this.conns.get(b) as FragmentConnection);
+    this.local = undefined;
+    if (!this.explicit && this.inTx.size === 0 && this.implicit.size === 0 && this.lost.size === 0) return;
+    // An implicit transaction still open here belongs to a batch that failed (batchEnd takes it otherwise).
+    const used = [...this.blockConns().values(), ...this.implicit.values()];
+    this.endImplicit();
     this.endBlock();
     this.pending = this.pending.then(() => this.rollbackAll(used));
   }

@@ -12,7 +12,7 @@ import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { arrayLiteral, describeFragment, runFragment } from './fragment.ts';
 import type { Fragment, FragmentRows } from './fragment.ts';
 import { KEYS_PARAM } from './plan.ts';
-import type { ChangePlan, DdlPlan, FragmentSql, InsertPlan, ReadRelation, SelectPlan, SplitPlan } from './plan.ts';
+import type { ChangePlan, ComputedWrite, DdlPlan, FragmentSql, InsertPlan, ReadRelation, SelectPlan, SplitPlan } from './plan.ts';
 import type { SplitSession } from './session.ts';
 import type { FragmentConnection } from './conn.ts';
 import type { SplitLayout } from './layout.ts';
@@ -196,6 +196,7 @@ export function selectStage(d: StageDeps, p: SelectPlan): ResidualStage {
     },
     async run(_c, _rows, formats, settings, values) {
       d.session.useSettings(settings);
+      d.session.warm(p.relations.flatMap((r) => (r.layout ? [r.layout.home, ...r.layout.sides] : [])));
       const s = await homes();
       const rels: Rows[] = [];
       for (const [i, r] of p.relations.entries()) rels.push(await relationRows(d, r, s[i] as Scan, values));
@@ -247,6 +248,7 @@ function insertStage(d: StageDeps, p: InsertPlan): ResidualStage {
     async run(_c, _rows, formats, settings, params) {
       d.session.mayWrite = true;
       d.session.useSettings(settings);
+      d.session.warm([l.home, ...l.sides]);
       return d.session.write(async (enter) => {
         const home = await insertInto(d, p, params, enter);
         return writeResult(home, p.returning, `INSERT 0 ${home.rows.length}`, formats);
@@ -271,13 +273,15 @@ function changeStage(d: StageDeps, p: ChangePlan): ResidualStage {
     async run(_c, _rows, formats, settings, params) {
       d.session.mayWrite = true;
       d.session.useSettings(settings);
-      const viaEngine = !(await direct());
+      d.session.warm([l.home, ...l.sides]);
+      const viaEngine = p.computed !== undefined || !(await direct());
       if (viaEngine && !keySelect) throw new StatementError(SQLSTATE.featureNotSupported, `clarus: this ${verb} on a split table needs the in-proxy stage to evaluate its WHERE clause, which is not enabled`);
       return d.session.write(async (enter) => {
         let home: FragmentRows;
         if (viaEngine) {
           for (const b of [l.home, ...l.sides]) await enter(b);
           const selected = await (keySelect as ResidualStage).run([], [], [], settings, params);
+          if (p.computed && p.kind === 'update') return computedUpdate(d, p, p.computed.writes, selected.rows, enter, formats);
           const keys = selected.rows.map((r) => (r[0] ? Buffer.from(r[0]).toString('utf8') : null)).filter((x): x is string => x !== null);
           home = await runFragment(await enter(l.home), fragment(d, l.home), p.homeByKeys.sql, valuesOf(p.homeByKeys, params, arrayLiteral(keys)), d.views);
         } else {
@@ -295,6 +299,32 @@ function changeStage(d: StageDeps, p: ChangePlan): ResidualStage {
       });
     },
   };
+}
+
+/**
+ * The write-back of a computed UPDATE (ChangePlan.computed): each row the engine computed (its
+ * key, then the SET values), once per key as PostgreSQL changes a row once, is written to every
+ * fragment holding a SET column — the home fragment first (it locks, counts and returns the row;
+ * a row gone meanwhile is skipped everywhere).
+ */
+async function computedUpdate(d: StageDeps, p: ChangePlan, writes: readonly ComputedWrite[], rows: readonly WireValue[][], enter: (backend: string) => Promise<FragmentConnection>, formats: readonly number[]): Promise<StageResult> {
+  const value = (v: WireValue | undefined): Buffer | null => (v ? Buffer.from(v) : null);
+  const seen = new Set<string>();
+  const out: FragmentRows = { fields: [], rows: [], tag: '' };
+  const [home, ...others] = writes as [ComputedWrite, ...ComputedWrite[]];
+  for (const r of rows) {
+    const key = value(r[0])?.toString('utf8');
+    if (key === undefined || seen.has(key)) continue;
+    seen.add(key);
+    const args = (w: ComputedWrite) => [arrayLiteral([key]), ...w.values.map((i) => value(r[i]))];
+    const got = await runFragment(await enter(home.backend), fragment(d, home.backend), home.sql, args(home), d.views);
+    out.fields = got.fields;
+    if (got.rows.length === 0) continue;
+    out.rows.push(...got.rows);
+    for (const w of others) await runFragment(await enter(w.backend), fragment(d, w.backend), w.sql, args(w), d.views);
+  }
+  if (p.returning && out.rows.length === 0) out.fields = await describeFragment(await enter(home.backend), fragment(d, home.backend), home.sql, 1 + home.values.length, d.views);
+  return writeResult(out, p.returning, `UPDATE ${out.rows.length}`, formats);
 }
 
 function ddlStage(d: StageDeps, p: DdlPlan): ResidualStage {
