@@ -54,7 +54,7 @@ export function isDataModifying(tag: string): boolean {
 }
 
 const WHY_OPAQUE: Record<string, string> = {
-  ExecuteStmt: 'SQL-level EXECUTE runs a prepared statement whose parameters the proxy cannot protect; use the extended protocol (Parse/Bind)',
+  ExecuteStmt: 'EXECUTE inside another statement (EXPLAIN, CREATE TABLE AS) is not supported while a policy protects data; send EXECUTE on its own',
   AlterRoleSetStmt: 'ALTER ROLE … SET changes the settings of later sessions behind the proxy',
   AlterDatabaseSetStmt: 'ALTER DATABASE … SET changes the settings of later sessions behind the proxy',
   AlterSystemStmt: 'ALTER SYSTEM changes server settings behind the proxy',

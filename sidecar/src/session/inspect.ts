@@ -152,6 +152,7 @@ export class Inspector {
     this.statements = this.prepared.statements;
     this.portals = this.prepared.portals;
     this.computed = from instanceof Inspector ? from.computed : new ComputedPortals();
+    if (from) pipeline.adopt?.(from === 'unknown' ? from : from.pipeline);
   }
 
   close(): void { this.pipeline.close?.(); }
@@ -162,7 +163,7 @@ export class Inspector {
   }
 
   /** True when prepared statements or portals with rewritten decisions exist (a pass-through pipeline cannot run them). */
-  remembersRewrites(): boolean { return this.prepared.remembersRewrites(); }
+  remembersRewrites(): boolean { return this.prepared.remembersRewrites() || this.pipeline.remembersRewrites?.() === true; }
 
   // ---- client → backend ----
 
@@ -380,6 +381,7 @@ export class Inspector {
 
   private executeNow(p: Portal | undefined, raw: Raw, m: Execute): Promise<void> | undefined {
     const st = rewriteOf(p?.stmt);
+    st?.executing?.();
     const e: Extract<Entry, { k: 'execute' }> = { k: 'execute', st, formats: p?.formats ?? [], slot: new CopySlot(st?.copy?.in), syncs: [] };
     if (Array.isArray(p?.params)) e.params = p.params;
     const stage = st?.result?.residual;
@@ -986,7 +988,8 @@ export class Inspector {
     const replaced = show && refusal !== undefined;
     if (replaced) { this.relay.toClient.push(refusal); this.relay.refusedInCycle(); }
     if (h?.k === 'query') {
-      // The rest of the Query is skipped; ReadyForQuery follows.
+      // The rest of the Query is skipped (its transformers hear of it); ReadyForQuery follows.
+      for (const tr of h.rw?.results?.slice(h.idx + 1) ?? []) tr?.failed?.();
       h.idx++;
       h.slot.backendDone();
       return replaced;
