@@ -54,7 +54,7 @@ export function isDataModifying(tag: string): boolean {
 }
 
 const WHY_OPAQUE: Record<string, string> = {
-  ExecuteStmt: 'EXECUTE inside another statement (EXPLAIN, CREATE TABLE AS) is not supported while a policy protects data; send EXECUTE on its own',
+  ExecuteStmt: 'SQL-level EXECUTE is decided by the session, which knows the statement it runs; inside another statement (EXPLAIN, CREATE TABLE AS) it is not supported while a policy protects data',
   AlterRoleSetStmt: 'ALTER ROLE … SET changes the settings of later sessions behind the proxy',
   AlterDatabaseSetStmt: 'ALTER DATABASE … SET changes the settings of later sessions behind the proxy',
   AlterSystemStmt: 'ALTER SYSTEM changes server settings behind the proxy',
