@@ -32,6 +32,14 @@ export function roleTarget(role: ParamRole): string {
   return `encrypted column ${role.ref.table.table}.${role.ref.column.name}`;
 }
 
+/** The text of each kind of constant (libpg-query leaves out a zero or false value's field). */
+const CONSTANT_TEXT: Array<[string, (v: Json) => string]> = [
+  ['sval', (v) => String(v.sval ?? '')],
+  ['ival', (v) => String(v.ival ?? 0)],
+  ['fval', (v) => String(v.fval ?? '0')],
+  ['boolval', (v) => (v.boolval ? 'true' : 'false')],
+];
+
 /** The text of a constant argument (null: NULL), or undefined when it is not one. */
 export function constantText(arg: unknown): string | null | undefined {
   const cast = body(arg, 'TypeCast');
@@ -40,10 +48,23 @@ export function constantText(arg: unknown): string | null | undefined {
   const c = body(cast ? cast.arg : arg, 'A_Const');
   if (!c) return undefined;
   if (c.isnull) return null;
-  if (c.sval) return String((c.sval as Json).sval ?? '');
-  if (c.ival) return String((c.ival as Json).ival ?? 0);
-  if (c.fval) return String((c.fval as Json).fval ?? '0');
-  if (c.boolval) return (c.boolval as Json).boolval ? 'true' : 'false';
+  const kind = CONSTANT_TEXT.find(([k]) => c[k] !== undefined);
+  return kind ? kind[1](c[kind[0]] as Json) : undefined;
+}
+
+/** Each constant of a protected parameter replaced by its protected text (a StatementError: it does not fit its column). */
+function protectConstants(args: unknown[], values: WireValue[], constants: Map<number, ParamRole>, cipher: CipherFor): Refuse | undefined {
+  let sent: WireValue[];
+  try {
+    sent = paramTransformer(constants, args.length, cipher)(values, []);
+  } catch (e) {
+    if (!(e instanceof StatementError)) throw e;
+    return refuse(e.code, e.message);
+  }
+  for (const n of constants.keys()) {
+    const v = sent[n - 1];
+    args[n - 1] = v === null || v === undefined ? { A_Const: { isnull: true } } : { A_Const: { sval: { sval: Buffer.from(v).toString('utf8') } } };
+  }
   return undefined;
 }
 
@@ -66,17 +87,8 @@ export function rewriteExecute(stmt: Json, name: string, roles: ReadonlyMap<numb
     if (role) constants.set(i + 1, role);
     else if (text === undefined) expressions.push(arg as Json);
   }
-  let sent: WireValue[];
-  try {
-    sent = paramTransformer(constants, args.length, cipher)(values, []);
-  } catch (e) {
-    if (!(e instanceof StatementError)) throw e;
-    return refuse(e.code, e.message);
-  }
-  for (const n of constants.keys()) {
-    const v = sent[n - 1];
-    args[n - 1] = v === null || v === undefined ? { A_Const: { isnull: true } } : { A_Const: { sval: { sval: Buffer.from(v).toString('utf8') } } };
-  }
+  const failed = protectConstants(args, values, constants, cipher);
+  if (failed) return failed;
   if (args.length > 0) b.params = args;
   return { sql: deparseStatement({ ExecuteStmt: b }), expressions };
 }

@@ -36,6 +36,9 @@ function refuse(code: string, message: string): Refuse {
   return { kind: 'refuse', code, message };
 }
 
+/** A statement whose decision needs a text of its own (COPY, a computed write, a COMMIT with held rows…). */
+const alone = (what: string): Refuse => refuse(SQLSTATE.featureNotSupported, `clarus: this statement cannot be sent in one text with PREPARE/EXECUTE/DEALLOCATE; send it on its own: ${what}`);
+
 const mustPrepareAgain = (name: string): Refuse => refuse(SQLSTATE.invalidSqlStatementName, `prepared statement "${name}" must be prepared again after a policy reload`);
 
 /** Cheap pre-check: only texts that may hold one of these statements are parsed again. */
@@ -62,6 +65,16 @@ function namespaceText(sql: string): ParsedStatement[] | null {
 function removal(stmt: Json): Change {
   const d = body(stmt, 'DeallocateStmt');
   return d?.name && !d.isall ? { op: 'deallocate', name: String(d.name) } : { op: 'all' };
+}
+
+/** The answer to EXECUTE of a name that is not a SQL-level statement of this session. */
+function notFound(name: string, kind: 'absent' | 'unknown' | 'protocol' | 'unsure'): Refuse {
+  switch (kind) {
+    case 'absent': return refuse(SQLSTATE.invalidSqlStatementName, `prepared statement "${name}" does not exist`);
+    case 'unknown': return mustPrepareAgain(name);
+    case 'protocol': return refuse(SQLSTATE.featureNotSupported, `clarus: EXECUTE of ${name}, a statement prepared with the protocol's Parse message, is refused while a policy protects data; run it with Bind/Execute`);
+    case 'unsure': return refuse(SQLSTATE.featureNotSupported, `clarus: EXECUTE ${name} was sent before the backend answered a PREPARE or DEALLOCATE of ${name} sent earlier; wait for its answer, then send EXECUTE again`);
+  }
 }
 
 interface Part { sql: string; result?: ResultTransformer; hooks?: ReturnType<typeof changeHooks> }
@@ -97,24 +110,26 @@ export class SqlPreparedDecisions {
     if (tag === 'PrepareStmt') return this.prepare(p, local);
     if (tag === 'ExecuteStmt') {
       const e = this.execute(p.stmt, p.text, local);
-      if ('kind' in e) return e;
-      return { sql: e.rw.sql, ...(e.result ? { result: e.result } : {}) };
+      return 'kind' in e ? e : { sql: e.rw.sql, ...(e.result ? { result: e.result } : {}) };
     }
-    if (isNamespaceStatement(p.stmt)) return this.remove(p, local);
+    return isNamespaceStatement(p.stmt) ? this.remove(p, local) : this.ordinaryPart(p);
+  }
+
+  /** Another statement of the text: its ordinary decision, when it is one statement's answer. */
+  private ordinaryPart(p: ParsedStatement): Part | Refuse {
     const d = this.deps.ordinary(p.text);
-    if ('then' in d) return refuse(SQLSTATE.featureNotSupported, 'clarus: a COMMIT that stores rows held for k-anonymity cannot be sent in one text with PREPARE/EXECUTE/DEALLOCATE; send it on its own');
+    if ('then' in d) return alone('a COMMIT that stores rows held for k-anonymity');
     if (d.kind !== 'rewrite') return d.kind === 'refuse' ? d : { sql: p.text };
     const r = d.results?.[0];
-    if ((d.results?.length ?? 0) > 1 || d.copy?.some(Boolean) || d.before || r?.residual?.write) {
-      return refuse(SQLSTATE.featureNotSupported, `clarus: this statement cannot be sent in one text with PREPARE/EXECUTE/DEALLOCATE; send it on its own: ${p.text.slice(0, 80)}`);
-    }
+    if ((d.results?.length ?? 0) > 1 || d.copy?.some(Boolean) || d.before || r?.residual?.write) return alone(p.text.slice(0, 80));
     return { sql: d.sql, ...(r ? { result: r } : {}) };
   }
 
   /** DEALLOCATE name / ALL, DISCARD ALL: their ordinary decision, and the change once completed. */
   private remove(p: ParsedStatement, local: Local): Part | Refuse {
     const d = this.deps.ordinary(p.text);
-    if ('then' in d || d.kind === 'refuse') return 'then' in d ? refuse(SQLSTATE.featureNotSupported, 'clarus: not supported here') : d;
+    if ('then' in d) return alone(p.text);
+    if (d.kind === 'refuse') return d;
     const change = removal(p.stmt);
     local.add(change);
     return { sql: p.text, hooks: changeHooks(this.registry, change) };
@@ -142,10 +157,7 @@ export class SqlPreparedDecisions {
   /** The statement EXECUTE of `name` runs (planned again after a reload), or the refusal. */
   private statement(name: string, local?: Local): SqlStatement | Refuse {
     const f = this.registry.find(name, local);
-    if (f.kind === 'absent') return refuse(SQLSTATE.invalidSqlStatementName, `prepared statement "${name}" does not exist`);
-    if (f.kind === 'unknown') return mustPrepareAgain(name);
-    if (f.kind === 'protocol') return refuse(SQLSTATE.featureNotSupported, `clarus: EXECUTE of ${name}, a statement prepared with the protocol's Parse message, is refused while a policy protects data; run it with Bind/Execute`);
-    if (f.kind === 'unsure') return refuse(SQLSTATE.featureNotSupported, `clarus: EXECUTE ${name} was sent before the backend answered a PREPARE or DEALLOCATE of ${name} sent earlier; wait for its answer, then send EXECUTE again`);
+    if (f.kind !== 'statement') return notFound(name, f.kind);
     if (!f.s.stale) return f.s;
     const again = this.prepared(name, f.s.text);
     if ('kind' in again) return again;
