@@ -42,6 +42,7 @@ import { batchNotices } from './batch-notice.ts';
 import { setsOwnRole } from './own-role.ts';
 import { maintenanceRefusal } from './maintenance.ts';
 import { SqlPreparedDecisions } from './sql-prepared-decide.ts';
+import { searchPathBind } from './search-path-bind.ts';
 
 export interface ProtectionDeps {
   rewriter: Rewriter;
@@ -519,6 +520,11 @@ class ProtectionPipeline implements Pipeline {
     if (m) return m;
     const named = this.sqlPrepared.parse(sql);
     if (named) return named;
+    const pinned = searchPathBind(sql);
+    if (pinned) {
+      this.audit(sql, { datasets: [], columns: [], outcome: 'pass' });
+      return pinned;
+    }
     const held = this.held.parse(sql, paramTypes);
     if (held) return held;
     const tx = this.splitTx(sql);
