@@ -206,6 +206,10 @@ class ProtectionPipeline implements Pipeline {
     return this.sqlPrepared.registry.remembersRewrites();
   }
 
+  sqlPreparedName(name: string): boolean {
+    return this.sqlPrepared.registry.sqlLevel(name);
+  }
+
   /** A held INSERT's access decision and audit line (a write to one dataset). */
   private mayWrite(sql: string, dataset: string, again = false): Refuse | undefined {
     const access = decideStatement(this.info.user, this.grants, [dataset], true, this.deps.now());

@@ -53,6 +53,19 @@ describe('SqlPrepared', () => {
     expect(r.find('p').kind).toBe('absent');
   });
 
+  it('a name SQL PREPARE took stays SQL-level for protocol Binds until DEALLOCATE completes, whatever Parses of it say', () => {
+    const r = new SqlPrepared();
+    const h = sent(r, { op: 'prepare', s: stmt('p') });
+    expect(r.sqlLevel('p')).toBe(true);
+    h.complete?.('PREPARE');
+    r.protocol('p');
+    expect(r.sqlLevel('p')).toBe(true);
+    sent(r, { op: 'deallocate', name: 'p' }).complete?.('DEALLOCATE');
+    expect(r.sqlLevel('p')).toBe(false);
+    sent(r, { op: 'prepare', s: stmt('q') }).failed?.();
+    expect(r.sqlLevel('q')).toBe(false);
+  });
+
   it('statements earlier in the same text count at once', () => {
     const r = new SqlPrepared();
     const local = new Local();

@@ -55,6 +55,13 @@ export class SqlPrepared {
   private readonly known = new Map<string, Known>();
   private readonly inflight = new Map<string, number>();
   private inflightAll = 0;
+  /**
+   * Names a SQL PREPARE took (completed, not deallocated since), whatever protocol-level Parses say
+   * (one of the same name fails while it exists), and PREPAREs not answered yet: a protocol-level
+   * Bind or Describe of them is refused (it would skip the statement's parameter roles).
+   */
+  private readonly sqlNames = new Set<string>();
+  private readonly preparing = new Map<string, number>();
   /** Names may exist on the backend that the session never saw (a pass-through configuration before). */
   private unknownBefore = false;
 
@@ -63,6 +70,7 @@ export class SqlPrepared {
     if (from === 'unknown') { this.unknownBefore = true; return; }
     this.unknownBefore ||= from.unknownBefore;
     for (const [n, k] of from.known) this.known.set(n, k === 'protocol' ? k : { ...k, stale: true });
+    for (const n of from.sqlNames) this.sqlNames.add(n);
   }
 
   /** A protocol-level Parse of `name` (not the unnamed statement): its EXECUTE is refused from now on. */
@@ -88,6 +96,11 @@ export class SqlPrepared {
     return this.unknownBefore ? { kind: 'unknown' } : { kind: 'absent' };
   }
 
+  /** True when `name` may be a statement of SQL PREPARE on the backend (see sqlNames). */
+  sqlLevel(name: string): boolean {
+    return this.sqlNames.has(name) || (this.preparing.get(name) ?? 0) > 0;
+  }
+
   /** A stale statement planned again and found the same: it replaces the old one. */
   refreshed(s: SqlStatement): void {
     if (this.known.get(s.name) !== undefined) this.known.set(s.name, s);
@@ -98,25 +111,37 @@ export class SqlPrepared {
     const n = nameOf(c);
     if (n === null) this.inflightAll++;
     else this.inflight.set(n, (this.inflight.get(n) ?? 0) + 1);
+    if (c.op === 'prepare') bump(this.preparing, c.s.name, 1);
   }
 
   /** The backend answered the change: `ok` when it completed it. */
   resolve(c: Change, ok: boolean): void {
     const n = nameOf(c);
     if (n === null) this.inflightAll = Math.max(0, this.inflightAll - 1);
-    else {
-      const left = (this.inflight.get(n) ?? 1) - 1;
-      if (left > 0) this.inflight.set(n, left); else this.inflight.delete(n);
-    }
-    if (!ok) return;
-    if (c.op === 'prepare') this.known.set(c.s.name, c.s);
-    else if (c.op === 'deallocate') this.known.delete(c.name);
-    else {
+    else bump(this.inflight, n, -1);
+    if (c.op === 'prepare') bump(this.preparing, c.s.name, -1);
+    if (ok) this.apply(c);
+  }
+
+  private apply(c: Change): void {
+    if (c.op === 'prepare') {
+      this.known.set(c.s.name, c.s);
+      this.sqlNames.add(c.s.name);
+    } else if (c.op === 'deallocate') {
+      this.known.delete(c.name);
+      this.sqlNames.delete(c.name);
+    } else {
       // DEALLOCATE ALL / DISCARD ALL drop protocol-level statements too.
       this.known.clear();
+      this.sqlNames.clear();
       this.unknownBefore = false;
     }
   }
+}
+
+function bump(m: Map<string, number>, name: string, by: number): void {
+  const left = (m.get(name) ?? 0) + by;
+  if (left > 0) m.set(name, left); else m.delete(name);
 }
 
 /** The changes of one text so far, in order (what later statements of the same text see). */

@@ -300,6 +300,7 @@ export class Inspector {
 
   private bind(m: Bind, raw: Raw): Promise<void> | undefined {
     if (this.backendSkipping) return undefined;
+    if (this.sqlLevel(m.statement, raw.tag)) return undefined;
     return this.decided(this.prepared.statement(m.statement), (s) => {
       // The backend may have failed an earlier message while the statement was planned again.
       if (this.backendSkipping) return;
@@ -340,6 +341,7 @@ export class Inspector {
   private describe(m: Describe, raw: Raw): Promise<void> | undefined {
     // While the backend skips to Sync it executes none of these: keep our state as its state.
     if (this.backendSkipping) { this.forward(raw); return undefined; }
+    if (m.target === 'S' && this.sqlLevel(m.name, raw.tag)) return undefined;
     const known = (m.target === 'S' ? this.prepared.statement(m.name) : this.prepared.portal(m.name)) as Stmt | Portal | Refuse | undefined | Promise<Stmt | Portal | Refuse>;
     return this.decided(known, (k) => {
       if (k && 'kind' in k && !this.backendSkipping) { this.refuseMessage(k, raw.tag); return; }
@@ -351,6 +353,16 @@ export class Inspector {
       this.enqueue({ k: 'describe', st, ...(formats ? { formats } : {}) });
       this.forward(raw);
     });
+  }
+
+  /**
+   * A Bind or Describe of a statement SQL-level PREPARE made (the backend's, not what an earlier
+   * Parse of that name made): refused, true. It would skip the statement's parameter roles.
+   */
+  private sqlLevel(name: string, tag: number): boolean {
+    if (!this.pipeline.sqlPreparedName?.(name)) return false;
+    this.refuseMessage({ kind: 'refuse', code: SQLSTATE.featureNotSupported, message: `clarus: prepared statement "${name}" was made by SQL PREPARE; run it with EXECUTE (a protocol-level Bind or Describe of it is refused while a policy protects data)` }, tag);
+    return true;
   }
 
   private execute(m: Execute, raw: Raw): Promise<void> | undefined {

@@ -359,6 +359,12 @@ export interface Pipeline {
    * pass-through (statements it let through are unknown).
    */
   adopt?(previous: Pipeline | 'unknown'): void;
+  /**
+   * True when `name` may be a statement made by SQL-level PREPARE (sent, or completed and not
+   * deallocated): a protocol-level Bind or Describe of it is refused, since the session's idea of
+   * that name (an earlier Parse) is not what the backend holds.
+   */
+  sqlPreparedName?(name: string): boolean;
   /** True while the pipeline remembers statements it rewrote (a pass-through pipeline could not run them). */
   remembersRewrites?(): boolean;
   /** Called once when the session ends (release caches, flush audit records). */
