@@ -1001,7 +1001,7 @@ export class Inspector {
     if (replaced) { this.relay.toClient.push(refusal); this.relay.refusedInCycle(); }
     if (h?.k === 'query') {
       // The rest of the Query is skipped (its transformers hear of it); ReadyForQuery follows.
-      for (const tr of h.rw?.results?.slice(h.idx + 1) ?? []) tr?.failed?.();
+      this.skippedAfter(h);
       h.idx++;
       h.slot.backendDone();
       return replaced;
@@ -1009,6 +1009,11 @@ export class Inspector {
     // FunctionCall: ReadyForQuery follows. Extended: the backend skips to Sync.
     if (h?.k !== 'fcall') this.skipToSync();
     return replaced;
+  }
+
+  /** The statements of a Query after the one that failed are skipped: their transformers hear of it. */
+  private skippedAfter(h: Extract<Entry, { k: 'query' }>): void {
+    for (const tr of h.rw?.results?.slice(h.idx + 1) ?? []) tr?.failed?.();
   }
 
   /** The statement at the head failed at the backend: its transformer hears of it (pipeline.ts `failed`). */
