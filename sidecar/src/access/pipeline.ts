@@ -43,6 +43,8 @@ import { HeldInserts } from './held-inserts.ts';
 import { batchNotices } from './batch-notice.ts';
 import { setsOwnRole } from './own-role.ts';
 import { maintenanceRefusal } from './maintenance.ts';
+import { SqlPreparedDecisions } from './sql-prepared-decide.ts';
+import { searchPathBind } from './search-path-bind.ts';
 
 export interface ProtectionDeps {
   rewriter: Rewriter;
@@ -164,6 +166,8 @@ class ProtectionPipeline implements Pipeline {
   private readonly kept = new WeakMap<object, { key: string; t: Transformers }>();
   /** Single-row INSERTs into k-anonymity tables held until COMMIT (held-inserts.ts). */
   private readonly held: HeldInserts;
+  /** SQL-level PREPARE / EXECUTE / DEALLOCATE (sql-prepared-decide.ts). */
+  private readonly sqlPrepared: SqlPreparedDecisions;
 
   constructor(deps: ProtectionDeps, info: SessionInfo, grants: Grants) {
     this.deps = deps;
@@ -175,6 +179,37 @@ class ProtectionPipeline implements Pipeline {
       plan: (sql) => this.planQuery(sql),
       maxBytes: deps.heldMaxBytes ?? HELD_MAX_BYTES,
     });
+    this.sqlPrepared = new SqlPreparedDecisions({
+      rewriter: deps.rewriter,
+      access: (sql, a) => this.accessOf(sql, a),
+      result: (plan, views) => {
+        const t = transformers(deps.rewriter, plan.statements, views, deps.residual, this.reportBatch, this.computedCursors);
+        return 'kind' in t ? t : { ...(t.results[0] ? { result: t.results[0] } : {}), shape: t.shapes[0] ?? '' };
+      },
+      ordinary: (sql) => this.held.query(sql) ?? this.planQuery(sql),
+    });
+  }
+
+  /** The access decision of a statement with its audit line, and its check at later Binds/Executes (SQL-level EXECUTE). */
+  private accessOf(sql: string, a: ReturnType<Rewriter['analyze']>): { views: Map<string, View>; check?: AccessCheck } | Refuse {
+    const d = this.decide(sql, a);
+    if ('kind' in d) return d;
+    this.audit(sql, d.entry);
+    const check = this.checker(sql, d);
+    return { views: d.views, ...(check ? { check } : {}) };
+  }
+
+  adopt(previous: Pipeline | 'unknown'): void {
+    if (previous === 'unknown') this.sqlPrepared.registry.adopt('unknown');
+    else if (previous instanceof ProtectionPipeline) this.sqlPrepared.registry.adopt(previous.sqlPrepared.registry);
+  }
+
+  remembersRewrites(): boolean {
+    return this.sqlPrepared.registry.remembersRewrites();
+  }
+
+  sqlPreparedName(name: string): boolean {
+    return this.sqlPrepared.registry.sqlLevel(name);
   }
 
   /** A held INSERT's access decision and audit line (a write to one dataset). */
@@ -284,7 +319,9 @@ class ProtectionPipeline implements Pipeline {
     return wait ? wait.then(() => this.queryNow(sql)) : this.queryNow(sql);
   }
 
-  parse(sql: string, paramTypes: readonly number[]): StatementDecision | Promise<StatementDecision> {
+  parse(sql: string, paramTypes: readonly number[], name = ''): StatementDecision | Promise<StatementDecision> {
+    // SQL-level and protocol-level statements share one namespace: EXECUTE of this name is refused from now on.
+    this.sqlPrepared.registry.protocol(name);
     const wait = this.deps.refresher?.before(sql);
     return wait ? wait.then(() => this.parseNow(sql, paramTypes)) : this.parseNow(sql, paramTypes);
   }
@@ -442,7 +479,7 @@ class ProtectionPipeline implements Pipeline {
     if (setsOwnRole(sql, this.info.backendUser)) return pass;
     const m = this.maintenance(sql);
     if (m) return m;
-    return this.held.query(sql) ?? this.planQuery(sql);
+    return this.sqlPrepared.query(sql) ?? this.held.query(sql) ?? this.planQuery(sql);
   }
 
   /** The ordinary decision of a Query's text (a split session's transaction control included). */
@@ -493,6 +530,13 @@ class ProtectionPipeline implements Pipeline {
     if (setsOwnRole(sql, this.info.backendUser)) return pass;
     const m = this.maintenance(sql);
     if (m) return m;
+    const named = this.sqlPrepared.parse(sql);
+    if (named) return named;
+    const pinned = searchPathBind(sql);
+    if (pinned) {
+      this.audit(sql, { datasets: [], columns: [], outcome: 'pass' });
+      return pinned;
+    }
     const held = this.held.parse(sql, paramTypes);
     if (held) return held;
     const tx = this.splitTx(sql);

@@ -26,6 +26,7 @@ export const SQLSTATE = {
   insufficientPrivilege: '42501',
   syntaxError: '42601',
   undefinedTable: '42P01',
+  undefinedParameter: '42P02',
   duplicatePreparedStatement: '42P05',
   undefinedObject: '42704',
   undefinedColumn: '42703',

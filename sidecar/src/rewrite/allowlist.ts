@@ -22,6 +22,7 @@ import { ALLOWED_FUNCTIONS } from './functions.ts';
 import { namesPointSplit, POINT_FUNCTIONS } from './split.ts';
 import { referencedTables } from './refs.ts';
 import { classOf, isDataModifying, PINNED_SETTINGS, settingRefusal, STATEMENT_CLASSES } from './statements.ts';
+import { setConfigSearchPath } from './search-path.ts';
 
 /** What the screen learned about one statement (beyond what the rules find). */
 export interface Screened {
@@ -109,7 +110,7 @@ class Walk {
   private func(names: string[], args: unknown[]): void {
     const name = names[names.length - 1] ?? '';
     const schemaOk = names.length === 1 || (names.length === 2 && names[0] === 'pg_catalog');
-    if (schemaOk && name === 'set_config' && settableByName(args[0])) return;
+    if (schemaOk && name === 'set_config' && (settableByName(args[0]) || setConfigSearchPath(args) === 'pinned')) return;
     if (this.points && names.length === 1 && POINT_FUNCTIONS.has(name.toLowerCase())) return;
     if (!schemaOk || !ALLOWED_FUNCTIONS.has(name)) refuse('function', { name: names.join('.') });
     this.write ||= WRITING_FUNCTIONS.has(name);

@@ -33,7 +33,7 @@ describe('refusals: one typed list', () => {
     ['COPY patient (pat_id) FROM STDIN WHERE pat_id = 1', 'copyWhere', /^clarus: COPY … WHERE on protected table patient/],
     ['INSERT INTO patient SELECT 1', 'positional', /^clarus: INSERT into protected table patient without a column list/],
     ['SELECT * FROM patient NATURAL JOIN visit', 'naturalJoin', /^clarus: NATURAL JOIN over a table with encrypted columns/],
-    ['PREPARE p AS INSERT INTO patient (pat_id, pat_name) VALUES ($1, $2)', 'sqlPrepare', /^clarus: SQL-level PREPARE of a statement over protected table public\.patient .*use the extended protocol/],
+    ['PREPARE p AS SELECT pat_id FROM patient ORDER BY pat_name', 'sqlPrepareComputed', /^clarus: PREPARE p of a statement the proxy computes in two stages is not supported \(ORDER BY .*pat_name/],
   ] as const)('the rewriter answers %s with the entry %s', (sql, kind, message) => {
     const a = testRewriter().analyze(sql);
     expect(a).toMatchObject({ kind: 'refuse', code: REFUSALS[kind].code });

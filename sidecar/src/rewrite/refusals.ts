@@ -109,7 +109,8 @@ export const REFUSALS = {
   /** The SELECT that calls such a function (temp-function-call.ts) in an unsupported way. */
   tempFunctionCall: entry<{ why: string }>(({ why }) => `call of a temporary PL/pgSQL function: ${why}; call it in the same query text that creates it, as SELECT (f.out).column, …, f.text_out FROM pg_temp.f() (docs/sql-support.md)`),
   statementKind: entry<{ kind: string }>(({ kind }) => `${kind} statements over protected tables are not supported`),
-  sqlPrepare: entry<{ table: string }>(({ table }) => `SQL-level PREPARE of a statement over protected table ${table} is not supported: the proxy protects parameters at Bind, and EXECUTE would pass them as constants; use the extended protocol (Parse/Bind, what drivers' prepared statements send)`),
+  sqlPrepare: entry<{ name: string; why: string }>(({ name, why }) => `PREPARE ${name} is not supported: ${why}`),
+  sqlPrepareComputed: entry<{ name: string; why: string }>(({ name, why }) => `PREPARE ${name} of a statement the proxy computes in two stages is not supported (${why}); send the statement itself, as a simple query or with the extended protocol (Parse/Bind), where the proxy computes it`),
   unknownConstruct: entry<{ tag: string }>(({ tag }) => `the proxy's analysis does not know the construct ${tag}; ${NOT_ALLOWED}`),
   unknownStatement: entry<{ tag: string }>(({ tag }) => `the proxy's analysis does not know the statement ${tag}; ${NOT_ALLOWED}`),
   function: entry<{ name: string }>(({ name }) => `function ${name}() is not on the proxy's allowlist of built-in functions without side effects; ${NOT_ALLOWED}`),

@@ -9,6 +9,7 @@ import { statementRule } from './rules/index.ts';
 import type { StatementResult } from './rules/rule.ts';
 import { analyzeSelect } from './select.ts';
 import { referencedTables } from './refs.ts';
+import { analyzePrepare } from './rules/prepare.ts';
 
 export type { StatementResult } from './rules/rule.ts';
 
@@ -31,7 +32,6 @@ function other(ctx: Ctx, tag: string, b: Json, text: string): StatementResult {
     return { outputs: [] };
   }
   touchAll(ctx, refs);
-  if (tag === 'PrepareStmt') refuse('sqlPrepare', { table: [...refs].join(', ') });
   if (tag === 'ViewStmt') refuse('viewOverProtected', { table: [...refs].join(', ') });
   if (WRITE_TAGS.has(tag)) {
     ctx.write = true;
@@ -55,6 +55,8 @@ export function analyzeStatement(ctx: Ctx, stmt: Json, text: string): StatementR
   // A cursor's rows are its query's: analysed (and rewritten) like it; the session shows FETCHed
   // rows with the query's outputs (access/cursors.ts).
   if (tag === 'DeclareCursorStmt') return { outputs: analyzeStatement(ctx, b.query as Json, text).outputs };
+  // A SQL-level prepared statement is rewritten like a Parse of it; EXECUTE returns its outputs (rules/prepare.ts).
+  if (tag === 'PrepareStmt') return analyzePrepare(ctx, b, text, analyzeStatement);
   const rule = statementRule(tag);
   if (!rule || !rule.wouldEdit(ctx, b)) return other(ctx, tag, b, text);
   const result = rule.apply(ctx, b);

@@ -11,6 +11,7 @@ import { refusalOf } from './refusals.ts';
 import type { Catalog, CatalogTable } from './catalog.ts';
 import { isHiddenName } from './hidden.ts';
 import { isTestDatabaseOf } from './test-databases.ts';
+import { setsPinnedSearchPath } from './search-path.ts';
 
 type Base = 'read' | 'write' | 'session' | 'opaque';
 
@@ -54,7 +55,7 @@ export function isDataModifying(tag: string): boolean {
 }
 
 const WHY_OPAQUE: Record<string, string> = {
-  ExecuteStmt: 'SQL-level EXECUTE runs a prepared statement whose parameters the proxy cannot protect; use the extended protocol (Parse/Bind)',
+  ExecuteStmt: 'SQL-level EXECUTE is decided by the session, which knows the statement it runs; inside another statement (EXPLAIN, CREATE TABLE AS) it is not supported while a policy protects data',
   AlterRoleSetStmt: 'ALTER ROLE … SET changes the settings of later sessions behind the proxy',
   AlterDatabaseSetStmt: 'ALTER DATABASE … SET changes the settings of later sessions behind the proxy',
   AlterSystemStmt: 'ALTER SYSTEM changes server settings behind the proxy',
@@ -284,5 +285,7 @@ export function settingRefusal(b: Json): string | null {
   const allowed = PINNED_SETTINGS[name];
   if (allowed === undefined) return null;
   if (kind === 'VAR_SET_VALUE' && allowed.includes(settingValue(arr(b.args)))) return null;
+  // The pinned schemas again, however spelled (Flyway sets them at every migration).
+  if (kind === 'VAR_SET_VALUE' && name === 'search_path' && setsPinnedSearchPath(arr(b.args))) return null;
   return `${name} is pinned by the proxy while a policy protects data (the analysis depends on it); it cannot be changed in a session`;
 }

@@ -152,6 +152,7 @@ export class Inspector {
     this.statements = this.prepared.statements;
     this.portals = this.prepared.portals;
     this.computed = from instanceof Inspector ? from.computed : new ComputedPortals();
+    if (from) pipeline.adopt?.(from === 'unknown' ? from : from.pipeline);
   }
 
   close(): void { this.pipeline.close?.(); }
@@ -162,7 +163,7 @@ export class Inspector {
   }
 
   /** True when prepared statements or portals with rewritten decisions exist (a pass-through pipeline cannot run them). */
-  remembersRewrites(): boolean { return this.prepared.remembersRewrites(); }
+  remembersRewrites(): boolean { return this.prepared.remembersRewrites() || this.pipeline.remembersRewrites?.() === true; }
 
   // ---- client → backend ----
 
@@ -299,6 +300,7 @@ export class Inspector {
 
   private bind(m: Bind, raw: Raw): Promise<void> | undefined {
     if (this.backendSkipping) return undefined;
+    if (this.sqlLevel(m.statement, raw.tag)) return undefined;
     return this.decided(this.prepared.statement(m.statement), (s) => {
       // The backend may have failed an earlier message while the statement was planned again.
       if (this.backendSkipping) return;
@@ -339,6 +341,7 @@ export class Inspector {
   private describe(m: Describe, raw: Raw): Promise<void> | undefined {
     // While the backend skips to Sync it executes none of these: keep our state as its state.
     if (this.backendSkipping) { this.forward(raw); return undefined; }
+    if (m.target === 'S' && this.sqlLevel(m.name, raw.tag)) return undefined;
     const known = (m.target === 'S' ? this.prepared.statement(m.name) : this.prepared.portal(m.name)) as Stmt | Portal | Refuse | undefined | Promise<Stmt | Portal | Refuse>;
     return this.decided(known, (k) => {
       if (k && 'kind' in k && !this.backendSkipping) { this.refuseMessage(k, raw.tag); return; }
@@ -350,6 +353,16 @@ export class Inspector {
       this.enqueue({ k: 'describe', st, ...(formats ? { formats } : {}) });
       this.forward(raw);
     });
+  }
+
+  /**
+   * A Bind or Describe of a statement SQL-level PREPARE made (the backend's, not what an earlier
+   * Parse of that name made): refused, true. It would skip the statement's parameter roles.
+   */
+  private sqlLevel(name: string, tag: number): boolean {
+    if (!this.pipeline.sqlPreparedName?.(name)) return false;
+    this.refuseMessage({ kind: 'refuse', code: SQLSTATE.featureNotSupported, message: `clarus: prepared statement "${name}" was made by SQL PREPARE; run it with EXECUTE (a protocol-level Bind or Describe of it is refused while a policy protects data)` }, tag);
+    return true;
   }
 
   private execute(m: Execute, raw: Raw): Promise<void> | undefined {
@@ -380,6 +393,7 @@ export class Inspector {
 
   private executeNow(p: Portal | undefined, raw: Raw, m: Execute): Promise<void> | undefined {
     const st = rewriteOf(p?.stmt);
+    st?.executing?.();
     const e: Extract<Entry, { k: 'execute' }> = { k: 'execute', st, formats: p?.formats ?? [], slot: new CopySlot(st?.copy?.in), syncs: [] };
     if (Array.isArray(p?.params)) e.params = p.params;
     const stage = st?.result?.residual;
@@ -1005,7 +1019,8 @@ export class Inspector {
     const replaced = show && refusal !== undefined;
     if (replaced) { this.relay.toClient.push(refusal); this.relay.refusedInCycle(); }
     if (h?.k === 'query') {
-      // The rest of the Query is skipped; ReadyForQuery follows.
+      // The rest of the Query is skipped (its transformers hear of it); ReadyForQuery follows.
+      this.skippedAfter(h);
       h.idx++;
       h.slot.backendDone();
       return replaced;
@@ -1013,6 +1028,11 @@ export class Inspector {
     // FunctionCall: ReadyForQuery follows. Extended: the backend skips to Sync.
     if (h?.k !== 'fcall') this.skipToSync();
     return replaced;
+  }
+
+  /** The statements of a Query after the one that failed are skipped: their transformers hear of it. */
+  private skippedAfter(h: Extract<Entry, { k: 'query' }>): void {
+    for (const tr of h.rw?.results?.slice(h.idx + 1) ?? []) tr?.failed?.();
   }
 
   /** The statement at the head failed at the backend: its transformer hears of it (pipeline.ts `failed`). */

@@ -285,6 +285,12 @@ export interface RewriteStatement {
   check?: AccessCheck;
   beforeCommit?: BeforeCommitHook;
   /**
+   * Called when an Execute of one of its portals is sent to the backend (after `check`); the
+   * result transformer's `complete` or `failed` follows (a prepared `PREPARE`/`DEALLOCATE` changes
+   * the SQL-level namespace at each execution: access/sql-prepared.ts).
+   */
+  executing?: () => void;
+  /**
    * What else the client may have cached about the statement (e.g. the result column types it
    * sees): after a reload, a new decision with the same sql, paramTypes, clientParamTypes and
    * shape replaces this one silently; any difference makes the client prepare it again.
@@ -353,6 +359,21 @@ export interface Pipeline {
    * Describe names it as a portal the session does not know otherwise.
    */
   cursorResult?(name: string): ResultTransformer | undefined;
+  /**
+   * Called once when this pipeline replaces `previous` in a session (a reload), before any
+   * statement: it takes over what the session's statements left there (SQL-level prepared
+   * statements, planned again before their next EXECUTE). 'unknown': the previous one was
+   * pass-through (statements it let through are unknown).
+   */
+  adopt?(previous: Pipeline | 'unknown'): void;
+  /**
+   * True when `name` may be a statement made by SQL-level PREPARE (sent, or completed and not
+   * deallocated): a protocol-level Bind or Describe of it is refused, since the session's idea of
+   * that name (an earlier Parse) is not what the backend holds.
+   */
+  sqlPreparedName?(name: string): boolean;
+  /** True while the pipeline remembers statements it rewrote (a pass-through pipeline could not run them). */
+  remembersRewrites?(): boolean;
   /** Called once when the session ends (release caches, flush audit records). */
   close?(): void;
 }

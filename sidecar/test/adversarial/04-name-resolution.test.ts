@@ -8,6 +8,8 @@
 // public.patient.note is plain: whenever the backend resolves `patient` to archive.patient but the
 // proxy thinks public.patient, `INSERT INTO patient (id, note)` stores a protected value in clear.
 import { adversarialSuite, readsBack, REFUSE_ANY, REFUSE_OR_REWRITE, REFUSE_UNSUPPORTED } from './harness.ts';
+import { wire } from './raw.ts';
+import type { RawSession } from './raw.ts';
 
 const { attack } = adversarialSuite();
 const blocked = { expect: REFUSE_UNSUPPORTED, stopIfRefused: true } as const;
@@ -279,4 +281,17 @@ attack('"Patient" (capitalised) is another, unprotected table: the proxy must no
   await t.step({ user: 'writer', sql: 'INSERT INTO "Patient" VALUES (1, \'visible\')', expect: 'ok' });
   await t.step({ user: 'reader', sql: 'SELECT name FROM "Patient"', expect: 'ok', noFingerprint: true,
     check: (o) => (JSON.stringify(o.rows) === JSON.stringify([{ name: 'visible' }]) ? null : `read ${JSON.stringify(o.rows)}`) });
+});
+
+attack("Flyway's set_config('search_path', $1, false): another schema at Bind is refused, the pinned schemas in another order are accepted", async (t) => {
+  const bind = (value: string) => async (raw: RawSession) => {
+    raw.send(wire.parse('', "SELECT set_config('search_path', $1, false)"), wire.bind('', '', [value]), wire.execute(), wire.sync());
+    return raw.collect();
+  };
+  const shows = (expected: string) => (o: { rows: unknown[] }) => (JSON.stringify(o.rows) === JSON.stringify([[expected]]) ? null : `search_path is ${JSON.stringify(o.rows)}, expected ${expected}`);
+  await t.step({ user: 'writer', via: 'raw', session: 'raw', sql: "Parse set_config('search_path', $1) + Bind 'archive, public'", expect: 'safe', action: bind('archive, public') });
+  await t.step({ user: 'writer', via: 'raw', session: 'raw', sql: 'SHOW search_path', expect: 'ok', check: shows('"$user", public') });
+  await t.step({ user: 'writer', via: 'raw', session: 'raw', sql: "Parse set_config('search_path', $1) + Bind '\"public\",\"$user\", public'", expect: 'ok', action: bind('"public","$user", public') });
+  await t.step({ user: 'writer', via: 'raw', session: 'raw', sql: 'SHOW search_path', expect: 'ok', check: shows('"public","$user", public') });
+  await t.step({ user: 'writer', via: 'raw', session: 'raw', sql: 'SET search_path TO archive, "$user"', expect: REFUSE_UNSUPPORTED });
 });

@@ -172,7 +172,7 @@ const refusals: CorpusEntry[] = [
   E('CREATE TABLE patient_copy AS SELECT * FROM patient', '0A000'),
   E("CREATE VIEW patient_v AS SELECT pat_name FROM patient WHERE diagnosis = 'flu'", '0A000'),
   E("DO $$ BEGIN PERFORM pat_name FROM patient; END $$", '0A000'),
-  E('PREPARE q AS SELECT pat_name FROM patient', '0A000'),
+  E('PREPARE q AS SELECT pat_id FROM patient ORDER BY pat_name', '0A000'),
   E('CREATE INDEX ON patient (pat_name)', '0A000'),
   E('CREATE INDEX ON patient (lower(diagnosis))', '0A000'),
   E('ALTER TABLE patient ALTER COLUMN pat_name TYPE integer', '0A000'),
