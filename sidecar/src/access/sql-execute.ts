@@ -8,12 +8,16 @@
 // PostgreSQL refuses it (42P02), before its Bind values could reach the backend. Pure: no I/O.
 import { arr, body, paramNumbers } from '../rewrite/ast.ts';
 import type { Json } from '../rewrite/ast.ts';
-import type { CipherFor, ParamRole } from '../rewrite/context.ts';
+import type { ParamRole, ProtectedRef } from '../rewrite/context.ts';
+import type { ColumnCipher } from '../protection/encryption/column.ts';
 import { deparseStatement } from '../rewrite/parser.ts';
 import { paramTransformer } from '../protection/params.ts';
 import type { Refuse, WireValue } from '../session/pipeline.ts';
 import { StatementError } from '../session/pipeline.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
+
+/** The keyed cipher of a protected column (the executor's, not the rewriter's placeholders). */
+type CipherFor = (ref: ProtectedRef) => ColumnCipher;
 
 export interface ExecuteRewrite {
   /** The EXECUTE the backend gets. */

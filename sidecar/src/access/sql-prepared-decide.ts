@@ -10,7 +10,7 @@ import { arr, body, tagOf } from '../rewrite/ast.ts';
 import type { Json } from '../rewrite/ast.ts';
 import type { ParsedStatement } from '../rewrite/parser.ts';
 import { deparseStatement, parseStatements } from '../rewrite/parser.ts';
-import type { Rewriter } from '../rewrite/rewriter.ts';
+import type { KeyedRewriter as Rewriter } from '../protection/keyed-rewriter.ts';
 import type { AccessCheck, QueryDecision, Refuse, ResultTransformer, StatementDecision } from '../session/pipeline.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { changeHooks, Local, SqlPrepared } from './sql-prepared.ts';

@@ -3,7 +3,7 @@
 // protected per role (access/sql-execute.ts).
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser, parseStatements } from '../parser.ts';
-import type { Rewriter } from '../rewriter.ts';
+import type { KeyedRewriter as Rewriter } from '../../protection/keyed-rewriter.ts';
 import { testRewriter } from '@clarus/testing/rewriter.ts';
 import { rewriteExecute } from '../../access/sql-execute.ts';
 
