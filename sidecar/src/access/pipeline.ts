@@ -29,6 +29,7 @@ import type { CatalogRefresher } from './refresh.ts';
 import { residualStage } from './residual-stage.ts';
 import type { ResidualService } from './residual-stage.ts';
 import { writeBack } from './write-back.ts';
+import { computedReturning } from './returning-stage.ts';
 import { ComputedCursor } from './computed-cursor.ts';
 import type { WriteSpec } from '../rewrite/two-stage/write.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
@@ -95,7 +96,7 @@ function transformers(rw: Rewriter, statements: StatementPlan[], views: Map<stri
       if (!residual) return refuse(SQLSTATE.featureNotSupported, 'clarus: this statement needs the in-proxy stage, which is not enabled');
       const cursor = heldCursor(s.residual.write, live);
       if (cursor) (t.cursors ??= new Map()).set(t.results.length, cursor);
-      const write = s.residual.write ? writeBack(rw, s.residual.write, cursor) : undefined;
+      const write = s.residual.write ? writeBack(rw, s.residual.write, cursor, (r, o) => computedReturning(rw, r, o, views, residual)) : undefined;
       if (write && 'kind' in write) return write;
       t.results.push({ ...(resultTransformer(outs) ?? UNCHANGED), residual: residualStage(residual, s.residual, write) });
       t.copy.push(undefined);

@@ -4,8 +4,10 @@
 // index) by the same parameter transformer an application's own `UPDATE … SET col = $1` gets.
 import type { KeyedRewriter } from '../protection/keyed-rewriter.ts';
 import type { WriteSpec } from '../rewrite/two-stage/write.ts';
+import type { ReturningSpec } from '../rewrite/two-stage/returning.ts';
 import { paramTransformer, paramTypeFor } from '../protection/params.ts';
-import type { HeldCursor, Refuse, WriteBack } from '../session/pipeline.ts';
+import type { ComputedReturning, HeldCursor, Refuse, WriteBack } from '../session/pipeline.ts';
+import type { OutCol } from '../rewrite/scope.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { batchedWriteBack } from '../rewrite/two-stage/write-batch.ts';
 
@@ -22,16 +24,23 @@ function batchTypes(spec: WriteSpec, paramTypes: readonly number[], roles: Reado
   return out;
 }
 
+/** The session's part of a RETURNING, from the rewritten write-back's outputs (access/returning-stage.ts). */
+export type ReturningOf = (spec: ReturningSpec, outputs: OutCol[]) => ComputedReturning | Refuse;
+
 /** The WriteBack of `spec`, or the rules' refusal of its write-back statement. */
-export function writeBack(rw: KeyedRewriter, spec: WriteSpec, cursor?: HeldCursor): WriteBack | Refuse {
+export function writeBack(rw: KeyedRewriter, spec: WriteSpec, cursor?: HeldCursor, returningOf?: ReturningOf): WriteBack | Refuse {
   if (spec.command === 'DECLARE CURSOR') return { command: spec.command, sql: spec.sql, paramTypes: [], ...(cursor ? { cursor } : {}) };
   const a = rw.analyze(spec.sql);
   if (a.kind === 'refuse') return { kind: 'refuse', code: a.code, message: a.message };
+  const s = a.kind === 'plan' ? a.statements[0] : undefined;
+  const returning = spec.returning ? returningOf?.(spec.returning, s?.outputs ?? []) : undefined;
+  if (spec.returning && !returning) return { kind: 'refuse', code: SQLSTATE.internalError, message: 'clarus: RETURNING of a computed write without its stage' };
+  if (returning && 'kind' in returning) return returning;
+  const ret = returning ? { returning } : {};
   if (a.kind === 'pass') {
     const batch = batchedWriteBack(spec.sql, spec.types);
-    return { command: spec.command, sql: spec.sql, paramTypes: [], ...(batch ? { batch } : {}) };
+    return { command: spec.command, sql: spec.sql, paramTypes: [], ...(batch ? { batch } : {}), ...ret };
   }
-  const s = a.statements[0];
   if (!s || a.statements.length !== 1) return { kind: 'refuse', code: SQLSTATE.internalError, message: 'clarus: unexpected write-back plan' };
   const supplied = a.paramCount;
   // Parameters without a role (the row key, plain columns) are typed by the backend from their use.
@@ -39,5 +48,5 @@ export function writeBack(rw: KeyedRewriter, spec: WriteSpec, cursor?: HeldCurso
   const params = a.params.size > 0 ? paramTransformer(a.params, a.paramCount, (r) => rw.cipher(r), supplied) : undefined;
   const types = batchTypes(spec, paramTypes, a.params);
   const batch = types ? batchedWriteBack(s.sql, types) : null;
-  return { command: spec.command, sql: s.sql, paramTypes, ...(params ? { params } : {}), ...(batch ? { batch } : {}) };
+  return { command: spec.command, sql: s.sql, paramTypes, ...(params ? { params } : {}), ...(batch ? { batch } : {}), ...ret };
 }

@@ -67,6 +67,13 @@ export type Analysis =
   | ({ kind: 'refuse'; code: string; message: string; /** For metrics: the refusal's entry in refusals.ts. */ reason?: string; datasets: Map<string, Set<string>>; split?: boolean } & Effects)
   | ({ kind: 'plan'; statements: StatementPlan[]; params: Map<number, ParamRole>; paramCount: number; datasets: Map<string, Set<string>>; /** Markers in the statements' texts the executor fills (absent once filled, or when there are none). */ placeholders?: PlaceholderPlan } & Effects);
 
+/** The datasets (and columns) two analyses touch. */
+function mergedDatasets(a: Map<string, Set<string>>, b: Map<string, Set<string>> | undefined): Map<string, Set<string>> {
+  const out = new Map([...a].map(([k, v]) => [k, new Set(v)] as const));
+  for (const [k, v] of b ?? []) out.set(k, new Set([...(out.get(k) ?? []), ...v]));
+  return out;
+}
+
 export interface RewriterOptions {
   /** The backend's major version: statements are also parsed with its grammar (default 18). */
   major?: Major;
@@ -450,17 +457,21 @@ export class Rewriter {
           lookup: (schema, table) => this.catalog.lookup(schema, table),
           plainSet: (relation, item) => this.accepts(maxParam, { UpdateStmt: { relation: structuredClone(relation), targetList: [structuredClone(item)] } }),
           plainValue: (from, val) => this.plainValue(maxParam, from, val),
+          differs: differingFunctions(major),
         },
       });
       if (!plan) return null;
       // The write-back statement goes through the rules like any write: refused there, refused here.
-      if (plan.residual.write && this.analyze(plan.residual.write.sql, major).kind === 'refuse') return null;
+      const wb = plan.residual.write ? this.analyze(plan.residual.write.sql, major) : undefined;
+      if (wb?.kind === 'refuse') return null;
       const backendSql = deparseStatement(plan.backend);
       checkRewritten(major, backendSql);
       // A cursor's rows are held by the proxy: DECLARE reads.
       const write = plan.residual.write !== undefined && plan.residual.write.command !== 'DECLARE CURSOR';
       const statement: StatementPlan = { outputs: plan.outputs, sql: backendSql, changed: true, write, residual: plan.residual };
-      const analysis: Analysis = { kind: 'plan', statements: [statement], params: ctx.params, paramCount: Math.max(maxParam, ctx.maxParam), datasets: ctx.touched, ...placeholdersOf(ctx), ...effects, write: effects.write || write };
+      // The write-back's target (an INSERT's table is not in the backend stage) is decided on too: its grant, its view of RETURNING.
+      const datasets = mergedDatasets(ctx.touched, wb?.kind === 'plan' ? wb.datasets : undefined);
+      const analysis: Analysis = { kind: 'plan', statements: [statement], params: ctx.params, paramCount: Math.max(maxParam, ctx.maxParam), datasets, ...placeholdersOf(ctx), ...effects, write: effects.write || write };
       return { analysis, cacheable: ctx.cacheable };
     } catch (e) {
       if (e instanceof Refusal) return null;

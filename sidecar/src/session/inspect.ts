@@ -707,10 +707,12 @@ export class Inspector {
     if (h?.k !== 'describe') return false;
     this.queue.shift();
     if (h.into) { h.into.cand = { stage, fields, rows: [], bytes: 0 }; return true; }
-    // A write without RETURNING describes no rows.
-    if (stage.write) { this.relay.toClient.push(backendBytes({ type: 'NoData' })); return true; }
+    // A write without RETURNING describes no rows; with one, the fields of its list.
+    const ret = stage.write?.returning;
+    if (stage.write && !ret) { this.relay.toClient.push(backendBytes({ type: 'NoData' })); return true; }
+    const described = ret ? ret.stage.describe(ret.fields, h.formats ?? [], this.relay.settings) : stage.describe(fields, h.formats ?? [], this.relay.settings);
     // A client's Describe: the stage's fields, computed over no rows.
-    this.relay.waitBackend(stage.describe(fields, h.formats ?? [], this.relay.settings).then(
+    this.relay.waitBackend(described.then(
       (out) => { this.relay.toClient.push(out ? backendBytes({ type: 'RowDescription', fields: out }) : backendBytes({ type: 'NoData' })); },
       (e: unknown) => this.stageFailed(e)));
     return true;
@@ -753,6 +755,7 @@ export class Inspector {
     const write = h.k === 'execute' ? h.write : undefined;
     // The values a write stores are text (the write-back's Bind), whatever the client asked for.
     const formats = h.k === 'execute' && !write ? h.formats : [];
+    if (write && h.k === 'execute') write.formats = h.formats;
     const params = h.k === 'execute' ? h.params ?? [] : [];
     const held = h.k === 'execute' ? h.held : undefined;
     this.relay.waitBackend(cand.stage.run(cand.fields, cand.rows, formats, this.relay.settings, params).then((out) => {
@@ -924,6 +927,12 @@ export class Inspector {
       this.skipToSync();
       return true;
     }
+    if (tag === BackendTag.DataRow) {
+      // A row the write-back RETURNs: kept for the RETURNING list (the entry goes on to its CommandComplete).
+      const m = this.decode(tag, buf, start, end);
+      if (m.type === 'DataRow') h.x.row(m.values);
+      return false;
+    }
     if (tag === BackendTag.CommandComplete) {
       const m = this.decode(tag, buf, start, end);
       if (m.type === 'CommandComplete') h.x.completed(m.tag);
@@ -934,7 +943,36 @@ export class Inspector {
   }
 
   private writeDone(x: WriteExchange): void {
-    this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: x.tag() }));
+    const ret = x.wb.returning;
+    if (!ret) {
+      this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: x.tag() }));
+      this.writeEnded(x);
+      return;
+    }
+    // RETURNING: the client's list, computed over the rows the write-backs returned (later backend messages wait).
+    this.relay.waitBackend(ret.stage.run(ret.fields, x.returned, x.formats, this.relay.settings, []).then((out) => {
+      if (x.simple && out.fields) this.relay.toClient.push(backendBytes({ type: 'RowDescription', fields: out.fields }));
+      for (const values of out.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
+      this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: x.tag() }));
+      this.writeEnded(x);
+    }, (e: unknown) => { this.returningFailed(x, e); }));
+  }
+
+  /**
+   * The RETURNING list failed after the write-backs: the batch is still open on the backend (the
+   * client's Sync is held), so a failing statement of the proxy's own rolls the write back (or aborts
+   * the block), as PostgreSQL fails the whole statement; the client's messages up to Sync are dropped.
+   */
+  private returningFailed(x: WriteExchange, e: unknown): void {
+    if (!(e instanceof StatementError)) throw e;
+    this.relay.toClient.push(refusalBytes(e));
+    this.relay.statementFailed();
+    this.suppress = true;
+    this.queue.push({ k: 'parse', undo: NOOP, failed: NOOP });
+    this.send({ type: 'Parse', name: REFUSED_NAME, sql: REFUSAL_SQL, paramTypes: [] }, FrontendTag.Parse);
+    this.discarding = true;
+    this.cslot = null;
+    this.cexec = null;
     this.writeEnded(x);
   }
 

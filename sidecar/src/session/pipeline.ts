@@ -197,6 +197,19 @@ export interface WriteBack {
   readonly batch?: string;
   /** A cursor's rows, held by the proxy (access/computed-cursor.ts). */
   readonly cursor?: HeldCursor;
+  /** RETURNING (rewrite/two-stage/returning.ts): the write-back's rows, then the client's list computed over them. */
+  readonly returning?: ComputedReturning;
+}
+
+/**
+ * The RETURNING of a write that computes: `sql` returns the target's columns the client's list
+ * reads; `rows` shows them per the user's view (text), and `stage` computes the client's list over
+ * them (candidate `fields`: their client-facing types, also for a Describe before any row).
+ */
+export interface ComputedReturning {
+  readonly rows: ResultTransformer;
+  readonly stage: ResidualStage;
+  readonly fields: readonly FieldDescription[];
 }
 
 /** Where the session leaves the computed rows of a `DECLARE … CURSOR` (see WriteBack). */

@@ -29,6 +29,9 @@ export class WriteExchange {
   /** Rows the write-back statements reported (their CommandComplete tags). */
   count = 0;
   ended = false;
+  /** RETURNING: the write-back's rows (text, per the user's view), and the client's result formats. */
+  readonly returned: Array<Array<string | null>> = [];
+  formats: readonly number[] = [];
   /** Resolves when the client may be read again. */
   readonly held: Promise<void>;
   private release!: () => void;
@@ -97,6 +100,12 @@ export class WriteExchange {
     }
     flush();
     return out;
+  }
+
+  /** A DataRow of a write-back with RETURNING: kept as text, shown per the user's view. */
+  row(values: WireValue[]): void {
+    const shown = this.wb.returning ? this.wb.returning.rows.row(values, []) : values;
+    this.returned.push(shown.map((v) => (v === null ? null : Buffer.from(v.buffer, v.byteOffset, v.length).toString('utf8'))));
   }
 
   /** A write-back statement's CommandComplete (`UPDATE 1`, `INSERT 0 1`). */

@@ -55,7 +55,7 @@ describe('writes that compute, with RETURNING', () => {
   it.each([
     'UPDATE patient SET pat_name = upper(pat_name) WHERE pat_id = 1 RETURNING pat_id, pat_name',
     "UPDATE patient p SET pat_name = p.pat_name || '!' WHERE p.pat_name LIKE 'a%' RETURNING upper(p.pat_name) AS u, length(pat_ssn), pat_id, diagnosis",
-    "UPDATE patient SET pat_id = pat_id + 1000 WHERE upper(pat_name) LIKE 'BOB%' RETURNING *",
+    "UPDATE patient SET pat_id = pat_id + 1000 WHERE upper(pat_name) LIKE 'BOB%' RETURNING pat_id, pat_name, pat_ssn, diagnosis",
     "UPDATE patient SET diagnosis = coalesce(diagnosis, 'none') || ' (' || left(pat_name, 3) || ')' WHERE pat_id BETWEEN 10 AND 16 RETURNING pat_id * 2 AS twice, diagnosis, pat_ssn || '/' || diagnosis",
     'UPDATE patient SET pat_name = upper(pat_name) WHERE pat_id = -1 RETURNING pat_name',
     "DELETE FROM visit WHERE notes ILIKE '%3 LEE%' RETURNING visit_id, upper(notes), reason",
@@ -83,6 +83,12 @@ describe('writes that compute, with RETURNING', () => {
   it('fails like PostgreSQL when the RETURNING list fails: nothing written', async () => {
     expect((await same('UPDATE patient SET pat_name = upper(pat_name) WHERE pat_id = 5 RETURNING pat_name::int')).error).toBe('22P02');
     expect((await same('DELETE FROM visit WHERE notes LIKE $1 RETURNING notes::int', ['%note 9 %'])).error).toBe('22P02');
+  });
+
+  it('refuses RETURNING an anonymized column (its stored form is not its value), as before: nothing written', async () => {
+    expect(await c.query("UPDATE patient SET pat_name = upper(pat_name) WHERE pat_id = 1 RETURNING *").catch(code)).toBe('0A000');
+    expect(await c.query("DELETE FROM patient WHERE upper(pat_name) = 'BOB' RETURNING pat_zip").catch(code)).toBe('0A000');
+    expect((await c.query(PATIENTS)).rows).toEqual((await oracle.query(PATIENTS)).rows);
   });
 
   it('refuses a user who may only read', async () => {

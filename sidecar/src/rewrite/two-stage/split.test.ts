@@ -132,8 +132,8 @@ describe('two-stage split', () => {
     'SELECT *, upper(pat_name) FROM patient',
     'SELECT pat_name FROM patient ORDER BY pat_name FOR UPDATE',
     'WITH RECURSIVE x AS (SELECT upper(pat_name) AS u FROM patient) SELECT u FROM x',
-    // A write that computes is planned by two-stage/write.ts (write.test.ts); with RETURNING it is not.
-    'UPDATE patient SET pat_name = upper(pat_name) RETURNING pat_name',
+    // A write that computes is planned by two-stage/write.ts (write.test.ts); RETURNING an anonymized column it is not.
+    'UPDATE patient SET pat_name = upper(pat_name) RETURNING pat_zip',
     // The engine's libm differs from the backend's in the last digit (residual/versions.ts).
     'SELECT cbrt(pat_id::float8) AS r FROM patient ORDER BY pat_name',
   ])('keeps refusing %s', (sql) => {

@@ -94,15 +94,47 @@ describe('writes that compute', () => {
     'INSERT INTO visit (visit_id, pat_id) SELECT 900 + pat_id, length(pat_name) FROM patient',
     'INSERT INTO visit (visit_id, pat_id, reason) SELECT count(*), 1, max(pat_name) FROM patient GROUP BY pat_name',
     // Shapes the write-back does not reproduce.
-    'UPDATE patient SET pat_name = upper(pat_name) WHERE pat_id = 1 RETURNING pat_id',
+    // RETURNING what the engine cannot compute from the target's row: a subquery, a parameter, an anonymized value, OLD/NEW.
+    'UPDATE patient SET pat_name = upper(pat_name) WHERE pat_id = 1 RETURNING (SELECT 1)',
+    'UPDATE patient SET pat_name = upper(pat_name) WHERE pat_id = 1 RETURNING pat_name || $1',
+    'UPDATE patient SET pat_name = upper(pat_name) WHERE pat_id = 1 RETURNING *',
+    'UPDATE patient SET pat_name = upper(pat_name) WHERE pat_id = 1 RETURNING old.pat_name',
+    'UPDATE patient SET pat_name = upper(pat_name) WHERE pat_id = 1 RETURNING now()',
     'UPDATE patient p SET pat_name = upper(v.notes) FROM visit v WHERE v.pat_id = p.pat_id',
     'INSERT INTO visit (visit_id, pat_id, reason) SELECT pat_id, pat_id, upper(pat_name) FROM patient ON CONFLICT DO NOTHING',
     'UPDATE patient SET pat_name = upper(pat_name), pat_id = $1 WHERE pat_id = 2',
-    "DELETE FROM patient WHERE upper(pat_name) = 'ANN' RETURNING pat_id",
+    "DELETE FROM patient WHERE upper(pat_name) = 'ANN' RETURNING pat_zip",
     "DELETE FROM patient p USING visit v WHERE v.pat_id = p.pat_id AND upper(p.pat_name) = 'ANN'",
     // An anonymized value is not the value: never computed on.
     'UPDATE patient SET pat_name = pat_zip || pat_name WHERE pat_id = 1',
   ])('refuses %s', (sql) => {
     expect(planned(sql)).toBe('0A000');
+  });
+
+  it.each([
+    ['UPDATE patient p SET pat_name = upper(pat_name) WHERE pat_id = 1 RETURNING p.pat_id, lower(pat_name) AS l, pat_ssn',
+      'UPDATE patient AS p SET pat_name = $3 WHERE p.tableoid = $1 AND p.ctid = $2 RETURNING p.pat_id, p.pat_name, p.pat_ssn',
+      'SELECT pat_id, lower(pat_name) AS l, pat_ssn FROM clarus_candidates'],
+    ["DELETE FROM visit WHERE notes LIKE '%x%' RETURNING *",
+      'DELETE FROM visit WHERE visit.tableoid = $1 AND visit.ctid = $2 RETURNING visit.visit_id, visit.pat_id, visit.reason, visit.notes',
+      'SELECT visit_id AS visit_id, pat_id AS pat_id, reason AS reason, notes AS notes FROM clarus_candidates'],
+    ['INSERT INTO visit (visit_id, pat_id, reason) SELECT pat_id + 100, pat_id, upper(pat_name) FROM patient RETURNING 1',
+      'INSERT INTO visit (visit_id, pat_id, reason) VALUES ($1, $2, $3) RETURNING visit.visit_id',
+      'SELECT 1 FROM clarus_candidates'],
+  ])('RETURNING: %s', (sql, writeBack, returning) => {
+    const a = rw.analyze(sql);
+    if (a.kind !== 'plan') throw new Error(a.kind === 'refuse' ? a.message : a.kind);
+    const w = a.statements[0]?.residual?.write;
+    // The write-back returns the target's columns as stored (the rules decrypt them), the engine computes the client's list.
+    expect(w?.sql).toBe(writeBack);
+    expect(w?.returning?.sql).toBe(returning);
+    const back = rw.analyze(writeBack);
+    expect(back.kind).toBe('plan');
+  });
+
+  it('decides on the target of a computed INSERT too (its grant, its view): not only the tables the SELECT reads', () => {
+    const a = rw.analyze('INSERT INTO visit (visit_id, pat_id, reason) SELECT pat_id + 100, pat_id, upper(pat_name) FROM patient');
+    expect(a.kind).toBe('plan');
+    expect([...(a.kind === 'plan' ? a.datasets.keys() : [])].sort()).toEqual(['patients', 'visits']);
   });
 });

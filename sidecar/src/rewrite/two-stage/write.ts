@@ -23,6 +23,8 @@ import type { CatalogTable } from '../catalog.ts';
 import { deparseStatement, parseTree } from '../parser.ts';
 import { SUPPORTED_TYPES } from '../../residual/types.ts';
 import { figureColname } from './colname.ts';
+import { computedReturning } from './returning.ts';
+import type { ReturningSpec } from './returning.ts';
 import { NotSplittable } from './split.ts';
 import type { ProbeFrom } from './split.ts';
 
@@ -41,6 +43,8 @@ export interface WriteSpec {
   types: string[];
   /** The cursor a `DECLARE CURSOR` declares. */
   cursor?: { name: string; hold: boolean };
+  /** RETURNING: `sql` writes back with a RETURNING of these columns, the engine computes the client's list (returning.ts). */
+  returning?: ReturningSpec;
 }
 
 export interface ComputedWrite {
@@ -57,6 +61,8 @@ export interface WriteDeps {
   plainSet: (relation: Json, item: Json) => boolean;
   /** The rules accept `SELECT <val> FROM <from>` and its output carries no protected value. */
   plainValue: (from: ProbeFrom, val: unknown) => boolean;
+  /** Functions the engine answers differently from this backend (residual/versions.ts). */
+  differs?: ReadonlySet<string>;
 }
 
 function no(why: string): never {
@@ -97,7 +103,7 @@ const NOT_A_VALUE = new Set(['SetToDefault', 'MultiAssignRef', 'CurrentOfExpr'])
 
 /** `UPDATE t SET … WHERE …` (no FROM, RETURNING or WITH) as a computed write. */
 function computedUpdate(u: Json, deps: WriteDeps): ComputedWrite {
-  if (arr(u.fromClause).length > 0 || u.returningClause || arr(u.returningList).length > 0 || u.withClause) no('UPDATE … FROM/RETURNING/WITH');
+  if (arr(u.fromClause).length > 0 || arr(u.returningList).length > 0 || u.withClause) no('UPDATE … FROM/WITH');
   const relation = body(u.relation, 'RangeVar') ?? (u.relation as Json);
   const table = tableOf(deps, relation);
   const alias = String((body(relation.alias, 'Alias') ?? (relation.alias as Json | undefined))?.aliasname ?? relation.relname);
@@ -123,8 +129,9 @@ function computedUpdate(u: Json, deps: WriteDeps): ComputedWrite {
   }
   // With nothing computed, it is the WHERE clause the proxy evaluates.
   const { select, lock, key } = keyed(relation, alias, computed, u.whereClause);
-  const writeBack = { UpdateStmt: { relation, targetList: [...sets, ...kept], whereClause: key } };
-  return { select, lock, write: { command: 'UPDATE', sql: deparseStatement(writeBack), keys: 2, types } };
+  const ret = computedReturning(u.returningClause, table, new Set([alias]), alias, deps.differs ?? new Set());
+  const writeBack = { UpdateStmt: { relation, targetList: [...sets, ...kept], whereClause: key, ...(ret ? { returningClause: ret.list } : {}) } };
+  return { select, lock, write: { command: 'UPDATE', sql: deparseStatement(writeBack), keys: 2, types, ...(ret ? { returning: ret.spec } : {}) } };
 }
 
 /** The keyed read of a write by row: `SELECT tableoid, ctid, <computed> FROM t WHERE …` locked FOR UPDATE, and the write-back's key condition. */
@@ -145,13 +152,15 @@ function keyed(relation: Json, alias: string, computed: Json[], where: unknown):
 
 /** `DELETE FROM t WHERE <what the rules refused>` (no USING, RETURNING or WITH): the rows the proxy selects, deleted by row key. */
 function computedDelete(d: Json, deps: WriteDeps): ComputedWrite {
-  if (arr(d.usingClause).length > 0 || d.returningClause || arr(d.returningList).length > 0 || d.withClause) no('DELETE … USING/RETURNING/WITH');
+  if (arr(d.usingClause).length > 0 || arr(d.returningList).length > 0 || d.withClause) no('DELETE … USING/WITH');
   if (!d.whereClause || hasTag(d.whereClause, NOT_A_VALUE)) no('DELETE without WHERE, or WHERE CURRENT OF');
   const relation = body(d.relation, 'RangeVar') ?? (d.relation as Json);
-  tableOf(deps, relation);
+  const table = tableOf(deps, relation);
   const alias = String((body(relation.alias, 'Alias') ?? (relation.alias as Json | undefined))?.aliasname ?? relation.relname);
   const { select, lock, key } = keyed(relation, alias, [], d.whereClause);
-  return { select, lock, write: { command: 'DELETE', sql: deparseStatement({ DeleteStmt: { relation, whereClause: key } }), keys: 2, types: ['oid', 'tid'] } };
+  const ret = computedReturning(d.returningClause, table, new Set([alias]), alias, deps.differs ?? new Set());
+  const sql = deparseStatement({ DeleteStmt: { relation, whereClause: key, ...(ret ? { returningClause: ret.list } : {}) } });
+  return { select, lock, write: { command: 'DELETE', sql, keys: 2, types: ['oid', 'tid'], ...(ret ? { returning: ret.spec } : {}) } };
 }
 
 function eq(names: string[], n: number): Json {
@@ -162,7 +171,7 @@ const AGGREGATING = new Set(['FuncCall', 'SubLink']);
 
 /** `INSERT INTO t (cols) SELECT …` (no ON CONFLICT, RETURNING or WITH) as a computed write. */
 function computedInsert(ins: Json, deps: WriteDeps): ComputedWrite {
-  if (ins.onConflictClause || ins.returningClause || arr(ins.returningList).length > 0 || ins.withClause || (ins.override && ins.override !== 'OVERRIDING_NOT_SET')) no('INSERT … ON CONFLICT/RETURNING/WITH/OVERRIDING');
+  if (ins.onConflictClause || arr(ins.returningList).length > 0 || ins.withClause || (ins.override && ins.override !== 'OVERRIDING_NOT_SET')) no('INSERT … ON CONFLICT/WITH/OVERRIDING');
   const relation = body(ins.relation, 'RangeVar') ?? (ins.relation as Json);
   const table = tableOf(deps, relation);
   const cols = arr(ins.cols).map((c) => String((body(c, 'ResTarget') as Json).name));
@@ -184,11 +193,14 @@ function computedInsert(ins: Json, deps: WriteDeps): ComputedWrite {
     }
     return target(name, castTo(rt.val, c.typeOid));
   });
-  const writeBack = { InsertStmt: { relation, cols: ins.cols, selectStmt: { SelectStmt: { valuesLists: [{ List: { items: cols.map((_, i) => param(i + 1)) } }], limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } }, override: 'OVERRIDING_NOT_SET' } };
+  const alias = String((body(relation.alias, 'Alias') ?? (relation.alias as Json | undefined))?.aliasname ?? relation.relname);
+  const ret = computedReturning(ins.returningClause, table, new Set([alias]), alias, deps.differs ?? new Set());
+  const values = { SelectStmt: { valuesLists: [{ List: { items: cols.map((_, i) => param(i + 1)) } }], limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } };
+  const writeBack = { InsertStmt: { relation, cols: ins.cols, selectStmt: values, override: 'OVERRIDING_NOT_SET', ...(ret ? { returningClause: ret.list } : {}) } };
   const known = cols.map((n) => SUPPORTED_TYPES.get(table.byName.get(n)?.typeOid ?? 0));
   // An array column's values cannot be one level of a batch array (unnest would flatten them).
   const types = known.every((x): x is string => x !== undefined && !x.endsWith('[]')) ? known : [];
-  return { select: s, write: { command: 'INSERT', sql: deparseStatement(writeBack), keys: 0, types } };
+  return { select: s, write: { command: 'INSERT', sql: deparseStatement(writeBack), keys: 0, types, ...(ret ? { returning: ret.spec } : {}) } };
 }
 
 /** DeclareCursorStmt options (PostgreSQL's CURSOR_OPT_BINARY, CURSOR_OPT_HOLD). */
