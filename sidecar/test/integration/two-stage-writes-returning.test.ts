@@ -105,6 +105,65 @@ describe('writes that compute, with RETURNING', () => {
   });
 });
 
+describe('writes that compute with another table: UPDATE … FROM, DELETE … USING', () => {
+  beforeAll(async () => {
+    for (const db of [c, oracle]) {
+      await db.query('CREATE TABLE ward (pat_id integer PRIMARY KEY, label text)');
+      await db.query("INSERT INTO ward SELECT g, 'ward ' || (g % 3) FROM generate_series(0, 39, 2) g");
+    }
+  });
+
+  it.each([
+    'UPDATE patient p SET pat_name = upper(v.notes) FROM visit v WHERE v.pat_id = p.pat_id AND v.visit_id = 3',
+    "UPDATE patient p SET diagnosis = coalesce(p.diagnosis, '-') || '/' || v.reason FROM visit v WHERE v.pat_id = p.pat_id AND v.visit_id < 40 AND v.notes LIKE '%1%' RETURNING p.pat_id, p.diagnosis",
+    "UPDATE patient p SET pat_name = w.label || ' ' || lower(p.pat_name), pat_id = p.pat_id + 3000 FROM ward w WHERE w.pat_id = p.pat_id AND w.label <> 'ward 1' RETURNING p.pat_id, p.pat_name, length(pat_name)",
+    "UPDATE visit SET notes = upper(notes) FROM ward WHERE ward.pat_id = visit.pat_id AND ward.label = 'ward 1' AND visit.reason LIKE 'c%'",
+    "DELETE FROM visit v USING patient p WHERE v.pat_id = p.pat_id AND upper(p.pat_name) LIKE 'ANN%' AND v.visit_id > 40 RETURNING v.visit_id, upper(v.notes)",
+    "DELETE FROM visit USING ward w WHERE w.pat_id = visit.pat_id AND w.label = 'ward 2' AND visit.notes ILIKE '%5 lee%'",
+  ])('%s', async (sql) => {
+    await same(sql);
+  });
+
+  it('runs in the extended protocol with parameters', async () => {
+    await same('UPDATE visit v SET notes = v.notes || $1 FROM patient p WHERE p.pat_id = v.pat_id AND p.pat_name LIKE $2 RETURNING v.visit_id, v.notes', [' (seen)', '%lee%']);
+  });
+
+  it('refuses a plain SET item that reads the other table (the write-back by row key has no FROM), and a read-only user', async () => {
+    expect(await c.query('UPDATE patient p SET pat_name = upper(pat_name), pat_id = v.visit_id + 5000 FROM visit v WHERE v.pat_id = p.pat_id AND v.visit_id = 7').catch(code)).toBe('0A000');
+    const a = new pg.Client({ connectionString: t.env.url(USERS.analyst) });
+    await a.connect();
+    try {
+      expect(await a.query('UPDATE patient p SET pat_name = upper(v.notes) FROM visit v WHERE v.pat_id = p.pat_id').catch(code)).toBe('42501');
+      expect(await a.query("DELETE FROM visit v USING patient p WHERE v.pat_id = p.pat_id AND upper(p.pat_name) LIKE 'A%'").catch(code)).toBe('42501');
+    } finally {
+      await a.end();
+    }
+    expect((await c.query(PATIENTS)).rows).toEqual((await oracle.query(PATIENTS)).rows);
+  });
+});
+
+describe('INSERT … SELECT computed … ON CONFLICT', () => {
+  it.each([
+    'INSERT INTO visit (visit_id, pat_id, reason) SELECT pat_id, pat_id, upper(pat_name) FROM patient WHERE pat_id < 12 ON CONFLICT (visit_id) DO NOTHING RETURNING visit_id, reason',
+    "INSERT INTO visit (visit_id, pat_id, reason, notes) SELECT pat_id + 1, pat_id, lower(pat_name), 'n' FROM patient WHERE pat_id BETWEEN 4 AND 20 ON CONFLICT (visit_id) DO UPDATE SET reason = EXCLUDED.reason, notes = 'merged' RETURNING visit_id, reason, notes",
+    'INSERT INTO visit (visit_id, pat_id, reason) SELECT pat_id + 2, pat_id, pat_ssn FROM patient WHERE pat_id < 30 ON CONFLICT (visit_id) DO UPDATE SET reason = EXCLUDED.reason WHERE visit.pat_id < 10',
+    'INSERT INTO visit (visit_id, pat_id, reason) SELECT pat_id + 3, pat_id, upper(pat_name) FROM patient ON CONFLICT DO NOTHING',
+  ])('%s', async (sql) => {
+    await same(sql);
+  });
+
+  it('fails like PostgreSQL when two computed rows update the same row (21000), and refuses a read-only user', async () => {
+    expect((await same('INSERT INTO visit (visit_id, pat_id, reason) SELECT 1, pat_id, upper(pat_name) FROM patient WHERE pat_id < 3 ON CONFLICT (visit_id) DO UPDATE SET reason = EXCLUDED.reason')).error).toBe('21000');
+    const a = new pg.Client({ connectionString: t.env.url(USERS.analyst) });
+    await a.connect();
+    try {
+      expect(await a.query('INSERT INTO visit (visit_id, pat_id, reason) SELECT pat_id, pat_id, upper(pat_name) FROM patient ON CONFLICT DO NOTHING').catch(code)).toBe('42501');
+    } finally {
+      await a.end();
+    }
+  });
+});
+
 describe('the declared length of an encrypted varchar(n) on the write-back', () => {
   it('fails a computed value longer than n with 22001, as PostgreSQL, and writes nothing', async () => {
     expect((await same("UPDATE patient SET pat_ssn = pat_name || '-too-long-for-eleven' WHERE pat_id = 2")).error).toBe('22001');
