@@ -100,11 +100,12 @@ describe('writes that compute', () => {
     'UPDATE patient SET pat_name = upper(pat_name) WHERE pat_id = 1 RETURNING *',
     'UPDATE patient SET pat_name = upper(pat_name) WHERE pat_id = 1 RETURNING old.pat_name',
     'UPDATE patient SET pat_name = upper(pat_name) WHERE pat_id = 1 RETURNING now()',
-    'UPDATE patient p SET pat_name = upper(v.notes) FROM visit v WHERE v.pat_id = p.pat_id',
+    // The write-back by row key has no FROM: a plain column's value may read only the target's row.
+    'UPDATE patient p SET pat_name = upper(v.notes), pat_id = v.visit_id FROM visit v WHERE v.pat_id = p.pat_id',
     'INSERT INTO visit (visit_id, pat_id, reason) SELECT pat_id, pat_id, upper(pat_name) FROM patient ON CONFLICT DO NOTHING',
     'UPDATE patient SET pat_name = upper(pat_name), pat_id = $1 WHERE pat_id = 2',
     "DELETE FROM patient WHERE upper(pat_name) = 'ANN' RETURNING pat_zip",
-    "DELETE FROM patient p USING visit v WHERE v.pat_id = p.pat_id AND upper(p.pat_name) = 'ANN'",
+    "UPDATE patient p SET pat_name = upper(v.notes) FROM visit v WHERE v.pat_id = p.pat_id RETURNING v.notes",
     // An anonymized value is not the value: never computed on.
     'UPDATE patient SET pat_name = pat_zip || pat_name WHERE pat_id = 1',
   ])('refuses %s', (sql) => {
@@ -136,5 +137,20 @@ describe('writes that compute', () => {
     const a = rw.analyze('INSERT INTO visit (visit_id, pat_id, reason) SELECT pat_id + 100, pat_id, upper(pat_name) FROM patient');
     expect(a.kind).toBe('plan');
     expect([...(a.kind === 'plan' ? a.datasets.keys() : [])].sort()).toEqual(['patients', 'visits']);
+  });
+
+  it.each([
+    ['UPDATE patient p SET pat_name = upper(v.notes) FROM visit v WHERE v.pat_id = p.pat_id',
+      'SELECT p.tableoid AS c1, p.ctid AS c2, v.notes AS c3 FROM patient AS p, visit AS v WHERE v.pat_id = p.pat_id FOR UPDATE OF p',
+      'UPDATE patient AS p SET pat_name = $3 WHERE p.tableoid = $1 AND p.ctid = $2'],
+    ["DELETE FROM patient p USING visit v WHERE v.pat_id = p.pat_id AND upper(p.pat_name) = 'ANN'",
+      'SELECT p.pat_name AS c1, p.tableoid AS c2, p.ctid AS c3 FROM patient AS p, visit AS v WHERE v.pat_id = p.pat_id FOR UPDATE OF p',
+      'DELETE FROM patient AS p WHERE p.tableoid = $1 AND p.ctid = $2'],
+  ])('FROM / USING: %s', (sql, backend, writeBack) => {
+    const p = planned(sql);
+    if (typeof p === 'string') throw new Error(p);
+    // The other tables join in the backend stage (only the target locked); the write-back is by the target's row key.
+    expect(p.backend).toBe(backend);
+    expect(p.write).toBe(writeBack);
   });
 });

@@ -101,9 +101,22 @@ function hasTag(node: unknown, tags: ReadonlySet<string>): boolean {
 
 const NOT_A_VALUE = new Set(['SetToDefault', 'MultiAssignRef', 'CurrentOfExpr']);
 
-/** `UPDATE t SET … WHERE …` (no FROM, RETURNING or WITH) as a computed write. */
+/** Whether every column `val` reads is the target's (`alias.c` or a bare name of one of its columns). */
+function readsTargetOnly(val: unknown, table: CatalogTable, alias: string): boolean {
+  if (Array.isArray(val)) return val.every((v) => readsTargetOnly(v, table, alias));
+  if (!val || typeof val !== 'object') return true;
+  const cr = body(val, 'ColumnRef');
+  if (cr) {
+    const names = arr(cr.fields).map((f) => body(f, 'String')?.sval);
+    const last = names[names.length - 1];
+    return typeof last === 'string' && table.byName.has(last) && (names.length === 1 || (names.length === 2 && names[0] === alias));
+  }
+  return Object.values(val as Json).every((v) => readsTargetOnly(v, table, alias));
+}
+
+/** `UPDATE t SET … [FROM …] WHERE … [RETURNING …]` (no WITH) as a computed write. */
 function computedUpdate(u: Json, deps: WriteDeps): ComputedWrite {
-  if (arr(u.fromClause).length > 0 || arr(u.returningList).length > 0 || u.withClause) no('UPDATE … FROM/WITH');
+  if (arr(u.returningList).length > 0 || u.withClause) no('UPDATE … WITH');
   const relation = body(u.relation, 'RangeVar') ?? (u.relation as Json);
   const table = tableOf(deps, relation);
   const alias = String((body(relation.alias, 'Alias') ?? (relation.alias as Json | undefined))?.aliasname ?? relation.relname);
@@ -118,7 +131,8 @@ function computedUpdate(u: Json, deps: WriteDeps): ComputedWrite {
     const c = table.byName.get(String(rt.name)) ?? no(`column ${String(rt.name)}`);
     if (c.protection.kind !== 'encrypt') {
       // The backend evaluates it on the locked row, with the same parameters: not renumbered.
-      if (paramNumbers(rt.val).size > 0 || !deps.plainSet(relation, item as Json)) no(`a value of ${c.name} the backend cannot compute`);
+      // The write-back by row key has no FROM: the value may read only the target's row.
+      if (paramNumbers(rt.val).size > 0 || !readsTargetOnly(rt.val, table, alias) || !deps.plainSet(relation, item as Json)) no(`a value of ${c.name} the backend cannot compute`);
       kept.push(item as Json);
       continue;
     }
@@ -128,17 +142,26 @@ function computedUpdate(u: Json, deps: WriteDeps): ComputedWrite {
     sets.push(target(c.name, param(k + 2)));
   }
   // With nothing computed, it is the WHERE clause the proxy evaluates.
-  const { select, lock, key } = keyed(relation, alias, computed, u.whereClause);
+  const { select, lock, key } = keyed({ relation, alias, from: arr(u.fromClause) }, computed, u.whereClause);
   const ret = computedReturning(u.returningClause, table, new Set([alias]), alias, deps.differs ?? new Set());
   const writeBack = { UpdateStmt: { relation, targetList: [...sets, ...kept], whereClause: key, ...(ret ? { returningClause: ret.list } : {}) } };
   return { select, lock, write: { command: 'UPDATE', sql: deparseStatement(writeBack), keys: 2, types, ...(ret ? { returning: ret.spec } : {}) } };
 }
 
-/** The keyed read of a write by row: `SELECT tableoid, ctid, <computed> FROM t WHERE …` locked FOR UPDATE, and the write-back's key condition. */
-function keyed(relation: Json, alias: string, computed: Json[], where: unknown): { select: Json; lock: (backend: Json) => void; key: Json } {
+/** The target of a write by row: its relation, the name it goes by, and the other FROM / USING items. */
+interface Target { relation: Json; alias: string; from: unknown[] }
+
+/**
+ * The keyed read of a write by row: `SELECT tableoid, ctid, <computed> FROM t [, <from>] WHERE …`
+ * locked FOR UPDATE OF t, and the write-back's key condition. With other FROM items, a target row
+ * that joins several rows is read several times: its key is written back once (the first batch row
+ * updates it; PostgreSQL too updates it once, with one of the joined rows).
+ */
+function keyed(t: Target, computed: Json[], where: unknown): { select: Json; lock: (backend: Json) => void; key: Json } {
+  const { relation, alias } = t;
   const select: Json = {
     targetList: [target('k1', ref([alias, 'tableoid'])), target('k2', ref([alias, 'ctid'])), ...computed],
-    fromClause: [{ RangeVar: relation }],
+    fromClause: [{ RangeVar: relation }, ...structuredClone(t.from)],
     limitOption: 'LIMIT_OPTION_DEFAULT',
     op: 'SETOP_NONE',
   };
@@ -150,14 +173,14 @@ function keyed(relation: Json, alias: string, computed: Json[], where: unknown):
   return { select, lock, key };
 }
 
-/** `DELETE FROM t WHERE <what the rules refused>` (no USING, RETURNING or WITH): the rows the proxy selects, deleted by row key. */
+/** `DELETE FROM t [USING …] WHERE <what the rules refused> [RETURNING …]` (no WITH): the rows the proxy selects, deleted by row key. */
 function computedDelete(d: Json, deps: WriteDeps): ComputedWrite {
-  if (arr(d.usingClause).length > 0 || arr(d.returningList).length > 0 || d.withClause) no('DELETE … USING/WITH');
+  if (arr(d.returningList).length > 0 || d.withClause) no('DELETE … WITH');
   if (!d.whereClause || hasTag(d.whereClause, NOT_A_VALUE)) no('DELETE without WHERE, or WHERE CURRENT OF');
   const relation = body(d.relation, 'RangeVar') ?? (d.relation as Json);
   const table = tableOf(deps, relation);
   const alias = String((body(relation.alias, 'Alias') ?? (relation.alias as Json | undefined))?.aliasname ?? relation.relname);
-  const { select, lock, key } = keyed(relation, alias, [], d.whereClause);
+  const { select, lock, key } = keyed({ relation, alias, from: arr(d.usingClause) }, [], d.whereClause);
   const ret = computedReturning(d.returningClause, table, new Set([alias]), alias, deps.differs ?? new Set());
   const sql = deparseStatement({ DeleteStmt: { relation, whereClause: key, ...(ret ? { returningClause: ret.list } : {}) } });
   return { select, lock, write: { command: 'DELETE', sql, keys: 2, types: ['oid', 'tid'], ...(ret ? { returning: ret.spec } : {}) } };
