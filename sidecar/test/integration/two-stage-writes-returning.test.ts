@@ -153,7 +153,7 @@ describe('INSERT … SELECT computed … ON CONFLICT', () => {
   });
 
   it('fails like PostgreSQL when two computed rows update the same row (21000), and refuses a read-only user', async () => {
-    expect((await same('INSERT INTO visit (visit_id, pat_id, reason) SELECT 1, pat_id, upper(pat_name) FROM patient WHERE pat_id < 3 ON CONFLICT (visit_id) DO UPDATE SET reason = EXCLUDED.reason')).error).toBe('21000');
+    expect((await same('INSERT INTO visit (visit_id, pat_id, reason) SELECT 1, pat_id, upper(pat_name) FROM patient WHERE pat_id < 40 ON CONFLICT (visit_id) DO UPDATE SET reason = EXCLUDED.reason')).error).toBe('21000');
     const a = new pg.Client({ connectionString: t.env.url(USERS.analyst) });
     await a.connect();
     try {
@@ -166,11 +166,13 @@ describe('INSERT … SELECT computed … ON CONFLICT', () => {
 
 describe('the declared length of an encrypted varchar(n) on the write-back', () => {
   it('fails a computed value longer than n with 22001, as PostgreSQL, and writes nothing', async () => {
-    expect((await same("UPDATE patient SET pat_ssn = pat_name || '-too-long-for-eleven' WHERE pat_id = 2")).error).toBe('22001');
-    expect((await same("UPDATE patient SET pat_ssn = left(pat_name, 3) || 'xxxxxxxxxxxx' WHERE pat_id < 10 RETURNING pat_ssn")).error).toBe('22001');
+    // The rows exist: the same statements without the overflow write them.
+    expect((await same("UPDATE patient SET pat_ssn = left(pat_name, 4) || '-fits' WHERE pat_id = 7")).rowCount).toBe(1);
+    expect((await same("UPDATE patient SET pat_ssn = pat_name || '-too-long-for-eleven' WHERE pat_id = 7")).error).toBe('22001');
+    expect((await same("UPDATE patient SET pat_ssn = left(pat_name, 3) || 'xxxxxxxxxxxx' WHERE pat_id < 40 RETURNING pat_ssn")).error).toBe('22001');
     // Trailing spaces past n are cut, not an error (PostgreSQL's rule for varchar(n)).
-    await same("UPDATE patient SET pat_ssn = left(pat_name, 3) || '            ' WHERE pat_id = 3 RETURNING pat_ssn, length(pat_ssn)");
-    await same("UPDATE patient SET pat_ssn = left(pat_name, 11) WHERE pat_id = 4");
+    expect((await same("UPDATE patient SET pat_ssn = left(pat_name, 3) || '            ' WHERE pat_id = 9 RETURNING pat_ssn, length(pat_ssn)")).rowCount).toBe(1);
+    expect((await same('UPDATE patient SET pat_ssn = left(pat_name, 11) WHERE pat_id = 4')).rowCount).toBe(1);
   });
 });
 

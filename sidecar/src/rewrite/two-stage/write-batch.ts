@@ -62,7 +62,8 @@ export function batchedWriteBack(sql: string, types: readonly string[]): string 
   }
   const ins = body(stmt, 'InsertStmt');
   const values = body(ins?.selectStmt, 'SelectStmt')?.valuesLists as unknown[] | undefined;
-  if (!ins || values?.length !== 1 || ins.onConflictClause) return null;
+  // ON CONFLICT stays: as in PostgreSQL's INSERT … SELECT, two rows of one batch that update the same row fail (21000).
+  if (!ins || values?.length !== 1) return null;
   const items = (body(values[0], 'List')?.items ?? []) as unknown[];
   const targetList = items.map((v) => ({ ResTarget: { val: toColumns(v), location: -1 } }));
   const select = { SelectStmt: { targetList, fromClause: [from], limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } };

@@ -192,9 +192,14 @@ function eq(names: string[], n: number): Json {
 
 const AGGREGATING = new Set(['FuncCall', 'SubLink']);
 
-/** `INSERT INTO t (cols) SELECT …` (no ON CONFLICT, RETURNING or WITH) as a computed write. */
+/**
+ * `INSERT INTO t (cols) SELECT … [ON CONFLICT …] [RETURNING …]` (no WITH) as a computed write. The
+ * ON CONFLICT clause stays with the write-back as written (the rules protect it there; a parameter in
+ * it would be renumbered, refused).
+ */
 function computedInsert(ins: Json, deps: WriteDeps): ComputedWrite {
-  if (ins.onConflictClause || arr(ins.returningList).length > 0 || ins.withClause || (ins.override && ins.override !== 'OVERRIDING_NOT_SET')) no('INSERT … ON CONFLICT/WITH/OVERRIDING');
+  if (arr(ins.returningList).length > 0 || ins.withClause || (ins.override && ins.override !== 'OVERRIDING_NOT_SET')) no('INSERT … WITH/OVERRIDING');
+  if (paramNumbers(ins.onConflictClause).size > 0) no('a parameter in ON CONFLICT');
   const relation = body(ins.relation, 'RangeVar') ?? (ins.relation as Json);
   const table = tableOf(deps, relation);
   const cols = arr(ins.cols).map((c) => String((body(c, 'ResTarget') as Json).name));
@@ -219,7 +224,8 @@ function computedInsert(ins: Json, deps: WriteDeps): ComputedWrite {
   const alias = String((body(relation.alias, 'Alias') ?? (relation.alias as Json | undefined))?.aliasname ?? relation.relname);
   const ret = computedReturning(ins.returningClause, table, new Set([alias]), alias, deps.differs ?? new Set());
   const values = { SelectStmt: { valuesLists: [{ List: { items: cols.map((_, i) => param(i + 1)) } }], limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } };
-  const writeBack = { InsertStmt: { relation, cols: ins.cols, selectStmt: values, override: 'OVERRIDING_NOT_SET', ...(ret ? { returningClause: ret.list } : {}) } };
+  const conflict = ins.onConflictClause ? { onConflictClause: ins.onConflictClause } : {};
+  const writeBack = { InsertStmt: { relation, cols: ins.cols, selectStmt: values, ...conflict, override: 'OVERRIDING_NOT_SET', ...(ret ? { returningClause: ret.list } : {}) } };
   const known = cols.map((n) => SUPPORTED_TYPES.get(table.byName.get(n)?.typeOid ?? 0));
   // An array column's values cannot be one level of a batch array (unnest would flatten them).
   const types = known.every((x): x is string => x !== undefined && !x.endsWith('[]')) ? known : [];
