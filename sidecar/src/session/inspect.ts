@@ -737,6 +737,9 @@ export class Inspector {
     } catch (e) {
       if (!(e instanceof StatementError)) throw e;
       this.poison(e);
+      // A write that computes holds the client's Sync (or sends its own at the end): the exchange is
+      // over now, or the backend would never be told to send the error of the failing statement.
+      if (h?.k === 'execute' && h.write) this.writeEnded(h.write);
     }
     return true;
   }

@@ -3,13 +3,15 @@
 // with the same rows in plain tables. Every statement must give the same rows (in order when ORDER
 // BY fixes it) or fail with the same SQLSTATE class; a refusal counts as a difference, except the
 // documented candidate-row limit (54000). TWO_STAGE_DIFF_COUNT statements (default 10,000) from
-// TWO_STAGE_DIFF_SEED; the backend's log never shows a canary.
+// TWO_STAGE_DIFF_SEED; every tenth is a write that computes (generateWrite: UPDATE … FROM, DELETE …
+// USING, INSERT … SELECT … ON CONFLICT, RETURNING), run in a transaction rolled back on both
+// servers so the tables stay the same. The backend's log never shows a canary.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canariesInDump } from '../corpus/setup.ts';
 import { CANARIES, startTwoStage } from './two-stage-env.ts';
 import type { TwoStageEnv } from './two-stage-env.ts';
-import { generate } from './two-stage-sqlgen.ts';
+import { generate, generateWrite } from './two-stage-sqlgen.ts';
 
 const COUNT = Number(process.env.TWO_STAGE_DIFF_COUNT ?? 10_000);
 const SEED = Number(process.env.TWO_STAGE_DIFF_SEED ?? 20261201);
@@ -20,6 +22,16 @@ beforeAll(async () => { t = await startTwoStage(MAX_ROWS); }, 120_000);
 afterAll(async () => { await t?.close(); });
 
 type Answer = { rows: unknown[][]; fields: string } | { code: string; message: string };
+
+/** A write's answer, in a transaction rolled back afterwards. */
+async function written(c: pg.Client, sql: string, params: unknown[]): Promise<Answer> {
+  await c.query('BEGIN');
+  try {
+    return await answer(c, sql, params);
+  } finally {
+    await c.query('ROLLBACK');
+  }
+}
 
 async function answer(c: pg.Client, sql: string, params: unknown[]): Promise<Answer> {
   try {
@@ -54,17 +66,25 @@ describe('two-stage differential', () => {
   it(`gives PostgreSQL's answers for ${COUNT} random statements`, async () => {
     const failures: string[] = [];
     let answered = 0;
+    let writes = 0;
+    let writesAnswered = 0;
     for (let i = 0; i < COUNT && failures.length < 10; i++) {
-      const g = generate(SEED + i);
-      const a = await answer(t.c, g.sql, g.params);
-      const b = await answer(t.oracle, g.sql, g.params);
+      const write = i % 10 === 9;
+      const g = write ? generateWrite(SEED + i) : generate(SEED + i);
+      const run = write ? written : answer;
+      const a = await run(t.c, g.sql, g.params);
+      const b = await run(t.oracle, g.sql, g.params);
       const d = differs(a, b, g.ordered);
       if (d) failures.push(`seed ${SEED + i}: ${g.sql}\n  ${d}`);
       if (!('code' in a)) answered++;
+      if (write) writes++;
+      if (write && !('code' in a)) writesAnswered++;
     }
     expect(failures, failures.join('\n')).toEqual([]);
     // The generator must mostly produce statements that run (a test of errors only proves little).
     expect(answered).toBeGreaterThan(COUNT * 0.8);
+    expect(writesAnswered).toBeGreaterThan(writes * 0.7);
+    process.stdout.write(`two-stage differential: ${answered}/${COUNT} answered, writes ${writesAnswered}/${writes}\n`);
     expect(await canariesInDump(t.cluster, CANARIES)).toEqual([]);
     for (const canary of CANARIES) expect(t.serverLog().filter((l) => l.includes(canary)), canary).toEqual([]);
   }, 1_800_000);

@@ -135,3 +135,44 @@ export function generate(seed: number): Generated {
   }
   return { sql: `SELECT ${distinct}${list} FROM ${from}${w}`, params: [], ordered: false };
 }
+
+const PAT_ENC = ['pat_name', 'pat_ssn', 'diagnosis'];
+const VISIT_BARE = ['reason', 'notes'];
+
+/**
+ * One random write that computes (issue 10), with RETURNING: `UPDATE patient … [FROM visit]`,
+ * `DELETE FROM visit … [USING patient]`, `INSERT INTO visit … SELECT … FROM patient [ON CONFLICT]`.
+ * The test runs it in a transaction it rolls back (the tables stay as they were); RETURNING has no
+ * order. A visit joins its patient once when `visit_id < 40` (pat_id = visit_id % 40).
+ */
+export function generateWrite(seed: number): Generated {
+  const r = rng(seed);
+  const kind = r();
+  if (kind < 0.4) {
+    const join = chance(r, 0.4);
+    const from = join ? ' FROM visit v' : '';
+    const cols = join ? [...PAT_TEXT, ...VISIT_TEXT] : PAT_TEXT;
+    const w = where(r, cols, false);
+    // where() may give `(a) OR (b AND c)`: the join condition must hold for every row.
+    const joined = join ? `${w ? ` WHERE (${w.slice(' WHERE '.length)}) AND` : ' WHERE'} v.pat_id = p.pat_id AND v.visit_id < 40` : w;
+    const ret = chance(r, 0.7) ? ` RETURNING p.pat_id, ${textExpr(r, PAT_TEXT)}` : '';
+    return { sql: `UPDATE patient p SET ${pick(r, PAT_ENC)} = ${textExpr(r, cols)}${from}${joined}${ret}`, params: [], ordered: false };
+  }
+  if (kind < 0.7) {
+    const join = chance(r, 0.4);
+    // Without USING, no condition on p (the generator's pushable forms name it).
+    const w = join ? where(r, [...PAT_TEXT, ...VISIT_TEXT], true) : ` WHERE v.visit_id ${pick(r, ['<', '>'])} ${Math.floor(r() * 80)}`;
+    const using = join ? ' USING patient p' : '';
+    const all = w ? ` WHERE (${w.slice(' WHERE '.length)})` : ' WHERE true';
+    const cond = join ? `${all} AND p.pat_id = v.pat_id AND ${residual(r, VISIT_TEXT)}` : `${all} AND ${residual(r, VISIT_TEXT)}`;
+    const ret = chance(r, 0.7) ? ` RETURNING v.visit_id, ${textExpr(r, VISIT_TEXT)}` : '';
+    return { sql: `DELETE FROM visit v${using}${cond}${ret}`, params: [], ordered: false };
+  }
+  const offset = pick(r, [0, 20, 1000]);
+  const conflict = pick(r, ['', ' ON CONFLICT (visit_id) DO NOTHING', ' ON CONFLICT (visit_id) DO UPDATE SET notes = EXCLUDED.notes', ' ON CONFLICT DO NOTHING']);
+  const ret = chance(r, 0.7) ? ` RETURNING visit_id, ${textExpr(r, VISIT_BARE)}` : '';
+  return {
+    sql: `INSERT INTO visit (visit_id, pat_id, reason, notes) SELECT p.pat_id + ${offset}, p.pat_id, ${textExpr(r, PAT_TEXT)}, ${textExpr(r, PAT_TEXT)} FROM patient p${where(r, PAT_TEXT, false)}${conflict}${ret}`,
+    params: [], ordered: false,
+  };
+}

@@ -164,6 +164,23 @@ describe('INSERT … SELECT computed … ON CONFLICT', () => {
   });
 });
 
+describe('the candidate-row limit on a write that computes', () => {
+  it('fails with 54000 (not a hang), simple and extended, in and out of a block; nothing written, the session goes on', async () => {
+    // 40 patients × 200 = 8,000 candidate rows, over the limit of 5,000.
+    const over = 'INSERT INTO visit (visit_id, pat_id, reason) SELECT 20000 + p.pat_id * 1000 + g, p.pat_id, upper(p.pat_name) FROM patient p, generate_series(1, 200) g';
+    expect(await c.query(over).catch(code)).toBe('54000');
+    expect(await c.query({ text: `${over} WHERE g > $1 RETURNING visit_id`, values: [0] }).catch(code)).toBe('54000');
+    await c.query('BEGIN');
+    try {
+      expect(await c.query(over).catch(code)).toBe('54000');
+      expect(await c.query('SELECT 1').catch(code)).toBe('25P02');
+    } finally {
+      await c.query('ROLLBACK');
+    }
+    expect((await c.query(VISITS)).rows).toEqual((await oracle.query(VISITS)).rows);
+  }, 60_000);
+});
+
 describe('the declared length of an encrypted varchar(n) on the write-back', () => {
   it('fails a computed value longer than n with 22001, as PostgreSQL, and writes nothing', async () => {
     // The rows exist: the same statements without the overflow write them.
