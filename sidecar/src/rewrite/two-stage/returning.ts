@@ -95,14 +95,14 @@ class Returned {
 }
 
 /**
- * The RETURNING of a computed write over `table` (referred to by `names`, its alias or name), or
- * undefined without one: the write-back's RETURNING list (`qualifier.col`, …) and the engine's part.
+ * The RETURNING of a computed write over `table` (referred to by `alias`, its alias or name), or
+ * undefined without one: the write-back's RETURNING list (`alias.col`, …) and the engine's part.
  */
-export function computedReturning(clause: unknown, table: CatalogTable, names: ReadonlySet<string>, qualifier: string, differs: ReadonlySet<string>): { list: Json; spec: ReturningSpec } | undefined {
+export function computedReturning(clause: unknown, table: CatalogTable, alias: string, differs: ReadonlySet<string>): { list: Json; spec: ReturningSpec } | undefined {
   const rc = (body(clause, 'ReturningClause') ?? (clause as Json | undefined));
   if (!rc) return undefined;
   if (arr(rc.options).length > 0) no('RETURNING WITH (OLD/NEW)');
-  const r = new Returned(table, names, differs);
+  const r = new Returned(table, new Set([alias]), differs);
   const targetList: Json[] = [];
   for (const item of arr(rc.exprs)) {
     const rt = body(item, 'ResTarget') as Json;
@@ -113,6 +113,6 @@ export function computedReturning(clause: unknown, table: CatalogTable, names: R
   // PostgreSQL's RETURNING needs one column: `RETURNING 1` returns one row per row written.
   if (r.used.length === 0) r.use((table.columns.find((c) => c.protection.kind !== 'anonymize') ?? no('a table of anonymized columns only')).name);
   const sql = deparseStatement({ SelectStmt: { targetList, fromClause: [{ RangeVar: { relname: CANDIDATES, inh: true, relpersistence: 'p', location: -1 } }], limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } });
-  const exprs = r.used.map((c) => ({ ResTarget: { val: ref([qualifier, c]), location: -1 } }));
+  const exprs = r.used.map((c) => ({ ResTarget: { val: ref([alias, c]), location: -1 } }));
   return { list: { exprs }, spec: { sql, columns: [...r.used], types: r.types } };
 }

@@ -143,7 +143,7 @@ function computedUpdate(u: Json, deps: WriteDeps): ComputedWrite {
   }
   // With nothing computed, it is the WHERE clause the proxy evaluates.
   const { select, lock, key } = keyed({ relation, alias, from: arr(u.fromClause) }, computed, u.whereClause);
-  const ret = computedReturning(u.returningClause, table, new Set([alias]), alias, deps.differs ?? new Set());
+  const ret = computedReturning(u.returningClause, table, alias, deps.differs ?? new Set());
   const writeBack = { UpdateStmt: { relation, targetList: [...sets, ...kept], whereClause: key, ...(ret ? { returningClause: ret.list } : {}) } };
   return { select, lock, write: { command: 'UPDATE', sql: deparseStatement(writeBack), keys: 2, types, ...(ret ? { returning: ret.spec } : {}) } };
 }
@@ -181,7 +181,7 @@ function computedDelete(d: Json, deps: WriteDeps): ComputedWrite {
   const table = tableOf(deps, relation);
   const alias = String((body(relation.alias, 'Alias') ?? (relation.alias as Json | undefined))?.aliasname ?? relation.relname);
   const { select, lock, key } = keyed({ relation, alias, from: arr(d.usingClause) }, [], d.whereClause);
-  const ret = computedReturning(d.returningClause, table, new Set([alias]), alias, deps.differs ?? new Set());
+  const ret = computedReturning(d.returningClause, table, alias, deps.differs ?? new Set());
   const sql = deparseStatement({ DeleteStmt: { relation, whereClause: key, ...(ret ? { returningClause: ret.list } : {}) } });
   return { select, lock, write: { command: 'DELETE', sql, keys: 2, types: ['oid', 'tid'], ...(ret ? { returning: ret.spec } : {}) } };
 }
@@ -222,7 +222,7 @@ function computedInsert(ins: Json, deps: WriteDeps): ComputedWrite {
     return target(name, castTo(rt.val, c.typeOid));
   });
   const alias = String((body(relation.alias, 'Alias') ?? (relation.alias as Json | undefined))?.aliasname ?? relation.relname);
-  const ret = computedReturning(ins.returningClause, table, new Set([alias]), alias, deps.differs ?? new Set());
+  const ret = computedReturning(ins.returningClause, table, alias, deps.differs ?? new Set());
   const values = { SelectStmt: { valuesLists: [{ List: { items: cols.map((_, i) => param(i + 1)) } }], limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } };
   const conflict = ins.onConflictClause ? { onConflictClause: ins.onConflictClause } : {};
   const writeBack = { InsertStmt: { relation, cols: ins.cols, selectStmt: values, ...conflict, override: 'OVERRIDING_NOT_SET', ...(ret ? { returningClause: ret.list } : {}) } };
