@@ -73,6 +73,7 @@ function column(ctx: Ctx, scope: Scope, node: unknown): Column | null {
   const names = colRefNames(ref);
   if (names.includes('*')) return wholeRow(ctx, scope, names.length > 1 ? names[names.length - 2] : undefined) ?? { kind: 'stored' };
   const r = resolve(scope, names);
+  if (r.kind === 'unknown') refuseMissingQualifier(ctx, scope, names);
   if (r.kind === 'ambiguous') {
     refuse('ambiguousOuterColumn', { name: String(names[0]), protectedColumn: `${r.col.prov?.table.table}.${r.col.prov?.column.name}` });
   }
@@ -90,6 +91,20 @@ function column(ctx: Ctx, scope: Scope, node: unknown): Column | null {
   if (traced) return { kind: 'anon', ref: traced.ref, exact: traced.exact };
   if (traced === null) return { kind: 'derived', maybeAnon: null };
   return { kind: 'derived', maybeAnon: touchedAnonymized(ctx) };
+}
+
+/**
+ * `p.col` where no level of the statement has a relation `p`: PostgreSQL fails it (42P01), but only
+ * after its server log holds the text. When `p` or `col` could mean a protected table or column, a
+ * value compared with it may be one the user meant to protect: refused before anything is sent.
+ */
+function refuseMissingQualifier(ctx: Ctx, scope: Scope, names: string[]): void {
+  if (names.length < 2) return;
+  const qual = names[names.length - 2] as string;
+  for (let s: Scope | undefined = scope; s; s = s.parent) if (s.relations.some((rel) => rel.alias === qual)) return;
+  const col = names[names.length - 1] as string;
+  const protectedName = ctx.catalog.all().some((t) => t.table === qual || (t.byName.get(col)?.protection.kind ?? 'plain') !== 'plain');
+  if (protectedName) refuse('missingQualifier', { name: qual });
 }
 
 /** The catalog column behind a table relation's column (by position: aliases may rename it). */

@@ -115,6 +115,7 @@ export const REFUSALS = {
   unknownStatement: entry<{ tag: string }>(({ tag }) => `the proxy's analysis does not know the statement ${tag}; ${NOT_ALLOWED}`),
   function: entry<{ name: string }>(({ name }) => `function ${name}() is not on the proxy's allowlist of built-in functions without side effects; ${NOT_ALLOWED}`),
   operator: entry<{ name: string }>(({ name }) => `operator ${name} outside pg_catalog is ${NOT_ALLOWED}`),
+  missingQualifier: raw<{ name: string }>(({ name }) => `missing FROM-clause entry for table "${name}"`, SQLSTATE.undefinedTable),
   shadowingRelation: entry<{ name: string }>(({ name }) => `relation ${name} has the name of a protected table in another schema; refused so that the proxy and PostgreSQL cannot resolve it differently`),
   shadowingTemporary: entry<{ name: string }>(({ name }) => `a temporary table named like protected table ${name} would shadow it; refused`),
   shadowingWith: entry<{ name: string }>(({ name }) => `WITH query named ${name} shadows a protected table; use another name`),

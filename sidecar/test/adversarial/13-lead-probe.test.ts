@@ -110,3 +110,14 @@ attack('EXPLAIN of a computed predicate', async (t) => {
   await t.step({ user: 'writer', sql: `EXPLAIN SELECT id FROM patient WHERE name LIKE '${c}%'`, expect: 'safe' });
   await t.step({ user: 'writer', sql: `EXPLAIN (VERBOSE) SELECT id FROM patient WHERE upper(ssn) = '${c}'`, expect: 'safe' });
 });
+
+// A qualifier that names no relation of the statement (a typo'd or missing alias): PostgreSQL fails
+// the statement (42P01), but only after logging its text, so a value compared with what was meant
+// as a protected column must not be in that text. Found by the two-stage differential generator.
+attack('a protected column behind an undeclared alias (p.ssn with no p in FROM) compared with a canary', async (t) => {
+  const c = t.canary();
+  const d = t.canary();
+  await t.step({ user: 'writer', sql: `SELECT v.memo FROM visit v WHERE p.ssn = '${c}'`, expect: 'safe' });
+  await t.step({ user: 'reader', sql: `SELECT 1 FROM visit WHERE EXISTS (SELECT 1 FROM scratch s WHERE q.name = '${d}')`, expect: 'safe' });
+  await t.step({ user: 'writer', sql: `UPDATE visit SET memo = 'm' WHERE patient.diag = '${c}'`, expect: 'safe' });
+});
