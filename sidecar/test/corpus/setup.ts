@@ -2,7 +2,7 @@
 // the real proxy with the protection pipeline and the eHealth policy, users with different grants,
 // and checks of what the backend actually stores (table text incl. hidden columns, and pg_dump).
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -33,6 +33,10 @@ export interface ProtectedEnv {
   /** A client straight to the backend (superuser), bypassing the proxy. */
   backend: pg.Client;
   url(user: HarnessUser): string;
+  /** A node-postgres client of `user` through the proxy, connected; ended by close(). */
+  client(user: HarnessUser): Promise<pg.Client>;
+  /** Rewrites config.json through `change` and reloads the proxy (as SIGHUP would); true when it took. */
+  reload(change: (c: RuntimeConfig) => void): boolean;
   close(): Promise<void>;
 }
 
@@ -41,7 +45,7 @@ export async function startProtected(cluster: PgCluster, policy: RuntimePolicy =
   const cfg = writeProxyConfig({ backends: [{ cluster }], users: Object.values(USERS), ...(opts.limits ? { limits: opts.limits } : {}) });
   const config = { ...cfg.config, policy: structuredClone(policy) };
   cfg.write(config);
-  const { writeFileSync, mkdirSync } = await import('node:fs');
+  const { mkdirSync } = await import('node:fs');
   mkdirSync(join(cfg.dir, 'secrets/keyring'), { recursive: true });
   for (const [name, text] of keyFiles) writeFileSync(join(cfg.dir, 'secrets/keyring', name), text);
   const scratch = mkdtempSync(join(tmpdir(), 'clarus-audit-'));
@@ -50,16 +54,34 @@ export async function startProtected(cluster: PgCluster, policy: RuntimePolicy =
   const proxy = await startProxyInProcess(cfg.dir, { pipeline, watch: false });
   const backend = new pg.Client({ connectionString: cluster.url() , ssl: { ca: cluster.caPem } });
   await backend.connect();
+  const clients: pg.Client[] = [];
   return {
     proxy, auditFile, backend, configDir: cfg.dir,
     url: (u) => proxy.url(u),
+    client: async (u) => {
+      const c = new pg.Client({ connectionString: proxy.url(u) });
+      c.on('error', () => undefined);
+      await c.connect();
+      clients.push(c);
+      return c;
+    },
+    reload: (change) => reloadConfig(cfg.dir, () => proxy.handle.reload(), change),
     close: async () => {
+      for (const c of clients) await c.end().catch(() => undefined);
       await backend.end();
       await proxy.close();
       cfg.destroy();
       rmSync(scratch, { recursive: true, force: true });
     },
   };
+}
+
+function reloadConfig(dir: string, reload: () => boolean, change: (c: RuntimeConfig) => void): boolean {
+  const file = join(dir, 'config.json');
+  const config = JSON.parse(readFileSync(file, 'utf8')) as RuntimeConfig;
+  change(config);
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  return reload();
 }
 
 /** Every canary found in the text form of every row (all columns, hidden ones included). */

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sqlstate } from '@clarus/testing/outcome.ts';
 import { readAuditLines } from '../../src/access/audit-file.ts';
 import { verifyChain } from '../../src/access/audit.ts';
 import { CREATE_PATIENT, CREATE_VISIT, USERS, canariesInDump, canariesInTable, startProtected } from '../corpus/setup.ts';
@@ -27,14 +28,6 @@ async function as(user: typeof USERS[keyof typeof USERS]): Promise<pg.Client> {
   return c;
 }
 
-async function sqlstate(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (e) {
-    return (e as { code?: string }).code;
-  }
-}
 
 beforeAll(async () => {
   cluster = await startPostgres();

@@ -6,6 +6,7 @@
 // parameterized call is sent with Parse/Bind, as pgjdbc sends it).
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sqlstate } from '@clarus/testing/outcome.ts';
 import { CREATE_PATIENT, USERS, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
 import { startPostgres } from '@clarus/testing/pg.ts';
@@ -15,14 +16,6 @@ let cluster: PgCluster;
 let env: ProtectedEnv;
 let doc: pg.Client;
 
-async function sqlstate(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (e) {
-    return (e as { code?: string }).code ?? String(e);
-  }
-}
 
 const searchPath = async (): Promise<string> => ((await doc.query<{ search_path: string }>('SHOW search_path')).rows[0] as { search_path: string }).search_path;
 

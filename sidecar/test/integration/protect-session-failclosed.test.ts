@@ -7,19 +7,19 @@
 // pass-through included, is in the hash-chained audit log. Real PostgreSQL 15, the real proxy,
 // node-postgres, pg-cursor and hand-written protocol messages.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sqlstate } from '@clarus/testing/outcome.ts';
 import type { RuntimeConfig, RuntimeUser } from '@clarus/policy/runtime/config.ts';
 import { readAuditLines } from '../../src/access/audit-file.ts';
 import { LARGE_OBJECT_FUNCTIONS } from '../../src/access/pipeline.ts';
 import { verifyChain } from '../../src/access/audit.ts';
 import { makeVerifier } from '../../src/auth/scram.ts';
-import type { ProxyHandle } from '../../src/index.ts';
 import type { BackendMessage } from '../../src/protocol/backend.ts';
 import { Writer } from '../../src/protocol/codec.ts';
 import type { FrontendMessage } from '../../src/protocol/frontend.ts';
@@ -59,27 +59,10 @@ const cycle = (r: RawClient): Promise<BackendMessage[]> => r.cycle();
 
 const summary = (ms: BackendMessage[]): string[] => summarize(ms, true);
 
-async function sqlstate(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (e) {
-    return (e as { code?: string }).code ?? String(e);
-  }
-}
 
-function handle(): ProxyHandle {
-  return (env.proxy as unknown as { handle: ProxyHandle }).handle;
-}
 
 /** Rewrites config.json through `change` and reloads the proxy (as SIGHUP or the file watch would). */
-function reload(change: (c: RuntimeConfig) => void): void {
-  const file = join(env.configDir, 'config.json');
-  const config = JSON.parse(readFileSync(file, 'utf8')) as RuntimeConfig;
-  change(config);
-  writeFileSync(file, JSON.stringify(config, null, 2));
-  expect(handle().reload()).toBe(true);
-}
+const reload = (change: (c: RuntimeConfig) => void): void => { expect(env.reload(change)).toBe(true); };
 
 function setUser(c: RuntimeConfig, u: HarnessUser & { grants: RuntimeUser['grants'] }): void {
   const verifierFile = `secrets/users/${u.name}.scram`;

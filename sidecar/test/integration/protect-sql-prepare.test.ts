@@ -5,13 +5,13 @@
 // backend stores, logs and dumps only ciphertext; after a policy reload a statement is planned again
 // (the same one: it goes on) or refused with 26000 until it is prepared again (it became protected).
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sqlstate } from '@clarus/testing/outcome.ts';
 import type { RuntimeConfig } from '@clarus/policy/runtime/config.ts';
-import type { ProxyHandle } from '../../src/index.ts';
 import { CREATE_PATIENT, USERS, canariesInDump, canariesInTable, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
 import { startPostgres } from '@clarus/testing/pg.ts';
@@ -22,7 +22,6 @@ const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '../../..');
 let cluster: PgCluster;
 let env: ProtectedEnv;
-const clients: pg.Client[] = [];
 const canaries: string[] = [];
 const canary = (tag: string): string => {
   const c = `Prep${tag}Canary${canaries.length}`;
@@ -30,30 +29,10 @@ const canary = (tag: string): string => {
   return c;
 };
 
-async function as(user: HarnessUser): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: env.url(user) });
-  c.on('error', () => undefined);
-  await c.connect();
-  clients.push(c);
-  return c;
-}
+const as = (user: HarnessUser): Promise<pg.Client> => env.client(user);
 
-async function sqlstate(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (e) {
-    return (e as { code?: string }).code ?? String(e);
-  }
-}
 
-function reload(change: (c: RuntimeConfig) => void): void {
-  const file = join(env.configDir, 'config.json');
-  const config = JSON.parse(readFileSync(file, 'utf8')) as RuntimeConfig;
-  change(config);
-  writeFileSync(file, JSON.stringify(config, null, 2));
-  expect((env.proxy as unknown as { handle: ProxyHandle }).handle.reload()).toBe(true);
-}
+const reload = (change: (c: RuntimeConfig) => void): void => { expect(env.reload(change)).toBe(true); };
 
 /** Canaries in clear in the server log (log_statement = all: EXECUTE's arguments are logged). */
 const serverLog = (): string => readFileSync(join(cluster.dir, 'server.log'), 'utf8');
@@ -73,7 +52,6 @@ beforeAll(async () => {
   await env.backend.query('CREATE TABLE memo (id integer PRIMARY KEY, body bytea)');
 });
 afterAll(async () => {
-  for (const c of clients) await c.end().catch(() => undefined);
   await env?.close();
   await cluster?.destroy();
 });

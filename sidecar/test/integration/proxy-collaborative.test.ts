@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sqlstate } from '@clarus/testing/outcome.ts';
 import type { RuntimeUser } from '@clarus/policy/runtime/config.ts';
 import { protectionPipeline } from '../../src/access/setup.ts';
 import { EHEALTH_POLICY, TEST_KEY_FILES } from '@clarus/testing/rewriter.ts';
@@ -35,14 +36,6 @@ let b: RunningProxy;
 let aPlain: RunningProxy;
 let aMasked: RunningProxy;
 
-async function sqlstate(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (e) {
-    return (e as { code?: string }).code;
-  }
-}
 
 async function client(url: string, ssl?: pg.ClientConfig['ssl']): Promise<pg.Client> {
   const c = new pg.Client({ connectionString: url, ...(ssl ? { ssl } : {}) });
