@@ -12,27 +12,24 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import Cursor from 'pg-cursor';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPostgres } from '@clarus/testing/pg.ts';
+import { startPassThrough } from '@clarus/testing/pass-through.ts';
+import type { PassThrough } from '@clarus/testing/pass-through.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
-import { startProxyProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
-import type { ProxyConfigDir, ProxyProcess } from '@clarus/testing/proxy.ts';
+import type { ProxyProcess } from '@clarus/testing/proxy.ts';
 
 const run = promisify(execFile);
 let cluster: PgCluster;
-let cfg: ProxyConfigDir;
+let env: PassThrough;
 let proxy: ProxyProcess;
 const tmp = mkdtempSync(join(tmpdir(), 'clarus-clients-'));
 
 beforeAll(async () => {
-  cluster = await startPostgres();
-  cfg = writeProxyConfig({ backends: [{ cluster }] });
-  proxy = await startProxyProcess(cfg.dir);
+  env = await startPassThrough();
+  ({ cluster, proxy } = env);
 });
 
 afterAll(async () => {
-  await proxy?.close();
-  await cluster?.destroy();
-  cfg?.destroy();
+  await env?.close();
 });
 
 /** Waits until the backend runs `text` (so a cancel cannot arrive before the query). */

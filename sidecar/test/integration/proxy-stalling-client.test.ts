@@ -6,24 +6,20 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrontend } from '../../src/protocol/frontend.ts';
-import { startPostgres } from '@clarus/testing/pg.ts';
-import type { PgCluster } from '@clarus/testing/pg.ts';
-import { RawClient, startProxyProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
-import type { ProxyConfigDir, ProxyProcess } from '@clarus/testing/proxy.ts';
+import { startPassThrough } from '@clarus/testing/pass-through.ts';
+import type { PassThrough } from '@clarus/testing/pass-through.ts';
+import { RawClient } from '@clarus/testing/proxy.ts';
+import type { ProxyProcess } from '@clarus/testing/proxy.ts';
 
-let cluster: PgCluster;
-let cfg: ProxyConfigDir;
+let env: PassThrough;
 let proxy: ProxyProcess;
 
 beforeAll(async () => {
-  cluster = await startPostgres();
-  cfg = writeProxyConfig({ backends: [{ cluster }] });
-  proxy = await startProxyProcess(cfg.dir);
+  env = await startPassThrough();
+  ({ proxy } = env);
 });
 afterAll(async () => {
-  await proxy?.close();
-  await cluster?.destroy();
-  cfg?.destroy();
+  await env?.close();
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
