@@ -21,7 +21,7 @@ import type { PgCluster } from '@clarus/testing/pg.ts';
 import { USERS, canariesInDump, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
 import { clarusFile } from '@clarus/testing/clarus-data.ts';
-import { anonColumn, EPISODE_BACKEND, EPISODE_COLUMNS as COLUMNS, EPISODE_DIA as DIA, EPISODE_QI as QI, EPISODE_TABLE_COLUMNS as TABLE_COLUMNS, episodeColumns, episodeLines } from './episodes.ts';
+import { anonColumn, EPISODE_BACKEND, EPISODE_COLUMNS as COLUMNS, EPISODE_DIA as DIA, EPISODE_QI as QI, EPISODE_TABLE_COLUMNS as TABLE_COLUMNS, episodeColumns, episodeLines, storedEpisodes } from './episodes.ts';
 
 const run = promisify(execFile);
 const DATA = clarusFile('data_clarus2.txt');
@@ -52,15 +52,8 @@ const file = (rows: string[]): string => `${[header, ...rows].join('\n')}\n`;
 
 let cluster: PgCluster;
 let env: ProtectedEnv;
-const clients: pg.Client[] = [];
 
-async function doctor(): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: env.url(USERS.doctor) });
-  c.on('error', () => undefined);
-  await c.connect();
-  clients.push(c);
-  return c;
-}
+const doctor = (): Promise<pg.Client> => env.client(USERS.doctor);
 
 /** COPY `text` in through the proxy; the error's SQLSTATE and message, or null when it was stored. */
 async function copyIn(c: pg.Client, sql: string, text: string): Promise<{ code: string; message: string } | null> {
@@ -78,10 +71,7 @@ async function stored(table: string): Promise<number> {
 }
 
 /** The rows as the backend stores them, every value as text (dates in ISO). */
-async function storedRows(table: string): Promise<Row[]> {
-  const r = await env.backend.query({ text: `SELECT ${COLUMNS.split(', ').map((c) => `${c}::text`).join(', ')} FROM ${table}`, rowMode: 'array' });
-  return r.rows as Row[];
-}
+const storedRows = (table: string): Promise<Row[]> => storedEpisodes(env.backend, table);
 
 /** The original record of each ep_id, as the backend would store it unprotected. */
 const originals = new Map(records.map((l) => {
@@ -121,7 +111,6 @@ beforeAll(async () => {
   await c.query('CREATE TABLE person (id integer, alias text, phone text, salary numeric, spot text)');
 });
 afterAll(async () => {
-  for (const c of clients) await c.end().catch(() => undefined);
   await env?.close();
   await cluster?.destroy();
 });

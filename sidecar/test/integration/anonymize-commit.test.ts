@@ -6,10 +6,10 @@
 // transaction as PostgreSQL ends one whose COMMIT failed: the error, then ReadyForQuery 'I', nothing
 // stored. Checked on what the client sees (raw protocol messages, node-postgres), what the backend
 // stores (the independent k checker), its pg_dump and its server log (log_statement = all).
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LogWindow } from '@clarus/testing/log-scan.ts';
 import type { FrontendMessage } from '@clarus/sidecar/protocol/frontend.ts';
 import { achievedK } from '@clarus/testing/anonymity.ts';
 import type { Row } from '@clarus/testing/anonymity.ts';
@@ -18,7 +18,7 @@ import type { PgCluster } from '@clarus/testing/pg.ts';
 import { frontendBytes, RawClient, summarize } from '@clarus/testing/proxy.ts';
 import { USERS, canariesInDump, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
-import { EPISODE_COLUMNS as COLUMNS, EPISODE_QI as QI, EPISODE_TABLE_COLUMNS as TABLE_COLUMNS, episodeLines, episodePolicy } from './episodes.ts';
+import { EPISODE_COLUMNS as COLUMNS, EPISODE_QI as QI, EPISODE_TABLE_COLUMNS as TABLE_COLUMNS, episodeLines, episodePolicy, storedEpisodes } from './episodes.ts';
 
 const TABLES = ['episode_x', 'episode_f', 'episode_c', 'episode_s', 'episode_p'];
 const POLICY = episodePolicy('ehealth-commit', TABLES);
@@ -53,7 +53,7 @@ const SYNC: FrontendMessage = { type: 'Sync' };
 
 let cluster: PgCluster;
 let env: ProtectedEnv;
-let logFrom = 0;
+let log: LogWindow;
 const raws: RawClient[] = [];
 
 async function raw(): Promise<RawClient> {
@@ -67,15 +67,9 @@ async function send(r: RawClient, ms: FrontendMessage[]): Promise<string[]> {
   return summarize(await r.cycle());
 }
 
-async function storedRows(table: string): Promise<Row[]> {
-  const res = await env.backend.query({ text: `SELECT ${COLUMNS.split(', ').map((c) => `${c}::text`).join(', ')} FROM ${table}`, rowMode: 'array' });
-  return res.rows as Row[];
-}
+const storedRows = (table: string): Promise<Row[]> => storedEpisodes(env.backend, table);
 
-function canariesInLog(list: string[]): string[] {
-  const log = readFileSync(join(cluster.dir, 'server.log')).subarray(logFrom).toString('latin1');
-  return list.filter((c) => log.includes(c));
-}
+const canariesInLog = (list: string[]): string[] => log.canaries(list);
 
 /** Holds rows i ∈ [from, to) in a block opened by a simple BEGIN (answers checked). */
 async function holdRows(r: RawClient, table: string, [from, to]: [number, number], edit?: (f: string[], i: number) => void): Promise<void> {
@@ -94,7 +88,8 @@ beforeAll(async () => {
   env = await startProtected(cluster, POLICY);
   for (const t of TABLES) await env.backend.query(`CREATE TABLE ${t} ${TABLE_COLUMNS}`);
   await env.backend.query("ALTER TABLE episode_c ADD CONSTRAINT no_bad CHECK (dis_id <> 'bad')");
-  logFrom = readFileSync(join(cluster.dir, 'server.log')).length;
+  log = new LogWindow(join(cluster.dir, 'server.log'));
+  log.mark();
 });
 afterAll(async () => {
   for (const r of raws) r.socket.end();

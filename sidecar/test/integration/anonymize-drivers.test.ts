@@ -11,13 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LogWindow } from '@clarus/testing/log-scan.ts';
 import { achievedK } from '@clarus/testing/anonymity.ts';
 import type { Row } from '@clarus/testing/anonymity.ts';
 import { startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
 import { USERS, canariesInDump, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
-import { EPISODE_COLUMNS as COLUMNS, EPISODE_QI as QI, EPISODE_TABLE_COLUMNS as TABLE_COLUMNS, episodeLines, episodePolicy } from './episodes.ts';
+import { EPISODE_QI as QI, EPISODE_TABLE_COLUMNS as TABLE_COLUMNS, episodeLines, episodePolicy, storedEpisodes } from './episodes.ts';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '../../..');
@@ -41,17 +42,11 @@ const canaries = (base: number): string[] => Array.from({ length: ROWS }, (_, i)
 let cluster: PgCluster;
 let env: ProtectedEnv;
 let scratch: string;
-let logFrom = 0;
+let log: LogWindow;
 
-async function storedRows(table: string): Promise<Row[]> {
-  const res = await env.backend.query({ text: `SELECT ${COLUMNS.split(', ').map((c) => `${c}::text`).join(', ')} FROM ${table}`, rowMode: 'array' });
-  return res.rows as Row[];
-}
+const storedRows = (table: string): Promise<Row[]> => storedEpisodes(env.backend, table);
 
-function canariesInLog(list: string[]): string[] {
-  const log = readFileSync(join(cluster.dir, 'server.log')).subarray(logFrom).toString('latin1');
-  return list.filter((c) => log.includes(c));
-}
+const canariesInLog = (list: string[]): string[] => log.canaries(list);
 
 /** The rows file a driver reads, and the ep_id of its rows i ∈ `ranges`. */
 function rowsFile(base: number): string {
@@ -78,7 +73,8 @@ beforeAll(async () => {
   env = await startProtected(cluster, POLICY);
   for (const t of TABLES) await env.backend.query(`CREATE TABLE ${t} ${TABLE_COLUMNS}`);
   scratch = mkdtempSync(join(tmpdir(), 'clarus-anon-drivers-'));
-  logFrom = readFileSync(join(cluster.dir, 'server.log')).length;
+  log = new LogWindow(join(cluster.dir, 'server.log'));
+  log.mark();
 });
 afterAll(async () => {
   await env?.close();
@@ -106,7 +102,7 @@ describe('pgjdbc into a k-anonymity table', () => {
     expect(achievedK(rows, QI)).toBeGreaterThanOrEqual(5);
     expect(rows.every((r) => r[7] === null)).toBe(true);
     // pgjdbc's COMMIT reached the backend through the extended protocol (logged as an execute).
-    expect(readFileSync(join(cluster.dir, 'server.log')).subarray(logFrom).toString('latin1')).toMatch(/execute [^:\n]+: COMMIT/);
+    expect(log.since()).toMatch(/execute [^:\n]+: COMMIT/);
     expect(canariesInLog(canaries(3000))).toEqual([]);
     expect(await canariesInDump(cluster, canaries(3000))).toEqual([]);
   });
@@ -125,9 +121,9 @@ describe('pgx into a k-anonymity table', () => {
     expect(achievedK(rows, QI)).toBeGreaterThanOrEqual(5);
     expect(rows.every((r) => r[7] === null)).toBe(true);
     // The prepared COMMIT went through the extended protocol, the default one as a simple Query.
-    const log = readFileSync(join(cluster.dir, 'server.log')).subarray(logFrom).toString('latin1');
-    expect(log).toMatch(/execute stmt_\w+: commit/);
-    expect(log).toMatch(/statement: commit/);
+    const text = log.since();
+    expect(text).toMatch(/execute stmt_\w+: commit/);
+    expect(text).toMatch(/statement: commit/);
     expect(canariesInLog(canaries(4000))).toEqual([]);
     expect(await canariesInDump(cluster, canaries(4000))).toEqual([]);
   });

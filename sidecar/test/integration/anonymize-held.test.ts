@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LogWindow } from '@clarus/testing/log-scan.ts';
 import { achievedK, achievedT, codePointOrder } from '@clarus/testing/anonymity.ts';
 import type { Row } from '@clarus/testing/anonymity.ts';
 import { startPostgres } from '@clarus/testing/pg.ts';
@@ -18,7 +19,7 @@ import type { PgCluster } from '@clarus/testing/pg.ts';
 import { frontendBytes, RawClient } from '@clarus/testing/proxy.ts';
 import { USERS, canariesInDump, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
-import { EPISODE_COLUMNS as COLUMNS, EPISODE_DIA as DIA, EPISODE_QI as QI, EPISODE_TABLE_COLUMNS as TABLE_COLUMNS, episodeColumns, episodeLines, episodePolicy } from './episodes.ts';
+import { EPISODE_COLUMNS as COLUMNS, EPISODE_DIA as DIA, EPISODE_QI as QI, EPISODE_TABLE_COLUMNS as TABLE_COLUMNS, episodeColumns, episodeLines, episodePolicy, storedEpisodes } from './episodes.ts';
 
 const TABLES = ['episode_h', 'episode_r', 'episode_d', 'episode_t', 'episode_n', 'episode_m'];
 const POLICY = episodePolicy('ehealth-held', TABLES, (table) => episodeColumns(5, table === 'episode_t' ? 0.3 : undefined));
@@ -44,31 +45,17 @@ const insertParams = (table: string): string => `INSERT INTO ${table} (${COLUMNS
 
 let cluster: PgCluster;
 let env: ProtectedEnv;
-let logFrom = 0;
-const clients: pg.Client[] = [];
+let log: LogWindow;
 
-async function doctor(): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: env.url(USERS.doctor) });
-  c.on('error', () => undefined);
-  await c.connect();
-  clients.push(c);
-  return c;
-}
+const doctor = (): Promise<pg.Client> => env.client(USERS.doctor);
 
 async function stored(table: string): Promise<number> {
   return Number((await env.backend.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
 }
 
-async function storedRows(table: string): Promise<Row[]> {
-  const r = await env.backend.query({ text: `SELECT ${COLUMNS.split(', ').map((c) => `${c}::text`).join(', ')} FROM ${table}`, rowMode: 'array' });
-  return r.rows as Row[];
-}
+const storedRows = (table: string): Promise<Row[]> => storedEpisodes(env.backend, table);
 
-/** Canaries in the server log since the last call (log_statement = all: every statement and its parameters). */
-function canariesInLog(canaries: string[]): string[] {
-  const log = readFileSync(join(cluster.dir, 'server.log')).subarray(logFrom).toString('latin1');
-  return canaries.filter((c) => log.includes(c));
-}
+const canariesInLog = (list: string[]): string[] => log.canaries(list);
 
 beforeAll(async () => {
   cluster = await startPostgres();
@@ -77,10 +64,10 @@ beforeAll(async () => {
   env = await startProtected(cluster, POLICY);
   const c = await doctor();
   for (const t of [...TABLES, 'episode_plain']) await c.query(`CREATE TABLE ${t} ${TABLE_COLUMNS}`);
-  logFrom = readFileSync(join(cluster.dir, 'server.log')).length;
+  log = new LogWindow(join(cluster.dir, 'server.log'));
+  log.mark();
 });
 afterAll(async () => {
-  for (const c of clients) await c.end().catch(() => undefined);
   await env?.close();
   await cluster?.destroy();
 });
@@ -102,7 +89,7 @@ describe('single-row INSERTs held until COMMIT', () => {
     expect(await stored('episode_h')).toBe(0);
     expect(canariesInLog(CANARIES(12))).toEqual([]);
     // (The log is real: it has the stand-ins, which carry no value.)
-    expect(readFileSync(join(cluster.dir, 'server.log')).subarray(logFrom).toString('latin1')).toContain('LOCK TABLE ONLY "public"."episode_h" IN ROW EXCLUSIVE MODE');
+    expect(log.since()).toContain('LOCK TABLE ONLY "public"."episode_h" IN ROW EXCLUSIVE MODE');
     await c.query('COMMIT');
     const rows = await storedRows('episode_h');
     expect(rows.length).toBe(12);
@@ -191,10 +178,7 @@ describe('single-row INSERTs held until COMMIT', () => {
   });
 
   it('refuses a held INSERT of a user who may not write the dataset (42501)', async () => {
-    const c = new pg.Client({ connectionString: env.url(USERS.analyst) });
-    c.on('error', () => undefined);
-    await c.connect();
-    clients.push(c);
+    const c = await env.client(USERS.analyst);
     await c.query('BEGIN');
     await expect(c.query(insertConst('episode_r', canaryRecord(53)))).rejects.toMatchObject({ code: '42501' });
     await c.query('ROLLBACK');
@@ -287,10 +271,7 @@ describe('what only the backend knows', () => {
   it('bounds the held rows by limits.maxStatementBytes (54000 past it), and the transaction can still be committed', async () => {
     const small = await startProtected(cluster, POLICY, undefined, { limits: { maxStatementBytes: 16_384 } });
     try {
-      const c = new pg.Client({ connectionString: small.url(USERS.doctor) });
-      c.on('error', () => undefined);
-      await c.connect();
-      clients.push(c);
+      const c = await small.client(USERS.doctor);
       await c.query('BEGIN');
       let held = 0;
       let refused: { code?: string; message?: string } | undefined;

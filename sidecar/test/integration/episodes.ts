@@ -2,6 +2,8 @@
 // them: one table layout, its columns under k-anonymity (and t-closeness when asked), the policy
 // that protects a list of such tables, and the file's records.
 import { readFileSync } from 'node:fs';
+import type pg from 'pg';
+import type { Row } from '@clarus/testing/anonymity.ts';
 import type { RuntimeColumn, RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { clarusFile } from '@clarus/testing/clarus-data.ts';
 
@@ -41,4 +43,10 @@ export const EPISODE_DIA = 10;
 /** The data file's non-empty lines: its header, then one record per line. */
 export function episodeLines(): string[] {
   return readFileSync(clarusFile('data_clarus2.txt'), 'utf8').split('\n').filter((l) => l.length > 0);
+}
+
+/** What the backend stores in an episode table, every column as text, in storage order. */
+export async function storedEpisodes(backend: pg.Client, table: string): Promise<Row[]> {
+  const columns = EPISODE_COLUMNS.split(', ').map((c) => `${c}::text`).join(', ');
+  return (await backend.query({ text: `SELECT ${columns} FROM ${table}`, rowMode: 'array' })).rows as Row[];
 }
