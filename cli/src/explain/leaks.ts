@@ -49,11 +49,16 @@ function pointLeak([x, y]: [string, string], backend: string): string {
   return `its SRID only; X is on ${x}, Y on ${y}: no backend holds the point`;
 }
 
+function encryptLeak(c: RuntimeColumn): string | undefined {
+  if (c.encrypt?.mode === 'deterministic') return 'equality and frequency of values, length';
+  if (c.encrypt?.searchable) return 'length; equality of values that are searched (blind index)';
+  return c.encrypt ? 'length and NULL-ness only' : undefined;
+}
+
 export function describeLeak(c: RuntimeColumn, defaultBackend: string): string {
   const parts: string[] = [];
-  if (c.encrypt?.mode === 'deterministic') parts.push('equality and frequency of values, length');
-  else if (c.encrypt?.searchable) parts.push('length; equality of values that are searched (blind index)');
-  else if (c.encrypt) parts.push('length and NULL-ness only');
+  const enc = encryptLeak(c);
+  if (enc) parts.push(enc);
   const anon = anonymizeLeak(c);
   if (anon) parts.push(anon);
   if (c.coordinates) parts.push(pointLeak(c.coordinates, defaultBackend));

@@ -2,6 +2,7 @@
 // policy tooling does not load the proxy unless asked. The rewriter holds no keys: protected
 // constants are shown as the placeholders the proxy fills (`<encrypt patient.pat_ssn (randomized)>`).
 import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
+import type { SplitPlan } from '@clarus/sidecar/split/plan.ts';
 import { DEFAULT_KEY, usedKeyNames } from '@clarus/policy/runtime/policy.ts';
 import { formatTable } from './table.ts';
 
@@ -78,7 +79,13 @@ async function splitSql(sql: string, policy: RuntimePolicy, rewriterFor: (p: Run
     return r.kind === 'plan' ? r.statements.map((x) => x.sql).join('; ') : logical;
   };
   const step = (backend: string, what: string, logical: string): SplitStep => ({ backend, what, sql: sent(backend, logical) });
-  const keys = `$${KEYS_PARAM}`;
+  return splitOutcome(plan, { dataset: l.dataset, home: l.home, keys: `$${KEYS_PARAM}` }, step);
+}
+
+type Step = (backend: string, what: string, logical: string) => SplitStep;
+
+/** The steps of a split plan, each as its backend's rewriter sends it. */
+function splitOutcome(plan: SplitPlan, l: { dataset: string; home: string; keys: string }, step: Step): RewriteOutcome {
   switch (plan.kind) {
     case 'select': return { kind: 'split', dataset: l.dataset, engine: plan.engine.sql,
       steps: plan.relations.flatMap((r) => [
@@ -90,7 +97,7 @@ async function splitSql(sql: string, policy: RuntimePolicy, rewriterFor: (p: Run
       ...plan.filters.map((x) => step(x.backend, 'row keys matching its conditions (locked)', x.sql)),
       step(l.home, 'home fragment (returns the changed row keys)', plan.home.sql),
       ...plan.sides.map((x) => step(x.backend, 'the same row keys', x.sql)),
-    ].map((x) => ({ ...x, sql: x.sql.replace(keys, '$keys') })) };
+    ].map((x) => ({ ...x, sql: x.sql.replace(l.keys, '$keys') })) };
     case 'ddl': return { kind: 'split', dataset: l.dataset, steps: plan.statements.map((x) => step(x.backend, 'its fragment', x.sql)) };
   }
 }

@@ -96,26 +96,32 @@ export class Framer {
     if (this.partial) return this.fillPartial();
     if (this.headerLen > 0) return this.fillHeader();
     const avail = this.chunk.length - this.pos;
-    if (avail < HEADER_BYTES) {
-      this.chunk.copy(this.header, 0, this.pos);
-      this.headerLen = avail;
-      this.pos = this.chunk.length;
-      return NEXT_NONE;
-    }
+    if (avail < HEADER_BYTES) return this.stashHeader(avail);
     const len = this.checked(this.chunk, this.pos);
     if (len < 0) return NEXT_ERROR;
-    if (avail >= len + 1) {
-      this.tag = this.chunk[this.pos] as number;
-      this.buf = this.chunk;
-      this.start = this.pos + HEADER_BYTES;
-      this.end = this.pos + 1 + len;
-      this.pos = this.end;
-      return NEXT_MESSAGE;
-    }
+    if (avail >= len + 1) return this.inChunk(len);
     this.partial = Buffer.allocUnsafe(len + 1);
     this.partialFill = this.chunk.copy(this.partial, 0, this.pos);
     this.pos = this.chunk.length;
     return NEXT_NONE;
+  }
+
+  /** The chunk ends inside a header: keep its `avail` bytes for the next chunk. */
+  private stashHeader(avail: number): number {
+    this.chunk.copy(this.header, 0, this.pos);
+    this.headerLen = avail;
+    this.pos = this.chunk.length;
+    return NEXT_NONE;
+  }
+
+  /** The whole message of length `len` lies in the current chunk: return it in place, no copy. */
+  private inChunk(len: number): number {
+    this.tag = this.chunk[this.pos] as number;
+    this.buf = this.chunk;
+    this.start = this.pos + HEADER_BYTES;
+    this.end = this.pos + 1 + len;
+    this.pos = this.end;
+    return NEXT_MESSAGE;
   }
 
   /** The checked length of the header at `buf[at ..]`, or -1 with `error` set. */
