@@ -99,23 +99,25 @@ function upstreamAuthStep(m: BackendMessage, b: BackendSecrets): void {
   }
 }
 
+function saslStart(mechanisms: string[], b: BackendSecrets, socket: Socket, st: AuthState): void {
+  if (!mechanisms.includes(SCRAM_MECHANISM)) throw new BackendError(`backend offers no supported SASL mechanism (${mechanisms.join(', ')})`);
+  st.scram = new ScramClient(b.password);
+  socket.write(answer({ type: 'SASLInitialResponse', mechanism: SCRAM_MECHANISM, data: Buffer.from(st.scram.first()) }));
+}
+
+function saslContinue(data: Uint8Array, socket: Socket, st: AuthState): void {
+  const final = st.scram?.final(Buffer.from(data).toString());
+  if (!final) throw new BackendError('backend sent an invalid SCRAM server-first-message');
+  socket.write(answer({ type: 'SASLResponse', data: Buffer.from(final) }));
+}
+
 function authStep(m: BackendMessage, b: BackendSecrets, socket: Socket, st: AuthState): boolean {
   switch (m.type) {
     case 'AuthenticationOk': return true;
     case 'AuthenticationCleartextPassword': socket.write(answer({ type: 'PasswordMessage', password: b.password })); return false;
     case 'AuthenticationMD5Password': socket.write(answer({ type: 'PasswordMessage', password: md5Answer(b.username, b.password, m.salt) })); return false;
-    case 'AuthenticationSASL': {
-      if (!m.mechanisms.includes(SCRAM_MECHANISM)) throw new BackendError(`backend offers no supported SASL mechanism (${m.mechanisms.join(', ')})`);
-      st.scram = new ScramClient(b.password);
-      socket.write(answer({ type: 'SASLInitialResponse', mechanism: SCRAM_MECHANISM, data: Buffer.from(st.scram.first()) }));
-      return false;
-    }
-    case 'AuthenticationSASLContinue': {
-      const final = st.scram?.final(Buffer.from(m.data).toString());
-      if (!final) throw new BackendError('backend sent an invalid SCRAM server-first-message');
-      socket.write(answer({ type: 'SASLResponse', data: Buffer.from(final) }));
-      return false;
-    }
+    case 'AuthenticationSASL': saslStart(m.mechanisms, b, socket, st); return false;
+    case 'AuthenticationSASLContinue': saslContinue(m.data, socket, st); return false;
     case 'AuthenticationSASLFinal':
       if (!st.scram?.verify(Buffer.from(m.data).toString())) throw new BackendError('backend failed SCRAM server verification');
       return false;
@@ -134,17 +136,20 @@ async function handshake(b: BackendSecrets, socket: Socket, params: Record<strin
     const { tag, body, raw } = await reader.message(HANDSHAKE_MAX);
     const m = message(tag, body);
     if (m.type === 'ErrorResponse') throw new BackendError(m.fields.M ?? 'backend refused the connection', m.fields);
-    if (m.type.startsWith('Authentication')) {
-      if (b.upstream) upstreamAuthStep(m, b);
-      else authStep(m, b, socket, st);
-    }
-    else if (m.type === 'ParameterStatus') {
-      conn.parameterStatus.push(Buffer.from(raw));
-      conn.parameters.set(m.name, m.value);
-    }
-    else if (m.type === 'BackendKeyData') { conn.processId = m.processId; conn.secretKey = m.secretKey; }
-    else if (m.type === 'ReadyForQuery') { conn.rest = reader.detach(); return conn; }
+    if (m.type === 'ReadyForQuery') { conn.rest = reader.detach(); return conn; }
+    if (!m.type.startsWith('Authentication')) recordStartup(conn, m, raw);
+    else if (b.upstream) upstreamAuthStep(m, b);
+    else authStep(m, b, socket, st);
   }
+}
+
+/** What the backend reports before ReadyForQuery: its parameters and its cancel key. */
+function recordStartup(conn: BackendConnection, m: BackendMessage, raw: Uint8Array): void {
+  if (m.type === 'ParameterStatus') {
+    conn.parameterStatus.push(Buffer.from(raw));
+    conn.parameters.set(m.name, m.value);
+  }
+  else if (m.type === 'BackendKeyData') { conn.processId = m.processId; conn.secretKey = m.secretKey; }
 }
 
 /**

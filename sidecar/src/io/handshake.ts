@@ -82,30 +82,32 @@ async function upgrade(ctx: ProxyContext, socket: Socket): Promise<TLSSocket> {
   return t;
 }
 
+/** The client connection while startup packets are read: plaintext until an accepted SSLRequest. */
+interface StartupConn { socket: Socket; reader: SocketReader; tls: boolean; peer: PeerCertificate | null }
+
 /** Reads startup packets until a StartupMessage or a CancelRequest. */
 export async function readClientStartup(ctx: ProxyContext, raw: Socket): Promise<Startup> {
-  let socket = raw;
-  let reader = new SocketReader(socket);
-  let tls = false;
-  let peer: PeerCertificate | null = null;
+  const c: StartupConn = { socket: raw, reader: new SocketReader(raw), tls: false, peer: null };
   for (;;) {
-    const p = await reader.startup();
-    if (p.type === 'CancelRequest') { reader.detach(); return { kind: 'cancel', socket, request: p }; }
-    if (p.type === 'GSSENCRequest' || (p.type === 'SSLRequest' && (tls || !ctx.clientTls()))) { socket.write(SSL_REFUSE); continue; }
-    if (p.type === 'SSLRequest') {
-      // Bytes sent before the TLS handshake would be trusted as if encrypted (CVE-2021-23214).
-      if (reader.detach().length > 0) throw new ProtocolError('received unencrypted data after SSL request');
-      socket.write(SSL_ACCEPT);
-      const t = await upgrade(ctx, socket);
-      const ca = ctx.snapshot().tls?.ca;
-      peer = ca ? verifiedPeer(t, parseCaBundle(ca)) : null;
-      socket = t;
-      reader = new SocketReader(socket);
-      tls = true;
-      continue;
-    }
-    return { kind: 'startup', socket, reader, message: p, tls, peer };
+    const p = await c.reader.startup();
+    if (p.type === 'CancelRequest') { c.reader.detach(); return { kind: 'cancel', socket: c.socket, request: p }; }
+    if (p.type === 'GSSENCRequest' || (p.type === 'SSLRequest' && (c.tls || !ctx.clientTls()))) { c.socket.write(SSL_REFUSE); continue; }
+    if (p.type === 'SSLRequest') { await startTls(ctx, c); continue; }
+    return { kind: 'startup', socket: c.socket, reader: c.reader, message: p, tls: c.tls, peer: c.peer };
   }
+}
+
+/** Accepts an SSLRequest: the connection continues over TLS (with the client's certificate, if it sent one). */
+async function startTls(ctx: ProxyContext, c: StartupConn): Promise<void> {
+  // Bytes sent before the TLS handshake would be trusted as if encrypted (CVE-2021-23214).
+  if (c.reader.detach().length > 0) throw new ProtocolError('received unencrypted data after SSL request');
+  c.socket.write(SSL_ACCEPT);
+  const t = await upgrade(ctx, c.socket);
+  const ca = ctx.snapshot().tls?.ca;
+  c.peer = ca ? verifiedPeer(t, parseCaBundle(ca)) : null;
+  c.socket = t;
+  c.reader = new SocketReader(t);
+  c.tls = true;
 }
 
 /** Checks version and transport; writes NegotiateProtocolVersion when needed. */

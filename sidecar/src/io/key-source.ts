@@ -185,16 +185,19 @@ export class KeySource {
       if (unreachable) break;
     }
     t.missing = [...new Set(t.wanted.values())].filter((w) => !t.plain.has(w)).length;
-    if (unreachable) {
-      if (t.failingSince === undefined) this.log?.warn('KMS unreachable; serving with the keys in memory', { error: unreachable.message, maxUnreachableSeconds: t.spec.maxUnreachableSeconds });
-      t.failingSince ??= this.now();
-      return false;
-    }
+    if (unreachable) return this.unreachable(t, unreachable);
     if (t.failingSince !== undefined || t.lastSuccess === undefined) this.log?.info('KMS answered; data keys unwrapped', { keys: t.plain.size });
     t.failingSince = undefined;
     t.lastSuccess = this.now();
     if (t.missing === 0) t.lastError = undefined;
     return true;
+  }
+
+  /** Vault could not be reached: keep serving with the keys in memory, and note since when. */
+  private unreachable(t: Transit, e: VaultError): false {
+    if (t.failingSince === undefined) this.log?.warn('KMS unreachable; serving with the keys in memory', { error: e.message, maxUnreachableSeconds: t.spec.maxUnreachableSeconds });
+    t.failingSince ??= this.now();
+    return false;
   }
 
   /** One unwrap; returns the error when Vault cannot be reached (the caller stops asking). */

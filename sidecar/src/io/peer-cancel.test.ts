@@ -11,18 +11,18 @@ describe('peer cancel signatures', () => {
     const nonces = new NonceCache();
     const now = 1_000_000;
     const ok = signCancel(secret, req, now);
-    expect(verifyCancel(secret, ok.body, ok.mac, now + 10, nonces)).toEqual({ ok: true, request: req });
-    expect(verifyCancel(secret, ok.body, ok.mac, now + 20, nonces)).toEqual({ ok: false, reason: 'replayed' });
+    expect(verifyCancel(secret, ok, now + 10, nonces)).toEqual({ ok: true, request: req });
+    expect(verifyCancel(secret, ok, now + 20, nonces)).toEqual({ ok: false, reason: 'replayed' });
     const forged = signCancel(randomBytes(32), req, now);
-    expect(verifyCancel(secret, forged.body, forged.mac, now, nonces)).toEqual({ ok: false, reason: 'bad signature' });
-    expect(verifyCancel(secret, ok.body.replace('1234', '1235'), ok.mac, now, nonces)).toEqual({ ok: false, reason: 'bad signature' });
-    expect(verifyCancel(secret, ok.body, undefined, now, nonces)).toEqual({ ok: false, reason: 'bad signature' });
+    expect(verifyCancel(secret, forged, now, nonces)).toEqual({ ok: false, reason: 'bad signature' });
+    expect(verifyCancel(secret, { body: ok.body.replace('1234', '1235'), mac: ok.mac }, now, nonces)).toEqual({ ok: false, reason: 'bad signature' });
+    expect(verifyCancel(secret, { body: ok.body, mac: undefined }, now, nonces)).toEqual({ ok: false, reason: 'bad signature' });
     const old = signCancel(secret, req, now - 31_000);
-    expect(verifyCancel(secret, old.body, old.mac, now, nonces)).toEqual({ ok: false, reason: 'too old' });
+    expect(verifyCancel(secret, old, now, nonces)).toEqual({ ok: false, reason: 'too old' });
     const future = signCancel(secret, req, now + 31_000);
-    expect(verifyCancel(secret, future.body, future.mac, now, nonces)).toEqual({ ok: false, reason: 'too old' });
-    expect(verifyCancel(secret, 'not json', macOf('not json'), now, nonces)).toEqual({ ok: false, reason: 'malformed body' });
-    expect(verifyCancel(secret, '{"processId":"x"}', macOf('{"processId":"x"}'), now, nonces)).toEqual({ ok: false, reason: 'malformed body' });
+    expect(verifyCancel(secret, future, now, nonces)).toEqual({ ok: false, reason: 'too old' });
+    expect(verifyCancel(secret, { body: 'not json', mac: macOf('not json') }, now, nonces)).toEqual({ ok: false, reason: 'malformed body' });
+    expect(verifyCancel(secret, { body: '{"processId":"x"}', mac: macOf('{"processId":"x"}') }, now, nonces)).toEqual({ ok: false, reason: 'malformed body' });
   });
   it('parses --peers, --peer-port and the secret, refusing what is incomplete', () => {
     expect(peerConfig(undefined, undefined, undefined)).toBeUndefined();

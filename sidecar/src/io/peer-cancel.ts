@@ -53,21 +53,31 @@ export class NonceCache {
   }
 }
 
+/** A request's body and the MAC it arrived with (none if the header was missing). */
+export interface Signed { body: string; mac: string | undefined }
+
 /** Checks a received body against its MAC, its age and its nonce. */
-export function verifyCancel(secret: Buffer, body: string, received: string | undefined, now: number, nonces: NonceCache): Verified {
-  const want = Buffer.from(mac(secret, body));
-  const got = Buffer.from(received ?? '');
+export function verifyCancel(secret: Buffer, signed: Signed, now: number, nonces: NonceCache): Verified {
+  const want = Buffer.from(mac(secret, signed.body));
+  const got = Buffer.from(signed.mac ?? '');
   if (got.length !== want.length || !timingSafeEqual(got, want)) return { ok: false, reason: 'bad signature' };
+  const b = parseBody(signed.body);
+  if (!b) return { ok: false, reason: 'malformed body' };
+  if (Math.abs(now - b.at) > MAX_SKEW_MS) return { ok: false, reason: 'too old' };
+  if (!nonces.fresh(b.nonce, now)) return { ok: false, reason: 'replayed' };
+  return { ok: true, request: { processId: b.processId, secretKey: b.secretKey } };
+}
+
+/** The signed body, or undefined when it is not JSON of the expected shape. */
+function parseBody(body: string): SignedBody | undefined {
   let b: SignedBody;
   try {
     b = JSON.parse(body) as SignedBody;
   } catch {
-    return { ok: false, reason: 'malformed body' };
+    return undefined;
   }
-  if (!Number.isInteger(b.processId) || !Number.isInteger(b.secretKey) || typeof b.nonce !== 'string' || typeof b.at !== 'number') return { ok: false, reason: 'malformed body' };
-  if (Math.abs(now - b.at) > MAX_SKEW_MS) return { ok: false, reason: 'too old' };
-  if (!nonces.fresh(b.nonce, now)) return { ok: false, reason: 'replayed' };
-  return { ok: true, request: { processId: b.processId, secretKey: b.secretKey } };
+  const wellFormed = Number.isInteger(b.processId) && Number.isInteger(b.secretKey) && typeof b.nonce === 'string' && typeof b.at === 'number';
+  return wellFormed ? b : undefined;
 }
 
 /** The peers' addresses now (the DNS answer changes as pods come and go). */
@@ -77,7 +87,7 @@ export async function peerAddresses(c: PeerConfig): Promise<string[]> {
   return [...new Set(all.map((a) => a.address))];
 }
 
-function post(host: string, port: number, body: string, signature: string, timeoutMs: number): Promise<number> {
+function post(host: string, port: number, { body, mac: signature }: { body: string; mac: string }, timeoutMs: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request({ host, port, path: PEER_CANCEL_PATH, method: 'POST', timeout: timeoutMs,
       headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), [MAC_HEADER]: signature } }, (res) => {
@@ -102,7 +112,7 @@ export async function sendToPeers(c: PeerConfig, r: PeerCancelRequest, now: numb
   } catch {
     return 0;
   }
-  const { body, mac: signature } = signCancel(c.secret, r, now);
-  const answers = await Promise.all(hosts.map((h) => post(h, c.port, body, signature, timeoutMs).catch(() => 0)));
+  const signed = signCancel(c.secret, r, now);
+  const answers = await Promise.all(hosts.map((h) => post(h, c.port, signed, timeoutMs).catch(() => 0)));
   return answers.filter((s) => s === 202).length;
 }

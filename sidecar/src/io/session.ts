@@ -77,18 +77,24 @@ export class ClientSession {
       await this.authenticate(s, user);
       // From here the backend connect has its own timeout (and reports 08001 when it expires).
       authenticated();
-      const target = backendFor(this.snap, database);
-      if (!target) throw new HandshakeError(SQLSTATE.invalidCatalogName, `database "${database}" does not exist (this proxy serves ${databaseNames(this.snap).map((n) => `"${n}"`).join(', ') || 'no database'})`);
+      const target = this.target(database);
       const grants = this.snap.users.get(user)?.spec.grants ?? [];
       // The role is chosen once, at connect: a reload that changes the user's grants applies to the next session.
       const b = roleCredentials(target, sessionRole(grants, new Date()));
       const conn = await this.openBackend(b, s.message.params);
-      this.info = { user, database, applicationName: s.message.params.application_name ?? '', grants, backend: b.spec.name, backendUser: b.username, backendDatabase: b.spec.database, ...(b.maintenance ? { maintenance: true } : {}),
-        serverVersion: conn.parameters.get('server_version') ?? '' };
+      this.info = sessionInfo({ user, database, grants }, s.message.params, b, conn);
       this.begin(conn, b, s.reader.detach());
     } catch (e) {
       this.refuseConnection(e);
     }
+  }
+
+  /** The backend serving `database`; a HandshakeError (3D000) naming the served ones when none does. */
+  private target(database: string): NonNullable<ReturnType<typeof backendFor>> {
+    const target = backendFor(this.snap, database);
+    if (target) return target;
+    const served = databaseNames(this.snap).map((n) => `"${n}"`).join(', ') || 'no database';
+    throw new HandshakeError(SQLSTATE.invalidCatalogName, `database "${database}" does not exist (this proxy serves ${served})`);
   }
 
   private async authenticate(s: Extract<Startup, { kind: 'startup' }>, user: string): Promise<void> {
@@ -116,6 +122,20 @@ export class ClientSession {
     const name = b.spec.name;
     const pinned = backendStartupParams(forwardedParams(params), this.snap.config.policy.datasets.length > 0);
     if (!pinned.ok) throw new HandshakeError(SQLSTATE.featureNotSupported, pinned.message);
+    this.reserveBackend(b);
+    try {
+      const forward = pinned.params;
+      if (b.upstream && params.database) forward.database = params.database;
+      return await connectBackend(b, forward, this.snap.config.limits.connectTimeoutSeconds * 1000);
+    } catch (e) {
+      this.ctx.metrics.backendErrors.inc({ backend: name, reason: 'connect' });
+      throw connectFailure(e, name);
+    }
+  }
+
+  /** Counts this session against the backend's pool share; a HandshakeError (53300) when it is full. */
+  private reserveBackend(b: BackendSecrets): void {
+    const name = b.spec.name;
     const n = this.ctx.backendCounts.get(name) ?? 0;
     if (n >= this.ctx.share(b.spec.pool.maxConnections)) {
       this.ctx.metrics.connectionsRejected.inc({ reason: 'backend_pool' });
@@ -124,15 +144,6 @@ export class ClientSession {
     this.ctx.backendCounts.set(name, n + 1);
     this.backendName = name;
     this.ctx.metrics.backendConnections.inc({ backend: name });
-    try {
-      const forward = pinned.params;
-      if (b.upstream && params.database) forward.database = params.database;
-      return await connectBackend(b, forward, this.snap.config.limits.connectTimeoutSeconds * 1000);
-    } catch (e) {
-      this.ctx.metrics.backendErrors.inc({ backend: name, reason: 'connect' });
-      if (e instanceof BackendError && e.fields?.C && !e.fields.C.startsWith('28')) throw new HandshakeError(e.fields.C, e.message);
-      throw new HandshakeError(SQLSTATE.unableToConnect, `could not connect to the backend "${name}": ${(e as Error).message}`);
-    }
   }
 
   private refuseConnection(e: unknown): void {
@@ -307,4 +318,16 @@ function forwardedParams(params: Record<string, string>): Record<string, string>
     out[k] = v;
   }
   return out;
+}
+
+/** What the session's pipeline knows of it, once the backend has accepted the connection. */
+function sessionInfo(who: Pick<SessionInfo, 'user' | 'database' | 'grants'>, params: Record<string, string | undefined>, b: BackendSecrets, conn: BackendConnection): SessionInfo {
+  return { ...who, applicationName: params.application_name ?? '', backend: b.spec.name, backendUser: b.username, backendDatabase: b.spec.database, ...(b.maintenance ? { maintenance: true } : {}),
+    serverVersion: conn.parameters.get('server_version') ?? '' };
+}
+
+/** The client's error for a failed backend connect: the backend's own SQLSTATE unless it is about authentication (28…). */
+function connectFailure(e: unknown, name: string): HandshakeError {
+  if (e instanceof BackendError && e.fields?.C && !e.fields.C.startsWith('28')) return new HandshakeError(e.fields.C, e.message);
+  return new HandshakeError(SQLSTATE.unableToConnect, `could not connect to the backend "${name}": ${(e as Error).message}`);
 }

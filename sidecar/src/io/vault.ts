@@ -43,7 +43,10 @@ interface Answer { status: number; body: Record<string, unknown> }
 
 const MAX_ANSWER_BYTES = 1 << 20;
 
-function send(s: VaultSettings, method: 'GET' | 'POST', path: string, token: string | undefined, payload?: unknown): Promise<Answer> {
+/** One HTTP request to Vault's API: `path` under /v1/, with the token (none to log in) and a JSON payload. */
+interface Call { method: 'GET' | 'POST'; path: string; token: string | undefined; payload?: unknown }
+
+function send(s: VaultSettings, { method, path, token, payload }: Call): Promise<Answer> {
   const url = new URL(`${s.address.replace(/\/$/, '')}/v1/${path}`);
   const body = payload === undefined ? undefined : Buffer.from(JSON.stringify(payload));
   const headers: Record<string, string> = { accept: 'application/json' };
@@ -144,7 +147,7 @@ export class VaultTransit {
   private async request(method: 'GET' | 'POST', path: string, payload: unknown, what: string): Promise<Answer> {
     const token = await this.currentToken();
     try {
-      return await send(this.settings, method, path, token, payload);
+      return await send(this.settings, { method, path, token, payload });
     } catch (e) {
       throw new VaultError('unreachable', `${what}: ${(e as Error).message}`);
     }
@@ -156,7 +159,7 @@ export class VaultTransit {
     if (this.token && this.token.expires > this.now()) return this.token.value;
     let a: Answer;
     try {
-      a = await send(this.settings, 'POST', `auth/${l.mount}/login`, undefined, { role: l.role, jwt: readToken(l.jwt, 'service-account token') });
+      a = await send(this.settings, { method: 'POST', path: `auth/${l.mount}/login`, token: undefined, payload: { role: l.role, jwt: readToken(l.jwt, 'service-account token') } });
     } catch (e) {
       throw new VaultError('unreachable', `login: ${(e as Error).message}`);
     }

@@ -261,7 +261,7 @@ class Primary {
   /** A cancel request a peer replica passed on: 202 cancelled, 404 not ours, 401 not signed right. */
   private async peerCancel(body: string, signature: string | string[] | undefined): Promise<number> {
     const peers = this.o.peers as PeerConfig;
-    const v = verifyCancel(peers.secret, body, typeof signature === 'string' ? signature : undefined, Date.now(), this.nonces);
+    const v = verifyCancel(peers.secret, { body, mac: typeof signature === 'string' ? signature : undefined }, Date.now(), this.nonces);
     if (!v.ok) {
       this.m.cancels.inc({ result: 'peer-refused' });
       this.o.log.warn('peer cancel refused', { reason: v.reason });
