@@ -32,19 +32,25 @@ function mask(spec: NonNullable<AnonymizeProtection['mask']>, text: string): str
   return text.slice(0, first) + ch.repeat(text.length - first - last) + (last ? text.slice(-last) : '');
 }
 
+/** A date (or timestamp) cut to the first day of its year or month. */
+function truncateDate(text: string, unit: 'year' | 'month'): string | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(text.trim());
+  if (!m) return undefined;
+  return unit === 'year' ? `${m[1]}-01-01` : `${m[1]}-${m[2]}-01`;
+}
+
+/** A number rounded down to a multiple of `step`. */
+function stepDown(text: string, step: number): string | undefined {
+  const n = Number(text);
+  if (!Number.isFinite(n)) return undefined;
+  return String(Math.floor(n / step) * step);
+}
+
 function generalize(spec: NonNullable<AnonymizeProtection['generalize']>, text: string, typeOid: number): string | undefined {
-  if (spec.truncate) {
-    const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(text.trim());
-    if (!m) return undefined;
-    return spec.truncate === 'year' ? `${m[1]}-01-01` : `${m[1]}-${m[2]}-01`;
-  }
-  if (spec.step) {
-    const n = Number(text);
-    if (!Number.isFinite(n)) return undefined;
-    return String(Math.floor(n / spec.step) * spec.step);
-  }
+  if (spec.truncate) return truncateDate(text, spec.truncate);
+  if (spec.step) return stepDown(text, spec.step);
   if (spec.keepPrefix !== undefined) {
-    if (typeOid !== OID.text && typeOid !== OID.varchar && typeOid !== OID.bpchar) return undefined;
+    if (!TEXT_OIDS.has(typeOid)) return undefined;
     return text.slice(0, spec.keepPrefix) + '*'.repeat(Math.max(text.length - spec.keepPrefix, 0));
   }
   if (spec.gridMeters !== undefined) return snapToGrid(text, spec.gridMeters);
@@ -55,9 +61,19 @@ function generalize(spec: NonNullable<AnonymizeProtection['generalize']>, text: 
 export function anonymizeText(spec: AnonymizeProtection, text: string, typeOid: number, keys?: WriteKeys): string | null | undefined {
   if (spec.suppress) return spec.suppress.value ?? null;
   if (spec.mask) return mask(spec.mask, text);
-  if (spec.generalize?.shiftMeters !== undefined) return keys ? shiftPoint(text, spec.generalize.shiftMeters, keys.random) : undefined;
-  if (spec.generalize) return generalize(spec.generalize, text, typeOid);
+  if (spec.generalize) return generalizeText(spec.generalize, text, typeOid, keys);
   if (!keys || !appliesAtWrite(spec, typeOid)) return undefined;
+  return keyedText(spec, text, typeOid, keys);
+}
+
+/** Generalize; a random shift of a point only given the random source. */
+function generalizeText(spec: NonNullable<AnonymizeProtection['generalize']>, text: string, typeOid: number, keys?: WriteKeys): string | undefined {
+  if (spec.shiftMeters !== undefined) return keys ? shiftPoint(text, spec.shiftMeters, keys.random) : undefined;
+  return generalize(spec, text, typeOid);
+}
+
+/** The methods that need the keys or the random source: pseudonymize, noise. */
+function keyedText(spec: AnonymizeProtection, text: string, typeOid: number, keys: WriteKeys): string | undefined {
   if (spec.pseudonymize) return pseudonym(spec.pseudonymize, text, keys.mac, keys.seal);
   if (spec.noise) return withNoise(spec.noise, kindOf(typeOid), text, keys.random);
   return undefined;
@@ -82,9 +98,11 @@ export function appliesAtWrite(spec: AnonymizeProtection, typeOid: number): bool
   if (spec.suppress || spec.mask) return true;
   if (spec.pseudonymize) return TEXT_OIDS.has(typeOid) || (typeOid === OID.uuid && spec.pseudonymize.format === 'uuid');
   if (spec.noise) return kindOf(typeOid) !== 'category';
-  const g = spec.generalize;
-  if (!g) return false;
-  if (g.keepPrefix !== undefined) return typeOid === OID.text || typeOid === OID.varchar || typeOid === OID.bpchar;
+  return spec.generalize ? generalizesAtWrite(spec.generalize, typeOid) : false;
+}
+
+function generalizesAtWrite(g: NonNullable<AnonymizeProtection['generalize']>, typeOid: number): boolean {
+  if (g.keepPrefix !== undefined) return TEXT_OIDS.has(typeOid);
   return Boolean(g.truncate || g.step || g.gridMeters || g.shiftMeters);
 }
 

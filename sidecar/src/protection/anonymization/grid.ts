@@ -22,11 +22,17 @@ function fromWkt(text: string): Point | undefined {
   return { x: Number(m[2]), y: Number(m[3]), ...(m[1] ? { srid: Number(m[1]) } : {}) };
 }
 
-function fromHexWkb(text: string): Point | undefined {
+/** The bytes of a hex WKB point (21 bytes, 25 with an SRID) with a valid byte-order mark, else undefined. */
+function wkbBytes(text: string): Buffer | undefined {
   if (!/^(?:[0-9A-Fa-f]{2})+$/.test(text) || (text.length !== 42 && text.length !== 50)) return undefined;
   const b = Buffer.from(text, 'hex');
+  return b[0] === 0 || b[0] === 1 ? b : undefined;
+}
+
+function fromHexWkb(text: string): Point | undefined {
+  const b = wkbBytes(text);
+  if (!b) return undefined;
   const le = b[0] === 1;
-  if (b[0] !== 0 && b[0] !== 1) return undefined;
   const u32 = (at: number): number => (le ? b.readUInt32LE(at) : b.readUInt32BE(at));
   const f64 = (at: number): number => (le ? b.readDoubleLE(at) : b.readDoubleBE(at));
   const type = u32(1);

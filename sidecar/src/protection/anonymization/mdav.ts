@@ -62,6 +62,34 @@ function insertSorted(best: number[], j: number, dist: Float64Array): void {
   best.splice(at, 0, j);
 }
 
+/** One run of MDAV: the records, those not yet clustered, their centroid, and how a cluster is taken. */
+interface Run { p: Points; active: Active; centroid: Centroid; cluster: (around: number) => number[] }
+
+/** The active record farthest from the active records' centroid (distances to it now measured). */
+function farthestFromCentroid(r: Run): number {
+  const c = r.centroid.centre();
+  return r.active.ids[r.active.measure(r.p, c.x, c.c)] as number;
+}
+
+function positionOf(active: Active, id: number): number {
+  return active.ids.subarray(0, active.m).indexOf(id);
+}
+
+/** The two clusters of one MDAV round: around r (farthest from the centroid) and s (farthest from r). */
+function clusterPair(run: Run): void {
+  const { p, active } = run;
+  const r = farthestFromCentroid(run);
+  const rc = centreOf(p, r);
+  const s = active.ids[active.measure(p, rc.x, rc.c)] as number;
+  run.cluster(positionOf(active, r));
+  // s is in r's cluster only when all remaining records are at the same distance from r.
+  let sAt = positionOf(active, s);
+  if (sAt < 0) sAt = active.measure(p, rc.x, rc.c);
+  const sc = centreOf(p, active.ids[sAt] as number);
+  active.measure(p, sc.x, sc.c);
+  run.cluster(sAt);
+}
+
 /** Clusters of record indices, each of size k..2k-1 (or all records when n < 2k). */
 export function mdav(p: Points, k: number, members?: Int32Array): number[][] {
   const active = new Active(members ? Int32Array.from(members) : Int32Array.from({ length: p.n }, (_, i) => i));
@@ -73,25 +101,13 @@ export function mdav(p: Points, k: number, members?: Int32Array): number[][] {
     clusters.push(ids);
     return ids;
   };
-  while (active.m >= 3 * k) {
-    const c = centroid.centre();
-    const r = active.ids[active.measure(p, c.x, c.c)] as number;
-    const rc = centreOf(p, r);
-    const s = active.ids[active.measure(p, rc.x, rc.c)] as number;
-    cluster(active.ids.subarray(0, active.m).indexOf(r));
-    // s is in r's cluster only when all remaining records are at the same distance from r.
-    let sAt = active.ids.subarray(0, active.m).indexOf(s);
-    if (sAt < 0) sAt = active.measure(p, rc.x, rc.c);
-    const sc = centreOf(p, active.ids[sAt] as number);
-    active.measure(p, sc.x, sc.c);
-    cluster(sAt);
-  }
+  const run: Run = { p, active, centroid, cluster };
+  while (active.m >= 3 * k) clusterPair(run);
   if (active.m >= 2 * k) {
-    const c = centroid.centre();
-    const r = active.ids[active.measure(p, c.x, c.c)] as number;
+    const r = farthestFromCentroid(run);
     const rc = centreOf(p, r);
     active.measure(p, rc.x, rc.c);
-    cluster(active.ids.subarray(0, active.m).indexOf(r));
+    cluster(positionOf(active, r));
   }
   if (active.m > 0) clusters.push(Array.from(active.ids.subarray(0, active.m)));
   return clusters;

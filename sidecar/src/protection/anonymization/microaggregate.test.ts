@@ -141,7 +141,7 @@ describe('the clusterings on their own', () => {
       fc.pre(rows.length >= k);
       const p = pointsOf(rows);
       const emd = new OrderedEmd(ranksOf(rows.map((r) => Number(r[4])), (a, b) => a - b));
-      const clusters = tClosenessFirst(p, k, t, emd, 8);
+      const clusters = tClosenessFirst(p, k, { t, emd }, 8);
       enforceT(p, clusters, [emd], t);
       expect(clusters.flat().sort((a, b) => a - b)).toEqual(rows.map((_, i) => i));
       for (const c of clusters) {

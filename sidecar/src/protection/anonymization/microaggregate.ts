@@ -149,7 +149,7 @@ export function microaggregate(spec: BatchSpec, rows: Array<Array<string | null>
       for (const i of members) (out[i] as Array<string | null>)[parsed.catCols[d] as number] = label;
     });
   }
-  return { ok: true, rows: out, report: report(spec, out, parsed, pub, emds, merges) };
+  return { ok: true, rows: out, report: report(spec, out, parsed, { pub, emds, merges }) };
 }
 
 function modeOf(codes: Int32Array, members: number[]): number {
@@ -204,7 +204,10 @@ function infoLoss(parsed: Parsed, pub: Float64Array[]): { std: number | null; ra
   return { std: dims ? stdSum / dims : null, raw: sst > 0 ? sse / sst : null };
 }
 
-function report(spec: BatchSpec, rows: Array<Array<string | null>>, parsed: Parsed, pub: Float64Array[], emds: OrderedEmd[], merges: number): BatchReport {
+/** What the clustering produced besides the rows: published numeric values per dimension, the t-closeness distances, the merges. */
+interface Clustered { pub: Float64Array[]; emds: OrderedEmd[]; merges: number }
+
+function report(spec: BatchSpec, rows: Array<Array<string | null>>, parsed: Parsed, { pub, emds, merges }: Clustered): BatchReport {
   const classes = classesOf(spec.columns, rows);
   let t: number | null = null;
   if (spec.t !== undefined) {

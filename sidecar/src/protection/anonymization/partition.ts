@@ -8,26 +8,37 @@ import type { Points } from './points.ts';
 
 export interface Partition { order: Int32Array; cells: Array<[number, number]> }
 
+/** Variance of numeric attribute `d` over the cell. */
+function variance(p: Points, ids: Int32Array, d: number): number {
+  let s = 0;
+  let ss = 0;
+  for (const i of ids) {
+    const x = p.x[i * p.dims + d] as number;
+    s += x;
+    ss += x * x;
+  }
+  return ss / ids.length - (s / ids.length) ** 2;
+}
+
+/** Gini impurity of categorical attribute `d` over the cell. */
+function gini(p: Points, ids: Int32Array, d: number): number {
+  const counts = new Map<number, number>();
+  for (const i of ids) counts.set(p.c[i * p.cats + d] as number, (counts.get(p.c[i * p.cats + d] as number) ?? 0) + 1);
+  let g = 1;
+  for (const c of counts.values()) g -= (c / ids.length) ** 2;
+  return g;
+}
+
 function spread(p: Points, ids: Int32Array): { dim: number; cat: boolean } {
   let best = { dim: -1, cat: false };
   let bv = 0;
   for (let d = 0; d < p.dims; d++) {
-    let s = 0;
-    let ss = 0;
-    for (const i of ids) {
-      const x = p.x[i * p.dims + d] as number;
-      s += x;
-      ss += x * x;
-    }
-    const v = ss / ids.length - (s / ids.length) ** 2;
+    const v = variance(p, ids, d);
     if (v > bv) { bv = v; best = { dim: d, cat: false }; }
   }
   for (let d = 0; d < p.cats; d++) {
-    const counts = new Map<number, number>();
-    for (const i of ids) counts.set(p.c[i * p.cats + d] as number, (counts.get(p.c[i * p.cats + d] as number) ?? 0) + 1);
-    let gini = 1;
-    for (const c of counts.values()) gini -= (c / ids.length) ** 2;
-    if (gini > bv) { bv = gini; best = { dim: d, cat: true }; }
+    const v = gini(p, ids, d);
+    if (v > bv) { bv = v; best = { dim: d, cat: true }; }
   }
   return best;
 }

@@ -31,7 +31,7 @@ function sortedByRank(emd: OrderedEmd): Int32Array {
  * cluster takes the nearest of the next `window` remaining records in that order, which makes it
  * O(n·window) instead of the O(n²/k') of a full nearest-record search.
  */
-export function tClosenessFirst(p: Points, k: number, t: number, emd: OrderedEmd, window = 64): number[][] {
+export function tClosenessFirst(p: Points, k: number, { t, emd }: { t: number; emd: OrderedEmd }, window = 64): number[][] {
   const n = p.n;
   const kk = clusterSizeFor(n, k, t);
   if (n < 2 * kk) return [Array.from({ length: n }, (_, i) => i)];
@@ -101,12 +101,15 @@ function centreDistance(p: Points, a: { x: Float64Array; c: Int32Array }, b: { x
   return d;
 }
 
-/** The live cluster nearest to cluster j, among `reach` live neighbours on each side in list order (clusters come in locality order). */
-function nearestLive(p: Points, cs: Array<{ x: Float64Array; c: Int32Array }>, live: Uint8Array, j: number, reach: number): number {
+/** How many live neighbours on each side, in list order, a cluster over t looks at for a merge. */
+const REACH = 32;
+
+/** The live cluster nearest to cluster j, among REACH live neighbours on each side in list order (clusters come in locality order). */
+function nearestLive(p: Points, cs: Array<{ x: Float64Array; c: Int32Array }>, live: Uint8Array, j: number): number {
   let best = -1;
   let bd = Infinity;
   for (const step of [-1, 1]) {
-    for (let o = j + step, seen = 0; o >= 0 && o < cs.length && seen < reach; o += step) {
+    for (let o = j + step, seen = 0; o >= 0 && o < cs.length && seen < REACH; o += step) {
       if (!live[o]) continue;
       seen++;
       const d = centreDistance(p, cs[j] as { x: Float64Array; c: Int32Array }, cs[o] as { x: Float64Array; c: Int32Array });
@@ -120,13 +123,13 @@ function nearestLive(p: Points, cs: Array<{ x: Float64Array; c: Int32Array }>, l
  * Merges every cluster over t with a nearby cluster until all are within t; returns the number of
  * merges. `clusters` is edited in place (merged clusters removed).
  */
-export function enforceT(p: Points, clusters: number[][], emds: OrderedEmd[], t: number, reach = 32): number {
+export function enforceT(p: Points, clusters: number[][], emds: OrderedEmd[], t: number): number {
   let merges = 0;
   const cs = centres(p, clusters);
   const live = new Uint8Array(clusters.length).fill(1);
   for (let j = 0; j < clusters.length; j++) {
     while (clusterT(clusters[j] as number[], emds) > t) {
-      const o = nearestLive(p, cs, live, j, reach);
+      const o = nearestLive(p, cs, live, j);
       if (o < 0) break;
       clusters[j] = [...(clusters[j] as number[]), ...(clusters[o] as number[])];
       cs[j] = new Centroid(p, clusters[j] as number[]).centre();
@@ -150,7 +153,7 @@ export function clustersFor(p: Points, k: number, t: number | undefined, emds: O
   const plain = kClusters(p, k);
   if (t === undefined || emds.length === 0) return { clusters: plain, merges: 0 };
   const plainMerges = enforceT(p, plain, emds, t);
-  const first = tClosenessFirst(p, k, t, emds[0] as OrderedEmd);
+  const first = tClosenessFirst(p, k, { t, emd: emds[0] as OrderedEmd });
   const firstMerges = enforceT(p, first, emds, t);
   return sse(p, plain) <= sse(p, first) ? { clusters: plain, merges: plainMerges } : { clusters: first, merges: firstMerges };
 }
