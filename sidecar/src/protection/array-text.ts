@@ -11,9 +11,8 @@ function quoted(s: string, i: number, end: number): { v: string; at: number } | 
   return s[i] === '"' ? { v, at: i + 1 } : null;
 }
 
-/** One element at `i` (after leading space): its value (null for NULL) and where it ends, or null. */
-function element(s: string, i: number, end: number): { v: string | null; at: number } | null {
-  if (s[i] === '"') return quoted(s, i, end);
+/** An unquoted element at `i`: its text without trailing space, whether it had escapes, and where it ends. */
+function unquoted(s: string, i: number, end: number): { v: string; escaped: boolean; at: number } {
   let v = '';
   let escaped = false;
   let kept = 0;
@@ -23,9 +22,15 @@ function element(s: string, i: number, end: number): { v: string | null; at: num
     escaped ||= esc;
     if (esc || !SPACE.test(s[i] as string)) kept = v.length;
   }
-  v = v.slice(0, kept);
+  return { v: v.slice(0, kept), escaped, at: i };
+}
+
+/** One element at `i` (after leading space): its value (null for NULL) and where it ends, or null. */
+function element(s: string, i: number, end: number): { v: string | null; at: number } | null {
+  if (s[i] === '"') return quoted(s, i, end);
+  const { v, escaped, at } = unquoted(s, i, end);
   if (v === '') return null;
-  return { v: !escaped && v.toUpperCase() === 'NULL' ? null : v, at: i };
+  return { v: !escaped && v.toUpperCase() === 'NULL' ? null : v, at };
 }
 
 /** Elements of a one-dimensional array literal as array_in reads it (null for NULL), or null when it is not one. */

@@ -8,7 +8,7 @@ import type { Row } from './copy-batch.ts';
 const CSV = 'h1,h2\n1,"a,b"\n2,"multi\nline"\n3,\n';
 const TEXT = '1\ta\\tb\n2\t\\N\n';
 
-function run(data: string, chunks: number[], kind: 'csv' | 'text', header: boolean, maxBytes?: number): { sent: string; early: number; rows: Row[] } {
+function run(data: string, chunks: number[], { kind, header, maxBytes }: { kind: 'csv' | 'text'; header: boolean; maxBytes?: number }): { sent: string; early: number; rows: Row[] } {
   const seen: Row[] = [];
   const t = batchCopyTransformer({ kind, delimiter: kind === 'csv' ? ',' : '\t', quote: '"', header, headerText: 'x,y' }, () => undefined,
     (rows) => { seen.push(...rows); return rows.map((r) => r.map((v) => (v === null ? null : `<${v}>`))); }, maxBytes);
@@ -26,24 +26,24 @@ function run(data: string, chunks: number[], kind: 'csv' | 'text', header: boole
 
 describe('batchCopyTransformer', () => {
   it('sends nothing before CopyDone and reads the same rows at every split offset (CSV and text)', () => {
-    const whole = run(CSV, [], 'csv', true);
+    const whole = run(CSV, [], { kind: 'csv', header: true });
     expect(whole.rows).toEqual([['1', 'a,b'], ['2', 'multi\nline'], ['3', null]]);
     expect(whole.sent).toBe('x,y\n<1>,"<a,b>"\n<2>,"<multi\nline>"\n<3>,\n');
     for (let i = 0; i <= CSV.length; i++) {
-      const r = run(CSV, [i], 'csv', true);
+      const r = run(CSV, [i], { kind: 'csv', header: true });
       expect(r.early).toBe(0);
       expect(r.sent).toBe(whole.sent);
     }
-    const text = run(TEXT, [], 'text', false);
+    const text = run(TEXT, [], { kind: 'text', header: false });
     expect(text.rows).toEqual([['1', 'a\tb'], ['2', null]]);
     expect(text.sent).toBe('<1>\t<a\\tb>\n<2>\t\\N\n');
-    for (let i = 0; i <= TEXT.length; i++) expect(run(TEXT, [i], 'text', false).sent).toBe(text.sent);
+    for (let i = 0; i <= TEXT.length; i++) expect(run(TEXT, [i], { kind: 'text', header: false }).sent).toBe(text.sent);
   });
 
   it('fails the COPY with 54000 past the byte bound', () => {
-    expect(() => run(CSV, [5], 'csv', true, 8)).toThrow(StatementError);
+    expect(() => run(CSV, [5], { kind: 'csv', header: true, maxBytes: 8 })).toThrow(StatementError);
     try {
-      run(CSV, [5], 'csv', true, 8);
+      run(CSV, [5], { kind: 'csv', header: true, maxBytes: 8 });
     } catch (e) {
       expect((e as StatementError).code).toBe('54000');
     }

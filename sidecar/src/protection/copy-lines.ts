@@ -160,13 +160,18 @@ export class CopyLineReader {
     const c = this.buf[i] as number;
     // Bytes that need the next byte to be understood wait for it (PostgreSQL looks ahead too;
     // at the end of the input the next byte reads as 0).
-    if (i + 1 >= this.buf.length && !eof && (c === CR || c === BS)) return WAIT;
+    if (this.needsNext(i, eof, c)) return WAIT;
     // The quote toggles (QUOTE = ESCAPE); in text format `quote` is -1 and never matches.
     if (c === this.quote) this.inQuote = !this.inQuote;
     if ((c === CR || c === LF) && !this.inQuote) return this.newLine(i, c === CR ? this.afterCr(i) : this.afterLf(i), onLine);
     if (c === BS && this.backslashSpecial()) return this.backslash(i, eof, onLine);
     this.firstChar = false;
     return i + 1;
+  }
+
+  /** A CR or backslash that is the last byte so far (and more input will come). */
+  private needsNext(i: number, eof: boolean, c: number): boolean {
+    return i + 1 >= this.buf.length && !eof && (c === CR || c === BS);
   }
 
   /** Text: every backslash is special; CSV: only as the first byte of a line (for `\.`). */
@@ -224,16 +229,25 @@ export class CopyLineReader {
     };
     let j = i + 2;
     if (crnl) {
-      const c3 = at(j++);
-      if (c3 === LF) return bad('end-of-copy marker does not match previous newline style');
-      if (c3 !== CR) return bad('end-of-copy marker corrupt');
+      const problem = crnlMarkerProblem(at(j++));
+      if (problem) return bad(problem);
     }
     const c4 = at(j);
     if (c4 !== CR && c4 !== LF) return bad('end-of-copy marker corrupt');
-    const matches = this.eol === Eol.Unknown || (this.eol === Eol.Cr ? c4 === CR : c4 === LF);
-    if (!matches) throw badFormat('end-of-copy marker does not match previous newline style');
+    if (!this.endsLikeLines(c4)) throw badFormat('end-of-copy marker does not match previous newline style');
     return 'end';
   }
+
+  /** Whether the newline `c` after the end marker is the style of the lines before it. */
+  private endsLikeLines(c: number): boolean {
+    return this.eol === Eol.Unknown || (this.eol === Eol.Cr ? c === CR : c === LF);
+  }
+}
+
+/** With CR LF lines, the byte after `\.` must be CR: the problem otherwise. */
+function crnlMarkerProblem(c3: number): string | undefined {
+  if (c3 === LF) return 'end-of-copy marker does not match previous newline style';
+  return c3 === CR ? undefined : 'end-of-copy marker corrupt';
 }
 
 const OCT = (c: number): boolean => c >= 0x30 && c <= 0x37;
@@ -246,19 +260,25 @@ interface Field { value: string | null; next: number }
 /** The byte a backslash escape stands for (`i`: the byte after the backslash), and where it ends. */
 function escapeAt(line: Buffer, i: number): [number, number] {
   const c = line[i] as number;
-  if (OCT(c)) {
-    let v = c - 0x30;
-    let j = i + 1;
-    for (let k = 0; k < 2 && j < line.length && OCT(line[j] as number); k++) v = (v << 3) + (line[j++] as number) - 0x30;
-    return [v & 0xff, j];
-  }
-  if (c === 0x78 && i + 1 < line.length && HEX(line[i + 1] as number) >= 0) {
-    let v = HEX(line[i + 1] as number);
-    let j = i + 2;
-    if (j < line.length && HEX(line[j] as number) >= 0) v = (v << 4) + HEX(line[j++] as number);
-    return [v & 0xff, j];
-  }
+  if (OCT(c)) return octalEscape(line, i);
+  if (c === 0x78 && i + 1 < line.length && HEX(line[i + 1] as number) >= 0) return hexEscape(line, i + 1);
   return [SIMPLE[c] ?? c, i + 1];
+}
+
+/** `\ooo` (one to three octal digits from `i`). */
+function octalEscape(line: Buffer, i: number): [number, number] {
+  let v = (line[i] as number) - 0x30;
+  let j = i + 1;
+  for (let k = 0; k < 2 && j < line.length && OCT(line[j] as number); k++) v = (v << 3) + (line[j++] as number) - 0x30;
+  return [v & 0xff, j];
+}
+
+/** `\xhh` (one or two hex digits from `i`, the first known to be one). */
+function hexEscape(line: Buffer, i: number): [number, number] {
+  let v = HEX(line[i] as number);
+  let j = i + 1;
+  if (j < line.length && HEX(line[j] as number) >= 0) v = (v << 4) + HEX(line[j++] as number);
+  return [v & 0xff, j];
 }
 
 /** A text field with backslashes from `start`, de-escaped (next = -1: it was the line's last). */

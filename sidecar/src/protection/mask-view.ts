@@ -10,7 +10,9 @@ function all(text: string, char: string): string {
   return char.repeat(Array.from(text).length);
 }
 
-function partial(text: string, first: number, last: number, char: string): string {
+function partial(text: string, mask: MaskedView, char: string): string {
+  const first = mask.keepFirst ?? 0;
+  const last = mask.keepLast ?? 0;
   const cps = Array.from(text);
   // A value no longer than what would be kept is masked whole: never shown as it is.
   if (cps.length <= first + last) return all(text, char);
@@ -31,12 +33,16 @@ function truncate(text: string, unit: 'month' | 'year'): string {
   return unit === 'year' ? `${m[1]}-01-01` : `${m[1]}-${m[2]}-01`;
 }
 
+function maskChar(mask: MaskedView): string {
+  return mask.char ?? '*';
+}
+
 /** The masked view of `text` (null: shown as NULL). `hash` is the column's keyed hash of a value. */
 export function maskedText(mask: MaskedView | undefined, text: string, hash: (text: string) => Uint8Array): string | null {
   if (!mask) return maskForView(text);
-  const char = mask.char ?? '*';
+  const char = maskChar(mask);
   switch (mask.function) {
-    case 'partial': return partial(text, mask.keepFirst ?? 0, mask.keepLast ?? 0, char);
+    case 'partial': return partial(text, mask, char);
     case 'email': return email(text, char);
     case 'hash': return Buffer.from(hash(text)).toString('hex').slice(0, 16);
     case 'truncate': return truncate(text, mask.unit ?? 'month');

@@ -31,7 +31,7 @@ const CASES: Array<[string, AnonymizeProtection, number, string, string | null]>
 ];
 
 describe('anonymized parameters', () => {
-  it.each(CASES)('%s: anonymized at Bind, and again gives the same', (_, spec, oid, value, expected) => {
+  it.each(CASES.map(([name, spec, oid, value, expected]) => ({ name, spec, oid, value, expected })))('$name: anonymized at Bind, and again gives the same', ({ spec, oid, value, expected }) => {
     expect(bind(role(spec, oid), Buffer.from(value))).toBe(expected);
     if (expected !== null) expect(bind(role(spec, oid), Buffer.from(expected))).toBe(expected);
     expect(anonymizeText(spec, expected ?? '', oid)).toBe(expected === null ? null : expected);

@@ -85,26 +85,31 @@ function decode(role: ParamRole, v: Uint8Array, binary: boolean): string {
   return 'assign' in role && role.assign ? assignedText(oid, role.ref.column.typmod, text) : canonicalText(oid, text);
 }
 
-function transformOne(role: ParamRole, v: Uint8Array, inFmt: 0 | 1, outFmt: 0 | 1, cipher: CipherFor): WireValue {
-  if (role.kind === 'encryptArray') return transformArray(role.ref, v, inFmt === 1, cipher);
-  if (role.kind === 'anonymizeArray') return anonymizeArray(role, v, inFmt === 1, cipher);
-  const text = decode(role, v, inFmt === 1);
+/** One parameter, read and sent in format `fmt` (the client's format code is kept). */
+function transformOne(role: ParamRole, v: Uint8Array, fmt: 0 | 1, cipher: CipherFor): WireValue {
+  if (role.kind === 'encryptArray') return transformArray(role.ref, v, fmt === 1, cipher);
+  if (role.kind === 'anonymizeArray') return anonymizeArray(role, v, fmt === 1, cipher);
+  const text = decode(role, v, fmt === 1);
   switch (role.kind) {
-    case 'encrypt': return byteaToWire(cipher(role.ref).encrypt(text), outFmt);
-    case 'encryptIndexed': {
-      const c = cipher(role.ref);
-      return byteaToWire(Buffer.concat([c.blindIndex(text), c.encrypt(text)]), outFmt);
-    }
-    case 'equalityAny': return byteaArrayToWire(cipher(role.ref).equalityForms(text), outFmt);
-    case 'blindIndexAny': return byteaArrayToWire(cipher(role.ref).blindIndexes(text), outFmt);
-    case 'anonymize': {
-      const out = anonymizeText(role.column.protection.kind === 'anonymize' ? role.column.protection.spec : {}, text, role.column.typeOid, writeKeys(cipher));
-      // Never send the value itself: one the declared anonymization cannot handle fails the Bind.
-      if (out === undefined) throw new ValueFormatError(`value for ${role.table.table}.${role.column.name} cannot be anonymized as declared`);
-      if (out === null) return null;
-      return outFmt === 1 ? textToBinary(role.column.typeOid, out) : Buffer.from(out, 'utf8');
-    }
+    case 'encrypt': return byteaToWire(cipher(role.ref).encrypt(text), fmt);
+    case 'encryptIndexed': return byteaToWire(indexedForm(cipher(role.ref), text), fmt);
+    case 'equalityAny': return byteaArrayToWire(cipher(role.ref).equalityForms(text), fmt);
+    case 'blindIndexAny': return byteaArrayToWire(cipher(role.ref).blindIndexes(text), fmt);
+    case 'anonymize': return anonymizeOne(role, text, fmt, cipher);
   }
+}
+
+/** The stored form of a searchable column: blind index, then ciphertext. */
+function indexedForm(c: ColumnCipher, text: string): Buffer {
+  return Buffer.concat([c.blindIndex(text), c.encrypt(text)]);
+}
+
+function anonymizeOne(role: Extract<ParamRole, { kind: 'anonymize' }>, text: string, fmt: 0 | 1, cipher: CipherFor): WireValue {
+  const out = anonymizeText(role.column.protection.kind === 'anonymize' ? role.column.protection.spec : {}, text, role.column.typeOid, writeKeys(cipher));
+  // Never send the value itself: one the declared anonymization cannot handle fails the Bind.
+  if (out === undefined) throw new ValueFormatError(`value for ${role.table.table}.${role.column.name} cannot be anonymized as declared`);
+  if (out === null) return null;
+  return fmt === 1 ? textToBinary(role.column.typeOid, out) : Buffer.from(out, 'utf8');
 }
 
 /** Byte length of the binary format of the fixed-size types a protected column may declare. */
@@ -122,17 +127,25 @@ interface BoundValue { role: ParamRole; v: Uint8Array; n: number; code: number }
 function transformChecked({ role, v, n, code }: BoundValue, cipher: CipherFor): WireValue {
   if (code !== 0 && code !== 1) throw new StatementError(SQLSTATE.invalidParameterValue, `unsupported format code: ${code}`);
   const binary = code === 1;
-  const size = role.kind === 'encryptArray' || role.kind === 'anonymizeArray' ? undefined : BINARY_SIZE[declaredOid(role)];
-  if (binary && size !== undefined && v.length !== size) throw new StatementError(SQLSTATE.invalidBinaryRepresentation, `incorrect binary data format in bind parameter ${n}`);
+  if (binary && !binarySizeFits(role, v)) throw new StatementError(SQLSTATE.invalidBinaryRepresentation, `incorrect binary data format in bind parameter ${n}`);
   try {
-    return transformOne(role, v, code as 0 | 1, code as 0 | 1, cipher);
+    return transformOne(role, v, code as 0 | 1, cipher);
   } catch (e) {
-    if (e instanceof ValueTooLongError) throw new StatementError(SQLSTATE.stringDataRightTruncation, e.message);
-    if (e instanceof ValueFormatError || e instanceof RangeError) {
-      throw binary ? new StatementError(SQLSTATE.invalidBinaryRepresentation, `incorrect binary data format in bind parameter ${n}`) : new StatementError(SQLSTATE.invalidTextRepresentation, e.message);
-    }
-    throw e;
+    throw bindError(e, binary, n);
   }
+}
+
+/** Whether a binary value has the size of its declared fixed-size type (any size for other types and arrays). */
+function binarySizeFits(role: ParamRole, v: Uint8Array): boolean {
+  const size = role.kind === 'encryptArray' || role.kind === 'anonymizeArray' ? undefined : BINARY_SIZE[declaredOid(role)];
+  return size === undefined || v.length === size;
+}
+
+/** What a failed parameter `n` fails the Bind with: 22001 too long, 22P03 bad binary, 22P02 bad text; other errors as they are. */
+function bindError(e: unknown, binary: boolean, n: number): unknown {
+  if (e instanceof ValueTooLongError) return new StatementError(SQLSTATE.stringDataRightTruncation, e.message);
+  if (!(e instanceof ValueFormatError || e instanceof RangeError)) return e;
+  return binary ? new StatementError(SQLSTATE.invalidBinaryRepresentation, `incorrect binary data format in bind parameter ${n}`) : new StatementError(SQLSTATE.invalidTextRepresentation, e.message);
 }
 
 /**

@@ -42,22 +42,27 @@ export function fitDeclaredLength(oid: number, typmod: number | undefined, text:
 
 const INT_OIDS = new Set<number>([OID.int2, OID.int4, OID.int8]);
 
+/** Types whose canonical text is the text without surrounding space. */
+const TRIMMED_OIDS = new Set<number>([OID.numeric, OID.float4, OID.float8, OID.date]);
+
 export function canonicalText(oid: number, text: string): string {
-  if (INT_OIDS.has(oid)) {
-    const t = text.trim();
-    if (!/^[+-]?\d+$/.test(t)) throw new ValueFormatError(`invalid input syntax for type integer: "${text}"`);
-    return BigInt(t).toString();
-  }
-  if (oid === OID.bool) {
-    const t = text.trim().toLowerCase();
-    if (['t', 'true', 'yes', 'on', '1', 'y'].includes(t)) return 't';
-    if (['f', 'false', 'no', 'off', '0', 'n'].includes(t)) return 'f';
-    throw new ValueFormatError(`invalid input syntax for type boolean: "${text}"`);
-  }
-  if (oid === OID.numeric || oid === OID.float4 || oid === OID.float8 || oid === OID.date || oid === OID.uuid) {
-    return oid === OID.uuid ? text.trim().toLowerCase() : text.trim();
-  }
-  return text;
+  if (INT_OIDS.has(oid)) return canonicalInt(text);
+  if (oid === OID.bool) return canonicalBool(text);
+  if (oid === OID.uuid) return text.trim().toLowerCase();
+  return TRIMMED_OIDS.has(oid) ? text.trim() : text;
+}
+
+function canonicalInt(text: string): string {
+  const t = text.trim();
+  if (!/^[+-]?\d+$/.test(t)) throw new ValueFormatError(`invalid input syntax for type integer: "${text}"`);
+  return BigInt(t).toString();
+}
+
+function canonicalBool(text: string): string {
+  const t = text.trim().toLowerCase();
+  if (['t', 'true', 'yes', 'on', '1', 'y'].includes(t)) return 't';
+  if (['f', 'false', 'no', 'off', '0', 'n'].includes(t)) return 'f';
+  throw new ValueFormatError(`invalid input syntax for type boolean: "${text}"`);
 }
 
 /** The canonical text of a value assigned to a column of this declared type (its length applies). */
@@ -76,20 +81,30 @@ function daysFromDate(text: string): number {
   return Math.round((Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) - Date.UTC(2000, 0, 1)) / 86_400_000);
 }
 
+function unsupportedBinary(oid: number): ValueFormatError {
+  return new ValueFormatError(`binary format of type ${oid} is not supported for protected columns; use text format`);
+}
+
+const utf8Text = (b: Buffer): string => b.toString('utf8');
+
+/** Binary wire format → text, per type a protected column may declare. */
+const FROM_BINARY: ReadonlyMap<number, (b: Buffer) => string> = new Map<number, (b: Buffer) => string>([
+  [OID.bool, (b) => (b[0] ? 't' : 'f')],
+  [OID.int2, (b) => String(b.readInt16BE(0))],
+  [OID.int4, (b) => String(b.readInt32BE(0))],
+  [OID.int8, (b) => b.readBigInt64BE(0).toString()],
+  [OID.float4, (b) => String(b.readFloatBE(0))],
+  [OID.float8, (b) => String(b.readDoubleBE(0))],
+  [OID.date, (b) => dateFromDays(b.readInt32BE(0))],
+  [OID.uuid, (b) => formatUuid(b.toString('hex'))],
+  [OID.text, utf8Text], [OID.varchar, utf8Text], [OID.bpchar, utf8Text],
+]);
+
 /** Binary wire format → text, for the types a protected column may declare. */
 export function binaryToText(oid: number, b: Buffer): string {
-  switch (oid) {
-    case OID.bool: return b[0] ? 't' : 'f';
-    case OID.int2: return String(b.readInt16BE(0));
-    case OID.int4: return String(b.readInt32BE(0));
-    case OID.int8: return b.readBigInt64BE(0).toString();
-    case OID.float4: return String(b.readFloatBE(0));
-    case OID.float8: return String(b.readDoubleBE(0));
-    case OID.date: return dateFromDays(b.readInt32BE(0));
-    case OID.uuid: return formatUuid(b.toString('hex'));
-    case OID.text: case OID.varchar: case OID.bpchar: return b.toString('utf8');
-    default: throw new ValueFormatError(`binary format of type ${oid} is not supported for protected columns; use text format`);
-  }
+  const decode = FROM_BINARY.get(oid);
+  if (!decode) throw unsupportedBinary(oid);
+  return decode(b);
 }
 
 function formatUuid(hex: string): string {
@@ -102,18 +117,24 @@ function fixed(size: number, write: (b: Buffer) => void): Buffer {
   return b;
 }
 
+const utf8Bytes = (text: string): Buffer => Buffer.from(text, 'utf8');
+
+/** Text → binary wire format, per type (the inverse of FROM_BINARY). */
+const TO_BINARY: ReadonlyMap<number, (text: string) => Buffer> = new Map<number, (text: string) => Buffer>([
+  [OID.bool, (text) => Buffer.from([text === 't' ? 1 : 0])],
+  [OID.int2, (text) => fixed(2, (b) => b.writeInt16BE(Number(text)))],
+  [OID.int4, (text) => fixed(4, (b) => b.writeInt32BE(Number(text)))],
+  [OID.int8, (text) => fixed(8, (b) => b.writeBigInt64BE(BigInt(text)))],
+  [OID.float4, (text) => fixed(4, (b) => b.writeFloatBE(Number(text)))],
+  [OID.float8, (text) => fixed(8, (b) => b.writeDoubleBE(Number(text)))],
+  [OID.date, (text) => fixed(4, (b) => b.writeInt32BE(daysFromDate(text)))],
+  [OID.uuid, (text) => Buffer.from(text.replace(/-/g, ''), 'hex')],
+  [OID.text, utf8Bytes], [OID.varchar, utf8Bytes], [OID.bpchar, utf8Bytes],
+]);
+
 /** Text → binary wire format (the inverse of binaryToText), for results requested in binary. */
 export function textToBinary(oid: number, text: string): Buffer {
-  switch (oid) {
-    case OID.bool: return Buffer.from([text === 't' ? 1 : 0]);
-    case OID.int2: return fixed(2, (b) => b.writeInt16BE(Number(text)));
-    case OID.int4: return fixed(4, (b) => b.writeInt32BE(Number(text)));
-    case OID.int8: return fixed(8, (b) => b.writeBigInt64BE(BigInt(text)));
-    case OID.float4: return fixed(4, (b) => b.writeFloatBE(Number(text)));
-    case OID.float8: return fixed(8, (b) => b.writeDoubleBE(Number(text)));
-    case OID.date: return fixed(4, (b) => b.writeInt32BE(daysFromDate(text)));
-    case OID.uuid: return Buffer.from(text.replace(/-/g, ''), 'hex');
-    case OID.text: case OID.varchar: case OID.bpchar: return Buffer.from(text, 'utf8');
-    default: throw new ValueFormatError(`binary format of type ${oid} is not supported for protected columns; use text format`);
-  }
+  const encode = TO_BINARY.get(oid);
+  if (!encode) throw unsupportedBinary(oid);
+  return encode(text);
 }

@@ -54,22 +54,31 @@ export function s2v(macKey: Uint8Array, strings: Uint8Array[]): Buffer {
   return s2vFinish(macKey, s2vPrefix(macKey, strings.slice(0, -1)), strings[strings.length - 1] as Uint8Array);
 }
 
-/** AES-CTR from the initial counter block `v` (the two RFC bits cleared), 128-bit big-endian increment. */
-export function ctr(key: Uint8Array, v: Uint8Array, data: Uint8Array): Buffer {
-  if (data.length === 0) return Buffer.alloc(0);
-  const n = Math.ceil(data.length / BLOCK);
+/** Adds one to the 128-bit big-endian counter `q`, in place. */
+function increment(q: Buffer): void {
+  for (let j = BLOCK - 1; j >= 0; j--) {
+    q[j] = ((q[j] ?? 0) + 1) & 0xff;
+    if (q[j] !== 0) return;
+  }
+}
+
+/** `n` counter blocks from `v` with the two RFC bits cleared. */
+function counterBlocks(v: Uint8Array, n: number): Buffer {
   const counters = Buffer.alloc(n * BLOCK);
   const q = Buffer.from(v.subarray(0, BLOCK));
   q[8] = (q[8] ?? 0) & 0x7f;
   q[12] = (q[12] ?? 0) & 0x7f;
   for (let i = 0; i < n; i++) {
     q.copy(counters, i * BLOCK);
-    for (let j = BLOCK - 1; j >= 0; j--) {
-      q[j] = ((q[j] ?? 0) + 1) & 0xff;
-      if (q[j] !== 0) break;
-    }
+    increment(q);
   }
-  const stream = aesBlocks(key, counters);
+  return counters;
+}
+
+/** AES-CTR from the initial counter block `v` (the two RFC bits cleared), 128-bit big-endian increment. */
+export function ctr(key: Uint8Array, v: Uint8Array, data: Uint8Array): Buffer {
+  if (data.length === 0) return Buffer.alloc(0);
+  const stream = aesBlocks(key, counterBlocks(v, Math.ceil(data.length / BLOCK)));
   const out = Buffer.allocUnsafe(data.length);
   for (let i = 0; i < data.length; i++) out[i] = (data[i] ?? 0) ^ (stream[i] ?? 0);
   return out;
