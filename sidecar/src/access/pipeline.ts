@@ -12,26 +12,21 @@ import type { View } from '@clarus/crds/types.ts';
 import type { AccessCheck, CopyHooks, Pass, Pipeline, PipelineFactory, QueryDecision, Refuse, ResultTransformer, RewriteStatement, SessionInfo, StatementDecision } from '../session/pipeline.ts';
 import { pass, StatementError } from '../session/pipeline.ts';
 import { clientTypeFor, paramTransformer, paramTypeFor } from '../protection/params.ts';
-import { resultShape, resultTransformer } from '../protection/results.ts';
 import type { StatementPlan } from '../rewrite/rewriter.ts';
 // The rewriter with the keys: it fills the plans' placeholders (protection/fill.ts).
 import type { KeyedRewriter as Rewriter } from '../protection/keyed-rewriter.ts';
-import { protectedOutputs } from './outputs.ts';
 import { quickFingerprint } from './audit.ts';
 import type { AuditEntry } from './audit.ts';
-import { copyEncodingRefusal, copyHooks } from './copy-hooks.ts';
 import { cursorStatements, Cursors } from './cursors.ts';
 import type { KnownCursor } from './cursors.ts';
 import type { BatchReporter } from './copy-hooks.ts';
 import { decideStatement } from './grants.ts';
 import type { Grants } from './grants.ts';
 import type { CatalogRefresher } from './refresh.ts';
-import { residualStage } from './residual-stage.ts';
 import type { ResidualService } from './residual-stage.ts';
-import { writeBack } from './write-back.ts';
-import { computedReturning } from './returning-stage.ts';
-import { ComputedCursor } from './computed-cursor.ts';
-import type { WriteSpec } from '../rewrite/two-stage/write.ts';
+import type { ComputedCursor } from './computed-cursor.ts';
+import { fetchedAs, transformers } from './transformers.ts';
+import type { TransformEnv, Transformers } from './transformers.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { STALE_MARKER } from '../rewrite/rules/shape-guard.ts';
 import { countRefusal } from '../metrics/refusals.ts';
@@ -41,7 +36,6 @@ import type { SplitService } from '../split/decide.ts';
 import type { SplitSession } from '../split/session.ts';
 import { cursorDecision } from '../split/cursor.ts';
 import { HeldInserts } from './held-inserts.ts';
-import { batchNotices } from './batch-notice.ts';
 import { setsOwnRole } from './own-role.ts';
 import { maintenanceRefusal } from './maintenance.ts';
 import { SqlPreparedDecisions } from './sql-prepared-decide.ts';
@@ -73,52 +67,10 @@ function refuse(code: string, message: string): Refuse {
   return { kind: 'refuse', code, message };
 }
 
-interface Transformers {
-  results: Array<ResultTransformer | undefined>; copy: Array<CopyHooks | undefined>; shapes: string[];
-  /** A DECLARE computed in two stages, by statement position: its FETCHes are served from it (computed-cursor.ts). */
-  cursors?: Map<number, ComputedCursor>;
-}
-
-/** The transformer FETCHes of each statement's cursor use (a computed cursor serves its held rows). */
-function fetchedAs(t: Transformers): Array<ResultTransformer | undefined> {
-  return t.results.map((r, i) => t.cursors?.get(i)?.transformer ?? r);
-}
-
-/** Identity for the candidates of a two-stage statement without protected outputs. */
-const UNCHANGED: ResultTransformer = { fields: (f) => [...f], row: (v) => v };
-
-function transformers(rw: Rewriter, statements: StatementPlan[], views: Map<string, View>, residual?: ResidualService, onReport?: BatchReporter, live?: Set<ComputedCursor>): Transformers | Refuse {
-  const t: Transformers = { results: [], copy: [], shapes: [] };
-  for (const s of statements) {
-    const outs = protectedOutputs(rw, s.copy?.direction === 'out' ? s.copy.outputs : s.outputs, views);
-    if ('kind' in outs) return outs;
-    if (s.residual) {
-      if (!residual) return refuse(SQLSTATE.featureNotSupported, 'clarus: this statement needs the in-proxy stage, which is not enabled');
-      const cursor = heldCursor(s.residual.write, live);
-      if (cursor) (t.cursors ??= new Map()).set(t.results.length, cursor);
-      const write = s.residual.write ? writeBack(rw, s.residual.write, cursor, (r, o) => computedReturning(rw, r, o, views, residual)) : undefined;
-      if (write && 'kind' in write) return write;
-      t.results.push({ ...(resultTransformer(outs) ?? UNCHANGED), residual: residualStage(residual, s.residual, write) });
-      t.copy.push(undefined);
-      t.shapes.push(`${resultShape(outs)};residual:${s.residual.sql}`);
-      continue;
-    }
-    if (s.copy) {
-      const r = copyEncodingRefusal(s.sql);
-      if (r) return refuse(r.code, r.message);
-    }
-    // k-anonymity batches (COPY FROM, multi-row INSERT): a NOTICE with the report before the CommandComplete.
-    const notices = batchNotices(s, s.copy ? undefined : resultTransformer(outs), onReport);
-    t.results.push(notices.result);
-    t.copy.push(s.copy ? copyHooks(rw, s.copy, outs, notices.onReport) : undefined);
-    t.shapes.push(resultShape(outs));
-  }
-  return t;
-}
-
-/** The proxy's holder of a computed cursor's rows (a DECLARE computed in two stages), by the name its write-back declares. */
-function heldCursor(spec: WriteSpec | undefined, live: Set<ComputedCursor> | undefined): ComputedCursor | undefined {
-  return spec?.cursor && live ? new ComputedCursor(spec.cursor.name, spec.cursor.hold, live) : undefined;
+/** The refusal of a statement, with its metrics reason: the grants' first, then the rewriter's. */
+function refusalOf(access: ReturnType<typeof decideStatement>, a: ReturnType<Rewriter['analyze']>): { refusal: Refuse; reason: string | undefined } | undefined {
+  if (!access.ok) return { refusal: refuse(access.code, access.message), reason: ACCESS_DENIED };
+  return a.kind === 'refuse' ? { refusal: refuse(a.code, a.message), reason: a.reason } : undefined;
 }
 
 /** The user's grants in `config` (none when the user is no longer there); SessionInfo's without one. */
@@ -184,11 +136,16 @@ class ProtectionPipeline implements Pipeline {
       rewriter: deps.rewriter,
       access: (sql, a) => this.accessOf(sql, a),
       result: (plan, views) => {
-        const t = transformers(deps.rewriter, plan.statements, views, deps.residual, this.reportBatch, this.computedCursors);
+        const t = transformers(this.env(views), plan.statements);
         return 'kind' in t ? t : { ...(t.results[0] ? { result: t.results[0] } : {}), shape: t.shapes[0] ?? '' };
       },
       ordinary: (sql) => this.held.query(sql) ?? this.planQuery(sql),
     });
+  }
+
+  /** What this session's transformers are made with, for these views. */
+  private env(views: Map<string, View>): TransformEnv {
+    return { rw: this.deps.rewriter, views, residual: this.deps.residual, onReport: this.reportBatch, live: this.computedCursors };
   }
 
   /** The access decision of a statement with its audit line, and its check at later Binds/Executes (SQL-level EXECUTE). */
@@ -238,12 +195,8 @@ class ProtectionPipeline implements Pipeline {
 
   /** Access check and audit; returns the views (and what to check again later), or the refusal to answer. */
   private decide(sql: string, a: ReturnType<Rewriter['analyze']>): Decided | Refuse {
-    // Rows held until COMMIT: a statement on their dataset would not see them (held-inserts.ts).
-    const busy = this.held.touching(a.kind === 'pass' ? [] : a.datasets.keys());
-    if (busy) {
-      this.audit(sql, { datasets: a.kind === 'pass' ? [] : [...a.datasets.keys()], columns: [], outcome: 'refuse', code: busy.code });
-      return busy;
-    }
+    const busy = this.heldBusy(sql, a);
+    if (busy) return busy;
     // A read of nothing protected needs no access decision (it is still audited, as passed); a
     // write needs a read-write user, and a statement whose effect reaches objects it does not
     // name (DROP OWNED…) every dataset.
@@ -253,14 +206,21 @@ class ProtectionPipeline implements Pipeline {
     const touched = a.kind === 'pass' ? new Map<string, Set<string>>() : a.datasets;
     const names = a.everyDataset ? this.deps.rewriter.catalog.all().map((t) => t.dataset) : [...touched.keys()];
     const access = decideStatement(this.info.user, this.grants, names, a.write, this.deps.now());
-    const outcome: Refuse | null = !access.ok ? refuse(access.code, access.message) : a.kind === 'refuse' ? refuse(a.code, a.message) : null;
-    const reason = !access.ok ? ACCESS_DENIED : a.kind === 'refuse' ? a.reason : undefined;
     const columns = [...touched].flatMap(([d, cols]) => [...cols].map((c) => `${d}.${c}`));
-    if (outcome) {
-      this.audit(sql, { datasets: names, columns, outcome: 'refuse', code: outcome.code, reason });
-      return outcome;
+    const refused = refusalOf(access, a);
+    if (refused) {
+      this.audit(sql, { datasets: names, columns, outcome: 'refuse', code: refused.refusal.code, reason: refused.reason });
+      return refused.refusal;
     }
     return { views: access.ok ? access.views : new Map(), datasets: names, write: a.write, decided: true, entry: { datasets: names, columns, outcome: 'allow' } };
+  }
+
+  /** Rows held until COMMIT: a statement on their dataset would not see them (held-inserts.ts); audited. */
+  private heldBusy(sql: string, a: ReturnType<Rewriter['analyze']>): Refuse | undefined {
+    const datasets = a.kind === 'pass' ? [] : [...a.datasets.keys()];
+    const busy = this.held.touching(datasets);
+    if (busy) this.audit(sql, { datasets, columns: [], outcome: 'refuse', code: busy.code });
+    return busy;
   }
 
   /**
@@ -461,7 +421,7 @@ class ProtectionPipeline implements Pipeline {
    */
   private transformersFor(a: Plan, views: Map<string, View>): Transformers | Refuse {
     const s = a.statements[0];
-    const make = () => transformers(this.deps.rewriter, a.statements, views, this.deps.residual, this.reportBatch, this.computedCursors);
+    const make = () => transformers(this.env(views), a.statements);
     if (a.statements.length !== 1 || !s || s.residual || s.copy) return make();
     const key = [...views].join(';');
     const kept = this.kept.get(s.outputs);
@@ -486,12 +446,20 @@ class ProtectionPipeline implements Pipeline {
   /** The ordinary decision of a Query's text (a split session's transaction control included). */
   private planQuery(sql: string): QueryDecision {
     this.noteTimeout(sql);
+    return this.splitControl(sql) ?? this.withTxHooks(sql, this.queryDecision(sql));
+  }
+
+  /** Transaction control or a cursor statement of a split session, or undefined. */
+  private splitControl(sql: string): QueryDecision | undefined {
     const tx = this.splitTx(sql);
     if (tx) return tx.kind === 'refuse' ? tx : { kind: 'rewrite', sql: tx.sql, results: [tx.result] };
     const cur = this.splitCursor(sql);
     if (cur) return 'kind' in cur ? cur : { kind: 'rewrite', sql: cur.sql, results: [cur.result] };
-    const d = this.queryDecision(sql);
-    // Transaction control among several statements of a split session: hooks keep fragments in step.
+    return undefined;
+  }
+
+  /** Transaction control among several statements of a split session: hooks keep fragments in step. */
+  private withTxHooks(sql: string, d: QueryDecision): QueryDecision {
     const hooks = this.deps.split && d.kind !== 'refuse' ? txHooks(this.split(), sql) : null;
     if (!hooks) return d;
     if ('kind' in hooks) return hooks;
@@ -528,37 +496,40 @@ class ProtectionPipeline implements Pipeline {
   }
 
   private parseNow(sql: string, paramTypes: readonly number[]): StatementDecision {
+    const local = this.parseLocal(sql, paramTypes);
+    if (local) return local;
+    const tx = this.splitTx(sql);
+    if (tx) return tx.kind === 'refuse' ? tx : txStatement(tx);
+    this.noteTimeout(sql);
+    const cur = this.splitCursor(sql);
+    if (cur) return 'kind' in cur ? cur : { kind: 'rewrite', sql: cur.sql, result: cur.result, shape: `split-cursor:${sql}` };
+    const a = this.analyze(sql);
+    if (a.kind === 'refuse' && a.split && this.deps.split) return this.splitParse(sql, paramTypes, a.datasets);
+    return this.held.guard(sql, new Set(a.kind === 'pass' ? [] : a.datasets.keys()), this.planParse(sql, paramTypes, a));
+  }
+
+  /**
+   * A Parse decided before analysis: setting the session's own role, a maintenance session's
+   * refusal, SQL-level PREPARE/EXECUTE, a search_path pinned by Bind, a held INSERT.
+   */
+  private parseLocal(sql: string, paramTypes: readonly number[]): StatementDecision | undefined {
     if (setsOwnRole(sql, this.info.backendUser)) return pass;
-    const m = this.maintenance(sql);
+    const m = this.maintenance(sql) ?? this.sqlPrepared.parse(sql);
     if (m) return m;
-    const named = this.sqlPrepared.parse(sql);
-    if (named) return named;
     const pinned = searchPathBind(sql);
     if (pinned) {
       this.audit(sql, { datasets: [], columns: [], outcome: 'pass' });
       return pinned;
     }
-    const held = this.held.parse(sql, paramTypes);
-    if (held) return held;
-    const tx = this.splitTx(sql);
-    if (tx) {
-      if (tx.kind === 'refuse') return tx;
-      // A COMMIT that prepares the client's transaction names it once: it runs once.
-      let calls = 0;
-      const once: AccessCheck = () => (++calls > 2 ? refuse(SQLSTATE.invalidSqlStatementName, 'clarus: this COMMIT of a transaction over split tables was already executed; send COMMIT again') : undefined);
-      return { kind: 'rewrite', sql: tx.sql, result: tx.result, shape: `tx:${tx.sql}`, ...(tx.once ? { check: once } : {}) };
-    }
-    this.noteTimeout(sql);
-    const cur = this.splitCursor(sql);
-    if (cur) return 'kind' in cur ? cur : { kind: 'rewrite', sql: cur.sql, result: cur.result, shape: `split-cursor:${sql}` };
-    const a = this.analyze(sql);
-    if (a.kind === 'refuse' && a.split && this.deps.split) {
-      const s = this.splitStatement(sql, a.datasets);
-      if ('kind' in s) return s;
-      const count = Math.max(paramTypes.length, s.paramCount);
-      return { kind: 'rewrite', sql: s.copy ? s.sql : placeholderSql(count), result: s.result, ...(s.copy ? { copy: s.copy } : {}), shape: `split:${sql}`, check: s.check };
-    }
-    return this.held.guard(sql, new Set(a.kind === 'pass' ? [] : a.datasets.keys()), this.planParse(sql, paramTypes, a));
+    return this.held.parse(sql, paramTypes);
+  }
+
+  /** A Parse of a statement on a split table. */
+  private splitParse(sql: string, paramTypes: readonly number[], touched: ReadonlyMap<string, unknown>): StatementDecision {
+    const s = this.splitStatement(sql, touched);
+    if ('kind' in s) return s;
+    const count = Math.max(paramTypes.length, s.paramCount);
+    return { kind: 'rewrite', sql: s.copy ? s.sql : placeholderSql(count), result: s.result, ...(s.copy ? { copy: s.copy } : {}), shape: `split:${sql}`, check: s.check };
   }
 
   /** The ordinary decision of a Parse. */
@@ -572,21 +543,24 @@ class ProtectionPipeline implements Pipeline {
   private parseDecided(sql: string, paramTypes: readonly number[], a: ReturnType<Rewriter['analyze']>, d: Decided): StatementDecision {
     const check = this.checker(sql, d);
     const passing: StatementDecision = check ? { kind: 'pass', check } : pass;
-    if (a.kind !== 'plan') {
-      const f = this.fetches(sql);
-      if ('kind' in f) return f;
-      const c = f.get(0);
-      return c ? { kind: 'rewrite', sql, shape: c.shape, result: c.result, ...(check ? { check } : {}) } : passing;
-    }
+    if (a.kind !== 'plan') return this.fetchParse(sql, check, passing);
     // PostgreSQL refuses a Parse of several statements: the text must not reach it either when
     // it touches protected data (a value in it would reach the backend in clear).
     if (a.statements.length > 1) return refuse(SQLSTATE.syntaxError, 'cannot insert multiple commands into a prepared statement');
-    const t = transformers(this.deps.rewriter, a.statements, d.views, this.deps.residual, this.reportBatch, this.computedCursors);
+    const t = transformers(this.env(d.views), a.statements);
     if ('kind' in t) return t;
     const f = this.fetches(sql, fetchedAs(t), t.shapes);
     if ('kind' in f) return f;
     for (const [i, c] of f) [t.results[i], t.shapes[i]] = [c.result, c.shape];
     return this.statementDecision(a, paramTypes, t, check) ?? passing;
+  }
+
+  /** A Parse of a text the rewriter passes: a FETCH of a protected cursor gets its rows' transformer. */
+  private fetchParse(sql: string, check: AccessCheck | undefined, passing: StatementDecision): StatementDecision {
+    const f = this.fetches(sql);
+    if ('kind' in f) return f;
+    const c = f.get(0);
+    return c ? { kind: 'rewrite', sql, shape: c.shape, result: c.result, ...(check ? { check } : {}) } : passing;
   }
 
   /** The rewritten statement, or null when nothing about it changes (it passes). */
@@ -606,4 +580,12 @@ class ProtectionPipeline implements Pipeline {
     if (t.copy[0]) decision.copy = t.copy[0];
     return decision;
   }
+}
+
+/** A split session's COMMIT, PREPARE TRANSACTION… as a prepared statement. */
+function txStatement(tx: Exclude<NonNullable<ReturnType<typeof txDecision>>, Refuse>): StatementDecision {
+  // A COMMIT that prepares the client's transaction names it once: it runs once.
+  let calls = 0;
+  const once: AccessCheck = () => (++calls > 2 ? refuse(SQLSTATE.invalidSqlStatementName, 'clarus: this COMMIT of a transaction over split tables was already executed; send COMMIT again') : undefined);
+  return { kind: 'rewrite', sql: tx.sql, result: tx.result, shape: `tx:${tx.sql}`, ...(tx.once ? { check: once } : {}) };
 }

@@ -14,8 +14,11 @@ import type { ResidualService } from './residual-stage.ts';
 
 const UNCHANGED: ResultTransformer = { fields: (f) => [...f], row: (v) => v };
 
+/** What a computed RETURNING is made with: the rewriter, the user's views, the in-proxy stage. */
+export interface ReturningEnv { rw: KeyedRewriter; views: Map<string, View>; service: ResidualService }
+
 /** What the session needs for `spec`, given the outputs of the rewritten write-back (its RETURNING); the views' refusal otherwise. */
-export function computedReturning(rw: KeyedRewriter, spec: ReturningSpec, outputs: OutCol[], views: Map<string, View>, service: ResidualService): ComputedReturning | Refuse {
+export function computedReturning({ rw, views, service }: ReturningEnv, spec: ReturningSpec, outputs: OutCol[]): ComputedReturning | Refuse {
   const outs = protectedOutputs(rw, outputs, views);
   if ('kind' in outs) return outs;
   const rows = resultTransformer(outs) ?? UNCHANGED;
