@@ -7,11 +7,11 @@ import tseslint from 'typescript-eslint';
 const LIMITS = { complexity: 10, 'max-statements': 20, 'max-params': 4, 'max-depth': 3 };
 const limits = (level) => Object.fromEntries(Object.entries(LIMITS).map(([rule, n]) => [rule, [level, n]]));
 
-/** Production folders over the limits, and why (functions counted by `npx eslint` at the time of writing). */
+/** Production folders (or single files) over the limits, and why (functions counted by `npx eslint` at the time of writing). */
 const NOT_YET_CLEAN = [
   // The proxy's state machines and walks written before the limits: the session relay and inspector,
-  // the rewriter's recursive analysis and rules, the protection transformers, the socket shell.
-  ['sidecar/src/access/**', 'pipeline decisions, catalog loader, COPY hooks (14)'],
+  // the rewriter's recursive analysis and rules.
+  ['sidecar/src/access/residual-stage.ts', 'ResidualStage.run(candidates, rows, formats, settings, params) implements the 5-parameter interface of session/pipeline.ts, which split/ calls too (1)'],
   ['sidecar/src/rewrite/**', 'the rewriter\'s analysis and rules (57)'],
   ['sidecar/src/session/**', 'the session relay and inspector (15)'],
   ['sidecar/src/split/**', 'the splitting stage (issue 12, landing): planner, fragments, two-phase commit and recovery (35)'],

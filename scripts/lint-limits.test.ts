@@ -37,6 +37,18 @@ describe('lint limits', () => {
     expect(await levels('sidecar/src/metrics/over.ts')).toEqual({ complexity: 2, 'max-statements': 2, 'max-params': 2, 'max-depth': 2 });
   });
 
+  it('are errors in the folders made clean by issue 9 (protocol, io, protection, access, cli explain)', async () => {
+    for (const path of ['sidecar/src/protocol/over.ts', 'sidecar/src/io/over.ts', 'sidecar/src/protection/encryption/over.ts', 'sidecar/src/protection/anonymization/over.ts',
+      'sidecar/src/access/over.ts', 'cli/src/explain/over.ts']) {
+      expect(await levels(path), path).toEqual({ complexity: 2, 'max-statements': 2, 'max-params': 2, 'max-depth': 2 });
+    }
+  });
+
+  it('are warnings in a single file listed as not yet clean, errors beside it', async () => {
+    expect(await levels('sidecar/src/access/residual-stage.ts')).toEqual({ complexity: 1, 'max-statements': 1, 'max-params': 1, 'max-depth': 1 });
+    expect(await levels('sidecar/src/access/residual-setup.ts')).toEqual({ complexity: 2, 'max-statements': 2, 'max-params': 2, 'max-depth': 2 });
+  });
+
   it('are warnings in a folder listed as not yet clean', async () => {
     expect(await levels('sidecar/src/rewrite/rules/over.ts')).toEqual({ complexity: 1, 'max-statements': 1, 'max-params': 1, 'max-depth': 1 });
   });

@@ -13,19 +13,19 @@ const grants: Grants = [
 
 describe('access decisions', () => {
   it('no grant → 42501', () => {
-    expect(decideAccess('u', [], ['patients'], false, now)).toMatchObject({ ok: false, code: '42501' });
+    expect(decideAccess({ user: 'u', grants: [] }, ['patients'], false, now)).toMatchObject({ ok: false, code: '42501' });
   });
   it('read grant refuses writes, allows reads with the best view', () => {
-    expect(decideAccess('u', grants, ['patients'], true, now)).toMatchObject({ ok: false, code: '42501' });
-    const r = decideAccess('u', grants, ['patients'], false, now);
+    expect(decideAccess({ user: 'u', grants }, ['patients'], true, now)).toMatchObject({ ok: false, code: '42501' });
+    const r = decideAccess({ user: 'u', grants }, ['patients'], false, now);
     expect(r.ok && r.views.get('patients')).toBe('masked');
   });
   it('honours expires (expired readWrite falls back to the wildcard read grant)', () => {
-    expect(decideAccess('u', grants, ['visits'], true, now)).toMatchObject({ ok: false });
-    const r = decideAccess('u', grants, ['visits'], false, now);
+    expect(decideAccess({ user: 'u', grants }, ['visits'], true, now)).toMatchObject({ ok: false });
+    const r = decideAccess({ user: 'u', grants }, ['visits'], false, now);
     expect(r.ok && r.views.get('visits')).toBe('protected');
-    expect(decideAccess('u', grants, ['visits'], false, new Date('2028-01-01T00:00:00Z'))).toMatchObject({ ok: false });
-    expect(decideAccess('u', grants, ['visits'], true, new Date('2025-06-01T00:00:00Z'))).toMatchObject({ ok: true });
+    expect(decideAccess({ user: 'u', grants }, ['visits'], false, new Date('2028-01-01T00:00:00Z'))).toMatchObject({ ok: false });
+    expect(decideAccess({ user: 'u', grants }, ['visits'], true, new Date('2025-06-01T00:00:00Z'))).toMatchObject({ ok: true });
   });
 });
 

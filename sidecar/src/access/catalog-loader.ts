@@ -49,16 +49,32 @@ export function catalogQuery(tables: CatalogTable[]): string {
  */
 export function declaredFromRows(rows: string[][], opts: { storedTypmod?: boolean } = {}): Map<string, DeclaredColumns> {
   const out = new Map<string, DeclaredColumns>();
-  for (const [schema, table, name, oid, declared, defaulted, domain, defaultExpr, notNull, attTypmod] of rows) {
+  for (const row of rows) {
+    const [schema, table, name] = row;
     if (!name || isHiddenName(name)) continue;
     const key = `${schema}.${table}`;
     const list = out.get(key) ?? [];
-    const own = opts.storedTypmod && !declared && attTypmod && attTypmod !== '-1' ? `.${attTypmod}` : '';
-    const [recorded, typmod] = (declared || own).split('.');
-    list.push({ name, typeOid: Number(recorded || oid) || 25, ...(typmod ? { typmod: Number(typmod) } : {}), ...(defaulted === 'true' ? { defaulted: true } : {}), ...(domain === 'true' ? { domain: true } : {}), ...(defaultExpr ? { defaultExpr } : {}), ...(notNull === 'true' ? { notNull: true } : {}) });
+    list.push(columnFromRow(name, row, opts.storedTypmod === true));
     out.set(key, list);
   }
   return out;
+}
+
+/** One catalogQuery row as a declared column named `name`. */
+function columnFromRow(name: string, row: string[], storedTypmod: boolean): DeclaredColumn {
+  const [, , , oid, declared, defaulted, domain, defaultExpr, notNull, attTypmod] = row;
+  const own = storedTypmod && !declared ? ownTypmod(attTypmod) : '';
+  const [recorded, typmod] = (declared || own).split('.');
+  return { name, typeOid: Number(recorded || oid) || 25, ...(typmod ? { typmod: Number(typmod) } : {}), ...columnFlags({ defaulted, domain, defaultExpr, notNull }) };
+}
+
+/** The column's own modifier as a type record's `.typmod` suffix ('' when it has none). */
+function ownTypmod(attTypmod: string | undefined): string {
+  return attTypmod && attTypmod !== '-1' ? `.${attTypmod}` : '';
+}
+
+function columnFlags(f: { defaulted?: string; domain?: string; defaultExpr?: string; notNull?: string }): Partial<DeclaredColumn> {
+  return { ...(f.defaulted === 'true' ? { defaulted: true } : {}), ...(f.domain === 'true' ? { domain: true } : {}), ...(f.defaultExpr ? { defaultExpr: f.defaultExpr } : {}), ...(f.notNull === 'true' ? { notNull: true } : {}) };
 }
 
 /**

@@ -122,9 +122,7 @@ export function copyHooks(rw: KeyedRewriter, plan: CopyPlan, outs: ProtectedOutp
       if (c.protection.kind === 'anonymize') return v === null ? null : anonymized(table.table, c, v, keys);
       const cipher = ciphers[i];
       if (!cipher || c.protection.kind !== 'encrypt') return v;
-      const text = v === null ? null : valueError(() => assignedText(c.typeOid, c.typmod, v));
-      if (c.protection.searchable) extra.push(text === null ? null : byteaText(cipher.blindIndex(text)));
-      return text === null ? null : byteaText(cipher.encrypt(text));
+      return encryptedField({ column: c, searchable: c.protection.searchable === true, cipher }, v, extra);
     });
     return [...out, ...extra];
   };
@@ -151,4 +149,14 @@ export function copyHooks(rw: KeyedRewriter, plan: CopyPlan, outs: ProtectedOutp
       return r.rows.map(protect);
     }),
   };
+}
+
+/** An encrypted column of a COPY FROM, with its cipher (resolved once per COPY). */
+interface EncryptedColumn { column: CatalogColumn; searchable: boolean; cipher: ReturnType<KeyedRewriter['cipher']> }
+
+/** An encrypted column's stored field (its blind index appended to `extra` when the column is searchable). */
+function encryptedField({ column, searchable, cipher }: EncryptedColumn, v: string | null, extra: Array<string | null>): string | null {
+  const text = v === null ? null : valueError(() => assignedText(column.typeOid, column.typmod, v));
+  if (searchable) extra.push(text === null ? null : byteaText(cipher.blindIndex(text)));
+  return text === null ? null : byteaText(cipher.encrypt(text));
 }

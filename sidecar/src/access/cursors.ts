@@ -25,13 +25,17 @@ export interface KnownCursor { result: ResultTransformer; shape: string }
 /** Cheap pre-check: only texts that may hold a cursor statement are parsed again. */
 const MAY_HOLD = /\b(declare|fetch|move|close|discard)\b/i;
 
+function portalName(b: Json): string {
+  return String(b.portalname ?? '');
+}
+
 function cursorStatement(index: number, stmt: Json): CursorStatement | null {
   const t = tagOf(stmt);
   if (!t) return null;
   const [tag, b] = t;
-  if (tag === 'DeclareCursorStmt') return { index, kind: 'declare', name: String(b.portalname ?? '') };
+  if (tag === 'DeclareCursorStmt') return { index, kind: 'declare', name: portalName(b) };
   // FETCH and MOVE share one node (ismove): MOVE returns no rows.
-  if (tag === 'FetchStmt') return b.ismove ? null : { index, kind: 'fetch', name: String(b.portalname ?? '') };
+  if (tag === 'FetchStmt') return b.ismove ? null : { index, kind: 'fetch', name: portalName(b) };
   if (tag === 'ClosePortalStmt') return b.portalname ? { index, kind: 'close', name: String(b.portalname) } : { index, kind: 'forget-all' };
   if (tag === 'DiscardStmt' && b.target === 'DISCARD_ALL') return { index, kind: 'forget-all' };
   return null;

@@ -32,7 +32,10 @@ export function effectiveGrant(grants: Grants, dataset: string, now: Date): { ac
   return { access, view };
 }
 
-export function decideAccess(user: string, grants: Grants, datasets: Iterable<string>, write: boolean, now: Date): AccessDecision {
+/** Who a decision is for: the user's name (for messages) and grants. */
+export interface Subject { user: string; grants: Grants }
+
+export function decideAccess({ user, grants }: Subject, datasets: Iterable<string>, write: boolean, now: Date): AccessDecision {
   const views = new Map<string, View>();
   for (const d of datasets) {
     const g = effectiveGrant(grants, d, now);
@@ -48,9 +51,10 @@ export function decideAccess(user: string, grants: Grants, datasets: Iterable<st
  * readWrite grant (a user with only read grants, or none, runs read statements only, whatever
  * table they name: the same line the backend's read-only role draws), then the per-dataset rules.
  */
-export function decideStatement(user: string, grants: Grants, datasets: Iterable<string>, write: boolean, now: Date): AccessDecision {
+export function decideStatement(who: Subject, datasets: Iterable<string>, write: boolean, now: Date): AccessDecision {
+  const { user, grants } = who;
   if (write && !mayWrite(grants, now)) {
     return { ok: false, code: SQLSTATE.insufficientPrivilege, message: `permission denied: user ${user} has no valid read-write AccessGrant, so it may only read` };
   }
-  return decideAccess(user, grants, datasets, write, now);
+  return decideAccess(who, datasets, write, now);
 }

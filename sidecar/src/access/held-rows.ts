@@ -45,17 +45,28 @@ export function heldInsert(catalog: Catalog, sql: string): HeldInsert | null {
   const sel = body(s?.selectStmt, 'SelectStmt');
   const rows = arr(sel?.valuesLists);
   if (!s || !sel || sel.withClause || rows.length !== 1) return null;
+  const target = heldTarget(catalog, s);
+  const held = target && heldValues(rows[0], target.columns.length);
+  if (!target || !held) return null;
+  return { ...target, values: held, paramCount: Math.max(0, ...held.map((v) => ('param' in v ? v.param : 0))) };
+}
+
+/** The table and listed columns of an INSERT, when they are distinct, known and include a k-anonymity column. */
+function heldTarget(catalog: Catalog, s: Json): Pick<HeldInsert, 'table' | 'columns'> | null {
   const rv = s.relation as Json;
   const table = catalog.lookup(rv.schemaname as string | undefined, String(rv.relname));
   const names = arr(s.cols).map((c) => String(body(c, 'ResTarget')?.name));
   if (!table || names.length === 0 || new Set(names).size !== names.length) return null;
   const columns = names.map((n) => table.byName.get(n) ?? { name: n, protection: { kind: 'plain' as const }, typeOid: 25 });
-  const items = arr(body(rows[0], 'List')?.items);
-  if (!columns.some(isKAnonymity) || items.length !== columns.length) return null;
+  return columns.some(isKAnonymity) ? { table, columns } : null;
+}
+
+/** The `count` values of a VALUES row, when each is a constant or a parameter. */
+function heldValues(row: unknown, count: number): HeldValue[] | null {
+  const items = arr(body(row, 'List')?.items);
+  if (items.length !== count) return null;
   const values = items.map(heldValue);
-  if (values.some((v) => v === null)) return null;
-  const held = values as HeldValue[];
-  return { table, columns, values: held, paramCount: Math.max(0, ...held.map((v) => ('param' in v ? v.param : 0))) };
+  return values.some((v) => v === null) ? null : (values as HeldValue[]);
 }
 
 /** The InsertStmt of a text that is one plain INSERT (no WITH, RETURNING, ON CONFLICT, OVERRIDING), or null. */
@@ -68,8 +79,12 @@ function oneInsert(sql: string): Json | null {
     return null;
   }
   const s = stmts.length === 1 ? body(stmts[0]?.stmt, 'InsertStmt') : null;
-  const plain = s && !s.withClause && !s.returningList && !s.returningClause && !s.onConflictClause;
-  return plain && (!s.override || s.override === 'OVERRIDING_NOT_SET') ? s : null;
+  return s && isPlainInsert(s) ? s : null;
+}
+
+function isPlainInsert(s: Json): boolean {
+  const plain = !s.withClause && !s.returningList && !s.returningClause && !s.onConflictClause;
+  return plain && (!s.override || s.override === 'OVERRIDING_NOT_SET');
 }
 
 /** Transaction control in a text, as far as held rows are concerned. */

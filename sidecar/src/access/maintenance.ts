@@ -15,11 +15,14 @@ const ALLOWED = new Set(['CreatedbStmt', 'DropdbStmt', 'VariableSetStmt', 'Varia
 function readsRelations(node: unknown): boolean {
   if (Array.isArray(node)) return node.some(readsRelations);
   if (!node || typeof node !== 'object') return false;
-  for (const [k, v] of Object.entries(node)) {
-    if (k === 'RangeVar' || k === 'intoClause' || k === 'relation' || (k === 'fromClause' && Array.isArray(v) && v.length > 0)) return true;
-    if (readsRelations(v)) return true;
-  }
-  return false;
+  return Object.entries(node).some(([k, v]) => namesRelation(k, v) || readsRelations(v));
+}
+
+/** A key that is itself a relation, or a non-empty FROM list. */
+const RELATION_KEYS = new Set(['RangeVar', 'intoClause', 'relation']);
+
+function namesRelation(k: string, v: unknown): boolean {
+  return RELATION_KEYS.has(k) || (k === 'fromClause' && Array.isArray(v) && v.length > 0);
 }
 
 /** Why `sql` is refused in a maintenance session, or null (text that does not parse is the rewriter's to refuse). */

@@ -51,14 +51,14 @@ describe('decideStatement', () => {
   const read = [{ grant: 'g1', datasets: ['patients'], access: 'read' as const, view: 'masked' as const }];
   const rw = [{ grant: 'g2', datasets: ['visits'], access: 'readWrite' as const, view: 'plaintext' as const }];
   it('lets users without a valid readWrite grant read only, whatever the statement names', () => {
-    expect(decideStatement('u', read, [], true, now)).toMatchObject({ ok: false, code: '42501', message: /may only read/ });
-    expect(decideStatement('u', [], [], true, now)).toMatchObject({ ok: false, code: '42501' });
-    expect(decideStatement('u', [{ ...rw[0], expires: '2026-11-30T00:00:00Z' }] as never, [], true, now)).toMatchObject({ ok: false });
-    expect(decideStatement('u', read, [], false, now)).toMatchObject({ ok: true });
+    expect(decideStatement({ user: 'u', grants: read }, [], true, now)).toMatchObject({ ok: false, code: '42501', message: /may only read/ });
+    expect(decideStatement({ user: 'u', grants: [] }, [], true, now)).toMatchObject({ ok: false, code: '42501' });
+    expect(decideStatement({ user: 'u', grants: [{ ...rw[0], expires: '2026-11-30T00:00:00Z' }] as never }, [], true, now)).toMatchObject({ ok: false });
+    expect(decideStatement({ user: 'u', grants: read }, [], false, now)).toMatchObject({ ok: true });
   });
   it('applies the per-dataset rules to read-write users', () => {
-    expect(decideStatement('u', rw, [], true, now)).toMatchObject({ ok: true });
-    expect(decideStatement('u', rw, ['patients'], true, now)).toMatchObject({ ok: false, code: '42501' });
-    expect(decideStatement('u', [...rw, ...read], ['patients', 'visits'], true, now)).toMatchObject({ ok: false, message: /read-only access/ });
+    expect(decideStatement({ user: 'u', grants: rw }, [], true, now)).toMatchObject({ ok: true });
+    expect(decideStatement({ user: 'u', grants: rw }, ['patients'], true, now)).toMatchObject({ ok: false, code: '42501' });
+    expect(decideStatement({ user: 'u', grants: [...rw, ...read] }, ['patients', 'visits'], true, now)).toMatchObject({ ok: false, message: /read-only access/ });
   });
 });

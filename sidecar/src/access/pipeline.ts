@@ -21,7 +21,7 @@ import { cursorStatements, Cursors } from './cursors.ts';
 import type { KnownCursor } from './cursors.ts';
 import type { BatchReporter } from './copy-hooks.ts';
 import { decideStatement } from './grants.ts';
-import type { Grants } from './grants.ts';
+import type { Grants, Subject } from './grants.ts';
 import type { CatalogRefresher } from './refresh.ts';
 import type { ResidualService } from './residual-stage.ts';
 import type { ComputedCursor } from './computed-cursor.ts';
@@ -107,6 +107,8 @@ class ProtectionPipeline implements Pipeline {
   private readonly deps: ProtectionDeps;
   private readonly info: SessionInfo;
   private readonly grants: Grants;
+  /** The user and grants access decisions are for. */
+  private readonly who: Subject;
   /** Server-side cursors over protected data this session declared (FETCH shows their rows). */
   private readonly cursors = new Cursors();
   /** Cursors computed in two stages this session declared and holds rows of (dropped with the cursor). */
@@ -126,6 +128,7 @@ class ProtectionPipeline implements Pipeline {
     this.deps = deps;
     this.info = info;
     this.grants = grants;
+    this.who = { user: info.user, grants };
     this.held = new HeldInserts({
       catalog: () => deps.rewriter.catalog,
       mayWrite: (sql, dataset, again) => this.mayWrite(sql, dataset, again),
@@ -172,7 +175,7 @@ class ProtectionPipeline implements Pipeline {
 
   /** A held INSERT's access decision and audit line (a write to one dataset). */
   private mayWrite(sql: string, dataset: string, again = false): Refuse | undefined {
-    const access = decideStatement(this.info.user, this.grants, [dataset], true, this.deps.now());
+    const access = decideStatement(this.who, [dataset], true, this.deps.now());
     const r = access.ok ? undefined : refuse(access.code, access.message);
     if (r || !again) this.audit(sql, { datasets: [dataset], columns: [], outcome: r ? 'refuse' : 'allow', ...(r ? { code: r.code } : {}) });
     return r;
@@ -205,7 +208,7 @@ class ProtectionPipeline implements Pipeline {
     }
     const touched = a.kind === 'pass' ? new Map<string, Set<string>>() : a.datasets;
     const names = a.everyDataset ? this.deps.rewriter.catalog.all().map((t) => t.dataset) : [...touched.keys()];
-    const access = decideStatement(this.info.user, this.grants, names, a.write, this.deps.now());
+    const access = decideStatement(this.who, names, a.write, this.deps.now());
     const columns = [...touched].flatMap(([d, cols]) => [...cols].map((c) => `${d}.${c}`));
     const refused = refusalOf(access, a);
     if (refused) {
@@ -242,7 +245,7 @@ class ProtectionPipeline implements Pipeline {
   private checker(sql: string, d: Omit<Decided, 'entry'>): AccessCheck | undefined {
     if (!d.decided) return undefined;
     return () => {
-      const access = decideStatement(this.info.user, this.grants, d.datasets, d.write, this.deps.now());
+      const access = decideStatement(this.who, d.datasets, d.write, this.deps.now());
       let r: Refuse | undefined;
       let reason = ACCESS_DENIED;
       if (!access.ok) r = refuse(access.code, access.message);
@@ -356,7 +359,7 @@ class ProtectionPipeline implements Pipeline {
     }
     const write = planWrites(p.plan);
     const datasets = datasetsOf(p.plan, (schema, table) => this.deps.rewriter.catalog.lookup(schema, table));
-    const access = decideStatement(this.info.user, this.grants, datasets, write, this.deps.now());
+    const access = decideStatement(this.who, datasets, write, this.deps.now());
     const r = access.ok ? undefined : refuse(access.code, access.message);
     this.audit(sql, { datasets, columns: [], outcome: r ? 'refuse' : 'allow', ...(r ? { code: r.code } : {}) });
     if (!access.ok) return r as Refuse;

@@ -47,7 +47,10 @@ async function batch(client: pg.Client, t: ReencryptTarget, after: string | unde
   }
 }
 
-export async function reencrypt(client: pg.Client, targets: ReencryptTarget[], size: number, state: ReencryptState, save: (s: ReencryptState) => void, io: Io): Promise<void> {
+/** How a re-encryption proceeds: rows per batch, the progress so far, and where progress is saved after each batch. */
+export interface Progress { size: number; state: ReencryptState; save: (s: ReencryptState) => void }
+
+export async function reencrypt(client: pg.Client, targets: ReencryptTarget[], { size, state, save }: Progress, io: Io): Promise<void> {
   for (const t of targets) {
     const s = (state.datasets[t.dataset] ??= { rows: 0, finished: false });
     while (!s.finished) {
@@ -62,29 +65,38 @@ export async function reencrypt(client: pg.Client, targets: ReencryptTarget[], s
   }
 }
 
-export async function main(argv: string[], io: Io = processIo): Promise<number> {
+interface Options { config: string; url: string; dataset: string[]; size: number; state: string | undefined }
+
+/** The command line, or undefined after the usage was written. */
+function options(argv: string[], io: Io): Options | undefined {
   let v: { config?: string; url?: string; dataset?: string[]; batch?: string; state?: string };
   try {
     ({ values: v } = parseArgs({ args: argv, options: { config: { type: 'string' }, url: { type: 'string' }, dataset: { type: 'string', multiple: true }, batch: { type: 'string' }, state: { type: 'string' } } }));
   } catch (e) {
     io.err(`${(e as Error).message}\n${USAGE}`);
-    return 2;
+    return undefined;
   }
   const size = Number(v.batch ?? 500);
   if (!v.config || !v.url || !Number.isInteger(size) || size < 1) {
     io.err(USAGE);
-    return 2;
+    return undefined;
   }
-  const config = JSON.parse(readFileSync(join(v.config, 'config.json'), 'utf8')) as RuntimeConfig;
-  const targets = reencryptTargets(config.policy, v.dataset ?? []);
+  return { config: v.config, url: v.url, dataset: v.dataset ?? [], size, state: v.state };
+}
+
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const o = options(argv, io);
+  if (!o) return 2;
+  const config = JSON.parse(readFileSync(join(o.config, 'config.json'), 'utf8')) as RuntimeConfig;
+  const targets = reencryptTargets(config.policy, o.dataset);
   if (typeof targets === 'string') {
     io.err(`clarus keys reencrypt: ${targets}\n`);
     return 1;
   }
-  const client = new pg.Client({ connectionString: v.url });
+  const client = new pg.Client({ connectionString: o.url });
   try {
     await client.connect();
-    await reencrypt(client, targets, size, loadState(v.state), (s) => saveState(v.state, s), io);
+    await reencrypt(client, targets, { size: o.size, state: loadState(o.state), save: (s) => saveState(o.state, s) }, io);
     return 0;
   } catch (e) {
     io.err(`clarus keys reencrypt: ${(e as Error).message} (rerun with the same --state to resume)\n`);

@@ -136,39 +136,78 @@ export async function protectionPipeline(setup: ProtectionSetup): Promise<Pipeli
   } catch {
     // An unreadable configuration is reported by the proxy's own start; the factory retries.
   }
+  const shared: Shared = { setup, now, audit, startSplit, backendsReady: () => backendsReady };
+  /** The in-proxy stage for this configuration (started on first use), or undefined when it does not compute. */
+  const computing = (config: RuntimeConfig): ResidualService | undefined => {
+    // ClarusProxy spec.limits.computeInProxy: false keeps the engine from starting for this configuration.
+    if (setup.residual === undefined || config.limits.computeInProxy === false) return undefined;
+    residual ??= startResidualService(setup.residual, backendSecrets(setup.configDir, config), config.limits.connectTimeoutSeconds * 1000);
+    return residual;
+  };
   return (info, config) => {
     // A maintenance session keeps its guard (access/maintenance.ts) under a reload that protects nothing.
     if (config.policy.datasets.length === 0 && info.maintenance !== true) return passthroughPipeline;
-    // ClarusProxy spec.limits.computeInProxy: false keeps the engine from starting for this configuration.
-    const compute = setup.residual !== undefined && config.limits.computeInProxy !== false;
-    if (compute && setup.residual && !residual) residual = startResidualService(setup.residual, backendSecrets(setup.configDir, config), config.limits.connectTimeoutSeconds * 1000);
+    const active = computing(config);
     const major = sessionMajor(info);
     const test = testDatabaseOf(config, info);
-    let perMajor = deps.get(config.policy);
-    if (!perMajor) deps.set(config.policy, (perMajor = new Map()));
+    const perMajor = depsCache(deps, config);
     const key = test === undefined ? String(major) : `${major}/${test}`;
     let d = perMajor.get(key);
-    if (!d) {
-      const rewriter = rewriterFor(setup.configDir, config, major, { twoStage: compute && residual !== undefined, ...(setup.keys ? { keys: setup.keys } : {}) });
-      const onDb = test === undefined ? config : onTestDatabase(config, test);
-      const home = backendCatalogLoader(setup.configDir, onDb);
-      const loader = home ? withRemoteColumns(home, setup.configDir, onDb) : undefined;
-      const views = backendViewLoader(setup.configDir, onDb);
-      const refresher = loader ? new CatalogRefresher(rewriter, loader, now, views) : undefined;
-      const limited = compute && residual ? withLimits(residual, config) : undefined;
-      const split: SplitService | undefined = splitService({
-        configDir: setup.configDir, config, now,
-        rewriterFor: (policy) => rewriterFor(setup.configDir, { ...config, policy }, major, setup.keys ? { keys: setup.keys } : {}),
-        ...(limited ? { residual: limited } : {}),
-        schemaChanged: () => refresher?.invalidate(),
-        ready: () => backendsReady,
-        ...(setup.log ? { warn: (m: string, f?: Record<string, unknown>) => setup.log?.warn(m, f) } : {}),
-      });
-      if (split) startSplit(config);
-      d = { rewriter, now, ...(audit ? { audit: (e) => audit.append(e) } : {}), ...(refresher ? { refresher } : {}),
-        ...(limited ? { residual: limited } : {}), ...(split ? { split } : {}), ...heldBound(config.limits.maxStatementBytes) };
-      perMajor.set(key, d);
-    }
+    if (!d) perMajor.set(key, (d = newDeps(shared, { config, major, test, residual: active })));
     return protectionPipelineFactory(d)(info, config);
   };
+}
+
+/** What the sessions' factory shares: the set-up, the clock, the audit file, the splitting start-up and its checks. */
+interface Shared {
+  setup: ProtectionSetup;
+  now: () => Date;
+  audit: AuditFile | undefined;
+  startSplit: (config: RuntimeConfig) => void;
+  /** The start-up checks of split backends now (restarted on reload). */
+  backendsReady: () => Promise<unknown>;
+}
+
+/** What one ProtectionDeps is made for: the configuration, grammar, test database, and the in-proxy stage when it computes. */
+interface DepsKey { config: RuntimeConfig; major: Major; test: string | undefined; residual: ResidualService | undefined }
+
+/** The deps of one policy object, by grammar and test database. */
+function depsCache(deps: WeakMap<object, Map<string, ProtectionDeps>>, config: RuntimeConfig): Map<string, ProtectionDeps> {
+  let perMajor = deps.get(config.policy);
+  if (!perMajor) deps.set(config.policy, (perMajor = new Map()));
+  return perMajor;
+}
+
+/** One Rewriter (catalog, cache) with its catalog refresher, in-proxy stage and split service. */
+function newDeps(sh: Shared, k: DepsKey): ProtectionDeps {
+  const { setup, now, audit } = sh;
+  const rewriter = rewriterFor(setup.configDir, k.config, k.major, { twoStage: k.residual !== undefined, ...(setup.keys ? { keys: setup.keys } : {}) });
+  const onDb = k.test === undefined ? k.config : onTestDatabase(k.config, k.test);
+  const refresher = refresherFor(setup.configDir, onDb, rewriter, now);
+  const limited = k.residual ? withLimits(k.residual, k.config) : undefined;
+  const split = splitFor(sh, k, refresher, limited);
+  if (split) sh.startSplit(k.config);
+  return { rewriter, now, ...(audit ? { audit: (e) => audit.append(e) } : {}), ...(refresher ? { refresher } : {}),
+    ...(limited ? { residual: limited } : {}), ...(split ? { split } : {}), ...heldBound(k.config.limits.maxStatementBytes) };
+}
+
+/** Loads declared column types (and the proxy's views) from the backend of `onDb`, when it has one. */
+function refresherFor(configDir: string, onDb: RuntimeConfig, rewriter: KeyedRewriter, now: () => Date): CatalogRefresher | undefined {
+  const home = backendCatalogLoader(configDir, onDb);
+  const loader = home ? withRemoteColumns(home, configDir, onDb) : undefined;
+  const views = backendViewLoader(configDir, onDb);
+  return loader ? new CatalogRefresher(rewriter, loader, now, views) : undefined;
+}
+
+/** The split service of a policy that places columns on several backends (undefined otherwise). */
+function splitFor(sh: Shared, k: DepsKey, refresher: CatalogRefresher | undefined, limited: ResidualService | undefined): SplitService | undefined {
+  const { setup, now } = sh;
+  return splitService({
+    configDir: setup.configDir, config: k.config, now,
+    rewriterFor: (policy) => rewriterFor(setup.configDir, { ...k.config, policy }, k.major, setup.keys ? { keys: setup.keys } : {}),
+    ...(limited ? { residual: limited } : {}),
+    schemaChanged: () => refresher?.invalidate(),
+    ready: sh.backendsReady,
+    ...(setup.log ? { warn: (m: string, f?: Record<string, unknown>) => setup.log?.warn(m, f) } : {}),
+  });
 }

@@ -72,25 +72,34 @@ function protectConstants(args: unknown[], values: WireValue[], constants: Map<n
   return undefined;
 }
 
+/** An EXECUTE's arguments: the expressions the backend evaluates, the constants the proxy protects (by position), every constant's text. */
+interface Arguments { expressions: Json[]; constants: Map<number, ParamRole>; values: WireValue[] }
+
+/** Sorts the arguments; an argument for a protected column that is not a constant is refused. */
+function sortArguments(args: unknown[], name: string, roles: ReadonlyMap<number, ParamRole>): Arguments | Refuse {
+  const out: Arguments = { expressions: [], constants: new Map(), values: [] };
+  for (const [i, arg] of args.entries()) {
+    const role = roles.get(i + 1);
+    const text = constantText(arg);
+    out.values.push(text === undefined || text === null ? null : Buffer.from(text, 'utf8'));
+    if (role && text === undefined) {
+      return refuse(SQLSTATE.featureNotSupported, `clarus: EXECUTE ${name}: argument ${i + 1} goes to ${roleTarget(role)}: it must be a constant (a literal, a literal cast to a type without modifier, or NULL); an expression or subquery is not supported there`);
+    }
+    if (role) out.constants.set(i + 1, role);
+    else if (text === undefined) out.expressions.push(arg as Json);
+  }
+  return out;
+}
+
 /** The EXECUTE's arguments as the backend must get them, or the refusal naming the argument. */
 export function rewriteExecute(stmt: Json, name: string, roles: ReadonlyMap<number, ParamRole>, cipher: CipherFor): ExecuteRewrite | Refuse {
   const b = structuredClone(body(stmt, 'ExecuteStmt') ?? {});
   const args = [...arr(b.params)];
   const [param] = paramNumbers(args);
   if (param !== undefined) return refuse(SQLSTATE.undefinedParameter, `there is no parameter $${param}`);
-  const expressions: Json[] = [];
-  const constants = new Map<number, ParamRole>();
-  const values: WireValue[] = [];
-  for (const [i, arg] of args.entries()) {
-    const role = roles.get(i + 1);
-    const text = constantText(arg);
-    values.push(text === undefined || text === null ? null : Buffer.from(text, 'utf8'));
-    if (role && text === undefined) {
-      return refuse(SQLSTATE.featureNotSupported, `clarus: EXECUTE ${name}: argument ${i + 1} goes to ${roleTarget(role)}: it must be a constant (a literal, a literal cast to a type without modifier, or NULL); an expression or subquery is not supported there`);
-    }
-    if (role) constants.set(i + 1, role);
-    else if (text === undefined) expressions.push(arg as Json);
-  }
+  const sorted = sortArguments(args, name, roles);
+  if ('kind' in sorted) return sorted;
+  const { expressions, constants, values } = sorted;
   const failed = protectConstants(args, values, constants, cipher);
   if (failed) return failed;
   if (args.length > 0) b.params = args;

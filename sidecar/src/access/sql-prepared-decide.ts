@@ -77,6 +77,12 @@ function notFound(name: string, kind: 'absent' | 'unknown' | 'protocol' | 'unsur
   }
 }
 
+/** Whether an ordinary rewrite is one statement's whole answer: one result, no COPY, nothing sent before it, no write-back. */
+function answersAlone(d: Extract<QueryDecision, { kind: 'rewrite' }>): boolean {
+  if ((d.results?.length ?? 0) > 1 || d.before) return false;
+  return !d.copy?.some(Boolean) && !d.results?.[0]?.residual?.write;
+}
+
 interface Part { sql: string; result?: ResultTransformer; hooks?: ReturnType<typeof changeHooks> }
 
 interface Executed { rw: ExecuteRewrite; s: SqlStatement; result?: ResultTransformer; shape: string; check?: AccessCheck }
@@ -120,8 +126,8 @@ export class SqlPreparedDecisions {
     const d = this.deps.ordinary(p.text);
     if ('then' in d) return alone('a COMMIT that stores rows held for k-anonymity');
     if (d.kind !== 'rewrite') return d.kind === 'refuse' ? d : { sql: p.text };
+    if (!answersAlone(d)) return alone(p.text.slice(0, 80));
     const r = d.results?.[0];
-    if ((d.results?.length ?? 0) > 1 || d.copy?.some(Boolean) || d.before || r?.residual?.write) return alone(p.text.slice(0, 80));
     return { sql: d.sql, ...(r ? { result: r } : {}) };
   }
 
@@ -174,13 +180,23 @@ export class SqlPreparedDecisions {
     const acc = this.deps.access(text, s.analysis);
     if ('kind' in acc) return acc;
     const plan = s.analysis.kind === 'plan' ? s.analysis : null;
-    const rw = rewriteExecute(stmt, name, plan?.params ?? new Map(), (r) => this.deps.rewriter.cipher(r));
+    const rw = this.executeArgs(stmt, name, plan);
     if ('kind' in rw) return rw;
-    const bad = this.readsProtected(name, rw.expressions);
-    if (bad) return bad;
-    const shown = plan ? this.deps.result(plan, acc.views) : { shape: '' };
+    const shown = this.shown(plan, acc.views);
     if ('kind' in shown) return shown;
     return { rw, s, shape: shown.shape, ...(shown.result ? { result: shown.result } : {}), ...(acc.check ? { check: acc.check } : {}) };
+  }
+
+  /** The rows' transformer and shape of the statement EXECUTE runs (none for a statement the rewriter passes). */
+  private shown(plan: Plan | null, views: Map<string, View>): ReturnType<DecideDeps['result']> {
+    return plan ? this.deps.result(plan, views) : { shape: '' };
+  }
+
+  /** The EXECUTE's arguments with its constants protected, or the refusal. */
+  private executeArgs(stmt: Json, name: string, plan: Plan | null): ExecuteRewrite | Refuse {
+    const rw = rewriteExecute(stmt, name, plan?.params ?? new Map(), (r) => this.deps.rewriter.cipher(r));
+    if ('kind' in rw) return rw;
+    return this.readsProtected(name, rw.expressions) ?? rw;
   }
 
   /** Arguments of plain parameters are computed by the backend: they must read nothing protected. */

@@ -89,11 +89,16 @@ export class SqlPrepared {
     const l = local?.get(name);
     if (l !== undefined) return l === 'absent' ? { kind: 'absent' } : { kind: 'statement', s: l };
     if (local?.all) return { kind: 'absent' };
-    if ((this.inflight.get(name) ?? 0) > 0 || this.inflightAll > 0) return { kind: 'unsure' };
+    if (this.changing(name)) return { kind: 'unsure' };
     const k = this.known.get(name);
     if (k === 'protocol') return { kind: 'protocol' };
     if (k) return { kind: 'statement', s: k };
     return this.unknownBefore ? { kind: 'unknown' } : { kind: 'absent' };
+  }
+
+  /** A change of `name` (or of all names) was sent and is not answered yet. */
+  private changing(name: string): boolean {
+    return (this.inflight.get(name) ?? 0) > 0 || this.inflightAll > 0;
   }
 
   /** True when `name` may be a statement of SQL PREPARE on the backend (see sqlNames). */

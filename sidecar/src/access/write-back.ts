@@ -29,24 +29,45 @@ export type ReturningOf = (spec: ReturningSpec, outputs: OutCol[]) => ComputedRe
 
 /** The WriteBack of `spec`, or the rules' refusal of its write-back statement. */
 export function writeBack(rw: KeyedRewriter, spec: WriteSpec, cursor?: HeldCursor, returningOf?: ReturningOf): WriteBack | Refuse {
-  if (spec.command === 'DECLARE CURSOR') return { command: spec.command, sql: spec.sql, paramTypes: [], ...(cursor ? { cursor } : {}) };
+  if (spec.command === 'DECLARE CURSOR') return { command: spec.command, sql: spec.sql, paramTypes: [], ...heldBy(cursor) };
   const a = rw.analyze(spec.sql);
   if (a.kind === 'refuse') return { kind: 'refuse', code: a.code, message: a.message };
   const s = a.kind === 'plan' ? a.statements[0] : undefined;
-  const returning = spec.returning ? returningOf?.(spec.returning, s?.outputs ?? []) : undefined;
-  if (spec.returning && !returning) return { kind: 'refuse', code: SQLSTATE.internalError, message: 'clarus: RETURNING of a computed write without its stage' };
+  const returning = returningFor(spec, s?.outputs, returningOf);
   if (returning && 'kind' in returning) return returning;
   const ret = returning ? { returning } : {};
-  if (a.kind === 'pass') {
-    const batch = batchedWriteBack(spec.sql, spec.types);
-    return { command: spec.command, sql: spec.sql, paramTypes: [], ...(batch ? { batch } : {}), ...ret };
-  }
-  if (!s || a.statements.length !== 1) return { kind: 'refuse', code: SQLSTATE.internalError, message: 'clarus: unexpected write-back plan' };
+  if (a.kind === 'pass') return { ...passedWriteBack(spec), ...ret };
+  return rewrittenWriteBack(rw, spec, a, ret);
+}
+
+/** The session's part of the write's RETURNING (none without one; a refusal when no stage computes it). */
+function returningFor(spec: WriteSpec, outputs: OutCol[] | undefined, returningOf: ReturningOf | undefined): ComputedReturning | Refuse | undefined {
+  if (!spec.returning) return undefined;
+  return returningOf?.(spec.returning, outputs ?? []) ?? { kind: 'refuse', code: SQLSTATE.internalError, message: 'clarus: RETURNING of a computed write without its stage' };
+}
+
+/** A computed cursor's rows are held by the proxy (a DECLARE computed in two stages). */
+function heldBy(cursor: HeldCursor | undefined): { cursor?: HeldCursor } {
+  return cursor ? { cursor } : {};
+}
+
+/** A write-back the rules pass as it is (it writes nothing protected). */
+function passedWriteBack(spec: WriteSpec): WriteBack {
+  const batch = batchedWriteBack(spec.sql, spec.types);
+  return { command: spec.command, sql: spec.sql, paramTypes: [], ...(batch ? { batch } : {}) };
+}
+
+type Plan = Extract<ReturnType<KeyedRewriter['analyze']>, { kind: 'plan' }>;
+
+/** A write-back the rules rewrote (one statement): its parameters protected per column at Bind. */
+function rewrittenWriteBack(rw: KeyedRewriter, spec: WriteSpec, a: Plan, ret: Pick<WriteBack, 'returning'>): WriteBack | Refuse {
+  const sql = a.statements[0]?.sql;
+  if (sql === undefined || a.statements.length !== 1) return { kind: 'refuse', code: SQLSTATE.internalError, message: 'clarus: unexpected write-back plan' };
   const supplied = a.paramCount;
   // Parameters without a role (the row key, plain columns) are typed by the backend from their use.
   const paramTypes = Array.from({ length: a.paramCount }, (_, i) => paramTypeFor(a.params.get(i + 1), 0));
   const params = a.params.size > 0 ? paramTransformer(a.params, a.paramCount, (r) => rw.cipher(r), supplied) : undefined;
   const types = batchTypes(spec, paramTypes, a.params);
-  const batch = types ? batchedWriteBack(s.sql, types) : null;
-  return { command: spec.command, sql: s.sql, paramTypes, ...(params ? { params } : {}), ...(batch ? { batch } : {}), ...ret };
+  const batch = types ? batchedWriteBack(sql, types) : null;
+  return { command: spec.command, sql, paramTypes, ...(params ? { params } : {}), ...(batch ? { batch } : {}), ...ret };
 }

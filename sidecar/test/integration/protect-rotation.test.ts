@@ -83,7 +83,7 @@ describe('key rotation and re-encryption', () => {
     const c = new pg.Client({ connectionString: env.url(USERS.doctor) });
     await c.connect();
     clients.push(c);
-    const interrupted = reencrypt(c, targets, 5, state, () => { if (++saves === 2) throw new Error('simulated crash'); }, { out: () => undefined, err: () => undefined });
+    const interrupted = reencrypt(c, targets, { size: 5, state, save: () => { if (++saves === 2) throw new Error('simulated crash'); } }, { out: () => undefined, err: () => undefined });
     await expect(interrupted).rejects.toThrow(/simulated crash/);
     expect(state.datasets.patients?.after).toBe('10');
     const stateFile = join(scratch, 'state.json');
