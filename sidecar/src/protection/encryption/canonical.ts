@@ -85,26 +85,28 @@ function unsupportedBinary(oid: number): ValueFormatError {
   return new ValueFormatError(`binary format of type ${oid} is not supported for protected columns; use text format`);
 }
 
-const utf8Text = (b: Buffer): string => b.toString('utf8');
-
-/** Binary wire format → text, per type a protected column may declare. */
-const FROM_BINARY: ReadonlyMap<number, (b: Buffer) => string> = new Map<number, (b: Buffer) => string>([
-  [OID.bool, (b) => (b[0] ? 't' : 'f')],
-  [OID.int2, (b) => String(b.readInt16BE(0))],
-  [OID.int4, (b) => String(b.readInt32BE(0))],
-  [OID.int8, (b) => b.readBigInt64BE(0).toString()],
-  [OID.float4, (b) => String(b.readFloatBE(0))],
-  [OID.float8, (b) => String(b.readDoubleBE(0))],
-  [OID.date, (b) => dateFromDays(b.readInt32BE(0))],
-  [OID.uuid, (b) => formatUuid(b.toString('hex'))],
-  [OID.text, utf8Text], [OID.varchar, utf8Text], [OID.bpchar, utf8Text],
-]);
+/** The character types, whose binary format is their UTF-8 text. */
+const CHAR_OIDS = new Set<number>([OID.text, OID.varchar, OID.bpchar]);
 
 /** Binary wire format → text, for the types a protected column may declare. */
 export function binaryToText(oid: number, b: Buffer): string {
-  const decode = FROM_BINARY.get(oid);
-  if (!decode) throw unsupportedBinary(oid);
-  return decode(b);
+  switch (oid) {
+    case OID.bool: return b[0] ? 't' : 'f';
+    case OID.int2: return String(b.readInt16BE(0));
+    case OID.int4: return String(b.readInt32BE(0));
+    case OID.int8: return b.readBigInt64BE(0).toString();
+    case OID.float4: return String(b.readFloatBE(0));
+    case OID.float8: return String(b.readDoubleBE(0));
+    case OID.date: return dateFromDays(b.readInt32BE(0));
+    case OID.uuid: return formatUuid(b.toString('hex'));
+    default: return charText(oid, b);
+  }
+}
+
+/** A character type's binary format is its UTF-8 text; any other type is not supported. */
+function charText(oid: number, b: Buffer): string {
+  if (!CHAR_OIDS.has(oid)) throw unsupportedBinary(oid);
+  return b.toString('utf8');
 }
 
 function formatUuid(hex: string): string {
@@ -117,24 +119,22 @@ function fixed(size: number, write: (b: Buffer) => void): Buffer {
   return b;
 }
 
-const utf8Bytes = (text: string): Buffer => Buffer.from(text, 'utf8');
-
-/** Text → binary wire format, per type (the inverse of FROM_BINARY). */
-const TO_BINARY: ReadonlyMap<number, (text: string) => Buffer> = new Map<number, (text: string) => Buffer>([
-  [OID.bool, (text) => Buffer.from([text === 't' ? 1 : 0])],
-  [OID.int2, (text) => fixed(2, (b) => b.writeInt16BE(Number(text)))],
-  [OID.int4, (text) => fixed(4, (b) => b.writeInt32BE(Number(text)))],
-  [OID.int8, (text) => fixed(8, (b) => b.writeBigInt64BE(BigInt(text)))],
-  [OID.float4, (text) => fixed(4, (b) => b.writeFloatBE(Number(text)))],
-  [OID.float8, (text) => fixed(8, (b) => b.writeDoubleBE(Number(text)))],
-  [OID.date, (text) => fixed(4, (b) => b.writeInt32BE(daysFromDate(text)))],
-  [OID.uuid, (text) => Buffer.from(text.replace(/-/g, ''), 'hex')],
-  [OID.text, utf8Bytes], [OID.varchar, utf8Bytes], [OID.bpchar, utf8Bytes],
-]);
-
 /** Text → binary wire format (the inverse of binaryToText), for results requested in binary. */
 export function textToBinary(oid: number, text: string): Buffer {
-  const encode = TO_BINARY.get(oid);
-  if (!encode) throw unsupportedBinary(oid);
-  return encode(text);
+  switch (oid) {
+    case OID.bool: return Buffer.from([text === 't' ? 1 : 0]);
+    case OID.int2: return fixed(2, (b) => b.writeInt16BE(Number(text)));
+    case OID.int4: return fixed(4, (b) => b.writeInt32BE(Number(text)));
+    case OID.int8: return fixed(8, (b) => b.writeBigInt64BE(BigInt(text)));
+    case OID.float4: return fixed(4, (b) => b.writeFloatBE(Number(text)));
+    case OID.float8: return fixed(8, (b) => b.writeDoubleBE(Number(text)));
+    case OID.date: return fixed(4, (b) => b.writeInt32BE(daysFromDate(text)));
+    case OID.uuid: return Buffer.from(text.replace(/-/g, ''), 'hex');
+    default: return charBytes(oid, text);
+  }
+}
+
+function charBytes(oid: number, text: string): Buffer {
+  if (!CHAR_OIDS.has(oid)) throw unsupportedBinary(oid);
+  return Buffer.from(text, 'utf8');
 }
