@@ -90,7 +90,7 @@ const UNCHANGED: ResultTransformer = { fields: (f) => [...f], row: (v) => v };
 function transformers(rw: Rewriter, statements: StatementPlan[], views: Map<string, View>, residual?: ResidualService, onReport?: BatchReporter, live?: Set<ComputedCursor>): Transformers | Refuse {
   const t: Transformers = { results: [], copy: [], shapes: [] };
   for (const s of statements) {
-    const outs = protectedOutputs(rw, s.copy?.direction === 'out' ? s.copy.outputs : s.outputs, views);
+    const outs = protectedOutputs(rw, s.results, views);
     if ('kind' in outs) return outs;
     if (s.residual) {
       if (!residual) return refuse(SQLSTATE.featureNotSupported, 'clarus: this statement needs the in-proxy stage, which is not enabled');
@@ -456,7 +456,7 @@ class ProtectionPipeline implements Pipeline {
 
   /**
    * The transformers of a plan for these views. A single statement without COPY or in-proxy stage
-   * has stateless ones: they are kept per plan outputs (shared by the texts of one cached plan or
+   * has stateless ones: they are kept per plan result directives (shared by the texts of one cached plan or
    * shape) and views, so a repeated simple query reuses them (and its rewritten RowDescription).
    */
   private transformersFor(a: Plan, views: Map<string, View>): Transformers | Refuse {
@@ -464,9 +464,9 @@ class ProtectionPipeline implements Pipeline {
     const make = () => transformers(this.deps.rewriter, a.statements, views, this.deps.residual, this.reportBatch, this.computedCursors);
     if (a.statements.length !== 1 || !s || s.residual || s.copy) return make();
     const key = [...views].join(';');
-    const kept = this.kept.get(s.outputs);
+    const kept = this.kept.get(s.results);
     const t = kept?.key === key ? kept.t : make();
-    if (!('kind' in t)) this.kept.set(s.outputs, { key, t });
+    if (!('kind' in t)) this.kept.set(s.results, { key, t });
     return 'kind' in t ? t : { results: [...t.results], copy: [...t.copy], shapes: [...t.shapes] };
   }
 
