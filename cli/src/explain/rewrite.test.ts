@@ -80,6 +80,8 @@ describe('explain --sql with the rewriter', () => {
     if (r.kind !== 'plan') throw new Error(`expected a plan, got ${r.kind}`);
     expect(r.results).toEqual([['column 2 `n`: decrypt people.name (randomized) → text', 'column 3 `ssn`: decrypt people.ssn (randomized) → text']]);
     expect(formatRewrite(r, [])).toMatch(/1\. SELECT id, name AS n, ssn FROM people\n {5}results \(reversed only for users whose grant .*\n {7}column 2 `n`: decrypt people\.name \(randomized\) → text\n {7}column 3/);
+    const staged = await rewriteSql('SELECT upper(name) FROM people', runtime());
+    expect(formatRewrite(staged, [])).toMatch(/proxy stage: .*\n(?:.*\n)*? {5}the backend stage's columns, before the proxy stage \(.*\n {7}column 1 `\w+`: decrypt people\.name \(randomized\) → text/);
     const none = await rewriteSql("UPDATE people SET name = 'Ann' WHERE id = 1", runtime());
     expect(none.kind === 'plan' && none.results).toBe(undefined);
   });

@@ -110,9 +110,10 @@ function formatStages(t: TwoStages, i: number): string {
 }
 
 /** The result directives of one statement: what the proxy does to each result column on the way back (for users whose grant allows it). */
-function formatResults(directives: string[] | undefined): string {
+function formatResults(directives: string[] | undefined, staged: boolean): string {
   if (!directives?.length) return '';
-  return `\n     results (reversed only for users whose grant shows plaintext or masked values):\n${directives.map((d) => `       ${d}`).join('\n')}`;
+  const what = staged ? "the backend stage's columns, before the proxy stage" : 'results';
+  return `\n     ${what} (reversed only for users whose grant shows plaintext or masked values):\n${directives.map((d) => `       ${d}`).join('\n')}`;
 }
 
 export function formatRewrite(r: RewriteOutcome, protectedRows: string[][]): string {
@@ -126,7 +127,7 @@ export function formatRewrite(r: RewriteOutcome, protectedRows: string[][]): str
   }
   const lines = r.statements.map((s, i) => {
     const t = r.stages?.[i];
-    return (t ? formatStages(t, i) : `  ${i + 1}. ${s}`) + formatResults(r.results?.[i]);
+    return (t ? formatStages(t, i) : `  ${i + 1}. ${s}`) + formatResults(r.results?.[i], t !== undefined);
   });
   return `Rewritten by the proxy's rewriter (protected constants shown as the placeholders the proxy fills with the keys):\n${lines.join('\n')}\n${cols}`;
 }
