@@ -112,5 +112,6 @@ describe('the executor consumes the plan\'s result directives', () => {
     const known = directivesOf('SELECT pat_id, pat_name FROM patient');
     const bogus = [...known, { kind: 'decryptLater', name: 'x' } as unknown as ResultDirective];
     expect(protectedOutputs(rw, bogus, new Map([['patients', 'plaintext']]))).toMatchObject({ kind: 'refuse', code: 'XX000', message: expect.stringMatching(/result column 3 has a directive the proxy does not know/) });
+    expect(protectedOutputs(rw, undefined as unknown as ResultDirective[], new Map())).toMatchObject({ kind: 'refuse', code: 'XX000', message: expect.stringMatching(/without result directives/) });
   });
 });

@@ -69,6 +69,8 @@ function unknownDirective(d: never, index: number): Refuse {
 
 /** What the executor does to each result column for this user, from the plan's directives (rewrite/result-directives.ts). */
 export function protectedOutputs(rw: KeyedRewriter, directives: readonly ResultDirective[], views: Map<string, View>): ProtectedOutput[] | Refuse {
+  // A plan made without directives says nothing of its results: refused, not passed.
+  if (!Array.isArray(directives)) return refuse(SQLSTATE.internalError, 'clarus: a statement plan without result directives');
   const result: ProtectedOutput[] = [];
   for (const [index, d] of directives.entries()) {
     const o = outputOf(rw, index, d, views);
