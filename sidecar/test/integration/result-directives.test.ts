@@ -4,11 +4,10 @@
 // the user's view; deterministic constants of a cached plan (kept by the executor's memo) are the
 // same ciphertext at every execution and randomized ones fresh, with no plaintext in the backend's
 // storage or log.
-import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimeColumn, RuntimePolicy } from '@clarus/policy/runtime/config.ts';
+import { LogWindow } from '@clarus/testing/log-scan.ts';
 import { startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
 import { USERS, canariesInDump, startProtected } from '../corpus/setup.ts';
@@ -35,25 +34,18 @@ const CANARIES = ['Canary Ann', 'Canary flu', 'Canary Zoë'];
 
 let cluster: PgCluster;
 let env: ProtectedEnv;
-const clients: pg.Client[] = [];
-
-async function as(user: (typeof USERS)[keyof typeof USERS]): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: env.url(user) });
-  c.on('error', () => undefined);
-  await c.connect();
-  clients.push(c);
-  return c;
-}
+let log: LogWindow;
 
 const errorOf = (p: Promise<unknown>): Promise<{ code?: string; message?: string } | null> => p.then(() => null, (e: { code?: string; message?: string }) => e);
-const serverLog = (): string => readFileSync(join(cluster.dir, 'server.log'), 'utf8');
 
 beforeAll(async () => {
   cluster = await startPostgres();
-  appendFileSync(join(cluster.dir, 'data', 'postgresql.conf'), "\nlog_statement = 'all'\nlog_min_error_statement = 'info'\nlog_parameter_max_length = -1\n");
+  await cluster.psql("ALTER SYSTEM SET log_statement = 'all'");
+  await cluster.psql('SELECT pg_reload_conf()');
+  log = new LogWindow(join(cluster.dir, 'server.log'));
+  log.mark();
   env = await startProtected(cluster, POLICY);
-  await env.backend.query('SELECT pg_reload_conf()');
-  const d = await as(USERS.doctor);
+  const d = await env.client(USERS.doctor);
   await d.query('CREATE TABLE person (id integer, name text, diag text)');
   await d.query('CREATE TABLE member (id integer, alias text)');
   await d.query("INSERT INTO member (id, alias) VALUES (1, 'Canary Zoë')");
@@ -62,14 +54,13 @@ beforeAll(async () => {
   await env.backend.query("INSERT INTO other (x, y) SELECT 'plain', alias FROM member");
 }, 120_000);
 afterAll(async () => {
-  for (const c of clients) await c.end().catch(() => undefined);
   await env?.close();
   await cluster?.destroy();
 });
 
 describe('result directives through the proxy', () => {
   it('refuses a column to reverse after a * of a relation unknown to the policy, for users who would see it reversed', async () => {
-    const d = await as(USERS.doctor);
+    const d = await env.client(USERS.doctor);
     const pseudonym = ((await env.backend.query('SELECT alias FROM member')).rows[0] as { alias: string }).alias;
     expect(pseudonym).toMatch(/^[0-9a-f]+$/);
     // The star returns two columns: the directive's position (1) would be other.y, not member.alias.
@@ -78,28 +69,28 @@ describe('result directives through the proxy', () => {
     }
     expect(await errorOf(d.query('SELECT o.*, p.name FROM other o, person p'))).toMatchObject({ code: '0A000', message: expect.stringMatching(/before encrypted column person\.name/) });
     // A reader who sees pseudonyms as stored gets the row as stored: nothing is reversed.
-    const a = await as(USERS.analyst);
+    const a = await env.client(USERS.analyst);
     expect((await a.query('SELECT o.*, m.alias FROM other o, member m')).rows).toEqual([{ x: 'plain', y: pseudonym, alias: pseudonym }]);
     // Listing the columns places them: the doctor sees the alias reversed, other.y as stored.
     expect((await d.query('SELECT o.x, o.y, m.alias FROM other o, member m')).rows).toEqual([{ x: 'plain', y: pseudonym, alias: 'Canary Zoë' }]);
   });
 
   it('decrypts each column as its directive says, per the user\'s view', async () => {
-    const d = await as(USERS.doctor);
+    const d = await env.client(USERS.doctor);
     await d.query("INSERT INTO person (id, name, diag) VALUES (1, 'Canary Ann', 'Canary flu')");
     expect((await d.query('SELECT name AS n, diag, id FROM person WHERE id = 1')).rows).toEqual([{ n: 'Canary Ann', diag: 'Canary flu', id: 1 }]);
-    const a = await as(USERS.analyst);
+    const a = await env.client(USERS.analyst);
     const masked = (await a.query('SELECT name AS n, diag, id FROM person WHERE id = 1')).rows[0] as Record<string, unknown>;
     expect(masked.id).toBe(1);
     expect(JSON.stringify(masked)).not.toMatch(/Canary/);
-    const auditor = await as(USERS.auditor);
+    const auditor = await env.client(USERS.auditor);
     const shown = (await auditor.query('SELECT diag FROM person WHERE id = 1')).rows[0] as { diag: string };
     const stored = ((await env.backend.query("SELECT encode(diag, 'base64') AS b FROM person WHERE id = 1")).rows[0] as { b: string }).b.replace(/\n/g, '');
     expect(shown.diag).toBe(stored);
   });
 
   it('sends the same ciphertext for a deterministic constant at every execution of a cached plan, a fresh one for a randomized constant', async () => {
-    const d = await as(USERS.doctor);
+    const d = await env.client(USERS.doctor);
     const insert = "INSERT INTO person (id, name, diag) VALUES (2, 'Canary Ann', 'Canary flu')";
     await d.query(insert);
     await d.query(insert);
@@ -113,8 +104,7 @@ describe('result directives through the proxy', () => {
 
   it('stores and logs ciphertext only', async () => {
     expect(await canariesInDump(cluster, CANARIES)).toEqual([]);
-    const log = serverLog();
-    expect(log).toMatch(/INSERT INTO person/);
-    expect(CANARIES.filter((c) => log.includes(c))).toEqual([]);
+    expect(log.since()).toMatch(/INSERT INTO person/);
+    expect(log.canaries(CANARIES)).toEqual([]);
   });
 });
