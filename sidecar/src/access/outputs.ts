@@ -1,6 +1,8 @@
-// Which result columns carry protected values and how each is shown to a user (the most
-// restrictive view among the columns an output may come from). Shared by the statement pipeline
-// and the split-table stage.
+// The executor's reading of a plan's result directives (rewrite/result-directives.ts): which result
+// columns carry protected values and how each is shown to this user (the grant decides: the most
+// restrictive view among the columns an output may come from). A directive it does not know is
+// refused, never passed. Shared by the statement pipeline, the split-table stage and the RETURNING
+// of writes that compute.
 import type { View } from '@clarus/crds/types.ts';
 import type { Refuse } from '../session/pipeline.ts';
 import type { ProtectedOutput } from '../protection/results.ts';
