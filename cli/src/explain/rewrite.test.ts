@@ -74,4 +74,15 @@ describe('explain --sql with the rewriter', () => {
     const eq = await rewriteSql("SELECT id FROM people WHERE ssn IN ('1', '2')", runtime());
     expect(eq.kind === 'plan' && eq.statements[0]).toBe('SELECT id FROM people WHERE ssn__bidx IN (<blind index people.ssn>, <blind index people.ssn>)');
   });
+
+  it('shows what the proxy does to each result column: decrypt which column, in which mode, as which type', async () => {
+    const r = await rewriteSql('SELECT id, name AS n, ssn FROM people', runtime());
+    if (r.kind !== 'plan') throw new Error(`expected a plan, got ${r.kind}`);
+    expect(r.results).toEqual([['column 2 `n`: decrypt people.name (randomized) → text', 'column 3 `ssn`: decrypt people.ssn (randomized) → text']]);
+    expect(formatRewrite(r, [])).toMatch(/1\. SELECT id, name AS n, ssn FROM people\n {5}results \(reversed only for users whose grant .*\n {7}column 2 `n`: decrypt people\.name \(randomized\) → text\n {7}column 3/);
+    const staged = await rewriteSql('SELECT upper(name) FROM people', runtime());
+    expect(formatRewrite(staged, [])).toMatch(/proxy stage: .*\n(?:.*\n)*? {5}the backend stage's columns, before the proxy stage \(.*\n {7}column 1 `\w+`: decrypt people\.name \(randomized\) → text/);
+    const none = await rewriteSql("UPDATE people SET name = 'Ann' WHERE id = 1", runtime());
+    expect(none.kind === 'plan' && none.results).toBe(undefined);
+  });
 });

@@ -9,7 +9,7 @@ import { formatTable } from './table.ts';
 export type RewriteOutcome =
   | { kind: 'pass' }
   | { kind: 'refuse'; code: string; message: string }
-  | { kind: 'plan'; statements: string[]; stages?: Array<TwoStages | undefined> }
+  | { kind: 'plan'; statements: string[]; stages?: Array<TwoStages | undefined>; /** Per statement, its result directives other than plain passes (`column 2 `name`: decrypt …`). */ results?: string[][] }
   | { kind: 'split'; dataset: string; steps: SplitStep[]; engine?: string };
 
 /** One statement a backend receives for a statement on a split table (as its fragment's rewriter sends it). */
@@ -19,11 +19,12 @@ export interface SplitStep { backend: string; what: string; sql: string }
 export interface TwoStages { backend: string; proxy: string; pushed: number; kept: number; learns: string; writeBack?: string }
 
 export async function rewriteSql(sql: string, policy: RuntimePolicy): Promise<RewriteOutcome> {
-  const [{ Rewriter }, { Catalog }, { describedAnalysis }, { loadParser }] = await Promise.all([
+  const [{ Rewriter }, { Catalog }, { describedAnalysis }, { loadParser }, { describeDirective }] = await Promise.all([
     import('@clarus/sidecar/rewrite/rewriter.ts'),
     import('@clarus/sidecar/rewrite/catalog.ts'),
     import('@clarus/sidecar/protection/fill.ts'),
     import('@clarus/sidecar/rewrite/parser.ts'),
+    import('@clarus/sidecar/rewrite/result-directives.ts'),
   ]);
   await loadParser();
   // Every key the policy names, with the versions its keyring lists (one when it lists none here).
@@ -46,7 +47,8 @@ export async function rewriteSql(sql: string, policy: RuntimePolicy): Promise<Re
       : 'the rows matching the pushed conditions are fetched: the backend learns which rows those are, as it would for the pushed conditions alone',
     ...(s.residual.write ? { writeBack: writeBackOf(rewriter, s.residual.write.sql) } : {}),
   });
-  return { kind: 'plan', statements: a.statements.map((s) => s.sql), ...(stages.some(Boolean) ? { stages } : {}) };
+  const results = a.statements.map((s) => s.results.flatMap((d, i) => (d.kind === 'pass' && d.carries === 'plain' ? [] : [describeDirective(d, i)])));
+  return { kind: 'plan', statements: a.statements.map((s) => s.sql), ...(stages.some(Boolean) ? { stages } : {}), ...(results.some((r) => r.length > 0) ? { results } : {}) };
 }
 
 type FragmentRewriter = { analyze(sql: string): { kind: 'pass' } | { kind: 'refuse'; message: string } | { kind: 'plan'; statements: Array<{ sql: string }> } };
@@ -114,6 +116,13 @@ function formatStages(t: TwoStages, i: number): string {
     `     backend stage: ${t.backend}`, `     proxy stage:   ${t.proxy}`, ...write, `     the backend learns: ${t.learns}${t.writeBack ? ', and which rows the write changed' : ''}`].join('\n');
 }
 
+/** The result directives of one statement: what the proxy does to each result column on the way back (for users whose grant allows it). */
+function formatResults(directives: string[] | undefined, staged: boolean): string {
+  if (!directives?.length) return '';
+  const what = staged ? "the backend stage's columns, before the proxy stage" : 'results';
+  return `\n     ${what} (reversed only for users whose grant shows plaintext or masked values):\n${directives.map((d) => `       ${d}`).join('\n')}`;
+}
+
 export function formatRewrite(r: RewriteOutcome, protectedRows: string[][]): string {
   const cols = protectedRows.length > 0 ? `\nProtected columns referenced:\n${formatTable(['DATASET', 'COLUMN', 'PROTECTION', 'BACKEND', 'LEAKS'], protectedRows)}\n` : '';
   if (r.kind === 'pass') return `Passes through unchanged (touches no protected column).\n${cols}`;
@@ -125,7 +134,7 @@ export function formatRewrite(r: RewriteOutcome, protectedRows: string[][]): str
   }
   const lines = r.statements.map((s, i) => {
     const t = r.stages?.[i];
-    return t ? formatStages(t, i) : `  ${i + 1}. ${s}`;
+    return (t ? formatStages(t, i) : `  ${i + 1}. ${s}`) + formatResults(r.results?.[i], t !== undefined);
   });
   return `Rewritten by the proxy's rewriter (protected constants shown as the placeholders the proxy fills with the keys):\n${lines.join('\n')}\n${cols}`;
 }

@@ -419,7 +419,7 @@ class ProtectionPipeline implements Pipeline {
 
   /**
    * The transformers of a plan for these views. A single statement without COPY or in-proxy stage
-   * has stateless ones: they are kept per plan outputs (shared by the texts of one cached plan or
+   * has stateless ones: they are kept per plan result directives (shared by the texts of one cached plan or
    * shape) and views, so a repeated simple query reuses them (and its rewritten RowDescription).
    */
   private transformersFor(a: Plan, views: Map<string, View>): Transformers | Refuse {
@@ -427,9 +427,9 @@ class ProtectionPipeline implements Pipeline {
     const make = () => transformers(this.env(views), a.statements);
     if (a.statements.length !== 1 || !s || s.residual || s.copy) return make();
     const key = [...views].join(';');
-    const kept = this.kept.get(s.outputs);
+    const kept = this.kept.get(s.results);
     const t = kept?.key === key ? kept.t : make();
-    if (!('kind' in t)) this.kept.set(s.outputs, { key, t });
+    if (!('kind' in t)) this.kept.set(s.results, { key, t });
     return 'kind' in t ? t : { results: [...t.results], copy: [...t.copy], shapes: [...t.shapes] };
   }
 

@@ -3,7 +3,7 @@
 // transformer a plain RETURNING of them gets, then the engine computes the client's list over them.
 import type { View } from '@clarus/crds/types.ts';
 import type { KeyedRewriter } from '../protection/keyed-rewriter.ts';
-import type { OutCol } from '../rewrite/scope.ts';
+import type { ResultDirective } from '../rewrite/result-directives.ts';
 import type { ReturningSpec } from '../rewrite/two-stage/returning.ts';
 import { CANDIDATES } from '../rewrite/two-stage/split.ts';
 import type { ComputedReturning, FieldDescription, Refuse, ResultTransformer } from '../session/pipeline.ts';
@@ -18,7 +18,7 @@ const UNCHANGED: ResultTransformer = { fields: (f) => [...f], row: (v) => v };
 export interface ReturningEnv { rw: KeyedRewriter; views: Map<string, View>; service: ResidualService }
 
 /** What the session needs for `spec`, given the outputs of the rewritten write-back (its RETURNING); the views' refusal otherwise. */
-export function computedReturning({ rw, views, service }: ReturningEnv, spec: ReturningSpec, outputs: OutCol[]): ComputedReturning | Refuse {
+export function computedReturning({ rw, views, service }: ReturningEnv, spec: ReturningSpec, outputs: readonly ResultDirective[]): ComputedReturning | Refuse {
   const outs = protectedOutputs(rw, outputs, views);
   if ('kind' in outs) return outs;
   const rows = resultTransformer(outs) ?? UNCHANGED;

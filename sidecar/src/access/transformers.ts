@@ -49,7 +49,7 @@ type Outputs = Exclude<ReturnType<typeof protectedOutputs>, Refuse>;
 export function transformers(env: TransformEnv, statements: StatementPlan[]): Transformers | Refuse {
   const t: Transformers = { results: [], copy: [], shapes: [] };
   for (const s of statements) {
-    const outs = protectedOutputs(env.rw, s.copy?.direction === 'out' ? s.copy.outputs : s.outputs, env.views);
+    const outs = protectedOutputs(env.rw, s.results, env.views);
     if ('kind' in outs) return outs;
     const r = s.residual ? addTwoStage(env, s, outs, t) : addOrdinary(env, s, outs, t);
     if (r) return r;

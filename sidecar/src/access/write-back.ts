@@ -7,7 +7,7 @@ import type { WriteSpec } from '../rewrite/two-stage/write.ts';
 import type { ReturningSpec } from '../rewrite/two-stage/returning.ts';
 import { paramTransformer, paramTypeFor } from '../protection/params.ts';
 import type { ComputedReturning, HeldCursor, Refuse, WriteBack } from '../session/pipeline.ts';
-import type { OutCol } from '../rewrite/scope.ts';
+import type { ResultDirective } from '../rewrite/result-directives.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { batchedWriteBack } from '../rewrite/two-stage/write-batch.ts';
 
@@ -25,7 +25,7 @@ function batchTypes(spec: WriteSpec, paramTypes: readonly number[], roles: Reado
 }
 
 /** The session's part of a RETURNING, from the rewritten write-back's outputs (access/returning-stage.ts). */
-export type ReturningOf = (spec: ReturningSpec, outputs: OutCol[]) => ComputedReturning | Refuse;
+export type ReturningOf = (spec: ReturningSpec, outputs: readonly ResultDirective[]) => ComputedReturning | Refuse;
 
 /** The WriteBack of `spec`, or the rules' refusal of its write-back statement. */
 export function writeBack(rw: KeyedRewriter, spec: WriteSpec, cursor?: HeldCursor, returningOf?: ReturningOf): WriteBack | Refuse {
@@ -33,7 +33,7 @@ export function writeBack(rw: KeyedRewriter, spec: WriteSpec, cursor?: HeldCurso
   const a = rw.analyze(spec.sql);
   if (a.kind === 'refuse') return { kind: 'refuse', code: a.code, message: a.message };
   const s = a.kind === 'plan' ? a.statements[0] : undefined;
-  const returning = returningFor(spec, s?.outputs, returningOf);
+  const returning = returningFor(spec, s?.results, returningOf);
   if (returning && 'kind' in returning) return returning;
   const ret = returning ? { returning } : {};
   if (a.kind === 'pass') return { ...passedWriteBack(spec), ...ret };
@@ -41,7 +41,7 @@ export function writeBack(rw: KeyedRewriter, spec: WriteSpec, cursor?: HeldCurso
 }
 
 /** The session's part of the write's RETURNING (none without one; a refusal when no stage computes it). */
-function returningFor(spec: WriteSpec, outputs: OutCol[] | undefined, returningOf: ReturningOf | undefined): ComputedReturning | Refuse | undefined {
+function returningFor(spec: WriteSpec, outputs: readonly ResultDirective[] | undefined, returningOf: ReturningOf | undefined): ComputedReturning | Refuse | undefined {
   if (!spec.returning) return undefined;
   return returningOf?.(spec.returning, outputs ?? []) ?? { kind: 'refuse', code: SQLSTATE.internalError, message: 'clarus: RETURNING of a computed write without its stage' };
 }

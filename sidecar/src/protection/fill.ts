@@ -10,6 +10,7 @@ import { Refusal, refusalOf } from '../rewrite/refusals.ts';
 import { anonymizeText } from './anonymize-write.ts';
 import { writeKeys } from './anonymization/keys.ts';
 import type { ColumnCipher } from './encryption/column.ts';
+import type { ConstantMemo } from './constant-memo.ts';
 
 type Plan = Extract<Analysis, { kind: 'plan' }>;
 type Refused = Extract<Analysis, { kind: 'refuse' }>;
@@ -60,10 +61,12 @@ function filledWith(a: Plan, value: (p: Placeholder) => string): Analysis {
 /**
  * The analysis as the backend gets it: every placeholder replaced by its protected form (fresh
  * randomness per call), or a refusal when the text's markers are not exactly the plan's or a key
- * cannot be used. Analyses without placeholders are returned as they are.
+ * cannot be used. Analyses without placeholders are returned as they are. With `memo`, the
+ * deterministic values (SIV ciphertext, blind indexes) are reused per plan and key epoch (constant-memo.ts).
  */
-export function fillAnalysis(a: Analysis, cipher: (ref: ProtectedRef) => ColumnCipher): Analysis {
-  return a.kind === 'plan' ? filledWith(a, (p) => placeholderValue(p, cipher)) : a;
+export function fillAnalysis(a: Analysis, cipher: (ref: ProtectedRef) => ColumnCipher, memo?: ConstantMemo): Analysis {
+  if (a.kind !== 'plan') return a;
+  return filledWith(a, memo ? (p) => memo.value(p, () => placeholderValue(p, cipher)) : (p) => placeholderValue(p, cipher));
 }
 
 /** The analysis as `policy explain --sql` shows it: each placeholder as `<encrypt patient.pat_ssn (randomized)>`. */

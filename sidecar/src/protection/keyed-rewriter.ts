@@ -10,14 +10,26 @@ import { columnCipher } from './encryption/column.ts';
 import type { ColumnCipher } from './encryption/column.ts';
 import type { KeyDeriver } from './encryption/derive.ts';
 import { fillAnalysis } from './fill.ts';
+import { ConstantMemo } from './constant-memo.ts';
+import { assertUsable, requireKey } from './encryption/keyring.ts';
 
 export class KeyedRewriter extends Rewriter {
   private readonly deriver: KeyDeriver;
   private readonly ciphers = new Map<string, ColumnCipher>();
+  /** The deterministic constants of the cached plans, per key epoch (constant-memo.ts). */
+  readonly constants: ConstantMemo;
 
-  constructor(catalog: Catalog, deriver: KeyDeriver, options: RewriterOptions = {}) {
+  constructor(catalog: Catalog, deriver: KeyDeriver, options: RewriterOptions & { constantMemoBytes?: number } = {}) {
     super(catalog, options);
     this.deriver = deriver;
+    this.constants = new ConstantMemo((keyName) => this.keyEpoch(keyName), options.constantMemoBytes);
+  }
+
+  /** What a deterministic value under `keyName` depends on besides its input: the current and live versions. */
+  private keyEpoch(keyName: string): string {
+    assertUsable(this.deriver.ring);
+    const k = requireKey(this.deriver.ring, keyName);
+    return `${k.current}:${[...k.versions.keys()].join(',')}`;
   }
 
   cipher(ref: ProtectedRef): ColumnCipher {
@@ -38,6 +50,6 @@ export class KeyedRewriter extends Rewriter {
 
   /** The analysis with its placeholders filled: the text the backend gets, fresh at each call. */
   override analyze(sql: string, major?: Major): Analysis {
-    return fillAnalysis(super.analyze(sql, major), (r) => this.cipher(r));
+    return fillAnalysis(super.analyze(sql, major), (r) => this.cipher(r), this.constants);
   }
 }

@@ -4,7 +4,8 @@
 // ciphertext as base64 text, never decrypted). NULL stays NULL. A stored value that is not a
 // ciphertext of its column (written around the proxy, or with a key the keyring lacks) fails the
 // statement with XX001 naming the column (StatementError), for every view: neither its bytes nor
-// any part of them reach the client, and the session goes on.
+// any part of them reach the client, and the session goes on. The outputs it is given are the
+// plan's result directives for this user's views (access/outputs.ts), nothing else.
 import type { MaskedView, View } from '@clarus/crds/types.ts';
 import type { FieldDescription, ResultTransformer, WireValue } from '../session/pipeline.ts';
 import { StatementError } from '../session/pipeline.ts';

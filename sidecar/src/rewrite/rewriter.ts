@@ -34,6 +34,8 @@ import type { ProbeFrom } from './two-stage/split.ts';
 import { expandViews } from './views.ts';
 import type { ProxyView } from './views.ts';
 import { createView, isProxyView } from './create-view.ts';
+import { resultDirectives } from './result-directives.ts';
+import type { ResultDirective } from './result-directives.ts';
 
 export interface StatementPlan extends StatementResult {
   sql: string;
@@ -45,6 +47,18 @@ export interface StatementPlan extends StatementResult {
    * candidate columns) and this is what the proxy computes over the decrypted candidates.
    */
   residual?: ResidualSpec;
+  /**
+   * What the executor does to each result column (result-directives.ts): of the COPY TO's columns
+   * for a COPY … TO STDOUT, of `outputs` otherwise.
+   */
+  results: ResultDirective[];
+}
+
+/** A statement's plan before its result directives are derived (withResults). */
+type PlanBody = Omit<StatementPlan, 'results'>;
+
+function withResults(s: PlanBody): StatementPlan {
+  return { ...s, results: resultDirectives(s.copy?.direction === 'out' ? s.copy.outputs : s.outputs) };
 }
 
 /** What the allowlist screen adds to every analysis: whether the text writes, and whether its
@@ -365,7 +379,7 @@ export class Rewriter {
   }
 
   /** CREATE FUNCTION pg_temp.f … LANGUAGE plpgsql: its body rewritten (temp-function.ts). */
-  private tempFunction(ctx: Ctx, stmt: Json, of: TextState): StatementPlan {
+  private tempFunction(ctx: Ctx, stmt: Json, of: TextState): PlanBody {
     const fn = rewriteTempFunction(ctx, body(stmt, 'CreateFunctionStmt') as Json, {
       catalog: this.catalog, major: of.major,
       statement: (c, s, text) => this.statement(c, s, text, { temps: new Map(), major: of.major }),
@@ -397,7 +411,7 @@ export class Rewriter {
     const maxParam = sql.includes('$') ? Math.max(0, ...parsed.map((p) => maxParamOf(p.stmt))) : 0;
     const ctx = this.newCtx(maxParam);
     const clientParams = ctx.maxParam;
-    const statements: StatementPlan[] = [];
+    const statements: PlanBody[] = [];
     try {
       refuseSplit(ctx, parsed.map((p) => p.stmt));
       const of: TextState = { temps: new Map(), major };
@@ -413,7 +427,7 @@ export class Rewriter {
     }
     const write = ctx.write || effects.write;
     if (ctx.touched.size === 0 && !statements.some((s) => s.changed)) return { analysis: { kind: 'pass', ...effects, write }, cacheable: true };
-    const analysis: Analysis = { kind: 'plan', statements, params: ctx.params, paramCount: Math.max(clientParams, ctx.maxParam), datasets: ctx.touched, ...placeholdersOf(ctx), ...effects, write };
+    const analysis: Analysis = { kind: 'plan', statements: statements.map(withResults), params: ctx.params, paramCount: Math.max(clientParams, ctx.maxParam), datasets: ctx.touched, ...placeholdersOf(ctx), ...effects, write };
     return { analysis, cacheable: ctx.cacheable };
   }
 
@@ -468,7 +482,7 @@ export class Rewriter {
       checkRewritten(major, backendSql);
       // A cursor's rows are held by the proxy: DECLARE reads.
       const write = plan.residual.write !== undefined && plan.residual.write.command !== 'DECLARE CURSOR';
-      const statement: StatementPlan = { outputs: plan.outputs, sql: backendSql, changed: true, write, residual: plan.residual };
+      const statement = withResults({ outputs: plan.outputs, sql: backendSql, changed: true, write, residual: plan.residual });
       // The write-back's target (an INSERT's table is not in the backend stage) is decided on too: its grant, its view of RETURNING.
       const datasets = mergedDatasets(ctx.touched, wb?.kind === 'plan' ? wb.datasets : undefined);
       const analysis: Analysis = { kind: 'plan', statements: [statement], params: ctx.params, paramCount: Math.max(maxParam, ctx.maxParam), datasets, ...placeholdersOf(ctx), ...effects, write: effects.write || write };
@@ -538,7 +552,7 @@ export class Rewriter {
     }
   }
 
-  private statement(ctx: Ctx, parsed: Json, text: string, of: TextState): StatementPlan {
+  private statement(ctx: Ctx, parsed: Json, text: string, of: TextState): PlanBody {
     if (isPlpgsqlFunction(parsed)) return this.tempFunction(ctx, parsed, of);
     const view = body(parsed, 'ViewStmt');
     if (view && isProxyView(this.catalog, view)) return this.createView(ctx, view, of.major);
@@ -555,7 +569,7 @@ export class Rewriter {
   }
 
   /** CREATE VIEW over protected tables: the backend gets a stand-in that carries the definition (create-view.ts). */
-  private createView(ctx: Ctx, view: Json, major: Major): StatementPlan {
+  private createView(ctx: Ctx, view: Json, major: Major): PlanBody {
     const plan = createView(this.catalog, view, (sql) => {
       const a = this.analyze(sql, major);
       return a.kind === 'refuse' ? new Refusal(a.code, a.message) : null;

@@ -46,7 +46,7 @@ async function prepare(f: Fragment, sql: string, views: Map<string, View>, suppl
   if (a.kind === 'pass') return none;
   const s = a.statements[0];
   if (!s || a.statements.length !== 1) throw new StatementError(SQLSTATE.internalError, 'clarus: a fragment statement must be one statement');
-  const outs = protectedOutputs(f.rewriter, s.outputs, views);
+  const outs = protectedOutputs(f.rewriter, s.results, views);
   if ('kind' in outs) throw new StatementError(outs.code, outs.message);
   const tr = resultTransformer(outs);
   const p: Prepared = { ...none, sql: s.sql };

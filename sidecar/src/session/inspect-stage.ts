@@ -1,0 +1,314 @@
+// The session's own exchanges with the backend (inspect.ts): two-stage statements (issue 10:
+// candidates in, the in-proxy stage's result out), the session's own statements before a COMMIT
+// (commit-flush.ts), and writes that compute (write-exchange.ts).
+import { backendBytes } from '../protocol/backend.ts';
+import { encodeFrontend } from '../protocol/frontend.ts';
+import type { FrontendMessage } from '../protocol/frontend.ts';
+import { BackendTag, FrontendTag, HEADER_BYTES } from '../protocol/tags.ts';
+import { closedSlot, CopySlot } from './copy-route.ts';
+import { StatementError } from './pipeline.ts';
+import type { BeforeCommit, BeforeCommitHook, FieldDescription, ResidualStage, ResultTransformer, RewriteQuery, StageResult, WireValue } from './pipeline.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
+import type { Portal } from './prepared.ts';
+import { WriteExchange } from './write-exchange.ts';
+import { CommitFlush } from './commit-flush.ts';
+import { NOOP, ASYNC, isPromise, REFUSAL_SQL, REFUSED_NAME, refusalBytes } from './inspect-state.ts';
+import type { Entry, Raw, Execute } from './inspect-state.ts';
+import { InspectorBackend } from './inspect-backend.ts';
+
+export abstract class InspectorStage extends InspectorBackend {
+  /** RowDescription of a two-stage statement's backend stage: the candidate fields. */
+  protected candidateFields(tr: ResultTransformer, stage: ResidualStage, buf: Buffer, start: number, end: number): boolean {
+    const h = this.head();
+    const m = this.decode(BackendTag.RowDescription, buf, start, end);
+    if (m.type !== 'RowDescription') return false;
+    const fields = tr.fields(m.fields);
+    if (h?.k === 'query') { h.cand = { stage, fields, rows: [], bytes: 0 }; return true; }
+    if (h?.k !== 'describe') return false;
+    this.queue.shift();
+    if (h.into) { h.into.cand = { stage, fields, rows: [], bytes: 0 }; return true; }
+    // A write without RETURNING describes no rows; with one, the fields of its list.
+    const ret = stage.write?.returning;
+    if (stage.write && !ret) { this.relay.toClient.push(backendBytes({ type: 'NoData' })); return true; }
+    const described = ret ? ret.stage.describe(ret.fields, h.formats ?? [], this.relay.settings) : stage.describe(fields, h.formats ?? [], this.relay.settings);
+    // A client's Describe: the stage's fields, computed over no rows.
+    this.relay.waitBackend(described.then(
+      (out) => { this.relay.toClient.push(out ? backendBytes({ type: 'RowDescription', fields: out }) : backendBytes({ type: 'NoData' })); },
+      (e: unknown) => this.stageFailed(e)));
+    return true;
+  }
+
+  protected candidateRow(tr: ResultTransformer, buf: Buffer, start: number, end: number): boolean {
+    const h = this.head();
+    const cand = h?.k === 'query' || h?.k === 'execute' ? h.cand : undefined;
+    if (!cand) throw new Error('candidate row without candidate fields');
+    try {
+      const m = this.decode(BackendTag.DataRow, buf, start, end);
+      if (m.type !== 'DataRow') return false;
+      const row = tr.row(m.values, []).map((v) => {
+        if (v === null) return null;
+        cand.bytes += v.length;
+        return Buffer.from(v.buffer, v.byteOffset, v.length).toString('utf8');
+      });
+      cand.rows.push(row);
+      const stage = cand.stage;
+      if (cand.rows.length > stage.maxRows) throw new StatementError(SQLSTATE.programLimitExceeded, `clarus: the statement computed in the proxy would load more than ${stage.maxRows} candidate rows (residual row limit)`);
+      if (cand.bytes > stage.maxBytes) throw new StatementError(SQLSTATE.programLimitExceeded, `clarus: the statement computed in the proxy would load more than ${stage.maxBytes} bytes of candidate values (residual byte limit)`);
+    } catch (e) {
+      if (!(e instanceof StatementError)) throw e;
+      this.poison(e);
+      // A write that computes holds the client's Sync (or sends its own at the end): the exchange is
+      // over now, or the backend would never be told to send the error of the failing statement.
+      if (h?.k === 'execute' && h.write) this.writeEnded(h.write);
+    }
+    return true;
+  }
+
+  /**
+   * CommandComplete of a two-stage statement's backend stage: the in-proxy stage runs (later
+   * backend messages wait), then its rows and CommandComplete go to the client. False when the
+   * statement at the head is not one (or failed already).
+   */
+  protected staged(): boolean {
+    const h = this.head();
+    if ((h?.k !== 'query' && h?.k !== 'execute') || !h.cand || this.suppress) return false;
+    const cand = h.cand;
+    h.cand = undefined;
+    const simple = h.k === 'query';
+    const write = h.k === 'execute' ? h.write : undefined;
+    // The values a write stores are text (the write-back's Bind), whatever the client asked for.
+    const formats = h.k === 'execute' && !write ? h.formats : [];
+    if (write && h.k === 'execute') write.formats = h.formats;
+    const params = h.k === 'execute' ? h.params ?? [] : [];
+    const held = h.k === 'execute' ? h.held : undefined;
+    this.relay.waitBackend(cand.stage.run(cand.fields, cand.rows, formats, this.relay.settings, params).then((out) => {
+      if (write) { this.writeBack(write, out.rows, out.fields ?? []); return; }
+      // A read's result is held for its portal; a statement with its own tag (a split write) is not.
+      if (held && out.tag === undefined) { this.computed.store(held.portal, out.rows); this.serveChunk(held); return; }
+      if (held) this.computed.forget(held.portal);
+      if (out.copyOut) { this.stageCopyOut(out.copyOut, out.tag ?? 'COPY 0'); return; }
+      if (simple && out.fields) this.relay.toClient.push(backendBytes({ type: 'RowDescription', fields: out.fields }));
+      for (const values of out.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
+      this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: out.tag ?? `SELECT ${out.rows.length}` }));
+      this.commandDone();
+    }, (e: unknown) => {
+      this.stageFailed(e);
+      this.commandDone();
+      if (write) this.writeEnded(write);
+    }));
+    return true;
+  }
+
+  /** A COPY … TO STDOUT answered by the stage (split tables): the COPY messages, then the tag. */
+  protected stageCopyOut(copy: NonNullable<StageResult['copyOut']>, tag: string): void {
+    this.relay.toClient.push(backendBytes({ type: 'CopyOutResponse', format: 0, columnFormats: Array.from({ length: copy.columns }, () => 0 as const) }));
+    for (const data of copy.data) this.relay.toClient.push(backendBytes({ type: 'CopyData', data }));
+    this.relay.toClient.push(backendBytes({ type: 'CopyDone' }));
+    this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag }));
+    this.commandDone();
+  }
+
+  /** Sends the session's own batch before a COMMIT; `then` runs at its ReadyForQuery. */
+  protected flushFirst(before: BeforeCommit, then: (x: CommitFlush) => void): CommitFlush {
+    const x = new CommitFlush(before);
+    this.queue.push({ k: 'flush', x, then });
+    const refused: FrontendMessage = { type: 'Parse', name: REFUSED_NAME, sql: REFUSAL_SQL, paramTypes: [] };
+    for (const m of x.messages(refused)) this.relay.toBackend.push(encodeFrontend(m).finish());
+    // Decided after a wait (the client is not read meanwhile): nothing else would send it now.
+    this.relay.flush();
+    return x;
+  }
+
+  /** A simple COMMIT after the own batch: sent at once (after a failure the backend answers it ROLLBACK, which is not shown). */
+  protected commitQuery(rw: RewriteQuery, before: BeforeCommit, raw: Raw): void {
+    const x = this.flushFirst(before, () => undefined);
+    const slot = new CopySlot(undefined);
+    this.queue.push({ k: 'query', rw, idx: 0, slot, after: x });
+    this.cslot = slot;
+    this.send({ type: 'Query', sql: rw.sql }, raw.tag);
+  }
+
+  /**
+   * Execute of a prepared COMMIT: the client is not read until the own batch is answered; then its
+   * Execute goes on, or, after a failure, the session ends the block with its own ROLLBACK and
+   * drops the client's messages up to Sync (its portal was failed with the block).
+   */
+  protected executeCommit(p: Portal | undefined, raw: Raw, m: Execute, b: ReturnType<BeforeCommitHook>): Promise<void> | undefined {
+    // Answers to earlier statements may wait in the backend's buffer: have them sent.
+    if (isPromise(b)) this.send({ type: 'Flush' }, FrontendTag.Flush);
+    return this.decided(b, (before) => {
+      // The backend failed an earlier message meanwhile: it skips this Execute (the block is aborted).
+      if (this.backendSkipping) { this.cslot = closedSlot(); this.forward(raw); return undefined; }
+      if (!before) return this.executeNow(p, raw, m);
+      const x = this.flushFirst(before, () => {
+        if (!x.failed) { this.executeNow(p, raw, m); return; }
+        this.queue.push({ k: 'inject', ready: true });
+        for (const r of CommitFlush.rollback()) this.relay.toBackend.push(encodeFrontend(r).finish());
+        this.discarding = true;
+        this.cslot = null;
+        this.cexec = null;
+      });
+      return x.held;
+    });
+  }
+
+  /** An answer to the own batch before a COMMIT: not shown but asynchronous messages, NOTICEs in place of tags, and the first error. */
+  protected flushAnswer(tag: number, buf: Buffer, start: number, end: number): boolean {
+    const h = this.head() as Extract<Entry, { k: 'flush' }>;
+    if (ASYNC.includes(tag)) {
+      if (tag === BackendTag.ParameterStatus) this.setting(buf, start, end);
+      this.relay.toClient.forward(buf, start - HEADER_BYTES, end);
+      return true;
+    }
+    if (tag === BackendTag.CommandComplete) {
+      const m = this.decode(tag, buf, start, end);
+      if (m.type === 'CommandComplete') for (const o of h.x.completed(m.tag)) this.relay.toClient.push(backendBytes(o));
+    } else if (tag === BackendTag.ErrorResponse) {
+      this.flushFailed(h.x, buf, start, end);
+    } else if (tag === BackendTag.ReadyForQuery) {
+      this.backendReady(buf, start);
+      this.queue.shift();
+      h.then(h.x);
+      h.x.end();
+    }
+    return false;
+  }
+
+  /** The own batch failed: the client sees the error (or the refusal) as its COMMIT's. */
+  protected flushFailed(x: CommitFlush, buf: Buffer, start: number, end: number): void {
+    if (x.failed) return;
+    x.fail();
+    const refusal = x.before.refusal;
+    if (refusal) {
+      this.relay.toClient.push(refusalBytes(refusal));
+      this.relay.refusedInCycle();
+      return;
+    }
+    this.backendError(buf, start, end);
+    this.relay.toClient.forward(buf, start - HEADER_BYTES, end);
+    this.relay.statementFailed();
+  }
+
+  /** The stage computed the rows of the write at the head: write them back (the head is done). */
+  protected writeBack(x: WriteExchange, rows: WireValue[][], fields: readonly FieldDescription[]): void {
+    let msgs;
+    try {
+      msgs = x.messages(rows, fields);
+    } catch (e) {
+      // A computed value that does not fit its column: the statement fails before anything is written.
+      this.stageFailed(e);
+      this.commandDone();
+      this.writeEnded(x);
+      return;
+    }
+    this.commandDone();
+    if (x.nothing(rows)) { this.writeDone(x); return; }
+    const answered = msgs.length;
+    msgs.forEach((m, i) => {
+      this.queue.push({ k: 'own', x, ...(i === answered - 1 ? { last: true } : {}) });
+      this.send(m, FrontendTag[m.type as 'Bind']);
+    });
+    this.send({ type: 'Flush' }, FrontendTag.Flush);
+  }
+
+  /** An answer to the proxy's own message of a write: not shown but errors and asynchronous messages. */
+  protected ownAnswer(tag: number, buf: Buffer, start: number, end: number): boolean {
+    const h = this.head() as Extract<Entry, { k: 'own' }>;
+    if (ASYNC.includes(tag)) {
+      if (tag === BackendTag.ParameterStatus) this.setting(buf, start, end);
+      this.relay.toClient.forward(buf, start - HEADER_BYTES, end);
+      return true;
+    }
+    if (tag === BackendTag.ErrorResponse) {
+      // The statement fails with the backend's error; the backend skips to Sync.
+      this.relay.toClient.forward(buf, start - HEADER_BYTES, end);
+      this.skipToSync();
+      return true;
+    }
+    if (tag === BackendTag.DataRow) {
+      // A row the write-back RETURNs: kept for the RETURNING list (the entry goes on to its CommandComplete).
+      const m = this.decode(tag, buf, start, end);
+      if (m.type === 'DataRow') h.x.row(m.values);
+      return false;
+    }
+    if (tag === BackendTag.CommandComplete) {
+      const m = this.decode(tag, buf, start, end);
+      if (m.type === 'CommandComplete') h.x.completed(m.tag);
+    }
+    this.queue.shift();
+    if (h.last) this.writeDone(h.x);
+    return false;
+  }
+
+  protected writeDone(x: WriteExchange): void {
+    const ret = x.wb.returning;
+    if (!ret) {
+      this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: x.tag() }));
+      this.writeEnded(x);
+      return;
+    }
+    // RETURNING: the client's list, computed over the rows the write-backs returned (later backend messages wait).
+    this.relay.waitBackend(ret.stage.run(ret.fields, x.returned, x.formats, this.relay.settings, []).then((out) => {
+      if (x.simple && out.fields) this.relay.toClient.push(backendBytes({ type: 'RowDescription', fields: out.fields }));
+      for (const values of out.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
+      this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: x.tag() }));
+      this.writeEnded(x);
+    }, (e: unknown) => { this.returningFailed(x, e); }));
+  }
+
+  /**
+   * The RETURNING list failed after the write-backs: the batch is still open on the backend (the
+   * client's Sync is held), so a failing statement of the proxy's own rolls the write back (or aborts
+   * the block), as PostgreSQL fails the whole statement; the client's messages up to Sync are dropped.
+   */
+  protected returningFailed(x: WriteExchange, e: unknown): void {
+    if (!(e instanceof StatementError)) throw e;
+    this.relay.toClient.push(refusalBytes(e));
+    this.relay.statementFailed();
+    this.suppress = true;
+    this.queue.push({ k: 'parse', undo: NOOP, failed: NOOP });
+    this.send({ type: 'Parse', name: REFUSED_NAME, sql: REFUSAL_SQL, paramTypes: [] }, FrontendTag.Parse);
+    this.discarding = true;
+    this.cslot = null;
+    this.cexec = null;
+    this.writeEnded(x);
+  }
+
+  /** The exchange is over: a simple Query's batch ends with the proxy's Sync; the client is read again. */
+  protected writeEnded(x: WriteExchange): void {
+    if (!x.end() || !x.simple) return;
+    this.discarding = false;
+    this.backendSkipping = false;
+    this.queue.push({ k: 'sync' });
+    this.send({ type: 'Sync' }, FrontendTag.Sync);
+    // A simple Query destroys the unnamed statement and portal: the batch the proxy sent in its
+    // place must not leave its own behind (a later Bind of '' fails, as PostgreSQL fails it).
+    this.statements.delete('');
+    this.portals.delete('');
+    this.computed.forget('');
+    this.queue.push({ k: 'inject' });
+    for (const m of [{ type: 'Close', target: 'S', name: '' }, { type: 'Close', target: 'P', name: '' }, { type: 'Sync' }] as const) this.relay.toBackend.push(encodeFrontend(m).finish());
+  }
+
+  /** CommandComplete of an Execute of a portal whose result the proxy holds: its next rows instead. */
+  protected served(): boolean {
+    const h = this.head();
+    if (h?.k !== 'execute' || !h.held?.serve || this.suppress) return false;
+    this.serveChunk(h.held);
+    return true;
+  }
+
+  protected serveChunk(held: { portal: string; max: number }): void {
+    const chunk = this.computed.take(held.portal, held.max);
+    for (const values of chunk.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
+    // PostgreSQL's tag counts the rows of this Execute.
+    this.relay.toClient.push(backendBytes(chunk.suspended ? { type: 'PortalSuspended' } : { type: 'CommandComplete', tag: `SELECT ${chunk.rows.length}` }));
+    this.commandDone();
+  }
+
+  /** The in-proxy stage failed on this statement's data (StatementError): the statement fails. */
+  protected stageFailed(e: unknown): void {
+    if (!(e instanceof StatementError)) throw e;
+    this.poison(e);
+  }
+}
