@@ -1,6 +1,9 @@
 // Helpers over libpg-query's JSON AST. Nodes are `{ Tag: body }` objects; bodies are plain JSON.
 // The rewriter edits bodies in place on a fresh parse (the parse result is never shared).
-import type { Node } from '@pgsql/types';
+// Typed access (`nodeBody`, `nodeTag`, `arr`, `colRefNames`, the node builders) gives the bodies
+// as @pgsql/types declares them (libpg-query 18's JSON); `Json`, `body` and `tagOf` are the
+// untyped forms kept for the code not converted yet (see docs/architecture.md).
+import type { A_Expr, A_Expr_Kind, BoolExpr, ColumnRef, Node, ParamRef, TypeCast, TypeName } from '@pgsql/types';
 import { typeOid } from '../protection/encryption/canonical.ts';
 
 export type Json = Record<string, unknown>;
@@ -26,6 +29,9 @@ export function body(node: unknown, tag: string): Json | null {
   return t && t[0] === tag ? t[1] : null;
 }
 
+/** A list field (`targetList`, `args`…) as an array: its elements' type when typed, [] when absent. */
+export function arr<T>(x: readonly T[] | undefined): T[];
+export function arr(x: unknown): unknown[];
 export function arr(x: unknown): unknown[] {
   return Array.isArray(x) ? x : [];
 }
@@ -36,19 +42,19 @@ export function sval(node: unknown): string | null {
 }
 
 /** Names of a ColumnRef: strings, or '*' for A_Star. */
-export function colRefNames(ref: Json): string[] {
+export function colRefNames(ref: ColumnRef): string[] {
   return arr(ref.fields).map((f) => (body(f, 'A_Star') ? '*' : (sval(f) ?? '?')));
 }
 
-export function columnRef(names: string[]): Json {
+export function columnRef(names: string[]): { ColumnRef: ColumnRef } {
   return { ColumnRef: { fields: names.map((n) => (n === '*' ? { A_Star: {} } : { String: { sval: n } })), location: -1 } };
 }
 
-export function stringNode(s: string): Json {
+export function stringNode(s: string): { String: { sval: string } } {
   return { String: { sval: s } };
 }
 
-export function byteaLiteral(b: Uint8Array): Json {
+export function byteaLiteral(b: Uint8Array): { TypeCast: TypeCast } {
   return {
     TypeCast: {
       arg: { A_Const: { sval: { sval: `\\x${Buffer.from(b).toString('hex')}` }, location: -1 } },
@@ -58,24 +64,25 @@ export function byteaLiteral(b: Uint8Array): Json {
   };
 }
 
-export function nullConst(): Json {
+export function nullConst(): { A_Const: { isnull: true; location: number } } {
   return { A_Const: { isnull: true, location: -1 } };
 }
 
-export function textConst(s: string): Json {
+export function textConst(s: string): { A_Const: { sval: { sval: string }; location: number } } {
   return { A_Const: { sval: { sval: s }, location: -1 } };
 }
 
-export function paramRef(n: number): Json {
+export function paramRef(n: number): { ParamRef: ParamRef } {
   return { ParamRef: { number: n, location: -1 } };
 }
 
-export function opExpr(kind: string, op: string, lexpr: unknown, rexpr: unknown): Json {
-  return { A_Expr: { kind, name: [stringNode(op)], lexpr, rexpr, location: -1 } };
+export function opExpr(kind: A_Expr_Kind | string, op: string, lexpr: unknown, rexpr: unknown): { A_Expr: A_Expr } {
+  return { A_Expr: { kind: kind as A_Expr_Kind, name: [stringNode(op)], lexpr: lexpr as Node, rexpr: rexpr as Node, location: -1 } };
 }
 
-export function boolExpr(op: 'AND_EXPR' | 'OR_EXPR', args: unknown[]): Json {
-  return args.length === 1 ? (args[0] as Json) : { BoolExpr: { boolop: op, args, location: -1 } };
+/** The conjunction/disjunction of the arguments (the argument itself when there is one). */
+export function boolExpr<T>(op: 'AND_EXPR' | 'OR_EXPR', args: T[]): T | { BoolExpr: BoolExpr } {
+  return args.length === 1 ? (args[0] as T) : { BoolExpr: { boolop: op, args: args as Node[], location: -1 } };
 }
 
 /**
@@ -88,23 +95,18 @@ export function boolExpr(op: 'AND_EXPR' | 'OR_EXPR', args: unknown[]): Json {
 export interface ConstValue { isNull: boolean; text: string; bits?: true }
 
 export function constText(node: unknown): ConstValue | null {
-  const c = body(node, 'A_Const');
+  const c = nodeBody(node, 'A_Const');
   if (!c) return null;
   if (c.isnull) return { isNull: true, text: '' };
-  const ival = c.ival as Json | undefined;
-  if (ival) return { isNull: false, text: String(ival.ival ?? 0) };
-  const fval = c.fval as Json | undefined;
-  if (fval) {
-    const text = numericText(String(fval.fval));
+  if (c.ival) return { isNull: false, text: String(c.ival.ival ?? 0) };
+  if (c.fval) {
+    const text = numericText(String(c.fval.fval));
     return text === null ? null : { isNull: false, text };
   }
-  const s = c.sval as Json | undefined;
-  if (s) return { isNull: false, text: String(s.sval ?? '') };
-  const bv = c.boolval as Json | undefined;
-  if (bv) return { isNull: false, text: bv.boolval ? 'true' : 'false' };
-  const bs = c.bsval as Json | undefined;
-  if (bs) {
-    const text = bitText(String(bs.bsval));
+  if (c.sval) return { isNull: false, text: String(c.sval.sval ?? '') };
+  if (c.boolval) return { isNull: false, text: c.boolval.boolval ? 'true' : 'false' };
+  if (c.bsval) {
+    const text = bitText(String(c.bsval.bsval));
     return text === null ? null : { isNull: false, text, bits: true };
   }
   return null;
@@ -169,12 +171,12 @@ const STRING_OIDS = new Set([25, 1042, 1043]);
  * make PostgreSQL store or compare something else.
  */
 export function castChanges(node: unknown, declared: number): string | null {
-  const tc = body(node, 'TypeCast');
+  const tc = nodeBody(node, 'TypeCast');
   const inner = tc ? unwrapCast(node) : node;
   const c = constText(inner);
   if (c?.isNull) return null;
   if (!tc || inner === node) return c?.bits && !STRING_OIDS.has(declared) ? 'a bit-string constant (type bit) as a value of another type' : null;
-  const tn = tc.typeName as Json;
+  const tn: TypeName = tc.typeName ?? {};
   const names = arr(tn.names).map((n) => sval(n) ?? '');
   const name = typeNameOf(tn);
   const shown = names.join('.');
@@ -190,7 +192,7 @@ export function paramNumbers(node: unknown, out = new Set<number>()): Set<number
   if (Array.isArray(node)) for (const n of node) paramNumbers(n, out);
   else if (node && typeof node === 'object') {
     for (const [k, v] of Object.entries(node)) {
-      if (k === 'ParamRef' && v && typeof v === 'object') out.add(Number((v as Json).number ?? 0));
+      if (k === 'ParamRef' && isObj(v)) out.add(Number(v.number ?? 0));
       else paramNumbers(v, out);
     }
   }
@@ -198,7 +200,7 @@ export function paramNumbers(node: unknown, out = new Set<number>()): Set<number
 }
 
 /** Name of a TypeName node (last component), lower case. */
-export function typeNameOf(tn: Json): string {
+export function typeNameOf(tn: TypeName): string {
   const names = arr(tn.names).map((n) => sval(n) ?? '');
   return (names[names.length - 1] ?? '').toLowerCase();
 }
@@ -212,4 +214,21 @@ export type NodeOf<K extends NodeTag> = Extract<Node, Record<K, unknown>>[K & ke
 /** `body` typed: the node's body as @pgsql/types declares it, or null for another node. */
 export function nodeBody<K extends NodeTag>(node: unknown, tag: K): NodeOf<K> | null {
   return body(node, tag) as NodeOf<K> | null;
+}
+
+/** A node's tag and body, the body typed by the tag: `const [tag, b] = t; if (tag === 'RangeVar') b.relname`. */
+export type Tagged = { [K in NodeTag]: [K, NodeOf<K>] }[NodeTag];
+
+/** `tagOf` typed: [tag, body] as @pgsql/types declares them, narrowed together; null for anything else. */
+export function nodeTag(node: unknown): Tagged | null {
+  return tagOf(node) as Tagged | null;
+}
+
+/**
+ * A typed body handed to code that still takes the untyped `Json` (rules and two-stage files not
+ * converted yet): the one place where the typed analysis meets it, so the remaining boundary is
+ * found by this name.
+ */
+export function untyped(b: object): Json {
+  return b as Json;
 }

@@ -2,7 +2,7 @@
 // roles its parameters play, and the refusal raised when a construct cannot be handled safely.
 import type { InsertBatch } from './rules/rule.ts';
 import { assignedText, canonicalText, ValueTooLongError } from '../protection/encryption/canonical.ts';
-import type { Json } from './ast.ts';
+import type { SelectStmt } from '@pgsql/types';
 import type { Catalog, CatalogColumn, CatalogTable } from './catalog.ts';
 import type { PlaceholderList } from './placeholders.ts';
 import { refuse } from './refusals.ts';
@@ -87,7 +87,7 @@ export type CipherFor = (ref: ProtectedRef) => RuleCipher;
  * Handed in by the rewriter so that expressions (expr.ts) and selects (select.ts), which contain
  * each other, do not import each other.
  */
-export type SubqueryAnalysis = (ctx: Ctx, s: Json, parent: Scope) => OutCol[];
+export type SubqueryAnalysis = (ctx: Ctx, s: SelectStmt, parent: Scope) => OutCol[];
 
 export class Ctx {
   readonly catalog: Catalog;

@@ -11,8 +11,9 @@
 //    value with a constant, a parameter, or a value that may hold one (a subquery result, a column
 //    of a subquery, WITH query or VALUES list) is refused naming the column.
 import { anonymizeText, appliesToComparison, methodOf } from '../protection/anonymize-write.ts';
-import { arr, body, castChanges, colRefNames, constText, nullConst, sval, tagOf, textConst, unwrapCast } from './ast.ts';
-import type { Json } from './ast.ts';
+import type { A_Expr, CaseExpr, FuncCall, Node, SubLink } from '@pgsql/types';
+import { arr, castChanges, colRefNames, constText, nodeBody, nodeTag, nullConst, sval, textConst, unwrapCast } from './ast.ts';
+import type { Tagged } from './ast.ts';
 import type { CatalogColumn, CatalogTable } from './catalog.ts';
 import { equalityRewrite } from './rules/where-equality.ts';
 import type { Ctx, ProtectedRef } from './context.ts';
@@ -68,7 +69,7 @@ export function outputAnon(ctx: Ctx, scope: Scope, node: unknown): OutAnon | nul
 }
 
 function column(ctx: Ctx, scope: Scope, node: unknown): Column | null {
-  const ref = body(node, 'ColumnRef');
+  const ref = nodeBody(node, 'ColumnRef');
   if (!ref) return null;
   const names = colRefNames(ref);
   if (names.includes('*')) return wholeRow(ctx, scope, names.length > 1 ? names[names.length - 2] : undefined) ?? { kind: 'stored' };
@@ -225,7 +226,8 @@ function outputLeaf(ctx: Ctx, o: OutCol | undefined): Carry {
   return touchedAnonymized(ctx) ? { anon: null, a: 0, d: 1, s: 0 } : SUPPLIED;
 }
 
-function constructOf(tag: string, b: Json): string {
+function constructOf(t: Tagged): string {
+  const [tag, b] = t;
   if (tag === 'FuncCall') return `function ${arr(b.funcname).map(sval).join('.')}()`;
   if (tag === 'A_Expr') {
     const kind = String(b.kind);
@@ -241,21 +243,21 @@ function constructOf(tag: string, b: Json): string {
   return 'expression';
 }
 
-function opName(b: Json): string {
+function opName(b: { name?: Node[] }): string {
   return arr(b.name).map(sval).join('');
 }
 
 /** Operators whose result is a boolean, not a value computed from the operands. */
 const COMPARISON_OPS = new Set(['=', '<>', '<', '>', '<=', '>=', '~~', '!~~', '~~*', '!~~*', '~', '!~', '~*', '!~*', '@@', '@>', '<@', '&&']);
 
-function booleanResult(b: Json): boolean {
+function booleanResult(b: A_Expr): boolean {
   const kind = String(b.kind);
   if (kind === 'AEXPR_NULLIF') return false;
   if (kind !== 'AEXPR_OP') return true;
   return COMPARISON_OPS.has(opName(b));
 }
 
-function isCount(b: Json): boolean {
+function isCount(b: FuncCall): boolean {
   const names = arr(b.funcname).map(sval);
   return names[names.length - 1] === 'count' && !b.agg_distinct;
 }
@@ -267,7 +269,7 @@ function isCount(b: Json): boolean {
  */
 function walk(ctx: Ctx, scope: Scope, node: unknown, construct: string): Carry {
   if (Array.isArray(node)) return union(node.map((n) => walk(ctx, scope, n, construct)));
-  const t = tagOf(node);
+  const t = nodeTag(node);
   if (!t) {
     if (!node || typeof node !== 'object') return NONE;
     // Untagged structs (a TypeName, a WindowDef in `over`…): their own parts; a type's modifiers are no values.
@@ -294,7 +296,7 @@ function walk(ctx: Ctx, scope: Scope, node: unknown, construct: string): Carry {
     case 'TypeCast': return walk(ctx, scope, b.arg, 'cast');
     case 'CaseExpr': return caseExpr(ctx, scope, b);
     case 'CoalesceExpr': case 'MinMaxExpr': case 'XmlExpr': case 'XmlSerialize': case 'A_Indirection': {
-      const inner = constructOf(tag, b);
+      const inner = constructOf(t);
       const c = union(Object.values(b).map((v) => walk(ctx, scope, v, inner)));
       mix(ctx, c, inner);
       return c;
@@ -305,16 +307,16 @@ function walk(ctx: Ctx, scope: Scope, node: unknown, construct: string): Carry {
   }
 }
 
-function operator(ctx: Ctx, scope: Scope, b: Json): Carry {
-  const inner = constructOf('A_Expr', b);
+function operator(ctx: Ctx, scope: Scope, b: A_Expr): Carry {
+  const inner = constructOf(['A_Expr', b]);
   if (anonComparison(ctx, scope, b)) return NONE;
   const c = union([walk(ctx, scope, b.lexpr, inner), walk(ctx, scope, b.rexpr, inner)]);
   mix(ctx, c, inner);
   return booleanResult(b) ? NONE : c;
 }
 
-function funcCall(ctx: Ctx, scope: Scope, b: Json): Carry {
-  const inner = constructOf('FuncCall', b);
+function funcCall(ctx: Ctx, scope: Scope, b: FuncCall): Carry {
+  const inner = constructOf(['FuncCall', b]);
   // A FILTER, an ORDER BY inside the call and the window are expressions of their own.
   if (b.agg_filter) walk(ctx, scope, b.agg_filter, inner);
   for (const o of arr(b.agg_order)) walk(ctx, scope, o, inner);
@@ -328,8 +330,8 @@ function funcCall(ctx: Ctx, scope: Scope, b: Json): Carry {
   return c;
 }
 
-function caseExpr(ctx: Ctx, scope: Scope, b: Json): Carry {
-  const whens = arr(b.args).map((w) => body(w, 'CaseWhen') as Json);
+function caseExpr(ctx: Ctx, scope: Scope, b: CaseExpr): Carry {
+  const whens = arr(b.args).map((w) => nodeBody(w, 'CaseWhen') ?? {});
   const arg = b.arg ? column(ctx, scope, b.arg) : null;
   if (arg?.kind === 'anon' && arg.exact) {
     // CASE col WHEN c …: each WHEN value is compared with the column.
@@ -365,7 +367,7 @@ const EQUALITY_KINDS = new Set(['AEXPR_OP', 'AEXPR_IN', 'AEXPR_DISTINCT', 'AEXPR
  * anonymized column: each value is anonymized in place (see anonOperand). False when the
  * comparison is not of that shape (the caller walks it as any expression).
  */
-function anonComparison(ctx: Ctx, scope: Scope, b: Json): boolean {
+function anonComparison(ctx: Ctx, scope: Scope, b: A_Expr): boolean {
   const kind = String(b.kind);
   const op = opName(b);
   if (!EQUALITY_KINDS.has(kind) || (kind !== 'AEXPR_DISTINCT' && kind !== 'AEXPR_NOT_DISTINCT' && op !== '=' && op !== '<>')) return false;
@@ -377,7 +379,7 @@ function anonComparison(ctx: Ctx, scope: Scope, b: Json): boolean {
   if (la && ra) return true;
   const construct = kind === 'AEXPR_IN' ? 'IN (…)' : kind === 'AEXPR_OP' ? `comparison (${op})` : 'IS [NOT] DISTINCT FROM';
   if (la && kind === 'AEXPR_IN') {
-    const list = body(b.rexpr, 'List');
+    const list = nodeBody(b.rexpr, 'List');
     if (!list) refuse('anonymizedInNonList', { column: describe(la) });
     list.items = arr(list.items).map((i) => anonOperand(ctx, scope, la, i, construct));
   } else if (la) b.rexpr = anonOperand(ctx, scope, la, b.rexpr, construct);
@@ -391,11 +393,11 @@ function anonComparison(ctx: Ctx, scope: Scope, b: Json): boolean {
  * is. Anything else, or an anonymization the proxy does not apply itself (not deterministic:
  * noise; or needing more than the value: pseudonymize, k-anonymity), is refused.
  */
-function anonOperand(ctx: Ctx, scope: Scope, ref: AnonRef, node: unknown, construct: string): unknown {
+function anonOperand<N>(ctx: Ctx, scope: Scope, ref: AnonRef, node: N, construct: string): N | Node {
   const refuseOperand = (what: string): never => refuse('anonymizedOperand', { construct, column: describe(ref), what, only: ONLY });
   const v = unwrapCast(node);
-  const isConst = Boolean(body(v, 'A_Const'));
-  const p = body(v, 'ParamRef');
+  const isConst = Boolean(nodeBody(v, 'A_Const'));
+  const p = nodeBody(v, 'ParamRef');
   if (isConst || p) {
     const c = constText(v);
     if (c?.isNull) return node;
@@ -426,8 +428,8 @@ function anonOperand(ctx: Ctx, scope: Scope, ref: AnonRef, node: unknown, constr
 // Subqueries, predicates, encrypted equality
 
 /** Subqueries inside expressions: EXISTS, IN (SELECT …), scalar subqueries. */
-export function subLink(ctx: Ctx, scope: Scope, b: Json, construct: string): Carry {
-  const sub = body(b.subselect, 'SelectStmt');
+export function subLink(ctx: Ctx, scope: Scope, b: SubLink, construct: string): Carry {
+  const sub = nodeBody(b.subselect, 'SelectStmt');
   const type = String(b.subLinkType);
   if (!sub) {
     walk(ctx, scope, b.subselect, construct);
@@ -467,8 +469,8 @@ export function sameDeterministicKey(a: ProtectedRef, b: ProtectedRef): boolean 
 }
 
 /** Rewrites a boolean condition (WHERE, HAVING, JOIN ON). Returns the replacement node. */
-export function predicate(ctx: Ctx, scope: Scope, node: unknown): unknown {
-  const t = tagOf(node);
+export function predicate<N>(ctx: Ctx, scope: Scope, node: N): N | Node {
+  const t = nodeTag(node);
   if (!t) return node;
   const [tag, b] = t;
   if (tag === 'BoolExpr') {
@@ -483,19 +485,19 @@ export function predicate(ctx: Ctx, scope: Scope, node: unknown): unknown {
     subLink(ctx, scope, b, 'comparison');
     return node;
   }
-  if (tag === 'A_Expr') return comparison(ctx, scope, node as Json, b);
-  walk(ctx, scope, node, constructOf(tag, b));
+  if (tag === 'A_Expr') return comparison(ctx, scope, node, b);
+  walk(ctx, scope, node, constructOf(t));
   return node;
 }
 
-function comparison(ctx: Ctx, scope: Scope, node: Json, b: Json): unknown {
+function comparison<N>(ctx: Ctx, scope: Scope, node: N, b: A_Expr): N | Node {
   const kind = String(b.kind);
   const op = opName(b);
   const equality = (kind === 'AEXPR_OP' || kind === 'AEXPR_IN') && (op === '=' || op === '<>');
   const lp = equality ? provOf(ctx, scope, b.lexpr) : null;
   const rp = equality && kind !== 'AEXPR_IN' ? provOf(ctx, scope, b.rexpr) : null;
   if (!lp && !rp) {
-    walk(ctx, scope, node, constructOf('A_Expr', b));
+    walk(ctx, scope, node, constructOf(['A_Expr', b]));
     return node;
   }
   if (lp && rp) {
@@ -504,7 +506,7 @@ function comparison(ctx: Ctx, scope: Scope, node: Json, b: Json): unknown {
   }
   const ref = (lp ?? rp) as ProtectedRef;
   const colNode = lp ? b.lexpr : b.rexpr;
-  const others = kind === 'AEXPR_IN' ? arr(body(b.rexpr, 'List')?.items) : [lp ? b.rexpr : b.lexpr];
+  const others = kind === 'AEXPR_IN' ? arr(nodeBody(b.rexpr, 'List')?.items) : [lp ? b.rexpr : b.lexpr];
   return equalityRewrite(ctx, ref, colNode, others, op === '<>');
 }
 

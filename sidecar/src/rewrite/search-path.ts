@@ -3,8 +3,7 @@
 // every migration (`SELECT set_config('search_path', ?, false)` with `"public","$user", public` and
 // then the original value, after `SHOW search_path`): a value naming exactly the pinned schemas, in
 // any order, spelling or quoting, with repeats, is accepted; any other is refused. Pure.
-import { arr, body } from './ast.ts';
-import type { Json } from './ast.ts';
+import { arr, nodeBody } from './ast.ts';
 
 const PINNED = ['$user', 'public'];
 
@@ -33,7 +32,7 @@ export function isPinnedSearchPath(schemas: readonly string[] | null): boolean {
 
 /** `SET search_path TO a, b`: each value is one schema name as written (PostgreSQL quotes each). */
 export function setsPinnedSearchPath(args: unknown[]): boolean {
-  const names = args.map((a) => (body(a, 'A_Const')?.sval as Json | undefined)?.sval);
+  const names = args.map((a) => nodeBody(a, 'A_Const')?.sval?.sval);
   return names.every((n) => typeof n === 'string') && isPinnedSearchPath(names as string[]);
 }
 
@@ -42,11 +41,11 @@ export function setsPinnedSearchPath(args: unknown[]): boolean {
  * pinned schemas, `{ param }` when it is a parameter (checked at each Bind), null otherwise.
  */
 export function setConfigSearchPath(args: unknown[]): 'pinned' | { param: number } | null {
-  const name = (body(args[0], 'A_Const')?.sval as Json | undefined)?.sval;
+  const name = nodeBody(args[0], 'A_Const')?.sval?.sval;
   if (args.length !== 3 || typeof name !== 'string' || name.trim().toLowerCase() !== 'search_path') return null;
-  const p = body(args[1], 'ParamRef');
+  const p = nodeBody(args[1], 'ParamRef');
   if (p) return { param: Number(p.number ?? 0) };
-  const v = (body(args[1], 'A_Const')?.sval as Json | undefined)?.sval;
+  const v = nodeBody(args[1], 'A_Const')?.sval?.sval;
   return typeof v === 'string' && isPinnedSearchPath(searchPathSchemas(v)) ? 'pinned' : null;
 }
 
@@ -54,16 +53,16 @@ export function setConfigSearchPath(args: unknown[]): 'pinned' | { param: number
  * The parameter of Flyway's `SELECT set_config('search_path', $n, <bool>)`, when the text is exactly
  * that (one call, nothing else): its value is checked at each Bind. Null for any other statement.
  */
-export function searchPathParameter(stmt: Json): number | null {
-  const s = body(stmt, 'SelectStmt');
+export function searchPathParameter(stmt: unknown): number | null {
+  const s = nodeBody(stmt, 'SelectStmt');
   const targets = arr(s?.targetList);
   if (!s || targets.length !== 1 || s.fromClause || s.whereClause || s.withClause || s.valuesLists) return null;
-  const call = body(body(targets[0], 'ResTarget')?.val, 'FuncCall');
-  const names = arr(call?.funcname).map((n) => (body(n, 'String')?.sval as string | undefined) ?? '');
+  const call = nodeBody(nodeBody(targets[0], 'ResTarget')?.val, 'FuncCall');
+  const names = arr(call?.funcname).map((n) => nodeBody(n, 'String')?.sval ?? '');
   const fn = names.length === 1 || (names.length === 2 && names[0] === 'pg_catalog') ? names[names.length - 1] : '';
   if (fn !== 'set_config' || call?.agg_filter || call?.over) return null;
   const args = arr(call?.args);
-  if (!body(args[2], 'A_Const')) return null;
+  if (!nodeBody(args[2], 'A_Const')) return null;
   const r = setConfigSearchPath(args);
   return r !== null && r !== 'pinned' ? r.param : null;
 }

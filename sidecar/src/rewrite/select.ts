@@ -3,8 +3,8 @@
 // ciphertext of which column; `*` over relations with protected columns is expanded (so hidden
 // blind-index columns never reach the client); clauses that would compute on ciphertext
 // (ORDER BY, range, LIKE, functions, DISTINCT/GROUP BY on randomized values) are refused.
-import { arr, body, colRefNames, tagOf } from './ast.ts';
-import type { Json } from './ast.ts';
+import type { Alias, JoinExpr, Node, RangeVar, SelectStmt, WithClause } from '@pgsql/types';
+import { arr, colRefNames, isObj, nodeBody, nodeTag, untyped } from './ast.ts';
 import type { Ctx, ProtectedRef } from './context.ts';
 import { refuse } from './refusals.ts';
 import { mergeSources, refuseConstruct } from './context.ts';
@@ -20,13 +20,13 @@ import { guardShape } from './rules/shape-guard.ts';
 import type { OutCol, Relation, Scope } from './scope.ts';
 
 /** `exposeIndex`: a FROM subquery or CTE also outputs the blind index of searchable columns it returns. */
-export function analyzeSelect(ctx: Ctx, s: Json, parent: Scope | undefined, top: boolean, exposeIndex = false): OutCol[] {
+export function analyzeSelect(ctx: Ctx, s: SelectStmt, parent: Scope | undefined, top: boolean, exposeIndex = false): OutCol[] {
   const scope = newScope(parent);
   withClause(ctx, s, scope);
   if (s.op && s.op !== 'SETOP_NONE') return setOperationSelect(ctx, s, scope, top);
   if (s.valuesLists) {
     plainExpr(ctx, scope, s.valuesLists, 'VALUES');
-    return arr(body(arr(s.valuesLists)[0], 'List')?.items).map((_, i) => ({ name: `column${i + 1}`, prov: null, anon: null }));
+    return arr(nodeBody(arr(s.valuesLists)[0], 'List')?.items).map((_, i) => ({ name: `column${i + 1}`, prov: null, anon: null }));
   }
   for (const item of arr(s.fromClause)) addFromItem(ctx, scope, item);
   const expandedBefore = ctx.expanded.length;
@@ -38,14 +38,14 @@ export function analyzeSelect(ctx: Ctx, s: Json, parent: Scope | undefined, top:
   grouping(ctx, scope, s, outs);
   ordering(ctx, scope, arr(s.sortClause), outs);
   plainExpr(ctx, scope, [s.limitCount, s.limitOffset, s.windowClause], 'LIMIT/OFFSET/WINDOW');
-  if (s.intoClause) newTableTarget(ctx, (s.intoClause as Json).rel);
+  if (s.intoClause) newTableTarget(ctx, s.intoClause.rel);
   if (s.intoClause && ctx.touched.size > 0) plainNewTable(outs, 'SELECT INTO');
   return outs;
 }
 
 /** The table CREATE TABLE AS / SELECT INTO makes must not have a protected table's name (in any schema). */
 export function newTableTarget(ctx: Ctx, rel: unknown): void {
-  const rv = body(rel, 'RangeVar') ?? (rel as Json | undefined);
+  const rv: RangeVar | undefined = nodeBody(rel, 'RangeVar') ?? (isObj(rel) ? rel : undefined);
   const name = rv?.relname;
   if (typeof name !== 'string') return;
   const schema = typeof rv?.schemaname === 'string' ? rv.schemaname : undefined;
@@ -64,21 +64,21 @@ export function plainNewTable(outs: OutCol[], what: string): void {
   }
 }
 
-function setOperationSelect(ctx: Ctx, s: Json, scope: Scope, top: boolean): OutCol[] {
-  const left = analyzeSelect(ctx, s.larg as Json, scope, top);
-  const right = analyzeSelect(ctx, s.rarg as Json, scope, false);
+function setOperationSelect(ctx: Ctx, s: SelectStmt, scope: Scope, top: boolean): OutCol[] {
+  const left = analyzeSelect(ctx, s.larg ?? {}, scope, top);
+  const right = analyzeSelect(ctx, s.rarg ?? {}, scope, false);
   const outs = setOperation(s, left, right);
   ordering(ctx, scope, arr(s.sortClause), outs);
   plainExpr(ctx, scope, [s.limitCount, s.limitOffset], 'LIMIT/OFFSET');
   return outs;
 }
 
-export function withClause(ctx: Ctx, s: Json, scope: Scope): void {
-  const w = s.withClause as Json | undefined;
+export function withClause(ctx: Ctx, s: { withClause?: WithClause }, scope: Scope): void {
+  const w = s.withClause;
   if (!w) return;
   for (const c of arr(w.ctes)) {
-    const cte = body(c, 'CommonTableExpr') as Json;
-    const q = body(cte.ctequery, 'SelectStmt');
+    const cte = nodeBody(c, 'CommonTableExpr') ?? {};
+    const q = nodeBody(cte.ctequery, 'SelectStmt');
     if (!q) {
       if (referencedTables(ctx.catalog, cte.ctequery).size > 0) refuse('modifyingWith');
       plainExpr(ctx, scope, cte.ctequery, 'data-modifying WITH');
@@ -87,25 +87,25 @@ export function withClause(ctx: Ctx, s: Json, scope: Scope): void {
     if (w.recursive) scope.ctes.set(String(cte.ctename), []);
     let outs = analyzeSelect(ctx, q, scope, false, !w.recursive);
     if (w.recursive && outs.some((o) => o.prov)) refuse('recursiveWith', { cte: String(cte.ctename) });
-    const names = arr(cte.aliascolnames).map((n) => String(body(n, 'String')?.sval));
+    const names = arr(cte.aliascolnames).map((n) => String(nodeBody(n, 'String')?.sval));
     if (names.length) outs = outs.map((o, i) => ({ ...o, name: names[i] ?? o.name }));
     scope.ctes.set(String(cte.ctename), outs);
   }
 }
 
-function relationAlias(b: Json, fallback: string): string {
-  const a = b.alias as Json | undefined;
+function relationAlias(b: { alias?: Alias }, fallback: string): string {
+  const a = b.alias;
   return a ? String(a.aliasname) : fallback;
 }
 
-function renameColumns(b: Json, cols: OutCol[]): OutCol[] {
-  const names = arr((b.alias as Json | undefined)?.colnames).map((n) => String(body(n, 'String')?.sval));
+function renameColumns(b: { alias?: Alias }, cols: OutCol[]): OutCol[] {
+  const names = arr(b.alias?.colnames).map((n) => String(nodeBody(n, 'String')?.sval));
   return names.length ? cols.map((c, i) => ({ ...c, name: names[i] ?? c.name })) : cols;
 }
 
-export function rangeVarRelation(ctx: Ctx, scope: Scope, rv: Json): Relation {
+export function rangeVarRelation(ctx: Ctx, scope: Scope, rv: RangeVar): Relation {
   const name = String(rv.relname);
-  const schema = rv.schemaname as string | undefined;
+  const schema = rv.schemaname;
   const cte = schema === undefined ? scope.ctes.get(name) : undefined;
   if (cte) return { alias: relationAlias(rv, name), columns: renameColumns(rv, cte) };
   const t = ctx.catalog.lookup(schema, name);
@@ -115,12 +115,12 @@ export function rangeVarRelation(ctx: Ctx, scope: Scope, rv: Json): Relation {
 }
 
 export function addFromItem(ctx: Ctx, scope: Scope, item: unknown): void {
-  const t = tagOf(item);
+  const t = nodeTag(item);
   if (!t) return;
   const [tag, b] = t;
   if (tag === 'RangeVar') scope.relations.push(rangeVarRelation(ctx, scope, b));
   else if (tag === 'RangeSubselect') {
-    const q = body(b.subquery, 'SelectStmt') as Json;
+    const q = nodeBody(b.subquery, 'SelectStmt') ?? {};
     // Not LATERAL: the subquery sees this level's WITH queries but none of its FROM items.
     const outer: Scope = b.lateral ? scope : { relations: [], ctes: scope.ctes, parent: scope.parent, mergedJoin: false };
     const outs = analyzeSelect(ctx, q, outer, false, true);
@@ -137,14 +137,14 @@ export function addFromItem(ctx: Ctx, scope: Scope, item: unknown): void {
     // Functions, XMLTABLE, JSON_TABLE…: fine over plain data; a protected table inside is refused.
     if (referencedTables(ctx.catalog, b).size > 0) refuse('fromItem', { tag });
     plainExpr(ctx, scope, b, 'FROM item');
-    scope.relations.push({ alias: relationAlias(b, '?') });
+    scope.relations.push({ alias: relationAlias(untyped(b), '?') });
   }
 }
 
-function joinUsing(ctx: Ctx, scope: Scope, b: Json): void {
+function joinUsing(ctx: Ctx, scope: Scope, b: JoinExpr): void {
   scope.mergedJoin = true;
   for (const u of arr(b.usingClause)) {
-    const name = String(body(u, 'String')?.sval);
+    const name = String(nodeBody(u, 'String')?.sval);
     const provs = scope.relations.flatMap((r) => r.columns?.filter((c) => c.name === name && c.prov).map((c) => c.prov as ProtectedRef) ?? []);
     for (const p of provs) if (p.column.protection.mode !== 'deterministic') refuseConstruct(p, 'JOIN USING');
     mergeUsingColumn(scope, name, provs);
@@ -167,12 +167,12 @@ function mergeUsingColumn(scope: Scope, name: string, provs: ProtectedRef[]): vo
   }
 }
 
-export function targets(ctx: Ctx, scope: Scope, s: Json): OutCol[] {
+export function targets(ctx: Ctx, scope: Scope, s: { targetList?: Node[] }): OutCol[] {
   const outs: OutCol[] = [];
-  const list: unknown[] = [];
+  const list: Node[] = [];
   for (const item of arr(s.targetList)) {
-    const rt = body(item, 'ResTarget') as Json;
-    const ref = body(rt.val, 'ColumnRef');
+    const rt = nodeBody(item, 'ResTarget') ?? {};
+    const ref = nodeBody(rt.val, 'ColumnRef');
     const names = ref ? colRefNames(ref) : [];
     if (names[names.length - 1] === '*') {
       const expanded = expandStar(ctx, scope, names);
@@ -187,7 +187,7 @@ export function targets(ctx: Ctx, scope: Scope, s: Json): OutCol[] {
       list.push(item);
       continue;
     }
-    const isNull = body(rt.val, 'A_Const')?.isnull === true;
+    const isNull = nodeBody(rt.val, 'A_Const')?.isnull === true;
     outs.push({ name: rt.name ? String(rt.name) : (names[names.length - 1] ?? '?column?'), ...targetProv(ctx, scope, rt.val), ...(isNull ? { nullConst: true } : {}) });
     list.push(item);
   }
@@ -198,10 +198,10 @@ export function targets(ctx: Ctx, scope: Scope, s: Json): OutCol[] {
 function targetProv(ctx: Ctx, scope: Scope, val: unknown): { prov: ProtectedRef | null; anon?: OutAnon | null } {
   const p = provOf(ctx, scope, val);
   if (p) return { prov: p, anon: null };
-  if (body(val, 'ColumnRef')) return { prov: null, anon: outputAnon(ctx, scope, val) };
-  const sl = body(val, 'SubLink');
+  if (nodeBody(val, 'ColumnRef')) return { prov: null, anon: outputAnon(ctx, scope, val) };
+  const sl = nodeBody(val, 'SubLink');
   if (sl && sl.subLinkType === 'EXPR_SUBLINK') {
-    const q = body(sl.subselect, 'SelectStmt') as Json;
+    const q = nodeBody(sl.subselect, 'SelectStmt') ?? {};
     const outs = analyzeSelect(ctx, q, scope, false);
     return { prov: outs[0]?.prov ?? null, anon: outs[0]?.anon };
   }

@@ -1,8 +1,8 @@
 // Dispatch of one parsed statement to its rule (rules/index.ts), whose postcondition is checked on
 // the edited statement. Statements of kinds no rule takes are passed when they reference no
 // protected table, and refused when they do (fail closed).
-import { tagOf } from './ast.ts';
-import type { Json } from './ast.ts';
+import type { ExplainStmt } from '@pgsql/types';
+import { nodeTag, untyped } from './ast.ts';
 import type { Ctx } from './context.ts';
 import { refuse } from './refusals.ts';
 import { statementRule } from './rules/index.ts';
@@ -23,7 +23,7 @@ function touchAll(ctx: Ctx, names: Set<string>): void {
   }
 }
 
-function other(ctx: Ctx, tag: string, b: Json, text: string): StatementResult {
+function other(ctx: Ctx, tag: string, b: object, text: string): StatementResult {
   const refs = referencedTables(ctx.catalog, b);
   if (refs.size === 0) {
     const opaque = tag === 'DoStmt' || tag === 'CreateFunctionStmt';
@@ -40,26 +40,28 @@ function other(ctx: Ctx, tag: string, b: Json, text: string): StatementResult {
   refuse('statementKind', { kind: tag.replace(/Stmt$/, '') });
 }
 
-function explain(ctx: Ctx, b: Json, text: string): StatementResult {
-  const inner = analyzeStatement(ctx, b.query as Json, text);
+function explain(ctx: Ctx, b: ExplainStmt, text: string): StatementResult {
+  const inner = analyzeStatement(ctx, b.query, text);
   void inner;
   return { outputs: [] };
 }
 
-export function analyzeStatement(ctx: Ctx, stmt: Json, text: string): StatementResult {
-  const t = tagOf(stmt);
+export function analyzeStatement(ctx: Ctx, stmt: unknown, text: string): StatementResult {
+  const t = nodeTag(stmt);
   if (!t) return { outputs: [] };
   const [tag, b] = t;
   if (tag === 'SelectStmt') return { outputs: analyzeSelect(ctx, b, undefined, true) };
   if (tag === 'ExplainStmt') return explain(ctx, b, text);
   // A cursor's rows are its query's: analysed (and rewritten) like it; the session shows FETCHed
   // rows with the query's outputs (access/cursors.ts).
-  if (tag === 'DeclareCursorStmt') return { outputs: analyzeStatement(ctx, b.query as Json, text).outputs };
+  if (tag === 'DeclareCursorStmt') return { outputs: analyzeStatement(ctx, b.query, text).outputs };
   // A SQL-level prepared statement is rewritten like a Parse of it; EXECUTE returns its outputs (rules/prepare.ts).
-  if (tag === 'PrepareStmt') return analyzePrepare(ctx, b, text, analyzeStatement);
+  if (tag === 'PrepareStmt') return analyzePrepare(ctx, untyped(b), text, analyzeStatement);
+  // The rules take the statement's body untyped (rules/rule.ts), each reading its own kind.
+  const rb = untyped(b);
   const rule = statementRule(tag);
-  if (!rule || !rule.wouldEdit(ctx, b)) return other(ctx, tag, b, text);
-  const result = rule.apply(ctx, b);
-  rule.postcondition(ctx, b);
+  if (!rule || !rule.wouldEdit(ctx, rb)) return other(ctx, tag, b, text);
+  const result = rule.apply(ctx, rb);
+  rule.postcondition(ctx, rb);
   return result;
 }

@@ -1,14 +1,14 @@
 // Rule group-by-distinct: GROUP BY, DISTINCT and DISTINCT ON group only deterministic ciphertext
 // (equal plaintexts, equal ciphertexts); randomized values are refused.
 import { arr, tagOf } from '../ast.ts';
-import type { Json } from '../ast.ts';
+import type { SelectStmt } from '@pgsql/types';
 import type { Ctx } from '../context.ts';
 import { refuseConstruct } from '../context.ts';
 import { plainExpr, provOf } from '../expr.ts';
 import type { OutCol, Scope } from '../scope.ts';
 import { outputRef } from './order-by.ts';
 
-export function grouping(ctx: Ctx, scope: Scope, s: Json, outs: OutCol[]): void {
+export function grouping(ctx: Ctx, scope: Scope, s: SelectStmt, outs: OutCol[]): void {
   for (const g of arr(s.groupClause)) {
     const p = provOf(ctx, scope, g) ?? outputRef(g, outs)?.prov ?? null;
     if (p && p.column.protection.mode !== 'deterministic') refuseConstruct(p, 'GROUP BY');

@@ -2,7 +2,7 @@
 // Postcondition: each output column carries ciphertext of one column, or of columns sharing a
 // deterministic key (its sources list them all); plain/encrypted mixes, randomized values under
 // duplicate elimination and columns without a shared key are refused.
-import type { Json } from '../ast.ts';
+import type { SelectStmt } from '@pgsql/types';
 import type { ProtectedRef } from '../context.ts';
 import { mergeSources, refuseConstruct } from '../context.ts';
 import { sameDeterministicKey } from '../expr.ts';
@@ -10,8 +10,8 @@ import type { OutAnon } from '../expr.ts';
 import type { OutCol } from '../scope.ts';
 
 /** The output columns of a set operation whose arms gave `left` and `right`. */
-export function setOperation(s: Json, left: OutCol[], right: OutCol[]): OutCol[] {
-  const distinct = !(s.all as boolean);
+export function setOperation(s: SelectStmt, left: OutCol[], right: OutCol[]): OutCol[] {
+  const distinct = !s.all;
   const outs = left.map((l, i) => {
     const r = right[i];
     if (l.star || r?.star) return l;

@@ -9,8 +9,8 @@
 // the rows only when the backend's columns of that table (hidden blind indexes aside) are, in
 // order, the ones it was expanded into.
 import { parseSync } from 'libpg-query';
-import { arr, body } from '../ast.ts';
-import type { Json } from '../ast.ts';
+import type { Node, ParseResult, SelectStmt } from '@pgsql/types';
+import { arr, nodeBody } from '../ast.ts';
 import type { CatalogTable } from '../catalog.ts';
 
 export const STALE_MARKER = 'clarus-stale-schema';
@@ -25,13 +25,13 @@ function guardSql(t: CatalogTable, columns: readonly string[]): string {
     AND right(a.attname, 6) <> '__bidx') IS NOT DISTINCT FROM ${expected} THEN true ELSE (SELECT ${lit(message)}::text)::boolean END`;
 }
 
-function exprOf(sql: string): Json {
-  const tree = parseSync(`SELECT ${sql}`) as { stmts: Array<{ stmt: Json }> };
-  return body(arr(body(tree.stmts[0]?.stmt, 'SelectStmt')?.targetList)[0], 'ResTarget')?.val as Json;
+function exprOf(sql: string): Node {
+  const tree = parseSync(`SELECT ${sql}`) as ParseResult;
+  return nodeBody(arr(nodeBody(arr(tree.stmts)[0]?.stmt, 'SelectStmt')?.targetList)[0], 'ResTarget')?.val as Node;
 }
 
 /** ANDs the shape check of each expanded table into the SELECT's WHERE clause (after its analysis). */
-export function guardShape(s: Json, expanded: ReadonlyArray<{ table: CatalogTable; columns: string[] }>): void {
+export function guardShape(s: SelectStmt, expanded: ReadonlyArray<{ table: CatalogTable; columns: string[] }>): void {
   const seen = new Set<string>();
   const guards = expanded.filter((e) => {
     const key = `${e.table.schema}.${e.table.table}`;

@@ -1,15 +1,15 @@
 // Rule star-expansion: `*` and `rel.*` over relations with protected columns are expanded into
 // the columns the policy knows, so hidden blind-index columns never reach the client; FROM
 // subqueries and CTEs also output the blind index of searchable columns they return.
-import { arr, body, colRefNames, columnRef } from '../ast.ts';
-import type { Json } from '../ast.ts';
+import type { Node, SelectStmt } from '@pgsql/types';
+import { arr, colRefNames, columnRef, nodeBody } from '../ast.ts';
 import { blindIndexName, blindIndexPath } from '../hidden.ts';
 import type { Ctx } from '../context.ts';
 import { refuse } from '../refusals.ts';
 import type { OutCol, Scope } from '../scope.ts';
 
 /** Expands `*` / `rel.*` into explicit columns where a relation has protected columns. */
-export function expandStar(ctx: Ctx, scope: Scope, names: string[]): Array<{ node: unknown; out: OutCol }> | null {
+export function expandStar(ctx: Ctx, scope: Scope, names: string[]): Array<{ node: Node; out: OutCol }> | null {
   const rels = names.length === 1 ? scope.relations : scope.relations.filter((r) => r.alias === names[names.length - 2]);
   if (!rels.some((r) => r.columns?.some((c) => c.prov))) return null;
   if (scope.mergedJoin) refuse('starJoinUsing');
@@ -23,11 +23,11 @@ export function expandStar(ctx: Ctx, scope: Scope, names: string[]): Array<{ nod
 }
 
 /** Appends `<col>__bidx AS <name>__bidx` for each searchable column output as a bare reference. */
-export function exposeBlindIndexes(s: Json, outs: OutCol[]): void {
+export function exposeBlindIndexes(s: SelectStmt, outs: OutCol[]): void {
   const list = arr(s.targetList);
   const extra: OutCol[] = [];
   outs.forEach((o, i) => {
-    const ref = body(body(list[i], 'ResTarget')?.val, 'ColumnRef');
+    const ref = nodeBody(nodeBody(list[i], 'ResTarget')?.val, 'ColumnRef');
     if (!o.prov?.column.protection.searchable || !ref || o.star) return;
     list.push({ ResTarget: { name: blindIndexName(o.name), val: columnRef(blindIndexPath(colRefNames(ref))), location: -1 } });
     extra.push({ name: blindIndexName(o.name), prov: null, hidden: true, anon: null });

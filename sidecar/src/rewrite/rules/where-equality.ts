@@ -3,8 +3,8 @@
 // Postcondition: no constant compared with an encrypted column reaches the backend; the comparison
 // is on the stored form (ciphertext of a deterministic column, the blind index of a searchable
 // one) and a randomized, non-searchable column is refused.
-import { body, boolExpr, byteaLiteral, castChanges, colRefNames, columnRef, constText, opExpr, paramRef, unwrapCast } from '../ast.ts';
-import type { Json } from '../ast.ts';
+import type { Node } from '@pgsql/types';
+import { boolExpr, byteaLiteral, castChanges, colRefNames, columnRef, constText, nodeBody, opExpr, paramRef, unwrapCast } from '../ast.ts';
 import { blindIndexPath } from '../hidden.ts';
 import type { Ctx, ProtectedRef } from '../context.ts';
 import { refuseConstruct } from '../context.ts';
@@ -13,7 +13,7 @@ import { refuseConstruct } from '../context.ts';
 function equalityTarget(ref: ProtectedRef, colNode: unknown): unknown {
   if (ref.column.protection.mode === 'deterministic') return colNode;
   if (!ref.column.protection.searchable) refuseConstruct(ref, 'equality comparison (declare it searchable or deterministic)');
-  return columnRef(blindIndexPath(colRefNames(body(colNode, 'ColumnRef') as Json)));
+  return columnRef(blindIndexPath(colRefNames(nodeBody(colNode, 'ColumnRef') ?? {})));
 }
 
 /**
@@ -22,16 +22,16 @@ function equalityTarget(ref: ProtectedRef, colNode: unknown): unknown {
  * encrypted forms of each constant, or `= ANY ($n)` for a parameter the proxy fills at Bind with
  * every live key version's form.
  */
-export function equalityRewrite(ctx: Ctx, ref: ProtectedRef, colNode: unknown, others: unknown[], negate: boolean): unknown {
+export function equalityRewrite(ctx: Ctx, ref: ProtectedRef, colNode: unknown, others: unknown[], negate: boolean): Node {
   const target = equalityTarget(ref, colNode);
   const det = ref.column.protection.mode === 'deterministic';
   const cipher = ctx.cipher(ref);
-  const literals: unknown[] = [];
-  const terms: unknown[] = [];
+  const literals: Node[] = [];
+  const terms: Node[] = [];
   for (const o of others) {
     const v = unwrapCast(o);
     const c = constText(v);
-    const p = body(v, 'ParamRef');
+    const p = nodeBody(v, 'ParamRef');
     if (c && c.isNull) continue;
     if (c || p) {
       const cast = castChanges(o, ref.column.typeOid);
