@@ -5,7 +5,8 @@
 //   opaque   - runs or installs code the proxy cannot see into, or changes what later sessions
 //              mean (ALTER ROLE … SET): refused while a policy protects data.
 // A kind missing from this table is refused too (a newer grammar's statement is not understood).
-import { arr, body, sval } from './ast.ts';
+import type { AlterObjectSchemaStmt, AlterTableStmt, CreateStmt, DefineStmt, DropStmt, Node, RangeVar, RenameStmt, SelectStmt, VariableSetStmt } from '@pgsql/types';
+import { arr, isObj, nodeBody, sval } from './ast.ts';
 import type { Json } from './ast.ts';
 import { refusalOf } from './refusals.ts';
 import type { Catalog, CatalogTable } from './catalog.ts';
@@ -76,8 +77,8 @@ function policySchemas(catalog: Catalog): Set<string> {
 }
 
 function protectedTable(catalog: Catalog, rv: unknown): CatalogTable | undefined {
-  const r = rv as Json | undefined;
-  return r && typeof r.relname === 'string' ? catalog.lookup(r.schemaname as string | undefined, r.relname) : undefined;
+  const r: RangeVar | undefined = isObj(rv) ? rv : undefined;
+  return r && typeof r.relname === 'string' ? catalog.lookup(r.schemaname, r.relname) : undefined;
 }
 
 function isProtected(catalog: Catalog, rv: unknown): boolean {
@@ -124,7 +125,7 @@ function renameColumn(t: CatalogTable, from: string, to: string): StatementClass
 }
 
 /** RENAME: of a protected table or column, of a policy schema, or to a protected table's name. */
-function rename(b: Json, catalog: Catalog): StatementClass {
+function rename(b: RenameStmt, catalog: Catalog): StatementClass {
   const type = String(b.renameType);
   if (type === 'OBJECT_SCHEMA' || type === 'OBJECT_DATABASE') {
     if (type === 'OBJECT_DATABASE' || policySchemas(catalog).has(String(b.subname)) || policySchemas(catalog).has(String(b.newname))) {
@@ -133,7 +134,7 @@ function rename(b: Json, catalog: Catalog): StatementClass {
   }
   const t = protectedTable(catalog, b.relation);
   if (t) return renameIn(t, type, String(b.subname ?? ''), String(b.newname ?? ''));
-  if (protectedName(catalog, b.newname as string | undefined)) return refuse(`renaming an object to ${String(b.newname)}, the name of a protected table, is not supported`);
+  if (protectedName(catalog, b.newname)) return refuse(`renaming an object to ${String(b.newname)}, the name of a protected table, is not supported`);
   return { kind: 'write', everyDataset: false };
 }
 
@@ -144,12 +145,12 @@ const INHERIT_LABELS: Record<string, string> = {
   AT_DetachPartitionFinalize: 'DETACH PARTITION FINALIZE', AT_AddOf: 'OF', AT_DropOf: 'NOT OF', AT_SetLogged: 'SET LOGGED', AT_SetUnLogged: 'SET UNLOGGED',
 };
 
-function alterTable(b: Json, catalog: Catalog): StatementClass {
+function alterTable(b: AlterTableStmt, catalog: Catalog): StatementClass {
   const target = isProtected(catalog, b.relation);
   for (const c of arr(b.cmds)) {
-    const cmd = body(c, 'AlterTableCmd');
+    const cmd = nodeBody(c, 'AlterTableCmd');
     if (!cmd || !INHERIT_CMDS.has(String(cmd.subtype))) continue;
-    const other = body(cmd.def, 'PartitionCmd')?.name ?? body(cmd.def, 'RangeVar');
+    const other = nodeBody(cmd.def, 'PartitionCmd')?.name ?? nodeBody(cmd.def, 'RangeVar');
     if (target || isProtected(catalog, other)) {
       return refuse(`ALTER TABLE ${INHERIT_LABELS[String(cmd.subtype)] ?? String(cmd.subtype)} involving a protected table is not supported (rows would reach it through another table)`);
     }
@@ -157,23 +158,23 @@ function alterTable(b: Json, catalog: Catalog): StatementClass {
   return { kind: 'write', everyDataset: false };
 }
 
-function createTable(b: Json, catalog: Catalog): StatementClass {
-  const parents = arr(b.inhRelations).map((r) => body(r, 'RangeVar'));
+function createTable(b: CreateStmt, catalog: Catalog): StatementClass {
+  const parents = arr(b.inhRelations).map((r) => nodeBody(r, 'RangeVar'));
   if (parents.some((p) => isProtected(catalog, p))) return refuse('a table inheriting from (or a partition of) a protected table is not supported');
   if (b.ofTypename) return refuse('CREATE TABLE … OF type is not supported while a policy protects data');
   return { kind: 'write', everyDataset: false };
 }
 
-function moveSchema(b: Json, catalog: Catalog): StatementClass {
-  if (isProtected(catalog, b.relation)) return refuse(`moving protected table ${String((b.relation as Json).relname)} to another schema is not supported; change the policy first`);
-  const rel = b.relation as Json | undefined;
+function moveSchema(b: AlterObjectSchemaStmt, catalog: Catalog): StatementClass {
+  if (isProtected(catalog, b.relation)) return refuse(`moving protected table ${String(b.relation?.relname)} to another schema is not supported; change the policy first`);
+  const rel = b.relation;
   if (rel && protectedName(catalog, String(rel.relname)) && policySchemas(catalog).has(String(b.newschema))) {
     return refuse(`moving a table named like protected table ${String(rel.relname)} into schema ${String(b.newschema)} is not supported`);
   }
   return { kind: 'write', everyDataset: false };
 }
 
-function drop(b: Json, catalog: Catalog): StatementClass {
+function drop(b: DropStmt, catalog: Catalog): StatementClass {
   if (b.removeType === 'OBJECT_SCHEMA') {
     const names = arr(b.objects).map((o) => sval(o));
     if (names.some((n) => n !== null && policySchemas(catalog).has(n))) return { kind: 'write', everyDataset: true };
@@ -181,12 +182,12 @@ function drop(b: Json, catalog: Catalog): StatementClass {
   return { kind: 'write', everyDataset: false };
 }
 
-function define(b: Json): StatementClass {
+function define(b: DefineStmt): StatementClass {
   if (b.kind === 'OBJECT_COLLATION' || b.kind === 'OBJECT_TSDICTIONARY' || b.kind === 'OBJECT_TSCONFIGURATION') return { kind: 'write', everyDataset: false };
   return refuse(`CREATE ${String(b.kind).replace('OBJECT_', '')} installs functions the proxy cannot see into; refused while a policy protects data`);
 }
 
-function select(b: Json): StatementClass {
+function select(b: SelectStmt): StatementClass {
   return { kind: b.intoClause || arr(b.lockingClause).length ? 'write' : 'read', everyDataset: false };
 }
 
@@ -199,7 +200,7 @@ const TEST_DATABASE_OPTIONS = new Set(['encoding', 'locale', 'lc_collate', 'lc_c
 
 /** Why an option of CREATE/DROP DATABASE of a test database is refused, or null. */
 function databaseOption(el: unknown, base: string): string | null {
-  const d = body(el, 'DefElem');
+  const d = nodeBody(el, 'DefElem');
   const name = String(d?.defname ?? '?');
   if (!TEST_DATABASE_OPTIONS.has(name)) return `option ${name.toUpperCase()}`;
   const template = name === 'template' ? sval(d?.arg) ?? '' : null;
@@ -211,7 +212,7 @@ function databaseOption(el: unknown, base: string): string | null {
  * CREATE/DROP DATABASE: a test database of the application's database (rewrite/test-databases.ts),
  * for a user who may write every dataset, as a test runner sends it; anything else is refused.
  */
-function database(verb: 'CREATE' | 'DROP', b: Json, catalog: Catalog): StatementClass {
+function database(verb: 'CREATE' | 'DROP', b: { dbname?: string; options?: Node[] }, catalog: Catalog): StatementClass {
   const name = String(b.dbname ?? '');
   const base = catalog.testDatabaseBase;
   if (base === undefined || !isTestDatabaseOf(base, name)) {
@@ -223,7 +224,7 @@ function database(verb: 'CREATE' | 'DROP', b: Json, catalog: Catalog): Statement
   return everything();
 }
 
-/** Statement kinds whose class depends on their content. */
+/** Statement kinds whose class depends on their content (each handler reads its own kind's body). */
 const BY_CONTENT: Record<string, (b: Json, catalog: Catalog) => StatementClass> = {
   SelectStmt: select,
   CopyStmt: (b) => ({ kind: b.is_from ? 'write' : 'read', everyDataset: false }),
@@ -271,14 +272,14 @@ export const PINNED_SETTINGS: Readonly<Record<string, readonly string[]>> = {
 
 function settingValue(args: unknown[]): string {
   return args.map((a) => {
-    const c = body(a, 'A_Const');
-    const v = c ? (c.sval as Json | undefined)?.sval ?? (c.ival as Json | undefined)?.ival ?? (c.boolval as Json | undefined)?.boolval : undefined;
+    const c = nodeBody(a, 'A_Const');
+    const v = c ? c.sval?.sval ?? c.ival?.ival ?? c.boolval?.boolval : undefined;
     return String(v ?? '?');
   }).join(',').toLowerCase();
 }
 
 /** A refusal message when a SET changes a pinned setting, else null. */
-export function settingRefusal(b: Json): string | null {
+export function settingRefusal(b: VariableSetStmt): string | null {
   const kind = String(b.kind);
   if (kind === 'VAR_RESET' || kind === 'VAR_RESET_ALL' || kind === 'VAR_SET_DEFAULT') return null;
   const name = String(b.name ?? '').toLowerCase();

@@ -13,7 +13,8 @@
 // never taken for one of the proxy's. The stand-in never returns a row: reading it fails with the
 // STALE_MARKER error, on which a replica that did not know the view loads the catalog again.
 // Pure: no I/O.
-import { arr, body, isObj, sval } from './ast.ts';
+import type { Alias, Node, RangeVar } from '@pgsql/types';
+import { arr, isObj, nodeBody, sval } from './ast.ts';
 import type { Json } from './ast.ts';
 import type { Catalog } from './catalog.ts';
 import { parseTree } from './parser.ts';
@@ -53,7 +54,7 @@ export function viewFromRow({ schema, name, columns: columnsJson, hex, digest }:
     if (p.v !== 1 || typeof p.query !== 'string' || !Array.isArray(columns) || !columns.every((c) => typeof c === 'string')) return null;
     // The definition must still be one SELECT (a forged or damaged marker is not a view of the proxy's).
     const parsed = parseTree(p.query).statements;
-    if (parsed.length !== 1 || !body(parsed[0]?.stmt, 'SelectStmt')) return null;
+    if (parsed.length !== 1 || !nodeBody(parsed[0]?.stmt, 'SelectStmt')) return null;
     return { schema, name, columns: columns as string[], text: p.query, ...(digest ? { digest } : {}) };
   } catch {
     return null;
@@ -70,7 +71,7 @@ const WRITES_RELATION = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'Merg
 const FROM_KEYS = new Set(['fromClause', 'usingClause', 'larg', 'rarg']);
 
 /** The proxy's view a RangeVar names, if any. An unqualified name is looked up in `public` (the pinned search_path). */
-export function viewOf(catalog: Catalog, rv: Json): ProxyView | undefined {
+export function viewOf(catalog: Catalog, rv: RangeVar): ProxyView | undefined {
   const name = typeof rv.relname === 'string' ? rv.relname : undefined;
   if (!name) return undefined;
   return catalog.view(typeof rv.schemaname === 'string' ? rv.schemaname : 'public', name);
@@ -81,14 +82,14 @@ interface Walk { catalog: Catalog; ctes: ReadonlySet<string>; depth: number; exp
 function cteNames(node: unknown, out: Set<string>): Set<string> {
   if (Array.isArray(node)) node.forEach((n) => cteNames(n, out));
   else if (isObj(node)) {
-    const cte = body(node, 'CommonTableExpr');
+    const cte = nodeBody(node, 'CommonTableExpr');
     if (cte && typeof cte.ctename === 'string') out.add(cte.ctename);
     for (const v of Object.values(node)) cteNames(v, out);
   }
   return out;
 }
 
-function aliasOf(rv: Json, view: ProxyView): Json {
+function aliasOf(rv: RangeVar, view: ProxyView): Alias {
   const given = isObj(rv.alias) ? rv.alias : undefined;
   const names = arr(given?.colnames).map(sval);
   // Names given in the statement's alias come first, as PostgreSQL renames a relation's columns.
@@ -104,19 +105,19 @@ const lit = (s: string): string => `'${s.replace(/'/g, "''")}'`;
  * another replica or directly on the backend); else the statement fails with STALE_MARKER, on
  * which the session loads the views again (access/pipeline.ts backendError).
  */
-function guardOf(view: ProxyView): unknown {
+function guardOf(view: ProxyView): Node {
   const rel = lit(`"${view.schema.replace(/"/g, '""')}"."${view.name.replace(/"/g, '""')}"`);
   const message = `${STALE_MARKER}: view ${view.schema}.${view.name} changed on the backend since this proxy loaded it (DDL through another proxy or straight to the backend); it loads the views again: run the statement again`;
   // pg_rewrite, not pg_get_viewdef: the logical catalog shows pg_get_viewdef of a view of the proxy's as its kept SELECT.
   const stored = `(SELECT pg_catalog.md5(r.ev_action::text) FROM pg_catalog.pg_rewrite r WHERE r.ev_class = pg_catalog.to_regclass(${rel}) AND r.rulename = '_RETURN')`;
   const sql = `SELECT CASE WHEN ${stored} IS NOT DISTINCT FROM ${lit(view.digest ?? '')}
     THEN true ELSE (SELECT ${lit(message)}::text)::boolean END`;
-  return body(arr(body(parseTree(sql).statements[0]?.stmt, 'SelectStmt')?.targetList)[0], 'ResTarget')?.val;
+  return nodeBody(arr(nodeBody(parseTree(sql).statements[0]?.stmt, 'SelectStmt')?.targetList)[0], 'ResTarget')?.val as Node;
 }
 
 /** The view's SELECT with its guard: ANDed into its WHERE clause, or around it for a set operation. */
 function guarded(view: ProxyView, query: unknown): unknown {
-  const s = body(query, 'SelectStmt');
+  const s = nodeBody(query, 'SelectStmt');
   const guard = guardOf(view);
   if (s && (s.op === undefined || s.op === 'SETOP_NONE')) {
     s.whereClause = s.whereClause ? { BoolExpr: { boolop: 'AND_EXPR', args: [s.whereClause, guard], location: -1 } } : guard;
@@ -128,7 +129,7 @@ function guarded(view: ProxyView, query: unknown): unknown {
 
 /** A FROM item: a RangeVar naming a view of the proxy's becomes its SELECT as a subquery. */
 function fromItem(w: Walk, item: unknown): unknown {
-  const rv = body(item, 'RangeVar');
+  const rv = nodeBody(item, 'RangeVar');
   const unqualifiedCte = rv && typeof rv.schemaname !== 'string' && w.ctes.has(String(rv.relname));
   const view = rv && !unqualifiedCte ? viewOf(w.catalog, rv) : undefined;
   if (!rv || !view) return visit(w, item);
@@ -146,21 +147,21 @@ function visit(w: Walk, node: unknown): unknown {
   const out: Json = {};
   for (const [k, v] of Object.entries(node)) {
     if (!FROM_KEYS.has(k)) out[k] = visit(w, v);
-    else out[k] = Array.isArray(v) ? v.map((x) => fromItem(w, x)) : body(v, 'RangeVar') ? fromItem(w, v) : visit(w, v);
+    else out[k] = Array.isArray(v) ? v.map((x) => fromItem(w, x)) : nodeBody(v, 'RangeVar') ? fromItem(w, v) : visit(w, v);
   }
   return out;
 }
 
-function refuseWriteInto(catalog: Catalog, tag: string, b: Json): void {
-  const targets = tag === 'TruncateStmt' ? arr(b.relations) : WRITES_RELATION.has(tag) ? [b.relation] : [];
+function refuseWriteInto(catalog: Catalog, tag: string, b: { relations?: Node[]; relation?: RangeVar }): void {
+  const targets: unknown[] = tag === 'TruncateStmt' ? arr(b.relations) : WRITES_RELATION.has(tag) ? [b.relation] : [];
   for (const t of targets) {
-    const rv = body(t, 'RangeVar') ?? (isObj(t) ? t : null);
+    const rv: RangeVar | null = nodeBody(t, 'RangeVar') ?? (isObj(t) ? t : null);
     const view = rv ? viewOf(catalog, rv) : undefined;
     if (view) refuse('viewWrite', { view: `${view.schema}.${view.name}`, what: tag.replace(/Stmt$/, '').toUpperCase() });
   }
 }
 
-function refuseRenameOntoProtected(catalog: Catalog, tag: string, b: Json): void {
+function refuseRenameOntoProtected(catalog: Catalog, tag: string, b: { relation?: RangeVar; newname?: string; renameType?: string }): void {
   if (tag !== 'RenameStmt' || !isObj(b.relation) || typeof b.newname !== 'string') return;
   const view = viewOf(catalog, b.relation);
   if (view && b.renameType !== 'OBJECT_COLUMN' && catalog.isProtectedName(b.newname)) refuse('shadowingRelation', { name: b.newname });
@@ -173,7 +174,7 @@ function refuseRenameOntoProtected(catalog: Catalog, tag: string, b: Json): void
  */
 export function expandViews(catalog: Catalog, stmt: unknown): { stmt: unknown; expanded: boolean } {
   if (!catalog.hasViews()) return { stmt, expanded: false };
-  const t = body(stmt, 'ViewStmt');
+  const t = nodeBody(stmt, 'ViewStmt');
   if (t) return { stmt, expanded: false };
   const [tag, b] = Object.entries(isObj(stmt) ? stmt : {})[0] ?? ['', {}];
   if (isObj(b)) {

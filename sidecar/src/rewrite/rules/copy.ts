@@ -4,7 +4,8 @@
 // that would make a field mean something else (NULL strings, ESCAPE ≠ QUOTE, FORCE_*) are refused.
 import { appliesAtWrite } from '../../protection/anonymize-write.ts';
 import { isKAnonymity } from '../../protection/anonymization/batch.ts';
-import { arr, body, nodeBody, stringNode, sval } from '../ast.ts';
+import type { RangeVar } from '@pgsql/types';
+import { arr, body, isObj, nodeBody, stringNode, sval } from '../ast.ts';
 import type { Json, NodeOf } from '../ast.ts';
 import { isEncrypted } from '../catalog.ts';
 import type { CatalogColumn, CatalogTable } from '../catalog.ts';
@@ -82,8 +83,8 @@ function refuseUnwritable(table: CatalogTable, columns: CatalogColumn[]): void {
 /** Returns the plan when the COPY touches protected data, else null (plain COPY passes). */
 export function analyzeCopy(ctx: Ctx, s: Json): CopyPlan | null {
   const q = body(s.query, 'SelectStmt');
-  const rv = s.relation as Json | undefined;
-  const table = rv ? ctx.catalog.lookup(rv.schemaname as string | undefined, String(rv.relname)) : undefined;
+  const rv: RangeVar | undefined = isObj(s.relation) ? s.relation : undefined;
+  const table = rv ? ctx.catalog.lookup(rv.schemaname, String(rv.relname)) : undefined;
   const outputs = q ? analyzeSelect(ctx, q, undefined, true) : [];
   if (!table && !outputs.some((o) => o.prov)) {
     if (ctx.touched.size > 0) return { direction: 'out', outputs, format: { kind: 'text', delimiter: '\t', quote: '"', header: false } };

@@ -4,8 +4,8 @@
 // the new table is outside the policy. Its query is rewritten like any SELECT (equality on
 // encrypted columns goes to the stored form). A materialized view is refused: the backend would
 // refresh it later without the proxy. SELECT … INTO is the same rule, applied in select.ts.
-import { body } from '../ast.ts';
-import type { Json } from '../ast.ts';
+import type { IntoClause } from '@pgsql/types';
+import { body, isObj } from '../ast.ts';
 import { refuse, Refusal } from '../refusals.ts';
 import { analyzeSelect, newTableTarget, plainNewTable } from '../select.ts';
 import type { StatementRule } from './rule.ts';
@@ -16,7 +16,8 @@ export const createTableAs: StatementRule = {
   wouldEdit: () => true,
   apply: (ctx, b) => {
     ctx.write = true;
-    newTableTarget(ctx, (b.into as Json | undefined)?.rel);
+    const into: IntoClause | undefined = isObj(b.into) ? b.into : undefined;
+    newTableTarget(ctx, into?.rel);
     if (b.objtype === 'OBJECT_MATVIEW') refuse('materializedView');
     const q = body(b.query, 'SelectStmt');
     if (!q) refuse('statementKind', { kind: 'CreateTableAs' });

@@ -11,7 +11,8 @@
 // from the backend once the table is committed (the proxy never learns it from this text).
 import { methodOf } from '../../protection/anonymize-write.ts';
 import { typeOid } from '../../protection/encryption/canonical.ts';
-import { arr, body, sval, stringNode, typeNameOf } from '../ast.ts';
+import type { TypeName } from '@pgsql/types';
+import { arr, body, isObj, nodeBody, sval, stringNode, typeNameOf } from '../ast.ts';
 import type { Json } from '../ast.ts';
 import { isEncrypted } from '../catalog.ts';
 import type { CatalogColumn, CatalogTable } from '../catalog.ts';
@@ -42,7 +43,7 @@ const BUILTIN_TYPES = new Set([
   'inet', 'cidr', 'macaddr', 'macaddr8', 'point', 'line', 'lseg', 'box', 'path', 'polygon', 'circle', 'tsvector', 'tsquery',
 ]);
 
-export function checkType(t: CatalogTable, c: CatalogColumn, tn: Json): void {
+export function checkType(t: CatalogTable, c: CatalogColumn, tn: TypeName): void {
   const names = arr(tn.names).map((n) => sval(n) ?? '');
   const name = names[names.length - 1] ?? '';
   const qualified = names.length > 2 || (names.length === 2 && names[0] !== 'pg_catalog');
@@ -155,9 +156,10 @@ export function checkTableConstraint(t: CatalogTable, con: Json, nameIt = false)
  * next to it (the blind index of a searchable column, carrying the keys moved to it).
  */
 export function protectColumn(t: CatalogTable, c: CatalogColumn, def: Json): Json[] {
-  const oid = typeOid(typeNameOf(def.typeName as Json)) ?? 25;
-  const mod = typmodOf(def.typeName as Json, oid);
-  checkType(t, c, def.typeName as Json);
+  const tn: TypeName = isObj(def.typeName) ? def.typeName : {};
+  const oid = typeOid(typeNameOf(tn)) ?? 25;
+  const mod = typmodOf(tn, oid);
+  checkType(t, c, tn);
   const moved = checkColumnConstraints(t, c, def);
   if (!isEncrypted(c)) return [];
   if (def.collClause) refuseConstruct({ table: t, column: c }, 'COLLATE');
@@ -191,7 +193,7 @@ export function createTable(ctx: Ctx, t: CatalogTable, s: Json): void {
 }
 
 const intMod = (n: unknown): number | null => {
-  const v = body(n, 'A_Const')?.ival as Json | undefined;
+  const v = nodeBody(n, 'A_Const')?.ival;
   return v === undefined ? null : Number(v.ival ?? 0);
 };
 
@@ -204,7 +206,7 @@ const PRECISION_TYPES = new Set([1114, 1184]);
  * `numeric(10,2)` is (10 << 16 | 2) + 4), or -1; the catalog shows it (format_type,
  * information_schema) as the backend would for the declared column.
  */
-export function typmodOf(tn: Json, oid: number): number {
+export function typmodOf(tn: TypeName, oid: number): number {
   const mods = arr(tn.typmods).map(intMod);
   if (mods.some((m) => m === null || m < 0)) return -1;
   const [a, b] = mods as number[];

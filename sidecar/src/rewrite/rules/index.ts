@@ -11,6 +11,7 @@
 //   insert-values, insert-select, on-conflict                              (insert.ts)
 //   write-value        the value written into one protected column        (insert-values, update-set)
 // Each rule file states its postcondition at its top.
+import type { InsertStmt } from '@pgsql/types';
 import type { Json } from '../ast.ts';
 import type { Ctx } from '../context.ts';
 import { referencedTables } from '../refs.ts';
@@ -49,7 +50,8 @@ export const STATEMENT_RULES: readonly StatementRule[] = [
     },
     postcondition: (ctx, b) => {
       blindIndexesNamed(targetTable(ctx, b), resTargetNames(b.cols), 'INSERT');
-      blindIndexesNamed(targetTable(ctx, b), resTargetNames((b.onConflictClause as Json | undefined)?.targetList), 'ON CONFLICT DO UPDATE');
+      const insert: InsertStmt = b;
+      blindIndexesNamed(targetTable(ctx, b), resTargetNames(insert.onConflictClause?.targetList), 'ON CONFLICT DO UPDATE');
     },
   },
   {

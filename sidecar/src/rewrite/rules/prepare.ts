@@ -13,7 +13,7 @@ import { Refusal, refuse } from '../refusals.ts';
 import { computable } from '../two-stage/plan.ts';
 import type { StatementResult } from './rule.ts';
 
-type Analyze = (ctx: Ctx, stmt: Json, text: string) => StatementResult;
+type Analyze = (ctx: Ctx, stmt: unknown, text: string) => StatementResult;
 
 /** The type a parameter with this role is sent as (protection/params.ts paramTypeFor), or null: the client's. */
 export function storedParamType(role: ParamRole): 'bytea' | 'bytea[]' | 'text[]' | null {
@@ -55,7 +55,7 @@ function postcondition(ctx: Ctx, b: Json): void {
 export function analyzePrepare(ctx: Ctx, b: Json, text: string, analyze: Analyze): StatementResult {
   let result: StatementResult;
   try {
-    result = analyze(ctx, b.query as Json, text);
+    result = analyze(ctx, b.query, text);
   } catch (e) {
     if (e instanceof Refusal && computable(e)) refuse('sqlPrepareComputed', { name: String(b.name ?? ''), why: e.message.replace(/^clarus: /, '') });
     throw e;

@@ -1,7 +1,7 @@
 // The target of INSERT, UPDATE and DELETE: the scope (WITH queries, then the target relation),
 // RETURNING, and the write of one value into a protected column (shared by the DML rules).
+import type { RangeVar, ReturningClause, SelectStmt, WithClause } from '@pgsql/types';
 import { arr, castChanges } from '../ast.ts';
-import type { Json } from '../ast.ts';
 import type { CatalogColumn, CatalogTable } from '../catalog.ts';
 import type { Ctx } from '../context.ts';
 import { refuse } from '../refusals.ts';
@@ -30,10 +30,10 @@ export function column(t: CatalogTable, name: string): CatalogColumn {
  * The scope of a data-modifying statement: its WITH queries (analysed like a SELECT's, so a CTE
  * reading ciphertext is tracked), then the target relation.
  */
-export function targetScope(ctx: Ctx, s: Json): { scope: Scope; ctes: Scope; table: CatalogTable | undefined } {
+export function targetScope(ctx: Ctx, s: { withClause?: WithClause; relation?: RangeVar }): { scope: Scope; ctes: Scope; table: CatalogTable | undefined } {
   const ctes = newScope();
   withClause(ctx, s, ctes);
-  const rv = s.relation as Json;
+  const rv = s.relation ?? {};
   const scope = newScope(ctes);
   const rel = rangeVarRelation(ctx, scope, rv);
   scope.relations.push(rel);
@@ -41,15 +41,15 @@ export function targetScope(ctx: Ctx, s: Json): { scope: Scope; ctes: Scope; tab
 }
 
 /** RETURNING behaves like a select list over the target (and FROM/USING) relations. */
-export function returning(ctx: Ctx, scope: Scope, s: Json): OutCol[] {
-  const rc = s.returningClause as Json | undefined;
+export function returning(ctx: Ctx, scope: Scope, s: { returningClause?: ReturningClause }): OutCol[] {
+  const rc = s.returningClause;
   if (!rc) return [];
   // PostgreSQL 18 lets RETURNING name the row before and after the change (old.*, new.*, or
   // aliases given by RETURNING WITH (OLD AS o…)); earlier majors read `old` as a missing table.
   if (arr(rc.options).length > 0 || JSON.stringify(rc.exprs ?? []).match(/"ColumnRef":\{"fields":\[\{"String":\{"sval":"(old|new)"\}\},/)) {
     refuse('returningOldNew');
   }
-  const q: Json = { targetList: rc.exprs, op: 'SETOP_NONE' };
+  const q: SelectStmt = { targetList: rc.exprs, op: 'SETOP_NONE' };
   const outs = targets(ctx, scope, q);
   rc.exprs = q.targetList;
   return outs;

@@ -6,7 +6,8 @@
 import { anonymizeText, appliesAtWrite } from '../../protection/anonymize-write.ts';
 import type { WriteKeys } from '../../protection/anonymize-write.ts';
 import { BLIND_INDEX_BYTES } from '../../protection/encryption/sizes.ts';
-import { arr, body, byteaLiteral, constText, nullConst, paramRef, textConst, typeNameOf, unwrapCast } from '../ast.ts';
+import type { CaseExpr, TypeName } from '@pgsql/types';
+import { arr, body, byteaLiteral, constText, nodeBody, nullConst, paramRef, textConst, typeNameOf, unwrapCast } from '../ast.ts';
 import { typeOid } from '../../protection/encryption/canonical.ts';
 import { typmodOf } from './create-table.ts';
 import type { Json } from '../ast.ts';
@@ -35,13 +36,13 @@ export function writeValue(ctx: Ctx, scope: Scope, table: CatalogTable, column: 
 function writeEncrypted(ctx: Ctx, scope: Scope, ref: ProtectedRef, node: unknown): Written {
   const searchable = ref.column.protection.searchable;
   if (body(node, 'SetToDefault')) return { value: node, bidx: searchable ? node : undefined };
-  const caseExpr = body(node, 'CaseExpr');
+  const caseExpr = nodeBody(node, 'CaseExpr');
   if (caseExpr) return writeCase(ctx, scope, ref, caseExpr);
   // Django 5 casts bulk_update's CASE to the field's type (`CASE … END::varchar(200)`): a cast to
   // the column's own declared type is the assignment itself (each result's length is checked as
   // written).
-  const cast = body(node, 'TypeCast');
-  if (cast && body(cast.arg, 'CaseExpr') && isDeclaredType(ref.column, cast.typeName as Json)) return writeEncrypted(ctx, scope, ref, cast.arg);
+  const cast = nodeBody(node, 'TypeCast');
+  if (cast && body(cast.arg, 'CaseExpr') && isDeclaredType(ref.column, cast.typeName ?? {})) return writeEncrypted(ctx, scope, ref, cast.arg);
   const v = unwrapCast(node);
   const c = constText(v);
   const p = body(v, 'ParamRef');
@@ -66,7 +67,7 @@ function writeEncrypted(ctx: Ctx, scope: Scope, ref: ProtectedRef, node: unknown
   return refuseConstruct(ref, 'an expression as the written value (only constants, parameters, NULL, DEFAULT)');
 }
 
-function isDeclaredType(c: CatalogColumn, tn: Json): boolean {
+function isDeclaredType(c: CatalogColumn, tn: TypeName): boolean {
   const oid = typeOid(typeNameOf(tn));
   if (oid !== c.typeOid || arr(tn.arrayBounds).length || tn.setof || tn.pct_type) return false;
   return arr(tn.typmods).length === 0 || typmodOf(tn, oid) === (c.typmod ?? -1);
@@ -77,10 +78,10 @@ function isDeclaredType(c: CatalogColumn, tn: Json): boolean {
  * the proxy can write: the value column gets the CASE with each result encrypted, a blind index
  * the same CASE with each result's index. The conditions are evaluated by the backend, as written.
  */
-function writeCase(ctx: Ctx, scope: Scope, ref: ProtectedRef, c: Json): Written {
-  plainExpr(ctx, scope, [c.arg, ...(c.args as unknown[]).map((w) => (body(w, 'CaseWhen') as Json).expr)], `CASE condition for ${ref.table.table}.${ref.column.name}`);
-  const whens = (c.args as unknown[]).map((w) => {
-    const b = body(w, 'CaseWhen') as Json;
+function writeCase(ctx: Ctx, scope: Scope, ref: ProtectedRef, c: CaseExpr): Written {
+  plainExpr(ctx, scope, [c.arg, ...arr(c.args).map((w) => nodeBody(w, 'CaseWhen')?.expr)], `CASE condition for ${ref.table.table}.${ref.column.name}`);
+  const whens = arr(c.args).map((w) => {
+    const b = nodeBody(w, 'CaseWhen') ?? {};
     return { b, written: writeEncrypted(ctx, scope, ref, b.result) };
   });
   const otherwise = c.defresult === undefined ? { value: nullConst(), bidx: nullConst() } : writeEncrypted(ctx, scope, ref, c.defresult);
