@@ -13,7 +13,7 @@
 // temp-function.ts, and its call is accepted only in the text that defines it).
 // The remaining assumption is documented in docs/security-model.md: the backend role cannot
 // CREATE objects that would overload a built-in name (least-privilege backend setup).
-import { arr, body, sval, tagOf } from './ast.ts';
+import { arr, body, nodeBody, sval, tagOf } from './ast.ts';
 import type { Json } from './ast.ts';
 import type { Catalog } from './catalog.ts';
 import { Refusal } from './context.ts';
@@ -174,7 +174,7 @@ class Walk {
  * off around its type introspection with it.
  */
 function settableByName(arg: unknown): boolean {
-  const c = body(arg, 'A_Const')?.sval as Json | undefined;
+  const c = nodeBody(arg, 'A_Const')?.sval;
   const setting = typeof c?.sval === 'string' ? c.sval.trim().toLowerCase() : null;
   return setting !== null && /^[a-z_][a-z0-9_.]*$/.test(setting) && PINNED_SETTINGS[setting] === undefined;
 }

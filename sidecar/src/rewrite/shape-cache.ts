@@ -105,7 +105,7 @@ export function valueLocations(stmt: unknown): Set<number> {
     if (!node || typeof node !== 'object') return;
     const t = tagOf(node);
     if (t) valuesOf(t[0], t[1], add);
-    for (const v of Object.values(node as Json)) if (v && typeof v === 'object') walk(v);
+    for (const v of Object.values(node)) if (v && typeof v === 'object') walk(v);
   };
   walk(stmt);
   return out;
