@@ -15,8 +15,8 @@ const { TYPED_AST } = (await import(join(ROOT, 'eslint.config.js'))) as { TYPED_
 /** `as Json` casts per folder of sidecar/src (its own files, tests aside). A folder not listed has none. */
 const CEILINGS: Record<string, number> = {
   'sidecar/src/access': 5,
-  'sidecar/src/rewrite': 25,
-  'sidecar/src/rewrite/rules': 21,
+  'sidecar/src/rewrite': 23,
+  'sidecar/src/rewrite/rules': 18,
   'sidecar/src/rewrite/two-stage': 45,
   'sidecar/src/split': 54,
 };

@@ -7,7 +7,8 @@
 // dataset's rowKey: Hibernate's form). Anything else is refused by name: the backend would compare different forms
 // (plaintext with ciphertext, anonymized with raw values), and ON UPDATE CASCADE / SET DEFAULT
 // would copy one form into a column that holds the other (ciphertext shown as data).
-import { arr, body, stringNode, sval } from '../ast.ts';
+import type { ColumnDef, Constraint, Node, RangeVar } from '@pgsql/types';
+import { arr, isObj, nodeBody, stringNode, sval } from '../ast.ts';
 import type { Json } from '../ast.ts';
 import type { CatalogTable } from '../catalog.ts';
 import type { Ctx } from '../context.ts';
@@ -15,25 +16,25 @@ import { refuse } from '../refusals.ts';
 import { referencedTables } from '../refs.ts';
 
 /** One FOREIGN KEY constraint with the referencing columns it applies to. */
-export interface ForeignKey { columns: string[]; con: Json }
+export interface ForeignKey { columns: string[]; con: Constraint }
 
-function fromColumnDef(def: Json): ForeignKey[] {
-  return arr(def.constraints).map((c) => body(c, 'Constraint')).filter((c): c is Json => c?.contype === 'CONSTR_FOREIGN')
+function fromColumnDef(def: ColumnDef): ForeignKey[] {
+  return arr(def.constraints).map((c) => nodeBody(c, 'Constraint')).filter((c): c is Constraint => c?.contype === 'CONSTR_FOREIGN')
     .map((con) => ({ columns: [String(def.colname)], con }));
 }
 
 function fromElement(el: unknown): ForeignKey[] {
-  const def = body(el, 'ColumnDef');
+  const def = nodeBody(el, 'ColumnDef');
   if (def) return fromColumnDef(def);
-  const con = body(el, 'Constraint');
+  const con = nodeBody(el, 'Constraint');
   return con?.contype === 'CONSTR_FOREIGN' ? [{ columns: arr(con.fk_attrs).map((a) => sval(a) ?? ''), con }] : [];
 }
 
 /** Every foreign key a CREATE TABLE (tableElts) or ALTER TABLE (cmds) defines. */
-export function foreignKeysOf(b: Json): ForeignKey[] {
+export function foreignKeysOf(b: { tableElts?: Node[]; cmds?: Node[] }): ForeignKey[] {
   if (b.tableElts) return arr(b.tableElts).flatMap(fromElement);
   return arr(b.cmds).flatMap((c) => {
-    const cmd = body(c, 'AlterTableCmd');
+    const cmd = nodeBody(c, 'AlterTableCmd');
     return cmd && (cmd.subtype === 'AT_AddColumn' || cmd.subtype === 'AT_AddConstraint') ? fromElement(cmd.def) : [];
   });
 }
@@ -46,13 +47,13 @@ function storedForm(t: CatalogTable | undefined, name: string | undefined): stri
   return c.protection.kind === 'encrypt' ? `${c.protection.mode} ciphertext` : 'anonymized values';
 }
 
-const label = (t: CatalogTable | undefined, rv: Json | undefined, cols: readonly string[]): string =>
+const label = (t: CatalogTable | undefined, rv: RangeVar | undefined, cols: readonly string[]): string =>
   `${t?.table ?? String(rv?.relname ?? '?')}(${cols.join(', ')})`;
 
 /** Refuses a foreign key whose two sides do not hold the same stored form. */
 export function checkForeignKey(ctx: Ctx, from: CatalogTable | undefined, fromName: string, fk: ForeignKey): void {
-  const rv = fk.con.pktable as Json | undefined;
-  const to = rv ? ctx.catalog.lookup(rv.schemaname as string | undefined, String(rv.relname)) : undefined;
+  const rv = fk.con.pktable;
+  const to = rv ? ctx.catalog.lookup(rv.schemaname, String(rv.relname)) : undefined;
   if (to) ctx.touch(to);
   if (to?.rowKey && fk.columns.length === 1 && arr(fk.con.pk_attrs).length === 0) fk.con.pk_attrs = [stringNode(to.rowKey)];
   const refs = arr(fk.con.pk_attrs).map((a) => sval(a) ?? '');
@@ -72,7 +73,7 @@ function withoutReferencedTables(node: unknown): unknown {
   if (!node || typeof node !== 'object') return node;
   const out: Json = {};
   for (const [k, v] of Object.entries(node)) {
-    if (k === 'pktable' && (node as Json).contype === 'CONSTR_FOREIGN') continue;
+    if (k === 'pktable' && isObj(node) && node.contype === 'CONSTR_FOREIGN') continue;
     out[k] = withoutReferencedTables(v);
   }
   return out;
@@ -83,9 +84,9 @@ function withoutReferencedTables(node: unknown): unknown {
  * table: accepted only when every such name is the referenced table of a foreign key that holds
  * (an order's customer_id → customer.id); any other reference is refused as before.
  */
-export function foreignKeysOnly(ctx: Ctx, s: Json, tag: string): void {
+export function foreignKeysOnly(ctx: Ctx, s: { relation?: RangeVar; tableElts?: Node[]; cmds?: Node[] }, tag: string): void {
   ctx.write = true;
   if (referencedTables(ctx.catalog, withoutReferencedTables(s)).size > 0) refuse('statementKind', { kind: tag.replace(/Stmt$/, '') });
-  const name = String((s.relation as Json | undefined)?.relname ?? '?');
+  const name = String(s.relation?.relname ?? '?');
   for (const fk of foreignKeysOf(s)) checkForeignKey(ctx, undefined, name, fk);
 }
