@@ -35,7 +35,7 @@ const TESTS_NOT_YET_CLEAN = [
  */
 const TYPED_AST = [
   'sidecar/src/rewrite/{expr,hidden,refs,scope,search-path,select,statement,statements,views}.ts',
-  'sidecar/src/rewrite/rules/{copy,create-table-as,delete,foreign-key,group-by-distinct,index,insert-unnest,prepare,set-operation,shape-guard,star-expansion,target,where-equality,write-value}.ts',
+  'sidecar/src/rewrite/rules/{copy,create-table-as,delete,foreign-key,group-by-distinct,index,insert-unnest,on-conflict,prepare,set-operation,shape-guard,star-expansion,target,where-equality,write-value}.ts',
 ];
 const NO_JSON_CAST = {
   selector: "TSAsExpression TSTypeReference[typeName.name='Json']",

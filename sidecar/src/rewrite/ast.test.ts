@@ -2,16 +2,15 @@
 // value of a protected column (castChanges), table-driven on parsed expressions.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { OID } from '../protection/encryption/canonical.ts';
-import { body, castChanges, constText, numericText } from './ast.ts';
-import type { Json } from './ast.ts';
+import { arr, castChanges, constText, nodeBody, nodeTag, numericText } from './ast.ts';
 import { loadParser, parseStatements } from './parser.ts';
 
 beforeAll(async () => { await loadParser(); });
 
 /** The expression of `SELECT <expr>`. */
 function expr(text: string): unknown {
-  const s = body(parseStatements(`SELECT ${text}`)[0]?.stmt, 'SelectStmt') as Json;
-  return body((s.targetList as unknown[])[0], 'ResTarget')?.val;
+  const s = nodeBody(parseStatements(`SELECT ${text}`)[0]?.stmt, 'SelectStmt');
+  return nodeBody(arr(s?.targetList)[0], 'ResTarget')?.val;
 }
 
 const CONSTANTS: Array<[string, string | null, boolean?]> = [
@@ -84,5 +83,25 @@ describe('castChanges', () => {
     const got = castChanges(expr(text), declared);
     if (why === null) expect(got).toBeNull();
     else expect(got).toMatch(why);
+  });
+});
+
+describe('typed access (nodeTag, nodeBody)', () => {
+  it('gives the body a tag declares, and null for another tag or a non-node', () => {
+    const node = expr('a.b');
+    expect(nodeBody(node, 'ColumnRef')?.fields?.length).toBe(2);
+    expect(nodeBody(node, 'A_Const')).toBeNull();
+    expect(nodeTag({ A: 1 })).toBeNull();
+    expect(nodeTag({ ColumnRef: {}, A_Const: {} })).toBeNull();
+    expect(nodeTag('ColumnRef')).toBeNull();
+  });
+
+  it('narrows the body with the tag', () => {
+    const t = nodeTag(expr("x = 'y'"));
+    if (!t) throw new Error('not a node');
+    const [tag, b] = t;
+    expect(tag).toBe('A_Expr');
+    // Compiles only because `b` is A_Expr here: its operator name list and kind.
+    if (tag === 'A_Expr') expect([b.kind, arr(b.name).length]).toEqual(['AEXPR_OP', 1]);
   });
 });
