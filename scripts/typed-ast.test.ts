@@ -16,7 +16,7 @@ const { TYPED_AST } = (await import(join(ROOT, 'eslint.config.js'))) as { TYPED_
 const CEILINGS: Record<string, number> = {
   'sidecar/src/access': 5,
   'sidecar/src/rewrite': 23,
-  'sidecar/src/rewrite/rules': 16,
+  'sidecar/src/rewrite/rules': 11,
   'sidecar/src/rewrite/two-stage': 45,
   'sidecar/src/split': 54,
 };

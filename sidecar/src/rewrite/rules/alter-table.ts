@@ -8,6 +8,7 @@
 // NULL pass; keys over encrypted columns go to the stored form equal values share; foreign keys
 // follow rules/foreign-key.ts. The hidden storage (blind-index columns, `clarus:` constraints)
 // is never named. Anything else on a protected column is refused by name.
+import type { ColumnDef } from '@pgsql/types';
 import { typeOid } from '../../protection/encryption/canonical.ts';
 import { arr, body, castChanges, nodeBody, sval, typeNameOf } from '../ast.ts';
 import type { Json, NodeOf } from '../ast.ts';
@@ -119,7 +120,7 @@ function columnDefault(ctx: Ctx, t: CatalogTable, c: CatalogColumn, b: Cmd): Jso
 const withoutLocations = (x: unknown): string => JSON.stringify(x, (k, v: unknown) => (k === 'location' ? undefined : v));
 
 /** `USING col::<the new type>` (Django always sends it): the conversion ALTER TYPE makes anyway. */
-function identityUsing(c: CatalogColumn, def: Json): boolean {
+function identityUsing(c: CatalogColumn, def: ColumnDef): boolean {
   const cast = body(def.raw_default, 'TypeCast');
   const fields = arr(body(cast?.arg, 'ColumnRef')?.fields).map((f) => sval(f));
   return fields.length === 1 && fields[0] === c.name && withoutLocations(cast?.typeName) === withoutLocations(def.typeName);
@@ -127,17 +128,18 @@ function identityUsing(c: CatalogColumn, def: Json): boolean {
 
 /** ALTER TYPE of an encrypted column: the stored bytea stays; the recorded declared type changes. */
 function alterType(t: CatalogTable, c: CatalogColumn, b: Cmd): Json[] | null {
-  const def = body(b.def, 'ColumnDef') as Json;
+  const def = nodeBody(b.def, 'ColumnDef') ?? {};
+  const tn = def.typeName ?? {};
   if (def.raw_default && !identityUsing(c, def)) refuse('alterColumn', { table: t, subtype: 'TYPE … USING', column: c.name });
   // An anonymized column's values are converted by PostgreSQL like any other; only a built-in
   // type (a domain could carry a DEFAULT) is accepted.
-  checkType(t, c, def.typeName as Json);
+  checkType(t, c, tn);
   if (!isEncrypted(c)) return null;
-  const to = typeOid(typeNameOf(def.typeName as Json));
+  const to = typeOid(typeNameOf(tn));
   if (def.collClause || to === null || !(WIDENS[c.typeOid] ?? []).includes(to)) {
-    return refuse('alterType', { table: t, column: c.name, from: typeLabel(c.typeOid), to: to === null ? typeNameOf(def.typeName as Json) : typeLabel(to) });
+    return refuse('alterType', { table: t, column: c.name, from: typeLabel(c.typeOid), to: to === null ? typeNameOf(tn) : typeLabel(to) });
   }
-  const add = typeRecord(c.name, to, typmodOf(def.typeName as Json, to)).map((con) => cmdOf('AT_AddConstraint', { def: con }));
+  const add = typeRecord(c.name, to, typmodOf(tn, to)).map((con) => cmdOf('AT_AddConstraint', { def: con }));
   return [cmdOf('AT_DropConstraint', { name: `clarus:${typeRecordKey(c.typeOid, c.typmod)}:${c.name}`, missing_ok: true }), ...add];
 }
 
