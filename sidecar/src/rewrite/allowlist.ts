@@ -13,7 +13,7 @@
 // temp-function.ts, and its call is accepted only in the text that defines it).
 // The remaining assumption is documented in docs/security-model.md: the backend role cannot
 // CREATE objects that would overload a built-in name (least-privilege backend setup).
-import { arr, body, nodeBody, sval, tagOf } from './ast.ts';
+import { arr, nodeBody, sval, tagOf } from './ast.ts';
 import type { Json } from './ast.ts';
 import type { Catalog } from './catalog.ts';
 import { Refusal } from './context.ts';

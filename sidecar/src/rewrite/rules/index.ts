@@ -11,7 +11,8 @@
 //   insert-values, insert-select, on-conflict                              (insert.ts)
 //   write-value        the value written into one protected column        (insert-values, update-set)
 // Each rule file states its postcondition at its top.
-import type { InsertStmt } from '@pgsql/types';
+import type { CreateStmt, InsertStmt } from '@pgsql/types';
+import { arr, nodeBody } from '../ast.ts';
 import type { Json } from '../ast.ts';
 import type { Ctx } from '../context.ts';
 import { referencedTables } from '../refs.ts';
@@ -78,7 +79,10 @@ export const STATEMENT_RULES: readonly StatementRule[] = [
       else foreignKeysOnly(ctx, b, 'CreateStmt');
       return { outputs: [] };
     },
-    postcondition: (ctx, b) => blindIndexesNamed(targetTable(ctx, b), (b.tableElts as unknown[] | undefined ?? []).map((e) => String((e as { ColumnDef?: Json }).ColumnDef?.colname ?? '')), 'CREATE TABLE'),
+    postcondition: (ctx, b) => {
+      const create: CreateStmt = b;
+      blindIndexesNamed(targetTable(ctx, b), arr(create.tableElts).map((e) => String(nodeBody(e, 'ColumnDef')?.colname ?? '')), 'CREATE TABLE');
+    },
   },
   {
     name: 'create-index', tag: 'IndexStmt', wouldEdit: onProtectedTable,
