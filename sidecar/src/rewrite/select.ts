@@ -3,7 +3,7 @@
 // ciphertext of which column; `*` over relations with protected columns is expanded (so hidden
 // blind-index columns never reach the client); clauses that would compute on ciphertext
 // (ORDER BY, range, LIKE, functions, DISTINCT/GROUP BY on randomized values) are refused.
-import type { Alias, JoinExpr, Node, RangeVar, SelectStmt, WithClause } from '@pgsql/types';
+import type { Alias, JoinExpr, Node, RangeVar, ResTarget, SelectStmt, WithClause } from '@pgsql/types';
 import { arr, colRefNames, isObj, nodeBody, nodeTag, untyped } from './ast.ts';
 import type { Ctx, ProtectedRef } from './context.ts';
 import { refuse } from './refusals.ts';
@@ -114,13 +114,23 @@ export function rangeVarRelation(ctx: Ctx, scope: Scope, rv: RangeVar): Relation
   return { alias: relationAlias(rv, name), table: t, columns: renameColumns(rv, tableColumns(t)) };
 }
 
+/** The SELECT a subquery node holds (always one where the grammar puts a subquery). */
+function selectOf(node: unknown): SelectStmt {
+  return nodeBody(node, 'SelectStmt') ?? {};
+}
+
+/** A select-list item (always a ResTarget). */
+function resTargetOf(item: unknown): ResTarget {
+  return nodeBody(item, 'ResTarget') ?? {};
+}
+
 export function addFromItem(ctx: Ctx, scope: Scope, item: unknown): void {
   const t = nodeTag(item);
   if (!t) return;
   const [tag, b] = t;
   if (tag === 'RangeVar') scope.relations.push(rangeVarRelation(ctx, scope, b));
   else if (tag === 'RangeSubselect') {
-    const q = nodeBody(b.subquery, 'SelectStmt') ?? {};
+    const q = selectOf(b.subquery);
     // Not LATERAL: the subquery sees this level's WITH queries but none of its FROM items.
     const outer: Scope = b.lateral ? scope : { relations: [], ctes: scope.ctes, parent: scope.parent, mergedJoin: false };
     const outs = analyzeSelect(ctx, q, outer, false, true);
@@ -171,7 +181,7 @@ export function targets(ctx: Ctx, scope: Scope, s: { targetList?: Node[] }): Out
   const outs: OutCol[] = [];
   const list: Node[] = [];
   for (const item of arr(s.targetList)) {
-    const rt = nodeBody(item, 'ResTarget') ?? {};
+    const rt: ResTarget = resTargetOf(item);
     const ref = nodeBody(rt.val, 'ColumnRef');
     const names = ref ? colRefNames(ref) : [];
     if (names[names.length - 1] === '*') {
@@ -201,7 +211,7 @@ function targetProv(ctx: Ctx, scope: Scope, val: unknown): { prov: ProtectedRef 
   if (nodeBody(val, 'ColumnRef')) return { prov: null, anon: outputAnon(ctx, scope, val) };
   const sl = nodeBody(val, 'SubLink');
   if (sl && sl.subLinkType === 'EXPR_SUBLINK') {
-    const q = nodeBody(sl.subselect, 'SelectStmt') ?? {};
+    const q = selectOf(sl.subselect);
     const outs = analyzeSelect(ctx, q, scope, false);
     return { prov: outs[0]?.prov ?? null, anon: outs[0]?.anon };
   }

@@ -8,7 +8,7 @@
 // NULL pass; keys over encrypted columns go to the stored form equal values share; foreign keys
 // follow rules/foreign-key.ts. The hidden storage (blind-index columns, `clarus:` constraints)
 // is never named. Anything else on a protected column is refused by name.
-import type { ColumnDef } from '@pgsql/types';
+import type { ColumnDef, TypeName } from '@pgsql/types';
 import { typeOid } from '../../protection/encryption/canonical.ts';
 import { arr, body, castChanges, nodeBody, sval, typeNameOf } from '../ast.ts';
 import type { Json, NodeOf } from '../ast.ts';
@@ -126,10 +126,15 @@ function identityUsing(c: CatalogColumn, def: ColumnDef): boolean {
   return fields.length === 1 && fields[0] === c.name && withoutLocations(cast?.typeName) === withoutLocations(def.typeName);
 }
 
+/** The column definition ALTER TYPE carries, and its type. */
+function columnDefOf(node: unknown): { def: ColumnDef; tn: TypeName } {
+  const def = nodeBody(node, 'ColumnDef') ?? {};
+  return { def, tn: def.typeName ?? {} };
+}
+
 /** ALTER TYPE of an encrypted column: the stored bytea stays; the recorded declared type changes. */
 function alterType(t: CatalogTable, c: CatalogColumn, b: Cmd): Json[] | null {
-  const def = nodeBody(b.def, 'ColumnDef') ?? {};
-  const tn = def.typeName ?? {};
+  const { def, tn } = columnDefOf(b.def);
   if (def.raw_default && !identityUsing(c, def)) refuse('alterColumn', { table: t, subtype: 'TYPE … USING', column: c.name });
   // An anonymized column's values are converted by PostgreSQL like any other; only a built-in
   // type (a domain could carry a DEFAULT) is accepted.
