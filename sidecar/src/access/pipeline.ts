@@ -350,7 +350,7 @@ class ProtectionPipeline implements Pipeline {
   }
 
   /** A statement on a split table: planned, access-checked and audited; its transformer answers it. */
-  private splitStatement(sql: string, touched: ReadonlyMap<string, unknown>): { sql: string; result: ResultTransformer; copy?: CopyHooks; paramCount: number; check: AccessCheck } | Refuse {
+  private splitStatement(sql: string, touched: ReadonlyMap<string, unknown>): { sql: string; result: ResultTransformer; copy?: CopyHooks; placeholder?: (n: number) => string; paramCount: number; check: AccessCheck } | Refuse {
     const svc = this.deps.split as SplitService;
     const p = planStatement(svc, sql);
     if ('kind' in p) {
@@ -368,7 +368,7 @@ class ProtectionPipeline implements Pipeline {
     const inner = this.checker(sql, { views: access.views, datasets, write, decided: true }) as AccessCheck;
     const check: AccessCheck = () => { if (write) session.mayWrite = true; return inner(); };
     try {
-      return { ...splitTransformer(svc, session, p.plan, access.views, p.paramCount, p.derived), paramCount: p.paramCount, check };
+      return { ...splitTransformer(svc, session, p.plan, access.views, p.paramCount, p.derived, this.deps.rewriter), paramCount: p.paramCount, check };
     } catch (e) {
       if (!(e instanceof StatementError)) throw e;
       return refuse(e.code, e.message);
@@ -532,7 +532,7 @@ class ProtectionPipeline implements Pipeline {
     const s = this.splitStatement(sql, touched);
     if ('kind' in s) return s;
     const count = Math.max(paramTypes.length, s.paramCount);
-    return { kind: 'rewrite', sql: s.copy ? s.sql : placeholderSql(count), result: s.result, ...(s.copy ? { copy: s.copy } : {}), shape: `split:${sql}`, check: s.check };
+    return { kind: 'rewrite', sql: s.copy ? s.sql : (s.placeholder ?? placeholderSql)(count), result: s.result, ...(s.copy ? { copy: s.copy } : {}), shape: `split:${sql}`, check: s.check };
   }
 
   /** The ordinary decision of a Parse. */

@@ -22,7 +22,9 @@ import type { SplitPlan } from './plan.ts';
 import { CLIENT_PARTICIPANT } from './session.ts';
 import { quoteLiteral } from '../residual/plan.ts';
 import type { SplitSession } from './session.ts';
-import { placeholderSql, splitStage } from './stage.ts';
+import { placeholderSql, selectStage, splitStage } from './stage.ts';
+import { clientScans, scansSql } from './client-reads.ts';
+import type { KeyedRewriter } from '../protection/keyed-rewriter.ts';
 import { derivedValues, rewritePoints } from './points.ts';
 import type { Derived } from './points.ts';
 
@@ -149,11 +151,14 @@ export function planWrites(plan: AnyPlan): boolean {
  * placeholder, or COPY FROM's `done`) and COPY FROM's hook. `derived`: the parameters the stage
  * appends to the client's values (points.ts).
  */
-export function splitTransformer(svc: SplitService, session: SplitSession, plan: AnyPlan, views: Map<string, View>, paramCount: number, derived: readonly Derived[] = []): { sql: string; result: ResultTransformer; copy?: CopyHooks } {
+export function splitTransformer(svc: SplitService, session: SplitSession, plan: AnyPlan, views: Map<string, View>, paramCount: number, derived: readonly Derived[] = [], rw?: KeyedRewriter): { sql: string; result: ResultTransformer; copy?: CopyHooks; placeholder?: (n: number) => string } {
   const d = { session, fragments: svc.fragments, views, ...(svc.residual ? { residual: svc.residual } : {}), schemaChanged: () => svc.schemaChanged() };
   if (plan.kind === 'copyIn') return { sql: plan.placeholder, ...copyInTransformer(d, plan) };
   if (plan.kind === 'declare') return declareTransformer(d, session.cursors, plan);
-  const stage = plan.kind === 'copyOut' ? copyOutStage(d, plan) : plan.kind === 'insertSelect' ? insertSelectStage(d, plan) : splitStage(d, plan);
+  // The unsplit tables a SELECT joins are read on the client's connection (client-reads.ts).
+  const scans = plan.kind === 'select' && rw && svc.residual ? clientScans(rw, plan, views) : null;
+  const placeholder = scans ? (n: number) => scansSql(scans, n) : placeholderSql;
+  const stage = plan.kind === 'copyOut' ? copyOutStage(d, plan) : plan.kind === 'insertSelect' ? insertSelectStage(d, plan) : plan.kind === 'select' ? selectStage(d, plan, scans) : splitStage(d, plan);
   const run: typeof stage.run = derived.length === 0 ? stage.run.bind(stage)
     // async: a value that is not a point rejects the statement, it does not throw out of the session.
     : async (...args: Parameters<typeof stage.run>) => {
@@ -161,7 +166,7 @@ export function splitTransformer(svc: SplitService, session: SplitSession, plan:
       return stage.run(args[0], args[1], args[2], args[3], [...Array.from({ length: paramCount }, (_, i) => values[i] ?? null), ...derivedValues(derived, values)]);
     };
   // No client parameter value ever reaches the client's backend through the placeholder.
-  return { sql: placeholderSql(paramCount), result: { ...IDENTITY, residual: { ...stage, blank: Array.from({ length: paramCount }, (_, i) => i + 1), describe: stage.describe.bind(stage), run } } };
+  return { sql: placeholder(paramCount), placeholder, result: { ...IDENTITY, residual: { ...stage, blank: Array.from({ length: paramCount }, (_, i) => i + 1), describe: stage.describe.bind(stage), run } } };
 }
 
 export { placeholderSql };

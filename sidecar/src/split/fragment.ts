@@ -35,11 +35,18 @@ export function fragmentFailure(e: unknown): StatementError {
   throw e;
 }
 
-interface Prepared { sql: string; types: number[]; transform: (values: Array<Buffer | null>) => Array<Buffer | null>; fields: (f: readonly FieldDescription[]) => FieldDescription[]; row: (r: Array<Buffer | null>) => Array<Buffer | null> }
+/** A fragment statement as its backend gets it, with the transforms of its parameters and rows. */
+export interface Prepared { sql: string; types: number[]; transform: (values: Array<Buffer | null>) => Array<Buffer | null>; fields: (f: readonly FieldDescription[]) => FieldDescription[]; row: (r: Array<Buffer | null>) => Array<Buffer | null> }
 
 async function prepare(f: Fragment, sql: string, views: Map<string, View>, supplied: number): Promise<Prepared> {
   const wait = f.refresher?.before(sql);
   if (wait) await wait;
+  return prepareNow(f.rewriter, sql, views, supplied);
+}
+
+/** `prepare` with a rewriter whose catalog already knows the statement's tables. */
+export function prepareNow(rewriter: KeyedRewriter, sql: string, views: Map<string, View>, supplied: number): Prepared {
+  const f = { rewriter };
   const a = f.rewriter.analyze(sql);
   if (a.kind === 'refuse') throw new StatementError(a.code, a.message);
   const none: Prepared = { sql, types: [], transform: (v) => v, fields: (x) => [...x], row: (r) => r };

@@ -17,6 +17,10 @@ import type { SplitSession } from './session.ts';
 import type { FragmentConnection } from './conn.ts';
 import type { SplitLayout } from './layout.ts';
 import { recomposeFields, recomposeRows } from './points.ts';
+import { scannedRows } from './client-reads.ts';
+import type { ClientScans } from './client-reads.ts';
+import type { Prepared } from './fragment.ts';
+import { fragmentFailure } from './fragment.ts';
 
 /**
  * The statement sent to the client's backend in place of a split statement: one empty result
@@ -143,9 +147,15 @@ async function relationRows(d: StageDeps, r: ReadRelation, plan: Scan, params: R
   return r.points && l.points ? { fields: recomposeFields(l.points, fields, r.points.keepParts), rows: recomposeRows(l.points, fields, rows, r.points.keepParts) } : { fields, rows };
 }
 
+/** The fields of an unsplit relation read on the client's connection (described on the home fragment's). */
+async function clientFields(d: StageDeps, scan: Prepared, backend: string): Promise<FieldDescription[]> {
+  try { return scan.fields(await (await d.session.read(backend)).describe(scan.sql, [])); } catch (e) { throw fragmentFailure(e); }
+}
+
 /** A relation's result fields, nothing executed. */
-async function relationFields(d: StageDeps, r: ReadRelation, plan: Scan): Promise<FieldDescription[]> {
+async function relationFields(d: StageDeps, r: ReadRelation, plan: Scan, client?: Prepared): Promise<FieldDescription[]> {
   const scan = plan.home;
+  if (client) return clientFields(d, client, scan.backend);
   let fields = await describeFragment(await d.session.read(scan.backend), fragment(d, scan.backend), scan.sql, scan.params.length, d.views);
   for (const s of r.sides) {
     const side = await describeFragment(await d.session.read(s.backend), fragment(d, s.backend), s.sql, 1, d.views);
@@ -172,7 +182,8 @@ function project(r: Rows, direct: NonNullable<SelectPlan['direct']>, formats: re
   return { fields: s.fields, rows: s.rows };
 }
 
-export function selectStage(d: StageDeps, p: SelectPlan): ResidualStage {
+/** `client`: the unsplit relations the client's backend connection scans (client-reads.ts). */
+export function selectStage(d: StageDeps, p: SelectPlan, client: ClientScans | null = null): ResidualStage {
   const residual = d.residual;
   if (!residual) throw new StatementError(SQLSTATE.featureNotSupported, 'clarus: reading a split table needs the in-proxy stage (CLARUS_RESIDUAL / ClarusProxy spec.limits.computeInProxy), which is not enabled');
   const params = Array.from({ length: p.paramCount }, (_, i) => i + 1);
@@ -184,22 +195,28 @@ export function selectStage(d: StageDeps, p: SelectPlan): ResidualStage {
     relations: rels.map((r, i) => ({ name: (p.relations[i] as ReadRelation).name, columns: r.fields.map((f) => ({ name: f.name, typeOid: f.typeOid })), rows: r.rows })),
     sql, limits: { maxRows: residual.maxRows, maxBytes: residual.maxBytes }, settings: residualSettings(settings), params: params.map((n) => values[n - 1] ?? null),
   });
+  // Rows scanned on the client's connection are candidates: bounded like the engine's input.
+  const limit = client ? { maxRows: residual.maxRows, maxBytes: residual.maxBytes } : NO_STAGE_LIMIT;
+  const rowsOf = async (i: number, r: ReadRelation, s: Scan, values: ReadonlyArray<string | null>, candidates: Array<Array<string | null>>): Promise<Rows> => {
+    const c = client?.get(i);
+    return c ? { fields: await clientFields(d, c, s.home.backend), rows: scannedRows(c, i, candidates) } : relationRows(d, r, s, values);
+  };
   return {
-    maxRows: NO_STAGE_LIMIT.maxRows, maxBytes: NO_STAGE_LIMIT.maxBytes, blank: params,
+    maxRows: limit.maxRows, maxBytes: limit.maxBytes, blank: params,
     async describe(_c, formats, settings) {
       d.session.useSettings(settings);
       const s = await homes();
       const rels: Rows[] = [];
-      for (const [i, r] of p.relations.entries()) rels.push({ fields: await relationFields(d, r, s[i] as Scan), rows: [] });
+      for (const [i, r] of p.relations.entries()) rels.push({ fields: await relationFields(d, r, s[i] as Scan, client?.get(i)), rows: [] });
       if (direct(s)) return project(rels[0] as Rows, p.direct as NonNullable<SelectPlan['direct']>, formats).fields;
       return (await runEngine(residual, call(rels, p.engine.sql, settings, []), formats)).fields;
     },
-    async run(_c, _rows, formats, settings, values) {
+    async run(_c, candidates, formats, settings, values) {
       d.session.useSettings(settings);
       d.session.warm(p.relations.flatMap((r) => (r.layout ? [r.layout.home, ...r.layout.sides] : [])));
       const s = await homes();
       const rels: Rows[] = [];
-      for (const [i, r] of p.relations.entries()) rels.push(await relationRows(d, r, s[i] as Scan, values));
+      for (const [i, r] of p.relations.entries()) rels.push(await rowsOf(i, r, s[i] as Scan, values, candidates));
       // A plain projection whose conditions the home scan evaluated needs no engine.
       if (direct(s)) return project(rels[0] as Rows, p.direct as NonNullable<SelectPlan['direct']>, formats);
       return runEngine(residual, call(rels, p.engine.sql, settings, values), formats);
