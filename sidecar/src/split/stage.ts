@@ -9,7 +9,7 @@ import type { ResidualService } from '../access/residual-stage.ts';
 import { StatementError } from '../session/pipeline.ts';
 import type { FieldDescription, ResidualStage, SessionSettings, StageResult, WireValue } from '../session/pipeline.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
-import { arrayLiteral, describeFragment, runFragment } from './fragment.ts';
+import { arrayLiteral, describeFragment, runFragment, scanFragment } from './fragment.ts';
 import type { Fragment, FragmentRows } from './fragment.ts';
 import { KEYS_PARAM } from './plan.ts';
 import type { ChangePlan, ComputedWrite, DdlPlan, FragmentSql, InsertPlan, ReadRelation, SelectPlan, SplitPlan } from './plan.ts';
@@ -17,6 +17,7 @@ import type { SplitSession } from './session.ts';
 import type { FragmentConnection } from './conn.ts';
 import type { SplitLayout } from './layout.ts';
 import { recomposeFields, recomposeRows } from './points.ts';
+import { quoteIdent } from '../residual/plan.ts';
 import { scannedRows } from './client-reads.ts';
 import type { ClientScans } from './client-reads.ts';
 import type { Prepared } from './fragment.ts';
@@ -114,19 +115,23 @@ async function filteredKeys(d: StageDeps, filters: readonly FragmentSql[], param
   return keys;
 }
 
-/** A relation's rows: the home scan, and for a split table its other fragments joined on the row key. */
-async function relationRows(d: StageDeps, r: ReadRelation, plan: Scan, params: ReadonlyArray<string | null>): Promise<Rows> {
-  // Conditions on other fragments first: their row keys restrict the home scan.
-  const only = await filteredKeys(d, plan.filters, params, (b) => d.session.read(b));
-  const scan = plan.home;
-  const home = await runFragment(await d.session.read(scan.backend), fragment(d, scan.backend), scan.sql, valuesOf(scan, params, only ? arrayLiteral([...only]) : undefined), d.views);
-  const l = r.layout;
-  if (!l) return { fields: home.fields, rows: home.rows.map((row) => row.map(text)) };
-  const k = keyIndex(home.fields, l.key);
-  const keys = home.rows.map((row) => text(row[k] ?? null)).filter((x): x is string => x !== null);
-  let fields = [...home.fields];
-  let joined = new Map<string, Array<Buffer | null>>();
-  for (const row of home.rows) { const key = text(row[k] ?? null); if (key !== null) joined.set(key, [...row]); }
+/** Rows of a split table the home cursor reads at a time (each batch joined with the other fragments, then let go). */
+export const SCAN_BATCH = 5000;
+
+/** Receives a relation's rows batch by batch (text values), its fields with every batch. */
+type Sink = (fields: FieldDescription[], rows: Array<Array<string | null>>) => void;
+
+/**
+ * One batch of home rows (in row-key order) joined with the other fragments' rows of the same
+ * keys, fetched by key: only rows every fragment has are kept (never half a row: a fragment
+ * without it has not committed it yet, or lost it). Returns the fields and the joined rows.
+ */
+async function joinBatch(d: StageDeps, r: ReadRelation, homeFields: FieldDescription[], rows: Array<Array<Buffer | null>>): Promise<FragmentRows> {
+  const l = r.layout as SplitLayout;
+  const k = keyIndex(homeFields, l.key);
+  const keys = rows.map((row) => text(row[k] ?? null)).filter((x): x is string => x !== null);
+  let fields = [...homeFields];
+  let joined = rows.filter((row) => row[k] !== null);
   for (const s of r.sides) {
     const conn = await d.session.read(s.backend);
     const f = fragment(d, s.backend);
@@ -137,14 +142,38 @@ async function relationRows(d: StageDeps, r: ReadRelation, plan: Scan, params: R
     fields = [...fields, ...side.fields.filter((_, i) => i !== sk)];
     const byKey = new Map<string, Array<Buffer | null>>();
     for (const row of side.rows) { const key = text(row[sk] ?? null); if (key !== null) byKey.set(key, row.filter((_, i) => i !== sk)); }
-    // A row is shown only when every fragment has it: never half a row (a fragment without it
-    // has not committed it yet, or lost it).
-    const next = new Map<string, Array<Buffer | null>>();
-    for (const [key, row] of joined) { const more = byKey.get(key); if (more) next.set(key, [...row, ...more]); }
-    joined = next;
+    joined = joined.flatMap((row) => { const more = byKey.get(text(row[k] ?? null) as string); return more ? [[...row, ...more]] : []; });
   }
-  const rows = [...joined.values()].map((row) => row.map(text));
-  return r.points && l.points ? { fields: recomposeFields(l.points, fields, r.points.keepParts), rows: recomposeRows(l.points, fields, rows, r.points.keepParts) } : { fields, rows };
+  return { fields, rows: joined, tag: '' };
+}
+
+/**
+ * A relation's rows: the home scan, and for a split table its other fragments joined on the row
+ * key, a batch of SCAN_BATCH home rows at a time (a cursor in row-key order), so the proxy holds
+ * one batch of fragment rows, not the whole table. With `sink`, the rows go there batch by batch
+ * and none are returned.
+ */
+async function relationRows(d: StageDeps, r: ReadRelation, plan: Scan, params: ReadonlyArray<string | null>, sink?: Sink): Promise<Rows> {
+  // Conditions on other fragments first: their row keys restrict the home scan.
+  const only = await filteredKeys(d, plan.filters, params, (b) => d.session.read(b));
+  const scan = plan.home;
+  const values = valuesOf(scan, params, only ? arrayLiteral([...only]) : undefined);
+  const l = r.layout;
+  const out: Rows = { fields: [], rows: [] };
+  const emit: Sink = sink ?? ((fields, rows) => { out.fields = fields; for (const row of rows) out.rows.push(row); });
+  if (!l) {
+    const home = await runFragment(await d.session.read(scan.backend), fragment(d, scan.backend), scan.sql, values, d.views);
+    emit(home.fields, home.rows.map((row) => row.map(text)));
+    return out;
+  }
+  const points = r.points && l.points ? { p: l.points, keep: r.points.keepParts } : null;
+  await scanFragment(await d.session.read(scan.backend), fragment(d, scan.backend), `${scan.sql} ORDER BY ${quoteIdent(l.key)}`, values, d.views, SCAN_BATCH, async (homeFields, rows) => {
+    const j = await joinBatch(d, r, homeFields, rows);
+    const texts = j.rows.map((row) => row.map(text));
+    if (points) emit(recomposeFields(points.p, j.fields, points.keep), recomposeRows(points.p, j.fields, texts, points.keep));
+    else emit(j.fields, texts);
+  });
+  return out;
 }
 
 /** The fields of an unsplit relation read on the client's connection (described on the home fragment's). */
@@ -166,20 +195,44 @@ async function relationFields(d: StageDeps, r: ReadRelation, plan: Scan, client?
   return r.points && points ? recomposeFields(points, fields, r.points.keepParts) : fields;
 }
 
+/**
+ * The rows of one relation projected on the statement's columns (SelectPlan.direct), added batch
+ * by batch (each batch's text values let go once encoded).
+ */
+function projector(direct: NonNullable<SelectPlan['direct']>, formats: readonly number[]): { add: Sink; result(): StageResult } {
+  let picks: Array<{ at: number; name: string }> | null = null;
+  let fields: FieldDescription[] = [];
+  let shownFields: FieldDescription[] = [];
+  const rows: WireValue[][] = [];
+  const pick = (from: FieldDescription[]) => {
+    const out: Array<{ at: number; name: string }> = [];
+    for (const d of direct) {
+      if (d === null) { from.forEach((f, at) => out.push({ at, name: f.name })); continue; }
+      const at = from.findIndex((f) => f.name === d.column);
+      if (at < 0) throw new StatementError(SQLSTATE.undefinedColumn, `column "${d.column}" does not exist`);
+      out.push({ at, name: d.name });
+    }
+    fields = out.map(({ at, name }) => ({ ...(from[at] as FieldDescription), name, tableOid: 0, columnAttr: 0 }));
+    shownFields = shown(fields, [], formats).fields;
+    return out;
+  };
+  return {
+    add(from, batch) {
+      picks ??= pick(from);
+      const p = picks;
+      const s = shown(fields, batch.map((row) => p.map(({ at }) => toBuf(row[at] ?? null))), formats);
+      for (const row of s.rows) rows.push(row);
+    },
+    // No tag: a SELECT result is held for its portal and served in chunks (Execute with a row limit).
+    result: () => ({ fields: shownFields, rows }),
+  };
+}
+
 /** The rows of one relation projected on the statement's columns (SelectPlan.direct). */
 function project(r: Rows, direct: NonNullable<SelectPlan['direct']>, formats: readonly number[]): StageResult {
-  const picks: Array<{ at: number; name: string }> = [];
-  for (const d of direct) {
-    if (d === null) { r.fields.forEach((f, at) => picks.push({ at, name: f.name })); continue; }
-    const at = r.fields.findIndex((f) => f.name === d.column);
-    if (at < 0) throw new StatementError(SQLSTATE.undefinedColumn, `column "${d.column}" does not exist`);
-    picks.push({ at, name: d.name });
-  }
-  const fields = picks.map(({ at, name }) => ({ ...(r.fields[at] as FieldDescription), name, tableOid: 0, columnAttr: 0 }));
-  const rows = r.rows.map((row) => picks.map(({ at }) => toBuf(row[at] ?? null)));
-  const s = shown(fields, rows, formats);
-  // No tag: a SELECT result is held for its portal and served in chunks (Execute with a row limit).
-  return { fields: s.fields, rows: s.rows };
+  const p = projector(direct, formats);
+  p.add(r.fields, r.rows);
+  return p.result();
 }
 
 /** `client`: the unsplit relations the client's backend connection scans (client-reads.ts). */
@@ -215,10 +268,15 @@ export function selectStage(d: StageDeps, p: SelectPlan, client: ClientScans | n
       d.session.useSettings(settings);
       d.session.warm(p.relations.flatMap((r) => (r.layout ? [r.layout.home, ...r.layout.sides] : [])));
       const s = await homes();
+      // A plain projection whose conditions the home scan evaluated needs no engine: its rows are
+      // encoded batch by batch as the fragments are read.
+      if (direct(s)) {
+        const out = projector(p.direct as NonNullable<SelectPlan['direct']>, formats);
+        await relationRows(d, p.relations[0] as ReadRelation, s[0] as Scan, values, out.add);
+        return out.result();
+      }
       const rels: Rows[] = [];
       for (const [i, r] of p.relations.entries()) rels.push(await rowsOf(i, r, s[i] as Scan, values, candidates));
-      // A plain projection whose conditions the home scan evaluated needs no engine.
-      if (direct(s)) return project(rels[0] as Rows, p.direct as NonNullable<SelectPlan['direct']>, formats);
       return runEngine(residual, call(rels, p.engine.sql, settings, values), formats);
     },
   };
