@@ -48,11 +48,11 @@ describe('COPY on a split table', () => {
   it('COPY FROM: INSERT plans per batch size (row-major parameters), a placeholder that sends no data', () => {
     const p = copy('COPY patient (id, name, ward) FROM STDIN') as CopyInPlan;
     expect(p.placeholder).toBe('COPY "public"."patient" ("id") FROM STDIN');
-    const two = p.insert(2);
+    const two = p.insert(2).plan;
     expect(two.rowCount).toBe(2);
     expect(two.home.params).toEqual([1, 2, 4, 5]);
     expect(two.sides).toEqual([expect.objectContaining({ backend: 'c', params: [3, 6] })]);
-    expect(p.insert(2)).toBe(two);
+    expect(p.insert(2).plan).toBe(two);
     expect(p.batch * 3).toBeLessThanOrEqual(20_000);
   });
 

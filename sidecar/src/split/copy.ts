@@ -27,12 +27,16 @@ import { StatementError } from '../session/pipeline.ts';
 import type { CopyHooks, CopyTransformer, ResidualStage, ResultTransformer } from '../session/pipeline.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import type { SplitLayout } from './layout.ts';
-import { planSplit, SplitUnsupported } from './plan.ts';
+import { SplitUnsupported } from './plan.ts';
 import type { InsertPlan, SelectPlan } from './plan.ts';
+import { planWithPoints, withDerived } from './points-plans.ts';
+import type { PointInsert } from './points-plans.ts';
+import type { Derived } from './points.ts';
 import { insertInto, selectStage } from './stage.ts';
 import type { StageDeps } from './stage.ts';
 
-export interface CopyOutPlan { kind: 'copyOut'; layout: SplitLayout; select: SelectPlan; format: CopyFormat }
+/** `derived`: parameters of point values in the SELECT (points.ts), appended after the client's (none). */
+export interface CopyOutPlan { kind: 'copyOut'; layout: SplitLayout; select: SelectPlan; format: CopyFormat; derived: Derived[] }
 
 export interface CopyInPlan {
   kind: 'copyIn';
@@ -41,8 +45,8 @@ export interface CopyInPlan {
   format: CopyFormat;
   /** What the client's backend runs in the COPY's place (no data reaches it). */
   placeholder: string;
-  /** The INSERT … VALUES plan of `rows` rows of `columns` (`$k`: row-major values). */
-  insert(rows: number): InsertPlan;
+  /** The INSERT … VALUES plan of `rows` rows of `columns` (`$k`: row-major values), with its point parameters. */
+  insert(rows: number): PointInsert;
   /** Rows per INSERT batch (its parameters stay well under the protocol's 65535). */
   batch: number;
 }
@@ -72,12 +76,13 @@ export function planCopy(l: SplitLayout, st: Json, layouts: ReadonlyMap<string, 
   const columns = arr(st.attlist).map((a) => sval(a) ?? '');
   if (st.is_from) {
     if (columns.length === 0) unsupported(l, 'COPY FROM without a column list');
-    const plans = new Map<number, InsertPlan>();
-    const insert = (rows: number): InsertPlan => {
+    const plans = new Map<number, PointInsert>();
+    const insert = (rows: number): PointInsert => {
       let p = plans.get(rows);
       if (!p) {
         const values = Array.from({ length: rows }, (_, r) => `(${columns.map((_c, i) => `$${r * columns.length + i + 1}`).join(', ')})`);
-        p = planSplit(l, statementOf(`INSERT INTO ${table} (${columns.map(ident).join(', ')}) VALUES ${values.join(', ')}`), layouts) as InsertPlan;
+        const w = planWithPoints(l, statementOf(`INSERT INTO ${table} (${columns.map(ident).join(', ')}) VALUES ${values.join(', ')}`), layouts, rows * columns.length);
+        p = { plan: w.plan as InsertPlan, derived: w.derived };
         plans.set(rows, p);
       }
       return p;
@@ -86,9 +91,9 @@ export function planCopy(l: SplitLayout, st: Json, layouts: ReadonlyMap<string, 
     return { kind: 'copyIn', layout: l, columns, format, placeholder: `COPY ${table} (${ident(l.key)}) FROM STDIN`, insert, batch: Math.max(1, Math.min(1000, Math.floor(20_000 / columns.length))) };
   }
   const select = body(st.query, 'SelectStmt') ? (st.query as Json) : statementOf(`SELECT ${columns.length ? columns.map(ident).join(', ') : '*'} FROM ${table}`);
-  const plan = planSplit(l, select, layouts);
+  const { plan, derived } = planWithPoints(l, select, layouts, 0);
   if (plan.kind !== 'select') unsupported(l, 'this COPY');
-  return { kind: 'copyOut', layout: l, select: plan, format };
+  return { kind: 'copyOut', layout: l, select: plan, format, derived };
 }
 
 /** One row as a COPY line (text or CSV) with its line ending. */
@@ -147,7 +152,8 @@ export function copyInTransformer(d: StageDeps, p: CopyInPlan, maxBytes = MAX_BA
     await d.session.write(async (enter) => {
       for (let at = 0; at < rows.length; at += p.batch) {
         const batch = rows.slice(at, at + p.batch);
-        await insertInto(d, p.insert(batch.length), batch.flat(), enter);
+        const ins = p.insert(batch.length);
+        await insertInto(d, ins.plan, withDerived(ins, batch.flat()), enter);
       }
     });
     return `COPY ${rows.length}`;

@@ -25,7 +25,8 @@ import { StatementError } from '../session/pipeline.ts';
 import type { FieldDescription, Refuse, ResidualStage, ResultTransformer, WireValue } from '../session/pipeline.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import type { SplitLayout } from './layout.ts';
-import { planSplit, SplitUnsupported } from './plan.ts';
+import { SplitUnsupported } from './plan.ts';
+import { planWithPoints } from './points-plans.ts';
 import type { SelectPlan } from './plan.ts';
 import { selectStage } from './stage.ts';
 import type { StageDeps } from './stage.ts';
@@ -79,8 +80,9 @@ export function planDeclare(l: SplitLayout, st: Json, layouts: ReadonlyMap<strin
   const refuse = (why: string): never => { throw new SplitUnsupported(`${why} over split table ${l.schema}.${l.table} (dataset ${l.dataset}) is not supported`); };
   if (what) refuse(what);
   if (paramCount > 0) refuse('a DECLARE with parameters');
-  const select = planSplit(l, st.query as Json, layouts);
+  const { plan: select, derived } = planWithPoints(l, st.query as Json, layouts, paramCount);
   if (select.kind !== 'select') refuse('this DECLARE');
+  if (derived.length > 0) refuse('a point value in a DECLARE');
   return { kind: 'declare', layout: l, name: String(st.portalname ?? ''), select: select as SelectPlan };
 }
 

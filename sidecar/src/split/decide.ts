@@ -103,11 +103,17 @@ function planUncached(svc: SplitService, sql: string): Planned {
   try {
     const paramCount = Math.max(0, ...paramNumbers(stmt));
     const copy = body(stmt, 'CopyStmt');
-    if (copy) return { plan: planCopy(l, copy, svc.layouts), paramCount };
+    if (copy) {
+      const plan = planCopy(l, copy, svc.layouts);
+      return { plan, paramCount, ...(plan.kind === 'copyOut' && plan.derived.length > 0 ? { derived: plan.derived } : {}) };
+    }
     const declare = body(stmt, 'DeclareCursorStmt');
     if (declare) return { plan: planDeclare(l, declare, svc.layouts, paramCount), paramCount };
     const ins = body(stmt, 'InsertStmt');
-    if (ins && isInsertSelect(l, ins)) return { plan: planInsertSelect(l, ins, svc.layouts), paramCount };
+    if (ins && isInsertSelect(l, ins)) {
+      const plan = planInsertSelect(l, ins, svc.layouts, paramCount);
+      return { plan, paramCount, ...(plan.derived.length > 0 ? { derived: plan.derived } : {}) };
+    }
     const points = rewritePoints(svc.layouts.values(), stmt, paramCount, l);
     if (!points) return { plan: planSplit(l, stmt, svc.layouts), paramCount };
     const plan = withPoints(planSplit(l, points.stmt, svc.layouts), points.keepParts);

@@ -8,8 +8,11 @@ import { arr, body, paramRef } from '../rewrite/ast.ts';
 import type { Json } from '../rewrite/ast.ts';
 import type { ResidualStage } from '../session/pipeline.ts';
 import type { SplitLayout } from './layout.ts';
-import { planSplit, SplitUnsupported } from './plan.ts';
+import { SplitUnsupported } from './plan.ts';
 import type { InsertPlan, SelectPlan } from './plan.ts';
+import { planWithPoints, withDerived } from './points-plans.ts';
+import type { PointInsert } from './points-plans.ts';
+import type { Derived } from './points.ts';
 import { insertInto, returningFields, selectStage, writeResult } from './stage.ts';
 import type { StageDeps } from './stage.ts';
 import type { FragmentRows } from './fragment.ts';
@@ -18,8 +21,10 @@ export interface InsertSelectPlan {
   kind: 'insertSelect';
   layout: SplitLayout;
   select: SelectPlan;
-  /** The client's INSERT over `rows` rows of parameters (`$k`: row-major values). */
-  insert(rows: number): InsertPlan;
+  /** The client's INSERT over `rows` rows of parameters (`$k`: row-major values), with its point parameters. */
+  insert(rows: number): PointInsert;
+  /** Parameters of point values in the SELECT (points.ts), appended after the client's. */
+  derived: Derived[];
   /** Rows per INSERT batch. */
   batch: number;
   returning: boolean;
@@ -33,27 +38,28 @@ export function isInsertSelect(l: SplitLayout, ins: Json): boolean {
   return target && sel !== null && arr(sel.valuesLists).length === 0;
 }
 
-export function planInsertSelect(l: SplitLayout, ins: Json, layouts: ReadonlyMap<string, SplitLayout>): InsertSelectPlan {
+export function planInsertSelect(l: SplitLayout, ins: Json, layouts: ReadonlyMap<string, SplitLayout>, paramCount = 0): InsertSelectPlan {
   const refuse = (what: string): never => { throw new SplitUnsupported(`${what} on split table ${l.schema}.${l.table} (dataset ${l.dataset}) is not supported`); };
   if (ins.withClause) refuse('INSERT … WITH');
   const width = arr(ins.cols).length;
   if (width === 0) refuse('INSERT without a column list');
-  const select = planSplit(l, ins.selectStmt as Json, layouts);
+  const { plan: select, derived } = planWithPoints(l, ins.selectStmt as Json, layouts, paramCount);
   if (select.kind !== 'select') refuse('this INSERT … SELECT');
-  const plans = new Map<number, InsertPlan>();
-  const insert = (rows: number): InsertPlan => {
+  const plans = new Map<number, PointInsert>();
+  const insert = (rows: number): PointInsert => {
     let p = plans.get(rows);
     if (!p) {
       const values = structuredClone(ins);
       const valuesLists = Array.from({ length: rows }, (_, r) => ({ List: { items: Array.from({ length: width }, (_c, i) => paramRef(r * width + i + 1)) } }));
       values.selectStmt = { SelectStmt: { valuesLists, limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } };
-      p = planSplit(l, { InsertStmt: values }, layouts) as InsertPlan;
+      const w = planWithPoints(l, { InsertStmt: values }, layouts, rows * width);
+      p = { plan: w.plan as InsertPlan, derived: w.derived };
       plans.set(rows, p);
     }
     return p;
   };
-  const one = insert(1);
-  return { kind: 'insertSelect', layout: l, select: select as SelectPlan, insert, returning: one.returning,
+  const one = insert(1).plan;
+  return { kind: 'insertSelect', layout: l, select: select as SelectPlan, insert, derived, returning: one.returning,
     batch: one.conflict === 'nothing' ? 1 : Math.max(1, Math.min(1000, Math.floor(20_000 / width))) };
 }
 
@@ -61,7 +67,7 @@ export function insertSelectStage(d: StageDeps, p: InsertSelectPlan): ResidualSt
   const read = selectStage(d, p.select);
   return {
     maxRows: read.maxRows, maxBytes: read.maxBytes, blank: read.blank,
-    describe: async (_c, formats) => returningFields(d, p.layout, p.returning, p.insert(1).home, formats),
+    describe: async (_c, formats) => returningFields(d, p.layout, p.returning, p.insert(1).plan.home, formats),
     async run(_c, _rows, formats, settings, params) {
       d.session.mayWrite = true;
       d.session.useSettings(settings);
@@ -71,7 +77,8 @@ export function insertSelectStage(d: StageDeps, p: InsertSelectPlan): ResidualSt
         const all: FragmentRows = { fields: [], rows: [], tag: '' };
         for (let at = 0; at < rows.length; at += p.batch) {
           const batch = rows.slice(at, at + p.batch);
-          const home = await insertInto(d, p.insert(batch.length), batch.flat(), enter);
+          const ins = p.insert(batch.length);
+          const home = await insertInto(d, ins.plan, withDerived(ins, batch.flat()), enter);
           all.fields = home.fields;
           all.rows.push(...home.rows);
         }
