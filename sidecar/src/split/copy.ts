@@ -34,6 +34,7 @@ import type { PointInsert } from './points-plans.ts';
 import type { Derived } from './points.ts';
 import { insertInto, selectStage } from './stage.ts';
 import type { StageDeps } from './stage.ts';
+import type { ClientScans } from './client-reads.ts';
 
 /** `derived`: parameters of point values in the SELECT (points.ts), appended after the client's (none). */
 export interface CopyOutPlan { kind: 'copyOut'; layout: SplitLayout; select: SelectPlan; format: CopyFormat; derived: Derived[] }
@@ -105,8 +106,8 @@ function copyLine(f: CopyFormat, row: ReadonlyArray<string | null>): string {
 const CHUNK = 1 << 16;
 
 /** COPY … TO STDOUT: the recomposed rows (a split read), answered as COPY data. */
-export function copyOutStage(d: StageDeps, p: CopyOutPlan): ResidualStage {
-  const select = selectStage(d, p.select);
+export function copyOutStage(d: StageDeps, p: CopyOutPlan, client: ClientScans | null = null): ResidualStage {
+  const select = selectStage(d, p.select, client);
   return {
     maxRows: select.maxRows, maxBytes: select.maxBytes, blank: select.blank,
     describe: async () => null,

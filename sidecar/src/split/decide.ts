@@ -162,9 +162,10 @@ export function splitTransformer(svc: SplitService, session: SplitSession, plan:
   if (plan.kind === 'copyIn') return { sql: plan.placeholder, ...copyInTransformer(d, plan) };
   if (plan.kind === 'declare') return declareTransformer(d, session.cursors, plan);
   // The unsplit tables a SELECT joins are read on the client's connection (client-reads.ts).
-  const scans = plan.kind === 'select' && rw && svc.residual ? clientScans(rw, plan, views) : null;
+  const read = plan.kind === 'select' ? plan : plan.kind === 'copyOut' || plan.kind === 'insertSelect' ? plan.select : null;
+  const scans = read && rw && svc.residual ? clientScans(rw, read, views) : null;
   const placeholder = scans ? (n: number) => scansSql(scans, n) : placeholderSql;
-  const stage = plan.kind === 'copyOut' ? copyOutStage(d, plan) : plan.kind === 'insertSelect' ? insertSelectStage(d, plan) : plan.kind === 'select' ? selectStage(d, plan, scans) : splitStage(d, plan);
+  const stage = plan.kind === 'copyOut' ? copyOutStage(d, plan, scans) : plan.kind === 'insertSelect' ? insertSelectStage(d, plan, scans) : plan.kind === 'select' ? selectStage(d, plan, scans) : splitStage(d, plan);
   const run: typeof stage.run = derived.length === 0 ? stage.run.bind(stage)
     // async: a value that is not a point rejects the statement, it does not throw out of the session.
     : async (...args: Parameters<typeof stage.run>) => {

@@ -15,6 +15,7 @@ import type { PointInsert } from './points-plans.ts';
 import type { Derived } from './points.ts';
 import { insertInto, returningFields, selectStage, writeResult } from './stage.ts';
 import type { StageDeps } from './stage.ts';
+import type { ClientScans } from './client-reads.ts';
 import type { FragmentRows } from './fragment.ts';
 
 export interface InsertSelectPlan {
@@ -63,15 +64,16 @@ export function planInsertSelect(l: SplitLayout, ins: Json, layouts: ReadonlyMap
     batch: one.conflict === 'nothing' ? 1 : Math.max(1, Math.min(1000, Math.floor(20_000 / width))) };
 }
 
-export function insertSelectStage(d: StageDeps, p: InsertSelectPlan): ResidualStage {
-  const read = selectStage(d, p.select);
+/** `client`: the unsplit tables the SELECT joins, scanned on the client's connection (client-reads.ts). */
+export function insertSelectStage(d: StageDeps, p: InsertSelectPlan, client: ClientScans | null = null): ResidualStage {
+  const read = selectStage(d, p.select, client);
   return {
     maxRows: read.maxRows, maxBytes: read.maxBytes, blank: read.blank,
     describe: async (_c, formats) => returningFields(d, p.layout, p.returning, p.insert(1).plan.home, formats),
-    async run(_c, _rows, formats, settings, params) {
+    async run(candidates, scanned, formats, settings, params) {
       d.session.mayWrite = true;
       d.session.useSettings(settings);
-      const got = await read.run([], [], [], settings, params);
+      const got = await read.run(candidates, scanned, [], settings, params);
       const rows = got.rows.map((r) => r.map((v) => (v === null ? null : Buffer.from(v).toString('utf8'))));
       return d.session.write(async (enter) => {
         const all: FragmentRows = { fields: [], rows: [], tag: '' };

@@ -4,7 +4,10 @@
 // of the split statement), in both protocols, against an unsplit oracle running the same block.
 // An unsplit row referencing (foreign key) a split row inserted in the same block fails as
 // documented. Each backend's pg_dump and log_statement = all log are scanned for the canaries.
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
@@ -94,6 +97,25 @@ describe('split table joined with unsplit tables in a block', () => {
     await both('SELECT pat_id, pat_name, age, pat_ssn, diagnosis, ward FROM patient ORDER BY pat_id');
   });
 
+  it('COPY (SELECT … JOIN) TO STDOUT and INSERT … SELECT into the split table see the block\'s writes to the unsplit table', async () => {
+    const copyJoin = 'COPY (SELECT p.pat_id, v.visit_id, v.reason FROM patient p JOIN visit v ON v.pat_id = p.pat_id ORDER BY v.visit_id) TO STDOUT';
+    const outs: string[] = [];
+    for (const c of [doc, oracle]) {
+      await c.query('BEGIN');
+      await c.query('INSERT INTO visit (visit_id, reason, pat_id) VALUES ($1, $2, $3)', [14, 'copy-reason-canary', 1]);
+      const chunks: Buffer[] = [];
+      await pipeline(c.query(copyTo(copyJoin)), new Writable({ write(chunk: Buffer, _e, cb) { chunks.push(chunk); cb(); } }));
+      outs.push(Buffer.concat(chunks).toString('utf8'));
+    }
+    expect(outs[0]).toBe(outs[1]);
+    expect(outs[0]).toContain('copy-reason-canary');
+    const ins = 'INSERT INTO patient (pat_id, pat_name, age) SELECT v.visit_id + 100, v.reason, p.age FROM visit v JOIN patient p ON p.pat_id = v.pat_id WHERE v.visit_id = $1 RETURNING pat_id';
+    await both(ins, [14]);
+    await both('SELECT pat_id, pat_name, age FROM patient ORDER BY pat_id');
+    for (const c of [doc, oracle]) await c.query('ROLLBACK');
+    await both('SELECT pat_id, pat_name, age FROM patient ORDER BY pat_id');
+  });
+
   it('a read-only grant reads the join in a block and cannot write', async () => {
     const analyst = await env.client(USERS.analyst);
     await analyst.query('BEGIN');
@@ -123,7 +145,7 @@ describe('split table joined with unsplit tables in a block', () => {
 
   it('no backend holds a canary of an encrypted column in clear, in its tables or its server log', async () => {
     const names: BackendName[] = ['cloud-a', 'cloud-b'];
-    const encrypted = ['Canary', 'reason-a-canary', 'block-reason-canary', 'changed-reason-canary', 'cy-reason-canary', '111-canary', 'flu-canary', 'gout-canary'];
+    const encrypted = ['Canary', 'reason-a-canary', 'copy-reason-canary', 'block-reason-canary', 'changed-reason-canary', 'cy-reason-canary', '111-canary', 'flu-canary', 'gout-canary'];
     for (const b of names) {
       const cluster = env.clusters.get(b) as PgCluster;
       expect(await canariesInDump(cluster, encrypted), b).toEqual([]);
