@@ -98,30 +98,39 @@ export function arrayLiteral(values: ReadonlyArray<string>): Buffer {
 /** The proxy's cursor over a fragment scan (never a client's name: those of split tables are held in the proxy). */
 const SCAN_CURSOR = 'clarus_split_scan';
 
+/** A fragment scan: its logical SQL, parameter values, the user's views and the rows per FETCH. */
+export interface ScanSpec { sql: string; values: Array<Buffer | null>; views: Map<string, View>; batch: number }
+
+/** Ends a scan that failed: its own transaction rolled back, or its cursor closed in the caller's. */
+async function endFailedScan(conn: FragmentConnection, own: boolean, declared: boolean): Promise<void> {
+  if (!conn.alive) return;
+  if (own && conn.status !== 'I') await conn.query('ROLLBACK').catch(() => undefined);
+  // The caller's transaction goes on (a failure of `each`): the cursor must not outlive the scan.
+  else if (declared && conn.status === 'T') await conn.query(`CLOSE ${SCAN_CURSOR}`).catch(() => undefined);
+}
+
 /**
- * Runs `sql` over the fragment as a cursor read `batch` rows at a time, calling `each` with every
- * batch (at least once, with the fields even when there is no row): the proxy holds one batch of
- * this fragment at a time. Outside a transaction the cursor gets a read-only one of its own.
+ * Runs `s.sql` over the fragment as a cursor read `s.batch` rows at a time, calling `each` with
+ * every batch (at least once, with the fields even when there is no row): the proxy holds one
+ * batch of this fragment at a time. Outside a transaction the cursor gets a read-only one of its own.
  */
-export async function scanFragment(conn: FragmentConnection, f: Fragment, sql: string, values: Array<Buffer | null>, views: Map<string, View>, batch: number,
+export async function scanFragment(conn: FragmentConnection, f: Fragment, s: ScanSpec,
   each: (fields: FieldDescription[], rows: Array<Array<Buffer | null>>) => Promise<void>): Promise<void> {
   const own = conn.status === 'I';
   let declared = false;
   try {
-    const p = await prepare(f, sql, views, values.length);
+    const p = await prepare(f, s.sql, s.views, s.values.length);
     if (own) await conn.query('BEGIN READ ONLY');
-    await conn.execute(`DECLARE ${SCAN_CURSOR} NO SCROLL CURSOR FOR ${p.sql}`, p.types, p.transform(values));
+    await conn.execute(`DECLARE ${SCAN_CURSOR} NO SCROLL CURSOR FOR ${p.sql}`, p.types, p.transform(s.values));
     declared = true;
-    for (;;) {
-      const r = await conn.execute(`FETCH ${batch} FROM ${SCAN_CURSOR}`, [], []);
+    for (let more = true; more;) {
+      const r = await conn.execute(`FETCH ${s.batch} FROM ${SCAN_CURSOR}`, [], []);
       await each(p.fields(r.fields), r.rows.map(p.row));
-      if (r.rows.length < batch) break;
+      more = r.rows.length === s.batch;
     }
     await conn.query(own ? 'COMMIT' : `CLOSE ${SCAN_CURSOR}`);
   } catch (e) {
-    // The caller's transaction goes on (a failure of `each`): the cursor must not outlive the scan.
-    if (own && conn.alive && conn.status !== 'I') await conn.query('ROLLBACK').catch(() => undefined);
-    else if (declared && conn.alive && conn.status === 'T') await conn.query(`CLOSE ${SCAN_CURSOR}`).catch(() => undefined);
+    await endFailedScan(conn, own, declared);
     throw fragmentFailure(e);
   }
 }

@@ -167,7 +167,8 @@ async function relationRows(d: StageDeps, r: ReadRelation, plan: Scan, params: R
     return out;
   }
   const points = r.points && l.points ? { p: l.points, keep: r.points.keepParts } : null;
-  await scanFragment(await d.session.read(scan.backend), fragment(d, scan.backend), `${scan.sql} ORDER BY ${quoteIdent(l.key)}`, values, d.views, SCAN_BATCH, async (homeFields, rows) => {
+  const spec = { sql: `${scan.sql} ORDER BY ${quoteIdent(l.key)}`, values, views: d.views, batch: SCAN_BATCH };
+  await scanFragment(await d.session.read(scan.backend), fragment(d, scan.backend), spec, async (homeFields, rows) => {
     const j = await joinBatch(d, r, homeFields, rows);
     const texts = j.rows.map((row) => row.map(text));
     if (points) emit(recomposeFields(points.p, j.fields, points.keep), recomposeRows(points.p, j.fields, texts, points.keep));
