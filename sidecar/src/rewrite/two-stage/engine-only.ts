@@ -6,8 +6,10 @@
 // the engine resolves its names, correlations and subqueries exactly as PostgreSQL would.
 //
 // Only tables the catalog knows (loaded from the backend), named without a schema; never a statement
-// that reads an anonymized column (its stored form is not its value).
-import { arr, body, colRefNames, columnRef, tagOf } from '../ast.ts';
+// that reads an anonymized column (its stored form is not its value). The checks that views of the
+// proxy's carry (view-guards.ts) read the backend's catalog: they are taken out for the backend stage.
+import { arr, body, boolExpr, colRefNames, columnRef, tagOf } from '../ast.ts';
+import { liftGuards } from '../view-guards.ts';
 import type { Json } from '../ast.ts';
 import { armsJoined, Collector, no, withParams } from './split.ts';
 import type { Block, TwoStage } from './split.ts';
@@ -35,7 +37,10 @@ function scan(node: unknown, ctes: ReadonlySet<string>, tablesOf: TablesOf, out:
 }
 
 /** Splits `s` with every table it names loaded whole and the statement computed in the engine. */
-export function splitAllInEngine(s: Json, differs: ReadonlySet<string>, tablesOf: TablesOf): TwoStage {
+export function splitAllInEngine(statement: Json, differs: ReadonlySet<string>, tablesOf: TablesOf): TwoStage {
+  // The checks of the views expanded in it read the backend's catalog: they go with the backend stage.
+  const lifted = liftGuards(statement);
+  const s = lifted.node as Json;
   if (s.intoClause || arr(s.lockingClause).length > 0) no('FOR UPDATE/SHARE or INTO');
   const w = body(s.withClause, 'WithClause') ?? (s.withClause as Json | undefined);
   if (w?.recursive) no('WITH RECURSIVE');
@@ -64,6 +69,7 @@ export function splitAllInEngine(s: Json, differs: ReadonlySet<string>, tablesOf
   const engineWith = { ...(w ?? {}), ctes: [...tableCtes, ...own] };
   residual.withClause = body(s.withClause, 'WithClause') ? { WithClause: engineWith } : engineWith;
   const backend = armsJoined(arms);
+  if (lifted.guards.length > 0) backend.whereClause = lifted.guards.length === 1 ? lifted.guards[0] : boolExpr('AND_EXPR', lifted.guards);
   const columns = ['arm', ...arms.flatMap(({ c }) => c.names)];
   const { blank } = withParams(backend, columns, top, []);
   return { backend, residual, columns, params, blank, pushed: 0, kept: 0 };
