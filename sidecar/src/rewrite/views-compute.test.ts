@@ -112,3 +112,29 @@ describe('* in a view', () => {
     expect(r?.residual?.sql).toMatch(/^WITH .* SELECT x\.a, x\.n, x\.diagnosis FROM/);
   });
 });
+
+describe('renaming what a view names', () => {
+  it('refuses renaming or moving a relation a view\'s text names, or renaming one of its columns, naming the views', () => {
+    for (const sql of ['ALTER TABLE visit RENAME COLUMN visit_id TO id', 'ALTER TABLE patient RENAME COLUMN pat_id TO id', 'ALTER VIEW vc RENAME TO vc_old',
+      'ALTER TABLE public.visit RENAME COLUMN notes TO n', 'ALTER VIEW vc SET SCHEMA other', 'ALTER TABLE ward RENAME TO ward_old', 'ALTER TABLE ward RENAME COLUMN wid TO id']) {
+      expect(rw.analyze(sql)).toMatchObject({ kind: 'refuse', code: '0A000', reason: 'viewDependency', message: expect.stringMatching(/while views over protected tables name it \(public\.\w+/) });
+    }
+    // What no view names, and a view no other view names, rename as before (the backend's).
+    expect(rw.analyze('ALTER VIEW vc2 RENAME TO vc3').kind).toBe('pass');
+    expect(rw.analyze('ALTER TABLE other.visit RENAME COLUMN notes TO n').kind).not.toMatchObject({ reason: 'viewDependency' });
+    expect(rw.analyze('ALTER TABLE unrelated RENAME TO unrelated2').kind).toBe('pass');
+  });
+});
+
+describe('a temporary function whose body names a view of the proxy\'s', () => {
+  const fn = (stmt: string): string => `CREATE FUNCTION pg_temp.testfunc(OUT response "visit", OUT sequelize_caught_exception text) RETURNS RECORD AS $func_1$ BEGIN ${stmt} RETURNING * INTO response; RETURN; EXCEPTION WHEN unique_violation THEN GET STACKED DIAGNOSTICS sequelize_caught_exception = PG_EXCEPTION_DETAIL; END $func_1$ LANGUAGE plpgsql; SELECT (testfunc.response).visit_id, testfunc.sequelize_caught_exception FROM pg_temp.testfunc(); DROP FUNCTION IF EXISTS pg_temp.testfunc()`;
+  it('has the view expanded in the body as at top level: a write into it is refused', () => {
+    expect(rw.analyze(fn("INSERT INTO vc (pat_id) VALUES (1)"))).toMatchObject({ kind: 'refuse', reason: 'viewWrite' });
+  });
+  it('a statement of the body reading the view reads its SELECT, with its checks', () => {
+    const a = rw.analyze(fn('INSERT INTO visit (visit_id, pat_id) SELECT 100, pat_id FROM vs WHERE visit_id = 1'));
+    expect(a.kind).toBe('plan');
+    const sql = a.kind === 'plan' ? a.statements[0]?.sql ?? '' : '';
+    expect(sql).toContain('FROM ( SELECT visit.visit_id, visit.pat_id, visit.reason, visit.notes FROM visit WHERE visit_id < 3 AND CASE WHEN');
+  });
+});

@@ -21,6 +21,7 @@ import { parseTree } from './parser.ts';
 import { refuse } from './refusals.ts';
 import { guardsOf } from './view-guards.ts';
 import { writeOutStars } from './view-star.ts';
+import { refuseRenameUnderViews } from './view-renames.ts';
 import type { KnownItem } from './view-star.ts';
 
 /** The constant in the stand-in that carries the definition. */
@@ -178,6 +179,7 @@ export function expandViews(catalog: Catalog, stmt: unknown): { stmt: unknown; e
   if (isObj(b)) {
     refuseWriteInto(catalog, tag, b);
     refuseRenameOntoProtected(catalog, tag, b);
+    refuseRenameUnderViews(catalog, tag, b);
   }
   const w: Walk = { catalog, ctes: cteNames(stmt, new Set()), depth: 0, expanded: false, items: new Map() };
   const out = visit(w, stmt);

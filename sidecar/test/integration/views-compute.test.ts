@@ -169,6 +169,15 @@ describe('reading computing views: equal to PostgreSQL', () => {
     await same('SELECT v.* FROM vstar v ORDER BY 1');
   });
 
+  it('renaming what a view names is refused (its kept text would keep the old name); the views read as before', async () => {
+    const c = await doctor();
+    for (const sql of ['ALTER TABLE visit RENAME COLUMN notes TO remarks', 'ALTER VIEW vc RENAME TO vc_old', 'ALTER TABLE visit RENAME TO visit_old']) {
+      await expect(c.query(sql)).rejects.toMatchObject({ code: '0A000', message: expect.stringContaining('while views over protected tables name it') });
+    }
+    await same('SELECT * FROM vstar ORDER BY visit_id');
+    await same('SELECT * FROM vc2');
+  });
+
   it('the catalog shows the definition', async () => {
     const c = await doctor();
     const { rows } = await c.query("SELECT view_definition AS d FROM information_schema.views WHERE table_name = 'vc'");
