@@ -14,7 +14,7 @@
 // checks inside the view's SELECT (the engine has no backend catalog): `liftGuards` takes them out
 // for the backend stage. A check is recognized only by being exactly one this file builds, so a
 // client cannot have anything else moved to the backend stage with it. Pure: no I/O.
-import { arr, body, isObj } from './ast.ts';
+import { arr, body, boolExpr, isObj } from './ast.ts';
 import type { Json } from './ast.ts';
 import { parseTree } from './parser.ts';
 import { STALE_MARKER } from './rules/shape-guard.ts';
@@ -94,4 +94,10 @@ export function liftGuards(node: unknown, out: unknown[] = []): { node: unknown;
     return Object.fromEntries(Object.entries(n).map(([k, v]) => [k, walk(v)]));
   };
   return { node: walk(node), guards: out };
+}
+
+/** The lifted checks ANDed into the backend stage's WHERE clause (a SELECT body, edited in place). */
+export function guardBackend(backend: Json, guards: unknown[]): void {
+  if (guards.length === 0) return;
+  backend.whereClause = boolExpr('AND_EXPR', backend.whereClause ? [backend.whereClause, ...guards] : guards);
 }

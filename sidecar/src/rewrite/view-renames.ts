@@ -6,11 +6,18 @@
 // the proxy is refused, naming the views: drop them, rename, and create them again. (Renaming the
 // view itself is the backend's: the proxy loads the views again; a view that another view names
 // is such a relation too.) Pure: no I/O.
-import { arr, body, isObj } from './ast.ts';
+import { body, isObj } from './ast.ts';
 import type { Json } from './ast.ts';
 import type { Catalog } from './catalog.ts';
 import { parseTree } from './parser.ts';
 import { refuse } from './refusals.ts';
+
+/** `schema.name` of a RangeVar that is not a WITH query's name. */
+function relationNamed(rv: Json | null, ctes: ReadonlySet<string>): string | null {
+  if (!rv || typeof rv.relname !== 'string') return null;
+  if (typeof rv.schemaname === 'string') return `${rv.schemaname}.${rv.relname}`;
+  return ctes.has(rv.relname) ? null : `public.${rv.relname}`;
+}
 
 /** The relations a tree names in FROM positions (as `schema.name`, an unqualified name as public's), WITH queries aside. */
 function relationsOf(node: unknown, ctes: Set<string>, out: Set<string>): Set<string> {
@@ -18,10 +25,8 @@ function relationsOf(node: unknown, ctes: Set<string>, out: Set<string>): Set<st
   else if (isObj(node)) {
     const cte = body(node, 'CommonTableExpr');
     if (cte && typeof cte.ctename === 'string') ctes.add(cte.ctename);
-    const rv = body(node, 'RangeVar');
-    if (rv && typeof rv.relname === 'string' && (typeof rv.schemaname === 'string' || !ctes.has(rv.relname))) {
-      out.add(`${typeof rv.schemaname === 'string' ? rv.schemaname : 'public'}.${rv.relname}`);
-    }
+    const named = relationNamed(body(node, 'RangeVar'), ctes);
+    if (named) out.add(named);
     for (const v of Object.values(node)) relationsOf(v, ctes, out);
   }
   return out;

@@ -8,8 +8,8 @@
 // Only tables the catalog knows (loaded from the backend), named without a schema; never a statement
 // that reads an anonymized column (its stored form is not its value). The checks that views of the
 // proxy's carry (view-guards.ts) read the backend's catalog: they are taken out for the backend stage.
-import { arr, body, boolExpr, colRefNames, columnRef, tagOf } from '../ast.ts';
-import { liftGuards } from '../view-guards.ts';
+import { arr, body, colRefNames, columnRef, tagOf } from '../ast.ts';
+import { guardBackend, liftGuards } from '../view-guards.ts';
 import type { Json } from '../ast.ts';
 import { armsJoined, Collector, no, withParams } from './split.ts';
 import type { Block, TwoStage } from './split.ts';
@@ -40,7 +40,12 @@ function scan(node: unknown, ctes: ReadonlySet<string>, tablesOf: TablesOf, out:
 export function splitAllInEngine(statement: Json, differs: ReadonlySet<string>, tablesOf: TablesOf): TwoStage {
   // The checks of the views expanded in it read the backend's catalog: they go with the backend stage.
   const lifted = liftGuards(statement);
-  const s = lifted.node as Json;
+  const split = splitAll(lifted.node as Json, differs, tablesOf);
+  guardBackend(split.backend, lifted.guards);
+  return split;
+}
+
+function splitAll(s: Json, differs: ReadonlySet<string>, tablesOf: TablesOf): TwoStage {
   if (s.intoClause || arr(s.lockingClause).length > 0) no('FOR UPDATE/SHARE or INTO');
   const w = body(s.withClause, 'WithClause') ?? (s.withClause as Json | undefined);
   if (w?.recursive) no('WITH RECURSIVE');
@@ -69,7 +74,6 @@ export function splitAllInEngine(statement: Json, differs: ReadonlySet<string>, 
   const engineWith = { ...(w ?? {}), ctes: [...tableCtes, ...own] };
   residual.withClause = body(s.withClause, 'WithClause') ? { WithClause: engineWith } : engineWith;
   const backend = armsJoined(arms);
-  if (lifted.guards.length > 0) backend.whereClause = lifted.guards.length === 1 ? lifted.guards[0] : boolExpr('AND_EXPR', lifted.guards);
   const columns = ['arm', ...arms.flatMap(({ c }) => c.names)];
   const { blank } = withParams(backend, columns, top, []);
   return { backend, residual, columns, params, blank, pushed: 0, kept: 0 };
