@@ -15,6 +15,7 @@ import type { ProtectedEnv } from '../corpus/setup.ts';
 import { PG_BIN, SUPERUSER, SUPERUSER_PASSWORD, startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
 import { proxiedLogLines } from '@clarus/testing/log-scan.ts';
+import { sqlstate } from '@clarus/testing/outcome.ts';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
@@ -33,16 +34,7 @@ const VIEWS = [
 let cluster: PgCluster;
 let env: ProtectedEnv;
 let oracle: pg.Client;
-const clients: pg.Client[] = [];
-
-async function client(url: string): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  clients.push(c);
-  return c;
-}
-const doctor = (): Promise<pg.Client> => client(env.url(USERS.doctor));
-const codeOf = (p: Promise<unknown>): Promise<unknown> => p.then(() => 'ok', (e: { code?: string }) => e.code);
+const doctor = (): Promise<pg.Client> => env.client(USERS.doctor);
 const hexDecoded = (text: string): string => [...text.matchAll(/clarus-view:([0-9a-f]+)/g)].map((m) => Buffer.from(m[1] as string, 'hex').toString('utf8')).join('\n');
 
 beforeAll(async () => {
@@ -67,7 +59,6 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  for (const c of clients) await c.end().catch(() => undefined);
   await oracle?.end().catch(() => undefined);
   await env?.close();
   await cluster?.destroy();
@@ -84,22 +75,22 @@ async function same(sql: string, params: unknown[] = []): Promise<unknown[]> {
 
 describe('adversarial: grants, constants, shadowing', () => {
   it('no grant: refused through a computing view exactly as through its SELECT', async () => {
-    const nobody = await client(env.url(USERS.nobody));
-    const direct = await codeOf(nobody.query('SELECT pat_id, upper(pat_name) AS n FROM patient'));
+    const nobody = await env.client(USERS.nobody);
+    const direct = await sqlstate(nobody.query('SELECT pat_id, upper(pat_name) AS n FROM patient'));
     expect(direct).toBe('42501');
-    expect(await codeOf(nobody.query('SELECT * FROM vc'))).toBe(direct);
-    expect(await codeOf(nobody.query('SELECT * FROM vc2'))).toBe(direct);
+    expect(await sqlstate(nobody.query('SELECT * FROM vc'))).toBe(direct);
+    expect(await sqlstate(nobody.query('SELECT * FROM vc2'))).toBe(direct);
   });
 
   it('a read grant reads through the view as through its SELECT and cannot write through it', async () => {
     for (const user of [USERS.auditor, USERS.analyst]) {
-      const c = await client(env.url(user));
+      const c = await env.client(user);
       const direct = await c.query('SELECT pat_id, upper(pat_name) AS n, diagnosis FROM patient WHERE pat_id > 1 ORDER BY pat_name').then((r) => r.rows, (e: { code: string }) => e.code);
       const through = await c.query('SELECT * FROM vc').then((r) => r.rows, (e: { code: string }) => e.code);
       expect(through).toEqual(direct);
       expect(JSON.stringify(through)).not.toContain('QUINTANILLA-CCANARY');
       for (const sql of ["UPDATE vc SET diagnosis = 'x' WHERE pat_id = 2", 'DELETE FROM vc', "INSERT INTO vc (pat_id) VALUES (99)"]) {
-        expect(await codeOf(c.query(sql))).toBe('0A000');
+        expect(await sqlstate(c.query(sql))).toBe('0A000');
       }
     }
     expect((await oracle.query('SELECT count(*)::int AS n FROM patient')).rows).toEqual([{ n: 14 }]);
