@@ -146,6 +146,20 @@ describe('reading computing views: equal to PostgreSQL', () => {
     await same('SELECT count(*)::int AS c FROM vc v JOIN vrange r ON r.pat_id = v.pat_id');
   });
 
+  it('windows, DISTINCT, set operations, subqueries and WITH over computing views', async () => {
+    for (const sql of [
+      'SELECT pat_id, n, row_number() OVER (PARTITION BY diagnosis ORDER BY n) AS r FROM vc ORDER BY pat_id',
+      'SELECT DISTINCT diagnosis FROM vc ORDER BY 1',
+      'SELECT n FROM vc UNION SELECT l FROM vc2 ORDER BY 1',
+      'SELECT count(*)::int AS c FROM visit x WHERE EXISTS (SELECT 1 FROM vc v WHERE v.pat_id = x.pat_id)',
+      'WITH w AS (SELECT * FROM vc) SELECT n FROM w ORDER BY n DESC LIMIT 2',
+      'SELECT (SELECT max(n) FROM vc) AS m',
+      'SELECT * FROM vc OFFSET 3 LIMIT 4',
+      'SELECT a.n, b.l FROM vc a JOIN vc2 b USING (pat_id) ORDER BY 1',
+    ]) await same(sql);
+    await same('SELECT pat_id FROM visit WHERE pat_id IN (SELECT pat_id FROM vc WHERE n LIKE $1) ORDER BY 1', ['%CCANARY%']);
+  });
+
   it('a view over a view', async () => {
     await same('SELECT * FROM vc2');
     await same('SELECT l FROM vc2 WHERE len > $1 ORDER BY l LIMIT 3', [8]);
