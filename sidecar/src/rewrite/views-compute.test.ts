@@ -50,9 +50,22 @@ describe('a view whose SELECT computes', () => {
     expect(s?.residual?.sql).toContain('SELECT vc.pat_id, vc.n, vc.diagnosis FROM ( SELECT pat_id, upper(pat_name) AS n, diagnosis FROM patient WHERE pat_id > 1 AND true AND true ORDER BY pat_name ) AS vc(pat_id, n, diagnosis)');
     // The checks read the backend's catalog: they are the backend stage's, not the engine's.
     expect(s?.residual?.sql).not.toMatch(/pg_rewrite|to_regclass/);
-    expect(s?.sql).toMatch(/FROM patient OFFSET 0 \) AS clarus_arm1 WHERE CASE WHEN \(\(SELECT pg_catalog\.md5/);
+    // The view's own condition the backend can evaluate filters the table's arm (two-stage/arm-filters.ts).
+    expect(s?.sql).toMatch(/FROM patient WHERE pat_id > 1 OFFSET 0 \) AS clarus_arm1 WHERE CASE WHEN \(\(SELECT pg_catalog\.md5/);
     expect(s?.sql).toContain("pg_catalog.to_regclass('\"vc\"') IS NOT DISTINCT FROM pg_catalog.to_regclass('\"public\".\"vc\"')");
     expect(s?.sql).not.toMatch(/upper|LIKE/);
+  });
+  it('a reader\'s condition the backend can evaluate filters the table, through the view\'s bare columns, and leaves the engine', () => {
+    const s = plan('SELECT n FROM vc WHERE pat_id = $1 AND n LIKE $2').statements[0];
+    expect(s?.sql).toContain('FROM patient WHERE pat_id = $1 AND pat_id > 1 OFFSET 0');
+    expect(s?.residual?.sql).toMatch(/WHERE true AND n LIKE \$1$/);
+    expect(s?.residual?.blank).toEqual([2]);
+    // Not through a computed column, a LIMIT in the view, or a table named twice.
+    expect(plan('SELECT pat_id FROM vc WHERE n = $1').statements[0]?.sql).not.toContain('= $1');
+    create('CREATE VIEW vlim AS SELECT pat_id, upper(pat_name) AS n FROM patient ORDER BY pat_name LIMIT 5', 'vlim', ['pat_id', 'n']);
+    expect(plan('SELECT n FROM vlim WHERE pat_id = $1').statements[0]?.sql).not.toContain('pat_id = $1');
+    const twice = plan('SELECT a.n FROM vc a JOIN vc b ON a.pat_id = b.pat_id WHERE a.pat_id = $1').statements[0]?.sql ?? '';
+    expect(twice).not.toContain('pat_id = $1');
   });
   it('with filters, parameters, aggregates and joins of the reader, and a view over it', () => {
     for (const sql of ['SELECT n FROM vc WHERE pat_id = $1', 'SELECT diagnosis, max(n) FROM vc GROUP BY diagnosis', 'SELECT v.n, x.reason FROM vc v JOIN visit x ON x.pat_id = v.pat_id']) {
