@@ -143,7 +143,7 @@ function refuseConstants(catalog: Catalog, query: unknown): void {
   visit(query);
 }
 
-function refuseOptions(b: Json, query: Json): void {
+function refuseOptions(b: Json, query: unknown): void {
   const view = b.view as Json;
   if (view.relpersistence === 't') refuse('viewOption', { what: 'TEMPORARY (the view is kept for every session and replica)' });
   if (arr(b.options).length > 0) refuse('viewOption', { what: 'WITH (options)' });
@@ -154,7 +154,7 @@ function refuseOptions(b: Json, query: Json): void {
 /** The output names of a view's SELECT (its aliases first), or null when a `*` leaves them to the backend. */
 function columnNames(query: unknown, aliases: string[]): string[] | null {
   let s = body(query, 'SelectStmt');
-  while (s && s.op && s.op !== 'SETOP_NONE') s = body(s.larg, 'SelectStmt') ?? (s.larg as Json);
+  while (s && s.op && s.op !== 'SETOP_NONE') s = body(s.larg, 'SelectStmt') ?? (isObj(s.larg) ? s.larg : null);
   const names = arr(s?.targetList).map((t) => {
     const rt = body(t, 'ResTarget');
     if (!rt || JSON.stringify(rt.val).includes('"A_Star"')) return null;
@@ -187,9 +187,9 @@ export function isProxyView(catalog: Catalog, b: Json): boolean {
  */
 export function createView(catalog: Catalog, b: Json, check: (sql: string) => Refusal | null): CreateViewPlan {
   const view = b.view as Json;
-  refuseOptions(b, b.query as Json);
+  refuseOptions(b, b.query);
   // `*` is fixed now, as PostgreSQL fixes it (view-star.ts).
-  const query = fixStars(catalog, b.query, (rv) => viewOf(catalog, rv)?.columns) as Json;
+  const query = fixStars(catalog, b.query, (rv) => viewOf(catalog, rv)?.columns);
   const name = String(view.relname);
   if (catalog.isProtectedName(name)) refuse('shadowingRelation', { name });
   const expanded = expandViews(catalog, query).stmt;

@@ -8,7 +8,7 @@
 // Only tables the catalog knows (loaded from the backend), named without a schema; never a statement
 // that reads an anonymized column (its stored form is not its value). The checks that views of the
 // proxy's carry (view-guards.ts) read the backend's catalog: they are taken out for the backend stage.
-import { arr, body, colRefNames, columnRef, tagOf } from '../ast.ts';
+import { arr, body, colRefNames, columnRef, isObj, tagOf } from '../ast.ts';
 import { guardBackend, liftGuards } from '../view-guards.ts';
 import { armFilters } from './arm-filters.ts';
 import type { ArmPushable } from './arm-filters.ts';
@@ -42,7 +42,8 @@ function scan(node: unknown, ctes: ReadonlySet<string>, tablesOf: TablesOf, out:
 export function splitAllInEngine(statement: Json, differs: ReadonlySet<string>, tablesOf: TablesOf, pushable?: ArmPushable): TwoStage {
   // The checks of the views expanded in it read the backend's catalog: they go with the backend stage.
   const lifted = liftGuards(statement);
-  const filters = pushable ? armFilters(lifted.node as Json, tablesOf, pushable) : { statement: lifted.node as Json, byTable: new Map<string, unknown[]>() };
+  const node = isObj(lifted.node) ? lifted.node : statement;
+  const filters = pushable ? armFilters(node, tablesOf, pushable) : { statement: node, byTable: new Map<string, unknown[]>() };
   const split = splitAll(filters.statement, differs, tablesOf, filters.byTable);
   guardBackend(split.backend, lifted.guards);
   return split;
