@@ -21,7 +21,9 @@ import { refuse } from './refusals.ts';
 import type { Refusal } from './refusals.ts';
 import { referencedTables } from './refs.ts';
 import { STALE_MARKER } from './rules/shape-guard.ts';
-import { encodeMarker, expandViews, namesView } from './views.ts';
+import { encodeMarker, expandViews, namesView, viewOf } from './views.ts';
+import { fixStars } from './view-star.ts';
+import { figureColname } from './two-stage/colname.ts';
 
 export interface CreateViewPlan {
   /** The stand-in's CREATE VIEW, sent to the backend. */
@@ -141,12 +143,36 @@ function refuseConstants(catalog: Catalog, query: unknown): void {
   visit(query);
 }
 
-function refuseOptions(b: Json, query: Json): void {
+function refuseOptions(b: Json, query: unknown): void {
   const view = b.view as Json;
   if (view.relpersistence === 't') refuse('viewOption', { what: 'TEMPORARY (the view is kept for every session and replica)' });
   if (arr(b.options).length > 0) refuse('viewOption', { what: 'WITH (options)' });
   if (b.withCheckOption && b.withCheckOption !== 'NO_CHECK_OPTION') refuse('viewOption', { what: 'WITH CHECK OPTION (a view of the proxy\'s is never written through)' });
   if (JSON.stringify(query).includes('"ParamRef"')) refuse('viewOption', { what: 'parameters' });
+}
+
+/** The output names of a view's SELECT (its aliases first), or null when a `*` leaves them to the backend. */
+function columnNames(query: unknown, aliases: string[]): string[] | null {
+  let s = body(query, 'SelectStmt');
+  while (s && s.op && s.op !== 'SETOP_NONE') s = body(s.larg, 'SelectStmt') ?? (isObj(s.larg) ? s.larg : null);
+  const names = arr(s?.targetList).map((t) => {
+    const rt = body(t, 'ResTarget');
+    if (!rt || JSON.stringify(rt.val).includes('"A_Star"')) return null;
+    return typeof rt.name === 'string' ? rt.name : figureColname(rt.val) ?? '?column?';
+  });
+  const out = names.map((n, i) => aliases[i] ?? n);
+  return out.every((n) => n !== null) && new Set(out).size === out.length ? (out as string[]) : null;
+}
+
+/**
+ * What a reader of the view sends once the view is expanded (views.ts): its columns by name
+ * (view-star.ts writes `SELECT *` over a view out), so the check computes what a reader computes.
+ */
+function readingSql(query: unknown, text: string, aliases: string[]): string {
+  const names = columnNames(query, aliases);
+  const alias = aliases.length ? `(${aliases.map(ident).join(', ')})` : '';
+  if (!names) return `SELECT * FROM (${text}) AS clarus_view${alias}`;
+  return `SELECT ${names.map((n) => `clarus_view.${ident(n)}`).join(', ')} FROM (${text}) AS clarus_view(${names.map(ident).join(', ')})`;
 }
 
 /** Whether a CREATE VIEW is one of the proxy's: its SELECT reads a protected table or a view of the proxy's. */
@@ -160,9 +186,10 @@ export function isProxyView(catalog: Catalog, b: Json): boolean {
  * as a reader's statement would be, returning its refusal (null when the proxy can run it).
  */
 export function createView(catalog: Catalog, b: Json, check: (sql: string) => Refusal | null): CreateViewPlan {
-  const query = b.query as Json;
   const view = b.view as Json;
-  refuseOptions(b, query);
+  refuseOptions(b, b.query);
+  // `*` is fixed now, as PostgreSQL fixes it (view-star.ts).
+  const query = fixStars(catalog, b.query, (rv) => viewOf(catalog, rv)?.columns);
   const name = String(view.relname);
   if (catalog.isProtectedName(name)) refuse('shadowingRelation', { name });
   const expanded = expandViews(catalog, query).stmt;
@@ -170,7 +197,7 @@ export function createView(catalog: Catalog, b: Json, check: (sql: string) => Re
   refuseConstants(catalog, query);
   const text = deparseStatement(query);
   const aliases = arr(b.aliases).length ? `(${arr(b.aliases).map((a) => ident(String(body(a, 'String')?.sval))).join(', ')})` : '';
-  const refused = check(`SELECT * FROM (${text}) AS clarus_view${aliases}`);
+  const refused = check(readingSql(query, text, arr(b.aliases).map((a) => String(body(a, 'String')?.sval))));
   if (refused) refuse('viewQuery', { why: refused.message });
   const schema = typeof view.schemaname === 'string' ? view.schemaname : 'public';
   const message = `${STALE_MARKER}: view ${schema}.${name} is kept by the Clarus proxy, which computes it; this proxy loads its definition again: run the statement again`;

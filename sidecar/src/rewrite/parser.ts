@@ -38,7 +38,7 @@ function statementsOf(sql: string, tree: unknown): ParsedStatement[] {
   });
 }
 
-export function deparseStatement(stmt: Json): string {
+export function deparseStatement(stmt: unknown): string {
   return deparseSync({ version: 180000, stmts: [{ stmt }] } as never, { pretty: false });
 }
 

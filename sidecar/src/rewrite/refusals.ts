@@ -73,6 +73,7 @@ export const REFUSALS = {
   viewDepth: entry<{ view: string; max: number }>(({ view, max }) => `view ${view} nests views more than ${max} deep`),
   viewOption: entry<{ what: string }>(({ what }) => `CREATE VIEW over a protected table with ${what} is not supported (the proxy keeps the view's SELECT and computes it; the backend never evaluates it)`),
   viewConstant: entry<{ column: string }>(({ column }) => `a view over protected tables may not hold a constant in an expression with ${column}: its definition is stored on the backend, where the constant would be plaintext about a protected column; compare in the statement that reads the view (SELECT … FROM v WHERE ${column} = $1)`),
+  viewDependency: entry<{ what: string; relation: string; views: string }>(({ what, relation, views }) => `${what} ${relation} is not supported while views over protected tables name it (${views}): the proxy keeps their SELECT as text, which would keep the old name; drop those views, then create them again after the change`),
   viewQuery: entry<{ why: string }>(({ why }) => `the SELECT of this view cannot be computed by the proxy when read through the view: ${why.replace(/^clarus: /, '')}`),
   modifyingWith: entry(() => 'data-modifying statements in WITH over protected tables are not supported'),
   recursiveWith: entry<{ cte: string }>(({ cte }) => `WITH RECURSIVE over encrypted columns (${cte}) is not supported`),

@@ -384,6 +384,7 @@ export class Rewriter {
       catalog: this.catalog, major: of.major,
       statement: (c, s, text) => this.statement(c, s, text, { temps: new Map(), major: of.major }),
       check: (text) => checkRewritten(of.major, text),
+      expand: (s) => this.expand(s),
     });
     of.temps.set(fn.name, fn);
     return { outputs: [], sql: deparseStatement(stmt), changed: true, write: true };

@@ -53,6 +53,8 @@ export interface RewriterDeps {
   statement(ctx: Ctx, stmt: Json, text: string): { sql: string; outputs: OutCol[]; write: boolean; batch?: unknown };
   /** Throws a Refusal when the backend's grammar does not read a rewritten text as built. */
   check(sql: string): void;
+  /** The statement with the proxy's views it names expanded (views.ts), as at top level; refuses writes into them. */
+  expand?(stmt: Json): Json;
 }
 
 /** One statement of a body, parsed alone: one statement, read alike by the backend's grammar, screened. */
@@ -63,10 +65,10 @@ function parseBodyStatement(ctx: Ctx, d: RewriterDeps, text: string): Json {
   } catch (e) {
     return refuse('syntax', { error: (e as Error).message });
   }
-  const stmt = parsed.statements.length === 1 ? parsed.statements[0]?.stmt : undefined;
-  if (!stmt) return why('a SQL statement of the body that is not one statement');
+  if (!parsed.statements[0]?.stmt || parsed.statements.length !== 1) return why('a SQL statement of the body that is not one statement');
   const agree = backendAgrees(d.major, text, parsed.tree);
   if (!agree.ok) refuse('backendGrammar', { reason: agree.reason });
+  const stmt = d.expand ? d.expand(parsed.statements[0].stmt) : parsed.statements[0].stmt;
   const s = screen(stmt, d.catalog);
   if (s.everyDataset) why('a statement of the body that reaches every dataset');
   // A split table's statements are planned by split/ from the whole text: not inside a body.

@@ -13,13 +13,16 @@
 // never taken for one of the proxy's. The stand-in never returns a row: reading it fails with the
 // STALE_MARKER error, on which a replica that did not know the view loads the catalog again.
 // Pure: no I/O.
-import type { Alias, Node, RangeVar } from '@pgsql/types';
-import { arr, isObj, nodeBody, sval } from './ast.ts';
+import type { Node, RangeVar } from '@pgsql/types';
+import { arr, columnRef, isObj, nodeBody, sval } from './ast.ts';
 import type { Json } from './ast.ts';
 import type { Catalog } from './catalog.ts';
 import { parseTree } from './parser.ts';
 import { refuse } from './refusals.ts';
-import { STALE_MARKER } from './rules/shape-guard.ts';
+import { guardsOf } from './view-guards.ts';
+import { writeOutStars } from './view-star.ts';
+import { refuseRenameUnderViews } from './view-renames.ts';
+import type { KnownItem } from './view-star.ts';
 
 /** The constant in the stand-in that carries the definition. */
 export const VIEW_MARKER = 'clarus-view:';
@@ -77,7 +80,11 @@ export function viewOf(catalog: Catalog, rv: RangeVar): ProxyView | undefined {
   return catalog.view(typeof rv.schemaname === 'string' ? rv.schemaname : 'public', name);
 }
 
-interface Walk { catalog: Catalog; ctes: ReadonlySet<string>; depth: number; expanded: boolean }
+interface Walk {
+  catalog: Catalog; ctes: ReadonlySet<string>; depth: number; expanded: boolean;
+  /** The FROM items this walk made from views, with their names and columns (for `*`: view-star.ts). */
+  items: Map<unknown, KnownItem>;
+}
 
 function cteNames(node: unknown, out: Set<string>): Set<string> {
   if (Array.isArray(node)) node.forEach((n) => cteNames(n, out));
@@ -89,7 +96,7 @@ function cteNames(node: unknown, out: Set<string>): Set<string> {
   return out;
 }
 
-function aliasOf(rv: RangeVar, view: ProxyView): Alias {
+function aliasOf(rv: RangeVar, view: ProxyView): { aliasname: string; colnames: { String: { sval: string } }[] } {
   const given = isObj(rv.alias) ? rv.alias : undefined;
   const names = arr(given?.colnames).map(sval);
   // Names given in the statement's alias come first, as PostgreSQL renames a relation's columns.
@@ -97,34 +104,22 @@ function aliasOf(rv: RangeVar, view: ProxyView): Alias {
   return { aliasname: typeof given?.aliasname === 'string' ? given.aliasname : view.name, colnames };
 }
 
-const lit = (s: string): string => `'${s.replace(/'/g, "''")}'`;
-
-/**
- * The check each expansion carries (a one-time filter, as rules/shape-guard.ts): the backend's
- * stand-in is still the one this proxy loaded (not dropped, replaced, renamed or redefined through
- * another replica or directly on the backend); else the statement fails with STALE_MARKER, on
- * which the session loads the views again (access/pipeline.ts backendError).
- */
-function guardOf(view: ProxyView): Node {
-  const rel = lit(`"${view.schema.replace(/"/g, '""')}"."${view.name.replace(/"/g, '""')}"`);
-  const message = `${STALE_MARKER}: view ${view.schema}.${view.name} changed on the backend since this proxy loaded it (DDL through another proxy or straight to the backend); it loads the views again: run the statement again`;
-  // pg_rewrite, not pg_get_viewdef: the logical catalog shows pg_get_viewdef of a view of the proxy's as its kept SELECT.
-  const stored = `(SELECT pg_catalog.md5(r.ev_action::text) FROM pg_catalog.pg_rewrite r WHERE r.ev_class = pg_catalog.to_regclass(${rel}) AND r.rulename = '_RETURN')`;
-  const sql = `SELECT CASE WHEN ${stored} IS NOT DISTINCT FROM ${lit(view.digest ?? '')}
-    THEN true ELSE (SELECT ${lit(message)}::text)::boolean END`;
-  return nodeBody(arr(nodeBody(parseTree(sql).statements[0]?.stmt, 'SelectStmt')?.targetList)[0], 'ResTarget')?.val as Node;
-}
-
-/** The view's SELECT with its guard: ANDed into its WHERE clause, or around it for a set operation. */
-function guarded(view: ProxyView, query: unknown): unknown {
+/** The view's SELECT with its checks (view-guards.ts): ANDed into its WHERE clause, or around it for a set operation. */
+function guarded(view: ProxyView, query: unknown, qualified: boolean): unknown {
   const s = nodeBody(query, 'SelectStmt');
-  const guard = guardOf(view);
+  const guards = guardsOf(view, qualified);
+  const all = (where?: Node): Node => {
+    const args = where ? [where, ...guards] : guards;
+    return (args.length === 1 ? args[0] : { BoolExpr: { boolop: 'AND_EXPR', args, location: -1 } }) as Node;
+  };
   if (s && (s.op === undefined || s.op === 'SETOP_NONE')) {
-    s.whereClause = s.whereClause ? { BoolExpr: { boolop: 'AND_EXPR', args: [s.whereClause, guard], location: -1 } } : guard;
+    s.whereClause = all(s.whereClause);
     return query;
   }
-  const star = { ResTarget: { val: { ColumnRef: { fields: [{ A_Star: {} }], location: -1 } }, location: -1 } };
-  return { SelectStmt: { targetList: [star], fromClause: [{ RangeSubselect: { subquery: query, alias: { aliasname: 'clarus_view' } } }], whereClause: guard, limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } };
+  // Named columns, not `*`: what the proxy's engine computes holds no `*` (two-stage/split.ts).
+  const targetList = view.columns.map((c) => ({ ResTarget: { val: columnRef(['clarus_view', c]), location: -1 } }));
+  const alias = { aliasname: 'clarus_view', colnames: view.columns.map((c) => ({ String: { sval: c } })) };
+  return { SelectStmt: { targetList, fromClause: [{ RangeSubselect: { subquery: query, alias } }], whereClause: all(), limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } };
 }
 
 /** A FROM item: a RangeVar naming a view of the proxy's becomes its SELECT as a subquery. */
@@ -136,9 +131,12 @@ function fromItem(w: Walk, item: unknown): unknown {
   if (w.depth >= MAX_DEPTH) refuse('viewDepth', { view: `${view.schema}.${view.name}`, max: MAX_DEPTH });
   const parsed = parseTree(view.text).statements[0]?.stmt;
   const inner: Walk = { ...w, ctes: cteNames(parsed, new Set()), depth: w.depth + 1 };
-  const subquery = guarded(view, visit(inner, parsed));
+  const subquery = guarded(view, visit(inner, parsed), typeof rv.schemaname === 'string');
   w.expanded = true;
-  return { RangeSubselect: { subquery, alias: aliasOf(rv, view) } };
+  const alias = aliasOf(rv, view);
+  const expansion = { RangeSubselect: { subquery, alias } };
+  w.items.set(expansion, { alias: alias.aliasname, columns: alias.colnames.map((c) => c.String.sval) });
+  return expansion;
 }
 
 function visit(w: Walk, node: unknown): unknown {
@@ -149,6 +147,7 @@ function visit(w: Walk, node: unknown): unknown {
     if (!FROM_KEYS.has(k)) out[k] = visit(w, v);
     else out[k] = Array.isArray(v) ? v.map((x) => fromItem(w, x)) : nodeBody(v, 'RangeVar') ? fromItem(w, v) : visit(w, v);
   }
+  if (isObj(out.SelectStmt) && w.items.size > 0) writeOutStars(out.SelectStmt, (item) => w.items.get(item) ?? null);
   return out;
 }
 
@@ -180,8 +179,9 @@ export function expandViews(catalog: Catalog, stmt: unknown): { stmt: unknown; e
   if (isObj(b)) {
     refuseWriteInto(catalog, tag, b);
     refuseRenameOntoProtected(catalog, tag, b);
+    refuseRenameUnderViews(catalog, tag, b);
   }
-  const w: Walk = { catalog, ctes: cteNames(stmt, new Set()), depth: 0, expanded: false };
+  const w: Walk = { catalog, ctes: cteNames(stmt, new Set()), depth: 0, expanded: false, items: new Map() };
   const out = visit(w, stmt);
   return w.expanded ? { stmt: out, expanded: true } : { stmt, expanded: false };
 }

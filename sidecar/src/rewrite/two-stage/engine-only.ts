@@ -6,8 +6,12 @@
 // the engine resolves its names, correlations and subqueries exactly as PostgreSQL would.
 //
 // Only tables the catalog knows (loaded from the backend), named without a schema; never a statement
-// that reads an anonymized column (its stored form is not its value).
-import { arr, body, colRefNames, columnRef, tagOf } from '../ast.ts';
+// that reads an anonymized column (its stored form is not its value). The checks that views of the
+// proxy's carry (view-guards.ts) read the backend's catalog: they are taken out for the backend stage.
+import { arr, body, colRefNames, columnRef, isObj, tagOf } from '../ast.ts';
+import { guardBackend, liftGuards } from '../view-guards.ts';
+import { armFilters } from './arm-filters.ts';
+import type { ArmPushable } from './arm-filters.ts';
 import type { Json } from '../ast.ts';
 import { armsJoined, Collector, no, withParams } from './split.ts';
 import type { Block, TwoStage } from './split.ts';
@@ -35,7 +39,17 @@ function scan(node: unknown, ctes: ReadonlySet<string>, tablesOf: TablesOf, out:
 }
 
 /** Splits `s` with every table it names loaded whole and the statement computed in the engine. */
-export function splitAllInEngine(s: Json, differs: ReadonlySet<string>, tablesOf: TablesOf): TwoStage {
+export function splitAllInEngine(statement: Json, differs: ReadonlySet<string>, tablesOf: TablesOf, pushable?: ArmPushable): TwoStage {
+  // The checks of the views expanded in it read the backend's catalog: they go with the backend stage.
+  const lifted = liftGuards(statement);
+  const node = isObj(lifted.node) ? lifted.node : statement;
+  const filters = pushable ? armFilters(node, tablesOf, pushable) : { statement: node, byTable: new Map<string, unknown[]>() };
+  const split = splitAll(filters.statement, differs, tablesOf, filters.byTable);
+  guardBackend(split.backend, lifted.guards);
+  return split;
+}
+
+function splitAll(s: Json, differs: ReadonlySet<string>, tablesOf: TablesOf, filters: ReadonlyMap<string, unknown[]>): TwoStage {
   if (s.intoClause || arr(s.lockingClause).length > 0) no('FOR UPDATE/SHARE or INTO');
   const w = body(s.withClause, 'WithClause') ?? (s.withClause as Json | undefined);
   if (w?.recursive) no('WITH RECURSIVE');
@@ -48,7 +62,7 @@ export function splitAllInEngine(s: Json, differs: ReadonlySet<string>, tablesOf
   const arms = [...found.tables].map(([name, t], i) => {
     const c = new Collector(differs, `t${i + 1}_`, params);
     for (const col of t.columns) { c.refs.push(columnRef([name, col])); c.names.push(`t${i + 1}_${c.names.length + 1}`); }
-    const b: Block = { from: [{ RangeVar: { relname: name, inh: true, relpersistence: 'p', location: -1 } }], pushed: [], kept: 0, residual: {} };
+    const b: Block = { from: [{ RangeVar: { relname: name, inh: true, relpersistence: 'p', location: -1 } }], pushed: filters.get(name) ?? [], kept: 0, residual: {} };
     return { c, b, name, t };
   });
   const top = new Collector(differs, 'x', params);
@@ -65,6 +79,6 @@ export function splitAllInEngine(s: Json, differs: ReadonlySet<string>, tablesOf
   residual.withClause = body(s.withClause, 'WithClause') ? { WithClause: engineWith } : engineWith;
   const backend = armsJoined(arms);
   const columns = ['arm', ...arms.flatMap(({ c }) => c.names)];
-  const { blank } = withParams(backend, columns, top, []);
-  return { backend, residual, columns, params, blank, pushed: 0, kept: 0 };
+  const { blank } = withParams(backend, columns, top, arms.map(({ b }) => b.pushed));
+  return { backend, residual, columns, params, blank, pushed: arms.reduce((n, { b }) => n + b.pushed.length, 0), kept: 0 };
 }

@@ -84,6 +84,16 @@ function tryAttempt(split: () => TwoStage, deps: TwoStageDeps, lock?: (backend: 
   }
 }
 
+/**
+ * The last-resort split (engine-only.ts), with the conditions the backend may evaluate on the
+ * tables' arms (arm-filters.ts); without them if the rules refuse that backend stage.
+ */
+function wholeInEngine(attempt: (split: (x: Json) => TwoStage) => Attempt | null, deps: TwoStageDeps, tables: TablesOf): Attempt | null {
+  const narrowed = (c: unknown, t: string): boolean => deps.pushable({ fromClause: [{ RangeVar: { relname: t, inh: true, relpersistence: 'p', location: -1 } }] }, c);
+  const filtered = attempt((x) => splitAllInEngine(x, deps.differs, tables, narrowed));
+  return filtered && !('refusal' in filtered) ? filtered : attempt((x) => splitAllInEngine(x, deps.differs, tables));
+}
+
 /** The two-stage plan of `stmt` (a fresh parse: it is edited), or null when it has none. */
 export function twoStagePlan(stmt: Json, deps: TwoStageDeps): TwoStagePlan | null {
   let write;
@@ -103,8 +113,7 @@ export function twoStagePlan(stmt: Json, deps: TwoStageDeps): TwoStagePlan | nul
   if ((!done || 'refusal' in done) && select.withClause) done = attempt((x) => splitWithInEngine(x, (w, from) => deps.pushable(from, w), deps.differs));
   // Last resort, for a SELECT: every table it names loaded whole, the statement computed in the engine.
   if ((!done || 'refusal' in done) && (!write || write.write.command === 'DECLARE CURSOR') && deps.tables) {
-    const tables = deps.tables;
-    const whole = attempt((x) => splitAllInEngine(x, deps.differs, tables));
+    const whole = wholeInEngine(attempt, deps, deps.tables);
     if (whole && !('refusal' in whole)) done = whole;
   }
   if (!done) return null;
