@@ -15,6 +15,7 @@ import { splitWithInEngine } from './with.ts';
 import { splitAllInEngine } from './engine-only.ts';
 import type { TablesOf } from './engine-only.ts';
 import { computedWrite } from './write.ts';
+import { rowLocal } from './row-local.ts';
 import type { WriteDeps, WriteSpec } from './write.ts';
 
 /** What the executor needs for the residual stage of one statement. */
@@ -36,6 +37,8 @@ export interface ResidualSpec {
    * session, one write-back statement per row, instead of being shown.
    */
   write?: WriteSpec;
+  /** Row-local (row-local.ts; never for a write): the session may run it chunk by chunk, streaming. */
+  stream?: true;
 }
 
 /** Refusals a two-stage plan may answer instead. */
@@ -122,5 +125,5 @@ export function twoStagePlan(stmt: Json, deps: TwoStageDeps): TwoStagePlan | nul
   const residualSql = deparseStatement({ SelectStmt: split.residual });
   // Anonymized values are stored transformed: computing on them is not computing on the value.
   if (outputs.some((o) => o.anon)) return null;
-  return { backend, outputs, residual: { sql: residualSql, relation: CANDIDATES, columns: split.columns, params: split.params, blank: split.blank, pushed: split.pushed, kept: split.kept, ...(write ? { write: write.write } : {}) } };
+  return { backend, outputs, residual: { sql: residualSql, relation: CANDIDATES, columns: split.columns, params: split.params, blank: split.blank, pushed: split.pushed, kept: split.kept, ...(write ? { write: write.write } : rowLocal({ SelectStmt: split.residual }, CANDIDATES) ? { stream: true as const } : {}) } };
 }
