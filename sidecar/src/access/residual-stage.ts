@@ -5,7 +5,7 @@
 // error (StatementError): PostgreSQL's own SQLSTATE and message for a failing expression, 54000 for
 // a limit, 0A000 for what the engine does not load.
 import type { ResidualSpec } from '../rewrite/two-stage/plan.ts';
-import type { FieldDescription, ResidualStage, SessionSettings, WireValue, WriteBack } from '../session/pipeline.ts';
+import type { FieldDescription, ResidualStage, SessionSettings, StageResult, WireValue, WriteBack } from '../session/pipeline.ts';
 import { StatementError } from '../session/pipeline.ts';
 import { formatAt } from '../protocol/types.ts';
 import type { FormatCode } from '../protocol/types.ts';
@@ -23,6 +23,14 @@ export interface ResidualService {
   /** Counters for metrics (residual/stats.ts). */
   stats: ResidualStats;
 }
+
+/**
+ * Candidate rows (and bytes) per engine call of a row-local stage: large enough that the engine's
+ * per-call cost (a transaction, COPY, the query, a rollback) is spread thin, small enough that the
+ * first rows come quickly and memory stays small.
+ */
+export const STREAM_ROWS = 5_000;
+export const STREAM_BYTES = 4 << 20;
 
 /** pg_type.typlen of the common result types (RowDescription's type size); -1 for the others. */
 const TYPE_SIZES: ReadonlyMap<number, number> = new Map([[16, 1], [18, 1], [19, 64], [20, 8], [21, 2], [23, 4], [26, 4], [700, 4], [701, 8],
@@ -109,21 +117,28 @@ export function residualStage(service: ResidualService, spec: ResidualSpec, writ
       service.stats.engineMs += performance.now() - t0;
     }
   };
+  const chunk = async (candidates: readonly FieldDescription[], rows: Array<Array<string | null>>, formats: readonly number[], settings: SessionSettings,
+    params: ReadonlyArray<string | null>): Promise<StageResult> => {
+    service.stats.candidateRows += rows.length;
+    const r = await timed(call(candidates, rows, settings, params));
+    service.stats.resultRows += r.rows.length;
+    return { fields: fieldsOf(r.fields, formats), rows: r.rows.map((row) => encode(r.fields, row, formats)) };
+  };
+  // A row-local stage (never a write) runs chunk by chunk; a chunk stays well within the limits.
+  const stream = spec.stream && !write ? { stream: { rows: Math.min(STREAM_ROWS, service.maxRows), bytes: Math.min(STREAM_BYTES, service.maxBytes), next: chunk } } : {};
   return {
     maxRows: service.maxRows,
     maxBytes: service.maxBytes,
     blank: spec.blank,
     ...(write ? { write } : {}),
+    ...stream,
     async describe(candidates, formats, settings) {
       const r = await timed(call(candidates, [], settings, []));
       return fieldsOf(r.fields, formats);
     },
-    async run(candidates, rows, formats, settings, params) {
+    run(candidates, rows, formats, settings, params) {
       service.stats.statements += 1;
-      service.stats.candidateRows += rows.length;
-      const r = await timed(call(candidates, rows, settings, params));
-      service.stats.resultRows += r.rows.length;
-      return { fields: fieldsOf(r.fields, formats), rows: r.rows.map((row) => encode(r.fields, row, formats)) };
+      return chunk(candidates, rows, formats, settings, params);
     },
   };
 }

@@ -24,6 +24,9 @@ import type { Startup } from './handshake.ts';
 
 const HOLD_PIPELINE = 1;
 const HOLD_BACKPRESSURE = 2;
+/** Why the backend is not read (bits of backendHolds): the client's socket is full; an in-proxy stage runs. */
+const BACKEND_CLIENT_FULL = 1;
+const BACKEND_STAGE = 2;
 const TERMINATE = encodeFrontend({ type: 'Terminate' }).finish();
 /**
  * Batches of several parts up to this size leave as one copied buffer: one plain write instead of
@@ -49,6 +52,7 @@ export class ClientSession {
   private log: Logger;
   private cancelId = 0;
   private holds = 0;
+  private backendHolds = 0;
   private closed = false;
   private drainRequested = false;
   // Statements in flight, oldest first (parallel arrays: no object per statement).
@@ -181,7 +185,7 @@ export class ClientSession {
     const rec = this.rec;
     this.client.on('data', (c: Buffer) => { rec.bytesFromClient += c.length; relay.fromClient(c); });
     backend.on('data', (c: Buffer) => { rec.bytesFromBackend += c.length; relay.fromBackend(c); });
-    this.client.on('drain', () => { if (!this.closed) backend.resume(); });
+    this.client.on('drain', () => this.holdBackend(BACKEND_CLIENT_FULL, false));
     backend.on('drain', () => this.setHold(HOLD_BACKPRESSURE, false));
     this.client.on('close', () => this.close());
     this.client.on('error', (e) => this.log.debug('client socket error', { error: e }));
@@ -197,7 +201,8 @@ export class ClientSession {
 
   private ports(): RelayPorts {
     return {
-      toClient: (parts) => this.write(this.client, parts, () => this.backend?.pause()),
+      toClient: (parts) => this.write(this.client, parts, () => this.holdBackend(BACKEND_CLIENT_FULL, true)),
+      holdBackend: (h) => this.holdBackend(BACKEND_STAGE, h),
       toBackend: (parts) => this.write(this.backend as Socket, parts, () => this.setHold(HOLD_BACKPRESSURE, true)),
       holdClient: (h) => this.setHold(HOLD_PIPELINE, h),
       end: (reason, err) => this.relayEnded(reason, err),
@@ -218,6 +223,13 @@ export class ClientSession {
       sock.uncork();
     }
     if (!ok) full();
+  }
+
+  private holdBackend(bit: number, on: boolean): void {
+    const before = this.backendHolds;
+    this.backendHolds = on ? before | bit : before & ~bit;
+    if (before === 0 && this.backendHolds !== 0) this.backend?.pause();
+    else if (before !== 0 && this.backendHolds === 0 && !this.closed) this.backend?.resume();
   }
 
   private setHold(bit: number, on: boolean): void {

@@ -13,7 +13,7 @@ import type { Portal } from './prepared.ts';
 import { WriteExchange } from './write-exchange.ts';
 import { CommitFlush } from './commit-flush.ts';
 import { NOOP, ASYNC, isPromise, REFUSAL_SQL, REFUSED_NAME, refusalBytes } from './inspect-state.ts';
-import type { Entry, Raw, Execute } from './inspect-state.ts';
+import type { Candidates, Entry, Raw, Execute } from './inspect-state.ts';
 import { InspectorBackend } from './inspect-backend.ts';
 
 export abstract class InspectorStage extends InspectorBackend {
@@ -51,6 +51,7 @@ export abstract class InspectorStage extends InspectorBackend {
         return Buffer.from(v.buffer, v.byteOffset, v.length).toString('utf8');
       });
       cand.rows.push(row);
+      if (h && this.streamed(h, cand)) return true;
       const stage = cand.stage;
       if (cand.rows.length > stage.maxRows) throw new StatementError(SQLSTATE.programLimitExceeded, `clarus: the statement computed in the proxy would load more than ${stage.maxRows} candidate rows (residual row limit)`);
       if (cand.bytes > stage.maxBytes) throw new StatementError(SQLSTATE.programLimitExceeded, `clarus: the statement computed in the proxy would load more than ${stage.maxBytes} bytes of candidate values (residual byte limit)`);
@@ -74,6 +75,8 @@ export abstract class InspectorStage extends InspectorBackend {
     if ((h?.k !== 'query' && h?.k !== 'execute') || !h.cand || this.suppress) return false;
     const cand = h.cand;
     h.cand = undefined;
+    // A streaming stage: its last chunk, then the tag counting every row sent.
+    if (cand.sent !== undefined) { this.streamChunk(h, cand, true); return true; }
     const simple = h.k === 'query';
     const write = h.k === 'execute' ? h.write : undefined;
     // The values a write stores are text (the write-back's Bind), whatever the client asked for.
@@ -97,6 +100,45 @@ export abstract class InspectorStage extends InspectorBackend {
       if (write) this.writeEnded(write);
     }));
     return true;
+  }
+
+  /**
+   * A row-local stage streams (stage.stream), for a simple Query or an Execute without a row limit
+   * (a portal fetched in parts keeps the held result): true when it does; a full chunk is run now.
+   */
+  private streamed(h: Entry, cand: Candidates): boolean {
+    const s = cand.stage.stream;
+    if (!s || (h.k !== 'query' && h.k !== 'execute') || (h.k === 'execute' && (h.write || (h.held && h.held.max !== 0)))) return false;
+    if (cand.rows.length >= s.rows || cand.bytes >= s.bytes) this.streamChunk(h, cand, false);
+    return true;
+  }
+
+  /**
+   * Runs the stage over the candidate rows collected so far and sends its rows (the first chunk
+   * with a simple Query's RowDescription); later backend messages wait. `last`: then the tag.
+   */
+  private streamChunk(h: Extract<Entry, { k: 'query' | 'execute' }>, cand: Candidates, last: boolean): void {
+    const rows = cand.rows;
+    cand.rows = [];
+    cand.bytes = 0;
+    const first = cand.sent === undefined;
+    cand.sent ??= 0;
+    const formats = h.k === 'execute' ? h.formats : [];
+    const params = h.k === 'execute' ? h.params ?? [] : [];
+    const stage = cand.stage;
+    const run = first ? stage.run(cand.fields, rows, formats, this.relay.settings, params) : (stage.stream as NonNullable<ResidualStage['stream']>).next(cand.fields, rows, formats, this.relay.settings, params);
+    this.relay.waitBackend(run.then((out) => {
+      if (first && h.k === 'query' && out.fields) this.relay.toClient.push(backendBytes({ type: 'RowDescription', fields: out.fields }));
+      for (const values of out.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
+      cand.sent = (cand.sent ?? 0) + out.rows.length;
+      if (!last) return;
+      this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: `SELECT ${cand.sent}` }));
+      this.commandDone();
+    }, (e: unknown) => {
+      // PostgreSQL's error after the rows already sent; the rest of the statement's answers are dropped.
+      this.stageFailed(e);
+      if (last) this.commandDone();
+    }));
   }
 
   /** A COPY … TO STDOUT answered by the stage (split tables): the COPY messages, then the tag. */

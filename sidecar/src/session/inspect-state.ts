@@ -20,8 +20,11 @@ import { WriteExchange } from './write-exchange.ts';
 import { binaryParamText } from './binary-params.ts';
 import { ComputedPortals } from './computed-portals.ts';
 import { CommitFlush } from './commit-flush.ts';
-/** The candidate rows of a two-stage statement, collected for its in-proxy stage. */
-export interface Candidates { stage: ResidualStage; fields: FieldDescription[]; rows: Array<Array<string | null>>; bytes: number }
+/**
+ * The candidate rows of a two-stage statement, collected for its in-proxy stage. `sent`: result
+ * rows already sent by a streaming stage (undefined: none of its chunks ran yet).
+ */
+export interface Candidates { stage: ResidualStage; fields: FieldDescription[]; rows: Array<Array<string | null>>; bytes: number; sent?: number }
 
 export type Entry =
   | { k: 'sync' | 'fcall' }

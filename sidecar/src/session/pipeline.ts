@@ -165,6 +165,13 @@ export interface ResidualStage {
   readonly blank: readonly number[];
   /** Set for a write that computes: the stage's rows are written back, not shown (see WriteBack). */
   readonly write?: WriteBack;
+  /**
+   * Set when the stage is row-local (rewrite/two-stage/row-local.ts): the session may run it over
+   * successive chunks of the candidate rows (a chunk ends at `rows` rows or `bytes` bytes), sending
+   * each chunk's result as it comes, so the candidate limits do not apply. The first chunk goes
+   * through `run`, the later ones through `next` (the same, but the statement is not counted again).
+   */
+  readonly stream?: { readonly rows: number; readonly bytes: number; next: ResidualStage['run'] };
   /** The fields the client sees, for a Describe (no rows). `formats` in Bind form (see formatAt). */
   describe(candidates: readonly FieldDescription[], formats: readonly number[], settings: SessionSettings): Promise<FieldDescription[] | null>;
   /**

@@ -30,6 +30,11 @@ export interface RelayPorts {
   toBackend(parts: Buffer[]): void;
   /** Stop (true) or restart (false) reading the client while a pipeline decision is pending. */
   holdClient(hold: boolean): void;
+  /**
+   * Stop (true) or restart (false) reading the backend while an inspector step is pending (a
+   * streaming in-proxy stage): its rows wait in the backend's socket, not in the proxy's memory.
+   */
+  holdBackend?(hold: boolean): void;
   /** The relay is done: flush what was sent and close both sides. */
   end(reason: EndReason, error?: Error): void;
   statementStart(kind: StatementKind): void;
@@ -266,15 +271,17 @@ export class Relay {
    * `step` must only reject for internal errors (the session then fails with XX000).
    */
   waitBackend(step: Promise<void>): void {
+    this.ports.holdBackend?.(true);
     const wait = step.then(() => {
       if (this.backendWait !== wait) return;
       this.backendWait = null;
+      this.ports.holdBackend?.(false);
       if (this.ended) return;
       this.inspectBackend(null);
       if (this.ended) return;
       this.flush();
       if (this.atIdle) { this.atIdle = false; this.ports.idle(this.txStatus); }
-    }, (e: unknown) => { this.backendWait = null; this.internal(e); });
+    }, (e: unknown) => { this.backendWait = null; this.ports.holdBackend?.(false); this.internal(e); });
     this.backendWait = wait;
   }
 
