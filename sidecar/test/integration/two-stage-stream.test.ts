@@ -49,21 +49,24 @@ function rowsUntilEnd(db: pg.Client, sql: string): Promise<{ rows: Row[]; error:
 
 describe('streaming row-local statements', () => {
   it('answers a projection and filter over 3× the candidate limit like PostgreSQL (simple protocol), counting one statement', async () => {
-    const sql = "SELECT visit_id, upper(notes) AS n, length(reason) AS l FROM visit WHERE notes LIKE '%lee-canary' AND visit_id % 3 <> 1";
+    const sql = "SELECT visit_id, upper(notes) AS n, length(reason) AS l FROM visit WHERE notes LIKE '%1 lee-canary' AND visit_id % 3 <> 1";
+    // The plain conjunct is pushed: the candidates are its rows; the proxy keeps the LIKE's.
+    const fetched = (await oracle.query<{ n: number }>('SELECT count(*)::int AS n FROM visit WHERE visit_id % 3 <> 1')).rows[0]?.n;
     const before = { ...residualStats };
     const t0 = performance.now();
     const enc = await c.query(sql);
     const ms = Math.round(performance.now() - t0);
     const plain = await oracle.query(sql);
     expect(enc.rowCount).toBe(plain.rowCount);
-    expect(enc.rows.length).toBeGreaterThan(LIMIT);
+    expect(enc.rows.length).toBeGreaterThan(LIMIT / 10);
     expect(enc.fields.map((f) => [f.name, f.dataTypeID])).toEqual(plain.fields.map((f) => [f.name, f.dataTypeID]));
     expect(byId(enc.rows)).toEqual(byId(plain.rows));
     // Metrics: one statement, every candidate fetched, every result row counted.
     expect(residualStats.statements - before.statements).toBe(1);
-    expect(residualStats.candidateRows - before.candidateRows).toBe(N + 80);
+    expect(fetched).toBeGreaterThan(LIMIT);
+    expect(residualStats.candidateRows - before.candidateRows).toBe(fetched);
     expect(residualStats.resultRows - before.resultRows).toBe(enc.rows.length);
-    process.stdout.write(`streamed ${enc.rows.length} of ${N + 80} rows in ${ms} ms\n`);
+    process.stdout.write(`streamed ${enc.rows.length} of ${fetched} candidate rows in ${ms} ms\n`);
   }, 120_000);
 
   it('streams in the extended protocol, with parameters the backend never sees', async () => {
