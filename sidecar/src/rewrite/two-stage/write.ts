@@ -101,6 +101,22 @@ function hasTag(node: unknown, tags: ReadonlySet<string>): boolean {
 
 const NOT_A_VALUE = new Set(['SetToDefault', 'MultiAssignRef', 'CurrentOfExpr']);
 
+/**
+ * The WITH clause of a write, when every query in it is a SELECT (a read-only WITH query feeding the
+ * write): it goes with the SELECT the write computes from (its backend stage, where the rules
+ * protect it, or the engine). A data-modifying WITH query (`WITH d AS (DELETE … RETURNING …)`) is
+ * not split: the original refusal stands.
+ */
+function readOnlyWith(w: unknown): Json | undefined {
+  if (!w) return undefined;
+  const clause = (body(w, 'WithClause') ?? w) as Json;
+  for (const cte of arr(clause.ctes)) {
+    const q = (body(cte, 'CommonTableExpr') as Json | null)?.ctequery;
+    if (!body(q, 'SelectStmt')) no('a data-modifying WITH query');
+  }
+  return clause;
+}
+
 /** Whether every column `val` reads is the target's (`alias.c` or a bare name of one of its columns). */
 function readsTargetOnly(val: unknown, table: CatalogTable, alias: string): boolean {
   if (Array.isArray(val)) return val.every((v) => readsTargetOnly(v, table, alias));
@@ -114,9 +130,10 @@ function readsTargetOnly(val: unknown, table: CatalogTable, alias: string): bool
   return Object.values(val as Json).every((v) => readsTargetOnly(v, table, alias));
 }
 
-/** `UPDATE t SET … [FROM …] WHERE … [RETURNING …]` (no WITH) as a computed write. */
+/** `[WITH <SELECTs>] UPDATE t SET … [FROM …] WHERE … [RETURNING …]` as a computed write. */
 function computedUpdate(u: Json, deps: WriteDeps): ComputedWrite {
-  if (arr(u.returningList).length > 0 || u.withClause) no('UPDATE … WITH');
+  if (arr(u.returningList).length > 0) no('UPDATE … RETURNING list');
+  const withClause = readOnlyWith(u.withClause);
   const relation = body(u.relation, 'RangeVar') ?? (u.relation as Json);
   const table = tableOf(deps, relation);
   const alias = String((body(relation.alias, 'Alias') ?? (relation.alias as Json | undefined))?.aliasname ?? relation.relname);
@@ -142,14 +159,14 @@ function computedUpdate(u: Json, deps: WriteDeps): ComputedWrite {
     sets.push(target(c.name, param(k + 2)));
   }
   // With nothing computed, it is the WHERE clause the proxy evaluates.
-  const { select, lock, key } = keyed({ relation, alias, from: arr(u.fromClause) }, computed, u.whereClause);
+  const { select, lock, key } = keyed({ relation, alias, from: arr(u.fromClause), withClause }, computed, u.whereClause);
   const ret = computedReturning(u.returningClause, table, alias, deps.differs ?? new Set());
   const writeBack = { UpdateStmt: { relation, targetList: [...sets, ...kept], whereClause: key, ...(ret ? { returningClause: ret.list } : {}) } };
   return { select, lock, write: { command: 'UPDATE', sql: deparseStatement(writeBack), keys: 2, types, ...(ret ? { returning: ret.spec } : {}) } };
 }
 
-/** The target of a write by row: its relation, the name it goes by, and the other FROM / USING items. */
-interface Target { relation: Json; alias: string; from: unknown[] }
+/** The target of a write by row: its relation, the name it goes by, the other FROM / USING items and the write's read-only WITH. */
+interface Target { relation: Json; alias: string; from: unknown[]; withClause?: Json | undefined }
 
 /**
  * The keyed read of a write by row: `SELECT tableoid, ctid, <computed> FROM t [, <from>] WHERE …`
@@ -166,6 +183,7 @@ function keyed(t: Target, computed: Json[], where: unknown): { select: Json; loc
     op: 'SETOP_NONE',
   };
   if (where) select.whereClause = where;
+  if (t.withClause) select.withClause = t.withClause;
   const key = { BoolExpr: { boolop: 'AND_EXPR', args: [eq([alias, 'tableoid'], 1), eq([alias, 'ctid'], 2)], location: -1 } };
   const lock = (backend: Json): void => {
     backend.lockingClause = [{ LockingClause: { lockedRels: [{ RangeVar: { relname: alias, inh: true, relpersistence: 'p', location: -1 } }], strength: 'LCS_FORUPDATE', waitPolicy: 'LockWaitBlock' } }];
@@ -173,14 +191,15 @@ function keyed(t: Target, computed: Json[], where: unknown): { select: Json; loc
   return { select, lock, key };
 }
 
-/** `DELETE FROM t [USING …] WHERE <what the rules refused> [RETURNING …]` (no WITH): the rows the proxy selects, deleted by row key. */
+/** `[WITH <SELECTs>] DELETE FROM t [USING …] WHERE <what the rules refused> [RETURNING …]`: the rows the proxy selects, deleted by row key. */
 function computedDelete(d: Json, deps: WriteDeps): ComputedWrite {
-  if (arr(d.returningList).length > 0 || d.withClause) no('DELETE … WITH');
+  if (arr(d.returningList).length > 0) no('DELETE … RETURNING list');
+  const withClause = readOnlyWith(d.withClause);
   if (!d.whereClause || hasTag(d.whereClause, NOT_A_VALUE)) no('DELETE without WHERE, or WHERE CURRENT OF');
   const relation = body(d.relation, 'RangeVar') ?? (d.relation as Json);
   const table = tableOf(deps, relation);
   const alias = String((body(relation.alias, 'Alias') ?? (relation.alias as Json | undefined))?.aliasname ?? relation.relname);
-  const { select, lock, key } = keyed({ relation, alias, from: arr(d.usingClause) }, [], d.whereClause);
+  const { select, lock, key } = keyed({ relation, alias, from: arr(d.usingClause), withClause }, [], d.whereClause);
   const ret = computedReturning(d.returningClause, table, alias, deps.differs ?? new Set());
   const sql = deparseStatement({ DeleteStmt: { relation, whereClause: key, ...(ret ? { returningClause: ret.list } : {}) } });
   return { select, lock, write: { command: 'DELETE', sql, keys: 2, types: ['oid', 'tid'], ...(ret ? { returning: ret.spec } : {}) } };
@@ -191,14 +210,18 @@ function eq(names: string[], n: number): Json {
 }
 
 const AGGREGATING = new Set(['FuncCall', 'SubLink']);
+const SUBQUERY = new Set(['SubLink']);
 
 /**
- * `INSERT INTO t (cols) SELECT … [ON CONFLICT …] [RETURNING …]` (no WITH) as a computed write. The
+ * `[WITH <SELECTs>] INSERT INTO t (cols) SELECT … [ON CONFLICT …] [RETURNING …]` as a computed write. The
  * ON CONFLICT clause stays with the write-back as written (the rules protect it there; a parameter in
  * it would be renumbered, refused).
  */
 function computedInsert(ins: Json, deps: WriteDeps): ComputedWrite {
-  if (arr(ins.returningList).length > 0 || ins.withClause || (ins.override && ins.override !== 'OVERRIDING_NOT_SET')) no('INSERT … WITH/OVERRIDING');
+  if (arr(ins.returningList).length > 0 || (ins.override && ins.override !== 'OVERRIDING_NOT_SET')) no('INSERT … OVERRIDING');
+  const withClause = readOnlyWith(ins.withClause);
+  // ON CONFLICT goes with the write-back, which has no WITH: it may not read one.
+  if (withClause && hasTag(ins.onConflictClause, SUBQUERY)) no('a subquery in ON CONFLICT with WITH');
   if (paramNumbers(ins.onConflictClause).size > 0) no('a parameter in ON CONFLICT');
   const relation = body(ins.relation, 'RangeVar') ?? (ins.relation as Json);
   const table = tableOf(deps, relation);
@@ -206,6 +229,9 @@ function computedInsert(ins: Json, deps: WriteDeps): ComputedWrite {
   if (cols.length === 0) no('INSERT without a column list');
   const s = structuredClone(body(ins.selectStmt, 'SelectStmt') ?? no('INSERT without a SELECT'));
   if ((s.op && s.op !== 'SETOP_NONE') || s.valuesLists) no('INSERT … set operation or VALUES');
+  // The INSERT's WITH is visible in its SELECT: it becomes the SELECT's own (both: not split).
+  if (withClause && s.withClause) no('WITH on both the INSERT and its SELECT');
+  if (withClause) s.withClause = withClause;
   const targets = arr(s.targetList);
   if (targets.length !== cols.length) no('INSERT whose SELECT has another number of columns');
   const grouped = Boolean(s.groupClause || s.havingClause || s.distinctClause || s.windowClause);
