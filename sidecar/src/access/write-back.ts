@@ -36,7 +36,7 @@ export function writeBack(rw: KeyedRewriter, spec: WriteSpec, cursor?: HeldCurso
   const returning = returningFor(spec, s?.results, returningOf);
   if (returning && 'kind' in returning) return returning;
   const ret = returning ? { returning } : {};
-  if (a.kind === 'pass') return { ...passedWriteBack(spec), ...ret };
+  if (a.kind === 'pass') return { ...passedWriteBack(spec), ...ret, ...oneBatch(spec) };
   return rewrittenWriteBack(rw, spec, a, ret);
 }
 
@@ -44,6 +44,11 @@ export function writeBack(rw: KeyedRewriter, spec: WriteSpec, cursor?: HeldCurso
 function returningFor(spec: WriteSpec, outputs: readonly ResultDirective[] | undefined, returningOf: ReturningOf | undefined): ComputedReturning | Refuse | undefined {
   if (!spec.returning) return undefined;
   return returningOf?.(spec.returning, outputs ?? []) ?? { kind: 'refuse', code: SQLSTATE.internalError, message: 'clarus: RETURNING of a computed write without its stage' };
+}
+
+/** An INSERT … ON CONFLICT DO UPDATE is written back in one batch (WriteSpec.oneBatch). */
+function oneBatch(spec: WriteSpec): Pick<WriteBack, 'oneBatch'> {
+  return spec.oneBatch ? { oneBatch: true } : {};
 }
 
 /** A computed cursor's rows are held by the proxy (a DECLARE computed in two stages). */
@@ -69,5 +74,5 @@ function rewrittenWriteBack(rw: KeyedRewriter, spec: WriteSpec, a: Plan, ret: Pi
   const params = a.params.size > 0 ? paramTransformer(a.params, a.paramCount, (r) => rw.cipher(r), supplied) : undefined;
   const types = batchTypes(spec, paramTypes, a.params);
   const batch = types ? batchedWriteBack(sql, types) : null;
-  return { command: spec.command, sql, paramTypes, ...(params ? { params } : {}), ...(batch ? { batch } : {}), ...ret };
+  return { command: spec.command, sql, paramTypes, ...(params ? { params } : {}), ...(batch ? { batch } : {}), ...ret, ...oneBatch(spec) };
 }

@@ -202,6 +202,8 @@ export interface WriteBack {
    * (text form) of the rows' k-th protected values. Absent: one Bind/Execute per row.
    */
   readonly batch?: string;
+  /** The whole result in one batch (no row or byte bound per Bind): an INSERT … ON CONFLICT DO UPDATE (two-stage/write.ts WriteSpec.oneBatch). */
+  readonly oneBatch?: boolean;
   /** A cursor's rows, held by the proxy (access/computed-cursor.ts). */
   readonly cursor?: HeldCursor;
   /** RETURNING (rewrite/two-stage/returning.ts): the write-back's rows, then the client's list computed over them. */

@@ -2,7 +2,7 @@
 // Bind/Execute per row with the row's values protected, closed at the end; the client's tag sums the
 // rows the backend reported.
 import { describe, expect, it } from 'vitest';
-import { WRITE_BACK_NAME, WriteExchange } from './write-exchange.ts';
+import { BATCH_ROWS, WRITE_BACK_NAME, WriteExchange } from './write-exchange.ts';
 import type { WireValue } from './pipeline.ts';
 
 const b = (s: string): Buffer => Buffer.from(s);
@@ -30,5 +30,14 @@ describe('WriteExchange', () => {
     const d = new WriteExchange({ command: 'DELETE', sql: 'DELETE FROM t WHERE ctid = $2', paramTypes: [] }, false);
     d.completed('DELETE 1');
     expect(d.tag()).toBe('DELETE 1');
+  });
+
+  it('batches by BATCH_ROWS, but sends an ON CONFLICT DO UPDATE in one batch (its duplicate keys fail within one statement)', () => {
+    const rows = Array.from({ length: BATCH_ROWS * 2 + 1 }, (_, i) => [b(String(i))]);
+    const binds = (oneBatch: boolean): number => new WriteExchange({ command: 'INSERT', sql: 'INSERT INTO t (a) VALUES ($1)', paramTypes: [],
+      batch: 'INSERT INTO t (a) SELECT clarus_wb.clarus_wb_1 FROM unnest(CAST($1 AS int4[])) AS clarus_wb(clarus_wb_1)', ...(oneBatch ? { oneBatch } : {}) }, false)
+      .messages(rows).filter((m) => m.type === 'Bind').length;
+    expect(binds(false)).toBe(3);
+    expect(binds(true)).toBe(1);
   });
 });

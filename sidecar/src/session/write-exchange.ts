@@ -96,7 +96,7 @@ export class WriteExchange {
         bytes += text?.length ?? 0;
         cols[i]?.push(text);
       });
-      if ((cols[0]?.length ?? 0) >= BATCH_ROWS || bytes >= BATCH_BYTES) flush();
+      if (!this.wb.oneBatch && ((cols[0]?.length ?? 0) >= BATCH_ROWS || bytes >= BATCH_BYTES)) flush();
     }
     flush();
     return out;

@@ -45,6 +45,12 @@ export interface WriteSpec {
   cursor?: { name: string; hold: boolean };
   /** RETURNING: `sql` writes back with a RETURNING of these columns, the engine computes the client's list (returning.ts). */
   returning?: ReturningSpec;
+  /**
+   * The rows go back in one batch, whatever its size: `INSERT … ON CONFLICT DO UPDATE`, where
+   * PostgreSQL fails two rows of one statement that update the same row (21000); split into
+   * batches, the second would update it again.
+   */
+  oneBatch?: true;
 }
 
 export interface ComputedWrite {
@@ -255,7 +261,8 @@ function computedInsert(ins: Json, deps: WriteDeps): ComputedWrite {
   const known = cols.map((n) => SUPPORTED_TYPES.get(table.byName.get(n)?.typeOid ?? 0));
   // An array column's values cannot be one level of a batch array (unnest would flatten them).
   const types = known.every((x): x is string => x !== undefined && !x.endsWith('[]')) ? known : [];
-  return { select: s, write: { command: 'INSERT', sql: deparseStatement(writeBack), keys: 0, types, ...(ret ? { returning: ret.spec } : {}) } };
+  const once = (body(ins.onConflictClause, 'OnConflictClause') ?? (ins.onConflictClause as Json | undefined))?.action === 'ONCONFLICT_UPDATE' ? { oneBatch: true as const } : {};
+  return { select: s, write: { command: 'INSERT', sql: deparseStatement(writeBack), keys: 0, types, ...(ret ? { returning: ret.spec } : {}), ...once } };
 }
 
 /** DeclareCursorStmt options (PostgreSQL's CURSOR_OPT_BINARY, CURSOR_OPT_HOLD). */
