@@ -29,7 +29,7 @@ export interface ResidualService {
  * per-call cost (a transaction, COPY, the query, a rollback) is spread thin, small enough that the
  * first rows come quickly and memory stays small.
  */
-export const STREAM_ROWS = 5_000;
+export const STREAM_ROWS = 10_000;
 export const STREAM_BYTES = 4 << 20;
 
 /** pg_type.typlen of the common result types (RowDescription's type size); -1 for the others. */

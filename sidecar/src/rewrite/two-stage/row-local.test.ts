@@ -74,6 +74,10 @@ describe('rowLocal on residual SQL', () => {
     ['SELECT c1 FROM clarus_candidates FOR UPDATE', false],
     ['WITH w AS (SELECT 1) SELECT c1 FROM clarus_candidates', false],
     ['VALUES (1)', false],
+    ['SELECT c1, now() FROM clarus_candidates', false],
+    ['SELECT c1 FROM clarus_candidates WHERE c2 < CURRENT_DATE', false],
+    ['SELECT c1 FROM clarus_candidates WHERE c2 < pg_catalog.statement_timestamp()', false],
+    ['SELECT generate_series(1, c1), random() FROM clarus_candidates', true],
   ])('%s → %s', (sql, want) => { expect(local(sql)).toBe(want); });
 });
 

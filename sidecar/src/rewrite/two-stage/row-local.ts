@@ -4,9 +4,9 @@
 // residual statement itself, by allowlist: one SELECT (no set operation, no WITH) over the candidate
 // relation alone, with a select list and a WHERE clause and nothing else (no ORDER BY, LIMIT/OFFSET —
 // even without ORDER BY, which picks rows across chunks —, DISTINCT, GROUP BY, HAVING, WINDOW, FOR
-// UPDATE, INTO), whose expressions call no aggregate or window function and hold no subquery (a
-// subquery there could read the whole candidate relation). Anything else keeps the buffered path and
-// its row and byte limits.
+// UPDATE, INTO), whose expressions call no aggregate or window function, hold no subquery (a
+// subquery there could read the whole candidate relation) and read no per-statement time (each chunk
+// is its own engine transaction). Anything else keeps the buffered path and its row and byte limits.
 import { arr, body, isObj, sval, tagOf } from '../ast.ts';
 import type { Json } from '../ast.ts';
 
@@ -28,14 +28,22 @@ const ALLOWED: ReadonlyMap<string, string | null> = new Map([
   ['targetList', null], ['fromClause', null], ['whereClause', null], ['op', 'SETOP_NONE'], ['limitOption', 'LIMIT_OPTION_DEFAULT'],
 ]);
 
-/** Nodes that make an expression depend on more than its own row. */
-const NOT_LOCAL: ReadonlySet<string> = new Set(['SubLink', 'GroupingFunc', 'JsonObjectAgg', 'JsonArrayAgg', 'WindowDef']);
+/**
+ * Nodes that make an expression depend on more than its own row; and `CURRENT_TIMESTAMP` and the
+ * like (SQLValueFunction), which are one value per statement in PostgreSQL but one per engine call
+ * (per chunk) here.
+ */
+const NOT_LOCAL: ReadonlySet<string> = new Set(['SubLink', 'GroupingFunc', 'JsonObjectAgg', 'JsonArrayAgg', 'WindowDef', 'SQLValueFunction']);
 
+/** Functions whose value is fixed per transaction or statement (see SQLValueFunction above). */
+const PER_STATEMENT: ReadonlySet<string> = new Set(['now', 'transaction_timestamp', 'statement_timestamp']);
+
+/** An aggregate or window call, or a per-statement value. */
 function aggregateCall(f: Json): boolean {
   if (f.over !== undefined || f.agg_star === true || f.agg_distinct === true || f.agg_order !== undefined || f.agg_filter !== undefined || f.agg_within_group === true) return true;
   const names = arr(f.funcname).map(sval);
   const name = names[names.length - 1];
-  return name !== null && name !== undefined && AGGREGATES.has(name);
+  return name !== null && name !== undefined && (AGGREGATES.has(name) || PER_STATEMENT.has(name));
 }
 
 /** True when some node under `node` is not row-local. */
