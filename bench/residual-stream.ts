@@ -38,6 +38,42 @@ function timed(c: pg.Client, sql: string): Promise<{ firstMs: number; totalMs: n
   });
 }
 
+/** The 200,000 rows, written through the proxy (a computed INSERT … SELECT, 50,000 rows at a time). */
+async function load(c: pg.Client): Promise<void> {
+  await c.query('CREATE TABLE visit (visit_id integer PRIMARY KEY, pat_id integer, reason text, notes text)');
+  for (let k = 0; k < ROWS; k += 50_000) {
+    await c.query(`INSERT INTO visit (visit_id, pat_id, reason, notes) SELECT g, g % 40, 'r' || g, 'note ' || g || ' lee-canary' FROM generate_series(${k + 1}, ${Math.min(ROWS, k + 50_000)}) g`);
+  }
+}
+
+/** One variant, three runs: median times, the proxy's RSS before and its peak during the runs (sampled every 20 ms). */
+async function measureVariant(c: pg.Client, pid: number, sql: string): Promise<Result> {
+  // The engine starts with the first two-stage statement.
+  await c.query('SELECT upper(notes) FROM visit WHERE visit_id = 1');
+  const baseMiB = status(pid, 'VmRSS');
+  let peakMiB = baseMiB;
+  // Sampled during the statement (VmHWM would also hold the engine's start-up peak).
+  const sampler = setInterval(() => { peakMiB = Math.max(peakMiB, status(pid, 'VmRSS')); }, 20);
+  const runs: Array<Awaited<ReturnType<typeof timed>>> = [];
+  for (let i = 0; i < RUNS; i++) runs.push(await timed(c, sql));
+  clearInterval(sampler);
+  const median = (k: 'firstMs' | 'totalMs'): number => (runs.map((x) => x[k]).sort((a, b) => a - b)[Math.floor(RUNS / 2)] as number);
+  return { rows: runs[0]?.rows ?? 0, firstMs: median('firstMs'), totalMs: median('totalMs'), baseMiB, peakMiB: Math.max(peakMiB, status(pid, 'VmRSS')) };
+}
+
+/** Runs `f` with a client of a proxy process of its own (`clarus proxy` on `configDir`). */
+async function withProxy<T>(configDir: string, f: (c: pg.Client, pid: number) => Promise<T>): Promise<T> {
+  const proc = await startProxyProcess(configDir, [], { CLARUS_RESIDUAL: 'on' });
+  const c = new pg.Client({ host: proc.host, port: proc.port, database: 'postgres', user: DEFAULT_USER.name, password: DEFAULT_USER.password });
+  try {
+    await c.connect();
+    return await f(c, serverPid(proc.child.pid as number));
+  } finally {
+    await c.end().catch(() => undefined);
+    await proc.close();
+  }
+}
+
 async function main(): Promise<void> {
   const cluster = await startPostgres();
   const cfg = writeProxyConfig({ backends: [{ cluster, name: 'cloud-a', tls: 'disable' }], users: [{ ...DEFAULT_USER, grants: [{ grant: 'bench', datasets: ['*'], access: 'readWrite', view: 'plaintext' }] }],
@@ -48,38 +84,8 @@ async function main(): Promise<void> {
   for (const [name, text] of TEST_KEY_FILES) writeFileSync(join(cfg.dir, 'secrets/keyring', name), text);
   const results: Record<string, Result> = {};
   try {
-    let loaded = false;
-    for (const [name, sql] of [['load', ''], ...Object.entries(VARIANTS)] as Array<[string, string]>) {
-      const proc = await startProxyProcess(cfg.dir, [], { CLARUS_RESIDUAL: 'on' });
-      const pid = serverPid(proc.child.pid as number);
-      const c = new pg.Client({ host: proc.host, port: proc.port, database: 'postgres', user: DEFAULT_USER.name, password: DEFAULT_USER.password });
-      try {
-        await c.connect();
-        if (!loaded) {
-          await c.query('CREATE TABLE visit (visit_id integer PRIMARY KEY, pat_id integer, reason text, notes text)');
-          for (let k = 0; k < ROWS; k += 50_000) {
-            await c.query(`INSERT INTO visit (visit_id, pat_id, reason, notes) SELECT g, g % 40, 'r' || g, 'note ' || g || ' lee-canary' FROM generate_series(${k + 1}, ${Math.min(ROWS, k + 50_000)}) g`);
-          }
-          loaded = true;
-          continue;
-        }
-        // The engine starts with the first two-stage statement.
-        await c.query('SELECT upper(notes) FROM visit WHERE visit_id = 1');
-        const baseMiB = status(pid, 'VmRSS');
-        // Sampled during the statement (VmHWM would also hold the engine's start-up peak).
-        let peakMiB = baseMiB;
-        const sampler = setInterval(() => { peakMiB = Math.max(peakMiB, status(pid, 'VmRSS')); }, 20);
-        // Three runs (the machine is shared): the median times.
-        const runs: Array<Awaited<ReturnType<typeof timed>>> = [];
-        for (let i = 0; i < RUNS; i++) runs.push(await timed(c, sql));
-        clearInterval(sampler);
-        const median = (k: 'firstMs' | 'totalMs'): number => (runs.map((x) => x[k]).sort((a, b) => a - b)[Math.floor(RUNS / 2)] as number);
-        results[name] = { rows: runs[0]?.rows ?? 0, firstMs: median('firstMs'), totalMs: median('totalMs'), baseMiB, peakMiB: Math.max(peakMiB, status(pid, 'VmRSS')) };
-      } finally {
-        await c.end().catch(() => undefined);
-        await proc.close();
-      }
-    }
+    await withProxy(cfg.dir, (c) => load(c));
+    for (const [name, sql] of Object.entries(VARIANTS)) results[name] = await withProxy(cfg.dir, (c, pid) => measureVariant(c, pid, sql));
   } finally {
     cfg.destroy();
     await cluster.destroy();
