@@ -225,19 +225,12 @@ const SUBQUERY = new Set(['SubLink']);
  */
 function computedInsert(ins: Json, deps: WriteDeps): ComputedWrite {
   if (arr(ins.returningList).length > 0 || (ins.override && ins.override !== 'OVERRIDING_NOT_SET')) no('INSERT … OVERRIDING');
-  const withClause = readOnlyWith(ins.withClause);
-  // ON CONFLICT goes with the write-back, which has no WITH: it may not read one.
-  if (withClause && hasTag(ins.onConflictClause, SUBQUERY)) no('a subquery in ON CONFLICT with WITH');
   if (paramNumbers(ins.onConflictClause).size > 0) no('a parameter in ON CONFLICT');
   const relation = body(ins.relation, 'RangeVar') ?? (ins.relation as Json);
   const table = tableOf(deps, relation);
   const cols = arr(ins.cols).map((c) => String((body(c, 'ResTarget') as Json).name));
   if (cols.length === 0) no('INSERT without a column list');
-  const s = structuredClone(body(ins.selectStmt, 'SelectStmt') ?? no('INSERT without a SELECT'));
-  if ((s.op && s.op !== 'SETOP_NONE') || s.valuesLists) no('INSERT … set operation or VALUES');
-  // The INSERT's WITH is visible in its SELECT: it becomes the SELECT's own (both: not split).
-  if (withClause && s.withClause) no('WITH on both the INSERT and its SELECT');
-  if (withClause) s.withClause = withClause;
+  const s = insertSelect(ins);
   const targets = arr(s.targetList);
   if (targets.length !== cols.length) no('INSERT whose SELECT has another number of columns');
   const grouped = Boolean(s.groupClause || s.havingClause || s.distinctClause || s.windowClause);
@@ -263,6 +256,19 @@ function computedInsert(ins: Json, deps: WriteDeps): ComputedWrite {
   const types = known.every((x): x is string => x !== undefined && !x.endsWith('[]')) ? known : [];
   const once = (body(ins.onConflictClause, 'OnConflictClause') ?? (ins.onConflictClause as Json | undefined))?.action === 'ONCONFLICT_UPDATE' ? { oneBatch: true as const } : {};
   return { select: s, write: { command: 'INSERT', sql: deparseStatement(writeBack), keys: 0, types, ...(ret ? { returning: ret.spec } : {}), ...once } };
+}
+
+/** A copy of the SELECT an INSERT computes from, with the INSERT's read-only WITH made its own. */
+function insertSelect(ins: Json): Json {
+  const withClause = readOnlyWith(ins.withClause);
+  // ON CONFLICT goes with the write-back, which has no WITH: it may not read one.
+  if (withClause && hasTag(ins.onConflictClause, SUBQUERY)) no('a subquery in ON CONFLICT with WITH');
+  const s = structuredClone(body(ins.selectStmt, 'SelectStmt') ?? no('INSERT without a SELECT'));
+  if ((s.op && s.op !== 'SETOP_NONE') || s.valuesLists) no('INSERT … set operation or VALUES');
+  // The INSERT's WITH is visible in its SELECT: it becomes the SELECT's own (both: not split).
+  if (withClause && s.withClause) no('WITH on both the INSERT and its SELECT');
+  if (withClause) s.withClause = withClause;
+  return s;
 }
 
 /** DeclareCursorStmt options (PostgreSQL's CURSOR_OPT_BINARY, CURSOR_OPT_HOLD). */
