@@ -155,7 +155,8 @@ describe('two-stage statements', () => {
 
   it('refuses past the candidate row limit with 54000, aborting an open transaction like a failed statement', async () => {
     await c.query('BEGIN');
-    const err = await c.query('SELECT upper(p.pat_name) FROM patient p, visit v, generate_series(1, 2) g').catch((e: { code: string; message: string }) => e);
+    // ORDER BY: the stage must hold its rows (a row-local one streams, with no limit: two-stage-stream.test.ts).
+    const err = await c.query('SELECT upper(p.pat_name) FROM patient p, visit v, generate_series(1, 2) g ORDER BY 1').catch((e: { code: string; message: string }) => e);
     expect((err as { code: string }).code).toBe('54000');
     expect((err as { message: string }).message).toMatch(/residual row limit/);
     expect(await c.query('SELECT 1').catch((e: { code: string }) => e.code)).toBe('25P02');
