@@ -17,7 +17,7 @@
 // item stays in the write-back as written (the backend evaluates it on the locked row, as the rules
 // allow it); in an INSERT its value must be a plain column, constant or parameter the rules accept
 // over the same FROM clause, in a SELECT that neither groups nor aggregates.
-import { arr, body, paramNumbers, tagOf } from '../ast.ts';
+import { arr, body, isObj, paramNumbers, tagOf } from '../ast.ts';
 import type { Json } from '../ast.ts';
 import type { CatalogTable } from '../catalog.ts';
 import { deparseStatement, parseTree } from '../parser.ts';
@@ -115,9 +115,10 @@ const NOT_A_VALUE = new Set(['SetToDefault', 'MultiAssignRef', 'CurrentOfExpr'])
  */
 function readOnlyWith(w: unknown): Json | undefined {
   if (!w) return undefined;
-  const clause = (body(w, 'WithClause') ?? w) as Json;
+  const clause = body(w, 'WithClause') ?? (isObj(w) ? w : undefined);
+  if (!clause) return undefined;
   for (const cte of arr(clause.ctes)) {
-    const q = (body(cte, 'CommonTableExpr') as Json | null)?.ctequery;
+    const q = body(cte, 'CommonTableExpr')?.ctequery;
     if (!body(q, 'SelectStmt')) no('a data-modifying WITH query');
   }
   return clause;
@@ -254,7 +255,8 @@ function computedInsert(ins: Json, deps: WriteDeps): ComputedWrite {
   const known = cols.map((n) => SUPPORTED_TYPES.get(table.byName.get(n)?.typeOid ?? 0));
   // An array column's values cannot be one level of a batch array (unnest would flatten them).
   const types = known.every((x): x is string => x !== undefined && !x.endsWith('[]')) ? known : [];
-  const once = (body(ins.onConflictClause, 'OnConflictClause') ?? (ins.onConflictClause as Json | undefined))?.action === 'ONCONFLICT_UPDATE' ? { oneBatch: true as const } : {};
+  const clauseOf = body(ins.onConflictClause, 'OnConflictClause') ?? (isObj(ins.onConflictClause) ? ins.onConflictClause : undefined);
+  const once = clauseOf?.action === 'ONCONFLICT_UPDATE' ? { oneBatch: true as const } : {};
   return { select: s, write: { command: 'INSERT', sql: deparseStatement(writeBack), keys: 0, types, ...(ret ? { returning: ret.spec } : {}), ...once } };
 }
 
