@@ -15,6 +15,7 @@ import { anonymizationStats, countBatch } from './anonymization-stats.ts';
 import { assignedText, ValueFormatError, ValueTooLongError } from '../protection/encryption/canonical.ts';
 import { csvRowTransformer, encodeCsvField } from '../protection/copy-csv.ts';
 import { byteaFromText, byteaText, copyRowTransformer, escapeField } from '../protection/copy-text.ts';
+import { textCopyOut } from '../protection/copy-out-text.ts';
 import type { RowFn } from '../protection/copy-text.ts';
 import type { ProtectedOutput } from '../protection/results.ts';
 import { presentText, storedBytes } from '../protection/results.ts';
@@ -89,12 +90,20 @@ function anonymized(table: string, c: CatalogColumn, v: string, keys: WriteKeys)
   return out;
 }
 
+/** COPY TO whose protected fields can be handled as bytes (copy-out-text.ts): text format, plaintext views. */
+function bytesOut(f: CopyFormat, outs: ProtectedOutput[]): boolean {
+  const plain = outs.every((o) => o.view === 'plaintext' && o.encoding === undefined);
+  return f.kind === 'text' && !f.header && plain && new Set(outs.map((o) => o.index)).size === outs.length;
+}
+
 /** Called with the report of each anonymized batch (audit log, metrics). */
 export type BatchReporter = (table: CatalogTable, report: BatchReport) => void;
 
 export function copyHooks(rw: KeyedRewriter, plan: CopyPlan, outs: ProtectedOutput[], onReport?: BatchReporter): CopyHooks | undefined {
   if (plan.direction === 'out') {
     if (outs.length === 0) return undefined;
+    const slow = (o: ProtectedOutput, v: string): string | null => presentText(o, stored(o, v));
+    if (bytesOut(plan.format, outs)) return { out: textCopyOut(outs, plan.format.delimiter, slow) };
     return {
       out: rows(plan.format, (fields) => {
         for (const o of outs) {
