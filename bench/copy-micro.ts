@@ -1,8 +1,8 @@
 // Micro-benchmark of the COPY path's per-row work (no sockets, no backend): the rows of the
 // enc-copy3-* scenarios (3 encrypted columns: name and notes randomized, ssn deterministic)
 // through the proxy's COPY hooks, FROM STDIN in 8 KiB chunks as psql sends them, TO STDOUT one
-// CopyData per row as PostgreSQL sends them; `general` is the field-by-field path (strings,
-// presentText per value) the byte path replaced for COPY TO. CPU time per row (process.cpuUsage),
+// CopyData per row as PostgreSQL sends them; `general` is the field-by-field path (strings per
+// field, presentText per value) that the byte paths (copy-in-text.ts, copy-out-text.ts) replaced. CPU time per row (process.cpuUsage),
 // median of ROUNDS rounds, the variants alternating. `node bench/copy-micro.ts`.
 import { loadavg } from 'node:os';
 import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
@@ -60,8 +60,13 @@ const general = (): CopyTransformer => copyRowTransformer((fields) => {
 }, { delimiter: '\t', header: false });
 const bytes = (): CopyTransformer => (copyHooks(rw, { direction: 'out', outputs: [], format }, outs) as { out: CopyTransformer }).out;
 
+// The general (field by field) path of COPY FROM, which a HEADER line selects.
+const headerChunks = [Buffer.from(`id\t${DATA_COLUMNS.join('\t')}\n`), ...chunks];
+const copyInGeneral = () => copyHooks(rw, { direction: 'in', table, columns, format: { ...format, header: true } }, []) as { in: CopyTransformer };
+
 const variants: Array<[string, () => Buffer[]]> = [
-  ['FROM STDIN', () => drive(copyIn().in, chunks)],
+  ['FROM STDIN, general path', () => drive(copyInGeneral().in, headerChunks)],
+  ['FROM STDIN, byte path', () => drive(copyIn().in, chunks)],
   ['TO STDOUT, general path', () => drive(general(), rowsOut)],
   ['TO STDOUT, byte path', () => drive(bytes(), rowsOut)],
 ];

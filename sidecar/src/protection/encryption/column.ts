@@ -27,6 +27,8 @@ export interface ColumnCipher {
   /** Ciphertext with the current key version. */
   encrypt(text: string): Buffer;
   decrypt(stored: Uint8Array): string;
+  /** encrypt() of the text's UTF-8 bytes (a COPY field as read), without a string between. */
+  encryptBytes?(plaintext: Uint8Array): Buffer;
   /** The plaintext's UTF-8 bytes (what decrypt returns, before decoding to a string). */
   decryptBytes(stored: Uint8Array): Buffer;
   /**
@@ -99,12 +101,12 @@ export function columnCipher(deriver: KeyDeriver, spec: ColumnSpec): ColumnCiphe
     }
     return st;
   };
-  const seal = (version: number, text: string): Buffer => {
+  const sealBytes = (version: number, pt: Uint8Array): Buffer => {
     const st = state(version);
-    const pt = Buffer.from(text, 'utf8');
     if (spec.mode === 'randomized') return (st.gcm as GcmSealer).seal(st.header, pt);
     return Buffer.concat([st.header, (st.siv as SivSealer).encrypt(pt)]);
   };
+  const seal = (version: number, text: string): Buffer => sealBytes(version, Buffer.from(text, 'utf8'));
   const bidx = (version: number, text: string): Buffer => {
     const st = state(version);
     const key = st.bidxKey ?? deriver.key(spec.keyName, version, 'bidx', scope);
@@ -156,6 +158,7 @@ export function columnCipher(deriver: KeyDeriver, spec: ColumnSpec): ColumnCiphe
   return {
     spec,
     encrypt: (text) => seal(entry.current, text),
+    encryptBytes: (pt) => sealBytes(entry.current, pt),
     decrypt: (stored) => open(stored).toString('utf8'),
     decryptBytes: open,
     decryptMany: openMany,
