@@ -80,7 +80,7 @@ function latency(r: BenchReport): Goal[] {
   });
   if (rows.length === 0) return [];
   const ms = (x: number | null | undefined) => `${(x ?? 0) >= 0 ? '+' : ''}${(x ?? 0).toFixed(3)}`;
-  const measured = rows.map(({ m, c, b }) => `${m} p50 ${ms(c.p50AddedMs)} / p99 ${ms(c.p99AddedMs)} ms (PgBouncer ${ms(b?.p50AddedMs)} / ${ms(b?.p99AddedMs)})`);
+  const measured = rows.map(({ m, c, b }) => `${m} p50 ${ms(c.p50AddedMs)} / p99 ${ms(c.p99AddedMs)} ms (PgBouncer ${b ? `${ms(b.p50AddedMs)} / ${ms(b.p99AddedMs)}` : 'not measured'})`);
   return [{ goal: '6. p99 added over direct <= 0.3 ms, select-only pass-through, 8 clients at a fixed rate', measured: measured.join('; '),
     met: rows.every(({ c }) => (c.p99AddedMs ?? Infinity) <= 0.3) }];
 }
