@@ -71,9 +71,12 @@ const variants: Array<[string, () => Buffer[]]> = [
   ['TO STDOUT, byte path', () => drive(bytes(), rowsOut)],
 ];
 if (Buffer.concat(drive(general(), rowsOut)).compare(Buffer.concat(drive(bytes(), rowsOut))) !== 0) throw new Error('the two COPY TO paths disagree');
-const times = new Map<string, number[]>(variants.map(([n]) => [n, []]));
+// ONLY=<prefix>: just the variants whose name starts with it (for a profile of one path).
+const only = process.env.ONLY;
+const picked = variants.filter(([n]) => !only || n.startsWith(only));
+const times = new Map<string, number[]>(picked.map(([n]) => [n, []]));
 for (let r = 0; r < ROUNDS; r++) {
-  for (const [name, fn] of variants) {
+  for (const [name, fn] of picked) {
     const t0 = process.cpuUsage();
     fn();
     const d = process.cpuUsage(t0);

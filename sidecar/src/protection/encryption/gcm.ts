@@ -128,6 +128,19 @@ function tagInto(out: Uint8Array, y: Int32Array, ej0: Uint8Array): void {
   }
 }
 
+/** tagInto at offsets: out[at, at + 16) = ej0[from, from + 16) XOR y. */
+function tagAt(out: Uint8Array, at: number, y: Int32Array, ej0: Uint8Array, from: number): void {
+  for (let j = 0; j < 4; j++) {
+    const w = y[j] as number;
+    const o = at + 4 * j;
+    const e = from + 4 * j;
+    out[o] = (w >>> 24) ^ (ej0[e] as number);
+    out[o + 1] = ((w >>> 16) & 0xff) ^ (ej0[e + 1] as number);
+    out[o + 2] = ((w >>> 8) & 0xff) ^ (ej0[e + 2] as number);
+    out[o + 3] = (w & 0xff) ^ (ej0[e + 3] as number);
+  }
+}
+
 /**
  * One AES-GCM key with one fixed associated data (a column version's header || scope): seal
  * gives prefix || nonce || ciphertext || tag, open checks and decrypts that layout.
@@ -188,19 +201,21 @@ export class GcmSealer {
   seal(prefix: Uint8Array, plaintext: Uint8Array): Buffer {
     if (this.next >= POOL) this.refill();
     const k = this.next++;
-    const nonce = this.nonces.subarray(k * GCM_NONCE_BYTES, (k + 1) * GCM_NONCE_BYTES);
     const n = plaintext.length;
     const ctAt = prefix.length + GCM_NONCE_BYTES;
     const out = Buffer.allocUnsafe(ctAt + n + GCM_TAG_BYTES);
     out.set(prefix, 0);
-    out.set(nonce, prefix.length);
-    // E(J0) and the keystream: the pool's prepared blocks, or for a longer value its own.
+    this.nonces.copy(out, prefix.length, k * GCM_NONCE_BYTES, (k + 1) * GCM_NONCE_BYTES);
+    // E(J0) and the keystream: the pool's prepared blocks, or for a longer value its own. Offsets
+    // rather than subarrays: a view per value costs more than the XOR it serves.
     const pooled = n <= PRE_BLOCKS * BLOCK;
-    const blocks = pooled ? this.pre.subarray(k * PER_NONCE, (k + 1) * PER_NONCE) : nonceBlocks(this.key, nonce, Math.ceil(n / BLOCK));
-    xorInto(out.subarray(ctAt), plaintext, blocks.subarray(BLOCK));
-    tagInto(out.subarray(ctAt + n), this.digest(out, ctAt, n), blocks);
+    const blocks = pooled ? this.pre : nonceBlocks(this.key, out.subarray(prefix.length, ctAt), Math.ceil(n / BLOCK));
+    const base = pooled ? k * PER_NONCE : 0;
+    const ks = base + BLOCK;
+    for (let i = 0; i < n; i++) out[ctAt + i] = (plaintext[i] as number) ^ (blocks[ks + i] as number);
+    tagAt(out, ctAt + n, this.digest(out, ctAt, n), blocks, base);
     // This nonce's prepared blocks are never needed again.
-    if (pooled) blocks.fill(0);
+    if (pooled) blocks.fill(0, base, base + PER_NONCE);
     return out;
   }
 
