@@ -18,8 +18,8 @@ const LF = 0x0a;
 const X = 0x78;
 const N = 0x4e;
 /** Rows and input bytes held before a batch is decrypted and sent. */
-const BATCH_ROWS = 256;
-const BATCH_BYTES = 64 << 10;
+const BATCH_ROWS = 64;
+const BATCH_BYTES = 16 << 10;
 
 /** Hex digit values for lowercase hex (bytea_output = hex), -1 for anything else. */
 const HEX = new Int8Array(256).fill(-1);
