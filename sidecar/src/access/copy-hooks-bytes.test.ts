@@ -38,7 +38,8 @@ function hook(delimiter: string, header: boolean): CopyTransformer {
 }
 
 /** What the backend would store from `t` over `input` cut at `cuts`, or the error. */
-function stored(t: CopyTransformer, input: Buffer, cuts: number[], delimiter: string, skipHeader: boolean): string {
+function stored(t: CopyTransformer, input: Buffer, cuts: number[], o: { delimiter: string; skipHeader: boolean }): string {
+  const { delimiter, skipHeader } = o;
   const out: Uint8Array[] = [];
   try {
     t.begin?.();
@@ -76,12 +77,12 @@ describe('COPY FROM as bytes', () => {
       // A raw tab is data when the delimiter is another byte.
       if (delimiter !== '\t') lines.push('8|raw\ttab|c|8', '9|a\\|b|c\\|d|9');
       const body = `${lines.join('\n')}\n`;
-      const general = stored(hook(delimiter, true), Buffer.from(`h\n${body}`, 'utf8'), [], delimiter, true);
+      const general = stored(hook(delimiter, true), Buffer.from(`h\n${body}`, 'utf8'), [], { delimiter, skipHeader: true });
       expect(general).toContain('pt:Ann');
       const input = Buffer.from(body, 'utf8');
       for (const step of [input.length, 1, 5, 64]) {
         const cuts = Array.from({ length: Math.floor((input.length - 1) / step) }, (_, i) => (i + 1) * step);
-        expect(stored(hook(delimiter, false), input, cuts, delimiter, false)).toBe(general);
+        expect(stored(hook(delimiter, false), input, cuts, { delimiter, skipHeader: false })).toBe(general);
       }
     }
   });
@@ -89,9 +90,9 @@ describe('COPY FROM as bytes', () => {
   it('refuses every line the general path refuses, with its SQLSTATE and message', () => {
     for (const bad of BAD) {
       const body = Buffer.concat([Buffer.from(`${GOOD[0] ?? ''}\n`), Buffer.from(bad, 'latin1'), Buffer.from(`\n${GOOD[1] ?? ''}\n`)]);
-      const general = stored(hook('\t', true), Buffer.concat([Buffer.from('h\n'), body]), [], '\t', true);
+      const general = stored(hook('\t', true), Buffer.concat([Buffer.from('h\n'), body]), [], { delimiter: '\t', skipHeader: true });
       expect(general).toMatch(/^error (22P04|22021|22P02)/);
-      expect(stored(hook('\t', false), body, [], '\t', false)).toBe(general);
+      expect(stored(hook('\t', false), body, [], { delimiter: '\t', skipHeader: false })).toBe(general);
     }
   });
 

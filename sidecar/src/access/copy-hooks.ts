@@ -110,21 +110,20 @@ const TEXT_AS_IS = new Set<number>([OID.text, OID.varchar, OID.bpchar]);
  */
 function bytesIn(f: CopyFormat, columns: CatalogColumn[], ciphers: Array<ColumnCipher | undefined>, row: RowFn): CopyTransformer | undefined {
   if (f.kind !== 'text' || f.header) return undefined;
-  const cols: InColumn[] = [];
-  for (const [i, c] of columns.entries()) {
-    const cipher = ciphers[i];
-    if (c.protection.kind === 'anonymize') return undefined;
-    if (c.protection.kind === 'plain' || !cipher) {
-      cols.push({ kind: 'plain' });
-      continue;
-    }
-    // varchar(n) / char(n) are cut or refused by length (fitDeclaredLength): the general path.
-    const asIs = TEXT_AS_IS.has(c.typeOid) && (c.typmod === undefined || c.typmod < 4);
-    if (!asIs || !cipher.encryptBytes) return undefined;
-    cols.push({ kind: 'encrypt', cipher: cipher as BytesCipher, searchable: c.protection.searchable });
-  }
+  const cols = columns.map((c, i) => inColumn(c, ciphers[i]));
+  if (cols.some((c) => c === undefined)) return undefined;
   const d = f.delimiter.charCodeAt(0);
-  return textCopyIn(cols, f.delimiter, (line) => `${row(textFields(line, d)).map((v) => escapeField(v, f.delimiter)).join(f.delimiter)}\n`);
+  return textCopyIn(cols as InColumn[], f.delimiter, (line) => `${row(textFields(line, d)).map((v) => escapeField(v, f.delimiter)).join(f.delimiter)}\n`);
+}
+
+/** How the byte path takes a column, or undefined when it cannot (then the general path takes the COPY). */
+function inColumn(c: CatalogColumn, cipher: ColumnCipher | undefined): InColumn | undefined {
+  if (c.protection.kind === 'anonymize') return undefined;
+  if (c.protection.kind === 'plain' || !cipher) return { kind: 'plain' };
+  // varchar(n) / char(n) are cut or refused by length (fitDeclaredLength): the general path.
+  const asIs = TEXT_AS_IS.has(c.typeOid) && (c.typmod === undefined || c.typmod < 4);
+  if (!asIs || !cipher.encryptBytes) return undefined;
+  return { kind: 'encrypt', cipher: cipher as BytesCipher, searchable: c.protection.searchable };
 }
 
 /** Called with the report of each anonymized batch (audit log, metrics). */

@@ -116,24 +116,14 @@ function xorInto(out: Uint8Array, src: Uint8Array, ks: Uint8Array): void {
   for (let i = 0; i < src.length; i++) out[i] = (src[i] as number) ^ (ks[i] as number);
 }
 
-/** The tag into out[0, 16): E(J0) (ej0's first 16 bytes) XOR the GHASH state y. */
-function tagInto(out: Uint8Array, y: Int32Array, ej0: Uint8Array): void {
-  for (let j = 0; j < 4; j++) {
-    const w = y[j] as number;
-    const o = 4 * j;
-    out[o] = (w >>> 24) ^ (ej0[o] as number);
-    out[o + 1] = ((w >>> 16) & 0xff) ^ (ej0[o + 1] as number);
-    out[o + 2] = ((w >>> 8) & 0xff) ^ (ej0[o + 2] as number);
-    out[o + 3] = (w & 0xff) ^ (ej0[o + 3] as number);
-  }
-}
+const ZERO_BLOCK = new Uint8Array(BLOCK);
 
-/** tagInto at offsets: out[at, at + 16) = ej0[from, from + 16) XOR y. */
-function tagAt(out: Uint8Array, at: number, y: Int32Array, ej0: Uint8Array, from: number): void {
+/** The tag into out[at, at + 16): E(J0) (ej0's first 16 bytes) XOR the GHASH state y. */
+function tagInto(out: Uint8Array, y: Int32Array, ej0: Uint8Array, at = 0): void {
   for (let j = 0; j < 4; j++) {
     const w = y[j] as number;
-    const o = at + 4 * j;
-    const e = from + 4 * j;
+    const e = 4 * j;
+    const o = at + e;
     out[o] = (w >>> 24) ^ (ej0[e] as number);
     out[o + 1] = ((w >>> 16) & 0xff) ^ (ej0[e + 1] as number);
     out[o + 2] = ((w >>> 8) & 0xff) ^ (ej0[e + 2] as number);
@@ -213,7 +203,10 @@ export class GcmSealer {
     const base = pooled ? k * PER_NONCE : 0;
     const ks = base + BLOCK;
     for (let i = 0; i < n; i++) out[ctAt + i] = (plaintext[i] as number) ^ (blocks[ks + i] as number);
-    tagAt(out, ctAt + n, this.digest(out, ctAt, n), blocks, base);
+    // The tag: the GHASH state, then XOR E(J0).
+    const tagAt = ctAt + n;
+    tagInto(out, this.digest(out, ctAt, n), ZERO_BLOCK, tagAt);
+    for (let i = 0; i < GCM_TAG_BYTES; i++) out[tagAt + i] = (out[tagAt + i] as number) ^ (blocks[base + i] as number);
     // This nonce's prepared blocks are never needed again.
     if (pooled) blocks.fill(0, base, base + PER_NONCE);
     return out;
