@@ -60,6 +60,8 @@ export interface Scenario {
   requires?: string;
   /** Targets this scenario runs against (default: BASE_TARGETS). */
   targets?: string[];
+  /** Runs on pgbench -i's tables (implied without `targets`). */
+  pgbenchTables?: boolean;
 }
 
 /** The targets a scenario without its own list runs against. */
@@ -81,7 +83,7 @@ export const SCENARIOS: Scenario[] = [
   // each transaction's own time (the schedule lag taken off; pgbench.ts parseLogLatencies).
   ...(['simple', 'prepared'] as const).map((mode): Scenario => ({
     name: `latency-${mode}`, description: `pgbench select-only at ${LATENCY_RATE} tps over 8 clients (-R), -M ${mode}: p50/p99 added over direct`,
-    pgbenchArgs: ['-S', '-M', mode, '-R', String(LATENCY_RATE)], clients: [8], targets: ['direct', 'pgbouncer', 'clarus'],
+    pgbenchArgs: ['-S', '-M', mode, '-R', String(LATENCY_RATE)], clients: [8], targets: ['direct', 'pgbouncer', 'clarus'], pgbenchTables: true,
   })),
   { name: 'tpcb-like', description: 'pgbench TPC-B-like read/write transactions, simple protocol', pgbenchArgs: ['-b', 'tpcb-like', '-M', 'simple'] },
   ...ENC_SCENARIOS,
