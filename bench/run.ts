@@ -205,7 +205,7 @@ async function main(): Promise<number> {
   let running = new Map<string, RunningTarget>();
   try {
     // pgbench's own tables serve the scenarios that run on the base targets (the builtin workloads).
-    if (scenarios.some((sc) => !sc.targets)) await initPgbench(plainEndpoint(pg.host, pg.port), plainEndpoint(pg.host, pg.port).password, s.scale);
+    if (scenarios.some((sc) => !sc.targets || sc.pgbenchTables)) await initPgbench(plainEndpoint(pg.host, pg.port), plainEndpoint(pg.host, pg.port).password, s.scale);
     for (const sc of scenarios) await sc.setup?.(pg);
     running = await startTargets(pg, s, scenarios, report);
     const ctxFor = contextFor(pg, s, workDir);

@@ -52,6 +52,9 @@ describe('pgbench output', () => {
     const log = '0 1 310 0 1700000000 123\n0 2 290 0 1700000000 456\n1 1 failed 0 1700000000 789\n\n';
     expect(parseLogLatencies(log)).toEqual([310, 290]);
   });
+  it('takes the schedule lag (7th field, pgbench -R) off each latency', () => {
+    expect(parseLogLatencies('0 1 510 0 1700000000 123 200\n0 2 300 0 1700000000 456 0\n')).toEqual([310, 300]);
+  });
 });
 
 describe('settings', () => {

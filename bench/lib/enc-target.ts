@@ -40,7 +40,7 @@ export function encryptedTarget(v: EncryptedVariant): Target {
       return {
         endpoint: { host: proc.host, port: proc.port, database: v.database, user: DEFAULT_USER.name, password: DEFAULT_USER.password, sslmode: 'disable' },
         pid: proc.child.pid === undefined ? undefined : serverPid(proc.child.pid),
-        database: v.database, encrypted: cols,
+        database: v.database, encrypted: cols, metricsPort: proc.metricsPort,
         stop: async () => { await proc.close(); cfg.destroy(); },
       };
     },

@@ -33,6 +33,17 @@ describe('issue 15 goals', () => {
     expect(markdown(r, ['clarus-enc3'])).toContain('| clarus-enc3 | 200 | 120.0 | 130.0 | 160.0 |');
   });
 
+  it('reads goal 6 from the rate-limited latency scenarios: p50 and p99 added over direct', () => {
+    const lat = (scenario: string, target: string, p50Ms: number, p99Ms: number) => run(scenario, target, 800, 0, { p50Ms, p99Ms });
+    const r = report([lat('latency-simple', 'direct', 0.2, 0.5), lat('latency-simple', 'clarus', 0.3, 0.7), lat('latency-simple', 'pgbouncer', 0.25, 0.6),
+      lat('latency-prepared', 'direct', 0.2, 0.5), lat('latency-prepared', 'clarus', 0.3, 0.9)]);
+    const g = checkIssue15(r).filter((x) => x.goal.startsWith('6.'));
+    expect(g).toHaveLength(1);
+    expect(g[0]?.met).toBe(false);
+    expect(g[0]?.measured).toBe('latency-simple p50 +0.100 / p99 +0.200 ms (PgBouncer +0.050 / +0.100); latency-prepared p50 +0.100 / p99 +0.400 ms (PgBouncer not measured)');
+    expect(checkIssue15(report(r.runs.filter((x) => x.scenario === 'latency-simple'))).find((x) => x.goal.startsWith('6.'))?.met).toBe(true);
+  });
+
   it('has no section when nothing of it was measured', () => {
     expect(goalsMarkdown(report([run('select-simple', 'direct', 100, 0)]))).toEqual([]);
   });

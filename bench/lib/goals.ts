@@ -72,8 +72,21 @@ function memory(r: BenchReport): Goal[] {
   ];
 }
 
+/** Goal 6: p99 added over direct <= 0.3 ms, from the rate-limited latency-* scenarios (8 clients). */
+function latency(r: BenchReport): Goal[] {
+  const rows = ['latency-simple', 'latency-prepared'].flatMap((m) => {
+    const c = find(r, m, 'clarus');
+    return c ? [{ m, c, b: find(r, m, 'pgbouncer') }] : [];
+  });
+  if (rows.length === 0) return [];
+  const ms = (x: number | null | undefined) => `${(x ?? 0) >= 0 ? '+' : ''}${(x ?? 0).toFixed(3)}`;
+  const measured = rows.map(({ m, c, b }) => `${m} p50 ${ms(c.p50AddedMs)} / p99 ${ms(c.p99AddedMs)} ms (PgBouncer ${b ? `${ms(b.p50AddedMs)} / ${ms(b.p99AddedMs)}` : 'not measured'})`);
+  return [{ goal: '6. p99 added over direct <= 0.3 ms, select-only pass-through, 8 clients at a fixed rate', measured: measured.join('; '),
+    met: rows.every(({ c }) => (c.p99AddedMs ?? Infinity) <= 0.3) }];
+}
+
 export function checkIssue15(r: BenchReport): Goal[] {
-  return [...passThrough(r), ...workers(r), ...encrypted(r), ...copy(r), ...memory(r)];
+  return [...passThrough(r), ...workers(r), ...encrypted(r), ...copy(r), ...memory(r), ...latency(r)];
 }
 
 export function goalsMarkdown(r: BenchReport): string[] {

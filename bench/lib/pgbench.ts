@@ -34,7 +34,9 @@ export function parseSummary(stdout: string): { tps: number; transactions: numbe
 
 /**
  * Latencies in µs from pgbench -l log text: `client_id transaction_no time script_no time_epoch time_us`;
- * a failed or skipped transaction has a non-numeric time field and is left out.
+ * a failed or skipped transaction has a non-numeric time field and is left out. With a rate (-R)
+ * a 7th field is the schedule lag, which `time` includes (pgbench counts from the scheduled start):
+ * it is taken off, so the latency is the transaction's own, whatever pgbench's own delays.
  */
 export function parseLogLatencies(text: string, into: number[] = []): number[] {
   let start = 0;
@@ -43,7 +45,7 @@ export function parseLogLatencies(text: string, into: number[] = []): number[] {
     if (end < 0) end = text.length;
     const f = text.slice(start, end).split(' ');
     start = end + 1;
-    const us = Number(f[2]);
+    const us = Number(f[2]) - (f.length >= 7 ? Number(f[6]) : 0);
     if (f.length >= 6 && Number.isFinite(us)) into.push(us);
   }
   return into;

@@ -25,7 +25,10 @@ export interface SummaryRow {
   target: string;
   runs: number;
   tpsMedian: number;
+  p50MedianMs: number;
   p99MedianMs: number;
+  /** p50 median minus direct's p50 median, in ms. */
+  p50AddedMs: number | null;
   /** tps median / direct's tps median for the same scenario and clients. */
   ratioToDirect: number | null;
   /** p99 median minus direct's p99 median, in ms. */
@@ -77,6 +80,7 @@ export function summarize(runs: RunRecord[]): SummaryRow[] {
     return {
       scenario: first.scenario, clients: first.clients, target: first.target, runs: g.length,
       tpsMedian: round(median(g.map((r) => r.tps)), 1), p99MedianMs: round(median(g.map((r) => r.p99Ms)), 3),
+      p50MedianMs: round(median(g.map((r) => r.p50Ms)), 3), p50AddedMs: null,
       ratioToDirect: null, p99AddedMs: null, cpuUsPerTxMedian: cpuMedian(g), ratioToProxy: null,
       secondsMedian: g.every((r) => r.seconds !== undefined) ? round(median(g.map((r) => r.seconds as number)), 3) : null,
     };
@@ -88,6 +92,7 @@ export function summarize(runs: RunRecord[]): SummaryRow[] {
     if (!d || d.tpsMedian === 0) continue;
     row.ratioToDirect = round(row.tpsMedian / d.tpsMedian, 3);
     row.p99AddedMs = round(row.p99MedianMs - d.p99MedianMs, 3);
+    row.p50AddedMs = round(row.p50MedianMs - d.p50MedianMs, 3);
   }
   return rows;
 }

@@ -60,6 +60,8 @@ export interface Scenario {
   requires?: string;
   /** Targets this scenario runs against (default: BASE_TARGETS). */
   targets?: string[];
+  /** Runs on pgbench -i's tables (implied without `targets`). */
+  pgbenchTables?: boolean;
 }
 
 /** The targets a scenario without its own list runs against. */
@@ -69,10 +71,20 @@ export function scenarioTargets(s: Scenario): string[] {
   return s.targets ?? BASE_TARGETS;
 }
 
+/** Total rate of the latency scenarios: well below what every target sustains on the bench's 2 shared cores. */
+export const LATENCY_RATE = 800;
+
 export const SCENARIOS: Scenario[] = [
   { name: 'select-simple', description: 'pgbench select-only, simple query protocol', pgbenchArgs: ['-S', '-M', 'simple'] },
   { name: 'select-extended', description: 'pgbench select-only, extended protocol (unnamed statements)', pgbenchArgs: ['-S', '-M', 'extended'] },
   { name: 'select-prepared', description: 'pgbench select-only, named prepared statements', pgbenchArgs: ['-S', '-M', 'prepared'] },
+  // Issue 15, goal 6: latency added over direct, measured below saturation (at full speed on the
+  // bench's shared cores a latency is mostly queueing): a fixed rate over 8 clients, p50/p99 of
+  // each transaction's own time (the schedule lag taken off; pgbench.ts parseLogLatencies).
+  ...(['simple', 'prepared'] as const).map((mode): Scenario => ({
+    name: `latency-${mode}`, description: `pgbench select-only at ${LATENCY_RATE} tps over 8 clients (-R), -M ${mode}: p50/p99 added over direct`,
+    pgbenchArgs: ['-S', '-M', mode, '-R', String(LATENCY_RATE)], clients: [8], targets: ['direct', 'pgbouncer', 'clarus'], pgbenchTables: true,
+  })),
   { name: 'tpcb-like', description: 'pgbench TPC-B-like read/write transactions, simple protocol', pgbenchArgs: ['-b', 'tpcb-like', '-M', 'simple'] },
   ...ENC_SCENARIOS,
 ];

@@ -21,6 +21,8 @@ export interface RunningTarget {
   encrypted: readonly string[];
   /** CPU and RSS are the sum over the process and its descendants (a proxy with worker processes). */
   tree?: boolean;
+  /** The proxy's metrics port (Clarus targets). */
+  metricsPort?: number;
   stop(): Promise<void>;
 }
 

@@ -12,13 +12,18 @@ import { microaggregate } from '../protection/anonymization/microaggregate.ts';
 import type { BatchReport } from '../protection/anonymization/microaggregate.ts';
 import { batchCopyTransformer } from '../protection/copy-batch.ts';
 import { anonymizationStats, countBatch } from './anonymization-stats.ts';
-import { assignedText, ValueFormatError, ValueTooLongError } from '../protection/encryption/canonical.ts';
+import { assignedText, OID, ValueFormatError, ValueTooLongError } from '../protection/encryption/canonical.ts';
 import { csvRowTransformer, encodeCsvField } from '../protection/copy-csv.ts';
 import { byteaFromText, byteaText, copyRowTransformer, escapeField } from '../protection/copy-text.ts';
+import { textCopyOut } from '../protection/copy-out-text.ts';
+import { textCopyIn } from '../protection/copy-in-text.ts';
+import type { BytesCipher, InColumn } from '../protection/copy-in-text.ts';
+import { textFields } from '../protection/copy-lines.ts';
+import type { ColumnCipher } from '../protection/encryption/column.ts';
 import type { RowFn } from '../protection/copy-text.ts';
 import type { ProtectedOutput } from '../protection/results.ts';
 import { presentText, storedBytes } from '../protection/results.ts';
-import type { CopyHooks } from '../session/pipeline.ts';
+import type { CopyHooks, CopyTransformer } from '../session/pipeline.ts';
 import { StatementError } from '../session/pipeline.ts';
 import { arr, body, sval } from '../rewrite/ast.ts';
 import { isEncrypted } from '../rewrite/catalog.ts';
@@ -89,12 +94,46 @@ function anonymized(table: string, c: CatalogColumn, v: string, keys: WriteKeys)
   return out;
 }
 
+/** COPY TO whose protected fields can be handled as bytes (copy-out-text.ts): text format, plaintext views. */
+function bytesOut(f: CopyFormat, outs: ProtectedOutput[]): boolean {
+  const plain = outs.every((o) => o.view === 'plaintext' && o.encoding === undefined);
+  return f.kind === 'text' && !f.header && plain && new Set(outs.map((o) => o.index)).size === outs.length;
+}
+
+/** Types whose assigned text is the text itself (assignedText), so a field's bytes are its plaintext. */
+const TEXT_AS_IS = new Set<number>([OID.text, OID.varchar, OID.bpchar]);
+
+/**
+ * COPY FROM whose lines can be handled as bytes (copy-in-text.ts): text format without header,
+ * no anonymized column, encrypted columns of a type whose text is encrypted as it is; undefined
+ * otherwise. `row` is the general path for the lines it does not take.
+ */
+function bytesIn(f: CopyFormat, columns: CatalogColumn[], ciphers: Array<ColumnCipher | undefined>, row: RowFn): CopyTransformer | undefined {
+  if (f.kind !== 'text' || f.header) return undefined;
+  const cols = columns.map((c, i) => inColumn(c, ciphers[i]));
+  if (cols.some((c) => c === undefined)) return undefined;
+  const d = f.delimiter.charCodeAt(0);
+  return textCopyIn(cols as InColumn[], f.delimiter, (line) => `${row(textFields(line, d)).map((v) => escapeField(v, f.delimiter)).join(f.delimiter)}\n`);
+}
+
+/** How the byte path takes a column, or undefined when it cannot (then the general path takes the COPY). */
+function inColumn(c: CatalogColumn, cipher: ColumnCipher | undefined): InColumn | undefined {
+  if (c.protection.kind === 'anonymize') return undefined;
+  if (c.protection.kind === 'plain' || !cipher) return { kind: 'plain' };
+  // varchar(n) / char(n) are cut or refused by length (fitDeclaredLength): the general path.
+  const asIs = TEXT_AS_IS.has(c.typeOid) && (c.typmod === undefined || c.typmod < 4);
+  if (!asIs || !cipher.encryptBytes) return undefined;
+  return { kind: 'encrypt', cipher: cipher as BytesCipher, searchable: c.protection.searchable };
+}
+
 /** Called with the report of each anonymized batch (audit log, metrics). */
 export type BatchReporter = (table: CatalogTable, report: BatchReport) => void;
 
 export function copyHooks(rw: KeyedRewriter, plan: CopyPlan, outs: ProtectedOutput[], onReport?: BatchReporter): CopyHooks | undefined {
   if (plan.direction === 'out') {
     if (outs.length === 0) return undefined;
+    const slow = (o: ProtectedOutput, v: string): string | null => presentText(o, stored(o, v));
+    if (bytesOut(plan.format, outs)) return { out: textCopyOut(outs, plan.format.delimiter, slow) };
     return {
       out: rows(plan.format, (fields) => {
         for (const o of outs) {
@@ -129,7 +168,8 @@ export function copyHooks(rw: KeyedRewriter, plan: CopyPlan, outs: ProtectedOutp
   const names = columns.map((c) => c.name);
   const spec = batchSpecFor(columns);
   if (!spec) {
-    return { in: rows(plan.format, (fields) => { check(fields); return protect(fields); }, names) };
+    const row = (fields: Array<string | null>): Array<string | null> => { check(fields); return protect(fields); };
+    return { in: bytesIn(plan.format, columns, ciphers, row) ?? rows(plan.format, row, names) };
   }
   // A k-anonymity table: the whole COPY is one batch, anonymized at CopyDone (copy-batch.ts).
   const f = plan.format;

@@ -190,3 +190,33 @@ describe('fitDeclaredLength (PostgreSQL assignment to varchar(n) / char(n))', ()
     expect(fitDeclaredLength(OID.text, 9, 'x'.repeat(100))).toHaveLength(100);
   });
 });
+
+describe('decryptMany (a COPY batch of one column)', () => {
+  it('opens what decryptBytes opens, null exactly where decryptBytes throws, across modes and key versions', () => {
+    for (const mode of ['randomized', 'deterministic'] as const) {
+      const old = columnCipher(new KeyDeriver(ring(1)), spec({ mode }));
+      const cur = columnCipher(new KeyDeriver(ring(2)), spec({ mode }));
+      const other = columnCipher(new KeyDeriver(ring(2)), spec({ mode, column: 'other' }));
+      const texts = ['', 'a', 'héllo wörld', 'x'.repeat(15), 'x'.repeat(16), 'x'.repeat(17), 'y'.repeat(64), 'z'.repeat(65), 'w'.repeat(1000)];
+      const stored: Uint8Array[] = texts.flatMap((t) => [cur.encrypt(t), old.encrypt(t)]);
+      const tampered = Buffer.from(cur.encrypt('secret'));
+      tampered[tampered.length - 1] = (tampered[tampered.length - 1] as number) ^ 1;
+      stored.push(tampered, other.encrypt('secret'), Buffer.alloc(3), cur.encrypt('secret').subarray(0, HEADER_BYTES + 4));
+      const many = cur.decryptMany?.(stored) ?? [];
+      expect(many).toHaveLength(stored.length);
+      stored.forEach((s, i) => {
+        let one: Buffer | null;
+        try {
+          one = cur.decryptBytes(s);
+        } catch {
+          one = null;
+        }
+        expect(many[i] ?? null).toEqual(one);
+      });
+      // A deterministic key is shared by the columns that use it (equality across them), so the
+      // other column's ciphertext opens there.
+      expect(many.filter((m) => m === null)).toHaveLength(mode === 'randomized' ? 4 : 3);
+      expect(many.slice(0, texts.length * 2).map((b) => b?.toString('utf8'))).toEqual(texts.flatMap((t) => [t, t]));
+    }
+  });
+});

@@ -2,7 +2,7 @@
 // from their canonical text form (see canonical.ts); NULL is handled by callers (NULL stays NULL).
 import { createHmac } from 'node:crypto';
 import type { KeyDeriver } from './derive.ts';
-import { CiphertextError, decodeHeader, encodeHeader, HEADER_BYTES } from './header.ts';
+import { CiphertextError, decodeHeader, encodeHeader, FORMAT_VERSION, HEADER_BYTES, MODE_CODE } from './header.ts';
 import type { ModeName } from './header.ts';
 import { assertUsable, KeyringError, requireKey } from './keyring.ts';
 import { GCM_NONCE_BYTES, GCM_TAG_BYTES, GcmSealer } from './gcm.ts';
@@ -27,8 +27,16 @@ export interface ColumnCipher {
   /** Ciphertext with the current key version. */
   encrypt(text: string): Buffer;
   decrypt(stored: Uint8Array): string;
+  /** encrypt() of the text's UTF-8 bytes (a COPY field as read), without a string between. */
+  encryptBytes?(plaintext: Uint8Array): Buffer;
   /** The plaintext's UTF-8 bytes (what decrypt returns, before decoding to a string). */
   decryptBytes(stored: Uint8Array): Buffer;
+  /**
+   * decryptBytes() of many stored values (a COPY chunk's values of this column) with their AES
+   * blocks computed in one native call per key version; null where decryptBytes would throw
+   * (the caller asks decryptBytes again for that value's error).
+   */
+  decryptMany?(stored: readonly Uint8Array[]): Array<Buffer | null>;
   /** Every stored form an equality test must match (deterministic: one per live key version). */
   equalityForms(text: string): Buffer[];
   /** Blind index with the current key version (searchable columns). */
@@ -93,12 +101,12 @@ export function columnCipher(deriver: KeyDeriver, spec: ColumnSpec): ColumnCiphe
     }
     return st;
   };
-  const seal = (version: number, text: string): Buffer => {
+  const sealBytes = (version: number, pt: Uint8Array): Buffer => {
     const st = state(version);
-    const pt = Buffer.from(text, 'utf8');
     if (spec.mode === 'randomized') return (st.gcm as GcmSealer).seal(st.header, pt);
     return Buffer.concat([st.header, (st.siv as SivSealer).encrypt(pt)]);
   };
+  const seal = (version: number, text: string): Buffer => sealBytes(version, Buffer.from(text, 'utf8'));
   const bidx = (version: number, text: string): Buffer => {
     const st = state(version);
     const key = st.bidxKey ?? deriver.key(spec.keyName, version, 'bidx', scope);
@@ -121,12 +129,39 @@ export function columnCipher(deriver: KeyDeriver, spec: ColumnSpec): ColumnCiphe
     if (!pt) throw new CiphertextError(`authentication failed for ${scope}`);
     return pt;
   };
+  /** The version state a stored value opens with, or null where open() would throw before decrypting. */
+  const stateOf = (b: Uint8Array): VersionState | null => {
+    if (b.length < HEADER_BYTES || b[0] !== FORMAT_VERSION || b[1] !== MODE_CODE[spec.mode]) return null;
+    const h = decodeHeader(b);
+    if (h.keyId !== entry.id || !entry.versions.has(h.version)) return null;
+    return state(h.version);
+  };
+  const openMany = (stored: readonly Uint8Array[]): Array<Buffer | null> => {
+    const out: Array<Buffer | null> = stored.map(() => null);
+    // Values grouped by key version (one group but during a rotation).
+    const groups = new Map<VersionState, number[]>();
+    stored.forEach((b, i) => {
+      const st = stateOf(b);
+      if (!st) return;
+      const g = groups.get(st);
+      if (g) g.push(i);
+      else groups.set(st, [i]);
+    });
+    for (const [st, idx] of groups) {
+      const opened = st.gcm ? st.gcm.openMany(idx.map((i) => stored[i] as Uint8Array), HEADER_BYTES)
+        : (st.siv as SivSealer).decryptMany(idx.map((i) => (stored[i] as Uint8Array).subarray(HEADER_BYTES)));
+      idx.forEach((i, k) => { out[i] = opened[k] ?? null; });
+    }
+    return out;
+  };
   const live = (): number[] => [entry.current, ...[...entry.versions.keys()].filter((v) => v !== entry.current)];
   return {
     spec,
     encrypt: (text) => seal(entry.current, text),
+    encryptBytes: (pt) => sealBytes(entry.current, pt),
     decrypt: (stored) => open(stored).toString('utf8'),
     decryptBytes: open,
+    decryptMany: openMany,
     equalityForms: (text) => live().map((v) => seal(v, text)),
     blindIndex: (text) => bidx(entry.current, text),
     blindIndexes: (text) => live().map((v) => bidx(v, text)),

@@ -16,6 +16,8 @@ export interface SivSealer {
   encrypt(plaintext: Uint8Array): Buffer;
   /** Inverse of encrypt; null when authentication fails (tampered or wrong key/AD). */
   decrypt(sealed: Uint8Array): Buffer | null;
+  /** decrypt() of many values, their CTR keystreams in one native AES call. */
+  decryptMany(sealed: readonly Uint8Array[]): Array<Buffer | null>;
 }
 
 function split(key: Uint8Array): { macKey: Uint8Array; ctrKey: Uint8Array } {
@@ -62,26 +64,44 @@ function increment(q: Buffer): void {
   }
 }
 
-/** `n` counter blocks from `v` with the two RFC bits cleared. */
-function counterBlocks(v: Uint8Array, n: number): Buffer {
-  const counters = Buffer.alloc(n * BLOCK);
+/** The n counter blocks from `v` (the two RFC bits cleared) into counters[at…]. */
+function counterBlocks(counters: Buffer, at: number, v: Uint8Array, n: number): void {
   const q = Buffer.from(v.subarray(0, BLOCK));
   q[8] = (q[8] ?? 0) & 0x7f;
   q[12] = (q[12] ?? 0) & 0x7f;
   for (let i = 0; i < n; i++) {
-    q.copy(counters, i * BLOCK);
+    q.copy(counters, at + i * BLOCK);
     increment(q);
   }
-  return counters;
+}
+
+function xorStream(data: Uint8Array, stream: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = (data[i] ?? 0) ^ (stream[i] ?? 0);
+  return out;
 }
 
 /** AES-CTR from the initial counter block `v` (the two RFC bits cleared), 128-bit big-endian increment. */
 export function ctr(key: Uint8Array, v: Uint8Array, data: Uint8Array): Buffer {
   if (data.length === 0) return Buffer.alloc(0);
-  const stream = aesBlocks(key, counterBlocks(v, Math.ceil(data.length / BLOCK)));
-  const out = Buffer.allocUnsafe(data.length);
-  for (let i = 0; i < data.length; i++) out[i] = (data[i] ?? 0) ^ (stream[i] ?? 0);
-  return out;
+  const n = Math.ceil(data.length / BLOCK);
+  const counters = Buffer.alloc(n * BLOCK);
+  counterBlocks(counters, 0, v, n);
+  return xorStream(data, aesBlocks(key, counters));
+}
+
+/** ctr() of many (v, data) pairs in one native AES call. */
+function ctrMany(key: Uint8Array, items: ReadonlyArray<{ v: Uint8Array; data: Uint8Array }>): Buffer[] {
+  const at: number[] = [];
+  let total = 0;
+  for (const it of items) {
+    at.push(total);
+    total += Math.ceil(it.data.length / BLOCK) * BLOCK;
+  }
+  const counters = Buffer.alloc(total);
+  items.forEach((it, i) => counterBlocks(counters, at[i] as number, it.v, Math.ceil(it.data.length / BLOCK)));
+  const stream = total > 0 ? aesBlocks(key, counters) : counters;
+  return items.map((it, i) => xorStream(it.data, stream.subarray(at[i] as number)));
 }
 
 /** A sealer for one key and one fixed list of associated data (at least one string). */
@@ -101,6 +121,16 @@ export function sivSealer(key: Uint8Array, associated: Uint8Array[]): SivSealer 
       const plaintext = ctr(ctrKey, v, sealed.subarray(BLOCK));
       const t = s2vFinish(macKey, prefix, plaintext);
       return timingSafeEqual(t, v) ? plaintext : null;
+    },
+    decryptMany(sealed) {
+      const ok = sealed.filter((s) => s.length >= BLOCK);
+      const pts = ctrMany(ctrKey, ok.map((s) => ({ v: s.subarray(0, BLOCK), data: s.subarray(BLOCK) })));
+      let k = 0;
+      return sealed.map((s) => {
+        if (s.length < BLOCK) return null;
+        const plaintext = pts[k++] as Buffer;
+        return timingSafeEqual(s2vFinish(macKey, prefix, plaintext), s.subarray(0, BLOCK)) ? plaintext : null;
+      });
     },
   };
 }
