@@ -11,8 +11,8 @@ import { connectBackend } from '../io/backend.ts';
 import { decodeBackend } from '../protocol/backend.ts';
 import { Framer, NEXT_ERROR, NEXT_NONE } from '../protocol/framer.ts';
 import { encodeFrontend } from '../protocol/frontend.ts';
-import type { CatalogTable, DeclaredColumn } from '../rewrite/catalog.ts';
-import { isHiddenName } from '../rewrite/hidden.ts';
+import type { CatalogTable, DeclaredColumn, RemoteObject } from '../rewrite/catalog.ts';
+import { isHiddenName, visibleName } from '../rewrite/hidden.ts';
 import { VIEW_MARKER, viewFromRow } from '../rewrite/views.ts';
 import type { ProxyView } from '../rewrite/views.ts';
 
@@ -75,6 +75,54 @@ function ownTypmod(attTypmod: string | undefined): string {
 
 function columnFlags(f: { defaulted?: string; domain?: string; defaultExpr?: string; notNull?: string }): Partial<DeclaredColumn> {
   return { ...(f.defaulted === 'true' ? { defaulted: true } : {}), ...(f.domain === 'true' ? { domain: true } : {}), ...(f.defaultExpr ? { defaultExpr: f.defaultExpr } : {}), ...(f.notNull === 'true' ? { notNull: true } : {}) };
+}
+
+/** Names of a relation's columns for an int2[] of attribute numbers (0, an expression: ''), as a JSON array. */
+const keyNames = (relid: string, keys: string): string => `coalesce((SELECT pg_catalog.json_agg(coalesce(a.attname::text, '') ORDER BY x.i)
+    FROM unnest(${keys}) WITH ORDINALITY x(n, i) LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = ${relid} AND a.attnum = x.n), '[]')::text`;
+
+/**
+ * A split table's indexes (and the UNIQUE constraints they back) and CHECK constraints on one of
+ * its other backends (issue 12), the primary key (the row key's) and the proxy's `clarus:` type
+ * records left out; an index backing another kind of constraint (exclusion) too. One row each:
+ * schema, table, kind, name, unique, plain (btree over columns only), definition (and pretty-printed),
+ * key column names (JSON), constraint name and definition (and pretty-printed).
+ */
+export function objectsQuery(tables: CatalogTable[]): string {
+  const keys = tables.map((t) => `(${quote(t.schema)}, ${quote(t.table)})`).join(', ');
+  return `SELECT n.nspname, c.relname, 'index', ic.relname, i.indisunique::text,
+    (i.indexprs IS NULL AND i.indpred IS NULL AND am.amname = 'btree' AND i.indnatts = i.indnkeyatts)::text, pg_catalog.pg_get_indexdef(i.indexrelid),
+    pg_catalog.pg_get_indexdef(i.indexrelid, 0, true), ${keyNames('i.indrelid', 'i.indkey::int2[]')}, coalesce(k.conname::text, ''),
+    coalesce(pg_catalog.pg_get_constraintdef(k.oid), ''), coalesce(pg_catalog.pg_get_constraintdef(k.oid, true), '')
+  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid JOIN pg_catalog.pg_am am ON am.oid = ic.relam
+  LEFT JOIN pg_catalog.pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid AND k.contype = 'u'
+  WHERE NOT i.indisprimary AND (n.nspname, c.relname) IN (${keys})
+    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint e WHERE e.conindid = i.indexrelid AND e.conrelid = i.indrelid AND e.contype <> 'u')
+  UNION ALL SELECT n.nspname, c.relname, 'check', k.conname, 'false', 'false', pg_catalog.pg_get_constraintdef(k.oid), pg_catalog.pg_get_constraintdef(k.oid, true),
+    ${keyNames('k.conrelid', 'k.conkey')}, '', '', ''
+  FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE k.contype = 'c' AND k.conname NOT LIKE 'clarus:%' AND (n.nspname, c.relname) IN (${keys})
+  ORDER BY 1, 2, 3 DESC, 4`;
+}
+
+/** One objectsQuery row as an object. */
+function objectFromRow(row: string[]): RemoteObject {
+  const [, , kind, name = '', unique, plain, definition = '', pretty = '', columns = '[]', conName, conDef = '', conPretty = ''] = row;
+  const names = (JSON.parse(columns) as string[]).map((c) => (isHiddenName(c) ? visibleName(c) : c));
+  return { kind: kind === 'check' ? 'check' : 'index', name, columns: names, unique: unique === 'true', plain: plain === 'true', definition, pretty,
+    ...(conName ? { constraint: { name: conName, definition: conDef, pretty: conPretty } } : {}) };
+}
+
+/** Rows of objectsQuery → the objects per `schema.table` (a blind index's name as its column's). */
+export function objectsFromRows(rows: string[][]): Map<string, RemoteObject[]> {
+  const out = new Map<string, RemoteObject[]>();
+  for (const row of rows) {
+    const key = `${row[0]}.${row[1]}`;
+    const object = objectFromRow(row);
+    out.set(key, [...(out.get(key) ?? []), object]);
+  }
+  return out;
 }
 
 /**

@@ -33,10 +33,34 @@ export interface DeclaredColumn {
    * Kept apart from the table's own columns (`CatalogTable.remote`), shown by the logical catalog.
    */
   backend?: string;
+  /** Not a column: an index or constraint of a split table on the backend `backend` (see RemoteObject). */
+  object?: RemoteObject;
 }
 
 /** A split table's column stored on another backend, as that backend declares it. */
 export interface RemoteColumn { name: string; backend: string; typeOid: number; typmod?: number; notNull: boolean }
+
+/**
+ * A split table's index (with the UNIQUE constraint it backs, if any) or CHECK constraint on
+ * another backend, as that backend shows it (issue 12): what catalog introspection through the
+ * proxy adds to the home fragment's (logical-catalog-split.ts). The row key's primary key is the
+ * home fragment's; the other fragments' are not objects of the logical table.
+ */
+export interface RemoteObject {
+  kind: 'index' | 'check';
+  /** The index's name, or the CHECK constraint's. */
+  name: string;
+  /** Key columns (an index) or the columns a CHECK reads, by name (a blind index as its column; '' for an expression). */
+  columns: string[];
+  unique: boolean;
+  /** A btree index over columns only (no expression, no predicate): what pg_index can show as it is. */
+  plain: boolean;
+  /** pg_get_indexdef / pg_get_constraintdef on that backend, and pretty-printed (psql's). */
+  definition: string;
+  pretty: string;
+  /** The UNIQUE constraint the index backs. */
+  constraint?: { name: string; definition: string; pretty: string };
+}
 
 export interface CatalogColumn {
   name: string;
@@ -77,6 +101,8 @@ export interface CatalogTable {
    * fragment's columns (logical-catalog.ts). Empty until loaded.
    */
   remote?: readonly RemoteColumn[];
+  /** A split table's indexes and CHECK constraints on the other backends (backend order). Empty until loaded. */
+  remoteObjects?: readonly RemoteObject[];
 }
 
 export function isEncrypted(c: CatalogColumn): c is CatalogColumn & { protection: { kind: 'encrypt' } } {
@@ -116,6 +142,14 @@ function protectedDefault(p: ColumnProtection, d: DeclaredColumn): boolean {
 
 function remoteColumn(d: DeclaredColumn): RemoteColumn {
   return { name: d.name, backend: d.backend as string, typeOid: d.typeOid, ...(d.typmod !== undefined ? { typmod: d.typmod } : {}), notNull: d.notNull === true };
+}
+
+/** A split table's columns, indexes and constraints on other backends, from loaded entries with a `backend`. */
+function learnRemote(t: CatalogTable, loaded: readonly DeclaredColumn[]): void {
+  const remote = loaded.filter((d) => d.backend !== undefined && d.object === undefined);
+  if (remote.length > 0 || t.remote) t.remote = remote.map(remoteColumn);
+  const objects = loaded.flatMap((d) => (d.object ? [d.object] : []));
+  if (objects.length > 0 || t.remoteObjects) t.remoteObjects = objects;
 }
 
 export class Catalog {
@@ -183,8 +217,7 @@ export class Catalog {
     if (!t) return;
     const key = `${schema}.${table}`;
     delete t.unsafe;
-    const remote = (loaded ?? []).filter((d) => d.backend !== undefined);
-    if (remote.length > 0 || t.remote) t.remote = remote.map(remoteColumn);
+    learnRemote(t, loaded ?? []);
     const declared = loaded?.filter((d) => d.backend === undefined);
     if (!declared) {
       t.columns = [...t.policyColumns];

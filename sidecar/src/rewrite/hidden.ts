@@ -17,6 +17,11 @@ export function blindIndexPath(names: readonly string[]): string[] {
   return out;
 }
 
+/** The column a blind index belongs to (`c__bidx` → `c`). */
+export function visibleName(hidden: string): string {
+  return hidden.slice(0, -BLIND_INDEX_SUFFIX.length);
+}
+
 /** Whether a backend column is one the proxy added (never a policy column of its own). */
 export function isHiddenName(name: string): boolean {
   return name.endsWith(BLIND_INDEX_SUFFIX);

@@ -21,6 +21,7 @@ import type { Json } from './ast.ts';
 import { isEncrypted } from './catalog.ts';
 import type { Catalog, CatalogTable } from './catalog.ts';
 import { VIEW_MARKER } from './views.ts';
+import { classView, definitionBranch, objectBranches, objectValues } from './logical-catalog-split.ts';
 
 const quote = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
@@ -98,6 +99,14 @@ function remoteColumns(values: string): string {
       'is_identity', 'NO', 'identity_generation', NULL, 'is_generated', 'NEVER', 'generation_expression', NULL, 'collation_name', NULL)) r`;
 }
 
+/** The views with the split tables' objects on other backends added (`objects`: their VALUES). */
+function withObjects(views: Record<string, string>, objects: string | null): Record<string, string> {
+  if (!objects) return views;
+  const out: Record<string, string> = { ...views, 'pg_catalog.pg_class': classView(objects) };
+  for (const [key, branch] of Object.entries(objectBranches(objects))) out[key] = `${views[key] as string} UNION ALL ${branch}`;
+  return out;
+}
+
 function viewSql(rel: string, pairs: string, remote: string | null): Record<string, string> {
   const d = 't.d';
   const attr = `SELECT a.* FROM pg_catalog.pg_attribute a WHERE a.attrelid NOT IN (${rel})
@@ -128,7 +137,7 @@ function viewSql(rel: string, pairs: string, remote: string | null): Record<stri
   const usage = (v: string): string => `SELECT x.* FROM information_schema.${v} x WHERE (x.table_schema::text, x.table_name::text) NOT IN ${pairs}
     UNION ALL SELECT r.* FROM information_schema.${v} x CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(x,
       CASE WHEN right(x.column_name::text, 6) = '__bidx' THEN pg_catalog.jsonb_build_object('column_name', left(x.column_name::text, -6)) ELSE '{}'::jsonb END) r
-    WHERE (x.table_schema::text, x.table_name::text) IN ${pairs}`;
+    WHERE (x.table_schema::text, x.table_name::text) IN ${pairs} AND x.constraint_name::text NOT LIKE 'clarus:%'`;
   // A default of an encrypted column is ciphertext (and its blind index's a keyed hash): neither is shown.
   const attrdef = `SELECT ad.* FROM pg_catalog.pg_attrdef ad WHERE ad.adrelid NOT IN (${rel})
     UNION ALL SELECT ad.* FROM pg_catalog.pg_attrdef ad JOIN pg_catalog.pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
@@ -181,15 +190,16 @@ const built = new WeakMap<Catalog, { sig: string; lc: LogicalCatalog | null }>()
 
 export function logicalCatalogOf(catalog: Catalog): LogicalCatalog | null {
   const tables = catalog.all().filter((t) => t.policyColumns.some(isEncrypted) || (t.remote?.length ?? 0) > 0);
-  const sig = JSON.stringify(tables.map((t) => t.remote ?? []));
+  const sig = JSON.stringify(tables.map((t) => [t.remote ?? [], t.remoteObjects ?? []]));
   const known = built.get(catalog);
   if (known?.sig === sig) return known.lc;
   let out: LogicalCatalog | null = null;
   if (tables.length) {
     const { pairs, rel } = pieces(tables);
-    const views: Views = new Map(Object.entries(viewSql(rel, pairs, remoteValues(tables))).map(([k, v]) => [k, selectOf(v)]));
-    const templates = new Map(Object.entries(DEF_FUNCTIONS).map(([f, objects]) => [f,
-      JSON.stringify(exprOf(`CASE WHEN clarus__arg IN (${objects} (${rel})) THEN regexp_replace(clarus__call, '__bidx\\M', '', 'g') ELSE clarus__call END`))]));
+    const objects = objectValues(tables);
+    const views: Views = new Map(Object.entries(withObjects(viewSql(rel, pairs, remoteValues(tables)), objects)).map(([k, v]) => [k, selectOf(v)]));
+    const templates = new Map(Object.entries(DEF_FUNCTIONS).flatMap(([f, known]) => [false, true].map((pretty) => [`${f}${pretty ? PRETTY : ''}`,
+      JSON.stringify(exprOf(`CASE ${definitionBranch(objects, f, pretty)} WHEN clarus__arg IN (${known} (${rel})) THEN regexp_replace(clarus__call, '__bidx\\M', '', 'g') ELSE clarus__call END`))])));
     // pg_get_viewdef (psql \d+) of a view of the proxy's: the SELECT it keeps, not its stand-in.
     templates.set(VIEWDEF, JSON.stringify(exprOf(`CASE WHEN clarus__call LIKE '%${VIEW_MARKER}%' THEN ${keptDefinition('clarus__call')} ELSE clarus__call END`)));
     out = {
@@ -215,9 +225,16 @@ function substitute(node: unknown, by: Record<string, unknown>): unknown {
 }
 
 const VIEWDEF = 'pg_get_viewdef';
+/** Template suffix of a definition function's pretty-printed call (psql's: pg_get_indexdef(oid, 0, true), pg_get_constraintdef(oid, true)). */
+const PRETTY = ':pretty';
+
+/** The template key of a definition function's call with `n` arguments. */
+function templateKey(fn: string, n: number): string {
+  return (fn === 'pg_get_indexdef' && n >= 3) || (fn === 'pg_get_constraintdef' && n >= 2) ? `${fn}${PRETTY}` : fn;
+}
 
 /** Cheap pre-check on the statement text: could it name a relation or function above? */
-const MENTIONS = /pg_attribute|pg_attrdef|pg_stat|pg_constraint|pg_index|columns|constraints|_usage|pg_get_indexdef|pg_get_constraintdef|pg_get_viewdef|views|u&/i;
+const MENTIONS = /pg_class|pg_attribute|pg_attrdef|pg_stat|pg_constraint|pg_index|columns|constraints|_usage|pg_get_indexdef|pg_get_constraintdef|pg_get_viewdef|views|u&/i;
 
 /** Whether a text may read a relation or call a function the logical catalog replaces. */
 export function mentionsCatalog(text: string): boolean {
@@ -266,7 +283,7 @@ function visit(w: Walk, node: unknown): unknown {
   const fn = call ? funcName(call) : undefined;
   if (call && fn && arr(call.args).length >= 1) {
     const inner = { FuncCall: visitObject(w, call) };
-    return w.lc.defCall(fn, inner, arr(body(inner, 'FuncCall')?.args)[0]);
+    return w.lc.defCall(templateKey(fn, arr(call.args).length), inner, arr(body(inner, 'FuncCall')?.args)[0]);
   }
   return visitObject(w, node);
 }

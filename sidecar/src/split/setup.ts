@@ -4,7 +4,7 @@
 import { hostname } from 'node:os';
 import type { RuntimeConfig } from '@clarus/policy/runtime/config.ts';
 import { roleCredentials } from '../access/backend-role.ts';
-import { catalogQuery, declaredFromRows, simpleQuery } from '../access/catalog-loader.ts';
+import { catalogQuery, declaredFromRows, objectsFromRows, objectsQuery, simpleQuery } from '../access/catalog-loader.ts';
 import type { CatalogLoader } from '../access/catalog-loader.ts';
 import { CatalogRefresher } from '../access/refresh.ts';
 import type { ResidualService } from '../access/residual-stage.ts';
@@ -15,7 +15,7 @@ import type { SplitService } from './decide.ts';
 import type { Fragment } from './fragment.ts';
 import { fragmentPolicy, splitLayouts } from './layout.ts';
 import type { SplitLayout } from './layout.ts';
-import type { DeclaredColumn } from '../rewrite/catalog.ts';
+import type { CatalogTable, DeclaredColumn } from '../rewrite/catalog.ts';
 import { ensureDecisionTable, maxPrepared, startRecovery } from './recovery.ts';
 import { SplitSession } from './session.ts';
 
@@ -112,11 +112,12 @@ export function splitRecovery(configDir: string, config: RuntimeConfig, opts: { 
 }
 
 /**
- * The home catalog loader of a split policy, extended with the columns each split table stores on
- * its other backends (as those declare them, `backend` set): catalog introspection through the
- * proxy shows the one logical table (rewrite/logical-catalog.ts). A backend that cannot be read
- * leaves its columns out of this load (the home fragment's columns are what matters for the
- * rewriter; the other datasets keep working).
+ * The home catalog loader of a split policy, extended with what each split table has on its other
+ * backends, as those declare it (`backend` set): its columns there, then its indexes and CHECK
+ * constraints there (`object` set). Catalog introspection through the proxy shows the one logical
+ * table (rewrite/logical-catalog.ts). A backend that cannot be read leaves its part out of this
+ * load (the home fragment's columns are what matters for the rewriter; the other datasets keep
+ * working).
  */
 export function withRemoteColumns(load: CatalogLoader, configDir: string, config: RuntimeConfig, warn?: (message: string, fields?: Record<string, unknown>) => void): CatalogLoader {
   const layouts = splitLayouts(config.policy);
@@ -130,15 +131,28 @@ export function withRemoteColumns(load: CatalogLoader, configDir: string, config
       const s = secretsOf({ configDir, config }, b);
       const mine = split.filter((t) => (layouts.get(`${t.schema}.${t.table}`) as SplitLayout).sides.includes(b));
       if (!s || mine.length === 0) continue;
-      let there: Map<string, DeclaredColumn[]>;
-      try { there = declaredFromRows(await simpleQuery(s, catalogQuery(mine), timeout), { storedTypmod: true }); } catch (e) { warn?.('the columns of split tables on a backend could not be loaded', { backend: b, error: (e as Error).message }); continue; }
-      for (const t of mine) {
-        const key = `${t.schema}.${t.table}`;
-        const rowKey = (layouts.get(key) as SplitLayout).key;
-        const cols = (there.get(key) ?? []).filter((c) => c.name !== rowKey).map((c) => ({ ...c, backend: b }));
-        declared.set(key, [...(declared.get(key) ?? []), ...cols]);
+      try {
+        const there = await sideEntries(s, mine, layouts, timeout);
+        for (const [key, entries] of there) declared.set(key, [...(declared.get(key) ?? []), ...entries.map((e) => ({ ...e, backend: b }))]);
+      } catch (e) {
+        warn?.('the columns of split tables on a backend could not be loaded', { backend: b, error: (e as Error).message });
       }
     }
     return declared;
   };
+}
+
+/** What one other backend holds of `tables`: their columns (the row key left out), then their indexes and CHECK constraints. */
+async function sideEntries(s: BackendSecrets, tables: CatalogTable[], layouts: ReadonlyMap<string, SplitLayout>, timeout: number): Promise<Map<string, DeclaredColumn[]>> {
+  const columns = declaredFromRows(await simpleQuery(s, catalogQuery(tables), timeout), { storedTypmod: true });
+  const objects = objectsFromRows(await simpleQuery(s, objectsQuery(tables), timeout));
+  const out = new Map<string, DeclaredColumn[]>();
+  for (const t of tables) {
+    const key = `${t.schema}.${t.table}`;
+    const rowKey = (layouts.get(key) as SplitLayout).key;
+    const cols = (columns.get(key) ?? []).filter((c) => c.name !== rowKey);
+    const objs = (objects.get(key) ?? []).map((o): DeclaredColumn => ({ name: o.name, typeOid: 0, object: o }));
+    out.set(key, [...cols, ...objs]);
+  }
+  return out;
 }

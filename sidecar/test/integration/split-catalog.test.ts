@@ -1,0 +1,122 @@
+// Splitting (issue 12): catalog introspection through the proxy shows the indexes and constraints
+// of a split table's other fragment as the logical table's, on two real backends. An index and a
+// UNIQUE / CHECK constraint made through the proxy (CREATE TABLE, CREATE INDEX) on a column stored on cloud-b go to cloud-b
+// only; psql \d, pg_indexes, information_schema and ORM-style reads of pg_index / pg_constraint
+// (SQLAlchemy's and Django's shapes) then show them with the logical column names and numbers,
+// the row key's primary key once; a read-only grant reads the same; no backend stores or logs a
+// protected value in clear.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canariesInDump, USERS } from '../corpus/setup.ts';
+import { PG_BIN } from '@clarus/testing/pg.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
+import { startSplit } from './split-env.ts';
+import type { SplitEnv } from './split-env.ts';
+
+const run = promisify(execFile);
+let env: SplitEnv;
+let doc: pg.Client;
+const SECRETS = ['Ann Canary', '111-22-3333', 'flu-canary'];
+
+async function psqlDescribe(url: string, table: string): Promise<string> {
+  const { stdout } = await run(join(PG_BIN, 'psql'), [url, '-X', '-v', 'ON_ERROR_STOP=1', '-c', `\\d ${table}`], { env: { ...process.env, PGSSLMODE: 'disable', PGPASSWORD: '' } });
+  return stdout;
+}
+
+const rows = async (c: pg.Client, sql: string): Promise<unknown[][]> => (await c.query({ text: sql, rowMode: 'array' })).rows as unknown[][];
+
+beforeAll(async () => {
+  env = await startSplit({ backends: 2 });
+  doc = await env.client();
+  await doc.query(`CREATE TABLE patient (pat_id serial PRIMARY KEY, pat_name text NOT NULL, pat_ssn text, diagnosis text, ward varchar(20) NOT NULL, age int,
+    CONSTRAINT patient_ward_key UNIQUE (ward), CONSTRAINT ward_len CHECK (length(ward) > 0))`);
+  await doc.query('CREATE INDEX patient_ward_idx ON patient (ward)');
+  await doc.query('CREATE INDEX patient_age_idx ON patient (age)');
+  await doc.query("INSERT INTO patient (pat_name, pat_ssn, diagnosis, ward, age) VALUES ('Ann Canary', '111-22-3333', 'flu-canary', 'W1', 30)");
+}, 120_000);
+afterAll(async () => {
+  await env?.close();
+});
+
+describe('split table: the other fragment\'s indexes and constraints through the proxy', () => {
+  it('the index and constraints went to cloud-b only (the premise)', async () => {
+    const on = async (b: 'cloud-a' | 'cloud-b') => (await rows(env.backend(b), "SELECT indexname FROM pg_indexes WHERE tablename = 'patient' ORDER BY 1")).map((r) => r[0]);
+    expect(await on('cloud-a')).toEqual(['patient_age_idx', 'patient_pkey']);
+    expect(await on('cloud-b')).toEqual(['patient_pkey', 'patient_ward_idx', 'patient_ward_key']);
+  });
+
+  it('pg_indexes shows every index of the logical table, the primary key once', async () => {
+    const got = await rows(doc, "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'patient' ORDER BY 1");
+    expect(got).toEqual([
+      ['patient_age_idx', 'CREATE INDEX patient_age_idx ON public.patient USING btree (age)'],
+      ['patient_pkey', 'CREATE UNIQUE INDEX patient_pkey ON public.patient USING btree (pat_id)'],
+      ['patient_ward_idx', 'CREATE INDEX patient_ward_idx ON public.patient USING btree (ward)'],
+      ['patient_ward_key', 'CREATE UNIQUE INDEX patient_ward_key ON public.patient USING btree (ward)'],
+    ]);
+  });
+
+  it('psql \\d lists the indexes and the CHECK constraint of both fragments', async () => {
+    const out = await psqlDescribe(env.proxy.url(USERS.doctor), 'patient');
+    expect(out).toContain('"patient_pkey" PRIMARY KEY, btree (pat_id)');
+    expect(out.split('patient_pkey').length).toBe(2);
+    expect(out).toContain('"patient_age_idx" btree (age)');
+    expect(out).toContain('"patient_ward_idx" btree (ward)');
+    expect(out).toContain('"patient_ward_key" UNIQUE CONSTRAINT, btree (ward)');
+    expect(out).toMatch(/Check constraints:\n\s+"ward_len" CHECK \(length\(ward::text\) > 0\)/);
+    expect(out).not.toMatch(/clarus:|__bidx/);
+  });
+
+  it('information_schema.table_constraints, key_column_usage and constraint_column_usage name the logical columns', async () => {
+    const tc = await rows(doc, `SELECT constraint_name, constraint_type FROM information_schema.table_constraints
+      WHERE table_schema = 'public' AND table_name = 'patient' AND constraint_name NOT LIKE '%_not_null' ORDER BY 1`);
+    expect(tc).toEqual([['patient_pkey', 'PRIMARY KEY'], ['patient_ward_key', 'UNIQUE'], ['ward_len', 'CHECK']]);
+    const kcu = await rows(doc, `SELECT constraint_name, column_name, ordinal_position FROM information_schema.key_column_usage
+      WHERE table_schema = 'public' AND table_name = 'patient' ORDER BY 1, 3`);
+    expect(kcu).toEqual([['patient_pkey', 'pat_id', 1], ['patient_ward_key', 'ward', 1]]);
+    const ccu = await rows(doc, `SELECT constraint_name, column_name FROM information_schema.constraint_column_usage
+      WHERE table_schema = 'public' AND table_name = 'patient' ORDER BY 1, 2`);
+    expect(ccu).toEqual([['patient_pkey', 'pat_id'], ['patient_ward_key', 'ward'], ['ward_len', 'ward']]);
+  });
+
+  it('an ORM inspector reading pg_index / pg_constraint gets the logical attribute numbers (SQLAlchemy and Django shapes)', async () => {
+    const idx = await rows(doc, `SELECT c.relname, i.indisunique, ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY k(n, o)
+        JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o), pg_catalog.pg_get_indexdef(i.indexrelid)
+      FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid JOIN pg_catalog.pg_am am ON am.oid = c.relam
+      WHERE i.indrelid = 'public.patient'::regclass AND NOT i.indisprimary AND am.amname = 'btree' ORDER BY 1`);
+    expect(idx).toEqual([
+      ['patient_age_idx', false, ['age'], 'CREATE INDEX patient_age_idx ON public.patient USING btree (age)'],
+      ['patient_ward_idx', false, ['ward'], 'CREATE INDEX patient_ward_idx ON public.patient USING btree (ward)'],
+      ['patient_ward_key', true, ['ward'], 'CREATE UNIQUE INDEX patient_ward_key ON public.patient USING btree (ward)'],
+    ]);
+    const con = await rows(doc, `SELECT c.conname, ARRAY(SELECT attname::text FROM unnest(c.conkey) WITH ORDINALITY cols(colid, arridx)
+        JOIN pg_attribute AS ca ON cols.colid = ca.attnum WHERE ca.attrelid = c.conrelid ORDER BY cols.arridx), c.contype::text, pg_get_constraintdef(c.oid),
+        c.conindid = 0 OR EXISTS (SELECT 1 FROM pg_class x WHERE x.oid = c.conindid)
+      FROM pg_constraint AS c JOIN pg_class AS cl ON c.conrelid = cl.oid WHERE cl.relname = 'patient' AND pg_catalog.pg_table_is_visible(cl.oid) ORDER BY 1`);
+    expect(con).toEqual([
+      ['patient_pkey', ['pat_id'], 'p', 'PRIMARY KEY (pat_id)', true],
+      ['patient_ward_key', ['ward'], 'u', 'UNIQUE (ward)', true],
+      ['ward_len', ['ward'], 'c', 'CHECK ((length((ward)::text) > 0))', true],
+    ]);
+  });
+
+  it('a read-only grant reads the same catalog', async () => {
+    const analyst = await env.client(USERS.analyst);
+    const names = await rows(analyst, "SELECT indexname FROM pg_indexes WHERE tablename = 'patient' ORDER BY 1");
+    expect(names.map((r) => r[0])).toEqual(['patient_age_idx', 'patient_pkey', 'patient_ward_idx', 'patient_ward_key']);
+    const con = await rows(analyst, "SELECT conname, contype::text FROM pg_constraint WHERE conrelid = 'public.patient'::regclass AND conname NOT LIKE 'clarus:%' ORDER BY 1");
+    expect(con).toEqual([['patient_pkey', 'p'], ['patient_ward_key', 'u'], ['ward_len', 'c']]);
+    expect(await psqlDescribe(env.proxy.url(USERS.analyst), 'patient')).toContain('"patient_ward_idx" btree (ward)');
+  });
+
+  it('no backend stores or logs a protected value in clear', async () => {
+    expect((await doc.query('SELECT pat_name, pat_ssn, diagnosis FROM patient')).rows).toEqual([{ pat_name: 'Ann Canary', pat_ssn: '111-22-3333', diagnosis: 'flu-canary' }]);
+    for (const b of ['cloud-a', 'cloud-b'] as const) {
+      expect(await canariesInDump(env.clusters.get(b) as PgCluster, SECRETS), `${b} pg_dump`).toEqual([]);
+      const log = env.serverLog(b);
+      for (const s of SECRETS) expect(log.includes(s), `${b} log holds ${s}`).toBe(false);
+    }
+  });
+});
