@@ -115,11 +115,42 @@ function schemaBranches(values: string): Record<string, string> {
   };
 }
 
+/** The name information_schema gives the NOT NULL of attribute `attnum` of relation `rel` (PostgreSQL 15-17: `<nsp oid>_<rel oid>_<attnum>_not_null`). */
+const notNullName = (rel: string, attnum: string): string =>
+  `pg_catalog.format('%s_%s_%s_not_null', (SELECT c.relnamespace FROM pg_catalog.pg_class c WHERE c.oid = ${rel})::pg_catalog.oid, ${rel}::pg_catalog.oid, ${attnum})`;
+const pkFirst = (rel: string): string => `(SELECT p.conkey[1] FROM pg_catalog.pg_constraint p WHERE p.conrelid = ${rel} AND p.contype = 'p')`;
+
+/** check_constraints: the other fragments' CHECK constraints, made from the row key's NOT NULL row (shown to the table's owner only, as PostgreSQL does). */
+function checkBranch(values: string): string {
+  return `SELECT r.* FROM ${values} JOIN information_schema.check_constraints x ON x.constraint_schema::text = o.s AND x.constraint_name::text = ${notNullName(orel, pkFirst(orel))}
+    CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(x, pg_catalog.jsonb_build_object('constraint_name', o.con, 'check_clause', substring(o.cdef from 7))) r
+    WHERE o.kind = 'check' AND ${orel} IS NOT NULL`;
+}
+
+/**
+ * The NOT NULL of the split tables' columns on other backends (`remote`: the rows `v` of
+ * logical-catalog.ts remoteValues) in table_constraints and check_constraints, named after their
+ * logical attribute numbers, made from the row key's NOT NULL rows.
+ */
+export function notNullBranches(remote: string): Record<string, string> {
+  const vrel = "pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.s, v.t))";
+  const key = notNullName(vrel, pkFirst(vrel));
+  const mine = notNullName(vrel, `${lastOf(vrel)} + v.n`);
+  const from = (view: string, on: string): string => `SELECT r.* FROM ${remote} JOIN information_schema.${view} x ON ${on} AND x.constraint_name::text = ${key}`;
+  return {
+    'information_schema.table_constraints': `${from('table_constraints', 'x.table_schema::text = v.s AND x.table_name::text = v.t')}
+      CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(x, pg_catalog.jsonb_build_object('constraint_name', ${mine})) r WHERE v.nn`,
+    'information_schema.check_constraints': `${from('check_constraints', 'x.constraint_schema::text = v.s')}
+      CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(x, pg_catalog.jsonb_build_object('constraint_name', ${mine}, 'check_clause', v.name || ' IS NOT NULL')) r WHERE v.nn`,
+  };
+}
+
 /** What each catalog relation adds for the split tables' objects on other backends (a UNION ALL branch). */
 export function objectBranches(values: string): Record<string, string> {
   return {
     'pg_catalog.pg_index': indexBranch(values),
     'pg_catalog.pg_constraint': constraintBranch(values),
+    'information_schema.check_constraints': checkBranch(values),
     'pg_catalog.pg_indexes': `SELECT o.s::name, o.t::name, o.name::name, NULL::name, ${unbidx('o.def')} FROM ${values} WHERE o.kind = 'index' AND ${orel} IS NOT NULL`,
     ...schemaBranches(values),
   };

@@ -21,7 +21,7 @@ import type { Json } from './ast.ts';
 import { isEncrypted } from './catalog.ts';
 import type { Catalog, CatalogTable } from './catalog.ts';
 import { VIEW_MARKER } from './views.ts';
-import { classView, definitionBranch, objectBranches, objectValues } from './logical-catalog-split.ts';
+import { classView, definitionBranch, notNullBranches, objectBranches, objectValues } from './logical-catalog-split.ts';
 
 const quote = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
@@ -99,12 +99,17 @@ function remoteColumns(values: string): string {
       'is_identity', 'NO', 'identity_generation', NULL, 'is_generated', 'NEVER', 'generation_expression', NULL, 'collation_name', NULL)) r`;
 }
 
-/** The views with the split tables' objects on other backends added (`objects`: their VALUES). */
-function withObjects(views: Record<string, string>, objects: string | null): Record<string, string> {
-  if (!objects) return views;
-  const out: Record<string, string> = { ...views, 'pg_catalog.pg_class': classView(objects) };
-  for (const [key, branch] of Object.entries(objectBranches(objects))) out[key] = `${views[key] as string} UNION ALL ${branch}`;
+/** Each view with the UNION ALL branches of `more` added. */
+function withBranches(views: Record<string, string>, more: Record<string, string>): Record<string, string> {
+  const out = { ...views };
+  for (const [key, branch] of Object.entries(more)) out[key] = `${views[key] as string} UNION ALL ${branch}`;
   return out;
+}
+
+/** The views with what split tables have on other backends: NOT NULL of their columns there (`remote`), their indexes and constraints there (`objects`). */
+function withSplit(views: Record<string, string>, remote: string | null, objects: string | null): Record<string, string> {
+  const out = remote ? withBranches(views, notNullBranches(remote)) : views;
+  return objects ? { ...withBranches(out, objectBranches(objects)), 'pg_catalog.pg_class': classView(objects) } : out;
 }
 
 function viewSql(rel: string, pairs: string, remote: string | null): Record<string, string> {
@@ -197,7 +202,8 @@ export function logicalCatalogOf(catalog: Catalog): LogicalCatalog | null {
   if (tables.length) {
     const { pairs, rel } = pieces(tables);
     const objects = objectValues(tables);
-    const views: Views = new Map(Object.entries(withObjects(viewSql(rel, pairs, remoteValues(tables)), objects)).map(([k, v]) => [k, selectOf(v)]));
+    const remote = remoteValues(tables);
+    const views: Views = new Map(Object.entries(withSplit(viewSql(rel, pairs, remote), remote, objects)).map(([k, v]) => [k, selectOf(v)]));
     const templates = new Map(Object.entries(DEF_FUNCTIONS).flatMap(([f, known]) => [false, true].map((pretty) => [`${f}${pretty ? PRETTY : ''}`,
       JSON.stringify(exprOf(`CASE ${definitionBranch(objects, f, pretty)} WHEN clarus__arg IN (${known} (${rel})) THEN regexp_replace(clarus__call, '__bidx\\M', '', 'g') ELSE clarus__call END`))])));
     // pg_get_viewdef (psql \d+) of a view of the proxy's: the SELECT it keeps, not its stand-in.

@@ -79,6 +79,13 @@ describe('split table: the other fragment\'s indexes and constraints through the
     const ccu = await rows(doc, `SELECT constraint_name, column_name FROM information_schema.constraint_column_usage
       WHERE table_schema = 'public' AND table_name = 'patient' ORDER BY 1, 2`);
     expect(ccu).toEqual([['patient_pkey', 'pat_id'], ['patient_ward_key', 'ward'], ['ward_len', 'ward']]);
+    const cc = await rows(doc, `SELECT x.constraint_name, x.check_clause FROM information_schema.check_constraints x
+      JOIN information_schema.table_constraints t USING (constraint_schema, constraint_name) WHERE t.table_name = 'patient' ORDER BY 2`);
+    const attnum = async (col: string) => (await rows(doc, `SELECT attnum FROM pg_attribute WHERE attrelid = 'public.patient'::regclass AND attname = '${col}'`))[0]?.[0];
+    const oids = (await rows(doc, "SELECT relnamespace::int, oid::int FROM pg_class WHERE oid = 'public.patient'::regclass"))[0] as number[];
+    const notNull = async (col: string) => `${oids[0]}_${oids[1]}_${String(await attnum(col))}_not_null`;
+    expect(cc).toEqual([['ward_len', '((length((ward)::text) > 0))'], [await notNull('pat_id'), 'pat_id IS NOT NULL'],
+      [await notNull('pat_name'), 'pat_name IS NOT NULL'], [await notNull('ward'), 'ward IS NOT NULL']]);
   });
 
   it('an ORM inspector reading pg_index / pg_constraint gets the logical attribute numbers (SQLAlchemy and Django shapes)', async () => {
