@@ -89,3 +89,41 @@ describe('a split table shows the columns of its other fragments (issue 12)', ()
     expect(second).not.toContain('"sval":"ward"');
   });
 });
+
+describe("a split table shows the indexes and constraints of its other fragments (issue 12)", () => {
+  const policy = { name: 'p', onUnsupported: 'reject' as const, defaultBackend: 'a', keyring: { dir: 'k', keys: [] }, datasets: [{ name: 'd', schema: 'public', table: 'pt', rowKey: 'id',
+    columns: [{ name: 'id', attributeType: 'technicalIdentifier' as const, backend: 'a' }, { name: 'ward', attributeType: 'confidential' as const, backend: 'b' }] }] };
+  const shown = (catalog: Catalog, text: string): string => {
+    const stmt = parseStatements(text)[0]?.stmt;
+    if (!stmt) throw new Error('no statement');
+    return JSON.stringify(showLogicalCatalog(catalog, stmt, text));
+  };
+  const ward = { name: 'pt_ward_key', typeOid: 0, backend: 'b', object: { kind: 'index' as const, name: 'pt_ward_key', columns: ['ward'], unique: true, plain: true,
+    definition: 'CREATE UNIQUE INDEX pt_ward_key ON public.pt USING btree (ward)', pretty: 'CREATE UNIQUE INDEX pt_ward_key ON public.pt USING btree (ward)',
+    constraint: { name: 'pt_ward_key', definition: 'UNIQUE (ward)', pretty: 'UNIQUE (ward)' } } };
+
+  it('pg_class is left alone until another fragment has an object; then it, pg_index and the definition functions show it', () => {
+    const catalog = new Catalog(policy);
+    catalog.learn('public', 'pt', [{ name: 'id', typeOid: 23 }, { name: 'ward', typeOid: 25, backend: 'b' }]);
+    expect(shown(catalog, 'SELECT relname FROM pg_class')).not.toContain('RangeSubselect');
+    catalog.learn('public', 'pt', [{ name: 'id', typeOid: 23 }, { name: 'ward', typeOid: 25, backend: 'b' }, ward]);
+    expect(catalog.lookup('public', 'pt')?.remoteObjects?.map((o) => o.name)).toEqual(['pt_ward_key']);
+    expect(catalog.lookup('public', 'pt')?.remote?.map((c) => c.name)).toEqual(['ward']);
+    expect(shown(catalog, 'SELECT relname FROM pg_class')).toContain('"sval":"pt_ward_key"');
+    expect(shown(catalog, 'SELECT indkey FROM pg_index')).toContain('"sval":"indkey"');
+    // psql asks for the pretty-printed form (three arguments); pg_indexes for the plain one.
+    const reads = (col: string): string => `{"String":{"sval":"o"}},{"String":{"sval":"${col}"}}`;
+    expect(shown(catalog, 'SELECT pg_get_indexdef(1, 0, true)')).toContain(reads('pdef'));
+    expect(shown(catalog, 'SELECT pg_get_indexdef(1)')).not.toContain(reads('pdef'));
+    expect(shown(catalog, 'SELECT pg_get_indexdef(1)')).toContain(reads('def'));
+    expect(shown(catalog, 'SELECT pg_get_constraintdef(1, true)')).toContain(reads('pcdef'));
+  });
+
+  it('an object of a table with no other fragment loaded any more is gone', () => {
+    const catalog = new Catalog(policy);
+    catalog.learn('public', 'pt', [{ name: 'id', typeOid: 23 }, { name: 'ward', typeOid: 25, backend: 'b' }, ward]);
+    catalog.learn('public', 'pt', [{ name: 'id', typeOid: 23 }, { name: 'ward', typeOid: 25, backend: 'b' }]);
+    expect(catalog.lookup('public', 'pt')?.remoteObjects).toEqual([]);
+    expect(shown(catalog, 'SELECT relname FROM pg_class')).not.toContain('pt_ward_key');
+  });
+});
