@@ -123,7 +123,7 @@ const pkFirst = (rel: string): string => `(SELECT p.conkey[1] FROM pg_catalog.pg
 /** check_constraints: the other fragments' CHECK constraints, made from the row key's NOT NULL row (shown to the table's owner only, as PostgreSQL does). */
 function checkBranch(values: string): string {
   return `SELECT r.* FROM ${values} JOIN information_schema.check_constraints x ON x.constraint_schema::text = o.s AND x.constraint_name::text = ${notNullName(orel, pkFirst(orel))}
-    CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(x, pg_catalog.jsonb_build_object('constraint_name', o.con, 'check_clause', substring(o.cdef from 7))) r
+    CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(x, pg_catalog.jsonb_build_object('constraint_name', o.con, 'check_clause', ${unbidx('substring(o.cdef from 7)')})) r
     WHERE o.kind = 'check' AND ${orel} IS NOT NULL`;
 }
 

@@ -35,6 +35,7 @@ beforeAll(async () => {
     CONSTRAINT patient_ward_key UNIQUE (ward), CONSTRAINT ward_len CHECK (length(ward) > 0))`);
   await doc.query('CREATE INDEX patient_ward_idx ON patient (ward)');
   await doc.query('CREATE INDEX patient_age_idx ON patient (age)');
+  await doc.query('CREATE INDEX patient_ssn_idx ON patient (pat_ssn)');
   await doc.query("INSERT INTO patient (pat_name, pat_ssn, diagnosis, ward, age) VALUES ('Ann Canary', '111-22-3333', 'flu-canary', 'W1', 30)");
 }, 120_000);
 afterAll(async () => {
@@ -45,7 +46,9 @@ describe('split table: the other fragment\'s indexes and constraints through the
   it('the index and constraints went to cloud-b only (the premise)', async () => {
     const on = async (b: 'cloud-a' | 'cloud-b') => (await rows(env.backend(b), "SELECT indexname FROM pg_indexes WHERE tablename = 'patient' ORDER BY 1")).map((r) => r[0]);
     expect(await on('cloud-a')).toEqual(['patient_age_idx', 'patient_pkey']);
-    expect(await on('cloud-b')).toEqual(['patient_pkey', 'patient_ward_idx', 'patient_ward_key']);
+    expect(await on('cloud-b')).toEqual(['patient_pkey', 'patient_ssn_idx', 'patient_ward_idx', 'patient_ward_key']);
+    // An encrypted column's index is on its blind index there.
+    expect(await rows(env.backend('cloud-b'), "SELECT indexdef FROM pg_indexes WHERE indexname = 'patient_ssn_idx'")).toEqual([['CREATE INDEX patient_ssn_idx ON public.patient USING btree (pat_ssn__bidx)']]);
   });
 
   it('pg_indexes shows every index of the logical table, the primary key once', async () => {
@@ -53,6 +56,7 @@ describe('split table: the other fragment\'s indexes and constraints through the
     expect(got).toEqual([
       ['patient_age_idx', 'CREATE INDEX patient_age_idx ON public.patient USING btree (age)'],
       ['patient_pkey', 'CREATE UNIQUE INDEX patient_pkey ON public.patient USING btree (pat_id)'],
+      ['patient_ssn_idx', 'CREATE INDEX patient_ssn_idx ON public.patient USING btree (pat_ssn)'],
       ['patient_ward_idx', 'CREATE INDEX patient_ward_idx ON public.patient USING btree (ward)'],
       ['patient_ward_key', 'CREATE UNIQUE INDEX patient_ward_key ON public.patient USING btree (ward)'],
     ]);
@@ -64,6 +68,7 @@ describe('split table: the other fragment\'s indexes and constraints through the
     expect(out.split('patient_pkey').length).toBe(2);
     expect(out).toContain('"patient_age_idx" btree (age)');
     expect(out).toContain('"patient_ward_idx" btree (ward)');
+    expect(out).toContain('"patient_ssn_idx" btree (pat_ssn)');
     expect(out).toContain('"patient_ward_key" UNIQUE CONSTRAINT, btree (ward)');
     expect(out).toMatch(/Check constraints:\n\s+"ward_len" CHECK \(length\(ward::text\) > 0\)/);
     expect(out).not.toMatch(/clarus:|__bidx/);
@@ -95,6 +100,7 @@ describe('split table: the other fragment\'s indexes and constraints through the
       WHERE i.indrelid = 'public.patient'::regclass AND NOT i.indisprimary AND am.amname = 'btree' ORDER BY 1`);
     expect(idx).toEqual([
       ['patient_age_idx', false, ['age'], 'CREATE INDEX patient_age_idx ON public.patient USING btree (age)'],
+      ['patient_ssn_idx', false, ['pat_ssn'], 'CREATE INDEX patient_ssn_idx ON public.patient USING btree (pat_ssn)'],
       ['patient_ward_idx', false, ['ward'], 'CREATE INDEX patient_ward_idx ON public.patient USING btree (ward)'],
       ['patient_ward_key', true, ['ward'], 'CREATE UNIQUE INDEX patient_ward_key ON public.patient USING btree (ward)'],
     ]);
@@ -112,7 +118,7 @@ describe('split table: the other fragment\'s indexes and constraints through the
   it('a read-only grant reads the same catalog', async () => {
     const analyst = await env.client(USERS.analyst);
     const names = await rows(analyst, "SELECT indexname FROM pg_indexes WHERE tablename = 'patient' ORDER BY 1");
-    expect(names.map((r) => r[0])).toEqual(['patient_age_idx', 'patient_pkey', 'patient_ward_idx', 'patient_ward_key']);
+    expect(names.map((r) => r[0])).toEqual(['patient_age_idx', 'patient_pkey', 'patient_ssn_idx', 'patient_ward_idx', 'patient_ward_key']);
     const con = await rows(analyst, "SELECT conname, contype::text FROM pg_constraint WHERE conrelid = 'public.patient'::regclass AND conname NOT LIKE 'clarus:%' ORDER BY 1");
     expect(con).toEqual([['patient_pkey', 'p'], ['patient_ward_key', 'u'], ['ward_len', 'c']]);
     expect(await psqlDescribe(env.proxy.url(USERS.analyst), 'patient')).toContain('"patient_ward_idx" btree (ward)');
