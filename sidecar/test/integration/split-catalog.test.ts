@@ -3,15 +3,15 @@
 // UNIQUE / CHECK constraint made through the proxy (CREATE TABLE, CREATE INDEX) on a column stored on cloud-b go to cloud-b
 // only; psql \d, pg_indexes, information_schema and ORM-style reads of pg_index / pg_constraint
 // (SQLAlchemy's and Django's shapes) then show them with the logical column names and numbers,
-// the row key's primary key once; a read-only grant reads the same; no backend stores or logs a
+// the row key's primary key once, as in an unsplit oracle; a read-only grant reads the same; no backend stores or logs a
 // protected value in clear.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type pg from 'pg';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canariesInDump, USERS } from '../corpus/setup.ts';
-import { PG_BIN } from '@clarus/testing/pg.ts';
+import { PG_BIN, startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
 import { startSplit } from './split-env.ts';
 import type { SplitEnv } from './split-env.ts';
@@ -19,6 +19,8 @@ import type { SplitEnv } from './split-env.ts';
 const run = promisify(execFile);
 let env: SplitEnv;
 let doc: pg.Client;
+let oracle: pg.Client;
+let oracleCluster: PgCluster;
 const SECRETS = ['Ann Canary', '111-22-3333', 'flu-canary'];
 
 async function psqlDescribe(url: string, table: string): Promise<string> {
@@ -26,20 +28,38 @@ async function psqlDescribe(url: string, table: string): Promise<string> {
   return stdout;
 }
 
+/** SQLAlchemy's shape of reading a table's indexes (pg_index, pg_class, pg_am, pg_attribute). */
+const IDX = `SELECT c.relname, i.indisunique, ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY k(n, o)
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o), pg_catalog.pg_get_indexdef(i.indexrelid), i.indoption::text
+  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid JOIN pg_catalog.pg_am am ON am.oid = c.relam
+  WHERE i.indrelid = 'public.patient'::regclass AND NOT i.indisprimary AND am.amname = 'btree' ORDER BY 1`;
+/** Django's shape of reading a table's constraints (pg_constraint, pg_class, pg_attribute). */
+const CON = `SELECT c.conname, ARRAY(SELECT attname::text FROM unnest(c.conkey) WITH ORDINALITY cols(colid, arridx)
+    JOIN pg_attribute AS ca ON cols.colid = ca.attnum WHERE ca.attrelid = c.conrelid ORDER BY cols.arridx), c.contype::text, pg_get_constraintdef(c.oid),
+    c.conindid = 0 OR EXISTS (SELECT 1 FROM pg_class x WHERE x.oid = c.conindid)
+  FROM pg_constraint AS c JOIN pg_class AS cl ON c.conrelid = cl.oid WHERE cl.relname = 'patient' AND pg_catalog.pg_table_is_visible(cl.oid) ORDER BY 1`;
+
 const rows = async (c: pg.Client, sql: string): Promise<unknown[][]> => (await c.query({ text: sql, rowMode: 'array' })).rows as unknown[][];
+
+/** The DDL through the proxy, and into the unsplit oracle (its columns in the logical order: home, then cloud-b). */
+const DDL = (cols: string) => [`CREATE TABLE patient (${cols}, CONSTRAINT patient_ward_key UNIQUE (ward), CONSTRAINT ward_len CHECK (length(ward) > 0))`,
+  'CREATE INDEX patient_ward_idx ON patient (ward)', 'CREATE INDEX patient_age_idx ON patient (age)', 'CREATE INDEX patient_ssn_idx ON patient (pat_ssn)'];
 
 beforeAll(async () => {
   env = await startSplit({ backends: 2 });
   doc = await env.client();
-  await doc.query(`CREATE TABLE patient (pat_id serial PRIMARY KEY, pat_name text NOT NULL, pat_ssn text, diagnosis text, ward varchar(20) NOT NULL, age int,
-    CONSTRAINT patient_ward_key UNIQUE (ward), CONSTRAINT ward_len CHECK (length(ward) > 0))`);
-  await doc.query('CREATE INDEX patient_ward_idx ON patient (ward)');
-  await doc.query('CREATE INDEX patient_age_idx ON patient (age)');
-  await doc.query('CREATE INDEX patient_ssn_idx ON patient (pat_ssn)');
+  // The oracle is a cluster of its own: the backends' logs and dumps must hold only what the proxy sent.
+  oracleCluster = await startPostgres();
+  oracle = new pg.Client({ connectionString: oracleCluster.url(), ssl: { ca: oracleCluster.caPem } });
+  await oracle.connect();
+  for (const sql of DDL('pat_id serial PRIMARY KEY, pat_name text NOT NULL, pat_ssn text, diagnosis text, ward varchar(20) NOT NULL, age int')) await doc.query(sql);
+  for (const sql of DDL('pat_id serial PRIMARY KEY, pat_name text NOT NULL, age int, pat_ssn text, diagnosis text, ward varchar(20) NOT NULL')) await oracle.query(sql);
   await doc.query("INSERT INTO patient (pat_name, pat_ssn, diagnosis, ward, age) VALUES ('Ann Canary', '111-22-3333', 'flu-canary', 'W1', 30)");
 }, 120_000);
 afterAll(async () => {
+  await oracle?.end().catch(() => undefined);
   await env?.close();
+  await oracleCluster?.destroy();
 });
 
 describe('split table: the other fragment\'s indexes and constraints through the proxy', () => {
@@ -53,6 +73,7 @@ describe('split table: the other fragment\'s indexes and constraints through the
 
   it('pg_indexes shows every index of the logical table, the primary key once', async () => {
     const got = await rows(doc, "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'patient' ORDER BY 1");
+    expect(got).toEqual(await rows(oracle, "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'patient' ORDER BY 1"));
     expect(got).toEqual([
       ['patient_age_idx', 'CREATE INDEX patient_age_idx ON public.patient USING btree (age)'],
       ['patient_pkey', 'CREATE UNIQUE INDEX patient_pkey ON public.patient USING btree (pat_id)'],
@@ -72,12 +93,20 @@ describe('split table: the other fragment\'s indexes and constraints through the
     expect(out).toContain('"patient_ward_key" UNIQUE CONSTRAINT, btree (ward)');
     expect(out).toMatch(/Check constraints:\n\s+"ward_len" CHECK \(length\(ward::text\) > 0\)/);
     expect(out).not.toMatch(/clarus:|__bidx/);
+    expect(out).toBe(await psqlDescribe(oracleCluster.url(), 'patient'));
   });
 
   it('information_schema.table_constraints, key_column_usage and constraint_column_usage name the logical columns', async () => {
     const tc = await rows(doc, `SELECT constraint_name, constraint_type FROM information_schema.table_constraints
       WHERE table_schema = 'public' AND table_name = 'patient' AND constraint_name NOT LIKE '%_not_null' ORDER BY 1`);
     expect(tc).toEqual([['patient_pkey', 'PRIMARY KEY'], ['patient_ward_key', 'UNIQUE'], ['ward_len', 'CHECK']]);
+    const same = async (sql: string) => expect(await rows(doc, sql)).toEqual(await rows(oracle, sql));
+    await same(`SELECT constraint_name, constraint_type, is_deferrable, initially_deferred, enforced, nulls_distinct FROM information_schema.table_constraints
+      WHERE table_schema = 'public' AND table_name = 'patient' AND constraint_name NOT LIKE '%_not_null' ORDER BY 1`);
+    await same(`SELECT constraint_name, column_name, ordinal_position, position_in_unique_constraint FROM information_schema.key_column_usage
+      WHERE table_schema = 'public' AND table_name = 'patient' ORDER BY 1, 3`);
+    await same(`SELECT constraint_name, column_name FROM information_schema.constraint_column_usage WHERE table_schema = 'public' AND table_name = 'patient' ORDER BY 1, 2`);
+    await same(`SELECT count(*), count(*) FILTER (WHERE constraint_type = 'CHECK') FROM information_schema.table_constraints WHERE table_name = 'patient'`);
     const kcu = await rows(doc, `SELECT constraint_name, column_name, ordinal_position FROM information_schema.key_column_usage
       WHERE table_schema = 'public' AND table_name = 'patient' ORDER BY 1, 3`);
     expect(kcu).toEqual([['patient_pkey', 'pat_id', 1], ['patient_ward_key', 'ward', 1]]);
@@ -94,20 +123,16 @@ describe('split table: the other fragment\'s indexes and constraints through the
   });
 
   it('an ORM inspector reading pg_index / pg_constraint gets the logical attribute numbers (SQLAlchemy and Django shapes)', async () => {
-    const idx = await rows(doc, `SELECT c.relname, i.indisunique, ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY k(n, o)
-        JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o), pg_catalog.pg_get_indexdef(i.indexrelid)
-      FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid JOIN pg_catalog.pg_am am ON am.oid = c.relam
-      WHERE i.indrelid = 'public.patient'::regclass AND NOT i.indisprimary AND am.amname = 'btree' ORDER BY 1`);
+    const idx = await rows(doc, IDX);
+    expect(idx).toEqual(await rows(oracle, IDX));
     expect(idx).toEqual([
-      ['patient_age_idx', false, ['age'], 'CREATE INDEX patient_age_idx ON public.patient USING btree (age)'],
-      ['patient_ssn_idx', false, ['pat_ssn'], 'CREATE INDEX patient_ssn_idx ON public.patient USING btree (pat_ssn)'],
-      ['patient_ward_idx', false, ['ward'], 'CREATE INDEX patient_ward_idx ON public.patient USING btree (ward)'],
-      ['patient_ward_key', true, ['ward'], 'CREATE UNIQUE INDEX patient_ward_key ON public.patient USING btree (ward)'],
+      ['patient_age_idx', false, ['age'], 'CREATE INDEX patient_age_idx ON public.patient USING btree (age)', '0'],
+      ['patient_ssn_idx', false, ['pat_ssn'], 'CREATE INDEX patient_ssn_idx ON public.patient USING btree (pat_ssn)', '0'],
+      ['patient_ward_idx', false, ['ward'], 'CREATE INDEX patient_ward_idx ON public.patient USING btree (ward)', '0'],
+      ['patient_ward_key', true, ['ward'], 'CREATE UNIQUE INDEX patient_ward_key ON public.patient USING btree (ward)', '0'],
     ]);
-    const con = await rows(doc, `SELECT c.conname, ARRAY(SELECT attname::text FROM unnest(c.conkey) WITH ORDINALITY cols(colid, arridx)
-        JOIN pg_attribute AS ca ON cols.colid = ca.attnum WHERE ca.attrelid = c.conrelid ORDER BY cols.arridx), c.contype::text, pg_get_constraintdef(c.oid),
-        c.conindid = 0 OR EXISTS (SELECT 1 FROM pg_class x WHERE x.oid = c.conindid)
-      FROM pg_constraint AS c JOIN pg_class AS cl ON c.conrelid = cl.oid WHERE cl.relname = 'patient' AND pg_catalog.pg_table_is_visible(cl.oid) ORDER BY 1`);
+    const con = await rows(doc, CON);
+    expect(con).toEqual(await rows(oracle, CON));
     expect(con).toEqual([
       ['patient_pkey', ['pat_id'], 'p', 'PRIMARY KEY (pat_id)', true],
       ['patient_ward_key', ['ward'], 'u', 'UNIQUE (ward)', true],
