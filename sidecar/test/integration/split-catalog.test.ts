@@ -168,6 +168,15 @@ describe('split table: the other fragment\'s indexes and constraints through the
     expect(await psqlDescribe(env.proxy.url(USERS.analyst), 'patient')).toContain('"patient_ward_idx" btree (ward)');
   });
 
+  it('an expression or partial index of the other fragment is in pg_indexes only (pg_index could not show its expression)', async () => {
+    await doc.query("CREATE INDEX patient_ward_lower ON patient (lower(ward)) WHERE ward <> ''");
+    const def = "CREATE INDEX patient_ward_lower ON public.patient USING btree (lower((ward)::text)) WHERE ((ward)::text <> ''::text)";
+    expect(await rows(env.backend('cloud-b'), "SELECT indexdef FROM pg_indexes WHERE indexname = 'patient_ward_lower'")).toEqual([[def]]);
+    expect(await rows(doc, "SELECT indexdef FROM pg_indexes WHERE indexname = 'patient_ward_lower'")).toEqual([[def]]);
+    expect(await rows(doc, "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'patient_ward_lower'")).toEqual([]);
+    expect(await psqlDescribe(env.proxy.url(USERS.doctor), 'patient')).not.toContain('patient_ward_lower');
+  });
+
   it('no backend stores or logs a protected value in clear', async () => {
     expect((await doc.query('SELECT pat_name, pat_ssn, diagnosis FROM patient')).rows).toEqual([{ pat_name: 'Ann Canary', pat_ssn: '111-22-3333', diagnosis: 'flu-canary' }]);
     for (const b of ['cloud-a', 'cloud-b'] as const) {
