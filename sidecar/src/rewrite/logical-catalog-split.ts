@@ -58,8 +58,8 @@ export function objectValues(tables: readonly CatalogTable[]): string | null {
   return rows.length ? `(VALUES ${rows.join(', ')}) o(s, t, kind, name, uniq, keys, cols, def, pdef, con, cdef, pcdef, ioid, coid)` : null;
 }
 
-/** Whether row `o` can be shown in pg_class/pg_index/pg_constraint: keys known, its object ids free. */
-const shown = `o.keys IS NOT NULL AND ${orel} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class x WHERE x.oid = o.ioid)
+/** Whether row `o` can be shown in pg_class/pg_index/pg_constraint: every key column found, its object ids free. */
+const shown = `o.keys IS NOT NULL AND pg_catalog.array_position(o.keys, NULL::pg_catalog.int2) IS NULL AND ${orel} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class x WHERE x.oid = o.ioid)
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint x WHERE x.oid = o.coid)`;
 const homePk = `(SELECT p.conindid FROM pg_catalog.pg_constraint p WHERE p.conrelid = ${orel} AND p.contype = 'p')`;
 const pkName = `(SELECT p.conname FROM pg_catalog.pg_constraint p WHERE p.conrelid = ${orel} AND p.contype = 'p')`;
