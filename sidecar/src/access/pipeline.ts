@@ -352,7 +352,7 @@ class ProtectionPipeline implements Pipeline {
   /** A statement on a split table: planned, access-checked and audited; its transformer answers it. */
   private splitStatement(sql: string, touched: ReadonlyMap<string, unknown>): { sql: string; result: ResultTransformer; copy?: CopyHooks; placeholder?: (n: number) => string; paramCount: number; check: AccessCheck } | Refuse {
     const svc = this.deps.split as SplitService;
-    const p = planStatement(svc, sql);
+    const p = planStatement(svc, sql, this.deps.rewriter.catalog);
     if ('kind' in p) {
       this.audit(sql, { datasets: [...touched.keys()], columns: [], outcome: 'refuse', code: p.code });
       return p;

@@ -29,6 +29,7 @@ export const SQLSTATE = {
   undefinedParameter: '42P02',
   duplicatePreparedStatement: '42P05',
   undefinedObject: '42704',
+  duplicateTable: '42P07',
   undefinedColumn: '42703',
   uniqueViolation: '23505',
   tooManyConnections: '53300',

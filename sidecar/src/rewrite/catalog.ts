@@ -60,6 +60,8 @@ export interface RemoteObject {
   pretty: string;
   /** The UNIQUE constraint the index backs. */
   constraint?: { name: string; definition: string; pretty: string };
+  /** The backend that holds it (set when the catalog learns it). */
+  backend?: string;
 }
 
 export interface CatalogColumn {
@@ -148,7 +150,7 @@ function remoteColumn(d: DeclaredColumn): RemoteColumn {
 function learnRemote(t: CatalogTable, loaded: readonly DeclaredColumn[]): void {
   const remote = loaded.filter((d) => d.backend !== undefined && d.object === undefined);
   if (remote.length > 0 || t.remote) t.remote = remote.map(remoteColumn);
-  const objects = loaded.flatMap((d) => (d.object ? [d.object] : []));
+  const objects = loaded.flatMap((d) => (d.object ? [d.backend ? { ...d.object, backend: d.backend } : d.object] : []));
   if (objects.length > 0 || t.remoteObjects) t.remoteObjects = objects;
 }
 

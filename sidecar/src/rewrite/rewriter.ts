@@ -242,7 +242,8 @@ export class Rewriter {
    * (logical-catalog.ts)? Such a read needs the catalog loaded, whether it names the table or not.
    */
   introspectsSplit(sql: string): boolean {
-    return this.catalog.all().some((t) => t.split.length > 0) && mentionsCatalog(sql);
+    // An index statement may name an index another fragment holds (split/index-ddl.ts): known once loaded.
+    return this.catalog.all().some((t) => t.split.length > 0) && (mentionsCatalog(sql) || /\bindex\b/i.test(sql));
   }
 
   /**

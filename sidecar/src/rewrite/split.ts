@@ -3,8 +3,9 @@
 // implemented: forwarding the statement to the default backend would silently store the column
 // where the policy says it must not be. So any statement naming a table that has a split column,
 // whatever its kind (DDL, DML, COPY, `*`), is refused before any rule rewrites it.
+import { arr, body, isObj } from './ast.ts';
 import type { Json } from './ast.ts';
-import type { Catalog, CatalogTable } from './catalog.ts';
+import type { Catalog, CatalogTable, RemoteObject } from './catalog.ts';
 import type { Ctx } from './context.ts';
 import { refuse } from './refusals.ts';
 import { referencedTables } from './refs.ts';
@@ -32,7 +33,7 @@ export function splitTables(catalog: Catalog, stmts: Json[]): CatalogTable[] {
   // Without split tables in the policy nothing can match: skip walking every statement's tree.
   if (split.length === 0) return [];
   const names = new Set<string>();
-  for (const s of stmts) referencedTables(catalog, s, names);
+  for (const s of stmts) { referencedTables(catalog, s, names); for (const n of indexTables(catalog, s)) names.add(n); }
   return split.filter((t) => names.has(`${t.schema}.${t.table}`));
 }
 
@@ -45,4 +46,38 @@ export function refuseSplit(ctx: Ctx, stmts: Json[]): void {
   if (hit.length === 0) return;
   for (const t of hit) ctx.touch(t);
   refuse('splitDataset', { tables: hit.map(describe).join('; ') });
+}
+
+/** An index of a split table held by another backend (the catalog's loaded objects), by its name as a statement gives it. */
+export function remoteIndex(catalog: Catalog, schema: string | undefined, name: string): { table: CatalogTable; object: RemoteObject & { backend: string } } | undefined {
+  for (const t of catalog.all()) {
+    if (t.split.length === 0 || (schema !== undefined && schema !== t.schema)) continue;
+    const o = (t.remoteObjects ?? []).find((x) => x.kind === 'index' && x.name === name && x.backend !== undefined);
+    if (o) return { table: t, object: o as RemoteObject & { backend: string } };
+  }
+  return undefined;
+}
+
+/** The index an ALTER INDEX (RENAME, other forms, SET SCHEMA) names. */
+function indexRelation(stmt: Json): unknown {
+  for (const [tag, field] of [['RenameStmt', 'renameType'], ['AlterTableStmt', 'objtype'], ['AlterObjectSchemaStmt', 'objectType']] as const) {
+    const b = body(stmt, tag);
+    if (b?.[field] === 'OBJECT_INDEX') return b.relation;
+  }
+  return undefined;
+}
+
+/** The qualified names (schema or undefined, name) an index statement names: DROP INDEX, ALTER INDEX. */
+export function indexNames(stmt: Json): Array<[string | undefined, string]> {
+  const drop = body(stmt, 'DropStmt');
+  if (drop?.removeType === 'OBJECT_INDEX') {
+    return arr(drop.objects).map((o) => arr(body(o, 'List')?.items).map((i) => body(i, 'String')?.sval as string)).map((n) => (n.length === 1 ? [undefined, n[0] as string] : [n[n.length - 2], n[n.length - 1] as string]));
+  }
+  const rv = indexRelation(stmt);
+  return isObj(rv) && typeof rv.relname === 'string' ? [[typeof rv.schemaname === 'string' ? rv.schemaname : undefined, rv.relname]] : [];
+}
+
+/** The split tables whose other fragments hold an index the statement drops or alters. */
+function indexTables(catalog: Catalog, stmt: Json): string[] {
+  return indexNames(stmt).flatMap(([s, n]) => { const r = remoteIndex(catalog, s, n); return r ? [`${r.table.schema}.${r.table.table}`] : []; });
 }

@@ -18,6 +18,8 @@ import type { DeclarePlan } from './cursor.ts';
 import type { Fragment } from './fragment.ts';
 import type { SplitLayout } from './layout.ts';
 import { planSplit, SplitUnsupported } from './plan.ts';
+import { planIndexDdl } from './index-ddl.ts';
+import type { Catalog } from '../rewrite/catalog.ts';
 import type { SplitPlan } from './plan.ts';
 import { CLIENT_PARTICIPANT } from './session.ts';
 import { quoteLiteral } from '../residual/plan.ts';
@@ -82,7 +84,10 @@ const PLAN_CACHE_ENTRIES = 1000;
 const plans = new WeakMap<SplitService, Map<string, Planned>>();
 
 /** The plan of a single statement on a split table, or the refusal (cached per text). */
-export function planStatement(svc: SplitService, sql: string): Planned {
+export function planStatement(svc: SplitService, sql: string, catalog?: Catalog): Planned {
+  // An index statement's plan depends on where the catalog places the index: never cached.
+  const idx = catalog && /index/i.test(sql) ? indexPlan(svc, sql, catalog) : null;
+  if (idx) return idx;
   let cache = plans.get(svc);
   if (!cache) plans.set(svc, (cache = new Map()));
   const hit = cache.get(sql);
@@ -91,6 +96,21 @@ export function planStatement(svc: SplitService, sql: string): Planned {
   if (cache.size >= PLAN_CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
   cache.set(sql, p);
   return p;
+}
+
+/** DROP INDEX / ALTER INDEX of an index on another fragment (index-ddl.ts), or null. */
+function indexPlan(svc: SplitService, sql: string, catalog: Catalog): Planned | null {
+  let parsed: ParsedStatement[];
+  try { parsed = parseStatements(sql); } catch { return null; }
+  const stmt = parsed.length === 1 ? (parsed[0] as ParsedStatement).stmt : null;
+  if (!stmt) return null;
+  try {
+    const plan = planIndexDdl(catalog, svc.layouts, stmt);
+    return plan ? { plan, paramCount: 0 } : null;
+  } catch (e) {
+    if (e instanceof SplitUnsupported) return refuse(SQLSTATE.featureNotSupported, `clarus: ${e.message}`);
+    throw e;
+  }
 }
 
 function planUncached(svc: SplitService, sql: string): Planned {

@@ -5,6 +5,8 @@ import { fragmentPolicy, splitLayouts } from './layout.ts';
 import type { SplitLayout } from './layout.ts';
 import { KEYS_PARAM, planSplit, SplitUnsupported } from './plan.ts';
 import type { ChangePlan, DdlPlan, InsertPlan, ReadRelation, SelectPlan } from './plan.ts';
+import { planIndexDdl } from './index-ddl.ts';
+import type { Catalog } from '../rewrite/catalog.ts';
 
 const POLICY: RuntimePolicy = {
   name: 'p', onUnsupported: 'reject', defaultBackend: 'a',
@@ -128,6 +130,35 @@ describe('plans', () => {
     ]);
     const i = plan('CREATE INDEX patient_ward ON patient (lower(ward))') as DdlPlan;
     expect(i.statements.map((x) => [x.backend, x.sql])).toEqual([['c', 'CREATE INDEX patient_ward ON public.patient ((lower(ward)))']]);
+  });
+
+  it('a named index or UNIQUE constraint must have a name no relation of the other backends has', () => {
+    const i = plan('CREATE INDEX patient_ward ON patient (ward)') as DdlPlan;
+    expect(i.unused).toEqual([{ backend: 'a', schema: 'public', name: 'patient_ward' }, { backend: 'b', schema: 'public', name: 'patient_ward' }]);
+    expect((plan('CREATE INDEX ON patient (ward)') as DdlPlan).unused).toBeUndefined();
+    const t = plan('CREATE TABLE patient (id int PRIMARY KEY, ward text CONSTRAINT w_key UNIQUE, diag text, CONSTRAINT d_key UNIQUE (diag))') as DdlPlan;
+    expect(t.unused).toEqual([
+      { backend: 'a', schema: 'public', name: 'd_key' }, { backend: 'c', schema: 'public', name: 'd_key' },
+      { backend: 'a', schema: 'public', name: 'w_key' }, { backend: 'b', schema: 'public', name: 'w_key' },
+    ]);
+    expect(() => plan('CREATE INDEX IF NOT EXISTS patient_ward ON patient (ward)')).toThrow(SplitUnsupported);
+  });
+
+  it('DROP INDEX / ALTER INDEX of an index another fragment holds go to that backend', () => {
+    const objects = [{ kind: 'index' as const, name: 'w_idx', columns: ['ward'], unique: false, plain: true, definition: '', pretty: '', backend: 'c' },
+      { kind: 'index' as const, name: 'd_idx', columns: ['diag'], unique: false, plain: true, definition: '', pretty: '', backend: 'b' }];
+    const catalog = { all: () => [{ schema: 'public', table: 'patient', split: [{ column: 'ward', backend: 'c' }], remoteObjects: objects }] } as unknown as Catalog;
+    const idx = (sql: string) => planIndexDdl(catalog, new Map([['public.patient', l]]), (parseStatements(sql)[0] as { stmt: Record<string, unknown> }).stmt);
+    expect(idx('DROP INDEX home_idx')).toBeNull();
+    expect(idx('DROP INDEX IF EXISTS w_idx, home_idx, public.d_idx CASCADE')?.statements.map((x) => [x.backend, x.sql])).toEqual([
+      ['a', 'DROP INDEX IF EXISTS home_idx CASCADE'], ['b', 'DROP INDEX IF EXISTS public.d_idx CASCADE'], ['c', 'DROP INDEX IF EXISTS public.w_idx CASCADE'],
+    ]);
+    const r = idx('ALTER INDEX w_idx RENAME TO w2');
+    expect(r?.statements.map((x) => [x.backend, x.sql])).toEqual([['c', 'ALTER INDEX public.w_idx RENAME TO w2']]);
+    expect(r?.unused?.map((u) => u.backend)).toEqual(['a', 'b']);
+    expect(() => idx('DROP INDEX CONCURRENTLY w_idx')).toThrow(/CONCURRENTLY/);
+    expect(() => idx('ALTER INDEX w_idx SET (fillfactor = 50)')).toThrow(/SetRelOptions|not supported/);
+    expect(idx('DROP INDEX other.w_idx')).toBeNull();
   });
 
   it('refuses by name what it cannot plan', () => {

@@ -127,6 +127,11 @@ export interface DdlPlan {
   /** One statement per backend, home first. */
   statements: FragmentSql[];
   tag: string;
+  /**
+   * Names a new index or constraint takes in the table's schema, with the backends where no
+   * relation may have them already (the other fragments'): checked before the statements, 42P07.
+   */
+  unused?: Array<{ backend: string; schema: string; name: string }>;
 }
 
 export type SplitPlan = SelectPlan | InsertPlan | ChangePlan | DdlPlan;
@@ -631,6 +636,7 @@ function planCreate(l: SplitLayout, st: Json): DdlPlan {
   const plainType = SERIAL[typeNameText(keyType).replace(/^pg_catalog\./, '')];
   if (plainType) keyType.names = [{ String: { sval: 'pg_catalog' } }, { String: { sval: plainType } }];
   const statements: FragmentSql[] = [];
+  const unused: NonNullable<DdlPlan['unused']> = [];
   for (const [b, elts] of perBackend) {
     const s = structuredClone(st);
     if (b === l.home) s.tableElts = elts;
@@ -640,8 +646,15 @@ function planCreate(l: SplitLayout, st: Json): DdlPlan {
       s.tableElts = [key, ...elts];
     }
     statements.push({ backend: b, params: [], sql: sql({ CreateStmt: s }) });
+    if (!st.if_not_exists) unused.push(...elsewhere(l, b, indexNames(elts)));
   }
-  return { kind: 'ddl', layout: l, statements, tag: 'CREATE TABLE' };
+  return { kind: 'ddl', layout: l, statements, tag: 'CREATE TABLE', ...(unused.length ? { unused } : {}) };
+}
+
+/** The names of the indexes that named UNIQUE / EXCLUDE constraints of CREATE TABLE elements make. */
+function indexNames(elts: readonly unknown[]): string[] {
+  const cons = elts.flatMap((e) => [body(e, 'Constraint'), ...arr(body(e, 'ColumnDef')?.constraints).map((c) => body(c, 'Constraint'))]);
+  return cons.flatMap((c) => (c && ['CONSTR_UNIQUE', 'CONSTR_EXCLUSION'].includes(c.contype as string) && typeof c.conname === 'string' ? [c.conname] : []));
 }
 
 function planDrop(l: SplitLayout, st: Json): DdlPlan {
@@ -686,7 +699,15 @@ function planIndex(l: SplitLayout, st: Json): DdlPlan {
   for (const c of includes) refs.add(c === l.key ? l.home : backendOfColumn(l, c));
   if (refs.size !== 1 || where.sub) unsupported(l, 'an index over columns stored on different backends');
   const b = [...refs][0] as string;
-  return { kind: 'ddl', layout: l, statements: [{ backend: b, params: [], sql: sql({ IndexStmt: { ...st, relation: relation(l) } }) }], tag: 'CREATE INDEX' };
+  const name = typeof st.idxname === 'string' ? st.idxname : undefined;
+  if (name && st.if_not_exists) unsupported(l, 'CREATE INDEX IF NOT EXISTS with a name (the name may be taken on another fragment)');
+  const unused = name ? elsewhere(l, b, [name]) : [];
+  return { kind: 'ddl', layout: l, statements: [{ backend: b, params: [], sql: sql({ IndexStmt: { ...st, relation: relation(l) } }) }], tag: 'CREATE INDEX', ...(unused.length ? { unused } : {}) };
+}
+
+/** Names `names` on every backend of `l` but `b`: no relation there may have them (an index's name is its schema's). */
+export function elsewhere(l: SplitLayout, b: string, names: readonly string[]): Array<{ backend: string; schema: string; name: string }> {
+  return [l.home, ...l.sides].filter((x) => x !== b).flatMap((backend) => names.map((name) => ({ backend, schema: l.schema, name })));
 }
 
 /** TRUNCATE of the split table: every fragment, in one transaction over the backends. */

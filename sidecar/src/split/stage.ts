@@ -17,7 +17,7 @@ import type { SplitSession } from './session.ts';
 import type { FragmentConnection } from './conn.ts';
 import type { SplitLayout } from './layout.ts';
 import { recomposeFields, recomposeRows } from './points.ts';
-import { quoteIdent } from '../residual/plan.ts';
+import { quoteIdent, quoteLiteral } from '../residual/plan.ts';
 import { scannedRows } from './client-reads.ts';
 import type { ClientScans } from './client-reads.ts';
 import type { Prepared } from './fragment.ts';
@@ -412,6 +412,11 @@ function ddlStage(d: StageDeps, p: DdlPlan): ResidualStage {
       d.session.useSettings(settings);
       try {
         return await d.session.write(async (enter) => {
+          for (const u of p.unused ?? []) {
+            const probe = `SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', ${quoteLiteral(u.schema)}::text, ${quoteLiteral(u.name)}::text)) IS NOT NULL`;
+            const got = await runFragment(await enter(u.backend), fragment(d, u.backend), probe, [], d.views);
+            if (got.rows[0]?.[0]?.toString() === 't') throw new StatementError(SQLSTATE.duplicateTable, `relation "${u.name}" already exists`);
+          }
           for (const s of p.statements) await runFragment(await enter(s.backend), fragment(d, s.backend), s.sql, [], d.views);
           return { fields: null, rows: [], tag: p.tag };
         });
