@@ -7,13 +7,10 @@
 // Here a column key keeps, for its next nonces, the AES blocks each value needs (E(J0) and the
 // first counter blocks), computed in ONE native call per 128 values; the associated data is the
 // same for every value of a column version, so its GHASH state is computed once. What remains
-// per value is the GHASH over the ciphertext.
-//
-// GHASH is constant time: the product X·H is the XOR of the precomputed H·x^i for every bit i of
-// X, each term masked by that bit; every table entry is read for every block, whatever the data,
-// and no branch depends on the data or the key.
+// per value is the GHASH over the ciphertext, whose multiplication (ghash.ts) is constant time.
 import { randomFillSync, timingSafeEqual } from 'node:crypto';
 import { aesBlocks, BLOCK } from './cmac.ts';
+import { GhashKey } from './ghash.ts';
 
 export const GCM_NONCE_BYTES = 12;
 export const GCM_TAG_BYTES = 16;
@@ -22,53 +19,6 @@ export const GCM_TAG_BYTES = 16;
 const POOL = 128;
 const PRE_BLOCKS = 4;
 const PER_NONCE = (1 + PRE_BLOCKS) * BLOCK;
-
-/** H·x^i for i = 0..127, as 4 big-endian 32-bit words each. */
-function powerTable(h: Buffer): Int32Array {
-  const t = new Int32Array(128 * 4);
-  let w0 = h.readInt32BE(0);
-  let w1 = h.readInt32BE(4);
-  let w2 = h.readInt32BE(8);
-  let w3 = h.readInt32BE(12);
-  for (let i = 0; i < 128; i++) {
-    t[i * 4] = w0;
-    t[i * 4 + 1] = w1;
-    t[i * 4 + 2] = w2;
-    t[i * 4 + 3] = w3;
-    // Multiplication by x: a right shift in GCM's bit order, reduced by R = 0xE1 || 0^120.
-    const r = -(w3 & 1) & 0xe1000000;
-    w3 = (w3 >>> 1) | (w2 << 31);
-    w2 = (w2 >>> 1) | (w1 << 31);
-    w1 = (w1 >>> 1) | (w0 << 31);
-    w0 = (w0 >>> 1) ^ r;
-  }
-  return t;
-}
-
-/** y = y · H, y as 4 words; t from powerTable. Every entry is read; bits only select by mask. */
-function mulH(t: Int32Array, y: Int32Array): void {
-  let z0 = 0;
-  let z1 = 0;
-  let z2 = 0;
-  let z3 = 0;
-  let k = 0;
-  for (let j = 0; j < 4; j++) {
-    let x = y[j] as number;
-    for (let b = 0; b < 32; b++, k += 4) {
-      // All ones when the top bit is set, else zero; then the next bit moves up.
-      const m = x >> 31;
-      x <<= 1;
-      z0 ^= (t[k] as number) & m;
-      z1 ^= (t[k + 1] as number) & m;
-      z2 ^= (t[k + 2] as number) & m;
-      z3 ^= (t[k + 3] as number) & m;
-    }
-  }
-  y[0] = z0;
-  y[1] = z1;
-  y[2] = z2;
-  y[3] = z3;
-}
 
 /** The big-endian 32-bit word at `at`, bytes past `end` read as zero. */
 function word(data: Uint8Array, at: number, end: number): number {
@@ -79,12 +29,12 @@ function word(data: Uint8Array, at: number, end: number): number {
 }
 
 /** GHASH of the length block: len(A) and len(C) in bits, 64-bit big-endian each. */
-function ghashLengths(t: Int32Array, y: Int32Array, aadBytes: number, ctBytes: number): void {
+function ghashLengths(h: GhashKey, y: Int32Array, aadBytes: number, ctBytes: number): void {
   y[0] = (y[0] as number) ^ Math.floor(aadBytes / 0x20000000);
   y[1] = (y[1] as number) ^ ((aadBytes * 8) | 0);
   y[2] = (y[2] as number) ^ Math.floor(ctBytes / 0x20000000);
   y[3] = (y[3] as number) ^ ((ctBytes * 8) | 0);
-  mulH(t, y);
+  h.mul(y);
 }
 
 /**
@@ -137,7 +87,7 @@ function tagInto(out: Uint8Array, y: Int32Array, ej0: Uint8Array, at = 0): void 
  */
 export class GcmSealer {
   private readonly key: Buffer;
-  private readonly table: Int32Array;
+  private readonly hashKey: GhashKey;
   private readonly aadBytes: number;
   /** GHASH state after the associated data. */
   private readonly aadState = new Int32Array(4);
@@ -150,7 +100,7 @@ export class GcmSealer {
 
   constructor(key: Buffer, aad: Uint8Array) {
     this.key = key;
-    this.table = powerTable(aesBlocks(key, Buffer.alloc(BLOCK)));
+    this.hashKey = new GhashKey(aesBlocks(key, Buffer.alloc(BLOCK)));
     this.aadBytes = aad.length;
     this.absorb(this.aadState, aad, 0, aad.length);
   }
@@ -162,7 +112,7 @@ export class GcmSealer {
       y[1] = (y[1] as number) ^ word(data, at + 4, end);
       y[2] = (y[2] as number) ^ word(data, at + 8, end);
       y[3] = (y[3] as number) ^ word(data, at + 12, end);
-      mulH(this.table, y);
+      this.hashKey.mul(y);
     }
   }
 
@@ -171,7 +121,7 @@ export class GcmSealer {
     const y = this.y;
     y.set(this.aadState);
     this.absorb(y, data, from, from + n);
-    ghashLengths(this.table, y, this.aadBytes, n);
+    ghashLengths(this.hashKey, y, this.aadBytes, n);
     return y;
   }
 
