@@ -10,7 +10,7 @@
 // per value is the GHASH over the ciphertext, whose multiplication (ghash.ts) is constant time.
 import { randomFillSync, timingSafeEqual } from 'node:crypto';
 import { aesBlocks, BLOCK } from './cmac.ts';
-import { GhashKey } from './ghash.ts';
+import { GhashKey, ghashSquare } from './ghash.ts';
 
 export const GCM_NONCE_BYTES = 12;
 export const GCM_TAG_BYTES = 16;
@@ -19,14 +19,12 @@ export const GCM_TAG_BYTES = 16;
 const POOL = 128;
 const PRE_BLOCKS = 4;
 const PER_NONCE = (1 + PRE_BLOCKS) * BLOCK;
-
-/** The big-endian 32-bit word at `at`, bytes past `end` read as zero. */
-function word(data: Uint8Array, at: number, end: number): number {
-  if (at + 4 <= end) return ((data[at] as number) << 24) | ((data[at + 1] as number) << 16) | ((data[at + 2] as number) << 8) | (data[at + 3] as number);
-  let v = 0;
-  for (let i = 0; i < 4; i++) v = (v << 8) | (at + i < end ? data[at + i] as number : 0);
-  return v;
-}
+/**
+ * Ciphertext lengths below this have the product of their length block and H cached per key, so
+ * the last ciphertext block and the length block take one multiplication (by H²) instead of two.
+ * The cache is indexed by the length, which the stored value shows anyway.
+ */
+const LENGTH_TERMS = 256;
 
 /** GHASH of the length block: len(A) and len(C) in bits, 64-bit big-endian each. */
 function ghashLengths(h: GhashKey, y: Int32Array, aadBytes: number, ctBytes: number): void {
@@ -88,6 +86,10 @@ function tagInto(out: Uint8Array, y: Int32Array, ej0: Uint8Array, at = 0): void 
 export class GcmSealer {
   private readonly key: Buffer;
   private readonly hashKey: GhashKey;
+  /** H², and L·H per ciphertext length below LENGTH_TERMS once seen (haveTerm[n] = 1). */
+  private readonly hashKey2: GhashKey;
+  private readonly lengthTerms = new Int32Array(4 * LENGTH_TERMS);
+  private readonly haveTerm = new Uint8Array(LENGTH_TERMS);
   private readonly aadBytes: number;
   /** GHASH state after the associated data. */
   private readonly aadState = new Int32Array(4);
@@ -100,28 +102,41 @@ export class GcmSealer {
 
   constructor(key: Buffer, aad: Uint8Array) {
     this.key = key;
-    this.hashKey = new GhashKey(aesBlocks(key, Buffer.alloc(BLOCK)));
+    const h = aesBlocks(key, Buffer.alloc(BLOCK));
+    this.hashKey = new GhashKey(h);
+    this.hashKey2 = new GhashKey(ghashSquare(h));
     this.aadBytes = aad.length;
-    this.absorb(this.aadState, aad, 0, aad.length);
+    this.hashKey.absorb(this.aadState, aad, 0, aad.length);
   }
 
-  /** GHASH of data[from, end) (zero-padded to whole blocks) into y. */
-  private absorb(y: Int32Array, data: Uint8Array, from: number, end: number): void {
-    for (let at = from; at < end; at += BLOCK) {
-      y[0] = (y[0] as number) ^ word(data, at, end);
-      y[1] = (y[1] as number) ^ word(data, at + 4, end);
-      y[2] = (y[2] as number) ^ word(data, at + 8, end);
-      y[3] = (y[3] as number) ^ word(data, at + 12, end);
-      this.hashKey.mul(y);
+  /** The offset in lengthTerms of L·H, L the length block for an n-byte ciphertext (n < LENGTH_TERMS). */
+  private lengthTerm(n: number): number {
+    const at = 4 * n;
+    if (this.haveTerm[n] === 0) {
+      const t = this.lengthTerms.subarray(at, at + 4);
+      ghashLengths(this.hashKey, t, this.aadBytes, n);
+      this.haveTerm[n] = 1;
     }
+    return at;
   }
 
-  /** GHASH state of AAD || ciphertext || lengths, the ciphertext being data[from, from + n). */
+  /**
+   * GHASH state of AAD || ciphertext || lengths, the ciphertext being data[from, from + n). The
+   * last two steps ((y ^ C)·H ^ L)·H are (y ^ C)·H² ^ L·H, with L·H cached for the length.
+   */
   private digest(data: Uint8Array, from: number, n: number): Int32Array {
     const y = this.y;
     y.set(this.aadState);
-    this.absorb(y, data, from, from + n);
-    ghashLengths(this.hashKey, y, this.aadBytes, n);
+    if (n === 0 || n >= LENGTH_TERMS) {
+      this.hashKey.absorb(y, data, from, from + n);
+      ghashLengths(this.hashKey, y, this.aadBytes, n);
+      return y;
+    }
+    const last = from + BLOCK * ((n - 1) >> 4);
+    this.hashKey.absorb(y, data, from, last);
+    this.hashKey2.absorb(y, data, last, from + n);
+    const t = this.lengthTerm(n);
+    for (let j = 0; j < 4; j++) y[j] = (y[j] as number) ^ (this.lengthTerms[t + j] as number);
     return y;
   }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { GhashKey } from './ghash.ts';
+import { GhashKey, ghashSquare } from './ghash.ts';
 
 /** X·H by NIST SP 800-38D's Algorithm 1, bit by bit on BigInts: the specification, slowly. */
 function reference(x: Buffer, h: Buffer): Buffer {
@@ -57,5 +57,23 @@ describe('GhashKey (GF(2^128) multiplication from integer products of spaced bit
     const x = randomBytes(16);
     expect(mul(key, x)).toEqual(mul(key, x));
     expect(mul(new GhashKey(ONE), x)).toEqual(x);
+  });
+
+  it('absorbs data block by block, zero-padding the last, and squares H', () => {
+    const h = randomBytes(16);
+    const data = randomBytes(37);
+    const y = new Int32Array(4);
+    new GhashKey(h).absorb(y, data, 0, data.length);
+    let expected: Buffer = Buffer.alloc(16);
+    for (let at = 0; at < data.length; at += 16) {
+      const block = Buffer.alloc(16);
+      data.copy(block, 0, at, Math.min(at + 16, data.length));
+      for (let i = 0; i < 16; i++) block[i] = (block[i] as number) ^ (expected[i] as number);
+      expected = reference(block, h);
+    }
+    const got = Buffer.alloc(16);
+    y.forEach((w, j) => got.writeInt32BE(w, 4 * j));
+    expect(got).toEqual(expected);
+    expect(ghashSquare(h)).toEqual(reference(h, h));
   });
 });

@@ -120,6 +120,14 @@ function reduce(z: Int32Array, y: Int32Array): void {
   y[3] = (z[4] as number) ^ fold(t0, t1);
 }
 
+/** The big-endian 32-bit word at `at`, bytes past `end` read as zero. */
+function word(data: Uint8Array, at: number, end: number): number {
+  if (at + 4 <= end) return ((data[at] as number) << 24) | ((data[at + 1] as number) << 16) | ((data[at + 2] as number) << 8) | (data[at + 3] as number);
+  let v = 0;
+  for (let i = 0; i < 4; i++) v = (v << 8) | (at + i < end ? data[at + i] as number : 0);
+  return v;
+}
+
 /** Multiplication by one hash key H (the AES of the zero block), with its scratch space. */
 export class GhashKey {
   /** H's 27 16-bit Karatsuba operands, each as its 3 slices (bits ≡ 0, 1, 2 mod 3). */
@@ -131,8 +139,7 @@ export class GhashKey {
 
   /** h: the 16-byte hash key. */
   constructor(h: Uint8Array) {
-    const words = new Int32Array(4);
-    for (let j = 0; j < 4; j++) words[j] = ((h[4 * j] as number) << 24) | ((h[4 * j + 1] as number) << 16) | ((h[4 * j + 2] as number) << 8) | (h[4 * j + 3] as number);
+    const words = new Int32Array(4).map((_, j) => word(h, 4 * j, 16));
     karatsubaWords(words, this.w);
     for (let k = 0; k < 9; k++) {
       const w = this.w[k] as number;
@@ -161,4 +168,24 @@ export class GhashKey {
     combine128(this.r, this.z);
     reduce(this.z, y);
   }
+
+  /** GHASH of data[from, end) (zero-padded to whole blocks) into y: y = (y ^ block)·H per block. */
+  absorb(y: Int32Array, data: Uint8Array, from: number, end: number): void {
+    for (let at = from; at < end; at += 16) {
+      y[0] = (y[0] as number) ^ word(data, at, end);
+      y[1] = (y[1] as number) ^ word(data, at + 4, end);
+      y[2] = (y[2] as number) ^ word(data, at + 8, end);
+      y[3] = (y[3] as number) ^ word(data, at + 12, end);
+      this.mul(y);
+    }
+  }
+}
+
+/** H·H as 16 bytes, the hash key that multiplies by H twice at once. */
+export function ghashSquare(h: Uint8Array): Buffer {
+  const y = new Int32Array(4);
+  new GhashKey(h).absorb(y, h, 0, 16);
+  const out = Buffer.alloc(16);
+  y.forEach((w, j) => out.writeInt32BE(w, 4 * j));
+  return out;
 }
