@@ -122,7 +122,7 @@ function inColumn(c: CatalogColumn, cipher: ColumnCipher | undefined): InColumn 
   if (c.protection.kind === 'plain' || !cipher) return { kind: 'plain' };
   // varchar(n) / char(n) are cut or refused by length (fitDeclaredLength): the general path.
   const asIs = TEXT_AS_IS.has(c.typeOid) && (c.typmod === undefined || c.typmod < 4);
-  if (!asIs || !cipher.encryptBytes) return undefined;
+  if (!asIs || !cipher.encryptBytes || !cipher.encryptBytesMany) return undefined;
   return { kind: 'encrypt', cipher: cipher as BytesCipher, searchable: c.protection.searchable };
 }
 

@@ -2,7 +2,10 @@
 // split at its delimiters, plain fields are copied as the client sent them, and each encrypted
 // field's bytes are encrypted as they are (its text is its bytes for the types whose assigned
 // text is the text itself) and written as `\\x<hex>` straight into the chunk's output buffer,
-// without a string per field, per ciphertext or per line.
+// without a string per field, per ciphertext or per line. A chunk's complete lines are copied
+// first, then each encrypted column's values of the chunk are encrypted together
+// (encryptBytesMany: a deterministic column's AES-CTR in one native call), then the lines are
+// written in order.
 //
 // A line with a backslash (escapes to decode), bytes PostgreSQL would refuse (NUL, invalid
 // UTF-8) or the wrong number of fields goes to `slow`, the general path of copy-hooks.ts, for that
@@ -17,7 +20,7 @@ const LF = 0x0a;
 const X = 0x78;
 const HEX = Buffer.from('0123456789abcdef', 'latin1');
 
-export type BytesCipher = ColumnCipher & { encryptBytes: NonNullable<ColumnCipher['encryptBytes']> };
+export type BytesCipher = ColumnCipher & { encryptBytesMany: NonNullable<ColumnCipher['encryptBytesMany']> };
 
 /** A column of the COPY's column list: copied as sent, or encrypted (with its blind index). */
 export type InColumn = { kind: 'plain' } | { kind: 'encrypt'; cipher: BytesCipher; searchable: boolean };
@@ -73,65 +76,137 @@ class Out {
   }
 }
 
-/** The fields' bounds in `line` (start, end pairs), or null when there are not `count` of them. */
-function bounds(line: Buffer, delimiter: number, count: number, into: Int32Array): boolean {
+/**
+ * The fields' bounds in `line` (start, end pairs) into `into` from `base`, or false when there are
+ * not `count` of them.
+ */
+function bounds(line: Buffer, shape: { delimiter: number; count: number }, into: Int32Array, base: number): boolean {
   let s = 0;
-  for (let k = 0; k < count; k++) {
-    const d = line.indexOf(delimiter, s);
-    const last = k === count - 1;
+  for (let k = 0; k < shape.count; k++) {
+    const d = line.indexOf(shape.delimiter, s);
+    const last = k === shape.count - 1;
     if ((d < 0) !== last) return false;
     const e = d < 0 ? line.length : d;
-    into[2 * k] = s;
-    into[2 * k + 1] = e;
+    into[base + 2 * k] = s;
+    into[base + 2 * k + 1] = e;
     s = e + 1;
   }
   return true;
 }
 
-/** The COPY FROM transformer for `columns` (text format, no header line, a one-byte delimiter). */
-export function textCopyIn(columns: InColumn[], delimiter: string, slow: SlowLine): CopyTransformer {
-  const delim = delimiter.charCodeAt(0);
-  const at = new Int32Array(2 * columns.length);
-  let reader = new CopyLineReader({ csv: false });
-  let out = new Out();
-  const onLine = (line: Buffer): void => {
-    if (line.indexOf(BS) >= 0 || line.indexOf(0) >= 0 || !isUtf8(line) || !bounds(line, delim, columns.length, at)) {
-      const text = slow(line);
+/** Whether the byte path takes `line`: no escape, no byte PostgreSQL refuses; the bounds then set. */
+function fast(line: Buffer, shape: { delimiter: number; count: number }, into: Int32Array, base: number): boolean {
+  return line.indexOf(BS) < 0 && line.indexOf(0) < 0 && isUtf8(line) && bounds(line, shape, into, base);
+}
+
+/** One COPY FROM: lines in, a chunk's lines encrypted column by column, lines out in order. */
+class TextCopyIn {
+  private readonly columns: InColumn[];
+  private readonly shape: { delimiter: number; count: number };
+  private readonly slow: SlowLine;
+  private reader = new CopyLineReader({ csv: false });
+  private out = new Out();
+  /** The chunk's complete lines, copied (a line is a view valid during onLine only): start, end. */
+  private lines = new Out();
+  private lineAt: number[] = [];
+  /** Per line, 2 per column: its fields' bounds in its line (the byte path), or start -1 (the general path). */
+  private fieldAt = new Int32Array(1024);
+
+  constructor(columns: InColumn[], delimiter: number, slow: SlowLine) {
+    this.columns = columns;
+    this.shape = { delimiter, count: columns.length };
+    this.slow = slow;
+  }
+
+  readonly onLine = (line: Buffer): void => {
+    const s = this.lines.n;
+    this.lines.bytes(line, 0, line.length);
+    this.lineAt.push(s, this.lines.n);
+  };
+
+  begin(): void {
+    this.reader = new CopyLineReader({ csv: false });
+    this.out = new Out();
+    this.lines = new Out();
+    this.lineAt = [];
+  }
+
+  data(chunk: Uint8Array): Uint8Array[] {
+    this.reader.push(chunk, this.onLine);
+    return this.flush();
+  }
+
+  finish(): Uint8Array[] {
+    this.reader.end(this.onLine);
+    return this.flush();
+  }
+
+  private line(i: number): Buffer {
+    return this.lines.buf.subarray(this.lineAt[2 * i] as number, this.lineAt[2 * i + 1] as number);
+  }
+
+  /** The pending lines written out; their bounds first, then each encrypted column's values of the chunk at once. */
+  private flush(): Uint8Array[] {
+    const count = this.lineAt.length / 2;
+    const w = 2 * this.columns.length;
+    if (this.fieldAt.length < count * w) this.fieldAt = new Int32Array(Math.max(2 * this.fieldAt.length, count * w));
+    for (let i = 0; i < count; i++) {
+      if (!fast(this.line(i), this.shape, this.fieldAt, i * w)) this.fieldAt[i * w] = -1;
+    }
+    const sealed = this.columns.map((c, k) => (c.kind === 'encrypt' ? c.cipher.encryptBytesMany(this.values(count, k)) : []));
+    const next = this.columns.map(() => 0);
+    for (let i = 0; i < count; i++) this.write(i, sealed, next);
+    this.lines.n = 0;
+    this.lineAt.length = 0;
+    return this.out.take();
+  }
+
+  /** Column k's fields of the pending byte-path lines. */
+  private values(count: number, k: number): Buffer[] {
+    const w = 2 * this.columns.length;
+    const vs: Buffer[] = [];
+    for (let i = 0; i < count; i++) {
+      const s = this.fieldAt[i * w + 2 * k] as number;
+      if ((this.fieldAt[i * w] as number) >= 0) vs.push(this.line(i).subarray(s, this.fieldAt[i * w + 2 * k + 1] as number));
+    }
+    return vs;
+  }
+
+  /** Line i to the output: through the general path, or its fields with the next ciphertext of each encrypted column. */
+  private write(i: number, sealed: Buffer[][], next: number[]): void {
+    const line = this.line(i);
+    const base = i * 2 * this.columns.length;
+    const out = this.out;
+    if ((this.fieldAt[base] as number) < 0) {
+      const text = this.slow(line);
       out.room(Buffer.byteLength(text, 'utf8'));
       out.n += out.buf.write(text, out.n, 'utf8');
       return;
     }
     const bidx: Array<Buffer> = [];
-    columns.forEach((c, k) => {
-      const s = at[2 * k] as number;
-      const e = at[2 * k + 1] as number;
-      if (k > 0) out.byte(delim);
+    this.columns.forEach((c, k) => {
+      const s = this.fieldAt[base + 2 * k] as number;
+      const e = this.fieldAt[base + 2 * k + 1] as number;
+      if (k > 0) out.byte(this.shape.delimiter);
       if (c.kind === 'plain') {
         out.bytes(line, s, e);
         return;
       }
-      const pt = line.subarray(s, e);
-      out.bytea(c.cipher.encryptBytes(pt));
-      if (c.searchable) bidx.push(c.cipher.blindIndex(pt.toString('utf8')));
+      const j = next[k] as number;
+      next[k] = j + 1;
+      out.bytea((sealed[k] as Buffer[])[j] as Buffer);
+      if (c.searchable) bidx.push(c.cipher.blindIndex(line.toString('utf8', s, e)));
     });
     for (const b of bidx) {
-      out.byte(delim);
+      out.byte(this.shape.delimiter);
       out.bytea(b);
     }
     out.byte(LF);
-  };
-  return {
-    begin() {
-      reader = new CopyLineReader({ csv: false });
-      out = new Out();
-    },
-    data(chunk) {
-      reader.push(chunk, onLine);
-      return out.take();
-    },
-    finish() {
-      reader.end(onLine);
-      return out.take();
-    },
-  };
+  }
+}
+
+/** The COPY FROM transformer for `columns` (text format, no header line, a one-byte delimiter). */
+export function textCopyIn(columns: InColumn[], delimiter: string, slow: SlowLine): CopyTransformer {
+  const t = new TextCopyIn(columns, delimiter.charCodeAt(0), slow);
+  return { begin: () => t.begin(), data: (chunk) => t.data(chunk), finish: () => t.finish() };
 }

@@ -29,6 +29,11 @@ export interface ColumnCipher {
   decrypt(stored: Uint8Array): string;
   /** encrypt() of the text's UTF-8 bytes (a COPY field as read), without a string between. */
   encryptBytes?(plaintext: Uint8Array): Buffer;
+  /**
+   * encryptBytes() of many plaintexts (a COPY chunk's values of this column); deterministic
+   * columns compute their CTR keystreams in one native AES call.
+   */
+  encryptBytesMany?(plaintexts: readonly Uint8Array[]): Buffer[];
   /** The plaintext's UTF-8 bytes (what decrypt returns, before decoding to a string). */
   decryptBytes(stored: Uint8Array): Buffer;
   /**
@@ -106,6 +111,11 @@ export function columnCipher(deriver: KeyDeriver, spec: ColumnSpec): ColumnCiphe
     if (spec.mode === 'randomized') return (st.gcm as GcmSealer).seal(st.header, pt);
     return Buffer.concat([st.header, (st.siv as SivSealer).encrypt(pt)]);
   };
+  const sealMany = (pts: readonly Uint8Array[]): Buffer[] => {
+    const st = state(entry.current);
+    if (spec.mode === 'randomized') return pts.map((pt) => (st.gcm as GcmSealer).seal(st.header, pt));
+    return (st.siv as SivSealer).encryptMany(pts).map((c) => Buffer.concat([st.header, c]));
+  };
   const seal = (version: number, text: string): Buffer => sealBytes(version, Buffer.from(text, 'utf8'));
   const bidx = (version: number, text: string): Buffer => {
     const st = state(version);
@@ -159,6 +169,7 @@ export function columnCipher(deriver: KeyDeriver, spec: ColumnSpec): ColumnCiphe
     spec,
     encrypt: (text) => seal(entry.current, text),
     encryptBytes: (pt) => sealBytes(entry.current, pt),
+    encryptBytesMany: sealMany,
     decrypt: (stored) => open(stored).toString('utf8'),
     decryptBytes: open,
     decryptMany: openMany,

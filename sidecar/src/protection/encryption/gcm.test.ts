@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, randomInt } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { GcmSealer, GCM_NONCE_BYTES, GCM_TAG_BYTES } from './gcm.ts';
 
@@ -77,6 +77,34 @@ describe('GcmSealer (AES-256-GCM from ECB blocks and a constant-time GHASH)', ()
     expect(new GcmSealer(key, Buffer.from('header+scopf')).open(sealed, 2)).toBeNull();
     expect(new GcmSealer(randomBytes(32), aad).open(sealed, 2)).toBeNull();
     expect(s.open(sealed, 2)?.toString()).toBe('Alice Martin, 1-85-05-75-123-456');
+  });
+
+  it('gives what OpenSSL gives for 2,000 random keys, nonces, associated data and lengths', () => {
+    for (let i = 0; i < 2000; i++) {
+      const key = randomBytes(32);
+      const aad = randomBytes(i % 5 === 0 ? 0 : randomInt(1, 90));
+      // Empty, short, block multiples and not, past the prepared counter blocks.
+      const pt = randomBytes(i % 7 === 0 ? 0 : i % 3 === 0 ? 16 * randomInt(1, 8) : randomInt(1, 300));
+      const s = new GcmSealer(key, aad);
+      const sealed = s.seal(Buffer.alloc(0), pt);
+      const nonce = sealed.subarray(0, GCM_NONCE_BYTES);
+      expect(sealed.subarray(GCM_NONCE_BYTES)).toEqual(opensslSeal(key, nonce, aad, pt));
+      const theirs = randomBytes(GCM_NONCE_BYTES);
+      expect(s.open(Buffer.concat([theirs, opensslSeal(key, theirs, aad, pt)]), 0)).toEqual(pt);
+    }
+  });
+
+  it('matches the NIST GCM test vectors for AES-256 (test cases 13 to 15: empty, one zero block, 64 bytes)', () => {
+    const zeroKey = Buffer.alloc(32);
+    const zeroNonce = Buffer.alloc(GCM_NONCE_BYTES);
+    const open = (key: Buffer, nonce: Buffer, aad: Buffer, ctTag: string) => new GcmSealer(key, aad).open(Buffer.concat([nonce, Buffer.from(ctTag, 'hex')]), 0);
+    expect(open(zeroKey, zeroNonce, Buffer.alloc(0), '530f8afbc74536b9a963b4f1c4cb738b')).toEqual(Buffer.alloc(0));
+    expect(open(zeroKey, zeroNonce, Buffer.alloc(0), 'cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919')).toEqual(Buffer.alloc(16));
+    const key = Buffer.from('feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308', 'hex');
+    const nonce = Buffer.from('cafebabefacedbaddecaf888', 'hex');
+    const pt = Buffer.from('d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255', 'hex');
+    expect(open(key, nonce, Buffer.alloc(0), '522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662898015ad'
+      + 'b094dac5d93471bdec1a502270e3cc6c')).toEqual(pt);
   });
 
   it('matches the NIST GCM test vector (test case 16: AES-256, 60-byte plaintext, 20-byte AAD)', () => {

@@ -7,13 +7,10 @@
 // Here a column key keeps, for its next nonces, the AES blocks each value needs (E(J0) and the
 // first counter blocks), computed in ONE native call per 128 values; the associated data is the
 // same for every value of a column version, so its GHASH state is computed once. What remains
-// per value is the GHASH over the ciphertext.
-//
-// GHASH is constant time: the product X·H is the XOR of the precomputed H·x^i for every bit i of
-// X, each term masked by that bit; every table entry is read for every block, whatever the data,
-// and no branch depends on the data or the key.
+// per value is the GHASH over the ciphertext, whose multiplication (ghash.ts) is constant time.
 import { randomFillSync, timingSafeEqual } from 'node:crypto';
 import { aesBlocks, BLOCK } from './cmac.ts';
+import { GhashKey, ghashSquare } from './ghash.ts';
 
 export const GCM_NONCE_BYTES = 12;
 export const GCM_TAG_BYTES = 16;
@@ -22,69 +19,20 @@ export const GCM_TAG_BYTES = 16;
 const POOL = 128;
 const PRE_BLOCKS = 4;
 const PER_NONCE = (1 + PRE_BLOCKS) * BLOCK;
-
-/** H·x^i for i = 0..127, as 4 big-endian 32-bit words each. */
-function powerTable(h: Buffer): Int32Array {
-  const t = new Int32Array(128 * 4);
-  let w0 = h.readInt32BE(0);
-  let w1 = h.readInt32BE(4);
-  let w2 = h.readInt32BE(8);
-  let w3 = h.readInt32BE(12);
-  for (let i = 0; i < 128; i++) {
-    t[i * 4] = w0;
-    t[i * 4 + 1] = w1;
-    t[i * 4 + 2] = w2;
-    t[i * 4 + 3] = w3;
-    // Multiplication by x: a right shift in GCM's bit order, reduced by R = 0xE1 || 0^120.
-    const r = -(w3 & 1) & 0xe1000000;
-    w3 = (w3 >>> 1) | (w2 << 31);
-    w2 = (w2 >>> 1) | (w1 << 31);
-    w1 = (w1 >>> 1) | (w0 << 31);
-    w0 = (w0 >>> 1) ^ r;
-  }
-  return t;
-}
-
-/** y = y · H, y as 4 words; t from powerTable. Every entry is read; bits only select by mask. */
-function mulH(t: Int32Array, y: Int32Array): void {
-  let z0 = 0;
-  let z1 = 0;
-  let z2 = 0;
-  let z3 = 0;
-  let k = 0;
-  for (let j = 0; j < 4; j++) {
-    let x = y[j] as number;
-    for (let b = 0; b < 32; b++, k += 4) {
-      // All ones when the top bit is set, else zero; then the next bit moves up.
-      const m = x >> 31;
-      x <<= 1;
-      z0 ^= (t[k] as number) & m;
-      z1 ^= (t[k + 1] as number) & m;
-      z2 ^= (t[k + 2] as number) & m;
-      z3 ^= (t[k + 3] as number) & m;
-    }
-  }
-  y[0] = z0;
-  y[1] = z1;
-  y[2] = z2;
-  y[3] = z3;
-}
-
-/** The big-endian 32-bit word at `at`, bytes past `end` read as zero. */
-function word(data: Uint8Array, at: number, end: number): number {
-  if (at + 4 <= end) return ((data[at] as number) << 24) | ((data[at + 1] as number) << 16) | ((data[at + 2] as number) << 8) | (data[at + 3] as number);
-  let v = 0;
-  for (let i = 0; i < 4; i++) v = (v << 8) | (at + i < end ? data[at + i] as number : 0);
-  return v;
-}
+/**
+ * Ciphertext lengths below this have the product of their length block and H cached per key, so
+ * the last ciphertext block and the length block take one multiplication (by H²) instead of two.
+ * The cache is indexed by the length, which the stored value shows anyway.
+ */
+const LENGTH_TERMS = 256;
 
 /** GHASH of the length block: len(A) and len(C) in bits, 64-bit big-endian each. */
-function ghashLengths(t: Int32Array, y: Int32Array, aadBytes: number, ctBytes: number): void {
+function ghashLengths(h: GhashKey, y: Int32Array, aadBytes: number, ctBytes: number): void {
   y[0] = (y[0] as number) ^ Math.floor(aadBytes / 0x20000000);
   y[1] = (y[1] as number) ^ ((aadBytes * 8) | 0);
   y[2] = (y[2] as number) ^ Math.floor(ctBytes / 0x20000000);
   y[3] = (y[3] as number) ^ ((ctBytes * 8) | 0);
-  mulH(t, y);
+  h.mul(y);
 }
 
 /**
@@ -137,7 +85,11 @@ function tagInto(out: Uint8Array, y: Int32Array, ej0: Uint8Array, at = 0): void 
  */
 export class GcmSealer {
   private readonly key: Buffer;
-  private readonly table: Int32Array;
+  private readonly hashKey: GhashKey;
+  /** H², and L·H per ciphertext length below LENGTH_TERMS once seen (haveTerm[n] = 1). */
+  private readonly hashKey2: GhashKey;
+  private readonly lengthTerms = new Int32Array(4 * LENGTH_TERMS);
+  private readonly haveTerm = new Uint8Array(LENGTH_TERMS);
   private readonly aadBytes: number;
   /** GHASH state after the associated data. */
   private readonly aadState = new Int32Array(4);
@@ -150,28 +102,41 @@ export class GcmSealer {
 
   constructor(key: Buffer, aad: Uint8Array) {
     this.key = key;
-    this.table = powerTable(aesBlocks(key, Buffer.alloc(BLOCK)));
+    const h = aesBlocks(key, Buffer.alloc(BLOCK));
+    this.hashKey = new GhashKey(h);
+    this.hashKey2 = new GhashKey(ghashSquare(h));
     this.aadBytes = aad.length;
-    this.absorb(this.aadState, aad, 0, aad.length);
+    this.hashKey.absorb(this.aadState, aad, 0, aad.length);
   }
 
-  /** GHASH of data[from, end) (zero-padded to whole blocks) into y. */
-  private absorb(y: Int32Array, data: Uint8Array, from: number, end: number): void {
-    for (let at = from; at < end; at += BLOCK) {
-      y[0] = (y[0] as number) ^ word(data, at, end);
-      y[1] = (y[1] as number) ^ word(data, at + 4, end);
-      y[2] = (y[2] as number) ^ word(data, at + 8, end);
-      y[3] = (y[3] as number) ^ word(data, at + 12, end);
-      mulH(this.table, y);
+  /** The offset in lengthTerms of L·H, L the length block for an n-byte ciphertext (n < LENGTH_TERMS). */
+  private lengthTerm(n: number): number {
+    const at = 4 * n;
+    if (this.haveTerm[n] === 0) {
+      const t = this.lengthTerms.subarray(at, at + 4);
+      ghashLengths(this.hashKey, t, this.aadBytes, n);
+      this.haveTerm[n] = 1;
     }
+    return at;
   }
 
-  /** GHASH state of AAD || ciphertext || lengths, the ciphertext being data[from, from + n). */
+  /**
+   * GHASH state of AAD || ciphertext || lengths, the ciphertext being data[from, from + n). The
+   * last two steps ((y ^ C)·H ^ L)·H are (y ^ C)·H² ^ L·H, with L·H cached for the length.
+   */
   private digest(data: Uint8Array, from: number, n: number): Int32Array {
     const y = this.y;
     y.set(this.aadState);
-    this.absorb(y, data, from, from + n);
-    ghashLengths(this.table, y, this.aadBytes, n);
+    if (n === 0 || n >= LENGTH_TERMS) {
+      this.hashKey.absorb(y, data, from, from + n);
+      ghashLengths(this.hashKey, y, this.aadBytes, n);
+      return y;
+    }
+    const last = from + BLOCK * ((n - 1) >> 4);
+    this.hashKey.absorb(y, data, from, last);
+    this.hashKey2.absorb(y, data, last, from + n);
+    const t = this.lengthTerm(n);
+    for (let j = 0; j < 4; j++) y[j] = (y[j] as number) ^ (this.lengthTerms[t + j] as number);
     return y;
   }
 

@@ -14,6 +14,8 @@ import { aesBlocks, aesCmac, BLOCK, dbl, pad, xor } from './cmac.ts';
 export interface SivSealer {
   /** V || C (16-byte synthetic IV followed by the ciphertext, same length as the plaintext). */
   encrypt(plaintext: Uint8Array): Buffer;
+  /** encrypt() of many plaintexts, their CTR keystreams in one native AES call. */
+  encryptMany(plaintexts: readonly Uint8Array[]): Buffer[];
   /** Inverse of encrypt; null when authentication fails (tampered or wrong key/AD). */
   decrypt(sealed: Uint8Array): Buffer | null;
   /** decrypt() of many values, their CTR keystreams in one native AES call. */
@@ -114,6 +116,11 @@ export function sivSealer(key: Uint8Array, associated: Uint8Array[]): SivSealer 
     encrypt(plaintext) {
       const v = s2vFinish(macKey, prefix, plaintext);
       return Buffer.concat([v, ctr(ctrKey, v, plaintext)]);
+    },
+    encryptMany(plaintexts) {
+      const vs = plaintexts.map((p) => s2vFinish(macKey, prefix, p));
+      const cts = ctrMany(ctrKey, plaintexts.map((p, i) => ({ v: vs[i] as Buffer, data: p })));
+      return vs.map((v, i) => Buffer.concat([v, cts[i] as Buffer]));
     },
     decrypt(sealed) {
       if (sealed.length < BLOCK) return null;
