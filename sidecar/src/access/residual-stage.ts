@@ -14,6 +14,8 @@ import { textToBinary, ValueFormatError } from '../protection/encryption/canonic
 import { ResidualLimitError, ResidualQueryError, ResidualUnsupportedError } from '../residual/errors.ts';
 import type { ResidualCall, ResidualField, ResidualResult, ResidualSettings } from '../residual/types.ts';
 import type { ResidualStats } from '../residual/stats.ts';
+import { compileFast, FALLBACK, runFast } from '../residual/fast-eval.ts';
+import type { DescribedFields, FastPlan } from '../rewrite/two-stage/fast-path.ts';
 
 /** The engine (a pool of them) and the per-statement bounds, from the proxy's configuration. */
 export interface ResidualService {
@@ -117,9 +119,16 @@ export function residualStage(service: ResidualService, spec: ResidualSpec, writ
       service.stats.engineMs += performance.now() - t0;
     }
   };
+  const fast = spec.fast && !write ? fastStage(spec.fast, (candidates, settings) => timed(call(candidates, [], settings, []))) : undefined;
   const chunk = async (candidates: readonly FieldDescription[], rows: Array<Array<string | null>>, formats: readonly number[], settings: SessionSettings,
     params: ReadonlyArray<string | null>): Promise<StageResult> => {
     service.stats.candidateRows += rows.length;
+    const quick = fast ? await fast.run(candidates, rows, settings) : null;
+    if (quick) {
+      service.stats.fastRows += rows.length;
+      service.stats.resultRows += quick.rows.length;
+      return { fields: fieldsOf(quick.fields, formats), rows: quick.rows.map((row) => encode(quick.fields, row, formats)) };
+    }
     const r = await timed(call(candidates, rows, settings, params));
     service.stats.resultRows += r.rows.length;
     return { fields: fieldsOf(r.fields, formats), rows: r.rows.map((row) => encode(r.fields, row, formats)) };
@@ -133,12 +142,54 @@ export function residualStage(service: ResidualService, spec: ResidualSpec, writ
     ...(write ? { write } : {}),
     ...stream,
     async describe(candidates, formats, settings) {
+      const known = fast?.known(candidates);
+      if (known) return fieldsOf(known, formats);
       const r = await timed(call(candidates, [], settings, []));
       return fieldsOf(r.fields, formats);
     },
     run(candidates, rows, formats, settings, params) {
       service.stats.statements += 1;
       return chunk(candidates, rows, formats, settings, params);
+    },
+  };
+}
+
+/** Candidate type signatures whose described fields a fast plan keeps (more are rare: the memo starts again). */
+const MAX_SIGNATURES = 16;
+
+interface FastStage {
+  /** The fields the engine described for these candidates, when the fast path computes them. */
+  known(candidates: readonly FieldDescription[]): DescribedFields | undefined;
+  /** The stage's fields and text rows computed without the engine, or null: the engine answers. */
+  run(candidates: readonly FieldDescription[], rows: ReadonlyArray<ReadonlyArray<string | null>>, settings: SessionSettings):
+    Promise<{ fields: DescribedFields; rows: Array<Array<string | null>> } | null>;
+}
+
+/**
+ * The fast path of a stage (rewrite/two-stage/fast-path.ts). The result fields are the engine's own
+ * (described once per candidate type signature, kept with the plan), and only used when they have
+ * the types the evaluator computes; a value it is not sure of sends the whole batch to the engine.
+ */
+function fastStage(plan: FastPlan, describe: (candidates: readonly FieldDescription[], settings: SessionSettings) => Promise<ResidualResult>): FastStage {
+  const signature = (candidates: readonly FieldDescription[]): string => candidates.map((f) => f.typeOid).join(',');
+  const fields = async (candidates: readonly FieldDescription[], types: readonly number[], settings: SessionSettings): Promise<DescribedFields | null> => {
+    const key = signature(candidates);
+    const kept = plan.described.get(key);
+    if (kept !== undefined) return kept;
+    const described = (await describe(candidates, settings)).fields;
+    const same = described.length === types.length && described.every((f, i) => f.typeOid === types[i]);
+    if (plan.described.size >= MAX_SIGNATURES) plan.described.clear();
+    plan.described.set(key, same ? described : null);
+    return same ? described : null;
+  };
+  return {
+    known: (candidates) => plan.described.get(signature(candidates)) ?? undefined,
+    async run(candidates, rows, settings) {
+      const program = compileFast(plan, candidates.map((f) => f.typeOid));
+      const out = program ? await fields(candidates, program.types, settings) : null;
+      if (!program || !out) return null;
+      const values = runFast(program, rows);
+      return values === FALLBACK ? null : { fields: out, rows: values };
     },
   };
 }
