@@ -15,7 +15,7 @@ import { ResidualLimitError, ResidualQueryError, ResidualUnsupportedError } from
 import type { ResidualCall, ResidualField, ResidualResult, ResidualSettings } from '../residual/types.ts';
 import type { ResidualStats } from '../residual/stats.ts';
 import { compileFast, FALLBACK, runFast } from '../residual/fast-eval.ts';
-import type { DescribedFields, FastPlan } from '../rewrite/two-stage/fast-path.ts';
+import type { FastPlan } from '../rewrite/two-stage/fast-path.ts';
 
 /** The engine (a pool of them) and the per-statement bounds, from the proxy's configuration. */
 export interface ResidualService {
@@ -119,11 +119,11 @@ export function residualStage(service: ResidualService, spec: ResidualSpec, writ
       service.stats.engineMs += performance.now() - t0;
     }
   };
-  const fast = spec.fast && !write ? fastStage(spec.fast, (candidates, settings) => timed(call(candidates, [], settings, []))) : undefined;
+  const fast = spec.fast && !write ? spec.fast : undefined;
   const chunk = async (candidates: readonly FieldDescription[], rows: Array<Array<string | null>>, formats: readonly number[], settings: SessionSettings,
     params: ReadonlyArray<string | null>): Promise<StageResult> => {
     service.stats.candidateRows += rows.length;
-    const quick = fast ? await fast.run(candidates, rows, settings) : null;
+    const quick = fast ? runFastPlan(fast, candidates, rows) : null;
     if (quick) {
       service.stats.fastRows += rows.length;
       service.stats.resultRows += quick.rows.length;
@@ -142,8 +142,8 @@ export function residualStage(service: ResidualService, spec: ResidualSpec, writ
     ...(write ? { write } : {}),
     ...stream,
     async describe(candidates, formats, settings) {
-      const known = fast?.known(candidates);
-      if (known) return fieldsOf(known, formats);
+      const known = fast ? compileFast(fast, candidates.map((f) => f.typeOid)) : null;
+      if (known) return fieldsOf(known.fields, formats);
       const r = await timed(call(candidates, [], settings, []));
       return fieldsOf(r.fields, formats);
     },
@@ -154,42 +154,14 @@ export function residualStage(service: ResidualService, spec: ResidualSpec, writ
   };
 }
 
-/** Candidate type signatures whose described fields a fast plan keeps (more are rare: the memo starts again). */
-const MAX_SIGNATURES = 16;
-
-interface FastStage {
-  /** The fields the engine described for these candidates, when the fast path computes them. */
-  known(candidates: readonly FieldDescription[]): DescribedFields | undefined;
-  /** The stage's fields and text rows computed without the engine, or null: the engine answers. */
-  run(candidates: readonly FieldDescription[], rows: ReadonlyArray<ReadonlyArray<string | null>>, settings: SessionSettings):
-    Promise<{ fields: DescribedFields; rows: Array<Array<string | null>> } | null>;
-}
-
 /**
- * The fast path of a stage (rewrite/two-stage/fast-path.ts). The result fields are the engine's own
- * (described once per candidate type signature, kept with the plan), and only used when they have
- * the types the evaluator computes; a value it is not sure of sends the whole batch to the engine.
+ * The fast path of a stage (rewrite/two-stage/fast-path.ts), for these candidates: the fields and
+ * text rows computed without the engine, or null (the engine answers) when the plan's semantics are
+ * not known exactly for the candidate types or a value is not certain (the whole batch goes).
  */
-function fastStage(plan: FastPlan, describe: (candidates: readonly FieldDescription[], settings: SessionSettings) => Promise<ResidualResult>): FastStage {
-  const signature = (candidates: readonly FieldDescription[]): string => candidates.map((f) => f.typeOid).join(',');
-  const fields = async (candidates: readonly FieldDescription[], types: readonly number[], settings: SessionSettings): Promise<DescribedFields | null> => {
-    const key = signature(candidates);
-    const kept = plan.described.get(key);
-    if (kept !== undefined) return kept;
-    const described = (await describe(candidates, settings)).fields;
-    const same = described.length === types.length && described.every((f, i) => f.typeOid === types[i]);
-    if (plan.described.size >= MAX_SIGNATURES) plan.described.clear();
-    plan.described.set(key, same ? described : null);
-    return same ? described : null;
-  };
-  return {
-    known: (candidates) => plan.described.get(signature(candidates)) ?? undefined,
-    async run(candidates, rows, settings) {
-      const program = compileFast(plan, candidates.map((f) => f.typeOid));
-      const out = program ? await fields(candidates, program.types, settings) : null;
-      if (!program || !out) return null;
-      const values = runFast(program, rows);
-      return values === FALLBACK ? null : { fields: out, rows: values };
-    },
-  };
+function runFastPlan(plan: FastPlan, candidates: readonly FieldDescription[], rows: ReadonlyArray<ReadonlyArray<string | null>>):
+  { fields: ResidualField[]; rows: Array<Array<string | null>> } | null {
+  const program = compileFast(plan, candidates.map((f) => f.typeOid));
+  const values = program ? runFast(program, rows) : FALLBACK;
+  return program && values !== FALLBACK ? { fields: program.fields, rows: values } : null;
 }

@@ -20,7 +20,7 @@ function plan(select: string): FastPlan | null {
 function run(select: string, types: number[], rows: Array<Array<string | null>>): { types: number[]; rows: unknown } | null {
   const p = plan(select);
   const prog = p ? compileFast(p, types) : null;
-  return prog ? { types: prog.types, rows: runFast(prog, rows) } : null;
+  return prog ? { types: prog.fields.map((f) => f.typeOid), rows: runFast(prog, rows) } : null;
 }
 
 const TEXT = 25;
@@ -73,8 +73,14 @@ describe('types as PostgreSQL resolves them', () => {
   ])('%s over %j', (sql, types, want) => {
     const p = plan(sql);
     expect(p).not.toBeNull();
-    expect(compileFast(p as FastPlan, types)?.types ?? null).toEqual(want);
+    expect(compileFast(p as FastPlan, types)?.fields.map((f) => f.typeOid) ?? null).toEqual(want);
   });
+});
+
+it('names the fields as PostgreSQL does, without a type modifier', () => {
+  const p = plan("c1 AS id, upper(c2), clarus_candidates.c3, c2 || 'x', c2::text, coalesce(c2, 'y'), length(c2) AS n");
+  expect(compileFast(p as FastPlan, [INT8, TEXT, TEXT])?.fields).toEqual(['id', 'upper', 'c3', '?column?', 'c2', 'coalesce', 'n']
+    .map((name, i) => ({ name, typeOid: [INT8, TEXT, TEXT, TEXT, TEXT, TEXT, 23][i], typmod: -1 })));
 });
 
 describe('values', () => {

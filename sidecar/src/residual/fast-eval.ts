@@ -1,8 +1,8 @@
 // The per-row evaluator of a fast plan (rewrite/two-stage/fast-path.ts): PostgreSQL's semantics
 // of the allowlisted expressions, for the candidate types where they are known exactly, over text
 // values. `compileFast` types the plan for one candidate type signature as PostgreSQL resolves it
-// (null: not known exactly, the engine answers); the caller also checks the result types against
-// the engine's own description. A value the evaluator cannot be sure of (case mapping of anything
+// (null: not known exactly, the engine answers), which gives the RowDescription without asking the
+// engine (test/integration/two-stage-fast.test.ts compares it with the engine's and PostgreSQL's). A value the evaluator cannot be sure of (case mapping of anything
 // but ASCII, which depends on the backend's LC_CTYPE) yields FALLBACK: the caller runs the whole
 // batch in the engine.
 import type { FastExpr, FastPlan } from '../rewrite/two-stage/fast-path.ts';
@@ -138,9 +138,13 @@ function withArgs(args: readonly FastExpr[], types: readonly number[], then: (c:
   return compiled.every((c) => c !== null) ? then(compiled as Compiled[]) : null;
 }
 
-/** A fast plan typed for candidate columns of `types`: the result type OIDs and the row function. */
+/** A fast plan typed for candidate columns of `types`: the result fields and the row function. */
 export interface FastProgram {
-  types: number[];
+  /**
+   * The fields the engine describes for the same statement: the select list's names, the types
+   * PostgreSQL resolves, and no type modifier (the engine's candidate columns declare none).
+   */
+  fields: Array<{ name: string; typeOid: number; typmod: number }>;
   row(row: Row): Array<string | null> | typeof FALLBACK;
 }
 
@@ -152,7 +156,7 @@ export function compileFast(plan: FastPlan, types: readonly number[]): FastProgr
   const fns = cs.map((c) => c.fn);
   return {
     // A bare literal or NULL in the select list is text.
-    types: cs.map((c) => (c.ty === 'unknown' ? TEXT : c.ty)),
+    fields: cs.map((c, i) => ({ name: plan.names[i] ?? '?column?', typeOid: c.ty === 'unknown' ? TEXT : c.ty, typmod: -1 })),
     row: (row) => {
       const out: Array<string | null> = new Array<string | null>(fns.length);
       for (let i = 0; i < fns.length; i++) {

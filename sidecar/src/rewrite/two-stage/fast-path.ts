@@ -7,10 +7,11 @@
 // function, a schema other than pg_catalog, an operator, a cast with a type modifier, a parameter,
 // a WHERE clause — has no fast plan and keeps the engine. What depends on values or on candidate
 // types (non-ASCII case mapping, result types) is decided later, per call, with the engine as the
-// fallback.
+// fallback. The engine is not needed at all while every call takes the fast path.
 import { arr, colRefNames, nodeBody, nodeTag, sval } from '../ast.ts';
 import type { A_Const, A_Expr, CoalesceExpr, FuncCall, TypeCast } from '@pgsql/types';
 import { rowLocal } from './row-local.ts';
+import { figureColname } from './colname.ts';
 
 /** One select-list expression of a fast plan. */
 export type FastExpr =
@@ -25,16 +26,10 @@ export type FastExpr =
   /** `x::text` (no type modifier). */
   | { k: 'text'; arg: FastExpr };
 
-/** The result fields the engine described for one candidate type signature (name, type, typmod). */
-export type DescribedFields = ReadonlyArray<{ name: string; typeOid: number; typmod: number }>;
-
 export interface FastPlan {
   outputs: readonly FastExpr[];
-  /**
-   * Kept with the plan (so with its cached analysis): per candidate type signature, the fields the
-   * engine described, or null when they are not what the fast path computes (the engine answers).
-   */
-  readonly described: Map<string, DescribedFields | null>;
+  /** The result column names, as the engine names the residual SQL's select list (colname.ts). */
+  names: readonly string[];
 }
 
 /** Functions of one argument by their pg_catalog name. */
@@ -123,12 +118,16 @@ export function fastPlan(stmt: unknown, relation: string, columns: readonly stri
   if (!s || !rowLocal(stmt, relation) || s.whereClause !== undefined) return null;
   const cols = new Map<string, number>();
   columns.forEach((c, i) => { cols.set(`${relation}.${c}`, i); cols.set(`.${c}`, i); });
-  const outputs: FastExpr[] = [];
-  for (const item of arr(s.targetList)) {
-    const rt = nodeBody(item, 'ResTarget');
-    const e = rt && arr(rt.indirection).length === 0 ? compileExpr(rt.val, cols) : null;
-    if (!e) return null;
-    outputs.push(e);
-  }
-  return outputs.length > 0 ? { outputs, described: new Map() } : null;
+  const items = arr(s.targetList).map((item) => selectItem(item, cols));
+  if (items.length === 0 || items.some((i) => i === null)) return null;
+  const named = items as Array<{ name: string; e: FastExpr }>;
+  return { outputs: named.map((i) => i.e), names: named.map((i) => i.name) };
+}
+
+/** A select-list item of the allowlist, with the name the engine gives it (PostgreSQL's FigureColname). */
+function selectItem(item: unknown, cols: ReadonlyMap<string, number>): { name: string; e: FastExpr } | null {
+  const rt = nodeBody(item, 'ResTarget');
+  if (!rt || arr(rt.indirection).length > 0) return null;
+  const e = compileExpr(rt.val, cols);
+  return e ? { name: rt.name ?? figureColname(rt.val) ?? '?column?', e } : null;
 }
