@@ -123,12 +123,6 @@ export function residualStage(service: ResidualService, spec: ResidualSpec, writ
   const chunk = async (candidates: readonly FieldDescription[], rows: Array<Array<string | null>>, formats: readonly number[], settings: SessionSettings,
     params: ReadonlyArray<string | null>): Promise<StageResult> => {
     service.stats.candidateRows += rows.length;
-    const quick = fast ? runFastPlan(fast, candidates, rows) : null;
-    if (quick) {
-      service.stats.fastRows += rows.length;
-      service.stats.resultRows += quick.rows.length;
-      return { fields: fieldsOf(quick.fields, formats), rows: quick.rows.map((row) => encode(quick.fields, row, formats)) };
-    }
     const r = await timed(call(candidates, rows, settings, params));
     service.stats.resultRows += r.rows.length;
     return { fields: fieldsOf(r.fields, formats), rows: r.rows.map((row) => encode(r.fields, row, formats)) };
@@ -139,11 +133,10 @@ export function residualStage(service: ResidualService, spec: ResidualSpec, writ
     maxRows: service.maxRows,
     maxBytes: service.maxBytes,
     blank: spec.blank,
+    ...(fast ? { now: fastNow(service.stats, fast) } : {}),
     ...(write ? { write } : {}),
     ...stream,
     async describe(candidates, formats, settings) {
-      const known = fast ? compileFast(fast, candidates.map((f) => f.typeOid)) : null;
-      if (known) return fieldsOf(known.fields, formats);
       const r = await timed(call(candidates, [], settings, []));
       return fieldsOf(r.fields, formats);
     },
@@ -155,13 +148,26 @@ export function residualStage(service: ResidualService, spec: ResidualSpec, writ
 }
 
 /**
- * The fast path of a stage (rewrite/two-stage/fast-path.ts), for these candidates: the fields and
- * text rows computed without the engine, or null (the engine answers) when the plan's semantics are
- * not known exactly for the candidate types or a value is not certain (the whole batch goes).
+ * The fast path of a stage (rewrite/two-stage/fast-path.ts), as ResidualStage.now: the fields and
+ * rows computed without the engine, or null (the engine answers) when the plan's semantics are not
+ * known exactly for the candidate types or a value is not certain (then the whole batch goes).
  */
-function runFastPlan(plan: FastPlan, candidates: readonly FieldDescription[], rows: ReadonlyArray<ReadonlyArray<string | null>>):
-  { fields: ResidualField[]; rows: Array<Array<string | null>> } | null {
-  const program = compileFast(plan, candidates.map((f) => f.typeOid));
-  const values = program ? runFast(program, rows) : FALLBACK;
-  return program && values !== FALLBACK ? { fields: program.fields, rows: values } : null;
+function fastNow(stats: ResidualStats, plan: FastPlan): NonNullable<ResidualStage['now']> {
+  const program = (candidates: readonly FieldDescription[]) => compileFast(plan, candidates.map((f) => f.typeOid));
+  return {
+    describe(candidates, formats) {
+      const p = program(candidates);
+      return p ? fieldsOf(p.fields, formats) : null;
+    },
+    run(candidates, rows, formats, first) {
+      const p = program(candidates);
+      const values = p ? runFast(p, rows) : FALLBACK;
+      if (!p || values === FALLBACK) return null;
+      if (first) stats.statements += 1;
+      stats.candidateRows += rows.length;
+      stats.fastRows += rows.length;
+      stats.resultRows += values.length;
+      return { fields: fieldsOf(p.fields, formats), rows: values.map((row) => encode(p.fields, row, formats)) };
+    },
+  };
 }
