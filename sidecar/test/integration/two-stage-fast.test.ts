@@ -170,6 +170,17 @@ describe('fast path: PostgreSQL answers, with and without the engine', () => {
     expect(where.fast).toBe(0);
   }, 120_000);
 
+  it('streams a large result chunk by chunk through the fast path, counting one statement', async () => {
+    const insert = "INSERT INTO fstr (id, t, v, b) SELECT 1000 + g, 'row ' || g, 'v' || g, 'b' FROM generate_series(1, 12000) g";
+    for (const db of [c, oracle]) await db.query(insert);
+    const before = { ...residualStats };
+    const r = await both({ text: 'SELECT id, upper(t), length(v), b || v FROM fstr WHERE id > 1000' });
+    expect(r.enc.rows.length).toBe(12_000);
+    expect(r.fast).toBe(12_000);
+    expect(residualStats.statements - before.statements).toBe(1);
+    expect(residualStats.resultRows - before.resultRows).toBe(12_000);
+  }, 300_000);
+
   it('stores and sends no plaintext: the dump and the statement log hold no canary', async () => {
     const canaries = [CANARY, CANARY.toUpperCase()];
     expect(await canariesInDump(cluster, canaries)).toEqual([]);
