@@ -67,6 +67,9 @@ describe('types as PostgreSQL resolves them', () => {
     // Left to the engine: mixed coalesce, length of a literal, non-string arguments, other shown types.
     ['coalesce(c1, c2)', [VARCHAR, TEXT, TEXT], null],
     ["length('abc')", [TEXT, TEXT, TEXT], null],
+    ["upper('abc')", [TEXT, TEXT, TEXT], null],
+    ["'a' || NULL", [TEXT, TEXT, TEXT], null],
+    ["'abc'::text", [TEXT, TEXT, TEXT], null],
     ['upper(c1)', [INT8, TEXT, TEXT], null],
     ['c1', [1184, TEXT, TEXT], null],
     ['c1 || c2', [INT8, TEXT, TEXT], null],

@@ -49,6 +49,8 @@ export function characters(s: string): number {
 }
 
 const isString = (t: Ty): boolean => t === 'unknown' || STRINGS.has(t);
+/** A string-typed value that is not a bare literal: a literal's type would come from overload resolution alone. */
+const isTyped = (c: Compiled | null): c is Compiled => c !== null && c.ty !== 'unknown' && STRINGS.has(c.ty);
 
 /** A string expression's value as text (PostgreSQL's implicit cast to text). */
 function asText(c: Compiled): Fn {
@@ -78,7 +80,8 @@ function length(arg: Compiled): Compiled | null {
 }
 
 function concat(left: Compiled, right: Compiled): Compiled | null {
-  if (!isString(left.ty) || !isString(right.ty)) return null;
+  // A literal only beside a string value: unknown || unknown is left to the engine.
+  if (!isString(left.ty) || !isString(right.ty) || (left.ty === 'unknown' && right.ty === 'unknown')) return null;
   const l = asText(left);
   const r = asText(right);
   return {
@@ -116,9 +119,9 @@ function column(index: number, types: readonly number[]): Compiled | null {
   return ty !== undefined && SHOWN.has(ty) ? { ty, fn: (row) => row[index] ?? null } : null;
 }
 
-/** A string function of one argument, of type text. */
+/** A string function of one string value (not a bare literal), of type text. */
 function textOf(arg: Compiled | null, f: (text: Fn) => Fn): Compiled | null {
-  return arg && isString(arg.ty) ? { ty: TEXT, fn: f(asText(arg)) } : null;
+  return isTyped(arg) ? { ty: TEXT, fn: f(asText(arg)) } : null;
 }
 
 function compile(e: FastExpr, types: readonly number[]): Compiled | null {
