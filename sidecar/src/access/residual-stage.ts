@@ -24,6 +24,14 @@ export interface ResidualService {
   maxBytes: number;
   /** Counters for metrics (residual/stats.ts). */
   stats: ResidualStats;
+  /**
+   * Resolves once the backend's text order and case mapping are known to be reproduced (rejects
+   * with ResidualUnsupportedError otherwise), without starting the engine; and whether that is
+   * known already. Without them the fast path is not taken: what it computes must be refused
+   * exactly where the engine's answer would be.
+   */
+  textSemantics?(): Promise<void>;
+  textSemanticsKnown?(): boolean;
 }
 
 /**
@@ -67,6 +75,15 @@ export function encode(fields: ReadonlyArray<Pick<ResidualField, 'typeOid'>>, ro
       throw e;
     }
   });
+}
+
+/** A wait whose failure is the statement's error. */
+async function checked(p: Promise<void>): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    throw statementError(e);
+  }
 }
 
 /** An engine failure → the statement's error. */
@@ -122,6 +139,11 @@ export function residualStage(service: ResidualService, spec: ResidualSpec, writ
   const fast = spec.fast && !write ? spec.fast : undefined;
   const chunk = async (candidates: readonly FieldDescription[], rows: Array<Array<string | null>>, formats: readonly number[], settings: SessionSettings,
     params: ReadonlyArray<string | null>): Promise<StageResult> => {
+    if (fast && service.textSemantics) {
+      await checked(service.textSemantics());
+      const quick = fastNow(service, fast).run(candidates, rows, formats, false);
+      if (quick) return quick;
+    }
     service.stats.candidateRows += rows.length;
     const r = await timed(call(candidates, rows, settings, params));
     service.stats.resultRows += r.rows.length;
@@ -133,10 +155,15 @@ export function residualStage(service: ResidualService, spec: ResidualSpec, writ
     maxRows: service.maxRows,
     maxBytes: service.maxBytes,
     blank: spec.blank,
-    ...(fast ? { now: fastNow(service.stats, fast) } : {}),
+    ...(fast ? { now: fastNow(service, fast) } : {}),
     ...(write ? { write } : {}),
     ...stream,
     async describe(candidates, formats, settings) {
+      if (fast && service.textSemantics) {
+        await checked(service.textSemantics());
+        const quick = fastNow(service, fast).describe(candidates, formats);
+        if (quick) return quick;
+      }
       const r = await timed(call(candidates, [], settings, []));
       return fieldsOf(r.fields, formats);
     },
@@ -152,8 +179,10 @@ export function residualStage(service: ResidualService, spec: ResidualSpec, writ
  * rows computed without the engine, or null (the engine answers) when the plan's semantics are not
  * known exactly for the candidate types or a value is not certain (then the whole batch goes).
  */
-function fastNow(stats: ResidualStats, plan: FastPlan): NonNullable<ResidualStage['now']> {
-  const program = (candidates: readonly FieldDescription[]) => compileFast(plan, candidates.map((f) => f.typeOid));
+function fastNow(service: ResidualService, plan: FastPlan): NonNullable<ResidualStage['now']> {
+  const stats = service.stats;
+  // Only once the backend's text semantics are known to be the ones computed here.
+  const program = (candidates: readonly FieldDescription[]) => (service.textSemanticsKnown?.() ? compileFast(plan, candidates.map((f) => f.typeOid)) : null);
   return {
     describe(candidates, formats) {
       const p = program(candidates);
