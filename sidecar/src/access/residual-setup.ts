@@ -5,7 +5,7 @@
 // locale), never answered in another order.
 import type { BackendSecrets } from '../config/load.ts';
 import { backendLocaleSql, localeSupport } from '../residual/collation.ts';
-import type { BackendLocale } from '../residual/collation.ts';
+import type { BackendLocale, LocaleSupport } from '../residual/collation.ts';
 import { ResidualPool } from '../residual/engine.ts';
 import { ResidualLimitError, ResidualQueryError, ResidualUnsupportedError } from '../residual/errors.ts';
 import type { ResidualCall, ResidualResult } from '../residual/types.ts';
@@ -35,34 +35,43 @@ async function readLocale(b: BackendSecrets, timeoutMs: number): Promise<Backend
   return { provider: (provider ?? 'c') as BackendLocale['provider'], collate: collate ?? '', ctype: ctype ?? '', locale: locale || null, encoding: encoding ?? '', serverMajor: major };
 }
 
-async function startPool(o: ResidualOptions, b: BackendSecrets | undefined, timeoutMs: number): Promise<ResidualPool> {
+/** The backend's text semantics when the engine reproduces them; ResidualUnsupportedError otherwise. */
+async function checkLocale(b: BackendSecrets | undefined, timeoutMs: number): Promise<LocaleSupport> {
   if (!b) throw new ResidualUnsupportedError('no backend to read the locale from');
   const support = localeSupport(await readLocale(b, timeoutMs));
   if (!support.ordering || !support.caseMapping) throw new ResidualUnsupportedError(`the backend's text semantics are not reproduced (${support.reason})`);
-  return ResidualPool.start(o.engines ?? RESIDUAL_DEFAULTS.engines, { locale: support.engine });
+  return support;
 }
 
-/**
- * The service; the engine starts with the first two-stage statement (it holds ~300 MiB: a proxy
- * whose statements never compute in the proxy never pays for it), which waits for it.
- */
+/** A failed start: the backend's locale is final; anything else (backend unreachable) is tried again (`retry`). */
+function startFailure(e: unknown, retry: () => void): never {
+  if (e instanceof ResidualUnsupportedError) throw e;
+  retry();
+  throw new ResidualUnsupportedError(`the in-proxy stage could not start: ${(e as Error).message}`);
+}
+
 export function startResidualService(o: ResidualOptions, b: BackendSecrets | undefined, timeoutMs: number): ResidualService {
+  let locale: Promise<LocaleSupport> | null = null;
+  let localeKnown = false;
+  // Read once, before anything is computed in the proxy, with or without the engine.
+  const semantics = (): Promise<LocaleSupport> => {
+    locale ??= checkLocale(b, timeoutMs).then((s) => { localeKnown = true; return s; }, (e: unknown) => startFailure(e, () => { locale = null; }));
+    return locale;
+  };
   let pool: Promise<ResidualPool> | null = null;
   const ready = (): Promise<ResidualPool> => {
     // A failed start (backend unreachable) is tried again by the next statement.
     if (!pool) residualStats.engineStarts++;
-    pool ??= startPool(o, b, timeoutMs).catch((e: unknown) => {
-      // The backend's locale is final; anything else (backend unreachable) is tried again.
-      if (e instanceof ResidualUnsupportedError) throw e;
-      pool = null;
-      throw new ResidualUnsupportedError(`the in-proxy stage could not start: ${(e as Error).message}`);
-    });
+    pool ??= semantics().then((s) => ResidualPool.start(o.engines ?? RESIDUAL_DEFAULTS.engines, { locale: s.engine }))
+      .catch((e: unknown) => startFailure(e, () => { pool = null; }));
     return pool;
   };
   return {
     maxRows: o.maxRows ?? RESIDUAL_DEFAULTS.maxRows,
     maxBytes: o.maxBytes ?? RESIDUAL_DEFAULTS.maxBytes,
     stats: residualStats,
+    textSemantics: async () => { await semantics(); },
+    textSemanticsKnown: () => localeKnown,
     async run(call: ResidualCall): Promise<ResidualResult> {
       const p = await ready();
       try {

@@ -14,6 +14,8 @@ import { textToBinary, ValueFormatError } from '../protection/encryption/canonic
 import { ResidualLimitError, ResidualQueryError, ResidualUnsupportedError } from '../residual/errors.ts';
 import type { ResidualCall, ResidualField, ResidualResult, ResidualSettings } from '../residual/types.ts';
 import type { ResidualStats } from '../residual/stats.ts';
+import { compileFast, FALLBACK, runFast } from '../residual/fast-eval.ts';
+import type { FastPlan } from '../rewrite/two-stage/fast-path.ts';
 
 /** The engine (a pool of them) and the per-statement bounds, from the proxy's configuration. */
 export interface ResidualService {
@@ -22,6 +24,14 @@ export interface ResidualService {
   maxBytes: number;
   /** Counters for metrics (residual/stats.ts). */
   stats: ResidualStats;
+  /**
+   * Resolves once the backend's text order and case mapping are known to be reproduced (rejects
+   * with ResidualUnsupportedError otherwise), without starting the engine; and whether that is
+   * known already. Without them the fast path is not taken: what it computes must be refused
+   * exactly where the engine's answer would be.
+   */
+  textSemantics?(): Promise<void>;
+  textSemanticsKnown?(): boolean;
 }
 
 /**
@@ -65,6 +75,15 @@ export function encode(fields: ReadonlyArray<Pick<ResidualField, 'typeOid'>>, ro
       throw e;
     }
   });
+}
+
+/** A wait whose failure is the statement's error. */
+async function checked(p: Promise<void>): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    throw statementError(e);
+  }
 }
 
 /** An engine failure → the statement's error. */
@@ -117,8 +136,14 @@ export function residualStage(service: ResidualService, spec: ResidualSpec, writ
       service.stats.engineMs += performance.now() - t0;
     }
   };
+  const fast = spec.fast && !write ? spec.fast : undefined;
   const chunk = async (candidates: readonly FieldDescription[], rows: Array<Array<string | null>>, formats: readonly number[], settings: SessionSettings,
     params: ReadonlyArray<string | null>): Promise<StageResult> => {
+    if (fast && service.textSemantics) {
+      await checked(service.textSemantics());
+      const quick = fastNow(service, fast).run(candidates, rows, formats, false);
+      if (quick) return quick;
+    }
     service.stats.candidateRows += rows.length;
     const r = await timed(call(candidates, rows, settings, params));
     service.stats.resultRows += r.rows.length;
@@ -130,15 +155,48 @@ export function residualStage(service: ResidualService, spec: ResidualSpec, writ
     maxRows: service.maxRows,
     maxBytes: service.maxBytes,
     blank: spec.blank,
+    ...(fast ? { now: fastNow(service, fast) } : {}),
     ...(write ? { write } : {}),
     ...stream,
     async describe(candidates, formats, settings) {
+      if (fast && service.textSemantics) {
+        await checked(service.textSemantics());
+        const quick = fastNow(service, fast).describe(candidates, formats);
+        if (quick) return quick;
+      }
       const r = await timed(call(candidates, [], settings, []));
       return fieldsOf(r.fields, formats);
     },
     run(candidates, rows, formats, settings, params) {
       service.stats.statements += 1;
       return chunk(candidates, rows, formats, settings, params);
+    },
+  };
+}
+
+/**
+ * The fast path of a stage (rewrite/two-stage/fast-path.ts), as ResidualStage.now: the fields and
+ * rows computed without the engine, or null (the engine answers) when the plan's semantics are not
+ * known exactly for the candidate types or a value is not certain (then the whole batch goes).
+ */
+function fastNow(service: ResidualService, plan: FastPlan): NonNullable<ResidualStage['now']> {
+  const stats = service.stats;
+  // Only once the backend's text semantics are known to be the ones computed here.
+  const program = (candidates: readonly FieldDescription[]) => (service.textSemanticsKnown?.() ? compileFast(plan, candidates.map((f) => f.typeOid)) : null);
+  return {
+    describe(candidates, formats) {
+      const p = program(candidates);
+      return p ? fieldsOf(p.fields, formats) : null;
+    },
+    run(candidates, rows, formats, first) {
+      const p = program(candidates);
+      const values = p ? runFast(p, rows) : FALLBACK;
+      if (!p || values === FALLBACK) return null;
+      if (first) stats.statements += 1;
+      stats.candidateRows += rows.length;
+      stats.fastRows += rows.length;
+      stats.resultRows += values.length;
+      return { fields: fieldsOf(p.fields, formats), rows: values.map((row) => encode(p.fields, row, formats)) };
     },
   };
 }

@@ -92,7 +92,8 @@ function testDatabaseOf(config: RuntimeConfig, info: SessionInfo): string | unde
 
 /** The in-proxy stage with this configuration's bounds (ClarusProxy limits.computeMax*; the process's otherwise). */
 function withLimits(r: ResidualService, config: RuntimeConfig): ResidualService {
-  return { run: (call) => r.run(call), stats: r.stats, maxRows: config.limits.computeMaxRows ?? r.maxRows, maxBytes: config.limits.computeMaxBytes ?? r.maxBytes };
+  const semantics = r.textSemantics && r.textSemanticsKnown ? { textSemantics: r.textSemantics, textSemanticsKnown: r.textSemanticsKnown } : {};
+  return { run: (call) => r.run(call), stats: r.stats, maxRows: config.limits.computeMaxRows ?? r.maxRows, maxBytes: config.limits.computeMaxBytes ?? r.maxBytes, ...semantics };
 }
 
 /**

@@ -81,6 +81,7 @@ function residualMetrics(registers: Registry[]): void {
   counter('clarus_residual_failures_total', 'In-proxy stage runs that failed the statement (expression error, limit, unsupported type)', (s) => s.failed);
   counter('clarus_residual_candidate_rows_total', 'Candidate rows fetched by backend stages and loaded into the in-proxy stage', (s) => s.candidateRows);
   counter('clarus_residual_result_rows_total', 'Rows returned by the in-proxy stage', (s) => s.resultRows);
+  counter('clarus_residual_fast_rows_total', 'Candidate rows the in-proxy stage computed without the engine (fast path of simple row-local projections)', (s) => s.fastRows);
   counter('clarus_residual_engine_seconds_total', 'Time spent in the in-proxy stage engine', (s) => s.engineMs / 1000);
   counter('clarus_residual_engine_starts_total', 'Starts of the in-proxy stage engine (with the first two-stage statement, and after a failure)', (s) => s.engineStarts);
 }

@@ -9,10 +9,12 @@ export interface ResidualStats {
   candidateRows: number;
   /** Rows the stage returned to clients. */
   resultRows: number;
+  /** Candidate rows computed by the fast path (rewrite/two-stage/fast-path.ts) instead of the engine. */
+  fastRows: number;
   /** Milliseconds spent waiting for the engine. */
   engineMs: number;
   /** Engine pool starts (the first two-stage statement starts it; a failed engine is started again). */
   engineStarts: number;
 }
 
-export const residualStats: ResidualStats = { statements: 0, failed: 0, candidateRows: 0, resultRows: 0, engineMs: 0, engineStarts: 0 };
+export const residualStats: ResidualStats = { statements: 0, failed: 0, candidateRows: 0, resultRows: 0, fastRows: 0, engineMs: 0, engineStarts: 0 };

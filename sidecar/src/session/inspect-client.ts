@@ -146,7 +146,8 @@ export abstract class InspectorClient extends InspectorState {
     this.portals.set(m.portal, { stmt: s, formats: m.resultFormats, stale: false, ...(params ? { params } : {}) });
     this.queue.push(this.changing('bind', this.portals, m.portal, prevPortal));
     // A two-stage statement's candidates are read as text; the client's formats apply to the stage's result.
-    if (!values && !staged) { this.forward(raw); return; }
+    // Nothing to change (text results asked, no parameter kept from the backend): the client's bytes as they are.
+    if (!values && (!staged || (stage.blank.length === 0 && m.resultFormats.every((f) => f === 0)))) { this.forward(raw); return; }
     let sent = values ?? m.values;
     if (stage && stage.blank.length > 0) sent = sent.map((v, i) => (stage.blank.includes(i + 1) ? null : v));
     this.send({ ...m, values: sent, resultFormats: staged ? [] : m.resultFormats }, raw.tag);

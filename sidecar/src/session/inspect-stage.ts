@@ -27,15 +27,20 @@ export abstract class InspectorStage extends InspectorBackend {
     if (h?.k !== 'describe') return false;
     this.queue.shift();
     if (h.into) { h.into.cand = { stage, fields, rows: [], bytes: 0 }; return true; }
+    this.describeStage(stage, fields, h.formats ?? []);
+    return true;
+  }
+
+  /** A client's Describe of a two-stage statement: the stage's fields, computed over no rows. */
+  private describeStage(stage: ResidualStage, fields: FieldDescription[], formats: readonly number[]): void {
+    const answer = (out: FieldDescription[] | null): void => { this.relay.toClient.push(out ? backendBytes({ type: 'RowDescription', fields: out }) : backendBytes({ type: 'NoData' })); };
     // A write without RETURNING describes no rows; with one, the fields of its list.
     const ret = stage.write?.returning;
-    if (stage.write && !ret) { this.relay.toClient.push(backendBytes({ type: 'NoData' })); return true; }
-    const described = ret ? ret.stage.describe(ret.fields, h.formats ?? [], this.relay.settings) : stage.describe(fields, h.formats ?? [], this.relay.settings);
-    // A client's Describe: the stage's fields, computed over no rows.
-    this.relay.waitBackend(described.then(
-      (out) => { this.relay.toClient.push(out ? backendBytes({ type: 'RowDescription', fields: out }) : backendBytes({ type: 'NoData' })); },
-      (e: unknown) => this.stageFailed(e)));
-    return true;
+    if (stage.write && !ret) { answer(null); return; }
+    const now = ret ? null : stage.now?.describe(fields, formats);
+    if (now) { answer(now); return; }
+    const described = ret ? ret.stage.describe(ret.fields, formats, this.relay.settings) : stage.describe(fields, formats, this.relay.settings);
+    this.relay.waitBackend(described.then(answer, (e: unknown) => this.stageFailed(e)));
   }
 
   protected candidateRow(tr: ResultTransformer, buf: Buffer, start: number, end: number): boolean {
@@ -84,7 +89,7 @@ export abstract class InspectorStage extends InspectorBackend {
     if (write && h.k === 'execute') write.formats = h.formats;
     const params = h.k === 'execute' ? h.params ?? [] : [];
     const held = h.k === 'execute' ? h.held : undefined;
-    this.relay.waitBackend(cand.stage.run(cand.fields, cand.rows, formats, this.relay.settings, params).then((out) => {
+    const done = (out: StageResult): void => {
       if (write) { this.writeBack(write, out.rows, out.fields ?? []); return; }
       // A read's result is held for its portal; a statement with its own tag (a split write) is not.
       if (held && out.tag === undefined) { this.computed.store(held.portal, out.rows); this.serveChunk(held); return; }
@@ -94,11 +99,29 @@ export abstract class InspectorStage extends InspectorBackend {
       for (const values of out.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
       this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: out.tag ?? `SELECT ${out.rows.length}` }));
       this.commandDone();
-    }, (e: unknown) => {
+    };
+    const failed = (e: unknown): void => {
       this.stageFailed(e);
       this.commandDone();
       if (write) this.writeEnded(write);
-    }));
+    };
+    if (!write && this.stageNow(() => cand.stage.now?.run(cand.fields, cand.rows, formats, true), done, failed)) return true;
+    this.relay.waitBackend(cand.stage.run(cand.fields, cand.rows, formats, this.relay.settings, params).then(done, failed));
+    return true;
+  }
+
+  /** The stage's answer at once when it has one (ResidualStage.now): true when `done` or `failed` ran. */
+  private stageNow(now: () => StageResult | null | undefined, done: (out: StageResult) => void, failed: (e: unknown) => void): boolean {
+    let out;
+    try {
+      out = now();
+    } catch (e) {
+      if (!(e instanceof StatementError)) throw e;
+      failed(e);
+      return true;
+    }
+    if (!out) return false;
+    done(out);
     return true;
   }
 
@@ -126,19 +149,22 @@ export abstract class InspectorStage extends InspectorBackend {
     const formats = h.k === 'execute' ? h.formats : [];
     const params = h.k === 'execute' ? h.params ?? [] : [];
     const stage = cand.stage;
-    const run = first ? stage.run(cand.fields, rows, formats, this.relay.settings, params) : (stage.stream as NonNullable<ResidualStage['stream']>).next(cand.fields, rows, formats, this.relay.settings, params);
-    this.relay.waitBackend(run.then((out) => {
+    const done = (out: StageResult): void => {
       if (first && h.k === 'query' && out.fields) this.relay.toClient.push(backendBytes({ type: 'RowDescription', fields: out.fields }));
       for (const values of out.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
       cand.sent = (cand.sent ?? 0) + out.rows.length;
       if (!last) return;
       this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: `SELECT ${cand.sent}` }));
       this.commandDone();
-    }, (e: unknown) => {
+    };
+    const failed = (e: unknown): void => {
       // PostgreSQL's error after the rows already sent; the rest of the statement's answers are dropped.
       this.stageFailed(e);
       if (last) this.commandDone();
-    }));
+    };
+    if (this.stageNow(() => stage.now?.run(cand.fields, rows, formats, first), done, failed)) return;
+    const run = first ? stage.run(cand.fields, rows, formats, this.relay.settings, params) : (stage.stream as NonNullable<ResidualStage['stream']>).next(cand.fields, rows, formats, this.relay.settings, params);
+    this.relay.waitBackend(run.then(done, failed));
   }
 
   /** A COPY … TO STDOUT answered by the stage (split tables): the COPY messages, then the tag. */

@@ -172,6 +172,17 @@ export interface ResidualStage {
    * through `run`, the later ones through `next` (the same, but the statement is not counted again).
    */
   readonly stream?: { readonly rows: number; readonly bytes: number; next: ResidualStage['run'] };
+  /**
+   * The stage computed at once, without waiting (the fast path of simple projections,
+   * rewrite/two-stage/fast-path.ts): `describe`'s or `run`'s answer, or null when only those can
+   * give it. The session then goes on reading the backend instead of pausing it for a promise.
+   * Throws StatementError as `run` rejects.
+   */
+  readonly now?: {
+    describe(candidates: readonly FieldDescription[], formats: readonly number[]): FieldDescription[] | null;
+    /** `first`: the statement's first (or only) chunk, counted as a statement. */
+    run(candidates: readonly FieldDescription[], rows: ReadonlyArray<ReadonlyArray<string | null>>, formats: readonly number[], first: boolean): StageResult | null;
+  };
   /** The fields the client sees, for a Describe (no rows). `formats` in Bind form (see formatAt). */
   describe(candidates: readonly FieldDescription[], formats: readonly number[], settings: SessionSettings): Promise<FieldDescription[] | null>;
   /**

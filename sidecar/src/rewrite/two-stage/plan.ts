@@ -16,6 +16,8 @@ import { splitAllInEngine } from './engine-only.ts';
 import type { TablesOf } from './engine-only.ts';
 import { computedWrite } from './write.ts';
 import { rowLocal } from './row-local.ts';
+import { fastPlan } from './fast-path.ts';
+import type { FastPlan } from './fast-path.ts';
 import type { WriteDeps, WriteSpec } from './write.ts';
 
 /** What the executor needs for the residual stage of one statement. */
@@ -39,6 +41,8 @@ export interface ResidualSpec {
   write?: WriteSpec;
   /** Row-local (row-local.ts; never for a write): the session may run it chunk by chunk, streaming. */
   stream?: true;
+  /** Simple row-local projections (fast-path.ts; never for a write): computed per row without the engine where exact. */
+  fast?: FastPlan;
 }
 
 /** Refusals a two-stage plan may answer instead. */
@@ -125,5 +129,13 @@ export function twoStagePlan(stmt: Json, deps: TwoStageDeps): TwoStagePlan | nul
   const residualSql = deparseStatement({ SelectStmt: split.residual });
   // Anonymized values are stored transformed: computing on them is not computing on the value.
   if (outputs.some((o) => o.anon)) return null;
-  return { backend, outputs, residual: { sql: residualSql, relation: CANDIDATES, columns: split.columns, params: split.params, blank: split.blank, pushed: split.pushed, kept: split.kept, ...(write ? { write: write.write } : rowLocal({ SelectStmt: split.residual }, CANDIDATES) ? { stream: true as const } : {}) } };
+  return { backend, outputs, residual: { sql: residualSql, relation: CANDIDATES, columns: split.columns, params: split.params, blank: split.blank, pushed: split.pushed, kept: split.kept, ...(write ? { write: write.write } : readOnly(split.residual, split.columns)) } };
+}
+
+/** What a read's residual stage may do beyond the engine's buffered call: stream, and skip the engine. */
+function readOnly(residual: unknown, columns: string[]): Pick<ResidualSpec, 'stream' | 'fast'> {
+  const stmt = { SelectStmt: residual };
+  if (!rowLocal(stmt, CANDIDATES)) return {};
+  const fast = fastPlan(stmt, CANDIDATES, columns);
+  return fast ? { stream: true, fast } : { stream: true };
 }
