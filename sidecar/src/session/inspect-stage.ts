@@ -105,6 +105,7 @@ export abstract class InspectorStage extends InspectorBackend {
       this.commandDone();
       if (write) this.writeEnded(write);
     };
+    if (cand.stage.pour && this.mayStream(h)) { this.poured(h, cand); return true; }
     if (!write && this.stageNow(() => cand.stage.now?.run(cand.fields, cand.rows, formats, true), done, failed)) return true;
     this.relay.waitBackend(cand.stage.run(cand.fields, cand.rows, formats, this.relay.settings, params).then(done, failed));
     return true;
@@ -131,9 +132,43 @@ export abstract class InspectorStage extends InspectorBackend {
    */
   private streamed(h: Entry, cand: Candidates): boolean {
     const s = cand.stage.stream;
-    if (!s || (h.k !== 'query' && h.k !== 'execute') || (h.k === 'execute' && (h.write || (h.held && h.held.max !== 0)))) return false;
+    if (!s || !this.mayStream(h)) return false;
     if (cand.rows.length >= s.rows || cand.bytes >= s.bytes) this.streamChunk(h, cand, false);
     return true;
+  }
+
+  /** A read answered whole in one go: a simple Query, or an Execute without a row limit (not a write). */
+  private mayStream(h: Entry): h is Extract<Entry, { k: 'query' | 'execute' }> {
+    if (h.k === 'query') return true;
+    return h.k === 'execute' && !h.write && (!h.held || h.held.max === 0);
+  }
+
+  /**
+   * A stage that computes its result in parts (stage.pour): each part's rows go to the client as
+   * soon as they are computed (the first with a simple Query's RowDescription), the next part once
+   * the client can take more; then the tag counting every row. Later backend messages wait. A
+   * failure after some parts: PostgreSQL's error after the rows already sent.
+   */
+  private poured(h: Extract<Entry, { k: 'query' | 'execute' }>, cand: Candidates): void {
+    const formats = h.k === 'execute' ? h.formats : [];
+    const params = h.k === 'execute' ? h.params ?? [] : [];
+    if (h.k === 'execute' && h.held) this.computed.forget(h.held.portal);
+    let sent: number | undefined;
+    const send = async (out: StageResult): Promise<void> => {
+      if (this.relay.closed) throw new StatementError(SQLSTATE.connectionFailure, 'clarus: the client is gone');
+      if (sent === undefined && h.k === 'query' && out.fields) this.relay.toClient.push(backendBytes({ type: 'RowDescription', fields: out.fields }));
+      for (const values of out.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
+      sent = (sent ?? 0) + out.rows.length;
+      await this.relay.sent();
+    };
+    const pour = cand.stage.pour as NonNullable<ResidualStage['pour']>;
+    this.relay.waitBackend(pour(cand.fields, cand.rows, formats, this.relay.settings, params, send).then(() => {
+      this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: `SELECT ${sent ?? 0}` }));
+      this.commandDone();
+    }, (e: unknown) => {
+      this.stageFailed(e);
+      this.commandDone();
+    }));
   }
 
   /**
