@@ -146,7 +146,7 @@ export abstract class InspectorStage extends InspectorBackend {
   /**
    * A stage that computes its result in parts (stage.pour): each part's rows go to the client as
    * soon as they are computed (the first with a simple Query's RowDescription), the next part once
-   * the client can take more; then the tag counting every row. Later backend messages wait. A
+   * the client has read the previous one; then the tag counting every row. Later backend messages wait. A
    * failure after some parts: PostgreSQL's error after the rows already sent.
    */
   private poured(h: Extract<Entry, { k: 'query' | 'execute' }>, cand: Candidates): void {
@@ -154,12 +154,16 @@ export abstract class InspectorStage extends InspectorBackend {
     const params = h.k === 'execute' ? h.params ?? [] : [];
     if (h.k === 'execute' && h.held) this.computed.forget(h.held.portal);
     let sent: number | undefined;
+    // The stage computes part k+1 while the client reads part k; part k+1 waits for that to end
+    // (at most two parts in the proxy at a time).
+    let room: Promise<void> = Promise.resolve();
     const send = async (out: StageResult): Promise<void> => {
+      await room;
       if (this.relay.closed) throw new StatementError(SQLSTATE.connectionFailure, 'clarus: the client is gone');
       if (sent === undefined && h.k === 'query' && out.fields) this.relay.toClient.push(backendBytes({ type: 'RowDescription', fields: out.fields }));
       for (const values of out.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
       sent = (sent ?? 0) + out.rows.length;
-      await this.relay.sent();
+      room = this.relay.sent();
     };
     const pour = cand.stage.pour as NonNullable<ResidualStage['pour']>;
     this.relay.waitBackend(pour(cand.fields, cand.rows, formats, this.relay.settings, params, send).then(() => {

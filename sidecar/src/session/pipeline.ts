@@ -175,8 +175,8 @@ export interface ResidualStage {
   /**
    * Set when the stage computes its result in parts (a split table's plain projection,
    * split/stage.ts): like `run`, but each part goes to `send` as soon as it is computed (the first
-   * with the fields), and the next is computed once `send` resolves (the client took the previous
-   * one). The session uses it for a simple Query or an Execute without a row limit, and counts the
+   * with the fields), and the next is computed once `send` resolves (it waits for the client to
+   * read the part before). The session uses it for a simple Query or an Execute without a row limit, and counts the
    * rows of every part in the tag; `run` gives the whole result (a portal fetched in parts, a cursor).
    */
   readonly pour?: (candidates: readonly FieldDescription[], rows: Array<Array<string | null>>, formats: readonly number[], settings: SessionSettings,

@@ -78,7 +78,7 @@ function pouring(parts: Array<StageResult | Error>): ResidualStage {
 }
 
 function relayWith(stage: ResidualStage): { r: Relay; ports: Ports } {
-  const tr: ResultTransformer = { fields: (f) => f, row: (v) => v, residual: stage };
+  const tr: ResultTransformer = { fields: (f) => [...f], row: (v) => v, residual: stage };
   const pipeline: Pipeline = { passthrough: false, query: () => ({ kind: 'rewrite', sql: 'placeholder', results: [tr] }), parse: () => ({ kind: 'rewrite', sql: 'placeholder', result: tr }) };
   const ports = new Ports();
   return { r: new Relay({ maxMessageBytes: 1 << 20, pipeline, ports }), ports };
