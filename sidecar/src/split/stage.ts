@@ -255,7 +255,8 @@ export function selectStage(d: StageDeps, p: SelectPlan, client: ClientScans | n
     return c ? { fields: await clientFields(d, c, s.home.backend), rows: scannedRows(c, i, candidates) } : relationRows(d, r, s, values);
   };
   // A plain projection whose conditions the home scan evaluated needs no engine: its rows are
-  // encoded and sent batch by batch as the fragments are read. Otherwise the engine's result, whole.
+  // encoded and sent batch by batch as the fragments are read; a row-local statement, the engine's
+  // rows of each batch. Otherwise the engine's result, whole.
   const pour = async (candidates: Array<Array<string | null>>, formats: readonly number[], settings: SessionSettings, values: ReadonlyArray<string | null>, send: (part: StageResult) => Promise<void>): Promise<void> => {
     d.session.useSettings(settings);
     d.session.warm(p.relations.flatMap((r) => (r.layout ? [r.layout.home, ...r.layout.sides] : [])));
@@ -263,6 +264,16 @@ export function selectStage(d: StageDeps, p: SelectPlan, client: ClientScans | n
     if (direct(s)) {
       const part = projector(p.direct as NonNullable<SelectPlan['direct']>, formats);
       await relationRows(d, p.relations[0] as ReadRelation, s[0] as Scan, values, (fields, rows) => send(part(fields, rows)));
+      return;
+    }
+    // A row-local statement: the engine over each recomposed batch in turn (counted once).
+    if (p.local) {
+      let first = true;
+      await relationRows(d, p.relations[0] as ReadRelation, s[0] as Scan, values, async (fields, rows) => {
+        const out = await runEngine(residual, call([{ fields, rows }], p.engine.sql, settings, values), formats, first);
+        first = false;
+        await send(out);
+      });
       return;
     }
     const rels: Rows[] = [];

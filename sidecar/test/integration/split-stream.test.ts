@@ -1,11 +1,12 @@
 // Splitting (issue 12): a plain projection of a split table (SelectPlan.direct) goes to the client
-// batch by batch, each recomposed batch's rows sent as soon as they are encoded. Over more rows than
-// four batches, on two real backends, against an unsplit oracle, in the simple and the extended
-// protocol: the client gets the oracle's rows and tag; a client that stops reading after its first
-// row holds the proxy mid-read (the home fragment's cursor still open: the result is not held
-// whole, and the proxy fetches no further than the client reads); the home cursor's connection
-// terminated mid-read fails the statement after the rows already sent (and aborts an open block);
-// a read-only grant streams and cannot write; no backend holds an encrypted canary.
+// batch by batch, each recomposed batch's rows sent as soon as they are encoded; a row-local
+// statement the engine computes, its rows over each batch. Over more rows than four batches, on two
+// real backends, against an unsplit oracle, in the simple and the extended protocol: the client
+// gets the oracle's rows and tag; a client that stops reading after its first row holds the proxy
+// mid-read (the home fragment's cursor still open: the result is not held whole, and the proxy
+// fetches no further than the client reads); the home cursor's connection terminated mid-read
+// fails the statement after the rows already sent (and aborts an open block); a read-only grant
+// streams and cannot write; no backend holds an encrypted canary.
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -26,6 +27,8 @@ const COPY = 'COPY patient (pat_id, pat_name, age, pat_ssn, diagnosis, ward) FRO
 const data = Array.from({ length: N }, (_, i) => `${i + 1}\tName-${i + 1}-canary-${PAD}\t${i % 90}\t${i + 1}-ssn-canary\tdiag-${i % 13}-canary\tward-${i % 7}`).join('\n') + '\n';
 const PLAIN = 'SELECT pat_id, pat_name, ward, diagnosis FROM patient';
 const PARAM = 'SELECT pat_id, pat_name, ward FROM patient WHERE pat_id > $1';
+/** Computed by the engine (an expression, a condition over an encrypted column), batch by batch. */
+const LOCAL = "SELECT pat_id, pat_name || '!' AS n, upper(ward) AS w FROM patient WHERE diagnosis NOT LIKE $1";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let env: SplitEnv;
@@ -73,7 +76,7 @@ afterAll(async () => {
 });
 
 describe('split table: a direct read streams batch by batch', () => {
-  for (const [proto, sql, values] of [['simple', PLAIN, undefined], ['extended', PARAM, [3]]] as const) {
+  for (const [proto, sql, values] of [['simple', PLAIN, undefined], ['extended', PARAM, [3]], ['row-local engine statement, extended', LOCAL, ['diag-1%']]] as const) {
     it(`${proto}: the oracle's rows and tag; a client that stops reading holds the proxy mid-read`, async () => {
       const sock = socketOf(doc);
       let stalled = -1;
