@@ -235,6 +235,9 @@ async function whole(pour: (send: (part: StageResult) => Promise<void>) => Promi
   return out;
 }
 
+/** One run of a SELECT stage; `batched`: its parts go to the client as they come (ResidualStage.pour). */
+interface PourArgs { candidates: Array<Array<string | null>>; formats: readonly number[]; settings: SessionSettings; values: ReadonlyArray<string | null>; batched: boolean }
+
 /** `client`: the unsplit relations the client's backend connection scans (client-reads.ts). */
 export function selectStage(d: StageDeps, p: SelectPlan, client: ClientScans | null = null): ResidualStage {
   const residual = d.residual;
@@ -255,9 +258,11 @@ export function selectStage(d: StageDeps, p: SelectPlan, client: ClientScans | n
     return c ? { fields: await clientFields(d, c, s.home.backend), rows: scannedRows(c, i, candidates) } : relationRows(d, r, s, values);
   };
   // A plain projection whose conditions the home scan evaluated needs no engine: its rows are
-  // encoded and sent batch by batch as the fragments are read; a row-local statement, the engine's
-  // rows of each batch. Otherwise the engine's result, whole.
-  const pour = async (candidates: Array<Array<string | null>>, formats: readonly number[], settings: SessionSettings, values: ReadonlyArray<string | null>, send: (part: StageResult) => Promise<void>): Promise<void> => {
+  // encoded and sent batch by batch as the fragments are read; a row-local statement, when sent as
+  // it comes (`batched`), the engine's rows of each batch. Otherwise the engine's result, whole
+  // (a held result: the engine's row and byte limits bound what it loads).
+  const pour = async (x: PourArgs, send: (part: StageResult) => Promise<void>): Promise<void> => {
+    const { candidates, formats, settings, values } = x;
     d.session.useSettings(settings);
     d.session.warm(p.relations.flatMap((r) => (r.layout ? [r.layout.home, ...r.layout.sides] : [])));
     const s = await homes();
@@ -266,8 +271,8 @@ export function selectStage(d: StageDeps, p: SelectPlan, client: ClientScans | n
       await relationRows(d, p.relations[0] as ReadRelation, s[0] as Scan, values, (fields, rows) => send(part(fields, rows)));
       return;
     }
-    // A row-local statement: the engine over each recomposed batch in turn (counted once).
-    if (p.local) {
+    // The later batches' engine calls are not counted as statements.
+    if (p.local && x.batched) {
       let first = true;
       await relationRows(d, p.relations[0] as ReadRelation, s[0] as Scan, values, async (fields, rows) => {
         const out = await runEngine(residual, call([{ fields, rows }], p.engine.sql, settings, values), formats, first);
@@ -290,8 +295,8 @@ export function selectStage(d: StageDeps, p: SelectPlan, client: ClientScans | n
       if (direct(s)) return projector(p.direct as NonNullable<SelectPlan['direct']>, formats)((rels[0] as Rows).fields, []).fields;
       return (await runEngine(residual, call(rels, p.engine.sql, settings, []), formats)).fields;
     },
-    run: (_c, candidates, formats, settings, values) => whole((send) => pour(candidates, formats, settings, values, send)),
-    pour: (_c, candidates, formats, settings, values, send) => pour(candidates, formats, settings, values, send),
+    run: (_c, candidates, formats, settings, values) => whole((send) => pour({ candidates, formats, settings, values, batched: false }, send)),
+    pour: (_c, candidates, formats, settings, values, send) => pour({ candidates, formats, settings, values, batched: true }, send),
   };
 }
 
