@@ -80,8 +80,7 @@ export abstract class InspectorStage extends InspectorBackend {
     if ((h?.k !== 'query' && h?.k !== 'execute') || !h.cand || this.suppress) return false;
     const cand = h.cand;
     h.cand = undefined;
-    // A streaming stage: its last chunk, then the tag counting every row sent.
-    if (cand.sent !== undefined) { this.streamChunk(h, cand, true); return true; }
+    if (this.streamEnd(h, cand)) return true;
     const simple = h.k === 'query';
     const write = h.k === 'execute' ? h.write : undefined;
     // The values a write stores are text (the write-back's Bind), whatever the client asked for.
@@ -105,7 +104,6 @@ export abstract class InspectorStage extends InspectorBackend {
       this.commandDone();
       if (write) this.writeEnded(write);
     };
-    if (cand.stage.pour && this.mayStream(h)) { this.poured(h, cand); return true; }
     if (!write && this.stageNow(() => cand.stage.now?.run(cand.fields, cand.rows, formats, true), done, failed)) return true;
     this.relay.waitBackend(cand.stage.run(cand.fields, cand.rows, formats, this.relay.settings, params).then(done, failed));
     return true;
@@ -134,6 +132,17 @@ export abstract class InspectorStage extends InspectorBackend {
     const s = cand.stage.stream;
     if (!s || !this.mayStream(h)) return false;
     if (cand.rows.length >= s.rows || cand.bytes >= s.bytes) this.streamChunk(h, cand, false);
+    return true;
+  }
+
+  /**
+   * A streaming stage at the backend's tag: its last chunk, then the tag counting every row sent;
+   * or a stage computing its result in parts (stage.pour) is run. False for a held result.
+   */
+  private streamEnd(h: Extract<Entry, { k: 'query' | 'execute' }>, cand: Candidates): boolean {
+    if (cand.sent !== undefined) { this.streamChunk(h, cand, true); return true; }
+    if (!cand.stage.pour || !this.mayStream(h)) return false;
+    this.poured(h, cand);
     return true;
   }
 
