@@ -29,6 +29,7 @@ export abstract class InspectorStage extends InspectorBackend {
     if (h?.k !== 'describe') return false;
     this.queue.shift();
     if (h.into) { h.into.cand = { stage, fields, rows: [], bytes: 0 }; return true; }
+    if (h.also) h.also.cand = { stage, fields, rows: [], bytes: 0 };
     this.describeStage(stage, fields, h.formats ?? []);
     return true;
   }
