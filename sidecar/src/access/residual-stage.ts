@@ -15,6 +15,7 @@ import { ResidualLimitError, ResidualQueryError, ResidualUnsupportedError } from
 import type { ResidualCall, ResidualField, ResidualResult, ResidualSettings } from '../residual/types.ts';
 import type { ResidualStats } from '../residual/stats.ts';
 import { compileFast, FALLBACK, runFast } from '../residual/fast-eval.ts';
+import type { FastProgram } from '../residual/fast-eval.ts';
 import type { FastPlan } from '../rewrite/two-stage/fast-path.ts';
 
 /** The engine (a pool of them) and the per-statement bounds, from the proxy's configuration. */
@@ -182,22 +183,58 @@ export function residualStage(service: ResidualService, spec: ResidualSpec, writ
  */
 function fastNow(service: ResidualService, plan: FastPlan): NonNullable<ResidualStage['now']> {
   const stats = service.stats;
+  const typed = typedProgram(plan);
   // Only once the backend's text semantics are known to be the ones computed here.
-  const program = (candidates: readonly FieldDescription[]) => (service.textSemanticsKnown?.() ? compileFast(plan, candidates.map((f) => f.typeOid)) : null);
+  const program = (candidates: readonly FieldDescription[]) => (service.textSemanticsKnown?.() ? typed(candidates) : null);
   return {
     describe(candidates, formats) {
       const p = program(candidates);
-      return p ? fieldsOf(p.fields, formats) : null;
+      return p ? p.described(formats) : null;
     },
     run(candidates, rows, formats, first) {
       const p = program(candidates);
-      const values = p ? runFast(p, rows) : FALLBACK;
+      const values = p ? runFast(p.program, rows) : FALLBACK;
       if (!p || values === FALLBACK) return null;
       if (first) stats.statements += 1;
       stats.candidateRows += rows.length;
       stats.fastRows += rows.length;
       stats.resultRows += values.length;
-      return { fields: fieldsOf(p.fields, formats), rows: values.map((row) => encode(p.fields, row, formats)) };
+      const fields = p.program.fields;
+      return { fields: p.described(formats), rows: values.map((row) => encode(fields, row, formats)) };
     },
+  };
+}
+
+/** A fast program and its client fields per result formats (the same few formats, statement after statement). */
+interface Typed { program: FastProgram; described(formats: readonly number[]): FieldDescription[] }
+
+/**
+ * The fast plan typed for candidate fields, kept for the last candidate types seen (a prepared
+ * statement's are the same on every execution): compiled and described once, not per message.
+ */
+function typedProgram(plan: FastPlan): (candidates: readonly FieldDescription[]) => Typed | null {
+  let key: string | undefined;
+  let last: Typed | null = null;
+  return (candidates) => {
+    const k = candidates.map((f) => f.typeOid).join(',');
+    if (k === key) return last;
+    const program = compileFast(plan, candidates.map((f) => f.typeOid));
+    const byFormats = new Map<string, FieldDescription[]>();
+    last = program && {
+      program,
+      described(formats) {
+        const fk = formats.join(',');
+        let out = byFormats.get(fk);
+        if (!out) {
+          out = fieldsOf(program.fields, formats);
+          // Bounded: a client cycling through result formats recomputes instead of growing this.
+          if (byFormats.size >= 8) byFormats.clear();
+          byFormats.set(fk, out);
+        }
+        return out;
+      },
+    };
+    key = k;
+    return last;
   };
 }

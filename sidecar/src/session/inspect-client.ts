@@ -165,7 +165,7 @@ export abstract class InspectorClient extends InspectorState {
       // A portal the session does not know may be a SQL cursor whose rows the session transforms.
       const cursor = !k && m.target === 'P' ? this.pipeline.cursorResult?.(m.name) : undefined;
       const st = cursor ? { kind: 'rewrite' as const, sql: '', result: cursor } : rewriteOf(stmt);
-      this.enqueue({ k: 'describe', st, ...(formats ? { formats } : {}) });
+      this.enqueue({ k: 'describe', st, ...(formats ? { formats } : {}), ...(m.target === 'P' ? { portal: m.name } : {}) });
       this.forward(raw);
     });
   }
@@ -233,9 +233,7 @@ export abstract class InspectorClient extends InspectorState {
       }
       this.computed.begin(portal);
     }
-    // The candidate fields (types) come from a Describe of the portal, sent by the proxy.
-    this.queue.push({ k: 'describe', st: e.st, into: e }, e);
-    this.send({ type: 'Describe', target: 'P', name: portal }, FrontendTag.Describe);
+    this.candidateDescribe(e, portal);
     this.cslot = e.slot;
     this.cexec = e;
     this.send({ ...m, maxRows: 0 }, FrontendTag.Execute);
@@ -244,6 +242,22 @@ export abstract class InspectorClient extends InspectorState {
     e.write = new WriteExchange(stage.write, false);
     this.send({ type: 'Flush' }, FrontendTag.Flush);
     return e.write.held;
+  }
+
+  /**
+   * The candidate fields (types) of a two-stage Execute come from a Describe of its portal: the
+   * client's, when it is the message just before (libpq sends one before every Execute) and not yet
+   * answered, or one the proxy sends. Then the Execute is queued.
+   */
+  private candidateDescribe(e: Extract<Entry, { k: 'execute' }>, portal: string): void {
+    const prev = this.queue[this.queue.length - 1];
+    if (prev?.k === 'describe' && prev.portal === portal && prev.st === e.st && e.st !== undefined && !prev.also) {
+      prev.also = e;
+      this.queue.push(e);
+      return;
+    }
+    this.queue.push({ k: 'describe', st: e.st, into: e }, e);
+    this.send({ type: 'Describe', target: 'P', name: portal }, FrontendTag.Describe);
   }
 
   protected sync(raw: Raw): void {

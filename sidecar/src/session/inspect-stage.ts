@@ -17,23 +17,50 @@ import type { Candidates, Entry, Raw, Execute } from './inspect-state.ts';
 import { InspectorBackend } from './inspect-backend.ts';
 
 export abstract class InspectorStage extends InspectorBackend {
+  private lastCandidates?: { tr: ResultTransformer; input: Buffer; fields: FieldDescription[] };
+  private lastStageFields?: { fields: FieldDescription[]; bytes: Buffer };
+
   /** RowDescription of a two-stage statement's backend stage: the candidate fields. */
   protected candidateFields(tr: ResultTransformer, stage: ResidualStage, buf: Buffer, start: number, end: number): boolean {
     const h = this.head();
-    const m = this.decode(BackendTag.RowDescription, buf, start, end);
-    if (m.type !== 'RowDescription') return false;
-    const fields = tr.fields(m.fields);
+    const fields = this.candidatesOf(tr, buf, start, end);
+    if (!fields) return false;
     if (h?.k === 'query') { h.cand = { stage, fields, rows: [], bytes: 0 }; return true; }
     if (h?.k !== 'describe') return false;
     this.queue.shift();
     if (h.into) { h.into.cand = { stage, fields, rows: [], bytes: 0 }; return true; }
+    if (h.also) h.also.cand = { stage, fields, rows: [], bytes: 0 };
     this.describeStage(stage, fields, h.formats ?? []);
     return true;
   }
 
+  /**
+   * The candidate fields of a backend stage's RowDescription; the last ones are kept with the bytes
+   * they came from (a prepared statement's are the same on every execution), so the stage's
+   * per-plan caches see the same fields again.
+   */
+  private candidatesOf(tr: ResultTransformer, buf: Buffer, start: number, end: number): FieldDescription[] | null {
+    const last = this.lastCandidates;
+    if (last?.tr === tr && buf.subarray(start, end).equals(last.input)) return last.fields;
+    const m = this.decode(BackendTag.RowDescription, buf, start, end);
+    if (m.type !== 'RowDescription') return null;
+    const fields = tr.fields(m.fields);
+    this.lastCandidates = { tr, input: Buffer.from(buf.subarray(start, end)), fields };
+    return fields;
+  }
+
+  /** RowDescription bytes of a stage's fields; the last ones are kept (the stage's caches give the same fields again). */
+  protected rowDescriptionBytes(fields: FieldDescription[]): Buffer {
+    const last = this.lastStageFields;
+    if (last?.fields === fields) return last.bytes;
+    const bytes = backendBytes({ type: 'RowDescription', fields });
+    this.lastStageFields = { fields, bytes };
+    return bytes;
+  }
+
   /** A client's Describe of a two-stage statement: the stage's fields, computed over no rows. */
   private describeStage(stage: ResidualStage, fields: FieldDescription[], formats: readonly number[]): void {
-    const answer = (out: FieldDescription[] | null): void => { this.relay.toClient.push(out ? backendBytes({ type: 'RowDescription', fields: out }) : backendBytes({ type: 'NoData' })); };
+    const answer = (out: FieldDescription[] | null): void => { this.relay.toClient.push(out ? this.rowDescriptionBytes(out) : backendBytes({ type: 'NoData' })); };
     // A write without RETURNING describes no rows; with one, the fields of its list.
     const ret = stage.write?.returning;
     if (stage.write && !ret) { answer(null); return; }
@@ -94,7 +121,7 @@ export abstract class InspectorStage extends InspectorBackend {
       if (held && out.tag === undefined) { this.computed.store(held.portal, out.rows); this.serveChunk(held); return; }
       if (held) this.computed.forget(held.portal);
       if (out.copyOut) { this.stageCopyOut(out.copyOut, out.tag ?? 'COPY 0'); return; }
-      if (simple && out.fields) this.relay.toClient.push(backendBytes({ type: 'RowDescription', fields: out.fields }));
+      if (simple && out.fields) this.relay.toClient.push(this.rowDescriptionBytes(out.fields));
       for (const values of out.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
       this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: out.tag ?? `SELECT ${out.rows.length}` }));
       this.commandDone();
@@ -198,7 +225,7 @@ export abstract class InspectorStage extends InspectorBackend {
     const params = h.k === 'execute' ? h.params ?? [] : [];
     const stage = cand.stage;
     const done = (out: StageResult): void => {
-      if (first && h.k === 'query' && out.fields) this.relay.toClient.push(backendBytes({ type: 'RowDescription', fields: out.fields }));
+      if (first && h.k === 'query' && out.fields) this.relay.toClient.push(this.rowDescriptionBytes(out.fields));
       for (const values of out.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
       cand.sent = (cand.sent ?? 0) + out.rows.length;
       if (!last) return;

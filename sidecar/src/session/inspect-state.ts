@@ -37,8 +37,12 @@ export type Entry =
   /**
    * `formats`: the portal's result formats (Describe of a portal). `into`: a Describe the proxy
    * sent itself before a two-stage Execute: its fields are that Execute's candidate fields.
+   * `portal`: the client's Describe of that portal; `also`: the two-stage Execute of that portal
+   * that came right after it, whose candidate fields its answer gives as well (no Describe of the
+   * proxy's own).
    */
-  | { k: 'describe'; st: RewriteStatement | undefined; formats?: readonly number[]; into?: Extract<Entry, { k: 'execute' }> }
+  | { k: 'describe'; st: RewriteStatement | undefined; formats?: readonly number[]; into?: Extract<Entry, { k: 'execute' }>; portal?: string;
+    also?: Extract<Entry, { k: 'execute' }> }
   /** `syncs`: Syncs sent after it while its COPY may start (a running COPY consumes them). */
   /**
    * `held`: a two-stage read whose result the proxy holds for its portal (computed-portals.ts): the

@@ -10,13 +10,16 @@ import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { startPostgres } from '@clarus/testing/pg.ts';
+import { startPostgres, SUPERUSER, SUPERUSER_PASSWORD } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
 import { EHEALTH_POLICY } from '@clarus/testing/rewriter.ts';
 import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { canariesInDump, startProtected, USERS } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
 import { residualStats } from '../../src/residual/stats.ts';
+import { frontendBytes, RawClient } from '@clarus/testing/proxy.ts';
+import type { FrontendMessage } from '../../src/protocol/frontend.ts';
+import type { BackendMessage } from '../../src/protocol/backend.ts';
 
 const SEED = Number(process.env.FAST_PATH_SEED ?? 20261202);
 /** Rows 1..ASCII_ROWS hold only ASCII strings (fast path); the others anything (engine). */
@@ -159,6 +162,46 @@ describe('fast path: PostgreSQL answers, with and without the engine', () => {
       else expect(r.fast).toBe(0);
     }
     expect(fast).toBeGreaterThanOrEqual(ASCII_ROWS);
+  }, 120_000);
+
+  it('answers an Execute with or without the client\'s Describe of its portal just before it like PostgreSQL', async () => {
+    // With the Describe just before, its answer gives the Execute's candidate fields; otherwise the
+    // proxy describes the portal itself (another portal described, none, a row limit, binary results).
+    const [r, o] = await Promise.all([RawClient.open(env.proxy.port, USERS.doctor), RawClient.open(oracleCluster.port, { name: SUPERUSER, password: SUPERUSER_PASSWORD })]);
+    const bind = (portal: string, id: string, formats: Array<0 | 1> = []): FrontendMessage =>
+      ({ type: 'Bind', portal, statement: 'k', paramFormats: [], values: [Buffer.from(id)], resultFormats: formats });
+    const exec = (portal: string, maxRows = 0): FrontendMessage => ({ type: 'Execute', portal, maxRows });
+    const describeP = (name: string): FrontendMessage => ({ type: 'Describe', target: 'P', name });
+    try {
+      const batches: FrontendMessage[][] = [
+        [{ type: 'Parse', name: 'k', sql: 'SELECT id, upper(t), length(v) FROM fstr WHERE id <= $1', paramTypes: [] }, { type: 'Sync' }],
+        [bind('', '3'), describeP(''), exec(''), { type: 'Sync' }],
+        [bind('', '2'), exec(''), { type: 'Sync' }],
+        [bind('a', '4'), bind('b', '2', [1]), describeP('a'), exec('b'), exec('a'), { type: 'Sync' }],
+        [{ type: 'Query', sql: 'BEGIN' }],
+        [bind('c', '5', [1]), describeP('c'), exec('c', 2), describeP('c'), exec('c', 2), exec('c'), { type: 'Sync' }],
+        [{ type: 'Query', sql: 'COMMIT' }],
+        [bind('', '3'), describeP(''), { type: 'Flush' }],
+        [exec(''), { type: 'Sync' }],
+      ];
+      const shape = (ms: BackendMessage[]): unknown[] => ms.map((m) => {
+        if (m.type === 'RowDescription') return m.fields.map((f) => `${f.name}:${f.typeOid}:${f.typeModifier}:${f.format}`);
+        if (m.type === 'DataRow') return m.values.map((v) => (v === null ? null : Buffer.from(v).toString('hex')));
+        if (m.type === 'ErrorResponse') return `ErrorResponse ${m.fields.C ?? ''}`;
+        return m.type === 'CommandComplete' ? m.tag : m.type;
+      });
+      for (const b of batches) {
+        r.socket.write(frontendBytes(b));
+        o.socket.write(frontendBytes(b));
+        const flushOnly = b[b.length - 1]?.type === 'Flush';
+        const read = async (c: RawClient): Promise<BackendMessage[]> => (flushOnly ? [await c.read(), await c.read()] : c.cycle());
+        const [got, want] = await Promise.all([read(r), read(o)]);
+        expect(shape(got)).toEqual(shape(want));
+      }
+    } finally {
+      r.socket.destroy();
+      o.socket.destroy();
+    }
   }, 120_000);
 
   it('keeps the engine for what is not on the allowlist or not exact', async () => {
