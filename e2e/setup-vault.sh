@@ -72,7 +72,7 @@ if [ ! -f "$work/.ready" ]; then
   touch "$work/.ready"
 fi
 log "building vault $VAULT_VERSION (cached in $dest; a cold build takes tens of minutes on 2 shared cores)"
-(cd "$work" && nice -n 19 go build -p 1 -ldflags="-s -w" -o "$dest/.vault.tmp" .)
+(cd "$work" && nice -n 19 go build -p 2 -ldflags="-s -w" -o "$dest/.vault.tmp" .)
 mv -f "$dest/.vault.tmp" "$dest/vault"
 "$dest/vault" version >/dev/null 2>&1 || { log "$dest/vault does not run"; exit 1; }
 log "built vault in $((SECONDS - start))s"
