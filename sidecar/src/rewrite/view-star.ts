@@ -10,7 +10,7 @@
 //   `SELECT v.a, v.b FROM (<v's SELECT>) AS v(a, b)`, the same columns under the same names, so the
 //   proxy's engine can compute it when the view's SELECT computes (the engine takes no `*`).
 // Pure: no I/O.
-import { arr, body, columnRef, isObj, sval } from './ast.ts';
+import { arr, body, columnRef, isObj, nodeBody, sval } from './ast.ts';
 import type { Json } from './ast.ts';
 import type { Catalog } from './catalog.ts';
 
@@ -66,12 +66,13 @@ function everySelect(node: unknown, columnsOf: ItemColumns): void {
   if (sel) writeOutStars(sel, columnsOf);
 }
 
-function withNames(node: unknown, out: Set<string>): Set<string> {
-  if (Array.isArray(node)) node.forEach((n) => withNames(n, out));
+/** The names of the WITH queries anywhere in a tree, added to `out`. */
+export function cteNames(node: unknown, out: Set<string>): Set<string> {
+  if (Array.isArray(node)) node.forEach((n) => cteNames(n, out));
   else if (isObj(node)) {
-    const cte = body(node, 'CommonTableExpr');
+    const cte = nodeBody(node, 'CommonTableExpr');
     if (cte && typeof cte.ctename === 'string') out.add(cte.ctename);
-    for (const v of Object.values(node)) withNames(v, out);
+    for (const v of Object.values(node)) cteNames(v, out);
   }
   return out;
 }
@@ -89,7 +90,7 @@ function aliased(rv: Json, columns: readonly string[]): KnownItem {
  */
 export function fixStars(catalog: Catalog, query: unknown, viewColumns: (rv: Json) => readonly string[] | undefined): unknown {
   const out = structuredClone(query);
-  const ctes = withNames(out, new Set());
+  const ctes = cteNames(out, new Set());
   const unloaded = new Set(catalog.unloaded());
   everySelect(out, (item) => {
     const rv = body(item, 'RangeVar');

@@ -20,7 +20,7 @@ import type { Catalog } from './catalog.ts';
 import { parseTree } from './parser.ts';
 import { refuse } from './refusals.ts';
 import { guardsOf } from './view-guards.ts';
-import { writeOutStars } from './view-star.ts';
+import { cteNames, writeOutStars } from './view-star.ts';
 import { refuseRenameUnderViews } from './view-renames.ts';
 import type { KnownItem } from './view-star.ts';
 
@@ -84,16 +84,6 @@ interface Walk {
   catalog: Catalog; ctes: ReadonlySet<string>; depth: number; expanded: boolean;
   /** The FROM items this walk made from views, with their names and columns (for `*`: view-star.ts). */
   items: Map<unknown, KnownItem>;
-}
-
-function cteNames(node: unknown, out: Set<string>): Set<string> {
-  if (Array.isArray(node)) node.forEach((n) => cteNames(n, out));
-  else if (isObj(node)) {
-    const cte = nodeBody(node, 'CommonTableExpr');
-    if (cte && typeof cte.ctename === 'string') out.add(cte.ctename);
-    for (const v of Object.values(node)) cteNames(v, out);
-  }
-  return out;
 }
 
 function aliasOf(rv: RangeVar, view: ProxyView): { aliasname: string; colnames: { String: { sval: string } }[] } {
