@@ -247,14 +247,18 @@ export abstract class InspectorStage extends InspectorBackend {
     });
   }
 
+  /** An asynchronous message amid the answers to the proxy's own messages: forwarded to the client (a ParameterStatus also noted). */
+  private forwardAsync(tag: number, buf: Buffer, start: number, end: number): boolean {
+    if (!ASYNC.includes(tag)) return false;
+    if (tag === BackendTag.ParameterStatus) this.setting(buf, start, end);
+    this.relay.toClient.forward(buf, start - HEADER_BYTES, end);
+    return true;
+  }
+
   /** An answer to the own batch before a COMMIT: not shown but asynchronous messages, NOTICEs in place of tags, and the first error. */
   protected flushAnswer(tag: number, buf: Buffer, start: number, end: number): boolean {
     const h = this.head() as Extract<Entry, { k: 'flush' }>;
-    if (ASYNC.includes(tag)) {
-      if (tag === BackendTag.ParameterStatus) this.setting(buf, start, end);
-      this.relay.toClient.forward(buf, start - HEADER_BYTES, end);
-      return true;
-    }
+    if (this.forwardAsync(tag, buf, start, end)) return true;
     if (tag === BackendTag.CommandComplete) {
       const m = this.decode(tag, buf, start, end);
       if (m.type === 'CommandComplete') for (const o of h.x.completed(m.tag)) this.relay.toClient.push(backendBytes(o));
@@ -309,11 +313,7 @@ export abstract class InspectorStage extends InspectorBackend {
   /** An answer to the proxy's own message of a write: not shown but errors and asynchronous messages. */
   protected ownAnswer(tag: number, buf: Buffer, start: number, end: number): boolean {
     const h = this.head() as Extract<Entry, { k: 'own' }>;
-    if (ASYNC.includes(tag)) {
-      if (tag === BackendTag.ParameterStatus) this.setting(buf, start, end);
-      this.relay.toClient.forward(buf, start - HEADER_BYTES, end);
-      return true;
-    }
+    if (this.forwardAsync(tag, buf, start, end)) return true;
     if (tag === BackendTag.ErrorResponse) {
       // The statement fails with the backend's error; the backend skips to Sync.
       this.relay.toClient.forward(buf, start - HEADER_BYTES, end);
