@@ -20,6 +20,7 @@ import { residualStats } from '../../src/residual/stats.ts';
 import { frontendBytes, RawClient } from '@clarus/testing/proxy.ts';
 import type { FrontendMessage } from '../../src/protocol/frontend.ts';
 import type { BackendMessage } from '../../src/protocol/backend.ts';
+import { rng } from './two-stage-sqlgen.ts';
 
 const SEED = Number(process.env.FAST_PATH_SEED ?? 20261202);
 /** Rows 1..ASCII_ROWS hold only ASCII strings (fast path); the others anything (engine). */
@@ -40,17 +41,6 @@ const POLICY: RuntimePolicy = {
 };
 const CREATE = 'CREATE TABLE fstr (id integer PRIMARY KEY, t text, v varchar(24), b char(6))';
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function randomString(rnd: () => number, ascii: boolean, max: number): string | null {
   const r = rnd();
   if (r < 0.1) return null;
@@ -66,7 +56,7 @@ function randomString(rnd: () => number, ascii: boolean, max: number): string | 
 }
 
 function rowsOf(seed: number): unknown[][] {
-  const rnd = prng(seed);
+  const rnd = rng(seed);
   return Array.from({ length: ROWS }, (_, k) => {
     const ascii = k < ASCII_ROWS;
     // A canary in some text values: it must never reach the backend, whatever path computes them.
