@@ -3,6 +3,7 @@
 // holding the session still cancels it (through the primary); a wrong key cancels nothing; the
 // primary's /metrics sums both workers (statements, sessions) and shows non-additive gauges once;
 // SIGHUP reloads every worker; SIGTERM drains and stops every worker process.
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,7 +49,9 @@ async function sleeping(c: pg.Client, seconds: number): Promise<{ running: Promi
 beforeAll(async () => {
   cluster = await startPostgres();
   cfg = writeProxyConfig({ backends: [{ cluster }] });
-  proxy = await startProxyProcess(cfg.dir, ['--workers', '2'], { CLARUS_LOG_LEVEL: 'info' });
+  // The memory settings are the launcher's defaults (an undefined value is not passed on).
+  proxy = await startProxyProcess(cfg.dir, ['--workers', '2'],
+    { CLARUS_LOG_LEVEL: 'info', MALLOC_ARENA_MAX: undefined, MALLOC_MMAP_THRESHOLD_: undefined, CLARUS_MAX_SEMI_SPACE_MIB: undefined });
   for (let i = 0; i < 20; i++) {
     const c = new pg.Client({ connectionString: proxy.url() });
     c.on('error', () => undefined);
@@ -73,6 +76,17 @@ describe('clarus proxy --workers 2', () => {
     // Each session has its own backend connection.
     const pids = await Promise.all(clients.map(async (c) => (await c.query('select pg_backend_pid() as p')).rows[0].p as number));
     expect(new Set(pids).size).toBe(20);
+  });
+
+  it("every process runs with the launcher's memory settings (issue 15, goal 5: cli/bin/clarus)", () => {
+    const pid = proxy.child.pid as number;
+    const workers = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    expect(workers).toHaveLength(2);
+    for (const p of [pid, ...workers]) {
+      const env = readFileSync(`/proc/${p}/environ`, 'utf8').split('\0');
+      expect(env).toEqual(expect.arrayContaining(['MALLOC_ARENA_MAX=2', 'MALLOC_MMAP_THRESHOLD_=131072']));
+      expect(readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')).toContain('--max-semi-space-size=2');
+    }
   });
 
   it("the primary's /metrics is the sum of both workers'", async () => {
