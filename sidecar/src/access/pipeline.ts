@@ -97,6 +97,12 @@ export const LARGE_OBJECT_FUNCTIONS: ReadonlyMap<number, string> = new Map([
 ]);
 
 /** What the access decision of one statement needs again at each Bind/Execute. */
+/** A plan of one statement without COPY or write-back: its transformers are stateless (see transformersFor). */
+function keepable(a: Plan): boolean {
+  const s = a.statements[0];
+  return a.statements.length === 1 && s !== undefined && !s.copy && !s.residual?.write;
+}
+
 /** The audit line of a statement the access decision let through, written once its outcome is final (settle). */
 type AuditDraft = Pick<AuditEntry, 'datasets' | 'columns'> & { outcome: 'allow' | 'pass' };
 
@@ -118,7 +124,7 @@ class ProtectionPipeline implements Pipeline {
   /** The session's fragment connections and transactions (split policies only; made on first use). */
   private splitSession: SplitSession | null = null;
   /** Stateless transformers per plan outputs (see transformersFor). */
-  private readonly kept = new WeakMap<object, { key: string; t: Transformers }>();
+  private readonly kept = new WeakMap<object, { key: string; t: Transformers; stage: StatementPlan['residual'] }>();
   /** Single-row INSERTs into k-anonymity tables held until COMMIT (held-inserts.ts). */
   private readonly held: HeldInserts;
   /** SQL-level PREPARE / EXECUTE / DEALLOCATE (sql-prepared-decide.ts). */
@@ -418,18 +424,20 @@ class ProtectionPipeline implements Pipeline {
   }
 
   /**
-   * The transformers of a plan for these views. A single statement without COPY or in-proxy stage
+   * The transformers of a plan for these views. A single statement without COPY or write-back
    * has stateless ones: they are kept per plan result directives (shared by the texts of one cached plan or
-   * shape) and views, so a repeated simple query reuses them (and its rewritten RowDescription).
+   * shape) and views, so a repeated simple query reuses them (and its rewritten RowDescription). A
+   * two-stage read keeps its in-proxy stage with them (its typed fast program and the fields it
+   * describes), shared by the texts of one shape like the stage's spec (shape-cache.ts).
    */
   private transformersFor(a: Plan, views: Map<string, View>): Transformers | Refuse {
     const s = a.statements[0];
     const make = () => transformers(this.env(views), a.statements);
-    if (a.statements.length !== 1 || !s || s.residual || s.copy) return make();
+    if (!s || !keepable(a)) return make();
     const key = [...views].join(';');
     const kept = this.kept.get(s.results);
-    const t = kept?.key === key ? kept.t : make();
-    if (!('kind' in t)) this.kept.set(s.results, { key, t });
+    const t = kept?.key === key && kept.stage === s.residual ? kept.t : make();
+    if (!('kind' in t)) this.kept.set(s.results, { key, t, stage: s.residual });
     return 'kind' in t ? t : { results: [...t.results], copy: [...t.copy], shapes: [...t.shapes] };
   }
 

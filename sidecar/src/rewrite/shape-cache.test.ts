@@ -37,21 +37,27 @@ function normal(a: Analysis): unknown {
   return { ...a, statements: a.statements.map((s) => ({ ...s, sql: text(s.sql) })), placeholders: list.map((p, i) => ({ ...p, id: i })) };
 }
 
-function differential(texts: readonly string[]): { mismatches: string[]; hits: number } {
+/** Whether the plan runs in two stages (issue 10). */
+const twoStage = (a: Analysis): boolean => a.kind === 'plan' && a.statements.some((s) => s.residual);
+
+function differential(texts: readonly string[]): { mismatches: string[]; hits: number; twoStageHits: number } {
   const withCache = shaped();
   const without = plain();
   const mismatches: string[] = [];
+  let twoStageHits = 0;
   for (const sql of texts) {
     for (const v of literalVariants(sql)) {
       // The plans compared strictly (randomized constants included: they are placeholders), then filled.
+      const hits = withCache.stats.shapeHits;
       const [pa, pb] = [normal(withCache.plan(v)), normal(without.plan(v))];
       if (!isDeepStrictEqual(pa, pb)) mismatches.push(`${v}\n  shaped plan: ${JSON.stringify(pa)}\n  full plan:   ${JSON.stringify(pb)}`);
+      if (withCache.stats.shapeHits > hits && twoStage(pa as Analysis)) twoStageHits++;
       const a = withCache.analyze(v);
       const b = without.analyze(v);
       if (!same(a, b, plain().analyze(v))) mismatches.push(`${v}\n  shaped: ${JSON.stringify(a)}\n  full:   ${JSON.stringify(b)}`);
     }
   }
-  return { mismatches, hits: withCache.stats.shapeHits };
+  return { mismatches, hits: withCache.stats.shapeHits, twoStageHits };
 }
 
 describe('shape cache', () => {
@@ -144,6 +150,74 @@ describe('shape cache', () => {
     expect(rw.stats.shapeHits).toBe(0);
   });
 
+  it('reuses a two-stage plan whose value is compared in the backend stage; the in-proxy stage and its fast program are shared', () => {
+    const rw = shaped();
+    const texts = [1, 2, 3, 4, 5].map((n) => `SELECT pat_id, upper(pat_name) FROM patient WHERE pat_id = ${n}`);
+    const plans = texts.map((t) => rw.analyze(t));
+    expect(rw.stats.shapeHits).toBe(3);
+    for (const [i, t] of texts.entries()) expect(plans[i]).toEqual(plain().analyze(t));
+    const stages = plans.map((p) => (p.kind === 'plan' ? p.statements[0] : undefined));
+    expect(stages[4]?.sql).toMatch(/WHERE pat_id = 5$/);
+    expect(stages[4]?.residual?.fast).toBeDefined();
+    expect(stages[4]?.residual?.sql).not.toMatch(/5/);
+    // The template's in-proxy stage (with its fast program) and result directives are one object for every text of the shape.
+    expect(stages[4]?.residual).toBe(stages[3]?.residual);
+    expect(stages[4]?.results).toBe(stages[3]?.results);
+  });
+
+  it('re-binds a blind-indexed value in the backend stage of a two-stage plan: never its text', () => {
+    const rw = shaped();
+    for (let n = 0; n < 6; n++) {
+      const sql = `SELECT pat_id, upper(pat_name) FROM patient WHERE pat_ssn = '${100 + n}-45-6789' AND pat_id > ${n}`;
+      const p = rw.plan(sql);
+      expect(normal(p)).toEqual(normal(plain().plan(sql)));
+      const a = rw.analyze(sql);
+      expect(a).toEqual(plain().analyze(sql));
+      expect(JSON.stringify(a)).not.toContain(`${100 + n}-45-6789`);
+      expect(a.kind === 'plan' && a.statements[0]?.residual).toBeTruthy();
+    }
+    expect(rw.stats.shapeHits).toBeGreaterThanOrEqual(8);
+  });
+
+  it('keeps a value the in-proxy stage computes with in the key of a two-stage plan', () => {
+    const rw = shaped();
+    const sql = (id: number, v: string) => `SELECT pat_id FROM patient WHERE pat_id = ${id} AND upper(pat_name) = '${v}'`;
+    // The compared value changes with the key: every text is analysed in full.
+    for (let n = 0; n < 4; n++) expect(rw.analyze(sql(n, `X${n}`))).toEqual(plain().analyze(sql(n, `X${n}`)));
+    expect(rw.stats.shapeHits).toBe(0);
+    // The same value computed on in the proxy, other keys: the template (that value fixed) is reused.
+    for (let n = 4; n < 8; n++) {
+      const a = rw.analyze(sql(n, 'ANN'));
+      expect(a).toEqual(plain().analyze(sql(n, 'ANN')));
+      expect(a.kind === 'plan' && a.statements[0]?.residual?.sql).toMatch(/'ANN'/);
+    }
+    expect(rw.stats.shapeHits).toBeGreaterThanOrEqual(2);
+    const other = sql(9, 'BOB');
+    expect(rw.analyze(other)).toEqual(plain().analyze(other));
+    expect(JSON.stringify(rw.analyze(other))).toContain("'BOB'");
+  });
+
+  it('keeps function arguments, LIMIT and ORDER BY positions of a two-stage plan in the key', () => {
+    const rw = shaped();
+    const texts = [[2, 3], [1, 3], [2, 4], [3, 1]].flatMap(([a, b]) => [
+      `SELECT substring(pat_name, ${a}, ${b}) FROM patient WHERE pat_id = 1`,
+      `SELECT pat_id, upper(pat_name) FROM patient ORDER BY ${a} LIMIT ${b}`,
+      `SELECT pat_id, length(pat_name) + ${a} FROM patient WHERE pat_id < 10 LIMIT ${b}`,
+    ]);
+    for (const sql of texts) {
+      const a = rw.analyze(sql);
+      expect(a).toEqual(plain().analyze(sql));
+      expect(a.kind === 'plan' && a.statements[0]?.residual).toBeTruthy();
+    }
+    expect(rw.stats.shapeHits).toBe(0);
+    // With those constants the same, another key reuses the plan, its in-proxy stage unchanged.
+    const by = (id: number) => `SELECT substring(pat_name, 2, 3) FROM patient WHERE pat_id = ${id}`;
+    for (const id of [7, 8, 9]) expect(rw.analyze(by(id))).toEqual(plain().analyze(by(id)));
+    expect(rw.stats.shapeHits).toBeGreaterThanOrEqual(1);
+    const last = rw.analyze(by(9));
+    expect(last.kind === 'plan' && last.statements[0]?.residual?.sql).toMatch(/substring"?\(clarus_candidates\.c1, 2, 3\)/);
+  });
+
   it('takes only constants in value positions as slots', () => {
     const stmt = parseTree("SELECT f(1), 2 FROM t WHERE a = 3 AND b IN (4, 5) AND c BETWEEN 6 AND 7 AND 8 < d ORDER BY 9 LIMIT 10").statements[0]?.stmt;
     const sql = "SELECT f(1), 2 FROM t WHERE a = 3 AND b IN (4, 5) AND c BETWEEN 6 AND 7 AND 8 < d ORDER BY 9 LIMIT 10";
@@ -162,6 +236,9 @@ describe('shape cache', () => {
     const r = differential(texts);
     expect(r.mismatches, r.mismatches.slice(0, 5).join('\n')).toEqual([]);
     expect(r.hits).toBeGreaterThan(5);
+    // Most generated statements run in two stages: their templates are exercised too.
+    console.log(`two-stage hits ${r.twoStageHits} of ${r.hits}`);
+    expect(r.twoStageHits).toBeGreaterThan(5);
   }, 400_000);
 
   it('keeps no literal text of a protected value in a reused plan', () => {

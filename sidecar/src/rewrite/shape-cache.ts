@@ -19,8 +19,14 @@
 //     original inputs back from the original constants). Any other use of a value in a value
 //     position (an anonymized value, a keyed anonymization's placeholder) is not a slot: its exact
 //     text is part of the key, and a text with another value is analysed in full.
-// Refusals, two-stage plans, COPY, multi-statement texts and plans the rewriter does not cache
-// never get a template.
+// A two-stage plan (issue 10) gets a template the same way: its backend stage is the statement's
+// text, filled and re-bound as above; its in-proxy stage (the residual SQL, the fast program, the
+// write-back) is shared by every text of the template, so a value whose sentinel comes out
+// anywhere in it is not a slot (its exact text is part of the key), and the probe's in-proxy stage
+// must equal the original's (the rest of the analysis). The target case, a key compared in the
+// pushed-down WHERE (`SELECT upper(name) … WHERE id = 42`), reuses the plan; `WHERE upper(name) =
+// 'X'` (the value computed on in the proxy) does not.
+// Refusals, COPY, multi-statement texts and plans the rewriter does not cache never get a template.
 import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { scanSync } from 'libpg-query';
@@ -169,6 +175,11 @@ function withoutSql(a: Analysis): unknown {
   return a.kind === 'plan' ? { ...a, statements: a.statements.map((s) => ({ ...s, sql: '' })), placeholders: undefined } : a;
 }
 
+/** The in-proxy stage of a two-stage plan as text ('' for a plan in one stage). */
+function inProxyStage(a: Extract<Analysis, { kind: 'plan' }>): string {
+  return a.statements.map((s) => (s.residual ? JSON.stringify(s.residual) : '')).join('');
+}
+
 /** The constant's text as the rules see it (a standard string without its quotes). */
 function constText(raw: string, cls: LiteralClass): string {
   return cls === 's' ? raw.slice(1, -1).replaceAll("''", "'") : raw;
@@ -213,6 +224,11 @@ function samePlace(a: Placeholder, b: Placeholder): boolean {
 
 function inputOf(p: Placeholder): string {
   return p.kind === 'cipher' ? p.canon : p.text;
+}
+
+/** What the in-proxy stage of an analysis holds (for the cache's weight). */
+function stageLength(a: Analysis): number {
+  return a.kind === 'plan' ? inProxyStage(a).length : 0;
 }
 
 /** What the placeholders' inputs of an analysis hold (for the cache's weight). */
@@ -296,12 +312,12 @@ export class ShapeCache {
     this.stats.templates++;
     e.templates = [t, ...e.templates].slice(0, VARIANTS);
     if (e.templates.length === VARIANTS) e.misses++;
-    this.entries.set(key, e, e.templates.reduce((n, x) => n + (x.parts.join('').length + inputsLength(x.analysis)) * 2 + 512, shape.key.length * 2));
+    this.entries.set(key, e, e.templates.reduce((n, x) => n + (x.parts.join('').length + inputsLength(x.analysis) + stageLength(x.analysis)) * 2 + 512, shape.key.length * 2));
   }
 
   private template(sql: string, shape: Shape, analysis: Analysis, analyze: Analyze): Template | null {
     if (analysis.kind === 'refuse' || analysis.schemaChange) return null;
-    if (analysis.kind === 'plan' && (analysis.statements.length !== 1 || analysis.statements.some((s) => s.residual || s.copy))) return null;
+    if (analysis.kind === 'plan' && (analysis.statements.length !== 1 || analysis.statements.some((s) => s.copy))) return null;
     let parsed;
     try {
       if (!agreesWithLexer(sql, shape, scanSync(sql).tokens)) return null;
@@ -339,8 +355,12 @@ export class ShapeCache {
     const places: Array<{ at: number; length: number; piece: Piece }> = [];
     const rebinds: Rebind[] = [];
     const kept: number[] = [];
+    const stage = inProxyStage(probe.analysis);
     for (const k of candidates) {
-      const mine = this.slotPlaces(out, k, shape, sentinels.get(k) as string, calls);
+      const s = sentinels.get(k) as string;
+      // A value the in-proxy stage holds is not re-bound there: it stays in the key.
+      if (stage.includes(constText(s, (shape.literals[k] as { cls: LiteralClass }).cls))) continue;
+      const mine = this.slotPlaces(out, k, shape, s, calls);
       if (!mine) continue;
       kept.push(k);
       if (!Array.isArray(mine)) places.push(mine);

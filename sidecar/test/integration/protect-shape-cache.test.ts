@@ -51,7 +51,9 @@ type Answer = { rows: unknown[][]; fields: string; count: number | null } | { co
 async function answer(c: pg.Client, sql: string): Promise<Answer> {
   try {
     const r = await c.query({ text: sql, rowMode: 'array' });
-    return { rows: r.rows as unknown[][], fields: (r.fields ?? []).map((f) => `${f.name}:${f.dataTypeID}`).join(','), count: r.rowCount };
+    // The RowDescription as the client reads it (a shared in-proxy stage must describe each text as its own analysis does).
+    const fields = (r.fields ?? []).map((f) => `${f.name}:${f.dataTypeID}:${f.dataTypeSize}:${f.dataTypeModifier}:${f.format}`).join(',');
+    return { rows: r.rows as unknown[][], fields, count: r.rowCount };
   } catch (e) {
     return { code: (e as { code?: string }).code ?? '?' };
   }
@@ -133,6 +135,33 @@ describe('shape cache through the proxy', () => {
     expect(await stored(cached, 'patient', 'pat_id')).toEqual(await stored(uncached, 'patient', 'pat_id'));
     expect(await stored(cached, 'visit', 'visit_id')).toEqual(await stored(uncached, 'visit', 'visit_id'));
   });
+
+  it('answers two-stage statements whose literals vary as the proxy without caches, reusing their plans', async () => {
+    // Two-stage plans (issue 10) from templates: the key compared in the backend stage varies (plain,
+    // blind-indexed with a canary), values the in-proxy stage computes with stay in the key (a
+    // compared upper(), substring's arguments, LIMIT), and the fast path and the engine both answer.
+    const texts: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      texts.push(
+        `SELECT pat_id, upper(pat_name) FROM patient WHERE pat_id = ${i}`,
+        `SELECT pat_id, upper(pat_name) AS u, length(pat_name) FROM patient WHERE pat_id = ${(i * 7) % 40}`,
+        `SELECT pat_id, lower(pat_name) FROM patient WHERE pat_ssn = '123-45-${1000 + i}'`,
+        `SELECT pat_id FROM patient WHERE pat_ssn = '${CANARY}-${i}' AND lower(pat_name) LIKE '%${CANARY}%'`,
+        `SELECT substring(pat_name, ${1 + (i % 3)}, ${2 + (i % 2)}) FROM patient WHERE pat_id = ${i}`,
+        `SELECT pat_id FROM patient WHERE pat_id < ${i + 5} AND lower(pat_name) = '${name(i % 4).toLowerCase().replace("'", "''")}' ORDER BY 1`,
+        `SELECT pat_id, upper(pat_name) FROM patient WHERE pat_id >= ${i} ORDER BY pat_name LIMIT ${1 + (i % 2)}`,
+        `SELECT pat_id, upper(pat_name) FROM patient WHERE pat_id = ${i} AND diagnosis = '${['flu', 'asthma', `${CANARY}-d${i}`][i % 3]}'`,
+      );
+    }
+    const before = analysisCounts().shape;
+    const diffs = await both(texts);
+    expect(diffs, diffs.slice(0, 5).join('\n')).toEqual([]);
+    // Most texts come from templates (each shape's first two are analysed in full).
+    expect(analysisCounts().shape - before).toBeGreaterThan(40);
+    // A value the in-proxy stage computes with, in a text of a kept shape with another value: answered for this value.
+    const lower = await cached.c.query(`SELECT pat_id FROM patient WHERE pat_id < 40 AND lower(pat_name) = 'bob ${CANARY} 1' ORDER BY 1`);
+    expect(lower.rows).toEqual([{ pat_id: 1 }]);
+  }, 300_000);
 
   it('caches a plan with a randomized constant and encrypts the constant afresh at each execution', async () => {
     // The plan holds a placeholder, not ciphertext (issue 9): the second text is a cache hit, and
