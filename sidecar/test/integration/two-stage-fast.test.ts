@@ -17,6 +17,7 @@ import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { canariesInDump, startProtected, USERS } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
 import { residualStats } from '../../src/residual/stats.ts';
+import { analysisCounts } from '../../src/metrics/analyses.ts';
 import { frontendBytes, RawClient } from '@clarus/testing/proxy.ts';
 import type { FrontendMessage } from '../../src/protocol/frontend.ts';
 import type { BackendMessage } from '../../src/protocol/backend.ts';
@@ -152,6 +153,26 @@ describe('fast path: PostgreSQL answers, with and without the engine', () => {
       else expect(r.fast).toBe(0);
     }
     expect(fast).toBeGreaterThanOrEqual(ASCII_ROWS);
+  }, 120_000);
+
+  it('answers each row by key in the simple protocol (one plan per shape, from the shape cache) like PostgreSQL', async () => {
+    // The key literal changes with each text: after a shape's first two texts the plan and its
+    // in-proxy stage come from the shape cache, shared by the texts (and their kept fast program
+    // and RowDescription); two shapes alternate, and rows the engine answers come between.
+    const before = analysisCounts().shape;
+    let fast = 0;
+    for (let k = 1; k <= ROWS; k++) {
+      const r = await both({ text: `SELECT id, upper(t) FROM fstr WHERE id = ${k}` });
+      fast += r.fast;
+      expect(described(r.enc)).toEqual(described(r.plain));
+      const t = rowsOf(SEED)[k - 1]?.[1];
+      if (rowIsAscii(k) || t === null || /^[\x00-\x7f]*$/.test(String(t))) expect(r.fast).toBe(1);
+      else expect(r.fast).toBe(0);
+      const other = await both({ text: `SELECT id, lower(v) AS l, length(b) FROM fstr WHERE id = ${ROWS + 1 - k}` });
+      expect(described(other.enc)).toEqual(described(other.plain));
+    }
+    expect(fast).toBeGreaterThanOrEqual(ASCII_ROWS);
+    expect(analysisCounts().shape - before).toBeGreaterThanOrEqual(2 * ROWS - 4);
   }, 120_000);
 
   it('answers an Execute with or without the client\'s Describe of its portal just before it like PostgreSQL', async () => {
