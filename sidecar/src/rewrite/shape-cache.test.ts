@@ -238,7 +238,7 @@ describe('shape cache', () => {
     expect(r.hits).toBeGreaterThan(5);
     // Most generated statements run in two stages: their templates are exercised too.
     console.log(`two-stage hits ${r.twoStageHits} of ${r.hits}`);
-    expect(r.twoStageHits).toBeGreaterThan(5);
+    expect(r.twoStageHits).toBeGreaterThan(100);
   }, 400_000);
 
   it('keeps no literal text of a protected value in a reused plan', () => {
