@@ -218,6 +218,23 @@ describe('shape cache', () => {
     expect(last.kind === 'plan' && last.statements[0]?.residual?.sql).toMatch(/substring"?\(clarus_candidates\.c1, 2, 3\)/);
   });
 
+  it('gives computed writes and cursors in two stages the analysis in full, their write-back shared only where proven', () => {
+    const rw = shaped();
+    const texts = [0, 1, 2, 3, 4, 5].flatMap((n) => [
+      `UPDATE patient SET pat_name = upper(pat_name) WHERE pat_id = ${n}`,
+      `UPDATE patient SET pat_name = upper(pat_name), diagnosis = 'canary-w${n}' WHERE pat_id = ${n}`,
+      `UPDATE patient SET pat_name = pat_name || '${n}' WHERE pat_id = ${n} RETURNING pat_id, pat_name`,
+      `UPDATE patient SET pat_zip = '0800${n}', pat_name = lower(pat_name) WHERE pat_id > ${n}`,
+      `DECLARE c${n % 2} CURSOR FOR SELECT pat_id, upper(pat_name) FROM patient WHERE pat_id = ${n}`,
+    ]);
+    for (const sql of texts) {
+      expect(normal(rw.plan(sql))).toEqual(normal(plain().plan(sql)));
+      const a = rw.analyze(sql);
+      expect(same(a, plain().analyze(sql), plain().analyze(sql)), sql).toBe(true);
+    }
+    expect(rw.stats.shapeHits).toBeGreaterThan(0);
+  });
+
   it('takes only constants in value positions as slots', () => {
     const stmt = parseTree("SELECT f(1), 2 FROM t WHERE a = 3 AND b IN (4, 5) AND c BETWEEN 6 AND 7 AND 8 < d ORDER BY 9 LIMIT 10").statements[0]?.stmt;
     const sql = "SELECT f(1), 2 FROM t WHERE a = 3 AND b IN (4, 5) AND c BETWEEN 6 AND 7 AND 8 < d ORDER BY 9 LIMIT 10";
