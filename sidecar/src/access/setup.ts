@@ -7,8 +7,8 @@ import { KeyDeriver } from '../protection/encryption/derive.ts';
 import { parseKeyring } from '../protection/encryption/keyring.ts';
 import { Catalog } from '../rewrite/catalog.ts';
 import { isTestDatabaseOf, onTestDatabase, testDatabaseBase } from '../rewrite/test-databases.ts';
-import { loadParser } from '../rewrite/parser.ts';
-import { majorOf, REWRITER_MAJOR, SUPPORTED_MAJORS } from '../rewrite/grammar.ts';
+import { loadRewriterParser } from '../rewrite/parser.ts';
+import { grammarLoaded, loadGrammar, majorOf, REWRITER_MAJOR, SUPPORTED_MAJORS } from '../rewrite/grammar.ts';
 import type { Major } from '../rewrite/grammar.ts';
 import { KeyedRewriter } from '../protection/keyed-rewriter.ts';
 import type { PipelineFactory, SessionInfo } from '../session/pipeline.ts';
@@ -106,7 +106,7 @@ function heldBound(maxStatementBytes: number | undefined): { heldMaxBytes?: numb
 
 /** The pipeline factory for `startProxy({ pipeline })`; a policy with no datasets passes everything. */
 export async function protectionPipeline(setup: ProtectionSetup): Promise<PipelineFactory> {
-  await loadParser();
+  await loadRewriterParser();
   const audit = setup.auditFile ? new AuditFile(setup.auditFile, { ...(setup.auditMaxBytes ? { maxBytes: setup.auditMaxBytes } : {}),
     ...(setup.auditMaxFiles ? { maxFiles: setup.auditMaxFiles } : {}) }) : undefined;
   const now = () => new Date();
@@ -145,7 +145,7 @@ export async function protectionPipeline(setup: ProtectionSetup): Promise<Pipeli
     residual ??= startResidualService(setup.residual, backendSecrets(setup.configDir, config), config.limits.connectTimeoutSeconds * 1000);
     return residual;
   };
-  return (info, config) => {
+  const factory: PipelineFactory = (info, config) => {
     // A maintenance session keeps its guard (access/maintenance.ts) under a reload that protects nothing.
     if (config.policy.datasets.length === 0 && info.maintenance !== true) return passthroughPipeline;
     const active = computing(config);
@@ -157,6 +157,14 @@ export async function protectionPipeline(setup: ProtectionSetup): Promise<Pipeli
     if (!d) perMajor.set(key, (d = newDeps(shared, { config, major, test, residual: active })));
     return protectionPipelineFactory(d)(info, config);
   };
+  // The session's backend grammar, loaded with the first session of its major (also under a policy
+  // that protects nothing yet: a reload may protect data in this session). An unknown major is
+  // refused by the factory itself.
+  factory.ready = (info) => {
+    const m = info.serverVersion === undefined ? REWRITER_MAJOR : majorOf(info.serverVersion);
+    return m === null || grammarLoaded(m) ? undefined : loadGrammar(m);
+  };
+  return factory;
 }
 
 /** What the sessions' factory shares: the set-up, the clock, the audit file, the splitting start-up and its checks. */

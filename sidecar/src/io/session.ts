@@ -87,6 +87,7 @@ export class ClientSession {
       const b = roleCredentials(target, sessionRole(grants, new Date()));
       const conn = await this.openBackend(b, s.message.params);
       this.info = sessionInfo({ user, database, grants }, s.message.params, b, conn);
+      await this.pipelineReady(conn, this.info);
       this.begin(conn, b, s.reader.detach());
     } catch (e) {
       this.refuseConnection(e);
@@ -156,6 +157,29 @@ export class ClientSession {
     if (!(e instanceof HandshakeError && e.code === SQLSTATE.invalidPassword)) this.log.warn('connection refused', { code, error: message });
     if (!this.client.destroyed) this.client.end(fatal(code, message));
     this.close();
+  }
+
+  /** What the pipeline factory loads for this session's backend (its grammar) before it is first called. */
+  private async pipelineReady(conn: BackendConnection, info: SessionInfo): Promise<void> {
+    const loading = this.ctx.pipelineFactory.ready?.(info);
+    if (!loading) return;
+    // Only the first session of a backend grammar waits here: the backend socket, no longer read
+    // by the handshake, is paused (and its errors caught) until the relay takes it.
+    const socket = conn.socket;
+    const onError = (): void => undefined;
+    socket.pause();
+    socket.on('error', onError);
+    try {
+      await loading;
+    } catch (e) {
+      socket.destroy();
+      this.log.error('statement pipeline failed to start', { error: e });
+      throw new HandshakeError(SQLSTATE.internalError, 'the proxy cannot serve this session');
+    } finally {
+      socket.off('error', onError);
+    }
+    if (socket.destroyed) throw new HandshakeError(SQLSTATE.connectionFailure, 'the backend closed the connection');
+    socket.resume();
   }
 
   private begin(conn: BackendConnection, b: BackendSecrets, rest: Buffer): void {

@@ -5,9 +5,12 @@
 // reaches the backend only when both parsers accept it AND agree on what it says: the same
 // statements, node kinds, names and constants in the same order (a "signature" that ignores
 // source positions and fields a newer parser merely adds with their default value).
-import * as pg15 from 'libpg-query-15';
-import * as pg16 from 'libpg-query-16';
-import * as pg17 from 'libpg-query-17';
+//
+// Memory (issue 15, goal 5): each grammar is its own WebAssembly instance (its compiled code and
+// its linear memory, which the first parses grow and never give back: 15–60 MiB of RSS each), so
+// a grammar is loaded only when a backend of its major is met (loadGrammar, awaited before the
+// session's pipeline is made); the rewriter's own (18) is libpg-query, the same module instance
+// parser.ts uses. A check against a grammar that was not loaded fails closed.
 import * as pg18 from 'libpg-query';
 
 export type Major = 15 | 16 | 17 | 18;
@@ -16,14 +19,36 @@ export const SUPPORTED_MAJORS: readonly Major[] = [15, 16, 17, 18];
 export const REWRITER_MAJOR: Major = 18;
 
 interface Parser { loadModule(): Promise<void>; parseSync(sql: string): unknown }
-const PARSERS: Record<Major, Parser> = { 15: pg15, 16: pg16, 17: pg17, 18: pg18 } as unknown as Record<Major, Parser>;
+const MODULES: Record<Major, () => Promise<Parser>> = {
+  15: () => import('libpg-query-15') as Promise<Parser>,
+  16: () => import('libpg-query-16') as Promise<Parser>,
+  17: () => import('libpg-query-17') as Promise<Parser>,
+  18: () => Promise.resolve(pg18 as unknown as Parser),
+};
+/** The grammars loaded so far (a parser is usable once its module has loaded). */
+const PARSERS = new Map<Major, Parser>();
+const loading = new Map<Major, Promise<void>>();
 
-let loaded: Promise<void> | null = null;
+/** Loads one grammar (WebAssembly) once. */
+export function loadGrammar(major: Major): Promise<void> {
+  let p = loading.get(major);
+  if (!p) {
+    p = MODULES[major]().then(async (m) => { await m.loadModule(); PARSERS.set(major, m); });
+    // A failed load may be retried by the next session.
+    p.catch(() => loading.delete(major));
+    loading.set(major, p);
+  }
+  return p;
+}
 
-/** Loads every supported grammar (WebAssembly, ~5 MB each) once. */
+/** Loads every supported grammar (tests, tools); the proxy loads the ones its backends need. */
 export function loadGrammars(): Promise<void> {
-  loaded ??= Promise.all(SUPPORTED_MAJORS.map((m) => PARSERS[m].loadModule())).then(() => undefined);
-  return loaded;
+  return Promise.all(SUPPORTED_MAJORS.map(loadGrammar)).then(() => undefined);
+}
+
+/** Whether a grammar is loaded (for tests and the memory benchmark). */
+export function grammarLoaded(major: Major): boolean {
+  return PARSERS.has(major);
 }
 
 /** `server_version` as the backend reports it ("15.8 (Debian 15.8-1)") → its major, or null. */
@@ -77,9 +102,11 @@ export type GrammarCheck = { ok: true } | { ok: false; reason: string };
  */
 export function backendAgrees(major: Major, sql: string, tree18: unknown): GrammarCheck {
   if (major === REWRITER_MAJOR) return { ok: true };
+  const parser = PARSERS.get(major);
+  if (!parser) return { ok: false, reason: `the PostgreSQL ${major} grammar is not loaded in this proxy` };
   let theirs: unknown;
   try {
-    theirs = PARSERS[major].parseSync(sql);
+    theirs = parser.parseSync(sql);
   } catch (e) {
     return { ok: false, reason: `PostgreSQL ${major} cannot parse it (${(e as Error).message})` };
   }

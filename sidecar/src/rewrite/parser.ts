@@ -6,10 +6,18 @@ import type { Json } from './ast.ts';
 import { loadGrammars } from './grammar.ts';
 
 let loaded: Promise<void> | null = null;
+let rewriterOnly: Promise<void> | null = null;
 
+/** The rewriter's parser and every backend grammar (tests, tools). */
 export function loadParser(): Promise<void> {
-  loaded ??= Promise.all([loadModule(), loadGrammars()]).then(() => undefined);
+  loaded ??= Promise.all([loadRewriterParser(), loadGrammars()]).then(() => undefined);
   return loaded;
+}
+
+/** The rewriter's parser alone (the proxy: backend grammars load with the first session of their major, grammar.ts). */
+export function loadRewriterParser(): Promise<void> {
+  rewriterOnly ??= loadModule();
+  return rewriterOnly;
 }
 
 export interface ParsedStatement {

@@ -411,7 +411,14 @@ export interface Pipeline {
   close?(): void;
 }
 
-export type PipelineFactory = (info: SessionInfo, config: RuntimeConfig) => Pipeline;
+export type PipelineFactory = ((info: SessionInfo, config: RuntimeConfig) => Pipeline) & {
+  /**
+   * Called once per session before the factory is first called (its backend known): a promise
+   * when something the session's pipelines need is still loading (a backend grammar), awaited
+   * then; undefined when all is there.
+   */
+  ready?: (info: SessionInfo) => Promise<void> | undefined;
+};
 
 /**
  * Thrown by a transformer when one statement's data cannot be handled (see the contract above):
