@@ -1,6 +1,7 @@
 # The one Clarus image: `clarus operator` and `clarus proxy` (and the offline `policy`/`keys` tools).
-# Node 24 runs the TypeScript sources directly (type stripping), so the image is the repository's
-# runtime files plus production dependencies.
+# The image is the repository's runtime files plus production dependencies, and the sources
+# compiled to JavaScript (build/js, scripts/build-js.ts), which cli/bin/clarus runs while no source
+# is newer (Node would otherwise strip the TypeScript types at every start: 15 MiB more RSS).
 FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -14,6 +15,28 @@ COPY testing/package.json testing/
 COPY e2e/package.json e2e/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
+# build/js needs the TypeScript compiler (a development dependency), so it is built in a stage of its own.
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY crds/package.json crds/
+COPY policy/package.json policy/
+COPY log/package.json log/
+COPY sidecar/package.json sidecar/
+COPY operator/package.json operator/
+COPY cli/package.json cli/
+COPY testing/package.json testing/
+COPY e2e/package.json e2e/
+RUN npm ci --no-audit --no-fund && npm cache clean --force
+COPY crds crds
+COPY policy policy
+COPY log log
+COPY sidecar sidecar
+COPY operator operator
+COPY cli cli
+COPY scripts/build-js.ts scripts/
+RUN node scripts/build-js.ts
+
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
@@ -25,6 +48,10 @@ COPY log log
 COPY sidecar sidecar
 COPY operator operator
 COPY cli cli
+# Built from the same context files as the sources above; its stamp is renewed so that however COPY
+# sets modification times, cli/bin/clarus finds no source newer than the build.
+COPY --from=build /app/build build
+RUN touch build/js/.built
 # The base image's unprivileged user (uid 1000), matching the chart's securityContext.
 USER 1000:1000
 EXPOSE 5432 8080 9443

@@ -45,7 +45,7 @@ const NO_JSON_CAST = {
 const TESTS = ['**/*.test.ts', '**/test/**/*.ts', 'testing/**/*.ts', 'bench/**/*.ts', 'compat/**/*.ts', 'e2e/**/*.ts', 'scripts/**/*.ts'];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.tools/**', 'bench/results/**', 'charts/**', '**/generated/**'] },
+  { ignores: ['node_modules/**', '.tools/**', 'build/**', 'bench/results/**', 'charts/**', '**/generated/**'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],

@@ -41,17 +41,16 @@ try {
     for (const s of scen) await s.prepare?.(ctx);
   }
   const cpu: Record<string, number[]> = {};
-  for (let r = 0; r < rounds; r++) {
-    for (const s of scen) {
-      for (const { name, t } of r % 2 ? [...targets].reverse() : targets) {
-        const pid = t.pid as number;
-        const c0 = cpuSeconds(pid);
-        const res = await runPgbench(t.endpoint, s.pgbenchArgs ?? [], 8, seconds);
-        const us = ((cpuSeconds(pid) - c0) / Math.max(1, res.transactions)) * 1e6;
-        (cpu[`${s.name} ${name}`] ??= []).push(Math.round(us * 10) / 10);
-      }
-    }
-  }
+  const measure = async (scenario: string, args: string[], name: string, t: RunningTarget) => {
+    const pid = t.pid as number;
+    const c0 = cpuSeconds(pid);
+    const res = await runPgbench(t.endpoint, args, 8, seconds);
+    const us = ((cpuSeconds(pid) - c0) / Math.max(1, res.transactions)) * 1e6;
+    (cpu[`${scenario} ${name}`] ??= []).push(Math.round(us * 10) / 10);
+  };
+  // Alternating the order each round (A B, then B A).
+  const runs = Array.from({ length: rounds }, (_, r) => scen.flatMap((s) => (r % 2 ? [...targets].reverse() : targets).map((x) => ({ s, ...x })))).flat();
+  for (const { s, name, t } of runs) await measure(s.name, s.pgbenchArgs ?? [], name, t);
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   process.stdout.write(`AB_ENV=${process.env.AB_ENV ?? ''}; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}\n`);
   for (const [k, v] of Object.entries(cpu)) process.stdout.write(`${k}: CPU µs/tx ${v.join(' ')} (median ${med(v)})\n`);

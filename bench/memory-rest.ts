@@ -39,6 +39,12 @@ function smaps(pid: number): Record<string, number> {
   return out;
 }
 
+/** VmHWM: the highest RSS so far (the parsers' WebAssembly tiering up peaks between two points). */
+function peak(pid: number): number {
+  const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 102.4) / 10 : 0;
+}
+
 /** File-backed mappings by name (shared objects, the node binary) with their RSS, and what PGlite / wasm code shows. */
 function mappedFiles(pid: number): string[] {
   const files = new Set<string>();
@@ -46,7 +52,7 @@ function mappedFiles(pid: number): string[] {
   return [...files];
 }
 
-interface Point { phase: string; rssMiB: number; smaps: Record<string, number>; heapUsedMiB: number; heapTotalMiB: number; externalMiB: number; backendConnections: number }
+interface Point { phase: string; rssMiB: number; peakMiB: number; smaps: Record<string, number>; heapUsedMiB: number; heapTotalMiB: number; externalMiB: number; backendConnections: number }
 
 const cluster = await startPostgres();
 const variant = VARIANTS[0] as (typeof VARIANTS)[number];
@@ -57,10 +63,10 @@ const backends = async () => Number((await cluster.psql(`SELECT count(*) FROM pg
 const point = async (phase: string) => {
   await sleep(1000);
   const m = await metrics(target.metricsPort as number).catch(() => ({} as Record<string, number>));
-  const p = { phase, rssMiB: Math.round(rssMiB(pid) * 10) / 10, smaps: smaps(pid), heapUsedMiB: mib(m.nodejs_heap_size_used_bytes), heapTotalMiB: mib(m.nodejs_heap_size_total_bytes),
+  const p = { phase, rssMiB: Math.round(rssMiB(pid) * 10) / 10, peakMiB: peak(pid), smaps: smaps(pid), heapUsedMiB: mib(m.nodejs_heap_size_used_bytes), heapTotalMiB: mib(m.nodejs_heap_size_total_bytes),
     externalMiB: mib(m.nodejs_external_memory_bytes), backendConnections: await backends() };
   points.push(p);
-  log(`${phase}: RSS ${p.rssMiB} MiB (anon ${p.smaps.Anonymous}, file ${(p.smaps.Rss ?? 0) - (p.smaps.Anonymous ?? 0)}), heap ${p.heapUsedMiB}/${p.heapTotalMiB}, external ${p.externalMiB}, backend connections ${p.backendConnections}`);
+  log(`${phase}: RSS ${p.rssMiB} MiB (peak so far ${p.peakMiB}; anon ${p.smaps.Anonymous}, file ${(p.smaps.Rss ?? 0) - (p.smaps.Anonymous ?? 0)}), heap ${p.heapUsedMiB}/${p.heapTotalMiB}, external ${p.externalMiB}, backend connections ${p.backendConnections}`);
 };
 let files: string[] = [];
 try {
@@ -113,6 +119,6 @@ writeFileSync(`${base}.json`, JSON.stringify({ label, env, nodeOptions: nodeOpti
 writeFileSync(`${base}.md`, [`# RSS of clarus-enc2 at rest (${stamp}${label ? `, ${label}` : ''})`, '',
   `Proxy NODE_OPTIONS: ${nodeOptions ?? 'none'}; environment: ${JSON.stringify(env)} (cli/bin/clarus sets MALLOC_ARENA_MAX=2 when unset); load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}. MiB; each point 1 s after the step. Per idle session: ${perConn} KiB.`,
   `Parser WebAssembly / PGlite files mapped: ${files.filter((f) => /pglite|libpg-query|\.wasm|\.data/.test(f)).join(', ') || 'none'}.`, '',
-  '| phase | RSS | anonymous | file-backed | V8 heap used / total | external | backend connections |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ...points.map((p) => `| ${p.phase} | ${p.rssMiB} | ${p.smaps.Anonymous} | ${Math.round(((p.smaps.Rss ?? 0) - (p.smaps.Anonymous ?? 0)) * 10) / 10} | ${p.heapUsedMiB} / ${p.heapTotalMiB} | ${p.externalMiB} | ${p.backendConnections} |`), ''].join('\n'));
+  '| phase | RSS | peak RSS so far (VmHWM) | anonymous | file-backed | V8 heap used / total | external | backend connections |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...points.map((p) => `| ${p.phase} | ${p.rssMiB} | ${p.peakMiB} | ${p.smaps.Anonymous} | ${Math.round(((p.smaps.Rss ?? 0) - (p.smaps.Anonymous ?? 0)) * 10) / 10} | ${p.heapUsedMiB} / ${p.heapTotalMiB} | ${p.externalMiB} | ${p.backendConnections} |`), ''].join('\n'));
 log(`wrote ${base}.md`);

@@ -48,7 +48,13 @@ npm_packages() {
   echo "$want" > "$stamp"
 }
 
+# The JavaScript build cli/bin/clarus runs (build/js; rebuilt only when a source is newer than it).
+build_js() {
+  (cd "$root" && PATH="$node_dir/bin:$PATH" node scripts/build-js.ts --if-stale)
+}
+
 install_node
 apt_packages
 npm_packages
+build_js
 echo "setup: ok (node $("$node_dir/bin/node" --version))"
