@@ -117,8 +117,8 @@ const perConn = idleP && before ? Math.round(((idleP.rssMiB - before.rssMiB) / i
 const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('MALLOC_') || k === 'CLARUS_V8_FLAGS'));
 writeFileSync(`${base}.json`, JSON.stringify({ label, env, nodeOptions: nodeOptions ?? null, loadAverage: loadavg(), points, perConnectionKiB: perConn, files }, null, 1));
 writeFileSync(`${base}.md`, [`# RSS of clarus-enc2 at rest (${stamp}${label ? `, ${label}` : ''})`, '',
-  `Proxy NODE_OPTIONS: ${nodeOptions ?? 'none'}; environment: ${JSON.stringify(env)} (cli/bin/clarus sets MALLOC_ARENA_MAX=2 when unset); load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}. MiB; each point 1 s after the step. Per idle session: ${perConn} KiB.`,
-  `Parser WebAssembly / PGlite files mapped: ${files.filter((f) => /pglite|libpg-query|\.wasm|\.data/.test(f)).join(', ') || 'none'}.`, '',
+  `Proxy NODE_OPTIONS: ${nodeOptions ?? 'none'}; environment: ${JSON.stringify(env)} (cli/bin/clarus's defaults for what is unset); load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}. MiB; each point 1 s after the step. Per idle session: ${perConn} KiB.`,
+  '',
   '| phase | RSS | peak RSS so far (VmHWM) | anonymous | file-backed | V8 heap used / total | external | backend connections |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...points.map((p) => `| ${p.phase} | ${p.rssMiB} | ${p.peakMiB} | ${p.smaps.Anonymous} | ${Math.round(((p.smaps.Rss ?? 0) - (p.smaps.Anonymous ?? 0)) * 10) / 10} | ${p.heapUsedMiB} / ${p.heapTotalMiB} | ${p.externalMiB} | ${p.backendConnections} |`), ''].join('\n'));
 log(`wrote ${base}.md`);
