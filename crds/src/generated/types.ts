@@ -298,7 +298,7 @@ export type ClarusProxySpec = {
   mode?: "Deployment" | "Sidecar";
   /** Number of proxy pods (scale subresource); ignored while autoscaling is set. */
   replicas?: number;
-  /** Worker processes per proxy container (node:cluster on the shared client port, one Node thread each; CLARUS_WORKERS). Each worker holds its own parsers, caches and, once started, its own in-proxy engine: without resources the operator requests 512Mi per worker (memory limit 1Gi per worker) and, above one worker, one CPU per worker; resources without a CPU request get one CPU per worker above one worker too. */
+  /** Worker processes per proxy container (node:cluster on the shared client port, one Node thread each; CLARUS_WORKERS). Each worker holds its own parsers, caches and, once started, its own in-proxy engine: without resources the operator requests 512Mi per worker (memory limit 1536Mi per worker: the in-proxy engine peaks near 1 GiB while it starts) and, above one worker, one CPU per worker; resources without a CPU request get one CPU per worker above one worker too. */
   workers?: number;
   /** Run a HorizontalPodAutoscaler on CPU instead of a fixed replica count. */
   autoscaling?: {

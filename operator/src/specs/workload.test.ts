@@ -148,7 +148,7 @@ describe('Deployment', () => {
     const four = container(buildDeployment(input({ workers: 4 })));
     expect((four.env as Json[]).filter((e) => e.name === 'CLARUS_WORKERS')).toEqual([{ name: 'CLARUS_WORKERS', value: '4' }]);
     // No resources given: a core and the one-worker memory per worker.
-    expect(four.resources).toEqual({ requests: { cpu: '4', memory: '2048Mi' }, limits: { memory: '4096Mi' } });
+    expect(four.resources).toEqual({ requests: { cpu: '4', memory: '2048Mi' }, limits: { memory: '6144Mi' } });
     // Resources given: kept, a missing CPU request filled with one core per worker.
     const given = { requests: { memory: '3Gi' }, limits: { memory: '6Gi' } };
     expect(container(buildDeployment(input({ workers: 3, resources: given }))).resources).toEqual({ requests: { memory: '3Gi', cpu: '3' }, limits: { memory: '6Gi' } });
