@@ -35,6 +35,11 @@ export interface RelayPorts {
    * streaming in-proxy stage): its rows wait in the backend's socket, not in the proxy's memory.
    */
   holdBackend?(hold: boolean): void;
+  /**
+   * Resolves once the client's socket can take more (at once unless its buffer is full, or when it
+   * closes): a stage sending its result in parts computes the next one only then.
+   */
+  clientRoom?(): Promise<void>;
   /** The relay is done: flush what was sent and close both sides. */
   end(reason: EndReason, error?: Error): void;
   statementStart(kind: StatementKind): void;
@@ -307,6 +312,15 @@ export class Relay {
       this.ports.statementEnd(outcome);
     }
     if (this.outstanding === 0) this.atIdle = true;
+  }
+
+  /** The session is over (the client or the backend is gone). */
+  get closed(): boolean { return this.ended; }
+
+  /** Sends what is queued, then resolves once the client can take more (see RelayPorts.clientRoom). */
+  async sent(): Promise<void> {
+    this.flush();
+    await this.ports.clientRoom?.();
   }
 
   flush(): void {
