@@ -166,15 +166,23 @@ async function relationRows(d: StageDeps, r: ReadRelation, plan: Scan, params: R
     await emit(home.fields, home.rows.map((row) => row.map(text)));
     return out;
   }
-  const points = r.points && l.points ? { p: l.points, keep: r.points.keepParts } : null;
   const spec = { sql: `${scan.sql} ORDER BY ${quoteIdent(l.key)}`, values, views: d.views, batch: SCAN_BATCH };
   await scanFragment(await d.session.read(scan.backend), fragment(d, scan.backend), spec, async (homeFields, rows) => {
     const j = await joinBatch(d, r, homeFields, rows);
-    const texts = j.rows.map((row) => row.map(text));
-    if (points) await emit(recomposeFields(points.p, j.fields, points.keep), recomposeRows(points.p, j.fields, texts, points.keep));
-    else await emit(j.fields, texts);
+    await emit(...recomposed(r, j.fields, j.rows.map((row) => row.map(text))));
   });
   return out;
+}
+
+/**
+ * A relation's joined fragment fields and rows as the stage reads them: its point columns split by
+ * coordinates recomposed (points.ts), when the plan marks it. The one way fragment fields and rows
+ * reach the stage (relationRows, relationFields), batched or not.
+ */
+function recomposed(r: ReadRelation, fields: FieldDescription[], rows: Array<Array<string | null>>): [FieldDescription[], Array<Array<string | null>>] {
+  const points = r.layout?.points;
+  if (!r.points || !points) return [fields, rows];
+  return [recomposeFields(points, fields, r.points.keepParts), recomposeRows(points, fields, rows, r.points.keepParts)];
 }
 
 /** The fields of an unsplit relation read on the client's connection (described on the home fragment's). */
@@ -192,8 +200,7 @@ async function relationFields(d: StageDeps, r: ReadRelation, plan: Scan, client?
     const sk = keyIndex(side, (r.layout as SplitLayout).key);
     fields = [...fields, ...side.filter((_, i) => i !== sk)];
   }
-  const points = r.layout?.points;
-  return r.points && points ? recomposeFields(points, fields, r.points.keepParts) : fields;
+  return recomposed(r, fields, [])[0];
 }
 
 /**
