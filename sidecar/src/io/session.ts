@@ -178,7 +178,7 @@ export class ClientSession {
       this.log.error('statement pipeline failed to start', { error: e });
       throw new HandshakeError(SQLSTATE.internalError, 'the proxy cannot serve this session');
     }
-    const key = this.ctx.cancelKeys.issue({ backend: b, processId: conn.processId, secretKey: conn.secretKey, also: () => this.relay?.pipeline.cancelTargets?.() ?? [] });
+    const key = this.ctx.cancelKeys.issue({ backend: b, processId: conn.processId, secretKey: conn.secretKey, also: () => this.relay?.cancelRequested() ?? { self: true, others: [] } });
     this.cancelId = key.processId;
     this.client.write(Buffer.concat([...conn.parameterStatus, backendBytes({ type: 'BackendKeyData', ...key }),
       backendBytes({ type: 'ReadyForQuery', status: 'I' })]));

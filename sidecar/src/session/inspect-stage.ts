@@ -18,6 +18,8 @@ import { InspectorBackend } from './inspect-backend.ts';
 
 export abstract class InspectorStage extends InspectorBackend {
   private lastCandidates?: { tr: ResultTransformer; input: Buffer; fields: FieldDescription[] };
+  /** The stage pouring its result now (poured): a client's CancelRequest stops it (cancelRequested). */
+  private pouring: { cancel(): void } | null = null;
   private lastStageFields?: { fields: FieldDescription[]; bytes: Buffer };
 
   /** RowDescription of a two-stage statement's backend stage: the candidate fields. */
@@ -193,8 +195,16 @@ export abstract class InspectorStage extends InspectorBackend {
     // The stage computes part k+1 while the client reads part k; part k+1 waits for that to end
     // (at most two parts in the proxy at a time).
     let room: Promise<void> = Promise.resolve();
+    // A client's CancelRequest (cancelRequested): the next part fails with PostgreSQL's 57014, also
+    // one waiting for the client to read (the pour ends, its fragment cursors are closed, at once).
+    let cancelled = false;
+    let wake = (): void => undefined;
+    const cancel = new Promise<void>((resolve) => { wake = resolve; });
+    const flight = { cancel: () => { cancelled = true; wake(); } };
+    this.pouring = flight;
     const send = async (out: StageResult): Promise<void> => {
-      await room;
+      await Promise.race([room, cancel]);
+      if (cancelled) throw new StatementError(SQLSTATE.queryCanceled, 'canceling statement due to user request');
       if (this.relay.closed) throw new StatementError(SQLSTATE.connectionFailure, 'clarus: the client is gone');
       if (sent === undefined && h.k === 'query' && out.fields) this.relay.toClient.push(backendBytes({ type: 'RowDescription', fields: out.fields }));
       for (const values of out.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
@@ -202,13 +212,26 @@ export abstract class InspectorStage extends InspectorBackend {
       room = this.relay.sent();
     };
     const pour = cand.stage.pour as NonNullable<ResidualStage['pour']>;
+    const over = (): void => { if (this.pouring === flight) this.pouring = null; };
     this.relay.waitBackend(pour(cand.fields, cand.rows, formats, this.relay.settings, params, send).then(() => {
+      over();
       this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: `SELECT ${sent ?? 0}` }));
       this.commandDone();
     }, (e: unknown) => {
+      over();
       this.stageFailed(e);
       this.commandDone();
     }));
+  }
+
+  /**
+   * A client's CancelRequest reached this session: a stage pouring its result stops at its next
+   * part (57014 after the rows sent, as PostgreSQL cancels a statement mid-result). True when one was.
+   */
+  cancelRequested(): boolean {
+    const p = this.pouring;
+    p?.cancel();
+    return p !== null;
   }
 
   /**

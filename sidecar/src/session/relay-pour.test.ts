@@ -115,6 +115,38 @@ describe('a stage that pours its result in parts', () => {
     expect(sent(ports.backend, 'front')).toEqual(['Query:placeholder', `Query:${REFUSAL_SQL}`]);
   });
 
+  it('a CancelRequest while the stage waits for the client: the rows sent, then 57014; the pour stops at once', async () => {
+    let stopped = false;
+    const stage = pouring([part('a'), part('b'), part('c')]);
+    const pour = stage.pour as NonNullable<ResidualStage['pour']>;
+    const { r, ports } = relayWith({ ...stage, pour: (c, rows, f, s, p, send) => pour(c, rows, f, s, p, send).finally(() => { stopped = true; }) });
+    expect(r.cancelRequested()).toEqual({ self: true, others: [] });
+    r.fromClient(fe({ type: 'Query', sql: 'select c from split' }));
+    r.fromBackend(be(...PLACEHOLDER, { type: 'ReadyForQuery', status: 'I' }));
+    await tick();
+    expect(sent(ports.client, 'back')).toEqual(['RowDescription', 'D:a']);
+    // The client reads nothing more: the cancel alone ends the pour (no further part computed); the
+    // client's backend, which has answered, is not sent the cancel.
+    expect(r.cancelRequested()).toEqual({ self: false, others: [] });
+    await tick();
+    await tick();
+    expect(stopped).toBe(true);
+    expect(sent(ports.client, 'back')).toEqual(['RowDescription', 'D:a', 'Error:57014', 'Z:I']);
+    expect(ports.outcomes).toEqual(['error']);
+    // The refusal statement that keeps the backend in step is answered (the client sees nothing of it).
+    expect(sent(ports.backend, 'front')).toEqual(['Query:placeholder', `Query:${REFUSAL_SQL}`]);
+    r.fromBackend(be({ type: 'ErrorResponse', fields: { S: 'ERROR', C: '42601' } }, { type: 'ReadyForQuery', status: 'I' }));
+    await tick();
+    // The session goes on; a cancel with nothing pouring changes nothing.
+    r.cancelRequested();
+    ports.client = [];
+    r.fromClient(fe({ type: 'Query', sql: 'select 1' }));
+    r.fromBackend(be(...PLACEHOLDER, { type: 'ReadyForQuery', status: 'I' }));
+    for (let i = 0; i < 4; i++) { await tick(); ports.release(); }
+    await tick();
+    expect(sent(ports.client, 'back')).toEqual(['RowDescription', 'D:a', 'D:b', 'D:c', 'C:SELECT 3', 'Z:I']);
+  });
+
   it('Execute without a row limit pours; with one, the held result is served in chunks', async () => {
     const bind: FrontendMessage = { type: 'Bind', portal: '', statement: '', paramFormats: [], values: [], resultFormats: [] };
     const answers: BackendMessage[] = [{ type: 'ParseComplete' }, { type: 'BindComplete' }, ...PLACEHOLDER, { type: 'ReadyForQuery', status: 'I' }];

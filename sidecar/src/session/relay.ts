@@ -317,6 +317,18 @@ export class Relay {
   /** The session is over (the client or the backend is gone). */
   get closed(): boolean { return this.ended; }
 
+  /**
+   * A client's CancelRequest for this session: a stage pouring its result in parts stops at its
+   * next part (57014). Returns the pipeline's other connections running a request now (split
+   * fragment reads), which get the cancel too, and whether the session's backend does (`self`):
+   * not when a pour took it (the backend has answered the statement; the cancel could only reach
+   * a later one there).
+   */
+  cancelRequested(): { self: boolean; others: ReturnType<NonNullable<Pipeline['cancelTargets']>> } {
+    const poured = this.inspector?.cancelRequested() ?? false;
+    return { self: !poured, others: this.current.cancelTargets?.() ?? [] };
+  }
+
   /** Sends what is queued, then resolves once the client can take more (see RelayPorts.clientRoom). */
   async sent(): Promise<void> {
     this.flush();
