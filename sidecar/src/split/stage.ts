@@ -42,7 +42,7 @@ export interface StageDeps {
   schemaChanged(): void;
 }
 
-const toBuf = (v: string | null): Buffer | null => (v === null ? null : Buffer.from(v, 'utf8'));
+const toBuf = (v: string | Buffer | null): Buffer | null => (v === null || typeof v !== 'string' ? v : Buffer.from(v, 'utf8'));
 const text = (v: Buffer | null): string | null => (v === null ? null : v.toString('utf8'));
 
 function valuesOf(f: FragmentSql, params: ReadonlyArray<string | null>, keys?: Buffer): Array<Buffer | null> {
@@ -121,6 +121,9 @@ export const SCAN_BATCH = 5000;
 /** Receives a relation's rows batch by batch (text values), its fields with every batch; the next batch is read once it resolves. */
 type Sink = (fields: FieldDescription[], rows: Array<Array<string | null>>) => void | Promise<void>;
 
+/** A Sink of values as the fragments gave them (Buffers) where nothing is recomposed, text where it is (scanRelation's `wire`). */
+type WireSink = (fields: FieldDescription[], rows: Array<Array<string | Buffer | null>>) => void | Promise<void>;
+
 /**
  * One batch of home rows (in row-key order) joined with the other fragments' rows of the same
  * keys, fetched by key: only rows every fragment has are kept (never half a row: a fragment
@@ -154,35 +157,47 @@ async function joinBatch(d: StageDeps, r: ReadRelation, homeFields: FieldDescrip
  * and none are returned.
  */
 async function relationRows(d: StageDeps, r: ReadRelation, plan: Scan, params: ReadonlyArray<string | null>, sink?: Sink): Promise<Rows> {
+  const out: Rows = { fields: [], rows: [] };
+  const emit: Sink = sink ?? ((fields, rows) => { out.fields = fields; for (const row of rows) out.rows.push(row); });
+  // Without `wire`, every value is text.
+  await scanRelation(d, r, plan, params, emit as WireSink, false);
+  return out;
+}
+
+/**
+ * relationRows' scan, its rows to `emit` batch by batch; `wire`: the values of a batch nothing is
+ * recomposed in are left as the fragments gave them (Buffers: a plain projection sends them on as
+ * they are, without a text copy).
+ */
+async function scanRelation(d: StageDeps, r: ReadRelation, plan: Scan, params: ReadonlyArray<string | null>, emit: WireSink, wire: boolean): Promise<void> {
   // Conditions on other fragments first: their row keys restrict the home scan.
   const only = await filteredKeys(d, plan.filters, params, (b) => d.session.read(b));
   const scan = plan.home;
   const values = valuesOf(scan, params, only ? arrayLiteral([...only]) : undefined);
   const l = r.layout;
-  const out: Rows = { fields: [], rows: [] };
-  const emit: Sink = sink ?? ((fields, rows) => { out.fields = fields; for (const row of rows) out.rows.push(row); });
   if (!l) {
     const home = await runFragment(await d.session.read(scan.backend), fragment(d, scan.backend), scan.sql, values, d.views);
-    await emit(home.fields, home.rows.map((row) => row.map(text)));
-    return out;
+    await emit(...recomposed(r, home.fields, home.rows, wire));
+    return;
   }
   const spec = { sql: `${scan.sql} ORDER BY ${quoteIdent(l.key)}`, values, views: d.views, batch: SCAN_BATCH };
   await scanFragment(await d.session.read(scan.backend), fragment(d, scan.backend), spec, async (homeFields, rows) => {
     const j = await joinBatch(d, r, homeFields, rows);
-    await emit(...recomposed(r, j.fields, j.rows.map((row) => row.map(text))));
+    await emit(...recomposed(r, j.fields, j.rows, wire));
   });
-  return out;
 }
 
 /**
- * A relation's joined fragment fields and rows as the stage reads them: its point columns split by
- * coordinates recomposed (points.ts), when the plan marks it. The one way fragment fields and rows
- * reach the stage (relationRows, relationFields), batched or not.
+ * A relation's joined fragment fields and rows as the stage reads them: text values (`wire`: left
+ * as Buffers when nothing is recomposed), its point columns split by coordinates recomposed
+ * (points.ts) when the plan marks it. The one way fragment fields and rows reach the stage
+ * (scanRelation, relationFields), batched or not.
  */
-function recomposed(r: ReadRelation, fields: FieldDescription[], rows: Array<Array<string | null>>): [FieldDescription[], Array<Array<string | null>>] {
+function recomposed(r: ReadRelation, fields: FieldDescription[], rows: Array<Array<Buffer | null>>, wire = false): [FieldDescription[], Array<Array<string | Buffer | null>>] {
   const points = r.layout?.points;
-  if (!r.points || !points) return [fields, rows];
-  return [recomposeFields(points, fields, r.points.keepParts), recomposeRows(points, fields, rows, r.points.keepParts)];
+  if (!r.points || !points) return [fields, wire ? rows : rows.map((row) => row.map(text))];
+  const texts = rows.map((row) => row.map(text));
+  return [recomposeFields(points, fields, r.points.keepParts), recomposeRows(points, fields, texts, r.points.keepParts)];
 }
 
 /** The fields of an unsplit relation read on the client's connection (described on the home fragment's). */
@@ -207,7 +222,7 @@ async function relationFields(d: StageDeps, r: ReadRelation, plan: Scan, client?
  * The rows of one relation projected on the statement's columns (SelectPlan.direct), a batch at a
  * time: each batch's part of the result (its text values let go once encoded).
  */
-function projector(direct: NonNullable<SelectPlan['direct']>, formats: readonly number[]): (from: FieldDescription[], batch: Array<Array<string | null>>) => StageResult {
+function projector(direct: NonNullable<SelectPlan['direct']>, formats: readonly number[]): (from: FieldDescription[], batch: Array<Array<string | Buffer | null>>) => StageResult {
   let picks: Array<{ at: number; name: string }> | null = null;
   let fields: FieldDescription[] = [];
   let shownFields: FieldDescription[] = [];
@@ -275,7 +290,7 @@ export function selectStage(d: StageDeps, p: SelectPlan, client: ClientScans | n
     const s = await homes();
     if (direct(s)) {
       const part = projector(p.direct as NonNullable<SelectPlan['direct']>, formats);
-      await relationRows(d, p.relations[0] as ReadRelation, s[0] as Scan, values, (fields, rows) => send(part(fields, rows)));
+      await scanRelation(d, p.relations[0] as ReadRelation, s[0] as Scan, values, (fields, rows) => send(part(fields, rows)), true);
       return;
     }
     // The later batches' engine calls are not counted as statements.
