@@ -2,8 +2,9 @@
 // table split over two backends (`SELECT pat_id, pat_name, ward FROM patient`, a plain projection:
 // no engine), through a Clarus proxy process. The rows are loaded straight into each fragment
 // (nothing is encrypted: the recomposition is what is measured). Prints the time of each of
-// READS reads and the proxy's peak RSS above its idle RSS (the process tree's VmRSS, sampled
-// every 20 ms). Run: `node bench/split-recompose.ts` (ROWS=…, READS=…).
+// READS reads (and of its first row; the client keeps no row) and the proxy's peak RSS above its
+// idle RSS (the process tree's VmRSS, sampled every 20 ms). Run: `node bench/split-recompose.ts`
+// (ROWS=…, READS=…).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,6 +30,19 @@ const POLICY: RuntimePolicy = {
     ],
   }],
 };
+
+/** Reads `sql` row by row (none kept): the rows counted, the time to the first one. */
+function read(c: pg.Client, sql: string, t0: bigint): Promise<{ rows: number; firstMs: number }> {
+  return new Promise((resolve, reject) => {
+    let rows = 0;
+    let firstMs = 0;
+    const q = new pg.Query(sql);
+    q.on('row', () => { if (rows++ === 0) firstMs = Number(process.hrtime.bigint() - t0) / 1e6; });
+    q.on('end', () => resolve({ rows, firstMs }));
+    q.on('error', reject);
+    void c.query(q);
+  });
+}
 
 /** The process and its children (found once: sampling must not block this process's reads). */
 function tree(pid: number): number[] {
@@ -73,11 +87,11 @@ async function main(): Promise<void> {
       let peak = idle;
       const timer = setInterval(() => { peak = Math.max(peak, treeRssKb(pids)); }, 20);
       const t0 = process.hrtime.bigint();
-      const r = await c.query('SELECT pat_id, pat_name, ward FROM patient');
+      const r = await read(c, 'SELECT pat_id, pat_name, ward FROM patient', t0);
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       clearInterval(timer);
-      if (r.rowCount !== ROWS) throw new Error(`read ${r.rowCount} rows, not ${ROWS}`);
-      log(`read ${i + 1}: ${ROWS} rows in ${ms.toFixed(0)} ms; proxy RSS idle ${(idle / 1024).toFixed(0)} MiB, peak ${(peak / 1024).toFixed(0)} MiB (+${((peak - idle) / 1024).toFixed(0)} MiB)`);
+      if (r.rows !== ROWS) throw new Error(`read ${r.rows} rows, not ${ROWS}`);
+      log(`read ${i + 1}: ${ROWS} rows in ${ms.toFixed(0)} ms (first row after ${r.firstMs.toFixed(0)} ms); proxy RSS idle ${(idle / 1024).toFixed(0)} MiB, peak ${(peak / 1024).toFixed(0)} MiB (+${((peak - idle) / 1024).toFixed(0)} MiB)`);
     }
     await c.end();
   } finally {

@@ -98,11 +98,12 @@ function statementError(e: unknown): StatementError {
 
 /**
  * One engine call outside a two-stage plan (split tables): the client's fields and rows in the
- * requested formats, engine failures as the statement's error.
+ * requested formats, engine failures as the statement's error. `counted`: false for the later
+ * calls of one statement run batch by batch.
  */
-export async function runEngine(service: ResidualService, c: ResidualCall, formats: readonly number[]): Promise<{ fields: FieldDescription[]; rows: WireValue[][] }> {
+export async function runEngine(service: ResidualService, c: ResidualCall, formats: readonly number[], counted = true): Promise<{ fields: FieldDescription[]; rows: WireValue[][] }> {
   const t0 = performance.now();
-  service.stats.statements += 1;
+  if (counted) service.stats.statements += 1;
   service.stats.candidateRows += c.relations.reduce((n, r) => n + [...r.rows].length, 0);
   try {
     const r = await service.run(c);

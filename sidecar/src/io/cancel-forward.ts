@@ -6,10 +6,10 @@ import { encodeStartup } from '../protocol/startup.ts';
 import { secure } from './backend.ts';
 import type { CancelTarget } from './context.ts';
 
-/** Cancels the session's backend and every other connection working for it (`also`). */
+/** Cancels the session's backend (unless `also` says not) and every other connection working for it (`also`). */
 export async function forwardCancel(t: CancelTarget, timeoutMs: number): Promise<void> {
-  const others = t.also?.() ?? [];
-  await Promise.all([cancelOne(t, timeoutMs), ...others.map((o) => cancelOne(o, timeoutMs))]);
+  const { self, others } = t.also?.() ?? { self: true, others: [] };
+  await Promise.all([...(self ? [cancelOne(t, timeoutMs)] : []), ...others.map((o) => cancelOne(o, timeoutMs))]);
 }
 
 async function cancelOne(t: CancelTarget, timeoutMs: number): Promise<void> {

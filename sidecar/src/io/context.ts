@@ -8,10 +8,15 @@ import type { BackendSecrets } from '../config/load.ts';
 import type { CancelKeys } from './cancel.ts';
 
 /**
- * Where a cancel for a session must go: its backend and the backend's own key; `also`: the other
- * backend connections working for the session at that moment (split tables' fragments).
+ * Where a cancel for a session must go: its backend and the backend's own key; `also`, asked when
+ * a cancel comes: the other backend connections working for the session at that moment (split
+ * tables' fragments), and whether the session's backend gets it too (`self`: not when the proxy
+ * itself is answering the statement and stopped it, Relay.cancelRequested).
  */
-export interface CancelTarget { backend: BackendSecrets; processId: number; secretKey: number; also?: () => ReadonlyArray<CancelTarget> }
+export interface CancelTarget {
+  backend: BackendSecrets; processId: number; secretKey: number;
+  also?: () => { self: boolean; others: ReadonlyArray<CancelTarget> };
+}
 
 export interface ProxyContext {
   snapshot(): ConfigSnapshot;

@@ -35,6 +35,16 @@ const TERMINATE = encodeFrontend({ type: 'Terminate' }).finish();
  */
 const COALESCE_BYTES = 16 << 10;
 
+/** Resolves once `sock` can take more: at once unless its buffer is full; at its 'drain' or 'close'. */
+function roomIn(sock: Socket): Promise<void> {
+  if (!sock.writableNeedDrain || sock.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => { sock.off('drain', done); sock.off('close', done); resolve(); };
+    sock.on('drain', done);
+    sock.on('close', done);
+  });
+}
+
 function totalBytes(parts: readonly Buffer[]): number {
   let n = 0;
   for (const p of parts) n += p.length;
@@ -192,7 +202,7 @@ export class ClientSession {
       this.log.error('statement pipeline failed to start', { error: e });
       throw new HandshakeError(SQLSTATE.internalError, 'the proxy cannot serve this session');
     }
-    const key = this.ctx.cancelKeys.issue({ backend: b, processId: conn.processId, secretKey: conn.secretKey, also: () => this.relay?.pipeline.cancelTargets?.() ?? [] });
+    const key = this.ctx.cancelKeys.issue({ backend: b, processId: conn.processId, secretKey: conn.secretKey, also: () => this.relay?.cancelRequested() ?? { self: true, others: [] } });
     this.cancelId = key.processId;
     this.client.write(Buffer.concat([...conn.parameterStatus, backendBytes({ type: 'BackendKeyData', ...key }),
       backendBytes({ type: 'ReadyForQuery', status: 'I' })]));
@@ -227,6 +237,7 @@ export class ClientSession {
     return {
       toClient: (parts) => this.write(this.client, parts, () => this.holdBackend(BACKEND_CLIENT_FULL, true)),
       holdBackend: (h) => this.holdBackend(BACKEND_STAGE, h),
+      clientRoom: () => roomIn(this.client),
       toBackend: (parts) => this.write(this.backend as Socket, parts, () => this.setHold(HOLD_BACKPRESSURE, true)),
       holdClient: (h) => this.setHold(HOLD_PIPELINE, h),
       end: (reason, err) => this.relayEnded(reason, err),

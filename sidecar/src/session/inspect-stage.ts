@@ -18,6 +18,8 @@ import { InspectorBackend } from './inspect-backend.ts';
 
 export abstract class InspectorStage extends InspectorBackend {
   private lastCandidates?: { tr: ResultTransformer; input: Buffer; fields: FieldDescription[] };
+  /** The stage pouring its result now (poured): a client's CancelRequest stops it (cancelRequested). */
+  private pouring: { cancel(): void } | null = null;
   private lastStageFields?: { fields: FieldDescription[]; bytes: Buffer };
 
   /** RowDescription of a two-stage statement's backend stage: the candidate fields. */
@@ -107,8 +109,7 @@ export abstract class InspectorStage extends InspectorBackend {
     if ((h?.k !== 'query' && h?.k !== 'execute') || !h.cand || this.suppress) return false;
     const cand = h.cand;
     h.cand = undefined;
-    // A streaming stage: its last chunk, then the tag counting every row sent.
-    if (cand.sent !== undefined) { this.streamChunk(h, cand, true); return true; }
+    if (this.streamEnd(h, cand)) return true;
     const simple = h.k === 'query';
     const write = h.k === 'execute' ? h.write : undefined;
     // The values a write stores are text (the write-back's Bind), whatever the client asked for.
@@ -158,9 +159,79 @@ export abstract class InspectorStage extends InspectorBackend {
    */
   private streamed(h: Entry, cand: Candidates): boolean {
     const s = cand.stage.stream;
-    if (!s || (h.k !== 'query' && h.k !== 'execute') || (h.k === 'execute' && (h.write || (h.held && h.held.max !== 0)))) return false;
+    if (!s || !this.mayStream(h)) return false;
     if (cand.rows.length >= s.rows || cand.bytes >= s.bytes) this.streamChunk(h, cand, false);
     return true;
+  }
+
+  /**
+   * A streaming stage at the backend's tag: its last chunk, then the tag counting every row sent;
+   * or a stage computing its result in parts (stage.pour) is run. False for a held result.
+   */
+  private streamEnd(h: Extract<Entry, { k: 'query' | 'execute' }>, cand: Candidates): boolean {
+    if (cand.sent !== undefined) { this.streamChunk(h, cand, true); return true; }
+    if (!cand.stage.pour || !this.mayStream(h)) return false;
+    this.poured(h, cand);
+    return true;
+  }
+
+  /** A read answered whole in one go: a simple Query, or an Execute without a row limit (not a write). */
+  private mayStream(h: Entry): h is Extract<Entry, { k: 'query' | 'execute' }> {
+    if (h.k === 'query') return true;
+    return h.k === 'execute' && !h.write && (!h.held || h.held.max === 0);
+  }
+
+  /**
+   * A stage that computes its result in parts (stage.pour): each part's rows go to the client as
+   * soon as they are computed (the first with a simple Query's RowDescription), the next part once
+   * the client has read the previous one; then the tag counting every row. Later backend messages wait. A
+   * failure after some parts: PostgreSQL's error after the rows already sent.
+   */
+  private poured(h: Extract<Entry, { k: 'query' | 'execute' }>, cand: Candidates): void {
+    const formats = h.k === 'execute' ? h.formats : [];
+    const params = h.k === 'execute' ? h.params ?? [] : [];
+    if (h.k === 'execute' && h.held) this.computed.forget(h.held.portal);
+    let sent: number | undefined;
+    // The stage computes part k+1 while the client reads part k; part k+1 waits for that to end
+    // (at most two parts in the proxy at a time).
+    let room: Promise<void> = Promise.resolve();
+    // A client's CancelRequest (cancelRequested): the next part fails with PostgreSQL's 57014, also
+    // one waiting for the client to read (the pour ends, its fragment cursors are closed, at once).
+    let cancelled = false;
+    let wake = (): void => undefined;
+    const cancel = new Promise<void>((resolve) => { wake = resolve; });
+    const flight = { cancel: () => { cancelled = true; wake(); } };
+    this.pouring = flight;
+    const send = async (out: StageResult): Promise<void> => {
+      await Promise.race([room, cancel]);
+      if (cancelled) throw new StatementError(SQLSTATE.queryCanceled, 'canceling statement due to user request');
+      if (this.relay.closed) throw new StatementError(SQLSTATE.connectionFailure, 'clarus: the client is gone');
+      if (sent === undefined && h.k === 'query' && out.fields) this.relay.toClient.push(backendBytes({ type: 'RowDescription', fields: out.fields }));
+      for (const values of out.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
+      sent = (sent ?? 0) + out.rows.length;
+      room = this.relay.sent();
+    };
+    const pour = cand.stage.pour as NonNullable<ResidualStage['pour']>;
+    const over = (): void => { if (this.pouring === flight) this.pouring = null; };
+    this.relay.waitBackend(pour(cand.fields, cand.rows, formats, this.relay.settings, params, send).then(() => {
+      over();
+      this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: `SELECT ${sent ?? 0}` }));
+      this.commandDone();
+    }, (e: unknown) => {
+      over();
+      this.stageFailed(e);
+      this.commandDone();
+    }));
+  }
+
+  /**
+   * A client's CancelRequest reached this session: a stage pouring its result stops at its next
+   * part (57014 after the rows sent, as PostgreSQL cancels a statement mid-result). True when one was.
+   */
+  cancelRequested(): boolean {
+    const p = this.pouring;
+    p?.cancel();
+    return p !== null;
   }
 
   /**

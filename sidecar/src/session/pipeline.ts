@@ -173,6 +173,15 @@ export interface ResidualStage {
    */
   readonly stream?: { readonly rows: number; readonly bytes: number; next: ResidualStage['run'] };
   /**
+   * Set when the stage computes its result in parts (a split table's plain projection,
+   * split/stage.ts): like `run`, but each part goes to `send` as soon as it is computed (the first
+   * with the fields), and the next is computed once `send` resolves (it waits for the client to
+   * read the part before). The session uses it for a simple Query or an Execute without a row limit, and counts the
+   * rows of every part in the tag; `run` gives the whole result (a portal fetched in parts, a cursor).
+   */
+  readonly pour?: (candidates: readonly FieldDescription[], rows: Array<Array<string | null>>, formats: readonly number[], settings: SessionSettings,
+    params: ReadonlyArray<string | null>, send: (part: StageResult) => Promise<void>) => Promise<void>;
+  /**
    * The stage computed at once, without waiting (the fast path of simple projections,
    * rewrite/two-stage/fast-path.ts): `describe`'s or `run`'s answer, or null when only those can
    * give it. The session then goes on reading the backend instead of pausing it for a promise.

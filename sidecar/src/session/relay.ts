@@ -35,6 +35,11 @@ export interface RelayPorts {
    * streaming in-proxy stage): its rows wait in the backend's socket, not in the proxy's memory.
    */
   holdBackend?(hold: boolean): void;
+  /**
+   * Resolves once the client's socket can take more (at once unless its buffer is full, or when it
+   * closes): a stage sending its result in parts computes the next one only then.
+   */
+  clientRoom?(): Promise<void>;
   /** The relay is done: flush what was sent and close both sides. */
   end(reason: EndReason, error?: Error): void;
   statementStart(kind: StatementKind): void;
@@ -307,6 +312,27 @@ export class Relay {
       this.ports.statementEnd(outcome);
     }
     if (this.outstanding === 0) this.atIdle = true;
+  }
+
+  /** The session is over (the client or the backend is gone). */
+  get closed(): boolean { return this.ended; }
+
+  /**
+   * A client's CancelRequest for this session: a stage pouring its result in parts stops at its
+   * next part (57014). Returns the pipeline's other connections running a request now (split
+   * fragment reads), which get the cancel too, and whether the session's backend does (`self`):
+   * not when a pour took it (the backend has answered the statement; the cancel could only reach
+   * a later one there).
+   */
+  cancelRequested(): { self: boolean; others: ReturnType<NonNullable<Pipeline['cancelTargets']>> } {
+    const poured = this.inspector?.cancelRequested() ?? false;
+    return { self: !poured, others: this.current.cancelTargets?.() ?? [] };
+  }
+
+  /** Sends what is queued, then resolves once the client can take more (see RelayPorts.clientRoom). */
+  async sent(): Promise<void> {
+    this.flush();
+    await this.ports.clientRoom?.();
   }
 
   flush(): void {

@@ -100,6 +100,19 @@ export class FragmentConnection {
     return r[0] ?? { fields: [], rows: [], tag: '' };
   }
 
+  /**
+   * Several statements with parameters in one round trip (one Sync): one result each, in order.
+   * A failing statement skips the rest (the backend discards them until the Sync) and rejects.
+   */
+  executeAll(stmts: ReadonlyArray<{ sql: string; paramTypes: readonly number[]; values: ReadonlyArray<Buffer | null> }>): Promise<FragmentResult[]> {
+    return this.request([...stmts.flatMap((s) => [
+      encodeFrontend({ type: 'Parse', name: '', sql: s.sql, paramTypes: [...s.paramTypes] }).finish(),
+      encodeFrontend({ type: 'Bind', portal: '', statement: '', paramFormats: [], values: s.values.map((v) => (v === null ? null : new Uint8Array(v))), resultFormats: [] }).finish(),
+      encodeFrontend({ type: 'Describe', target: 'P', name: '' }).finish(),
+      encodeFrontend({ type: 'Execute', portal: '', maxRows: 0 }).finish(),
+    ]), encodeFrontend({ type: 'Sync' }).finish()]);
+  }
+
   /** The result fields of a statement (Parse + Describe, nothing executed); empty without a result set. */
   async describe(sql: string, paramTypes: readonly number[]): Promise<FieldDescription[]> {
     const r = await this.request([

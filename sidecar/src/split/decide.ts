@@ -7,7 +7,7 @@ import { body, isObj, paramNumbers } from '../rewrite/ast.ts';
 import type { Json } from '../rewrite/ast.ts';
 import { parseStatements } from '../rewrite/parser.ts';
 import type { ParsedStatement } from '../rewrite/parser.ts';
-import type { CopyHooks, Refuse, ResultTransformer } from '../session/pipeline.ts';
+import type { CopyHooks, Refuse, ResidualStage, ResultTransformer } from '../session/pipeline.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { copyInTransformer, copyOutStage, planCopy } from './copy.ts';
 import type { CopyPlan } from './copy.ts';
@@ -186,14 +186,34 @@ export function splitTransformer(svc: SplitService, session: SplitSession, plan:
   const scans = read && rw && svc.residual ? clientScans(rw, read, views) : null;
   const placeholder = scans ? (n: number) => scansSql(scans, n) : placeholderSql;
   const stage = plan.kind === 'copyOut' ? copyOutStage(d, plan, scans) : plan.kind === 'insertSelect' ? insertSelectStage(d, plan, scans) : plan.kind === 'select' ? selectStage(d, plan, scans) : splitStage(d, plan);
-  const run: typeof stage.run = derived.length === 0 ? stage.run.bind(stage)
-    // async: a value that is not a point rejects the statement, it does not throw out of the session.
-    : async (...args: Parameters<typeof stage.run>) => {
-      const values = args[4];
-      return stage.run(args[0], args[1], args[2], args[3], [...Array.from({ length: paramCount }, (_, i) => values[i] ?? null), ...derivedValues(derived, values)]);
-    };
   // No client parameter value ever reaches the client's backend through the placeholder.
-  return { sql: placeholder(paramCount), placeholder, result: { ...IDENTITY, residual: { ...stage, blank: Array.from({ length: paramCount }, (_, i) => i + 1), describe: stage.describe.bind(stage), run } } };
+  const residual = withValues(stage, derived.length === 0 ? null : (values) => [...Array.from({ length: paramCount }, (_, i) => values[i] ?? null), ...derivedValues(derived, values)]);
+  return { sql: placeholder(paramCount), placeholder, result: { ...IDENTITY, residual: { ...residual, blank: Array.from({ length: paramCount }, (_, i) => i + 1) } } };
+}
+
+/**
+ * The stage with every entry point that takes the client's values (`run`, `pour`, `stream.next`)
+ * given them through `complete` (the client's values, then the derived parameters of point values,
+ * points.ts): one place, so no path reaches the fragments or the engine with the client's values
+ * alone (a streamed read once did: its derived SRID was NULL and ST_Distance to a point of another
+ * SRID gave NULL instead of failing). `now` (computed without values) is dropped when `complete`
+ * is set. A `complete` that throws (a value that is not a point) rejects the statement.
+ */
+export function withValues(stage: ResidualStage, complete: ((values: ReadonlyArray<string | null>) => Array<string | null>) | null): ResidualStage {
+  const describe = stage.describe.bind(stage);
+  const run = stage.run.bind(stage);
+  if (!complete) return { ...stage, describe, run };
+  const { now: _now, ...rest } = stage;
+  const pour = stage.pour;
+  const stream = stage.stream;
+  const poured: ResidualStage['pour'] = pour ? async (c, rows, formats, settings, values, send) => pour(c, rows, formats, settings, complete(values), send) : undefined;
+  return {
+    ...rest, describe,
+    // async: a value that is not a point rejects the statement, it does not throw out of the session.
+    run: async (c, rows, formats, settings, values) => run(c, rows, formats, settings, complete(values)),
+    ...(poured ? { pour: poured } : {}),
+    ...(stream ? { stream: { ...stream, next: async (c, rows, formats, settings, values) => stream.next(c, rows, formats, settings, complete(values)) } } : {}),
+  };
 }
 
 export { placeholderSql };

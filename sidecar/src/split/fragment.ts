@@ -111,8 +111,10 @@ async function endFailedScan(conn: FragmentConnection, own: boolean, declared: b
 
 /**
  * Runs `s.sql` over the fragment as a cursor read `s.batch` rows at a time, calling `each` with
- * every batch (at least once, with the fields even when there is no row): the proxy holds one
- * batch of this fragment at a time. Outside a transaction the cursor gets a read-only one of its own.
+ * every batch (at least once, with the fields even when there is no row; a later batch only when
+ * it has rows): the proxy holds one batch of this fragment at a time. Outside a transaction the
+ * cursor gets a read-only one of its own. The first batch costs one round trip: the BEGIN, the
+ * DECLARE and the first FETCH go in one message batch (one Sync).
  */
 export async function scanFragment(conn: FragmentConnection, f: Fragment, s: ScanSpec,
   each: (fields: FieldDescription[], rows: Array<Array<Buffer | null>>) => Promise<void>): Promise<void> {
@@ -120,13 +122,18 @@ export async function scanFragment(conn: FragmentConnection, f: Fragment, s: Sca
   let declared = false;
   try {
     const p = await prepare(f, s.sql, s.views, s.values.length);
-    if (own) await conn.query('BEGIN READ ONLY');
-    await conn.execute(`DECLARE ${SCAN_CURSOR} NO SCROLL CURSOR FOR ${p.sql}`, p.types, p.transform(s.values));
+    const fetch = `FETCH ${s.batch} FROM ${SCAN_CURSOR}`;
+    const first = await conn.executeAll([
+      ...(own ? [{ sql: 'BEGIN READ ONLY', paramTypes: [], values: [] }] : []),
+      { sql: `DECLARE ${SCAN_CURSOR} NO SCROLL CURSOR FOR ${p.sql}`, paramTypes: p.types, values: p.transform(s.values) },
+      { sql: fetch, paramTypes: [], values: [] },
+    ]);
     declared = true;
-    for (let more = true; more;) {
-      const r = await conn.execute(`FETCH ${s.batch} FROM ${SCAN_CURSOR}`, [], []);
-      await each(p.fields(r.fields), r.rows.map(p.row));
-      more = r.rows.length === s.batch;
+    let r = first.at(-1) ?? { fields: [], rows: [], tag: '' };
+    await each(p.fields(r.fields), r.rows.map(p.row));
+    while (r.rows.length === s.batch) {
+      r = await conn.execute(fetch, [], []);
+      if (r.rows.length > 0) await each(p.fields(r.fields), r.rows.map(p.row));
     }
     await conn.query(own ? 'COMMIT' : `CLOSE ${SCAN_CURSOR}`);
   } catch (e) {

@@ -66,6 +66,15 @@ describe('plans', () => {
     expect((plan('SELECT name AS n, * FROM patient WHERE id = 1') as SelectPlan).direct).toEqual([{ column: 'name', name: 'n' }, null]);
   });
 
+  it('SELECT: row-local engine statements over the one split table are marked local (batch by batch)', () => {
+    const local = (q: string) => (plan(q) as SelectPlan).local === true;
+    expect(local("SELECT upper(name) AS u, diag FROM patient p WHERE p.diag LIKE 'f%'")).toBe(true);
+    expect(local('SELECT name FROM patient')).toBe(true);
+    for (const q of ['SELECT name FROM patient ORDER BY name', 'SELECT count(*) FROM patient', 'SELECT name FROM patient LIMIT 3',
+      'SELECT DISTINCT name FROM patient', 'SELECT name, now() FROM patient', 'SELECT name FROM patient WHERE id IN (SELECT id FROM patient)',
+      'SELECT p.name FROM patient p JOIN visit v ON v.v = p.diag']) expect(local(q), q).toBe(false);
+  });
+
   it('SELECT with other tables: each table is a relation of the engine; qualified conditions go with their scan; none with outer joins', () => {
     const p = plan("SELECT p.name, v.v FROM patient p JOIN visit v ON v.v = p.diag WHERE p.id > 3 AND v.v <> 'x' AND p.ward = v.v") as SelectPlan;
     expect(p.relations.map((r) => [r.name, r.layout?.table ?? null, r.table.table, r.home.sql])).toEqual([

@@ -19,6 +19,7 @@ import type { Json } from '../rewrite/ast.ts';
 import { deparseStatement } from '../rewrite/parser.ts';
 import { backendOfColumn } from './layout.ts';
 import type { SplitLayout } from './layout.ts';
+import { rowLocal } from '../rewrite/two-stage/row-local.ts';
 
 /** In FragmentSql.params: the parameter that takes the selected row keys (a text array). */
 export const KEYS_PARAM = 1_000_000;
@@ -69,6 +70,12 @@ export interface SelectPlan {
    * answer, no engine needed. `null` entries: `*` (every column).
    */
   direct: Array<{ column: string; name: string } | null> | null;
+  /**
+   * Set when the engine's statement over the one split table is row-local
+   * (rewrite/two-stage/row-local.ts: each result row depends on one recomposed row only): the
+   * engine may run over each recomposed batch in turn, its rows sent as they come.
+   */
+  local?: boolean;
 }
 
 export interface InsertPlan {
@@ -345,8 +352,16 @@ function planSelect(l: SplitLayout, stmt: Json, s: Json, layouts: ReadonlyMap<st
     return { name, layout: rl, table: { ...(r.schema ? { schema: r.schema } : {}), table: r.table }, home: homeWith(pushed.map((_, k) => k)), homeWith, conjuncts: pushed.length, sides, filters };
   });
   const single = relations.length === 1 && s.op === 'SETOP_NONE' && ctes.size === 0;
+  const local = single && relations[0]?.layout !== undefined && rowLocal(unaliased(engineStmt), (relations[0] as ReadRelation).name);
   return { kind: 'select', layout: l, relations, engine: { sql: sql(engineStmt) }, paramCount: Math.max(0, ...paramNumbers(stmt)),
-    direct: single ? directProjection(s, (relations[0] as ReadRelation).conjuncts === conjuncts(s.whereClause).length) : null };
+    direct: single ? directProjection(s, (relations[0] as ReadRelation).conjuncts === conjuncts(s.whereClause).length) : null, ...(local ? { local } : {}) };
+}
+
+/** The statement without its relations' aliases (row-local.ts judges a relation named alone; column references do not matter there). */
+function unaliased(stmt: Json): Json {
+  const out = structuredClone(stmt);
+  walk(out, (n) => { const rv = body(n, 'RangeVar'); if (rv) delete rv.alias; });
+  return out;
 }
 
 /** The plain projection a SELECT is (see SelectPlan.direct), or null. */

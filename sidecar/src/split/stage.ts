@@ -42,7 +42,7 @@ export interface StageDeps {
   schemaChanged(): void;
 }
 
-const toBuf = (v: string | null): Buffer | null => (v === null ? null : Buffer.from(v, 'utf8'));
+const toBuf = (v: string | Buffer | null): Buffer | null => (v === null || typeof v !== 'string' ? v : Buffer.from(v, 'utf8'));
 const text = (v: Buffer | null): string | null => (v === null ? null : v.toString('utf8'));
 
 function valuesOf(f: FragmentSql, params: ReadonlyArray<string | null>, keys?: Buffer): Array<Buffer | null> {
@@ -118,8 +118,11 @@ async function filteredKeys(d: StageDeps, filters: readonly FragmentSql[], param
 /** Rows of a split table the home cursor reads at a time (each batch joined with the other fragments, then let go). */
 export const SCAN_BATCH = 5000;
 
-/** Receives a relation's rows batch by batch (text values), its fields with every batch. */
-type Sink = (fields: FieldDescription[], rows: Array<Array<string | null>>) => void;
+/** Receives a relation's rows batch by batch (text values), its fields with every batch; the next batch is read once it resolves. */
+type Sink = (fields: FieldDescription[], rows: Array<Array<string | null>>) => void | Promise<void>;
+
+/** A Sink of values as the fragments gave them (Buffers) where nothing is recomposed, text where it is (scanRelation's `wire`). */
+type WireSink = (fields: FieldDescription[], rows: Array<Array<string | Buffer | null>>) => void | Promise<void>;
 
 /**
  * One batch of home rows (in row-key order) joined with the other fragments' rows of the same
@@ -154,27 +157,47 @@ async function joinBatch(d: StageDeps, r: ReadRelation, homeFields: FieldDescrip
  * and none are returned.
  */
 async function relationRows(d: StageDeps, r: ReadRelation, plan: Scan, params: ReadonlyArray<string | null>, sink?: Sink): Promise<Rows> {
+  const out: Rows = { fields: [], rows: [] };
+  const emit: Sink = sink ?? ((fields, rows) => { out.fields = fields; for (const row of rows) out.rows.push(row); });
+  // Without `wire`, every value is text.
+  await scanRelation(d, r, plan, params, emit as WireSink, false);
+  return out;
+}
+
+/**
+ * relationRows' scan, its rows to `emit` batch by batch; `wire`: the values of a batch nothing is
+ * recomposed in are left as the fragments gave them (Buffers: a plain projection sends them on as
+ * they are, without a text copy).
+ */
+async function scanRelation(d: StageDeps, r: ReadRelation, plan: Scan, params: ReadonlyArray<string | null>, emit: WireSink, wire: boolean): Promise<void> {
   // Conditions on other fragments first: their row keys restrict the home scan.
   const only = await filteredKeys(d, plan.filters, params, (b) => d.session.read(b));
   const scan = plan.home;
   const values = valuesOf(scan, params, only ? arrayLiteral([...only]) : undefined);
   const l = r.layout;
-  const out: Rows = { fields: [], rows: [] };
-  const emit: Sink = sink ?? ((fields, rows) => { out.fields = fields; for (const row of rows) out.rows.push(row); });
   if (!l) {
     const home = await runFragment(await d.session.read(scan.backend), fragment(d, scan.backend), scan.sql, values, d.views);
-    emit(home.fields, home.rows.map((row) => row.map(text)));
-    return out;
+    await emit(...recomposed(r, home.fields, home.rows, wire));
+    return;
   }
-  const points = r.points && l.points ? { p: l.points, keep: r.points.keepParts } : null;
   const spec = { sql: `${scan.sql} ORDER BY ${quoteIdent(l.key)}`, values, views: d.views, batch: SCAN_BATCH };
   await scanFragment(await d.session.read(scan.backend), fragment(d, scan.backend), spec, async (homeFields, rows) => {
     const j = await joinBatch(d, r, homeFields, rows);
-    const texts = j.rows.map((row) => row.map(text));
-    if (points) emit(recomposeFields(points.p, j.fields, points.keep), recomposeRows(points.p, j.fields, texts, points.keep));
-    else emit(j.fields, texts);
+    await emit(...recomposed(r, j.fields, j.rows, wire));
   });
-  return out;
+}
+
+/**
+ * A relation's joined fragment fields and rows as the stage reads them: text values (`wire`: left
+ * as Buffers when nothing is recomposed), its point columns split by coordinates recomposed
+ * (points.ts) when the plan marks it. The one way fragment fields and rows reach the stage
+ * (scanRelation, relationFields), batched or not.
+ */
+function recomposed(r: ReadRelation, fields: FieldDescription[], rows: Array<Array<Buffer | null>>, wire = false): [FieldDescription[], Array<Array<string | Buffer | null>>] {
+  const points = r.layout?.points;
+  if (!r.points || !points) return [fields, wire ? rows : rows.map((row) => row.map(text))];
+  const texts = rows.map((row) => row.map(text));
+  return [recomposeFields(points, fields, r.points.keepParts), recomposeRows(points, fields, texts, r.points.keepParts)];
 }
 
 /** The fields of an unsplit relation read on the client's connection (described on the home fragment's). */
@@ -192,19 +215,17 @@ async function relationFields(d: StageDeps, r: ReadRelation, plan: Scan, client?
     const sk = keyIndex(side, (r.layout as SplitLayout).key);
     fields = [...fields, ...side.filter((_, i) => i !== sk)];
   }
-  const points = r.layout?.points;
-  return r.points && points ? recomposeFields(points, fields, r.points.keepParts) : fields;
+  return recomposed(r, fields, [])[0];
 }
 
 /**
- * The rows of one relation projected on the statement's columns (SelectPlan.direct), added batch
- * by batch (each batch's text values let go once encoded).
+ * The rows of one relation projected on the statement's columns (SelectPlan.direct), a batch at a
+ * time: each batch's part of the result (its text values let go once encoded).
  */
-function projector(direct: NonNullable<SelectPlan['direct']>, formats: readonly number[]): { add: Sink; result(): StageResult } {
+function projector(direct: NonNullable<SelectPlan['direct']>, formats: readonly number[]): (from: FieldDescription[], batch: Array<Array<string | Buffer | null>>) => StageResult {
   let picks: Array<{ at: number; name: string }> | null = null;
   let fields: FieldDescription[] = [];
   let shownFields: FieldDescription[] = [];
-  const rows: WireValue[][] = [];
   const pick = (from: FieldDescription[]) => {
     const out: Array<{ at: number; name: string }> = [];
     for (const d of direct) {
@@ -217,24 +238,27 @@ function projector(direct: NonNullable<SelectPlan['direct']>, formats: readonly 
     shownFields = shown(fields, [], formats).fields;
     return out;
   };
-  return {
-    add(from, batch) {
-      picks ??= pick(from);
-      const p = picks;
-      const s = shown(fields, batch.map((row) => p.map(({ at }) => toBuf(row[at] ?? null))), formats);
-      for (const row of s.rows) rows.push(row);
-    },
-    // No tag: a SELECT result is held for its portal and served in chunks (Execute with a row limit).
-    result: () => ({ fields: shownFields, rows }),
+  // No tag: a SELECT result is held for its portal and served in chunks (Execute with a row limit).
+  return (from, batch) => {
+    picks ??= pick(from);
+    const p = picks;
+    return { fields: shownFields, rows: shown(fields, batch.map((row) => p.map(({ at }) => toBuf(row[at] ?? null))), formats).rows };
   };
 }
 
-/** The rows of one relation projected on the statement's columns (SelectPlan.direct). */
-function project(r: Rows, direct: NonNullable<SelectPlan['direct']>, formats: readonly number[]): StageResult {
-  const p = projector(direct, formats);
-  p.add(r.fields, r.rows);
-  return p.result();
+/** The parts of a result as one (a portal's held result, a cursor's, a write's key selection). */
+async function whole(pour: (send: (part: StageResult) => Promise<void>) => Promise<void>): Promise<StageResult> {
+  const out: StageResult = { fields: null, rows: [] };
+  await pour(async (part) => {
+    out.fields ??= part.fields;
+    if (part.tag !== undefined) out.tag = part.tag;
+    for (const row of part.rows) out.rows.push(row);
+  });
+  return out;
 }
+
+/** One run of a SELECT stage; `batched`: its parts go to the client as they come (ResidualStage.pour). */
+interface PourArgs { candidates: Array<Array<string | null>>; formats: readonly number[]; settings: SessionSettings; values: ReadonlyArray<string | null>; batched: boolean }
 
 /** `client`: the unsplit relations the client's backend connection scans (client-reads.ts). */
 export function selectStage(d: StageDeps, p: SelectPlan, client: ClientScans | null = null): ResidualStage {
@@ -255,6 +279,34 @@ export function selectStage(d: StageDeps, p: SelectPlan, client: ClientScans | n
     const c = client?.get(i);
     return c ? { fields: await clientFields(d, c, s.home.backend), rows: scannedRows(c, i, candidates) } : relationRows(d, r, s, values);
   };
+  // A plain projection whose conditions the home scan evaluated needs no engine: its rows are
+  // encoded and sent batch by batch as the fragments are read; a row-local statement, when sent as
+  // it comes (`batched`), the engine's rows of each batch. Otherwise the engine's result, whole
+  // (a held result: the engine's row and byte limits bound what it loads).
+  const pour = async (x: PourArgs, send: (part: StageResult) => Promise<void>): Promise<void> => {
+    const { candidates, formats, settings, values } = x;
+    d.session.useSettings(settings);
+    d.session.warm(p.relations.flatMap((r) => (r.layout ? [r.layout.home, ...r.layout.sides] : [])));
+    const s = await homes();
+    if (direct(s)) {
+      const part = projector(p.direct as NonNullable<SelectPlan['direct']>, formats);
+      await scanRelation(d, p.relations[0] as ReadRelation, s[0] as Scan, values, (fields, rows) => send(part(fields, rows)), true);
+      return;
+    }
+    // The later batches' engine calls are not counted as statements.
+    if (p.local && x.batched) {
+      let first = true;
+      await relationRows(d, p.relations[0] as ReadRelation, s[0] as Scan, values, async (fields, rows) => {
+        const out = await runEngine(residual, call([{ fields, rows }], p.engine.sql, settings, values), formats, first);
+        first = false;
+        await send(out);
+      });
+      return;
+    }
+    const rels: Rows[] = [];
+    for (const [i, r] of p.relations.entries()) rels.push(await rowsOf(i, r, s[i] as Scan, values, candidates));
+    await send(await runEngine(residual, call(rels, p.engine.sql, settings, values), formats));
+  };
   return {
     maxRows: limit.maxRows, maxBytes: limit.maxBytes, blank: params,
     async describe(_c, formats, settings) {
@@ -262,24 +314,11 @@ export function selectStage(d: StageDeps, p: SelectPlan, client: ClientScans | n
       const s = await homes();
       const rels: Rows[] = [];
       for (const [i, r] of p.relations.entries()) rels.push({ fields: await relationFields(d, r, s[i] as Scan, client?.get(i)), rows: [] });
-      if (direct(s)) return project(rels[0] as Rows, p.direct as NonNullable<SelectPlan['direct']>, formats).fields;
+      if (direct(s)) return projector(p.direct as NonNullable<SelectPlan['direct']>, formats)((rels[0] as Rows).fields, []).fields;
       return (await runEngine(residual, call(rels, p.engine.sql, settings, []), formats)).fields;
     },
-    async run(_c, candidates, formats, settings, values) {
-      d.session.useSettings(settings);
-      d.session.warm(p.relations.flatMap((r) => (r.layout ? [r.layout.home, ...r.layout.sides] : [])));
-      const s = await homes();
-      // A plain projection whose conditions the home scan evaluated needs no engine: its rows are
-      // encoded batch by batch as the fragments are read.
-      if (direct(s)) {
-        const out = projector(p.direct as NonNullable<SelectPlan['direct']>, formats);
-        await relationRows(d, p.relations[0] as ReadRelation, s[0] as Scan, values, out.add);
-        return out.result();
-      }
-      const rels: Rows[] = [];
-      for (const [i, r] of p.relations.entries()) rels.push(await rowsOf(i, r, s[i] as Scan, values, candidates));
-      return runEngine(residual, call(rels, p.engine.sql, settings, values), formats);
-    },
+    run: (_c, candidates, formats, settings, values) => whole((send) => pour({ candidates, formats, settings, values, batched: false }, send)),
+    pour: (_c, candidates, formats, settings, values, send) => pour({ candidates, formats, settings, values, batched: true }, send),
   };
 }
 

@@ -117,8 +117,9 @@ describe.skipIf(!POSTGIS)('points split by coordinates over two backends (meuse)
     await same('SELECT gid FROM meuse WHERE ST_X(geom) > 5.75 AND ST_Y(geom) < 50.97 ORDER BY gid');
     await same('SELECT landuse, count(*)::int AS n, round(avg(ST_X(geom))::numeric, 6) AS x FROM meuse GROUP BY landuse ORDER BY landuse');
     await same('SELECT a.gid AS a, b.gid AS b, ST_Distance(a.geom, b.geom) AS d FROM meuse a, meuse b WHERE a.gid < 5 AND b.gid < 5 ORDER BY 1, 2');
-    await same('SELECT gid, ST_Distance(geom, $1) AS d FROM meuse WHERE ST_Distance(geom, $1) < 0.01 ORDER BY 2, 1', ['SRID=4326;POINT(5.75 50.97)']);
-    await same("SELECT gid FROM meuse WHERE ST_Distance('0101000020E6100000CDCCCCCCCCCC164000000000007C4940'::geometry, geom) < 0.005 ORDER BY gid");
+    // Not empty (the samples' coordinates are RD New metres under SRID 4326): a point value whose parts did not reach the engine would select nothing (NULL distances).
+    expect(await same('SELECT gid, ST_Distance(geom, $1) AS d FROM meuse WHERE ST_Distance(geom, $1) < 300 ORDER BY 2, 1', ['SRID=4326;POINT(181100 333600)'])).not.toEqual([]);
+    expect(await same("SELECT gid FROM meuse WHERE ST_Distance('0101000020E61000000000000060E9054100000000E0331441'::geometry, geom) < 400 ORDER BY gid")).not.toEqual([]);
     expect((await doc.query('SELECT count(*)::int AS n FROM meuse')).rows[0].n).toBe(MEUSE.length);
   });
 
@@ -179,6 +180,27 @@ describe.skipIf(!POSTGIS)('points split by coordinates over two backends (meuse)
     const r = await refusal(doc.query('SELECT ST_Distance(geom, $1) FROM meuse WHERE gid = 1', ['SRID=28992;POINT(1 2)']));
     expect(r.message).toContain('different SRIDs (4326, 28992)');
     await refusal(oracle.query('SELECT ST_Distance(geom, $1) FROM meuse WHERE gid = 1', ['SRID=28992;POINT(1 2)']));
+    // Row-local over every row (streamed batch by batch), a simple Query with a constant point.
+    const q = await refusal(doc.query("SELECT gid, ST_Distance(geom, 'SRID=28992;POINT(1 2)') FROM meuse"));
+    expect(q.message).toContain('different SRIDs (4326, 28992)');
+  });
+
+  it('a point value reaches every way a read is answered (streamed row-local, whole, simple and extended)', async () => {
+    // Row-local (poured batch by batch) and not (ORDER BY: the engine's result whole); a parameter and a constant.
+    for (const sql of ['SELECT gid, ST_Distance(geom, $1) AS d FROM meuse', 'SELECT gid, ST_Distance(geom, $1) AS d FROM meuse ORDER BY gid',
+      'SELECT gid, ST_Distance($1, geom) AS d FROM meuse WHERE gid < 20']) {
+      const got = (await doc.query(sql, ['SRID=4326;POINT(181100 333600)'])).rows.sort((a, b) => a.gid - b.gid);
+      const want = (await oracle.query(sql, ['SRID=4326;POINT(181100 333600)'])).rows.sort((a, b) => a.gid - b.gid);
+      expect(got, sql).toEqual(want);
+      expect(got.some((r) => typeof r.d === 'number'), sql).toBe(true);
+    }
+    const constant = "SELECT gid, ST_Distance(geom, 'SRID=4326;POINT(181100 333600)') AS d FROM meuse";
+    const got = (await doc.query(constant)).rows.sort((a, b) => a.gid - b.gid);
+    expect(got).toEqual((await oracle.query(constant)).rows.sort((a, b) => a.gid - b.gid));
+    expect(got.some((r) => typeof r.d === 'number')).toBe(true);
+    // A value that is not a point fails the streamed read (22023) and the session goes on.
+    expect((await refusal(doc.query('SELECT gid, ST_Distance(geom, $1) FROM meuse', ['not a point']))).code).toBe('22023');
+    expect((await doc.query('SELECT count(*)::int AS n FROM meuse')).rows).toEqual((await oracle.query('SELECT count(*)::int AS n FROM meuse')).rows);
   });
 
   it('what the proxy cannot compute over the split point is refused by name', async () => {

@@ -1,0 +1,153 @@
+// Splitting (issue 12): a plain projection of a split table (SelectPlan.direct) goes to the client
+// batch by batch, each recomposed batch's rows sent as soon as they are encoded; a row-local
+// statement the engine computes, its rows over each batch. Over more rows than four batches, on two
+// real backends, against an unsplit oracle, in the simple and the extended protocol: the client
+// gets the oracle's rows and tag; a client that stops reading after its first row holds the proxy
+// mid-read (the home fragment's cursor still open: the result is not held whole, and the proxy
+// fetches no further than the client reads); the home cursor's connection terminated mid-read
+// fails the statement after the rows already sent (and aborts an open block); a read-only grant
+// streams and cannot write; no backend holds an encrypted canary.
+import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPostgres } from '@clarus/testing/pg.ts';
+import type { PgCluster } from '@clarus/testing/pg.ts';
+import { SCAN_BATCH } from '../../src/split/stage.ts';
+import { canariesInDump, USERS } from '../corpus/setup.ts';
+import { startSplit } from './split-env.ts';
+import type { BackendName, SplitEnv } from './split-env.ts';
+
+const N = SCAN_BATCH * 4 + 7;
+const PAD = 'x'.repeat(600);
+const CREATE = 'CREATE TABLE patient (pat_id int PRIMARY KEY, pat_name text NOT NULL, age int, pat_ssn text, diagnosis text, ward text)';
+const COPY = 'COPY patient (pat_id, pat_name, age, pat_ssn, diagnosis, ward) FROM STDIN';
+const data = Array.from({ length: N }, (_, i) => `${i + 1}\tName-${i + 1}-canary-${PAD}\t${i % 90}\t${i + 1}-ssn-canary\tdiag-${i % 13}-canary\tward-${i % 7}`).join('\n') + '\n';
+const PLAIN = 'SELECT pat_id, pat_name, ward, diagnosis FROM patient';
+const PARAM = 'SELECT pat_id, pat_name, ward FROM patient WHERE pat_id > $1';
+/** Computed by the engine (an expression, a condition over an encrypted column), batch by batch. */
+const LOCAL = "SELECT pat_id, pat_name || '!' AS n, upper(ward) AS w FROM patient WHERE diagnosis NOT LIKE $1";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let env: SplitEnv;
+let doc: pg.Client;
+let oracleCluster: PgCluster;
+let oracle: pg.Client;
+
+const socketOf = (c: pg.Client): Socket => (c as unknown as { connection: { stream: Socket } }).connection.stream;
+
+interface Streamed { rows: Array<Record<string, unknown>>; rowCount: number | null; error: (Error & { code?: string }) | null }
+
+/** Runs `sql` with a row callback; `first` runs at the first row (the rows keep coming meanwhile unless it pauses the socket). */
+function streamed(c: pg.Client, sql: string, values: unknown[] | undefined, first?: () => void): Promise<Streamed> {
+  return new Promise((resolve) => {
+    const out: Streamed = { rows: [], rowCount: null, error: null };
+    const q = new pg.Query(sql, values);
+    q.on('row', (row: Record<string, unknown>) => { out.rows.push(row); if (out.rows.length === 1) first?.(); });
+    q.on('end', (r: pg.QueryResult) => { out.rowCount = r.rowCount; resolve(out); });
+    q.on('error', (e: Error) => { out.error = e; resolve(out); });
+    void c.query(q);
+  });
+}
+
+/** The proxy's scans of the home fragment with their cursor open (a FETCH answered, the transaction not ended). */
+async function openScans(): Promise<number> {
+  const r = await env.backend('cloud-a').query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'idle in transaction' AND query LIKE 'FETCH%'");
+  return r.rows[0]?.n ?? 0;
+}
+
+beforeAll(async () => {
+  env = await startSplit({ backends: 2 });
+  doc = await env.client();
+  oracleCluster = await startPostgres();
+  oracle = new pg.Client({ connectionString: oracleCluster.url(), ssl: { ca: oracleCluster.caPem } });
+  await oracle.connect();
+  for (const c of [doc, oracle]) {
+    await c.query(CREATE);
+    await pipeline(Readable.from([Buffer.from(data, 'utf8')]), c.query(copyFrom(COPY)));
+  }
+}, 240_000);
+afterAll(async () => {
+  await oracle?.end().catch(() => undefined);
+  await env?.close();
+  await oracleCluster?.destroy();
+});
+
+describe('split table: a direct read streams batch by batch', () => {
+  for (const [proto, sql, values] of [['simple', PLAIN, undefined], ['extended', PARAM, [3]], ['row-local engine statement, extended', LOCAL, ['diag-1%']]] as const) {
+    it(`${proto}: the oracle's rows and tag; a client that stops reading holds the proxy mid-read`, async () => {
+      const sock = socketOf(doc);
+      let stalled = -1;
+      const held = new Promise<void>((resolve) => {
+        const got = streamed(doc, sql, values ? [...values] : undefined, () => {
+          sock.pause();
+          void (async () => {
+            // The proxy fills the socket buffers, then waits with the home cursor open.
+            for (let i = 0; i < 50 && stalled !== 1; i++) { await sleep(100); stalled = await openScans(); }
+            sock.resume();
+            resolve();
+          })();
+        });
+        void got.then((r) => { result = r; });
+      });
+      let result: Streamed | null = null;
+      await held;
+      for (let i = 0; i < 600 && result === null; i++) await sleep(100);
+      expect(stalled, 'the home cursor is open when the client has its first row').toBe(1);
+      const r = result as unknown as Streamed;
+      const want = await oracle.query(sql, values ? [...values] : undefined);
+      expect(r.error).toBeNull();
+      expect(r.rowCount).toBe(want.rowCount);
+      expect(r.rows).toEqual(want.rows);
+      expect(await openScans()).toBe(0);
+    }, 120_000);
+  }
+
+  it('a fragment connection terminated mid-read: the rows sent, then the error; an open block is aborted', async () => {
+    // The proxy's scan of the home fragment (its cursor's connection): a lost connection of the
+    // other fragment between two batches is opened again outside a block (each batch's read of it
+    // is a statement of its own), the cursor's cannot be.
+    const kill = () => { void env.backend('cloud-a').query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE 'FETCH%'"); };
+    for (const [sql, values] of [[PLAIN, undefined], [PARAM, [0]]] as const) {
+      const sock = socketOf(doc);
+      const r = await streamed(doc, sql, values ? [...values] : undefined, () => {
+        sock.pause();
+        kill();
+        setTimeout(() => sock.resume(), 500);
+      });
+      expect(r.error?.code, sql).toMatch(/^(57P01|08006)$/);
+      expect(r.rows.length).toBeGreaterThan(0);
+      expect(r.rows.length).toBeLessThan(N);
+      expect(r.rows[0]?.pat_id).toBe(1);
+      expect(await doc.query('SELECT count(*)::int AS n FROM patient')).toMatchObject({ rows: [{ n: N }] });
+    }
+    await doc.query('BEGIN');
+    const sock = socketOf(doc);
+    const r = await streamed(doc, PLAIN, undefined, () => { sock.pause(); kill(); setTimeout(() => sock.resume(), 500); });
+    expect(r.error?.code).toMatch(/^(57P01|08006)$/);
+    await expect(doc.query('SELECT 1')).rejects.toMatchObject({ code: '25P02' });
+    await doc.query('ROLLBACK');
+    expect((await doc.query(PARAM, [N - 2])).rows.map((x) => x.pat_id)).toEqual([N - 1, N]);
+  }, 120_000);
+
+  it('a read-only grant streams the rows and cannot write', async () => {
+    const analyst = await env.client(USERS.analyst);
+    const r = await streamed(analyst, 'SELECT pat_id, ward FROM patient', undefined);
+    expect(r.error).toBeNull();
+    expect(r.rowCount).toBe(N);
+    expect(r.rows.length).toBe(N);
+    await expect(analyst.query("UPDATE patient SET ward = 'x' WHERE pat_id = 1")).rejects.toMatchObject({ code: '42501' });
+    await analyst.end();
+  });
+
+  it('no backend holds an encrypted canary in clear, in its tables or its server log', async () => {
+    const canaries = ['Name-1-canary', `Name-${N}-canary`, '1-ssn-canary', 'diag-3-canary'];
+    for (const b of ['cloud-a', 'cloud-b'] as BackendName[]) {
+      expect(await canariesInDump(env.clusters.get(b) as PgCluster, canaries), b).toEqual([]);
+      const log = env.serverLog(b);
+      for (const c of canaries) expect(log.includes(c), `${b} log: ${c}`).toBe(false);
+    }
+  });
+});
