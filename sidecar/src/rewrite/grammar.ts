@@ -108,6 +108,10 @@ export function backendAgrees(major: Major, sql: string, tree18: unknown): Gramm
   try {
     theirs = parser.parseSync(sql);
   } catch (e) {
+    // A stack overflow says the tree is too deep, not that the grammar disagrees: it goes to the
+    // caller's too-deep refusal (54001, as PostgreSQL answers), whichever parser overflowed first
+    // (that depends on how far each parser's WebAssembly is optimized).
+    if (e instanceof RangeError) throw e;
     return { ok: false, reason: `PostgreSQL ${major} cannot parse it (${(e as Error).message})` };
   }
   if (signature(theirs) !== signature(tree18)) return { ok: false, reason: `PostgreSQL ${major} reads it differently from the proxy's analysis` };

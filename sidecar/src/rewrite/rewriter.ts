@@ -331,6 +331,7 @@ export class Rewriter {
     try {
       parsed = parseTree(sql);
     } catch (e) {
+      if (e instanceof RangeError) throw e; // too deep: 54001 (guarded)
       // Never forward text the proxy could not parse: the backend might read it differently.
       return { analysis: refusedWith(refusalOf('syntax', { error: (e as Error).message })), cacheable: true };
     }
@@ -420,6 +421,8 @@ export class Rewriter {
       for (const p of parsed) statements.push(this.statement(ctx, p.stmt, p.text, of));
       for (const s of statements) if (s.changed) checkRewritten(major, s.sql);
     } catch (e) {
+      // A stack overflow is the too-deep refusal (54001, guarded), wherever the recursion ran out.
+      if (e instanceof RangeError) throw e;
       // Fail closed: a statement shape the rules or the deparser cannot handle is refused, never
       // forwarded half-rewritten (and never allowed to take the connection down).
       const r = e instanceof Refusal ? e : refusalOf('unexpectedShape', { error: (e as Error).message });

@@ -87,6 +87,7 @@ function tryAttempt(split: () => TwoStage, deps: TwoStageDeps, lock?: (backend: 
   try {
     return { split: t, backend, outputs: deps.analyze(backend).outputs };
   } catch (e) {
+    if (e instanceof RangeError) throw e; // too deep: 54001, not a refusal of this split
     return { refusal: e };
   }
 }
