@@ -206,7 +206,12 @@ describe('plans', () => {
     ]);
     expect(u.keys.engine.sql).toContain('p.name || v.v');
     expect(u.keys.relations.map((r) => r.table.table)).toEqual(['patient', 'visit']);
+    // The target's rows are read FOR UPDATE (stage.ts), the other relations without a lock.
+    expect(u.keys.relations.map((r) => r.lock === true)).toEqual([true, false]);
+    const self = plan('UPDATE patient p SET ward = q.name FROM patient q WHERE q.id = p.id + 1') as ChangePlan;
+    expect(self.keys.relations.map((r) => [r.table.table, r.lock === true])).toEqual([['patient', true], ['patient', false]]);
     const s = plan('UPDATE patient SET ward = name WHERE id = 1') as ChangePlan;
+    expect(s.keys.relations.map((r) => r.lock === true)).toEqual([true]);
     expect(s.computed?.writes.map((w) => w.backend)).toEqual(['a', 'c']);
     const d = plan('DELETE FROM patient p USING visit v WHERE v.v = p.diag RETURNING p.name') as ChangePlan;
     expect(d.computed?.writes).toEqual([]);

@@ -54,6 +54,13 @@ export interface ReadRelation {
   filters: FragmentSql[];
   /** Point columns split by coordinates: recomposed before the engine reads the rows (points.ts). */
   points?: { keepParts: boolean };
+  /**
+   * The target of an UPDATE/DELETE whose rows the proxy reads first (a computed write, or keys
+   * its fragments cannot select): every fragment scan of it takes FOR UPDATE inside the write's
+   * transaction, so the rows stay locked from the read to the write-back and a concurrent change
+   * is waited for and read (as PostgreSQL locks the rows an UPDATE reads), never overwritten.
+   */
+  lock?: boolean;
 }
 
 export interface SelectPlan {
@@ -305,7 +312,8 @@ function withNames(l: SplitLayout, stmt: Json, layouts: ReadonlyMap<string, Spli
   return names;
 }
 
-function planSelect(l: SplitLayout, stmt: Json, s: Json, layouts: ReadonlyMap<string, SplitLayout>): SelectPlan {
+/** `lockAlias`: the alias (or name) under which the statement reads l's table as an UPDATE/DELETE target (ReadRelation.lock). */
+function planSelect(l: SplitLayout, stmt: Json, s: Json, layouts: ReadonlyMap<string, SplitLayout>, lockAlias?: string): SelectPlan {
   if (s.intoClause || arr(s.lockingClause).length > 0) unsupported(l, 'SELECT … INTO / FOR UPDATE');
   const ctes = hasWith(stmt) ? withNames(l, stmt, layouts) : new Set<string>();
   const engineStmt = structuredClone(stmt);
@@ -349,7 +357,8 @@ function planSelect(l: SplitLayout, stmt: Json, s: Json, layouts: ReadonlyMap<st
     delete rv.schemaname;
     rv.relname = name;
     rv.alias = { aliasname: alias };
-    return { name, layout: rl, table: { ...(r.schema ? { schema: r.schema } : {}), table: r.table }, home: homeWith(pushed.map((_, k) => k)), homeWith, conjuncts: pushed.length, sides, filters };
+    const lock = lockAlias !== undefined && rl !== null && rl.schema === l.schema && rl.table === l.table && alias === lockAlias;
+    return { name, layout: rl, table: { ...(r.schema ? { schema: r.schema } : {}), table: r.table }, home: homeWith(pushed.map((_, k) => k)), homeWith, conjuncts: pushed.length, sides, filters, ...(lock ? { lock } : {}) };
   });
   const single = relations.length === 1 && s.op === 'SETOP_NONE' && ctes.size === 0;
   const local = single && relations[0]?.layout !== undefined && rowLocal(unaliased(engineStmt), (relations[0] as ReadRelation).name);
@@ -486,7 +495,7 @@ function planChange(l: SplitLayout, kind: 'update' | 'delete', st: Json): Change
   const direct = planChangeDirect(l, kind, st);
   const alias = ((st.relation as Json).alias as Json | undefined)?.aliasname as string | undefined;
   const keysStmt = select([target(col(l.key))], relation(l, alias), st.whereClause);
-  const keys = planSelect(l, keysStmt, body(keysStmt, 'SelectStmt') as Json, new Map([[`${l.schema}.${l.table}`, l]]));
+  const keys = planSelect(l, keysStmt, body(keysStmt, 'SelectStmt') as Json, new Map([[`${l.schema}.${l.table}`, l]]), alias ?? l.table);
   const byKeys = structuredClone(st);
   byKeys.whereClause = keyAny(l, KEYS_PARAM);
   const homeByKeys = planChangeDirect(l, kind, byKeys).home;
@@ -521,7 +530,7 @@ function planComputed(l: SplitLayout, kind: 'update' | 'delete', st: Json, layou
   const key = columnRef([alias ?? l.table, l.key]);
   const selectStmt: Json = { SelectStmt: { targetList: [target(key, l.key), ...sets.map((rt, i) => target(rt.val, `clarus_v${i + 1}`))],
     fromClause: [{ RangeVar: relation(l, alias) }, ...items], ...(st.whereClause ? { whereClause: st.whereClause } : {}), limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } };
-  const keys = planSelect(l, selectStmt, body(selectStmt, 'SelectStmt') as Json, layouts);
+  const keys = planSelect(l, selectStmt, body(selectStmt, 'SelectStmt') as Json, layouts, alias ?? l.table);
   const byKeys = structuredClone(st);
   delete byKeys.fromClause;
   delete byKeys.usingClause;

@@ -139,7 +139,7 @@ async function joinBatch(d: StageDeps, r: ReadRelation, homeFields: FieldDescrip
     const conn = await d.session.read(s.backend);
     const f = fragment(d, s.backend);
     const side: FragmentRows = keys.length > 0
-      ? await runFragment(conn, f, s.sql, [arrayLiteral(keys)], d.views)
+      ? await runFragment(conn, f, r.lock ? `${s.sql} FOR UPDATE` : s.sql, [arrayLiteral(keys)], d.views)
       : { fields: await describeFragment(conn, f, s.sql, 1, d.views), rows: [], tag: 'SELECT 0' };
     const sk = keyIndex(side.fields, l.key);
     fields = [...fields, ...side.fields.filter((_, i) => i !== sk)];
@@ -180,7 +180,7 @@ async function scanRelation(d: StageDeps, r: ReadRelation, plan: Scan, params: R
     await emit(...recomposed(r, home.fields, home.rows, wire));
     return;
   }
-  const spec = { sql: `${scan.sql} ORDER BY ${quoteIdent(l.key)}`, values, views: d.views, batch: SCAN_BATCH };
+  const spec = { sql: `${scan.sql} ORDER BY ${quoteIdent(l.key)}${r.lock ? ' FOR UPDATE' : ''}`, values, views: d.views, batch: SCAN_BATCH };
   await scanFragment(await d.session.read(scan.backend), fragment(d, scan.backend), spec, async (homeFields, rows) => {
     const j = await joinBatch(d, r, homeFields, rows);
     await emit(...recomposed(r, j.fields, j.rows, wire));

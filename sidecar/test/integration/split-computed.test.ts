@@ -37,6 +37,13 @@ async function same(sql: string, values: unknown[] = []): Promise<pg.QueryResult
   return got;
 }
 
+/** Waits, through a client of its own to `cluster`, until a session there waits for a lock. */
+async function waitingOn(cluster: PgCluster, waiting: (q: (sql: string) => Promise<pg.QueryResult>) => Promise<void>): Promise<void> {
+  const c = new pg.Client({ connectionString: cluster.url(), ssl: { ca: cluster.caPem } });
+  await c.connect();
+  try { await waiting((sql) => c.query(sql)); } finally { await c.end(); }
+}
+
 async function idsOn(b: BackendName): Promise<number[]> {
   return (await env.backend(b).query<{ pat_id: number }>('SELECT pat_id FROM patient ORDER BY 1')).rows.map((r) => r.pat_id);
 }
@@ -115,8 +122,45 @@ describe('split table: computed writes', () => {
     await sameTable();
   });
 
+  it('a computed UPDATE waits for a concurrent change of the rows it reads and computes from it, as PostgreSQL does (no lost update)', async () => {
+    // Another session changes pat_name (home) in an open block; the computed UPDATE reads pat_name
+    // to write diagnosis (cloud-b). PostgreSQL waits for the lock and computes from the committed
+    // name; a read without a lock would compute from the old name and overwrite the change's effect.
+    const waiting = async (q: (sql: string) => Promise<pg.QueryResult>): Promise<void> => {
+      for (let i = 0; i < 200; i++) {
+        const r = await q("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'");
+        if ((r.rows[0] as { n: number }).n > 0) return;
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      throw new Error('the computed UPDATE never waited for the lock');
+    };
+    const oracleOther = new pg.Client({ connectionString: oracleCluster.url(), ssl: { ca: oracleCluster.caPem } });
+    await oracleOther.connect();
+    const other = await env.client();
+    try {
+      const results: Array<{ rows: unknown[] }> = [];
+      const waits: Array<[pg.Client, pg.Client, () => Promise<void>]> = [
+        [oracle, oracleOther, () => waitingOn(oracleCluster, waiting)],
+        [doc, other, () => waiting((sql) => env.backend('cloud-a').query(sql))]];
+      for (const [a, b, untilWaiting] of waits) {
+        await b.query('BEGIN');
+        await b.query("UPDATE patient SET pat_name = 'Ann Locked-canary' WHERE pat_id = 1");
+        const update = a.query("UPDATE patient SET diagnosis = pat_name || ' (rechecked)' WHERE pat_id = 1 RETURNING pat_id");
+        await untilWaiting();
+        await b.query('COMMIT');
+        results.push(await update);
+      }
+      expect(results[1]?.rows).toEqual(results[0]?.rows);
+      expect((await doc.query('SELECT diagnosis FROM patient WHERE pat_id = 1')).rows).toEqual([{ diagnosis: 'Ann Locked-canary (rechecked)' }]);
+      await sameTable();
+    } finally {
+      await oracleOther.end();
+      await other.end();
+    }
+  });
+
   it('no backend stores or logs plaintext of an encrypted column, and the clear ward only reaches cloud-c', async () => {
-    const secret = ['Ann Canary', 'Bob Canary', 'Cy Canary', 'Di Canary', 'Eve Canary', '111-canary', 'flu-canary', 'cold-canary', 'gone-canary', 'reason-a-canary', 'gone-reason-canary', 'blk-canary'];
+    const secret = ['Ann Canary', 'Ann Locked-canary', 'Bob Canary', 'Cy Canary', 'Di Canary', 'Eve Canary', '111-canary', 'flu-canary', 'cold-canary', 'gone-canary', 'reason-a-canary', 'gone-reason-canary', 'blk-canary'];
     for (const b of env.names) {
       expect(await canariesInDump(env.clusters.get(b) as PgCluster, secret), `${b} pg_dump`).toEqual([]);
       const log = env.serverLog(b);
