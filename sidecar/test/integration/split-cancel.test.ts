@@ -11,9 +11,10 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeStartup } from '../../src/protocol/startup.ts';
 import { SCAN_BATCH } from '../../src/split/stage.ts';
-import { startSplit } from './split-env.ts';
-import type { SplitEnv } from './split-env.ts';
+import { openScans, startSplit, streamed } from './split-env.ts';
+import type { SplitEnv, Streamed } from './split-env.ts';
 
 const N = SCAN_BATCH * 4 + 7;
 const PAD = 'x'.repeat(600);
@@ -38,36 +39,12 @@ const keyOf = (c: pg.Client): { pid: number; secret: number } => {
 /** A raw CancelRequest for `c`'s session, on a new connection to the proxy. */
 async function cancel(c: pg.Client): Promise<void> {
   const { pid, secret } = keyOf(c);
-  const b = Buffer.alloc(16);
-  b.writeInt32BE(16, 0);
-  b.writeInt32BE(80877102, 4);
-  b.writeInt32BE(pid, 8);
-  b.writeInt32BE(secret, 12);
+  const b = encodeStartup({ type: 'CancelRequest', processId: pid, secretKey: secret });
   await new Promise<void>((resolve, reject) => {
     const s = connect({ host: env.proxy.host, port: env.proxy.port }, () => s.end(b));
     s.on('close', () => resolve());
     s.on('error', reject);
   });
-}
-
-interface Streamed { rows: Array<Record<string, unknown>>; rowCount: number | null; error: (Error & { code?: string }) | null }
-
-/** Runs `sql` with a row callback; `first` runs at the first row. */
-function streamed(c: pg.Client, sql: string, values: unknown[] | undefined, first?: () => void): Promise<Streamed> {
-  return new Promise((resolve) => {
-    const out: Streamed = { rows: [], rowCount: null, error: null };
-    const q = new pg.Query(sql, values);
-    q.on('row', (row: Record<string, unknown>) => { out.rows.push(row); if (out.rows.length === 1) first?.(); });
-    q.on('end', (r: pg.QueryResult) => { out.rowCount = r.rowCount; resolve(out); });
-    q.on('error', (e: Error) => { out.error = e; resolve(out); });
-    void c.query(q);
-  });
-}
-
-/** The proxy's scans of the home fragment with their cursor open (a FETCH answered, the transaction not ended). */
-async function openScans(): Promise<number> {
-  const r = await env.backend('cloud-a').query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'idle in transaction' AND query LIKE 'FETCH%'");
-  return r.rows[0]?.n ?? 0;
 }
 
 async function until(what: () => Promise<boolean>, ms = 10_000): Promise<boolean> {
@@ -87,9 +64,9 @@ async function cancelled(sql: string, values?: unknown[]): Promise<Streamed & { 
   const r = await streamed(doc, sql, values, () => {
     sock.pause();
     void (async () => {
-      inFlight = await until(async () => (await openScans()) === 1);
+      inFlight = await until(async () => (await openScans(env)) === 1);
       await cancel(doc);
-      closed = await until(async () => (await openScans()) === 0);
+      closed = await until(async () => (await openScans(env)) === 0);
       sock.resume();
     })();
   });

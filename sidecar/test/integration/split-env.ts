@@ -173,3 +173,24 @@ export async function columnsOn(db: pg.Client, table: string): Promise<string[]>
   const r = await db.query<{ c: string }>('SELECT attname AS c FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum', [table]);
   return r.rows.map((x) => x.c);
 }
+
+/** A query read row by row (split streaming tests): the rows, the row count, or the error it ended with. */
+export interface Streamed { rows: Array<Record<string, unknown>>; rowCount: number | null; error: (Error & { code?: string }) | null }
+
+/** Runs `sql` with a row callback; `first` runs at the first row (the rows keep coming meanwhile unless it pauses the socket). */
+export function streamed(c: pg.Client, sql: string, values: unknown[] | undefined, first?: () => void): Promise<Streamed> {
+  return new Promise((resolve) => {
+    const out: Streamed = { rows: [], rowCount: null, error: null };
+    const q = new pg.Query(sql, values);
+    q.on('row', (row: Record<string, unknown>) => { out.rows.push(row); if (out.rows.length === 1) first?.(); });
+    q.on('end', (r: pg.QueryResult) => { out.rowCount = r.rowCount; resolve(out); });
+    q.on('error', (e: Error) => { out.error = e; resolve(out); });
+    void c.query(q);
+  });
+}
+
+/** The proxy's scans of the home fragment with their cursor open (a FETCH answered, the transaction not ended). */
+export async function openScans(env: SplitEnv): Promise<number> {
+  const r = await env.backend('cloud-a').query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'idle in transaction' AND query LIKE 'FETCH%'");
+  return r.rows[0]?.n ?? 0;
+}

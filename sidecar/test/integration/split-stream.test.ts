@@ -17,8 +17,8 @@ import { startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
 import { SCAN_BATCH } from '../../src/split/stage.ts';
 import { canariesInDump, USERS } from '../corpus/setup.ts';
-import { startSplit } from './split-env.ts';
-import type { BackendName, SplitEnv } from './split-env.ts';
+import { openScans, startSplit, streamed } from './split-env.ts';
+import type { BackendName, SplitEnv, Streamed } from './split-env.ts';
 
 const N = SCAN_BATCH * 4 + 7;
 const PAD = 'x'.repeat(600);
@@ -37,26 +37,6 @@ let oracleCluster: PgCluster;
 let oracle: pg.Client;
 
 const socketOf = (c: pg.Client): Socket => (c as unknown as { connection: { stream: Socket } }).connection.stream;
-
-interface Streamed { rows: Array<Record<string, unknown>>; rowCount: number | null; error: (Error & { code?: string }) | null }
-
-/** Runs `sql` with a row callback; `first` runs at the first row (the rows keep coming meanwhile unless it pauses the socket). */
-function streamed(c: pg.Client, sql: string, values: unknown[] | undefined, first?: () => void): Promise<Streamed> {
-  return new Promise((resolve) => {
-    const out: Streamed = { rows: [], rowCount: null, error: null };
-    const q = new pg.Query(sql, values);
-    q.on('row', (row: Record<string, unknown>) => { out.rows.push(row); if (out.rows.length === 1) first?.(); });
-    q.on('end', (r: pg.QueryResult) => { out.rowCount = r.rowCount; resolve(out); });
-    q.on('error', (e: Error) => { out.error = e; resolve(out); });
-    void c.query(q);
-  });
-}
-
-/** The proxy's scans of the home fragment with their cursor open (a FETCH answered, the transaction not ended). */
-async function openScans(): Promise<number> {
-  const r = await env.backend('cloud-a').query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'idle in transaction' AND query LIKE 'FETCH%'");
-  return r.rows[0]?.n ?? 0;
-}
 
 beforeAll(async () => {
   env = await startSplit({ backends: 2 });
@@ -85,7 +65,7 @@ describe('split table: a direct read streams batch by batch', () => {
           sock.pause();
           void (async () => {
             // The proxy fills the socket buffers, then waits with the home cursor open.
-            for (let i = 0; i < 50 && stalled !== 1; i++) { await sleep(100); stalled = await openScans(); }
+            for (let i = 0; i < 50 && stalled !== 1; i++) { await sleep(100); stalled = await openScans(env); }
             sock.resume();
             resolve();
           })();
@@ -101,7 +81,7 @@ describe('split table: a direct read streams batch by batch', () => {
       expect(r.error).toBeNull();
       expect(r.rowCount).toBe(want.rowCount);
       expect(r.rows).toEqual(want.rows);
-      expect(await openScans()).toBe(0);
+      expect(await openScans(env)).toBe(0);
     }, 120_000);
   }
 
