@@ -2,7 +2,8 @@
 # The image is the repository's runtime files plus production dependencies, and the sources
 # compiled to JavaScript (build/js, scripts/build-js.ts), which cli/bin/clarus runs while no source
 # is newer (Node would otherwise strip the TypeScript types at every start: 15 MiB more RSS).
-FROM node:24-bookworm-slim AS deps
+# The workspaces' manifests, which both npm ci stages below install from.
+FROM node:24-bookworm-slim AS manifests
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY crds/package.json crds/
@@ -13,20 +14,13 @@ COPY operator/package.json operator/
 COPY cli/package.json cli/
 COPY testing/package.json testing/
 COPY e2e/package.json e2e/
+
+FROM manifests AS deps
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # build/js needs the TypeScript compiler (a development dependency), so it is built in a stage of its own.
-FROM node:24-bookworm-slim AS build
-WORKDIR /app
-COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
-COPY crds/package.json crds/
-COPY policy/package.json policy/
-COPY log/package.json log/
-COPY sidecar/package.json sidecar/
-COPY operator/package.json operator/
-COPY cli/package.json cli/
-COPY testing/package.json testing/
-COPY e2e/package.json e2e/
+FROM manifests AS build
+COPY tsconfig.json tsconfig.build.json ./
 RUN npm ci --no-audit --no-fund && npm cache clean --force
 COPY crds crds
 COPY policy policy
