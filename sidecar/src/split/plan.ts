@@ -312,6 +312,25 @@ function withNames(l: SplitLayout, stmt: Json, layouts: ReadonlyMap<string, Spli
   return names;
 }
 
+/**
+ * The tables of a SELECT's own FROM clause (through joins), whose columns its WHERE and SELECT list
+ * name; `plain` when that FROM clause holds tables and joins only (no subquery, function or VALUES
+ * whose outputs an unqualified name could also be).
+ */
+function ownRelations(s: Json): { vars: Set<Json>; plain: boolean } {
+  const vars = new Set<Json>();
+  let plain = true;
+  const visit = (n: unknown): void => {
+    const rv = body(n, 'RangeVar');
+    if (rv) { vars.add(rv); return; }
+    const j = body(n, 'JoinExpr');
+    if (j) { visit(j.larg); visit(j.rarg); return; }
+    plain = false;
+  };
+  for (const f of arr(s.fromClause)) visit(f);
+  return { vars, plain };
+}
+
 /** `lockAlias`: the alias (or name) under which the statement reads l's table as an UPDATE/DELETE target (ReadRelation.lock). */
 function planSelect(l: SplitLayout, stmt: Json, s: Json, layouts: ReadonlyMap<string, SplitLayout>, lockAlias?: string): SelectPlan {
   if (s.intoClause || arr(s.lockingClause).length > 0) unsupported(l, 'SELECT … INTO / FOR UPDATE');
@@ -322,15 +341,19 @@ function planSelect(l: SplitLayout, stmt: Json, s: Json, layouts: ReadonlyMap<st
   if (vars.length === 0) unsupported(l, 'this form of SELECT');
   // One scan per table occurrence; WHERE conjuncts of the top level go with the scan they read
   // (none with outer joins, set operations or WITH queries, whose columns may be other values of
-  // the same names: the engine evaluates every condition anyway).
+  // the same names: the engine evaluates every condition anyway). Only a table of the statement's
+  // own FROM clause: the top-level WHERE's names do not reach a table inside a subquery (they name
+  // the subquery's outputs, which may be other columns of the same names).
+  const own = ownRelations(body(engineStmt, 'SelectStmt') as Json);
   const top = s.op === 'SETOP_NONE' && !hasOuterJoin(s.fromClause) && ctes.size === 0 ? conjuncts(s.whereClause) : [];
-  const alone = vars.length === 1;
+  const alone = vars.length === 1 && own.plain;
   const relations: ReadRelation[] = vars.map((rv, i) => {
     const r = relationOf(rv, layouts, l.home);
     const alias = ((rv.alias as Json | undefined)?.aliasname as string | undefined) ?? r.table;
     const name = `clarus_r${i + 1}`;
     const onlyHome = (c: unknown) => !r.layout || [...backendsOf(r.layout, c).backends].every((x) => x === (r.layout as SplitLayout).home);
-    const pushed = top.filter((c) => readsOnly(c, alias, alone) && onlyHome(c));
+    const reach = own.vars.has(rv) ? top : [];
+    const pushed = reach.filter((c) => readsOnly(c, alias, alone) && onlyHome(c));
     const from = { ...(r.schema ? { schemaname: r.schema } : {}), relname: r.table, inh: true, relpersistence: 'p', alias: { aliasname: alias }, location: -1 };
     const rl = r.layout;
     const homeWith = (keep: readonly number[], keyed = false): FragmentSql => {
@@ -343,7 +366,7 @@ function planSelect(l: SplitLayout, stmt: Json, s: Json, layouts: ReadonlyMap<st
     const filters: FragmentSql[] = [];
     if (rl) {
       for (const b of rl.sides) {
-        const conds = top.filter((c) => readsOnly(c, alias, alone) && (() => { const x = backendsOf(rl, c); return x.backends.size === 1 && x.backends.has(b); })());
+        const conds = reach.filter((c) => readsOnly(c, alias, alone) && (() => { const x = backendsOf(rl, c); return x.backends.size === 1 && x.backends.has(b); })());
         if (conds.length === 0) continue;
         const params: number[] = [];
         filters.push({ backend: b, params, sql: sql(select([target(col(rl.key))], { ...from, schemaname: rl.schema }, and(conds.map((c) => renumber(c, params))))) });
@@ -360,7 +383,7 @@ function planSelect(l: SplitLayout, stmt: Json, s: Json, layouts: ReadonlyMap<st
     const lock = lockAlias !== undefined && rl !== null && rl.schema === l.schema && rl.table === l.table && alias === lockAlias;
     return { name, layout: rl, table: { ...(r.schema ? { schema: r.schema } : {}), table: r.table }, home: homeWith(pushed.map((_, k) => k)), homeWith, conjuncts: pushed.length, sides, filters, ...(lock ? { lock } : {}) };
   });
-  const single = relations.length === 1 && s.op === 'SETOP_NONE' && ctes.size === 0;
+  const single = relations.length === 1 && s.op === 'SETOP_NONE' && ctes.size === 0 && alone;
   const local = single && relations[0]?.layout !== undefined && rowLocal(unaliased(engineStmt), (relations[0] as ReadRelation).name);
   return { kind: 'select', layout: l, relations, engine: { sql: sql(engineStmt) }, paramCount: Math.max(0, ...paramNumbers(stmt)),
     direct: single ? directProjection(s, (relations[0] as ReadRelation).conjuncts === conjuncts(s.whereClause).length) : null, ...(local ? { local } : {}) };

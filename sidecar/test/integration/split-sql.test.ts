@@ -308,6 +308,18 @@ describe('split table: INSERT … SELECT, ON CONFLICT, TRUNCATE', () => {
     expect(await code(doc.query('WITH patient AS (SELECT 1 AS pat_id) SELECT * FROM patient'))).toBe('0A000');
   });
 
+  it('a subquery in FROM renames or swaps the split table\'s columns: the outer names are its outputs, never pushed to a fragment, as the oracle', async () => {
+    // The outer WHERE's pat_name is the subquery's ward: a planner that took it for the table's
+    // pat_name pushed it to the home fragment and lost every row; the outer list's x was looked
+    // up as a column of the table (42703) and SELECT * gave the table's columns.
+    await same("SELECT * FROM (SELECT pat_id, ward AS pat_name, pat_name AS ward FROM patient) s WHERE pat_name = 'ward-7' ORDER BY pat_id");
+    expect((await doc.query("SELECT * FROM (SELECT pat_id, ward AS pat_name FROM patient) s WHERE pat_name = 'ward-7'")).rowCount).toBeGreaterThan(0);
+    await same("SELECT * FROM (SELECT pat_id, ward AS pat_name FROM patient) patient WHERE patient.pat_name = 'ward-7' ORDER BY pat_id");
+    await same('SELECT x FROM (SELECT pat_ssn AS x FROM patient) s ORDER BY 1');
+    await same('SELECT * FROM (SELECT diagnosis AS x, pat_id FROM patient) s ORDER BY pat_id');
+    await same("SELECT p.pat_id, g FROM patient p, LATERAL (SELECT p.age + 1 AS g) l WHERE g > 30 AND p.ward = 'ward-7' ORDER BY 1");
+  });
+
   it('TRUNCATE empties every fragment in one transaction', async () => {
     await doc.query('BEGIN');
     await doc.query('TRUNCATE patient');
