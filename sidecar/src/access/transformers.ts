@@ -63,6 +63,8 @@ function addTwoStage(env: TransformEnv, s: StatementPlan, outs: Outputs, t: Tran
   const spec = s.residual;
   if (!spec) return undefined;
   if (!residual) return { kind: 'refuse', code: SQLSTATE.featureNotSupported, message: 'clarus: this statement needs the in-proxy stage, which is not enabled' };
+  const unseen = computedFromUnseen(spec.write, outs);
+  if (unseen) return unseen;
   const cursor = heldCursor(spec.write, env.live);
   if (cursor) (t.cursors ??= new Map()).set(t.results.length, cursor);
   const write = spec.write ? writeBack(env.rw, spec.write, cursor, (r, o) => computedReturning({ rw: env.rw, views: env.views, service: residual }, r, o)) : undefined;
@@ -71,6 +73,20 @@ function addTwoStage(env: TransformEnv, s: StatementPlan, outs: Outputs, t: Tran
   t.copy.push(undefined);
   t.shapes.push(`${resultShape(outs)};residual:${spec.sql}`);
   return undefined;
+}
+
+/**
+ * A write the proxy computes reads the candidates' protected values as this user sees them: a
+ * user without the plaintext view would have masked (or still encrypted) values computed into the
+ * rows it writes (overwriting the real values) and rows chosen by them. Refused (42501) unless
+ * every protected value the in-proxy stage reads is shown in plaintext. A computed cursor only reads.
+ */
+function computedFromUnseen(write: WriteSpec | undefined, outs: Outputs): Refuse | undefined {
+  if (!write || write.command === 'DECLARE CURSOR') return undefined;
+  const o = outs.find((x) => x.view !== 'plaintext');
+  if (!o) return undefined;
+  return { kind: 'refuse', code: SQLSTATE.insufficientPrivilege,
+    message: `permission denied: ${write.command === 'DELETE' ? 'a' : 'an'} ${write.command} the proxy computes from ${o.column} needs the plaintext view of it (this user has the ${o.view} view)` };
 }
 
 /** A statement the backend answers: its result transformer, or its COPY hooks. */

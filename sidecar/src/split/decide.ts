@@ -29,10 +29,14 @@ import { clientScans, scansSql } from './client-reads.ts';
 import type { KeyedRewriter } from '../protection/keyed-rewriter.ts';
 import { derivedValues, rewritePoints } from './points.ts';
 import type { Derived } from './points.ts';
+import { checkInsertSelectFlows, checkUpdateFlows } from './flows.ts';
+import type { ProtectedColumns } from './flows.ts';
 
 /** What a protecting pipeline needs to serve split datasets (one per policy and backend grammar). */
 export interface SplitService {
   layouts: Map<string, SplitLayout>;
+  /** The policy's protected columns (values computed into unprotected split columns: flows.ts). */
+  protectedColumns: ProtectedColumns;
   /** Fragment rewriters per backend (home included). */
   fragments: Map<string, Fragment>;
   residual?: ResidualService;
@@ -113,6 +117,16 @@ function indexPlan(svc: SplitService, sql: string, catalog: Catalog): Planned | 
   }
 }
 
+/** Values the proxy computes into unprotected columns of `l` (a computed UPDATE, an INSERT … SELECT): flows.ts. */
+function checkFlows(svc: SplitService, l: SplitLayout, stmt: unknown): void {
+  const env = { layouts: svc.layouts, protectedColumns: svc.protectedColumns };
+  const ins = body(stmt, 'InsertStmt');
+  if (ins && isInsertSelect(l, ins)) checkInsertSelectFlows(env, l, ins);
+  const upd = body(stmt, 'UpdateStmt');
+  const rv = upd?.relation as Json | undefined;
+  if (upd && rv && rv.relname === l.table && (rv.schemaname === undefined || rv.schemaname === l.schema)) checkUpdateFlows(env, l, upd);
+}
+
 function planUncached(svc: SplitService, sql: string): Planned {
   let parsed: ParsedStatement[];
   try { parsed = parseStatements(sql); } catch (e) { return refuse(SQLSTATE.syntaxError, (e as Error).message); }
@@ -130,6 +144,7 @@ function planUncached(svc: SplitService, sql: string): Planned {
     const declare = body(stmt, 'DeclareCursorStmt');
     if (declare) return { plan: planDeclare(l, declare, svc.layouts, paramCount), paramCount };
     const ins = body(stmt, 'InsertStmt');
+    checkFlows(svc, l, stmt);
     if (ins && isInsertSelect(l, ins)) {
       const plan = planInsertSelect(l, ins, svc.layouts, paramCount);
       return { plan, paramCount, ...(plan.derived.length > 0 ? { derived: plan.derived } : {}) };

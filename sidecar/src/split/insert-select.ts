@@ -13,7 +13,7 @@ import type { InsertPlan, SelectPlan } from './plan.ts';
 import { planWithPoints, withDerived } from './points-plans.ts';
 import type { PointInsert } from './points-plans.ts';
 import type { Derived } from './points.ts';
-import { insertInto, returningFields, selectStage, writeResult } from './stage.ts';
+import { insertInto, requirePlaintext, returningFields, selectStage, writeResult } from './stage.ts';
 import type { StageDeps } from './stage.ts';
 import type { ClientScans } from './client-reads.ts';
 import type { FragmentRows } from './fragment.ts';
@@ -71,6 +71,7 @@ export function insertSelectStage(d: StageDeps, p: InsertSelectPlan, client: Cli
     maxRows: read.maxRows, maxBytes: read.maxBytes, blank: read.blank,
     describe: async (_c, formats) => returningFields(d, p.layout, p.returning, p.insert(1).plan.home, formats),
     async run(candidates, scanned, formats, settings, params) {
+      requirePlaintext(d, 'an INSERT … SELECT into a split table');
       d.session.mayWrite = true;
       d.session.useSettings(settings);
       const got = await read.run(candidates, scanned, [], settings, params);

@@ -97,3 +97,8 @@ export function fragmentPolicy(policy: RuntimePolicy, backend: string): RuntimeP
   const datasets = policy.datasets.map((d) => fragmentDataset(d, backend, policy.defaultBackend)).filter((d): d is RuntimeDataset => d !== null);
   return { ...policy, defaultBackend: backend, datasets };
 }
+
+/** Protected (encrypted or anonymized) columns of every policy dataset, split or not, by `schema.table` (flows.ts). */
+export function protectedColumnsOf(policy: RuntimePolicy): Map<string, Set<string>> {
+  return new Map(policy.datasets.map((d) => [`${d.schema}.${d.table}`, new Set(d.columns.filter((c) => c.encrypt || c.anonymize).map((c) => c.name))]));
+}

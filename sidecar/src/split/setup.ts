@@ -13,7 +13,7 @@ import type { BackendSecrets } from '../config/load.ts';
 import type { KeyedRewriter } from '../protection/keyed-rewriter.ts';
 import type { SplitService } from './decide.ts';
 import type { Fragment } from './fragment.ts';
-import { fragmentPolicy, splitLayouts } from './layout.ts';
+import { fragmentPolicy, protectedColumnsOf, splitLayouts } from './layout.ts';
 import type { SplitLayout } from './layout.ts';
 import type { CatalogTable, DeclaredColumn } from '../rewrite/catalog.ts';
 import { ensureDecisionTable, maxPrepared, startRecovery } from './recovery.ts';
@@ -65,6 +65,7 @@ export function splitService(setup: SplitSetup): SplitService | undefined {
   }
   return {
     layouts,
+    protectedColumns: protectedColumnsOf(setup.config.policy),
     fragments,
     ...(setup.residual ? { residual: setup.residual } : {}),
     session: (role) => new SplitSession({

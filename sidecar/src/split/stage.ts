@@ -372,6 +372,19 @@ function insertStage(d: StageDeps, p: InsertPlan): ResidualStage {
   };
 }
 
+/**
+ * A write whose rows or values the proxy computes from what it reads (an UPDATE/DELETE whose keys
+ * or values the engine selects, an INSERT … SELECT) reads as this user sees: without the plaintext
+ * view of a dataset it reads, masked or encrypted values would be computed into the rows written
+ * (overwriting real values) and choose the rows. Refused (42501) unless every dataset the
+ * statement reads is shown to this user in plaintext.
+ */
+export function requirePlaintext(d: StageDeps, what: string): void {
+  for (const [dataset, view] of d.views) {
+    if (view !== 'plaintext') throw new StatementError(SQLSTATE.insufficientPrivilege, `permission denied: ${what} the proxy computes from dataset ${dataset} needs its plaintext view (this user has the ${view} view)`);
+  }
+}
+
 function changeStage(d: StageDeps, p: ChangePlan): ResidualStage {
   const l = p.layout;
   const verb = p.kind === 'update' ? 'UPDATE' : 'DELETE';
@@ -391,6 +404,7 @@ function changeStage(d: StageDeps, p: ChangePlan): ResidualStage {
       d.session.warm([l.home, ...l.sides]);
       const viaEngine = p.computed !== undefined || !(await direct());
       if (viaEngine && !keySelect) throw new StatementError(SQLSTATE.featureNotSupported, `clarus: this ${verb} on a split table needs the in-proxy stage to evaluate its WHERE clause, which is not enabled`);
+      if (viaEngine) requirePlaintext(d, `an ${verb} of a split table`);
       return d.session.write(async (enter) => {
         let home: FragmentRows;
         if (viaEngine) {

@@ -23,6 +23,9 @@ const ROWS = [
 const VISITS = [[10, 'reason-a-canary', 1], [11, 'gone-reason-canary', 4], [12, 'reason-c-canary', 3]];
 const TABLE = 'SELECT pat_id, pat_name, age, pat_ssn, diagnosis, ward FROM patient ORDER BY pat_id';
 
+/** A read-write grant with the masked view: it may write, but never computes from values it cannot see. */
+const CLERK = { name: 'clerk', password: 'clerk-pw', grants: [{ grant: 'g-clerk', datasets: ['patients', 'visits'], access: 'readWrite' as const, view: 'masked' as const }] };
+
 let env: SplitEnv;
 let doc: pg.Client;
 let oracleCluster: PgCluster;
@@ -56,7 +59,7 @@ async function sameTable(): Promise<void> {
 }
 
 beforeAll(async () => {
-  env = await startSplit();
+  env = await startSplit({ users: [CLERK] });
   doc = await env.client();
   oracleCluster = await startPostgres();
   oracle = new pg.Client({ connectionString: oracleCluster.url(), ssl: { ca: oracleCluster.caPem } });
@@ -85,7 +88,7 @@ describe('split table: computed writes', () => {
   });
 
   it('UPDATE … FROM an unsplit (encrypted) table, with RETURNING of home columns', async () => {
-    await same('UPDATE patient p SET ward = v.visit_id::text, diagnosis = v.reason FROM visit v WHERE v.pat_id = p.pat_id AND v.visit_id <> 11 RETURNING p.pat_id, p.age');
+    await same('UPDATE patient p SET age = v.visit_id, diagnosis = v.reason FROM visit v WHERE v.pat_id = p.pat_id AND v.visit_id <> 11 RETURNING p.pat_id, p.age');
     await sameTable();
   });
 
@@ -111,6 +114,57 @@ describe('split table: computed writes', () => {
     for (const c of [doc, oracle]) await c.query('ROLLBACK');
     await sameTable();
     for (const b of env.names) expect(await idsOn(b), b).not.toContain(5);
+  });
+
+  it('no value the proxy computes lands in clear on a provider the policy keeps it from: protected sources and other backends\' columns into unprotected columns are refused', async () => {
+    const before = (await doc.query(TABLE)).rows;
+    // ward is stored in clear on cloud-c, age on cloud-a; pat_ssn, pat_name, diagnosis and visit.reason are encrypted.
+    for (const sql of [
+      'UPDATE patient SET ward = pat_ssn',
+      'UPDATE patient SET ward = upper(pat_name) WHERE pat_id = 1',
+      "UPDATE patient SET ward = CASE WHEN diagnosis LIKE 'flu%' THEN 'yes' ELSE 'no' END",
+      'UPDATE patient SET age = length(pat_ssn)',
+      'UPDATE patient SET ward = age::text',
+      'UPDATE patient SET age = length(ward)',
+      'UPDATE patient p SET ward = v.reason FROM visit v WHERE v.pat_id = p.pat_id',
+      'UPDATE patient p SET ward = v.visit_id::text FROM visit v WHERE v.pat_id = p.pat_id',
+      'UPDATE patient p SET ward = s.r FROM (SELECT pat_id, reason AS r FROM visit) s WHERE s.pat_id = p.pat_id',
+      'UPDATE patient SET ward = (SELECT reason FROM visit LIMIT 1)',
+      'UPDATE patient p SET ward = x.ward FROM (SELECT pat_id, pat_ssn AS ward FROM patient) x WHERE x.pat_id = p.pat_id',
+      'INSERT INTO patient (pat_id, pat_name, ward) SELECT pat_id + 500, pat_name, pat_ssn FROM patient',
+      'INSERT INTO patient (pat_id, pat_name, ward) WITH s AS (SELECT pat_id, diagnosis AS d FROM patient) SELECT pat_id + 500, \'x\', d FROM s',
+      "INSERT INTO patient (pat_id, pat_name, ward) SELECT visit_id + 500, 'x', reason FROM visit",
+      "INSERT INTO patient (pat_id, pat_name, age) SELECT pat_id + 500, 'x', length(diagnosis) FROM patient",
+      "INSERT INTO patient (pat_id, pat_name, ward) SELECT pat_id + 500, 'x', age::text FROM patient",
+      "INSERT INTO patient (pat_id, pat_name, ward) SELECT pat_id + 500, 'x', pat_ssn FROM patient UNION ALL SELECT 600, 'y', 'z'",
+    ]) {
+      await expect(doc.query(sql), sql).rejects.toMatchObject({ code: '0A000' });
+    }
+    expect((await doc.query(TABLE)).rows).toEqual(before);
+    for (const b of env.names) {
+      const log = env.serverLog(b);
+      for (const canary of ['111-canary', 'flu-canary', 'reason-a-canary', 'Ann Canary']) expect(log, `${b} ${canary}`).not.toContain(canary);
+    }
+    // What stays on its provider passes: the same backend's unprotected columns, the row key, constants.
+    await same("UPDATE patient p SET ward = q.ward || '-' || p.pat_id::text FROM patient q WHERE q.pat_id = p.pat_id AND p.pat_id = 2");
+    await same("INSERT INTO patient (pat_id, pat_name, ward, age) WITH s AS (SELECT pat_id, ward AS w, age FROM patient) SELECT pat_id + 700, 'Copy Canary', w, age FROM s WHERE pat_id = 2");
+    await sameTable();
+  });
+
+  it('a read-write grant without the plaintext view cannot have the proxy compute a write from what it cannot see (42501), split or not', async () => {
+    const clerk = await env.client(CLERK);
+    const before = (await doc.query(TABLE)).rows;
+    for (const sql of ['UPDATE patient SET diagnosis = pat_name WHERE pat_id = 1', "UPDATE patient SET pat_name = 'Z' || ward WHERE pat_id = 1",
+      "UPDATE patient SET ward = 'w' WHERE pat_ssn LIKE '1%'", "INSERT INTO patient (pat_id, pat_name) SELECT pat_id + 900, pat_name FROM patient",
+      "UPDATE visit SET reason = upper(reason) WHERE visit_id = 10"]) {
+      await expect(clerk.query(sql), sql).rejects.toMatchObject({ code: '42501' });
+    }
+    expect((await doc.query(TABLE)).rows).toEqual(before);
+    expect((await doc.query('SELECT reason FROM visit WHERE visit_id = 10')).rows).toEqual([{ reason: 'reason-a-canary' }]);
+    // Writes of its own values still work.
+    expect((await clerk.query("UPDATE patient SET ward = 'ward-clerk' WHERE pat_id = 2")).rowCount).toBe(1);
+    await oracle.query("UPDATE patient SET ward = 'ward-clerk' WHERE pat_id = 2");
+    await sameTable();
   });
 
   it('a read-only grant cannot run a computed write', async () => {
