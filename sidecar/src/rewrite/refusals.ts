@@ -54,6 +54,7 @@ export const REFUSALS = {
   returningOldNew: entry(() => 'RETURNING old/new row values is not supported'),
   insertUnnest: entry<NamedColumn>(({ table, column }) => `INSERT … SELECT * FROM UNNEST(…) into protected table ${table.table}: the array for column ${column.name} cannot be read; send every array as a constant, or every protected column's array as a parameter ($n::type[]; k-anonymity columns take constants only), or use INSERT … VALUES`),
   insertSelect: entry<NamedColumn & { why: string }>(({ table, column, why }) => `INSERT … SELECT into protected column ${table.table}.${column.name}: ${why}; use INSERT … VALUES or COPY`),
+  ciphertextIntoPlain: entry<NamedColumn & { source: string }>(({ table, column, source }) => `INSERT … SELECT of encrypted column ${source} into unprotected column ${table.table}.${column.name}: the ciphertext would be stored there and read back as ciphertext, and the proxy never stores a decrypted value in clear; select the column into a column protected like it`),
   onConflictWhere: entry<Named>(({ table }) => `ON CONFLICT … WHERE (a partial index) on protected table ${table.table} is not supported`),
   kAnonymityValue: entry<NamedColumn & { what: string }>(({ table, column, what }) => `${what} as the value of k-anonymity column ${table.table}.${column.name} is not supported: a multi-row INSERT is microaggregated from its constants when the proxy reads it (use constants, or COPY)`),
   /** A batch the microaggregation refuses (messages from protection/anonymization/batch.ts, without the prefix added twice). */

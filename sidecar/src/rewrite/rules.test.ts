@@ -143,6 +143,13 @@ describe('writes', () => {
     expect(refusal('INSERT INTO patient (pat_id, pat_name) SELECT 1, notes FROM visit').message).toMatch(/INSERT … SELECT .*visit\.notes cannot be moved/);
     expect(refusal('INSERT INTO patient (pat_id, pat_name) SELECT visit_id, pat_id FROM visit').message).toMatch(/plain source column/);
   });
+  it('refuses INSERT … SELECT of an encrypted column into an unprotected column of a protected table (its ciphertext would pass for the value)', () => {
+    expect(refusal('INSERT INTO visit (visit_id, pat_id) SELECT 1, diagnosis FROM patient').message).toMatch(/encrypted column patient\.diagnosis into unprotected column visit\.pat_id/);
+    expect(refusal('INSERT INTO visit (pat_id) SELECT x FROM (SELECT reason AS x FROM visit) s').message).toMatch(/encrypted column visit\.reason into unprotected column visit\.pat_id/);
+    expect(refusal('INSERT INTO visit (pat_id) SELECT DISTINCT v.notes FROM visit v JOIN visit w USING (visit_id)').message).toMatch(/encrypted column visit\.notes/);
+    expect(refusal('INSERT INTO visit (visit_id, pat_id, reason) SELECT visit_id + 1, notes, reason FROM visit').message).toMatch(/encrypted column visit\.notes into unprotected column visit\.pat_id/);
+    expect(sqlOf('INSERT INTO visit (visit_id, pat_id) SELECT visit_id + 100, pat_id FROM visit')).toBe('INSERT INTO visit (visit_id, pat_id) SELECT visit_id + 100, pat_id FROM visit');
+  });
   it('INSERT … SELECT copies ciphertext of the same column with its blind index, encrypts constants', () => {
     expect(sqlOf('INSERT INTO patient (pat_id, pat_ssn, diagnosis) SELECT pat_id + 1, p.pat_ssn, NULL FROM patient p')).toBe(
       'INSERT INTO patient (pat_id, pat_ssn, diagnosis, pat_ssn__bidx) SELECT pat_id + 1, p.pat_ssn, NULL, p.pat_ssn__bidx FROM patient AS p');

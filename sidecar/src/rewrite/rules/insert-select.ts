@@ -59,6 +59,17 @@ function writeValuesColumn(ctx: Ctx, scope: Scope, table: CatalogTable, c: Catal
   extra.push({ ResTarget: { val: { ColumnRef: { fields: [stringNode(bidxName)], location: -1 } }, location: -1 } });
 }
 
+/** An unprotected target column takes no encrypted source: its ciphertext would pass for the value. */
+function plainTarget(table: CatalogTable, c: CatalogColumn, out: OutCol | undefined): void {
+  const src = out?.prov;
+  if (src && isEncrypted(src.column)) refuse('ciphertextIntoPlain', { table, column: c, source: `${src.table.table}.${src.column.name}` });
+}
+
+/** INSERT … SELECT into unprotected columns of a protected table only: none takes an encrypted source. */
+export function insertSelectPlain(table: CatalogTable, cols: CatalogColumn[], outs: OutCol[]): void {
+  outs.forEach((o, i) => plainTarget(table, cols[i] ?? (cols[0] as CatalogColumn), o));
+}
+
 /**
  * INSERT … SELECT into protected columns: each protected target takes a constant / parameter /
  * NULL (encrypted like VALUES) or the ciphertext of the same column (copied as is: the AAD binds
@@ -74,7 +85,7 @@ export function insertSelect(ctx: Ctx, scope: Scope, table: CatalogTable, cols: 
   const list = arr(sel.targetList);
   const extra: unknown[] = [];
   cols.forEach((c, i) => {
-    if (c.protection.kind === 'plain') return;
+    if (c.protection.kind === 'plain') { plainTarget(table, c, outs[i]); return; }
     const rt = body(list[i], 'ResTarget') as Json;
     const src = outs[i]?.prov;
     if (src) {

@@ -7,7 +7,7 @@ import { positional, refuseConstruct } from '../context.ts';
 import { plainExpr } from '../expr.ts';
 import { analyzeSelect } from '../select.ts';
 import type { OutCol } from '../scope.ts';
-import { insertSelect } from './insert-select.ts';
+import { insertSelect, insertSelectPlain } from './insert-select.ts';
 import { unnestArgs, unnestAsValues } from './insert-unnest.ts';
 import { unnestParams } from './insert-unnest-params.ts';
 import { insertValues, withBidx } from './insert-values.ts';
@@ -41,6 +41,8 @@ export function analyzeInsert(ctx: Ctx, s: Json): OutCol[] {
     if (protectedCols.length) {
       insertSelect(ctx, scope, table, cols, sel, outs);
       s.cols = withBidx(cols).map((c) => ({ ResTarget: { name: c, location: -1 } }));
+    } else {
+      insertSelectPlain(table, cols, outs);
     }
   } else if (sel) {
     insertValues(ctx, scope, table, cols, sel);
