@@ -144,7 +144,11 @@ function alterType(t: CatalogTable, c: CatalogColumn, b: Cmd): Json[] | null {
   if (def.collClause || to === null || !(WIDENS[c.typeOid] ?? []).includes(to)) {
     return refuse('alterType', { table: t, column: c.name, from: typeLabel(c.typeOid), to: to === null ? typeNameOf(tn) : typeLabel(to) });
   }
-  const add = typeRecord(c.name, to, typmodOf(tn, to)).map((con) => cmdOf('AT_AddConstraint', { def: con }));
+  const typmod = typmodOf(tn, to);
+  // A length limit the stored values may exceed: PostgreSQL would check every value (22001), the
+  // proxy cannot read them here, so only a limit at least the old one is declared.
+  if (typmod >= 0 && (c.typmod === undefined || c.typmod < 0 || c.typmod > typmod)) refuse('alterTypeNarrows', { table: t, column: c.name });
+  const add = typeRecord(c.name, to, typmod).map((con) => cmdOf('AT_AddConstraint', { def: con }));
   return [cmdOf('AT_DropConstraint', { name: `clarus:${typeRecordKey(c.typeOid, c.typmod)}:${c.name}`, missing_ok: true }), ...add];
 }
 
