@@ -22,6 +22,8 @@ import { scannedRows } from './client-reads.ts';
 import type { ClientScans } from './client-reads.ts';
 import type { Prepared } from './fragment.ts';
 import { fragmentFailure } from './fragment.ts';
+import { logicalPermutation, orderQuery, parseTextArray, recordSql } from './column-order.ts';
+import type { OrderChange } from './column-order.ts';
 
 /**
  * The statement sent to the client's backend in place of a split statement: one empty result
@@ -180,10 +182,11 @@ async function scanRelation(d: StageDeps, r: ReadRelation, plan: Scan, params: R
     await emit(...recomposed(r, home.fields, home.rows, wire));
     return;
   }
+  const order = await orderOf(d, r);
   const spec = { sql: `${scan.sql} ORDER BY ${quoteIdent(l.key)}${r.lock ? ' FOR UPDATE' : ''}`, values, views: d.views, batch: SCAN_BATCH };
   await scanFragment(await d.session.read(scan.backend), fragment(d, scan.backend), spec, async (homeFields, rows) => {
     const j = await joinBatch(d, r, homeFields, rows);
-    await emit(...recomposed(r, j.fields, j.rows, wire));
+    await emit(...recomposed(r, j.fields, j.rows, wire, order));
   });
 }
 
@@ -193,11 +196,23 @@ async function scanRelation(d: StageDeps, r: ReadRelation, plan: Scan, params: R
  * (points.ts) when the plan marks it. The one way fragment fields and rows reach the stage
  * (scanRelation, relationFields), batched or not.
  */
-function recomposed(r: ReadRelation, fields: FieldDescription[], rows: Array<Array<Buffer | null>>, wire = false): [FieldDescription[], Array<Array<string | Buffer | null>>] {
+function recomposed(r: ReadRelation, fields: FieldDescription[], rows: Array<Array<Buffer | null>>, wire = false, order: readonly string[] | null = null): [FieldDescription[], Array<Array<string | Buffer | null>>] {
   const points = r.layout?.points;
-  if (!r.points || !points) return [fields, wire ? rows : rows.map((row) => row.map(text))];
+  if (!r.points || !points) return inOrder<string | Buffer | null>(r, order, fields, wire ? rows : rows.map((row) => row.map(text)));
   const texts = rows.map((row) => row.map(text));
   return [recomposeFields(points, fields, r.points.keepParts), recomposeRows(points, fields, texts, r.points.keepParts)];
+}
+
+/** The recomposed fields and rows in the table's recorded column order (`order`; null: as the fragments gave them, home first). */
+function inOrder<V>(r: ReadRelation, order: readonly string[] | null, fields: FieldDescription[], rows: readonly V[][]): [FieldDescription[], V[][]] {
+  if (order === null || !r.layout) return [fields, [...rows]];
+  const at = logicalPermutation(r.layout, order, fields.map((f) => f.name));
+  return [at.map((i) => fields[i] as FieldDescription), rows.map((row) => at.map((i) => row[i] as V))];
+}
+
+/** The recorded column order of a split relation whose order the statement shows (ReadRelation.ordered), read on the session's home connection; else null. */
+async function orderOf(d: StageDeps, r: ReadRelation): Promise<string[] | null> {
+  return r.ordered && r.layout ? readOrder(await d.session.read(r.layout.home), r.layout) : null;
 }
 
 /** The fields of an unsplit relation read on the client's connection (described on the home fragment's). */
@@ -215,7 +230,7 @@ async function relationFields(d: StageDeps, r: ReadRelation, plan: Scan, client?
     const sk = keyIndex(side, (r.layout as SplitLayout).key);
     fields = [...fields, ...side.filter((_, i) => i !== sk)];
   }
-  return recomposed(r, fields, [])[0];
+  return recomposed(r, fields, [], false, await orderOf(d, r))[0];
 }
 
 /**
@@ -357,15 +372,20 @@ export async function insertInto(d: StageDeps, p: InsertPlan, params: ReadonlyAr
 
 function insertStage(d: StageDeps, p: InsertPlan): ResidualStage {
   const l = p.layout;
+  // An INSERT without a column list is planned by the recorded order, read in the write's transaction.
+  const resolved = async (conn: FragmentConnection): Promise<InsertPlan> => (p.positional ? p.positional(await readOrder(conn, l)) : p);
   return {
     ...NO_STAGE_LIMIT, blank: [],
-    describe: (_c, formats) => returningFields(d, l, p.returning, p.home, formats),
+    describe: async (_c, formats) => {
+      if (!p.returning) return null;
+      return returningFields(d, l, true, (await resolved(await d.session.read(l.home))).home, formats);
+    },
     async run(_c, _rows, formats, settings, params) {
       d.session.mayWrite = true;
       d.session.useSettings(settings);
       d.session.warm([l.home, ...l.sides]);
       return d.session.write(async (enter) => {
-        const home = await insertInto(d, p, params, enter);
+        const home = await insertInto(d, await resolved(await enter(l.home)), params, enter);
         return writeResult(home, p.returning, `INSERT 0 ${home.rows.length}`, formats);
       });
     },
@@ -456,6 +476,21 @@ async function computedUpdate(d: StageDeps, p: ChangePlan, writes: readonly Comp
   return writeResult(out, p.returning, `UPDATE ${out.rows.length}`, formats);
 }
 
+/** The recorded column order of `l`'s table (null: none recorded; never for a point split by coordinates), read on `conn` (the session's home connection). */
+export async function readOrder(conn: FragmentConnection, l: SplitLayout): Promise<string[] | null> {
+  if (l.points) return null;
+  try {
+    const v = (await conn.execute(orderQuery(l), [], [])).rows[0]?.[0];
+    return v ? parseTextArray(v.toString('utf8')) : null;
+  } catch (e) {
+    throw fragmentFailure(e);
+  }
+}
+
+async function recordOrder(home: FragmentConnection, l: SplitLayout, changes: readonly OrderChange[]): Promise<void> {
+  try { await home.query(changes.map((c) => recordSql(l, c)).join(';\n')); } catch (e) { throw fragmentFailure(e); }
+}
+
 function ddlStage(d: StageDeps, p: DdlPlan): ResidualStage {
   return {
     ...NO_STAGE_LIMIT, blank: [],
@@ -471,6 +506,8 @@ function ddlStage(d: StageDeps, p: DdlPlan): ResidualStage {
             if (got.rows[0]?.[0]?.toString() === 't') throw new StatementError(SQLSTATE.duplicateTable, `relation "${u.name}" already exists`);
           }
           for (const s of p.statements) await runFragment(await enter(s.backend), fragment(d, s.backend), s.sql, [], d.views);
+          // The recorded column order changes in the same transaction as the DDL (column-order.ts).
+          if (p.order) await recordOrder(await enter(p.layout.home), p.layout, p.order);
           return { fields: null, rows: [], tag: p.tag };
         });
       } finally {
