@@ -20,7 +20,7 @@ import { deparseStatement } from '../rewrite/parser.ts';
 import { backendOfColumn } from './layout.ts';
 import type { SplitLayout } from './layout.ts';
 import { rowLocal } from '../rewrite/two-stage/row-local.ts';
-import { positionalColumns } from './column-order.ts';
+import { orderQuery, positionalColumns } from './column-order.ts';
 import { StatementError } from '../session/pipeline.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import type { OrderChange } from './column-order.ts';
@@ -113,7 +113,7 @@ export interface InsertPlan {
   /**
    * An INSERT without a column list: the plan for the table's recorded column order (null: none
    * recorded, refused with 0A000), made by the stage once it has read the order; this plan's own
-   * home and sides are empty.
+   * home statement is the query of the order (column-order.ts), its sides are empty.
    */
   positional?: (order: readonly string[] | null) => InsertPlan;
 }
@@ -527,7 +527,8 @@ function planPositional(l: SplitLayout, st: Json): InsertPlan {
       throw e;
     }
   };
-  const home = { backend: l.home, sql: '', params: [] };
+  // Its own home statement reads the order (what `clarus policy explain` shows).
+  const home = { backend: l.home, sql: orderQuery(l), params: [] };
   return { kind: 'insert', layout: l, home, returning: returningOf(st).length > 0, sides: [], rowCount: rows.length, positional };
 }
 
