@@ -32,7 +32,7 @@ import type { InsertPlan, SelectPlan } from './plan.ts';
 import { planWithPoints, withDerived } from './points-plans.ts';
 import type { PointInsert } from './points-plans.ts';
 import type { Derived } from './points.ts';
-import { insertInto, readOrder, selectStage } from './stage.ts';
+import { checkedOrder, insertInto, selectStage } from './stage.ts';
 import { positionalColumns } from './column-order.ts';
 import type { StageDeps } from './stage.ts';
 import type { ClientScans } from './client-reads.ts';
@@ -165,7 +165,7 @@ export function copyInTransformer(d: StageDeps, p: CopyInPlan, maxBytes = MAX_BA
     d.session.mayWrite = true;
     if (rows.length === 0) return 'COPY 0';
     await d.session.write(async (enter) => {
-      const columns = p.columns ?? positionalColumns(p.layout, await readOrder(await enter(p.layout.home), p.layout), 'COPY FROM');
+      const columns = p.columns ?? positionalColumns(p.layout, await checkedOrder(d, p.layout, await enter(p.layout.home)), 'COPY FROM');
       if (!p.columns) for (const row of rows) checkWidth(columns, row);
       const size = copyBatch(columns.length);
       for (let at = 0; at < rows.length; at += size) {

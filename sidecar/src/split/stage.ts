@@ -373,7 +373,7 @@ export async function insertInto(d: StageDeps, p: InsertPlan, params: ReadonlyAr
 function insertStage(d: StageDeps, p: InsertPlan): ResidualStage {
   const l = p.layout;
   // An INSERT without a column list is planned by the recorded order, read in the write's transaction.
-  const resolved = async (conn: FragmentConnection): Promise<InsertPlan> => (p.positional ? p.positional(await readOrder(conn, l)) : p);
+  const resolved = async (conn: FragmentConnection): Promise<InsertPlan> => (p.positional ? p.positional(await checkedOrder(d, l, conn)) : p);
   return {
     ...NO_STAGE_LIMIT, blank: [],
     describe: async (_c, formats) => {
@@ -485,6 +485,20 @@ export async function readOrder(conn: FragmentConnection, l: SplitLayout): Promi
   } catch (e) {
     throw fragmentFailure(e);
   }
+}
+
+/**
+ * The recorded order of `l`'s table for a write without a column list, checked against the
+ * columns it has (the home fragment's, as described on `conn`, and the policy's on the others,
+ * as a read recomposes them): a disagreement fails closed (55000) instead of placing values in
+ * columns the client did not mean.
+ */
+export async function checkedOrder(d: StageDeps, l: SplitLayout, conn: FragmentConnection): Promise<string[] | null> {
+  const order = await readOrder(conn, l);
+  if (order === null) return null;
+  const home = await describeFragment(conn, fragment(d, l.home), `SELECT * FROM ${quoteIdent(l.schema)}.${quoteIdent(l.table)}`, 0, d.views);
+  logicalPermutation(l, order, [...home.map((f) => f.name), ...l.sides.flatMap((b) => l.columns.get(b) ?? [])]);
+  return order;
 }
 
 async function recordOrder(home: FragmentConnection, l: SplitLayout, changes: readonly OrderChange[]): Promise<void> {
