@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { loadParser, parseStatements } from '../rewrite/parser.ts';
 import { StatementError } from '../session/pipeline.ts';
-import { logicalPermutation, orderQuery, parseTextArray, positionalColumns, recordSql } from './column-order.ts';
+import { inOrder, logicalPermutation, orderQuery, parseTextArray, positionalColumns, recordSql } from './column-order.ts';
 import { splitLayouts } from './layout.ts';
 import type { SplitLayout } from './layout.ts';
 import { planSplit, readsColumnOrder } from './plan.ts';
@@ -60,6 +60,11 @@ describe('recorded column order: SQL', () => {
 describe('recorded column order: use', () => {
   it('the permutation that shows the recomposed columns in the recorded order', () => {
     expect(logicalPermutation(l, ['id', 'ward', 'age', 'diag'], ['id', 'age', 'diag', 'ward'])).toEqual([0, 3, 1, 2]);
+    const fields = ['id', 'age', 'diag', 'ward'].map((name) => ({ name }));
+    expect(inOrder(l, ['id', 'ward', 'age', 'diag'], fields, [[1, 40, 'flu', 'w1'], [2, null, null, 'w2']]))
+      .toEqual([['id', 'ward', 'age', 'diag'].map((name) => ({ name })), [[1, 'w1', 40, 'flu'], [2, 'w2', null, null]]]);
+    // No recorded order (or no split table): as the fragments gave them.
+    expect(inOrder(l, null, fields, [[1, 40, 'flu', 'w1']])).toEqual([fields, [[1, 40, 'flu', 'w1']]]);
   });
 
   it('fails closed (55000) when the order and the fragments disagree: a column missing, one too many, a duplicate', () => {

@@ -5,7 +5,7 @@
 // forgets), and reads it back on the session's home connection, so a block sees its own DDL and
 // a replica sees another's as soon as it commits. A table without a row (created on the backends
 // directly) keeps the home-first order, and INSERT / COPY FROM without a column list are refused
-// on it. Pure (the stage reads and writes the table: stage.ts).
+// on it. Pure (order-io.ts reads and writes the table).
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { quoteLiteral } from '../residual/plan.ts';
 import { StatementError } from '../session/pipeline.ts';
@@ -95,6 +95,13 @@ export function logicalPermutation(l: SplitLayout, order: readonly string[], nam
   const at = order.map((c) => names.indexOf(c));
   if (order.length !== names.length || at.some((i) => i < 0) || new Set(at).size !== at.length) throw mismatch(l, order, names);
   return at;
+}
+
+/** Recomposed fields and rows shown in the recorded order (`order`; null: as the fragments gave them, home first). */
+export function inOrder<F extends { name: string }, V>(l: SplitLayout | null, order: readonly string[] | null, fields: F[], rows: V[][]): [F[], V[][]] {
+  if (order === null || !l) return [fields, rows];
+  const at = logicalPermutation(l, order, fields.map((f) => f.name));
+  return [at.map((i) => fields[i] as F), rows.map((row) => at.map((i) => row[i] as V))];
 }
 
 /**

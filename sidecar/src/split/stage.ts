@@ -22,8 +22,8 @@ import { scannedRows } from './client-reads.ts';
 import type { ClientScans } from './client-reads.ts';
 import type { Prepared } from './fragment.ts';
 import { fragmentFailure } from './fragment.ts';
-import { logicalPermutation, orderQuery, parseTextArray, recordSql } from './column-order.ts';
-import type { OrderChange } from './column-order.ts';
+import { inOrder } from './column-order.ts';
+import { checkedOrder as checkedOrderOn, readOrder, recordOrder } from './order-io.ts';
 
 /**
  * The statement sent to the client's backend in place of a split statement: one empty result
@@ -198,16 +198,9 @@ async function scanRelation(d: StageDeps, r: ReadRelation, plan: Scan, params: R
  */
 function recomposed(r: ReadRelation, fields: FieldDescription[], rows: Array<Array<Buffer | null>>, wire = false, order: readonly string[] | null = null): [FieldDescription[], Array<Array<string | Buffer | null>>] {
   const points = r.layout?.points;
-  if (!r.points || !points) return inOrder<string | Buffer | null>(r, order, fields, wire ? rows : rows.map((row) => row.map(text)));
+  if (!r.points || !points) return inOrder<FieldDescription, string | Buffer | null>(r.layout, order, fields, wire ? rows : rows.map((row) => row.map(text)));
   const texts = rows.map((row) => row.map(text));
   return [recomposeFields(points, fields, r.points.keepParts), recomposeRows(points, fields, texts, r.points.keepParts)];
-}
-
-/** The recomposed fields and rows in the table's recorded column order (`order`; null: as the fragments gave them, home first). */
-function inOrder<V>(r: ReadRelation, order: readonly string[] | null, fields: FieldDescription[], rows: readonly V[][]): [FieldDescription[], V[][]] {
-  if (order === null || !r.layout) return [fields, [...rows]];
-  const at = logicalPermutation(r.layout, order, fields.map((f) => f.name));
-  return [at.map((i) => fields[i] as FieldDescription), rows.map((row) => at.map((i) => row[i] as V))];
 }
 
 /** The recorded column order of a split relation whose order the statement shows (ReadRelation.ordered), read on the session's home connection; else null. */
@@ -476,33 +469,9 @@ async function computedUpdate(d: StageDeps, p: ChangePlan, writes: readonly Comp
   return writeResult(out, p.returning, `UPDATE ${out.rows.length}`, formats);
 }
 
-/** The recorded column order of `l`'s table (null: none recorded; never for a point split by coordinates), read on `conn` (the session's home connection). */
-export async function readOrder(conn: FragmentConnection, l: SplitLayout): Promise<string[] | null> {
-  if (l.points) return null;
-  try {
-    const v = (await conn.execute(orderQuery(l), [], [])).rows[0]?.[0];
-    return v ? parseTextArray(v.toString('utf8')) : null;
-  } catch (e) {
-    throw fragmentFailure(e);
-  }
-}
-
-/**
- * The recorded order of `l`'s table for a write without a column list, checked against the
- * columns it has (the home fragment's, as described on `conn`, and the policy's on the others,
- * as a read recomposes them): a disagreement fails closed (55000) instead of placing values in
- * columns the client did not mean.
- */
-export async function checkedOrder(d: StageDeps, l: SplitLayout, conn: FragmentConnection): Promise<string[] | null> {
-  const order = await readOrder(conn, l);
-  if (order === null) return null;
-  const home = await describeFragment(conn, fragment(d, l.home), `SELECT * FROM ${quoteIdent(l.schema)}.${quoteIdent(l.table)}`, 0, d.views);
-  logicalPermutation(l, order, [...home.map((f) => f.name), ...l.sides.flatMap((b) => l.columns.get(b) ?? [])]);
-  return order;
-}
-
-async function recordOrder(home: FragmentConnection, l: SplitLayout, changes: readonly OrderChange[]): Promise<void> {
-  try { await home.query(changes.map((c) => recordSql(l, c)).join(';\n')); } catch (e) { throw fragmentFailure(e); }
+/** The recorded order of `l`'s table for a write without a column list, checked against its columns (order-io.ts). */
+export function checkedOrder(d: StageDeps, l: SplitLayout, conn: FragmentConnection): Promise<string[] | null> {
+  return checkedOrderOn(conn, l, (sql) => describeFragment(conn, fragment(d, l.home), sql, 0, d.views));
 }
 
 function ddlStage(d: StageDeps, p: DdlPlan): ResidualStage {
