@@ -106,6 +106,10 @@ describe('plans and the recorded order', () => {
     expect(r.home.sql).toBe('INSERT INTO patient (id, age) VALUES (1, $1), (2, $2) RETURNING id, id');
     expect(r.sides.map((s) => s.sql)).toEqual(['INSERT INTO public.patient (id) VALUES ($1), ($2)', "INSERT INTO public.patient (id, ward) VALUES ($1, 'w'), ($2, NULL)"]);
     expect(() => plan('INSERT INTO patient VALUES (1) RETURNING *')).toThrow(/RETURNING/);
+    expect(() => plan('INSERT INTO patient DEFAULT VALUES')).toThrow(/DEFAULT VALUES on split table/);
+    // A refusal found once the order is known is the statement's error (0A000), not an internal one.
+    const odd = plan('INSERT INTO patient VALUES (1, now())') as InsertPlan;
+    expect(() => (odd.positional as NonNullable<InsertPlan['positional']>)(['id', 'ward'])).toThrow(expect.objectContaining({ code: '0A000' }));
   });
 
   it('a read shows the recorded order where its result depends on the column order (*, t.*, a whole-row reference)', () => {

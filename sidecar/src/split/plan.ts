@@ -512,6 +512,7 @@ function conflictClause(l: SplitLayout, action: 'nothing' | 'update', sets: Json
  * first columns of that order, as PostgreSQL places them.
  */
 function planPositional(l: SplitLayout, st: Json): InsertPlan {
+  if (!st.selectStmt) unsupported(l, 'INSERT … DEFAULT VALUES');
   const values = body(st.selectStmt, 'SelectStmt');
   const rows = arr(values?.valuesLists).map((r) => arr(body(r, 'List')?.items));
   if (!values || rows.length === 0 || values.fromClause || values.targetList) unsupported(l, 'INSERT … SELECT');
