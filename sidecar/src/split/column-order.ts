@@ -58,6 +58,18 @@ export function orderQuery(l: Pick<SplitLayout, 'schema' | 'table'>): string {
   return `SELECT columns FROM ${COLUMNS} WHERE ${where(l)}`;
 }
 
+/** The quoted array element starting at `s[i]` (a `"`): its text and where the next one starts. */
+function quotedElement(s: string, i: number): { item: string; next: number } {
+  let item = '';
+  let at = i + 1;
+  while (at < s.length && s[at] !== '"') {
+    if (s[at] === '\\') at++;
+    item += s[at] ?? '';
+    at++;
+  }
+  return { item, next: at + 2 };
+}
+
 /** A PostgreSQL text[] value in text form (`{a,"b c"}`) as its elements (no NULL element). */
 export function parseTextArray(v: string): string[] {
   if (!v.startsWith('{') || !v.endsWith('}')) throw new Error(`not an array literal: ${v}`);
@@ -65,16 +77,15 @@ export function parseTextArray(v: string): string[] {
   const s = v.slice(1, -1);
   let i = 0;
   while (i < s.length) {
-    let item = '';
     if (s[i] === '"') {
-      i++;
-      while (i < s.length && s[i] !== '"') { if (s[i] === '\\') i++; item += s[i] ?? ''; i++; }
-      i++;
-    } else {
-      while (i < s.length && s[i] !== ',') item += s[i++];
+      const q = quotedElement(s, i);
+      out.push(q.item);
+      i = q.next;
+      continue;
     }
-    out.push(item);
-    i++; // the comma
+    const end = s.indexOf(',', i);
+    out.push(s.slice(i, end < 0 ? s.length : end));
+    i = end < 0 ? s.length : end + 1;
   }
   return out;
 }

@@ -18,7 +18,8 @@ import type { PgCluster } from '@clarus/testing/pg.ts';
 import { startProxyInProcess } from '@clarus/testing/proxy.ts';
 import type { RunningProxy } from '@clarus/testing/proxy.ts';
 import { protectionPipeline } from '../../src/access/setup.ts';
-import { CREATE_SPLIT_PATIENT, startSplit } from './split-env.ts';
+import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
+import { CREATE_SPLIT_PATIENT, SPLIT2_POLICY, startSplit } from './split-env.ts';
 import type { BackendName, SplitEnv } from './split-env.ts';
 
 /** Encrypted on every backend: never in clear in a dump or a log. */
@@ -225,3 +226,41 @@ for (const n of [3, 2] as const) {
     });
   });
 }
+
+describe('split tables of the same name in two schemas: each keeps its own order', () => {
+  let env: SplitEnv;
+  let doc: pg.Client;
+  const policy: RuntimePolicy = {
+    ...SPLIT2_POLICY,
+    name: 'two-schemas',
+    datasets: [
+      { name: 'a', schema: 'public', table: 'patient', rowKey: 'pat_id', columns: [
+        { name: 'pat_id', attributeType: 'technicalIdentifier', backend: 'cloud-a' },
+        { name: 'ward', attributeType: 'confidential', backend: 'cloud-b' }] },
+      { name: 'b', schema: 'other', table: 'patient', rowKey: 'pat_id', columns: [
+        { name: 'pat_id', attributeType: 'technicalIdentifier', backend: 'cloud-a' },
+        { name: 'diagnosis', attributeType: 'confidential', encrypt: { mode: 'deterministic', searchable: false, keyName: 'default' }, backend: 'cloud-b' }] },
+    ],
+  };
+  beforeAll(async () => {
+    env = await startSplit({ backends: 2, policy });
+    for (const b of env.names) await env.backend(b).query('CREATE SCHEMA other');
+    doc = await env.client();
+  }, 120_000);
+  afterAll(async () => { await env?.close(); });
+
+  it('CREATE, INSERT without a column list, SELECT * and DROP TABLE of one leave the other as it was', async () => {
+    await doc.query('CREATE TABLE public.patient (ward text, pat_id int PRIMARY KEY, age int)');
+    await doc.query('CREATE TABLE other.patient (age int, diagnosis text, pat_id int PRIMARY KEY)');
+    await doc.query("INSERT INTO public.patient VALUES ('ward-1', 1, 30)");
+    await doc.query("INSERT INTO other.patient VALUES (40, 'flu-canary', 1)");
+    const pub = await doc.query({ text: 'SELECT * FROM public.patient', rowMode: 'array' });
+    expect([pub.fields.map((f) => f.name), pub.rows]).toEqual([['ward', 'pat_id', 'age'], [['ward-1', 1, 30]]]);
+    const oth = await doc.query({ text: 'SELECT * FROM other.patient', rowMode: 'array' });
+    expect([oth.fields.map((f) => f.name), oth.rows]).toEqual([['age', 'diagnosis', 'pat_id'], [[40, 'flu-canary', 1]]]);
+    await doc.query('DROP TABLE other.patient');
+    const left = await env.backend('cloud-a').query('SELECT schema_name, columns FROM clarus_split.columns ORDER BY 1');
+    expect(left.rows).toEqual([{ schema_name: 'public', columns: ['ward', 'pat_id', 'age'] }]);
+    expect((await doc.query('SELECT * FROM public.patient')).fields.map((f) => f.name)).toEqual(['ward', 'pat_id', 'age']);
+  });
+});
