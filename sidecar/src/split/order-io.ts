@@ -6,7 +6,7 @@ import { quoteIdent } from '../residual/plan.ts';
 import type { FieldDescription } from '../protocol/types.ts';
 import { logicalPermutation, orderQuery, parseTextArray, recordSql } from './column-order.ts';
 import type { OrderChange } from './column-order.ts';
-import type { FragmentConnection } from './conn.ts';
+import type { FragmentConnection, FragmentResult } from './conn.ts';
 import { fragmentFailure } from './fragment.ts';
 import type { SplitLayout } from './layout.ts';
 
@@ -14,11 +14,16 @@ import type { SplitLayout } from './layout.ts';
 export async function readOrder(conn: FragmentConnection, l: SplitLayout): Promise<string[] | null> {
   if (l.points) return null;
   try {
-    const v = (await conn.execute(orderQuery(l), [], [])).rows[0]?.[0];
-    return v ? parseTextArray(v.toString('utf8')) : null;
+    return orderOf(await conn.execute(orderQuery(l), [], []));
   } catch (e) {
     throw fragmentFailure(e);
   }
+}
+
+/** The order in the result of orderQuery (null: no row). */
+export function orderOf(r: FragmentResult): string[] | null {
+  const v = r.rows[0]?.[0];
+  return v ? parseTextArray(v.toString('utf8')) : null;
 }
 
 /**

@@ -14,7 +14,7 @@ import type { Fragment, FragmentRows } from './fragment.ts';
 import { KEYS_PARAM } from './plan.ts';
 import type { ChangePlan, ComputedWrite, DdlPlan, FragmentSql, InsertPlan, ReadRelation, SelectPlan, SplitPlan } from './plan.ts';
 import type { SplitSession } from './session.ts';
-import type { FragmentConnection } from './conn.ts';
+import type { FragmentConnection, FragmentResult } from './conn.ts';
 import type { SplitLayout } from './layout.ts';
 import { recomposeFields, recomposeRows } from './points.ts';
 import { quoteIdent, quoteLiteral } from '../residual/plan.ts';
@@ -22,8 +22,8 @@ import { scannedRows } from './client-reads.ts';
 import type { ClientScans } from './client-reads.ts';
 import type { Prepared } from './fragment.ts';
 import { fragmentFailure } from './fragment.ts';
-import { inOrder } from './column-order.ts';
-import { checkedOrder as checkedOrderOn, readOrder, recordOrder } from './order-io.ts';
+import { inOrder, orderQuery } from './column-order.ts';
+import { checkedOrder as checkedOrderOn, orderOf, readOrder, recordOrder } from './order-io.ts';
 
 /**
  * The statement sent to the client's backend in place of a split statement: one empty result
@@ -182,8 +182,10 @@ async function scanRelation(d: StageDeps, r: ReadRelation, plan: Scan, params: R
     await emit(...recomposed(r, home.fields, home.rows, wire));
     return;
   }
-  const order = await orderOf(d, r);
-  const spec = { sql: `${scan.sql} ORDER BY ${quoteIdent(l.key)}${r.lock ? ' FOR UPDATE' : ''}`, values, views: d.views, batch: SCAN_BATCH };
+  // The recorded column order (when the statement shows it) is read in the scan's first round trip.
+  let order: string[] | null = null;
+  const first = r.ordered && !l.points ? { first: { sql: orderQuery(l), got: (x: FragmentResult) => { order = orderOf(x); } } } : {};
+  const spec = { sql: `${scan.sql} ORDER BY ${quoteIdent(l.key)}${r.lock ? ' FOR UPDATE' : ''}`, values, views: d.views, batch: SCAN_BATCH, ...first };
   await scanFragment(await d.session.read(scan.backend), fragment(d, scan.backend), spec, async (homeFields, rows) => {
     const j = await joinBatch(d, r, homeFields, rows);
     await emit(...recomposed(r, j.fields, j.rows, wire, order));
@@ -204,7 +206,7 @@ function recomposed(r: ReadRelation, fields: FieldDescription[], rows: Array<Arr
 }
 
 /** The recorded column order of a split relation whose order the statement shows (ReadRelation.ordered), read on the session's home connection; else null. */
-async function orderOf(d: StageDeps, r: ReadRelation): Promise<string[] | null> {
+async function describedOrder(d: StageDeps, r: ReadRelation): Promise<string[] | null> {
   return r.ordered && r.layout ? readOrder(await d.session.read(r.layout.home), r.layout) : null;
 }
 
@@ -223,7 +225,7 @@ async function relationFields(d: StageDeps, r: ReadRelation, plan: Scan, client?
     const sk = keyIndex(side, (r.layout as SplitLayout).key);
     fields = [...fields, ...side.filter((_, i) => i !== sk)];
   }
-  return recomposed(r, fields, [], false, await orderOf(d, r))[0];
+  return recomposed(r, fields, [], false, await describedOrder(d, r))[0];
 }
 
 /**
