@@ -66,7 +66,7 @@ for (const n of [3, 2] as const) {
     const onBoth = async (sql: string) => { await doc.query(sql); await oracle.query(sql); };
 
     beforeAll(async () => {
-      env = await startSplit({ backends: n });
+      env = await startSplit({ backends: n, readOnlyRole: true });
       doc = await env.client();
       oracleCluster = await startPostgres();
       oracle = new pg.Client({ connectionString: oracleCluster.url(), ssl: { ca: oracleCluster.caPem } });
@@ -100,6 +100,14 @@ for (const n of [3, 2] as const) {
       await same('FETCH 1 FROM c');
       await onBoth('COMMIT');
       expect(await copyOut(doc, 'COPY patient TO STDOUT (FORMAT csv, HEADER)')).toBe(await copyOut(oracle, 'COPY patient TO STDOUT (FORMAT csv, HEADER)'));
+    });
+
+    it('a user with a read grant (the backends\' read-only role) sees the same order', async () => {
+      const analyst = await env.client(USERS.analyst);
+      const got = await analyst.query({ text: 'SELECT * FROM patient ORDER BY pat_id', rowMode: 'array' });
+      expect(got.fields.map((f) => f.name)).toEqual(ORDER);
+      const role = await env.backend('cloud-a').query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = 'clarus_split_ro'");
+      expect(role.rows[0]?.n).toBeGreaterThan(0);
     });
 
     it('INSERT without a column list stores each value in its column, on its fragment (constants, parameters, several rows, fewer values)', async () => {
