@@ -133,6 +133,11 @@ export class SplitSession {
     this.local = value;
   }
 
+  /** Resolves once the start-up checks made the proxy's tables on the home backend (the decisions, the column orders). */
+  async tablesReady(): Promise<void> {
+    await this.deps.ready?.();
+  }
+
   /** The session's connection to `backend` (opened on first use), with the client's settings. */
   async conn(backend: string): Promise<FragmentConnection> {
     const c = await this.open(backend);

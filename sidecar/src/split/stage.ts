@@ -184,6 +184,7 @@ async function scanRelation(d: StageDeps, r: ReadRelation, plan: Scan, params: R
   }
   // The recorded column order (when the statement shows it) is read in the scan's first round trip.
   let order: string[] | null = null;
+  if (r.ordered) await d.session.tablesReady();
   const first = r.ordered && !l.points ? { first: { sql: orderQuery(l), got: (x: FragmentResult) => { order = orderOf(x); } } } : {};
   const spec = { sql: `${scan.sql} ORDER BY ${quoteIdent(l.key)}${r.lock ? ' FOR UPDATE' : ''}`, values, views: d.views, batch: SCAN_BATCH, ...first };
   await scanFragment(await d.session.read(scan.backend), fragment(d, scan.backend), spec, async (homeFields, rows) => {
@@ -207,7 +208,9 @@ function recomposed(r: ReadRelation, fields: FieldDescription[], rows: Array<Arr
 
 /** The recorded column order of a split relation whose order the statement shows (ReadRelation.ordered), read on the session's home connection; else null. */
 async function describedOrder(d: StageDeps, r: ReadRelation): Promise<string[] | null> {
-  return r.ordered && r.layout ? readOrder(await d.session.read(r.layout.home), r.layout) : null;
+  if (!r.ordered || !r.layout) return null;
+  await d.session.tablesReady();
+  return readOrder(await d.session.read(r.layout.home), r.layout);
 }
 
 /** The fields of an unsplit relation read on the client's connection (described on the home fragment's). */
@@ -472,7 +475,8 @@ async function computedUpdate(d: StageDeps, p: ChangePlan, writes: readonly Comp
 }
 
 /** The recorded order of `l`'s table for a write without a column list, checked against its columns (order-io.ts). */
-export function checkedOrder(d: StageDeps, l: SplitLayout, conn: FragmentConnection): Promise<string[] | null> {
+export async function checkedOrder(d: StageDeps, l: SplitLayout, conn: FragmentConnection): Promise<string[] | null> {
+  await d.session.tablesReady();
   return checkedOrderOn(conn, l, (sql) => describeFragment(conn, fragment(d, l.home), sql, 0, d.views));
 }
 
@@ -492,7 +496,7 @@ function ddlStage(d: StageDeps, p: DdlPlan): ResidualStage {
           }
           for (const s of p.statements) await runFragment(await enter(s.backend), fragment(d, s.backend), s.sql, [], d.views);
           // The recorded column order changes in the same transaction as the DDL (column-order.ts).
-          if (p.order) await recordOrder(await enter(p.layout.home), p.layout, p.order);
+          if (p.order) { await d.session.tablesReady(); await recordOrder(await enter(p.layout.home), p.layout, p.order); }
           return { fields: null, rows: [], tag: p.tag };
         });
       } finally {
