@@ -94,7 +94,10 @@ function splitOutcome(plan: SplitPlan, l: { dataset: string; home: string; keys:
         step(l.home, r.layout ? `home fragment of ${r.table.table}, with the conditions its rules accept` : `table ${r.table.table}, with the conditions its rules accept`, r.home.sql),
         ...r.sides.map((x) => step(x.backend, `its columns of ${r.table.table} for the row keys the home fragment returned`, x.sql)),
       ]) };
-    case 'insert': return { kind: 'split', dataset: l.dataset, steps: [step(l.home, 'home fragment (returns the row keys)', plan.home.sql), ...plan.sides.map((x) => step(x.backend, 'its columns, keyed by the returned row keys', x.sql))] };
+    case 'insert':
+      // Without a column list the fragments' statements depend on the recorded column order, read at run time.
+      if (plan.positional) return { kind: 'split', dataset: l.dataset, steps: [step(l.home, 'the recorded column order of the table (the INSERT is planned for it: its values by position, each column to its fragment)', plan.home.sql)] };
+      return { kind: 'split', dataset: l.dataset, steps: [step(l.home, 'home fragment (returns the row keys)', plan.home.sql), ...plan.sides.map((x) => step(x.backend, 'its columns, keyed by the returned row keys', x.sql))] };
     case 'update': case 'delete': return { kind: 'split', dataset: l.dataset, steps: [
       ...plan.filters.map((x) => step(x.backend, 'row keys matching its conditions (locked)', x.sql)),
       step(l.home, 'home fragment (returns the changed row keys)', plan.home.sql),

@@ -6,7 +6,7 @@ import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { loadParser, parseStatements } from '../rewrite/parser.ts';
 import { splitLayouts } from './layout.ts';
 import type { SplitLayout } from './layout.ts';
-import { planCopy } from './copy.ts';
+import { copyBatch, planCopy } from './copy.ts';
 import type { CopyInPlan, CopyOutPlan } from './copy.ts';
 import { SplitUnsupported } from './plan.ts';
 
@@ -48,18 +48,26 @@ describe('COPY on a split table', () => {
   it('COPY FROM: INSERT plans per batch size (row-major parameters), a placeholder that sends no data', () => {
     const p = copy('COPY patient (id, name, ward) FROM STDIN') as CopyInPlan;
     expect(p.placeholder).toBe('COPY "public"."patient" ("id") FROM STDIN');
-    const two = p.insert(2).plan;
+    const columns = p.columns as string[];
+    const two = p.insert(columns, 2).plan;
     expect(two.rowCount).toBe(2);
     expect(two.home.params).toEqual([1, 2, 4, 5]);
     expect(two.sides).toEqual([expect.objectContaining({ backend: 'c', params: [3, 6] })]);
-    expect(p.insert(2).plan).toBe(two);
-    expect(p.batch * 3).toBeLessThanOrEqual(20_000);
+    expect(p.insert(columns, 2).plan).toBe(two);
+    expect(copyBatch(3) * 3).toBeLessThanOrEqual(20_000);
+  });
+
+  it('COPY FROM without a column list: planned for the recorded order once it is read', () => {
+    const p = copy('COPY patient FROM STDIN') as CopyInPlan;
+    expect(p.columns).toBeNull();
+    const one = p.insert(['ward', 'id', 'name'], 1).plan;
+    expect(one.home.params).toEqual([2, 3]);
+    expect(one.sides).toEqual([expect.objectContaining({ backend: 'c', params: [1] })]);
   });
 
   it('refuses by name what it cannot do', () => {
     for (const [sql, why] of [
       ['COPY patient (id, ward) FROM STDIN (FORMAT binary)', /binary/],
-      ['COPY patient FROM STDIN', /without a column list/],
       ["COPY patient TO '/tmp/x'", /server file or program/],
       ["COPY patient (id) FROM STDIN WHERE id > 1", /WHERE/],
       ["COPY patient (id) TO STDOUT (NULL 'x')", /NULL/],

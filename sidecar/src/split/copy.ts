@@ -32,7 +32,8 @@ import type { InsertPlan, SelectPlan } from './plan.ts';
 import { planWithPoints, withDerived } from './points-plans.ts';
 import type { PointInsert } from './points-plans.ts';
 import type { Derived } from './points.ts';
-import { insertInto, selectStage } from './stage.ts';
+import { checkedOrder, insertInto, selectStage } from './stage.ts';
+import { positionalColumns } from './column-order.ts';
 import type { StageDeps } from './stage.ts';
 import type { ClientScans } from './client-reads.ts';
 
@@ -42,14 +43,13 @@ export interface CopyOutPlan { kind: 'copyOut'; layout: SplitLayout; select: Sel
 export interface CopyInPlan {
   kind: 'copyIn';
   layout: SplitLayout;
-  columns: string[];
+  /** The COPY's column list; null without one: the table's recorded column order, read when the rows are inserted (column-order.ts). */
+  columns: string[] | null;
   format: CopyFormat;
   /** What the client's backend runs in the COPY's place (no data reaches it). */
   placeholder: string;
   /** The INSERT … VALUES plan of `rows` rows of `columns` (`$k`: row-major values), with its point parameters. */
-  insert(rows: number): PointInsert;
-  /** Rows per INSERT batch (its parameters stay well under the protocol's 65535). */
-  batch: number;
+  insert(columns: readonly string[], rows: number): PointInsert;
 }
 
 export type CopyPlan = CopyOutPlan | CopyInPlan;
@@ -76,25 +76,42 @@ export function planCopy(l: SplitLayout, st: Json, layouts: ReadonlyMap<string, 
   const table = `${ident(l.schema)}.${ident(l.table)}`;
   const columns = arr(st.attlist).map((a) => sval(a) ?? '');
   if (st.is_from) {
-    if (columns.length === 0) unsupported(l, 'COPY FROM without a column list');
-    const plans = new Map<number, PointInsert>();
-    const insert = (rows: number): PointInsert => {
-      let p = plans.get(rows);
-      if (!p) {
-        const values = Array.from({ length: rows }, (_, r) => `(${columns.map((_c, i) => `$${r * columns.length + i + 1}`).join(', ')})`);
-        const w = planWithPoints(l, statementOf(`INSERT INTO ${table} (${columns.map(ident).join(', ')}) VALUES ${values.join(', ')}`), layouts, rows * columns.length);
-        p = { plan: w.plan as InsertPlan, derived: w.derived };
-        plans.set(rows, p);
-      }
-      return p;
-    };
-    insert(1);
-    return { kind: 'copyIn', layout: l, columns, format, placeholder: `COPY ${table} (${ident(l.key)}) FROM STDIN`, insert, batch: Math.max(1, Math.min(1000, Math.floor(20_000 / columns.length))) };
+    if (columns.length === 0 && l.points) unsupported(l, 'COPY FROM without a column list (a table with a point split by coordinates)');
+    const insert = insertPlans(l, table, layouts);
+    if (columns.length > 0) insert(columns, 1);
+    return { kind: 'copyIn', layout: l, columns: columns.length > 0 ? columns : null, format, placeholder: `COPY ${table} (${ident(l.key)}) FROM STDIN`, insert };
   }
   const select = body(st.query, 'SelectStmt') ? (st.query as Json) : statementOf(`SELECT ${columns.length ? columns.map(ident).join(', ') : '*'} FROM ${table}`);
   const { plan, derived } = planWithPoints(l, select, layouts, 0);
   if (plan.kind !== 'select') unsupported(l, 'this COPY');
   return { kind: 'copyOut', layout: l, select: plan, format, derived };
+}
+
+/** The INSERT … VALUES plans of COPY FROM: per column list and row count (cached). */
+function insertPlans(l: SplitLayout, table: string, layouts: ReadonlyMap<string, SplitLayout>): CopyInPlan['insert'] {
+  const plans = new Map<string, PointInsert>();
+  return (columns, rows) => {
+    const key = `${rows}:${columns.join('\u0000')}`;
+    let p = plans.get(key);
+    if (!p) {
+      const values = Array.from({ length: rows }, (_, r) => `(${columns.map((_c, i) => `$${r * columns.length + i + 1}`).join(', ')})`);
+      const w = planWithPoints(l, statementOf(`INSERT INTO ${table} (${columns.map(ident).join(', ')}) VALUES ${values.join(', ')}`), layouts, rows * columns.length);
+      p = { plan: w.plan as InsertPlan, derived: w.derived };
+      plans.set(key, p);
+    }
+    return p;
+  };
+}
+
+/** Rows per INSERT batch of COPY FROM (its parameters stay well under the protocol's 65535). */
+export function copyBatch(width: number): number {
+  return Math.max(1, Math.min(1000, Math.floor(20_000 / width)));
+}
+
+/** A COPY row's width against its column list: PostgreSQL's 22P04 errors. */
+function checkWidth(columns: readonly string[], row: Row): void {
+  if (row.length > columns.length) throw new StatementError(SQLSTATE.badCopyFileFormat, 'extra data after last expected column');
+  if (row.length < columns.length) throw new StatementError(SQLSTATE.badCopyFileFormat, `missing data for column "${columns[row.length] ?? ''}"`);
 }
 
 /** One row as a COPY line (text or CSV) with its line ending. */
@@ -132,11 +149,8 @@ export function copyOutStage(d: StageDeps, p: CopyOutPlan, client: ClientScans |
  */
 export function copyInTransformer(d: StageDeps, p: CopyInPlan, maxBytes = MAX_BATCH_BYTES): { result: ResultTransformer; copy: CopyHooks } {
   let held: Row[] = [];
-  const width = p.columns.length;
-  const check = (row: Row): void => {
-    if (row.length > width) throw new StatementError(SQLSTATE.badCopyFileFormat, 'extra data after last expected column');
-    if (row.length < width) throw new StatementError(SQLSTATE.badCopyFileFormat, `missing data for column "${p.columns[row.length] ?? ''}"`);
-  };
+  // Without a column list the widths are checked once the recorded order is read (at the end).
+  const check = (row: Row): void => { if (p.columns) checkWidth(p.columns, row); };
   const reader = batchCopyTransformer({ ...p.format, headerText: undefined }, check, (rows) => { held = rows; return []; }, maxBytes);
   const input: CopyTransformer = {
     begin: () => { held = []; reader.begin?.(); },
@@ -151,9 +165,12 @@ export function copyInTransformer(d: StageDeps, p: CopyInPlan, maxBytes = MAX_BA
     d.session.mayWrite = true;
     if (rows.length === 0) return 'COPY 0';
     await d.session.write(async (enter) => {
-      for (let at = 0; at < rows.length; at += p.batch) {
-        const batch = rows.slice(at, at + p.batch);
-        const ins = p.insert(batch.length);
+      const columns = p.columns ?? positionalColumns(p.layout, await checkedOrder(d, p.layout, await enter(p.layout.home)), 'COPY FROM');
+      if (!p.columns) for (const row of rows) checkWidth(columns, row);
+      const size = copyBatch(columns.length);
+      for (let at = 0; at < rows.length; at += size) {
+        const batch = rows.slice(at, at + size);
+        const ins = p.insert(columns, batch.length);
         await insertInto(d, ins.plan, withDerived(ins, batch.flat()), enter);
       }
     });

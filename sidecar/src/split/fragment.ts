@@ -12,7 +12,7 @@ import { StatementError } from '../session/pipeline.ts';
 import type { FieldDescription } from '../protocol/types.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { FragmentError, FragmentLost } from './conn.ts';
-import type { FragmentConnection } from './conn.ts';
+import type { FragmentConnection, FragmentResult } from './conn.ts';
 
 /** A backend's fragment rewriter (its policy: fragmentPolicy) and what keeps its catalog current. */
 export interface Fragment {
@@ -99,7 +99,11 @@ export function arrayLiteral(values: ReadonlyArray<string>): Buffer {
 const SCAN_CURSOR = 'clarus_split_scan';
 
 /** A fragment scan: its logical SQL, parameter values, the user's views and the rows per FETCH. */
-export interface ScanSpec { sql: string; values: Array<Buffer | null>; views: Map<string, View>; batch: number }
+export interface ScanSpec {
+  sql: string; values: Array<Buffer | null>; views: Map<string, View>; batch: number;
+  /** A statement of the proxy's own (not rewritten) sent in the scan's first round trip, before its DECLARE; its result goes to `got` before the first batch. */
+  first?: { sql: string; got(r: FragmentResult): void };
+}
 
 /** Ends a scan that failed: its own transaction rolled back, or its cursor closed in the caller's. */
 async function endFailedScan(conn: FragmentConnection, own: boolean, declared: boolean): Promise<void> {
@@ -125,10 +129,12 @@ export async function scanFragment(conn: FragmentConnection, f: Fragment, s: Sca
     const fetch = `FETCH ${s.batch} FROM ${SCAN_CURSOR}`;
     const first = await conn.executeAll([
       ...(own ? [{ sql: 'BEGIN READ ONLY', paramTypes: [], values: [] }] : []),
+      ...(s.first ? [{ sql: s.first.sql, paramTypes: [], values: [] }] : []),
       { sql: `DECLARE ${SCAN_CURSOR} NO SCROLL CURSOR FOR ${p.sql}`, paramTypes: p.types, values: p.transform(s.values) },
       { sql: fetch, paramTypes: [], values: [] },
     ]);
     declared = true;
+    s.first?.got(first.at(-3) ?? { fields: [], rows: [], tag: '' });
     let r = first.at(-1) ?? { fields: [], rows: [], tag: '' };
     await each(p.fields(r.fields), r.rows.map(p.row));
     while (r.rows.length === s.batch) {

@@ -20,6 +20,10 @@ import { deparseStatement } from '../rewrite/parser.ts';
 import { backendOfColumn } from './layout.ts';
 import type { SplitLayout } from './layout.ts';
 import { rowLocal } from '../rewrite/two-stage/row-local.ts';
+import { orderQuery, positionalColumns } from './column-order.ts';
+import { StatementError } from '../session/pipeline.ts';
+import { SQLSTATE } from '../protocol/sqlstate.ts';
+import type { OrderChange } from './column-order.ts';
 
 /** In FragmentSql.params: the parameter that takes the selected row keys (a text array). */
 export const KEYS_PARAM = 1_000_000;
@@ -61,6 +65,12 @@ export interface ReadRelation {
    * is waited for and read (as PostgreSQL locks the rows an UPDATE reads), never overwritten.
    */
   lock?: boolean;
+  /**
+   * A split table whose column order the statement's result depends on (a `*`, a whole-row
+   * reference: readsColumnOrder): the stage reads its recorded order (column-order.ts) and shows
+   * its columns in it.
+   */
+  ordered?: boolean;
 }
 
 export interface SelectPlan {
@@ -100,6 +110,12 @@ export interface InsertPlan {
    * fragments follow by position), 'nothing' (one row: no key back when it was skipped).
    */
   conflict?: 'nothing' | 'update';
+  /**
+   * An INSERT without a column list: the plan for the table's recorded column order (null: none
+   * recorded, refused with 0A000), made by the stage once it has read the order; this plan's own
+   * home statement is the query of the order (column-order.ts), its sides are empty.
+   */
+  positional?: (order: readonly string[] | null) => InsertPlan;
 }
 
 export interface ChangePlan {
@@ -146,6 +162,8 @@ export interface DdlPlan {
    * relation may have them already (the other fragments'): checked before the statements, 42P07.
    */
   unused?: Array<{ backend: string; schema: string; name: string }>;
+  /** The changes of the table's recorded column order (column-order.ts), made on the home backend after the statements. */
+  order?: OrderChange[];
 }
 
 export type SplitPlan = SelectPlan | InsertPlan | ChangePlan | DdlPlan;
@@ -347,6 +365,7 @@ function planSelect(l: SplitLayout, stmt: Json, s: Json, layouts: ReadonlyMap<st
   const own = ownRelations(body(engineStmt, 'SelectStmt') as Json);
   const top = s.op === 'SETOP_NONE' && !hasOuterJoin(s.fromClause) && ctes.size === 0 ? conjuncts(s.whereClause) : [];
   const alone = vars.length === 1 && own.plain;
+  const ordered = readsColumnOrder(stmt, vars.map((rv) => ((rv.alias as Json | undefined)?.aliasname as string | undefined) ?? String(rv.relname)));
   const relations: ReadRelation[] = vars.map((rv, i) => {
     const r = relationOf(rv, layouts, l.home);
     const alias = ((rv.alias as Json | undefined)?.aliasname as string | undefined) ?? r.table;
@@ -381,12 +400,30 @@ function planSelect(l: SplitLayout, stmt: Json, s: Json, layouts: ReadonlyMap<st
     rv.relname = name;
     rv.alias = { aliasname: alias };
     const lock = lockAlias !== undefined && rl !== null && rl.schema === l.schema && rl.table === l.table && alias === lockAlias;
-    return { name, layout: rl, table: { ...(r.schema ? { schema: r.schema } : {}), table: r.table }, home: homeWith(pushed.map((_, k) => k)), homeWith, conjuncts: pushed.length, sides, filters, ...(lock ? { lock } : {}) };
+    return { name, layout: rl, table: { ...(r.schema ? { schema: r.schema } : {}), table: r.table }, home: homeWith(pushed.map((_, k) => k)), homeWith, conjuncts: pushed.length, sides, filters,
+      ...(lock ? { lock } : {}), ...(ordered && rl ? { ordered } : {}) };
   });
   const single = relations.length === 1 && s.op === 'SETOP_NONE' && ctes.size === 0 && alone;
   const local = single && relations[0]?.layout !== undefined && rowLocal(unaliased(engineStmt), (relations[0] as ReadRelation).name);
   return { kind: 'select', layout: l, relations, engine: { sql: sql(engineStmt) }, paramCount: Math.max(0, ...paramNumbers(stmt)),
     direct: single ? directProjection(s, (relations[0] as ReadRelation).conjuncts === conjuncts(s.whereClause).length) : null, ...(local ? { local } : {}) };
+}
+
+/**
+ * Whether a statement's result depends on the column order of the relations it reads: a `*`
+ * (`SELECT *`, `t.*`) or a whole-row reference (`SELECT t`,
+ * `row_to_json(t)`) of one of `names` (its FROM items' aliases). Then the stage shows a split
+ * table's columns in their recorded logical order (ReadRelation.ordered).
+ */
+export function readsColumnOrder(stmt: unknown, names: readonly string[]): boolean {
+  let found = false;
+  walk(stmt, (n) => {
+    const r = body(n, 'ColumnRef');
+    if (!r) return;
+    const parts = colRefNames(r);
+    if (parts.includes('*') || (parts.length === 1 && names.includes(parts[0] as string))) found = true;
+  });
+  return found;
 }
 
 /** The statement without its relations' aliases (row-local.ts judges a relation named alone; column references do not matter there). */
@@ -469,10 +506,37 @@ function conflictClause(l: SplitLayout, action: 'nothing' | 'update', sets: Json
   return { action: 'ONCONFLICT_UPDATE', infer, targetList: sets.map((rt) => ({ ResTarget: rt })), location: -1 };
 }
 
+/**
+ * An INSERT … VALUES without a column list: its plan is made when the table's recorded column
+ * order is known (InsertPlan.positional, in the write's transaction): the VALUES items go to the
+ * first columns of that order, as PostgreSQL places them.
+ */
+function planPositional(l: SplitLayout, st: Json): InsertPlan {
+  if (!st.selectStmt) unsupported(l, 'INSERT … DEFAULT VALUES');
+  const values = body(st.selectStmt, 'SelectStmt');
+  const rows = arr(values?.valuesLists).map((r) => arr(body(r, 'List')?.items));
+  if (!values || rows.length === 0 || values.fromClause || values.targetList) unsupported(l, 'INSERT … SELECT');
+  const width = Math.max(...rows.map((r) => r.length));
+  homeReturning(l, returningOf(st));
+  const positional = (order: readonly string[] | null): InsertPlan => {
+    const cols = positionalColumns(l, order, 'INSERT', width);
+    try {
+      return planInsert(l, { ...st, cols: cols.map((name) => ({ ResTarget: { name, location: -1 } })) });
+    } catch (e) {
+      // Planned in the stage: a refusal is the statement's error there.
+      if (e instanceof SplitUnsupported) throw new StatementError(SQLSTATE.featureNotSupported, `clarus: ${e.message}`);
+      throw e;
+    }
+  };
+  // Its own home statement reads the order (what `clarus policy explain` shows).
+  const home = { backend: l.home, sql: orderQuery(l), params: [] };
+  return { kind: 'insert', layout: l, home, returning: returningOf(st).length > 0, sides: [], rowCount: rows.length, positional };
+}
+
 function planInsert(l: SplitLayout, st: Json): InsertPlan {
   if (st.withClause) unsupported(l, 'INSERT … WITH');
   const cols = arr(st.cols).map((c) => body(c, 'ResTarget')?.name as string);
-  if (cols.length === 0) unsupported(l, 'INSERT without a column list');
+  if (cols.length === 0) return planPositional(l, st);
   const values = body(st.selectStmt, 'SelectStmt');
   const rows = arr(values?.valuesLists).map((r) => arr(body(r, 'List')?.items));
   if (!values || rows.length === 0 || values.fromClause || values.targetList) unsupported(l, 'INSERT … SELECT');
@@ -695,7 +759,9 @@ function planCreate(l: SplitLayout, st: Json): DdlPlan {
     statements.push({ backend: b, params: [], sql: sql({ CreateStmt: s }) });
     if (!st.if_not_exists) unused.push(...elsewhere(l, b, indexNames(elts)));
   }
-  return { kind: 'ddl', layout: l, statements, tag: 'CREATE TABLE', ...(unused.length ? { unused } : {}) };
+  const columns = arr(st.tableElts).flatMap((e) => { const cd = body(e, 'ColumnDef'); return cd ? [cd.colname as string] : []; });
+  const order: OrderChange[] = [{ kind: 'create', columns, ifNotExists: st.if_not_exists === true }];
+  return { kind: 'ddl', layout: l, statements, tag: 'CREATE TABLE', ...(unused.length ? { unused } : {}), ...recorded(l, order) };
 }
 
 /** The names of the indexes that named UNIQUE / EXCLUDE constraints of CREATE TABLE elements make. */
@@ -707,7 +773,7 @@ function indexNames(elts: readonly unknown[]): string[] {
 function planDrop(l: SplitLayout, st: Json): DdlPlan {
   if (st.removeType !== 'OBJECT_TABLE' || arr(st.objects).length !== 1) unsupported(l, 'DROP of several objects, or of something other than the table,');
   const statements = [l.home, ...l.sides].map((b) => ({ backend: b, params: [], sql: sql({ DropStmt: { ...st, objects: [{ List: { items: [{ String: { sval: l.schema } }, { String: { sval: l.table } }] } }] } }) }));
-  return { kind: 'ddl', layout: l, statements, tag: 'DROP TABLE' };
+  return { kind: 'ddl', layout: l, statements, tag: 'DROP TABLE', ...recorded(l, [{ kind: 'forget' }]) };
 }
 
 /** Column-level ALTER TABLE subcommands, routed to the backend of the column they name. */
@@ -730,7 +796,19 @@ function planAlter(l: SplitLayout, st: Json): DdlPlan {
     perBackend.set(b, [...(perBackend.get(b) ?? []), c]);
   }
   const statements = [...perBackend].map(([b, cmds]) => ({ backend: b, params: [], sql: sql({ AlterTableStmt: { ...st, relation: relation(l), cmds } }) }));
-  return { kind: 'ddl', layout: l, statements, tag: 'ALTER TABLE' };
+  return { kind: 'ddl', layout: l, statements, tag: 'ALTER TABLE', ...recorded(l, arr(st.cmds).flatMap((c) => orderChangeOf(body(c, 'AlterTableCmd') as Json))) };
+}
+
+/** How an ALTER TABLE subcommand changes the recorded column order: ADD COLUMN appends, DROP COLUMN removes. */
+function orderChangeOf(cmd: Json): OrderChange[] {
+  if (cmd.subtype === 'AT_AddColumn') return [{ kind: 'add', columns: [body(cmd.def, 'ColumnDef')?.colname as string] }];
+  if (cmd.subtype === 'AT_DropColumn') return [{ kind: 'drop', columns: [cmd.name as string] }];
+  return [];
+}
+
+/** DdlPlan.order, but for a table with a point split by coordinates (its fragments have hidden parts in the point's place: no order is recorded). */
+function recorded(l: SplitLayout, order: OrderChange[]): Pick<DdlPlan, 'order'> {
+  return l.points || order.length === 0 ? {} : { order };
 }
 
 function planIndex(l: SplitLayout, st: Json): DdlPlan {

@@ -28,6 +28,7 @@ import { FragmentConnection, FragmentError } from './conn.ts';
 import { SplitCursors } from './cursor.ts';
 import { fragmentFailure } from './fragment.ts';
 import { quoteLiteral } from '../residual/plan.ts';
+import { COLUMNS_DDL } from './column-order.ts';
 
 export const DECISIONS = 'clarus_split.decisions';
 /** The key in FragmentConnection.applied of the SET LOCAL statement_timeout of the current block. */
@@ -38,13 +39,14 @@ export const GID_PREFIX = 'clarus:';
 /** The participant name of the client's own backend connection in a global transaction id. */
 export const CLIENT_PARTICIPANT = '@client';
 
-/** SQL that makes the decision table (home backend, proxy start). */
+/** SQL that makes the decision table and the column-order table (column-order.ts) (home backend, proxy start). */
 // One Query, so one transaction: the advisory lock (held to its end) serializes replicas and worker
 // processes creating the table at once (concurrent CREATE … IF NOT EXISTS can fail on the catalog's
 // unique index).
 export const DECISIONS_DDL = `SELECT pg_advisory_xact_lock(hashtext('clarus_split.decisions'));
 CREATE SCHEMA IF NOT EXISTS clarus_split;
-CREATE TABLE IF NOT EXISTS ${DECISIONS} (gid text PRIMARY KEY, outcome text NOT NULL CHECK (outcome IN ('commit', 'abort')), decided_at timestamptz NOT NULL DEFAULT now())`;
+CREATE TABLE IF NOT EXISTS ${DECISIONS} (gid text PRIMARY KEY, outcome text NOT NULL CHECK (outcome IN ('commit', 'abort')), decided_at timestamptz NOT NULL DEFAULT now());
+${COLUMNS_DDL}`;
 
 function quoteIdent(s: string): string {
   return `"${s.replace(/"/g, '""')}"`;
@@ -129,6 +131,11 @@ export class SplitSession {
    */
   localStatementTimeout(value: string): void {
     this.local = value;
+  }
+
+  /** Resolves once the start-up checks made the proxy's tables on the home backend (the decisions, the column orders). */
+  async tablesReady(): Promise<void> {
+    await this.deps.ready?.();
   }
 
   /** The session's connection to `backend` (opened on first use), with the client's settings. */

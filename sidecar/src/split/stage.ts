@@ -14,7 +14,7 @@ import type { Fragment, FragmentRows } from './fragment.ts';
 import { KEYS_PARAM } from './plan.ts';
 import type { ChangePlan, ComputedWrite, DdlPlan, FragmentSql, InsertPlan, ReadRelation, SelectPlan, SplitPlan } from './plan.ts';
 import type { SplitSession } from './session.ts';
-import type { FragmentConnection } from './conn.ts';
+import type { FragmentConnection, FragmentResult } from './conn.ts';
 import type { SplitLayout } from './layout.ts';
 import { recomposeFields, recomposeRows } from './points.ts';
 import { quoteIdent, quoteLiteral } from '../residual/plan.ts';
@@ -22,6 +22,8 @@ import { scannedRows } from './client-reads.ts';
 import type { ClientScans } from './client-reads.ts';
 import type { Prepared } from './fragment.ts';
 import { fragmentFailure } from './fragment.ts';
+import { inOrder, orderQuery } from './column-order.ts';
+import { checkedOrder as checkedOrderOn, orderOf, readOrder, recordOrder } from './order-io.ts';
 
 /**
  * The statement sent to the client's backend in place of a split statement: one empty result
@@ -180,10 +182,14 @@ async function scanRelation(d: StageDeps, r: ReadRelation, plan: Scan, params: R
     await emit(...recomposed(r, home.fields, home.rows, wire));
     return;
   }
-  const spec = { sql: `${scan.sql} ORDER BY ${quoteIdent(l.key)}${r.lock ? ' FOR UPDATE' : ''}`, values, views: d.views, batch: SCAN_BATCH };
+  // The recorded column order (when the statement shows it) is read in the scan's first round trip.
+  let order: string[] | null = null;
+  if (r.ordered) await d.session.tablesReady();
+  const first = r.ordered && !l.points ? { first: { sql: orderQuery(l), got: (x: FragmentResult) => { order = orderOf(x); } } } : {};
+  const spec = { sql: `${scan.sql} ORDER BY ${quoteIdent(l.key)}${r.lock ? ' FOR UPDATE' : ''}`, values, views: d.views, batch: SCAN_BATCH, ...first };
   await scanFragment(await d.session.read(scan.backend), fragment(d, scan.backend), spec, async (homeFields, rows) => {
     const j = await joinBatch(d, r, homeFields, rows);
-    await emit(...recomposed(r, j.fields, j.rows, wire));
+    await emit(...recomposed(r, j.fields, j.rows, wire, order));
   });
 }
 
@@ -193,11 +199,18 @@ async function scanRelation(d: StageDeps, r: ReadRelation, plan: Scan, params: R
  * (points.ts) when the plan marks it. The one way fragment fields and rows reach the stage
  * (scanRelation, relationFields), batched or not.
  */
-function recomposed(r: ReadRelation, fields: FieldDescription[], rows: Array<Array<Buffer | null>>, wire = false): [FieldDescription[], Array<Array<string | Buffer | null>>] {
+function recomposed(r: ReadRelation, fields: FieldDescription[], rows: Array<Array<Buffer | null>>, wire = false, order: readonly string[] | null = null): [FieldDescription[], Array<Array<string | Buffer | null>>] {
   const points = r.layout?.points;
-  if (!r.points || !points) return [fields, wire ? rows : rows.map((row) => row.map(text))];
+  if (!r.points || !points) return inOrder<FieldDescription, string | Buffer | null>(r.layout, order, fields, wire ? rows : rows.map((row) => row.map(text)));
   const texts = rows.map((row) => row.map(text));
   return [recomposeFields(points, fields, r.points.keepParts), recomposeRows(points, fields, texts, r.points.keepParts)];
+}
+
+/** The recorded column order of a split relation whose order the statement shows (ReadRelation.ordered), read on the session's home connection; else null. */
+async function describedOrder(d: StageDeps, r: ReadRelation): Promise<string[] | null> {
+  if (!r.ordered || !r.layout) return null;
+  await d.session.tablesReady();
+  return readOrder(await d.session.read(r.layout.home), r.layout);
 }
 
 /** The fields of an unsplit relation read on the client's connection (described on the home fragment's). */
@@ -215,7 +228,7 @@ async function relationFields(d: StageDeps, r: ReadRelation, plan: Scan, client?
     const sk = keyIndex(side, (r.layout as SplitLayout).key);
     fields = [...fields, ...side.filter((_, i) => i !== sk)];
   }
-  return recomposed(r, fields, [])[0];
+  return recomposed(r, fields, [], false, await describedOrder(d, r))[0];
 }
 
 /**
@@ -357,15 +370,20 @@ export async function insertInto(d: StageDeps, p: InsertPlan, params: ReadonlyAr
 
 function insertStage(d: StageDeps, p: InsertPlan): ResidualStage {
   const l = p.layout;
+  // An INSERT without a column list is planned by the recorded order, read in the write's transaction.
+  const resolved = async (conn: FragmentConnection): Promise<InsertPlan> => (p.positional ? p.positional(await checkedOrder(d, l, conn)) : p);
   return {
     ...NO_STAGE_LIMIT, blank: [],
-    describe: (_c, formats) => returningFields(d, l, p.returning, p.home, formats),
+    describe: async (_c, formats) => {
+      if (!p.returning) return null;
+      return returningFields(d, l, true, (await resolved(await d.session.read(l.home))).home, formats);
+    },
     async run(_c, _rows, formats, settings, params) {
       d.session.mayWrite = true;
       d.session.useSettings(settings);
       d.session.warm([l.home, ...l.sides]);
       return d.session.write(async (enter) => {
-        const home = await insertInto(d, p, params, enter);
+        const home = await insertInto(d, await resolved(await enter(l.home)), params, enter);
         return writeResult(home, p.returning, `INSERT 0 ${home.rows.length}`, formats);
       });
     },
@@ -456,6 +474,12 @@ async function computedUpdate(d: StageDeps, p: ChangePlan, writes: readonly Comp
   return writeResult(out, p.returning, `UPDATE ${out.rows.length}`, formats);
 }
 
+/** The recorded order of `l`'s table for a write without a column list, checked against its columns (order-io.ts). */
+export async function checkedOrder(d: StageDeps, l: SplitLayout, conn: FragmentConnection): Promise<string[] | null> {
+  await d.session.tablesReady();
+  return checkedOrderOn(conn, l, (sql) => describeFragment(conn, fragment(d, l.home), sql, 0, d.views));
+}
+
 function ddlStage(d: StageDeps, p: DdlPlan): ResidualStage {
   return {
     ...NO_STAGE_LIMIT, blank: [],
@@ -471,6 +495,8 @@ function ddlStage(d: StageDeps, p: DdlPlan): ResidualStage {
             if (got.rows[0]?.[0]?.toString() === 't') throw new StatementError(SQLSTATE.duplicateTable, `relation "${u.name}" already exists`);
           }
           for (const s of p.statements) await runFragment(await enter(s.backend), fragment(d, s.backend), s.sql, [], d.views);
+          // The recorded column order changes in the same transaction as the DDL (column-order.ts).
+          if (p.order) { await d.session.tablesReady(); await recordOrder(await enter(p.layout.home), p.layout, p.order); }
           return { fields: null, rows: [], tag: p.tag };
         });
       } finally {

@@ -1,4 +1,5 @@
-// Split tables answer as one table would (issue 12): seeded random statements (INSERT, upserts,
+// Split tables answer as one table would (issue 12): seeded random statements (INSERT with and
+// without a column list, upserts,
 // INSERT … SELECT, WITH, TRUNCATE, UPDATE,
 // DELETE, SELECT with conditions on columns of one or several backends, ordering, grouping, in
 // and out of transaction blocks) run through the proxy over three backends and against an
@@ -70,7 +71,9 @@ function generator(rand: () => number) {
         if (!useParams) return `(${row.map(literal).join(', ')})`;
         return `(${row.map((v) => { params.push(v); return `$${params.length}`; }).join(', ')})`;
       });
-      return { sql: `INSERT INTO patient (pat_id, ${cols.join(', ')}) VALUES ${values.join(', ')}`, ...(useParams ? { params } : {}), kind: 'write' };
+      // Without a column list too: the values by position in the CREATE TABLE order (column-order.ts).
+      const list = rand() < 0.3 ? '' : `(pat_id, ${cols.join(', ')}) `;
+      return { sql: `INSERT INTO patient ${list}VALUES ${values.join(', ')}`, ...(useParams ? { params } : {}), kind: 'write' };
     }
     if (r < 0.40) {
       const set = cols.filter(() => rand() < 0.4);
@@ -99,14 +102,16 @@ function generator(rand: () => number) {
     }
     if (r < 0.90) return { sql: `WITH x AS (SELECT ward, upper(pat_name) AS pat_name, age FROM patient WHERE ${where(1)}) SELECT ward, count(*)::int AS n, max(pat_name) AS m FROM x WHERE age IS NOT NULL OR ${cond()} GROUP BY ward ORDER BY ward NULLS FIRST`, kind: 'read' };
     if (r < 0.905) return { sql: 'TRUNCATE patient', kind: 'write' };
-    return { sql: `SELECT pat_id, pat_name, pat_ssn, diagnosis, ward, age FROM patient WHERE ${where(1 + Math.floor(rand() * 3))} ORDER BY pat_id${rand() < 0.3 ? ' LIMIT 3' : ''}`, kind: 'read' };
+    const list = rand() < 0.4 ? '*' : 'pat_id, pat_name, pat_ssn, diagnosis, ward, age';
+    return { sql: `SELECT ${list} FROM patient WHERE ${where(1 + Math.floor(rand() * 3))} ORDER BY pat_id${rand() < 0.3 ? ' LIMIT 3' : ''}`, kind: 'read' };
   };
 }
 
 async function outcome(db: pg.Client, s: Stmt): Promise<unknown> {
   try {
     const r = await db.query(s.sql, s.params);
-    return { command: r.command, rowCount: r.rowCount, rows: r.rows };
+    // The field names in order (SELECT *: the CREATE TABLE order), not only the rows' keys.
+    return { command: r.command, rowCount: r.rowCount, fields: (r.fields ?? []).map((f) => f.name), rows: r.rows };
   } catch (e) {
     return { error: (e as { code?: string }).code };
   }

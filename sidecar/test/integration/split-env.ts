@@ -89,6 +89,23 @@ export interface SplitOptions {
   logStatements?: boolean;
   /** Proxy users besides the corpus USERS. */
   users?: HarnessUser[];
+  /** A read-only role on every backend (READ_ONLY_ROLE: SELECT on the tables the superuser makes), for sessions without a readWrite grant. */
+  readOnlyRole?: boolean;
+}
+
+/** The read-only backend role of `readOnlyRole`. */
+export const READ_ONLY_ROLE = { user: 'clarus_split_ro', password: 'ro-pw' };
+
+async function makeReadOnlyRole(c: PgCluster): Promise<void> {
+  const db = new pg.Client({ connectionString: c.url(), ssl: { ca: c.caPem } });
+  await db.connect();
+  try {
+    await db.query(`CREATE ROLE ${READ_ONLY_ROLE.user} LOGIN PASSWORD '${READ_ONLY_ROLE.password}';
+      GRANT USAGE ON SCHEMA public TO ${READ_ONLY_ROLE.user};
+      ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO ${READ_ONLY_ROLE.user}`);
+  } finally {
+    await db.end();
+  }
 }
 
 export async function startSplit(opts: SplitOptions = {}): Promise<SplitEnv> {
@@ -96,7 +113,9 @@ export async function startSplit(opts: SplitOptions = {}): Promise<SplitEnv> {
   const list = await Promise.all(names.map(() => startPostgres()));
   const clusters = new Map(names.map((b, i) => [b, list[i] as PgCluster]));
   if (opts.logStatements !== false) for (const c of list) appendFileSync(join(c.dir, 'data', 'postgresql.conf'), "\nlog_statement = 'all'\nlog_min_error_statement = 'info'\nlog_parameter_max_length = -1\n");
-  const cfg = writeProxyConfig({ backends: names.map((name) => ({ cluster: clusters.get(name) as PgCluster, name })), users: [...Object.values(USERS), ...(opts.users ?? [])] });
+  if (opts.readOnlyRole) for (const c of list) await makeReadOnlyRole(c);
+  const readOnly = opts.readOnlyRole ? { readOnly: READ_ONLY_ROLE } : {};
+  const cfg = writeProxyConfig({ backends: names.map((name) => ({ cluster: clusters.get(name) as PgCluster, name, ...readOnly })), users: [...Object.values(USERS), ...(opts.users ?? [])] });
   cfg.write({ ...cfg.config, policy: structuredClone(opts.policy ?? (opts.backends === 2 ? SPLIT2_POLICY : SPLIT_POLICY)) });
   mkdirSync(join(cfg.dir, 'secrets/keyring'), { recursive: true });
   for (const [name, text] of TEST_KEY_FILES) writeFileSync(join(cfg.dir, 'secrets/keyring', name), text);
