@@ -3,7 +3,7 @@
 // the fragment transactions in step (see session.ts).
 import type { View } from '@clarus/crds/types.ts';
 import type { ResidualService } from '../access/residual-stage.ts';
-import { body, isObj, paramNumbers } from '../rewrite/ast.ts';
+import { body, isObj, nodeBody, paramNumbers } from '../rewrite/ast.ts';
 import type { Json } from '../rewrite/ast.ts';
 import { parseStatements } from '../rewrite/parser.ts';
 import type { ParsedStatement } from '../rewrite/parser.ts';
@@ -122,8 +122,8 @@ function checkFlows(svc: SplitService, l: SplitLayout, stmt: unknown): void {
   const env = { layouts: svc.layouts, protectedColumns: svc.protectedColumns };
   const ins = body(stmt, 'InsertStmt');
   if (ins && isInsertSelect(l, ins)) checkInsertSelectFlows(env, l, ins);
-  const upd = body(stmt, 'UpdateStmt');
-  const rv = upd?.relation as Json | undefined;
+  const upd = nodeBody(stmt, 'UpdateStmt');
+  const rv = upd?.relation;
   if (upd && rv && rv.relname === l.table && (rv.schemaname === undefined || rv.schemaname === l.schema)) checkUpdateFlows(env, l, upd);
 }
 

@@ -1,7 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
-import { body } from '../rewrite/ast.ts';
-import type { Json } from '../rewrite/ast.ts';
+import { nodeBody } from '../rewrite/ast.ts';
 import { loadParser, parseStatements } from '../rewrite/parser.ts';
 import { protectedColumnsOf, splitLayouts } from './layout.ts';
 import type { SplitLayout } from './layout.ts';
@@ -29,9 +28,9 @@ const stmt = (sql: string) => (parseStatements(sql)[0] as { stmt: unknown }).stm
 const check = (sql: string): string | null => {
   const s = stmt(sql);
   try {
-    const upd = body(s, 'UpdateStmt');
+    const upd = nodeBody(s, 'UpdateStmt');
     if (upd) checkUpdateFlows(env, l, upd);
-    else checkInsertSelectFlows(env, l, body(s, 'InsertStmt') as Json);
+    else checkInsertSelectFlows(env, l, nodeBody(s, 'InsertStmt') ?? {});
     return null;
   } catch (e) { return (e as Error).message; }
 };

@@ -10,8 +10,8 @@
 //
 // What a WHERE clause selects is not a value flow (an application's `UPDATE … SET ward = 'x'
 // WHERE <encrypted column> = …` stores a constant): only the written values are judged.
-import { arr, body, colRefNames, isObj } from '../rewrite/ast.ts';
-import type { Json } from '../rewrite/ast.ts';
+import type { InsertStmt, SelectStmt, UpdateStmt } from '@pgsql/types';
+import { arr, body, colRefNames, isObj, nodeBody } from '../rewrite/ast.ts';
 import { backendOfColumn } from './layout.ts';
 import type { SplitLayout } from './layout.ts';
 import { SplitUnsupported } from './plan.ts';
@@ -23,7 +23,7 @@ export type ProtectedColumns = ReadonlyMap<string, ReadonlySet<string>>;
 interface Source { layout: SplitLayout | null; schema?: string; table: string }
 
 /** A FROM item: a table, or a subquery / WITH query whose items are judged where they are read. */
-type Rel = { kind: 'table'; source: Source } | { kind: 'derived'; select: Json; colnames: string[] | null; ctes: Ctes };
+type Rel = { kind: 'table'; source: Source } | { kind: 'derived'; select: SelectStmt; colnames: string[] | null; ctes: Ctes };
 
 type Ctes = ReadonlyMap<string, { query: unknown; colnames: string[] | null }>;
 
@@ -39,9 +39,9 @@ function refuse(l: SplitLayout, column: string, why: string): never {
   throw new SplitUnsupported(`a value computed into ${column} (stored in clear on ${column === l.key ? 'every backend' : backendOfColumn(l, column)}) from ${why} on split table ${l.schema}.${l.table} (dataset ${l.dataset}) is not supported`);
 }
 
-function sourceOf(rv: Json, layouts: ReadonlyMap<string, SplitLayout>): Source {
-  const schema = rv.schemaname as string | undefined;
-  const table = rv.relname as string;
+function sourceOf(rv: { schemaname?: string; relname?: string }, layouts: ReadonlyMap<string, SplitLayout>): Source {
+  const schema = rv.schemaname;
+  const table = rv.relname ?? '';
   for (const l of layouts.values()) if (l.table === table && (schema === undefined || schema === l.schema)) return { layout: l, schema: l.schema, table };
   return { layout: null, ...(schema ? { schema } : {}), table };
 }
@@ -49,13 +49,13 @@ function sourceOf(rv: Json, layouts: ReadonlyMap<string, SplitLayout>): Source {
 const names = (list: unknown): string[] | null => (Array.isArray(list) && list.length > 0 ? list.map((x) => String(body(x, 'String')?.sval)) : null);
 
 /** The WITH queries `withClause` adds to `outer`. */
-function withCtes(withClause: unknown, outer: Ctes): Ctes {
-  const ctes = arr((withClause as Json | undefined)?.ctes);
+function withCtes(withClause: { ctes?: unknown[] } | undefined, outer: Ctes): Ctes {
+  const ctes = arr(withClause?.ctes);
   if (ctes.length === 0) return outer;
   const out = new Map(outer);
   for (const c of ctes) {
-    const cte = body(c, 'CommonTableExpr') as Json;
-    out.set(String(cte.ctename), { query: cte.ctequery, colnames: names(cte.aliascolnames) });
+    const cte = nodeBody(c, 'CommonTableExpr');
+    if (cte) out.set(String(cte.ctename), { query: cte.ctequery, colnames: names(cte.aliascolnames) });
   }
   return out;
 }
@@ -63,21 +63,21 @@ function withCtes(withClause: unknown, outer: Ctes): Ctes {
 /** The relations of a FROM list (through joins) by the name the statement uses for them. */
 function scopeOf(from: unknown[], layouts: ReadonlyMap<string, SplitLayout>, ctes: Ctes, into: Scope = { byName: new Map(), opaque: false }): Scope {
   const visit = (n: unknown): void => {
-    const rv = body(n, 'RangeVar');
+    const rv = nodeBody(n, 'RangeVar');
     if (rv) {
-      const alias = rv.alias as Json | undefined;
-      const name = (alias?.aliasname as string | undefined) ?? (rv.relname as string);
-      const cte = rv.schemaname === undefined ? ctes.get(rv.relname as string) : undefined;
-      const sel = cte ? body(cte.query, 'SelectStmt') : null;
+      const alias = rv.alias;
+      const name = alias?.aliasname ?? rv.relname ?? '';
+      const cte = rv.schemaname === undefined ? ctes.get(rv.relname ?? '') : undefined;
+      const sel = cte ? nodeBody(cte.query, 'SelectStmt') : null;
       if (cte && !sel) { into.opaque = true; return; }
       into.byName.set(name, sel ? { kind: 'derived', select: sel, colnames: names(alias?.colnames) ?? cte?.colnames ?? null, ctes } : { kind: 'table', source: sourceOf(rv, layouts) });
       return;
     }
-    const sub = body(n, 'RangeSubselect');
-    const subSel = sub ? body(sub.subquery, 'SelectStmt') : null;
-    const subAlias = sub?.alias as Json | undefined;
-    if (subSel && subAlias && !sub?.lateral) { into.byName.set(subAlias.aliasname as string, { kind: 'derived', select: subSel, colnames: names(subAlias.colnames), ctes }); return; }
-    const j = body(n, 'JoinExpr');
+    const sub = nodeBody(n, 'RangeSubselect');
+    const subSel = sub ? nodeBody(sub.subquery, 'SelectStmt') : null;
+    const subAlias = sub?.alias;
+    if (subSel && subAlias?.aliasname && !sub?.lateral) { into.byName.set(subAlias.aliasname, { kind: 'derived', select: subSel, colnames: names(subAlias.colnames), ctes }); return; }
+    const j = nodeBody(n, 'JoinExpr');
     if (j && !j.alias) { visit(j.larg); visit(j.rarg); return; }
     into.opaque = true;
   };
@@ -117,8 +117,8 @@ function resolve(l: SplitLayout, target: string, scope: Scope, refNames: string[
 function itemOf(l: SplitLayout, target: string, rel: Extract<Rel, { kind: 'derived' }>, column: string): unknown {
   const s = rel.select;
   if (s.op !== 'SETOP_NONE' || arr(s.valuesLists).length > 0) refuse(l, target, `${column} of a set operation or VALUES list`);
-  const items = arr(s.targetList).map((t) => body(t, 'ResTarget') as Json);
-  const at = rel.colnames ? rel.colnames.indexOf(column) : items.findIndex((rt) => (rt.name as string | undefined ?? lastName(rt.val)) === column);
+  const items = arr(s.targetList).map((t) => nodeBody(t, 'ResTarget') ?? {});
+  const at = rel.colnames ? rel.colnames.indexOf(column) : items.findIndex((rt) => (rt.name ?? lastName(rt.val)) === column);
   const item = items[at];
   if (!item) return refuse(l, target, `${column}, which the proxy cannot find in its subquery`);
   return item.val;
@@ -137,7 +137,7 @@ function checkValue(env: FlowEnv, l: SplitLayout, target: string, value: unknown
     if (Array.isArray(n)) { for (const x of n) visit(x); return; }
     if (!isObj(n)) return;
     if (body(n, 'SubLink')) refuse(l, target, 'a subquery');
-    const ref = body(n, 'ColumnRef');
+    const ref = nodeBody(n, 'ColumnRef');
     if (ref) {
       const { rel, column } = resolve(l, target, scope, colRefNames(ref));
       if (rel.kind === 'derived') {
@@ -161,30 +161,29 @@ function isProtectedTarget(env: FlowEnv, l: SplitLayout, column: string): boolea
 }
 
 /** A computed UPDATE of split table `l` (`upd`: the UpdateStmt's body): every SET value into an unprotected column. */
-export function checkUpdateFlows(env: FlowEnv, l: SplitLayout, upd: Json): void {
-  const rv = upd.relation as Json;
+export function checkUpdateFlows(env: FlowEnv, l: SplitLayout, upd: UpdateStmt): void {
   const self: Rel = { kind: 'table', source: { layout: l, schema: l.schema, table: l.table } };
   const ctes = withCtes(upd.withClause, new Map());
-  const scope = scopeOf(arr(upd.fromClause), env.layouts, ctes, { byName: new Map([[((rv.alias as Json | undefined)?.aliasname as string | undefined) ?? l.table, self]]), opaque: false });
+  const scope = scopeOf(arr(upd.fromClause), env.layouts, ctes, { byName: new Map([[upd.relation?.alias?.aliasname ?? l.table, self]]), opaque: false });
   for (const t of arr(upd.targetList)) {
-    const rt = body(t, 'ResTarget') as Json;
-    const name = rt.name as string;
-    if (!isProtectedTarget(env, l, name)) checkValue(env, l, name, rt.val, scope);
+    const rt = nodeBody(t, 'ResTarget');
+    const name = rt?.name ?? '';
+    if (!isProtectedTarget(env, l, name)) checkValue(env, l, name, rt?.val, scope);
   }
 }
 
 /** An INSERT … SELECT into split table `l` (`ins`: the InsertStmt's body): each SELECT item going into an unprotected column. */
-export function checkInsertSelectFlows(env: FlowEnv, l: SplitLayout, ins: Json): void {
-  const cols = arr(ins.cols).map((c) => (body(c, 'ResTarget') as Json).name as string);
+export function checkInsertSelectFlows(env: FlowEnv, l: SplitLayout, ins: InsertStmt): void {
+  const cols = arr(ins.cols).map((c) => nodeBody(c, 'ResTarget')?.name ?? '');
   const plainAt = cols.map((c, i) => (isProtectedTarget(env, l, c) ? -1 : i)).filter((i) => i >= 0);
   if (plainAt.length === 0) return;
-  const sel = body(ins.selectStmt, 'SelectStmt') as Json;
+  const sel = nodeBody(ins.selectStmt, 'SelectStmt') ?? {};
   const items = arr(sel.targetList);
   const simple = sel.op === 'SETOP_NONE' && arr(sel.valuesLists).length === 0 && items.length === cols.length;
   const scope = scopeOf(arr(sel.fromClause), env.layouts, withCtes(sel.withClause, withCtes(ins.withClause, new Map())));
   for (const i of plainAt) {
     const column = cols[i] as string;
-    const item = simple ? (body(items[i], 'ResTarget') as Json).val : undefined;
+    const item = simple ? nodeBody(items[i], 'ResTarget')?.val : undefined;
     if (!simple) refuse(l, column, 'a SELECT the proxy cannot read item by item (a set operation or a * list)');
     checkValue(env, l, column, item, scope);
   }

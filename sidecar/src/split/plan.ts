@@ -14,7 +14,8 @@
 // * CREATE TABLE / DROP TABLE: each fragment gets its part (the row key is the primary key of
 //   every other fragment).
 // Anything else is refused by name (what the proxy does not fully understand, it refuses).
-import { arr, body, colRefNames, columnRef, isObj, paramNumbers, paramRef } from '../rewrite/ast.ts';
+import type { AlterTableCmd } from '@pgsql/types';
+import { arr, body, colRefNames, columnRef, isObj, nodeBody, paramNumbers, paramRef } from '../rewrite/ast.ts';
 import type { Json } from '../rewrite/ast.ts';
 import { deparseStatement } from '../rewrite/parser.ts';
 import { backendOfColumn } from './layout.ts';
@@ -335,7 +336,12 @@ function withNames(l: SplitLayout, stmt: Json, layouts: ReadonlyMap<string, Spli
  * name; `plain` when that FROM clause holds tables and joins only (no subquery, function or VALUES
  * whose outputs an unqualified name could also be).
  */
-function ownRelations(s: Json): { vars: Set<Json>; plain: boolean } {
+/** The alias a RangeVar is read under, if it has one. */
+function aliasOf(rv: Json): string | undefined {
+  return nodeBody({ RangeVar: rv }, 'RangeVar')?.alias?.aliasname;
+}
+
+function ownRelations(s: { fromClause?: unknown[] } | null): { vars: Set<Json>; plain: boolean } {
   const vars = new Set<Json>();
   let plain = true;
   const visit = (n: unknown): void => {
@@ -345,7 +351,7 @@ function ownRelations(s: Json): { vars: Set<Json>; plain: boolean } {
     if (j) { visit(j.larg); visit(j.rarg); return; }
     plain = false;
   };
-  for (const f of arr(s.fromClause)) visit(f);
+  for (const f of arr(s?.fromClause)) visit(f);
   return { vars, plain };
 }
 
@@ -362,13 +368,13 @@ function planSelect(l: SplitLayout, stmt: Json, s: Json, layouts: ReadonlyMap<st
   // the same names: the engine evaluates every condition anyway). Only a table of the statement's
   // own FROM clause: the top-level WHERE's names do not reach a table inside a subquery (they name
   // the subquery's outputs, which may be other columns of the same names).
-  const own = ownRelations(body(engineStmt, 'SelectStmt') as Json);
+  const own = ownRelations(body(engineStmt, 'SelectStmt'));
   const top = s.op === 'SETOP_NONE' && !hasOuterJoin(s.fromClause) && ctes.size === 0 ? conjuncts(s.whereClause) : [];
   const alone = vars.length === 1 && own.plain;
-  const ordered = readsColumnOrder(stmt, vars.map((rv) => ((rv.alias as Json | undefined)?.aliasname as string | undefined) ?? String(rv.relname)));
+  const ordered = readsColumnOrder(stmt, vars.map((rv) => aliasOf(rv) ?? String(rv.relname)));
   const relations: ReadRelation[] = vars.map((rv, i) => {
     const r = relationOf(rv, layouts, l.home);
-    const alias = ((rv.alias as Json | undefined)?.aliasname as string | undefined) ?? r.table;
+    const alias = aliasOf(rv) ?? r.table;
     const name = `clarus_r${i + 1}`;
     const onlyHome = (c: unknown) => !r.layout || [...backendsOf(r.layout, c).backends].every((x) => x === (r.layout as SplitLayout).home);
     const reach = own.vars.has(rv) ? top : [];
@@ -796,13 +802,13 @@ function planAlter(l: SplitLayout, st: Json): DdlPlan {
     perBackend.set(b, [...(perBackend.get(b) ?? []), c]);
   }
   const statements = [...perBackend].map(([b, cmds]) => ({ backend: b, params: [], sql: sql({ AlterTableStmt: { ...st, relation: relation(l), cmds } }) }));
-  return { kind: 'ddl', layout: l, statements, tag: 'ALTER TABLE', ...recorded(l, arr(st.cmds).flatMap((c) => orderChangeOf(body(c, 'AlterTableCmd') as Json))) };
+  return { kind: 'ddl', layout: l, statements, tag: 'ALTER TABLE', ...recorded(l, arr(st.cmds).flatMap((c) => orderChangeOf(nodeBody(c, 'AlterTableCmd')))) };
 }
 
 /** How an ALTER TABLE subcommand changes the recorded column order: ADD COLUMN appends, DROP COLUMN removes. */
-function orderChangeOf(cmd: Json): OrderChange[] {
-  if (cmd.subtype === 'AT_AddColumn') return [{ kind: 'add', columns: [body(cmd.def, 'ColumnDef')?.colname as string] }];
-  if (cmd.subtype === 'AT_DropColumn') return [{ kind: 'drop', columns: [cmd.name as string] }];
+function orderChangeOf(cmd: AlterTableCmd | null): OrderChange[] {
+  if (cmd?.subtype === 'AT_AddColumn') return [{ kind: 'add', columns: [nodeBody(cmd.def, 'ColumnDef')?.colname ?? ''] }];
+  if (cmd?.subtype === 'AT_DropColumn') return [{ kind: 'drop', columns: [cmd.name ?? ''] }];
   return [];
 }
 
