@@ -151,6 +151,8 @@ export interface StageResult {
    * `columns` columns), `data` as CopyData, CopyDone and the tag, instead of a result set.
    */
   copyOut?: { columns: number; data: Uint8Array[] };
+  /** Notices sent before the result, as a backend sends them (a skipped `CREATE INDEX IF NOT EXISTS`'s 42P07). */
+  notices?: Array<{ code: string; message: string }>;
 }
 
 /** The in-proxy stage of a two-stage statement. Rejects with StatementError only. */
