@@ -3,7 +3,9 @@
 // backends in one write, all or nothing; IF EXISTS as PostgreSQL); ALTER INDEX … RENAME of it goes
 // there too; other ALTER INDEX forms and DROP INDEX CONCURRENTLY of it are refused (0A000). An index
 // or named UNIQUE constraint whose name another fragment's relation has fails with 42P07 and
-// stores nothing; a read-only grant cannot drop an index.
+// stores nothing; a read-only grant cannot drop an index. REINDEX INDEX and COMMENT ON INDEX of it
+// go to cloud-b. Unnamed indexes get the names an unsplit PostgreSQL (an oracle database) gives
+// them, unique over both backends, and CREATE INDEX IF NOT EXISTS skips with its notice as the oracle does.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { USERS } from '../corpus/setup.ts';
