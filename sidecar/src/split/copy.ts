@@ -150,13 +150,14 @@ export function copyInTransformer(d: StageDeps, p: CopyInPlan, maxBytes = MAX_BA
     if (tag !== 'COPY 0') return tag;
     d.session.mayWrite = true;
     if (rows.length === 0) return 'COPY 0';
-    await d.session.write(async (enter) => {
+    // The session's split statement: a client's cancel meanwhile fails it (57014) between batches.
+    await d.session.statement(() => d.session.write(async (enter) => {
       for (let at = 0; at < rows.length; at += p.batch) {
         const batch = rows.slice(at, at + p.batch);
         const ins = p.insert(batch.length);
         await insertInto(d, ins.plan, withDerived(ins, batch.flat()), enter);
       }
-    });
+    }));
     return `COPY ${rows.length}`;
   };
   return { result: { fields: (f) => [...f], row: (v) => v, done }, copy: { in: input } };
