@@ -189,3 +189,13 @@ export function definitionBranch(values: string | null, fn: string, pretty: bool
   const [id, def] = fn === 'pg_get_indexdef' ? ['o.ioid', pretty ? 'o.pdef' : 'o.def'] : ['o.coid', pretty ? 'o.pcdef' : 'o.cdef'];
   return `WHEN clarus__arg IN (SELECT ${id} FROM ${values} WHERE ${shown}) THEN (SELECT ${unbidx(def)} FROM ${values} WHERE ${id} = clarus__arg)`;
 }
+
+/**
+ * pg_table_is_visible of another fragment's index (its shown object id, which the home catalog
+ * does not hold: NULL there, so psql \di left it out): its table's visibility, as a CASE branch
+ * `WHEN … THEN …`, or '' when there are none.
+ */
+export function visibleBranch(values: string | null): string {
+  if (!values) return '';
+  return `WHEN clarus__arg IN (SELECT o.ioid FROM ${values} WHERE o.kind = 'index' AND ${shown}) THEN pg_catalog.pg_table_is_visible((SELECT ${orel} FROM ${values} WHERE o.ioid = clarus__arg))`;
+}

@@ -188,6 +188,15 @@ describe('split table: the other fragment\'s indexes and constraints through the
     expect(await psqlDescribe(env.proxy.url(USERS.doctor), 'patient')).toBe(await psqlDescribe(oracleCluster.url(), 'patient'));
   });
 
+  it('psql \\di and information_schema.table_constraints list the logical table\'s indexes and constraints as the oracle does', async () => {
+    const psql = async (url: string, cmd: string) => (await run(join(PG_BIN, 'psql'), [url, '-X', '-v', 'ON_ERROR_STOP=1', '-c', cmd], { env: { ...process.env, PGSSLMODE: 'disable', PGPASSWORD: '' } })).stdout;
+    const di = await psql(env.proxy.url(USERS.doctor), '\\di');
+    expect(di).toContain('patient_ward_lower');
+    expect(di).toBe(await psql(oracleCluster.url(), '\\di'));
+    const tc = "SELECT constraint_name, constraint_type, is_deferrable, initially_deferred FROM information_schema.table_constraints WHERE table_name = 'patient' AND constraint_name NOT LIKE '%not_null' ORDER BY 1";
+    expect(await rows(doc, tc)).toEqual(await rows(oracle, tc));
+  });
+
   it('no backend stores or logs a protected value in clear', async () => {
     expect((await doc.query('SELECT pat_name, pat_ssn, diagnosis FROM patient')).rows).toEqual([{ pat_name: 'Ann Canary', pat_ssn: '111-22-3333', diagnosis: 'flu-canary' }]);
     for (const b of ['cloud-a', 'cloud-b'] as const) {
