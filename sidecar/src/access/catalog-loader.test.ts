@@ -9,6 +9,14 @@ describe('objects of a split table on another backend', () => {
     expect(sql).toContain("NOT LIKE 'clarus:%'");
     expect(sql).toContain('pg_get_indexdef(i.indexrelid, 0, true)');
     expect(sql).toContain("('public', 'pt')");
+    // Operator classes and collations by name: their ids are the other backend's.
+    expect(sql).toContain('LEFT JOIN pg_catalog.pg_opclass o ON o.oid = x.id');
+  });
+
+  it('an index row carries its access method, key count, operator classes and collations by name, and options', () => {
+    const row = ['public', 'pt', 'index', 'pt_w', 'false', 'false', 'CREATE INDEX pt_w ON public.pt USING hash (ward)', 'CREATE INDEX pt_w ON public.pt USING hash (ward)', '["ward","diag"]', '', '', '',
+      'hash', '1', '[["pg_catalog","text_ops"]]', '[["pg_catalog","default"]]', '0'];
+    expect(objectsFromRows([row]).get('public.pt')?.[0]?.index).toEqual({ am: 'hash', keys: 1, classes: '[["pg_catalog","text_ops"]]', collations: '[["pg_catalog","default"]]', options: '0' });
   });
 
   it('rows become objects per table; a blind index is named as its column', () => {

@@ -81,26 +81,34 @@ function columnFlags(f: { defaulted?: string; domain?: string; defaultExpr?: str
 const keyNames = (relid: string, keys: string): string => `coalesce((SELECT pg_catalog.json_agg(coalesce(a.attname::text, '') ORDER BY x.i)
     FROM unnest(${keys}) WITH ORDINALITY x(n, i) LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = ${relid} AND a.attnum = x.n), '[]')::text`;
 
+/** The [schema, name] of each object id of an oid[] in `catalog` (columns `<p>name`, `<p>namespace`; null for 0), as a JSON array. */
+const namesOf = (oids: string, catalog: string, p: string): string => `coalesce((SELECT pg_catalog.json_agg(CASE WHEN o.oid IS NULL THEN NULL ELSE pg_catalog.json_build_array(n.nspname, o.${p}name) END ORDER BY x.i)
+    FROM unnest(${oids}) WITH ORDINALITY x(id, i) LEFT JOIN ${catalog} o ON o.oid = x.id LEFT JOIN pg_catalog.pg_namespace n ON n.oid = o.${p}namespace), '[]')::text`;
+
 /**
  * A split table's indexes (and the UNIQUE constraints they back) and CHECK constraints on one of
  * its other backends (issue 12), the primary key (the row key's) and the proxy's `clarus:` type
  * records left out; an index backing another kind of constraint (exclusion) too. One row each:
  * schema, table, kind, name, unique, plain (btree over columns only), definition (and pretty-printed),
- * key column names (JSON), constraint name and definition (and pretty-printed).
+ * key column names (JSON, INCLUDE columns too), constraint name and definition (and pretty-printed),
+ * and of an index its access method, key column count, operator classes and collations (by name:
+ * their object ids are the other backend's) and options.
  */
 export function objectsQuery(tables: CatalogTable[]): string {
   const keys = tables.map((t) => `(${quote(t.schema)}, ${quote(t.table)})`).join(', ');
   return `SELECT n.nspname, c.relname, 'index', ic.relname, i.indisunique::text,
     (i.indexprs IS NULL AND i.indpred IS NULL AND am.amname = 'btree' AND i.indnatts = i.indnkeyatts)::text, pg_catalog.pg_get_indexdef(i.indexrelid),
     pg_catalog.pg_get_indexdef(i.indexrelid, 0, true), ${keyNames('i.indrelid', 'i.indkey::int2[]')}, coalesce(k.conname::text, ''),
-    coalesce(pg_catalog.pg_get_constraintdef(k.oid), ''), coalesce(pg_catalog.pg_get_constraintdef(k.oid, true), '')
+    coalesce(pg_catalog.pg_get_constraintdef(k.oid), ''), coalesce(pg_catalog.pg_get_constraintdef(k.oid, true), ''),
+    am.amname::text, i.indnkeyatts::text, ${namesOf('i.indclass::pg_catalog.oid[]', 'pg_catalog.pg_opclass', 'opc')}, ${namesOf('i.indcollation::pg_catalog.oid[]', 'pg_catalog.pg_collation', 'coll')},
+    i.indoption::text
   FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid JOIN pg_catalog.pg_am am ON am.oid = ic.relam
   LEFT JOIN pg_catalog.pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid AND k.contype = 'u'
   WHERE NOT i.indisprimary AND (n.nspname, c.relname) IN (${keys})
     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint e WHERE e.conindid = i.indexrelid AND e.conrelid = i.indrelid AND e.contype <> 'u')
   UNION ALL SELECT n.nspname, c.relname, 'check', k.conname, 'false', 'false', pg_catalog.pg_get_constraintdef(k.oid), pg_catalog.pg_get_constraintdef(k.oid, true),
-    ${keyNames('k.conrelid', 'k.conkey')}, '', '', ''
+    ${keyNames('k.conrelid', 'k.conkey')}, '', '', '', '', '', '', '', ''
   FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   WHERE k.contype = 'c' AND k.conname NOT LIKE 'clarus:%' AND (n.nspname, c.relname) IN (${keys})
   ORDER BY 1, 2, 3 DESC, 4`;
@@ -111,7 +119,13 @@ function objectFromRow(row: string[]): RemoteObject {
   const [, , kind, name = '', unique, plain, definition = '', pretty = '', columns = '[]', conName, conDef = '', conPretty = ''] = row;
   const names = (JSON.parse(columns) as string[]).map((c) => (isHiddenName(c) ? visibleName(c) : c));
   return { kind: kind === 'check' ? 'check' : 'index', name, columns: names, unique: unique === 'true', plain: plain === 'true', definition, pretty,
-    ...(conName ? { constraint: { name: conName, definition: conDef, pretty: conPretty } } : {}) };
+    ...(conName ? { constraint: { name: conName, definition: conDef, pretty: conPretty } } : {}), ...indexFromRow(row) };
+}
+
+/** An index row's pg_index fields (objectsQuery's last five columns), when it is one and has them. */
+function indexFromRow(row: string[]): Pick<RemoteObject, 'index'> {
+  const [am, keys, classes, collations, options] = row.slice(12);
+  return row[2] === 'index' && am && classes && collations ? { index: { am, keys: Number(keys), classes, collations, options: options ?? '' } } : {};
 }
 
 /** Rows of objectsQuery → the objects per `schema.table` (a blind index's name as its column's). */

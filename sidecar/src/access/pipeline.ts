@@ -337,8 +337,8 @@ class ProtectionPipeline implements Pipeline {
     return d;
   }
 
-  cancelTargets(): ReturnType<SplitSession['cancelTargets']> {
-    return this.splitSession?.cancelTargets() ?? [];
+  cancelRequested(): ReturnType<SplitSession['cancelRequested']> {
+    return this.splitSession?.cancelRequested() ?? { statement: false, others: [] };
   }
 
   /** A SET of statement_timeout: the fragment connections follow the client's. */

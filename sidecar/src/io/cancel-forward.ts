@@ -9,7 +9,12 @@ import type { CancelTarget } from './context.ts';
 /** Cancels the session's backend (unless `also` says not) and every other connection working for it (`also`). */
 export async function forwardCancel(t: CancelTarget, timeoutMs: number): Promise<void> {
   const { self, others } = t.also?.() ?? { self: true, others: [] };
-  await Promise.all([...(self ? [cancelOne(t, timeoutMs)] : []), ...others.map((o) => cancelOne(o, timeoutMs))]);
+  const sent = others.map((o) => {
+    const p = cancelOne(o, timeoutMs);
+    o.delivered?.(p.catch(() => undefined));
+    return p;
+  });
+  await Promise.all([...(self ? [cancelOne(t, timeoutMs)] : []), ...sent]);
 }
 
 async function cancelOne(t: CancelTarget, timeoutMs: number): Promise<void> {

@@ -16,6 +16,8 @@ import type { CancelKeys } from './cancel.ts';
 export interface CancelTarget {
   backend: BackendSecrets; processId: number; secretKey: number;
   also?: () => { self: boolean; others: ReadonlyArray<CancelTarget> };
+  /** Told the cancel to this target is under way (`p` settles once the backend took it or it failed). */
+  delivered?: (p: Promise<void>) => void;
 }
 
 export interface ProxyContext {

@@ -50,7 +50,7 @@ export interface RemoteObject {
   kind: 'index' | 'check';
   /** The index's name, or the CHECK constraint's. */
   name: string;
-  /** Key columns (an index) or the columns a CHECK reads, by name (a blind index as its column; '' for an expression). */
+  /** Key and INCLUDE columns (an index) or the columns a CHECK reads, by name (a blind index as its column; '' for an expression). */
   columns: string[];
   unique: boolean;
   /** A btree index over columns only (no expression, no predicate): what pg_index can show as it is. */
@@ -62,6 +62,12 @@ export interface RemoteObject {
   constraint?: { name: string; definition: string; pretty: string };
   /** The backend that holds it (set when the catalog learns it). */
   backend?: string;
+  /**
+   * An index's pg_index fields on that backend: access method name, key column count (the rest of
+   * `columns` are INCLUDE columns), its operator classes and collations as JSON arrays of
+   * [schema, name] (null for none), indoption (space-separated numbers).
+   */
+  index?: { am: string; keys: number; classes: string; collations: string; options: string };
 }
 
 export interface CatalogColumn {

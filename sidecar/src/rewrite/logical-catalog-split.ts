@@ -7,9 +7,11 @@
 // show them — with the object's own fields, under an object id counted down from the top of the
 // oid range. An object id the home catalog uses already is not shown (pg_indexes and
 // information_schema still show the object: they do not name object ids).
-// pg_index, pg_class and pg_constraint show btree indexes over columns only and CHECK
-// constraints without their expression tree (conbin is NULL; pg_get_constraintdef shows it);
-// an expression or partial index is only in pg_indexes (indcollation and indclass are zeros).
+// pg_index and pg_class show every index (its access method, key and INCLUDE columns, options, and
+// its operator classes and collations under the home catalog's ids for their names) but without
+// its expression and predicate trees (indexprs and indpred are NULL, an expression column's indkey
+// is 0; pg_get_indexdef shows them), pg_constraint CHECK constraints without their expression tree
+// (conbin is NULL; pg_get_constraintdef shows it).
 // Pure: SQL text built from the catalog's loaded objects.
 import type { CatalogTable, RemoteObject } from './catalog.ts';
 
@@ -30,12 +32,33 @@ function attnum(t: CatalogTable, name: string): string | null {
   return `(SELECT a.attnum FROM pg_catalog.pg_attribute a WHERE a.attrelid = ${rel} AND a.attname = ${quote(name)} AND NOT a.attisdropped)`;
 }
 
-/** The key attribute numbers of an object (an int2[] expression), NULL when pg_index/pg_constraint cannot show it. */
+/** The attribute numbers of an object (an int2[] expression: an index's expression column 0), NULL when pg_index/pg_constraint cannot show it. */
 function keysOf(t: CatalogTable, o: RemoteObject): string {
-  const nums = o.columns.map((c) => attnum(t, c));
-  const shown = (o.kind === 'check' || o.plain) && nums.length > 0 && nums.every((n) => n !== null);
+  const nums = o.columns.map((c) => (o.kind === 'index' && c === '' ? '0' : attnum(t, c)));
+  const shown = nums.length > 0 && nums.every((n) => n !== null);
   return shown ? `ARRAY[${nums.join(', ')}]::pg_catalog.int2[]` : 'NULL::pg_catalog.int2[]';
 }
+
+/**
+ * An index's access method, key count, operator classes and collations (JSON [schema, name]
+ * arrays: the other backend's object ids mean nothing here), indoption and zeros for what is not
+ * known (VALUES columns am, nkeys, cls, coll, opt, zer; NULL for a CHECK).
+ */
+function indexFields(o: RemoteObject): string {
+  if (o.kind !== 'index') return 'NULL::text, NULL::int, NULL::jsonb, NULL::jsonb, NULL::text, NULL::text';
+  const x = o.index ?? { am: 'btree', keys: o.columns.length, classes: '[]', collations: '[]', options: '' };
+  const zeros = Array.from({ length: x.keys }, () => '0').join(' ');
+  return `${quote(x.am)}, ${x.keys}, ${quote(x.classes)}::jsonb, ${quote(x.collations)}::jsonb, ${quote(x.options || zeros)}, ${quote(zeros)}`;
+}
+
+/** The home catalog's object ids for the names of `names` (a JSON array of [schema, name]), as a vector's text; 0 for one it does not have. */
+function idsOf(names: string, lookup: string): string {
+  return `coalesce((SELECT pg_catalog.string_agg(coalesce((${lookup}), 0)::text, ' ' ORDER BY x.i) FROM pg_catalog.jsonb_array_elements(${names}) WITH ORDINALITY x(c, i)), o.zer)`;
+}
+const opclassIds = idsOf('o.cls', `SELECT k.oid FROM pg_catalog.pg_opclass k JOIN pg_catalog.pg_namespace n ON n.oid = k.opcnamespace JOIN pg_catalog.pg_am a ON a.oid = k.opcmethod
+  WHERE n.nspname = x.c->>0 AND k.opcname = x.c->>1 AND a.amname = o.am`);
+const collationIds = idsOf('o.coll', `SELECT k.oid FROM pg_catalog.pg_collation k JOIN pg_catalog.pg_namespace n ON n.oid = k.collnamespace
+  WHERE n.nspname = x.c->>0 AND k.collname = x.c->>1 AND k.collencoding IN (-1, pg_catalog.pg_char_to_encoding(pg_catalog.getdatabaseencoding())) ORDER BY k.collencoding DESC LIMIT 1`);
 
 const oid = (n: number | null): string => (n === null ? 'NULL::pg_catalog.oid' : `${n}::pg_catalog.oid`);
 const text = (s: string | undefined): string => (s === undefined ? 'NULL::text' : quote(s));
@@ -46,16 +69,16 @@ function objectRow(t: CatalogTable, o: RemoteObject, n: number): string {
   const con = o.kind === 'check' ? o : o.constraint;
   const cols = `ARRAY[${o.columns.map(quote).join(', ') || "''"}]::text[]`;
   return `(${quote(t.schema)}, ${quote(t.table)}, ${quote(o.kind)}, ${quote(o.name)}, ${o.unique}, ${keysOf(t, o)}, ${cols},
-    ${quote(o.definition)}, ${quote(o.pretty)}, ${text(con?.name)}, ${text(con?.definition)}, ${text(con?.pretty)}, ${oid(index)}, ${oid(con ? MAX_OID - 2 * n - 1 : null)})`;
+    ${quote(o.definition)}, ${quote(o.pretty)}, ${text(con?.name)}, ${text(con?.definition)}, ${text(con?.pretty)}, ${oid(index)}, ${oid(con ? MAX_OID - 2 * n - 1 : null)}, ${indexFields(o)})`;
 }
 
 /**
  * The objects of the split tables' other fragments as rows `o(s, t, kind, name, uniq, keys,
- * cols, def, pdef, con, cdef, pcdef, ioid, coid)`, or null when there are none.
+ * cols, def, pdef, con, cdef, pcdef, ioid, coid, am, nkeys, cls, coll, opt, zer)`, or null when there are none.
  */
 export function objectValues(tables: readonly CatalogTable[]): string | null {
   const rows = tables.flatMap((t) => (t.remoteObjects ?? []).map((o) => ({ t, o }))).map(({ t, o }, n) => objectRow(t, o, n));
-  return rows.length ? `(VALUES ${rows.join(', ')}) o(s, t, kind, name, uniq, keys, cols, def, pdef, con, cdef, pcdef, ioid, coid)` : null;
+  return rows.length ? `(VALUES ${rows.join(', ')}) o(s, t, kind, name, uniq, keys, cols, def, pdef, con, cdef, pcdef, ioid, coid, am, nkeys, cls, coll, opt, zer)` : null;
 }
 
 /** Whether row `o` can be shown in pg_class/pg_index/pg_constraint: every key column found, its object ids free. */
@@ -63,7 +86,6 @@ const shown = `o.keys IS NOT NULL AND pg_catalog.array_position(o.keys, NULL::pg
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint x WHERE x.oid = o.coid)`;
 const homePk = `(SELECT p.conindid FROM pg_catalog.pg_constraint p WHERE p.conrelid = ${orel} AND p.contype = 'p')`;
 const pkName = `(SELECT p.conname FROM pg_catalog.pg_constraint p WHERE p.conrelid = ${orel} AND p.contype = 'p')`;
-const zeros = "pg_catalog.array_to_string(pg_catalog.array_fill(0, ARRAY[pg_catalog.cardinality(o.keys)]), ' ')";
 const unbidx = (e: string): string => `regexp_replace(${e}, '__bidx\\M', '', 'g')`;
 
 /**
@@ -77,15 +99,16 @@ export function classView(values: string): string {
     UNION ALL SELECT r.* FROM pg_catalog.pg_class c CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(c, pg_catalog.jsonb_build_object('relchecks', c.relchecks + ${checks})) r
     WHERE c.oid IN (${checked})
     UNION ALL SELECT r.* FROM ${values} JOIN pg_catalog.pg_class c ON c.oid = ${homePk} CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(c, pg_catalog.jsonb_build_object(
-      'oid', o.ioid, 'relname', o.name, 'relfilenode', 0, 'relpages', 0, 'reltuples', -1, 'relallvisible', 0, 'relnatts', pg_catalog.cardinality(o.keys))) r
+      'oid', o.ioid, 'relname', o.name, 'relfilenode', 0, 'relpages', 0, 'reltuples', -1, 'relallvisible', 0, 'relnatts', pg_catalog.cardinality(o.keys),
+      'relam', coalesce((SELECT a.oid FROM pg_catalog.pg_am a WHERE a.amname = o.am), c.relam))) r
     WHERE o.kind = 'index' AND ${shown}`;
 }
 
 function indexBranch(values: string): string {
   return `SELECT r.* FROM ${values} JOIN pg_catalog.pg_index i ON i.indexrelid = ${homePk} CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(i, pg_catalog.jsonb_build_object(
-      'indexrelid', o.ioid, 'indnatts', pg_catalog.cardinality(o.keys), 'indnkeyatts', pg_catalog.cardinality(o.keys), 'indisunique', o.uniq, 'indisprimary', false,
+      'indexrelid', o.ioid, 'indnatts', pg_catalog.cardinality(o.keys), 'indnkeyatts', o.nkeys, 'indisunique', o.uniq, 'indisprimary', false,
       'indisexclusion', false, 'indimmediate', true, 'indisclustered', false, 'indisreplident', false, 'indkey', pg_catalog.array_to_string(o.keys, ' '),
-      'indcollation', ${zeros}, 'indclass', ${zeros}, 'indoption', ${zeros})) r WHERE o.kind = 'index' AND ${shown}`;
+      'indcollation', ${collationIds}, 'indclass', ${opclassIds}, 'indoption', o.opt, 'indexprs', NULL, 'indpred', NULL)) r WHERE o.kind = 'index' AND ${shown}`;
 }
 
 function constraintBranch(values: string): string {
@@ -165,4 +188,14 @@ export function definitionBranch(values: string | null, fn: string, pretty: bool
   if (!values) return '';
   const [id, def] = fn === 'pg_get_indexdef' ? ['o.ioid', pretty ? 'o.pdef' : 'o.def'] : ['o.coid', pretty ? 'o.pcdef' : 'o.cdef'];
   return `WHEN clarus__arg IN (SELECT ${id} FROM ${values} WHERE ${shown}) THEN (SELECT ${unbidx(def)} FROM ${values} WHERE ${id} = clarus__arg)`;
+}
+
+/**
+ * pg_table_is_visible of another fragment's index (its shown object id, which the home catalog
+ * does not hold: NULL there, so psql \di left it out): its table's visibility, as a CASE branch
+ * `WHEN … THEN …`, or '' when there are none.
+ */
+export function visibleBranch(values: string | null): string {
+  if (!values) return '';
+  return `WHEN clarus__arg IN (SELECT o.ioid FROM ${values} WHERE o.kind = 'index' AND ${shown}) THEN pg_catalog.pg_table_is_visible((SELECT ${orel} FROM ${values} WHERE o.ioid = clarus__arg))`;
 }

@@ -21,7 +21,7 @@ import type { Json } from './ast.ts';
 import { isEncrypted } from './catalog.ts';
 import type { Catalog, CatalogTable } from './catalog.ts';
 import { VIEW_MARKER } from './views.ts';
-import { classView, definitionBranch, notNullBranches, objectBranches, objectValues } from './logical-catalog-split.ts';
+import { classView, definitionBranch, notNullBranches, objectBranches, objectValues, visibleBranch } from './logical-catalog-split.ts';
 
 const quote = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
@@ -208,6 +208,8 @@ export function logicalCatalogOf(catalog: Catalog): LogicalCatalog | null {
       JSON.stringify(exprOf(`CASE ${definitionBranch(objects, f, pretty)} WHEN clarus__arg IN (${known} (${rel})) THEN regexp_replace(clarus__call, '__bidx\\M', '', 'g') ELSE clarus__call END`))])));
     // pg_get_viewdef (psql \d+) of a view of the proxy's: the SELECT it keeps, not its stand-in.
     templates.set(VIEWDEF, JSON.stringify(exprOf(`CASE WHEN clarus__call LIKE '%${VIEW_MARKER}%' THEN ${keptDefinition('clarus__call')} ELSE clarus__call END`)));
+    // pg_table_is_visible (psql \di) of another fragment's index: its table's.
+    templates.set(VISIBLE, JSON.stringify(exprOf(objects ? `CASE ${visibleBranch(objects)} ELSE clarus__call END` : 'clarus__call')));
     out = {
       views,
       defCall: (fn, call, arg) => substitute(JSON.parse(templates.get(fn) as string), { clarus__arg: arg, clarus__call: call }) as Json,
@@ -231,6 +233,7 @@ function substitute(node: unknown, by: Record<string, unknown>): unknown {
 }
 
 const VIEWDEF = 'pg_get_viewdef';
+const VISIBLE = 'pg_table_is_visible';
 /** Template suffix of a definition function's pretty-printed call (psql's: pg_get_indexdef(oid, 0, true), pg_get_constraintdef(oid, true)). */
 const PRETTY = ':pretty';
 
@@ -270,7 +273,7 @@ function fromItem(w: Walk, item: unknown): unknown {
 function funcName(call: Json): string | undefined {
   const names = arr(call.funcname).map(sval);
   const last = names[names.length - 1];
-  return (names.length === 1 || names[0] === 'pg_catalog') && last && (last in DEF_FUNCTIONS || last === VIEWDEF) ? last : undefined;
+  return (names.length === 1 || names[0] === 'pg_catalog') && last && (last in DEF_FUNCTIONS || last === VIEWDEF || last === VISIBLE) ? last : undefined;
 }
 
 function visitObject(w: Walk, node: Json): Json {

@@ -58,21 +58,28 @@ export function remoteIndex(catalog: Catalog, schema: string | undefined, name: 
   return undefined;
 }
 
-/** The index an ALTER INDEX (RENAME, other forms, SET SCHEMA) names. */
+/** The index an ALTER INDEX (RENAME, other forms, SET SCHEMA) or REINDEX INDEX names. */
 function indexRelation(stmt: Json): unknown {
   for (const [tag, field] of [['RenameStmt', 'renameType'], ['AlterTableStmt', 'objtype'], ['AlterObjectSchemaStmt', 'objectType']] as const) {
     const b = body(stmt, tag);
     if (b?.[field] === 'OBJECT_INDEX') return b.relation;
   }
-  return undefined;
+  const reindex = body(stmt, 'ReindexStmt');
+  return reindex?.kind === 'REINDEX_OBJECT_INDEX' ? reindex.relation : undefined;
 }
 
-/** The qualified names (schema or undefined, name) an index statement names: DROP INDEX, ALTER INDEX. */
+/** A qualified name as a List of Strings (DROP, COMMENT ON): [schema or undefined, name]. */
+function listName(o: unknown): [string | undefined, string] {
+  const n = arr(body(o, 'List')?.items).map((i) => body(i, 'String')?.sval as string);
+  return n.length === 1 ? [undefined, n[0] as string] : [n[n.length - 2], n[n.length - 1] as string];
+}
+
+/** The qualified names (schema or undefined, name) an index statement names: DROP INDEX, ALTER INDEX, REINDEX INDEX, COMMENT ON INDEX. */
 export function indexNames(stmt: Json): Array<[string | undefined, string]> {
   const drop = body(stmt, 'DropStmt');
-  if (drop?.removeType === 'OBJECT_INDEX') {
-    return arr(drop.objects).map((o) => arr(body(o, 'List')?.items).map((i) => body(i, 'String')?.sval as string)).map((n) => (n.length === 1 ? [undefined, n[0] as string] : [n[n.length - 2], n[n.length - 1] as string]));
-  }
+  if (drop?.removeType === 'OBJECT_INDEX') return arr(drop.objects).map(listName);
+  const comment = body(stmt, 'CommentStmt');
+  if (comment?.objtype === 'OBJECT_INDEX') return [listName(comment.object)];
   const rv = indexRelation(stmt);
   return isObj(rv) && typeof rv.relname === 'string' ? [[typeof rv.schemaname === 'string' ? rv.schemaname : undefined, rv.relname]] : [];
 }

@@ -9,6 +9,7 @@ import { closedSlot, CopySlot } from './copy-route.ts';
 import { StatementError } from './pipeline.ts';
 import type { BeforeCommit, BeforeCommitHook, FieldDescription, ResidualStage, ResultTransformer, RewriteQuery, StageResult, WireValue } from './pipeline.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
+import { noticeBytes } from '../protocol/errors.ts';
 import type { Portal } from './prepared.ts';
 import { WriteExchange } from './write-exchange.ts';
 import { CommitFlush } from './commit-flush.ts';
@@ -122,6 +123,7 @@ export abstract class InspectorStage extends InspectorBackend {
       // A read's result is held for its portal; a statement with its own tag (a split write) is not.
       if (held && out.tag === undefined) { this.computed.store(held.portal, out.rows); this.serveChunk(held); return; }
       if (held) this.computed.forget(held.portal);
+      for (const n of out.notices ?? []) this.relay.toClient.push(noticeBytes(n));
       if (out.copyOut) { this.stageCopyOut(out.copyOut, out.tag ?? 'COPY 0'); return; }
       if (simple && out.fields) this.relay.toClient.push(this.rowDescriptionBytes(out.fields));
       for (const values of out.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));

@@ -151,6 +151,8 @@ export interface StageResult {
    * `columns` columns), `data` as CopyData, CopyDone and the tag, instead of a result set.
    */
   copyOut?: { columns: number; data: Uint8Array[] };
+  /** Notices sent before the result, as a backend sends them (a skipped `CREATE INDEX IF NOT EXISTS`'s 42P07). */
+  notices?: Array<{ code: string; message: string }>;
 }
 
 /** The in-proxy stage of a two-stage statement. Rejects with StatementError only. */
@@ -355,14 +357,20 @@ export interface RewriteQuery {
 export type StatementDecision = Pass | RewriteStatement | Refuse;
 export type QueryDecision = Pass | RewriteQuery | Refuse;
 
+/** A backend connection other than the session's own a client's cancel goes to (Pipeline.cancelRequested). */
+export interface OtherCancelTarget { backend: BackendSecrets; processId: number; secretKey: number; delivered?: (p: Promise<void>) => void }
+
 export interface Pipeline {
   /** True: never called, bytes forwarded unchanged (see the performance contract above). */
   readonly passthrough: boolean;
   /**
-   * Backend connections other than the session's own that are running a statement for it now
-   * (split tables' fragment connections, issue 12): a client's CancelRequest is sent to them too.
+   * A client's CancelRequest came. `statement`: the pipeline answers a statement of its own now (a
+   * split table's, issue 12), which records the cancel (it fails with 57014 at its next step); the
+   * session's backend has answered its part and does not get the cancel. `others`: backend
+   * connections other than the session's own running that statement's requests at this instant,
+   * which get it; `delivered` is told when the cancel to one is under way (settled: taken).
    */
-  cancelTargets?(): ReadonlyArray<{ backend: BackendSecrets; processId: number; secretKey: number }>;
+  cancelRequested?(): { statement: boolean; others: ReadonlyArray<OtherCancelTarget> };
   query(sql: string): QueryDecision | Promise<QueryDecision>;
   /** `name` is the prepared statement name ('' for the unnamed statement). */
   parse(sql: string, paramTypes: readonly number[], name: string): StatementDecision | Promise<StatementDecision>;

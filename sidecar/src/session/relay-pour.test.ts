@@ -147,6 +147,18 @@ describe('a stage that pours its result in parts', () => {
     expect(sent(ports.client, 'back')).toEqual(['RowDescription', 'D:a', 'D:b', 'D:c', 'C:SELECT 3', 'Z:I']);
   });
 
+  it('a CancelRequest while the pipeline runs a split statement of its own: the fragments get it, the session\'s backend (which has answered its part) does not', () => {
+    let running = false;
+    const target = { backend: {} as never, processId: 7, secretKey: 9 };
+    const tr: ResultTransformer = { fields: (f) => [...f], row: (v) => v };
+    const pipeline: Pipeline = { passthrough: false, query: () => ({ kind: 'rewrite', sql: 'placeholder', results: [tr] }), parse: () => ({ kind: 'rewrite', sql: 'placeholder', result: tr }),
+      cancelRequested: () => (running ? { statement: true, others: [target] } : { statement: false, others: [] }) };
+    const r = new Relay({ maxMessageBytes: 1 << 20, pipeline, ports: new Ports() });
+    expect(r.cancelRequested()).toEqual({ self: true, others: [] });
+    running = true;
+    expect(r.cancelRequested()).toEqual({ self: false, others: [target] });
+  });
+
   it('Execute without a row limit pours; with one, the held result is served in chunks', async () => {
     const bind: FrontendMessage = { type: 'Bind', portal: '', statement: '', paramFormats: [], values: [], resultFormats: [] };
     const answers: BackendMessage[] = [{ type: 'ParseComplete' }, { type: 'BindComplete' }, ...PLACEHOLDER, { type: 'ReadyForQuery', status: 'I' }];

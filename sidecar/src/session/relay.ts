@@ -17,7 +17,7 @@ import { BackendTag, FrontendTag, HEADER_BYTES } from '../protocol/tags.ts';
 import { Inspector } from './inspect.ts';
 import { Out } from './out.ts';
 import { BackendScanner } from './scan.ts';
-import type { Pipeline } from './pipeline.ts';
+import type { OtherCancelTarget, Pipeline } from './pipeline.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 
 export type TxStatus = 'I' | 'T' | 'E';
@@ -319,14 +319,15 @@ export class Relay {
 
   /**
    * A client's CancelRequest for this session: a stage pouring its result in parts stops at its
-   * next part (57014). Returns the pipeline's other connections running a request now (split
-   * fragment reads), which get the cancel too, and whether the session's backend does (`self`):
-   * not when a pour took it (the backend has answered the statement; the cancel could only reach
-   * a later one there).
+   * next part (57014), a split statement the pipeline runs records it. Returns the pipeline's other
+   * connections running that statement's requests now (split fragments), which get the cancel too,
+   * and whether the session's backend does (`self`): not when a pour or a split statement took it
+   * (the backend has answered its part; the cancel could only reach a later statement there).
    */
-  cancelRequested(): { self: boolean; others: ReturnType<NonNullable<Pipeline['cancelTargets']>> } {
+  cancelRequested(): { self: boolean; others: readonly OtherCancelTarget[] } {
     const poured = this.inspector?.cancelRequested() ?? false;
-    return { self: !poured, others: this.current.cancelTargets?.() ?? [] };
+    const split = this.current.cancelRequested?.() ?? { statement: false, others: [] };
+    return { self: !poured && !split.statement, others: split.others };
   }
 
   /** Sends what is queued, then resolves once the client can take more (see RelayPorts.clientRoom). */

@@ -55,6 +55,8 @@ export class FragmentConnection {
   private waiter: Waiter | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private lost: string | null = null;
+  /** A client's cancel forwarded to this connection, until the backend took it (see cancelSent). */
+  private cancelling: Promise<void> = Promise.resolve();
 
   /** The backend's connection settings (a cancel is sent there). */
   readonly secrets: BackendSecrets;
@@ -81,6 +83,17 @@ export class FragmentConnection {
 
   /** The backend's key for CancelRequest. */
   get cancelKey(): { processId: number; secretKey: number } { return { processId: this.conn.processId, secretKey: this.conn.secretKey }; }
+
+  /**
+   * A client's cancel is on its way to this connection's backend (`delivery` settles once the
+   * backend closed the cancel connection: the signal is given). No request is sent before: one sent
+   * meanwhile could be the one the cancel reaches, whatever statement it belongs to; once given, the
+   * signal finds the backend running the request it was meant for or idle (which ignores it).
+   */
+  cancelSent(delivery: Promise<void>): void {
+    const before = this.cancelling;
+    this.cancelling = Promise.all([before, delivery.catch(() => undefined)]).then(() => undefined);
+  }
 
   /** One simple Query (one result per statement of the text). */
   query(sql: string): Promise<FragmentResult[]> {
@@ -134,7 +147,7 @@ export class FragmentConnection {
   }
 
   private request(msgs: Buffer[]): Promise<FragmentResult[]> {
-    const run = this.queue.then(() => new Promise<FragmentResult[]>((resolve, reject) => {
+    const run = this.queue.then(() => this.cancelling).then(() => new Promise<FragmentResult[]>((resolve, reject) => {
       if (this.lost !== null) { reject(new FragmentLost(this.backend, `connection to backend "${this.backend}" lost: ${this.lost}`)); return; }
       this.waiter = { resolve, reject, results: [], current: null, error: null };
       this.conn.socket.write(Buffer.concat(msgs));

@@ -164,7 +164,8 @@ export function copyInTransformer(d: StageDeps, p: CopyInPlan, maxBytes = MAX_BA
     if (tag !== 'COPY 0') return tag;
     d.session.mayWrite = true;
     if (rows.length === 0) return 'COPY 0';
-    await d.session.write(async (enter) => {
+    // The session's split statement: a client's cancel meanwhile fails it (57014) between batches.
+    await d.session.statement(() => d.session.write(async (enter) => {
       const columns = p.columns ?? positionalColumns(p.layout, await checkedOrder(d, p.layout, await enter(p.layout.home)), 'COPY FROM');
       if (!p.columns) for (const row of rows) checkWidth(columns, row);
       const size = copyBatch(columns.length);
@@ -173,7 +174,7 @@ export function copyInTransformer(d: StageDeps, p: CopyInPlan, maxBytes = MAX_BA
         const ins = p.insert(columns, batch.length);
         await insertInto(d, ins.plan, withDerived(ins, batch.flat()), enter);
       }
-    });
+    }));
     return `COPY ${rows.length}`;
   };
   return { result: { fields: (f) => [...f], row: (v) => v, done }, copy: { in: input } };

@@ -96,7 +96,8 @@ const IDENTITY = { fields: (f: readonly FieldDescription[]) => [...f], row: <V>(
 export function declareTransformer(d: StageDeps, cursors: SplitCursors, p: DeclarePlan): { sql: string; result: ResultTransformer } {
   const taken = cursors.declare(p.name);
   const read = async (): Promise<Held> => {
-    const out = await selectStage(d, p.select).run([], [], [], new Map(), []);
+    // The session's split statement: a client's cancel meanwhile fails it (57014).
+    const out = await d.session.statement(() => selectStage(d, p.select).run([], [], [], new Map(), []));
     return { fields: out.fields ?? [], rows: out.rows };
   };
   return {

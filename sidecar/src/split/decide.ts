@@ -202,8 +202,24 @@ export function splitTransformer(svc: SplitService, session: SplitSession, plan:
   const placeholder = scans ? (n: number) => scansSql(scans, n) : placeholderSql;
   const stage = plan.kind === 'copyOut' ? copyOutStage(d, plan, scans) : plan.kind === 'insertSelect' ? insertSelectStage(d, plan, scans) : plan.kind === 'select' ? selectStage(d, plan, scans) : splitStage(d, plan);
   // No client parameter value ever reaches the client's backend through the placeholder.
-  const residual = withValues(stage, derived.length === 0 ? null : (values) => [...Array.from({ length: paramCount }, (_, i) => values[i] ?? null), ...derivedValues(derived, values)]);
+  const residual = asStatement(session, withValues(stage, derived.length === 0 ? null : (values) => [...Array.from({ length: paramCount }, (_, i) => values[i] ?? null), ...derivedValues(derived, values)]));
   return { sql: placeholder(paramCount), placeholder, result: { ...IDENTITY, residual: { ...residual, blank: Array.from({ length: paramCount }, (_, i) => i + 1) } } };
+}
+
+/**
+ * The stage with the entry points that run the statement (`run`, `pour`, `stream.next`) run as
+ * the session's split statement (SplitSession.statement): a client's cancel meanwhile is recorded
+ * on it and fails its next fragment step with 57014, even when no fragment request is running at
+ * that instant.
+ */
+export function asStatement(session: SplitSession, stage: ResidualStage): ResidualStage {
+  const { run, pour, stream } = stage;
+  return {
+    ...stage,
+    run: (...a) => session.statement(() => run(...a)),
+    ...(pour ? { pour: (...a) => session.statement(() => pour(...a)) } : {}),
+    ...(stream ? { stream: { ...stream, next: (...a) => session.statement(() => stream.next(...a)) } } : {}),
+  };
 }
 
 /**

@@ -70,6 +70,13 @@ export function prepareNow(rewriter: KeyedRewriter, sql: string, views: Map<stri
 }
 
 /** Runs `sql` (one statement over the fragment) with text parameter values. */
+/** The fragment of `backend`; 08001 when the proxy has none. */
+export function fragmentOf(fragments: ReadonlyMap<string, Fragment>, backend: string): Fragment {
+  const f = fragments.get(backend);
+  if (!f) throw new StatementError(SQLSTATE.unableToConnect, `clarus: this proxy has no backend "${backend}", which stores split columns`);
+  return f;
+}
+
 export async function runFragment(conn: FragmentConnection, f: Fragment, sql: string, values: Array<Buffer | null>, views: Map<string, View>): Promise<FragmentRows> {
   try {
     const p = await prepare(f, sql, views, values.length);

@@ -150,7 +150,9 @@ describe('plans', () => {
       { backend: 'a', schema: 'public', name: 'd_key' }, { backend: 'c', schema: 'public', name: 'd_key' },
       { backend: 'a', schema: 'public', name: 'w_key' }, { backend: 'b', schema: 'public', name: 'w_key' },
     ]);
-    expect(() => plan('CREATE INDEX IF NOT EXISTS patient_ward ON patient (ward)')).toThrow(SplitUnsupported);
+    expect((plan('CREATE INDEX IF NOT EXISTS patient_ward ON patient (ward)') as DdlPlan).ifNotExists).toBe('patient_ward');
+    expect((plan('CREATE INDEX ON patient (lower(ward)) INCLUDE (ward)') as DdlPlan).autoName?.stem).toEqual({ table: 'patient', addition: 'lower_ward', label: 'idx' });
+    expect(() => plan('CREATE INDEX ON patient ((xmlelement(name x, ward)))')).toThrow(/give the index a name/);
   });
 
   it('DROP INDEX / ALTER INDEX of an index another fragment holds go to that backend', () => {
@@ -165,6 +167,10 @@ describe('plans', () => {
     const r = idx('ALTER INDEX w_idx RENAME TO w2');
     expect(r?.statements.map((x) => [x.backend, x.sql])).toEqual([['c', 'ALTER INDEX public.w_idx RENAME TO w2']]);
     expect(r?.unused?.map((u) => u.backend)).toEqual(['a', 'b']);
+    expect(idx('REINDEX INDEX w_idx')?.statements.map((x) => [x.backend, x.sql])).toEqual([['c', 'REINDEX INDEX public.w_idx']]);
+    expect(idx("COMMENT ON INDEX public.d_idx IS 'x'")?.statements.map((x) => [x.backend, x.sql])).toEqual([['b', "COMMENT ON INDEX public.d_idx IS 'x'"]]);
+    expect(idx("COMMENT ON INDEX home_idx IS 'x'")).toBeNull();
+    expect(() => idx('REINDEX INDEX CONCURRENTLY w_idx')).toThrow(/CONCURRENTLY/);
     expect(() => idx('DROP INDEX CONCURRENTLY w_idx')).toThrow(/CONCURRENTLY/);
     expect(() => idx('ALTER INDEX w_idx SET (fillfactor = 50)')).toThrow(/SetRelOptions|not supported/);
     expect(idx('DROP INDEX other.w_idx')).toBeNull();

@@ -20,6 +20,8 @@ import type { Json } from '../rewrite/ast.ts';
 import { deparseStatement } from '../rewrite/parser.ts';
 import { backendOfColumn } from './layout.ts';
 import type { SplitLayout } from './layout.ts';
+import { indexStem } from './index-name.ts';
+import type { IndexStem } from './index-name.ts';
 import { rowLocal } from '../rewrite/two-stage/row-local.ts';
 import { orderQuery, positionalColumns } from './column-order.ts';
 import { StatementError } from '../session/pipeline.ts';
@@ -165,6 +167,13 @@ export interface DdlPlan {
   unused?: Array<{ backend: string; schema: string; name: string }>;
   /** The changes of the table's recorded column order (column-order.ts), made on the home backend after the statements. */
   order?: OrderChange[];
+  /** CREATE INDEX IF NOT EXISTS name: skipped (NOTICE 42P07) when a relation of the table's schema on any of its backends has the name. */
+  ifNotExists?: string;
+  /**
+   * CREATE INDEX without a name: the first candidate of `stem` (index-name.ts) no backend of the
+   * table has a relation of, given to `create` (its one statement's parse tree) as its name.
+   */
+  autoName?: { stem: IndexStem; create: Json };
 }
 
 export type SplitPlan = SelectPlan | InsertPlan | ChangePlan | DdlPlan;
@@ -831,9 +840,13 @@ function planIndex(l: SplitLayout, st: Json): DdlPlan {
   if (refs.size !== 1 || where.sub) unsupported(l, 'an index over columns stored on different backends');
   const b = [...refs][0] as string;
   const name = typeof st.idxname === 'string' ? st.idxname : undefined;
-  if (name && st.if_not_exists) unsupported(l, 'CREATE INDEX IF NOT EXISTS with a name (the name may be taken on another fragment)');
-  const unused = name ? elsewhere(l, b, [name]) : [];
-  return { kind: 'ddl', layout: l, statements: [{ backend: b, params: [], sql: sql({ IndexStmt: { ...st, relation: relation(l) } }) }], tag: 'CREATE INDEX', ...(unused.length ? { unused } : {}) };
+  const create = { IndexStmt: { ...st, relation: relation(l) } };
+  const plan = { kind: 'ddl' as const, layout: l, statements: [{ backend: b, params: [], sql: sql(create) }], tag: 'CREATE INDEX' };
+  if (name && st.if_not_exists) return { ...plan, ifNotExists: name };
+  if (name) return { ...plan, unused: elsewhere(l, b, [name]) };
+  const stem = indexStem(l.table, st);
+  if (!stem) unsupported(l, 'CREATE INDEX without a name over an expression the proxy cannot name as PostgreSQL would (give the index a name)');
+  return { ...plan, autoName: { stem, create } };
 }
 
 /** Names `names` on every backend of `l` but `b`: no relation there may have them (an index's name is its schema's). */

@@ -30,6 +30,9 @@ import { fragmentFailure } from './fragment.ts';
 import { quoteLiteral } from '../residual/plan.ts';
 import { COLUMNS_DDL } from './column-order.ts';
 
+/** Fragment connections a client's cancel is forwarded to (session/pipeline.ts Pipeline.cancelRequested). */
+type CancelTargets = Array<{ backend: BackendSecrets; processId: number; secretKey: number; delivered: (p: Promise<void>) => void }>;
+
 export const DECISIONS = 'clarus_split.decisions';
 /** The key in FragmentConnection.applied of the SET LOCAL statement_timeout of the current block. */
 const LOCAL_TIMEOUT = 'local statement_timeout';
@@ -92,6 +95,8 @@ export class SplitSession {
   private readonly implicit = new Map<string, FragmentConnection>();
   /** Run when the implicit transaction ends (committed or rolled back). */
   private atImplicitEnd: Array<() => void> = [];
+  /** The split statement running now (`statement`), and whether a client's cancel came for it. */
+  private running: { cancelled: boolean } | null = null;
 
   constructor(deps: SplitSessionDeps) {
     this.deps = deps;
@@ -179,6 +184,7 @@ export class SplitSession {
 
   /** The connection to `backend`, inside the client's block when there is one. */
   async enter(backend: string): Promise<FragmentConnection> {
+    this.checkCancel();
     if (this.explicit && (this.lost.has(backend) || (this.inTx.has(backend) && !this.conns.get(backend)?.alive))) {
       throw new StatementError(SQLSTATE.connectionFailure, `clarus: the connection to backend "${backend}" was lost in the transaction`);
     }
@@ -221,6 +227,7 @@ export class SplitSession {
   }
 
   private async enterImplicit(backend: string): Promise<FragmentConnection> {
+    this.checkCancel();
     const known = this.implicit.get(backend);
     // A connection lost mid-transaction lost its writes: never start over on a new one.
     if (known) return known.alive ? known : Promise.reject(new StatementError(SQLSTATE.connectionFailure, `clarus: the connection to backend "${backend}" was lost in the transaction`));
@@ -262,6 +269,7 @@ export class SplitSession {
   /** A read: in the client's block, inside it (it sees the block's writes). */
   async read(backend: string): Promise<FragmentConnection> {
     await this.settle();
+    this.checkCancel();
     return this.explicit ? this.enter(backend) : this.conn(backend);
   }
 
@@ -457,9 +465,38 @@ export class SplitSession {
     this.pending = this.pending.then(() => this.rollbackAll(used));
   }
 
-  /** The fragment connections running a request now: a client's cancel goes to them too. */
-  cancelTargets(): Array<{ backend: BackendSecrets; processId: number; secretKey: number }> {
-    return [...this.conns.values()].filter((c) => c.alive && c.busy).map((c) => ({ backend: c.secrets, ...c.cancelKey }));
+  /**
+   * Runs one split statement's work (its stage): a client's cancel meanwhile is recorded on it
+   * (cancelRequested) and fails its next fragment step (read, enter) or its end with 57014.
+   */
+  async statement<R>(work: () => Promise<R>): Promise<R> {
+    const s = { cancelled: false };
+    this.running = s;
+    try {
+      const out = await work();
+      this.checkCancel();
+      return out;
+    } finally {
+      if (this.running === s) this.running = null;
+    }
+  }
+
+  /** 57014 when a client's cancel came for the running statement (between its fragment steps). */
+  private checkCancel(): void {
+    if (this.running?.cancelled) throw new StatementError(SQLSTATE.queryCanceled, 'canceling statement due to user request');
+  }
+
+  /**
+   * A client's CancelRequest: recorded on the split statement running now, if any (`statement`),
+   * and forwarded to the fragment connections running its requests at this instant (`others`;
+   * each holds its next request until the backend took the cancel, FragmentConnection.cancelSent).
+   * With no split statement running nothing is recorded or forwarded.
+   */
+  cancelRequested(): { statement: boolean; others: CancelTargets } {
+    if (!this.running) return { statement: false, others: [] };
+    this.running.cancelled = true;
+    const busy = [...this.conns.values()].filter((c) => c.alive && c.busy);
+    return { statement: true, others: busy.map((c) => ({ backend: c.secrets, ...c.cancelKey, delivered: (p: Promise<void>) => c.cancelSent(p) })) };
   }
 
   close(): void {

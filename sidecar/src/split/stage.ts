@@ -12,18 +12,19 @@ import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { arrayLiteral, describeFragment, runFragment, scanFragment } from './fragment.ts';
 import type { Fragment, FragmentRows } from './fragment.ts';
 import { KEYS_PARAM } from './plan.ts';
-import type { ChangePlan, ComputedWrite, DdlPlan, FragmentSql, InsertPlan, ReadRelation, SelectPlan, SplitPlan } from './plan.ts';
+import type { ChangePlan, ComputedWrite, FragmentSql, InsertPlan, ReadRelation, SelectPlan, SplitPlan } from './plan.ts';
 import type { SplitSession } from './session.ts';
 import type { FragmentConnection, FragmentResult } from './conn.ts';
 import type { SplitLayout } from './layout.ts';
 import { recomposeFields, recomposeRows } from './points.ts';
-import { quoteIdent, quoteLiteral } from '../residual/plan.ts';
+import { quoteIdent } from '../residual/plan.ts';
 import { scannedRows } from './client-reads.ts';
 import type { ClientScans } from './client-reads.ts';
 import type { Prepared } from './fragment.ts';
-import { fragmentFailure } from './fragment.ts';
+import { fragmentFailure, fragmentOf } from './fragment.ts';
+import { ddlStage } from './ddl-stage.ts';
 import { inOrder, orderQuery } from './column-order.ts';
-import { checkedOrder as checkedOrderOn, orderOf, readOrder, recordOrder } from './order-io.ts';
+import { checkedOrder as checkedOrderOn, orderOf, readOrder } from './order-io.ts';
 
 /**
  * The statement sent to the client's backend in place of a split statement: one empty result
@@ -59,11 +60,7 @@ async function accepted(d: StageDeps, f: FragmentSql): Promise<boolean> {
   return frag.rewriter.analyze(f.sql).kind !== 'refuse';
 }
 
-function fragment(d: StageDeps, backend: string): Fragment {
-  const f = d.fragments.get(backend);
-  if (!f) throw new StatementError(SQLSTATE.unableToConnect, `clarus: this proxy has no backend "${backend}", which stores split columns`);
-  return f;
-}
+const fragment = (d: StageDeps, backend: string): Fragment => fragmentOf(d.fragments, backend);
 
 function keyIndex(fields: readonly FieldDescription[], key: string): number {
   const i = fields.findIndex((f) => f.name === key);
@@ -480,32 +477,6 @@ export async function checkedOrder(d: StageDeps, l: SplitLayout, conn: FragmentC
   return checkedOrderOn(conn, l, (sql) => describeFragment(conn, fragment(d, l.home), sql, 0, d.views));
 }
 
-function ddlStage(d: StageDeps, p: DdlPlan): ResidualStage {
-  return {
-    ...NO_STAGE_LIMIT, blank: [],
-    describe: async () => null,
-    async run(_c, _rows, _formats, settings) {
-      d.session.mayWrite = true;
-      d.session.useSettings(settings);
-      try {
-        return await d.session.write(async (enter) => {
-          for (const u of p.unused ?? []) {
-            const probe = `SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', ${quoteLiteral(u.schema)}::text, ${quoteLiteral(u.name)}::text)) IS NOT NULL`;
-            const got = await runFragment(await enter(u.backend), fragment(d, u.backend), probe, [], d.views);
-            if (got.rows[0]?.[0]?.toString() === 't') throw new StatementError(SQLSTATE.duplicateTable, `relation "${u.name}" already exists`);
-          }
-          for (const s of p.statements) await runFragment(await enter(s.backend), fragment(d, s.backend), s.sql, [], d.views);
-          // The recorded column order changes in the same transaction as the DDL (column-order.ts).
-          if (p.order) { await d.session.tablesReady(); await recordOrder(await enter(p.layout.home), p.layout, p.order); }
-          return { fields: null, rows: [], tag: p.tag };
-        });
-      } finally {
-        d.session.afterBlock(() => d.schemaChanged());
-      }
-    },
-  };
-}
-
 /** The in-proxy stage that answers a split statement. */
 export function splitStage(d: StageDeps, p: SplitPlan): ResidualStage {
   switch (p.kind) {
@@ -513,6 +484,6 @@ export function splitStage(d: StageDeps, p: SplitPlan): ResidualStage {
     case 'insert': return insertStage(d, p);
     case 'update':
     case 'delete': return changeStage(d, p);
-    case 'ddl': return ddlStage(d, p);
+    case 'ddl': return { ...NO_STAGE_LIMIT, ...ddlStage(d, p) };
   }
 }

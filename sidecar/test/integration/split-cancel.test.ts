@@ -6,10 +6,10 @@
 // CancelRequest with the session's key (BackendKeyData), the client pausing so the read is in flight.
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeStartup } from '../../src/protocol/startup.ts';
 import { SCAN_BATCH } from '../../src/split/stage.ts';
@@ -144,5 +144,32 @@ describe('split table: a CancelRequest during a streamed read', () => {
     expect(r.error).toBeNull();
     expect(r.rowCount).toBe(N);
     whole(PLAIN, r.rows);
+  }, 120_000);
+});
+
+/** Fragment connections of the proxy running a request now, on both backends. */
+async function activeFragments(): Promise<number> {
+  let n = 0;
+  for (const b of ['cloud-a', 'cloud-b'] as const) {
+    const r = await env.backend(b).query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'clarus-split' AND state = 'active'");
+    n += r.rows[0]?.n ?? 0;
+  }
+  return n;
+}
+
+describe('split table: a CancelRequest during a held read (COPY TO: not streamed)', () => {
+  it('while no fragment request runs (the engine computing after the scans): 57014, the session goes on', async () => {
+    const SLOW = 'COPY (SELECT count(DISTINCT md5(p.pat_name || g.x::text)) AS n FROM patient p, generate_series(1, 30) g(x)) TO STDOUT';
+    let done = false;
+    const copied: Buffer[] = [];
+    const q = pipeline(doc.query(copyTo(SLOW)), new Writable({ write: (c: Buffer, _e, cb) => { copied.push(c); cb(); } }))
+      .finally(() => { done = true; });
+    expect(await until(async () => (await openScans(env)) === 1), 'the home scan opened').toBe(true);
+    expect(await until(async () => (await openScans(env)) === 0 && (await activeFragments()) === 0), 'the fragment reads are over').toBe(true);
+    expect(done, 'the engine still computes').toBe(false);
+    await cancel(doc);
+    await expect(q).rejects.toMatchObject({ code: '57014', message: 'canceling statement due to user request' });
+    expect(copied).toEqual([]);
+    expect((await doc.query(PARAM, [N - 2])).rows.map((x) => x.pat_id)).toEqual([N - 1, N]);
   }, 120_000);
 });

@@ -3,7 +3,9 @@
 // UNIQUE / CHECK constraint made through the proxy (CREATE TABLE, CREATE INDEX) on a column stored on cloud-b go to cloud-b
 // only; psql \d, pg_indexes, information_schema and ORM-style reads of pg_index / pg_constraint
 // (SQLAlchemy's and Django's shapes) then show them with the logical column names and numbers,
-// the row key's primary key once, as in an unsplit oracle; a read-only grant reads the same; no backend stores or logs a
+// the row key's primary key once, as in an unsplit oracle (expression, partial, INCLUDE, hash and
+// pattern-ops indexes too, in pg_class / pg_index with their access method, operator classes,
+// collations and options); a read-only grant reads the same; no backend stores or logs a
 // protected value in clear.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -168,13 +170,31 @@ describe('split table: the other fragment\'s indexes and constraints through the
     expect(await psqlDescribe(env.proxy.url(USERS.analyst), 'patient')).toContain('"patient_ward_idx" btree (ward)');
   });
 
-  it('an expression or partial index of the other fragment is in pg_indexes only (pg_index could not show its expression)', async () => {
-    await doc.query("CREATE INDEX patient_ward_lower ON patient (lower(ward)) WHERE ward <> ''");
+  it('an expression, partial, INCLUDE, DESC, hash or pattern-ops index of the other fragment is in pg_class / pg_index and psql \\d as in the oracle', async () => {
+    const more = ["CREATE INDEX patient_ward_lower ON patient (lower(ward)) WHERE ward <> ''", 'CREATE INDEX patient_ward_incl ON patient (ward DESC NULLS LAST) INCLUDE (diagnosis)',
+      'CREATE INDEX patient_ward_hash ON patient USING hash (ward)', 'CREATE INDEX patient_ward_pat ON patient (ward COLLATE "C" varchar_pattern_ops, (upper(ward)))'];
+    for (const sql of more) { await doc.query(sql); await oracle.query(sql); }
     const def = "CREATE INDEX patient_ward_lower ON public.patient USING btree (lower((ward)::text)) WHERE ((ward)::text <> ''::text)";
     expect(await rows(env.backend('cloud-b'), "SELECT indexdef FROM pg_indexes WHERE indexname = 'patient_ward_lower'")).toEqual([[def]]);
-    expect(await rows(doc, "SELECT indexdef FROM pg_indexes WHERE indexname = 'patient_ward_lower'")).toEqual([[def]]);
-    expect(await rows(doc, "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'patient_ward_lower'")).toEqual([]);
-    expect(await psqlDescribe(env.proxy.url(USERS.doctor), 'patient')).not.toContain('patient_ward_lower');
+    expect(await rows(env.backend('cloud-a'), "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'patient_ward_%'")).toEqual([]);
+    // Every field but the expression and predicate trees (indexprs, indpred: NULL through the proxy).
+    const INDEX = `SELECT c.relname, am.amname, c.relnatts, i.indnatts, i.indnkeyatts, i.indkey::text, i.indclass::text, i.indcollation::text, i.indoption::text, i.indisunique,
+        (i.indexprs IS NULL) AS no_exprs, pg_catalog.pg_get_indexdef(i.indexrelid), pg_catalog.pg_get_indexdef(i.indexrelid, 0, true)
+      FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid JOIN pg_catalog.pg_am am ON am.oid = c.relam
+      WHERE i.indrelid = 'public.patient'::regclass AND c.relname LIKE 'patient_ward_%' ORDER BY 1`;
+    const got = await rows(doc, INDEX);
+    expect(got.map((r) => r[0])).toEqual(['patient_ward_hash', 'patient_ward_idx', 'patient_ward_incl', 'patient_ward_key', 'patient_ward_lower', 'patient_ward_pat']);
+    expect(got.map((r) => r.filter((_, k) => k !== 10))).toEqual((await rows(oracle, INDEX)).map((r) => r.filter((_, k) => k !== 10)));
+    expect(await psqlDescribe(env.proxy.url(USERS.doctor), 'patient')).toBe(await psqlDescribe(oracleCluster.url(), 'patient'));
+  });
+
+  it('psql \\di and information_schema.table_constraints list the logical table\'s indexes and constraints as the oracle does', async () => {
+    const psql = async (url: string, cmd: string) => (await run(join(PG_BIN, 'psql'), [url, '-X', '-v', 'ON_ERROR_STOP=1', '-c', cmd], { env: { ...process.env, PGSSLMODE: 'disable', PGPASSWORD: '' } })).stdout;
+    const di = await psql(env.proxy.url(USERS.doctor), '\\di');
+    expect(di).toContain('patient_ward_lower');
+    expect(di).toBe(await psql(oracleCluster.url(), '\\di'));
+    const tc = "SELECT constraint_name, constraint_type, is_deferrable, initially_deferred FROM information_schema.table_constraints WHERE table_name = 'patient' AND constraint_name NOT LIKE '%not_null' ORDER BY 1";
+    expect(await rows(doc, tc)).toEqual(await rows(oracle, tc));
   });
 
   it('no backend stores or logs a protected value in clear', async () => {

@@ -3,7 +3,9 @@
 // backends in one write, all or nothing; IF EXISTS as PostgreSQL); ALTER INDEX … RENAME of it goes
 // there too; other ALTER INDEX forms and DROP INDEX CONCURRENTLY of it are refused (0A000). An index
 // or named UNIQUE constraint whose name another fragment's relation has fails with 42P07 and
-// stores nothing; a read-only grant cannot drop an index.
+// stores nothing; a read-only grant cannot drop an index. REINDEX INDEX and COMMENT ON INDEX of it
+// go to cloud-b. Unnamed indexes get the names an unsplit PostgreSQL (an oracle database) gives
+// them, unique over both backends, and CREATE INDEX IF NOT EXISTS skips with its notice as the oracle does.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { USERS } from '../corpus/setup.ts';
@@ -75,6 +77,22 @@ describe('split table: DDL of the other fragment\'s indexes through the proxy', 
     expect(await on('cloud-b')).toContain('patient_ward_idx');
   });
 
+  it('REINDEX INDEX and COMMENT ON INDEX of an index cloud-b holds go to cloud-b; REINDEX CONCURRENTLY of it is refused', async () => {
+    const there = async (name: string) => (await env.backend('cloud-b').query("SELECT relfilenode::text AS f, obj_description(oid, 'pg_class') AS d FROM pg_class WHERE relname = $1", [name])).rows[0] as { f: string; d: string | null };
+    const before = await there('patient_ward_idx');
+    expect((await doc.query('REINDEX INDEX patient_ward_idx')).command).toBe('REINDEX');
+    expect((await there('patient_ward_idx')).f).not.toBe(before.f);
+    expect((await doc.query("COMMENT ON INDEX public.patient_ward_idx IS 'by ward'")).command).toBe('COMMENT');
+    expect((await there('patient_ward_idx')).d).toBe('by ward');
+    await doc.query('COMMENT ON INDEX patient_ward_idx IS NULL');
+    expect((await there('patient_ward_idx')).d).toBeNull();
+    expect(await codeOf(doc, 'REINDEX INDEX CONCURRENTLY patient_ward_idx')).toBe('0A000');
+    // The home fragment's index stays the home backend's.
+    await doc.query("COMMENT ON INDEX patient_age_idx IS 'by age'");
+    expect((await env.backend('cloud-a').query("SELECT obj_description('patient_age_idx'::regclass, 'pg_class') AS d")).rows).toEqual([{ d: 'by age' }]);
+    expect(await codeOf(doc, 'REINDEX INDEX no_such_idx')).toBe('42P01');
+  });
+
   it('DROP INDEX of an index cloud-b holds drops it there; pg_indexes through the proxy no longer shows it', async () => {
     const r = await doc.query('DROP INDEX patient_ward_idx');
     expect(r.command).toBe('DROP');
@@ -130,5 +148,76 @@ describe('split table: DDL of the other fragment\'s indexes through the proxy', 
     for (const b of ['cloud-a', 'cloud-b'] as const) expect((await env.backend(b).query("SELECT to_regclass('public.patient') AS r")).rows).toEqual([{ r: null }]);
     await doc.query(`${CREATE}, CONSTRAINT patient_ward_key UNIQUE (ward))`);
     expect(await on('cloud-b')).toEqual(['patient_pkey', 'patient_ward_key']);
+  });
+});
+
+describe('split table: index names as an unsplit PostgreSQL gives them (an oracle database)', () => {
+  let oracle: pg.Client;
+  const notices = new Map<pg.Client, string[]>();
+
+  /** Code (or 'ok') and notices of `sql` on `c`. */
+  async function outcome(c: pg.Client, sql: string): Promise<{ code: string; notices: string[] }> {
+    notices.set(c, []);
+    const code = (await codeOf(c, sql)) ?? 'ok';
+    return { code, notices: notices.get(c) ?? [] };
+  }
+
+  beforeAll(async () => {
+    await env.backend('cloud-a').query('CREATE DATABASE clarus_oracle');
+    const a = env.clusters.get('cloud-a');
+    oracle = new pg.Client({ connectionString: a?.url({ database: 'clarus_oracle' }), ssl: { ca: a?.caPem } });
+    await oracle.connect();
+    await oracle.query(`${CREATE}, CONSTRAINT patient_ward_key UNIQUE (ward))`);
+    for (const c of [doc, oracle]) c.on('notice', (n) => notices.get(c)?.push(`${n.code}: ${n.message}`));
+  });
+  afterAll(async () => {
+    await oracle?.end().catch(() => undefined);
+  });
+
+  it('unnamed CREATE INDEX, and CREATE INDEX IF NOT EXISTS, name and skip as the oracle does', async () => {
+    const unnamed = [
+      'CREATE INDEX ON patient (ward)',
+      'CREATE INDEX ON patient (lower(age::text))',
+      // cloud-b would name it patient_lower_idx too: the home fragment's index has that name.
+      'CREATE INDEX ON patient (lower(ward))',
+      'CREATE INDEX ON patient (ward)',
+      // A relation of the home backend (an unsplit table) has the name cloud-b would give.
+      'CREATE TABLE patient_ssn_idx (x int)',
+      'CREATE INDEX ON patient (pat_ssn)',
+      'CREATE UNIQUE INDEX ON patient (diagnosis, ward)',
+      'CREATE INDEX ON patient (ward) INCLUDE (diagnosis)',
+      "CREATE INDEX ON patient ((ward || 'x'), coalesce(ward, 'x'), ward, (ward::text))",
+      'CREATE INDEX ON patient (age) WHERE age > 3',
+    ];
+    const names = async (c: pg.Client) => (await c.query("SELECT indexname FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'patient' ORDER BY 1")).rows;
+    for (const sql of unnamed) expect({ sql, ...(await outcome(doc, sql)) }).toEqual({ sql, ...(await outcome(oracle, sql)) });
+    expect(await names(doc)).toEqual(await names(oracle));
+    const skipped = [
+      // IF NOT EXISTS: a name the home fragment's index has, the table's own, a new one (then again).
+      'CREATE INDEX IF NOT EXISTS patient_lower_idx ON patient (ward)',
+      'CREATE INDEX IF NOT EXISTS patient ON patient (ward)',
+      'CREATE INDEX IF NOT EXISTS patient_w_ine ON patient (ward)',
+      'CREATE INDEX IF NOT EXISTS patient_w_ine ON patient (diagnosis)',
+      'CREATE INDEX IF NOT EXISTS patient_ssn_idx ON patient (ward)',
+    ];
+    for (const sql of skipped) expect({ sql, ...(await outcome(doc, sql)) }).toEqual({ sql, ...(await outcome(oracle, sql)) });
+    expect(await names(doc)).toEqual(await names(oracle));
+    // Each name on one backend only.
+    const all = [...await on('cloud-a'), ...await on('cloud-b')].filter((n) => n !== 'patient_pkey');
+    expect(new Set(all).size).toBe(all.length);
+    expect(await on('cloud-b')).toContain('patient_lower_idx1');
+  });
+
+  it('CREATE INDEX IF NOT EXISTS in a block sees the block\'s own index and is undone by ROLLBACK', async () => {
+    await doc.query('BEGIN');
+    await doc.query('CREATE INDEX IF NOT EXISTS patient_blk ON patient (ward)');
+    expect((await outcome(doc, 'CREATE INDEX IF NOT EXISTS patient_blk ON patient (pat_name)')).notices).toEqual(['42P07: relation "patient_blk" already exists, skipping']);
+    // The extended protocol too.
+    notices.set(doc, []);
+    expect((await doc.query({ name: 'ine_blk', text: 'CREATE INDEX IF NOT EXISTS patient_blk ON patient (age)' })).command).toBe('CREATE');
+    expect(notices.get(doc)).toEqual(['42P07: relation "patient_blk" already exists, skipping']);
+    await doc.query('ROLLBACK');
+    expect(await on('cloud-b')).not.toContain('patient_blk');
+    expect(await on('cloud-a')).not.toContain('patient_blk');
   });
 });
