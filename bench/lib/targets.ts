@@ -39,6 +39,8 @@ export interface TargetOptions {
   nodeOptions?: string;
   /** Scenario additions to the proxy's runtime configuration. */
   configureProxy?: (config: RuntimeConfig) => void;
+  /** The `clarus` executable of another checkout (bench/enc-ab.ts: the proxy before a change). */
+  bin?: string;
 }
 
 /** The service account every target authenticates to PostgreSQL with (SCRAM). */
