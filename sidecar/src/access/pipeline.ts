@@ -215,7 +215,8 @@ class ProtectionPipeline implements Pipeline {
     const touched = a.kind === 'pass' ? new Map<string, Set<string>>() : a.datasets;
     const names = a.everyDataset ? this.deps.rewriter.catalog.all().map((t) => t.dataset) : [...touched.keys()];
     const access = decideStatement(this.who, names, a.write, this.deps.now());
-    const columns = [...touched].flatMap(([d, cols]) => [...cols].map((c) => `${d}.${c}`));
+    // The audit line's columns: only written when there is an audit log.
+    const columns = this.deps.audit ? [...touched].flatMap(([d, cols]) => [...cols].map((c) => `${d}.${c}`)) : [];
     const refused = refusalOf(access, a);
     if (refused) {
       this.audit(sql, { datasets: names, columns, outcome: 'refuse', code: refused.refusal.code, reason: refused.reason });
