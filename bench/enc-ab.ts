@@ -5,7 +5,8 @@
 // (default enc-select-simple) runs at 8 clients for AB_SECONDS (5) on the three proxies, in an order
 // that rotates each round, for AB_ROUNDS (3) rounds. Writes bench/results/<minute>-enc-ab.md: tps and
 // the proxy's CPU µs per transaction of every run, medians, and A's and B's tps over the pass-through's.
-// AB_PROFILE=1 runs B under `node --cpu-prof` and writes the monotonic-clock windows of B's runs
+// AB_B_ENV="NAME=value …" adds environment to B alone (e.g. CLARUS_MAX_SEMI_SPACE_MIB=8 with
+// AB_BASE=HEAD: a setting against the same code). AB_PROFILE=1 runs B under `node --cpu-prof` and writes the monotonic-clock windows of B's runs
 // (µs) to bench/results/profiles/<minute>-windows.json, so a profile can be read for them alone
 // (bench/profile-top.ts).
 import { execFileSync } from 'node:child_process';
@@ -67,7 +68,8 @@ async function startProxies(pg: Awaited<ReturnType<typeof startPostgres>>, baseT
   const out: Proxy[] = [{ name: 'clarus', t: await plain.start(pg, { maxSessions: 20 }) }];
   out.push({ name: 'A', t: await encryptedTarget({ ...enc2, target: 'clarus-enc2-A', database: 'bench_enc2_a' }).start(pg, { maxSessions: 20, bin: join(baseTree, 'cli/bin/clarus') }) });
   const nodeOptions = profile ? `--cpu-prof --cpu-prof-dir=${prof} --cpu-prof-name=${minute}-B.cpuprofile` : undefined;
-  out.push({ name: 'B', t: await encryptedTarget({ ...enc2, target: 'clarus-enc2-B', database: 'bench_enc2_b' }).start(pg, { maxSessions: 20, nodeOptions }) });
+  const bEnv = Object.fromEntries((env.AB_B_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  out.push({ name: 'B', t: await encryptedTarget({ ...enc2, target: 'clarus-enc2-B', database: 'bench_enc2_b' }).start(pg, { maxSessions: 20, nodeOptions, env: bEnv }) });
   return out;
 }
 
@@ -84,7 +86,7 @@ async function prepareAll(pg: Awaited<ReturnType<typeof startPostgres>>, proxies
 
 function report(runs: Run[], scenarios: Scenario[], load: string): string {
   const lines = [`# Encrypting proxy A/B (bench/enc-ab.ts), ${minute}`, '',
-    `A: ${base} (${execFileSync('git', ['-C', root, 'rev-parse', '--short', base]).toString().trim()}), B: this checkout (${execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD']).toString().trim()}${execFileSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no']).toString().trim() ? ' + changes' : ''}); clarus: the pass-through proxy. ${clients} clients, ${rounds} rounds of ${seconds} s; load average ${load}.`, '',
+    `A: ${base}${env.AB_B_ENV ? ` (B with ${env.AB_B_ENV})` : ''} (${execFileSync('git', ['-C', root, 'rev-parse', '--short', base]).toString().trim()}), B: this checkout (${execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD']).toString().trim()}${execFileSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no']).toString().trim() ? ' + changes' : ''}); clarus: the pass-through proxy. ${clients} clients, ${rounds} rounds of ${seconds} s; load average ${load}.`, '',
     '| scenario | proxy | tps per round | CPU µs/tx per round | of which system | median tps | median CPU µs/tx | tps / clarus (median) |', '| --- | --- | --- | --- | --- | ---: | ---: | ---: |'];
   for (const s of scenarios) {
     const plainTps = median(runs.filter((r) => r.scenario === s.name && r.proxy === 'clarus').map((r) => r.tps));
