@@ -65,22 +65,23 @@ export function s2v(macKey: Uint8Array, strings: Uint8Array[]): Buffer {
   return s2vFinish(macKey, s2vPrefix(macKey, strings.slice(0, -1)), strings[strings.length - 1] as Uint8Array);
 }
 
-/** Adds one to the 128-bit big-endian counter `q`, in place. */
-function increment(q: Buffer): void {
-  for (let j = BLOCK - 1; j >= 0; j--) {
-    q[j] = ((q[j] ?? 0) + 1) & 0xff;
-    if (q[j] !== 0) return;
+/** Adds one to the 128-bit big-endian counter at b[at, at + 16), in place. */
+function increment(b: Buffer, at: number): void {
+  for (let j = at + BLOCK - 1; j >= at; j--) {
+    b[j] = ((b[j] as number) + 1) & 0xff;
+    if (b[j] !== 0) return;
   }
 }
 
-/** The n counter blocks from `v` (the two RFC bits cleared) into counters[at…]. */
+/** The n counter blocks from `v` (the two RFC bits cleared) into counters[at…], each the one before plus one. */
 function counterBlocks(counters: Buffer, at: number, v: Uint8Array, n: number): void {
-  const q = Buffer.from(v.subarray(0, BLOCK));
-  q[8] = (q[8] ?? 0) & 0x7f;
-  q[12] = (q[12] ?? 0) & 0x7f;
-  for (let i = 0; i < n; i++) {
-    q.copy(counters, at + i * BLOCK);
-    increment(q);
+  for (let j = 0; j < BLOCK; j++) counters[at + j] = v[j] as number;
+  counters[at + 8] = (counters[at + 8] as number) & 0x7f;
+  counters[at + 12] = (counters[at + 12] as number) & 0x7f;
+  for (let i = 1; i < n; i++) {
+    const b = at + i * BLOCK;
+    counters.copyWithin(b, b - BLOCK, b);
+    increment(counters, b);
   }
 }
 
