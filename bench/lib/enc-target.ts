@@ -32,7 +32,7 @@ export function encryptedTarget(v: EncryptedVariant): Target {
       let proc: Awaited<ReturnType<typeof startProxyProcess>>;
       try {
         // The in-proxy stage computes the two-stage scenarios (issue 10).
-        proc = await startProxyProcess(cfg.dir, [], { CLARUS_RESIDUAL: 'on', ...(opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : {}) });
+        proc = await startProxyProcess(cfg.dir, [], { CLARUS_RESIDUAL: 'on', ...(opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : {}), ...opts.env }, opts.bin);
       } catch (e) {
         cfg.destroy();
         throw e;

@@ -39,6 +39,10 @@ export interface TargetOptions {
   nodeOptions?: string;
   /** Scenario additions to the proxy's runtime configuration. */
   configureProxy?: (config: RuntimeConfig) => void;
+  /** The `clarus` executable of another checkout (bench/enc-ab.ts: the proxy before a change). */
+  bin?: string;
+  /** More environment for a Clarus target (bench/enc-ab.ts AB_B_ENV). */
+  env?: Record<string, string>;
 }
 
 /** The service account every target authenticates to PostgreSQL with (SCRAM). */

@@ -168,10 +168,11 @@ export interface ProxyProcess extends RunningProxy {
 
 /**
  * Starts `cli/bin/clarus proxy --config DIR` as a child process and waits for its listening line.
- * `env` adds variables (e.g. NODE_OPTIONS=--cpu-prof, CLARUS_LOG_LEVEL=debug).
+ * `env` adds variables (e.g. NODE_OPTIONS=--cpu-prof, CLARUS_LOG_LEVEL=debug); `bin` is another
+ * checkout's executable (a benchmark comparing two versions of the proxy).
  */
-export async function startProxyProcess(configDir: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ProxyProcess> {
-  const child = spawn(CLARUS_BIN, ['proxy', '--config', configDir, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', ...extraArgs],
+export async function startProxyProcess(configDir: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, bin = CLARUS_BIN): Promise<ProxyProcess> {
+  const child = spawn(bin, ['proxy', '--config', configDir, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', ...extraArgs],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CLARUS_RESIDUAL: process.env.CLARUS_RESIDUAL ?? 'off', CLARUS_WORKERS: process.env.CLARUS_WORKERS ?? '1', ...env } });
   const logs: Array<Record<string, unknown>> = [];
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));

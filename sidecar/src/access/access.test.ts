@@ -27,6 +27,20 @@ describe('access decisions', () => {
     expect(decideAccess({ user: 'u', grants }, ['visits'], false, new Date('2028-01-01T00:00:00Z'))).toMatchObject({ ok: false });
     expect(decideAccess({ user: 'u', grants }, ['visits'], true, new Date('2025-06-01T00:00:00Z'))).toMatchObject({ ok: true });
   });
+  it('several valid grants on a dataset: the most permissive access and the most revealing view, whatever their order', () => {
+    const many: Grants = [
+      { grant: 'p', datasets: ['*'], access: 'read', view: 'protected' },
+      { grant: 'w', datasets: ['patients'], access: 'readWrite', view: 'masked' },
+      { grant: 'x', datasets: ['patients'], access: 'readWrite', view: 'plaintext', expires: '2026-01-01T00:00:00Z' },
+      { grant: 'v', datasets: ['patients', 'visits'], access: 'read', view: 'plaintext' },
+    ];
+    for (const order of [many, [...many].reverse()]) {
+      const r = decideAccess({ user: 'u', grants: order }, ['patients', 'visits'], false, now);
+      expect(r.ok && [...r.views]).toEqual([['patients', 'plaintext'], ['visits', 'plaintext']]);
+      expect(decideAccess({ user: 'u', grants: order }, ['patients'], true, now)).toMatchObject({ ok: true });
+      expect(decideAccess({ user: 'u', grants: order }, ['visits'], true, now)).toMatchObject({ ok: false, code: '42501' });
+    }
+  });
 });
 
 describe('audit hash chain', () => {

@@ -25,11 +25,15 @@ export function mayWrite(grants: Grants, now: Date): boolean {
 }
 
 export function effectiveGrant(grants: Grants, dataset: string, now: Date): { access: Access; view: View } | null {
-  const valid = grants.filter((g) => (g.datasets.includes(dataset) || g.datasets.includes('*')) && validAt(g, now));
-  if (valid.length === 0) return null;
-  const access: Access = valid.some((g) => g.access === 'readWrite') ? 'readWrite' : 'read';
-  const view = valid.map((g) => g.view).reduce((a, b) => (VIEW_RANK[a] >= VIEW_RANK[b] ? a : b));
-  return { access, view };
+  // One pass, no intermediate arrays: it runs for every dataset of every statement.
+  let best: { access: Access; view: View } | null = null;
+  for (const g of grants) {
+    if (!(g.datasets.includes(dataset) || g.datasets.includes('*')) || !validAt(g, now)) continue;
+    if (!best) { best = { access: g.access, view: g.view }; continue; }
+    if (g.access === 'readWrite') best.access = 'readWrite';
+    if (VIEW_RANK[g.view] > VIEW_RANK[best.view]) best.view = g.view;
+  }
+  return best;
 }
 
 /** Who a decision is for: the user's name (for messages) and grants. */

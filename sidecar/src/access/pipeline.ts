@@ -103,6 +103,11 @@ function keepable(a: Plan): boolean {
   return a.statements.length === 1 && s !== undefined && !s.copy && !s.residual?.write;
 }
 
+/** The rewritten text of a plan (one statement's text as is). */
+function textOf(a: Plan): string {
+  return a.statements.length === 1 ? (a.statements[0] as { sql: string }).sql : a.statements.map((s) => s.sql).join(';\n');
+}
+
 /** The audit line of a statement the access decision let through, written once its outcome is final (settle). */
 type AuditDraft = Pick<AuditEntry, 'datasets' | 'columns'> & { outcome: 'allow' | 'pass' };
 
@@ -215,7 +220,8 @@ class ProtectionPipeline implements Pipeline {
     const touched = a.kind === 'pass' ? new Map<string, Set<string>>() : a.datasets;
     const names = a.everyDataset ? this.deps.rewriter.catalog.all().map((t) => t.dataset) : [...touched.keys()];
     const access = decideStatement(this.who, names, a.write, this.deps.now());
-    const columns = [...touched].flatMap(([d, cols]) => [...cols].map((c) => `${d}.${c}`));
+    // The audit line's columns: only written when there is an audit log.
+    const columns = this.deps.audit ? [...touched].flatMap(([d, cols]) => [...cols].map((c) => `${d}.${c}`)) : [];
     const refused = refusalOf(access, a);
     if (refused) {
       this.audit(sql, { datasets: names, columns, outcome: 'refuse', code: refused.refusal.code, reason: refused.reason });
@@ -434,7 +440,8 @@ class ProtectionPipeline implements Pipeline {
     const s = a.statements[0];
     const make = () => transformers(this.env(views), a.statements);
     if (!s || !keepable(a)) return make();
-    const key = [...views].join(';');
+    let key = '';
+    for (const [dataset, view] of views) key += `${dataset},${view};`;
     const kept = this.kept.get(s.results);
     const t = kept?.key === key && kept.stage === s.residual ? kept.t : make();
     if (!('kind' in t)) this.kept.set(s.results, { key, t, stage: s.residual });
@@ -503,7 +510,7 @@ class ProtectionPipeline implements Pipeline {
     if ('kind' in f) return f;
     for (const [i, c] of f) t.results[i] = c.result;
     if (!a.statements.some((s) => s.changed) && !t.results.some(Boolean) && !t.copy.some(Boolean)) return pass;
-    return { kind: 'rewrite', sql: a.statements.map((s) => s.sql).join(';\n'), results: t.results, copy: t.copy };
+    return { kind: 'rewrite', sql: textOf(a), results: t.results, copy: t.copy };
   }
 
   private parseNow(sql: string, paramTypes: readonly number[]): StatementDecision {

@@ -75,8 +75,6 @@ export class Reader {
   }
 }
 
-const encoder = new TextEncoder();
-
 export class Writer {
   private buf: Buffer;
   private pos = 0;
@@ -115,9 +113,13 @@ export class Writer {
   bytes(b: Uint8Array): this { this.ensure(b.length); this.buf.set(b, this.pos); this.pos += b.length; return this; }
 
   cstring(s: string): this {
-    const b = encoder.encode(s);
-    if (b.includes(0)) throw new ProtocolError('string contains a zero byte', SQLSTATE.characterNotInRepertoire);
-    return this.bytes(b).int8(0);
+    // UTF-8 has a zero byte exactly where the string has U+0000. Written in place: no encoded copy.
+    if (s.includes('\0')) throw new ProtocolError('string contains a zero byte', SQLSTATE.characterNotInRepertoire);
+    const n = Buffer.byteLength(s, 'utf8');
+    this.ensure(n + 1);
+    this.pos += this.buf.write(s, this.pos, n, 'utf8');
+    this.buf[this.pos++] = 0;
+    return this;
   }
 
   value(v: Uint8Array | null): this {

@@ -72,6 +72,14 @@ describe('frontend messages', () => {
   it('rejects a zero byte inside a string on encode', () => {
     expect(() => encodeFrontend({ type: 'Query', sql: 'a\0b' })).toThrow(/zero byte/);
   });
+
+  it('encodes strings as UTF-8 (a lone surrogate as U+FFFD), past the writer\'s first buffer too', () => {
+    for (const sql of ['', 'select 1', 'é', '日本語', '😀', 'a\ud800b', '\udc00', 'x'.repeat(300) + 'ü'.repeat(300)]) {
+      const b = encodeFrontend({ type: 'Query', sql }).finish();
+      expect(b.subarray(5)).toEqual(Buffer.concat([Buffer.from(new TextEncoder().encode(sql)), Buffer.from([0])]));
+      expect(b.readInt32BE(1)).toBe(b.length - 1);
+    }
+  });
 });
 
 describe('backend messages', () => {

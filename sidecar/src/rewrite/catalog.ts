@@ -213,6 +213,12 @@ export class Catalog {
     return [...this.tables.values()];
   }
 
+  /** Does a protected table have columns on other backends (split)? Asked before every statement: no copy. */
+  anySplit(): boolean {
+    for (const t of this.tables.values()) if (t.split.length > 0) return true;
+    return false;
+  }
+
   /**
    * Sets what the backend's committed catalog says of a protected table: its columns in order
    * with their declared types (undefined: the table does not exist there). Columns the policy

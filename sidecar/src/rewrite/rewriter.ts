@@ -243,7 +243,7 @@ export class Rewriter {
    */
   introspectsSplit(sql: string): boolean {
     // An index statement may name an index another fragment holds (split/index-ddl.ts): known once loaded.
-    return this.catalog.all().some((t) => t.split.length > 0) && (mentionsCatalog(sql) || /\bindex\b/i.test(sql));
+    return this.catalog.anySplit() && (mentionsCatalog(sql) || /\bindex\b/i.test(sql));
   }
 
   /**

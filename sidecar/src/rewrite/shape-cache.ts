@@ -68,7 +68,7 @@ interface Rebind {
 
 /** One analysis as a template: the literals at `fixed` must have the texts the template was made with. */
 interface Template {
-  fixed: Map<number, string>;
+  fixed: ReadonlyArray<readonly [number, string]>;
   /** The slots' places, in output order (between `parts`). */
   slots: Piece[];
   parts: string[];
@@ -271,7 +271,7 @@ export class ShapeCache {
     const e = this.entries.get(prefix + shape.key);
     if (!e) return null;
     const texts = literalTexts(sql, shape);
-    const t = e.templates.find((x) => [...x.fixed].every(([k, v]) => texts[k] === v));
+    const t = e.templates.find((x) => x.fixed.every(([k, v]) => texts[k] === v));
     if (!t) return null;
     let a: Analysis;
     try {
@@ -343,7 +343,7 @@ export class ShapeCache {
     if ([...sentinels.values()].some((s) => sql.includes(s))) return null;
     const probe = analyze(withLiterals(sql, shape, sentinels));
     if (!probe.cacheable || probe.analysis.kind !== analysis.kind) return null;
-    const fixed = new Map(texts.map((v, k) => [k, v] as const).filter(([k]) => !sentinels.has(k)));
+    const fixed = texts.map((v, k) => [k, v] as const).filter(([k]) => !sentinels.has(k));
     const base = { fixed, analysis };
     if (analysis.kind !== 'plan' || probe.analysis.kind !== 'plan') {
       return isDeepStrictEqual(probe.analysis, analysis) ? { ...base, slots: [], parts: [], deparsed: false, rebinds: [] } : null;

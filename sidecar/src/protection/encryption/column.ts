@@ -128,7 +128,7 @@ export function columnCipher(deriver: KeyDeriver, spec: ColumnSpec): ColumnCiphe
     return createHmac('sha256', st.maskKey).update(text, 'utf8').digest();
   };
   const open = (stored: Uint8Array): Buffer => {
-    const buf = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
+    const buf = Buffer.isBuffer(stored) ? stored : Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
     const h = decodeHeader(buf);
     if (h.keyId !== entry.id) throw new CiphertextError(`ciphertext of ${scope} was written with another key`);
     if (h.mode !== spec.mode) throw new CiphertextError(`ciphertext of ${scope} has mode ${h.mode}, policy says ${spec.mode}`);

@@ -9,7 +9,7 @@
 // the AES encryption of the counter blocks, done with the key's cached ECB cipher in one call
 // instead of keying a new CTR cipher object per value.
 import { timingSafeEqual } from 'node:crypto';
-import { aesBlocks, aesCmac, BLOCK, dbl, pad, xor } from './cmac.ts';
+import { aesBlocks, aesCmac, BLOCK, dbl, xor } from './cmac.ts';
 
 export interface SivSealer {
   /** V || C (16-byte synthetic IV followed by the ciphertext, same length as the plaintext). */
@@ -37,15 +37,22 @@ function s2vPrefix(macKey: Uint8Array, associated: Uint8Array[]): Buffer {
   return d;
 }
 
-/** The last S2V step over the plaintext, from the prefix state `d`. */
-function s2vFinish(macKey: Uint8Array, d: Buffer, last: Uint8Array): Buffer {
+/**
+ * The last S2V step over the plaintext, from the prefix state `d`; `dd` is dbl(d) when the caller
+ * has it (a sealer computes it once: its prefix is fixed).
+ */
+function s2vFinish(macKey: Uint8Array, d: Buffer, last: Uint8Array, dd?: Buffer): Buffer {
   if (last.length >= BLOCK) {
     const t = Buffer.from(last);
     const tail = xor(t.subarray(t.length - BLOCK), d);
     tail.copy(t, t.length - BLOCK);
     return aesCmac(macKey, t);
   }
-  return aesCmac(macKey, xor(dbl(d), pad(last)));
+  // dbl(d) XOR pad(last), in one buffer.
+  const x = dd ?? dbl(d);
+  const m = Buffer.allocUnsafe(BLOCK);
+  for (let i = 0; i < BLOCK; i++) m[i] = (x[i] as number) ^ (i < last.length ? (last[i] as number) : i === last.length ? 0x80 : 0);
+  return aesCmac(macKey, m);
 }
 
 /** S2V (RFC 5297 section 2.4) over the vector of associated-data strings followed by the plaintext. */
@@ -58,22 +65,23 @@ export function s2v(macKey: Uint8Array, strings: Uint8Array[]): Buffer {
   return s2vFinish(macKey, s2vPrefix(macKey, strings.slice(0, -1)), strings[strings.length - 1] as Uint8Array);
 }
 
-/** Adds one to the 128-bit big-endian counter `q`, in place. */
-function increment(q: Buffer): void {
-  for (let j = BLOCK - 1; j >= 0; j--) {
-    q[j] = ((q[j] ?? 0) + 1) & 0xff;
-    if (q[j] !== 0) return;
+/** Adds one to the 128-bit big-endian counter at b[at, at + 16), in place. */
+function increment(b: Buffer, at: number): void {
+  for (let j = at + BLOCK - 1; j >= at; j--) {
+    b[j] = ((b[j] as number) + 1) & 0xff;
+    if (b[j] !== 0) return;
   }
 }
 
-/** The n counter blocks from `v` (the two RFC bits cleared) into counters[at…]. */
+/** The n counter blocks from `v` (the two RFC bits cleared) into counters[at…], each the one before plus one. */
 function counterBlocks(counters: Buffer, at: number, v: Uint8Array, n: number): void {
-  const q = Buffer.from(v.subarray(0, BLOCK));
-  q[8] = (q[8] ?? 0) & 0x7f;
-  q[12] = (q[12] ?? 0) & 0x7f;
-  for (let i = 0; i < n; i++) {
-    q.copy(counters, at + i * BLOCK);
-    increment(q);
+  for (let j = 0; j < BLOCK; j++) counters[at + j] = v[j] as number;
+  counters[at + 8] = (counters[at + 8] as number) & 0x7f;
+  counters[at + 12] = (counters[at + 12] as number) & 0x7f;
+  for (let i = 1; i < n; i++) {
+    const b = at + i * BLOCK;
+    counters.copyWithin(b, b - BLOCK, b);
+    increment(counters, b);
   }
 }
 
@@ -112,13 +120,14 @@ export function sivSealer(key: Uint8Array, associated: Uint8Array[]): SivSealer 
   // With no associated data the vector is the plaintext alone: RFC 5297 S2V still starts from
   // CMAC(0^128), so the prefix covers that case too.
   const prefix = s2vPrefix(macKey, associated);
+  const prefixDbl = dbl(prefix);
   return {
     encrypt(plaintext) {
-      const v = s2vFinish(macKey, prefix, plaintext);
+      const v = s2vFinish(macKey, prefix, plaintext, prefixDbl);
       return Buffer.concat([v, ctr(ctrKey, v, plaintext)]);
     },
     encryptMany(plaintexts) {
-      const vs = plaintexts.map((p) => s2vFinish(macKey, prefix, p));
+      const vs = plaintexts.map((p) => s2vFinish(macKey, prefix, p, prefixDbl));
       const cts = ctrMany(ctrKey, plaintexts.map((p, i) => ({ v: vs[i] as Buffer, data: p })));
       return vs.map((v, i) => Buffer.concat([v, cts[i] as Buffer]));
     },
@@ -126,7 +135,7 @@ export function sivSealer(key: Uint8Array, associated: Uint8Array[]): SivSealer 
       if (sealed.length < BLOCK) return null;
       const v = sealed.subarray(0, BLOCK);
       const plaintext = ctr(ctrKey, v, sealed.subarray(BLOCK));
-      const t = s2vFinish(macKey, prefix, plaintext);
+      const t = s2vFinish(macKey, prefix, plaintext, prefixDbl);
       return timingSafeEqual(t, v) ? plaintext : null;
     },
     decryptMany(sealed) {
@@ -136,7 +145,7 @@ export function sivSealer(key: Uint8Array, associated: Uint8Array[]): SivSealer 
       return sealed.map((s) => {
         if (s.length < BLOCK) return null;
         const plaintext = pts[k++] as Buffer;
-        return timingSafeEqual(s2vFinish(macKey, prefix, plaintext), s.subarray(0, BLOCK)) ? plaintext : null;
+        return timingSafeEqual(s2vFinish(macKey, prefix, plaintext, prefixDbl), s.subarray(0, BLOCK)) ? plaintext : null;
       });
     },
   };
