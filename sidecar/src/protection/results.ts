@@ -125,18 +125,58 @@ export function resultTransformer(outputs: ProtectedOutput[]): ResultTransformer
       for (const o of outputs) {
         const v = values[o.index];
         if (v === null || v === undefined) continue;
-        const fmt = formatAt(formats, o.index);
-        if (fmt === 0 && o.view === 'plaintext') {
-          // Text format, plaintext view: the decrypted UTF-8 bytes are the text value itself (they
-          // were encoded from a string when sealed), so skip decoding and re-encoding them.
-          const stored = storedBytes(o, v, fmt);
-          values[o.index] = storedValue(o, () => o.cipher.decryptBytes(stored));
-          continue;
-        }
-        const text = presentText(o, storedBytes(o, v, fmt));
-        values[o.index] = text === null ? null : fmt === 1 ? binaryOf(clientType(o), text) : Buffer.from(text, 'utf8');
+        values[o.index] = shownValue(o, v, formatAt(formats, o.index));
       }
       return values;
     },
   };
+}
+
+/** What the client sees of one stored value of `o` in format `fmt`. */
+function shownValue(o: ProtectedOutput, v: Uint8Array, fmt: 0 | 1): WireValue {
+  if (fmt === 0 && o.view === 'plaintext') {
+    // Text format, plaintext view: the decrypted UTF-8 bytes are the text value itself (they
+    // were encoded from a string when sealed), so skip decoding and re-encoding them.
+    const stored = storedBytes(o, v, fmt);
+    return storedValue(o, () => o.cipher.decryptBytes(stored));
+  }
+  const text = presentText(o, storedBytes(o, v, fmt));
+  return text === null ? null : fmt === 1 ? binaryOf(clientType(o), text) : Buffer.from(text, 'utf8');
+}
+
+/**
+ * resultTransformer(outputs).row of many text-format rows at once, in place (a split fragment's
+ * batch): the plaintext-view values of an encrypted column are decrypted together
+ * (ColumnCipher.decryptMany: one native AES call per batch, not one per value); every other
+ * value, and one the batch could not open (for its error), as row() would.
+ */
+export function rowsTransformer(outputs: ProtectedOutput[]): ((rows: WireValue[][]) => void) | undefined {
+  if (outputs.length === 0) return undefined;
+  return (rows) => {
+    for (const o of outputs) {
+      const opened = o.view === 'plaintext' && o.encoding !== 'hexText' && o.cipher.decryptMany ? openedMany(o, rows) : null;
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i] as WireValue[];
+        const v = row[o.index];
+        if (v === null || v === undefined) continue;
+        row[o.index] = opened?.[i] ?? shownValue(o, v, 0);
+      }
+    }
+  };
+}
+
+/** The values of `o` in `rows` decrypted together, by row index; undefined where not opened. */
+function openedMany(o: ProtectedOutput, rows: WireValue[][]): Array<Buffer | undefined> {
+  const at: number[] = [];
+  const stored: Buffer[] = [];
+  rows.forEach((row, i) => {
+    const v = row[o.index];
+    if (!v) return;
+    try { stored.push(byteaFromWire(v, 0)); at.push(i); } catch { /* row() reports it */ }
+  });
+  const out = new Array<Buffer | undefined>(rows.length);
+  let plain: Array<Buffer | null>;
+  try { plain = (o.cipher.decryptMany as NonNullable<ColumnCipher['decryptMany']>)(stored); } catch { return out; }
+  at.forEach((i, k) => { const p = plain[k]; if (p) out[i] = p; });
+  return out;
 }

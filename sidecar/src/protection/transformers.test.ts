@@ -9,7 +9,7 @@ import { columnCipher } from './encryption/column.ts';
 import { KeyDeriver } from './encryption/derive.ts';
 import { parseKeyring } from './encryption/keyring.ts';
 import { paramTransformer } from './params.ts';
-import { resultTransformer } from './results.ts';
+import { resultTransformer, rowsTransformer } from './results.ts';
 import { byteaArrayToWire, byteaFromWire, byteaToWire } from './wire.ts';
 
 const deriver = new KeyDeriver(parseKeyring([{ name: 'default', versions: [1], current: 1 }], new Map([['default.v1', Buffer.alloc(32, 1).toString('base64')]])));
@@ -40,6 +40,34 @@ describe('result transformer', () => {
   it('fails closed on a value that is not ciphertext of this column', () => {
     const t = resultTransformer([{ index: 0, cipher: diag, typeOid: OID.int4, view: 'plaintext' }]);
     expect(() => t?.row([Buffer.from('\\x0102')], [])).toThrow();
+  });
+});
+
+describe('rows transformer (a batch of rows, each column decrypted together)', () => {
+  const diag = cipherOf(refOf('diagnosis'));
+  const name = cipherOf(refOf('pat_name'));
+  const outputs = (view: 'plaintext' | 'masked') => [{ index: 1, cipher: diag, typeOid: OID.int4, view }, { index: 2, cipher: name, typeOid: OID.text, view }];
+  const rows = () => Array.from({ length: 40 }, (_, i) => [Buffer.from(String(i)), i % 7 === 0 ? null : byteaToWire(diag.encrypt(String(i * 3)), 0), byteaToWire(name.encrypt(`Name ${i} é`), 0)]);
+
+  it('gives what row() gives for every row, plaintext and masked views, NULLs kept', () => {
+    for (const view of ['plaintext', 'masked'] as const) {
+      const one = resultTransformer(outputs(view));
+      const want = rows().map((r) => one?.row(r, []));
+      const got = rows();
+      rowsTransformer(outputs(view))?.(got);
+      expect(got.map((r) => r.map((v) => (v === null ? null : Buffer.from(v as Uint8Array).toString())))).toEqual(want.map((r) => r?.map((v) => (v === null ? null : Buffer.from(v as Uint8Array).toString()))));
+    }
+    expect(rowsTransformer([])).toBeUndefined();
+  });
+
+  it('fails closed like row() on a value that is not a ciphertext of its column, among good ones', () => {
+    for (const bad of [Buffer.from('\\x0102'), byteaToWire(name.encrypt('other column'), 0), Buffer.from('not hex')]) {
+      const got = rows();
+      (got[5] as Array<Buffer | null>)[1] = bad;
+      const err = (() => { try { resultTransformer(outputs('plaintext'))?.row([...(got[5] as Array<Buffer | null>)], []); } catch (e) { return e; } return null; })();
+      expect(err).not.toBeNull();
+      expect(() => rowsTransformer(outputs('plaintext'))?.(got)).toThrow((err as Error).message);
+    }
   });
 });
 

@@ -270,3 +270,59 @@ export function encodeBackend(m: BackendMessage, w = new Writer()): Writer {
 
 /** One ready-to-send backend message. */
 export function backendBytes(m: BackendMessage): Buffer { return encodeBackend(m).finish(); }
+
+/**
+ * A DataRow body `buf[start .. end)` decoded as views of `buf` (no copy, no Reader): what a hot
+ * reader of many rows uses (split fragment scans). The views keep `buf` alive; it must not be
+ * reused for other bytes (a socket chunk, or the Framer's copy of a split message, is not). Null
+ * when the body is malformed (as decodeBackend would fail).
+ */
+export function dataRowViews(buf: Buffer, start: number, end: number): Array<Buffer | null> | null {
+  if (end - start < 2) return null;
+  const n = buf.readInt16BE(start);
+  if (n < 0) return null;
+  const values = new Array<Buffer | null>(n);
+  let at = start + 2;
+  for (let i = 0; i < n; i++) {
+    if (at + 4 > end) return null;
+    const len = buf.readInt32BE(at);
+    at += 4;
+    if (len === -1) { values[i] = null; continue; }
+    if (len < -1 || at + len > end) return null;
+    values[i] = buf.subarray(at, at + len);
+    at += len;
+  }
+  return at === end ? values : null;
+}
+
+/**
+ * Many DataRow messages in one buffer (one allocation for a batch of rows, instead of a Writer
+ * and a buffer per row): the same bytes as backendBytes of each row in turn.
+ */
+export function dataRowsBytes(rows: ReadonlyArray<ReadonlyArray<Uint8Array | null>>): Buffer {
+  let size = 0;
+  for (const r of rows) {
+    size += 7;
+    for (const v of r) size += 4 + (v === null ? 0 : v.length);
+  }
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const r of rows) at = writeDataRow(out, at, r);
+  return out;
+}
+
+/** One DataRow message at `out[at ..]` (room made by the caller); returns where it ends. */
+function writeDataRow(out: Buffer, at: number, values: ReadonlyArray<Uint8Array | null>): number {
+  const begin = at;
+  out[at] = BackendTag.DataRow;
+  out.writeInt16BE(values.length, at + 5);
+  at += 7;
+  for (const v of values) {
+    if (v === null) { out.writeInt32BE(-1, at); at += 4; continue; }
+    out.writeInt32BE(v.length, at);
+    out.set(v, at + 4);
+    at += 4 + v.length;
+  }
+  out.writeInt32BE(at - begin - 1, begin + 1);
+  return at;
+}

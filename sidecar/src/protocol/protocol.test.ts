@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backendBytes, decodeBackend } from './backend.ts';
+import { backendBytes, dataRowViews, dataRowsBytes, decodeBackend } from './backend.ts';
 import type { BackendMessage } from './backend.ts';
 import { Writer } from './codec.ts';
 import { decodeFrontend, encodeFrontend } from './frontend.ts';
@@ -93,6 +93,41 @@ describe('backend messages', () => {
     const b = backendBytes({ type: 'DataRow', values: [null, new Uint8Array(0)] });
     const d = decodeBackend(b[0] as number, plain(b), 5, b.length);
     expect(d.ok && d.msg.type === 'DataRow' ? d.msg.values : []).toEqual([null, new Uint8Array(0)]);
+  });
+});
+
+describe('DataRow fast paths (split fragment scans)', () => {
+  const rows: Array<Array<Uint8Array | null>> = [[bytes('1'), bytes('Ann'), null], [], [new Uint8Array(0), bytes('é'.repeat(300))], [null]];
+
+  it('dataRowsBytes writes the bytes of backendBytes of each row in turn', () => {
+    expect(dataRowsBytes(rows)).toEqual(Buffer.concat(rows.map((values) => backendBytes({ type: 'DataRow', values }))));
+    expect(dataRowsBytes([])).toEqual(Buffer.alloc(0));
+  });
+
+  it('dataRowViews decodes what decodeBackend does, as views of the message (no copy)', () => {
+    for (const values of rows) {
+      const b = backendBytes({ type: 'DataRow', values });
+      const v = dataRowViews(b, 5, b.length);
+      expect(v?.map((x) => (x === null ? null : plain(x)))).toEqual(values.map((x) => (x === null ? null : plain(Buffer.from(x)))));
+      for (const x of v ?? []) if (x) expect(x.buffer).toBe(b.buffer);
+    }
+  });
+
+  it('dataRowViews refuses malformed bodies (null) where decodeBackend fails', () => {
+    const b = backendBytes({ type: 'DataRow', values: [bytes('abc'), null] });
+    const body = (edit: (x: Buffer) => Buffer) => { const x = edit(Buffer.from(b.subarray(5))); return [x, dataRowViews(x, 0, x.length)] as const; };
+    const cases = [
+      body((x) => x.subarray(0, x.length - 1)), // truncated
+      body((x) => Buffer.concat([x, Buffer.from([0])])), // trailing byte
+      body((x) => { x.writeInt16BE(-1, 0); return x; }), // negative count
+      body((x) => { x.writeInt32BE(-2, 2); return x; }), // length below -1
+      body((x) => { x.writeInt32BE(1000, 2); return x; }), // past the end
+      body((x) => x.subarray(0, 1)), // no count
+    ];
+    for (const [x, v] of cases) {
+      expect(v).toBeNull();
+      expect(decodeBackend(0x44, plain(x), 0, x.length).ok).toBe(false);
+    }
   });
 });
 

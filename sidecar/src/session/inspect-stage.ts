@@ -1,7 +1,7 @@
 // The session's own exchanges with the backend (inspect.ts): two-stage statements (issue 10:
 // candidates in, the in-proxy stage's result out), the session's own statements before a COMMIT
 // (commit-flush.ts), and writes that compute (write-exchange.ts).
-import { backendBytes } from '../protocol/backend.ts';
+import { backendBytes, dataRowsBytes } from '../protocol/backend.ts';
 import { encodeFrontend } from '../protocol/frontend.ts';
 import type { FrontendMessage } from '../protocol/frontend.ts';
 import { BackendTag, FrontendTag, HEADER_BYTES } from '../protocol/tags.ts';
@@ -126,7 +126,7 @@ export abstract class InspectorStage extends InspectorBackend {
       for (const n of out.notices ?? []) this.relay.toClient.push(noticeBytes(n));
       if (out.copyOut) { this.stageCopyOut(out.copyOut, out.tag ?? 'COPY 0'); return; }
       if (simple && out.fields) this.relay.toClient.push(this.rowDescriptionBytes(out.fields));
-      for (const values of out.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
+      if (out.rows.length > 0) this.relay.toClient.push(dataRowsBytes(out.rows));
       this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: out.tag ?? `SELECT ${out.rows.length}` }));
       this.commandDone();
     };
@@ -209,7 +209,7 @@ export abstract class InspectorStage extends InspectorBackend {
       if (cancelled) throw new StatementError(SQLSTATE.queryCanceled, 'canceling statement due to user request');
       if (this.relay.closed) throw new StatementError(SQLSTATE.connectionFailure, 'clarus: the client is gone');
       if (sent === undefined && h.k === 'query' && out.fields) this.relay.toClient.push(backendBytes({ type: 'RowDescription', fields: out.fields }));
-      for (const values of out.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
+      if (out.rows.length > 0) this.relay.toClient.push(dataRowsBytes(out.rows));
       sent = (sent ?? 0) + out.rows.length;
       room = this.relay.sent();
     };
@@ -251,7 +251,7 @@ export abstract class InspectorStage extends InspectorBackend {
     const stage = cand.stage;
     const done = (out: StageResult): void => {
       if (first && h.k === 'query' && out.fields) this.relay.toClient.push(this.rowDescriptionBytes(out.fields));
-      for (const values of out.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
+      if (out.rows.length > 0) this.relay.toClient.push(dataRowsBytes(out.rows));
       cand.sent = (cand.sent ?? 0) + out.rows.length;
       if (!last) return;
       this.relay.toClient.push(backendBytes({ type: 'CommandComplete', tag: `SELECT ${cand.sent}` }));
@@ -468,7 +468,7 @@ export abstract class InspectorStage extends InspectorBackend {
 
   protected serveChunk(held: { portal: string; max: number }): void {
     const chunk = this.computed.take(held.portal, held.max);
-    for (const values of chunk.rows) this.relay.toClient.push(backendBytes({ type: 'DataRow', values }));
+    if (chunk.rows.length > 0) this.relay.toClient.push(dataRowsBytes(chunk.rows));
     // PostgreSQL's tag counts the rows of this Execute.
     this.relay.toClient.push(backendBytes(chunk.suspended ? { type: 'PortalSuspended' } : { type: 'CommandComplete', tag: `SELECT ${chunk.rows.length}` }));
     this.commandDone();

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { recordValues, scannedRows, scansSql } from './client-reads.ts';
 import type { Prepared } from './fragment.ts';
 
-const identity: Prepared = { sql: 'SELECT * FROM visit AS v', types: [], transform: (v) => v, fields: (f) => [...f], row: (r) => r };
+const identity: Prepared = { sql: 'SELECT * FROM visit AS v', types: [], transform: (v) => v, fields: (f) => [...f], row: (r) => r, rows: (r) => r };
 
 describe('client-reads', () => {
   it('reads a record as PostgreSQL prints it: quotes, doubled quotes, backslashes, NULL and empty strings', () => {

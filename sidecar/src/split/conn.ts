@@ -5,11 +5,12 @@
 import type { BackendSecrets } from '../config/load.ts';
 import { connectBackend } from '../io/backend.ts';
 import type { BackendConnection } from '../io/backend.ts';
-import { decodeBackend } from '../protocol/backend.ts';
+import { dataRowViews, decodeBackend } from '../protocol/backend.ts';
 import type { BackendMessage, Fields } from '../protocol/backend.ts';
 import { Framer, NEXT_ERROR, NEXT_NONE } from '../protocol/framer.ts';
 import { encodeFrontend } from '../protocol/frontend.ts';
 import type { FieldDescription } from '../protocol/types.ts';
+import { BackendTag } from '../protocol/tags.ts';
 
 const MAX_MESSAGE = 1 << 30;
 
@@ -171,6 +172,13 @@ export class FragmentConnection {
       const r = this.framer.next();
       if (r === NEXT_NONE) return;
       if (r === NEXT_ERROR) { this.broken('invalid message from the backend'); this.conn.socket.destroy(); return; }
+      // The bulk of a scan: its values kept as views of the received bytes (no copy, no message object).
+      if (this.framer.tag === BackendTag.DataRow && this.waiter) {
+        const values = dataRowViews(this.framer.buf, this.framer.start, this.framer.end);
+        if (!values) { this.broken('invalid message from the backend'); this.conn.socket.destroy(); return; }
+        (this.waiter.current ??= { fields: [], rows: [], tag: '' }).rows.push(values);
+        continue;
+      }
       const d = decodeBackend(this.framer.tag, this.framer.buf, this.framer.start, this.framer.end);
       if (!d.ok) { this.broken('invalid message from the backend'); this.conn.socket.destroy(); return; }
       this.message(d.msg);
@@ -192,7 +200,6 @@ export class FragmentConnection {
     const cur = (): FragmentResult => (w.current ??= { fields: [], rows: [], tag: '' });
     switch (m.type) {
       case 'RowDescription': cur().fields = m.fields; break;
-      case 'DataRow': cur().rows.push(m.values.map((v) => (v === null ? null : Buffer.from(v)))); break;
       case 'CommandComplete': cur().tag = m.tag; w.results.push(cur()); w.current = null; break;
       case 'EmptyQueryResponse': w.results.push(cur()); w.current = null; break;
       case 'ErrorResponse': w.error ??= new FragmentError(this.backend, m.fields); w.current = null; break;

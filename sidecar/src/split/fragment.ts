@@ -6,10 +6,10 @@ import type { View } from '@clarus/crds/types.ts';
 import { protectedOutputs } from '../access/outputs.ts';
 import type { CatalogRefresher } from '../access/refresh.ts';
 import { paramTransformer, paramTypeFor } from '../protection/params.ts';
-import { resultTransformer } from '../protection/results.ts';
+import { resultTransformer, rowsTransformer } from '../protection/results.ts';
 import type { KeyedRewriter } from '../protection/keyed-rewriter.ts';
 import { StatementError } from '../session/pipeline.ts';
-import type { FieldDescription } from '../protocol/types.ts';
+import type { FieldDescription, WireValue } from '../protocol/types.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import { FragmentError, FragmentLost } from './conn.ts';
 import type { FragmentConnection, FragmentResult } from './conn.ts';
@@ -36,7 +36,12 @@ export function fragmentFailure(e: unknown): StatementError {
 }
 
 /** A fragment statement as its backend gets it, with the transforms of its parameters and rows. */
-export interface Prepared { sql: string; types: number[]; transform: (values: Array<Buffer | null>) => Array<Buffer | null>; fields: (f: readonly FieldDescription[]) => FieldDescription[]; row: (r: Array<Buffer | null>) => Array<Buffer | null> }
+export interface Prepared {
+  sql: string; types: number[]; transform: (values: Array<Buffer | null>) => Array<Buffer | null>; fields: (f: readonly FieldDescription[]) => FieldDescription[];
+  row: (r: Array<Buffer | null>) => Array<Buffer | null>;
+  /** `row` of a whole result, in place (decrypting each column's values together). */
+  rows: (r: Array<Array<Buffer | null>>) => Array<Array<Buffer | null>>;
+}
 
 async function prepare(f: Fragment, sql: string, views: Map<string, View>, supplied: number): Promise<Prepared> {
   const wait = f.refresher?.before(sql);
@@ -44,12 +49,21 @@ async function prepare(f: Fragment, sql: string, views: Map<string, View>, suppl
   return prepareNow(f.rewriter, sql, views, supplied);
 }
 
+/** The transformed values as Buffers, in place (most already are: no new array or view per value). */
+function asBuffers(values: Array<Uint8Array | null>): Array<Buffer | null> {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v && !Buffer.isBuffer(v)) values[i] = Buffer.from(v.buffer, v.byteOffset, v.length);
+  }
+  return values as Array<Buffer | null>;
+}
+
 /** `prepare` with a rewriter whose catalog already knows the statement's tables. */
 export function prepareNow(rewriter: KeyedRewriter, sql: string, views: Map<string, View>, supplied: number): Prepared {
   const f = { rewriter };
   const a = f.rewriter.analyze(sql);
   if (a.kind === 'refuse') throw new StatementError(a.code, a.message);
-  const none: Prepared = { sql, types: [], transform: (v) => v, fields: (x) => [...x], row: (r) => r };
+  const none: Prepared = { sql, types: [], transform: (v) => v, fields: (x) => [...x], row: (r) => r, rows: (r) => r };
   if (a.kind === 'pass') return none;
   const s = a.statements[0];
   if (!s || a.statements.length !== 1) throw new StatementError(SQLSTATE.internalError, 'clarus: a fragment statement must be one statement');
@@ -64,7 +78,9 @@ export function prepareNow(rewriter: KeyedRewriter, sql: string, views: Map<stri
   }
   if (tr) {
     p.fields = (x) => tr.fields(x);
-    p.row = (r) => tr.row(r, []).map((v) => (v === null ? null : Buffer.from(v.buffer, v.byteOffset, v.length)));
+    p.row = (r) => asBuffers(tr.row(r, []));
+    const many = rowsTransformer(outs) as (rows: WireValue[][]) => void;
+    p.rows = (rows) => { many(rows); for (const r of rows) asBuffers(r); return rows; };
   }
   return p;
 }
@@ -81,7 +97,7 @@ export async function runFragment(conn: FragmentConnection, f: Fragment, sql: st
   try {
     const p = await prepare(f, sql, views, values.length);
     const r = await conn.execute(p.sql, p.types, p.transform(values));
-    return { fields: p.fields(r.fields), rows: r.rows.map(p.row), tag: r.tag };
+    return { fields: p.fields(r.fields), rows: p.rows(r.rows), tag: r.tag };
   } catch (e) {
     throw fragmentFailure(e);
   }
@@ -143,14 +159,25 @@ export async function scanFragment(conn: FragmentConnection, f: Fragment, s: Sca
     declared = true;
     s.first?.got(first.at(-3) ?? { fields: [], rows: [], tag: '' });
     let r = first.at(-1) ?? { fields: [], rows: [], tag: '' };
-    await each(p.fields(r.fields), r.rows.map(p.row));
-    while (r.rows.length === s.batch) {
+    // A batch shorter than a FETCH is the last: the scan ends (COMMIT / CLOSE) while its rows are
+    // joined and sent, not a round trip after them.
+    let ending: Promise<unknown> | null = null;
+    const last = (): void => { ending = conn.query(own ? 'COMMIT' : `CLOSE ${SCAN_CURSOR}`); ending.catch(() => undefined); declared = false; };
+    if (r.rows.length < s.batch) last();
+    await settled(each(p.fields(r.fields), p.rows(r.rows)), ending);
+    while (!ending) {
       r = await conn.execute(fetch, [], []);
-      if (r.rows.length > 0) await each(p.fields(r.fields), r.rows.map(p.row));
+      if (r.rows.length < s.batch) last();
+      if (r.rows.length > 0) await settled(each(p.fields(r.fields), p.rows(r.rows)), ending);
     }
-    await conn.query(own ? 'COMMIT' : `CLOSE ${SCAN_CURSOR}`);
+    await ending;
   } catch (e) {
     await endFailedScan(conn, own, declared);
     throw fragmentFailure(e);
   }
+}
+
+/** `work`'s outcome once `ending` (the scan's end, sent meanwhile) is over too: a failure handler never races it. */
+async function settled(work: Promise<void>, ending: Promise<unknown> | null): Promise<void> {
+  try { await work; } finally { if (ending) await ending.catch(() => undefined); }
 }

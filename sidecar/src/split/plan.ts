@@ -27,6 +27,8 @@ import { orderQuery, positionalColumns } from './column-order.ts';
 import { StatementError } from '../session/pipeline.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
 import type { OrderChange } from './column-order.ts';
+import { pinnedKeys } from './pinned.ts';
+import type { PinnedKey } from './pinned.ts';
 
 /** In FragmentSql.params: the parameter that takes the selected row keys (a text array). */
 export const KEYS_PARAM = 1_000_000;
@@ -74,6 +76,8 @@ export interface ReadRelation {
    * its columns in it.
    */
   ordered?: boolean;
+  /** Split tables: the row keys a top-level condition pins (pinned.ts), so its other fragments are read at once. */
+  keys?: PinnedKey[];
 }
 
 export interface SelectPlan {
@@ -390,11 +394,18 @@ function planSelect(l: SplitLayout, stmt: Json, s: Json, layouts: ReadonlyMap<st
     const pushed = reach.filter((c) => readsOnly(c, alias, alone) && onlyHome(c));
     const from = { ...(r.schema ? { schemaname: r.schema } : {}), relname: r.table, inh: true, relpersistence: 'p', alias: { aliasname: alias }, location: -1 };
     const rl = r.layout;
+    // Plans are cached by text and their scans asked for at every execution: each made once.
+    const made = new Map<string, FragmentSql>();
     const homeWith = (keep: readonly number[], keyed = false): FragmentSql => {
+      const id = `${keep.join(',')}${keyed ? '+' : ''}`;
+      const known = made.get(id);
+      if (known) return known;
       const params: number[] = [];
       const parts = keep.map((k) => renumber(pushed[k], params));
       if (keyed && rl) parts.push(renumber(keyAny(rl, KEYS_PARAM), params));
-      return { backend: l.home, sql: sql(select([target(columnRef(['*']))], from, and(parts))), params };
+      const out = { backend: l.home, sql: sql(select([target(columnRef(['*']))], from, and(parts))), params };
+      made.set(id, out);
+      return out;
     };
     // Conditions that read one other fragment's columns only select its row keys there first.
     const filters: FragmentSql[] = [];
@@ -415,8 +426,9 @@ function planSelect(l: SplitLayout, stmt: Json, s: Json, layouts: ReadonlyMap<st
     rv.relname = name;
     rv.alias = { aliasname: alias };
     const lock = lockAlias !== undefined && rl !== null && rl.schema === l.schema && rl.table === l.table && alias === lockAlias;
+    const keys = rl ? pinnedKeys(pushed, (names) => names.at(-1) === rl.key && (names.length === 2 ? names[0] === alias : names.length === 1 && alone)) : undefined;
     return { name, layout: rl, table: { ...(r.schema ? { schema: r.schema } : {}), table: r.table }, home: homeWith(pushed.map((_, k) => k)), homeWith, conjuncts: pushed.length, sides, filters,
-      ...(lock ? { lock } : {}), ...(ordered && rl ? { ordered } : {}) };
+      ...(lock ? { lock } : {}), ...(ordered && rl ? { ordered } : {}), ...(keys ? { keys } : {}) };
   });
   const single = relations.length === 1 && s.op === 'SETOP_NONE' && ctes.size === 0 && alone;
   const local = single && relations[0]?.layout !== undefined && rowLocal(unaliased(engineStmt), (relations[0] as ReadRelation).name);

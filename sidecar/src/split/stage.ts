@@ -20,7 +20,8 @@ import { recomposeFields, recomposeRows } from './points.ts';
 import { quoteIdent } from '../residual/plan.ts';
 import { scannedRows } from './client-reads.ts';
 import type { ClientScans } from './client-reads.ts';
-import type { Prepared } from './fragment.ts';
+import type { Prepared, ScanSpec } from './fragment.ts';
+import { keyTexts } from './pinned.ts';
 import { fragmentFailure, fragmentOf } from './fragment.ts';
 import { ddlStage } from './ddl-stage.ts';
 import { inOrder, orderQuery } from './column-order.ts';
@@ -46,6 +47,11 @@ export interface StageDeps {
 }
 
 const toBuf = (v: string | Buffer | null): Buffer | null => (v === null || typeof v !== 'string' ? v : Buffer.from(v, 'utf8'));
+/** A row's values as Buffers, in place (a batch's rows are the stage's own). */
+function inPlace(row: Array<string | Buffer | null>): Array<Buffer | null> {
+  for (let i = 0; i < row.length; i++) { const v = row[i]; if (typeof v === 'string') row[i] = Buffer.from(v, 'utf8'); }
+  return row as Array<Buffer | null>;
+}
 const text = (v: Buffer | null): string | null => (v === null ? null : v.toString('utf8'));
 
 function valuesOf(f: FragmentSql, params: ReadonlyArray<string | null>, keys?: Buffer): Array<Buffer | null> {
@@ -128,25 +134,55 @@ type WireSink = (fields: FieldDescription[], rows: Array<Array<string | Buffer |
  * keys, fetched by key: only rows every fragment has are kept (never half a row: a fragment
  * without it has not committed it yet, or lost it). Returns the fields and the joined rows.
  */
-async function joinBatch(d: StageDeps, r: ReadRelation, homeFields: FieldDescription[], rows: Array<Array<Buffer | null>>): Promise<FragmentRows> {
+async function joinBatch(d: StageDeps, r: ReadRelation, homeFields: FieldDescription[], rows: Array<Array<Buffer | null>>, read?: Promise<SideRows[]>): Promise<FragmentRows> {
   const l = r.layout as SplitLayout;
   const k = keyIndex(homeFields, l.key);
-  const keys = rows.map((row) => text(row[k] ?? null)).filter((x): x is string => x !== null);
-  let fields = [...homeFields];
-  let joined = rows.filter((row) => row[k] !== null);
-  for (const s of r.sides) {
-    const conn = await d.session.read(s.backend);
-    const f = fragment(d, s.backend);
-    const side: FragmentRows = keys.length > 0
-      ? await runFragment(conn, f, r.lock ? `${s.sql} FOR UPDATE` : s.sql, [arrayLiteral(keys)], d.views)
-      : { fields: await describeFragment(conn, f, s.sql, 1, d.views), rows: [], tag: 'SELECT 0' };
-    const sk = keyIndex(side.fields, l.key);
-    fields = [...fields, ...side.fields.filter((_, i) => i !== sk)];
-    const byKey = new Map<string, Array<Buffer | null>>();
-    for (const row of side.rows) { const key = text(row[sk] ?? null); if (key !== null) byKey.set(key, row.filter((_, i) => i !== sk)); }
-    joined = joined.flatMap((row) => { const more = byKey.get(text(row[k] ?? null) as string); return more ? [[...row, ...more]] : []; });
+  // One key string per home row: the lookup key in every side's map and the key list sent.
+  const keyOf = rows.map((row) => text(row[k] ?? null));
+  const keys = keyOf.filter((x): x is string => x !== null);
+  // The sides are on other backends (one connection each): read at once (`read`: already read by the keys the statement pins).
+  const sides = await (read ?? readSides(d, r, keys));
+  const fields = [...homeFields];
+  for (const side of sides) fields.push(...side.fields.filter((_, i) => i !== side.key));
+  const joined: Array<Array<Buffer | null>> = [];
+  for (let i = 0; i < rows.length; i++) {
+    const key = keyOf[i];
+    if (key === null || key === undefined) continue;
+    const row = rows[i] as Array<Buffer | null>;
+    const out = joinRow(row, key, sides, fields.length);
+    if (out) joined.push(out);
   }
   return { fields, rows: joined, tag: '' };
+}
+
+const readSides = (d: StageDeps, r: ReadRelation, keys: readonly string[]): Promise<SideRows[]> => Promise.all(r.sides.map((s) => sideRows(d, r, s, keys)));
+
+/** A side fragment's rows of `keys` by key (its key column at `key`). */
+interface SideRows { fields: FieldDescription[]; key: number; byKey: Map<string, Array<Buffer | null>> }
+
+async function sideRows(d: StageDeps, r: ReadRelation, s: ReadRelation['sides'][number], keys: readonly string[]): Promise<SideRows> {
+  const conn = await d.session.read(s.backend);
+  const f = fragment(d, s.backend);
+  const got: FragmentRows = keys.length > 0
+    ? await runFragment(conn, f, r.lock ? `${s.sql} FOR UPDATE` : s.sql, [arrayLiteral(keys)], d.views)
+    : { fields: await describeFragment(conn, f, s.sql, 1, d.views), rows: [], tag: 'SELECT 0' };
+  const key = keyIndex(got.fields, (r.layout as SplitLayout).key);
+  const byKey = new Map<string, Array<Buffer | null>>();
+  for (const row of got.rows) { const v = text(row[key] ?? null); if (v !== null) byKey.set(v, row); }
+  return { fields: got.fields, key, byKey };
+}
+
+/** The home row followed by each side's row of its key (without the side's key column); null when a side has none (never half a row). */
+function joinRow(row: Array<Buffer | null>, key: string, sides: readonly SideRows[], width: number): Array<Buffer | null> | null {
+  const out = new Array<Buffer | null>(width);
+  let at = 0;
+  for (; at < row.length; at++) out[at] = row[at] ?? null;
+  for (const side of sides) {
+    const more = side.byKey.get(key);
+    if (!more) return null;
+    for (let j = 0; j < more.length; j++) if (j !== side.key) out[at++] = more[j] ?? null;
+  }
+  return out;
 }
 
 /**
@@ -184,10 +220,32 @@ async function scanRelation(d: StageDeps, r: ReadRelation, plan: Scan, params: R
   if (r.ordered) await d.session.tablesReady();
   const first = r.ordered && !l.points ? { first: { sql: orderQuery(l), got: (x: FragmentResult) => { order = orderOf(x); } } } : {};
   const spec = { sql: `${scan.sql} ORDER BY ${quoteIdent(l.key)}${r.lock ? ' FOR UPDATE' : ''}`, values, views: d.views, batch: SCAN_BATCH, ...first };
+  // A read whose conditions pin the row keys: its fragments at once (no cursor; not when the statement shows the recorded column order).
+  if (r.keys && !r.lock && !r.ordered && plan.filters.length === 0) {
+    await pinnedRead(d, r, { ...spec, backend: scan.backend }, keyTexts(r.keys, params), (fields, rows) => emit(...recomposed(r, fields, rows, wire)));
+    return;
+  }
   await scanFragment(await d.session.read(scan.backend), fragment(d, scan.backend), spec, async (homeFields, rows) => {
     const j = await joinBatch(d, r, homeFields, rows);
     await emit(...recomposed(r, j.fields, j.rows, wire, order));
   });
+}
+
+/**
+ * A read whose WHERE clause pins the row keys (ReadRelation.keys, at most MAX_PINNED rows): the
+ * home fragment's statement (one statement, no cursor) and the other fragments by those keys, all
+ * at once (one round trip to each backend), joined as a batch. A row missing on a fragment is
+ * still never shown; a home row of another key cannot satisfy the statement's conditions.
+ */
+async function pinnedRead(d: StageDeps, r: ReadRelation, home: ScanSpec & { backend: string }, keys: readonly string[], emit: (fields: FieldDescription[], rows: Array<Array<Buffer | null>>) => Promise<void> | void): Promise<void> {
+  const sides = readSides(d, r, keys);
+  const rows = (async () => runFragment(await d.session.read(home.backend), fragment(d, home.backend), home.sql, home.values, d.views))();
+  // Both settle before the statement answers (no fragment request outlives it); the home's error first.
+  const [got, side] = await Promise.allSettled([rows, sides]);
+  if (got.status === 'rejected') throw got.reason;
+  if (side.status === 'rejected') throw side.reason;
+  const j = await joinBatch(d, r, got.value.fields, got.value.rows, sides);
+  await emit(j.fields, j.rows);
 }
 
 /**
@@ -219,11 +277,15 @@ async function clientFields(d: StageDeps, scan: Prepared, backend: string): Prom
 async function relationFields(d: StageDeps, r: ReadRelation, plan: Scan, client?: Prepared): Promise<FieldDescription[]> {
   const scan = plan.home;
   if (client) return clientFields(d, client, scan.backend);
-  let fields = await describeFragment(await d.session.read(scan.backend), fragment(d, scan.backend), scan.sql, scan.params.length, d.views);
-  for (const s of r.sides) {
-    const side = await describeFragment(await d.session.read(s.backend), fragment(d, s.backend), s.sql, 1, d.views);
+  // Each fragment on its own backend's connection: described at once (one round trip, not one per fragment).
+  const [home, ...sides] = await Promise.all([
+    (async () => describeFragment(await d.session.read(scan.backend), fragment(d, scan.backend), scan.sql, scan.params.length, d.views))(),
+    ...r.sides.map(async (s) => describeFragment(await d.session.read(s.backend), fragment(d, s.backend), s.sql, 1, d.views)),
+  ]) as [FieldDescription[], ...FieldDescription[][]];
+  const fields = [...home];
+  for (const side of sides) {
     const sk = keyIndex(side, (r.layout as SplitLayout).key);
-    fields = [...fields, ...side.filter((_, i) => i !== sk)];
+    fields.push(...side.filter((_, i) => i !== sk));
   }
   return recomposed(r, fields, [], false, await describedOrder(d, r))[0];
 }
@@ -249,10 +311,16 @@ function projector(direct: NonNullable<SelectPlan['direct']>, formats: readonly 
     return out;
   };
   // No tag: a SELECT result is held for its portal and served in chunks (Execute with a row limit).
+  let same = false;
   return (from, batch) => {
-    picks ??= pick(from);
+    if (!picks) {
+      picks = pick(from);
+      same = picks.length === from.length && picks.every((x, i) => x.at === i);
+    }
     const p = picks;
-    return { fields: shownFields, rows: shown(fields, batch.map((row) => p.map(({ at }) => toBuf(row[at] ?? null))), formats).rows };
+    // Every column in order (SELECT * or the table's columns): the batch's rows are sent as they are.
+    const rows = same ? batch.map(inPlace) : batch.map((row) => p.map(({ at }) => toBuf(row[at] ?? null)));
+    return { fields: shownFields, rows: shown(fields, rows, formats).rows };
   };
 }
 

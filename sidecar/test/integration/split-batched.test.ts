@@ -74,6 +74,18 @@ describe('split table: recomposed a batch at a time', () => {
     await oracle.query('DELETE FROM patient WHERE pat_id = ANY($1)', [gone]);
     const r = await same(PLAIN, [], true);
     expect(r.rowCount).toBe(N - gone.length);
+    // Reads whose condition pins the row keys: the home fragment and the other one at once, same answer.
+    const before = env.serverLog('cloud-a').length;
+    await same('SELECT pat_name, ward FROM patient WHERE pat_id = $1', [SCAN_BATCH]);
+    await same('SELECT pat_id, pat_name, diagnosis FROM patient WHERE pat_id IN ($1, 5, \'7\', NULL) ORDER BY pat_id', [SCAN_BATCH + 1]);
+    await same('SELECT upper(pat_name) AS u, ward FROM patient WHERE pat_id = $1 AND age >= $2', ['0007', 0]);
+    await same('SELECT * FROM patient WHERE pat_id = 5');
+    await same('SELECT * FROM patient WHERE pat_id = $1', [null]);
+    await expect(doc.query('SELECT ward FROM patient WHERE pat_id = $1', ['x'])).rejects.toMatchObject({ code: '22P02' });
+    // Read without a cursor (one statement on the home fragment, no DECLARE).
+    const log = env.serverLog('cloud-a').slice(before);
+    expect(log).toMatch(/WHERE pat_id = \$1 ORDER BY pat_id/);
+    expect(log).not.toMatch(/DECLARE clarus_split_scan/);
     await doc.query('DELETE FROM patient WHERE pat_id = ANY($1)', [gone]);
     expect((await env.backend('cloud-a').query('SELECT count(*)::int AS n FROM patient')).rows[0]?.n).toBe(N - gone.length);
   });
@@ -87,6 +99,7 @@ describe('split table: recomposed a batch at a time', () => {
     await same(PLAIN, [], true);
     await same(PLAIN, [], true);
     await same("SELECT count(*)::int AS n FROM patient WHERE ward = 'moved'");
+    await same('SELECT pat_id, ward FROM patient WHERE pat_id IN (3, 1003, 110) ORDER BY pat_id');
     for (const c of [doc, oracle]) await c.query('ROLLBACK');
     await doc.query('BEGIN');
     await expect(doc.query('SELECT pat_id, 1 / (age - age) AS x FROM patient')).rejects.toMatchObject({ code: '22012' });
