@@ -20,10 +20,11 @@ import { recomposeFields, recomposeRows } from './points.ts';
 import { quoteIdent } from '../residual/plan.ts';
 import { scannedRows } from './client-reads.ts';
 import type { ClientScans } from './client-reads.ts';
-import type { Prepared, ScanSpec } from './fragment.ts';
+import type { Prepared } from './fragment.ts';
 import { keyTexts } from './pinned.ts';
-import { fragmentFailure, fragmentOf } from './fragment.ts';
+import { fragmentFailure } from './fragment.ts';
 import { ddlStage } from './ddl-stage.ts';
+import { fragment, joinBatch, keyIndex, pinnedRead } from './join.ts';
 import { inOrder, orderQuery } from './column-order.ts';
 import { checkedOrder as checkedOrderOn, orderOf, readOrder } from './order-io.ts';
 
@@ -64,14 +65,6 @@ async function accepted(d: StageDeps, f: FragmentSql): Promise<boolean> {
   const wait = frag.refresher?.before(f.sql);
   if (wait) await wait;
   return frag.rewriter.analyze(f.sql).kind !== 'refuse';
-}
-
-const fragment = (d: StageDeps, backend: string): Fragment => fragmentOf(d.fragments, backend);
-
-function keyIndex(fields: readonly FieldDescription[], key: string): number {
-  const i = fields.findIndex((f) => f.name === key);
-  if (i < 0) throw new StatementError(SQLSTATE.internalError, `clarus: the home fragment returned no row key column ${key}`);
-  return i;
 }
 
 /** Rows to the client: values in the requested formats (binary through the type's binary form). */
@@ -130,62 +123,6 @@ type Sink = (fields: FieldDescription[], rows: Array<Array<string | null>>) => v
 type WireSink = (fields: FieldDescription[], rows: Array<Array<string | Buffer | null>>) => void | Promise<void>;
 
 /**
- * One batch of home rows (in row-key order) joined with the other fragments' rows of the same
- * keys, fetched by key: only rows every fragment has are kept (never half a row: a fragment
- * without it has not committed it yet, or lost it). Returns the fields and the joined rows.
- */
-async function joinBatch(d: StageDeps, r: ReadRelation, homeFields: FieldDescription[], rows: Array<Array<Buffer | null>>, read?: Promise<SideRows[]>): Promise<FragmentRows> {
-  const l = r.layout as SplitLayout;
-  const k = keyIndex(homeFields, l.key);
-  // One key string per home row: the lookup key in every side's map and the key list sent.
-  const keyOf = rows.map((row) => text(row[k] ?? null));
-  const keys = keyOf.filter((x): x is string => x !== null);
-  // The sides are on other backends (one connection each): read at once (`read`: already read by the keys the statement pins).
-  const sides = await (read ?? readSides(d, r, keys));
-  const fields = [...homeFields];
-  for (const side of sides) fields.push(...side.fields.filter((_, i) => i !== side.key));
-  const joined: Array<Array<Buffer | null>> = [];
-  for (let i = 0; i < rows.length; i++) {
-    const key = keyOf[i];
-    if (key === null || key === undefined) continue;
-    const row = rows[i] as Array<Buffer | null>;
-    const out = joinRow(row, key, sides, fields.length);
-    if (out) joined.push(out);
-  }
-  return { fields, rows: joined, tag: '' };
-}
-
-const readSides = (d: StageDeps, r: ReadRelation, keys: readonly string[]): Promise<SideRows[]> => Promise.all(r.sides.map((s) => sideRows(d, r, s, keys)));
-
-/** A side fragment's rows of `keys` by key (its key column at `key`). */
-interface SideRows { fields: FieldDescription[]; key: number; byKey: Map<string, Array<Buffer | null>> }
-
-async function sideRows(d: StageDeps, r: ReadRelation, s: ReadRelation['sides'][number], keys: readonly string[]): Promise<SideRows> {
-  const conn = await d.session.read(s.backend);
-  const f = fragment(d, s.backend);
-  const got: FragmentRows = keys.length > 0
-    ? await runFragment(conn, f, r.lock ? `${s.sql} FOR UPDATE` : s.sql, [arrayLiteral(keys)], d.views)
-    : { fields: await describeFragment(conn, f, s.sql, 1, d.views), rows: [], tag: 'SELECT 0' };
-  const key = keyIndex(got.fields, (r.layout as SplitLayout).key);
-  const byKey = new Map<string, Array<Buffer | null>>();
-  for (const row of got.rows) { const v = text(row[key] ?? null); if (v !== null) byKey.set(v, row); }
-  return { fields: got.fields, key, byKey };
-}
-
-/** The home row followed by each side's row of its key (without the side's key column); null when a side has none (never half a row). */
-function joinRow(row: Array<Buffer | null>, key: string, sides: readonly SideRows[], width: number): Array<Buffer | null> | null {
-  const out = new Array<Buffer | null>(width);
-  let at = 0;
-  for (; at < row.length; at++) out[at] = row[at] ?? null;
-  for (const side of sides) {
-    const more = side.byKey.get(key);
-    if (!more) return null;
-    for (let j = 0; j < more.length; j++) if (j !== side.key) out[at++] = more[j] ?? null;
-  }
-  return out;
-}
-
-/**
  * A relation's rows: the home scan, and for a split table its other fragments joined on the row
  * key, a batch of SCAN_BATCH home rows at a time (a cursor in row-key order), so the proxy holds
  * one batch of fragment rows, not the whole table. With `sink`, the rows go there batch by batch
@@ -229,23 +166,6 @@ async function scanRelation(d: StageDeps, r: ReadRelation, plan: Scan, params: R
     const j = await joinBatch(d, r, homeFields, rows);
     await emit(...recomposed(r, j.fields, j.rows, wire, order));
   });
-}
-
-/**
- * A read whose WHERE clause pins the row keys (ReadRelation.keys, at most MAX_PINNED rows): the
- * home fragment's statement (one statement, no cursor) and the other fragments by those keys, all
- * at once (one round trip to each backend), joined as a batch. A row missing on a fragment is
- * still never shown; a home row of another key cannot satisfy the statement's conditions.
- */
-async function pinnedRead(d: StageDeps, r: ReadRelation, home: ScanSpec & { backend: string }, keys: readonly string[], emit: (fields: FieldDescription[], rows: Array<Array<Buffer | null>>) => Promise<void> | void): Promise<void> {
-  const sides = readSides(d, r, keys);
-  const rows = (async () => runFragment(await d.session.read(home.backend), fragment(d, home.backend), home.sql, home.values, d.views))();
-  // Both settle before the statement answers (no fragment request outlives it); the home's error first.
-  const [got, side] = await Promise.allSettled([rows, sides]);
-  if (got.status === 'rejected') throw got.reason;
-  if (side.status === 'rejected') throw side.reason;
-  const j = await joinBatch(d, r, got.value.fields, got.value.rows, sides);
-  await emit(j.fields, j.rows);
 }
 
 /**
