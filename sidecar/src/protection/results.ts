@@ -144,6 +144,9 @@ function shownValue(o: ProtectedOutput, v: Uint8Array, fmt: 0 | 1): WireValue {
   return text === null ? null : fmt === 1 ? binaryOf(clientType(o), text) : Buffer.from(text, 'utf8');
 }
 
+/** Fewer rows are decrypted one by one (decryptMany's setup costs more than it saves on a few). */
+const MANY = 16;
+
 /**
  * resultTransformer(outputs).row of many text-format rows at once, in place (a split fragment's
  * batch): the plaintext-view values of an encrypted column are decrypted together
@@ -154,7 +157,7 @@ export function rowsTransformer(outputs: ProtectedOutput[]): ((rows: WireValue[]
   if (outputs.length === 0) return undefined;
   return (rows) => {
     for (const o of outputs) {
-      const opened = o.view === 'plaintext' && o.encoding !== 'hexText' && o.cipher.decryptMany ? openedMany(o, rows) : null;
+      const opened = rows.length >= MANY && o.view === 'plaintext' && o.encoding !== 'hexText' && o.cipher.decryptMany ? openedMany(o, rows) : null;
       for (let i = 0; i < rows.length; i++) {
         const row = rows[i] as WireValue[];
         const v = row[o.index];

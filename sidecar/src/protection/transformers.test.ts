@@ -47,13 +47,13 @@ describe('rows transformer (a batch of rows, each column decrypted together)', (
   const diag = cipherOf(refOf('diagnosis'));
   const name = cipherOf(refOf('pat_name'));
   const outputs = (view: 'plaintext' | 'masked') => [{ index: 1, cipher: diag, typeOid: OID.int4, view }, { index: 2, cipher: name, typeOid: OID.text, view }];
-  const rows = () => Array.from({ length: 40 }, (_, i) => [Buffer.from(String(i)), i % 7 === 0 ? null : byteaToWire(diag.encrypt(String(i * 3)), 0), byteaToWire(name.encrypt(`Name ${i} é`), 0)]);
+  const rows = (n = 40) => Array.from({ length: n }, (_, i) => [Buffer.from(String(i)), i % 7 === 0 ? null : byteaToWire(diag.encrypt(String(i * 3)), 0), byteaToWire(name.encrypt(`Name ${i} é`), 0)]);
 
   it('gives what row() gives for every row, plaintext and masked views, NULLs kept', () => {
-    for (const view of ['plaintext', 'masked'] as const) {
+    for (const [view, n] of [['plaintext', 40], ['masked', 40], ['plaintext', 3]] as const) {
       const one = resultTransformer(outputs(view));
-      const want = rows().map((r) => one?.row(r, []));
-      const got = rows();
+      const want = rows(n).map((r) => one?.row(r, []));
+      const got = rows(n);
       rowsTransformer(outputs(view))?.(got);
       expect(got.map((r) => r.map((v) => (v === null ? null : Buffer.from(v as Uint8Array).toString())))).toEqual(want.map((r) => r?.map((v) => (v === null ? null : Buffer.from(v as Uint8Array).toString()))));
     }

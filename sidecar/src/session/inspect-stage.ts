@@ -211,7 +211,9 @@ export abstract class InspectorStage extends InspectorBackend {
       if (sent === undefined && h.k === 'query' && out.fields) this.relay.toClient.push(backendBytes({ type: 'RowDescription', fields: out.fields }));
       if (out.rows.length > 0) this.relay.toClient.push(dataRowsBytes(out.rows));
       sent = (sent ?? 0) + out.rows.length;
-      room = this.relay.sent();
+      // Sent once the stage's current step is over: a part that is also the last goes out in one
+      // write with the tag and ReadyForQuery (a select by key), a part followed by more at once.
+      room = new Promise<void>((resolve) => { setImmediate(resolve); }).then(() => this.relay.sent());
     };
     const pour = cand.stage.pour as NonNullable<ResidualStage['pour']>;
     const over = (): void => { if (this.pouring === flight) this.pouring = null; };
