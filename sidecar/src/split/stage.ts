@@ -342,15 +342,22 @@ export async function returningFields(d: StageDeps, l: SplitLayout, returning: b
  */
 export async function insertInto(d: StageDeps, p: InsertPlan, params: ReadonlyArray<string | null>, enter: (backend: string) => Promise<FragmentConnection>): Promise<FragmentRows> {
   const l = p.layout;
-  const home = await runFragment(await enter(l.home), fragment(d, l.home), p.home.sql, valuesOf(p.home, params), d.views);
+  // The other fragments' transactions begin while the home row is written (other backends, other connections).
+  const [home, ...conns] = await allSettled([(async () => runFragment(await enter(l.home), fragment(d, l.home), p.home.sql, valuesOf(p.home, params), d.views))(), ...p.sides.map((s) => enter(s.backend))]) as [FragmentRows, ...FragmentConnection[]];
   const keys = home.rows.map((r) => r[0] ?? null);
   // ON CONFLICT DO NOTHING skipped its one row: nothing to write elsewhere.
   if (p.conflict === 'nothing' && keys.length === 0) return home;
   if (keys.length !== p.rowCount || keys.some((x) => x === null)) throw new StatementError(SQLSTATE.internalError, 'clarus: the home fragment did not return one row key per inserted row');
-  for (const s of p.sides) {
-    await runFragment(await enter(s.backend), fragment(d, s.backend), s.sql, [...keys, ...valuesOf(s, params)], d.views);
-  }
+  await allSettled(p.sides.map((s, i) => runFragment(conns[i] as FragmentConnection, fragment(d, s.backend), s.sql, [...keys, ...valuesOf(s, params)], d.views)));
   return home;
+}
+
+/** Promise.all once every one has settled (no fragment request outlives the statement's failure); the first failure in order. */
+async function allSettled(ps: ReadonlyArray<Promise<unknown>>): Promise<unknown[]> {
+  const out = await Promise.allSettled(ps);
+  const failed = out.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failed) throw failed.reason;
+  return out.map((o) => (o as PromiseFulfilledResult<unknown>).value);
 }
 
 function insertStage(d: StageDeps, p: InsertPlan): ResidualStage {
