@@ -84,7 +84,7 @@ describe('split table: recomposed a batch at a time', () => {
     await expect(doc.query('SELECT ward FROM patient WHERE pat_id = $1', ['x'])).rejects.toMatchObject({ code: '22P02' });
     // Read without a cursor (one statement on the home fragment, no DECLARE).
     const log = env.serverLog('cloud-a').slice(before);
-    expect(log).toMatch(/WHERE pat_id = \$1 ORDER BY pat_id/);
+    expect(log).toMatch(/execute <unnamed>: SELECT patient\.pat_id[^\n]* WHERE pat_id = \$1 AND [^\n]*ORDER BY pat_id\n/);
     expect(log).not.toMatch(/DECLARE clarus_split_scan/);
     await doc.query('DELETE FROM patient WHERE pat_id = ANY($1)', [gone]);
     expect((await env.backend('cloud-a').query('SELECT count(*)::int AS n FROM patient')).rows[0]?.n).toBe(N - gone.length);
