@@ -157,7 +157,7 @@ export function rowsTransformer(outputs: ProtectedOutput[]): ((rows: WireValue[]
   if (outputs.length === 0) return undefined;
   return (rows) => {
     for (const o of outputs) {
-      const opened = rows.length >= MANY && o.view === 'plaintext' && o.encoding !== 'hexText' && o.cipher.decryptMany ? openedMany(o, rows) : null;
+      const opened = rows.length >= MANY && batchable(o) ? openedMany(o, rows) : null;
       for (let i = 0; i < rows.length; i++) {
         const row = rows[i] as WireValue[];
         const v = row[o.index];
@@ -167,6 +167,9 @@ export function rowsTransformer(outputs: ProtectedOutput[]): ((rows: WireValue[]
     }
   };
 }
+
+/** Whether `o`'s shown values are its decrypted bytes, which decryptMany gives. */
+const batchable = (o: ProtectedOutput): boolean => o.view === 'plaintext' && o.encoding !== 'hexText' && o.cipher.decryptMany !== undefined;
 
 /** The values of `o` in `rows` decrypted together, by row index; undefined where not opened. */
 function openedMany(o: ProtectedOutput, rows: WireValue[][]): Array<Buffer | undefined> {
