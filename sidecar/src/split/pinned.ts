@@ -2,8 +2,7 @@
 // as a top-level conjunct, each v a parameter or an integer or string constant. Every row of the
 // result has one of those keys, so the other fragments can be read by them at the same time as
 // the home fragment (stage.ts), instead of after it returned its keys. Pure.
-import { arr, body, colRefNames } from '../rewrite/ast.ts';
-import type { Json } from '../rewrite/ast.ts';
+import { arr, body, colRefNames, nodeBody } from '../rewrite/ast.ts';
 
 /** A key value: the client's parameter `$param`, or a constant's text. NULL pins nothing (it equals no key). */
 export type PinnedKey = { param: number } | { text: string } | { none: true };
@@ -39,13 +38,11 @@ function keyOperands(c: unknown, isKey: (names: string[]) => boolean): unknown[]
 function valueOf(n: unknown): PinnedKey | null {
   const p = body(n, 'ParamRef');
   if (p) return { param: Number(p.number) };
-  const k = body(n, 'A_Const');
+  const k = nodeBody(n, 'A_Const');
   if (!k) return null;
   if (k.isnull === true) return { none: true };
-  const i = k.ival as Json | undefined;
-  if (i) return { text: String(i.ival ?? 0) };
-  const s = k.sval as Json | undefined;
-  if (s) return { text: String(s.sval ?? '') };
+  if (k.ival) return { text: String(k.ival.ival ?? 0) };
+  if (k.sval) return { text: String(k.sval.sval ?? '') };
   return null;
 }
 
