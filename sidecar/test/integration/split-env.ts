@@ -6,7 +6,10 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { protectionPipeline } from '../../src/access/setup.ts';
 import { TEST_KEY_FILES } from '@clarus/testing/rewriter.ts';
@@ -212,4 +215,18 @@ export function streamed(c: pg.Client, sql: string, values: unknown[] | undefine
 export async function openScans(env: SplitEnv): Promise<number> {
   const r = await env.backend('cloud-a').query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'idle in transaction' AND query LIKE 'FETCH%'");
   return r.rows[0]?.n ?? 0;
+}
+
+/** COPY … FROM STDIN of `text` through `c`: the row count the server reports. */
+export async function copyIn(c: pg.Client, sql: string, text: string): Promise<number> {
+  const stream = c.query(copyFrom(sql));
+  await pipeline(Readable.from([Buffer.from(text, 'utf8')]), stream);
+  return stream.rowCount ?? -1;
+}
+
+/** COPY … TO STDOUT through `c`: the text it sends. */
+export async function copyOut(c: pg.Client, sql: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  await pipeline(c.query(copyTo(sql)), new Writable({ write(chunk: Buffer, _e, cb) { chunks.push(chunk); cb(); } }));
+  return Buffer.concat(chunks).toString('utf8');
 }

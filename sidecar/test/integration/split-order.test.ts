@@ -7,10 +7,7 @@
 // rolled back keep the recorded order right; a recorded order the fragments disagree with fails
 // closed (55000); a table without one keeps the home-first order and refuses INSERT / COPY FROM
 // without a column list (0A000). No encrypted value reaches a backend's dump or log in clear.
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canariesInDump, USERS } from '../corpus/setup.ts';
 import { startPostgres } from '@clarus/testing/pg.ts';
@@ -19,25 +16,13 @@ import { startProxyInProcess } from '@clarus/testing/proxy.ts';
 import type { RunningProxy } from '@clarus/testing/proxy.ts';
 import { protectionPipeline } from '../../src/access/setup.ts';
 import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
-import { CREATE_SPLIT_PATIENT, SPLIT2_POLICY, startSplit } from './split-env.ts';
+import { copyIn, copyOut, CREATE_SPLIT_PATIENT, SPLIT2_POLICY, startSplit } from './split-env.ts';
 import type { BackendName, SplitEnv } from './split-env.ts';
 
 /** Encrypted on every backend: never in clear in a dump or a log. */
 const SECRETS = ['Ann Canary', '111-22-3333', 'flu-canary', 'Copy Canary', '444-55-6666', 'copy-flu'];
 const ORDER = ['pat_id', 'pat_name', 'pat_ssn', 'diagnosis', 'ward', 'age'];
 const HOME_FIRST = ['pat_id', 'pat_name', 'age', 'pat_ssn', 'diagnosis', 'ward'];
-
-async function copyIn(c: pg.Client, sql: string, text: string): Promise<number> {
-  const stream = c.query(copyFrom(sql));
-  await pipeline(Readable.from([Buffer.from(text, 'utf8')]), stream);
-  return stream.rowCount ?? -1;
-}
-
-async function copyOut(c: pg.Client, sql: string): Promise<string> {
-  const chunks: Buffer[] = [];
-  await pipeline(c.query(copyTo(sql)), new Writable({ write(chunk: Buffer, _e, cb) { chunks.push(chunk); cb(); } }));
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 const codeOf = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e: { code?: string }) => e.code ?? String(e));
 

@@ -7,17 +7,14 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { PG_BIN, startPostgres, SUPERUSER, SUPERUSER_PASSWORD } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
 import type { HarnessUser } from '@clarus/testing/proxy.ts';
-import { startSplit } from './split-env.ts';
+import { copyIn, copyOut, startSplit } from './split-env.ts';
 import type { BackendName, SplitEnv } from './split-env.ts';
 
 const POSTGIS = existsSync('/usr/share/postgresql/15/extension/postgis.control');
@@ -61,18 +58,6 @@ async function dump(c: PgCluster): Promise<string> {
 
 function holds(text: string, n: number): boolean {
   return new RegExp(`(^|[^0-9.])${String(n).replace(/[.+]/g, '\\$&')}($|[^0-9])`).test(text);
-}
-
-async function copyIn(c: pg.Client, sql: string, text: string): Promise<number> {
-  const stream = c.query(copyFrom(sql));
-  await pipeline(Readable.from([Buffer.from(text, 'utf8')]), stream);
-  return stream.rowCount ?? -1;
-}
-
-async function copyOut(c: pg.Client, sql: string): Promise<string> {
-  const chunks: Buffer[] = [];
-  await pipeline(c.query(copyTo(sql)), new Writable({ write(chunk: Buffer, _e, cb) { chunks.push(chunk); cb(); } }));
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 let env: SplitEnv;

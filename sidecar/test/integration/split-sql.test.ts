@@ -5,17 +5,14 @@
 // only, no plaintext of an encrypted column in its tables, pg_dump or log_statement = all log.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import postgres from 'postgres';
-import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canariesInDump, USERS } from '../corpus/setup.ts';
 import { PG_BIN, startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
-import { columnsOn, startSplit } from './split-env.ts';
+import { columnsOn, copyIn, copyOut, startSplit } from './split-env.ts';
 import type { BackendName, SplitEnv } from './split-env.ts';
 
 const run = promisify(execFile);
@@ -109,18 +106,6 @@ describe('split table: catalog introspection shows the one logical table', () =>
     await env.backend('cloud-a').query('DROP SCHEMA other CASCADE');
   });
 });
-
-async function copyIn(c: pg.Client, sql: string, text: string): Promise<number> {
-  const stream = c.query(copyFrom(sql));
-  await pipeline(Readable.from([Buffer.from(text, 'utf8')]), stream);
-  return stream.rowCount ?? -1;
-}
-
-async function copyOut(c: pg.Client, sql: string): Promise<string> {
-  const chunks: Buffer[] = [];
-  await pipeline(c.query(copyTo(sql)), new Writable({ write(chunk: Buffer, _e, cb) { chunks.push(chunk); cb(); } }));
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 /** Rows of the split table on each backend, by key (what each stores). */
 async function fragments(): Promise<Record<string, unknown[]>> {
