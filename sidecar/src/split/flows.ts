@@ -14,7 +14,7 @@ import type { InsertStmt, SelectStmt, UpdateStmt } from '@pgsql/types';
 import { arr, body, colRefNames, isObj, nodeBody } from '../rewrite/ast.ts';
 import { backendOfColumn } from './layout.ts';
 import type { SplitLayout } from './layout.ts';
-import { SplitUnsupported } from './plan.ts';
+import { relationOf, SplitUnsupported } from './plan.ts';
 
 /** Protected (encrypted or anonymized) columns of every policy dataset, by `schema.table`. */
 export type ProtectedColumns = ReadonlyMap<string, ReadonlySet<string>>;
@@ -37,13 +37,6 @@ const MAX_DEPTH = 16;
 
 function refuse(l: SplitLayout, column: string, why: string): never {
   throw new SplitUnsupported(`a value computed into ${column} (stored in clear on ${column === l.key ? 'every backend' : backendOfColumn(l, column)}) from ${why} on split table ${l.schema}.${l.table} (dataset ${l.dataset}) is not supported`);
-}
-
-function sourceOf(rv: { schemaname?: string; relname?: string }, layouts: ReadonlyMap<string, SplitLayout>): Source {
-  const schema = rv.schemaname;
-  const table = rv.relname ?? '';
-  for (const l of layouts.values()) if (l.table === table && (schema === undefined || schema === l.schema)) return { layout: l, schema: l.schema, table };
-  return { layout: null, ...(schema ? { schema } : {}), table };
 }
 
 const names = (list: unknown): string[] | null => (Array.isArray(list) && list.length > 0 ? list.map((x) => String(body(x, 'String')?.sval)) : null);
@@ -70,7 +63,7 @@ function scopeOf(from: unknown[], layouts: ReadonlyMap<string, SplitLayout>, cte
       const cte = rv.schemaname === undefined ? ctes.get(rv.relname ?? '') : undefined;
       const sel = cte ? nodeBody(cte.query, 'SelectStmt') : null;
       if (cte && !sel) { into.opaque = true; return; }
-      into.byName.set(name, sel ? { kind: 'derived', select: sel, colnames: names(alias?.colnames) ?? cte?.colnames ?? null, ctes } : { kind: 'table', source: sourceOf(rv, layouts) });
+      into.byName.set(name, sel ? { kind: 'derived', select: sel, colnames: names(alias?.colnames) ?? cte?.colnames ?? null, ctes } : { kind: 'table', source: relationOf(rv, layouts) });
       return;
     }
     const sub = nodeBody(n, 'RangeSubselect');

@@ -318,11 +318,11 @@ function readsOnly(c: unknown, alias: string, alone: boolean): boolean {
   return ok && !sub;
 }
 
-function relationOf(rv: Json, layouts: ReadonlyMap<string, SplitLayout>, home: string): { layout: SplitLayout | null; schema?: string; table: string } {
-  const schema = rv.schemaname as string | undefined;
-  const table = rv.relname as string;
-  for (const l of layouts.values()) if (isTable(l, rv)) return { layout: l, schema: l.schema, table };
-  void home;
+/** The split layout a table reference names (schema-qualified or not), or null with its names for another table. */
+export function relationOf(rv: { schemaname?: string; relname?: string }, layouts: ReadonlyMap<string, SplitLayout>): { layout: SplitLayout | null; schema?: string; table: string } {
+  const schema = rv.schemaname;
+  const table = rv.relname ?? '';
+  for (const l of layouts.values()) if (l.table === table && (schema === undefined || schema === l.schema)) return { layout: l, schema: l.schema, table };
   return { layout: null, ...(schema ? { schema } : {}), table };
 }
 
@@ -386,7 +386,7 @@ function planSelect(l: SplitLayout, stmt: Json, s: Json, layouts: ReadonlyMap<st
   const alone = vars.length === 1 && own.plain;
   const ordered = readsColumnOrder(stmt, vars.map((rv) => aliasOf(rv) ?? String(rv.relname)));
   const relations: ReadRelation[] = vars.map((rv, i) => {
-    const r = relationOf(rv, layouts, l.home);
+    const r = relationOf(rv, layouts);
     const alias = aliasOf(rv) ?? r.table;
     const name = `clarus_r${i + 1}`;
     const onlyHome = (c: unknown) => !r.layout || [...backendsOf(r.layout, c).backends].every((x) => x === (r.layout as SplitLayout).home);
