@@ -22,7 +22,7 @@ import type { ProxyView } from '../rewrite/views.ts';
  * value the proxy never saw: on a protected column the table is refused (see Catalog.learn).
  */
 export type DeclaredColumns = DeclaredColumn[];
-export type CatalogLoader = (tables: CatalogTable[]) => Promise<Map<string, DeclaredColumns>>;
+export type CatalogLoader = (tables: readonly CatalogTable[]) => Promise<Map<string, DeclaredColumns>>;
 
 /** One catalog row names one column: a generous bound that still stops a runaway length. */
 const MAX_CATALOG_MESSAGE = 1 << 24;
@@ -31,7 +31,7 @@ function quote(s: string): string {
   return `'${s.replace(/'/g, "''")}'`;
 }
 
-export function catalogQuery(tables: CatalogTable[]): string {
+export function catalogQuery(tables: readonly CatalogTable[]): string {
   const keys = tables.map((t) => `(${quote(t.schema)}, ${quote(t.table)})`).join(', ');
   return `SELECT n.nspname, c.relname, a.attname, a.atttypid::int, coalesce((SELECT split_part(con.conname, ':', 2) FROM pg_catalog.pg_constraint con
     WHERE con.conrelid = c.oid AND con.conname = 'clarus:' || split_part(con.conname, ':', 2) || ':' || a.attname LIMIT 1), ''),
@@ -94,7 +94,7 @@ const namesOf = (oids: string, catalog: string, p: string): string => `coalesce(
  * and of an index its access method, key column count, operator classes and collations (by name:
  * their object ids are the other backend's) and options.
  */
-export function objectsQuery(tables: CatalogTable[]): string {
+export function objectsQuery(tables: readonly CatalogTable[]): string {
   const keys = tables.map((t) => `(${quote(t.schema)}, ${quote(t.table)})`).join(', ');
   return `SELECT n.nspname, c.relname, 'index', ic.relname, i.indisunique::text,
     (i.indexprs IS NULL AND i.indpred IS NULL AND am.amname = 'btree' AND i.indnatts = i.indnkeyatts)::text, pg_catalog.pg_get_indexdef(i.indexrelid),

@@ -65,7 +65,7 @@ export class CatalogRefresher {
     return withTables || (unknown && now - this.lastAttempt >= RETRY_MS) ? this.views : undefined;
   }
 
-  private loadNow(tables: CatalogTable[], views: ViewLoader | undefined): Promise<void> {
+  private loadNow(tables: readonly CatalogTable[], views: ViewLoader | undefined): Promise<void> {
     const declared = tables.length > 0 ? this.load(tables) : Promise.resolve(null);
     return Promise.all([declared, views ? views() : Promise.resolve(null)])
       .then(([d, v]) => {
@@ -77,7 +77,7 @@ export class CatalogRefresher {
       }, (e: unknown) => { this.lastError = e as Error; });
   }
 
-  private due(now: number): CatalogTable[] {
+  private due(now: number): readonly CatalogTable[] {
     if (this.invalidated) return this.rw.catalog.all();
     // A failed or fruitless attempt is not repeated before RETRY_MS.
     if (now - this.lastAttempt < RETRY_MS) return [];

@@ -160,6 +160,8 @@ function learnRemote(t: CatalogTable, loaded: readonly DeclaredColumn[]): void {
   if (objects.length > 0 || t.remoteObjects) t.remoteObjects = objects;
 }
 
+const NONE: readonly CatalogTable[] = Object.freeze([]);
+
 export class Catalog {
   private readonly tables = new Map<string, CatalogTable>();
   /** Tables whose declared columns are known (from a CREATE TABLE or the backend catalog). */
@@ -283,7 +285,9 @@ export class Catalog {
     this.loaded.clear();
   }
 
-  unloaded(): CatalogTable[] {
+  /** The tables whose columns are not loaded; asked before statements, so no copy once all are (`loaded` only holds keys of `tables`: learn). */
+  unloaded(): readonly CatalogTable[] {
+    if (this.loaded.size === this.tables.size) return NONE;
     return this.all().filter((t) => !this.loaded.has(`${t.schema}.${t.table}`));
   }
 }
