@@ -8,7 +8,7 @@
 // AB_B_ENV="NAME=value …" adds environment to B alone (e.g. CLARUS_MAX_SEMI_SPACE_MIB=8 with
 // AB_BASE=HEAD: a setting against the same code). AB_PROFILE=1 runs B under `node --cpu-prof` and writes the monotonic-clock windows of B's runs
 // (µs) to bench/results/profiles/<minute>-windows.json, so a profile can be read for them alone
-// (bench/profile-top.ts).
+// (bench/profile-top.ts). The report ends with each proxy's RSS after the runs and 20 s later.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -19,7 +19,7 @@ import { encryptedTarget } from './lib/enc-target.ts';
 import { ENC_SCENARIOS } from './lib/enc-scenarios.ts';
 import { VARIANTS } from './lib/encrypted.ts';
 import { runPgbench } from './lib/pgbench.ts';
-import { cpuSeconds } from './lib/procs.ts';
+import { cpuSeconds, rssMiB } from './lib/procs.ts';
 import { readSettings } from './lib/settings.ts';
 import type { Scenario, ScenarioContext } from './lib/scenarios.ts';
 import { TARGETS, type RunningTarget } from './lib/targets.ts';
@@ -84,7 +84,7 @@ async function prepareAll(pg: Awaited<ReturnType<typeof startPostgres>>, proxies
   }
 }
 
-function report(runs: Run[], scenarios: Scenario[], load: string): string {
+function report(runs: Run[], scenarios: Scenario[], load: string, rss: string): string {
   const lines = [`# Encrypting proxy A/B (bench/enc-ab.ts), ${minute}`, '',
     `A: ${base}${env.AB_B_ENV ? ` (B with ${env.AB_B_ENV})` : ''} (${execFileSync('git', ['-C', root, 'rev-parse', '--short', base]).toString().trim()}), B: this checkout (${execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD']).toString().trim()}${execFileSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no']).toString().trim() ? ' + changes' : ''}); clarus: the pass-through proxy. ${clients} clients, ${rounds} rounds of ${seconds} s; load average ${load}.`, '',
     '| scenario | proxy | tps per round | CPU µs/tx per round | of which system | median tps | median CPU µs/tx | tps / clarus (median) |', '| --- | --- | --- | --- | --- | ---: | ---: | ---: |'];
@@ -96,6 +96,7 @@ function report(runs: Run[], scenarios: Scenario[], load: string): string {
       lines.push(`| ${s.name} | ${p} | ${mine.map((r) => Math.round(r.tps)).join(' ')} | ${mine.map((r) => r.cpuUs).join(' ')} | ${mine.map((r) => r.sysUs).join(' ')} | ${Math.round(tps)} | ${median(mine.map((r) => r.cpuUs))} | ${(tps / plainTps).toFixed(2)}× |`);
     }
   }
+  lines.push('', `RSS after the runs: ${rss}.`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -129,7 +130,11 @@ try {
     runs.push(run);
     process.stdout.write(`${JSON.stringify(run)}\n`);
   }
-  const md = report(runs, scenarios, `${load0} → ${loadavg()[0]?.toFixed(1) ?? '?'}`);
+  // Resident memory after the runs, and again after 20 s without statements (what V8 gives back).
+  const rssNow = (): string => proxies.map(({ name, t }) => `${name} ${rssMiB(t.pid as number).toFixed(0)}`).join(', ');
+  const after = rssNow();
+  await new Promise((r) => setTimeout(r, 20_000));
+  const md = report(runs, scenarios, `${load0} → ${loadavg()[0]?.toFixed(1) ?? '?'}`, `${after} MiB; 20 s later ${rssNow()} MiB`);
   writeFileSync(join(results, `${minute}-enc-ab.md`), md);
   if (profile) writeFileSync(join(results, 'profiles', `${minute}-windows.json`), JSON.stringify(windows));
   process.stdout.write(`\n${md}`);
