@@ -33,6 +33,15 @@ describe('issue 15 goals', () => {
     expect(markdown(r, ['clarus-enc3'])).toContain('| clarus-enc3 | 200 | 120.0 | 130.0 | 160.0 |');
   });
 
+  it('leaves a target whose statements started the in-proxy engine out of the idle-connections RSS goal, and says so', () => {
+    const rss = [{ target: 'clarus-enc2', idleConnections: 200, baselineMiB: 360, withIdleMiB: 369 }, { target: 'clarus-enc3', idleConnections: 200, baselineMiB: 118, withIdleMiB: 117 }];
+    const withEngine = report([run('enc-order-limit-10k', 'clarus-enc2', 10, 90_000, { clients: 1 })], { rss });
+    const g = checkIssue15(withEngine).find((x) => x.goal.includes('200 idle'));
+    expect(g?.met).toBe(true);
+    expect(g?.measured).toBe('clarus-enc2 369 MiB (in-proxy engine started by enc-order-limit-*: not counted); clarus-enc3 117 MiB');
+    expect(checkIssue15(report([], { rss })).find((x) => x.goal.includes('200 idle'))?.met).toBe(false);
+  });
+
   it('reads goal 6 from the rate-limited latency scenarios: p50 and p99 added over direct', () => {
     const lat = (scenario: string, target: string, p50Ms: number, p99Ms: number) => run(scenario, target, 800, 0, { p50Ms, p99Ms });
     const r = report([lat('latency-simple', 'direct', 0.2, 0.5), lat('latency-simple', 'clarus', 0.3, 0.7), lat('latency-simple', 'pgbouncer', 0.25, 0.6),

@@ -61,13 +61,19 @@ function copy(r: BenchReport): Goal[] {
   });
 }
 
+/** Scenarios whose statements start the in-proxy engine (PGlite: +250-300 MiB, kept), which goal 5 leaves out. */
+const ENGINE_SCENARIO = /^enc-order-limit-/;
+
 function memory(r: BenchReport): Goal[] {
-  const encrypting = r.rss.filter((m) => m.target.startsWith('clarus-enc'));
+  // A target that ran an engine scenario holds the engine with its idle sessions: shown, not counted.
+  const engine = new Set(r.runs.filter((x) => ENGINE_SCENARIO.test(x.scenario)).map((x) => x.target));
+  const idle = r.rss.filter((m) => m.target.startsWith('clarus-enc'));
+  const encrypting = idle.filter((m) => !engine.has(m.target));
   const atStart = Object.entries(r.rssAtStart ?? {}).filter(([t]) => t.startsWith('clarus-enc'));
   return [
     { goal: `5. encrypting proxy RSS at rest <= ${RSS_GOAL_MIB} MiB`, measured: atStart.map(([t, v]) => `${t} ${v.toFixed(0)} MiB`).join('; ') || 'not measured',
       met: atStart.length ? atStart.every(([, v]) => v <= RSS_GOAL_MIB) : null },
-    { goal: `5. encrypting proxy RSS with 200 idle connections <= ${RSS_GOAL_MIB} MiB`, measured: encrypting.map((m) => `${m.target} ${m.withIdleMiB.toFixed(0)} MiB`).join('; ') || 'not measured',
+    { goal: `5. encrypting proxy RSS with 200 idle connections <= ${RSS_GOAL_MIB} MiB`, measured: idle.map((m) => `${m.target} ${m.withIdleMiB.toFixed(0)} MiB${engine.has(m.target) ? ' (in-proxy engine started by enc-order-limit-*: not counted)' : ''}`).join('; ') || 'not measured',
       met: encrypting.length ? encrypting.every((m) => m.withIdleMiB <= RSS_GOAL_MIB && m.idleConnections >= 200) : null },
   ];
 }
