@@ -228,10 +228,21 @@ export class Catalog {
    * stay known by name only (a statement naming one fails at the backend). Entries with a
    * `backend` are a split table's columns stored elsewhere: they go to `remote`.
    */
-  learn(schema: string, table: string, loaded: DeclaredColumn[] | undefined): void {
+  learn(schema: string, table: string, loaded: DeclaredColumn[] | undefined): boolean {
     const t = this.lookup(schema, table);
-    if (!t) return;
+    if (!t) return false;
     const key = `${schema}.${table}`;
+    const before = this.stateOf(t, key);
+    this.learnInto(t, key, table, loaded);
+    return this.stateOf(t, key) !== before;
+  }
+
+  /** Everything `learn` sets of a table, as one comparable string (loads are rare; statements never ask). */
+  private stateOf(t: CatalogTable, key: string): string {
+    return JSON.stringify([this.loaded.has(key), t.columns, t.remote ?? null, t.remoteObjects ?? null, t.unsafe ?? null]);
+  }
+
+  private learnInto(t: CatalogTable, key: string, table: string, loaded: DeclaredColumn[] | undefined): void {
     delete t.unsafe;
     learnRemote(t, loaded ?? []);
     const declared = loaded?.filter((d) => d.backend === undefined);
@@ -257,10 +268,12 @@ export class Catalog {
     }
   }
 
-  /** Sets the views the backend holds (replacing what was known). */
-  setViews(views: readonly ProxyView[]): void {
+  /** Sets the views the backend holds (replacing what was known). False when they are what was known. */
+  setViews(views: readonly ProxyView[]): boolean {
+    const same = this.viewsLoaded && JSON.stringify([...this.views.values()]) === JSON.stringify(views);
     this.views = new Map(views.map((v) => [`${v.schema}.${v.name}`, v]));
     this.viewsLoaded = true;
+    return !same;
   }
 
   view(schema: string, name: string): ProxyView | undefined {

@@ -228,9 +228,12 @@ export class Rewriter {
     return this.pattern.test(sql) || this.viewPattern.test(sql);
   }
 
-  /** What the backend says of the views the proxy keeps (views.ts); earlier analyses are dropped. */
+  /**
+   * What the backend says of the views the proxy keeps (views.ts); earlier analyses are dropped
+   * when it changed anything.
+   */
   learnViews(views: readonly ProxyView[]): void {
-    this.catalog.setViews(views);
+    if (!this.catalog.setViews(views)) return;
     const names = [...new Set(views.map((v) => v.name.toLowerCase().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))];
     this.viewPattern = new RegExp(names.length ? names.join('|') : '(?!)', 'i');
     this.cache.clear();
@@ -248,10 +251,14 @@ export class Rewriter {
 
   /**
    * What the backend's committed catalog says of `tables` (those missing from `declared` do not
-   * exist there); earlier analyses are dropped.
+   * exist there); earlier analyses are dropped when it changed anything (a load every few seconds
+   * of a policy table that does not exist yet, or the periodic reload, leaves them: they were made
+   * from the same catalog).
    */
   learn(tables: readonly CatalogTable[], declared: Map<string, DeclaredColumn[]>): void {
-    for (const t of tables) this.catalog.learn(t.schema, t.table, declared.get(`${t.schema}.${t.table}`));
+    let changed = false;
+    for (const t of tables) changed = this.catalog.learn(t.schema, t.table, declared.get(`${t.schema}.${t.table}`)) || changed;
+    if (!changed) return;
     this.cache.clear();
     this.shapes?.clear();
   }

@@ -71,6 +71,31 @@ describe('shape cache', () => {
     expect(p?.kind === 'plan' && p.statements[0]?.sql).toMatch(/pat_id = 4\b/);
   });
 
+  it('keeps its templates through a catalog load that changes nothing, and drops them when one does', () => {
+    const rw = shaped();
+    const patient = rw.catalog.all().filter((t) => t.table === 'patient');
+    const columns = (ssnType: number) => new Map([['public.patient', [{ name: 'pat_id', typeOid: 23 }, { name: 'pat_name', typeOid: 25 }, { name: 'pat_ssn', typeOid: ssnType }]]]);
+    rw.learn(patient, columns(1043));
+    rw.learnViews([]);
+    const text = (n: number) => `SELECT pat_name, pat_ssn FROM patient WHERE pat_id = ${n}`;
+    for (const n of [1, 2]) rw.analyze(text(n));
+    // The periodic reload (and a retry of a table that does not exist yet) finds the same catalog.
+    rw.learn(patient, columns(1043));
+    rw.learn(rw.catalog.all().filter((t) => t.table !== 'patient'), new Map());
+    rw.learnViews([]);
+    rw.analyze(text(3));
+    expect(rw.stats.shapeHits).toBe(1);
+    // A column whose type changed: every analysis is made again.
+    rw.learn(patient, columns(25));
+    rw.analyze(text(4));
+    expect(rw.stats.shapeHits).toBe(1);
+    expect(rw.analyze(text(5))).toEqual(rw.analyze(text(5)));
+    rw.learnViews([{ schema: 'public', name: 'v', columns: ['pat_id'], text: 'SELECT pat_id FROM patient' }]);
+    const before = rw.stats.shapeHits;
+    rw.analyze(text(6));
+    expect(rw.stats.shapeHits).toBe(before);
+  });
+
   it('re-binds a constant compared with an encrypted column: the new value encrypted, never its text', () => {
     const rw = shaped();
     const values = ['flu', 'cold', 'asthma', 'canary-x1', 'canary-x2', 'canary-x3', 'canary-x4', 'canary-x5'];
