@@ -4,8 +4,8 @@
 // column list of an INSERT without one. Proved on real backends in
 // sidecar/test/integration/split-order.test.ts.
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
-import { loadParser, parseStatements } from '../rewrite/parser.ts';
+import { firstStatement, layoutOf, splitPolicy } from '@clarus/testing/split.ts';
+import { loadParser } from '../rewrite/parser.ts';
 import { StatementError } from '../session/pipeline.ts';
 import { inOrder, logicalPermutation, orderQuery, parseTextArray, positionalColumns, recordSql } from './column-order.ts';
 import { splitLayouts } from './layout.ts';
@@ -13,28 +13,21 @@ import type { SplitLayout } from './layout.ts';
 import { planSplit, readsColumnOrder } from './plan.ts';
 import type { DdlPlan, InsertPlan, SelectPlan } from './plan.ts';
 
-const POLICY: RuntimePolicy = {
-  name: 'p', onUnsupported: 'reject', defaultBackend: 'a',
-  keyring: { dir: 'k', keys: [{ name: 'default', versions: [1], current: 1 }] },
-  datasets: [{
-    name: 'patients', schema: 'public', table: 'patient', rowKey: 'id',
-    columns: [
-      { name: 'id', attributeType: 'technicalIdentifier', backend: 'a' },
-      { name: 'diag', attributeType: 'confidential', encrypt: { mode: 'deterministic', searchable: false, keyName: 'default' }, backend: 'b' },
-      { name: 'ward', attributeType: 'confidential', backend: 'c' },
-    ],
-  }, {
-    name: 'others', schema: 'other', table: 'patient', rowKey: 'id',
-    columns: [{ name: 'id', attributeType: 'technicalIdentifier', backend: 'a' }, { name: 'ward', attributeType: 'confidential', backend: 'b' }],
-  }],
-};
+const POLICY = splitPolicy([
+  { name: 'id', attributeType: 'technicalIdentifier', backend: 'a' },
+  { name: 'diag', attributeType: 'confidential', encrypt: { mode: 'deterministic', searchable: false, keyName: 'default' }, backend: 'b' },
+  { name: 'ward', attributeType: 'confidential', backend: 'c' },
+], {
+  name: 'others', schema: 'other', table: 'patient', rowKey: 'id',
+  columns: [{ name: 'id', attributeType: 'technicalIdentifier', backend: 'a' }, { name: 'ward', attributeType: 'confidential', backend: 'b' }],
+});
 
 let l: SplitLayout;
-const plan = (sql: string, layout = l) => planSplit(layout, (parseStatements(sql)[0] as { stmt: Record<string, unknown> }).stmt, splitLayouts(POLICY));
+const plan = (sql: string, layout = l) => planSplit(layout, firstStatement(sql), splitLayouts(POLICY));
 
 beforeAll(async () => {
   await loadParser();
-  l = splitLayouts(POLICY).get('public.patient') as SplitLayout;
+  l = layoutOf(POLICY);
 });
 
 describe('recorded column order: SQL', () => {
@@ -44,7 +37,7 @@ describe('recorded column order: SQL', () => {
     expect(recordSql(l, { kind: 'create', columns: ['id'], ifNotExists: true })).toMatch(/DO NOTHING$/);
     expect(recordSql(l, { kind: 'add', columns: ['x'] })).toBe("UPDATE clarus_split.columns SET columns = columns || 'x'::text WHERE schema_name = 'public' AND table_name = 'patient' AND NOT ('x' = ANY (columns))");
     expect(recordSql(l, { kind: 'drop', columns: ['x'] })).toContain("c <> ALL (ARRAY['x']::text[]) ORDER BY i) WHERE schema_name = 'public' AND table_name = 'patient'");
-    const other = splitLayouts(POLICY).get('other.patient') as SplitLayout;
+    const other = layoutOf(POLICY, 'other.patient');
     expect(recordSql(other, { kind: 'forget' })).toBe("DELETE FROM clarus_split.columns WHERE schema_name = 'other' AND table_name = 'patient'");
     expect(orderQuery(other)).toBe("SELECT columns FROM clarus_split.columns WHERE schema_name = 'other' AND table_name = 'patient'");
   });
@@ -119,6 +112,6 @@ describe('plans and the recorded order', () => {
     expect(ordered('SELECT row_to_json(p) FROM patient p')).toEqual([true]);
     expect(ordered('SELECT id, ward FROM patient WHERE diag = $1')).toEqual([false]);
     expect(ordered('SELECT count(*) FROM patient')).toEqual([false]);
-    expect(readsColumnOrder((parseStatements('SELECT x FROM patient p')[0] as { stmt: unknown }).stmt, ['p'])).toBe(false);
+    expect(readsColumnOrder(firstStatement('SELECT x FROM patient p'), ['p'])).toBe(false);
   });
 });

@@ -2,36 +2,29 @@
 // fragments), and the COPY forms refused by name. Proved on real backends in
 // sidecar/test/integration/split-sql.test.ts.
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
-import { loadParser, parseStatements } from '../rewrite/parser.ts';
+import { firstStatement, layoutOf, splitPolicy } from '@clarus/testing/split.ts';
+import { loadParser } from '../rewrite/parser.ts';
 import { splitLayouts } from './layout.ts';
 import type { SplitLayout } from './layout.ts';
 import { copyBatch, planCopy } from './copy.ts';
 import type { CopyInPlan, CopyOutPlan } from './copy.ts';
 import { SplitUnsupported } from './plan.ts';
 
-const POLICY: RuntimePolicy = {
-  name: 'p', onUnsupported: 'reject', defaultBackend: 'a',
-  keyring: { dir: 'k', keys: [{ name: 'default', versions: [1], current: 1 }] },
-  datasets: [{
-    name: 'patients', schema: 'public', table: 'patient', rowKey: 'id',
-    columns: [
-      { name: 'id', attributeType: 'technicalIdentifier', backend: 'a' },
-      { name: 'name', attributeType: 'identifier', encrypt: { mode: 'randomized', searchable: false, keyName: 'default' }, backend: 'a' },
-      { name: 'ward', attributeType: 'confidential', backend: 'c' },
-    ],
-  }],
-};
+const POLICY = splitPolicy([
+  { name: 'id', attributeType: 'technicalIdentifier', backend: 'a' },
+  { name: 'name', attributeType: 'identifier', encrypt: { mode: 'randomized', searchable: false, keyName: 'default' }, backend: 'a' },
+  { name: 'ward', attributeType: 'confidential', backend: 'c' },
+]);
 
 let l: SplitLayout;
 const copy = (sql: string) => {
-  const stmt = (parseStatements(sql)[0] as { stmt: Record<string, unknown> }).stmt;
+  const stmt = firstStatement(sql);
   return planCopy(l, stmt.CopyStmt as Record<string, unknown>, splitLayouts(POLICY));
 };
 
 beforeAll(async () => {
   await loadParser();
-  l = splitLayouts(POLICY).get('public.patient') as SplitLayout;
+  l = layoutOf(POLICY);
 });
 
 describe('COPY on a split table', () => {

@@ -1,32 +1,24 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
+import { firstStatement, splitPolicy } from '@clarus/testing/split.ts';
 import { nodeBody } from '../rewrite/ast.ts';
-import { loadParser, parseStatements } from '../rewrite/parser.ts';
+import { loadParser } from '../rewrite/parser.ts';
 import { protectedColumnsOf, splitLayouts } from './layout.ts';
 import type { SplitLayout } from './layout.ts';
 import { checkInsertSelectFlows, checkUpdateFlows } from './flows.ts';
 
 const enc = { mode: 'randomized' as const, searchable: false, keyName: 'default' };
-const POLICY: RuntimePolicy = {
-  name: 'p', onUnsupported: 'reject', defaultBackend: 'a',
-  keyring: { dir: 'k', keys: [{ name: 'default', versions: [1], current: 1 }] },
-  datasets: [{
-    name: 'patients', schema: 'public', table: 'patient', rowKey: 'id',
-    columns: [
-      { name: 'id', attributeType: 'technicalIdentifier', backend: 'a' },
-      { name: 'name', attributeType: 'identifier', encrypt: enc, backend: 'a' },
-      { name: 'diag', attributeType: 'confidential', encrypt: enc, backend: 'b' },
-      { name: 'ward', attributeType: 'confidential', backend: 'c' },
-      { name: 'bed', attributeType: 'confidential', backend: 'c' },
-    ],
-  }, { name: 'visits', schema: 'public', table: 'visit', columns: [{ name: 'reason', attributeType: 'confidential', encrypt: enc, backend: 'a' }] }],
-};
+const POLICY = splitPolicy([
+  { name: 'id', attributeType: 'technicalIdentifier', backend: 'a' },
+  { name: 'name', attributeType: 'identifier', encrypt: enc, backend: 'a' },
+  { name: 'diag', attributeType: 'confidential', encrypt: enc, backend: 'b' },
+  { name: 'ward', attributeType: 'confidential', backend: 'c' },
+  { name: 'bed', attributeType: 'confidential', backend: 'c' },
+], { name: 'visits', schema: 'public', table: 'visit', columns: [{ name: 'reason', attributeType: 'confidential', encrypt: enc, backend: 'a' }] });
 
 let l: SplitLayout;
 let env: Parameters<typeof checkUpdateFlows>[0];
-const stmt = (sql: string) => (parseStatements(sql)[0] as { stmt: unknown }).stmt;
 const check = (sql: string): string | null => {
-  const s = stmt(sql);
+  const s = firstStatement(sql);
   try {
     const upd = nodeBody(s, 'UpdateStmt');
     if (upd) checkUpdateFlows(env, l, upd);

@@ -1,31 +1,23 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
-import { loadParser, parseStatements } from '../rewrite/parser.ts';
-import { splitLayouts } from './layout.ts';
+import { firstStatement, layoutOf, splitPolicy } from '@clarus/testing/split.ts';
+import { loadParser } from '../rewrite/parser.ts';
 import type { SplitLayout } from './layout.ts';
 import { planSplit } from './plan.ts';
 import type { SelectPlan } from './plan.ts';
 import { keyTexts, MAX_PINNED } from './pinned.ts';
 
-const POLICY: RuntimePolicy = {
-  name: 'p', onUnsupported: 'reject', defaultBackend: 'a',
-  keyring: { dir: 'k', keys: [{ name: 'default', versions: [1], current: 1 }] },
-  datasets: [{
-    name: 'patients', schema: 'public', table: 'patient', rowKey: 'id',
-    columns: [
-      { name: 'id', attributeType: 'technicalIdentifier', backend: 'a' },
-      { name: 'name', attributeType: 'identifier', backend: 'a' },
-      { name: 'ward', attributeType: 'confidential', backend: 'b' },
-    ],
-  }],
-};
+const POLICY = splitPolicy([
+  { name: 'id', attributeType: 'technicalIdentifier', backend: 'a' },
+  { name: 'name', attributeType: 'identifier', backend: 'a' },
+  { name: 'ward', attributeType: 'confidential', backend: 'b' },
+]);
 
 let l: SplitLayout;
-const keys = (sql: string) => ((planSplit(l, (parseStatements(sql)[0] as { stmt: Record<string, unknown> }).stmt) as SelectPlan).relations[0])?.keys;
+const keys = (sql: string) => ((planSplit(l, firstStatement(sql)) as SelectPlan).relations[0])?.keys;
 
 beforeAll(async () => {
   await loadParser();
-  l = splitLayouts(POLICY).get('public.patient') as SplitLayout;
+  l = layoutOf(POLICY);
 });
 
 describe('pinned row keys of a split SELECT', () => {

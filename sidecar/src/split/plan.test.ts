@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
-import { loadParser, parseStatements } from '../rewrite/parser.ts';
+import { firstStatement, layoutOf, splitPolicy } from '@clarus/testing/split.ts';
+import { loadParser } from '../rewrite/parser.ts';
 import { fragmentPolicy, splitLayouts } from './layout.ts';
 import type { SplitLayout } from './layout.ts';
 import { KEYS_PARAM, planSplit, SplitUnsupported } from './plan.ts';
@@ -8,26 +8,19 @@ import type { ChangePlan, DdlPlan, InsertPlan, ReadRelation, SelectPlan } from '
 import { planIndexDdl } from './index-ddl.ts';
 import type { Catalog } from '../rewrite/catalog.ts';
 
-const POLICY: RuntimePolicy = {
-  name: 'p', onUnsupported: 'reject', defaultBackend: 'a',
-  keyring: { dir: 'k', keys: [{ name: 'default', versions: [1], current: 1 }] },
-  datasets: [{
-    name: 'patients', schema: 'public', table: 'patient', rowKey: 'id',
-    columns: [
-      { name: 'id', attributeType: 'technicalIdentifier', backend: 'a' },
-      { name: 'name', attributeType: 'identifier', encrypt: { mode: 'randomized', searchable: false, keyName: 'default' }, backend: 'a' },
-      { name: 'diag', attributeType: 'confidential', encrypt: { mode: 'deterministic', searchable: false, keyName: 'default' }, backend: 'b' },
-      { name: 'ward', attributeType: 'confidential', backend: 'c' },
-    ],
-  }, { name: 'visits', schema: 'public', table: 'visit', columns: [{ name: 'v', attributeType: 'confidential', backend: 'a' }] }],
-};
+const POLICY = splitPolicy([
+  { name: 'id', attributeType: 'technicalIdentifier', backend: 'a' },
+  { name: 'name', attributeType: 'identifier', encrypt: { mode: 'randomized', searchable: false, keyName: 'default' }, backend: 'a' },
+  { name: 'diag', attributeType: 'confidential', encrypt: { mode: 'deterministic', searchable: false, keyName: 'default' }, backend: 'b' },
+  { name: 'ward', attributeType: 'confidential', backend: 'c' },
+], { name: 'visits', schema: 'public', table: 'visit', columns: [{ name: 'v', attributeType: 'confidential', backend: 'a' }] });
 
 let l: SplitLayout;
-const plan = (sql: string) => planSplit(l, (parseStatements(sql)[0] as { stmt: Record<string, unknown> }).stmt);
+const plan = (sql: string) => planSplit(l, firstStatement(sql));
 
 beforeAll(async () => {
   await loadParser();
-  l = splitLayouts(POLICY).get('public.patient') as SplitLayout;
+  l = layoutOf(POLICY);
 });
 
 describe('layout', () => {
@@ -159,7 +152,7 @@ describe('plans', () => {
     const objects = [{ kind: 'index' as const, name: 'w_idx', columns: ['ward'], unique: false, plain: true, definition: '', pretty: '', backend: 'c' },
       { kind: 'index' as const, name: 'd_idx', columns: ['diag'], unique: false, plain: true, definition: '', pretty: '', backend: 'b' }];
     const catalog = { all: () => [{ schema: 'public', table: 'patient', split: [{ column: 'ward', backend: 'c' }], remoteObjects: objects }] } as unknown as Catalog;
-    const idx = (sql: string) => planIndexDdl(catalog, new Map([['public.patient', l]]), (parseStatements(sql)[0] as { stmt: Record<string, unknown> }).stmt);
+    const idx = (sql: string) => planIndexDdl(catalog, new Map([['public.patient', l]]), firstStatement(sql));
     expect(idx('DROP INDEX home_idx')).toBeNull();
     expect(idx('DROP INDEX IF EXISTS w_idx, home_idx, public.d_idx CASCADE')?.statements.map((x) => [x.backend, x.sql])).toEqual([
       ['a', 'DROP INDEX IF EXISTS home_idx CASCADE'], ['b', 'DROP INDEX IF EXISTS public.d_idx CASCADE'], ['c', 'DROP INDEX IF EXISTS public.w_idx CASCADE'],
