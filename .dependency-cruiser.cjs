@@ -31,7 +31,7 @@ const LAYERS = {
 const KNOWN_CYCLES = [];
 
 /** The proxy's key material: the keyring, key derivation, the ciphers and what hands them out. */
-const KEY_MATERIAL = '^sidecar/src/protection/(encryption/(keyring|derive|column|siv|cmac|gcm)|anonymization/keys|fill|keyed-rewriter)\\.ts$';
+const KEY_MATERIAL = '^sidecar/src/protection/(encryption/(keyring|derive|column|siv|cmac|gcm|native-aes)|anonymization/keys|fill|keyed-rewriter)\\.ts$';
 
 const FOLDERS = [...Object.keys(LAYERS), 'testing', 'e2e', 'bench', 'compat', 'scripts'];
 const anyOf = (names) => `^(${names.join('|')})/`;

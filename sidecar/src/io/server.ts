@@ -24,6 +24,7 @@ import { metricsServer } from './http.ts';
 import { ClientSession } from './session.ts';
 import type { KeySource } from './key-source.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
+import { AES_IMPLEMENTATION } from '../protection/encryption/native-aes.ts';
 
 export interface Address { host: string; port: number }
 
@@ -123,7 +124,7 @@ export class Proxy {
     if (!this.opts.worker) this.metricsAddress = await listenOn(this.http, this.opts.metricsListen ?? c.metricsListen);
     if (this.opts.watch !== false) this.stopWatch = watchConfigDir(this.opts.configDir, () => void this.reloadWithKeys());
     this.opts.log.info(this.opts.worker ? 'worker listening' : 'listening', { ...(this.opts.worker ? { worker: this.opts.worker.index } : {}), address: this.address, metricsAddress: this.metricsAddress, replica: this.ctx.cancelKeys.replica,
-      generation: this.snap.generation });
+      generation: this.snap.generation, aes: AES_IMPLEMENTATION });
   }
 
   /** Ready for sessions: not draining, listening, and the master keys usable (the /readyz answer). */
