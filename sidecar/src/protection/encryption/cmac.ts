@@ -5,7 +5,7 @@
 // GF(2^128), last-block padding, CBC-MAC).
 import { createCipheriv } from 'node:crypto';
 import type { Cipheriv } from 'node:crypto';
-import { NATIVE_AES, ROUND_KEY_BYTES } from './native-aes.ts';
+import { NATIVE_AES, roundKeysOf } from './native-aes.ts';
 import type { NativeAes } from './native-aes.ts';
 
 export const BLOCK = 16;
@@ -83,10 +83,9 @@ export function nativeBlocks(native: NativeAes): BlockFunction {
   const roundKeys = new WeakMap<Uint8Array, Buffer>();
   const of = (key: Uint8Array): Buffer | undefined => {
     let rk = roundKeys.get(key);
-    if (!rk && (key.length === 16 || key.length === 32)) {
-      rk = Buffer.alloc(ROUND_KEY_BYTES);
-      native.expand(key, rk);
-      roundKeys.set(key, rk);
+    if (!rk) {
+      rk = roundKeysOf(native, key);
+      if (rk) roundKeys.set(key, rk);
     }
     return rk;
   };

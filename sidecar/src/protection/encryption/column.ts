@@ -5,7 +5,8 @@ import type { KeyDeriver } from './derive.ts';
 import { CiphertextError, decodeHeader, encodeHeader, FORMAT_VERSION, HEADER_BYTES, MODE_CODE } from './header.ts';
 import type { ModeName } from './header.ts';
 import { assertUsable, KeyringError, requireKey } from './keyring.ts';
-import { GCM_NONCE_BYTES, GCM_TAG_BYTES, GcmSealer } from './gcm.ts';
+import { GCM_NONCE_BYTES, GCM_TAG_BYTES, gcmSealer } from './gcm.ts';
+import type { GcmCipher } from './gcm.ts';
 import { sivSealer } from './siv.ts';
 import type { SivSealer } from './siv.ts';
 
@@ -69,7 +70,7 @@ function scopeOf(spec: ColumnSpec): string {
  */
 interface VersionState {
   header: Buffer;
-  gcm?: GcmSealer;
+  gcm?: GcmCipher;
   siv?: SivSealer;
   bidxKey?: Buffer;
   maskKey?: Buffer;
@@ -79,7 +80,7 @@ function gcmOpen(st: VersionState, scope: string, stored: Buffer): Buffer {
   if (stored.length < HEADER_BYTES + GCM_NONCE_BYTES + GCM_TAG_BYTES) throw new CiphertextError('randomized ciphertext too short');
   // The stored header was checked against this version's header by the caller, so the sealer's
   // associated data is exactly header || scope of this ciphertext.
-  const pt = (st.gcm as GcmSealer).open(stored, HEADER_BYTES);
+  const pt = (st.gcm as GcmCipher).open(stored, HEADER_BYTES);
   if (!pt) throw new CiphertextError(`authentication failed for ${scope}`);
   return pt;
 }
@@ -97,7 +98,7 @@ export function columnCipher(deriver: KeyDeriver, spec: ColumnSpec): ColumnCiphe
       const header = encodeHeader({ mode: spec.mode, keyId: entry.id, version });
       st = { header };
       if (spec.mode === 'randomized') {
-        st.gcm = new GcmSealer(deriver.key(spec.keyName, version, 'gcm', scope), Buffer.concat([header, scopeBytes]));
+        st.gcm = gcmSealer(deriver.key(spec.keyName, version, 'gcm', scope), Buffer.concat([header, scopeBytes]));
       } else {
         st.siv = sivSealer(deriver.key(spec.keyName, version, 'siv', sivScope), [header]);
       }
@@ -108,12 +109,12 @@ export function columnCipher(deriver: KeyDeriver, spec: ColumnSpec): ColumnCiphe
   };
   const sealBytes = (version: number, pt: Uint8Array): Buffer => {
     const st = state(version);
-    if (spec.mode === 'randomized') return (st.gcm as GcmSealer).seal(st.header, pt);
+    if (spec.mode === 'randomized') return (st.gcm as GcmCipher).seal(st.header, pt);
     return Buffer.concat([st.header, (st.siv as SivSealer).encrypt(pt)]);
   };
   const sealMany = (pts: readonly Uint8Array[]): Buffer[] => {
     const st = state(entry.current);
-    if (spec.mode === 'randomized') return pts.map((pt) => (st.gcm as GcmSealer).seal(st.header, pt));
+    if (spec.mode === 'randomized') return pts.map((pt) => (st.gcm as GcmCipher).seal(st.header, pt));
     return (st.siv as SivSealer).encryptMany(pts).map((c) => Buffer.concat([st.header, c]));
   };
   const seal = (version: number, text: string): Buffer => sealBytes(version, Buffer.from(text, 'utf8'));

@@ -1,6 +1,8 @@
 import { createCipheriv, createDecipheriv, randomBytes, randomInt } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { GcmSealer, GCM_NONCE_BYTES, GCM_TAG_BYTES } from './gcm.ts';
+import { GcmSealer, gcmSealer, GCM_NONCE_BYTES, GCM_TAG_BYTES, NativeGcmSealer } from './gcm.ts';
+import type { GcmCipher } from './gcm.ts';
+import { NATIVE_AES } from './native-aes.ts';
 
 function opensslSeal(key: Buffer, nonce: Buffer, aad: Buffer, pt: Buffer): Buffer {
   const c = createCipheriv('aes-256-gcm', key, nonce);
@@ -19,12 +21,22 @@ function opensslOpen(key: Buffer, nonce: Buffer, aad: Buffer, ctTag: Buffer): Bu
 const LENGTHS = [0, 1, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65, 80, 100, 255, 256, 1000, 4099];
 const AADS = [0, 8, 15, 16, 17, 40, 100];
 
-describe('GcmSealer (AES-256-GCM from ECB blocks and a constant-time GHASH)', () => {
+// Both implementations against OpenSSL: TypeScript (ECB blocks and a constant-time GHASH) and the
+// native module (AES-NI and PCLMULQDQ), where it is loaded (native-aes.test.ts requires it on x86-64).
+const IMPLEMENTATIONS: Array<[string, (key: Buffer, aad: Uint8Array) => GcmCipher]> = [['TypeScript', (key, aad) => new GcmSealer(key, aad)]];
+const native = NATIVE_AES.native;
+if (native) IMPLEMENTATIONS.push(['native', (key, aad) => gcmSealer(key, aad, native)]);
+
+describe.each(IMPLEMENTATIONS)('AES-256-GCM, %s', (name, make) => {
+  it('is the implementation it says', () => {
+    expect(make(randomBytes(32), Buffer.alloc(0))).toBeInstanceOf(name === 'native' ? NativeGcmSealer : GcmSealer);
+  });
+
   it('gives what OpenSSL gives for the same key, nonce and associated data, at every length', () => {
     for (const aadLen of AADS) {
       const key = randomBytes(32);
       const aad = randomBytes(aadLen);
-      const s = new GcmSealer(key, aad);
+      const s = make(key, aad);
       const prefix = randomBytes(8);
       for (const n of LENGTHS) {
         const pt = randomBytes(n);
@@ -41,7 +53,7 @@ describe('GcmSealer (AES-256-GCM from ECB blocks and a constant-time GHASH)', ()
   it('opens what OpenSSL sealed, over many pool refills', () => {
     const key = randomBytes(32);
     const aad = randomBytes(40);
-    const s = new GcmSealer(key, aad);
+    const s = make(key, aad);
     for (let i = 0; i < 600; i++) {
       const nonce = randomBytes(GCM_NONCE_BYTES);
       const pt = randomBytes(i % 90);
@@ -54,7 +66,7 @@ describe('GcmSealer (AES-256-GCM from ECB blocks and a constant-time GHASH)', ()
   });
 
   it('never repeats a nonce', () => {
-    const s = new GcmSealer(randomBytes(32), Buffer.alloc(0));
+    const s = make(randomBytes(32), Buffer.alloc(0));
     const seen = new Set<string>();
     for (let i = 0; i < 2000; i++) seen.add(s.seal(Buffer.alloc(0), Buffer.from('same')).subarray(0, GCM_NONCE_BYTES).toString('hex'));
     expect(seen.size).toBe(2000);
@@ -63,7 +75,7 @@ describe('GcmSealer (AES-256-GCM from ECB blocks and a constant-time GHASH)', ()
   it('refuses every single-bit change, a truncation, the wrong associated data and the wrong key', () => {
     const key = randomBytes(32);
     const aad = Buffer.from('header+scope');
-    const s = new GcmSealer(key, aad);
+    const s = make(key, aad);
     const sealed = s.seal(Buffer.alloc(2), Buffer.from('Alice Martin, 1-85-05-75-123-456'));
     for (let i = 2; i < sealed.length; i++) {
       for (let bit = 0; bit < 8; bit++) {
@@ -74,8 +86,8 @@ describe('GcmSealer (AES-256-GCM from ECB blocks and a constant-time GHASH)', ()
     }
     expect(s.open(sealed.subarray(0, sealed.length - 1), 2)).toBeNull();
     expect(s.open(sealed.subarray(0, 2 + GCM_NONCE_BYTES + GCM_TAG_BYTES - 1), 2)).toBeNull();
-    expect(new GcmSealer(key, Buffer.from('header+scopf')).open(sealed, 2)).toBeNull();
-    expect(new GcmSealer(randomBytes(32), aad).open(sealed, 2)).toBeNull();
+    expect(make(key, Buffer.from('header+scopf')).open(sealed, 2)).toBeNull();
+    expect(make(randomBytes(32), aad).open(sealed, 2)).toBeNull();
     expect(s.open(sealed, 2)?.toString()).toBe('Alice Martin, 1-85-05-75-123-456');
   });
 
@@ -85,7 +97,7 @@ describe('GcmSealer (AES-256-GCM from ECB blocks and a constant-time GHASH)', ()
       const aad = randomBytes(i % 5 === 0 ? 0 : randomInt(1, 90));
       // Empty, short, block multiples and not, past the prepared counter blocks.
       const pt = randomBytes(i % 7 === 0 ? 0 : i % 3 === 0 ? 16 * randomInt(1, 8) : randomInt(1, 300));
-      const s = new GcmSealer(key, aad);
+      const s = make(key, aad);
       const sealed = s.seal(Buffer.alloc(0), pt);
       const nonce = sealed.subarray(0, GCM_NONCE_BYTES);
       expect(sealed.subarray(GCM_NONCE_BYTES)).toEqual(opensslSeal(key, nonce, aad, pt));
@@ -97,7 +109,7 @@ describe('GcmSealer (AES-256-GCM from ECB blocks and a constant-time GHASH)', ()
   it('matches the NIST GCM test vectors for AES-256 (test cases 13 to 15: empty, one zero block, 64 bytes)', () => {
     const zeroKey = Buffer.alloc(32);
     const zeroNonce = Buffer.alloc(GCM_NONCE_BYTES);
-    const open = (key: Buffer, nonce: Buffer, aad: Buffer, ctTag: string) => new GcmSealer(key, aad).open(Buffer.concat([nonce, Buffer.from(ctTag, 'hex')]), 0);
+    const open = (key: Buffer, nonce: Buffer, aad: Buffer, ctTag: string) => make(key, aad).open(Buffer.concat([nonce, Buffer.from(ctTag, 'hex')]), 0);
     expect(open(zeroKey, zeroNonce, Buffer.alloc(0), '530f8afbc74536b9a963b4f1c4cb738b')).toEqual(Buffer.alloc(0));
     expect(open(zeroKey, zeroNonce, Buffer.alloc(0), 'cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919')).toEqual(Buffer.alloc(16));
     const key = Buffer.from('feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308', 'hex');
@@ -114,6 +126,6 @@ describe('GcmSealer (AES-256-GCM from ECB blocks and a constant-time GHASH)', ()
     const aad = Buffer.from('feedfacedeadbeeffeedfacedeadbeefabaddad2', 'hex');
     const stored = Buffer.concat([nonce, Buffer.from('522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662', 'hex'),
       Buffer.from('76fc6ece0f4e1768cddf8853bb2d551b', 'hex')]);
-    expect(new GcmSealer(key, aad).open(stored, 0)).toEqual(pt);
+    expect(make(key, aad).open(stored, 0)).toEqual(pt);
   });
 });

@@ -8,9 +8,14 @@
 // first counter blocks), computed in ONE native call per 128 values; the associated data is the
 // same for every value of a column version, so its GHASH state is computed once. What remains
 // per value is the GHASH over the ciphertext, whose multiplication (ghash.ts) is constant time.
+//
+// Where the native module is loaded (native-aes.ts), gcmSealer() gives NativeGcmSealer instead: the
+// same layout and bytes, each value sealed or opened in one native call (AES-NI and PCLMULQDQ).
 import { randomFillSync, timingSafeEqual } from 'node:crypto';
 import { aesBlocks, BLOCK } from './cmac.ts';
 import { GhashKey, ghashSquare } from './ghash.ts';
+import { NATIVE_AES, roundKeysOf } from './native-aes.ts';
+import type { NativeAes } from './native-aes.ts';
 
 export const GCM_NONCE_BYTES = 12;
 export const GCM_TAG_BYTES = 16;
@@ -83,7 +88,65 @@ function tagInto(out: Uint8Array, y: Int32Array, ej0: Uint8Array, at = 0): void 
  * One AES-GCM key with one fixed associated data (a column version's header || scope): seal
  * gives prefix || nonce || ciphertext || tag, open checks and decrypts that layout.
  */
-export class GcmSealer {
+export interface GcmCipher {
+  /** prefix || nonce || AES-GCM(plaintext) || tag, under a fresh random nonce. */
+  seal(prefix: Uint8Array, plaintext: Uint8Array): Buffer;
+  /** The plaintext of prefix || nonce || ciphertext || tag (the prefix skipped), or null when the tag does not authenticate it. */
+  open(stored: Uint8Array, prefixBytes: number): Buffer | null;
+  /** open() of many values (a COPY chunk's values of one column). */
+  openMany(stored: readonly Uint8Array[], prefixBytes: number): Array<Buffer | null>;
+}
+
+/** The GcmCipher of `key` and `aad`: the native module's when it is loaded (and `native` not null), else GcmSealer. */
+export function gcmSealer(key: Buffer, aad: Uint8Array, native: NativeAes | null = NATIVE_AES.native): GcmCipher {
+  const rk = native ? roundKeysOf(native, key) : undefined;
+  return native && rk ? new NativeGcmSealer(native, rk, aad) : new GcmSealer(key, aad);
+}
+
+/** GcmCipher in one native call per value (sidecar/native/aes.c); nonces from the CSPRNG, POOL at a time. */
+export class NativeGcmSealer implements GcmCipher {
+  private readonly native: NativeAes;
+  private readonly roundKeys: Buffer;
+  private readonly h = Buffer.alloc(BLOCK);
+  private readonly aad: Buffer;
+  private readonly nonces = Buffer.alloc(POOL * GCM_NONCE_BYTES);
+  /** Next unused nonce of the pool (POOL: refill first). Only moves forward: a nonce is used once. */
+  private next = POOL;
+
+  constructor(native: NativeAes, roundKeys: Buffer, aad: Uint8Array) {
+    this.native = native;
+    this.roundKeys = roundKeys;
+    native.ecb(roundKeys, Buffer.alloc(BLOCK), this.h);
+    this.aad = Buffer.from(aad);
+  }
+
+  seal(prefix: Uint8Array, plaintext: Uint8Array): Buffer {
+    if (this.next >= POOL) {
+      randomFillSync(this.nonces);
+      this.next = 0;
+    }
+    const k = this.next++;
+    const out = Buffer.allocUnsafe(prefix.length + GCM_NONCE_BYTES + plaintext.length + GCM_TAG_BYTES);
+    out.set(prefix, 0);
+    this.nonces.copy(out, prefix.length, k * GCM_NONCE_BYTES, (k + 1) * GCM_NONCE_BYTES);
+    this.native.gcmSeal(this.roundKeys, this.h, this.aad, out, prefix.length, plaintext);
+    return out;
+  }
+
+  open(stored: Uint8Array, prefixBytes: number): Buffer | null {
+    const n = stored.length - prefixBytes - GCM_NONCE_BYTES - GCM_TAG_BYTES;
+    if (n < 0) return null;
+    const pt = Buffer.allocUnsafe(n);
+    return this.native.gcmOpen(this.roundKeys, this.h, this.aad, stored, prefixBytes, pt) ? pt : null;
+  }
+
+  openMany(stored: readonly Uint8Array[], prefixBytes: number): Array<Buffer | null> {
+    return stored.map((s) => this.open(s, prefixBytes));
+  }
+}
+
+/** GcmCipher in TypeScript over the AES block function (cmac.ts) and ghash.ts. */
+export class GcmSealer implements GcmCipher {
   private readonly key: Buffer;
   private readonly hashKey: GhashKey;
   /** H², and L·H per ciphertext length below LENGTH_TERMS once seen (haveTerm[n] = 1). */
