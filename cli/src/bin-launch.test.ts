@@ -49,7 +49,7 @@ describe('cli/bin/clarus', () => {
     at('build/js/.built', now);
     const r = await launch();
     expect(r).toMatchObject({ from: 'built', argv: ['proxy', '--x'], mmap: '32768', arenas: '2' });
-    expect(r.execArgv).toContain('--max-semi-space-size=2');
+    expect(r.execArgv).toContain('--max-semi-space-size=8');
     expect((await launch({ MALLOC_MMAP_THRESHOLD_: '65536', MALLOC_ARENA_MAX: '4' }))).toMatchObject({ from: 'built', mmap: '65536', arenas: '4' });
     // CLARUS_NODE_FLAGS: flags NODE_OPTIONS refuses, word by word.
     expect((await launch({ CLARUS_NODE_FLAGS: '--liftoff-only --no-warnings' })).execArgv).toEqual(expect.arrayContaining(['--liftoff-only', '--no-warnings']));

@@ -85,7 +85,7 @@ describe('clarus proxy --workers 2', () => {
     for (const p of [pid, ...workers]) {
       const env = readFileSync(`/proc/${p}/environ`, 'utf8').split('\0');
       expect(env).toEqual(expect.arrayContaining(['MALLOC_ARENA_MAX=2', 'MALLOC_MMAP_THRESHOLD_=32768']));
-      expect(readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')).toContain('--max-semi-space-size=2');
+      expect(readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')).toContain('--max-semi-space-size=8');
     }
   });
 
