@@ -16,6 +16,7 @@
 // roundKeys), ecb(roundKeys, input, output), cbcMac(roundKeys, input, tag), gcmSeal, gcmOpen,
 // sivSeal, sivOpen (see their comments).
 #define NAPI_VERSION 8
+#define _DEFAULT_SOURCE  // explicit_bzero (glibc 2.25+)
 #include <node_api.h>
 #include <cpuid.h>
 #include <stdint.h>
@@ -25,6 +26,10 @@
 #include <wmmintrin.h>
 
 #define BLOCK 16
+
+// Key schedules, keystream and plaintext blocks copied to the stack are wiped before returning
+// (explicit_bzero: a memset of a dead local may be optimised away).
+#define WIPE(x) explicit_bzero(&(x), sizeof(x))
 // 15 round keys of 16 bytes (AES-256), then one byte: the number of rounds.
 #define ROUND_KEY_BYTES 256
 #define ROUNDS_AT 240
@@ -158,6 +163,7 @@ static __m128i ghash_bytes(__m128i y, __m128i h, const uint8_t *data, size_t n) 
     uint8_t last[BLOCK] = { 0 };
     memcpy(last, data + i, n - i);
     y = gf_mul(_mm_xor_si128(y, bswap128(_mm_loadu_si128((const __m128i *)last))), h);
+    WIPE(last);
   }
   return y;
 }
@@ -192,6 +198,7 @@ static void gcm_ctr(const __m128i *rk, int rounds, const uint8_t *nonce, const u
     _mm_storeu_si128((__m128i *)ks, encrypt_block(rk, rounds, _mm_loadu_si128((const __m128i *)counter)));
     size_t len = n - i < BLOCK ? n - i : BLOCK;
     for (size_t j = 0; j < len; j++) out[i + j] = in[i + j] ^ ks[j];
+    WIPE(ks);
   }
 }
 
@@ -213,7 +220,9 @@ static __m128i s2v_last(const __m128i *rk, int rounds, const uint8_t *state, con
     memcpy(b, pt, n);
     b[n] = 0x80;
     for (int j = 0; j < BLOCK; j++) b[j] ^= dd[j] ^ k1[j];
-    return encrypt_block(rk, rounds, _mm_loadu_si128((const __m128i *)b));
+    __m128i v = encrypt_block(rk, rounds, _mm_loadu_si128((const __m128i *)b));
+    WIPE(b);
+    return v;
   }
   size_t blocks = (n + BLOCK - 1) / BLOCK;
   size_t end_at = n - BLOCK;  // where D is XORed in
@@ -227,6 +236,7 @@ static __m128i s2v_last(const __m128i *rk, int rounds, const uint8_t *state, con
     if (i == blocks - 1) { const uint8_t *k = len == BLOCK ? k1 : k2; for (int j = 0; j < BLOCK; j++) b[j] ^= k[j]; }
     c = encrypt_block(rk, rounds, _mm_xor_si128(c, _mm_loadu_si128((const __m128i *)b)));
   }
+  WIPE(b);
   return c;
 }
 
@@ -245,6 +255,7 @@ static void siv_ctr(const __m128i *rk, int rounds, const uint8_t *v, const uint8
     _mm_storeu_si128((__m128i *)ks, encrypt_block(rk, rounds, _mm_loadu_si128((const __m128i *)counter)));
     size_t len = n - i < BLOCK ? n - i : BLOCK;
     for (size_t j = 0; j < len; j++) out[i + j] = in[i + j] ^ ks[j];
+    WIPE(ks);
     if (++lo == 0) hi++;
   }
 }
@@ -334,7 +345,7 @@ static napi_value js_gcm_seal(napi_env env, napi_callback_info info) {
   uint8_t *ct = out + at + 12;
   gcm_ctr(rk, rounds, nonce, pt, ct, n);
   _mm_storeu_si128((__m128i *)(ct + n), gcm_tag(rk, rounds, bswap128(_mm_loadu_si128((const __m128i *)hb)), nonce, aad, aad_len, ct, n));
-  memset(rk, 0, sizeof rk);
+  WIPE(rk);
   return NULL;
 }
 
@@ -364,7 +375,7 @@ static napi_value js_gcm_open(napi_env env, napi_callback_info info) {
   __m128i tag = gcm_tag(rk, rounds, bswap128(_mm_loadu_si128((const __m128i *)hb)), nonce, aad, aad_len, ct, n);
   int ok = equal16(tag, ct + n);
   if (ok) gcm_ctr(rk, rounds, nonce, ct, out, n);
-  memset(rk, 0, sizeof rk);
+  WIPE(rk);
   return boolean(env, ok);
 }
 
@@ -385,8 +396,8 @@ static napi_value js_siv_seal(napi_env env, napi_callback_info info) {
   if (out_len != n + BLOCK) return fail(env, "clarus-aes: sivSeal's output must be 16 + plaintext bytes");
   _mm_storeu_si128((__m128i *)out, s2v_last(mac, mac_rounds, state, pt, n));
   siv_ctr(ctr, ctr_rounds, out, pt, out + BLOCK, n);
-  memset(mac, 0, sizeof mac);
-  memset(ctr, 0, sizeof ctr);
+  WIPE(mac);
+  WIPE(ctr);
   return NULL;
 }
 
@@ -409,8 +420,8 @@ static napi_value js_siv_open(napi_env env, napi_callback_info info) {
   siv_ctr(ctr, ctr_rounds, sealed, sealed + BLOCK, out, out_len);
   int ok = equal16(s2v_last(mac, mac_rounds, state, out, out_len), sealed);
   if (!ok) memset(out, 0, out_len);
-  memset(mac, 0, sizeof mac);
-  memset(ctr, 0, sizeof ctr);
+  WIPE(mac);
+  WIPE(ctr);
   return boolean(env, ok);
 }
 
@@ -432,7 +443,7 @@ static napi_value js_expand(napi_env env, napi_callback_info info) {
   memset(out, 0, ROUND_KEY_BYTES);
   for (int r = 0; r <= rounds; r++) _mm_storeu_si128((__m128i *)(out + r * BLOCK), rk[r]);
   out[ROUNDS_AT] = (uint8_t)rounds;
-  memset(rk, 0, sizeof rk);
+  WIPE(rk);
   return NULL;
 }
 
@@ -450,7 +461,7 @@ static napi_value js_ecb(napi_env env, napi_callback_info info) {
   if (out == NULL) return NULL;
   if (ilen % BLOCK != 0 || olen != ilen) return fail(env, "clarus-aes: ecb needs whole blocks and an output of the input's length");
   ecb(rk, rounds, in, out, ilen / BLOCK);
-  memset(rk, 0, sizeof rk);
+  WIPE(rk);
   return NULL;
 }
 
@@ -470,7 +481,7 @@ static napi_value js_cbc_mac(napi_env env, napi_callback_info info) {
   __m128i c = _mm_setzero_si128();
   for (size_t i = 0; i < ilen; i += BLOCK) c = encrypt_block(rk, rounds, _mm_xor_si128(c, _mm_loadu_si128((const __m128i *)(in + i))));
   _mm_storeu_si128((__m128i *)tag, c);
-  memset(rk, 0, sizeof rk);
+  WIPE(rk);
   return NULL;
 }
 

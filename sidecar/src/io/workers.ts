@@ -24,6 +24,7 @@ import { metricsServer } from './http.ts';
 import { MAC_HEADER, NonceCache, PEER_CANCEL_PATH, sendToPeers, verifyCancel } from './peer-cancel.ts';
 import type { PeerCancelRequest, PeerConfig } from './peer-cancel.ts';
 import type { Address } from './server.ts';
+import { AES_IMPLEMENTATION } from '../protection/encryption/native-aes.ts';
 
 /** A registry's metrics as JSON (what a worker sends its primary on scrape). */
 export type MetricJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
@@ -146,7 +147,7 @@ class Primary {
     this.http = metricsServer({ contentType: Registry.PROMETHEUS_CONTENT_TYPE, metrics: () => this.metrics() }, () => !this.stopping && this.allReady(),
       this.o.peers ? { [PEER_CANCEL_PATH]: (body, headers) => this.peerCancel(body, headers[MAC_HEADER]) } : {});
     const metricsAddress = await listen(this.http, this.o.metricsListen);
-    this.o.log.info('listening', { address, metricsAddress, replica: this.o.replicaId, workers: this.o.workers });
+    this.o.log.info('listening', { address, metricsAddress, replica: this.o.replicaId, workers: this.o.workers, aes: AES_IMPLEMENTATION });
     const code = await done;
     await new Promise((r) => this.http?.close(r));
     return code;

@@ -71,6 +71,10 @@ describe('clarus proxy --workers 2', () => {
   it('starts two workers and spreads the sessions over both', async () => {
     expect(proxy.logs.find((l) => l.msg === 'listening')).toMatchObject({ workers: 2 });
     expect(proxy.logs.filter((l) => l.msg === 'worker listening').map((l) => l.worker).sort()).toEqual([0, 1]);
+    // The executable's processes find the native AES module (build/native, from build/js or the sources).
+    const aes = proxy.logs.filter((l) => l.msg === 'listening' || l.msg === 'worker listening').map((l) => l.aes);
+    expect(aes).toHaveLength(3);
+    for (const a of aes) expect(a).toMatch(process.arch === 'x64' ? /^AES-NI/ : /^node:crypto/);
     const owners = new Set(clients.map((c) => workerOf((c as Keyed).processID, 2)));
     expect(owners).toEqual(new Set([0, 1]));
     // Each session has its own backend connection.
