@@ -321,31 +321,46 @@ static napi_value boolean(napi_env env, int v) {
   return napi_get_boolean(env, v, &r) == napi_ok ? r : NULL;
 }
 
+// The arguments of gcmSeal and gcmOpen: (roundKeys, h, aad, buffer, nonceAt, other), the key
+// schedule and H copied to the stack (wiped by the caller, or here when an argument is refused).
+struct gcm_call {
+  __m128i rk[15];
+  int rounds;
+  __m128i h;
+  uint8_t *aad, *buffer, *other;
+  size_t aad_len, buffer_len, other_len;
+  uint32_t at;
+};
+
+static int gcm_call_of(napi_env env, napi_callback_info info, struct gcm_call *c) {
+  napi_value argv[6];
+  const uint8_t *hb;
+  int ok = args(env, info, 6, argv) && round_keys(env, argv[0], c->rk, &c->rounds)
+    && block_of(env, argv[1], &hb, BLOCK, "clarus-aes: the GHASH key must be 16 bytes")
+    && (c->aad = bytes_of(env, argv[2], &c->aad_len)) != NULL
+    && (c->buffer = bytes_of(env, argv[3], &c->buffer_len)) != NULL
+    && u32_of(env, argv[4], &c->at)
+    && (c->other = bytes_of(env, argv[5], &c->other_len)) != NULL;
+  if (ok) c->h = bswap128(_mm_loadu_si128((const __m128i *)hb));
+  else WIPE(*c);
+  return ok;
+}
+
 // gcmSeal(roundKeys, h, aad, out, nonceAt, plaintext): out = anything[nonceAt] || nonce (12 bytes,
 // in place) || ciphertext || tag; ciphertext and tag are written (out's length must be nonceAt + 28 + plaintext's).
 static napi_value js_gcm_seal(napi_env env, napi_callback_info info) {
-  napi_value argv[6];
-  if (!args(env, info, 6, argv)) return NULL;
-  __m128i rk[15];
-  int rounds;
-  if (!round_keys(env, argv[0], rk, &rounds)) return NULL;
-  const uint8_t *hb;
-  if (!block_of(env, argv[1], &hb, BLOCK, "clarus-aes: the GHASH key must be 16 bytes")) return NULL;
-  size_t aad_len, out_len, n;
-  uint8_t *aad = bytes_of(env, argv[2], &aad_len);
-  if (aad == NULL) return NULL;
-  uint8_t *out = bytes_of(env, argv[3], &out_len);
-  if (out == NULL) return NULL;
-  uint32_t at;
-  if (!u32_of(env, argv[4], &at)) return NULL;
-  uint8_t *pt = bytes_of(env, argv[5], &n);
-  if (pt == NULL) return NULL;
-  if ((size_t)at + 28 + n != out_len) return fail(env, "clarus-aes: gcmSeal's output must be nonceAt + 12 + plaintext + 16 bytes");
-  const uint8_t *nonce = out + at;
-  uint8_t *ct = out + at + 12;
-  gcm_ctr(rk, rounds, nonce, pt, ct, n);
-  _mm_storeu_si128((__m128i *)(ct + n), gcm_tag(rk, rounds, bswap128(_mm_loadu_si128((const __m128i *)hb)), nonce, aad, aad_len, ct, n));
-  WIPE(rk);
+  struct gcm_call c;
+  if (!gcm_call_of(env, info, &c)) return NULL;
+  size_t n = c.other_len;
+  if ((size_t)c.at + 28 + n != c.buffer_len) {
+    WIPE(c);
+    return fail(env, "clarus-aes: gcmSeal's output must be nonceAt + 12 + plaintext + 16 bytes");
+  }
+  const uint8_t *nonce = c.buffer + c.at;
+  uint8_t *ct = c.buffer + c.at + 12;
+  gcm_ctr(c.rk, c.rounds, nonce, c.other, ct, n);
+  _mm_storeu_si128((__m128i *)(ct + n), gcm_tag(c.rk, c.rounds, c.h, nonce, c.aad, c.aad_len, ct, n));
+  WIPE(c);
   return NULL;
 }
 
@@ -353,75 +368,66 @@ static napi_value js_gcm_seal(napi_env env, napi_callback_info info) {
 // || tag; true and the plaintext in out (its length must be the ciphertext's) when the tag
 // authenticates, else false and out untouched.
 static napi_value js_gcm_open(napi_env env, napi_callback_info info) {
-  napi_value argv[6];
-  if (!args(env, info, 6, argv)) return NULL;
-  __m128i rk[15];
-  int rounds;
-  if (!round_keys(env, argv[0], rk, &rounds)) return NULL;
-  const uint8_t *hb;
-  if (!block_of(env, argv[1], &hb, BLOCK, "clarus-aes: the GHASH key must be 16 bytes")) return NULL;
-  size_t aad_len, stored_len, out_len;
-  uint8_t *aad = bytes_of(env, argv[2], &aad_len);
-  if (aad == NULL) return NULL;
-  uint8_t *stored = bytes_of(env, argv[3], &stored_len);
-  if (stored == NULL) return NULL;
-  uint32_t at;
-  if (!u32_of(env, argv[4], &at)) return NULL;
-  uint8_t *out = bytes_of(env, argv[5], &out_len);
-  if (out == NULL) return NULL;
-  if (stored_len < (size_t)at + 28 || stored_len - at - 28 != out_len) return fail(env, "clarus-aes: gcmOpen's output must be as long as the ciphertext");
-  const uint8_t *nonce = stored + at, *ct = stored + at + 12;
-  size_t n = out_len;
-  __m128i tag = gcm_tag(rk, rounds, bswap128(_mm_loadu_si128((const __m128i *)hb)), nonce, aad, aad_len, ct, n);
-  int ok = equal16(tag, ct + n);
-  if (ok) gcm_ctr(rk, rounds, nonce, ct, out, n);
-  WIPE(rk);
+  struct gcm_call c;
+  if (!gcm_call_of(env, info, &c)) return NULL;
+  size_t n = c.other_len;
+  if (c.buffer_len < (size_t)c.at + 28 || c.buffer_len - c.at - 28 != n) {
+    WIPE(c);
+    return fail(env, "clarus-aes: gcmOpen's output must be as long as the ciphertext");
+  }
+  const uint8_t *nonce = c.buffer + c.at, *ct = c.buffer + c.at + 12;
+  int ok = equal16(gcm_tag(c.rk, c.rounds, c.h, nonce, c.aad, c.aad_len, ct, n), ct + n);
+  if (ok) gcm_ctr(c.rk, c.rounds, nonce, ct, c.other, n);
+  WIPE(c);
   return boolean(env, ok);
+}
+
+// The arguments of sivSeal and sivOpen: (macRoundKeys, ctrRoundKeys, state, input, output).
+struct siv_call {
+  __m128i mac[15], ctr[15];
+  int mac_rounds, ctr_rounds;
+  const uint8_t *state;
+  uint8_t *in, *out;
+  size_t in_len, out_len;
+};
+
+static int siv_call_of(napi_env env, napi_callback_info info, struct siv_call *c) {
+  napi_value argv[5];
+  int ok = args(env, info, 5, argv) && round_keys(env, argv[0], c->mac, &c->mac_rounds) && round_keys(env, argv[1], c->ctr, &c->ctr_rounds)
+    && block_of(env, argv[2], &c->state, 4 * BLOCK, "clarus-aes: the S2V state must be 64 bytes")
+    && (c->in = bytes_of(env, argv[3], &c->in_len)) != NULL
+    && (c->out = bytes_of(env, argv[4], &c->out_len)) != NULL;
+  if (!ok) WIPE(*c);
+  return ok;
 }
 
 // sivSeal(macRoundKeys, ctrRoundKeys, state, plaintext, out): out = V || ciphertext (16 + plaintext bytes).
 static napi_value js_siv_seal(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  if (!args(env, info, 5, argv)) return NULL;
-  __m128i mac[15], ctr[15];
-  int mac_rounds, ctr_rounds;
-  if (!round_keys(env, argv[0], mac, &mac_rounds) || !round_keys(env, argv[1], ctr, &ctr_rounds)) return NULL;
-  const uint8_t *state;
-  if (!block_of(env, argv[2], &state, 4 * BLOCK, "clarus-aes: the S2V state must be 64 bytes")) return NULL;
-  size_t n, out_len;
-  uint8_t *pt = bytes_of(env, argv[3], &n);
-  if (pt == NULL) return NULL;
-  uint8_t *out = bytes_of(env, argv[4], &out_len);
-  if (out == NULL) return NULL;
-  if (out_len != n + BLOCK) return fail(env, "clarus-aes: sivSeal's output must be 16 + plaintext bytes");
-  _mm_storeu_si128((__m128i *)out, s2v_last(mac, mac_rounds, state, pt, n));
-  siv_ctr(ctr, ctr_rounds, out, pt, out + BLOCK, n);
-  WIPE(mac);
-  WIPE(ctr);
+  struct siv_call c;
+  if (!siv_call_of(env, info, &c)) return NULL;
+  if (c.out_len != c.in_len + BLOCK) {
+    WIPE(c);
+    return fail(env, "clarus-aes: sivSeal's output must be 16 + plaintext bytes");
+  }
+  _mm_storeu_si128((__m128i *)c.out, s2v_last(c.mac, c.mac_rounds, c.state, c.in, c.in_len));
+  siv_ctr(c.ctr, c.ctr_rounds, c.out, c.in, c.out + BLOCK, c.in_len);
+  WIPE(c);
   return NULL;
 }
 
 // sivOpen(macRoundKeys, ctrRoundKeys, state, sealed, out): sealed = V || ciphertext; true and the
 // plaintext in out (16 bytes shorter than sealed) when V authenticates it, else false and out zeroed.
 static napi_value js_siv_open(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  if (!args(env, info, 5, argv)) return NULL;
-  __m128i mac[15], ctr[15];
-  int mac_rounds, ctr_rounds;
-  if (!round_keys(env, argv[0], mac, &mac_rounds) || !round_keys(env, argv[1], ctr, &ctr_rounds)) return NULL;
-  const uint8_t *state;
-  if (!block_of(env, argv[2], &state, 4 * BLOCK, "clarus-aes: the S2V state must be 64 bytes")) return NULL;
-  size_t sealed_len, out_len;
-  uint8_t *sealed = bytes_of(env, argv[3], &sealed_len);
-  if (sealed == NULL) return NULL;
-  uint8_t *out = bytes_of(env, argv[4], &out_len);
-  if (out == NULL) return NULL;
-  if (sealed_len < BLOCK || out_len != sealed_len - BLOCK) return fail(env, "clarus-aes: sivOpen's output must be 16 bytes shorter than the sealed value");
-  siv_ctr(ctr, ctr_rounds, sealed, sealed + BLOCK, out, out_len);
-  int ok = equal16(s2v_last(mac, mac_rounds, state, out, out_len), sealed);
-  if (!ok) memset(out, 0, out_len);
-  WIPE(mac);
-  WIPE(ctr);
+  struct siv_call c;
+  if (!siv_call_of(env, info, &c)) return NULL;
+  if (c.in_len < BLOCK || c.out_len != c.in_len - BLOCK) {
+    WIPE(c);
+    return fail(env, "clarus-aes: sivOpen's output must be 16 bytes shorter than the sealed value");
+  }
+  siv_ctr(c.ctr, c.ctr_rounds, c.in, c.in + BLOCK, c.out, c.out_len);
+  int ok = equal16(s2v_last(c.mac, c.mac_rounds, c.state, c.out, c.out_len), c.in);
+  if (!ok) memset(c.out, 0, c.out_len);
+  WIPE(c);
   return boolean(env, ok);
 }
 
@@ -451,15 +457,15 @@ static napi_value js_expand(napi_env env, napi_callback_info info) {
 static napi_value js_ecb(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   if (!args(env, info, 3, argv)) return NULL;
-  __m128i rk[15];
-  int rounds;
-  if (!round_keys(env, argv[0], rk, &rounds)) return NULL;
   size_t ilen, olen;
   uint8_t *in = bytes_of(env, argv[1], &ilen);
   if (in == NULL) return NULL;
   uint8_t *out = bytes_of(env, argv[2], &olen);
   if (out == NULL) return NULL;
   if (ilen % BLOCK != 0 || olen != ilen) return fail(env, "clarus-aes: ecb needs whole blocks and an output of the input's length");
+  __m128i rk[15];
+  int rounds;
+  if (!round_keys(env, argv[0], rk, &rounds)) return NULL;
   ecb(rk, rounds, in, out, ilen / BLOCK);
   WIPE(rk);
   return NULL;
@@ -469,15 +475,15 @@ static napi_value js_ecb(napi_env env, napi_callback_info info) {
 static napi_value js_cbc_mac(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   if (!args(env, info, 3, argv)) return NULL;
-  __m128i rk[15];
-  int rounds;
-  if (!round_keys(env, argv[0], rk, &rounds)) return NULL;
   size_t ilen, tlen;
   uint8_t *in = bytes_of(env, argv[1], &ilen);
   if (in == NULL) return NULL;
   uint8_t *tag = bytes_of(env, argv[2], &tlen);
   if (tag == NULL) return NULL;
   if (ilen == 0 || ilen % BLOCK != 0 || tlen != BLOCK) return fail(env, "clarus-aes: cbcMac needs whole blocks and a 16-byte tag");
+  __m128i rk[15];
+  int rounds;
+  if (!round_keys(env, argv[0], rk, &rounds)) return NULL;
   __m128i c = _mm_setzero_si128();
   for (size_t i = 0; i < ilen; i += BLOCK) c = encrypt_block(rk, rounds, _mm_xor_si128(c, _mm_loadu_si128((const __m128i *)(in + i))));
   _mm_storeu_si128((__m128i *)tag, c);

@@ -71,6 +71,15 @@ describe('native AES module', () => {
         [() => native.ecb(rk, 'text' as unknown as Uint8Array, Buffer.alloc(16)), /Uint8Array/],
         [() => native.ecb(rk, new Uint16Array(8) as unknown as Uint8Array, Buffer.alloc(16)), /Uint8Array/],
         [() => (native.ecb as unknown as (a: unknown) => void)(rk), /number of arguments/],
+        [() => native.gcmSeal(rk, Buffer.alloc(16), Buffer.alloc(0), Buffer.alloc(40), 0, Buffer.alloc(13)), /nonceAt \+ 12/],
+        [() => native.gcmSeal(rk, Buffer.alloc(15), Buffer.alloc(0), Buffer.alloc(40), 0, Buffer.alloc(12)), /GHASH key/],
+        [() => native.gcmSeal(rk, Buffer.alloc(16), Buffer.alloc(0), Buffer.alloc(40), '0' as unknown as number, Buffer.alloc(12)), /unsigned integer/],
+        [() => native.gcmOpen(rk, Buffer.alloc(16), Buffer.alloc(0), Buffer.alloc(27), 0, Buffer.alloc(0)), /as long as the ciphertext/],
+        [() => native.gcmOpen(rk, Buffer.alloc(16), Buffer.alloc(0), Buffer.alloc(40), 0, Buffer.alloc(11)), /as long as the ciphertext/],
+        [() => native.sivSeal(rk, rk, Buffer.alloc(64), Buffer.alloc(5), Buffer.alloc(20)), /16 \+ plaintext/],
+        [() => native.sivSeal(rk, rk, Buffer.alloc(48), Buffer.alloc(5), Buffer.alloc(21)), /S2V state/],
+        [() => native.sivOpen(rk, rk, Buffer.alloc(64), Buffer.alloc(15), Buffer.alloc(0)), /16 bytes shorter/],
+        [() => native.sivOpen(rk, Buffer.alloc(ROUND_KEY_BYTES), Buffer.alloc(64), Buffer.alloc(20), Buffer.alloc(4)), /not a round-key buffer/],
       ];
       for (const [f, message] of bad) expect(f).toThrow(message);
     });
