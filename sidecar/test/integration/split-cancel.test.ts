@@ -47,8 +47,14 @@ async function cancel(c: pg.Client): Promise<void> {
   });
 }
 
-async function until(what: () => Promise<boolean>, ms = 10_000): Promise<boolean> {
-  for (let t = 0; t < ms; t += 100) { if (await what()) return true; await sleep(100); }
+/**
+ * Polls `what` every `step` ms for up to `ms`. A state between two fragment requests (a batch being
+ * recomposed while the home cursor waits for its next FETCH) lasts a few ms once decryption is
+ * native: it is polled every 5 ms.
+ */
+async function until(what: () => Promise<boolean>, ms = 10_000, step = 100): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) { if (await what()) return true; await sleep(step); }
   return false;
 }
 
@@ -64,7 +70,7 @@ async function cancelled(sql: string, values?: unknown[]): Promise<Streamed & { 
   const r = await streamed(doc, sql, values, () => {
     sock.pause();
     void (async () => {
-      inFlight = await until(async () => (await openScans(env)) === 1);
+      inFlight = await until(async () => (await openScans(env)) === 1, 10_000, 5);
       await cancel(doc);
       closed = await until(async () => (await openScans(env)) === 0);
       sock.resume();
@@ -164,7 +170,7 @@ describe('split table: a CancelRequest during a held read (COPY TO: not streamed
     const copied: Buffer[] = [];
     const q = pipeline(doc.query(copyTo(SLOW)), new Writable({ write: (c: Buffer, _e, cb) => { copied.push(c); cb(); } }))
       .finally(() => { done = true; });
-    expect(await until(async () => (await openScans(env)) === 1), 'the home scan opened').toBe(true);
+    expect(await until(async () => (await openScans(env)) === 1, 10_000, 5), 'the home scan opened').toBe(true);
     expect(await until(async () => (await openScans(env)) === 0 && (await activeFragments()) === 0), 'the fragment reads are over').toBe(true);
     expect(done, 'the engine still computes').toBe(false);
     await cancel(doc);
