@@ -13,8 +13,7 @@
 // thread and worker.
 //
 // Exports: supported (boolean: the processor has AES-NI, PCLMULQDQ and SSSE3), expand(key,
-// roundKeys), ecb(roundKeys, input, output), cbcMac(roundKeys, input, tag), gcmSeal, gcmOpen,
-// sivSeal, sivOpen (see their comments).
+// roundKeys), gcmSeal, gcmOpen, sivSeal, sivOpen (see their comments).
 #define NAPI_VERSION 8
 #define _DEFAULT_SOURCE  // explicit_bzero (glibc 2.25+)
 #include <node_api.h>
@@ -90,32 +89,6 @@ static inline __m128i encrypt_block(const __m128i *rk, int rounds, __m128i m) {
   for (int r = 1; r < rounds; r++) m = _mm_aesenc_si128(m, rk[r]);
   return _mm_aesenclast_si128(m, rk[rounds]);
 }
-
-static void ecb(const __m128i *rk, int rounds, const uint8_t *in, uint8_t *out, size_t blocks) {
-  size_t i = 0;
-  // Four blocks at a time: the AES unit is pipelined, independent blocks overlap.
-  for (; i + 4 <= blocks; i += 4) {
-    __m128i a = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(in + i * BLOCK)), rk[0]);
-    __m128i b = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(in + (i + 1) * BLOCK)), rk[0]);
-    __m128i c = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(in + (i + 2) * BLOCK)), rk[0]);
-    __m128i d = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(in + (i + 3) * BLOCK)), rk[0]);
-    for (int r = 1; r < rounds; r++) {
-      a = _mm_aesenc_si128(a, rk[r]);
-      b = _mm_aesenc_si128(b, rk[r]);
-      c = _mm_aesenc_si128(c, rk[r]);
-      d = _mm_aesenc_si128(d, rk[r]);
-    }
-    _mm_storeu_si128((__m128i *)(out + i * BLOCK), _mm_aesenclast_si128(a, rk[rounds]));
-    _mm_storeu_si128((__m128i *)(out + (i + 1) * BLOCK), _mm_aesenclast_si128(b, rk[rounds]));
-    _mm_storeu_si128((__m128i *)(out + (i + 2) * BLOCK), _mm_aesenclast_si128(c, rk[rounds]));
-    _mm_storeu_si128((__m128i *)(out + (i + 3) * BLOCK), _mm_aesenclast_si128(d, rk[rounds]));
-  }
-  for (; i < blocks; i++) {
-    __m128i m = _mm_loadu_si128((const __m128i *)(in + i * BLOCK));
-    _mm_storeu_si128((__m128i *)(out + i * BLOCK), encrypt_block(rk, rounds, m));
-  }
-}
-
 
 // ---- GHASH (NIST SP 800-38D) with carry-less multiplication ----
 // The field elements are kept byte-reversed (the usual form for PCLMULQDQ): gf_mul multiplies
@@ -453,44 +426,6 @@ static napi_value js_expand(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// ecb(roundKeys, input, output): each 16-byte block of input encrypted into output (same length; may be the same buffer).
-static napi_value js_ecb(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  if (!args(env, info, 3, argv)) return NULL;
-  size_t ilen, olen;
-  uint8_t *in = bytes_of(env, argv[1], &ilen);
-  if (in == NULL) return NULL;
-  uint8_t *out = bytes_of(env, argv[2], &olen);
-  if (out == NULL) return NULL;
-  if (ilen % BLOCK != 0 || olen != ilen) return fail(env, "clarus-aes: ecb needs whole blocks and an output of the input's length");
-  __m128i rk[15];
-  int rounds;
-  if (!round_keys(env, argv[0], rk, &rounds)) return NULL;
-  ecb(rk, rounds, in, out, ilen / BLOCK);
-  WIPE(rk);
-  return NULL;
-}
-
-// cbcMac(roundKeys, input, tag): the last block of AES-CBC of input (whole blocks, at least one) from a zero IV.
-static napi_value js_cbc_mac(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  if (!args(env, info, 3, argv)) return NULL;
-  size_t ilen, tlen;
-  uint8_t *in = bytes_of(env, argv[1], &ilen);
-  if (in == NULL) return NULL;
-  uint8_t *tag = bytes_of(env, argv[2], &tlen);
-  if (tag == NULL) return NULL;
-  if (ilen == 0 || ilen % BLOCK != 0 || tlen != BLOCK) return fail(env, "clarus-aes: cbcMac needs whole blocks and a 16-byte tag");
-  __m128i rk[15];
-  int rounds;
-  if (!round_keys(env, argv[0], rk, &rounds)) return NULL;
-  __m128i c = _mm_setzero_si128();
-  for (size_t i = 0; i < ilen; i += BLOCK) c = encrypt_block(rk, rounds, _mm_xor_si128(c, _mm_loadu_si128((const __m128i *)(in + i))));
-  _mm_storeu_si128((__m128i *)tag, c);
-  WIPE(rk);
-  return NULL;
-}
-
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_value supported;
   int ok = has_aesni();
@@ -499,8 +434,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   if (!ok) return exports;
   napi_property_descriptor fns[] = {
     { "expand", NULL, js_expand, NULL, NULL, NULL, napi_default, NULL },
-    { "ecb", NULL, js_ecb, NULL, NULL, NULL, napi_default, NULL },
-    { "cbcMac", NULL, js_cbc_mac, NULL, NULL, NULL, napi_default, NULL },
     { "gcmSeal", NULL, js_gcm_seal, NULL, NULL, NULL, napi_default, NULL },
     { "gcmOpen", NULL, js_gcm_open, NULL, NULL, NULL, napi_default, NULL },
     { "sivSeal", NULL, js_siv_seal, NULL, NULL, NULL, napi_default, NULL },

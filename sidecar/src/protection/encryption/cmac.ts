@@ -1,12 +1,8 @@
-// AES-CMAC (RFC 4493, NIST SP 800-38B) over the AES block function, and that block function for
-// the other modes (gcm.ts, siv.ts): the native module's AES-NI when it is loaded (native-aes.ts),
-// else node:crypto's AES-ECB and AES-CBC. node:crypto offers no CMAC cipher, so the mode is
-// assembled from the block cipher exactly as the RFC specifies (subkey generation by doubling in
-// GF(2^128), last-block padding, CBC-MAC).
+// AES-CMAC (RFC 4493, NIST SP 800-38B) over node:crypto's single-block AES-ECB primitive.
+// node:crypto offers no CMAC cipher, so the mode is assembled from the block cipher exactly as
+// the RFC specifies (subkey generation by doubling in GF(2^128), last-block padding, CBC-MAC).
 import { createCipheriv } from 'node:crypto';
 import type { Cipheriv } from 'node:crypto';
-import { NATIVE_AES, roundKeysOf } from './native-aes.ts';
-import type { NativeAes } from './native-aes.ts';
 
 export const BLOCK = 16;
 
@@ -48,72 +44,12 @@ function ecb(key: Uint8Array): Cipheriv {
   return c;
 }
 
-/** The AES block function in the two forms the modes use. */
-export interface BlockFunction {
-  /** The encryption of each 16-byte block (whole blocks, at least one). */
-  ecb(key: Uint8Array, blocks: Uint8Array): Buffer;
-  /** The last block of AES-CBC from a zero IV (whole blocks, at least one): a CBC-MAC. */
-  cbcMac(key: Uint8Array, input: Uint8Array): Buffer;
-}
-
-/** node:crypto: one long-lived cipher object per key (see ecbCache, cbcCache). */
-export const NODE_BLOCKS: BlockFunction = {
-  ecb(key, blocks) {
-    const out = ecb(key).update(blocks);
-    if (out.length !== blocks.length) throw new Error('AES-ECB returned a partial block');
-    return out;
-  },
-  cbcMac(key, message) {
-    // The first block XORed with the context's chaining value (see cbc()) starts the chain from zero.
-    const chain = cbc(key);
-    const input = Buffer.from(message);
-    for (let i = 0; i < BLOCK; i++) input[i] = (input[i] as number) ^ (chain.last[i] as number);
-    const out = chain.c.update(input);
-    if (out.length !== input.length) throw new Error('AES-CBC returned a partial block');
-    chain.last = out.subarray(out.length - BLOCK);
-    return Buffer.from(chain.last);
-  },
-};
-
-/**
- * The native module (AES-NI): round keys expanded once per key object, kept like the cipher
- * objects above; a key of another length than 16 or 32 bytes goes to node:crypto.
- */
-export function nativeBlocks(native: NativeAes): BlockFunction {
-  const roundKeys = new WeakMap<Uint8Array, Buffer>();
-  const of = (key: Uint8Array): Buffer | undefined => {
-    let rk = roundKeys.get(key);
-    if (!rk) {
-      rk = roundKeysOf(native, key);
-      if (rk) roundKeys.set(key, rk);
-    }
-    return rk;
-  };
-  return {
-    ecb(key, blocks) {
-      const rk = of(key);
-      if (!rk) return NODE_BLOCKS.ecb(key, blocks);
-      const out = Buffer.allocUnsafe(blocks.length);
-      native.ecb(rk, blocks, out);
-      return out;
-    },
-    cbcMac(key, input) {
-      const rk = of(key);
-      if (!rk) return NODE_BLOCKS.cbcMac(key, input);
-      const tag = Buffer.allocUnsafe(BLOCK);
-      native.cbcMac(rk, input, tag);
-      return tag;
-    },
-  };
-}
-
-/** This process's block function. */
-const AES: BlockFunction = NATIVE_AES.native ? nativeBlocks(NATIVE_AES.native) : NODE_BLOCKS;
-
 /** Encrypts exactly one 16-byte block with AES (ECB of a single block = the raw permutation). */
 export function aesBlock(key: Uint8Array, block: Uint8Array): Buffer {
   if (block.length !== BLOCK) throw new RangeError('aesBlock needs exactly one block');
-  return AES.ecb(key, block);
+  const out = ecb(key).update(block);
+  if (out.length !== BLOCK) throw new Error('AES-ECB returned a partial block');
+  return out;
 }
 
 /**
@@ -122,7 +58,9 @@ export function aesBlock(key: Uint8Array, block: Uint8Array): Buffer {
  */
 export function aesBlocks(key: Uint8Array, blocks: Uint8Array): Buffer {
   if (blocks.length === 0 || blocks.length % BLOCK !== 0) throw new RangeError('aesBlocks needs whole blocks');
-  return AES.ecb(key, blocks);
+  const out = ecb(key).update(blocks);
+  if (out.length !== blocks.length) throw new Error('AES-ECB returned a partial block');
+  return out;
 }
 
 /** Multiplication by x in GF(2^128) with the polynomial x^128 + x^7 + x^2 + x + 1 ("dbl"). */
@@ -155,12 +93,12 @@ export function subkeys(key: Uint8Array): { k1: Buffer; k2: Buffer } {
 }
 
 /** AES-CMAC of a message of any length; returns the full 16-byte tag. */
-export function aesCmac(key: Uint8Array, message: Uint8Array, aes: BlockFunction = AES): Buffer {
+export function aesCmac(key: Uint8Array, message: Uint8Array): Buffer {
   const { k1, k2 } = subkeys(key);
   const n = Math.max(1, Math.ceil(message.length / BLOCK));
   const complete = message.length > 0 && message.length % BLOCK === 0;
   // The whole CBC-MAC input in one buffer: the blocks, the last one XORed with K1 (complete) or
-  // padded and XORed with K2.
+  // padded and XORed with K2, the first one XORed with the context's chaining value (see cbc()).
   const input = Buffer.alloc(n * BLOCK);
   input.set(message.subarray(0, (n - 1) * BLOCK));
   const lastAt = (n - 1) * BLOCK;
@@ -169,7 +107,12 @@ export function aesCmac(key: Uint8Array, message: Uint8Array, aes: BlockFunction
   if (!complete) input[lastAt + lastLen] = 0x80;
   const k = complete ? k1 : k2;
   for (let i = 0; i < BLOCK; i++) input[lastAt + i] = (input[lastAt + i] as number) ^ (k[i] as number);
-  return aes.cbcMac(key, input);
+  const chain = cbc(key);
+  for (let i = 0; i < BLOCK; i++) input[i] = (input[i] as number) ^ (chain.last[i] as number);
+  const out = chain.c.update(input);
+  if (out.length !== input.length) throw new Error('AES-CBC returned a partial block');
+  chain.last = out.subarray(out.length - BLOCK);
+  return Buffer.from(chain.last);
 }
 
 /** 10* padding of a partial block to 16 bytes. */

@@ -100,23 +100,24 @@ export interface GcmCipher {
 /** The GcmCipher of `key` and `aad`: the native module's when it is loaded (and `native` not null), else GcmSealer. */
 export function gcmSealer(key: Buffer, aad: Uint8Array, native: NativeAes | null = NATIVE_AES.native): GcmCipher {
   const rk = native ? roundKeysOf(native, key) : undefined;
-  return native && rk ? new NativeGcmSealer(native, rk, aad) : new GcmSealer(key, aad);
+  return native && rk ? new NativeGcmSealer(native, rk, aesBlocks(key, Buffer.alloc(BLOCK)), aad) : new GcmSealer(key, aad);
 }
 
 /** GcmCipher in one native call per value (sidecar/native/aes.c); nonces from the CSPRNG, POOL at a time. */
 export class NativeGcmSealer implements GcmCipher {
   private readonly native: NativeAes;
   private readonly roundKeys: Buffer;
-  private readonly h = Buffer.alloc(BLOCK);
+  /** The GHASH key E(0^128). */
+  private readonly h: Buffer;
   private readonly aad: Buffer;
   private readonly nonces = Buffer.alloc(POOL * GCM_NONCE_BYTES);
   /** Next unused nonce of the pool (POOL: refill first). Only moves forward: a nonce is used once. */
   private next = POOL;
 
-  constructor(native: NativeAes, roundKeys: Buffer, aad: Uint8Array) {
+  constructor(native: NativeAes, roundKeys: Buffer, h: Buffer, aad: Uint8Array) {
     this.native = native;
     this.roundKeys = roundKeys;
-    native.ecb(roundKeys, Buffer.alloc(BLOCK), this.h);
+    this.h = h;
     this.aad = Buffer.from(aad);
   }
 

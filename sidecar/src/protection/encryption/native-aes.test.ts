@@ -1,7 +1,5 @@
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { aesCmac, NODE_BLOCKS, nativeBlocks } from './cmac.ts';
-import type { BlockFunction } from './cmac.ts';
 import { AES_IMPLEMENTATION, loadNativeAes, NATIVE_AES, ROUND_KEY_BYTES } from './native-aes.ts';
 import type { NativeAes } from './native-aes.ts';
 
@@ -22,55 +20,47 @@ describe('native AES module', () => {
     expect(loadNativeAes({ CLARUS_NATIVE_AES: '0' })).toEqual({ native: null, reason: 'turned off (CLARUS_NATIVE_AES=0)' });
   });
 
-  describe.runIf(x64)('against FIPS-197 and node:crypto', () => {
-    const blocks = (): BlockFunction => nativeBlocks(native);
-
-    it.each([
-      // FIPS-197 appendix C.1 (AES-128) and C.3 (AES-256).
-      ['000102030405060708090a0b0c0d0e0f', '69c4e0d86a7b0430d8cdb78070b4c55a'],
-      ['000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', '8ea2b7ca516745bfeafc49904b496089'],
-    ])('encrypts the FIPS-197 example block with key %s', (key, want) => {
-      expect(blocks().ecb(h(key), h('00112233445566778899aabbccddeeff')).toString('hex')).toBe(want);
-    });
-
-    it('gives node:crypto\'s AES-ECB and CBC-MAC bytes for random keys and lengths', () => {
-      const mine = blocks();
-      for (let t = 0; t < 400; t++) {
-        const key = randomBytes([16, 32, 24][t % 3] as number);
-        const input = randomBytes(16 * (1 + (t % 11)));
-        const ecb = createCipheriv(`aes-${key.length * 8}-ecb`, key, null).setAutoPadding(false);
-        expect(mine.ecb(key, input).equals(ecb.update(input))).toBe(true);
-        const cbc = createCipheriv(`aes-${key.length * 8}-cbc`, key, Buffer.alloc(16)).setAutoPadding(false);
-        expect(mine.cbcMac(key, input).equals(cbc.update(input).subarray(input.length - 16))).toBe(true);
-        // node:crypto's CBC-MAC keeps a cipher object per key across calls: the same again.
-        expect(NODE_BLOCKS.cbcMac(key, input).equals(mine.cbcMac(key, input))).toBe(true);
-      }
-    });
-
-    it('encrypts in place (the output may be the input)', () => {
-      const key = randomBytes(32);
-      const input = randomBytes(64);
-      const want = NODE_BLOCKS.ecb(key, input);
+  describe.runIf(x64)('against OpenSSL', () => {
+    // The block function and key expansion through a one-block GCM value: its ciphertext is the
+    // plaintext XOR E(nonce || 2), so a zero plaintext gives the raw AES of that counter block.
+    const aesOfCounter2 = (key: Buffer, nonce: Buffer): Buffer => {
       const rk = Buffer.alloc(ROUND_KEY_BYTES);
       native.expand(key, rk);
-      native.ecb(rk, input, input);
-      expect(input.equals(want)).toBe(true);
+      const hashKey = createCipheriv(`aes-${key.length * 8}-ecb`, key, null).setAutoPadding(false).update(Buffer.alloc(16));
+      const out = Buffer.concat([nonce, Buffer.alloc(16 + 16)]);
+      native.gcmSeal(rk, hashKey, Buffer.alloc(0), out, 0, Buffer.alloc(16));
+      return out.subarray(12, 28);
+    };
+
+    it.each([
+      // The FIPS-197 appendix C.1 (AES-128) and C.3 (AES-256) keys.
+      ['000102030405060708090a0b0c0d0e0f', 'aes-128-ecb'],
+      ['000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'aes-256-ecb'],
+    ])('expands key %s as OpenSSL does (%s of a counter block)', (key, cipher) => {
+      const nonce = h('00112233445566778899aabb');
+      const want = createCipheriv(cipher, h(key), null).setAutoPadding(false).update(Buffer.concat([nonce, h('00000002')]));
+      expect(aesOfCounter2(h(key), nonce).toString('hex')).toBe(want.toString('hex'));
+    });
+
+    it('gives OpenSSL\'s AES for random AES-128 and AES-256 keys', () => {
+      for (let t = 0; t < 400; t++) {
+        const key = randomBytes(t % 2 ? 32 : 16);
+        const nonce = randomBytes(12);
+        const want = createCipheriv(`aes-${key.length * 8}-ecb`, key, null).setAutoPadding(false).update(Buffer.concat([nonce, h('00000002')]));
+        expect(aesOfCounter2(key, nonce).equals(want)).toBe(true);
+      }
     });
 
     it('refuses malformed arguments with a RangeError, not a crash', () => {
       const rk = Buffer.alloc(ROUND_KEY_BYTES);
       native.expand(randomBytes(16), rk);
       const bad: Array<[() => void, RegExp]> = [
-        [() => native.ecb(rk, Buffer.alloc(15), Buffer.alloc(15)), /whole blocks/],
-        [() => native.ecb(rk, Buffer.alloc(32), Buffer.alloc(16)), /whole blocks/],
-        [() => native.cbcMac(rk, Buffer.alloc(0), Buffer.alloc(16)), /whole blocks/],
-        [() => native.cbcMac(rk, Buffer.alloc(16), Buffer.alloc(8)), /16-byte tag/],
         [() => native.expand(Buffer.alloc(24), Buffer.alloc(ROUND_KEY_BYTES)), /16 or 32 bytes/],
         [() => native.expand(Buffer.alloc(32), Buffer.alloc(240)), /256 bytes/],
-        [() => native.ecb(Buffer.alloc(ROUND_KEY_BYTES), Buffer.alloc(16), Buffer.alloc(16)), /not a round-key buffer/],
-        [() => native.ecb(rk, 'text' as unknown as Uint8Array, Buffer.alloc(16)), /Uint8Array/],
-        [() => native.ecb(rk, new Uint16Array(8) as unknown as Uint8Array, Buffer.alloc(16)), /Uint8Array/],
-        [() => (native.ecb as unknown as (a: unknown) => void)(rk), /number of arguments/],
+        [() => native.gcmSeal(Buffer.alloc(ROUND_KEY_BYTES), Buffer.alloc(16), Buffer.alloc(0), Buffer.alloc(40), 0, Buffer.alloc(12)), /not a round-key buffer/],
+        [() => native.gcmSeal(rk, Buffer.alloc(16), 'text' as unknown as Uint8Array, Buffer.alloc(40), 0, Buffer.alloc(12)), /Uint8Array/],
+        [() => native.gcmSeal(rk, Buffer.alloc(16), new Uint16Array(8) as unknown as Uint8Array, Buffer.alloc(40), 0, Buffer.alloc(12)), /Uint8Array/],
+        [() => (native.gcmOpen as unknown as (a: unknown) => void)(rk), /number of arguments/],
         [() => native.gcmSeal(rk, Buffer.alloc(16), Buffer.alloc(0), Buffer.alloc(40), 0, Buffer.alloc(13)), /nonceAt \+ 12/],
         [() => native.gcmSeal(rk, Buffer.alloc(15), Buffer.alloc(0), Buffer.alloc(40), 0, Buffer.alloc(12)), /GHASH key/],
         [() => native.gcmSeal(rk, Buffer.alloc(16), Buffer.alloc(0), Buffer.alloc(40), '0' as unknown as number, Buffer.alloc(12)), /unsigned integer/],
@@ -82,23 +72,6 @@ describe('native AES module', () => {
         [() => native.sivOpen(rk, Buffer.alloc(ROUND_KEY_BYTES), Buffer.alloc(64), Buffer.alloc(20), Buffer.alloc(4)), /not a round-key buffer/],
       ];
       for (const [f, message] of bad) expect(f).toThrow(message);
-    });
-  });
-
-  // RFC 4493 section 4 through both block functions (siv.test.ts runs them through this process's).
-  const functions: Array<[string, () => BlockFunction]> = [['node:crypto', () => NODE_BLOCKS]];
-  if (x64) functions.push(['AES-NI', () => nativeBlocks(native)]);
-  describe.each(functions)('AES-CMAC over %s', (_name, blocks) => {
-    const key = h('2b7e1516 28aed2a6 abf71588 09cf4f3c');
-    const msg = h(`6bc1bee2 2e409f96 e93d7e11 7393172a ae2d8a57 1e03ac9c 9eb76fac 45af8e51
-                   30c81c46 a35ce411 e5fbc119 1a0a52ef f69f2445 df4f9b17 ad2b417b e66c3710`);
-    it.each([
-      [0, 'bb1d6929e95937287fa37d129b756746'],
-      [16, '070a16b46b4d4144f79bdd9dd04a287c'],
-      [40, 'dfa66747de9ae63030ca32611497c827'],
-      [64, '51f0bebf7e3b9d92fc49741779363cfe'],
-    ])('tags a %d-byte message', (n, want) => {
-      expect(aesCmac(key, msg.subarray(0, n), blocks()).toString('hex')).toBe(want);
     });
   });
 });

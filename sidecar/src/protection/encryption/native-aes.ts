@@ -1,8 +1,8 @@
 // The native module build/native/clarus-aes.node (sidecar/native/aes.c, built by
-// scripts/build-native.sh): AES with AES-NI, and whole AES-GCM and AES-SIV values with AES-NI and
+// scripts/build-native.sh): whole AES-GCM and AES-SIV values with AES-NI and
 // PCLMULQDQ, a few hundred nanoseconds a call where node:crypto's Cipheriv.update() alone costs
 // about 1.2 µs (issue 15, goal 2: a row of two encrypted columns made three or four such calls).
-// cmac.ts, gcm.ts and siv.ts use it when it is loaded and their TypeScript over node:crypto
+// gcm.ts and siv.ts use it when it is loaded and their TypeScript over node:crypto (cmac.ts)
 // otherwise: no module (not built, not x86-64), a processor without these instructions, or
 // CLARUS_NATIVE_AES=0. Both give the same bytes (native-aes.test.ts, gcm.test.ts and siv.test.ts
 // compare them with each other, OpenSSL and the RFC vectors); the choice is made once per process.
@@ -15,10 +15,6 @@ import { fileURLToPath } from 'node:url';
 export interface NativeAes {
   /** AES-128 or AES-256 round keys of `key` (16 or 32 bytes) into `roundKeys` (ROUND_KEY_BYTES). */
   expand(key: Uint8Array, roundKeys: Uint8Array): void;
-  /** Each 16-byte block of `input` encrypted into `output` (the same length; may be the same buffer). */
-  ecb(roundKeys: Uint8Array, input: Uint8Array, output: Uint8Array): void;
-  /** The last block of AES-CBC of `input` (whole blocks, at least one) from a zero IV, into `tag`. */
-  cbcMac(roundKeys: Uint8Array, input: Uint8Array, tag: Uint8Array): void;
   /**
    * AES-GCM: `out` = anything[nonceAt] || nonce (12 bytes, in place) || ciphertext || tag, the last
    * two written; `h` = E(0^128). `out` must be nonceAt + 28 + plaintext bytes long.
@@ -35,7 +31,7 @@ export interface NativeAes {
   sivOpen(macRoundKeys: Uint8Array, ctrRoundKeys: Uint8Array, state: Uint8Array, sealed: Uint8Array, out: Uint8Array): boolean;
 }
 
-const FUNCTIONS = ['expand', 'ecb', 'cbcMac', 'gcmSeal', 'gcmOpen', 'sivSeal', 'sivOpen'] as const;
+const FUNCTIONS = ['expand', 'gcmSeal', 'gcmOpen', 'sivSeal', 'sivOpen'] as const;
 
 export const ROUND_KEY_BYTES = 256;
 const MODULE = 'build/native/clarus-aes.node';
