@@ -138,7 +138,7 @@ function clarusTarget(name: string, workers: number, description: string): Targe
       const h = await startClarus(pg, '', {
         clientTls: false, backendTls: 'disable', backendConnections: opts.maxSessions + 10, maxClientConnections: opts.maxSessions + 50,
         backendUser: SERVICE.user, backendPassword: SERVICE.password, configure: opts.configureProxy,
-        env: { CLARUS_WORKERS: String(workers), ...(opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : {}) },
+        env: { CLARUS_WORKERS: String(workers), ...(opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : {}), ...opts.env },
       });
       return { endpoint: h.endpoint, pid: h.pid === undefined ? undefined : serverPid(h.pid), database: 'postgres', encrypted: [], tree: workers > 1, stop: h.stop };
     },

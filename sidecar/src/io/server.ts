@@ -24,6 +24,7 @@ import { metricsServer } from './http.ts';
 import { ClientSession } from './session.ts';
 import type { KeySource } from './key-source.ts';
 import { SQLSTATE } from '../protocol/sqlstate.ts';
+import { relayImplementation } from './native-relay.ts';
 import { AES_IMPLEMENTATION } from '../protection/encryption/native-aes.ts';
 
 export interface Address { host: string; port: number }
@@ -124,7 +125,7 @@ export class Proxy {
     if (!this.opts.worker) this.metricsAddress = await listenOn(this.http, this.opts.metricsListen ?? c.metricsListen);
     if (this.opts.watch !== false) this.stopWatch = watchConfigDir(this.opts.configDir, () => void this.reloadWithKeys());
     this.opts.log.info(this.opts.worker ? 'worker listening' : 'listening', { ...(this.opts.worker ? { worker: this.opts.worker.index } : {}), address: this.address, metricsAddress: this.metricsAddress, replica: this.ctx.cancelKeys.replica,
-      generation: this.snap.generation, aes: AES_IMPLEMENTATION });
+      generation: this.snap.generation, aes: AES_IMPLEMENTATION, relay: relayImplementation() });
   }
 
   /** Ready for sessions: not draining, listening, and the master keys usable (the /readyz answer). */
@@ -191,6 +192,7 @@ export class Proxy {
       this.metrics.configReloads.inc({ result: 'ok' });
       this.showConfig();
       this.opts.log.info('configuration reloaded', { generation: next.generation });
+      for (const s of this.sessions) s.reloaded();
       return true;
     } catch (e) {
       this.metrics.configReloads.inc({ result: 'error' });

@@ -19,6 +19,9 @@ import type { SessionInfo } from '../session/pipeline.ts';
 import { BackendError, connectBackend } from './backend.ts';
 import type { BackendConnection } from './backend.ts';
 import type { ProxyContext } from './context.ts';
+import { NATIVE_BUFFER_BYTES, nativeRelay, startReading, stopReading } from './native-relay.ts';
+import type { NativeRelayState } from './native-relay.ts';
+import { KINDS } from '../metrics/metrics.ts';
 import { acceptStartup, authenticate, authenticateCertificate, fatal, HandshakeError } from './handshake.ts';
 import type { Startup } from './handshake.ts';
 
@@ -65,6 +68,9 @@ export class ClientSession {
   private backendHolds = 0;
   private closed = false;
   private drainRequested = false;
+  /** The session's id on the native data path while it relays it (io/native-relay.ts), else null. */
+  private nativeId: number | null = null;
+  private nativeOffered = false;
   // Statements in flight, oldest first (parallel arrays: no object per statement).
   private readonly startKinds: StatementKind[] = [];
   private readonly startTimes: number[] = [];
@@ -211,6 +217,7 @@ export class ClientSession {
     this.log.info('session started', { backend: b.spec.name });
     if (conn.rest.length > 0) this.relay.fromBackend(conn.rest);
     if (rest.length > 0) this.relay.fromClient(rest);
+    this.offerNative();
   }
 
   private wire(backend: Socket): void {
@@ -281,6 +288,91 @@ export class ClientSession {
     this.rec.statement(kind, outcome, (performance.now() - t) / 1000);
   }
 
+  /**
+   * Hands the session to the native data path once the current turn of the event loop is over,
+   * if it is a pass-through session between statements (tryNative()).
+   */
+  private offerNative(): void {
+    if (this.nativeOffered || this.nativeId !== null || this.closed || !nativeRelay().relay) return;
+    this.nativeOffered = true;
+    setImmediate(() => { this.nativeOffered = false; this.tryNative(); });
+  }
+
+  private tryNative(): void {
+    const native = nativeRelay().relay;
+    const relay = this.relay, backend = this.backend;
+    if (!native || !relay || !backend || this.nativeId !== null || this.closed || this.drainRequested) return;
+    if (this.holds !== 0 || this.backendHolds !== 0 || this.ctx.snapshot().generation !== this.snap.generation || !relay.canHandOff()) return;
+    if (!stopReading(this.client)) return;
+    if (!stopReading(backend)) { startReading(this.client); return; }
+    const limits = this.snap.config.limits;
+    let id: number | null = null;
+    try {
+      id = native.attach(this.client, backend, { maxMessageBytes: limits.maxMessageBytes, bufferBytes: NATIVE_BUFFER_BYTES,
+        idleMs: limits.idleTimeoutSeconds * 1000, txStatus: relay.txStatus.charCodeAt(0) }, this.rec.native.values, (st) => this.fromNative(st));
+    } catch (e) {
+      this.log.warn('the native relay did not take the session', { error: e });
+    }
+    if (id === null) { startReading(this.client); startReading(backend); return; }
+    this.nativeId = id;
+    if (limits.idleTimeoutSeconds > 0) this.client.setTimeout(0);
+  }
+
+  /** Takes the session back from the native data path now (close, terminate); writes what it had not written. */
+  private takeBack(): void {
+    const id = this.nativeId;
+    if (id === null) return;
+    this.nativeId = null;
+    const st = nativeRelay().relay?.detach(id);
+    if (st) this.restore(st);
+    // Read again, so the sockets see their ends and close (a relay that ended ignores the rest).
+    startReading(this.client);
+    if (this.backend) startReading(this.backend);
+  }
+
+  /** The native data path handed the session back (relay.c says why): go on in JavaScript from its state. */
+  private fromNative(st: NativeRelayState): void {
+    this.nativeId = null;
+    if (this.closed) return;
+    const relay = this.restore(st);
+    if (!relay) return;
+    if (st.reason === 'boundary') this.atBoundary(relay.txStatus);
+    else if (st.reason === 'idle') this.idleTimeout();
+    if (this.closed) return;
+    if (st.backendRest.length > 0) relay.fromBackend(st.backendRest);
+    if (!this.closed && st.clientRest.length > 0) relay.fromClient(st.clientRest);
+    if (this.closed) return;
+    // The sockets report for themselves what stopped the native relay (an end, an error).
+    startReading(this.client);
+    if (this.backend) startReading(this.backend);
+    this.offerNative();
+  }
+
+  /** The relay and the shell take the native relay's state; its unwritten bytes are written first. */
+  private restore(st: NativeRelayState): Relay | null {
+    const relay = this.relay;
+    if (!relay) return null;
+    if (st.toBackend.length > 0 && this.backend) this.write(this.backend, [st.toBackend], () => this.setHold(HOLD_BACKPRESSURE, true));
+    if (st.toClient.length > 0) this.write(this.client, [st.toClient], () => this.holdBackend(BACKEND_CLIENT_FULL, true));
+    relay.resumeFrom({ txStatus: String.fromCharCode(st.txStatus) as TxStatus, outstanding: st.outstanding, batchOpen: st.batchOpen !== 0,
+      sawError: st.sawError !== 0, backendFatal: st.backendFatal !== 0, scannerRemaining: st.scannerRemaining, scannerHead: st.scannerHead });
+    const now = performance.now();
+    this.startKinds.length = 0;
+    this.startTimes.length = 0;
+    st.inflightKinds.forEach((k, i) => {
+      this.startKinds.push(KINDS[k] as StatementKind);
+      this.startTimes.push(now - (st.inflightSeconds[i] as number) * 1000);
+    });
+    const idle = this.snap.config.limits.idleTimeoutSeconds;
+    if (idle > 0) this.client.setTimeout(idle * 1000);
+    return relay;
+  }
+
+  /** The configuration changed: a session on the native data path comes back at its next boundary to apply it. */
+  reloaded(): void {
+    if (this.nativeId !== null) nativeRelay().relay?.boundary(this.nativeId);
+  }
+
   /** A statement boundary: apply a reloaded configuration, finish a drain. */
   private atBoundary(status: TxStatus): void {
     const current = this.ctx.snapshot();
@@ -295,6 +387,7 @@ export class ClientSession {
       }
     }
     if (this.drainRequested && status === 'I') this.terminate(SQLSTATE.adminShutdown, 'terminating connection due to administrator command');
+    else this.offerNative();
   }
 
   private idleTimeout(): void {
@@ -308,6 +401,7 @@ export class ClientSession {
   /** SIGTERM: close now when idle, else at the end of the current transaction. */
   drain(): void {
     this.drainRequested = true;
+    if (this.nativeId !== null) { nativeRelay().relay?.boundary(this.nativeId); return; }
     const r = this.relay;
     if (r && r.outstanding === 0 && r.txStatus === 'I') this.terminate(SQLSTATE.adminShutdown, 'terminating connection due to administrator command');
   }
@@ -315,6 +409,7 @@ export class ClientSession {
   /** Sends FATAL to the client and closes both sides. */
   terminate(code: string, message: string): void {
     if (this.closed) return;
+    this.takeBack();
     this.relay?.close();
     if (!this.client.destroyed) this.client.end(fatal(code, message));
     this.close();
@@ -337,6 +432,7 @@ export class ClientSession {
 
   close(): void {
     if (this.closed) return;
+    this.takeBack();
     this.closed = true;
     this.relay?.close();
     if (this.backend && !this.backend.destroyed) this.backend.end(TERMINATE);

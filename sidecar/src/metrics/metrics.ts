@@ -32,6 +32,10 @@ export interface ProxyMetrics {
   configInfo: Gauge;
 }
 
+/** Sessions on this process's native relay thread (io/native-relay.ts registers the count). */
+let nativeSessions: () => number = () => 0;
+export function countNativeSessions(count: () => number): void { nativeSessions = count; }
+
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): ProxyMetrics {
   const registry = new Registry();
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'clarus_' });
@@ -42,6 +46,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): ProxyMet
   const statements = new Counter({ name: 'clarus_statements_total', help: 'Statements by protocol and outcome', labelNames: ['type', 'outcome'], registers, collect });
   const bytes = new Counter({ name: 'clarus_bytes_total', help: 'Bytes relayed', labelNames: ['direction'], registers, collect });
   registry.registerMetric(recorder.durations as unknown as Metric);
+  new Gauge({ name: 'clarus_native_relay_sessions', help: 'Sessions the native pass-through data path relays now (this process)', registers,
+    collect() { this.set(nativeSessions()); } });
   residualMetrics(registers);
   refusalMetrics(registers);
   anonymizationMetrics(registers);
@@ -104,9 +110,9 @@ function anonymizationMetrics(registers: Registry[]): void {
   gauge('clarus_anonymization_last_sse_sst', 'SSE/SST of the numeric quasi-identifiers of the last stored batch (-1: none)', (s) => s.last.sseSst);
 }
 
-const KINDS: readonly StatementKind[] = ['simple', 'extended', 'function', 'copy'];
+export const KINDS: readonly StatementKind[] = ['simple', 'extended', 'function', 'copy'];
 const OUTCOMES: readonly Outcome[] = ['ok', 'error', 'refused'];
-const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
+export const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
 
 /**
  * The per-chunk and per-statement metrics, counted in plain numbers and handed to prom-client when
@@ -118,7 +124,9 @@ export class StatementRecorder {
   bytesFromBackend = 0;
   /** Statements not yet added to clarus_statements_total, by kind * 3 + outcome. */
   readonly counts = new Float64Array(KINDS.length * OUTCOMES.length);
-  readonly durations = new DurationHistogram();
+  /** What the native relay's thread counts for this proxy's sessions (it only adds; see NativeStats). */
+  readonly native = new NativeStats();
+  readonly durations = new DurationHistogram(this.native);
 
   statement(kind: StatementKind, outcome: Outcome, seconds: number): void {
     const i = KIND_INDEX[kind] * OUTCOMES.length + OUTCOME_INDEX[outcome];
@@ -128,6 +136,34 @@ export class StatementRecorder {
 }
 
 const KIND_INDEX: Record<StatementKind, number> = { simple: 0, extended: 1, function: 2, copy: 3 };
+
+/** Kinds the native relay counts (simple, extended, function): the first of KINDS. */
+const NATIVE_KINDS = 3;
+
+/**
+ * The statistics of sessions on the native relay (sidecar/native/relay.c, STAT_* there): one
+ * Float64Array on an ArrayBuffer of its own (its memory never moves), written by the relay thread
+ * only. counts[kind*3+outcome] at 0, sums[kind] at 9, totals[kind] at 12, bytes client→proxy and
+ * backend→proxy at 15, buckets[kind*DURATION_BUCKETS.length+i] at 17. The scrape adds what grew
+ * since the last one (`seen`).
+ */
+export class NativeStats {
+  static readonly COUNTS = 0;
+  static readonly SUMS = 9;
+  static readonly TOTALS = 12;
+  static readonly BYTES = 15;
+  static readonly BUCKETS = 17;
+  readonly values = new Float64Array(new ArrayBuffer((NativeStats.BUCKETS + NATIVE_KINDS * DURATION_BUCKETS.length) * 8));
+  private readonly seen = new Float64Array(this.values.length);
+
+  /** What value `i` grew by since the last call. */
+  delta(i: number): number {
+    const v = this.values[i] as number;
+    const d = v - (this.seen[i] as number);
+    this.seen[i] = v;
+    return d;
+  }
+}
 const OUTCOME_INDEX: Record<Outcome, number> = { ok: 0, error: 1, refused: 2 };
 
 interface MetricValue { value: number; labels: Record<string, string | number>; metricName?: string }
@@ -145,6 +181,10 @@ export class DurationHistogram {
   private readonly buckets = new Float64Array(KINDS.length * DURATION_BUCKETS.length);
   private readonly sums = new Float64Array(KINDS.length);
   private readonly totals = new Float64Array(KINDS.length);
+  /** Statements of sessions on the native relay, added in at each get(). */
+  private readonly native: NativeStats | undefined;
+
+  constructor(native?: NativeStats) { this.native = native; }
 
   observe(kind: number, seconds: number): void {
     this.sums[kind] = (this.sums[kind] as number) + seconds;
@@ -156,6 +196,7 @@ export class DurationHistogram {
   }
 
   get(): { name: string; help: string; type: string; aggregator: string; values: MetricValue[] } {
+    if (this.native) this.addNative(this.native);
     const values: MetricValue[] = [];
     KINDS.forEach((type, k) => {
       const total = this.totals[k] as number;
@@ -173,15 +214,28 @@ export class DurationHistogram {
   }
 
   reset(): void { this.buckets.fill(0); this.sums.fill(0); this.totals.fill(0); }
+
+  private addNative(n: NativeStats): void {
+    for (let k = 0; k < NATIVE_KINDS; k++) {
+      this.sums[k] = (this.sums[k] as number) + n.delta(NativeStats.SUMS + k);
+      this.totals[k] = (this.totals[k] as number) + n.delta(NativeStats.TOTALS + k);
+      for (let i = 0; i < DURATION_BUCKETS.length; i++) {
+        const at = k * DURATION_BUCKETS.length + i;
+        this.buckets[at] = (this.buckets[at] as number) + n.delta(NativeStats.BUCKETS + at);
+      }
+    }
+  }
 }
 
 /** Adds what the recorder counted since the last scrape to the prom-client counters. */
 function flushInto(rec: StatementRecorder, statements: Counter, bytes: Counter): void {
   KINDS.forEach((type, k) => OUTCOMES.forEach((outcome, o) => {
     const i = k * OUTCOMES.length + o;
-    const n = rec.counts[i] as number;
+    const n = (rec.counts[i] as number) + (k < NATIVE_KINDS ? rec.native.delta(NativeStats.COUNTS + i) : 0);
     if (n > 0) { statements.inc({ type, outcome }, n); rec.counts[i] = 0; }
   }));
+  rec.bytesFromClient += rec.native.delta(NativeStats.BYTES);
+  rec.bytesFromBackend += rec.native.delta(NativeStats.BYTES + 1);
   if (rec.bytesFromClient > 0) { bytes.inc({ direction: 'client_to_proxy' }, rec.bytesFromClient); rec.bytesFromClient = 0; }
   if (rec.bytesFromBackend > 0) { bytes.inc({ direction: 'backend_to_proxy' }, rec.bytesFromBackend); rec.bytesFromBackend = 0; }
 }

@@ -153,7 +153,7 @@ const CommandCompleteDef: Def<CommandComplete> = {
 };
 
 /** PostgreSQL sends the severity field first: an ErrorResponse whose body starts 'S' 'FATAL' NUL is fatal. */
-const FATAL_FIELD = Buffer.from('SFATAL\0');
+export const FATAL_FIELD = Buffer.from('SFATAL\0');
 /** Body bytes isFatalError looks at. */
 export const FATAL_PREFIX_BYTES = FATAL_FIELD.length;
 

@@ -56,7 +56,7 @@ export interface RelayPorts {
 const STARTS = new Set<number>([FrontendTag.Query, FrontendTag.Parse, FrontendTag.Bind, FrontendTag.Describe,
   FrontendTag.Execute, FrontendTag.Close, FrontendTag.FunctionCall]);
 /** Client messages that neither start nor end an extended batch. */
-const IN_BATCH = new Set<number>([FrontendTag.Flush, FrontendTag.CopyData, FrontendTag.CopyDone, FrontendTag.CopyFail]);
+export const IN_BATCH: ReadonlySet<number> = new Set<number>([FrontendTag.Flush, FrontendTag.CopyData, FrontendTag.CopyDone, FrontendTag.CopyFail]);
 /** Backend messages may be large rows; only split ones are copied, so a generous bound is fine. */
 const MAX_BACKEND_MESSAGE = 1 << 30;
 
@@ -127,6 +127,27 @@ export class Relay {
   }
 
   close(): void { this.ended = true; this.inspector?.close(); }
+
+  /**
+   * Whether the session may go to the native data path now (io/native-relay.ts): a pass-through
+   * relay between statements, holding no byte of either side and waiting for nothing.
+   */
+  canHandOff(): boolean {
+    return !this.ended && this.inspector === null && !this.held && this.pending.length === 0 && this.clientFramer.buffered() === 0
+      && this.scanner.atBoundary() && this.backendFramer.buffered() === 0 && this.backendWait === null && this.backendPending.length === 0
+      && this.outstanding === 0 && !this.batchOpen && this.swallowed === 0;
+  }
+
+  /** Takes the state the native data path leaves (see relay.c); the bytes it did not handle follow through fromClient/fromBackend. */
+  resumeFrom(s: { txStatus: TxStatus; outstanding: number; batchOpen: boolean; sawError: boolean; backendFatal: boolean; scannerRemaining: number; scannerHead: Buffer }): void {
+    this.txStatus = s.txStatus;
+    this.outstanding = s.outstanding;
+    this.batchOpen = s.batchOpen;
+    this.sawError = s.sawError;
+    this.backendFatal ||= s.backendFatal;
+    this.atIdle = false;
+    this.scanner.restore(s.scannerRemaining, s.scannerHead);
+  }
 
   fromClient(chunk: Buffer): void {
     if (this.ended) return;

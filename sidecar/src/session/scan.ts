@@ -21,6 +21,14 @@ export class BackendScanner {
   private readonly head = Buffer.alloc(HEADER_BYTES + WANT_ERROR);
   private headLen = 0;
 
+  /** Goes on from another scanner's state (the native relay's): body bytes to skip, the header gathered so far. */
+  restore(remaining: number, head: Uint8Array): void {
+    if (head.length > this.head.length) throw new RangeError('scanner header too long');
+    this.remaining = remaining;
+    this.head.set(head);
+    this.headLen = head.length;
+  }
+
   /** True between messages. */
   atBoundary(): boolean { return this.remaining === 0 && this.headLen === 0; }
 

@@ -6,10 +6,8 @@
 // otherwise: no module (not built, not x86-64), a processor without these instructions, or
 // CLARUS_NATIVE_AES=0. Both give the same bytes (native-aes.test.ts, gcm.test.ts and siv.test.ts
 // compare them with each other, OpenSSL and the RFC vectors); the choice is made once per process.
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { nativeModulePath } from '../../native.ts';
 
 /** The module's functions (sidecar/native/aes.c). */
 export interface NativeAes {
@@ -34,16 +32,7 @@ export interface NativeAes {
 const FUNCTIONS = ['expand', 'gcmSeal', 'gcmOpen', 'sivSeal', 'sivOpen'] as const;
 
 export const ROUND_KEY_BYTES = 256;
-const MODULE = 'build/native/clarus-aes.node';
-
-/** The module's path: build/native under the first folder above this file that has it (the checkout or the image's /app). */
-export function nativeAesPath(from = dirname(fileURLToPath(import.meta.url))): string | undefined {
-  for (let dir = from; ; dir = dirname(dir)) {
-    const p = join(dir, MODULE);
-    if (existsSync(p)) return p;
-    if (dirname(dir) === dir) return undefined;
-  }
-}
+const MODULE = 'clarus-aes.node';
 
 /** Why the native module is not used (undefined when it is). */
 export type NativeAesState = { native: NativeAes; reason?: undefined } | { native: null; reason: string };
@@ -52,8 +41,8 @@ export type NativeAesState = { native: NativeAes; reason?: undefined } | { nativ
 export function loadNativeAes(env: NodeJS.ProcessEnv = process.env): NativeAesState {
   if (env.CLARUS_NATIVE_AES === '0') return { native: null, reason: 'turned off (CLARUS_NATIVE_AES=0)' };
   if (process.arch !== 'x64') return { native: null, reason: `no native module for ${process.arch}` };
-  const path = nativeAesPath();
-  if (!path) return { native: null, reason: `${MODULE} not built (scripts/build-native.sh)` };
+  const path = nativeModulePath(MODULE);
+  if (!path) return { native: null, reason: `build/native/${MODULE} not built (scripts/build-native.sh)` };
   let mod: Partial<Record<(typeof FUNCTIONS)[number], unknown>> & { supported?: boolean };
   try {
     mod = createRequire(import.meta.url)(path) as typeof mod;

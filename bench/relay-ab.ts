@@ -1,0 +1,58 @@
+// `node bench/relay-ab.ts` (issue 15, goal 1): the pass-through proxy with the native data path
+// (io/native-relay.ts) against the same proxy with CLARUS_NATIVE_RELAY=0 and PgBouncer, in the same
+// minutes: pgbench select-only at 8 clients, RELAY_AB_MODES (default simple,prepared) for
+// RELAY_AB_SECONDS (5) each, targets rotating each round, RELAY_AB_ROUNDS (3) rounds. Prints tps and
+// CPU µs per transaction of every run and their medians, and writes bench/results/<minute>-relay-ab.md.
+import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startPostgres } from '@clarus/testing/pg.ts';
+import { initPgbench, runPgbench } from './lib/pgbench.ts';
+import { cpuSeconds } from './lib/procs.ts';
+import { median } from './lib/stats.ts';
+import { plainEndpoint, TARGETS, type RunningTarget } from './lib/targets.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const env = process.env;
+const seconds = Number(env.RELAY_AB_SECONDS ?? 5);
+const rounds = Number(env.RELAY_AB_ROUNDS ?? 3);
+const modes = (env.RELAY_AB_MODES ?? 'simple,prepared').split(',');
+const minute = new Date().toISOString().slice(0, 16).replace(':', '') + 'Z';
+const target = (name: string) => TARGETS.find((t) => t.name === name) as (typeof TARGETS)[number];
+
+const pg = await startPostgres();
+const running: Array<[string, RunningTarget]> = [];
+try {
+  const direct = plainEndpoint(pg.host, pg.port);
+  await initPgbench(direct, direct.password, 1);
+  running.push(['pgbouncer', await target('pgbouncer').start(pg, { maxSessions: 20 })]);
+  running.push(['native', await target('clarus').start(pg, { maxSessions: 20 })]);
+  running.push(['javascript', await target('clarus').start(pg, { maxSessions: 20, env: { CLARUS_NATIVE_RELAY: '0' } })]);
+  const rows: string[] = [];
+  const results = new Map<string, { tps: number[]; cpu: number[] }>();
+  for (let r = 0; r < rounds; r++) {
+    for (const mode of modes) {
+      for (let i = 0; i < running.length; i++) {
+        const [name, t] = running[(i + r) % running.length] as [string, RunningTarget];
+        const before = t.pid ? cpuSeconds(t.pid) : 0;
+        const res = await runPgbench(t.endpoint, ['-S', '-M', mode], 8, seconds);
+        const cpu = t.pid ? ((cpuSeconds(t.pid) - before) * 1e6) / res.transactions : 0;
+        const key = `${mode} ${name}`;
+        const m = results.get(key) ?? { tps: [], cpu: [] };
+        m.tps.push(res.tps); m.cpu.push(cpu);
+        results.set(key, m);
+        rows.push(`| ${r + 1} | ${mode} | ${name} | ${res.tps.toFixed(0)} | ${cpu.toFixed(1)} |`);
+        process.stdout.write(`${rows[rows.length - 1]}\n`);
+      }
+    }
+  }
+  const med = [...results].map(([k, m]) => `| ${k} | ${median(m.tps).toFixed(0)} | ${median(m.cpu).toFixed(1)} |`);
+  const md = [`# Pass-through relay A/B ${minute}`, '', `load average at end ${loadavg()[0]?.toFixed(2)}; ${rounds} rounds of ${seconds} s, 8 clients, pgbench -S`, '',
+    '| round | mode | target | tps | CPU µs/tx |', '| ---: | --- | --- | ---: | ---: |', ...rows, '', '| mode target | median tps | median CPU µs/tx |', '| --- | ---: | ---: |', ...med, ''].join('\n');
+  writeFileSync(join(root, 'bench/results', `${minute}-relay-ab.md`), md);
+  process.stdout.write(med.join('\n') + '\n');
+} finally {
+  for (const [, t] of running) await t.stop();
+  await pg.destroy();
+}

@@ -1,0 +1,181 @@
+// The native pass-through data path (build/native/clarus-relay.node, sidecar/native/relay.c):
+// a thread of its own relays pass-through sessions between their two sockets with no JavaScript
+// per message (issue 15, goal 1: Node's event and stream machinery cost a pass-through session
+// about 20 µs per transaction where a C pooler's own code costs 3). io/session.ts hands a session
+// to it at a statement boundary and takes it back, with every byte not yet handled, for anything
+// but the plain relay: see relay.c. CLARUS_NATIVE_RELAY=0 turns it off; without the module (not
+// Linux, not built) sessions are relayed in JavaScript, as they are when either side uses TLS.
+import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
+import { FATAL_PREFIX_BYTES, FATAL_FIELD } from '../protocol/backend.ts';
+import { isFrontendTag } from '../protocol/frontend.ts';
+import { FrontendTag } from '../protocol/tags.ts';
+import { countNativeSessions, DURATION_BUCKETS } from '../metrics/metrics.ts';
+import { nativeModulePath } from '../native.ts';
+import { IN_BATCH } from '../session/relay.ts';
+
+/** Why a session came back from the native relay (relay.c). */
+export type StopReason = 'detached' | 'client-message' | 'backend-message' | 'client-closed' | 'backend-closed' | 'boundary' | 'idle' | 'failed';
+
+/** A session's state when it comes back: what JavaScript's relay goes on from. */
+export interface NativeRelayState {
+  reason: StopReason;
+  /** Whole client messages read and not yet written to the backend (write them first). */
+  toBackend: Buffer;
+  /** Client bytes not handled, from a message boundary: the JavaScript relay takes them next. */
+  clientRest: Buffer;
+  /** Backend bytes scanned and not yet written to the client (write them first). */
+  toClient: Buffer;
+  /** A backend chunk not scanned (its framing is invalid): the JavaScript relay takes it next. */
+  backendRest: Buffer;
+  scannerHead: Buffer;
+  scannerRemaining: number;
+  outstanding: number;
+  batchOpen: number;
+  txStatus: number;
+  sawError: number;
+  backendFatal: number;
+  /** Statements started and not yet answered, oldest first: kind index (metrics.ts KINDS) and age. */
+  inflightKinds: number[];
+  inflightSeconds: number[];
+}
+
+export interface AttachOptions { maxMessageBytes: number; bufferBytes: number; idleMs: number; txStatus: number }
+
+interface Module {
+  init(opts: { classes: Uint8Array; fatal: Uint8Array; bounds: Float64Array }, onStop: (id: number) => void): void;
+  attach(clientFd: number, backendFd: number, opts: AttachOptions, stats: Float64Array): number;
+  detach(id: number): NativeRelayState | null;
+  boundary(id: number): boolean;
+  sessions(): number;
+}
+
+/** Tag classes of client messages (relay.c C_*): which the native relay forwards, and how each counts. */
+export function tagClasses(): Uint8Array {
+  const classes = new Uint8Array(256);
+  for (let tag = 0; tag < 256; tag++) {
+    if (!isFrontendTag(tag) || tag === FrontendTag.Terminate || tag === FrontendTag.AuthResponse) continue;
+    classes[tag] = tag === FrontendTag.Query ? 1 : tag === FrontendTag.FunctionCall ? 2 : tag === FrontendTag.Sync ? 3 : IN_BATCH.has(tag) ? 4 : 5;
+  }
+  return classes;
+}
+
+/** Read buffer per direction and session; a client message longer than this is relayed in JavaScript. */
+export const NATIVE_BUFFER_BYTES = 32 << 10;
+
+type Listener = (state: NativeRelayState) => void;
+
+/** Stops are dispatched through the process (one native thread per process, see relay.c init). */
+const DISPATCH = Symbol.for('clarus.nativeRelay.dispatch');
+type Dispatch = { onStop?: (id: number) => void };
+
+export class NativeRelay {
+  private readonly mod: Module;
+  private readonly listeners = new Map<number, Listener>();
+
+  constructor(mod: Module) {
+    this.mod = mod;
+    const g = globalThis as unknown as Record<symbol, Dispatch | undefined>;
+    const dispatch = (g[DISPATCH] ??= {});
+    dispatch.onStop = (id) => this.stopped(id);
+    countNativeSessions(() => this.sessions());
+    mod.init({ classes: tagClasses(), fatal: new Uint8Array(FATAL_FIELD.subarray(0, FATAL_PREFIX_BYTES)), bounds: Float64Array.from(DURATION_BUCKETS) },
+      (id) => (g[DISPATCH] as Dispatch).onStop?.(id));
+  }
+
+  /**
+   * Hands both sockets to the native thread; `onStop` gets the state when it hands them back
+   * (not after detach()). Null when a socket has no file descriptor.
+   */
+  attach(client: Socket, backend: Socket, opts: AttachOptions, stats: Float64Array, onStop: Listener): number | null {
+    const cfd = fdOf(client), bfd = fdOf(backend);
+    if (cfd === undefined || bfd === undefined) return null;
+    const id = this.mod.attach(cfd, bfd, opts, stats);
+    this.listeners.set(id, onStop);
+    return id;
+  }
+
+  /** Takes the session back now, wherever it is; null when it had already stopped and was taken back. */
+  detach(id: number): NativeRelayState | null {
+    this.listeners.delete(id);
+    return this.mod.detach(id);
+  }
+
+  /** Asks for the session back at its next statement boundary; true when it stopped there now (onStop follows). */
+  boundary(id: number): boolean { return this.mod.boundary(id); }
+
+  /** Sessions on the native thread now. */
+  sessions(): number { return this.mod.sessions(); }
+
+  private stopped(id: number): void {
+    const listener = this.listeners.get(id);
+    if (!listener) return;
+    this.listeners.delete(id);
+    const state = this.mod.detach(id);
+    if (state) listener(state);
+  }
+}
+
+interface Handle { fd?: number; reading?: boolean; readStop?(): number; readStart?(): number }
+
+function handleOf(sock: Socket): Handle | undefined {
+  return (sock as unknown as { _handle?: Handle | null })._handle ?? undefined;
+}
+
+function fdOf(sock: Socket): number | undefined {
+  const fd = handleOf(sock)?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+/**
+ * Stops libuv reading `sock` (the native thread reads it meanwhile). False when it cannot: a TLS
+ * socket, no handle, bytes already read and not yet emitted.
+ */
+export function stopReading(sock: Socket): boolean {
+  const h = handleOf(sock);
+  if (!h || typeof h.readStop !== 'function' || fdOf(sock) === undefined) return false;
+  if ((sock as unknown as { encrypted?: boolean }).encrypted || sock.readableLength > 0 || sock.writableLength > 0) return false;
+  if (h.reading) {
+    if (h.readStop() !== 0) return false;
+    h.reading = false;
+  }
+  return true;
+}
+
+/** Lets libuv read `sock` again (as net.Socket's own tryReadStart does). */
+export function startReading(sock: Socket): void {
+  const h = handleOf(sock);
+  if (!h || sock.destroyed || h.reading || typeof h.readStart !== 'function') return;
+  h.reading = true;
+  if (h.readStart() !== 0) sock.destroy(new Error('cannot read the socket again'));
+}
+
+/** Whether this process relays pass-through sessions natively, and why not. */
+export type NativeRelayChoice = { relay: NativeRelay; reason?: undefined } | { relay: null; reason: string };
+
+const FILE = 'clarus-relay.node';
+
+export function loadNativeRelay(env: NodeJS.ProcessEnv = process.env): NativeRelayChoice {
+  if (env.CLARUS_NATIVE_RELAY === '0') return { relay: null, reason: 'turned off (CLARUS_NATIVE_RELAY=0)' };
+  if (process.platform !== 'linux') return { relay: null, reason: `no native relay for ${process.platform}` };
+  const path = nativeModulePath(FILE);
+  if (!path) return { relay: null, reason: `build/native/${FILE} not built (scripts/build-native.sh)` };
+  try {
+    return { relay: new NativeRelay(createRequire(import.meta.url)(path) as Module) };
+  } catch (e) {
+    return { relay: null, reason: `${path} does not load: ${(e as Error).message}` };
+  }
+}
+
+/** This process's choice, made on first use. */
+let choice: NativeRelayChoice | undefined;
+export function nativeRelay(): NativeRelayChoice {
+  choice ??= loadNativeRelay();
+  return choice;
+}
+
+/** The relay this process uses for pass-through sessions (the proxy's start-up log). */
+export function relayImplementation(): string {
+  const c = nativeRelay();
+  return c.relay ? `native (build/native/${FILE})` : `javascript (${c.reason})`;
+}
