@@ -21,6 +21,13 @@ const modes = (env.RELAY_AB_MODES ?? 'simple,prepared').split(',');
 const minute = new Date().toISOString().slice(0, 16).replace(':', '') + 'Z';
 const target = (name: string) => TARGETS.find((t) => t.name === name) as (typeof TARGETS)[number];
 
+/** One pgbench run: tps and the target's CPU µs per transaction. */
+async function measure(t: RunningTarget, mode: string): Promise<{ tps: number; cpu: number }> {
+  const before = t.pid ? cpuSeconds(t.pid) : 0;
+  const res = await runPgbench(t.endpoint, ['-S', '-M', mode], 8, seconds);
+  return { tps: res.tps, cpu: t.pid ? ((cpuSeconds(t.pid) - before) * 1e6) / res.transactions : 0 };
+}
+
 const pg = await startPostgres();
 const running: Array<[string, RunningTarget]> = [];
 try {
@@ -31,21 +38,17 @@ try {
   running.push(['javascript', await target('clarus').start(pg, { maxSessions: 20, env: { CLARUS_NATIVE_RELAY: '0' } })]);
   const rows: string[] = [];
   const results = new Map<string, { tps: number[]; cpu: number[] }>();
-  for (let r = 0; r < rounds; r++) {
-    for (const mode of modes) {
-      for (let i = 0; i < running.length; i++) {
-        const [name, t] = running[(i + r) % running.length] as [string, RunningTarget];
-        const before = t.pid ? cpuSeconds(t.pid) : 0;
-        const res = await runPgbench(t.endpoint, ['-S', '-M', mode], 8, seconds);
-        const cpu = t.pid ? ((cpuSeconds(t.pid) - before) * 1e6) / res.transactions : 0;
-        const key = `${mode} ${name}`;
-        const m = results.get(key) ?? { tps: [], cpu: [] };
-        m.tps.push(res.tps); m.cpu.push(cpu);
-        results.set(key, m);
-        rows.push(`| ${r + 1} | ${mode} | ${name} | ${res.tps.toFixed(0)} | ${cpu.toFixed(1)} |`);
-        process.stdout.write(`${rows[rows.length - 1]}\n`);
-      }
-    }
+  // Every (round, mode, target) in order; the targets' order rotates each round.
+  const plan = Array.from({ length: rounds }, (_, r) => modes.flatMap((mode) => running.map((_t, i) => ({ r, mode, at: (i + r) % running.length })))).flat();
+  for (const { r, mode, at } of plan) {
+    const [name, t] = running[at] as [string, RunningTarget];
+    const { tps, cpu } = await measure(t, mode);
+    const key = `${mode} ${name}`;
+    const m = results.get(key) ?? { tps: [], cpu: [] };
+    m.tps.push(tps); m.cpu.push(cpu);
+    results.set(key, m);
+    rows.push(`| ${r + 1} | ${mode} | ${name} | ${tps.toFixed(0)} | ${cpu.toFixed(1)} |`);
+    process.stdout.write(`${rows[rows.length - 1]}\n`);
   }
   const med = [...results].map(([k, m]) => `| ${k} | ${median(m.tps).toFixed(0)} | ${median(m.cpu).toFixed(1)} |`);
   const md = [`# Pass-through relay A/B ${minute}`, '', `load average at end ${loadavg()[0]?.toFixed(2)}; ${rounds} rounds of ${seconds} s, 8 clients, pgbench -S`, '',

@@ -87,10 +87,11 @@ export class NativeRelay {
    * Hands both sockets to the native thread; `onStop` gets the state when it hands them back
    * (not after detach()). Null when a socket has no file descriptor.
    */
-  attach(client: Socket, backend: Socket, opts: AttachOptions, stats: Float64Array, onStop: Listener): number | null {
+  attach(client: Socket, backend: Socket, opts: AttachOptions & { stats: Float64Array }, onStop: Listener): number | null {
     const cfd = fdOf(client), bfd = fdOf(backend);
     if (cfd === undefined || bfd === undefined) return null;
-    const id = this.mod.attach(cfd, bfd, opts, stats);
+    const { stats, ...rest } = opts;
+    const id = this.mod.attach(cfd, bfd, rest, stats);
     this.listeners.set(id, onStop);
     return id;
   }

@@ -298,18 +298,24 @@ export class ClientSession {
     setImmediate(() => { this.nativeOffered = false; this.tryNative(); });
   }
 
+  /** Whether the session can go to the native data path now: a pass-through relay between statements, nothing held, no reload pending. */
+  private nativeEligible(): boolean {
+    const relay = this.relay;
+    return !!relay && !!this.backend && this.nativeId === null && !this.closed && !this.drainRequested && this.holds === 0 && this.backendHolds === 0
+      && this.ctx.snapshot().generation === this.snap.generation && relay.canHandOff();
+  }
+
   private tryNative(): void {
     const native = nativeRelay().relay;
-    const relay = this.relay, backend = this.backend;
-    if (!native || !relay || !backend || this.nativeId !== null || this.closed || this.drainRequested) return;
-    if (this.holds !== 0 || this.backendHolds !== 0 || this.ctx.snapshot().generation !== this.snap.generation || !relay.canHandOff()) return;
+    if (!native || !this.nativeEligible()) return;
+    const relay = this.relay as Relay, backend = this.backend as Socket;
     if (!stopReading(this.client)) return;
     if (!stopReading(backend)) { startReading(this.client); return; }
     const limits = this.snap.config.limits;
     let id: number | null = null;
     try {
       id = native.attach(this.client, backend, { maxMessageBytes: limits.maxMessageBytes, bufferBytes: NATIVE_BUFFER_BYTES,
-        idleMs: limits.idleTimeoutSeconds * 1000, txStatus: relay.txStatus.charCodeAt(0) }, this.rec.native.values, (st) => this.fromNative(st));
+        idleMs: limits.idleTimeoutSeconds * 1000, txStatus: relay.txStatus.charCodeAt(0), stats: this.rec.native.values }, (st) => this.fromNative(st));
     } catch (e) {
       this.log.warn('the native relay did not take the session', { error: e });
     }
@@ -338,14 +344,18 @@ export class ClientSession {
     if (!relay) return;
     if (st.reason === 'boundary') this.atBoundary(relay.txStatus);
     else if (st.reason === 'idle') this.idleTimeout();
-    if (this.closed) return;
-    if (st.backendRest.length > 0) relay.fromBackend(st.backendRest);
-    if (!this.closed && st.clientRest.length > 0) relay.fromClient(st.clientRest);
+    this.takeRest(relay, st);
     if (this.closed) return;
     // The sockets report for themselves what stopped the native relay (an end, an error).
     startReading(this.client);
     if (this.backend) startReading(this.backend);
     this.offerNative();
+  }
+
+  /** The bytes the native relay did not handle go to the JavaScript relay, in the order they came. */
+  private takeRest(relay: Relay, st: NativeRelayState): void {
+    if (!this.closed && st.backendRest.length > 0) relay.fromBackend(st.backendRest);
+    if (!this.closed && st.clientRest.length > 0) relay.fromClient(st.clientRest);
   }
 
   /** The relay and the shell take the native relay's state; its unwritten bytes are written first. */
