@@ -19,7 +19,8 @@ FROM manifests AS deps
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # build/js needs the TypeScript compiler (a development dependency), so it is built in a stage of its own,
-# with build/native (the AES-NI module: a C compiler and the node-api-headers development dependency).
+# with build/native (the AES-NI module and the pass-through relay: a C compiler and the node-api-headers
+# development dependency).
 FROM manifests AS build
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 COPY tsconfig.json tsconfig.build.json ./

