@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -100,6 +101,8 @@ static struct {
   int ep, wake;
   session_t **slots;
   uint32_t nslots, used;
+  // Attached sessions with an idle timeout: the loop wakes once a second to check them while any.
+  uint32_t timed;
   uint32_t next_gen;
   napi_threadsafe_function tsfn;
   uint8_t classes[256];
@@ -258,7 +261,7 @@ static void rearm(uint32_t slot, session_t *s) {
 // Writes [from, to) of `buf` to `fd`; advances *from. 0 when all or EAGAIN, -1 on another error.
 static int put(int fd, const uint8_t *buf, uint32_t *from, uint32_t to) {
   while (*from < to) {
-    ssize_t w = write(fd, buf + *from, to - *from);
+    ssize_t w = send(fd, buf + *from, to - *from, MSG_NOSIGNAL);
     if (w > 0) { *from += (uint32_t)w; continue; }
     if (w < 0 && errno == EINTR) continue;
     if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
@@ -293,6 +296,8 @@ static void flush_backend_side(uint32_t slot, session_t *s) {
 }
 
 static void read_client(uint32_t slot, session_t *s) {
+  // Full with no whole message (cannot happen: a longer message is handed back when framed).
+  if (s->cl == s->cap) { stop(slot, s, R_CLIENT_MESSAGE); return; }
   ssize_t r;
   do r = read(s->cfd, s->cin + s->cl, s->cap - s->cl); while (r < 0 && errno == EINTR);
   if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
@@ -369,14 +374,6 @@ static void idle_check(int64_t now) {
   }
 }
 
-static int any_idle_timeout(void) {
-  for (uint32_t i = 0; i < G.nslots; i++) {
-    session_t *s = G.slots[i];
-    if (s && s->state == S_RUNNING && s->idle_ns > 0) return 1;
-  }
-  return 0;
-}
-
 static void *relay_main(void *arg) {
   (void)arg;
   struct epoll_event evs[MAX_EVENTS];
@@ -396,7 +393,7 @@ static void *relay_main(void *arg) {
     }
     int64_t now = now_ns();
     if (now - G.last_idle_check >= 1000000000LL) { G.last_idle_check = now; idle_check(now); }
-    timeout = any_idle_timeout() ? 1000 : -1;
+    timeout = G.timed > 0 ? 1000 : -1;
     pthread_mutex_unlock(&G.lock);
   }
   return NULL;
@@ -523,6 +520,7 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
   s->ev_c = s->ev_b = EPOLLIN;
   G.slots[slot] = s;
   G.used++;
+  if (s->idle_ns > 0) G.timed++;
   uint64_t one = 1;
   ssize_t w = write(G.wake, &one, sizeof one); (void)w;
   pthread_mutex_unlock(&G.lock);
@@ -571,6 +569,7 @@ static napi_value js_detach(napi_env env, napi_callback_info info) {
   if (s->state == S_RUNNING) unwatch(s);
   G.slots[slot] = NULL;
   G.used--;
+  if (s->idle_ns > 0) G.timed--;
   pthread_mutex_unlock(&G.lock);
   // The session is ours alone now.
   napi_create_object(env, &result);
