@@ -135,7 +135,7 @@ function fdOf(sock: Socket): number | undefined {
 export function stopReading(sock: Socket): boolean {
   const h = handleOf(sock);
   if (!h || typeof h.readStop !== 'function' || fdOf(sock) === undefined) return false;
-  if ((sock as unknown as { encrypted?: boolean }).encrypted || sock.readableLength > 0 || sock.writableLength > 0) return false;
+  if ((sock as unknown as { encrypted?: boolean }).encrypted || sock.destroyed || !sock.readable || sock.readableEnded || sock.readableLength > 0 || sock.writableLength > 0) return false;
   if (h.reading) {
     if (h.readStop() !== 0) return false;
     h.reading = false;

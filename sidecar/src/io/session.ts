@@ -346,10 +346,12 @@ export class ClientSession {
     else if (st.reason === 'idle') this.idleTimeout();
     this.takeRest(relay, st);
     if (this.closed) return;
-    // The sockets report for themselves what stopped the native relay (an end, an error).
+    // The sockets report for themselves what stopped the native relay (an end, an error). The
+    // session is offered again only at the JavaScript relay's next boundary (atBoundary): offered
+    // at once, a socket whose end the thread saw would go back and forth without JavaScript ever
+    // reading that end.
     startReading(this.client);
     if (this.backend) startReading(this.backend);
-    this.offerNative();
   }
 
   /** The bytes the native relay did not handle go to the JavaScript relay, in the order they came. */
