@@ -10,9 +10,10 @@
 // status, ErrorResponse and whether it is FATAL). Statement counts and durations go to typed arrays
 // the JavaScript side reads at scrape time.
 //
-// Everything else stops the session and hands it back to JavaScript, with the bytes not yet
-// handled: a client message it does not forward (Terminate, a tag outside the table, a bad or too
-// large length), a backend chunk whose framing is invalid (handed back whole, unscanned), the end
+// A client message longer than its buffer is forwarded in pieces as it arrives, once its header
+// is checked. Everything else stops the session and hands it back to JavaScript, with the bytes
+// not yet handled: a client message it does not forward (Terminate, a tag outside the table, a
+// length under 4 or over the limit), a backend chunk whose framing is invalid (handed back whole, unscanned), the end
 // of either socket or an error on it, the idle timeout, and a statement boundary the JavaScript
 // side asked for (configuration reload, drain). JavaScript then goes on from the same state with
 // its own relay, which produces every error and every close as it always does.
@@ -59,6 +60,9 @@ typedef struct {
   // [cf, cl) the start of a message not yet complete (or, once stopped, the message handed back).
   uint8_t *cin;
   uint32_t cw, cf, cl;
+  // Bytes still to come of a client message longer than the buffer, forwarded as they arrive
+  // (its header was checked like any other).
+  uint32_t c_left;
   // Backend input: [bw, bl) read and not yet written to the client.
   uint8_t *bin;
   uint32_t bw, bl;
@@ -271,7 +275,7 @@ static int put(int fd, const uint8_t *buf, uint32_t *from, uint32_t to) {
 }
 
 static int boundary_check(uint32_t slot, session_t *s) {
-  if (!s->want_boundary || !s->at_idle || s->outstanding > 0 || s->batch_open) return 0;
+  if (!s->want_boundary || !s->at_idle || s->outstanding > 0 || s->batch_open || s->c_left > 0) return 0;
   if (s->bl > s->bw || s->cf > s->cw || s->remaining > 0 || s->head_len > 0) return 0;
   stop(slot, s, R_BOUNDARY);
   return 1;
@@ -305,13 +309,28 @@ static void read_client(uint32_t slot, session_t *s) {
   s->cl += (uint32_t)r;
   s->stats[STAT_BYTES] += (double)r;
   s->last_activity = now_ns();
+  // The rest of a long message goes on as it comes.
+  if (s->c_left > 0) {
+    uint32_t take = s->c_left < s->cl - s->cf ? s->c_left : s->cl - s->cf;
+    s->cf += take;
+    s->c_left -= take;
+  }
   // Frame whole messages after cf; stop at one it does not forward.
   int refuse = 0;
-  while (s->cl - s->cf >= 5) {
+  while (s->c_left == 0 && s->cl - s->cf >= 5) {
     const uint8_t *m = s->cin + s->cf;
     uint8_t cls = G.classes[m[0]];
     int32_t len = (int32_t)be32(m + 1);
-    if (cls == C_REFUSE || len < 4 || (uint64_t)len + 1 > s->max_message || (uint64_t)len + 1 > s->cap) { refuse = 1; break; }
+    if (cls == C_REFUSE || len < 4 || (uint64_t)len + 1 > s->max_message) { refuse = 1; break; }
+    if ((uint64_t)len + 1 > s->cap) {
+      // Longer than the buffer: its header is checked; it is forwarded in pieces as it comes.
+      if (s->want_boundary && s->outstanding == 0 && !s->batch_open && cls != C_IN_BATCH && cls != C_SYNC) { refuse = 2; break; }
+      if (track(s, cls) < 0) { stop(slot, s, R_FAILED); return; }
+      s->c_left = (uint32_t)len + 1 - (s->cl - s->cf);
+      s->cf = s->cl;
+      s->at_idle = 0;
+      break;
+    }
     if (s->cl - s->cf < (uint32_t)len + 1) break;
     // A statement starting after a boundary the JavaScript side waits for: it applies its reload
     // (or drain) first, as session/relay.ts boundaryBefore() does.
@@ -585,6 +604,7 @@ static napi_value js_detach(napi_env env, napi_callback_info info) {
   set_buffer(env, result, "backendRest", s->bin + s->bw, bad ? s->bl - s->bw : 0);
   set_buffer(env, result, "scannerHead", s->head, s->head_len);
   set_num(env, result, "scannerRemaining", s->remaining);
+  set_num(env, result, "clientLeft", s->c_left);
   set_num(env, result, "outstanding", s->outstanding);
   set_num(env, result, "batchOpen", s->batch_open);
   set_num(env, result, "txStatus", s->tx);

@@ -163,12 +163,12 @@ describe('handing the session back', () => {
     closeAll(s);
   });
 
-  it('hands back Terminate, a length under 4, one over maxMessageBytes and a message larger than its buffer', async () => {
+  it('hands back Terminate, a length under 4 and one over maxMessageBytes', async () => {
     const cases: Array<[Buffer, { maxMessageBytes?: number; bufferBytes?: number }]> = [
       [fe({ type: 'Terminate' }), {}],
       [Buffer.from([0x51, 0, 0, 0, 3]), {}],
       [Buffer.from([0x51, 0, 0, 0x10, 0]), { maxMessageBytes: 4096 }],
-      [query('x'.repeat(5000)), { bufferBytes: 1024 }],
+      [Buffer.from([0x51, 0, 0, 0x10, 0]), { maxMessageBytes: 4096, bufferBytes: 1024 }],
     ];
     for (const [msg, opts] of cases) {
       const s = await attach(opts);
@@ -180,6 +180,27 @@ describe('handing the session back', () => {
       expect(s.fromApp.bytes().length).toBe(0);
       closeAll(s);
     }
+  });
+
+  it('forwards a client message longer than its buffer in pieces, and says how much of it is still to come when stopped inside it', async () => {
+    const s = await attach({ bufferBytes: 1024 });
+    const long = query(`select '${'x'.repeat(5000)}'`);
+    const after = query('select 2');
+    await dribble(s.app, Buffer.concat([long, after]).subarray(0, 3000));
+    await s.fromApp.until(3000);
+    s.app.write(Buffer.concat([long, after]).subarray(3000));
+    expect((await s.fromApp.until(long.length + after.length)).equals(Buffer.concat([long, after]))).toBe(true);
+    expect(relay().detach(s.id)).toMatchObject({ outstanding: 2, clientLeft: 0, inflightKinds: [0, 0] });
+    closeAll(s);
+
+    const mid = await attach({ bufferBytes: 1024 });
+    mid.app.write(long.subarray(0, 2000));
+    await mid.fromApp.until(2000);
+    mid.db.end();
+    const st = await mid.stopped;
+    expect(st).toMatchObject({ reason: 'backend-closed', clientLeft: long.length - 2000, outstanding: 1 });
+    expect(st.clientRest.length + st.toBackend.length).toBe(0);
+    closeAll(mid);
   });
 
   it('hands back a backend chunk with invalid framing unscanned and unsent', async () => {

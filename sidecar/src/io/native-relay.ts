@@ -30,6 +30,8 @@ export interface NativeRelayState {
   backendRest: Buffer;
   scannerHead: Buffer;
   scannerRemaining: number;
+  /** Bytes still to come of a long client message the thread was forwarding in pieces. */
+  clientLeft: number;
   outstanding: number;
   batchOpen: number;
   txStatus: number;
@@ -60,7 +62,7 @@ export function tagClasses(): Uint8Array {
   return classes;
 }
 
-/** Read buffer per direction and session; a client message longer than this is relayed in JavaScript. */
+/** Read buffer per direction and session; a longer client message is forwarded in pieces as it arrives. */
 export const NATIVE_BUFFER_BYTES = 32 << 10;
 
 type Listener = (state: NativeRelayState) => void;
@@ -128,6 +130,12 @@ function fdOf(sock: Socket): number | undefined {
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
+/** Plain TCP, open, nothing read and not emitted, nothing waiting to be written. */
+function idle(sock: Socket): boolean {
+  const tls = (sock as unknown as { encrypted?: boolean }).encrypted === true;
+  return !tls && !sock.destroyed && sock.readable && !sock.readableEnded && sock.readableLength === 0 && sock.writableLength === 0;
+}
+
 /**
  * Stops libuv reading `sock` (the native thread reads it meanwhile). False when it cannot: a TLS
  * socket, no handle, bytes already read and not yet emitted.
@@ -135,7 +143,7 @@ function fdOf(sock: Socket): number | undefined {
 export function stopReading(sock: Socket): boolean {
   const h = handleOf(sock);
   if (!h || typeof h.readStop !== 'function' || fdOf(sock) === undefined) return false;
-  if ((sock as unknown as { encrypted?: boolean }).encrypted || sock.destroyed || !sock.readable || sock.readableEnded || sock.readableLength > 0 || sock.writableLength > 0) return false;
+  if (!idle(sock)) return false;
   if (h.reading) {
     if (h.readStop() !== 0) return false;
     h.reading = false;

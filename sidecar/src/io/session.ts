@@ -367,7 +367,7 @@ export class ClientSession {
     if (st.toBackend.length > 0 && this.backend) this.write(this.backend, [st.toBackend], () => this.setHold(HOLD_BACKPRESSURE, true));
     if (st.toClient.length > 0) this.write(this.client, [st.toClient], () => this.holdBackend(BACKEND_CLIENT_FULL, true));
     relay.resumeFrom({ txStatus: String.fromCharCode(st.txStatus) as TxStatus, outstanding: st.outstanding, batchOpen: st.batchOpen !== 0,
-      sawError: st.sawError !== 0, backendFatal: st.backendFatal !== 0, scannerRemaining: st.scannerRemaining, scannerHead: st.scannerHead });
+      sawError: st.sawError !== 0, backendFatal: st.backendFatal !== 0, scannerRemaining: st.scannerRemaining, scannerHead: st.scannerHead, clientLeft: st.clientLeft });
     const now = performance.now();
     this.startKinds.length = 0;
     this.startTimes.length = 0;

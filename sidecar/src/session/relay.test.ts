@@ -46,6 +46,20 @@ function messages(bufs: Buffer[], decode: 'front' | 'back'): string[] {
 }
 
 describe('Relay, pass-through', () => {
+  it('goes on from the native data path\'s state: the rest of a long message passes unframed, then framing resumes', () => {
+    const ports = new FakePorts();
+    const r = new Relay({ maxMessageBytes: 1 << 20, pipeline: passthroughPipeline, ports });
+    const long = fe({ type: 'Query', sql: `select '${'x'.repeat(100)}'` });
+    r.resumeFrom({ txStatus: 'T', outstanding: 1, batchOpen: false, sawError: false, backendFatal: false, scannerRemaining: 0, scannerHead: Buffer.alloc(0), clientLeft: long.length - 40 });
+    expect(r.canHandOff()).toBe(false);
+    r.fromClient(Buffer.concat([long.subarray(40), fe({ type: 'Query', sql: 'select 2' })]));
+    expect(Buffer.concat(ports.backend).equals(Buffer.concat([long.subarray(40), fe({ type: 'Query', sql: 'select 2' })]))).toBe(true);
+    expect(r.outstanding).toBe(2);
+    r.fromBackend(be({ type: 'ReadyForQuery', status: 'T' }, { type: 'ReadyForQuery', status: 'I' }));
+    expect(r.canHandOff()).toBe(true);
+    expect(r.txStatus).toBe('I');
+  });
+
   it('forwards a chunk of whole messages as the same buffer and counts statements', () => {
     const ports = new FakePorts();
     const r = new Relay({ maxMessageBytes: 1 << 20, pipeline: passthroughPipeline, ports });

@@ -89,6 +89,8 @@ export class Relay {
   private sawError = false;
   private sawRefusal = false;
   private atIdle = false;
+  /** Bytes still to come of a client message the native data path had started forwarding (resumeFrom). */
+  private clientLeft = 0;
   /** Syncs a COPY consumed (see swallowedSync): the next ReadyForQuery answers them too. */
   private swallowed = 0;
   /** An asynchronous step of the inspector (the in-proxy stage): backend messages wait for it. */
@@ -135,11 +137,12 @@ export class Relay {
   canHandOff(): boolean {
     return !this.ended && this.inspector === null && !this.held && this.pending.length === 0 && this.clientFramer.buffered() === 0
       && this.scanner.atBoundary() && this.backendFramer.buffered() === 0 && this.backendWait === null && this.backendPending.length === 0
-      && this.outstanding === 0 && !this.batchOpen && this.swallowed === 0;
+      && this.outstanding === 0 && !this.batchOpen && this.swallowed === 0 && this.clientLeft === 0;
   }
 
   /** Takes the state the native data path leaves (see relay.c); the bytes it did not handle follow through fromClient/fromBackend. */
-  resumeFrom(s: { txStatus: TxStatus; outstanding: number; batchOpen: boolean; sawError: boolean; backendFatal: boolean; scannerRemaining: number; scannerHead: Buffer }): void {
+  resumeFrom(s: { txStatus: TxStatus; outstanding: number; batchOpen: boolean; sawError: boolean; backendFatal: boolean; scannerRemaining: number; scannerHead: Buffer; clientLeft: number }): void {
+    this.clientLeft = s.clientLeft;
     this.txStatus = s.txStatus;
     this.outstanding = s.outstanding;
     this.batchOpen = s.batchOpen;
@@ -152,6 +155,14 @@ export class Relay {
   fromClient(chunk: Buffer): void {
     if (this.ended) return;
     if (this.held) { this.pending.push(chunk); return; }
+    if (this.clientLeft > 0) {
+      // The rest of a message the native data path checked and began to forward: it follows as is.
+      const n = Math.min(this.clientLeft, chunk.length);
+      this.toBackend.forward(chunk, 0, n);
+      this.clientLeft -= n;
+      if (n === chunk.length) { this.flush(); return; }
+      chunk = chunk.subarray(n);
+    }
     this.clientFramer.push(chunk);
     this.drainClient();
   }
