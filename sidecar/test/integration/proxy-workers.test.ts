@@ -75,6 +75,10 @@ describe('clarus proxy --workers 2', () => {
     const aes = proxy.logs.filter((l) => l.msg === 'listening' || l.msg === 'worker listening').map((l) => l.aes);
     expect(aes).toHaveLength(3);
     for (const a of aes) expect(a).toMatch(process.arch === 'x64' ? /^AES-NI/ : /^node:crypto/);
+    // Each worker relays its pass-through sessions on the native data path (the primary relays none).
+    const relays = proxy.logs.filter((l) => l.msg === 'worker listening').map((l) => l.relay);
+    expect(relays).toHaveLength(2);
+    for (const r of relays) expect(r).toMatch(process.platform === 'linux' ? /^native/ : /^javascript/);
     const owners = new Set(clients.map((c) => workerOf((c as Keyed).processID, 2)));
     expect(owners).toEqual(new Set([0, 1]));
     // Each session has its own backend connection.
