@@ -71,6 +71,8 @@ export class ClientSession {
   /** The session's id on the native data path while it relays it (io/native-relay.ts), else null. */
   private nativeId: number | null = null;
   private nativeOffered = false;
+  /** The limits the session started with: they hold for its life, whatever a reload brings (docs/proxy.md). */
+  private limits: { maxMessageBytes: number; idleTimeoutSeconds: number } = { maxMessageBytes: 0, idleTimeoutSeconds: 0 };
   // Statements in flight, oldest first (parallel arrays: no object per statement).
   private readonly startKinds: StatementKind[] = [];
   private readonly startTimes: number[] = [];
@@ -212,7 +214,9 @@ export class ClientSession {
     this.cancelId = key.processId;
     this.client.write(Buffer.concat([...conn.parameterStatus, backendBytes({ type: 'BackendKeyData', ...key }),
       backendBytes({ type: 'ReadyForQuery', status: 'I' })]));
-    this.relay = new Relay({ maxMessageBytes: this.snap.config.limits.maxMessageBytes, ports: this.ports(), pipeline, settings: conn.parameters });
+    const { maxMessageBytes, idleTimeoutSeconds } = this.snap.config.limits;
+    this.limits = { maxMessageBytes, idleTimeoutSeconds };
+    this.relay = new Relay({ maxMessageBytes, ports: this.ports(), pipeline, settings: conn.parameters });
     this.wire(conn.socket);
     this.log.info('session started', { backend: b.spec.name });
     if (conn.rest.length > 0) this.relay.fromBackend(conn.rest);
@@ -232,7 +236,7 @@ export class ClientSession {
     this.client.on('error', (e) => this.log.debug('client socket error', { error: e }));
     backend.on('error', (e) => this.log.warn('backend socket error', { error: e }));
     backend.on('close', () => this.backendLost());
-    const idle = this.snap.config.limits.idleTimeoutSeconds;
+    const idle = this.limits.idleTimeoutSeconds;
     if (idle > 0) {
       this.client.setTimeout(idle * 1000);
       this.client.on('timeout', () => this.idleTimeout());
@@ -311,7 +315,7 @@ export class ClientSession {
     const relay = this.relay as Relay, backend = this.backend as Socket;
     if (!stopReading(this.client)) return;
     if (!stopReading(backend)) { startReading(this.client); return; }
-    const limits = this.snap.config.limits;
+    const limits = this.limits;
     let id: number | null = null;
     try {
       id = native.attach(this.client, backend, { maxMessageBytes: limits.maxMessageBytes, bufferBytes: NATIVE_BUFFER_BYTES,
@@ -321,7 +325,8 @@ export class ClientSession {
     }
     if (id === null) { startReading(this.client); startReading(backend); return; }
     this.nativeId = id;
-    if (limits.idleTimeoutSeconds > 0) this.client.setTimeout(0);
+    // The thread keeps the idle timeout meanwhile (the socket's own timer would see no traffic).
+    this.client.setTimeout(0);
   }
 
   /** Takes the session back from the native data path now (close, terminate); writes what it had not written. */
@@ -375,7 +380,7 @@ export class ClientSession {
       this.startKinds.push(KINDS[k] as StatementKind);
       this.startTimes.push(now - (st.inflightSeconds[i] as number) * 1000);
     });
-    const idle = this.snap.config.limits.idleTimeoutSeconds;
+    const idle = this.limits.idleTimeoutSeconds;
     if (idle > 0) this.client.setTimeout(idle * 1000);
     return relay;
   }
