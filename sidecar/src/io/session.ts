@@ -15,7 +15,7 @@ import { SQLSTATE } from '../protocol/errors.ts';
 import { encodeFrontend } from '../protocol/frontend.ts';
 import { Relay } from '../session/relay.ts';
 import type { EndReason, Outcome, RelayPorts, StatementKind, TxStatus } from '../session/relay.ts';
-import type { SessionInfo } from '../session/pipeline.ts';
+import type { Pipeline, SessionInfo } from '../session/pipeline.ts';
 import { BackendError, connectBackend } from './backend.ts';
 import type { BackendConnection } from './backend.ts';
 import type { ProxyContext } from './context.ts';
@@ -203,13 +203,7 @@ export class ClientSession {
   private begin(conn: BackendConnection, b: BackendSecrets, rest: Buffer): void {
     if (this.closed || this.client.destroyed) { conn.socket.destroy(); this.close(); return; }
     this.backend = conn.socket;
-    let pipeline;
-    try {
-      pipeline = this.ctx.pipelineFactory(this.info as SessionInfo, this.snap.config);
-    } catch (e) {
-      this.log.error('statement pipeline failed to start', { error: e });
-      throw new HandshakeError(SQLSTATE.internalError, 'the proxy cannot serve this session');
-    }
+    const pipeline = this.newPipeline();
     const key = this.ctx.cancelKeys.issue({ backend: b, processId: conn.processId, secretKey: conn.secretKey, also: () => this.relay?.cancelRequested() ?? { self: true, others: [] } });
     this.cancelId = key.processId;
     this.client.write(Buffer.concat([...conn.parameterStatus, backendBytes({ type: 'BackendKeyData', ...key }),
@@ -222,6 +216,15 @@ export class ClientSession {
     if (conn.rest.length > 0) this.relay.fromBackend(conn.rest);
     if (rest.length > 0) this.relay.fromClient(rest);
     this.offerNative();
+  }
+
+  private newPipeline(): Pipeline {
+    try {
+      return this.ctx.pipelineFactory(this.info as SessionInfo, this.snap.config);
+    } catch (e) {
+      this.log.error('statement pipeline failed to start', { error: e });
+      throw new HandshakeError(SQLSTATE.internalError, 'the proxy cannot serve this session');
+    }
   }
 
   private wire(backend: Socket): void {
