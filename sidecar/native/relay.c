@@ -560,6 +560,17 @@ static session_t *session_of(napi_env env, napi_value v, uint32_t *slot_out) {
   return s;
 }
 
+// The session named by the call's one argument (NULL when none is), with the lock taken; *bad
+// when the call has no argument (then the lock is not taken).
+static session_t *locked_session(napi_env env, napi_callback_info info, uint32_t *slot, int *bad) {
+  size_t argc = 1;
+  napi_value id;
+  *bad = napi_get_cb_info(env, info, &argc, &id, NULL, NULL) != napi_ok || argc < 1;
+  if (*bad) return NULL;
+  pthread_mutex_lock(&G.lock);
+  return session_of(env, id, slot);
+}
+
 static napi_value set_buffer(napi_env env, napi_value obj, const char *name, const uint8_t *p, size_t n) {
   napi_value b;
   void *data;
@@ -577,13 +588,11 @@ static void set_num(napi_env env, napi_value obj, const char *name, double v) {
 // detach(id) → the session's state, or null when it is not attached. Its sockets are no longer
 // watched once this returns; the bytes it held come back to be handled by JavaScript.
 static napi_value js_detach(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], result;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1) return throw_range(env, "detach(id)");
-  pthread_mutex_lock(&G.lock);
+  napi_value result;
   uint32_t slot;
-  session_t *s = session_of(env, argv[0], &slot);
+  int bad;
+  session_t *s = locked_session(env, info, &slot, &bad);
+  if (bad) return throw_range(env, "detach(id)");
   if (!s) { pthread_mutex_unlock(&G.lock); napi_get_null(env, &result); return result; }
   if (s->state == S_RUNNING) unwatch(s);
   G.slots[slot] = NULL;
@@ -599,9 +608,9 @@ static napi_value js_detach(napi_env env, napi_callback_info info) {
   set_buffer(env, result, "toBackend", s->cin + s->cw, s->cf - s->cw);
   set_buffer(env, result, "clientRest", s->cin + s->cf, s->cl - s->cf);
   // A backend chunk with invalid framing was not scanned nor sent: it comes back as received.
-  int bad = s->state == S_STOPPED && s->reason == R_BACKEND_MESSAGE;
-  set_buffer(env, result, "toClient", s->bin + s->bw, bad ? 0 : s->bl - s->bw);
-  set_buffer(env, result, "backendRest", s->bin + s->bw, bad ? s->bl - s->bw : 0);
+  int unscanned = s->state == S_STOPPED && s->reason == R_BACKEND_MESSAGE;
+  set_buffer(env, result, "toClient", s->bin + s->bw, unscanned ? 0 : s->bl - s->bw);
+  set_buffer(env, result, "backendRest", s->bin + s->bw, unscanned ? s->bl - s->bw : 0);
   set_buffer(env, result, "scannerHead", s->head, s->head_len);
   set_num(env, result, "scannerRemaining", s->remaining);
   set_num(env, result, "clientLeft", s->c_left);
@@ -632,13 +641,11 @@ static napi_value js_detach(napi_env env, napi_callback_info info) {
 // boundary(id): stop at the next statement boundary (reload, drain). True when the session is at
 // one now and has stopped (its stop is reported like the others).
 static napi_value js_boundary(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], result;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1) return throw_range(env, "boundary(id)");
-  pthread_mutex_lock(&G.lock);
+  napi_value result;
   uint32_t slot;
-  session_t *s = session_of(env, argv[0], &slot);
+  int bad;
+  session_t *s = locked_session(env, info, &slot, &bad);
+  if (bad) return throw_range(env, "boundary(id)");
   int now = 0;
   if (s && s->state == S_RUNNING) {
     s->want_boundary = 1;

@@ -302,5 +302,6 @@ describe('handing the session back', () => {
     expect(() => r.mod.attach(0, 1, { ...opts, bufferBytes: 10 }, stats)).toThrow(RangeError);
     expect(() => r.mod.attach(0, 1, opts, new Float64Array(3))).toThrow(RangeError);
     expect(r.mod.detach(123456789)).toBeNull();
+    expect(() => (r.mod.detach as () => unknown)()).toThrow(RangeError);
   });
 });
