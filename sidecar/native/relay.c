@@ -299,6 +299,12 @@ static void flush_backend_side(uint32_t slot, session_t *s) {
   if (s->bw == s->bl) s->bw = s->bl = 0;
 }
 
+// A statement starting after a boundary the JavaScript side waits for: it applies its reload (or
+// drain) first, as session/relay.ts boundaryBefore() does.
+static int waits_for_boundary(const session_t *s, uint8_t cls) {
+  return s->want_boundary && s->outstanding == 0 && !s->batch_open && cls != C_IN_BATCH && cls != C_SYNC;
+}
+
 static void read_client(uint32_t slot, session_t *s) {
   // Full with no whole message (cannot happen: a longer message is handed back when framed).
   if (s->cl == s->cap) { stop(slot, s, R_CLIENT_MESSAGE); return; }
@@ -324,7 +330,7 @@ static void read_client(uint32_t slot, session_t *s) {
     if (cls == C_REFUSE || len < 4 || (uint64_t)len + 1 > s->max_message) { refuse = 1; break; }
     if ((uint64_t)len + 1 > s->cap) {
       // Longer than the buffer: its header is checked; it is forwarded in pieces as it comes.
-      if (s->want_boundary && s->outstanding == 0 && !s->batch_open && cls != C_IN_BATCH && cls != C_SYNC) { refuse = 2; break; }
+      if (waits_for_boundary(s, cls)) { refuse = 2; break; }
       if (track(s, cls) < 0) { stop(slot, s, R_FAILED); return; }
       s->c_left = (uint32_t)len + 1 - (s->cl - s->cf);
       s->cf = s->cl;
@@ -332,9 +338,7 @@ static void read_client(uint32_t slot, session_t *s) {
       break;
     }
     if (s->cl - s->cf < (uint32_t)len + 1) break;
-    // A statement starting after a boundary the JavaScript side waits for: it applies its reload
-    // (or drain) first, as session/relay.ts boundaryBefore() does.
-    if (s->want_boundary && s->outstanding == 0 && !s->batch_open && cls != C_IN_BATCH && cls != C_SYNC) { refuse = 2; break; }
+    if (waits_for_boundary(s, cls)) { refuse = 2; break; }
     if (track(s, cls) < 0) { stop(slot, s, R_FAILED); return; }
     s->cf += (uint32_t)len + 1;
     s->at_idle = 0;

@@ -249,10 +249,10 @@ export class ClientSession {
 
   private ports(): RelayPorts {
     return {
-      toClient: (parts) => this.write(this.client, parts, () => this.holdBackend(BACKEND_CLIENT_FULL, true)),
+      toClient: (parts) => this.sendClient(parts),
       holdBackend: (h) => this.holdBackend(BACKEND_STAGE, h),
       clientRoom: () => roomIn(this.client),
-      toBackend: (parts) => this.write(this.backend as Socket, parts, () => this.setHold(HOLD_BACKPRESSURE, true)),
+      toBackend: (parts) => this.sendBackend(parts),
       holdClient: (h) => this.setHold(HOLD_PIPELINE, h),
       end: (reason, err) => this.relayEnded(reason, err),
       statementStart: (kind) => { this.startKinds.push(kind); this.startTimes.push(performance.now()); },
@@ -260,6 +260,12 @@ export class ClientSession {
       idle: (status) => this.atBoundary(status),
     };
   }
+
+  /** To the client; while its socket is full, the backend is not read. */
+  private sendClient(parts: Buffer[]): void { this.write(this.client, parts, () => this.holdBackend(BACKEND_CLIENT_FULL, true)); }
+
+  /** To the backend; while its socket is full, the client is not read. */
+  private sendBackend(parts: Buffer[]): void { if (this.backend) this.write(this.backend, parts, () => this.setHold(HOLD_BACKPRESSURE, true)); }
 
   private write(sock: Socket, parts: Buffer[], full: () => void): void {
     if (sock.destroyed) return;
@@ -372,8 +378,8 @@ export class ClientSession {
   private restore(st: NativeRelayState): Relay | null {
     const relay = this.relay;
     if (!relay) return null;
-    if (st.toBackend.length > 0 && this.backend) this.write(this.backend, [st.toBackend], () => this.setHold(HOLD_BACKPRESSURE, true));
-    if (st.toClient.length > 0) this.write(this.client, [st.toClient], () => this.holdBackend(BACKEND_CLIENT_FULL, true));
+    if (st.toBackend.length > 0) this.sendBackend([st.toBackend]);
+    if (st.toClient.length > 0) this.sendClient([st.toClient]);
     relay.resumeFrom({ txStatus: String.fromCharCode(st.txStatus) as TxStatus, outstanding: st.outstanding, batchOpen: st.batchOpen !== 0,
       sawError: st.sawError !== 0, backendFatal: st.backendFatal !== 0, scannerRemaining: st.scannerRemaining, scannerHead: st.scannerHead, clientLeft: st.clientLeft });
     const now = performance.now();
