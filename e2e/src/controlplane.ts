@@ -15,6 +15,7 @@ import { makeHelm, type Helm } from './helm.ts';
 import { kubeconfigText } from './kubeconfig.ts';
 import { Kube, rawRequest, type Credentials } from './kube.ts';
 import { makeControlPlanePki, type CertPair, type ControlPlanePki } from './pki.ts';
+import { isAddressInUse } from '@clarus/testing/ports.ts';
 import { freePort, startProcess, waitUntil, type ManagedProcess } from './process.ts';
 
 export interface ControlPlaneOptions {
@@ -129,7 +130,15 @@ async function healthy(url: string): Promise<boolean> {
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const attachTo = process.env.CLARUS_E2E_KUBECONFIG;
   if (attachTo) return attachControlPlane(attachTo, process.env.CLARUS_E2E_KIND_NODE);
-  return startLocal(opts);
+  // Another test process may bind a port between our check and a component's own bind: start
+  // again on fresh ports (the failed attempt stopped what it started).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startLocal(opts);
+    } catch (e) {
+      if (attempt >= 3 || !isAddressInUse(e)) throw e;
+    }
+  }
 }
 
 async function startLocal(opts: ControlPlaneOptions): Promise<ControlPlane> {

@@ -2,7 +2,6 @@
 // stopping it also stops anything it forked; output goes to a log file the test can print on failure.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 
 export interface ManagedProcess {
   readonly name: string;
@@ -107,19 +106,7 @@ export function startProcess(opts: SpawnOptions): ManagedProcess {
   return managed;
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1 (the kernel picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => (port ? resolve(port) : reject(new Error('no port assigned'))));
-    });
-  });
-}
+export { freePort } from '@clarus/testing/ports.ts';
 
 /** Polls check() until it returns a value, the process dies, or the deadline passes. */
 export async function waitUntil<T>(what: string, check: () => Promise<T | undefined>,
