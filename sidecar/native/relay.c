@@ -90,13 +90,15 @@ typedef struct {
   double *stats;
 } session_t;
 
-// Layout of the statistics array (metrics.ts NativeStats): counts[kind*3+outcome], sums[kind],
-// totals[kind], bytes client→proxy and backend→proxy, buckets[kind*nbounds+i].
-#define STAT_COUNTS 0
-#define STAT_SUMS 9
-#define STAT_TOTALS 12
-#define STAT_BYTES 15
-#define STAT_BUCKETS 17
+// Layout of the statistics array, given by init (metrics.ts NativeStats.LAYOUT, its one source):
+// counts[kind*3+outcome], sums[kind], totals[kind], bytes client→proxy and backend→proxy,
+// buckets[kind*nbounds+i].
+enum { L_COUNTS, L_SUMS, L_TOTALS, L_BYTES, L_BUCKETS, L_N };
+#define STAT_COUNTS (G.layout[L_COUNTS])
+#define STAT_SUMS (G.layout[L_SUMS])
+#define STAT_TOTALS (G.layout[L_TOTALS])
+#define STAT_BYTES (G.layout[L_BYTES])
+#define STAT_BUCKETS (G.layout[L_BUCKETS])
 
 static struct {
   int ready;
@@ -114,6 +116,7 @@ static struct {
   uint32_t fatal_len;
   double bounds[MAX_BUCKETS];
   uint32_t nbounds;
+  uint32_t layout[L_N];
   int64_t last_idle_check;
 } G = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -461,6 +464,13 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   size_t nb; void *bd;
   if (napi_get_typedarray_info(env, get_prop(env, argv[0], "bounds"), &type, &nb, &bd, &ab, &off) != napi_ok || type != napi_float64_array || nb == 0 || nb > MAX_BUCKETS)
     return throw_range(env, "bounds must be a Float64Array of 1 to 32");
+  size_t nl; void *ld;
+  if (napi_get_typedarray_info(env, get_prop(env, argv[0], "layout"), &type, &nl, &ld, &ab, &off) != napi_ok || type != napi_uint32_array || nl != L_N)
+    return throw_range(env, "layout must be a Uint32Array of 5");
+  const uint32_t *lay = ld;
+  // Each region after the one before, the fixed ones wide enough for 3 kinds (and 3 outcomes, 2 directions).
+  if (lay[L_SUMS] < lay[L_COUNTS] + 9 || lay[L_TOTALS] < lay[L_SUMS] + 3 || lay[L_BYTES] < lay[L_TOTALS] + 3 || lay[L_BUCKETS] < lay[L_BYTES] + 2)
+    return throw_range(env, "layout regions overlap");
   napi_valuetype cbt;
   if (napi_typeof(env, argv[1], &cbt) != napi_ok || cbt != napi_function) return throw_range(env, "onStop must be a function");
   pthread_mutex_lock(&G.lock);
@@ -469,6 +479,7 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   G.fatal_len = (uint32_t)flen;
   memcpy(G.bounds, bd, nb * sizeof(double));
   G.nbounds = (uint32_t)nb;
+  memcpy(G.layout, lay, sizeof G.layout);
   int ready = G.ready;
   pthread_mutex_unlock(&G.lock);
   if (ready) return NULL;

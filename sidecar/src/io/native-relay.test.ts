@@ -304,4 +304,11 @@ describe('handing the session back', () => {
     expect(r.mod.detach(123456789)).toBeNull();
     expect(() => (r.mod.detach as () => unknown)()).toThrow(RangeError);
   });
+
+  it('takes the statistics layout from init, and refuses one whose regions overlap', () => {
+    const r = nativeRelay().relay as unknown as { mod: { init: (o: unknown, f: unknown) => unknown } };
+    const good = { classes: tagClasses(), fatal: Uint8Array.of(83), bounds: Float64Array.of(1), layout: NativeStats.LAYOUT };
+    expect(() => r.mod.init({ ...good, layout: Uint32Array.of(0, 5, 12, 15, 17) }, () => undefined)).toThrow(/overlap/);
+    expect(() => r.mod.init({ ...good, layout: Uint32Array.of(0, 9, 12) }, () => undefined)).toThrow(RangeError);
+  });
 });

@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { FATAL_PREFIX_BYTES, FATAL_FIELD } from '../protocol/backend.ts';
 import { isFrontendTag } from '../protocol/frontend.ts';
 import { FrontendTag } from '../protocol/tags.ts';
-import { countNativeSessions, DURATION_BUCKETS } from '../metrics/metrics.ts';
+import { countNativeSessions, DURATION_BUCKETS, NativeStats } from '../metrics/metrics.ts';
 import { nativeModulePath } from '../native.ts';
 import { IN_BATCH } from '../session/relay.ts';
 
@@ -45,7 +45,7 @@ export interface NativeRelayState {
 export interface AttachOptions { maxMessageBytes: number; bufferBytes: number; idleMs: number; txStatus: number }
 
 interface Module {
-  init(opts: { classes: Uint8Array; fatal: Uint8Array; bounds: Float64Array }, onStop: (id: number) => void): void;
+  init(opts: { classes: Uint8Array; fatal: Uint8Array; bounds: Float64Array; layout: Uint32Array }, onStop: (id: number) => void): void;
   attach(clientFd: number, backendFd: number, opts: AttachOptions, stats: Float64Array): number;
   detach(id: number): NativeRelayState | null;
   boundary(id: number): boolean;
@@ -81,7 +81,7 @@ export class NativeRelay {
     const dispatch = (g[DISPATCH] ??= {});
     dispatch.onStop = (id) => this.stopped(id);
     countNativeSessions(() => this.sessions());
-    mod.init({ classes: tagClasses(), fatal: new Uint8Array(FATAL_FIELD.subarray(0, FATAL_PREFIX_BYTES)), bounds: Float64Array.from(DURATION_BUCKETS) },
+    mod.init({ classes: tagClasses(), fatal: new Uint8Array(FATAL_FIELD.subarray(0, FATAL_PREFIX_BYTES)), bounds: Float64Array.from(DURATION_BUCKETS), layout: NativeStats.LAYOUT },
       (id) => (g[DISPATCH] as Dispatch).onStop?.(id));
   }
 

@@ -141,7 +141,7 @@ const KIND_INDEX: Record<StatementKind, number> = { simple: 0, extended: 1, func
 const NATIVE_KINDS = 3;
 
 /**
- * The statistics of sessions on the native relay (sidecar/native/relay.c, STAT_* there): one
+ * The statistics of sessions on the native relay (sidecar/native/relay.c, told the layout at init): one
  * Float64Array on an ArrayBuffer of its own (its memory never moves), written by the relay thread
  * only. counts[kind*3+outcome] at 0, sums[kind] at 9, totals[kind] at 12, bytes client→proxy and
  * backend→proxy at 15, buckets[kind*DURATION_BUCKETS.length+i] at 17. The scrape adds what grew
@@ -153,6 +153,8 @@ export class NativeStats {
   static readonly TOTALS = 12;
   static readonly BYTES = 15;
   static readonly BUCKETS = 17;
+  /** What relay.c is told at init (its one source of the layout). */
+  static readonly LAYOUT = Uint32Array.of(NativeStats.COUNTS, NativeStats.SUMS, NativeStats.TOTALS, NativeStats.BYTES, NativeStats.BUCKETS);
   readonly values = new Float64Array(new ArrayBuffer((NativeStats.BUCKETS + NATIVE_KINDS * DURATION_BUCKETS.length) * 8));
   private readonly seen = new Float64Array(this.values.length);
 
