@@ -44,6 +44,12 @@ function exportTree(rev: string): string {
   }
   for (const name of readdirSync(join(root, 'node_modules/@clarus'))) symlinkSync(`../../${name}`, join(dir, 'node_modules/@clarus', name));
   symlinkSync(join(root, '.tools'), join(dir, '.tools'));
+  // Its own native modules (build/native is not in the archive): A measured without them would not be A.
+  try {
+    execFileSync('bash', [join(dir, 'scripts/build-native.sh')], { stdio: 'ignore' });
+  } catch {
+    process.stdout.write(`A (${rev}): its native modules did not build; A runs without them\n`);
+  }
   return dir;
 }
 

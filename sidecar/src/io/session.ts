@@ -303,10 +303,12 @@ export class ClientSession {
 
   /**
    * Hands the session to the native data path once the current turn of the event loop is over,
-   * if it is a pass-through session between statements (tryNative()).
+   * if it is a pass-through session between statements (tryNative()). An inspecting session is not
+   * offered at all (no turn of the event loop per statement for nothing): its pipeline changes only
+   * at a reload's boundary, which offers it again.
    */
   private offerNative(): void {
-    if (this.nativeOffered || this.nativeId !== null || this.closed || !nativeRelay().relay) return;
+    if (this.nativeOffered || this.nativeId !== null || this.closed || !nativeRelay().relay || this.relay?.passesThrough() === false) return;
     this.nativeOffered = true;
     setImmediate(() => { this.nativeOffered = false; this.tryNative(); });
   }

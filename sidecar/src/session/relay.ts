@@ -130,6 +130,9 @@ export class Relay {
 
   close(): void { this.ended = true; this.inspector?.close(); }
 
+  /** Whether statements pass through uninspected (the pipeline protects nothing); changes only with setPipeline. */
+  passesThrough(): boolean { return this.inspector === null; }
+
   /**
    * Whether the session may go to the native data path now (io/native-relay.ts): a pass-through
    * relay between statements, holding no byte of either side and waiting for nothing.

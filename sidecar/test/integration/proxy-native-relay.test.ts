@@ -585,6 +585,20 @@ describe('configuration reload', () => {
       await reader.end();
     } finally { await t.end(); }
   });
+
+  it('hands a protecting session to the native path at its first boundary after the policy stops protecting', async () => {
+    await reloadTo(protecting);
+    const s = await connect(p.url(USER));
+    try {
+      expect((await s.query('select count(*)::int as n from nr_secret')).rows).toEqual([{ n: 2 }]);
+      expect(await onNative(p, 1, 500)).toBe(0);
+      await reloadTo(passThrough);
+      // Its next statement is the boundary where the new (pass-through) pipeline takes over.
+      expect((await s.query('select 1 as n')).rows).toEqual([{ n: 1 }]);
+      expect(await onNative(p, 1)).toBe(1);
+      expect((await s.query('select 2 as n')).rows).toEqual([{ n: 2 }]);
+    } finally { await s.end(); }
+  });
 });
 
 describe('drain', () => {
