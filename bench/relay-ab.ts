@@ -1,6 +1,6 @@
 // `node bench/relay-ab.ts` (issue 15, goal 1): the pass-through proxy with the native data path
 // (io/native-relay.ts) against the same proxy with CLARUS_NATIVE_RELAY=0 and PgBouncer, in the same
-// minutes: pgbench select-only at 8 clients, RELAY_AB_MODES (default simple,prepared) for
+// minutes: pgbench select-only at RELAY_AB_CLIENTS (8) clients, RELAY_AB_MODES (default simple,prepared) for
 // RELAY_AB_SECONDS (5) each, targets rotating each round, RELAY_AB_ROUNDS (3) rounds. Prints tps and
 // CPU µs per transaction of every run and their medians, and writes bench/results/<minute>-relay-ab.md.
 import { writeFileSync } from 'node:fs';
@@ -17,6 +17,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const env = process.env;
 const seconds = Number(env.RELAY_AB_SECONDS ?? 5);
 const rounds = Number(env.RELAY_AB_ROUNDS ?? 3);
+const clients = Number(env.RELAY_AB_CLIENTS ?? 8);
 const modes = (env.RELAY_AB_MODES ?? 'simple,prepared').split(',');
 const minute = new Date().toISOString().slice(0, 16).replace(':', '') + 'Z';
 const target = (name: string) => TARGETS.find((t) => t.name === name) as (typeof TARGETS)[number];
@@ -24,7 +25,7 @@ const target = (name: string) => TARGETS.find((t) => t.name === name) as (typeof
 /** One pgbench run: tps and the target's CPU µs per transaction. */
 async function measure(t: RunningTarget, mode: string): Promise<{ tps: number; cpu: number }> {
   const before = t.pid ? cpuSeconds(t.pid) : 0;
-  const res = await runPgbench(t.endpoint, ['-S', '-M', mode], 8, seconds);
+  const res = await runPgbench(t.endpoint, ['-S', '-M', mode], clients, seconds);
   return { tps: res.tps, cpu: t.pid ? ((cpuSeconds(t.pid) - before) * 1e6) / res.transactions : 0 };
 }
 
@@ -51,7 +52,7 @@ try {
     process.stdout.write(`${rows[rows.length - 1]}\n`);
   }
   const med = [...results].map(([k, m]) => `| ${k} | ${median(m.tps).toFixed(0)} | ${median(m.cpu).toFixed(1)} |`);
-  const md = [`# Pass-through relay A/B ${minute}`, '', `load average at end ${loadavg()[0]?.toFixed(2)}; ${rounds} rounds of ${seconds} s, 8 clients, pgbench -S`, '',
+  const md = [`# Pass-through relay A/B ${minute}`, '', `load average at end ${loadavg()[0]?.toFixed(2)}; ${rounds} rounds of ${seconds} s, ${clients} clients, pgbench -S`, '',
     '| round | mode | target | tps | CPU µs/tx |', '| ---: | --- | --- | ---: | ---: |', ...rows, '', '| mode target | median tps | median CPU µs/tx |', '| --- | ---: | ---: |', ...med, ''].join('\n');
   writeFileSync(join(root, 'bench/results', `${minute}-relay-ab.md`), md);
   process.stdout.write(med.join('\n') + '\n');

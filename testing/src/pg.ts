@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { testPki } from './certs.ts';
-import { freePort } from './ports.ts';
+import { freePort, isAddressInUse } from './ports.ts';
 
 const run = promisify(execFile);
 export const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
@@ -108,7 +108,8 @@ async function createAuthUsers(cluster: PgCluster): Promise<void> {
   ].join('\n'));
 }
 
-export async function startPostgres(): Promise<PgCluster> {
+/** A fresh cluster on a free port (`firstPort`: the port to try first, for the harness's own test of a taken port). */
+export async function startPostgres(opts: { firstPort?: number } = {}): Promise<PgCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'clarus-pg-'));
   chmodSync(dir, 0o755);
   own(dir);
@@ -117,7 +118,7 @@ export async function startPostgres(): Promise<PgCluster> {
   writeFileSync(pwfile, SUPERUSER_PASSWORD);
   own(pwfile);
   await pgRun('initdb', ['-D', data, '-U', SUPERUSER, '-A', 'scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--no-sync', '--locale=C']);
-  const port = await freePort();
+  let port = opts.firstPort ?? await freePort();
   writeConfig(dir, data, port);
   const cluster: PgCluster = {
     host: '127.0.0.1', port, dir, caPem: testPki().ca.certPem,
@@ -140,7 +141,20 @@ export async function startPostgres(): Promise<PgCluster> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  await cluster.start();
+  // Another process may bind the port between freePort()'s check and the server's start: then the
+  // server starts again on another port (a later `port =` line of postgresql.conf wins).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await cluster.start();
+      break;
+    } catch (e) {
+      const log = existsSync(join(dir, 'server.log')) ? readFileSync(join(dir, 'server.log'), 'utf8') : '';
+      if (attempt >= 3 || !isAddressInUse(log)) throw e;
+      port = await freePort();
+      cluster.port = port;
+      appendFileSync(join(data, 'postgresql.conf'), `port = ${port}\n`);
+    }
+  }
   await createAuthUsers(cluster);
   return cluster;
 }

@@ -1,6 +1,7 @@
+import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { AUTH_USERS, startPostgres, type PgCluster } from '@clarus/testing/pg.ts';
+import { AUTH_USERS, freePort, startPostgres, type PgCluster } from '@clarus/testing/pg.ts';
 
 describe('test harness: real PostgreSQL', () => {
   let a: PgCluster;
@@ -16,6 +17,26 @@ describe('test harness: real PostgreSQL', () => {
     await client.end();
     expect(r.rows[0]).toEqual({ ssl: true, mpt: '20' });
     expect(await b.psql('SELECT 1+1')).toBe('2\n');
+  });
+
+  it('starts on another port when its port is taken between the check and the bind', async () => {
+    const port = await freePort();
+    const taken = await new Promise<Server>((resolve, reject) => {
+      const srv = createServer();
+      srv.once('error', reject);
+      srv.listen(port, '127.0.0.1', () => resolve(srv));
+    });
+    try {
+      const c = await startPostgres({ firstPort: port });
+      try {
+        expect(c.port).not.toBe(port);
+        expect(await c.psql("SELECT current_setting('port')")).toBe(`${c.port}\n`);
+        const client = new pg.Client({ connectionString: c.url() });
+        await client.connect();
+        expect((await client.query('SELECT 1 AS n')).rows).toEqual([{ n: 1 }]);
+        await client.end();
+      } finally { await c.destroy(); }
+    } finally { taken.close(); }
   });
 
   it('rejects a wrong password', async () => {
