@@ -113,6 +113,13 @@ describe('pgbouncer config', () => {
     expect(ini).toContain('auth_type = scram-sha-256');
     expect(ini).toContain('auth_file = /tmp/x/userlist.txt');
     expect(ini).toContain('default_pool_size = 42');
+    expect(ini).toMatch(/server_tls_sslmode = disable\n/);
+  });
+
+  it('reaches PostgreSQL over verified TLS when given the server CA', () => {
+    const ini = pgbouncerIni('/tmp/x', 6432, 5433, 42, '/tmp/x/ca.crt');
+    expect(ini).toMatch(/server_tls_sslmode = verify-full\nserver_tls_ca_file = \/tmp\/x\/ca.crt\n/);
+    expect(ini).not.toContain('server_tls_sslmode = disable');
   });
 });
 

@@ -43,6 +43,8 @@ export interface TargetOptions {
   bin?: string;
   /** More environment for a Clarus target (bench/enc-ab.ts AB_B_ENV). */
   env?: Record<string, string>;
+  /** PgBouncer and the pass-through proxy reach PostgreSQL over TLS, verifying its certificate (bench/relay-ab.ts RELAY_AB_BACKEND_TLS). */
+  backendTls?: boolean;
 }
 
 /** The service account every target authenticates to PostgreSQL with (SCRAM). */
@@ -65,7 +67,8 @@ async function waitForPort(port: number, child: ChildProcess, what: string): Pro
   throw new Error(`${what} did not listen on ${port}`);
 }
 
-export function pgbouncerIni(dir: string, listenPort: number, pgPort: number, poolSize: number): string {
+/** PgBouncer's configuration; with `serverCaFile` it reaches PostgreSQL over TLS, verifying the server's certificate and name. */
+export function pgbouncerIni(dir: string, listenPort: number, pgPort: number, poolSize: number, serverCaFile?: string): string {
   return [
     '[databases]',
     `postgres = host=127.0.0.1 port=${pgPort} dbname=postgres`,
@@ -73,7 +76,8 @@ export function pgbouncerIni(dir: string, listenPort: number, pgPort: number, po
     'listen_addr = 127.0.0.1', `listen_port = ${listenPort}`, 'unix_socket_dir =',
     'auth_type = scram-sha-256', `auth_file = ${join(dir, 'userlist.txt')}`,
     'pool_mode = session', `max_client_conn = ${poolSize + 50}`, `default_pool_size = ${poolSize}`,
-    `max_db_connections = ${poolSize}`, 'server_tls_sslmode = disable',
+    `max_db_connections = ${poolSize}`,
+    ...(serverCaFile ? ['server_tls_sslmode = verify-full', `server_tls_ca_file = ${serverCaFile}`] : ['server_tls_sslmode = disable']),
     `logfile = ${join(dir, 'pgbouncer.log')}`, 'log_connections = 0', 'log_disconnections = 0',
     'ignore_startup_parameters = extra_float_digits', '',
   ].join('\n');
@@ -104,8 +108,10 @@ const pgbouncer: Target = {
     // PgBouncer signs in to PostgreSQL with the plain password from the auth_file and checks
     // clients with SCRAM against it, as a typical deployment does.
     writeFileSync(join(dir, 'userlist.txt'), `"${SERVICE.user}" "${SERVICE.password}"\n`, { mode: 0o600 });
-    writeFileSync(join(dir, 'pgbouncer.ini'), pgbouncerIni(dir, port, pg.port, opts.maxSessions + 10));
-    giveToPostgres([dir, join(dir, 'userlist.txt'), join(dir, 'pgbouncer.ini')]);
+    const ca = join(dir, 'server-ca.crt');
+    writeFileSync(ca, pg.caPem);
+    writeFileSync(join(dir, 'pgbouncer.ini'), pgbouncerIni(dir, port, pg.port, opts.maxSessions + 10, opts.backendTls ? ca : undefined));
+    giveToPostgres([dir, join(dir, 'userlist.txt'), join(dir, 'pgbouncer.ini'), ca]);
     // PgBouncer refuses to run as root, like PostgreSQL.
     const [cmd, args] = asRoot ? ['runuser', ['-u', 'postgres', '--', 'pgbouncer', join(dir, 'pgbouncer.ini')]] : ['pgbouncer', [join(dir, 'pgbouncer.ini')]];
     const child = spawn(cmd, args, { stdio: 'ignore' });
@@ -136,7 +142,7 @@ function clarusTarget(name: string, workers: number, description: string): Targe
     name, description,
     start: async (pg, opts) => {
       const h = await startClarus(pg, '', {
-        clientTls: false, backendTls: 'disable', backendConnections: opts.maxSessions + 10, maxClientConnections: opts.maxSessions + 50,
+        clientTls: false, backendTls: opts.backendTls ? 'verify-full' : 'disable', backendConnections: opts.maxSessions + 10, maxClientConnections: opts.maxSessions + 50,
         backendUser: SERVICE.user, backendPassword: SERVICE.password, configure: opts.configureProxy,
         env: { CLARUS_WORKERS: String(workers), ...(opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : {}), ...opts.env },
       });

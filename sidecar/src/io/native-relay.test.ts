@@ -3,6 +3,8 @@
 // receives, the state a stopped session hands back, and the statistics.
 import { createServer, connect } from 'node:net';
 import type { Server, Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import { testPki } from '@clarus/testing/certs.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NativeStats } from '../metrics/metrics.ts';
 import { backendBytes } from '../protocol/backend.ts';
@@ -10,7 +12,7 @@ import { encodeFrontend } from '../protocol/frontend.ts';
 import type { FrontendMessage } from '../protocol/frontend.ts';
 import { FrontendTag } from '../protocol/tags.ts';
 import { IN_BATCH } from '../session/relay.ts';
-import { nativeRelay, startReading, stopReading, tagClasses } from './native-relay.ts';
+import { idle, nativeRelay, relayable, startReading, stopReading, tagClasses } from './native-relay.ts';
 import type { NativeRelay, NativeRelayState } from './native-relay.ts';
 
 const fe = (m: FrontendMessage): Buffer => encodeFrontend(m).finish();
@@ -290,6 +292,20 @@ describe('handing the session back', () => {
     for (let i = 0; i < 100 && Buffer.concat(got).toString() !== 'after'; i++) await new Promise((r) => setTimeout(r, 10));
     expect(Buffer.concat(got).toString()).toBe('after');
     closeAll(s);
+  });
+
+  it('counts plain TCP sockets as relayable and a TLS socket over the same kind of socket not, so a TLS session is never offered', async () => {
+    const [ours, theirs] = await pair();
+    expect(relayable(theirs)).toBe(true);
+    expect(idle(theirs)).toBe(true);
+    const pki = testPki();
+    const server = new TLSSocket(theirs, { isServer: true, cert: pki.server.certPem, key: pki.server.keyPem });
+    const client = new TLSSocket(ours, { ca: pki.ca.certPem, servername: 'localhost' });
+    expect(relayable(server)).toBe(false);
+    expect(idle(server)).toBe(false);
+    expect(stopReading(server)).toBe(false);
+    expect(relayable(client)).toBe(false);
+    client.destroy(); server.destroy(); ours.destroy(); theirs.destroy();
   });
 
   it('refuses malformed arguments with a RangeError', async () => {

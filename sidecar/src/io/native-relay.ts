@@ -130,10 +130,18 @@ function fdOf(sock: Socket): number | undefined {
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
-/** Plain TCP, open, nothing read and not emitted, nothing waiting to be written. */
-function idle(sock: Socket): boolean {
-  const tls = (sock as unknown as { encrypted?: boolean }).encrypted === true;
-  return !tls && !sock.destroyed && sock.readable && !sock.readableEnded && sock.readableLength === 0 && sock.writableLength === 0;
+/**
+ * Whether the native thread could ever relay `sock`: plain TCP (not TLS: its records are Node's to
+ * decrypt) with a libuv handle it can stop reading. A session checks its two sockets once.
+ */
+export function relayable(sock: Socket): boolean {
+  const h = handleOf(sock);
+  return (sock as unknown as { encrypted?: boolean }).encrypted !== true && !!h && typeof h.readStop === 'function' && typeof h.readStart === 'function';
+}
+
+/** Open, nothing read and not emitted, nothing waiting to be written, a descriptor. */
+export function idle(sock: Socket): boolean {
+  return relayable(sock) && fdOf(sock) !== undefined && !sock.destroyed && sock.readable && !sock.readableEnded && sock.readableLength === 0 && sock.writableLength === 0;
 }
 
 /**
@@ -142,8 +150,7 @@ function idle(sock: Socket): boolean {
  */
 export function stopReading(sock: Socket): boolean {
   const h = handleOf(sock);
-  if (!h || typeof h.readStop !== 'function' || fdOf(sock) === undefined) return false;
-  if (!idle(sock)) return false;
+  if (!h || typeof h.readStop !== 'function' || !idle(sock)) return false;
   if (h.reading) {
     if (h.readStop() !== 0) return false;
     h.reading = false;

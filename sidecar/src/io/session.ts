@@ -19,7 +19,7 @@ import type { Pipeline, SessionInfo } from '../session/pipeline.ts';
 import { BackendError, connectBackend } from './backend.ts';
 import type { BackendConnection } from './backend.ts';
 import type { ProxyContext } from './context.ts';
-import { NATIVE_BUFFER_BYTES, nativeRelay, startReading, stopReading } from './native-relay.ts';
+import { NATIVE_BUFFER_BYTES, idle, nativeRelay, relayable, startReading, stopReading } from './native-relay.ts';
 import type { NativeRelayState } from './native-relay.ts';
 import { KINDS } from '../metrics/metrics.ts';
 import { acceptStartup, authenticate, authenticateCertificate, fatal, HandshakeError } from './handshake.ts';
@@ -71,6 +71,8 @@ export class ClientSession {
   /** The session's id on the native data path while it relays it (io/native-relay.ts), else null. */
   private nativeId: number | null = null;
   private nativeOffered = false;
+  /** Whether both sockets are plain TCP the native thread can relay (a TLS session never is: not offered at all). */
+  private nativeCapable = false;
   /** The limits the session started with: they hold for its life, whatever a reload brings (docs/proxy.md). */
   private limits: { maxMessageBytes: number; idleTimeoutSeconds: number } = { maxMessageBytes: 0, idleTimeoutSeconds: 0 };
   // Statements in flight, oldest first (parallel arrays: no object per statement).
@@ -203,6 +205,7 @@ export class ClientSession {
   private begin(conn: BackendConnection, b: BackendSecrets, rest: Buffer): void {
     if (this.closed || this.client.destroyed) { conn.socket.destroy(); this.close(); return; }
     this.backend = conn.socket;
+    this.nativeCapable = relayable(this.client) && relayable(conn.socket);
     const pipeline = this.newPipeline();
     const key = this.ctx.cancelKeys.issue({ backend: b, processId: conn.processId, secretKey: conn.secretKey, also: () => this.relay?.cancelRequested() ?? { self: true, others: [] } });
     this.cancelId = key.processId;
@@ -308,7 +311,7 @@ export class ClientSession {
    * at a reload's boundary, which offers it again.
    */
   private offerNative(): void {
-    if (this.nativeOffered || this.nativeId !== null || this.closed || !nativeRelay().relay || this.relay?.passesThrough() === false) return;
+    if (!this.nativeCapable || this.nativeOffered || this.nativeId !== null || this.closed || !nativeRelay().relay || this.relay?.passesThrough() === false) return;
     this.nativeOffered = true;
     setImmediate(() => { this.nativeOffered = false; this.tryNative(); });
   }
@@ -324,7 +327,8 @@ export class ClientSession {
     const native = nativeRelay().relay;
     if (!native || !this.nativeEligible()) return;
     const relay = this.relay as Relay, backend = this.backend as Socket;
-    if (!stopReading(this.client)) return;
+    // Both sides must be able to stop before either does (no read stopped and restarted for nothing).
+    if (!idle(this.client) || !idle(backend) || !stopReading(this.client)) return;
     if (!stopReading(backend)) { startReading(this.client); return; }
     const limits = this.limits;
     let id: number | null = null;
