@@ -5,6 +5,8 @@
 // CPU µs per transaction of every run and their medians, and writes bench/results/<minute>-relay-ab.md.
 // RELAY_AB_BACKEND_TLS=1: PgBouncer and both proxies reach PostgreSQL over TLS (verify-full), as in
 // a cloud deployment; a session whose backend connection is TLS stays on the JavaScript relay.
+// RELAY_AB_EXTRA="name:VAR=value,VAR=value" adds a fourth target: the proxy with that environment
+// (e.g. stgc:CLARUS_NODE_FLAGS=--single-threaded-gc).
 import { writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { loadavg } from 'node:os';
@@ -51,6 +53,11 @@ try {
   running.push(['pgbouncer', await target('pgbouncer').start(cluster, { maxSessions: 20, backendTls })]);
   running.push(['native', await target('clarus').start(cluster, { maxSessions: 20, backendTls })]);
   running.push(['javascript', await target('clarus').start(cluster, { maxSessions: 20, backendTls, env: { CLARUS_NATIVE_RELAY: '0' } })]);
+  if (env.RELAY_AB_EXTRA) {
+    const [name, vars = ''] = env.RELAY_AB_EXTRA.split(/:(.*)/s);
+    const extra = Object.fromEntries(vars.split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+    running.push([name ?? 'extra', await target('clarus').start(cluster, { maxSessions: 20, backendTls, env: extra })]);
+  }
   for (const [name, t] of running) {
     if (await backendSsl(t) !== backendTls) throw new Error(`${name}: its connection to PostgreSQL is ${backendTls ? 'not ' : ''}TLS`);
   }
@@ -69,7 +76,7 @@ try {
     process.stdout.write(`${rows[rows.length - 1]}\n`);
   }
   const med = [...results].map(([k, m]) => `| ${k} | ${median(m.tps).toFixed(0)} | ${median(m.cpu).toFixed(1)} |`);
-  const md = [`# Pass-through relay A/B ${minute}`, '', `load average at end ${loadavg()[0]?.toFixed(2)}; ${rounds} rounds of ${seconds} s, ${clients} clients, pgbench -S${backendTls ? ', backends over TLS (verify-full)' : ''}`, '',
+  const md = [`# Pass-through relay A/B ${minute}`, '', `load average at end ${loadavg()[0]?.toFixed(2)}; ${rounds} rounds of ${seconds} s, ${clients} clients, pgbench -S${backendTls ? ', backends over TLS (verify-full)' : ''}${env.RELAY_AB_EXTRA ? `; extra target ${env.RELAY_AB_EXTRA}` : ''}`, '',
     '| round | mode | target | tps | CPU µs/tx |', '| ---: | --- | --- | ---: | ---: |', ...rows, '', '| mode target | median tps | median CPU µs/tx |', '| --- | ---: | ---: |', ...med, ''].join('\n');
   writeFileSync(join(root, 'bench/results', `${minute}-relay-ab.md`), md);
   process.stdout.write(med.join('\n') + '\n');
