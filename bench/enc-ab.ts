@@ -20,7 +20,7 @@ import { ENC_SCENARIOS } from './lib/enc-scenarios.ts';
 import { VARIANTS } from './lib/encrypted.ts';
 import { runPgbench } from './lib/pgbench.ts';
 import { cpuSeconds, rssMiB } from './lib/procs.ts';
-import { readSettings } from './lib/settings.ts';
+import { assignments, readSettings } from './lib/settings.ts';
 import type { Scenario, ScenarioContext } from './lib/scenarios.ts';
 import { TARGETS, type RunningTarget } from './lib/targets.ts';
 
@@ -74,7 +74,7 @@ async function startProxies(pg: Awaited<ReturnType<typeof startPostgres>>, baseT
   const out: Proxy[] = [{ name: 'clarus', t: await plain.start(pg, { maxSessions: 20 }) }];
   out.push({ name: 'A', t: await encryptedTarget({ ...enc2, target: 'clarus-enc2-A', database: 'bench_enc2_a' }).start(pg, { maxSessions: 20, bin: join(baseTree, 'cli/bin/clarus') }) });
   const nodeOptions = profile ? `--cpu-prof --cpu-prof-dir=${prof} --cpu-prof-name=${minute}-B.cpuprofile` : undefined;
-  const bEnv = Object.fromEntries((env.AB_B_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  const bEnv = assignments(env.AB_B_ENV, /\s+/);
   out.push({ name: 'B', t: await encryptedTarget({ ...enc2, target: 'clarus-enc2-B', database: 'bench_enc2_b' }).start(pg, { maxSessions: 20, nodeOptions, env: bEnv }) });
   return out;
 }

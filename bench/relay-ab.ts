@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { startPostgres } from '@clarus/testing/pg.ts';
 import { initPgbench, runPgbench } from './lib/pgbench.ts';
 import { cpuSeconds } from './lib/procs.ts';
+import { assignments } from './lib/settings.ts';
 import { median } from './lib/stats.ts';
 import { plainEndpoint, TARGETS, type RunningTarget } from './lib/targets.ts';
 
@@ -55,8 +56,7 @@ try {
   running.push(['javascript', await target('clarus').start(cluster, { maxSessions: 20, backendTls, env: { CLARUS_NATIVE_RELAY: '0' } })]);
   if (env.RELAY_AB_EXTRA) {
     const [name, vars = ''] = env.RELAY_AB_EXTRA.split(/:(.*)/s);
-    const extra = Object.fromEntries(vars.split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-    running.push([name ?? 'extra', await target('clarus').start(cluster, { maxSessions: 20, backendTls, env: extra })]);
+    running.push([name ?? 'extra', await target('clarus').start(cluster, { maxSessions: 20, backendTls, env: assignments(vars, ',') })]);
   }
   for (const [name, t] of running) {
     if (await backendSsl(t) !== backendTls) throw new Error(`${name}: its connection to PostgreSQL is ${backendTls ? 'not ' : ''}TLS`);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { NoTransactions, parseLogLatencies, parseSummary } from './pgbench.ts';
 import { checkGoals, markdown, summarize, type BenchReport, type RunRecord } from './report.ts';
 import { pickScenarios, SCENARIOS } from './scenarios.ts';
-import { readSettings } from './settings.ts';
+import { assignments, readSettings } from './settings.ts';
 import { median, percentile } from './stats.ts';
 import { pgbouncerIni } from './targets.ts';
 import { runPlan } from './plan.ts';
@@ -131,5 +131,13 @@ describe('run plan', () => {
     expect(new Set(firsts)).toEqual(new Set(['direct', 'pgbouncer', 'clarus']));
     for (const t of ['direct', 'pgbouncer', 'clarus']) expect(steps.filter((s) => s.target === t)).toHaveLength(8);
     expect(steps.slice(0, 3).map((s) => [s.round, s.scenario, s.clients])).toEqual([[1, 'a', 1], [1, 'a', 1], [1, 'a', 1]]);
+  });
+});
+
+describe('A/B environment assignments', () => {
+  it('splits NAME=value pairs on the given separator and keeps = inside values', () => {
+    expect(assignments('CLARUS_NODE_FLAGS=--single-threaded-gc  X=a=b', /\s+/)).toEqual({ CLARUS_NODE_FLAGS: '--single-threaded-gc', X: 'a=b' });
+    expect(assignments('A=1,B=x y', ',')).toEqual({ A: '1', B: 'x y' });
+    expect(assignments(undefined, ',')).toEqual({});
   });
 });

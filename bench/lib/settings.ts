@@ -22,6 +22,11 @@ export interface BenchSettings {
   copyRows: number;
 }
 
+/** `NAME=value` assignments separated by `separator` (the A/B harnesses' extra environment); the value may hold '='. */
+export function assignments(text: string | undefined, separator: RegExp | string): Record<string, string> {
+  return Object.fromEntries((text ?? '').split(separator).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+}
+
 function list(v: string | undefined): string[] | undefined {
   const items = v?.split(',').map((s) => s.trim()).filter(Boolean);
   return items && items.length ? items : undefined;

@@ -108,10 +108,10 @@ const pgbouncer: Target = {
     // PgBouncer signs in to PostgreSQL with the plain password from the auth_file and checks
     // clients with SCRAM against it, as a typical deployment does.
     writeFileSync(join(dir, 'userlist.txt'), `"${SERVICE.user}" "${SERVICE.password}"\n`, { mode: 0o600 });
-    const ca = join(dir, 'server-ca.crt');
-    writeFileSync(ca, pg.caPem);
-    writeFileSync(join(dir, 'pgbouncer.ini'), pgbouncerIni(dir, port, pg.port, opts.maxSessions + 10, opts.backendTls ? ca : undefined));
-    giveToPostgres([dir, join(dir, 'userlist.txt'), join(dir, 'pgbouncer.ini'), ca]);
+    const ca = opts.backendTls ? join(dir, 'server-ca.crt') : undefined;
+    if (ca) writeFileSync(ca, pg.caPem);
+    writeFileSync(join(dir, 'pgbouncer.ini'), pgbouncerIni(dir, port, pg.port, opts.maxSessions + 10, ca));
+    giveToPostgres([dir, join(dir, 'userlist.txt'), join(dir, 'pgbouncer.ini'), ...(ca ? [ca] : [])]);
     // PgBouncer refuses to run as root, like PostgreSQL.
     const [cmd, args] = asRoot ? ['runuser', ['-u', 'postgres', '--', 'pgbouncer', join(dir, 'pgbouncer.ini')]] : ['pgbouncer', [join(dir, 'pgbouncer.ini')]];
     const child = spawn(cmd, args, { stdio: 'ignore' });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { testPki } from './certs.ts';
-import { freePort, isAddressInUse } from './ports.ts';
+import { freePort, isAddressInUse, listenOn } from './ports.ts';
 
 const run = promisify(execFile);
 export const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
@@ -37,7 +37,7 @@ export interface PgCluster {
   destroy(): Promise<void>;
 }
 
-export { freePort };
+export { freePort, listenOn };
 
 const asRoot = process.getuid?.() === 0;
 let pgUid = -1;
@@ -143,13 +143,15 @@ export async function startPostgres(opts: { firstPort?: number } = {}): Promise<
   };
   // Another process may bind the port between freePort()'s check and the server's start: then the
   // server starts again on another port (a later `port =` line of postgresql.conf wins).
+  const serverLog = (): string => existsSync(join(dir, 'server.log')) ? readFileSync(join(dir, 'server.log'), 'utf8') : '';
   for (let attempt = 1; ; attempt++) {
+    const logFrom = serverLog().length;
     try {
       await cluster.start();
       break;
     } catch (e) {
-      const log = existsSync(join(dir, 'server.log')) ? readFileSync(join(dir, 'server.log'), 'utf8') : '';
-      if (attempt >= 3 || !isAddressInUse(log)) throw e;
+      // Only this attempt's lines: an earlier attempt's bind failure must not explain another failure.
+      if (attempt >= 3 || !isAddressInUse(serverLog().slice(logFrom))) throw e;
       port = await freePort();
       cluster.port = port;
       appendFileSync(join(data, 'postgresql.conf'), `port = ${port}\n`);

@@ -1,14 +1,7 @@
 // testing/src/ports.ts: ports below the ephemeral range, distinct, bindable; a real bind conflict is recognised.
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { freePort, isAddressInUse } from './ports.ts';
-
-const listen = (port: number): Promise<Server> => new Promise((resolve, reject) => {
-  const s = createServer();
-  s.once('error', reject);
-  s.listen(port, '127.0.0.1', () => resolve(s));
-});
+import { freePort, isAddressInUse, listenOn as listen } from './ports.ts';
 
 describe('freePort', () => {
   it('hands out distinct ports below the ephemeral range that a server can bind', async () => {

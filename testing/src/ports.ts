@@ -8,7 +8,7 @@
 // processes) may still pick the same port: harnesses that start several servers retry on a bind
 // failure (e2e/src/controlplane.ts).
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 
 const LOWEST = 10_000;
 const handedOut = new Set<number>();
@@ -45,6 +45,15 @@ export async function freePort(): Promise<number> {
     }
   }
   throw new Error(`no free TCP port found between ${LOWEST} and ${top}`);
+}
+
+/** A listener on `port` of 127.0.0.1 (tests that need a port taken for real). */
+export function listenOn(port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(port, '127.0.0.1', () => resolve(srv));
+  });
 }
 
 /** Whether an error (or a process's log tail in its message) says a port was taken. */

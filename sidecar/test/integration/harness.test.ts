@@ -1,7 +1,6 @@
-import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { AUTH_USERS, freePort, startPostgres, type PgCluster } from '@clarus/testing/pg.ts';
+import { AUTH_USERS, freePort, listenOn, startPostgres, type PgCluster } from '@clarus/testing/pg.ts';
 
 describe('test harness: real PostgreSQL', () => {
   let a: PgCluster;
@@ -21,11 +20,7 @@ describe('test harness: real PostgreSQL', () => {
 
   it('starts on another port when its port is taken between the check and the bind', async () => {
     const port = await freePort();
-    const taken = await new Promise<Server>((resolve, reject) => {
-      const srv = createServer();
-      srv.once('error', reject);
-      srv.listen(port, '127.0.0.1', () => resolve(srv));
-    });
+    const taken = await listenOn(port);
     try {
       const c = await startPostgres({ firstPort: port });
       try {
