@@ -88,7 +88,7 @@ const row = (p: string) => {
 };
 writeFileSync(`${base}.md`, [
   `# COPY memory of clarus-enc3 (${stamp}, ${rows} rows, 3 encrypted columns)`, '',
-  `Proxy NODE_OPTIONS: ${nodeOptions ?? 'none'}; MALLOC_ARENA_MAX: ${process.env.MALLOC_ARENA_MAX ?? 'unset'}; load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')}.`, '',
+  `Proxy NODE_OPTIONS: ${nodeOptions ?? 'none'}; MALLOC_ARENA_MAX: ${process.env.MALLOC_ARENA_MAX ?? 'unset'}; CLARUS_NODE_FLAGS: ${process.env.CLARUS_NODE_FLAGS ?? 'unset'}; load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')}.`, '',
   '| COPY | seconds | proxy CPU µs per row | values per CPU-second | RSS at most (MiB) |', '| --- | ---: | ---: | ---: | ---: |',
   ...runs.map((r) => `| ${r.what} | ${r.seconds.toFixed(1)} | ${r.cpuUsPerRow} | ${Math.round(3e6 / r.cpuUsPerRow).toLocaleString('en')} | ${r.rssMaxMiB} |`), '',
   'MiB, sampled every 250 ms: maximum, and the last sample of the phase (V8 heap used and total, external: Buffers outside the heap).', '',

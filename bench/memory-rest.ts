@@ -4,7 +4,9 @@
 // own /metrics) at start, after a first statement of each kind through one session (simple,
 // prepared, COPY FROM STDIN, a two-stage statement) and with MEMORY_IDLE (200) idle sessions,
 // plus the backend connections the proxy holds (pg_stat_activity) and whether the in-proxy engine
-// (PGlite) or which parser WebAssembly modules are loaded. Writes bench/results/<date>-memory-rest.md/.json.
+// (PGlite) or which parser WebAssembly modules are loaded; last, a statement that starts the engine,
+// and the RSS after its idle stop (CLARUS_RESIDUAL_IDLE_SECONDS = MEMORY_ENGINE_IDLE, default 10 s),
+// twice. Writes bench/results/<date>-memory-rest.md/.json.
 // MEMORY_NODE_OPTIONS: the proxy's NODE_OPTIONS; MEMORY_LABEL names the run (file name and title); the
 // proxy's environment (MALLOC_*, CLARUS_V8_FLAGS) is this script's.
 import { readFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +23,7 @@ import { rssMiB } from './lib/procs.ts';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const idleCount = Number(process.env.MEMORY_IDLE ?? 200);
 const nodeOptions = process.env.MEMORY_NODE_OPTIONS;
+const engineIdle = Number(process.env.MEMORY_ENGINE_IDLE ?? 10);
 const label = (process.env.MEMORY_LABEL ?? '').replace(/[^A-Za-z0-9_.-]+/g, '-');
 const log = (m: string) => process.stdout.write(`memory-rest: ${m}\n`);
 const mib = (b: number | undefined) => Math.round(((b ?? 0) / 1048576) * 10) / 10;
@@ -29,7 +32,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function metrics(port: number): Promise<Record<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const out: Record<string, number> = {};
-  for (const m of text.matchAll(/^clarus_(nodejs_heap_size_used_bytes|nodejs_heap_size_total_bytes|nodejs_external_memory_bytes)(?:\{[^}]*\})? (\S+)$/gm)) out[m[1] as string] = Number(m[2]);
+  for (const m of text.matchAll(/^clarus_(nodejs_heap_size_used_bytes|nodejs_heap_size_total_bytes|nodejs_external_memory_bytes|residual_engine_stops_total)(?:\{[^}]*\})? (\S+)$/gm)) out[m[1] as string] = Number(m[2]);
   return out;
 }
 
@@ -56,7 +59,7 @@ interface Point { phase: string; rssMiB: number; peakMiB: number; smaps: Record<
 
 const cluster = await startPostgres();
 const variant = VARIANTS[0] as (typeof VARIANTS)[number];
-const target = await encryptedTarget(variant).start(cluster, { maxSessions: idleCount + 10, ...(nodeOptions ? { nodeOptions } : {}) });
+const target = await encryptedTarget(variant).start(cluster, { maxSessions: idleCount + 10, env: { CLARUS_RESIDUAL_IDLE_SECONDS: String(engineIdle) }, ...(nodeOptions ? { nodeOptions } : {}) });
 const pid = target.pid as number;
 const points: Point[] = [];
 const backends = async () => Number((await cluster.psql(`SELECT count(*) FROM pg_stat_activity WHERE datname = '${variant.database}' AND pid <> pg_backend_pid()`, 'postgres')).trim());
@@ -103,6 +106,19 @@ try {
   // Last, as it starts the in-proxy engine (PGlite): GROUP BY a randomized column.
   await c.query(`SELECT name, count(*) FROM ${COPY_TABLE} GROUP BY name ORDER BY name LIMIT 3`);
   await point('after a two-stage SELECT through the engine (GROUP BY a randomized column: PGlite)');
+  const stopped = async (n: number) => {
+    const end = Date.now() + (engineIdle + 60) * 1000;
+    while (((await metrics(target.metricsPort as number)).residual_engine_stops_total ?? 0) < n) {
+      if (Date.now() > end) throw new Error(`the engine was not stopped after ${engineIdle} s idle`);
+      await sleep(500);
+    }
+  };
+  await stopped(1);
+  await point(`after the engine's idle stop (${engineIdle} s without a two-stage statement)`);
+  await c.query(`SELECT name, count(*) FROM ${COPY_TABLE} GROUP BY name ORDER BY name LIMIT 3`);
+  await point('after the engine started again');
+  await stopped(2);
+  await point('after its second idle stop');
   await c.end();
 } finally {
   await target.stop().catch(() => undefined);

@@ -23,6 +23,9 @@
 // Sessions are named by slot and generation, so an event for a detached session is ignored.
 #define _GNU_SOURCE
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <node_api.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -686,6 +689,19 @@ static napi_value js_sessions(napi_env env, napi_callback_info info) {
   return v;
 }
 
+// Gives the C heap's free pages back to the system (glibc malloc_trim): after a large release, such
+// as the in-proxy engine's worker thread exiting, glibc keeps them otherwise. true when it gave some.
+static napi_value js_trim(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value v;
+#ifdef __GLIBC__
+  napi_get_boolean(env, malloc_trim(0) == 1, &v);
+#else
+  napi_get_boolean(env, false, &v);
+#endif
+  return v;
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor props[] = {
     { "init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL },
@@ -693,6 +709,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "detach", NULL, js_detach, NULL, NULL, NULL, napi_default, NULL },
     { "boundary", NULL, js_boundary, NULL, NULL, NULL, napi_default, NULL },
     { "sessions", NULL, js_sessions, NULL, NULL, NULL, napi_default, NULL },
+    { "trim", NULL, js_trim, NULL, NULL, NULL, napi_default, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

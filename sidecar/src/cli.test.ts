@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { parseHostPort } from './index.ts';
-import { auditFromEnv, coresGiven, main, workerAuditFile, workerCount } from './cli.ts';
+import { auditFromEnv, coresGiven, main, residualFromEnv, workerAuditFile, workerCount } from './cli.ts';
 import { shareOf } from './io/server.ts';
 
 describe('clarus proxy CLI', () => {
@@ -15,6 +15,14 @@ describe('clarus proxy CLI', () => {
     } finally {
       err.mockRestore();
     }
+  });
+
+  it('takes the in-proxy stage settings from the environment; a bad idle stop is an error', () => {
+    expect(residualFromEnv({ CLARUS_RESIDUAL: 'off' })).toBeUndefined();
+    expect(residualFromEnv({})).toEqual({});
+    expect(residualFromEnv({ CLARUS_RESIDUAL_ENGINES: '2', CLARUS_RESIDUAL_IDLE_SECONDS: '0' })).toEqual({ engines: 2, idleSeconds: 0 });
+    expect(residualFromEnv({ CLARUS_RESIDUAL_IDLE_SECONDS: '90' })).toEqual({ idleSeconds: 90 });
+    for (const bad of ['', '-1', '1.5', 'ten', '99999999']) expect(() => residualFromEnv({ CLARUS_RESIDUAL_IDLE_SECONDS: bad })).toThrow(/CLARUS_RESIDUAL_IDLE_SECONDS must be a whole number/);
   });
 
   it('parses HOST:PORT, including IPv6 in brackets', () => {

@@ -54,23 +54,27 @@ export function workerAuditFile(path: string, slot: WorkerSlot | undefined): str
   return join(dirname(path), `${basename(path, ext)}-worker${slot.index}${ext}`);
 }
 
-/**
- * The in-proxy stage (two-stage statements): on unless CLARUS_RESIDUAL=off; bounds from
- * CLARUS_RESIDUAL_MAX_ROWS, CLARUS_RESIDUAL_MAX_BYTES, engines from CLARUS_RESIDUAL_ENGINES.
- */
 /** CLARUS_SPLIT_RECOVERY_GRACE_SECONDS / CLARUS_SPLIT_RECOVERY_INTERVAL_SECONDS (issue 12). */
 export function splitRecoveryFromEnv(env: NodeJS.ProcessEnv): { graceSeconds: number; everySeconds: number } {
   const num = (v: string | undefined, d: number) => (v !== undefined && Number.isFinite(Number(v)) && Number(v) > 0 ? Number(v) : d);
   return { graceSeconds: num(env.CLARUS_SPLIT_RECOVERY_GRACE_SECONDS, SPLIT_RECOVERY_DEFAULTS.graceSeconds), everySeconds: num(env.CLARUS_SPLIT_RECOVERY_INTERVAL_SECONDS, SPLIT_RECOVERY_DEFAULTS.everySeconds) };
 }
 
+/**
+ * The in-proxy stage (two-stage statements): on unless CLARUS_RESIDUAL=off; bounds from
+ * CLARUS_RESIDUAL_MAX_ROWS, CLARUS_RESIDUAL_MAX_BYTES, engines from CLARUS_RESIDUAL_ENGINES, the
+ * idle stop from CLARUS_RESIDUAL_IDLE_SECONDS (0: never).
+ */
 export function residualFromEnv(env: NodeJS.ProcessEnv): ResidualOptions | undefined {
   if ((env.CLARUS_RESIDUAL ?? 'on').toLowerCase() === 'off') return undefined;
   const n = (v: string | undefined): number | undefined => (v && Number.isInteger(Number(v)) && Number(v) > 0 ? Number(v) : undefined);
   const maxRows = n(env.CLARUS_RESIDUAL_MAX_ROWS);
   const maxBytes = n(env.CLARUS_RESIDUAL_MAX_BYTES);
   const engines = n(env.CLARUS_RESIDUAL_ENGINES);
-  return { ...(maxRows ? { maxRows } : {}), ...(maxBytes ? { maxBytes } : {}), ...(engines ? { engines } : {}) };
+  const idle = env.CLARUS_RESIDUAL_IDLE_SECONDS;
+  if (idle !== undefined && !/^\d{1,7}$/.test(idle)) throw new Error(`CLARUS_RESIDUAL_IDLE_SECONDS must be a whole number of seconds (0: never), not ${JSON.stringify(idle)}`);
+  const idleSeconds = idle === undefined ? undefined : Number(idle);
+  return { ...(maxRows ? { maxRows } : {}), ...(maxBytes ? { maxBytes } : {}), ...(engines ? { engines } : {}), ...(idleSeconds !== undefined ? { idleSeconds } : {}) };
 }
 
 function peersOf(values: Values): PeerConfig | undefined {

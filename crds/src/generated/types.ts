@@ -371,12 +371,14 @@ export type ClarusProxySpec = {
     maxStatementBytes?: number;
     /** Memory for cached statement analyses per policy, in bytes (least recently used ones are dropped). */
     analysisCacheBytes?: number;
-    /** Answer SELECTs that compute on encrypted columns (functions, LIKE, ORDER BY, aggregates…) in two stages, finishing in the proxy's embedded PostgreSQL engine (about 300 MiB per replica, started with the first session). Off: such statements are refused with SQLSTATE 0A000, e.g. to keep sidecars small. */
+    /** Answer SELECTs that compute on encrypted columns (functions, LIKE, ORDER BY, aggregates…) in two stages, finishing in the proxy's embedded PostgreSQL engine (about 300 MiB per replica, started by the first statement that needs it and stopped after computeIdleSeconds without one). Off: such statements are refused with SQLSTATE 0A000, e.g. to keep sidecars small. */
     computeInProxy?: boolean;
     /** Most candidate rows one statement computed in the proxy (two stages: functions, LIKE, ORDER BY… over encrypted columns) may fetch; past it the statement fails with SQLSTATE 54000. */
     computeMaxRows?: number;
     /** Most bytes of candidate values (text form) one statement computed in the proxy may fetch; past it the statement fails with SQLSTATE 54000. The proxy's memory must hold about 4× this per engine. */
     computeMaxBytes?: number;
+    /** Seconds without a statement computed in the proxy after which its embedded engine is stopped and its memory (about 200 MiB) given back; the next such statement starts it again and waits for it (a few seconds). 0: kept while the proxy runs. */
+    computeIdleSeconds?: number;
   };
 };
 

@@ -12,9 +12,10 @@ const limits = obj('Limits of each proxy replica.', {
   drainSeconds: int('On SIGTERM, how long in-flight transactions may finish before connections close.', { minimum: 0, maximum: 3600, default: 30 }),
   maxStatementBytes: int('Longest SQL text the proxy analyses while a policy protects data; longer statements are refused with SQLSTATE 54000.', { minimum: 1024, maximum: 1073741824, default: 1048576 }),
   analysisCacheBytes: int('Memory for cached statement analyses per policy, in bytes (least recently used ones are dropped).', { minimum: 0, maximum: 4294967296, default: 33554432 }),
-  computeInProxy: bool('Answer SELECTs that compute on encrypted columns (functions, LIKE, ORDER BY, aggregates…) in two stages, finishing in the proxy\'s embedded PostgreSQL engine (about 300 MiB per replica, started with the first session). Off: such statements are refused with SQLSTATE 0A000, e.g. to keep sidecars small.', { default: true }),
+  computeInProxy: bool('Answer SELECTs that compute on encrypted columns (functions, LIKE, ORDER BY, aggregates…) in two stages, finishing in the proxy\'s embedded PostgreSQL engine (about 300 MiB per replica, started by the first statement that needs it and stopped after computeIdleSeconds without one). Off: such statements are refused with SQLSTATE 0A000, e.g. to keep sidecars small.', { default: true }),
   computeMaxRows: int('Most candidate rows one statement computed in the proxy (two stages: functions, LIKE, ORDER BY… over encrypted columns) may fetch; past it the statement fails with SQLSTATE 54000.', { minimum: 1, maximum: 10000000, default: 100000 }),
   computeMaxBytes: int('Most bytes of candidate values (text form) one statement computed in the proxy may fetch; past it the statement fails with SQLSTATE 54000. The proxy\'s memory must hold about 4× this per engine.', { minimum: 1024, maximum: 4294967296, default: 33554432 }),
+  computeIdleSeconds: int('Seconds without a statement computed in the proxy after which its embedded engine is stopped and its memory (about 200 MiB) given back; the next such statement starts it again and waits for it (a few seconds). 0: kept while the proxy runs.', { minimum: 0, maximum: 604800, default: 600 }),
 }, { default: {} });
 
 const spec = obj('How the proxies run.', {

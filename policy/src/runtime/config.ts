@@ -146,6 +146,8 @@ export interface RuntimeConfig {
     /** Candidate rows / bytes one two-stage statement may fetch (defaults 100,000 and 32 MiB). */
     computeMaxRows?: number;
     computeMaxBytes?: number;
+    /** Seconds without a two-stage statement before the engine is stopped (default 600; 0: never). */
+    computeIdleSeconds?: number;
   };
   /** sha256 of the canonical JSON of everything above plus the secret files' contents. */
   hash?: string;

@@ -56,7 +56,7 @@ describe('render', () => {
     expect(config.policy.datasets[0]).toMatchObject({ schema: 'public', table: 'patient', rowKey: 'pat_id' });
     expect(config.backends.map((b) => [b.name, b.port, b.tls.mode, b.pool.maxConnections])).toEqual([['cloud-a', 5432, 'verify-full', 50], ['cloud-b', 5432, 'require', 20]]);
     expect(config.limits).toEqual({ maxConnections: 1000, maxMessageBytes: 67108864, connectTimeoutSeconds: 10, idleTimeoutSeconds: 0, drainSeconds: 30, maxStatementBytes: 1048576, analysisCacheBytes: 33554432,
-      computeInProxy: true, computeMaxRows: 100000, computeMaxBytes: 33554432 });
+      computeInProxy: true, computeMaxRows: 100000, computeMaxBytes: 33554432, computeIdleSeconds: 600 });
     expect(config.users.map((u) => [u.name, u.kind, u.grants.map((g) => `${g.access}/${g.view}`)])).toEqual([['analyst', 'user', ['read/masked']], ['drhouse', 'user', ['readWrite/plaintext']]]);
   });
 

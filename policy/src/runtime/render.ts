@@ -242,7 +242,7 @@ function listenOf(proxy: ClarusProxy): Pick<RuntimeConfig, 'listen' | 'metricsLi
 }
 
 /** Limits without a default: present in the runtime config only when the ClarusProxy sets them. */
-const OPTIONAL_LIMITS = ['maxStatementBytes', 'analysisCacheBytes', 'computeInProxy', 'computeMaxRows', 'computeMaxBytes'] as const;
+const OPTIONAL_LIMITS = ['maxStatementBytes', 'analysisCacheBytes', 'computeInProxy', 'computeMaxRows', 'computeMaxBytes', 'computeIdleSeconds'] as const;
 
 function limitsOf(proxy: ClarusProxy): RuntimeConfig['limits'] {
   const l = proxy.spec.limits ?? {};

@@ -1,6 +1,8 @@
 // I/O shell of the in-proxy stage: reads the backend database's locale (text order and case
 // mapping must be the backend's, docs/residual-engine.md), starts the engine pool in the
-// background, and gives the pipeline a ResidualService whose calls wait for it. A backend whose
+// background, and gives the pipeline a ResidualService whose calls wait for it; after idleSeconds
+// without a call the pool is closed (its worker threads exit and give their WebAssembly memory
+// back) and the next call starts it again. A backend whose
 // locale the engine does not reproduce gets every two-stage statement refused (0A000, naming the
 // locale), never answered in another order.
 import type { BackendSecrets } from '../config/load.ts';
@@ -11,6 +13,7 @@ import { ResidualLimitError, ResidualQueryError, ResidualUnsupportedError } from
 import type { ResidualCall, ResidualResult } from '../residual/types.ts';
 import { residualStats } from '../residual/stats.ts';
 import { simpleQuery } from './catalog-loader.ts';
+import { trimHeap } from '../io/native-relay.ts';
 import type { ResidualService } from './residual-stage.ts';
 
 export interface ResidualOptions {
@@ -20,9 +23,11 @@ export interface ResidualOptions {
   maxBytes?: number;
   /** Engine instances (each a worker thread and ~300 MiB; default 1). */
   engines?: number;
+  /** Seconds without a call after which the engines are stopped (default 600; 0: never). */
+  idleSeconds?: number;
 }
 
-export const RESIDUAL_DEFAULTS = { maxRows: 100_000, maxBytes: 32 << 20, engines: 1 } as const;
+export const RESIDUAL_DEFAULTS = { maxRows: 100_000, maxBytes: 32 << 20, engines: 1, idleSeconds: 600 } as const;
 
 async function readLocale(b: BackendSecrets, timeoutMs: number): Promise<BackendLocale> {
   // One connection: the query's column names follow the major the server reports at startup.
@@ -66,22 +71,46 @@ export function startResidualService(o: ResidualOptions, b: BackendSecrets | und
       .catch((e: unknown) => startFailure(e, () => { pool = null; }));
     return pool;
   };
+  // The idle stop: armed when the last call in flight ends, disarmed by the next call.
+  let inFlight = 0;
+  let idleTimer: ReturnType<typeof setTimeout> | undefined;
+  const stopIfIdle = (p: Promise<ResidualPool>): void => {
+    if (inFlight > 0 || pool !== p) return;
+    pool = null;
+    residualStats.engineStops++;
+    // Once its threads have exited, the C heap's free pages go back too (≈ 15–30 MiB more).
+    void p.then((x) => x.close()).then(() => { trimHeap(); }, () => undefined);
+  };
+  const armIdleStop = (seconds: number): void => {
+    clearTimeout(idleTimer);
+    const p = pool;
+    if (!p || !(seconds > 0)) return;
+    idleTimer = setTimeout(() => stopIfIdle(p), seconds * 1000);
+    idleTimer.unref();
+  };
   return {
     maxRows: o.maxRows ?? RESIDUAL_DEFAULTS.maxRows,
     maxBytes: o.maxBytes ?? RESIDUAL_DEFAULTS.maxBytes,
     stats: residualStats,
     textSemantics: async () => { await semantics(); },
     textSemanticsKnown: () => localeKnown,
-    async run(call: ResidualCall): Promise<ResidualResult> {
-      const p = await ready();
+    async run(call: ResidualCall, idleSeconds?: number): Promise<ResidualResult> {
+      inFlight++;
+      clearTimeout(idleTimer);
       try {
-        return await p.run(call);
-      } catch (e) {
-        if (e instanceof ResidualLimitError || e instanceof ResidualQueryError || e instanceof ResidualUnsupportedError) throw e;
-        // The engine itself failed (its worker died): start a new one for the next statement.
-        pool = null;
-        void p.close().catch(() => undefined);
-        throw new ResidualUnsupportedError(`the in-proxy stage failed and is restarted: ${(e as Error).message}`);
+        const p = await ready();
+        try {
+          return await p.run(call);
+        } catch (e) {
+          if (e instanceof ResidualLimitError || e instanceof ResidualQueryError || e instanceof ResidualUnsupportedError) throw e;
+          // The engine itself failed (its worker died): start a new one for the next statement.
+          pool = null;
+          void p.close().catch(() => undefined);
+          throw new ResidualUnsupportedError(`the in-proxy stage failed and is restarted: ${(e as Error).message}`);
+        }
+      } finally {
+        inFlight--;
+        if (inFlight === 0) armIdleStop(idleSeconds ?? o.idleSeconds ?? RESIDUAL_DEFAULTS.idleSeconds);
       }
     },
   };

@@ -20,7 +20,8 @@ import type { FastPlan } from '../rewrite/two-stage/fast-path.ts';
 
 /** The engine (a pool of them) and the per-statement bounds, from the proxy's configuration. */
 export interface ResidualService {
-  run(call: ResidualCall): Promise<ResidualResult>;
+  /** One call; `idleSeconds`: the engine is stopped after that long without a call (0: never; the process's setting when absent). */
+  run(call: ResidualCall, idleSeconds?: number): Promise<ResidualResult>;
   maxRows: number;
   maxBytes: number;
   /** Counters for metrics (residual/stats.ts). */

@@ -90,10 +90,10 @@ function testDatabaseOf(config: RuntimeConfig, info: SessionInfo): string | unde
   return base !== undefined && db !== undefined && (isTestDatabaseOf(base, db) || info.maintenance === true) ? db : undefined;
 }
 
-/** The in-proxy stage with this configuration's bounds (ClarusProxy limits.computeMax*; the process's otherwise). */
+/** The in-proxy stage with this configuration's bounds and idle stop (ClarusProxy limits.computeMax*, computeIdleSeconds; the process's otherwise). */
 function withLimits(r: ResidualService, config: RuntimeConfig): ResidualService {
   const semantics = r.textSemantics && r.textSemanticsKnown ? { textSemantics: r.textSemantics, textSemanticsKnown: r.textSemanticsKnown } : {};
-  return { run: (call) => r.run(call), stats: r.stats, maxRows: config.limits.computeMaxRows ?? r.maxRows, maxBytes: config.limits.computeMaxBytes ?? r.maxBytes, ...semantics };
+  return { run: (call) => r.run(call, config.limits.computeIdleSeconds), stats: r.stats, maxRows: config.limits.computeMaxRows ?? r.maxRows, maxBytes: config.limits.computeMaxBytes ?? r.maxBytes, ...semantics };
 }
 
 /**

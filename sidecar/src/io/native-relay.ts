@@ -50,6 +50,7 @@ interface Module {
   detach(id: number): NativeRelayState | null;
   boundary(id: number): boolean;
   sessions(): number;
+  trim(): boolean;
 }
 
 /** Tag classes of client messages (relay.c C_*): which the native relay forwards, and how each counts. */
@@ -180,6 +181,22 @@ export function loadNativeRelay(env: NodeJS.ProcessEnv = process.env): NativeRel
     return { relay: new NativeRelay(createRequire(import.meta.url)(path) as Module) };
   } catch (e) {
     return { relay: null, reason: `${path} does not load: ${(e as Error).message}` };
+  }
+}
+
+/**
+ * Gives the C heap's free pages back to the system (glibc malloc_trim, through the relay's module
+ * whether or not the relay is used): after a large release, such as the in-proxy engine's worker
+ * thread exiting, glibc keeps them otherwise. False without the module or when nothing was given.
+ */
+export function trimHeap(): boolean {
+  if (process.platform !== 'linux') return false;
+  const path = nativeModulePath(FILE);
+  if (!path) return false;
+  try {
+    return (createRequire(import.meta.url)(path) as Module).trim();
+  } catch {
+    return false;
   }
 }
 

@@ -15,6 +15,8 @@ export interface ResidualStats {
   engineMs: number;
   /** Engine pool starts (the first two-stage statement starts it; a failed engine is started again). */
   engineStarts: number;
+  /** Engine pool stops after limits.computeIdleSeconds without a call (its memory given back). */
+  engineStops: number;
 }
 
-export const residualStats: ResidualStats = { statements: 0, failed: 0, candidateRows: 0, resultRows: 0, fastRows: 0, engineMs: 0, engineStarts: 0 };
+export const residualStats: ResidualStats = { statements: 0, failed: 0, candidateRows: 0, resultRows: 0, fastRows: 0, engineMs: 0, engineStarts: 0, engineStops: 0 };
