@@ -22,7 +22,8 @@ describe('clarus proxy CLI', () => {
     expect(residualFromEnv({})).toEqual({});
     expect(residualFromEnv({ CLARUS_RESIDUAL_ENGINES: '2', CLARUS_RESIDUAL_IDLE_SECONDS: '0' })).toEqual({ engines: 2, idleSeconds: 0 });
     expect(residualFromEnv({ CLARUS_RESIDUAL_IDLE_SECONDS: '90' })).toEqual({ idleSeconds: 90 });
-    for (const bad of ['', '-1', '1.5', 'ten', '99999999']) expect(() => residualFromEnv({ CLARUS_RESIDUAL_IDLE_SECONDS: bad })).toThrow(/CLARUS_RESIDUAL_IDLE_SECONDS must be a whole number/);
+    expect(residualFromEnv({ CLARUS_RESIDUAL_IDLE_SECONDS: '604800' })).toEqual({ idleSeconds: 604800 });
+    for (const bad of ['', '-1', '1.5', 'ten', '604801', '9999999']) expect(() => residualFromEnv({ CLARUS_RESIDUAL_IDLE_SECONDS: bad })).toThrow(/CLARUS_RESIDUAL_IDLE_SECONDS must be a whole number of seconds up to 604800/);
   });
 
   it('parses HOST:PORT, including IPv6 in brackets', () => {

@@ -16,6 +16,7 @@ import type { WorkerSlot } from './io/cancel.ts';
 import { runPrimary, workerLink, workerSlot } from './io/workers.ts';
 import type { ProxyHandle } from './index.ts';
 import type { PeerConfig } from './io/peer-cancel.ts';
+import { MAX_IDLE_SECONDS } from './access/residual-setup.ts';
 import type { ResidualOptions } from './access/residual-setup.ts';
 import { createLogger, levelFromEnv } from '@clarus/log/logger.ts';
 import type { Logger } from '@clarus/log/logger.ts';
@@ -60,6 +61,13 @@ export function splitRecoveryFromEnv(env: NodeJS.ProcessEnv): { graceSeconds: nu
   return { graceSeconds: num(env.CLARUS_SPLIT_RECOVERY_GRACE_SECONDS, SPLIT_RECOVERY_DEFAULTS.graceSeconds), everySeconds: num(env.CLARUS_SPLIT_RECOVERY_INTERVAL_SECONDS, SPLIT_RECOVERY_DEFAULTS.everySeconds) };
 }
 
+/** CLARUS_RESIDUAL_IDLE_SECONDS: whole seconds up to MAX_IDLE_SECONDS, 0 for never; else an error. */
+function idleFromEnv(idle: string | undefined): number | undefined {
+  if (idle === undefined) return undefined;
+  if (!/^\d{1,6}$/.test(idle) || Number(idle) > MAX_IDLE_SECONDS) throw new Error(`CLARUS_RESIDUAL_IDLE_SECONDS must be a whole number of seconds up to ${MAX_IDLE_SECONDS} (0: never), not ${JSON.stringify(idle)}`);
+  return Number(idle);
+}
+
 /**
  * The in-proxy stage (two-stage statements): on unless CLARUS_RESIDUAL=off; bounds from
  * CLARUS_RESIDUAL_MAX_ROWS, CLARUS_RESIDUAL_MAX_BYTES, engines from CLARUS_RESIDUAL_ENGINES, the
@@ -71,9 +79,7 @@ export function residualFromEnv(env: NodeJS.ProcessEnv): ResidualOptions | undef
   const maxRows = n(env.CLARUS_RESIDUAL_MAX_ROWS);
   const maxBytes = n(env.CLARUS_RESIDUAL_MAX_BYTES);
   const engines = n(env.CLARUS_RESIDUAL_ENGINES);
-  const idle = env.CLARUS_RESIDUAL_IDLE_SECONDS;
-  if (idle !== undefined && !/^\d{1,7}$/.test(idle)) throw new Error(`CLARUS_RESIDUAL_IDLE_SECONDS must be a whole number of seconds (0: never), not ${JSON.stringify(idle)}`);
-  const idleSeconds = idle === undefined ? undefined : Number(idle);
+  const idleSeconds = idleFromEnv(env.CLARUS_RESIDUAL_IDLE_SECONDS);
   return { ...(maxRows ? { maxRows } : {}), ...(maxBytes ? { maxBytes } : {}), ...(engines ? { engines } : {}), ...(idleSeconds !== undefined ? { idleSeconds } : {}) };
 }
 

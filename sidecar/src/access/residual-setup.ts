@@ -27,6 +27,9 @@ export interface ResidualOptions {
   idleSeconds?: number;
 }
 
+/** Longest idle stop (ClarusProxy limits.computeIdleSeconds' maximum: 7 days; a timer holds at most 24.8). */
+export const MAX_IDLE_SECONDS = 604_800;
+
 export const RESIDUAL_DEFAULTS = { maxRows: 100_000, maxBytes: 32 << 20, engines: 1, idleSeconds: 600 } as const;
 
 async function readLocale(b: BackendSecrets, timeoutMs: number): Promise<BackendLocale> {
@@ -85,7 +88,7 @@ export function startResidualService(o: ResidualOptions, b: BackendSecrets | und
     clearTimeout(idleTimer);
     const p = pool;
     if (!p || !(seconds > 0)) return;
-    idleTimer = setTimeout(() => stopIfIdle(p), seconds * 1000);
+    idleTimer = setTimeout(() => stopIfIdle(p), Math.min(seconds, MAX_IDLE_SECONDS) * 1000);
     idleTimer.unref();
   };
   return {
