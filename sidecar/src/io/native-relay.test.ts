@@ -1,6 +1,7 @@
 // The native pass-through data path (sidecar/native/relay.c) between real TCP sockets: the test
 // plays the application on one pair and the backend on the other, and checks the bytes each side
 // receives, the state a stopped session hands back, and the statistics.
+import { execFileSync } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { createSecureContext, TLSSocket } from 'node:tls';
@@ -102,6 +103,16 @@ describe('the native relay module', () => {
   it('is loaded on Linux (a missing build fails here rather than leaving pass-through sessions in JavaScript)', () => {
     if (process.platform !== 'linux') return;
     expect(nativeRelay().reason).toBeUndefined();
+  });
+
+  it('gives the C heap\'s free pages back (malloc_trim) after many small blocks were freed', () => {
+    // A child with --expose-gc: many 1 KiB Buffers (each its own malloc), dropped and collected.
+    const script = `import { trimHeap } from ${JSON.stringify(new URL('./native-relay.ts', import.meta.url).pathname)};
+      let keep = []; for (let i = 0; i < 200000; i++) keep.push(Buffer.allocUnsafeSlow(1024));
+      keep = null; globalThis.gc(); globalThis.gc();
+      process.stdout.write(String(trimHeap()));`;
+    const out = execFileSync(process.execPath, ['--expose-gc', '--disable-warning=ExperimentalWarning', '--input-type=module', '-e', script], { env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '32768' } }).toString();
+    expect(out).toBe('true');
   });
 
   it('classifies client tags as session/relay.ts does: Terminate and the auth response are handed back', () => {
