@@ -11,7 +11,9 @@ export const PRESTOP_SLEEP_SECONDS = 5;
  * measured RSS of an encrypting proxy with its engine started is 350–590 MiB, and for a second or two
  * while V8 optimizes the engine's WebAssembly the RSS peaks at 1,013–1,035 MiB (bench/memory-rest.ts,
  * bench/results/2026-12-02T0440Z-memory-rest-*.md): the limit is 1.5 GiB so that the peak is not an
- * OOM kill; the request stays at what the proxy holds.
+ * OOM kill; the request stays at what the proxy holds while the engine runs (it is stopped after
+ * limits.computeIdleSeconds without a two-stage statement, ≈ 110–120 MiB then, and its start-up
+ * peak comes back with each restart).
  */
 export const DEFAULT_RESOURCES = {
   requests: { cpu: '100m', memory: '512Mi' },
