@@ -67,13 +67,17 @@ export function startResidualService(o: ResidualOptions, b: BackendSecrets | und
     return locale;
   };
   let pool: Promise<ResidualPool> | null = null;
+  const engines = o.engines ?? RESIDUAL_DEFAULTS.engines;
   const ready = (): Promise<ResidualPool> => {
     // A failed start (backend unreachable) is tried again by the next statement.
     if (!pool) residualStats.engineStarts++;
-    pool ??= semantics().then((s) => ResidualPool.start(o.engines ?? RESIDUAL_DEFAULTS.engines, { locale: s.engine }))
+    pool ??= semantics().then((s) => ResidualPool.start(engines, { locale: s.engine }))
+      .then((started) => { residualStats.enginesRunning += engines; return started; })
       .catch((e: unknown) => startFailure(e, () => { pool = null; }));
     return pool;
   };
+  /** Closes a started pool (its worker threads exit); the gauge follows once they have. */
+  const close = (started: ResidualPool): Promise<void> => started.close().finally(() => { residualStats.enginesRunning -= engines; });
   // The idle stop: armed when the last call in flight ends, disarmed by the next call.
   let inFlight = 0;
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
@@ -82,7 +86,7 @@ export function startResidualService(o: ResidualOptions, b: BackendSecrets | und
     pool = null;
     residualStats.engineStops++;
     // Once its threads have exited, the C heap's free pages go back too (≈ 15–30 MiB more).
-    void p.then((x) => x.close()).then(() => { trimHeap(); }, () => undefined);
+    void p.then(close).then(() => { trimHeap(); }, () => undefined);
   };
   const armIdleStop = (seconds: number): void => {
     clearTimeout(idleTimer);
@@ -108,7 +112,7 @@ export function startResidualService(o: ResidualOptions, b: BackendSecrets | und
           if (e instanceof ResidualLimitError || e instanceof ResidualQueryError || e instanceof ResidualUnsupportedError) throw e;
           // The engine itself failed (its worker died): start a new one for the next statement.
           pool = null;
-          void p.close().catch(() => undefined);
+          void close(p).catch(() => undefined);
           throw new ResidualUnsupportedError(`the in-proxy stage failed and is restarted: ${(e as Error).message}`);
         }
       } finally {

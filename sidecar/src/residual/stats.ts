@@ -17,6 +17,8 @@ export interface ResidualStats {
   engineStarts: number;
   /** Engine pool stops after limits.computeIdleSeconds without a call (its memory given back). */
   engineStops: number;
+  /** Engine instances running now (started, not yet closed). */
+  enginesRunning: number;
 }
 
-export const residualStats: ResidualStats = { statements: 0, failed: 0, candidateRows: 0, resultRows: 0, fastRows: 0, engineMs: 0, engineStarts: 0, engineStops: 0 };
+export const residualStats: ResidualStats = { statements: 0, failed: 0, candidateRows: 0, resultRows: 0, fastRows: 0, engineMs: 0, engineStarts: 0, engineStops: 0, enginesRunning: 0 };

@@ -53,9 +53,11 @@ describe('in-proxy stage engine, idle stop', () => {
     const started = residualStats.engineStarts;
     expect((await c.query(COMPUTED)).rows).toEqual(EXPECTED);
     expect(residualStats.engineStarts - started).toBe(1);
+    expect(residualStats.enginesRunning).toBe(1);
     const running = threads();
     await until('the idle stop', () => residualStats.engineStops === 1);
     await until('the worker thread to exit', () => threads() < running);
+    await until('the gauge to follow', () => residualStats.enginesRunning === 0);
     // The backend holds the names encrypted whatever the engine does (nothing in clear).
     const stored = await env.backend.query<{ t: string }>('SELECT t::text FROM patient t');
     expect(stored.rows.map((r) => r.t).join('\n')).not.toMatch(/idle/i);
@@ -65,6 +67,7 @@ describe('in-proxy stage engine, idle stop', () => {
     const started = residualStats.engineStarts;
     expect((await c.query(COMPUTED)).rows).toEqual(EXPECTED);
     expect(residualStats.engineStarts - started).toBe(1);
+    expect(residualStats.enginesRunning).toBe(1);
     // Statements that do not compute in the proxy neither start it nor keep it.
     await until('the second idle stop', () => residualStats.engineStops === 2);
     expect((await c.query('SELECT pat_name FROM patient WHERE pat_id = 1')).rows).toEqual([{ pat_name: 'BOB IDLE' }]);
