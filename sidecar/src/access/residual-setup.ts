@@ -76,8 +76,13 @@ export function startResidualService(o: ResidualOptions, b: BackendSecrets | und
       .catch((e: unknown) => startFailure(e, () => { pool = null; }));
     return pool;
   };
-  /** Closes a started pool (its worker threads exit); the gauge follows once they have. */
-  const close = (started: ResidualPool): Promise<void> => started.close().finally(() => { residualStats.enginesRunning -= engines; });
+  /** Closes a started pool once (its worker threads exit); the gauge follows once they have. */
+  const closed = new WeakSet<ResidualPool>();
+  const close = (started: ResidualPool): Promise<void> => {
+    if (closed.has(started)) return Promise.resolve();
+    closed.add(started);
+    return started.close().finally(() => { residualStats.enginesRunning -= engines; });
+  };
   // The idle stop: armed when the last call in flight ends, disarmed by the next call.
   let inFlight = 0;
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
@@ -105,13 +110,15 @@ export function startResidualService(o: ResidualOptions, b: BackendSecrets | und
       inFlight++;
       clearTimeout(idleTimer);
       try {
-        const p = await ready();
+        const current = ready();
+        const p = await current;
         try {
           return await p.run(call);
         } catch (e) {
           if (e instanceof ResidualLimitError || e instanceof ResidualQueryError || e instanceof ResidualUnsupportedError) throw e;
-          // The engine itself failed (its worker died): start a new one for the next statement.
-          pool = null;
+          // The engine itself failed (its worker died): start a new one for the next statement
+          // (unless a call that failed before this one already did).
+          if (pool === current) pool = null;
           void close(p).catch(() => undefined);
           throw new ResidualUnsupportedError(`the in-proxy stage failed and is restarted: ${(e as Error).message}`);
         }
