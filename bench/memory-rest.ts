@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startPostgres } from '@clarus/testing/pg.ts';
+import { until } from '@clarus/testing/wait.ts';
 import { encryptedTarget } from './lib/enc-target.ts';
 import { COPY_TABLE, createTableSql, copyText, DATA_COLUMNS, INSERT_TABLE, SELECT_TABLE, VARIANTS } from './lib/encrypted.ts';
 import { openIdle } from './lib/idle.ts';
@@ -109,13 +110,8 @@ try {
   const firstMs = await timed();
   const warmMs = await timed();
   await point(`after a two-stage SELECT through the engine (GROUP BY a randomized column: PGlite; ${firstMs} ms with the engine's start, ${warmMs} ms after)`);
-  const stopped = async (n: number) => {
-    const end = Date.now() + (engineIdle + 60) * 1000;
-    while (((await metrics(target.metricsPort as number)).residual_engine_stops_total ?? 0) < n) {
-      if (Date.now() > end) throw new Error(`the engine was not stopped after ${engineIdle} s idle`);
-      await sleep(500);
-    }
-  };
+  const stopped = (n: number) => until(`idle stop ${n} of the engine (${engineIdle} s idle)`,
+    async () => ((await metrics(target.metricsPort as number)).residual_engine_stops_total ?? 0) >= n, (engineIdle + 60) * 1000, 500);
   await stopped(1);
   await point(`after the engine's idle stop (${engineIdle} s without a two-stage statement)`);
   const againMs = await timed();

@@ -172,15 +172,26 @@ export type NativeRelayChoice = { relay: NativeRelay; reason?: undefined } | { r
 
 const FILE = 'clarus-relay.node';
 
+/** The relay's module with where it was loaded from, or why it cannot be. */
+function relayModule(): { mod: Module; path: string } | { reason: string } {
+  if (process.platform !== 'linux') return { reason: `no native relay for ${process.platform}` };
+  const path = nativeModulePath(FILE);
+  if (!path) return { reason: `build/native/${FILE} not built (scripts/build-native.sh)` };
+  try {
+    return { mod: createRequire(import.meta.url)(path) as Module, path };
+  } catch (e) {
+    return { reason: `${path} does not load: ${(e as Error).message}` };
+  }
+}
+
 export function loadNativeRelay(env: NodeJS.ProcessEnv = process.env): NativeRelayChoice {
   if (env.CLARUS_NATIVE_RELAY === '0') return { relay: null, reason: 'turned off (CLARUS_NATIVE_RELAY=0)' };
-  if (process.platform !== 'linux') return { relay: null, reason: `no native relay for ${process.platform}` };
-  const path = nativeModulePath(FILE);
-  if (!path) return { relay: null, reason: `build/native/${FILE} not built (scripts/build-native.sh)` };
+  const m = relayModule();
+  if ('reason' in m) return { relay: null, reason: m.reason };
   try {
-    return { relay: new NativeRelay(createRequire(import.meta.url)(path) as Module) };
+    return { relay: new NativeRelay(m.mod) };
   } catch (e) {
-    return { relay: null, reason: `${path} does not load: ${(e as Error).message}` };
+    return { relay: null, reason: `${m.path} does not load: ${(e as Error).message}` };
   }
 }
 
@@ -190,14 +201,8 @@ export function loadNativeRelay(env: NodeJS.ProcessEnv = process.env): NativeRel
  * thread exiting, glibc keeps them otherwise. False without the module or when nothing was given.
  */
 export function trimHeap(): boolean {
-  if (process.platform !== 'linux') return false;
-  const path = nativeModulePath(FILE);
-  if (!path) return false;
-  try {
-    return (createRequire(import.meta.url)(path) as Module).trim();
-  } catch {
-    return false;
-  }
+  const m = relayModule();
+  return 'mod' in m && m.mod.trim();
 }
 
 /** This process's choice, made on first use. */

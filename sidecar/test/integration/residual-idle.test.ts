@@ -8,6 +8,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
+import { until } from '@clarus/testing/wait.ts';
 import { residualStats } from '../../src/residual/stats.ts';
 import { CREATE_PATIENT, USERS, startProtected } from '../corpus/setup.ts';
 import type { ProtectedEnv } from '../corpus/setup.ts';
@@ -19,14 +20,6 @@ let c: pg.Client;
 /** This process's threads (the engine's worker thread is one of them while it runs). */
 function threads(): number {
   return Number(/^Threads:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
-}
-
-async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 // Computed in the engine (not the fast path): initcap over a decrypted column, ordered.

@@ -8,6 +8,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PgCluster } from '@clarus/testing/pg.ts';
+import { until as waitUntil } from '@clarus/testing/wait.ts';
 import { USERS } from '../corpus/setup.ts';
 import { CREATE_SPLIT_PATIENT, killHard, startSplit } from './split-env.ts';
 import type { BackendName, SplitEnv } from './split-env.ts';
@@ -26,13 +27,9 @@ async function preparedOn(name: BackendName): Promise<number> {
   return (await env.backend(name).query<{ n: number }>("SELECT count(*)::int AS n FROM pg_prepared_xacts WHERE gid LIKE 'clarus:%'")).rows[0]?.n ?? 0;
 }
 
-async function until(what: string, f: () => Promise<boolean>, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try { if (await f()) return; } catch { /* a backend still restarting */ }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
+/** `f` holding within `ms`; an error of `f` counts as not yet (a backend still restarting). */
+function until(what: string, f: () => Promise<boolean>, ms = 60_000): Promise<void> {
+  return waitUntil(what, () => f().catch(() => false), ms);
 }
 
 /**
