@@ -120,6 +120,7 @@ export async function startPostgres(opts: { firstPort?: number } = {}): Promise<
   await pgRun('initdb', ['-D', data, '-U', SUPERUSER, '-A', 'scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--no-sync', '--locale=C']);
   let port = opts.firstPort ?? await freePort();
   writeConfig(dir, data, port);
+  const serverLog = (): string => existsSync(join(dir, 'server.log')) ? readFileSync(join(dir, 'server.log'), 'utf8') : '';
   const cluster: PgCluster = {
     host: '127.0.0.1', port, dir, caPem: testPki().ca.certPem,
     url: (o = {}) => `postgres://${encodeURIComponent(o.user ?? SUPERUSER)}:${encodeURIComponent(o.password ?? SUPERUSER_PASSWORD)}@127.0.0.1:${port}/${o.database ?? 'postgres'}`,
@@ -129,7 +130,14 @@ export async function startPostgres(opts: { firstPort?: number } = {}): Promise<
       return stdout;
     },
     start: async () => {
-      await pgRun('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start']);
+      const logFrom = serverLog().length;
+      try {
+        await pgRun('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start']);
+      } catch (e) {
+        // pg_ctl says only "examine the log output": the error carries what the server wrote.
+        const log = serverLog().slice(logFrom).trim().split('\n').slice(-20).join('\n');
+        throw Object.assign(e as Error, { message: `${(e as Error).message}\nserver log:\n${log}` });
+      }
       live.add(data);
     },
     kill: async () => {
@@ -143,7 +151,6 @@ export async function startPostgres(opts: { firstPort?: number } = {}): Promise<
   };
   // Another process may bind the port between freePort()'s check and the server's start: then the
   // server starts again on another port (a later `port =` line of postgresql.conf wins).
-  const serverLog = (): string => existsSync(join(dir, 'server.log')) ? readFileSync(join(dir, 'server.log'), 'utf8') : '';
   for (let attempt = 1; ; attempt++) {
     const logFrom = serverLog().length;
     try {

@@ -179,15 +179,29 @@ export async function startSplit(opts: SplitOptions = {}): Promise<SplitEnv> {
   return env;
 }
 
-/** SIGKILL a cluster's postmaster and every process it started (a crash), then wait until they are gone. */
+/**
+ * SIGKILL a cluster's postmaster and every process it started (a crash), wait until they are dead,
+ * then remove the lock files the killed postmaster left (as an operator does after a crash).
+ */
 export async function killHard(c: PgCluster): Promise<void> {
   const pidFile = join(c.dir, 'data', 'postmaster.pid');
   if (!existsSync(pidFile)) return;
   const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  const state = (p: number): string => { try { return /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${p}/stat`, 'utf8'))?.[1] ?? ''; } catch { return ''; } };
+  const sleep = () => new Promise((r) => setTimeout(r, 25));
+  // The postmaster is stopped first so that it cannot fork a backend between the listing of its
+  // children and its death: such a backend would outlive it and keep the shared memory attached.
+  try { process.kill(pid, 'SIGSTOP'); } catch { return; }
+  for (let i = 0; i < 400 && !/^[TtZ]?$/.test(state(pid)); i++) await sleep();
   const children = (() => { try { return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number); } catch { return []; } })();
-  for (const p of [pid, ...children]) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
-  const alive = (p: number) => { try { process.kill(p, 0); return true; } catch { return false; } };
-  for (let i = 0; i < 200 && [pid, ...children].some(alive); i++) await new Promise((r) => setTimeout(r, 25));
+  for (const p of [...children, pid]) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+  // Dead means gone or a zombie: the killed postmaster's parent is init, which on some machines reaps
+  // only every second or two, and PostgreSQL takes a zombie's PID in a lock file for a running server.
+  const dead = (p: number) => /^Z?$/.test(state(p));
+  for (let i = 0; i < 800 && ![pid, ...children].every(dead); i++) await sleep();
+  if (![pid, ...children].every(dead)) throw new Error(`killHard: processes of the cluster on port ${c.port} still alive`);
+  rmSync(pidFile, { force: true });
+  rmSync(join(c.dir, `.s.PGSQL.${c.port}.lock`), { force: true });
 }
 
 /** Column names of a table on one backend, in order. */
