@@ -9,6 +9,7 @@ import type { BackendSecrets } from '../config/load.ts';
 import { backendLocaleSql, localeSupport } from '../residual/collation.ts';
 import type { BackendLocale, LocaleSupport } from '../residual/collation.ts';
 import { ResidualPool } from '../residual/engine.ts';
+import type { EngineOptions } from '../residual/engine.ts';
 import { ResidualLimitError, ResidualQueryError, ResidualUnsupportedError } from '../residual/errors.ts';
 import type { ResidualCall, ResidualResult } from '../residual/types.ts';
 import { residualStats } from '../residual/stats.ts';
@@ -25,7 +26,16 @@ export interface ResidualOptions {
   engines?: number;
   /** Seconds without a call after which the engines are stopped (default 600; 0: never). */
   idleSeconds?: number;
+  /**
+   * How the engines are started (default: ResidualPool.start). A test seam, nothing configures it:
+   * residual-failure.test wraps real engines so that a call fails as it does when the engine's worker
+   * thread dies, a fault that cannot be produced from outside the process.
+   */
+  startPool?: (engines: number, opts: EngineOptions) => Promise<EnginePool>;
 }
+
+/** What a service runs calls on: a ResidualPool. */
+export type EnginePool = Pick<ResidualPool, 'run' | 'close'>;
 
 /** Longest idle stop (ClarusProxy limits.computeIdleSeconds' maximum: 7 days; a timer holds at most 24.8). */
 export const MAX_IDLE_SECONDS = 604_800;
@@ -66,19 +76,20 @@ export function startResidualService(o: ResidualOptions, b: BackendSecrets | und
     locale ??= checkLocale(b, timeoutMs).then((s) => { localeKnown = true; return s; }, (e: unknown) => startFailure(e, () => { locale = null; }));
     return locale;
   };
-  let pool: Promise<ResidualPool> | null = null;
+  let pool: Promise<EnginePool> | null = null;
   const engines = o.engines ?? RESIDUAL_DEFAULTS.engines;
-  const ready = (): Promise<ResidualPool> => {
+  const startPool = o.startPool ?? ((n: number, opts: EngineOptions) => ResidualPool.start(n, opts));
+  const ready = (): Promise<EnginePool> => {
     // A failed start (backend unreachable) is tried again by the next statement.
     if (!pool) residualStats.engineStarts++;
-    pool ??= semantics().then((s) => ResidualPool.start(engines, { locale: s.engine }))
+    pool ??= semantics().then((s) => startPool(engines, { locale: s.engine }))
       .then((started) => { residualStats.enginesRunning += engines; return started; })
       .catch((e: unknown) => startFailure(e, () => { pool = null; }));
     return pool;
   };
   /** Closes a started pool once (its worker threads exit); the gauge follows once they have. */
-  const closed = new WeakSet<ResidualPool>();
-  const close = (started: ResidualPool): Promise<void> => {
+  const closed = new WeakSet<EnginePool>();
+  const close = (started: EnginePool): Promise<void> => {
     if (closed.has(started)) return Promise.resolve();
     closed.add(started);
     return started.close().finally(() => { residualStats.enginesRunning -= engines; });
@@ -86,7 +97,7 @@ export function startResidualService(o: ResidualOptions, b: BackendSecrets | und
   // The idle stop: armed when the last call in flight ends, disarmed by the next call.
   let inFlight = 0;
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
-  const stopIfIdle = (p: Promise<ResidualPool>): void => {
+  const stopIfIdle = (p: Promise<EnginePool>): void => {
     if (inFlight > 0 || pool !== p) return;
     pool = null;
     residualStats.engineStops++;
