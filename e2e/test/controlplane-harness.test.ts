@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
+import { processRunning } from '@clarus/testing/wait.ts';
 import { parseEnvFile, toolVersions } from '../src/binaries.ts';
 import { chartValues } from '../src/chart.ts';
 import { loopbackTarget, startEgressGuard, type EgressGuard } from '../src/egress.ts';
@@ -134,15 +135,8 @@ describe('harness helpers', () => {
       });
       await p.stop(2_000);
       expect(p.isRunning()).toBe(false);
-      const alive = (): boolean => {
-        try {
-          process.kill(child, 0);
-          return true;
-        } catch {
-          return false;
-        }
-      };
-      // The orphaned child is reaped by init shortly after the group's SIGTERM.
+      // The orphaned child is gone or a zombie (init reaps it in its own time) after the group's SIGTERM.
+      const alive = (): boolean => processRunning(child);
       await waitUntil('forked child gone', async () => (alive() ? undefined : true), { timeoutMs: 5_000, intervalMs: 50 });
       expect(alive()).toBe(false);
     } finally {

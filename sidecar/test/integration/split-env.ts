@@ -14,6 +14,7 @@ import type { RuntimePolicy } from '@clarus/policy/runtime/config.ts';
 import { protectionPipeline } from '../../src/access/setup.ts';
 import { TEST_KEY_FILES } from '@clarus/testing/rewriter.ts';
 import { startPostgres } from '@clarus/testing/pg.ts';
+import { processRunning, processState } from '@clarus/testing/wait.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
 import { startProxyInProcess, startProxyProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
 import type { HarnessUser, ProxyProcess, RunningProxy } from '@clarus/testing/proxy.ts';
@@ -187,19 +188,17 @@ export async function killHard(c: PgCluster): Promise<void> {
   const pidFile = join(c.dir, 'data', 'postmaster.pid');
   if (!existsSync(pidFile)) return;
   const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-  const state = (p: number): string => { try { return /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${p}/stat`, 'utf8'))?.[1] ?? ''; } catch { return ''; } };
   const sleep = () => new Promise((r) => setTimeout(r, 25));
   // The postmaster is stopped first so that it cannot fork a backend between the listing of its
   // children and its death: such a backend would outlive it and keep the shared memory attached.
   try { process.kill(pid, 'SIGSTOP'); } catch { return; }
-  for (let i = 0; i < 400 && !/^[TtZ]?$/.test(state(pid)); i++) await sleep();
+  for (let i = 0; i < 400 && !/^[TtZ]?$/.test(processState(pid)); i++) await sleep();
   const children = (() => { try { return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number); } catch { return []; } })();
   for (const p of [...children, pid]) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
-  // Dead means gone or a zombie: the killed postmaster's parent is init, which on some machines reaps
-  // only every second or two, and PostgreSQL takes a zombie's PID in a lock file for a running server.
-  const dead = (p: number) => /^Z?$/.test(state(p));
-  for (let i = 0; i < 800 && ![pid, ...children].every(dead); i++) await sleep();
-  if (![pid, ...children].every(dead)) throw new Error(`killHard: processes of the cluster on port ${c.port} still alive`);
+  // A zombie is dead enough (processRunning): PostgreSQL would take its PID in the lock file for a
+  // running server, so the lock files go once nothing runs.
+  for (let i = 0; i < 800 && [pid, ...children].some(processRunning); i++) await sleep();
+  if ([pid, ...children].some(processRunning)) throw new Error(`killHard: processes of the cluster on port ${c.port} still alive`);
   rmSync(pidFile, { force: true });
   rmSync(join(c.dir, `.s.PGSQL.${c.port}.lock`), { force: true });
 }
