@@ -5,6 +5,8 @@ import { CONFIG_DIR, CONFIG_KEY, CONFIG_VOLUME, CONTAINER_NAME, configMapName, s
 import type { BuildOptions } from './types.ts';
 
 export const PRESTOP_SLEEP_SECONDS = 5;
+/** The proxy container's user and group (no account in the image: files are read as "others"). */
+export const PROXY_UID = 65532;
 /**
  * A proxy that computes two-stage statements holds an embedded PostgreSQL engine (~300 MiB of
  * WebAssembly memory, growing with the largest candidate set, up to about 4× limits.computeMaxBytes):
@@ -113,8 +115,8 @@ export function proxyContainer({ proxy, config, options, extraArgs = [] }: Conta
     resources: proxyResources(proxy),
     securityContext: {
       runAsNonRoot: true,
-      runAsUser: 65532,
-      runAsGroup: 65532,
+      runAsUser: PROXY_UID,
+      runAsGroup: PROXY_UID,
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
       capabilities: { drop: ['ALL'] },
