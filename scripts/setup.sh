@@ -29,8 +29,9 @@ apt_packages() {
   [ -x "$PG_BIN/initdb" ] || missing+=(postgresql-15)
   command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
   # The C compiler of the proxy's native modules (scripts/build-native.sh: the AES module on
-  # x86-64, the pass-through relay on Linux).
-  command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+  # x86-64, the pass-through relay on Linux), as packages: the image-build test checks the
+  # Dockerfile's `apt-get install gcc libc6-dev` against them.
+  dpkg -s gcc libc6-dev >/dev/null 2>&1 || missing+=(gcc libc6-dev)
   # PostGIS for the geometric coarsening tests (sidecar/test/integration/anonymize-geometry.test.ts).
   [ -f "/usr/share/postgresql/15/extension/postgis.control" ] || missing+=(postgresql-15-postgis-3)
   [ ${#missing[@]} -eq 0 ] && return
