@@ -40,6 +40,11 @@ export interface LocaleSupport {
   reason: string;
 }
 
+/** What pg_database says of an engine instance initialised for a locale (provider, collate, locale). */
+export function engineDatabaseLocale(engine: EngineLocale): string {
+  return engine === 'c' ? 'c C ' : 'b C C.UTF-8';
+}
+
 /** initdb parameters of the engine instance for a locale. */
 export function engineInitdbParams(engine: EngineLocale): string[] {
   return engine === 'c' ? ['--locale=C'] : ['--locale-provider=builtin', '--builtin-locale=C.UTF-8', '--lc-collate=C'];

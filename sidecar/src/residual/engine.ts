@@ -76,6 +76,9 @@ export class ResidualEngine {
     return new ResidualEngine(executor, opts);
   }
 
+  /** How its instance was made (a fresh instance's data directory makes a restart seconds shorter). */
+  get startedFrom(): Executor['startedFrom'] { return this.executor.startedFrom; }
+
   /** Calls waiting or running on this engine. */
   get pending(): number { return this.queued; }
 

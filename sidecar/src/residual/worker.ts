@@ -1,14 +1,14 @@
 // The worker-thread side of workerExecutor (executor.ts): one PGlite instance, batches run in
 // arrival order, answers transferred back.
 import { parentPort, workerData } from 'node:worker_threads';
-import { execBatch, startPglite, type WorkerReply } from './executor.ts';
-import type { EngineLocale } from './collation.ts';
+import { execBatch, startPglite, type WorkerReply, type WorkerStart } from './executor.ts';
 
 interface Request { id: number; batch?: Uint8Array; close?: boolean }
 
 const port = parentPort;
 if (port === null) throw new Error('residual worker: not started as a worker thread');
-const db = await startPglite((workerData as { locale: EngineLocale }).locale);
+const start = workerData as WorkerStart;
+const { db, loaded } = await startPglite(start.locale, start.dataDir);
 // Batches run one at a time, in arrival order (each runs synchronously inside execBatch).
 let tail: Promise<void> = Promise.resolve();
 port.on('message', (req: Request) => {
@@ -26,4 +26,15 @@ port.on('message', (req: Request) => {
     port.postMessage(reply, reply.type === 'answer' ? [reply.answer.buffer as ArrayBuffer] : []);
   });
 });
-port.postMessage({ type: 'ready' } satisfies WorkerReply);
+port.postMessage({ type: 'ready', loaded } satisfies WorkerReply);
+// Not loaded from a fresh data directory (the first engine, or one given a directory that did not
+// load): this one is dumped before any call runs (the calls wait behind it, ≈ 0.2–0.3 s, once per
+// process), so that it never holds a candidate value.
+if (!loaded) {
+  tail = tail.then(async () => {
+    try {
+      const tar = new Uint8Array(await (await db.dumpDataDir('none')).arrayBuffer());
+      port.postMessage({ type: 'dataDir', tar } satisfies WorkerReply, [tar.buffer]);
+    } catch { /* later engines run initdb */ }
+  });
+}
