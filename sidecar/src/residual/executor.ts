@@ -4,7 +4,6 @@
 // batch at a time, in the order given.
 import { Worker } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
-import { gzip } from 'node:zlib';
 import { engineDatabaseLocale, engineInitdbParams, type EngineLocale } from './collation.ts';
 
 export interface Executor {
@@ -79,9 +78,9 @@ export async function inlineExecutor(locale: EngineLocale): Promise<Executor> {
 
 interface Pending { resolve(answer: Uint8Array): void; reject(e: Error): void }
 
-/** Messages from the worker (worker.ts); `dataDir`: its fresh data directory (a tar), when asked for. */
+/** Messages from the worker (worker.ts); `dataDir`: its fresh data directory (a gzipped tar). */
 export type WorkerReply = { type: 'ready'; loaded: boolean } | { type: 'answer'; id: number; answer: Uint8Array } | { type: 'failed'; id: number; message: string }
-  | { type: 'dataDir'; tar: Uint8Array };
+  | { type: 'dataDir'; gz: Uint8Array };
 
 /** What a worker is started with (worker.ts). */
 export interface WorkerStart { locale: EngineLocale; dataDir?: Uint8Array }
@@ -101,8 +100,7 @@ export async function workerExecutor(locale: EngineLocale): Promise<Executor> {
   worker.on('message', (m: WorkerReply) => {
     if (m.type === 'ready') return;
     if (m.type === 'dataDir') {
-      // Compressed in the thread pool: neither this thread nor the engine waits for it.
-      gzip(m.tar, (e, gz) => { if (!e) freshDataDirs.set(locale, new Uint8Array(gz)); });
+      freshDataDirs.set(locale, m.gz);
       return;
     }
     const p = pending.get(m.id);

@@ -28,13 +28,14 @@ port.on('message', (req: Request) => {
 });
 port.postMessage({ type: 'ready', loaded } satisfies WorkerReply);
 // Not loaded from a fresh data directory (the first engine, or one given a directory that did not
-// load): this one is dumped before any call runs (the calls wait behind it, ≈ 0.2–0.3 s, once per
-// process), so that it never holds a candidate value.
+// load): this one is dumped, gzipped here (the proxy's thread never holds the 40 MiB tar), before
+// any call runs (the calls wait behind it, ≈ 0.3–0.5 s, once per process), so that it never holds
+// a candidate value.
 if (!loaded) {
   tail = tail.then(async () => {
     try {
-      const tar = new Uint8Array(await (await db.dumpDataDir('none')).arrayBuffer());
-      port.postMessage({ type: 'dataDir', tar } satisfies WorkerReply, [tar.buffer]);
+      const gz = new Uint8Array(await (await db.dumpDataDir('gzip')).arrayBuffer());
+      port.postMessage({ type: 'dataDir', gz } satisfies WorkerReply, [gz.buffer]);
     } catch { /* later engines run initdb */ }
   });
 }
