@@ -7,8 +7,7 @@
 // its in-proxy engine. Real PostgreSQL 15. The host's Node 24 and C compiler stand in for the base
 // image's; `apt-get` is checked (the packages installed here), not run.
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +15,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
-import { DEFAULT_USER, startProxyProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
+import { DEFAULT_USER, startProxyProcess, writePeopleConfig } from '@clarus/testing/proxy.ts';
+import type { ProxyConfigDir } from '@clarus/testing/proxy.ts';
 import { PROXY_UID } from '@clarus/operator/specs/pod.ts';
 import { buildWithoutEngine, type BuiltImage } from '../src/image.ts';
 
@@ -82,22 +82,12 @@ describe('the image built from the Dockerfile', () => {
 
   describe("the image's proxy", () => {
     let cluster: PgCluster;
-    let cfg: ReturnType<typeof writeProxyConfig>;
+    let cfg: ProxyConfigDir;
     let launcher: string;
 
     beforeAll(async () => {
       cluster = await startPostgres();
-      cfg = writeProxyConfig({ backends: [{ cluster, tls: 'disable' }],
-        users: [{ ...DEFAULT_USER, grants: [{ grant: 'all', datasets: ['*'], access: 'readWrite', view: 'plaintext' }] }] });
-      const backend = cfg.config.backends[0]?.name ?? 'primary';
-      cfg.config.policy.keyring.keys = [{ name: 'default', versions: [1], current: 1 }];
-      cfg.config.policy.datasets = [{ name: 'people', schema: 'public', table: 'people', rowKey: 'id', columns: [
-        { name: 'id', attributeType: 'technicalIdentifier', backend },
-        { name: 'name', attributeType: 'identifier', encrypt: { mode: 'randomized', searchable: false, keyName: 'default' }, backend },
-      ] }];
-      cfg.write(cfg.config);
-      mkdirSync(join(cfg.dir, 'secrets/keyring'), { recursive: true });
-      writeFileSync(join(cfg.dir, 'secrets/keyring/default.v1'), randomBytes(32).toString('base64'), { mode: 0o600 });
+      cfg = writePeopleConfig(cluster);
       // The mounted configuration: readable by the proxy container's user, not writable (root's).
       execFileSync('chmod', ['-R', 'a+rX', cfg.dir]);
       // The container as the operator runs it (pod.ts): the image's working folder, the proxy's user

@@ -3,6 +3,7 @@
 // in-process (startProxy) or as a child process (`cli/bin/clarus proxy`), which prints its bound
 // addresses in a JSON log line {"msg":"listening","address":{...},"metricsAddress":{...}}.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
@@ -194,6 +195,25 @@ export async function startProxyProcess(configDir: string, extraArgs: string[] =
     url: urlFor(address.host, address.port, defaultDatabase(configDir)),
     close: async () => { if (child.exitCode === null) { child.kill('SIGTERM'); await exited; } },
   };
+}
+
+/**
+ * A proxy configuration for one backend with a `people` table (`id`, `name` encrypted at random
+ * with a fresh key), DEFAULT_USER reading and writing it in plaintext: the smallest encrypting proxy.
+ */
+export function writePeopleConfig(cluster: PgCluster): ProxyConfigDir {
+  const cfg = writeProxyConfig({ backends: [{ cluster, tls: 'disable' }],
+    users: [{ ...DEFAULT_USER, grants: [{ grant: 'all', datasets: ['*'], access: 'readWrite', view: 'plaintext' }] }] });
+  const backend = cfg.config.backends[0]?.name ?? 'primary';
+  cfg.config.policy.keyring.keys = [{ name: 'default', versions: [1], current: 1 }];
+  cfg.config.policy.datasets = [{ name: 'people', schema: 'public', table: 'people', rowKey: 'id', columns: [
+    { name: 'id', attributeType: 'technicalIdentifier', backend },
+    { name: 'name', attributeType: 'identifier', encrypt: { mode: 'randomized', searchable: false, keyName: 'default' }, backend },
+  ] }];
+  cfg.write(cfg.config);
+  mkdirSync(join(cfg.dir, 'secrets/keyring'), { recursive: true });
+  writeFileSync(join(cfg.dir, 'secrets/keyring/default.v1'), randomBytes(32).toString('base64'), { mode: 0o600 });
+  return cfg;
 }
 
 /** A hand-driven protocol client: authenticates with SCRAM, then sends whatever bytes a test wants. */

@@ -4,36 +4,26 @@
 // reads it back) and serves the in-proxy engine's worker from the build; with CLARUS_FROM_SOURCE=1
 // the same launcher runs the sources. Real PostgreSQL 15.
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '@clarus/crds/generate.ts';
 import { startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
-import { DEFAULT_USER, startProxyProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
+import { DEFAULT_USER, startProxyProcess, writePeopleConfig } from '@clarus/testing/proxy.ts';
+import type { ProxyConfigDir } from '@clarus/testing/proxy.ts';
 
 /** `node scripts/build-js.ts --if-stale` (what `make setup` runs); its output. */
 const buildJs = (): string => execFileSync(process.execPath, [join(REPO_ROOT, 'scripts/build-js.ts'), '--if-stale'], { encoding: 'utf8' });
 
 let cluster: PgCluster;
-let cfg: ReturnType<typeof writeProxyConfig>;
+let cfg: ProxyConfigDir;
 
 beforeAll(async () => {
   buildJs();
   cluster = await startPostgres();
-  cfg = writeProxyConfig({ backends: [{ cluster, tls: 'disable' }],
-    users: [{ ...DEFAULT_USER, grants: [{ grant: 'all', datasets: ['*'], access: 'readWrite', view: 'plaintext' }] }] });
-  const backend = cfg.config.backends[0]?.name ?? 'primary';
-  cfg.config.policy.keyring.keys = [{ name: 'default', versions: [1], current: 1 }];
-  cfg.config.policy.datasets = [{ name: 'people', schema: 'public', table: 'people', rowKey: 'id', columns: [
-    { name: 'id', attributeType: 'technicalIdentifier', backend },
-    { name: 'name', attributeType: 'identifier', encrypt: { mode: 'randomized', searchable: false, keyName: 'default' }, backend },
-  ] }];
-  cfg.write(cfg.config);
-  mkdirSync(join(cfg.dir, 'secrets/keyring'), { recursive: true });
-  writeFileSync(join(cfg.dir, 'secrets/keyring/default.v1'), randomBytes(32).toString('base64'), { mode: 0o600 });
+  cfg = writePeopleConfig(cluster);
 });
 afterAll(async () => {
   cfg?.destroy();
