@@ -10,19 +10,21 @@ import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync } f
 import { basename, dirname, join, normalize } from 'node:path';
 import { dockerignore, parseDockerfile, type Stage } from '@clarus/testing/dockerfile.ts';
 
-export interface BuiltImage {
-  /** The last stage's file system: the image's `/`. */
+/** A stage as its steps leave it. */
+interface StageState {
+  /** The stage's file system (the last stage's: the image's `/`). */
   root: string;
   workdir: string;
   env: Record<string, string>;
   user: string | undefined;
   entrypoint: string[];
   exposed: string[];
+}
+
+export interface BuiltImage extends StageState {
   /** What each step did, in order (for a failure's account). */
   log: string[];
 }
-
-interface StageState { root: string; workdir: string; env: Record<string, string>; user: string | undefined; entrypoint: string[]; exposed: string[] }
 
 /** Context files under `rel` (a file or a folder) that .dockerignore lets the builder see. */
 function contextFiles(context: string, rel: string, ignored: (p: string) => boolean): string[] {
@@ -48,7 +50,7 @@ function copyStep(s: Extract<Stage['steps'][number], { op: 'COPY' }>, st: StageS
     if (s.from) {
       const from = stages.get(s.from);
       if (!from) throw new Error(`COPY --from=${s.from}: no such stage`);
-      const abs = inside(from.root, src.startsWith('/') ? src : join('/', src));
+      const abs = inside(from.root, src);
       if (!existsSync(abs)) throw new Error(`COPY --from=${s.from} ${src}: not found in that stage`);
       const isDir = lstatSync(abs).isDirectory();
       const target = inside(st.root, isDir || !intoFolder ? destAbs : join(destAbs, basename(src)));
@@ -137,5 +139,5 @@ export async function buildWithoutEngine(context: string, out: string, nodeBin: 
     last = st;
   }
   if (!last) throw new Error('Dockerfile: no stage');
-  return { root: last.root, workdir: last.workdir, env: last.env, user: last.user, entrypoint: last.entrypoint, exposed: last.exposed, log };
+  return { ...last, log };
 }
