@@ -37,6 +37,13 @@ let oracleCluster: PgCluster;
 let oracle: pg.Client;
 
 const socketOf = (c: pg.Client): Socket => (c as unknown as { connection: { stream: Socket } }).connection.stream;
+/**
+ * A new connection for each test that stalls its reads: the kernel grows a socket's receive buffer
+ * as its reader drains it (measured with `ss -tmi`: 150 KB on a new connection, 2.3 MB after one
+ * read of this result, up to tcp_rmem's 32 MB), so on a reused connection the whole result may sit
+ * in the client's buffer and the proxy end its scan before the client reads (a CI failure).
+ */
+async function stallingClient(): Promise<pg.Client> { return env.client(); }
 
 beforeAll(async () => {
   env = await startSplit({ backends: 2 });
@@ -58,10 +65,11 @@ afterAll(async () => {
 describe('split table: a direct read streams batch by batch', () => {
   for (const [proto, sql, values] of [['simple', PLAIN, undefined], ['extended', PARAM, [3]], ['row-local engine statement, extended', LOCAL, ['diag-1%']]] as const) {
     it(`${proto}: the oracle's rows and tag; a client that stops reading holds the proxy mid-read`, async () => {
-      const sock = socketOf(doc);
+      const c = await stallingClient();
+      const sock = socketOf(c);
       let stalled = -1;
       const held = new Promise<void>((resolve) => {
-        const got = streamed(doc, sql, values ? [...values] : undefined, () => {
+        const got = streamed(c, sql, values ? [...values] : undefined, () => {
           sock.pause();
           void (async () => {
             // The proxy fills the socket buffers, then waits with the home cursor open.
@@ -82,6 +90,7 @@ describe('split table: a direct read streams batch by batch', () => {
       expect(r.rowCount).toBe(want.rowCount);
       expect(r.rows).toEqual(want.rows);
       expect(await openScans(env)).toBe(0);
+      await c.end();
     }, 120_000);
   }
 
@@ -91,8 +100,9 @@ describe('split table: a direct read streams batch by batch', () => {
     // is a statement of its own), the cursor's cannot be.
     const kill = () => { void env.backend('cloud-a').query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE 'FETCH%'"); };
     for (const [sql, values] of [[PLAIN, undefined], [PARAM, [0]]] as const) {
-      const sock = socketOf(doc);
-      const r = await streamed(doc, sql, values ? [...values] : undefined, () => {
+      const c = await stallingClient();
+      const sock = socketOf(c);
+      const r = await streamed(c, sql, values ? [...values] : undefined, () => {
         sock.pause();
         kill();
         setTimeout(() => sock.resume(), 500);
@@ -101,15 +111,18 @@ describe('split table: a direct read streams batch by batch', () => {
       expect(r.rows.length).toBeGreaterThan(0);
       expect(r.rows.length).toBeLessThan(N);
       expect(r.rows[0]?.pat_id).toBe(1);
-      expect(await doc.query('SELECT count(*)::int AS n FROM patient')).toMatchObject({ rows: [{ n: N }] });
+      expect(await c.query('SELECT count(*)::int AS n FROM patient')).toMatchObject({ rows: [{ n: N }] });
+      await c.end();
     }
-    await doc.query('BEGIN');
-    const sock = socketOf(doc);
-    const r = await streamed(doc, PLAIN, undefined, () => { sock.pause(); kill(); setTimeout(() => sock.resume(), 500); });
+    const c = await stallingClient();
+    await c.query('BEGIN');
+    const sock = socketOf(c);
+    const r = await streamed(c, PLAIN, undefined, () => { sock.pause(); kill(); setTimeout(() => sock.resume(), 500); });
     expect(r.error?.code).toMatch(/^(57P01|08006)$/);
-    await expect(doc.query('SELECT 1')).rejects.toMatchObject({ code: '25P02' });
-    await doc.query('ROLLBACK');
-    expect((await doc.query(PARAM, [N - 2])).rows.map((x) => x.pat_id)).toEqual([N - 1, N]);
+    await expect(c.query('SELECT 1')).rejects.toMatchObject({ code: '25P02' });
+    await c.query('ROLLBACK');
+    expect((await c.query(PARAM, [N - 2])).rows.map((x) => x.pat_id)).toEqual([N - 1, N]);
+    await c.end();
   }, 120_000);
 
   it('a read-only grant streams the rows and cannot write', async () => {
