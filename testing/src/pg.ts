@@ -134,9 +134,10 @@ export async function startPostgres(opts: { firstPort?: number } = {}): Promise<
       try {
         await pgRun('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start']);
       } catch (e) {
-        // pg_ctl says only "examine the log output": the error carries what the server wrote.
-        const log = serverLog().slice(logFrom).trim().split('\n').slice(-20).join('\n');
-        throw Object.assign(e as Error, { message: `${(e as Error).message}\nserver log:\n${log}` });
+        // pg_ctl says only "examine the log output": the error carries what the server wrote on
+        // this start (its last 20 lines in the message).
+        const log = serverLog().slice(logFrom);
+        throw Object.assign(e as Error, { message: `${(e as Error).message}\nserver log:\n${log.trim().split('\n').slice(-20).join('\n')}`, serverLog: log });
       }
       live.add(data);
     },
@@ -152,13 +153,12 @@ export async function startPostgres(opts: { firstPort?: number } = {}): Promise<
   // Another process may bind the port between freePort()'s check and the server's start: then the
   // server starts again on another port (a later `port =` line of postgresql.conf wins).
   for (let attempt = 1; ; attempt++) {
-    const logFrom = serverLog().length;
     try {
       await cluster.start();
       break;
     } catch (e) {
-      // Only this attempt's lines: an earlier attempt's bind failure must not explain another failure.
-      if (attempt >= 3 || !isAddressInUse(serverLog().slice(logFrom))) throw e;
+      // Only this attempt's lines (start() attaches them): an earlier attempt's bind failure must not explain another failure.
+      if (attempt >= 3 || !isAddressInUse((e as { serverLog?: string }).serverLog ?? '')) throw e;
       port = await freePort();
       cluster.port = port;
       appendFileSync(join(data, 'postgresql.conf'), `port = ${port}\n`);

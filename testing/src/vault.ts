@@ -11,6 +11,7 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.ts';
+import { poll } from './wait.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -60,17 +61,15 @@ async function call(address: string, token: string, method: string, path: string
 }
 
 async function waitHealthy(address: string, child: ChildProcess, log: () => string, sealedOk = false): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`vault exited with ${child.exitCode ?? child.signalCode}: ${log()}`);
-    try {
-      const r = await fetch(`${address}/v1/sys/health`);
-      // 200 active; 501 not initialised; 503 sealed.
-      if (r.status === 200 || (sealedOk && (r.status === 501 || r.status === 503))) return;
-    } catch { /* not listening yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`vault did not become healthy: ${log()}`);
+  await poll('vault to be healthy', async () => {
+    const r = await fetch(`${address}/v1/sys/health`);
+    // 200 active; 501 not initialised; 503 sealed.
+    return r.status === 200 || (sealedOk && (r.status === 501 || r.status === 503)) ? true : undefined;
+  }, {
+    ms: 60_000,
+    abort: () => (child.exitCode !== null || child.signalCode !== null ? `vault exited with ${child.exitCode ?? child.signalCode}` : undefined),
+    context: log,
+  });
 }
 
 function launch(args: string[]): { child: ChildProcess; log: () => string } {

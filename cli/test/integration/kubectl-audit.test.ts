@@ -16,6 +16,7 @@ import type { PgCluster } from '@clarus/testing/pg.ts';
 import { DEFAULT_USER, startProxyProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
 import type { ProxyProcess } from '@clarus/testing/proxy.ts';
 import { EHEALTH_POLICY, TEST_KEY_FILES } from '@clarus/testing/rewriter.ts';
+import { until } from '@clarus/testing/wait.ts';
 
 const run = promisify(execFile);
 const PLUGIN = join(import.meta.dirname, '../../bin/kubectl-clarus');
@@ -70,8 +71,7 @@ beforeAll(async () => {
   renameSync(audit, `${audit}.logrotated`);
   proxy.child.kill('SIGHUP');
   // The new file appears on the signal alone, before any decision is written to it.
-  for (let i = 0; i < 100 && !existsSync(audit); i++) await new Promise((r) => setTimeout(r, 20));
-  expect(existsSync(audit)).toBe(true);
+  await until('the new audit file', () => existsSync(audit), 20_000, 20);
   for (let i = 0; i < 4; i++) expect(await query(DEFAULT_USER, 'SELECT pat_name FROM patient WHERE pat_id = 1')).toBe('ok');
   expect(await query(NOBODY, 'SELECT pg_read_file(pat_name) FROM patient')).toBe('0A000');
 });

@@ -1,6 +1,7 @@
 // The informer's restart logic. The API server side is a scripted fake (a named mock): a 410 Gone
 // needs etcd compaction to overtake a disconnected watch, which cannot be produced on demand.
 import { describe, expect, it } from 'vitest';
+import { until } from '@clarus/testing/wait.ts';
 import { createLogger } from '../log.ts';
 import type { KubeObject } from '../specs/types.ts';
 import type { ListResult, WatchEvent } from './client.ts';
@@ -37,11 +38,6 @@ function fakeApi(lists: Array<ListResult<KubeObject>>, watches: WatchStep[]) {
   return api as typeof api & ListWatch;
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
-  if (!check()) throw new Error(`timed out: ${what}`);
-}
-
 const silent = createLogger('error', {}, () => undefined);
 
 describe('Informer', () => {
@@ -55,7 +51,7 @@ describe('Informer', () => {
     informer.start();
     await informer.waitForSync();
     informer.on((type, o) => events.push(`${type} ${o.metadata.name}@${o.metadata.resourceVersion}`));
-    await until(() => api.calls.length >= 4, 'second watch');
+    await until('second watch', () => api.calls.length >= 4, 20_000, 20);
     informer.stop();
     expect(api.calls).toEqual(['list -> 10', 'watch from 10', 'list -> 20', 'watch from 20']);
     expect(events).toEqual(['modified a@11', 'modified a@12', 'added c@13', 'deleted b@2']);
@@ -70,7 +66,7 @@ describe('Informer', () => {
     );
     const informer = new Informer(api, Resources.Secret, silent);
     informer.start();
-    await until(() => api.calls.length >= 3, 'resumed watch');
+    await until('resumed watch', () => api.calls.length >= 3, 20_000, 20);
     informer.stop();
     expect(api.calls).toEqual(['list -> 5', 'watch from 5', 'watch from 8']);
     expect(informer.list()).toEqual([]);
@@ -83,7 +79,7 @@ describe('Informer', () => {
     );
     const informer = new Informer(api, Resources.Secret, silent);
     informer.start();
-    await until(() => api.calls.length >= 4, 'watch after relist');
+    await until('watch after relist', () => api.calls.length >= 4, 20_000, 20);
     informer.stop();
     expect(api.calls).toEqual(['list -> 5', 'watch from 5', 'list -> 9', 'watch from 9']);
     expect(informer.synced()).toBe(true);
@@ -93,7 +89,7 @@ describe('Informer', () => {
     const api = fakeApi([{ items: [], resourceVersion: '1' }], []);
     const informer = new Informer(api, Resources.Deployment, silent, { labelSelector: 'app.kubernetes.io/managed-by=clarus-operator' });
     informer.start();
-    await until(() => api.calls.length >= 2, 'watch');
+    await until('watch', () => api.calls.length >= 2, 20_000, 20);
     informer.stop();
     expect(api.selectors).toEqual(['app.kubernetes.io/managed-by=clarus-operator', 'app.kubernetes.io/managed-by=clarus-operator']);
   });

@@ -14,7 +14,8 @@ import { base, cases, manifest } from '../cel-cases.ts';
 import { expectedVerdict, verdictCases, verdictManifest } from '../verdict-cases.ts';
 import { policyIssues } from '../../src/rules/securitypolicy.ts';
 import type { ObjectMeta, SecurityPolicySpec } from '@clarus/crds/types.ts';
-import { binaries, startApiServer, waitFor, type ApiServer } from './apiserver.ts';
+import { until } from '@clarus/testing/wait.ts';
+import { binaries, startApiServer, type ApiServer } from './apiserver.ts';
 
 const available = Boolean(binaries.etcd && binaries.apiserver);
 const plural = Object.fromEntries(KINDS.map((k) => [k.kind, k.plural]));
@@ -50,10 +51,10 @@ describe.skipIf(!available)('CRDs on a real kube-apiserver', () => {
       const crd = parseAllDocuments(readFileSync(join(REPO_ROOT, 'crds/generated', f), 'utf8'))[0]?.toJS() as Manifest;
       const r = await api.call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
       if (r.status !== 201) throw new Error(`${f}: ${r.status} ${r.body.message}`);
-      await waitFor(async () => {
+      await until(`CRD ${crd.metadata?.name} to be established`, async () => {
         const got = await api.call('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata?.name}`);
         return got.body.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
-      }, 60_000);
+      }, 60_000, 250);
     }
   }, 180_000);
   afterAll(async () => {

@@ -7,6 +7,7 @@ import { request } from 'node:https';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@clarus/testing/pg.ts';
+import { until } from '@clarus/testing/wait.ts';
 
 const CACHE = process.env.CLARUS_CACHE ?? join(homedir(), '.cache', 'clarus');
 
@@ -75,20 +76,11 @@ export async function startApiServer(): Promise<ApiServer> {
     req.end(body === undefined ? undefined : JSON.stringify(body));
   });
   try {
-    await waitFor(async () => (await call('GET', '/readyz').catch(() => ({ status: 0 }))).status === 200, 120_000);
+    await until('the apiserver to be ready', async () => (await call('GET', '/readyz').catch(() => ({ status: 0 }))).status === 200, 120_000, 250);
   } catch (e) {
     const tail = readFileSync(join(dir, 'apiserver.log'), 'utf8').split('\n').slice(-20).join('\n');
     await stop();
     throw new Error(`${(e as Error).message}\n${tail}`);
   }
   return { call, stop };
-}
-
-export async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`condition not met within ${timeoutMs} ms`);
 }

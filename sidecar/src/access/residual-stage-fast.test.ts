@@ -31,7 +31,7 @@ function service(semantics: 'unknown' | 'known' | 'refused'): { svc: ResidualSer
   let known = semantics === 'known';
   const svc: ResidualService = {
     maxRows: 100, maxBytes: 1 << 20,
-    stats: { statements: 0, failed: 0, candidateRows: 0, resultRows: 0, fastRows: 0, engineMs: 0, engineStarts: 0, engineStops: 0, enginesRunning: 0 },
+    stats: { statements: 0, failed: 0, candidateRows: 0, resultRows: 0, fastRows: 0, engineMs: 0, engineStarts: 0, engineStops: 0, enginesRunning: 0, engineInitdbs: 0 },
     run: (c): Promise<ResidualResult> => {
       calls.push(c);
       return Promise.resolve({ fields: [{ name: 'id', typeOid: 20, typmod: -1 }, { name: 'upper', typeOid: 25, typmod: -1 }], rows: [...c.relations[0]?.rows ?? []].map((r) => [r[1] ?? null, 'ENGINE']), loadedRows: 0, loadedBytes: 0 });

@@ -6,6 +6,7 @@ import { createServer, connect } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { createSecureContext, TLSSocket } from 'node:tls';
 import { testPki } from '@clarus/testing/certs.ts';
+import { settled } from '@clarus/testing/wait.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NativeStats } from '../metrics/metrics.ts';
 import { backendBytes } from '../protocol/backend.ts';
@@ -300,8 +301,7 @@ describe('handing the session back', () => {
     s.client.on('data', (c: Buffer) => got.push(c));
     startReading(s.client);
     s.app.write('after');
-    for (let i = 0; i < 100 && Buffer.concat(got).toString() !== 'after'; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(Buffer.concat(got).toString()).toBe('after');
+    expect(await settled(() => Buffer.concat(got).toString(), (t) => t === 'after', 20_000, 10)).toBe('after');
     closeAll(s);
   });
 

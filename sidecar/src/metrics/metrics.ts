@@ -90,6 +90,7 @@ function residualMetrics(registers: Registry[]): void {
   counter('clarus_residual_fast_rows_total', 'Candidate rows the in-proxy stage computed without the engine (fast path of simple row-local projections)', (s) => s.fastRows);
   counter('clarus_residual_engine_seconds_total', 'Time spent in the in-proxy stage engine', (s) => s.engineMs / 1000);
   counter('clarus_residual_engine_starts_total', 'Starts of the in-proxy stage engine (with the first two-stage statement, and after a failure)', (s) => s.engineStarts);
+  counter('clarus_residual_engine_initdbs_total', 'Engine instances started with initdb, not from a fresh data directory (build/engine, or kept from the first engine): seconds more', (s) => s.engineInitdbs);
   counter('clarus_residual_engine_stops_total', 'Stops of the in-proxy stage engine after limits.computeIdleSeconds without a two-stage statement (its memory given back)', (s) => s.engineStops);
   new Gauge({ name: 'clarus_residual_engines_running', help: 'In-proxy stage engine instances running now (each a worker thread with ~250 MiB)', registers,
     collect() { this.set(residualStats.enginesRunning); } });

@@ -27,7 +27,9 @@ export function backendLocaleSql(serverMajor: number): string {
     pg_encoding_to_char(encoding) AS encoding FROM pg_database WHERE datname = current_database()`;
 }
 
-export type EngineLocale = 'c' | 'builtin-c-utf8';
+/** The locales an engine instance is initialised with (the one reproducing the backend's text semantics). */
+export const ENGINE_LOCALES = ['c', 'builtin-c-utf8'] as const;
+export type EngineLocale = typeof ENGINE_LOCALES[number];
 
 export interface LocaleSupport {
   /** Text ordering (comparisons other than equality) is reproduced exactly. */

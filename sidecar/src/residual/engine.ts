@@ -7,7 +7,9 @@
 // through them. Calls on one engine run one after the other; ResidualPool spreads them over several.
 import { encodeFrontend } from '../protocol/frontend.ts';
 import type { EngineLocale } from './collation.ts';
+import type { ShippedDataDirs } from './datadir.ts';
 import { inlineExecutor, workerExecutor, type Executor } from './executor.ts';
+import { residualStats } from './stats.ts';
 import { buildCall, checkNames, createTableSql, quoteIdent, shapeSchema, tableSignature } from './plan.ts';
 import { readOutcome } from './response.ts';
 import type { ResidualCall, ResidualResult } from './types.ts';
@@ -20,6 +22,8 @@ export interface EngineOptions {
   maxTables?: number;
   /** Vacuum a table once this many rolled-back rows went through it (default 20,000). */
   vacuumRows?: number;
+  /** Where the build's fresh data directories are (datadir.ts; default build/engine; tests pass null or a folder). */
+  shippedDataDirs?: ShippedDataDirs;
 }
 
 export interface EngineStats {
@@ -72,7 +76,8 @@ export class ResidualEngine {
 
   /** Starts an instance (seconds: WebAssembly compilation and initdb); do it once, at startup. */
   static async start(opts: EngineOptions): Promise<ResidualEngine> {
-    const executor = opts.thread === 'inline' ? await inlineExecutor(opts.locale) : await workerExecutor(opts.locale);
+    const executor = opts.thread === 'inline' ? await inlineExecutor(opts.locale) : await workerExecutor(opts.locale, opts.shippedDataDirs);
+    if (executor.startedFrom === 'initdb') residualStats.engineInitdbs++;
     return new ResidualEngine(executor, opts);
   }
 

@@ -21,7 +21,8 @@ describe('fresh data directory of the engine', () => {
   const answers = new Map<EngineLocale, unknown>();
   for (const locale of ['c', 'builtin-c-utf8'] as const) {
     test(`${locale}: a later engine loads it and answers the same; it holds no loaded value`, async () => {
-      const first = await ResidualEngine.start({ locale });
+      // Without the build's directories (datadir.test): this first engine runs initdb.
+      const first = await ResidualEngine.start({ locale, shippedDataDirs: null });
       try {
         expect(first.startedFrom).toBe('initdb');
         const answer = await first.run(CALL);
@@ -29,7 +30,7 @@ describe('fresh data directory of the engine', () => {
         await until('the fresh data directory', () => freshDataDir(locale) !== undefined, 60_000);
         const gz = freshDataDir(locale) as Uint8Array;
         expect(Buffer.from(gunzipSync(gz)).includes(CANARY)).toBe(false);
-        const second = await ResidualEngine.start({ locale });
+        const second = await ResidualEngine.start({ locale, shippedDataDirs: null });
         try {
           expect(second.startedFrom).toBe('dataDir');
           expect(await second.run(CALL)).toEqual(answer);

@@ -5,6 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { engineDatabaseLocale, engineInitdbParams, type EngineLocale } from './collation.ts';
+import { shippedDataDir, type ShippedDataDirs } from './datadir.ts';
 
 export interface Executor {
   exec(batch: Uint8Array): Promise<Uint8Array>;
@@ -39,10 +40,20 @@ export async function startPglite(locale: EngineLocale, dataDir?: Uint8Array): P
 
 /**
  * Per engine locale, the data directory of a fresh instance (initdb'd and warmed up, dumped before
- * its first call, so it never held a candidate value), gzipped (≈ 4.5 MiB): a later worker loads it
- * instead of running initdb, which makes an engine restart after an idle stop seconds shorter.
+ * its first call, so it never held a candidate value), gzipped (≈ 4.5 MiB): a worker loads it
+ * instead of running initdb, seconds less. It comes from the build (build/engine, datadir.ts) or,
+ * when none was shipped or it did not load, from the first engine of the process.
  */
 const freshDataDirs = new Map<EngineLocale, Uint8Array>();
+
+/** The fresh data directory a new worker of `locale` is given: the one kept, else the shipped one (then kept). */
+function dataDirFor(locale: EngineLocale, shipped: ShippedDataDirs): Uint8Array | undefined {
+  const kept = freshDataDirs.get(locale);
+  if (kept) return kept;
+  const found = shippedDataDir(locale, shipped);
+  if (found) freshDataDirs.set(locale, found);
+  return found;
+}
 
 /** The fresh data directory kept for `locale`, if any (tests). */
 export function freshDataDir(locale: EngineLocale): Uint8Array | undefined {
@@ -85,8 +96,9 @@ export type WorkerReply = { type: 'ready'; loaded: boolean } | { type: 'answer';
 /** What a worker is started with (worker.ts). */
 export interface WorkerStart { locale: EngineLocale; dataDir?: Uint8Array }
 
-export async function workerExecutor(locale: EngineLocale): Promise<Executor> {
-  const dataDir = freshDataDirs.get(locale);
+/** `shipped`: where the build's fresh data directories are (datadir.ts; tests pass null or a folder). */
+export async function workerExecutor(locale: EngineLocale, shipped: ShippedDataDirs = 'build'): Promise<Executor> {
+  const dataDir = dataDirFor(locale, shipped);
   const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: { locale, ...(dataDir ? { dataDir } : {}) } satisfies WorkerStart });
   const pending = new Map<number, Pending>();
   let next = 0;

@@ -19,6 +19,8 @@ export interface ResidualStats {
   engineStops: number;
   /** Engine instances running now (started, not yet closed). */
   enginesRunning: number;
+  /** Engine instances started with initdb: no fresh data directory (shipped in build/engine, or kept from the process's first engine) was given or loaded. */
+  engineInitdbs: number;
 }
 
-export const residualStats: ResidualStats = { statements: 0, failed: 0, candidateRows: 0, resultRows: 0, fastRows: 0, engineMs: 0, engineStarts: 0, engineStops: 0, enginesRunning: 0 };
+export const residualStats: ResidualStats = { statements: 0, failed: 0, candidateRows: 0, resultRows: 0, fastRows: 0, engineMs: 0, engineStarts: 0, engineStops: 0, enginesRunning: 0, engineInitdbs: 0 };

@@ -16,6 +16,7 @@ import { startPassThrough } from '@clarus/testing/pass-through.ts';
 import type { PassThrough } from '@clarus/testing/pass-through.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
 import type { ProxyProcess } from '@clarus/testing/proxy.ts';
+import { until } from '@clarus/testing/wait.ts';
 
 const run = promisify(execFile);
 let cluster: PgCluster;
@@ -35,7 +36,7 @@ afterAll(async () => {
 /** Waits until the backend runs `text` (so a cancel cannot arrive before the query). */
 async function running(text: string): Promise<void> {
   const q = `select count(*) from pg_stat_activity where state = 'active' and query = '${text.replace(/'/g, "''")}'`;
-  for (let i = 0; i < 100 && (await cluster.psql(q)) !== '1\n'; i++) await new Promise((r) => setTimeout(r, 50));
+  await until(`the backend to run ${text}`, async () => (await cluster.psql(q)) === '1\n', 20_000, 50);
 }
 
 const psql = async (args: string[]) => (await run('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-At', proxy.url(), ...args])).stdout;

@@ -20,6 +20,7 @@ import { startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
 import { startProxyInProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
 import type { HarnessUser, ProxyConfigDir, RunningProxy } from '@clarus/testing/proxy.ts';
+import { until } from '@clarus/testing/wait.ts';
 
 const CANARIES = ['Zelda Canaryname', '987-65-4321', 'canary-flu-X', 'Quentin Canarytwo', '111-22-3333'];
 const RESEARCHER: HarnessUser = { name: 'researcher', password: 'researcher-pw' };
@@ -143,7 +144,7 @@ describe('collaborative mode: A forwards to B over mTLS, B applies the partner g
       const q = sql`select pg_sleep(30) as collab_cancel_me`;
       const p = q.execute();
       const text = 'select pg_sleep(30) as collab_cancel_me';
-      for (let i = 0; i < 100 && (await cluster.psql(`select count(*) from pg_stat_activity where state = 'active' and query = '${text}'`)) !== '1\n'; i++) await new Promise((r) => setTimeout(r, 50));
+      await until('the backend to run the statement', async () => (await cluster.psql(`select count(*) from pg_stat_activity where state = 'active' and query = '${text}'`)) === '1\n', 20_000, 50);
       await q.cancel();
       await expect(p).rejects.toMatchObject({ code: '57014' });
       expect(await sql`select 1 as ok`).toEqual([{ ok: 1 }]);

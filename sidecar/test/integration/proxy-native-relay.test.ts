@@ -22,6 +22,7 @@ import type { PgCluster } from '@clarus/testing/pg.ts';
 import { frontendBytes, RawClient, startProxyProcess, summarize, writeProxyConfig } from '@clarus/testing/proxy.ts';
 import type { HarnessUser, ProxyConfigDir, ProxyConfigOptions, ProxyProcess, RunningProxy } from '@clarus/testing/proxy.ts';
 import { TEST_KEY_FILES } from '@clarus/testing/rewriter.ts';
+import { settled, until } from '@clarus/testing/wait.ts';
 
 let cluster: PgCluster;
 /** The proxy most tests use: pass-through configuration, native relay on (the default). */
@@ -66,14 +67,8 @@ async function nativeSessions(p: RunningProxy): Promise<number> {
  * Polls clarus_native_relay_sessions until it is `want` (a session is handed over on the event-loop
  * turn after its boundary) or `ms` passed; returns the last value for the test to assert.
  */
-async function onNative(p: RunningProxy, want: number, ms = 5000): Promise<number> {
-  const until = Date.now() + ms;
-  let n = await nativeSessions(p);
-  while (n !== want && Date.now() < until) {
-    await sleep(20);
-    n = await nativeSessions(p);
-  }
-  return n;
+async function onNative(p: RunningProxy, want: number, ms = 20_000): Promise<number> {
+  return settled(() => nativeSessions(p), (n) => n === want, ms, 20);
 }
 
 type PgError = { code?: string; message: string; severity?: string };
@@ -99,15 +94,10 @@ const ended = (c: pg.Client, ms = 5000) => new Promise<boolean>((r) => {
   c.once('end', () => { clearTimeout(timer); r(true); });
 });
 
-/** Backend sessions with this application_name, polled until there are `want` (or 5 s passed). */
+/** Backend sessions with this application_name, polled until there are `want` (or 20 s passed). */
 async function backends(applicationName: string, want: number): Promise<number> {
   const q = `select count(*) from pg_stat_activity where application_name = '${applicationName}'`;
-  let n = Number(await cluster.psql(q));
-  for (let i = 0; i < 100 && n !== want; i++) {
-    await sleep(50);
-    n = Number(await cluster.psql(q));
-  }
-  return n;
+  return settled(async () => Number(await cluster.psql(q)), (n) => n === want, 20_000, 50);
 }
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
@@ -118,7 +108,7 @@ const text = (n: number, seed: number) => Array.from({ length: n }, (_, i) => 'a
 /** Waits until the backend runs `sql` (so a cancel cannot arrive before the query). */
 async function running(sql: string): Promise<void> {
   const q = `select count(*) from pg_stat_activity where state = 'active' and query = '${sql.replace(/'/g, "''")}'`;
-  for (let i = 0; i < 100 && (await cluster.psql(q)) !== '1\n'; i++) await sleep(50);
+  await until(`the backend to run ${sql}`, async () => (await cluster.psql(q)) === '1\n', 20_000, 50);
 }
 
 // ---- one varied session, run straight against PostgreSQL and through the proxies ------------------
@@ -208,8 +198,7 @@ describe('hand-over', () => {
     expect((await c.query('select 2 as n')).rows).toEqual([{ n: 2 }]);
     await c.end();
     expect(await onNative(proxy, 0)).toBe(0);
-    for (let i = 0; i < 100 && sample(await metrics(proxy), 'clarus_connections_active') !== 0; i++) await sleep(20);
-    expect(sample(await metrics(proxy), 'clarus_connections_active')).toBe(0);
+    expect(await settled(async () => sample(await metrics(proxy), 'clarus_connections_active'), (n) => n === 0, 20_000, 20)).toBe(0);
   });
 });
 
@@ -479,8 +468,7 @@ describe('limits across a reload', () => {
     const before = count();
     cfg.write({ ...cfg.config, limits: { ...cfg.config.limits, ...limits } });
     p.child.kill('SIGHUP');
-    for (let i = 0; i < 100 && count() === before; i++) await sleep(50);
-    expect(count()).toBeGreaterThan(before);
+    await until('the configuration reloaded', () => count() > before, 20_000, 50);
   }
 
   // An open session keeps the limits it started with (docs/proxy.md), on either relay: a reload
@@ -541,8 +529,7 @@ describe('configuration reload', () => {
     const before = count();
     cfg.write(config);
     p.child.kill('SIGHUP');
-    for (let i = 0; i < 100 && count() === before; i++) await sleep(50);
-    expect(count()).toBeGreaterThan(before);
+    await until('the configuration reloaded', () => count() > before, 20_000, 50);
   }
 
   it('protects the next statement of a session that was idle on the native path when the policy starts protecting', async () => {

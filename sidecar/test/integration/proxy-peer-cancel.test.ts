@@ -16,6 +16,7 @@ import { startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
 import { startProxyProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
 import type { ProxyProcess } from '@clarus/testing/proxy.ts';
+import { until } from '@clarus/testing/wait.ts';
 
 let cluster: PgCluster;
 let a: ProxyProcess;
@@ -47,7 +48,7 @@ async function sleeping(c: pg.Client, seconds: number): Promise<{ running: Promi
   const sql = `select pg_sleep(${seconds}) as slept`;
   const running = c.query(sql).then(() => 'finished', (e: { code?: string }) => e.code);
   const active = `select count(*) from pg_stat_activity where state = 'active' and query = '${sql}'`;
-  for (let i = 0; i < 100 && (await cluster.psql(active)) !== '1\n'; i++) await new Promise((r) => setTimeout(r, 50));
+  await until(`the backend to run ${sql}`, async () => (await cluster.psql(active)) === '1\n', 20_000, 50);
   return { running, sql };
 }
 

@@ -9,6 +9,7 @@ import { startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
 import { DEFAULT_USER, RawClient, startProxyInProcess, startProxyProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
 import type { ProxyConfigOptions } from '@clarus/testing/proxy.ts';
+import { poll, until } from '@clarus/testing/wait.ts';
 
 let main: PgCluster;
 let other: PgCluster;
@@ -52,12 +53,7 @@ describe('backend failures', () => {
     expect((await bystander.query('select 5 as n')).rows).toEqual([{ n: 5 }]);
     await bystander.end();
     // The postmaster restarts after a backend crash; wait until it accepts connections again.
-    let count = '';
-    for (let i = 0; i < 150 && count === ''; i++) {
-      count = await other.psql('select count(*) from t_die').catch(() => '');
-      if (count === '') await new Promise((r) => setTimeout(r, 200));
-    }
-    expect(count).toBe('0\n');
+    expect(await poll('the postmaster to accept connections again', () => other.psql('select count(*) from t_die'), { ms: 60_000, stepMs: 200 })).toBe('0\n');
   });
 
   it('a backend that refuses connections gives 08001', async () => {
@@ -194,7 +190,7 @@ describe('operations (child process)', () => {
     cpSync(`${next.dir}/secrets/users`, `${cfg.dir}/secrets/users`, { recursive: true });
     cfg.write({ ...cfg.config, users: next.config.users });
     p.child.kill('SIGHUP');
-    for (let i = 0; i < 50 && !p.logs.some((l) => l.msg === 'configuration reloaded'); i++) await new Promise((r) => setTimeout(r, 100));
+    await until('the configuration reloaded', () => p.logs.some((l) => l.msg === 'configuration reloaded'));
     const bob = await client(p.url(newcomer));
     expect((await bob.query('select 1 as n')).rows).toEqual([{ n: 1 }]);
     await bob.end();
@@ -204,7 +200,7 @@ describe('operations (child process)', () => {
     const { writeFileSync } = await import('node:fs');
     writeFileSync(`${cfg.dir}/config.json`, '{"version": 1}');
     p.child.kill('SIGHUP');
-    for (let i = 0; i < 50 && !p.logs.some((l) => String(l.msg).startsWith('configuration reload failed')); i++) await new Promise((r) => setTimeout(r, 100));
+    await until('the reload to fail', () => p.logs.some((l) => String(l.msg).startsWith('configuration reload failed')));
     expect((await kept.query('select 3 as n')).rows).toEqual([{ n: 3 }]);
     const again = await client(p.url(newcomer));
     await again.end();
@@ -225,13 +221,8 @@ describe('configuration watch', () => {
     const { cpSync } = await import('node:fs');
     cpSync(`${next.dir}/secrets/users`, `${cfg.dir}/secrets/users`, { recursive: true });
     cfg.write({ ...cfg.config, users: next.config.users });
-    let joined: pg.Client | null = null;
-    for (let i = 0; i < 50 && !joined; i++) {
-      joined = await client(p.url(carol)).catch(() => null);
-      if (!joined) await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(joined).not.toBeNull();
-    await joined?.end();
+    const joined = await poll('the watched configuration to let carol in', () => client(p.url(carol)));
+    await joined.end();
     expect((await kept.query('select 1 as n')).rows).toEqual([{ n: 1 }]);
     await kept.end();
   });
@@ -266,7 +257,7 @@ describe('cancel requests', () => {
     // Bits 30..21 carry the replica id: flipping one names another replica.
     const running = c.query('select pg_sleep(1.5) as slept');
     const active = "select count(*) from pg_stat_activity where state = 'active' and query = 'select pg_sleep(1.5) as slept'";
-    for (let i = 0; i < 100 && (await main.psql(active)) !== '1\n'; i++) await new Promise((r) => setTimeout(r, 50));
+    await until('pg_sleep to run', async () => (await main.psql(active)) === '1\n', 20_000, 50);
     await send(key.processID ^ (1 << 21), key.secretKey);
     await send(key.processID, key.secretKey ^ 1);
     expect((await running).rows).toEqual([{ slept: '' }]);

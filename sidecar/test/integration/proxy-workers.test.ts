@@ -13,6 +13,7 @@ import { startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
 import { startProxyProcess, writeProxyConfig } from '@clarus/testing/proxy.ts';
 import type { ProxyProcess } from '@clarus/testing/proxy.ts';
+import { until } from '@clarus/testing/wait.ts';
 
 let cluster: PgCluster;
 let proxy: ProxyProcess;
@@ -42,7 +43,7 @@ function value(text: string, series: string): number {
 async function sleeping(c: pg.Client, seconds: number): Promise<{ running: Promise<unknown> }> {
   const running = c.query(`select pg_sleep(${seconds})`).then(() => 'finished', (e: { code?: string }) => e.code);
   const active = `select count(*) from pg_stat_activity where state = 'active' and query = 'select pg_sleep(${seconds})'`;
-  for (let i = 0; i < 100 && (await cluster.psql(active)) !== '1\n'; i++) await new Promise((r) => setTimeout(r, 50));
+  await until(`pg_sleep(${seconds}) to run`, async () => (await cluster.psql(active)) === '1\n', 20_000, 50);
   return { running };
 }
 
@@ -142,7 +143,7 @@ describe('clarus proxy --workers 2', () => {
     const reloaded = () => proxy.logs.filter((l) => l.msg === 'configuration reloaded');
     const n = reloaded().length;
     proxy.child.kill('SIGHUP');
-    for (let i = 0; i < 100 && reloaded().length < n + 2; i++) await new Promise((r) => setTimeout(r, 50));
+    await until('both workers to reload', () => reloaded().length >= n + 2, 20_000, 50);
     expect(reloaded().slice(n).map((l) => l.worker).sort()).toEqual([0, 1]);
     expect(value(await metrics(), 'clarus_config_generation')).toBe(2);
   });

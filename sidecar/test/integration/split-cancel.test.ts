@@ -13,6 +13,7 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { encodeStartup } from '../../src/protocol/startup.ts';
 import { SCAN_BATCH } from '../../src/split/stage.ts';
+import { settled } from '@clarus/testing/wait.ts';
 import { openScans, startSplit, streamed } from './split-env.ts';
 import type { SplitEnv, Streamed } from './split-env.ts';
 
@@ -48,15 +49,11 @@ async function cancel(c: pg.Client): Promise<void> {
 }
 
 /**
- * Polls `what` every `step` ms for up to `ms`. A state between two fragment requests (a batch being
- * recomposed while the home cursor waits for its next FETCH) lasts a few ms once decryption is
- * native: it is polled every 5 ms.
+ * Whether `cond` holds within 20 s. A state between two fragment requests (a batch being recomposed
+ * while the home cursor waits for its next FETCH) lasts a few ms once decryption is native: the
+ * open scan is polled every 5 ms.
  */
-async function until(what: () => Promise<boolean>, ms = 10_000, step = 100): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) { if (await what()) return true; await sleep(step); }
-  return false;
-}
+const reached = (cond: () => Promise<boolean>, stepMs = 100): Promise<boolean> => settled(cond, Boolean, 20_000, stepMs);
 
 /**
  * `sql` read with the client pausing at its first row: once the proxy waits with the home cursor
@@ -70,9 +67,9 @@ async function cancelled(sql: string, values?: unknown[]): Promise<Streamed & { 
   const r = await streamed(doc, sql, values, () => {
     sock.pause();
     void (async () => {
-      inFlight = await until(async () => (await openScans(env)) === 1, 10_000, 5);
+      inFlight = await reached(async () => (await openScans(env)) === 1, 5);
       await cancel(doc);
-      closed = await until(async () => (await openScans(env)) === 0);
+      closed = await reached(async () => (await openScans(env)) === 0);
       sock.resume();
     })();
   });
@@ -174,8 +171,8 @@ describe('split table: a CancelRequest during a held read (COPY TO: not streamed
     const copied: Buffer[] = [];
     const q = pipeline(doc.query(copyTo(SLOW)), new Writable({ write: (c: Buffer, _e, cb) => { copied.push(c); cb(); } }))
       .finally(() => { done = true; });
-    expect(await until(async () => (await openScans(env)) === 1, 10_000, 5), 'the home scan opened').toBe(true);
-    expect(await until(async () => (await openScans(env)) === 0 && (await activeFragments()) === 0), 'the fragment reads are over').toBe(true);
+    expect(await reached(async () => (await openScans(env)) === 1, 5), 'the home scan opened').toBe(true);
+    expect(await reached(async () => (await openScans(env)) === 0 && (await activeFragments()) === 0), 'the fragment reads are over').toBe(true);
     expect(done, 'the engine still computes').toBe(false);
     await cancel(doc);
     await expect(q).rejects.toMatchObject({ code: '57014', message: 'canceling statement due to user request' });

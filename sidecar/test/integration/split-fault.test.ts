@@ -8,7 +8,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PgCluster } from '@clarus/testing/pg.ts';
-import { until as waitUntil } from '@clarus/testing/wait.ts';
+import { until } from '@clarus/testing/wait.ts';
 import { USERS } from '../corpus/setup.ts';
 import { CREATE_SPLIT_PATIENT, killHard, startSplit } from './split-env.ts';
 import type { BackendName, SplitEnv } from './split-env.ts';
@@ -25,11 +25,6 @@ async function keysOn(name: BackendName): Promise<Set<number>> {
 
 async function preparedOn(name: BackendName): Promise<number> {
   return (await env.backend(name).query<{ n: number }>("SELECT count(*)::int AS n FROM pg_prepared_xacts WHERE gid LIKE 'clarus:%'")).rows[0]?.n ?? 0;
-}
-
-/** `f` holding within `ms`; an error of `f` counts as not yet (a backend still restarting). */
-function until(what: string, f: () => Promise<boolean>, ms = 60_000): Promise<void> {
-  return waitUntil(what, () => f().catch(() => false), ms);
 }
 
 /**
@@ -111,7 +106,8 @@ describe('split writes under SIGKILL', () => {
         await (env.clusters.get(victim) as PgCluster).start();
         await env.reconnect(victim);
       }
-      await until('recovery', async () => (await preparedOn('cloud-a')) + (await preparedOn('cloud-b')) === 0);
+      // An error counts as not yet (a backend still restarting).
+      await until('recovery', async () => (await preparedOn('cloud-a')) + (await preparedOn('cloud-b')) === 0, 60_000);
       const [a, b] = [await keysOn('cloud-a'), await keysOn('cloud-b')];
       expect(a.has(id), `trial ${t} (${victim}, ${block ? 'block' : 'autocommit'}): row ${id} on cloud-a ${a.has(id)} vs cloud-b ${b.has(id)}`).toBe(b.has(id));
       if (acknowledged) expect(a.has(id), `trial ${t}: acknowledged commit of row ${id} lost`).toBe(true);

@@ -17,6 +17,7 @@ import { startPostgres } from '@clarus/testing/pg.ts';
 import type { PgCluster } from '@clarus/testing/pg.ts';
 import { SCAN_BATCH } from '../../src/split/stage.ts';
 import { canariesInDump, USERS } from '../corpus/setup.ts';
+import { settled, until } from '@clarus/testing/wait.ts';
 import { openScans, startSplit, streamed } from './split-env.ts';
 import type { BackendName, SplitEnv, Streamed } from './split-env.ts';
 
@@ -29,7 +30,6 @@ const PLAIN = 'SELECT pat_id, pat_name, ward, diagnosis FROM patient';
 const PARAM = 'SELECT pat_id, pat_name, ward FROM patient WHERE pat_id > $1';
 /** Computed by the engine (an expression, a condition over an encrypted column), batch by batch. */
 const LOCAL = "SELECT pat_id, pat_name || '!' AS n, upper(ward) AS w FROM patient WHERE diagnosis NOT LIKE $1";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let env: SplitEnv;
 let doc: pg.Client;
@@ -73,7 +73,7 @@ describe('split table: a direct read streams batch by batch', () => {
           sock.pause();
           void (async () => {
             // The proxy fills the socket buffers, then waits with the home cursor open.
-            for (let i = 0; i < 50 && stalled !== 1; i++) { await sleep(100); stalled = await openScans(env); }
+            stalled = await settled(() => openScans(env), (n) => n === 1);
             sock.resume();
             resolve();
           })();
@@ -82,7 +82,7 @@ describe('split table: a direct read streams batch by batch', () => {
       });
       let result: Streamed | null = null;
       await held;
-      for (let i = 0; i < 600 && result === null; i++) await sleep(100);
+      await until('the statement to end', () => result !== null, 60_000);
       expect(stalled, 'the home cursor is open when the client has its first row').toBe(1);
       const r = result as unknown as Streamed;
       const want = await oracle.query(sql, values ? [...values] : undefined);

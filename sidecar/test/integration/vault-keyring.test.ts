@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimeConfig, RuntimeVaultTransit } from '@clarus/policy/runtime/config.ts';
 import type { SecretManifest } from '@clarus/crds/types.ts';
 import { main as keysMain } from '@clarus/cli/keys.ts';
+import { poll } from '@clarus/testing/wait.ts';
 import { main as kubectlMain } from '@clarus/cli/kubectl/main.ts';
 import { protectionPipeline } from '../../src/access/setup.ts';
 import { KeySource } from '../../src/io/key-source.ts';
@@ -119,15 +120,10 @@ function metric(text: string, name: string): number {
   return m?.[1] === undefined ? Number.NaN : Number(m[1]);
 }
 
-async function until<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: T = await probe();
-  while (!ok(last)) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: last ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 200));
-    last = await probe();
-  }
-  return last;
+/** The first value of `probe` that is `ok` (testing's poll, with the last value in a timeout's message). */
+async function reached<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
+  let last: T | undefined;
+  return poll(what, async () => { last = await probe(); return ok(last) ? last : undefined; }, { ms, stepMs: 200, context: () => `last ${JSON.stringify(last)}` });
 }
 
 /** Every file under `dir`, recursively, as bytes. */
@@ -212,7 +208,7 @@ describe('vaultTransit key provider (dev-mode Vault, token auth)', () => {
     const before = await query(env, 'SELECT count(*)::int AS n FROM patient');
     expect(before.rows[0]?.n).toBe(2);
     expect((await vault.api('POST', 'auth/token/revoke', { token })).status).toBe(204);
-    await until('not ready', () => http(env, '/readyz'), (r) => r.status === 503);
+    await reached('not ready', () => http(env, '/readyz'), (r) => r.status === 503);
     const m = await http(env, '/metrics');
     expect([metric(m.text, 'clarus_kms_keys_usable'), metric(m.text, 'clarus_kms_unwrapped_keys')]).toEqual([0, 0]);
     expect(metric(m.text, 'clarus_kms_requests_total\\{result="denied"\\}')).toBeGreaterThan(0);
@@ -225,7 +221,7 @@ describe('vaultTransit key provider (dev-mode Vault, token auth)', () => {
     await backend.end();
     token = await vault.transitToken('clarus');
     writeFileSync(join(env.dir, 'secrets/vault/token'), token);
-    await until('ready again', () => http(env, '/readyz'), (r) => r.status === 200);
+    await reached('ready again', () => http(env, '/readyz'), (r) => r.status === 200);
     expect((await query(env, 'SELECT pat_name FROM patient WHERE pat_id = 1')).rows).toEqual([{ pat_name: CANARIES[0] }]);
   });
 
@@ -321,13 +317,13 @@ describe('vaultTransit key provider when Vault goes away and comes back (persist
     await vault.stop();
     const stoppedAt = Date.now();
     // Within the bound: at least one refresh has failed, the proxy still serves and is ready.
-    const m = await until('a failed refresh', () => http(env, '/metrics'), (r) => metric(r.text, 'clarus_kms_requests_total\\{result="unreachable"\\}') > 0);
+    const m = await reached('a failed refresh', () => http(env, '/metrics'), (r) => metric(r.text, 'clarus_kms_requests_total\\{result="unreachable"\\}') > 0);
     expect(Date.now() - stoppedAt).toBeLessThan(4000);
     expect(metric(m.text, 'clarus_kms_keys_usable')).toBe(1);
     expect((await query(env, 'SELECT pat_name FROM patient WHERE pat_ssn = $1', [CANARIES[1]])).rows).toEqual([{ pat_name: CANARIES[0] }]);
     expect((await http(env, '/readyz')).status).toBe(200);
     // Past the bound: keys dropped, not ready, protected statements fail.
-    await until('not ready', () => http(env, '/readyz'), (r) => r.status === 503);
+    await reached('not ready', () => http(env, '/readyz'), (r) => r.status === 503);
     // The bound runs from Vault's last answer, at most one refresh (1 s) before it was stopped.
     expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(3000);
     const after = await http(env, '/metrics');
@@ -339,7 +335,7 @@ describe('vaultTransit key provider when Vault goes away and comes back (persist
     await kubectlMain(['metrics', `http://127.0.0.1:${env.proxy.metricsPort}`], { out: (t) => { shown += t; }, err: (t) => { shown += t; } });
     expect(shown.split('\n')[1]).toMatch(/^http:\/\/127\.0\.0\.1:\d+\s+no \(503\)\s+1\s+\d+\s+(-|[0-9A-Z]{5}:\d+( [0-9A-Z]{5}:\d+)*)\s+0\s+keys NOT usable, unreachable \d+s$/);
     await vault.restart();
-    await until('ready again', () => http(env, '/readyz'), (r) => r.status === 200);
+    await reached('ready again', () => http(env, '/readyz'), (r) => r.status === 200);
     expect((await query(env, 'SELECT pat_name FROM patient WHERE pat_id = 1')).rows).toEqual([{ pat_name: CANARIES[0] }]);
     const back = await http(env, '/metrics');
     expect([metric(back.text, 'clarus_kms_keys_usable'), metric(back.text, 'clarus_kms_unreachable_seconds')]).toEqual([1, 0]);
@@ -355,8 +351,8 @@ describe('vaultTransit key provider when Vault goes away and comes back (persist
     updateConfig(env.dir, (c) => { c.policy.keyring.keys = keyringSpec(rotated); });
     expect(await env.proxy.handle.reloadWithKeys()).toBe(false);
     await vault.restart();
-    await until('version 2 unwrapped and in force', () => http(env, '/metrics'), (r) => metric(r.text, 'clarus_kms_unwrapped_keys') === 2 && metric(r.text, 'clarus_config_reloads_total\\{result="ok"\\}') >= 1, 30_000);
-    await until('ready', () => http(env, '/readyz'), (r) => r.status === 200);
+    await reached('version 2 unwrapped and in force', () => http(env, '/metrics'), (r) => metric(r.text, 'clarus_kms_unwrapped_keys') === 2 && metric(r.text, 'clarus_config_reloads_total\\{result="ok"\\}') >= 1, 30_000);
+    await reached('ready', () => http(env, '/readyz'), (r) => r.status === 200);
     await query(env, 'INSERT INTO patient (pat_id, pat_name) VALUES (9, $1)', ['After Outage Canary']);
     const backend = new pg.Client({ connectionString: cluster.url(), ssl: { ca: cluster.caPem } });
     await backend.connect();
