@@ -1,5 +1,5 @@
 // The engine's fresh data directories shipped with the build (scripts/build-engine.ts): the first
-// engine of a process loads the one of its locale instead of running initdb and answers as an
+// engine of a process loads the one of its locale (its worker reads the file) instead of running initdb and answers as an
 // initdb'd one; another PGlite version's file is not looked up; a file that does not load is
 // refused (initdb then). Real PGlite instances; the build written into a temporary folder.
 import { mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { pgliteVersion, shippedDataDir, shippedDataDirName } from './datadir.ts';
 import { wantedDataDirs, writeDataDirs } from './datadir-write.ts';
 import { ResidualEngine } from './engine.ts';
-import { startPglite } from './executor.ts';
+import { freshDataDir, startPglite } from './executor.ts';
 import { residualStats } from './stats.ts';
 import type { ResidualCall } from './types.ts';
 
@@ -39,6 +39,8 @@ describe('shipped fresh data directories', () => {
     const initdbd = await ResidualEngine.start({ locale: 'builtin-c-utf8', thread: 'inline' });
     try {
       expect(shipped.startedFrom).toBe('dataDir');
+      // The worker read the file: the proxy's thread keeps no copy (only of a directory it dumped).
+      expect(freshDataDir('builtin-c-utf8')).toBeUndefined();
       expect(residualStats.engineInitdbs).toBe(initdbs + 1);
       expect(initdbd.startedFrom).toBe('initdb');
       const answer = await shipped.run(CALL);

@@ -34,11 +34,10 @@ export function shippedDataDirName(locale: EngineLocale, version: string): strin
  */
 export type ShippedDataDirs = string | 'build' | null;
 
-/** The shipped fresh data directory for `locale` (gzipped), or undefined. */
-export function shippedDataDir(locale: EngineLocale, from: ShippedDataDirs = 'build'): Uint8Array | undefined {
+/** The path of the shipped fresh data directory for `locale` (gzipped), or undefined. */
+export function shippedDataDir(locale: EngineLocale, from: ShippedDataDirs = 'build'): string | undefined {
   if (from === null) return undefined;
   const name = shippedDataDirName(locale, pgliteVersion());
   const path = from === 'build' ? builtFilePath('engine', name) : join(from, name);
-  return path && existsSync(path) ? new Uint8Array(readFileSync(path)) : undefined;
+  return path && existsSync(path) ? path : undefined;
 }
-

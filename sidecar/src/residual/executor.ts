@@ -40,20 +40,11 @@ export async function startPglite(locale: EngineLocale, dataDir?: Uint8Array): P
 
 /**
  * Per engine locale, the data directory of a fresh instance (initdb'd and warmed up, dumped before
- * its first call, so it never held a candidate value), gzipped (≈ 4.5 MiB): a worker loads it
- * instead of running initdb, seconds less. It comes from the build (build/engine, datadir.ts) or,
- * when none was shipped or it did not load, from the first engine of the process.
+ * its first call, so it never held a candidate value), gzipped (≈ 4.5 MiB), kept when none was
+ * shipped with the build or the shipped one did not load: a later worker loads it instead of
+ * running initdb, seconds less.
  */
 const freshDataDirs = new Map<EngineLocale, Uint8Array>();
-
-/** The fresh data directory a new worker of `locale` is given: the one kept, else the shipped one (then kept). */
-function dataDirFor(locale: EngineLocale, shipped: ShippedDataDirs): Uint8Array | undefined {
-  const kept = freshDataDirs.get(locale);
-  if (kept) return kept;
-  const found = shippedDataDir(locale, shipped);
-  if (found) freshDataDirs.set(locale, found);
-  return found;
-}
 
 /** The fresh data directory kept for `locale`, if any (tests). */
 export function freshDataDir(locale: EngineLocale): Uint8Array | undefined {
@@ -93,13 +84,24 @@ interface Pending { resolve(answer: Uint8Array): void; reject(e: Error): void }
 export type WorkerReply = { type: 'ready'; loaded: boolean } | { type: 'answer'; id: number; answer: Uint8Array } | { type: 'failed'; id: number; message: string }
   | { type: 'dataDir'; gz: Uint8Array };
 
-/** What a worker is started with (worker.ts). */
-export interface WorkerStart { locale: EngineLocale; dataDir?: Uint8Array }
+/**
+ * What a worker is started with (worker.ts): a fresh data directory kept by this process, or else
+ * the path of the one shipped with the build (datadir.ts), which the worker reads itself (the
+ * proxy's thread never holds it).
+ */
+export interface WorkerStart { locale: EngineLocale; dataDir?: Uint8Array; dataDirPath?: string }
+
+/** The fresh data directory a new worker of `locale` is given: the one kept, else the shipped one's path. */
+function dataDirFor(locale: EngineLocale, shipped: ShippedDataDirs): Pick<WorkerStart, 'dataDir' | 'dataDirPath'> {
+  const kept = freshDataDirs.get(locale);
+  if (kept) return { dataDir: kept };
+  const path = shippedDataDir(locale, shipped);
+  return path ? { dataDirPath: path } : {};
+}
 
 /** `shipped`: where the build's fresh data directories are (datadir.ts; tests pass null or a folder). */
 export async function workerExecutor(locale: EngineLocale, shipped: ShippedDataDirs = 'build'): Promise<Executor> {
-  const dataDir = dataDirFor(locale, shipped);
-  const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: { locale, ...(dataDir ? { dataDir } : {}) } satisfies WorkerStart });
+  const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: { locale, ...dataDirFor(locale, shipped) } satisfies WorkerStart });
   const pending = new Map<number, Pending>();
   let next = 0;
   /** Set once the worker failed or exited: later calls fail at once instead of waiting forever. */

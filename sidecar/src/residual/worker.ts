@@ -1,14 +1,20 @@
 // The worker-thread side of workerExecutor (executor.ts): one PGlite instance, batches run in
 // arrival order, answers transferred back.
+import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { execBatch, startPglite, type WorkerReply, type WorkerStart } from './executor.ts';
 
 interface Request { id: number; batch?: Uint8Array; close?: boolean }
 
+/** The shipped data directory's bytes (one that cannot be read: initdb). */
+function readDataDir(path: string): Uint8Array | undefined {
+  try { return readFileSync(path); } catch { return undefined; }
+}
+
 const port = parentPort;
 if (port === null) throw new Error('residual worker: not started as a worker thread');
 const start = workerData as WorkerStart;
-const { db, loaded } = await startPglite(start.locale, start.dataDir);
+const { db, loaded } = await startPglite(start.locale, start.dataDir ?? (start.dataDirPath ? readDataDir(start.dataDirPath) : undefined));
 // Batches run one at a time, in arrival order (each runs synchronously inside execBatch).
 let tail: Promise<void> = Promise.resolve();
 port.on('message', (req: Request) => {
