@@ -35,7 +35,7 @@ describe('shipped fresh data directories', () => {
 
   test("the first engine loads its locale's directory and answers as an initdb'd one", async () => {
     const initdbs = residualStats.engineInitdbs;
-    const shipped = await ResidualEngine.start({ locale: 'builtin-c-utf8', shippedDataDirs: dir });
+    const shipped = await ResidualEngine.start({ locale: 'builtin-c-utf8', shippedDataDirs: { folder: dir } });
     const initdbd = await ResidualEngine.start({ locale: 'builtin-c-utf8', thread: 'inline' });
     try {
       expect(shipped.startedFrom).toBe('dataDir');
@@ -53,11 +53,11 @@ describe('shipped fresh data directories', () => {
   }, 180_000);
 
   test("another PGlite version's file is not looked up; none is with null", () => {
-    expect(shippedDataDir('c', dir)).toBeDefined();
+    expect(shippedDataDir('c', { folder: dir })).toBeDefined();
     const mine = join(dir, shippedDataDirName('c', pgliteVersion()));
     renameSync(mine, join(dir, shippedDataDirName('c', '0.0.1')));
     try {
-      expect(shippedDataDir('c', dir)).toBeUndefined();
+      expect(shippedDataDir('c', { folder: dir })).toBeUndefined();
     } finally { renameSync(join(dir, shippedDataDirName('c', '0.0.1')), mine); }
     expect(shippedDataDir('c', null)).toBeUndefined();
   });

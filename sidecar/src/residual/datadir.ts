@@ -12,8 +12,15 @@ import type { EngineLocale } from './collation.ts';
 
 const PGLITE = '@electric-sql/pglite';
 
-/** The installed PGlite's version (its package.json, found above its entry point). */
+let installedVersion: string | undefined;
+
+/** The installed PGlite's version (its package.json, found above its entry point; read once per process). */
 export function pgliteVersion(): string {
+  installedVersion ??= readPgliteVersion();
+  return installedVersion;
+}
+
+function readPgliteVersion(): string {
   for (let dir = dirname(fileURLToPath(import.meta.resolve(PGLITE))); dirname(dir) !== dir; dir = dirname(dir)) {
     const p = join(dir, 'package.json');
     if (!existsSync(p)) continue;
@@ -29,15 +36,16 @@ export function shippedDataDirName(locale: EngineLocale, version: string): strin
 }
 
 /**
- * Where the shipped data directories are looked up: a folder, or 'build' for build/engine above
- * this file (the checkout, the image's /app), or null for none (every first engine runs initdb).
+ * Where the shipped data directories are looked up: 'build' for build/engine above this file (the
+ * checkout, the image's /app), a folder of one's own (tests), or null for none (every first engine
+ * runs initdb).
  */
-export type ShippedDataDirs = string | 'build' | null;
+export type ShippedDataDirs = 'build' | { folder: string } | null;
 
 /** The path of the shipped fresh data directory for `locale` (gzipped), or undefined. */
 export function shippedDataDir(locale: EngineLocale, from: ShippedDataDirs = 'build'): string | undefined {
   if (from === null) return undefined;
   const name = shippedDataDirName(locale, pgliteVersion());
-  const path = from === 'build' ? builtFilePath('engine', name) : join(from, name);
+  const path = from === 'build' ? builtFilePath('engine', name) : join(from.folder, name);
   return path && existsSync(path) ? path : undefined;
 }

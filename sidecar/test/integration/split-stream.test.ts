@@ -37,14 +37,6 @@ let oracleCluster: PgCluster;
 let oracle: pg.Client;
 
 const socketOf = (c: pg.Client): Socket => (c as unknown as { connection: { stream: Socket } }).connection.stream;
-/**
- * A new connection for each test that stalls its reads: the kernel grows a socket's receive buffer
- * as its reader drains it (measured with `ss -tmi`: 150 KB on a new connection, 2.3 MB after one
- * read of this result, up to tcp_rmem's 32 MB), so on a reused connection the whole result may sit
- * in the client's buffer and the proxy end its scan before the client reads (a CI failure).
- */
-async function stallingClient(): Promise<pg.Client> { return env.client(); }
-
 beforeAll(async () => {
   env = await startSplit({ backends: 2 });
   doc = await env.client();
@@ -62,10 +54,14 @@ afterAll(async () => {
   await oracleCluster?.destroy();
 });
 
+// Every read that stalls is on a new connection (env.client()): the kernel grows a socket's receive
+// buffer as its reader drains it (measured with `ss -tmi`: 150 KB on a new connection, 2.3 MB after
+// one read of this result, up to tcp_rmem's 32 MB), so on a reused connection the whole result may
+// sit in the client's buffer and the proxy end its scan before the client reads (a CI failure).
 describe('split table: a direct read streams batch by batch', () => {
   for (const [proto, sql, values] of [['simple', PLAIN, undefined], ['extended', PARAM, [3]], ['row-local engine statement, extended', LOCAL, ['diag-1%']]] as const) {
     it(`${proto}: the oracle's rows and tag; a client that stops reading holds the proxy mid-read`, async () => {
-      const c = await stallingClient();
+      const c = await env.client();
       const sock = socketOf(c);
       let stalled = -1;
       const held = new Promise<void>((resolve) => {
@@ -100,7 +96,7 @@ describe('split table: a direct read streams batch by batch', () => {
     // is a statement of its own), the cursor's cannot be.
     const kill = () => { void env.backend('cloud-a').query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE 'FETCH%'"); };
     for (const [sql, values] of [[PLAIN, undefined], [PARAM, [0]]] as const) {
-      const c = await stallingClient();
+      const c = await env.client();
       const sock = socketOf(c);
       const r = await streamed(c, sql, values ? [...values] : undefined, () => {
         sock.pause();
@@ -114,7 +110,7 @@ describe('split table: a direct read streams batch by batch', () => {
       expect(await c.query('SELECT count(*)::int AS n FROM patient')).toMatchObject({ rows: [{ n: N }] });
       await c.end();
     }
-    const c = await stallingClient();
+    const c = await env.client();
     await c.query('BEGIN');
     const sock = socketOf(c);
     const r = await streamed(c, PLAIN, undefined, () => { sock.pause(); kill(); setTimeout(() => sock.resume(), 500); });
